@@ -1,0 +1,1 @@
+"""The three ordertag services: ingest, tagger, notifier."""

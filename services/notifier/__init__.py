@@ -1,0 +1,1 @@
+"""Notifier: turns tagged-order events into alerts for support staff."""

@@ -1,0 +1,44 @@
+"""Turning Kafka records into order events, and the ones that cannot be into dead letters.
+
+A record that does not decode will never decode: retrying it would stall its partition
+forever, so it is parked on the dead-letter topic with enough headers to find and replay it.
+"""
+
+from dataclasses import dataclass
+
+from aiokafka.structs import ConsumerRecord
+from pydantic import ValidationError
+
+from shared.events import OrderCreated, OrderUpdated, StatusChanged, order_event_adapter
+
+OrderEventModel = OrderCreated | OrderUpdated | StatusChanged
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    record: ConsumerRecord[bytes, bytes]
+    error: str
+
+    def headers(self) -> dict[str, str]:
+        return {
+            "x-original-topic": self.record.topic,
+            "x-original-partition": str(self.record.partition),
+            "x-original-offset": str(self.record.offset),
+            "x-error": self.error[:1000],
+        }
+
+
+def decode_records(
+    records: tuple[ConsumerRecord[bytes, bytes], ...],
+) -> tuple[list[OrderEventModel], list[DeadLetter]]:
+    events: list[OrderEventModel] = []
+    dead: list[DeadLetter] = []
+    for record in records:
+        try:
+            events.append(order_event_adapter.validate_json(record.value or b""))
+        except ValidationError as error:
+            problems = "; ".join(
+                f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in error.errors()[:5]
+            )
+            dead.append(DeadLetter(record, f"invalid order event: {problems}"))
+    return events, dead

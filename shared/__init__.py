@@ -1,0 +1,1 @@
+"""Code every ordertag service shares: the domain model, events, settings, topics, logging."""

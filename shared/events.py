@@ -1,0 +1,151 @@
+"""Events on Kafka: what ingest publishes, what the tagger publishes, what the notifier raises.
+
+Every event carries an ``event_id`` (idempotency of effects under at-least-once delivery) and a
+``schema_version`` so consumers can refuse what they do not understand.
+"""
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Annotated, Literal
+from uuid import UUID, uuid4
+
+from pydantic import AwareDatetime, Field, TypeAdapter
+
+from shared.models import CurrencyCode, Identifier, Order, OrderStatus, ShortText, StrictModel
+
+SCHEMA_VERSION = 1  # bump together with the Literal in _Envelope
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class EventType(StrEnum):
+    ORDER_CREATED = "order.created"
+    ORDER_UPDATED = "order.updated"
+    STATUS_CHANGED = "order.status_changed"
+
+
+class _Envelope(StrictModel):
+    event_id: UUID = Field(default_factory=uuid4)
+    occurred_at: AwareDatetime = Field(default_factory=utc_now)
+    schema_version: Literal[1] = 1
+
+
+class OrderCreated(_Envelope):
+    event_type: Literal[EventType.ORDER_CREATED] = EventType.ORDER_CREATED
+    order: Order
+
+    @property
+    def order_no(self) -> str:
+        return self.order.order_no
+
+    @property
+    def customer_id(self) -> str:
+        return self.order.customer.id
+
+
+class OrderUpdated(OrderCreated):
+    event_type: Literal[EventType.ORDER_UPDATED] = EventType.ORDER_UPDATED  # type: ignore[assignment]
+
+
+class StatusChanged(_Envelope):
+    event_type: Literal[EventType.STATUS_CHANGED] = EventType.STATUS_CHANGED
+    order_no: Identifier
+    customer_id: Identifier
+    status: OrderStatus
+
+
+OrderEvent = Annotated[
+    OrderCreated | OrderUpdated | StatusChanged, Field(discriminator="event_type")
+]
+order_event_adapter: TypeAdapter[OrderCreated | OrderUpdated | StatusChanged] = TypeAdapter(
+    OrderEvent
+)
+
+
+def order_event_key(event: OrderCreated | OrderUpdated | StatusChanged) -> bytes:
+    """Kafka key of an order event.
+
+    Keyed by customer, not by order: the tagger's customer figures (order count, spend, velocity)
+    depend on the order in which one customer's events are applied, and Kafka keeps order only
+    within a partition. Same key, same partition, so one customer's events stay in order.
+    """
+    return event.customer_id.encode()
+
+
+class TagSource(StrEnum):
+    RULE = "rule"
+    MANUAL = "manual"
+
+
+class AppliedTag(StrictModel):
+    """A tag on an order, with where it came from and why."""
+
+    name: ShortText
+    family: ShortText | None = None
+    source: TagSource
+    rule_id: ShortText | None = None
+    rule_version: int | None = None
+    by: ShortText | None = None
+    reason: Annotated[str, Field(max_length=500)]
+    at: AwareDatetime
+
+
+class OrderFacts(StrictModel):
+    """What an alert needs to know about an order without reading the store."""
+
+    status: OrderStatus
+    total: Decimal
+    currency: CurrencyCode
+    customer_tier: ShortText | None = None
+    shipping_method: ShortText | None = None
+    region: ShortText | None = None
+
+
+class OrderTagged(_Envelope):
+    """Published by the tagger after an order's tags are stored."""
+
+    event_type: Literal["order.tagged"] = "order.tagged"
+    source_event_id: UUID
+    order_no: Identifier
+    customer_id: Identifier
+    tags_added: list[AppliedTag] = Field(default_factory=list, max_length=200)
+    tags_removed: list[ShortText] = Field(default_factory=list, max_length=200)
+    tags: list[AppliedTag] = Field(max_length=200)
+    facts: OrderFacts
+
+
+class AlertKind(StrEnum):
+    URGENT = "urgent"
+    VIP = "vip"
+    FRAUD_RISK = "fraud_risk"
+
+
+class Severity(StrEnum):
+    INFO = "info"
+    WARNING = "warning"
+    CRITICAL = "critical"
+
+
+class Alert(StrictModel):
+    """One alert for support staff: exactly one per order and kind."""
+
+    alert_id: str
+    kind: AlertKind
+    severity: Severity
+    order_no: Identifier
+    customer_id: Identifier
+    customer_tier: ShortText | None = None
+    amount: Decimal
+    currency: CurrencyCode
+    tags: list[ShortText]
+    reasons: list[str]
+    order_url: str
+    created_at: AwareDatetime = Field(default_factory=utc_now)
+
+    @staticmethod
+    def id_for(order_no: str, kind: AlertKind) -> str:
+        """The dedupe key: one alert per order and kind, whatever Kafka redelivers."""
+        return f"{order_no}:{kind.value}"

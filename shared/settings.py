@@ -1,0 +1,32 @@
+"""Configuration from environment variables, with defaults that point at the local stack.
+
+Every variable is prefixed ``ORDERTAG_``; nested groups use ``__`` (``ORDERTAG_TOPICS__ORDERS``).
+"""
+
+from pydantic import BaseModel, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Topics(BaseModel):
+    """Kafka topic names: the one place they are spelled."""
+
+    orders: str = "ordertag.orders"
+    tagged: str = "ordertag.orders.tagged"
+    dead_letter: str = "ordertag.orders.dead-letter"
+    alerts: str = "ordertag.alerts"
+
+
+class Settings(BaseSettings):
+    """Connections shared by all services."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="ORDERTAG_", env_nested_delimiter="__", extra="ignore"
+    )
+
+    kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    mongo_url: str = "mongodb://127.0.0.1:27017"
+    mongo_database: str = "ordertag"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    topics: Topics = Field(default_factory=Topics)
+    log_level: str = "INFO"
+    log_json: bool = False
