@@ -1,5 +1,9 @@
 """The Kafka broker every service builds, with producer settings that do not lose events."""
 
+import contextlib
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
 from faststream.kafka import KafkaBroker
 
 from shared.settings import Settings
@@ -19,3 +23,30 @@ def make_broker(settings: Settings, **kwargs: object) -> KafkaBroker:
         linger_ms=5,
         **kwargs,  # type: ignore[arg-type]
     )
+
+
+async def ensure_topics(settings: Settings) -> None:
+    """Create the topics if missing (idempotent), so partition counts do not depend on the
+    broker's auto-create defaults. Partitions bound how many consumers of a group can work."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        topics = settings.topics
+        missing = [
+            NewTopic(
+                name, num_partitions=count, replication_factor=settings.kafka_replication_factor
+            )
+            for name, count in (
+                (topics.orders, settings.kafka_partitions),
+                (topics.tagged, settings.kafka_partitions),
+                (topics.dead_letter, 1),
+                (topics.alerts, settings.kafka_partitions),
+            )
+            if name not in existing
+        ]
+        if missing:
+            with contextlib.suppress(TopicAlreadyExistsError):  # another service was first
+                await admin.create_topics(missing)
+    finally:
+        await admin.close()

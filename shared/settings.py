@@ -24,6 +24,8 @@ class Settings(BaseSettings):
     )
 
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    kafka_partitions: int = 6  # upper bound on consumers per group
+    kafka_replication_factor: int = 1  # 3 in production
     mongo_url: str = "mongodb://127.0.0.1:27017"
     mongo_database: str = "ordertag"
     redis_url: str = "redis://127.0.0.1:6379/0"

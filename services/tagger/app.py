@@ -1,31 +1,55 @@
 """The tagger's composition root: builds Kafka, MongoDB and Redis clients and wires the handler."""
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
+import stamina
 import structlog
+from aiokafka import TopicPartition
 from fastapi import FastAPI
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
+from prometheus_client import make_asgi_app
 from pymongo import AsyncMongoClient
+from pymongo.errors import AutoReconnect, ConnectionFailure
+from redis.asyncio import BlockingConnectionPool, Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from services.tagger.dead_letters import decode_records
+from services.tagger import metrics
+from services.tagger.dead_letters import DeadLetter, decode_records
+from services.tagger.figures import CustomerFigures
+from services.tagger.rules.book import RuleBook
 from services.tagger.settings import TaggerSettings
 from services.tagger.store import OrderStore
-from shared.kafka import make_broker
+from services.tagger.tagging import TaggingService
+from shared.kafka import ensure_topics, make_broker
 
 log = structlog.get_logger("tagger")
 
+TRANSIENT_ERRORS = (
+    AutoReconnect,
+    ConnectionFailure,
+    RedisConnectionError,
+    RedisTimeoutError,
+    TimeoutError,
+    ConnectionError,
+)
 
-def build_broker(settings: TaggerSettings, store: OrderStore) -> KafkaBroker:
+
+def build_broker(settings: TaggerSettings, tagging: TaggingService) -> KafkaBroker:
     broker = make_broker(settings)
-    dead_letter_topic = settings.topics.dead_letter
+    topics = settings.topics
 
-    # Batches are the unit of work and of commit: offsets move only after every effect of the
-    # batch is stored (NACK_ON_ERROR seeks back to the batch start if anything raises).
+    # A batch is the unit of work and of commit: offsets move only after every effect of the
+    # batch is stored and published; if anything raises, NACK_ON_ERROR seeks back to the start
+    # of the batch and it is redelivered (effects are idempotent).
     @broker.subscriber(
-        settings.topics.orders,
+        topics.orders,
         group_id=settings.tagger_group_id,
         batch=True,
         max_records=settings.tagger_batch_max_records,
@@ -34,18 +58,56 @@ def build_broker(settings: TaggerSettings, store: OrderStore) -> KafkaBroker:
         ack_policy=AckPolicy.NACK_ON_ERROR,
     )
     async def on_order_events(message: KafkaMessage) -> None:
-        events, dead = decode_records(message.raw_message)
-        for letter in dead:
-            await broker.publish(
-                letter.record.value,
-                topic=dead_letter_topic,
-                key=letter.record.key,
-                headers=letter.headers(),
-            )
-            log.warning("dead_letter", error=letter.error, **letter.headers())
-        await store.save_orders(events)
+        with metrics.BATCH_SECONDS.time():
+            decoded, dead = decode_records(message.raw_message)
+            async for attempt in stamina.retry_context(on=TRANSIENT_ERRORS, attempts=5, timeout=60):
+                with attempt:
+                    outcome = await tagging.tag([event for event, _ in decoded])
+            record_of = {event.event_id: record for event, record in decoded}
+            dead += [
+                DeadLetter(record_of[e.event_id], f"status change for unknown order {e.order_no}")
+                for e in outcome.unknown_orders
+            ]
+            sends = [
+                await broker.publish(
+                    t, topic=topics.tagged, key=t.customer_id.encode(), no_confirm=True
+                )
+                for t in outcome.tagged
+            ]
+            sends += [
+                await broker.publish(
+                    d.record.value,
+                    topic=topics.dead_letter,
+                    key=d.record.key,
+                    headers=d.headers(),
+                    no_confirm=True,
+                )
+                for d in dead
+            ]
+            await asyncio.gather(*sends)
+        _observe(message, len(decoded), dead)
 
     return broker
+
+
+def _observe(message: Any, decoded: int, dead: list[DeadLetter]) -> None:
+    metrics.BATCH_SIZE.observe(decoded + len(dead))
+    metrics.DEAD_LETTERS.inc(len(dead))
+    for letter in dead:
+        log.warning("dead_letter", error=letter.error, **letter.headers())
+    last = message.raw_message[-1]
+    with contextlib.suppress(Exception):  # lag is best effort: never fail a batch over it
+        highwater = message.consumer.highwater(TopicPartition(last.topic, last.partition))
+        metrics.CONSUMER_LAG.labels(str(last.partition)).set(max(highwater - last.offset - 1, 0))
+
+
+async def watch_rules(book: RuleBook, every_s: float = 2.0) -> None:
+    """Pick up edits of the rule file; a bad edit is refused and the last good rules stay."""
+    while True:
+        await asyncio.sleep(every_s)
+        outcome = await asyncio.to_thread(book.reload_if_changed)
+        if outcome is not None:
+            metrics.RULE_RELOADS.labels("loaded" if outcome else "refused").inc()
 
 
 def create_app(settings: TaggerSettings | None = None) -> FastAPI:
@@ -53,20 +115,39 @@ def create_app(settings: TaggerSettings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        mongo: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(
+        book = RuleBook(settings.tagger_rules_file)
+        mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
             settings.mongo_url, tz_aware=True
+        )
+        redis = Redis(
+            connection_pool=BlockingConnectionPool.from_url(
+                settings.redis_url,
+                max_connections=32,
+                timeout=10,
+                socket_timeout=10,
+                socket_connect_timeout=5,
+            )
         )
         store = OrderStore(mongo[settings.mongo_database])
         await store.ensure_indexes()
-        broker = build_broker(settings, store)
+        await ensure_topics(settings)
+        tagging = TaggingService(
+            book, CustomerFigures(redis), store, max_tags=settings.tagger_max_tags_per_order
+        )
+        broker = build_broker(settings, tagging)
+        app.state.store, app.state.rules = store, book
         await broker.start()
+        watcher = asyncio.create_task(watch_rules(book))
         try:
             yield
         finally:
+            watcher.cancel()
             await broker.stop()
+            await redis.aclose()
             await mongo.close()
 
     app = FastAPI(title="ordertag tagger", version="0.1.0", lifespan=lifespan)
+    app.mount("/metrics", make_asgi_app())
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:

@@ -5,6 +5,7 @@ forever, so it is parked on the dead-letter topic with enough headers to find an
 """
 
 from dataclasses import dataclass
+from typing import TypeAlias
 
 from aiokafka.structs import ConsumerRecord
 from pydantic import ValidationError
@@ -12,11 +13,12 @@ from pydantic import ValidationError
 from shared.events import OrderCreated, OrderUpdated, StatusChanged, order_event_adapter
 
 OrderEventModel = OrderCreated | OrderUpdated | StatusChanged
+Record: TypeAlias = ConsumerRecord[bytes, bytes]
 
 
 @dataclass(frozen=True, slots=True)
 class DeadLetter:
-    record: ConsumerRecord[bytes, bytes]
+    record: Record
     error: str
 
     def headers(self) -> dict[str, str]:
@@ -29,13 +31,14 @@ class DeadLetter:
 
 
 def decode_records(
-    records: tuple[ConsumerRecord[bytes, bytes], ...],
-) -> tuple[list[OrderEventModel], list[DeadLetter]]:
-    events: list[OrderEventModel] = []
+    records: tuple[Record, ...],
+) -> tuple[list[tuple[OrderEventModel, Record]], list[DeadLetter]]:
+    """Each record decoded to its event (kept beside its record), or a dead letter."""
+    events: list[tuple[OrderEventModel, Record]] = []
     dead: list[DeadLetter] = []
     for record in records:
         try:
-            events.append(order_event_adapter.validate_json(record.value or b""))
+            events.append((order_event_adapter.validate_json(record.value or b""), record))
         except ValidationError as error:
             problems = "; ".join(
                 f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in error.errors()[:5]

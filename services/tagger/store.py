@@ -1,12 +1,94 @@
-"""MongoDB reads and writes for orders and their tag history."""
+"""MongoDB reads and writes for orders, their tags and the tag history.
 
+The ``orders`` document carries a ``version``: every write says which version it read, so a
+concurrent writer (a manual tag from the Tag API) is never overwritten; the loser re-reads and
+re-applies. Writes are one bulk round trip per consumed batch.
+"""
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
-from pymongo import ASCENDING, UpdateOne
+from pymongo import ASCENDING, DESCENDING, InsertOne, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import BulkWriteError
 
-from services.tagger.dead_letters import OrderEventModel
-from shared.events import StatusChanged
+from services.tagger.rules.facts import FiguresSnapshot
+from services.tagger.rules.regions import region_of
+from shared.events import AppliedTag
+from shared.models import Order, OrderStatus
+
+DUPLICATE_KEY = 11000
+APPLIED_EVENTS_KEPT = 50
+
+
+@dataclass(slots=True)
+class OrderRecord:
+    """An order as the tagger keeps it: the order, its tags and the figures it was tagged with."""
+
+    order: Order
+    status: OrderStatus
+    tags: list[AppliedTag]
+    figures: FiguresSnapshot
+    contribution_reversed: bool = False
+    applied_events: list[str] = field(default_factory=list)
+    version: int = 0  # 0: not stored yet
+
+    def to_document(self) -> dict[str, Any]:
+        return {
+            "order_no": self.order.order_no,
+            "customer_id": self.order.customer.id,
+            "order": self.order.model_dump(mode="json"),
+            "status": self.status.value,
+            "amount_cents": int(self.order.pricing.total * 100),
+            "currency": self.order.pricing.currency,
+            "region": region_of(self.order.shipping.province),
+            "created_at": self.order.created_at,
+            "tags": [tag.model_dump(mode="json") for tag in self.tags],
+            "tag_names": [tag.name for tag in self.tags],
+            "figures": self.figures.to_record(),
+            "contribution_reversed": self.contribution_reversed,
+            "applied_events": self.applied_events[-APPLIED_EVENTS_KEPT:],
+            "version": self.version,
+            "updated_at": datetime.now(UTC),
+        }
+
+    @classmethod
+    def from_document(cls, document: dict[str, Any]) -> "OrderRecord":
+        return cls(
+            order=Order.model_validate(document["order"]),
+            status=OrderStatus(document["status"]),
+            tags=[AppliedTag.model_validate(tag) for tag in document.get("tags", [])],
+            figures=FiguresSnapshot.from_record(document["figures"]),
+            contribution_reversed=bool(document.get("contribution_reversed")),
+            applied_events=list(document.get("applied_events", [])),
+            version=int(document["version"]),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryEntry:
+    order_no: str
+    event_id: str
+    action: str  # "added" | "removed"
+    tag: AppliedTag
+    at: datetime
+    by: str | None = None
+
+    def to_document(self) -> dict[str, Any]:
+        return {
+            "order_no": self.order_no,
+            "event_id": self.event_id,
+            "action": self.action,
+            "tag": self.tag.name,
+            "family": self.tag.family,
+            "source": self.tag.source.value,
+            "rule_id": self.tag.rule_id,
+            "rule_version": self.tag.rule_version,
+            "by": self.by or self.tag.by,
+            "reason": self.tag.reason,
+            "at": self.at,
+        }
 
 
 class OrderStore:
@@ -16,33 +98,61 @@ class OrderStore:
 
     async def ensure_indexes(self) -> None:
         await self.orders.create_index([("order_no", ASCENDING)], unique=True)
-        await self.orders.create_index([("tag_names", ASCENDING)])
-        await self.orders.create_index([("customer_id", ASCENDING)])
+        await self.orders.create_index([("tag_names", ASCENDING), ("created_at", DESCENDING)])
+        await self.orders.create_index([("customer_id", ASCENDING), ("created_at", DESCENDING)])
+        await self.orders.create_index([("status", ASCENDING), ("created_at", DESCENDING)])
+        # One history entry per (order, event, tag, action): a replayed batch inserts nothing new.
+        await self.tag_history.create_index(
+            [
+                ("order_no", ASCENDING),
+                ("event_id", ASCENDING),
+                ("tag", ASCENDING),
+                ("action", ASCENDING),
+            ],
+            unique=True,
+        )
 
-    async def save_orders(self, events: list[OrderEventModel]) -> None:
-        """Upsert each order by its number in one bulk round trip; re-applying changes nothing."""
+    async def load(self, order_nos: list[str]) -> dict[str, OrderRecord]:
+        cursor = self.orders.find({"order_no": {"$in": order_nos}}, {"_id": 0})
+        return {doc["order_no"]: OrderRecord.from_document(doc) async for doc in cursor}
+
+    async def save(self, records: list[OrderRecord], history: list[HistoryEntry]) -> set[str]:
+        """Write each record if nobody changed it since it was read; returns the order numbers
+        that lost a race (re-read and re-apply those). History inserts are idempotent."""
         writes = []
-        for event in events:
-            if isinstance(event, StatusChanged):
-                writes.append(
-                    UpdateOne(
-                        {"order_no": event.order_no}, {"$set": {"status": event.status.value}}
-                    )
-                )
-                continue
-            order = event.order.model_dump(mode="json")
+        for record in records:
+            document = record.to_document()
+            read_version = document["version"]
+            document["version"] = read_version + 1
+            # Upsert with the version read: if another writer moved it, the filter misses and the
+            # insert collides with the unique order_no index (E11000): a detected conflict.
             writes.append(
                 UpdateOne(
-                    {"order_no": event.order_no},
-                    {
-                        "$set": {
-                            "order": order,
-                            "customer_id": event.customer_id,
-                            "status": event.order.status.value,
-                        }
-                    },
+                    {"order_no": record.order.order_no, "version": read_version},
+                    {"$set": document},
                     upsert=True,
                 )
             )
+        conflicts: set[str] = set()
         if writes:
-            await self.orders.bulk_write(writes, ordered=True)
+            try:
+                await self.orders.bulk_write(writes, ordered=False)
+            except BulkWriteError as error:
+                for failure in error.details["writeErrors"]:
+                    if failure["code"] != DUPLICATE_KEY:
+                        raise
+                    conflicts.add(records[failure["index"]].order.order_no)
+        saved = [entry for entry in history if entry.order_no not in conflicts]
+        if saved:
+            try:
+                await self.tag_history.bulk_write(
+                    [InsertOne(entry.to_document()) for entry in saved], ordered=False
+                )
+            except BulkWriteError as error:
+                if any(f["code"] != DUPLICATE_KEY for f in error.details["writeErrors"]):
+                    raise
+        return conflicts
+
+    async def history_of_events(self, event_ids: list[str]) -> list[dict[str, Any]]:
+        cursor = self.tag_history.find({"event_id": {"$in": event_ids}}, {"_id": 0})
+        return await cursor.to_list(None)

@@ -1,0 +1,209 @@
+"""Conditions of the rule language and their evaluation over facts.
+
+A condition is one of:
+- a test of one fact: ``{fact: amount, gte: 5000}``; operators ``eq ne gt gte lt lte in not_in
+  contains between exists`` (exactly one per test);
+- a time window over the customer's orders: ``{orders_within_minutes: 10, at_least: 5}``
+  (this order and the earlier ones created in the 10 minutes up to it);
+- a combination: ``{all: [...]}``, ``{any: [...]}``, ``{not: {...}}``.
+"""
+
+from collections.abc import Mapping, Sequence
+from decimal import Decimal
+from typing import Annotated, Any, Union
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    field_validator,
+    model_validator,
+)
+
+from services.tagger.rules.facts import FACT_NAMES
+
+Scalar = str | int | float | Decimal | bool
+
+
+class _Condition(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class FactTest(_Condition):
+    fact: str
+    eq: Scalar | None = None
+    ne: Scalar | None = None
+    gt: Decimal | None = None
+    gte: Decimal | None = None
+    lt: Decimal | None = None
+    lte: Decimal | None = None
+    in_: list[Scalar] | None = Field(default=None, alias="in")
+    not_in: list[Scalar] | None = None
+    contains: str | list[str] | None = None
+    between: tuple[Decimal, Decimal] | None = None
+    exists: bool | None = None
+
+    @field_validator("fact")
+    @classmethod
+    def _known_fact(cls, name: str) -> str:
+        if name not in FACT_NAMES:
+            raise ValueError(f"unknown fact {name!r}; known facts: {', '.join(sorted(FACT_NAMES))}")
+        return name
+
+    @model_validator(mode="after")
+    def _exactly_one_operator(self) -> "FactTest":
+        operators = [name for name in _OPERATORS if getattr(self, name) is not None]
+        if len(operators) != 1:
+            raise ValueError(
+                f"a test of {self.fact!r} needs exactly one operator of "
+                f"{', '.join(o.rstrip('_') for o in _OPERATORS)}; got {len(operators)}"
+            )
+        if self.between is not None and self.between[0] > self.between[1]:
+            raise ValueError(f"between for {self.fact!r}: the lower bound exceeds the upper")
+        return self
+
+    def holds(self, facts: Mapping[str, Any]) -> bool:
+        value = facts.get(self.fact)
+        if self.exists is not None:
+            return (value is not None and value != "" and value != []) == self.exists
+        if value is None:
+            return False
+        if self.eq is not None:
+            return _same(value, self.eq)
+        if self.ne is not None:
+            return not _same(value, self.ne)
+        if self.in_ is not None:
+            return _any_member(value, self.in_)
+        if self.not_in is not None:
+            return not _any_member(value, self.not_in)
+        if self.contains is not None:
+            return _contains(value, self.contains)
+        number = _number(value)
+        if number is None:
+            return False
+        if self.between is not None:
+            return self.between[0] <= number <= self.between[1]
+        return (
+            (self.gt is None or number > self.gt)
+            and (self.gte is None or number >= self.gte)
+            and (self.lt is None or number < self.lt)
+            and (self.lte is None or number <= self.lte)
+        )
+
+
+_OPERATORS = (
+    "eq",
+    "ne",
+    "gt",
+    "gte",
+    "lt",
+    "lte",
+    "in_",
+    "not_in",
+    "contains",
+    "between",
+    "exists",
+)
+
+
+class OrdersWithin(_Condition):
+    """Velocity: at least N of the customer's orders (this one included) within M minutes."""
+
+    orders_within_minutes: int = Field(gt=0, le=60 * 24 * 30)
+    at_least: int = Field(ge=2, le=10_000)
+
+    def holds(self, facts: Mapping[str, Any]) -> bool:
+        now: float = facts["_created_at"]
+        start = now - self.orders_within_minutes * 60
+        earlier = sum(1 for t in facts["_recent_order_times"] if start <= t <= now)
+        return earlier + 1 >= self.at_least
+
+
+class AllOf(_Condition):
+    all: list["Condition"] = Field(min_length=1)
+
+    def holds(self, facts: Mapping[str, Any]) -> bool:
+        return all(condition.holds(facts) for condition in self.all)
+
+
+class AnyOf(_Condition):
+    any: list["Condition"] = Field(min_length=1)
+
+    def holds(self, facts: Mapping[str, Any]) -> bool:
+        return any(condition.holds(facts) for condition in self.any)
+
+
+class Not(_Condition):
+    not_: "Condition" = Field(alias="not")
+
+    def holds(self, facts: Mapping[str, Any]) -> bool:
+        return not self.not_.holds(facts)
+
+
+def _condition_kind(data: Any) -> str | None:
+    if isinstance(data, BaseModel):
+        return type(data).__name__
+    if not isinstance(data, dict):
+        return None
+    for key, kind in (
+        ("all", "AllOf"),
+        ("any", "AnyOf"),
+        ("not", "Not"),
+        ("orders_within_minutes", "OrdersWithin"),
+        ("fact", "FactTest"),
+    ):
+        if key in data:
+            return kind
+    return None
+
+
+Condition = Annotated[
+    Annotated[FactTest, Tag("FactTest")]
+    | Annotated[OrdersWithin, Tag("OrdersWithin")]
+    | Annotated[AllOf, Tag("AllOf")]
+    | Annotated[AnyOf, Tag("AnyOf")]
+    | Annotated[Not, Tag("Not")],
+    Discriminator(
+        _condition_kind,
+        custom_error_type="condition",
+        custom_error_message="a condition needs one of: fact, orders_within_minutes, all, any, not",
+    ),
+]
+ConditionModel = Union[FactTest, OrdersWithin, AllOf, AnyOf, Not]  # noqa: UP007
+
+for _model in (AllOf, AnyOf, Not):
+    _model.model_rebuild()
+
+
+def _same(value: Any, expected: Scalar) -> bool:
+    if isinstance(value, bool) or isinstance(expected, bool):
+        return value is expected or value == expected
+    left, right = _number(value), _number(expected)
+    if left is not None and right is not None:
+        return left == right
+    return str(value).lower() == str(expected).lower()
+
+
+def _any_member(value: Any, members: Sequence[Scalar]) -> bool:
+    values = value if isinstance(value, list) else [value]
+    return any(_same(v, m) for v in values for m in members)
+
+
+def _contains(value: Any, needles: str | list[str]) -> bool:
+    wanted = [needles] if isinstance(needles, str) else needles
+    if isinstance(value, list):
+        return _any_member(value, wanted)
+    text = str(value).casefold()
+    return any(needle.casefold() in text for needle in wanted)
+
+
+def _number(value: Any) -> Decimal | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, Decimal):
+        return value
+    if isinstance(value, int | float):
+        return Decimal(str(value))
+    return None

@@ -1,0 +1,156 @@
+"""The rule file: tag families, the tag catalog and the rules, validated as a whole at load.
+
+See docs/rules.md for the format. A file that does not validate is refused with the rule id,
+the field and the problem; the running tagger then keeps its last good rule set.
+"""
+
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from services.tagger.rules.conditions import Condition
+from services.tagger.rules.facts import FACT_NAMES
+
+TAG_NAME = r"^[a-z0-9][a-z0-9:_.-]{0,63}$"
+PLACEHOLDER = re.compile(r"\{([a-z0-9_.]+)\}")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class Family(_Strict):
+    name: str = Field(pattern=r"^[a-z][a-z0-9_-]{0,31}$")
+    exclusive: bool = False
+    default: str | None = Field(default=None, pattern=TAG_NAME)
+    description: str = ""
+
+
+class CatalogTag(_Strict):
+    name: str = Field(pattern=TAG_NAME)
+    family: str | None = None
+    description: str = ""
+    colour: str = Field(default="#6b7280", pattern=r"^#[0-9a-fA-F]{6}$")
+    active: bool = True
+
+
+class Rule(_Strict):
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+    version: int = Field(ge=1)
+    description: str = ""
+    tag: str | None = Field(default=None, pattern=TAG_NAME)
+    tag_from: str | None = None
+    tag_prefix: str = Field(default="", pattern=r"^[a-z0-9:_.-]{0,32}$")
+    family: str | None = None
+    when: Condition | None = None
+    holds_while: Condition | None = None
+    reason: str = Field(min_length=1, max_length=300)
+
+    @model_validator(mode="after")
+    def _one_tag_source(self) -> "Rule":
+        if (self.tag is None) == (self.tag_from is None):
+            raise ValueError("give exactly one of tag (a fixed tag) or tag_from (a fact)")
+        if self.tag_from is not None and self.tag_from not in FACT_NAMES:
+            raise ValueError(f"tag_from names unknown fact {self.tag_from!r}")
+        if self.tag is not None and self.when is None:
+            raise ValueError("a rule with a fixed tag needs a when condition")
+        for name in PLACEHOLDER.findall(self.reason):
+            if name != "value" and name not in FACT_NAMES:
+                raise ValueError(f"reason names unknown fact {{{name}}}")
+        return self
+
+
+class RuleSet(_Strict):
+    families: list[Family] = Field(default_factory=list)
+    tags: list[CatalogTag] = Field(default_factory=list)
+    rules: list[Rule] = Field(default_factory=list, max_length=10_000)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "RuleSet":
+        families = {family.name for family in self.families}
+        catalog = {tag.name: tag for tag in self.tags}
+        _unique("family", [f.name for f in self.families])
+        _unique("tag", [t.name for t in self.tags])
+        _unique("rule id", [r.id for r in self.rules])
+        for tag in self.tags:
+            if tag.family is not None and tag.family not in families:
+                raise ValueError(f"tag {tag.name!r}: unknown family {tag.family!r}")
+        for family in self.families:
+            if family.default is not None and family.default not in catalog:
+                raise ValueError(
+                    f"family {family.name!r}: default tag {family.default!r} is not in tags"
+                )
+        for rule in self.rules:
+            if rule.tag is not None and rule.tag not in catalog:
+                raise ValueError(f"rule {rule.id!r}: tag {rule.tag!r} is not in the tag catalog")
+            if rule.family is not None and rule.family not in families:
+                raise ValueError(f"rule {rule.id!r}: unknown family {rule.family!r}")
+        return self
+
+    def family_of(self, tag: str, rule: Rule | None = None) -> str | None:
+        if rule is not None and rule.family is not None:
+            return rule.family
+        entry = self.catalog.get(tag)
+        return entry.family if entry else None
+
+    @property
+    def catalog(self) -> dict[str, CatalogTag]:
+        return {tag.name: tag for tag in self.tags}
+
+    @property
+    def exclusive_families(self) -> set[str]:
+        return {family.name for family in self.families if family.exclusive}
+
+
+class RuleFileError(ValueError):
+    """The rule file is not valid; the message names the rule id, the field and the problem."""
+
+
+def _unique(what: str, names: list[str]) -> None:
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise ValueError(f"duplicate {what} {name!r}")
+        seen.add(name)
+
+
+def parse_rules(text: str, source: str = "<rules>") -> RuleSet:
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise RuleFileError(f"{source}: not valid YAML: {error}") from error
+    if not isinstance(data, dict):
+        raise RuleFileError(f"{source}: expected a mapping with families, tags and rules")
+    try:
+        return RuleSet.model_validate(data)
+    except ValidationError as error:
+        raise RuleFileError(
+            f"{source}: " + "; ".join(_describe(e, data) for e in error.errors())
+        ) from None
+
+
+def load_rules(path: Path) -> RuleSet:
+    return parse_rules(path.read_text(encoding="utf-8"), str(path))
+
+
+def _describe(error: Any, data: dict[str, Any]) -> str:
+    location = list(error["loc"])
+    where = ".".join(str(part) for part in location) or "file"
+    if len(location) >= 2 and location[0] == "rules" and isinstance(location[1], int):
+        rules = data.get("rules") or []
+        rule_id = (
+            rules[location[1]].get("id")
+            if location[1] < len(rules) and isinstance(rules[location[1]], dict)
+            else None
+        )
+        field = ".".join(str(part) for part in location[2:] if not _is_union_tag(part)) or "rule"
+        where = f"rule {rule_id or '#' + str(location[1])}, field {field}"
+    message = str(error["msg"]).removeprefix("Value error, ")
+    return f"{where}: {message}"
+
+
+def _is_union_tag(part: Any) -> bool:
+    return part in {"FactTest", "OrdersWithin", "AllOf", "AnyOf", "Not"}

@@ -1,0 +1,244 @@
+"""The tagging use case: a batch of order events in, tags stored, tagged-order events out.
+
+Effects are idempotent under redelivery: figures through the per-order Lua script, the order
+document through the event ids it records and its version, history through a unique index.
+"""
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import structlog
+
+from services.tagger import metrics
+from services.tagger.figures import Apply, CustomerFigures, Reverse
+from services.tagger.rules.book import RuleBook
+from services.tagger.rules.engine import decide, merge_tags
+from services.tagger.rules.facts import FiguresSnapshot, order_facts
+from services.tagger.store import HistoryEntry, OrderRecord, OrderStore
+from shared.events import (
+    AppliedTag,
+    OrderCreated,
+    OrderFacts,
+    OrderTagged,
+    OrderUpdated,
+    StatusChanged,
+)
+from shared.models import OrderStatus
+
+log = structlog.get_logger("tagger")
+
+OrderEventModel = OrderCreated | OrderUpdated | StatusChanged
+TAGGED_EVENT_NAMESPACE = uuid.UUID("6f1c1d9e-3f7a-4d59-9a43-0e0b6b1f2c11")
+REVERSING_STATUSES = {OrderStatus.CANCELLED, OrderStatus.RETURNED}
+TIER_TAGS = ("vip", "high-value", "big-customer", "returning-customer", "new-customer")
+MAX_WRITE_ATTEMPTS = 5
+
+
+class WriteConflictsPersist(Exception):
+    """Orders kept changing under the tagger; the batch is retried from Kafka."""
+
+
+@dataclass
+class BatchOutcome:
+    tagged: list[OrderTagged] = field(default_factory=list)
+    unknown_orders: list[StatusChanged] = field(default_factory=list)
+
+
+def tagged_event_id(source_event_id: uuid.UUID) -> uuid.UUID:
+    """Deterministic: a replayed event republishes the same tagged event id, which consumers
+    can dedupe on."""
+    return uuid.uuid5(TAGGED_EVENT_NAMESPACE, str(source_event_id))
+
+
+class TaggingService:
+    def __init__(
+        self, rules: RuleBook, figures: CustomerFigures, store: OrderStore, *, max_tags: int
+    ) -> None:
+        self._rules = rules
+        self._figures = figures
+        self._store = store
+        self._max_tags = max_tags
+
+    async def tag(self, events: Sequence[OrderEventModel]) -> BatchOutcome:
+        outcome = BatchOutcome()
+        pending = list(events)
+        for _ in range(MAX_WRITE_ATTEMPTS):
+            conflicts = await self._attempt(pending, outcome)
+            if not conflicts:
+                return outcome
+            metrics.WRITE_CONFLICTS.inc(len(conflicts))
+            pending = [event for event in pending if event.order_no in conflicts]
+        raise WriteConflictsPersist(f"orders still conflicting: {sorted(conflicts)[:10]}")
+
+    async def _attempt(self, events: list[OrderEventModel], outcome: BatchOutcome) -> set[str]:
+        records = await self._store.load(sorted({event.order_no for event in events}))
+        fresh, replays = _split_fresh(events, records)
+        snapshots = await self._apply_figures(fresh)
+
+        changed: dict[str, OrderRecord] = {}
+        history: list[HistoryEntry] = []
+        tagged: list[OrderTagged] = []
+        for event in fresh:
+            record = changed.get(event.order_no) or records.get(event.order_no)
+            if isinstance(event, StatusChanged) and record is None:
+                outcome.unknown_orders.append(event)
+                continue
+            record, event_tagged, event_history = self._apply(event, record, snapshots)
+            changed[event.order_no] = record
+            tagged.append(event_tagged)
+            history.extend(event_history)
+
+        conflicts = await self._store.save(list(changed.values()), history)
+        outcome.tagged.extend(t for t in tagged if t.order_no not in conflicts)
+        outcome.tagged.extend(await self._replayed(replays, records))
+        metrics.EVENTS_PROCESSED.labels("tagged").inc(len(tagged))
+        metrics.EVENTS_PROCESSED.labels("replayed").inc(len(replays))
+        return conflicts
+
+    async def _apply_figures(self, events: list[OrderEventModel]) -> dict[str, FiguresSnapshot]:
+        operations: list[Apply | Reverse] = []
+        for event in events:
+            if isinstance(event, StatusChanged):
+                if event.status in REVERSING_STATUSES:
+                    operations.append(Reverse(event.customer_id, event.order_no))
+                continue
+            order = event.order
+            operations.append(
+                Apply(order.customer.id, order.order_no, order.pricing.total, order.created_at)
+            )
+            if order.status in REVERSING_STATUSES:
+                operations.append(Reverse(order.customer.id, order.order_no))
+        results = await self._figures.apply(operations)
+        return {
+            op.order_no: result
+            for op, result in zip(operations, results, strict=True)
+            if isinstance(result, FiguresSnapshot)
+        }
+
+    def _apply(
+        self,
+        event: OrderEventModel,
+        record: OrderRecord | None,
+        snapshots: dict[str, FiguresSnapshot],
+    ) -> tuple[OrderRecord, OrderTagged, list[HistoryEntry]]:
+        rules = self._rules.current
+        if isinstance(event, StatusChanged):
+            assert record is not None
+            order = record.order.model_copy(update={"status": event.status})
+            figures = record.figures
+        else:
+            order = event.order
+            figures = snapshots[order.order_no]
+        status = order.status
+        facts = order_facts(order, figures, status)
+        decisions = decide(rules, facts)
+        change = merge_tags(
+            record.tags if record else [],
+            decisions,
+            exclusive_families=rules.exclusive_families,
+            max_tags=self._max_tags,
+            at=event.occurred_at,
+        )
+        for decision in decisions:
+            metrics.RULE_HITS.labels(decision.rule_id).inc()
+            metrics.TAG_HITS.labels(decision.tag).inc()
+        for dropped in change.dropped_by_limit:
+            metrics.TAGS_DROPPED_BY_LIMIT.labels(dropped.rule_id).inc()
+            log.warning(
+                "tag_dropped_by_limit",
+                order_no=order.order_no,
+                tag=dropped.tag,
+                rule_id=dropped.rule_id,
+                max_tags=self._max_tags,
+            )
+
+        event_id = str(event.event_id)
+        new_record = OrderRecord(
+            order=order,
+            status=status,
+            tags=change.tags,
+            figures=figures,
+            contribution_reversed=(record.contribution_reversed if record else False)
+            or status in REVERSING_STATUSES,
+            applied_events=[*(record.applied_events if record else []), event_id],
+            version=record.version if record else 0,
+        )
+        history = [
+            HistoryEntry(order.order_no, event_id, "added", tag, event.occurred_at)
+            for tag in change.added
+        ] + [
+            HistoryEntry(order.order_no, event_id, "removed", tag, event.occurred_at)
+            for tag in change.removed
+        ]
+        tagged = _tagged_event(
+            event, new_record, change.added, [t.name for t in change.removed], facts.get("region")
+        )
+        return new_record, tagged, history
+
+    async def _replayed(
+        self, replays: list[OrderEventModel], records: dict[str, OrderRecord]
+    ) -> list[OrderTagged]:
+        """Events already stored: publish their tagged event again (the first publish may have
+        been lost in a crash); same id, same content, so downstream dedupes it."""
+        if not replays:
+            return []
+        entries = await self._store.history_of_events([str(e.event_id) for e in replays])
+        tagged = []
+        for event in replays:
+            record = records[event.order_no]
+            mine = [e for e in entries if e["event_id"] == str(event.event_id)]
+            added_names = {e["tag"] for e in mine if e["action"] == "added"}
+            added = [tag for tag in record.tags if tag.name in added_names]
+            removed = sorted(e["tag"] for e in mine if e["action"] == "removed")
+            region = order_facts(record.order, record.figures).get("region")
+            tagged.append(_tagged_event(event, record, added, removed, region))
+        return tagged
+
+
+def _split_fresh(
+    events: list[OrderEventModel], records: dict[str, OrderRecord]
+) -> tuple[list[OrderEventModel], list[OrderEventModel]]:
+    fresh: list[OrderEventModel] = []
+    replays: list[OrderEventModel] = []
+    seen: set[str] = set()
+    for event in events:
+        event_id = str(event.event_id)
+        if event_id in seen:
+            continue
+        seen.add(event_id)
+        record = records.get(event.order_no)
+        if record is not None and event_id in record.applied_events:
+            replays.append(event)
+        else:
+            fresh.append(event)
+    return fresh, replays
+
+
+def _tagged_event(
+    event: OrderEventModel,
+    record: OrderRecord,
+    added: list[AppliedTag],
+    removed: list[str],
+    region: str | None,
+) -> OrderTagged:
+    names = {tag.name for tag in record.tags}
+    order = record.order
+    return OrderTagged(
+        event_id=tagged_event_id(event.event_id),
+        occurred_at=event.occurred_at,
+        source_event_id=event.event_id,
+        order_no=order.order_no,
+        customer_id=order.customer.id,
+        tags_added=added,
+        tags_removed=removed,
+        tags=record.tags,
+        facts=OrderFacts(
+            status=record.status,
+            total=order.pricing.total,
+            currency=order.pricing.currency,
+            customer_tier=next((tier for tier in TIER_TAGS if tier in names), None),
+            shipping_method=order.shipping.method.value,
+            region=region,
+        ),
+    )
