@@ -6,6 +6,7 @@ are stored with it, so a redelivered event sees exactly what the first delivery 
 """
 
 import json
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -123,3 +124,55 @@ class CustomerFigures:
             },
             recent_orders={member.decode(): float(score) for member, score in recent},
         )
+
+
+async def rebuild_figures(
+    redis: Redis, orders: AsyncIterator[dict[str, Any]], chunk: int = 500
+) -> int:
+    """Recompute every customer's figures from the stored orders (MongoDB is the source of
+    truth). Run with the taggers stopped. Returns the number of orders read."""
+    async for key in redis.scan_iter(match="ot:{*", count=1000):
+        await redis.delete(key)
+    count = 0
+    pipe = redis.pipeline(transaction=False)
+    async for document in orders:
+        _rebuild_one(pipe, document)
+        count += 1
+        if count % chunk == 0:
+            await pipe.execute()
+    await pipe.execute()
+    # keep the newest orders only, as the live script does
+    async for key in redis.scan_iter(match="ot:{*}:recent", count=1000):
+        await redis.zremrangebyrank(key, 0, -(KEEP_RECENT_ORDERS + 1))
+    return count
+
+
+def _rebuild_one(pipe: Any, document: dict[str, Any]) -> None:
+    order = document["order"]
+    contribution, totals, by_day, recent = keys_of(document["customer_id"], document["order_no"])
+    ts = datetime.fromisoformat(order["created_at"]).timestamp()
+    day = int(ts // SECONDS_PER_DAY)
+    cents = to_cents(Decimal(order["pricing"]["total"]))
+    state = "reversed" if document.get("contribution_reversed") else "applied"
+    pipe.hset(contribution, mapping={
+        "snapshot": json.dumps(document["figures"]), "state": state, "cents": cents,
+        "day": day, "ts": repr(ts),
+    })
+    pipe.expire(contribution, CONTRIBUTION_TTL_S)
+    # first/last order times count every order ever placed, as the live script does
+    pipe.eval(_MIN_MAX_SCRIPT, 1, totals, repr(ts))
+    if state == "applied":
+        pipe.hincrby(totals, "count", 1)
+        pipe.hincrby(totals, "spend", cents)
+        pipe.hincrby(by_day, str(day), cents)
+        pipe.zadd(recent, {document["order_no"]: ts})
+
+
+_MIN_MAX_SCRIPT = """
+local ts = tonumber(ARGV[1])
+local first = redis.call('HGET', KEYS[1], 'first_at')
+if not first or ts < tonumber(first) then redis.call('HSET', KEYS[1], 'first_at', ARGV[1]) end
+local last = redis.call('HGET', KEYS[1], 'last_at')
+if not last or ts > tonumber(last) then redis.call('HSET', KEYS[1], 'last_at', ARGV[1]) end
+return 1
+"""

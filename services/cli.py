@@ -1,0 +1,12 @@
+"""The ``ordertag`` command: one entry point for every service's tools."""
+
+import typer
+
+from services.tagger.cli import figures_app, rules_app
+
+app = typer.Typer(help="ordertag: tag CRM orders as they stream in.", no_args_is_help=True)
+app.add_typer(rules_app, name="rules")
+app.add_typer(figures_app, name="figures")
+
+if __name__ == "__main__":
+    app()

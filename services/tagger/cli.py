@@ -1,0 +1,107 @@
+"""``ordertag rules ...`` and ``ordertag figures ...``: the tagger's command line."""
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from pymongo import AsyncMongoClient
+from redis.asyncio import Redis
+from rich.console import Console
+from rich.table import Table
+
+from services.tagger.figures import rebuild_figures
+from services.tagger.rules.engine import decide
+from services.tagger.rules.facts import FACT_NAMES, FiguresSnapshot, order_facts
+from services.tagger.rules.schema import RuleFileError, load_rules
+from services.tagger.settings import TaggerSettings
+from shared.models import Order
+
+console = Console()
+rules_app = typer.Typer(help="Check and explain tag rule files.", no_args_is_help=True)
+figures_app = typer.Typer(help="Customer figures in Redis.", no_args_is_help=True)
+
+ExistingFile = Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)]
+
+
+@rules_app.command("check")
+def check(file: ExistingFile) -> None:
+    """Validate a rule file; exit 1 with the rule id, field and problem if it is invalid."""
+    try:
+        rules = load_rules(file)
+    except RuleFileError as error:
+        console.print(f"[red]invalid[/red] {error}")
+        raise typer.Exit(1) from None
+    console.print(
+        f"[green]ok[/green] {file}: {len(rules.rules)} rules, {len(rules.tags)} catalog tags, "
+        f"{len(rules.families)} families"
+    )
+
+
+@rules_app.command("explain")
+def explain(
+    file: ExistingFile,
+    order_file: ExistingFile,
+    figures: Annotated[
+        Path | None,
+        typer.Option(help="JSON of the customer's figures before this order (default: none)"),
+    ] = None,
+) -> None:
+    """Show which rules fire for an order and why, touching no store."""
+    try:
+        rules = load_rules(file)
+    except RuleFileError as error:
+        console.print(f"[red]invalid[/red] {error}")
+        raise typer.Exit(1) from None
+    order = Order.model_validate_json(order_file.read_text(encoding="utf-8"))
+    snapshot = FiguresSnapshot()
+    if figures is not None:
+        snapshot = FiguresSnapshot.from_record(json.loads(figures.read_text()))
+    facts = order_facts(order, snapshot)
+    decisions = decide(rules, facts)
+    fired = {d.rule_id: d for d in decisions}
+
+    table = Table(title=f"rules for order {order.order_no}")
+    for column in ("rule", "version", "fires", "tag", "reason"):
+        table.add_column(column)
+    for rule in rules.rules:
+        decision = fired.get(rule.id)
+        matches = all(c is None or c.holds(facts) for c in (rule.when, rule.holds_while))
+        if decision:
+            verdict = "[green]yes[/green]"
+        elif matches:
+            verdict = "[yellow]matches[/yellow], tag taken by an earlier rule"
+        else:
+            verdict = "no"
+        table.add_row(
+            rule.id, str(rule.version), verdict,
+            decision.tag if decision else "", decision.reason if decision else "",
+        )
+    for decision in decisions:
+        if decision.rule_id.startswith("default."):
+            yes = "[green]yes[/green]"
+            table.add_row(decision.rule_id, "1", yes, decision.tag, decision.reason)
+    console.print(table)
+    console.print("tags: " + ", ".join(d.tag for d in decisions))
+    shown = {name: facts[name] for name in FACT_NAMES}
+    console.print_json(json.dumps(shown, default=str, ensure_ascii=False))
+
+
+@figures_app.command("rebuild")
+def rebuild() -> None:
+    """Recompute every customer's figures in Redis from MongoDB (stop the taggers first)."""
+    settings = TaggerSettings()
+    count = asyncio.run(_rebuild(settings))
+    console.print(f"[green]rebuilt[/green] figures from {count} orders")
+
+
+async def _rebuild(settings: TaggerSettings) -> int:
+    mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(settings.mongo_url, tz_aware=True)
+    redis = Redis.from_url(settings.redis_url, socket_timeout=30)
+    try:
+        orders = mongo[settings.mongo_database]["orders"].find({}, {"_id": 0}).sort("created_at", 1)
+        return await rebuild_figures(redis, orders)
+    finally:
+        await redis.aclose()
+        await mongo.close()
