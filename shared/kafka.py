@@ -21,6 +21,8 @@ def make_broker(settings: Settings, **kwargs: object) -> KafkaBroker:
         acks="all",
         enable_idempotence=True,
         linger_ms=5,
+        # On shutdown, let a batch in flight finish and commit (deploys allow 30 s).
+        graceful_timeout=15.0,
         **kwargs,  # type: ignore[arg-type]
     )
 

@@ -16,7 +16,6 @@ from faststream.kafka.annotations import KafkaMessage
 from prometheus_client import make_asgi_app
 from pymongo import AsyncMongoClient
 from pymongo.errors import AutoReconnect, ConnectionFailure
-from redis.asyncio import BlockingConnectionPool, Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -28,6 +27,7 @@ from services.tagger.settings import TaggerSettings
 from services.tagger.store import OrderStore
 from services.tagger.tagging import TaggingService
 from shared.kafka import ensure_topics, make_broker
+from shared.redis import make_redis
 
 log = structlog.get_logger("tagger")
 
@@ -119,15 +119,7 @@ def create_app(settings: TaggerSettings | None = None) -> FastAPI:
         mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
             settings.mongo_url, tz_aware=True
         )
-        redis = Redis(
-            connection_pool=BlockingConnectionPool.from_url(
-                settings.redis_url,
-                max_connections=32,
-                timeout=10,
-                socket_timeout=10,
-                socket_connect_timeout=5,
-            )
-        )
+        redis = make_redis(settings)
         store = OrderStore(mongo[settings.mongo_database])
         await store.ensure_indexes()
         await ensure_topics(settings)

@@ -75,8 +75,11 @@ def explain(
         else:
             verdict = "no"
         table.add_row(
-            rule.id, str(rule.version), verdict,
-            decision.tag if decision else "", decision.reason if decision else "",
+            rule.id,
+            str(rule.version),
+            verdict,
+            decision.tag if decision else "",
+            decision.reason if decision else "",
         )
     for decision in decisions:
         if decision.rule_id.startswith("default."):

@@ -154,10 +154,16 @@ def _rebuild_one(pipe: Any, document: dict[str, Any]) -> None:
     day = int(ts // SECONDS_PER_DAY)
     cents = to_cents(Decimal(order["pricing"]["total"]))
     state = "reversed" if document.get("contribution_reversed") else "applied"
-    pipe.hset(contribution, mapping={
-        "snapshot": json.dumps(document["figures"]), "state": state, "cents": cents,
-        "day": day, "ts": repr(ts),
-    })
+    pipe.hset(
+        contribution,
+        mapping={
+            "snapshot": json.dumps(document["figures"]),
+            "state": state,
+            "cents": cents,
+            "day": day,
+            "ts": repr(ts),
+        },
+    )
     pipe.expire(contribution, CONTRIBUTION_TTL_S)
     # first/last order times count every order ever placed, as the live script does
     pipe.eval(_MIN_MAX_SCRIPT, 1, totals, repr(ts))

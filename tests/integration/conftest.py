@@ -1,0 +1,84 @@
+"""Integration fixtures: services started in-process against the real local stack."""
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+import pytest
+from aiokafka import AIOKafkaConsumer
+from fastapi import FastAPI
+
+from services.tagger.app import create_app as create_tagger
+from services.tagger.settings import TaggerSettings
+from shared.events import OrderCreated, OrderUpdated, StatusChanged, order_event_key
+from shared.kafka import ensure_topics, make_broker
+from shared.settings import Settings
+
+
+@pytest.fixture
+def tagger_settings(settings: Settings, run_id: str) -> TaggerSettings:
+    return TaggerSettings(
+        **settings.model_dump(), tagger_group_id=f"tagger-{run_id}", tagger_port=0
+    )
+
+
+@asynccontextmanager
+async def running(app: FastAPI) -> AsyncIterator[FastAPI]:
+    """Run an app's lifespan (its consumers and clients) for the duration of the block."""
+    async with app.router.lifespan_context(app):
+        yield app
+
+
+@pytest.fixture
+def tagger(tagger_settings: TaggerSettings) -> Any:
+    return lambda: running(create_tagger(tagger_settings))
+
+
+async def publish_events(
+    settings: Settings, events: Sequence[OrderCreated | OrderUpdated | StatusChanged]
+) -> None:
+    """Publish order events as ingest does: keyed by customer, acknowledged by the broker."""
+    await ensure_topics(settings)
+    broker = make_broker(settings)
+    async with broker:
+        await broker.start()
+        futures = [
+            await broker.publish(
+                e, topic=settings.topics.orders, key=order_event_key(e), no_confirm=True
+            )
+            for e in events
+        ]
+        for future in futures:
+            await future
+
+
+async def read_topic(
+    settings: Settings, topic: str, expected: int, within: float = 60, extra_wait: float = 0.0
+) -> list[Any]:
+    """Read a topic from the start until ``expected`` records arrived (or fail after ``within``);
+    then keep reading ``extra_wait`` seconds so that records beyond those expected show up."""
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    records: list[Any] = []
+    try:
+        async with asyncio.timeout(within):
+            while len(records) < expected:
+                batch = await consumer.getmany(timeout_ms=200)
+                for partition_records in batch.values():
+                    records.extend(partition_records)
+        deadline = asyncio.get_running_loop().time() + extra_wait
+        while asyncio.get_running_loop().time() < deadline:
+            for partition_records in (await consumer.getmany(timeout_ms=200)).values():
+                records.extend(partition_records)
+    except TimeoutError:
+        message = f"{topic}: {len(records)} of {expected} records within {within} s"
+        raise AssertionError(message) from None
+    finally:
+        await consumer.stop()
+    return records

@@ -1,0 +1,200 @@
+"""The tagger on the real stack: tags and figures exact, idempotent under replay, dead letters."""
+
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from pymongo.asynchronous.database import AsyncDatabase
+from redis.asyncio import Redis
+
+from services.tagger.figures import CustomerFigures, rebuild_figures
+from services.tagger.rules.regions import region_of
+from services.tagger.settings import TaggerSettings
+from shared.events import OrderCreated, OrderTagged, StatusChanged
+from shared.models import OrderStatus
+from tests.conftest import eventually
+from tests.generated import order_stream
+from tests.integration.conftest import publish_events, read_topic
+
+pytestmark = pytest.mark.integration
+
+
+async def stored_orders(db: AsyncDatabase[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {d["order_no"]: d async for d in db["orders"].find({}, {"_id": 0})}
+
+
+async def wait_for_orders(
+    db: AsyncDatabase[dict[str, Any]], count: int, applied_events: int, within: float = 120
+) -> dict[str, dict[str, Any]]:
+    async def all_applied() -> dict[str, dict[str, Any]] | None:
+        orders = await stored_orders(db)
+        applied = sum(len(o["applied_events"]) for o in orders.values())
+        return orders if len(orders) == count and applied == applied_events else None
+
+    result: dict[str, dict[str, Any]] = await eventually(all_applied, within=within)
+    return result
+
+
+async def test_thousands_of_orders_are_tagged_and_counted_exactly(
+    tagger: Any,
+    tagger_settings: TaggerSettings,
+    mongo_db: AsyncDatabase[dict[str, Any]],
+    redis_client: Redis,
+    run_id: str,
+) -> None:
+    events, expected = order_stream(2000, customers=150, seed=7, prefix=run_id)
+    created = [e for e in events if isinstance(e, OrderCreated)]
+    cancelled = {e.order_no for e in events if isinstance(e, StatusChanged)}
+
+    async with tagger():
+        await publish_events(tagger_settings, events)
+        orders = await wait_for_orders(mongo_db, len(created), len(events))
+
+    for event in created:
+        order = event.order
+        tags = set(orders[order.order_no]["tag_names"])
+        prior = expected.prior_orders[order.order_no]
+        is_cancelled = order.order_no in cancelled
+        fast = order.shipping.method.value in {"express", "same_day"}
+        assert ("urgent" in tags) is (fast and not is_cancelled), order.order_no
+        assert len(tags & {"urgent", "regular"}) == 1
+        assert ("new-customer" in tags) is (prior == 0)
+        assert ("returning-customer" in tags) is (prior > 0)
+        assert ("big-customer" in tags) is (order.pricing.total >= 50000)
+        assert f"region:{region_of(order.shipping.province)}" in tags
+        assert f"status:{'cancelled' if is_cancelled else 'pending'}" in tags
+        assert f"category:{order.lines[0].category}" in tags
+
+    figures = CustomerFigures(redis_client)
+    for customer_id, count in expected.order_count.items():
+        totals = await figures.totals(customer_id)
+        assert totals.order_count == count, customer_id
+        assert totals.lifetime_spend == expected.lifetime_spend[customer_id], customer_id
+
+
+async def test_the_same_events_delivered_twice_change_nothing(
+    tagger: Any,
+    tagger_settings: TaggerSettings,
+    mongo_db: AsyncDatabase[dict[str, Any]],
+    redis_client: Redis,
+    run_id: str,
+) -> None:
+    events, expected = order_stream(300, customers=30, seed=11, prefix=run_id)
+    created = [e for e in events if isinstance(e, OrderCreated)]
+
+    async with tagger():
+        await publish_events(tagger_settings, events)
+        first = await wait_for_orders(mongo_db, len(created), len(events))
+        # tagged events are published after the batch's history is stored
+        tagged_before = await read_topic(
+            tagger_settings, tagger_settings.topics.tagged, len(events)
+        )
+        history_before = await mongo_db["tag_history"].count_documents({})
+
+        await publish_events(tagger_settings, events)  # Kafka redelivers everything
+        tagged_after = await read_topic(
+            tagger_settings, tagger_settings.topics.tagged, 2 * len(events)
+        )
+        second = await stored_orders(mongo_db)
+
+    def without_write_time(order: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in order.items() if k != "updated_at"}
+
+    assert {k: without_write_time(v) for k, v in second.items()} == {
+        k: without_write_time(v) for k, v in first.items()
+    }
+    assert await mongo_db["tag_history"].count_documents({}) == history_before
+    figures = CustomerFigures(redis_client)
+    for customer_id, count in expected.order_count.items():
+        assert (await figures.totals(customer_id)).order_count == count
+    # republished tagged events carry the same ids, so downstream can drop them
+    first_ids = {OrderTagged.model_validate_json(r.value).event_id for r in tagged_before}
+    all_ids = {OrderTagged.model_validate_json(r.value).event_id for r in tagged_after}
+    assert first_ids == all_ids
+    assert len(first_ids) == len(events)
+
+
+async def test_a_poison_message_goes_to_the_dead_letter_topic_and_the_rest_flows(
+    tagger: Any,
+    tagger_settings: TaggerSettings,
+    mongo_db: AsyncDatabase[dict[str, Any]],
+    run_id: str,
+) -> None:
+    from aiokafka import AIOKafkaProducer
+
+    events, _ = order_stream(20, customers=3, seed=3, prefix=run_id)
+    created = [e for e in events if isinstance(e, OrderCreated)]
+
+    async with tagger():
+        producer = AIOKafkaProducer(bootstrap_servers=tagger_settings.kafka_bootstrap_servers)
+        await producer.start()
+        try:
+            await producer.send_and_wait(tagger_settings.topics.orders, b"{not json", key=b"x")
+            await producer.send_and_wait(
+                tagger_settings.topics.orders, b'{"event_type": "order.created"}', key=b"x"
+            )
+        finally:
+            await producer.stop()
+        await publish_events(tagger_settings, events)
+        await wait_for_orders(mongo_db, len(created), len(events))
+        dead = await read_topic(tagger_settings, tagger_settings.topics.dead_letter, 2)
+
+    assert sorted(r.value for r in dead) == sorted(
+        [b"{not json", b'{"event_type": "order.created"}']
+    )
+    headers = dict(dead[0].headers)
+    assert headers["x-original-topic"] == tagger_settings.topics.orders.encode()
+    assert {"x-original-partition", "x-original-offset", "x-error"} <= set(headers)
+
+
+async def test_status_change_to_shipped_ends_urgent_and_records_history(
+    tagger: Any,
+    tagger_settings: TaggerSettings,
+    mongo_db: AsyncDatabase[dict[str, Any]],
+    run_id: str,
+) -> None:
+    from tests.factories import make_order
+
+    order = make_order(f"{run_id}-1", shipping={"method": "same_day", "province": "上海"})
+    shipped = StatusChanged(
+        order_no=order.order_no, customer_id=order.customer.id, status=OrderStatus.SHIPPED
+    )
+
+    async with tagger():
+        await publish_events(tagger_settings, [OrderCreated(order=order), shipped])
+        stored = await wait_for_orders(mongo_db, 1, 2)
+
+    assert {"regular", "status:shipped"} <= set(stored[order.order_no]["tag_names"])
+    removed = (
+        await mongo_db["tag_history"]
+        .find(
+            {"order_no": order.order_no, "action": "removed"}, {"_id": 0, "tag": 1, "event_id": 1}
+        )
+        .to_list(None)
+    )
+    assert {r["tag"] for r in removed} == {"urgent", "status:pending"}
+    assert {r["event_id"] for r in removed} == {str(shipped.event_id)}
+
+
+async def test_rebuilt_figures_equal_the_live_ones(
+    tagger: Any,
+    tagger_settings: TaggerSettings,
+    mongo_db: AsyncDatabase[dict[str, Any]],
+    redis_client: Redis,
+    run_id: str,
+) -> None:
+    events, expected = order_stream(400, customers=25, seed=5, prefix=run_id)
+    created = [e for e in events if isinstance(e, OrderCreated)]
+    async with tagger():
+        await publish_events(tagger_settings, events)
+        await wait_for_orders(mongo_db, len(created), len(events))
+    figures = CustomerFigures(redis_client)
+    live = {c: await figures.totals(c) for c in expected.order_count}
+
+    await rebuild_figures(redis_client, mongo_db["orders"].find({}, {"_id": 0}))
+
+    rebuilt = {c: await figures.totals(c) for c in expected.order_count}
+    assert rebuilt == live
+    assert sum(t.lifetime_spend for t in rebuilt.values()) == sum(
+        expected.lifetime_spend.values(), Decimal(0)
+    )

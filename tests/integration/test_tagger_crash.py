@@ -1,0 +1,118 @@
+"""A tagger killed with SIGKILL mid-stream and restarted: every effect exactly once."""
+
+import asyncio
+import os
+import signal
+import socket
+import sys
+from typing import Any
+
+import pytest
+from pymongo.asynchronous.database import AsyncDatabase
+from redis.asyncio import Redis
+
+from services.tagger.figures import CustomerFigures
+from services.tagger.settings import TaggerSettings
+from shared.events import OrderCreated, OrderTagged
+from tests.conftest import eventually
+from tests.generated import order_stream
+from tests.integration.conftest import publish_events, read_topic
+
+pytestmark = pytest.mark.integration
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+async def start_tagger(settings: TaggerSettings) -> asyncio.subprocess.Process:
+    topics = settings.topics
+    env = {
+        **os.environ,
+        "ORDERTAG_MONGO_DATABASE": settings.mongo_database,
+        "ORDERTAG_TOPICS__ORDERS": topics.orders,
+        "ORDERTAG_TOPICS__TAGGED": topics.tagged,
+        "ORDERTAG_TOPICS__DEAD_LETTER": topics.dead_letter,
+        "ORDERTAG_TOPICS__ALERTS": topics.alerts,
+        "ORDERTAG_TAGGER_GROUP_ID": settings.tagger_group_id,
+        "ORDERTAG_TAGGER_PORT": str(free_port()),
+        "ORDERTAG_TAGGER_BATCH_MAX_RECORDS": "50",
+        "ORDERTAG_LOG_LEVEL": "WARNING",
+    }
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "services.tagger",
+        env=env,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+
+
+async def test_sigkill_mid_stream_leaves_every_order_tagged_once_and_figures_exact(
+    tagger_settings: TaggerSettings,
+    mongo_db: AsyncDatabase[dict[str, Any]],
+    redis_client: Redis,
+    run_id: str,
+) -> None:
+    events, expected = order_stream(3000, customers=200, seed=13, prefix=run_id)
+    created = [e for e in events if isinstance(e, OrderCreated)]
+    await publish_events(tagger_settings, events)
+
+    first = await start_tagger(tagger_settings)
+    try:
+
+        async def some_tagged() -> bool:
+            return await mongo_db["orders"].count_documents({}) >= 300
+
+        await eventually(some_tagged, within=60)
+        first.send_signal(signal.SIGKILL)
+        await first.wait()
+        tagged_at_kill = await mongo_db["orders"].count_documents({})
+        assert tagged_at_kill < len(created), "the kill came too late to interrupt anything"
+
+        second = await start_tagger(tagger_settings)
+        try:
+
+            async def all_applied() -> bool:
+                applied = 0
+                async for o in mongo_db["orders"].find({}, {"applied_events": 1}):
+                    applied += len(o["applied_events"])
+                return applied == len(events)
+
+            await eventually(all_applied, within=180)
+        finally:
+            second.terminate()
+            await second.wait()
+    finally:
+        if first.returncode is None:
+            first.kill()
+
+    figures = CustomerFigures(redis_client)
+    for customer_id, count in expected.order_count.items():
+        totals = await figures.totals(customer_id)
+        assert (totals.order_count, totals.lifetime_spend) == (
+            count,
+            expected.lifetime_spend[customer_id],
+        ), customer_id
+    # each tag was added to each order once: one "added" history entry per (order, tag)
+    added = await mongo_db["tag_history"].aggregate(
+        [
+            {"$match": {"action": "added"}},
+            {
+                "$group": {
+                    "_id": {"o": "$order_no", "t": "$tag", "e": "$event_id"},
+                    "n": {"$sum": 1},
+                }
+            },
+            {"$match": {"n": {"$gt": 1}}},
+        ]
+    )
+    assert await added.to_list(None) == []
+    # tagged events may be republished after the crash, but never with a new id
+    records = await read_topic(tagger_settings, tagger_settings.topics.tagged, len(events))
+    ids = [OrderTagged.model_validate_json(r.value).event_id for r in records]
+    assert len(set(ids)) == len(events)
