@@ -122,6 +122,7 @@ def create_app(settings: TaggerSettings | None = None) -> FastAPI:
         redis = make_redis(settings)
         store = OrderStore(mongo[settings.mongo_database])
         await store.ensure_indexes()
+        await store.seed_catalog(book.current.tags)
         await ensure_topics(settings)
         tagging = TaggingService(
             book, CustomerFigures(redis), store, max_tags=settings.tagger_max_tags_per_order

@@ -15,6 +15,7 @@ from pymongo.errors import BulkWriteError
 
 from services.tagger.rules.facts import FiguresSnapshot
 from services.tagger.rules.regions import region_of
+from services.tagger.rules.schema import CatalogTag
 from shared.events import AppliedTag
 from shared.models import Order, OrderStatus
 
@@ -95,9 +96,28 @@ class OrderStore:
     def __init__(self, database: AsyncDatabase[dict[str, Any]]) -> None:
         self.orders = database["orders"]
         self.tag_history = database["tag_history"]
+        self.tag_catalog = database["tag_catalog"]
+
+    async def seed_catalog(self, tags: list[CatalogTag]) -> None:
+        """Add the rule file's catalog tags that the store lacks; edits made through the Tag API
+        (colour, description, active) are never overwritten."""
+        if not tags:
+            return
+        await self.tag_catalog.bulk_write(
+            [
+                UpdateOne(
+                    {"name": tag.name},
+                    {"$setOnInsert": {**tag.model_dump(), "created_at": datetime.now(UTC)}},
+                    upsert=True,
+                )
+                for tag in tags
+            ],
+            ordered=False,
+        )
 
     async def ensure_indexes(self) -> None:
         await self.orders.create_index([("order_no", ASCENDING)], unique=True)
+        await self.tag_catalog.create_index([("name", ASCENDING)], unique=True)
         await self.orders.create_index([("tag_names", ASCENDING), ("created_at", DESCENDING)])
         await self.orders.create_index([("customer_id", ASCENDING), ("created_at", DESCENDING)])
         await self.orders.create_index([("status", ASCENDING), ("created_at", DESCENDING)])

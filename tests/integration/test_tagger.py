@@ -174,6 +174,8 @@ async def test_status_change_to_shipped_ends_urgent_and_records_history(
     )
     assert {r["tag"] for r in removed} == {"urgent", "status:pending"}
     assert {r["event_id"] for r in removed} == {str(shipped.event_id)}
+    catalog = await mongo_db["tag_catalog"].find({}, {"_id": 0, "name": 1}).to_list(None)
+    assert {"urgent", "regular", "vip", "risk:velocity"} <= {c["name"] for c in catalog}
 
 
 async def test_rebuilt_figures_equal_the_live_ones(
