@@ -2,11 +2,13 @@
 
 import typer
 
+from services.ingest.cli import import_orders
 from services.tagger.cli import figures_app, rules_app
 
 app = typer.Typer(help="ordertag: tag CRM orders as they stream in.", no_args_is_help=True)
 app.add_typer(rules_app, name="rules")
 app.add_typer(figures_app, name="figures")
+app.command("import")(import_orders)
 
 if __name__ == "__main__":
     app()

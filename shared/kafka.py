@@ -1,10 +1,12 @@
 """The Kafka broker every service builds, with producer settings that do not lose events."""
 
 import contextlib
+from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 from faststream.kafka import KafkaBroker
+from faststream.specification import AsyncAPI
 
 from shared.settings import Settings
 
@@ -52,3 +54,8 @@ async def ensure_topics(settings: Settings) -> None:
                 await admin.create_topics(missing)
     finally:
         await admin.close()
+
+
+def asyncapi_document(broker: KafkaBroker, title: str) -> Any:
+    """The service's Kafka side as an AsyncAPI 3 document, generated from its code."""
+    return AsyncAPI(broker, title=title, version="0.1.0").to_specification().to_jsonable()

@@ -6,6 +6,8 @@ Every variable is prefixed ``ORDERTAG_``; nested groups use ``__`` (``ORDERTAG_T
 from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.auth import ApiKey, default_api_keys
+
 
 class Topics(BaseModel):
     """Kafka topic names: the one place they are spelled."""
@@ -30,5 +32,7 @@ class Settings(BaseSettings):
     mongo_database: str = "ordertag"
     redis_url: str = "redis://127.0.0.1:6379/0"
     topics: Topics = Field(default_factory=Topics)
+    # JSON list of {"name", "sha256", "scopes"}; the default holds the local dev key only
+    api_keys: list[ApiKey] = Field(default_factory=default_api_keys)
     log_level: str = "INFO"
     log_json: bool = False

@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 from pymongo import AsyncMongoClient
 
+from shared.auth import API_KEY_HEADER, LOCAL_DEV_KEY
 from shared.settings import Settings
 
 INGEST_URL = "http://127.0.0.1:8001"
@@ -16,7 +17,8 @@ INGEST_URL = "http://127.0.0.1:8001"
 
 async def main(orders: list[dict[str, Any]]) -> None:
     settings = Settings()
-    async with httpx.AsyncClient(base_url=INGEST_URL, timeout=15) as client:
+    headers = {API_KEY_HEADER: LOCAL_DEV_KEY}
+    async with httpx.AsyncClient(base_url=INGEST_URL, timeout=15, headers=headers) as client:
         for order in orders:
             answer = await client.post("/orders", json=order)
             print(f"[demo] POST /orders {order['order_no']}: {answer.status_code} {answer.text}")

@@ -1,72 +1,204 @@
-"""The ingest HTTP API: its composition root builds the Kafka broker in the app's lifespan."""
+"""The ingest HTTP API. Its composition root builds Kafka and Redis clients in the lifespan."""
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Annotated
+from typing import Annotated, Any
 
 import structlog
-from fastapi import Depends, FastAPI, Request, status
+from fastapi import Depends, FastAPI, HTTPException, Request, status
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from faststream.kafka import KafkaBroker
+from prometheus_client import make_asgi_app
+from pydantic import BaseModel, Field
 
+from services.ingest.idempotency import OrderIdempotency
+from services.ingest.intake import Intake, ItemResult, Outcome, UnknownOrder, parse_orders
 from services.ingest.publishing import BrokerUnavailable, OrderEventPublisher
 from services.ingest.settings import IngestSettings
-from shared.events import OrderCreated
-from shared.kafka import make_broker
-from shared.models import Order
+from shared.auth import Scope, require_scope
+from shared.events import OrderEvent
+from shared.http import BodySizeLimit, install_error_handlers
+from shared.kafka import asyncapi_document, ensure_topics, make_broker
+from shared.models import Identifier, Order, OrderStatus, StrictModel
+from shared.redis import make_redis
 
 log = structlog.get_logger("ingest")
+RETRY_LATER = {"Retry-After": "5"}
 
 
 class Accepted(BaseModel):
     order_no: str
     event_id: str
-    status: str = "accepted"
+    status: str
 
 
-def get_publisher(request: Request) -> OrderEventPublisher:
-    publisher: OrderEventPublisher = request.app.state.publisher
-    return publisher
+class BatchIn(StrictModel):
+    orders: list[Any] = Field(min_length=1, description="order objects, validated one by one")
 
 
-Publisher = Annotated[OrderEventPublisher, Depends(get_publisher)]
+class BatchOut(BaseModel):
+    accepted: int
+    duplicates: int
+    rejected: int
+    items: list[dict[str, Any]]
+
+
+class StatusChangeIn(StrictModel):
+    status: OrderStatus
+    customer_id: Identifier | None = Field(
+        default=None, description="needed only when ingest no longer remembers the order"
+    )
+
+
+def get_intake(request: Request) -> Intake:
+    intake: Intake = request.app.state.intake
+    return intake
+
+
+IntakeDep = Annotated[Intake, Depends(get_intake)]
+may_ingest = [Depends(require_scope(Scope.INGEST))]
+
+
+def single_answer(result: ItemResult) -> JSONResponse:
+    """One order's outcome as an HTTP answer."""
+    body: dict[str, Any] = {"order_no": result.order_no, "event_id": result.event_id}
+    match result.outcome:
+        case Outcome.ACCEPTED:
+            return JSONResponse({**body, "status": "accepted"}, status.HTTP_202_ACCEPTED)
+        case Outcome.DUPLICATE:
+            return JSONResponse({**body, "status": "already accepted"}, status.HTTP_200_OK)
+        case Outcome.CONFLICT:
+            detail = (
+                f"order {result.order_no} was already accepted with different content; "
+                f"send changes with PUT /orders/{result.order_no}"
+            )
+            return JSONResponse({"detail": detail}, status.HTTP_409_CONFLICT)
+        case Outcome.IN_FLIGHT:
+            detail = f"order {result.order_no} is being accepted by another request; retry"
+            return JSONResponse(
+                {"detail": detail}, status.HTTP_409_CONFLICT, headers={"Retry-After": "1"}
+            )
+        case _:
+            raise BrokerUnavailable(f"order {result.order_no} not acknowledged by Kafka")
 
 
 def create_app(settings: IngestSettings | None = None) -> FastAPI:
     settings = settings or IngestSettings()
+    broker = make_broker(settings)
+    events_out = broker.publisher(
+        settings.topics.orders,
+        title="order events",
+        description="Order created / updated / status changed, keyed by customer id",
+        schema=OrderEvent,
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        broker = make_broker(settings)
+        redis = make_redis(settings)
+        await ensure_topics(settings)
         await broker.start()
-        app.state.publisher = OrderEventPublisher(
-            broker, settings.topics.orders, settings.ingest_publish_timeout_s
-        )
+        publisher = OrderEventPublisher(events_out, settings.ingest_publish_timeout_s)
+        idempotency = OrderIdempotency(redis, settings.ingest_idempotency_retention_s)
+        app.state.intake = Intake(publisher, idempotency)
+        app.state.broker = broker
         try:
             yield
         finally:
             await broker.stop()
+            await redis.aclose()
 
     app = FastAPI(title="ordertag ingest", version="0.1.0", lifespan=lifespan)
+    app.state.api_keys = settings.api_keys
+    app.add_middleware(BodySizeLimit, max_bytes=settings.ingest_max_body_bytes)
+    app.mount("/metrics", make_asgi_app())
+    install_error_handlers(app)
 
     @app.exception_handler(BrokerUnavailable)
     async def broker_unavailable(_: Request, error: BrokerUnavailable) -> JSONResponse:
         log.warning("broker_unavailable", error=str(error))
         return JSONResponse(
             {"detail": "Kafka is unavailable; the order was not accepted, retry later"},
-            status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
-            headers={"Retry-After": "5"},
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            headers=RETRY_LATER,
         )
 
-    @app.post("/orders", status_code=status.HTTP_202_ACCEPTED)
-    async def post_order(order: Order, publisher: Publisher) -> Accepted:
-        event = OrderCreated(order=order)
-        await publisher.publish(event)
-        log.info("order_accepted", order_no=order.order_no, event_id=str(event.event_id))
-        return Accepted(order_no=order.order_no, event_id=str(event.event_id))
+    @app.exception_handler(UnknownOrder)
+    async def unknown_order(_: Request, error: UnknownOrder) -> JSONResponse:
+        return JSONResponse({"detail": str(error)}, status.HTTP_404_NOT_FOUND)
+
+    @app.post(
+        "/orders",
+        status_code=202,
+        dependencies=may_ingest,
+        response_model=Accepted,
+        responses={200: {"model": Accepted}, 409: {}, 503: {}},
+    )
+    async def post_order(order: Order, intake: IntakeDep) -> JSONResponse:
+        [result] = await intake.submit([(0, order)])
+        log.info("order_received", order_no=order.order_no, outcome=result.outcome.value)
+        return single_answer(result)
+
+    @app.post(
+        "/orders/batch",
+        dependencies=may_ingest,
+        response_model=BatchOut,
+        responses={503: {"model": BatchOut}},
+    )
+    async def post_batch(batch: BatchIn, intake: IntakeDep) -> JSONResponse:
+        if len(batch.orders) > settings.ingest_max_batch:
+            raise HTTPException(
+                status.HTTP_422_UNPROCESSABLE_CONTENT,
+                f"orders: at most {settings.ingest_max_batch} orders per batch, "
+                f"got {len(batch.orders)}; split the batch",
+            )
+        valid, invalid = parse_orders(batch.orders)
+        results = sorted(invalid + await intake.submit(valid), key=lambda r: r.index)
+        counts = {o: sum(r.outcome is o for r in results) for o in Outcome}
+        body = BatchOut(
+            accepted=counts[Outcome.ACCEPTED],
+            duplicates=counts[Outcome.DUPLICATE],
+            rejected=len(results) - counts[Outcome.ACCEPTED] - counts[Outcome.DUPLICATE],
+            items=[r.as_json() for r in results],
+        )
+        unavailable = counts[Outcome.UNAVAILABLE] > 0
+        return JSONResponse(
+            body.model_dump(),
+            503 if unavailable else 200,
+            headers=RETRY_LATER if unavailable else None,
+        )
+
+    @app.put("/orders/{order_no}", dependencies=may_ingest, response_model=Accepted)
+    async def put_order(order_no: str, order: Order, intake: IntakeDep) -> JSONResponse:
+        if order.order_no != order_no:
+            raise HTTPException(
+                status.HTTP_422_UNPROCESSABLE_CONTENT,
+                f"order_no: the body says {order.order_no!r} but the path says {order_no!r}",
+            )
+        return single_answer(await intake.update(order))
+
+    @app.post(
+        "/orders/{order_no}/status",
+        status_code=202,
+        dependencies=may_ingest,
+        response_model=Accepted,
+    )
+    async def post_status(order_no: str, change: StatusChangeIn, intake: IntakeDep) -> Accepted:
+        event = await intake.change_status(order_no, change.status, change.customer_id)
+        return Accepted(order_no=order_no, event_id=str(event.event_id), status="accepted")
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
+
+    @app.get("/readyz")
+    async def readyz(request: Request) -> JSONResponse:
+        live: KafkaBroker = request.app.state.broker
+        if await live.ping(timeout=2.0):
+            return JSONResponse({"status": "ready"})
+        return JSONResponse({"status": "kafka unreachable"}, status.HTTP_503_SERVICE_UNAVAILABLE)
+
+    @app.get("/asyncapi.json", include_in_schema=False)
+    async def asyncapi() -> Any:
+        return asyncapi_document(broker, "ordertag ingest")
 
     return app

@@ -1,13 +1,17 @@
 """Publishing order events to Kafka, acknowledged by the broker before anyone is told "accepted"."""
 
 import asyncio
+import time
 
 from aiokafka.errors import KafkaError
-from faststream.kafka import KafkaBroker
+from aiokafka.structs import RecordMetadata
+from faststream.kafka.publisher.usecase import DefaultPublisher
 
+from services.ingest import metrics
 from shared.events import OrderCreated, OrderUpdated, StatusChanged, order_event_key
 
 OrderEventModel = OrderCreated | OrderUpdated | StatusChanged
+PUBLISH_ERRORS = (KafkaError, TimeoutError, OSError)
 
 
 class BrokerUnavailable(Exception):
@@ -15,25 +19,40 @@ class BrokerUnavailable(Exception):
 
 
 class OrderEventPublisher:
-    def __init__(self, broker: KafkaBroker, topic: str, timeout_s: float) -> None:
-        self._broker = broker
-        self._topic = topic
+    def __init__(self, publisher: DefaultPublisher, timeout_s: float) -> None:
+        self._publisher = publisher
         self._timeout_s = timeout_s
 
     async def publish(self, event: OrderEventModel) -> None:
         """Publish one event and wait for the broker's acknowledgement (acks=all)."""
-        await self.publish_many([event])
+        [error] = await self.publish_many([event])
+        if error is not None:
+            raise BrokerUnavailable(f"Kafka did not acknowledge the event: {error!r}") from error
 
-    async def publish_many(self, events: list[OrderEventModel]) -> None:
-        """Send every event first, then await all acknowledgements together (one linger window)."""
+    async def publish_many(self, events: list[OrderEventModel]) -> list[BaseException | None]:
+        """Send every event, then await all acknowledgements together (the producer batches
+        them in one linger window). Returns, per event, the error that kept it out or None."""
+        started = time.perf_counter()
+        futures: list[asyncio.Future[RecordMetadata]] = []
         try:
             async with asyncio.timeout(self._timeout_s):
-                futures = [
-                    await self._broker.publish(
-                        event, topic=self._topic, key=order_event_key(event), no_confirm=True
+                for event in events:
+                    futures.append(
+                        await self._publisher.publish(
+                            event, key=order_event_key(event), no_confirm=True
+                        )
                     )
-                    for event in events
-                ]
-                await asyncio.gather(*futures)
-        except (KafkaError, TimeoutError, OSError) as error:
-            raise BrokerUnavailable(f"Kafka did not acknowledge the events: {error!r}") from error
+                outcomes = await asyncio.gather(*futures, return_exceptions=True)
+            errors = [o if isinstance(o, BaseException) else None for o in outcomes]
+        except PUBLISH_ERRORS as error:
+            errors = [_error_of(f, error) for f in futures] + [error] * (len(events) - len(futures))
+        metrics.PUBLISH_SECONDS.observe(time.perf_counter() - started)
+        return errors
+
+
+def _error_of(
+    future: asyncio.Future[RecordMetadata], fallback: BaseException
+) -> BaseException | None:
+    if not future.done() or future.cancelled():
+        return fallback
+    return future.exception()

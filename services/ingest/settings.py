@@ -7,3 +7,6 @@ class IngestSettings(Settings):
     ingest_host: str = "127.0.0.1"
     ingest_port: int = 8001
     ingest_publish_timeout_s: float = 10.0
+    ingest_max_batch: int = 1000
+    ingest_max_body_bytes: int = 8 * 1024 * 1024
+    ingest_idempotency_retention_s: int = 7 * 24 * 3600

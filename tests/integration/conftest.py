@@ -5,12 +5,16 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
+import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer
 from fastapi import FastAPI
 
+from services.ingest.app import create_app as create_ingest
+from services.ingest.settings import IngestSettings
 from services.tagger.app import create_app as create_tagger
 from services.tagger.settings import TaggerSettings
+from shared.auth import API_KEY_HEADER, LOCAL_DEV_KEY
 from shared.events import OrderCreated, OrderUpdated, StatusChanged, order_event_key
 from shared.kafka import ensure_topics, make_broker
 from shared.settings import Settings
@@ -33,6 +37,25 @@ async def running(app: FastAPI) -> AsyncIterator[FastAPI]:
 @pytest.fixture
 def tagger(tagger_settings: TaggerSettings) -> Any:
     return lambda: running(create_tagger(tagger_settings))
+
+
+@pytest.fixture
+def ingest_settings(settings: Settings) -> IngestSettings:
+    return IngestSettings(**settings.model_dump(), ingest_publish_timeout_s=3.0)
+
+
+@pytest.fixture
+async def ingest_client(ingest_settings: IngestSettings) -> AsyncIterator[httpx.AsyncClient]:
+    """The ingest API in-process (real Kafka and Redis behind it), authenticated as the dev key."""
+    async with running(create_ingest(ingest_settings)) as app:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(
+            transport=transport,
+            base_url="http://ingest",
+            headers={API_KEY_HEADER: LOCAL_DEV_KEY},
+            timeout=30,
+        ) as client:
+            yield client
 
 
 async def publish_events(

@@ -1,0 +1,170 @@
+"""The intake use case: validated orders in, order events on Kafka, one outcome per order.
+
+Shared by the HTTP API and the file importer, so both apply the same validation and the same
+idempotency by order number.
+"""
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from pydantic import ValidationError
+
+from services.ingest import metrics
+from services.ingest.idempotency import ClaimOutcome, OrderIdempotency, order_digest
+from services.ingest.publishing import OrderEventPublisher
+from shared.events import OrderCreated, OrderUpdated, StatusChanged
+from shared.http import field_errors
+from shared.models import Order, OrderStatus
+
+
+class Outcome(StrEnum):
+    ACCEPTED = "accepted"
+    DUPLICATE = "duplicate"  # identical order already accepted: nothing published
+    CONFLICT = "conflict"  # same order number, different content
+    IN_FLIGHT = "in_flight"  # identical order being accepted by another request right now
+    INVALID = "invalid"
+    UNAVAILABLE = "unavailable"  # Kafka did not acknowledge: not accepted, retry
+
+
+@dataclass
+class ItemResult:
+    index: int
+    order_no: str | None
+    outcome: Outcome
+    event_id: str | None = None
+    errors: list[dict[str, str]] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "index": self.index,
+            "order_no": self.order_no,
+            "outcome": self.outcome.value,
+        }
+        if self.event_id:
+            body["event_id"] = self.event_id
+        if self.errors:
+            body["errors"] = self.errors
+        return body
+
+
+def parse_orders(raw_items: list[Any]) -> tuple[list[tuple[int, Order]], list[ItemResult]]:
+    """Validate each raw item on its own, so one bad order never sinks its neighbours."""
+    valid: list[tuple[int, Order]] = []
+    invalid: list[ItemResult] = []
+    for index, raw in enumerate(raw_items):
+        try:
+            valid.append((index, Order.model_validate(raw)))
+        except ValidationError as error:
+            order_no = raw.get("order_no") if isinstance(raw, dict) else None
+            invalid.append(
+                ItemResult(
+                    index,
+                    order_no if isinstance(order_no, str) else None,
+                    Outcome.INVALID,
+                    errors=field_errors(error.errors()),
+                )
+            )
+    metrics.REJECTED.labels("invalid").inc(len(invalid))
+    return valid, invalid
+
+
+class UnknownOrder(Exception):
+    """A status change for an order ingest has no record of, and no customer id was given."""
+
+
+class Intake:
+    def __init__(self, publisher: OrderEventPublisher, idempotency: OrderIdempotency) -> None:
+        self._publisher = publisher
+        self._idempotency = idempotency
+
+    async def submit(self, orders: list[tuple[int, Order]]) -> list[ItemResult]:
+        """Accept new orders: claim, publish concurrently, confirm what Kafka acknowledged."""
+        results: dict[int, ItemResult] = {}
+        first_in_batch: dict[str, tuple[Order, int]] = {}
+        unique: list[tuple[int, Order]] = []
+        repeats: list[int] = []
+        for index, order in orders:  # the same number twice in one batch
+            earlier = first_in_batch.get(order.order_no)
+            if earlier is None:
+                unique.append((index, order))
+                first_in_batch[order.order_no] = (order, index)
+                continue
+            same = order_digest(earlier[0]) == order_digest(order)
+            results[index] = ItemResult(
+                index, order.order_no, Outcome.DUPLICATE if same else Outcome.CONFLICT
+            )
+            repeats.append(index)
+
+        events = [OrderCreated(order=order) for _, order in unique]
+        claims = await self._idempotency.claim(
+            [(order, str(event.event_id)) for (_, order), event in zip(unique, events, strict=True)]
+        )
+        to_publish = []
+        for (index, order), event, claim in zip(unique, events, claims, strict=True):
+            if claim.outcome is ClaimOutcome.CLAIMED:
+                to_publish.append((index, order, event))
+            else:
+                results[index] = ItemResult(
+                    index, order.order_no, Outcome(claim.outcome.value), event_id=claim.event_id
+                )
+
+        errors = await self._publisher.publish_many([event for _, _, event in to_publish])
+        published, failed = [], []
+        for (index, order, event), error in zip(to_publish, errors, strict=True):
+            if error is None:
+                published.append((order, str(event.event_id)))
+                results[index] = ItemResult(
+                    index, order.order_no, Outcome.ACCEPTED, event_id=str(event.event_id)
+                )
+            else:
+                failed.append((order, str(event.event_id)))
+                results[index] = ItemResult(index, order.order_no, Outcome.UNAVAILABLE)
+        if published:
+            await self._idempotency.confirm(published)
+        if failed:
+            await self._idempotency.release(failed)
+        for index in repeats:  # a repeat within the batch points at the first one's event
+            first = results[first_in_batch[results[index].order_no or ""][1]]
+            if results[index].outcome is Outcome.DUPLICATE:
+                results[index].event_id = first.event_id
+        _count(results.values())
+        return [results[index] for index in sorted(results)]
+
+    async def update(self, order: Order) -> ItemResult:
+        """A changed order: published as order.updated unless identical to what was accepted."""
+        event = OrderUpdated(order=order)
+        [claim] = await self._idempotency.claim([(order, str(event.event_id))])
+        if claim.outcome is ClaimOutcome.DUPLICATE:
+            metrics.DUPLICATES.inc()
+            return ItemResult(0, order.order_no, Outcome.DUPLICATE, event_id=claim.event_id)
+        if claim.outcome is ClaimOutcome.IN_FLIGHT:
+            return ItemResult(0, order.order_no, Outcome.IN_FLIGHT, event_id=claim.event_id)
+        await self._publisher.publish(event)
+        await self._idempotency.replace(order, str(event.event_id))
+        metrics.ACCEPTED.labels("updated").inc()
+        return ItemResult(0, order.order_no, Outcome.ACCEPTED, event_id=str(event.event_id))
+
+    async def change_status(
+        self, order_no: str, status: OrderStatus, customer_id: str | None
+    ) -> StatusChanged:
+        customer_id = customer_id or await self._idempotency.customer_of(order_no)
+        if customer_id is None:
+            raise UnknownOrder(
+                f"order {order_no!r} is unknown to ingest (or past its retention); "
+                "send customer_id with the status change"
+            )
+        event = StatusChanged(order_no=order_no, customer_id=customer_id, status=status)
+        await self._publisher.publish(event)
+        metrics.ACCEPTED.labels("status_changed").inc()
+        return event
+
+
+def _count(results: Any) -> None:
+    for result in results:
+        if result.outcome is Outcome.ACCEPTED:
+            metrics.ACCEPTED.labels("created").inc()
+        elif result.outcome is Outcome.DUPLICATE:
+            metrics.DUPLICATES.inc()
+        else:
+            metrics.REJECTED.labels(result.outcome.value).inc()

@@ -1,0 +1,73 @@
+"""API keys with scopes, shared by every service's HTTP API.
+
+Keys are configured as SHA-256 hashes (``ORDERTAG_API_KEYS``, JSON), never in clear. A presented
+key is hashed and compared with every configured hash in constant time.
+"""
+
+import hashlib
+import hmac
+from collections.abc import Callable, Coroutine
+from enum import StrEnum
+from typing import Annotated, Any
+
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.security import APIKeyHeader
+from pydantic import BaseModel, Field
+
+API_KEY_HEADER = "X-API-Key"
+LOCAL_DEV_KEY = "ordertag-local-dev-key"  # the demo prints it; override ORDERTAG_API_KEYS in prod
+
+
+class Scope(StrEnum):
+    INGEST = "ingest"
+    READ = "read"
+    TAG = "tag"
+    ADMIN = "admin"
+    ALERTS = "alerts"
+
+
+class ApiKey(BaseModel):
+    name: str = Field(min_length=1, max_length=64)
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    scopes: set[Scope]
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def default_api_keys() -> list[ApiKey]:
+    return [ApiKey(name="local-dev", sha256=hash_key(LOCAL_DEV_KEY), scopes=set(Scope))]
+
+
+def find_key(presented: str, keys: list[ApiKey]) -> ApiKey | None:
+    digest = hash_key(presented)
+    found = None
+    for key in keys:  # no early exit: the time taken does not depend on which key matched
+        if hmac.compare_digest(digest, key.sha256):
+            found = key
+    return found
+
+
+_header = APIKeyHeader(name=API_KEY_HEADER, auto_error=False)
+
+
+def require_scope(scope: Scope) -> Callable[..., Coroutine[Any, Any, ApiKey]]:
+    """A FastAPI dependency: 401 without a valid key, 403 for a key without ``scope``."""
+
+    async def check(request: Request, presented: Annotated[str | None, Depends(_header)]) -> ApiKey:
+        if not presented:
+            raise HTTPException(
+                status.HTTP_401_UNAUTHORIZED,
+                f"missing API key: send it in the {API_KEY_HEADER} header",
+            )
+        key = find_key(presented, request.app.state.api_keys)
+        if key is None:
+            raise HTTPException(status.HTTP_401_UNAUTHORIZED, "unknown API key")
+        if scope not in key.scopes and Scope.ADMIN not in key.scopes:
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN, f"API key {key.name!r} lacks the {scope.value!r} scope"
+            )
+        return key
+
+    return check
