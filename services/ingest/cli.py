@@ -17,7 +17,7 @@ from services.ingest.importer import FileFormatError, chunks, read_orders
 from services.ingest.intake import Intake, ItemResult, Outcome, parse_orders
 from services.ingest.publishing import OrderEventPublisher
 from services.ingest.settings import IngestSettings
-from shared.kafka import ensure_topics, make_broker
+from shared.kafka import ensure_topics, make_producer
 from shared.redis import make_redis
 
 console = Console(stderr=True)
@@ -55,14 +55,14 @@ async def _import(
     settings: IngestSettings, items: Iterator[tuple[int, Any]], report: TextIO, chunk_size: int
 ) -> Counter[Outcome]:
     redis = make_redis(settings)
-    broker = make_broker(settings)
+    producer = make_producer(settings)
     publisher = OrderEventPublisher(
-        broker.publisher(settings.topics.orders), settings.ingest_publish_timeout_s
+        producer, settings.topics.orders, settings.ingest_publish_timeout_s
     )
     intake = Intake(publisher, OrderIdempotency(redis, settings.ingest_idempotency_retention_s))
     totals: Counter[Outcome] = Counter()
     await ensure_topics(settings)
-    await broker.start()
+    await producer.start()
     try:
         for chunk in chunks(items, chunk_size):
             results = await _submit_chunk(intake, [raw for _, raw in chunk])
@@ -80,7 +80,7 @@ async def _import(
                     "(orders already accepted are skipped as duplicates)"
                 )
     finally:
-        await broker.stop()
+        await producer.stop()
         await redis.aclose()
     return totals
 

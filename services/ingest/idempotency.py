@@ -14,20 +14,38 @@ from redis.asyncio import Redis
 
 from shared.models import Order
 
+# One call per batch, not one per order: KEYS are the orders' keys, ARGV[1] the pending TTL,
+# ARGV[2..] their records. Answers, per key, the record found (nothing when claimed now).
+# All keys in one call: ingest's idempotency needs a single Redis (not a cluster).
 _CLAIM = """
-local current = redis.call('GET', KEYS[1])
-if current then return current end
-redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
-return false
+local found = {}
+for i, key in ipairs(KEYS) do
+  local current = redis.call('GET', key)
+  if current then
+    found[i] = current
+  else
+    redis.call('SET', key, ARGV[i + 1], 'EX', ARGV[1])
+    found[i] = ''
+  end
+end
+return found
+"""
+_CONFIRM = """
+for i, key in ipairs(KEYS) do redis.call('SET', key, ARGV[i + 1], 'EX', ARGV[1]) end
+return #KEYS
 """
 _RELEASE = """
-local current = redis.call('GET', KEYS[1])
-if not current then return 0 end
-local record = cjson.decode(current)
-if record['event_id'] == ARGV[1] and record['state'] == 'pending' then
-  return redis.call('DEL', KEYS[1])
+local released = 0
+for i, key in ipairs(KEYS) do
+  local current = redis.call('GET', key)
+  if current then
+    local record = cjson.decode(current)
+    if record['event_id'] == ARGV[i] and record['state'] == 'pending' then
+      released = released + redis.call('DEL', key)
+    end
+  end
 end
-return 0
+return released
 """
 
 
@@ -43,6 +61,7 @@ class Claim:
     outcome: ClaimOutcome
     event_id: str
     customer_id: str
+    digest: str
 
 
 def order_digest(order: Order) -> str:
@@ -55,6 +74,7 @@ class OrderIdempotency:
         self._retention_s = retention_s
         self._pending_s = pending_s
         self._claim = redis.register_script(_CLAIM)
+        self._confirm = redis.register_script(_CONFIRM)
         self._release = redis.register_script(_RELEASE)
 
     @staticmethod
@@ -62,58 +82,61 @@ class OrderIdempotency:
         return f"ingest:order:{order_no}"
 
     async def claim(self, orders: list[tuple[Order, str]]) -> list[Claim]:
-        """Claim each (order, new event id) in one round trip."""
-        pipe = self._redis.pipeline(transaction=False)
-        for order, event_id in orders:
-            record = {
-                "digest": order_digest(order),
-                "event_id": event_id,
-                "customer_id": order.customer.id,
-                "state": "pending",
-            }
-            await self._claim(
-                keys=[self.key(order.order_no)],
-                args=[json.dumps(record), self._pending_s],
-                client=pipe,
-            )
-        results = await pipe.execute()
+        """Claim each (order, new event id); one round trip for the whole batch."""
+        if not orders:
+            return []
+        digests = [order_digest(order) for order, _ in orders]
+        records = [
+            _record(order, digest, event_id, "pending")
+            for (order, event_id), digest in zip(orders, digests, strict=True)
+        ]
+        found = await self._claim(
+            keys=[self.key(order.order_no) for order, _ in orders],
+            args=[self._pending_s, *records],
+        )
         claims = []
-        for (order, event_id), existing in zip(orders, results, strict=True):
-            if existing is None:
-                claims.append(Claim(ClaimOutcome.CLAIMED, event_id, order.customer.id))
+        for (order, event_id), digest, existing in zip(orders, digests, found, strict=True):
+            if not existing:
+                claims.append(Claim(ClaimOutcome.CLAIMED, event_id, order.customer.id, digest))
                 continue
             record = json.loads(existing)
-            if record["digest"] != order_digest(order):
+            if record["digest"] != digest:
                 outcome = ClaimOutcome.CONFLICT
             elif record["state"] == "pending":
                 outcome = ClaimOutcome.IN_FLIGHT
             else:
                 outcome = ClaimOutcome.DUPLICATE
-            claims.append(Claim(outcome, record["event_id"], record["customer_id"]))
+            claims.append(Claim(outcome, record["event_id"], record["customer_id"], digest))
         return claims
 
-    async def confirm(self, orders: list[tuple[Order, str]]) -> None:
-        pipe = self._redis.pipeline(transaction=False)
-        for order, event_id in orders:
-            record = {
-                "digest": order_digest(order),
-                "event_id": event_id,
-                "customer_id": order.customer.id,
-                "state": "accepted",
-            }
-            pipe.set(self.key(order.order_no), json.dumps(record), ex=self._retention_s)
-        await pipe.execute()
+    async def confirm(self, accepted: list[tuple[Order, Claim]]) -> None:
+        """Keep the records of acknowledged orders for the retention period."""
+        if accepted:
+            await self._confirm(
+                keys=[self.key(order.order_no) for order, _ in accepted],
+                args=[
+                    self._retention_s,
+                    *(
+                        _record(order, claim.digest, claim.event_id, "accepted")
+                        for order, claim in accepted
+                    ),
+                ],
+            )
 
-    async def release(self, orders: list[tuple[Order, str]]) -> None:
-        pipe = self._redis.pipeline(transaction=False)
-        for order, event_id in orders:
-            await self._release(keys=[self.key(order.order_no)], args=[event_id], client=pipe)
-        await pipe.execute()
-
-    async def replace(self, order: Order, event_id: str) -> None:
-        """An accepted update: later resends of the new content are its duplicates."""
-        await self.confirm([(order, event_id)])
+    async def release(self, failed: list[tuple[Order, Claim]]) -> None:
+        """Drop the pending claims of orders Kafka did not take, so a retry can claim them."""
+        if failed:
+            await self._release(
+                keys=[self.key(order.order_no) for order, _ in failed],
+                args=[claim.event_id for _, claim in failed],
+            )
 
     async def customer_of(self, order_no: str) -> str | None:
         raw = await self._redis.get(self.key(order_no))
         return json.loads(raw)["customer_id"] if raw else None
+
+
+def _record(order: Order, digest: str, event_id: str, state: str) -> str:
+    return json.dumps(
+        {"digest": digest, "event_id": event_id, "customer_id": order.customer.id, "state": state}
+    )

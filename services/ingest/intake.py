@@ -4,7 +4,7 @@ Shared by the HTTP API and the file importer, so both apply the same validation 
 idempotency by order number.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from services.ingest import metrics
 from services.ingest.idempotency import ClaimOutcome, OrderIdempotency, order_digest
-from services.ingest.publishing import OrderEventPublisher
+from services.ingest.publishing import BrokerUnavailable, OrderEventPublisher
 from shared.events import OrderCreated, OrderUpdated, StatusChanged
 from shared.http import field_errors
 from shared.models import Order, OrderStatus
@@ -103,22 +103,22 @@ class Intake:
         to_publish = []
         for (index, order), event, claim in zip(unique, events, claims, strict=True):
             if claim.outcome is ClaimOutcome.CLAIMED:
-                to_publish.append((index, order, event))
+                to_publish.append((index, order, event, claim))
             else:
                 results[index] = ItemResult(
                     index, order.order_no, Outcome(claim.outcome.value), event_id=claim.event_id
                 )
 
-        errors = await self._publisher.publish_many([event for _, _, event in to_publish])
+        errors = await self._publisher.publish_many([event for _, _, event, _ in to_publish])
         published, failed = [], []
-        for (index, order, event), error in zip(to_publish, errors, strict=True):
+        for (index, order, event, claim), error in zip(to_publish, errors, strict=True):
             if error is None:
-                published.append((order, str(event.event_id)))
+                published.append((order, claim))
                 results[index] = ItemResult(
                     index, order.order_no, Outcome.ACCEPTED, event_id=str(event.event_id)
                 )
             else:
-                failed.append((order, str(event.event_id)))
+                failed.append((order, claim))
                 results[index] = ItemResult(index, order.order_no, Outcome.UNAVAILABLE)
         if published:
             await self._idempotency.confirm(published)
@@ -140,8 +140,14 @@ class Intake:
             return ItemResult(0, order.order_no, Outcome.DUPLICATE, event_id=claim.event_id)
         if claim.outcome is ClaimOutcome.IN_FLIGHT:
             return ItemResult(0, order.order_no, Outcome.IN_FLIGHT, event_id=claim.event_id)
-        await self._publisher.publish(event)
-        await self._idempotency.replace(order, str(event.event_id))
+        try:
+            await self._publisher.publish(event)
+        except BrokerUnavailable:
+            if claim.outcome is ClaimOutcome.CLAIMED:
+                await self._idempotency.release([(order, claim)])
+            raise
+        # later resends of the new content are duplicates of this update
+        await self._idempotency.confirm([(order, replace(claim, event_id=str(event.event_id)))])
         metrics.ACCEPTED.labels("updated").inc()
         return ItemResult(0, order.order_no, Outcome.ACCEPTED, event_id=str(event.event_id))
 

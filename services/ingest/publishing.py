@@ -3,12 +3,13 @@
 import asyncio
 import time
 
+from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from aiokafka.structs import RecordMetadata
-from faststream.kafka.publisher.usecase import DefaultPublisher
 
 from services.ingest import metrics
 from shared.events import OrderCreated, OrderUpdated, StatusChanged, order_event_key
+from shared.kafka import JSON_HEADERS
 
 OrderEventModel = OrderCreated | OrderUpdated | StatusChanged
 PUBLISH_ERRORS = (KafkaError, TimeoutError, OSError)
@@ -19,8 +20,9 @@ class BrokerUnavailable(Exception):
 
 
 class OrderEventPublisher:
-    def __init__(self, publisher: DefaultPublisher, timeout_s: float) -> None:
-        self._publisher = publisher
+    def __init__(self, producer: AIOKafkaProducer, topic: str, timeout_s: float) -> None:
+        self._producer = producer
+        self._topic = topic
         self._timeout_s = timeout_s
 
     async def publish(self, event: OrderEventModel) -> None:
@@ -37,10 +39,10 @@ class OrderEventPublisher:
         try:
             async with asyncio.timeout(self._timeout_s):
                 for event in events:
+                    value = event.model_dump_json().encode()
+                    key = order_event_key(event)
                     futures.append(
-                        await self._publisher.publish(
-                            event, key=order_event_key(event), no_confirm=True
-                        )
+                        await self._producer.send(self._topic, value, key=key, headers=JSON_HEADERS)
                     )
                 outcomes = await asyncio.gather(*futures, return_exceptions=True)
             errors = [o if isinstance(o, BaseException) else None for o in outcomes]

@@ -1,0 +1,110 @@
+"""Shared pieces of the benchmarks: isolated topics and databases, service processes, timing."""
+
+import asyncio
+import os
+import socket
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from shared.settings import Settings, Topics
+
+
+def isolated_settings(label: str) -> Settings:
+    run = f"bench-{label}-{uuid.uuid4().hex[:6]}"
+    return Settings(
+        mongo_database=run.replace("-", "_"),
+        topics=Topics(
+            orders=f"{run}.orders",
+            tagged=f"{run}.tagged",
+            dead_letter=f"{run}.dead-letter",
+            alerts=f"{run}.alerts",
+        ),
+    )
+
+
+def run_prefix() -> str:
+    """Order numbers of their own, so ingest's idempotency never sees an earlier run's orders."""
+    return f"B{uuid.uuid4().hex[:8]}"
+
+
+def env_for(settings: Settings, **extra: str) -> dict[str, str]:
+    topics = settings.topics
+    return {
+        **os.environ,
+        "ORDERTAG_MONGO_DATABASE": settings.mongo_database,
+        "ORDERTAG_TOPICS__ORDERS": topics.orders,
+        "ORDERTAG_TOPICS__TAGGED": topics.tagged,
+        "ORDERTAG_TOPICS__DEAD_LETTER": topics.dead_letter,
+        "ORDERTAG_TOPICS__ALERTS": topics.alerts,
+        "ORDERTAG_LOG_LEVEL": "WARNING",
+        **extra,
+    }
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@asynccontextmanager
+async def service(
+    name: str, settings: Settings, port_variable: str, **extra: str
+) -> AsyncIterator[tuple[str, asyncio.subprocess.Process]]:
+    """Run ``python -m services.<name>`` until its /healthz answers; stop it afterwards."""
+    port = free_port()
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        f"services.{name}",
+        env=env_for(settings, **{port_variable: str(port)}, **extra),
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        async with httpx.AsyncClient() as client:
+            for _ in range(300):
+                try:
+                    if (await client.get(f"{url}/healthz")).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                await asyncio.sleep(0.1)
+            else:
+                raise RuntimeError(f"{name} did not start")
+        yield url, process
+    finally:
+        if process.returncode is None:
+            process.terminate()
+            await process.wait()
+
+
+@dataclass
+class Timer:
+    started: float = 0.0
+    seconds: float = 0.0
+
+    def __enter__(self) -> "Timer":
+        self.started = time.perf_counter()
+        return self
+
+    def __exit__(self, *_: Any) -> None:
+        self.seconds = time.perf_counter() - self.started
+
+
+def rate(count: int, seconds: float) -> float:
+    return round(count / seconds, 1) if seconds else 0.0
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(int(fraction * len(ordered)), len(ordered) - 1)] if ordered else 0.0

@@ -1,0 +1,122 @@
+"""Ingest throughput: POST /orders (64 clients), POST /orders/batch (500 a batch), and the raw
+aiokafka producer ceiling for the same events."""
+
+import asyncio
+import json
+from collections import Counter
+from typing import Any
+
+import aiohttp
+from aiokafka import AIOKafkaProducer
+
+from bench.harness import Timer, isolated_settings, rate, run_prefix, service
+from bench.orders import order_payloads
+from shared.auth import API_KEY_HEADER, LOCAL_DEV_KEY
+from shared.events import OrderCreated
+from shared.kafka import ensure_topics
+from shared.models import Order
+
+HEADERS = {API_KEY_HEADER: LOCAL_DEV_KEY}
+
+
+async def raw_producer_ceiling(count: int) -> dict[str, Any]:
+    settings = isolated_settings("raw")
+    await ensure_topics(settings)
+    events = [
+        OrderCreated(order=Order.model_validate(p)) for p in order_payloads(count, run_prefix())
+    ]
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        acks="all",
+        enable_idempotence=True,
+        linger_ms=5,
+    )
+    await producer.start()
+    try:
+        with Timer() as timer:  # serialisation included, as ingest must do it too
+            for event in events:
+                await producer.send(
+                    settings.topics.orders,
+                    event.model_dump_json().encode(),
+                    key=event.customer_id.encode(),
+                )
+            await producer.flush()
+    finally:
+        await producer.stop()
+    return {
+        "orders": count,
+        "seconds": round(timer.seconds, 2),
+        "orders_per_s": rate(count, timer.seconds),
+    }
+
+
+async def single_endpoint(count: int, clients: int = 64) -> dict[str, Any]:
+    """64 concurrent clients, one order per request (aiohttp: httpx's pool is the bottleneck at
+    this concurrency and would measure the client, not the server)."""
+    settings = isolated_settings("single")
+    payloads = [json.dumps(p).encode() for p in order_payloads(count, run_prefix())]
+    statuses: Counter[int] = Counter()
+    async with service("ingest", settings, "ORDERTAG_INGEST_PORT") as (url, _):
+        connector = aiohttp.TCPConnector(limit=clients)
+        headers = {**HEADERS, "content-type": "application/json"}
+        async with aiohttp.ClientSession(url, connector=connector, headers=headers) as session:
+
+            async def worker(bodies: list[bytes]) -> None:
+                for body in bodies:
+                    async with session.post("/orders", data=body) as answer:
+                        await answer.read()
+                        statuses[answer.status] += 1
+
+            with Timer() as timer:
+                await asyncio.gather(*(worker(payloads[i::clients]) for i in range(clients)))
+    return {
+        "orders": count,
+        "clients": clients,
+        "seconds": round(timer.seconds, 2),
+        "orders_per_s": rate(count, timer.seconds),
+        "statuses": dict(statuses),
+    }
+
+
+async def batch_endpoint(count: int, batch_size: int = 500, concurrent: int = 2) -> dict[str, Any]:
+    settings = isolated_settings("batch")
+    payloads = order_payloads(count, run_prefix())
+    bodies = [
+        json.dumps({"orders": payloads[i : i + batch_size]}).encode()
+        for i in range(0, count, batch_size)
+    ]
+    headers = {**HEADERS, "content-type": "application/json"}
+    async with (
+        service("ingest", settings, "ORDERTAG_INGEST_PORT") as (url, _),
+        aiohttp.ClientSession(url, headers=headers) as session,
+    ):
+        semaphore = asyncio.Semaphore(concurrent)
+
+        async def send(body: bytes) -> int:
+            async with semaphore, session.post("/orders/batch", data=body) as answer:
+                answer.raise_for_status()
+                return int((await answer.json())["accepted"])
+
+        with Timer() as timer:
+            accepted = sum(await asyncio.gather(*(send(body) for body in bodies)))
+    return {
+        "orders": count,
+        "batch_size": batch_size,
+        "accepted": accepted,
+        "seconds": round(timer.seconds, 2),
+        "orders_per_s": rate(count, timer.seconds),
+    }
+
+
+async def run(scale: float = 1.0) -> dict[str, Any]:
+    count = int(20_000 * scale)
+    raw = await raw_producer_ceiling(count)
+    single = await single_endpoint(int(5_000 * scale))
+    batch = await batch_endpoint(count)
+    return {
+        "raw_producer": raw,
+        "post_orders": single,
+        "post_orders_batch": batch,
+        "batch_vs_raw": round(batch["orders_per_s"] / raw["orders_per_s"], 3),
+        "single_vs_raw": round(single["orders_per_s"] / raw["orders_per_s"], 3),
+    }
