@@ -5,6 +5,7 @@ document through the event ids it records and its version, history through a uni
 """
 
 import uuid
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -59,6 +60,7 @@ class TaggingService:
         self._figures = figures
         self._store = store
         self._max_tags = max_tags
+        self._hits: Counter[tuple[str, str]] = Counter()
 
     async def tag(self, events: Sequence[OrderEventModel]) -> BatchOutcome:
         outcome = BatchOutcome()
@@ -89,12 +91,20 @@ class TaggingService:
             tagged.append(event_tagged)
             history.extend(event_history)
 
+        self._count_hits()
         conflicts = await self._store.save(list(changed.values()), history)
         outcome.tagged.extend(t for t in tagged if t.order_no not in conflicts)
         outcome.tagged.extend(await self._replayed(replays, records))
         metrics.EVENTS_PROCESSED.labels("tagged").inc(len(tagged))
         metrics.EVENTS_PROCESSED.labels("replayed").inc(len(replays))
         return conflicts
+
+    def _count_hits(self) -> None:
+        """Prometheus counters once per batch and label (``labels()`` is slow per decision)."""
+        for (rule_id, tag), hits in self._hits.items():
+            metrics.RULE_HITS.labels(rule_id).inc(hits)
+            metrics.TAG_HITS.labels(tag).inc(hits)
+        self._hits.clear()
 
     async def _apply_figures(self, events: list[OrderEventModel]) -> dict[str, FiguresSnapshot]:
         operations: list[Apply | Reverse] = []
@@ -140,9 +150,7 @@ class TaggingService:
             max_tags=self._max_tags,
             at=event.occurred_at,
         )
-        for decision in decisions:
-            metrics.RULE_HITS.labels(decision.rule_id).inc()
-            metrics.TAG_HITS.labels(decision.tag).inc()
+        self._hits.update((d.rule_id, d.tag) for d in decisions)
         for dropped in change.dropped_by_limit:
             metrics.TAGS_DROPPED_BY_LIMIT.labels(dropped.rule_id).inc()
             log.warning(
@@ -164,13 +172,13 @@ class TaggingService:
             applied_events=[*(record.applied_events if record else []), event_id],
             version=record.version if record else 0,
         )
-        history = [
-            HistoryEntry(order.order_no, event_id, "added", tag, event.occurred_at)
-            for tag in change.added
-        ] + [
-            HistoryEntry(order.order_no, event_id, "removed", tag, event.occurred_at)
-            for tag in change.removed
-        ]
+        history = []
+        if change.added or change.removed:
+            history.append(
+                HistoryEntry(
+                    order.order_no, event_id, event.occurred_at, change.added, change.removed
+                )
+            )
         tagged = _tagged_event(
             event, new_record, change.added, [t.name for t in change.removed], facts.get("region")
         )
@@ -184,13 +192,14 @@ class TaggingService:
         if not replays:
             return []
         entries = await self._store.history_of_events([str(e.event_id) for e in replays])
+        by_event = {(e["order_no"], e["event_id"]): e for e in entries}
         tagged = []
         for event in replays:
             record = records[event.order_no]
-            mine = [e for e in entries if e["event_id"] == str(event.event_id)]
-            added_names = {e["tag"] for e in mine if e["action"] == "added"}
+            entry = by_event.get((event.order_no, str(event.event_id)), {})
+            added_names = {t["tag"] for t in entry.get("added", [])}
             added = [tag for tag in record.tags if tag.name in added_names]
-            removed = sorted(e["tag"] for e in mine if e["action"] == "removed")
+            removed = sorted(t["tag"] for t in entry.get("removed", []))
             region = order_facts(record.order, record.figures).get("region")
             tagged.append(_tagged_event(event, record, added, removed, region))
         return tagged

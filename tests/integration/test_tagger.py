@@ -165,15 +165,20 @@ async def test_status_change_to_shipped_ends_urgent_and_records_history(
         stored = await wait_for_orders(mongo_db, 1, 2)
 
     assert {"regular", "status:shipped"} <= set(stored[order.order_no]["tag_names"])
-    removed = (
-        await mongo_db["tag_history"]
-        .find(
-            {"order_no": order.order_no, "action": "removed"}, {"_id": 0, "tag": 1, "event_id": 1}
-        )
-        .to_list(None)
+    change = await mongo_db["tag_history"].find_one(
+        {"order_no": order.order_no, "event_id": str(shipped.event_id)}
     )
-    assert {r["tag"] for r in removed} == {"urgent", "status:pending"}
-    assert {r["event_id"] for r in removed} == {str(shipped.event_id)}
+    assert change is not None
+    assert {t["tag"] for t in change["removed"]} == {"urgent", "status:pending"}
+    created = await mongo_db["tag_history"].find_one(
+        {"order_no": order.order_no, "added.tag": "urgent"}
+    )
+    assert created is not None
+    urgent = next(t for t in created["added"] if t["tag"] == "urgent")
+    assert (urgent["rule_id"], urgent["reason"]) == (
+        "priority.fast-shipping",
+        "same_day shipping → urgent",
+    )
     catalog = await mongo_db["tag_catalog"].find({}, {"_id": 0, "name": 1}).to_list(None)
     assert {"urgent", "regular", "vip", "risk:velocity"} <= {c["name"] for c in catalog}
 

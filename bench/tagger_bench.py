@@ -1,0 +1,190 @@
+"""Tagger throughput: the raw ``getmany`` ceiling, a naive per-message baseline, the real tagger,
+and two tagger processes sharing a 6-partition topic."""
+
+import asyncio
+import time
+import uuid
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from faststream import AckPolicy
+from pymongo import AsyncMongoClient
+
+from bench.harness import isolated_settings, rate, run_prefix, service
+from bench.orders import order_payloads
+from shared.events import OrderCreated
+from shared.kafka import ensure_topics, make_broker
+from shared.models import Order
+from shared.redis import make_redis
+from shared.settings import Settings
+
+
+async def prefill(settings: Settings, count: int) -> None:
+    await ensure_topics(settings)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        acks="all",
+        enable_idempotence=True,
+        linger_ms=5,
+    )
+    await producer.start()
+    try:
+        for payload in order_payloads(count, run_prefix()):
+            event = OrderCreated(order=Order.model_validate(payload))
+            await producer.send(
+                settings.topics.orders,
+                event.model_dump_json().encode(),
+                key=event.customer_id.encode(),
+            )
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+
+async def consume_span(
+    settings: Settings, topic: str, count: int, within: float, from_start: bool = False
+) -> float:
+    """Seconds that ``count`` records on ``topic`` span: between the first and last record's
+    broker timestamp (when a service produced them), or (``from_start``) from the moment this
+    consumer's partitions are assigned until it has read them all (the raw ceiling)."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        max_partition_fetch_bytes=8 * 1024 * 1024,
+    )
+    await consumer.start()
+    seen, first = 0, 0.0
+    stamps: list[int] = []
+    try:
+        await ensure_topics(settings)
+        partitions = [TopicPartition(topic, p) for p in range(settings.kafka_partitions)]
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        first = time.perf_counter()
+        async with asyncio.timeout(within):
+            while seen < count:
+                batch = await consumer.getmany(timeout_ms=100, max_records=5000)
+                for records in batch.values():
+                    stamps.extend(record.timestamp for record in records)
+                    seen += len(records)
+        finished = time.perf_counter()
+    finally:
+        await consumer.stop()
+    if from_start:
+        return finished - first
+    return (max(stamps) - min(stamps)) / 1000
+
+
+async def raw_ceiling(settings: Settings, count: int) -> dict[str, Any]:
+    seconds = await consume_span(settings, settings.topics.orders, count, 120, from_start=True)
+    return {"orders": count, "seconds": round(seconds, 2), "orders_per_s": rate(count, seconds)}
+
+
+async def naive_baseline(settings: Settings, count: int) -> dict[str, Any]:
+    """One FastStream handler call per message, awaiting one Redis and one MongoDB call each."""
+    mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(settings.mongo_url)
+    orders = mongo[settings.mongo_database]["naive_orders"]
+    redis = make_redis(settings)
+    broker = make_broker(settings)
+    done = asyncio.Event()
+    times: list[float] = []
+
+    @broker.subscriber(
+        settings.topics.orders,
+        group_id=f"naive-{uuid.uuid4().hex[:8]}",
+        auto_offset_reset="earliest",
+        ack_policy=AckPolicy.ACK,
+    )
+    async def handle(event: OrderCreated) -> None:
+        await redis.incrbyfloat(f"naive:{event.customer_id}", float(event.order.pricing.total))
+        await orders.update_one(
+            {"order_no": event.order_no},
+            {"$set": {"order": event.order.model_dump(mode="json")}},
+            upsert=True,
+        )
+        times.append(time.perf_counter())
+        if len(times) >= count:
+            done.set()
+
+    async with broker:
+        await broker.start()
+        await asyncio.wait_for(done.wait(), timeout=600)
+    await redis.aclose()
+    await mongo.drop_database(settings.mongo_database)
+    await mongo.close()
+    seconds = times[count - 1] - times[0]
+    return {"orders": count, "seconds": round(seconds, 2), "orders_per_s": rate(count, seconds)}
+
+
+async def real_tagger(settings: Settings, count: int, processes: int) -> dict[str, Any]:
+    group = f"tagger-{uuid.uuid4().hex[:8]}"
+    target = settings.model_copy(
+        update={"mongo_database": f"{settings.mongo_database}_{processes}"}
+    )
+    topics = target.topics.model_copy(update={"tagged": f"{target.topics.tagged}.{processes}"})
+    target = target.model_copy(update={"topics": topics})
+    async with _taggers(target, group, processes):
+        seconds = await consume_span(target, topics.tagged, count, within=600)
+    duplicates = await _tagged_twice(target)
+    return {
+        "orders": count,
+        "processes": processes,
+        "seconds": round(seconds, 2),
+        "orders_per_s": rate(count, seconds),
+        "orders_tagged_twice": duplicates,
+    }
+
+
+class _taggers:
+    def __init__(self, settings: Settings, group: str, processes: int) -> None:
+        self._contexts = [
+            service("tagger", settings, "ORDERTAG_TAGGER_PORT", ORDERTAG_TAGGER_GROUP_ID=group)
+            for _ in range(processes)
+        ]
+
+    async def __aenter__(self) -> None:
+        for context in self._contexts:
+            await context.__aenter__()
+
+    async def __aexit__(self, *exc: object) -> None:
+        for context in self._contexts:
+            await context.__aexit__(None, None, None)
+
+
+async def _tagged_twice(settings: Settings) -> int:
+    """Orders that any tag was added to twice (a second, non-idempotent application)."""
+    mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(settings.mongo_url)
+    try:
+        cursor = await mongo[settings.mongo_database]["tag_history"].aggregate(
+            [
+                {"$unwind": "$added"},
+                {"$group": {"_id": {"o": "$order_no", "t": "$added.tag"}, "n": {"$sum": 1}}},
+                {"$match": {"n": {"$gt": 1}}},
+            ]
+        )
+        twice = len(await cursor.to_list(None))
+        await mongo.drop_database(settings.mongo_database)
+        return twice
+    finally:
+        await mongo.close()
+
+
+async def run(scale: float = 1.0) -> dict[str, Any]:
+    count = int(20_000 * scale)
+    naive_count = int(3_000 * scale)
+    settings = isolated_settings("tagger")
+    await prefill(settings, count)
+    raw = await raw_ceiling(settings, count)
+    naive = await naive_baseline(settings, naive_count)
+    one = await real_tagger(settings, count, processes=1)
+    two = await real_tagger(settings, count, processes=2)
+    return {
+        "raw_getmany": raw,
+        "naive_per_message": naive,
+        "tagger_1_process": one,
+        "tagger_2_processes": two,
+        "tagger_vs_naive": round(one["orders_per_s"] / naive["orders_per_s"], 2),
+        "tagger_vs_raw": round(one["orders_per_s"] / raw["orders_per_s"], 3),
+        "two_vs_one": round(two["orders_per_s"] / one["orders_per_s"], 2),
+    }
