@@ -47,10 +47,15 @@ install() {
         say "resolving Kafka and mongo-java-server jars from Maven Central"
         mvn -q -B -f "$here/pom.xml" package -Dlibs.dir="$libs"
     fi
-    if ! command -v redis-server >/dev/null; then
-        say "installing Debian's redis-server"
+    # Debian packages: Redis, and Chromium for the support page's browser test (no browser
+    # download: Playwright drives this one).
+    local missing=()
+    command -v redis-server >/dev/null || missing+=(redis-server)
+    [[ -x /usr/bin/chromium ]] || missing+=(chromium)
+    if ((${#missing[@]})); then
+        say "installing Debian's ${missing[*]}"
         local sudo=""; [[ $(id -u) -eq 0 ]] || sudo="sudo"
-        $sudo apt-get update -qq && $sudo apt-get install -y -qq redis-server >/dev/null
+        $sudo apt-get update -qq && $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
     fi
 }
 

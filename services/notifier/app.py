@@ -1,51 +1,131 @@
-"""The notifier's composition root: a consumer of tagged-order events and its HTTP page."""
+"""The notifier's composition root: a consumer of tagged-order events, the channel workers and
+the live support page, built in the app's lifespan."""
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
+import httpx
 import structlog
 from fastapi import FastAPI
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
+from faststream.kafka.annotations import KafkaMessage
+from prometheus_client import make_asgi_app
+from pydantic import ValidationError
+from pymongo import AsyncMongoClient
 
+from services.notifier.alerting import Alerting
+from services.notifier.channels import ChannelSender
+from services.notifier.delivery import ChannelWorker, Dispatcher
+from services.notifier.live import LiveFeed
+from services.notifier.page import router as page_router
+from services.notifier.routing import load_routing
 from services.notifier.settings import NotifierSettings
+from services.notifier.store import AlertStore
 from shared.events import OrderTagged
-from shared.kafka import make_broker
+from shared.http import install_error_handlers
+from shared.kafka import asyncapi_document, ensure_topics, make_broker
+from shared.redis import make_redis
 
 log = structlog.get_logger("notifier")
 
 
-def build_broker(settings: NotifierSettings) -> KafkaBroker:
+def build_broker(settings: NotifierSettings, alerting: Alerting) -> KafkaBroker:
     broker = make_broker(settings)
 
     @broker.subscriber(
         settings.topics.tagged,
         group_id=settings.notifier_group_id,
+        batch=True,
+        max_records=500,
+        batch_timeout_ms=50,
         auto_offset_reset="earliest",
-        ack_policy=AckPolicy.ACK,
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+        title="tagged orders",
     )
-    async def on_order_tagged(event: OrderTagged) -> None:
-        log.info("order_tagged", order_no=event.order_no, tags=[t.name for t in event.tags])
+    async def on_orders_tagged(message: KafkaMessage) -> None:
+        events = []
+        for record in message.raw_message:
+            try:
+                events.append(OrderTagged.model_validate_json(record.value or b""))
+            except ValidationError as error:  # not ours to fix: skip, say so, go on
+                log.error(
+                    "undecodable_tagged_event",
+                    offset=record.offset,
+                    partition=record.partition,
+                    error=str(error)[:300],
+                )
+        await alerting.handle(events)
 
     return broker
 
 
 def create_app(settings: NotifierSettings | None = None) -> FastAPI:
     settings = settings or NotifierSettings()
+    routing = load_routing(settings.notifier_routing_file)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        broker = build_broker(settings)
+        mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
+            settings.mongo_url, tz_aware=True
+        )
+        redis = make_redis(settings)
+        http = httpx.AsyncClient(timeout=10)
+        store = AlertStore(mongo[settings.mongo_database])
+        await store.ensure_indexes()
+        await ensure_topics(settings)
+        live = LiveFeed(redis)
+        sender = ChannelSender(http)
+        workers = {
+            channel.id: ChannelWorker(
+                channel,
+                sender,
+                store,
+                live.publish,
+                attempts=settings.notifier_retry_attempts,
+                base_delay_s=settings.notifier_retry_base_s,
+            )
+            for channel in routing.channels
+        }
+        dispatcher = Dispatcher(workers)
+        alerting = Alerting(
+            routing, store, dispatcher, live, redis, settings.notifier_order_url_base
+        )
+        broker = build_broker(settings, alerting)
+        app.state.alert_store, app.state.live, app.state.alerting = store, live, alerting
+        app.state.broker = broker
+        dispatcher.start()
+        await alerting.resume_pending()
         await broker.start()
+        escalations = asyncio.create_task(
+            alerting.watch_escalations(settings.notifier_escalation_check_s)
+        )
         try:
             yield
         finally:
+            escalations.cancel()
             await broker.stop()
+            await dispatcher.stop()
+            await http.aclose()
+            await redis.aclose()
+            await mongo.close()
 
     app = FastAPI(title="ordertag notifier", version="0.1.0", lifespan=lifespan)
+    app.state.api_keys = settings.api_keys
+    app.state.page_users = settings.notifier_page_users
+    app.state.session_secret = settings.notifier_session_secret
+    app.mount("/metrics", make_asgi_app())
+    install_error_handlers(app)
+    app.include_router(page_router)
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
+
+    @app.get("/asyncapi.json", include_in_schema=False)
+    async def asyncapi() -> Any:
+        return asyncapi_document(app.state.broker, "ordertag notifier")
 
     return app

@@ -3,7 +3,6 @@
 import asyncio
 import os
 import signal
-import socket
 import sys
 from typing import Any
 
@@ -11,6 +10,7 @@ import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 from redis.asyncio import Redis
 
+from bench.harness import free_port
 from services.tagger.figures import CustomerFigures
 from services.tagger.settings import TaggerSettings
 from shared.events import OrderCreated, OrderTagged
@@ -19,13 +19,6 @@ from tests.generated import order_stream
 from tests.integration.conftest import publish_events, read_topic
 
 pytestmark = pytest.mark.integration
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 async def start_tagger(settings: TaggerSettings) -> asyncio.subprocess.Process:

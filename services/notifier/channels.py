@@ -1,0 +1,216 @@
+"""What each channel receives, and sending it.
+
+Message building is pure (tested against local receivers); ``ChannelSender`` does the I/O.
+Alerts carry order number, customer id and tier, amount, tags and reasons, and a link: never a
+customer's name, phone number or address.
+"""
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+import time
+import urllib.parse
+from dataclasses import dataclass
+from email.message import EmailMessage
+from html import escape
+from typing import Any
+
+import aiosmtplib
+import httpx
+
+from services.notifier.routing import (
+    DingTalkChannel,
+    EmailChannel,
+    SlackChannel,
+    WebhookChannel,
+    WeComChannel,
+)
+from shared.events import Alert
+
+AnyChannel = WebhookChannel | WeComChannel | DingTalkChannel | SlackChannel | EmailChannel
+SIGNATURE_HEADER = "Ordertag-Signature"
+
+
+class DeliveryError(Exception):
+    """The channel refused or did not answer; worth retrying."""
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One delivery: a single alert, or a digest of several when the channel is rate limited."""
+
+    alerts: tuple[Alert, ...]
+    escalation: bool = False
+
+    @property
+    def title(self) -> str:
+        prefix = "ESCALATED: " if self.escalation else ""
+        if len(self.alerts) == 1:
+            alert = self.alerts[0]
+            return f"{prefix}[{alert.severity.value}] {alert.kind.value} order {alert.order_no}"
+        return f"{prefix}{len(self.alerts)} ordertag alerts"
+
+    def lines(self) -> list[str]:
+        return [
+            f"{a.severity.value.upper()} {a.kind.value}: order {a.order_no},"
+            f" customer {a.customer_id} ({a.customer_tier or 'regular'}),"
+            f" {a.amount} {a.currency}; tags {', '.join(a.tags)};"
+            f" why: {'; '.join(a.reasons) or '—'}; {a.order_url}"
+            for a in self.alerts
+        ]
+
+    def markdown(self) -> str:
+        items = [
+            f"**{a.severity.value.upper()} {a.kind.value}** [{a.order_no}]({a.order_url})\n"
+            f"> customer {a.customer_id} ({a.customer_tier or 'regular'}),"
+            f" {a.amount} {a.currency}\n"
+            f"> {'; '.join(a.reasons) or ', '.join(a.tags)}"
+            for a in self.alerts
+        ]
+        return f"### {self.title}\n" + "\n\n".join(items)
+
+    def json_body(self) -> dict[str, Any]:
+        return {
+            "type": "ordertag.alert.escalated" if self.escalation else "ordertag.alert",
+            "alerts": [a.model_dump(mode="json") for a in self.alerts],
+        }
+
+
+def sign_webhook(secret: str, timestamp: int, body: bytes) -> str:
+    """``t=<unix time>,v1=<hex HMAC-SHA256 of "<t>.<raw body>">`` (Stripe-style)."""
+    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
+    return f"t={timestamp},v1={mac.hexdigest()}"
+
+
+def verify_webhook(secret: str, header: str, body: bytes, tolerance_s: int = 300) -> bool:
+    """What a receiver runs (docs/notifier.md): the signature matches and is recent."""
+    try:
+        parts = dict(item.split("=", 1) for item in header.split(","))
+        timestamp = int(parts["t"])
+    except (KeyError, ValueError):
+        return False
+    expected = sign_webhook(secret, timestamp, body).split("v1=")[1]
+    fresh = abs(time.time() - timestamp) <= tolerance_s
+    return fresh and hmac.compare_digest(expected, parts.get("v1", ""))
+
+
+def dingtalk_signed_url(url: str, secret: str, timestamp_ms: int) -> str:
+    """DingTalk robot signing: base64(HMAC-SHA256(secret, "<ms>\\n<secret>")), URL-encoded."""
+    mac = hmac.new(secret.encode(), f"{timestamp_ms}\n{secret}".encode(), hashlib.sha256)
+    sign = urllib.parse.quote_plus(base64.b64encode(mac.digest()))
+    return f"{url}{'&' if '?' in url else '?'}timestamp={timestamp_ms}&sign={sign}"
+
+
+def http_request(
+    channel: AnyChannel, message: Message, now: float
+) -> tuple[str, dict[str, str], bytes]:
+    """(url, headers, body) for the HTTP channels."""
+    headers = {"content-type": "application/json"}
+    if isinstance(channel, WebhookChannel):
+        body = json.dumps(message.json_body(), ensure_ascii=False).encode()
+        headers["Idempotency-Key"] = ",".join(a.alert_id for a in message.alerts)
+        if channel.secret_env:
+            headers[SIGNATURE_HEADER] = sign_webhook(_secret(channel.secret_env), int(now), body)
+        return channel.url, headers, body
+    if isinstance(channel, WeComChannel):
+        payload: dict[str, Any] = {
+            "msgtype": "markdown",
+            "markdown": {"content": message.markdown()},
+        }
+        return channel.url, headers, json.dumps(payload, ensure_ascii=False).encode()
+    if isinstance(channel, DingTalkChannel):
+        payload = {
+            "msgtype": "markdown",
+            "markdown": {"title": message.title, "text": message.markdown()},
+        }
+        url = channel.url
+        if channel.secret_env:
+            url = dingtalk_signed_url(url, _secret(channel.secret_env), int(now * 1000))
+        return url, headers, json.dumps(payload, ensure_ascii=False).encode()
+    if isinstance(channel, SlackChannel):
+        payload = {
+            "text": message.title,
+            "blocks": [
+                {"type": "section", "text": {"type": "mrkdwn", "text": line}}
+                for line in message.lines()
+            ],
+        }
+        return channel.url, headers, json.dumps(payload, ensure_ascii=False).encode()
+    raise TypeError(f"{channel.id} is not an HTTP channel")
+
+
+def email_message(channel: EmailChannel, message: Message) -> EmailMessage:
+    mail = EmailMessage()
+    mail["Subject"] = f"ordertag: {message.title}"
+    mail["From"] = channel.sender
+    mail["To"] = ", ".join(channel.to)
+    mail.set_content("\n".join(message.lines()))
+    rows = "".join(
+        f"<tr><td><b>{escape(a.severity.value)}</b></td><td>{escape(a.kind.value)}</td>"
+        f'<td><a href="{escape(a.order_url)}">{escape(a.order_no)}</a></td>'
+        f"<td>{escape(a.customer_id)} ({escape(a.customer_tier or 'regular')})</td>"
+        f"<td>{escape(str(a.amount))} {escape(a.currency)}</td>"
+        f"<td>{escape('; '.join(a.reasons))}</td></tr>"
+        for a in message.alerts
+    )
+    mail.add_alternative(
+        f"<h3>{escape(message.title)}</h3><table border=1 cellpadding=4>"
+        "<tr><th>severity</th><th>kind</th><th>order</th><th>customer</th><th>amount</th>"
+        f"<th>why</th></tr>{rows}</table>",
+        subtype="html",
+    )
+    return mail
+
+
+def _secret(variable: str) -> str:
+    value = os.environ.get(variable)
+    if not value:
+        raise DeliveryError(f"secret variable {variable} is not set")
+    return value
+
+
+class ChannelSender:
+    def __init__(self, http: httpx.AsyncClient) -> None:
+        self._http = http
+
+    async def send(self, channel: AnyChannel, message: Message) -> None:
+        if isinstance(channel, EmailChannel):
+            await self._send_email(channel, message)
+            return
+        url, headers, body = http_request(channel, message, time.time())
+        try:
+            answer = await self._http.post(url, content=body, headers=headers)
+        except httpx.HTTPError as error:
+            raise DeliveryError(f"{channel.id}: {error!r}") from error
+        if answer.status_code >= 300:
+            raise DeliveryError(f"{channel.id}: HTTP {answer.status_code}")
+        if isinstance(channel, WeComChannel | DingTalkChannel):
+            code = _json_or_empty(answer).get("errcode", 0)
+            if code != 0:
+                raise DeliveryError(f"{channel.id}: robot answered errcode {code}")
+
+    async def _send_email(self, channel: EmailChannel, message: Message) -> None:
+        username = os.environ.get(channel.username_env) if channel.username_env else None
+        password = os.environ.get(channel.password_env) if channel.password_env else None
+        try:
+            await aiosmtplib.send(
+                email_message(channel, message),
+                hostname=channel.smtp_host,
+                port=channel.smtp_port,
+                start_tls=channel.starttls,
+                username=username,
+                password=password,
+                timeout=10,
+            )
+        except aiosmtplib.SMTPException as error:
+            raise DeliveryError(f"{channel.id}: {error}") from error
+
+
+def _json_or_empty(answer: httpx.Response) -> dict[str, Any]:
+    try:
+        data = answer.json()
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}

@@ -1,0 +1,80 @@
+"""Local receivers that stand in for webhooks, chat robots and a mail server in tests."""
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from email import message_from_bytes
+from email.message import Message as Mail
+from typing import Any
+
+from aiohttp import web
+from aiosmtpd.controller import Controller
+
+from bench.harness import free_port
+
+
+@dataclass
+class Received:
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclass
+class HttpReceiver:
+    url: str
+    requests: list[Received] = field(default_factory=list)
+    fail_first: int = 0  # answer 500 to this many requests first
+    robot_errcode: int = 0
+
+    def at(self, path: str) -> list[Received]:
+        return [r for r in self.requests if r.path == path]
+
+
+@asynccontextmanager
+async def http_receiver() -> AsyncIterator[HttpReceiver]:
+    port = free_port()
+    receiver = HttpReceiver(url=f"http://127.0.0.1:{port}")
+
+    async def handle(request: web.Request) -> web.Response:
+        receiver.requests.append(
+            Received(request.path, dict(request.query), dict(request.headers), await request.read())
+        )
+        if receiver.fail_first > 0:
+            receiver.fail_first -= 1
+            return web.Response(status=500, text="down")
+        return web.json_response({"errcode": receiver.robot_errcode, "errmsg": "ok"})
+
+    app = web.Application()
+    app.router.add_route("POST", "/{tail:.*}", handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", port)
+    await site.start()
+    try:
+        yield receiver
+    finally:
+        await runner.cleanup()
+
+
+class _Inbox:
+    def __init__(self) -> None:
+        self.mails: list[Mail] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.mails.append(message_from_bytes(envelope.content))
+        return "250 OK"
+
+
+@asynccontextmanager
+async def smtp_server() -> AsyncIterator[tuple[int, list[Mail]]]:
+    inbox = _Inbox()
+    port = free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    await asyncio.to_thread(controller.start)
+    try:
+        yield port, inbox.mails
+    finally:
+        await asyncio.to_thread(controller.stop)

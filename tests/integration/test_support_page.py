@@ -1,0 +1,88 @@
+"""The live support page in a real headless Chromium (Debian's, driven by Playwright)."""
+
+import asyncio
+import shutil
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import pytest
+import uvicorn
+from playwright.async_api import async_playwright, expect
+
+from bench.harness import free_port
+from services.notifier.app import create_app
+from services.notifier.settings import NotifierSettings
+from shared.auth import LOCAL_DEV_KEY
+from shared.settings import Settings
+from tests.conftest import eventually
+from tests.integration.test_notifier import publish_tagged, routing_file, tagged_event
+
+pytestmark = pytest.mark.integration
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+SCREENSHOT = Path(__file__).parents[2] / "docs" / "support-page.png"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@asynccontextmanager
+async def served(settings: NotifierSettings) -> AsyncIterator[str]:
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
+    )
+    task = asyncio.create_task(server.serve())
+
+    async def started() -> bool:
+        return bool(server.started)
+
+    await eventually(started, within=20)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
+
+
+async def test_a_new_urgent_order_appears_live_and_can_be_acknowledged(
+    settings: Settings, tmp_path: Path, run_id: str
+) -> None:
+    notifier_settings = NotifierSettings(
+        **settings.model_dump(),
+        notifier_group_id=f"page-{run_id}",
+        notifier_routing_file=routing_file(tmp_path, [], []),
+    )
+    async with served(notifier_settings) as url, async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = await browser.new_page(viewport={"width": 1280, "height": 720})
+        await page.goto(f"{url}/")
+        await expect(page).to_have_url(f"{url}/login")  # nothing served without signing in
+        await page.fill("#api_key", LOCAL_DEV_KEY)
+        await page.click("button[type=submit]")
+        await expect(page.locator("#status")).to_have_text("live", timeout=10_000)
+
+        order_no = f"{run_id}-live"
+        await publish_tagged(notifier_settings, [tagged_event(order_no, ["urgent", "vip"], "vip")])
+        row = page.locator(f"tr[data-id='{order_no}:urgent']")
+        await expect(row).to_be_visible(timeout=15_000)  # arrived without a reload
+        await expect(row).to_contain_text("critical")
+
+        await row.locator("text=Claim").click()
+        await expect(row).to_contain_text("claimed by local-dev")
+        await row.click()
+        await expect(page.locator("#detail")).to_contain_text(order_no)
+        await page.screenshot(path=str(SCREENSHOT), full_page=True)
+
+        await row.locator("text=Acknowledge").click()
+        await expect(row).to_be_hidden()  # the default filter shows open alerts only
+        await page.select_option("#f-status", "")
+        await expect(row).to_contain_text("ack by local-dev")
+        await browser.close()

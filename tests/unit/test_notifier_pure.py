@@ -1,0 +1,213 @@
+"""Routing decisions and channel message formats (no servers)."""
+
+import json
+import time
+from datetime import UTC, datetime
+from datetime import time as clock
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from services.notifier.channels import (
+    Message,
+    dingtalk_signed_url,
+    email_message,
+    http_request,
+    sign_webhook,
+    verify_webhook,
+)
+from services.notifier.routing import (
+    DingTalkChannel,
+    EmailChannel,
+    QuietHours,
+    RoutingFileError,
+    SlackChannel,
+    WebhookChannel,
+    WeComChannel,
+    alerts_for,
+    load_routing,
+)
+from services.notifier.settings import DEFAULT_ROUTING_FILE
+from shared.events import Alert, AlertKind, AppliedTag, OrderFacts, OrderTagged, Severity, TagSource
+from shared.models import OrderStatus
+
+NOW = datetime(2026, 11, 24, 9, tzinfo=UTC)
+
+
+def tag(name: str, reason: str = "because") -> AppliedTag:
+    return AppliedTag(
+        name=name, source=TagSource.RULE, rule_id="r", rule_version=1, reason=reason, at=NOW
+    )
+
+
+def tagged(added: list[str], kept: list[str] = ()) -> OrderTagged:  # type: ignore[assignment]
+    added_tags = [tag(n, f"{n} reason") for n in added]
+    return OrderTagged(
+        source_event_id="6f1c1d9e-3f7a-4d59-9a43-0e0b6b1f2c11",
+        order_no="SO-9",
+        customer_id="C-7",
+        tags_added=added_tags,
+        tags=added_tags + [tag(n) for n in kept],
+        facts=OrderFacts(
+            status=OrderStatus.PENDING,
+            total=Decimal("5200.00"),
+            currency="CNY",
+            customer_tier="vip",
+        ),
+    )
+
+
+def alert() -> Alert:
+    return Alert(
+        alert_id="SO-9:urgent",
+        kind=AlertKind.URGENT,
+        severity=Severity.CRITICAL,
+        order_no="SO-9",
+        customer_id="C-7",
+        customer_tier="vip",
+        amount=Decimal("5200.00"),
+        currency="CNY",
+        tags=["urgent", "vip"],
+        reasons=["same_day shipping → urgent"],
+        order_url="http://x/orders/SO-9",
+        created_at=NOW,
+    )
+
+
+ROUTING = load_routing(DEFAULT_ROUTING_FILE)
+
+
+def test_a_newly_urgent_vip_order_raises_an_urgent_and_a_vip_alert() -> None:
+    raised = alerts_for(tagged(["urgent", "vip"]), ROUTING, "http://x/orders/")
+
+    assert [(a.kind, a.severity) for a, _ in raised] == [
+        (AlertKind.URGENT, Severity.CRITICAL),
+        (AlertKind.VIP, Severity.WARNING),
+    ]
+    urgent = raised[0][0]
+    assert (urgent.alert_id, urgent.order_url) == ("SO-9:urgent", "http://x/orders/SO-9")
+    assert urgent.reasons == ["urgent reason"]
+
+
+def test_tags_the_order_already_had_raise_nothing_again() -> None:
+    assert alerts_for(tagged([], kept=["urgent", "vip"]), ROUTING, "http://x/") == []
+
+
+def test_fraud_tags_raise_a_critical_fraud_alert() -> None:
+    [(raised, route)] = alerts_for(tagged(["risk:velocity"]), ROUTING, "http://x/")
+
+    assert (raised.kind, raised.severity, route.team) == (
+        AlertKind.FRAUD_RISK,
+        Severity.CRITICAL,
+        "risk",
+    )
+
+
+def test_a_routing_file_naming_an_unknown_channel_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "routing.yaml"
+    path.write_text(
+        "routes: [{id: r, kind: urgent, severity: critical, team: t, "
+        "when_tags_any: [urgent], channels: [nope]}]"
+    )
+
+    with pytest.raises(RoutingFileError, match="route 'r': unknown channel 'nope'"):
+        load_routing(path)
+
+
+def test_a_routing_file_with_a_bad_field_names_it(tmp_path: Path) -> None:
+    path = tmp_path / "routing.yaml"
+    path.write_text("channels: [{id: w, type: webhook, url: ftp://x}]")
+
+    with pytest.raises(RoutingFileError, match=r"channels\.0\.webhook\.url"):
+        load_routing(path)
+
+
+def test_webhook_signature_verifies_and_tampering_fails() -> None:
+    body = b'{"alerts": []}'
+    header = sign_webhook("s3cret", int(time.time()), body)
+
+    assert verify_webhook("s3cret", header, body)
+    assert not verify_webhook("s3cret", header, body + b" ")
+    assert not verify_webhook("other", header, body)
+    assert not verify_webhook("s3cret", sign_webhook("s3cret", int(time.time()) - 3600, body), body)
+
+
+def test_webhook_request_is_signed_json_with_an_idempotency_key(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("HOOK_SECRET", "s3cret")
+    channel = WebhookChannel(id="w", type="webhook", url="http://h/", secret_env="HOOK_SECRET")
+
+    _, headers, body = http_request(channel, Message((alert(),)), time.time())
+
+    assert verify_webhook("s3cret", headers["Ordertag-Signature"], body)
+    assert headers["Idempotency-Key"] == "SO-9:urgent"
+    assert json.loads(body)["alerts"][0]["order_no"] == "SO-9"
+
+
+def test_dingtalk_url_carries_timestamp_and_signature(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DT_SECRET", "SEC123")
+    channel = DingTalkChannel(
+        id="d", type="dingtalk", url="http://h/robot/send?access_token=t", secret_env="DT_SECRET"
+    )
+
+    url, _, body = http_request(channel, Message((alert(),)), 1_700_000_000.0)
+
+    assert url == dingtalk_signed_url(
+        "http://h/robot/send?access_token=t", "SEC123", 1_700_000_000_000
+    )
+    assert "&timestamp=1700000000000&sign=" in url
+    payload = json.loads(body)
+    assert payload["msgtype"] == "markdown"
+    assert "SO-9" in payload["markdown"]["text"]
+
+
+def test_wecom_and_slack_get_their_own_formats() -> None:
+    wecom = WeComChannel(id="c", type="wecom", url="http://h/")
+    slack = SlackChannel(id="s", type="slack", url="http://h/")
+
+    _, _, wecom_body = http_request(wecom, Message((alert(),)), 0)
+    _, _, slack_body = http_request(slack, Message((alert(),)), 0)
+
+    assert json.loads(wecom_body)["markdown"]["content"].startswith(
+        "### [critical] urgent order SO-9"
+    )
+    assert json.loads(slack_body)["blocks"][0]["type"] == "section"
+
+
+def test_a_digest_titles_the_count_and_lists_every_alert() -> None:
+    message = Message((alert(), alert().model_copy(update={"order_no": "SO-10"})))
+
+    assert message.title == "2 ordertag alerts"
+    assert len(message.lines()) == 2
+
+
+def test_email_has_plain_and_html_parts() -> None:
+    channel = EmailChannel(id="m", type="email", smtp_host="h", sender="a@x.cn", to=["b@x.cn"])
+
+    mail = email_message(channel, Message((alert(),)))
+
+    plain = mail.get_body(("plain",)).get_content()
+    html = mail.get_body(("html",)).get_content()
+    assert "SO-9" in plain and "<table" in html
+    assert "C-7" in plain
+
+
+@pytest.mark.parametrize(
+    ("local", "inside"),
+    [(clock(23, 0), True), (clock(7, 59), True), (clock(8, 0), False), (clock(12, 0), False)],
+)
+def test_quiet_hours_across_midnight(local: clock, inside: bool) -> None:
+    quiet = QuietHours(start=clock(22, 0), end=clock(8, 0), timezone="UTC")
+    moment = datetime.combine(NOW.date(), local, tzinfo=UTC)
+
+    assert quiet.contains(moment) is inside
+
+
+def test_quiet_hours_end_at_the_next_end_time() -> None:
+    quiet = QuietHours(start=clock(22, 0), end=clock(8, 0), timezone="UTC")
+
+    assert quiet.ends_after(datetime(2026, 11, 24, 23, tzinfo=UTC)) == datetime(
+        2026, 11, 25, 8, tzinfo=UTC
+    )
