@@ -190,7 +190,8 @@ def test_email_has_plain_and_html_parts() -> None:
 
     plain = mail.get_body(("plain",)).get_content()
     html = mail.get_body(("html",)).get_content()
-    assert "SO-9" in plain and "<table" in html
+    assert "SO-9" in plain
+    assert "<table" in html
     assert "C-7" in plain
 
 
