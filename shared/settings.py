@@ -34,5 +34,6 @@ class Settings(BaseSettings):
     topics: Topics = Field(default_factory=Topics)
     # JSON list of {"name", "sha256", "scopes"}; the default holds the local dev key only
     api_keys: list[ApiKey] = Field(default_factory=default_api_keys)
+    api_rate_per_minute: int = 600  # per API key, across all processes
     log_level: str = "INFO"
     log_json: bool = False

@@ -20,12 +20,17 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from services.tagger import metrics
+from services.tagger.api import router as api_router
 from services.tagger.dead_letters import DeadLetter, decode_records
+from services.tagger.editing import TagEditing
 from services.tagger.figures import CustomerFigures
+from services.tagger.jobs import Jobs
 from services.tagger.rules.book import RuleBook
 from services.tagger.settings import TaggerSettings
 from services.tagger.store import OrderStore
 from services.tagger.tagging import TaggingService
+from shared.events import OrderTagged
+from shared.http import install_error_handlers
 from shared.kafka import ensure_topics, make_broker
 from shared.redis import make_redis
 
@@ -128,19 +133,46 @@ def create_app(settings: TaggerSettings | None = None) -> FastAPI:
             book, CustomerFigures(redis), store, max_tags=settings.tagger_max_tags_per_order
         )
         broker = build_broker(settings, tagging)
-        app.state.store, app.state.rules = store, book
+        tagged_topic = settings.topics.tagged
+
+        async def publish_tagged(events: list[OrderTagged]) -> None:
+            sends = [
+                await broker.publish(
+                    e, topic=tagged_topic, key=e.customer_id.encode(), no_confirm=True
+                )
+                for e in events
+            ]
+            await asyncio.gather(*sends)
+
+        editing = TagEditing(
+            store,
+            book,
+            publish_tagged,
+            max_tags=settings.tagger_max_tags_per_order,
+            allow_free_tags=settings.tagger_allow_free_tags,
+        )
+        jobs = Jobs(mongo[settings.mongo_database], editing)
+        await jobs.ensure_indexes()
+        app.state.store, app.state.rules, app.state.redis = store, book, redis
+        app.state.editing, app.state.jobs = editing, jobs
         await broker.start()
+        await jobs.resume_all()
         watcher = asyncio.create_task(watch_rules(book))
         try:
             yield
         finally:
             watcher.cancel()
+            await jobs.stop()
             await broker.stop()
             await redis.aclose()
             await mongo.close()
 
-    app = FastAPI(title="ordertag tagger", version="0.1.0", lifespan=lifespan)
+    app = FastAPI(title="ordertag tagger and Tag API", version="0.1.0", lifespan=lifespan)
+    app.state.api_keys = settings.api_keys
+    app.state.rate_per_minute = settings.api_rate_per_minute
     app.mount("/metrics", make_asgi_app())
+    install_error_handlers(app)
+    app.include_router(api_router)
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:

@@ -200,6 +200,14 @@ class OrderStore:
             if any(f["code"] != DUPLICATE_KEY for f in error.details["writeErrors"]):
                 raise
 
+    async def catalog(self) -> dict[str, CatalogTag]:
+        cursor = self.tag_catalog.find({}, {"_id": 0, "created_at": 0, "updated_at": 0})
+        return {doc["name"]: CatalogTag.model_validate(doc) async for doc in cursor}
+
+    async def history_of_order(self, order_no: str) -> list[dict[str, Any]]:
+        cursor = self.tag_history.find({"order_no": order_no}, {"_id": 0}).sort("at", ASCENDING)
+        return await cursor.to_list(None)
+
     async def history_of_events(self, event_ids: list[str]) -> list[dict[str, Any]]:
         cursor = self.tag_history.find({"event_id": {"$in": event_ids}}, {"_id": 0})
         return await cursor.to_list(None)

@@ -8,6 +8,7 @@ import uuid
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import structlog
 
@@ -16,6 +17,7 @@ from services.tagger.figures import Apply, CustomerFigures, Reverse
 from services.tagger.rules.book import RuleBook
 from services.tagger.rules.engine import decide, merge_tags
 from services.tagger.rules.facts import FiguresSnapshot, order_facts
+from services.tagger.rules.regions import region_of
 from services.tagger.store import HistoryEntry, OrderRecord, OrderStore
 from shared.events import (
     AppliedTag,
@@ -179,8 +181,12 @@ class TaggingService:
                     order.order_no, event_id, event.occurred_at, change.added, change.removed
                 )
             )
-        tagged = _tagged_event(
-            event, new_record, change.added, [t.name for t in change.removed], facts.get("region")
+        tagged = tagged_event_for(
+            event.event_id,
+            event.occurred_at,
+            new_record,
+            change.added,
+            [t.name for t in change.removed],
         )
         return new_record, tagged, history
 
@@ -200,8 +206,9 @@ class TaggingService:
             added_names = {t["tag"] for t in entry.get("added", [])}
             added = [tag for tag in record.tags if tag.name in added_names]
             removed = sorted(t["tag"] for t in entry.get("removed", []))
-            region = order_facts(record.order, record.figures).get("region")
-            tagged.append(_tagged_event(event, record, added, removed, region))
+            tagged.append(
+                tagged_event_for(event.event_id, event.occurred_at, record, added, removed)
+            )
         return tagged
 
 
@@ -224,19 +231,20 @@ def _split_fresh(
     return fresh, replays
 
 
-def _tagged_event(
-    event: OrderEventModel,
+def tagged_event_for(
+    source_event_id: uuid.UUID,
+    occurred_at: datetime,
     record: OrderRecord,
     added: list[AppliedTag],
     removed: list[str],
-    region: str | None,
 ) -> OrderTagged:
+    """The tagged-order event for one change of a stored order (by rules or by hand)."""
     names = {tag.name for tag in record.tags}
     order = record.order
     return OrderTagged(
-        event_id=tagged_event_id(event.event_id),
-        occurred_at=event.occurred_at,
-        source_event_id=event.event_id,
+        event_id=tagged_event_id(source_event_id),
+        occurred_at=occurred_at,
+        source_event_id=source_event_id,
         order_no=order.order_no,
         customer_id=order.customer.id,
         tags_added=added,
@@ -248,6 +256,6 @@ def _tagged_event(
             currency=order.pricing.currency,
             customer_tier=next((tier for tier in TIER_TAGS if tier in names), None),
             shipping_method=order.shipping.method.value,
-            region=region,
+            region=region_of(order.shipping.province),
         ),
     )

@@ -1,0 +1,90 @@
+"""Tags changed by hand: the catalog, exclusive families and the per-order limit still hold.
+
+Pure: given an order's tags and a change, the new tags or the reason the change is refused.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from services.tagger.rules.engine import TagChange
+from services.tagger.rules.schema import CatalogTag
+from shared.events import AppliedTag, TagSource
+
+
+class TagChangeRefused(ValueError):
+    """A manual change breaks a rule of the catalog; the message says which and why."""
+
+
+@dataclass(frozen=True, slots=True)
+class ManualChange:
+    add: tuple[str, ...]
+    remove: tuple[str, ...]
+    by: str
+    reason: str = "added by hand"
+
+
+def check_tags(
+    names: tuple[str, ...], catalog: dict[str, CatalogTag], allow_free_tags: bool
+) -> None:
+    """Refuse unknown or inactive tags unless free tags are allowed."""
+    for name in names:
+        entry = catalog.get(name)
+        if entry is None and not allow_free_tags:
+            raise TagChangeRefused(
+                f"tag {name!r} is not in the catalog (free tags are not allowed)"
+            )
+        if entry is not None and not entry.active:
+            raise TagChangeRefused(f"tag {name!r} is deactivated in the catalog")
+
+
+def apply_manual(
+    current: list[AppliedTag],
+    change: ManualChange,
+    *,
+    catalog: dict[str, CatalogTag],
+    exclusive_families: set[str],
+    max_tags: int,
+    at: datetime,
+) -> TagChange:
+    """Remove, then add; adding a tag of an exclusive family drops the family's other tags
+    (adding "urgent" removes "regular"). Past ``max_tags`` the change is refused."""
+    removing = set(change.remove)
+    adding: list[AppliedTag] = []
+    for name in dict.fromkeys(change.add):
+        entry = catalog.get(name)
+        adding.append(
+            AppliedTag(
+                name=name,
+                family=entry.family if entry else None,
+                source=TagSource.MANUAL,
+                by=change.by,
+                reason=change.reason,
+                at=at,
+            )
+        )
+    families = {tag.family for tag in adding if tag.family in exclusive_families}
+    added_names = {tag.name for tag in adding}
+    kept = [
+        tag
+        for tag in current
+        if tag.name not in removing and tag.name not in added_names and tag.family not in families
+    ]
+    # a tag the order already carries by hand stays as it was; one a rule gave becomes manual,
+    # so that rule re-evaluation no longer removes what a person asked for
+    tags = kept + [_manual_or_existing(tag, current) for tag in adding]
+    if len(tags) > max_tags:
+        raise TagChangeRefused(
+            f"the order would carry {len(tags)} tags; at most {max_tags} are allowed per order"
+        )
+    new_names = {tag.name for tag in tags}
+    return TagChange(
+        tags=tags,
+        added=[tag for tag in tags if tag not in current],
+        removed=[tag for tag in current if tag.name not in new_names],
+        dropped_by_limit=[],
+    )
+
+
+def _manual_or_existing(tag: AppliedTag, current: list[AppliedTag]) -> AppliedTag:
+    existing = next((t for t in current if t.name == tag.name), None)
+    return existing if existing is not None and existing.source is TagSource.MANUAL else tag

@@ -1,0 +1,121 @@
+"""Order searches: query parameters into MongoDB filters and stable cursor pages. Pure."""
+
+import base64
+import json
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+
+from shared.models import OrderStatus
+
+TagName = Annotated[str, Field(min_length=1, max_length=64)]
+MAX_TAGS_IN_FILTER = 50
+
+
+class SortKey(StrEnum):
+    NEWEST = "-created_at"
+    OLDEST = "created_at"
+    LARGEST = "-amount"
+    SMALLEST = "amount"
+
+
+class OrderFilter(BaseModel):
+    """Which orders: every condition given must hold."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    all_tags: list[TagName] = Field(default_factory=list, max_length=MAX_TAGS_IN_FILTER)
+    any_tags: list[TagName] = Field(default_factory=list, max_length=MAX_TAGS_IN_FILTER)
+    none_tags: list[TagName] = Field(default_factory=list, max_length=MAX_TAGS_IN_FILTER)
+    family: Annotated[str, Field(max_length=32)] | None = None
+    status: OrderStatus | None = None
+    customer_id: Annotated[str, Field(max_length=64)] | None = None
+    region: Annotated[str, Field(max_length=32)] | None = None
+    amount_min: Annotated[Decimal, Field(ge=0, max_digits=16, decimal_places=2)] | None = None
+    amount_max: Annotated[Decimal, Field(ge=0, max_digits=16, decimal_places=2)] | None = None
+    created_from: AwareDatetime | None = None
+    created_to: AwareDatetime | None = None
+
+    @model_validator(mode="after")
+    def _ranges(self) -> "OrderFilter":
+        if (
+            self.amount_min is not None
+            and self.amount_max is not None
+            and (self.amount_min > self.amount_max)
+        ):
+            raise ValueError("amount_min must not exceed amount_max")
+        if self.created_from and self.created_to and self.created_from > self.created_to:
+            raise ValueError("created_from must not be after created_to")
+        return self
+
+    def to_mongo(self) -> dict[str, Any]:
+        query: dict[str, Any] = {}
+        tag_conditions: dict[str, Any] = {}
+        if self.all_tags:
+            tag_conditions["$all"] = self.all_tags
+        if self.any_tags:
+            tag_conditions["$in"] = self.any_tags
+        if self.none_tags:
+            tag_conditions["$nin"] = self.none_tags
+        if tag_conditions:
+            query["tag_names"] = tag_conditions
+        if self.family:
+            query["tags.family"] = self.family
+        for field, value in (
+            ("status", self.status),
+            ("customer_id", self.customer_id),
+            ("region", self.region),
+        ):
+            if value is not None:
+                query[field] = value.value if isinstance(value, OrderStatus) else value
+        amount: dict[str, int] = {}
+        if self.amount_min is not None:
+            amount["$gte"] = int(self.amount_min * 100)
+        if self.amount_max is not None:
+            amount["$lte"] = int(self.amount_max * 100)
+        if amount:
+            query["amount_cents"] = amount
+        created: dict[str, datetime] = {}
+        if self.created_from:
+            created["$gte"] = self.created_from
+        if self.created_to:
+            created["$lt"] = self.created_to
+        if created:
+            query["created_at"] = created
+        return query
+
+
+class BadCursor(ValueError):
+    """The cursor was not made by this API for this sort order."""
+
+
+def sort_spec(sort: SortKey) -> list[tuple[str, int]]:
+    field = "amount_cents" if sort in (SortKey.LARGEST, SortKey.SMALLEST) else "created_at"
+    direction = -1 if sort.value.startswith("-") else 1
+    return [(field, direction), ("order_no", direction)]  # order_no: the tie-breaker
+
+
+def encode_cursor(sort: SortKey, document: dict[str, Any]) -> str:
+    field = sort_spec(sort)[0][0]
+    value = document[field]
+    value = value.isoformat() if isinstance(value, datetime) else value
+    raw = json.dumps({"s": sort.value, "v": value, "o": document["order_no"]})
+    return base64.urlsafe_b64encode(raw.encode()).decode()
+
+
+def after_cursor(sort: SortKey, cursor: str) -> dict[str, Any]:
+    """The filter for everything strictly after the cursor's position in ``sort`` order."""
+    try:
+        data = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        if data["s"] != sort.value:
+            raise BadCursor("the cursor belongs to another sort order")
+        (field, direction), _ = sort_spec(sort)
+        value = datetime.fromisoformat(data["v"]) if field == "created_at" else int(data["v"])
+        order_no = str(data["o"])
+    except (ValueError, KeyError, TypeError) as error:
+        raise BadCursor(f"invalid cursor: {error}") from None
+    beyond = "$lt" if direction < 0 else "$gt"
+    return {"$or": [{field: {beyond: value}}, {field: value, "order_no": {beyond: order_no}}]}
