@@ -3,12 +3,14 @@
 import typer
 
 from services.ingest.cli import import_orders
+from services.simulator.cli import simulate
 from services.tagger.cli import figures_app, rules_app
 
 app = typer.Typer(help="ordertag: tag CRM orders as they stream in.", no_args_is_help=True)
 app.add_typer(rules_app, name="rules")
 app.add_typer(figures_app, name="figures")
 app.command("import")(import_orders)
+app.command("simulate")(simulate)
 
 if __name__ == "__main__":
     app()

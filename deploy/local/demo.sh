@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole system on the local stack: Kafka, MongoDB-wire server, Redis and the three services.
-# Pushes sample orders through ingest and prints where to look. Ctrl-C stops everything it started.
+# Streams simulated orders through ingest and prints where to look. Ctrl-C stops all it started.
 # ORDERTAG_DEMO_SECONDS=N stops by itself after N seconds (used to check the demo unattended).
 set -uo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -33,15 +33,25 @@ wait_http() {
 wait_http http://127.0.0.1:8001/healthz && wait_http http://127.0.0.1:8002/healthz \
     && wait_http http://127.0.0.1:8003/healthz || exit 1
 
-"${uv_cmd[@]}" run --frozen python -m deploy.local.push_samples "$here/samples/orders.jsonl"
+"${uv_cmd[@]}" run --frozen ordertag simulate --rate "${ORDERTAG_DEMO_RATE:-5}" \
+    --duration 86400 >"$logs/simulate.log" 2>&1 &
+pids+=($!)
 
+today="$(date -u +%Y-%m-%dT00:00:00Z)"
+key="ordertag-local-dev-key"
 cat <<MSG
 
-[demo] running. Where to look:
-  ingest API docs   http://127.0.0.1:8001/docs
-  tagger            http://127.0.0.1:8002/docs
-  notifier          http://127.0.0.1:8003/docs
-  service logs      $logs/{ingest,tagger,notifier}.log
+[demo] running: the simulator streams about ${ORDERTAG_DEMO_RATE:-5} orders a second through ingest.
+  live support page   http://127.0.0.1:8003/   (sign in with the API key: $key)
+  Tag API docs        http://127.0.0.1:8002/docs
+  ingest API docs     http://127.0.0.1:8001/docs
+  metrics             http://127.0.0.1:800{1,2,3}/metrics
+  logs                $logs/{ingest,tagger,notifier,simulate}.log
+Try:
+  curl -s -H 'X-API-Key: $key' 'http://127.0.0.1:8002/orders?all_tags=urgent&created_from=$today' | head -c 600
+  curl -s -H 'X-API-Key: $key' 'http://127.0.0.1:8002/orders?all_tags=vip&created_from=$today' | head -c 600
+  curl -s -H 'X-API-Key: $key' 'http://127.0.0.1:8002/reports/tag-share?created_from=$today'
+  curl -s -H 'X-API-Key: $key' 'http://127.0.0.1:8002/reports/tags-over-time?period=day&format=csv'
 Ctrl-C stops everything.
 MSG
 if [[ -n "${ORDERTAG_DEMO_SECONDS:-}" ]]; then

@@ -74,12 +74,13 @@ start_kafka() {
         java "${java_opts[@]}" kafka.tools.StorageTool format -t "$cluster_id" -c "$props" \
             --ignore-formatted >"$logs/kafka-format.log" 2>&1
     fi
+    # a fresh log: readiness is read from it, and an old "started" line must not count
+    [[ -f "$logs/kafka.log" ]] && mv "$logs/kafka.log" "$logs/kafka.log.1"
     # shellcheck disable=SC2086  # the heap options are meant to split into words
     nohup java $kafka_heap -XX:+UseSerialGC "${java_opts[@]}" kafka.Kafka "$props" \
         >"$logs/kafka.out" 2>&1 &
     echo $! >"$run/kafka.pid"
-    wait_until 90 "kafka on 127.0.0.1:$kafka_port" \
-        grep -q "Kafka Server started" "$logs/kafka.log" \
+    wait_until 90 "kafka on 127.0.0.1:$kafka_port" kafka_ready \
         || die "kafka did not start; see $logs/kafka.log and $logs/kafka.out"
 }
 
@@ -102,6 +103,10 @@ start_redis() {
         --dir "$data/redis" --daemonize yes --pidfile "$run/redis.pid" --logfile "$logs/redis.log"
     wait_until 20 "redis on 127.0.0.1:$redis_port" port_open "$redis_port" \
         || die "redis did not start; see $logs/redis.log"
+}
+
+kafka_ready() {
+    grep -qs "Kafka Server started" "$logs/kafka.log" && port_open "$kafka_port"
 }
 
 stop_one() {

@@ -1,0 +1,1 @@
+"""The order stream simulator: realistic CRM orders for demos and benchmarks."""

@@ -1,0 +1,147 @@
+"""``ordertag simulate``: stream realistic orders through the ingest API (or straight to Kafka)."""
+
+import asyncio
+import time
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import httpx
+import typer
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from services.ingest.publishing import OrderEventPublisher
+from services.simulator.stream import OrderStream
+from shared.auth import API_KEY_HEADER, LOCAL_DEV_KEY
+from shared.events import OrderCreated, StatusChanged
+from shared.kafka import ensure_topics, make_producer
+from shared.models import Order, OrderStatus
+from shared.settings import Settings
+
+console = Console(stderr=True)
+TICK_S = 0.2
+
+
+def simulate(
+    rate: Annotated[float, typer.Option(min=0.1, max=50_000, help="orders a second")] = 5.0,
+    count: Annotated[int | None, typer.Option(min=1, help="stop after this many orders")] = None,
+    duration: Annotated[float | None, typer.Option(min=0.1, help="stop after seconds")] = None,
+    seed: Annotated[int, typer.Option(help="same seed, same stream")] = 42,
+    customers: Annotated[int, typer.Option(min=1, max=1_000_000)] = 20_000,
+    direct: Annotated[bool, typer.Option(help="publish to Kafka, bypassing ingest")] = False,
+    ingest_url: str = "http://127.0.0.1:8001",
+    api_key: Annotated[str, typer.Option(envvar="ORDERTAG_API_KEY")] = LOCAL_DEV_KEY,
+    prefix: str = "SIM",
+) -> None:
+    """Generate a realistic order stream (Chinese and English customers, long-tailed spend,
+    urgent notes, cancellations, returns, status changes, fraud-like bursts)."""
+    if count is None and duration is None:
+        count = 1000
+    stream = OrderStream(seed, customers, datetime.now(UTC), mean_gap_s=1 / rate, prefix=prefix)
+    sender = _DirectSender(Settings()) if direct else _IngestSender(ingest_url, api_key)
+    asyncio.run(_run(stream, sender, rate, count, duration))
+
+
+async def _run(
+    stream: OrderStream, sender: "_Sender", rate: float, count: int | None, duration: float | None
+) -> None:
+    started = time.perf_counter()
+    sent_orders = sent_status = rejected = 0
+    columns = [SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn()]
+    await sender.start()
+    try:
+        with Progress(*columns, console=console) as progress:
+            task = progress.add_task("starting")
+            while True:
+                elapsed = time.perf_counter() - started
+                if duration is not None and elapsed >= duration:
+                    break
+                if count is not None and sent_orders >= count:
+                    break
+                due = int((elapsed + TICK_S) * rate) - sent_orders
+                if count is not None:
+                    due = min(due, count - sent_orders)
+                orders: list[dict[str, Any]] = []
+                changes: list[dict[str, Any]] = []
+                while len(orders) < due:
+                    action = next(stream)
+                    (orders if action["type"] == "order" else changes).append(action)
+                rejected += await sender.send([a["order"] for a in orders], changes)
+                sent_orders += len(orders)
+                sent_status += len(changes)
+                live = sent_orders / max(time.perf_counter() - started, 1e-6)
+                progress.update(
+                    task,
+                    description=(
+                        f"{sent_orders} orders, {sent_status} status changes, {rejected} rejected, "
+                        f"{live:.1f} orders/s"
+                    ),
+                )
+                await asyncio.sleep(max(0.0, started + elapsed + TICK_S - time.perf_counter()))
+    finally:
+        await sender.stop()
+    console.print(
+        f"sent {sent_orders} orders and {sent_status} status changes "
+        f"({rejected} rejected) in {time.perf_counter() - started:.1f} s"
+    )
+
+
+class _Sender:
+    async def start(self) -> None: ...
+    async def stop(self) -> None: ...
+    async def send(self, orders: list[dict[str, Any]], changes: list[dict[str, Any]]) -> int:
+        raise NotImplementedError
+
+
+class _IngestSender(_Sender):
+    def __init__(self, url: str, api_key: str) -> None:
+        self._client = httpx.AsyncClient(
+            base_url=url, headers={API_KEY_HEADER: api_key}, timeout=30
+        )
+
+    async def stop(self) -> None:
+        await self._client.aclose()
+
+    async def send(self, orders: list[dict[str, Any]], changes: list[dict[str, Any]]) -> int:
+        rejected = 0
+        if orders:
+            answer = await self._client.post("/orders/batch", json={"orders": orders})
+            rejected += (
+                int(answer.json().get("rejected", 0)) if answer.status_code < 500 else len(orders)
+            )
+        for change in changes:
+            answer = await self._client.post(
+                f"/orders/{change['order_no']}/status",
+                json={"status": change["status"], "customer_id": change["customer_id"]},
+            )
+            rejected += answer.status_code >= 300
+        return rejected
+
+
+class _DirectSender(_Sender):
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._producer = make_producer(settings)
+        self._publisher = OrderEventPublisher(self._producer, settings.topics.orders, 30)
+
+    async def start(self) -> None:
+        await ensure_topics(self._settings)
+        await self._producer.start()
+
+    async def stop(self) -> None:
+        await self._producer.stop()
+
+    async def send(self, orders: list[dict[str, Any]], changes: list[dict[str, Any]]) -> int:
+        events: list[OrderCreated | StatusChanged] = [
+            OrderCreated(order=Order.model_validate(o)) for o in orders
+        ]
+        events += [
+            StatusChanged(
+                order_no=c["order_no"],
+                customer_id=c["customer_id"],
+                status=OrderStatus(c["status"]),
+            )
+            for c in changes
+        ]
+        errors = await self._publisher.publish_many(list(events))
+        return sum(error is not None for error in errors)
