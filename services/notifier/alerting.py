@@ -47,15 +47,17 @@ class Alerting:
         # Fast path: alerts already raised are remembered in Redis (set only after MongoDB has
         # them, so a crash in between never loses one); MongoDB's unique alert_id decides.
         seen = await self._redis.mget([f"alert:{a.alert_id}" for a, _ in candidates])
-        new = 0
-        for (alert, route), known in zip(candidates, seen, strict=True):
-            if known:
-                continue
-            document = await self._store.insert_new(alert, route)
-            await self._redis.set(f"alert:{alert.alert_id}", 1, ex=SEEN_TTL_S)
-            if document is None:
-                continue
-            new += 1
+        unseen = [pair for pair, known in zip(candidates, seen, strict=True) if not known]
+        if not unseen:
+            return 0
+        documents = await self._store.insert_new(unseen)  # one round trip; repeats come back None
+        pipe = self._redis.pipeline(transaction=False)
+        for alert, _ in unseen:
+            pipe.set(f"alert:{alert.alert_id}", 1, ex=SEEN_TTL_S)
+        await pipe.execute()
+        new = [(pair, doc) for pair, doc in zip(unseen, documents, strict=True) if doc is not None]
+        await self._live.publish_many("created", [doc for _, doc in new])
+        for (alert, route), _ in new:
             log.info(
                 "alert_raised",
                 alert_id=alert.alert_id,
@@ -63,9 +65,8 @@ class Alerting:
                 kind=alert.kind.value,
                 severity=alert.severity.value,
             )
-            await self._live.publish("created", document)
             self._dispatcher.enqueue(alert, route.channels)
-        return new
+        return len(new)
 
     async def resume_pending(self) -> None:
         """After a restart: deliveries not yet done are queued again."""

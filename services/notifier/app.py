@@ -102,12 +102,15 @@ def create_app(settings: NotifierSettings | None = None) -> FastAPI:
         escalations = asyncio.create_task(
             alerting.watch_escalations(settings.notifier_escalation_check_s)
         )
+        attempt_log = asyncio.create_task(store.flush_attempts_every(0.2))
         try:
             yield
         finally:
             escalations.cancel()
+            attempt_log.cancel()
             await broker.stop()
             await dispatcher.stop()
+            await store.flush_attempts()
             await http.aclose()
             await redis.aclose()
             await mongo.close()

@@ -86,7 +86,7 @@ class ChannelWorker:
                 await self._sender.send(self.channel, message)
             except DeliveryError as error:
                 final = attempt == self._attempts
-                await self._store.record_attempt(
+                self._store.record_attempt(
                     ids, self.channel.id, False, time.perf_counter() - started, str(error), final
                 )
                 log.warning(
@@ -108,7 +108,7 @@ class ChannelWorker:
                 await asyncio.sleep(self._base_delay_s * 2 ** (attempt - 1) * jitter)
                 await self._wait_for_slot()
                 continue
-            await self._store.record_attempt(
+            self._store.record_attempt(
                 ids, self.channel.id, True, time.perf_counter() - started, None, False
             )
             log.info(

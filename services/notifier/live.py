@@ -19,6 +19,17 @@ class LiveFeed:
             CHANNEL, json.dumps({"change": change, "alert": alert}, default=str, ensure_ascii=False)
         )
 
+    async def publish_many(self, change: str, alerts: list[dict[str, Any]]) -> None:
+        if not alerts:
+            return
+        pipe = self._redis.pipeline(transaction=False)
+        for alert in alerts:
+            pipe.publish(
+                CHANNEL,
+                json.dumps({"change": change, "alert": alert}, default=str, ensure_ascii=False),
+            )
+        await pipe.execute()
+
     async def follow(self) -> AsyncIterator[str]:
         """Server-sent event lines, one per change, with a comment every 15 s to keep it open."""
         pubsub = self._redis.pubsub()

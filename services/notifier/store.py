@@ -1,16 +1,30 @@
 """Alerts in MongoDB: exactly one per order and kind (unique alert_id), with their deliveries."""
 
+import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
-from pymongo import ASCENDING, DESCENDING, ReturnDocument
+from pymongo import ASCENDING, DESCENDING, ReturnDocument, UpdateMany
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError
 
 from services.notifier.routing import Route
 from shared.events import Alert
 
 PAGE_SIZE_MAX = 500
+DUPLICATE_KEY = 11000
+
+
+def _document(alert: Alert, route: Route) -> dict[str, Any]:
+    return {
+        **alert.model_dump(mode="json"),
+        "created_at": alert.created_at,
+        "team": route.team,
+        "route_id": route.id,
+        "status": "open",
+        "escalated": False,
+        "deliveries": [{"channel": c, "status": "pending", "attempts": 0} for c in route.channels],
+    }
 
 
 class AlertStore:
@@ -18,6 +32,7 @@ class AlertStore:
         self.alerts = database["alerts"]
         self.attempts = database["delivery_attempts"]
         self.orders = database["orders"]  # the tagger's, read for the detail view
+        self._attempts: list[tuple[list[str], str, bool, float, str | None, bool, datetime]] = []
 
     async def ensure_indexes(self) -> None:
         await self.alerts.create_index([("alert_id", ASCENDING)], unique=True)
@@ -25,27 +40,23 @@ class AlertStore:
         await self.alerts.create_index([("deliveries.status", ASCENDING)])
         await self.attempts.create_index([("alert_ids", ASCENDING), ("at", DESCENDING)])
 
-    async def insert_new(self, alert: Alert, route: Route) -> dict[str, Any] | None:
-        """Store the alert unless it exists; the document when new, None for a repeat."""
-        document = {
-            **alert.model_dump(mode="json"),
-            "created_at": alert.created_at,
-            "team": route.team,
-            "route_id": route.id,
-            "status": "open",
-            "escalated": False,
-            "deliveries": [
-                {"channel": c, "status": "pending", "attempts": 0} for c in route.channels
-            ],
-        }
+    async def insert_new(self, alerts: list[tuple[Alert, Route]]) -> list[dict[str, Any] | None]:
+        """Store the alerts that do not exist yet, in one round trip; per alert, its document
+        when new, None when it existed (the unique alert_id refused it)."""
+        documents = [_document(alert, route) for alert, route in alerts]
+        refused: set[int] = set()
         try:
-            await self.alerts.insert_one(document)
-        except DuplicateKeyError:
-            return None
-        document.pop("_id", None)
-        return document
+            await self.alerts.insert_many(documents, ordered=False)
+        except BulkWriteError as error:
+            for failure in error.details["writeErrors"]:
+                if failure["code"] != DUPLICATE_KEY:
+                    raise
+                refused.add(failure["index"])
+        for document in documents:
+            document.pop("_id", None)
+        return [None if i in refused else d for i, d in enumerate(documents)]
 
-    async def record_attempt(
+    def record_attempt(
         self,
         alert_ids: list[str],
         channel: str,
@@ -54,29 +65,51 @@ class AlertStore:
         error: str | None,
         final: bool,
     ) -> None:
-        now = datetime.now(UTC)
-        await self.attempts.insert_one(
-            {
-                "alert_ids": alert_ids,
-                "channel": channel,
-                "status": "ok" if ok else "error",
-                "latency_ms": round(latency_s * 1000, 1),
-                "error": error,
-                "at": now,
-            }
+        """Log a delivery attempt; written with the others every ``FLUSH_S`` (one round trip
+        instead of two per delivery)."""
+        self._attempts.append((alert_ids, channel, ok, latency_s, error, final, datetime.now(UTC)))
+
+    async def flush_attempts(self) -> None:
+        batch, self._attempts = self._attempts, []
+        if not batch:
+            return
+        await self.attempts.insert_many(
+            [
+                {
+                    "alert_ids": ids,
+                    "channel": channel,
+                    "status": "ok" if ok else "error",
+                    "latency_ms": round(latency * 1000, 1),
+                    "error": error,
+                    "at": at,
+                }
+                for ids, channel, ok, latency, error, _, at in batch
+            ]
         )
-        status = "delivered" if ok else ("failed" if final else "pending")
-        await self.alerts.update_many(
-            {"alert_id": {"$in": alert_ids}, "deliveries.channel": channel},
-            {
-                "$set": {
-                    "deliveries.$.status": status,
-                    "deliveries.$.last_error": error,
-                    "deliveries.$.updated_at": now,
-                },
-                "$inc": {"deliveries.$.attempts": 1},
-            },
+        await self.alerts.bulk_write(
+            [
+                UpdateMany(
+                    {"alert_id": {"$in": ids}, "deliveries.channel": channel},
+                    {
+                        "$set": {
+                            "deliveries.$.status": "delivered"
+                            if ok
+                            else ("failed" if final else "pending"),
+                            "deliveries.$.last_error": error,
+                            "deliveries.$.updated_at": at,
+                        },
+                        "$inc": {"deliveries.$.attempts": 1},
+                    },
+                )
+                for ids, channel, ok, _, error, final, at in batch
+            ],
+            ordered=True,
         )
+
+    async def flush_attempts_every(self, seconds: float) -> None:
+        while True:
+            await asyncio.sleep(seconds)
+            await self.flush_attempts()
 
     async def add_deliveries(self, alert_id: str, channels: list[str]) -> None:
         for channel in channels:

@@ -122,6 +122,17 @@ async def count_at(receiver: HttpReceiver, path: str, count: int) -> list[Any]:
     return result
 
 
+async def alerts_at(receiver: HttpReceiver, path: str, count: int) -> list[str]:
+    """Wait until ``count`` alerts arrived at ``path`` (single messages or digests)."""
+
+    async def arrived() -> list[str] | None:
+        ids = [a["alert_id"] for r in receiver.at(path) for a in json.loads(r.body)["alerts"]]
+        return ids if len(ids) >= count else None
+
+    result: list[str] = await eventually(arrived, within=30)
+    return result
+
+
 async def test_each_channel_gets_its_own_format_signed_where_it_should_be(
     notifier_settings: NotifierSettings,
     tmp_path: Path,
@@ -192,12 +203,12 @@ async def test_redelivery_and_restart_alert_exactly_once(
         )
         async with notifier(notifier_settings, path):
             await publish_tagged(notifier_settings, [event, event])
-            await count_at(receiver, "/hook", 2)
+            await alerts_at(receiver, "/hook", 2)
         async with notifier(notifier_settings, path):  # a restart replays nothing new
             await publish_tagged(notifier_settings, [event])
             later = tagged_event(f"{run_id}-2", ["urgent"])
             await publish_tagged(notifier_settings, [later])
-            await count_at(receiver, "/hook", 3)
+            await alerts_at(receiver, "/hook", 3)
 
     alerts = await mongo_db["alerts"].find({}, {"_id": 0, "alert_id": 1}).to_list(None)
     assert sorted(a["alert_id"] for a in alerts) == sorted(

@@ -1,0 +1,171 @@
+"""End-to-end latency: order accepted by ingest → alert visible on the support page (SSE) and
+→ webhook received, at fixed rates; and each service's peak memory."""
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from bench.harness import free_port, isolated_settings, percentile, run_prefix, service
+from bench.orders import order_payloads
+from shared.auth import API_KEY_HEADER, LOCAL_DEV_KEY
+from shared.kafka import ensure_topics
+
+HEADERS = {API_KEY_HEADER: LOCAL_DEV_KEY}
+
+
+@asynccontextmanager
+async def webhook_receiver(arrivals: dict[str, float]) -> AsyncIterator[str]:
+    async def handle(request: web.Request) -> web.Response:
+        now = time.perf_counter()
+        for alert in (await request.json())["alerts"]:
+            arrivals.setdefault(alert["order_no"], now)
+        return web.json_response({"ok": True})
+
+    app = web.Application()
+    app.router.add_post("/hook", handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        yield f"http://127.0.0.1:{port}/hook"
+    finally:
+        await runner.cleanup()
+
+
+async def follow_page(url: str, arrivals: dict[str, float], ready: asyncio.Event) -> None:
+    """What a support page's EventSource sees: alert created events."""
+    async with (
+        aiohttp.ClientSession(headers=HEADERS) as session,
+        session.get(f"{url}/api/events", timeout=aiohttp.ClientTimeout(total=None)) as stream,
+    ):
+        async for line in stream.content:
+            if line.startswith(b": connected"):
+                ready.set()
+            if line.startswith(b"data: "):
+                change = json.loads(line[6:])
+                if change["change"] == "created":
+                    arrivals.setdefault(change["alert"]["order_no"], time.perf_counter())
+
+
+def peak_memory_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return 0.0
+
+
+async def run(rates: tuple[int, ...] = (50, 200, 1000), seconds: float = 10.0) -> dict[str, Any]:
+    settings = isolated_settings("e2e")
+    await ensure_topics(settings)
+    page: dict[str, float] = {}
+    hook: dict[str, float] = {}
+    results: dict[str, Any] = {"rates": {}}
+    async with AsyncExitStack() as stack:
+        hook_url = await stack.enter_async_context(webhook_receiver(hook))
+        routing = Path(f"/tmp/{settings.mongo_database}-routing.json")  # noqa: S108
+        routing.write_text(
+            json.dumps(
+                {  # noqa: ASYNC240  (a few bytes, before any load)
+                    "channels": [
+                        {"id": "hook", "type": "webhook", "url": hook_url, "rate_per_minute": 60000}
+                    ],
+                    "routes": [
+                        {
+                            "id": "urgent",
+                            "kind": "urgent",
+                            "severity": "critical",
+                            "team": "support",
+                            "when_tags_any": ["urgent"],
+                            "channels": ["hook"],
+                        }
+                    ],
+                }
+            )
+        )
+        _, tagger = await stack.enter_async_context(
+            service("tagger", settings, "ORDERTAG_TAGGER_PORT")
+        )
+        notifier_url, notifier = await stack.enter_async_context(
+            service(
+                "notifier",
+                settings,
+                "ORDERTAG_NOTIFIER_PORT",
+                ORDERTAG_NOTIFIER_ROUTING_FILE=str(routing),
+            )
+        )
+        ingest_url, ingest = await stack.enter_async_context(
+            service("ingest", settings, "ORDERTAG_INGEST_PORT")
+        )
+        ready = asyncio.Event()
+        follower = asyncio.create_task(follow_page(notifier_url, page, ready))
+        await asyncio.wait_for(ready.wait(), 20)
+        session = await stack.enter_async_context(
+            aiohttp.ClientSession(
+                ingest_url,
+                headers={**HEADERS, "content-type": "application/json"},
+                connector=aiohttp.TCPConnector(limit=256),
+            )
+        )
+        for rate in rates:
+            results["rates"][str(rate)] = await _at_rate(session, rate, seconds, page, hook)
+        follower.cancel()
+        results["peak_memory_mb"] = {
+            "ingest": peak_memory_mb(ingest.pid),
+            "tagger": peak_memory_mb(tagger.pid),
+            "notifier": peak_memory_mb(notifier.pid),
+        }
+    return results
+
+
+async def _at_rate(
+    session: aiohttp.ClientSession,
+    rate: int,
+    seconds: float,
+    page: dict[str, float],
+    hook: dict[str, float],
+) -> dict[str, Any]:
+    payloads = order_payloads(int(rate * seconds), run_prefix())
+    for payload in payloads:  # every order urgent, so every order raises one alert
+        payload["shipping"]["method"] = "same_day"
+    bodies = [(p["order_no"], json.dumps(p).encode()) for p in payloads]
+    sent: dict[str, float] = {}
+    accepted = 0
+    start = time.perf_counter()
+
+    async def post(index: int, order_no: str, body: bytes) -> None:
+        nonlocal accepted
+        await asyncio.sleep(max(0.0, start + index / rate - time.perf_counter()))
+        sent[order_no] = time.perf_counter()
+        async with session.post("/orders", data=body) as answer:
+            accepted += answer.status == 202
+
+    await asyncio.gather(*(post(i, no, body) for i, (no, body) in enumerate(bodies)))
+    send_seconds = time.perf_counter() - start
+    deadline = time.perf_counter() + 120
+    while time.perf_counter() < deadline and not all(no in page and no in hook for no in sent):  # noqa: ASYNC110
+        await asyncio.sleep(0.1)  # polling the arrivals the two listeners record
+    page_ms = [(page[n] - t) * 1000 for n, t in sent.items() if n in page]
+    hook_ms = [(hook[n] - t) * 1000 for n, t in sent.items() if n in hook]
+
+    def summary(values: list[float]) -> dict[str, float]:
+        return {
+            "p50_ms": round(percentile(values, 0.50), 1),
+            "p95_ms": round(percentile(values, 0.95), 1),
+            "p99_ms": round(percentile(values, 0.99), 1),
+        }
+
+    return {
+        "orders": len(bodies),
+        "accepted": accepted,
+        "achieved_rate": round(len(bodies) / send_seconds, 1),
+        "page": {**summary(page_ms), "seen": len(page_ms)},
+        "webhook": {**summary(hook_ms), "seen": len(hook_ms)},
+    }
