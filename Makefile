@@ -4,7 +4,7 @@ SHELL := /bin/bash
 UV := $(shell command -v uv 2>/dev/null || echo python3 -m uv)
 STACK := deploy/local/stack.sh
 
-.PHONY: help install stack-up stack-down stack-status demo test test-unit test-integration lint format
+.PHONY: help install stack-up stack-down stack-status demo test test-unit test-integration lint format bench
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -43,3 +43,6 @@ test-integration: install  ## integration tests only
 format:  ## apply ruff's formatting and safe fixes
 	$(UV) run ruff format .
 	$(UV) run ruff check --fix .
+
+bench: install  ## every benchmark on the local stack; writes docs/benchmarks.{md,json,png}
+	deploy/local/with-stack.sh $(UV) run python -m bench

@@ -55,6 +55,30 @@ async def follow_page(url: str, arrivals: dict[str, float], ready: asyncio.Event
                     arrivals.setdefault(change["alert"]["order_no"], time.perf_counter())
 
 
+def write_routing(path: Path, hook_url: str) -> Path:
+    """Every urgent order alerts the webhook, with no rate limit in the way."""
+    path.write_text(
+        json.dumps(
+            {
+                "channels": [
+                    {"id": "hook", "type": "webhook", "url": hook_url, "rate_per_minute": 60000}
+                ],
+                "routes": [
+                    {
+                        "id": "urgent",
+                        "kind": "urgent",
+                        "severity": "critical",
+                        "team": "support",
+                        "when_tags_any": ["urgent"],
+                        "channels": ["hook"],
+                    }
+                ],
+            }
+        )
+    )
+    return path
+
+
 def peak_memory_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -70,26 +94,7 @@ async def run(rates: tuple[int, ...] = (50, 200, 1000), seconds: float = 10.0) -
     results: dict[str, Any] = {"rates": {}}
     async with AsyncExitStack() as stack:
         hook_url = await stack.enter_async_context(webhook_receiver(hook))
-        routing = Path(f"/tmp/{settings.mongo_database}-routing.json")  # noqa: S108
-        routing.write_text(
-            json.dumps(
-                {  # noqa: ASYNC240  (a few bytes, before any load)
-                    "channels": [
-                        {"id": "hook", "type": "webhook", "url": hook_url, "rate_per_minute": 60000}
-                    ],
-                    "routes": [
-                        {
-                            "id": "urgent",
-                            "kind": "urgent",
-                            "severity": "critical",
-                            "team": "support",
-                            "when_tags_any": ["urgent"],
-                            "channels": ["hook"],
-                        }
-                    ],
-                }
-            )
-        )
+        routing = write_routing(Path(f"/tmp/{settings.mongo_database}-routing.json"), hook_url)  # noqa: S108
         _, tagger = await stack.enter_async_context(
             service("tagger", settings, "ORDERTAG_TAGGER_PORT")
         )

@@ -5,6 +5,7 @@ the field and the problem; the running tagger then keeps its last good rule set.
 """
 
 import re
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -96,11 +97,12 @@ class RuleSet(_Strict):
         entry = self.catalog.get(tag)
         return entry.family if entry else None
 
-    @property
+    # computed once per rule set: they are read for every rule that fires
+    @cached_property
     def catalog(self) -> dict[str, CatalogTag]:
         return {tag.name: tag for tag in self.tags}
 
-    @property
+    @cached_property
     def exclusive_families(self) -> set[str]:
         return {family.name for family in self.families if family.exclusive}
 

@@ -1,0 +1,74 @@
+"""``make bench``: every benchmark in one run on the local stack; writes docs/benchmarks.md,
+docs/benchmarks.json and docs/benchmarks.png. Ratios sit next to absolute figures: absolute
+numbers drift on shared machines, ratios measured in the same run much less."""
+
+import asyncio
+import json
+import os
+import platform
+import subprocess
+import sys
+from datetime import UTC, datetime
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+from bench import e2e_bench, ingest_bench, scaling_bench, tagger_bench
+from bench.report import write_chart, write_markdown
+
+DOCS = Path(__file__).parents[1] / "docs"
+LIBS = Path(__file__).parents[1] / ".local" / "libs"
+
+
+def machine() -> dict[str, Any]:
+    redis = subprocess.run(
+        ["redis-server", "--version"], capture_output=True, text=True, check=False
+    ).stdout.split()
+    jars = sorted(p.name for p in LIBS.glob("*.jar")) if LIBS.exists() else []
+    return {
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "cpus": os.cpu_count(),
+        "platform": platform.platform(),
+        "python": sys.version.split()[0],
+        "kafka": next(
+            (
+                j.removeprefix("kafka_2.13-").removesuffix(".jar")
+                for j in jars
+                if j.startswith("kafka_2.13-")
+            ),
+            "?",
+        ),
+        "mongo_wire_server": next(
+            (j.removesuffix(".jar") for j in jars if j.startswith("mongo-java-server-core")), "?"
+        ),
+        "redis": next((w.removeprefix("v=") for w in redis if w.startswith("v=")), "?"),
+        "faststream": version("faststream"),
+        "aiokafka": version("aiokafka"),
+        "pymongo": version("pymongo"),
+        "redis_py": version("redis"),
+    }
+
+
+async def main(scale: float) -> dict[str, Any]:
+    results: dict[str, Any] = {"machine": machine(), "scale": scale}
+    print("ingest …", flush=True)
+    results["ingest"] = await ingest_bench.run(scale)
+    print("tagger …", flush=True)
+    results["tagger"] = await tagger_bench.run(scale)
+    print("end-to-end latency …", flush=True)
+    results["end_to_end"] = await e2e_bench.run((50, 200, 1000), 10 * scale)
+    print("rules and customers …", flush=True)
+    results["rules_scaling"] = scaling_bench.rules_cost()
+    sizes = (1_000, 100_000, 1_000_000) if scale >= 1 else (1_000, 100_000)
+    results["customers_scaling"] = await scaling_bench.customers_cost(sizes)
+    return results
+
+
+if __name__ == "__main__":
+    scale = float(os.environ.get("ORDERTAG_BENCH_SCALE", "1"))
+    results = asyncio.run(main(scale))
+    DOCS.mkdir(exist_ok=True)
+    (DOCS / "benchmarks.json").write_text(json.dumps(results, indent=2) + "\n")
+    write_markdown(results, DOCS / "benchmarks.md")
+    write_chart(results, DOCS / "benchmarks.png")
+    print((DOCS / "benchmarks.md").read_text())
