@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 from datetime import UTC, datetime
@@ -21,8 +22,9 @@ LIBS = Path(__file__).parents[1] / ".local" / "libs"
 
 
 def machine() -> dict[str, Any]:
-    redis = subprocess.run(
-        ["redis-server", "--version"], capture_output=True, text=True, check=False
+    server = shutil.which("redis-server") or "/usr/bin/redis-server"
+    redis = subprocess.run(  # noqa: S603  (a fixed command, no input)
+        [server, "--version"], capture_output=True, text=True, check=False
     ).stdout.split()
     jars = sorted(p.name for p in LIBS.glob("*.jar")) if LIBS.exists() else []
     return {

@@ -59,7 +59,8 @@ def write_markdown(r: dict[str, Any], path: Path) -> None:
         "moment the order is sent to ingest until the alert arrives on the support page's live",
         "stream (SSE) and at a webhook.",
         "",
-        "| offered rate | achieved | page p50 / p95 / p99 (ms) | webhook p50 / p95 / p99 (ms) | seen |",
+        "| offered rate | achieved | page p50 / p95 / p99 (ms) "
+        "| webhook p50 / p95 / p99 (ms) | seen |",
         "|---:|---:|---|---|---:|",
     ]
     for rate, row in e2e["rates"].items():
