@@ -71,6 +71,14 @@ class Message:
         ]
         return f"### {self.title}\n" + "\n\n".join(items)
 
+    @property
+    def idempotency_key(self) -> str:
+        """The alert id, or for a digest a hash of its alert ids (bounded, whatever its size)."""
+        if len(self.alerts) == 1:
+            return self.alerts[0].alert_id
+        ids = ",".join(sorted(a.alert_id for a in self.alerts))
+        return f"digest-{hashlib.sha256(ids.encode()).hexdigest()}"
+
     def json_body(self) -> dict[str, Any]:
         return {
             "type": "ordertag.alert.escalated" if self.escalation else "ordertag.alert",
@@ -110,7 +118,7 @@ def http_request(
     headers = {"content-type": "application/json"}
     if isinstance(channel, WebhookChannel):
         body = json.dumps(message.json_body(), ensure_ascii=False).encode()
-        headers["Idempotency-Key"] = ",".join(a.alert_id for a in message.alerts)
+        headers["Idempotency-Key"] = message.idempotency_key
         if channel.secret_env:
             headers[SIGNATURE_HEADER] = sign_webhook(_secret(channel.secret_env), int(now), body)
         return channel.url, headers, body

@@ -17,6 +17,7 @@ from shared.events import Alert, Severity
 
 log = structlog.get_logger("notifier.delivery")
 Notify = Callable[[str, dict[str, Any]], Awaitable[None]]
+MAX_DIGEST = 20  # alerts per message: WeCom markdown stops at 4,096 bytes
 
 
 class ChannelWorker:
@@ -49,7 +50,8 @@ class ChannelWorker:
             first = await self._queue.get()
             await self._wait_for_slot()
             batch = [first]
-            while not self._queue.empty():  # everything that queued up meanwhile: one digest
+            # what queued up meanwhile goes out as one digest, of a size chat robots accept
+            while not self._queue.empty() and len(batch) < MAX_DIGEST:
                 batch.append(self._queue.get_nowait())
             for message in self._messages(batch):
                 self._spawn(self._deliver(message))

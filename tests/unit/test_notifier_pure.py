@@ -183,6 +183,17 @@ def test_a_digest_titles_the_count_and_lists_every_alert() -> None:
     assert len(message.lines()) == 2
 
 
+def test_a_digest_idempotency_key_stays_short_whatever_its_size() -> None:
+    many = tuple(alert().model_copy(update={"alert_id": f"SO-{i}:urgent"}) for i in range(500))
+
+    key = Message(many).idempotency_key
+
+    assert key.startswith("digest-")
+    assert len(key) < 100
+    assert key == Message(tuple(reversed(many))).idempotency_key
+    assert Message((alert(),)).idempotency_key == "SO-9:urgent"
+
+
 def test_email_has_plain_and_html_parts() -> None:
     channel = EmailChannel(id="m", type="email", smtp_host="h", sender="a@x.cn", to=["b@x.cn"])
 
