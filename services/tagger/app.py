@@ -21,17 +21,17 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from services.tagger import metrics
 from services.tagger.api import router as api_router
-from services.tagger.dead_letters import DeadLetter, decode_records
+from services.tagger.dead_letters import DeadLetter, decode_records, unknown_order_letters
 from services.tagger.editing import TagEditing
 from services.tagger.figures import CustomerFigures
 from services.tagger.jobs import Jobs
+from services.tagger.publishing import TaggerOutput
 from services.tagger.rules.book import RuleBook
 from services.tagger.settings import TaggerSettings
 from services.tagger.store import OrderStore
 from services.tagger.tagging import TaggingService
-from shared.events import OrderTagged
 from shared.http import install_error_handlers
-from shared.kafka import ensure_topics, make_broker
+from shared.kafka import ensure_topics, make_broker, make_producer
 from shared.redis import make_redis
 
 log = structlog.get_logger("tagger")
@@ -46,15 +46,16 @@ TRANSIENT_ERRORS = (
 )
 
 
-def build_broker(settings: TaggerSettings, tagging: TaggingService) -> KafkaBroker:
+def build_broker(
+    settings: TaggerSettings, tagging: TaggingService, output: TaggerOutput
+) -> KafkaBroker:
     broker = make_broker(settings)
-    topics = settings.topics
 
     # A batch is the unit of work and of commit: offsets move only after every effect of the
     # batch is stored and published; if anything raises, NACK_ON_ERROR seeks back to the start
     # of the batch and it is redelivered (effects are idempotent).
     @broker.subscriber(
-        topics.orders,
+        settings.topics.orders,
         group_id=settings.tagger_group_id,
         batch=True,
         max_records=settings.tagger_batch_max_records,
@@ -68,28 +69,8 @@ def build_broker(settings: TaggerSettings, tagging: TaggingService) -> KafkaBrok
             async for attempt in stamina.retry_context(on=TRANSIENT_ERRORS, attempts=5, timeout=60):
                 with attempt:
                     outcome = await tagging.tag([event for event, _ in decoded])
-            record_of = {event.event_id: record for event, record in decoded}
-            dead += [
-                DeadLetter(record_of[e.event_id], f"status change for unknown order {e.order_no}")
-                for e in outcome.unknown_orders
-            ]
-            sends = [
-                await broker.publish(
-                    t, topic=topics.tagged, key=t.customer_id.encode(), no_confirm=True
-                )
-                for t in outcome.tagged
-            ]
-            sends += [
-                await broker.publish(
-                    d.record.value,
-                    topic=topics.dead_letter,
-                    key=d.record.key,
-                    headers=d.headers(),
-                    no_confirm=True,
-                )
-                for d in dead
-            ]
-            await asyncio.gather(*sends)
+            dead += unknown_order_letters(decoded, outcome.unknown_orders)
+            await output.publish(outcome.tagged, dead)
         _observe(message, len(decoded), dead)
 
     return broker
@@ -132,22 +113,15 @@ def create_app(settings: TaggerSettings | None = None) -> FastAPI:
         tagging = TaggingService(
             book, CustomerFigures(redis), store, max_tags=settings.tagger_max_tags_per_order
         )
-        broker = build_broker(settings, tagging)
-        tagged_topic = settings.topics.tagged
-
-        async def publish_tagged(events: list[OrderTagged]) -> None:
-            sends = [
-                await broker.publish(
-                    e, topic=tagged_topic, key=e.customer_id.encode(), no_confirm=True
-                )
-                for e in events
-            ]
-            await asyncio.gather(*sends)
+        producer = make_producer(settings)
+        await producer.start()
+        output = TaggerOutput(producer, settings.topics.tagged, settings.topics.dead_letter)
+        broker = build_broker(settings, tagging, output)
 
         editing = TagEditing(
             store,
             book,
-            publish_tagged,
+            output.publish,
             max_tags=settings.tagger_max_tags_per_order,
             allow_free_tags=settings.tagger_allow_free_tags,
         )
@@ -164,6 +138,7 @@ def create_app(settings: TaggerSettings | None = None) -> FastAPI:
             watcher.cancel()
             await jobs.stop()
             await broker.stop()
+            await producer.stop()
             await redis.aclose()
             await mongo.close()
 

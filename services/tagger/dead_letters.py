@@ -45,3 +45,14 @@ def decode_records(
             )
             dead.append(DeadLetter(record, f"invalid order event: {problems}"))
     return events, dead
+
+
+def unknown_order_letters(
+    decoded: list[tuple[OrderEventModel, Record]], unknown: list[StatusChanged]
+) -> list[DeadLetter]:
+    """Status changes for orders the tagger never saw: parked, not retried forever."""
+    record_of = {event.event_id: record for event, record in decoded}
+    return [
+        DeadLetter(record_of[e.event_id], f"status change for unknown order {e.order_no}")
+        for e in unknown
+    ]
