@@ -1,17 +1,9 @@
 """``python -m services.notifier``: consume tagged-order events and serve the support page."""
 
-import uvicorn
-
 from services.notifier.app import create_app
 from services.notifier.settings import NotifierSettings
-from shared.logging import configure_logging
-
-
-def main() -> None:
-    settings = NotifierSettings()
-    configure_logging(settings.log_level, json=settings.log_json)
-    uvicorn.run(create_app(settings), host=settings.notifier_host, port=settings.notifier_port)
-
+from shared.serve import serve
 
 if __name__ == "__main__":
-    main()
+    settings = NotifierSettings()
+    serve(create_app, settings, settings.notifier_host, settings.notifier_port)

@@ -44,18 +44,29 @@ def ingest_settings(settings: Settings) -> IngestSettings:
     return IngestSettings(**settings.model_dump(), ingest_publish_timeout_s=3.0)
 
 
+@asynccontextmanager
+async def api_client(
+    app: FastAPI, key: str | None = LOCAL_DEV_KEY
+) -> AsyncIterator[httpx.AsyncClient]:
+    """An app run in-process (its lifespan too), and a client for it holding ``key``."""
+    headers = {API_KEY_HEADER: key} if key else {}
+    async with (
+        running(app),
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app),
+            base_url="http://app",
+            headers=headers,
+            timeout=30,
+        ) as client,
+    ):
+        yield client
+
+
 @pytest.fixture
 async def ingest_client(ingest_settings: IngestSettings) -> AsyncIterator[httpx.AsyncClient]:
     """The ingest API in-process (real Kafka and Redis behind it), authenticated as the dev key."""
-    async with running(create_ingest(ingest_settings)) as app:
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(
-            transport=transport,
-            base_url="http://ingest",
-            headers={API_KEY_HEADER: LOCAL_DEV_KEY},
-            timeout=30,
-        ) as client:
-            yield client
+    async with api_client(create_ingest(ingest_settings)) as client:
+        yield client
 
 
 async def publish_events(

@@ -2,8 +2,6 @@
 
 import asyncio
 from collections import Counter
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from decimal import Decimal
 from typing import Any
 
@@ -14,26 +12,17 @@ from pymongo.asynchronous.database import AsyncDatabase
 from services.tagger import jobs as jobs_module
 from services.tagger.app import create_app
 from services.tagger.settings import TaggerSettings
-from shared.auth import API_KEY_HEADER, LOCAL_DEV_KEY, ApiKey, Scope, hash_key
+from shared.auth import API_KEY_HEADER, ApiKey, Scope, hash_key
 from shared.events import OrderCreated, OrderTagged
 from tests.conftest import eventually
 from tests.generated import order_stream
-from tests.integration.conftest import publish_events, read_topic, running
+from tests.integration.conftest import api_client, publish_events, read_topic
 
 pytestmark = pytest.mark.integration
 
 
-@asynccontextmanager
-async def tag_api(settings: TaggerSettings) -> AsyncIterator[httpx.AsyncClient]:
-    async with running(create_app(settings)) as app:
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(
-            transport=transport,
-            base_url="http://tagger",
-            headers={API_KEY_HEADER: LOCAL_DEV_KEY},
-            timeout=30,
-        ) as c:
-            yield c
+def tag_api(settings: TaggerSettings) -> Any:
+    return api_client(create_app(settings))
 
 
 async def tagged_dataset(
@@ -308,16 +297,14 @@ async def test_scopes_and_rate_limits_are_enforced(
 ) -> None:
     reader = ApiKey(name=f"reader-{run_id}", sha256=hash_key("r-key"), scopes={Scope.READ})
     settings = tagger_settings.model_copy(update={"api_keys": [reader], "api_rate_per_minute": 5})
-    async with running(create_app(settings)) as app:
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-            anonymous = await client.get("/orders")
-            headers = {API_KEY_HEADER: "r-key"}
-            tagging = await client.post(
-                "/tags/bulk", headers=headers, json={"order_nos": ["x"], "add": ["vip"]}
-            )
-            # 11 requests: even if a minute window rolls over mid-way, one window sees 6 or more
-            answers = [await client.get("/orders", headers=headers) for _ in range(11)]
+    async with api_client(create_app(settings), key=None) as client:
+        anonymous = await client.get("/orders")
+        headers = {API_KEY_HEADER: "r-key"}
+        tagging = await client.post(
+            "/tags/bulk", headers=headers, json={"order_nos": ["x"], "add": ["vip"]}
+        )
+        # 11 requests: even if a minute window rolls over mid-way, one window sees 6 or more
+        answers = [await client.get("/orders", headers=headers) for _ in range(11)]
 
     assert anonymous.status_code == 401
     assert tagging.status_code == 403
