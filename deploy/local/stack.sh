@@ -101,8 +101,13 @@ start_redis() {
     # Append-only persistence: customer figures survive a restart (they can also be rebuilt).
     redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly yes \
         --dir "$data/redis" --daemonize yes --pidfile "$run/redis.pid" --logfile "$logs/redis.log"
-    wait_until 20 "redis on 127.0.0.1:$redis_port" port_open "$redis_port" \
+    # ready once it answers PONG: while it loads its append-only file it answers LOADING
+    wait_until 120 "redis on 127.0.0.1:$redis_port" redis_ready \
         || die "redis did not start; see $logs/redis.log"
+}
+
+redis_ready() {
+    [[ "$(redis-cli -p "$redis_port" ping 2>/dev/null)" == "PONG" ]]
 }
 
 kafka_ready() {
