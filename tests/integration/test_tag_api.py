@@ -1,12 +1,16 @@
 """The Tag API on the real stack: filters, pagination, bulk changes and jobs, catalog, reports."""
 
 import asyncio
+import uuid
 from collections import Counter
+from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
 
 import httpx
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from pymongo.asynchronous.database import AsyncDatabase
 
 from services.tagger import jobs as jobs_module
@@ -14,6 +18,7 @@ from services.tagger.app import create_app
 from services.tagger.settings import TaggerSettings
 from shared.auth import API_KEY_HEADER, ApiKey, Scope, hash_key
 from shared.events import OrderCreated, OrderTagged
+from shared.settings import Topics
 from tests.conftest import eventually
 from tests.generated import order_stream
 from tests.integration.conftest import api_client, publish_events, read_topic
@@ -314,3 +319,99 @@ async def test_scopes_and_rate_limits_are_enforced(
     limited = answers[statuses.index(429)]
     assert "5 requests a minute" in limited.json()["detail"]
     assert int(limited.headers["Retry-After"]) > 0
+
+
+QUERY_VALUES = st.one_of(
+    st.text(max_size=40),
+    st.integers().map(str),
+    st.sampled_from(
+        ["", "-1", "1e9", "2026-11-24T00:00:00Z", "urgent", "2026-13-45", "null", "%00", "😀"]
+    ),
+)
+PARAMETERS = [
+    "all_tags",
+    "any_tags",
+    "none_tags",
+    "family",
+    "status",
+    "customer_id",
+    "region",
+    "amount_min",
+    "amount_max",
+    "created_from",
+    "created_to",
+    "sort",
+    "limit",
+    "cursor",
+    "period",
+    "format",
+    "tag",
+    "days",
+    "max_rows",
+]
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    params=st.dictionaries(st.sampled_from(PARAMETERS), QUERY_VALUES, max_size=5),
+    path=st.sampled_from(
+        [
+            "/orders",
+            "/orders/export.csv",
+            "/reports/tags-over-time",
+            "/reports/tag-share",
+            "/reports/top-customers",
+            "/tags/unused",
+            "/orders/SO-1",
+            "/jobs/x",
+        ]
+    ),
+)
+async def test_no_query_produces_a_server_error(
+    tag_api_client: httpx.AsyncClient, params: dict[str, str], path: str
+) -> None:
+    answer = await tag_api_client.get(path, params=params)
+
+    assert answer.status_code < 500, (path, params, answer.text[:300])
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    body=st.dictionaries(
+        st.sampled_from(["add", "remove", "order_nos", "filter", "reason", "confirm_count"]),
+        st.one_of(
+            st.lists(st.text(max_size=20), max_size=3),
+            st.text(),
+            st.integers(),
+            st.none(),
+            st.dictionaries(st.sampled_from(PARAMETERS), QUERY_VALUES),
+        ),
+        max_size=4,
+    ),
+    path=st.sampled_from(["/tags/bulk", "/tags/by-filter", "/orders/SO-1/tags"]),
+)
+async def test_no_change_request_produces_a_server_error(
+    tag_api_client: httpx.AsyncClient, body: dict[str, Any], path: str
+) -> None:
+    answer = await tag_api_client.post(path, json=body)
+
+    assert answer.status_code < 500, (path, body, answer.text[:300])
+
+
+@pytest.fixture(scope="module")
+async def tag_api_client() -> AsyncIterator[httpx.AsyncClient]:
+    """One tagger for the fuzz runs (an app start per example would dominate the run)."""
+    run = uuid.uuid4().hex[:10]
+    settings = TaggerSettings(
+        mongo_database=f"test_fuzz_{run}",
+        tagger_group_id=f"fuzz-{run}",
+        topics=Topics(
+            orders=f"t-{run}.orders",
+            tagged=f"t-{run}.tagged",
+            dead_letter=f"t-{run}.dead",
+            alerts=f"t-{run}.alerts",
+        ),
+        api_rate_per_minute=1_000_000,
+    )
+    async with tag_api(settings) as client:
+        yield client
