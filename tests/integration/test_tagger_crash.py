@@ -106,6 +106,9 @@ async def test_sigkill_mid_stream_leaves_every_order_tagged_once_and_figures_exa
     )
     assert await added.to_list(None) == []
     # tagged events may be republished after the crash, but never with a new id
-    records = await read_topic(tagger_settings, tagger_settings.topics.tagged, len(events))
+    # republished records count towards the first len(events): keep reading a little longer
+    records = await read_topic(
+        tagger_settings, tagger_settings.topics.tagged, len(events), extra_wait=3
+    )
     ids = [OrderTagged.model_validate_json(r.value).event_id for r in records]
     assert len(set(ids)) == len(events)
