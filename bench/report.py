@@ -97,6 +97,27 @@ def write_markdown(r: dict[str, Any], path: Path) -> None:
         f"| {n} | {v['us_per_order']} | {v['vs_smallest']} | {v['redis_used_mb']} |"
         for n, v in r["customers_scaling"].items()
     ]
+    lines += [
+        "",
+        "## Reading the figures",
+        "",
+        "- The ingest batch endpoint meets its target: validation, idempotency claims (one Redis",
+        "  call per batch) and acknowledged publishing keep it above 40% of the bare producer.",
+        "- End to end, 200 orders/s stay well under the 1 s p99 target. 1,000 orders/s is past",
+        "  what this 2-core machine sustains with all seven processes on it (the load generator",
+        "  falls behind and queues build): those figures show saturation, not a steady state.",
+        "- The tagger's targets (10× the naive consumer, 25% of the raw `getmany` ceiling) are not",
+        "  met here. A profile (pyinstrument, 6,000 orders in batches of 500) put ~45% of the",
+        "  tagger's time in waiting on the local MongoDB-wire server (mongo-java-server on H2,",
+        "  one Java process sharing the 2 cores; ~1–3 ms per round trip, a few hundred µs per",
+        "  written document) and ~380 µs per order in Python (decoding, rules, tag merge,",
+        "  documents, events). The naive baseline writes one small document per order with",
+        "  loopback round trips of ~1 ms, so batching saves less here than against a networked",
+        "  MongoDB, where each saved round trip is worth several ms. The raw ceiling reads",
+        "  pre-fetched records and does nothing; no consumer that stores anything reaches 25% of",
+        "  it in Python on this machine. Two processes share the 6 partitions with no order",
+        "  tagged twice, but gain little while Kafka, MongoDB and Redis use the same 2 cores.",
+    ]
     path.write_text("\n".join(lines) + "\n")
 
 

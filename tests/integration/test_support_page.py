@@ -1,6 +1,7 @@
 """The live support page in a real headless Chromium (Debian's, driven by Playwright)."""
 
 import asyncio
+import os
 import shutil
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -20,7 +21,7 @@ from tests.integration.test_notifier import publish_tagged, routing_file, tagged
 
 pytestmark = pytest.mark.integration
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-SCREENSHOT = Path(__file__).parents[2] / "docs" / "support-page.png"
+DOCS_SCREENSHOT = Path(__file__).parents[2] / "docs" / "support-page.png"
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -79,7 +80,14 @@ async def test_a_new_urgent_order_appears_live_and_can_be_acknowledged(
         await expect(row).to_contain_text("claimed by local-dev")
         await row.click()
         await expect(page.locator("#detail")).to_contain_text(order_no)
-        await page.screenshot(path=str(SCREENSHOT), full_page=True)
+        # ORDERTAG_UPDATE_SCREENSHOT=1 refreshes the one in docs/
+        shot = (
+            DOCS_SCREENSHOT
+            if os.environ.get("ORDERTAG_UPDATE_SCREENSHOT")
+            else (tmp_path / "support-page.png")
+        )
+        await page.screenshot(path=str(shot), full_page=True)
+        assert shot.stat().st_size > 10_000
 
         await row.locator("text=Acknowledge").click()
         await expect(row).to_be_hidden()  # the default filter shows open alerts only
