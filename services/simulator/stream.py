@@ -112,6 +112,7 @@ class OrderStream:
         self._fake_zh.seed_instance(seed)
         self._fake_en.seed_instance(seed + 1)
         self._now = start
+        self._start = start
         self._gap = mean_gap_s
         self._prefix = prefix
         self._count = 0
@@ -183,7 +184,8 @@ class OrderStream:
         fake = self._fake_zh
         requested = self._now + timedelta(hours=rng.uniform(4, 20)) if rng.random() < 0.08 else None
         order: dict[str, Any] = {
-            "order_no": f"{self._prefix}-{self._now:%Y%m%d}-{self._count:07d}",
+            # the stream's start in the number: a second run never reuses an earlier run's numbers
+            "order_no": f"{self._prefix}-{self._start:%Y%m%d-%H%M%S}-{self._count:06d}",
             "customer": {
                 "id": customer.id,
                 "name": customer.name,
@@ -195,8 +197,8 @@ class OrderStream:
             "lines": lines,
             "pricing": {
                 "currency": "CNY",
-                "total": f"{subtotal + shipping_fee}",
-                "shipping_fee": f"{shipping_fee}",
+                "total": f"{subtotal + shipping_fee:.2f}",
+                "shipping_fee": f"{shipping_fee:.2f}",
             },
             "payment": {"method": _pick(rng, PAYMENTS), "paid_at": self._now.isoformat()},
             "status": "pending",
