@@ -31,6 +31,9 @@ async def test_an_accepted_order_reaches_kafka_keyed_by_customer(
     assert str(event.event_id) == answer.json()["event_id"]
     assert event.order == Order.model_validate(order_payload(f"{run_id}-1"))
     assert record.key == b"C-1"
+    metrics = (await ingest_client.get("/metrics/")).text
+    assert 'ordertag_ingest_accepted_total{kind="created"}' in metrics
+    assert "ordertag_ingest_publish_seconds_bucket" in metrics
 
 
 async def test_a_batch_publishes_the_valid_orders_and_reports_each_invalid_one(
