@@ -7,13 +7,12 @@ from collections import Counter
 from typing import Any
 
 import aiohttp
-from aiokafka import AIOKafkaProducer
 
 from bench.harness import Timer, isolated_settings, rate, run_prefix, service
 from bench.orders import order_payloads
 from shared.auth import API_KEY_HEADER, LOCAL_DEV_KEY
 from shared.events import OrderCreated
-from shared.kafka import ensure_topics
+from shared.kafka import ensure_topics, make_producer
 from shared.models import Order
 
 HEADERS = {API_KEY_HEADER: LOCAL_DEV_KEY}
@@ -25,12 +24,7 @@ async def raw_producer_ceiling(count: int) -> dict[str, Any]:
     events = [
         OrderCreated(order=Order.model_validate(p)) for p in order_payloads(count, run_prefix())
     ]
-    producer = AIOKafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap_servers,
-        acks="all",
-        enable_idempotence=True,
-        linger_ms=5,
-    )
+    producer = make_producer(settings)  # the services' own safe settings
     await producer.start()
     try:
         with Timer() as timer:  # serialisation included, as ingest must do it too

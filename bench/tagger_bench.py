@@ -6,14 +6,14 @@ import time
 import uuid
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from faststream import AckPolicy
 from pymongo import AsyncMongoClient
 
 from bench.harness import isolated_settings, rate, run_prefix, service
 from bench.orders import order_payloads
 from shared.events import OrderCreated
-from shared.kafka import ensure_topics, make_broker
+from shared.kafka import ensure_topics, make_broker, make_producer
 from shared.models import Order
 from shared.redis import make_redis
 from shared.settings import Settings
@@ -21,12 +21,7 @@ from shared.settings import Settings
 
 async def prefill(settings: Settings, count: int) -> None:
     await ensure_topics(settings)
-    producer = AIOKafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap_servers,
-        acks="all",
-        enable_idempotence=True,
-        linger_ms=5,
-    )
+    producer = make_producer(settings)  # the services' own safe settings
     await producer.start()
     try:
         for payload in order_payloads(count, run_prefix()):
