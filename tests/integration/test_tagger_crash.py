@@ -4,6 +4,7 @@ import asyncio
 import os
 import signal
 import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,7 +22,9 @@ from tests.integration.conftest import publish_events, read_topic
 pytestmark = pytest.mark.integration
 
 
-async def start_tagger(settings: TaggerSettings) -> asyncio.subprocess.Process:
+async def start_tagger(
+    settings: TaggerSettings, log: Any = asyncio.subprocess.DEVNULL
+) -> asyncio.subprocess.Process:
     topics = settings.topics
     env = {
         **os.environ,
@@ -33,15 +36,15 @@ async def start_tagger(settings: TaggerSettings) -> asyncio.subprocess.Process:
         "ORDERTAG_TAGGER_GROUP_ID": settings.tagger_group_id,
         "ORDERTAG_TAGGER_PORT": str(free_port()),
         "ORDERTAG_TAGGER_BATCH_MAX_RECORDS": "50",
-        "ORDERTAG_LOG_LEVEL": "WARNING",
+        "ORDERTAG_LOG_LEVEL": "INFO",
     }
     return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "services.tagger",
         env=env,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
+        stdout=log,
+        stderr=log,
     )
 
 
@@ -112,3 +115,50 @@ async def test_sigkill_mid_stream_leaves_every_order_tagged_once_and_figures_exa
     )
     ids = [OrderTagged.model_validate_json(r.value).event_id for r in records]
     assert len(set(ids)) == len(events)
+
+
+async def test_sigterm_mid_stream_stops_cleanly_and_a_restart_finishes_exactly(
+    tmp_path: Path,
+    tagger_settings: TaggerSettings,
+    mongo_db: AsyncDatabase[dict[str, Any]],
+    redis_client: Redis,
+    run_id: str,
+) -> None:
+    events, expected = order_stream(2000, customers=100, seed=17, prefix=run_id)
+    await publish_events(tagger_settings, events)
+
+    log_path = tmp_path / "tagger.log"
+    with log_path.open("w") as log:
+        first = await start_tagger(tagger_settings, log)
+
+        async def some_tagged() -> bool:
+            return await mongo_db["orders"].count_documents({}) >= 200
+
+        await eventually(some_tagged, within=60)
+        first.send_signal(signal.SIGTERM)
+        async with asyncio.timeout(30):  # inside the deploy's 30 s grace period
+            await first.wait()
+    # uvicorn ran the lifespan's shutdown (consumer stopped, batch finished) before exiting
+    assert "Application shutdown complete" in log_path.read_text()
+
+    second = await start_tagger(tagger_settings)
+    try:
+
+        async def all_applied() -> bool:
+            applied = 0
+            async for o in mongo_db["orders"].find({}, {"applied_events": 1}):
+                applied += len(o["applied_events"])
+            return applied == len(events)
+
+        await eventually(all_applied, within=120)
+    finally:
+        second.terminate()
+        await second.wait()
+
+    figures = CustomerFigures(redis_client)
+    for customer_id, count in expected.order_count.items():
+        totals = await figures.totals(customer_id)
+        assert (totals.order_count, totals.lifetime_spend) == (
+            count,
+            expected.lifetime_spend[customer_id],
+        ), customer_id
