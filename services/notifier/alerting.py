@@ -1,7 +1,7 @@
 """The alerting use case: tagged orders in, alerts stored once, delivered, shown live."""
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -16,6 +16,7 @@ from shared.events import Alert, OrderTagged
 
 log = structlog.get_logger("notifier")
 SEEN_TTL_S = 7 * 24 * 3600
+PublishAlerts = Callable[[list[Alert]], Awaitable[None]]
 
 
 class Alerting:
@@ -27,6 +28,7 @@ class Alerting:
         live: LiveFeed,
         redis: Redis,
         order_url_base: str,
+        publish_alerts: PublishAlerts,
     ) -> None:
         self._routing = routing
         self._store = store
@@ -34,6 +36,7 @@ class Alerting:
         self._live = live
         self._redis = redis
         self._order_url_base = order_url_base
+        self._publish_alerts = publish_alerts
 
     async def handle(self, events: Sequence[OrderTagged]) -> int:
         """Raise the alerts these tagged orders call for; returns how many were new."""
@@ -57,6 +60,8 @@ class Alerting:
         await pipe.execute()
         new = [(pair, doc) for pair, doc in zip(unseen, documents, strict=True) if doc is not None]
         await self._live.publish_many("created", [doc for _, doc in new])
+        # for other systems: each new alert once on the alerts topic (MongoDB holds the record)
+        await self._publish_alerts([alert for (alert, _), _ in new])
         for (alert, route), _ in new:
             log.info(
                 "alert_raised",

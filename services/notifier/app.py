@@ -24,7 +24,7 @@ from services.notifier.page import router as page_router
 from services.notifier.routing import load_routing
 from services.notifier.settings import NotifierSettings
 from services.notifier.store import AlertStore
-from shared.events import OrderTagged
+from shared.events import Alert, OrderTagged
 from shared.http import install_error_handlers
 from shared.kafka import asyncapi_document, ensure_topics, make_broker
 from shared.redis import make_redis
@@ -32,9 +32,9 @@ from shared.redis import make_redis
 log = structlog.get_logger("notifier")
 
 
-def build_broker(settings: NotifierSettings, alerting: Alerting) -> KafkaBroker:
-    broker = make_broker(settings)
-
+def subscribe_tagged_orders(
+    broker: KafkaBroker, settings: NotifierSettings, alerting: Alerting
+) -> None:
     @broker.subscriber(
         settings.topics.tagged,
         group_id=settings.notifier_group_id,
@@ -58,8 +58,6 @@ def build_broker(settings: NotifierSettings, alerting: Alerting) -> KafkaBroker:
                     error=str(error)[:300],
                 )
         await alerting.handle(events)
-
-    return broker
 
 
 def create_app(settings: NotifierSettings | None = None) -> FastAPI:
@@ -90,10 +88,26 @@ def create_app(settings: NotifierSettings | None = None) -> FastAPI:
             for channel in routing.channels
         }
         dispatcher = Dispatcher(workers)
+        broker = make_broker(settings)
+        alerts_topic = broker.publisher(settings.topics.alerts, title="alerts", schema=Alert)
+
+        async def publish_alerts(alerts: list[Alert]) -> None:
+            sends = [
+                await alerts_topic.publish(a, key=a.customer_id.encode(), no_confirm=True)
+                for a in alerts
+            ]
+            await asyncio.gather(*sends)
+
         alerting = Alerting(
-            routing, store, dispatcher, live, redis, settings.notifier_order_url_base
+            routing,
+            store,
+            dispatcher,
+            live,
+            redis,
+            settings.notifier_order_url_base,
+            publish_alerts,
         )
-        broker = build_broker(settings, alerting)
+        subscribe_tagged_orders(broker, settings, alerting)
         app.state.alert_store, app.state.live, app.state.alerting = store, live, alerting
         app.state.broker = broker
         dispatcher.start()

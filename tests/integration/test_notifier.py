@@ -13,12 +13,12 @@ from pymongo.asynchronous.database import AsyncDatabase
 from services.notifier.app import create_app
 from services.notifier.channels import verify_webhook
 from services.notifier.settings import NotifierSettings
-from shared.events import AppliedTag, OrderFacts, OrderTagged, TagSource, utc_now
+from shared.events import Alert, AppliedTag, OrderFacts, OrderTagged, TagSource, utc_now
 from shared.kafka import ensure_topics, make_broker
 from shared.models import OrderStatus
 from shared.settings import Settings
 from tests.conftest import eventually
-from tests.integration.conftest import running
+from tests.integration.conftest import read_topic, running
 from tests.integration.receivers import HttpReceiver, http_receiver, smtp_server
 
 pytestmark = pytest.mark.integration
@@ -216,6 +216,10 @@ async def test_redelivery_and_restart_alert_exactly_once(
     )
     ids = [a["alert_id"] for r in receiver.at("/hook") for a in json.loads(r.body)["alerts"]]
     assert sorted(ids) == sorted(a["alert_id"] for a in alerts)
+    published = await read_topic(
+        notifier_settings, notifier_settings.topics.alerts, 3, extra_wait=1
+    )
+    assert sorted(Alert.model_validate_json(r.value).alert_id for r in published) == sorted(ids)
 
 
 async def test_failing_channel_is_retried_then_marked_failed_without_blocking_others(
