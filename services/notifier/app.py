@@ -22,7 +22,7 @@ from services.notifier.delivery import ChannelWorker, Dispatcher
 from services.notifier.live import LiveFeed
 from services.notifier.page import router as page_router
 from services.notifier.routing import load_routing
-from services.notifier.settings import NotifierSettings
+from services.notifier.settings import DEFAULT_SESSION_SECRET, NotifierSettings
 from services.notifier.store import AlertStore
 from shared.events import Alert, OrderTagged
 from shared.http import install_error_handlers
@@ -63,6 +63,11 @@ def subscribe_tagged_orders(
 def create_app(settings: NotifierSettings | None = None) -> FastAPI:
     settings = settings or NotifierSettings()
     routing = load_routing(settings.notifier_routing_file)
+    if settings.notifier_session_secret == DEFAULT_SESSION_SECRET:
+        log.warning(
+            "default_session_secret",
+            hint="set ORDERTAG_NOTIFIER_SESSION_SECRET: anyone can forge page sessions",
+        )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

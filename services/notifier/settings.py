@@ -7,6 +7,7 @@ from pydantic import BaseModel, Field
 from shared.settings import Settings
 
 DEFAULT_ROUTING_FILE = Path(__file__).parent / "default_routing.yaml"
+DEFAULT_SESSION_SECRET = "change-me-in-production"  # noqa: S105  (local default, warned about)
 
 
 class PageUser(BaseModel):
@@ -23,7 +24,7 @@ class NotifierSettings(Settings):
     notifier_routing_file: Path = DEFAULT_ROUTING_FILE
     notifier_order_url_base: str = "http://127.0.0.1:8002/orders/"
     notifier_page_users: list[PageUser] = Field(default_factory=list)
-    notifier_session_secret: str = "change-me-in-production"  # noqa: S105  signs page sessions
+    notifier_session_secret: str = DEFAULT_SESSION_SECRET  # signs page sessions
     notifier_escalation_check_s: float = 10.0
     notifier_retry_attempts: int = 5
     notifier_retry_base_s: float = 1.0
