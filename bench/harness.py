@@ -13,6 +13,8 @@ from typing import Any
 
 import httpx
 
+from shared.events import OrderCreated
+from shared.kafka import ensure_topics, make_producer
 from shared.settings import Settings, Topics
 
 
@@ -99,6 +101,26 @@ class Timer:
 
     def __exit__(self, *_: Any) -> None:
         self.seconds = time.perf_counter() - self.started
+
+
+async def produce(settings: Settings, events: list[OrderCreated]) -> float:
+    """Send order events with the services' producer settings, then flush: seconds taken
+    (serialisation included, as the services must do it too)."""
+    await ensure_topics(settings)
+    producer = make_producer(settings)
+    await producer.start()
+    try:
+        with Timer() as timer:
+            for event in events:
+                await producer.send(
+                    settings.topics.orders,
+                    event.model_dump_json().encode(),
+                    key=event.customer_id.encode(),
+                )
+            await producer.flush()
+    finally:
+        await producer.stop()
+    return timer.seconds
 
 
 def rate(count: int, seconds: float) -> float:

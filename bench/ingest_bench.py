@@ -8,40 +8,21 @@ from typing import Any
 
 import aiohttp
 
-from bench.harness import Timer, isolated_settings, rate, run_prefix, service
+from bench.harness import Timer, isolated_settings, produce, rate, run_prefix, service
 from bench.orders import order_payloads
 from shared.auth import API_KEY_HEADER, LOCAL_DEV_KEY
 from shared.events import OrderCreated
-from shared.kafka import ensure_topics, make_producer
 from shared.models import Order
 
 HEADERS = {API_KEY_HEADER: LOCAL_DEV_KEY}
 
 
 async def raw_producer_ceiling(count: int) -> dict[str, Any]:
-    settings = isolated_settings("raw")
-    await ensure_topics(settings)
     events = [
         OrderCreated(order=Order.model_validate(p)) for p in order_payloads(count, run_prefix())
     ]
-    producer = make_producer(settings)  # the services' own safe settings
-    await producer.start()
-    try:
-        with Timer() as timer:  # serialisation included, as ingest must do it too
-            for event in events:
-                await producer.send(
-                    settings.topics.orders,
-                    event.model_dump_json().encode(),
-                    key=event.customer_id.encode(),
-                )
-            await producer.flush()
-    finally:
-        await producer.stop()
-    return {
-        "orders": count,
-        "seconds": round(timer.seconds, 2),
-        "orders_per_s": rate(count, timer.seconds),
-    }
+    seconds = await produce(isolated_settings("raw"), events)
+    return {"orders": count, "seconds": round(seconds, 2), "orders_per_s": rate(count, seconds)}
 
 
 async def single_endpoint(count: int, clients: int = 64) -> dict[str, Any]:

@@ -4,36 +4,25 @@ and two tagger processes sharing a 6-partition topic."""
 import asyncio
 import time
 import uuid
+from contextlib import AsyncExitStack
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from faststream import AckPolicy
 from pymongo import AsyncMongoClient
 
-from bench.harness import isolated_settings, rate, run_prefix, service
+from bench.harness import isolated_settings, produce, rate, run_prefix, service
 from bench.orders import order_payloads
 from shared.events import OrderCreated
-from shared.kafka import ensure_topics, make_broker, make_producer
+from shared.kafka import ensure_topics, make_broker
 from shared.models import Order
 from shared.redis import make_redis
 from shared.settings import Settings
 
 
 async def prefill(settings: Settings, count: int) -> None:
-    await ensure_topics(settings)
-    producer = make_producer(settings)  # the services' own safe settings
-    await producer.start()
-    try:
-        for payload in order_payloads(count, run_prefix()):
-            event = OrderCreated(order=Order.model_validate(payload))
-            await producer.send(
-                settings.topics.orders,
-                event.model_dump_json().encode(),
-                key=event.customer_id.encode(),
-            )
-        await producer.flush()
-    finally:
-        await producer.stop()
+    payloads = order_payloads(count, run_prefix())
+    await produce(settings, [OrderCreated(order=Order.model_validate(p)) for p in payloads])
 
 
 async def consume_span(
@@ -119,7 +108,11 @@ async def real_tagger(settings: Settings, count: int, processes: int) -> dict[st
     )
     topics = target.topics.model_copy(update={"tagged": f"{target.topics.tagged}.{processes}"})
     target = target.model_copy(update={"topics": topics})
-    async with _taggers(target, group, processes):
+    async with AsyncExitStack() as taggers:
+        for _ in range(processes):
+            await taggers.enter_async_context(
+                service("tagger", target, "ORDERTAG_TAGGER_PORT", ORDERTAG_TAGGER_GROUP_ID=group)
+            )
         seconds = await consume_span(target, topics.tagged, count, within=600)
     duplicates = await _tagged_twice(target)
     return {
@@ -129,22 +122,6 @@ async def real_tagger(settings: Settings, count: int, processes: int) -> dict[st
         "orders_per_s": rate(count, seconds),
         "orders_tagged_twice": duplicates,
     }
-
-
-class _taggers:
-    def __init__(self, settings: Settings, group: str, processes: int) -> None:
-        self._contexts = [
-            service("tagger", settings, "ORDERTAG_TAGGER_PORT", ORDERTAG_TAGGER_GROUP_ID=group)
-            for _ in range(processes)
-        ]
-
-    async def __aenter__(self) -> None:
-        for context in self._contexts:
-            await context.__aenter__()
-
-    async def __aexit__(self, *exc: object) -> None:
-        for context in self._contexts:
-            await context.__aexit__(None, None, None)
 
 
 async def _tagged_twice(settings: Settings) -> int:

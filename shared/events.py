@@ -14,8 +14,6 @@ from pydantic import AwareDatetime, Field, TypeAdapter
 
 from shared.models import CurrencyCode, Identifier, Order, OrderStatus, ShortText, StrictModel
 
-SCHEMA_VERSION = 1  # bump together with the Literal in _Envelope
-
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
@@ -30,7 +28,7 @@ class EventType(StrEnum):
 class _Envelope(StrictModel):
     event_id: UUID = Field(default_factory=uuid4)
     occurred_at: AwareDatetime = Field(default_factory=utc_now)
-    schema_version: Literal[1] = 1
+    schema_version: Literal[1] = 1  # bump with a new envelope; consumers refuse the unknown
 
 
 class OrderCreated(_Envelope):

@@ -4,7 +4,6 @@ Strict on purpose: unknown fields are refused and every string and list has a li
 or hostile payload fails at the boundary with a message naming the field, not deep inside a rule.
 """
 
-from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated
@@ -124,7 +123,3 @@ class Order(StrictModel):
         if self.updated_at is not None and self.updated_at < self.created_at:
             raise ValueError("updated_at must not be earlier than created_at")
         return self
-
-    @property
-    def last_changed_at(self) -> datetime:
-        return self.updated_at or self.created_at

@@ -57,10 +57,6 @@ class CustomerTotals:
     spend_by_day: dict[int, Decimal]
     recent_orders: dict[str, float]
 
-    @property
-    def average_amount(self) -> Decimal | None:
-        return self.lifetime_spend / self.order_count if self.order_count else None
-
 
 def keys_of(customer_id: str, order_no: str = "") -> list[str]:
     tag = f"ot:{{{customer_id}}}"

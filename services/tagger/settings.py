@@ -16,4 +16,3 @@ class TaggerSettings(Settings):
     tagger_rules_file: Path = DEFAULT_RULES_FILE
     tagger_max_tags_per_order: int = 20
     tagger_allow_free_tags: bool = False  # manual tags outside the catalog
-    tagger_order_url_base: str = "http://127.0.0.1:8002/orders/"

@@ -10,7 +10,7 @@ A condition is one of:
 
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
-from typing import Annotated, Any, Union
+from typing import Annotated, Any
 
 from pydantic import (
     BaseModel,
@@ -171,7 +171,6 @@ Condition = Annotated[
         custom_error_message="a condition needs one of: fact, orders_within_minutes, all, any, not",
     ),
 ]
-ConditionModel = Union[FactTest, OrdersWithin, AllOf, AnyOf, Not]  # noqa: UP007
 
 for _model in (AllOf, AnyOf, Not):
     _model.model_rebuild()
