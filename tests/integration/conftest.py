@@ -9,15 +9,20 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer
 from fastapi import FastAPI
+from pymongo.asynchronous.database import AsyncDatabase
+from redis.asyncio import Redis
 
 from services.ingest.app import create_app as create_ingest
 from services.ingest.settings import IngestSettings
 from services.tagger.app import create_app as create_tagger
+from services.tagger.figures import CustomerFigures
 from services.tagger.settings import TaggerSettings
 from shared.auth import API_KEY_HEADER, LOCAL_DEV_KEY
 from shared.events import OrderCreated, OrderUpdated, StatusChanged, order_event_key
 from shared.kafka import ensure_topics, make_broker
 from shared.settings import Settings
+from tests.conftest import eventually
+from tests.generated import Expected
 
 
 @pytest.fixture
@@ -116,3 +121,32 @@ async def read_topic(
     finally:
         await consumer.stop()
     return records
+
+
+async def stored_orders(db: AsyncDatabase[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {d["order_no"]: d async for d in db["orders"].find({}, {"_id": 0})}
+
+
+async def wait_for_orders(
+    db: AsyncDatabase[dict[str, Any]], count: int, applied_events: int, within: float = 120
+) -> dict[str, dict[str, Any]]:
+    """Wait until the tagger stored ``count`` orders and applied ``applied_events`` events."""
+
+    async def all_applied() -> dict[str, dict[str, Any]] | None:
+        orders = await stored_orders(db)
+        applied = sum(len(o["applied_events"]) for o in orders.values())
+        return orders if len(orders) == count and applied == applied_events else None
+
+    result: dict[str, dict[str, Any]] = await eventually(all_applied, within=within)
+    return result
+
+
+async def assert_figures_exact(redis: Redis, expected: Expected) -> None:
+    """Every customer's live figures equal the independent calculation of the test stream."""
+    figures = CustomerFigures(redis)
+    for customer_id, count in expected.order_count.items():
+        totals = await figures.totals(customer_id)
+        assert (totals.order_count, totals.lifetime_spend) == (
+            count,
+            expected.lifetime_spend[customer_id],
+        ), customer_id

@@ -21,7 +21,7 @@ from shared.events import OrderCreated, OrderTagged
 from shared.settings import Topics
 from tests.conftest import eventually
 from tests.generated import order_stream
-from tests.integration.conftest import api_client, publish_events, read_topic
+from tests.integration.conftest import api_client, publish_events, read_topic, wait_for_orders
 
 pytestmark = pytest.mark.integration
 
@@ -36,14 +36,7 @@ async def tagged_dataset(
     events, _ = order_stream(count, customers=40, seed=21, prefix=prefix)
     await publish_events(settings, events)
     created = sum(isinstance(e, OrderCreated) for e in events)
-
-    async def all_stored() -> list[dict[str, Any]] | None:
-        docs = await db["orders"].find({}, {"_id": 0}).to_list(None)
-        applied = sum(len(d["applied_events"]) for d in docs)
-        return docs if len(docs) == created and applied == len(events) else None
-
-    result: list[dict[str, Any]] = await eventually(all_stored, within=60)
-    return result
+    return list((await wait_for_orders(db, created, len(events), within=60)).values())
 
 
 async def page_through(client: httpx.AsyncClient, params: dict[str, Any]) -> list[str]:

@@ -12,12 +12,16 @@ from pymongo.asynchronous.database import AsyncDatabase
 from redis.asyncio import Redis
 
 from bench.harness import free_port
-from services.tagger.figures import CustomerFigures
 from services.tagger.settings import TaggerSettings
 from shared.events import OrderCreated, OrderTagged
 from tests.conftest import eventually
 from tests.generated import order_stream
-from tests.integration.conftest import publish_events, read_topic
+from tests.integration.conftest import (
+    assert_figures_exact,
+    publish_events,
+    read_topic,
+    wait_for_orders,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -72,14 +76,7 @@ async def test_sigkill_mid_stream_leaves_every_order_tagged_once_and_figures_exa
 
         second = await start_tagger(tagger_settings)
         try:
-
-            async def all_applied() -> bool:
-                applied = 0
-                async for o in mongo_db["orders"].find({}, {"applied_events": 1}):
-                    applied += len(o["applied_events"])
-                return applied == len(events)
-
-            await eventually(all_applied, within=180)
+            await wait_for_orders(mongo_db, len(created), len(events), within=180)
         finally:
             second.terminate()
             await second.wait()
@@ -87,13 +84,7 @@ async def test_sigkill_mid_stream_leaves_every_order_tagged_once_and_figures_exa
         if first.returncode is None:
             first.kill()
 
-    figures = CustomerFigures(redis_client)
-    for customer_id, count in expected.order_count.items():
-        totals = await figures.totals(customer_id)
-        assert (totals.order_count, totals.lifetime_spend) == (
-            count,
-            expected.lifetime_spend[customer_id],
-        ), customer_id
+    await assert_figures_exact(redis_client, expected)
     # each tag was added to each order once (none of these orders loses a tag and regains it)
     added = await mongo_db["tag_history"].aggregate(
         [
@@ -143,22 +134,10 @@ async def test_sigterm_mid_stream_stops_cleanly_and_a_restart_finishes_exactly(
 
     second = await start_tagger(tagger_settings)
     try:
-
-        async def all_applied() -> bool:
-            applied = 0
-            async for o in mongo_db["orders"].find({}, {"applied_events": 1}):
-                applied += len(o["applied_events"])
-            return applied == len(events)
-
-        await eventually(all_applied, within=120)
+        created = sum(isinstance(e, OrderCreated) for e in events)
+        await wait_for_orders(mongo_db, created, len(events))
     finally:
         second.terminate()
         await second.wait()
 
-    figures = CustomerFigures(redis_client)
-    for customer_id, count in expected.order_count.items():
-        totals = await figures.totals(customer_id)
-        assert (totals.order_count, totals.lifetime_spend) == (
-            count,
-            expected.lifetime_spend[customer_id],
-        ), customer_id
+    await assert_figures_exact(redis_client, expected)
