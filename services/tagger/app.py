@@ -111,7 +111,11 @@ def create_app(settings: TaggerSettings | None = None) -> FastAPI:
         await store.seed_catalog(book.current.tags)
         await ensure_topics(settings)
         tagging = TaggingService(
-            book, CustomerFigures(redis), store, max_tags=settings.tagger_max_tags_per_order
+            book,
+            CustomerFigures(redis),
+            store,
+            max_tags=settings.tagger_max_tags_per_order,
+            lanes=settings.tagger_lanes,
         )
         producer = make_producer(settings)
         await producer.start()

@@ -141,7 +141,6 @@ class OrderStore:
         await self.tag_history.create_index(
             [("order_no", ASCENDING), ("event_id", ASCENDING)], unique=True
         )
-        await self.tag_history.create_index([("added.tag", ASCENDING), ("at", DESCENDING)])
 
     async def load(self, order_nos: list[str]) -> dict[str, OrderRecord]:
         cursor = self.orders.find({"order_no": {"$in": order_nos}}, {"_id": 0})
@@ -150,20 +149,25 @@ class OrderStore:
     async def save(self, records: list[OrderRecord], history: list[HistoryEntry]) -> set[str]:
         """Write each record if nobody changed it since it was read; returns the order numbers
         that lost a race (re-read and re-apply those). History inserts are idempotent."""
-        writes = []
+        writes: list[InsertOne[dict[str, Any]] | UpdateOne] = []
         for record in records:
             document = record.to_document()
             read_version = document["version"]
             document["version"] = read_version + 1
-            # Upsert with the version read: if another writer moved it, the filter misses and the
-            # insert collides with the unique order_no index (E11000): a detected conflict.
-            writes.append(
-                UpdateOne(
-                    {"order_no": record.order.order_no, "version": read_version},
-                    {"$set": document},
-                    upsert=True,
+            # Either way a lost race collides with the unique order_no index (E11000): a new
+            # order inserted meanwhile by another writer, or (an upsert filtered on the version
+            # read) a stored order that another writer moved on. A plain insert is the cheaper
+            # write, and most orders are new.
+            if read_version == 0:
+                writes.append(InsertOne(document))
+            else:
+                writes.append(
+                    UpdateOne(
+                        {"order_no": record.order.order_no, "version": read_version},
+                        {"$set": document},
+                        upsert=True,
+                    )
                 )
-            )
         # Orders and history are written concurrently; history of an order that lost a race is
         # taken back afterwards (the retry writes its own).
         results = await asyncio.gather(
@@ -208,8 +212,13 @@ class OrderStore:
         cursor = self.tag_history.find({"order_no": order_no}, {"_id": 0}).sort("at", ASCENDING)
         return await cursor.to_list(None)
 
-    async def history_of_events(self, event_ids: list[str]) -> list[dict[str, Any]]:
-        cursor = self.tag_history.find({"event_id": {"$in": event_ids}}, {"_id": 0})
+    async def history_of_events(
+        self, order_nos: list[str], event_ids: list[str]
+    ) -> list[dict[str, Any]]:
+        # order_no first: the unique (order_no, event_id) index serves the lookup
+        cursor = self.tag_history.find(
+            {"order_no": {"$in": order_nos}, "event_id": {"$in": event_ids}}, {"_id": 0}
+        )
         return await cursor.to_list(None)
 
 

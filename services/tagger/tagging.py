@@ -4,6 +4,7 @@ Effects are idempotent under redelivery: figures through the per-order Lua scrip
 document through the event ids it records and its version, history through a unique index.
 """
 
+import asyncio
 import uuid
 from collections import Counter
 from collections.abc import Sequence
@@ -56,8 +57,15 @@ def tagged_event_id(source_event_id: uuid.UUID) -> uuid.UUID:
 
 class TaggingService:
     def __init__(
-        self, rules: RuleBook, figures: CustomerFigures, store: OrderStore, *, max_tags: int
+        self,
+        rules: RuleBook,
+        figures: CustomerFigures,
+        store: OrderStore,
+        *,
+        max_tags: int,
+        lanes: int = 4,
     ) -> None:
+        self._lanes = lanes
         self._rules = rules
         self._figures = figures
         self._store = store
@@ -65,8 +73,19 @@ class TaggingService:
         self._hits: Counter[tuple[str, str]] = Counter()
 
     async def tag(self, events: Sequence[OrderEventModel]) -> BatchOutcome:
+        """Tag a batch in independent lanes, each holding whole customers (in event order), so
+        one lane's rule work runs while another lane waits on MongoDB or Redis."""
+        lanes = _lanes_by_customer(events, self._lanes)
+        outcomes = await asyncio.gather(*(self._tag_lane(lane) for lane in lanes))
+        merged = BatchOutcome()
+        for outcome in outcomes:
+            merged.tagged.extend(outcome.tagged)
+            merged.unknown_orders.extend(outcome.unknown_orders)
+        return merged
+
+    async def _tag_lane(self, events: list[OrderEventModel]) -> BatchOutcome:
         outcome = BatchOutcome()
-        pending = list(events)
+        pending = events
         for _ in range(MAX_WRITE_ATTEMPTS):
             conflicts = await self._attempt(pending, outcome)
             if not conflicts:
@@ -197,7 +216,9 @@ class TaggingService:
         been lost in a crash); same id, same content, so downstream dedupes it."""
         if not replays:
             return []
-        entries = await self._store.history_of_events([str(e.event_id) for e in replays])
+        entries = await self._store.history_of_events(
+            sorted({e.order_no for e in replays}), [str(e.event_id) for e in replays]
+        )
         by_event = {(e["order_no"], e["event_id"]): e for e in entries}
         tagged = []
         for event in replays:
@@ -210,6 +231,19 @@ class TaggingService:
                 tagged_event_for(event.event_id, event.occurred_at, record, added, removed)
             )
         return tagged
+
+
+def _lanes_by_customer(
+    events: Sequence[OrderEventModel], lanes: int
+) -> list[list[OrderEventModel]]:
+    """Split events into at most ``lanes`` lists; all of one customer's events (and so all of
+    each order's, and everything its figures depend on) stay in one list, in their order."""
+    lane_of: dict[str, int] = {}
+    split: list[list[OrderEventModel]] = [[] for _ in range(lanes)]
+    for event in events:
+        lane = lane_of.setdefault(event.customer_id, len(lane_of) % lanes)
+        split[lane].append(event)
+    return [lane for lane in split if lane]
 
 
 def _split_fresh(

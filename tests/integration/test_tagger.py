@@ -1,5 +1,6 @@
 """The tagger on the real stack: tags and figures exact, idempotent under replay, dead letters."""
 
+import asyncio
 from decimal import Decimal
 from typing import Any
 
@@ -240,3 +241,27 @@ async def test_a_write_that_lost_a_race_is_detected_not_applied(
     assert lost == {order.order_no}
     [stored] = (await store.load([order.order_no])).values()
     assert (stored.applied_events, stored.version) == (["manual-1"], 2)
+
+
+async def test_two_writers_of_a_new_order_one_wins_the_other_is_told(
+    mongo_db: AsyncDatabase[dict[str, Any]],
+    run_id: str,
+) -> None:
+    """A new order is a plain insert: a second writer that also saw no document collides with
+    the unique order number and is reported as a lost race, not silently dropped."""
+    from services.tagger.rules.facts import FiguresSnapshot
+    from services.tagger.store import OrderRecord, OrderStore
+    from tests.factories import make_order
+
+    store = OrderStore(mongo_db)
+    await store.ensure_indexes()
+    order = make_order(f"{run_id}-new")
+    first = OrderRecord(order, order.status, [], FiguresSnapshot(), applied_events=["a"])
+    second = OrderRecord(order, order.status, [], FiguresSnapshot(), applied_events=["b"])
+
+    outcomes = await asyncio.gather(store.save([first], []), store.save([second], []))
+
+    assert sorted(len(lost) for lost in outcomes) == [0, 1]
+    [stored] = (await store.load([order.order_no])).values()
+    assert stored.version == 1
+    assert stored.applied_events in (["a"], ["b"])

@@ -1,0 +1,39 @@
+"""The tagger's split of a batch into concurrent lanes."""
+
+from services.tagger.tagging import _lanes_by_customer
+from shared.events import OrderCreated, StatusChanged
+from shared.models import OrderStatus
+from tests.factories import make_order
+
+
+def created(order_no: str, customer: str) -> OrderCreated:
+    return OrderCreated(order=make_order(order_no, customer={"id": customer, "name": customer}))
+
+
+def test_each_customer_stays_in_one_lane_in_event_order() -> None:
+    events = [
+        created("A1", "alice"),
+        created("B1", "bob"),
+        StatusChanged(order_no="A1", customer_id="alice", status=OrderStatus.SHIPPED),
+        created("C1", "carol"),
+        created("A2", "alice"),
+        created("D1", "dave"),
+        created("E1", "erin"),
+    ]
+
+    lanes = _lanes_by_customer(events, 3)
+
+    assert len(lanes) == 3
+    assert sorted(e.event_id for lane in lanes for e in lane) == sorted(e.event_id for e in events)
+    for lane in lanes:
+        customers = {e.customer_id for e in lane}
+        assert all(
+            e.customer_id not in customers for other in lanes if other is not lane for e in other
+        )
+        assert lane == [e for e in events if e.customer_id in customers]
+
+
+def test_fewer_customers_than_lanes_leaves_no_empty_lane() -> None:
+    events = [created("A1", "alice"), created("A2", "alice")]
+
+    assert _lanes_by_customer(events, 4) == [events]
