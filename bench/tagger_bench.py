@@ -10,9 +10,11 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from faststream import AckPolicy
 from pymongo import AsyncMongoClient
+from pymongo.asynchronous.database import AsyncDatabase
 
-from bench.harness import isolated_settings, produce, rate, run_prefix, service
+from bench.harness import Timer, isolated_settings, produce, rate, run_prefix, service
 from bench.orders import order_payloads
+from services.tagger.store import OrderStore
 from shared.events import OrderCreated
 from shared.kafka import ensure_topics, make_broker
 from shared.models import Order
@@ -101,7 +103,9 @@ async def naive_baseline(settings: Settings, count: int) -> dict[str, Any]:
     return {"orders": count, "seconds": round(seconds, 2), "orders_per_s": rate(count, seconds)}
 
 
-async def real_tagger(settings: Settings, count: int, processes: int) -> dict[str, Any]:
+async def real_tagger(
+    settings: Settings, count: int, processes: int, *, measure_store: bool = False
+) -> dict[str, Any]:
     group = f"tagger-{uuid.uuid4().hex[:8]}"
     target = settings.model_copy(
         update={"mongo_database": f"{settings.mongo_database}_{processes}"}
@@ -114,32 +118,70 @@ async def real_tagger(settings: Settings, count: int, processes: int) -> dict[st
                 service("tagger", target, "ORDERTAG_TAGGER_PORT", ORDERTAG_TAGGER_GROUP_ID=group)
             )
         seconds = await consume_span(target, topics.tagged, count, within=600)
-    duplicates = await _tagged_twice(target)
+    mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(target.mongo_url, tz_aware=True)
+    try:
+        database = mongo[target.mongo_database]
+        result = {
+            "orders": count,
+            "processes": processes,
+            "seconds": round(seconds, 2),
+            "orders_per_s": rate(count, seconds),
+            "orders_tagged_twice": await _tagged_twice(database),
+        }
+        if measure_store:
+            result["store_ceiling"] = await _store_ceiling(mongo, database)
+        await mongo.drop_database(target.mongo_database)
+    finally:
+        await mongo.close()
+    return result
+
+
+async def _tagged_twice(database: AsyncDatabase[dict[str, Any]]) -> int:
+    """Orders that any tag was added to twice (a second, non-idempotent application)."""
+    cursor = await database["tag_history"].aggregate(
+        [
+            {"$unwind": "$added"},
+            {"$group": {"_id": {"o": "$order_no", "t": "$added.tag"}, "n": {"$sum": 1}}},
+            {"$match": {"n": {"$gt": 1}}},
+        ]
+    )
+    return len(await cursor.to_list(None))
+
+
+async def _store_ceiling(
+    mongo: AsyncMongoClient[dict[str, Any]], tagged: AsyncDatabase[dict[str, Any]]
+) -> dict[str, Any]:
+    """What the MongoDB server alone sustains for the tagger's writes: the very documents the
+    tagger stored (order and history), written again into an empty database with the same
+    indexes, 500 orders a bulk write, orders and history concurrently, as the tagger does,
+    with no rule work, Kafka or Redis."""
+    orders = await tagged["orders"].find({}, {"_id": 0}).to_list(None)
+    history = await tagged["tag_history"].find({}, {"_id": 0}).to_list(None)
+    history_of: dict[str, list[dict[str, Any]]] = {}
+    for entry in history:
+        history_of.setdefault(entry["order_no"], []).append(entry)
+    name = f"{tagged.name}_store"
+    store = OrderStore(mongo[name])
+    await store.ensure_indexes()
+    with Timer() as timer:
+        for start in range(0, len(orders), 500):
+            chunk = orders[start : start + 500]
+            entries = [e for o in chunk for e in history_of.get(o["order_no"], [])]
+            await asyncio.gather(
+                store.orders.insert_many(chunk, ordered=False),
+                store.tag_history.insert_many(entries, ordered=False) if entries else _none(),
+            )
+    await mongo.drop_database(name)
     return {
-        "orders": count,
-        "processes": processes,
-        "seconds": round(seconds, 2),
-        "orders_per_s": rate(count, seconds),
-        "orders_tagged_twice": duplicates,
+        "orders": len(orders),
+        "history_entries": len(history),
+        "seconds": round(timer.seconds, 2),
+        "orders_per_s": rate(len(orders), timer.seconds),
     }
 
 
-async def _tagged_twice(settings: Settings) -> int:
-    """Orders that any tag was added to twice (a second, non-idempotent application)."""
-    mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(settings.mongo_url)
-    try:
-        cursor = await mongo[settings.mongo_database]["tag_history"].aggregate(
-            [
-                {"$unwind": "$added"},
-                {"$group": {"_id": {"o": "$order_no", "t": "$added.tag"}, "n": {"$sum": 1}}},
-                {"$match": {"n": {"$gt": 1}}},
-            ]
-        )
-        twice = len(await cursor.to_list(None))
-        await mongo.drop_database(settings.mongo_database)
-        return twice
-    finally:
-        await mongo.close()
+async def _none() -> None:
+    return None
 
 
 async def run(scale: float = 1.0) -> dict[str, Any]:
@@ -149,14 +191,18 @@ async def run(scale: float = 1.0) -> dict[str, Any]:
     await prefill(settings, count)
     raw = await raw_ceiling(settings, count)
     naive = await naive_baseline(settings, naive_count)
-    one = await real_tagger(settings, count, processes=1)
+    one = await real_tagger(settings, count, processes=1, measure_store=True)
     two = await real_tagger(settings, count, processes=2)
+    store = one.pop("store_ceiling")
     return {
         "raw_getmany": raw,
         "naive_per_message": naive,
         "tagger_1_process": one,
         "tagger_2_processes": two,
+        "store_ceiling": store,
         "tagger_vs_naive": round(one["orders_per_s"] / naive["orders_per_s"], 2),
         "tagger_vs_raw": round(one["orders_per_s"] / raw["orders_per_s"], 3),
         "two_vs_one": round(two["orders_per_s"] / one["orders_per_s"], 2),
+        "store_vs_naive": round(store["orders_per_s"] / naive["orders_per_s"], 2),
+        "tagger_vs_store": round(one["orders_per_s"] / store["orders_per_s"], 2),
     }
