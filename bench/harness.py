@@ -9,6 +9,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -121,6 +122,25 @@ async def produce(settings: Settings, events: list[OrderCreated]) -> float:
     finally:
         await producer.stop()
     return timer.seconds
+
+
+STACK_DIR = Path(os.environ.get("ORDERTAG_STACK_DIR", Path(__file__).parents[1] / ".local"))
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU a process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def stack_pids() -> dict[str, int]:
+    """The local stack's servers (deploy/local/stack.sh writes their pid files)."""
+    pids = {}
+    for name in ("kafka", "mongo", "redis"):
+        pidfile = STACK_DIR / "run" / f"{name}.pid"
+        if pidfile.exists() and Path(f"/proc/{pidfile.read_text().strip()}").exists():
+            pids[name] = int(pidfile.read_text().strip())
+    return pids
 
 
 def rate(count: int, seconds: float) -> float:

@@ -12,7 +12,16 @@ from faststream import AckPolicy
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
-from bench.harness import Timer, isolated_settings, produce, rate, run_prefix, service
+from bench.harness import (
+    Timer,
+    cpu_seconds,
+    isolated_settings,
+    produce,
+    rate,
+    run_prefix,
+    service,
+    stack_pids,
+)
 from bench.orders import order_payloads
 from services.tagger.store import OrderStore
 from shared.events import OrderCreated
@@ -29,9 +38,10 @@ async def prefill(settings: Settings, count: int) -> None:
 
 async def consume_span(
     settings: Settings, topic: str, count: int, within: float, from_start: bool = False
-) -> float:
-    """Seconds that ``count`` records on ``topic`` span: between the first and last record's
-    broker timestamp (when a service produced them), or (``from_start``) from the moment this
+) -> tuple[float, list[int]]:
+    """Seconds that ``count`` records on ``topic`` span, and their broker timestamps (ms): between
+    the first and last record's broker timestamp (when a service produced them), or
+    (``from_start``) from the moment this
     consumer's partitions are assigned until it has read them all (the raw ceiling)."""
     consumer = AIOKafkaConsumer(
         bootstrap_servers=settings.kafka_bootstrap_servers,
@@ -58,12 +68,12 @@ async def consume_span(
     finally:
         await consumer.stop()
     if from_start:
-        return finished - first
-    return (max(stamps) - min(stamps)) / 1000
+        return finished - first, stamps
+    return (max(stamps) - min(stamps)) / 1000, stamps
 
 
 async def raw_ceiling(settings: Settings, count: int) -> dict[str, Any]:
-    seconds = await consume_span(settings, settings.topics.orders, count, 120, from_start=True)
+    seconds, _ = await consume_span(settings, settings.topics.orders, count, 120, from_start=True)
     return {"orders": count, "seconds": round(seconds, 2), "orders_per_s": rate(count, seconds)}
 
 
@@ -113,11 +123,22 @@ async def real_tagger(
     topics = target.topics.model_copy(update={"tagged": f"{target.topics.tagged}.{processes}"})
     target = target.model_copy(update={"topics": topics})
     async with AsyncExitStack() as taggers:
-        for _ in range(processes):
-            await taggers.enter_async_context(
+        pids = stack_pids()
+        for index in range(processes):
+            _, process = await taggers.enter_async_context(
                 service("tagger", target, "ORDERTAG_TAGGER_PORT", ORDERTAG_TAGGER_GROUP_ID=group)
             )
-        seconds = await consume_span(target, topics.tagged, count, within=600)
+            pids[f"tagger {index + 1}"] = process.pid
+        # CPU per order of each process, over the orders tagged after this moment (the taggers
+        # start on the topic at once; their start-up is left out this way)
+        cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+        mark_ms = time.time() * 1000
+        seconds, stamps = await consume_span(target, topics.tagged, count, within=600)
+        counted = sum(1 for stamp in stamps if stamp >= mark_ms)
+        cpu_us_per_order = {
+            name: round((cpu_seconds(pid) - cpu_before[name]) / counted * 1e6) if counted else None
+            for name, pid in pids.items()
+        }
     mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(target.mongo_url, tz_aware=True)
     try:
         database = mongo[target.mongo_database]
@@ -127,6 +148,7 @@ async def real_tagger(
             "seconds": round(seconds, 2),
             "orders_per_s": rate(count, seconds),
             "orders_tagged_twice": await _tagged_twice(database),
+            "cpu_us_per_order": cpu_us_per_order,
         }
         if measure_store:
             result["store_ceiling"] = await _store_ceiling(mongo, database)
