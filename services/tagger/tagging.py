@@ -75,8 +75,20 @@ class TaggingService:
     async def tag(self, events: Sequence[OrderEventModel]) -> BatchOutcome:
         """Tag a batch in independent lanes, each holding whole customers (in event order), so
         one lane's rule work runs while another lane waits on MongoDB or Redis."""
-        lanes = _lanes_by_customer(events, self._lanes)
-        outcomes = await asyncio.gather(*(self._tag_lane(lane) for lane in lanes))
+        lanes = [
+            asyncio.create_task(self._tag_lane(lane))
+            for lane in _lanes_by_customer(events, self._lanes)
+        ]
+        try:
+            outcomes = await asyncio.gather(*lanes)
+        except BaseException:
+            # Stop the other lanes before the batch is retried or redelivered, so no lane of
+            # this attempt still writes while the next attempt runs; the first error is
+            # raised as is (the retry policy matches on its type).
+            for lane in lanes:
+                lane.cancel()
+            await asyncio.gather(*lanes, return_exceptions=True)
+            raise
         merged = BatchOutcome()
         for outcome in outcomes:
             merged.tagged.extend(outcome.tagged)

@@ -1,5 +1,9 @@
 """The tagger's split of a batch into concurrent lanes."""
 
+import asyncio
+
+import pytest
+
 from services.tagger.tagging import _lanes_by_customer
 from shared.events import OrderCreated, StatusChanged
 from shared.models import OrderStatus
@@ -37,3 +41,40 @@ def test_fewer_customers_than_lanes_leaves_no_empty_lane() -> None:
     events = [created("A1", "alice"), created("A2", "alice")]
 
     assert _lanes_by_customer(events, 4) == [events]
+
+
+async def test_a_failing_lane_stops_the_others_and_its_error_is_raised() -> None:
+    """No lane of a failed attempt may still be writing when the batch is retried."""
+    from typing import Any
+
+    from services.tagger.rules.book import RuleBook
+    from services.tagger.settings import DEFAULT_RULES_FILE
+    from services.tagger.tagging import TaggingService
+
+    still_waiting = asyncio.Event()
+    cancelled: list[bool] = []
+
+    class Store:
+        async def load(self, order_nos: list[str]) -> dict[str, Any]:
+            if order_nos == ["A1"]:
+                await asyncio.sleep(0)
+                raise ConnectionError("mongo went away")
+            try:
+                await still_waiting.wait()
+            except asyncio.CancelledError:
+                cancelled.append(True)
+                raise
+            return {}
+
+    tagging = TaggingService(
+        RuleBook(DEFAULT_RULES_FILE),
+        None,
+        Store(),
+        max_tags=20,
+        lanes=2,  # type: ignore[arg-type]
+    )
+
+    with pytest.raises(ConnectionError, match="mongo went away"):
+        async with asyncio.timeout(5):
+            await tagging.tag([created("A1", "alice"), created("B1", "bob")])
+    assert cancelled == [True]
