@@ -153,6 +153,27 @@ async def test_limits_answer_413_and_422_naming_the_problem(
     ]
 
 
+async def test_a_batch_body_that_is_not_a_list_of_orders_is_refused_naming_the_field(
+    ingest_client: httpx.AsyncClient, run_id: str
+) -> None:
+    send = ingest_client.post
+    headers = {"content-type": "application/json"}
+    not_json = await send("/orders/batch", content=b'{"orders": [', headers=headers)
+    empty = await send("/orders/batch", json={"orders": []})
+    no_list = await send("/orders/batch", json={"orders": {"order_no": "x"}})
+    stray = await send("/orders/batch", json={"orders": [order_payload(run_id)], "extra": 1})
+
+    assert [a.status_code for a in (not_json, empty, no_list, stray)] == [422] * 4
+    assert not_json.json()["errors"][0]["field"] == "body"
+    assert "JSON" in not_json.json()["errors"][0]["problem"]
+    assert empty.json()["errors"][0] == {
+        "field": "orders",
+        "problem": "List should have at least 1 item after validation, not 0",
+    }
+    assert no_list.json()["errors"][0]["field"] == "orders"
+    assert stray.json()["errors"][0]["field"] == "extra"
+
+
 JSON_VALUES = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=30),
     lambda children: (
