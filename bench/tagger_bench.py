@@ -27,6 +27,7 @@ from services.tagger.store import OrderStore
 from shared.events import OrderCreated
 from shared.kafka import ensure_topics, make_broker
 from shared.models import Order
+from shared.mongo import SCAN_BATCH
 from shared.redis import make_redis
 from shared.settings import Settings
 
@@ -177,8 +178,8 @@ async def _store_ceiling(
     tagger stored (order and history), written again into an empty database with the same
     indexes, 500 orders a bulk write, orders and history concurrently, as the tagger does,
     with no rule work, Kafka or Redis."""
-    orders = await tagged["orders"].find({}, {"_id": 0}).to_list(None)
-    history = await tagged["tag_history"].find({}, {"_id": 0}).to_list(None)
+    orders = await tagged["orders"].find({}, {"_id": 0}, batch_size=SCAN_BATCH).to_list(None)
+    history = await tagged["tag_history"].find({}, {"_id": 0}, batch_size=SCAN_BATCH).to_list(None)
     history_of: dict[str, list[dict[str, Any]]] = {}
     for entry in history:
         history_of.setdefault(entry["order_no"], []).append(entry)

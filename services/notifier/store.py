@@ -10,6 +10,7 @@ from pymongo.errors import BulkWriteError
 
 from services.notifier.routing import Route
 from shared.events import Alert
+from shared.mongo import SCAN_BATCH
 
 PAGE_SIZE_MAX = 500
 DUPLICATE_KEY = 11000
@@ -119,7 +120,9 @@ class AlertStore:
             )
 
     async def pending_deliveries(self) -> list[dict[str, Any]]:
-        cursor = self.alerts.find({"deliveries.status": "pending"}, {"_id": 0})
+        cursor = self.alerts.find(
+            {"deliveries.status": "pending"}, {"_id": 0}, batch_size=SCAN_BATCH
+        )
         return await cursor.to_list(None)
 
     async def find_alerts(
