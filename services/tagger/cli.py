@@ -16,8 +16,8 @@ from services.tagger.rules.engine import decide
 from services.tagger.rules.facts import FACT_NAMES, FiguresSnapshot, order_facts
 from services.tagger.rules.schema import RuleFileError, load_rules
 from services.tagger.settings import TaggerSettings
+from services.tagger.store import OrderStore
 from shared.models import Order
-from shared.mongo import SCAN_BATCH
 
 console = Console()
 rules_app = typer.Typer(help="Check and explain tag rule files.", no_args_is_help=True)
@@ -104,12 +104,7 @@ async def _rebuild(settings: TaggerSettings) -> int:
     mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(settings.mongo_url, tz_aware=True)
     redis = Redis.from_url(settings.redis_url, socket_timeout=30)
     try:
-        orders = (
-            mongo[settings.mongo_database]["orders"]
-            .find({}, {"_id": 0}, batch_size=SCAN_BATCH)
-            .sort("created_at", 1)
-        )
-        return await rebuild_figures(redis, orders)
+        return await rebuild_figures(redis, OrderStore(mongo[settings.mongo_database]).all_orders())
     finally:
         await redis.aclose()
         await mongo.close()

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, InsertOne, UpdateOne
+from pymongo.asynchronous.cursor import AsyncCursor
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
 
@@ -19,6 +20,7 @@ from services.tagger.rules.regions import region_of
 from services.tagger.rules.schema import CatalogTag
 from shared.events import AppliedTag
 from shared.models import Order, OrderStatus
+from shared.mongo import SCAN_BATCH
 
 DUPLICATE_KEY = 11000
 APPLIED_EVENTS_KEPT = 50
@@ -203,6 +205,10 @@ class OrderStore:
         except BulkWriteError as error:  # entries of a replayed batch are already there
             if any(f["code"] != DUPLICATE_KEY for f in error.details["writeErrors"]):
                 raise
+
+    def all_orders(self) -> AsyncCursor[dict[str, Any]]:
+        """Every stored order, oldest first, read in batches (for figures rebuild)."""
+        return self.orders.find({}, {"_id": 0}, batch_size=SCAN_BATCH).sort("created_at", ASCENDING)
 
     async def catalog(self) -> dict[str, CatalogTag]:
         cursor = self.tag_catalog.find({}, {"_id": 0, "created_at": 0, "updated_at": 0})

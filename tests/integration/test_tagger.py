@@ -12,6 +12,7 @@ from redis.asyncio import Redis
 from services.tagger.figures import CustomerFigures, rebuild_figures
 from services.tagger.rules.regions import region_of
 from services.tagger.settings import TaggerSettings
+from services.tagger.store import OrderStore
 from shared.events import OrderCreated, OrderTagged, StatusChanged
 from shared.models import OrderStatus
 from tests.generated import order_stream
@@ -209,7 +210,7 @@ async def test_rebuilt_figures_equal_the_live_ones(
     figures = CustomerFigures(redis_client)
     live = {c: await figures.totals(c) for c in expected.order_count}
 
-    await rebuild_figures(redis_client, mongo_db["orders"].find({}, {"_id": 0}))
+    await rebuild_figures(redis_client, OrderStore(mongo_db).all_orders())
 
     rebuilt = {c: await figures.totals(c) for c in expected.order_count}
     assert rebuilt == live
@@ -250,7 +251,7 @@ async def test_two_writers_of_a_new_order_one_wins_the_other_is_told(
     """A new order is a plain insert: a second writer that also saw no document collides with
     the unique order number and is reported as a lost race, not silently dropped."""
     from services.tagger.rules.facts import FiguresSnapshot
-    from services.tagger.store import OrderRecord, OrderStore
+    from services.tagger.store import OrderRecord
     from tests.factories import make_order
 
     store = OrderStore(mongo_db)
@@ -265,3 +266,31 @@ async def test_two_writers_of_a_new_order_one_wins_the_other_is_told(
     [stored] = (await store.load([order.order_no])).values()
     assert stored.version == 1
     assert stored.applied_events in (["a"], ["b"])
+
+
+async def test_figures_rebuild_reads_a_store_larger_than_one_server_reply(
+    mongo_db: AsyncDatabase[dict[str, Any]], redis_client: Redis, run_id: str
+) -> None:
+    """Over 48 MB of orders: the local server would answer an unbatched scan in one reply,
+    which PyMongo refuses."""
+    from services.tagger.rules.facts import FiguresSnapshot
+    from services.tagger.store import OrderRecord
+    from tests.factories import make_order
+
+    template = OrderRecord(
+        make_order(f"{run_id}-0", notes="x" * 3900), OrderStatus.PENDING, [], FiguresSnapshot()
+    ).to_document()
+    count = 10_000
+    documents = [
+        {
+            **template,
+            "order_no": f"{run_id}-{i}",
+            "order": {**template["order"], "order_no": f"{run_id}-{i}"},
+        }
+        for i in range(count)
+    ]
+    await mongo_db["orders"].insert_many(documents)
+
+    assert await rebuild_figures(redis_client, OrderStore(mongo_db).all_orders()) == count
+    totals = await CustomerFigures(redis_client).totals(template["customer_id"])
+    assert totals.order_count == count
