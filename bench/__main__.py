@@ -16,6 +16,7 @@ from typing import Any
 
 from bench import e2e_bench, ingest_bench, scaling_bench, tagger_bench
 from bench.report import write_chart, write_markdown
+from shared.serve import tune_gc
 
 DOCS = Path(__file__).parents[1] / "docs"
 LIBS = Path(__file__).parents[1] / ".local" / "libs"
@@ -68,6 +69,7 @@ async def main(scale: float) -> dict[str, Any]:
 
 if __name__ == "__main__":
     scale = float(os.environ.get("ORDERTAG_BENCH_SCALE", "1"))
+    tune_gc()  # the in-process ceilings and baselines run under the services' GC settings
     results = asyncio.run(main(scale))
     DOCS.mkdir(exist_ok=True)
     (DOCS / "benchmarks.json").write_text(json.dumps(results, indent=2) + "\n")
