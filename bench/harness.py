@@ -104,13 +104,23 @@ class Timer:
         self.seconds = time.perf_counter() - self.started
 
 
-async def produce(settings: Settings, events: list[OrderCreated]) -> float:
+async def produce(
+    settings: Settings, events: list[OrderCreated], *, warm_up: bool = False
+) -> float:
     """Send order events with the services' producer settings, then flush: seconds taken
-    (serialisation included, as the services must do it too)."""
+    (serialisation included, as the services must do it too).
+
+    ``warm_up`` first writes a record to every partition: a topic created a moment ago answers
+    "not leader" for a while, and the retries would count against the producer (the services
+    meet their topics seconds after creation)."""
     await ensure_topics(settings)
     producer = make_producer(settings)
     await producer.start()
     try:
+        if warm_up:
+            for partition in await producer.partitions_for(settings.topics.orders):
+                await producer.send(settings.topics.orders, b"{}", partition=partition)
+            await producer.flush()
         with Timer() as timer:
             for event in events:
                 await producer.send(
