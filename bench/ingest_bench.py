@@ -91,12 +91,15 @@ def median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 async def run(scale: float = 1.0, rounds: int = 3) -> dict[str, Any]:
     """Ceiling and batch endpoint in alternating rounds (each a fresh topic and service), the
-    median of each: single runs of a second or two swing by 10-20% on a shared machine."""
+    median of each: single runs of a second or two swing by 10-20% on a shared machine. A
+    first, unreported round warms the broker (a freshly started JVM runs slow for a while)."""
     count = int(20_000 * scale)
     raws, batches = [], []
-    for _ in range(rounds):
-        raws.append(await raw_producer_ceiling(count))
-        batches.append(await batch_endpoint(count))
+    for round_ in range(rounds + 1):
+        raw, batch = await raw_producer_ceiling(count), await batch_endpoint(count)
+        if round_ > 0:
+            raws.append(raw)
+            batches.append(batch)
     raw, batch = median_run(raws), median_run(batches)
     single = await single_endpoint(int(5_000 * scale))
     return {

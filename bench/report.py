@@ -13,6 +13,9 @@ import matplotlib.pyplot as plt
 def write_markdown(r: dict[str, Any], path: Path) -> None:
     m, ing, tag, e2e = r["machine"], r["ingest"], r["tagger"], r["end_to_end"]
     store = tag["store_ceiling"]
+    verdict = "meets" if ing["batch_vs_raw"] >= 0.40 else "misses"
+    under = [int(r) for r, row in e2e["rates"].items() if row["page"]["p99_ms"] < 1000]
+    within_target = f"{max(under)} orders/s offered" if under else "no rate measured"
     runs = {"1 process": tag["tagger_1_process"], "2 processes": tag["tagger_2_processes"]}
     cpu_names = ["kafka", "mongo", "redis", "tagger 1", "tagger 2"]
     cpu_rows = []
@@ -54,8 +57,8 @@ def write_markdown(r: dict[str, Any], path: Path) -> None:
         f"| `POST /orders`, 64 concurrent clients | {ing['post_orders']['orders']} | "
         f"{ing['post_orders']['orders_per_s']} | {ing['single_vs_raw']} |",
         "",
-        "The ceiling and the batch endpoint ran in alternating rounds; the table shows each "
-        "one's median round",
+        "The ceiling and the batch endpoint ran in alternating rounds after one warm-up round; the "
+        "table shows each one's median round",
         f"(ceiling {_rates(ing['raw_producer'])}; batch endpoint "
         f"{_rates(ing['post_orders_batch'])} orders/s).",
         "",
@@ -141,11 +144,25 @@ def write_markdown(r: dict[str, Any], path: Path) -> None:
         "",
         "## Reading the figures",
         "",
-        "- The ingest batch endpoint meets its target: validation, idempotency claims (one Redis",
-        "  call per batch) and acknowledged publishing keep it above 40% of the bare producer.",
-        "- End to end, 200 orders/s stay well under the 1 s p99 target. 1,000 orders/s is past",
-        "  what this 2-core machine sustains with all seven processes on it (the load generator",
-        "  falls behind and queues build): those figures show saturation, not a steady state.",
+        *textwrap.wrap(
+            f"- The ingest batch endpoint {verdict} its target ({ing['batch_vs_raw']} of the bare "
+            "producer, at least 0.40 wanted) with validation in one pass over the batch's JSON, "
+            "idempotency claims in one Redis call per batch and every event acknowledged by "
+            "Kafka before the answer.",
+            width=92,
+            subsequent_indent="  ",
+            break_on_hyphens=False,
+        ),
+        *textwrap.wrap(
+            f"- End to end, the p99 from order to alert stays under the 1 s target up to "
+            f"{within_target}. A rate whose achieved rate falls short of the offered one is "
+            f"past what this {m['cpus']}-core machine sustains with all seven processes on it "
+            "(the load generator falls behind and queues build): those figures show "
+            "saturation, not a steady state.",
+            width=92,
+            subsequent_indent="  ",
+            break_on_hyphens=False,
+        ),
         *textwrap.wrap(
             f"- The tagger's targets are 10× the naive consumer and 25% of the raw `getmany` "
             f"ceiling; it reaches {tag['tagger_vs_naive']}× and {tag['tagger_vs_raw']}. The "
