@@ -29,7 +29,7 @@ demo: install  ## run the stack and the three services, push sample orders, Ctrl
 lint:  ## ruff (lint + format check) and mypy
 	$(UV) run ruff check .
 	$(UV) run ruff format --check .
-	$(UV) run mypy shared services
+	$(UV) run mypy shared services bench
 
 test: install lint  ## every test, against the local stack (started and stopped around the run)
 	deploy/local/with-stack.sh $(UV) run pytest

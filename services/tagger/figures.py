@@ -6,7 +6,7 @@ are stored with it, so a redelivered event sees exactly what the first delivery 
 """
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -72,7 +72,7 @@ class CustomerFigures:
         self._redis = redis
         self._script = redis.register_script(_SCRIPT)
 
-    async def apply(self, operations: list[Apply | Reverse]) -> list[FiguresSnapshot | bool]:
+    async def apply(self, operations: Sequence[Apply | Reverse]) -> list[FiguresSnapshot | bool]:
         """Run the operations in order in one round trip (a pipeline of script calls).
 
         An ``Apply`` answers with the figures before that order; a ``Reverse`` with whether it
