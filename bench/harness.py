@@ -23,12 +23,7 @@ def isolated_settings(label: str) -> Settings:
     run = f"bench-{label}-{uuid.uuid4().hex[:6]}"
     return Settings(
         mongo_database=run.replace("-", "_"),
-        topics=Topics(
-            orders=f"{run}.orders",
-            tagged=f"{run}.tagged",
-            dead_letter=f"{run}.dead-letter",
-            alerts=f"{run}.alerts",
-        ),
+        topics=Topics.prefixed(run),
     )
 
 
@@ -148,8 +143,9 @@ def stack_pids() -> dict[str, int]:
     pids = {}
     for name in ("kafka", "mongo", "redis"):
         pidfile = STACK_DIR / "run" / f"{name}.pid"
-        if pidfile.exists() and Path(f"/proc/{pidfile.read_text().strip()}").exists():
-            pids[name] = int(pidfile.read_text().strip())
+        pid = pidfile.read_text().strip() if pidfile.exists() else ""
+        if pid.isdigit() and Path(f"/proc/{pid}").exists():
+            pids[name] = int(pid)
     return pids
 
 

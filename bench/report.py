@@ -18,9 +18,12 @@ def write_markdown(r: dict[str, Any], path: Path) -> None:
     within_target = f"{max(under)} orders/s offered" if under else "no rate measured"
     runs = {"1 process": tag["tagger_1_process"], "2 processes": tag["tagger_2_processes"]}
     cpu_names = ["kafka", "mongo", "redis", "tagger 1", "tagger 2"]
+    totals = {
+        label: sum(v for v in run["cpu_us_per_order"].values() if v) for label, run in runs.items()
+    }
     cpu_rows = []
     one_cpu = tag["tagger_1_process"]["cpu_us_per_order"]
-    one_total = sum(v for v in one_cpu.values() if v)
+    one_total = totals["1 process"]
     tagger_us = one_cpu.get("tagger 1")
     per_core = f"{round(1_000_000 / tagger_us):,}" if tagger_us else "?"
     store_vs_raw = round(store["orders_per_s"] / tag["raw_getmany"]["orders_per_s"], 3)
@@ -30,8 +33,7 @@ def write_markdown(r: dict[str, Any], path: Path) -> None:
         else "?"
     )
     for label, run in runs.items():
-        cpu = run["cpu_us_per_order"]
-        total = sum(v for v in cpu.values() if v)
+        cpu, total = run["cpu_us_per_order"], totals[label]
         allowed = round(m["cpus"] * 1_000_000 / total) if total else "?"
         cells = " | ".join(str(cpu.get(name, "–")) for name in cpu_names)
         cpu_rows.append(f"| {label} | {cells} | {total} | {allowed} |")

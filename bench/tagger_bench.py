@@ -40,10 +40,11 @@ async def prefill(settings: Settings, count: int) -> None:
 async def consume_span(
     settings: Settings, topic: str, count: int, within: float, from_start: bool = False
 ) -> tuple[float, list[int]]:
-    """Seconds that ``count`` records on ``topic`` span, and their broker timestamps (ms): between
-    the first and last record's broker timestamp (when a service produced them), or
-    (``from_start``) from the moment this
-    consumer's partitions are assigned until it has read them all (the raw ceiling)."""
+    """Seconds that ``count`` records on ``topic`` span, and their broker timestamps (ms).
+
+    The span runs from the first to the last record's broker timestamp (when a service produced
+    them), or (``from_start``) from the moment this consumer's partitions are assigned until it
+    has read them all (the raw ceiling)."""
     consumer = AIOKafkaConsumer(
         bootstrap_servers=settings.kafka_bootstrap_servers,
         auto_offset_reset="earliest",
@@ -195,10 +196,10 @@ async def _store_ceiling(
         for start in range(0, len(orders), 500):
             chunk = orders[start : start + 500]
             entries = [e for o in chunk for e in history_of.get(o["order_no"], [])]
-            await asyncio.gather(
-                store.orders.insert_many(chunk, ordered=False),
-                store.tag_history.insert_many(entries, ordered=False) if entries else _none(),
-            )
+            writes = [store.orders.insert_many(chunk, ordered=False)]
+            if entries:
+                writes.append(store.tag_history.insert_many(entries, ordered=False))
+            await asyncio.gather(*writes)
     await mongo.drop_database(name)
     return {
         "orders": len(orders),
@@ -206,10 +207,6 @@ async def _store_ceiling(
         "seconds": round(timer.seconds, 2),
         "orders_per_s": rate(len(orders), timer.seconds),
     }
-
-
-async def _none() -> None:
-    return None
 
 
 async def run(scale: float = 1.0) -> dict[str, Any]:

@@ -17,6 +17,16 @@ class Topics(BaseModel):
     dead_letter: str = "ordertag.orders.dead-letter"
     alerts: str = "ordertag.alerts"
 
+    @classmethod
+    def prefixed(cls, prefix: str) -> "Topics":
+        """Topics of their own (``PREFIX.orders``, ...), for a test or benchmark run."""
+        return cls(
+            orders=f"{prefix}.orders",
+            tagged=f"{prefix}.tagged",
+            dead_letter=f"{prefix}.dead-letter",
+            alerts=f"{prefix}.alerts",
+        )
+
 
 class Settings(BaseSettings):
     """Connections shared by all services."""

@@ -37,12 +37,7 @@ def settings(run_id: str) -> Settings:
     """Settings on the local stack with topics and a database of this test's own."""
     return Settings(
         mongo_database=f"test_{run_id}",
-        topics=Topics(
-            orders=f"t-{run_id}.orders",
-            tagged=f"t-{run_id}.tagged",
-            dead_letter=f"t-{run_id}.dead-letter",
-            alerts=f"t-{run_id}.alerts",
-        ),
+        topics=Topics.prefixed(f"t-{run_id}"),
     )
 
 

@@ -55,6 +55,12 @@ class _AllValid(BaseModel):
     orders: list[Order] = Field(min_length=1)
 
 
+class _BatchItems(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    orders: list[Any] = Field(min_length=1)
+
+
 def parse_batch(body: bytes) -> tuple[list[tuple[int, Order]], list[ItemResult]]:
     """The orders of a ``{"orders": [...]}`` body. Usually every order is valid and one pass
     over the raw JSON parses them all; otherwise each item is validated on its own, so every bad
@@ -64,12 +70,6 @@ def parse_batch(body: bytes) -> tuple[list[tuple[int, Order]], list[ItemResult]]
     except ValidationError:
         items = _BatchItems.model_validate_json(body).orders
         return parse_orders(items)
-
-
-class _BatchItems(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    orders: list[Any] = Field(min_length=1)
 
 
 def parse_orders(raw_items: list[Any]) -> tuple[list[tuple[int, Order]], list[ItemResult]]:

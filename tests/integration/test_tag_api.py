@@ -398,12 +398,7 @@ async def tag_api_client() -> AsyncIterator[httpx.AsyncClient]:
     settings = TaggerSettings(
         mongo_database=f"test_fuzz_{run}",
         tagger_group_id=f"fuzz-{run}",
-        topics=Topics(
-            orders=f"t-{run}.orders",
-            tagged=f"t-{run}.tagged",
-            dead_letter=f"t-{run}.dead",
-            alerts=f"t-{run}.alerts",
-        ),
+        topics=Topics.prefixed(f"t-{run}"),
         api_rate_per_minute=1_000_000,
     )
     async with tag_api(settings) as client:
