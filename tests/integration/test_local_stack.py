@@ -1,6 +1,12 @@
 """The local stack's servers, over real connections."""
 
 import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,6 +22,8 @@ from shared.models import Order
 from shared.settings import Settings
 from tests.conftest import eventually
 from tests.factories import order_payload
+from tests.integration.servers import free_port, port_answers, process_state
+from tests.integration.stack_script import STACK, own_stack_env, stack
 
 pytestmark = pytest.mark.integration
 
@@ -67,3 +75,53 @@ async def test_redis_round_trip(redis_client: Redis, run_id: str) -> None:
     assert await redis_client.get(key) == b"figures"
     assert await redis_client.delete(key) == 1
     await asyncio.sleep(0)
+
+
+# Runs a command as a child subreaper (prctl PR_SET_CHILD_SUBREAPER): the servers stack.sh
+# leaves behind become this process's children, and it does not reap them until its stdin
+# closes. A server killed with SIGKILL then stays a zombie, as it can on these machines when
+# the process that adopted it is slow to reap.
+UNREAPING_PARENT = """
+import ctypes, subprocess, sys
+ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)
+subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+print("started", flush=True)
+sys.stdin.read()
+"""
+
+
+@pytest.mark.parametrize("server", ["redis", "mongo"])
+def test_start_brings_back_a_server_killed_with_sigkill_that_lingers_as_a_zombie(
+    tmp_path: Path, server: str
+) -> None:
+    port = free_port()
+    env = own_stack_env(tmp_path / "stack", **{f"{server.upper()}_PORT": port})
+    pid_file = tmp_path / "stack" / "run" / f"{server}.pid"
+    with subprocess.Popen(  # noqa: S603  (fixed arguments)
+        [sys.executable, "-c", UNREAPING_PARENT, str(STACK), "start", server],
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    ) as parent:
+        try:
+            assert parent.stdout is not None
+            assert parent.stdout.readline() == b"started\n"
+            killed = int(pid_file.read_text())
+            os.kill(killed, signal.SIGKILL)
+            deadline = time.monotonic() + 30
+            while process_state(killed) != "Z":  # dead, not reaped: its parent waits
+                assert time.monotonic() < deadline, f"{server} (pid {killed}) did not die"
+                time.sleep(0.05)
+            os.kill(killed, 0)  # what fooled the old liveness check: a zombie still "exists"
+
+            started = stack(env, "start", server)
+
+            restarted = int(pid_file.read_text())
+            assert restarted != killed, started.stderr
+            assert process_state(restarted) not in (None, "Z")
+            assert port_answers(port)
+            assert f"{server:<8} running  pid {restarted}" in stack(env, "status", server).stdout
+            assert stack(env, "pid", server).stdout.strip() == str(restarted)
+        finally:
+            stack(env, "stop", server)
+            parent.communicate(timeout=30)  # closes its stdin: it exits, the zombie goes
