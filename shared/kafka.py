@@ -38,7 +38,9 @@ def make_broker(settings: Settings, **kwargs: object) -> KafkaBroker:
 
 async def ensure_topics(settings: Settings) -> None:
     """Create the topics if missing (idempotent), so partition counts do not depend on the
-    broker's auto-create defaults. Partitions bound how many consumers of a group can work."""
+    broker's auto-create defaults. Partitions bound how many consumers of a group can work.
+    With replication factor 3 and min.insync.replicas 2, a write acknowledged with acks=all
+    is on two brokers at least, and one broker down stops neither producers nor consumers."""
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
     await admin.start()
     try:
@@ -46,7 +48,10 @@ async def ensure_topics(settings: Settings) -> None:
         topics = settings.topics
         missing = [
             NewTopic(
-                name, num_partitions=count, replication_factor=settings.kafka_replication_factor
+                name,
+                num_partitions=count,
+                replication_factor=settings.kafka_replication_factor,
+                topic_configs={"min.insync.replicas": str(settings.kafka_min_insync_replicas)},
             )
             for name, count in (
                 (topics.orders, settings.kafka_partitions),

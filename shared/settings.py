@@ -3,7 +3,7 @@
 Every variable is prefixed ``ORDERTAG_``; nested groups use ``__`` (``ORDERTAG_TOPICS__ORDERS``).
 """
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.auth import ApiKey, default_api_keys
@@ -38,8 +38,15 @@ class Settings(BaseSettings):
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
     kafka_partitions: int = 6  # upper bound on consumers per group
     kafka_replication_factor: int = 1  # 3 in production
+    # with replication factor 3: an acks=all write is on 2 replicas at least (2 in production)
+    kafka_min_insync_replicas: int = 1
     mongo_url: str = "mongodb://127.0.0.1:27017"
     mongo_database: str = "ordertag"
+    # Write concern of every service's writes (shared/mongo.py): acknowledged once journaled
+    # on a majority. The local server ignores write concerns and syncs each write itself.
+    mongo_write_concern: int | str = "majority"  # "majority", a number of members, or a tag
+    mongo_journal: bool = True
+    mongo_write_timeout_ms: int = 10_000
     redis_url: str = "redis://127.0.0.1:6379/0"
     topics: Topics = Field(default_factory=Topics)
     # JSON list of {"name", "sha256", "scopes"}; the default holds the local dev key only
@@ -47,3 +54,9 @@ class Settings(BaseSettings):
     api_rate_per_minute: int = 600  # per API key, across all processes
     log_level: str = "INFO"
     log_json: bool = False
+
+    @field_validator("mongo_write_concern")
+    @classmethod
+    def _members_as_number(cls, value: int | str) -> int | str:
+        """``ORDERTAG_MONGO_WRITE_CONCERN=1`` means one member, not a tag named "1"."""
+        return int(value) if isinstance(value, str) and value.isdigit() else value

@@ -14,7 +14,6 @@ from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 from prometheus_client import make_asgi_app
 from pydantic import ValidationError
-from pymongo import AsyncMongoClient
 
 from services.notifier.alerting import Alerting
 from services.notifier.channels import ChannelSender
@@ -27,6 +26,7 @@ from services.notifier.store import AlertStore
 from shared.events import Alert, OrderTagged
 from shared.http import install_error_handlers
 from shared.kafka import asyncapi_document, ensure_topics, make_broker
+from shared.mongo import make_mongo_client
 from shared.redis import make_redis
 
 log = structlog.get_logger("notifier")
@@ -71,9 +71,7 @@ def create_app(settings: NotifierSettings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
-            settings.mongo_url, tz_aware=True
-        )
+        mongo = make_mongo_client(settings)
         redis = make_redis(settings)
         http = httpx.AsyncClient(timeout=10)
         store = AlertStore(mongo[settings.mongo_database])

@@ -14,7 +14,6 @@ from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 from prometheus_client import make_asgi_app
-from pymongo import AsyncMongoClient
 from pymongo.errors import AutoReconnect, ConnectionFailure
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -32,6 +31,7 @@ from services.tagger.store import OrderStore
 from services.tagger.tagging import TaggingService
 from shared.http import install_error_handlers
 from shared.kafka import ensure_topics, make_broker, make_producer
+from shared.mongo import make_mongo_client
 from shared.redis import make_redis
 
 log = structlog.get_logger("tagger")
@@ -102,9 +102,7 @@ def create_app(settings: TaggerSettings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         book = RuleBook(settings.tagger_rules_file)
-        mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
-            settings.mongo_url, tz_aware=True
-        )
+        mongo = make_mongo_client(settings)
         redis = make_redis(settings)
         store = OrderStore(mongo[settings.mongo_database])
         await store.ensure_indexes()

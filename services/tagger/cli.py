@@ -3,10 +3,9 @@
 import asyncio
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
-from pymongo import AsyncMongoClient
 from redis.asyncio import Redis
 from rich.console import Console
 from rich.table import Table
@@ -18,6 +17,7 @@ from services.tagger.rules.schema import RuleFileError, load_rules
 from services.tagger.settings import TaggerSettings
 from services.tagger.store import OrderStore
 from shared.models import Order
+from shared.mongo import make_mongo_client
 
 console = Console()
 rules_app = typer.Typer(help="Check and explain tag rule files.", no_args_is_help=True)
@@ -101,7 +101,7 @@ def rebuild() -> None:
 
 
 async def _rebuild(settings: TaggerSettings) -> int:
-    mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(settings.mongo_url, tz_aware=True)
+    mongo = make_mongo_client(settings)
     redis = Redis.from_url(settings.redis_url, socket_timeout=30)
     try:
         return await rebuild_figures(redis, OrderStore(mongo[settings.mongo_database]).all_orders())
