@@ -157,9 +157,9 @@ install() {
 
 # --- Kafka -------------------------------------------------------------------------------------
 
-kafka_java_opts() {  # kafka_java_opts NAME: classpath and logging of one node
-    echo "-cp" "$libs/*" "-Dlog4j2.configurationFile=$here/log4j2.properties" \
-        "-Dkafka.logfile=$logs/$1.log"
+set_java_opts() {  # set_java_opts NAME: java_opts=(classpath and logging of one node)
+    java_opts=(-cp "$libs/*" "-Dlog4j2.configurationFile=$here/log4j2.properties"
+               "-Dkafka.logfile=$logs/$1.log")
 }
 
 kafka_data_of() { if [[ "$1" == kafka ]]; then echo "$data/kafka"; else echo "$data/$1"; fi; }
@@ -184,8 +184,7 @@ launch_kafka() {  # launch_kafka NAME: format its storage once, start it in the 
     kafka_data="$(kafka_data_of "$name")"
     mkdir -p "$kafka_data"
     props="$(write_kafka_props "$name")"
-    # shellcheck disable=SC2207  # word splitting wanted: the options of one java command
-    local java_opts=($(kafka_java_opts "$name"))
+    local java_opts; set_java_opts "$name"
     if [[ ! -f "$kafka_data/meta.properties" ]]; then
         # every node of a cluster is formatted with the same cluster id
         local id_file="$data/kafka-cluster-$kafka_brokers.id"
