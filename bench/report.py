@@ -90,7 +90,8 @@ def write_markdown(r: dict[str, Any], path: Path) -> None:
         f"{tag['tagger_2_processes']['orders_per_s']} | {tag['two_vs_one']}× one process; "
         f"orders tagged twice: {tag['tagger_2_processes']['orders_tagged_twice']} |",
         f"| the MongoDB server alone: the tagger's stored documents written again, 500 orders "
-        f"a bulk write, nothing else | {store['orders']} | {store['orders_per_s']} | "
+        f"a bulk write, each synced to disk before its acknowledgement, nothing else; median of "
+        f"{store.get('rounds', 1)} rounds | {store['orders']} | {store['orders_per_s']} | "
         f"{tag['store_vs_naive']}× naive; the tagger reaches {tag['tagger_vs_store']} of it |",
         "",
         "CPU per order while the tagger ran (µs, each process; the machine has "

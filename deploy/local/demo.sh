@@ -40,7 +40,9 @@ trap stopped INT TERM
 "$here/stack.sh" start || exit 1
 mkdir -p "$logs"
 for service in ingest tagger notifier; do
-    "${uv_cmd[@]}" run --frozen python -m "services.$service" >"$logs/$service.log" 2>&1 &
+    # setsid: out of the terminal's process group, so Ctrl-C reaches this script alone and
+    # cleanup stops them in order (uv passes the SIGTERM on to the service)
+    setsid "${uv_cmd[@]}" run --frozen python -m "services.$service" >"$logs/$service.log" 2>&1 &
     services+=($!)
 done
 
@@ -50,7 +52,7 @@ wait_http() {
 }
 wait_http "$ingest/healthz" && wait_http "$tagger/healthz" && wait_http "$notifier/healthz" || exit 1
 
-"${uv_cmd[@]}" run --frozen ordertag simulate --rate "${ORDERTAG_DEMO_RATE:-5}" \
+setsid "${uv_cmd[@]}" run --frozen ordertag simulate --rate "${ORDERTAG_DEMO_RATE:-5}" \
     --duration 86400 --ingest-url "$ingest" >"$logs/simulate.log" 2>&1 &
 simulator=$!
 
