@@ -8,17 +8,48 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    WithJsonSchema,
+    model_validator,
+)
 
 MAX_ORDER_LINES = 500
 MAX_NOTES_LENGTH = 4000
 
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+
+# Order numbers and customer ids travel in URL paths, Kafka keys, Redis keys and alert links:
+# a safe alphabet (no "/", no whitespace, no "%") keeps them inert in every one of those places.
+IDENTIFIER_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
 Identifier = Annotated[
+    str,
+    StringConstraints(pattern=IDENTIFIER_PATTERN),
+    Field(description="letters, digits and _ . : - (starting with a letter or digit), 1-64"),
+]
+# A product code as the CRM spells it: never part of a URL or key, so "/" is allowed.
+Sku = Annotated[
     str,
     StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,63}$"),
 ]
-Money = Annotated[Decimal, Field(ge=0, max_digits=16, decimal_places=2)]
+MONEY_PATTERN = r"^[0-9]{1,14}(\.[0-9]{1,2})?$"
+Money = Annotated[
+    Decimal,
+    Field(ge=0, max_digits=16, decimal_places=2),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "pattern": MONEY_PATTERN},
+                {"type": "number", "minimum": 0, "maximum": 99_999_999_999_999, "multipleOf": 0.01},
+            ],
+            "description": "an amount >= 0 with at most 2 decimals, best sent as a string",
+        }
+    ),
+]
 CurrencyCode = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
 
 
@@ -73,7 +104,7 @@ class Customer(StrictModel):
 
 
 class OrderLine(StrictModel):
-    sku: Identifier
+    sku: Sku
     name: ShortText
     category: ShortText
     quantity: int = Field(ge=1, le=100_000)

@@ -3,6 +3,8 @@
 Every variable is prefixed ``ORDERTAG_``; nested groups use ``__`` (``ORDERTAG_TOPICS__ORDERS``).
 """
 
+from typing import Literal
+
 from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -35,12 +37,15 @@ class Settings(BaseSettings):
         env_prefix="ORDERTAG_", env_nested_delimiter="__", extra="ignore"
     )
 
+    # "production" makes every service refuse unsafe settings at start (shared.auth)
+    env: Literal["local", "production"] = "local"
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
     kafka_partitions: int = 6  # upper bound on consumers per group
     kafka_replication_factor: int = 1  # 3 in production
     mongo_url: str = "mongodb://127.0.0.1:27017"
     mongo_database: str = "ordertag"
     redis_url: str = "redis://127.0.0.1:6379/0"
+    redis_cluster: bool = False  # redis_url names one node of a Redis Cluster
     topics: Topics = Field(default_factory=Topics)
     # JSON list of {"name", "sha256", "scopes"}; the default holds the local dev key only
     api_keys: list[ApiKey] = Field(default_factory=default_api_keys)
