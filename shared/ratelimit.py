@@ -30,9 +30,12 @@ class RateLimiter:
         redis: "Redis | RedisCluster",
         per_minute: int,
         clock: Callable[[], float] = time.time,
+        namespace: str = "api",
     ) -> None:
+        """``namespace`` keeps the counts of different services (or limits) apart."""
         self._redis = redis
         self.per_minute = per_minute
+        self._namespace = namespace
         self._clock = clock
         self._local: dict[tuple[str, int], int] = {}
 
@@ -54,7 +57,7 @@ class RateLimiter:
         return max(1, WINDOW_S - int(now % WINDOW_S))
 
     async def _count_in_redis(self, subject: str, window: int) -> int:
-        key = f"ratelimit:{{{subject}}}:{window}"
+        key = f"ratelimit:{{{self._namespace}:{subject}}}:{window}"
         pipe = self._redis.pipeline(transaction=False)
         pipe.incr(key)
         pipe.expire(key, 2 * WINDOW_S)

@@ -59,7 +59,7 @@ async def bootstrap(settings: IngestSettings) -> AsyncIterator[Ingest]:
             producer=producer,
             intake=Intake(publisher, idempotency),
             batches=BatchReader(settings.ingest_max_batch),
-            rate_limiter=RateLimiter(redis, settings.ingest_rate_per_minute),
+            rate_limiter=RateLimiter(redis, settings.ingest_rate_per_minute, namespace="ingest"),
         )
     finally:
         await producer.stop()
