@@ -39,6 +39,7 @@ _RETRY_AFTER = {
     }
 }
 _DESCRIPTIONS = {
+    400: "the body could not be read (not UTF-8, or cut off)",
     401: "missing or unknown API key",
     403: "the API key lacks the scope",
     404: "not found",

@@ -11,8 +11,10 @@ from typing import Annotated
 from pydantic import (
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
+    StrictBool,
     StringConstraints,
     WithJsonSchema,
     model_validator,
@@ -50,6 +52,16 @@ Money = Annotated[
         }
     ),
 ]
+
+
+def _not_a_number(value: object) -> object:
+    if isinstance(value, int | float):
+        raise ValueError("send a date-time string with its offset (RFC 3339), not a number")
+    return value
+
+
+# An RFC 3339 string with its offset; never a bare number (lax parsing took 0 for 1970).
+Timestamp = Annotated[AwareDatetime, BeforeValidator(_not_a_number)]
 CurrencyCode = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
 
 
@@ -100,7 +112,7 @@ class Customer(StrictModel):
         Annotated[str, StringConstraints(max_length=32, pattern=r"^\+?[0-9 ()-]{5,32}$")] | None
     ) = None
     company: ShortText | None = None
-    vip: bool = False
+    vip: StrictBool = False
 
 
 class OrderLine(StrictModel):
@@ -121,7 +133,7 @@ class Pricing(StrictModel):
 
 class Payment(StrictModel):
     method: PaymentMethod
-    paid_at: AwareDatetime | None = None
+    paid_at: Timestamp | None = None
 
 
 class Shipping(StrictModel):
@@ -143,11 +155,11 @@ class Order(StrictModel):
     order_type: OrderType | None = None
     sales_rep: ShortText | None = None
     shipping: Shipping = Field(default_factory=Shipping)
-    requested_delivery_at: AwareDatetime | None = None
+    requested_delivery_at: Timestamp | None = None
     channel: Annotated[str, StringConstraints(strip_whitespace=True, max_length=64)] = "web"
     notes: Annotated[str, StringConstraints(max_length=MAX_NOTES_LENGTH)] = ""
-    created_at: AwareDatetime
-    updated_at: AwareDatetime | None = None
+    created_at: Timestamp
+    updated_at: Timestamp | None = None
 
     @model_validator(mode="after")
     def _updated_not_before_created(self) -> "Order":

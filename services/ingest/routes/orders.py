@@ -21,7 +21,7 @@ OrderNo = Annotated[
     Path(pattern=IDENTIFIER_PATTERN, description="the order number (letters, digits, _ . : -)"),
 ]
 router = APIRouter(prefix="/orders", tags=["orders"], dependencies=[may_ingest])
-_BODY_ERRORS = (401, 403, 413, 415, 422, 429)
+_BODY_ERRORS = (400, 401, 403, 413, 415, 422, 429)
 
 
 class Accepted(BaseModel):
@@ -57,7 +57,9 @@ def batch_body_doc(max_batch: int) -> dict[str, Any]:
     """The documented body of POST /orders/batch (read by the route itself, see BatchReader)."""
     orders = {
         "type": "array",
-        "items": {"$ref": "#/components/schemas/Order"},
+        # Each item is meant to be an Order; one that is not is reported in the answer's items
+        # with its errors while the rest go on, so the body itself accepts any item.
+        "items": {"anyOf": [{"$ref": "#/components/schemas/Order"}, {}]},
         "minItems": 1,
         "maxItems": max_batch,
         "description": "orders; each invalid one is reported on its own, the rest go on",
@@ -112,40 +114,6 @@ async def post_order(order: Order, intake: IntakeDep) -> JSONResponse:
     return _single_answer(result)
 
 
-@router.post(
-    "/batch",
-    response_model=BatchOut,
-    dependencies=json_only,
-    responses={
-        503: {
-            "model": BatchOut,
-            "description": "some orders were not taken (outcome unavailable): resend them",
-            "headers": error_responses(503)[503]["headers"],
-        },
-        **error_responses(*_BODY_ERRORS),
-    },
-)
-async def post_batch(request: Request, intake: IntakeDep, batches: BatchesDep) -> JSONResponse:
-    try:
-        valid, invalid = await batches.read(await request.body())
-    except ValidationError as error:
-        raise RequestValidationError(error.errors()) from None
-    results = sorted(invalid + await intake.submit(valid), key=lambda r: r.index)
-    counts = {o: sum(r.outcome is o for r in results) for o in Outcome}
-    body = {
-        "accepted": counts[Outcome.ACCEPTED],
-        "duplicates": counts[Outcome.DUPLICATE],
-        "rejected": len(results) - counts[Outcome.ACCEPTED] - counts[Outcome.DUPLICATE],
-        "items": [r.as_json() for r in results],
-    }
-    unavailable = counts[Outcome.UNAVAILABLE] > 0
-    return JSONResponse(
-        body,
-        status.HTTP_503_SERVICE_UNAVAILABLE if unavailable else status.HTTP_200_OK,
-        headers={"Retry-After": str(RETRY_AFTER_S)} if unavailable else None,
-    )
-
-
 @router.put(
     "/{order_no}",
     status_code=status.HTTP_202_ACCEPTED,
@@ -176,3 +144,47 @@ async def post_status(
 ) -> Accepted:
     event = await intake.change_status(order_no, change.status, change.customer_id)
     return Accepted(order_no=order_no, event_id=str(event.event_id), status="accepted")
+
+
+def batch_router(max_batch: int) -> APIRouter:
+    """POST /orders/batch reads its own body (see BatchReader); the schema it documents carries
+    the cap, so the route is built per app."""
+    batches = APIRouter(prefix="/orders", tags=["orders"], dependencies=[may_ingest])
+    batches.add_api_route(
+        "/batch",
+        post_batch,
+        methods=["POST"],
+        response_model=BatchOut,
+        dependencies=json_only,
+        responses={
+            503: {
+                "model": BatchOut,
+                "description": "some orders were not taken (outcome unavailable): resend them",
+                "headers": error_responses(503)[503]["headers"],
+            },
+            **error_responses(*_BODY_ERRORS),
+        },
+        openapi_extra=batch_body_doc(max_batch),
+    )
+    return batches
+
+
+async def post_batch(request: Request, intake: IntakeDep, batches: BatchesDep) -> JSONResponse:
+    try:
+        valid, invalid = await batches.read(await request.body())
+    except ValidationError as error:
+        raise RequestValidationError(error.errors()) from None
+    results = sorted(invalid + await intake.submit(valid), key=lambda r: r.index)
+    counts = {o: sum(r.outcome is o for r in results) for o in Outcome}
+    body = {
+        "accepted": counts[Outcome.ACCEPTED],
+        "duplicates": counts[Outcome.DUPLICATE],
+        "rejected": len(results) - counts[Outcome.ACCEPTED] - counts[Outcome.DUPLICATE],
+        "items": [r.as_json() for r in results],
+    }
+    unavailable = counts[Outcome.UNAVAILABLE] > 0
+    return JSONResponse(
+        body,
+        status.HTTP_503_SERVICE_UNAVAILABLE if unavailable else status.HTTP_200_OK,
+        headers={"Retry-After": str(RETRY_AFTER_S)} if unavailable else None,
+    )
