@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from services.ingest.publishing import OrderEventPublisher
+from services.ingest.settings import IngestSettings
 from services.simulator.ingest_client import IngestClient, Tally
 from services.simulator.stream import OrderStream
 from shared.auth import LOCAL_DEV_KEY
@@ -31,7 +32,10 @@ def simulate(
     seed: Annotated[int, typer.Option(help="same seed, same stream")] = 42,
     customers: Annotated[int, typer.Option(min=1, max=1_000_000)] = 20_000,
     direct: Annotated[bool, typer.Option(help="publish to Kafka, bypassing ingest")] = False,
-    ingest_url: str = "http://127.0.0.1:8001",
+    ingest_url: Annotated[
+        str | None,
+        typer.Option(envvar="ORDERTAG_INGEST_URL", help="default: this machine's ingest port"),
+    ] = None,
     api_key: Annotated[str, typer.Option(envvar="ORDERTAG_API_KEY")] = LOCAL_DEV_KEY,
     prefix: str = "SIM",
     retry_for: Annotated[
@@ -44,7 +48,8 @@ def simulate(
     if count is None and duration is None:
         count = 1000
     stream = OrderStream(seed, customers, datetime.now(UTC), mean_gap_s=1 / rate, prefix=prefix)
-    sender = _DirectSender(Settings()) if direct else _IngestSender(ingest_url, api_key, retry_for)
+    url = ingest_url or f"http://127.0.0.1:{IngestSettings().ingest_port}"
+    sender = _DirectSender(Settings()) if direct else _IngestSender(url, api_key, retry_for)
     tally = asyncio.run(_run(stream, sender, rate, count, duration))
     if report is not None:
         report.write_text(json.dumps(tally.as_json()), encoding="utf-8")
