@@ -7,16 +7,16 @@ idempotency by order number.
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 from pydantic import ValidationError
 
 from services.ingest import metrics
-from services.ingest.idempotency import Claim, ClaimOutcome, OrderIdempotency, order_digest
-from services.ingest.publishing import BrokerUnavailable, OrderEventPublisher
+from services.ingest.idempotency import Claim, ClaimOutcome, order_digest
+from services.ingest.publishing import BrokerUnavailable
 from shared.errors import DependencyUnavailable, NotFound
-from shared.events import OrderCreated, OrderUpdated, StatusChanged
+from shared.events import OrderCreated, OrderEventModel, OrderUpdated, StatusChanged
 from shared.http import field_errors
 from shared.models import Order, OrderStatus
 
@@ -81,8 +81,28 @@ class UnknownOrder(NotFound):
     """A status change for an order ingest has no record of, and no customer id was given."""
 
 
+class EventPublisher(Protocol):
+    """Kafka as intake needs it (``OrderEventPublisher``; an in-memory fake in tests)."""
+
+    async def publish(self, event: OrderEventModel) -> None: ...
+
+    async def publish_many(self, events: list[OrderEventModel]) -> list[BaseException | None]: ...
+
+
+class OrderClaims(Protocol):
+    """Idempotency by order number (``OrderIdempotency``; an in-memory fake in tests)."""
+
+    async def claim(self, orders: list[tuple[Order, str]]) -> list[Claim]: ...
+
+    async def confirm(self, accepted: list[tuple[Order, Claim]]) -> None: ...
+
+    async def release(self, failed: list[tuple[Order, Claim]]) -> None: ...
+
+    async def customer_of(self, order_no: str) -> str | None: ...
+
+
 class Intake:
-    def __init__(self, publisher: OrderEventPublisher, idempotency: OrderIdempotency) -> None:
+    def __init__(self, publisher: EventPublisher, idempotency: OrderClaims) -> None:
         self._publisher = publisher
         self._idempotency = idempotency
 
