@@ -18,9 +18,10 @@ def free_port() -> int:
 
 
 class RedisServer:
-    def __init__(self, directory: Path, port: int | None = None) -> None:
+    def __init__(self, directory: Path, port: int | None = None, cluster: bool = False) -> None:
         self.port = port or free_port()
         self.directory = directory
+        self.cluster = cluster
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -43,6 +44,11 @@ class RedisServer:
                 "no",
                 "--dir",
                 str(self.directory),
+                *(
+                    ["--cluster-enabled", "yes", "--cluster-config-file", f"nodes-{self.port}.conf"]
+                    if self.cluster
+                    else []
+                ),
             ],
             stdout=subprocess.DEVNULL,
         )
@@ -63,3 +69,45 @@ class RedisServer:
             os.kill(self.process.pid, signal.SIGKILL)
             self.process.wait(timeout=10)
         self.process = None
+
+
+class RedisClusterNodes:
+    """A real Redis Cluster of ``len(ports)`` masters (no replicas), created with redis-cli."""
+
+    def __init__(self, directory: Path, ports: list[int]) -> None:
+        self.nodes = []
+        for port in ports:
+            node_dir = directory / str(port)
+            node_dir.mkdir(parents=True, exist_ok=True)
+            self.nodes.append(RedisServer(node_dir, port, cluster=True))
+
+    @property
+    def url(self) -> str:
+        return self.nodes[0].url.removesuffix("/0")
+
+    def start(self) -> None:
+        for node in self.nodes:
+            node.start()
+        cli = shutil.which("redis-cli")
+        assert cli, "redis-cli is not installed (Debian package redis-tools)"
+        addresses = [f"127.0.0.1:{node.port}" for node in self.nodes]
+        subprocess.run(  # noqa: S603 (our own binary and arguments)
+            [cli, "--cluster", "create", *addresses, "--cluster-replicas", "0", "--cluster-yes"],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            info = subprocess.run(  # noqa: S603
+                [cli, "-p", str(self.nodes[0].port), "cluster", "info"],
+                capture_output=True,
+                check=False,
+            ).stdout
+            if b"cluster_state:ok" in info:
+                return
+            time.sleep(0.2)
+        raise RuntimeError("the Redis Cluster did not reach cluster_state:ok")
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.kill()
