@@ -12,7 +12,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from bench.harness import free_port, isolated_settings, percentile, run_prefix, service
+from bench.harness import UNLIMITED, free_port, isolated_settings, percentile, run_prefix, service
 from bench.orders import order_payloads
 from shared.auth import API_KEY_HEADER, LOCAL_DEV_KEY
 from shared.kafka import ensure_topics
@@ -107,7 +107,7 @@ async def run(rates: tuple[int, ...] = (50, 200, 1000), seconds: float = 10.0) -
             )
         )
         ingest_url, ingest = await stack.enter_async_context(
-            service("ingest", settings, "ORDERTAG_INGEST_PORT")
+            service("ingest", settings, "ORDERTAG_INGEST_PORT", **UNLIMITED)
         )
         ready = asyncio.Event()
         follower = asyncio.create_task(follow_page(notifier_url, page, ready))

@@ -32,6 +32,10 @@ def run_prefix() -> str:
     return f"B{uuid.uuid4().hex[:8]}"
 
 
+# Benchmarks measure what ingest can take; the per-key rate limit is policy, so it is off here.
+UNLIMITED = {"ORDERTAG_INGEST_RATE_PER_MINUTE": "0"}
+
+
 def env_for(settings: Settings, **extra: str) -> dict[str, str]:
     topics = settings.topics
     return {

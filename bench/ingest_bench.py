@@ -8,7 +8,7 @@ from typing import Any
 
 import aiohttp
 
-from bench.harness import Timer, isolated_settings, produce, rate, run_prefix, service
+from bench.harness import UNLIMITED, Timer, isolated_settings, produce, rate, run_prefix, service
 from bench.orders import order_payloads
 from shared.auth import API_KEY_HEADER, LOCAL_DEV_KEY
 from shared.events import OrderCreated
@@ -31,7 +31,7 @@ async def single_endpoint(count: int, clients: int = 64) -> dict[str, Any]:
     settings = isolated_settings("single")
     payloads = [json.dumps(p).encode() for p in order_payloads(count, run_prefix())]
     statuses: Counter[int] = Counter()
-    async with service("ingest", settings, "ORDERTAG_INGEST_PORT") as (url, _):
+    async with service("ingest", settings, "ORDERTAG_INGEST_PORT", **UNLIMITED) as (url, _):
         connector = aiohttp.TCPConnector(limit=clients)
         headers = {**HEADERS, "content-type": "application/json"}
         async with aiohttp.ClientSession(url, connector=connector, headers=headers) as session:
@@ -62,7 +62,7 @@ async def batch_endpoint(count: int, batch_size: int = 500, concurrent: int = 2)
     ]
     headers = {**HEADERS, "content-type": "application/json"}
     async with (
-        service("ingest", settings, "ORDERTAG_INGEST_PORT") as (url, _),
+        service("ingest", settings, "ORDERTAG_INGEST_PORT", **UNLIMITED) as (url, _),
         aiohttp.ClientSession(url, headers=headers) as session,
     ):
         semaphore = asyncio.Semaphore(concurrent)

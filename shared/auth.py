@@ -8,7 +8,7 @@ import hashlib
 import hmac
 from collections.abc import Callable, Coroutine
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal, Protocol
 
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import APIKeyHeader
@@ -38,6 +38,33 @@ def hash_key(key: str) -> str:
 
 def default_api_keys() -> list[ApiKey]:
     return [ApiKey(name="local-dev", sha256=hash_key(LOCAL_DEV_KEY), scopes=set(Scope))]
+
+
+class UnsafeConfiguration(RuntimeError):
+    """A service configured for production with settings that would leave it open."""
+
+
+class _KeyedSettings(Protocol):
+    env: Literal["local", "production"]
+    api_keys: list[ApiKey]
+
+
+def ensure_safe_to_start(settings: _KeyedSettings) -> None:
+    """Every service calls this before serving. In production (``ORDERTAG_ENV=production``) the
+    public dev key, or no key at all, would let anyone in: refuse to start and say what to set."""
+    if settings.env != "production":
+        return
+    if not settings.api_keys:
+        raise UnsafeConfiguration(
+            "ORDERTAG_API_KEYS is empty: configure at least one key (name, sha256, scopes)"
+        )
+    dev_key = hash_key(LOCAL_DEV_KEY)
+    public = [key.name for key in settings.api_keys if hmac.compare_digest(key.sha256, dev_key)]
+    if public:
+        raise UnsafeConfiguration(
+            f"ORDERTAG_API_KEYS holds the public local dev key (as {', '.join(public)}): "
+            "set keys of your own in production"
+        )
 
 
 def find_key(presented: str, keys: list[ApiKey]) -> ApiKey | None:

@@ -8,17 +8,60 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StringConstraints,
+    WithJsonSchema,
+    model_validator,
+)
 
 MAX_ORDER_LINES = 500
 MAX_NOTES_LENGTH = 4000
 
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+
+# Order numbers and customer ids travel in URL paths, Kafka keys, Redis keys and alert links:
+# a safe alphabet (no "/", no whitespace, no "%") keeps them inert in every one of those places.
+IDENTIFIER_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
 Identifier = Annotated[
+    str,
+    StringConstraints(pattern=IDENTIFIER_PATTERN),
+    Field(description="letters, digits and _ . : - (starting with a letter or digit), 1-64"),
+]
+# A product code as the CRM spells it: never part of a URL or key, so "/" is allowed.
+Sku = Annotated[
     str,
     StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,63}$"),
 ]
-Money = Annotated[Decimal, Field(ge=0, max_digits=16, decimal_places=2)]
+MONEY_PATTERN = r"^[0-9]{1,14}(\.[0-9]{1,2})?$"
+Money = Annotated[
+    Decimal,
+    Field(ge=0, max_digits=16, decimal_places=2),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "pattern": MONEY_PATTERN},
+                {"type": "number", "minimum": 0, "maximum": 99_999_999_999_999, "multipleOf": 0.01},
+            ],
+            "description": "an amount >= 0 with at most 2 decimals, best sent as a string",
+        }
+    ),
+]
+
+
+def _not_a_number(value: object) -> object:
+    if isinstance(value, int | float):
+        raise ValueError("send a date-time string with its offset (RFC 3339), not a number")
+    return value
+
+
+# An RFC 3339 string with its offset; never a bare number (lax parsing took 0 for 1970).
+Timestamp = Annotated[AwareDatetime, BeforeValidator(_not_a_number)]
 CurrencyCode = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
 
 
@@ -69,11 +112,11 @@ class Customer(StrictModel):
         Annotated[str, StringConstraints(max_length=32, pattern=r"^\+?[0-9 ()-]{5,32}$")] | None
     ) = None
     company: ShortText | None = None
-    vip: bool = False
+    vip: StrictBool = False
 
 
 class OrderLine(StrictModel):
-    sku: Identifier
+    sku: Sku
     name: ShortText
     category: ShortText
     quantity: int = Field(ge=1, le=100_000)
@@ -90,7 +133,7 @@ class Pricing(StrictModel):
 
 class Payment(StrictModel):
     method: PaymentMethod
-    paid_at: AwareDatetime | None = None
+    paid_at: Timestamp | None = None
 
 
 class Shipping(StrictModel):
@@ -112,11 +155,11 @@ class Order(StrictModel):
     order_type: OrderType | None = None
     sales_rep: ShortText | None = None
     shipping: Shipping = Field(default_factory=Shipping)
-    requested_delivery_at: AwareDatetime | None = None
+    requested_delivery_at: Timestamp | None = None
     channel: Annotated[str, StringConstraints(strip_whitespace=True, max_length=64)] = "web"
     notes: Annotated[str, StringConstraints(max_length=MAX_NOTES_LENGTH)] = ""
-    created_at: AwareDatetime
-    updated_at: AwareDatetime | None = None
+    created_at: Timestamp
+    updated_at: Timestamp | None = None
 
     @model_validator(mode="after")
     def _updated_not_before_created(self) -> "Order":

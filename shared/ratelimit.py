@@ -1,36 +1,102 @@
-"""Per-API-key request rate limits in Redis (fixed one-minute windows, shared by all processes)."""
+"""Request rate limits per subject (an API key, a client address) in fixed one-minute windows.
+
+Counted in Redis so every process of a service shares the limit. Each window is one key with the
+subject as its hash tag, so it works on Redis Cluster as on one node. When Redis is unreachable
+the limiter keeps counting in the process (each process then allows the limit on its own): a
+limiter must never turn a Redis outage into errors on routes that do not need Redis.
+"""
 
 import time
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import HTTPException, Request, status
+import structlog
+from fastapi import Depends, HTTPException, Request, status
 from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from shared.auth import ApiKey
+
+log = structlog.get_logger("ratelimit")
+WINDOW_S = 60
+REDIS_OUTAGE = (RedisConnectionError, RedisTimeoutError, OSError)
+
+
+class RateLimiter:
+    def __init__(
+        self,
+        redis: "Redis | RedisCluster",
+        per_minute: int,
+        clock: Callable[[], float] = time.time,
+        namespace: str = "api",
+    ) -> None:
+        """``namespace`` keeps the counts of different services (or limits) apart."""
+        self._redis = redis
+        self.per_minute = per_minute
+        self._namespace = namespace
+        self._clock = clock
+        self._local: dict[tuple[str, int], int] = {}
+
+    async def hit(self, subject: str) -> int | None:
+        """Count one request of ``subject``: None when within the limit, else the seconds until
+        the window ends (for Retry-After). A limit of 0 means no limit."""
+        if self.per_minute <= 0:
+            return None
+        now = self._clock()
+        window = int(now // WINDOW_S)
+        try:
+            used = await self._count_in_redis(subject, window)
+        except REDIS_OUTAGE as error:
+            used = self._count_locally(subject, window)
+            if used == 1:
+                log.warning("ratelimit_counting_locally", subject=subject, error=repr(error))
+        if used <= self.per_minute:
+            return None
+        return max(1, WINDOW_S - int(now % WINDOW_S))
+
+    async def _count_in_redis(self, subject: str, window: int) -> int:
+        key = f"ratelimit:{{{self._namespace}:{subject}}}:{window}"
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.incr(key)
+        pipe.expire(key, 2 * WINDOW_S)
+        used, _ = await pipe.execute()
+        return int(used)
+
+    def _count_locally(self, subject: str, window: int) -> int:
+        for stale in [k for k in self._local if k[1] < window]:
+            del self._local[stale]
+        used = self._local.get((subject, window), 0) + 1
+        self._local[(subject, window)] = used
+        return used
+
+
+def limiter_of(request: Request) -> RateLimiter:
+    """The app's limiter (``app.state.rate_limiter``), built on first use from
+    ``app.state.redis`` and ``app.state.rate_per_minute`` for apps that set only those."""
+    state = request.app.state
+    limiter: RateLimiter | None = getattr(state, "rate_limiter", None)
+    if limiter is None:
+        limiter = RateLimiter(state.redis, state.rate_per_minute)
+        state.rate_limiter = limiter
+    return limiter
 
 
 def rate_limited(
     require: Callable[..., Coroutine[Any, Any, ApiKey]],
 ) -> Callable[..., Coroutine[Any, Any, ApiKey]]:
-    """Wrap a scope check: after it passes, count the request against the key's minute."""
-    from fastapi import Depends
+    """Wrap a scope check: after it passes, count the request against the key's minute;
+    429 with Retry-After over the limit."""
 
-    async def check(request: Request, key: ApiKey = Depends(require)) -> ApiKey:  # noqa: B008
-        redis: Redis = request.app.state.redis
-        limit: int = request.app.state.rate_per_minute
-        window = int(time.time() // 60)
-        counter = f"ratelimit:{key.name}:{window}"
-        pipe = redis.pipeline(transaction=True)
-        pipe.incr(counter)
-        pipe.expire(counter, 120)
-        used, _ = await pipe.execute()
-        if used > limit:
-            retry = 60 - int(time.time() % 60)
+    async def check(request: Request, key: Annotated[ApiKey, Depends(require)]) -> ApiKey:
+        retry_after = await limiter_of(request).hit(f"key:{key.name}")
+        if retry_after is not None:
+            limit = limiter_of(request).per_minute
             raise HTTPException(
                 status.HTTP_429_TOO_MANY_REQUESTS,
                 f"API key {key.name!r} is over its limit of {limit} requests a minute",
-                headers={"Retry-After": str(retry)},
+                headers={"Retry-After": str(retry_after)},
             )
         return key
 

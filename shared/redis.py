@@ -1,8 +1,20 @@
 """The Redis client every service builds."""
 
+from redis import exceptions
 from redis.asyncio import BlockingConnectionPool, Redis
 
 from shared.settings import Settings
+
+# What an unreachable, restarting or failing-over Redis (node or cluster) raises: an outage to
+# answer with 503 and retry, never a bug.
+REDIS_OUTAGE: tuple[type[Exception], ...] = (
+    exceptions.ConnectionError,
+    exceptions.TimeoutError,
+    exceptions.ClusterDownError,
+    exceptions.TryAgainError,
+    exceptions.MasterDownError,
+    OSError,
+)
 
 
 def make_redis(settings: Settings, max_connections: int = 32) -> Redis:

@@ -7,6 +7,7 @@ from typing import TypeVar
 import uvicorn
 from fastapi import FastAPI
 
+from shared.auth import ensure_safe_to_start
 from shared.logging import configure_logging
 from shared.settings import Settings
 
@@ -29,6 +30,7 @@ def tune_gc() -> None:
 
 def serve(create_app: Callable[[S], FastAPI], settings: S, host: str, port: int) -> None:
     configure_logging(settings.log_level, json=settings.log_json)
+    ensure_safe_to_start(settings)  # every service: no public dev key or keyless production
     app = create_app(settings)
     tune_gc()
     # uvicorn's own graceful shutdown on SIGTERM runs the app's lifespan exit: consumers stop

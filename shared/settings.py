@@ -3,6 +3,8 @@
 Every variable is prefixed ``ORDERTAG_``; nested groups use ``__`` (``ORDERTAG_TOPICS__ORDERS``).
 """
 
+from typing import Literal
+
 from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -35,6 +37,8 @@ class Settings(BaseSettings):
         env_prefix="ORDERTAG_", env_nested_delimiter="__", extra="ignore"
     )
 
+    # "production" makes every service refuse unsafe settings at start (shared.auth)
+    env: Literal["local", "production"] = "local"
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
     kafka_partitions: int = 6  # upper bound on consumers per group
     kafka_replication_factor: int = 1  # 3 in production
@@ -48,6 +52,7 @@ class Settings(BaseSettings):
     mongo_journal: bool = True
     mongo_write_timeout_ms: int = 10_000
     redis_url: str = "redis://127.0.0.1:6379/0"
+    redis_cluster: bool = False  # redis_url names one node of a Redis Cluster
     topics: Topics = Field(default_factory=Topics)
     # JSON list of {"name", "sha256", "scopes"}; the default holds the local dev key only
     api_keys: list[ApiKey] = Field(default_factory=default_api_keys)

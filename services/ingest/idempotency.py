@@ -3,20 +3,30 @@
 A claim is taken atomically before publishing (``pending``, short-lived) and confirmed after the
 broker acknowledged (``accepted``, kept for the retention period). A failed publish releases the
 claim so the client's retry can succeed.
+
+On one Redis node a batch is claimed in one script call over all its keys. On Redis Cluster a
+script may only touch keys of one hash slot, so the keys are grouped by slot and each group is
+one script call, all of them sent in one cluster pipeline (one round trip per node).
 """
 
 import hashlib
 import json
+from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
+from redis.crc import key_slot
 
+from shared.errors import DependencyUnavailable
 from shared.models import Order
+from shared.redis import REDIS_OUTAGE
 
-# One call per batch, not one per order: KEYS are the orders' keys, ARGV[1] the pending TTL,
-# ARGV[2..] their records. Answers, per key, the record found (nothing when claimed now).
-# All keys in one call: ingest's idempotency needs a single Redis (not a cluster).
+# KEYS are the orders' keys, ARGV[1] the TTL, ARGV[2..] their records, in the same order.
+# Answers, per key, the record found (nothing when claimed now).
 _CLAIM = """
 local found = {}
 for i, key in ipairs(KEYS) do
@@ -69,13 +79,15 @@ def order_digest(order: Order) -> str:
 
 
 class OrderIdempotency:
-    def __init__(self, redis: Redis, retention_s: int, pending_s: int = 60) -> None:
+    """The claims of order numbers, in Redis (one node or a cluster)."""
+
+    def __init__(
+        self, redis: "Redis | RedisCluster", retention_s: int, pending_s: int = 60
+    ) -> None:
         self._redis = redis
         self._retention_s = retention_s
         self._pending_s = pending_s
-        self._claim = redis.register_script(_CLAIM)
-        self._confirm = redis.register_script(_CONFIRM)
-        self._release = redis.register_script(_RELEASE)
+        self._scripts = {text: redis.register_script(text) for text in (_CLAIM, _CONFIRM, _RELEASE)}
 
     @staticmethod
     def key(order_no: str) -> str:
@@ -90,10 +102,8 @@ class OrderIdempotency:
             _record(order, digest, event_id, "pending")
             for (order, event_id), digest in zip(orders, digests, strict=True)
         ]
-        found = await self._claim(
-            keys=[self.key(order.order_no) for order, _ in orders],
-            args=[self._pending_s, *records],
-        )
+        keys = [self.key(order.order_no) for order, _ in orders]
+        found = await self._run(_CLAIM, keys, records, head=[self._pending_s])
         claims = []
         for (order, event_id), digest, existing in zip(orders, digests, found, strict=True):
             if not existing:
@@ -112,28 +122,76 @@ class OrderIdempotency:
     async def confirm(self, accepted: list[tuple[Order, Claim]]) -> None:
         """Keep the records of acknowledged orders for the retention period."""
         if accepted:
-            await self._confirm(
-                keys=[self.key(order.order_no) for order, _ in accepted],
-                args=[
-                    self._retention_s,
-                    *(
-                        _record(order, claim.digest, claim.event_id, "accepted")
-                        for order, claim in accepted
-                    ),
+            await self._run(
+                _CONFIRM,
+                [self.key(order.order_no) for order, _ in accepted],
+                [
+                    _record(order, claim.digest, claim.event_id, "accepted")
+                    for order, claim in accepted
                 ],
+                head=[self._retention_s],
             )
 
     async def release(self, failed: list[tuple[Order, Claim]]) -> None:
         """Drop the pending claims of orders Kafka did not take, so a retry can claim them."""
         if failed:
-            await self._release(
-                keys=[self.key(order.order_no) for order, _ in failed],
-                args=[claim.event_id for _, claim in failed],
+            await self._run(
+                _RELEASE,
+                [self.key(order.order_no) for order, _ in failed],
+                [claim.event_id for _, claim in failed],
             )
 
     async def customer_of(self, order_no: str) -> str | None:
-        raw = await self._redis.get(self.key(order_no))
+        try:
+            raw = await self._redis.get(self.key(order_no))
+        except REDIS_OUTAGE as error:
+            raise _unavailable(error) from error
         return json.loads(raw)["customer_id"] if raw else None
+
+    async def _run(
+        self, script: str, keys: list[str], per_key: list[str], head: Sequence[Any] = ()
+    ) -> list[Any]:
+        """Run ``script`` over ``keys`` (with one argument each after ``head``); answers the
+        script's per-key results in the order of ``keys``, whatever the grouping by slot."""
+        try:
+            if not isinstance(self._redis, RedisCluster):
+                answer = await self._scripts[script](keys=keys, args=[*head, *per_key])
+                return list(answer) if isinstance(answer, list) else [answer] * len(keys)
+            return await self._run_by_slot(script, keys, per_key, head)
+        except REDIS_OUTAGE as error:
+            raise _unavailable(error) from error
+
+    async def _run_by_slot(
+        self, script: str, keys: list[str], per_key: list[str], head: Sequence[Any]
+    ) -> list[Any]:
+        assert isinstance(self._redis, RedisCluster)
+        by_slot: dict[int, list[int]] = defaultdict(list)
+        for position, key in enumerate(keys):
+            by_slot[key_slot(key.encode())].append(position)
+        pipe = self._redis.pipeline()
+        groups = list(by_slot.values())
+        for positions in groups:
+            pipe.execute_command(
+                "EVAL",
+                script,
+                len(positions),
+                *(keys[p] for p in positions),
+                *head,
+                *(per_key[p] for p in positions),
+            )
+        answers = await pipe.execute()
+        results: list[Any] = [None] * len(keys)
+        for positions, answer in zip(groups, answers, strict=True):
+            values = answer if isinstance(answer, list) else [answer] * len(positions)
+            for position, value in zip(positions, values, strict=True):
+                results[position] = value
+        return results
+
+
+def _unavailable(error: BaseException) -> DependencyUnavailable:
+    return DependencyUnavailable(
+        "redis", f"Redis is unavailable ({type(error).__name__}); nothing was accepted, retry later"
+    )
 
 
 def _record(order: Order, digest: str, event_id: str, state: str) -> str:

@@ -7,16 +7,20 @@ idempotency by order number.
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+import structlog
+from pydantic import ValidationError
 
 from services.ingest import metrics
-from services.ingest.idempotency import ClaimOutcome, OrderIdempotency, order_digest
-from services.ingest.publishing import BrokerUnavailable, OrderEventPublisher
-from shared.events import OrderCreated, OrderUpdated, StatusChanged
+from services.ingest.idempotency import Claim, ClaimOutcome, order_digest
+from services.ingest.publishing import BrokerUnavailable
+from shared.errors import DependencyUnavailable, NotFound
+from shared.events import OrderCreated, OrderEventModel, OrderUpdated, StatusChanged
 from shared.http import field_errors
 from shared.models import Order, OrderStatus
+
+log = structlog.get_logger("ingest")
 
 
 class Outcome(StrEnum):
@@ -25,7 +29,7 @@ class Outcome(StrEnum):
     CONFLICT = "conflict"  # same order number, different content
     IN_FLIGHT = "in_flight"  # identical order being accepted by another request right now
     INVALID = "invalid"
-    UNAVAILABLE = "unavailable"  # Kafka did not acknowledge: not accepted, retry
+    UNAVAILABLE = "unavailable"  # Kafka or Redis did not answer: not accepted, retry
 
 
 @dataclass
@@ -35,6 +39,7 @@ class ItemResult:
     outcome: Outcome
     event_id: str | None = None
     errors: list[dict[str, str]] = field(default_factory=list)
+    detail: str | None = None  # why an order was not taken, when no field is to blame
 
     def as_json(self) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -46,30 +51,9 @@ class ItemResult:
             body["event_id"] = self.event_id
         if self.errors:
             body["errors"] = self.errors
+        if self.detail:
+            body["detail"] = self.detail
         return body
-
-
-class _AllValid(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    orders: list[Order] = Field(min_length=1)
-
-
-class _BatchItems(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    orders: list[Any] = Field(min_length=1)
-
-
-def parse_batch(body: bytes) -> tuple[list[tuple[int, Order]], list[ItemResult]]:
-    """The orders of a ``{"orders": [...]}`` body. Usually every order is valid and one pass
-    over the raw JSON parses them all; otherwise each item is validated on its own, so every bad
-    order gets its own errors. A body that is not such an object raises ``ValidationError``."""
-    try:
-        return list(enumerate(_AllValid.model_validate_json(body).orders)), []
-    except ValidationError:
-        items = _BatchItems.model_validate_json(body).orders
-        return parse_orders(items)
 
 
 def parse_orders(raw_items: list[Any]) -> tuple[list[tuple[int, Order]], list[ItemResult]]:
@@ -93,12 +77,32 @@ def parse_orders(raw_items: list[Any]) -> tuple[list[tuple[int, Order]], list[It
     return valid, invalid
 
 
-class UnknownOrder(Exception):
+class UnknownOrder(NotFound):
     """A status change for an order ingest has no record of, and no customer id was given."""
 
 
+class EventPublisher(Protocol):
+    """Kafka as intake needs it (``OrderEventPublisher``; an in-memory fake in tests)."""
+
+    async def publish(self, event: OrderEventModel) -> None: ...
+
+    async def publish_many(self, events: list[OrderEventModel]) -> list[BaseException | None]: ...
+
+
+class OrderClaims(Protocol):
+    """Idempotency by order number (``OrderIdempotency``; an in-memory fake in tests)."""
+
+    async def claim(self, orders: list[tuple[Order, str]]) -> list[Claim]: ...
+
+    async def confirm(self, accepted: list[tuple[Order, Claim]]) -> None: ...
+
+    async def release(self, failed: list[tuple[Order, Claim]]) -> None: ...
+
+    async def customer_of(self, order_no: str) -> str | None: ...
+
+
 class Intake:
-    def __init__(self, publisher: OrderEventPublisher, idempotency: OrderIdempotency) -> None:
+    def __init__(self, publisher: EventPublisher, idempotency: OrderClaims) -> None:
         self._publisher = publisher
         self._idempotency = idempotency
 
@@ -121,9 +125,16 @@ class Intake:
             repeats.append(index)
 
         events = [OrderCreated(order=order) for _, order in unique]
-        claims = await self._idempotency.claim(
-            [(order, str(event.event_id)) for (_, order), event in zip(unique, events, strict=True)]
-        )
+        try:
+            claims = await self._idempotency.claim(
+                [(o, str(e.event_id)) for (_, o), e in zip(unique, events, strict=True)]
+            )
+        except DependencyUnavailable as error:
+            for index, order in unique:
+                results[index] = ItemResult(
+                    index, order.order_no, Outcome.UNAVAILABLE, detail=str(error)
+                )
+            return self._finish(results, repeats, first_in_batch)
         to_publish = []
         for (index, order), event, claim in zip(unique, events, claims, strict=True):
             if claim.outcome is ClaimOutcome.CLAIMED:
@@ -134,23 +145,49 @@ class Intake:
                 )
 
         errors = await self._publisher.publish_many([event for _, _, event, _ in to_publish])
-        published, failed = [], []
-        for (index, order, event, claim), error in zip(to_publish, errors, strict=True):
-            if error is None:
+        published: list[tuple[Order, Claim]] = []
+        failed: list[tuple[Order, Claim]] = []
+        for (index, order, event, claim), kept_out in zip(to_publish, errors, strict=True):
+            if kept_out is None:
                 published.append((order, claim))
                 results[index] = ItemResult(
                     index, order.order_no, Outcome.ACCEPTED, event_id=str(event.event_id)
                 )
             else:
                 failed.append((order, claim))
-                results[index] = ItemResult(index, order.order_no, Outcome.UNAVAILABLE)
-        if published:
-            await self._idempotency.confirm(published)
-        if failed:
-            await self._idempotency.release(failed)
-        for index in repeats:  # a repeat within the batch points at the first one's event
+                results[index] = ItemResult(
+                    index, order.order_no, Outcome.UNAVAILABLE, detail=_NOT_ACKNOWLEDGED
+                )
+        await self._settle(published, failed)
+        return self._finish(results, repeats, first_in_batch)
+
+    async def _settle(
+        self, published: list[tuple[Order, Claim]], failed: list[tuple[Order, Claim]]
+    ) -> None:
+        """Record what Kafka took and free what it did not. Kafka holds the accepted events
+        already, so a Redis outage here costs only the memory of them: the pending claims
+        expire, and a resend after that publishes again (consumers dedupe by order number)."""
+        try:
+            if published:
+                await self._idempotency.confirm(published)
+            if failed:
+                await self._idempotency.release(failed)
+        except DependencyUnavailable as error:
+            log.warning(
+                "claims_not_settled", published=len(published), failed=len(failed), error=str(error)
+            )
+
+    @staticmethod
+    def _finish(
+        results: dict[int, ItemResult],
+        repeats: list[int],
+        first_in_batch: dict[str, tuple[Order, int]],
+    ) -> list[ItemResult]:
+        for index in repeats:  # a repeat within the batch follows the first one
             first = results[first_in_batch[results[index].order_no or ""][1]]
-            if results[index].outcome is Outcome.DUPLICATE:
+            if first.outcome is Outcome.UNAVAILABLE:
+                results[index] = replace(first, index=index)
+            elif results[index].outcome is Outcome.DUPLICATE:
                 results[index].event_id = first.event_id
         _count(results.values())
         return [results[index] for index in sorted(results)]
@@ -168,10 +205,10 @@ class Intake:
             await self._publisher.publish(event)
         except BrokerUnavailable:
             if claim.outcome is ClaimOutcome.CLAIMED:
-                await self._idempotency.release([(order, claim)])
+                await self._settle([], [(order, claim)])
             raise
         # later resends of the new content are duplicates of this update
-        await self._idempotency.confirm([(order, replace(claim, event_id=str(event.event_id)))])
+        await self._settle([(order, replace(claim, event_id=str(event.event_id)))], [])
         metrics.ACCEPTED.labels("updated").inc()
         return ItemResult(0, order.order_no, Outcome.ACCEPTED, event_id=str(event.event_id))
 
@@ -188,6 +225,9 @@ class Intake:
         await self._publisher.publish(event)
         metrics.ACCEPTED.labels("status_changed").inc()
         return event
+
+
+_NOT_ACKNOWLEDGED = "Kafka did not acknowledge the order; it was not accepted, retry later"
 
 
 def _count(results: Any) -> None:

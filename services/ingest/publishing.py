@@ -8,15 +8,18 @@ from aiokafka.errors import KafkaError
 from aiokafka.structs import RecordMetadata
 
 from services.ingest import metrics
-from shared.events import OrderCreated, OrderUpdated, StatusChanged, order_event_key
+from shared.errors import DependencyUnavailable
+from shared.events import OrderEventModel, order_event_key
 from shared.kafka import JSON_HEADERS
 
-OrderEventModel = OrderCreated | OrderUpdated | StatusChanged
 PUBLISH_ERRORS = (KafkaError, TimeoutError, OSError)
 
 
-class BrokerUnavailable(Exception):
+class BrokerUnavailable(DependencyUnavailable):
     """Kafka did not acknowledge the event in time; the caller should retry later."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("kafka", message)
 
 
 class OrderEventPublisher:

@@ -1,0 +1,66 @@
+"""The composition root of ingest: builds its clients and use cases once, for the HTTP app, the
+import CLI and the tests alike. Nothing else in ingest opens a connection."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from aiokafka import AIOKafkaProducer
+from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
+
+from services.ingest.batch import BatchReader
+from services.ingest.idempotency import OrderIdempotency
+from services.ingest.intake import Intake
+from services.ingest.publishing import OrderEventPublisher
+from services.ingest.settings import IngestSettings
+from shared.auth import ensure_safe_to_start
+from shared.kafka import ensure_topics, make_producer
+from shared.ratelimit import RateLimiter
+from shared.redis import make_redis
+
+
+@dataclass(frozen=True)
+class Ingest:
+    """Everything ingest's entrypoints use, built from the settings."""
+
+    settings: IngestSettings
+    redis: "Redis | RedisCluster"
+    producer: AIOKafkaProducer
+    intake: Intake
+    batches: BatchReader
+    rate_limiter: RateLimiter
+
+
+def make_redis_for(settings: IngestSettings) -> "Redis | RedisCluster":
+    if settings.redis_cluster:
+        return RedisCluster.from_url(
+            settings.redis_url, socket_timeout=10, socket_connect_timeout=5
+        )
+    return make_redis(settings)
+
+
+@asynccontextmanager
+async def bootstrap(settings: IngestSettings) -> AsyncIterator[Ingest]:
+    """Ingest's clients and use cases, open for the duration of the block."""
+    ensure_safe_to_start(settings)
+    redis = make_redis_for(settings)
+    producer = make_producer(settings)
+    try:
+        await ensure_topics(settings)
+        await producer.start()
+        publisher = OrderEventPublisher(
+            producer, settings.topics.orders, settings.ingest_publish_timeout_s
+        )
+        idempotency = OrderIdempotency(redis, settings.ingest_idempotency_retention_s)
+        yield Ingest(
+            settings=settings,
+            redis=redis,
+            producer=producer,
+            intake=Intake(publisher, idempotency),
+            batches=BatchReader(settings.ingest_max_batch),
+            rate_limiter=RateLimiter(redis, settings.ingest_rate_per_minute, namespace="ingest"),
+        )
+    finally:
+        await producer.stop()
+        await redis.aclose()

@@ -1,0 +1,1 @@
+"""Ingest's HTTP routes, one router per resource."""
