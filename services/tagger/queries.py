@@ -92,6 +92,19 @@ class BadCursor(ValueError):
     """The cursor was not made by this API for this sort order."""
 
 
+INT64_MAX = 2**63 - 1
+
+
+def _cents(value: object) -> int:
+    """An amount position from a cursor: an integer MongoDB can store (BSON int64), not a float
+    such as ``Infinity`` or a number past 2^63."""
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ValueError("the amount position must be an integer number of cents")
+    if not -INT64_MAX <= value <= INT64_MAX:
+        raise ValueError("the amount position is out of range")
+    return value
+
+
 def sort_spec(sort: SortKey) -> list[tuple[str, int]]:
     field = "amount_cents" if sort in (SortKey.LARGEST, SortKey.SMALLEST) else "created_at"
     direction = -1 if sort.value.startswith("-") else 1
@@ -113,9 +126,9 @@ def after_cursor(sort: SortKey, cursor: str) -> dict[str, Any]:
         if data["s"] != sort.value:
             raise BadCursor("the cursor belongs to another sort order")
         (field, direction), _ = sort_spec(sort)
-        value = datetime.fromisoformat(data["v"]) if field == "created_at" else int(data["v"])
+        value = datetime.fromisoformat(data["v"]) if field == "created_at" else _cents(data["v"])
         order_no = str(data["o"])
-    except (ValueError, KeyError, TypeError) as error:
+    except (ValueError, KeyError, TypeError, OverflowError) as error:
         raise BadCursor(f"invalid cursor: {error}") from None
     beyond = "$lt" if direction < 0 else "$gt"
     return {"$or": [{field: {beyond: value}}, {field: value, "order_no": {beyond: order_no}}]}
