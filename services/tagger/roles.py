@@ -65,7 +65,7 @@ async def run_roles(tagger: Tagger, roles: frozenset[Role]) -> AsyncIterator[Non
         await broker.start()
     if Role.JOBS in roles:
         tasks.append(asyncio.create_task(run_jobs(tagger), name="jobs"))
-    log.info("tagger_roles_started", roles=sorted(roles))
+    log.info("tagger_roles_started", roles=sorted(role.value for role in roles))
     try:
         yield
     finally:

@@ -24,7 +24,6 @@ from services.tagger.errors import Conflict, Invalid, NotFound, TaggerError, Una
 from services.tagger.manual import TagChangeRefused
 from services.tagger.queries import BadCursor
 from services.tagger.tagging import WriteConflictsPersist
-from shared.http import field_errors
 
 log = structlog.get_logger("tagger.http")
 
@@ -42,6 +41,21 @@ class ErrorBody(BaseModel):
 
     detail: str
     errors: list[FieldError] = Field(default_factory=list)
+
+
+LOCATIONS = ("body", "query", "path", "header")
+
+
+def field_errors(errors: Any) -> list[dict[str, str]]:
+    """pydantic errors as ``{"field": "add.0", "problem": ...}``: the field as the client named
+    it (``region``, not ``query.region``); the input is not echoed back."""
+    return [
+        {
+            "field": ".".join(str(p) for p in error["loc"] if p not in LOCATIONS) or "body",
+            "problem": str(error["msg"]).removeprefix("Value error, "),
+        }
+        for error in errors
+    ]
 
 
 def responses(*codes: int) -> dict[int | str, dict[str, Any]]:
