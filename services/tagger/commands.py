@@ -2,17 +2,41 @@
 (create, edit, rename, merge). They decide and call adapters; they know no HTTP."""
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, NoReturn, Protocol
 
-from services.tagger.editing import TagEditing
-from services.tagger.errors import Conflict, Invalid, NotFound
+from services.tagger.errors import Conflict, Gone, Invalid, NotFound
 from services.tagger.manual import ManualChange
 from services.tagger.outcomes import EditResult
 from services.tagger.queries import OrderFilter
 from services.tagger.rules.book import RuleBook
 from services.tagger.rules.schema import CatalogTag
-from services.tagger.store import OrderStore, TagExists
+from services.tagger.store import TagExists
+
+
+class Editing(Protocol):
+    """The manual-change use case (``editing.TagEditing``)."""
+
+    async def check(self, change: ManualChange) -> None: ...
+
+    async def change(
+        self, order_nos: list[str], change: ManualChange, operation: str
+    ) -> Mapping[str, EditResult | str]: ...
+
+
+class Catalog(Protocol):
+    """The tag catalog's store (``store.OrderStore``)."""
+
+    async def catalog(self) -> dict[str, CatalogTag]: ...
+
+    async def catalog_tag(self, name: str) -> CatalogTag | None: ...
+
+    async def add_catalog_tag(self, tag: CatalogTag) -> None: ...
+
+    async def update_catalog_tag(self, name: str, changes: dict[str, Any]) -> CatalogTag | None: ...
+
+    async def remove_catalog_tag(self, name: str) -> None: ...
 
 
 class JobStarter(Protocol):
@@ -26,8 +50,12 @@ class JobStarter(Protocol):
     ) -> str: ...
 
 
-class OrderCounter(Protocol):
+class OrderQueries(Protocol):
     async def count(self, which: OrderFilter) -> int: ...
+
+    async def moving_job(self, tag: str) -> str | None: ...
+
+    async def moved(self, tag: str) -> tuple[str, str] | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,9 +72,9 @@ class JobStarted:
 class TagCommands:
     def __init__(
         self,
-        editing: TagEditing,
-        store: OrderStore,
-        orders: OrderCounter,
+        editing: Editing,
+        store: Catalog,
+        orders: OrderQueries,
         jobs: JobStarter,
         rules: RuleBook,
     ) -> None:
@@ -80,6 +108,9 @@ class TagCommands:
         return await self._store.catalog()
 
     async def create_tag(self, tag: CatalogTag) -> CatalogTag:
+        job_id = await self._orders.moving_job(tag.name)
+        if job_id is not None:
+            raise Conflict(f"job {job_id} is still moving orders off tag {tag.name!r}; wait for it")
         try:
             await self._store.add_catalog_tag(tag)
         except TagExists:
@@ -91,11 +122,12 @@ class TagCommands:
             raise Invalid("body", "nothing to change")
         updated = await self._store.update_catalog_tag(name, changes)
         if updated is None:
-            raise NotFound(f"no tag {name!r} in the catalog")
+            await self._not_in_catalog(name)
         return updated
 
     async def rename_tag(self, name: str, new_name: str, who: str) -> JobStarted:
-        """The catalog entry gets the new name; every order carrying the old one is rewritten."""
+        """The catalog entry gets the new name at once; a job rewrites every order carrying the
+        old one."""
         entry = await self._movable(name)
         try:
             await self._store.add_catalog_tag(entry.model_copy(update={"name": new_name}))
@@ -104,27 +136,44 @@ class TagCommands:
         return await self._move("rename", name, new_name, who)
 
     async def merge_tag(self, name: str, into: str, who: str) -> JobStarted:
-        """Orders carrying ``name`` carry ``into`` instead; ``name`` leaves the catalog."""
+        """``name`` leaves the catalog at once; a job makes its orders carry ``into`` instead."""
         await self._movable(name)
-        if await self._store.catalog_tag(into) is None:
-            raise Invalid("into", f"no tag {into!r} in the catalog to merge into")
         if into == name:
-            raise Invalid("into", "a tag cannot be merged into itself")
+            raise Conflict(f"tag {name!r} cannot be merged into itself")
+        if await self._store.catalog_tag(into) is None:
+            raise Conflict(f"no tag {into!r} in the catalog to merge into: create it first")
         return await self._move("merge", name, into, who)
 
     async def _movable(self, name: str) -> CatalogTag:
         entry = await self._store.catalog_tag(name)
         if entry is None:
-            raise NotFound(f"no tag {name!r} in the catalog")
+            await self._not_in_catalog(name)
         if any(rule.tag == name for rule in self._rules.current.rules):
             raise Conflict(f"rules give the tag {name!r}: change it in the rule file instead")
+        # one move of a tag at a time: a second would fight the first over the same orders
+        job_id = await self._orders.moving_job(name)
+        if job_id is not None:
+            raise Conflict(f"job {job_id} is already moving tag {name!r}; wait for it to finish")
         return entry
+
+    async def _not_in_catalog(self, name: str) -> NoReturn:
+        """404, or 410 naming the new name when a rename or merge took the tag away."""
+        moved = await self._orders.moved(name)
+        if moved is not None:
+            kind, new = moved
+            raise Gone(
+                f"tag {name!r} was {kind}d into {new!r}"
+                if kind == "merge"
+                else f"tag {name!r} was renamed to {new!r}"
+            )
+        raise NotFound(f"no tag {name!r} in the catalog")
 
     async def _move(self, kind: str, old: str, new: str, who: str) -> JobStarted:
         which = OrderFilter(all_tags=[old])
         count = await self._orders.count(which)
         change = ManualChange((new,), (old,), who, f"{kind} of tag {old} into {new}")
-        job_id = await self._jobs.start(
-            kind, which, change, count, after={"delete_catalog_tag": old}
-        )
+        job_id = await self._jobs.start(kind, which, change, count)
+        # The old name leaves the catalog now, not when the job ends: a job that deleted it on
+        # finishing would delete a tag of that name created meanwhile.
+        await self._store.remove_catalog_tag(old)
         return JobStarted(job_id, count)

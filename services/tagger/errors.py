@@ -10,6 +10,10 @@ class NotFound(TaggerError):
     """The order, tag or job named does not exist."""
 
 
+class Gone(TaggerError):
+    """The tag was renamed or merged away; the message names where it went."""
+
+
 class Conflict(TaggerError):
     """The request is valid but clashes with the current state (a tag that exists, a count that
     moved on, a tag that rules own)."""

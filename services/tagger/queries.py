@@ -2,17 +2,59 @@
 
 import base64
 import json
+import re
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    model_validator,
+)
 
 from shared.models import OrderStatus
 
 TagName = Annotated[str, Field(min_length=1, max_length=64)]
 MAX_TAGS_IN_FILTER = 50
+AMOUNT_PATTERN = r"^\d{1,14}(\.\d{1,2})?$"  # currency units, at most 2 decimal places
+RFC3339 = re.compile(r"^\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d:\d\d(\.\d+)?([Zz]|[+-]\d\d:\d\d)$")
+
+
+def _amount_text(value: object) -> object:
+    """An amount is sent as a decimal string (``"1200.50"``), as documented: not a float."""
+    if isinstance(value, str) and not re.fullmatch(AMOUNT_PATTERN, value):
+        raise ValueError("give an amount such as 1200.50 (at most 2 decimal places)")
+    if not isinstance(value, (str, Decimal)):
+        raise ValueError('give the amount as a string such as "1200.50"')
+    return value
+
+
+def _instant_text(value: object) -> object:
+    """An instant is an RFC 3339 date-time with its offset, not a number of seconds."""
+    if isinstance(value, str) and not RFC3339.fullmatch(value):
+        raise ValueError("give a date-time with its offset, e.g. 2026-11-01T00:00:00+08:00")
+    if not isinstance(value, (str, datetime)):
+        raise ValueError("give the date-time as a string")
+    return value
+
+
+Amount = Annotated[
+    Decimal,
+    BeforeValidator(_amount_text),
+    Field(ge=0, max_digits=16, decimal_places=2),
+    WithJsonSchema({"type": "string", "pattern": AMOUNT_PATTERN, "examples": ["1200.50"]}),
+]
+Instant = Annotated[
+    AwareDatetime,
+    BeforeValidator(_instant_text),
+    WithJsonSchema({"type": "string", "format": "date-time"}),
+]
 
 
 class SortKey(StrEnum):
@@ -34,10 +76,10 @@ class OrderFilter(BaseModel):
     status: OrderStatus | None = None
     customer_id: Annotated[str, Field(max_length=64)] | None = None
     region: Annotated[str, Field(max_length=32)] | None = None
-    amount_min: Annotated[Decimal, Field(ge=0, max_digits=16, decimal_places=2)] | None = None
-    amount_max: Annotated[Decimal, Field(ge=0, max_digits=16, decimal_places=2)] | None = None
-    created_from: AwareDatetime | None = None
-    created_to: AwareDatetime | None = None
+    amount_min: Amount | None = None
+    amount_max: Amount | None = None
+    created_from: Instant | None = None
+    created_to: Instant | None = None
 
     @model_validator(mode="after")
     def _ranges(self) -> "OrderFilter":

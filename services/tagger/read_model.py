@@ -50,6 +50,7 @@ class ReadModel:
     def __init__(self, database: AsyncDatabase[dict[str, Any]]) -> None:
         self._orders = database["orders"]
         self._history = database["tag_history"]
+        self._jobs = database["tag_jobs"]
 
     async def page(
         self, which: OrderFilter, sort: SortKey, limit: int, cursor: str | None = None
@@ -87,6 +88,32 @@ class ReadModel:
 
     async def count(self, which: OrderFilter) -> int:
         return await self._orders.count_documents(which.to_mongo())
+
+    async def running_jobs(self) -> list[str]:
+        cursor = self._jobs.find({"status": "running"}, {"job_id": 1})
+        return [str(job["job_id"]) async for job in cursor]
+
+    async def moving_job(self, tag: str) -> str | None:
+        """The id of a running rename or merge that moves orders off ``tag``."""
+        job = await self._jobs.find_one(
+            {"status": "running", "kind": {"$in": ["rename", "merge"]}, "filter.all_tags": tag},
+            {"job_id": 1},
+        )
+        return None if job is None else str(job["job_id"])
+
+    async def moved(self, tag: str) -> tuple[str, str] | None:
+        """How ``tag`` left the catalog, if a rename or merge took it: (kind, new name)."""
+        cursor = (
+            self._jobs.find(
+                {"kind": {"$in": ["rename", "merge"]}, "filter.all_tags": tag},
+                {"kind": 1, "change": 1},
+            )
+            .sort("created_at", -1)
+            .limit(1)
+        )
+        for job in await cursor.to_list(None):
+            return str(job["kind"]), str(job["change"]["add"][0])
+        return None
 
     async def tag_usage(self) -> dict[str, int]:
         """How many orders carry each tag."""

@@ -45,11 +45,20 @@ async def watch_rules(book: RuleBook, every_s: float = 2.0) -> None:
             metrics.RULE_RELOADS.labels("loaded" if outcome else "refused").inc()
 
 
-async def run_jobs(tagger: Tagger, every_s: float = JOBS_POLL_S) -> None:
-    """Run the jobs left running (by a stopped process, or recorded by an API-only one)."""
+async def pick_up_jobs(tagger: Tagger, every_s: float = JOBS_POLL_S) -> None:
+    """In a jobs-only process: run the jobs that API-only processes recorded.
+
+    ``Jobs.resume_all`` is called only when a running job appears that this loop has not seen:
+    ``Jobs`` does not re-check a job's status before running it, so resuming over and over
+    could run a job that just finished a second time (and its rename/merge would delete a tag
+    created meanwhile). The lasting fix is a lease in ``jobs.py`` (claimed atomically)."""
+    seen: set[str] = set()
     while True:
         try:
-            await tagger.jobs.resume_all()
+            running = set(await tagger.stores.read_model.running_jobs())
+            if running - seen:
+                await tagger.jobs.resume_all()
+                seen |= running
         except Exception:  # MongoDB away: try again on the next round
             log.warning("jobs_poll_failed", exc_info=True)
         await asyncio.sleep(every_s)
@@ -64,7 +73,9 @@ async def run_roles(tagger: Tagger, roles: frozenset[Role]) -> AsyncIterator[Non
         broker = build_broker(tagger.settings, tagger.tagging, tagger.output)
         await broker.start()
     if Role.JOBS in roles:
-        tasks.append(asyncio.create_task(run_jobs(tagger), name="jobs"))
+        await tagger.jobs.resume_all()  # what a stopped process left running
+        if Role.API not in roles:
+            tasks.append(asyncio.create_task(pick_up_jobs(tagger), name="jobs"))
     log.info("tagger_roles_started", roles=sorted(role.value for role in roles))
     try:
         yield

@@ -230,6 +230,9 @@ class OrderStore:
         except DuplicateKeyError:
             raise TagExists(tag.name) from None
 
+    async def remove_catalog_tag(self, name: str) -> None:
+        await self.tag_catalog.delete_one({"name": name})
+
     async def update_catalog_tag(self, name: str, changes: dict[str, Any]) -> CatalogTag | None:
         """The tag as changed, or None if the catalog has no tag ``name``."""
         document = await self.tag_catalog.find_one_and_update(

@@ -56,16 +56,18 @@ async def create_tag(tag: CatalogTagIn, key: Admin, commands: Commands) -> Any:
     return (await commands.create_tag(tag.as_tag())).model_dump()
 
 
-@router.patch("/tags/{name}", response_model=CatalogTagOut, responses={**WRITES, **responses(404)})
+@router.patch(
+    "/tags/{name}", response_model=CatalogTagOut, responses={**WRITES, **responses(404, 410)}
+)
 async def update_tag(name: str, patch: CatalogTagPatch, key: Admin, commands: Commands) -> Any:
-    return (await commands.update_tag(name, patch.model_dump(exclude_none=True))).model_dump()
+    return (await commands.update_tag(name, patch.model_dump(exclude_unset=True))).model_dump()
 
 
 @router.post(
     "/tags/{name}/rename",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=JobOut,
-    responses={**WRITES, **responses(404, 409)},
+    responses={**WRITES, **responses(404, 409, 410)},
 )
 async def rename_tag(name: str, body: RenameIn, key: Admin, commands: Commands) -> Any:
     """The catalog entry gets the new name; every order carrying the old one is rewritten (job)."""
@@ -77,7 +79,7 @@ async def rename_tag(name: str, body: RenameIn, key: Admin, commands: Commands) 
     "/tags/{name}/merge",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=JobOut,
-    responses={**WRITES, **responses(404, 409)},
+    responses={**WRITES, **responses(404, 409, 410)},
 )
 async def merge_tag(name: str, body: MergeIn, key: Admin, commands: Commands) -> Any:
     """Orders carrying ``name`` carry ``into`` instead; ``name`` leaves the catalog (job)."""

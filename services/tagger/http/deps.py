@@ -16,14 +16,13 @@ from services.tagger.bootstrap import Tagger
 from services.tagger.commands import TagCommands
 from services.tagger.errors import Unavailable
 from services.tagger.jobs import Jobs
-from services.tagger.queries import OrderFilter, TagName
+from services.tagger.queries import AMOUNT_PATTERN, OrderFilter, TagName
 from services.tagger.read_model import ReadModel
 from shared.auth import ApiKey, Scope, require_scope
 from shared.models import OrderStatus
 
 log = structlog.get_logger("tagger.http")
 
-AMOUNT = r"^\d{1,14}(\.\d{1,2})?$"  # a decimal amount in currency units, at most 2 places
 DATE_TIME: dict[str, Any] = {"format": "date-time", "examples": ["2026-11-01T00:00:00+08:00"]}
 WINDOW_S = 60
 
@@ -96,8 +95,8 @@ def order_filter(
     status_: Annotated[OrderStatus | None, Query(alias="status")] = None,
     customer_id: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
     region: Annotated[str | None, Query(min_length=1, max_length=32)] = None,
-    amount_min: Annotated[str | None, Query(pattern=AMOUNT, examples=["100.00"])] = None,
-    amount_max: Annotated[str | None, Query(pattern=AMOUNT, examples=["2500.50"])] = None,
+    amount_min: Annotated[str | None, Query(pattern=AMOUNT_PATTERN, examples=["100.00"])] = None,
+    amount_max: Annotated[str | None, Query(pattern=AMOUNT_PATTERN, examples=["2500.50"])] = None,
     created_from: Annotated[str | None, Query(max_length=40, json_schema_extra=DATE_TIME)] = None,
     created_to: Annotated[str | None, Query(max_length=40, json_schema_extra=DATE_TIME)] = None,
 ) -> OrderFilter:

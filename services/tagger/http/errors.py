@@ -10,7 +10,7 @@ from typing import Any
 
 import structlog
 from aiokafka.errors import KafkaError
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
@@ -18,9 +18,10 @@ from pymongo.errors import ConnectionFailure, ExecutionTimeout, WTimeoutError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import BaseRoute, Match
 
 from services.tagger import metrics
-from services.tagger.errors import Conflict, Invalid, NotFound, TaggerError, Unavailable
+from services.tagger.errors import Conflict, Gone, Invalid, NotFound, TaggerError, Unavailable
 from services.tagger.manual import TagChangeRefused
 from services.tagger.queries import BadCursor
 from services.tagger.tagging import WriteConflictsPersist
@@ -65,6 +66,7 @@ def responses(*codes: int) -> dict[int | str, dict[str, Any]]:
         403: "the key lacks the scope",
         404: "no such order, tag or job",
         409: "clashes with the current state",
+        410: "the tag was renamed or merged away (the detail names where)",
         413: "request body over the configured limit",
         422: "invalid input: `errors` names each field",
         429: "over the key's rate limit (see Retry-After)",
@@ -101,7 +103,12 @@ def install_error_handlers(app: FastAPI, retry_after_s: int) -> None:
         return error(422, "invalid request", field_errors(exc.errors()))
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == status.HTTP_400_BAD_REQUEST:  # a body that is not JSON at all
+            problem = [{"field": "body", "problem": str(exc.detail)}]
+            return error(422, "invalid request", problem)
+        if exc.status_code == status.HTTP_405_METHOD_NOT_ALLOWED:
+            return error(405, str(exc.detail), headers={"Allow": _allowed(app, request)})
         return error(exc.status_code, str(exc.detail), headers=exc.headers)
 
     @app.exception_handler(TaggerError)
@@ -113,6 +120,8 @@ def install_error_handlers(app: FastAPI, retry_after_s: int) -> None:
             return error(404, str(exc))
         if isinstance(exc, Conflict):
             return error(409, str(exc))
+        if isinstance(exc, Gone):
+            return error(410, str(exc))
         if isinstance(exc, Unavailable):
             return unavailable(request, exc.dependency, exc)
         return error(422, str(exc))
@@ -132,6 +141,16 @@ def install_error_handlers(app: FastAPI, retry_after_s: int) -> None:
     for kinds, name in ((MONGO_DOWN, "MongoDB"), (REDIS_DOWN, "Redis"), ((KafkaError,), "Kafka")):
         for kind in kinds:
             app.add_exception_handler(kind, _outage_handler(unavailable, name))
+
+
+def _allowed(app: FastAPI, request: Request) -> str:
+    """Every method some route serves on this path (Starlette names only the first route's)."""
+    methods: set[str] = set()
+    for route in app.router.routes:
+        match, _ = route.matches({**request.scope, "method": "GET"})
+        if match is not Match.NONE and isinstance(route, BaseRoute):
+            methods |= getattr(route, "methods", None) or set()
+    return ", ".join(sorted(methods))
 
 
 def _outage_handler(unavailable: Any, dependency: str) -> Any:

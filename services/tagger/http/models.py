@@ -17,10 +17,23 @@ TagNameIn = Annotated[str, Field(pattern=TAG_NAME)]
 
 
 class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """Bodies as documented: no unknown fields, no coercion (``0`` is not ``false``)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+# a change names at least one tag to add or to remove (documented, so generated clients know)
+AT_LEAST_ONE_TAG: dict[str, Any] = {
+    "anyOf": [
+        {"required": ["add"], "properties": {"add": {"minItems": 1}}},
+        {"required": ["remove"], "properties": {"remove": {"minItems": 1}}},
+    ]
+}
 
 
 class TagChangeIn(BaseModel):
+    model_config = ConfigDict(strict=True, json_schema_extra=AT_LEAST_ONE_TAG)
+
     add: list[TagNameIn] = Field(default_factory=list, max_length=20)
     remove: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
         default_factory=list, max_length=20
@@ -62,9 +75,13 @@ class CatalogTagIn(_Body):
 
 
 class CatalogTagPatch(_Body):
-    description: Annotated[str, Field(max_length=300)] | None = None
-    colour: Annotated[str, Field(pattern=COLOUR)] | None = None
-    active: bool | None = None
+    """Only the fields sent change (read with ``exclude_unset``); at least one is sent."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra={"minProperties": 1})
+
+    description: Annotated[str, Field(max_length=300)] = None  # type: ignore[assignment]
+    colour: Annotated[str, Field(pattern=COLOUR)] = None  # type: ignore[assignment]
+    active: bool = None  # type: ignore[assignment]
 
 
 class RenameIn(_Body):
