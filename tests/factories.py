@@ -4,6 +4,7 @@ import copy
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from services.tagger.rules.schema import CatalogTag
 from shared.models import Order
 
 BASE_TIME = datetime(2026, 11, 24, 8, 0, tzinfo=UTC)
@@ -41,3 +42,7 @@ def make_order(order_no: str = "SO-1", **overrides: Any) -> Order:
 def at(minutes: float) -> str:
     """An ISO time ``minutes`` after BASE_TIME."""
     return (BASE_TIME + timedelta(minutes=minutes)).isoformat()
+
+
+def catalog_tag(name: str = "gift", **fields: Any) -> CatalogTag:
+    return CatalogTag.model_validate({"name": name, **fields})

@@ -24,3 +24,12 @@ BATCH_SIZE = Histogram(
     buckets=(1, 10, 50, 100, 250, 500, 1000),
 )
 CONSUMER_LAG = Gauge("ordertag_tagger_lag", "Records behind the partition end", ["partition"])
+DEPENDENCY_ERRORS = Counter(
+    "ordertag_tagger_dependency_errors_total",
+    "Tag API requests answered 503 because a dependency was unreachable",
+    ["dependency"],
+)
+RATE_LIMIT_SKIPPED = Counter(
+    "ordertag_tagger_rate_limit_skipped_total",
+    "Tag API reads let through unmetered because Redis was unreachable (fail open)",
+)

@@ -2,17 +2,59 @@
 
 import base64
 import json
+import re
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    model_validator,
+)
 
 from shared.models import OrderStatus
 
 TagName = Annotated[str, Field(min_length=1, max_length=64)]
 MAX_TAGS_IN_FILTER = 50
+AMOUNT_PATTERN = r"^\d{1,14}(\.\d{1,2})?$"  # currency units, at most 2 decimal places
+RFC3339 = re.compile(r"^\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d:\d\d(\.\d+)?([Zz]|[+-]\d\d:\d\d)$")
+
+
+def _amount_text(value: object) -> object:
+    """An amount is sent as a decimal string (``"1200.50"``), as documented: not a float."""
+    if isinstance(value, str) and not re.fullmatch(AMOUNT_PATTERN, value):
+        raise ValueError("give an amount such as 1200.50 (at most 2 decimal places)")
+    if not isinstance(value, (str, Decimal)):
+        raise ValueError('give the amount as a string such as "1200.50"')
+    return value
+
+
+def _instant_text(value: object) -> object:
+    """An instant is an RFC 3339 date-time with its offset, not a number of seconds."""
+    if isinstance(value, str) and not RFC3339.fullmatch(value):
+        raise ValueError("give a date-time with its offset, e.g. 2026-11-01T00:00:00+08:00")
+    if not isinstance(value, (str, datetime)):
+        raise ValueError("give the date-time as a string")
+    return value
+
+
+Amount = Annotated[
+    Decimal,
+    BeforeValidator(_amount_text),
+    Field(ge=0, max_digits=16, decimal_places=2),
+    WithJsonSchema({"type": "string", "pattern": AMOUNT_PATTERN, "examples": ["1200.50"]}),
+]
+Instant = Annotated[
+    AwareDatetime,
+    BeforeValidator(_instant_text),
+    WithJsonSchema({"type": "string", "format": "date-time"}),
+]
 
 
 class SortKey(StrEnum):
@@ -34,10 +76,10 @@ class OrderFilter(BaseModel):
     status: OrderStatus | None = None
     customer_id: Annotated[str, Field(max_length=64)] | None = None
     region: Annotated[str, Field(max_length=32)] | None = None
-    amount_min: Annotated[Decimal, Field(ge=0, max_digits=16, decimal_places=2)] | None = None
-    amount_max: Annotated[Decimal, Field(ge=0, max_digits=16, decimal_places=2)] | None = None
-    created_from: AwareDatetime | None = None
-    created_to: AwareDatetime | None = None
+    amount_min: Amount | None = None
+    amount_max: Amount | None = None
+    created_from: Instant | None = None
+    created_to: Instant | None = None
 
     @model_validator(mode="after")
     def _ranges(self) -> "OrderFilter":
@@ -92,6 +134,19 @@ class BadCursor(ValueError):
     """The cursor was not made by this API for this sort order."""
 
 
+INT64_MAX = 2**63 - 1
+
+
+def _cents(value: object) -> int:
+    """An amount position from a cursor: an integer MongoDB can store (BSON int64), not a float
+    such as ``Infinity`` or a number past 2^63."""
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ValueError("the amount position must be an integer number of cents")
+    if not -INT64_MAX <= value <= INT64_MAX:
+        raise ValueError("the amount position is out of range")
+    return value
+
+
 def sort_spec(sort: SortKey) -> list[tuple[str, int]]:
     field = "amount_cents" if sort in (SortKey.LARGEST, SortKey.SMALLEST) else "created_at"
     direction = -1 if sort.value.startswith("-") else 1
@@ -113,9 +168,9 @@ def after_cursor(sort: SortKey, cursor: str) -> dict[str, Any]:
         if data["s"] != sort.value:
             raise BadCursor("the cursor belongs to another sort order")
         (field, direction), _ = sort_spec(sort)
-        value = datetime.fromisoformat(data["v"]) if field == "created_at" else int(data["v"])
+        value = datetime.fromisoformat(data["v"]) if field == "created_at" else _cents(data["v"])
         order_no = str(data["o"])
-    except (ValueError, KeyError, TypeError) as error:
+    except (ValueError, KeyError, TypeError, OverflowError) as error:
         raise BadCursor(f"invalid cursor: {error}") from None
     beyond = "$lt" if direction < 0 else "$gt"
     return {"$or": [{field: {beyond: value}}, {field: value, "order_no": {beyond: order_no}}]}

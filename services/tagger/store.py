@@ -10,10 +10,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from pymongo import ASCENDING, DESCENDING, InsertOne, UpdateOne
+from pymongo import ASCENDING, DESCENDING, InsertOne, ReturnDocument, UpdateOne
 from pymongo.asynchronous.cursor import AsyncCursor
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import BulkWriteError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from services.tagger.rules.facts import FiguresSnapshot
 from services.tagger.rules.regions import region_of
@@ -24,6 +24,11 @@ from shared.mongo import SCAN_BATCH
 
 DUPLICATE_KEY = 11000
 APPLIED_EVENTS_KEPT = 50
+CATALOG_FIELDS = {"_id": 0, "created_at": 0, "updated_at": 0}
+
+
+class TagExists(Exception):
+    """The catalog already has a tag of that name."""
 
 
 @dataclass(slots=True)
@@ -211,8 +216,32 @@ class OrderStore:
         return self.orders.find({}, {"_id": 0}, batch_size=SCAN_BATCH).sort("created_at", ASCENDING)
 
     async def catalog(self) -> dict[str, CatalogTag]:
-        cursor = self.tag_catalog.find({}, {"_id": 0, "created_at": 0, "updated_at": 0})
+        cursor = self.tag_catalog.find({}, CATALOG_FIELDS)
         return {doc["name"]: CatalogTag.model_validate(doc) async for doc in cursor}
+
+    async def catalog_tag(self, name: str) -> CatalogTag | None:
+        document = await self.tag_catalog.find_one({"name": name}, CATALOG_FIELDS)
+        return None if document is None else CatalogTag.model_validate(document)
+
+    async def add_catalog_tag(self, tag: CatalogTag) -> None:
+        """Raises ``TagExists`` when the name is taken (the unique index decides, not a read)."""
+        try:
+            await self.tag_catalog.insert_one({**tag.model_dump(), "created_at": datetime.now(UTC)})
+        except DuplicateKeyError:
+            raise TagExists(tag.name) from None
+
+    async def remove_catalog_tag(self, name: str) -> None:
+        await self.tag_catalog.delete_one({"name": name})
+
+    async def update_catalog_tag(self, name: str, changes: dict[str, Any]) -> CatalogTag | None:
+        """The tag as changed, or None if the catalog has no tag ``name``."""
+        document = await self.tag_catalog.find_one_and_update(
+            {"name": name},
+            {"$set": {**changes, "updated_at": datetime.now(UTC)}},
+            projection=CATALOG_FIELDS,
+            return_document=ReturnDocument.AFTER,
+        )
+        return None if document is None else CatalogTag.model_validate(document)
 
     async def history_of_order(self, order_no: str) -> list[dict[str, Any]]:
         cursor = self.tag_history.find({"order_no": order_no}, {"_id": 0}).sort("at", ASCENDING)

@@ -1,5 +1,5 @@
 """The same checks on ingest's real adapters (Redis, Kafka) and on the fakes the fast tests use
-(tests/fakes.py): a fake that behaves otherwise than its adapter fails here."""
+(tests/ingest_fakes.py): a fake that behaves otherwise than its adapter fails here."""
 
 from collections.abc import AsyncIterator
 from typing import Any
@@ -17,7 +17,7 @@ from shared.kafka import ensure_topics, make_producer
 from shared.models import OrderStatus
 from shared.redis import make_redis
 from tests.factories import make_order
-from tests.fakes import FakeClaims, FakePublisher
+from tests.ingest_fakes import FakeClaims, FakePublisher
 from tests.integration.conftest import read_topic
 from tests.integration.redis_server import free_port
 

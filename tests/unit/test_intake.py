@@ -8,7 +8,7 @@ from shared.errors import DependencyUnavailable
 from shared.events import OrderCreated, OrderUpdated, StatusChanged
 from shared.models import OrderStatus
 from tests.factories import make_order
-from tests.fakes import FakeClaims, FakePublisher
+from tests.ingest_fakes import FakeClaims, FakePublisher
 
 
 @pytest.fixture

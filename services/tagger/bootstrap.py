@@ -1,0 +1,128 @@
+"""The tagger's composition root: the one place clients (Kafka, MongoDB, Redis) and use cases
+are built, for the app, the command line and the tests alike.
+
+``bootstrap(settings)`` opens everything a tagger process needs and closes it on exit;
+``open_stores(settings)`` opens only MongoDB and Redis (for the command line's offline work).
+Which loops run (consumer, jobs, rule watcher) is decided by ``roles.run_roles``.
+"""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+from pymongo import AsyncMongoClient
+from pymongo.asynchronous.database import AsyncDatabase
+from redis.asyncio import Redis
+
+from services.tagger.commands import TagCommands
+from services.tagger.editing import TagEditing
+from services.tagger.figures import CustomerFigures
+from services.tagger.jobs import Jobs
+from services.tagger.publishing import TaggerOutput
+from services.tagger.read_model import ReadModel
+from services.tagger.rules.book import RuleBook
+from services.tagger.settings import Role, TaggerSettings
+from services.tagger.store import OrderStore
+from services.tagger.tagging import TaggingService
+from shared.kafka import ensure_topics, make_producer
+from shared.mongo import make_mongo_client
+from shared.redis import make_redis
+
+
+@dataclass(slots=True)
+class Stores:
+    """MongoDB and Redis, and the adapters over them."""
+
+    mongo: AsyncMongoClient[dict[str, Any]]
+    database: AsyncDatabase[dict[str, Any]]
+    redis: Redis
+    store: OrderStore
+    read_model: ReadModel
+    figures: CustomerFigures
+
+
+@dataclass(slots=True)
+class Tagger:
+    """Everything one tagger process uses, built once."""
+
+    settings: TaggerSettings
+    stores: Stores
+    producer: AIOKafkaProducer
+    rules: RuleBook
+    output: TaggerOutput
+    tagging: TaggingService
+    editing: TagEditing
+    jobs: Jobs
+    commands: TagCommands
+
+
+class RecordedJobs(Jobs):
+    """Jobs for a process without the jobs role: started jobs are recorded for a jobs-role
+    process to run (it picks them up on its next poll) rather than run here."""
+
+    def _spawn(self, job_id: str) -> None:
+        return None
+
+
+@asynccontextmanager
+async def open_stores(settings: TaggerSettings) -> AsyncIterator[Stores]:
+    mongo = make_mongo_client(settings, serverSelectionTimeoutMS=settings.tagger_mongo_timeout_ms)
+    redis = make_redis(settings)
+    database = mongo[settings.mongo_database]
+    try:
+        yield Stores(
+            mongo=mongo,
+            database=database,
+            redis=redis,
+            store=OrderStore(database),
+            read_model=ReadModel(database),
+            figures=CustomerFigures(redis),
+        )
+    finally:
+        await redis.aclose()
+        await mongo.close()
+
+
+@asynccontextmanager
+async def bootstrap(settings: TaggerSettings) -> AsyncIterator[Tagger]:
+    """Open the clients, prepare indexes, topics and the catalog, and build the use cases."""
+    rules = RuleBook(settings.tagger_rules_file)
+    async with open_stores(settings) as stores:
+        await stores.store.ensure_indexes()
+        await stores.store.seed_catalog(rules.current.tags)
+        await ensure_topics(settings)
+        producer = make_producer(settings)
+        await producer.start()
+        try:
+            output = TaggerOutput(producer, settings.topics.tagged, settings.topics.dead_letter)
+            editing = TagEditing(
+                stores.store,
+                rules,
+                output.publish,
+                max_tags=settings.tagger_max_tags_per_order,
+                allow_free_tags=settings.tagger_allow_free_tags,
+            )
+            job_kind = Jobs if Role.JOBS in settings.tagger_roles else RecordedJobs
+            jobs = job_kind(stores.database, editing)
+            await jobs.ensure_indexes()
+            yield Tagger(
+                settings=settings,
+                stores=stores,
+                producer=producer,
+                rules=rules,
+                output=output,
+                tagging=TaggingService(
+                    rules,
+                    stores.figures,
+                    stores.store,
+                    max_tags=settings.tagger_max_tags_per_order,
+                    lanes=settings.tagger_lanes,
+                ),
+                editing=editing,
+                jobs=jobs,
+                commands=TagCommands(editing, stores.store, stores.read_model, jobs, rules),
+            )
+        finally:
+            await producer.stop()

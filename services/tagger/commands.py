@@ -1,0 +1,179 @@
+"""The Tag API's write use cases: tag changes on named orders or by filter, and the catalog
+(create, edit, rename, merge). They decide and call adapters; they know no HTTP."""
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, NoReturn, Protocol
+
+from services.tagger.errors import Conflict, Gone, Invalid, NotFound
+from services.tagger.manual import ManualChange
+from services.tagger.outcomes import EditResult
+from services.tagger.queries import OrderFilter
+from services.tagger.rules.book import RuleBook
+from services.tagger.rules.schema import CatalogTag
+from services.tagger.store import TagExists
+
+
+class Editing(Protocol):
+    """The manual-change use case (``editing.TagEditing``)."""
+
+    async def check(self, change: ManualChange) -> None: ...
+
+    async def change(
+        self, order_nos: list[str], change: ManualChange, operation: str
+    ) -> Mapping[str, EditResult | str]: ...
+
+
+class Catalog(Protocol):
+    """The tag catalog's store (``store.OrderStore``)."""
+
+    async def catalog(self) -> dict[str, CatalogTag]: ...
+
+    async def catalog_tag(self, name: str) -> CatalogTag | None: ...
+
+    async def add_catalog_tag(self, tag: CatalogTag) -> None: ...
+
+    async def update_catalog_tag(self, name: str, changes: dict[str, Any]) -> CatalogTag | None: ...
+
+    async def remove_catalog_tag(self, name: str) -> None: ...
+
+
+class JobStarter(Protocol):
+    async def start(
+        self,
+        kind: str,
+        which: OrderFilter,
+        change: ManualChange,
+        total: int,
+        after: dict[str, Any] | None = None,
+    ) -> str: ...
+
+
+class OrderQueries(Protocol):
+    async def count(self, which: OrderFilter) -> int: ...
+
+    async def moving_job(self, tag: str) -> str | None: ...
+
+    async def moved(self, tag: str) -> tuple[str, str] | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class DryRun:
+    would_touch: int
+
+
+@dataclass(frozen=True, slots=True)
+class JobStarted:
+    job_id: str
+    orders: int
+
+
+class TagCommands:
+    def __init__(
+        self,
+        editing: Editing,
+        store: Catalog,
+        orders: OrderQueries,
+        jobs: JobStarter,
+        rules: RuleBook,
+    ) -> None:
+        self._editing = editing
+        self._store = store
+        self._orders = orders
+        self._jobs = jobs
+        self._rules = rules
+
+    async def change(self, order_nos: list[str], change: ManualChange) -> dict[str, EditResult]:
+        """Apply ``change`` to each order (once: a fresh operation id per request)."""
+        raw = await self._editing.change(order_nos, change, f"request:{uuid.uuid4().hex}")
+        return {order_no: EditResult.of(value) for order_no, value in raw.items()}
+
+    async def change_by_filter(
+        self, which: OrderFilter, change: ManualChange, confirm_count: int | None
+    ) -> DryRun | JobStarted:
+        """Without ``confirm_count`` a dry run; with the count the dry run gave, a job."""
+        await self._editing.check(change)
+        count = await self._orders.count(which)
+        if confirm_count is None:
+            return DryRun(count)
+        if confirm_count != count:
+            raise Conflict(
+                f"the filter now matches {count} orders, not {confirm_count}; "
+                "check again and confirm the new count"
+            )
+        return JobStarted(await self._jobs.start("tag_by_filter", which, change, count), count)
+
+    async def catalog(self) -> dict[str, CatalogTag]:
+        return await self._store.catalog()
+
+    async def create_tag(self, tag: CatalogTag) -> CatalogTag:
+        job_id = await self._orders.moving_job(tag.name)
+        if job_id is not None:
+            raise Conflict(f"job {job_id} is still moving orders off tag {tag.name!r}; wait for it")
+        try:
+            await self._store.add_catalog_tag(tag)
+        except TagExists:
+            raise Conflict(f"tag {tag.name!r} exists") from None
+        return tag
+
+    async def update_tag(self, name: str, changes: dict[str, Any]) -> CatalogTag:
+        if not changes:
+            raise Invalid("body", "nothing to change")
+        updated = await self._store.update_catalog_tag(name, changes)
+        if updated is None:
+            await self._not_in_catalog(name)
+        return updated
+
+    async def rename_tag(self, name: str, new_name: str, who: str) -> JobStarted:
+        """The catalog entry gets the new name at once; a job rewrites every order carrying the
+        old one."""
+        entry = await self._movable(name)
+        try:
+            await self._store.add_catalog_tag(entry.model_copy(update={"name": new_name}))
+        except TagExists:
+            raise Conflict(f"tag {new_name!r} exists: merge into it instead") from None
+        return await self._move("rename", name, new_name, who)
+
+    async def merge_tag(self, name: str, into: str, who: str) -> JobStarted:
+        """``name`` leaves the catalog at once; a job makes its orders carry ``into`` instead."""
+        await self._movable(name)
+        if into == name:
+            raise Conflict(f"tag {name!r} cannot be merged into itself")
+        if await self._store.catalog_tag(into) is None:
+            raise Conflict(f"no tag {into!r} in the catalog to merge into: create it first")
+        return await self._move("merge", name, into, who)
+
+    async def _movable(self, name: str) -> CatalogTag:
+        entry = await self._store.catalog_tag(name)
+        if entry is None:
+            await self._not_in_catalog(name)
+        if any(rule.tag == name for rule in self._rules.current.rules):
+            raise Conflict(f"rules give the tag {name!r}: change it in the rule file instead")
+        # one move of a tag at a time: a second would fight the first over the same orders
+        job_id = await self._orders.moving_job(name)
+        if job_id is not None:
+            raise Conflict(f"job {job_id} is already moving tag {name!r}; wait for it to finish")
+        return entry
+
+    async def _not_in_catalog(self, name: str) -> NoReturn:
+        """404, or 410 naming the new name when a rename or merge took the tag away."""
+        moved = await self._orders.moved(name)
+        if moved is not None:
+            kind, new = moved
+            raise Gone(
+                f"tag {name!r} was {kind}d into {new!r}"
+                if kind == "merge"
+                else f"tag {name!r} was renamed to {new!r}"
+            )
+        raise NotFound(f"no tag {name!r} in the catalog")
+
+    async def _move(self, kind: str, old: str, new: str, who: str) -> JobStarted:
+        which = OrderFilter(all_tags=[old])
+        count = await self._orders.count(which)
+        change = ManualChange((new,), (old,), who, f"{kind} of tag {old} into {new}")
+        job_id = await self._jobs.start(kind, which, change, count)
+        # The old name leaves the catalog now, not when the job ends: a job that deleted it on
+        # finishing would delete a tag of that name created meanwhile.
+        await self._store.remove_catalog_tag(old)
+        return JobStarted(job_id, count)

@@ -1,0 +1,74 @@
+"""The consumer role: the FastStream subscriber on order events. Decode, call the tagging use
+case, publish; nothing else."""
+
+import contextlib
+from typing import Any
+
+import stamina
+import structlog
+from aiokafka import TopicPartition
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker
+from faststream.kafka.annotations import KafkaMessage
+from pymongo.errors import AutoReconnect, ConnectionFailure
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from services.tagger import metrics
+from services.tagger.dead_letters import DeadLetter, decode_records, unknown_order_letters
+from services.tagger.publishing import TaggerOutput
+from services.tagger.settings import TaggerSettings
+from services.tagger.tagging import TaggingService
+from shared.kafka import make_broker
+
+log = structlog.get_logger("tagger")
+
+TRANSIENT_ERRORS = (
+    AutoReconnect,
+    ConnectionFailure,
+    RedisConnectionError,
+    RedisTimeoutError,
+    TimeoutError,
+    ConnectionError,
+)
+
+
+def build_broker(
+    settings: TaggerSettings, tagging: TaggingService, output: TaggerOutput
+) -> KafkaBroker:
+    broker = make_broker(settings)
+
+    # A batch is the unit of work and of commit: offsets move only after every effect of the
+    # batch is stored and published; if anything raises, NACK_ON_ERROR seeks back to the start
+    # of the batch and it is redelivered (effects are idempotent).
+    @broker.subscriber(
+        settings.topics.orders,
+        group_id=settings.tagger_group_id,
+        batch=True,
+        max_records=settings.tagger_batch_max_records,
+        batch_timeout_ms=settings.tagger_batch_timeout_ms,
+        auto_offset_reset="earliest",
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+    )
+    async def on_order_events(message: KafkaMessage) -> None:
+        with metrics.BATCH_SECONDS.time():
+            decoded, dead = decode_records(message.raw_message)
+            async for attempt in stamina.retry_context(on=TRANSIENT_ERRORS, attempts=5, timeout=60):
+                with attempt:
+                    outcome = await tagging.tag([event for event, _ in decoded])
+            dead += unknown_order_letters(decoded, outcome.unknown_orders)
+            await output.publish(outcome.tagged, dead)
+        _observe(message, len(decoded), dead)
+
+    return broker
+
+
+def _observe(message: Any, decoded: int, dead: list[DeadLetter]) -> None:
+    metrics.BATCH_SIZE.observe(decoded + len(dead))
+    metrics.DEAD_LETTERS.inc(len(dead))
+    for letter in dead:
+        log.warning("dead_letter", error=letter.error, **letter.headers())
+    last = message.raw_message[-1]
+    with contextlib.suppress(Exception):  # lag is best effort: never fail a batch over it
+        highwater = message.consumer.highwater(TopicPartition(last.topic, last.partition))
+        metrics.CONSUMER_LAG.labels(str(last.partition)).set(max(highwater - last.offset - 1, 0))

@@ -1,0 +1,144 @@
+"""Request and answer bodies of the Tag API (validated at the boundary, documented in OpenAPI)."""
+
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from services.tagger.errors import Invalid
+from services.tagger.manual import ManualChange
+from services.tagger.queries import OrderFilter
+from services.tagger.rules.schema import TAG_NAME, CatalogTag
+
+ORDER_NO = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
+COLOUR = r"^#[0-9a-fA-F]{6}$"
+FAMILY = r"^[a-z][a-z0-9_-]{0,31}$"  # as a family is named in the rule file
+
+TagNameIn = Annotated[str, Field(pattern=TAG_NAME)]
+
+
+class _Body(BaseModel):
+    """Bodies as documented: no unknown fields, no coercion (``0`` is not ``false``)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+# a change names at least one tag to add or to remove (documented, so generated clients know)
+AT_LEAST_ONE_TAG: dict[str, Any] = {
+    "anyOf": [
+        {"required": ["add"], "properties": {"add": {"minItems": 1}}},
+        {"required": ["remove"], "properties": {"remove": {"minItems": 1}}},
+    ]
+}
+
+
+class TagChangeIn(BaseModel):
+    model_config = ConfigDict(strict=True, json_schema_extra=AT_LEAST_ONE_TAG)
+
+    add: list[TagNameIn] = Field(default_factory=list, max_length=20)
+    remove: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
+        default_factory=list, max_length=20
+    )
+    reason: Annotated[str, Field(max_length=300)] = "changed by hand"
+
+    def as_change(self, who: str) -> ManualChange:
+        if not self.add and not self.remove:
+            raise Invalid(
+                "add",
+                "give at least one tag to add or remove",
+                detail="add or remove: give at least one tag",
+            )
+        return ManualChange(tuple(self.add), tuple(self.remove), who, self.reason)
+
+
+class BulkTagChangeIn(TagChangeIn):
+    order_nos: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
+        min_length=1, max_length=1000
+    )
+
+
+class FilterTagChangeIn(TagChangeIn):
+    filter: OrderFilter
+    confirm_count: int | None = Field(
+        default=None, ge=0, description="the count a dry run answered; without it, nothing changes"
+    )
+
+
+class CatalogTagIn(_Body):
+    name: TagNameIn
+    family: Annotated[str, Field(pattern=FAMILY)] | None = None
+    description: Annotated[str, Field(max_length=300)] = ""
+    colour: Annotated[str, Field(pattern=COLOUR)] = "#6b7280"
+    active: bool = True
+
+    def as_tag(self) -> CatalogTag:
+        return CatalogTag.model_validate(self.model_dump())
+
+
+class CatalogTagPatch(_Body):
+    """Only the fields sent change (read with ``exclude_unset``); at least one is sent."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra={"minProperties": 1})
+
+    description: Annotated[str, Field(max_length=300)] = None  # type: ignore[assignment]
+    colour: Annotated[str, Field(pattern=COLOUR)] = None  # type: ignore[assignment]
+    active: bool = None  # type: ignore[assignment]
+
+
+class RenameIn(_Body):
+    new_name: TagNameIn
+
+
+class MergeIn(_Body):
+    into: TagNameIn
+
+
+class ChangeOutcome(BaseModel):
+    order_no: str
+    outcome: str = Field(description="changed or unchanged")
+
+
+class BulkOutcome(BaseModel):
+    outcomes: dict[str, str] = Field(
+        description="per order number: changed, unchanged, not_found or `refused: why`"
+    )
+    changed: int
+
+
+class DryRunOut(BaseModel):
+    dry_run: bool = True
+    would_touch: int
+    confirm: str
+
+
+class JobOut(BaseModel):
+    job_id: str
+    orders: int
+    status: str = "running"
+
+
+class FilterJobOut(BaseModel):
+    job_id: str
+    would_touch: int
+    status: str = "running"
+
+
+class OrderPageOut(BaseModel):
+    orders: list[dict[str, Any]]
+    next_cursor: str | None
+
+
+class CatalogTagOut(BaseModel):
+    name: str
+    family: str | None
+    description: str
+    colour: str
+    active: bool
+
+
+class CatalogUsageOut(CatalogTagOut):
+    orders: int
+
+
+class UnusedOut(BaseModel):
+    days: int
+    unused: list[str]

@@ -1,0 +1,132 @@
+"""The Tag API's write use cases over in-memory adapters: milliseconds, no stack."""
+
+import pytest
+
+from services.tagger.commands import DryRun, JobStarted, TagCommands
+from services.tagger.errors import Conflict, Gone, Invalid, NotFound
+from services.tagger.manual import ManualChange, TagChangeRefused
+from services.tagger.outcomes import EditOutcome, EditResult
+from services.tagger.queries import OrderFilter
+from services.tagger.rules.book import RuleBook
+from services.tagger.settings import DEFAULT_RULES_FILE
+from tests.factories import catalog_tag
+from tests.tagger_fakes import FakeEditing, InMemoryCatalog, InMemoryOrders
+
+VIP = ManualChange(("vip",), (), "ana", "customer called")
+Parts = tuple[TagCommands, InMemoryCatalog, InMemoryOrders, FakeEditing]
+
+
+@pytest.fixture
+def parts() -> Parts:
+    catalog = InMemoryCatalog([catalog_tag("vip"), catalog_tag("gift"), catalog_tag("urgent")])
+    orders = InMemoryOrders({"SO-1": ["gift"], "SO-2": ["gift", "vip"], "SO-3": []})
+    editing = FakeEditing(catalog, orders)
+    rules = RuleBook(DEFAULT_RULES_FILE)
+    return TagCommands(editing, catalog, orders, orders, rules), catalog, orders, editing
+
+
+async def test_a_filter_change_is_a_dry_run_until_the_count_is_confirmed(parts: Parts) -> None:
+    commands, _, orders, _ = parts
+    gift = OrderFilter(all_tags=["gift"])
+
+    dry = await commands.change_by_filter(gift, VIP, None)
+    with pytest.raises(Conflict, match="now matches 2 orders, not 3"):
+        await commands.change_by_filter(gift, VIP, 3)
+    started = await commands.change_by_filter(gift, VIP, 2)
+
+    assert dry == DryRun(2)
+    assert isinstance(started, JobStarted)
+    assert [(j.job_id, j.kind, j.total) for j in orders.jobs] == [
+        (started.job_id, "tag_by_filter", 2)
+    ]
+
+
+async def test_a_filter_change_with_an_unknown_tag_starts_nothing(parts: Parts) -> None:
+    commands, _, orders, _ = parts
+    with pytest.raises(TagChangeRefused):
+        await commands.change_by_filter(OrderFilter(), ManualChange(("nope",), (), "ana"), 3)
+    assert orders.jobs == []
+
+
+async def test_outcomes_per_order_are_values_not_strings_to_parse(parts: Parts) -> None:
+    commands, _, _, editing = parts
+    editing.refuse["SO-3"] = "the order would carry 21 tags"
+
+    results = await commands.change(["SO-1", "SO-2", "SO-3", "SO-404"], VIP)
+
+    assert {no: r.outcome for no, r in results.items()} == {
+        "SO-1": EditOutcome.CHANGED,
+        "SO-2": EditOutcome.UNCHANGED,
+        "SO-3": EditOutcome.REFUSED,
+        "SO-404": EditOutcome.NOT_FOUND,
+    }
+    assert results["SO-3"].reason == "the order would carry 21 tags"
+    assert str(results["SO-3"]) == "refused: the order would carry 21 tags"
+
+
+async def test_rename_moves_the_catalog_entry_at_once_and_the_old_name_is_gone(
+    parts: Parts,
+) -> None:
+    commands, catalog, orders, _ = parts
+    await catalog.update_catalog_tag("gift", {"description": "gift wrap"})
+
+    started = await commands.rename_tag("gift", "gift-wrap", "ana")
+
+    assert started.orders == 2
+    assert "gift" not in catalog.tags
+    assert catalog.tags["gift-wrap"].description == "gift wrap"
+    assert orders.jobs[-1].change == ManualChange(
+        ("gift-wrap",), ("gift",), "ana", "rename of tag gift into gift-wrap"
+    )
+    with pytest.raises(Gone, match="renamed to 'gift-wrap'"):
+        await commands.merge_tag("gift", "vip", "ana")
+    with pytest.raises(Gone):
+        await commands.update_tag("gift", {"active": False})
+    # while the job still moves orders off "gift", the name cannot be taken again
+    with pytest.raises(Conflict, match="still moving"):
+        await commands.create_tag(catalog_tag("gift"))
+    orders.jobs[-1].status = "done"
+    assert await commands.create_tag(catalog_tag("gift")) == catalog_tag("gift")
+
+
+async def test_merge_and_rename_refusals(parts: Parts) -> None:
+    commands, catalog, orders, _ = parts
+    with pytest.raises(Conflict, match="into itself"):
+        await commands.merge_tag("gift", "gift", "ana")
+    with pytest.raises(Conflict, match="create it first"):
+        await commands.merge_tag("gift", "missing", "ana")
+    with pytest.raises(Conflict, match="rule file"):
+        await commands.rename_tag("urgent", "rush", "ana")  # the default rules give "urgent"
+    with pytest.raises(Conflict, match="exists: merge into it"):
+        await commands.rename_tag("gift", "vip", "ana")
+    with pytest.raises(NotFound):
+        await commands.rename_tag("never-was", "x", "ana")
+    assert orders.jobs == []
+    assert set(catalog.tags) == {"vip", "gift", "urgent"}
+
+
+async def test_catalog_edits(parts: Parts) -> None:
+    commands, _, _, _ = parts
+    with pytest.raises(Conflict, match="exists"):
+        await commands.create_tag(catalog_tag("vip"))
+    with pytest.raises(Invalid) as nothing:
+        await commands.update_tag("vip", {})
+    assert nothing.value.field == "body"
+    assert (await commands.update_tag("vip", {"colour": "#000000"})).colour == "#000000"
+    with pytest.raises(NotFound):
+        await commands.update_tag("never-was", {"active": False})
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("changed", EditResult(EditOutcome.CHANGED)),
+        ("not_found", EditResult(EditOutcome.NOT_FOUND)),
+        ("refused: tag 'x': deactivated", EditResult(EditOutcome.REFUSED, "tag 'x': deactivated")),
+        (EditResult(EditOutcome.UNCHANGED), EditResult(EditOutcome.UNCHANGED)),
+    ],
+)
+def test_edit_results_read_the_old_strings_and_the_new_values(
+    raw: str | EditResult, expected: EditResult
+) -> None:
+    assert EditResult.of(raw) == expected
