@@ -14,7 +14,7 @@ from datetime import datetime
 import structlog
 
 from services.tagger import metrics
-from services.tagger.figures import Apply, CustomerFigures, Reverse
+from services.tagger.figures import Apply, CustomerFigures, FiguresLost, Reverse
 from services.tagger.rules.book import RuleBook
 from services.tagger.rules.engine import decide, merge_tags
 from services.tagger.rules.facts import FiguresSnapshot, order_facts
@@ -109,7 +109,7 @@ class TaggingService:
     async def _attempt(self, events: list[OrderEventModel], outcome: BatchOutcome) -> set[str]:
         records = await self._store.load(sorted({event.order_no for event in events}))
         fresh, replays = _split_fresh(events, records)
-        snapshots = await self._apply_figures(fresh)
+        snapshots, epoch = await self._apply_figures(fresh)
 
         changed: dict[str, OrderRecord] = {}
         history: list[HistoryEntry] = []
@@ -126,6 +126,11 @@ class TaggingService:
 
         self._count_hits()
         conflicts = await self._store.save(list(changed.values()), history)
+        while epoch is not None and await self._figures.epoch() != epoch:
+            # The figures were rebuilt while these orders were being stored: the rebuild may
+            # have read MongoDB before them. Counting them again adds only what it missed.
+            log.warning("figures_rebuilt_under_batch", orders=len(fresh))
+            _, epoch = await self._apply_figures(fresh)
         outcome.tagged.extend(t for t in tagged if t.order_no not in conflicts)
         outcome.tagged.extend(await self._replayed(replays, records))
         metrics.EVENTS_PROCESSED.labels("tagged").inc(len(tagged))
@@ -139,7 +144,11 @@ class TaggingService:
             metrics.TAG_HITS.labels(tag).inc(hits)
         self._hits.clear()
 
-    async def _apply_figures(self, events: list[OrderEventModel]) -> dict[str, FiguresSnapshot]:
+    async def _apply_figures(
+        self, events: list[OrderEventModel]
+    ) -> tuple[dict[str, FiguresSnapshot], str | None]:
+        """Each fresh order's figures before it, and the figures' epoch they were counted in.
+        Figures Redis has lost are rebuilt from MongoDB first, never counted from zero."""
         operations: list[Apply | Reverse] = []
         for event in events:
             if isinstance(event, StatusChanged):
@@ -152,12 +161,21 @@ class TaggingService:
             )
             if order.status in REVERSING_STATUSES:
                 operations.append(Reverse(order.customer.id, order.order_no))
-        results = await self._figures.apply(operations)
-        return {
+        if not operations:
+            return {}, None
+        while True:
+            try:
+                epoch, results = await self._figures.apply_in_epoch(operations)
+                break
+            except FiguresLost as lost:
+                log.warning("figures_lost", reason=lost.reason)
+                await self._figures.ensure_loaded(self._store.all_orders, lost.reason)
+        snapshots = {
             op.order_no: result
             for op, result in zip(operations, results, strict=True)
             if isinstance(result, FiguresSnapshot)
         }
+        return snapshots, epoch
 
     def _apply(
         self,
