@@ -290,7 +290,8 @@ async def _change(
     editing: TagEditing, order_nos: list[str], change: ManualChange
 ) -> dict[str, str]:
     try:
-        return await editing.change(order_nos, change, f"request:{uuid.uuid4().hex}")
+        results = await editing.change(order_nos, change, f"request:{uuid.uuid4().hex}")
+        return {order_no: str(result) for order_no, result in results.items()}
     except TagChangeRefused as error:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(error)) from None
 

@@ -12,6 +12,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from services.tagger.editing import TagEditing
 from services.tagger.manual import ManualChange
+from services.tagger.outcomes import EditOutcome
 from services.tagger.queries import OrderFilter
 
 log = structlog.get_logger("tagger.jobs")
@@ -99,7 +100,7 @@ class Jobs:
                 order_nos = [doc["order_no"] for doc in chunk]
                 outcomes = await self._editing.change(order_nos, change, f"job:{job_id}")
                 last = order_nos[-1]
-                changed = sum(outcome == "changed" for outcome in outcomes.values())
+                changed = sum(r.outcome is EditOutcome.CHANGED for r in outcomes.values())
                 await self.jobs.update_one(
                     {"job_id": job_id},
                     {

@@ -7,9 +7,11 @@ document through the event ids it records and its version, history through a uni
 import asyncio
 import uuid
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
+from typing import TypeVar
 
 import structlog
 
@@ -37,6 +39,7 @@ TAGGED_EVENT_NAMESPACE = uuid.UUID("6f1c1d9e-3f7a-4d59-9a43-0e0b6b1f2c11")
 REVERSING_STATUSES = {OrderStatus.CANCELLED, OrderStatus.RETURNED}
 TIER_TAGS = ("vip", "high-value", "big-customer", "returning-customer", "new-customer")
 MAX_WRITE_ATTEMPTS = 5
+T = TypeVar("T")
 
 
 class WriteConflictsPersist(Exception):
@@ -47,6 +50,23 @@ class WriteConflictsPersist(Exception):
 class BatchOutcome:
     tagged: list[OrderTagged] = field(default_factory=list)
     unknown_orders: list[StatusChanged] = field(default_factory=list)
+
+
+async def until_no_conflicts(
+    items: list[T],
+    order_no_of: Callable[[T], str],
+    attempt: Callable[[list[T]], Awaitable[set[str]]],
+) -> None:
+    """Run ``attempt`` (read, decide, save; it answers the orders whose write lost a race) on
+    the items, then again on the items of those orders, until no write loses."""
+    pending = items
+    for _ in range(MAX_WRITE_ATTEMPTS):
+        conflicts = await attempt(pending)
+        if not conflicts:
+            return
+        metrics.WRITE_CONFLICTS.inc(len(conflicts))
+        pending = [item for item in pending if order_no_of(item) in conflicts]
+    raise WriteConflictsPersist(f"orders still conflicting: {sorted(conflicts)[:10]}")
 
 
 def tagged_event_id(source_event_id: uuid.UUID) -> uuid.UUID:
@@ -97,16 +117,12 @@ class TaggingService:
 
     async def _tag_lane(self, events: list[OrderEventModel]) -> BatchOutcome:
         outcome = BatchOutcome()
-        pending = events
-        for _ in range(MAX_WRITE_ATTEMPTS):
-            conflicts = await self._attempt(pending, outcome)
-            if not conflicts:
-                return outcome
-            metrics.WRITE_CONFLICTS.inc(len(conflicts))
-            pending = [event for event in pending if event.order_no in conflicts]
-        raise WriteConflictsPersist(f"orders still conflicting: {sorted(conflicts)[:10]}")
+        await until_no_conflicts(
+            events, lambda event: event.order_no, partial(self._attempt, outcome=outcome)
+        )
+        return outcome
 
-    async def _attempt(self, events: list[OrderEventModel], outcome: BatchOutcome) -> set[str]:
+    async def _attempt(self, events: list[OrderEventModel], *, outcome: BatchOutcome) -> set[str]:
         records = await self._store.load(sorted({event.order_no for event in events}))
         fresh, replays = _split_fresh(events, records)
         snapshots, epoch = await self._apply_figures(fresh)
@@ -244,23 +260,33 @@ class TaggingService:
     ) -> list[OrderTagged]:
         """Events already stored: publish their tagged event again (the first publish may have
         been lost in a crash); same id, same content, so downstream dedupes it."""
-        if not replays:
-            return []
-        entries = await self._store.history_of_events(
-            sorted({e.order_no for e in replays}), [str(e.event_id) for e in replays]
-        )
-        by_event = {(e["order_no"], e["event_id"]): e for e in entries}
-        tagged = []
-        for event in replays:
-            record = records[event.order_no]
-            entry = by_event.get((event.order_no, str(event.event_id)), {})
-            added_names = {t["tag"] for t in entry.get("added", [])}
-            added = [tag for tag in record.tags if tag.name in added_names]
-            removed = sorted(t["tag"] for t in entry.get("removed", []))
-            tagged.append(
-                tagged_event_for(event.event_id, event.occurred_at, record, added, removed)
-            )
-        return tagged
+        stored = [(event.order_no, event.event_id, event.occurred_at) for event in replays]
+        return await stored_changes_tagged(self._store, stored, records)
+
+
+async def stored_changes_tagged(
+    store: OrderStore,
+    changes: Sequence[tuple[str, uuid.UUID, datetime]],
+    records: dict[str, OrderRecord],
+) -> list[OrderTagged]:
+    """The tagged events of changes already stored (order number, source event id, when),
+    rebuilt from their tag history, to publish again: by rules on replay, by hand from the
+    pending publications."""
+    if not changes:
+        return []
+    entries = await store.history_of_events(
+        sorted({order_no for order_no, _, _ in changes}), [str(id_) for _, id_, _ in changes]
+    )
+    by_event = {(e["order_no"], e["event_id"]): e for e in entries}
+    tagged = []
+    for order_no, source_event_id, occurred_at in changes:
+        record = records[order_no]
+        entry = by_event.get((order_no, str(source_event_id)), {})
+        added_names = {t["tag"] for t in entry.get("added", [])}
+        added = [tag for tag in record.tags if tag.name in added_names]
+        removed = sorted(t["tag"] for t in entry.get("removed", []))
+        tagged.append(tagged_event_for(source_event_id, occurred_at, record, added, removed))
+    return tagged
 
 
 def _lanes_by_customer(
