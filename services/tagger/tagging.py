@@ -49,7 +49,15 @@ class WriteConflictsPersist(Exception):
 @dataclass
 class BatchOutcome:
     tagged: list[OrderTagged] = field(default_factory=list)
-    unknown_orders: list[StatusChanged] = field(default_factory=list)
+    # status changes refused (dead letters): for an order never seen, or naming another
+    # customer than the order's
+    unknown_orders: list["Refusal"] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    event: StatusChanged
+    reason: str
 
 
 async def until_no_conflicts(
@@ -125,6 +133,9 @@ class TaggingService:
     async def _attempt(self, events: list[OrderEventModel], *, outcome: BatchOutcome) -> set[str]:
         records = await self._store.load(sorted({event.order_no for event in events}))
         fresh, replays = _split_fresh(events, records)
+        refused = {r.event.event_id: r for r in _refused_status_changes(fresh, records)}
+        fresh = [event for event in fresh if event.event_id not in refused]
+        outcome.unknown_orders.extend(refused.values())
         snapshots, epoch = await self._apply_figures(fresh)
 
         changed: dict[str, OrderRecord] = {}
@@ -132,8 +143,10 @@ class TaggingService:
         tagged: list[OrderTagged] = []
         for event in fresh:
             record = changed.get(event.order_no) or records.get(event.order_no)
-            if isinstance(event, StatusChanged) and record is None:
-                outcome.unknown_orders.append(event)
+            if isinstance(event, StatusChanged) and (
+                refusal := _refusal(event, record.order.customer.id if record else None)
+            ):
+                outcome.unknown_orders.append(refusal)
                 continue
             record, event_tagged, event_history = self._apply(event, record, snapshots)
             changed[event.order_no] = record
@@ -300,6 +313,32 @@ def _lanes_by_customer(
         lane = lane_of.setdefault(event.customer_id, len(lane_of) % lanes)
         split[lane].append(event)
     return [lane for lane in split if lane]
+
+
+def _refusal(event: StatusChanged, order_customer_id: str | None) -> Refusal | None:
+    """Why a status change must not be applied, if it must not: the order is unknown, or the
+    event names another customer than the order's (it would move the wrong figures)."""
+    if order_customer_id is None:
+        return Refusal(event, f"status change for unknown order {event.order_no}")
+    if event.customer_id != order_customer_id:
+        return Refusal(
+            event,
+            f"status change for order {event.order_no} names customer {event.customer_id}, "
+            f"but the order is customer {order_customer_id}'s",
+        )
+    return None
+
+
+def _refused_status_changes(
+    events: list[OrderEventModel], records: dict[str, OrderRecord]
+) -> list[Refusal]:
+    """Status changes of stored orders that name another customer: refused before they count."""
+    refusals = (
+        _refusal(event, record.order.customer.id)
+        for event in events
+        if isinstance(event, StatusChanged) and (record := records.get(event.order_no))
+    )
+    return [refusal for refusal in refusals if refusal is not None]
 
 
 def _split_fresh(
