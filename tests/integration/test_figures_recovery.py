@@ -2,7 +2,6 @@
 append-only file): the tagger rebuilds them from MongoDB before it tags on, and every figure and
 every customer tag ends as if nothing had happened."""
 
-from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
@@ -15,48 +14,12 @@ from services.tagger.figures import CustomerFigures
 from services.tagger.settings import TaggerSettings
 from shared.events import OrderCreated
 from tests.conftest import eventually
-from tests.generated import Expected, order_stream
+from tests.generated import order_stream
+from tests.integration.accounting import assert_figures_recount_and_tags, stored_count
 from tests.integration.conftest import publish_events, running, wait_for_orders
-from tests.integration.servers import RedisServer
+from tests.integration.killable import RedisServer
 
 pytestmark = pytest.mark.integration
-
-
-async def stored_count(db: AsyncDatabase[dict[str, Any]]) -> int:
-    return await db["orders"].count_documents({})
-
-
-async def assert_figures_recount_and_tags(
-    redis: Redis, db: AsyncDatabase[dict[str, Any]], expected: Expected
-) -> None:
-    """Figures equal a recount from MongoDB (and the stream's own count); each order was tagged
-    with the figures its customer really had before it."""
-    count: dict[str, int] = defaultdict(int)
-    cents: dict[str, int] = defaultdict(int)
-    wrong_prior, new_but_returning = [], []
-    async for order in db["orders"].find({}, {"_id": 0}):
-        if not order["contribution_reversed"]:
-            count[order["customer_id"]] += 1
-            cents[order["customer_id"]] += order["amount_cents"]
-        prior = expected.prior_orders[order["order_no"]]
-        if order["figures"]["prior_order_count"] != prior:
-            wrong_prior.append(order["order_no"])
-        if prior > 0 and "new-customer" in order["tag_names"]:
-            new_but_returning.append(order["order_no"])
-
-    figures = CustomerFigures(redis)
-    differing = []
-    for customer_id in expected.order_count:
-        totals = await figures.totals(customer_id)
-        recount = (count[customer_id], cents[customer_id])
-        live = (totals.order_count, int(totals.lifetime_spend * 100))
-        spend = expected.lifetime_spend[customer_id]
-        stream = (expected.order_count[customer_id], int(spend * 100))
-        if not live == recount == stream:
-            differing.append((customer_id, live, recount, stream))
-    assert differing == [], f"{len(differing)} customers' figures differ from the recount"
-    assert new_but_returning == [], f"{len(new_but_returning)} returning customers tagged new"
-    assert wrong_prior == [], f"{len(wrong_prior)} orders tagged with wrong prior counts"
 
 
 async def test_figures_flushed_mid_stream_are_rebuilt_before_tagging_goes_on(
