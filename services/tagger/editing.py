@@ -19,7 +19,7 @@ from functools import partial
 from typing import Any
 
 import structlog
-from pymongo import DeleteMany, UpdateOne
+from pymongo import UpdateOne
 
 from services.tagger.manual import ManualChange, TagChangeRefused, apply_manual, check_tags
 from services.tagger.outcomes import EditOutcome, EditResult
@@ -178,8 +178,9 @@ class TagEditing:
             elif entry["at"] < datetime.now(UTC) - NEVER_STORED_AFTER:
                 never_stored.append(entry["source_event_id"])
         await self._publish_and_settle(await stored_changes_tagged(self._store, stored, records))
-        if never_stored:
-            await self._pending.bulk_write([DeleteMany({"source_event_id": {"$in": never_stored}})])
+        if never_stored:  # with the history written ahead of a change that never landed
+            await self._store.tag_history.delete_many({"event_id": {"$in": never_stored}})
+            await self._pending.delete_many({"source_event_id": {"$in": never_stored}})
         if stored:
             log.warning("pending_publications_published", count=len(stored))
         return len(stored)
