@@ -94,7 +94,7 @@ def explain(
 
 @figures_app.command("rebuild")
 def rebuild() -> None:
-    """Recompute every customer's figures in Redis from MongoDB (stop the taggers first)."""
+    """Recompute every customer's figures in Redis from MongoDB; running taggers wait for it."""
     settings = TaggerSettings()
     count = asyncio.run(_rebuild(settings))
     console.print(f"[green]rebuilt[/green] figures from {count} orders")

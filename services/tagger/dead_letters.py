@@ -10,6 +10,7 @@ from typing import TypeAlias
 from aiokafka.structs import ConsumerRecord
 from pydantic import ValidationError
 
+from services.tagger.tagging import Refusal
 from shared.events import OrderCreated, OrderUpdated, StatusChanged, order_event_adapter
 
 OrderEventModel = OrderCreated | OrderUpdated | StatusChanged
@@ -48,11 +49,9 @@ def decode_records(
 
 
 def unknown_order_letters(
-    decoded: list[tuple[OrderEventModel, Record]], unknown: list[StatusChanged]
+    decoded: list[tuple[OrderEventModel, Record]], refused: list[Refusal]
 ) -> list[DeadLetter]:
-    """Status changes for orders the tagger never saw: parked, not retried forever."""
+    """Status changes refused (for an order the tagger never saw, or naming another customer
+    than the order's): parked with the reason, not retried forever."""
     record_of = {event.event_id: record for event, record in decoded}
-    return [
-        DeadLetter(record_of[e.event_id], f"status change for unknown order {e.order_no}")
-        for e in unknown
-    ]
+    return [DeadLetter(record_of[r.event.event_id], r.reason) for r in refused]

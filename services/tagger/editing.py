@@ -3,21 +3,39 @@
 Writes go through the same versioned store as the rules (a concurrent rule write and a manual
 write never overwrite each other), are recorded in the tag history with who did them, and
 publish tagged-order events, so the notifier sees a manual "urgent" like a rule's.
+
+A stored change whose event was not published yet is a pending publication (written before the
+change, removed once Kafka acknowledged the event): a retry of the request, any later change of
+the same orders and the periodic sweep publish it, so no manual change goes unalerted because
+Kafka failed at the wrong moment.
 """
 
+import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from functools import partial
+from typing import Any
+
+import structlog
+from pymongo import UpdateOne
 
 from services.tagger.manual import ManualChange, TagChangeRefused, apply_manual, check_tags
+from services.tagger.outcomes import EditOutcome, EditResult
 from services.tagger.rules.book import RuleBook
 from services.tagger.store import HistoryEntry, OrderRecord, OrderStore
-from services.tagger.tagging import MAX_WRITE_ATTEMPTS, WriteConflictsPersist, tagged_event_for
+from services.tagger.tagging import stored_changes_tagged, tagged_event_for, until_no_conflicts
 from shared.events import OrderTagged
+
+log = structlog.get_logger("tagger.editing")
 
 Publish = Callable[[list[OrderTagged]], Awaitable[None]]
 EDIT_NAMESPACE = uuid.UUID("2d6f3c0a-8b7e-4f51-9a0e-5c1d2b3a4f60")
+PENDING_PUBLICATIONS = "pending_publications"
+# A pending publication whose change is not stored after this long was never stored (its save
+# failed or lost every race): dropped, the client was told the change failed.
+NEVER_STORED_AFTER = timedelta(minutes=5)
 
 
 def edit_event_id(operation: str, order_no: str) -> uuid.UUID:
@@ -40,71 +58,142 @@ class TagEditing:
         self._publish = publish
         self._max_tags = max_tags
         self._allow_free_tags = allow_free_tags
+        self._pending = store.orders.database[PENDING_PUBLICATIONS]
 
     async def check(self, change: ManualChange) -> None:
         check_tags(change.add, await self._store.catalog(), self._allow_free_tags)
 
     async def change(
         self, order_nos: list[str], change: ManualChange, operation: str
-    ) -> dict[str, str]:
-        """Apply ``change`` to each order once per ``operation``; the outcome per order number:
-        changed, unchanged, not_found or "refused: why"."""
+    ) -> dict[str, EditResult]:
+        """Apply ``change`` to each order once per ``operation`` (resending an operation is
+        safe: it answers what the first attempt did and publishes what that one could not)."""
         catalog = await self._store.catalog()
         check_tags(change.add, catalog, self._allow_free_tags)
+        order_nos = list(dict.fromkeys(order_nos))
+        await self.publish_pending(order_nos)
+        results: dict[str, EditResult] = {}
+        attempt = partial(self._attempt, change=change, operation=operation, results=results)
+        await until_no_conflicts(order_nos, lambda order_no: order_no, attempt)
+        return results
+
+    async def _attempt(
+        self,
+        order_nos: list[str],
+        *,
+        change: ManualChange,
+        operation: str,
+        results: dict[str, EditResult],
+    ) -> set[str]:
+        catalog = await self._store.catalog()
         exclusive = self._rules.current.exclusive_families
-        outcomes: dict[str, str] = {}
-        pending = list(dict.fromkeys(order_nos))
-        for _ in range(MAX_WRITE_ATTEMPTS):
-            records = await self._store.load(pending)
-            now = datetime.now(UTC)
-            changed: list[OrderRecord] = []
-            history: list[HistoryEntry] = []
-            tagged: list[OrderTagged] = []
-            for order_no in pending:
-                record = records.get(order_no)
-                event_id = edit_event_id(operation, order_no)
-                if record is None:
-                    outcomes[order_no] = "not_found"
-                    continue
-                if str(event_id) in record.applied_events:
-                    outcomes[order_no] = "unchanged"
-                    continue
-                try:
-                    result = apply_manual(
-                        record.tags,
-                        change,
-                        catalog=catalog,
-                        exclusive_families=exclusive,
-                        max_tags=self._max_tags,
-                        at=now,
-                    )
-                except TagChangeRefused as error:
-                    outcomes[order_no] = f"refused: {error}"
-                    continue
-                if not result.added and not result.removed:
-                    outcomes[order_no] = "unchanged"
-                    continue
-                new = replace(
-                    record, tags=result.tags, applied_events=[*record.applied_events, str(event_id)]
+        records = await self._store.load(order_nos)
+        now = datetime.now(UTC)
+        changed: list[OrderRecord] = []
+        history: list[HistoryEntry] = []
+        tagged: list[OrderTagged] = []
+        for order_no in order_nos:
+            record = records.get(order_no)
+            event_id = edit_event_id(operation, order_no)
+            if record is None:
+                results[order_no] = EditResult(EditOutcome.NOT_FOUND)
+                continue
+            if str(event_id) in record.applied_events:  # this operation, sent again
+                results[order_no] = EditResult(EditOutcome.CHANGED)
+                continue
+            try:
+                result = apply_manual(
+                    record.tags,
+                    change,
+                    catalog=catalog,
+                    exclusive_families=exclusive,
+                    max_tags=self._max_tags,
+                    at=now,
                 )
-                changed.append(new)
-                history.append(
-                    HistoryEntry(
-                        order_no, str(event_id), now, result.added, result.removed, by=change.by
-                    )
+            except TagChangeRefused as error:
+                results[order_no] = EditResult(EditOutcome.REFUSED, str(error))
+                continue
+            if not result.added and not result.removed:
+                results[order_no] = EditResult(EditOutcome.UNCHANGED)
+                continue
+            new = replace(
+                record, tags=result.tags, applied_events=[*record.applied_events, str(event_id)]
+            )
+            changed.append(new)
+            history.append(
+                HistoryEntry(
+                    order_no, str(event_id), now, result.added, result.removed, by=change.by
                 )
-                tagged.append(
-                    tagged_event_for(
-                        event_id, now, new, result.added, [t.name for t in result.removed]
+            )
+            tagged.append(
+                tagged_event_for(event_id, now, new, result.added, [t.name for t in result.removed])
+            )
+            results[order_no] = EditResult(EditOutcome.CHANGED)
+        await self._intend(tagged)
+        conflicts = await self._store.save(changed, history)
+        await self._publish_and_settle([t for t in tagged if t.order_no not in conflicts])
+        return conflicts
+
+    async def _intend(self, tagged: list[OrderTagged]) -> None:
+        """Record the publications before their changes are stored: a change is never stored
+        without its pending publication."""
+        if tagged:
+            await self._pending.bulk_write(
+                [
+                    UpdateOne(
+                        {"source_event_id": str(t.source_event_id)},
+                        {"$set": {"order_no": t.order_no, "at": t.occurred_at}},
+                        upsert=True,
                     )
-                )
-                outcomes[order_no] = "changed"
-            conflicts = await self._store.save(changed, history)
-            await self._publish([t for t in tagged if t.order_no not in conflicts])
-            if not conflicts:
-                return outcomes
-            pending = sorted(conflicts)
-        raise WriteConflictsPersist(f"orders kept changing: {pending[:10]}")
+                    for t in tagged
+                ],
+                ordered=False,
+            )
+
+    async def _publish_and_settle(self, tagged: list[OrderTagged]) -> None:
+        if tagged:
+            await self._publish(tagged)  # raises when Kafka refused: the entries stay pending
+            await self._pending.delete_many(
+                {"source_event_id": {"$in": [str(t.source_event_id) for t in tagged]}}
+            )
+
+    async def publish_pending(
+        self, order_nos: list[str] | None = None, older_than: timedelta = timedelta(0)
+    ) -> int:
+        """Publish the stored changes still waiting for their event (of ``order_nos``, or all
+        those older than ``older_than``); returns how many were published."""
+        query: dict[str, Any] = {"at": {"$lte": datetime.now(UTC) - older_than}}
+        if order_nos is not None:
+            query["order_no"] = {"$in": order_nos}
+        entries = await self._pending.find(query, {"_id": 0}).to_list(None)
+        if not entries:
+            return 0
+        records = await self._store.load(sorted({e["order_no"] for e in entries}))
+        stored: list[tuple[str, uuid.UUID, datetime]] = []
+        never_stored: list[str] = []
+        for entry in entries:
+            record = records.get(entry["order_no"])
+            if record is not None and entry["source_event_id"] in record.applied_events:
+                stored.append((entry["order_no"], uuid.UUID(entry["source_event_id"]), entry["at"]))
+            elif entry["at"] < datetime.now(UTC) - NEVER_STORED_AFTER:
+                never_stored.append(entry["source_event_id"])
+        await self._publish_and_settle(await stored_changes_tagged(self._store, stored, records))
+        if never_stored:  # with the history written ahead of a change that never landed
+            await self._store.tag_history.delete_many({"event_id": {"$in": never_stored}})
+            await self._pending.delete_many({"source_event_id": {"$in": never_stored}})
+        if stored:
+            log.warning("pending_publications_published", count=len(stored))
+        return len(stored)
+
+    async def sweep(self, every_s: float = 10.0, older_than_s: float = 30.0) -> None:
+        """Publish forgotten changes (their request failed after storing them and was never
+        retried). Run as a background task of the process that edits tags."""
+        while True:
+            await asyncio.sleep(every_s)
+            try:
+                await self.publish_pending(older_than=timedelta(seconds=older_than_s))
+            except Exception:  # a dependency down: the next round tries again
+                log.exception("pending_publications_sweep_failed")
 
 
-__all__ = ["TagChangeRefused", "TagEditing", "edit_event_id"]
+__all__ = ["EditOutcome", "EditResult", "TagChangeRefused", "TagEditing", "edit_event_id"]

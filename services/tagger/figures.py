@@ -3,25 +3,96 @@
 Each order's contribution is applied by one Lua script (``figures.lua``) keyed by the order
 number: applied at most once, reversed at most once (cancel, return), and the figures it saw
 are stored with it, so a redelivered event sees exactly what the first delivery saw.
+
+The figures are a cache of MongoDB. An epoch marker, written when they were last built, says
+they are loaded; the script refuses to count without it, and a check at the head of every batch
+refuses figures that predate a Redis restart (a restart from an append-only file can lose the
+last second of writes). Either way the caller rebuilds them from MongoDB through the same
+script (or waits while another process does, under a lock) before tagging goes on.
 """
 
+import asyncio
 import json
-from collections.abc import AsyncIterator, Sequence
+import time
+import uuid
+from collections.abc import AsyncIterable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import structlog
+from prometheus_client import Counter, Enum
 from redis.asyncio import Redis
+from redis.exceptions import ResponseError
 
 from services.tagger.rules.facts import FiguresSnapshot
+
+log = structlog.get_logger("tagger.figures")
 
 SECONDS_PER_DAY = 86_400
 WINDOW_DAYS = 365
 KEEP_RECENT_ORDERS = 100
 CONTRIBUTION_TTL_S = 400 * SECONDS_PER_DAY  # longer than any Kafka retention a replay comes from
 _SCRIPT = (Path(__file__).with_name("figures.lua")).read_text()
+EPOCH_KEY = "ot:figures:epoch"
+REBUILD_LOCK_KEY = "ot:figures:rebuild-lock"
+FIGURE_KEYS = "ot:{*"  # every customer's keys (the epoch and the lock are outside it)
+LOCK_TTL_MS = 30_000
+REBUILD_CHUNK = 500
+
+FIGURES_REBUILDS = Counter(
+    "ordertag_figures_rebuilds_total",
+    "Rebuilds of the customer figures from MongoDB",
+    ["reason"],
+)
+FIGURES_STATE = Enum(
+    "ordertag_figures_state",
+    "The customer figures as this process last saw them",
+    states=["unknown", "loaded", "lost", "waiting", "rebuilding"],
+)
+
+# Head of every batch: the figures are loaded, and by the Redis server now running (its run id
+# changes on restart). On a mismatch the marker is dropped, so every process rebuilds.
+_EPOCH_CHECK = """
+local marker = redis.call('HMGET', KEYS[1], 'id', 'run_id')
+if not marker[1] then return redis.error_reply('NOEPOCH missing') end
+local run_id = string.match(redis.call('INFO', 'server'), 'run_id:(%x+)')
+if marker[2] ~= run_id then
+  redis.call('DEL', KEYS[1])
+  return redis.error_reply('NOEPOCH restarted')
+end
+return marker[1]
+"""
+_EPOCH_WRITE = """
+local run_id = string.match(redis.call('INFO', 'server'), 'run_id:(%x+)')
+redis.call('HSET', KEYS[1], 'id', ARGV[1], 'run_id', run_id, 'built_at', ARGV[2], 'orders', ARGV[3])
+return run_id
+"""
+_LOCK_RENEW = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0
+"""
+_LOCK_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+OrderDocuments = AsyncIterable[dict[str, Any]]
+
+
+class FiguresLost(Exception):
+    """Redis does not hold the customer figures (flushed, or restarted and perhaps short of its
+    last writes): rebuild them from MongoDB before counting another order."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"customer figures not loaded ({reason}); rebuild from MongoDB")
+        self.reason = reason
+
+
+class RebuildLockLost(Exception):
+    """The rebuild lock expired under a slow rebuild and another process took it over."""
 
 
 def to_cents(amount: Decimal) -> int:
@@ -63,6 +134,24 @@ def keys_of(customer_id: str, order_no: str = "") -> list[str]:
     return [f"{tag}:order:{order_no}", f"{tag}:totals", f"{tag}:by-day", f"{tag}:recent"]
 
 
+def _script_keys(customer_id: str, order_no: str) -> list[str]:
+    # The epoch marker is a key of its own slot: a Redis Cluster would need one marker per slot.
+    return [*keys_of(customer_id, order_no), EPOCH_KEY]
+
+
+def _contribution_args(order_no: str, cents: int, ts: float) -> list[Any]:
+    day = int(ts // SECONDS_PER_DAY)
+    return [order_no, cents, repr(ts), day, WINDOW_DAYS, KEEP_RECENT_ORDERS, CONTRIBUTION_TTL_S]
+
+
+def _lost_reason(error: ResponseError) -> str | None:
+    """``missing``/``restarted``/... for the script's NOEPOCH refusal, None for other errors."""
+    words = str(error).split()
+    if not words or words[0] != "NOEPOCH":
+        return None
+    return words[1].rstrip(":") if len(words) > 1 else "missing"
+
+
 def snapshot_from_json(raw: bytes | str) -> FiguresSnapshot:
     return FiguresSnapshot.from_record(json.loads(raw))
 
@@ -71,45 +160,150 @@ class CustomerFigures:
     def __init__(self, redis: Redis) -> None:
         self._redis = redis
         self._script = redis.register_script(_SCRIPT)
+        self._epoch_check = redis.register_script(_EPOCH_CHECK)
+        self._epoch_write = redis.register_script(_EPOCH_WRITE)
+        self._lock_renew = redis.register_script(_LOCK_RENEW)
+        self._lock_release = redis.register_script(_LOCK_RELEASE)
 
     async def apply(self, operations: Sequence[Apply | Reverse]) -> list[FiguresSnapshot | bool]:
         """Run the operations in order in one round trip (a pipeline of script calls).
 
         An ``Apply`` answers with the figures before that order; a ``Reverse`` with whether it
-        reversed anything now.
+        reversed anything now. Raises ``FiguresLost`` when the figures are not loaded.
         """
-        if not operations:
-            return []
-        pipe = self._redis.pipeline(transaction=False)
-        for op in operations:
-            if isinstance(op, Apply):
-                ts = op.created_at.timestamp()
-                args: list[Any] = [
-                    "apply",
-                    op.order_no,
-                    to_cents(op.amount),
-                    repr(ts),
-                    int(ts // SECONDS_PER_DAY),
-                    WINDOW_DAYS,
-                    KEEP_RECENT_ORDERS,
-                    CONTRIBUTION_TTL_S,
-                ]
-            else:
-                args = ["reverse", op.order_no]
-            await self._script(keys=keys_of(op.customer_id, op.order_no), args=args, client=pipe)
-        results = await pipe.execute()
-        return [
+        _, results = await self.apply_in_epoch(operations)
+        return results
+
+    async def apply_in_epoch(
+        self, operations: Sequence[Apply | Reverse]
+    ) -> tuple[str, list[FiguresSnapshot | bool]]:
+        """``apply``, and the epoch the figures were in: if the epoch has changed by the time
+        the orders are stored, a rebuild may have missed them (``epoch()`` tells)."""
+        async with self._redis.pipeline(transaction=False) as pipe:  # reset even on errors
+            await self._epoch_check(keys=[EPOCH_KEY], client=pipe)
+            for op in operations:
+                if isinstance(op, Apply):
+                    cents = to_cents(op.amount)
+                    args = ["apply", *_contribution_args(op.order_no, cents, _ts(op))]
+                else:
+                    args = ["reverse", op.order_no]
+                keys = _script_keys(op.customer_id, op.order_no)
+                await self._script(keys=keys, args=args, client=pipe)
+            epoch, *results = await pipe.execute(raise_on_error=False)
+        for result in (epoch, *results):
+            if isinstance(result, ResponseError) and (reason := _lost_reason(result)):
+                FIGURES_STATE.state("lost")
+                raise FiguresLost(reason)
+            if isinstance(result, Exception):
+                raise result
+        return epoch.decode() if isinstance(epoch, bytes) else str(epoch), [
             snapshot_from_json(result) if isinstance(op, Apply) else bool(result)
             for op, result in zip(operations, results, strict=True)
         ]
 
+    async def epoch(self) -> str | None:
+        """The id of the figures' current epoch (None: not loaded)."""
+        marker = await self._redis.hget(EPOCH_KEY, "id")
+        return marker.decode() if isinstance(marker, bytes) else marker
+
+    async def ensure_loaded(
+        self, orders: Callable[[], OrderDocuments], reason: str = "missing"
+    ) -> None:
+        """Return once the figures are loaded: rebuild them from ``orders()`` (every stored
+        order) under the rebuild lock, or wait while another process holds it."""
+        waited = 0.0
+        backoff = 0.05
+        while True:
+            try:
+                await self._epoch_check(keys=[EPOCH_KEY])
+                FIGURES_STATE.state("loaded")
+                return
+            except ResponseError as error:
+                if _lost_reason(error) is None:
+                    raise
+            token = uuid.uuid4().hex
+            if await self._redis.set(REBUILD_LOCK_KEY, token, nx=True, px=LOCK_TTL_MS):
+                try:
+                    await self._rebuild_locked(orders(), token, reason)
+                finally:
+                    await self._lock_release(keys=[REBUILD_LOCK_KEY], args=[token])
+                return
+            if waited == 0:
+                log.warning("figures_rebuild_waiting", reason=reason)
+            FIGURES_STATE.state("waiting")
+            await asyncio.sleep(backoff)  # another process rebuilds: poll its lock with backoff
+            waited += backoff
+            backoff = min(backoff * 2, 1.0)
+
+    async def rebuild(self, orders: OrderDocuments) -> int:
+        """Recompute every customer's figures from the stored orders (MongoDB is the source of
+        truth); taggers pause meanwhile. Returns the number of orders read."""
+        token = uuid.uuid4().hex
+        backoff = 0.05
+        while not await self._redis.set(REBUILD_LOCK_KEY, token, nx=True, px=LOCK_TTL_MS):
+            await asyncio.sleep(backoff)  # a rebuild is under way elsewhere: take the next turn
+            backoff = min(backoff * 2, 1.0)
+        try:
+            return await self._rebuild_locked(orders, token, "requested")
+        finally:
+            await self._lock_release(keys=[REBUILD_LOCK_KEY], args=[token])
+
+    async def _rebuild_locked(self, orders: OrderDocuments, token: str, reason: str) -> int:
+        FIGURES_STATE.state("rebuilding")
+        log.warning("figures_rebuild_started", reason=reason)
+        started = time.monotonic()
+        # Without the marker no process counts an order while the figures are rebuilt.
+        await self._redis.delete(EPOCH_KEY)
+        stale: list[bytes] = []
+        async for key in self._redis.scan_iter(match=FIGURE_KEYS, count=1000):
+            stale.append(key)
+            if len(stale) >= REBUILD_CHUNK:
+                await self._redis.unlink(*stale)
+                stale.clear()
+        if stale:
+            await self._redis.unlink(*stale)
+        count = 0
+        async with self._redis.pipeline(transaction=False) as pipe:
+            async for document in orders:
+                await self._restore(pipe, document)
+                count += 1
+                if count % REBUILD_CHUNK == 0:
+                    await pipe.execute()
+                    await self._renew(token)
+            await pipe.execute()
+        await self._renew(token)
+        await self._epoch_write(keys=[EPOCH_KEY], args=[uuid.uuid4().hex, repr(time.time()), count])
+        FIGURES_REBUILDS.labels(reason).inc()
+        FIGURES_STATE.state("loaded")
+        seconds = round(time.monotonic() - started, 3)
+        log.warning("figures_rebuilt", reason=reason, orders=count, seconds=seconds)
+        return count
+
+    async def _renew(self, token: str) -> None:
+        if not await self._lock_renew(keys=[REBUILD_LOCK_KEY], args=[token, LOCK_TTL_MS]):
+            raise RebuildLockLost("the figures rebuild lock expired; another process rebuilds")
+
+    async def _restore(self, pipe: Any, document: dict[str, Any]) -> None:
+        order = document["order"]
+        ts = datetime.fromisoformat(order["created_at"]).timestamp()
+        cents = to_cents(Decimal(order["pricing"]["total"]))
+        state = "reversed" if document.get("contribution_reversed") else "applied"
+        args = [
+            "restore",
+            *_contribution_args(document["order_no"], cents, ts),
+            json.dumps(document["figures"]),
+            state,
+        ]
+        keys = _script_keys(document["customer_id"], document["order_no"])
+        await self._script(keys=keys, args=args, client=pipe)
+
     async def totals(self, customer_id: str) -> CustomerTotals:
         _, totals_key, by_day_key, recent_key = keys_of(customer_id)
-        pipe = self._redis.pipeline(transaction=False)
-        pipe.hgetall(totals_key)
-        pipe.hgetall(by_day_key)
-        pipe.zrange(recent_key, 0, -1, withscores=True)
-        totals, by_day, recent = await pipe.execute()
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.hgetall(totals_key)
+            pipe.hgetall(by_day_key)
+            pipe.zrange(recent_key, 0, -1, withscores=True)
+            totals, by_day, recent = await pipe.execute()
         return CustomerTotals(
             order_count=int(totals.get(b"count", 0)),
             lifetime_spend=from_cents(totals.get(b"spend", 0)),
@@ -122,59 +316,10 @@ class CustomerFigures:
         )
 
 
-async def rebuild_figures(
-    redis: Redis, orders: AsyncIterator[dict[str, Any]], chunk: int = 500
-) -> int:
-    """Recompute every customer's figures from the stored orders (MongoDB is the source of
-    truth). Run with the taggers stopped. Returns the number of orders read."""
-    async for key in redis.scan_iter(match="ot:{*", count=1000):
-        await redis.delete(key)
-    count = 0
-    pipe = redis.pipeline(transaction=False)
-    async for document in orders:
-        _rebuild_one(pipe, document)
-        count += 1
-        if count % chunk == 0:
-            await pipe.execute()
-    await pipe.execute()
-    # keep the newest orders only, as the live script does
-    async for key in redis.scan_iter(match="ot:{*}:recent", count=1000):
-        await redis.zremrangebyrank(key, 0, -(KEEP_RECENT_ORDERS + 1))
-    return count
+def _ts(op: Apply) -> float:
+    return op.created_at.timestamp()
 
 
-def _rebuild_one(pipe: Any, document: dict[str, Any]) -> None:
-    order = document["order"]
-    contribution, totals, by_day, recent = keys_of(document["customer_id"], document["order_no"])
-    ts = datetime.fromisoformat(order["created_at"]).timestamp()
-    day = int(ts // SECONDS_PER_DAY)
-    cents = to_cents(Decimal(order["pricing"]["total"]))
-    state = "reversed" if document.get("contribution_reversed") else "applied"
-    pipe.hset(
-        contribution,
-        mapping={
-            "snapshot": json.dumps(document["figures"]),
-            "state": state,
-            "cents": cents,
-            "day": day,
-            "ts": repr(ts),
-        },
-    )
-    pipe.expire(contribution, CONTRIBUTION_TTL_S)
-    # first/last order times count every order ever placed, as the live script does
-    pipe.eval(_MIN_MAX_SCRIPT, 1, totals, repr(ts))
-    if state == "applied":
-        pipe.hincrby(totals, "count", 1)
-        pipe.hincrby(totals, "spend", cents)
-        pipe.hincrby(by_day, str(day), cents)
-        pipe.zadd(recent, {document["order_no"]: ts})
-
-
-_MIN_MAX_SCRIPT = """
-local ts = tonumber(ARGV[1])
-local first = redis.call('HGET', KEYS[1], 'first_at')
-if not first or ts < tonumber(first) then redis.call('HSET', KEYS[1], 'first_at', ARGV[1]) end
-local last = redis.call('HGET', KEYS[1], 'last_at')
-if not last or ts > tonumber(last) then redis.call('HSET', KEYS[1], 'last_at', ARGV[1]) end
-return 1
-"""
+async def rebuild_figures(redis: Redis, orders: OrderDocuments) -> int:
+    """Recompute every customer's figures from the stored orders (``ordertag figures rebuild``)."""
+    return await CustomerFigures(redis).rebuild(orders)

@@ -1,29 +1,73 @@
 """Large tag changes as jobs: progress in MongoDB, resumable after a restart, each order changed
-at most once (the job's change to an order has a fixed event id the order remembers)."""
+exactly once (the job's change to an order has a fixed event id the order remembers).
+
+A job runs in one process at a time, whichever replica holds its lease (owner and expiry in
+the job's document, renewed with every chunk of progress). A replica that dies stops renewing;
+once the lease has expired, the next ``resume_all`` of any replica takes the job over from its
+last recorded chunk. Progress moves only while the lease is still held (compare-and-set on the
+owner and the last order), so a replica that lost its lease while stalled counts nothing twice.
+Transient errors (MongoDB or Kafka briefly down) are retried with backoff; only a permanent
+error fails the job, with its reason.
+"""
 
 import asyncio
+import os
+import socket
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import stamina
 import structlog
-from pymongo import ASCENDING
+from aiokafka.errors import KafkaConnectionError, KafkaTimeoutError
+from pymongo import ASCENDING, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import AutoReconnect, ConnectionFailure
 
 from services.tagger.editing import TagEditing
 from services.tagger.manual import ManualChange
+from services.tagger.outcomes import EditOutcome
 from services.tagger.queries import OrderFilter
+from services.tagger.tagging import WriteConflictsPersist
 
 log = structlog.get_logger("tagger.jobs")
 CHUNK = 200
+LEASE = timedelta(seconds=30)
+NO_LEASE = datetime(1970, 1, 1, tzinfo=UTC)
+TRANSIENT_ERRORS = (
+    AutoReconnect,
+    ConnectionFailure,
+    KafkaConnectionError,
+    KafkaTimeoutError,
+    WriteConflictsPersist,
+    ConnectionError,
+    TimeoutError,
+)
+
+
+class LeaseLost(Exception):
+    """Another replica holds the job now (this one stalled past its lease)."""
+
+
+def replica_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
 class Jobs:
-    def __init__(self, database: AsyncDatabase[dict[str, Any]], editing: TagEditing) -> None:
+    def __init__(
+        self,
+        database: AsyncDatabase[dict[str, Any]],
+        editing: TagEditing,
+        *,
+        owner: str | None = None,
+        lease: timedelta = LEASE,
+    ) -> None:
         self.jobs = database["tag_jobs"]
         self.orders = database["orders"]
         self.catalog = database["tag_catalog"]
         self._editing = editing
+        self._owner = owner or replica_name()
+        self._lease = lease
         self._running: dict[str, asyncio.Task[None]] = {}
 
     async def ensure_indexes(self) -> None:
@@ -38,6 +82,7 @@ class Jobs:
         after: dict[str, Any] | None = None,
     ) -> str:
         job_id = uuid.uuid4().hex
+        now = datetime.now(UTC)
         await self.jobs.insert_one(
             {
                 # the filter is stored as itself, not as a MongoDB query ($-keys are not storable)
@@ -56,74 +101,133 @@ class Jobs:
                     "by": change.by,
                     "reason": change.reason,
                 },
-                "created_at": datetime.now(UTC),
-                "updated_at": datetime.now(UTC),
+                "lease_owner": None,
+                "lease_until": NO_LEASE,  # free: whichever replica runs jobs takes it
+                "created_at": now,
+                "updated_at": now,
             }
         )
         self._spawn(job_id)
         return job_id
 
     async def resume_all(self) -> int:
-        """Continue the jobs a stopped process left running."""
-        running = await self.jobs.find({"status": "running"}, {"job_id": 1}).to_list(None)
-        for job in running:
+        """Take over the running jobs nobody holds (left by a stopped or dead replica, or
+        recorded by a process that does not run jobs); call it periodically."""
+        free = await self.jobs.find(
+            {"status": "running", "lease_until": {"$lt": datetime.now(UTC)}}, {"job_id": 1}
+        ).to_list(None)
+        for job in free:
             self._spawn(job["job_id"])
-        return len(running)
+        return len(free)
 
     async def get(self, job_id: str) -> dict[str, Any] | None:
-        return await self.jobs.find_one({"job_id": job_id}, {"_id": 0})
+        return await self.jobs.find_one(
+            {"job_id": job_id}, {"_id": 0, "lease_owner": 0, "lease_until": 0}
+        )
 
     def _spawn(self, job_id: str) -> None:
         if job_id not in self._running or self._running[job_id].done():
             self._running[job_id] = asyncio.create_task(self._run(job_id))
 
+    async def _claim(self, job_id: str) -> dict[str, Any] | None:
+        """The job, if this replica now holds its lease (it was free, expired or ours)."""
+        now = datetime.now(UTC)
+        return await self.jobs.find_one_and_update(
+            {
+                "job_id": job_id,
+                "status": "running",
+                "$or": [{"lease_until": {"$lt": now}}, {"lease_owner": self._owner}],
+            },
+            {"$set": {"lease_owner": self._owner, "lease_until": now + self._lease}},
+            return_document=ReturnDocument.AFTER,
+        )
+
     async def _run(self, job_id: str) -> None:
-        job = await self.jobs.find_one({"job_id": job_id})
+        try:
+            async for attempt in stamina.retry_context(
+                on=TRANSIENT_ERRORS, attempts=None, timeout=None, wait_max=10.0
+            ):
+                with attempt:
+                    await self._work(job_id)
+        except LeaseLost:
+            log.warning("job_lease_lost", job_id=job_id, owner=self._owner)
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            log.exception("job_failed", job_id=job_id)
+            await self.jobs.update_one(
+                {"job_id": job_id, "lease_owner": self._owner},
+                {"$set": {"status": "failed", "error": str(error)[:500]}},
+            )
+
+    async def _work(self, job_id: str) -> None:
+        """From the last recorded chunk to the end; every chunk is applied (idempotently, so a
+        chunk interrupted before its progress was recorded is applied again harmlessly), then
+        recorded while the lease is still held."""
+        job = await self._claim(job_id)
         if job is None:
-            return
+            return  # done, failed, or another replica holds it
+        log.info("job_running", job_id=job_id, owner=self._owner, after=job["last_order_no"])
         spec = job["change"]
         change = ManualChange(tuple(spec["add"]), tuple(spec["remove"]), spec["by"], spec["reason"])
         last = job["last_order_no"]
         which = OrderFilter.model_validate(job["filter"]).to_mongo()
-        try:
-            while True:
-                query = {"$and": [which, {"order_no": {"$gt": last}}]}
-                chunk = (
-                    await self.orders.find(query, {"order_no": 1})
-                    .sort("order_no", ASCENDING)
-                    .limit(CHUNK)
-                    .to_list(None)
-                )
-                if not chunk:
-                    break
-                order_nos = [doc["order_no"] for doc in chunk]
-                outcomes = await self._editing.change(order_nos, change, f"job:{job_id}")
-                last = order_nos[-1]
-                changed = sum(outcome == "changed" for outcome in outcomes.values())
-                await self.jobs.update_one(
-                    {"job_id": job_id},
-                    {
-                        "$set": {"last_order_no": last, "updated_at": datetime.now(UTC)},
-                        "$inc": {"processed": len(order_nos), "changed": changed},
-                    },
-                )
-            await self._finish(job)
-        except Exception as error:
-            log.exception("job_failed", job_id=job_id)
-            await self.jobs.update_one(
-                {"job_id": job_id}, {"$set": {"status": "failed", "error": str(error)[:500]}}
+        while True:
+            query = {"$and": [which, {"order_no": {"$gt": last}}]}
+            chunk = (
+                await self.orders.find(query, {"order_no": 1})
+                .sort("order_no", ASCENDING)
+                .limit(CHUNK)
+                .to_list(None)
             )
-            raise
+            if not chunk:
+                break
+            order_nos = [doc["order_no"] for doc in chunk]
+            results = await self._editing.change(order_nos, change, f"job:{job_id}")
+            changed = sum(r.outcome is EditOutcome.CHANGED for r in results.values())
+            await self._record_progress(job_id, last, order_nos[-1], len(order_nos), changed)
+            last = order_nos[-1]
+        await self._finish(job)
+
+    async def _record_progress(
+        self, job_id: str, previous: str, last: str, processed: int, changed: int
+    ) -> None:
+        now = datetime.now(UTC)
+        moved = await self.jobs.update_one(
+            {"job_id": job_id, "lease_owner": self._owner, "last_order_no": previous},
+            {
+                "$set": {
+                    "last_order_no": last,
+                    "lease_until": now + self._lease,
+                    "updated_at": now,
+                },
+                "$inc": {"processed": processed, "changed": changed},
+            },
+        )
+        if moved.matched_count == 0:
+            raise LeaseLost(job_id)
 
     async def _finish(self, job: dict[str, Any]) -> None:
         after = job.get("after") or {}
         if after.get("delete_catalog_tag"):  # rename / merge: the old name leaves the catalog
             await self.catalog.delete_one({"name": after["delete_catalog_tag"]})
         await self.jobs.update_one(
-            {"job_id": job["job_id"]}, {"$set": {"status": "done", "updated_at": datetime.now(UTC)}}
+            {"job_id": job["job_id"], "lease_owner": self._owner},
+            {"$set": {"status": "done", "updated_at": datetime.now(UTC)}},
         )
         log.info("job_done", job_id=job["job_id"], kind=job["kind"])
 
     async def stop(self) -> None:
-        for task in self._running.values():
+        """Stop working and free the leases held, so another replica takes over at once."""
+        tasks = list(self._running.values())
+        for task in tasks:
             task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if tasks:
+            try:
+                await self.jobs.update_many(
+                    {"status": "running", "lease_owner": self._owner},
+                    {"$set": {"lease_until": NO_LEASE}},
+                )
+            except Exception:  # MongoDB down: the leases expire by themselves
+                log.warning("job_leases_not_freed", owner=self._owner, exc_info=True)

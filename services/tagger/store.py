@@ -5,7 +5,6 @@ concurrent writer (a manual tag from the Tag API) is never overwritten; the lose
 re-applies. Writes are one bulk round trip per consumed batch.
 """
 
-import asyncio
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -175,24 +174,21 @@ class OrderStore:
                         upsert=True,
                     )
                 )
-        # Orders and history are written concurrently; history of an order that lost a race is
-        # taken back afterwards (the retry writes its own).
-        results = await asyncio.gather(
-            self.orders.bulk_write(writes, ordered=False) if writes else _nothing(),
-            self._insert_history(history),
-            return_exceptions=True,
-        )
+        # History first, then the orders: an order that records an event always has its
+        # history entry, even if the process dies between the two writes (a replay or a
+        # resent operation finds the change applied and writes no history of its own).
+        # History of an order that lost a race is taken back afterwards (the retry writes its
+        # own).
+        await self._insert_history(history)
         conflicts: set[str] = set()
-        orders_result, history_result = results
-        if isinstance(orders_result, BulkWriteError):
-            for failure in orders_result.details["writeErrors"]:
+        try:
+            if writes:
+                await self.orders.bulk_write(writes, ordered=False)
+        except BulkWriteError as error:
+            for failure in error.details["writeErrors"]:
                 if failure["code"] != DUPLICATE_KEY:
-                    raise orders_result
+                    raise
                 conflicts.add(records[failure["index"]].order.order_no)
-        elif isinstance(orders_result, BaseException):
-            raise orders_result
-        if isinstance(history_result, BaseException):
-            raise history_result
         if conflicts:
             lost = [e.event_id for e in history if e.order_no in conflicts]
             await self.tag_history.delete_many(
@@ -255,7 +251,3 @@ class OrderStore:
             {"order_no": {"$in": order_nos}, "event_id": {"$in": event_ids}}, {"_id": 0}
         )
         return await cursor.to_list(None)
-
-
-async def _nothing() -> None:
-    return None

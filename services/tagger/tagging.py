@@ -7,14 +7,16 @@ document through the event ids it records and its version, history through a uni
 import asyncio
 import uuid
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
+from typing import TypeVar
 
 import structlog
 
 from services.tagger import metrics
-from services.tagger.figures import Apply, CustomerFigures, Reverse
+from services.tagger.figures import Apply, CustomerFigures, FiguresLost, Reverse
 from services.tagger.rules.book import RuleBook
 from services.tagger.rules.engine import decide, merge_tags
 from services.tagger.rules.facts import FiguresSnapshot, order_facts
@@ -37,6 +39,7 @@ TAGGED_EVENT_NAMESPACE = uuid.UUID("6f1c1d9e-3f7a-4d59-9a43-0e0b6b1f2c11")
 REVERSING_STATUSES = {OrderStatus.CANCELLED, OrderStatus.RETURNED}
 TIER_TAGS = ("vip", "high-value", "big-customer", "returning-customer", "new-customer")
 MAX_WRITE_ATTEMPTS = 5
+T = TypeVar("T")
 
 
 class WriteConflictsPersist(Exception):
@@ -46,7 +49,32 @@ class WriteConflictsPersist(Exception):
 @dataclass
 class BatchOutcome:
     tagged: list[OrderTagged] = field(default_factory=list)
-    unknown_orders: list[StatusChanged] = field(default_factory=list)
+    # status changes refused (dead letters): for an order never seen, or naming another
+    # customer than the order's
+    unknown_orders: list["Refusal"] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    event: StatusChanged
+    reason: str
+
+
+async def until_no_conflicts(
+    items: list[T],
+    order_no_of: Callable[[T], str],
+    attempt: Callable[[list[T]], Awaitable[set[str]]],
+) -> None:
+    """Run ``attempt`` (read, decide, save; it answers the orders whose write lost a race) on
+    the items, then again on the items of those orders, until no write loses."""
+    pending = items
+    for _ in range(MAX_WRITE_ATTEMPTS):
+        conflicts = await attempt(pending)
+        if not conflicts:
+            return
+        metrics.WRITE_CONFLICTS.inc(len(conflicts))
+        pending = [item for item in pending if order_no_of(item) in conflicts]
+    raise WriteConflictsPersist(f"orders still conflicting: {sorted(conflicts)[:10]}")
 
 
 def tagged_event_id(source_event_id: uuid.UUID) -> uuid.UUID:
@@ -97,27 +125,28 @@ class TaggingService:
 
     async def _tag_lane(self, events: list[OrderEventModel]) -> BatchOutcome:
         outcome = BatchOutcome()
-        pending = events
-        for _ in range(MAX_WRITE_ATTEMPTS):
-            conflicts = await self._attempt(pending, outcome)
-            if not conflicts:
-                return outcome
-            metrics.WRITE_CONFLICTS.inc(len(conflicts))
-            pending = [event for event in pending if event.order_no in conflicts]
-        raise WriteConflictsPersist(f"orders still conflicting: {sorted(conflicts)[:10]}")
+        await until_no_conflicts(
+            events, lambda event: event.order_no, partial(self._attempt, outcome=outcome)
+        )
+        return outcome
 
-    async def _attempt(self, events: list[OrderEventModel], outcome: BatchOutcome) -> set[str]:
+    async def _attempt(self, events: list[OrderEventModel], *, outcome: BatchOutcome) -> set[str]:
         records = await self._store.load(sorted({event.order_no for event in events}))
         fresh, replays = _split_fresh(events, records)
-        snapshots = await self._apply_figures(fresh)
+        refused = {r.event.event_id: r for r in _refused_status_changes(fresh, records)}
+        fresh = [event for event in fresh if event.event_id not in refused]
+        outcome.unknown_orders.extend(refused.values())
+        snapshots, epoch = await self._apply_figures(fresh)
 
         changed: dict[str, OrderRecord] = {}
         history: list[HistoryEntry] = []
         tagged: list[OrderTagged] = []
         for event in fresh:
             record = changed.get(event.order_no) or records.get(event.order_no)
-            if isinstance(event, StatusChanged) and record is None:
-                outcome.unknown_orders.append(event)
+            if isinstance(event, StatusChanged) and (
+                refusal := _refusal(event, record.order.customer.id if record else None)
+            ):
+                outcome.unknown_orders.append(refusal)
                 continue
             record, event_tagged, event_history = self._apply(event, record, snapshots)
             changed[event.order_no] = record
@@ -126,6 +155,11 @@ class TaggingService:
 
         self._count_hits()
         conflicts = await self._store.save(list(changed.values()), history)
+        while epoch is not None and await self._figures.epoch() != epoch:
+            # The figures were rebuilt while these orders were being stored: the rebuild may
+            # have read MongoDB before them. Counting them again adds only what it missed.
+            log.warning("figures_rebuilt_under_batch", orders=len(fresh))
+            _, epoch = await self._apply_figures(fresh)
         outcome.tagged.extend(t for t in tagged if t.order_no not in conflicts)
         outcome.tagged.extend(await self._replayed(replays, records))
         metrics.EVENTS_PROCESSED.labels("tagged").inc(len(tagged))
@@ -139,7 +173,11 @@ class TaggingService:
             metrics.TAG_HITS.labels(tag).inc(hits)
         self._hits.clear()
 
-    async def _apply_figures(self, events: list[OrderEventModel]) -> dict[str, FiguresSnapshot]:
+    async def _apply_figures(
+        self, events: list[OrderEventModel]
+    ) -> tuple[dict[str, FiguresSnapshot], str | None]:
+        """Each fresh order's figures before it, and the figures' epoch they were counted in.
+        Figures Redis has lost are rebuilt from MongoDB first, never counted from zero."""
         operations: list[Apply | Reverse] = []
         for event in events:
             if isinstance(event, StatusChanged):
@@ -152,12 +190,21 @@ class TaggingService:
             )
             if order.status in REVERSING_STATUSES:
                 operations.append(Reverse(order.customer.id, order.order_no))
-        results = await self._figures.apply(operations)
-        return {
+        if not operations:
+            return {}, None
+        while True:
+            try:
+                epoch, results = await self._figures.apply_in_epoch(operations)
+                break
+            except FiguresLost as lost:
+                log.warning("figures_lost", reason=lost.reason)
+                await self._figures.ensure_loaded(self._store.all_orders, lost.reason)
+        snapshots = {
             op.order_no: result
             for op, result in zip(operations, results, strict=True)
             if isinstance(result, FiguresSnapshot)
         }
+        return snapshots, epoch
 
     def _apply(
         self,
@@ -226,23 +273,33 @@ class TaggingService:
     ) -> list[OrderTagged]:
         """Events already stored: publish their tagged event again (the first publish may have
         been lost in a crash); same id, same content, so downstream dedupes it."""
-        if not replays:
-            return []
-        entries = await self._store.history_of_events(
-            sorted({e.order_no for e in replays}), [str(e.event_id) for e in replays]
-        )
-        by_event = {(e["order_no"], e["event_id"]): e for e in entries}
-        tagged = []
-        for event in replays:
-            record = records[event.order_no]
-            entry = by_event.get((event.order_no, str(event.event_id)), {})
-            added_names = {t["tag"] for t in entry.get("added", [])}
-            added = [tag for tag in record.tags if tag.name in added_names]
-            removed = sorted(t["tag"] for t in entry.get("removed", []))
-            tagged.append(
-                tagged_event_for(event.event_id, event.occurred_at, record, added, removed)
-            )
-        return tagged
+        stored = [(event.order_no, event.event_id, event.occurred_at) for event in replays]
+        return await stored_changes_tagged(self._store, stored, records)
+
+
+async def stored_changes_tagged(
+    store: OrderStore,
+    changes: Sequence[tuple[str, uuid.UUID, datetime]],
+    records: dict[str, OrderRecord],
+) -> list[OrderTagged]:
+    """The tagged events of changes already stored (order number, source event id, when),
+    rebuilt from their tag history, to publish again: by rules on replay, by hand from the
+    pending publications."""
+    if not changes:
+        return []
+    entries = await store.history_of_events(
+        sorted({order_no for order_no, _, _ in changes}), [str(id_) for _, id_, _ in changes]
+    )
+    by_event = {(e["order_no"], e["event_id"]): e for e in entries}
+    tagged = []
+    for order_no, source_event_id, occurred_at in changes:
+        record = records[order_no]
+        entry = by_event.get((order_no, str(source_event_id)), {})
+        added_names = {t["tag"] for t in entry.get("added", [])}
+        added = [tag for tag in record.tags if tag.name in added_names]
+        removed = sorted(t["tag"] for t in entry.get("removed", []))
+        tagged.append(tagged_event_for(source_event_id, occurred_at, record, added, removed))
+    return tagged
 
 
 def _lanes_by_customer(
@@ -256,6 +313,32 @@ def _lanes_by_customer(
         lane = lane_of.setdefault(event.customer_id, len(lane_of) % lanes)
         split[lane].append(event)
     return [lane for lane in split if lane]
+
+
+def _refusal(event: StatusChanged, order_customer_id: str | None) -> Refusal | None:
+    """Why a status change must not be applied, if it must not: the order is unknown, or the
+    event names another customer than the order's (it would move the wrong figures)."""
+    if order_customer_id is None:
+        return Refusal(event, f"status change for unknown order {event.order_no}")
+    if event.customer_id != order_customer_id:
+        return Refusal(
+            event,
+            f"status change for order {event.order_no} names customer {event.customer_id}, "
+            f"but the order is customer {order_customer_id}'s",
+        )
+    return None
+
+
+def _refused_status_changes(
+    events: list[OrderEventModel], records: dict[str, OrderRecord]
+) -> list[Refusal]:
+    """Status changes of stored orders that name another customer: refused before they count."""
+    refusals = (
+        _refusal(event, record.order.customer.id)
+        for event in events
+        if isinstance(event, StatusChanged) and (record := records.get(event.order_no))
+    )
+    return [refusal for refusal in refusals if refusal is not None]
 
 
 def _split_fresh(

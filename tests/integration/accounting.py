@@ -1,0 +1,64 @@
+"""Checks of a run's outcome read straight from MongoDB and Redis: every order stored once, each
+customer's figures equal to a recount, each order tagged with the figures it really had."""
+
+from collections import defaultdict
+from typing import Any
+
+from pymongo.asynchronous.database import AsyncDatabase
+from redis.asyncio import Redis
+
+from services.tagger.figures import CustomerFigures
+from tests.generated import Expected
+
+
+async def stored_count(db: AsyncDatabase[dict[str, Any]]) -> int:
+    return await db["orders"].count_documents({})
+
+
+async def assert_figures_recount_and_tags(
+    redis: Redis, db: AsyncDatabase[dict[str, Any]], expected: Expected
+) -> None:
+    """Figures equal a recount from MongoDB (and the stream's own count); each order was tagged
+    with the figures its customer really had before it."""
+    count: dict[str, int] = defaultdict(int)
+    cents: dict[str, int] = defaultdict(int)
+    wrong_prior, new_but_returning = [], []
+    async for order in db["orders"].find({}, {"_id": 0}):
+        if not order["contribution_reversed"]:
+            count[order["customer_id"]] += 1
+            cents[order["customer_id"]] += order["amount_cents"]
+        prior = expected.prior_orders[order["order_no"]]
+        if order["figures"]["prior_order_count"] != prior:
+            wrong_prior.append(order["order_no"])
+        if prior > 0 and "new-customer" in order["tag_names"]:
+            new_but_returning.append(order["order_no"])
+
+    figures = CustomerFigures(redis)
+    differing = []
+    for customer_id in expected.order_count:
+        totals = await figures.totals(customer_id)
+        recount = (count[customer_id], cents[customer_id])
+        live = (totals.order_count, int(totals.lifetime_spend * 100))
+        spend = expected.lifetime_spend[customer_id]
+        stream = (expected.order_count[customer_id], int(spend * 100))
+        if not live == recount == stream:
+            differing.append((customer_id, live, recount, stream))
+    assert differing == [], (
+        f"{len(differing)} customers' figures differ from the recount "
+        f"(customer, live, recount, stream): {differing[:5]}"
+    )
+    assert new_but_returning == [], f"{len(new_but_returning)} returning customers tagged new"
+    assert wrong_prior == [], f"{len(wrong_prior)} orders tagged with wrong prior counts"
+
+
+async def assert_history_once_per_change(db: AsyncDatabase[dict[str, Any]]) -> None:
+    """No tag added twice to one order (none of the generated orders loses a tag and regains
+    it), so a doubled effect shows up here."""
+    doubled = await db["tag_history"].aggregate(
+        [
+            {"$unwind": "$added"},
+            {"$group": {"_id": {"o": "$order_no", "t": "$added.tag"}, "n": {"$sum": 1}}},
+            {"$match": {"n": {"$gt": 1}}},
+        ]
+    )
+    assert await doubled.to_list(None) == []

@@ -1,0 +1,84 @@
+"""Redis loses the customer figures mid-stream (FLUSHALL, or a SIGKILL with or without its
+append-only file): the tagger rebuilds them from MongoDB before it tags on, and every figure and
+every customer tag ends as if nothing had happened."""
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pymongo.asynchronous.database import AsyncDatabase
+from redis.asyncio import Redis
+
+from services.tagger.app import create_app as create_tagger
+from services.tagger.figures import CustomerFigures
+from services.tagger.settings import TaggerSettings
+from shared.events import OrderCreated
+from tests.conftest import eventually
+from tests.generated import order_stream
+from tests.integration.accounting import assert_figures_recount_and_tags, stored_count
+from tests.integration.conftest import publish_events, running, wait_for_orders
+from tests.integration.killable import RedisServer
+
+pytestmark = pytest.mark.integration
+
+
+async def test_figures_flushed_mid_stream_are_rebuilt_before_tagging_goes_on(
+    tagger: Any,
+    tagger_settings: TaggerSettings,
+    mongo_db: AsyncDatabase[dict[str, Any]],
+    redis_client: Redis,
+    run_id: str,
+) -> None:
+    events, expected = order_stream(2000, customers=300, seed=23, prefix=run_id)
+    created = sum(isinstance(e, OrderCreated) for e in events)
+    async with tagger():
+        await publish_events(tagger_settings, events)
+
+        async def some_tagged() -> bool:
+            return await stored_count(mongo_db) >= 300
+
+        await eventually(some_tagged, within=60)
+        await redis_client.flushall()
+        flushed_at = await stored_count(mongo_db)
+        await wait_for_orders(mongo_db, created, len(events), within=180)
+
+    assert flushed_at < created, "the flush came too late to interrupt anything"
+    await assert_figures_recount_and_tags(redis_client, mongo_db, expected)
+    assert await CustomerFigures(redis_client).epoch() is not None
+
+
+@pytest.mark.parametrize("append_only", [True, False], ids=["data-kept", "empty"])
+async def test_redis_killed_mid_stream_the_tagger_waits_and_resumes_exactly(
+    append_only: bool,
+    tmp_path: Path,
+    tagger_settings: TaggerSettings,
+    mongo_db: AsyncDatabase[dict[str, Any]],
+    run_id: str,
+) -> None:
+    """SIGKILL of Redis: the consumer retries with backoff instead of committing, and goes on
+    by itself when Redis is back; a restart from the append-only file may lack the last second
+    of writes, so it too is rebuilt from MongoDB."""
+    server = RedisServer(tmp_path / "redis", append_only=append_only)
+    await server.start()
+    settings = tagger_settings.model_copy(update={"redis_url": server.url})
+    redis = Redis.from_url(server.url, socket_timeout=5, socket_connect_timeout=5)
+    events, expected = order_stream(1500, customers=200, seed=29, prefix=run_id)
+    created = sum(isinstance(e, OrderCreated) for e in events)
+    try:
+        async with running(create_tagger(settings)):
+            await publish_events(settings, events)
+
+            async def some_tagged() -> bool:
+                return await stored_count(mongo_db) >= 300
+
+            await eventually(some_tagged, within=60)
+            await server.kill()
+            killed_at = await stored_count(mongo_db)
+            await server.start()
+            await wait_for_orders(mongo_db, created, len(events), within=180)
+
+        assert killed_at < created, "the kill came too late to interrupt anything"
+        await assert_figures_recount_and_tags(redis, mongo_db, expected)
+    finally:
+        await redis.aclose()
+        await server.stop()
