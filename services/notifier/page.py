@@ -36,21 +36,21 @@ async def login(
     user: Annotated[str, Form(max_length=64)] = "",
     password: Annotated[str, Form(max_length=200)] = "",
 ) -> Response:
-    state = request.app.state
+    settings = request.app.state.settings
     name = None
     if api_key:
-        key = find_key(api_key, state.api_keys)
+        key = find_key(api_key, settings.api_keys)
         if key and (Scope.ALERTS in key.scopes or Scope.ADMIN in key.scopes):
             name = key.name
     elif user and password:
-        found = find_user(user, password, state.page_users)
+        found = find_user(user, password, settings.notifier_page_users)
         name = found.name if found else None
     if name is None:
         return RedirectResponse("/login?failed=1", status.HTTP_303_SEE_OTHER)
     answer = RedirectResponse("/", status.HTTP_303_SEE_OTHER)
     answer.set_cookie(
         COOKIE,
-        make_session(name, state.session_secret),
+        make_session(name, settings.notifier_session_secret),
         max_age=SESSION_S,
         httponly=True,
         samesite="strict",
@@ -68,7 +68,7 @@ async def logout() -> Response:
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)
 async def support_page(request: Request) -> Response:
     token = request.cookies.get(COOKIE)
-    if not token or read_session(token, request.app.state.session_secret) is None:
+    if not token or read_session(token, request.app.state.settings.notifier_session_secret) is None:
         return RedirectResponse("/login", status.HTTP_303_SEE_OTHER)
     return HTMLResponse(_page("index.html"))
 
@@ -83,7 +83,7 @@ async def list_alerts(
     team: Annotated[str | None, Query(max_length=64)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 200,
 ) -> list[dict[str, Any]]:
-    alerts: list[dict[str, Any]] = await request.app.state.alert_store.find_alerts(
+    alerts: list[dict[str, Any]] = await request.app.state.notifier.store.find_alerts(
         status=status_, severity=severity, tag=tag, team=team, limit=limit
     )
     return alerts
@@ -91,7 +91,7 @@ async def list_alerts(
 
 @router.get("/api/alerts/{alert_id}")
 async def alert_detail(request: Request, alert_id: str, user: CurrentUser) -> dict[str, Any]:
-    store = request.app.state.alert_store
+    store = request.app.state.notifier.store
     alert = await store.get(alert_id)
     if alert is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no alert {alert_id!r}")
@@ -114,11 +114,11 @@ async def claim(request: Request, alert_id: str, user: CurrentUser) -> dict[str,
 
 
 async def _change(request: Request, alert_id: str, user: str, change: str) -> dict[str, Any]:
-    store = request.app.state.alert_store
+    store = request.app.state.notifier.store
     updated = await (store.acknowledge if change == "acknowledged" else store.claim)(alert_id, user)
     if updated is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no alert {alert_id!r}")
-    await request.app.state.live.publish(change, updated)
+    await request.app.state.notifier.live.publish(change, updated)
     result: dict[str, Any] = updated
     return result
 
@@ -126,7 +126,7 @@ async def _change(request: Request, alert_id: str, user: str, change: str) -> di
 @router.get("/api/events")
 async def live_events(request: Request, user: CurrentUser) -> StreamingResponse:
     return StreamingResponse(
-        request.app.state.live.follow(),
+        request.app.state.notifier.live.follow(),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )

@@ -56,11 +56,13 @@ def read_session(token: str, secret: str) -> str | None:
 async def current_user(request: Request, presented: Annotated[str | None, Depends(_header)]) -> str:
     """The signed-in person (cookie) or API key name (header); 401 otherwise."""
     if presented:
-        key = find_key(presented, request.app.state.api_keys)
+        key = find_key(presented, request.app.state.settings.api_keys)
         if key and (Scope.ALERTS in key.scopes or Scope.ADMIN in key.scopes):
             return f"key:{key.name}"
     token = request.cookies.get(COOKIE)
-    name = read_session(token, request.app.state.session_secret) if token else None
+    name = (
+        read_session(token, request.app.state.settings.notifier_session_secret) if token else None
+    )
     if name is None:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "sign in at /login")
     return name

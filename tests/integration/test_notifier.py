@@ -199,7 +199,9 @@ async def test_redelivery_and_restart_alert_exactly_once(
     event = tagged_event(f"{run_id}-1", ["urgent", "vip"])
     async with http_receiver() as receiver:
         path = routing_file(
-            tmp_path, [{"id": "hook", "type": "webhook", "url": f"{receiver.url}/hook"}], ["hook"]
+            tmp_path,
+            [{"id": "hook", "type": "webhook", "url": f"{receiver.url}/hook", "unsigned": True}],
+            ["hook"],
         )
         async with notifier(notifier_settings, path):
             await publish_tagged(notifier_settings, [event, event])
@@ -222,6 +224,35 @@ async def test_redelivery_and_restart_alert_exactly_once(
     assert sorted(Alert.model_validate_json(r.value).alert_id for r in published) == sorted(ids)
 
 
+async def test_a_restart_right_after_a_delivery_sends_nothing_again(
+    notifier_settings: NotifierSettings,
+    tmp_path: Path,
+    mongo_db: AsyncDatabase[dict[str, Any]],
+    run_id: str,
+) -> None:
+    async with http_receiver() as receiver:
+        receiver.answer_delay_s = 0.3  # the stop comes while the channel is still answering
+        path = routing_file(
+            tmp_path,
+            [{"id": "hook", "type": "webhook", "url": f"{receiver.url}/hook", "unsigned": True}],
+            ["hook"],
+        )
+        async with notifier(notifier_settings, path):
+            await publish_tagged(notifier_settings, [tagged_event(f"{run_id}-1", ["urgent"])])
+            await count_at(receiver, "/hook", 1)
+        receiver.answer_delay_s = 0
+        async with notifier(notifier_settings, path):  # resumes what the store shows pending
+            await publish_tagged(notifier_settings, [tagged_event(f"{run_id}-2", ["urgent"])])
+            await alerts_at(receiver, "/hook", 2)
+
+    ids = [a["alert_id"] for r in receiver.at("/hook") for a in json.loads(r.body)["alerts"]]
+    assert sorted(ids) == [f"{run_id}-1:urgent", f"{run_id}-2:urgent"]
+    first = await mongo_db["alerts"].find_one({"alert_id": f"{run_id}-1:urgent"})
+    assert first is not None
+    assert first["deliveries"][0]["status"] == "delivered"
+    assert first["deliveries"][0]["attempts"] == 1
+
+
 async def test_failing_channel_is_retried_then_marked_failed_without_blocking_others(
     notifier_settings: NotifierSettings,
     tmp_path: Path,
@@ -231,8 +262,8 @@ async def test_failing_channel_is_retried_then_marked_failed_without_blocking_ot
     async with http_receiver() as broken, http_receiver() as healthy:
         broken.fail_first = 1000
         channels = [
-            {"id": "broken", "type": "webhook", "url": f"{broken.url}/b"},
-            {"id": "healthy", "type": "webhook", "url": f"{healthy.url}/h"},
+            {"id": "broken", "type": "webhook", "url": f"{broken.url}/b", "unsigned": True},
+            {"id": "healthy", "type": "webhook", "url": f"{healthy.url}/h", "unsigned": True},
         ]
         path = routing_file(tmp_path, channels, ["broken", "healthy"])
         async with notifier(notifier_settings, path):
@@ -288,7 +319,9 @@ async def test_unacknowledged_urgent_alert_is_escalated_once_and_acknowledged_on
     run_id: str,
 ) -> None:
     async with http_receiver() as receiver:
-        channels = [{"id": "escalate", "type": "webhook", "url": f"{receiver.url}/esc"}]
+        channels = [
+            {"id": "escalate", "type": "webhook", "url": f"{receiver.url}/esc", "unsigned": True}
+        ]
         path = routing_file(
             tmp_path,
             channels,
@@ -302,10 +335,10 @@ async def test_unacknowledged_urgent_alert_is_escalated_once_and_acknowledged_on
                 return await mongo_db["alerts"].count_documents({}) == 1
 
             await eventually(stored)
-            await app.state.alert_store.acknowledge(f"{run_id}-ack:urgent", "ana")
+            await app.state.notifier.store.acknowledge(f"{run_id}-ack:urgent", "ana")
             await publish_tagged(notifier_settings, [tagged_event(f"{run_id}-open", ["urgent"])])
             [escalated] = await count_at(receiver, "/esc", 1)
-            assert await app.state.alerting.escalate_due() == 0  # never twice
+            assert await app.state.notifier.alerting.escalate_due() == 0  # never twice
 
     body = json.loads(escalated.body)
     assert body["type"] == "ordertag.alert.escalated"

@@ -238,9 +238,11 @@ async def test_quiet_hours_hold_back_what_is_not_critical() -> None:
         channel,
         sender=None,
         store=None,
+        attempt_log=None,
         notify=None,  # type: ignore[arg-type]
         attempts=1,
         base_delay_s=0,
+        max_delay_s=1,
     )
     warning = alert().model_copy(update={"alert_id": "SO-1:vip", "severity": Severity.WARNING})
 
@@ -248,4 +250,4 @@ async def test_quiet_hours_hold_back_what_is_not_critical() -> None:
 
     assert [[a.alert_id for a in m.alerts] for m in messages] == [["SO-9:urgent"]]
     assert len(worker._tasks) == 1  # the warning waits for the end of the quiet hours
-    await worker.stop()
+    await worker.stop(grace_s=0)
