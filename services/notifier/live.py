@@ -11,6 +11,7 @@ from typing import Any
 
 import structlog
 from redis.asyncio import Redis
+from redis.asyncio.client import PubSub
 
 from services.notifier.errors import REDIS_OUTAGES
 from services.notifier.metrics import LIVE_UPDATE_FAILURES
@@ -42,10 +43,19 @@ class LiveFeed:
             LIVE_UPDATE_FAILURES.inc(len(alerts))
             log.warning("live_update_not_published", change=change, error=repr(error)[:200])
 
-    async def follow(self) -> AsyncIterator[str]:
-        """Server-sent event lines, one per change, with a comment every 15 s to keep it open."""
+    async def subscribe(self) -> PubSub:
+        """Subscribe before the answer starts, so Redis being down is a 503, not a broken
+        stream."""
         pubsub = self._redis.pubsub()
-        await pubsub.subscribe(CHANNEL)
+        try:
+            await pubsub.subscribe(CHANNEL)
+        except BaseException:
+            await pubsub.aclose()  # type: ignore[no-untyped-call]
+            raise
+        return pubsub
+
+    async def follow(self, pubsub: PubSub) -> AsyncIterator[str]:
+        """Server-sent event lines, one per change, with a comment every 15 s to keep it open."""
         try:
             yield ": connected\n\n"
             while True:
@@ -54,6 +64,7 @@ class LiveFeed:
                     yield ": keep-alive\n\n"
                     continue
                 yield f"data: {message['data'].decode()}\n\n"
+        except REDIS_OUTAGES as error:  # the page's EventSource reconnects by itself
+            log.warning("live_stream_ended", error=repr(error)[:200])
         finally:
-            await pubsub.unsubscribe(CHANNEL)
             await pubsub.aclose()  # type: ignore[no-untyped-call]

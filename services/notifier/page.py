@@ -125,8 +125,9 @@ async def _change(request: Request, alert_id: str, user: str, change: str) -> di
 
 @router.get("/api/events")
 async def live_events(request: Request, user: CurrentUser) -> StreamingResponse:
+    live = request.app.state.notifier.live
     return StreamingResponse(
-        request.app.state.notifier.live.follow(),
+        live.follow(await live.subscribe()),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
