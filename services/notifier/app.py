@@ -30,9 +30,18 @@ def create_app(settings: NotifierSettings | None = None) -> FastAPI:
             app.state.notifier = notifier
             yield
 
-    app = FastAPI(title="ordertag notifier", version="0.1.0", lifespan=lifespan)
+    docs = settings.expose_docs
+    app = FastAPI(
+        title="ordertag notifier",
+        version="0.1.0",
+        lifespan=lifespan,
+        docs_url="/docs" if docs else None,
+        redoc_url=None,
+        openapi_url="/openapi.json" if docs else None,
+    )
     app.state.settings = settings
-    app.mount("/metrics", make_asgi_app())
+    if settings.notifier_expose_metrics:
+        app.mount("/metrics", make_asgi_app())
     install_error_handlers(app)
     if settings.notifier_role.runs_web():
         app.include_router(page_router)

@@ -18,10 +18,13 @@ from services.notifier.attempt_log import AttemptLog
 from services.notifier.channels import ChannelSender
 from services.notifier.consumer import subscribe_tagged_orders
 from services.notifier.delivery import ChannelWorker, Dispatcher
+from services.notifier.errors import MONGO_OUTAGES
+from services.notifier.limits import RateLimiter
 from services.notifier.live import LiveFeed
 from services.notifier.publishing import AlertPublisher
 from services.notifier.retrying import through_outages
 from services.notifier.routing import Routing, load_routing
+from services.notifier.sessions import RevokedSessions
 from services.notifier.settings import NotifierSettings
 from services.notifier.store import AlertStore
 from shared.kafka import ensure_topics, make_broker
@@ -45,6 +48,9 @@ class Notifier:
     dispatcher: Dispatcher
     alerting: Alerting
     broker: KafkaBroker
+    revoked: RevokedSessions
+    api_limit: RateLimiter
+    login_limit: RateLimiter
     background: list[asyncio.Task[None]] = field(default_factory=list)
 
 
@@ -110,9 +116,23 @@ async def bootstrap(settings: NotifierSettings) -> AsyncIterator[Notifier]:
             settings.notifier_order_url_base,
             AlertPublisher(broker, settings.topics.alerts),
         )
+        database = mongo[settings.mongo_database]
         notifier = Notifier(
-            settings, routing, store, live, redis, attempt_log, dispatcher, alerting, broker
+            settings,
+            routing,
+            store,
+            live,
+            redis,
+            attempt_log,
+            dispatcher,
+            alerting,
+            broker,
+            revoked=RevokedSessions(database["revoked_sessions"]),
+            api_limit=RateLimiter(redis, "api", settings.notifier_api_rate_per_minute),
+            login_limit=RateLimiter(redis, "login", settings.notifier_login_rate_per_minute),
         )
+        if role.runs_web():
+            await _ensure_page_indexes(notifier)
         if role.runs_consumer():
             # the consumer needs the unique alert_id index before its first insert: wait for it
             await through_outages(store.ensure_indexes, "ensure_indexes")
@@ -129,6 +149,14 @@ async def bootstrap(settings: NotifierSettings) -> AsyncIterator[Notifier]:
                 asyncio.create_task(attempt_log.flush_every(ATTEMPT_LOG_FLUSH_S)),
             ]
         yield notifier
+
+
+async def _ensure_page_indexes(notifier: Notifier) -> None:
+    """The page can serve without them: with MongoDB down it answers 503 until it is back."""
+    try:
+        await notifier.revoked.ensure_indexes()
+    except MONGO_OUTAGES as error:
+        log.warning("page_indexes_not_created", error=repr(error)[:200])
 
 
 async def _start_broker(settings: NotifierSettings, broker: KafkaBroker) -> None:

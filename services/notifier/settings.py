@@ -60,3 +60,27 @@ class NotifierSettings(Settings):
     notifier_claim_lease_s: float = Field(default=60.0, gt=0)
     notifier_sweep_s: float = Field(default=5.0, gt=0)  # how often unheld deliveries are looked for
     notifier_stop_grace_s: float = 10.0  # sends in flight may finish on a graceful stop
+    notifier_api_rate_per_minute: int = Field(default=300, ge=1)  # per key or person, on /api
+    notifier_login_rate_per_minute: int = Field(default=10, ge=1)  # per client address
+    # the session cookie's Secure flag; unset: on everywhere but local (a page behind HTTPS)
+    notifier_cookie_secure: bool | None = None
+    # origins besides the page's own allowed to post forms (e.g. behind a proxy that rewrites Host)
+    notifier_allowed_origins: list[str] = Field(default_factory=list)
+    # /docs and /openapi.json; unset: open in local mode only. /metrics: keep it off the public
+    # network (deploy/'s network policy) or turn it off here.
+    notifier_expose_docs: bool | None = None
+    notifier_expose_metrics: bool = True
+
+    @property
+    def local(self) -> bool:
+        return self.env is Environment.LOCAL
+
+    @property
+    def cookie_secure(self) -> bool:
+        return (
+            not self.local if self.notifier_cookie_secure is None else self.notifier_cookie_secure
+        )
+
+    @property
+    def expose_docs(self) -> bool:
+        return self.local if self.notifier_expose_docs is None else self.notifier_expose_docs

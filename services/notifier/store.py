@@ -300,6 +300,10 @@ class AlertStore:
     async def get(self, alert_id: str) -> dict[str, Any] | None:
         return await self.alerts.find_one({"alert_id": alert_id}, {"_id": 0})
 
+    async def attempts_of(self, alert_id: str, limit: int = 50) -> list[dict[str, Any]]:
+        cursor = self.attempts.find({"alert_ids": alert_id}, {"_id": 0}).sort("at", DESCENDING)
+        return await cursor.limit(limit).to_list(None)
+
     async def order_of(self, order_no: str) -> dict[str, Any] | None:
         return await self.orders.find_one(
             {"order_no": order_no}, {"_id": 0, "order.customer": 0, "figures": 0}

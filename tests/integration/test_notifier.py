@@ -7,6 +7,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 
@@ -167,13 +168,23 @@ async def test_each_channel_gets_its_own_format_signed_where_it_should_be(
             },
         ]
         path = routing_file(tmp_path, channels, [c["id"] for c in channels])
-        async with notifier(notifier_settings, path):
+        async with notifier(notifier_settings, path) as app:
             await publish_tagged(notifier_settings, [tagged_event(f"{run_id}-1", ["urgent"])])
             [hook] = await count_at(receiver, "/hook", 1)
             [wecom] = await count_at(receiver, "/wecom", 1)
             [ding] = await count_at(receiver, "/ding", 1)
             [slack] = await count_at(receiver, "/slack", 1)
             await eventually(lambda: _truthy(mails), within=30)
+            metrics = await _metrics(app)
+
+    for series in (
+        'ordertag_notifier_alerts_raised_total{kind="urgent",severity="critical"}',
+        'ordertag_notifier_deliveries_total{channel="mail",outcome="delivered"}',
+        'ordertag_notifier_delivery_latency_seconds_count{channel="hook"}',
+        'ordertag_notifier_send_duration_seconds_count{channel="ding"}',
+        'ordertag_notifier_pending_deliveries{channel="slack"}',
+    ):
+        assert series in metrics, series
 
     assert verify_webhook("hook-secret", hook.headers["Ordertag-Signature"], hook.body)
     assert json.loads(hook.body)["alerts"][0]["alert_id"] == f"{run_id}-1:urgent"
@@ -184,6 +195,12 @@ async def test_each_channel_gets_its_own_format_signed_where_it_should_be(
     assert json.loads(slack.body)["text"].startswith("[critical] urgent")
     assert mails[0]["Subject"].startswith("ordertag: [critical] urgent")
     assert mails[0].is_multipart()
+
+
+async def _metrics(app: Any) -> str:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://app") as client:
+        return (await client.get("/metrics/")).text
 
 
 async def _truthy(value: Any) -> Any:

@@ -94,3 +94,11 @@ async def test_reads_answer_503_with_retry_after_when_mongodb_is_down(
         assert int(answer.headers["Retry-After"]) > 0
         assert answer.json()["detail"].startswith("mongodb is unavailable")
     assert ready.json()["checks"]["mongodb"] == "down"
+
+
+async def test_reads_are_still_limited_and_answer_200_when_redis_is_down(
+    without_redis: httpx.AsyncClient,
+) -> None:
+    answer = await without_redis.get("/api/alerts")
+
+    assert answer.status_code == 200, answer.text
