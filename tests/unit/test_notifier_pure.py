@@ -225,34 +225,6 @@ def test_quiet_hours_end_at_the_next_end_time() -> None:
     )
 
 
-async def test_quiet_hours_hold_back_what_is_not_critical() -> None:
-    from services.notifier.delivery import ChannelWorker
-
-    channel = WebhookChannel(
-        id="w",
-        type="webhook",
-        url="http://h/",
-        quiet_hours=QuietHours(start=clock(0, 0), end=clock(23, 59, 59), timezone="UTC"),
-    )
-    worker = ChannelWorker(
-        channel,
-        sender=None,
-        store=None,
-        attempt_log=None,
-        notify=None,  # type: ignore[arg-type]
-        attempts=1,
-        base_delay_s=0,
-        max_delay_s=1,
-    )
-    warning = alert().model_copy(update={"alert_id": "SO-1:vip", "severity": Severity.WARNING})
-
-    messages = worker._messages([(alert(), False), (warning, False)])
-
-    assert [[a.alert_id for a in m.alerts] for m in messages] == [["SO-9:urgent"]]
-    assert len(worker._tasks) == 1  # the warning waits for the end of the quiet hours
-    await worker.stop(grace_s=0)
-
-
 def test_alert_links_url_encode_the_order_number() -> None:
     from services.notifier.routing import order_url
 
