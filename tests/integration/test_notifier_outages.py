@@ -1,6 +1,8 @@
 """The notifier's HTTP side with a dependency down: stored changes still succeed, reads answer
 503 with Retry-After (never 500), /readyz names what is down."""
 
+import asyncio
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -11,10 +13,20 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from bench.harness import free_port
 from services.notifier.app import create_app
+from services.notifier.metrics import DEPENDENCY_RETRIES
 from services.notifier.settings import NotifierSettings, Role
 from shared.settings import Settings
+from tests.conftest import eventually
 from tests.integration.conftest import api_client
-from tests.integration.test_notifier import routing_file
+from tests.integration.receivers import http_receiver
+from tests.integration.test_notifier import (  # noqa: F401  (notifier_settings: a fixture)
+    alerts_at,
+    notifier,
+    notifier_settings,
+    publish_tagged,
+    routing_file,
+    tagged_event,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -102,3 +114,48 @@ async def test_reads_are_still_limited_and_answer_200_when_redis_is_down(
     answer = await without_redis.get("/api/alerts")
 
     assert answer.status_code == 200, answer.text
+
+
+async def stack(*arguments: str) -> None:
+    """The local stack's own script, on this run's ports (from the environment)."""
+    script = Path(__file__).parents[2] / "deploy" / "local" / "stack.sh"
+    run = await asyncio.create_subprocess_exec(
+        str(script), *arguments, stdout=asyncio.subprocess.DEVNULL
+    )
+    assert await run.wait() == 0, f"stack.sh {' '.join(arguments)} failed"
+
+
+def mongo_retries() -> float:
+    return DEPENDENCY_RETRIES.labels("mongodb")._value.get()
+
+
+async def test_the_consumer_waits_out_a_mongodb_outage_and_resumes_without_a_restart(
+    notifier_settings: NotifierSettings,  # noqa: F811
+    tmp_path: Path,
+    run_id: str,
+) -> None:
+    async with http_receiver() as receiver:
+        path = routing_file(
+            tmp_path,
+            [{"id": "hook", "type": "webhook", "url": f"{receiver.url}/hook", "unsigned": True}],
+            ["hook"],
+        )
+        async with notifier(notifier_settings, path):
+            await publish_tagged(notifier_settings, [tagged_event(f"{run_id}-0", ["urgent"])])
+            await alerts_at(receiver, "/hook", 1)
+            retries_before = mongo_retries()
+            await stack("stop", "mongo")
+            try:
+                events = [tagged_event(f"{run_id}-{i}", ["urgent"]) for i in (1, 2)]
+                await publish_tagged(notifier_settings, events)
+                await eventually(lambda: _true(mongo_retries() > retries_before), within=60)
+            finally:
+                await stack("start", "mongo")
+            await alerts_at(receiver, "/hook", 3)
+
+    ids = [a["alert_id"] for r in receiver.at("/hook") for a in json.loads(r.body)["alerts"]]
+    assert sorted(ids) == sorted(f"{run_id}-{i}:urgent" for i in range(3))
+
+
+async def _true(value: bool) -> bool:
+    return value
