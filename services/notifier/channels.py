@@ -21,6 +21,7 @@ import aiosmtplib
 import httpx
 
 from services.notifier.routing import (
+    AnyChannel,
     DingTalkChannel,
     EmailChannel,
     SlackChannel,
@@ -29,8 +30,8 @@ from services.notifier.routing import (
 )
 from shared.events import Alert
 
-AnyChannel = WebhookChannel | WeComChannel | DingTalkChannel | SlackChannel | EmailChannel
 SIGNATURE_HEADER = "Ordertag-Signature"
+IDEMPOTENCY_HEADER = "Idempotency-Key"
 
 
 class DeliveryError(Exception):
@@ -43,6 +44,7 @@ class Message:
 
     alerts: tuple[Alert, ...]
     escalation: bool = False
+    key: str | None = None  # the idempotency key it was claimed with, once claimed
 
     @property
     def title(self) -> str:
@@ -73,11 +75,16 @@ class Message:
 
     @property
     def idempotency_key(self) -> str:
-        """The alert id, or for a digest a hash of its alert ids (bounded, whatever its size)."""
+        """What a receiver deduplicates on, the same on every send of this delivery: the key it
+        was claimed with; before that, the alert id (``:escalated`` for an escalation), or for a
+        digest a hash of its alert ids (bounded, whatever its size)."""
+        if self.key is not None:
+            return self.key
+        suffix = ":escalated" if self.escalation else ""
         if len(self.alerts) == 1:
-            return self.alerts[0].alert_id
+            return self.alerts[0].alert_id + suffix
         ids = ",".join(sorted(a.alert_id for a in self.alerts))
-        return f"digest-{hashlib.sha256(ids.encode()).hexdigest()}"
+        return f"digest-{hashlib.sha256(ids.encode()).hexdigest()}{suffix}"
 
     def json_body(self) -> dict[str, Any]:
         return {
@@ -118,9 +125,13 @@ def http_request(
     headers = {"content-type": "application/json"}
     if isinstance(channel, WebhookChannel):
         body = json.dumps(message.json_body(), ensure_ascii=False).encode()
-        headers["Idempotency-Key"] = message.idempotency_key
+        headers[IDEMPOTENCY_HEADER] = message.idempotency_key
         if channel.secret_env:
             headers[SIGNATURE_HEADER] = sign_webhook(_secret(channel.secret_env), int(now), body)
+        elif not channel.unsigned:
+            raise DeliveryError(
+                f"{channel.id}: no secret_env to sign with; set it, or unsigned: true"
+            )
         return channel.url, headers, body
     if isinstance(channel, WeComChannel):
         payload: dict[str, Any] = {
@@ -180,8 +191,9 @@ def _secret(variable: str) -> str:
 
 
 class ChannelSender:
-    def __init__(self, http: httpx.AsyncClient) -> None:
+    def __init__(self, http: httpx.AsyncClient, timeout_s: float = 10.0) -> None:
         self._http = http
+        self._timeout_s = timeout_s
 
     async def send(self, channel: AnyChannel, message: Message) -> None:
         if isinstance(channel, EmailChannel):
@@ -189,7 +201,9 @@ class ChannelSender:
             return
         url, headers, body = http_request(channel, message, time.time())
         try:
-            answer = await self._http.post(url, content=body, headers=headers)
+            answer = await self._http.post(
+                url, content=body, headers=headers, timeout=self._timeout_s
+            )
         except httpx.HTTPError as error:
             raise DeliveryError(f"{channel.id}: {error!r}") from error
         if answer.status_code >= 300:
@@ -210,7 +224,7 @@ class ChannelSender:
                 start_tls=channel.starttls,
                 username=username,
                 password=password,
-                timeout=10,
+                timeout=self._timeout_s,
             )
         except aiosmtplib.SMTPException as error:
             raise DeliveryError(f"{channel.id}: {error}") from error

@@ -1,23 +1,43 @@
-"""Delivering alerts to channels: one worker per channel, so a slow or failing channel never
-holds up another; per-channel rate limits turn bursts into digests; retries back off with
-jitter; quiet hours hold back what is not critical."""
+"""Delivering alerts to channels, each alert to each channel once, across restarts and crashes.
+
+One worker per channel, so a slow or failing channel never holds up another; per-channel rate
+limits turn bursts into digests; retries back off with jitter; quiet hours hold back what is not
+critical. A delivery is *claimed* in MongoDB (pending → sending, with an attempt id and the
+idempotency key it will carry) before anything is sent, and its outcome is stored before the
+worker lets go of it. The sweeper settles claims whose process died mid-send (see
+``Dispatcher.sweep`` and docs/notifier.md).
+"""
 
 import asyncio
-import random
 import time
+import uuid
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
 
-from services.notifier.channels import AnyChannel, ChannelSender, DeliveryError, Message
-from services.notifier.store import AlertStore
+from services.notifier.attempt_log import AttemptLog
+from services.notifier.channels import ChannelSender, DeliveryError, Message
+from services.notifier.metrics import (
+    DELIVERIES,
+    DELIVERY_LATENCY,
+    PENDING_DELIVERIES,
+    SEND_DURATION,
+)
+from services.notifier.retrying import backoff_s, through_outages
+from services.notifier.routing import AnyChannel
+from services.notifier.store import AlertStore, DeliveryStatus, InterruptedClaim
 from shared.events import Alert, Severity
 
 log = structlog.get_logger("notifier.delivery")
 Notify = Callable[[str, dict[str, Any]], Awaitable[None]]
 MAX_DIGEST = 20  # alerts per message: WeCom markdown stops at 4,096 bytes
+RELEASE_TIMEOUT_S = 2.0
+
+
+def alert_of(document: dict[str, Any]) -> Alert:
+    return Alert.model_validate({k: document[k] for k in Alert.model_fields})
 
 
 class ChannelWorker:
@@ -26,23 +46,34 @@ class ChannelWorker:
         channel: AnyChannel,
         sender: ChannelSender,
         store: AlertStore,
+        attempt_log: AttemptLog,
         notify: Notify,
         *,
         attempts: int,
         base_delay_s: float,
+        max_delay_s: float,
     ) -> None:
         self.channel = channel
         self._sender = sender
         self._store = store
+        self._attempt_log = attempt_log
         self._notify = notify
         self._attempts = attempts
         self._base_delay_s = base_delay_s
+        self._max_delay_s = max_delay_s
         self._queue: asyncio.Queue[tuple[Alert, bool]] = asyncio.Queue()
         self._interval_s = 60 / channel.rate_per_minute
         self._next_send = 0.0
+        self._held: set[tuple[str, bool]] = set()  # queued, held for quiet hours or in flight
         self._tasks: set[asyncio.Task[None]] = set()
+        self._pending = PENDING_DELIVERIES.labels(channel.id)
 
     def enqueue(self, alert: Alert, escalation: bool = False) -> None:
+        """Queue a delivery unless this worker already holds it (the sweeper finds it again)."""
+        if (alert.alert_id, escalation) in self._held:
+            return
+        self._held.add((alert.alert_id, escalation))
+        self._pending.inc()
         self._queue.put_nowait((alert, escalation))
 
     async def run(self) -> None:
@@ -55,6 +86,19 @@ class ChannelWorker:
                 batch.append(self._queue.get_nowait())
             for message in self._messages(batch):
                 self._spawn(self._deliver(message))
+
+    def resend(self, claim: InterruptedClaim) -> None:
+        """Send an interrupted claim again, as it was: same alerts, same idempotency key."""
+        alerts = tuple(alert_of(document) for document in claim.alerts)
+        for alert in alerts:
+            self._held.add((alert.alert_id, claim.escalation))
+            self._pending.inc()
+        message = Message(alerts, claim.escalation, claim.idempotency_key)
+        self._spawn(self._resend(message, claim.attempt_id))
+
+    async def _resend(self, message: Message, interrupted: str) -> None:
+        await self._wait_for_slot()
+        await self._deliver(message, taking_over=interrupted)
 
     def _messages(self, batch: list[tuple[Alert, bool]]) -> list[Message]:
         quiet = self.channel.quiet_hours
@@ -72,6 +116,7 @@ class ChannelWorker:
 
     async def _later(self, delay_s: float, alert: Alert, escalation: bool) -> None:
         await asyncio.sleep(delay_s)
+        self._release([alert], escalation)
         self.enqueue(alert, escalation)
 
     async def _wait_for_slot(self) -> None:
@@ -80,63 +125,167 @@ class ChannelWorker:
             await asyncio.sleep(self._next_send - now)
         self._next_send = max(now, self._next_send) + self._interval_s
 
-    async def _deliver(self, message: Message) -> None:
+    async def _deliver(self, message: Message, taking_over: str | None = None) -> None:
+        try:
+            await self._claim_and_send(message, taking_over)
+        finally:
+            self._release(list(message.alerts), message.escalation)
+
+    async def _claim_and_send(self, message: Message, taking_over: str | None) -> None:
+        attempt_id = uuid.uuid4().hex
         ids = [alert.alert_id for alert in message.alerts]
-        for attempt in range(1, self._attempts + 1):
-            started = time.perf_counter()
-            try:
-                await self._sender.send(self.channel, message)
-            except DeliveryError as error:
-                final = attempt == self._attempts
-                self._store.record_attempt(
-                    ids, self.channel.id, False, time.perf_counter() - started, str(error), final
-                )
-                log.warning(
-                    "delivery_failed",
-                    channel=self.channel.id,
-                    alert_ids=ids,
-                    attempt=attempt,
-                    final=final,
-                    error=str(error),
-                )
-                if final:
-                    for alert_id in ids:
-                        await self._notify(
-                            "delivery_failed", {"alert_id": alert_id, "channel": self.channel.id}
-                        )
-                    return
-                # exponential backoff with full jitter, without holding the channel's queue
-                jitter = random.uniform(0.5, 1.5)  # noqa: S311  (spreading retries, not secrets)
-                await asyncio.sleep(self._base_delay_s * 2 ** (attempt - 1) * jitter)
-                await self._wait_for_slot()
-                continue
-            self._store.record_attempt(
-                ids, self.channel.id, True, time.perf_counter() - started, None, False
-            )
-            log.info(
-                "delivered",
-                channel=self.channel.id,
-                alert_ids=ids,
-                digest=len(ids) > 1,
-                escalation=message.escalation,
-            )
+        key = message.idempotency_key if taking_over is None else message.key
+        assert key is not None  # an interrupted claim carries the key it was claimed with
+        claimed = await through_outages(
+            lambda: self._store.claim_deliveries(
+                ids, self.channel.id, attempt_id, key, taking_over=taking_over
+            ),
+            "claim_delivery",
+        )
+        if not claimed:  # delivered, or claimed by another process meanwhile
             return
+        if len(claimed) < len(ids):
+            message = Message(
+                tuple(a for a in message.alerts if a.alert_id in claimed), message.escalation, key
+            )
+        else:
+            message = Message(message.alerts, message.escalation, key)
+        sending = False
+        try:
+            for attempt in range(1, self._attempts + 1):
+                started = time.perf_counter()
+                sending = True
+                try:
+                    await self._sender.send(self.channel, message)
+                except DeliveryError as error:
+                    sending = False
+                    if await self._failed(message, claimed, attempt_id, attempt, started, error):
+                        return
+                    continue
+                sending = False
+                await self._succeeded(message, claimed, attempt_id, attempt, started)
+                return
+        except asyncio.CancelledError:
+            if not sending:  # nothing on the wire: hand the delivery back, untouched
+                await asyncio.wait_for(
+                    asyncio.shield(
+                        self._store.settle(
+                            claimed,
+                            self.channel.id,
+                            attempt_id,
+                            DeliveryStatus.PENDING,
+                            attempted=False,
+                        )
+                    ),
+                    RELEASE_TIMEOUT_S,
+                )
+            raise
+
+    async def _succeeded(
+        self, message: Message, ids: list[str], attempt_id: str, attempt: int, started: float
+    ) -> None:
+        elapsed = time.perf_counter() - started
+        SEND_DURATION.labels(self.channel.id).observe(elapsed)
+        self._attempt_log.record(attempt_id, attempt, ids, self.channel.id, True, elapsed, None)
+        await through_outages(
+            lambda: self._store.settle(ids, self.channel.id, attempt_id, DeliveryStatus.DELIVERED),
+            "store_delivery_outcome",
+        )
+        DELIVERIES.labels(self.channel.id, "delivered").inc(len(ids))
+        now = datetime.now(UTC)
+        for alert in message.alerts:
+            DELIVERY_LATENCY.labels(self.channel.id).observe(
+                max(0.0, (now - alert.created_at).total_seconds())
+            )
+        log.info(
+            "delivered",
+            channel=self.channel.id,
+            alert_ids=ids,
+            digest=len(ids) > 1,
+            escalation=message.escalation,
+            attempt_id=attempt_id,
+        )
+
+    async def _failed(
+        self,
+        message: Message,
+        ids: list[str],
+        attempt_id: str,
+        attempt: int,
+        started: float,
+        error: DeliveryError,
+    ) -> bool:
+        """Record a failed attempt; True when it was the last one."""
+        elapsed = time.perf_counter() - started
+        SEND_DURATION.labels(self.channel.id).observe(elapsed)
+        self._attempt_log.record(
+            attempt_id, attempt, ids, self.channel.id, False, elapsed, str(error)
+        )
+        final = attempt == self._attempts
+        log.warning(
+            "delivery_failed",
+            channel=self.channel.id,
+            alert_ids=ids,
+            attempt=attempt,
+            final=final,
+            error=str(error),
+        )
+        if final:
+            await through_outages(
+                lambda: self._store.settle(
+                    ids, self.channel.id, attempt_id, DeliveryStatus.FAILED, str(error)
+                ),
+                "store_delivery_outcome",
+            )
+            DELIVERIES.labels(self.channel.id, "failed").inc(len(ids))
+            for alert_id in ids:
+                await self._notify(
+                    "delivery_failed", {"alert_id": alert_id, "channel": self.channel.id}
+                )
+            return True
+        DELIVERIES.labels(self.channel.id, "retried").inc(len(ids))
+        await through_outages(
+            lambda: self._store.record_failed_attempt(ids, self.channel.id, attempt_id, str(error)),
+            "store_delivery_attempt",
+        )
+        # exponential backoff with jitter, without holding the channel's queue; the cap keeps
+        # the next attempt well inside the claim's lease
+        await asyncio.sleep(backoff_s(attempt, self._base_delay_s, self._max_delay_s))
+        await self._wait_for_slot()
+        return False
+
+    def _release(self, alerts: list[Alert], escalation: bool) -> None:
+        for alert in alerts:
+            if (alert.alert_id, escalation) in self._held:
+                self._held.discard((alert.alert_id, escalation))
+                self._pending.dec()
 
     def _spawn(self, work: Awaitable[None]) -> None:
         task: asyncio.Task[None] = asyncio.ensure_future(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
+    async def stop(self, grace_s: float) -> None:
+        """Let sends in flight finish and store their outcomes (up to ``grace_s``); what waits
+        (rate limit, quiet hours, backoff) is cancelled and stays pending in the store."""
+        in_flight = [t for t in self._tasks if not t.done()]
+        if in_flight:
+            _, late = await asyncio.wait(in_flight, timeout=grace_s)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
 
 
 class Dispatcher:
-    """All channel workers of the routing file."""
+    """All channel workers of the routing file, and the sweeper that finds deliveries no process
+    holds: pending ones after a restart, claims interrupted mid-send."""
 
-    def __init__(self, workers: dict[str, ChannelWorker]) -> None:
+    def __init__(
+        self, workers: dict[str, ChannelWorker], store: AlertStore, lease_s: float
+    ) -> None:
         self.workers = workers
+        self._store = store
+        self._lease_s = lease_s
         self._runs: list[asyncio.Task[None]] = []
 
     def start(self) -> None:
@@ -146,8 +295,61 @@ class Dispatcher:
         for channel in channels:
             self.workers[channel].enqueue(alert, escalation)
 
-    async def stop(self) -> None:
+    async def sweep(self, *, at_start: bool = False) -> None:
+        """Queue pending deliveries (at start: all; later: those older than the lease, which no
+        live process seems to hold), and settle claims whose lease ran out: a channel with an
+        idempotency key gets the same message again under the same key; one without is marked
+        ``uncertain`` and not resent (at most once: staff never see an alert twice; the page and
+        escalation still show it)."""
+        cutoff = datetime.now(UTC) - timedelta(seconds=self._lease_s)
+        for document in await self._store.pending_deliveries(None if at_start else cutoff):
+            alert = alert_of(document)
+            for delivery in document["deliveries"]:
+                worker = self.workers.get(delivery["channel"])
+                if worker and delivery["status"] == DeliveryStatus.PENDING.value:
+                    worker.enqueue(alert, bool(delivery.get("escalation", False)))
+        for claim in await self._store.interrupted_claims(cutoff):
+            await self._settle_interrupted(claim)
+
+    async def _settle_interrupted(self, claim: InterruptedClaim) -> None:
+        worker = self.workers.get(claim.channel)
+        ids = [document["alert_id"] for document in claim.alerts]
+        if worker is None:
+            log.warning(
+                "interrupted_claim_of_unknown_channel", channel=claim.channel, alert_ids=ids
+            )
+            return
+        if worker.channel.resends_interrupted and claim.idempotency_key:
+            log.warning(
+                "interrupted_delivery_resent",
+                channel=claim.channel,
+                alert_ids=ids,
+                idempotency_key=claim.idempotency_key,
+            )
+            DELIVERIES.labels(claim.channel, "resent").inc(len(ids))
+            worker.resend(claim)
+            return
+        await self._store.settle(
+            ids,
+            claim.channel,
+            claim.attempt_id,
+            DeliveryStatus.UNCERTAIN,
+            "interrupted mid-send; not resent (the channel has no idempotency key)",
+            attempted=False,
+        )
+        DELIVERIES.labels(claim.channel, "uncertain").inc(len(ids))
+        log.warning("interrupted_delivery_uncertain", channel=claim.channel, alert_ids=ids)
+
+    async def sweep_every(self, seconds: float) -> None:
+        while True:
+            await asyncio.sleep(seconds)
+            try:
+                await self.sweep()
+            except Exception as error:  # a store outage: the next sweep tries again
+                log.warning("delivery_sweep_failed", error=repr(error)[:200])
+
+    async def stop(self, grace_s: float) -> None:
         for run in self._runs:
             run.cancel()
-        for worker in self.workers.values():
-            await worker.stop()
+        await asyncio.gather(*self._runs, return_exceptions=True)
+        await asyncio.gather(*(worker.stop(grace_s) for worker in self.workers.values()))

@@ -1,13 +1,27 @@
 """Live updates for the support page: alert changes fan out over Redis pub/sub, so every
-notifier process's open pages see changes made through any of them."""
+notifier process's open pages see changes made through any of them.
+
+Publishing is best effort: the change is already stored (MongoDB is the record, a page that
+reconnects reloads it), so Redis being down is logged and counted, never an error for the caller.
+"""
 
 import json
 from collections.abc import AsyncIterator
 from typing import Any
 
+import structlog
 from redis.asyncio import Redis
+from redis.asyncio.client import PubSub
+
+from services.notifier.errors import REDIS_OUTAGES
+from services.notifier.metrics import LIVE_UPDATE_FAILURES
 
 CHANNEL = "ordertag:alerts:live"
+log = structlog.get_logger("notifier.live")
+
+
+def _event(change: str, alert: dict[str, Any]) -> str:
+    return json.dumps({"change": change, "alert": alert}, default=str, ensure_ascii=False)
 
 
 class LiveFeed:
@@ -15,25 +29,33 @@ class LiveFeed:
         self._redis = redis
 
     async def publish(self, change: str, alert: dict[str, Any]) -> None:
-        await self._redis.publish(
-            CHANNEL, json.dumps({"change": change, "alert": alert}, default=str, ensure_ascii=False)
-        )
+        await self.publish_many(change, [alert])
 
     async def publish_many(self, change: str, alerts: list[dict[str, Any]]) -> None:
         if not alerts:
             return
-        pipe = self._redis.pipeline(transaction=False)
-        for alert in alerts:
-            pipe.publish(
-                CHANNEL,
-                json.dumps({"change": change, "alert": alert}, default=str, ensure_ascii=False),
-            )
-        await pipe.execute()
+        try:
+            pipe = self._redis.pipeline(transaction=False)
+            for alert in alerts:
+                pipe.publish(CHANNEL, _event(change, alert))
+            await pipe.execute()
+        except REDIS_OUTAGES as error:
+            LIVE_UPDATE_FAILURES.inc(len(alerts))
+            log.warning("live_update_not_published", change=change, error=repr(error)[:200])
 
-    async def follow(self) -> AsyncIterator[str]:
-        """Server-sent event lines, one per change, with a comment every 15 s to keep it open."""
+    async def subscribe(self) -> PubSub:
+        """Subscribe before the answer starts, so Redis being down is a 503, not a broken
+        stream."""
         pubsub = self._redis.pubsub()
-        await pubsub.subscribe(CHANNEL)
+        try:
+            await pubsub.subscribe(CHANNEL)
+        except BaseException:
+            await pubsub.aclose()  # type: ignore[no-untyped-call]
+            raise
+        return pubsub
+
+    async def follow(self, pubsub: PubSub) -> AsyncIterator[str]:
+        """Server-sent event lines, one per change, with a comment every 15 s to keep it open."""
         try:
             yield ": connected\n\n"
             while True:
@@ -42,6 +64,7 @@ class LiveFeed:
                     yield ": keep-alive\n\n"
                     continue
                 yield f"data: {message['data'].decode()}\n\n"
+        except REDIS_OUTAGES as error:  # the page's EventSource reconnects by itself
+            log.warning("live_stream_ended", error=repr(error)[:200])
         finally:
-            await pubsub.unsubscribe(CHANNEL)
             await pubsub.aclose()  # type: ignore[no-untyped-call]

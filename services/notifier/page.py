@@ -1,23 +1,49 @@
-"""The live support page and its JSON API: open alerts, live updates, acknowledge and claim."""
+"""The live support page and its JSON API: open alerts, live updates, acknowledge and claim.
+
+Forms and state-changing calls accept only same-origin requests (the ``Origin`` header, else
+``Referer``, must name this site or ``ORDERTAG_NOTIFIER_ALLOWED_ORIGINS``); clients that send
+neither (API keys from scripts) are not browsers and carry no ambient cookie risk.
+"""
 
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Form, HTTPException, Query, Request, status
+from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 
+from services.notifier.errors import AlertNotFound
+from services.notifier.http_errors import responses
 from services.notifier.sessions import (
     COOKIE,
     SESSION_S,
     CurrentUser,
     find_user,
     make_session,
-    read_session,
+    session_of,
 )
 from shared.auth import Scope, find_key
 
 STATIC = Path(__file__).parent / "static"
+
+
+def same_origin(request: Request) -> None:
+    """Refuse cross-site form posts and calls (CSRF): 403."""
+    claimed = request.headers.get("origin") or request.headers.get("referer")
+    if not claimed:
+        return
+    origin = urlsplit(claimed)
+    allowed = request.app.state.settings.notifier_allowed_origins
+    if origin.netloc == request.headers.get("host") or f"{origin.scheme}://{origin.netloc}" in (
+        allowed
+    ):
+        return
+    raise HTTPException(status.HTTP_403_FORBIDDEN, "cross-site request refused")
+
+
+SameOrigin = Depends(same_origin)
 router = APIRouter()
+api = APIRouter(prefix="/api", responses=responses(401, 422, 429, 503))
 
 
 def _page(name: str) -> str:
@@ -29,51 +55,62 @@ async def login_form() -> str:
     return _page("login.html")
 
 
-@router.post("/login", include_in_schema=False)
+@router.post("/login", include_in_schema=False, dependencies=[SameOrigin])
 async def login(
     request: Request,
     api_key: Annotated[str, Form(max_length=200)] = "",
     user: Annotated[str, Form(max_length=64)] = "",
     password: Annotated[str, Form(max_length=200)] = "",
 ) -> Response:
-    state = request.app.state
+    settings = request.app.state.settings
+    address = request.client.host if request.client else "unknown"
+    retry_after = await request.app.state.notifier.login_limit.retry_after(address)
+    if retry_after is not None:
+        raise HTTPException(
+            status.HTTP_429_TOO_MANY_REQUESTS,
+            "too many sign-in attempts from this address",
+            headers={"Retry-After": str(retry_after)},
+        )
     name = None
     if api_key:
-        key = find_key(api_key, state.api_keys)
+        key = find_key(api_key, settings.api_keys)
         if key and (Scope.ALERTS in key.scopes or Scope.ADMIN in key.scopes):
             name = key.name
     elif user and password:
-        found = find_user(user, password, state.page_users)
+        found = find_user(user, password, settings.notifier_page_users)
         name = found.name if found else None
     if name is None:
         return RedirectResponse("/login?failed=1", status.HTTP_303_SEE_OTHER)
     answer = RedirectResponse("/", status.HTTP_303_SEE_OTHER)
     answer.set_cookie(
         COOKIE,
-        make_session(name, state.session_secret),
+        make_session(name, settings.notifier_session_secret),
         max_age=SESSION_S,
         httponly=True,
         samesite="strict",
+        secure=settings.cookie_secure,
     )
     return answer
 
 
-@router.post("/logout", include_in_schema=False)
-async def logout() -> Response:
+@router.post("/logout", include_in_schema=False, dependencies=[SameOrigin])
+async def logout(request: Request) -> Response:
+    session = await session_of(request)
+    if session is not None:
+        await request.app.state.notifier.revoked.revoke(session)
     answer = RedirectResponse("/login", status.HTTP_303_SEE_OTHER)
-    answer.delete_cookie(COOKIE)
+    answer.delete_cookie(COOKIE, secure=request.app.state.settings.cookie_secure, httponly=True)
     return answer
 
 
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)
 async def support_page(request: Request) -> Response:
-    token = request.cookies.get(COOKIE)
-    if not token or read_session(token, request.app.state.session_secret) is None:
+    if await session_of(request) is None:
         return RedirectResponse("/login", status.HTTP_303_SEE_OTHER)
     return HTMLResponse(_page("index.html"))
 
 
-@router.get("/api/alerts")
+@api.get("/alerts")
 async def list_alerts(
     request: Request,
     user: CurrentUser,
@@ -83,50 +120,58 @@ async def list_alerts(
     team: Annotated[str | None, Query(max_length=64)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 200,
 ) -> list[dict[str, Any]]:
-    alerts: list[dict[str, Any]] = await request.app.state.alert_store.find_alerts(
+    alerts: list[dict[str, Any]] = await request.app.state.notifier.store.find_alerts(
         status=status_, severity=severity, tag=tag, team=team, limit=limit
     )
     return alerts
 
 
-@router.get("/api/alerts/{alert_id}")
+@api.get("/alerts/{alert_id}", responses=responses(404))
 async def alert_detail(request: Request, alert_id: str, user: CurrentUser) -> dict[str, Any]:
-    store = request.app.state.alert_store
+    store = request.app.state.notifier.store
     alert = await store.get(alert_id)
     if alert is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no alert {alert_id!r}")
-    attempts = await store.attempts.find({"alert_ids": alert_id}, {"_id": 0}).to_list(50)
+        raise AlertNotFound(alert_id)
     return {
         "alert": alert,
         "order": await store.order_of(alert["order_no"]),
-        "delivery_attempts": attempts,
+        "delivery_attempts": await store.attempts_of(alert_id),
     }
 
 
-@router.post("/api/alerts/{alert_id}/ack")
+@api.post("/alerts/{alert_id}/ack", responses=responses(403, 404), dependencies=[SameOrigin])
 async def acknowledge(request: Request, alert_id: str, user: CurrentUser) -> dict[str, Any]:
     return await _change(request, alert_id, user, "acknowledged")
 
 
-@router.post("/api/alerts/{alert_id}/claim")
+@api.post("/alerts/{alert_id}/claim", responses=responses(403, 404), dependencies=[SameOrigin])
 async def claim(request: Request, alert_id: str, user: CurrentUser) -> dict[str, Any]:
     return await _change(request, alert_id, user, "claimed")
 
 
 async def _change(request: Request, alert_id: str, user: str, change: str) -> dict[str, Any]:
-    store = request.app.state.alert_store
+    notifier = request.app.state.notifier
+    store = notifier.store
     updated = await (store.acknowledge if change == "acknowledged" else store.claim)(alert_id, user)
     if updated is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no alert {alert_id!r}")
-    await request.app.state.live.publish(change, updated)
+        raise AlertNotFound(alert_id)
+    await notifier.live.publish(change, updated)  # best effort: the change is stored
     result: dict[str, Any] = updated
     return result
 
 
-@router.get("/api/events")
+@api.get(
+    "/events",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}, "description": "Server-sent events"}},
+)
 async def live_events(request: Request, user: CurrentUser) -> StreamingResponse:
+    live = request.app.state.notifier.live
     return StreamingResponse(
-        request.app.state.live.follow(),
+        live.follow(await live.subscribe()),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
+
+
+router.include_router(api)

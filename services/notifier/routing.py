@@ -5,7 +5,8 @@ Pure: parsing and deciding, no I/O beyond reading the file.
 
 from datetime import datetime, time, timedelta
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
+from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 import yaml
@@ -38,15 +39,31 @@ class QuietHours(_Strict):
 
 
 class _Channel(_Strict):
+    # Does the receiver deduplicate on our Idempotency-Key? Then a delivery interrupted mid-send
+    # is sent again under the same key; otherwise it is not (see docs/notifier.md).
+    has_idempotency_key: ClassVar[bool] = False
+
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
     rate_per_minute: int = Field(default=600, ge=1, le=60_000)
     quiet_hours: QuietHours | None = None
+    # what to do with a delivery interrupted mid-send: resend (at least once) or not (at most
+    # once); unset, the channel's nature decides
+    resend_interrupted: bool | None = None
+
+    @property
+    def resends_interrupted(self) -> bool:
+        if self.resend_interrupted is None:
+            return self.has_idempotency_key
+        return self.resend_interrupted
 
 
 class WebhookChannel(_Channel):
+    has_idempotency_key: ClassVar[bool] = True
+
     type: Literal["webhook"]
     url: str = Field(pattern=r"^https?://")
     secret_env: str | None = None
+    unsigned: bool = False  # must be said out loud to deliver without a signature
 
 
 class WeComChannel(_Channel):
@@ -78,10 +95,10 @@ class EmailChannel(_Channel):
     to: list[Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+$")]] = Field(min_length=1)
 
 
-Channel = Annotated[
-    WebhookChannel | WeComChannel | DingTalkChannel | SlackChannel | EmailChannel,
-    Field(discriminator="type"),
-]
+# The one place channel kinds are listed: a new channel is a class above and a name here (and
+# its message format in channels.py).
+AnyChannel = WebhookChannel | WeComChannel | DingTalkChannel | SlackChannel | EmailChannel
+Channel = Annotated[AnyChannel, Field(discriminator="type")]
 
 
 class Route(_Strict):
@@ -118,10 +135,20 @@ class Routing(_Strict):
                 raise ValueError(f"escalation: unknown channel {name!r}")
         return self
 
-    def channel(
-        self, channel_id: str
-    ) -> WebhookChannel | WeComChannel | DingTalkChannel | (SlackChannel | EmailChannel):
-        return next(channel for channel in self.channels if channel.id == channel_id)
+    def warnings(self) -> list[str]:
+        """What is valid but risky, said at startup."""
+        return [
+            f"channel {channel.id!r}: webhook without secret_env is not delivered; set"
+            " secret_env to sign it, or unsigned: true to send it unsigned"
+            for channel in self.channels
+            if isinstance(channel, WebhookChannel)
+            and not channel.secret_env
+            and not channel.unsigned
+        ] + [
+            f"channel {channel.id!r}: webhook delivered unsigned (unsigned: true)"
+            for channel in self.channels
+            if isinstance(channel, WebhookChannel) and not channel.secret_env and channel.unsigned
+        ]
 
 
 class RoutingFileError(ValueError):
@@ -164,7 +191,12 @@ def alerts_for(
             currency=event.facts.currency,
             tags=[tag.name for tag in event.tags],
             reasons=reasons,
-            order_url=f"{order_url_base}{event.order_no}",
+            order_url=order_url(order_url_base, event.order_no),
         )
         found.append((alert, route))
     return found
+
+
+def order_url(base: str, order_no: str) -> str:
+    """The order's page: its number URL-encoded as one path segment (``A/../x`` stays inside)."""
+    return f"{base.rstrip('/')}/{quote(order_no, safe='')}"

@@ -1,14 +1,22 @@
 """Who is looking at the support page: a signed session cookie after logging in with an API key
-(scope ``alerts``) or a configured user; the API also takes the key in a header."""
+(scope ``alerts``) or a configured user; the API also takes the key in a header.
+
+A session carries a random id; logging out revokes it (stored in MongoDB until it would have
+expired), so a copied cookie stops working at logout, not 12 hours later.
+"""
 
 import base64
 import hashlib
 import hmac
+import secrets
 import time
-from typing import Annotated
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import APIKeyHeader
+from pymongo.asynchronous.collection import AsyncCollection
 
 from services.notifier.settings import PageUser
 from shared.auth import API_KEY_HEADER, Scope, find_key
@@ -16,6 +24,13 @@ from shared.auth import API_KEY_HEADER, Scope, find_key
 COOKIE = "ordertag_session"
 SESSION_S = 12 * 3600
 _header = APIKeyHeader(name=API_KEY_HEADER, auto_error=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    name: str
+    session_id: str
+    expires: int
 
 
 def hash_password(password: str, salt: bytes) -> str:
@@ -36,33 +51,77 @@ def find_user(name: str, password: str, users: list[PageUser]) -> PageUser | Non
 
 def make_session(name: str, secret: str, now: float | None = None) -> str:
     expires = int((now or time.time()) + SESSION_S)
-    payload = base64.urlsafe_b64encode(f"{name}|{expires}".encode()).decode()
+    session_id = secrets.token_urlsafe(16)
+    payload = base64.urlsafe_b64encode(f"{name}|{expires}|{session_id}".encode()).decode()
     mac = hmac.new(secret.encode(), payload.encode(), hashlib.sha256).hexdigest()
     return f"{payload}.{mac}"
 
 
-def read_session(token: str, secret: str) -> str | None:
+def read_session(token: str, secret: str) -> Session | None:
+    """The session a cookie holds, if it is ours (signature) and not expired."""
     try:
         payload, mac = token.rsplit(".", 1)
         expected = hmac.new(secret.encode(), payload.encode(), hashlib.sha256).hexdigest()
         if not hmac.compare_digest(mac, expected):
             return None
-        name, expires = base64.urlsafe_b64decode(payload).decode().rsplit("|", 1)
+        name, expires, session_id = base64.urlsafe_b64decode(payload).decode().rsplit("|", 2)
+        session = Session(name, session_id, int(expires))
     except (ValueError, UnicodeDecodeError):
         return None
-    return name if int(expires) > time.time() else None
+    return session if session.expires > time.time() else None
+
+
+class RevokedSessions:
+    """Sessions ended by logout, kept until they would have expired."""
+
+    def __init__(self, collection: AsyncCollection[dict[str, Any]]) -> None:
+        self._collection = collection
+
+    async def ensure_indexes(self) -> None:
+        await self._collection.create_index("expires_at", expireAfterSeconds=0)
+
+    async def revoke(self, session: Session) -> None:
+        await self._collection.update_one(
+            {"_id": session.session_id},
+            {"$set": {"expires_at": datetime.fromtimestamp(session.expires, UTC)}},
+            upsert=True,
+        )
+
+    async def is_revoked(self, session: Session) -> bool:
+        return await self._collection.find_one({"_id": session.session_id}) is not None
+
+
+async def session_of(request: Request) -> Session | None:
+    """The cookie's session when it is valid and not revoked."""
+    token = request.cookies.get(COOKIE)
+    if not token:
+        return None
+    session = read_session(token, request.app.state.settings.notifier_session_secret)
+    if session is None or await request.app.state.notifier.revoked.is_revoked(session):
+        return None
+    return session
 
 
 async def current_user(request: Request, presented: Annotated[str | None, Depends(_header)]) -> str:
-    """The signed-in person (cookie) or API key name (header); 401 otherwise."""
+    """The signed-in person (cookie) or API key name (header), within its request limit; 401
+    otherwise, 429 over the limit."""
+    name = None
     if presented:
-        key = find_key(presented, request.app.state.api_keys)
+        key = find_key(presented, request.app.state.settings.api_keys)
         if key and (Scope.ALERTS in key.scopes or Scope.ADMIN in key.scopes):
-            return f"key:{key.name}"
-    token = request.cookies.get(COOKIE)
-    name = read_session(token, request.app.state.session_secret) if token else None
+            name = f"key:{key.name}"
+    if name is None:
+        session = await session_of(request)
+        name = session.name if session else None
     if name is None:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "sign in at /login")
+    retry_after = await request.app.state.notifier.api_limit.retry_after(name)
+    if retry_after is not None:
+        raise HTTPException(
+            status.HTTP_429_TOO_MANY_REQUESTS,
+            f"over {request.app.state.settings.notifier_api_rate_per_minute} requests a minute",
+            headers={"Retry-After": str(retry_after)},
+        )
     return name
 
 

@@ -1,5 +1,6 @@
 """Notifier configuration (``ORDERTAG_NOTIFIER_*`` on top of the shared settings)."""
 
+from enum import StrEnum
 from pathlib import Path
 
 from pydantic import BaseModel, Field
@@ -7,7 +8,30 @@ from pydantic import BaseModel, Field
 from shared.settings import Settings
 
 DEFAULT_ROUTING_FILE = Path(__file__).parent / "default_routing.yaml"
-DEFAULT_SESSION_SECRET = "change-me-in-production"  # noqa: S105  (local default, warned about)
+DEFAULT_SESSION_SECRET = "change-me-in-production"  # noqa: S105  (local default, refused elsewhere)
+
+
+class Environment(StrEnum):
+    """``ORDERTAG_ENV``: ``local`` (the default: the local stack and tests) relaxes what must be
+    set in production (session secret, secure cookies); ``production`` refuses to start without."""
+
+    LOCAL = "local"
+    PRODUCTION = "production"
+
+
+class Role(StrEnum):
+    """What one notifier process runs: the Kafka consumer with the channel workers, the support
+    page with its API, or both (the default, for the demo)."""
+
+    CONSUMER = "consumer"
+    WEB = "web"
+    BOTH = "both"
+
+    def runs_consumer(self) -> bool:
+        return self in (Role.CONSUMER, Role.BOTH)
+
+    def runs_web(self) -> bool:
+        return self in (Role.WEB, Role.BOTH)
 
 
 class PageUser(BaseModel):
@@ -18,6 +42,8 @@ class PageUser(BaseModel):
 
 
 class NotifierSettings(Settings):
+    env: Environment = Environment.LOCAL
+    notifier_role: Role = Role.BOTH
     notifier_group_id: str = "notifier"
     notifier_host: str = "127.0.0.1"
     notifier_port: int = 8003
@@ -26,5 +52,35 @@ class NotifierSettings(Settings):
     notifier_page_users: list[PageUser] = Field(default_factory=list)
     notifier_session_secret: str = DEFAULT_SESSION_SECRET  # signs page sessions
     notifier_escalation_check_s: float = 10.0
-    notifier_retry_attempts: int = 5
+    notifier_retry_attempts: int = Field(default=5, ge=1)
     notifier_retry_base_s: float = 1.0
+    # one send's time limit; must stay well below the claim lease
+    notifier_send_timeout_s: float = Field(default=10.0, gt=0)
+    # a claim older than this, not settled, was interrupted (its process died mid-send)
+    notifier_claim_lease_s: float = Field(default=60.0, gt=0)
+    notifier_sweep_s: float = Field(default=5.0, gt=0)  # how often unheld deliveries are looked for
+    notifier_stop_grace_s: float = 10.0  # sends in flight may finish on a graceful stop
+    notifier_api_rate_per_minute: int = Field(default=300, ge=1)  # per key or person, on /api
+    notifier_login_rate_per_minute: int = Field(default=10, ge=1)  # per client address
+    # the session cookie's Secure flag; unset: on everywhere but local (a page behind HTTPS)
+    notifier_cookie_secure: bool | None = None
+    # origins besides the page's own allowed to post forms (e.g. behind a proxy that rewrites Host)
+    notifier_allowed_origins: list[str] = Field(default_factory=list)
+    # /docs and /openapi.json; unset: open in local mode only. /metrics: keep it off the public
+    # network (deploy/'s network policy) or turn it off here.
+    notifier_expose_docs: bool | None = None
+    notifier_expose_metrics: bool = True
+
+    @property
+    def local(self) -> bool:
+        return self.env is Environment.LOCAL
+
+    @property
+    def cookie_secure(self) -> bool:
+        return (
+            not self.local if self.notifier_cookie_secure is None else self.notifier_cookie_secure
+        )
+
+    @property
+    def expose_docs(self) -> bool:
+        return self.local if self.notifier_expose_docs is None else self.notifier_expose_docs

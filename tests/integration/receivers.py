@@ -28,9 +28,18 @@ class HttpReceiver:
     requests: list[Received] = field(default_factory=list)
     fail_first: int = 0  # answer 500 to this many requests first
     robot_errcode: int = 0
+    answer_delay_s: float = 0.0  # a slow receiver: the request arrived, the answer is late
 
     def at(self, path: str) -> list[Received]:
         return [r for r in self.requests if r.path == path]
+
+    def by_idempotency_key(self, path: str) -> dict[str, list[Received]]:
+        """What a receiver that honours ``Idempotency-Key`` keeps: one delivery per key (the
+        list holds every request that carried it)."""
+        keys: dict[str, list[Received]] = {}
+        for request in self.at(path):
+            keys.setdefault(request.headers.get("Idempotency-Key", ""), []).append(request)
+        return keys
 
 
 @asynccontextmanager
@@ -42,6 +51,8 @@ async def http_receiver() -> AsyncIterator[HttpReceiver]:
         receiver.requests.append(
             Received(request.path, dict(request.query), dict(request.headers), await request.read())
         )
+        if receiver.answer_delay_s:
+            await asyncio.sleep(receiver.answer_delay_s)
         if receiver.fail_first > 0:
             receiver.fail_first -= 1
             return web.Response(status=500, text="down")

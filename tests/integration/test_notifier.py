@@ -7,6 +7,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 
@@ -167,13 +168,23 @@ async def test_each_channel_gets_its_own_format_signed_where_it_should_be(
             },
         ]
         path = routing_file(tmp_path, channels, [c["id"] for c in channels])
-        async with notifier(notifier_settings, path):
+        async with notifier(notifier_settings, path) as app:
             await publish_tagged(notifier_settings, [tagged_event(f"{run_id}-1", ["urgent"])])
             [hook] = await count_at(receiver, "/hook", 1)
             [wecom] = await count_at(receiver, "/wecom", 1)
             [ding] = await count_at(receiver, "/ding", 1)
             [slack] = await count_at(receiver, "/slack", 1)
             await eventually(lambda: _truthy(mails), within=30)
+            metrics = await _metrics(app)
+
+    for series in (
+        'ordertag_notifier_alerts_raised_total{kind="urgent",severity="critical"}',
+        'ordertag_notifier_deliveries_total{channel="mail",outcome="delivered"}',
+        'ordertag_notifier_delivery_latency_seconds_count{channel="hook"}',
+        'ordertag_notifier_send_duration_seconds_count{channel="ding"}',
+        'ordertag_notifier_pending_deliveries{channel="slack"}',
+    ):
+        assert series in metrics, series
 
     assert verify_webhook("hook-secret", hook.headers["Ordertag-Signature"], hook.body)
     assert json.loads(hook.body)["alerts"][0]["alert_id"] == f"{run_id}-1:urgent"
@@ -184,6 +195,12 @@ async def test_each_channel_gets_its_own_format_signed_where_it_should_be(
     assert json.loads(slack.body)["text"].startswith("[critical] urgent")
     assert mails[0]["Subject"].startswith("ordertag: [critical] urgent")
     assert mails[0].is_multipart()
+
+
+async def _metrics(app: Any) -> str:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://app") as client:
+        return (await client.get("/metrics/")).text
 
 
 async def _truthy(value: Any) -> Any:
@@ -199,7 +216,9 @@ async def test_redelivery_and_restart_alert_exactly_once(
     event = tagged_event(f"{run_id}-1", ["urgent", "vip"])
     async with http_receiver() as receiver:
         path = routing_file(
-            tmp_path, [{"id": "hook", "type": "webhook", "url": f"{receiver.url}/hook"}], ["hook"]
+            tmp_path,
+            [{"id": "hook", "type": "webhook", "url": f"{receiver.url}/hook", "unsigned": True}],
+            ["hook"],
         )
         async with notifier(notifier_settings, path):
             await publish_tagged(notifier_settings, [event, event])
@@ -222,6 +241,35 @@ async def test_redelivery_and_restart_alert_exactly_once(
     assert sorted(Alert.model_validate_json(r.value).alert_id for r in published) == sorted(ids)
 
 
+async def test_a_restart_right_after_a_delivery_sends_nothing_again(
+    notifier_settings: NotifierSettings,
+    tmp_path: Path,
+    mongo_db: AsyncDatabase[dict[str, Any]],
+    run_id: str,
+) -> None:
+    async with http_receiver() as receiver:
+        receiver.answer_delay_s = 0.3  # the stop comes while the channel is still answering
+        path = routing_file(
+            tmp_path,
+            [{"id": "hook", "type": "webhook", "url": f"{receiver.url}/hook", "unsigned": True}],
+            ["hook"],
+        )
+        async with notifier(notifier_settings, path):
+            await publish_tagged(notifier_settings, [tagged_event(f"{run_id}-1", ["urgent"])])
+            await count_at(receiver, "/hook", 1)
+        receiver.answer_delay_s = 0
+        async with notifier(notifier_settings, path):  # resumes what the store shows pending
+            await publish_tagged(notifier_settings, [tagged_event(f"{run_id}-2", ["urgent"])])
+            await alerts_at(receiver, "/hook", 2)
+
+    ids = [a["alert_id"] for r in receiver.at("/hook") for a in json.loads(r.body)["alerts"]]
+    assert sorted(ids) == [f"{run_id}-1:urgent", f"{run_id}-2:urgent"]
+    first = await mongo_db["alerts"].find_one({"alert_id": f"{run_id}-1:urgent"})
+    assert first is not None
+    assert first["deliveries"][0]["status"] == "delivered"
+    assert first["deliveries"][0]["attempts"] == 1
+
+
 async def test_failing_channel_is_retried_then_marked_failed_without_blocking_others(
     notifier_settings: NotifierSettings,
     tmp_path: Path,
@@ -231,8 +279,8 @@ async def test_failing_channel_is_retried_then_marked_failed_without_blocking_ot
     async with http_receiver() as broken, http_receiver() as healthy:
         broken.fail_first = 1000
         channels = [
-            {"id": "broken", "type": "webhook", "url": f"{broken.url}/b"},
-            {"id": "healthy", "type": "webhook", "url": f"{healthy.url}/h"},
+            {"id": "broken", "type": "webhook", "url": f"{broken.url}/b", "unsigned": True},
+            {"id": "healthy", "type": "webhook", "url": f"{healthy.url}/h", "unsigned": True},
         ]
         path = routing_file(tmp_path, channels, ["broken", "healthy"])
         async with notifier(notifier_settings, path):
@@ -288,7 +336,9 @@ async def test_unacknowledged_urgent_alert_is_escalated_once_and_acknowledged_on
     run_id: str,
 ) -> None:
     async with http_receiver() as receiver:
-        channels = [{"id": "escalate", "type": "webhook", "url": f"{receiver.url}/esc"}]
+        channels = [
+            {"id": "escalate", "type": "webhook", "url": f"{receiver.url}/esc", "unsigned": True}
+        ]
         path = routing_file(
             tmp_path,
             channels,
@@ -302,10 +352,10 @@ async def test_unacknowledged_urgent_alert_is_escalated_once_and_acknowledged_on
                 return await mongo_db["alerts"].count_documents({}) == 1
 
             await eventually(stored)
-            await app.state.alert_store.acknowledge(f"{run_id}-ack:urgent", "ana")
+            await app.state.notifier.store.acknowledge(f"{run_id}-ack:urgent", "ana")
             await publish_tagged(notifier_settings, [tagged_event(f"{run_id}-open", ["urgent"])])
             [escalated] = await count_at(receiver, "/esc", 1)
-            assert await app.state.alerting.escalate_due() == 0  # never twice
+            assert await app.state.notifier.alerting.escalate_due() == 0  # never twice
 
     body = json.loads(escalated.body)
     assert body["type"] == "ordertag.alert.escalated"

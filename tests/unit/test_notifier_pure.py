@@ -225,27 +225,46 @@ def test_quiet_hours_end_at_the_next_end_time() -> None:
     )
 
 
-async def test_quiet_hours_hold_back_what_is_not_critical() -> None:
-    from services.notifier.delivery import ChannelWorker
+def test_alert_links_url_encode_the_order_number() -> None:
+    from services.notifier.routing import order_url
 
-    channel = WebhookChannel(
-        id="w",
-        type="webhook",
-        url="http://h/",
-        quiet_hours=QuietHours(start=clock(0, 0), end=clock(23, 59, 59), timezone="UTC"),
+    assert order_url("https://shop.example/orders/", "A/../../x?y#z") == (
+        "https://shop.example/orders/A%2F..%2F..%2Fx%3Fy%23z"
     )
-    worker = ChannelWorker(
-        channel,
-        sender=None,
-        store=None,
-        notify=None,  # type: ignore[arg-type]
-        attempts=1,
-        base_delay_s=0,
-    )
-    warning = alert().model_copy(update={"alert_id": "SO-1:vip", "severity": Severity.WARNING})
+    assert order_url("https://shop.example/orders", "SO 1") == "https://shop.example/orders/SO%201"
 
-    messages = worker._messages([(alert(), False), (warning, False)])
 
-    assert [[a.alert_id for a in m.alerts] for m in messages] == [["SO-9:urgent"]]
-    assert len(worker._tasks) == 1  # the warning waits for the end of the quiet hours
-    await worker.stop()
+def test_a_webhook_without_a_secret_is_warned_about_and_not_sent_unsigned() -> None:
+    from services.notifier.channels import DeliveryError
+    from services.notifier.routing import Routing
+
+    silent = WebhookChannel(id="w", type="webhook", url="http://h/")
+    said = WebhookChannel(id="u", type="webhook", url="http://h/", unsigned=True)
+    routing = Routing(channels=[silent, said])
+
+    assert "'w': webhook without secret_env is not delivered" in routing.warnings()[0]
+    assert "'u': webhook delivered unsigned" in routing.warnings()[1]
+    with pytest.raises(DeliveryError, match="no secret_env"):
+        http_request(silent, Message((alert(),)), time.time())
+    _, headers, _ = http_request(said, Message((alert(),)), time.time())
+    assert "Ordertag-Signature" not in headers
+
+
+def test_one_delivery_keeps_its_idempotency_key_and_an_escalation_has_its_own() -> None:
+    single = Message((alert(),))
+    escalated = Message((alert(),), escalation=True)
+    claimed = Message((alert(), alert()), key="digest-from-the-claim")
+
+    assert single.idempotency_key == "SO-9:urgent"
+    assert escalated.idempotency_key == "SO-9:urgent:escalated"
+    assert claimed.idempotency_key == "digest-from-the-claim"
+
+
+def test_only_channels_with_an_idempotency_key_resend_interrupted_deliveries() -> None:
+    webhook = WebhookChannel(id="w", type="webhook", url="http://h/")
+    robot = WeComChannel(id="r", type="wecom", url="http://h/")
+    chosen = WeComChannel(id="c", type="wecom", url="http://h/", resend_interrupted=True)
+
+    assert webhook.resends_interrupted
+    assert not robot.resends_interrupted
+    assert chosen.resends_interrupted
