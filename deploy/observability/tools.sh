@@ -3,6 +3,7 @@
 # not cached. The binaries (~120 MB each) and Go's caches (~4 GB) live outside the repository, so a
 # fresh clone on the same machine reuses them; a new machine builds once (~5 min on 2 cores).
 #   deploy/observability/tools.sh promtool|prometheus
+# With ORDERTAG_TOOLS_CACHED_ONLY=1 it builds nothing: exit 3 when the tool is not cached.
 set -euo pipefail
 
 PROMETHEUS_MODULE=github.com/prometheus/prometheus
@@ -18,6 +19,7 @@ if [[ -x $binary ]]; then
   echo "$binary"
   exit 0
 fi
+[[ ${ORDERTAG_TOOLS_CACHED_ONLY:-} == 1 ]] && exit 3
 
 if ! command -v go >/dev/null; then
   echo "tools.sh: $tool is not cached at $binary and Go is not installed;" \

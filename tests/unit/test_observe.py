@@ -21,10 +21,6 @@ from prometheus_client import start_http_server
 import services.ingest.metrics as ingest_metrics
 
 OBSERVABILITY = Path(__file__).parents[2] / "deploy" / "observability"
-CACHE = Path(
-    os.environ.get("ORDERTAG_TOOLS_DIR")
-    or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "ordertag" / "tools"
-)
 
 pytestmark = pytest.mark.promtool
 
@@ -38,12 +34,17 @@ def free_port() -> int:
 
 @pytest.fixture
 def prometheus_binary() -> Path:
-    [binary, *_] = [*CACHE.glob("prometheus-*/prometheus"), None]
-    if binary is None:
-        pytest.skip(
-            f"prometheus is not built: run {OBSERVABILITY / 'tools.sh'} prometheus (~5 min)"
-        )
-    return binary
+    tools = OBSERVABILITY / "tools.sh"
+    cached = subprocess.run(  # noqa: S603
+        [str(tools), "prometheus"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "ORDERTAG_TOOLS_CACHED_ONLY": "1"},
+        check=False,
+    )
+    if cached.returncode != 0:
+        pytest.skip(f"prometheus is not built: run {tools} prometheus (~5 min)")
+    return Path(cached.stdout.strip())
 
 
 @pytest.fixture
