@@ -1,10 +1,13 @@
 """deploy/docker-compose.yml and deploy/k8s cannot run here: check that every variable they set is
 a setting of the service that gets it, and that production refuses development defaults."""
 
+import json
 import re
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 import yaml
 from pydantic_settings import BaseSettings
@@ -57,6 +60,14 @@ def test_every_compose_env_var_is_a_setting_of_its_service(
 
     unknown = set(environment) - env_names(settings_class) - PENDING_SETTINGS
     assert not unknown, f"{service}: env vars with no setting: {sorted(unknown)}"
+
+
+def test_compose_file_is_valid_against_the_compose_specification() -> None:
+    # the Compose specification's schema, as check-jsonschema vendors it (offline)
+    vendored = resources.files("check_jsonschema.builtin_schemas.vendor") / "compose-spec.json"
+    schema = json.loads(vendored.read_text())
+
+    jsonschema.validate(compose(), schema)
 
 
 def test_compose_runs_each_service_module_and_the_three_servers() -> None:
