@@ -4,7 +4,7 @@ SHELL := /bin/bash
 UV := $(shell command -v uv 2>/dev/null || echo python3 -m uv)
 STACK := deploy/local/stack.sh
 
-.PHONY: help install stack-up stack-down stack-status demo test test-unit test-integration lint format bench
+.PHONY: help install stack-up stack-down stack-status demo observe test test-unit test-integration lint format bench
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -25,6 +25,9 @@ stack-status:  ## show what runs
 
 demo: install  ## run the stack and the three services, push sample orders, Ctrl-C stops all
 	deploy/local/demo.sh
+
+observe:  ## Prometheus scraping the demo's services with the alert rules (run beside `make demo`)
+	deploy/observability/observe.sh
 
 lint:  ## ruff (lint + format check) and mypy
 	$(UV) run ruff check .
