@@ -19,6 +19,7 @@ from pymongo.errors import AutoReconnect, ConnectionFailure
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from services.console.mount import mount_console
 from services.tagger import metrics
 from services.tagger.api import router as api_router
 from services.tagger.dead_letters import DeadLetter, decode_records, unknown_order_letters
@@ -152,6 +153,7 @@ def create_app(settings: TaggerSettings | None = None) -> FastAPI:
     app.mount("/metrics", make_asgi_app())
     install_error_handlers(app)
     app.include_router(api_router)
+    mount_console(app)  # the staff console: pages, sessions, /console/api
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
