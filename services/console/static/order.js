@@ -71,7 +71,7 @@
     const result = await api(`/console/api/orders/${encodeURIComponent(orderNo)}/explain`);
     for (const r of result.rules) {
       const verdict = r.fires ? t("rules.yes") : r.matches ? t("rules.taken") : t("rules.no");
-      body.append(el("tr", { class: r.fires ? "" : "muted", "data-rule": r.rule_id }, el("td", { text: `${r.rule_id} v${r.version}` }), el("td", { text: verdict }), el("td", {}, r.tag ? OT.badge(r.tag) : ""), el("td", { text: r.reason || "" })));
+      body.append(el("tr", { class: r.fires ? "" : "muted", "data-rule": r.rule_id }, el("td", { text: `${r.rule_id} v${r.version}` }), el("td", { text: verdict }), el("td", {}, r.tag ? OT.badge(r.tag) : ""), el("td", { class: "wrap", text: r.reason || "" })));
     }
   }
   async function change(body) {

@@ -43,7 +43,7 @@
     section("share", [["label", t("col.tags")], ["orders", t("tags.orders")], ["pct", t("reports.col_share")]],
       rows.map((r) => ({ ...r, label: OT.tagLabel(r.tag), pct: (r.share * 100).toFixed(1) + "%" })),
       { tooltip: { trigger: "axis", axisPointer: { type: "shadow" } }, grid: { left: 110, right: 24, top: 8, bottom: 24 }, xAxis: { type: "value", max: 1, axisLabel: { formatter: (v) => Math.round(v * 100) + "%" } },
-        yAxis: { type: "category", inverse: true, data: rows.map((r) => OT.tagLabel(r.tag)) },
+        yAxis: { type: "category", inverse: true, axisLabel: { interval: 0 }, data: rows.map((r) => OT.tagLabel(r.tag)) },
         series: [{ type: "bar", data: rows.map((r) => ({ value: r.share, itemStyle: { color: OT.colourOf(r.tag) } })) }] });
   }
   async function topCustomers() {
@@ -57,7 +57,7 @@
     const rows = (await api("/console/api/reports/rule-hits")).slice(0, 20);
     section("rule-hits", [["rule_id", t("rules.rule")], ["orders", t("rules.hits")]], rows,
       { tooltip: { trigger: "axis", axisPointer: { type: "shadow" } }, grid: { left: 170, right: 24, top: 8, bottom: 24 }, xAxis: { type: "value", minInterval: 1 },
-        yAxis: { type: "category", inverse: true, data: rows.map((r) => r.rule_id) }, series: [{ type: "bar", data: rows.map((r) => r.orders) }] });
+        yAxis: { type: "category", inverse: true, axisLabel: { interval: 0 }, data: rows.map((r) => r.rule_id) }, series: [{ type: "bar", data: rows.map((r) => r.orders) }] });
   }
   async function drawAll() {
     for (const draw of [overTime, share, topCustomers, ruleHits]) draw().catch((e) => OT.toast(e.message, true));
