@@ -187,7 +187,18 @@ async def order_page(request: Request, order_no: str) -> Response:
 async def tags_page(request: Request) -> Response:
     rules = request.app.state.rules.current
     families = [f.model_dump() for f in rules.families]
-    return await _page(request, "tags.html", page="tags", families=families)
+    # rename and merge are refused for tags the rules give: the page offers them only for others
+    rule_tags = sorted({rule.tag for rule in rules.rules if rule.tag})
+    rule_prefixes = sorted({rule.tag_prefix for rule in rules.rules if rule.tag_from})
+    max_tags = getattr(request.app.state.editing, "_max_tags", 20)
+    return await _page(
+        request,
+        "tags.html",
+        page="tags",
+        families=families,
+        max_tags=max_tags,
+        rule_tags=json.dumps({"tags": rule_tags, "prefixes": rule_prefixes}).replace("</", "<\\/"),
+    )
 
 
 @router.get("/console/reports")

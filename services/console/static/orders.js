@@ -95,7 +95,8 @@
   function drawBulk() {
     const bar = $("bulkbar"); if (!bar) return;
     const all = $("select-filter").checked;
-    bar.hidden = !all && state.selected.size === 0;
+    const none = !all && state.selected.size === 0;
+    $("bulk-add").disabled = none; $("bulk-remove").disabled = none;
     $("bulk-count").textContent = all ? t("bulk.all_matching") : t("bulk.selected", { n: state.selected.size });
     $("select-filter-label").textContent = t("bulk.select_filter");
     $("select-page").checked = state.rows.length > 0 && state.rows.every((r) => state.selected.has(r.order_no));

@@ -16,6 +16,9 @@
   }
   async function act(fn) { try { await fn(); } catch (e) { OT.toast(e.message, true); } }
 
+  const RULES = JSON.parse(document.getElementById("rule-tags").textContent);
+  const byRules = (name) => RULES.tags.includes(name) || RULES.prefixes.some((p) => p && name.startsWith(p));
+
   async function draw() {
     OT.catalog = null;
     const catalog = await OT.loadCatalog();
@@ -36,10 +39,11 @@
             await api(`/tags/${encodeURIComponent(tag.name)}`, { method: "PATCH", body: { description } }); await draw(); }) }),
           el("button", { class: "btn small", type: "button", text: tag.active ? t("tags.deactivate") : t("tags.activate"), onclick: () => act(async () => {
             await api(`/tags/${encodeURIComponent(tag.name)}`, { method: "PATCH", body: { active: !tag.active } }); await draw(); }) }),
-          el("button", { class: "btn small", type: "button", text: t("tags.rename"), "data-action": "rename", onclick: () => act(async () => {
+          byRules(tag.name) ? el("span", { class: "pill", title: t("tags.by_rules_hint"), text: t("tags.by_rules") }) : null,
+          byRules(tag.name) ? null : el("button", { class: "btn small", type: "button", text: t("tags.rename"), "data-action": "rename", onclick: () => act(async () => {
             const name = prompt(t("tags.rename_prompt", { tag: tag.name })); if (!name) return;
             await runJob(await api(`/tags/${encodeURIComponent(tag.name)}/rename`, { method: "POST", body: { new_name: name.trim() } }), t("tags.renaming", { from: tag.name, to: name })); }) }),
-          el("button", { class: "btn small", type: "button", text: t("tags.merge"), onclick: () => act(async () => {
+          byRules(tag.name) ? null : el("button", { class: "btn small", type: "button", text: t("tags.merge"), onclick: () => act(async () => {
             const into = prompt(t("tags.merge_prompt", { tag: tag.name })); if (!into) return;
             await runJob(await api(`/tags/${encodeURIComponent(tag.name)}/merge`, { method: "POST", body: { into: into.trim() } }), t("tags.merging", { from: tag.name, to: into })); }) }));
         tr.append(cell);
@@ -55,7 +59,6 @@
     for (const name of result.unused) box.append(el("li", {}, OT.badge(name)));
   }
   async function start() {
-    $("limit-hint").textContent = t("tags.limit");
     if (BOOT.canAdmin) $("create").addEventListener("submit", (e) => { e.preventDefault(); act(async () => {
       const name = $("c-name").value.trim();
       await api("/tags", { method: "POST", body: { name, description: $("c-desc").value.trim(), colour: $("c-colour").value } });
