@@ -85,6 +85,15 @@ async def test_a_session_reads_the_tag_api_and_signing_out_revokes_it(
     assert (await console.get("/orders")).status_code == 401
 
 
+async def test_a_cookie_with_a_forged_signature_is_no_session(
+    console: httpx.AsyncClient, run_id: str
+) -> None:
+    await sign_in(console, f"admin-{run_id}")
+    session_id, _, _ = console.cookies[COOKIE].partition(".")
+    console.cookies.set(COOKIE, f"{session_id}.{'0' * 64}")
+    assert (await console.get("/orders")).status_code == 401
+
+
 async def test_a_change_needs_the_sessions_csrf_token(
     console: httpx.AsyncClient, run_id: str
 ) -> None:

@@ -233,3 +233,40 @@ async def test_a_viewer_sees_no_edit_buttons_and_the_server_refuses_its_edits(
         await page.goto(f"{console_url}/console/login")
         await shot(page, "login", tmp_path)
         await browser.close()
+
+
+async def test_hostile_values_show_as_text_and_long_ones_keep_a_phone_layout(
+    console_url: str, mongo_db: AsyncDatabase[dict[str, Any]]
+) -> None:
+    hostile = "<img src=x onerror=window.__xss=1>欧阳" + "长名字" * 20
+    stored = await mongo_db["orders"].find_one({}, sort=[("created_at", -1)])
+    assert stored is not None
+    twenty = [
+        {**stored["tags"][0], "name": f"tag-{i:02d}-长标签", "source": "manual", "by": "x"}
+        for i in range(20)
+    ]
+    await mongo_db["orders"].update_one(
+        {"order_no": stored["order_no"]},
+        {
+            "$set": {
+                "order.customer.name": hostile,
+                "order.notes": "<script>window.__xss=2</script>",
+                "tags": twenty,
+                "tag_names": [t["name"] for t in twenty],
+            }
+        },
+    )
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = await signed_in(browser, console_url, "viewer")
+        await page.set_viewport_size({"width": 390, "height": 800})
+        await page.goto(f"{console_url}/console/orders/{stored['order_no']}")
+        await expect(page.locator("#fields")).to_contain_text("<img src=x onerror")
+        await expect(page.locator("#fields")).to_contain_text("<script>window.__xss=2</script>")
+        await expect(page.locator("#applied li")).to_have_count(20)
+        assert await page.evaluate("window.__xss") is None
+        overflow = await page.evaluate(
+            "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+        )
+        assert overflow <= 0  # nothing pushes the page wider than a phone
+        await browser.close()
