@@ -2,6 +2,7 @@
 
 import typer
 
+from services.console.cli import users_app
 from services.ingest.cli import import_orders
 from services.simulator.cli import simulate
 from services.tagger.cli import figures_app, rules_app
@@ -9,6 +10,7 @@ from services.tagger.cli import figures_app, rules_app
 app = typer.Typer(help="ordertag: tag CRM orders as they stream in.", no_args_is_help=True)
 app.add_typer(rules_app, name="rules")
 app.add_typer(figures_app, name="figures")
+app.add_typer(users_app, name="users")
 app.command("import")(import_orders)
 app.command("simulate")(simulate)
 

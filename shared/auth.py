@@ -83,12 +83,15 @@ def require_scope(scope: Scope) -> Callable[..., Coroutine[Any, Any, ApiKey]]:
     """A FastAPI dependency: 401 without a valid key, 403 for a key without ``scope``."""
 
     async def check(request: Request, presented: Annotated[str | None, Depends(_header)]) -> ApiKey:
-        if not presented:
+        # a signed-in person (the console's session) when no key is sent, if the app has one
+        fallback = getattr(request.app.state, "session_principal", None)
+        key: ApiKey | None = await fallback(request) if fallback and not presented else None
+        if not presented and key is None:
             raise HTTPException(
                 status.HTTP_401_UNAUTHORIZED,
                 f"missing API key: send it in the {API_KEY_HEADER} header",
             )
-        key = find_key(presented, request.app.state.api_keys)
+        key = key or find_key(presented or "", request.app.state.api_keys)
         if key is None:
             raise HTTPException(status.HTTP_401_UNAUTHORIZED, "unknown API key")
         if scope not in key.scopes and Scope.ADMIN not in key.scopes:

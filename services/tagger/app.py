@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from prometheus_client import make_asgi_app
 
+from services.console.mount import mount_console
 from services.tagger.bootstrap import bootstrap
 from services.tagger.http import ops, tag_api
 from services.tagger.http.errors import install_error_handlers
@@ -41,4 +42,5 @@ def create_app(settings: TaggerSettings | None = None) -> FastAPI:
     app.include_router(ops.router)
     if Role.API in settings.tagger_roles:
         app.include_router(tag_api())
+        mount_console(app)  # the staff console: pages, sessions, /console/api
     return app

@@ -1,0 +1,199 @@
+"""The console's own JSON endpoints (``/console/api``): what the Tag API does not answer —
+saved views, Excel-friendly exports, an order's alerts, rule hits and explanations."""
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from fastapi.responses import Response, StreamingResponse
+from pydantic import ValidationError
+
+from services.console.deps import database_of
+from services.console.export import BOM, csv_line, export_rows, header, xlsx_bytes
+from services.console.i18n import LANG_COOKIE, language, pick_language
+from services.console.views import SavedViewIn, SavedViews
+from services.tagger.http.deps import tagger_of
+from services.tagger.queries import OrderFilter, SortKey, sort_spec
+from services.tagger.rules.engine import decide
+from services.tagger.rules.facts import order_facts
+from services.tagger.store import OrderRecord
+from shared.auth import ApiKey, Scope, require_scope
+
+router = APIRouter(prefix="/console/api", tags=["console"])
+Reader = Annotated[ApiKey, Depends(require_scope(Scope.READ))]
+Tagger = Annotated[ApiKey, Depends(require_scope(Scope.TAG))]
+EXPORT_MAX = 100_000
+EXPORT_FIELDS = {
+    "_id": 0,
+    "order_no": 1,
+    "customer_id": 1,
+    "order.customer.name": 1,
+    "status": 1,
+    "amount_cents": 1,
+    "currency": 1,
+    "region": 1,
+    "created_at": 1,
+    "tag_names": 1,
+}
+
+
+def filter_param(
+    filter_: Annotated[str, Query(alias="filter", max_length=8000)] = "{}",
+) -> OrderFilter:
+    """The order filter as JSON (the shape ``POST /tags/by-filter`` takes); 422 naming the
+    field when it is bad."""
+    try:
+        return OrderFilter.model_validate_json(filter_)
+    except ValidationError as error:
+        problems = "; ".join(
+            f"filter.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors()
+        )
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, problems) from None
+
+
+Filter = Annotated[OrderFilter, Depends(filter_param)]
+
+
+def _lang(request: Request) -> Any:
+    code = pick_language(request.cookies.get(LANG_COOKIE), request.headers.get("accept-language"))
+    return language(code)
+
+
+# ── saved views ───────────────────────────────────────────────────────────────────────
+
+
+@router.get("/views")
+async def list_views(request: Request, key: Reader) -> list[dict[str, Any]]:
+    """The team's saved views, each with how many orders it matches now."""
+    return await SavedViews(database_of(request)).all_with_counts()
+
+
+@router.post("/views", status_code=status.HTTP_201_CREATED)
+async def save_view(request: Request, body: SavedViewIn, key: Tagger) -> dict[str, Any]:
+    return await SavedViews(database_of(request)).save(body, key.name)
+
+
+@router.delete("/views/{view_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_view(request: Request, view_id: str, key: Tagger) -> Response:
+    if not await SavedViews(database_of(request)).delete(view_id):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no saved view {view_id!r}")
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+# ── exports ───────────────────────────────────────────────────────────────────────────
+
+
+def _export_cursor(request: Request, which: OrderFilter, sort: SortKey, max_rows: int) -> Any:
+    orders = database_of(request)["orders"]
+    return (
+        orders.find(which.to_mongo(), EXPORT_FIELDS)
+        .sort(sort_spec(sort))
+        .limit(max_rows)
+        .batch_size(1000)
+    )
+
+
+@router.get("/orders/export.csv")
+async def export_csv(
+    request: Request,
+    key: Reader,
+    which: Filter,
+    sort: SortKey = SortKey.NEWEST,
+    max_rows: Annotated[int, Query(ge=1, le=EXPORT_MAX)] = 10_000,
+) -> StreamingResponse:
+    """The filter's orders as CSV, UTF-8 with a BOM (Excel then reads Chinese right), streamed."""
+    lang = _lang(request)
+    cursor = _export_cursor(request, which, sort, max_rows)
+
+    async def lines() -> AsyncIterator[str]:
+        yield BOM + csv_line(header(lang))
+        async for document in cursor:
+            for row in export_rows([document], lang):
+                yield csv_line(row)
+
+    return StreamingResponse(
+        lines(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": "attachment; filename=orders.csv"},
+    )
+
+
+@router.get("/orders/export.xlsx")
+async def export_xlsx(
+    request: Request,
+    key: Reader,
+    which: Filter,
+    sort: SortKey = SortKey.NEWEST,
+    max_rows: Annotated[int, Query(ge=1, le=EXPORT_MAX)] = 10_000,
+) -> Response:
+    lang = _lang(request)
+    documents = await _export_cursor(request, which, sort, max_rows).to_list(None)
+    rows = list(export_rows(documents, lang))
+    body = await asyncio.to_thread(xlsx_bytes, header(lang), rows)
+    return Response(
+        body,
+        media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        headers={"Content-Disposition": "attachment; filename=orders.xlsx"},
+    )
+
+
+# ── an order's alerts and explanation ───────────────────────────────────────────────
+
+
+@router.get("/orders/{order_no}/alerts")
+async def order_alerts(request: Request, order_no: str, key: Reader) -> list[dict[str, Any]]:
+    """The notifier's alerts for the order (read only; the notifier owns the collection)."""
+    alerts = database_of(request)["alerts"]
+    fields = {"_id": 0, "deliveries": 0}
+    return await alerts.find({"order_no": order_no}, fields).sort("created_at", -1).to_list(50)
+
+
+@router.get("/orders/{order_no}/explain")
+async def explain_order(request: Request, order_no: str, key: Reader) -> dict[str, Any]:
+    """Which rules of the current rule set fire for the order (with the figures it was tagged
+    with), and why."""
+    document = await database_of(request)["orders"].find_one({"order_no": order_no})
+    if document is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no order {order_no!r}")
+    record = OrderRecord.from_document(document)
+    rules = tagger_of(request).rules.current
+    facts = order_facts(record.order, record.figures, record.status)
+    fired = {d.rule_id: d for d in decide(rules, facts)}
+    verdicts = []
+    for rule in rules.rules:
+        decision = fired.get(rule.id)
+        matches = all(c is None or c.holds(facts) for c in (rule.when, rule.holds_while))
+        verdicts.append(
+            {
+                "rule_id": rule.id,
+                "version": rule.version,
+                "fires": decision is not None,
+                "matches": matches,
+                "tag": decision.tag if decision else rule.tag,
+                "reason": decision.reason if decision else None,
+            }
+        )
+    return {"order_no": order_no, "rules": verdicts}
+
+
+# ── reports the Tag API lacks ─────────────────────────────────────────────────────────
+
+
+@router.get("/reports/rule-hits")
+async def rule_hits(request: Request, key: Reader) -> list[dict[str, Any]]:
+    """How many orders carry a tag each rule gave (manual tags counted as ``manual``)."""
+    return await rule_hit_counts(database_of(request))
+
+
+async def rule_hit_counts(database: Any) -> list[dict[str, Any]]:
+    rows = await (
+        await database["orders"].aggregate(
+            [
+                {"$unwind": "$tags"},
+                {"$group": {"_id": "$tags.rule_id", "orders": {"$sum": 1}}},
+                {"$sort": {"orders": -1, "_id": 1}},
+            ]
+        )
+    ).to_list(None)
+    return [{"rule_id": r["_id"] or "manual", "orders": r["orders"]} for r in rows]

@@ -1,0 +1,230 @@
+"""The console's pages: server-rendered shells (language, person, role) whose small scripts read
+the Tag API; sign-in, sign-out and the language switch."""
+
+import contextlib
+import json
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+
+import structlog
+from fastapi import APIRouter, Form, Request, status
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+
+from services.console.deps import current_session, sessions_of, settings_of, users_of
+from services.console.i18n import LANG_COOKIE, LANGUAGES, Language, language, pick_language
+from services.console.rule_words import in_words
+from services.console.sessions import COOKIE, Session
+from services.console.users import Role, UserExists
+from services.tagger.http.deps import tagger_of
+from shared.auth import Scope
+
+log = structlog.get_logger("console")
+router = APIRouter(include_in_schema=False)
+templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+
+
+def _lang(request: Request) -> Language:
+    code = pick_language(request.cookies.get(LANG_COOKIE), request.headers.get("accept-language"))
+    return language(code)
+
+
+def _safe_next(target: str | None) -> str:
+    """Only paths of this site after sign-in (no open redirect to another host)."""
+    if not target or not target.startswith("/") or target.startswith("//"):
+        return "/console/"
+    parts = urlsplit(target)
+    return parts.path + (f"?{parts.query}" if parts.query else "")
+
+
+def _render(
+    request: Request, template: str, session: Session | None, **context: Any
+) -> HTMLResponse:
+    lang = _lang(request)
+    scopes = session.role.scopes if session else set()
+    return templates.TemplateResponse(
+        request,
+        template,
+        {
+            "lang": lang,
+            "t": lang.t,
+            "session": session,
+            "here": request.url.path + (f"?{request.url.query}" if request.url.query else ""),
+            "can_tag": Scope.TAG in scopes,
+            "can_admin": Scope.ADMIN in scopes,
+            "boot": json.dumps(
+                {
+                    "lang": lang.code,
+                    "messages": lang.messages,
+                    "labels": lang.labels,
+                    "user": session.user if session else None,
+                    "role": session.role.value if session else None,
+                    "csrf": session.csrf if session else None,
+                    "canTag": Scope.TAG in scopes,
+                    "canAdmin": Scope.ADMIN in scopes,
+                },
+                ensure_ascii=False,
+            ).replace("</", "<\\/"),
+            **context,
+        },
+    )
+
+
+@router.get("/")
+async def root() -> RedirectResponse:
+    return RedirectResponse("/console/", status.HTTP_307_TEMPORARY_REDIRECT)
+
+
+@router.get("/console/login")
+async def login_page(request: Request, next: str = "/console/") -> HTMLResponse:
+    settings = settings_of(request)
+    if settings.local:
+        await _ensure_local_user(request)
+    return _render(
+        request,
+        "login.html",
+        None,
+        next=_safe_next(next),
+        local=settings.local,
+        local_user=settings.console_local_user,
+        local_password=settings.console_local_password.get_secret_value(),
+        error=None,
+    )
+
+
+async def _ensure_local_user(request: Request) -> None:
+    """Locally the sign-in page names an admin account; it exists from the first visit."""
+    settings, users = settings_of(request), users_of(request)
+    await users.ensure_indexes()
+    if not await users.exists(settings.console_local_user):
+        with contextlib.suppress(UserExists):  # another process created it first
+            await users.create(
+                settings.console_local_user,
+                Role.ADMIN,
+                settings.console_local_password.get_secret_value(),
+            )
+
+
+@router.post("/console/login")
+async def sign_in(
+    request: Request,
+    name: Annotated[str, Form(max_length=64)],
+    password: Annotated[str, Form(max_length=200)],
+    next: Annotated[str, Form(max_length=500)] = "/console/",
+) -> Response:
+    settings = settings_of(request)
+    origin = request.headers.get("origin")
+    if origin and urlsplit(origin).netloc != request.url.netloc:  # login CSRF
+        return Response("sign-in from another site refused", status.HTTP_403_FORBIDDEN)
+    user = await users_of(request).verify(name, password)
+    if user is None:
+        log.info("sign_in_refused", user=name)
+        response = _render(
+            request,
+            "login.html",
+            None,
+            next=_safe_next(next),
+            local=settings.local,
+            local_user=settings.console_local_user,
+            local_password=settings.console_local_password.get_secret_value(),
+            error=_lang(request).t("login.failed"),
+        )
+        response.status_code = status.HTTP_401_UNAUTHORIZED
+        return response
+    cookie, _ = await sessions_of(request).open(user)
+    log.info("signed_in", user=user.name, role=user.role.value)
+    redirect = RedirectResponse(_safe_next(next), status.HTTP_303_SEE_OTHER)
+    redirect.set_cookie(
+        COOKIE,
+        cookie,
+        max_age=int(settings.console_session_hours * 3600),
+        httponly=True,
+        samesite="lax",
+        secure=not settings.local,
+        path="/",
+    )
+    return redirect
+
+
+@router.post("/console/logout")
+async def sign_out(request: Request, csrf: Annotated[str, Form(max_length=100)] = "") -> Response:
+    session = await current_session(request)
+    if session is not None and csrf == session.csrf:
+        await sessions_of(request).revoke(request.cookies[COOKIE])
+        log.info("signed_out", user=session.user)
+    redirect = RedirectResponse("/console/login", status.HTTP_303_SEE_OTHER)
+    redirect.delete_cookie(COOKIE, path="/")
+    return redirect
+
+
+@router.get("/console/lang/{code}")
+async def switch_language(code: str, next: str = "/console/") -> Response:
+    redirect = RedirectResponse(_safe_next(next), status.HTTP_303_SEE_OTHER)
+    if code in LANGUAGES:
+        redirect.set_cookie(LANG_COOKIE, code, max_age=365 * 86400, samesite="lax", path="/")
+    return redirect
+
+
+async def _page(request: Request, template: str, **context: Any) -> Response:
+    session = await current_session(request)
+    if session is None:
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return RedirectResponse(f"/console/login?next={target}", status.HTTP_303_SEE_OTHER)
+    return _render(request, template, session, **context)
+
+
+@router.get("/console/")
+async def orders_page(request: Request) -> Response:
+    return await _page(request, "orders.html", page="orders")
+
+
+@router.get("/console/orders/{order_no}")
+async def order_page(request: Request, order_no: str) -> Response:
+    return await _page(request, "order.html", page="orders", order_no=order_no)
+
+
+@router.get("/console/tags")
+async def tags_page(request: Request) -> Response:
+    rules = tagger_of(request).rules.current
+    families = [f.model_dump() for f in rules.families]
+    # rename and merge are refused for tags the rules give: the page offers them only for others
+    rule_tags = sorted({rule.tag for rule in rules.rules if rule.tag})
+    rule_prefixes = sorted({rule.tag_prefix for rule in rules.rules if rule.tag_from})
+    max_tags = tagger_of(request).settings.tagger_max_tags_per_order
+    return await _page(
+        request,
+        "tags.html",
+        page="tags",
+        families=families,
+        max_tags=max_tags,
+        rule_tags=json.dumps({"tags": rule_tags, "prefixes": rule_prefixes}).replace("</", "<\\/"),
+    )
+
+
+@router.get("/console/reports")
+async def reports_page(request: Request) -> Response:
+    return await _page(request, "reports.html", page="reports")
+
+
+@router.get("/console/rules")
+async def rules_page(request: Request) -> Response:
+    from services.console.api import rule_hit_counts
+    from services.console.deps import database_of
+
+    lang = _lang(request)
+    rules = tagger_of(request).rules.current
+    hits = {r["rule_id"]: r["orders"] for r in await rule_hit_counts(database_of(request))}
+    shown = [
+        {
+            "id": rule.id,
+            "version": rule.version,
+            "tag": rule.tag or f"{rule.tag_prefix}<{rule.tag_from}>",
+            "when": in_words(rule.when, lang.code) if rule.when else lang.t("rules.always"),
+            "holds_while": in_words(rule.holds_while, lang.code) if rule.holds_while else "",
+            "reason": rule.reason,
+            "hits": hits.get(rule.id, 0),
+        }
+        for rule in rules.rules
+    ]
+    return await _page(request, "rules.html", page="rules", rules=shown)

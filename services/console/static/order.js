@@ -1,0 +1,98 @@
+// Order detail: fields, tags with who/why/since/until, history timeline, manual tags, alerts,
+// and which rules fire for it.
+"use strict";
+(() => {
+  const { t, api, el } = OT;
+  const $ = (id) => document.getElementById(id);
+  const orderNo = $("detail").dataset.order;
+  const path = `/orders/${encodeURIComponent(orderNo)}`;
+
+  function field(list, label, value) {
+    if (value === null || value === undefined || value === "") return;
+    list.append(el("dt", { text: label }), el("dd", { text: String(value) }));
+  }
+  function drawOrder(doc) {
+    const o = doc.order, list = $("fields"); list.replaceChildren();
+    field(list, t("col.status"), OT.status(doc.status));
+    field(list, t("col.customer"), `${o.customer.name} (${o.customer.id})${o.customer.vip ? " · VIP" : ""}`);
+    field(list, t("order.company"), o.customer.company);
+    field(list, t("order.contact"), [o.customer.phone, o.customer.email].filter(Boolean).join(" · "));
+    field(list, t("col.amount"), OT.money(o.pricing.total, o.pricing.currency));
+    field(list, t("order.discount"), Number(o.pricing.discount) ? OT.money(o.pricing.discount, o.pricing.currency) : "");
+    field(list, t("order.shipping_fee"), Number(o.pricing.shipping_fee) ? OT.money(o.pricing.shipping_fee, o.pricing.currency) : "");
+    field(list, t("order.payment"), o.payment ? `${t("payment." + o.payment.method)}${o.payment.paid_at ? " · " + OT.when(o.payment.paid_at) : ""}` : "");
+    const ship = o.shipping || {};
+    field(list, t("order.shipping"), [t("shipping." + (ship.method || "standard")), OT.region(doc.region), ship.province, ship.city, ship.address].filter(Boolean).join(" · "));
+    field(list, t("order.requested"), OT.when(o.requested_delivery_at));
+    field(list, t("order.sales_rep"), o.sales_rep);
+    field(list, t("order.channel"), o.channel);
+    field(list, t("col.created_at"), OT.when(o.created_at));
+    field(list, t("order.notes"), o.notes);
+    const body = document.querySelector("#lines tbody"); body.replaceChildren();
+    for (const line of o.lines) body.append(el("tr", {}, el("td", { text: line.sku }), el("td", { class: "cust", text: line.name }), el("td", { text: line.category }), el("td", { class: "num", text: String(line.quantity) }), el("td", { class: "num", text: OT.money(line.unit_price) })));
+  }
+  function drawTags(doc) {
+    const list = $("applied"); list.replaceChildren();
+    if (!doc.tags.length) list.append(el("li", { class: "muted", text: t("order.no_tags") }));
+    for (const tag of doc.tags) {
+      const manual = tag.source === "manual";
+      const who = manual ? t("order.by_person", { who: tag.by || "?" }) : t("order.by_rule", { rule: tag.rule_id, version: tag.rule_version });
+      const li = el("li", { "data-tag": tag.name }, OT.badge(tag.name, { manual }),
+        el("span", { class: "why", text: tag.reason }),
+        el("span", { class: "meta", text: [who, t("order.since", { when: OT.when(tag.at) }), tag.family ? OT.family(tag.family) : "", tagUntil(tag)].filter(Boolean).join(" · ") }));
+      if (BOOT.canTag) li.append(el("button", { class: "btn small danger", type: "button", text: t("common.remove"), "aria-label": t("common.remove") + " " + OT.tagLabel(tag.name), onclick: () => change({ remove: [tag.name] }) }));
+      list.append(li);
+    }
+  }
+  function tagUntil(tag) {
+    // rules with holds_while (urgent) last until the order ships; the rule set says which
+    return tag.family === "priority" && tag.name === "urgent" ? t("order.until_shipped") : "";
+  }
+  function drawHistory(doc) {
+    const list = $("history"); list.replaceChildren();
+    const entries = [...(doc.history || [])].reverse();
+    if (!entries.length) list.append(el("li", { class: "muted", text: t("order.no_history") }));
+    for (const h of entries) {
+      const parts = [];
+      for (const a of h.added) parts.push("+" + OT.tagLabel(a.tag));
+      for (const r of h.removed) parts.push("−" + OT.tagLabel(r.tag));
+      const reasons = [...h.added, ...h.removed].map((x) => x.reason).filter(Boolean);
+      list.append(el("li", {}, el("time", { datetime: h.at, text: OT.when(h.at) + " · " + (h.by || t("order.rules")) }), el("div", { text: parts.join("  ") }), el("div", { class: "muted", text: reasons.join("；") })));
+    }
+  }
+  async function drawAlerts() {
+    const list = $("alerts"); list.replaceChildren();
+    const alerts = await api(`/console/api/orders/${encodeURIComponent(orderNo)}/alerts`);
+    if (!alerts.length) list.append(el("li", { class: "muted", text: t("order.no_alerts") }));
+    for (const a of alerts) list.append(el("li", { "data-alert": a.alert_id }, el("strong", { text: `${a.kind} · ${a.severity}` }), " ", el("span", { class: "muted", text: `${OT.when(a.created_at)} · ${a.status}${a.acknowledged_by ? " · " + a.acknowledged_by : ""}` }), el("div", { text: (a.reasons || []).join("；") })));
+  }
+  async function drawExplain() {
+    const body = document.querySelector("#explain tbody"); body.replaceChildren();
+    const result = await api(`/console/api/orders/${encodeURIComponent(orderNo)}/explain`);
+    for (const r of result.rules) {
+      const verdict = r.fires ? t("rules.yes") : r.matches ? t("rules.taken") : t("rules.no");
+      body.append(el("tr", { class: r.fires ? "" : "muted", "data-rule": r.rule_id }, el("td", { text: `${r.rule_id} v${r.version}` }), el("td", { text: verdict }), el("td", {}, r.tag ? OT.badge(r.tag) : ""), el("td", { class: "wrap", text: r.reason || "" })));
+    }
+  }
+  async function change(body) {
+    const reason = ($("m-reason") && $("m-reason").value.trim()) || t("bulk.default_reason");
+    try { await api(`${path}/tags`, { method: "POST", body: { add: [], remove: [], ...body, reason } }); OT.toast(t("order.changed")); await load(); }
+    catch (e) { OT.toast(e.message, true); }
+  }
+  async function load() {
+    let doc;
+    try { doc = await api(path); } catch (e) { $("fields").replaceChildren(el("p", { class: "error", text: e.message })); return; }
+    drawOrder(doc); drawTags(doc); drawHistory(doc);
+  }
+  async function start() {
+    await OT.loadCatalog();
+    if (BOOT.canTag) {
+      OT.fillTagSelect($("m-tag"), { activeOnly: true });
+      $("manual").addEventListener("submit", (e) => { e.preventDefault(); change({ add: [$("m-tag").value] }); });
+    }
+    await load();
+    drawAlerts().catch((e) => OT.toast(e.message, true));
+    drawExplain().catch((e) => OT.toast(e.message, true));
+  }
+  start();
+})();

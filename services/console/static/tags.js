@@ -1,0 +1,70 @@
+// Tags: the catalog with usage, create / edit / deactivate, rename and merge as jobs, unused review.
+"use strict";
+(() => {
+  const { t, api, el } = OT;
+  const $ = (id) => document.getElementById(id);
+
+  async function runJob(started, title) {
+    const dialog = $("job"); $("job-text").textContent = title; dialog.showModal();
+    const bar = $("job-bar").firstElementChild;
+    const job = await OT.watchJob(started.job_id, (j) => {
+      bar.style.width = `${j.total ? Math.round((100 * j.processed) / j.total) : 100}%`;
+      $("job-text").textContent = `${title} — ${t("bulk.progress", { done: j.processed, total: j.total })}`;
+    });
+    $("job-text").textContent = job.status === "done" ? `${title} — ${t("bulk.done", { n: job.changed, total: job.processed })}` : t("bulk.failed", { error: job.error || job.status });
+    await draw();
+  }
+  async function act(fn) { try { await fn(); } catch (e) { OT.toast(e.message, true); } }
+
+  const RULES = JSON.parse(document.getElementById("rule-tags").textContent);
+  const byRules = (name) => RULES.tags.includes(name) || RULES.prefixes.some((p) => p && name.startsWith(p));
+
+  async function draw() {
+    OT.catalog = null;
+    const catalog = await OT.loadCatalog();
+    const body = document.querySelector("#catalog tbody"); body.replaceChildren();
+    for (const tag of catalog) {
+      const tr = el("tr", { "data-tag": tag.name, class: tag.active ? "" : "muted" });
+      tr.append(el("td", {}, OT.badge(tag.name), el("div", { class: "muted", text: tag.name })));
+      tr.append(el("td", { text: OT.family(tag.family) }));
+      tr.append(el("td", { class: "cust", text: tag.description }));
+      tr.append(el("td", { class: "num" }, el("a", { href: "/console/?" + new URLSearchParams({ f: JSON.stringify({ all_tags: [tag.name] }) }), text: String(tag.orders) })));
+      tr.append(el("td", { text: tag.active ? t("tags.active") : t("tags.inactive") }));
+      if (BOOT.canAdmin) {
+        const colour = el("input", { type: "color", value: tag.colour, "aria-label": t("tags.colour") + " " + tag.name });
+        colour.addEventListener("change", () => act(async () => { await api(`/tags/${encodeURIComponent(tag.name)}`, { method: "PATCH", body: { colour: colour.value } }); await draw(); }));
+        const cell = el("td", { class: "row" }, colour,
+          el("button", { class: "btn small", type: "button", text: t("tags.edit"), onclick: () => act(async () => {
+            const description = prompt(t("tags.description"), tag.description); if (description === null) return;
+            await api(`/tags/${encodeURIComponent(tag.name)}`, { method: "PATCH", body: { description } }); await draw(); }) }),
+          el("button", { class: "btn small", type: "button", text: tag.active ? t("tags.deactivate") : t("tags.activate"), onclick: () => act(async () => {
+            await api(`/tags/${encodeURIComponent(tag.name)}`, { method: "PATCH", body: { active: !tag.active } }); await draw(); }) }),
+          byRules(tag.name) ? el("span", { class: "pill", title: t("tags.by_rules_hint"), text: t("tags.by_rules") }) : null,
+          byRules(tag.name) ? null : el("button", { class: "btn small", type: "button", text: t("tags.rename"), "data-action": "rename", onclick: () => act(async () => {
+            const name = prompt(t("tags.rename_prompt", { tag: tag.name })); if (!name) return;
+            await runJob(await api(`/tags/${encodeURIComponent(tag.name)}/rename`, { method: "POST", body: { new_name: name.trim() } }), t("tags.renaming", { from: tag.name, to: name })); }) }),
+          byRules(tag.name) ? null : el("button", { class: "btn small", type: "button", text: t("tags.merge"), onclick: () => act(async () => {
+            const into = prompt(t("tags.merge_prompt", { tag: tag.name })); if (!into) return;
+            await runJob(await api(`/tags/${encodeURIComponent(tag.name)}/merge`, { method: "POST", body: { into: into.trim() } }), t("tags.merging", { from: tag.name, to: into })); }) }));
+        tr.append(cell);
+      }
+      body.append(tr);
+    }
+  }
+  async function unused() {
+    const days = Number($("u-days").value) || 90;
+    const result = await api(`/tags/unused?days=${days}`);
+    const box = $("unused"); box.replaceChildren();
+    if (!result.unused.length) box.append(el("li", { class: "muted", text: t("tags.none_unused") }));
+    for (const name of result.unused) box.append(el("li", {}, OT.badge(name)));
+  }
+  async function start() {
+    if (BOOT.canAdmin) $("create").addEventListener("submit", (e) => { e.preventDefault(); act(async () => {
+      const name = $("c-name").value.trim();
+      await api("/tags", { method: "POST", body: { name, description: $("c-desc").value.trim(), colour: $("c-colour").value } });
+      $("c-name").value = ""; $("c-desc").value = ""; OT.toast(t("tags.created", { tag: name })); await draw(); await unused(); }); });
+    $("u-days").addEventListener("change", () => act(unused));
+    await draw(); await unused();
+  }
+  start();
+})();

@@ -1,0 +1,272 @@
+"""The console's pages in a real headless Chromium (Debian's, driven by Playwright) against the
+tagger's HTTP process on the real stack. ORDERTAG_UPDATE_SCREENSHOT=1 refreshes docs/console/."""
+
+import asyncio
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+from fastapi import FastAPI
+from playwright.async_api import Browser, Page, async_playwright, expect
+from pymongo.asynchronous.database import AsyncDatabase
+
+from bench.harness import free_port
+from services.console.users import Role, UserStore
+from services.tagger.app import create_app
+from services.tagger.settings import TaggerSettings
+from shared.events import OrderCreated
+from tests.conftest import eventually
+from tests.generated import order_stream
+from tests.integration.conftest import publish_events, wait_for_orders
+from tests.integration.test_support_page import CHROMIUM, CHROMIUM_ARGS
+
+pytestmark = pytest.mark.integration
+DOCS = Path(__file__).parents[2] / "docs" / "console"
+PASSWORD = "correct horse battery"
+
+
+@asynccontextmanager
+async def served(app: FastAPI) -> AsyncIterator[str]:
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    task = asyncio.create_task(server.serve())
+
+    async def started() -> bool:
+        return bool(server.started)
+
+    await eventually(started, within=30)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
+
+
+async def shot(page: Page, name: str, tmp_path: Path, full_page: bool = True) -> None:
+    """A full-page screenshot: into docs/console/ when asked, else beside the test's files."""
+    folder = DOCS if os.environ.get("ORDERTAG_UPDATE_SCREENSHOT") else tmp_path
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.png"
+    await page.screenshot(path=str(path), full_page=full_page)
+    assert path.stat().st_size > 10_000
+
+
+async def signed_in(browser: Browser, url: str, name: str, lang: str = "zh-CN") -> Page:
+    context = await browser.new_context(
+        viewport={"width": 1366, "height": 800},
+        locale=lang,
+        extra_http_headers={"Accept-Language": f"{lang},zh;q=0.9"},
+    )
+    page = await context.new_page()
+    page.on("pageerror", lambda error: pytest.fail(f"script error: {error}"))
+    await page.goto(f"{url}/console/")
+    await expect(page).to_have_url(f"{url}/console/login?next=/console/")
+    await page.fill("#name", name)
+    await page.fill("#password", PASSWORD)
+    await page.click("form button[type=submit]")
+    await expect(page.locator("#orders tbody tr").first).to_be_visible(timeout=15_000)
+    return page
+
+
+async def tagged_with(db: AsyncDatabase[dict[str, Any]], tag: str) -> set[str]:
+    return {d["order_no"] async for d in db["orders"].find({"tag_names": tag}, {"order_no": 1})}
+
+
+@pytest.fixture
+async def console_url(
+    tagger_settings: TaggerSettings, mongo_db: AsyncDatabase[dict[str, Any]], run_id: str
+) -> AsyncIterator[str]:
+    users = UserStore(mongo_db)
+    await users.ensure_indexes()
+    await users.create("王小明", Role.ADMIN, PASSWORD)
+    await users.create("viewer", Role.VIEWER, PASSWORD)
+    events, _ = order_stream(120, customers=15, seed=8, prefix=run_id)
+    await publish_events(tagger_settings, events)
+    app = create_app(tagger_settings)
+    async with served(app) as url:
+        created = sum(isinstance(e, OrderCreated) for e in events)
+        await wait_for_orders(mongo_db, created, len(events), within=90)
+        yield url
+
+
+async def test_staff_find_explain_and_tag_orders_in_the_console(
+    console_url: str, mongo_db: AsyncDatabase[dict[str, Any]], run_id: str, tmp_path: Path
+) -> None:
+    url = console_url
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = await signed_in(browser, url, "王小明")
+        await expect(page.locator("nav")).to_contain_text("订单")
+        await shot(page, "orders", tmp_path, full_page=False)  # the README's first picture
+
+        # filter by a tag picked from the catalog
+        urgent = await tagged_with(mongo_db, "urgent")
+        assert 0 < len(urgent) < 50
+        await page.select_option("#f-mode", "all_tags")
+        await page.select_option("#f-tag", "urgent")
+        rows = page.locator("#orders tbody tr")
+        await expect(rows).to_have_count(len(urgent))
+        shown = {await r.get_attribute("data-order") for r in await rows.all()}
+        assert shown == urgent
+        await expect(page.locator("#picked")).to_contain_text("紧急")
+
+        # open an order and see the rule's reason
+        order_no = sorted(urgent)[0]
+        stored = await mongo_db["orders"].find_one({"order_no": order_no})
+        assert stored is not None
+        reason = next(t["reason"] for t in stored["tags"] if t["name"] == "urgent")
+        await page.click(f"#orders a:text-is('{order_no}')")
+        applied = page.locator("#applied li[data-tag='urgent']")
+        await expect(applied.locator(".why")).to_have_text(reason)
+        await expect(applied.locator(".meta")).to_contain_text("规则 priority.")
+        await expect(page.locator("#explain tbody tr").first).to_be_visible()
+        await shot(page, "order", tmp_path)
+
+        # batch-add a new custom tag to three selected orders
+        custom = f"group-buy-{run_id}"
+        await page.goto(f"{url}/console/")
+        boxes = page.locator("#orders tbody input[type=checkbox]")
+        await expect(boxes.first).to_be_visible()
+        picked = [
+            await page.locator("#orders tbody tr").nth(i).get_attribute("data-order")
+            for i in range(3)
+        ]
+        for i in range(3):
+            await boxes.nth(i).check()
+        await expect(page.locator("#bulk-count")).to_have_text("已选 3 个订单")
+        await page.fill("#bulk-new", custom)
+        await page.fill("#bulk-reason", "团购活动")
+        await page.click("#bulk-add")
+        await expect(page.locator("#confirm-text")).to_contain_text("3 个订单")
+        await page.click("#confirm-ok")
+        await expect(page.locator("#job-result")).to_have_text("完成：3 个订单已更改（共 3 个）")
+        await page.click("#confirm-cancel")
+        assert await tagged_with(mongo_db, custom) == set(picked)
+
+        # ... and to everything matching a filter, as a job with progress
+        regular = await tagged_with(mongo_db, "regular")
+        await page.select_option("#f-tag", "regular")
+        await expect(page.locator("#picked")).to_contain_text("常规")
+        await page.check("#select-filter")
+        await page.fill("#bulk-new", custom)
+        await page.click("#bulk-add")
+        await expect(page.locator("#confirm-text")).to_contain_text(f"{len(regular)} 个订单")
+        await page.click("#confirm-ok")
+        await expect(page.locator("#job-result")).to_contain_text("完成", timeout=30_000)
+        await page.click("#confirm-cancel")
+        assert await tagged_with(mongo_db, custom) == set(picked) | regular
+
+        # rename the tag (a job); every order follows
+        carriers = await tagged_with(mongo_db, custom)
+        await page.goto(f"{url}/console/tags")
+        row = page.locator(f"#catalog tr[data-tag='{custom}']")
+        page.once("dialog", lambda dialog: asyncio.ensure_future(dialog.accept(f"{custom}-x")))
+        await row.locator("[data-action=rename]").click()
+        await expect(page.locator("#job-text")).to_contain_text("完成", timeout=30_000)
+        await page.click("#job button")
+        await expect(page.locator(f"#catalog tr[data-tag='{custom}-x']")).to_be_visible()
+        await expect(page.locator(f"#catalog tr[data-tag='{custom}']")).to_have_count(0)
+        assert await tagged_with(mongo_db, f"{custom}-x") == carriers
+        assert await tagged_with(mongo_db, custom) == set()
+        await shot(page, "tags", tmp_path)
+
+        # a chart renders with data
+        await page.goto(f"{url}/console/reports")
+        for report in ("over-time", "share", "top-customers", "rule-hits"):
+            section = page.locator(f"#{report}")
+            await expect(section.locator("canvas")).to_have_count(1)
+            await expect(section).not_to_have_attribute("data-rows", "0")
+            await expect(section.locator("tbody tr").first).to_be_attached()
+        await expect(page.locator("#share tbody")).to_contain_text("紧急")
+        await shot(page, "reports", tmp_path)
+
+        await page.goto(f"{url}/console/rules")
+        await expect(page.locator("tr[data-rule='risk.velocity']")).to_contain_text(
+            "10 分钟内至少 5 单"
+        )
+        await shot(page, "rules", tmp_path)
+
+        # switch the language, and back
+        await page.click("#lang-switch")
+        await expect(page.locator("nav")).to_contain_text("Orders")
+        await expect(page.locator("html")).to_have_attribute("lang", "en")
+        await expect(page.locator("tr[data-rule='risk.velocity']")).to_contain_text(
+            "at least 5 orders within 10 minutes"
+        )
+        await page.click("#lang-switch")
+        await expect(page.locator("html")).to_have_attribute("lang", "zh-CN")
+        await browser.close()
+
+
+async def test_a_viewer_sees_no_edit_buttons_and_the_server_refuses_its_edits(
+    console_url: str, mongo_db: AsyncDatabase[dict[str, Any]], tmp_path: Path
+) -> None:
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = await signed_in(browser, console_url, "viewer")
+        assert await page.locator("#bulkbar, #save-view, #select-page").count() == 0
+        order_no = await page.locator("#orders tbody tr").first.get_attribute("data-order")
+        await page.click(f"#orders a:text-is('{order_no}')")
+        await expect(page.locator("#applied li").first).to_be_visible()
+        assert await page.locator("#manual, #applied button").count() == 0
+
+        status = await page.evaluate(
+            """async (orderNo) => {
+                const boot = JSON.parse(document.getElementById("boot").textContent);
+                const answer = await fetch(`/orders/${orderNo}/tags`, {method: "POST",
+                    headers: {"Content-Type": "application/json", "X-CSRF-Token": boot.csrf},
+                    body: JSON.stringify({add: ["urgent"], reason: "try"})});
+                return answer.status;
+            }""",
+            order_no,
+        )
+        assert status == 403
+        await page.goto(f"{console_url}/console/tags")
+        await expect(page.locator("#catalog tbody tr").first).to_be_visible()
+        assert await page.locator("#create, #catalog [data-action=rename]").count() == 0
+
+        await page.context.clear_cookies()
+        await page.goto(f"{console_url}/console/login")
+        await shot(page, "login", tmp_path)
+        await browser.close()
+
+
+async def test_hostile_values_show_as_text_and_long_ones_keep_a_phone_layout(
+    console_url: str, mongo_db: AsyncDatabase[dict[str, Any]]
+) -> None:
+    hostile = "<img src=x onerror=window.__xss=1>欧阳" + "长名字" * 20
+    stored = await mongo_db["orders"].find_one({}, sort=[("created_at", -1)])
+    assert stored is not None
+    twenty = [
+        {**stored["tags"][0], "name": f"tag-{i:02d}-长标签", "source": "manual", "by": "x"}
+        for i in range(20)
+    ]
+    await mongo_db["orders"].update_one(
+        {"order_no": stored["order_no"]},
+        {
+            "$set": {
+                "order.customer.name": hostile,
+                "order.notes": "<script>window.__xss=2</script>",
+                "tags": twenty,
+                "tag_names": [t["name"] for t in twenty],
+            }
+        },
+    )
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = await signed_in(browser, console_url, "viewer")
+        await page.set_viewport_size({"width": 390, "height": 800})
+        await page.goto(f"{console_url}/console/orders/{stored['order_no']}")
+        await expect(page.locator("#fields")).to_contain_text("<img src=x onerror")
+        await expect(page.locator("#fields")).to_contain_text("<script>window.__xss=2</script>")
+        await expect(page.locator("#applied li")).to_have_count(20)
+        assert await page.evaluate("window.__xss") is None
+        overflow = await page.evaluate(
+            "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+        )
+        assert overflow <= 0  # nothing pushes the page wider than a phone
+        await browser.close()

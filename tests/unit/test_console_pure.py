@@ -1,0 +1,108 @@
+"""The console's pure parts: language choice, labels for the whole default taxonomy, rule
+conditions in words, exports, roles onto scopes."""
+
+import csv
+import io
+from datetime import UTC, datetime
+
+import pytest
+
+from services.console.export import BOM, csv_line, export_rows, header
+from services.console.i18n import LANGUAGES, language, pick_language
+from services.console.rule_words import in_words
+from services.console.settings import ConsoleSettings
+from services.console.users import Role
+from services.tagger.rules.regions import REGION_BY_PROVINCE
+from services.tagger.rules.schema import load_rules
+from services.tagger.settings import DEFAULT_RULES_FILE
+from shared.auth import Scope
+from shared.models import OrderStatus
+
+
+@pytest.mark.parametrize(
+    ("cookie", "accept", "expected"),
+    [
+        (None, "zh-CN,zh;q=0.9,en;q=0.8", "zh-CN"),
+        (None, "en-US,en;q=0.9", "en"),
+        (None, "fr-FR,en;q=0.5,zh;q=0.9", "zh-CN"),  # the highest q that is supported wins
+        (None, "de-DE", "zh-CN"),
+        (None, None, "zh-CN"),
+        ("en", "zh-CN", "en"),  # the person's pick beats the browser
+        ("xx", "en", "en"),  # an unknown cookie is ignored
+    ],
+)
+def test_language_follows_the_cookie_then_the_browser(
+    cookie: str | None, accept: str | None, expected: str
+) -> None:
+    assert pick_language(cookie, accept) == expected
+
+
+def test_every_default_tag_family_region_and_status_has_a_label_in_each_language() -> None:
+    rules = load_rules(DEFAULT_RULES_FILE)
+    for code in LANGUAGES:
+        labels = language(code).labels
+        assert {t.name for t in rules.tags} <= set(labels["tags"]), code
+        assert {f.name for f in rules.families} <= set(labels["families"]), code
+        assert set(REGION_BY_PROVINCE.values()) <= set(labels["regions"]), code
+        assert {s.value for s in OrderStatus} <= set(labels["statuses"]), code
+
+
+def test_the_taxonomy_reads_in_chinese() -> None:
+    zh = language("zh-CN")
+    shown = [zh.tag_label(n) for n in ("urgent", "regular", "vip", "new-customer")]
+    assert shown == ["紧急", "常规", "VIP客户", "新客户"]
+    assert zh.tag_label("region:north-china") == "华北"
+    assert zh.tag_label("region:east-china") == "华东"
+    assert zh.tag_label("status:pending") == "待处理"
+    assert zh.tag_label("status:completed") == "已完成"
+    assert zh.tag_label("团购") == "团购"  # a custom tag named in Chinese shows as itself
+
+
+def test_both_message_catalogs_have_the_same_keys() -> None:
+    assert set(language("zh-CN").messages) == set(language("en").messages)
+
+
+def test_rule_conditions_read_as_words_in_each_language() -> None:
+    rules = {r.id: r for r in load_rules(DEFAULT_RULES_FILE).rules}
+    vip = rules["priority.vip-large-order"].when
+    assert in_words(vip, "en") == (
+        "(customer.vip is true or customer.lifetime_spend ≥ 500000) and amount ≥ 5000"
+    )
+    assert in_words(vip, "zh-CN") == (
+        "(customer.vip 等于 true 或 customer.lifetime_spend ≥ 500000) 且 amount ≥ 5000"
+    )
+    assert in_words(rules["risk.velocity"].when, "zh-CN") == "10 分钟内至少 5 单"
+
+
+def test_csv_export_starts_with_a_bom_and_shows_labels() -> None:
+    zh = language("zh-CN")
+    document = {
+        "order_no": "SO-1",
+        "order": {"customer": {"name": "欧阳娜娜"}},
+        "customer_id": "C-1",
+        "status": "pending",
+        "amount_cents": 12345,
+        "currency": "CNY",
+        "region": "east-china",
+        "created_at": datetime(2026, 11, 24, tzinfo=UTC),
+        "tag_names": ["urgent", "vip"],
+    }
+    text = BOM + csv_line(header(zh)) + "".join(csv_line(r) for r in export_rows([document], zh))
+    assert text.encode("utf-8").startswith(b"\xef\xbb\xbf")
+    rows = list(csv.reader(io.StringIO(text.removeprefix(BOM))))
+    assert rows[0][0] == "订单号"
+    assert rows[1][:6] == ["SO-1", "欧阳娜娜", "待处理", "123.45", "CNY", "华东"]
+    assert rows[1][7] == "紧急，VIP客户"
+
+
+def test_roles_map_onto_the_tag_api_scopes() -> None:
+    assert Role.VIEWER.scopes == {Scope.READ}
+    assert Scope.TAG in Role.AGENT.scopes
+    assert Scope.ADMIN not in Role.AGENT.scopes
+    assert Scope.ADMIN in Role.ADMIN.scopes
+
+
+def test_a_session_secret_is_required_outside_local() -> None:
+    with pytest.raises(ValueError, match="ORDERTAG_CONSOLE_SESSION_SECRET"):
+        ConsoleSettings(env="production")
+    assert ConsoleSettings(env="production", console_session_secret="x" * 40).env == "production"
