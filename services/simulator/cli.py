@@ -42,12 +42,26 @@ def simulate(
         float, typer.Option(min=0, help="seconds to keep retrying an outage before giving up")
     ] = 120.0,
     report: Annotated[Path | None, typer.Option(help="write the counts as JSON here")] = None,
+    history: Annotated[
+        int, typer.Option(min=0, help="past orders of the customer base, sent first at full speed")
+    ] = 0,
+    follow_up_scale: Annotated[
+        float, typer.Option(min=0.001, help="stretch (>1) or compress (<1) status-change delays")
+    ] = 1.0,
 ) -> None:
     """Generate a realistic order stream (Chinese and English customers, long-tailed spend,
     urgent notes, cancellations, returns, status changes, fraud-like bursts)."""
     if count is None and duration is None:
         count = 1000
-    stream = OrderStream(seed, customers, datetime.now(UTC), mean_gap_s=1 / rate, prefix=prefix)
+    stream = OrderStream(
+        seed,
+        customers,
+        datetime.now(UTC),
+        mean_gap_s=1 / rate,
+        prefix=prefix,
+        history=history,
+        follow_up_scale=follow_up_scale,
+    )
     url = ingest_url or f"http://127.0.0.1:{IngestSettings().ingest_port}"
     sender = _DirectSender(Settings()) if direct else _IngestSender(url, api_key, retry_for)
     tally = asyncio.run(_run(stream, sender, rate, count, duration))
@@ -66,6 +80,12 @@ async def _run(
     columns = [SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn()]
     await sender.start()
     try:
+        past = stream.history_orders()
+        for start in range(0, len(past), 500):  # the customer base's past, before the live stream
+            rejected += await sender.send(past[start : start + 500], [])
+        if past:
+            console.print(f"sent {len(past)} past orders ({rejected} rejected)")
+            started = time.perf_counter()  # the live stream's rate counts from here
         with Progress(*columns, console=console) as progress:
             task = progress.add_task("starting")
             while True:

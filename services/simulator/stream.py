@@ -1,13 +1,25 @@
-"""A realistic, reproducible stream of orders and status changes (same seed, same stream).
+"""A realistic, reproducible stream of orders and their later changes (same seed, same stream).
 
-A customer population with long-tailed spend (a few VIPs and big spenders, many small ones),
-a realistic mix of shipping methods, regions, categories, urgent notes, cancellations,
-returns, status changes that follow each order over time, and the odd fraud-like burst.
+What a Chinese online shop sees (the shapes and their sources: docs/simulator.md):
+- basket values log-normal around a median in the low hundreds of CNY, with a long tail of a
+  few B2B bulk orders and luxury goods;
+- a customer base with a long-tailed order frequency, where most orders in a steady state come
+  from returning customers: the first order of each customer is new, and the new-customer share
+  falls as the run goes on (or starts low, from a pre-generated history of past orders);
+- standard shipping for most orders, express and same-day for a few, a small share of urgent
+  notes and tight delivery dates;
+- each order followed later by its status changes (pending -> processed -> shipped ->
+  completed), a few cancelled before they ship, a few returned after completion, optionally a
+  few changed by the shop before they ship (address, notes, shipping upgraded);
+- now and then a fraud-like burst: one account, several express orders of phones in minutes.
 """
 
+import bisect
 import heapq
+import itertools
+import math
 import random
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -40,27 +52,52 @@ PROVINCES = [
     ("新疆", 1),
     ("香港", 1),
 ]
-METHODS = [("standard", 62), ("express", 24), ("same_day", 7), ("pickup", 7)]
+# Shares of orders (docs/simulator.md): most parcels go by the standard courier; next-day
+# express and same-day delivery are paid options a minority picks.
+METHODS = [("standard", 80), ("express", 12), ("same_day", 2), ("pickup", 6)]
 PAYMENTS = [
-    ("alipay", 40),
-    ("wechat_pay", 35),
-    ("card", 15),
-    ("bank_transfer", 7),
-    ("cash_on_delivery", 3),
+    ("alipay", 48),
+    ("wechat_pay", 38),
+    ("card", 8),
+    ("bank_transfer", 4),
+    ("cash_on_delivery", 2),
 ]
-CATALOG = {
-    "electronics": [
-        ("PHONE", "智能手机", 2999, 8999),
-        ("LAPTOP", "Laptop", 4999, 15999),
-        ("EARBUDS", "无线耳机", 199, 1299),
-    ],
-    "home": [("KETTLE", "电热水壶", 89, 399), ("SOFA", "Sofa", 2999, 12999)],
-    "apparel": [("JACKET", "羽绒服", 399, 2499), ("SHOES", "Running shoes", 299, 1299)],
-    "beauty": [("SERUM", "精华液", 199, 1599)],
-    "food": [("TEA", "龙井茶", 88, 888), ("RICE", "五常大米", 59, 199)],
-    "books": [("NOVEL", "Novel", 29, 99)],
-    "industrial": [("SERVER", "Server rack", 38000, 188000)],
-}
+CHANNELS = [("app", 45), ("mini_program", 25), ("web", 25), ("phone", 5)]
+
+
+@dataclass(frozen=True, slots=True)
+class Product:
+    category: str
+    sku: str
+    name: str
+    median_price: float  # CNY; unit prices are log-normal around it
+    spread: float  # sigma of the log-normal
+    popularity: float  # relative share of order lines
+
+
+CATALOG = [
+    Product("food", "SNACKS", "坚果零食礼包", 39, 0.4, 10),
+    Product("food", "RICE", "五常大米 5kg", 69, 0.3, 5),
+    Product("food", "TEA", "龙井茶", 168, 0.6, 3),
+    Product("apparel", "TSHIRT", "纯棉T恤", 79, 0.4, 9),
+    Product("apparel", "SHOES", "Running shoes", 329, 0.4, 5),
+    Product("apparel", "JACKET", "羽绒服", 499, 0.5, 3),
+    Product("beauty", "SERUM", "精华液", 259, 0.5, 6),
+    Product("beauty", "LIPSTICK", "口红", 189, 0.3, 4),
+    Product("home", "TOWEL", "毛巾套装", 39, 0.3, 6),
+    Product("home", "KETTLE", "电热水壶", 129, 0.4, 4),
+    Product("home", "SOFA", "Sofa", 3500, 0.4, 0.3),
+    Product("baby", "DIAPERS", "纸尿裤", 139, 0.3, 4),
+    Product("books", "NOVEL", "Novel", 45, 0.4, 5),
+    Product("electronics", "CHARGER", "快充充电器", 59, 0.4, 6),
+    Product("electronics", "EARBUDS", "无线耳机", 299, 0.6, 4),
+    Product("electronics", "PHONE", "智能手机", 3299, 0.4, 1.0),
+    Product("electronics", "LAPTOP", "Laptop", 6499, 0.3, 0.3),
+    Product("luxury", "WATCH", "机械腕表", 26000, 0.5, 0.05),
+    Product("luxury", "HANDBAG", "Leather handbag", 16000, 0.4, 0.06),
+]
+INDUSTRIAL = Product("industrial", "SERVER", "Server rack", 45000, 0.4, 0)
+PHONE = next(product for product in CATALOG if product.sku == "PHONE")
 URGENT_NOTES = [
     "加急",
     "请尽快发货，加急",
@@ -68,10 +105,45 @@ URGENT_NOTES = [
     "紧急订单",
     "asap please",
 ]
-CHANNELS = [("web", 45), ("app", 35), ("mini_program", 15), ("phone", 5)]
+PLAIN_NOTES = [
+    "",
+    "",
+    "",
+    "",
+    "请放快递柜",
+    "周末送货",
+    "please call before delivery",
+    "送人的，不要放发票",
+]
+
+# The shape of the stream: each a share of orders (or of customers), see docs/simulator.md.
+LINES_PER_ORDER = [(1, 58), (2, 24), (3, 10), (4, 5), (5, 3)]
+UNITS_PER_LINE = [(1, 80), (2, 13), (3, 4), (4, 2), (6, 1)]
+B2B_CUSTOMERS = 0.02  # companies buying in bulk
+B2B_INDUSTRIAL = 0.05  # of a B2B customer's orders: industrial equipment
+VIP_CUSTOMERS = 0.01  # flagged VIP by the CRM
+ACQUISITION = 0.12  # of orders: a customer's first visit, drawn at random from those not seen
+URGENT_NOTES_SHARE = 0.015
+SOON_DELIVERY_SHARE = 0.02  # delivery requested within a day
+LATER_DELIVERY_SHARE = 0.03  # delivery date requested days ahead
+COUPON_SHARE = 0.25
+FREE_SHIPPING_FROM = Decimal(99)  # 满99包邮
+CANCEL_SHARE = 0.04  # cancelled before shipping
+RETURN_SHARE = 0.03  # returned after completion
+BURST_SHARE = 0.0008  # of orders: a fraud-like burst starts
+HISTORY_DAYS = 365
+HISTORY_FINAL = [("completed", 95.5), ("cancelled", 3), ("returned", 1.5)]
+
+# Minutes after the order (on the stream's clock, times ``follow_up_scale``): a compressed shop
+# day, so a demo of a few minutes sees orders move (a real shop ships in 1-2 days).
+PROCESSED_AFTER = (0.3, 2.0)
+SHIPPED_AFTER = (1.0, 6.0)
+COMPLETED_AFTER = (3.0, 15.0)
+RETURNED_AFTER = (5.0, 30.0)
+CANCELLED_AFTER = (0.2, 3.0)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Customer:
     id: str
     name: str
@@ -79,8 +151,7 @@ class Customer:
     email: str
     company: str | None
     vip: bool
-    weight: float  # how often they order, long-tailed
-    big_spender: bool
+    b2b: bool
 
 
 @dataclass(order=True)
@@ -90,13 +161,98 @@ class _Due:
     action: dict[str, Any] = field(compare=False)
 
 
-def _pick(rng: random.Random, weighted: list[tuple[str, int]]) -> str:
+def _pick(rng: random.Random, weighted: Sequence[tuple[Any, float]]) -> Any:
     return rng.choices([v for v, _ in weighted], [w for _, w in weighted])[0]
 
 
+class Directory:
+    """Names, companies, cities and street addresses drawn once from Faker (zh_CN and en_US),
+    then picked by the stream's own generator: Faker costs about a millisecond an order."""
+
+    def __init__(self, seed: int, size: int = 600) -> None:
+        zh, en = Faker("zh_CN"), Faker("en_US")
+        zh.seed_instance(seed)
+        en.seed_instance(seed + 1)
+        self.names_zh = [zh.name() for _ in range(size)]
+        self.names_en = [en.name() for _ in range(size // 4)]
+        self.companies = [zh.company() for _ in range(size // 4)] + [
+            en.company() for _ in range(size // 8)
+        ]
+        self.mail_users = [en.user_name() for _ in range(size // 2)]
+        self.mail_domains = ["qq.com", "163.com", "126.com", "gmail.com", "outlook.com", "sina.com"]
+        self.cities = [zh.city_name() for _ in range(size // 4)]
+        self.streets = [zh.street_address() for _ in range(size)]
+
+
+class CustomerBase:
+    """``size`` potential customers with long-tailed order frequencies (log-normal weights: a
+    few order every week, most a few times a year). A customer's details are made at their
+    first order, from the stream's own random generator, so the stream stays reproducible."""
+
+    def __init__(self, rng: random.Random, size: int, prefix: str, directory: Directory) -> None:
+        self._rng = rng
+        self._prefix = prefix
+        self._directory = directory
+        self._cumulative = list(
+            itertools.accumulate(rng.lognormvariate(0, 1.1) for _ in range(size))
+        )
+        self._known: dict[int, Customer] = {}
+        self._unseen = list(range(size))  # swap-remove, with positions for O(1) removal
+        self._position = list(range(size))
+
+    @property
+    def known(self) -> int:
+        return len(self._known)
+
+    def next_customer(self) -> tuple[Customer, bool]:
+        """Who places the next order, and whether it is their first."""
+        rng = self._rng
+        if self._unseen and rng.random() < ACQUISITION:
+            index = self._unseen[rng.randrange(len(self._unseen))]
+        else:
+            point = rng.random() * self._cumulative[-1]
+            index = min(bisect.bisect_right(self._cumulative, point), len(self._cumulative) - 1)
+        return self._customer(index)
+
+    def _customer(self, index: int) -> tuple[Customer, bool]:
+        known = self._known.get(index)
+        if known is not None:
+            return known, False
+        self._forget_unseen(index)
+        rng = self._rng
+        directory = self._directory
+        names = directory.names_zh if rng.random() < 0.85 else directory.names_en
+        b2b = rng.random() < B2B_CUSTOMERS
+        mail_user = rng.choice(directory.mail_users)
+        customer = Customer(
+            id=f"{self._prefix}-C{index:06d}",
+            name=rng.choice(names),
+            phone=f"+86 1{rng.choice('3456789')}{rng.randrange(10**9):09d}",
+            email=f"{mail_user}{index}@{rng.choice(directory.mail_domains)}",
+            company=rng.choice(directory.companies) if b2b or rng.random() < 0.05 else None,
+            vip=rng.random() < VIP_CUSTOMERS,
+            b2b=b2b,
+        )
+        self._known[index] = customer
+        return customer, True
+
+    def _forget_unseen(self, index: int) -> None:
+        position = self._position[index]
+        last = self._unseen[-1]
+        self._unseen[position] = last
+        self._position[last] = position
+        self._unseen.pop()
+
+
 class OrderStream:
-    """Iterate to get actions: ``{"type": "order", "order": {...}}`` or
-    ``{"type": "status", "order_no": ..., "customer_id": ..., "status": ...}``, in time order."""
+    """Iterate to get actions, in time order:
+    ``{"type": "order", "order": {...}}`` (a new order),
+    ``{"type": "status", "order_no": ..., "customer_id": ..., "status": ...}`` (a status change),
+    ``{"type": "update", "order": {...}}`` (a changed order, only when ``updates`` > 0).
+
+    ``history`` orders placed over the past year come first (``history_orders()``), so a run can
+    start with a customer base in its steady state; iteration then yields the live stream.
+    """
 
     def __init__(
         self,
@@ -105,91 +261,90 @@ class OrderStream:
         start: datetime,
         mean_gap_s: float = 1.0,
         prefix: str = "SIM",
+        *,
+        history: int = 0,
+        follow_up_scale: float = 1.0,
+        updates: float = 0.0,
     ) -> None:
         self._rng = random.Random(seed)  # noqa: S311  (a reproducible simulation, not secrets)
-        self._fake_zh = Faker("zh_CN")
-        self._fake_en = Faker("en_US")
-        self._fake_zh.seed_instance(seed)
-        self._fake_en.seed_instance(seed + 1)
+        self._directory = Directory(seed)
         self._now = start
         self._start = start
+        self._next_order_at = start
         self._gap = mean_gap_s
         self._prefix = prefix
+        self._scale = follow_up_scale
+        self._updates = updates
         self._count = 0
         self._due: list[_Due] = []
         self._seq = 0
-        self.customers = [self._customer(i) for i in range(customers)]
-        self._weights = [c.weight for c in self.customers]
+        self.base = CustomerBase(self._rng, customers, prefix, self._directory)
+        self._history = [self._past_order(i, history) for i in range(history)]
 
-    def _customer(self, index: int) -> Customer:
-        chinese = self._rng.random() < 0.8
-        fake = self._fake_zh if chinese else self._fake_en
-        raw_weight = self._rng.paretovariate(1.2)  # long tail: a few customers spend big
-        return Customer(
-            id=f"{self._prefix}-C{index:06d}",
-            name=fake.name(),
-            phone=fake.phone_number(),
-            email=fake.email(),
-            company=fake.company() if self._rng.random() < 0.3 else None,
-            vip=self._rng.random() < 0.01,
-            weight=min(raw_weight, 5.0),  # ordering frequency, capped
-            big_spender=raw_weight > 30,
-        )
+    def history_orders(self) -> list[dict[str, Any]]:
+        """Orders of the past year, oldest first, each in its final status: send them before
+        the live stream (as an import from the CRM would)."""
+        return self._history
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         return self
 
     def __next__(self) -> dict[str, Any]:
-        self._now += timedelta(seconds=self._rng.expovariate(1 / self._gap))
-        if self._due and self._due[0].at <= self._now:
-            return heapq.heappop(self._due).action
-        if self._rng.random() < 0.004:  # a fraud-like burst: many orders, one customer, minutes
-            customer = self._rng.choice(self.customers)
-            for minute in range(1, 6):
-                self._schedule(
-                    self._now + timedelta(minutes=minute / 2),
-                    {"type": "order", "order": self._order(customer, burst=True)},
-                )
-        customer = self._rng.choices(self.customers, self._weights)[0]
-        order = self._order(customer)
-        self._follow(order)
+        # New orders arrive as a Poisson process; changes due before the next one come first.
+        if self._due and self._due[0].at <= self._next_order_at:
+            due = heapq.heappop(self._due)
+            self._now = max(self._now, due.at)
+            return due.action
+        self._now = self._next_order_at
+        self._next_order_at += timedelta(seconds=self._rng.expovariate(1 / self._gap))
+        if self._rng.random() < BURST_SHARE:
+            self._burst()
+        customer, _ = self.base.next_customer()
+        order = self._order(customer, self._now)
+        self._follow(order, self._now)
         return {"type": "order", "order": order}
 
-    def _order(self, customer: Customer, burst: bool = False) -> dict[str, Any]:
+    def _past_order(self, index: int, count: int) -> dict[str, Any]:
+        # spread evenly over the year before the start, oldest first, with some jitter
+        days_ago = HISTORY_DAYS * (1 - (index + self._rng.random()) / max(count, 1))
+        customer, _ = self.base.next_customer()
+        order = self._order(customer, self._start - timedelta(days=days_ago))
+        order["status"] = _pick(self._rng, HISTORY_FINAL)
+        return order
+
+    def _burst(self) -> None:
+        """A fraud-like burst: one account (new, or taken over) orders phones by express
+        several times within minutes."""
+        customer, _ = self.base.next_customer()
+        for step in range(self._rng.randint(5, 8)):
+            at = self._now + timedelta(minutes=0.5 * (step + 1) * self._scale)
+            order = self._order(customer, at, burst=True)
+            self._schedule(at, {"type": "order", "order": order})
+            if self._rng.random() < 0.5:  # the shop's checks catch it
+                keys = {"order_no": order["order_no"], "customer_id": customer.id}
+                cancel_at = at + self._minutes(CANCELLED_AFTER)
+                self._schedule(cancel_at, {"type": "status", **keys, "status": "cancelled"})
+
+    def _order(self, customer: Customer, at: datetime, burst: bool = False) -> dict[str, Any]:
         self._count += 1
         rng = self._rng
-        categories = (
-            ["industrial"]
-            if customer.big_spender and rng.random() < 0.2
-            else list(set(rng.choices(list(CATALOG), k=rng.choice([1, 1, 1, 2, 3]))))
+        lines = self._lines(customer, burst)
+        subtotal = sum(Decimal(line["unit_price"]) * line["quantity"] for line in lines)
+        discount = (
+            min(Decimal(_pick(rng, [(5, 4), (10, 4), (20, 2), (50, 1)])), subtotal / 2)
+            if rng.random() < COUPON_SHARE
+            else Decimal(0)
         )
-        lines: list[dict[str, Any]] = []
-        subtotal = Decimal(0)
-        for category in categories:
-            sku, name, low, high = rng.choice(CATALOG[category])
-            price = Decimal(rng.randint(low, high))
-            quantity = rng.choice([1, 1, 1, 2, 3])
-            subtotal += price * quantity
-            lines.append(
-                {
-                    "sku": f"{sku}-{int(price)}",
-                    "name": name,
-                    "category": category,
-                    "quantity": quantity,
-                    "unit_price": f"{price}.00",
-                }
-            )
-        shipping_fee = Decimal(0) if subtotal > 99 else Decimal(10)
-        province = _pick(rng, PROVINCES)
-        fake = self._fake_zh
-        requested = self._now + timedelta(hours=rng.uniform(4, 20)) if rng.random() < 0.08 else None
+        discount = discount.quantize(Decimal("0.01"))
+        shipping_fee = Decimal(0) if subtotal >= FREE_SHIPPING_FROM else Decimal(10)
+        method = "express" if burst else _pick(rng, METHODS)
         order: dict[str, Any] = {
             # the stream's start in the number: a second run never reuses an earlier run's numbers
             "order_no": f"{self._prefix}-{self._start:%Y%m%d-%H%M%S}-{self._count:06d}",
             "customer": {
                 "id": customer.id,
                 "name": customer.name,
-                "phone": _phone(customer.phone),
+                "phone": customer.phone,
                 "email": customer.email,
                 "company": customer.company,
                 "vip": customer.vip,
@@ -197,53 +352,115 @@ class OrderStream:
             "lines": lines,
             "pricing": {
                 "currency": "CNY",
-                "total": f"{subtotal + shipping_fee:.2f}",
+                "total": f"{subtotal - discount + shipping_fee:.2f}",
+                "discount": f"{discount:.2f}",
                 "shipping_fee": f"{shipping_fee:.2f}",
             },
-            "payment": {"method": _pick(rng, PAYMENTS), "paid_at": self._now.isoformat()},
+            "payment": {
+                "method": "card" if burst else _pick(rng, PAYMENTS),
+                "paid_at": at.isoformat(),
+            },
             "status": "pending",
             "shipping": {
-                "method": "express" if burst else _pick(rng, METHODS),
-                "province": province,
-                "city": fake.city_name(),
-                "address": fake.street_address(),
+                "method": method,
+                "province": _pick(rng, PROVINCES),
+                "city": rng.choice(self._directory.cities),
+                "address": rng.choice(self._directory.streets),
             },
             "channel": _pick(rng, CHANNELS),
-            "notes": rng.choice(URGENT_NOTES) if rng.random() < 0.05 else "",
-            "created_at": self._now.isoformat(),
+            "notes": (
+                rng.choice(URGENT_NOTES)
+                if rng.random() < URGENT_NOTES_SHARE
+                else rng.choice(PLAIN_NOTES)
+            ),
+            "created_at": at.isoformat(),
         }
-        if requested:
-            order["requested_delivery_at"] = requested.isoformat()
+        requested = rng.random()
+        if requested < SOON_DELIVERY_SHARE:
+            order["requested_delivery_at"] = (at + timedelta(hours=rng.uniform(4, 20))).isoformat()
+        elif requested < SOON_DELIVERY_SHARE + LATER_DELIVERY_SHARE:
+            order["requested_delivery_at"] = (at + timedelta(days=rng.uniform(2, 10))).isoformat()
         return order
 
-    def _follow(self, order: dict[str, Any]) -> None:
-        """Status changes later in the stream: most orders ship and complete; some are
-        cancelled before shipping, a few come back."""
-        base = self._now
+    def _lines(self, customer: Customer, burst: bool) -> list[dict[str, Any]]:
+        rng = self._rng
+        if burst:
+            products = [PHONE]
+        elif customer.b2b and rng.random() < B2B_INDUSTRIAL:
+            products = [INDUSTRIAL]
+        else:
+            count = _pick(rng, LINES_PER_ORDER)
+            products = rng.choices(CATALOG, [p.popularity for p in CATALOG], k=count)
+        lines: dict[str, dict[str, Any]] = {}
+        for product in products:
+            price = rng.lognormvariate(math.log(product.median_price), product.spread)
+            unit_price = Decimal(max(1, round(price)))
+            if product is INDUSTRIAL:
+                quantity = rng.randint(1, 3)
+            elif customer.b2b and not burst:
+                quantity = min(max(5, round(rng.lognormvariate(math.log(12), 0.7))), 1000)
+            else:
+                quantity = _pick(rng, UNITS_PER_LINE)
+            sku = f"{product.sku}-{unit_price}"
+            if sku in lines:
+                lines[sku]["quantity"] = min(lines[sku]["quantity"] + quantity, 100_000)
+                continue
+            lines[sku] = {
+                "sku": sku,
+                "name": product.name,
+                "category": product.category,
+                "quantity": min(quantity, 100_000),
+                "unit_price": f"{unit_price}.00",
+            }
+        return list(lines.values())
+
+    def _follow(self, order: dict[str, Any], created: datetime) -> None:
+        """The order's later changes, in a shop's order: processed, shipped, completed; a few
+        cancelled before they ship, a few returned after completion, a few changed before
+        they ship."""
         rng = self._rng
         keys = {"order_no": order["order_no"], "customer_id": order["customer"]["id"]}
-        if rng.random() < 0.05:
-            self._schedule(
-                base + timedelta(minutes=rng.uniform(1, 30)),
-                {"type": "status", **keys, "status": "cancelled"},
-            )
+        at = created + self._minutes(PROCESSED_AFTER)
+        if self._updates and rng.random() < self._updates:
+            self._schedule_update(order, created, at)
+        if rng.random() < CANCEL_SHARE:
+            # cancelled while pending (the buyer changed their mind) or once processed
+            if rng.random() < 0.5:
+                self._schedule(at, {"type": "status", **keys, "status": "processed"})
+            cancel_at = at + self._minutes(CANCELLED_AFTER)
+            self._schedule(cancel_at, {"type": "status", **keys, "status": "cancelled"})
             return
-        steps = [("processed", 0.5), ("shipped", 3), ("completed", 10)]
-        at = base
-        for status, minutes in steps:
-            at += timedelta(minutes=rng.uniform(minutes / 2, minutes * 2))
-            self._schedule(at, {"type": "status", **keys, "status": status})
-        if rng.random() < 0.03:
-            self._schedule(
-                at + timedelta(hours=rng.uniform(1, 48)),
-                {"type": "status", **keys, "status": "returned"},
-            )
+        self._schedule(at, {"type": "status", **keys, "status": "processed"})
+        at += self._minutes(SHIPPED_AFTER)
+        self._schedule(at, {"type": "status", **keys, "status": "shipped"})
+        at += self._minutes(COMPLETED_AFTER)
+        self._schedule(at, {"type": "status", **keys, "status": "completed"})
+        if rng.random() < RETURN_SHARE:
+            at += self._minutes(RETURNED_AFTER)
+            self._schedule(at, {"type": "status", **keys, "status": "returned"})
+
+    def _schedule_update(
+        self, order: dict[str, Any], created: datetime, processed: datetime
+    ) -> None:
+        """The shop changes the order before it is processed: the buyer asked for a new
+        address, for speed (express, or a note), or the service desk adds a note."""
+        rng = self._rng
+        at = created + (processed - created) * rng.uniform(0.2, 0.8)
+        changed = {**order, "shipping": dict(order["shipping"]), "updated_at": at.isoformat()}
+        match _pick(rng, [("address", 5), ("express", 3), ("urgent_note", 1), ("note", 1)]):
+            case "address":
+                changed["shipping"]["address"] = rng.choice(self._directory.streets)
+            case "express":
+                changed["shipping"]["method"] = "express"
+            case "urgent_note":
+                changed["notes"] = rng.choice(URGENT_NOTES)
+            case _:
+                changed["notes"] = "客户来电：请工作日送货"
+        self._schedule(at, {"type": "update", "order": changed})
+
+    def _minutes(self, bounds: tuple[float, float]) -> timedelta:
+        return timedelta(minutes=self._rng.uniform(*bounds) * self._scale)
 
     def _schedule(self, at: datetime, action: dict[str, Any]) -> None:
         self._seq += 1
         heapq.heappush(self._due, _Due(at, self._seq, action))
-
-
-def _phone(raw: str) -> str:
-    digits = "".join(ch for ch in raw if ch.isdigit())[-11:]
-    return f"+86 {digits}"

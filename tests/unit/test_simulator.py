@@ -1,55 +1,176 @@
-"""The order stream simulator: valid, reproducible, realistic in its mix."""
+"""The order stream simulator: valid, reproducible, and shaped like a shop's orders (statistical
+checks on fixed seeds; the bounds are those docs/simulator.md states)."""
 
 import itertools
 from collections import Counter
 from datetime import UTC, datetime
+from decimal import Decimal
+from functools import cache
+from typing import Any
 
 from services.simulator.stream import OrderStream
 from shared.models import Order
 
 START = datetime(2026, 11, 24, tzinfo=UTC)
+Action = dict[str, Any]
 
 
-def actions(seed: int, count: int) -> list[dict]:  # type: ignore[type-arg]
-    return list(itertools.islice(OrderStream(seed, 500, START, mean_gap_s=2.0), count))
+def actions(seed: int, count: int, **options: Any) -> list[Action]:
+    stream = OrderStream(seed, 2000, START, mean_gap_s=0.05, **options)
+    return list(itertools.islice(stream, count))
+
+
+@cache
+def long_run(seed: int) -> tuple[Action, ...]:
+    """About 10,000 orders with their changes (follow-ups compressed to fit in the run)."""
+    return tuple(actions(seed, 36_000, follow_up_scale=0.05, updates=0.02))
+
+
+def orders_of(stream: tuple[Action, ...] | list[Action]) -> list[dict[str, Any]]:
+    return [a["order"] for a in stream if a["type"] == "order"]
+
+
+def median(values: list[Decimal]) -> Decimal:
+    return sorted(values)[len(values) // 2]
 
 
 def test_same_seed_same_stream_other_seed_other_stream() -> None:
-    assert actions(7, 300) == actions(7, 300)
+    assert actions(7, 300, history=50) == actions(7, 300, history=50)
     assert actions(7, 300) != actions(8, 300)
+    first = OrderStream(7, 500, START, history=200).history_orders()
+    assert first == OrderStream(7, 500, START, history=200).history_orders()
 
 
-def test_every_simulated_order_is_valid() -> None:
-    orders = [a["order"] for a in actions(3, 2000) if a["type"] == "order"]
+def test_every_simulated_order_and_update_is_valid() -> None:
+    stream = actions(3, 3000, follow_up_scale=0.05, updates=0.05)
+    history = OrderStream(3, 500, START, history=300).history_orders()
+    changed = [a["order"] for a in stream if a["type"] == "update"]
 
-    assert len(orders) > 400
-    for order in orders:
+    assert len(orders_of(stream)) > 500
+    assert changed
+    for order in [*orders_of(stream), *changed, *history]:
         Order.model_validate(order)
 
 
-def test_the_mix_is_realistic() -> None:
-    stream = actions(5, 6000)
-    orders = [Order.model_validate(a["order"]) for a in stream if a["type"] == "order"]
-    statuses = Counter(a["status"] for a in stream if a["type"] == "status")
-    methods = Counter(o.shipping.method.value for o in orders)
-    per_customer = Counter(o.customer.id for o in orders)
+def test_order_values_have_a_median_in_the_low_hundreds_and_a_long_tail() -> None:
+    totals = [Decimal(o["pricing"]["total"]) for o in orders_of(long_run(11))]
+    share_at_least = {
+        floor: sum(total >= floor for total in totals) / len(totals)
+        for floor in (1000, 5000, 20000, 50000)
+    }
 
-    assert methods["standard"] > methods["express"] > methods["same_day"] > 0
-    assert {"processed", "shipped", "cancelled"} <= set(statuses)
-    assert (
-        0.01
-        < sum(
-            "加急" in o.notes
-            or "urgent" in o.notes.lower()
-            or "紧急" in o.notes
-            or "asap" in o.notes
-            for o in orders
-        )
-        / len(orders)
-        < 0.1
+    assert Decimal(150) <= median(totals) <= Decimal(350)
+    assert 0.08 <= share_at_least[1000] <= 0.25  # a tenth or so above a thousand
+    assert 0.01 <= share_at_least[5000] <= 0.05
+    assert 0.001 <= share_at_least[20000] <= 0.01  # B2B and luxury: a few in a thousand
+    assert share_at_least[50000] <= 0.004
+    assert max(totals) >= 30 * median(totals)
+
+
+def test_the_new_customer_share_falls_as_the_run_goes_on() -> None:
+    seen: set[str] = set()
+    first_orders = []
+    for order in orders_of(long_run(11)):
+        first_orders.append(order["customer"]["id"] not in seen)
+        seen.add(order["customer"]["id"])
+    tenth = len(first_orders) // 10
+    share_first, share_last = (
+        sum(part) / tenth for part in (first_orders[:tenth], first_orders[-tenth:])
     )
-    top = per_customer.most_common(1)[0][1]
-    median = sorted(per_customer.values())[len(per_customer) // 2]
-    assert top >= 3 * median  # long-tailed: some customers order far more often
-    assert any(any(ch > "\u4e00" for ch in o.customer.name) for o in orders)  # Chinese names
-    assert any(o.customer.name.isascii() for o in orders)  # and English ones
+
+    assert share_first > 0.6
+    assert share_last < 0.5  # most orders now come from returning customers
+    assert share_last < share_first - 0.3
+
+
+def test_a_history_starts_the_stream_in_a_steady_state() -> None:
+    stream = OrderStream(5, 2000, START, mean_gap_s=0.05, history=6000)
+    history = stream.history_orders()
+    live = [a["order"] for a in itertools.islice(stream, 3000) if a["type"] == "order"]
+    known = {o["customer"]["id"] for o in history}
+    new_share = sum(o["customer"]["id"] not in known for o in live) / len(live)
+    final = Counter(o["status"] for o in history)
+
+    assert len(history) == 6000
+    assert all(o["created_at"] < live[0]["created_at"] for o in history)
+    assert [o["created_at"] for o in history] == sorted(o["created_at"] for o in history)
+    assert new_share < 0.3
+    assert final["completed"] > 0.9 * len(history)
+    assert 0.01 < (final["cancelled"] + final["returned"]) / len(history) < 0.1
+
+
+def test_shipping_urgency_and_payment_shares_are_realistic() -> None:
+    orders = orders_of(long_run(11))
+    methods = Counter(o["shipping"]["method"] for o in orders)
+    urgent_notes = sum(
+        any(word in o["notes"].lower() for word in ("加急", "紧急", "urgent", "asap"))
+        for o in orders
+    )
+    payments = Counter(o["payment"]["method"] for o in orders)
+
+    assert 0.70 < methods["standard"] / len(orders) < 0.88
+    assert 0.08 < methods["express"] / len(orders) < 0.18
+    assert 0.005 < methods["same_day"] / len(orders) < 0.04
+    assert 0.005 < urgent_notes / len(orders) < 0.03
+    assert payments["alipay"] + payments["wechat_pay"] > 0.75 * len(orders)
+
+
+def test_status_changes_follow_each_order_in_a_shops_order() -> None:
+    stream = long_run(11)
+    orders = orders_of(stream)
+    path: dict[str, list[str]] = {o["order_no"]: ["pending"] for o in orders}
+    for action in stream:
+        if action["type"] == "status":
+            path[action["order_no"]].append(action["status"])
+    allowed = {
+        ("pending", "processed"),
+        ("processed", "shipped"),
+        ("shipped", "completed"),
+        ("completed", "returned"),
+        ("pending", "cancelled"),
+        ("processed", "cancelled"),
+    }
+    steps = Counter(step for p in path.values() for step in itertools.pairwise(p))
+    statuses = Counter(s for p in path.values() for s in p[1:])
+
+    assert set(steps) <= allowed  # never shipped after cancelled, never returned before done
+    assert 0.02 < statuses["cancelled"] / len(orders) < 0.06
+    completed = statuses["completed"]
+    assert completed > 0.5 * len(orders)
+    assert 0.015 < statuses["returned"] / completed < 0.05
+
+
+def test_updates_come_before_the_order_is_processed() -> None:
+    stream = long_run(11)
+    state: dict[str, str] = {}
+    updates = 0
+    for action in stream:
+        if action["type"] == "order":
+            state[action["order"]["order_no"]] = "pending"
+        elif action["type"] == "status":
+            state[action["order_no"]] = action["status"]
+        else:
+            updates += 1
+            assert state[action["order"]["order_no"]] == "pending"
+            assert action["order"]["updated_at"] >= action["order"]["created_at"]
+
+    assert 0.01 < updates / len(orders_of(stream)) < 0.03
+
+
+def test_rare_fraud_bursts_put_many_express_orders_on_one_account() -> None:
+    orders = orders_of(long_run(11))
+    per_customer_express_phones = Counter(
+        o["customer"]["id"]
+        for o in orders
+        if o["shipping"]["method"] == "express" and o["lines"][0]["sku"].startswith("PHONE-")
+    )
+    bursts = [c for c, n in per_customer_express_phones.items() if n >= 5]
+
+    assert 1 <= len(bursts) <= 30
+
+
+def test_names_are_mostly_chinese_with_some_english() -> None:
+    names = [o["customer"]["name"] for o in orders_of(long_run(11))]
+    chinese = sum(any("\u4e00" <= ch <= "\u9fff" for ch in name) for name in names)
+
+    assert 0.75 < chinese / len(names) < 0.95
