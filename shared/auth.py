@@ -8,7 +8,7 @@ import hashlib
 import hmac
 from collections.abc import Callable, Coroutine
 from enum import StrEnum
-from typing import Annotated, Any, Literal, Protocol
+from typing import Annotated, Any, Protocol
 
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import APIKeyHeader
@@ -45,8 +45,10 @@ class UnsafeConfiguration(RuntimeError):
 
 
 class _KeyedSettings(Protocol):
-    env: Literal["local", "production"]
-    api_keys: list[ApiKey]
+    @property
+    def env(self) -> str: ...
+    @property
+    def api_keys(self) -> list[ApiKey]: ...
 
 
 def ensure_safe_to_start(settings: _KeyedSettings) -> None:

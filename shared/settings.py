@@ -3,12 +3,21 @@
 Every variable is prefixed ``ORDERTAG_``; nested groups use ``__`` (``ORDERTAG_TOPICS__ORDERS``).
 """
 
-from typing import Literal
+from enum import StrEnum
 
 from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.auth import ApiKey, default_api_keys
+
+
+class Environment(StrEnum):
+    """``ORDERTAG_ENV``: ``local`` (the default: the local stack and tests) relaxes what must be
+    set in production (keys, session secrets, secure cookies); ``production`` refuses to start
+    without them."""
+
+    LOCAL = "local"
+    PRODUCTION = "production"
 
 
 class Topics(BaseModel):
@@ -38,7 +47,7 @@ class Settings(BaseSettings):
     )
 
     # "production" makes every service refuse unsafe settings at start (shared.auth)
-    env: Literal["local", "production"] = "local"
+    env: Environment = Environment.LOCAL
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
     kafka_partitions: int = 6  # upper bound on consumers per group
     kafka_replication_factor: int = 1  # 3 in production

@@ -1,7 +1,5 @@
 """Console configuration (``ORDERTAG_ENV``, ``ORDERTAG_CONSOLE_*``, over the shared settings)."""
 
-from typing import Literal
-
 from pydantic import Field, SecretStr, model_validator
 
 from shared.settings import Settings
@@ -10,7 +8,6 @@ LOCAL_SESSION_SECRET = "ordertag-local-console-secret"  # noqa: S105  (local onl
 
 
 class ConsoleSettings(Settings):
-    env: Literal["local", "test", "production"] = "local"
     # signs the session cookie; a random 32+ character string outside local
     console_session_secret: SecretStr = SecretStr(LOCAL_SESSION_SECRET)
     console_session_hours: float = Field(default=12, gt=0, le=24 * 30)

@@ -5,12 +5,10 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
 
 import httpx
 import structlog
 from faststream.kafka import KafkaBroker
-from pymongo import AsyncMongoClient
 from redis.asyncio import Redis
 
 from services.notifier.alerting import Alerting, RedisSeenAlerts

@@ -3,7 +3,8 @@ a session secret anyone could know. In local mode it warns."""
 
 import structlog
 
-from services.notifier.settings import DEFAULT_SESSION_SECRET, Environment, NotifierSettings
+from services.notifier.settings import DEFAULT_SESSION_SECRET, NotifierSettings
+from shared.settings import Environment
 
 log = structlog.get_logger("notifier")
 MIN_SECRET_LENGTH = 32

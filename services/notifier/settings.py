@@ -5,18 +5,10 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
-from shared.settings import Settings
+from shared.settings import Environment, Settings
 
 DEFAULT_ROUTING_FILE = Path(__file__).parent / "default_routing.yaml"
 DEFAULT_SESSION_SECRET = "change-me-in-production"  # noqa: S105  (local default, refused elsewhere)
-
-
-class Environment(StrEnum):
-    """``ORDERTAG_ENV``: ``local`` (the default: the local stack and tests) relaxes what must be
-    set in production (session secret, secure cookies); ``production`` refuses to start without."""
-
-    LOCAL = "local"
-    PRODUCTION = "production"
 
 
 class Role(StrEnum):
@@ -42,7 +34,6 @@ class PageUser(BaseModel):
 
 
 class NotifierSettings(Settings):
-    env: Environment = Environment.LOCAL
     notifier_role: Role = Role.BOTH
     notifier_group_id: str = "notifier"
     notifier_host: str = "127.0.0.1"

@@ -82,9 +82,9 @@ async def _run(
     try:
         past = stream.history_orders()
         for start in range(0, len(past), 500):  # the customer base's past, before the live stream
-            rejected += await sender.send(past[start : start + 500], [])
+            await sender.send(past[start : start + 500], [])
         if past:
-            console.print(f"sent {len(past)} past orders ({rejected} rejected)")
+            console.print(f"sent {len(past)} past orders ({tally.rejected} rejected)")
             started = time.perf_counter()  # the live stream's rate counts from here
         with Progress(*columns, console=console) as progress:
             task = progress.add_task("starting")

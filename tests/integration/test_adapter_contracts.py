@@ -1,5 +1,5 @@
-"""The in-memory adapters of the fast tests (``tests/tagger_fakes.py``) against the real MongoDB ones:
-the same assertions on both, so a fake that drifts from its adapter fails here."""
+"""The in-memory adapters of the fast tests (``tests/tagger_fakes.py``) against the real
+MongoDB ones: the same assertions on both, so a fake that drifts from its adapter fails here."""
 
 from typing import Any
 

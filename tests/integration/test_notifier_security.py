@@ -11,9 +11,9 @@ import pytest
 
 from services.notifier.app import create_app
 from services.notifier.security import UnsafeConfiguration
-from services.notifier.settings import Environment, NotifierSettings, Role
+from services.notifier.settings import NotifierSettings, Role
 from shared.auth import API_KEY_HEADER, ApiKey, Scope, hash_key
-from shared.settings import Settings
+from shared.settings import Environment, Settings
 from tests.integration.conftest import running
 from tests.integration.test_notifier import routing_file
 
