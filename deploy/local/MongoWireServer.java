@@ -2,6 +2,7 @@
 // acknowledged write durable. The library's own main classes bind only localhost:27017 and
 // acknowledge writes that H2 keeps in memory for up to a second, hence this launcher.
 // Started with Java's single-file source launcher: java -cp 'libs/*' MongoWireServer.java HOST PORT FILE
+// ORDERTAG_MONGO_FSYNC=false skips the fsync: writes then survive kill -9, not a power cut.
 import de.bwaldvogel.mongo.MongoServer;
 import de.bwaldvogel.mongo.MongoVersion;
 import de.bwaldvogel.mongo.backend.h2.H2Backend;
@@ -42,10 +43,14 @@ public class MongoWireServer {
             "getparameter", "getcmdlineopts", "hostinfo", "connectionstatus", "saslstart");
 
         private final Object syncLock = new Object();
+        private final boolean fsync;
         private long syncedVersion;
 
-        DurableH2Backend(String fileName) {
+        /** With fsync false the reply waits for the write to the file, not for the disk:
+         * enough to survive a crash of this process, not one of the machine. */
+        DurableH2Backend(String fileName, boolean fsync) {
             super(fileName);
+            this.fsync = fsync;
             syncedVersion = getMvStore().getCurrentVersion();
         }
 
@@ -69,7 +74,11 @@ public class MongoWireServer {
             synchronized (syncLock) {
                 if (committed > syncedVersion) {
                     // waits for any store the background writer has in flight, then fsyncs
-                    store.executeFilestoreOperation(() -> store.getFileStore().sync());
+                    store.executeFilestoreOperation(() -> {
+                        if (fsync) {
+                            store.getFileStore().sync();
+                        }
+                    });
                     syncedVersion = committed;
                 }
             }
@@ -81,11 +90,13 @@ public class MongoWireServer {
             System.err.println("usage: MongoWireServer HOST PORT DATA_FILE");
             System.exit(2);
         }
-        DurableH2Backend backend = new DurableH2Backend(args[2]);
+        boolean fsync = !"false".equals(System.getenv("ORDERTAG_MONGO_FSYNC"));
+        DurableH2Backend backend = new DurableH2Backend(args[2], fsync);
         backend.version(REPORTED_VERSION);
         MongoServer server = new MongoServer(backend);
         server.bind(args[0], Integer.parseInt(args[1]));
-        System.out.println("mongo-wire server listening on " + args[0] + ":" + args[1]);
+        System.out.println("mongo-wire server listening on " + args[0] + ":" + args[1]
+            + (fsync ? ", every write synced to disk" : ", every write in the file (no fsync)"));
         // Release the port and close H2 cleanly on SIGTERM (nothing acknowledged is pending).
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
             server.shutdown();

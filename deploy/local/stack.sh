@@ -120,7 +120,7 @@ needs_start() {
     if alive "$name"; then
         # alive but not answering: starting elsewhere, or hung
         pid="$(pid_of "$name")"
-        if wait_until 30 "$name (pid $pid)" port_open "$(port_of "$name")"; then
+        if wait_until 180 "$name (pid $pid)" port_open "$(port_of "$name")"; then
             return 1
         fi
         say "$name (pid $pid) does not answer on port $(port_of "$name"); killing it"
@@ -223,7 +223,8 @@ start_mongo() {
     nohup java -Xmx512m -XX:+UseSerialGC -cp "$libs/*" "$here/MongoWireServer.java" \
         127.0.0.1 "$mongo_port" "$data/mongo.h2" >"$logs/mongo.log" 2>&1 &
     echo $! >"$run/mongo.pid"
-    wait_until 60 "mongo-wire server on 127.0.0.1:$mongo_port" running mongo \
+    # opening a large H2 file takes a while: H2 never shrinks it after dropped databases
+    wait_until 300 "mongo-wire server on 127.0.0.1:$mongo_port" running mongo \
         || die "mongo-wire server did not start; see $logs/mongo.log"
 }
 

@@ -77,7 +77,9 @@ def wait_for_port(
         time.sleep(0.1)
 
 
-def start_mongo_wire(port: int, data_file: Path, log: Path) -> subprocess.Popen[bytes]:
+def start_mongo_wire(
+    port: int, data_file: Path, log: Path, *, fsync: bool = True
+) -> subprocess.Popen[bytes]:
     """The local MongoDB-wire server (deploy/local/MongoWireServer.java) on a port and file
     of its own."""
     with log.open("ab") as out:
@@ -93,6 +95,7 @@ def start_mongo_wire(port: int, data_file: Path, log: Path) -> subprocess.Popen[
                 str(port),
                 str(data_file),
             ],
+            env={**os.environ, "ORDERTAG_MONGO_FSYNC": "true" if fsync else "false"},
             stdout=out,
             stderr=subprocess.STDOUT,
         )

@@ -12,9 +12,10 @@ from tests.integration.servers import free_port, kill_hard, start_mongo_wire
 pytestmark = pytest.mark.integration
 
 
-async def test_acknowledged_inserts_and_updates_survive_kill_9(tmp_path: Path) -> None:
+@pytest.mark.parametrize("fsync", [True, False], ids=["fsync", "file-only"])
+async def test_acknowledged_inserts_and_updates_survive_kill_9(tmp_path: Path, fsync: bool) -> None:
     port, data_file, log = free_port(), tmp_path / "mongo.h2", tmp_path / "mongo.log"
-    server = start_mongo_wire(port, data_file, log)
+    server = start_mongo_wire(port, data_file, log, fsync=fsync)
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
         f"mongodb://127.0.0.1:{port}", w=1, serverSelectionTimeoutMS=10_000
     )
@@ -32,7 +33,7 @@ async def test_acknowledged_inserts_and_updates_survive_kill_9(tmp_path: Path) -
         kill_hard(server)  # at once: every write above was acknowledged a moment ago
         await client.close()
 
-    server = start_mongo_wire(port, data_file, log)
+    server = start_mongo_wire(port, data_file, log, fsync=fsync)
     client = AsyncMongoClient(f"mongodb://127.0.0.1:{port}", serverSelectionTimeoutMS=10_000)
     try:
         orders = client["durability"]["orders"]
