@@ -66,6 +66,7 @@ class ChannelWorker:
         self._next_send = 0.0
         self._held: set[tuple[str, bool]] = set()  # queued, held for quiet hours or in flight
         self._tasks: set[asyncio.Task[None]] = set()
+        self._in_flight = asyncio.Semaphore(channel.max_in_flight)
         self._pending = PENDING_DELIVERIES.labels(channel.id)
 
     def enqueue(self, alert: Alert, escalation: bool = False) -> None:
@@ -127,7 +128,10 @@ class ChannelWorker:
 
     async def _deliver(self, message: Message, taking_over: str | None = None) -> None:
         try:
-            await self._claim_and_send(message, taking_over)
+            # claimed only when a send can start: what waits here stays pending, which a
+            # crash leaves certain (never sent) rather than uncertain
+            async with self._in_flight:
+                await self._claim_and_send(message, taking_over)
         finally:
             self._release(list(message.alerts), message.escalation)
 
