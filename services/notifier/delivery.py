@@ -66,6 +66,8 @@ class ChannelWorker:
         self._next_send = 0.0
         self._held: set[tuple[str, bool]] = set()  # queued, held for quiet hours or in flight
         self._tasks: set[asyncio.Task[None]] = set()
+        self._waiting: set[asyncio.Task[None]] = set()
+        self._in_flight = asyncio.Semaphore(channel.max_in_flight)
         self._pending = PENDING_DELIVERIES.labels(channel.id)
 
     def enqueue(self, alert: Alert, escalation: bool = False) -> None:
@@ -107,7 +109,7 @@ class ChannelWorker:
         for alert, escalation in batch:
             if quiet and quiet.contains(now) and alert.severity is not Severity.CRITICAL:
                 delay = (quiet.ends_after(now) - now).total_seconds()
-                self._spawn(self._later(delay, alert, escalation))
+                self._spawn(self._later(delay, alert, escalation), waiting=True)
                 continue
             ready[escalation].append(alert)
         return [
@@ -127,7 +129,10 @@ class ChannelWorker:
 
     async def _deliver(self, message: Message, taking_over: str | None = None) -> None:
         try:
-            await self._claim_and_send(message, taking_over)
+            # claimed only when a send can start: what waits here stays pending, which a
+            # crash leaves certain (never sent) rather than uncertain
+            async with self._in_flight:
+                await self._claim_and_send(message, taking_over)
         finally:
             self._release(list(message.alerts), message.escalation)
 
@@ -260,14 +265,19 @@ class ChannelWorker:
                 self._held.discard((alert.alert_id, escalation))
                 self._pending.dec()
 
-    def _spawn(self, work: Awaitable[None]) -> None:
+    def _spawn(self, work: Awaitable[None], *, waiting: bool = False) -> None:
+        """Run ``work`` beside the queue; ``waiting`` work (held for quiet hours, nothing
+        claimed) is cancelled at once on stop instead of being waited for."""
         task: asyncio.Task[None] = asyncio.ensure_future(work)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        tasks = self._waiting if waiting else self._tasks
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
 
     async def stop(self, grace_s: float) -> None:
         """Let sends in flight finish and store their outcomes (up to ``grace_s``); what waits
         (rate limit, quiet hours, backoff) is cancelled and stays pending in the store."""
+        for task in self._waiting:
+            task.cancel()
         in_flight = [t for t in self._tasks if not t.done()]
         if in_flight:
             _, late = await asyncio.wait(in_flight, timeout=grace_s)

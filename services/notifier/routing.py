@@ -45,6 +45,8 @@ class _Channel(_Strict):
 
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
     rate_per_minute: int = Field(default=600, ge=1, le=60_000)
+    # messages on the wire at once: what a crash can leave unsettled (see docs/notifier.md)
+    max_in_flight: int = Field(default=1, ge=1, le=64)
     quiet_hours: QuietHours | None = None
     # what to do with a delivery interrupted mid-send: resend (at least once) or not (at most
     # once); unset, the channel's nature decides
@@ -64,6 +66,7 @@ class WebhookChannel(_Channel):
     url: str = Field(pattern=r"^https?://")
     secret_env: str | None = None
     unsigned: bool = False  # must be said out loud to deliver without a signature
+    max_in_flight: int = Field(default=4, ge=1, le=64)  # a resend is harmless: it has a key
 
 
 class WeComChannel(_Channel):

@@ -31,6 +31,7 @@ async def test_the_notifier_answers_as_its_openapi_document_says(
             *(sys.executable, "-m", "schemathesis.cli", "run", f"{url}/openapi.json"),
             *("--checks", "all", "--max-examples", str(MAX_EXAMPLES), "--seed", "7"),
             *("--request-timeout", "5", "-H", f"{API_KEY_HEADER}: {LOCAL_DEV_KEY}"),
+            cwd=tmp_path,  # its example database stays out of the repository
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
         )
