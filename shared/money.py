@@ -4,7 +4,7 @@ from decimal import Decimal
 
 
 def to_cents(amount: Decimal) -> int:
-    """Exact: an amount with more than two decimals is refused rather than rounded."""
+    """Exact for every ``Money`` (at most two decimals, checked at the boundary)."""
     return int((amount * 100).to_integral_exact())
 
 

@@ -21,6 +21,12 @@ from shared.auth import ApiKey
 
 log = structlog.get_logger("ratelimit")
 WINDOW_S = 60
+# One call, one key: counts the request and makes the window's key expire (atomic, cluster-safe).
+_COUNT = """
+local used = redis.call('INCR', KEYS[1])
+if used == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+return used
+"""
 REDIS_OUTAGE = (RedisConnectionError, RedisTimeoutError, OSError)
 
 
@@ -38,6 +44,7 @@ class RateLimiter:
         self._namespace = namespace
         self._clock = clock
         self._local: dict[tuple[str, int], int] = {}
+        self._count = redis.register_script(_COUNT)
 
     async def hit(self, subject: str) -> int | None:
         """Count one request of ``subject``: None when within the limit, else the seconds until
@@ -58,11 +65,7 @@ class RateLimiter:
 
     async def _count_in_redis(self, subject: str, window: int) -> int:
         key = f"ratelimit:{{{self._namespace}:{subject}}}:{window}"
-        pipe = self._redis.pipeline(transaction=False)
-        pipe.incr(key)
-        pipe.expire(key, 2 * WINDOW_S)
-        used, _ = await pipe.execute()
-        return int(used)
+        return int(await self._count(keys=[key], args=[2 * WINDOW_S]))
 
     def _count_locally(self, subject: str, window: int) -> int:
         for stale in [k for k in self._local if k[1] < window]:

@@ -23,6 +23,7 @@ from shared.settings import Settings
 
 console = Console(stderr=True)
 TICK_S = 0.2
+BATCH_SIZE = 500
 
 
 def simulate(
@@ -145,8 +146,9 @@ class _IngestSender(_Sender):
         await self._client.aclose()
 
     async def send(self, orders: list[dict[str, Any]], changes: list[dict[str, Any]]) -> None:
-        if orders:
-            await self._client.send_orders(orders)
+        # after an outage the catch-up can exceed ingest's batch cap: never send more a request
+        for start in range(0, len(orders), BATCH_SIZE):
+            await self._client.send_orders(orders[start : start + BATCH_SIZE])
         for change in changes:
             await self._client.send_status(change)
 

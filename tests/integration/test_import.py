@@ -2,6 +2,8 @@
 
 import asyncio
 import json
+import re
+import threading
 from pathlib import Path
 
 import pytest
@@ -12,6 +14,7 @@ from services.ingest.settings import IngestSettings
 from shared.events import order_event_adapter
 from tests.factories import order_payload
 from tests.integration.conftest import read_topic
+from tests.integration.redis_server import RedisServer
 
 pytestmark = pytest.mark.integration
 
@@ -73,3 +76,36 @@ def test_csv_rows_with_the_same_order_number_form_one_order(
     assert [line.sku for line in order.lines] == ["A", "B"]
     assert order.customer.vip is True
     assert order.shipping.province == "上海"
+
+
+def test_an_import_waits_out_a_redis_outage_and_reports_what_it_retried(
+    tmp_path: Path, ingest_settings: IngestSettings, run_id: str
+) -> None:
+    redis = RedisServer(tmp_path)  # killed before the import starts, back two seconds later
+    source = tmp_path / "orders.jsonl"
+    source.write_text(
+        "".join(json.dumps(order_payload(f"{run_id}-{i}")) + "\n" for i in range(30)),
+        encoding="utf-8",
+    )
+    comeback = threading.Timer(2.0, redis.start)
+    comeback.start()
+    try:
+        result = CliRunner().invoke(
+            app,
+            ["import", str(source), "--chunk-size", "10", "--retry-for", "60"],
+            env={**env_of(ingest_settings), "ORDERTAG_REDIS_URL": redis.url},
+        )
+    finally:
+        comeback.join()
+        redis.kill()
+
+    assert result.exit_code == 0, result.output
+    assert re.search(r"retried\s+│\s+[1-9]", result.output), result.output
+    assert re.search(r"failed after retries\s+│\s+0\b", result.output), result.output
+    assert re.search(r"accepted\s+│\s+30\b", result.output), result.output
+    records = asyncio.run(
+        read_topic(ingest_settings, ingest_settings.topics.orders, 30, extra_wait=1)
+    )
+    assert sorted(order_event_adapter.validate_json(r.value).order_no for r in records) == sorted(
+        f"{run_id}-{i}" for i in range(30)
+    )

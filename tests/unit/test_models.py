@@ -6,6 +6,7 @@ from pydantic import ValidationError
 
 from shared.events import OrderCreated, StatusChanged, order_event_adapter, order_event_key
 from shared.models import Order, OrderStatus
+from shared.money import from_cents, to_cents
 from tests.factories import order_payload
 
 
@@ -101,3 +102,18 @@ def test_unknown_schema_version_is_refused() -> None:
 
     with pytest.raises(ValidationError, match="schema_version"):
         order_event_adapter.validate_python(body)
+
+
+def test_money_round_trips_through_cents() -> None:
+    assert to_cents(Decimal("1234.56")) == 123456
+    assert from_cents(123456) == Decimal("1234.56")
+    assert from_cents(b"-250") == Decimal("-2.5")
+    assert to_cents(from_cents("99999999999999")) == 99999999999999
+
+
+def test_identifiers_keep_to_a_safe_alphabet() -> None:
+    for unsafe in ("A/../../x", "bad no", "x%2F", " SO-1", "-SO", "a" * 65):
+        with pytest.raises(ValidationError) as refused:
+            Order.model_validate(order_payload(unsafe))
+        assert refused.value.errors()[0]["loc"] == ("order_no",), unsafe
+    assert Order.model_validate(order_payload("SO-2026:11_24.a-1")).order_no == "SO-2026:11_24.a-1"
