@@ -61,19 +61,18 @@ def observe(prometheus_binary: Path, tmp_path: Path) -> Iterator[tuple[str, int]
         "ORDERTAG_TAGGER_PORT": str(free_port()),  # nothing there: the target is down
         "ORDERTAG_NOTIFIER_PORT": str(free_port()),
     }
-    process = subprocess.Popen(  # noqa: S603
-        [str(OBSERVABILITY / "observe.sh")],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=(tmp_path / "prometheus.log").open("w"),
-    )
-    try:
-        yield f"http://127.0.0.1:{prometheus_port}", ingest_port
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-        server.shutdown()
-        thread.join(timeout=5)
+    with (tmp_path / "prometheus.log").open("w") as log:
+        process = subprocess.Popen(  # noqa: S603
+            [str(OBSERVABILITY / "observe.sh")], env=env, stdout=subprocess.DEVNULL, stderr=log
+        )
+        try:
+            yield f"http://127.0.0.1:{prometheus_port}", ingest_port
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+            server.shutdown()
+            server.server_close()
+            thread.join(timeout=5)
 
 
 def eventually_json(url: str, condition: Any, timeout_s: float = 90.0) -> Any:
