@@ -181,7 +181,20 @@ async def orders_page(request: Request) -> Response:
 
 @router.get("/console/orders/{order_no}")
 async def order_page(request: Request, order_no: str) -> Response:
-    return await _page(request, "order.html", page="orders", order_no=order_no)
+    # how long a rule's tag lasts ("while status is one of [pending, processed]"), per rule
+    lang = _lang(request)
+    holds = {
+        rule.id: in_words(rule.holds_while, lang.code)
+        for rule in request.app.state.rules.current.rules
+        if rule.holds_while is not None
+    }
+    return await _page(
+        request,
+        "order.html",
+        page="orders",
+        order_no=order_no,
+        holds=json.dumps(holds, ensure_ascii=False).replace("</", "<\\/"),
+    )
 
 
 @router.get("/console/tags")

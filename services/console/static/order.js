@@ -44,9 +44,11 @@
       list.append(li);
     }
   }
+  const HOLDS = JSON.parse(document.getElementById("holds").textContent);
   function tagUntil(tag) {
-    // rules with holds_while (urgent) last until the order ships; the rule set says which
-    return tag.family === "priority" && tag.name === "urgent" ? t("order.until_shipped") : "";
+    // a rule with holds_while keeps its tag only while that holds (urgent: until shipped)
+    const words = tag.source !== "manual" && HOLDS[tag.rule_id];
+    return words ? t("order.holds_while", { cond: words }) : "";
   }
   function drawHistory(doc) {
     const list = $("history"); list.replaceChildren();
