@@ -63,3 +63,18 @@ async def test_a_forged_cursor_answers_422_naming_the_cursor(
 
     assert answer.status_code == 422, answer.text
     assert answer.json()["errors"][0]["field"] == "cursor"
+
+
+async def test_wrong_methods_and_unparsable_bodies_answer_as_documented(
+    tagger_settings: TaggerSettings,
+) -> None:
+    async with api_client(create_app(tagger_settings)) as client:
+        options = await client.options("/tags")
+        garbage = await client.post(
+            "/tags", content=b"\xff", headers={"Content-Type": "application/json"}
+        )
+
+    assert options.status_code == 405
+    assert options.headers["Allow"] == "GET, POST"  # both routes on /tags, not the first only
+    assert garbage.status_code == 422
+    assert garbage.json()["errors"][0]["field"] == "body"

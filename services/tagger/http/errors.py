@@ -18,7 +18,7 @@ from pymongo.errors import ConnectionFailure, ExecutionTimeout, WTimeoutError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import BaseRoute, Match
+from starlette.routing import Match
 
 from services.tagger import metrics
 from services.tagger.errors import Conflict, Gone, Invalid, NotFound, TaggerError, Unavailable
@@ -143,14 +143,19 @@ def install_error_handlers(app: FastAPI, retry_after_s: int) -> None:
             app.add_exception_handler(kind, _outage_handler(unavailable, name))
 
 
+METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+
+
 def _allowed(app: FastAPI, request: Request) -> str:
     """Every method some route serves on this path (Starlette names only the first route's)."""
-    methods: set[str] = set()
-    for route in app.router.routes:
-        match, _ = route.matches({**request.scope, "method": "GET"})
-        if match is not Match.NONE and isinstance(route, BaseRoute):
-            methods |= getattr(route, "methods", None) or set()
-    return ", ".join(sorted(methods))
+    return ", ".join(
+        method
+        for method in METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] is Match.FULL
+            for route in app.router.routes
+        )
+    )
 
 
 def _outage_handler(unavailable: Any, dependency: str) -> Any:
