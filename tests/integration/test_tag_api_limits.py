@@ -11,6 +11,13 @@ from services.tagger.app import create_app
 from services.tagger.settings import TaggerSettings
 from tests.integration.conftest import api_client
 
+
+@pytest.fixture
+def tagger_settings(tagger_settings: TaggerSettings) -> TaggerSettings:
+    """Rate limits are not what these tests are about: a whole suite's requests share a key."""
+    return tagger_settings.model_copy(update={"api_rate_per_minute": 1_000_000})
+
+
 pytestmark = pytest.mark.integration
 
 
@@ -63,3 +70,20 @@ async def test_a_forged_cursor_answers_422_naming_the_cursor(
 
     assert answer.status_code == 422, answer.text
     assert answer.json()["errors"][0]["field"] == "cursor"
+
+
+async def test_wrong_methods_and_unparsable_bodies_answer_as_documented(
+    tagger_settings: TaggerSettings,
+) -> None:
+    async with api_client(create_app(tagger_settings)) as client:
+        options = await client.options("/tags")
+        unused = await client.options("/tags/unused")
+        garbage = await client.post(
+            "/tags", content=b"\xff", headers={"Content-Type": "application/json"}
+        )
+
+    assert options.status_code == 405
+    assert options.headers["Allow"] == "GET, POST"  # both routes on /tags, not the first only
+    assert unused.headers["Allow"] == "GET"  # its own resource, not PATCH /tags/{name}
+    assert garbage.status_code == 422
+    assert garbage.json()["errors"][0]["field"] == "body"

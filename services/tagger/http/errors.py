@@ -5,6 +5,7 @@ Every error answer has one body, documented on every route: ``{"detail", "errors
 (MongoDB, Redis, Kafka) → 503 with ``Retry-After``, never a 500.
 """
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -18,7 +19,6 @@ from pymongo.errors import ConnectionFailure, ExecutionTimeout, WTimeoutError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import BaseRoute, Match
 
 from services.tagger import metrics
 from services.tagger.errors import Conflict, Gone, Invalid, NotFound, TaggerError, Unavailable
@@ -144,13 +144,22 @@ def install_error_handlers(app: FastAPI, retry_after_s: int) -> None:
 
 
 def _allowed(app: FastAPI, request: Request) -> str:
-    """Every method some route serves on this path (Starlette names only the first route's)."""
-    methods: set[str] = set()
-    for route in app.router.routes:
-        match, _ = route.matches({**request.scope, "method": "GET"})
-        if match is not Match.NONE and isinstance(route, BaseRoute):
-            methods |= getattr(route, "methods", None) or set()
-    return ", ".join(sorted(methods))
+    """The methods the OpenAPI document gives this path (Starlette names only the first
+    matching route's). A literal path wins over a template: ``/tags/unused`` is its own
+    resource, not ``/tags/{name}``."""
+    paths: dict[str, dict[str, Any]] = app.openapi().get("paths", {})
+    path = request.url.path
+    documented = paths.get(path)
+    if documented is None:
+        documented = next(
+            (
+                operations
+                for template, operations in paths.items()
+                if re.fullmatch(re.sub(r"\{[^/]+\}", "[^/]+", template), path)
+            ),
+            {},
+        )
+    return ", ".join(sorted(method.upper() for method in documented))
 
 
 def _outage_handler(unavailable: Any, dependency: str) -> Any:
