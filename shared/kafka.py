@@ -6,7 +6,14 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.helpers import create_ssl_context
 from faststream.kafka import KafkaBroker
+from faststream.security import (
+    BaseSecurity,
+    SASLPlaintext,
+    SASLScram256,
+    SASLScram512,
+)
 from faststream.specification import AsyncAPI
 
 from shared.settings import Settings
@@ -17,16 +24,63 @@ SAFE_PRODUCER = {"acks": "all", "enable_idempotence": True, "linger_ms": 5}
 JSON_HEADERS = [("content-type", b"application/json")]
 
 
+class KafkaSecurityError(ValueError):
+    """Kafka security settings that do not fit together."""
+
+
+def _ssl_context(settings: Settings) -> Any:
+    uses_tls = settings.kafka_security_protocol in ("SSL", "SASL_SSL")
+    return create_ssl_context(cafile=settings.kafka_ssl_cafile) if uses_tls else None
+
+
+def connection_options(settings: Settings) -> dict[str, Any]:
+    """aiokafka's connection keywords for the configured listener security (producer, consumer
+    and admin client alike); nothing beyond the bootstrap servers on the local stack."""
+    options: dict[str, Any] = {"bootstrap_servers": settings.kafka_bootstrap_servers}
+    if settings.kafka_security_protocol == "PLAINTEXT":
+        return options
+    options["security_protocol"] = settings.kafka_security_protocol
+    options["ssl_context"] = _ssl_context(settings)
+    if settings.kafka_security_protocol.startswith("SASL_"):
+        if not (settings.kafka_sasl_mechanism and settings.kafka_sasl_username):
+            raise KafkaSecurityError(
+                "ORDERTAG_KAFKA_SASL_MECHANISM and ORDERTAG_KAFKA_SASL_USERNAME are required with "
+                f"ORDERTAG_KAFKA_SECURITY_PROTOCOL={settings.kafka_security_protocol}"
+            )
+        password = settings.kafka_sasl_password
+        options["sasl_mechanism"] = settings.kafka_sasl_mechanism
+        options["sasl_plain_username"] = settings.kafka_sasl_username
+        options["sasl_plain_password"] = password.get_secret_value() if password else ""
+    return options
+
+
+def broker_security(settings: Settings) -> BaseSecurity | None:
+    """The same listener security in FastStream's terms, for the brokers it builds."""
+    if settings.kafka_security_protocol == "PLAINTEXT":
+        return None
+    options = connection_options(settings)
+    if settings.kafka_security_protocol == "SSL":
+        return BaseSecurity(ssl_context=options["ssl_context"], use_ssl=True)
+    kind = {"PLAIN": SASLPlaintext, "SCRAM-SHA-256": SASLScram256, "SCRAM-SHA-512": SASLScram512}
+    return kind[options["sasl_mechanism"]](
+        options["sasl_plain_username"],
+        options["sasl_plain_password"],
+        ssl_context=options["ssl_context"],
+        use_ssl=settings.kafka_security_protocol == "SASL_SSL",
+    )
+
+
 def make_producer(settings: Settings) -> AIOKafkaProducer:
     """A bare aiokafka producer with the same safe settings, for ingest's hot path: FastStream's
     per-message publish pipeline costs more than the send itself when publishing batches."""
-    return AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, **SAFE_PRODUCER)
+    return AIOKafkaProducer(**connection_options(settings), **SAFE_PRODUCER)
 
 
 def make_broker(settings: Settings, **kwargs: object) -> KafkaBroker:
     """A FastStream Kafka broker whose producer waits for all in-sync replicas."""
     return KafkaBroker(
         settings.kafka_bootstrap_servers,
+        security=broker_security(settings),
         acks="all",
         enable_idempotence=True,
         linger_ms=5,
@@ -41,7 +95,7 @@ async def ensure_topics(settings: Settings) -> None:
     broker's auto-create defaults. Partitions bound how many consumers of a group can work.
     With replication factor 3 and min.insync.replicas 2, a write acknowledged with acks=all
     is on two brokers at least, and one broker down stops neither producers nor consumers."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+    admin = AIOKafkaAdminClient(**connection_options(settings))
     await admin.start()
     try:
         existing = set(await admin.list_topics())

@@ -4,8 +4,10 @@ Every variable is prefixed ``ORDERTAG_``; nested groups use ``__`` (``ORDERTAG_T
 """
 
 from enum import StrEnum
+from pathlib import Path
+from typing import Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.auth import ApiKey, default_api_keys
@@ -53,6 +55,13 @@ class Settings(BaseSettings):
     kafka_replication_factor: int = 1  # 3 in production
     # with replication factor 3: an acks=all write is on 2 replicas at least (2 in production)
     kafka_min_insync_replicas: int = 1
+    # How the services reach Kafka: PLAINTEXT on the local stack; SASL_SSL with SCRAM in
+    # production (deploy/k8s/kafka.yaml), the broker's CA in a mounted file.
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_cafile: Path | None = None
     mongo_url: str = "mongodb://127.0.0.1:27017"
     mongo_database: str = "ordertag"
     # Write concern of every service's writes (shared/mongo.py): acknowledged once journaled

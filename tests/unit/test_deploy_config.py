@@ -27,14 +27,7 @@ SETTINGS_BY_SERVICE: dict[str, type[BaseSettings]] = {
 # Set by the deployments, not yet settings of the services (docs/security-deploy.md says what each
 # maps to). When a setting lands, its name leaves this list: test_pending_settings_are_still_pending
 # says so.
-PENDING_SETTINGS = {
-    "ORDERTAG_ENV",  # "production" refuses the dev key and placeholder secrets (issue 13)
-    "ORDERTAG_KAFKA_SECURITY_PROTOCOL",  # aiokafka security_protocol
-    "ORDERTAG_KAFKA_SASL_MECHANISM",  # aiokafka sasl_mechanism
-    "ORDERTAG_KAFKA_SASL_USERNAME",  # aiokafka sasl_plain_username
-    "ORDERTAG_KAFKA_SASL_PASSWORD",  # aiokafka sasl_plain_password
-    "ORDERTAG_KAFKA_SSL_CAFILE",  # aiokafka ssl_context=create_ssl_context(cafile=...)
-}
+PENDING_SETTINGS = {}
 
 
 def env_names(settings_class: type[BaseSettings]) -> set[str]:
@@ -58,7 +51,7 @@ def test_every_compose_env_var_is_a_setting_of_its_service(
 ) -> None:
     environment = compose()["services"][service]["environment"]
 
-    unknown = set(environment) - env_names(settings_class) - PENDING_SETTINGS
+    unknown = set(environment) - env_names(settings_class)
     assert not unknown, f"{service}: env vars with no setting: {sorted(unknown)}"
 
 
@@ -129,21 +122,6 @@ def test_every_kubernetes_env_var_is_a_setting_of_the_service_that_gets_it(
     service = pod_labels(deployment)["app.kubernetes.io/name"]
     [container] = deployment["spec"]["template"]["spec"]["containers"]
 
-    unknown = (
-        kubernetes_env_names(deployment)
-        - env_names(SETTINGS_BY_SERVICE[service])
-        - PENDING_SETTINGS
-    )
+    unknown = kubernetes_env_names(deployment) - env_names(SETTINGS_BY_SERVICE[service])
     assert not unknown, f"{service}: env vars with no setting: {sorted(unknown)}"
     assert container["command"] == ["python", "-m", f"services.{service}"]
-
-
-def test_pending_settings_are_still_pending() -> None:
-    landed = {
-        name
-        for name in PENDING_SETTINGS
-        for s in SETTINGS_BY_SERVICE.values()
-        if name in env_names(s)
-    }
-
-    assert not landed, f"now settings: remove {sorted(landed)} from PENDING_SETTINGS"
