@@ -47,7 +47,7 @@ async def test_mongo_killed_mid_stream_the_tagger_waits_and_finishes_exactly(
         mongo_server.url, tz_aware=True, serverSelectionTimeoutMS=2000
     )
     db = client[settings.mongo_database]
-    events, expected = order_stream(1500, customers=200, seed=31, prefix=run_id)
+    events, expected = order_stream(1000, customers=150, seed=31, prefix=run_id)
     created = sum(isinstance(e, OrderCreated) for e in events)
     try:
         async with running(create_tagger(settings)):
