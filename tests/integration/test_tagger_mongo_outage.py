@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from pymongo import AsyncMongoClient
+from pymongo.errors import AutoReconnect
 from redis.asyncio import Redis
 
 from services.tagger.app import create_app as create_tagger
@@ -60,6 +61,15 @@ async def test_mongo_killed_mid_stream_the_tagger_waits_and_finishes_exactly(
             before_kill = await stored_count(db)
             await mongo_server.kill()
             await mongo_server.start()
+
+            async def reachable() -> bool:  # this client's pooled connections died too
+                try:
+                    await db.command("ping")
+                except AutoReconnect:
+                    return False
+                return True
+
+            await eventually(reachable, within=30)
             await wait_for_orders(db, created, len(events), within=240)
 
         assert before_kill < created, "the kill came too late to interrupt anything"
