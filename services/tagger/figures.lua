@@ -10,7 +10,7 @@
 -- reverse: ARGV = 'reverse', order_no   -> 1 if reversed now, 0 if already reversed or unknown
 -- restore: ARGV = 'restore', order_no, cents, ts, day, window_days, keep_recent, ttl_s,
 --          snapshot, state ('applied' | 'reversed'): a stored order's contribution, during a
---          rebuild (the only action allowed while the epoch marker is missing).
+--          rebuild (the only action allowed while the epoch marker is missing); once per order.
 -- Without the epoch marker the figures are not loaded (Redis was flushed or lost its data):
 -- apply and reverse refuse with a NOEPOCH error rather than count from zero.
 local contribution, totals, by_day, recent, epoch = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
@@ -74,6 +74,8 @@ local function store_contribution(snapshot, state)
 end
 
 if action == 'restore' then
+  -- at most once too: a rebuild that lost its lock may still land a chunk beside the next one
+  if redis.call('EXISTS', contribution) == 1 then return 0 end
   add_contribution()
   window_spend()
   store_contribution(ARGV[9], 'applied')

@@ -15,7 +15,7 @@ import asyncio
 import json
 import time
 import uuid
-from collections.abc import AsyncIterable, Callable, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -248,6 +248,10 @@ class CustomerFigures:
         finally:
             await self._lock_release(keys=[REBUILD_LOCK_KEY], args=[token])
 
+    async def reset(self) -> None:
+        """Start from no figures at all, loaded (a scratch Redis of a benchmark)."""
+        await self.rebuild(_no_orders())
+
     async def _rebuild_locked(self, orders: OrderDocuments, token: str, reason: str) -> int:
         FIGURES_STATE.state("rebuilding")
         log.warning("figures_rebuild_started", reason=reason)
@@ -314,6 +318,11 @@ class CustomerFigures:
             },
             recent_orders={member.decode(): float(score) for member, score in recent},
         )
+
+
+async def _no_orders() -> AsyncIterator[dict[str, Any]]:
+    return
+    yield
 
 
 def _ts(op: Apply) -> float:

@@ -43,9 +43,19 @@ async def assert_figures_recount_and_tags(
         stream = (expected.order_count[customer_id], int(spend * 100))
         if not live == recount == stream:
             differing.append((customer_id, live, recount, stream))
+    documents: list[dict[str, Any]] = []
+    if differing:  # what MongoDB holds for them, to tell a lost write from a doubled count
+        documents = (
+            await db["orders"]
+            .find(
+                {"customer_id": {"$in": [d[0] for d in differing[:3]]}},
+                {"_id": 0, "order_no": 1, "status": 1, "contribution_reversed": 1, "version": 1},
+            )
+            .to_list(None)
+        )
     assert differing == [], (
         f"{len(differing)} customers' figures differ from the recount "
-        f"(customer, live, recount, stream): {differing[:5]}"
+        f"(customer, live, recount, stream): {differing[:5]}; their orders: {documents}"
     )
     assert new_but_returning == [], f"{len(new_but_returning)} returning customers tagged new"
     assert wrong_prior == [], f"{len(wrong_prior)} orders tagged with wrong prior counts"

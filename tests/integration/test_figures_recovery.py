@@ -82,3 +82,31 @@ async def test_redis_killed_mid_stream_the_tagger_waits_and_resumes_exactly(
     finally:
         await redis.aclose()
         await server.stop()
+
+
+async def test_no_order_is_counted_without_the_epoch_marker(
+    redis_client: Redis, run_id: str
+) -> None:
+    from datetime import UTC, datetime
+    from decimal import Decimal
+
+    from services.tagger.figures import EPOCH_KEY, Apply, FiguresLost
+
+    figures = CustomerFigures(redis_client)
+    customer = f"{run_id}-C"
+    first = Apply(customer, f"{run_id}-1", Decimal("10.00"), datetime(2026, 1, 1, tzinfo=UTC))
+    second = Apply(customer, f"{run_id}-2", Decimal("20.00"), datetime(2026, 1, 2, tzinfo=UTC))
+    await figures.ensure_loaded(lambda: _no_documents())
+    await figures.apply([first])
+    await redis_client.delete(EPOCH_KEY)
+
+    with pytest.raises(FiguresLost):
+        await figures.apply([second])
+
+    totals = await figures.totals(customer)
+    assert (totals.order_count, totals.lifetime_spend) == (1, Decimal("10.00"))
+
+
+async def _no_documents() -> Any:
+    return
+    yield

@@ -29,7 +29,7 @@ from tests.integration.conftest import read_topic
 
 pytestmark = pytest.mark.integration
 
-ORDERS = 3000
+ORDERS = 2000
 LEASE_S = 2.0
 
 
