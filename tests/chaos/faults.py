@@ -134,7 +134,9 @@ class Injector:
             self._servers["redis"].wipe_data()
         await asyncio.sleep(fault.down_s)
         restart = time.monotonic()
-        await target.start()
+        note = await target.start()
+        if note:
+            record.notes.append(note)
         up = time.monotonic()
         record.restart_s = up - restart
         record.down_s = up - killed

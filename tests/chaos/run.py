@@ -40,7 +40,11 @@ class Options:
     seed: int = 7
     customers: int = 6000
     history: int = 6000  # past orders sent first: a steady customer base
-    follow_up_scale: float = 0.05  # a shop day's status changes within a minute or two
+    # The stream's own clock (order times, status-change delays) runs at a shop's pace, one order
+    # a minute, whatever the rate it is sent at: at 100 orders/s on the wall clock, a customer
+    # base of thousands would otherwise order every few seconds and trip every velocity rule.
+    shop_gap_s: float = 60.0
+    follow_up_scale: float = 1.0
     updates: float = 0.02
     receiver_failure_rate: float = 0.02
     drain_within: float = 300.0
@@ -132,7 +136,7 @@ async def run_chaos(options: Options, env: Environment | None = None) -> Outcome
                 options.seed,
                 options.customers,
                 datetime.now(UTC),
-                mean_gap_s=1 / options.rate,
+                mean_gap_s=options.shop_gap_s,
                 prefix=env.run_id,
                 history=options.history,
                 follow_up_scale=options.follow_up_scale,
@@ -168,7 +172,7 @@ async def run_chaos(options: Options, env: Environment | None = None) -> Outcome
                 "traffic done (%s); draining", "all accepted" if sent_all else "some never accepted"
             )
             drain_started = time.monotonic()
-            drained = sent_all and await _drain(env, db, [desk, risk], options.drain_within)
+            drained = await _drain(env, db, [desk, risk], options.drain_within) and sent_all
             drain_seconds = time.monotonic() - drain_started
             for service in services.values():
                 await service.stop()
