@@ -4,7 +4,7 @@ SHELL := /bin/bash
 UV := $(shell command -v uv 2>/dev/null || echo python3 -m uv)
 STACK := deploy/local/stack.sh
 
-.PHONY: help install stack-up stack-down stack-status demo observe test test-unit test-integration lint format bench
+.PHONY: help install stack-up stack-down stack-status demo observe test test-unit test-integration lint format bench chaos
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -49,3 +49,6 @@ format:  ## apply ruff's formatting and safe fixes
 
 bench: install  ## every benchmark on the local stack; writes docs/benchmarks.{md,json,png}
 	deploy/local/with-stack.sh $(UV) run python -m bench
+
+chaos: install  ## the full chaos run on the local stack: kills, restarts, accounting; writes docs/reliability.{md,json}
+	deploy/local/with-stack.sh $(UV) run python -m tests.chaos

@@ -55,12 +55,14 @@ PROVINCES = [
 # Shares of orders (docs/simulator.md): most parcels go by the standard courier; next-day
 # express and same-day delivery are paid options a minority picks.
 METHODS = [("standard", 80), ("express", 12), ("same_day", 2), ("pickup", 6)]
+# e-wallets about two thirds of payments, cards a fifth, bank transfer and cash on delivery the
+# rest (docs/simulator.md)
 PAYMENTS = [
-    ("alipay", 48),
-    ("wechat_pay", 38),
-    ("card", 8),
-    ("bank_transfer", 4),
-    ("cash_on_delivery", 2),
+    ("alipay", 37),
+    ("wechat_pay", 30),
+    ("card", 19),
+    ("bank_transfer", 8),
+    ("cash_on_delivery", 6),
 ]
 CHANNELS = [("app", 45), ("mini_program", 25), ("web", 25), ("phone", 5)]
 
