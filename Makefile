@@ -4,7 +4,7 @@ SHELL := /bin/bash
 UV := $(shell command -v uv 2>/dev/null || echo python3 -m uv)
 STACK := deploy/local/stack.sh
 
-.PHONY: help install stack-up stack-down stack-status demo observe test test-unit test-integration lint format bench chaos
+.PHONY: help install stack-up stack-down stack-status demo observe test test-slow test-unit test-integration lint format bench chaos
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -34,8 +34,11 @@ lint:  ## ruff (lint + format check) and mypy
 	$(UV) run ruff format --check .
 	$(UV) run mypy shared services bench
 
-test: install lint  ## every test, against the local stack (started and stopped around the run)
-	deploy/local/with-stack.sh $(UV) run pytest
+test: install lint  ## every test but the slow suites, against the local stack (started and stopped around the run)
+	deploy/local/with-stack.sh $(UV) run pytest -m "not slow"
+
+test-slow: install  ## the slow suites alone (a 3-broker Kafka cluster killed mid-stream, ...)
+	deploy/local/with-stack.sh $(UV) run pytest -m slow
 
 test-unit: install  ## unit tests only (no servers)
 	$(UV) run pytest -m "not integration"

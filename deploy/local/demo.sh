@@ -52,7 +52,10 @@ wait_http() {
 }
 wait_http "$ingest/healthz" && wait_http "$tagger/healthz" && wait_http "$notifier/healthz" || exit 1
 
+# --history: a year of the customer base's past orders first, so the demo starts in a steady
+# state (most orders from returning customers) rather than with every customer new
 setsid "${uv_cmd[@]}" run --frozen ordertag simulate --rate "${ORDERTAG_DEMO_RATE:-5}" \
+    --history "${ORDERTAG_DEMO_HISTORY:-5000}" \
     --duration 86400 --ingest-url "$ingest" >"$logs/simulate.log" 2>&1 &
 simulator=$!
 
@@ -61,6 +64,7 @@ key="ordertag-local-dev-key"
 cat <<MSG
 
 [demo] running: the simulator streams about ${ORDERTAG_DEMO_RATE:-5} orders a second through ingest.
+  staff console       $tagger/console/   (sign in as admin / ordertag-admin, local only)
   live support page   $notifier/   (sign in with the API key: $key)
   Tag API docs        $tagger/docs
   ingest API docs     $ingest/docs

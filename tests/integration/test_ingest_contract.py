@@ -12,7 +12,7 @@ from services.ingest.settings import IngestSettings
 from shared.auth import API_KEY_HEADER, LOCAL_DEV_KEY
 from tests.integration.test_ingest_redis_outage import served
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+pytestmark = pytest.mark.integration
 ROOT = Path(__file__).parents[2]
 
 
@@ -30,7 +30,7 @@ async def test_ingest_answers_as_its_openapi_document_says(
             "--checks",
             "all",
             "--max-examples",
-            "15",
+            "10",
             "--seed",
             "1",
             "--header",
