@@ -17,12 +17,15 @@ def make_mongo_client(settings: Settings, **options: Any) -> AsyncMongoClient[di
     majority of the replica set (``ORDERTAG_MONGO_WRITE_CONCERN``, ``ORDERTAG_MONGO_JOURNAL``),
     so an acknowledged order survives a crash or a failover. ``wtimeout`` turns a replica set
     that cannot reach a majority into an error (retried, every write is idempotent) instead
-    of a write that waits for ever. Datetimes come back timezone-aware (UTC)."""
+    of a write that waits for ever; the socket timeout does the same for a request whose server
+    died mid-reply. Datetimes come back timezone-aware (UTC)."""
     return AsyncMongoClient(
         settings.mongo_url,
         tz_aware=True,
         w=settings.mongo_write_concern,
         journal=settings.mongo_journal,
         wTimeoutMS=settings.mongo_write_timeout_ms,
+        socketTimeoutMS=settings.mongo_socket_timeout_ms,
+        connectTimeoutMS=settings.mongo_connect_timeout_ms,
         **options,
     )

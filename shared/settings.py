@@ -69,6 +69,10 @@ class Settings(BaseSettings):
     mongo_write_concern: int | str = "majority"  # "majority", a number of members, or a tag
     mongo_journal: bool = True
     mongo_write_timeout_ms: int = 10_000
+    # No reply on a connection within this time is an outage (retried), not a wait for ever: a
+    # request in flight when the server dies or restarts may otherwise never be answered.
+    mongo_socket_timeout_ms: int = 30_000
+    mongo_connect_timeout_ms: int = 5_000
     redis_url: str = "redis://127.0.0.1:6379/0"
     redis_cluster: bool = False  # redis_url names one node of a Redis Cluster
     topics: Topics = Field(default_factory=Topics)

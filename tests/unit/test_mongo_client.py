@@ -24,3 +24,14 @@ async def test_write_concern_is_configurable(monkeypatch: pytest.MonkeyPatch) ->
         assert client.write_concern == WriteConcern(w=1, j=False, wtimeout=10_000)
     finally:
         await client.close()
+
+
+async def test_a_request_without_reply_times_out_instead_of_waiting_for_ever() -> None:
+    # the chaos run's tagger waited 3.5 minutes on a read sent as the server was killed
+    client = make_mongo_client(Settings())
+    try:
+        pool = client.options.pool_options
+        assert pool.socket_timeout == 30
+        assert pool.connect_timeout == 5
+    finally:
+        await client.close()
