@@ -18,5 +18,7 @@ def mount_console(app: FastAPI, settings: ConsoleSettings | None = None) -> None
     app.state.console_settings = settings or ConsoleSettings()
     app.state.session_principal = session_principal
     app.mount("/console/static", StaticFiles(directory=STATIC), name="console-static")
-    app.include_router(api_router)
-    app.include_router(pages_router)
+    # the console's own endpoints serve its pages (session + CSRF), not the Tag API's clients:
+    # they stay out of the Tag API's OpenAPI contract
+    app.include_router(api_router, include_in_schema=False)
+    app.include_router(pages_router, include_in_schema=False)
