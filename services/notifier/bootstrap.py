@@ -25,7 +25,7 @@ from services.notifier.routing import Routing, load_routing
 from services.notifier.sessions import RevokedSessions
 from services.notifier.settings import NotifierSettings
 from services.notifier.store import AlertStore
-from shared.kafka import ensure_topics, make_broker
+from shared.kafka import ensure_topics, keep_consuming, make_broker
 from shared.mongo import make_mongo_client
 from shared.redis import make_redis
 
@@ -144,6 +144,7 @@ async def bootstrap(settings: NotifierSettings) -> AsyncIterator[Notifier]:
                 ),
                 asyncio.create_task(dispatcher.sweep_every(settings.notifier_sweep_s)),
                 asyncio.create_task(attempt_log.flush_every(ATTEMPT_LOG_FLUSH_S)),
+                asyncio.create_task(keep_consuming(broker)),
             ]
         yield notifier
 

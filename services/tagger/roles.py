@@ -22,6 +22,7 @@ from services.tagger.bootstrap import Tagger
 from services.tagger.consumer import build_broker
 from services.tagger.rules.book import RuleBook
 from services.tagger.settings import Role
+from shared.kafka import keep_consuming
 
 log = structlog.get_logger("tagger")
 
@@ -72,6 +73,7 @@ async def run_roles(tagger: Tagger, roles: frozenset[Role]) -> AsyncIterator[Non
     if Role.CONSUMER in roles:
         broker = build_broker(tagger.settings, tagger.tagging, tagger.output)
         await broker.start()
+        tasks.append(asyncio.create_task(keep_consuming(broker), name="consumer-watchdog"))
     if Role.JOBS in roles:
         await tagger.jobs.resume_all()  # what a stopped process left running
         if Role.API not in roles:
