@@ -78,6 +78,10 @@ async def run_roles(tagger: Tagger, roles: frozenset[Role]) -> AsyncIterator[Non
     tasks = [asyncio.create_task(watch_rules(tagger), name="rule-watcher")]
     broker = None
     if Role.CONSUMER in roles:
+        try:  # a shadow set before this start runs from the first batch
+            await tagger.shadow.refresh()
+        except Exception:  # MongoDB away: the rule watcher tries again
+            log.warning("shadow_refresh_failed", exc_info=True)
         broker = build_broker(tagger.settings, tagger.tagging, tagger.output, tagger.shadow)
         await broker.start()
     if Role.JOBS in roles:

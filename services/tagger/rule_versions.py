@@ -156,7 +156,9 @@ class RuleVersions:
                 "differences": [],
             }
         version = setting["version"]
-        rows = await self.shadow.find({"version": version}, {"_id": 0}).to_list(None)
+        rows = await self.shadow.find(
+            {"version": version, "change": {"$exists": True}}, {"_id": 0}
+        ).to_list(None)
         totals = next((r for r in rows if r["change"] == "compared"), {})
         differences = sorted(
             (

@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import Any
 
 from services.tagger.rules.engine import Decision, decide, merge_tags
 from services.tagger.rules.facts import FiguresSnapshot, order_facts
@@ -61,8 +62,9 @@ def compare_order(
     """How the order's tags under ``candidate`` differ from those under ``active``; None if
     they are the same. Both see the same facts: the order as stored, its stored figures."""
     facts = order_facts(order.order, order.figures, order.status)
-    before = decide(active, facts)
-    after = decide(candidate, facts)
+    verdicts: dict[str, bool] = {}
+    before = decide(active, facts, verdicts=verdicts, reasons=False)
+    after = decide(candidate, facts, verdicts=verdicts, reasons=False)
     # the tag set depends only on the decided (tag, family) sequence: equal lists, equal tags
     if [(d.tag, d.family) for d in before] == [(d.tag, d.family) for d in after]:
         return None
@@ -154,7 +156,7 @@ class RuleDiff:
                 changed.append(diff)
         return changed
 
-    def report(self) -> dict[str, object]:
+    def report(self) -> dict[str, Any]:
         """The tally as plain data (JSON for the API, a table for the command line)."""
         return {
             "orders_compared": self.orders_compared,
