@@ -25,8 +25,9 @@ class RuleVersion:
     content: str
     by: str
     comment: str
-    first_active_at: datetime
-    last_active_at: datetime
+    recorded_at: datetime
+    first_active_at: datetime | None  # None: recorded (a candidate), never active
+    last_active_at: datetime | None
     activations: int
     rules: int
 
@@ -39,8 +40,9 @@ class RuleVersion:
             "version": self.version,
             "by": self.by,
             "comment": self.comment,
-            "first_active_at": self.first_active_at.isoformat(),
-            "last_active_at": self.last_active_at.isoformat(),
+            "recorded_at": self.recorded_at.isoformat(),
+            "first_active_at": _iso(self.first_active_at),
+            "last_active_at": _iso(self.last_active_at),
             "activations": self.activations,
             "rules": self.rules,
         }
@@ -52,9 +54,10 @@ class RuleVersion:
             content=doc["content"],
             by=doc.get("by", ""),
             comment=doc.get("comment", ""),
-            first_active_at=doc["first_active_at"],
-            last_active_at=doc["last_active_at"],
-            activations=int(doc.get("activations", 1)),
+            recorded_at=doc["recorded_at"],
+            first_active_at=doc.get("first_active_at"),
+            last_active_at=doc.get("last_active_at"),
+            activations=int(doc.get("activations", 0)),
             rules=int(doc.get("rules", 0)),
         )
 
@@ -86,21 +89,25 @@ class RuleVersions:
                 "rules": len(rules.rules),
                 "by": by,
                 "comment": comment,
-                "first_active_at": now,
+                "recorded_at": now,
             },
         }
         if active:
             update["$set"] = {"last_active_at": now}
+            update["$min"] = {"first_active_at": now}
             update["$inc"] = {"activations": 1}
         else:
-            update["$setOnInsert"]["last_active_at"] = now
             update["$setOnInsert"]["activations"] = 0
         await self.versions.update_one({"version": version}, update, upsert=True)
         return version
 
     async def history(self, limit: int = 50) -> list[RuleVersion]:
-        """Newest active first."""
-        cursor = self.versions.find({}, {"_id": 0}).sort("last_active_at", DESCENDING).limit(limit)
+        """Newest active first, then the candidates recorded but never active, newest first."""
+        cursor = (
+            self.versions.find({}, {"_id": 0})
+            .sort([("last_active_at", DESCENDING), ("recorded_at", DESCENDING)])
+            .limit(limit)
+        )
         return [RuleVersion.from_document(doc) async for doc in cursor]
 
     async def get(self, version: str) -> RuleVersion | None:
@@ -180,3 +187,7 @@ class RuleVersions:
             "orders_changed": totals.get("changed", 0),
             "differences": differences,
         }
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat()

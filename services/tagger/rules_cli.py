@@ -113,19 +113,25 @@ async def _history(settings: TaggerSettings, limit: int) -> None:
         "by",
         "comment",
     ):
-        table.add_column(column)
+        table.add_column(column, no_wrap=column == "version")
     for row in rows:
         mark = " [yellow](shadow)[/yellow]" if row.version == shadow else ""
         table.add_row(
             row.version + mark,
             str(row.rules),
-            f"{row.last_active_at:%Y-%m-%d %H:%M}",
-            f"{row.first_active_at:%Y-%m-%d %H:%M}",
+            _when(row.last_active_at),
+            _when(row.first_active_at)
+            if row.first_active_at
+            else f"recorded {_when(row.recorded_at)}",
             str(row.activations),
             row.by,
             row.comment,
         )
     console.print(table)
+
+
+def _when(moment: datetime | None) -> str:
+    return "—" if moment is None else f"{moment:%Y-%m-%d %H:%M}"
 
 
 @ruleset_app.command("diff")

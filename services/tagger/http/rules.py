@@ -36,8 +36,9 @@ class VersionSummary(BaseModel):
     version: str = Field(description="hash of the rule file's content")
     by: str
     comment: str
-    first_active_at: str
-    last_active_at: str
+    recorded_at: str
+    first_active_at: str | None = Field(description="None: a candidate, never active")
+    last_active_at: str | None
     activations: int = Field(description="times it became active (0: recorded, never active)")
     rules: int
 
