@@ -118,7 +118,12 @@ async def list_versions(
     )
 
 
-@router.post("/rules/versions", status_code=status.HTTP_201_CREATED, openapi_extra=YAML_BODY)
+@router.post(
+    "/rules/versions",
+    status_code=status.HTTP_201_CREATED,
+    openapi_extra=YAML_BODY,
+    responses=responses(413),
+)
 async def record_version(
     key: Admin, request: Request, comment: Annotated[str, Query(max_length=300)] = ""
 ) -> Recorded:
@@ -130,7 +135,7 @@ async def record_version(
     return Recorded(version=version, rules=len(rules.rules))
 
 
-@router.post("/rules/diff", openapi_extra=YAML_BODY)
+@router.post("/rules/diff", openapi_extra=YAML_BODY, responses=responses(413))
 async def diff(
     key: Admin,
     request: Request,
@@ -177,7 +182,7 @@ async def shadow_summary(key: Reader, request: Request) -> ShadowSummary:
     return ShadowSummary.model_validate(await tagger_of(request).rule_versions.shadow_summary())
 
 
-@router.put("/rules/shadow", responses=responses(404))
+@router.put("/rules/shadow", responses=responses(404, 413))
 async def start_shadow(key: Admin, request: Request, body: ShadowStart) -> ShadowSummary:
     """Run a recorded version in shadow beside the active rules (its tally from zero); the
     taggers pick it up within seconds. Nothing it decides is written to an order."""
