@@ -2,6 +2,7 @@
 what a re-tag with it would write (and writing nothing), the Tag API's rules routes, and shadow
 mode writing nothing to any order."""
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,7 +21,13 @@ from shared.auth import API_KEY_HEADER, ApiKey, Scope, hash_key
 from shared.events import OrderCreated
 from tests.conftest import eventually
 from tests.generated import order_stream
-from tests.integration.conftest import api_client, publish_events, stored_orders, wait_for_orders
+from tests.integration.conftest import (
+    api_client,
+    publish_events,
+    running,
+    stored_orders,
+    wait_for_orders,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -130,6 +137,7 @@ async def test_the_api_records_versions_diffs_and_refuses_invalid_candidates(
     assert versions["active"] == version_of(ACTIVE_TEXT)
     assert versions["versions"][0]["version"] == version_of(ACTIVE_TEXT)
     assert versions["versions"][0]["activations"] >= 1
+    assert versions["versions"][0]["first_active_at"] is not None
     assert diff.status_code == 200, diff.text
     report = diff.json()
     assert report["candidate"] == version_of(CANDIDATE_TEXT)
@@ -178,3 +186,29 @@ async def test_shadow_mode_counts_differences_and_writes_nothing(
 async def _summary_covering(versions: RuleVersions, orders: int) -> dict[str, Any] | None:
     summary = await versions.shadow_summary()
     return summary if summary["orders_compared"] >= orders else None
+
+
+async def test_a_reloaded_rule_file_is_recorded_as_the_new_active_version(
+    tagger_settings: TaggerSettings,
+    mongo_db: AsyncDatabase[dict[str, Any]],
+    tmp_path: Path,
+) -> None:
+    rules_file = tmp_path / "rules.yaml"
+    rules_file.write_text(ACTIVE_TEXT, encoding="utf-8")
+    settings = tagger_settings.model_copy(update={"tagger_rules_file": rules_file})
+    versions = RuleVersions(mongo_db)
+
+    async with running(create_app(settings)):
+        started = [v.version for v in await versions.history()]
+        rules_file.write_text(CANDIDATE_TEXT, encoding="utf-8")
+        history = await eventually(lambda: _versions_when(versions, 2), within=20)
+
+    assert started == [version_of(ACTIVE_TEXT)]
+    assert [v.version for v in history] == [version_of(CANDIDATE_TEXT), version_of(ACTIVE_TEXT)]
+    assert history[0].content == CANDIDATE_TEXT
+    assert history[0].comment == "loaded from rules.yaml"
+
+
+async def _versions_when(versions: RuleVersions, count: int) -> list[Any] | None:
+    history = await versions.history()
+    return history if len(history) >= count else None
