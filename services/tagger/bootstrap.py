@@ -6,6 +6,7 @@ are built, for the app, the command line and the tests alike.
 Which loops run (consumer, jobs, rule watcher) is decided by ``roles.run_roles``.
 """
 
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -22,6 +23,8 @@ from services.tagger.figures import CustomerFigures
 from services.tagger.jobs import Jobs
 from services.tagger.publishing import TaggerOutput
 from services.tagger.read_model import ReadModel
+from services.tagger.rule_changes import ShadowRules, StoredOrders
+from services.tagger.rule_versions import RuleVersions
 from services.tagger.rules.book import RuleBook
 from services.tagger.settings import Role, TaggerSettings
 from services.tagger.store import OrderStore
@@ -56,6 +59,9 @@ class Tagger:
     editing: TagEditing
     jobs: Jobs
     commands: TagCommands
+    rule_versions: RuleVersions
+    shadow: ShadowRules
+    stored_orders: StoredOrders
 
 
 class RecordedJobs(Jobs):
@@ -104,6 +110,9 @@ async def bootstrap(settings: TaggerSettings) -> AsyncIterator[Tagger]:
                 max_tags=settings.tagger_max_tags_per_order,
                 allow_free_tags=settings.tagger_allow_free_tags,
             )
+            versions = RuleVersions(stores.database)
+            await versions.ensure_indexes()
+            await record_active_rules(versions, rules)
             job_kind = Jobs if Role.JOBS in settings.tagger_roles else RecordedJobs
             jobs = job_kind(stores.database, editing)
             await jobs.ensure_indexes()
@@ -123,6 +132,24 @@ async def bootstrap(settings: TaggerSettings) -> AsyncIterator[Tagger]:
                 editing=editing,
                 jobs=jobs,
                 commands=TagCommands(editing, stores.store, stores.read_model, jobs, rules),
+                rule_versions=versions,
+                shadow=ShadowRules(
+                    rules,
+                    versions,
+                    stores.database,
+                    max_tags=settings.tagger_max_tags_per_order,
+                ),
+                stored_orders=StoredOrders(stores.database),
             )
         finally:
             await producer.stop()
+
+
+async def record_active_rules(versions: RuleVersions, book: RuleBook) -> str:
+    """Note in the version history that the book's rules are active (on start and reload)."""
+    return await versions.record(
+        book.text,
+        book.current,
+        by=f"tagger@{socket.gethostname()}",
+        comment=f"loaded from {book.path.name}",
+    )

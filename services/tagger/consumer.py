@@ -17,6 +17,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from services.tagger import metrics
 from services.tagger.dead_letters import DeadLetter, decode_records, unknown_order_letters
 from services.tagger.publishing import TaggerOutput
+from services.tagger.rule_changes import ShadowRules
 from services.tagger.settings import TaggerSettings
 from services.tagger.tagging import TaggingService
 from shared.kafka import make_broker
@@ -34,7 +35,10 @@ TRANSIENT_ERRORS = (
 
 
 def build_broker(
-    settings: TaggerSettings, tagging: TaggingService, output: TaggerOutput
+    settings: TaggerSettings,
+    tagging: TaggingService,
+    output: TaggerOutput,
+    shadow: ShadowRules | None = None,
 ) -> KafkaBroker:
     broker = make_broker(settings)
 
@@ -59,8 +63,19 @@ def build_broker(
             dead += unknown_order_letters(decoded, outcome.unknown_orders)
             await output.publish(outcome.tagged, dead)
         _observe(message, len(decoded), dead)
+        if shadow is not None:
+            await _shadow(shadow, [tagged.order_no for tagged in outcome.tagged])
 
     return broker
+
+
+async def _shadow(shadow: ShadowRules, order_nos: list[str]) -> None:
+    """The candidate in shadow over the batch's orders: an observation, so a failure is logged
+    and never fails (or redelivers) the batch."""
+    try:
+        await shadow.observe(order_nos)
+    except Exception:
+        log.warning("shadow_evaluation_failed", version=shadow.version, exc_info=True)
 
 
 def _observe(message: Any, decoded: int, dead: list[DeadLetter]) -> None:

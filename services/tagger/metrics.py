@@ -33,3 +33,8 @@ RATE_LIMIT_SKIPPED = Counter(
     "ordertag_tagger_rate_limit_skipped_total",
     "Tag API reads let through unmetered because Redis was unreachable (fail open)",
 )
+SHADOW_DIFFERENCES = Counter(
+    "ordertag_shadow_differences_total",
+    "Orders whose tags a candidate rule set in shadow would change, per tag",
+    ["tag", "change"],
+)

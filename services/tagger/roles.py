@@ -18,9 +18,8 @@ from aiokafka.errors import KafkaError
 from redis.exceptions import RedisError
 
 from services.tagger import metrics
-from services.tagger.bootstrap import Tagger
+from services.tagger.bootstrap import Tagger, record_active_rules
 from services.tagger.consumer import build_broker
-from services.tagger.rules.book import RuleBook
 from services.tagger.settings import Role
 from shared.kafka import keep_consuming
 
@@ -37,13 +36,22 @@ REQUIRED: dict[Role, set[str]] = {
 }
 
 
-async def watch_rules(book: RuleBook, every_s: float = 2.0) -> None:
-    """Pick up edits of the rule file; a bad edit is refused and the last good rules stay."""
+async def watch_rules(tagger: Tagger, every_s: float = 2.0) -> None:
+    """Pick up edits of the rule file (a bad edit is refused and the last good rules stay; a
+    good one is recorded in the version history) and starts or stops of a shadow candidate."""
+    book = tagger.rules
+    recorded = book.version  # bootstrap recorded the rules it started with
     while True:
         await asyncio.sleep(every_s)
         outcome = await asyncio.to_thread(book.reload_if_changed)
         if outcome is not None:
             metrics.RULE_RELOADS.labels("loaded" if outcome else "refused").inc()
+        try:
+            if book.version != recorded:
+                recorded = await record_active_rules(tagger.rule_versions, book)
+            await tagger.shadow.refresh()
+        except Exception:  # MongoDB away: the rules are in force all the same; retry next round
+            log.warning("rule_versions_unreachable", exc_info=True)
 
 
 async def pick_up_jobs(tagger: Tagger, every_s: float = JOBS_POLL_S) -> None:
@@ -68,10 +76,14 @@ async def pick_up_jobs(tagger: Tagger, every_s: float = JOBS_POLL_S) -> None:
 @asynccontextmanager
 async def run_roles(tagger: Tagger, roles: frozenset[Role]) -> AsyncIterator[None]:
     """Start the loops of ``roles`` (the API is served by the app) and stop them on exit."""
-    tasks = [asyncio.create_task(watch_rules(tagger.rules), name="rule-watcher")]
+    tasks = [asyncio.create_task(watch_rules(tagger), name="rule-watcher")]
     broker = None
     if Role.CONSUMER in roles:
-        broker = build_broker(tagger.settings, tagger.tagging, tagger.output)
+        try:  # a shadow set before this start runs from the first batch
+            await tagger.shadow.refresh()
+        except Exception:  # MongoDB away: the rule watcher tries again
+            log.warning("shadow_refresh_failed", exc_info=True)
+        broker = build_broker(tagger.settings, tagger.tagging, tagger.output, tagger.shadow)
         await broker.start()
         tasks.append(asyncio.create_task(keep_consuming(broker), name="consumer-watchdog"))
     if Role.JOBS in roles:

@@ -1,19 +1,28 @@
 """The rule set in force, reloaded when its file changes; a bad file never replaces a good one."""
 
+import hashlib
 from pathlib import Path
 
 import structlog
 
-from services.tagger.rules.schema import RuleFileError, RuleSet, load_rules
+from services.tagger.rules.schema import RuleFileError, RuleSet, parse_rules
 
 log = structlog.get_logger("tagger.rules")
+
+
+def version_of(text: str) -> str:
+    """A rule set's version id: the hash of its content, so the same file is the same version
+    on every process and after every restart, and any edit is a new one."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
 class RuleBook:
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.current: RuleSet = load_rules(path)  # refuse to start on a bad file
         self._mtime = path.stat().st_mtime_ns
+        self.text = path.read_text(encoding="utf-8")
+        self.current: RuleSet = parse_rules(self.text, str(path))  # refuse to start on a bad file
+        self.version = version_of(self.text)
 
     def reload_if_changed(self) -> bool | None:
         """Reload after a change: True when loaded, False when refused (old rules kept),
@@ -27,9 +36,13 @@ class RuleBook:
             return None
         self._mtime = mtime
         try:
-            self.current = load_rules(self.path)
+            text = self.path.read_text(encoding="utf-8")
+            rules = parse_rules(text, str(self.path))
         except (RuleFileError, OSError) as error:
             log.error("rules_refused_keeping_last_good", path=str(self.path), error=str(error))
             return False
-        log.info("rules_reloaded", path=str(self.path), rules=len(self.current.rules))
+        self.text, self.current, self.version = text, rules, version_of(text)
+        log.info(
+            "rules_reloaded", path=str(self.path), rules=len(rules.rules), version=self.version
+        )
         return True

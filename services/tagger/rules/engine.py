@@ -32,16 +32,31 @@ class TagChange:
     dropped_by_limit: list[Decision]
 
 
-def decide(rules: RuleSet, facts: Mapping[str, Any]) -> list[Decision]:
-    """Every tag the rules give this order, in rule order; first rule wins an exclusive family."""
+def decide(
+    rules: RuleSet,
+    facts: Mapping[str, Any],
+    *,
+    verdicts: dict[str, bool] | None = None,
+    reasons: bool = True,
+) -> list[Decision]:
+    """Every tag the rules give this order, in rule order; first rule wins an exclusive family.
+
+    Comparing two rule sets over one order (the diff, shadow mode) passes the same ``verdicts``
+    to both calls: a rule whose conditions are the same in both is evaluated once. Without
+    ``reasons`` the reasons are left empty (a comparison needs only the tags)."""
     exclusive = rules.exclusive_families
     decisions: list[Decision] = []
     seen_tags: set[str] = set()
     filled_families: set[str] = set()
-    for rule in rules.rules:
-        if rule.when is not None and not rule.when.holds(facts):
-            continue
-        if rule.holds_while is not None and not rule.holds_while.holds(facts):
+    for rule, condition_key in zip(rules.rules, rules.condition_keys, strict=True):
+        verdict = None if verdicts is None else verdicts.get(condition_key)
+        if verdict is None:
+            verdict = (rule.when is None or rule.when.holds(facts)) and (
+                rule.holds_while is None or rule.holds_while.holds(facts)
+            )
+            if verdicts is not None:
+                verdicts[condition_key] = verdict
+        if not verdict:
             continue
         for tag, value in _tags_of(rule, facts):
             family = rules.family_of(tag, rule)
@@ -52,7 +67,11 @@ def decide(rules: RuleSet, facts: Mapping[str, Any]) -> list[Decision]:
                 filled_families.add(family)
             decisions.append(
                 Decision(
-                    tag, family, rule.id, rule.version, render_reason(rule.reason, facts, value)
+                    tag,
+                    family,
+                    rule.id,
+                    rule.version,
+                    render_reason(rule.reason, facts, value) if reasons else "",
                 )
             )
     for default_family in rules.families:

@@ -4,6 +4,7 @@ See docs/rules.md for the format. A file that does not validate is refused with 
 the field and the problem; the running tagger then keeps its last good rule set.
 """
 
+import json
 import re
 from functools import cached_property
 from pathlib import Path
@@ -103,12 +104,29 @@ class RuleSet(_Strict):
         return {tag.name: tag for tag in self.tags}
 
     @cached_property
+    def condition_keys(self) -> list[str]:
+        """Per rule, a key equal for rules whose conditions are equal (in any rule set): the
+        verdict cache of ``engine.decide`` when two rule sets are compared."""
+        return [
+            json.dumps(
+                rule.model_dump(mode="json", include={"when", "holds_while"}, by_alias=True),
+                sort_keys=True,
+            )
+            for rule in self.rules
+        ]
+
+    @cached_property
     def exclusive_families(self) -> set[str]:
         return {family.name for family in self.families if family.exclusive}
 
 
 class RuleFileError(ValueError):
-    """The rule file is not valid; the message names the rule id, the field and the problem."""
+    """The rule file is not valid; the message names the rule id, the field and the problem.
+    ``problems`` has them one by one: (where, e.g. "rule fast, field when.fact", problem)."""
+
+    def __init__(self, message: str, problems: list[tuple[str, str]] | None = None) -> None:
+        super().__init__(message)
+        self.problems = problems or [("file", message)]
 
 
 def _unique(what: str, names: list[str]) -> None:
@@ -123,14 +141,19 @@ def parse_rules(text: str, source: str = "<rules>") -> RuleSet:
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as error:
-        raise RuleFileError(f"{source}: not valid YAML: {error}") from error
+        raise RuleFileError(
+            f"{source}: not valid YAML: {error}", [("file", f"not valid YAML: {error}")]
+        ) from error
     if not isinstance(data, dict):
-        raise RuleFileError(f"{source}: expected a mapping with families, tags and rules")
+        problem = "expected a mapping with families, tags and rules"
+        raise RuleFileError(f"{source}: {problem}", [("file", problem)])
     try:
         return RuleSet.model_validate(data)
     except ValidationError as error:
+        problems = [_describe(e, data) for e in error.errors()]
         raise RuleFileError(
-            f"{source}: " + "; ".join(_describe(e, data) for e in error.errors())
+            f"{source}: " + "; ".join(f"{where}: {problem}" for where, problem in problems),
+            problems,
         ) from None
 
 
@@ -138,7 +161,7 @@ def load_rules(path: Path) -> RuleSet:
     return parse_rules(path.read_text(encoding="utf-8"), str(path))
 
 
-def _describe(error: Any, data: dict[str, Any]) -> str:
+def _describe(error: Any, data: dict[str, Any]) -> tuple[str, str]:
     location = list(error["loc"])
     where = ".".join(str(part) for part in location) or "file"
     if len(location) >= 2 and location[0] == "rules" and isinstance(location[1], int):
@@ -151,7 +174,7 @@ def _describe(error: Any, data: dict[str, Any]) -> str:
         field = ".".join(str(part) for part in location[2:] if not _is_union_tag(part)) or "rule"
         where = f"rule {rule_id or '#' + str(location[1])}, field {field}"
     message = str(error["msg"]).removeprefix("Value error, ")
-    return f"{where}: {message}"
+    return where, message
 
 
 def _is_union_tag(part: Any) -> bool:

@@ -1,0 +1,199 @@
+"""Rule sets: the versions that were active, the diff of a candidate against stored orders,
+and the candidate running in shadow. Reads need ``read``; anything that records or changes a
+setting, and the diff (it replays the whole window), needs ``admin``.
+
+A candidate is sent as the rule file itself (YAML, ``text/plain`` or ``application/yaml``); an
+invalid one is refused with 422 naming the rule, the field and the problem."""
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request, status
+from pydantic import BaseModel, Field
+
+from services.tagger.errors import Invalid, NotFound
+from services.tagger.http.deps import Admin, Reader, tagger_of
+from services.tagger.http.errors import responses
+from services.tagger.queries import TagName
+from services.tagger.rule_changes import ReplayWindow, diff_against_history
+from services.tagger.rules.book import version_of
+from services.tagger.rules.schema import RuleFileError, RuleSet, parse_rules
+from shared.models import OrderStatus
+
+router = APIRouter(tags=["rules"], responses=responses(401, 403, 422, 429, 503))
+
+VERSION_PATTERN = r"^[0-9a-f]{16}$"
+YAML_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "description": "a rule file (YAML), as `ordertag rules check` takes it",
+        "content": {"text/plain": {"schema": {"type": "string", "maxLength": 1_000_000}}},
+    }
+}
+
+
+class VersionSummary(BaseModel):
+    version: str = Field(description="hash of the rule file's content")
+    by: str
+    comment: str
+    recorded_at: str
+    first_active_at: str | None = Field(description="None: a candidate, never active")
+    last_active_at: str | None
+    activations: int = Field(description="times it became active (0: recorded, never active)")
+    rules: int
+
+
+class Versions(BaseModel):
+    active: str = Field(description="the version this process runs")
+    shadow: str | None = Field(description="the version running in shadow, if any")
+    versions: list[VersionSummary]
+
+
+class Recorded(BaseModel):
+    version: str
+    rules: int
+
+
+class TagChanges(BaseModel):
+    tag: str
+    gained: int
+    lost: int
+    gained_examples: list[str]
+    lost_examples: list[str]
+
+
+class RuleChanges(BaseModel):
+    rule_id: str
+    tag: str
+    change: str
+    orders: int
+
+
+class DiffReport(BaseModel):
+    """What the candidate would change on the stored orders of the window; nothing written."""
+
+    status: str = Field(description="`completed`: the report covers the whole window")
+    active: str
+    candidate: str
+    orders_compared: int
+    orders_changed: int
+    seconds: float
+    tags: list[TagChanges]
+    rules: list[RuleChanges]
+
+
+class ShadowStart(BaseModel):
+    version: str = Field(pattern=VERSION_PATTERN, description="a recorded version id")
+
+
+class ShadowSummary(BaseModel):
+    version: str | None
+    since: str | None
+    orders_compared: int
+    orders_changed: int
+    differences: list[RuleChanges]
+
+
+async def candidate_of(request: Request) -> tuple[str, RuleSet]:
+    text = (await request.body()).decode("utf-8", errors="replace")
+    try:
+        return text, parse_rules(text, "candidate")
+    except RuleFileError as error:
+        where, problem = error.problems[0]
+        raise Invalid(where, problem, detail=str(error)) from None
+
+
+@router.get("/rules/versions")
+async def list_versions(
+    key: Reader, request: Request, limit: Annotated[int, Query(ge=1, le=500)] = 50
+) -> Versions:
+    """The rule sets that were active, newest first, and the ones active and in shadow."""
+    tagger = tagger_of(request)
+    versions = tagger.rule_versions
+    rows = await versions.history(limit)
+    return Versions(
+        active=tagger.rules.version,
+        shadow=await versions.shadow_version(),
+        versions=[VersionSummary.model_validate(row.summary()) for row in rows],
+    )
+
+
+@router.post(
+    "/rules/versions",
+    status_code=status.HTTP_201_CREATED,
+    openapi_extra=YAML_BODY,
+    responses=responses(413),
+)
+async def record_version(
+    key: Admin, request: Request, comment: Annotated[str, Query(max_length=300)] = ""
+) -> Recorded:
+    """Record a candidate rule set as a version (not active), e.g. to run it in shadow."""
+    text, rules = await candidate_of(request)
+    version = await tagger_of(request).rule_versions.record(
+        text, rules, by=key.name, comment=comment, active=False
+    )
+    return Recorded(version=version, rules=len(rules.rules))
+
+
+@router.post("/rules/diff", openapi_extra=YAML_BODY, responses=responses(413))
+async def diff(
+    key: Admin,
+    request: Request,
+    since_days: Annotated[int | None, Query(ge=1, le=3660)] = None,
+    tag: Annotated[list[TagName], Query()] = [],  # noqa: B006  (FastAPI copies defaults)
+    status_: Annotated[OrderStatus | None, Query(alias="status")] = None,
+    region: Annotated[str | None, Query(min_length=1, max_length=32)] = None,
+    customer_id: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
+) -> DiffReport:
+    """Replay the stored orders (with the figures each was tagged with) through the active and
+    the candidate rules: per tag, how many orders would gain or lose it, with examples. Only
+    ``tag`` tags are reported when given; ``since_days`` and the others narrow the orders."""
+    tagger = tagger_of(request)
+    text, candidate = await candidate_of(request)
+    now = datetime.now(UTC)
+    window = ReplayWindow(
+        since=now - timedelta(days=since_days) if since_days else None,
+        status=status_,
+        region=region,
+        customer_id=customer_id,
+    )
+    tally = await diff_against_history(
+        tagger.stored_orders,
+        tagger.rules.current,
+        candidate,
+        window=window,
+        max_tags=tagger.settings.tagger_max_tags_per_order,
+        only_tags=frozenset(tag) or None,
+    )
+    return DiffReport.model_validate(
+        {
+            "status": "completed",
+            "active": tagger.rules.version,
+            "candidate": version_of(text),
+            "seconds": round((datetime.now(UTC) - now).total_seconds(), 3),
+            **tally.report(),
+        }
+    )
+
+
+@router.get("/rules/shadow")
+async def shadow_summary(key: Reader, request: Request) -> ShadowSummary:
+    """The version running in shadow and its differences so far, per rule and tag."""
+    return ShadowSummary.model_validate(await tagger_of(request).rule_versions.shadow_summary())
+
+
+@router.put("/rules/shadow", responses=responses(404, 413))
+async def start_shadow(key: Admin, request: Request, body: ShadowStart) -> ShadowSummary:
+    """Run a recorded version in shadow beside the active rules (its tally from zero); the
+    taggers pick it up within seconds. Nothing it decides is written to an order."""
+    versions = tagger_of(request).rule_versions
+    if await versions.get(body.version) is None:
+        raise NotFound(f"no rule version {body.version!r}: record it first (POST /rules/versions)")
+    await versions.start_shadow(body.version)
+    return ShadowSummary.model_validate(await versions.shadow_summary())
+
+
+@router.delete("/rules/shadow", status_code=status.HTTP_204_NO_CONTENT)
+async def stop_shadow(key: Admin, request: Request) -> None:
+    """Stop the shadow run (its tally stays until a run of the same version starts)."""
+    await tagger_of(request).rule_versions.stop_shadow()

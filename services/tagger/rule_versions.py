@@ -1,0 +1,193 @@
+"""MongoDB adapter for rule-set versions: every rule set that was ever active (``rule_versions``),
+the candidate running in shadow and its tally of differences (``rule_shadow``).
+
+A version id is the hash of the rule file's content (``rules.book.version_of``), so every
+tagger process that loads the same file records the same version, once.
+"""
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from pymongo import ASCENDING, DESCENDING, UpdateOne
+from pymongo.asynchronous.database import AsyncDatabase
+
+from services.tagger.rules.book import version_of
+from services.tagger.rules.diff import RuleDiff
+from services.tagger.rules.schema import RuleSet, parse_rules
+
+SHADOW_ID = "shadow"
+
+
+@dataclass(frozen=True, slots=True)
+class RuleVersion:
+    version: str
+    content: str
+    by: str
+    comment: str
+    recorded_at: datetime
+    first_active_at: datetime | None  # None: recorded (a candidate), never active
+    last_active_at: datetime | None
+    activations: int
+    rules: int
+
+    def rule_set(self) -> RuleSet:
+        return parse_rules(self.content, f"rule version {self.version}")
+
+    def summary(self) -> dict[str, Any]:
+        """Everything but the content (lists stay small)."""
+        return {
+            "version": self.version,
+            "by": self.by,
+            "comment": self.comment,
+            "recorded_at": self.recorded_at.isoformat(),
+            "first_active_at": _iso(self.first_active_at),
+            "last_active_at": _iso(self.last_active_at),
+            "activations": self.activations,
+            "rules": self.rules,
+        }
+
+    @classmethod
+    def from_document(cls, doc: dict[str, Any]) -> "RuleVersion":
+        return cls(
+            version=doc["version"],
+            content=doc["content"],
+            by=doc.get("by", ""),
+            comment=doc.get("comment", ""),
+            recorded_at=doc["recorded_at"],
+            first_active_at=doc.get("first_active_at"),
+            last_active_at=doc.get("last_active_at"),
+            activations=int(doc.get("activations", 0)),
+            rules=int(doc.get("rules", 0)),
+        )
+
+
+class RuleVersions:
+    def __init__(self, database: AsyncDatabase[dict[str, Any]]) -> None:
+        self.versions = database["rule_versions"]
+        self.shadow = database["rule_shadow"]
+
+    async def ensure_indexes(self) -> None:
+        await self.versions.create_index([("version", ASCENDING)], unique=True)
+        await self.versions.create_index([("last_active_at", DESCENDING)])
+        await self.shadow.create_index(
+            [("version", ASCENDING), ("rule_id", ASCENDING), ("tag", ASCENDING)]
+        )
+
+    async def record(
+        self, text: str, rules: RuleSet, *, by: str, comment: str = "", active: bool = True
+    ) -> str:
+        """Store the rule set (once per version) and, when ``active``, note that it became the
+        active one now. Idempotent: every process loading the same file records one version.
+        Who and the comment are those of the first recording."""
+        version = version_of(text)
+        now = datetime.now(UTC)
+        update: dict[str, Any] = {
+            "$setOnInsert": {
+                "version": version,
+                "content": text,
+                "rules": len(rules.rules),
+                "by": by,
+                "comment": comment,
+                "recorded_at": now,
+            },
+        }
+        if active:
+            update["$set"] = {"last_active_at": now}
+            update["$min"] = {"first_active_at": now}
+            update["$inc"] = {"activations": 1}
+        else:
+            update["$setOnInsert"]["activations"] = 0
+        await self.versions.update_one({"version": version}, update, upsert=True)
+        return version
+
+    async def history(self, limit: int = 50) -> list[RuleVersion]:
+        """Newest active first, then the candidates recorded but never active, newest first."""
+        cursor = (
+            self.versions.find({}, {"_id": 0})
+            .sort([("last_active_at", DESCENDING), ("recorded_at", DESCENDING)])
+            .limit(limit)
+        )
+        return [RuleVersion.from_document(doc) async for doc in cursor]
+
+    async def get(self, version: str) -> RuleVersion | None:
+        doc = await self.versions.find_one({"version": version}, {"_id": 0})
+        return None if doc is None else RuleVersion.from_document(doc)
+
+    # ── shadow mode ─────────────────────────────────────────────────────────────────────
+
+    async def shadow_version(self) -> str | None:
+        doc = await self.shadow.find_one({"_id": SHADOW_ID})
+        return None if doc is None else doc.get("version")
+
+    async def start_shadow(self, version: str) -> None:
+        """Run ``version`` in shadow from now, its tally from zero."""
+        await self.shadow.delete_many({"version": version, "change": {"$exists": True}})
+        await self.shadow.update_one(
+            {"_id": SHADOW_ID},
+            {"$set": {"version": version, "since": datetime.now(UTC)}},
+            upsert=True,
+        )
+
+    async def stop_shadow(self) -> None:
+        await self.shadow.delete_one({"_id": SHADOW_ID})
+
+    async def count_shadow(self, version: str, tally: RuleDiff) -> None:
+        """Add one batch's differences to the shadow tally: one bulk write per batch."""
+        writes = [
+            UpdateOne(
+                {"version": version, "rule_id": rule_id, "tag": tag, "change": change.value},
+                {"$inc": {"orders": count}},
+                upsert=True,
+            )
+            for (rule_id, tag, change), count in tally.by_rule.items()
+        ]
+        writes.append(
+            UpdateOne(
+                {"version": version, "rule_id": "", "tag": "", "change": "compared"},
+                {"$inc": {"orders": tally.orders_compared, "changed": tally.orders_changed}},
+                upsert=True,
+            )
+        )
+        await self.shadow.bulk_write(writes, ordered=False)
+
+    async def shadow_summary(self) -> dict[str, Any]:
+        """The candidate in shadow (if any) and its differences so far, per rule and tag."""
+        setting = await self.shadow.find_one({"_id": SHADOW_ID})
+        if setting is None:
+            return {
+                "version": None,
+                "since": None,
+                "orders_compared": 0,
+                "orders_changed": 0,
+                "differences": [],
+            }
+        version = setting["version"]
+        rows = await self.shadow.find(
+            {"version": version, "change": {"$exists": True}}, {"_id": 0}
+        ).to_list(None)
+        totals = next((r for r in rows if r["change"] == "compared"), {})
+        differences = sorted(
+            (
+                {
+                    "rule_id": r["rule_id"],
+                    "tag": r["tag"],
+                    "change": r["change"],
+                    "orders": r["orders"],
+                }
+                for r in rows
+                if r["change"] != "compared"
+            ),
+            key=lambda r: (r["tag"], r["change"], r["rule_id"]),
+        )
+        return {
+            "version": version,
+            "since": setting["since"].isoformat(),
+            "orders_compared": totals.get("orders", 0),
+            "orders_changed": totals.get("changed", 0),
+            "differences": differences,
+        }
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat()

@@ -1,0 +1,292 @@
+"""``ordertag ruleset ...``: the history of rule sets, the diff of a candidate against stored
+orders, and shadow mode. (``ordertag rules ...`` checks and explains one file.)"""
+
+import asyncio
+import csv
+import getpass
+import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from services.tagger.rule_changes import ReplayWindow, StoredOrders, diff_against_history
+from services.tagger.rule_versions import RuleVersions
+from services.tagger.rules.diff import OrderDiff, RuleDiff
+from services.tagger.rules.schema import RuleFileError, RuleSet, load_rules
+from services.tagger.settings import TaggerSettings
+from shared.models import OrderStatus
+from shared.mongo import make_mongo_client
+
+console = Console()
+ruleset_app = typer.Typer(
+    help="Rule-set versions: history, diff against stored orders, shadow mode.",
+    no_args_is_help=True,
+)
+ExistingFile = Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)]
+DURATION = re.compile(r"^(\d+)([dhw])$")
+CSV_COLUMNS = ["order_no", "customer_id", "created_at", "gained", "lost", "rules"]
+FILTER_KEYS = ("tag", "status", "region", "customer_id")
+
+
+def parse_since(text: str, now: datetime) -> datetime:
+    """``90d``, ``12h`` or ``4w`` before ``now``."""
+    match = DURATION.match(text.strip())
+    if match is None:
+        raise typer.BadParameter(f"{text!r}: give a number and d, h or w, e.g. 90d")
+    count, unit = int(match.group(1)), match.group(2)
+    return now - timedelta(**{{"d": "days", "h": "hours", "w": "weeks"}[unit]: count})
+
+
+def parse_filters(
+    filters: list[str], since: datetime | None
+) -> tuple[ReplayWindow, frozenset[str] | None]:
+    """``tag=NAME`` (repeatable) limits the report to those tags; ``status=``, ``region=`` and
+    ``customer_id=`` limit the orders replayed."""
+    tags: set[str] = set()
+    fields: dict[str, str] = {}
+    for item in filters:
+        key, sep, value = item.partition("=")
+        if not sep or key not in FILTER_KEYS or not value:
+            raise typer.BadParameter(
+                f"{item!r}: give KEY=VALUE with KEY one of {', '.join(FILTER_KEYS)}"
+            )
+        if key == "tag":
+            tags.add(value)
+        else:
+            fields[key] = value
+    try:
+        status = OrderStatus(fields["status"]) if "status" in fields else None
+    except ValueError:
+        known = ", ".join(s.value for s in OrderStatus)
+        raise typer.BadParameter(f"status={fields['status']!r}: one of {known}") from None
+    window = ReplayWindow(
+        since=since,
+        status=status,
+        region=fields.get("region"),
+        customer_id=fields.get("customer_id"),
+    )
+    return window, frozenset(tags) if tags else None
+
+
+def _load(file: Path) -> RuleSet:
+    try:
+        return load_rules(file)
+    except RuleFileError as error:
+        console.print(f"[red]invalid[/red] {error}")
+        raise typer.Exit(1) from None
+
+
+@asynccontextmanager
+async def _versions(settings: TaggerSettings) -> AsyncIterator[tuple[RuleVersions, StoredOrders]]:
+    mongo = make_mongo_client(settings, serverSelectionTimeoutMS=settings.tagger_mongo_timeout_ms)
+    try:
+        database = mongo[settings.mongo_database]
+        yield RuleVersions(database), StoredOrders(database)
+    finally:
+        await mongo.close()
+
+
+@ruleset_app.command("history")
+def history(limit: Annotated[int, typer.Option(min=1, max=500)] = 20) -> None:
+    """The rule sets that were active, newest first (and the one in shadow, if any)."""
+    asyncio.run(_history(TaggerSettings(), limit))
+
+
+async def _history(settings: TaggerSettings, limit: int) -> None:
+    async with _versions(settings) as (versions, _):
+        rows = await versions.history(limit)
+        shadow = await versions.shadow_version()
+    table = Table(title="rule-set versions (newest active first)")
+    for column in (
+        "version",
+        "rules",
+        "last active",
+        "first active",
+        "activations",
+        "by",
+        "comment",
+    ):
+        table.add_column(column, no_wrap=column == "version")
+    for row in rows:
+        mark = " [yellow](shadow)[/yellow]" if row.version == shadow else ""
+        table.add_row(
+            row.version + mark,
+            str(row.rules),
+            _when(row.last_active_at),
+            _when(row.first_active_at)
+            if row.first_active_at
+            else f"recorded {_when(row.recorded_at)}",
+            str(row.activations),
+            row.by,
+            row.comment,
+        )
+    console.print(table)
+
+
+def _when(moment: datetime | None) -> str:
+    return "—" if moment is None else f"{moment:%Y-%m-%d %H:%M}"
+
+
+@ruleset_app.command("diff")
+def diff(
+    candidate: ExistingFile,
+    since: Annotated[
+        str | None, typer.Option(help="only orders created in the last 90d, 12h, 4w")
+    ] = None,
+    filter_: Annotated[
+        list[str],
+        typer.Option(
+            "--filter", help="tag=NAME (report only that tag), status=, region=, customer_id="
+        ),
+    ] = [],  # noqa: B006  (typer copies defaults)
+    active: Annotated[
+        Path | None, typer.Option(help="the active rule file (default: the tagger's)")
+    ] = None,
+    csv_path: Annotated[Path, typer.Option("--csv", help="every changed order")] = Path(
+        "rules-diff.csv"
+    ),
+) -> None:
+    """Replay stored orders (with the figures each was tagged with) through the active and the
+    candidate rules: per tag, the orders that would gain or lose it. Writes nothing to the store."""
+    settings = TaggerSettings()
+    active_rules = _load(active or settings.tagger_rules_file)
+    candidate_rules = _load(candidate)
+    start = parse_since(since, datetime.now(UTC)) if since else None
+    window, only_tags = parse_filters(filter_, start)
+    started = datetime.now(UTC)
+    tally = asyncio.run(_diff(settings, active_rules, candidate_rules, window, only_tags, csv_path))
+    seconds = max((datetime.now(UTC) - started).total_seconds(), 1e-9)
+    _print_report(tally, csv_path, seconds)
+
+
+async def _diff(
+    settings: TaggerSettings,
+    active: RuleSet,
+    candidate: RuleSet,
+    window: ReplayWindow,
+    only_tags: frozenset[str] | None,
+    csv_path: Path,
+) -> RuleDiff:
+    async with _versions(settings) as (_, orders):
+        total = await orders.count(window)
+        with (
+            csv_path.open("w", newline="", encoding="utf-8") as out,
+            Progress(
+                TextColumn("replaying"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=console,
+                transient=True,
+            ) as progress,
+        ):
+            writer = csv.writer(out)
+            writer.writerow(CSV_COLUMNS)
+            task = progress.add_task("replay", total=total)
+            return await diff_against_history(
+                orders,
+                active,
+                candidate,
+                window=window,
+                max_tags=settings.tagger_max_tags_per_order,
+                only_tags=only_tags,
+                on_changed=lambda changed: writer.writerows(csv_row(d) for d in changed),
+                on_progress=lambda done: progress.update(task, completed=done),
+            )
+
+
+def csv_row(diff: OrderDiff) -> list[str]:
+    return [
+        diff.order_no,
+        diff.customer_id,
+        diff.created_at.isoformat(),
+        " ".join(diff.gained),
+        " ".join(diff.lost),
+        " ".join(f"{tag}={rule}" for tag, rule in diff.rule_of.items()),
+    ]
+
+
+def _print_report(tally: RuleDiff, csv_path: Path, seconds: float) -> None:
+    console.print(
+        f"{tally.orders_compared} orders replayed in {seconds:.1f} s "
+        f"({tally.orders_compared / seconds:,.0f} orders/s); "
+        f"[bold]{tally.orders_changed}[/bold] would change"
+    )
+    if not tally.by_tag:
+        console.print("[green]no order's tags would change[/green]")
+        return
+    table = Table(title="per tag")
+    for column in ("tag", "gain", "lose", "examples"):
+        table.add_column(column)
+    for name, delta in sorted(tally.by_tag.items()):
+        examples = [f"+{n}" for n in delta.gained_examples] + [f"-{n}" for n in delta.lost_examples]
+        table.add_row(name, str(delta.gained), str(delta.lost), " ".join(examples))
+    console.print(table)
+    console.print(f"every changed order: {csv_path}")
+
+
+@ruleset_app.command("record")
+def record(
+    file: ExistingFile,
+    comment: Annotated[str, typer.Option(help="why this rule set")] = "",
+    by: Annotated[str | None, typer.Option(help="who (default: the login name)")] = None,
+) -> None:
+    """Store a candidate rule set as a version (not active), e.g. to run it in shadow."""
+    rules = _load(file)
+    text = file.read_text(encoding="utf-8")
+    version = asyncio.run(_record(TaggerSettings(), text, rules, by or getpass.getuser(), comment))
+    console.print(f"[green]recorded[/green] version {version} ({len(rules.rules)} rules)")
+
+
+async def _record(
+    settings: TaggerSettings, text: str, rules: RuleSet, by: str, comment: str
+) -> str:
+    async with _versions(settings) as (versions, _):
+        await versions.ensure_indexes()
+        return await versions.record(text, rules, by=by, comment=comment, active=False)
+
+
+@ruleset_app.command("shadow")
+def shadow(
+    version: Annotated[str | None, typer.Argument(help="a recorded version id")] = None,
+    stop: Annotated[bool, typer.Option("--stop", help="stop the shadow run")] = False,
+) -> None:
+    """Run a recorded version in shadow beside the active rules (taggers pick it up within
+    seconds), stop it, or without arguments show its differences so far."""
+    asyncio.run(_shadow(TaggerSettings(), version, stop))
+
+
+async def _shadow(settings: TaggerSettings, version: str | None, stop: bool) -> None:
+    async with _versions(settings) as (versions, _):
+        if stop:
+            await versions.stop_shadow()
+            console.print("shadow stopped")
+            return
+        if version is not None:
+            if await versions.get(version) is None:
+                console.print(f"[red]no version {version!r}[/red]: record it first")
+                raise typer.Exit(1)
+            await versions.start_shadow(version)
+            console.print(f"[green]shadow[/green] {version} runs beside the active rules")
+            return
+        summary = await versions.shadow_summary()
+    if summary["version"] is None:
+        console.print("no rule set runs in shadow")
+        return
+    console.print(
+        f"shadow {summary['version']} since {summary['since']}: "
+        f"{summary['orders_changed']} of {summary['orders_compared']} orders would change"
+    )
+    table = Table()
+    for column in ("tag", "change", "rule", "orders"):
+        table.add_column(column)
+    for row in summary["differences"]:
+        table.add_row(row["tag"], row["change"], row["rule_id"], str(row["orders"]))
+    console.print(table)

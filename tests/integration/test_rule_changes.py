@@ -1,0 +1,214 @@
+"""Changing rules safely on the real stack: versions recorded, the diff of a candidate equal to
+what a re-tag with it would write (and writing nothing), the Tag API's rules routes, and shadow
+mode writing nothing to any order."""
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pymongo.asynchronous.database import AsyncDatabase
+
+from services.tagger.app import create_app
+from services.tagger.rule_changes import ReplayWindow, StoredOrders, diff_against_history
+from services.tagger.rule_versions import RuleVersions
+from services.tagger.rules.book import version_of
+from services.tagger.rules.engine import decide, merge_tags
+from services.tagger.rules.facts import order_facts
+from services.tagger.rules.schema import RuleSet, parse_rules
+from services.tagger.settings import DEFAULT_RULES_FILE, TaggerSettings
+from services.tagger.store import OrderRecord
+from shared.auth import API_KEY_HEADER, ApiKey, Scope, hash_key
+from shared.events import OrderCreated
+from tests.conftest import eventually
+from tests.generated import order_stream
+from tests.integration.conftest import (
+    api_client,
+    publish_events,
+    running,
+    stored_orders,
+    wait_for_orders,
+)
+
+pytestmark = pytest.mark.integration
+
+ACTIVE_TEXT = DEFAULT_RULES_FILE.read_text(encoding="utf-8")
+ACTIVE = parse_rules(ACTIVE_TEXT)
+# "returning customer" from the third order on, and "big customer" from 2,000: a change that
+# both takes tags away and gives new ones
+CANDIDATE_TEXT = ACTIVE_TEXT.replace(
+    "when: {fact: customer.prior_order_count, gte: 1}",
+    "when: {fact: customer.prior_order_count, gte: 2}",
+).replace("when: {fact: amount, gte: 50000}", "when: {fact: amount, gte: 2000}")
+CANDIDATE = parse_rules(CANDIDATE_TEXT)
+MAX_TAGS = 20
+
+
+async def tag_stream(
+    tagger: Any, settings: TaggerSettings, db: AsyncDatabase[dict[str, Any]], prefix: str
+) -> dict[str, dict[str, Any]]:
+    """Orders (with cancellations) tagged by a real tagger with the default rules."""
+    events, _ = order_stream(160, customers=25, seed=18, prefix=prefix)
+    async with tagger():
+        await publish_events(settings, events)
+        created = sum(isinstance(e, OrderCreated) for e in events)
+        return await wait_for_orders(db, created, len(events), within=90)
+
+
+def retagged(document: dict[str, Any], rules: RuleSet) -> set[str]:
+    """The tag names a re-tag of the stored order with ``rules`` would write: computed here
+    with the engine alone, independently of the diff."""
+    record = OrderRecord.from_document(document)
+    facts = order_facts(record.order, record.figures, record.status)
+    change = merge_tags(
+        record.tags,
+        decide(rules, facts),
+        exclusive_families=rules.exclusive_families,
+        max_tags=MAX_TAGS,
+        at=record.order.created_at,
+    )
+    return {tag.name for tag in change.tags}
+
+
+async def test_the_diff_equals_what_a_retag_with_the_candidate_would_write(
+    tagger: Any,
+    tagger_settings: TaggerSettings,
+    mongo_db: AsyncDatabase[dict[str, Any]],
+    run_id: str,
+) -> None:
+    stored = await tag_stream(tagger, tagger_settings, mongo_db, f"D{run_id}")
+    expected: dict[str, tuple[set[str], set[str]]] = {}
+    for order_no, document in stored.items():
+        now = {tag["name"] for tag in document["tags"]}
+        assert retagged(document, ACTIVE) == now  # the stored tags are the active rules'
+        after = retagged(document, CANDIDATE)
+        if after != now:
+            expected[order_no] = (after - now, now - after)
+    assert any(gained for gained, _ in expected.values())
+    assert any(lost for _, lost in expected.values())
+
+    history_before = await mongo_db["tag_history"].count_documents({})
+    changed: dict[str, tuple[set[str], set[str]]] = {}
+    tally = await diff_against_history(
+        StoredOrders(mongo_db),
+        ACTIVE,
+        CANDIDATE,
+        window=ReplayWindow(),
+        max_tags=MAX_TAGS,
+        on_changed=lambda diffs: changed.update(
+            {d.order_no: (set(d.gained), set(d.lost)) for d in diffs}
+        ),
+    )
+
+    assert changed == expected
+    assert tally.orders_compared == len(stored)
+    assert tally.orders_changed == len(expected)
+    for name, delta in tally.by_tag.items():
+        assert delta.gained == sum(name in gained for gained, _ in expected.values())
+        assert delta.lost == sum(name in lost for _, lost in expected.values())
+    assert await stored_orders(mongo_db) == stored  # nothing written
+    assert await mongo_db["tag_history"].count_documents({}) == history_before
+
+
+async def test_the_api_records_versions_diffs_and_refuses_invalid_candidates(
+    tagger: Any,
+    tagger_settings: TaggerSettings,
+    mongo_db: AsyncDatabase[dict[str, Any]],
+    run_id: str,
+) -> None:
+    stored = await tag_stream(tagger, tagger_settings, mongo_db, f"A{run_id}")
+    reader = ApiKey(name=f"reader-{run_id}", sha256=hash_key("r-key"), scopes={Scope.READ})
+    settings = tagger_settings.model_copy(update={"api_keys": [*tagger_settings.api_keys, reader]})
+    async with api_client(create_app(settings)) as client:
+        versions = (await client.get("/rules/versions")).json()
+        diff = await client.post(
+            "/rules/diff", content=CANDIDATE_TEXT, headers={"content-type": "application/yaml"}
+        )
+        only_big = await client.post(
+            "/rules/diff", params={"tag": "big-customer"}, content=CANDIDATE_TEXT
+        )
+        invalid = await client.post(
+            "/rules/diff",
+            content=ACTIVE_TEXT.replace("fact: shipping.method", "fact: shipping.methd", 1),
+        )
+        as_reader = await client.post(
+            "/rules/diff", content=CANDIDATE_TEXT, headers={API_KEY_HEADER: "r-key"}
+        )
+
+    assert versions["active"] == version_of(ACTIVE_TEXT)
+    assert versions["versions"][0]["version"] == version_of(ACTIVE_TEXT)
+    assert versions["versions"][0]["activations"] >= 1
+    assert versions["versions"][0]["first_active_at"] is not None
+    assert diff.status_code == 200, diff.text
+    report = diff.json()
+    assert report["candidate"] == version_of(CANDIDATE_TEXT)
+    assert report["orders_compared"] == len(stored)
+    assert {row["tag"] for row in report["tags"]} == {"returning-customer", "big-customer"}
+    assert [row["tag"] for row in only_big.json()["tags"]] == ["big-customer"]
+    assert invalid.status_code == 422
+    [problem] = invalid.json()["errors"]
+    assert problem["field"].startswith("rule ")
+    assert "field when" in problem["field"]
+    assert "unknown fact 'shipping.methd'" in problem["problem"]
+    assert as_reader.status_code == 403
+
+
+async def test_shadow_mode_counts_differences_and_writes_nothing(
+    tagger: Any,
+    tagger_settings: TaggerSettings,
+    mongo_db: AsyncDatabase[dict[str, Any]],
+    run_id: str,
+) -> None:
+    versions = RuleVersions(mongo_db)
+    await versions.ensure_indexes()
+    candidate = await versions.record(CANDIDATE_TEXT, CANDIDATE, by="test", active=False)
+    await versions.start_shadow(candidate)
+
+    stored = await tag_stream(tagger, tagger_settings, mongo_db, f"S{run_id}")
+    summary = await eventually(lambda: _summary_covering(versions, len(stored)), within=30)
+
+    for document in stored.values():  # every order carries the active rules' tags only
+        assert {t["name"] for t in document["tags"]} == retagged(document, ACTIVE)
+    history = await mongo_db["tag_history"].find({}, {"_id": 0}).to_list(None)
+    cited = {(t["rule_id"], t["rule_version"]) for e in history for t in e["added"]}
+    assert all(rule_id for rule_id, _ in cited)
+    candidate_only = {
+        order_no
+        for order_no, document in stored.items()
+        if retagged(document, CANDIDATE) != {t["name"] for t in document["tags"]}
+    }
+    assert candidate_only  # the candidate would have changed orders ...
+    assert summary["orders_changed"] >= 1  # ... the shadow saw it ...
+    tags = {row["tag"] for row in summary["differences"]}
+    assert tags <= {"returning-customer", "big-customer"}
+    assert tags
+
+
+async def _summary_covering(versions: RuleVersions, orders: int) -> dict[str, Any] | None:
+    summary = await versions.shadow_summary()
+    return summary if summary["orders_compared"] >= orders else None
+
+
+async def test_a_reloaded_rule_file_is_recorded_as_the_new_active_version(
+    tagger_settings: TaggerSettings,
+    mongo_db: AsyncDatabase[dict[str, Any]],
+    tmp_path: Path,
+) -> None:
+    rules_file = tmp_path / "rules.yaml"
+    rules_file.write_text(ACTIVE_TEXT, encoding="utf-8")
+    settings = tagger_settings.model_copy(update={"tagger_rules_file": rules_file})
+    versions = RuleVersions(mongo_db)
+
+    async with running(create_app(settings)):
+        started = [v.version for v in await versions.history()]
+        rules_file.write_text(CANDIDATE_TEXT, encoding="utf-8")
+        history = await eventually(lambda: _versions_when(versions, 2), within=20)
+
+    assert started == [version_of(ACTIVE_TEXT)]
+    assert [v.version for v in history] == [version_of(CANDIDATE_TEXT), version_of(ACTIVE_TEXT)]
+    assert history[0].content == CANDIDATE_TEXT
+    assert history[0].comment == "loaded from rules.yaml"
+
+
+async def _versions_when(versions: RuleVersions, count: int) -> list[Any] | None:
+    history = await versions.history()
+    return history if len(history) >= count else None

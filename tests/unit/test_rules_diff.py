@@ -1,0 +1,144 @@
+"""Comparing a candidate rule set with the active one (pure: no servers), and rule versions."""
+
+import os
+from decimal import Decimal
+from pathlib import Path
+
+from services.tagger.rules.book import RuleBook, version_of
+from services.tagger.rules.diff import (
+    Change,
+    ReplayOrder,
+    RuleDiff,
+    compare_order,
+    tags_after,
+)
+from services.tagger.rules.facts import FiguresSnapshot
+from services.tagger.rules.schema import RuleSet, parse_rules
+from services.tagger.settings import DEFAULT_RULES_FILE
+from shared.events import AppliedTag, TagSource
+from shared.models import OrderStatus
+from tests.factories import BASE_TIME, make_order
+
+ACTIVE_TEXT = DEFAULT_RULES_FILE.read_text(encoding="utf-8")
+ACTIVE = parse_rules(ACTIVE_TEXT)
+# the shop lowers "high value" from 100,000 to 80,000
+LOWERED_TEXT = ACTIVE_TEXT.replace(
+    "when: {fact: customer.spend_365d, gt: 100000}", "when: {fact: customer.spend_365d, gt: 80000}"
+).replace("id: customer.high-value\n    version: 1", "id: customer.high-value\n    version: 2")
+LOWERED = parse_rules(LOWERED_TEXT)
+MAX_TAGS = 20
+
+
+def stored(
+    order_no: str, spend_365d: str, rules: RuleSet = ACTIVE, **overrides: object
+) -> ReplayOrder:
+    """An order as the tagger stored it: tagged by ``rules`` with these figures."""
+    untagged = ReplayOrder(
+        order=make_order(order_no, **overrides),
+        status=OrderStatus.PENDING,
+        tags=[],
+        figures=FiguresSnapshot(prior_order_count=3, spend_365d=Decimal(spend_365d)),
+    )
+    tags = tags_after(rules, untagged, MAX_TAGS)
+    return ReplayOrder(untagged.order, untagged.status, tags, untagged.figures)
+
+
+def test_the_lowered_threshold_is_a_new_version() -> None:
+    assert version_of(LOWERED_TEXT) != version_of(ACTIVE_TEXT)
+    assert version_of(ACTIVE_TEXT) == version_of(DEFAULT_RULES_FILE.read_text(encoding="utf-8"))
+
+
+def test_an_order_between_the_thresholds_gains_high_value() -> None:
+    diff = compare_order(ACTIVE, LOWERED, stored("SO-1", "90000"), MAX_TAGS)
+
+    assert diff is not None
+    assert diff.gained == ("high-value",)
+    assert diff.lost == ()
+    assert diff.rule_of == {"high-value": "customer.high-value"}
+
+
+def test_orders_either_side_of_both_thresholds_do_not_change() -> None:
+    assert compare_order(ACTIVE, LOWERED, stored("SO-1", "70000"), MAX_TAGS) is None
+    assert compare_order(ACTIVE, LOWERED, stored("SO-2", "120000"), MAX_TAGS) is None
+
+
+def test_raising_the_threshold_back_loses_the_tag() -> None:
+    order = stored("SO-1", "90000", rules=LOWERED)
+
+    diff = compare_order(LOWERED, ACTIVE, order, MAX_TAGS)
+
+    assert diff is not None
+    assert (diff.gained, diff.lost) == ((), ("high-value",))
+
+
+def test_a_manual_tag_in_an_exclusive_family_is_kept_by_both() -> None:
+    """A rule change cannot take away what a person set: the diff shows no change for it."""
+    lower_urgent = ACTIVE_TEXT.replace(
+        "in: [express, same_day]", "in: [express, same_day, standard]"
+    )
+    candidate = parse_rules(lower_urgent)
+    order = stored("SO-1", "0")
+    manual = AppliedTag(
+        name="regular",
+        family="priority",
+        source=TagSource.MANUAL,
+        by="li",
+        reason="customer asked",
+        at=BASE_TIME,
+    )
+    with_manual = ReplayOrder(order.order, order.status, [manual], order.figures)
+
+    assert compare_order(ACTIVE, candidate, with_manual, MAX_TAGS) is None
+    assert compare_order(ACTIVE, candidate, order, MAX_TAGS) is not None
+
+
+def test_the_tally_counts_per_tag_and_rule_with_examples() -> None:
+    orders = [
+        stored(f"SO-{i}", spend) for i, spend in enumerate(["90000", "85000", "70000", "120000"])
+    ]
+    tally = RuleDiff()
+
+    changed = tally.compare(ACTIVE, LOWERED, orders, MAX_TAGS)
+
+    assert [d.order_no for d in changed] == ["SO-0", "SO-1"]
+    assert (tally.orders_compared, tally.orders_changed) == (4, 2)
+    assert tally.by_tag["high-value"].gained == 2
+    assert tally.by_tag["high-value"].gained_examples == ["SO-0", "SO-1"]
+    assert tally.by_rule == {("customer.high-value", "high-value", Change.GAINED): 2}
+    report = tally.report()
+    assert report["tags"] == [
+        {
+            "tag": "high-value",
+            "gained": 2,
+            "lost": 0,
+            "gained_examples": ["SO-0", "SO-1"],
+            "lost_examples": [],
+        }
+    ]
+
+
+def test_the_tally_can_be_restricted_to_some_tags() -> None:
+    orders = [stored("SO-1", "90000")]
+
+    only_vip = RuleDiff(only_tags=frozenset({"vip"}))
+
+    assert only_vip.compare(ACTIVE, LOWERED, orders, MAX_TAGS) == []
+    assert (only_vip.orders_compared, only_vip.orders_changed) == (1, 0)
+
+
+def test_the_book_knows_the_version_it_loaded_and_reloaded(tmp_path: Path) -> None:
+    path = tmp_path / "rules.yaml"
+    path.write_text(ACTIVE_TEXT, encoding="utf-8")
+    book = RuleBook(path)
+    assert book.version == version_of(ACTIVE_TEXT)
+
+    path.write_text(LOWERED_TEXT, encoding="utf-8")
+
+    os.utime(path, ns=(book._mtime + 1_000_000, book._mtime + 1_000_000))
+    assert book.reload_if_changed() is True
+    assert (book.version, book.text) == (version_of(LOWERED_TEXT), LOWERED_TEXT)
+
+    path.write_text("rules: [{id: broken}]", encoding="utf-8")
+    os.utime(path, ns=(book._mtime + 2_000_000, book._mtime + 2_000_000))
+    assert book.reload_if_changed() is False
+    assert book.version == version_of(LOWERED_TEXT)  # the last good version stays
