@@ -1,6 +1,7 @@
 """The consumer role: the FastStream subscriber on order events. Decode, call the tagging use
 case, publish; nothing else."""
 
+import asyncio
 import contextlib
 from typing import Any
 
@@ -21,6 +22,8 @@ from services.tagger.rule_changes import ShadowRules
 from services.tagger.settings import TaggerSettings
 from services.tagger.tagging import TaggingService
 from shared.kafka import make_broker
+
+ATTEMPT_TIMEOUT_S = 45.0  # well above a batch's time on a loaded machine
 
 log = structlog.get_logger("tagger")
 
@@ -59,7 +62,10 @@ def build_broker(
             decoded, dead = decode_records(message.raw_message)
             async for attempt in stamina.retry_context(on=TRANSIENT_ERRORS, attempts=5, timeout=60):
                 with attempt:
-                    outcome = await tagging.tag([event for event, _ in decoded])
+                    # a driver call that never returns (seen after a MongoDB restart under load)
+                    # becomes a retried timeout instead of a consumer that stalls for good
+                    async with asyncio.timeout(ATTEMPT_TIMEOUT_S):
+                        outcome = await tagging.tag([event for event, _ in decoded])
             dead += unknown_order_letters(decoded, outcome.unknown_orders)
             await output.publish(outcome.tagged, dead)
         _observe(message, len(decoded), dead)

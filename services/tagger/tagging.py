@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import structlog
 
@@ -29,6 +29,7 @@ from shared.events import (
     OrderTagged,
     OrderUpdated,
     StatusChanged,
+    TagSource,
 )
 from shared.models import OrderStatus
 
@@ -295,8 +296,14 @@ async def stored_changes_tagged(
     for order_no, source_event_id, occurred_at in changes:
         record = records[order_no]
         entry = by_event.get((order_no, str(source_event_id)), {})
-        added_names = {t["tag"] for t in entry.get("added", [])}
-        added = [tag for tag in record.tags if tag.name in added_names]
+        # what the change added, as the history kept it: the order's current tags may no
+        # longer hold it (a later change of the same order, stored before the crash, removed
+        # an urgent tag), and the alert it calls for is due all the same
+        current = {tag.name: tag for tag in record.tags}
+        added = [
+            current.get(tag["tag"]) or _tag_from_history(tag, entry["at"])
+            for tag in entry.get("added", [])
+        ]
         removed = sorted(t["tag"] for t in entry.get("removed", []))
         tagged.append(tagged_event_for(source_event_id, occurred_at, record, added, removed))
     return tagged
@@ -360,6 +367,19 @@ def _split_fresh(
     return fresh, replays
 
 
+def _tag_from_history(tag: dict[str, Any], at: datetime) -> AppliedTag:
+    return AppliedTag(
+        name=tag["tag"],
+        family=tag.get("family"),
+        source=TagSource(tag["source"]),
+        rule_id=tag.get("rule_id"),
+        rule_version=tag.get("rule_version"),
+        by=tag.get("by"),
+        reason=tag["reason"],
+        at=at,
+    )
+
+
 def tagged_event_for(
     source_event_id: uuid.UUID,
     occurred_at: datetime,
@@ -378,7 +398,7 @@ def tagged_event_for(
         customer_id=order.customer.id,
         tags_added=added,
         tags_removed=removed,
-        tags=record.tags,
+        tags=[*record.tags, *(tag for tag in added if tag.name not in names)],
         facts=OrderFacts(
             status=record.status,
             total=order.pricing.total,

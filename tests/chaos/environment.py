@@ -76,4 +76,5 @@ class Environment:
             "ORDERTAG_TAGGER_PORT": str(self.tagger_port),
             "ORDERTAG_NOTIFIER_PORT": str(self.notifier_port),
             "ORDERTAG_LOG_LEVEL": log_level,
+            "ORDERTAG_CHAOS_WEBHOOK_SECRET": f"chaos-webhook-secret-{self.run_id}",
         }

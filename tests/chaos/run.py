@@ -75,13 +75,29 @@ class Outcome:
         )
 
 
+WEBHOOK_SECRET_ENV = "ORDERTAG_CHAOS_WEBHOOK_SECRET"
+
+
 def routing_file(path: Path, desk: Receiver, risk: Receiver) -> list[dict[str, Any]]:
     """The default routes, delivered to two local webhooks: every alert to the desk, fraud
     risks to the risk team too. Escalation is out of the run (its delay outlasts it)."""
     routing = yaml.safe_load(DEFAULT_ROUTING_FILE.read_text(encoding="utf-8"))
     routing["channels"] = [
-        {"id": "desk", "type": "webhook", "url": desk.url, "rate_per_minute": 6000},
-        {"id": "risk", "type": "webhook", "url": risk.url, "rate_per_minute": 6000},
+        # signed, as a production webhook is (the secret is in the services' environment)
+        {
+            "id": "desk",
+            "type": "webhook",
+            "url": desk.url,
+            "rate_per_minute": 6000,
+            "secret_env": WEBHOOK_SECRET_ENV,
+        },
+        {
+            "id": "risk",
+            "type": "webhook",
+            "url": risk.url,
+            "rate_per_minute": 6000,
+            "secret_env": WEBHOOK_SECRET_ENV,
+        },
     ]
     for route in routing["routes"]:
         route["channels"] = ["desk", "risk"] if route["kind"] == "fraud_risk" else ["desk"]
