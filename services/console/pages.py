@@ -187,7 +187,7 @@ async def order_page(request: Request, order_no: str) -> Response:
     lang = _lang(request)
     holds = {
         rule.id: in_words(rule.holds_while, lang.code)
-        for rule in request.app.state.rules.current.rules
+        for rule in tagger_of(request).rules.current.rules
         if rule.holds_while is not None
     }
     return await _page(

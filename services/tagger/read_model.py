@@ -17,6 +17,7 @@ LISTED_FIELDS = {
     "_id": 0,
     "order_no": 1,
     "customer_id": 1,
+    "order.customer.name": 1,
     "status": 1,
     "amount_cents": 1,
     "currency": 1,
@@ -32,9 +33,12 @@ def money(cents: int) -> str:
 
 
 def listed(document: dict[str, Any]) -> dict[str, Any]:
-    """An order as a list row: the amount in currency units, not cents."""
+    """An order as a list row: the amount in currency units, not cents; the customer's name
+    beside the id (staff look for people by name)."""
     cents = document.pop("amount_cents", 0)
     document["amount"] = money(cents)
+    customer = document.pop("order", {}).get("customer") or {}
+    document["customer_name"] = customer.get("name")
     return document
 
 

@@ -262,6 +262,12 @@ async def test_hostile_values_show_as_text_and_long_ones_keep_a_phone_layout(
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = await signed_in(browser, console_url, "viewer")
+        # the list shows the customer's name; a long Chinese one wraps inside its column
+        name_cell = page.locator(f"#orders tr[data-order='{stored['order_no']}'] td.cust")
+        await expect(name_cell).to_contain_text("欧阳长名字")
+        box = await name_cell.bounding_box()
+        assert box is not None
+        assert box["width"] <= 260
         await page.set_viewport_size({"width": 390, "height": 800})
         await page.goto(f"{console_url}/console/orders/{stored['order_no']}")
         await expect(page.locator("#fields")).to_contain_text("<img src=x onerror")
