@@ -2,8 +2,9 @@
 page of a tag-filtered list answer through the path the console's browser code takes (the Tag
 API's ``GET /orders`` with a signed-in session cookie, over HTTP, in a real tagger process)?
 
-Target (issue #15): p95 within 500 ms. Run alone: ``python -m bench.console_bench`` on the local
-stack (``deploy/local/with-stack.sh uv run python -m bench.console_bench``)."""
+Target (issue #15): p95 within 500 ms. ``make bench`` runs it (``bench/__main__.py``); alone:
+``deploy/local/with-stack.sh uv run python -m bench.console_bench`` (``ORDERTAG_BENCH_CONSOLE_*``
+choose the orders, rounds and queries)."""
 
 import asyncio
 import json

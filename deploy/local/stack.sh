@@ -148,6 +148,8 @@ install() {
     local missing=()
     command -v redis-server >/dev/null || missing+=(redis-server)
     [[ -x /usr/bin/chromium ]] || missing+=(chromium)
+    # Chinese text in the console's screenshots and browser tests
+    [[ -d /usr/share/fonts/truetype/wqy ]] || missing+=(fonts-wqy-microhei)
     if ((${#missing[@]})); then
         say "installing Debian's ${missing[*]}"
         local sudo=""; [[ $(id -u) -eq 0 ]] || sudo="sudo"

@@ -20,7 +20,8 @@ from services.tagger.rules.facts import order_facts
 from services.tagger.store import OrderRecord
 from shared.auth import ApiKey, Scope, require_scope
 
-router = APIRouter(prefix="/console/api", tags=["console"])
+# the console pages' own API: not part of the Tag API's published contract (OpenAPI)
+router = APIRouter(prefix="/console/api", tags=["console"], include_in_schema=False)
 Reader = Annotated[ApiKey, Depends(require_scope(Scope.READ))]
 Tagger = Annotated[ApiKey, Depends(require_scope(Scope.TAG))]
 EXPORT_MAX = 100_000

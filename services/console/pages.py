@@ -53,6 +53,8 @@ def _render(
             "here": request.url.path + (f"?{request.url.query}" if request.url.query else ""),
             "can_tag": Scope.TAG in scopes,
             "can_admin": Scope.ADMIN in scopes,
+            "console_base": "",
+            "alerts_url": settings_of(request).alerts_url,
             "boot": json.dumps(
                 {
                     "lang": lang.code,

@@ -14,6 +14,9 @@ class ConsoleSettings(Settings):
     # locally the sign-in page says which account to use; created on first start when missing
     console_local_user: str = "admin"
     console_local_password: SecretStr = SecretStr("ordertag-admin")
+    # the live alerts page (the notifier's); unset: the notifier on this machine
+    notifier_port: int = 8003
+    console_alerts_url: str | None = None
 
     @model_validator(mode="after")
     def _secret_outside_local(self) -> "ConsoleSettings":
@@ -24,6 +27,10 @@ class ConsoleSettings(Settings):
                 f"outside local (ORDERTAG_ENV={self.env})"
             )
         return self
+
+    @property
+    def alerts_url(self) -> str:
+        return self.console_alerts_url or f"http://127.0.0.1:{self.notifier_port}/"
 
     @property
     def local(self) -> bool:

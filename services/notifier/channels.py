@@ -28,6 +28,7 @@ from services.notifier.routing import (
     WebhookChannel,
     WeComChannel,
 )
+from services.notifier.wording import Wording, wording
 from shared.events import Alert
 
 SIGNATURE_HEADER = "Ordertag-Signature"
@@ -48,30 +49,37 @@ class Message:
 
     @property
     def title(self) -> str:
-        prefix = "ESCALATED: " if self.escalation else ""
+        return self.title_in(wording("en"))
+
+    def title_in(self, w: Wording) -> str:
+        prefix = w.word("escalated") if self.escalation else ""
         if len(self.alerts) == 1:
             alert = self.alerts[0]
-            return f"{prefix}[{alert.severity.value}] {alert.kind.value} order {alert.order_no}"
-        return f"{prefix}{len(self.alerts)} ordertag alerts"
+            return (
+                f"{prefix}[{w.severity(alert)}] {w.kind(alert)} {w.word('order')} {alert.order_no}"
+            )
+        return prefix + w.word("digest", n=len(self.alerts))
 
-    def lines(self) -> list[str]:
+    def lines(self, w: Wording | None = None) -> list[str]:
+        w = w or wording("en")
         return [
-            f"{a.severity.value.upper()} {a.kind.value}: order {a.order_no},"
-            f" customer {a.customer_id} ({a.customer_tier or 'regular'}),"
-            f" {a.amount} {a.currency}; tags {', '.join(a.tags)};"
-            f" why: {'; '.join(a.reasons) or '—'}; {a.order_url}"
+            f"{w.severity(a).upper()} {w.kind(a)}: {w.word('order')} {a.order_no},"
+            f" {w.word('customer')} {a.customer_id} ({w.tier(a)}),"
+            f" {a.amount} {a.currency}; {w.word('tags')} {', '.join(map(w.tag, a.tags))};"
+            f" {w.word('why')}: {'; '.join(a.reasons) or '—'}; {a.order_url}"
             for a in self.alerts
         ]
 
-    def markdown(self) -> str:
+    def markdown(self, w: Wording | None = None) -> str:
+        w = w or wording("en")
         items = [
-            f"**{a.severity.value.upper()} {a.kind.value}** [{a.order_no}]({a.order_url})\n"
-            f"> customer {a.customer_id} ({a.customer_tier or 'regular'}),"
+            f"**{w.severity(a).upper()} {w.kind(a)}** [{a.order_no}]({a.order_url})\n"
+            f"> {w.word('customer')} {a.customer_id} ({w.tier(a)}),"
             f" {a.amount} {a.currency}\n"
-            f"> {'; '.join(a.reasons) or ', '.join(a.tags)}"
+            f"> {'; '.join(a.reasons) or ', '.join(map(w.tag, a.tags))}"
             for a in self.alerts
         ]
-        return f"### {self.title}\n" + "\n\n".join(items)
+        return f"### {self.title_in(w)}\n" + "\n\n".join(items)
 
     @property
     def idempotency_key(self) -> str:
@@ -123,6 +131,7 @@ def http_request(
 ) -> tuple[str, dict[str, str], bytes]:
     """(url, headers, body) for the HTTP channels."""
     headers = {"content-type": "application/json"}
+    w = wording(channel.message_language)
     if isinstance(channel, WebhookChannel):
         body = json.dumps(message.json_body(), ensure_ascii=False).encode()
         headers[IDEMPOTENCY_HEADER] = message.idempotency_key
@@ -136,13 +145,13 @@ def http_request(
     if isinstance(channel, WeComChannel):
         payload: dict[str, Any] = {
             "msgtype": "markdown",
-            "markdown": {"content": message.markdown()},
+            "markdown": {"content": message.markdown(w)},
         }
         return channel.url, headers, json.dumps(payload, ensure_ascii=False).encode()
     if isinstance(channel, DingTalkChannel):
         payload = {
             "msgtype": "markdown",
-            "markdown": {"title": message.title, "text": message.markdown()},
+            "markdown": {"title": message.title_in(w), "text": message.markdown(w)},
         }
         url = channel.url
         if channel.secret_env:
@@ -150,10 +159,10 @@ def http_request(
         return url, headers, json.dumps(payload, ensure_ascii=False).encode()
     if isinstance(channel, SlackChannel):
         payload = {
-            "text": message.title,
+            "text": message.title_in(w),
             "blocks": [
                 {"type": "section", "text": {"type": "mrkdwn", "text": line}}
-                for line in message.lines()
+                for line in message.lines(w)
             ],
         }
         return channel.url, headers, json.dumps(payload, ensure_ascii=False).encode()
@@ -161,21 +170,22 @@ def http_request(
 
 
 def email_message(channel: EmailChannel, message: Message) -> EmailMessage:
+    w = wording(channel.message_language)
     mail = EmailMessage()
-    mail["Subject"] = f"ordertag: {message.title}"
+    mail["Subject"] = f"ordertag: {message.title_in(w)}"
     mail["From"] = channel.sender
     mail["To"] = ", ".join(channel.to)
-    mail.set_content("\n".join(message.lines()))
+    mail.set_content("\n".join(message.lines(w)))
     rows = "".join(
-        f"<tr><td><b>{escape(a.severity.value)}</b></td><td>{escape(a.kind.value)}</td>"
+        f"<tr><td><b>{escape(w.severity(a))}</b></td><td>{escape(w.kind(a))}</td>"
         f'<td><a href="{escape(a.order_url)}">{escape(a.order_no)}</a></td>'
-        f"<td>{escape(a.customer_id)} ({escape(a.customer_tier or 'regular')})</td>"
+        f"<td>{escape(a.customer_id)} ({escape(w.tier(a))})</td>"
         f"<td>{escape(str(a.amount))} {escape(a.currency)}</td>"
         f"<td>{escape('; '.join(a.reasons))}</td></tr>"
         for a in message.alerts
     )
     mail.add_alternative(
-        f"<h3>{escape(message.title)}</h3><table border=1 cellpadding=4>"
+        f"<h3>{escape(message.title_in(w))}</h3><table border=1 cellpadding=4>"
         "<tr><th>severity</th><th>kind</th><th>order</th><th>customer</th><th>amount</th>"
         f"<th>why</th></tr>{rows}</table>",
         subtype="html",

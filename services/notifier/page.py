@@ -1,23 +1,42 @@
 """The live support page and its JSON API: open alerts, live updates, acknowledge and claim.
 
+The page is part of the staff console: the console's look and top bar (its templates and static
+files), its sign-in (the console's session in Redis), its languages; order numbers open the
+console's order detail. A login here with an API key or a configured user still works.
+
 Forms and state-changing calls accept only same-origin requests (the ``Origin`` header, else
 ``Referer``, must name this site or ``ORDERTAG_NOTIFIER_ALLOWED_ORIGINS``); clients that send
 neither (API keys from scripts) are not browsers and carry no ambient cookie risk.
 """
 
+import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request, status
-from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
+from fastapi.responses import (
+    FileResponse,
+    HTMLResponse,
+    RedirectResponse,
+    Response,
+    StreamingResponse,
+)
+from fastapi.templating import Jinja2Templates
 
+from services.console.i18n import LANG_COOKIE, language, pick_language
+from services.console.pages import switch_language
+from services.console.sessions import COOKIE as CONSOLE_COOKIE
+from services.console.sessions import Session as ConsoleSession
 from services.notifier.errors import AlertNotFound
 from services.notifier.http_errors import responses
 from services.notifier.sessions import (
     COOKIE,
     SESSION_S,
     CurrentUser,
+    console_session_of,
+    console_sessions,
     find_user,
     make_session,
     session_of,
@@ -25,6 +44,24 @@ from services.notifier.sessions import (
 from shared.auth import Scope, find_key
 
 STATIC = Path(__file__).parent / "static"
+CONSOLE = Path(__file__).parents[1] / "console"
+# the console's base template gives the page its top bar; the page itself lives here
+templates = Jinja2Templates(directory=[STATIC, CONSOLE / "templates"])
+SHARED_STATIC = {"console.css", "console.js"}
+
+
+@dataclass(frozen=True, slots=True)
+class KeyRole:
+    """How someone who signed in here with an API key or page user shows in the top bar."""
+
+    value: str = "key"
+
+
+@dataclass(frozen=True, slots=True)
+class KeyPerson:
+    user: str
+    role: KeyRole = KeyRole()
+    csrf: str = ""
 
 
 def same_origin(request: Request) -> None:
@@ -105,9 +142,80 @@ async def logout(request: Request) -> Response:
 
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)
 async def support_page(request: Request) -> Response:
-    if await session_of(request) is None:
+    person: ConsoleSession | KeyPerson | None = await console_session_of(request)
+    if person is None:
+        own = await session_of(request)
+        person = KeyPerson(own.name) if own else None
+    if person is None:
         return RedirectResponse("/login", status.HTTP_303_SEE_OTHER)
-    return HTMLResponse(_page("index.html"))
+    lang = language(
+        pick_language(request.cookies.get(LANG_COOKIE), request.headers.get("accept-language"))
+    )
+    console_url = request.app.state.settings.console_url
+    boot = {
+        "lang": lang.code,
+        "messages": lang.messages,
+        "labels": lang.labels,
+        "user": person.user,
+        "role": person.role.value,
+        "csrf": person.csrf or None,
+        "consoleUrl": console_url,
+    }
+    return templates.TemplateResponse(
+        request,
+        "index.html",
+        {
+            "lang": lang,
+            "t": lang.t,
+            "session": person,
+            "here": "/",
+            "page": "alerts",
+            "console_base": console_url,
+            "alerts_url": "/",
+            "boot": json.dumps(boot, ensure_ascii=False).replace("</", "<\\/"),
+        },
+    )
+
+
+@router.get("/static/alerts.js", include_in_schema=False)
+async def alerts_script() -> FileResponse:
+    return FileResponse(STATIC / "alerts.js", media_type="text/javascript")
+
+
+@router.get("/console/static/{name}", include_in_schema=False)
+async def console_static(name: str) -> FileResponse:
+    """The console's stylesheet and shared script, so the page looks like the console even when
+    the console's process is elsewhere."""
+    if name not in SHARED_STATIC:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no static file {name!r}")
+    return FileResponse(CONSOLE / "static" / name)
+
+
+@router.get("/console-login", include_in_schema=False)
+async def console_login(request: Request) -> RedirectResponse:
+    """Sign in once at the console; its session is accepted here too."""
+    return RedirectResponse(
+        f"{request.app.state.settings.console_url}/console/login", status.HTTP_303_SEE_OTHER
+    )
+
+
+# the top bar's language switch and sign-out, answered here as the console answers them
+router.add_api_route("/console/lang/{code}", switch_language, include_in_schema=False)
+
+
+@router.post("/console/logout", include_in_schema=False, dependencies=[SameOrigin])
+async def console_logout(request: Request) -> Response:
+    """Sign out of the console (its session dies for every page) and of this page's own login."""
+    cookie = request.cookies.get(CONSOLE_COOKIE)
+    if cookie:
+        await console_sessions(request).revoke(cookie)
+    session = await session_of(request)
+    if session is not None:
+        await request.app.state.notifier.revoked.revoke(session)
+    answer = RedirectResponse("/login", status.HTTP_303_SEE_OTHER)
+    answer.delete_cookie(COOKIE, secure=request.app.state.settings.cookie_secure, httponly=True)
+    answer.delete_cookie(CONSOLE_COOKIE, path="/")
+    return answer
 
 
 @api.get("/alerts")

@@ -51,6 +51,14 @@ class _Channel(_Strict):
     # what to do with a delivery interrupted mid-send: resend (at least once) or not (at most
     # once); unset, the channel's nature decides
     resend_interrupted: bool | None = None
+    # the language of the message's words and tag labels; unset: Chinese for the Chinese chat
+    # robots (WeCom, DingTalk), English elsewhere
+    language: Literal["zh-CN", "en"] | None = None
+    default_language: ClassVar[str] = "en"
+
+    @property
+    def message_language(self) -> str:
+        return self.language or self.default_language
 
     @property
     def resends_interrupted(self) -> bool:
@@ -70,12 +78,16 @@ class WebhookChannel(_Channel):
 
 
 class WeComChannel(_Channel):
+    default_language: ClassVar[str] = "zh-CN"
+
     type: Literal["wecom"]
     url: str = Field(pattern=r"^https?://")
     rate_per_minute: int = Field(default=20, ge=1, le=60_000)
 
 
 class DingTalkChannel(_Channel):
+    default_language: ClassVar[str] = "zh-CN"
+
     type: Literal["dingtalk"]
     url: str = Field(pattern=r"^https?://")
     secret_env: str | None = None

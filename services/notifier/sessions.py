@@ -1,5 +1,6 @@
-"""Who is looking at the support page: a signed session cookie after logging in with an API key
-(scope ``alerts``) or a configured user; the API also takes the key in a header.
+"""Who is looking at the support page: the staff console's session (one sign-in for the console
+and its alerts page), or a signed session cookie after logging in here with an API key (scope
+``alerts``) or a configured user; the API also takes the key in a header.
 
 A session carries a random id; logging out revokes it (stored in MongoDB until it would have
 expired), so a copied cookie stops working at logout, not 12 hours later.
@@ -18,6 +19,9 @@ from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import APIKeyHeader
 from pymongo.asynchronous.collection import AsyncCollection
 
+from services.console.sessions import COOKIE as CONSOLE_COOKIE
+from services.console.sessions import CSRF_HEADER, SessionStore
+from services.console.sessions import Session as ConsoleSession
 from services.notifier.settings import PageUser
 from shared.auth import API_KEY_HEADER, Scope, find_key
 
@@ -102,6 +106,27 @@ async def session_of(request: Request) -> Session | None:
     return session
 
 
+def console_sessions(request: Request) -> SessionStore:
+    """The console's session store over the notifier's Redis (the console writes it)."""
+    settings = request.app.state.settings
+    return SessionStore(
+        request.app.state.notifier.redis,
+        settings.console_session_secret.get_secret_value(),
+        int(settings.console_session_hours * 3600),
+    )
+
+
+async def console_session_of(request: Request) -> ConsoleSession | None:
+    """The person signed in to the console, when their role may see alerts (agent, admin)."""
+    cookie = request.cookies.get(CONSOLE_COOKIE)
+    if not cookie or not request.app.state.settings.console_sessions_trusted:
+        return None
+    session = await console_sessions(request).read(cookie)
+    if session is None or not session.role.scopes & {Scope.ALERTS, Scope.ADMIN}:
+        return None
+    return session
+
+
 async def current_user(request: Request, presented: Annotated[str | None, Depends(_header)]) -> str:
     """The signed-in person (cookie) or API key name (header), within its request limit; 401
     otherwise, 429 over the limit."""
@@ -113,6 +138,16 @@ async def current_user(request: Request, presented: Annotated[str | None, Depend
     if name is None:
         session = await session_of(request)
         name = session.name if session else None
+    if name is None:
+        person = await console_session_of(request)
+        if person is not None and request.method not in ("GET", "HEAD", "OPTIONS"):
+            sent = request.headers.get(CSRF_HEADER, "")
+            if not hmac.compare_digest(sent.encode(), person.csrf.encode()):
+                raise HTTPException(
+                    status.HTTP_403_FORBIDDEN,
+                    f"{CSRF_HEADER}: missing or wrong; reload the alerts page and try again",
+                )
+        name = person.user if person else None
     if name is None:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "sign in at /login")
     retry_after = await request.app.state.notifier.api_limit.retry_after(name)

@@ -3,8 +3,9 @@
 from enum import StrEnum
 from pathlib import Path
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, SecretStr
 
+from services.console.settings import LOCAL_SESSION_SECRET
 from shared.settings import Environment, Settings
 
 DEFAULT_ROUTING_FILE = Path(__file__).parent / "default_routing.yaml"
@@ -61,10 +62,28 @@ class NotifierSettings(Settings):
     # network (deploy/'s network policy) or turn it off here.
     notifier_expose_docs: bool | None = None
     notifier_expose_metrics: bool = True
+    # the staff console (the tagger's origin): its look, its sign-in, its order pages. Unset: the
+    # tagger on this machine (``ORDERTAG_TAGGER_PORT``)
+    tagger_port: int = 8002
+    notifier_console_url: str | None = None
+    # the console's session cookie is accepted here when signed with this (the console's) secret
+    console_session_secret: SecretStr = SecretStr(LOCAL_SESSION_SECRET)
+    console_session_hours: float = Field(default=12, gt=0, le=24 * 30)
 
     @property
     def local(self) -> bool:
         return self.env is Environment.LOCAL
+
+    @property
+    def console_url(self) -> str:
+        return (self.notifier_console_url or f"http://127.0.0.1:{self.tagger_port}").rstrip("/")
+
+    @property
+    def console_sessions_trusted(self) -> bool:
+        """Outside local, only a secret of the operator's own: the published local one would let
+        anyone forge a console session."""
+        secret = self.console_session_secret.get_secret_value()
+        return self.local or (secret != LOCAL_SESSION_SECRET and len(secret) >= 32)
 
     @property
     def cookie_secure(self) -> bool:

@@ -16,13 +16,16 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from bench.harness import free_port
 from services.console.users import Role, UserStore
+from services.notifier.settings import NotifierSettings
 from services.tagger.app import create_app
 from services.tagger.settings import TaggerSettings
 from shared.events import OrderCreated
 from tests.conftest import eventually
 from tests.generated import order_stream
 from tests.integration.conftest import publish_events, wait_for_orders
+from tests.integration.test_notifier import publish_tagged, routing_file, tagged_event
 from tests.integration.test_support_page import CHROMIUM, CHROMIUM_ARGS
+from tests.integration.test_support_page import served as notifier_served
 
 pytestmark = pytest.mark.integration
 DOCS = Path(__file__).parents[2] / "docs" / "console"
@@ -259,6 +262,12 @@ async def test_hostile_values_show_as_text_and_long_ones_keep_a_phone_layout(
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = await signed_in(browser, console_url, "viewer")
+        # the list shows the customer's name; a long Chinese one wraps inside its column
+        name_cell = page.locator(f"#orders tr[data-order='{stored['order_no']}'] td.cust")
+        await expect(name_cell).to_contain_text("欧阳长名字")
+        box = await name_cell.bounding_box()
+        assert box is not None
+        assert box["width"] <= 260
         await page.set_viewport_size({"width": 390, "height": 800})
         await page.goto(f"{console_url}/console/orders/{stored['order_no']}")
         await expect(page.locator("#fields")).to_contain_text("<img src=x onerror")
@@ -269,4 +278,59 @@ async def test_hostile_values_show_as_text_and_long_ones_keep_a_phone_layout(
             "document.documentElement.scrollWidth - document.documentElement.clientWidth"
         )
         assert overflow <= 0  # nothing pushes the page wider than a phone
+        await browser.close()
+
+
+async def test_the_alerts_page_joins_the_console_with_its_sign_in_and_order_links(
+    console_url: str,
+    tagger_settings: TaggerSettings,
+    mongo_db: AsyncDatabase[dict[str, Any]],
+    run_id: str,
+    tmp_path: Path,
+) -> None:
+    notifier_settings = NotifierSettings(
+        **tagger_settings.model_dump(exclude={"tagger_port"}),
+        notifier_group_id=f"alerts-page-{run_id}",
+        notifier_routing_file=routing_file(tmp_path, [], []),
+        notifier_console_url=console_url,
+    )
+    order_no = sorted(await tagged_with(mongo_db, "urgent"))[0]
+    async with (
+        notifier_served(notifier_settings) as alerts_url,
+        async_playwright() as playwright,
+    ):
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = await signed_in(browser, console_url, "王小明")  # one sign-in, at the console
+        await page.goto(f"{alerts_url}/")
+        await expect(page).to_have_url(f"{alerts_url}/")  # no second sign-in
+        await expect(page.locator("nav [aria-current=page]")).to_have_text("告警")
+        await expect(page.locator("nav a").first).to_have_attribute(
+            "href", f"{console_url}/console/"
+        )
+        await expect(page.locator("#status")).to_have_text("实时", timeout=10_000)
+
+        await publish_tagged(notifier_settings, [tagged_event(order_no, ["urgent", "vip"], "vip")])
+        row = page.locator(f"tr[data-id='{order_no}:urgent']")
+        await expect(row).to_be_visible(timeout=15_000)
+        await expect(row).to_contain_text("严重")
+        await expect(row.locator(".tag").first).to_have_text("紧急")  # the catalog's label
+        link = row.locator("a", has_text=order_no)
+        await expect(link).to_have_attribute("href", f"{console_url}/console/orders/{order_no}")
+
+        await row.locator("button", has_text="认领").click()
+        await expect(row).to_contain_text("王小明 已认领")  # the signed-in person, recorded
+        stored = await mongo_db["alerts"].find_one({"alert_id": f"{order_no}:urgent"})
+        assert stored is not None
+        assert stored["claimed_by"] == "王小明"
+        await row.click()
+        await expect(page.locator("#detail")).to_contain_text(order_no)
+        await shot(page, "alerts", tmp_path, full_page=False)
+
+        await link.click()  # the order number opens the console's order detail
+        await expect(page).to_have_url(f"{console_url}/console/orders/{order_no}")
+
+        # a viewer's console session does not open the alerts page
+        viewer = await signed_in(browser, console_url, "viewer")
+        await viewer.goto(f"{alerts_url}/")
+        await expect(viewer).to_have_url(f"{alerts_url}/login")
         await browser.close()

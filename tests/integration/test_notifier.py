@@ -327,7 +327,7 @@ async def test_alerts_over_the_rate_limit_arrive_as_one_digest(
             await count_at(receiver, "/robot", 2)
 
     contents = [json.loads(r.body)["markdown"]["content"] for r in receiver.at("/robot")]
-    assert contents[1].startswith("### 5 ordertag alerts")
+    assert contents[1].startswith("### 5 条 ordertag 告警")
     assert all(f"{run_id}-{i}" in contents[1] for i in range(1, 6))
 
 

@@ -7,14 +7,20 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import httpx
 import pytest
 import uvicorn
 from playwright.async_api import async_playwright, expect
 
 from bench.harness import free_port
+from services.console.sessions import COOKIE as CONSOLE_COOKIE
+from services.console.sessions import SessionStore
+from services.console.settings import LOCAL_SESSION_SECRET
+from services.console.users import Role, User
 from services.notifier.app import create_app
 from services.notifier.settings import NotifierSettings
 from shared.auth import LOCAL_DEV_KEY
+from shared.redis import make_redis
 from shared.settings import Settings
 from tests.conftest import eventually
 from tests.integration.test_notifier import publish_tagged, routing_file, tagged_event
@@ -94,3 +100,38 @@ async def test_a_new_urgent_order_appears_live_and_can_be_acknowledged(
         await page.select_option("#f-status", "")
         await expect(row).to_contain_text("ack by local-dev")
         await browser.close()
+
+
+async def test_the_consoles_session_opens_the_api_with_its_csrf_token_and_role(
+    settings: Settings, tmp_path: Path, run_id: str
+) -> None:
+    notifier_settings = NotifierSettings(
+        **settings.model_dump(),
+        notifier_group_id=f"page-{run_id}",
+        notifier_routing_file=routing_file(tmp_path, [], []),
+    )
+    redis = make_redis(settings)
+    sessions = SessionStore(redis, LOCAL_SESSION_SECRET, 600)
+    agent_cookie, agent = await sessions.open(User(name="agent-li", role=Role.AGENT))
+    viewer_cookie, _ = await sessions.open(User(name="viewer-wu", role=Role.VIEWER))
+    try:
+        async with served(notifier_settings) as url, httpx.AsyncClient(base_url=url) as client:
+
+            async def call(method: str, path: str, cookie: str, **headers: str) -> int:
+                client.cookies.set(CONSOLE_COOKIE, cookie)
+                answer = await client.request(method, path, headers=headers)
+                return answer.status_code
+
+            assert await call("GET", "/api/alerts", agent_cookie) == 200
+            assert await call("GET", "/", agent_cookie) == 200  # no second sign-in
+            ack = f"/api/alerts/{run_id}:urgent/ack"
+            assert await call("POST", ack, agent_cookie) == 403  # no CSRF token
+            assert await call("POST", ack, agent_cookie, **{"X-CSRF-Token": "forged"}) == 403
+            assert await call("POST", ack, agent_cookie, **{"X-CSRF-Token": agent.csrf}) == 404
+            assert await call("GET", "/api/alerts", viewer_cookie) == 401  # role without alerts
+            forged = agent_cookie.split(".")[0] + ".0000"
+            assert await call("GET", "/api/alerts", forged) == 401
+            await sessions.revoke(agent_cookie)  # signed out at the console
+            assert await call("GET", "/api/alerts", agent_cookie) == 401
+    finally:
+        await redis.aclose()

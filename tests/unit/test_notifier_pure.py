@@ -171,9 +171,24 @@ def test_wecom_and_slack_get_their_own_formats() -> None:
     _, _, slack_body = http_request(slack, Message((alert(),)), 0)
 
     assert json.loads(wecom_body)["markdown"]["content"].startswith(
-        "### [critical] urgent order SO-9"
+        "### [严重] 紧急 订单 SO-9"  # the Chinese robots speak Chinese unless told otherwise
     )
     assert json.loads(slack_body)["blocks"][0]["type"] == "section"
+
+
+def test_a_channel_speaks_its_configured_language_with_the_catalog_labels() -> None:
+    english = WeComChannel(id="c", type="wecom", url="http://h/", language="en")
+    chinese = DingTalkChannel(id="d", type="dingtalk", url="http://h/")
+
+    _, _, english_body = http_request(english, Message((alert(),)), 0)
+    _, _, chinese_body = http_request(chinese, Message((alert(),), escalation=True), 0)
+
+    assert json.loads(english_body)["markdown"]["content"].startswith(
+        "### [critical] urgent order SO-9"
+    )
+    chinese_text = json.loads(chinese_body)["markdown"]
+    assert chinese_text["title"] == "【升级】[严重] 紧急 订单 SO-9"
+    assert "客户 C-7 (VIP客户)" in chinese_text["text"]
 
 
 def test_a_digest_titles_the_count_and_lists_every_alert() -> None:

@@ -82,7 +82,9 @@
         tr.append(el("td", { class: "sel" }, box));
       }
       tr.append(el("td", {}, el("a", { href: `/console/orders/${encodeURIComponent(order.order_no)}`, text: order.order_no })));
-      tr.append(el("td", { class: "cust", text: order.customer_name || order.customer_id }));
+      const customer = el("td", { class: "cust", text: order.customer_name || order.customer_id });
+      if (order.customer_name) customer.append(el("div", { class: "muted", text: order.customer_id }));
+      tr.append(customer);
       tr.append(el("td", { text: OT.status(order.status) }));
       tr.append(el("td", { class: "num", text: OT.money(order.amount, order.currency) }));
       tr.append(el("td", { text: OT.region(order.region) }));

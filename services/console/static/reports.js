@@ -33,7 +33,9 @@
     for (const r of rows) totals[r.tag] = (totals[r.tag] || 0) + r.orders;
     const top = Object.entries(totals).sort((a, b) => b[1] - a[1]).slice(0, 8).map(([tag]) => tag);
     const periods = [...new Set(rows.map((r) => r.period))].sort();
-    const series = top.map((tag) => ({ name: OT.tagLabel(tag), type: "line", smooth: true, data: periods.map((p) => (rows.find((r) => r.period === p && r.tag === tag) || { orders: 0 }).orders) }));
+    // one period draws no line: bars then, so a first day's figures still show
+    const type = periods.length > 1 ? "line" : "bar";
+    const series = top.map((tag) => ({ name: OT.tagLabel(tag), type, smooth: true, showSymbol: true, data: periods.map((p) => (rows.find((r) => r.period === p && r.tag === tag) || { orders: 0 }).orders) }));
     section("over-time", [["period", t("reports.col_period")], ["label", t("col.tags")], ["orders", t("tags.orders")]],
       rows.map((r) => ({ ...r, label: OT.tagLabel(r.tag) })),
       { tooltip: { trigger: "axis" }, legend: { type: "scroll", bottom: 0 }, grid: { left: 40, right: 16, top: 16, bottom: 48 }, xAxis: { type: "category", data: periods }, yAxis: { type: "value", minInterval: 1 }, series });
