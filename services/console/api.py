@@ -15,6 +15,7 @@ from services.console.i18n import LANG_COOKIE, language, pick_language
 from services.console.views import SavedViewIn, SavedViews
 from services.tagger.http.deps import tagger_of
 from services.tagger.queries import OrderFilter, SortKey, sort_spec
+from services.tagger.read_model import LISTED_FIELDS
 from services.tagger.rules.engine import decide
 from services.tagger.rules.facts import order_facts
 from services.tagger.store import OrderRecord
@@ -25,18 +26,7 @@ router = APIRouter(prefix="/console/api", tags=["console"], include_in_schema=Fa
 Reader = Annotated[ApiKey, Depends(require_scope(Scope.READ))]
 Tagger = Annotated[ApiKey, Depends(require_scope(Scope.TAG))]
 EXPORT_MAX = 100_000
-EXPORT_FIELDS = {
-    "_id": 0,
-    "order_no": 1,
-    "customer_id": 1,
-    "order.customer.name": 1,
-    "status": 1,
-    "amount_cents": 1,
-    "currency": 1,
-    "region": 1,
-    "created_at": 1,
-    "tag_names": 1,
-}
+EXPORT_FIELDS = LISTED_FIELDS  # an export holds what the list shows
 
 
 def filter_param(
