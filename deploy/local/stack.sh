@@ -129,6 +129,10 @@ needs_start() {
         say "$name: replacing the stale pid file (pid $(pid_of "$name" || echo '?') is gone or a zombie)"
     fi
     rm -f "$run/$name.pid"
+    # a process killed a moment ago may be a zombie whose threads still hold its socket: give
+    # the kernel a few seconds to release the port before calling it another process's
+    local deadline=$((SECONDS + 10))
+    while port_open "$(port_of "$name")" && ((SECONDS < deadline)); do sleep 0.2; done
     port_open "$(port_of "$name")" \
         && die "port $(port_of "$name") is taken by another process (choose other ORDERTAG_*_PORT)"
     return 0
