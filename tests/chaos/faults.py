@@ -52,7 +52,7 @@ FULL_PLAN = [
 ]
 # Short run (the test suite): fewer faults. MongoDB's kill is in the full run only for now:
 # after a server selection that timed out while the server restarted, PyMongo's async client
-# was seen to wait for ever on its topology lock (2 of 4 merged runs; docs/reliability.md), a
+# was seen to wait for ever on its topology lock (3 of 4 merged runs; docs/reliability.md), a
 # hang that would make the suite fail at random until it is fixed.
 SHORT_PLAN = [
     Fault(5, "tagger", "mid-batch", down_s=2),
