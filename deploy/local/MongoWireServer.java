@@ -11,6 +11,7 @@ import io.netty.channel.Channel;
 import java.util.List;
 import java.util.Locale;
 import java.util.Set;
+import java.util.concurrent.locks.ReentrantReadWriteLock;
 import org.h2.mvstore.MVStore;
 
 public class MongoWireServer {
@@ -26,41 +27,62 @@ public class MongoWireServer {
 
     /**
      * An H2 backend whose replies to writes go out only once the write is in the file and the
-     * file is synced (fsync), like mongod's journaled write concern.
+     * file is synced (fsync), like mongod's journaled write concern, and whose file only ever
+     * holds whole commands.
      *
-     * H2's MVStore keeps changes in memory and writes them from a background thread about once
-     * a second, so the stock backend acknowledges writes a SIGKILL loses. Here every command
-     * but a plain read commits the store and syncs the file before its reply is sent (the
-     * reply is written after handleCommand returns). One sync covers every write committed
-     * before it: concurrent writers share it (group commit).
+     * The stock backend opens H2's MVStore with a background thread that commits whatever is
+     * in memory about once a second, so it acknowledges writes a SIGKILL loses, and it may
+     * commit an insert halfway: the document stored, its unique index entry not yet (the
+     * collection adds the document first). After a restart the retried insert is then let in
+     * twice. Here the store never commits by itself: every command but a plain read commits
+     * once it is done, while no other command is halfway through a change (commands change
+     * the store concurrently under a shared lock; the commit takes it exclusively), then syncs
+     * the file before its reply is sent. One sync covers every commit before it: concurrent
+     * writers share it (group commit).
      */
     static final class DurableH2Backend extends H2Backend {
-        /** Commands that never change data: no commit, no sync. Anything else commits. */
+        /** Commands that never change data: no lock, no commit, no sync. */
         static final Set<String> READS = Set.of(
             "find", "getmore", "count", "distinct", "listcollections", "listindexes",
             "listdatabases", "ismaster", "hello", "ping", "buildinfo", "whatsmyuri",
             "serverstatus", "killcursors", "endsessions", "dbstats", "collstats", "getlog",
             "getparameter", "getcmdlineopts", "hostinfo", "connectionstatus", "saslstart");
 
+        /** Without the background writer the file is compacted here, between commands. */
+        static final long COMPACT_EVERY_MS = 30_000;
+
+        /** Shared by commands while they change the store; exclusive for a commit. */
+        private final ReentrantReadWriteLock changes = new ReentrantReadWriteLock();
         private final Object syncLock = new Object();
         private final boolean fsync;
         private long syncedVersion;
+        private volatile long lastCompactMs = System.currentTimeMillis();
 
         /** With fsync false the reply waits for the write to the file, not for the disk:
          * enough to survive a crash of this process, not one of the machine. */
         DurableH2Backend(String fileName, boolean fsync) {
-            super(fileName);
+            super(new MVStore.Builder()
+                .fileName(fileName)
+                .autoCommitDisabled()      // no background commits of half-done commands
+                .autoCommitBufferSize(0)   // nor commits forced by unsaved memory mid-command
+                .open());
             this.fsync = fsync;
             syncedVersion = getMvStore().getCurrentVersion();
         }
 
         @Override
         public Document handleCommand(Channel channel, String database, String command, Document query) {
+            if (READS.contains(command.toLowerCase(Locale.ROOT))) {
+                return super.handleCommand(channel, database, command, query);
+            }
+            changes.readLock().lock();
             try {
                 return super.handleCommand(channel, database, command, query);
             } finally {
-                // also after a failed command: an ordered bulk write may have stored a part
-                if (!READS.contains(command.toLowerCase(Locale.ROOT))) {
+                changes.readLock().unlock();
+                // also after a failed command: an ordered bulk write may have stored a part;
+                // a command run inside another commits with the outer one
+                if (changes.getReadHoldCount() == 0) {
                     persist();
                 }
             }
@@ -69,18 +91,35 @@ public class MongoWireServer {
         /** Commit what is in memory, then sync the file unless a later sync already covered it. */
         private void persist() {
             MVStore store = getMvStore();
-            store.commit();  // writes this thread's changes (waits for the write)
-            long committed = store.getCurrentVersion();
+            long committed;
+            changes.writeLock().lock();
+            try {
+                store.commit();  // writes every finished command's changes (waits for the write)
+                committed = store.getCurrentVersion();
+                compactNowAndThen(store);
+            } finally {
+                changes.writeLock().unlock();
+            }
             synchronized (syncLock) {
                 if (committed > syncedVersion) {
-                    // waits for any store the background writer has in flight, then fsyncs
-                    store.executeFilestoreOperation(() -> {
-                        if (fsync) {
-                            store.getFileStore().sync();
-                        }
-                    });
+                    if (fsync) {
+                        store.sync();
+                    }
                     syncedVersion = committed;
                 }
+            }
+        }
+
+        /** Rewrite sparse chunks so the file does not only grow (the background writer's job
+         * in the stock store). Runs under the exclusive lock: nothing is halfway. */
+        private void compactNowAndThen(MVStore store) {
+            long now = System.currentTimeMillis();
+            if (now - lastCompactMs < COMPACT_EVERY_MS) {
+                return;
+            }
+            lastCompactMs = now;
+            if (store.compact(50, 16 * 1024 * 1024)) {
+                store.commit();
             }
         }
     }

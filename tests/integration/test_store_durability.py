@@ -45,3 +45,52 @@ async def test_acknowledged_inserts_and_updates_survive_kill_9(tmp_path: Path, f
         kill_hard(server)
 
     assert (stored, updated, incremented) == (700, 200, 100)
+
+
+async def test_a_kill_mid_write_never_keeps_a_document_its_unique_index_lost(tmp_path: Path) -> None:
+    """A SIGKILL during a stream of inserts keeps each write whole: a document on disk is in
+    its unique index too, so inserting the same key again is refused, never a second copy.
+    (The tagger's retried batch relies on this; the stock backend's background commit could
+    persist a document without its index entry.)"""
+    port, data_file, log = free_port(), tmp_path / "mongo.h2", tmp_path / "mongo.log"
+    server = start_mongo_wire(port, data_file, log, fsync=False)
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
+        f"mongodb://127.0.0.1:{port}", serverSelectionTimeoutMS=10_000, retryWrites=False
+    )
+    keys = [f"order-{i:05d}" for i in range(20_000)]
+    orders = client["atomicity"]["orders"]
+    await orders.create_index("key", unique=True)
+
+    async def insert_until_killed(part: list[str]) -> None:
+        for start in range(0, len(part), 50):
+            try:
+                await orders.insert_many([{"key": k} for k in part[start : start + 50]])
+            except Exception:  # the kill: what was written is checked below
+                return
+
+    writers = [asyncio.create_task(insert_until_killed(keys[w::4])) for w in range(4)]
+    await asyncio.sleep(2.5)  # a few of the old backend's once-a-second background commits
+    kill_hard(server)
+    await asyncio.gather(*writers)
+    await client.close()
+
+    server = start_mongo_wire(port, data_file, log, fsync=False)
+    client = AsyncMongoClient(f"mongodb://127.0.0.1:{port}", serverSelectionTimeoutMS=10_000)
+    try:
+        orders = client["atomicity"]["orders"]
+        stored_before = await orders.count_documents({})
+        try:  # a retry of everything: what survived must be refused by the unique index
+            await orders.insert_many([{"key": k} for k in keys], ordered=False)
+        except Exception:
+            pass
+        cursor = await orders.aggregate(
+            [{"$group": {"_id": "$key", "n": {"$sum": 1}}}, {"$match": {"n": {"$gt": 1}}}]
+        )
+        copies = await cursor.to_list(None)
+        stored = await orders.count_documents({})
+    finally:
+        await client.close()
+        kill_hard(server)
+
+    assert 0 < stored_before < len(keys), "the kill should interrupt the stream"
+    assert copies == [] and stored == len(keys), f"{len(copies)} keys stored twice: {copies[:3]}"
