@@ -2,26 +2,39 @@
 answers (outages to 503 with Retry-After), the documentation of those answers, JSON-only bodies,
 a body size limit."""
 
+import re
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import structlog
 from fastapi import FastAPI, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from shared.errors import Conflict, DependencyUnavailable, InvalidInput, NotFound
+from shared.errors import (
+    DEPENDENCY_NAMES,
+    OUTAGES,
+    Busy,
+    Conflict,
+    DependencyUnavailable,
+    Gone,
+    InvalidInput,
+    NotFound,
+    OrdertagError,
+    TooManyRequests,
+)
 
 log = structlog.get_logger("http")
-_REQUEST_PARTS = ("body", "path", "query")
+_REQUEST_PARTS = ("body", "path", "query", "header")
 
 
 class FieldProblem(BaseModel):
-    field: str
+    field: str = Field(
+        description="dotted path of the field as the client named it, e.g. `lines.0.sku`"
+    )
     problem: str
 
 
@@ -29,7 +42,7 @@ class ErrorBody(BaseModel):
     """Every error answer of every service: what went wrong, and per field when input was bad."""
 
     detail: str
-    errors: list[FieldProblem] | None = None
+    errors: list[FieldProblem] = Field(default_factory=list)
 
 
 _RETRY_AFTER = {
@@ -40,14 +53,16 @@ _RETRY_AFTER = {
 }
 _DESCRIPTIONS = {
     400: "the body could not be read (not UTF-8, or cut off)",
-    401: "missing or unknown API key",
-    403: "the API key lacks the scope",
+    401: "not signed in: no API key or console session, or an unknown one",
+    403: "not allowed: the key or role lacks the scope, or a cross-site request",
     404: "not found",
-    409: "conflicts with what was accepted before",
+    405: "method not allowed on this path (see Allow)",
+    409: "conflicts with what was accepted or stored before",
+    410: "renamed or merged away (the detail names where)",
     413: "request body over the size limit",
     415: "the body must be JSON (Content-Type: application/json)",
     422: "invalid input: `errors` names each field and its problem",
-    429: "over the API key's rate limit; wait Retry-After seconds",
+    429: "over the rate limit; wait Retry-After seconds",
     503: "a dependency (Kafka, Redis, MongoDB) is unreachable; nothing was done, retry later",
 }
 _WITH_RETRY_AFTER = {429, 503}
@@ -81,50 +96,122 @@ def error_answer(
     detail: str,
     errors: list[dict[str, str]] | None = None,
     retry_after_s: int | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> JSONResponse:
-    body: dict[str, Any] = {"detail": detail}
-    if errors is not None:
-        body["errors"] = errors
-    headers = {"Retry-After": str(retry_after_s)} if retry_after_s is not None else None
-    return JSONResponse(body, status_code, headers=headers)
+    body = ErrorBody.model_validate({"detail": detail, "errors": errors or []})
+    all_headers = dict(headers or {})
+    if retry_after_s is not None:
+        all_headers["Retry-After"] = str(retry_after_s)
+    return JSONResponse(body.model_dump(), status_code, headers=all_headers or None)
 
 
-def install_error_handlers(app: FastAPI) -> None:
-    """The one mapping from exceptions to answers; a service adds no other handler."""
+Translation = Callable[[Any], OrdertagError]
+
+
+def install_error_handlers(
+    app: FastAPI,
+    *,
+    retry_after_s: int = 5,
+    on_outage: Callable[[str], None] | None = None,
+    translations: Mapping[type[Exception], Translation] | None = None,
+) -> None:
+    """The one mapping from exceptions to answers, for every service; a service adds no other
+    handler. ``translations`` turn a service's domain exceptions (which know nothing of HTTP)
+    into the shared tree; ``on_outage`` is told the dependency of each 503 (for a metric)."""
+
+    def answer(request: Request, error: OrdertagError) -> JSONResponse:
+        if isinstance(error, InvalidInput):
+            return error_answer(
+                422, error.detail, [{"field": error.field, "problem": error.problem}]
+            )
+        if isinstance(error, NotFound):
+            return error_answer(404, str(error))
+        if isinstance(error, Gone):
+            return error_answer(410, str(error))
+        if isinstance(error, Conflict):
+            return error_answer(409, str(error), retry_after_s=error.retry_after_s)
+        if isinstance(error, TooManyRequests):
+            return error_answer(429, str(error), retry_after_s=error.retry_after_s)
+        if isinstance(error, Busy):
+            return error_answer(503, str(error), retry_after_s=retry_after_s)
+        if isinstance(error, DependencyUnavailable):
+            return unavailable(request, error.dependency, error, str(error), error.retry_after_s)
+        return error_answer(422, str(error))
+
+    def unavailable(
+        request: Request, dependency: str, error: BaseException, detail: str, wait: int | None
+    ) -> JSONResponse:
+        log.warning(
+            "dependency_unavailable",
+            dependency=dependency,
+            path=request.url.path,
+            error=repr(error)[:200],
+        )
+        if on_outage is not None:
+            on_outage(dependency)
+        return error_answer(503, detail, retry_after_s=wait or retry_after_s)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_: Request, error: RequestValidationError) -> JSONResponse:
         return error_answer(422, "invalid request", field_errors(error.errors()))
 
-    @app.exception_handler(InvalidInput)
-    async def invalid_input(_: Request, error: InvalidInput) -> JSONResponse:
-        problems = [{"field": error.field, "problem": error.problem}]
-        return error_answer(422, str(error), problems)
+    @app.exception_handler(OrdertagError)
+    async def ordertag_error(request: Request, error: OrdertagError) -> JSONResponse:
+        return answer(request, error)
 
-    @app.exception_handler(NotFound)
-    async def not_found(_: Request, error: NotFound) -> JSONResponse:
-        return error_answer(status.HTTP_404_NOT_FOUND, str(error))
+    for kind, translate in (translations or {}).items():
+        app.add_exception_handler(kind, _translated(answer, translate))
 
-    @app.exception_handler(Conflict)
-    async def conflict(_: Request, error: Conflict) -> JSONResponse:
-        return error_answer(status.HTTP_409_CONFLICT, str(error), retry_after_s=error.retry_after_s)
-
-    @app.exception_handler(DependencyUnavailable)
-    async def unavailable(_: Request, error: DependencyUnavailable) -> JSONResponse:
-        log.warning("dependency_unavailable", dependency=error.dependency, error=str(error))
-        return error_answer(503, str(error), retry_after_s=error.retry_after_s)
-
-    # A Redis outage that a route did not translate is still an outage, not a bug in the request.
-    @app.exception_handler(RedisConnectionError)
-    @app.exception_handler(RedisTimeoutError)
-    async def redis_unavailable(_: Request, error: Exception) -> JSONResponse:
-        log.warning("dependency_unavailable", dependency="redis", error=repr(error))
-        return error_answer(503, "Redis is unavailable; nothing was done, retry later", None, 5)
+    for dependency, kinds in OUTAGES.items():
+        name = DEPENDENCY_NAMES[dependency]
+        for outage in kinds:
+            app.add_exception_handler(outage, _outage(unavailable, name))
 
     @app.exception_handler(HTTPException)
-    async def http_error(_: Request, error: HTTPException) -> JSONResponse:
+    async def http_error(request: Request, error: HTTPException) -> JSONResponse:
+        if error.status_code == status.HTTP_400_BAD_REQUEST:  # a body that is not JSON at all
+            return error_answer(
+                422, "invalid request", [{"field": "body", "problem": str(error.detail)}]
+            )
         headers = dict(error.headers or {})
-        return JSONResponse({"detail": error.detail}, error.status_code, headers=headers)
+        if error.status_code == status.HTTP_405_METHOD_NOT_ALLOWED:
+            headers["Allow"] = _allowed(app, request)
+        return error_answer(error.status_code, str(error.detail), headers=headers)
+
+
+def _translated(
+    answer: Callable[[Request, OrdertagError], JSONResponse], translate: Translation
+) -> Any:
+    async def handle(request: Request, error: Exception) -> JSONResponse:
+        return answer(request, translate(error))
+
+    return handle
+
+
+def _outage(unavailable: Callable[..., JSONResponse], name: str) -> Any:
+    async def handle(request: Request, error: Exception) -> JSONResponse:
+        return unavailable(request, name, error, f"{name} is unreachable; retry later", None)
+
+    return handle
+
+
+def _allowed(app: FastAPI, request: Request) -> str:
+    """The methods the OpenAPI document gives this path (Starlette names only the first
+    matching route's). A literal path wins over a template: ``/tags/unused`` is its own
+    resource, not ``/tags/{name}``."""
+    paths: dict[str, dict[str, Any]] = app.openapi().get("paths", {})
+    path = request.url.path
+    documented = paths.get(path)
+    if documented is None:
+        documented = next(
+            (
+                operations
+                for template, operations in paths.items()
+                if re.fullmatch(re.sub(r"\{[^/]+\}", "[^/]+", template), path)
+            ),
+            {},
+        )
+    return ", ".join(sorted(method.upper() for method in documented))
 
 
 def is_json(content_type: str | None) -> bool:

@@ -3,7 +3,8 @@
 Counted in Redis so every process of a service shares the limit. Each window is one key with the
 subject as its hash tag, so it works on Redis Cluster as on one node. When Redis is unreachable
 the limiter keeps counting in the process (each process then allows the limit on its own): a
-limiter must never turn a Redis outage into errors on routes that do not need Redis.
+limiter must never turn a Redis outage into errors on routes that do not need Redis. Routes that
+need Redis anyway ask for ``strict`` and answer 503 instead.
 """
 
 import time
@@ -11,13 +12,12 @@ from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
 import structlog
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, Request
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from shared.auth import ApiKey
+from shared.errors import REDIS_OUTAGES, DependencyUnavailable, TooManyRequests
 
 log = structlog.get_logger("ratelimit")
 WINDOW_S = 60
@@ -27,7 +27,7 @@ local used = redis.call('INCR', KEYS[1])
 if used == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
 return used
 """
-REDIS_OUTAGE = (RedisConnectionError, RedisTimeoutError, OSError)
+REDIS_OUTAGE: tuple[type[Exception], ...] = (*REDIS_OUTAGES, OSError)
 
 
 class RateLimiter:
@@ -37,18 +37,22 @@ class RateLimiter:
         per_minute: int,
         clock: Callable[[], float] = time.time,
         namespace: str = "api",
+        on_local_count: Callable[[], None] | None = None,
     ) -> None:
-        """``namespace`` keeps the counts of different services (or limits) apart."""
+        """``namespace`` keeps the counts of different services (or limits) apart;
+        ``on_local_count`` is told of each request counted in the process (Redis down)."""
         self._redis = redis
         self.per_minute = per_minute
         self._namespace = namespace
         self._clock = clock
+        self._on_local_count = on_local_count
         self._local: dict[tuple[str, int], int] = {}
         self._count = redis.register_script(_COUNT)
 
-    async def hit(self, subject: str) -> int | None:
+    async def hit(self, subject: str, *, strict: bool = False) -> int | None:
         """Count one request of ``subject``: None when within the limit, else the seconds until
-        the window ends (for Retry-After). A limit of 0 means no limit."""
+        the window ends (for Retry-After). A limit of 0 means no limit. Redis down: counted in
+        the process, or (``strict``) ``DependencyUnavailable``."""
         if self.per_minute <= 0:
             return None
         now = self._clock()
@@ -56,12 +60,22 @@ class RateLimiter:
         try:
             used = await self._count_in_redis(subject, window)
         except REDIS_OUTAGE as error:
+            if strict:
+                raise DependencyUnavailable("Redis", "Redis is unreachable; retry later") from error
             used = self._count_locally(subject, window)
+            if self._on_local_count is not None:
+                self._on_local_count()
             if used == 1:
                 log.warning("ratelimit_counting_locally", subject=subject, error=repr(error))
         if used <= self.per_minute:
             return None
         return max(1, WINDOW_S - int(now % WINDOW_S))
+
+    async def check(self, subject: str, refusal: str, *, strict: bool = False) -> None:
+        """``hit``, raising ``TooManyRequests`` with ``refusal`` as its message over the limit."""
+        retry_after = await self.hit(subject, strict=strict)
+        if retry_after is not None:
+            raise TooManyRequests(refusal, retry_after)
 
     async def _count_in_redis(self, subject: str, window: int) -> int:
         key = f"ratelimit:{{{self._namespace}:{subject}}}:{window}"
@@ -93,14 +107,12 @@ def rate_limited(
     429 with Retry-After over the limit."""
 
     async def check(request: Request, key: Annotated[ApiKey, Depends(require)]) -> ApiKey:
-        retry_after = await limiter_of(request).hit(f"key:{key.name}")
-        if retry_after is not None:
-            limit = limiter_of(request).per_minute
-            raise HTTPException(
-                status.HTTP_429_TOO_MANY_REQUESTS,
-                f"API key {key.name!r} is over its limit of {limit} requests a minute",
-                headers={"Retry-After": str(retry_after)},
-            )
+        limiter = limiter_of(request)
+        await limiter.check(f"key:{key.name}", over_limit(key.name, limiter.per_minute))
         return key
 
     return check
+
+
+def over_limit(key_name: str, per_minute: int) -> str:
+    return f"API key {key_name!r} is over its limit of {per_minute} requests a minute"

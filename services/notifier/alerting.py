@@ -10,11 +10,11 @@ import structlog
 from redis.asyncio import Redis
 
 from services.notifier.delivery import Dispatcher, alert_of
-from services.notifier.errors import REDIS_OUTAGES
 from services.notifier.live import LiveFeed
 from services.notifier.metrics import ALERTS_RAISED
 from services.notifier.routing import Route, Routing, alerts_for
 from services.notifier.store import AlertStore
+from shared.errors import REDIS_OUTAGES
 from shared.events import Alert, OrderTagged
 
 log = structlog.get_logger("notifier")

@@ -11,10 +11,10 @@ from fastapi.responses import JSONResponse
 from prometheus_client import make_asgi_app
 
 from services.notifier.bootstrap import Notifier, bootstrap
-from services.notifier.http_errors import install_error_handlers
 from services.notifier.page import router as page_router
 from services.notifier.security import check_production_settings
 from services.notifier.settings import NotifierSettings
+from shared.http import install_error_handlers
 from shared.kafka import asyncapi_document
 
 READY_TIMEOUT_S = 2.0

@@ -16,8 +16,6 @@ from services.notifier.attempt_log import AttemptLog
 from services.notifier.channels import ChannelSender
 from services.notifier.consumer import subscribe_tagged_orders
 from services.notifier.delivery import ChannelWorker, Dispatcher
-from services.notifier.errors import MONGO_OUTAGES
-from services.notifier.limits import RateLimiter
 from services.notifier.live import LiveFeed
 from services.notifier.publishing import AlertPublisher
 from services.notifier.retrying import through_outages
@@ -25,8 +23,10 @@ from services.notifier.routing import Routing, load_routing
 from services.notifier.sessions import RevokedSessions
 from services.notifier.settings import NotifierSettings
 from services.notifier.store import AlertStore
+from shared.errors import MONGO_OUTAGES
 from shared.kafka import ensure_topics, keep_consuming, make_broker
 from shared.mongo import make_mongo_client
+from shared.ratelimit import RateLimiter
 from shared.redis import make_redis
 
 log = structlog.get_logger("notifier")
@@ -125,8 +125,12 @@ async def bootstrap(settings: NotifierSettings) -> AsyncIterator[Notifier]:
             alerting,
             broker,
             revoked=RevokedSessions(database["revoked_sessions"]),
-            api_limit=RateLimiter(redis, "api", settings.notifier_api_rate_per_minute),
-            login_limit=RateLimiter(redis, "login", settings.notifier_login_rate_per_minute),
+            api_limit=RateLimiter(
+                redis, settings.notifier_api_rate_per_minute, namespace="notifier:api"
+            ),
+            login_limit=RateLimiter(
+                redis, settings.notifier_login_rate_per_minute, namespace="notifier:login"
+            ),
         )
         if role.runs_web():
             await _ensure_page_indexes(notifier)

@@ -13,8 +13,8 @@ import structlog
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 
-from services.notifier.errors import REDIS_OUTAGES
 from services.notifier.metrics import LIVE_UPDATE_FAILURES
+from shared.errors import REDIS_OUTAGES
 
 CHANNEL = "ordertag:alerts:live"
 log = structlog.get_logger("notifier.live")

@@ -30,7 +30,6 @@ from services.console.pages import switch_language
 from services.console.sessions import COOKIE as CONSOLE_COOKIE
 from services.console.sessions import Session as ConsoleSession
 from services.notifier.errors import AlertNotFound
-from services.notifier.http_errors import responses
 from services.notifier.sessions import (
     COOKIE,
     SESSION_S,
@@ -42,6 +41,7 @@ from services.notifier.sessions import (
     session_of,
 )
 from shared.auth import Scope, find_key
+from shared.http import error_responses as responses
 
 STATIC = Path(__file__).parent / "static"
 CONSOLE = Path(__file__).parents[1] / "console"
@@ -101,13 +101,9 @@ async def login(
 ) -> Response:
     settings = request.app.state.settings
     address = request.client.host if request.client else "unknown"
-    retry_after = await request.app.state.notifier.login_limit.retry_after(address)
-    if retry_after is not None:
-        raise HTTPException(
-            status.HTTP_429_TOO_MANY_REQUESTS,
-            "too many sign-in attempts from this address",
-            headers={"Retry-After": str(retry_after)},
-        )
+    await request.app.state.notifier.login_limit.check(
+        address, "too many sign-in attempts from this address"
+    )
     name = None
     if api_key:
         key = find_key(api_key, settings.api_keys)

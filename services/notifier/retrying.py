@@ -8,8 +8,8 @@ from typing import TypeVar
 
 import structlog
 
-from services.notifier.errors import outage_of
 from services.notifier.metrics import DEPENDENCY_RETRIES
+from shared.errors import outage_of
 
 log = structlog.get_logger("notifier.retrying")
 T = TypeVar("T")

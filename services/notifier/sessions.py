@@ -150,13 +150,8 @@ async def current_user(request: Request, presented: Annotated[str | None, Depend
         name = person.user if person else None
     if name is None:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "sign in at /login")
-    retry_after = await request.app.state.notifier.api_limit.retry_after(name)
-    if retry_after is not None:
-        raise HTTPException(
-            status.HTTP_429_TOO_MANY_REQUESTS,
-            f"over {request.app.state.settings.notifier_api_rate_per_minute} requests a minute",
-            headers={"Retry-After": str(retry_after)},
-        )
+    limit = request.app.state.notifier.api_limit
+    await limit.check(name, f"over {limit.per_minute} requests a minute")
     return name
 
 

@@ -17,6 +17,7 @@ from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 from redis.asyncio import Redis
 
+from services.tagger import metrics
 from services.tagger.commands import TagCommands
 from services.tagger.editing import TagEditing
 from services.tagger.figures import CustomerFigures
@@ -31,6 +32,7 @@ from services.tagger.store import OrderStore
 from services.tagger.tagging import TaggingService
 from shared.kafka import ensure_topics, make_producer
 from shared.mongo import make_mongo_client
+from shared.ratelimit import RateLimiter
 from shared.redis import make_redis
 
 
@@ -62,6 +64,7 @@ class Tagger:
     rule_versions: RuleVersions
     shadow: ShadowRules
     stored_orders: StoredOrders
+    rate_limiter: RateLimiter
 
 
 class RecordedJobs(Jobs):
@@ -140,6 +143,12 @@ async def bootstrap(settings: TaggerSettings) -> AsyncIterator[Tagger]:
                     max_tags=settings.tagger_max_tags_per_order,
                 ),
                 stored_orders=StoredOrders(stores.database),
+                rate_limiter=RateLimiter(
+                    stores.redis,
+                    settings.api_rate_per_minute,
+                    namespace="tagger",
+                    on_local_count=metrics.RATE_LIMIT_SKIPPED.inc,
+                ),
             )
         finally:
             await producer.stop()

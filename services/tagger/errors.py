@@ -1,37 +1,33 @@
-"""What the tagger refuses or cannot do: one tree with one root, mapped to HTTP in one place
-(``services/tagger/http/errors.py``). Use cases raise these; no use case knows HTTP."""
+"""What the tagger refuses or cannot do: the tagger's branch of the shared exception tree
+(``shared/errors.py``), which ``shared/http.py`` maps to HTTP answers in one place. Use cases
+raise these; no use case knows HTTP."""
+
+from shared import errors
 
 
-class TaggerError(Exception):
+class TaggerError(errors.OrdertagError):
     """Root of the tagger's own errors."""
 
 
-class NotFound(TaggerError):
+class NotFound(TaggerError, errors.NotFound):
     """The order, tag or job named does not exist."""
 
 
-class Gone(TaggerError):
+class Gone(TaggerError, errors.Gone):
     """The tag was renamed or merged away; the message names where it went."""
 
 
-class Conflict(TaggerError):
+class Conflict(TaggerError, errors.Conflict):
     """The request is valid but clashes with the current state (a tag that exists, a count that
     moved on, a tag that rules own)."""
 
 
-class Invalid(TaggerError):
+class Invalid(TaggerError, errors.InvalidInput):
     """Bad input the schema could not catch; names the field and the problem."""
 
-    def __init__(self, field: str, problem: str, detail: str | None = None) -> None:
-        super().__init__(f"{field}: {problem}")
-        self.field = field
-        self.problem = problem
-        self.detail = detail or f"{field}: {problem}"
 
-
-class Unavailable(TaggerError):
+class Unavailable(TaggerError, errors.DependencyUnavailable):
     """A dependency (MongoDB, Redis, Kafka) cannot be reached; the client should retry later."""
 
     def __init__(self, dependency: str) -> None:
-        super().__init__(f"{dependency} is unreachable; retry later")
-        self.dependency = dependency
+        super().__init__(dependency, f"{dependency} is unreachable; retry later")

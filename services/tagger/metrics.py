@@ -31,7 +31,7 @@ DEPENDENCY_ERRORS = Counter(
 )
 RATE_LIMIT_SKIPPED = Counter(
     "ordertag_tagger_rate_limit_skipped_total",
-    "Tag API reads let through unmetered because Redis was unreachable (fail open)",
+    "Tag API reads counted in the process only because Redis was unreachable",
 )
 SHADOW_DIFFERENCES = Counter(
     "ordertag_shadow_differences_total",

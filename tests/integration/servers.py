@@ -1,9 +1,13 @@
 """Servers of the local stack started by a test on ports and data of its own, to be killed.
 
 The shared stack (deploy/local/stack.sh) keeps running for the other tests; a test that kills a
-server with SIGKILL gets a dedicated one from here.
+server with SIGKILL gets a dedicated one from here: ``RedisServer`` (also as a node of
+``RedisClusterNodes``) and ``MongoServer`` (the same launcher as the local stack, on its own H2
+file). Each has async ``start``/``kill``/``stop`` and, for synchronous tests, ``start_sync`` and
+``kill_sync``.
 """
 
+import asyncio
 import os
 import random
 import shutil
@@ -13,18 +17,13 @@ import subprocess
 import time
 from pathlib import Path
 
+from bench.harness import free_port
+
 ROOT = Path(__file__).resolve().parents[2]
 LOCAL = ROOT / "deploy" / "local"
 STACK_DIR = Path(os.environ.get("ORDERTAG_STACK_DIR", ROOT / ".local"))
 LIBS = STACK_DIR / "libs"
 JAVA = shutil.which("java") or "java"
-
-
-def free_port() -> int:
-    """A port nothing listens on now (the kernel's choice among ephemeral ports)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def free_port_block(size: int) -> int:
@@ -64,46 +63,172 @@ def port_answers(port: int) -> bool:
         return False
 
 
-def wait_for_port(
-    port: int, process: subprocess.Popen[bytes] | None = None, within: float = 90.0
-) -> None:
-    """Wait until something accepts connections on ``port`` (the server is up)."""
+def port_closed_within(port: int, within: float = 10.0) -> None:
     deadline = time.monotonic() + within
-    while not port_answers(port):
-        if process is not None and process.poll() is not None:
-            raise AssertionError(f"server on port {port} exited with {process.returncode}")
+    while port_answers(port):
         if time.monotonic() > deadline:
-            raise AssertionError(f"nothing answered on port {port} within {within} s")
-        time.sleep(0.1)
+            raise AssertionError(f"port {port} still answers {within} s after its server died")
+        time.sleep(0.05)
 
 
-def start_mongo_wire(
-    port: int, data_file: Path, log: Path, *, fsync: bool = True
-) -> subprocess.Popen[bytes]:
-    """The local MongoDB-wire server (deploy/local/MongoWireServer.java) on a port and file
-    of its own."""
-    with log.open("ab") as out:
-        process = subprocess.Popen(  # noqa: S603  (a fixed command)
-            [
-                JAVA,
-                "-Xmx256m",
-                "-XX:+UseSerialGC",
-                "-cp",
-                f"{LIBS}/*",
-                str(LOCAL / "MongoWireServer.java"),
-                "127.0.0.1",
-                str(port),
-                str(data_file),
-            ],
-            env={**os.environ, "ORDERTAG_MONGO_FSYNC": "true" if fsync else "false"},
-            stdout=out,
-            stderr=subprocess.STDOUT,
+class ServerProcess:
+    """A server process of the test's own: ``kill`` is SIGKILL (a crash: no shutdown hook
+    runs), ``start`` starts it again on the same port and data directory."""
+
+    start_within = 60.0
+
+    def __init__(self, data_dir: Path, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.data_dir = data_dir
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def command(self) -> list[str]:
+        raise NotImplementedError
+
+    def environment(self) -> dict[str, str]:
+        return dict(os.environ)
+
+    def ready(self) -> bool:
+        return port_answers(self.port)
+
+    def start_sync(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        with (self.data_dir / "server.log").open("ab") as log:  # the child keeps its own copy
+            self.process = subprocess.Popen(  # noqa: S603  (our own binaries and arguments)
+                self.command(),
+                env=self.environment(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + self.start_within
+        while not self.ready():
+            if self.process.poll() is not None:
+                raise AssertionError(f"{self.command()[0]} exited with {self.process.returncode}")
+            if time.monotonic() > deadline:
+                raise AssertionError(f"nothing ready on port {self.port} in {self.start_within} s")
+            time.sleep(0.1)
+
+    def kill_sync(self) -> None:
+        """SIGKILL, then wait until the process is reaped and its port is closed."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(timeout=30)
+        port_closed_within(self.port)
+
+    async def start(self) -> None:
+        await asyncio.to_thread(self.start_sync)
+
+    async def kill(self) -> None:
+        await asyncio.to_thread(self.kill_sync)
+
+    async def stop(self) -> None:
+        """At the end of a test: gone, however it was left."""
+        await self.kill()
+
+
+class RedisServer(ServerProcess):
+    start_within = 20.0
+
+    def __init__(
+        self,
+        data_dir: Path,
+        port: int | None = None,
+        *,
+        append_only: bool = False,
+        cluster: bool = False,
+    ) -> None:
+        super().__init__(data_dir, port)
+        self.append_only = append_only
+        self.cluster = cluster
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def command(self) -> list[str]:
+        binary = shutil.which("redis-server")
+        assert binary, "redis-server is not installed (Debian package redis-server)"
+        command = [
+            binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+            "--appendonly", "yes" if self.append_only else "no", "--dir", str(self.data_dir),
+        ]  # fmt: skip
+        if self.cluster:
+            command += [
+                "--cluster-enabled",
+                "yes",
+                "--cluster-config-file",
+                f"nodes-{self.port}.conf",
+            ]
+        return command
+
+    def ready(self) -> bool:
+        """PONG, not just an open port: it answers LOADING while it replays its append-only file."""
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as connection:
+                connection.sendall(b"PING\r\n")
+                return connection.recv(16).startswith(b"+PONG")
+        except OSError:
+            return False
+
+
+class MongoServer(ServerProcess):
+    """The local stack's MongoDB-wire launcher (deploy/local/MongoWireServer.java)."""
+
+    start_within = 90.0
+
+    def __init__(self, data_dir: Path, port: int | None = None, *, fsync: bool = True) -> None:
+        super().__init__(data_dir, port)
+        self.fsync = fsync
+
+    @property
+    def url(self) -> str:
+        return f"mongodb://127.0.0.1:{self.port}"
+
+    def command(self) -> list[str]:
+        return [
+            JAVA, "-Xmx384m", "-XX:+UseSerialGC", "-cp", f"{LIBS}/*",
+            str(LOCAL / "MongoWireServer.java"), "127.0.0.1", str(self.port),
+            str(self.data_dir / "mongo.h2"),
+        ]  # fmt: skip
+
+    def environment(self) -> dict[str, str]:
+        return {**os.environ, "ORDERTAG_MONGO_FSYNC": "true" if self.fsync else "false"}
+
+
+class RedisClusterNodes:
+    """A real Redis Cluster of ``len(ports)`` masters (no replicas), created with redis-cli."""
+
+    def __init__(self, directory: Path, ports: list[int]) -> None:
+        self.nodes = [RedisServer(directory / str(port), port, cluster=True) for port in ports]
+
+    @property
+    def url(self) -> str:
+        return self.nodes[0].url.removesuffix("/0")
+
+    def start(self) -> None:
+        for node in self.nodes:
+            node.start_sync()
+        cli = shutil.which("redis-cli")
+        assert cli, "redis-cli is not installed (Debian package redis-tools)"
+        addresses = [f"127.0.0.1:{node.port}" for node in self.nodes]
+        subprocess.run(  # noqa: S603 (our own binary and arguments)
+            [cli, "--cluster", "create", *addresses, "--cluster-replicas", "0", "--cluster-yes"],
+            check=True,
+            stdout=subprocess.DEVNULL,
         )
-    wait_for_port(port, process)
-    return process
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            info = subprocess.run(  # noqa: S603
+                [cli, "-p", str(self.nodes[0].port), "cluster", "info"],
+                capture_output=True,
+                check=False,
+            ).stdout
+            if b"cluster_state:ok" in info:
+                return
+            time.sleep(0.2)
+        raise RuntimeError("the Redis Cluster did not reach cluster_state:ok")
 
-
-def kill_hard(process: subprocess.Popen[bytes]) -> None:
-    """SIGKILL, as a crash or the OOM killer would: no shutdown hook runs."""
-    process.send_signal(signal.SIGKILL)
-    process.wait(timeout=30)
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.kill_sync()

@@ -17,7 +17,7 @@ from tests.conftest import eventually
 from tests.generated import order_stream
 from tests.integration.accounting import assert_figures_recount_and_tags, stored_count
 from tests.integration.conftest import publish_events, running, wait_for_orders
-from tests.integration.killable import RedisServer
+from tests.integration.servers import RedisServer
 
 pytestmark = pytest.mark.integration
 

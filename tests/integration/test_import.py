@@ -14,7 +14,7 @@ from services.ingest.settings import IngestSettings
 from shared.events import order_event_adapter
 from tests.factories import order_payload
 from tests.integration.conftest import read_topic
-from tests.integration.redis_server import RedisServer
+from tests.integration.servers import RedisServer
 
 pytestmark = pytest.mark.integration
 
@@ -87,7 +87,7 @@ def test_an_import_waits_out_a_redis_outage_and_reports_what_it_retried(
         "".join(json.dumps(order_payload(f"{run_id}-{i}")) + "\n" for i in range(30)),
         encoding="utf-8",
     )
-    comeback = threading.Timer(2.0, redis.start)
+    comeback = threading.Timer(2.0, redis.start_sync)
     comeback.start()
     try:
         result = CliRunner().invoke(
@@ -97,7 +97,7 @@ def test_an_import_waits_out_a_redis_outage_and_reports_what_it_retried(
         )
     finally:
         comeback.join()
-        redis.kill()
+        redis.kill_sync()
 
     assert result.exit_code == 0, result.output
     assert re.search(r"retried\s+│\s+[1-9]", result.output), result.output

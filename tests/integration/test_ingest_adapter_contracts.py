@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
+from bench.harness import free_port
 from services.ingest.idempotency import ClaimOutcome, OrderIdempotency
 from services.ingest.intake import EventPublisher, OrderClaims
 from services.ingest.publishing import BrokerUnavailable, OrderEventPublisher
@@ -19,7 +20,6 @@ from shared.redis import make_redis
 from tests.factories import make_order
 from tests.ingest_fakes import FakeClaims, FakePublisher
 from tests.integration.conftest import read_topic
-from tests.integration.redis_server import free_port
 
 pytestmark = pytest.mark.integration
 

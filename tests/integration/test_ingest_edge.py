@@ -7,13 +7,13 @@ from pathlib import Path
 import httpx
 import pytest
 
+from bench.harness import free_port
 from services.ingest.app import create_app
 from services.ingest.settings import IngestSettings
 from shared.auth import ApiKey, Scope, hash_key
 from shared.ratelimit import RateLimiter
 from tests.factories import order_payload
 from tests.integration.conftest import api_client
-from tests.integration.redis_server import free_port
 
 pytestmark = pytest.mark.integration
 

@@ -11,7 +11,7 @@ from redis.crc import key_slot
 from services.ingest.idempotency import ClaimOutcome, OrderIdempotency
 from shared.ratelimit import RateLimiter
 from tests.factories import make_order
-from tests.integration.redis_server import RedisClusterNodes
+from tests.integration.servers import RedisClusterNodes
 
 pytestmark = [pytest.mark.integration, pytest.mark.redis_cluster]
 PORTS = [7380, 7381, 7382]

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import uvicorn
 
+from bench.harness import free_port
 from services.ingest.app import create_app
 from services.ingest.settings import IngestSettings
 from services.simulator.ingest_client import IngestClient
@@ -17,7 +18,7 @@ from shared.events import order_event_adapter
 from tests.conftest import eventually
 from tests.factories import order_payload
 from tests.integration.conftest import api_client, read_topic
-from tests.integration.redis_server import RedisServer, free_port
+from tests.integration.servers import RedisServer
 
 pytestmark = pytest.mark.integration
 
@@ -25,11 +26,11 @@ pytestmark = pytest.mark.integration
 @pytest.fixture
 def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
     server = RedisServer(tmp_path)
-    server.start()
+    server.start_sync()
     try:
         yield server
     finally:
-        server.kill()
+        server.kill_sync()
 
 
 @pytest.fixture
@@ -57,7 +58,7 @@ async def test_redis_killed_gives_503_with_retry_after_then_recovers(
 ) -> None:
     async with api_client(create_app(outage_settings)) as client:
         before = await client.post("/orders", json=order_payload(f"{run_id}-before"))
-        redis_server.kill()
+        await redis_server.kill()
         single = await client.post("/orders", json=order_payload(f"{run_id}-during"))
         batch = await client.post(
             "/orders/batch", json={"orders": [order_payload(f"{run_id}-b{i}") for i in range(3)]}
@@ -67,7 +68,7 @@ async def test_redis_killed_gives_503_with_retry_after_then_recovers(
         )
         unknown_status = await client.post(f"/orders/{run_id}-x/status", json={"status": "shipped"})
         ready = await client.get("/readyz")
-        redis_server.start()
+        await redis_server.start()
 
         async def retry_accepted() -> bool:
             answer = await client.post("/orders", json=order_payload(f"{run_id}-during"))
@@ -98,11 +99,11 @@ async def test_the_simulator_client_rides_out_a_redis_kill_and_loses_nothing(
         client = IngestClient(url, LOCAL_DEV_KEY, retry_for_s=60)
         try:
             await client.send_orders(orders[:20])
-            redis_server.kill()
+            await redis_server.kill()
 
             async def restart_later() -> None:
                 await asyncio.sleep(1.5)  # an outage that lasts: the client must wait it out
-                await asyncio.to_thread(redis_server.start)
+                await redis_server.start()
 
             restart = asyncio.create_task(restart_later())
             await client.send_orders(orders[20:40])

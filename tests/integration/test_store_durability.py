@@ -9,17 +9,17 @@ import pytest
 from pymongo import AsyncMongoClient, UpdateOne
 from pymongo.errors import BulkWriteError
 
-from tests.integration.servers import free_port, kill_hard, start_mongo_wire
+from tests.integration.servers import MongoServer
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.mark.parametrize("fsync", [True, False], ids=["fsync", "file-only"])
 async def test_acknowledged_inserts_and_updates_survive_kill_9(tmp_path: Path, fsync: bool) -> None:
-    port, data_file, log = free_port(), tmp_path / "mongo.h2", tmp_path / "mongo.log"
-    server = start_mongo_wire(port, data_file, log, fsync=fsync)
+    server = MongoServer(tmp_path, fsync=fsync)
+    await server.start()
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
-        f"mongodb://127.0.0.1:{port}", w=1, serverSelectionTimeoutMS=10_000
+        server.url, w=1, serverSelectionTimeoutMS=10_000
     )
     try:
         orders = client["durability"]["orders"]
@@ -32,11 +32,11 @@ async def test_acknowledged_inserts_and_updates_survive_kill_9(tmp_path: Path, f
             [UpdateOne({"_id": f"bulk-{i}"}, {"$inc": {"n": 1000}}) for i in range(400, 500)]
         )
     finally:
-        kill_hard(server)  # at once: every write above was acknowledged a moment ago
+        await server.kill()  # at once: every write above was acknowledged a moment ago
         await client.close()
 
-    server = start_mongo_wire(port, data_file, log, fsync=fsync)
-    client = AsyncMongoClient(f"mongodb://127.0.0.1:{port}", serverSelectionTimeoutMS=10_000)
+    await server.start()
+    client = AsyncMongoClient(server.url, serverSelectionTimeoutMS=10_000)
     try:
         orders = client["durability"]["orders"]
         stored = await orders.count_documents({})
@@ -44,7 +44,7 @@ async def test_acknowledged_inserts_and_updates_survive_kill_9(tmp_path: Path, f
         incremented = await orders.count_documents({"n": {"$gte": 1000}})
     finally:
         await client.close()
-        kill_hard(server)
+        await server.kill()
 
     assert (stored, updated, incremented) == (700, 200, 100)
 
@@ -54,10 +54,10 @@ async def test_a_kill_mid_write_never_keeps_a_document_without_its_index(tmp_pat
     its unique index too, so inserting the same key again is refused, never a second copy.
     (The tagger's retried batch relies on this; the stock backend's background commit could
     persist a document without its index entry.)"""
-    port, data_file, log = free_port(), tmp_path / "mongo.h2", tmp_path / "mongo.log"
-    server = start_mongo_wire(port, data_file, log, fsync=False)
+    server = MongoServer(tmp_path, fsync=False)
+    await server.start()
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
-        f"mongodb://127.0.0.1:{port}", serverSelectionTimeoutMS=10_000, retryWrites=False
+        server.url, serverSelectionTimeoutMS=10_000, retryWrites=False
     )
     keys = [f"order-{i:05d}" for i in range(20_000)]
     orders = client["atomicity"]["orders"]
@@ -72,12 +72,12 @@ async def test_a_kill_mid_write_never_keeps_a_document_without_its_index(tmp_pat
 
     writers = [asyncio.create_task(insert_until_killed(keys[w::4])) for w in range(4)]
     await asyncio.sleep(2.5)  # a few of the old backend's once-a-second background commits
-    kill_hard(server)
+    await server.kill()
     await asyncio.gather(*writers)
     await client.close()
 
-    server = start_mongo_wire(port, data_file, log, fsync=False)
-    client = AsyncMongoClient(f"mongodb://127.0.0.1:{port}", serverSelectionTimeoutMS=10_000)
+    await server.start()
+    client = AsyncMongoClient(server.url, serverSelectionTimeoutMS=10_000)
     try:
         orders = client["atomicity"]["orders"]
         stored_before = await orders.count_documents({})
@@ -91,7 +91,7 @@ async def test_a_kill_mid_write_never_keeps_a_document_without_its_index(tmp_pat
         stored = await orders.count_documents({})
     finally:
         await client.close()
-        kill_hard(server)
+        await server.kill()
 
     assert 0 < stored_before < len(keys), "the kill should interrupt the stream"
     assert copies == [], f"{len(copies)} keys stored twice: {copies[:3]}"

@@ -22,7 +22,7 @@ from tests.integration.accounting import (
     stored_count,
 )
 from tests.integration.conftest import publish_events, running, wait_for_orders
-from tests.integration.killable import MongoServer
+from tests.integration.servers import MongoServer
 
 pytestmark = pytest.mark.integration
 

@@ -1,25 +1,22 @@
 """What the Tag API's routes depend on: the key (scope, then the rate limit), the use cases and
 the read model of this process, and the order filter read from query parameters."""
 
-import time
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
 import structlog
-from fastapi import Depends, HTTPException, Query, Request, status
+from fastapi import Depends, Query, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
-from redis.exceptions import RedisError
 
-from services.tagger import metrics
 from services.tagger.bootstrap import Tagger
 from services.tagger.commands import TagCommands
-from services.tagger.errors import Unavailable
 from services.tagger.jobs import Jobs
 from services.tagger.queries import AMOUNT_PATTERN, OrderFilter, TagName
 from services.tagger.read_model import ReadModel
 from shared.auth import ApiKey, Scope, require_scope
 from shared.models import OrderStatus
+from shared.ratelimit import over_limit
 
 log = structlog.get_logger("tagger.http")
 
@@ -49,42 +46,25 @@ JobsDep = Annotated[Jobs, Depends(jobs_of)]
 Commands = Annotated[TagCommands, Depends(commands_of)]
 
 
-def metered(scope: Scope, *, fail_open: bool) -> Callable[..., Coroutine[Any, Any, ApiKey]]:
+def metered(scope: Scope, *, strict: bool) -> Callable[..., Coroutine[Any, Any, ApiKey]]:
     """The scope check, then the key's per-minute count in Redis (shared by all processes).
 
-    Redis unreachable: reads go through unmetered (``fail_open``: logged and counted), so
-    MongoDB-only reads keep working; writes answer 503."""
+    Redis unreachable: reads are counted in this process (MongoDB-only reads keep working);
+    writes (``strict``) answer 503."""
 
     async def check(request: Request, key: ApiKey = Depends(require_scope(scope))) -> ApiKey:  # noqa: B008
-        tagger = tagger_of(request)
-        limit = tagger.settings.api_rate_per_minute
-        window = int(time.time() // WINDOW_S)
-        counter = f"ratelimit:{key.name}:{window}"
-        try:
-            pipe = tagger.stores.redis.pipeline(transaction=True)
-            pipe.incr(counter)
-            pipe.expire(counter, 2 * WINDOW_S)
-            used, _ = await pipe.execute()
-        except (RedisError, OSError) as error:
-            if not fail_open:
-                raise Unavailable("Redis") from error
-            metrics.RATE_LIMIT_SKIPPED.inc()
-            log.warning("rate_limit_skipped", key=key.name, error=type(error).__name__)
-            return key
-        if used > limit:
-            raise HTTPException(
-                status.HTTP_429_TOO_MANY_REQUESTS,
-                f"API key {key.name!r} is over its limit of {limit} requests a minute",
-                headers={"Retry-After": str(WINDOW_S - int(time.time() % WINDOW_S))},
-            )
+        limiter = tagger_of(request).rate_limiter
+        await limiter.check(
+            f"key:{key.name}", over_limit(key.name, limiter.per_minute), strict=strict
+        )
         return key
 
     return check
 
 
-Reader = Annotated[ApiKey, Depends(metered(Scope.READ, fail_open=True))]
-Editor = Annotated[ApiKey, Depends(metered(Scope.TAG, fail_open=False))]
-Admin = Annotated[ApiKey, Depends(metered(Scope.ADMIN, fail_open=False))]
+Reader = Annotated[ApiKey, Depends(metered(Scope.READ, strict=False))]
+Editor = Annotated[ApiKey, Depends(metered(Scope.TAG, strict=True))]
+Admin = Annotated[ApiKey, Depends(metered(Scope.ADMIN, strict=True))]
 
 
 def order_filter(
