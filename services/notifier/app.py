@@ -1,13 +1,11 @@
 """The notifier's ASGI app: the support page and its API, health and readiness, metrics and the
 AsyncAPI document; what runs behind it is built by ``bootstrap``."""
 
-import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.responses import JSONResponse
 from prometheus_client import make_asgi_app
 
 from services.notifier.bootstrap import Notifier, bootstrap
@@ -16,8 +14,7 @@ from services.notifier.security import check_production_settings
 from services.notifier.settings import NotifierSettings
 from shared.http import install_error_handlers
 from shared.kafka import asyncapi_document
-
-READY_TIMEOUT_S = 2.0
+from shared.probes import CHECK_TIMEOUT_S, Ping, ReadinessCheck, probes_router
 
 
 def create_app(settings: NotifierSettings | None = None) -> FastAPI:
@@ -46,19 +43,7 @@ def create_app(settings: NotifierSettings | None = None) -> FastAPI:
     if settings.notifier_role.runs_web():
         app.include_router(page_router)
 
-    @app.get("/healthz", include_in_schema=False)
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
-
-    @app.get("/readyz", include_in_schema=False)
-    async def readyz() -> JSONResponse:
-        checks = await readiness(app.state.notifier)
-        ready = all(checks.values())
-        return JSONResponse(
-            {"ready": ready, "checks": {k: "up" if ok else "down" for k, ok in checks.items()}},
-            status_code=200 if ready else 503,
-            headers=None if ready else {"Retry-After": "5"},
-        )
+    app.include_router(probes_router(lambda request: readiness_check(request.app.state.notifier)))
 
     @app.get("/asyncapi.json", include_in_schema=False)
     async def asyncapi() -> Any:
@@ -67,20 +52,11 @@ def create_app(settings: NotifierSettings | None = None) -> FastAPI:
     return app
 
 
-async def readiness(notifier: Notifier) -> dict[str, bool]:
-    """Each dependency this process's role needs, up or down (checked at once, in seconds)."""
-
-    async def answers(check: Any) -> bool:
-        try:
-            async with asyncio.timeout(READY_TIMEOUT_S):
-                result = await check
-        except Exception:
-            return False
-        return result is not False
-
-    checks = {"mongodb": notifier.store.ping(), "redis": notifier.redis.ping()}
+def readiness_check(notifier: Notifier) -> ReadinessCheck:
+    """MongoDB and Redis for every role; Kafka too where this process consumes."""
+    pings: dict[str, Ping] = {"mongodb": notifier.store.ping, "redis": notifier.redis.ping}
     if notifier.settings.notifier_role.runs_consumer():
-        checks["kafka"] = notifier.broker.ping(timeout=READY_TIMEOUT_S)
-    names = list(checks)
-    results = await asyncio.gather(*(answers(checks[n]) for n in names))
-    return dict(zip(names, results, strict=True))
+        pings["kafka"] = lambda: notifier.broker.ping(timeout=CHECK_TIMEOUT_S)
+    return ReadinessCheck(
+        pings=pings, required=set(pings), roles=[notifier.settings.notifier_role.value]
+    )

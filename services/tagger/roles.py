@@ -14,19 +14,17 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import structlog
-from aiokafka.errors import KafkaError
-from redis.exceptions import RedisError
 
 from services.tagger import metrics
 from services.tagger.bootstrap import Tagger, record_active_rules
 from services.tagger.consumer import build_broker
 from services.tagger.settings import Role
 from shared.kafka import keep_consuming
+from shared.probes import ReadinessCheck
 
 log = structlog.get_logger("tagger")
 
 JOBS_POLL_S = 5.0  # how soon a jobs-role process picks up a job another process recorded
-CHECK_TIMEOUT_S = 2.0
 # What each role cannot work without; /readyz answers 503 when one of them is down. The API
 # still answers reads without Redis (its rate limiter fails open), so Redis is not required.
 REQUIRED: dict[Role, set[str]] = {
@@ -104,41 +102,15 @@ async def run_roles(tagger: Tagger, roles: frozenset[Role]) -> AsyncIterator[Non
             await broker.stop()
 
 
-async def readiness(tagger: Tagger, roles: frozenset[Role]) -> tuple[bool, dict[str, str]]:
-    """Each dependency ``ok`` or ``unreachable``, and whether every role here can work."""
-    checks = dict(
-        zip(
-            ("kafka", "mongodb", "redis"),
-            await asyncio.gather(_kafka(tagger), _mongo(tagger), _redis(tagger)),
-            strict=True,
-        )
+def readiness_check(tagger: Tagger) -> ReadinessCheck:
+    """Kafka, MongoDB and Redis pinged; the ones this process's roles need decide readiness."""
+    roles = tagger.settings.tagger_roles
+    return ReadinessCheck(
+        pings={
+            "kafka": tagger.producer.client.fetch_all_metadata,
+            "mongodb": lambda: tagger.stores.database.command("ping"),
+            "redis": tagger.stores.redis.ping,
+        },
+        required=set().union(*(REQUIRED[role] for role in roles)),
+        roles=[role.value for role in roles],
     )
-    required = set().union(*(REQUIRED[role] for role in roles))
-    return all(checks[name] == "ok" for name in required), checks
-
-
-async def _kafka(tagger: Tagger) -> str:
-    try:
-        async with asyncio.timeout(CHECK_TIMEOUT_S):
-            await tagger.producer.client.fetch_all_metadata()
-    except (KafkaError, TimeoutError, OSError):
-        return "unreachable"
-    return "ok"
-
-
-async def _mongo(tagger: Tagger) -> str:
-    try:
-        async with asyncio.timeout(CHECK_TIMEOUT_S):
-            await tagger.stores.database.command("ping")
-    except Exception:  # any failure to answer a ping is "unreachable" for a probe
-        return "unreachable"
-    return "ok"
-
-
-async def _redis(tagger: Tagger) -> str:
-    try:
-        async with asyncio.timeout(CHECK_TIMEOUT_S):
-            await tagger.stores.redis.ping()
-    except (RedisError, TimeoutError, OSError):
-        return "unreachable"
-    return "ok"

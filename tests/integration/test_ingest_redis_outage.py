@@ -84,8 +84,13 @@ async def test_redis_killed_gives_503_with_retry_after_then_recovers(
     assert "Redis" in single.json()["detail"]
     assert [item["outcome"] for item in batch.json()["items"]] == ["unavailable"] * 3
     assert ready.status_code == 503
-    assert ready.json()["dependencies"] == {"kafka": "ok", "redis": "unreachable"}
-    assert ready_again.json() == {"status": "ready", "dependencies": {"kafka": "ok", "redis": "ok"}}
+    assert ready.json()["checks"] == {"kafka": "ok", "redis": "unreachable"}
+    assert ready.headers["Retry-After"].isdigit()
+    assert ready_again.json() == {
+        "status": "ready",
+        "roles": ["ingest"],
+        "checks": {"kafka": "ok", "redis": "ok"},
+    }
     records = await read_topic(outage_settings, outage_settings.topics.orders, 2, extra_wait=1)
     published = [order_event_adapter.validate_json(r.value).order_no for r in records]
     assert sorted(published) == sorted([f"{run_id}-before", f"{run_id}-during"])
