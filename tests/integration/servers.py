@@ -14,10 +14,13 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from bench.harness import free_port
+from shared.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 LOCAL = ROOT / "deploy" / "local"
@@ -232,3 +235,27 @@ class RedisClusterNodes:
     def stop(self) -> None:
         for node in self.nodes:
             node.kill_sync()
+
+
+def service_env(settings: Settings, **overrides: str) -> dict[str, str]:
+    """The environment of a service process a test starts: this test's database and topics
+    (and the stack's addresses from the test's own environment), plus ``overrides``."""
+    topics = settings.topics
+    return {
+        **os.environ,
+        "ORDERTAG_MONGO_DATABASE": settings.mongo_database,
+        "ORDERTAG_TOPICS__ORDERS": topics.orders,
+        "ORDERTAG_TOPICS__TAGGED": topics.tagged,
+        "ORDERTAG_TOPICS__DEAD_LETTER": topics.dead_letter,
+        "ORDERTAG_TOPICS__ALERTS": topics.alerts,
+        **overrides,
+    }
+
+
+async def start_module(
+    module: str, *args: str, env: dict[str, str], log: Any = asyncio.subprocess.DEVNULL
+) -> asyncio.subprocess.Process:
+    """``python -m module args…`` as a process of its own, to be killed by the test."""
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", module, *args, env=env, stdout=log, stderr=log
+    )

@@ -3,9 +3,7 @@ killed with SIGKILL mid-job; the other takes the job over when its lease expires
 order is changed, recorded and published exactly once."""
 
 import asyncio
-import os
 import signal
-import sys
 from datetime import timedelta
 from typing import Any
 
@@ -26,6 +24,7 @@ from shared.kafka import ensure_topics
 from tests.conftest import eventually
 from tests.factories import make_order
 from tests.integration.conftest import read_topic
+from tests.integration.servers import service_env, start_module
 
 pytestmark = pytest.mark.integration
 
@@ -41,23 +40,8 @@ class RecordingJobs(Jobs):
 
 
 async def start_runner(settings: TaggerSettings) -> asyncio.subprocess.Process:
-    topics = settings.topics
-    env = {
-        **os.environ,
-        "ORDERTAG_MONGO_DATABASE": settings.mongo_database,
-        "ORDERTAG_TOPICS__ORDERS": topics.orders,
-        "ORDERTAG_TOPICS__TAGGED": topics.tagged,
-        "ORDERTAG_TOPICS__DEAD_LETTER": topics.dead_letter,
-        "ORDERTAG_TOPICS__ALERTS": topics.alerts,
-    }
-    return await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "tests.integration.job_runner",
-        str(LEASE_S),
-        env=env,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
+    return await start_module(
+        "tests.integration.job_runner", str(LEASE_S), env=service_env(settings)
     )
 
 

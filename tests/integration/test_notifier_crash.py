@@ -3,9 +3,7 @@ each alert reaches each channel once (under one idempotency key where the channe
 
 import asyncio
 import json
-import os
 import signal
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +16,7 @@ from services.notifier.settings import NotifierSettings
 from shared.settings import Settings
 from tests.conftest import eventually
 from tests.integration.receivers import Received, http_receiver
+from tests.integration.servers import service_env, start_module
 from tests.integration.test_notifier import publish_tagged, routing_file, tagged_event
 
 pytestmark = pytest.mark.integration
@@ -34,32 +33,17 @@ def notifier_settings(settings: Settings, run_id: str) -> NotifierSettings:
 async def start_notifier(
     settings: NotifierSettings, routing: Path, log: Any = asyncio.subprocess.DEVNULL
 ) -> asyncio.subprocess.Process:
-    topics = settings.topics
-    env = {
-        **os.environ,
-        "ORDERTAG_MONGO_DATABASE": settings.mongo_database,
-        "ORDERTAG_TOPICS__ORDERS": topics.orders,
-        "ORDERTAG_TOPICS__TAGGED": topics.tagged,
-        "ORDERTAG_TOPICS__DEAD_LETTER": topics.dead_letter,
-        "ORDERTAG_TOPICS__ALERTS": topics.alerts,
-        "ORDERTAG_NOTIFIER_GROUP_ID": settings.notifier_group_id,
-        "ORDERTAG_NOTIFIER_PORT": str(free_port()),
-        "ORDERTAG_NOTIFIER_ROUTING_FILE": str(routing),
-        "ORDERTAG_NOTIFIER_SEND_TIMEOUT_S": "1",
-        "ORDERTAG_NOTIFIER_CLAIM_LEASE_S": "3",
-        "ORDERTAG_NOTIFIER_SWEEP_S": "0.5",
-        "ORDERTAG_NOTIFIER_RETRY_BASE_S": "0.05",
-    }
-    return await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "services.notifier",
-        "--role",
-        "consumer",
-        env=env,
-        stdout=log,
-        stderr=log,
+    env = service_env(
+        settings,
+        ORDERTAG_NOTIFIER_GROUP_ID=settings.notifier_group_id,
+        ORDERTAG_NOTIFIER_PORT=str(free_port()),
+        ORDERTAG_NOTIFIER_ROUTING_FILE=str(routing),
+        ORDERTAG_NOTIFIER_SEND_TIMEOUT_S="1",
+        ORDERTAG_NOTIFIER_CLAIM_LEASE_S="3",
+        ORDERTAG_NOTIFIER_SWEEP_S="0.5",
+        ORDERTAG_NOTIFIER_RETRY_BASE_S="0.05",
     )
+    return await start_module("services.notifier", "--role", "consumer", env=env, log=log)
 
 
 def ids_in(body: bytes) -> list[str]:

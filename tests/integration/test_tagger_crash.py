@@ -1,9 +1,7 @@
 """A tagger killed with SIGKILL mid-stream and restarted: every effect exactly once."""
 
 import asyncio
-import os
 import signal
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +20,7 @@ from tests.integration.conftest import (
     read_topic,
     wait_for_orders,
 )
+from tests.integration.servers import service_env, start_module
 
 pytestmark = pytest.mark.integration
 
@@ -29,27 +28,14 @@ pytestmark = pytest.mark.integration
 async def start_tagger(
     settings: TaggerSettings, log: Any = asyncio.subprocess.DEVNULL
 ) -> asyncio.subprocess.Process:
-    topics = settings.topics
-    env = {
-        **os.environ,
-        "ORDERTAG_MONGO_DATABASE": settings.mongo_database,
-        "ORDERTAG_TOPICS__ORDERS": topics.orders,
-        "ORDERTAG_TOPICS__TAGGED": topics.tagged,
-        "ORDERTAG_TOPICS__DEAD_LETTER": topics.dead_letter,
-        "ORDERTAG_TOPICS__ALERTS": topics.alerts,
-        "ORDERTAG_TAGGER_GROUP_ID": settings.tagger_group_id,
-        "ORDERTAG_TAGGER_PORT": str(free_port()),
-        "ORDERTAG_TAGGER_BATCH_MAX_RECORDS": "50",
-        "ORDERTAG_LOG_LEVEL": "INFO",
-    }
-    return await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "services.tagger",
-        env=env,
-        stdout=log,
-        stderr=log,
+    env = service_env(
+        settings,
+        ORDERTAG_TAGGER_GROUP_ID=settings.tagger_group_id,
+        ORDERTAG_TAGGER_PORT=str(free_port()),
+        ORDERTAG_TAGGER_BATCH_MAX_RECORDS="50",
+        ORDERTAG_LOG_LEVEL="INFO",
     )
+    return await start_module("services.tagger", env=env, log=log)
 
 
 async def test_sigkill_mid_stream_leaves_every_order_tagged_once_and_figures_exact(
