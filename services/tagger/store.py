@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from pymongo import ASCENDING, DESCENDING, InsertOne, ReturnDocument, UpdateOne
+from pymongo import ASCENDING, DESCENDING, InsertOne, ReplaceOne, ReturnDocument, UpdateOne
 from pymongo.asynchronous.cursor import AsyncCursor
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
@@ -177,9 +177,11 @@ class OrderStore:
         # History first, then the orders: an order that records an event always has its
         # history entry, even if the process dies between the two writes (a replay or a
         # resent operation finds the change applied and writes no history of its own).
-        # History of an order that lost a race is taken back afterwards (the retry writes its
-        # own).
-        await self._insert_history(history)
+        # The entry of an order that lost a race stays: the winner may be another writer of
+        # the same event (a replica that took over a job, a consumer of a partition that
+        # moved), whose saved change it describes; the retry, if it still applies the event
+        # itself, replaces it with what it applies.
+        await self._write_history(history)
         conflicts: set[str] = set()
         try:
             if writes:
@@ -189,21 +191,25 @@ class OrderStore:
                 if failure["code"] != DUPLICATE_KEY:
                     raise
                 conflicts.add(records[failure["index"]].order.order_no)
-        if conflicts:
-            lost = [e.event_id for e in history if e.order_no in conflicts]
-            await self.tag_history.delete_many(
-                {"order_no": {"$in": sorted(conflicts)}, "event_id": {"$in": lost}}
-            )
         return conflicts
 
-    async def _insert_history(self, history: list[HistoryEntry]) -> None:
+    async def _write_history(self, history: list[HistoryEntry]) -> None:
+        """One entry per (order, event), the latest derivation of the event's change."""
         if not history:
             return
         try:
             await self.tag_history.bulk_write(
-                [InsertOne(entry.to_document()) for entry in history], ordered=False
+                [
+                    ReplaceOne(
+                        {"order_no": entry.order_no, "event_id": entry.event_id},
+                        entry.to_document(),
+                        upsert=True,
+                    )
+                    for entry in history
+                ],
+                ordered=False,
             )
-        except BulkWriteError as error:  # entries of a replayed batch are already there
+        except BulkWriteError as error:  # two writers upserted the same entry at once
             if any(f["code"] != DUPLICATE_KEY for f in error.details["writeErrors"]):
                 raise
 
