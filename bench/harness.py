@@ -74,7 +74,7 @@ async def service(
     url = f"http://127.0.0.1:{port}"
     try:
         async with httpx.AsyncClient() as client:
-            for _ in range(300):
+            for _ in range(1200):  # two minutes: a loaded machine starts Python slowly
                 try:
                     if (await client.get(f"{url}/healthz")).status_code == 200:
                         break
