@@ -12,12 +12,23 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from bench.harness import UNLIMITED, free_port, isolated_settings, percentile, run_prefix, service
+from bench.harness import (
+    UNLIMITED,
+    cpu_seconds,
+    free_port,
+    isolated_settings,
+    percentile,
+    run_prefix,
+    service,
+    stack_pids,
+)
 from bench.orders import order_payloads
 from shared.auth import API_KEY_HEADER, LOCAL_DEV_KEY
 from shared.kafka import ensure_topics
 
 HEADERS = {API_KEY_HEADER: LOCAL_DEV_KEY}
+BATCH_FROM_RATE = 500  # from this rate orders arrive as a shop's connector sends them: batches
+BATCH_EVERY_S = 0.1
 
 
 @asynccontextmanager
@@ -125,8 +136,23 @@ async def run(rates: tuple[int, ...] = (50, 200, 1000), seconds: float = 10.0) -
                 connector=aiohttp.TCPConnector(limit=256),
             )
         )
+        pids = {
+            **stack_pids(),
+            "ingest": ingest.pid,
+            "tagger": tagger.pid,
+            "notifier": notifier.pid,
+        }
         for rate in rates:
-            results["rates"][str(rate)] = await _at_rate(session, rate, seconds, page, hook)
+            before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+            # the batch rates run six times as long (60 s at scale 1): a steady state, not a burst
+            span = seconds * 6 if rate >= BATCH_FROM_RATE else seconds
+            row = await _at_rate(session, rate, span, page, hook)
+            # CPU of each process per order while this rate ran (µs): which one binds
+            row["cpu_us_per_order"] = {
+                name: round((cpu_seconds(pid) - before[name]) / row["orders"] * 1e6)
+                for name, pid in pids.items()
+            }
+            results["rates"][str(rate)] = row
         follower.cancel()
         results["peak_memory_mb"] = {
             "ingest": peak_memory_mb(ingest.pid),
@@ -158,7 +184,21 @@ async def _at_rate(
         async with session.post("/orders", data=body) as answer:
             accepted += answer.status == 202
 
-    await asyncio.gather(*(post(i, no, body) for i, (no, body) in enumerate(bodies)))
+    async def post_batch(index: int, batch: list[dict[str, Any]]) -> None:
+        nonlocal accepted
+        await asyncio.sleep(max(0.0, start + index * BATCH_EVERY_S - time.perf_counter()))
+        now = time.perf_counter()
+        sent.update((p["order_no"], now) for p in batch)
+        async with session.post("/orders/batch", data=json.dumps({"orders": batch})) as answer:
+            if answer.status == 202:
+                accepted += int((await answer.json())["accepted"])
+
+    if rate >= BATCH_FROM_RATE:
+        size = max(int(rate * BATCH_EVERY_S), 1)
+        batches = [payloads[i : i + size] for i in range(0, len(payloads), size)]
+        await asyncio.gather(*(post_batch(i, batch) for i, batch in enumerate(batches)))
+    else:
+        await asyncio.gather(*(post(i, no, body) for i, (no, body) in enumerate(bodies)))
     send_seconds = time.perf_counter() - start
     deadline = time.perf_counter() + 120
     while time.perf_counter() < deadline and not all(no in page and no in hook for no in sent):  # noqa: ASYNC110
@@ -175,6 +215,7 @@ async def _at_rate(
 
     return {
         "orders": len(bodies),
+        "path": "POST /orders/batch" if rate >= BATCH_FROM_RATE else "POST /orders",
         "accepted": accepted,
         "achieved_rate": round(len(bodies) / send_seconds, 1),
         "page": {**summary(page_ms), "seen": len(page_ms)},
