@@ -54,8 +54,9 @@ class OrderRecord:
     stored: dict[str, Any] | None = None  # the document as read: an update sets what changed
 
     def to_document(self, templates: ReasonTemplates | None = None) -> dict[str, Any]:
-        """The stored form. The order keeps only the fields it has (no nulls); ``status``,
-        amount, region, customer and creation time sit beside it for the indexes and lists."""
+        """The stored form. The order keeps only the fields that are set and differ from
+        their defaults (``Order`` fills them in again); ``status``, amount, region, customer
+        and creation time sit beside it for the indexes and lists."""
         order = self.order
         tags_at = common_time(self.tags)
         document = {

@@ -253,6 +253,7 @@ class TaggingService:
             or status in REVERSING_STATUSES,
             applied_events=[*(record.applied_events if record else []), event_id],
             version=record.version if record else 0,
+            stored=record.stored if record else None,
         )
         history = []
         replaced = _replaced(record.tags if record else [], change.tags)
