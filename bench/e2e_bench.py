@@ -175,6 +175,8 @@ async def _at_rate(
     bodies = [(p["order_no"], json.dumps(p).encode()) for p in payloads]
     sent: dict[str, float] = {}
     accepted = 0
+    refused: dict[int, int] = {}  # batches answered otherwise, by status
+    refusal: dict[str, str] = {}
     start = time.perf_counter()
 
     async def post(index: int, order_no: str, body: bytes) -> None:
@@ -190,8 +192,11 @@ async def _at_rate(
         now = time.perf_counter()
         sent.update((p["order_no"], now) for p in batch)
         async with session.post("/orders/batch", data=json.dumps({"orders": batch})) as answer:
-            if answer.status == 202:
+            if answer.status == 200:
                 accepted += int((await answer.json())["accepted"])
+            else:
+                refused[answer.status] = refused.get(answer.status, 0) + 1
+                refusal.setdefault("first", (await answer.text())[:300])
 
     if rate >= BATCH_FROM_RATE:
         size = max(int(rate * BATCH_EVERY_S), 1)
@@ -217,6 +222,8 @@ async def _at_rate(
         "orders": len(bodies),
         "path": "POST /orders/batch" if rate >= BATCH_FROM_RATE else "POST /orders",
         "accepted": accepted,
+        "batches_refused": {str(code): n for code, n in refused.items()},
+        "first_refusal": refusal.get("first"),
         "achieved_rate": round(len(bodies) / send_seconds, 1),
         "page": {**summary(page_ms), "seen": len(page_ms)},
         "webhook": {**summary(hook_ms), "seen": len(hook_ms)},
