@@ -2,6 +2,7 @@
 → webhook received, at fixed rates; and each service's peak memory."""
 
 import asyncio
+import contextlib
 import json
 import time
 from collections.abc import AsyncIterator
@@ -192,11 +193,12 @@ async def _at_rate(
         now = time.perf_counter()
         sent.update((p["order_no"], now) for p in batch)
         async with session.post("/orders/batch", data=json.dumps({"orders": batch})) as answer:
-            if answer.status == 200:
-                accepted += int((await answer.json())["accepted"])
-            else:
+            text = await answer.text()
+            if answer.status != 200:  # a 503 still answers each order's outcome
                 refused[answer.status] = refused.get(answer.status, 0) + 1
-                refusal.setdefault("first", (await answer.text())[:300])
+                refusal.setdefault("first", text[:300])
+            with contextlib.suppress(ValueError, KeyError, TypeError):
+                accepted += int(json.loads(text)["accepted"])
 
     if rate >= BATCH_FROM_RATE:
         size = max(int(rate * BATCH_EVERY_S), 1)
