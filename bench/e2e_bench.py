@@ -2,6 +2,7 @@
 → webhook received, at fixed rates; and each service's peak memory."""
 
 import asyncio
+import contextlib
 import json
 import time
 from collections.abc import AsyncIterator
@@ -12,12 +13,23 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from bench.harness import UNLIMITED, free_port, isolated_settings, percentile, run_prefix, service
+from bench.harness import (
+    UNLIMITED,
+    cpu_seconds,
+    free_port,
+    isolated_settings,
+    percentile,
+    run_prefix,
+    service,
+    stack_pids,
+)
 from bench.orders import order_payloads
 from shared.auth import API_KEY_HEADER, LOCAL_DEV_KEY
 from shared.kafka import ensure_topics
 
 HEADERS = {API_KEY_HEADER: LOCAL_DEV_KEY}
+BATCH_FROM_RATE = 500  # from this rate orders arrive as a shop's connector sends them: batches
+BATCH_EVERY_S = 0.1
 
 
 @asynccontextmanager
@@ -125,8 +137,23 @@ async def run(rates: tuple[int, ...] = (50, 200, 1000), seconds: float = 10.0) -
                 connector=aiohttp.TCPConnector(limit=256),
             )
         )
+        pids = {
+            **stack_pids(),
+            "ingest": ingest.pid,
+            "tagger": tagger.pid,
+            "notifier": notifier.pid,
+        }
         for rate in rates:
-            results["rates"][str(rate)] = await _at_rate(session, rate, seconds, page, hook)
+            before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+            # the batch rates run six times as long (60 s at scale 1): a steady state, not a burst
+            span = seconds * 6 if rate >= BATCH_FROM_RATE else seconds
+            row = await _at_rate(session, rate, span, page, hook)
+            # CPU of each process per order while this rate ran (µs): which one binds
+            row["cpu_us_per_order"] = {
+                name: round((cpu_seconds(pid) - before[name]) / row["orders"] * 1e6)
+                for name, pid in pids.items()
+            }
+            results["rates"][str(rate)] = row
         follower.cancel()
         results["peak_memory_mb"] = {
             "ingest": peak_memory_mb(ingest.pid),
@@ -149,6 +176,8 @@ async def _at_rate(
     bodies = [(p["order_no"], json.dumps(p).encode()) for p in payloads]
     sent: dict[str, float] = {}
     accepted = 0
+    refused: dict[int, int] = {}  # batches answered otherwise, by status
+    refusal: dict[str, str] = {}
     start = time.perf_counter()
 
     async def post(index: int, order_no: str, body: bytes) -> None:
@@ -158,7 +187,25 @@ async def _at_rate(
         async with session.post("/orders", data=body) as answer:
             accepted += answer.status == 202
 
-    await asyncio.gather(*(post(i, no, body) for i, (no, body) in enumerate(bodies)))
+    async def post_batch(index: int, batch: list[dict[str, Any]]) -> None:
+        nonlocal accepted
+        await asyncio.sleep(max(0.0, start + index * BATCH_EVERY_S - time.perf_counter()))
+        now = time.perf_counter()
+        sent.update((p["order_no"], now) for p in batch)
+        async with session.post("/orders/batch", data=json.dumps({"orders": batch})) as answer:
+            text = await answer.text()
+            if answer.status != 200:  # a 503 still answers each order's outcome
+                refused[answer.status] = refused.get(answer.status, 0) + 1
+                refusal.setdefault("first", text[:300])
+            with contextlib.suppress(ValueError, KeyError, TypeError):
+                accepted += int(json.loads(text)["accepted"])
+
+    if rate >= BATCH_FROM_RATE:
+        size = max(int(rate * BATCH_EVERY_S), 1)
+        batches = [payloads[i : i + size] for i in range(0, len(payloads), size)]
+        await asyncio.gather(*(post_batch(i, batch) for i, batch in enumerate(batches)))
+    else:
+        await asyncio.gather(*(post(i, no, body) for i, (no, body) in enumerate(bodies)))
     send_seconds = time.perf_counter() - start
     deadline = time.perf_counter() + 120
     while time.perf_counter() < deadline and not all(no in page and no in hook for no in sent):  # noqa: ASYNC110
@@ -175,7 +222,10 @@ async def _at_rate(
 
     return {
         "orders": len(bodies),
+        "path": "POST /orders/batch" if rate >= BATCH_FROM_RATE else "POST /orders",
         "accepted": accepted,
+        "batches_refused": {str(code): n for code, n in refused.items()},
+        "first_refusal": refusal.get("first"),
         "achieved_rate": round(len(bodies) / send_seconds, 1),
         "page": {**summary(page_ms), "seen": len(page_ms)},
         "webhook": {**summary(hook_ms), "seen": len(hook_ms)},

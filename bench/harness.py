@@ -63,18 +63,21 @@ async def service(
 ) -> AsyncIterator[tuple[str, asyncio.subprocess.Process]]:
     """Run ``python -m services.<name>`` until its /healthz answers; stop it afterwards."""
     port = free_port()
+    # ORDERTAG_BENCH_LOGS=DIR keeps each service's output (why one stopped mid-run)
+    logs = os.environ.get("ORDERTAG_BENCH_LOGS")
+    output = open(Path(logs) / f"{name}-{port}.log", "wb") if logs else None  # noqa: SIM115, ASYNC230
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         f"services.{name}",
         env=env_for(settings, **{port_variable: str(port)}, **extra),
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
+        stdout=output or asyncio.subprocess.DEVNULL,
+        stderr=output or asyncio.subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}"
     try:
         async with httpx.AsyncClient() as client:
-            for _ in range(300):
+            for _ in range(1200):  # two minutes: a loaded machine starts Python slowly
                 try:
                     if (await client.get(f"{url}/healthz")).status_code == 200:
                         break
@@ -88,6 +91,8 @@ async def service(
         if process.returncode is None:
             process.terminate()
             await process.wait()
+        if output is not None:
+            output.close()
 
 
 @dataclass

@@ -5,6 +5,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from redis.asyncio import Redis
 
@@ -15,8 +16,15 @@ from services.tagger.rules.facts import FiguresSnapshot, order_facts
 from services.tagger.rules.schema import RuleSet, load_rules
 from services.tagger.settings import DEFAULT_RULES_FILE
 from shared.models import Order
+from shared.settings import Settings
 
-SCRATCH_REDIS = "redis://127.0.0.1:6379/15"  # a database of its own, flushed by this bench
+SCRATCH_DATABASE = 15  # a Redis database of its own, flushed by this bench
+
+
+def scratch_redis() -> Redis:
+    """The stack's Redis (``ORDERTAG_REDIS_URL``), in the bench's own database."""
+    url = urlsplit(Settings().redis_url)._replace(path=f"/{SCRATCH_DATABASE}")
+    return Redis.from_url(urlunsplit(url), socket_timeout=120)
 
 
 def rule_set_of(size: int) -> RuleSet:
@@ -81,7 +89,7 @@ def rules_cost(sizes: tuple[int, ...] = (10, 100, 1000), orders: int = 2000) -> 
 async def customers_cost(
     sizes: tuple[int, ...] = (1_000, 100_000, 1_000_000), orders: int = 5_000
 ) -> dict[str, Any]:
-    redis = Redis.from_url(SCRATCH_REDIS, socket_timeout=120)
+    redis = scratch_redis()
     figures = CustomerFigures(redis)
     rng = random.Random(5)
     start = datetime(2026, 1, 1, tzinfo=UTC)

@@ -2,13 +2,17 @@
 and two tagger processes sharing a 6-partition topic."""
 
 import asyncio
+import json
 import statistics
+import sys
 import time
 import uuid
 from contextlib import AsyncExitStack
-from typing import Any
+from typing import Any, cast
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from bson import CodecOptions
+from bson.raw_bson import RawBSONDocument
 from faststream import AckPolicy
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
@@ -16,6 +20,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from bench.harness import (
     Timer,
     cpu_seconds,
+    env_for,
     isolated_settings,
     produce,
     rate,
@@ -121,6 +126,52 @@ async def naive_baseline(
     return {"orders": count, "seconds": round(seconds, 2), "orders_per_s": rate(count, seconds)}
 
 
+async def floor_consumer(settings: Settings, count: int) -> dict[str, Any]:
+    """The bare FastStream batch consumer (``bench/floor_consumer.py``) in a process of its own:
+    decode and validate into the tagger's models, commit, nothing else."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bench.floor_consumer",
+        settings.topics.orders,
+        f"floor-{uuid.uuid4().hex[:8]}",
+        str(count),
+        env=env_for(settings),
+        stdout=asyncio.subprocess.PIPE,
+    )
+    out, _ = await process.communicate()
+    if process.returncode != 0:
+        raise RuntimeError(f"the floor consumer failed (exit {process.returncode})")
+    measured = json.loads(out.decode().strip().splitlines()[-1])
+    return {
+        "orders": measured["orders"],
+        "seconds": round(measured["seconds"], 2),
+        "orders_per_s": rate(measured["orders"], measured["seconds"]),
+        "cpu_us_per_order": round(measured["cpu_seconds"] / measured["orders"] * 1e6, 1),
+    }
+
+
+async def stored_size(database: AsyncDatabase[dict[str, Any]], orders: int) -> dict[str, Any]:
+    """What the tagger wrote per order: BSON bytes and documents of the orders and the tag
+    history as stored (what a MongoDB replica receives and keeps), divided by orders."""
+    raw = CodecOptions(document_class=RawBSONDocument)
+    sizes: dict[str, tuple[int, int]] = {}
+    for name in ("orders", "tag_history"):
+        collection = database.get_collection(name, codec_options=raw)
+        documents = total = 0
+        async for document in collection.find({}, batch_size=SCAN_BATCH):
+            documents += 1
+            total += len(cast(RawBSONDocument, document).raw)
+        sizes[name] = (documents, total)
+    return {
+        "bytes_per_order": round(sum(b for _, b in sizes.values()) / orders, 1),
+        "documents_per_order": round(sum(d for d, _ in sizes.values()) / orders, 2),
+        "order_bytes": round(sizes["orders"][1] / max(sizes["orders"][0], 1), 1),
+        "history_bytes_per_order": round(sizes["tag_history"][1] / orders, 1),
+        "history_entries_per_order": round(sizes["tag_history"][0] / orders, 2),
+    }
+
+
 async def real_tagger(
     settings: Settings, count: int, processes: int, *, store_rounds: int = 0
 ) -> dict[str, Any]:
@@ -157,6 +208,7 @@ async def real_tagger(
             "orders_per_s": rate(count, seconds),
             "orders_tagged_twice": await _tagged_twice(database),
             "cpu_us_per_order": cpu_us_per_order,
+            "stored": await stored_size(database, count),
         }
         if store_rounds:
             result["store_ceiling"] = await _store_ceiling(mongo, database, store_rounds)
@@ -217,7 +269,7 @@ async def _store_ceiling(
     }
 
 
-async def run(scale: float = 1.0) -> dict[str, Any]:
+async def run(scale: float = 1.0, *, two_processes: bool = True) -> dict[str, Any]:
     count = int(20_000 * scale)
     naive_count = int(3_000 * scale)
     settings = isolated_settings("tagger")
@@ -225,20 +277,25 @@ async def run(scale: float = 1.0) -> dict[str, Any]:
     raw = await raw_ceiling(settings, count)
     naive = await naive_baseline(settings, naive_count)
     naive_auto = await naive_baseline(settings, naive_count, AckPolicy.ACK_FIRST)
+    floor = await floor_consumer(settings, count)
     one = await real_tagger(settings, count, processes=1, store_rounds=3)
-    two = await real_tagger(settings, count, processes=2)
+    two = await real_tagger(settings, count, processes=2) if two_processes else None
     store = one.pop("store_ceiling")
     return {
         "raw_getmany": raw,
         "naive_per_message": naive,
         "naive_auto_commit": naive_auto,
+        "floor_batch_consumer": floor,
         "tagger_1_process": one,
         "tagger_2_processes": two,
         "store_ceiling": store,
         "tagger_vs_naive": round(one["orders_per_s"] / naive["orders_per_s"], 2),
         "tagger_vs_naive_auto": round(one["orders_per_s"] / naive_auto["orders_per_s"], 2),
         "tagger_vs_raw": round(one["orders_per_s"] / raw["orders_per_s"], 3),
-        "two_vs_one": round(two["orders_per_s"] / one["orders_per_s"], 2),
+        "two_vs_one": round(two["orders_per_s"] / one["orders_per_s"], 2) if two else None,
         "store_vs_naive": round(store["orders_per_s"] / naive["orders_per_s"], 2),
         "tagger_vs_store": round(one["orders_per_s"] / store["orders_per_s"], 2),
+        "tagger_cpu_vs_floor": round(
+            one["cpu_us_per_order"]["tagger 1"] / floor["cpu_us_per_order"], 2
+        ),
     }

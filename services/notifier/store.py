@@ -19,6 +19,7 @@ from pymongo.errors import BulkWriteError
 from services.notifier.routing import Route
 from shared.events import Alert
 from shared.mongo import SCAN_BATCH
+from shared.stored_tags import readable_tags
 
 PAGE_SIZE_MAX = 500
 DUPLICATE_KEY = 11000
@@ -305,9 +306,15 @@ class AlertStore:
         return await cursor.limit(limit).to_list(None)
 
     async def order_of(self, order_no: str) -> dict[str, Any] | None:
-        return await self.orders.find_one(
+        """The tagger's order, its tags in full (stored compact: ``shared/stored_tags.py``;
+        without the tagger's rules a rule tag's reason names its rule, version and values)."""
+        document = await self.orders.find_one(
             {"order_no": order_no}, {"_id": 0, "order.customer": 0, "figures": 0}
         )
+        if document is not None:
+            document["tags"] = readable_tags(document, None)
+            document.pop("tags_at", None)
+        return document
 
     async def acknowledge(self, alert_id: str, who: str) -> dict[str, Any] | None:
         return await self.alerts.find_one_and_update(

@@ -27,6 +27,7 @@ from services.tagger.read_model import ReadModel
 from services.tagger.rule_changes import ShadowRules, StoredOrders
 from services.tagger.rule_versions import RuleVersions
 from services.tagger.rules.book import RuleBook
+from services.tagger.rules.engine import reason_templates
 from services.tagger.settings import Role, TaggerSettings
 from services.tagger.store import OrderStore
 from services.tagger.tagging import TaggingService
@@ -76,7 +77,11 @@ class RecordedJobs(Jobs):
 
 
 @asynccontextmanager
-async def open_stores(settings: TaggerSettings) -> AsyncIterator[Stores]:
+async def open_stores(
+    settings: TaggerSettings, rules: RuleBook | None = None
+) -> AsyncIterator[Stores]:
+    """``rules``: the rule book whose reason templates stored tags are written and read with."""
+    templates = None if rules is None else (lambda: reason_templates(rules.current))
     mongo = make_mongo_client(settings, serverSelectionTimeoutMS=settings.tagger_mongo_timeout_ms)
     redis = make_redis(settings)
     database = mongo[settings.mongo_database]
@@ -85,8 +90,8 @@ async def open_stores(settings: TaggerSettings) -> AsyncIterator[Stores]:
             mongo=mongo,
             database=database,
             redis=redis,
-            store=OrderStore(database),
-            read_model=ReadModel(database),
+            store=OrderStore(database, templates),
+            read_model=ReadModel(database, templates=templates),
             figures=CustomerFigures(redis),
         )
     finally:
@@ -98,7 +103,7 @@ async def open_stores(settings: TaggerSettings) -> AsyncIterator[Stores]:
 async def bootstrap(settings: TaggerSettings) -> AsyncIterator[Tagger]:
     """Open the clients, prepare indexes, topics and the catalog, and build the use cases."""
     rules = RuleBook(settings.tagger_rules_file)
-    async with open_stores(settings) as stores:
+    async with open_stores(settings, rules) as stores:
         await stores.store.ensure_indexes()
         await stores.store.seed_catalog(rules.current.tags)
         await ensure_topics(settings)

@@ -15,6 +15,8 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
 from services.tagger.queries import OrderFilter, SortKey, after_cursor, encode_cursor, sort_spec
+from services.tagger.store import Templates
+from shared.stored_tags import applied_order, order_tags, readable_history
 
 log = structlog.get_logger("read_model")
 
@@ -143,7 +145,9 @@ class ReadModel:
         database: AsyncDatabase[dict[str, Any]],
         timeline_min_orders: int = 20_000,
         timeline_rebuild_s: float = 60.0,
+        templates: Templates = None,
     ) -> None:
+        self._templates = templates
         self._orders = database["orders"]
         self._history = database["tag_history"]
         self._jobs = database["tag_jobs"]
@@ -221,12 +225,18 @@ class ReadModel:
             yield listed(document)
 
     async def order(self, order_no: str) -> dict[str, Any] | None:
-        """The stored order with its tags, and its tag history oldest first."""
+        """The stored order with its tags, and its tag history oldest first, every tag in
+        full with its reason rendered (stored tags are compact, ``store.stored_tag``)."""
         document = await self._orders.find_one({"order_no": order_no}, {"_id": 0})
         if document is None:
             return None
-        history = self._history.find({"order_no": order_no}, {"_id": 0}).sort("at", 1)
-        document["history"] = await history.to_list(None)
+        templates = self._templates() if self._templates is not None else None
+        tags = order_tags(document, templates)
+        history = await self._history.find({"order_no": order_no}, {"_id": 0}).to_list(None)
+        history.sort(key=applied_order)
+        document["tags"] = [tag.model_dump(mode="json") for tag in tags]
+        document.pop("tags_at", None)
+        document["history"] = readable_history(history, tags, templates)
         return document
 
     async def count(self, which: OrderFilter) -> int:

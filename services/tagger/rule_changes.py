@@ -22,6 +22,7 @@ from services.tagger.rules.schema import RuleFileError, RuleSet
 from shared.events import AppliedTag
 from shared.models import Order, OrderStatus
 from shared.mongo import SCAN_BATCH
+from shared.stored_tags import tag_of
 
 log = structlog.get_logger("tagger.rules")
 
@@ -64,22 +65,23 @@ class ReplayDecoder:
         return ReplayOrder(
             order=Order.model_validate(document["order"]),
             status=OrderStatus(document["status"]),
-            tags=[self._tag(tag) for tag in document.get("tags", [])],
+            tags=[self._tag(tag, document.get("tags_at")) for tag in document.get("tags", [])],
             figures=FiguresSnapshot.from_record(document["figures"]),
         )
 
-    def _tag(self, stored: dict[str, Any]) -> AppliedTag:
+    def _tag(self, stored: dict[str, Any], tags_at: Any) -> AppliedTag:
         key = (
             stored["name"],
             stored.get("family"),
-            stored["source"],
+            stored.get("source"),
             stored.get("rule_id"),
             stored.get("rule_version"),
             stored.get("by"),
         )
         tag = self._tags.get(key)
         if tag is None:
-            tag = self._tags[key] = AppliedTag.model_validate(stored)
+            # compact or full (shared/stored_tags.py); the reason is not compared
+            tag = self._tags[key] = tag_of(stored, None, tags_at)
         return tag
 
 

@@ -2,9 +2,14 @@
 
 The ``orders`` document carries a ``version``: every write says which version it read, so a
 concurrent writer (a manual tag from the Tag API) is never overwritten; the loser re-reads and
-re-applies. Writes are one bulk round trip per consumed batch.
+re-applies. Writes are one bulk round trip per collection per consumed batch, and an update
+sets only the fields that changed.
+
+Tags and history entries are stored compact (``shared/stored_tags.py`` says how, and reads
+them back in full, the earlier full form too).
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -14,16 +19,21 @@ from pymongo.asynchronous.cursor import AsyncCursor
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
+from services.tagger.rules.engine import ReasonTemplates
 from services.tagger.rules.facts import FiguresSnapshot
 from services.tagger.rules.regions import region_of
 from services.tagger.rules.schema import CatalogTag
 from shared.events import AppliedTag
 from shared.models import Order, OrderStatus
 from shared.mongo import SCAN_BATCH
+from shared.stored_tags import applied_order, common_time, order_tags, stored_tag
 
 DUPLICATE_KEY = 11000
 APPLIED_EVENTS_KEPT = 50
 CATALOG_FIELDS = {"_id": 0, "created_at": 0, "updated_at": 0}
+
+# The current rule set's reason templates, asked for each time (the rule book reloads).
+Templates = Callable[[], ReasonTemplates] | None
 
 
 class TagExists(Exception):
@@ -41,36 +51,46 @@ class OrderRecord:
     contribution_reversed: bool = False
     applied_events: list[str] = field(default_factory=list)
     version: int = 0  # 0: not stored yet
+    stored: dict[str, Any] | None = None  # the document as read: an update sets what changed
 
-    def to_document(self) -> dict[str, Any]:
-        return {
-            "order_no": self.order.order_no,
-            "customer_id": self.order.customer.id,
-            "order": self.order.model_dump(mode="json"),
+    def to_document(self, templates: ReasonTemplates | None = None) -> dict[str, Any]:
+        """The stored form. The order keeps only the fields that are set and differ from
+        their defaults (``Order`` fills them in again); ``status``, amount, region, customer
+        and creation time sit beside it for the indexes and lists."""
+        order = self.order
+        tags_at = common_time(self.tags)
+        document = {
+            "order_no": order.order_no,
+            "customer_id": order.customer.id,
+            "order": order.model_dump(mode="json", exclude_none=True, exclude_defaults=True),
             "status": self.status.value,
-            "amount_cents": int(self.order.pricing.total * 100),
-            "currency": self.order.pricing.currency,
-            "region": region_of(self.order.shipping.province),
-            "created_at": self.order.created_at,
-            "tags": [tag.model_dump(mode="json") for tag in self.tags],
+            "amount_cents": int(order.pricing.total * 100),
+            "currency": order.pricing.currency,
+            "region": region_of(order.shipping.province),
+            "created_at": order.created_at,
+            "tags": [stored_tag(tag, templates, tags_at=tags_at) for tag in self.tags],
+            "tags_at": tags_at,
             "tag_names": [tag.name for tag in self.tags],
             "figures": self.figures.to_record(),
             "contribution_reversed": self.contribution_reversed,
             "applied_events": self.applied_events[-APPLIED_EVENTS_KEPT:],
             "version": self.version,
-            "updated_at": datetime.now(UTC),
         }
+        return document
 
     @classmethod
-    def from_document(cls, document: dict[str, Any]) -> "OrderRecord":
+    def from_document(
+        cls, document: dict[str, Any], templates: ReasonTemplates | None = None
+    ) -> "OrderRecord":
         return cls(
             order=Order.model_validate(document["order"]),
             status=OrderStatus(document["status"]),
-            tags=[AppliedTag.model_validate(tag) for tag in document.get("tags", [])],
+            tags=order_tags(document, templates),
             figures=FiguresSnapshot.from_record(document["figures"]),
             contribution_reversed=bool(document.get("contribution_reversed")),
             applied_events=list(document.get("applied_events", [])),
             version=int(document["version"]),
+            stored=document,
         )
 
 
@@ -84,32 +104,58 @@ class HistoryEntry:
     added: list[AppliedTag]
     removed: list[AppliedTag]
     by: str | None = None
+    # tags kept by name whose rule or rule version changed: as they were before
+    replaced: list[AppliedTag] = field(default_factory=list)
 
-    def to_document(self) -> dict[str, Any]:
-        return {
+    def to_document(
+        self,
+        templates: ReasonTemplates | None = None,
+        version: int | None = None,
+        step: int = 0,
+    ) -> dict[str, Any]:
+        """Compact (``shared/stored_tags.py``): added tags by name, removed and replaced ones
+        as they were; ``by`` only when a person made the change. ``version`` and ``step``
+        order an order's entries as applied (event times need not be in that order)."""
+        document: dict[str, Any] = {
             "order_no": self.order_no,
             "event_id": self.event_id,
             "at": self.at,
-            "by": self.by,
-            "added": [_history_tag(tag) for tag in self.added],
-            "removed": [_history_tag(tag) for tag in self.removed],
+            "added": [{"tag": tag.name} for tag in self.added],
+            "removed": [stored_tag(tag, templates, name_key="tag") for tag in self.removed],
         }
+        if self.replaced:
+            document["replaced"] = [
+                stored_tag(tag, templates, name_key="tag") for tag in self.replaced
+            ]
+        if self.by is not None:
+            document["by"] = self.by
+        if version is not None:
+            document["version"] = version
+        if step:
+            document["step"] = step
+        return document
 
 
-def _history_tag(tag: AppliedTag) -> dict[str, Any]:
-    return {
-        "tag": tag.name,
-        "family": tag.family,
-        "source": tag.source.value,
-        "rule_id": tag.rule_id,
-        "rule_version": tag.rule_version,
-        "by": tag.by,
-        "reason": tag.reason,
-    }
+def _changes(document: dict[str, Any], stored: dict[str, Any] | None) -> dict[str, Any]:
+    """The update of a stored order: ``$set`` the fields that differ from the document as it
+    was read (``version`` and ``updated_at`` always do), the others only if the upsert inserts
+    (the document was removed meanwhile), so it is never stored in part."""
+    if stored is None:
+        return {"$set": document}
+    changed, same = {}, {}
+    for key, value in document.items():
+        if stored.get(key) != value:
+            changed[key] = value
+        elif key != "order_no":
+            same[key] = value
+    return {"$set": changed, "$setOnInsert": same} if same else {"$set": changed}
 
 
 class OrderStore:
-    def __init__(self, database: AsyncDatabase[dict[str, Any]]) -> None:
+    def __init__(
+        self, database: AsyncDatabase[dict[str, Any]], templates: Templates = None
+    ) -> None:
+        self._templates = templates
         self.orders = database["orders"]
         self.tag_history = database["tag_history"]
         self.tag_catalog = database["tag_catalog"]
@@ -148,16 +194,22 @@ class OrderStore:
             [("order_no", ASCENDING), ("event_id", ASCENDING)], unique=True
         )
 
+    def templates(self) -> ReasonTemplates | None:
+        """The reason templates stored tags are written and read with (None: sentences kept)."""
+        return self._templates() if self._templates is not None else None
+
     async def load(self, order_nos: list[str]) -> dict[str, OrderRecord]:
+        templates = self.templates()
         cursor = self.orders.find({"order_no": {"$in": order_nos}}, {"_id": 0})
-        return {doc["order_no"]: OrderRecord.from_document(doc) async for doc in cursor}
+        return {doc["order_no"]: OrderRecord.from_document(doc, templates) async for doc in cursor}
 
     async def save(self, records: list[OrderRecord], history: list[HistoryEntry]) -> set[str]:
         """Write each record if nobody changed it since it was read; returns the order numbers
         that lost a race (re-read and re-apply those). History inserts are idempotent."""
+        templates = self.templates()
         writes: list[InsertOne[dict[str, Any]] | UpdateOne] = []
         for record in records:
-            document = record.to_document()
+            document = record.to_document(templates)
             read_version = document["version"]
             document["version"] = read_version + 1
             # Either way a lost race collides with the unique order_no index (E11000): a new
@@ -170,7 +222,7 @@ class OrderStore:
                 writes.append(
                     UpdateOne(
                         {"order_no": record.order.order_no, "version": read_version},
-                        {"$set": document},
+                        _changes(document, record.stored),
                         upsert=True,
                     )
                 )
@@ -181,7 +233,8 @@ class OrderStore:
         # the same event (a replica that took over a job, a consumer of a partition that
         # moved), whose saved change it describes; the retry, if it still applies the event
         # itself, replaces it with what it applies.
-        await self._write_history(history)
+        versions = {record.order.order_no: record.version + 1 for record in records}
+        await self._write_history(history, versions, templates)
         conflicts: set[str] = set()
         try:
             if writes:
@@ -193,19 +246,31 @@ class OrderStore:
                 conflicts.add(records[failure["index"]].order.order_no)
         return conflicts
 
-    async def _write_history(self, history: list[HistoryEntry]) -> None:
-        """One entry per (order, event), the latest derivation of the event's change."""
+    async def _write_history(
+        self,
+        history: list[HistoryEntry],
+        versions: dict[str, int],
+        templates: ReasonTemplates | None = None,
+    ) -> None:
+        """One entry per (order, event), the latest derivation of the event's change. Each
+        records the order version its change is part of and its step within it (several
+        changes of one order in one batch), the order they were applied in."""
         if not history:
             return
+        steps: dict[str, int] = {}
+        documents = []
+        for entry in history:
+            step = steps[entry.order_no] = steps.get(entry.order_no, -1) + 1
+            documents.append(entry.to_document(templates, versions.get(entry.order_no), step))
         try:
             await self.tag_history.bulk_write(
                 [
                     ReplaceOne(
                         {"order_no": entry.order_no, "event_id": entry.event_id},
-                        entry.to_document(),
+                        document,
                         upsert=True,
                     )
-                    for entry in history
+                    for entry, document in zip(history, documents, strict=True)
                 ],
                 ordered=False,
             )
@@ -245,15 +310,7 @@ class OrderStore:
         )
         return None if document is None else CatalogTag.model_validate(document)
 
-    async def history_of_order(self, order_no: str) -> list[dict[str, Any]]:
-        cursor = self.tag_history.find({"order_no": order_no}, {"_id": 0}).sort("at", ASCENDING)
-        return await cursor.to_list(None)
-
-    async def history_of_events(
-        self, order_nos: list[str], event_ids: list[str]
-    ) -> list[dict[str, Any]]:
-        # order_no first: the unique (order_no, event_id) index serves the lookup
-        cursor = self.tag_history.find(
-            {"order_no": {"$in": order_nos}, "event_id": {"$in": event_ids}}, {"_id": 0}
-        )
-        return await cursor.to_list(None)
+    async def history_of_orders(self, order_nos: list[str]) -> list[dict[str, Any]]:
+        """Every history entry of these orders, as applied."""
+        cursor = self.tag_history.find({"order_no": {"$in": order_nos}}, {"_id": 0})
+        return sorted(await cursor.to_list(None), key=applied_order)

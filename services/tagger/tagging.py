@@ -18,7 +18,7 @@ import structlog
 from services.tagger import metrics
 from services.tagger.figures import Apply, CustomerFigures, FiguresLost, Reverse
 from services.tagger.rules.book import RuleBook
-from services.tagger.rules.engine import decide, merge_tags
+from services.tagger.rules.engine import ReasonTemplates, decide, merge_tags
 from services.tagger.rules.facts import FiguresSnapshot, order_facts
 from services.tagger.rules.regions import region_of
 from services.tagger.store import HistoryEntry, OrderRecord, OrderStore
@@ -32,6 +32,7 @@ from shared.events import (
     TagSource,
 )
 from shared.models import OrderStatus
+from shared.stored_tags import readable_history
 
 log = structlog.get_logger("tagger")
 
@@ -252,12 +253,19 @@ class TaggingService:
             or status in REVERSING_STATUSES,
             applied_events=[*(record.applied_events if record else []), event_id],
             version=record.version if record else 0,
+            stored=record.stored if record else None,
         )
         history = []
-        if change.added or change.removed:
+        replaced = _replaced(record.tags if record else [], change.tags)
+        if change.added or change.removed or replaced:
             history.append(
                 HistoryEntry(
-                    order.order_no, event_id, event.occurred_at, change.added, change.removed
+                    order.order_no,
+                    event_id,
+                    event.occurred_at,
+                    change.added,
+                    change.removed,
+                    replaced=replaced,
                 )
             )
         tagged = tagged_event_for(
@@ -275,23 +283,31 @@ class TaggingService:
         """Events already stored: publish their tagged event again (the first publish may have
         been lost in a crash); same id, same content, so downstream dedupes it."""
         stored = [(event.order_no, event.event_id, event.occurred_at) for event in replays]
-        return await stored_changes_tagged(self._store, stored, records)
+        return await stored_changes_tagged(
+            self._store, stored, records, templates=self._store.templates()
+        )
 
 
 async def stored_changes_tagged(
     store: OrderStore,
     changes: Sequence[tuple[str, uuid.UUID, datetime]],
     records: dict[str, OrderRecord],
+    *,
+    templates: ReasonTemplates | None = None,
 ) -> list[OrderTagged]:
     """The tagged events of changes already stored (order number, source event id, when),
     rebuilt from their tag history, to publish again: by rules on replay, by hand from the
     pending publications."""
     if not changes:
         return []
-    entries = await store.history_of_events(
-        sorted({order_no for order_no, _, _ in changes}), [str(id_) for _, id_, _ in changes]
-    )
-    by_event = {(e["order_no"], e["event_id"]): e for e in entries}
+    entries_of: dict[str, list[dict[str, Any]]] = {}
+    for entry in await store.history_of_orders(sorted({order_no for order_no, _, _ in changes})):
+        entries_of.setdefault(entry["order_no"], []).append(entry)
+    by_event = {
+        (order_no, entry["event_id"]): entry
+        for order_no, entries in entries_of.items()
+        for entry in readable_history(entries, records[order_no].tags, templates)
+    }
     tagged = []
     for order_no, source_event_id, occurred_at in changes:
         record = records[order_no]
@@ -307,6 +323,16 @@ async def stored_changes_tagged(
         removed = sorted(t["tag"] for t in entry.get("removed", []))
         tagged.append(tagged_event_for(source_event_id, occurred_at, record, added, removed))
     return tagged
+
+
+def _replaced(before: list[AppliedTag], after: list[AppliedTag]) -> list[AppliedTag]:
+    """Tags an order keeps by name whose rule or rule version changed: as they were."""
+    now = {tag.name: (tag.rule_id, tag.rule_version, tag.source) for tag in after}
+    return [
+        tag
+        for tag in before
+        if tag.name in now and now[tag.name] != (tag.rule_id, tag.rule_version, tag.source)
+    ]
 
 
 def _lanes_by_customer(
@@ -368,13 +394,14 @@ def _split_fresh(
 
 
 def _tag_from_history(tag: dict[str, Any], at: datetime) -> AppliedTag:
+    """A tag of a history entry in full (``readable_history``) as an ``AppliedTag``."""
     return AppliedTag(
         name=tag["tag"],
-        family=tag.get("family"),
+        family=tag["family"],
         source=TagSource(tag["source"]),
-        rule_id=tag.get("rule_id"),
-        rule_version=tag.get("rule_version"),
-        by=tag.get("by"),
+        rule_id=tag["rule_id"],
+        rule_version=tag["rule_version"],
+        by=tag["by"],
         reason=tag["reason"],
         at=at,
     )

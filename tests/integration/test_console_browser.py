@@ -18,8 +18,11 @@ from bench.harness import free_port
 from services.console.users import Role, UserStore
 from services.notifier.settings import NotifierSettings
 from services.tagger.app import create_app
-from services.tagger.settings import TaggerSettings
+from services.tagger.rules.engine import ReasonTemplates
+from services.tagger.rules.schema import load_rules
+from services.tagger.settings import DEFAULT_RULES_FILE, TaggerSettings
 from shared.events import OrderCreated
+from shared.stored_tags import order_tags
 from tests.conftest import eventually
 from tests.generated import order_stream
 from tests.integration.conftest import publish_events, wait_for_orders
@@ -121,7 +124,8 @@ async def test_staff_find_explain_and_tag_orders_in_the_console(
         order_no = sorted(urgent)[0]
         stored = await mongo_db["orders"].find_one({"order_no": order_no})
         assert stored is not None
-        reason = next(t["reason"] for t in stored["tags"] if t["name"] == "urgent")
+        templates = ReasonTemplates(load_rules(DEFAULT_RULES_FILE))  # stored compact
+        reason = next(t.reason for t in order_tags(stored, templates) if t.name == "urgent")
         await page.click(f"#orders a:text-is('{order_no}')")
         applied = page.locator("#applied li[data-tag='urgent']")
         await expect(applied.locator(".why")).to_have_text(reason)

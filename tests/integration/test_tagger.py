@@ -10,8 +10,11 @@ from pymongo.asynchronous.database import AsyncDatabase
 from redis.asyncio import Redis
 
 from services.tagger.figures import CustomerFigures, rebuild_figures
+from services.tagger.read_model import ReadModel
+from services.tagger.rules.engine import ReasonTemplates
 from services.tagger.rules.regions import region_of
-from services.tagger.settings import TaggerSettings
+from services.tagger.rules.schema import load_rules
+from services.tagger.settings import DEFAULT_RULES_FILE, TaggerSettings
 from services.tagger.store import OrderStore
 from shared.events import OrderCreated, OrderTagged, StatusChanged
 from shared.models import OrderStatus
@@ -182,10 +185,11 @@ async def test_status_change_to_shipped_ends_urgent_and_records_history(
     )
     assert change is not None
     assert {t["tag"] for t in change["removed"]} == {"urgent", "status:pending"}
-    created = await mongo_db["tag_history"].find_one(
-        {"order_no": order.order_no, "added.tag": "urgent"}
-    )
-    assert created is not None
+    # stored compact; read in full as the Tag API answers it (why, which rule, the reason)
+    templates = ReasonTemplates(load_rules(DEFAULT_RULES_FILE))
+    detail = await ReadModel(mongo_db, templates=lambda: templates).order(order.order_no)
+    assert detail is not None
+    created = next(e for e in detail["history"] if e["event_id"] != str(shipped.event_id))
     urgent = next(t for t in created["added"] if t["tag"] == "urgent")
     assert (urgent["rule_id"], urgent["reason"]) == (
         "priority.fast-shipping",

@@ -6,7 +6,10 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+from services.tagger.rules.engine import ReasonTemplates
 from services.tagger.rules.facts import FiguresSnapshot
+from services.tagger.rules.schema import load_rules
+from services.tagger.settings import DEFAULT_RULES_FILE
 from services.tagger.store import OrderRecord
 from services.tagger.tagging import stored_changes_tagged
 from shared.events import AppliedTag, TagSource
@@ -21,12 +24,8 @@ class _History:
     def __init__(self, entries: list[dict[str, Any]]) -> None:
         self.entries = entries
 
-    async def history_of_events(
-        self, order_nos: list[str], event_ids: list[str]
-    ) -> list[dict[str, Any]]:
-        return [
-            e for e in self.entries if e["order_no"] in order_nos and e["event_id"] in event_ids
-        ]
+    async def history_of_orders(self, order_nos: list[str]) -> list[dict[str, Any]]:
+        return [e for e in self.entries if e["order_no"] in order_nos]
 
 
 def _regular() -> AppliedTag:
@@ -54,3 +53,40 @@ async def test_a_replayed_creation_still_adds_the_urgent_tag_a_later_shipment_re
     assert [tag.name for tag in tagged.tags_added] == ["urgent"]
     assert tagged.tags_added[0].reason == "same-day shipping → urgent"
     assert "urgent" in {tag.name for tag in tagged.tags}
+
+
+async def test_a_replayed_creation_in_the_compact_form_finds_its_tag_in_the_removing_change() -> (
+    None
+):
+    # the creation names what it added; the shipment that removed "urgent" keeps it as it was
+    order = make_order("SO-9")
+    shipped = OrderRecord(order, OrderStatus.SHIPPED, [_regular()], FiguresSnapshot())
+    shipment = uuid.uuid4()
+    urgent = {
+        "tag": "urgent",
+        "family": "priority",
+        "rule_id": "priority.fast-shipping",
+        "rule_version": 1,
+        "args": ["same_day"],
+    }
+    history: Any = _History(
+        [
+            {"order_no": "SO-9", "event_id": str(CREATED), "at": AT, "added": [{"tag": "urgent"}]},
+            {
+                "order_no": "SO-9",
+                "event_id": str(shipment),
+                "at": AT.replace(hour=13),
+                "added": [{"tag": "regular"}],
+                "removed": [urgent],
+            },
+        ]
+    )
+    templates = ReasonTemplates(load_rules(DEFAULT_RULES_FILE))
+
+    [tagged] = await stored_changes_tagged(
+        history, [("SO-9", CREATED, AT)], {"SO-9": shipped}, templates=templates
+    )
+
+    [added] = tagged.tags_added
+    assert (added.name, added.rule_id, added.source) == ("urgent", "priority.fast-shipping", "rule")
+    assert added.reason == "same_day shipping → urgent"

@@ -32,6 +32,10 @@ class TagChange:
     dropped_by_limit: list[Decision]
 
 
+def default_reason(family: str, default: str) -> str:
+    return f"no {family} rule matched → {default}"
+
+
 def decide(
     rules: RuleSet,
     facts: Mapping[str, Any],
@@ -78,7 +82,7 @@ def decide(
         name, default = default_family.name, default_family.default
         if default is not None and name not in filled_families:
             decisions.append(
-                Decision(default, name, f"default.{name}", 1, f"no {name} rule matched → {default}")
+                Decision(default, name, f"default.{name}", 1, default_reason(name, default))
             )
     return decisions
 
@@ -97,6 +101,7 @@ def merge_tags(
     "regular"). Rule tags kept from before keep their original time, so re-applying the same
     event yields the same document. Past ``max_tags``, later rule tags are dropped and reported.
     """
+    at = at.replace(microsecond=at.microsecond // 1000 * 1000)  # what MongoDB's dates keep
     manual = [tag for tag in current if tag.source is TagSource.MANUAL]
     manual_names = {tag.name for tag in manual}
     manual_families = {tag.family for tag in manual if tag.family in exclusive_families}
@@ -118,8 +123,10 @@ def merge_tags(
         ):
             rule_tags.append(before)
         else:
+            # built from a validated rule set and rendered, bounded reasons: no second
+            # validation (a third of merge's time)
             rule_tags.append(
-                AppliedTag(
+                AppliedTag.model_construct(
                     name=decision.tag,
                     family=decision.family,
                     source=TagSource.RULE,
@@ -170,3 +177,85 @@ def _tags_of(rule: Rule, facts: Mapping[str, Any]) -> Iterator[tuple[str, Any]]:
         slug = _TAG_UNSAFE.sub("-", str(value).strip().lower()).strip("-")
         if slug:
             yield f"{rule.tag_prefix}{slug}"[:64], value
+
+
+KNOWN_REASONS_KEPT = 50_000
+
+
+class ReasonTemplates:
+    """The reason templates of one rule set, by rule id and version.
+
+    A rule tag's reason is stored as the values its template's placeholders took (``["express"]``
+    for ``"{shipping.method} shipping → urgent"``), not as the rendered sentence: a few bytes
+    instead of a sentence per tag, and the words can be shown in another language. ``args_of``
+    takes a rendered reason apart (None when it is not the template's rendering: then it is
+    kept as it is), ``reason`` puts it together again."""
+
+    def __init__(self, rules: RuleSet) -> None:
+        self._templates = {(rule.id, rule.version): rule.reason for rule in rules.rules}
+        for family in rules.families:
+            if family.default is not None:
+                literal = default_reason(family.name, family.default)
+                self._templates[(f"default.{family.name}", 1)] = literal
+        self._patterns: dict[str, re.Pattern[str]] = {}
+        self._known: dict[tuple[str, int, str], list[str] | None] = {}  # reasons repeat
+
+    def args_of(self, rule_id: str, version: int, reason: str) -> list[str] | None:
+        key = (rule_id, version, reason)
+        if key in self._known:
+            return self._known[key]
+        args = self._args_of(rule_id, version, reason)
+        if len(self._known) >= KNOWN_REASONS_KEPT:
+            self._known.clear()
+        self._known[key] = args
+        return args
+
+    def template(self, rule_id: str, version: int) -> str | None:
+        return self._templates.get((rule_id, version))
+
+    def _args_of(self, rule_id: str, version: int, reason: str) -> list[str] | None:
+        template = self._templates.get((rule_id, version))
+        if template is None:
+            return None
+        if reason == template:
+            return [] if not PLACEHOLDER.search(template) else None
+        pattern = self._patterns.get(template)
+        if pattern is None:
+            literals = PLACEHOLDER.split(template)[::2]
+            pattern = re.compile("(.*?)".join(map(re.escape, literals)), re.DOTALL)
+            self._patterns[template] = pattern
+        match = pattern.fullmatch(reason)
+        if match is None:
+            return None
+        args = list(match.groups())
+        # ambiguous splits ("{a} {b}" with spaces in a) are checked by rendering them back
+        return args if fill_reason(template, args) == reason else None
+
+    def reason(self, rule_id: str, version: int, args: list[str]) -> str | None:
+        """The reason as rendered when the tag was applied, or None for a rule version this
+        rule set does not hold."""
+        template = self._templates.get((rule_id, version))
+        if template is None or len(PLACEHOLDER.findall(template)) != len(args):
+            return None
+        return fill_reason(template, args)
+
+
+def fill_reason(template: str, args: list[str]) -> str:
+    """A template's placeholders replaced, in order, by already rendered values."""
+    values = iter(args)
+    return PLACEHOLDER.sub(lambda _: next(values), template)[:500]
+
+
+_TEMPLATES: dict[int, tuple[RuleSet, ReasonTemplates]] = {}
+
+
+def reason_templates(rules: RuleSet) -> ReasonTemplates:
+    """The rule set's templates, built once per rule set (a reload builds them again)."""
+    cached = _TEMPLATES.get(id(rules))
+    if cached is not None and cached[0] is rules:
+        return cached[1]
+    if len(_TEMPLATES) > 16:
+        _TEMPLATES.clear()
+    templates = ReasonTemplates(rules)
+    _TEMPLATES[id(rules)] = (rules, templates)
+    return templates

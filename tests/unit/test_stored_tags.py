@@ -1,0 +1,185 @@
+"""The compact stored form of orders, tags and history (issue #14) answers what the full form
+did: why a tag is there, by which rule version, since when, and the history for audit."""
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import bson
+
+from services.tagger.rules.engine import ReasonTemplates, decide, merge_tags
+from services.tagger.rules.facts import FiguresSnapshot, order_facts
+from services.tagger.rules.schema import load_rules
+from services.tagger.settings import DEFAULT_RULES_FILE
+from services.tagger.store import HistoryEntry, OrderRecord, _changes
+from shared.events import AppliedTag, TagSource
+from shared.models import OrderStatus
+from shared.stored_tags import applied_order, order_tags, readable_history, stored_tag, tag_of
+from tests.factories import make_order
+
+RULES = load_rules(DEFAULT_RULES_FILE)
+TEMPLATES = ReasonTemplates(RULES)
+AT = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+
+
+def _tagged_record() -> OrderRecord:
+    order = make_order("SO-1", shipping={"method": "same_day", "province": "上海"})
+    figures = FiguresSnapshot(prior_order_count=3)
+    change = merge_tags(
+        [],
+        decide(RULES, order_facts(order, figures, order.status)),
+        exclusive_families=RULES.exclusive_families,
+        max_tags=20,
+        at=AT,
+    )
+    return OrderRecord(order, order.status, change.tags, figures, applied_events=["e1"])
+
+
+def test_a_rule_tag_keeps_its_templates_values_and_reads_back_the_same_reason() -> None:
+    record = _tagged_record()
+    urgent = next(tag for tag in record.tags if tag.name == "urgent")
+
+    stored = stored_tag(urgent, TEMPLATES, tags_at=AT)
+
+    assert stored == {
+        "name": "urgent",
+        "family": "priority",
+        "rule_id": "priority.fast-shipping",
+        "rule_version": 1,
+        "args": ["same_day"],
+    }
+    assert tag_of(stored, TEMPLATES, AT) == urgent
+
+
+def test_an_order_document_reads_back_as_it_was_written() -> None:
+    record = _tagged_record()
+
+    document = bson.decode(
+        bson.encode(record.to_document(TEMPLATES)), bson.CodecOptions(tz_aware=True)
+    )
+    again = OrderRecord.from_document(document, TEMPLATES)
+
+    assert (again.order, again.status, again.tags, again.figures) == (
+        record.order,
+        record.status,
+        record.tags,
+        record.figures,
+    )
+    assert "reason" not in str(document["tags"])  # every default rule's reason renders back
+
+
+def test_a_reason_its_template_does_not_render_is_kept_as_written() -> None:
+    tag = AppliedTag(
+        name="urgent",
+        source=TagSource.RULE,
+        rule_id="priority.fast-shipping",
+        rule_version=1,
+        reason="written by an older template",
+        at=AT,
+    )
+
+    stored = stored_tag(tag, TEMPLATES)
+
+    assert stored["reason"] == "written by an older template"
+    assert tag_of(stored, TEMPLATES) == tag
+
+
+def test_a_rule_version_the_rules_no_longer_hold_still_names_rule_version_and_values() -> None:
+    stored = {"name": "urgent", "rule_id": "priority.fast-shipping", "rule_version": 7}
+
+    tag = tag_of({**stored, "args": ["express"], "at": AT}, TEMPLATES)
+
+    assert tag.reason == "rule priority.fast-shipping version 7: express"
+
+
+def test_a_document_in_the_earlier_full_form_reads_the_same() -> None:
+    full = {
+        "name": "vip",
+        "family": "customer",
+        "source": "manual",
+        "rule_id": None,
+        "rule_version": None,
+        "by": "li.na",
+        "reason": "大客户",
+        "at": "2026-11-25T12:00:00Z",
+    }
+
+    [tag] = order_tags({"tags": [full]}, TEMPLATES)
+
+    assert (tag.name, tag.source, tag.by, tag.reason, tag.at) == (
+        "vip",
+        TagSource.MANUAL,
+        "li.na",
+        "大客户",
+        AT,
+    )
+
+
+def test_history_names_what_it_added_and_reads_back_in_full_from_the_removing_change() -> None:
+    record = _tagged_record()
+    urgent = next(tag for tag in record.tags if tag.name == "urgent")
+    created = HistoryEntry("SO-1", "e1", AT, record.tags, []).to_document(TEMPLATES)
+    later = AT + timedelta(hours=1)
+    regular = AppliedTag(
+        name="regular", family="priority", source=TagSource.RULE, reason="x", at=later
+    )
+    shipped = HistoryEntry("SO-1", "e2", later, [regular], [urgent]).to_document(TEMPLATES)
+    now_held = [regular, *(tag for tag in record.tags if tag.name != "urgent")]
+
+    readable = readable_history([created, shipped], now_held, TEMPLATES)
+
+    assert all(set(tag) == {"tag"} for tag in created["added"])  # names only
+    first_urgent = next(t for t in readable[0]["added"] if t["tag"] == "urgent")
+    assert (first_urgent["rule_id"], first_urgent["reason"]) == (
+        "priority.fast-shipping",
+        "same_day shipping → urgent",
+    )
+    assert [t["tag"] for t in readable[1]["removed"]] == ["urgent"]
+    assert [t["reason"] for t in readable[1]["added"]] == ["x"]
+
+
+def test_a_replaced_rule_version_is_what_an_earlier_entry_shows() -> None:
+    old = AppliedTag(
+        name="urgent", source=TagSource.RULE, rule_id="r", rule_version=1, reason="v1", at=AT
+    )
+    new = old.model_copy(update={"rule_version": 2, "reason": "v2"})
+    entries: list[dict[str, Any]] = [
+        HistoryEntry("SO-1", "e1", AT, [old], []).to_document(None),
+        HistoryEntry("SO-1", "e2", AT + timedelta(1), [], [], replaced=[old]).to_document(None),
+    ]
+
+    readable = readable_history(entries, [new], None)
+
+    assert readable[0]["added"][0]["reason"] == "v1"
+    assert readable[1]["replaced"][0]["rule_version"] == 1
+
+
+def test_an_update_sets_only_what_changed_and_never_stores_a_document_in_part() -> None:
+    record = _tagged_record()
+    stored = {**record.to_document(TEMPLATES), "version": 1}
+    moved = OrderRecord(
+        record.order.model_copy(update={"status": OrderStatus.SHIPPED}),
+        OrderStatus.SHIPPED,
+        record.tags,
+        record.figures,
+        applied_events=["e1"],
+        version=1,
+        stored=stored,
+    )
+    document = {**moved.to_document(TEMPLATES), "version": 2}
+
+    update = _changes(document, moved.stored)
+
+    assert set(update["$set"]) == {"order", "status", "version"}
+    assert {**update["$setOnInsert"], **update["$set"], "order_no": "SO-1"} == document
+
+
+def test_history_is_read_in_the_order_changes_were_applied_not_by_event_time() -> None:
+    # a status change whose event was stamped before the creation event, applied after it
+    shipped = {"order_no": "SO-1", "event_id": "e2", "at": AT, "version": 2}
+    created = {"order_no": "SO-1", "event_id": "e1", "at": AT + timedelta(1), "version": 1}
+    same_batch = {**shipped, "event_id": "e3", "step": 1}
+    earlier_form = {"order_no": "SO-1", "event_id": "e0", "at": AT + timedelta(2)}
+
+    ordered = sorted([same_batch, shipped, created, earlier_form], key=applied_order)
+
+    assert [e["event_id"] for e in ordered] == ["e0", "e1", "e2", "e3"]
