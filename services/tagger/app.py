@@ -10,6 +10,7 @@ from prometheus_client import make_asgi_app
 from services.console.mount import mount_console
 from services.tagger.bootstrap import bootstrap
 from services.tagger.http import ops, tag_api
+from services.tagger.http.catalog import install_permission_errors
 from services.tagger.http.errors import install_error_handlers
 from services.tagger.roles import run_roles
 from services.tagger.settings import Role, TaggerSettings
@@ -39,6 +40,7 @@ def create_app(settings: TaggerSettings | None = None) -> FastAPI:
     if settings.tagger_metrics_enabled:
         app.mount("/metrics", make_asgi_app())
     install_error_handlers(app, settings.tagger_retry_after_s)
+    install_permission_errors(app)
     app.include_router(ops.router)
     if Role.API in settings.tagger_roles:
         app.include_router(tag_api())

@@ -1,25 +1,45 @@
-"""The tag catalog: list with usage, unused tags, create, edit, rename and merge (as jobs)."""
+"""The tag catalog: list with usage, unused tags, likely duplicates, create, edit, rename and
+merge (as jobs)."""
 
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, FastAPI, Query, Request, status
+from fastapi.responses import JSONResponse
 
+from services.tagger.commands import TagCommands
+from services.tagger.governance import ChangeForbidden, permissions_of
 from services.tagger.http.deps import Admin, Commands, Queries, Reader
-from services.tagger.http.errors import responses
+from services.tagger.http.errors import error, responses
 from services.tagger.http.models import (
     CatalogTagIn,
     CatalogTagOut,
     CatalogTagPatch,
     CatalogUsageOut,
     JobOut,
+    LikelyDuplicatesOut,
     MergeIn,
     RenameIn,
     UnusedOut,
 )
+from services.tagger.rules.schema import CatalogTag
 
 router = APIRouter(tags=["catalog"], responses=responses(401, 403, 422, 429, 503))
 WRITES = responses(413)
+
+
+def install_permission_errors(app: FastAPI) -> None:
+    """A change the catalog's permissions forbid: 403 naming the tag and the roles that may."""
+
+    @app.exception_handler(ChangeForbidden)
+    async def forbidden(_: Request, exc: ChangeForbidden) -> JSONResponse:
+        return error(403, str(exc), [{"field": exc.field, "problem": str(exc)}])
+
+
+def shown(tag: CatalogTag, commands: TagCommands, catalog: dict[str, CatalogTag]) -> dict[str, Any]:
+    """A catalog tag as the API answers it: its permissions resolved (own, family's, default)."""
+    permissions = permissions_of(tag.name, {**catalog, tag.name: tag}, commands.families)
+    return {**tag.model_dump(), "permissions": permissions.model_dump()}
 
 
 @router.get("/tags", response_model=list[CatalogUsageOut])
@@ -28,8 +48,17 @@ async def list_tags(key: Reader, queries: Queries, commands: Commands) -> Any:
     counts = await queries.tag_usage()
     catalog = await commands.catalog()
     return [
-        {**tag.model_dump(), "orders": counts.get(name, 0)} for name, tag in sorted(catalog.items())
+        {**shown(tag, commands, catalog), "orders": counts.get(name, 0)}
+        for name, tag in sorted(catalog.items())
     ]
+
+
+@router.get("/tags/duplicates", response_model=list[LikelyDuplicatesOut])
+async def likely_duplicates(key: Reader, commands: Commands) -> Any:
+    """Pairs of catalog tags whose names or labels nearly equal each other (case, width,
+    spacing, traditional/simplified characters, a trailing 订单/客户): merge one into the other
+    (``POST /tags/{name}/merge``) or keep both."""
+    return [{"tags": pair.tags, "why": pair.why} for pair in await commands.duplicates()]
 
 
 @router.get("/tags/unused", response_model=UnusedOut)
@@ -53,14 +82,29 @@ async def unused_tags(
     responses={**WRITES, **responses(409)},
 )
 async def create_tag(tag: CatalogTagIn, key: Admin, commands: Commands) -> Any:
-    return (await commands.create_tag(tag.as_tag())).model_dump()
+    """409 when the name exists, or when the name or a label nearly equals an existing tag's
+    (the detail names it) unless ``confirm_duplicate``."""
+    created = await commands.create_tag(tag.as_tag(), confirm_duplicate=tag.confirm_duplicate)
+    return shown(created, commands, await commands.catalog())
 
 
 @router.patch(
-    "/tags/{name}", response_model=CatalogTagOut, responses={**WRITES, **responses(404, 410)}
+    "/tags/{name}", response_model=CatalogTagOut, responses={**WRITES, **responses(404, 409, 410)}
 )
 async def update_tag(name: str, patch: CatalogTagPatch, key: Admin, commands: Commands) -> Any:
-    return (await commands.update_tag(name, patch.model_dump(exclude_unset=True))).model_dump()
+    """Only the fields sent change; new labels that nearly equal another tag's name or label
+    are refused (409) unless ``confirm_duplicate``."""
+    updated = await commands.update_tag(
+        name, patch.changes(), confirm_duplicate=patch.confirm_duplicate
+    )
+    return shown(updated, commands, await commands.catalog())
+
+
+@router.get("/tags/{name}", response_model=CatalogTagOut, responses=responses(404, 410))
+async def read_tag(name: str, key: Reader, commands: Commands) -> Any:
+    """One catalog tag with its labels and permissions."""
+    catalog = await commands.catalog()
+    return shown(await commands.catalog_tag(name), commands, catalog)
 
 
 @router.post(
@@ -71,7 +115,9 @@ async def update_tag(name: str, patch: CatalogTagPatch, key: Admin, commands: Co
 )
 async def rename_tag(name: str, body: RenameIn, key: Admin, commands: Commands) -> Any:
     """The catalog entry gets the new name; every order carrying the old one is rewritten (job)."""
-    started = await commands.rename_tag(name, body.new_name, key.name)
+    started = await commands.rename_tag(
+        name, body.new_name, key.name, confirm_duplicate=body.confirm_duplicate
+    )
     return {"job_id": started.job_id, "orders": started.orders, "status": "running"}
 
 

@@ -8,7 +8,7 @@ import json
 import re
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -16,7 +16,17 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from services.tagger.rules.conditions import Condition
 from services.tagger.rules.facts import FACT_NAMES
 
-TAG_NAME = r"^[a-z0-9][a-z0-9:_.-]{0,63}$"
+# A tag's stable key in APIs, events and filters: lowercase ASCII or Chinese (Han) characters.
+# Only these two scripts: no Cyrillic or Greek look-alikes, no control or invisible characters,
+# nothing that changes under NFKC (input is NFKC-normalised before it is checked).
+_HAN = "\u3400-\u4dbf\u4e00-\u9fff"
+TAG_NAME = f"^[a-z0-9{_HAN}][a-z0-9:_.{_HAN}-]{{0,63}}$"
+LANGUAGES = ("zh-CN", "en")
+ROLES = ("viewer", "agent", "manager", "admin")
+Language = Literal["zh-CN", "en"]
+StaffRole = Literal["viewer", "agent", "manager", "admin"]
+# a display label: any script, but one line of printable text (checked in ``_printable``)
+Label = Annotated[str, Field(min_length=1, max_length=64)]
 PLACEHOLDER = re.compile(r"\{([a-z0-9_.]+)\}")
 
 
@@ -24,11 +34,21 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
+class TagPermissions(_Strict):
+    """Who may add or remove a tag by hand (admins always may), and whether a tag a rule gave
+    may be removed by hand at all (the next event would otherwise bring it back unnoticed)."""
+
+    add: tuple[StaffRole, ...] = ("agent", "manager", "admin")
+    remove: tuple[StaffRole, ...] = ("agent", "manager", "admin")
+    remove_rule_given: bool = False
+
+
 class Family(_Strict):
     name: str = Field(pattern=r"^[a-z][a-z0-9_-]{0,31}$")
     exclusive: bool = False
     default: str | None = Field(default=None, pattern=TAG_NAME)
     description: str = ""
+    permissions: TagPermissions | None = None  # for every tag of the family without its own
 
 
 class CatalogTag(_Strict):
@@ -37,6 +57,17 @@ class CatalogTag(_Strict):
     description: str = ""
     colour: str = Field(default="#6b7280", pattern=r"^#[0-9a-fA-F]{6}$")
     active: bool = True
+    labels: dict[Language, Label] = Field(default_factory=dict)
+    permissions: TagPermissions | None = None  # None: the family's, else the defaults
+
+    @model_validator(mode="after")
+    def _printable_labels(self) -> "CatalogTag":
+        for code, label in self.labels.items():
+            if not label.isprintable() or label != label.strip():
+                raise ValueError(
+                    f"labels.{code}: one line of printable text, no leading or trailing space"
+                )
+        return self
 
 
 class Rule(_Strict):
