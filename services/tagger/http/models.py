@@ -20,8 +20,9 @@ def _nfkc(value: object) -> object:
 
 
 # a tag name as sent: NFKC first (full-width "ｖｉｐ" is "vip"), then the pattern
+# (the validator after the constraints: it runs first, and the schema keeps the pattern)
 TagNameIn = Annotated[
-    str, BeforeValidator(_nfkc), Field(pattern=TAG_NAME, examples=["gift-wrap", "家居爱好者"])
+    str, Field(pattern=TAG_NAME, examples=["gift-wrap", "家居爱好者"]), BeforeValidator(_nfkc)
 ]
 LabelIn = Annotated[Label, BeforeValidator(_nfkc)]
 Labels = Annotated[
@@ -97,9 +98,19 @@ class CatalogTagIn(_Body):
 
 
 class CatalogTagPatch(_Body):
-    """Only the fields sent change (read with ``exclude_unset``); at least one is sent."""
+    """Only the fields sent change (read with ``exclude_unset``); at least one of them is sent
+    (``confirm_duplicate`` alone changes nothing)."""
 
-    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra={"minProperties": 1})
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,
+        json_schema_extra={
+            "anyOf": [
+                {"required": [field]}
+                for field in ("description", "colour", "active", "labels", "permissions")
+            ]
+        },
+    )
 
     description: Annotated[str, Field(max_length=300)] = None  # type: ignore[assignment]
     colour: Annotated[str, Field(pattern=COLOUR)] = None  # type: ignore[assignment]

@@ -11,7 +11,13 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
 
 from services.tagger.rules.conditions import Condition
 from services.tagger.rules.facts import FACT_NAMES
@@ -19,14 +25,19 @@ from services.tagger.rules.facts import FACT_NAMES
 # A tag's stable key in APIs, events and filters: lowercase ASCII or Chinese (Han) characters.
 # Only these two scripts: no Cyrillic or Greek look-alikes, no control or invisible characters,
 # nothing that changes under NFKC (input is NFKC-normalised before it is checked).
-_HAN = "\u3400-\u4dbf\u4e00-\u9fff"
-TAG_NAME = f"^[a-z0-9{_HAN}][a-z0-9:_.{_HAN}-]{{0,63}}$"
+_HAN = r"\u3400-\u4dbf\u4e00-\u9fff"  # escaped: the same in Python, Rust and ECMA regexes
+TAG_NAME = rf"^[a-z0-9{_HAN}][a-z0-9:_.{_HAN}-]{{0,63}}$"
 LANGUAGES = ("zh-CN", "en")
 ROLES = ("viewer", "agent", "manager", "admin")
 Language = Literal["zh-CN", "en"]
 StaffRole = Literal["viewer", "agent", "manager", "admin"]
-# a display label: any script, but one line of printable text (checked in ``_printable``)
-Label = Annotated[str, Field(min_length=1, max_length=64)]
+
+# A display label: any script, one line, no control or invisible formatting characters (bidi
+# overrides, zero-width spaces) and no space at either end.
+_INVISIBLE = r"\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff"
+_SPACE = r" \xa0\u3000"
+LABEL = rf"^[^{_INVISIBLE}{_SPACE}](?:[^{_INVISIBLE}]*[^{_INVISIBLE}{_SPACE}])?$"
+Label = Annotated[str, Field(min_length=1, max_length=64, pattern=LABEL)]
 PLACEHOLDER = re.compile(r"\{([a-z0-9_.]+)\}")
 
 
@@ -59,15 +70,6 @@ class CatalogTag(_Strict):
     active: bool = True
     labels: dict[Language, Label] = Field(default_factory=dict)
     permissions: TagPermissions | None = None  # None: the family's, else the defaults
-
-    @model_validator(mode="after")
-    def _printable_labels(self) -> "CatalogTag":
-        for code, label in self.labels.items():
-            if not label.isprintable() or label != label.strip():
-                raise ValueError(
-                    f"labels.{code}: one line of printable text, no leading or trailing space"
-                )
-        return self
 
 
 class Rule(_Strict):
