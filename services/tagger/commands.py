@@ -1,6 +1,7 @@
 """The Tag API's write use cases: tag changes on named orders or by filter, and the catalog
 (create, edit, rename, merge). They decide and call adapters; they know no HTTP."""
 
+import asyncio
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -132,14 +133,16 @@ class TagCommands:
 
     async def duplicates(self) -> list[LikelyDuplicates]:
         """Pairs of catalog tags whose names or labels nearly equal each other (the review)."""
-        return likely_duplicates(await self._store.catalog())
+        # off the event loop: ~0.1 s for 1,000 tags on a loaded 2-core machine
+        return await asyncio.to_thread(likely_duplicates, await self._store.catalog())
 
     async def _refuse_near_duplicates(
         self, spellings: list[str], exclude: tuple[str, ...] = ()
     ) -> None:
         """409 naming the existing tags a new name or label nearly equals; the client confirms
         (``confirm_duplicate``) when the two are meant to differ."""
-        found = near_duplicates(spellings, await self._store.catalog(), exclude)
+        catalog = await self._store.catalog()
+        found = await asyncio.to_thread(near_duplicates, spellings, catalog, exclude)
         if found:
             raise Conflict(
                 "; ".join(str(d) for d in found)

@@ -10,7 +10,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 
 import opencc
 
@@ -31,6 +31,7 @@ def _to_simplified() -> opencc.OpenCC:
     return opencc.OpenCC("t2s")
 
 
+@lru_cache(maxsize=65_536)  # the catalog's spellings come back on every check
 def comparable(text: str) -> str:
     """The form two near-equal spellings share: NFKC, simplified characters, case folded,
     no spaces or separators."""
