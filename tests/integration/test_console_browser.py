@@ -231,6 +231,9 @@ async def test_a_viewer_sees_no_edit_buttons_and_the_server_refuses_its_edits(
         await page.goto(f"{console_url}/console/tags")
         await expect(page.locator("#catalog tbody tr").first).to_be_visible()
         assert await page.locator("#create, #catalog [data-action=rename]").count() == 0
+        # the page's last read (the unused review) is done: none is in flight when the cookies
+        # go, so no 401 redirect races the navigation below
+        await expect(page.locator("#unused li").first).to_be_visible()
 
         await page.context.clear_cookies()
         await page.goto(f"{console_url}/console/login")
