@@ -30,6 +30,9 @@ class ApiKey(BaseModel):
     name: str = Field(min_length=1, max_length=64)
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     scopes: set[Scope]
+    # the staff role the caller acts as for tag permissions (viewer, agent, manager, admin);
+    # None: the highest role its scopes amount to
+    role: str | None = Field(default=None, pattern=r"^(viewer|agent|manager|admin)$")
 
 
 def hash_key(key: str) -> str:

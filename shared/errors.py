@@ -23,6 +23,14 @@ class InvalidInput(OrdertagError):
         self.detail = detail or f"{field}: {problem}"
 
 
+class Forbidden(OrdertagError):
+    """The caller may not do this (its role or scope); ``field`` names what it may not change."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
 class NotFound(OrdertagError):
     """The thing named in the request does not exist (or is past its retention)."""
 

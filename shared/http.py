@@ -20,6 +20,7 @@ from shared.errors import (
     Busy,
     Conflict,
     DependencyUnavailable,
+    Forbidden,
     Gone,
     InvalidInput,
     NotFound,
@@ -124,6 +125,9 @@ def install_error_handlers(
             return error_answer(
                 422, error.detail, [{"field": error.field, "problem": error.problem}]
             )
+        if isinstance(error, Forbidden):
+            problems = [{"field": error.field, "problem": str(error)}] if error.field else None
+            return error_answer(403, str(error), problems)
         if isinstance(error, NotFound):
             return error_answer(404, str(error))
         if isinstance(error, Gone):

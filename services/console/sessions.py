@@ -27,7 +27,10 @@ class Session:
     def as_api_key(self) -> ApiKey:
         """The person as the Tag API's scope checks see a caller (name, scopes)."""
         return ApiKey(
-            name=self.user, sha256=hash_key(f"session:{self.user}"), scopes=self.role.scopes
+            name=self.user,
+            sha256=hash_key(f"session:{self.user}"),
+            scopes=self.role.scopes,
+            role=self.role.value,
         )
 
 

@@ -27,6 +27,7 @@ _DUMMY_HASH = _hasher.hash("not-a-password-of-anyone")
 class Role(StrEnum):
     VIEWER = "viewer"
     AGENT = "agent"
+    MANAGER = "manager"  # an agent who may also set the tags the catalog keeps for managers
     ADMIN = "admin"
 
     @property
@@ -37,6 +38,7 @@ class Role(StrEnum):
 ROLE_SCOPES: dict[Role, set[Scope]] = {
     Role.VIEWER: {Scope.READ},
     Role.AGENT: {Scope.READ, Scope.TAG, Scope.ALERTS},
+    Role.MANAGER: {Scope.READ, Scope.TAG, Scope.ALERTS},
     Role.ADMIN: {Scope.READ, Scope.TAG, Scope.ALERTS, Scope.ADMIN},
 }
 

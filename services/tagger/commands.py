@@ -1,18 +1,21 @@
 """The Tag API's write use cases: tag changes on named orders or by filter, and the catalog
 (create, edit, rename, merge). They decide and call adapters; they know no HTTP."""
 
+import asyncio
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, NoReturn, Protocol
 
 from services.tagger.errors import Conflict, Gone, Invalid, NotFound
+from services.tagger.governance import check_change
 from services.tagger.manual import ManualChange
 from services.tagger.outcomes import EditResult
 from services.tagger.queries import OrderFilter
 from services.tagger.rules.book import RuleBook
-from services.tagger.rules.schema import CatalogTag
+from services.tagger.rules.schema import CatalogTag, Family
 from services.tagger.store import TagExists
+from services.tagger.tag_names import LikelyDuplicates, likely_duplicates, near_duplicates
 
 
 class Editing(Protocol):
@@ -84,15 +87,20 @@ class TagCommands:
         self._jobs = jobs
         self._rules = rules
 
-    async def change(self, order_nos: list[str], change: ManualChange) -> dict[str, EditResult]:
-        """Apply ``change`` to each order (once: a fresh operation id per request)."""
+    async def change(
+        self, order_nos: list[str], change: ManualChange, *, role: str
+    ) -> dict[str, EditResult]:
+        """Apply ``change`` to each order (once: a fresh operation id per request), if ``role``
+        may add and remove its tags by hand."""
+        await self._check_permissions(change, role)
         raw = await self._editing.change(order_nos, change, f"request:{uuid.uuid4().hex}")
         return {order_no: EditResult.of(value) for order_no, value in raw.items()}
 
     async def change_by_filter(
-        self, which: OrderFilter, change: ManualChange, confirm_count: int | None
+        self, which: OrderFilter, change: ManualChange, confirm_count: int | None, *, role: str
     ) -> DryRun | JobStarted:
         """Without ``confirm_count`` a dry run; with the count the dry run gave, a job."""
+        await self._check_permissions(change, role)
         await self._editing.check(change)
         count = await self._orders.count(which)
         if confirm_count is None:
@@ -104,31 +112,79 @@ class TagCommands:
             )
         return JobStarted(await self._jobs.start("tag_by_filter", which, change, count), count)
 
+    async def _check_permissions(self, change: ManualChange, role: str) -> None:
+        """403 naming each tag the role may not add or remove (the catalog's permissions)."""
+        catalog = await self._store.catalog()
+        check_change(change.add, change.remove, role, catalog, self.families)
+
+    @property
+    def families(self) -> dict[str, Family]:
+        return {family.name: family for family in self._rules.current.families}
+
     async def catalog(self) -> dict[str, CatalogTag]:
         return await self._store.catalog()
 
-    async def create_tag(self, tag: CatalogTag) -> CatalogTag:
+    async def catalog_tag(self, name: str) -> CatalogTag:
+        """The tag; 404, or 410 naming where a rename or merge took it."""
+        tag = await self._store.catalog_tag(name)
+        if tag is None:
+            await self._not_in_catalog(name)
+        return tag
+
+    async def duplicates(self) -> list[LikelyDuplicates]:
+        """Pairs of catalog tags whose names or labels nearly equal each other (the review)."""
+        # off the event loop: ~0.1 s for 1,000 tags on a loaded 2-core machine
+        return await asyncio.to_thread(likely_duplicates, await self._store.catalog())
+
+    async def _refuse_near_duplicates(
+        self, spellings: list[str], exclude: tuple[str, ...] = ()
+    ) -> None:
+        """409 naming the existing tags a new name or label nearly equals; the client confirms
+        (``confirm_duplicate``) when the two are meant to differ."""
+        catalog = await self._store.catalog()
+        found = await asyncio.to_thread(near_duplicates, spellings, catalog, exclude)
+        if found:
+            raise Conflict(
+                "; ".join(str(d) for d in found)
+                + ": use or merge into it, or send confirm_duplicate=true to keep both"
+            )
+
+    async def create_tag(self, tag: CatalogTag, *, confirm_duplicate: bool = False) -> CatalogTag:
         job_id = await self._orders.moving_job(tag.name)
         if job_id is not None:
             raise Conflict(f"job {job_id} is still moving orders off tag {tag.name!r}; wait for it")
+        if await self._store.catalog_tag(tag.name) is not None:
+            raise Conflict(f"tag {tag.name!r} exists")
+        if not confirm_duplicate:
+            await self._refuse_near_duplicates([tag.name, *tag.labels.values()])
         try:
             await self._store.add_catalog_tag(tag)
         except TagExists:
             raise Conflict(f"tag {tag.name!r} exists") from None
         return tag
 
-    async def update_tag(self, name: str, changes: dict[str, Any]) -> CatalogTag:
+    async def update_tag(
+        self, name: str, changes: dict[str, Any], *, confirm_duplicate: bool = False
+    ) -> CatalogTag:
         if not changes:
             raise Invalid("body", "nothing to change")
+        if changes.get("labels") and not confirm_duplicate:
+            await self._refuse_near_duplicates(list(changes["labels"].values()), exclude=(name,))
         updated = await self._store.update_catalog_tag(name, changes)
         if updated is None:
             await self._not_in_catalog(name)
         return updated
 
-    async def rename_tag(self, name: str, new_name: str, who: str) -> JobStarted:
+    async def rename_tag(
+        self, name: str, new_name: str, who: str, *, confirm_duplicate: bool = False
+    ) -> JobStarted:
         """The catalog entry gets the new name at once; a job rewrites every order carrying the
         old one."""
         entry = await self._movable(name)
+        if await self._store.catalog_tag(new_name) is not None:
+            raise Conflict(f"tag {new_name!r} exists: merge into it instead")
+        if not confirm_duplicate:
+            await self._refuse_near_duplicates([new_name], exclude=(name,))
         try:
             await self._store.add_catalog_tag(entry.model_copy(update={"name": new_name}))
         except TagExists:

@@ -21,7 +21,14 @@ from typing import Any
 import structlog
 from pymongo import UpdateOne
 
-from services.tagger.manual import ManualChange, TagChangeRefused, apply_manual, check_tags
+from services.tagger.governance import protected_rule_tags
+from services.tagger.manual import (
+    ManualChange,
+    RuleTagProtected,
+    TagChangeRefused,
+    apply_manual,
+    check_tags,
+)
 from services.tagger.outcomes import EditOutcome, EditResult
 from services.tagger.rules.book import RuleBook
 from services.tagger.store import HistoryEntry, OrderRecord, OrderStore
@@ -87,6 +94,8 @@ class TagEditing:
     ) -> set[str]:
         catalog = await self._store.catalog()
         exclusive = self._rules.current.exclusive_families
+        families = {family.name: family for family in self._rules.current.families}
+        protected = protected_rule_tags(catalog, families)
         records = await self._store.load(order_nos)
         now = datetime.now(UTC)
         changed: list[OrderRecord] = []
@@ -109,7 +118,11 @@ class TagEditing:
                     exclusive_families=exclusive,
                     max_tags=self._max_tags,
                     at=now,
+                    protected=protected,
                 )
+            except RuleTagProtected as error:
+                results[order_no] = EditResult(EditOutcome.FORBIDDEN, str(error))
+                continue
             except TagChangeRefused as error:
                 results[order_no] = EditResult(EditOutcome.REFUSED, str(error))
                 continue

@@ -15,6 +15,10 @@ class TagChangeRefused(ValueError):
     """A manual change breaks a rule of the catalog; the message says which and why."""
 
 
+class RuleTagProtected(TagChangeRefused):
+    """The change removes a tag a rule gave, and the catalog does not let people do that."""
+
+
 @dataclass(frozen=True, slots=True)
 class ManualChange:
     add: tuple[str, ...]
@@ -45,10 +49,19 @@ def apply_manual(
     exclusive_families: set[str],
     max_tags: int,
     at: datetime,
+    protected: frozenset[str] = frozenset(),
 ) -> TagChange:
     """Remove, then add; adding a tag of an exclusive family drops the family's other tags
-    (adding "urgent" removes "regular"). Past ``max_tags`` the change is refused."""
+    (adding "urgent" removes "regular"). Past ``max_tags`` the change is refused. Removing a
+    tag a rule gave is refused when it is ``protected`` (``governance.protected_rule_tags``)."""
     removing = set(change.remove)
+    for tag in current:
+        if tag.name in removing and tag.name in protected and tag.source is TagSource.RULE:
+            raise RuleTagProtected(
+                f"tag {tag.name!r} was given by rule {tag.rule_id} and the catalog does not "
+                "let it be removed by hand (permissions.remove_rule_given): change the rule "
+                "or the catalog"
+            )
     adding: list[AppliedTag] = []
     for name in dict.fromkeys(change.add):
         entry = catalog.get(name)

@@ -14,6 +14,7 @@ class EditOutcome(StrEnum):
     UNCHANGED = "unchanged"
     NOT_FOUND = "not_found"
     REFUSED = "refused"
+    FORBIDDEN = "forbidden"  # the catalog's permissions: a tag a rule gave, removed by hand
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,7 +30,8 @@ class EditResult:
         return cls(EditOutcome(outcome.strip()), reason.strip() or None)
 
     def __str__(self) -> str:
-        """The wire form the Tag API has always answered: ``refused: why`` for a refusal."""
-        if self.outcome is EditOutcome.REFUSED and self.reason:
+        """The wire form the Tag API has always answered: ``refused: why`` for a refusal
+        (``forbidden: why`` when the catalog's permissions forbid it)."""
+        if self.outcome in (EditOutcome.REFUSED, EditOutcome.FORBIDDEN) and self.reason:
             return f"{self.outcome.value}: {self.reason}"
         return self.outcome.value

@@ -19,6 +19,7 @@ from pymongo.asynchronous.cursor import AsyncCursor
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
+from services.tagger.builtin_labels import with_builtin_labels
 from services.tagger.rules.engine import ReasonTemplates
 from services.tagger.rules.facts import FiguresSnapshot
 from services.tagger.rules.regions import region_of
@@ -161,21 +162,30 @@ class OrderStore:
         self.tag_catalog = database["tag_catalog"]
 
     async def seed_catalog(self, tags: list[CatalogTag]) -> None:
-        """Add the rule file's catalog tags that the store lacks; edits made through the Tag API
-        (colour, description, active) are never overwritten."""
+        """Add the rule file's catalog tags that the store lacks, with the built-in labels;
+        edits made through the Tag API (colour, description, active, labels, permissions) are
+        never overwritten. Tags stored before labels and permissions existed get the rule
+        file's."""
         if not tags:
             return
-        await self.tag_catalog.bulk_write(
-            [
+        writes: list[UpdateOne] = []
+        for tag in with_builtin_labels(tags):
+            document = tag.model_dump()
+            writes.append(
                 UpdateOne(
                     {"name": tag.name},
-                    {"$setOnInsert": {**tag.model_dump(), "created_at": datetime.now(UTC)}},
+                    {"$setOnInsert": {**document, "created_at": datetime.now(UTC)}},
                     upsert=True,
                 )
-                for tag in tags
-            ],
-            ordered=False,
-        )
+            )
+            writes += [
+                UpdateOne(
+                    {"name": tag.name, field: {"$exists": False}},
+                    {"$set": {field: document[field]}},
+                )
+                for field in ("labels", "permissions")
+            ]
+        await self.tag_catalog.bulk_write(writes, ordered=False)
 
     async def ensure_indexes(self) -> None:
         await self.orders.create_index([("order_no", ASCENDING)], unique=True)

@@ -235,6 +235,9 @@ async def test_a_viewer_sees_no_edit_buttons_and_the_server_refuses_its_edits(
         await page.goto(f"{console_url}/console/tags")
         await expect(page.locator("#catalog tbody tr").first).to_be_visible()
         assert await page.locator("#create, #catalog [data-action=rename]").count() == 0
+        # the page's last read (the unused review) is done: none is in flight when the cookies
+        # go, so no 401 redirect races the navigation below
+        await expect(page.locator("#unused li").first).to_be_visible()
 
         await page.context.clear_cookies()
         await page.goto(f"{console_url}/console/login")
@@ -337,4 +340,57 @@ async def test_the_alerts_page_joins_the_console_with_its_sign_in_and_order_link
         viewer = await signed_in(browser, console_url, "viewer")
         await viewer.goto(f"{alerts_url}/")
         await expect(viewer).to_have_url(f"{alerts_url}/login")
+        await browser.close()
+
+
+async def test_the_tags_page_catches_near_duplicates_and_an_agent_is_told_who_may_set_vip(
+    console_url: str, mongo_db: AsyncDatabase[dict[str, Any]]
+) -> None:
+    """Issue #17 in the console: a near-duplicate is confirmed or merged from the review, and a
+    tag the catalog keeps for managers is refused to an agent with the role it needs."""
+    await UserStore(mongo_db).create("客服小李", Role.AGENT, PASSWORD)
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = await signed_in(browser, console_url, "王小明")
+        await page.goto(f"{console_url}/console/tags")
+        await page.fill("#c-name", "家居爱好者")
+        await page.fill("#c-label-en", "Home-goods lover")
+        await page.click("#c-submit")
+        await expect(page.locator("#catalog tr[data-tag='家居爱好者']")).to_be_visible()
+
+        # a near-duplicate (traditional characters, a trailing 客户) asks before it is kept
+        asked: list[str] = []
+
+        async def accept(dialog: Any) -> None:
+            asked.append(dialog.message)
+            await dialog.accept()
+
+        page.on("dialog", accept)
+        await page.fill("#c-name", "家居愛好者客戶")
+        await page.click("#c-submit")
+        await expect(page.locator("#catalog tr[data-tag='家居愛好者客戶']")).to_be_visible()
+        assert "nearly equals the existing tag '家居爱好者'" in asked[0]
+        pair = page.locator("#duplicates li", has_text="家居愛好者客戶")
+        await expect(pair).to_contain_text("家居爱好者")
+
+        # the review offers the merge that exists: the twin leaves the catalog
+        await pair.locator("button", has_text="将 家居愛好者客戶 合并到 家居爱好者").click()
+        await expect(page.locator("#job-text")).to_contain_text("完成", timeout=30_000)
+        await page.click("#job button")
+        await expect(page.locator("#catalog tr[data-tag='家居愛好者客戶']")).to_have_count(0)
+        await expect(page.locator("#duplicates")).to_contain_text("没有疑似重复的标签")
+
+        # an agent may not set VIP: the page says which role may
+        agent = await signed_in(browser, console_url, "客服小李")
+        order_no = await agent.locator("#orders tbody tr").first.get_attribute("data-order")
+        await agent.goto(f"{console_url}/console/orders/{order_no}")
+        await agent.select_option("#m-tag", "vip")
+        await agent.fill("#m-reason", "老客户要求")
+        await agent.click("#m-add")
+        await expect(agent.locator("#toast")).to_contain_text(
+            "tag 'vip': the role 'agent' may not add it by hand; needs one of: manager, admin"
+        )
+        stored = await mongo_db["orders"].find_one({"order_no": order_no})
+        assert stored is not None
+        assert not any(t["name"] == "vip" and t["source"] == "manual" for t in stored["tags"])
         await browser.close()

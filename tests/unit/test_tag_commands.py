@@ -29,10 +29,10 @@ async def test_a_filter_change_is_a_dry_run_until_the_count_is_confirmed(parts: 
     commands, _, orders, _ = parts
     gift = OrderFilter(all_tags=["gift"])
 
-    dry = await commands.change_by_filter(gift, VIP, None)
+    dry = await commands.change_by_filter(gift, VIP, None, role="admin")
     with pytest.raises(Conflict, match="now matches 2 orders, not 3"):
-        await commands.change_by_filter(gift, VIP, 3)
-    started = await commands.change_by_filter(gift, VIP, 2)
+        await commands.change_by_filter(gift, VIP, 3, role="admin")
+    started = await commands.change_by_filter(gift, VIP, 2, role="admin")
 
     assert dry == DryRun(2)
     assert isinstance(started, JobStarted)
@@ -44,7 +44,9 @@ async def test_a_filter_change_is_a_dry_run_until_the_count_is_confirmed(parts: 
 async def test_a_filter_change_with_an_unknown_tag_starts_nothing(parts: Parts) -> None:
     commands, _, orders, _ = parts
     with pytest.raises(TagChangeRefused):
-        await commands.change_by_filter(OrderFilter(), ManualChange(("nope",), (), "ana"), 3)
+        await commands.change_by_filter(
+            OrderFilter(), ManualChange(("nope",), (), "ana"), 3, role="admin"
+        )
     assert orders.jobs == []
 
 
@@ -52,7 +54,7 @@ async def test_outcomes_per_order_are_values_not_strings_to_parse(parts: Parts) 
     commands, _, _, editing = parts
     editing.refuse["SO-3"] = "the order would carry 21 tags"
 
-    results = await commands.change(["SO-1", "SO-2", "SO-3", "SO-404"], VIP)
+    results = await commands.change(["SO-1", "SO-2", "SO-3", "SO-404"], VIP, role="admin")
 
     assert {no: r.outcome for no, r in results.items()} == {
         "SO-1": EditOutcome.CHANGED,

@@ -11,6 +11,9 @@ const OT = {
   },
   tagLabel(name) {
     const L = BOOT.labels;
+    // the catalog's label in the person's language first (custom tags carry their own)
+    const entry = (OT.catalog || []).find((t) => t.name === name);
+    if (entry && entry.labels && entry.labels[BOOT.lang]) return entry.labels[BOOT.lang];
     if (L.tags[name]) return L.tags[name];
     if (name.startsWith("status:")) return L.statuses[name.slice(7)] ?? name;
     if (name.startsWith("region:")) return L.regions[name.slice(7)] ?? name;

@@ -1,4 +1,5 @@
-// Tags: the catalog with usage, create / edit / deactivate, rename and merge as jobs, unused review.
+// Tags: the catalog with usage, labels and permissions, create / edit / deactivate, rename and
+// merge as jobs, the likely-duplicates and unused reviews.
 "use strict";
 (() => {
   const { t, api, el } = OT;
@@ -15,6 +16,17 @@
     await draw();
   }
   async function act(fn) { try { await fn(); } catch (e) { OT.toast(e.message, true); } }
+  // a name or label that nearly equals an existing tag's is refused (409 naming it): ask, then
+  // send again confirmed
+  async function confirmed(path, options) {
+    try { return await api(path, options); } catch (e) {
+      if (e.status !== 409 || !/nearly equals/.test(e.message)) throw e;
+      if (!confirm(t("tags.duplicate_confirm", { detail: e.message }))) throw new Error(e.message);
+      return api(path, { ...options, body: { ...options.body, confirm_duplicate: true } });
+    }
+  }
+  const labelsOf = (zh, en) => Object.fromEntries([["zh-CN", zh.trim()], ["en", en.trim()]].filter(([, v]) => v));
+  const roles = (list) => list.map((r) => t(`role.${r}`)).join(" / ");
 
   const RULES = JSON.parse(document.getElementById("rule-tags").textContent);
   const byRules = (name) => RULES.tags.includes(name) || RULES.prefixes.some((p) => p && name.startsWith(p));
@@ -28,6 +40,8 @@
       tr.append(el("td", {}, OT.badge(tag.name), el("div", { class: "muted", text: tag.name })));
       tr.append(el("td", { text: OT.family(tag.family) }));
       tr.append(el("td", { class: "cust", text: tag.description }));
+      const p = tag.permissions;
+      tr.append(el("td", { class: "perm", text: `${t("tags.may_add")}: ${roles(p.add)} · ${t("tags.may_remove")}: ${roles(p.remove)}` + (p.remove_rule_given ? "" : ` · ${t("tags.rule_given_kept")}`) }));
       tr.append(el("td", { class: "num" }, el("a", { href: "/console/?" + new URLSearchParams({ f: JSON.stringify({ all_tags: [tag.name] }) }), text: String(tag.orders) })));
       tr.append(el("td", { text: tag.active ? t("tags.active") : t("tags.inactive") }));
       if (BOOT.canAdmin) {
@@ -37,18 +51,39 @@
           el("button", { class: "btn small", type: "button", text: t("tags.edit"), onclick: () => act(async () => {
             const description = prompt(t("tags.description"), tag.description); if (description === null) return;
             await api(`/tags/${encodeURIComponent(tag.name)}`, { method: "PATCH", body: { description } }); await draw(); }) }),
+          el("button", { class: "btn small", type: "button", text: t("tags.edit_labels"), "data-action": "labels", onclick: () => act(async () => {
+            const zh = prompt(t("tags.label_zh"), (tag.labels || {})["zh-CN"] || ""); if (zh === null) return;
+            const en = prompt(t("tags.label_en"), (tag.labels || {}).en || ""); if (en === null) return;
+            await confirmed(`/tags/${encodeURIComponent(tag.name)}`, { method: "PATCH", body: { labels: labelsOf(zh, en) } }); await draw(); }) }),
           el("button", { class: "btn small", type: "button", text: tag.active ? t("tags.deactivate") : t("tags.activate"), onclick: () => act(async () => {
             await api(`/tags/${encodeURIComponent(tag.name)}`, { method: "PATCH", body: { active: !tag.active } }); await draw(); }) }),
           byRules(tag.name) ? el("span", { class: "pill", title: t("tags.by_rules_hint"), text: t("tags.by_rules") }) : null,
           byRules(tag.name) ? null : el("button", { class: "btn small", type: "button", text: t("tags.rename"), "data-action": "rename", onclick: () => act(async () => {
             const name = prompt(t("tags.rename_prompt", { tag: tag.name })); if (!name) return;
-            await runJob(await api(`/tags/${encodeURIComponent(tag.name)}/rename`, { method: "POST", body: { new_name: name.trim() } }), t("tags.renaming", { from: tag.name, to: name })); }) }),
+            await runJob(await confirmed(`/tags/${encodeURIComponent(tag.name)}/rename`, { method: "POST", body: { new_name: name.trim() } }), t("tags.renaming", { from: tag.name, to: name })); }) }),
           byRules(tag.name) ? null : el("button", { class: "btn small", type: "button", text: t("tags.merge"), onclick: () => act(async () => {
             const into = prompt(t("tags.merge_prompt", { tag: tag.name })); if (!into) return;
             await runJob(await api(`/tags/${encodeURIComponent(tag.name)}/merge`, { method: "POST", body: { into: into.trim() } }), t("tags.merging", { from: tag.name, to: into })); }) }));
         tr.append(cell);
       }
       body.append(tr);
+    }
+  }
+  async function duplicates() {
+    const pairs = await api("/tags/duplicates");
+    const box = $("duplicates"); box.replaceChildren();
+    if (!pairs.length) box.append(el("li", { class: "muted", text: t("tags.none_duplicates") }));
+    for (const pair of pairs) {
+      const [a, b] = pair.tags;
+      const li = el("li", { "data-pair": `${a}|${b}` }, OT.badge(a), el("span", { text: " ≈ " }), OT.badge(b), el("div", { class: "muted", text: pair.why }));
+      if (BOOT.canAdmin) for (const [from, into] of [[a, b], [b, a]]) {
+        if (byRules(from)) continue;  // the rules give it: merging it away is refused
+        li.append(el("button", { class: "btn small", type: "button", text: t("tags.merge_into", { from: OT.tagLabel(from), to: OT.tagLabel(into) }), onclick: () => act(async () => {
+          if (!confirm(t("tags.merge_into", { from, to: into }) + "?")) return;
+          await runJob(await api(`/tags/${encodeURIComponent(from)}/merge`, { method: "POST", body: { into } }), t("tags.merging", { from, to: into }));
+          await duplicates(); }) }));
+      }
+      box.append(li);
     }
   }
   async function unused() {
@@ -61,10 +96,11 @@
   async function start() {
     if (BOOT.canAdmin) $("create").addEventListener("submit", (e) => { e.preventDefault(); act(async () => {
       const name = $("c-name").value.trim();
-      await api("/tags", { method: "POST", body: { name, description: $("c-desc").value.trim(), colour: $("c-colour").value } });
-      $("c-name").value = ""; $("c-desc").value = ""; OT.toast(t("tags.created", { tag: name })); await draw(); await unused(); }); });
+      const labels = labelsOf($("c-label-zh").value, $("c-label-en").value);
+      await confirmed("/tags", { method: "POST", body: { name, labels, description: $("c-desc").value.trim(), colour: $("c-colour").value } });
+      $("c-name").value = ""; $("c-desc").value = ""; $("c-label-zh").value = ""; $("c-label-en").value = ""; OT.toast(t("tags.created", { tag: name })); await draw(); await duplicates(); await unused(); }); });
     $("u-days").addEventListener("change", () => act(unused));
-    await draw(); await unused();
+    await draw(); await duplicates(); await unused();
   }
   start();
 })();

@@ -1,10 +1,13 @@
-"""The tag catalog: list with usage, unused tags, create, edit, rename and merge (as jobs)."""
+"""The tag catalog: list with usage, unused tags, likely duplicates, create, edit, rename and
+merge (as jobs)."""
 
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, status
 
+from services.tagger.commands import TagCommands
+from services.tagger.governance import permissions_of
 from services.tagger.http.deps import Admin, Commands, Queries, Reader
 from services.tagger.http.errors import responses
 from services.tagger.http.models import (
@@ -13,13 +16,21 @@ from services.tagger.http.models import (
     CatalogTagPatch,
     CatalogUsageOut,
     JobOut,
+    LikelyDuplicatesOut,
     MergeIn,
     RenameIn,
     UnusedOut,
 )
+from services.tagger.rules.schema import CatalogTag
 
 router = APIRouter(tags=["catalog"], responses=responses(401, 403, 422, 429, 503))
 WRITES = responses(413)
+
+
+def shown(tag: CatalogTag, commands: TagCommands, catalog: dict[str, CatalogTag]) -> dict[str, Any]:
+    """A catalog tag as the API answers it: its permissions resolved (own, family's, default)."""
+    permissions = permissions_of(tag.name, {**catalog, tag.name: tag}, commands.families)
+    return {**tag.model_dump(), "permissions": permissions.model_dump()}
 
 
 @router.get("/tags", response_model=list[CatalogUsageOut])
@@ -28,8 +39,17 @@ async def list_tags(key: Reader, queries: Queries, commands: Commands) -> Any:
     counts = await queries.tag_usage()
     catalog = await commands.catalog()
     return [
-        {**tag.model_dump(), "orders": counts.get(name, 0)} for name, tag in sorted(catalog.items())
+        {**shown(tag, commands, catalog), "orders": counts.get(name, 0)}
+        for name, tag in sorted(catalog.items())
     ]
+
+
+@router.get("/tags/duplicates", response_model=list[LikelyDuplicatesOut])
+async def likely_duplicates(key: Reader, commands: Commands) -> Any:
+    """Pairs of catalog tags whose names or labels nearly equal each other (case, width,
+    spacing, traditional/simplified characters, a trailing 订单/客户): merge one into the other
+    (``POST /tags/{name}/merge``) or keep both."""
+    return [{"tags": pair.tags, "why": pair.why} for pair in await commands.duplicates()]
 
 
 @router.get("/tags/unused", response_model=UnusedOut)
@@ -53,14 +73,29 @@ async def unused_tags(
     responses={**WRITES, **responses(409)},
 )
 async def create_tag(tag: CatalogTagIn, key: Admin, commands: Commands) -> Any:
-    return (await commands.create_tag(tag.as_tag())).model_dump()
+    """409 when the name exists, or when the name or a label nearly equals an existing tag's
+    (the detail names it) unless ``confirm_duplicate``."""
+    created = await commands.create_tag(tag.as_tag(), confirm_duplicate=tag.confirm_duplicate)
+    return shown(created, commands, await commands.catalog())
 
 
 @router.patch(
-    "/tags/{name}", response_model=CatalogTagOut, responses={**WRITES, **responses(404, 410)}
+    "/tags/{name}", response_model=CatalogTagOut, responses={**WRITES, **responses(404, 409, 410)}
 )
 async def update_tag(name: str, patch: CatalogTagPatch, key: Admin, commands: Commands) -> Any:
-    return (await commands.update_tag(name, patch.model_dump(exclude_unset=True))).model_dump()
+    """Only the fields sent change; new labels that nearly equal another tag's name or label
+    are refused (409) unless ``confirm_duplicate``."""
+    updated = await commands.update_tag(
+        name, patch.changes(), confirm_duplicate=patch.confirm_duplicate
+    )
+    return shown(updated, commands, await commands.catalog())
+
+
+@router.get("/tags/{name}", response_model=CatalogTagOut, responses=responses(404, 410))
+async def read_tag(name: str, key: Reader, commands: Commands) -> Any:
+    """One catalog tag with its labels and permissions."""
+    catalog = await commands.catalog()
+    return shown(await commands.catalog_tag(name), commands, catalog)
 
 
 @router.post(
@@ -71,7 +106,9 @@ async def update_tag(name: str, patch: CatalogTagPatch, key: Admin, commands: Co
 )
 async def rename_tag(name: str, body: RenameIn, key: Admin, commands: Commands) -> Any:
     """The catalog entry gets the new name; every order carrying the old one is rewritten (job)."""
-    started = await commands.rename_tag(name, body.new_name, key.name)
+    started = await commands.rename_tag(
+        name, body.new_name, key.name, confirm_duplicate=body.confirm_duplicate
+    )
     return {"job_id": started.job_id, "orders": started.orders, "status": "running"}
 
 

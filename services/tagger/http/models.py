@@ -2,18 +2,38 @@
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from services.tagger.errors import Invalid
 from services.tagger.manual import ManualChange
 from services.tagger.queries import OrderFilter
-from services.tagger.rules.schema import TAG_NAME, CatalogTag
+from services.tagger.rules.schema import TAG_NAME, CatalogTag, Label, Language, TagPermissions
+from services.tagger.tag_names import nfkc
 
 ORDER_NO = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
 COLOUR = r"^#[0-9a-fA-F]{6}$"
 FAMILY = r"^[a-z][a-z0-9_-]{0,31}$"  # as a family is named in the rule file
 
-TagNameIn = Annotated[str, Field(pattern=TAG_NAME)]
+
+def _nfkc(value: object) -> object:
+    return nfkc(value) if isinstance(value, str) else value
+
+
+# a tag name as sent: NFKC first (full-width "ｖｉｐ" is "vip"), then the pattern
+# (the validator after the constraints: it runs first, and the schema keeps the pattern)
+TagNameIn = Annotated[
+    str, Field(pattern=TAG_NAME, examples=["gift-wrap", "家居爱好者"]), BeforeValidator(_nfkc)
+]
+LabelIn = Annotated[Label, BeforeValidator(_nfkc)]
+Labels = Annotated[
+    dict[Language, LabelIn],
+    Field(description="display label per language", examples=[{"zh-CN": "礼品包装"}]),
+]
+CONFIRM_DUPLICATE = Field(
+    default=False,
+    description="keep a name or label that nearly equals an existing tag's (refused with 409 "
+    "naming that tag otherwise)",
+)
 
 
 class _Body(BaseModel):
@@ -69,23 +89,43 @@ class CatalogTagIn(_Body):
     description: Annotated[str, Field(max_length=300)] = ""
     colour: Annotated[str, Field(pattern=COLOUR)] = "#6b7280"
     active: bool = True
+    labels: Labels = Field(default_factory=dict)
+    permissions: TagPermissions | None = None
+    confirm_duplicate: bool = CONFIRM_DUPLICATE
 
     def as_tag(self) -> CatalogTag:
-        return CatalogTag.model_validate(self.model_dump())
+        return CatalogTag.model_validate(self.model_dump(exclude={"confirm_duplicate"}))
 
 
 class CatalogTagPatch(_Body):
-    """Only the fields sent change (read with ``exclude_unset``); at least one is sent."""
+    """Only the fields sent change (read with ``exclude_unset``); at least one of them is sent
+    (``confirm_duplicate`` alone changes nothing)."""
 
-    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra={"minProperties": 1})
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,
+        json_schema_extra={
+            "anyOf": [
+                {"required": [field]}
+                for field in ("description", "colour", "active", "labels", "permissions")
+            ]
+        },
+    )
 
     description: Annotated[str, Field(max_length=300)] = None  # type: ignore[assignment]
     colour: Annotated[str, Field(pattern=COLOUR)] = None  # type: ignore[assignment]
     active: bool = None  # type: ignore[assignment]
+    labels: Labels = None  # type: ignore[assignment]  # replaces every label
+    permissions: TagPermissions = None  # type: ignore[assignment]
+    confirm_duplicate: bool = CONFIRM_DUPLICATE
+
+    def changes(self) -> dict[str, Any]:
+        return self.model_dump(exclude_unset=True, exclude={"confirm_duplicate"})
 
 
 class RenameIn(_Body):
     new_name: TagNameIn
+    confirm_duplicate: bool = CONFIRM_DUPLICATE
 
 
 class MergeIn(_Body):
@@ -133,10 +173,20 @@ class CatalogTagOut(BaseModel):
     description: str
     colour: str
     active: bool
+    labels: dict[Language, str] = Field(description="display label per language")
+    permissions: TagPermissions = Field(
+        description="who may add or remove it by hand: the tag's own, else its family's, "
+        "else the defaults"
+    )
 
 
 class CatalogUsageOut(CatalogTagOut):
     orders: int
+
+
+class LikelyDuplicatesOut(BaseModel):
+    tags: tuple[str, str] = Field(description="two catalog tags, in name order")
+    why: str = Field(description="which spellings nearly equal each other")
 
 
 class UnusedOut(BaseModel):

@@ -8,15 +8,36 @@ import json
 import re
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
 
 from services.tagger.rules.conditions import Condition
 from services.tagger.rules.facts import FACT_NAMES
 
-TAG_NAME = r"^[a-z0-9][a-z0-9:_.-]{0,63}$"
+# A tag's stable key in APIs, events and filters: lowercase ASCII or Chinese (Han) characters.
+# Only these two scripts: no Cyrillic or Greek look-alikes, no control or invisible characters,
+# nothing that changes under NFKC (input is NFKC-normalised before it is checked).
+_HAN = r"\u3400-\u4dbf\u4e00-\u9fff"  # escaped: the same in Python, Rust and ECMA regexes
+TAG_NAME = rf"^[a-z0-9{_HAN}][a-z0-9:_.{_HAN}-]{{0,63}}$"
+LANGUAGES = ("zh-CN", "en")
+ROLES = ("viewer", "agent", "manager", "admin")
+Language = Literal["zh-CN", "en"]
+StaffRole = Literal["viewer", "agent", "manager", "admin"]
+
+# A display label: any script, one line, no control or invisible formatting characters (bidi
+# overrides, zero-width spaces) and no space at either end.
+_INVISIBLE = r"\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff"
+_SPACE = r" \xa0\u3000"
+LABEL = rf"^[^{_INVISIBLE}{_SPACE}](?:[^{_INVISIBLE}]*[^{_INVISIBLE}{_SPACE}])?$"
+Label = Annotated[str, Field(min_length=1, max_length=64, pattern=LABEL)]
 PLACEHOLDER = re.compile(r"\{([a-z0-9_.]+)\}")
 
 
@@ -24,11 +45,21 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
+class TagPermissions(_Strict):
+    """Who may add or remove a tag by hand (admins always may), and whether a tag a rule gave
+    may be removed by hand at all (the next event would otherwise bring it back unnoticed)."""
+
+    add: tuple[StaffRole, ...] = ("agent", "manager", "admin")
+    remove: tuple[StaffRole, ...] = ("agent", "manager", "admin")
+    remove_rule_given: bool = False
+
+
 class Family(_Strict):
     name: str = Field(pattern=r"^[a-z][a-z0-9_-]{0,31}$")
     exclusive: bool = False
     default: str | None = Field(default=None, pattern=TAG_NAME)
     description: str = ""
+    permissions: TagPermissions | None = None  # for every tag of the family without its own
 
 
 class CatalogTag(_Strict):
@@ -37,6 +68,8 @@ class CatalogTag(_Strict):
     description: str = ""
     colour: str = Field(default="#6b7280", pattern=r"^#[0-9a-fA-F]{6}$")
     active: bool = True
+    labels: dict[Language, Label] = Field(default_factory=dict)
+    permissions: TagPermissions | None = None  # None: the family's, else the defaults
 
 
 class Rule(_Strict):
