@@ -16,6 +16,7 @@ from services.notifier.page import router as page_router
 from services.notifier.security import check_production_settings
 from services.notifier.settings import NotifierSettings
 from shared.kafka import asyncapi_document
+from shared.observability import observe_app
 
 READY_TIMEOUT_S = 2.0
 
@@ -40,6 +41,7 @@ def create_app(settings: NotifierSettings | None = None) -> FastAPI:
         openapi_url="/openapi.json" if docs else None,
     )
     app.state.settings = settings
+    observe_app(app, "notifier")
     if settings.notifier_expose_metrics:
         app.mount("/metrics", make_asgi_app())
     install_error_handlers(app)
