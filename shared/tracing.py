@@ -26,36 +26,23 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.metrics import KafkaRecord
+from shared.settings import Settings
 
 Headers = list[tuple[str, bytes]]
 # Probes and scrapes every few seconds would bury the traces worth reading.
 UNTRACED_URLS = "healthz,readyz,metrics"
 
 
-class TracingSettings(BaseSettings):
-    """``ORDERTAG_TRACING_*``."""
-
-    model_config = SettingsConfigDict(env_prefix="ORDERTAG_TRACING_", extra="ignore")
-
-    enabled: bool = False
-    endpoint: str = "http://127.0.0.1:4318"  # OTLP over HTTP; /v1/traces is appended
-    # Share of new traces kept; a trace started elsewhere keeps its caller's decision.
-    sample_ratio: float = Field(default=1.0, ge=0.0, le=1.0)
-
-
 _provider: TracerProvider | None = None
 
 
-def start_tracing(service: str, settings: TracingSettings | None = None) -> TracerProvider | None:
+def start_tracing(service: str, settings: Settings) -> TracerProvider | None:
     """Export this process's spans as ``ordertag-<service>`` when tracing is enabled (once per
     process: the provider is global). The SDK flushes what is buffered at exit."""
     global _provider
-    settings = settings or TracingSettings()
-    if not settings.enabled:
+    if not settings.tracing_enabled:
         return None
     if _provider is not None:
         return _provider
@@ -65,9 +52,9 @@ def start_tracing(service: str, settings: TracingSettings | None = None) -> Trac
 
     provider = TracerProvider(
         resource=Resource.create({"service.name": f"ordertag-{service}"}),
-        sampler=ParentBased(TraceIdRatioBased(settings.sample_ratio)),
+        sampler=ParentBased(TraceIdRatioBased(settings.tracing_sample_ratio)),
     )
-    endpoint = f"{settings.endpoint.rstrip('/')}/v1/traces"
+    endpoint = f"{settings.tracing_endpoint.rstrip('/')}/v1/traces"
     provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint)))
     trace.set_tracer_provider(provider)
     PymongoInstrumentor().instrument(tracer_provider=provider)
@@ -80,9 +67,9 @@ def tracing_enabled() -> bool:
     return _provider is not None
 
 
-def instrument_app(app: FastAPI, service: str) -> None:
+def instrument_app(app: FastAPI, service: str, settings: Settings) -> None:
     """Trace the app's requests when tracing is enabled (a server span per request)."""
-    provider = start_tracing(service)
+    provider = start_tracing(service, settings)
     if provider is None:
         return
     from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor

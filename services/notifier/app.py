@@ -41,7 +41,7 @@ def create_app(settings: NotifierSettings | None = None) -> FastAPI:
         openapi_url="/openapi.json" if docs else None,
     )
     app.state.settings = settings
-    observe_app(app, "notifier")
+    observe_app(app, "notifier", settings)
     if settings.notifier_expose_metrics:
         app.mount("/metrics", make_asgi_app())
     install_error_handlers(app)

@@ -37,7 +37,7 @@ def create_app(settings: TaggerSettings | None = None) -> FastAPI:
     )
     app.state.api_keys = settings.api_keys  # read by shared.auth's scope check
     app.add_middleware(BodySizeLimit, max_bytes=settings.tagger_max_body_bytes)
-    observe_app(app, "tagger")
+    observe_app(app, "tagger", settings)
     if settings.tagger_metrics_enabled:
         app.mount("/metrics", make_asgi_app())
     install_error_handlers(app, settings.tagger_retry_after_s)

@@ -14,6 +14,7 @@ from services.tagger.settings import TaggerSettings
 from shared.http import BodySizeLimit
 from shared.metrics import UNMATCHED_ROUTE, RequestMetrics, route_template
 from shared.observability import observe_app
+from shared.settings import Settings
 
 
 def count(method: str, route: str, status: int) -> float:
@@ -42,7 +43,7 @@ def small_app() -> FastAPI:
         return {"page": page}
 
     app.mount("/console", console)
-    observe_app(app, "test")
+    observe_app(app, "test", Settings())
     return app
 
 

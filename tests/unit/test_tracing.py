@@ -15,6 +15,7 @@ from shared import tracing
 from shared.events import OrderCreated
 from shared.kafka import JSON_HEADERS
 from shared.metrics import ORIGIN_HEADER, origin_ms
+from shared.settings import Settings
 from shared.tracing import PublishSpans, RecordSpans
 from tests.factories import make_order
 
@@ -104,7 +105,7 @@ def test_tracing_off_adds_nothing_to_the_headers() -> None:
 
 
 def test_tracing_is_off_unless_enabled() -> None:
-    assert tracing.start_tracing("test", tracing.TracingSettings()) is None
+    assert tracing.start_tracing("test", Settings()) is None
 
 
 def test_tagged_events_carry_ingest_time_and_the_order_trace(
