@@ -221,6 +221,7 @@ async def test_a_consumer_joining_and_one_leaving_mid_stream_tag_each_order_once
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)
 async def test_three_consumers_joining_one_killed_one_leaving_tag_each_order_once(
     tagger_settings: TaggerSettings,
     mongo_db: AsyncDatabase[dict[str, Any]],
