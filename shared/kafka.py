@@ -19,6 +19,7 @@ from faststream.security import (
 from faststream.specification import AsyncAPI
 
 from shared.settings import Settings
+from shared.tracing import broker_middlewares
 
 log = structlog.get_logger("kafka")
 
@@ -90,6 +91,7 @@ def make_broker(settings: Settings, **kwargs: object) -> KafkaBroker:
         linger_ms=5,
         # On shutdown, let a batch in flight finish and commit (deploys allow 30 s).
         graceful_timeout=15.0,
+        middlewares=broker_middlewares(),  # a span per consumed batch when tracing is on
         **kwargs,  # type: ignore[arg-type]
     )
 

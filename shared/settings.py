@@ -81,6 +81,11 @@ class Settings(BaseSettings):
     api_rate_per_minute: int = 600  # per API key, across all processes
     log_level: str = "INFO"
     log_json: bool = False
+    # OpenTelemetry traces over OTLP/HTTP (shared/tracing.py; docs/operations.md, "Traces")
+    tracing_enabled: bool = False
+    tracing_endpoint: str = "http://127.0.0.1:4318"  # the collector's base; /v1/traces appended
+    # share of new traces kept; a trace started by a caller keeps the caller's decision
+    tracing_sample_ratio: float = Field(default=1.0, ge=0.0, le=1.0)
 
     @field_validator("mongo_write_concern")
     @classmethod

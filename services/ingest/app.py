@@ -14,6 +14,7 @@ from shared.auth import ensure_safe_to_start
 from shared.events import OrderEvent
 from shared.http import BodySizeLimit, install_error_handlers
 from shared.kafka import asyncapi_document, make_broker
+from shared.observability import observe_app
 
 
 def create_app(settings: IngestSettings | None = None) -> FastAPI:
@@ -38,6 +39,7 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
     app = FastAPI(title="ordertag ingest", version="0.1.0", lifespan=lifespan)
     app.state.api_keys = settings.api_keys
     app.add_middleware(BodySizeLimit, max_bytes=settings.ingest_max_body_bytes)
+    observe_app(app, "ingest", settings)
     app.mount("/metrics", make_asgi_app())
     install_error_handlers(app)
     app.include_router(orders.batch_router(settings.ingest_max_batch))

@@ -11,6 +11,7 @@ from services.ingest import metrics
 from shared.errors import DependencyUnavailable
 from shared.events import OrderEventModel, order_event_key
 from shared.kafka import JSON_HEADERS
+from shared.tracing import PublishSpans
 
 PUBLISH_ERRORS = (KafkaError, TimeoutError, OSError)
 
@@ -39,18 +40,21 @@ class OrderEventPublisher:
         them in one linger window). Returns, per event, the error that kept it out or None."""
         started = time.perf_counter()
         futures: list[asyncio.Future[RecordMetadata]] = []
+        spans = PublishSpans(self._topic)  # one per event, each event's context in its headers
         try:
             async with asyncio.timeout(self._timeout_s):
                 for event in events:
                     value = event.model_dump_json().encode()
                     key = order_event_key(event)
+                    headers = spans.headers(JSON_HEADERS, event.order_no)
                     futures.append(
-                        await self._producer.send(self._topic, value, key=key, headers=JSON_HEADERS)
+                        await self._producer.send(self._topic, value, key=key, headers=headers)
                     )
                 outcomes = await asyncio.gather(*futures, return_exceptions=True)
             errors = [o if isinstance(o, BaseException) else None for o in outcomes]
         except PUBLISH_ERRORS as error:
             errors = [_error_of(f, error) for f in futures] + [error] * (len(events) - len(futures))
+        spans.end(errors)
         metrics.PUBLISH_SECONDS.observe(time.perf_counter() - started)
         return errors
 

@@ -14,6 +14,7 @@ from services.notifier.security import check_production_settings
 from services.notifier.settings import NotifierSettings
 from shared.http import install_error_handlers
 from shared.kafka import asyncapi_document
+from shared.observability import observe_app
 from shared.probes import CHECK_TIMEOUT_S, Ping, ReadinessCheck, probes_router
 
 
@@ -37,6 +38,7 @@ def create_app(settings: NotifierSettings | None = None) -> FastAPI:
         openapi_url="/openapi.json" if docs else None,
     )
     app.state.settings = settings
+    observe_app(app, "notifier", settings)
     if settings.notifier_expose_metrics:
         app.mount("/metrics", make_asgi_app())
     install_error_handlers(app)

@@ -7,10 +7,13 @@ from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 from pydantic import ValidationError
 
+from services.notifier import metrics
 from services.notifier.alerting import Alerting
 from services.notifier.retrying import through_outages
 from services.notifier.settings import NotifierSettings
 from shared.events import OrderTagged
+from shared.metrics import observe_end_to_end, observe_lag
+from shared.tracing import RecordSpans
 
 log = structlog.get_logger("notifier")
 # Waiting out an outage inside one batch stays well below max_poll_interval_ms (300 s); past it
@@ -33,9 +36,11 @@ def subscribe_tagged_orders(
     )
     async def on_orders_tagged(message: KafkaMessage) -> None:
         events = []
+        records = []
         for record in message.raw_message:
             try:
                 events.append(OrderTagged.model_validate_json(record.value or b""))
+                records.append(record)
             except ValidationError as error:  # not ours to fix: skip, say so, go on
                 log.error(
                     "undecodable_tagged_event",
@@ -43,4 +48,8 @@ def subscribe_tagged_orders(
                     partition=record.partition,
                     error=str(error)[:300],
                 )
-        await through_outages(lambda: alerting.handle(events), "alert", within_s=OUTAGE_WAIT_S)
+        traced = [(event.order_no, record) for event, record in zip(events, records, strict=True)]
+        with RecordSpans(settings.topics.tagged, traced):
+            await through_outages(lambda: alerting.handle(events), "alert", within_s=OUTAGE_WAIT_S)
+        observe_end_to_end("alerted", records)
+        observe_lag(metrics.CONSUMER_LAG, message.consumer, message.raw_message)

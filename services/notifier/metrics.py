@@ -46,3 +46,8 @@ ATTEMPT_LOG_BUFFERED = Gauge(
     "ordertag_notifier_attempt_log_buffered",
     "Delivery attempts waiting to be written to the attempt log.",
 )
+CONSUMER_LAG = Gauge(
+    "ordertag_notifier_lag",
+    "Tagged-order records behind the partition end, by partition (as ordertag_tagger_lag).",
+    ["partition"],
+)

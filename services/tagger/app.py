@@ -14,6 +14,7 @@ from services.tagger.http.errors import install_error_handlers
 from services.tagger.roles import run_roles
 from services.tagger.settings import Role, TaggerSettings
 from shared.http import BodySizeLimit
+from shared.observability import observe_app
 
 
 def create_app(settings: TaggerSettings | None = None) -> FastAPI:
@@ -36,6 +37,7 @@ def create_app(settings: TaggerSettings | None = None) -> FastAPI:
     )
     app.state.api_keys = settings.api_keys  # read by shared.auth's scope check
     app.add_middleware(BodySizeLimit, max_bytes=settings.tagger_max_body_bytes)
+    observe_app(app, "tagger", settings)
     if settings.tagger_metrics_enabled:
         app.mount("/metrics", make_asgi_app())
     install_error_handlers(app, settings.tagger_retry_after_s)

@@ -2,12 +2,10 @@
 case, publish; nothing else."""
 
 import asyncio
-import contextlib
 from typing import Any
 
 import stamina
 import structlog
-from aiokafka import TopicPartition
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
@@ -17,11 +15,12 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from services.tagger import metrics
 from services.tagger.dead_letters import DeadLetter, decode_records, unknown_order_letters
-from services.tagger.publishing import TaggerOutput
+from services.tagger.publishing import Lineage, TaggerOutput
 from services.tagger.rule_changes import ShadowRules
 from services.tagger.settings import TaggerSettings
 from services.tagger.tagging import TaggingService
 from shared.kafka import make_broker
+from shared.metrics import observe_end_to_end, observe_lag
 
 ATTEMPT_TIMEOUT_S = 45.0  # well above a batch's time on a loaded machine
 
@@ -60,14 +59,18 @@ def build_broker(
     async def on_order_events(message: KafkaMessage) -> None:
         with metrics.BATCH_SECONDS.time():
             decoded, dead = decode_records(message.raw_message)
-            async for attempt in stamina.retry_context(on=TRANSIENT_ERRORS, attempts=5, timeout=60):
-                with attempt:
-                    # a driver call that never returns (seen after a MongoDB restart under load)
-                    # becomes a retried timeout instead of a consumer that stalls for good
-                    async with asyncio.timeout(ATTEMPT_TIMEOUT_S):
-                        outcome = await tagging.tag([event for event, _ in decoded])
-            dead += unknown_order_letters(decoded, outcome.unknown_orders)
-            await output.publish(outcome.tagged, dead)
+            with Lineage(settings.topics.orders, decoded) as lineage:
+                async for attempt in stamina.retry_context(
+                    on=TRANSIENT_ERRORS, attempts=5, timeout=60
+                ):
+                    with attempt:
+                        # a driver call that never returns (seen after a MongoDB restart under
+                        # load) becomes a retried timeout instead of a consumer that stalls
+                        async with asyncio.timeout(ATTEMPT_TIMEOUT_S):
+                            outcome = await tagging.tag([event for event, _ in decoded])
+                dead += unknown_order_letters(decoded, outcome.unknown_orders)
+                await output.publish(outcome.tagged, dead, lineage)
+        observe_end_to_end("tagged", [record for _, record in decoded])
         _observe(message, len(decoded), dead)
         if shadow is not None:
             await _shadow(shadow, [tagged.order_no for tagged in outcome.tagged])
@@ -89,7 +92,4 @@ def _observe(message: Any, decoded: int, dead: list[DeadLetter]) -> None:
     metrics.DEAD_LETTERS.inc(len(dead))
     for letter in dead:
         log.warning("dead_letter", error=letter.error, **letter.headers())
-    last = message.raw_message[-1]
-    with contextlib.suppress(Exception):  # lag is best effort: never fail a batch over it
-        highwater = message.consumer.highwater(TopicPartition(last.topic, last.partition))
-        metrics.CONSUMER_LAG.labels(str(last.partition)).set(max(highwater - last.offset - 1, 0))
+    observe_lag(metrics.CONSUMER_LAG, message.consumer, message.raw_message)

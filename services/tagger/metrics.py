@@ -38,3 +38,8 @@ SHADOW_DIFFERENCES = Counter(
     "Orders whose tags a candidate rule set in shadow would change, per tag",
     ["tag", "change"],
 )
+DEAD_LETTER_RECORDS = Gauge(
+    "ordertag_dead_letter_records",
+    "Records held in the dead-letter topic (end minus start offsets, all partitions): they "
+    "wait for a person until the topic's retention drops them.",
+)

@@ -6,12 +6,41 @@ more than the send itself at the tagger's batch sizes).
 """
 
 import asyncio
+from collections.abc import Sequence
+from types import TracebackType
 
 from aiokafka import AIOKafkaProducer
 
-from services.tagger.dead_letters import DeadLetter
-from shared.events import OrderTagged
+from services.tagger.dead_letters import DeadLetter, Record
+from shared.events import OrderEventModel, OrderTagged
 from shared.kafka import JSON_HEADERS
+from shared.metrics import origin_header
+from shared.tracing import Headers, RecordSpans
+
+
+class Lineage:
+    """What a tagged event carries on from the order event it came from: the order's trace
+    (a span per consumed record) and ingest's send time (for the end-to-end latency)."""
+
+    def __init__(self, topic: str, decoded: Sequence[tuple[OrderEventModel, Record]]) -> None:
+        self._records = {event.order_no: record for event, record in decoded}
+        self._spans = RecordSpans(topic, self._records.items())
+
+    def headers(self, order_no: str) -> Headers:
+        record = self._records.get(order_no)
+        base = JSON_HEADERS if record is None else [*JSON_HEADERS, origin_header(record)]
+        return self._spans.headers(base, order_no)
+
+    def __enter__(self) -> "Lineage":
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._spans.end(error)
 
 
 class TaggerOutput:
@@ -20,7 +49,12 @@ class TaggerOutput:
         self._tagged_topic = tagged_topic
         self._dead_letter_topic = dead_letter_topic
 
-    async def publish(self, tagged: list[OrderTagged], dead: list[DeadLetter] = ()) -> None:  # type: ignore[assignment]
+    async def publish(
+        self,
+        tagged: list[OrderTagged],
+        dead: list[DeadLetter] = (),  # type: ignore[assignment]
+        lineage: Lineage | None = None,
+    ) -> None:
         """Send all, then wait for every acknowledgement; raises if any was refused, so the
         batch is not committed and comes again (consumers dedupe on the tagged event id)."""
         sends = [
@@ -28,7 +62,7 @@ class TaggerOutput:
                 self._tagged_topic,
                 event.model_dump_json().encode(),
                 key=event.customer_id.encode(),
-                headers=JSON_HEADERS,
+                headers=JSON_HEADERS if lineage is None else lineage.headers(event.order_no),
             )
             for event in tagged
         ]

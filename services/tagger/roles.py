@@ -18,6 +18,7 @@ import structlog
 from services.tagger import metrics
 from services.tagger.bootstrap import Tagger, record_active_rules
 from services.tagger.consumer import build_broker
+from services.tagger.dead_letter_depth import watch_dead_letter_depth
 from services.tagger.settings import Role
 from shared.kafka import keep_consuming
 from shared.probes import ReadinessCheck
@@ -86,6 +87,9 @@ async def run_roles(tagger: Tagger, roles: frozenset[Role]) -> AsyncIterator[Non
         tasks.append(asyncio.create_task(keep_consuming(broker), name="consumer-watchdog"))
     if Role.JOBS in roles:
         await tagger.jobs.resume_all()  # what a stopped process left running
+        tasks.append(
+            asyncio.create_task(watch_dead_letter_depth(tagger.settings), name="dlq-depth")
+        )
         if Role.API not in roles:
             tasks.append(asyncio.create_task(pick_up_jobs(tagger), name="jobs"))
     log.info("tagger_roles_started", roles=sorted(role.value for role in roles))
