@@ -149,9 +149,11 @@ def evolve(
     team: str,
     routes: list[Route],
     order_url_base: str,
+    now: datetime | None = None,
 ) -> Evolution | None:
     """The team's alert for ``event``'s order after ``event``; None when nothing changes (the
-    event was applied already, or there is no alert and no reason for one)."""
+    event was applied already, or there is no alert and no reason for one). A new alert is
+    created ``now`` (the escalation clock starts when it is raised), else at the event's time."""
     event_id = str(event.event_id)
     if group is not None and event_id in group.applied_events:
         return None
@@ -236,7 +238,7 @@ def evolve(
         "history": [*(group.history if group else []), *changes],
     }
     if group is None:
-        return Evolution(AlertGroup(created_at=at, **fields), notice, created=True)
+        return Evolution(AlertGroup(created_at=now or at, **fields), notice, created=True)
     return Evolution(group.model_copy(update=fields), notice, created=False)
 
 

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from shared.events import Alert, AlertKind, OrderTagged, Severity
+from shared.events import AlertKind, Severity
 from shared.models import OrderStatus
 
 # How severities compare: an alert's severity is the highest of its open reasons'.
@@ -254,34 +254,6 @@ def load_routing(path: Path) -> Routing:
             for e in error.errors()
         )
         raise RoutingFileError(f"{path}: {problems}") from None
-
-
-def alerts_for(
-    event: OrderTagged, routing: Routing, order_url_base: str
-) -> list[tuple[Alert, Route]]:
-    """The alerts a tagged order raises: one per route whose tags it has just gained."""
-    added = {tag.name for tag in event.tags_added}
-    found = []
-    for route in routing.routes:
-        matched = [name for name in route.when_tags_any if name in added]
-        if not matched:
-            continue
-        reasons = [tag.reason for tag in event.tags if tag.name in matched]
-        alert = Alert(
-            alert_id=Alert.id_for(event.order_no, route.kind),
-            kind=route.kind,
-            severity=route.severity,
-            order_no=event.order_no,
-            customer_id=event.customer_id,
-            customer_tier=event.facts.customer_tier,
-            amount=event.facts.total,
-            currency=event.facts.currency,
-            tags=[tag.name for tag in event.tags],
-            reasons=reasons,
-            order_url=order_url(order_url_base, event.order_no),
-        )
-        found.append((alert, route))
-    return found
 
 
 def order_url(base: str, order_no: str) -> str:

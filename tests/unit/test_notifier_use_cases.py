@@ -12,26 +12,24 @@ from aiokafka.errors import KafkaConnectionError
 from services.notifier.alerting import Alerting
 from services.notifier.attempt_log import AttemptLog
 from services.notifier.delivery import ChannelWorker, Dispatcher
+from services.notifier.grouping import AlertGroup, evolve
 from services.notifier.routing import (
     QuietHours,
-    Route,
     Routing,
     WebhookChannel,
     WeComChannel,
-    alerts_for,
 )
-from services.notifier.store import DeliveryStatus
-from shared.events import Severity
+from services.notifier.store import DeliveryStatus, new_document
+from shared.events import OrderTagged, Severity
 from tests.conftest import eventually
 from tests.notifier_fakes import (
     InMemoryAlertStore,
     MemoryCollection,
-    MemorySeen,
     RecordingPublisher,
     RecordingSender,
     SilentLive,
 )
-from tests.unit.test_notifier_pure import alert, tagged
+from tests.unit.test_notifier_pure import tagged
 
 HOOK = WebhookChannel(id="hook", type="webhook", url="http://h/", unsigned=True)
 ROBOT = WeComChannel(id="robot", type="wecom", url="http://r/", rate_per_minute=60_000)
@@ -60,7 +58,6 @@ class Process:
         store: InMemoryAlertStore,
         sender: RecordingSender | None = None,
         publisher: RecordingPublisher | None = None,
-        seen: MemorySeen | None = None,
     ) -> None:
         self.sender = sender or RecordingSender()
         self.publisher = publisher or RecordingPublisher()
@@ -84,7 +81,6 @@ class Process:
             store,  # type: ignore[arg-type]
             self.dispatcher,
             live,  # type: ignore[arg-type]
-            seen or MemorySeen(),
             "https://shop/orders/",
             self.publisher,
         )
@@ -95,6 +91,12 @@ class Process:
 
     async def __aexit__(self, *_: Any) -> None:
         await self.dispatcher.stop(grace_s=1)
+
+
+def group_for(event: OrderTagged, team: str = "support") -> AlertGroup:
+    evolution = evolve(None, event, team, ROUTING.teams()[team], "https://shop/orders/")
+    assert evolution is not None
+    return evolution.group
 
 
 def delivered(store: InMemoryAlertStore, channel: str) -> list[str]:
@@ -113,9 +115,9 @@ async def test_a_redelivered_event_raises_publishes_and_delivers_one_alert() -> 
         assert await process.alerting.handle([tagged(["urgent"])]) == 0
         await eventually(lambda: _true(len(delivered(store, "robot")) == 1), within=5)
 
-    assert process.publisher.published == ["SO-9:urgent"]
-    assert process.sender.alert_ids("hook") == ["SO-9:urgent"]
-    assert process.sender.alert_ids("robot") == ["SO-9:urgent"]
+    assert process.publisher.published == ["SO-9:support"]
+    assert process.sender.alert_ids("hook") == ["SO-9:support"]
+    assert process.sender.alert_ids("robot") == ["SO-9:support"]
 
 
 async def test_an_alert_stored_but_not_published_is_published_when_the_batch_comes_back() -> None:
@@ -125,16 +127,7 @@ async def test_an_alert_stored_but_not_published_is_published_when_the_batch_com
             await process.alerting.handle([tagged(["urgent"])])
         await process.alerting.handle([tagged(["urgent"])])  # Kafka hands the batch back
 
-    assert process.publisher.published == ["SO-9:urgent"]
-
-
-async def test_alerts_are_raised_with_redis_down() -> None:
-    store = InMemoryAlertStore()
-    async with Process(store, seen=MemorySeen(down=True)) as process:
-        assert await process.alerting.handle([tagged(["urgent"])]) == 1
-        assert await process.alerting.handle([tagged(["urgent"])]) == 0  # MongoDB decides
-
-    assert list(store.alerts) == ["SO-9:urgent"]
+    assert process.publisher.published == ["SO-9:support"]
 
 
 async def test_two_processes_resuming_the_same_pending_alert_send_it_once() -> None:
@@ -147,8 +140,8 @@ async def test_two_processes_resuming_the_same_pending_alert_send_it_once() -> N
             await eventually(lambda: _true(len(delivered(store, "hook")) == 1), within=5)
             await eventually(lambda: _true(len(delivered(store, "robot")) == 1), within=5)
 
-    assert sender.alert_ids("hook") == ["SO-9:urgent"]
-    assert sender.alert_ids("robot") == ["SO-9:urgent"]
+    assert sender.alert_ids("hook") == ["SO-9:support"]
+    assert sender.alert_ids("robot") == ["SO-9:support"]
 
 
 async def test_a_failed_attempt_is_retried_under_the_same_claim() -> None:
@@ -158,19 +151,19 @@ async def test_a_failed_attempt_is_retried_under_the_same_claim() -> None:
         await eventually(lambda: _true(len(delivered(store, "hook")) == 1), within=5)
         await eventually(lambda: _true(len(delivered(store, "robot")) == 1), within=5)
 
-    hook = store.alerts["SO-9:urgent"]["deliveries"][0]
-    attempts = [d["attempts"] for d in store.alerts["SO-9:urgent"]["deliveries"]]
+    hook = store.alerts["SO-9:support"]["deliveries"][0]
+    attempts = [d["attempts"] for d in store.alerts["SO-9:support"]["deliveries"]]
     assert sorted(attempts) == [1, 2]
     assert hook["status"] == "delivered"
 
 
 async def test_an_interrupted_claim_is_resent_under_its_key_or_marked_uncertain() -> None:
     store = InMemoryAlertStore()
-    await store.insert_new(alerts_for(tagged(["urgent"]), ROUTING, "https://shop/orders/"))
+    await store.insert([new_document(group_for(tagged(["urgent"])), ["hook", "robot"])])
     long_ago = datetime.now(UTC) - timedelta(hours=1)
     for channel in ("hook", "robot"):  # a process claimed them, then died mid-send
-        await store.claim_deliveries(["SO-9:urgent"], channel, f"dead-{channel}", "SO-9:urgent")
-    for d in store.alerts["SO-9:urgent"]["deliveries"]:
+        await store.claim_deliveries(["SO-9:support"], channel, f"dead-{channel}", "SO-9:support")
+    for d in store.alerts["SO-9:support"]["deliveries"]:
         d["claimed_at"] = long_ago
 
     async with Process(store) as restarted:
@@ -178,9 +171,9 @@ async def test_an_interrupted_claim_is_resent_under_its_key_or_marked_uncertain(
         await eventually(lambda: _true(len(delivered(store, "hook")) == 1), within=5)
 
     [(_, resent)] = [(c, m) for c, m in restarted.sender.sent if c == "hook"]
-    assert resent.idempotency_key == "SO-9:urgent"
+    assert resent.idempotency_key == "SO-9:support"
     assert restarted.sender.alert_ids("robot") == []
-    robot = next(d for d in store.alerts["SO-9:urgent"]["deliveries"] if d["channel"] == "robot")
+    robot = next(d for d in store.alerts["SO-9:support"]["deliveries"] if d["channel"] == "robot")
     assert robot["status"] == "uncertain"
 
 
@@ -193,17 +186,11 @@ async def test_quiet_hours_hold_back_what_is_not_critical() -> None:
     quiet = QuietHours(start=clock(0, 0), end=clock(23, 59, 59), timezone="UTC")
     channel = WebhookChannel(id="quiet", type="webhook", url="http://q/", quiet_hours=quiet)
     store = InMemoryAlertStore()
-    critical = alert()
-    warning = alert().model_copy(update={"alert_id": "SO-1:vip", "severity": Severity.WARNING})
-    route = Route(
-        id="r",
-        kind="urgent",
-        severity="critical",
-        team="t",
-        when_tags_any=["x"],
-        channels=["quiet"],
+    critical = group_for(tagged(["urgent"]))
+    warning = critical.model_copy(
+        update={"alert_id": "SO-1:support", "order_no": "SO-1", "severity": Severity.WARNING}
     )
-    await store.insert_new([(critical, route), (warning, route)])
+    await store.insert([new_document(g, ["quiet"]) for g in (critical, warning)])
     sender = RecordingSender()
     worker = ChannelWorker(
         channel,
@@ -218,12 +205,12 @@ async def test_quiet_hours_hold_back_what_is_not_critical() -> None:
     dispatcher = Dispatcher({"quiet": worker}, store, lease_s=60)  # type: ignore[arg-type]
     dispatcher.start()
     try:
-        dispatcher.enqueue(warning, ["quiet"])
-        dispatcher.enqueue(critical, ["quiet"])
+        dispatcher.enqueue(warning.alert(), ["quiet"])
+        dispatcher.enqueue(critical.alert(), ["quiet"])
         await eventually(lambda: _true(len(delivered(store, "quiet")) == 1), within=5)
     finally:
         await dispatcher.stop(grace_s=0)
 
-    assert sender.alert_ids("quiet") == ["SO-9:urgent"]
-    held = store.alerts["SO-1:vip"]["deliveries"][0]
+    assert sender.alert_ids("quiet") == ["SO-9:support"]
+    held = store.alerts["SO-1:support"]["deliveries"][0]
     assert held["status"] == "pending"  # waits for the end of the quiet hours, still on record
