@@ -21,7 +21,7 @@ from services.notifier.grouping import (
 from services.notifier.live import LiveFeed
 from services.notifier.metrics import ALERTS_RAISED
 from services.notifier.routing import Routing
-from services.notifier.store import AlertStore, new_document
+from services.notifier.store import AlertStore, DeliveryStatus, new_document
 from shared.events import Alert, OrderTagged
 
 log = structlog.get_logger("notifier")
@@ -181,10 +181,11 @@ class Alerting:
         self, group: AlertGroup, notice: Notice, document: dict[str, Any]
     ) -> list[str]:
         """The channels of the team's routes behind this alert that this change goes to."""
-        told = {
+        heard = {
             d["channel"]
             for d in document.get("deliveries", [])
-            if d.get("told") and not d.get("escalation")
+            if not d.get("escalation")
+            and (d.get("told") or d["status"] in (DeliveryStatus.PENDING, DeliveryStatus.SENDING))
         }
         routes = {reason.route_id for reason in group.causes}
         names = dict.fromkeys(
@@ -197,7 +198,7 @@ class Alerting:
             name
             for name in names
             if name in self._channels
-            and tells(self._channels[name], notice, group.severity, name in told)
+            and tells(self._channels[name], notice, group.severity, name in heard)
         ]
 
     async def _publish(self, batch: _Batch) -> None:

@@ -284,13 +284,15 @@ def _seen(group: AlertGroup, event_id: str) -> AlertGroup:
     return group.model_copy(update={"applied_events": applied})
 
 
-def tells(channel: AnyChannel, notice: Notice, severity: Severity, told_before: bool) -> bool:
-    """Does this change go to this channel? Raised, reopened and escalated alerts go where the
-    severity is wanted; a resolution only where the alert was told and resolutions are wanted."""
+def tells(channel: AnyChannel, notice: Notice, severity: Severity, heard: bool) -> bool:
+    """Does this change go to this channel? ``heard``: the channel was told of the alert, or
+    is about to be. A raise goes where its severity is wanted; a later change (severity up,
+    reopened) where updates are wanted or the channel has not heard of the alert yet; a
+    resolution only where the channel heard of it and resolutions are wanted."""
     if notice is Notice.NONE:
         return False
     if notice is Notice.RESOLVED:
-        return told_before and channel.tells_resolved
-    if notice is Notice.ESCALATED and told_before and not channel.send_updates:
+        return heard and channel.tells_resolved
+    if heard and not channel.send_updates:
         return False
     return channel.wants(severity)

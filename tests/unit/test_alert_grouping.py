@@ -220,20 +220,22 @@ HOOK = WebhookChannel(id="hook", type="webhook", url="http://hook/", unsigned=Tr
 
 def test_channels_are_told_what_their_settings_ask_for() -> None:
     # info stays on the page; warning and up go out
-    assert not tells(CHAT, Notice.RAISED, Severity.INFO, told_before=False)
-    assert tells(CHAT, Notice.RAISED, Severity.WARNING, told_before=False)
+    assert not tells(CHAT, Notice.RAISED, Severity.INFO, heard=False)
+    assert tells(CHAT, Notice.RAISED, Severity.WARNING, heard=False)
     # an alert that rose to a wanted severity reaches the channel then
-    assert tells(CHAT, Notice.ESCALATED, Severity.CRITICAL, told_before=False)
+    assert tells(CHAT, Notice.ESCALATED, Severity.CRITICAL, heard=False)
     # resolutions: only where the alert was told; webhooks by default, chat robots not
-    assert tells(HOOK, Notice.RESOLVED, Severity.WARNING, told_before=True)
-    assert not tells(HOOK, Notice.RESOLVED, Severity.WARNING, told_before=False)
-    assert not tells(CHAT, Notice.RESOLVED, Severity.WARNING, told_before=True)
+    assert tells(HOOK, Notice.RESOLVED, Severity.WARNING, heard=True)
+    assert not tells(HOOK, Notice.RESOLVED, Severity.WARNING, heard=False)
+    assert not tells(CHAT, Notice.RESOLVED, Severity.WARNING, heard=True)
     chatty = CHAT.model_copy(update={"send_resolved": True, "min_severity": Severity.INFO})
-    assert tells(chatty, Notice.RESOLVED, Severity.INFO, told_before=True)
-    assert tells(chatty, Notice.RAISED, Severity.INFO, told_before=False)
-    quiet = HOOK.model_copy(update={"send_updates": False})
-    assert not tells(quiet, Notice.ESCALATED, Severity.CRITICAL, told_before=True)
-    assert not tells(HOOK, Notice.NONE, Severity.CRITICAL, told_before=True)
+    assert tells(chatty, Notice.RESOLVED, Severity.INFO, heard=True)
+    assert tells(chatty, Notice.RAISED, Severity.INFO, heard=False)
+    once = HOOK.model_copy(update={"send_updates": False})
+    assert not tells(once, Notice.ESCALATED, Severity.CRITICAL, heard=True)
+    assert not tells(once, Notice.REOPENED, Severity.CRITICAL, heard=True)
+    assert tells(once, Notice.ESCALATED, Severity.CRITICAL, heard=False)
+    assert not tells(HOOK, Notice.NONE, Severity.CRITICAL, heard=True)
 
 
 def test_two_routes_of_one_team_and_kind_are_refused(tmp_path: Path) -> None:
