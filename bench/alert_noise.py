@@ -276,6 +276,44 @@ def measure(
     }
 
 
+def markdown(figures: dict[str, Any]) -> str:
+    """The alert-noise section of benchmarks.md: before and after, per 1,000 orders."""
+    stream, old, new = figures["stream"], figures["before"], figures["after"]
+    rows = [
+        ("alerts", "alerts_per_1000_orders"),
+        ("channel messages", "channel_messages_per_1000_orders"),
+        ("critical messages", "critical_messages_per_1000_orders"),
+    ]
+    by_severity = sorted(
+        set(old["raised_per_1000_by_severity"]) | set(new["raised_per_1000_by_severity"])
+    )
+    lines = [
+        "",
+        "## Alert noise (steady-state simulator stream)",
+        "",
+        f"{stream['live_orders']:,} live orders after {stream['history_orders']:,} of history"
+        f" (seed {stream['seed']}), through the default rules and the routing file, before and"
+        " after calibrated severity and one alert per order and team (`bench/alert_noise.py`;"
+        " channel: a chat robot with its defaults). Per agent-hour: at"
+        f" {stream['orders_per_hour']:,.0f} orders an hour shared by {stream['agents']} agents.",
+        "",
+        "| per 1,000 orders | before | after |",
+        "|---|---|---|",
+        *(f"| {label} | {old[key]} | {new[key]} |" for label, key in rows),
+        *(
+            f"| alerts raised {severity} | {old['raised_per_1000_by_severity'].get(severity, 0)}"
+            f" | {new['raised_per_1000_by_severity'].get(severity, 0)} |"
+            for severity in by_severity
+        ),
+        f"| critical messages per agent-hour | {old['critical_messages_per_agent_hour']}"
+        f" | {new['critical_messages_per_agent_hour']} |",
+        f"| channel messages per agent-hour | {old['channel_messages_per_agent_hour']}"
+        f" | {new['channel_messages_per_agent_hour']} |",
+        "",
+    ]
+    return "\n".join(lines)
+
+
 def main(
     seed: int = 7,
     orders: int = 20_000,

@@ -199,6 +199,16 @@ class InMemoryAlertStore:
             and d["created_at"] <= cutoff
         ]
 
+    async def acknowledge(self, alert_id: str, who: str) -> dict[str, Any] | None:
+        document = self.alerts.get(alert_id)
+        if document is None:
+            return None
+        if document["status"] != "resolved":
+            document["status"] = "acknowledged"
+        document.update(acknowledged_by=who, acknowledged_at=datetime.now(UTC))
+        document["version"] = document.get("version", 0) + 1
+        return copy.deepcopy(document)
+
     async def mark_escalated(self, alert_id: str) -> bool:
         document = self.alerts[alert_id]
         if document["escalated"]:

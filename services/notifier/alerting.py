@@ -39,6 +39,7 @@ class _Batch:
     groups: dict[str, AlertGroup] = field(default_factory=dict)  # alert id -> new state
     notices: dict[str, Notice] = field(default_factory=dict)  # the latest notice per alert
     created: set[str] = field(default_factory=set)
+    new_documents: dict[str, dict[str, Any]] = field(default_factory=dict)  # as inserted
 
 
 class Alerting:
@@ -114,12 +115,12 @@ class Alerting:
     async def _save(self, batch: _Batch) -> set[str]:
         """One insert for the new alerts, one conditional update per changed one; returns the
         ids another writer changed meanwhile (the batch is then read and applied again)."""
-        new = [
-            new_document(group, self._channels_for(group, Notice.RAISED, {}))
+        batch.new_documents = {
+            alert_id: new_document(group, self._channels_for(group, Notice.RAISED, {}))
             for alert_id, group in batch.groups.items()
             if alert_id in batch.created
-        ]
-        conflicts = await self._store.insert(new)
+        }
+        conflicts = await self._store.insert(list(batch.new_documents.values()))
         for alert_id, group in batch.groups.items():
             if alert_id in batch.created:
                 continue
@@ -137,7 +138,7 @@ class Alerting:
             notice = batch.notices.get(alert_id, Notice.NONE)
             if alert_id in batch.created:
                 self._raised(group)
-                await self._live.publish("created", group.state())
+                await self._live.publish("created", batch.new_documents[alert_id])
             elif notice is not Notice.NONE:
                 await self.tell_channels(group, notice, batch.documents[alert_id])
             if alert_id not in batch.created:

@@ -420,18 +420,23 @@ class AlertStore:
         )
 
     async def acknowledge(self, alert_id: str, who: str) -> dict[str, Any] | None:
-        return await self.alerts.find_one_and_update(
-            {"alert_id": alert_id},
-            {
-                "$set": {
-                    "status": "acknowledged",
-                    "acknowledged_by": who,
-                    "acknowledged_at": datetime.now(UTC),
-                }
-            },
-            projection={"_id": 0},
-            return_document=ReturnDocument.AFTER,
-        )
+        """Who took it and when; an open alert becomes ``acknowledged`` (a resolved one stays
+        resolved). The version moves on, so a consumer that read the alert before re-reads it
+        instead of writing its old status back."""
+        by = {"acknowledged_by": who, "acknowledged_at": datetime.now(UTC)}
+        for query, fields in (
+            ({"status": {"$ne": "resolved"}}, {"status": "acknowledged", **by}),
+            ({"status": "resolved"}, by),
+        ):
+            found = await self.alerts.find_one_and_update(
+                {"alert_id": alert_id, **query},
+                {"$set": fields, "$inc": {"version": 1}},
+                projection={"_id": 0},
+                return_document=ReturnDocument.AFTER,
+            )
+            if found is not None:
+                return found
+        return None
 
     async def claim(self, alert_id: str, who: str) -> dict[str, Any] | None:
         return await self.alerts.find_one_and_update(

@@ -9,7 +9,7 @@ import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 
 from services.notifier.store import AlertStore, DeliveryStatus, new_document
-from shared.events import Severity
+from shared.events import AlertStatus, Severity
 from tests.notifier_fakes import InMemoryAlertStore
 from tests.unit.test_notifier_pure import tagged
 from tests.unit.test_notifier_use_cases import group_for
@@ -149,3 +149,22 @@ async def test_an_escalation_delivery_is_added_once_and_remembered_as_such(store
     assert [(d["status"], d["escalation"]) for d in pager] == [("pending", True)]
     assert await store.mark_escalated(ALERT) is True
     assert await store.mark_escalated(ALERT) is False
+
+
+async def test_an_acknowledgement_is_never_overwritten_by_a_consumer_that_read_before_it(
+    store: Any,
+) -> None:
+    group = group_for(tagged(["urgent"]))
+    await store.insert([new_document(group, [])])
+
+    acknowledged = await store.acknowledge(ALERT, "ana")
+    stale = await store.update(group.model_copy(update={"revision": 2}), 1, notice_due=None)
+
+    assert acknowledged is not None
+    assert acknowledged["status"] == "acknowledged"
+    assert stale is False  # the consumer re-reads and keeps the acknowledgement
+    resolved = group.model_copy(update={"status": AlertStatus.RESOLVED})
+    assert await store.update(resolved, acknowledged["version"], notice_due=None) is True
+    again = await store.acknowledge(ALERT, "bo")
+    assert again is not None
+    assert (again["status"], again["acknowledged_by"]) == ("resolved", "bo")
