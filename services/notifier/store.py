@@ -1,4 +1,4 @@
-"""Alerts in MongoDB: exactly one per order and kind (unique alert_id), with their deliveries.
+"""Alerts in MongoDB: exactly one per order and team (unique alert_id), with their deliveries.
 
 Each alert holds one delivery per channel. A delivery moves ``pending`` → ``sending`` (claimed
 with an attempt id *before* anything is sent) → ``delivered`` | ``failed``; a claim that outlives
