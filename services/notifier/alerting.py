@@ -88,7 +88,10 @@ class Alerting:
             teams |= self._teams_with_alerts(batch, event.order_no)
             for team in sorted(teams):
                 alert_id = alert_id_for(event.order_no, team)
-                current = batch.groups.get(alert_id) or _group_of(batch.documents.get(alert_id))
+                stored = batch.documents.get(alert_id)
+                if stored is not None and _group_of(stored) is None:
+                    continue  # an alert of the earlier model under the same id: left as it is
+                current = batch.groups.get(alert_id) or _group_of(stored)
                 evolution = evolve(
                     current,
                     event,
@@ -121,15 +124,25 @@ class Alerting:
             if alert_id in batch.created
         }
         conflicts = await self._store.insert(list(batch.new_documents.values()))
-        for alert_id, group in batch.groups.items():
-            if alert_id in batch.created:
-                continue
-            notice = batch.notices.get(alert_id, Notice.NONE)
-            due = group.revision if notice is not Notice.NONE else None
-            version = batch.documents[alert_id].get("version", 0)
-            if not await self._store.update(group, version, due):
-                conflicts.add(alert_id)
-        return conflicts
+        changed = [
+            (alert_id, group)
+            for alert_id, group in batch.groups.items()
+            if alert_id not in batch.created
+        ]
+        stored = await asyncio.gather(
+            *(
+                self._store.update(
+                    group,
+                    batch.documents[alert_id].get("version", 0),
+                    group.revision
+                    if batch.notices.get(alert_id, Notice.NONE) is not Notice.NONE
+                    else None,
+                )
+                for alert_id, group in changed
+            )
+        )
+        refused = {alert_id for (alert_id, _), ok in zip(changed, stored, strict=True) if not ok}
+        return conflicts | refused
 
     async def _tell(self, batch: _Batch) -> None:
         """Changes people must see go to the alert's channels; the live page sees every one."""

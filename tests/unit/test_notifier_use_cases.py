@@ -21,6 +21,7 @@ from services.notifier.routing import (
 )
 from services.notifier.store import DeliveryStatus, new_document
 from shared.events import OrderTagged, Severity
+from shared.models import OrderStatus
 from tests.conftest import eventually
 from tests.notifier_fakes import (
     InMemoryAlertStore,
@@ -58,6 +59,7 @@ class Process:
         store: InMemoryAlertStore,
         sender: RecordingSender | None = None,
         publisher: RecordingPublisher | None = None,
+        routing: Routing = ROUTING,
     ) -> None:
         self.sender = sender or RecordingSender()
         self.publisher = publisher or RecordingPublisher()
@@ -73,11 +75,11 @@ class Process:
                 base_delay_s=0.001,
                 max_delay_s=0.01,
             )
-            for channel in ROUTING.channels
+            for channel in routing.channels
         }
         self.dispatcher = Dispatcher(workers, store, lease_s=60)  # type: ignore[arg-type]
         self.alerting = Alerting(
-            ROUTING,
+            routing,
             store,  # type: ignore[arg-type]
             self.dispatcher,
             live,  # type: ignore[arg-type]
@@ -214,3 +216,89 @@ async def test_quiet_hours_hold_back_what_is_not_critical() -> None:
     assert sender.alert_ids("quiet") == ["SO-9:support"]
     held = store.alerts["SO-1:support"]["deliveries"][0]
     assert held["status"] == "pending"  # waits for the end of the quiet hours, still on record
+
+
+CALIBRATED = Routing.model_validate(
+    {
+        "channels": [HOOK.model_dump(), ROBOT.model_dump()],
+        "routes": [
+            {
+                "id": "urgent",
+                "kind": "urgent",
+                "severity": "warning",
+                "severity_rules": [
+                    {"severity": "critical", "when": {"tags_any": ["vip"]}, "why": "urgent VIP"}
+                ],
+                "team": "support",
+                "when_tags_any": ["urgent"],
+                "open_while_status": ["pending", "processed"],
+                "channels": ["hook", "robot"],
+            },
+            {
+                "id": "vip",
+                "kind": "vip",
+                "severity": "info",
+                "team": "support",
+                "when_tags_any": ["vip"],
+                "open_while_status": ["pending", "processed"],
+                "channels": ["hook", "robot"],
+            },
+        ],
+    }
+)
+
+
+def sent(process: Process, channel: str) -> list[tuple[str, str, str]]:
+    return [
+        (m.idempotency_key, a.severity.value, a.status.value)
+        for c, m in process.sender.sent
+        if c == channel
+        for a in m.alerts
+    ]
+
+
+async def test_a_rise_is_told_again_and_a_resolution_only_where_it_is_wanted() -> None:
+    store = InMemoryAlertStore()
+    async with Process(store, routing=CALIBRATED) as process:
+        await process.alerting.handle([tagged(["urgent"])])
+        await eventually(lambda: _true(len(delivered(store, "robot")) == 1), within=5)
+        await process.alerting.handle([tagged(["urgent", "vip"])])
+        await eventually(lambda: _true(len(sent(process, "robot")) == 2), within=5)
+        shipped = tagged([]).model_copy(update={"facts": tagged([]).facts.model_copy(
+            update={"status": OrderStatus.SHIPPED})})  # fmt: skip
+        await process.alerting.handle([shipped])
+        await eventually(lambda: _true(len(sent(process, "hook")) == 3), within=5)
+
+    assert list(store.alerts) == ["SO-9:support"]
+    assert sent(process, "hook") == [
+        ("SO-9:support", "warning", "open"),
+        ("SO-9:support:r2", "critical", "open"),
+        ("SO-9:support:r3", "critical", "resolved"),
+    ]
+    assert sent(process, "robot") == sent(process, "hook")[:2]  # chat robots: no resolutions
+    assert process.publisher.published == ["SO-9:support"] * 3
+
+
+async def test_a_change_stored_but_not_told_is_told_when_the_batch_comes_back() -> None:
+    store = InMemoryAlertStore()
+    telling = store.tell
+    failures = [KafkaConnectionError("a crash between storing and telling")]
+
+    async def tell_once_failing(alert_id: str, channel: str, revision: int) -> None:
+        if failures:
+            raise failures.pop()
+        await telling(alert_id, channel, revision)
+
+    store.tell = tell_once_failing  # type: ignore[method-assign]
+    async with Process(store, routing=CALIBRATED) as process:
+        await process.alerting.handle([tagged(["urgent"])])
+        await eventually(lambda: _true(len(delivered(store, "hook")) == 1), within=5)
+        rise = tagged(["urgent", "vip"])  # later than the first: events carry their time
+        with pytest.raises(KafkaConnectionError):
+            await process.alerting.handle([rise])
+        assert store.alerts["SO-9:support"]["notice_due"] == 2
+        assert await process.alerting.handle([rise]) == 0  # applied already: nothing new
+        await eventually(lambda: _true(len(sent(process, "hook")) == 2), within=5)
+
+    assert store.alerts["SO-9:support"]["notice_due"] is None
+    assert [key for key, _, _ in sent(process, "hook")] == ["SO-9:support", "SO-9:support:r2"]
