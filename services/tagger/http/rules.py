@@ -9,7 +9,7 @@ invalid one is refused with 422 naming the rule, the field and the problem."""
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, status
+from fastapi import APIRouter, Path, Query, Request, status
 from pydantic import BaseModel, Field
 
 from services.tagger.errors import Invalid, NotFound
@@ -227,6 +227,39 @@ async def diff(
             "status": "completed",
             "active": tagger.rules.version,
             "candidate": version_of(text),
+            "seconds": round((datetime.now(UTC) - now).total_seconds(), 3),
+            **tally.report(),
+        }
+    )
+
+
+@router.post("/rules/versions/{version}/diff", responses=responses(404))
+async def diff_version(
+    key: Admin,
+    request: Request,
+    version: Annotated[str, Path(pattern=VERSION_PATTERN)],
+    since_days: Annotated[int | None, Query(ge=1, le=3660)] = None,
+) -> DiffReport:
+    """The diff of a recorded version against the active rules (as ``POST /rules/diff`` with
+    its content): what the console shows before an activation."""
+    tagger = tagger_of(request)
+    stored = await tagger.rule_versions.get(version)
+    if stored is None:
+        raise NotFound(f"no rule version {version!r}")
+    now = datetime.now(UTC)
+    since = now - timedelta(days=since_days) if since_days else None
+    tally = await diff_against_history(
+        tagger.stored_orders,
+        tagger.rules.current,
+        stored.rule_set(),
+        window=ReplayWindow(since=since),
+        max_tags=tagger.settings.tagger_max_tags_per_order,
+    )
+    return DiffReport.model_validate(
+        {
+            "status": "completed",
+            "active": tagger.rules.version,
+            "candidate": version,
             "seconds": round((datetime.now(UTC) - now).total_seconds(), 3),
             **tally.report(),
         }
