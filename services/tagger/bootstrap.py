@@ -10,6 +10,7 @@ import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
@@ -24,6 +25,7 @@ from services.tagger.figures import CustomerFigures
 from services.tagger.jobs import Jobs
 from services.tagger.publishing import TaggerOutput
 from services.tagger.read_model import ReadModel
+from services.tagger.rule_activation import RuleActivation, RuleBackfill, follow_active_rules
 from services.tagger.rule_changes import ShadowRules, StoredOrders
 from services.tagger.rule_versions import RuleVersions
 from services.tagger.rules.book import RuleBook
@@ -63,6 +65,7 @@ class Tagger:
     jobs: Jobs
     commands: TagCommands
     rule_versions: RuleVersions
+    activation: RuleActivation
     shadow: ShadowRules
     stored_orders: StoredOrders
     rate_limiter: RateLimiter
@@ -121,8 +124,19 @@ async def bootstrap(settings: TaggerSettings) -> AsyncIterator[Tagger]:
             versions = RuleVersions(stores.database)
             await versions.ensure_indexes()
             await record_active_rules(versions, rules)
+            backfill = RuleBackfill(
+                stores.store,
+                versions,
+                output.publish,
+                max_tags=settings.tagger_max_tags_per_order,
+            )
             job_kind = Jobs if Role.JOBS in settings.tagger_roles else RecordedJobs
-            jobs = job_kind(stores.database, editing)
+            jobs = job_kind(
+                stores.database,
+                editing,
+                backfill=backfill.apply,
+                lease=timedelta(seconds=settings.tagger_job_lease_s),
+            )
             await jobs.ensure_indexes()
             yield Tagger(
                 settings=settings,
@@ -141,6 +155,7 @@ async def bootstrap(settings: TaggerSettings) -> AsyncIterator[Tagger]:
                 jobs=jobs,
                 commands=TagCommands(editing, stores.store, stores.read_model, jobs, rules),
                 rule_versions=versions,
+                activation=RuleActivation(versions, jobs, stores.read_model.count),
                 shadow=ShadowRules(
                     rules,
                     versions,
@@ -160,10 +175,8 @@ async def bootstrap(settings: TaggerSettings) -> AsyncIterator[Tagger]:
 
 
 async def record_active_rules(versions: RuleVersions, book: RuleBook) -> str:
-    """Note in the version history that the book's rules are active (on start and reload)."""
-    return await versions.record(
-        book.text,
-        book.current,
-        by=f"tagger@{socket.gethostname()}",
-        comment=f"loaded from {book.path.name}",
+    """Record the rule file the book just read and bring the book to the version in force
+    (the file's if it was edited, else one activated through the API or the command line)."""
+    return await follow_active_rules(
+        versions, book, file_read=True, by=f"tagger@{socket.gethostname()}"
     )

@@ -14,8 +14,9 @@ import asyncio
 import os
 import socket
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import stamina
 import structlog
@@ -30,10 +31,16 @@ from services.tagger.outcomes import EditOutcome
 from services.tagger.queries import OrderFilter
 from services.tagger.tagging import WriteConflictsPersist
 
+if TYPE_CHECKING:
+    from services.tagger.rule_activation import Backfill
+
 log = structlog.get_logger("tagger.jobs")
 CHUNK = 200
 LEASE = timedelta(seconds=30)
 NO_LEASE = datetime(1970, 1, 1, tzinfo=UTC)
+BACKFILL_KIND = "rules_backfill"  # re-derive tags under a rule version (rule_activation.py)
+# One chunk of a job: the job's document and the chunk's order numbers in, orders changed out
+ChunkWork = Callable[[dict[str, Any], list[str]], Awaitable[int]]
 TRANSIENT_ERRORS = (
     AutoReconnect,
     ConnectionFailure,
@@ -57,10 +64,11 @@ class Jobs:
     def __init__(
         self,
         database: AsyncDatabase[dict[str, Any]],
-        editing: TagEditing,
+        editing: TagEditing | None,
         *,
         owner: str | None = None,
         lease: timedelta = LEASE,
+        backfill: ChunkWork | None = None,
     ) -> None:
         self.jobs = database["tag_jobs"]
         self.orders = database["orders"]
@@ -69,6 +77,7 @@ class Jobs:
         self._owner = owner or replica_name()
         self._lease = lease
         self._running: dict[str, asyncio.Task[None]] = {}
+        self._backfill = backfill  # None: this replica leaves rule backfills to others
 
     async def ensure_indexes(self) -> None:
         await self.jobs.create_index([("job_id", ASCENDING)], unique=True)
@@ -110,12 +119,42 @@ class Jobs:
         self._spawn(job_id)
         return job_id
 
+    async def start_backfill(self, which: OrderFilter, backfill: "Backfill", total: int) -> str:
+        """Record (and, on a jobs replica, start) a job re-deriving the tags of the orders of
+        ``which`` under a rule version."""
+        job_id = uuid.uuid4().hex
+        now = datetime.now(UTC)
+        await self.jobs.insert_one(
+            {
+                "job_id": job_id,
+                "kind": BACKFILL_KIND,
+                "filter": which.model_dump(mode="json"),
+                "status": "running",
+                "total": total,
+                "processed": 0,
+                "changed": 0,
+                "last_order_no": "",
+                "backfill": backfill.to_document(),
+                "lease_owner": None,
+                "lease_until": NO_LEASE,
+                "created_at": now,
+                "updated_at": now,
+            }
+        )
+        self._spawn(job_id)
+        return job_id
+
+    async def running_backfill(self) -> str | None:
+        job = await self.jobs.find_one({"status": "running", "kind": BACKFILL_KIND}, {"job_id": 1})
+        return None if job is None else str(job["job_id"])
+
     async def resume_all(self) -> int:
         """Take over the running jobs nobody holds (left by a stopped or dead replica, or
         recorded by a process that does not run jobs); call it periodically."""
-        free = await self.jobs.find(
-            {"status": "running", "lease_until": {"$lt": datetime.now(UTC)}}, {"job_id": 1}
-        ).to_list(None)
+        query: dict[str, Any] = {"status": "running", "lease_until": {"$lt": datetime.now(UTC)}}
+        if self._backfill is None:
+            query["kind"] = {"$ne": BACKFILL_KIND}
+        free = await self.jobs.find(query, {"job_id": 1}).to_list(None)
         for job in free:
             self._spawn(job["job_id"])
         return len(free)
@@ -168,8 +207,7 @@ class Jobs:
         if job is None:
             return  # done, failed, or another replica holds it
         log.info("job_running", job_id=job_id, owner=self._owner, after=job["last_order_no"])
-        spec = job["change"]
-        change = ManualChange(tuple(spec["add"]), tuple(spec["remove"]), spec["by"], spec["reason"])
+        work = self._chunk_work(job)
         last = job["last_order_no"]
         which = OrderFilter.model_validate(job["filter"]).to_mongo()
         while True:
@@ -183,11 +221,27 @@ class Jobs:
             if not chunk:
                 break
             order_nos = [doc["order_no"] for doc in chunk]
-            results = await self._editing.change(order_nos, change, f"job:{job_id}")
-            changed = sum(r.outcome is EditOutcome.CHANGED for r in results.values())
+            changed = await work(job, order_nos)
             await self._record_progress(job_id, last, order_nos[-1], len(order_nos), changed)
             last = order_nos[-1]
         await self._finish(job)
+
+    def _chunk_work(self, job: dict[str, Any]) -> ChunkWork:
+        if job["kind"] == BACKFILL_KIND:
+            if self._backfill is None:
+                raise RuntimeError("a rule backfill reached a replica that cannot run one")
+            return self._backfill
+        editing = self._editing
+        if editing is None:
+            raise RuntimeError("a tag change reached a replica that cannot edit tags")
+        spec = job["change"]
+        change = ManualChange(tuple(spec["add"]), tuple(spec["remove"]), spec["by"], spec["reason"])
+
+        async def manual(job: dict[str, Any], order_nos: list[str]) -> int:
+            results = await editing.change(order_nos, change, f"job:{job['job_id']}")
+            return sum(r.outcome is EditOutcome.CHANGED for r in results.values())
+
+        return manual
 
     async def _record_progress(
         self, job_id: str, previous: str, last: str, processed: int, changed: int

@@ -19,6 +19,7 @@ from services.tagger import metrics
 from services.tagger.bootstrap import Tagger, record_active_rules
 from services.tagger.consumer import build_broker
 from services.tagger.dead_letter_depth import watch_dead_letter_depth
+from services.tagger.rule_activation import follow_active_rules
 from services.tagger.settings import Role
 from shared.kafka import keep_consuming
 from shared.probes import ReadinessCheck
@@ -37,36 +38,34 @@ REQUIRED: dict[Role, set[str]] = {
 
 async def watch_rules(tagger: Tagger, every_s: float = 2.0) -> None:
     """Pick up edits of the rule file (a bad edit is refused and the last good rules stay; a
-    good one is recorded in the version history) and starts or stops of a shadow candidate."""
+    good one is recorded in the version history and becomes active), activations and rollbacks
+    of recorded versions, and starts or stops of a shadow candidate."""
     book = tagger.rules
-    recorded = book.version  # bootstrap recorded the rules it started with
+    unrecorded = False  # a file edit read while MongoDB was away: adopt it when it is back
     while True:
         await asyncio.sleep(every_s)
         outcome = await asyncio.to_thread(book.reload_if_changed)
         if outcome is not None:
             metrics.RULE_RELOADS.labels("loaded" if outcome else "refused").inc()
+        unrecorded = unrecorded or bool(outcome)
         try:
-            if book.version != recorded:
-                recorded = await record_active_rules(tagger.rule_versions, book)
+            if unrecorded:
+                await record_active_rules(tagger.rule_versions, book)
+                unrecorded = False
+            else:  # an activation or rollback through the API or the command line
+                await follow_active_rules(tagger.rule_versions, book, file_read=False, by="")
             await tagger.shadow.refresh()
         except Exception:  # MongoDB away: the rules are in force all the same; retry next round
             log.warning("rule_versions_unreachable", exc_info=True)
 
 
 async def pick_up_jobs(tagger: Tagger, every_s: float = JOBS_POLL_S) -> None:
-    """In a jobs-only process: run the jobs that API-only processes recorded.
-
-    ``Jobs.resume_all`` is called only when a running job appears that this loop has not seen:
-    ``Jobs`` does not re-check a job's status before running it, so resuming over and over
-    could run a job that just finished a second time (and its rename/merge would delete a tag
-    created meanwhile). The lasting fix is a lease in ``jobs.py`` (claimed atomically)."""
-    seen: set[str] = set()
+    """Run the jobs other processes recorded (the API-only ones, the command line) and take
+    over those whose replica died (its lease expired). Repeating ``resume_all`` is safe: a job
+    runs only where its lease was claimed atomically, and only while it is still running."""
     while True:
         try:
-            running = set(await tagger.stores.read_model.running_jobs())
-            if running - seen:
-                await tagger.jobs.resume_all()
-                seen |= running
+            await tagger.jobs.resume_all()
         except Exception:  # MongoDB away: try again on the next round
             log.warning("jobs_poll_failed", exc_info=True)
         await asyncio.sleep(every_s)
@@ -90,8 +89,9 @@ async def run_roles(tagger: Tagger, roles: frozenset[Role]) -> AsyncIterator[Non
         tasks.append(
             asyncio.create_task(watch_dead_letter_depth(tagger.settings), name="dlq-depth")
         )
-        if Role.API not in roles:
-            tasks.append(asyncio.create_task(pick_up_jobs(tagger), name="jobs"))
+        # and what the command line or another replica records later (the lease makes a
+        # repeated resume safe)
+        tasks.append(asyncio.create_task(pick_up_jobs(tagger), name="jobs"))
     log.info("tagger_roles_started", roles=sorted(role.value for role in roles))
     try:
         yield

@@ -1,5 +1,6 @@
 """MongoDB adapter for rule-set versions: every rule set that was ever active (``rule_versions``),
-the candidate running in shadow and its tally of differences (``rule_shadow``).
+the one in force (``rule_active``: one document every tagger follows), the candidate running in
+shadow and its tally of differences (``rule_shadow``).
 
 A version id is the hash of the rule file's content (``rules.book.version_of``), so every
 tagger process that loads the same file records the same version, once.
@@ -11,12 +12,36 @@ from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
 
 from services.tagger.rules.book import version_of
 from services.tagger.rules.diff import RuleDiff
 from services.tagger.rules.schema import RuleSet, parse_rules
 
 SHADOW_ID = "shadow"
+ACTIVE_ID = "active"
+
+
+@dataclass(frozen=True, slots=True)
+class ActiveRules:
+    """The rule set in force for every tagger, and how it got there."""
+
+    version: str
+    # the rule file's version when a tagger last adopted the file: a file whose version differs
+    # was edited since, and becomes active; an equal one leaves an activated version in force
+    file_version: str
+    previous: str | None  # what was active before (the default target of a rollback)
+    since: datetime
+    by: str
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "version": self.version,
+            "file_version": self.file_version,
+            "previous": self.previous,
+            "since": self.since.isoformat(),
+            "by": self.by,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +91,7 @@ class RuleVersions:
     def __init__(self, database: AsyncDatabase[dict[str, Any]]) -> None:
         self.versions = database["rule_versions"]
         self.shadow = database["rule_shadow"]
+        self.active = database["rule_active"]
 
     async def ensure_indexes(self) -> None:
         await self.versions.create_index([("version", ASCENDING)], unique=True)
@@ -113,6 +139,78 @@ class RuleVersions:
     async def get(self, version: str) -> RuleVersion | None:
         doc = await self.versions.find_one({"version": version}, {"_id": 0})
         return None if doc is None else RuleVersion.from_document(doc)
+
+    # ── the version in force ──────────────────────────────────────────────────────────────
+
+    async def active_rules(self) -> ActiveRules | None:
+        doc = await self.active.find_one({"_id": ACTIVE_ID})
+        if doc is None:
+            return None
+        return ActiveRules(
+            version=doc["version"],
+            file_version=doc["file_version"],
+            previous=doc.get("previous"),
+            since=doc["since"],
+            by=doc.get("by", ""),
+        )
+
+    async def adopt_file(self, text: str, rules: RuleSet, *, by: str, comment: str) -> str:
+        """Record the rule file a tagger read and answer the version in force: the file's, when
+        nothing is active yet or the file changed since a tagger last adopted it; else the one
+        in force (possibly activated through the API, which a restart must not undo)."""
+        file_version = await self.record(text, rules, by=by, comment=comment, active=False)
+        current = await self.active_rules()
+        if current is not None and current.file_version == file_version:
+            return current.version
+        if await self._switch(current, file_version, file_version=file_version, by=by):
+            return file_version
+        moved = await self.active_rules()  # another tagger switched first: follow it
+        return file_version if moved is None else moved.version
+
+    async def activate(self, version: str, *, by: str, expected: ActiveRules | None) -> bool:
+        """Make a recorded version the one in force, if ``expected`` is still in force
+        (compare-and-set: two activations at once cannot both win). False: it moved meanwhile."""
+        file_version = expected.file_version if expected is not None else version
+        return await self._switch(expected, version, file_version=file_version, by=by)
+
+    async def _switch(
+        self, expected: ActiveRules | None, version: str, *, file_version: str, by: str
+    ) -> bool:
+        now = datetime.now(UTC)
+        document = {
+            "version": version,
+            "file_version": file_version,
+            "previous": expected.version if expected is not None else None,
+            "since": now,
+            "by": by,
+        }
+        if expected is None:
+            try:
+                await self.active.insert_one({"_id": ACTIVE_ID, **document})
+            except DuplicateKeyError:
+                return False
+        else:
+            moved = await self.active.update_one(
+                {
+                    "_id": ACTIVE_ID,
+                    "version": expected.version,
+                    "file_version": expected.file_version,
+                    "since": expected.since,
+                },
+                {"$set": document},
+            )
+            if moved.matched_count == 0:
+                return False
+        if expected is None or expected.version != version:
+            await self.versions.update_one(
+                {"version": version},
+                {
+                    "$set": {"last_active_at": now},
+                    "$min": {"first_active_at": now},
+                    "$inc": {"activations": 1},
+                },
+            )
+        return True
 
     # ── shadow mode ─────────────────────────────────────────────────────────────────────
 

@@ -1,5 +1,6 @@
 """``ordertag ruleset ...``: the history of rule sets, the diff of a candidate against stored
-orders, and shadow mode. (``ordertag rules ...`` checks and explains one file.)"""
+orders, shadow mode, and activation and rollback with a backfill. (``ordertag rules ...``
+checks and explains one file.)"""
 
 import asyncio
 import csv
@@ -16,6 +17,11 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from services.tagger.bootstrap import RecordedJobs
+from services.tagger.errors import TaggerError
+from services.tagger.queries import OrderFilter
+from services.tagger.read_model import ReadModel
+from services.tagger.rule_activation import Activated, RuleActivation
 from services.tagger.rule_changes import ReplayWindow, StoredOrders, diff_against_history
 from services.tagger.rule_versions import RuleVersions
 from services.tagger.rules.diff import OrderDiff, RuleDiff
@@ -26,7 +32,8 @@ from shared.mongo import make_mongo_client
 
 console = Console()
 ruleset_app = typer.Typer(
-    help="Rule-set versions: history, diff against stored orders, shadow mode.",
+    help="Rule-set versions: history, diff against stored orders, shadow mode, activate, "
+    "roll back.",
     no_args_is_help=True,
 )
 ExistingFile = Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)]
@@ -103,6 +110,7 @@ async def _history(settings: TaggerSettings, limit: int) -> None:
     async with _versions(settings) as (versions, _):
         rows = await versions.history(limit)
         shadow = await versions.shadow_version()
+        active = await versions.active_rules()
     table = Table(title="rule-set versions (newest active first)")
     for column in (
         "version",
@@ -113,9 +121,13 @@ async def _history(settings: TaggerSettings, limit: int) -> None:
         "by",
         "comment",
     ):
-        table.add_column(column, no_wrap=column == "version")
+        table.add_column(
+            column, no_wrap=column == "version", min_width=25 if column == "version" else None
+        )
     for row in rows:
         mark = " [yellow](shadow)[/yellow]" if row.version == shadow else ""
+        if active is not None and row.version == active.version:
+            mark = " [green](active)[/green]"
         table.add_row(
             row.version + mark,
             str(row.rules),
@@ -290,3 +302,150 @@ async def _shadow(settings: TaggerSettings, version: str | None, stop: bool) -> 
     for row in summary["differences"]:
         table.add_row(row["tag"], row["change"], row["rule_id"], str(row["orders"]))
     console.print(table)
+
+
+Since = Annotated[
+    str | None, typer.Option(help="backfill only orders created in the last 90d, 12h, 4w")
+]
+Filters = Annotated[
+    list[str],
+    typer.Option("--filter", help="backfill only orders of status=, region=, customer_id="),
+]
+NoBackfill = Annotated[
+    bool, typer.Option("--no-backfill", help="only orders tagged from now on follow the version")
+]
+AlertNew = Annotated[
+    bool, typer.Option("--alert-new-tags", help="alert on tags the backfill adds (default: no)")
+]
+Wait = Annotated[bool, typer.Option(help="follow the backfill's progress until it is done")]
+JOB_POLL_S = 1.0
+
+
+def backfill_filter(since: str | None, filters: list[str], no_backfill: bool) -> OrderFilter | None:
+    if no_backfill:
+        return None
+    now = datetime.now(UTC)
+    window, only_tags = parse_filters(filters, parse_since(since, now) if since else None)
+    if only_tags:
+        raise typer.BadParameter("tag= narrows a diff's report; a backfill re-derives every tag")
+    return OrderFilter(
+        created_from=window.since,
+        status=window.status,
+        region=window.region,
+        customer_id=window.customer_id,
+    )
+
+
+@ruleset_app.command("activate")
+def activate(
+    version: Annotated[str, typer.Argument(help="a recorded version id (see history)")],
+    since: Since = None,
+    filter_: Filters = [],  # noqa: B006  (typer copies defaults)
+    no_backfill: NoBackfill = False,
+    alert_new_tags: AlertNew = False,
+    wait: Wait = True,
+    by: Annotated[str | None, typer.Option(help="who (default: the login name)")] = None,
+) -> None:
+    """Put a recorded version in force (taggers follow within seconds) and re-derive the tags of
+    the stored orders (of the window) under it, as a job a tagger's jobs role runs."""
+    which = backfill_filter(since, filter_, no_backfill)
+    asyncio.run(
+        _activate(TaggerSettings(), version, which, alert_new_tags, wait, by or getpass.getuser())
+    )
+
+
+@ruleset_app.command("rollback")
+def rollback(
+    version: Annotated[
+        str | None, typer.Argument(help="default: the version active before the current one")
+    ] = None,
+    since: Since = None,
+    filter_: Filters = [],  # noqa: B006  (typer copies defaults)
+    no_backfill: NoBackfill = False,
+    alert_new_tags: AlertNew = False,
+    wait: Wait = True,
+    by: Annotated[str | None, typer.Option(help="who (default: the login name)")] = None,
+) -> None:
+    """Back to an earlier version, the same way as an activation (backfill included)."""
+    which = backfill_filter(since, filter_, no_backfill)
+    asyncio.run(
+        _activate(
+            TaggerSettings(),
+            version,
+            which,
+            alert_new_tags,
+            wait,
+            by or getpass.getuser(),
+            back=True,
+        )
+    )
+
+
+async def _activate(
+    settings: TaggerSettings,
+    version: str | None,
+    which: OrderFilter | None,
+    alert: bool,
+    wait: bool,
+    by: str,
+    *,
+    back: bool = False,
+) -> None:
+    mongo = make_mongo_client(settings, serverSelectionTimeoutMS=settings.tagger_mongo_timeout_ms)
+    try:
+        database = mongo[settings.mongo_database]
+        versions = RuleVersions(database)
+        jobs = RecordedJobs(database, None)  # a tagger's jobs role runs it
+        activation = RuleActivation(versions, jobs, ReadModel(database).count)
+        try:
+            if back:
+                done = await activation.rollback(version, by=by, backfill=which, alert=alert)
+            else:
+                assert version is not None
+                done = await activation.activate(version, by=by, backfill=which, alert=alert)
+        except TaggerError as error:
+            console.print(f"[red]refused[/red] {error}")
+            raise typer.Exit(1) from None
+        _print_activated(done)
+        if done.job_id is not None and wait:
+            await _follow(jobs, done.job_id, done.orders)
+    finally:
+        await mongo.close()
+
+
+def _print_activated(done: Activated) -> None:
+    console.print(
+        f"[green]active[/green] {done.version} (before: {done.previous or '—'}); "
+        "taggers follow within seconds"
+    )
+    if done.job_id is None:
+        console.print("no backfill: stored orders keep their tags until they change")
+    else:
+        console.print(f"backfill job {done.job_id}: {done.orders} orders to re-derive")
+
+
+async def _follow(jobs: RecordedJobs, job_id: str, total: int) -> None:
+    """Show a job's progress until it is done; Ctrl-C stops watching, not the job."""
+    with Progress(
+        TextColumn("re-deriving"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[changed]} changed"),
+        TimeElapsedColumn(),
+        console=console,
+    ) as progress:
+        task = progress.add_task("backfill", total=total, changed=0)
+        while True:
+            job = await jobs.get(job_id)
+            if job is None:
+                break
+            progress.update(task, completed=job["processed"], changed=job["changed"])
+            if job["status"] != "running":
+                break
+            await asyncio.sleep(JOB_POLL_S)
+    if job is None or job["status"] != "done":
+        console.print(
+            f"[red]backfill {job_id} {job and job['status']}[/red]: {job and job.get('error')}"
+        )
+        raise typer.Exit(1)
+    console.print(f"[green]done[/green] {job['processed']} orders, {job['changed']} changed")

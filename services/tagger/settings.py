@@ -33,6 +33,8 @@ class TaggerSettings(Settings):
     tagger_lanes: int = Field(default=4, ge=1, le=64)
     tagger_rules_file: Path = DEFAULT_RULES_FILE
     tagger_max_tags_per_order: int = 20
+    # A bulk job's lease: how long a replica that died holds its job before another takes over
+    tagger_job_lease_s: float = Field(default=30.0, gt=0)
     tagger_allow_free_tags: bool = False  # manual tags outside the catalog
     # Tag API: request bodies over this are answered 413 (a bulk change of 1,000 orders is ~80 KB)
     tagger_max_body_bytes: int = Field(default=1_048_576, ge=1024)

@@ -201,7 +201,9 @@ async def test_a_reloaded_rule_file_is_recorded_as_the_new_active_version(
     async with running(create_app(settings)):
         started = [v.version for v in await versions.history()]
         rules_file.write_text(CANDIDATE_TEXT, encoding="utf-8")
-        history = await eventually(lambda: _versions_when(versions, 2), within=20)
+        history = await eventually(
+            lambda: _versions_when(versions, 2, first=version_of(CANDIDATE_TEXT)), within=20
+        )
 
     assert started == [version_of(ACTIVE_TEXT)]
     assert [v.version for v in history] == [version_of(CANDIDATE_TEXT), version_of(ACTIVE_TEXT)]
@@ -209,6 +211,7 @@ async def test_a_reloaded_rule_file_is_recorded_as_the_new_active_version(
     assert history[0].comment == "loaded from rules.yaml"
 
 
-async def _versions_when(versions: RuleVersions, count: int) -> list[Any] | None:
+async def _versions_when(versions: RuleVersions, count: int, first: str) -> list[Any] | None:
+    """The history once it holds ``count`` versions, ``first`` in force (newest active)."""
     history = await versions.history()
-    return history if len(history) >= count else None
+    return history if len(history) >= count and history[0].version == first else None

@@ -9,6 +9,7 @@ from services.tagger.rules.diff import (
     Change,
     ReplayOrder,
     RuleDiff,
+    changed_conditions,
     compare_order,
     tags_after,
 )
@@ -142,3 +143,49 @@ def test_the_book_knows_the_version_it_loaded_and_reloaded(tmp_path: Path) -> No
     os.utime(path, ns=(book._mtime + 2_000_000, book._mtime + 2_000_000))
     assert book.reload_if_changed() is False
     assert book.version == version_of(LOWERED_TEXT)  # the last good version stays
+
+
+def _varied_orders(count: int) -> list[ReplayOrder]:
+    """Orders of many amounts, methods and figures, tagged by the active rules."""
+    from bench.orders import order_payloads
+    from shared.models import Order
+
+    replayed = []
+    for index, payload in enumerate(order_payloads(count, "FP", customers=40, seed=3)):
+        order = Order.model_validate(payload)
+        figures = FiguresSnapshot(
+            prior_order_count=index % 5, spend_365d=Decimal(index * 997 % 150_000)
+        )
+        untagged = ReplayOrder(order, order.status, [], figures)
+        tags = tags_after(ACTIVE, untagged, MAX_TAGS)
+        replayed.append(ReplayOrder(order, order.status, tags, figures))
+    return replayed
+
+
+def _reference(active: RuleSet, candidate: RuleSet, orders: list[ReplayOrder]) -> list[object]:
+    """Every order compared in full, one by one (no shortcut)."""
+    return [d for o in orders if (d := compare_order(active, candidate, o, MAX_TAGS)) is not None]
+
+
+def test_the_shortcut_for_changed_conditions_finds_exactly_the_full_comparisons_changes() -> None:
+    orders = _varied_orders(600)
+    candidates = {
+        "thresholds": LOWERED_TEXT.replace(
+            "{fact: amount, gte: 50000}", "{fact: amount, gte: 5000}"
+        ),
+        # a rule added: no shortcut, every rule compared
+        "added": ACTIVE_TEXT.replace(
+            "  - id: customer.big\n",
+            "  - id: customer.nearly-big\n    version: 1\n    tag: big-customer\n"
+            "    when: {fact: amount, gte: 10000}\n    reason: big\n  - id: customer.big\n",
+        ),
+    }
+    for name, text in candidates.items():
+        candidate = parse_rules(text)
+        expected = _reference(ACTIVE, candidate, orders)
+        assert expected, name  # the candidate changes some orders
+        assert RuleDiff().compare(ACTIVE, candidate, orders, MAX_TAGS) == expected, name
+    assert changed_conditions(ACTIVE, parse_rules(candidates["added"])) is None
+    pairs = changed_conditions(ACTIVE, parse_rules(candidates["thresholds"]))
+    assert pairs is not None
+    assert [before.id for before, _ in pairs] == ["customer.big", "customer.high-value"]

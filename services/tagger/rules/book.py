@@ -46,3 +46,10 @@ class RuleBook:
             "rules_reloaded", path=str(self.path), rules=len(rules.rules), version=self.version
         )
         return True
+
+    def use(self, text: str, origin: str) -> None:
+        """Put a stored rule set in force (an activation or a rollback) instead of the file's;
+        the file takes over again only when it is edited. Raises ``RuleFileError`` if invalid."""
+        rules = parse_rules(text, origin)
+        self.text, self.current, self.version = text, rules, version_of(text)
+        log.info("rules_activated", origin=origin, rules=len(rules.rules), version=self.version)

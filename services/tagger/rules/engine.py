@@ -36,6 +36,13 @@ def default_reason(family: str, default: str) -> str:
     return f"no {family} rule matched → {default}"
 
 
+def fires(rule: Rule, facts: Mapping[str, Any]) -> bool:
+    """Whether the rule's conditions hold for the order (its tags then depend on its tag spec)."""
+    return (rule.when is None or rule.when.holds(facts)) and (
+        rule.holds_while is None or rule.holds_while.holds(facts)
+    )
+
+
 def decide(
     rules: RuleSet,
     facts: Mapping[str, Any],
@@ -55,9 +62,7 @@ def decide(
     for rule, condition_key in zip(rules.rules, rules.condition_keys, strict=True):
         verdict = None if verdicts is None else verdicts.get(condition_key)
         if verdict is None:
-            verdict = (rule.when is None or rule.when.holds(facts)) and (
-                rule.holds_while is None or rule.holds_while.holds(facts)
-            )
+            verdict = fires(rule, facts)
             if verdicts is not None:
                 verdicts[condition_key] = verdict
         if not verdict:

@@ -1,0 +1,114 @@
+// Rules page: rule-set versions, a version's diff against the active one, the shadow run, and
+// (admin) activate / roll back with a backfill whose progress is shown. Text only, never HTML.
+"use strict";
+(() => {
+  const { t, api, el } = OT;
+  const $ = (id) => document.getElementById(id);
+  const canAdmin = OT.boot.canAdmin;
+  let state = { active: null, shadow: null, versions: [] };
+
+  function stateOf(v) {
+    if (state.active && v.version === state.active.version) return ["active", t("rv.state_active")];
+    if (v.version === state.shadow) return ["shadow", t("rv.state_shadow")];
+    if (v.first_active_at) return ["earlier", t("rv.state_earlier")];
+    return ["candidate", t("rv.state_candidate")];
+  }
+
+  function actions(v, kind) {
+    if (!canAdmin || kind === "active") return el("td");
+    const back = kind === "earlier";
+    return el("td", {},
+      el("button", { class: "btn small", type: "button", "data-action": "diff", onclick: () => showDiff(v.version), text: t("rv.diff") }),
+      " ",
+      el("button", { class: "btn small " + (back ? "danger" : "primary"), type: "button", "data-action": back ? "rollback" : "activate",
+        onclick: () => askActivate(v.version, back), text: back ? t("rv.rollback") : t("rv.activate") }));
+  }
+
+  async function load() {
+    const [versions, active, shadow] = await Promise.all([api("/rules/versions?limit=50"), api("/rules/active"), api("/rules/shadow")]);
+    state = { active: active.active, shadow: versions.shadow, versions: versions.versions };
+    const line = $("rv-active");
+    line.dataset.version = active.active ? active.active.version : "";
+    line.textContent = active.active
+      ? t("rv.active_line", { version: active.active.version, since: OT.when(active.active.since), by: active.active.by, previous: active.active.previous || "—" })
+      : t("rv.none_active");
+    $("versions").querySelector("tbody").replaceChildren(...state.versions.map((v) => {
+      const [kind, label] = stateOf(v);
+      return el("tr", { "data-version": v.version, "data-state": kind },
+        el("td", {}, el("code", { text: v.version })),
+        el("td", {}, el("span", { class: "tag state-" + kind, text: label })),
+        el("td", { class: "num", text: String(v.rules) }),
+        el("td", { text: OT.when(v.last_active_at) || "—" }),
+        el("td", { text: v.by }),
+        el("td", { class: "wrap muted", text: v.comment }),
+        canAdmin ? actions(v, kind) : null);
+    }));
+    showShadow(shadow);
+    if (active.running_backfill) follow(active.running_backfill);
+  }
+
+  function showShadow(s) {
+    $("rs-summary").textContent = s.version
+      ? t("rv.shadow_line", { version: s.version, since: OT.when(s.since), changed: s.orders_changed, compared: s.orders_compared })
+      : t("rv.shadow_none");
+    $("shadow-diffs").querySelector("tbody").replaceChildren(...s.differences.map((d) =>
+      el("tr", {}, el("td", {}, OT.badge(d.tag)), el("td", { text: t("rv." + d.change + "_word") }),
+        el("td", {}, el("code", { text: d.rule_id })), el("td", { class: "num", text: String(d.orders) }))));
+  }
+
+  async function showDiff(version) {
+    $("rule-diff").hidden = false;
+    $("rd-summary").textContent = t("rv.diffing", { version });
+    try {
+      const report = await api(`/rules/versions/${encodeURIComponent(version)}/diff`, { method: "POST" });
+      $("rd-summary").textContent = t("rv.diff_line", { version, active: report.active, compared: report.orders_compared, changed: report.orders_changed, seconds: report.seconds });
+      $("diff-tags").querySelector("tbody").replaceChildren(...report.tags.map((row) => el("tr", { "data-tag": row.tag },
+        el("td", {}, OT.badge(row.tag)), el("td", { class: "num gained", text: "+" + row.gained }), el("td", { class: "num lost", text: "−" + row.lost }),
+        el("td", { class: "wrap" }, ...[...row.gained_examples.map((n) => "+" + n), ...row.lost_examples.map((n) => "−" + n)]
+          .map((text) => el("a", { href: "/console/orders/" + encodeURIComponent(text.slice(1)), class: "example", text: text + " " }))))));
+    } catch (error) { $("rd-summary").textContent = error.message; OT.toast(error.message, true); }
+  }
+
+  function askActivate(version, back) {
+    const dialog = $("activate-dialog");
+    $("ad-title").textContent = back ? t("rv.rollback_title") : t("rv.activate_title");
+    $("ad-what").textContent = t("rv.activate_what", { version, active: state.active ? state.active.version : "—" });
+    dialog.dataset.version = version; dialog.dataset.back = back ? "1" : "";
+    dialog.showModal();
+  }
+
+  async function confirmActivate() {
+    const dialog = $("activate-dialog");
+    const since = Number($("ad-since").value) || null;
+    const body = { version: dialog.dataset.version, alert_new_tags: $("ad-alert").checked,
+      backfill: $("ad-backfill").checked ? (since ? { since_days: since } : {}) : null };
+    try {
+      const done = await api(dialog.dataset.back ? "/rules/rollback" : "/rules/active", { method: dialog.dataset.back ? "POST" : "PUT", body });
+      OT.toast(t("rv.activated", { version: done.version }));
+      await load();
+      if (done.job_id) follow(done.job_id);
+    } catch (error) { OT.toast(error.message, true); }
+  }
+
+  let following = null;
+  async function follow(jobId) {
+    if (following === jobId) return;
+    following = jobId;
+    const bar = $("rv-progress"), line = $("rv-job");
+    bar.hidden = false; line.hidden = false;
+    line.dataset.job = jobId; delete line.dataset.status;
+    const job = await OT.watchJob(jobId, (j) => {
+      bar.firstElementChild.style.width = (j.total ? (100 * j.processed) / j.total : 100) + "%";
+      line.textContent = t("rv.job_line", { job: jobId, processed: j.processed, total: j.total, changed: j.changed, status: t("rv.job_" + j.status) });
+    });
+    line.dataset.status = job.status;
+    following = null;
+  }
+
+  if (canAdmin) {
+    $("activate-form").addEventListener("submit", (event) => {
+      if (event.submitter && event.submitter.value === "confirm") confirmActivate();
+    });
+  }
+  load().catch((error) => OT.toast(error.message, true));
+})();

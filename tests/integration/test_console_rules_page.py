@@ -1,0 +1,140 @@
+"""The console's Rules page in a real headless Chromium against the tagger on the real stack:
+versions, a candidate's diff against the active rules, the shadow run, activate and roll back
+with a backfill (admin), no buttons and a refusal for a viewer, in Chinese and English."""
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.async_api import async_playwright, expect
+from pymongo.asynchronous.database import AsyncDatabase
+
+from services.console.users import Role, UserStore
+from services.tagger.app import create_app
+from services.tagger.rule_versions import RuleVersions
+from services.tagger.rules.book import version_of
+from services.tagger.rules.schema import parse_rules
+from services.tagger.settings import DEFAULT_RULES_FILE, TaggerSettings
+from shared.events import OrderCreated
+from tests.conftest import eventually
+from tests.generated import order_stream
+from tests.integration.conftest import publish_events, wait_for_orders
+from tests.integration.test_console_browser import PASSWORD, served, shot, signed_in
+from tests.integration.test_support_page import CHROMIUM, CHROMIUM_ARGS
+
+pytestmark = pytest.mark.integration
+
+ACTIVE_TEXT = DEFAULT_RULES_FILE.read_text(encoding="utf-8")
+CANDIDATE_TEXT = ACTIVE_TEXT.replace(
+    "when: {fact: amount, gte: 50000}", "when: {fact: amount, gte: 2000}"
+)
+
+
+async def big_customers(db: AsyncDatabase[dict[str, Any]]) -> set[str]:
+    cursor = db["orders"].find({"tag_names": "big-customer"}, {"order_no": 1})
+    return {d["order_no"] async for d in cursor}
+
+
+async def job_done(db: AsyncDatabase[dict[str, Any]], job_id: str) -> bool:
+    job = await db["tag_jobs"].find_one({"job_id": job_id})
+    return job is not None and job["status"] == "done"
+
+
+async def test_admins_diff_activate_and_roll_back_and_viewers_only_look(
+    tagger_settings: TaggerSettings,
+    mongo_db: AsyncDatabase[dict[str, Any]],
+    run_id: str,
+    tmp_path: Path,
+) -> None:
+    users = UserStore(mongo_db)
+    await users.ensure_indexes()
+    await users.create("王小明", Role.ADMIN, PASSWORD)
+    await users.create("viewer", Role.VIEWER, PASSWORD)
+    versions = RuleVersions(mongo_db)
+    await versions.ensure_indexes()
+    active, candidate = version_of(ACTIVE_TEXT), version_of(CANDIDATE_TEXT)
+    await versions.record(
+        CANDIDATE_TEXT,
+        parse_rules(CANDIDATE_TEXT),
+        by="ops",
+        comment="大客户 2,000 起",
+        active=False,
+    )
+    await versions.start_shadow(candidate)
+    events, _ = order_stream(120, customers=15, seed=8, prefix=run_id)
+    await publish_events(tagger_settings, events)
+    app = create_app(tagger_settings)
+    async with served(app) as url, async_playwright() as playwright:
+        created = sum(isinstance(e, OrderCreated) for e in events)
+        await wait_for_orders(mongo_db, created, len(events), within=90)
+        before = await big_customers(mongo_db)
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = await signed_in(browser, url, "王小明")
+        await page.goto(f"{url}/console/rules")
+
+        await expect(page.locator("#rv-active")).to_have_attribute("data-version", active)
+        await expect(page.locator(f"#versions tr[data-version='{active}']")).to_have_attribute(
+            "data-state", "active"
+        )
+        row = page.locator(f"#versions tr[data-version='{candidate}']")
+        await expect(row).to_have_attribute("data-state", "shadow")
+        await expect(row).to_contain_text("大客户 2,000 起")
+        await expect(page.locator("#rs-summary")).to_contain_text(candidate)
+        await expect(page.locator("#shadow-diffs tbody tr").first).to_contain_text("新增")
+
+        await row.locator("[data-action=diff]").click()
+        gaining = page.locator("#diff-tags tr[data-tag='big-customer'] .gained")
+        await expect(gaining).not_to_have_text("+0")
+        await expect(page.locator("#rd-summary")).to_contain_text("未写入任何数据")
+        await shot(page, "rules-versions", tmp_path)
+
+        # activate with a backfill of every stored order: the orders follow
+        await row.locator("[data-action=activate]").click()
+        await expect(page.locator("#activate-dialog")).to_contain_text(candidate)
+        await page.click("#ad-confirm")
+        await expect(page.locator("#rv-job")).to_have_attribute("data-status", "done")
+        first_job = await page.locator("#rv-job").get_attribute("data-job")
+        assert first_job is not None
+        assert await job_done(mongo_db, first_job)
+        await expect(page.locator("#rv-active")).to_have_attribute("data-version", candidate)
+        after = await big_customers(mongo_db)
+        assert after > before  # more orders are big customers under the candidate
+        await shot(page, "rules-activated", tmp_path)
+
+        # roll back: the earlier version's row offers it, and the tags come back
+        earlier = page.locator(f"#versions tr[data-version='{active}']")
+        await expect(earlier).to_have_attribute("data-state", "earlier")
+        await earlier.locator("[data-action=rollback]").click()
+        await page.click("#ad-confirm")
+        await expect(page.locator("#rv-active")).to_have_attribute("data-version", active)
+        await expect(page.locator("#rv-job")).not_to_have_attribute("data-job", first_job)
+        await expect(page.locator("#rv-job")).to_have_attribute("data-status", "done")
+        assert await eventually(lambda: _same(mongo_db, before), within=20)
+
+        await page.click("#lang-switch")
+        await expect(page.locator("#rv-title")).to_have_text("Rule-set versions")
+        await expect(page.locator("#rv-active")).to_contain_text(f"Active: {active}")
+        await browser.close()
+
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = await signed_in(browser, url, "viewer")
+        await page.goto(f"{url}/console/rules")
+        await expect(page.locator(f"#versions tr[data-version='{candidate}']")).to_be_visible()
+        await expect(page.locator("#rv-readonly")).to_be_visible()
+        assert await page.locator("#versions [data-action], #activate-dialog").count() == 0
+        status = await page.evaluate(
+            """async (version) => {
+                const boot = JSON.parse(document.getElementById("boot").textContent);
+                const answer = await fetch("/rules/active", {method: "PUT",
+                    headers: {"Content-Type": "application/json", "X-CSRF-Token": boot.csrf},
+                    body: JSON.stringify({version})});
+                return answer.status;
+            }""",
+            candidate,
+        )
+        assert status == 403
+        await browser.close()
+
+
+async def _same(db: AsyncDatabase[dict[str, Any]], expected: set[str]) -> bool:
+    return await big_customers(db) == expected
