@@ -18,6 +18,8 @@ from pymongo.asynchronous.database import AsyncDatabase
 from redis.asyncio import Redis
 
 from services.tagger.commands import TagCommands
+from services.tagger.customers.store import CustomerStore
+from services.tagger.customers.tagging import CustomerTagging
 from services.tagger.editing import TagEditing
 from services.tagger.figures import CustomerFigures
 from services.tagger.jobs import Jobs
@@ -62,6 +64,7 @@ class Tagger:
     rule_versions: RuleVersions
     shadow: ShadowRules
     stored_orders: StoredOrders
+    customers: CustomerTagging
 
 
 class RecordedJobs(Jobs):
@@ -116,6 +119,8 @@ async def bootstrap(settings: TaggerSettings) -> AsyncIterator[Tagger]:
             job_kind = Jobs if Role.JOBS in settings.tagger_roles else RecordedJobs
             jobs = job_kind(stores.database, editing)
             await jobs.ensure_indexes()
+            customer_store = CustomerStore(stores.database)
+            await customer_store.ensure_indexes()
             yield Tagger(
                 settings=settings,
                 stores=stores,
@@ -140,6 +145,7 @@ async def bootstrap(settings: TaggerSettings) -> AsyncIterator[Tagger]:
                     max_tags=settings.tagger_max_tags_per_order,
                 ),
                 stored_orders=StoredOrders(stores.database),
+                customers=CustomerTagging(rules, customer_store, stores.redis),
             )
         finally:
             await producer.stop()

@@ -1,0 +1,55 @@
+"""Reading customers' live figures from Redis (what ``figures.lua`` keeps), one round trip."""
+
+from collections.abc import Sequence
+
+from redis.asyncio import Redis
+
+from services.tagger.figures import keys_of
+from services.tagger.rules.customer_facts import LiveFigures
+
+
+async def read_live(redis: Redis, customer_ids: Sequence[str]) -> dict[str, LiveFigures]:
+    async with redis.pipeline(transaction=False) as pipe:
+        for customer_id in customer_ids:
+            _, totals, by_day, recent, by_category, products = keys_of(customer_id)
+            pipe.hgetall(totals)
+            pipe.hgetall(by_day)
+            pipe.zrange(recent, 0, -1, withscores=True)
+            pipe.hgetall(by_category)
+            pipe.hgetall(products)
+        replies = await pipe.execute()
+    live = {}
+    for index, customer_id in enumerate(customer_ids):
+        totals, by_day, recent, by_category, products = replies[index * 5 : index * 5 + 5]
+        live[customer_id] = LiveFigures(
+            orders=int(totals.get(b"count", 0)),
+            spend_cents=int(totals.get(b"spend", 0)),
+            first_order_at=float(totals[b"first_at"]) if b"first_at" in totals else None,
+            last_order_at=float(totals[b"last_at"]) if b"last_at" in totals else None,
+            spend_by_day={int(d): int(c) for d, c in by_day.items() if int(c) != 0},
+            recent_order_times=tuple(float(score) for _, score in recent),
+            by_category=_categories(by_category),
+            products=_products(products),
+        )
+    return live
+
+
+def _categories(raw: dict[bytes, bytes]) -> dict[tuple[int, str], tuple[int, int]]:
+    found: dict[tuple[int, str], list[int]] = {}
+    for key, value in raw.items():
+        kind, day, category = key.decode().split("|", 2)
+        entry = found.setdefault((int(day), category), [0, 0])
+        entry[0 if kind == "o" else 1] = int(value)
+    return {key: (orders, cents) for key, (orders, cents) in found.items()}
+
+
+def _products(raw: dict[bytes, bytes]) -> dict[str, tuple[int, float]]:
+    counts: dict[str, int] = {}
+    firsts: dict[str, float] = {}
+    for key, value in raw.items():
+        kind, sku = key.decode().split("|", 1)
+        if kind == "n":
+            counts[sku] = int(value)
+        else:
+            firsts[sku] = float(value)
+    return {sku: (n, firsts.get(sku, 0.0)) for sku, n in counts.items() if n > 0}
