@@ -4,7 +4,7 @@
 --   KEYS[1] contribution (hash, per order)  KEYS[2] totals (hash)
 --   KEYS[3] spend by day (hash, epoch day -> cents)  KEYS[4] recent orders (zset, order_no -> ts)
 --   KEYS[5] by category (hash, 'o|day|category' -> orders, 'c|day|category' -> cents)
---   KEYS[6] products (hash, 'n|sku' -> orders with the SKU, 't|sku' -> first bought, epoch s)
+--   KEYS[6] products (hash, sku -> creation times of the held orders with it, 't1,t2,...')
 --   KEYS[7] the figures' epoch marker (hash), written when the figures were last (re)built
 -- apply:   ARGV = 'apply', order_no, cents, ts, day, window_days, keep_recent, ttl_s,
 --          categories (JSON {category: line cents}), skus (JSON [sku, ...])
@@ -25,8 +25,29 @@ if action ~= 'restore' and redis.call('EXISTS', epoch) == 0 then
   return redis.error_reply('NOEPOCH missing: customer figures not loaded; rebuild from MongoDB')
 end
 
--- An order's categories (line cents each) and SKUs, counted in or out (sign 1 or -1); a SKU's
--- first purchase time is kept while the customer holds an order with it.
+-- A SKU's field holds the creation times of the customer's held orders with it (sorted, comma
+-- separated): its count and its first purchase stay exact whichever order is reversed or edited.
+local function move_time(sku, ts, sign)
+  local times = {}
+  local raw = redis.call('HGET', products, sku)
+  if raw then for t in string.gmatch(raw, '[^,]+') do times[#times + 1] = t end end
+  if sign > 0 then
+    times[#times + 1] = ts
+    table.sort(times, function(a, b) return tonumber(a) < tonumber(b) end)
+  else
+    for i = 1, #times do
+      if times[i] == ts then table.remove(times, i) break end
+    end
+  end
+  if #times == 0 then
+    redis.call('HDEL', products, sku)
+  else
+    redis.call('HSET', products, sku, table.concat(times, ','))
+  end
+end
+
+-- An order's categories (line cents each) and SKUs, counted in or out (sign 1 or -1); ts is
+-- the order's creation time as stored with its contribution (a string).
 local function count_items(cats_json, skus_json, day, ts, sign)
   local cats = cjson.decode(cats_json or '{}')
   for category, cat_cents in pairs(cats) do
@@ -37,19 +58,12 @@ local function count_items(cats_json, skus_json, day, ts, sign)
       redis.call('HINCRBY', by_category, cents_field, sign * tonumber(cat_cents))
     end
   end
-  for _, sku in ipairs(cjson.decode(skus_json or '[]')) do
-    if redis.call('HINCRBY', products, 'n|' .. sku, sign) <= 0 then
-      redis.call('HDEL', products, 'n|' .. sku, 't|' .. sku)
-    elseif sign > 0 then
-      local first = redis.call('HGET', products, 't|' .. sku)
-      if not first or ts < tonumber(first) then redis.call('HSET', products, 't|' .. sku, ts) end
-    end
-  end
+  for _, sku in ipairs(cjson.decode(skus_json or '[]')) do move_time(sku, ts, sign) end
 end
 
 local function remove_contribution(cents, day)
-  local items = redis.call('HMGET', contribution, 'cats', 'skus')
-  count_items(items[1], items[2], day, 0, -1)
+  local items = redis.call('HMGET', contribution, 'cats', 'skus', 'ts')
+  count_items(items[1], items[2], day, items[3], -1)
   redis.call('HINCRBY', totals, 'count', -1)
   redis.call('HINCRBY', totals, 'spend', -cents)
   redis.call('HINCRBY', by_day, day, -cents)
@@ -71,7 +85,7 @@ local cats_json, skus_json = ARGV[9], ARGV[10]
 -- Adds the order to the totals, the day's spend and the recent orders; first/last order times
 -- count every order ever placed (a reversal does not move them).
 local function add_contribution()
-  count_items(cats_json, skus_json, day, ts, 1)
+  count_items(cats_json, skus_json, day, ARGV[4], 1)
   redis.call('HINCRBY', by_day, day, cents)
   redis.call('ZADD', recent, ts, order_no)
   redis.call('ZREMRANGEBYRANK', recent, 0, -(keep_recent + 1))
@@ -131,9 +145,9 @@ if existing[1] then
     redis.call('HSET', contribution, 'cents', cents)
   end
   if existing[2] == 'applied' and (existing[5] ~= cats_json or existing[6] ~= skus_json) then
-    local first_ts = tonumber(redis.call('HGET', contribution, 'ts'))
-    count_items(existing[5], existing[6], existing[4], first_ts, -1)
-    count_items(cats_json, skus_json, existing[4], first_ts, 1)
+    local stored_ts = redis.call('HGET', contribution, 'ts')
+    count_items(existing[5], existing[6], existing[4], stored_ts, -1)
+    count_items(cats_json, skus_json, existing[4], stored_ts, 1)
     redis.call('HSET', contribution, 'cats', cats_json, 'skus', skus_json)
   end
   return existing[1]

@@ -14,14 +14,14 @@ from redis.asyncio import Redis
 
 from services.tagger.customers.store import CustomerStore
 from services.tagger.customers.tagging import CustomerTagging
-from services.tagger.figures import CustomerFigures
+from services.tagger.figures import CustomerFigures, keys_of
 from services.tagger.rules.book import RuleBook
 from services.tagger.settings import DEFAULT_RULES_FILE
 from services.tagger.store import OrderStore
 from services.tagger.tagging import OrderEventModel, TaggingService
 from shared.events import OrderCreated, OrderUpdated, StatusChanged
 from shared.models import OrderStatus
-from tests.factories import make_order, order_payload
+from tests.factories import customer_order
 
 pytestmark = pytest.mark.integration
 
@@ -78,18 +78,8 @@ def order(
     lines: list[tuple[str, str, str]] | None = None,
 ) -> OrderCreated:
     """An order of ``lines`` (sku, category, price each), created at ``when``."""
-    lines = lines or [("PH-1", "electronics", "100.00")]
-    payload = order_payload(
-        f"{run_id}-{number}",
-        customer={"id": f"{run_id}-{customer}", "name": "李娜", "vip": False},
-        lines=[
-            {"sku": sku, "name": sku, "category": category, "quantity": 1, "unit_price": price}
-            for sku, category, price in lines
-        ],
-        pricing={"currency": "CNY", "total": str(sum(float(p) for _, _, p in lines))},
-        created_at=when.isoformat(),
-    )
-    return OrderCreated(order=make_order(**payload), occurred_at=when)
+    made = customer_order(f"{run_id}-{number}", f"{run_id}-{customer}", when, lines)
+    return OrderCreated(order=made, occurred_at=when)
 
 
 async def test_lifecycle_follows_orders_and_a_replay_changes_nothing(
@@ -226,3 +216,42 @@ async def test_lapsed_customers_are_found_by_the_review_on_a_clock(
     tags = await pipeline.tags(customer)
     assert "lifecycle:returning" in tags
     assert "lifecycle:lapsed" not in tags
+
+
+async def test_a_rebuild_from_mongodb_gives_the_same_category_and_product_figures(
+    pipeline: Pipeline, redis_client: Redis, mongo_db: AsyncDatabase[dict[str, Any]], run_id: str
+) -> None:
+    home = [("SOFA-1", "home-goods", "3000.00"), ("PH-1", "electronics", "10.00")]
+    first, second = order(run_id, 1, "E", START, home), order(run_id, 2, "E", START + DAY)
+    cancel = StatusChanged(
+        order_no=first.order_no,
+        customer_id=f"{run_id}-E",
+        status=OrderStatus.CANCELLED,
+        occurred_at=START + 2 * DAY,
+    )
+    changed = first.order.model_copy(update={"lines": first.order.lines[:1]})
+    await pipeline.feed(first, second, OrderUpdated(order=changed, occurred_at=START + DAY))
+    await pipeline.feed(cancel)
+    keys = keys_of(f"{run_id}-E")[1:]
+
+    async def figures() -> list[Any]:
+        async with redis_client.pipeline(transaction=False) as pipe:
+            for key in keys:
+                if key.endswith(":recent"):
+                    pipe.zrange(key, 0, -1, withscores=True)
+                else:
+                    pipe.hgetall(key)
+            return list(await pipe.execute())
+
+    live = await figures()
+    by_category, products = live[3], live[4]
+    day = int((START + DAY).timestamp() // 86_400)  # the first order was cancelled: the second
+    assert by_category == {
+        f"o|{day}|electronics".encode(): b"1",
+        f"c|{day}|electronics".encode(): b"10000",
+    }
+    assert products == {b"PH-1": repr((START + DAY).timestamp()).encode()}
+
+    await CustomerFigures(redis_client).rebuild(OrderStore(mongo_db).all_orders())
+
+    assert await figures() == live

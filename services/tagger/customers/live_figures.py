@@ -44,12 +44,10 @@ def _categories(raw: dict[bytes, bytes]) -> dict[tuple[int, str], tuple[int, int
 
 
 def _products(raw: dict[bytes, bytes]) -> dict[str, tuple[int, float]]:
-    counts: dict[str, int] = {}
-    firsts: dict[str, float] = {}
-    for key, value in raw.items():
-        kind, sku = key.decode().split("|", 1)
-        if kind == "n":
-            counts[sku] = int(value)
-        else:
-            firsts[sku] = float(value)
-    return {sku: (n, firsts.get(sku, 0.0)) for sku, n in counts.items() if n > 0}
+    """SKU -> (held orders with it, the first one's creation time)."""
+    found = {}
+    for sku, value in raw.items():
+        times = [float(t) for t in value.decode().split(",") if t]
+        if times:
+            found[sku.decode()] = (len(times), min(times))
+    return found
