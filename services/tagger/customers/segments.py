@@ -153,6 +153,15 @@ class Segments:
         next_cursor = _cursor(sort, documents[-1]) if len(documents) == limit else None
         return [listed(d) for d in documents], next_cursor
 
+    async def tags_in_use(self) -> list[str]:
+        """Every tag some customer carries (rule-made ones such as ``prefers:家居`` included)."""
+        pipeline: list[dict[str, Any]] = [
+            {"$unwind": "$tag_names"},
+            {"$group": {"_id": "$tag_names"}},
+        ]
+        rows = await (await self._customers.aggregate(pipeline)).to_list(None)
+        return sorted(str(row["_id"]) for row in rows)
+
     async def export(
         self, which: CustomerFilter, sort: CustomerSort, max_rows: int
     ) -> AsyncIterator[dict[str, Any]]:

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request, status
+from fastapi import APIRouter, Depends, Path, Query, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -24,6 +24,7 @@ from services.tagger.http.csv_output import CSV_CONTENT, csv_line
 from services.tagger.http.deps import DATE_TIME, Editor, Reader, tagger_of
 from services.tagger.http.errors import responses
 from services.tagger.queries import AMOUNT_PATTERN, TagName
+from services.tagger.rules.schema import TAG_NAME
 
 router = APIRouter(tags=["customers"], responses=responses(401, 403, 422, 429, 503))
 PAGE_MAX = 200
@@ -111,7 +112,7 @@ class SizePoint(BaseModel):
 class CustomerTagIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    tag: str = Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9:_.-]{0,63}$")
+    tag: str = Field(min_length=1, max_length=64, pattern=TAG_NAME)
     reason: str = Field(default="", max_length=300)
 
 
@@ -246,7 +247,10 @@ async def add_customer_tag(
     responses=responses(404, 409),
 )
 async def remove_customer_tag(
-    customer_id: str, tag: str, key: Editor, customers: CustomersDep
+    customer_id: str,
+    tag: Annotated[str, Path(pattern=TAG_NAME)],
+    key: Editor,
+    customers: CustomersDep,
 ) -> Response:
     """Remove a manual tag (a tag a rule gives follows the rule: 409)."""
     await customers.tag_by_hand(customer_id, tag, by=key.name, reason="", remove=True)
