@@ -12,6 +12,7 @@ import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 from redis.asyncio import Redis
 
+from services.tagger.customers.model import CustomerRecord
 from services.tagger.customers.store import CustomerStore
 from services.tagger.customers.tagging import CustomerTagging
 from services.tagger.figures import CustomerFigures, keys_of
@@ -255,3 +256,26 @@ async def test_a_rebuild_from_mongodb_gives_the_same_category_and_product_figure
     await CustomerFigures(redis_client).rebuild(OrderStore(mongo_db).all_orders())
 
     assert await figures() == live
+
+
+async def test_a_stale_write_loses_and_the_evaluation_keeps_a_manual_tag_made_meanwhile(
+    pipeline: Pipeline, run_id: str
+) -> None:
+    customer = f"{run_id}-F"
+    await pipeline.feed(order(run_id, 1, "F", START))
+    stale = (await pipeline.store.load([customer]))[customer]
+    await pipeline.customers.tag_by_hand(customer, "vip", by="王小明", reason="生日")
+
+    lost = await pipeline.store.save_many([(stale, {}, [])])  # read before the manual tag
+    assert lost == {customer}
+    fresh = CustomerRecord(f"{run_id}-new")
+    assert await pipeline.store.save_many([(fresh, {}, [])]) == set()
+    assert await pipeline.store.save_many([(CustomerRecord(f"{run_id}-new"), {}, [])]) == {
+        f"{run_id}-new"
+    }  # created meanwhile by another writer
+
+    await pipeline.feed(order(run_id, 2, "F", START + DAY))
+    tags = await pipeline.tags(customer)
+    assert tags["vip"]["source"] == "manual"
+    assert tags["vip"]["by"] == "王小明"
+    assert "lifecycle:returning" in tags

@@ -7,16 +7,19 @@ re-reads and re-evaluates. History lives on the document (the newest ``HISTORY_K
 written in the same update as the tags, so a crash never leaves one without the other.
 """
 
+import uuid
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError
 
 from services.tagger.customers.model import HISTORY_KEPT, CustomerRecord
 from services.tagger.rules.customer_facts import SECONDS_PER_DAY, LiveFigures
+
+DUPLICATE_KEY = 11000  # an upsert of a customer another writer created first
 
 
 def figures_fields(figures: LiveFigures, now: float, top_category: str | None) -> dict[str, Any]:
@@ -61,6 +64,40 @@ class CustomerStore:
         history: list[dict[str, Any]],
     ) -> bool:
         """Write the customer if it is still at ``record.version``; False: it changed meanwhile."""
+        return not await self.save_many([(record, fields, history)])
+
+    async def save_many(
+        self, writes: list[tuple[CustomerRecord, dict[str, Any], list[dict[str, Any]]]]
+    ) -> set[str]:
+        """Write each customer still at the version it was read at, in one bulk round trip;
+        answers the customers whose write lost a race (changed or created meanwhile).
+
+        A bulk answer counts matches but does not say which write matched, so every write
+        carries a token of this call and the token is read back."""
+        if not writes:
+            return set()
+        token = uuid.uuid4().hex
+        operations = [
+            UpdateOne(
+                {"_id": record.customer_id, "version": record.version},
+                self._update(record, {**fields, "write_token": token}, history),
+                upsert=record.version == 0,
+            )
+            for record, fields, history in writes
+        ]
+        try:
+            await self.customers.bulk_write(operations, ordered=False)
+        except BulkWriteError as error:
+            if any(e.get("code") != DUPLICATE_KEY for e in error.details.get("writeErrors", [])):
+                raise
+        ids = [record.customer_id for record, _, _ in writes]
+        cursor = self.customers.find({"_id": {"$in": ids}}, {"write_token": 1})
+        written = {doc["_id"] async for doc in cursor if doc.get("write_token") == token}
+        return set(ids) - written
+
+    def _update(
+        self, record: CustomerRecord, fields: dict[str, Any], history: list[dict[str, Any]]
+    ) -> dict[str, Any]:
         update: dict[str, Any] = {
             "$set": {
                 **fields,
@@ -75,15 +112,7 @@ class CustomerStore:
         }
         if history:
             update["$push"] = {"history": {"$each": history, "$slice": -HISTORY_KEPT}}
-        try:
-            result = await self.customers.update_one(
-                {"_id": record.customer_id, "version": record.version},
-                update,
-                upsert=record.version == 0,
-            )
-        except DuplicateKeyError:  # created by another writer since it was read
-            return False
-        return result.matched_count == 1 or result.upserted_id is not None
+        return update
 
     async def record_first_sales(self, first_sold: dict[str, float]) -> None:
         """Each SKU's earliest sale seen (``$min``: replays and late events change nothing or

@@ -112,7 +112,7 @@ class CustomerTagging:
         first_sales = await self._store.first_sales(
             sku for figures in live.values() for sku in figures.products
         )
-        lost = []
+        writes = []
         for customer_id in customer_ids:
             record = records.get(customer_id) or CustomerRecord(customer_id)
             if (seen := profiles.get(customer_id)) and (
@@ -127,9 +127,8 @@ class CustomerTagging:
             fields["next_review_at"] = next_review_at(
                 figures, self._rules.current.customer_rules, now
             )
-            if not await self._store.save(record, fields, history_entries(change, at)):
-                lost.append(customer_id)
-        return lost
+            writes.append((record, fields, history_entries(change, at)))
+        return sorted(await self._store.save_many(writes))
 
     def _evaluate(
         self,
