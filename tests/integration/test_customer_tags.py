@@ -2,6 +2,8 @@
 each customer rule on event sequences, replay, out-of-order status changes, and lapsed
 customers found by the review on a clock."""
 
+import os
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -279,3 +281,51 @@ async def test_a_stale_write_loses_and_the_evaluation_keeps_a_manual_tag_made_me
     assert tags["vip"]["source"] == "manual"
     assert tags["vip"]["by"] == "王小明"
     assert "lifecycle:returning" in tags
+
+
+def copy_rules(folder: Path) -> Path:
+    rule_file = folder / "rules.yaml"
+    rule_file.write_text(Path(DEFAULT_RULES_FILE).read_text(encoding="utf-8"), encoding="utf-8")
+    return rule_file
+
+
+def lapse_after_30_days(rule_file: Path) -> None:
+    """The lapsed rule's threshold from 90 to 30 days, as version 2."""
+    text = rule_file.read_text(encoding="utf-8")
+    text = text.replace("days_since_last_order, gt: 90}", "days_since_last_order, gt: 30}")
+    text = text.replace(
+        "id: lifecycle.lapsed\n    version: 1", "id: lifecycle.lapsed\n    version: 2"
+    )
+    rule_file.write_text(text, encoding="utf-8")
+    later = time.time_ns() + 1_000_000_000  # a new mtime even within the file system's tick
+    os.utime(rule_file, ns=(later, later))
+
+
+async def test_an_edit_of_the_customer_rules_re_evaluates_every_customer_once(
+    mongo_db: AsyncDatabase[dict[str, Any]], redis_client: Redis, run_id: str, tmp_path: Path
+) -> None:
+    rule_file = copy_rules(tmp_path)
+    rules = RuleBook(rule_file)
+    orders, store = OrderStore(mongo_db), CustomerStore(mongo_db)
+    await orders.ensure_indexes()
+    await store.ensure_indexes()
+    clock = Clock(START + 40 * DAY)
+    tagging = TaggingService(rules, CustomerFigures(redis_client), orders, max_tags=20)
+    customers = CustomerTagging(rules, store, redis_client, clock)
+    other_process = CustomerTagging(rules, store, redis_client, clock)
+    events = [order(run_id, n, f"G{n}", START) for n in range(3)]
+    await tagging.tag(events)
+    await customers.after_orders(events)
+    assert await customers.sweep() == 3  # the first version recorded: everyone reviewed once
+    assert await other_process.sweep() == 0  # ... by one process only
+
+    lapse_after_30_days(rule_file)
+    assert rules.reload_if_changed() is True
+
+    assert await other_process.sweep() == 3
+    for n in range(3):
+        document = await store.document(f"{run_id}-G{n}")
+        assert document is not None
+        lapsed = document["tags"][0]
+        assert (lapsed["name"], lapsed["rule_version"]) == ("lifecycle:lapsed", 2)
+    assert await customers.sweep() == 0

@@ -14,7 +14,7 @@ from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import BulkWriteError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from services.tagger.customers.model import HISTORY_KEPT, CustomerRecord
 from services.tagger.rules.customer_facts import SECONDS_PER_DAY, LiveFigures
@@ -43,6 +43,7 @@ class CustomerStore:
     def __init__(self, database: AsyncDatabase[dict[str, Any]]) -> None:
         self.customers = database["customers"]
         self.products = database["products"]
+        self.rule_versions = database["customer_rule_versions"]
 
     async def ensure_indexes(self) -> None:
         await self.customers.create_index([("tag_names", ASCENDING)])
@@ -133,6 +134,24 @@ class CustomerStore:
             return {}
         cursor = self.products.find({"_id": {"$in": wanted}})
         return {doc["_id"]: float(doc["first_sold_at"]) async for doc in cursor}
+
+    async def rules_changed(self, version: str) -> bool:
+        """Record ``version`` as the customer rules in force; True once per new version, for
+        one caller only (the one whose write recorded it)."""
+        try:
+            result = await self.rule_versions.update_one(
+                {"_id": "customer_rules", "version": {"$ne": version}},
+                {"$set": {"version": version, "at": datetime.now(UTC)}},
+                upsert=True,
+            )
+        except DuplicateKeyError:  # already recorded (the filter missed, the upsert collided)
+            return False
+        return result.modified_count == 1 or result.upserted_id is not None
+
+    async def mark_all_due(self, now: datetime) -> int:
+        """Every customer due for review (the customer rules changed)."""
+        result = await self.customers.update_many({}, {"$set": {"next_review_at": now}})
+        return result.modified_count
 
     async def due(self, now: datetime, limit: int) -> list[str]:
         """Customers whose tags the passing of time may have changed by ``now``."""

@@ -6,6 +6,8 @@ adding or removing a tag. Every evaluation starts from the figures Redis holds n
 exact under replay and in any order of events, so evaluating twice gives the same tags.
 """
 
+import hashlib
+import json
 import re
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -33,7 +35,7 @@ from services.tagger.rules.customer_facts import (
     customer_facts,
     sku_items,
 )
-from services.tagger.rules.schema import TAG_NAME
+from services.tagger.rules.schema import TAG_NAME, RuleSet
 from shared.events import AppliedTag, OrderCreated, OrderUpdated, StatusChanged, TagSource
 
 log = structlog.get_logger("tagger.customers")
@@ -44,6 +46,15 @@ Clock = Callable[[], float]
 OrderEvent = OrderCreated | OrderUpdated | StatusChanged
 
 
+def customer_rules_version(rules: RuleSet) -> str:
+    """The customer rules' own version: an edit of order rules re-evaluates no customer."""
+    text = json.dumps(
+        [rule.model_dump(mode="json", by_alias=True) for rule in rules.customer_rules],
+        sort_keys=True,
+    )
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
 class CustomerTagging:
     def __init__(
         self, rules: RuleBook, store: CustomerStore, redis: Redis, clock: Clock = time.time
@@ -52,6 +63,7 @@ class CustomerTagging:
         self._store = store
         self._redis = redis
         self._clock = clock
+        self._rules_seen: str | None = None
 
     async def after_orders(self, events: Sequence[OrderEvent]) -> None:
         """Re-evaluate the customers of a tagged batch (their figures moved), noting what the
@@ -95,8 +107,15 @@ class CustomerTagging:
 
     async def sweep(self, limit: int = SWEEP_BATCH) -> int:
         """Evaluate the customers due for review (a lapse threshold crossed, an order leaving a
-        window); returns how many were due."""
-        due = await self._store.due(datetime.fromtimestamp(self._clock(), UTC), limit)
+        window, the customer rules changed); returns how many were due."""
+        now = datetime.fromtimestamp(self._clock(), UTC)
+        version = customer_rules_version(self._rules.current)
+        if version != self._rules_seen:
+            if await self._store.rules_changed(version):
+                marked = await self._store.mark_all_due(now)
+                log.info("customer_rules_changed", version=version, customers=marked)
+            self._rules_seen = version
+        due = await self._store.due(now, limit)
         if due:
             await self.refresh(due)
             log.info("customers_reviewed", customers=len(due))
