@@ -10,6 +10,7 @@ import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
@@ -145,7 +146,12 @@ async def bootstrap(settings: TaggerSettings) -> AsyncIterator[Tagger]:
                     max_tags=settings.tagger_max_tags_per_order,
                 ),
                 stored_orders=StoredOrders(stores.database),
-                customers=CustomerTagging(rules, customer_store, stores.redis),
+                customers=CustomerTagging(
+                    rules,
+                    customer_store,
+                    stores.redis,
+                    reload_figures=partial(stores.figures.ensure_loaded, stores.store.all_orders),
+                ),
             )
         finally:
             await producer.stop()

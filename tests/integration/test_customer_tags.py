@@ -7,6 +7,7 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ from redis.asyncio import Redis
 from services.tagger.customers.model import CustomerRecord
 from services.tagger.customers.store import CustomerStore
 from services.tagger.customers.tagging import CustomerTagging
-from services.tagger.figures import CustomerFigures, keys_of
+from services.tagger.figures import EPOCH_KEY, CustomerFigures, FiguresLost, keys_of
 from services.tagger.rules.book import RuleBook
 from services.tagger.settings import DEFAULT_RULES_FILE
 from services.tagger.store import OrderStore
@@ -48,6 +49,7 @@ class Pipeline:
     customers: CustomerTagging
     store: CustomerStore
     clock: Clock
+    rules: RuleBook
 
     async def feed(self, *events: OrderEventModel) -> None:
         await self.tagging.tag(list(events))
@@ -70,7 +72,9 @@ async def pipeline(
     await store.ensure_indexes()
     clock = Clock(START)
     tagging = TaggingService(rules, CustomerFigures(redis_client), orders, max_tags=20)
-    return Pipeline(tagging, CustomerTagging(rules, store, redis_client, clock), store, clock)
+    return Pipeline(
+        tagging, CustomerTagging(rules, store, redis_client, clock), store, clock, rules
+    )
 
 
 def order(
@@ -329,3 +333,32 @@ async def test_an_edit_of_the_customer_rules_re_evaluates_every_customer_once(
         lapsed = document["tags"][0]
         assert (lapsed["name"], lapsed["rule_version"]) == ("lifecycle:lapsed", 2)
     assert await customers.sweep() == 0
+
+
+async def test_figures_lost_from_redis_never_take_a_customers_tags_away(
+    pipeline: Pipeline, redis_client: Redis, mongo_db: AsyncDatabase[dict[str, Any]], run_id: str
+) -> None:
+    customer = f"{run_id}-H"
+    await pipeline.feed(order(run_id, 1, "H", START), order(run_id, 2, "H", START + DAY))
+    before = await pipeline.store.document(customer)
+    await redis_client.delete(EPOCH_KEY)  # as after a FLUSHALL, or while a rebuild runs
+
+    with pytest.raises(FiguresLost):  # without a way to rebuild them: refused, nothing written
+        await pipeline.customers.refresh([customer])
+    assert await pipeline.store.document(customer) == before
+
+    # the consumer's: rebuild from MongoDB (or wait for the process that does), then evaluate
+    figures, orders = CustomerFigures(redis_client), OrderStore(mongo_db)
+    rebuilding = CustomerTagging(
+        pipeline.rules,
+        pipeline.store,
+        redis_client,
+        pipeline.clock,
+        reload_figures=partial(figures.ensure_loaded, orders.all_orders),
+    )
+    await rebuilding.refresh([customer])
+    document = await pipeline.store.document(customer)
+    assert document is not None
+    assert before is not None
+    assert document["orders"] == 2
+    assert document["tags"] == before["tags"]

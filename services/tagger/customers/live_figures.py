@@ -4,12 +4,16 @@ from collections.abc import Sequence
 
 from redis.asyncio import Redis
 
-from services.tagger.figures import keys_of
+from services.tagger.figures import EPOCH_KEY, FiguresLost, keys_of
 from services.tagger.rules.customer_facts import LiveFigures
 
 
 async def read_live(redis: Redis, customer_ids: Sequence[str]) -> dict[str, LiveFigures]:
-    async with redis.pipeline(transaction=False) as pipe:
+    """The customers' figures now. Raises ``FiguresLost`` when Redis does not hold them (flushed,
+    or a rebuild under way): empty figures would take every tag away from these customers.
+    One MULTI, so the epoch marker and the figures are read at one instant."""
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.hget(EPOCH_KEY, "id")
         for customer_id in customer_ids:
             _, totals, by_day, recent, by_category, products = keys_of(customer_id)
             pipe.hgetall(totals)
@@ -17,7 +21,9 @@ async def read_live(redis: Redis, customer_ids: Sequence[str]) -> dict[str, Live
             pipe.zrange(recent, 0, -1, withscores=True)
             pipe.hgetall(by_category)
             pipe.hgetall(products)
-        replies = await pipe.execute()
+        epoch, *replies = await pipe.execute()
+    if epoch is None:
+        raise FiguresLost("missing")
     live = {}
     for index, customer_id in enumerate(customer_ids):
         totals, by_day, recent, by_category, products = replies[index * 5 : index * 5 + 5]

@@ -10,7 +10,7 @@ import hashlib
 import json
 import re
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import UTC, datetime
 
 import structlog
@@ -26,6 +26,7 @@ from services.tagger.customers.model import (
 )
 from services.tagger.customers.store import CustomerStore, figures_fields
 from services.tagger.errors import Conflict, Invalid, NotFound
+from services.tagger.figures import FiguresLost
 from services.tagger.rules.book import RuleBook
 from services.tagger.rules.customer_engine import decide_customer
 from services.tagger.rules.customer_facts import (
@@ -57,12 +58,21 @@ def customer_rules_version(rules: RuleSet) -> str:
 
 class CustomerTagging:
     def __init__(
-        self, rules: RuleBook, store: CustomerStore, redis: Redis, clock: Clock = time.time
+        self,
+        rules: RuleBook,
+        store: CustomerStore,
+        redis: Redis,
+        clock: Clock = time.time,
+        *,
+        reload_figures: Callable[[str], Awaitable[None]] | None = None,
     ) -> None:
+        """``reload_figures(reason)`` rebuilds the figures Redis lost (or waits for the rebuild
+        another process runs); without it, lost figures raise ``FiguresLost``."""
         self._rules = rules
         self._store = store
         self._redis = redis
         self._clock = clock
+        self._reload_figures = reload_figures
         self._rules_seen: str | None = None
 
     async def after_orders(self, events: Sequence[OrderEvent]) -> None:
@@ -126,7 +136,14 @@ class CustomerTagging:
     ) -> list[str]:
         now = self._clock()
         at = datetime.fromtimestamp(now, UTC)
-        live = await read_live(self._redis, customer_ids)
+        try:
+            live = await read_live(self._redis, customer_ids)
+        except FiguresLost as lost:
+            if self._reload_figures is None:
+                raise
+            log.warning("figures_lost", reason=lost.reason, customers=len(customer_ids))
+            await self._reload_figures(lost.reason)
+            live = await read_live(self._redis, customer_ids)
         records = await self._store.load(customer_ids)
         first_sales = await self._store.first_sales(
             sku for figures in live.values() for sku in figures.products
