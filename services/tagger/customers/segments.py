@@ -154,13 +154,9 @@ class Segments:
         return [listed(d) for d in documents], next_cursor
 
     async def tags_in_use(self) -> list[str]:
-        """Every tag some customer carries (rule-made ones such as ``prefers:家居`` included)."""
-        pipeline: list[dict[str, Any]] = [
-            {"$unwind": "$tag_names"},
-            {"$group": {"_id": "$tag_names"}},
-        ]
-        rows = await (await self._customers.aggregate(pipeline)).to_list(None)
-        return sorted(str(row["_id"]) for row in rows)
+        """Every tag some customer carries (rule-made ones such as ``prefers:家居`` included);
+        MongoDB answers a distinct from the ``tag_names`` index."""
+        return sorted(str(name) for name in await self._customers.distinct("tag_names"))
 
     async def export(
         self, which: CustomerFilter, sort: CustomerSort, max_rows: int

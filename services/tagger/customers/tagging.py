@@ -156,6 +156,8 @@ class CustomerTagging:
             ):
                 record.profile_at, record.profile = seen
             figures = live[customer_id]
+            if record.version == 0 and figures.first_order_at is None:
+                continue  # no order of theirs counted (a refused status change): no customer
             change, top = self._evaluate(record, figures, first_sales, now, at)
             record.tags = change.tags
             fields = figures_fields(figures, now, top)
