@@ -2,6 +2,7 @@
 
 import copy
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from services.tagger.rules.schema import CatalogTag
@@ -46,3 +47,25 @@ def at(minutes: float) -> str:
 
 def catalog_tag(name: str = "gift", **fields: Any) -> CatalogTag:
     return CatalogTag.model_validate({"name": name, **fields})
+
+
+def customer_order(
+    order_no: str,
+    customer_id: str,
+    when: datetime,
+    lines: list[tuple[str, str, str]] | None = None,
+    name: str = "李娜",
+) -> Order:
+    """An order of ``customer_id`` made of ``lines`` (sku, category, unit price), created at
+    ``when``; its total is the lines' sum."""
+    lines = lines or [("PH-1", "electronics", "100.00")]
+    return make_order(
+        order_no,
+        customer={"id": customer_id, "name": name, "vip": False},
+        lines=[
+            {"sku": sku, "name": sku, "category": category, "quantity": 1, "unit_price": price}
+            for sku, category, price in lines
+        ],
+        pricing={"currency": "CNY", "total": str(sum(Decimal(p) for _, _, p in lines))},
+        created_at=when.isoformat(),
+    )

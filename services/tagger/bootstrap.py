@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
@@ -20,6 +21,8 @@ from redis.asyncio import Redis
 
 from services.tagger import metrics
 from services.tagger.commands import TagCommands
+from services.tagger.customers.store import CustomerStore
+from services.tagger.customers.tagging import CustomerTagging
 from services.tagger.editing import TagEditing
 from services.tagger.figures import CustomerFigures
 from services.tagger.jobs import Jobs
@@ -69,6 +72,7 @@ class Tagger:
     shadow: ShadowRules
     stored_orders: StoredOrders
     rate_limiter: RateLimiter
+    customers: CustomerTagging
 
 
 class RecordedJobs(Jobs):
@@ -138,6 +142,8 @@ async def bootstrap(settings: TaggerSettings) -> AsyncIterator[Tagger]:
                 lease=timedelta(seconds=settings.tagger_job_lease_s),
             )
             await jobs.ensure_indexes()
+            customer_store = CustomerStore(stores.database)
+            await customer_store.ensure_indexes()
             yield Tagger(
                 settings=settings,
                 stores=stores,
@@ -168,6 +174,12 @@ async def bootstrap(settings: TaggerSettings) -> AsyncIterator[Tagger]:
                     settings.api_rate_per_minute,
                     namespace="tagger",
                     on_local_count=metrics.RATE_LIMIT_SKIPPED.inc,
+                ),
+                customers=CustomerTagging(
+                    rules,
+                    customer_store,
+                    stores.redis,
+                    reload_figures=partial(stores.figures.ensure_loaded, stores.store.all_orders),
                 ),
             )
         finally:

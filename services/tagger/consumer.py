@@ -14,6 +14,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from services.tagger import metrics
+from services.tagger.customers.tagging import CustomerTagging
 from services.tagger.dead_letters import DeadLetter, decode_records, unknown_order_letters
 from services.tagger.publishing import Lineage, TaggerOutput
 from services.tagger.rule_changes import ShadowRules
@@ -41,6 +42,7 @@ def build_broker(
     tagging: TaggingService,
     output: TaggerOutput,
     shadow: ShadowRules | None = None,
+    customers: CustomerTagging | None = None,
 ) -> KafkaBroker:
     broker = make_broker(settings)
 
@@ -68,6 +70,8 @@ def build_broker(
                         # load) becomes a retried timeout instead of a consumer that stalls
                         async with asyncio.timeout(ATTEMPT_TIMEOUT_S):
                             outcome = await tagging.tag([event for event, _ in decoded])
+                            if customers is not None:  # their figures moved: their tags may too
+                                await customers.after_orders([event for event, _ in decoded])
                 dead += unknown_order_letters(decoded, outcome.unknown_orders)
                 await output.publish(outcome.tagged, dead, lineage)
         observe_end_to_end("tagged", [record for _, record in decoded])

@@ -3,24 +3,67 @@
 -- go through it. Keys share the hash tag {customer_id}, so one customer's keys live on one slot.
 --   KEYS[1] contribution (hash, per order)  KEYS[2] totals (hash)
 --   KEYS[3] spend by day (hash, epoch day -> cents)  KEYS[4] recent orders (zset, order_no -> ts)
---   KEYS[5] the figures' epoch marker (hash), written when the figures were last (re)built
--- apply:   ARGV = 'apply', order_no, cents, ts, day, window_days, keep_recent, ttl_s
+--   KEYS[5] by category (hash, 'o|day|category' -> orders, 'c|day|category' -> cents)
+--   KEYS[6] products (hash, sku -> creation times of the held orders with it, 't1,t2,...')
+--   KEYS[7] the figures' epoch marker (hash), written when the figures were last (re)built
+-- apply:   ARGV = 'apply', order_no, cents, ts, day, window_days, keep_recent, ttl_s,
+--          categories (JSON {category: line cents}), skus (JSON [sku, ...])
 --          returns the figures as they stood before this order (JSON), stored with the
 --          contribution so a replay gets exactly the same answer.
 -- reverse: ARGV = 'reverse', order_no   -> 1 if reversed now, 0 if already reversed or unknown
 -- restore: ARGV = 'restore', order_no, cents, ts, day, window_days, keep_recent, ttl_s,
---          snapshot, state ('applied' | 'reversed'): a stored order's contribution, during a
---          rebuild (the only action allowed while the epoch marker is missing); once per order.
+--          categories, skus, snapshot, state ('applied' | 'reversed'): a stored order's
+--          contribution, during a rebuild (the only action allowed while the epoch marker is
+--          missing); once per order.
 -- Without the epoch marker the figures are not loaded (Redis was flushed or lost its data):
 -- apply and reverse refuse with a NOEPOCH error rather than count from zero.
-local contribution, totals, by_day, recent, epoch = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local contribution, totals, by_day, recent = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local by_category, products, epoch = KEYS[5], KEYS[6], KEYS[7]
 local action, order_no = ARGV[1], ARGV[2]
 
 if action ~= 'restore' and redis.call('EXISTS', epoch) == 0 then
   return redis.error_reply('NOEPOCH missing: customer figures not loaded; rebuild from MongoDB')
 end
 
+-- A SKU's field holds the creation times of the customer's held orders with it (sorted, comma
+-- separated): its count and its first purchase stay exact whichever order is reversed or edited.
+local function move_time(sku, ts, sign)
+  local times = {}
+  local raw = redis.call('HGET', products, sku)
+  if raw then for t in string.gmatch(raw, '[^,]+') do times[#times + 1] = t end end
+  if sign > 0 then
+    times[#times + 1] = ts
+    table.sort(times, function(a, b) return tonumber(a) < tonumber(b) end)
+  else
+    for i = 1, #times do
+      if times[i] == ts then table.remove(times, i) break end
+    end
+  end
+  if #times == 0 then
+    redis.call('HDEL', products, sku)
+  else
+    redis.call('HSET', products, sku, table.concat(times, ','))
+  end
+end
+
+-- An order's categories (line cents each) and SKUs, counted in or out (sign 1 or -1); ts is
+-- the order's creation time as stored with its contribution (a string).
+local function count_items(cats_json, skus_json, day, ts, sign)
+  local cats = cjson.decode(cats_json or '{}')
+  for category, cat_cents in pairs(cats) do
+    local orders_field, cents_field = 'o|' .. day .. '|' .. category, 'c|' .. day .. '|' .. category
+    if redis.call('HINCRBY', by_category, orders_field, sign) <= 0 then
+      redis.call('HDEL', by_category, orders_field, cents_field)
+    else
+      redis.call('HINCRBY', by_category, cents_field, sign * tonumber(cat_cents))
+    end
+  end
+  for _, sku in ipairs(cjson.decode(skus_json or '[]')) do move_time(sku, ts, sign) end
+end
+
 local function remove_contribution(cents, day)
+  local items = redis.call('HMGET', contribution, 'cats', 'skus', 'ts')
+  count_items(items[1], items[2], day, items[3], -1)
   redis.call('HINCRBY', totals, 'count', -1)
   redis.call('HINCRBY', totals, 'spend', -cents)
   redis.call('HINCRBY', by_day, day, -cents)
@@ -37,10 +80,12 @@ end
 
 local cents, ts, day = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 local window_days, keep_recent, ttl = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
+local cats_json, skus_json = ARGV[9], ARGV[10]
 
 -- Adds the order to the totals, the day's spend and the recent orders; first/last order times
 -- count every order ever placed (a reversal does not move them).
 local function add_contribution()
+  count_items(cats_json, skus_json, day, ARGV[4], 1)
   redis.call('HINCRBY', by_day, day, cents)
   redis.call('ZADD', recent, ts, order_no)
   redis.call('ZREMRANGEBYRANK', recent, 0, -(keep_recent + 1))
@@ -64,12 +109,18 @@ local function window_spend()
       redis.call('HDEL', by_day, days[i])
     end
   end
+  local oldest = day - window_days - 31
+  local fields = redis.call('HKEYS', by_category)
+  for i = 1, #fields do
+    local d = tonumber(string.match(fields[i], '^%a|(%-?%d+)|'))
+    if d and d <= oldest then redis.call('HDEL', by_category, fields[i]) end
+  end
   return spend
 end
 
 local function store_contribution(snapshot, state)
   redis.call('HSET', contribution, 'snapshot', snapshot, 'state', state, 'cents', cents,
-    'day', day, 'ts', ARGV[4])
+    'day', day, 'ts', ARGV[4], 'cats', cats_json, 'skus', skus_json)
   redis.call('EXPIRE', contribution, ttl)
 end
 
@@ -78,19 +129,26 @@ if action == 'restore' then
   if redis.call('EXISTS', contribution) == 1 then return 0 end
   add_contribution()
   window_spend()
-  store_contribution(ARGV[9], 'applied')
-  if ARGV[10] == 'reversed' then remove_contribution(cents, day) end
+  store_contribution(ARGV[11], 'applied')
+  if ARGV[12] == 'reversed' then remove_contribution(cents, day) end
   return 1
 end
 
-local existing = redis.call('HMGET', contribution, 'snapshot', 'state', 'cents', 'day')
+local existing = redis.call('HMGET', contribution, 'snapshot', 'state', 'cents', 'day', 'cats', 'skus')
 if existing[1] then
-  -- Seen before. An update that changed the amount moves the spend by the difference, once.
+  -- Seen before. An update that changed the amount moves the spend by the difference, once;
+  -- one that changed the lines moves the order's categories and SKUs, once.
   local old = tonumber(existing[3])
   if existing[2] == 'applied' and old ~= cents then
     redis.call('HINCRBY', totals, 'spend', cents - old)
     redis.call('HINCRBY', by_day, existing[4], cents - old)
     redis.call('HSET', contribution, 'cents', cents)
+  end
+  if existing[2] == 'applied' and (existing[5] ~= cats_json or existing[6] ~= skus_json) then
+    local stored_ts = redis.call('HGET', contribution, 'ts')
+    count_items(existing[5], existing[6], existing[4], stored_ts, -1)
+    count_items(cats_json, skus_json, existing[4], stored_ts, 1)
+    redis.call('HSET', contribution, 'cats', cats_json, 'skus', skus_json)
   end
   return existing[1]
 end

@@ -28,6 +28,7 @@ from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from services.tagger.rules.facts import FiguresSnapshot
+from shared.models import Order
 
 log = structlog.get_logger("tagger.figures")
 
@@ -109,6 +110,34 @@ class Apply:
     order_no: str
     amount: Decimal
     created_at: datetime
+    # line cents per category (lower-cased) and the SKUs bought: customer preferences
+    category_cents: tuple[tuple[str, int], ...] = ()
+    skus: tuple[str, ...] = ()
+
+    @classmethod
+    def of_order(cls, order: Order) -> "Apply":
+        category_cents, skus = order_items(order.model_dump(mode="json"))
+        return cls(
+            order.customer.id,
+            order.order_no,
+            order.pricing.total,
+            order.created_at,
+            category_cents,
+            skus,
+        )
+
+
+def order_items(order: dict[str, Any]) -> tuple[tuple[tuple[str, int], ...], tuple[str, ...]]:
+    """An order's (stored or live) line cents per category and its SKUs, in a stable order so a
+    redelivered order passes the script exactly the same items."""
+    cents: dict[str, int] = {}
+    for line in order["lines"]:
+        category = str(line["category"]).strip().lower()
+        cents[category] = cents.get(category, 0) + to_cents(
+            Decimal(str(line["unit_price"])) * int(line["quantity"])
+        )
+    skus = sorted({str(line["sku"]) for line in order["lines"]})
+    return tuple(sorted(cents.items())), tuple(skus)
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,8 +159,16 @@ class CustomerTotals:
 
 
 def keys_of(customer_id: str, order_no: str = "") -> list[str]:
+    """Every key of one customer shares the hash tag ``{customer_id}``: one Redis Cluster slot."""
     tag = f"ot:{{{customer_id}}}"
-    return [f"{tag}:order:{order_no}", f"{tag}:totals", f"{tag}:by-day", f"{tag}:recent"]
+    return [
+        f"{tag}:order:{order_no}",
+        f"{tag}:totals",
+        f"{tag}:by-day",
+        f"{tag}:recent",
+        f"{tag}:by-category",
+        f"{tag}:products",
+    ]
 
 
 def _script_keys(customer_id: str, order_no: str) -> list[str]:
@@ -139,9 +176,26 @@ def _script_keys(customer_id: str, order_no: str) -> list[str]:
     return [*keys_of(customer_id, order_no), EPOCH_KEY]
 
 
-def _contribution_args(order_no: str, cents: int, ts: float) -> list[Any]:
+def _contribution_args(
+    order_no: str,
+    cents: int,
+    ts: float,
+    category_cents: tuple[tuple[str, int], ...],
+    skus: tuple[str, ...],
+) -> list[Any]:
     day = int(ts // SECONDS_PER_DAY)
-    return [order_no, cents, repr(ts), day, WINDOW_DAYS, KEEP_RECENT_ORDERS, CONTRIBUTION_TTL_S]
+    return [
+        order_no,
+        cents,
+        repr(ts),
+        day,
+        WINDOW_DAYS,
+        KEEP_RECENT_ORDERS,
+        CONTRIBUTION_TTL_S,
+        # compact and sorted: the script compares an update's items with the stored ones
+        json.dumps(dict(category_cents), ensure_ascii=False, separators=(",", ":")),
+        json.dumps(list(skus), separators=(",", ":")),
+    ]
 
 
 def _lost_reason(error: ResponseError) -> str | None:
@@ -184,7 +238,12 @@ class CustomerFigures:
             for op in operations:
                 if isinstance(op, Apply):
                     cents = to_cents(op.amount)
-                    args = ["apply", *_contribution_args(op.order_no, cents, _ts(op))]
+                    args = [
+                        "apply",
+                        *_contribution_args(
+                            op.order_no, cents, _ts(op), op.category_cents, op.skus
+                        ),
+                    ]
                 else:
                     args = ["reverse", op.order_no]
                 keys = _script_keys(op.customer_id, op.order_no)
@@ -292,9 +351,10 @@ class CustomerFigures:
         ts = datetime.fromisoformat(order["created_at"]).timestamp()
         cents = to_cents(Decimal(order["pricing"]["total"]))
         state = "reversed" if document.get("contribution_reversed") else "applied"
+        category_cents, skus = order_items(order)
         args = [
             "restore",
-            *_contribution_args(document["order_no"], cents, ts),
+            *_contribution_args(document["order_no"], cents, ts, category_cents, skus),
             json.dumps(document["figures"]),
             state,
         ]
@@ -302,7 +362,7 @@ class CustomerFigures:
         await self._script(keys=keys, args=args, client=pipe)
 
     async def totals(self, customer_id: str) -> CustomerTotals:
-        _, totals_key, by_day_key, recent_key = keys_of(customer_id)
+        _, totals_key, by_day_key, recent_key, *_ = keys_of(customer_id)
         async with self._redis.pipeline(transaction=False) as pipe:
             pipe.hgetall(totals_key)
             pipe.hgetall(by_day_key)

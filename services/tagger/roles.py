@@ -71,6 +71,18 @@ async def pick_up_jobs(tagger: Tagger, every_s: float = JOBS_POLL_S) -> None:
         await asyncio.sleep(every_s)
 
 
+async def review_customers(tagger: Tagger, every_s: float) -> None:
+    """In the jobs role: re-evaluate the customers whose tags time alone changes (a lapse
+    threshold crossed, orders leaving a window), as soon as each is due."""
+    while True:
+        try:
+            while await tagger.customers.sweep() > 0:
+                pass  # a full batch was due: take the next at once
+        except Exception:  # MongoDB or Redis away: try again on the next round
+            log.warning("customer_review_failed", exc_info=True)
+        await asyncio.sleep(every_s)
+
+
 @asynccontextmanager
 async def run_roles(tagger: Tagger, roles: frozenset[Role]) -> AsyncIterator[None]:
     """Start the loops of ``roles`` (the API is served by the app) and stop them on exit."""
@@ -81,7 +93,9 @@ async def run_roles(tagger: Tagger, roles: frozenset[Role]) -> AsyncIterator[Non
             await tagger.shadow.refresh()
         except Exception:  # MongoDB away: the rule watcher tries again
             log.warning("shadow_refresh_failed", exc_info=True)
-        broker = build_broker(tagger.settings, tagger.tagging, tagger.output, tagger.shadow)
+        broker = build_broker(
+            tagger.settings, tagger.tagging, tagger.output, tagger.shadow, tagger.customers
+        )
         await broker.start()
         tasks.append(asyncio.create_task(keep_consuming(broker), name="consumer-watchdog"))
     if Role.JOBS in roles:
@@ -89,6 +103,8 @@ async def run_roles(tagger: Tagger, roles: frozenset[Role]) -> AsyncIterator[Non
         tasks.append(
             asyncio.create_task(watch_dead_letter_depth(tagger.settings), name="dlq-depth")
         )
+        every_s = tagger.settings.tagger_customer_review_s
+        tasks.append(asyncio.create_task(review_customers(tagger, every_s), name="customers"))
         # and what the command line or another replica records later (the lease makes a
         # repeated resume safe)
         tasks.append(asyncio.create_task(pick_up_jobs(tagger), name="jobs"))

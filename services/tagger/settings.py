@@ -36,6 +36,8 @@ class TaggerSettings(Settings):
     # A bulk job's lease: how long a replica that died holds its job before another takes over
     tagger_job_lease_s: float = Field(default=30.0, gt=0)
     tagger_allow_free_tags: bool = False  # manual tags outside the catalog
+    # How often the jobs role looks for customers whose tags time alone changed (lapsed)
+    tagger_customer_review_s: float = Field(default=60.0, gt=0)
     # Tag API: request bodies over this are answered 413 (a bulk change of 1,000 orders is ~80 KB)
     tagger_max_body_bytes: int = Field(default=1_048_576, ge=1024)
     # Seconds a client is told to wait (Retry-After) when MongoDB or Redis is unreachable

@@ -187,9 +187,7 @@ class TaggingService:
                     operations.append(Reverse(event.customer_id, event.order_no))
                 continue
             order = event.order
-            operations.append(
-                Apply(order.customer.id, order.order_no, order.pricing.total, order.created_at)
-            )
+            operations.append(Apply.of_order(order))
             if order.status in REVERSING_STATUSES:
                 operations.append(Reverse(order.customer.id, order.order_no))
         if not operations:

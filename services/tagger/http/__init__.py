@@ -2,12 +2,12 @@
 
 from fastapi import APIRouter
 
-from services.tagger.http import catalog, changes, jobs, orders, reports, rules
+from services.tagger.http import catalog, changes, customers, jobs, orders, reports, rules
 
 
 def tag_api() -> APIRouter:
     """The Tag API: every resource's routes."""
     router = APIRouter()
-    for resource in (orders, changes, jobs, catalog, reports, rules):
+    for resource in (orders, changes, jobs, catalog, reports, rules, customers):
         router.include_router(resource.router)
     return router

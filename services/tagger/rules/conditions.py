@@ -22,7 +22,15 @@ from pydantic import (
     model_validator,
 )
 
+from services.tagger.rules.customer_facts import CUSTOMER_FACT_NAMES, ITEM_FACT_NAMES
 from services.tagger.rules.facts import FACT_NAMES
+
+# order facts and customer facts: which of them a rule may name is checked by its kind of rule
+KNOWN_FACTS = {
+    *FACT_NAMES,
+    *CUSTOMER_FACT_NAMES,
+    *(name for names in ITEM_FACT_NAMES.values() for name in names),
+}
 
 Scalar = str | int | float | Decimal | bool
 
@@ -48,7 +56,7 @@ class FactTest(_Condition):
     @field_validator("fact")
     @classmethod
     def _known_fact(cls, name: str) -> str:
-        if name not in FACT_NAMES:
+        if name not in KNOWN_FACTS:
             raise ValueError(f"unknown fact {name!r}; known facts: {', '.join(sorted(FACT_NAMES))}")
         return name
 

@@ -20,6 +20,7 @@ from pydantic import (
 )
 
 from services.tagger.rules.conditions import Condition
+from services.tagger.rules.customer_rules import CustomerRule, facts_named
 from services.tagger.rules.facts import FACT_NAMES
 
 # A tag's stable key in APIs, events and filters: lowercase ASCII or Chinese (Han) characters.
@@ -102,6 +103,7 @@ class RuleSet(_Strict):
     families: list[Family] = Field(default_factory=list)
     tags: list[CatalogTag] = Field(default_factory=list)
     rules: list[Rule] = Field(default_factory=list, max_length=10_000)
+    customer_rules: list[CustomerRule] = Field(default_factory=list, max_length=1_000)
 
     @model_validator(mode="after")
     def _consistent(self) -> "RuleSet":
@@ -123,6 +125,20 @@ class RuleSet(_Strict):
                 raise ValueError(f"rule {rule.id!r}: tag {rule.tag!r} is not in the tag catalog")
             if rule.family is not None and rule.family not in families:
                 raise ValueError(f"rule {rule.id!r}: unknown family {rule.family!r}")
+            for condition in (rule.when, rule.holds_while):
+                for name in facts_named(condition):
+                    if name not in FACT_NAMES and name != "orders_within_minutes":
+                        raise ValueError(
+                            f"rule {rule.id!r}: {name!r} is a customer fact; "
+                            "test it in customer_rules"
+                        )
+        _unique("customer rule id", [r.id for r in self.customer_rules])
+        for customer_rule in self.customer_rules:
+            where = f"customer rule {customer_rule.id!r}"
+            if customer_rule.tag is not None and customer_rule.tag not in catalog:
+                raise ValueError(f"{where}: tag {customer_rule.tag!r} is not in the tag catalog")
+            if customer_rule.family is not None and customer_rule.family not in families:
+                raise ValueError(f"{where}: unknown family {customer_rule.family!r}")
         return self
 
     def family_of(self, tag: str, rule: Rule | None = None) -> str | None:

@@ -1,0 +1,122 @@
+"""The console's customer pages: the customers list (segments by tags and figures, with preset
+views as tabs, exports) and one customer (tags with reasons, figures, orders, alerts, history).
+
+Rendered on the server from the segments read model: the filters are a plain GET form, so a
+view is its URL (bookmark it, share it); the customer page's manual tags go through the Tag API
+with the session's CSRF token (``customers.js``)."""
+
+from datetime import datetime
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response
+from pydantic import ValidationError
+
+from services.console.i18n import LANG_COOKIE, language, pick_language
+from services.console.pages import _page
+from services.tagger.customers.segments import CustomerFilter, CustomerSort, Segments
+from services.tagger.http.deps import tagger_of
+
+router = APIRouter(include_in_schema=False)
+PAGE_SIZE = 50
+# views every team starts with: a tab each (the filter is the URL, so any view can be bookmarked)
+PRESET_VIEWS: list[tuple[str, dict[str, str]]] = [
+    ("customers.view.all", {}),
+    ("customers.view.high_spenders", {"all_tags": "high-spender"}),
+    ("customers.view.frequent", {"all_tags": "frequent-buyer"}),
+    ("customers.view.new", {"all_tags": "lifecycle:new"}),
+    ("customers.view.lapsed", {"all_tags": "lifecycle:lapsed", "sort": "-spend"}),
+    ("customers.view.early_adopters", {"all_tags": "early-adopter"}),
+]
+FILTER_KEYS = ("spend_min", "spend_max", "orders_min", "last_order_from", "last_order_to")
+
+
+def _lang_code(request: Request) -> str:
+    return pick_language(request.cookies.get(LANG_COOKIE), request.headers.get("accept-language"))
+
+
+async def _colours(request: Request) -> dict[str, str]:
+    catalog = await tagger_of(request).stores.store.catalog()
+    return {name: tag.colour for name, tag in catalog.items()}
+
+
+@router.get("/console/customers")
+async def customers_page(
+    request: Request,
+    all_tags: Annotated[list[str], Query(max_length=50)] = [],  # noqa: B006
+    any_tags: Annotated[list[str], Query(max_length=50)] = [],  # noqa: B006
+    none_tags: Annotated[list[str], Query(max_length=50)] = [],  # noqa: B006
+    sort: CustomerSort = CustomerSort.SPEND,
+    cursor: Annotated[str | None, Query(max_length=500)] = None,
+) -> Response:
+    query = request.query_params
+    raw: dict[str, Any] = {
+        "all_tags": [t for t in all_tags if t],
+        "any_tags": [t for t in any_tags if t],
+        "none_tags": [t for t in none_tags if t],
+        **{key: query.get(key) for key in FILTER_KEYS if query.get(key)},
+    }
+    for key in ("last_order_from", "last_order_to"):  # a date picker gives a day: whole days
+        if key in raw and len(raw[key]) == 10:
+            raw[key] += "T00:00:00+00:00" if key.endswith("from") else "T23:59:59+00:00"
+    lang = language(_lang_code(request))
+    segments = Segments(tagger_of(request).stores.database)
+    colours = await _colours(request)
+    error: str | None = None
+    customers: list[dict[str, Any]] = []
+    next_cursor: str | None = None
+    try:
+        which = CustomerFilter.model_validate(raw)
+        customers, next_cursor = await segments.page(which, sort, PAGE_SIZE, cursor)
+    except ValidationError as invalid:
+        error = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in invalid.errors())
+    except Exception as failure:  # a bad cursor (Invalid) and the like: say so on the page
+        error = str(failure)
+    plain = [(k, v) for k, v in query.multi_items() if k != "cursor" and v]
+    return await _page(
+        request,
+        "customers.html",
+        page="customers",
+        customers=customers,
+        colours=colours,
+        tag_label=lang.tag_label,
+        values={k: query.get(k, "") for k in FILTER_KEYS},
+        tags={"all_tags": all_tags, "any_tags": any_tags, "none_tags": none_tags},
+        sort=sort.value,
+        error=error,
+        next_url=f"?{urlencode([*plain, ('cursor', next_cursor)])}" if next_cursor else None,
+        export_query=urlencode(plain),
+        views=[(key, urlencode(params), _same_view(params, plain)) for key, params in PRESET_VIEWS],
+        tag_names=sorted({*colours, *await segments.tags_in_use()}),
+    )
+
+
+def _same_view(params: dict[str, str], plain: list[tuple[str, str]]) -> bool:
+    shown = {k: v for k, v in plain if not (k == "sort" and v == CustomerSort.SPEND.value)}
+    wanted = {k: v for k, v in params.items() if not (k == "sort" and v == "-spend")}
+    return shown == wanted
+
+
+@router.get("/console/customers/{customer_id}")
+async def customer_page(request: Request, customer_id: str) -> Response:
+    lang = language(_lang_code(request))
+    customer = await Segments(tagger_of(request).stores.database).customer(customer_id)
+    return await _page(
+        request,
+        "customer.html",
+        page="customers",
+        customer_id=customer_id,
+        customer=customer,
+        colours=await _colours(request),
+        tag_label=lang.tag_label,
+        when=_when,
+    )
+
+
+def _when(value: Any) -> str:
+    """A time as the page shows it (UTC, to the minute)."""
+    if value is None:
+        return ""
+    moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    return moment.strftime("%Y-%m-%d %H:%M")

@@ -1,0 +1,24 @@
+// The customer page: manual customer tags through the Tag API (session + CSRF); the page is
+// rendered on the server, so a change reloads it.
+"use strict";
+document.addEventListener("DOMContentLoaded", () => {
+  const detail = document.getElementById("detail");
+  if (!detail) return;
+  const base = `/customers/${encodeURIComponent(detail.dataset.customer)}/tags`;
+  const form = document.getElementById("manual");
+  if (form) form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    try {
+      await OT.api(base, { method: "POST", body: { tag: document.getElementById("m-tag").value, reason: document.getElementById("m-reason").value } });
+      location.reload();
+    } catch (error) { OT.toast(error.message, true); }
+  });
+  for (const button of document.querySelectorAll("button.remove")) {
+    button.addEventListener("click", async () => {
+      try {
+        await OT.api(`${base}/${encodeURIComponent(button.dataset.tag)}`, { method: "DELETE" });
+        location.reload();
+      } catch (error) { OT.toast(error.message, true); }
+    });
+  }
+});

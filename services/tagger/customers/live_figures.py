@@ -1,0 +1,59 @@
+"""Reading customers' live figures from Redis (what ``figures.lua`` keeps), one round trip."""
+
+from collections.abc import Sequence
+
+from redis.asyncio import Redis
+
+from services.tagger.figures import EPOCH_KEY, FiguresLost, keys_of
+from services.tagger.rules.customer_facts import LiveFigures
+
+
+async def read_live(redis: Redis, customer_ids: Sequence[str]) -> dict[str, LiveFigures]:
+    """The customers' figures now. Raises ``FiguresLost`` when Redis does not hold them (flushed,
+    or a rebuild under way): empty figures would take every tag away from these customers.
+    One MULTI, so the epoch marker and the figures are read at one instant."""
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.hget(EPOCH_KEY, "id")
+        for customer_id in customer_ids:
+            _, totals, by_day, recent, by_category, products = keys_of(customer_id)
+            pipe.hgetall(totals)
+            pipe.hgetall(by_day)
+            pipe.zrange(recent, 0, -1, withscores=True)
+            pipe.hgetall(by_category)
+            pipe.hgetall(products)
+        epoch, *replies = await pipe.execute()
+    if epoch is None:
+        raise FiguresLost("missing")
+    live = {}
+    for index, customer_id in enumerate(customer_ids):
+        totals, by_day, recent, by_category, products = replies[index * 5 : index * 5 + 5]
+        live[customer_id] = LiveFigures(
+            orders=int(totals.get(b"count", 0)),
+            spend_cents=int(totals.get(b"spend", 0)),
+            first_order_at=float(totals[b"first_at"]) if b"first_at" in totals else None,
+            last_order_at=float(totals[b"last_at"]) if b"last_at" in totals else None,
+            spend_by_day={int(d): int(c) for d, c in by_day.items() if int(c) != 0},
+            recent_order_times=tuple(float(score) for _, score in recent),
+            by_category=_categories(by_category),
+            products=_products(products),
+        )
+    return live
+
+
+def _categories(raw: dict[bytes, bytes]) -> dict[tuple[int, str], tuple[int, int]]:
+    found: dict[tuple[int, str], list[int]] = {}
+    for key, value in raw.items():
+        kind, day, category = key.decode().split("|", 2)
+        entry = found.setdefault((int(day), category), [0, 0])
+        entry[0 if kind == "o" else 1] = int(value)
+    return {key: (orders, cents) for key, (orders, cents) in found.items()}
+
+
+def _products(raw: dict[bytes, bytes]) -> dict[str, tuple[int, float]]:
+    """SKU -> (held orders with it, the first one's creation time)."""
+    found = {}
+    for sku, value in raw.items():
+        times = [float(t) for t in value.decode().split(",") if t]
+        if times:
+            found[sku.decode()] = (len(times), min(times))
+    return found

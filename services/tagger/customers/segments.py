@@ -1,0 +1,289 @@
+"""Segments: customers found by their tags and figures, paged, exported, and counted over time.
+
+Reads only (the ``customers`` documents the customer tagging writes, and the ``orders`` and
+``alerts`` of one customer for the customer page).
+"""
+
+import base64
+import json
+from collections.abc import AsyncIterator
+from datetime import UTC, date, datetime, time, timedelta
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pymongo import ASCENDING, DESCENDING
+from pymongo.asynchronous.database import AsyncDatabase
+
+from services.tagger.errors import Invalid
+from services.tagger.queries import MAX_TAGS_IN_FILTER, Amount, Instant, TagName
+
+LISTED = {"history": 0, "next_review_at": 0, "profile_at": 0}
+MAX_DAYS = 366
+
+
+class CustomerSort(StrEnum):
+    SPEND = "-spend"
+    LAST_ORDER = "-last_order"
+    CUSTOMER = "customer"
+
+
+_SORT_FIELD = {
+    CustomerSort.SPEND: ("spend_cents", DESCENDING),
+    CustomerSort.LAST_ORDER: ("last_order_at", DESCENDING),
+    CustomerSort.CUSTOMER: ("_id", ASCENDING),
+}
+
+
+class TagFilter(BaseModel):
+    """Which customers by tags: all of, any of, none of."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    all_tags: list[TagName] = Field(default_factory=list, max_length=MAX_TAGS_IN_FILTER)
+    any_tags: list[TagName] = Field(default_factory=list, max_length=MAX_TAGS_IN_FILTER)
+    none_tags: list[TagName] = Field(default_factory=list, max_length=MAX_TAGS_IN_FILTER)
+
+    def holds_for(self, tags: set[str]) -> bool:
+        return (
+            all(t in tags for t in self.all_tags)
+            and (not self.any_tags or any(t in tags for t in self.any_tags))
+            and not any(t in tags for t in self.none_tags)
+        )
+
+    def tag_query(self) -> dict[str, Any]:
+        tags: dict[str, Any] = {}
+        if self.all_tags:
+            tags["$all"] = self.all_tags
+        if self.none_tags:
+            tags["$nin"] = self.none_tags
+        query: dict[str, Any] = {"tag_names": tags} if tags else {}
+        if self.any_tags:
+            query = (
+                {"$and": [query, {"tag_names": {"$in": self.any_tags}}]}
+                if query
+                else {"tag_names": {"$in": self.any_tags}}
+            )
+        return query
+
+
+class CustomerFilter(TagFilter):
+    """Which customers: every condition given must hold."""
+
+    spend_min: Amount | None = None
+    spend_max: Amount | None = None
+    orders_min: Annotated[int, Field(ge=0, le=1_000_000)] | None = None
+    last_order_from: Instant | None = None
+    last_order_to: Instant | None = None
+    customer_id: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+
+    @model_validator(mode="after")
+    def _ranges(self) -> "CustomerFilter":
+        low, high = self.spend_min, self.spend_max
+        if low is not None and high is not None and low > high:
+            raise ValueError("spend_min must not exceed spend_max")
+        start, end = self.last_order_from, self.last_order_to
+        if start and end and start > end:
+            raise ValueError("last_order_from must not be after last_order_to")
+        return self
+
+    def to_mongo(self) -> dict[str, Any]:
+        query = self.tag_query()
+        spend: dict[str, int] = {}
+        if self.spend_min is not None:
+            spend["$gte"] = int(self.spend_min * 100)
+        if self.spend_max is not None:
+            spend["$lte"] = int(self.spend_max * 100)
+        last: dict[str, datetime] = {}
+        if self.last_order_from:
+            last["$gte"] = self.last_order_from
+        if self.last_order_to:
+            last["$lte"] = self.last_order_to
+        for field, condition in (("spend_cents", spend), ("last_order_at", last)):
+            if condition:
+                query[field] = condition
+        if self.orders_min is not None:
+            query["orders"] = {"$gte": self.orders_min}
+        if self.customer_id:
+            query["_id"] = self.customer_id
+        return query
+
+
+def listed(document: dict[str, Any]) -> dict[str, Any]:
+    """A customer as lists, exports and the API show it (money in currency units)."""
+    return {
+        "customer_id": document["_id"],
+        "name": document.get("name"),
+        "company": document.get("company"),
+        "vip": bool(document.get("vip")),
+        "tags": document.get("tags", []),
+        "tag_names": document.get("tag_names", []),
+        "orders": document.get("orders", 0),
+        "spend": f"{document.get('spend_cents', 0) / 100:.2f}",
+        "spend_365d": f"{document.get('spend_365d_cents', 0) / 100:.2f}",
+        "first_order_at": _iso(document.get("first_order_at")),
+        "last_order_at": _iso(document.get("last_order_at")),
+        "top_category": document.get("top_category"),
+    }
+
+
+def _iso(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    return (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat()
+
+
+class Segments:
+    def __init__(self, database: AsyncDatabase[dict[str, Any]]) -> None:
+        self._customers = database["customers"]
+        self._orders = database["orders"]
+        self._alerts = database["alerts"]
+
+    async def page(
+        self, which: CustomerFilter, sort: CustomerSort, limit: int, cursor: str | None = None
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """One page in a stable order (the sort field, then the customer id) and the cursor
+        of the next, if there may be one."""
+        query = which.to_mongo()
+        if cursor:
+            query = {"$and": [query, _after(sort, cursor)]}
+        field, direction = _SORT_FIELD[sort]
+        order = [(field, direction)] + ([("_id", ASCENDING)] if field != "_id" else [])
+        documents = await self._customers.find(query, LISTED).sort(order).limit(limit).to_list()
+        next_cursor = _cursor(sort, documents[-1]) if len(documents) == limit else None
+        return [listed(d) for d in documents], next_cursor
+
+    async def tags_in_use(self) -> list[str]:
+        """Every tag some customer carries (rule-made ones such as ``prefers:家居`` included);
+        MongoDB answers a distinct from the ``tag_names`` index."""
+        return sorted(str(name) for name in await self._customers.distinct("tag_names"))
+
+    async def export(
+        self, which: CustomerFilter, sort: CustomerSort, max_rows: int
+    ) -> AsyncIterator[dict[str, Any]]:
+        field, direction = _SORT_FIELD[sort]
+        order = [(field, direction)] + ([("_id", ASCENDING)] if field != "_id" else [])
+        cursor = self._customers.find(which.to_mongo(), LISTED).sort(order).limit(max_rows)
+        async for document in cursor.batch_size(1000):
+            yield listed(document)
+
+    async def customer(self, customer_id: str) -> dict[str, Any] | None:
+        """The customer page: tags with provenance, history (newest first), figures, recent
+        orders and their alerts."""
+        document = await self._customers.find_one({"_id": customer_id})
+        if document is None:
+            return None
+        orders = await (
+            self._orders.find(
+                {"customer_id": customer_id},
+                {
+                    "_id": 0,
+                    "order_no": 1,
+                    "status": 1,
+                    "amount_cents": 1,
+                    "currency": 1,
+                    "created_at": 1,
+                    "tag_names": 1,
+                },
+            )
+            .sort("created_at", DESCENDING)
+            .limit(50)
+            .to_list()
+        )
+        alerts = await (
+            self._alerts.find(
+                {"order_no": {"$in": [o["order_no"] for o in orders]}},
+                {"_id": 0, "deliveries": 0},
+            )
+            .sort("created_at", DESCENDING)
+            .limit(50)
+            .to_list()
+        )
+        return {
+            **listed(document),
+            "history": list(reversed(document.get("history", []))),
+            "next_review_at": _iso(document.get("next_review_at")),
+            "orders_list": [
+                {
+                    "order_no": o["order_no"],
+                    "status": o.get("status"),
+                    "amount": f"{o.get('amount_cents', 0) / 100:.2f}",
+                    "currency": o.get("currency"),
+                    "created_at": _iso(o.get("created_at")),
+                    "tag_names": o.get("tag_names", []),
+                }
+                for o in orders
+            ],
+            "alerts": alerts,
+        }
+
+    async def size_over_time(
+        self, which: TagFilter, days: int, today: date
+    ) -> list[dict[str, Any]]:
+        """Customers in the segment at the end of each of the last ``days`` days, rebuilt from
+        each customer's tag history (exact over the changes kept on the customer)."""
+        ends = [datetime.combine(today - timedelta(days=n), time.max, UTC) for n in range(days)][
+            ::-1
+        ]
+        counts = [0] * len(ends)
+        named = [*which.all_tags, *which.any_tags]
+        query = (
+            {"$or": [{"tag_names": {"$in": named}}, {"history.tag": {"$in": named}}]}
+            if named
+            else {}
+        )
+        fields = {"tag_names": 1, "history": 1, "first_order_at": 1}
+        async for document in self._customers.find(query, fields).batch_size(1000):
+            tags = set(document.get("tag_names", []))
+            undo = sorted(document.get("history", []), key=lambda h: h["at"], reverse=True)
+            first = document.get("first_order_at")
+            first = first.replace(tzinfo=UTC) if first and first.tzinfo is None else first
+            position = 0
+            for index in range(len(ends) - 1, -1, -1):
+                end = ends[index]
+                while position < len(undo) and _aware(undo[position]["at"]) > end:
+                    entry = undo[position]
+                    (tags.discard if entry["change"] == "added" else tags.add)(entry["tag"])
+                    position += 1
+                if first is not None and first <= end and which.holds_for(tags):
+                    counts[index] += 1
+        return [
+            {"date": end.date().isoformat(), "customers": count}
+            for end, count in zip(ends, counts, strict=True)
+        ]
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _cursor(sort: CustomerSort, document: dict[str, Any]) -> str:
+    field, _ = _SORT_FIELD[sort]
+    value = document.get(field)
+    value = _iso(value) if isinstance(value, datetime) else value
+    raw = json.dumps({"s": sort.value, "v": value, "c": document["_id"]})
+    return base64.urlsafe_b64encode(raw.encode()).decode()
+
+
+def _after(sort: CustomerSort, cursor: str) -> dict[str, Any]:
+    field, direction = _SORT_FIELD[sort]
+    try:
+        data = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        if data["s"] != sort.value:
+            raise ValueError("the cursor belongs to another sort order")
+        customer = str(data["c"])
+        raw = data["v"]
+        if field == "last_order_at":
+            value: Any = datetime.fromisoformat(raw)
+        elif field == "spend_cents":
+            if not isinstance(raw, int) or isinstance(raw, bool) or abs(raw) >= 2**63:
+                raise ValueError("the spend position must be an integer number of cents")
+            value = raw
+        else:
+            value = customer
+    except (ValueError, KeyError, TypeError, OverflowError) as error:
+        raise Invalid("cursor", f"not a cursor this API made ({error})") from None
+    beyond = "$lt" if direction < 0 else "$gt"
+    if field == "_id":
+        return {"_id": {"$gt": customer}}
+    return {"$or": [{field: {beyond: value}}, {field: value, "_id": {"$gt": customer}}]}

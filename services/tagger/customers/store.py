@@ -1,0 +1,159 @@
+"""MongoDB for customers: the ``customers`` documents (tags, history, figures for segments) and
+``products`` (each SKU's first sale, for early adopters).
+
+A customer document carries a ``version``: a write names the version it read, so the consumer,
+the lapsed-customer sweep and a person tagging by hand never overwrite each other; the loser
+re-reads and re-evaluates. History lives on the document (the newest ``HISTORY_KEPT`` changes),
+written in the same update as the tags, so a crash never leaves one without the other.
+"""
+
+import uuid
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from pymongo import ASCENDING, DESCENDING, UpdateOne
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import BulkWriteError, DuplicateKeyError
+
+from services.tagger.customers.model import HISTORY_KEPT, CustomerRecord
+from services.tagger.rules.customer_facts import SECONDS_PER_DAY, LiveFigures
+
+DUPLICATE_KEY = 11000  # an upsert of a customer another writer created first
+
+
+def figures_fields(figures: LiveFigures, now: float, top_category: str | None) -> dict[str, Any]:
+    """The figures a segment filters, sorts and exports by, flat on the document."""
+    today = int(now // SECONDS_PER_DAY)
+    return {
+        "orders": figures.orders,
+        "spend_cents": figures.spend_cents,
+        "spend_365d_cents": sum(c for d, c in figures.spend_by_day.items() if today - 365 < d),
+        "first_order_at": _time(figures.first_order_at),
+        "last_order_at": _time(figures.last_order_at),
+        "top_category": top_category,
+    }
+
+
+def _time(ts: float | None) -> datetime | None:
+    return None if ts is None else datetime.fromtimestamp(ts, UTC)
+
+
+class CustomerStore:
+    def __init__(self, database: AsyncDatabase[dict[str, Any]]) -> None:
+        self.customers = database["customers"]
+        self.products = database["products"]
+        self.rule_versions = database["customer_rule_versions"]
+
+    async def ensure_indexes(self) -> None:
+        await self.customers.create_index([("tag_names", ASCENDING)])
+        await self.customers.create_index([("next_review_at", ASCENDING)])
+        await self.customers.create_index([("spend_cents", DESCENDING), ("_id", ASCENDING)])
+        await self.customers.create_index([("last_order_at", DESCENDING), ("_id", ASCENDING)])
+
+    async def load(self, customer_ids: Iterable[str]) -> dict[str, CustomerRecord]:
+        cursor = self.customers.find({"_id": {"$in": sorted(set(customer_ids))}}, {"history": 0})
+        return {doc["_id"]: CustomerRecord.from_document(doc) async for doc in cursor}
+
+    async def document(self, customer_id: str) -> dict[str, Any] | None:
+        return await self.customers.find_one({"_id": customer_id})
+
+    async def save(
+        self,
+        record: CustomerRecord,
+        fields: dict[str, Any],
+        history: list[dict[str, Any]],
+    ) -> bool:
+        """Write the customer if it is still at ``record.version``; False: it changed meanwhile."""
+        return not await self.save_many([(record, fields, history)])
+
+    async def save_many(
+        self, writes: list[tuple[CustomerRecord, dict[str, Any], list[dict[str, Any]]]]
+    ) -> set[str]:
+        """Write each customer still at the version it was read at, in one bulk round trip;
+        answers the customers whose write lost a race (changed or created meanwhile).
+
+        A bulk answer counts matches but does not say which write matched, so every write
+        carries a token of this call and the token is read back."""
+        if not writes:
+            return set()
+        token = uuid.uuid4().hex
+        operations = [
+            UpdateOne(
+                {"_id": record.customer_id, "version": record.version},
+                self._update(record, {**fields, "write_token": token}, history),
+                upsert=record.version == 0,
+            )
+            for record, fields, history in writes
+        ]
+        try:
+            await self.customers.bulk_write(operations, ordered=False)
+        except BulkWriteError as error:
+            if any(e.get("code") != DUPLICATE_KEY for e in error.details.get("writeErrors", [])):
+                raise
+        ids = [record.customer_id for record, _, _ in writes]
+        cursor = self.customers.find({"_id": {"$in": ids}}, {"write_token": 1})
+        written = {doc["_id"] async for doc in cursor if doc.get("write_token") == token}
+        return set(ids) - written
+
+    def _update(
+        self, record: CustomerRecord, fields: dict[str, Any], history: list[dict[str, Any]]
+    ) -> dict[str, Any]:
+        update: dict[str, Any] = {
+            "$set": {
+                **fields,
+                "name": record.profile.name,
+                "company": record.profile.company,
+                "vip": record.profile.vip,
+                "profile_at": record.profile_at,
+                "tags": [tag.model_dump(mode="json") for tag in record.tags],
+                "tag_names": [tag.name for tag in record.tags],
+                "version": record.version + 1,
+            },
+        }
+        if history:
+            update["$push"] = {"history": {"$each": history, "$slice": -HISTORY_KEPT}}
+        return update
+
+    async def record_first_sales(self, first_sold: dict[str, float]) -> None:
+        """Each SKU's earliest sale seen (``$min``: replays and late events change nothing or
+        move it earlier)."""
+        if not first_sold:
+            return
+        await self.products.bulk_write(
+            [
+                UpdateOne({"_id": sku}, {"$min": {"first_sold_at": ts}}, upsert=True)
+                for sku, ts in sorted(first_sold.items())
+            ],
+            ordered=False,
+        )
+
+    async def first_sales(self, skus: Iterable[str]) -> dict[str, float]:
+        wanted = sorted(set(skus))
+        if not wanted:
+            return {}
+        cursor = self.products.find({"_id": {"$in": wanted}})
+        return {doc["_id"]: float(doc["first_sold_at"]) async for doc in cursor}
+
+    async def rules_changed(self, version: str) -> bool:
+        """Record ``version`` as the customer rules in force; True once per new version, for
+        one caller only (the one whose write recorded it)."""
+        try:
+            result = await self.rule_versions.update_one(
+                {"_id": "customer_rules", "version": {"$ne": version}},
+                {"$set": {"version": version, "at": datetime.now(UTC)}},
+                upsert=True,
+            )
+        except DuplicateKeyError:  # already recorded (the filter missed, the upsert collided)
+            return False
+        return result.modified_count == 1 or result.upserted_id is not None
+
+    async def mark_all_due(self, now: datetime) -> int:
+        """Every customer due for review (the customer rules changed)."""
+        result = await self.customers.update_many({}, {"$set": {"next_review_at": now}})
+        return result.modified_count
+
+    async def due(self, now: datetime, limit: int) -> list[str]:
+        """Customers whose tags the passing of time may have changed by ``now``."""
+        cursor = self.customers.find({"next_review_at": {"$lte": now}}, {"_id": 1}).limit(limit)
+        return [doc["_id"] async for doc in cursor]

@@ -1,0 +1,257 @@
+"""Customers and segments: find customers by tags and figures, export a segment (CSV for Excel,
+JSONL for a marketing tool), a segment's size over time, one customer, manual customer tags."""
+
+import json
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Query, Request, status
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response, StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from services.tagger.customers.segments import (
+    MAX_DAYS,
+    CustomerFilter,
+    CustomerSort,
+    Segments,
+    TagFilter,
+)
+from services.tagger.customers.tagging import CustomerTagging
+from services.tagger.errors import NotFound
+from services.tagger.http.csv_output import CSV_CONTENT, csv_line
+from services.tagger.http.deps import DATE_TIME, Editor, Reader, tagger_of
+from services.tagger.http.errors import responses
+from services.tagger.queries import AMOUNT_PATTERN, TagName
+from services.tagger.rules.schema import TAG_NAME
+
+router = APIRouter(tags=["customers"], responses=responses(401, 403, 422, 429, 503))
+PAGE_MAX = 200
+EXPORT_MAX = 100_000
+BOM = "\ufeff"  # Excel reads a UTF-8 CSV (Chinese names) right only with it
+EXPORT_COLUMNS = [
+    "customer_id",
+    "name",
+    "company",
+    "vip",
+    "orders",
+    "spend",
+    "spend_365d",
+    "first_order_at",
+    "last_order_at",
+    "top_category",
+    "tags",
+]
+JSONL = "application/x-ndjson"
+
+
+def segments_of(request: Request) -> Segments:
+    return Segments(tagger_of(request).stores.database)
+
+
+def customers_of(request: Request) -> CustomerTagging:
+    return tagger_of(request).customers
+
+
+SegmentsDep = Annotated[Segments, Depends(segments_of)]
+CustomersDep = Annotated[CustomerTagging, Depends(customers_of)]
+
+
+def tag_filter(
+    all_tags: Annotated[list[TagName], Query()] = [],  # noqa: B006  (FastAPI copies defaults)
+    any_tags: Annotated[list[TagName], Query()] = [],  # noqa: B006
+    none_tags: Annotated[list[TagName], Query()] = [],  # noqa: B006
+) -> TagFilter:
+    try:
+        return TagFilter(all_tags=all_tags, any_tags=any_tags, none_tags=none_tags)
+    except ValidationError as error:
+        raise RequestValidationError(error.errors()) from None
+
+
+def customer_filter(
+    tags: Annotated[TagFilter, Depends(tag_filter)],
+    spend_min: Annotated[str | None, Query(pattern=AMOUNT_PATTERN, examples=["1000"])] = None,
+    spend_max: Annotated[str | None, Query(pattern=AMOUNT_PATTERN, examples=["50000"])] = None,
+    orders_min: Annotated[int | None, Query(ge=0, le=1_000_000)] = None,
+    last_order_from: Annotated[
+        str | None, Query(max_length=40, json_schema_extra=DATE_TIME)
+    ] = None,
+    last_order_to: Annotated[str | None, Query(max_length=40, json_schema_extra=DATE_TIME)] = None,
+    customer_id: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
+) -> CustomerFilter:
+    """Query parameters into a ``CustomerFilter``; 422 naming the parameter when one is bad."""
+    raw = {
+        **tags.model_dump(),
+        "spend_min": spend_min,
+        "spend_max": spend_max,
+        "orders_min": orders_min,
+        "last_order_from": last_order_from,
+        "last_order_to": last_order_to,
+        "customer_id": customer_id,
+    }
+    try:
+        return CustomerFilter.model_validate({k: v for k, v in raw.items() if v not in (None, [])})
+    except ValidationError as error:
+        raise RequestValidationError(error.errors()) from None
+
+
+Filter = Annotated[CustomerFilter, Depends(customer_filter)]
+
+
+class CustomerPageOut(BaseModel):
+    customers: list[dict[str, Any]]
+    next_cursor: str | None
+
+
+class SizePoint(BaseModel):
+    date: str
+    customers: int
+
+
+class CustomerTagIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    tag: str = Field(min_length=1, max_length=64, pattern=TAG_NAME)
+    reason: str = Field(default="", max_length=300)
+
+
+class CustomerTagOut(BaseModel):
+    customer_id: str
+    tag: str
+    outcome: str
+
+
+@router.get("/customers", response_model=CustomerPageOut)
+async def find_customers(
+    key: Reader,
+    segments: SegmentsDep,
+    which: Filter,
+    sort: CustomerSort = CustomerSort.SPEND,
+    limit: Annotated[int, Query(ge=1, le=PAGE_MAX)] = 50,
+    cursor: Annotated[str | None, Query(max_length=500)] = None,
+) -> Any:
+    """A segment: customers with all / any / none of the tags and figures in range, with their
+    tags and figures, one page at a time (pass ``next_cursor`` for the next)."""
+    customers, next_cursor = await segments.page(which, sort, limit, cursor)
+    return {"customers": customers, "next_cursor": next_cursor}
+
+
+async def _first_then_rest(
+    rows: AsyncIterator[dict[str, Any]],
+) -> AsyncIterator[dict[str, Any]]:
+    first = await anext(rows, None)  # an outage answers 503 here, before the 200 is sent
+
+    async def all_rows() -> AsyncIterator[dict[str, Any]]:
+        if first is not None:
+            yield first
+            async for row in rows:
+                yield row
+
+    return all_rows()
+
+
+@router.get(
+    "/customers/export.csv",
+    response_class=StreamingResponse,
+    responses={200: {"content": CSV_CONTENT, "description": "the segment as CSV (UTF-8, BOM)"}},
+)
+async def export_customers_csv(
+    key: Reader,
+    segments: SegmentsDep,
+    which: Filter,
+    sort: CustomerSort = CustomerSort.SPEND,
+    max_rows: Annotated[int, Query(ge=1, le=EXPORT_MAX)] = 10_000,
+) -> StreamingResponse:
+    """The segment as CSV for Excel (UTF-8 with a BOM), streamed row by row."""
+    rows = await _first_then_rest(segments.export(which, sort, max_rows))
+
+    async def lines() -> AsyncIterator[str]:
+        yield BOM + csv_line(EXPORT_COLUMNS)
+        async for row in rows:
+            yield csv_line([*(row[c] for c in EXPORT_COLUMNS[:-1]), " ".join(row["tag_names"])])
+
+    return StreamingResponse(
+        lines(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": "attachment; filename=customers.csv"},
+    )
+
+
+@router.get(
+    "/customers/export.jsonl",
+    response_class=StreamingResponse,
+    responses={200: {"content": {JSONL: {"schema": {"type": "string"}}}, "description": "JSONL"}},
+)
+async def export_customers_jsonl(
+    key: Reader,
+    segments: SegmentsDep,
+    which: Filter,
+    sort: CustomerSort = CustomerSort.SPEND,
+    max_rows: Annotated[int, Query(ge=1, le=EXPORT_MAX)] = 10_000,
+) -> StreamingResponse:
+    """The segment as JSON Lines (one customer a line, tags with their reasons), for a
+    marketing tool."""
+    rows = await _first_then_rest(segments.export(which, sort, max_rows))
+
+    async def lines() -> AsyncIterator[str]:
+        async for row in rows:
+            row = {k: v for k, v in row.items() if k != "tag_names"}
+            yield json.dumps(row, ensure_ascii=False, default=str) + "\n"
+
+    return StreamingResponse(
+        lines(),
+        media_type=JSONL,
+        headers={"Content-Disposition": "attachment; filename=customers.jsonl"},
+    )
+
+
+@router.get("/customers/segment-size", response_model=list[SizePoint])
+async def segment_size(
+    key: Reader,
+    segments: SegmentsDep,
+    which: Annotated[TagFilter, Depends(tag_filter)],
+    days: Annotated[int, Query(ge=1, le=MAX_DAYS)] = 30,
+) -> Any:
+    """How many customers were in the segment (by tags) at the end of each of the last
+    ``days`` days (UTC), from the customers' tag history."""
+    return await segments.size_over_time(which, days, datetime.now(UTC).date())
+
+
+@router.get("/customers/{customer_id}", responses=responses(404))
+async def get_customer(customer_id: str, key: Reader, segments: SegmentsDep) -> dict[str, Any]:
+    """The customer: tags with rule, version, reason and since when; tag history; figures;
+    recent orders and their alerts."""
+    customer = await segments.customer(customer_id)
+    if customer is None:
+        raise NotFound(f"no customer {customer_id!r}")
+    return customer
+
+
+@router.post(
+    "/customers/{customer_id}/tags",
+    response_model=CustomerTagOut,
+    responses=responses(404, 409, 413),
+)
+async def add_customer_tag(
+    customer_id: str, body: CustomerTagIn, key: Editor, customers: CustomersDep
+) -> Any:
+    """Tag a customer by hand (the history names the key or person)."""
+    await customers.tag_by_hand(customer_id, body.tag, by=key.name, reason=body.reason)
+    return {"customer_id": customer_id, "tag": body.tag, "outcome": "added"}
+
+
+@router.delete(
+    "/customers/{customer_id}/tags/{tag}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=responses(404, 409),
+)
+async def remove_customer_tag(
+    customer_id: str,
+    tag: Annotated[str, Path(pattern=TAG_NAME)],
+    key: Editor,
+    customers: CustomersDep,
+) -> Response:
+    """Remove a manual tag (a tag a rule gives follows the rule: 409)."""
+    await customers.tag_by_hand(customer_id, tag, by=key.name, reason="", remove=True)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

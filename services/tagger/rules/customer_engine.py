@@ -1,0 +1,48 @@
+"""Deciding a customer's tags from the customer rules (pure; the schema: ``customer_rules.py``)."""
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from services.tagger.rules.customer_rules import CustomerRule
+from services.tagger.rules.engine import _TAG_UNSAFE, Decision, render_reason
+
+
+def decide_customer(
+    rules: Sequence[CustomerRule],
+    facts: Mapping[str, Any],
+    items: Mapping[str, list[dict[str, Any]]],
+    *,
+    family_of: Mapping[str, str | None],
+    exclusive: set[str],
+) -> list[Decision]:
+    """Every tag the customer rules give, in rule order; first rule wins an exclusive family.
+
+    ``items`` holds, per ``each`` kind, one fact mapping per category or product; ``family_of``
+    maps catalog tags to their family."""
+    decisions: list[Decision] = []
+    seen: set[str] = set()
+    filled: set[str] = set()
+    for rule in rules:
+        scopes = [facts] if rule.each is None else [{**facts, **item} for item in items[rule.each]]
+        for scope in scopes:
+            if rule.when is not None and not rule.when.holds(scope):
+                continue
+            raw = scope.get(rule.tag_from) if rule.tag_from else None
+            if rule.tag is not None:
+                tag = rule.tag
+            elif raw is None or raw == "":
+                continue
+            else:
+                slug = _TAG_UNSAFE.sub("-", str(raw).strip().lower()).strip("-")
+                if not slug:
+                    continue
+                tag = f"{rule.tag_prefix}{slug}"[:64]
+            family = rule.family or family_of.get(tag)
+            if tag in seen or (family in exclusive and family in filled):
+                continue
+            seen.add(tag)
+            if family is not None:
+                filled.add(family)
+            reason = render_reason(rule.reason, scope, raw)
+            decisions.append(Decision(tag, family, rule.id, rule.version, reason))
+    return decisions

@@ -1,0 +1,202 @@
+"""Segments through the Tag API on the real stack: orders go through Kafka and the tagger's
+consumer, customers get their tags, and the API finds, exports and counts them."""
+
+import csv
+import io
+import json
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from pymongo.asynchronous.database import AsyncDatabase
+
+from services.tagger.app import create_app
+from services.tagger.customers.segments import Segments, TagFilter
+from services.tagger.settings import TaggerSettings
+from shared.events import OrderCreated
+from tests.conftest import eventually
+from tests.factories import customer_order
+from tests.integration.conftest import api_client, publish_events
+
+pytestmark = pytest.mark.integration
+
+NOW = datetime.now(UTC)
+HOME = [("SOFA-1", "家居", "3000.00")]
+PHONE = [("PH-1", "electronics", "100.00")]
+
+
+def stream(run_id: str) -> list[OrderCreated]:
+    """Three customers: a home-goods lover who came back (王芳), a one-order phone buyer (张伟)
+    and a big home-goods spender (陈静)."""
+    plan = [
+        ("wang", "王芳", [HOME, HOME, HOME]),
+        ("zhang", "张伟", [PHONE]),
+        ("chen", "陈静", [HOME * 4, HOME * 4]),
+    ]
+    events = []
+    for customer, name, orders in plan:
+        for number, lines in enumerate(orders):
+            when = NOW - timedelta(days=10 - number)
+            made = customer_order(
+                f"{run_id}-{customer}-{number}", f"{run_id}-{customer}", when, lines, name
+            )
+            events.append(OrderCreated(order=made, occurred_at=when))
+    return events
+
+
+@pytest.fixture
+async def client(
+    tagger_settings: TaggerSettings, mongo_db: AsyncDatabase[dict[str, Any]], run_id: str
+) -> Any:
+    async with api_client(create_app(tagger_settings)) as client:
+        await publish_events(tagger_settings, stream(run_id))
+
+        async def all_customers_tagged() -> bool:
+            return await mongo_db["customers"].count_documents({"orders": {"$gte": 1}}) == 3
+
+        await eventually(all_customers_tagged, within=90)
+        yield client
+
+
+async def _ids(answer: httpx.Response) -> list[str]:
+    assert answer.status_code == 200, answer.text
+    return [c["customer_id"] for c in answer.json()["customers"]]
+
+
+async def test_find_customers_by_tags_all_any_none_and_figures(
+    client: httpx.AsyncClient, run_id: str
+) -> None:
+    wang, zhang, chen = (f"{run_id}-{c}" for c in ("wang", "zhang", "chen"))
+
+    assert await _ids(await client.get("/customers", params={"all_tags": "prefers:家居"})) == [
+        chen,
+        wang,
+    ]  # by spend, largest first
+    returning_no_big = {"all_tags": "lifecycle:returning", "none_tags": "high-spender"}
+    assert await _ids(await client.get("/customers", params=returning_no_big)) == [wang]
+    any_of = [("any_tags", "lifecycle:new"), ("any_tags", "high-spender")]
+    assert await _ids(await client.get("/customers", params=any_of)) == [chen, zhang]
+    assert await _ids(await client.get("/customers", params={"spend_max": "100"})) == [zhang]
+    by_last = {"sort": "-last_order", "orders_min": "2"}
+    assert await _ids(await client.get("/customers", params=by_last)) == [wang, chen]
+
+    page = (await client.get("/customers", params={"limit": 2})).json()
+    rest = await _ids(await client.get("/customers", params={"cursor": page["next_cursor"]}))
+    assert [c["customer_id"] for c in page["customers"]] + rest == [chen, wang, zhang]
+
+    found = (await client.get("/customers", params={"customer_id": chen})).json()["customers"]
+    assert found[0]["spend"] == "24000.00"
+    assert found[0]["orders"] == 2
+    assert found[0]["top_category"] == "家居"
+    high = next(t for t in found[0]["tags"] if t["name"] == "high-spender")
+    assert high["rule_id"] == "behaviour.high-spender"
+    assert high["reason"] == "spend 24000.00 over 365 days (≥ 20000) → high spender"
+
+
+async def test_bad_filters_are_refused_naming_the_parameter(client: httpx.AsyncClient) -> None:
+    answer = await client.get("/customers", params={"spend_min": "abc"})
+    assert answer.status_code == 422
+    assert "spend_min" in answer.text
+    answer = await client.get("/customers", params={"cursor": "bm90LWEtY3Vyc29y"})
+    assert answer.status_code == 422
+    assert "cursor" in answer.text
+    assert (await client.get("/customers/nobody")).status_code == 404
+
+
+async def test_export_csv_for_excel_and_jsonl(client: httpx.AsyncClient, run_id: str) -> None:
+    params = {"all_tags": "prefers:家居"}
+    answer = await client.get("/customers/export.csv", params=params)
+    assert answer.status_code == 200
+    assert answer.content.startswith("\ufeff".encode())
+    rows = list(csv.reader(io.StringIO(answer.content.decode("utf-8-sig"))))
+    assert rows[0][:3] == ["customer_id", "name", "company"]
+    assert [row[1] for row in rows[1:]] == ["陈静", "王芳"]
+    assert "prefers:家居" in rows[1][-1].split()
+
+    answer = await client.get("/customers/export.jsonl", params=params)
+    assert answer.headers["content-type"].startswith("application/x-ndjson")
+    lines = [json.loads(line) for line in answer.text.splitlines()]
+    assert [line["name"] for line in lines] == ["陈静", "王芳"]
+    assert {"name", "reason", "rule_id", "at"} <= set(lines[0]["tags"][0])
+
+
+async def test_customer_page_and_manual_tags(client: httpx.AsyncClient, run_id: str) -> None:
+    wang = f"{run_id}-wang"
+    answer = await client.post(f"/customers/{wang}/tags", json={"tag": "vip", "reason": "生日"})
+    assert answer.status_code == 200, answer.text
+    refused = await client.delete(f"/customers/{wang}/tags/lifecycle:returning")
+    assert refused.status_code == 409
+    assert "lifecycle.returning" in refused.json()["detail"]
+    bad = await client.post(f"/customers/{wang}/tags", json={"tag": "Not A Tag"})
+    assert bad.status_code == 422
+
+    customer = (await client.get(f"/customers/{wang}")).json()
+    vip = next(t for t in customer["tags"] if t["name"] == "vip")
+    assert vip["source"] == "manual"
+    assert vip["reason"] == "生日"
+    assert customer["history"][0]["tag"] == "vip"
+    assert customer["history"][0]["by"] == "local-dev"
+    assert [o["order_no"] for o in customer["orders_list"]] == [
+        f"{run_id}-wang-2",
+        f"{run_id}-wang-1",
+        f"{run_id}-wang-0",
+    ]
+
+    assert (await client.delete(f"/customers/{wang}/tags/vip")).status_code == 204
+    customer = (await client.get(f"/customers/{wang}")).json()
+    assert "vip" not in customer["tag_names"]
+    assert customer["history"][0]["change"] == "removed"
+
+    sizes = (
+        await client.get("/customers/segment-size", params={"all_tags": "vip", "days": 2})
+    ).json()
+    assert [point["customers"] for point in sizes] == [0, 0]  # added and removed today
+
+
+async def test_segment_size_over_time_from_tag_history(
+    mongo_db: AsyncDatabase[dict[str, Any]],
+) -> None:
+    def at(day: int) -> datetime:
+        return datetime(2026, 6, day, 12, tzinfo=UTC)
+
+    def entry(day: int, change: str, tag: str) -> dict[str, Any]:
+        return {"at": at(day), "change": change, "tag": tag}
+
+    await mongo_db["customers"].insert_many(
+        [
+            {  # lapsed on the 3rd, back on the 5th
+                "_id": "a",
+                "first_order_at": at(1),
+                "tag_names": ["lifecycle:returning"],
+                "history": [
+                    entry(1, "added", "lifecycle:returning"),
+                    entry(3, "removed", "lifecycle:returning"),
+                    entry(3, "added", "lifecycle:lapsed"),
+                    entry(5, "removed", "lifecycle:lapsed"),
+                    entry(5, "added", "lifecycle:returning"),
+                ],
+            },
+            {  # returning from the 2nd, VIP from the 4th
+                "_id": "b",
+                "first_order_at": at(2),
+                "tag_names": ["lifecycle:returning", "vip"],
+                "history": [entry(2, "added", "lifecycle:returning"), entry(4, "added", "vip")],
+            },
+        ]
+    )
+    segments = Segments(mongo_db)
+
+    returning = TagFilter(all_tags=["lifecycle:returning"])
+    sizes = await segments.size_over_time(returning, 6, date(2026, 6, 6))
+    assert [(p["date"][-2:], p["customers"]) for p in sizes] == [
+        ("01", 1),
+        ("02", 2),
+        ("03", 1),
+        ("04", 1),
+        ("05", 2),
+        ("06", 2),
+    ]
+    not_vip = TagFilter(any_tags=["lifecycle:returning", "lifecycle:lapsed"], none_tags=["vip"])
+    sizes = await segments.size_over_time(not_vip, 6, date(2026, 6, 6))
+    assert [p["customers"] for p in sizes] == [1, 2, 2, 1, 1, 1]
