@@ -142,8 +142,7 @@ async def run() -> dict[str, Any]:
     }
     try:
         async with (
-            # a first start over 100,000 stored orders rebuilds the customer figures first
-            service("tagger", settings, "ORDERTAG_TAGGER_PORT", within_s=300) as (url, _),
+            service("tagger", settings, "ORDERTAG_TAGGER_PORT") as (url, _),
             httpx.AsyncClient(base_url=url, timeout=300) as client,
         ):
             await client.get("/console/login")  # locally this creates the stated admin
