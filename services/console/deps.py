@@ -10,6 +10,7 @@ from typing import Any
 from fastapi import HTTPException, Request, status
 from pymongo.asynchronous.database import AsyncDatabase
 
+from services.console.oidc import OidcClient
 from services.console.sessions import COOKIE, CSRF_HEADER, Session, SessionStore
 from services.console.settings import ConsoleSettings
 from services.console.users import UserStore
@@ -35,6 +36,17 @@ def sessions_of(request: Request) -> SessionStore:
         settings.console_session_secret.get_secret_value(),
         int(settings.console_session_hours * 3600),
     )
+
+
+def oidc_of(request: Request) -> OidcClient | None:
+    """The company's OpenID Connect provider (one client per process: it caches the provider's
+    keys); None when sign-in is by local accounts only."""
+    client: OidcClient | None = getattr(request.app.state, "console_oidc", None)
+    config = settings_of(request).oidc
+    if client is None and config is not None:
+        client = OidcClient(config, tagger_of(request).stores.redis)
+        request.app.state.console_oidc = client
+    return client
 
 
 def users_of(request: Request) -> UserStore:

@@ -9,6 +9,7 @@ from fastapi.staticfiles import StaticFiles
 from services.console.api import router as api_router
 from services.console.customers import router as customers_router
 from services.console.deps import session_principal
+from services.console.oidc_routes import router as oidc_router
 from services.console.pages import router as pages_router
 from services.console.settings import ConsoleSettings
 
@@ -24,3 +25,4 @@ def mount_console(app: FastAPI, settings: ConsoleSettings | None = None) -> None
     app.include_router(api_router, include_in_schema=False)
     app.include_router(pages_router, include_in_schema=False)
     app.include_router(customers_router, include_in_schema=False)
+    app.include_router(oidc_router, include_in_schema=False)

@@ -80,10 +80,17 @@ async def root() -> RedirectResponse:
 
 @router.get("/console/login")
 async def login_page(request: Request, next: str = "/console/") -> HTMLResponse:
-    settings = settings_of(request)
-    if settings.local:
+    if settings_of(request).local:
         await _ensure_local_user(request)
-    return _render(
+    return login_form(request, next)
+
+
+def login_form(
+    request: Request, next: str, error: str | None = None, status_code: int = status.HTTP_200_OK
+) -> HTMLResponse:
+    """The sign-in page: local accounts, and the company's provider when one is configured."""
+    settings = settings_of(request)
+    response = _render(
         request,
         "login.html",
         None,
@@ -91,8 +98,27 @@ async def login_page(request: Request, next: str = "/console/") -> HTMLResponse:
         local=settings.local,
         local_user=settings.console_local_user,
         local_password=settings.console_local_password.get_secret_value(),
-        error=None,
+        oidc_label=settings.console_oidc_label if settings.oidc else None,
+        error=_lang(request).t(error) if error else None,
     )
+    response.status_code = status_code
+    return response
+
+
+def signed_in(request: Request, cookie: str, next: str) -> RedirectResponse:
+    """Off to where the person was going, with the session's cookie."""
+    settings = settings_of(request)
+    redirect = RedirectResponse(_safe_next(next), status.HTTP_303_SEE_OTHER)
+    redirect.set_cookie(
+        COOKIE,
+        cookie,
+        max_age=int(settings.console_session_hours * 3600),
+        httponly=True,
+        samesite="lax",
+        secure=not settings.local,
+        path="/",
+    )
+    return redirect
 
 
 async def _ensure_local_user(request: Request) -> None:
@@ -115,38 +141,16 @@ async def sign_in(
     password: Annotated[str, Form(max_length=200)],
     next: Annotated[str, Form(max_length=500)] = "/console/",
 ) -> Response:
-    settings = settings_of(request)
     origin = request.headers.get("origin")
     if origin and urlsplit(origin).netloc != request.url.netloc:  # login CSRF
         return Response("sign-in from another site refused", status.HTTP_403_FORBIDDEN)
     user = await users_of(request).verify(name, password)
     if user is None:
         log.info("sign_in_refused", user=name)
-        response = _render(
-            request,
-            "login.html",
-            None,
-            next=_safe_next(next),
-            local=settings.local,
-            local_user=settings.console_local_user,
-            local_password=settings.console_local_password.get_secret_value(),
-            error=_lang(request).t("login.failed"),
-        )
-        response.status_code = status.HTTP_401_UNAUTHORIZED
-        return response
+        return login_form(request, next, "login.failed", status.HTTP_401_UNAUTHORIZED)
     cookie, _ = await sessions_of(request).open(user)
     log.info("signed_in", user=user.name, role=user.role.value)
-    redirect = RedirectResponse(_safe_next(next), status.HTTP_303_SEE_OTHER)
-    redirect.set_cookie(
-        COOKIE,
-        cookie,
-        max_age=int(settings.console_session_hours * 3600),
-        httponly=True,
-        samesite="lax",
-        secure=not settings.local,
-        path="/",
-    )
-    return redirect
+    return signed_in(request, cookie, next)
 
 
 @router.post("/console/logout")

@@ -2,6 +2,8 @@
 
 from pydantic import Field, SecretStr, model_validator
 
+from services.console.oidc import OidcConfig
+from services.console.users import Role
 from shared.settings import Settings
 
 LOCAL_SESSION_SECRET = "ordertag-local-console-secret"  # noqa: S105  (local only; refused elsewhere)
@@ -17,6 +19,28 @@ class ConsoleSettings(Settings):
     # the live alerts page (the notifier's); unset: the notifier on this machine
     notifier_port: int = 8003
     console_alerts_url: str | None = None
+    # sign-in with the company's OpenID Connect provider (unset issuer: local accounts only)
+    console_oidc_issuer: str | None = None
+    console_oidc_client_id: str | None = None
+    console_oidc_client_secret: SecretStr | None = None
+    console_oidc_scopes: str = "openid profile email"
+    # the claim whose values (a string or a list, e.g. the person's groups) give the role
+    console_oidc_role_claim: str = "groups"
+    console_oidc_roles: dict[str, Role] = Field(
+        default_factory=lambda: {
+            "ordertag-admin": Role.ADMIN,
+            "ordertag-agent": Role.AGENT,
+            "ordertag-viewer": Role.VIEWER,
+        }
+    )
+    # the person's name in the console and in the changes they make: the first claim that is one
+    console_oidc_name_claims: list[str] = Field(
+        default_factory=lambda: ["preferred_username", "email", "sub"]
+    )
+    # the button's words ("Sign in with <label>"), e.g. the provider's name
+    console_oidc_label: str = "SSO"
+    # where the provider sends the browser back; unset: this server's own callback URL
+    console_oidc_redirect_url: str | None = None
 
     @model_validator(mode="after")
     def _secret_outside_local(self) -> "ConsoleSettings":
@@ -26,7 +50,34 @@ class ConsoleSettings(Settings):
                 "ORDERTAG_CONSOLE_SESSION_SECRET: set a random secret of 32+ characters "
                 f"outside local (ORDERTAG_ENV={self.env})"
             )
+        if self.console_oidc_issuer is not None:
+            if not self.console_oidc_client_id:
+                raise ValueError(
+                    "ORDERTAG_CONSOLE_OIDC_CLIENT_ID: set the client id the provider registered "
+                    "for the console (ORDERTAG_CONSOLE_OIDC_ISSUER is set)"
+                )
+            if self.env != "local" and not self.console_oidc_issuer.startswith("https://"):
+                raise ValueError(
+                    f"ORDERTAG_CONSOLE_OIDC_ISSUER: {self.console_oidc_issuer!r} is not https "
+                    f"(ORDERTAG_ENV={self.env}); tokens must not cross the network in clear"
+                )
         return self
+
+    @property
+    def oidc(self) -> OidcConfig | None:
+        """The provider's configuration; None when sign-in is by local accounts only."""
+        if self.console_oidc_issuer is None or self.console_oidc_client_id is None:
+            return None
+        secret = self.console_oidc_client_secret
+        return OidcConfig(
+            issuer=self.console_oidc_issuer,
+            client_id=self.console_oidc_client_id,
+            client_secret=secret.get_secret_value() if secret else None,
+            scopes=self.console_oidc_scopes,
+            role_claim=self.console_oidc_role_claim,
+            roles=self.console_oidc_roles,
+            name_claims=tuple(self.console_oidc_name_claims),
+        )
 
     @property
     def alerts_url(self) -> str:

@@ -19,6 +19,8 @@ from services.tagger.store import Templates
 from shared.stored_tags import applied_order, order_tags, readable_history
 
 log = structlog.get_logger("read_model")
+WINDOW = 250  # order numbers in one ``$in`` read of the timeline walk
+MAX_WINDOWS_IN_FLIGHT = 8
 
 Period = Literal["day", "week"]
 PERIOD_FORMATS: dict[str, str] = {"day": "%Y-%m-%d", "week": "%G-W%V"}
@@ -180,9 +182,15 @@ class ReadModel:
     async def _walk_timeline(
         self, which: OrderFilter, limit: int, after: dict[str, Any] | None, budget: int = 20_000
     ) -> list[dict[str, Any]] | None:
-        """Newest first from the cursor's position: read candidates by ``order_no`` in growing
-        chunks and keep those the filter matches. ``None`` past ``budget`` candidates (a rare
-        filter): the plain query answers instead."""
+        """Newest first from the cursor's position: read candidates by ``order_no`` and keep
+        those the filter matches. ``None`` past ``budget`` candidates (a rare filter): the plain
+        query answers instead.
+
+        Candidates are read in windows of at most ``WINDOW`` numbers, several at once: the local
+        server's ``$in`` costs more per number the longer the list (0.5 ms each at 500, 1.3 ms
+        at 2,000, 2 ms at 4,000 under load), and it answers concurrent reads on other threads.
+        The first round reads one small window (a common filter fills its page there); each
+        round after doubles the windows in flight."""
         keys = self._timeline.keys
         end = len(keys)
         if after is not None:  # the cursor's (created_at, order_no), as ``after_cursor`` read it
@@ -192,24 +200,32 @@ class ReadModel:
             end = min(end, bisect.bisect_left(keys, (which.created_to, "")))
         start = bisect.bisect_left(keys, (which.created_from, "")) if which.created_from else 0
         found: list[dict[str, Any]] = []
-        chunk, walked = max(limit * 4, 100), 0
+        size, in_flight, walked = max(limit * 4, 100), 1, 0
         while end > start and len(found) < limit:
             if walked > budget:
                 return None
-            window = keys[max(start, end - chunk) : end]
-            end -= len(window)
-            walked += len(window)
-            chunk = min(chunk * 2, 2_000)
-            numbers = [order_no for _, order_no in window]
-            cursor = self._orders.find({"order_no": {"$in": numbers}}, LISTED_FIELDS)
-            by_number = {d["order_no"]: d async for d in cursor}
-            for order_no in reversed(numbers):
-                document = by_number.get(order_no)
-                if document is not None and matches(which, document):
-                    found.append(document)
-                    if len(found) == limit:
-                        break
+            windows: list[list[str]] = []
+            for _ in range(in_flight):
+                window = keys[max(start, end - size) : end]
+                if not window:
+                    break
+                end -= len(window)
+                walked += len(window)
+                windows.append([order_no for _, order_no in reversed(window)])
+            size, in_flight = WINDOW, min(in_flight * 2, MAX_WINDOWS_IN_FLIGHT)
+            read = await asyncio.gather(*(self._listed_by_number(w) for w in windows))
+            for numbers, by_number in zip(windows, read, strict=True):
+                for order_no in numbers:
+                    document = by_number.get(order_no)
+                    if document is not None and matches(which, document):
+                        found.append(document)
+                        if len(found) == limit:
+                            return found
         return found
+
+    async def _listed_by_number(self, numbers: list[str]) -> dict[str, dict[str, Any]]:
+        cursor = self._orders.find({"order_no": {"$in": numbers}}, LISTED_FIELDS)
+        return {d["order_no"]: d async for d in cursor}
 
     async def export(
         self, which: OrderFilter, sort: SortKey, max_rows: int

@@ -331,6 +331,8 @@ async def test_the_alerts_page_joins_the_console_with_its_sign_in_and_order_link
         assert stored["claimed_by"] == "王小明"
         await row.click()
         await expect(page.locator("#detail")).to_contain_text(order_no)
+        await page.evaluate("window.scrollTo(0, 0)")  # the picture opens on the page's top
+        assert await page.evaluate("window.scrollY") == 0
         await shot(page, "alerts", tmp_path, full_page=False)
 
         await link.click()  # the order number opens the console's order detail
