@@ -1,7 +1,12 @@
 """MongoDB conventions shared by the services, and the one place their clients are built."""
 
+import asyncio
+import sys
 from typing import Any
 
+import pymongo.asynchronous.pool
+import pymongo.asynchronous.topology
+import pymongo.lock
 from pymongo import AsyncMongoClient
 
 from shared.settings import Settings
@@ -29,3 +34,41 @@ def make_mongo_client(settings: Settings, **options: Any) -> AsyncMongoClient[di
         connectTimeoutMS=settings.mongo_connect_timeout_ms,
         **options,
     )
+
+
+async def condition_wait_within(condition: Any, seconds: float | None) -> bool:
+    """PyMongo's wait on a condition (server selection, a full connection pool) with a time
+    limit, run in the caller's own task so a cancellation can never leave the lock taken.
+
+    PyMongo (4.20) waits with ``asyncio.wait_for(condition.wait(), timeout)``. Before Python
+    3.12, ``wait_for`` runs ``wait()`` as a task of its own; when the limit passes it cancels
+    that task and waits for it to take the lock back, and if the caller is cancelled in that
+    moment (a sibling lane failed, a ``/readyz`` probe or a batch attempt timed out) it
+    returns at once: the caller's ``async with lock`` then releases a lock it does not hold
+    (another task's), and the orphaned ``wait()`` takes the lock a moment later and never
+    gives it back. Every later operation then waits for ever on the topology lock (CPython
+    bpo-41891/bpo-42600, fixed by 3.12's ``wait_for``). Seen after a MongoDB kill, when
+    server selections timed out during the restart.
+    """
+    try:
+        async with asyncio.timeout(seconds):
+            return bool(await condition.wait())
+    except TimeoutError:
+        return False
+
+
+def _wait_conditions_in_the_callers_task() -> None:
+    """Point PyMongo's async topology and pool at :func:`condition_wait_within` (Python 3.11
+    only: on 3.12 and later ``wait_for`` already waits in the caller's task)."""
+    if sys.version_info >= (3, 12):
+        return
+    for module in (pymongo.lock, pymongo.asynchronous.topology, pymongo.asynchronous.pool):
+        if not hasattr(module, "_async_cond_wait"):
+            raise RuntimeError(
+                f"{module.__name__} no longer has _async_cond_wait: check whether this PyMongo "
+                "still waits on conditions with asyncio.wait_for (see shared/mongo.py)"
+            )
+        module._async_cond_wait = condition_wait_within  # type: ignore[attr-defined]
+
+
+_wait_conditions_in_the_callers_task()

@@ -20,6 +20,7 @@ from services.notifier.settings import DEFAULT_ROUTING_FILE
 from services.simulator.stream import OrderStream
 from services.tagger.rules.schema import load_rules
 from services.tagger.settings import TaggerSettings
+from shared import mongo as _driver_fix  # noqa: F401  (PyMongo's condition waits, see there)
 from shared.kafka import ensure_topics
 from tests.chaos.check import Check, run_checks, topic_partitions
 from tests.chaos.environment import Environment
