@@ -17,7 +17,7 @@ from pymongo.errors import PyMongoError, ServerSelectionTimeoutError
 from shared.mongo import make_mongo_client
 from shared.settings import Settings
 from tests.conftest import eventually
-from tests.integration.killable import MongoServer
+from tests.integration.servers import MongoServer
 
 pytestmark = pytest.mark.integration
 
