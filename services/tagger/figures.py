@@ -12,6 +12,7 @@ script (or waits while another process does, under a lock) before tagging goes o
 """
 
 import asyncio
+import contextlib
 import json
 import time
 import uuid
@@ -326,14 +327,23 @@ class CustomerFigures:
         if stale:
             await self._redis.unlink(*stale)
         count = 0
-        async with self._redis.pipeline(transaction=False) as pipe:
-            async for document in orders:
-                await self._restore(pipe, document)
-                count += 1
-                if count % REBUILD_CHUNK == 0:
-                    await pipe.execute()
-                    await self._renew(token)
-            await pipe.execute()
+        try:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                async for document in orders:
+                    await self._restore(pipe, document)
+                    count += 1
+                    if count % REBUILD_CHUNK == 0:
+                        await pipe.execute()
+                        await self._renew(token)
+                await pipe.execute()
+        finally:
+            # A rebuild cut short (a fault, a batch's timeout) closes its MongoDB cursor: the
+            # server holds a sorted read's whole result until then (the local server ran out
+            # of heap on abandoned rebuilds in the chaos run).
+            close = getattr(orders, "close", None)
+            if close is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(close())
         await self._renew(token)
         await self._epoch_write(keys=[EPOCH_KEY], args=[uuid.uuid4().hex, repr(time.time()), count])
         FIGURES_REBUILDS.labels(reason).inc()
