@@ -239,10 +239,6 @@ class OrderStore:
         # History first, then the orders: an order that records an event always has its
         # history entry, even if the process dies between the two writes (a replay or a
         # resent operation finds the change applied and writes no history of its own).
-        # The entry of an order that lost a race stays: the winner may be another writer of
-        # the same event (a replica that took over a job, a consumer of a partition that
-        # moved), whose saved change it describes; the retry, if it still applies the event
-        # itself, replaces it with what it applies.
         versions = {record.order.order_no: record.version + 1 for record in records}
         await self._write_history(history, versions, templates)
         conflicts: set[str] = set()
@@ -254,7 +250,31 @@ class OrderStore:
                 if failure["code"] != DUPLICATE_KEY:
                     raise
                 conflicts.add(records[failure["index"]].order.order_no)
+        if conflicts:
+            await self._take_back_history(history, conflicts)
         return conflicts
+
+    async def _take_back_history(self, history: list[HistoryEntry], conflicts: set[str]) -> None:
+        """The entries of orders whose write lost a race, unless the winner applied the same
+        event (a job replica that took over, a consumer whose partition moved): then the entry
+        describes its change. The winner's write is what moved the version, so it is already
+        visible here. The retry writes its own entry for an event it still applies."""
+        cursor = self.orders.find(
+            {"order_no": {"$in": sorted(conflicts)}}, {"_id": 0, "order_no": 1, "applied_events": 1}
+        )
+        applied = {doc["order_no"]: set(doc.get("applied_events", [])) async for doc in cursor}
+        stale = [
+            entry
+            for entry in history
+            if entry.order_no in conflicts and entry.event_id not in applied.get(entry.order_no, ())
+        ]
+        if stale:
+            await self.tag_history.delete_many(
+                {
+                    "order_no": {"$in": sorted({e.order_no for e in stale})},
+                    "event_id": {"$in": sorted({e.event_id for e in stale})},
+                }
+            )
 
     async def _write_history(
         self,

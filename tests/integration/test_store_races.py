@@ -37,3 +37,26 @@ async def test_a_write_that_lost_to_another_writer_of_the_same_event_keeps_its_h
         {"order_no": order.order_no, "event_id": event_id}
     )
     assert history == 1
+
+
+async def test_a_write_that_lost_to_another_event_takes_its_history_back(
+    mongo_db: AsyncDatabase[dict[str, Any]], run_id: str
+) -> None:
+    """The retry decides again from the winner's order: it may change nothing, and then no
+    entry of the lost attempt may stay."""
+    store = OrderStore(mongo_db)
+    await store.ensure_indexes()
+    order = make_order(f"{run_id}-2")
+    assert await store.save([OrderRecord(order, order.status, [], FiguresSnapshot())], []) == set()
+    [read_by_both] = (await store.load([order.order_no])).values()
+
+    def entry(event_id: str) -> HistoryEntry:
+        return HistoryEntry(order.order_no, event_id, datetime.now(UTC), [], [], by="ops")
+
+    winner = replace(read_by_both, applied_events=["edit:a"])
+    loser = replace(read_by_both, applied_events=["edit:b"])
+    assert await store.save([winner], [entry("edit:a")]) == set()
+    assert await store.save([loser], [entry("edit:b")]) == {order.order_no}
+
+    kept = await mongo_db["tag_history"].distinct("event_id", {"order_no": order.order_no})
+    assert kept == ["edit:a"]
