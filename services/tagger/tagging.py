@@ -254,7 +254,7 @@ class TaggingService:
             stored=record.stored if record else None,
         )
         history = []
-        replaced = _replaced(record.tags if record else [], change.tags)
+        replaced = replaced_tags(record.tags if record else [], change.tags)
         if change.added or change.removed or replaced:
             history.append(
                 HistoryEntry(
@@ -323,7 +323,7 @@ async def stored_changes_tagged(
     return tagged
 
 
-def _replaced(before: list[AppliedTag], after: list[AppliedTag]) -> list[AppliedTag]:
+def replaced_tags(before: list[AppliedTag], after: list[AppliedTag]) -> list[AppliedTag]:
     """Tags an order keeps by name whose rule or rule version changed: as they were."""
     now = {tag.name: (tag.rule_id, tag.rule_version, tag.source) for tag in after}
     return [

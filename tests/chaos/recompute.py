@@ -16,6 +16,7 @@ from typing import Any
 from services.tagger.rules.engine import decide, merge_tags
 from services.tagger.rules.facts import FiguresSnapshot, order_facts
 from services.tagger.rules.schema import RuleSet
+from services.tagger.tagging import replaced_tags
 from shared.events import AppliedTag, OrderCreated, OrderUpdated, StatusChanged
 from shared.models import Order, OrderStatus
 
@@ -139,8 +140,9 @@ def recompute(
             if order.status in REVERSING:
                 customer.reverse(order.order_no)
         facts = order_facts(order, snapshot, order.status)
+        before = record.tags if record else []
         change = merge_tags(
-            record.tags if record else [],
+            before,
             decide(rules, facts),
             exclusive_families=rules.exclusive_families,
             max_tags=max_tags,
@@ -151,7 +153,8 @@ def recompute(
             expected.orders[order.order_no] = record
         record.order, record.status, record.tags = order, order.status, change.tags
         record.event_ids.append(str(event.event_id))
-        if change.added or change.removed:
+        # history as the tagger records it: a tag kept by name under another rule counts too
+        if change.added or change.removed or replaced_tags(before, change.tags):
             record.changes.append(str(event.event_id))
         added = {tag.name for tag in change.added}
         for route in routes:
