@@ -28,6 +28,7 @@ from shared.kafka import ensure_topics, keep_consuming, make_broker
 from shared.mongo import make_mongo_client
 from shared.ratelimit import RateLimiter
 from shared.redis import make_redis
+from shared.tasks import cancel_and_wait
 
 log = structlog.get_logger("notifier")
 MONGO_TIMEOUT_MS = 5000  # an outage surfaces in seconds (then 503 / retry), not after 30 s
@@ -168,9 +169,7 @@ async def _start_broker(settings: NotifierSettings, broker: KafkaBroker) -> None
 
 async def _stop_consumer(notifier: Notifier) -> None:
     await notifier.broker.stop()  # no new batches; the one in hand finishes and commits
-    for task in notifier.background:
-        task.cancel()
-    await asyncio.gather(*notifier.background, return_exceptions=True)
+    await cancel_and_wait(notifier.background)
     await notifier.dispatcher.stop(notifier.settings.notifier_stop_grace_s)
     try:
         await through_outages(notifier.attempt_log.flush, "flush_attempt_log", within_s=10)

@@ -29,6 +29,7 @@ from services.notifier.retrying import backoff_s, through_outages
 from services.notifier.routing import AnyChannel
 from services.notifier.store import AlertStore, DeliveryStatus, InterruptedClaim
 from shared.events import Alert, Severity
+from shared.tasks import cancel_and_wait
 
 log = structlog.get_logger("notifier.delivery")
 Notify = Callable[[str, dict[str, Any]], Awaitable[None]]
@@ -281,9 +282,7 @@ class ChannelWorker:
         in_flight = [t for t in self._tasks if not t.done()]
         if in_flight:
             _, late = await asyncio.wait(in_flight, timeout=grace_s)
-            for task in late:
-                task.cancel()
-            await asyncio.gather(*late, return_exceptions=True)
+            await cancel_and_wait(late)
 
 
 class Dispatcher:
@@ -359,7 +358,5 @@ class Dispatcher:
                 log.warning("delivery_sweep_failed", error=repr(error)[:200])
 
     async def stop(self, grace_s: float) -> None:
-        for run in self._runs:
-            run.cancel()
-        await asyncio.gather(*self._runs, return_exceptions=True)
+        await cancel_and_wait(self._runs)
         await asyncio.gather(*(worker.stop(grace_s) for worker in self.workers.values()))

@@ -15,6 +15,23 @@ from shared.settings import Settings
 
 log = structlog.get_logger("tagger")
 DEPTH_EVERY_S = 30.0
+START_GRACE_S = 2.0
+
+
+async def start_whole(consumer: AIOKafkaConsumer, grace_s: float = START_GRACE_S) -> None:
+    """``consumer.start()``, which a cancellation (the process stopping) does not cut short:
+    aiokafka leaves the bootstrap connection of a start cancelled halfway open, where no
+    ``stop()`` can close it. The start gets ``grace_s`` to end before the cancellation goes on."""
+    starting = asyncio.ensure_future(consumer.start())
+    try:
+        await asyncio.shield(starting)
+    except asyncio.CancelledError:
+        await asyncio.wait({starting}, timeout=grace_s)
+        if not starting.done():
+            starting.cancel()
+        elif not starting.cancelled():
+            starting.exception()  # a failed start: stopping all the same, nothing to report
+        raise
 
 
 async def dead_letter_depth(consumer: AIOKafkaConsumer, topic: str) -> int:
@@ -33,7 +50,7 @@ async def watch_dead_letter_depth(settings: Settings, every_s: float = DEPTH_EVE
     while True:
         consumer = AIOKafkaConsumer(**connection_options(settings), enable_auto_commit=False)
         try:
-            await consumer.start()
+            await start_whole(consumer)
             while True:
                 await consumer.topics()  # refresh metadata: partitions_for_topic reads a cache
                 metrics.DEAD_LETTER_RECORDS.set(await dead_letter_depth(consumer, topic))

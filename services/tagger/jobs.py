@@ -30,6 +30,7 @@ from services.tagger.manual import ManualChange
 from services.tagger.outcomes import EditOutcome
 from services.tagger.queries import OrderFilter
 from services.tagger.tagging import WriteConflictsPersist
+from shared.tasks import cancel_and_wait
 
 if TYPE_CHECKING:
     from services.tagger.rule_activation import Backfill
@@ -274,9 +275,7 @@ class Jobs:
     async def stop(self) -> None:
         """Stop working and free the leases held, so another replica takes over at once."""
         tasks = list(self._running.values())
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await cancel_and_wait(tasks)
         if tasks:
             try:
                 await self.jobs.update_many(

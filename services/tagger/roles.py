@@ -9,7 +9,6 @@ run any set of roles (all of them by default, for ``make demo``).
 """
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -23,6 +22,7 @@ from services.tagger.rule_activation import follow_active_rules
 from services.tagger.settings import Role
 from shared.kafka import keep_consuming
 from shared.probes import ReadinessCheck
+from shared.tasks import cancel_and_wait
 
 log = structlog.get_logger("tagger")
 
@@ -112,11 +112,7 @@ async def run_roles(tagger: Tagger, roles: frozenset[Role]) -> AsyncIterator[Non
     try:
         yield
     finally:
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(tasks)
         await tagger.jobs.stop()
         if broker is not None:
             await broker.stop()

@@ -33,6 +33,7 @@ from shared.events import (
 )
 from shared.models import OrderStatus
 from shared.stored_tags import readable_history
+from shared.tasks import cancel_and_wait
 
 log = structlog.get_logger("tagger")
 
@@ -115,9 +116,7 @@ class TaggingService:
             # Stop the other lanes before the batch is retried or redelivered, so no lane of
             # this attempt still writes while the next attempt runs; the first error is
             # raised as is (the retry policy matches on its type).
-            for lane in lanes:
-                lane.cancel()
-            await asyncio.gather(*lanes, return_exceptions=True)
+            await cancel_and_wait(lanes)
             raise
         merged = BatchOutcome()
         for outcome in outcomes:
