@@ -3,6 +3,7 @@ Authlib-based provider served over HTTP on a free port) in front of the real sta
 
 import json
 import re
+import socket
 import warnings
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -167,6 +168,20 @@ async def test_a_provider_answer_is_used_once_and_only_by_the_browser_that_asked
     replayed = await console.get(callback)
     assert replayed.status_code == 403
     assert COOKIE not in console.cookies
+
+
+async def test_a_provider_that_does_not_answer_gives_503_with_retry_after(
+    tagger_settings: TaggerSettings,
+) -> None:
+    with socket.socket() as held:  # a bound port nobody listens on: connections are refused
+        held.bind(("127.0.0.1", 0))
+        issuer = f"http://127.0.0.1:{held.getsockname()[1]}"
+        async with api_client(_console_app(tagger_settings, issuer), key=None) as console:
+            answer = await console.get("/console/login/oidc")
+
+    assert answer.status_code == 503
+    assert answer.headers["retry-after"].isdigit()
+    assert 'name="password"' in answer.text  # the local sign-in stays offered
 
 
 async def test_staff_sign_in_through_the_provider_in_the_browser(
