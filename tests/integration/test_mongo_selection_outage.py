@@ -16,6 +16,7 @@ from pymongo.errors import PyMongoError, ServerSelectionTimeoutError
 
 from shared.mongo import make_mongo_client
 from shared.settings import Settings
+from shared.tasks import cancel_and_wait
 from tests.conftest import eventually
 from tests.integration.servers import MongoServer
 
@@ -113,9 +114,7 @@ async def test_steady_work_resumes_after_the_server_was_down_past_server_selecti
         async with asyncio.timeout(30):  # a fresh operation is served too
             assert await client.admin.command("ping") == {"ok": 1.0}
     finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await cancel_and_wait(tasks)
         with contextlib.suppress(Exception):  # a client stuck on its lock cannot close either
             async with asyncio.timeout(10):
                 await client.close()
