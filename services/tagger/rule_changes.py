@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 import structlog
+from pymongo import ASCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 
 from services.tagger import metrics
@@ -36,6 +37,24 @@ class ReplayWindow:
     status: OrderStatus | None = None
     region: str | None = None
     customer_id: str | None = None
+
+    def to_document(self) -> dict[str, Any]:
+        return {
+            "since": self.since,
+            "status": None if self.status is None else self.status.value,
+            "region": self.region,
+            "customer_id": self.customer_id,
+        }
+
+    @classmethod
+    def from_document(cls, document: dict[str, Any]) -> "ReplayWindow":
+        status = document.get("status")
+        return cls(
+            since=document.get("since"),
+            status=None if status is None else OrderStatus(status),
+            region=document.get("region"),
+            customer_id=document.get("customer_id"),
+        )
 
     def query(self) -> dict[str, Any]:
         query: dict[str, Any] = {}
@@ -94,14 +113,22 @@ class StoredOrders:
     async def count(self, window: ReplayWindow) -> int:
         return await self.orders.count_documents(window.query())
 
-    async def batches(self, window: ReplayWindow) -> AsyncIterator[list[dict[str, Any]]]:
-        """Batches of whole order documents; the next batch is read while the caller works
-        on this one, so the server's time overlaps the evaluation's.
+    async def batches(
+        self, window: ReplayWindow, after: str = ""
+    ) -> AsyncIterator[list[dict[str, Any]]]:
+        """Batches of whole order documents, by order number from just ``after`` it (a
+        resumed diff job goes on where it stopped); the next batch is read while the caller
+        works on this one, so the server's time overlaps the evaluation's.
 
-        Unsorted (a sort needs an index per filter; the tally does not depend on order) and
-        unprojected (the local mongo-java-server answers a projection slower than the whole
-        document)."""
-        cursor = self.orders.find(window.query(), {"_id": 0}, batch_size=SCAN_BATCH)
+        In the unique order-number index's order (measured no slower than unsorted on the
+        local server) and unprojected (the local mongo-java-server answers a projection
+        slower than the whole document)."""
+        query = window.query()
+        if after:
+            query["order_no"] = {"$gt": after}
+        cursor = self.orders.find(query, {"_id": 0}, batch_size=SCAN_BATCH).sort(
+            "order_no", ASCENDING
+        )
         ahead = asyncio.ensure_future(cursor.to_list(SCAN_BATCH))
         try:
             while batch := await ahead:
