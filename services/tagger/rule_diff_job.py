@@ -118,7 +118,7 @@ class RuleDiffJobs:
         def compare(batch: list[dict[str, Any]]) -> None:
             tally.compare(active, candidate, map(decode, batch), self._max_tags)
 
-        # a checkpoint per batch (one small update per SCAN_BATCH orders): a killed run
+        # a checkpoint per batch (one small update per REPLAY_BATCH orders): a killed run
         # repeats at most one batch, and the progress a page shows is one batch old at most
         async for batch in self._orders.batches(request.window, after=job["last_order_no"]):
             compared, changed = tally.orders_compared, tally.orders_changed

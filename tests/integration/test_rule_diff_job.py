@@ -31,7 +31,8 @@ from tests.integration.test_rule_activation import (
 
 pytestmark = pytest.mark.integration
 
-ORDERS = 5000  # five batches: the kill comes after the first checkpoint, well before the end
+# three batches (REPLAY_BATCH): the kill comes after the first checkpoint, well before the end
+ORDERS = 7500
 
 
 async def test_a_diff_job_survives_a_kill_and_counts_every_order_once(
@@ -55,7 +56,7 @@ async def test_a_diff_job_survives_a_kill_and_counts_every_order_once(
         gained.update(after - now)
         lost.update(now - after)
         changing += after != now
-    assert changing > 1000
+    assert changing > 1500
     stored_before = {d["order_no"]: d async for d in mongo_db["orders"].find({}, {"_id": 0})}
 
     reader = ApiKey(name=f"reader-{run_id}", sha256=hash_key("r-key"), scopes={Scope.READ})
