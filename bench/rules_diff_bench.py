@@ -156,6 +156,38 @@ async def run(count: int, rounds: int = 3) -> dict[str, Any]:
     }
 
 
+TARGET_PER_S = 5_000  # issue #18, on 10,000 stored orders
+
+
+def markdown(figures: dict[str, Any]) -> str:
+    """The rule diff's section of benchmarks.md (``make bench``)."""
+    rows = [
+        f"| {label} | {' / '.join(f'{r:,}' for r in figures[key]['rounds'])} |"
+        f" {figures[key]['median']:,} |"
+        for label, key in (
+            ("evaluation alone (in memory)", "pure_orders_per_s"),
+            ("read and evaluate (`ordertag ruleset diff`)", "stream_orders_per_s"),
+            ("diff job, start to done (Tag API, console)", "job_orders_per_s"),
+        )
+    ]
+    verdict = "meets" if figures["job_orders_per_s"]["median"] >= TARGET_PER_S else "misses"
+    return "\n".join(
+        [
+            "",
+            "## Rule diff against stored orders",
+            "",
+            f"A candidate rule set (lower thresholds) against {figures['orders']:,} stored orders,"
+            f" {figures['orders_changed']:,} of which would change (`bench/rules_diff_bench.py`)."
+            f" The diff job {verdict} the {TARGET_PER_S:,} orders/s target (issue #18).",
+            "",
+            "| orders/s | rounds | median |",
+            "|---|---|---|",
+            *rows,
+            "",
+        ]
+    )
+
+
 if __name__ == "__main__":
     count = int(sys.argv[1]) if len(sys.argv) > 1 else 20_000
     rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 3
