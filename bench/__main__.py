@@ -14,7 +14,14 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from bench import console_bench, e2e_bench, ingest_bench, scaling_bench, tagger_bench
+from bench import (
+    console_bench,
+    e2e_bench,
+    ingest_bench,
+    rules_diff_bench,
+    scaling_bench,
+    tagger_bench,
+)
 from bench.report import write_chart, write_markdown
 from shared.serve import tune_gc
 
@@ -64,6 +71,8 @@ async def main(scale: float) -> dict[str, Any]:
     results["rules_scaling"] = scaling_bench.rules_cost()
     sizes = (1_000, 100_000, 1_000_000) if scale >= 1 else (1_000, 100_000)
     results["customers_scaling"] = await scaling_bench.customers_cost(sizes)
+    print("rule diff against stored orders …", flush=True)
+    results["rules_diff"] = await rules_diff_bench.run(max(1_000, int(10_000 * scale)))
     print("console order list …", flush=True)
     results["console"] = await console_bench.run()
     return results
@@ -103,5 +112,6 @@ if __name__ == "__main__":
     write_markdown(results, DOCS / "benchmarks.md")
     with (DOCS / "benchmarks.md").open("a", encoding="utf-8") as markdown:
         markdown.write(console_markdown(results["console"]))
+        markdown.write(rules_diff_bench.markdown(results["rules_diff"]))
     write_chart(results, DOCS / "benchmarks.png")
     print((DOCS / "benchmarks.md").read_text())

@@ -11,6 +11,7 @@ from services.console.customers import router as customers_router
 from services.console.deps import session_principal
 from services.console.oidc_routes import router as oidc_router
 from services.console.pages import router as pages_router
+from services.console.rule_table import router as rule_table_router
 from services.console.settings import ConsoleSettings
 
 STATIC = Path(__file__).parent / "static"
@@ -24,5 +25,6 @@ def mount_console(app: FastAPI, settings: ConsoleSettings | None = None) -> None
     # they stay out of the Tag API's OpenAPI contract
     app.include_router(api_router, include_in_schema=False)
     app.include_router(pages_router, include_in_schema=False)
+    app.include_router(rule_table_router, include_in_schema=False)
     app.include_router(customers_router, include_in_schema=False)
     app.include_router(oidc_router, include_in_schema=False)

@@ -228,22 +228,8 @@ async def reports_page(request: Request) -> Response:
 
 @router.get("/console/rules")
 async def rules_page(request: Request) -> Response:
-    from services.console.api import rule_hit_counts
-    from services.console.deps import database_of
+    from services.console.rule_table import hits_per_rule, rule_rows
 
-    lang = _lang(request)
-    rules = tagger_of(request).rules.current
-    hits = {r["rule_id"]: r["orders"] for r in await rule_hit_counts(database_of(request))}
-    shown = [
-        {
-            "id": rule.id,
-            "version": rule.version,
-            "tag": rule.tag or f"{rule.tag_prefix}<{rule.tag_from}>",
-            "when": in_words(rule.when, lang.code) if rule.when else lang.t("rules.always"),
-            "holds_while": in_words(rule.holds_while, lang.code) if rule.holds_while else "",
-            "reason": rule.reason,
-            "hits": hits.get(rule.id, 0),
-        }
-        for rule in rules.rules
-    ]
-    return await _page(request, "rules.html", page="rules", rules=shown)
+    book = tagger_of(request).rules
+    shown = rule_rows(book.current, _lang(request), await hits_per_rule(request))
+    return await _page(request, "rules.html", page="rules", rules=shown, rules_version=book.version)

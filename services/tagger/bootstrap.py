@@ -25,11 +25,12 @@ from services.tagger.customers.store import CustomerStore
 from services.tagger.customers.tagging import CustomerTagging
 from services.tagger.editing import TagEditing
 from services.tagger.figures import CustomerFigures
-from services.tagger.jobs import Jobs
+from services.tagger.jobs import DIFF_KIND, Jobs
 from services.tagger.publishing import TaggerOutput
 from services.tagger.read_model import ReadModel
 from services.tagger.rule_activation import RuleActivation, RuleBackfill, follow_active_rules
 from services.tagger.rule_changes import ShadowRules, StoredOrders
+from services.tagger.rule_diff_job import RuleDiffJobs
 from services.tagger.rule_versions import RuleVersions
 from services.tagger.rules.book import RuleBook
 from services.tagger.rules.engine import reason_templates
@@ -71,6 +72,7 @@ class Tagger:
     activation: RuleActivation
     shadow: ShadowRules
     stored_orders: StoredOrders
+    rule_diffs: RuleDiffJobs
     rate_limiter: RateLimiter
     customers: CustomerTagging
 
@@ -134,11 +136,16 @@ async def bootstrap(settings: TaggerSettings) -> AsyncIterator[Tagger]:
                 output.publish,
                 max_tags=settings.tagger_max_tags_per_order,
             )
+            stored_orders = StoredOrders(stores.database)
+            rule_diffs = RuleDiffJobs(
+                versions, stored_orders, max_tags=settings.tagger_max_tags_per_order
+            )
             job_kind = Jobs if Role.JOBS in settings.tagger_roles else RecordedJobs
             jobs = job_kind(
                 stores.database,
                 editing,
                 backfill=backfill.apply,
+                runs={DIFF_KIND: rule_diffs.run},
                 lease=timedelta(seconds=settings.tagger_job_lease_s),
             )
             await jobs.ensure_indexes()
@@ -168,7 +175,8 @@ async def bootstrap(settings: TaggerSettings) -> AsyncIterator[Tagger]:
                     stores.database,
                     max_tags=settings.tagger_max_tags_per_order,
                 ),
-                stored_orders=StoredOrders(stores.database),
+                stored_orders=stored_orders,
+                rule_diffs=rule_diffs,
                 rate_limiter=RateLimiter(
                     stores.redis,
                     settings.api_rate_per_minute,

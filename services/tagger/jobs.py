@@ -14,7 +14,7 @@ import asyncio
 import os
 import socket
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -40,8 +40,14 @@ CHUNK = 200
 LEASE = timedelta(seconds=30)
 NO_LEASE = datetime(1970, 1, 1, tzinfo=UTC)
 BACKFILL_KIND = "rules_backfill"  # re-derive tags under a rule version (rule_activation.py)
+DIFF_KIND = "rules_diff"  # a candidate rule set against stored orders (rule_diff_job.py)
 # One chunk of a job: the job's document and the chunk's order numbers in, orders changed out
 ChunkWork = Callable[[dict[str, Any], list[str]], Awaitable[int]]
+# Records a run's progress: up to which order number, orders processed and changed since the
+# last call, and the run's own state to keep with it (all at once, while the lease is held)
+Checkpoint = Callable[[str, int, int, dict[str, Any]], Awaitable[None]]
+# A job that walks the orders itself (not chunk by chunk): the job's document and its checkpoint
+JobRun = Callable[[dict[str, Any], Checkpoint], Awaitable[None]]
 TRANSIENT_ERRORS = (
     AutoReconnect,
     ConnectionFailure,
@@ -70,6 +76,7 @@ class Jobs:
         owner: str | None = None,
         lease: timedelta = LEASE,
         backfill: ChunkWork | None = None,
+        runs: Mapping[str, JobRun] | None = None,
     ) -> None:
         self.jobs = database["tag_jobs"]
         self.orders = database["orders"]
@@ -79,6 +86,7 @@ class Jobs:
         self._lease = lease
         self._running: dict[str, asyncio.Task[None]] = {}
         self._backfill = backfill  # None: this replica leaves rule backfills to others
+        self._runs = dict(runs or {})  # kinds that walk the orders themselves, by kind
 
     async def ensure_indexes(self) -> None:
         await self.jobs.create_index([("job_id", ASCENDING)], unique=True)
@@ -145,6 +153,30 @@ class Jobs:
         self._spawn(job_id)
         return job_id
 
+    async def start_run(self, kind: str, total: int, spec: dict[str, Any]) -> str:
+        """Record (and, on a jobs replica, start) a job of a kind in ``runs``; ``spec`` is what
+        the run needs to know, kept in the job's document."""
+        job_id = uuid.uuid4().hex
+        now = datetime.now(UTC)
+        await self.jobs.insert_one(
+            {
+                **spec,
+                "job_id": job_id,
+                "kind": kind,
+                "status": "running",
+                "total": total,
+                "processed": 0,
+                "changed": 0,
+                "last_order_no": "",
+                "lease_owner": None,
+                "lease_until": NO_LEASE,
+                "created_at": now,
+                "updated_at": now,
+            }
+        )
+        self._spawn(job_id)
+        return job_id
+
     async def running_backfill(self) -> str | None:
         job = await self.jobs.find_one({"status": "running", "kind": BACKFILL_KIND}, {"job_id": 1})
         return None if job is None else str(job["job_id"])
@@ -153,8 +185,10 @@ class Jobs:
         """Take over the running jobs nobody holds (left by a stopped or dead replica, or
         recorded by a process that does not run jobs); call it periodically."""
         query: dict[str, Any] = {"status": "running", "lease_until": {"$lt": datetime.now(UTC)}}
-        if self._backfill is None:
-            query["kind"] = {"$ne": BACKFILL_KIND}
+        cannot = [] if self._backfill is not None else [BACKFILL_KIND]
+        cannot += [kind for kind in (DIFF_KIND,) if kind not in self._runs]
+        if cannot:
+            query["kind"] = {"$nin": cannot}
         free = await self.jobs.find(query, {"job_id": 1}).to_list(None)
         for job in free:
             self._spawn(job["job_id"])
@@ -208,8 +242,20 @@ class Jobs:
         if job is None:
             return  # done, failed, or another replica holds it
         log.info("job_running", job_id=job_id, owner=self._owner, after=job["last_order_no"])
-        work = self._chunk_work(job)
         last = job["last_order_no"]
+        if job["kind"] in self._runs:
+
+            async def checkpoint(
+                upto: str, processed: int, changed: int, state: dict[str, Any]
+            ) -> None:
+                nonlocal last
+                await self._record_progress(job_id, last, upto, processed, changed, state)
+                last = upto
+
+            await self._runs[job["kind"]](job, checkpoint)
+            await self._finish(job)
+            return
+        work = self._chunk_work(job)
         which = OrderFilter.model_validate(job["filter"]).to_mongo()
         while True:
             query = {"$and": [which, {"order_no": {"$gt": last}}]}
@@ -245,13 +291,20 @@ class Jobs:
         return manual
 
     async def _record_progress(
-        self, job_id: str, previous: str, last: str, processed: int, changed: int
+        self,
+        job_id: str,
+        previous: str,
+        last: str,
+        processed: int,
+        changed: int,
+        state: dict[str, Any] | None = None,
     ) -> None:
         now = datetime.now(UTC)
         moved = await self.jobs.update_one(
             {"job_id": job_id, "lease_owner": self._owner, "last_order_no": previous},
             {
                 "$set": {
+                    **(state or {}),
                     "last_order_no": last,
                     "lease_until": now + self._lease,
                     "updated_at": now,

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 import structlog
+from pymongo import ASCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 
 from services.tagger import metrics
@@ -21,10 +22,27 @@ from services.tagger.rules.facts import FiguresSnapshot
 from services.tagger.rules.schema import RuleFileError, RuleSet
 from shared.events import AppliedTag
 from shared.models import Order, OrderStatus
-from shared.mongo import SCAN_BATCH
 from shared.stored_tags import tag_of
 
 log = structlog.get_logger("tagger.rules")
+
+# What a replay reads of a stored order (ReplayDecoder, and order_no for a job's checkpoint). An
+# inclusion projection: on the local mongo-java-server it reads 10,000 orders 2.3x as fast as
+# the exclusion {"_id": 0} (13,900 vs 6,000 orders/s, 3 rounds, median), and it spares the
+# client decoding the list fields (tag_names, applied_events)
+REPLAY_FIELDS = {
+    "_id": 0,
+    "order_no": 1,
+    "order": 1,
+    "status": 1,
+    "tags": 1,
+    "tags_at": 1,
+    "figures": 1,
+}
+# Orders per read: 2,500 replayed 10,000 orders end to end 1.26x as fast as 1,000 (2,823 vs
+# 2,247 orders/s, 3 alternating rounds, median), fewer round trips; a diff job checkpoints
+# once per batch
+REPLAY_BATCH = 2_500
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +54,24 @@ class ReplayWindow:
     status: OrderStatus | None = None
     region: str | None = None
     customer_id: str | None = None
+
+    def to_document(self) -> dict[str, Any]:
+        return {
+            "since": self.since,
+            "status": None if self.status is None else self.status.value,
+            "region": self.region,
+            "customer_id": self.customer_id,
+        }
+
+    @classmethod
+    def from_document(cls, document: dict[str, Any]) -> "ReplayWindow":
+        status = document.get("status")
+        return cls(
+            since=document.get("since"),
+            status=None if status is None else OrderStatus(status),
+            region=document.get("region"),
+            customer_id=document.get("customer_id"),
+        )
 
     def query(self) -> dict[str, Any]:
         query: dict[str, Any] = {}
@@ -86,7 +122,7 @@ class ReplayDecoder:
 
 
 class StoredOrders:
-    """The stored orders a replay reads, in batches of ``SCAN_BATCH``."""
+    """The stored orders a replay reads, in batches of ``REPLAY_BATCH``."""
 
     def __init__(self, database: AsyncDatabase[dict[str, Any]]) -> None:
         self.orders = database["orders"]
@@ -94,18 +130,25 @@ class StoredOrders:
     async def count(self, window: ReplayWindow) -> int:
         return await self.orders.count_documents(window.query())
 
-    async def batches(self, window: ReplayWindow) -> AsyncIterator[list[dict[str, Any]]]:
-        """Batches of whole order documents; the next batch is read while the caller works
-        on this one, so the server's time overlaps the evaluation's.
+    async def batches(
+        self, window: ReplayWindow, after: str = ""
+    ) -> AsyncIterator[list[dict[str, Any]]]:
+        """Batches of whole order documents, by order number from just ``after`` it (a
+        resumed diff job goes on where it stopped); the next batch is read while the caller
+        works on this one, so the server's time overlaps the evaluation's.
 
-        Unsorted (a sort needs an index per filter; the tally does not depend on order) and
-        unprojected (the local mongo-java-server answers a projection slower than the whole
-        document)."""
-        cursor = self.orders.find(window.query(), {"_id": 0}, batch_size=SCAN_BATCH)
-        ahead = asyncio.ensure_future(cursor.to_list(SCAN_BATCH))
+        In the unique order-number index's order (measured no slower than unsorted on the
+        local server), only the fields a replay reads."""
+        query = window.query()
+        if after:
+            query["order_no"] = {"$gt": after}
+        cursor = self.orders.find(query, REPLAY_FIELDS, batch_size=REPLAY_BATCH).sort(
+            "order_no", ASCENDING
+        )
+        ahead = asyncio.ensure_future(cursor.to_list(REPLAY_BATCH))
         try:
             while batch := await ahead:
-                ahead = asyncio.ensure_future(cursor.to_list(SCAN_BATCH))
+                ahead = asyncio.ensure_future(cursor.to_list(REPLAY_BATCH))
                 yield batch
         finally:
             ahead.cancel()
@@ -186,7 +229,7 @@ class ShadowRules:
         if version is None or candidate is None or not order_nos:
             return None
         documents = await self._orders.find(
-            {"order_no": {"$in": sorted(set(order_nos))}}, {"_id": 0}
+            {"order_no": {"$in": sorted(set(order_nos))}}, REPLAY_FIELDS
         ).to_list(None)
         tally = RuleDiff()
         replayed = map(ReplayDecoder(), documents)

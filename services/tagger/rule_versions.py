@@ -55,6 +55,9 @@ class RuleVersion:
     last_active_at: datetime | None
     activations: int
     rules: int
+    # the latest diff of this version against the rules then active (rule_diff_job.py):
+    # job_id, active, window, status, started_at, and once done finished_at and report
+    last_diff: dict[str, Any] | None = None
 
     def rule_set(self) -> RuleSet:
         return parse_rules(self.content, f"rule version {self.version}")
@@ -70,6 +73,7 @@ class RuleVersion:
             "last_active_at": _iso(self.last_active_at),
             "activations": self.activations,
             "rules": self.rules,
+            "last_diff": _diff_summary(self.last_diff),
         }
 
     @classmethod
@@ -84,6 +88,7 @@ class RuleVersion:
             last_active_at=doc.get("last_active_at"),
             activations=int(doc.get("activations", 0)),
             rules=int(doc.get("rules", 0)),
+            last_diff=doc.get("last_diff"),
         )
 
 
@@ -139,6 +144,34 @@ class RuleVersions:
     async def get(self, version: str) -> RuleVersion | None:
         doc = await self.versions.find_one({"version": version}, {"_id": 0})
         return None if doc is None else RuleVersion.from_document(doc)
+
+    # ── diffs against history, kept with the candidate ────────────────────────────────────
+
+    async def note_diff(self, version: str, diff: dict[str, Any]) -> None:
+        """A diff of ``version`` started (``diff``: job_id, active, window, started_at): the
+        version's latest diff from now on, running (unless one started later was noted)."""
+        await self.versions.update_one(
+            {"version": version, "last_diff.started_at": {"$not": {"$gte": diff["started_at"]}}},
+            {"$set": {"last_diff": {**diff, "status": "running"}}},
+        )
+
+    async def keep_diff(self, version: str, diff: dict[str, Any], report: dict[str, Any]) -> None:
+        """The result of a diff (``diff`` as noted at its start), kept with the version unless
+        a diff of it started later (that one's is kept; this one's stays in its job). Written
+        whole, so it does not matter whether the note of its start came first."""
+        await self.versions.update_one(
+            {"version": version, "last_diff.started_at": {"$not": {"$gt": diff["started_at"]}}},
+            {
+                "$set": {
+                    "last_diff": {
+                        **diff,
+                        "status": "done",
+                        "finished_at": datetime.now(UTC),
+                        "report": report,
+                    }
+                }
+            },
+        )
 
     # ── the version in force ──────────────────────────────────────────────────────────────
 
@@ -285,6 +318,22 @@ class RuleVersions:
             "orders_changed": totals.get("changed", 0),
             "differences": differences,
         }
+
+
+def _diff_summary(diff: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A version's latest diff without its per-tag report (version lists stay small)."""
+    if diff is None:
+        return None
+    report = diff.get("report") or {}
+    return {
+        "job_id": diff["job_id"],
+        "active": diff["active"],
+        "status": diff["status"],
+        "started_at": _iso(diff.get("started_at")),
+        "finished_at": _iso(diff.get("finished_at")),
+        "orders_compared": report.get("orders_compared"),
+        "orders_changed": report.get("orders_changed"),
+    }
 
 
 def _iso(moment: datetime | None) -> str | None:

@@ -82,10 +82,23 @@ async def test_admins_diff_activate_and_roll_back_and_viewers_only_look(
         await expect(page.locator("#rs-summary")).to_contain_text(candidate)
         await expect(page.locator("#shadow-diffs tbody tr").first).to_contain_text("新增")
 
+        rules_table = page.locator("#rules")
+        big_rule = page.locator("#rules tr[data-rule='customer.big']")
+        await expect(rules_table).to_have_attribute("data-version", active)
+        await expect(big_rule).to_contain_text("50000")
+
+        # the diff is a job: the page follows it to its report, which the version keeps
         await row.locator("[data-action=diff]").click()
+        await expect(page.locator("#rule-diff")).to_have_attribute("data-status", "done")
         gaining = page.locator("#diff-tags tr[data-tag='big-customer'] .gained")
         await expect(gaining).not_to_have_text("+0")
         await expect(page.locator("#rd-summary")).to_contain_text("未写入任何数据")
+        diff_job = await page.locator("#rule-diff").get_attribute("data-job")
+        kept = await versions.get(candidate)
+        assert kept is not None
+        assert kept.last_diff is not None
+        assert (kept.last_diff["job_id"], kept.last_diff["status"]) == (diff_job, "done")
+        await expect(row.locator("[data-action=show-diff]")).to_contain_text("会变化")
         await shot(page, "rules-versions", tmp_path)
 
         # activate with a backfill of every stored order: the orders follow
@@ -99,6 +112,9 @@ async def test_admins_diff_activate_and_roll_back_and_viewers_only_look(
         await expect(page.locator("#rv-active")).to_have_attribute("data-version", candidate)
         after = await big_customers(mongo_db)
         assert after > before  # more orders are big customers under the candidate
+        # the rule table shows the rules now in force, without a reload
+        await expect(rules_table).to_have_attribute("data-version", candidate)
+        await expect(big_rule).to_contain_text("2000")
         await shot(page, "rules-activated", tmp_path)
 
         # roll back: the earlier version's row offers it, and the tags come back
@@ -107,6 +123,8 @@ async def test_admins_diff_activate_and_roll_back_and_viewers_only_look(
         await earlier.locator("[data-action=rollback]").click()
         await page.click("#ad-confirm")
         await expect(page.locator("#rv-active")).to_have_attribute("data-version", active)
+        await expect(rules_table).to_have_attribute("data-version", active)
+        await expect(big_rule).to_contain_text("50000")
         await expect(page.locator("#rv-job")).not_to_have_attribute("data-job", first_job)
         await expect(page.locator("#rv-job")).to_have_attribute("data-status", "done")
         assert await eventually(lambda: _same(mongo_db, before), within=20)
@@ -114,6 +132,12 @@ async def test_admins_diff_activate_and_roll_back_and_viewers_only_look(
         await page.click("#lang-switch")
         await expect(page.locator("#rv-title")).to_have_text("Rule-set versions")
         await expect(page.locator("#rv-active")).to_contain_text(f"Active: {active}")
+        await expect(big_rule).to_contain_text("amount ≥ 50000")
+        # the kept diff, shown again in English from the version's row
+        await row.locator("[data-action=show-diff]").click()
+        await expect(page.locator("#rd-summary")).to_contain_text("Nothing was written")
+        await expect(gaining).not_to_have_text("+0")
+        await shot(page, "rules-rolled-back-en", tmp_path)
         await browser.close()
 
         browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
@@ -121,7 +145,15 @@ async def test_admins_diff_activate_and_roll_back_and_viewers_only_look(
         await page.goto(f"{url}/console/rules")
         await expect(page.locator(f"#versions tr[data-version='{candidate}']")).to_be_visible()
         await expect(page.locator("#rv-readonly")).to_be_visible()
-        assert await page.locator("#versions [data-action], #activate-dialog").count() == 0
+        changing = "#versions [data-action]:not([data-action=show-diff]), #activate-dialog"
+        assert await page.locator(changing).count() == 0
+        # reading a kept diff is for everyone who may read
+        viewed = page.locator(f"#versions tr[data-version='{candidate}'] [data-action=show-diff]")
+        await viewed.click()
+        await expect(page.locator("#rule-diff")).to_have_attribute("data-status", "done")
+        await expect(
+            page.locator("#diff-tags tr[data-tag='big-customer'] .gained")
+        ).not_to_have_text("+0")
         status = await page.evaluate(
             """async (version) => {
                 const boot = JSON.parse(document.getElementById("boot").textContent);

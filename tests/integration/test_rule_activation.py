@@ -66,9 +66,11 @@ def tag_names(record: OrderRecord, rules: RuleSet) -> set[str]:
     return {tag.name for tag in change.tags}
 
 
-async def seed_tagged_orders(store: OrderStore, prefix: str) -> dict[str, OrderRecord]:
+async def seed_tagged_orders(
+    store: OrderStore, prefix: str, count: int = ORDERS
+) -> dict[str, OrderRecord]:
     """Orders stored with the tags the active rules give them."""
-    events, _ = order_stream(ORDERS, customers=300, seed=18, prefix=prefix)
+    events, _ = order_stream(count, customers=count // 10, seed=18, prefix=prefix)
     records = {}
     for event in events:
         if not isinstance(event, OrderCreated):

@@ -120,8 +120,11 @@ async def test_the_api_records_versions_diffs_and_refuses_invalid_candidates(
     settings = tagger_settings.model_copy(update={"api_keys": [*tagger_settings.api_keys, reader]})
     async with api_client(create_app(settings)) as client:
         versions = (await client.get("/rules/versions")).json()
-        diff = await client.post(
-            "/rules/diff", content=CANDIDATE_TEXT, headers={"content-type": "application/yaml"}
+        started = await client.post(
+            "/rules/diff",
+            params={"comment": "returning from 3, big from 2,000"},
+            content=CANDIDATE_TEXT,
+            headers={"content-type": "application/yaml"},
         )
         only_big = await client.post(
             "/rules/diff", params={"tag": "big-customer"}, content=CANDIDATE_TEXT
@@ -133,17 +136,43 @@ async def test_the_api_records_versions_diffs_and_refuses_invalid_candidates(
         as_reader = await client.post(
             "/rules/diff", content=CANDIDATE_TEXT, headers={API_KEY_HEADER: "r-key"}
         )
+        assert started.status_code == 202, started.text
+        assert only_big.status_code == 202, only_big.text
+
+        async def finished(job_id: str) -> dict[str, Any] | None:
+            answer = await client.get(f"/rules/diffs/{job_id}", headers={API_KEY_HEADER: "r-key"})
+            assert answer.status_code == 200, answer.text
+            job: dict[str, Any] = answer.json()
+            return job if job["status"] != "running" else None
+
+        report = await eventually(lambda: finished(started.json()["job_id"]), within=60)
+        only = await eventually(lambda: finished(only_big.json()["job_id"]), within=60)
+        kept = await client.get(f"/rules/versions/{version_of(CANDIDATE_TEXT)}/diff")
+        listed = (await client.get("/rules/versions")).json()
+        unknown = await client.get("/rules/diffs/nosuchjob")
 
     assert versions["active"] == version_of(ACTIVE_TEXT)
     assert versions["versions"][0]["version"] == version_of(ACTIVE_TEXT)
     assert versions["versions"][0]["activations"] >= 1
     assert versions["versions"][0]["first_active_at"] is not None
-    assert diff.status_code == 200, diff.text
-    report = diff.json()
+    assert started.json()["orders"] == len(stored)
+    assert started.json()["candidate"] == version_of(CANDIDATE_TEXT)
+    assert report["status"] == "done", report
     assert report["candidate"] == version_of(CANDIDATE_TEXT)
-    assert report["orders_compared"] == len(stored)
+    assert report["active"] == version_of(ACTIVE_TEXT)
+    assert report["processed"] == report["total"] == len(stored)
     assert {row["tag"] for row in report["tags"]} == {"returning-customer", "big-customer"}
-    assert [row["tag"] for row in only_big.json()["tags"]] == ["big-customer"]
+    assert [row["tag"] for row in only["tags"]] == ["big-customer"]
+    # the version keeps its latest diff (the tag-narrowed one, started second)
+    assert kept.status_code == 200, kept.text
+    assert kept.json()["job_id"] == only_big.json()["job_id"]
+    assert kept.json()["status"] == "done"
+    assert kept.json()["tags"] == only["tags"]
+    [candidate_row] = [v for v in listed["versions"] if v["version"] == version_of(CANDIDATE_TEXT)]
+    assert candidate_row["comment"] == "returning from 3, big from 2,000"
+    assert candidate_row["activations"] == 0
+    assert candidate_row["last_diff"]["orders_compared"] == len(stored)
+    assert unknown.status_code == 404
     assert invalid.status_code == 422
     [problem] = invalid.json()["errors"]
     assert problem["field"].startswith("rule ")

@@ -118,6 +118,23 @@ def test_the_tally_counts_per_tag_and_rule_with_examples() -> None:
     ]
 
 
+def test_a_tally_resumed_from_its_report_goes_on_as_if_never_stopped() -> None:
+    """A diff job checkpoints ``report()`` and resumes from it (rule_diff_job.py)."""
+    spends = ["90000", "85000", "70000", "120000", "95000", "60000", "99000"]
+    orders = [stored(f"SO-{i}", spend) for i, spend in enumerate(spends)]
+    whole = RuleDiff()
+    whole.compare(ACTIVE, LOWERED, orders, MAX_TAGS)
+    first = RuleDiff()
+    first.compare(ACTIVE, LOWERED, orders[:3], MAX_TAGS)
+
+    resumed = RuleDiff.from_report(first.report())
+    resumed.compare(ACTIVE, LOWERED, orders[3:], MAX_TAGS)
+
+    assert resumed.report() == whole.report()
+    assert resumed.by_rule == whole.by_rule
+    assert RuleDiff.from_report(None).report() == RuleDiff().report()
+
+
 def test_the_tally_can_be_restricted_to_some_tags() -> None:
     orders = [stored("SO-1", "90000")]
 

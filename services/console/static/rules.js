@@ -1,5 +1,6 @@
-// Rules page: rule-set versions, a version's diff against the active one, the shadow run, and
-// (admin) activate / roll back with a backfill whose progress is shown. Text only, never HTML.
+// Rules page: the rules in force, rule-set versions, a version's diff against the active one (a
+// job: progress, then the report kept with the version), the shadow run, and (admin) activate /
+// roll back with a backfill whose progress is shown. Text only, never HTML.
 "use strict";
 (() => {
   const { t, api, el } = OT;
@@ -12,6 +13,16 @@
     if (v.version === state.shadow) return ["shadow", t("rv.state_shadow")];
     if (v.first_active_at) return ["earlier", t("rv.state_earlier")];
     return ["candidate", t("rv.state_candidate")];
+  }
+
+  function lastDiff(v) {
+    const d = v.last_diff;
+    if (!d) return el("td", { class: "muted", text: "—" });
+    const text = d.status === "done"
+      ? t("rv.diff_kept", { changed: d.orders_changed, compared: d.orders_compared })
+      : t("rv.job_" + d.status);
+    return el("td", {}, el("button", { class: "btn small link", type: "button", "data-action": "show-diff",
+      "data-job": d.job_id, onclick: () => followDiff(d.job_id, v.version), text }));
   }
 
   function actions(v, kind) {
@@ -41,10 +52,26 @@
         el("td", { text: OT.when(v.last_active_at) || "—" }),
         el("td", { text: v.by }),
         el("td", { class: "wrap muted", text: v.comment }),
+        lastDiff(v),
         canAdmin ? actions(v, kind) : null);
     }));
     showShadow(shadow);
+    if (active.active && $("rules").dataset.version !== active.active.version) await showRules(active.active.version);
     if (active.running_backfill) follow(active.running_backfill);
+    const running = state.versions.find((v) => v.last_diff && v.last_diff.status === "running");
+    if (running && !diffing) followDiff(running.last_diff.job_id, running.version);
+  }
+
+  // the rules in force: after an activation or a rollback the page shows the new version's rules
+  // at once (the server rendered the ones its process had then)
+  async function showRules(version) {
+    const table = await api(`/console/api/rules/table/${encodeURIComponent(version)}`);
+    $("rules").querySelector("tbody").replaceChildren(...table.rules.map((r) => el("tr", { "data-rule": r.id },
+      el("td", {}, el("code", { text: r.id }), " ", el("span", { class: "muted", text: "v" + r.version })),
+      el("td", { class: "wrap", text: r.tag_label }), el("td", { class: "wrap", text: r.when }),
+      el("td", { class: "wrap", text: r.holds_while }), el("td", { class: "muted wrap", text: r.reason }),
+      el("td", { class: "num", text: String(r.hits) }))));
+    $("rules").dataset.version = table.version;
   }
 
   function showShadow(s) {
@@ -56,17 +83,47 @@
         el("td", {}, el("code", { text: d.rule_id })), el("td", { class: "num", text: String(d.orders) }))));
   }
 
+  // a diff is a job: start it, then follow its progress and its report so far until it is done
   async function showDiff(version) {
     $("rule-diff").hidden = false;
     $("rd-summary").textContent = t("rv.diffing", { version });
     try {
-      const report = await api(`/rules/versions/${encodeURIComponent(version)}/diff`, { method: "POST" });
-      $("rd-summary").textContent = t("rv.diff_line", { version, active: report.active, compared: report.orders_compared, changed: report.orders_changed, seconds: report.seconds });
-      $("diff-tags").querySelector("tbody").replaceChildren(...report.tags.map((row) => el("tr", { "data-tag": row.tag },
-        el("td", {}, OT.badge(row.tag)), el("td", { class: "num gained", text: "+" + row.gained }), el("td", { class: "num lost", text: "−" + row.lost }),
-        el("td", { class: "wrap" }, ...[...row.gained_examples.map((n) => "+" + n), ...row.lost_examples.map((n) => "−" + n)]
-          .map((text) => el("a", { href: "/console/orders/" + encodeURIComponent(text.slice(1)), class: "example", text: text + " " }))))));
+      const started = await api(`/rules/versions/${encodeURIComponent(version)}/diff`, { method: "POST" });
+      await followDiff(started.job_id, version);
     } catch (error) { $("rd-summary").textContent = error.message; OT.toast(error.message, true); }
+  }
+
+  let diffing = null;
+  async function followDiff(jobId, version) {
+    diffing = jobId;
+    const card = $("rule-diff"), bar = $("rd-progress"), line = $("rd-summary");
+    card.hidden = false; bar.hidden = false;
+    card.dataset.job = jobId; delete card.dataset.status;
+    for (;;) {
+      const job = await api(`/rules/diffs/${encodeURIComponent(jobId)}`);
+      if (diffing !== jobId) return;  // another diff is shown now
+      bar.firstElementChild.style.width = (job.total ? (100 * job.processed) / job.total : 100) + "%";
+      showReport(job.tags);
+      if (job.status === "running") {
+        line.textContent = t("rv.diff_progress", { version, processed: job.processed, total: job.total, changed: job.orders_changed });
+        await new Promise((r) => setTimeout(r, 500));
+        continue;
+      }
+      line.textContent = job.status === "done"
+        ? t("rv.diff_line", { version, active: job.active, compared: job.processed, changed: job.orders_changed, seconds: job.seconds })
+        : t("rv.diff_failed", { version, error: job.error || "" });
+      card.dataset.status = job.status;
+      bar.hidden = job.status === "done";
+      await load();  // the version's row shows the diff it now keeps
+      return;
+    }
+  }
+
+  function showReport(tags) {
+    $("diff-tags").querySelector("tbody").replaceChildren(...tags.map((row) => el("tr", { "data-tag": row.tag },
+      el("td", {}, OT.badge(row.tag)), el("td", { class: "num gained", text: "+" + row.gained }), el("td", { class: "num lost", text: "−" + row.lost }),
+      el("td", { class: "wrap" }, ...[...row.gained_examples.map((n) => "+" + n), ...row.lost_examples.map((n) => "−" + n)]
+        .map((text) => el("a", { href: "/console/orders/" + encodeURIComponent(text.slice(1)), class: "example", text: text + " " }))))));
   }
 
   function askActivate(version, back) {

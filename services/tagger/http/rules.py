@@ -1,7 +1,7 @@
 """Rule sets: the versions that were active, the diff of a candidate against stored orders,
 the candidate running in shadow, and activation and rollback with a backfill. Reads need
-``read``; anything that records or changes a setting, and the diff (it replays the whole
-window), needs ``admin``.
+``read``; anything that records or changes a setting, and starting a diff (a job replaying the
+whole window), needs ``admin``.
 
 A candidate is sent as the rule file itself (YAML, ``text/plain`` or ``application/yaml``); an
 invalid one is refused with 422 naming the rule, the field and the problem."""
@@ -15,9 +15,10 @@ from pydantic import BaseModel, Field
 from services.tagger.errors import Invalid, NotFound
 from services.tagger.http.deps import Admin, Reader, tagger_of
 from services.tagger.http.errors import responses
+from services.tagger.jobs import DIFF_KIND
 from services.tagger.queries import OrderFilter, TagName
-from services.tagger.rule_changes import ReplayWindow, diff_against_history
-from services.tagger.rules.book import version_of
+from services.tagger.rule_changes import ReplayWindow
+from services.tagger.rule_diff_job import DiffRequest
 from services.tagger.rules.schema import RuleFileError, RuleSet, parse_rules
 from shared.models import OrderStatus
 
@@ -33,6 +34,16 @@ YAML_BODY: dict[str, Any] = {
 }
 
 
+class DiffSummary(BaseModel):
+    job_id: str
+    active: str
+    status: str
+    started_at: str | None
+    finished_at: str | None
+    orders_compared: int | None
+    orders_changed: int | None
+
+
 class VersionSummary(BaseModel):
     version: str = Field(description="hash of the rule file's content")
     by: str
@@ -42,6 +53,9 @@ class VersionSummary(BaseModel):
     last_active_at: str | None
     activations: int = Field(description="times it became active (0: recorded, never active)")
     rules: int
+    last_diff: DiffSummary | None = Field(
+        default=None, description="its latest diff against the rules then active"
+    )
 
 
 class Versions(BaseModel):
@@ -70,15 +84,43 @@ class RuleChanges(BaseModel):
     orders: int
 
 
-class DiffReport(BaseModel):
-    """What the candidate would change on the stored orders of the window; nothing written."""
+class DiffStarted(BaseModel):
+    """A diff job just recorded; its progress and report: ``GET /rules/diffs/{job_id}``."""
 
-    status: str = Field(description="`completed`: the report covers the whole window")
+    job_id: str
+    status: str = Field(description="`running` (a jobs replica runs it)")
+    active: str = Field(description="the version the candidate is compared with")
+    candidate: str
+    orders: int = Field(description="stored orders in the window")
+
+
+class DiffJob(BaseModel):
+    """A diff's progress and its report so far (complete once ``status`` is ``done``); nothing
+    written to any order."""
+
+    job_id: str
+    status: str = Field(description="`running`, `done` or `failed` (see `error`)")
     active: str
     candidate: str
-    orders_compared: int
+    total: int = Field(description="stored orders in the window when the diff started")
+    processed: int = Field(description="orders compared so far")
     orders_changed: int
-    seconds: float
+    seconds: float = Field(description="from its start to its latest progress (its end once done)")
+    tags: list[TagChanges]
+    rules: list[RuleChanges]
+    error: str | None = None
+
+
+class KeptDiff(BaseModel):
+    """The latest diff of a version, kept with it."""
+
+    job_id: str
+    status: str
+    active: str
+    started_at: str
+    finished_at: str | None
+    orders_compared: int | None
+    orders_changed: int | None
     tags: list[TagChanges]
     rules: list[RuleChanges]
 
@@ -192,7 +234,12 @@ async def record_version(
     return Recorded(version=version, rules=len(rules.rules))
 
 
-@router.post("/rules/diff", openapi_extra=YAML_BODY, responses=responses(413))
+@router.post(
+    "/rules/diff",
+    status_code=status.HTTP_202_ACCEPTED,
+    openapi_extra=YAML_BODY,
+    responses=responses(413),
+)
 async def diff(
     key: Admin,
     request: Request,
@@ -201,68 +248,110 @@ async def diff(
     status_: Annotated[OrderStatus | None, Query(alias="status")] = None,
     region: Annotated[str | None, Query(min_length=1, max_length=32)] = None,
     customer_id: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
-) -> DiffReport:
-    """Replay the stored orders (with the figures each was tagged with) through the active and
-    the candidate rules: per tag, how many orders would gain or lose it, with examples. Only
-    ``tag`` tags are reported when given; ``since_days`` and the others narrow the orders."""
+    comment: Annotated[str, Query(max_length=300)] = "",
+) -> DiffStarted:
+    """Record the candidate as a version and start its diff as a job: the stored orders (with
+    the figures each was tagged with) replayed through the active and the candidate rules,
+    per tag how many orders would gain or lose it, with examples. Only ``tag`` tags are
+    reported when given; ``since_days`` and the others narrow the orders. Progress and report:
+    ``GET /rules/diffs/{job_id}``; the finished report is also kept with the version."""
+    text, rules = await candidate_of(request)
     tagger = tagger_of(request)
-    text, candidate = await candidate_of(request)
-    now = datetime.now(UTC)
-    window = ReplayWindow(
-        since=now - timedelta(days=since_days) if since_days else None,
-        status=status_,
-        region=region,
-        customer_id=customer_id,
+    version = await tagger.rule_versions.record(
+        text, rules, by=key.name, comment=comment, active=False
     )
-    tally = await diff_against_history(
-        tagger.stored_orders,
-        tagger.rules.current,
-        candidate,
-        window=window,
-        max_tags=tagger.settings.tagger_max_tags_per_order,
-        only_tags=frozenset(tag) or None,
-    )
-    return DiffReport.model_validate(
-        {
-            "status": "completed",
-            "active": tagger.rules.version,
-            "candidate": version_of(text),
-            "seconds": round((datetime.now(UTC) - now).total_seconds(), 3),
-            **tally.report(),
-        }
-    )
+    window = _window(since_days, status_, region, customer_id)
+    return await _start_diff(request, version, window, frozenset(tag) or None)
 
 
-@router.post("/rules/versions/{version}/diff", responses=responses(404))
+@router.post(
+    "/rules/versions/{version}/diff",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses=responses(404),
+)
 async def diff_version(
     key: Admin,
     request: Request,
     version: Annotated[str, Path(pattern=VERSION_PATTERN)],
     since_days: Annotated[int | None, Query(ge=1, le=3660)] = None,
-) -> DiffReport:
-    """The diff of a recorded version against the active rules (as ``POST /rules/diff`` with
-    its content): what the console shows before an activation."""
-    tagger = tagger_of(request)
-    stored = await tagger.rule_versions.get(version)
+    tag: Annotated[list[TagName], Query()] = [],  # noqa: B006  (FastAPI copies defaults)
+) -> DiffStarted:
+    """Start the diff of a recorded version against the active rules (as ``POST /rules/diff``
+    with its content): what the console shows before an activation."""
+    window = _window(since_days, None, None, None)
+    return await _start_diff(request, version, window, frozenset(tag) or None)
+
+
+@router.get("/rules/diffs/{job_id}", responses=responses(404))
+async def diff_job(
+    key: Reader, request: Request, job_id: Annotated[str, Path(max_length=64)]
+) -> DiffJob:
+    """A diff's progress and its report so far (final once ``status`` is ``done``)."""
+    job = await tagger_of(request).jobs.get(job_id)
+    if job is None or job.get("kind") != DIFF_KIND:
+        raise NotFound(f"no diff job {job_id!r}")
+    report = job.get("result") or {"orders_changed": 0, "tags": [], "rules": []}
+    return DiffJob(
+        job_id=job_id,
+        status=job["status"],
+        active=job["diff"]["active"],
+        candidate=job["diff"]["candidate"],
+        total=job["total"],
+        processed=job["processed"],
+        orders_changed=report["orders_changed"],
+        seconds=round((job["updated_at"] - job["created_at"]).total_seconds(), 3),
+        tags=report["tags"],
+        rules=report["rules"],
+        error=job.get("error"),
+    )
+
+
+@router.get("/rules/versions/{version}/diff", responses=responses(404))
+async def kept_diff(
+    key: Reader, request: Request, version: Annotated[str, Path(pattern=VERSION_PATTERN)]
+) -> KeptDiff:
+    """The latest diff of a version, kept with it (its report once done)."""
+    stored = await tagger_of(request).rule_versions.get(version)
     if stored is None:
         raise NotFound(f"no rule version {version!r}")
-    now = datetime.now(UTC)
-    since = now - timedelta(days=since_days) if since_days else None
-    tally = await diff_against_history(
-        tagger.stored_orders,
-        tagger.rules.current,
-        stored.rule_set(),
-        window=ReplayWindow(since=since),
-        max_tags=tagger.settings.tagger_max_tags_per_order,
+    if stored.last_diff is None:
+        raise NotFound(f"rule version {version!r} has no diff yet (POST its /diff)")
+    kept = stored.last_diff
+    report = kept.get("report") or {}
+    return KeptDiff(
+        job_id=kept["job_id"],
+        status=kept["status"],
+        active=kept["active"],
+        started_at=kept["started_at"].isoformat(),
+        finished_at=None if kept.get("finished_at") is None else kept["finished_at"].isoformat(),
+        orders_compared=report.get("orders_compared"),
+        orders_changed=report.get("orders_changed"),
+        tags=report.get("tags", []),
+        rules=report.get("rules", []),
     )
-    return DiffReport.model_validate(
-        {
-            "status": "completed",
-            "active": tagger.rules.version,
-            "candidate": version,
-            "seconds": round((datetime.now(UTC) - now).total_seconds(), 3),
-            **tally.report(),
-        }
+
+
+def _window(
+    since_days: int | None,
+    status_: OrderStatus | None,
+    region: str | None,
+    customer_id: str | None,
+) -> ReplayWindow:
+    since = datetime.now(UTC) - timedelta(days=since_days) if since_days else None
+    return ReplayWindow(since=since, status=status_, region=region, customer_id=customer_id)
+
+
+async def _start_diff(
+    request: Request, version: str, window: ReplayWindow, only_tags: frozenset[str] | None
+) -> DiffStarted:
+    tagger = tagger_of(request)
+    in_force = await tagger.rule_versions.active_rules()
+    active = in_force.version if in_force is not None else tagger.rules.version
+    job_id, total = await tagger.rule_diffs.start(
+        tagger.jobs, DiffRequest(version, active, window, only_tags)
+    )
+    return DiffStarted(
+        job_id=job_id, status="running", active=active, candidate=version, orders=total
     )
 
 

@@ -196,6 +196,28 @@ class RuleDiff:
                 changed.append(diff)
         return changed
 
+    @classmethod
+    def from_report(
+        cls, report: dict[str, Any] | None, only_tags: frozenset[str] | None = None
+    ) -> "RuleDiff":
+        """The tally a ``report()`` was made of (a diff job resumes from the one it kept)."""
+        tally = cls(only_tags=only_tags)
+        if not report:
+            return tally
+        tally.orders_compared = int(report["orders_compared"])
+        tally.orders_changed = int(report["orders_changed"])
+        for row in report["tags"]:
+            tally.by_tag[row["tag"]] = TagDelta(
+                int(row["gained"]),
+                int(row["lost"]),
+                list(row["gained_examples"]),
+                list(row["lost_examples"]),
+            )
+        for row in report["rules"]:
+            key = (row["rule_id"], row["tag"], Change(row["change"]))
+            tally.by_rule[key] = int(row["orders"])
+        return tally
+
     def report(self) -> dict[str, Any]:
         """The tally as plain data (JSON for the API, a table for the command line)."""
         return {

@@ -1,0 +1,63 @@
+"""The Rules page's table: each rule of a rule-set version in words (zh-CN or en) and how many
+orders carry a tag it gave. Rendered into the page, and served as JSON so the page shows the
+version just activated or rolled back at once: the process serving the page follows a new
+version only on its rule watcher's next round (2 s), and a page never reloads by itself."""
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Request
+
+from services.console.api import rule_hit_counts
+from services.console.deps import database_of
+from services.console.i18n import LANG_COOKIE, Language, language, pick_language
+from services.console.rule_words import in_words
+from services.tagger.errors import NotFound
+from services.tagger.http.deps import tagger_of
+from services.tagger.http.rules import VERSION_PATTERN
+from services.tagger.rules.schema import RuleSet
+from shared.auth import ApiKey, Scope, require_scope
+
+router = APIRouter(prefix="/console/api", tags=["console"], include_in_schema=False)
+Reader = Annotated[ApiKey, Depends(require_scope(Scope.READ))]
+
+
+def rule_rows(rules: RuleSet, lang: Language, hits: dict[str, int]) -> list[dict[str, Any]]:
+    """The table's rows, in the rule file's order (the order rules are decided in)."""
+    rows = []
+    for rule in rules.rules:
+        tag = rule.tag or f"{rule.tag_prefix}<{rule.tag_from}>"
+        rows.append(
+            {
+                "id": rule.id,
+                "version": rule.version,
+                "tag": tag,
+                "tag_label": lang.tag_label(tag),
+                "when": in_words(rule.when, lang.code) if rule.when else lang.t("rules.always"),
+                "holds_while": in_words(rule.holds_while, lang.code) if rule.holds_while else "",
+                "reason": rule.reason,
+                "hits": hits.get(rule.id, 0),
+            }
+        )
+    return rows
+
+
+async def hits_per_rule(request: Request) -> dict[str, int]:
+    return {r["rule_id"]: r["orders"] for r in await rule_hit_counts(database_of(request))}
+
+
+def language_of(request: Request) -> Language:
+    return language(
+        pick_language(request.cookies.get(LANG_COOKIE), request.headers.get("accept-language"))
+    )
+
+
+@router.get("/rules/table/{version}")
+async def rule_table(
+    request: Request, key: Reader, version: Annotated[str, Path(pattern=VERSION_PATTERN)]
+) -> dict[str, Any]:
+    """The table's rows for a recorded version (the page asks for the one now in force)."""
+    stored = await tagger_of(request).rule_versions.get(version)
+    if stored is None:
+        raise NotFound(f"no rule version {version!r}")
+    rows = rule_rows(stored.rule_set(), language_of(request), await hits_per_rule(request))
+    return {"version": version, "rules": rows}

@@ -1,0 +1,140 @@
+"""The diff of a candidate rule version against stored orders, as a job: the Tag API starts it
+and answers at once, the jobs role runs it, and its progress and result are read back.
+
+The run walks the window's orders by order number (``rule_changes.diff_against_history``'s
+comparison) and checkpoints the tally together with the last order compared, in one
+compare-and-set on the job's document while its lease is held (``jobs.Jobs``). A replica killed
+mid-diff leaves the tally of its last checkpoint; the next one resumes from there, so every
+order is counted exactly once. The finished report is kept with the candidate version
+(``RuleVersions.keep_diff``). Reads orders only: a diff writes no order and no tag.
+"""
+
+import asyncio
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+
+from services.tagger.errors import NotFound
+from services.tagger.jobs import DIFF_KIND, Checkpoint, Jobs
+from services.tagger.rule_changes import ReplayDecoder, ReplayWindow, StoredOrders
+from services.tagger.rule_versions import RuleVersions
+from services.tagger.rules.diff import RuleDiff
+from services.tagger.rules.schema import RuleSet
+
+log = structlog.get_logger("tagger.rules")
+
+
+@dataclass(frozen=True, slots=True)
+class DiffRequest:
+    """What a diff job compares: ``candidate`` against ``active`` (both recorded versions) on
+    the stored orders of ``window``, reporting only ``only_tags`` when given."""
+
+    candidate: str
+    active: str
+    window: ReplayWindow
+    only_tags: frozenset[str] | None = None
+    # to the millisecond, as MongoDB keeps it: the version's note of the diff compares it
+    started_at: datetime = field(default_factory=lambda: _to_ms(datetime.now(UTC)))
+
+    def to_document(self) -> dict[str, Any]:
+        return {
+            "started_at": self.started_at,
+            "candidate": self.candidate,
+            "active": self.active,
+            "window": self.window.to_document(),
+            "only_tags": None if self.only_tags is None else sorted(self.only_tags),
+        }
+
+    @classmethod
+    def from_document(cls, document: dict[str, Any]) -> "DiffRequest":
+        only = document.get("only_tags")
+        return cls(
+            candidate=document["candidate"],
+            active=document["active"],
+            window=ReplayWindow.from_document(document["window"]),
+            only_tags=None if only is None else frozenset(only),
+            started_at=document["started_at"],
+        )
+
+    def noted(self, job_id: str) -> dict[str, Any]:
+        """How the candidate version notes this diff (``RuleVersions.note_diff``)."""
+        return {
+            "job_id": job_id,
+            "active": self.active,
+            "window": self.window.to_document(),
+            "started_at": self.started_at,
+        }
+
+
+def _to_ms(moment: datetime) -> datetime:
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
+
+class RuleDiffJobs:
+    """Start diff jobs, run them (as ``jobs.Jobs``' run of ``DIFF_KIND``) and read them."""
+
+    def __init__(
+        self,
+        versions: RuleVersions,
+        orders: StoredOrders,
+        *,
+        max_tags: int,
+    ) -> None:
+        self._versions = versions
+        self._orders = orders
+        self._max_tags = max_tags
+        self._rules: dict[str, RuleSet] = {}
+
+    async def start(self, jobs: Jobs, request: DiffRequest) -> tuple[str, int]:
+        """Record the job (a jobs replica runs it) and note it on the candidate version:
+        the job id and the orders in the window."""
+        for version in (request.candidate, request.active):
+            await self.rules_of(version)  # refused now (404) rather than failed later
+        total = await self._orders.count(request.window)
+        job_id = await jobs.start_run(DIFF_KIND, total, {"diff": request.to_document()})
+        await self._versions.note_diff(request.candidate, request.noted(job_id))
+        log.info("rules_diff_started", job_id=job_id, candidate=request.candidate, total=total)
+        return job_id, total
+
+    async def rules_of(self, version: str) -> RuleSet:
+        if version not in self._rules:
+            stored = await self._versions.get(version)
+            if stored is None:
+                raise NotFound(f"no rule version {version!r}: record it first")
+            self._rules[version] = stored.rule_set()
+        return self._rules[version]
+
+    async def run(self, job: dict[str, Any], checkpoint: Checkpoint) -> None:
+        """From the job's last checkpoint to the end of its window, then keep the report with
+        the candidate version."""
+        request = DiffRequest.from_document(job["diff"])
+        active = await self.rules_of(request.active)
+        candidate = await self.rules_of(request.candidate)
+        tally = RuleDiff.from_report(job.get("result"), request.only_tags)
+        decode = ReplayDecoder()
+
+        def compare(batch: list[dict[str, Any]]) -> None:
+            tally.compare(active, candidate, map(decode, batch), self._max_tags)
+
+        # a checkpoint per batch (one small update per REPLAY_BATCH orders): a killed run
+        # repeats at most one batch, and the progress a page shows is one batch old at most
+        async for batch in self._orders.batches(request.window, after=job["last_order_no"]):
+            compared, changed = tally.orders_compared, tally.orders_changed
+            # in a thread: the event loop meanwhile reads the next batch from MongoDB
+            await asyncio.to_thread(compare, batch)
+            await checkpoint(
+                batch[-1]["order_no"],
+                tally.orders_compared - compared,
+                tally.orders_changed - changed,
+                {"result": tally.report()},
+            )
+        noted = request.noted(job["job_id"])
+        await self._versions.keep_diff(request.candidate, noted, tally.report())
+        log.info(
+            "rules_diff_done",
+            job_id=job["job_id"],
+            compared=tally.orders_compared,
+            changed=tally.orders_changed,
+        )
