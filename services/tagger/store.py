@@ -26,10 +26,9 @@ from services.tagger.rules.regions import region_of
 from services.tagger.rules.schema import CatalogTag
 from shared.events import AppliedTag
 from shared.models import Order, OrderStatus
-from shared.mongo import SCAN_BATCH
+from shared.mongo import DUPLICATE_KEY, SCAN_BATCH
 from shared.stored_tags import applied_order, common_time, order_tags, stored_tag
 
-DUPLICATE_KEY = 11000
 APPLIED_EVENTS_KEPT = 50
 CATALOG_FIELDS = {"_id": 0, "created_at": 0, "updated_at": 0}
 

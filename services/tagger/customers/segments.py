@@ -17,6 +17,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from services.tagger.errors import Invalid
 from services.tagger.queries import MAX_TAGS_IN_FILTER, Amount, Instant, TagName
+from shared.money import to_cents
 
 LISTED = {"history": 0, "next_review_at": 0, "profile_at": 0}
 MAX_DAYS = 366
@@ -91,9 +92,9 @@ class CustomerFilter(TagFilter):
         query = self.tag_query()
         spend: dict[str, int] = {}
         if self.spend_min is not None:
-            spend["$gte"] = int(self.spend_min * 100)
+            spend["$gte"] = to_cents(self.spend_min)
         if self.spend_max is not None:
-            spend["$lte"] = int(self.spend_max * 100)
+            spend["$lte"] = to_cents(self.spend_max)
         last: dict[str, datetime] = {}
         if self.last_order_from:
             last["$gte"] = self.last_order_from

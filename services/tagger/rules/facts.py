@@ -12,6 +12,7 @@ from typing import Any
 
 from services.tagger.rules.regions import region_of
 from shared.models import Order, OrderStatus, OrderType
+from shared.money import to_cents
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,8 +30,8 @@ class FiguresSnapshot:
         """The stored form (Redis contribution and MongoDB order document): money in cents."""
         return {
             "prior_order_count": self.prior_order_count,
-            "prior_lifetime_cents": int(self.prior_lifetime_spend * 100),
-            "spend_365d_cents": int(self.spend_365d * 100),
+            "prior_lifetime_cents": to_cents(self.prior_lifetime_spend),
+            "spend_365d_cents": to_cents(self.spend_365d),
             "recent_order_times": list(self.recent_order_times),
             "first_order_at": self.first_order_at,
         }
