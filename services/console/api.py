@@ -2,7 +2,6 @@
 saved views, Excel-friendly exports, an order's alerts, rule hits and explanations."""
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
@@ -10,23 +9,22 @@ from fastapi.responses import Response, StreamingResponse
 from pydantic import ValidationError
 
 from services.console.deps import database_of
-from services.console.export import BOM, csv_line, export_rows, header, xlsx_bytes
+from services.console.export import export_row, header, xlsx_bytes
 from services.console.i18n import LANG_COOKIE, language, pick_language
 from services.console.views import SavedViewIn, SavedViews
 from services.tagger.http.deps import tagger_of
-from services.tagger.queries import OrderFilter, SortKey, sort_spec
-from services.tagger.read_model import LISTED_FIELDS
+from services.tagger.queries import OrderFilter, SortKey
+from services.tagger.read_model import ReadModel
 from services.tagger.rules.engine import decide
 from services.tagger.rules.facts import order_facts
 from services.tagger.store import OrderRecord
 from shared.auth import ApiKey, Scope, require_scope
+from shared.exports import EXPORT_ROWS, MaxRows, csv_export
 
 # the console pages' own API: not part of the Tag API's published contract (OpenAPI)
 router = APIRouter(prefix="/console/api", tags=["console"], include_in_schema=False)
 Reader = Annotated[ApiKey, Depends(require_scope(Scope.READ))]
 Tagger = Annotated[ApiKey, Depends(require_scope(Scope.TAG))]
-EXPORT_MAX = 100_000
-EXPORT_FIELDS = LISTED_FIELDS  # an export holds what the list shows
 
 
 def filter_param(
@@ -75,14 +73,9 @@ async def delete_view(request: Request, view_id: str, key: Tagger) -> Response:
 # ── exports ───────────────────────────────────────────────────────────────────────────
 
 
-def _export_cursor(request: Request, which: OrderFilter, sort: SortKey, max_rows: int) -> Any:
-    orders = database_of(request)["orders"]
-    return (
-        orders.find(which.to_mongo(), EXPORT_FIELDS)
-        .sort(sort_spec(sort))
-        .limit(max_rows)
-        .batch_size(1000)
-    )
+def _orders(request: Request) -> ReadModel:
+    """The Tag API's read model: an export holds what the order list shows."""
+    return tagger_of(request).stores.read_model
 
 
 @router.get("/orders/export.csv")
@@ -91,23 +84,12 @@ async def export_csv(
     key: Reader,
     which: Filter,
     sort: SortKey = SortKey.NEWEST,
-    max_rows: Annotated[int, Query(ge=1, le=EXPORT_MAX)] = 10_000,
+    max_rows: MaxRows = EXPORT_ROWS,
 ) -> StreamingResponse:
     """The filter's orders as CSV, UTF-8 with a BOM (Excel then reads Chinese right), streamed."""
     lang = _lang(request)
-    cursor = _export_cursor(request, which, sort, max_rows)
-
-    async def lines() -> AsyncIterator[str]:
-        yield BOM + csv_line(header(lang))
-        async for document in cursor:
-            for row in export_rows([document], lang):
-                yield csv_line(row)
-
-    return StreamingResponse(
-        lines(),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": "attachment; filename=orders.csv"},
-    )
+    rows = _orders(request).export(which, sort, max_rows)
+    return await csv_export(rows, header(lang), lambda row: export_row(row, lang), "orders.csv")
 
 
 @router.get("/orders/export.xlsx")
@@ -116,11 +98,10 @@ async def export_xlsx(
     key: Reader,
     which: Filter,
     sort: SortKey = SortKey.NEWEST,
-    max_rows: Annotated[int, Query(ge=1, le=EXPORT_MAX)] = 10_000,
+    max_rows: MaxRows = EXPORT_ROWS,
 ) -> Response:
     lang = _lang(request)
-    documents = await _export_cursor(request, which, sort, max_rows).to_list(None)
-    rows = list(export_rows(documents, lang))
+    rows = [export_row(row, lang) async for row in _orders(request).export(which, sort, max_rows)]
     body = await asyncio.to_thread(xlsx_bytes, header(lang), rows)
     return Response(
         body,

@@ -6,15 +6,14 @@ from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
 
 from services.tagger.errors import NotFound
-from services.tagger.http.csv_output import CSV_CONTENT, csv_stream
 from services.tagger.http.deps import Filter, Queries, Reader
 from services.tagger.http.errors import responses
 from services.tagger.http.models import OrderPageOut
 from services.tagger.queries import SortKey
+from shared.exports import CSV, EXPORT_ROWS, MaxRows, csv_export, export_responses
 
 router = APIRouter(tags=["orders"], responses=responses(401, 403, 422, 429, 503))
 PAGE_MAX = 200
-EXPORT_MAX = 100_000
 EXPORT_COLUMNS = [
     "order_no",
     "customer_id",
@@ -44,26 +43,19 @@ async def find_orders(
 @router.get(
     "/orders/export.csv",
     response_class=StreamingResponse,
-    responses={200: {"content": CSV_CONTENT, "description": "matching orders as CSV"}},
+    responses=export_responses(CSV, "matching orders as CSV"),
 )
 async def export_orders(
     key: Reader,
     queries: Queries,
     which: Filter,
     sort: SortKey = SortKey.NEWEST,
-    max_rows: Annotated[int, Query(ge=1, le=EXPORT_MAX)] = 10_000,
+    max_rows: MaxRows = EXPORT_ROWS,
 ) -> StreamingResponse:
     """Matching orders as CSV, streamed row by row (never the whole result in memory)."""
     rows = queries.export(which, sort, max_rows)
-    first = await anext(rows, None)  # an outage answers 503 here, before the 200 is sent
-
-    async def all_rows() -> Any:
-        if first is not None:
-            yield first
-            async for row in rows:
-                yield row
-
-    return csv_stream(all_rows(), EXPORT_COLUMNS, _cells, "orders.csv")
+    # read by programs (no BOM: it would become part of the first column's name)
+    return await csv_export(rows, EXPORT_COLUMNS, _cells, "orders.csv", bom=False)
 
 
 def _cells(row: dict[str, Any]) -> list[Any]:
