@@ -30,7 +30,7 @@ from redis.exceptions import ResponseError
 
 from services.tagger.rules.facts import FiguresSnapshot
 from shared.models import Order
-from shared.money import to_cents
+from shared.money import from_cents, to_cents
 
 log = structlog.get_logger("tagger.figures")
 
@@ -96,10 +96,6 @@ class FiguresLost(Exception):
 
 class RebuildLockLost(Exception):
     """The rebuild lock expired under a slow rebuild and another process took it over."""
-
-
-def from_cents(cents: int | float | str) -> Decimal:
-    return Decimal(int(cents)) / 100
 
 
 @dataclass(frozen=True, slots=True)

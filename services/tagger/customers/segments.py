@@ -17,7 +17,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from services.tagger.errors import Invalid
 from services.tagger.queries import MAX_TAGS_IN_FILTER, Amount, Instant, TagName
-from shared.money import to_cents
+from shared.money import cents_text, to_cents
 
 LISTED = {"history": 0, "next_review_at": 0, "profile_at": 0}
 MAX_DAYS = 366
@@ -120,8 +120,8 @@ def listed(document: dict[str, Any]) -> dict[str, Any]:
         "tags": document.get("tags", []),
         "tag_names": document.get("tag_names", []),
         "orders": document.get("orders", 0),
-        "spend": f"{document.get('spend_cents', 0) / 100:.2f}",
-        "spend_365d": f"{document.get('spend_365d_cents', 0) / 100:.2f}",
+        "spend": cents_text(document.get("spend_cents", 0)),
+        "spend_365d": cents_text(document.get("spend_365d_cents", 0)),
         "first_order_at": _iso(document.get("first_order_at")),
         "last_order_at": _iso(document.get("last_order_at")),
         "top_category": document.get("top_category"),
@@ -208,7 +208,7 @@ class Segments:
                 {
                     "order_no": o["order_no"],
                     "status": o.get("status"),
-                    "amount": f"{o.get('amount_cents', 0) / 100:.2f}",
+                    "amount": cents_text(o.get("amount_cents", 0)),
                     "currency": o.get("currency"),
                     "created_at": _iso(o.get("created_at")),
                     "tag_names": o.get("tag_names", []),
