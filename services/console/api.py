@@ -2,6 +2,7 @@
 saved views, Excel-friendly exports, an order's alerts, rule hits and explanations."""
 
 import asyncio
+from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
@@ -14,12 +15,11 @@ from services.console.i18n import LANG_COOKIE, language, pick_language
 from services.console.views import SavedViewIn, SavedViews
 from services.tagger.http.deps import tagger_of
 from services.tagger.queries import OrderFilter, SortKey
-from services.tagger.read_model import ReadModel
 from services.tagger.rules.engine import decide
 from services.tagger.rules.facts import order_facts
 from services.tagger.store import OrderRecord
 from shared.auth import ApiKey, Scope, require_scope
-from shared.exports import EXPORT_ROWS, MaxRows, csv_export
+from shared.exports import EXPORT_ROWS, MaxRows, Row, csv_export
 
 # the console pages' own API: not part of the Tag API's published contract (OpenAPI)
 router = APIRouter(prefix="/console/api", tags=["console"], include_in_schema=False)
@@ -73,36 +73,33 @@ async def delete_view(request: Request, view_id: str, key: Tagger) -> Response:
 # ── exports ───────────────────────────────────────────────────────────────────────────
 
 
-def _orders(request: Request) -> ReadModel:
-    """The Tag API's read model: an export holds what the order list shows."""
-    return tagger_of(request).stores.read_model
-
-
-@router.get("/orders/export.csv")
-async def export_csv(
+async def order_rows(
     request: Request,
     key: Reader,
     which: Filter,
     sort: SortKey = SortKey.NEWEST,
     max_rows: MaxRows = EXPORT_ROWS,
-) -> StreamingResponse:
+) -> AsyncIterator[Row]:
+    """The orders an export holds (read as it is sent): what the order list shows, from the
+    Tag API's read model."""
+    return tagger_of(request).stores.read_model.export(which, sort, max_rows)
+
+
+OrderRows = Annotated[AsyncIterator[Row], Depends(order_rows)]
+
+
+@router.get("/orders/export.csv")
+async def export_csv(request: Request, rows: OrderRows) -> StreamingResponse:
     """The filter's orders as CSV, UTF-8 with a BOM (Excel then reads Chinese right), streamed."""
     lang = _lang(request)
-    rows = _orders(request).export(which, sort, max_rows)
     return await csv_export(rows, header(lang), lambda row: export_row(row, lang), "orders.csv")
 
 
 @router.get("/orders/export.xlsx")
-async def export_xlsx(
-    request: Request,
-    key: Reader,
-    which: Filter,
-    sort: SortKey = SortKey.NEWEST,
-    max_rows: MaxRows = EXPORT_ROWS,
-) -> Response:
+async def export_xlsx(request: Request, rows: OrderRows) -> Response:
     lang = _lang(request)
-    rows = [export_row(row, lang) async for row in _orders(request).export(which, sort, max_rows)]
-    body = await asyncio.to_thread(xlsx_bytes, header(lang), rows)
+    cells = [export_row(row, lang) async for row in rows]
+    body = await asyncio.to_thread(xlsx_bytes, header(lang), cells)
     return Response(
         body,
         media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",

@@ -1,6 +1,7 @@
 """Customers and segments: find customers by tags and figures, export a segment (CSV for Excel,
 JSONL for a marketing tool), a segment's size over time, one customer, manual customer tags."""
 
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -141,20 +142,27 @@ async def find_customers(
     return {"customers": customers, "next_cursor": next_cursor}
 
 
-@router.get(
-    "/customers/export.csv",
-    response_class=StreamingResponse,
-    responses=export_responses(CSV, "the segment as CSV (UTF-8, BOM)"),
-)
-async def export_customers_csv(
+async def segment_rows(
     key: Reader,
     segments: SegmentsDep,
     which: Filter,
     sort: CustomerSort = CustomerSort.SPEND,
     max_rows: MaxRows = EXPORT_ROWS,
-) -> StreamingResponse:
+) -> AsyncIterator[Row]:
+    """The customers an export holds (read as it is sent), from its query parameters."""
+    return segments.export(which, sort, max_rows)
+
+
+SegmentRows = Annotated[AsyncIterator[Row], Depends(segment_rows)]
+
+
+@router.get(
+    "/customers/export.csv",
+    response_class=StreamingResponse,
+    responses=export_responses(CSV, "the segment as CSV (UTF-8, BOM)"),
+)
+async def export_customers_csv(rows: SegmentRows) -> StreamingResponse:
     """The segment as CSV for Excel (UTF-8 with a BOM), streamed row by row."""
-    rows = segments.export(which, sort, max_rows)
     return await csv_export(rows, EXPORT_COLUMNS, _cells, "customers.csv")
 
 
@@ -167,16 +175,9 @@ def _cells(row: Row) -> list[Any]:
     response_class=StreamingResponse,
     responses=export_responses(JSONL, "JSONL"),
 )
-async def export_customers_jsonl(
-    key: Reader,
-    segments: SegmentsDep,
-    which: Filter,
-    sort: CustomerSort = CustomerSort.SPEND,
-    max_rows: MaxRows = EXPORT_ROWS,
-) -> StreamingResponse:
+async def export_customers_jsonl(rows: SegmentRows) -> StreamingResponse:
     """The segment as JSON Lines (one customer a line, tags with their reasons), for a
     marketing tool."""
-    rows = segments.export(which, sort, max_rows)
     return await jsonl_export(rows, _without_tag_names, "customers.jsonl")
 
 
