@@ -10,3 +10,8 @@ def to_cents(amount: Decimal) -> int:
 
 def from_cents(cents: int | float | str | bytes) -> Decimal:
     return Decimal(int(cents)) / 100
+
+
+def cents_text(cents: int) -> str:
+    """Cents as the decimal string every answer and export shows (``"1234.50"``)."""
+    return f"{cents / 100:.2f}"

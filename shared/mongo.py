@@ -15,6 +15,8 @@ from shared.settings import Settings
 # itself; the local mongo-java-server answers a find without a batch size in one reply, which
 # PyMongo refuses past 48 MB (about 20,000 tagged orders).
 SCAN_BATCH = 1000
+# The server's code for a write refused by a unique index (E11000).
+DUPLICATE_KEY = 11000
 
 
 def make_mongo_client(settings: Settings, **options: Any) -> AsyncMongoClient[dict[str, Any]]:

@@ -10,23 +10,21 @@ from fastapi.responses import Response, StreamingResponse
 from pydantic import ValidationError
 
 from services.console.deps import database_of
-from services.console.export import BOM, csv_line, export_rows, header, xlsx_bytes
+from services.console.export import export_row, header, xlsx_bytes
 from services.console.i18n import LANG_COOKIE, language, pick_language
 from services.console.views import SavedViewIn, SavedViews
 from services.tagger.http.deps import tagger_of
-from services.tagger.queries import OrderFilter, SortKey, sort_spec
-from services.tagger.read_model import LISTED_FIELDS
+from services.tagger.queries import OrderFilter, SortKey
 from services.tagger.rules.engine import decide
 from services.tagger.rules.facts import order_facts
 from services.tagger.store import OrderRecord
 from shared.auth import ApiKey, Scope, require_scope
+from shared.exports import EXPORT_ROWS, MaxRows, Row, csv_export
 
 # the console pages' own API: not part of the Tag API's published contract (OpenAPI)
 router = APIRouter(prefix="/console/api", tags=["console"], include_in_schema=False)
 Reader = Annotated[ApiKey, Depends(require_scope(Scope.READ))]
 Tagger = Annotated[ApiKey, Depends(require_scope(Scope.TAG))]
-EXPORT_MAX = 100_000
-EXPORT_FIELDS = LISTED_FIELDS  # an export holds what the list shows
 
 
 def filter_param(
@@ -75,53 +73,33 @@ async def delete_view(request: Request, view_id: str, key: Tagger) -> Response:
 # ── exports ───────────────────────────────────────────────────────────────────────────
 
 
-def _export_cursor(request: Request, which: OrderFilter, sort: SortKey, max_rows: int) -> Any:
-    orders = database_of(request)["orders"]
-    return (
-        orders.find(which.to_mongo(), EXPORT_FIELDS)
-        .sort(sort_spec(sort))
-        .limit(max_rows)
-        .batch_size(1000)
-    )
+async def order_rows(
+    request: Request,
+    key: Reader,
+    which: Filter,
+    sort: SortKey = SortKey.NEWEST,
+    max_rows: MaxRows = EXPORT_ROWS,
+) -> AsyncIterator[Row]:
+    """The orders an export holds (read as it is sent): what the order list shows, from the
+    Tag API's read model."""
+    return tagger_of(request).stores.read_model.export(which, sort, max_rows)
+
+
+OrderRows = Annotated[AsyncIterator[Row], Depends(order_rows)]
 
 
 @router.get("/orders/export.csv")
-async def export_csv(
-    request: Request,
-    key: Reader,
-    which: Filter,
-    sort: SortKey = SortKey.NEWEST,
-    max_rows: Annotated[int, Query(ge=1, le=EXPORT_MAX)] = 10_000,
-) -> StreamingResponse:
+async def export_csv(request: Request, rows: OrderRows) -> StreamingResponse:
     """The filter's orders as CSV, UTF-8 with a BOM (Excel then reads Chinese right), streamed."""
     lang = _lang(request)
-    cursor = _export_cursor(request, which, sort, max_rows)
-
-    async def lines() -> AsyncIterator[str]:
-        yield BOM + csv_line(header(lang))
-        async for document in cursor:
-            for row in export_rows([document], lang):
-                yield csv_line(row)
-
-    return StreamingResponse(
-        lines(),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": "attachment; filename=orders.csv"},
-    )
+    return await csv_export(rows, header(lang), lambda row: export_row(row, lang), "orders.csv")
 
 
 @router.get("/orders/export.xlsx")
-async def export_xlsx(
-    request: Request,
-    key: Reader,
-    which: Filter,
-    sort: SortKey = SortKey.NEWEST,
-    max_rows: Annotated[int, Query(ge=1, le=EXPORT_MAX)] = 10_000,
-) -> Response:
+async def export_xlsx(request: Request, rows: OrderRows) -> Response:
     lang = _lang(request)
-    documents = await _export_cursor(request, which, sort, max_rows).to_list(None)
-    rows = list(export_rows(documents, lang))
-    body = await asyncio.to_thread(xlsx_bytes, header(lang), rows)
+    cells = [export_row(row, lang) async for row in rows]
+    body = await asyncio.to_thread(xlsx_bytes, header(lang), cells)
     return Response(
         body,
         media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",

@@ -18,7 +18,7 @@ from pymongo.errors import BulkWriteError
 
 from services.notifier.metrics import ATTEMPT_LOG_BUFFERED
 from services.notifier.retrying import backoff_s
-from services.notifier.store import DUPLICATE_KEY
+from shared.mongo import DUPLICATE_KEY
 
 log = structlog.get_logger("notifier.attempt_log")
 MAX_BATCH = 1000

@@ -18,11 +18,10 @@ from pymongo.errors import BulkWriteError
 
 from services.notifier.routing import Route
 from shared.events import Alert
-from shared.mongo import SCAN_BATCH
+from shared.mongo import DUPLICATE_KEY, SCAN_BATCH
 from shared.stored_tags import readable_tags
 
 PAGE_SIZE_MAX = 500
-DUPLICATE_KEY = 11000
 
 
 class DeliveryStatus(StrEnum):

@@ -30,6 +30,7 @@ from redis.exceptions import ResponseError
 
 from services.tagger.rules.facts import FiguresSnapshot
 from shared.models import Order
+from shared.money import from_cents, to_cents
 
 log = structlog.get_logger("tagger.figures")
 
@@ -95,14 +96,6 @@ class FiguresLost(Exception):
 
 class RebuildLockLost(Exception):
     """The rebuild lock expired under a slow rebuild and another process took it over."""
-
-
-def to_cents(amount: Decimal) -> int:
-    return int((amount * 100).to_integral_exact())
-
-
-def from_cents(cents: int | float | str) -> Decimal:
-    return Decimal(int(cents)) / 100
 
 
 @dataclass(frozen=True, slots=True)

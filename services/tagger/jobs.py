@@ -99,51 +99,33 @@ class Jobs:
         total: int,
         after: dict[str, Any] | None = None,
     ) -> str:
-        job_id = uuid.uuid4().hex
-        now = datetime.now(UTC)
-        await self.jobs.insert_one(
-            {
-                # the filter is stored as itself, not as a MongoDB query ($-keys are not storable)
-                "job_id": job_id,
-                "kind": kind,
-                "filter": which.model_dump(mode="json"),
-                "status": "running",
-                "total": total,
-                "processed": 0,
-                "changed": 0,
-                "last_order_no": "",
-                "after": after or {},
-                "change": {
-                    "add": list(change.add),
-                    "remove": list(change.remove),
-                    "by": change.by,
-                    "reason": change.reason,
-                },
-                "lease_owner": None,
-                "lease_until": NO_LEASE,  # free: whichever replica runs jobs takes it
-                "created_at": now,
-                "updated_at": now,
-            }
-        )
-        self._spawn(job_id)
-        return job_id
+        """Record (and, on a jobs replica, start) a manual tag change of the orders of ``which``;
+        ``after`` says what to do once every order is changed."""
+        spec: dict[str, Any] = {"add": list(change.add), "remove": list(change.remove)}
+        spec |= {"by": change.by, "reason": change.reason}
+        return await self._record(kind, which, total, {"after": after or {}, "change": spec})
 
     async def start_backfill(self, which: OrderFilter, backfill: "Backfill", total: int) -> str:
         """Record (and, on a jobs replica, start) a job re-deriving the tags of the orders of
         ``which`` under a rule version."""
+        return await self._record(BACKFILL_KIND, which, total, {"backfill": backfill.to_document()})
+
+    async def _record(self, kind: str, which: OrderFilter, total: int, work: dict[str, Any]) -> str:
+        """A new job with no progress and a free lease: whichever replica runs jobs takes it."""
         job_id = uuid.uuid4().hex
         now = datetime.now(UTC)
         await self.jobs.insert_one(
             {
                 "job_id": job_id,
-                "kind": BACKFILL_KIND,
+                "kind": kind,
+                # the filter is stored as itself, not as a MongoDB query ($-keys are not storable)
                 "filter": which.model_dump(mode="json"),
                 "status": "running",
                 "total": total,
                 "processed": 0,
                 "changed": 0,
                 "last_order_no": "",
-                "backfill": backfill.to_document(),
+                **work,
                 "lease_owner": None,
                 "lease_until": NO_LEASE,
                 "created_at": now,
@@ -229,10 +211,7 @@ class Jobs:
             raise
         except Exception as error:
             log.exception("job_failed", job_id=job_id)
-            await self.jobs.update_one(
-                {"job_id": job_id, "lease_owner": self._owner},
-                {"$set": {"status": "failed", "error": str(error)[:500]}},
-            )
+            await self._settle(job_id, "failed", error=str(error)[:500])
 
     async def _work(self, job_id: str) -> None:
         """From the last recorded chunk to the end; every chunk is applied (idempotently, so a
@@ -319,11 +298,16 @@ class Jobs:
         after = job.get("after") or {}
         if after.get("delete_catalog_tag"):  # rename / merge: the old name leaves the catalog
             await self.catalog.delete_one({"name": after["delete_catalog_tag"]})
-        await self.jobs.update_one(
-            {"job_id": job["job_id"], "lease_owner": self._owner},
-            {"$set": {"status": "done", "updated_at": datetime.now(UTC)}},
-        )
+        await self._settle(job["job_id"], "done")
         log.info("job_done", job_id=job["job_id"], kind=job["kind"])
+
+    async def _settle(self, job_id: str, status: str, **fields: Any) -> None:
+        """End the job as ``status`` while this replica still holds its lease (one that lost
+        the lease leaves the job to its new holder)."""
+        await self.jobs.update_one(
+            {"job_id": job_id, "lease_owner": self._owner},
+            {"$set": {"status": status, "updated_at": datetime.now(UTC), **fields}},
+        )
 
     async def stop(self) -> None:
         """Stop working and free the leases held, so another replica takes over at once."""

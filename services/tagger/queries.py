@@ -19,6 +19,7 @@ from pydantic import (
 )
 
 from shared.models import OrderStatus
+from shared.money import to_cents
 
 TagName = Annotated[str, Field(min_length=1, max_length=64)]
 MAX_TAGS_IN_FILTER = 50
@@ -115,9 +116,9 @@ class OrderFilter(BaseModel):
                 query[field] = value.value if isinstance(value, OrderStatus) else value
         amount: dict[str, int] = {}
         if self.amount_min is not None:
-            amount["$gte"] = int(self.amount_min * 100)
+            amount["$gte"] = to_cents(self.amount_min)
         if self.amount_max is not None:
-            amount["$lte"] = int(self.amount_max * 100)
+            amount["$lte"] = to_cents(self.amount_max)
         if amount:
             query["amount_cents"] = amount
         created: dict[str, datetime] = {}

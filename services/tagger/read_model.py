@@ -16,6 +16,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from services.tagger.queries import OrderFilter, SortKey, after_cursor, encode_cursor, sort_spec
 from services.tagger.store import Templates
+from shared.money import to_cents
 from shared.stored_tags import applied_order, order_tags, readable_history
 
 log = structlog.get_logger("read_model")
@@ -78,11 +79,11 @@ def matches(which: OrderFilter, document: dict[str, Any]) -> bool:
             return False
     cents = document.get("amount_cents")
     if which.amount_min is not None and not (
-        isinstance(cents, int) and cents >= int(which.amount_min * 100)
+        isinstance(cents, int) and cents >= to_cents(which.amount_min)
     ):
         return False
     if which.amount_max is not None and not (
-        isinstance(cents, int) and cents <= int(which.amount_max * 100)
+        isinstance(cents, int) and cents <= to_cents(which.amount_max)
     ):
         return False
     created = document["created_at"]

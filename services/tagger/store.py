@@ -26,10 +26,10 @@ from services.tagger.rules.regions import region_of
 from services.tagger.rules.schema import CatalogTag
 from shared.events import AppliedTag
 from shared.models import Order, OrderStatus
-from shared.mongo import SCAN_BATCH
+from shared.money import to_cents
+from shared.mongo import DUPLICATE_KEY, SCAN_BATCH
 from shared.stored_tags import applied_order, common_time, order_tags, stored_tag
 
-DUPLICATE_KEY = 11000
 APPLIED_EVENTS_KEPT = 50
 CATALOG_FIELDS = {"_id": 0, "created_at": 0, "updated_at": 0}
 
@@ -65,7 +65,7 @@ class OrderRecord:
             "customer_id": order.customer.id,
             "order": order.model_dump(mode="json", exclude_none=True, exclude_defaults=True),
             "status": self.status.value,
-            "amount_cents": int(order.pricing.total * 100),
+            "amount_cents": to_cents(order.pricing.total),
             "currency": order.pricing.currency,
             "region": region_of(order.shipping.province),
             "created_at": order.created_at,

@@ -8,7 +8,8 @@ import asyncio
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from services.tagger.settings import TaggerSettings
 from shared.events import OrderCreated, OrderTagged, StatusChanged, order_event_key
 from shared.kafka import ensure_topics, make_broker
 from shared.metrics import origin_ms
+from shared.tasks import cancel_and_wait
 from tests.conftest import eventually
 from tests.generated import order_stream
 from tests.integration.conftest import (
@@ -136,6 +138,51 @@ async def handled_a_batch(tagger: TaggerProcess, since: float = 0.0) -> None:
     await eventually(worked, within=120, interval=0.2)
 
 
+@dataclass
+class Replicas:
+    """The consumer replicas a test starts, one process each, while its stream flows."""
+
+    settings: TaggerSettings
+    logs: Path
+    stream: Stream
+    publishing: asyncio.Task[None]
+    taggers: list[TaggerProcess] = field(default_factory=list)
+
+    async def join(self, name: str, gate: asyncio.Event | None = None) -> TaggerProcess:
+        """One more replica, working: once the group has given it partitions the stream goes on
+        past ``gate`` (so orders flow across the rebalance), then it handles a batch of them."""
+        tagger = await start_tagger(self.settings, name, self.logs)
+        self.taggers.append(tagger)
+        if gate is not None:
+            await tagger.assigned()
+            gate.set()
+        await handled_a_batch(tagger)
+        return tagger
+
+    async def tagged_once(
+        self, mongo_db: AsyncDatabase[dict[str, Any]], redis_client: Redis, expected: Any
+    ) -> list[float]:
+        """Once the whole stream is out: ``assert_exactly_once``, and the orders' ages."""
+        await self.publishing
+        events = self.stream.events
+        return await assert_exactly_once(self.settings, mongo_db, redis_client, events, expected)
+
+
+@asynccontextmanager
+async def flowing(stream: Stream, logs: Path) -> AsyncIterator[Replicas]:
+    """The stream publishing and the replicas started meanwhile; whatever still runs at the
+    end (the test failed half-way) is stopped: the stream cancelled, the replicas killed."""
+    replicas = Replicas(stream.settings, logs, stream, asyncio.create_task(stream.run()))
+    try:
+        yield replicas
+    finally:
+        await cancel_and_wait([replicas.publishing])
+        for tagger in replicas.taggers:
+            if tagger.process.returncode is None:
+                tagger.process.kill()
+                await tagger.process.wait()
+
+
 async def assert_exactly_once(
     settings: TaggerSettings,
     mongo_db: AsyncDatabase[dict[str, Any]],
@@ -193,29 +240,14 @@ async def test_a_consumer_joining_and_one_leaving_mid_stream_tag_each_order_once
     # the stream waits at 2/3 for the second to be in the group and at 5/6 for the first to be
     # stopping, so orders are still to come at each change, however slow the machine
     second_in, first_out = stream.gate(2 / 3), stream.gate(5 / 6)
-    first = await start_tagger(tagger_settings, "first", tmp_path)
-    taggers = [first]
-    flowing = asyncio.create_task(stream.run())
-    try:
-        await handled_a_batch(first)
-        second = await start_tagger(tagger_settings, "second", tmp_path)  # the group rebalances
-        taggers.append(second)
-        await second.assigned()
-        second_in.set()
-        await handled_a_batch(second)
+    async with flowing(stream, tmp_path) as replicas:
+        first = await replicas.join("first")
+        await replicas.join("second", second_in)  # the group rebalances
         first_batches = await first.batches()
         first.process.send_signal(signal.SIGTERM)  # leaves: the second takes every partition
         first_out.set()
         await stop(first, signal.SIGTERM)
-        await flowing
-
-        ages = await assert_exactly_once(tagger_settings, mongo_db, redis_client, events, expected)
-    finally:
-        flowing.cancel()
-        for tagger in taggers:
-            if tagger.process.returncode is None:
-                tagger.process.kill()
-                await tagger.process.wait()
+        ages = await replicas.tagged_once(mongo_db, redis_client, expected)
     assert first_batches > 0  # both consumers did part of the work
     report("join+leave", ages)
 
@@ -232,29 +264,13 @@ async def test_three_consumers_joining_one_killed_one_leaving_tag_each_order_onc
     events, expected = order_stream(3000, customers=300, seed=29, prefix=run_id)
     stream = Stream(tagger_settings, events)
     gates = [stream.gate(fraction) for fraction in (0.2, 0.4, 0.6, 0.8)]
-    taggers: list[TaggerProcess] = []
-    flowing = asyncio.create_task(stream.run())
-    try:
-        first = await start_tagger(tagger_settings, "first", tmp_path)
-        taggers.append(first)
-        await handled_a_batch(first)
-        for name, gate in zip(("second", "third"), gates[:2], strict=True):
-            joining = await start_tagger(tagger_settings, name, tmp_path)
-            taggers.append(joining)
-            await joining.assigned()
-            gate.set()
-            await handled_a_batch(joining)
+    async with flowing(stream, tmp_path) as replicas:
+        first = await replicas.join("first")
+        await replicas.join("second", gates[0])
+        await replicas.join("third", gates[1])
         await stop(first, signal.SIGKILL)  # no goodbye: its partitions wait for the session timeout
         gates[2].set()
-        await stop(taggers[1], signal.SIGTERM)
+        await stop(replicas.taggers[1], signal.SIGTERM)
         gates[3].set()
-        await flowing
-
-        ages = await assert_exactly_once(tagger_settings, mongo_db, redis_client, events, expected)
-    finally:
-        flowing.cancel()
-        for tagger in taggers:
-            if tagger.process.returncode is None:
-                tagger.process.kill()
-                await tagger.process.wait()
+        ages = await replicas.tagged_once(mongo_db, redis_client, expected)
     report("join+join+kill+leave", ages)

@@ -7,16 +7,19 @@ from datetime import UTC, datetime
 
 import pytest
 
-from services.console.export import BOM, csv_line, export_rows, header
+from services.console.export import export_row, header
 from services.console.i18n import LANGUAGES, language, pick_language
 from services.console.rule_words import in_words
 from services.console.settings import ConsoleSettings
 from services.console.users import Role
+from services.tagger.read_model import listed
 from services.tagger.rules.regions import REGION_BY_PROVINCE
 from services.tagger.rules.schema import load_rules
 from services.tagger.settings import DEFAULT_RULES_FILE
 from shared.auth import Scope
+from shared.exports import csv_export
 from shared.models import OrderStatus
+from tests.unit.test_exports import body_of, rows_of
 
 
 @pytest.mark.parametrize(
@@ -74,7 +77,7 @@ def test_rule_conditions_read_as_words_in_each_language() -> None:
     assert in_words(rules["risk.velocity"].when, "zh-CN") == "10 分钟内至少 5 单"
 
 
-def test_csv_export_starts_with_a_bom_and_shows_labels() -> None:
+async def test_csv_export_starts_with_a_bom_and_shows_labels() -> None:
     zh = language("zh-CN")
     document = {
         "order_no": "SO-1",
@@ -87,9 +90,13 @@ def test_csv_export_starts_with_a_bom_and_shows_labels() -> None:
         "created_at": datetime(2026, 11, 24, tzinfo=UTC),
         "tag_names": ["urgent", "vip"],
     }
-    text = BOM + csv_line(header(zh)) + "".join(csv_line(r) for r in export_rows([document], zh))
-    assert text.encode("utf-8").startswith(b"\xef\xbb\xbf")
-    rows = list(csv.reader(io.StringIO(text.removeprefix(BOM))))
+    rows_read = rows_of([listed(document)])  # as the read model's export hands them over
+
+    answer = await csv_export(rows_read, header(zh), lambda r: export_row(r, zh), "orders.csv")
+
+    content = await body_of(answer)
+    assert content.startswith(b"\xef\xbb\xbf")
+    rows = list(csv.reader(io.StringIO(content.decode("utf-8-sig"))))
     assert rows[0][0] == "订单号"
     assert rows[1][:6] == ["SO-1", "欧阳娜娜", "待处理", "123.45", "CNY", "华东"]
     assert rows[1][7] == "紧急，VIP客户"

@@ -6,7 +6,7 @@ from pydantic import ValidationError
 
 from shared.events import OrderCreated, StatusChanged, order_event_adapter, order_event_key
 from shared.models import Order, OrderStatus
-from shared.money import from_cents, to_cents
+from shared.money import cents_text, from_cents, to_cents
 from tests.factories import order_payload
 
 
@@ -109,6 +109,7 @@ def test_money_round_trips_through_cents() -> None:
     assert from_cents(123456) == Decimal("1234.56")
     assert from_cents(b"-250") == Decimal("-2.5")
     assert to_cents(from_cents("99999999999999")) == 99999999999999
+    assert [cents_text(c) for c in (0, 5, 123450, -250)] == ["0.00", "0.05", "1234.50", "-2.50"]
 
 
 def test_identifiers_keep_to_a_safe_alphabet() -> None:

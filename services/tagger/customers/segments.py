@@ -17,6 +17,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from services.tagger.errors import Invalid
 from services.tagger.queries import MAX_TAGS_IN_FILTER, Amount, Instant, TagName
+from shared.money import cents_text, to_cents
 
 LISTED = {"history": 0, "next_review_at": 0, "profile_at": 0}
 MAX_DAYS = 366
@@ -91,9 +92,9 @@ class CustomerFilter(TagFilter):
         query = self.tag_query()
         spend: dict[str, int] = {}
         if self.spend_min is not None:
-            spend["$gte"] = int(self.spend_min * 100)
+            spend["$gte"] = to_cents(self.spend_min)
         if self.spend_max is not None:
-            spend["$lte"] = int(self.spend_max * 100)
+            spend["$lte"] = to_cents(self.spend_max)
         last: dict[str, datetime] = {}
         if self.last_order_from:
             last["$gte"] = self.last_order_from
@@ -119,8 +120,8 @@ def listed(document: dict[str, Any]) -> dict[str, Any]:
         "tags": document.get("tags", []),
         "tag_names": document.get("tag_names", []),
         "orders": document.get("orders", 0),
-        "spend": f"{document.get('spend_cents', 0) / 100:.2f}",
-        "spend_365d": f"{document.get('spend_365d_cents', 0) / 100:.2f}",
+        "spend": cents_text(document.get("spend_cents", 0)),
+        "spend_365d": cents_text(document.get("spend_365d_cents", 0)),
         "first_order_at": _iso(document.get("first_order_at")),
         "last_order_at": _iso(document.get("last_order_at")),
         "top_category": document.get("top_category"),
@@ -207,7 +208,7 @@ class Segments:
                 {
                     "order_no": o["order_no"],
                     "status": o.get("status"),
-                    "amount": f"{o.get('amount_cents', 0) / 100:.2f}",
+                    "amount": cents_text(o.get("amount_cents", 0)),
                     "currency": o.get("currency"),
                     "created_at": _iso(o.get("created_at")),
                     "tag_names": o.get("tag_names", []),

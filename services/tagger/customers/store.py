@@ -18,8 +18,7 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from services.tagger.customers.model import HISTORY_KEPT, CustomerRecord
 from services.tagger.rules.customer_facts import SECONDS_PER_DAY, LiveFigures
-
-DUPLICATE_KEY = 11000  # an upsert of a customer another writer created first
+from shared.mongo import DUPLICATE_KEY
 
 
 def figures_fields(figures: LiveFigures, now: float, top_category: str | None) -> dict[str, Any]:

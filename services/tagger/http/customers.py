@@ -1,7 +1,6 @@
 """Customers and segments: find customers by tags and figures, export a segment (CSV for Excel,
 JSONL for a marketing tool), a segment's size over time, one customer, manual customer tags."""
 
-import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -20,16 +19,23 @@ from services.tagger.customers.segments import (
 )
 from services.tagger.customers.tagging import CustomerTagging
 from services.tagger.errors import NotFound
-from services.tagger.http.csv_output import CSV_CONTENT, csv_line
 from services.tagger.http.deps import DATE_TIME, Editor, Reader, tagger_of
 from services.tagger.http.errors import responses
 from services.tagger.queries import AMOUNT_PATTERN, TagName
 from services.tagger.rules.schema import TAG_NAME
+from shared.exports import (
+    CSV,
+    EXPORT_ROWS,
+    JSONL,
+    MaxRows,
+    Row,
+    csv_export,
+    export_responses,
+    jsonl_export,
+)
 
 router = APIRouter(tags=["customers"], responses=responses(401, 403, 422, 429, 503))
 PAGE_MAX = 200
-EXPORT_MAX = 100_000
-BOM = "\ufeff"  # Excel reads a UTF-8 CSV (Chinese names) right only with it
 EXPORT_COLUMNS = [
     "customer_id",
     "name",
@@ -43,7 +49,6 @@ EXPORT_COLUMNS = [
     "top_category",
     "tags",
 ]
-JSONL = "application/x-ndjson"
 
 
 def segments_of(request: Request) -> Segments:
@@ -137,73 +142,47 @@ async def find_customers(
     return {"customers": customers, "next_cursor": next_cursor}
 
 
-async def _first_then_rest(
-    rows: AsyncIterator[dict[str, Any]],
-) -> AsyncIterator[dict[str, Any]]:
-    first = await anext(rows, None)  # an outage answers 503 here, before the 200 is sent
+async def segment_rows(
+    key: Reader,
+    segments: SegmentsDep,
+    which: Filter,
+    sort: CustomerSort = CustomerSort.SPEND,
+    max_rows: MaxRows = EXPORT_ROWS,
+) -> AsyncIterator[Row]:
+    """The customers an export holds (read as it is sent), from its query parameters."""
+    return segments.export(which, sort, max_rows)
 
-    async def all_rows() -> AsyncIterator[dict[str, Any]]:
-        if first is not None:
-            yield first
-            async for row in rows:
-                yield row
 
-    return all_rows()
+SegmentRows = Annotated[AsyncIterator[Row], Depends(segment_rows)]
 
 
 @router.get(
     "/customers/export.csv",
     response_class=StreamingResponse,
-    responses={200: {"content": CSV_CONTENT, "description": "the segment as CSV (UTF-8, BOM)"}},
+    responses=export_responses(CSV, "the segment as CSV (UTF-8, BOM)"),
 )
-async def export_customers_csv(
-    key: Reader,
-    segments: SegmentsDep,
-    which: Filter,
-    sort: CustomerSort = CustomerSort.SPEND,
-    max_rows: Annotated[int, Query(ge=1, le=EXPORT_MAX)] = 10_000,
-) -> StreamingResponse:
+async def export_customers_csv(rows: SegmentRows) -> StreamingResponse:
     """The segment as CSV for Excel (UTF-8 with a BOM), streamed row by row."""
-    rows = await _first_then_rest(segments.export(which, sort, max_rows))
+    return await csv_export(rows, EXPORT_COLUMNS, _cells, "customers.csv")
 
-    async def lines() -> AsyncIterator[str]:
-        yield BOM + csv_line(EXPORT_COLUMNS)
-        async for row in rows:
-            yield csv_line([*(row[c] for c in EXPORT_COLUMNS[:-1]), " ".join(row["tag_names"])])
 
-    return StreamingResponse(
-        lines(),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": "attachment; filename=customers.csv"},
-    )
+def _cells(row: Row) -> list[Any]:
+    return [*(row[c] for c in EXPORT_COLUMNS[:-1]), " ".join(row["tag_names"])]
 
 
 @router.get(
     "/customers/export.jsonl",
     response_class=StreamingResponse,
-    responses={200: {"content": {JSONL: {"schema": {"type": "string"}}}, "description": "JSONL"}},
+    responses=export_responses(JSONL, "JSONL"),
 )
-async def export_customers_jsonl(
-    key: Reader,
-    segments: SegmentsDep,
-    which: Filter,
-    sort: CustomerSort = CustomerSort.SPEND,
-    max_rows: Annotated[int, Query(ge=1, le=EXPORT_MAX)] = 10_000,
-) -> StreamingResponse:
+async def export_customers_jsonl(rows: SegmentRows) -> StreamingResponse:
     """The segment as JSON Lines (one customer a line, tags with their reasons), for a
     marketing tool."""
-    rows = await _first_then_rest(segments.export(which, sort, max_rows))
+    return await jsonl_export(rows, _without_tag_names, "customers.jsonl")
 
-    async def lines() -> AsyncIterator[str]:
-        async for row in rows:
-            row = {k: v for k, v in row.items() if k != "tag_names"}
-            yield json.dumps(row, ensure_ascii=False, default=str) + "\n"
 
-    return StreamingResponse(
-        lines(),
-        media_type=JSONL,
-        headers={"Content-Disposition": "attachment; filename=customers.jsonl"},
-    )
+def _without_tag_names(row: Row) -> Row:
+    return {k: v for k, v in row.items() if k != "tag_names"}
 
 
 @router.get("/customers/segment-size", response_model=list[SizePoint])

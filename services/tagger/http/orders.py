@@ -1,20 +1,20 @@
 """Orders: find by tag and filter, page through, export as CSV, one order in detail."""
 
+from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
 
 from services.tagger.errors import NotFound
-from services.tagger.http.csv_output import CSV_CONTENT, csv_stream
 from services.tagger.http.deps import Filter, Queries, Reader
 from services.tagger.http.errors import responses
 from services.tagger.http.models import OrderPageOut
 from services.tagger.queries import SortKey
+from shared.exports import CSV, EXPORT_ROWS, MaxRows, Row, csv_export, export_responses
 
 router = APIRouter(tags=["orders"], responses=responses(401, 403, 422, 429, 503))
 PAGE_MAX = 200
-EXPORT_MAX = 100_000
 EXPORT_COLUMNS = [
     "order_no",
     "customer_id",
@@ -41,32 +41,31 @@ async def find_orders(
     return {"orders": page.orders, "next_cursor": page.next_cursor}
 
 
-@router.get(
-    "/orders/export.csv",
-    response_class=StreamingResponse,
-    responses={200: {"content": CSV_CONTENT, "description": "matching orders as CSV"}},
-)
-async def export_orders(
+async def order_rows(
     key: Reader,
     queries: Queries,
     which: Filter,
     sort: SortKey = SortKey.NEWEST,
-    max_rows: Annotated[int, Query(ge=1, le=EXPORT_MAX)] = 10_000,
+    max_rows: MaxRows = EXPORT_ROWS,
+) -> AsyncIterator[Row]:
+    """The orders an export holds (read as it is sent), from its query parameters."""
+    return queries.export(which, sort, max_rows)
+
+
+@router.get(
+    "/orders/export.csv",
+    response_class=StreamingResponse,
+    responses=export_responses(CSV, "matching orders as CSV"),
+)
+async def export_orders(
+    rows: Annotated[AsyncIterator[Row], Depends(order_rows)],
 ) -> StreamingResponse:
     """Matching orders as CSV, streamed row by row (never the whole result in memory)."""
-    rows = queries.export(which, sort, max_rows)
-    first = await anext(rows, None)  # an outage answers 503 here, before the 200 is sent
-
-    async def all_rows() -> Any:
-        if first is not None:
-            yield first
-            async for row in rows:
-                yield row
-
-    return csv_stream(all_rows(), EXPORT_COLUMNS, _cells, "orders.csv")
+    # read by programs (no BOM: it would become part of the first column's name)
+    return await csv_export(rows, EXPORT_COLUMNS, _cells, "orders.csv", bom=False)
 
 
-def _cells(row: dict[str, Any]) -> list[Any]:
+def _cells(row: Row) -> list[Any]:
     return [
         row.get("order_no"),
         row.get("customer_id"),

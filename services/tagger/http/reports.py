@@ -5,10 +5,10 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse, Response
 
-from services.tagger.http.csv_output import CSV_CONTENT, csv_table
 from services.tagger.http.deps import Filter, Queries, Reader
 from services.tagger.http.errors import responses
 from services.tagger.read_model import Period
+from shared.exports import CSV_CONTENT, csv_table
 
 router = APIRouter(tags=["reports"], responses=responses(401, 403, 422, 429, 503))
 Format = Annotated[Literal["json", "csv"], Query(alias="format")]

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from shared.money import from_cents
+
 SECONDS_PER_DAY = 86_400
 PREFERENCE_WINDOW_DAYS = 365
 WINDOWS = (30, 90, 365)
@@ -67,16 +69,12 @@ class CustomerProfile:
     vip: bool = False
 
 
-def _money(cents: int) -> Decimal:
-    return Decimal(cents) / 100
-
-
 def customer_facts(figures: LiveFigures, profile: CustomerProfile, now: float) -> dict[str, Any]:
     """The customer-level facts at ``now``."""
     today = int(now // SECONDS_PER_DAY)
     facts: dict[str, Any] = {
         "orders_total": figures.orders,
-        "spend_total": _money(figures.spend_cents),
+        "spend_total": from_cents(figures.spend_cents),
         "days_since_last_order": _days(now, figures.last_order_at),
         "days_since_first_order": _days(now, figures.first_order_at),
         "average_days_between_orders": _mean_gap_days(figures.recent_order_times),
@@ -86,7 +84,7 @@ def customer_facts(figures: LiveFigures, profile: CustomerProfile, now: float) -
     for window in WINDOWS:
         start = now - window * SECONDS_PER_DAY
         facts[f"orders_{window}d"] = sum(1 for t in figures.recent_order_times if t > start)
-        facts[f"spend_{window}d"] = _money(
+        facts[f"spend_{window}d"] = from_cents(
             sum(c for d, c in figures.spend_by_day.items() if today - window < d <= today)
         )
     return facts
@@ -106,7 +104,7 @@ def category_items(figures: LiveFigures, now: float) -> list[dict[str, Any]]:
         {
             "category": category,
             "category.orders_365d": orders,
-            "category.spend_365d": _money(cents),
+            "category.spend_365d": from_cents(cents),
             "category.spend_share_365d": (
                 (Decimal(cents) / Decimal(all_cents)).quantize(Decimal("0.0001"))
                 if all_cents > 0

@@ -12,6 +12,7 @@ from typing import Any
 
 from services.tagger.rules.regions import region_of
 from shared.models import Order, OrderStatus, OrderType
+from shared.money import from_cents, to_cents
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,8 +30,8 @@ class FiguresSnapshot:
         """The stored form (Redis contribution and MongoDB order document): money in cents."""
         return {
             "prior_order_count": self.prior_order_count,
-            "prior_lifetime_cents": int(self.prior_lifetime_spend * 100),
-            "spend_365d_cents": int(self.spend_365d * 100),
+            "prior_lifetime_cents": to_cents(self.prior_lifetime_spend),
+            "spend_365d_cents": to_cents(self.spend_365d),
             "recent_order_times": list(self.recent_order_times),
             "first_order_at": self.first_order_at,
         }
@@ -40,8 +41,8 @@ class FiguresSnapshot:
         recent = data.get("recent_order_times")  # Lua's cjson writes an empty list as {}
         return cls(
             prior_order_count=int(data["prior_order_count"]),
-            prior_lifetime_spend=Decimal(int(data["prior_lifetime_cents"])) / 100,
-            spend_365d=Decimal(int(data["spend_365d_cents"])) / 100,
+            prior_lifetime_spend=from_cents(data["prior_lifetime_cents"]),
+            spend_365d=from_cents(data["spend_365d_cents"]),
             recent_order_times=tuple(float(t) for t in recent) if isinstance(recent, list) else (),
             first_order_at=data.get("first_order_at"),
         )
