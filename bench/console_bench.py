@@ -43,6 +43,11 @@ QUERIES: dict[str, dict[str, Any]] = {
         "region": "east-china",
         "amount_min": "1000",
     },
+    "oldest first: all_tags=vip & status=pending": {
+        "all_tags": "vip",
+        "status": "pending",
+        "sort": "created_at",
+    },
 }
 
 
