@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from services.tagger.queries import OrderFilter, SortKey, after_cursor, encode_cursor, tag_keys
-from services.tagger.read_model import CreationTimeline
+from services.tagger.read_model import MAX_WINDOWS_IN_FLIGHT, CreationTimeline, round_size
 
 
 def test_tag_keys_are_unique_to_the_order_and_never_empty() -> None:
@@ -45,3 +45,10 @@ def test_the_span_starts_past_the_cursor_in_either_direction() -> None:
     assert list(known.span(OrderFilter(), SortKey.NEWEST, newest)) == [1, 0]
     assert list(known.span(OrderFilter(), SortKey.OLDEST, oldest)) == [3, 4]
     assert list(known.span(window, SortKey.OLDEST, None)) == [1, 2, 3]
+
+
+def test_a_walk_reads_what_should_fill_the_page_at_the_rate_seen() -> None:
+    assert round_size(50, 0.25, 0, 200) == 260  # a common filter: one round
+    assert round_size(50, 0.01, 0, 200) == 200 * MAX_WINDOWS_IN_FLIGHT  # a rare one: capped
+    assert round_size(40, 0.0, 300, 200) == 600  # nothing matched yet: twice as many
+    assert round_size(5, 0.5, 100, 200) == 13
