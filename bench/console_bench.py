@@ -19,6 +19,7 @@ import httpx
 from pymongo import AsyncMongoClient
 
 from bench.harness import isolated_settings, percentile, service
+from services.tagger.queries import tag_keys
 from services.tagger.store import OrderStore
 
 # the local mongo-java-server answers a filtered, sorted find by scanning the collection (it uses
@@ -41,6 +42,11 @@ QUERIES: dict[str, dict[str, Any]] = {
         "all_tags": "urgent",
         "region": "east-china",
         "amount_min": "1000",
+    },
+    "oldest first: all_tags=vip & status=pending": {
+        "all_tags": "vip",
+        "status": "pending",
+        "sort": "created_at",
     },
 }
 
@@ -79,6 +85,7 @@ def order_documents(count: int, seed: int = 7) -> list[dict[str, Any]]:
                 "region": region,
                 "created_at": created,
                 "tag_names": names,
+                "tag_keys": tag_keys(f"CB-{index:07d}", names),
                 "tags": [
                     {"name": n, "source": "rule", "reason": "bench", "at": created.isoformat()}
                     for n in names

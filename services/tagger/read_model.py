@@ -4,7 +4,9 @@ touches a collection."""
 
 import asyncio
 import bisect
+import math
 import time
+from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -14,14 +16,38 @@ import structlog
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
-from services.tagger.queries import OrderFilter, SortKey, after_cursor, encode_cursor, sort_spec
+from services.tagger.queries import (
+    OrderFilter,
+    SortKey,
+    after_cursor,
+    encode_cursor,
+    sort_spec,
+    tag_key,
+)
 from services.tagger.store import Templates
 from shared.money import to_cents
 from shared.stored_tags import applied_order, order_tags, readable_history
 
 log = structlog.get_logger("read_model")
+# The local server's ``$in`` costs more per value the longer the list (it matches each order
+# it reads against the whole list): at 100,000 orders, 250 numbers read in 13-29 ms, 1,000 in
+# 216-489 ms; 1,000 tag keys that find nothing 72-94 ms. Short lists, many at once.
 WINDOW = 250  # order numbers in one ``$in`` read of the timeline walk
-MAX_WINDOWS_IN_FLIGHT = 8
+KEYED_WINDOW = 200  # tag keys in one ``$in`` read of the timeline walk
+KEY_LOOKUPS_PER_READ = 2  # a key that finds nothing costs about half an order read
+UNKNOWN_RATE = 0.25  # the share of candidates a filter is taken to match before any is read
+MARGIN = 1.3  # read this much more than the rate says the page needs
+
+
+def round_size(wanted: int, rate: float, walked: int, window_size: int) -> int:
+    """How many candidates the next round of a timeline walk reads: enough to find ``wanted``
+    more at ``rate`` (twice as many as read so far when none matched yet), at most
+    ``MAX_WINDOWS_IN_FLIGHT`` windows."""
+    size = math.ceil(wanted / rate * MARGIN) if rate > 0 else walked * 2
+    return max(min(size, window_size * MAX_WINDOWS_IN_FLIGHT), wanted, 1)
+
+
+MAX_WINDOWS_IN_FLIGHT = 16
 
 Period = Literal["day", "week"]
 PERIOD_FORMATS: dict[str, str] = {"day": "%Y-%m-%d", "week": "%G-W%V"}
@@ -94,20 +120,24 @@ def matches(which: OrderFilter, document: dict[str, Any]) -> bool:
 
 class CreationTimeline:
     """Every stored order's (created_at, order_no), oldest first: the two things about an order
-    that never change, so tag changes never make it stale; only new orders do.
+    that never change, so tag changes never make it stale; only new orders do. Beside it, as
+    of the build: how many orders carried each tag (to pick the rarest tag of a filter) and
+    the orders stored without ``tag_keys`` (before the field existed).
 
     Why: a MongoDB-wire server that uses unique indexes only (the local mongo-java-server)
     answers a filtered, sorted find by reading the whole collection (seconds at 100,000 orders),
-    but answers ``order_no $in`` from its unique index in milliseconds. Walking this timeline
-    newest first and reading candidates by ``order_no`` pages a tag-filtered list without a scan.
-    It is used only while it holds every stored order (the collection's count says so); when
-    orders arrive, pages take the plain query until a rebuild (at most one per ``rebuild_s``)
-    has caught up."""
+    but answers ``order_no $in`` and ``tag_keys $in`` from its unique indexes in milliseconds.
+    Walking this timeline from either end and reading candidates by key pages a tag-filtered
+    list without a scan. It is used only while it holds every stored order (the collection's
+    count says so); when orders arrive, pages take the plain query until a rebuild (at most
+    one per ``rebuild_s``) has caught up."""
 
     def __init__(self, orders: AsyncCollection[dict[str, Any]], rebuild_s: float) -> None:
         self._orders = orders
         self._rebuild_s = rebuild_s
         self.keys: list[tuple[datetime, str]] = []
+        self.tag_counts: Counter[str] = Counter()
+        self.without_tag_keys: frozenset[str] = frozenset()
         self._built_at = float("-inf")
         self._building: asyncio.Task[None] | None = None
 
@@ -128,16 +158,46 @@ class CreationTimeline:
 
     async def _build(self) -> None:
         try:
-            cursor = self._orders.find({}, {"_id": 0, "order_no": 1, "created_at": 1})
-            keys = [(d["created_at"], d["order_no"]) async for d in cursor.batch_size(10_000)]
+            fields = {"_id": 0, "order_no": 1, "created_at": 1, "tag_names": 1, "tag_keys": 1}
+            keys, counts, without = [], Counter[str](), set()
+            async for d in self._orders.find({}, fields).batch_size(10_000):
+                keys.append((d["created_at"], d["order_no"]))
+                counts.update(d.get("tag_names") or ())
+                if "tag_keys" not in d:
+                    without.add(d["order_no"])
             keys.sort()
-            self.keys = keys
-            log.info("creation_timeline_built", orders=len(keys))
+            self.keys, self.tag_counts, self.without_tag_keys = keys, counts, frozenset(without)
+            log.info("creation_timeline_built", orders=len(keys), without_tag_keys=len(without))
         except Exception as error:  # a page then takes the plain query; the next one retries
             log.warning("creation_timeline_failed", error=repr(error))
         finally:
             self._built_at = time.monotonic()
             self._building = None
+
+    def anchor(self, which: OrderFilter) -> list[str]:
+        """The tags a candidate must carry one of to be worth reading: the rarest of the
+        filter's ``all_tags``, else its ``any_tags``; none when it names no tag it needs."""
+        if which.all_tags:
+            return [min(which.all_tags, key=lambda tag: (self.tag_counts[tag], tag))]
+        return list(which.any_tags)
+
+    def span(self, which: OrderFilter, sort: SortKey, after: dict[str, Any] | None) -> range:
+        """The positions in ``keys`` the page may come from, in the order it lists them."""
+        start, end = 0, len(self.keys)
+        if which.created_from is not None:
+            start = bisect.bisect_left(self.keys, (which.created_from, ""))
+        if which.created_to is not None:
+            end = min(end, bisect.bisect_left(self.keys, (which.created_to, "")))
+        if after is not None:  # the cursor's (created_at, order_no), as ``after_cursor`` read it
+            _, same = after["$or"]
+            position = (same["created_at"], next(iter(same["order_no"].values())))
+            if sort is SortKey.NEWEST:
+                end = min(end, bisect.bisect_left(self.keys, position))
+            else:
+                start = max(start, bisect.bisect_right(self.keys, position))
+        if sort is SortKey.NEWEST:
+            return range(end - 1, start - 1, -1)
+        return range(start, end)
 
 
 class ReadModel:
@@ -163,10 +223,10 @@ class ReadModel:
     ) -> OrderPage:
         """One page in a stable order; raises ``BadCursor`` for a cursor this API did not make."""
         after = after_cursor(sort, cursor) if cursor else None
-        if sort is SortKey.NEWEST and which.family is None:
+        if sort in (SortKey.NEWEST, SortKey.OLDEST) and which.family is None:
             stored = await self._orders.estimated_document_count()
             if stored >= self._timeline_min_orders and await self._timeline.current(stored):
-                documents = await self._walk_timeline(which, limit, after)
+                documents = await self._walk_timeline(which, sort, limit, after)
                 if documents is not None:
                     return self._page_of(sort, limit, documents)
         query = which.to_mongo()
@@ -181,40 +241,45 @@ class ReadModel:
         return OrderPage([listed(d) for d in documents], next_cursor)
 
     async def _walk_timeline(
-        self, which: OrderFilter, limit: int, after: dict[str, Any] | None, budget: int = 20_000
+        self,
+        which: OrderFilter,
+        sort: SortKey,
+        limit: int,
+        after: dict[str, Any] | None,
+        budget: int = 20_000,
     ) -> list[dict[str, Any]] | None:
-        """Newest first from the cursor's position: read candidates by ``order_no`` and keep
-        those the filter matches. ``None`` past ``budget`` candidates (a rare filter): the plain
-        query answers instead.
+        """In list order from the cursor's position: read the candidates that may match and
+        keep those the filter matches. ``None`` past ``budget`` candidates read whole (a
+        rare filter): the plain query answers instead.
 
-        Candidates are read in windows of at most ``WINDOW`` numbers, several at once: the local
-        server's ``$in`` costs more per number the longer the list (0.5 ms each at 500, 1.3 ms
-        at 2,000, 2 ms at 4,000 under load), and it answers concurrent reads on other threads.
-        The first round reads one small window (a common filter fills its page there); each
-        round after doubles the windows in flight."""
-        keys = self._timeline.keys
-        end = len(keys)
-        if after is not None:  # the cursor's (created_at, order_no), as ``after_cursor`` read it
-            newer, same = after["$or"]
-            end = bisect.bisect_left(keys, (newer["created_at"]["$lt"], same["order_no"]["$lt"]))
-        if which.created_to is not None:
-            end = min(end, bisect.bisect_left(keys, (which.created_to, "")))
-        start = bisect.bisect_left(keys, (which.created_from, "")) if which.created_from else 0
+        A filter that needs a tag reads only the candidates carrying it (``tag_keys $in``,
+        see ``queries.tag_keys``): a key that finds no order costs a fraction of an order
+        read, so such candidates count less against the budget. Each round reads as many
+        candidates as should fill the page at the rate the filter matched so far (before
+        any: the anchor tag's share of orders), in windows read at once (the local server
+        answers concurrent reads on other threads)."""
+        timeline = self._timeline
+        keys, anchor = timeline.keys, timeline.anchor(which)
+        positions = timeline.span(which, sort, after)
+        window_size = KEYED_WINDOW // len(anchor) if anchor else WINDOW
+        cost = len(anchor) / KEY_LOOKUPS_PER_READ if anchor else 1.0
+        carried = sum(timeline.tag_counts[tag] for tag in anchor)
+        rate = carried / len(keys) if anchor and carried and keys else UNKNOWN_RATE
         found: list[dict[str, Any]] = []
-        size, in_flight, walked = max(limit * 4, 100), 1, 0
-        while end > start and len(found) < limit:
-            if walked > budget:
+        walked, next_at = 0, 0
+        while next_at < len(positions) and len(found) < limit:
+            if walked * cost > budget:
                 return None
+            if walked:
+                rate = len(found) / walked
+            wanted = round_size(limit - len(found), rate, walked, window_size)
             windows: list[list[str]] = []
-            for _ in range(in_flight):
-                window = keys[max(start, end - size) : end]
-                if not window:
-                    break
-                end -= len(window)
-                walked += len(window)
-                windows.append([order_no for _, order_no in reversed(window)])
-            size, in_flight = WINDOW, min(in_flight * 2, MAX_WINDOWS_IN_FLIGHT)
-            read = await asyncio.gather(*(self._listed_by_number(w) for w in windows))
+            for at in range(next_at, min(next_at + wanted, len(positions)), window_size):
+                window = positions[at : min(at + window_size, next_at + wanted)]
+                windows.append([keys[position][1] for position in window])
+            next_at += sum(len(window) for window in windows)
+            walked += sum(len(window) for window in windows)
+            read = await asyncio.gather(*(self._candidates(w, anchor) for w in windows))
             for numbers, by_number in zip(windows, read, strict=True):
                 for order_no in numbers:
                     document = by_number.get(order_no)
@@ -224,8 +289,22 @@ class ReadModel:
                             return found
         return found
 
-    async def _listed_by_number(self, numbers: list[str]) -> dict[str, dict[str, Any]]:
-        cursor = self._orders.find({"order_no": {"$in": numbers}}, LISTED_FIELDS)
+    async def _candidates(self, numbers: list[str], anchor: list[str]) -> dict[str, dict[str, Any]]:
+        """The listed orders among ``numbers`` that carry one of the ``anchor`` tags (all of
+        them with no anchor). Orders stored without ``tag_keys`` are read by number."""
+        if not anchor:
+            return await self._listed_by(numbers, "order_no", numbers)
+        without = self._timeline.without_tag_keys
+        keyed = [tag_key(tag, n) for n in numbers if n not in without for tag in anchor]
+        found = await self._listed_by(numbers, "tag_keys", keyed) if keyed else {}
+        if without and (unkeyed := [n for n in numbers if n in without]):
+            found.update(await self._listed_by(unkeyed, "order_no", unkeyed))
+        return found
+
+    async def _listed_by(
+        self, numbers: list[str], field: str, values: list[str]
+    ) -> dict[str, dict[str, Any]]:
+        cursor = self._orders.find({field: {"$in": values}}, LISTED_FIELDS)
         return {d["order_no"]: d async for d in cursor}
 
     async def export(
@@ -241,13 +320,14 @@ class ReadModel:
         async for document in cursor:
             yield listed(document)
 
-    async def order(self, order_no: str) -> dict[str, Any] | None:
+    async def order(self, order_no: str, language: str | None = None) -> dict[str, Any] | None:
         """The stored order with its tags, and its tag history oldest first, every tag in
-        full with its reason rendered (stored tags are compact, ``store.stored_tag``)."""
+        full with its reason rendered (stored tags are compact, ``store.stored_tag``), in
+        ``language`` where its rule gives the reason in it."""
         document = await self._orders.find_one({"order_no": order_no}, {"_id": 0})
         if document is None:
             return None
-        templates = self._templates() if self._templates is not None else None
+        templates = self._templates().in_language(language) if self._templates is not None else None
         tags = order_tags(document, templates)
         history = await self._history.find({"order_no": order_no}, {"_id": 0}).to_list(None)
         history.sort(key=applied_order)

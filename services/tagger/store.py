@@ -20,6 +20,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from services.tagger.builtin_labels import with_builtin_labels
+from services.tagger.queries import tag_keys
 from services.tagger.rules.engine import ReasonTemplates
 from services.tagger.rules.facts import FiguresSnapshot
 from services.tagger.rules.regions import region_of
@@ -72,6 +73,7 @@ class OrderRecord:
             "tags": [stored_tag(tag, templates, tags_at=tags_at) for tag in self.tags],
             "tags_at": tags_at,
             "tag_names": [tag.name for tag in self.tags],
+            "tag_keys": tag_keys(order.order_no, [tag.name for tag in self.tags]),
             "figures": self.figures.to_record(),
             "contribution_reversed": self.contribution_reversed,
             "applied_events": self.applied_events[-APPLIED_EVENTS_KEPT:],
@@ -199,6 +201,9 @@ class OrderStore:
         await self.orders.create_index(
             [("order_no", ASCENDING), ("version", ASCENDING)], unique=True
         )
+        # The order list's lookup of which candidate orders carry a tag (``queries.tag_keys``).
+        # Sparse: orders stored before the field existed are left out, not indexed as one null.
+        await self.orders.create_index([("tag_keys", ASCENDING)], unique=True, sparse=True)
         # One history entry per (order, event): a replayed batch inserts nothing new.
         await self.tag_history.create_index(
             [("order_no", ASCENDING), ("event_id", ASCENDING)], unique=True

@@ -120,12 +120,17 @@ async def test_staff_find_explain_and_tag_orders_in_the_console(
         assert shown == urgent
         await expect(page.locator("#picked")).to_contain_text("紧急")
 
-        # open an order and see the rule's reason
+        # open an order and see the rule's reason, in the staff's language
         order_no = sorted(urgent)[0]
         stored = await mongo_db["orders"].find_one({"order_no": order_no})
         assert stored is not None
         templates = ReasonTemplates(load_rules(DEFAULT_RULES_FILE))  # stored compact
-        reason = next(t.reason for t in order_tags(stored, templates) if t.name == "urgent")
+        reason = next(
+            t.reason
+            for t in order_tags(stored, templates.in_language("zh-CN"))
+            if t.name == "urgent"
+        )
+        assert reason.endswith("→ 紧急")
         await page.click(f"#orders a:text-is('{order_no}')")
         applied = page.locator("#applied li[data-tag='urgent']")
         await expect(applied.locator(".why")).to_have_text(reason)

@@ -83,7 +83,7 @@
   }
   async function load() {
     let doc;
-    try { doc = await api(path); } catch (e) { $("fields").replaceChildren(el("p", { class: "error", text: e.message })); return; }
+    try { doc = await api(`${path}?lang=${encodeURIComponent(BOOT.lang)}`); } catch (e) { $("fields").replaceChildren(el("p", { class: "error", text: e.message })); return; }
     drawOrder(doc); drawTags(doc); drawHistory(doc);
   }
   async function start() {

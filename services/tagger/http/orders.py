@@ -11,6 +11,7 @@ from services.tagger.http.deps import Filter, Queries, Reader
 from services.tagger.http.errors import responses
 from services.tagger.http.models import OrderPageOut
 from services.tagger.queries import SortKey
+from services.tagger.rules.schema import Language
 from shared.exports import CSV, EXPORT_ROWS, MaxRows, Row, csv_export, export_responses
 
 router = APIRouter(tags=["orders"], responses=responses(401, 403, 422, 429, 503))
@@ -79,9 +80,12 @@ def _cells(row: Row) -> list[Any]:
 
 
 @router.get("/orders/{order_no}", responses=responses(404))
-async def get_order(order_no: str, key: Reader, queries: Queries) -> dict[str, Any]:
-    """The order, its tags with provenance and reasons, and its tag history."""
-    order = await queries.order(order_no)
+async def get_order(
+    order_no: str, key: Reader, queries: Queries, lang: Language | None = None
+) -> dict[str, Any]:
+    """The order, its tags with provenance and reasons (in ``lang`` where the rule gives
+    them in it), and its tag history."""
+    order = await queries.order(order_no, lang)
     if order is None:
         raise NotFound(f"no order {order_no!r}")
     return order

@@ -198,6 +198,11 @@ class ReasonTemplates:
 
     def __init__(self, rules: RuleSet) -> None:
         self._templates = {(rule.id, rule.version): rule.reason for rule in rules.rules}
+        self._translations: dict[tuple[str, int], dict[str, str]] = {
+            (rule.id, rule.version): {str(k): v for k, v in rule.reasons.items()}
+            for rule in rules.rules
+            if rule.reasons
+        }
         for family in rules.families:
             if family.default is not None:
                 literal = default_reason(family.name, family.default)
@@ -243,6 +248,35 @@ class ReasonTemplates:
         if template is None or len(PLACEHOLDER.findall(template)) != len(args):
             return None
         return fill_reason(template, args)
+
+    def in_language(self, language: str | None) -> "ReasonTemplates | TranslatedReasons":
+        """These templates, rendering reasons in ``language`` where the rule gives them in it
+        (the rule's own words otherwise)."""
+        if language is None or not self._translations:
+            return self
+        return TranslatedReasons(self, language)
+
+    def translated(self, rule_id: str, version: int, language: str) -> str | None:
+        words: dict[str, str] = self._translations.get((rule_id, version), {})
+        return words.get(language)
+
+
+class TranslatedReasons:
+    """``ReasonTemplates.in_language``: a rule's ``reasons[language]`` filled with a stored
+    tag's values; taking reasons apart stays with the rule's own words."""
+
+    def __init__(self, templates: ReasonTemplates, language: str) -> None:
+        self._templates = templates
+        self._language = language
+
+    def args_of(self, rule_id: str, version: int, reason: str) -> list[str] | None:
+        return self._templates.args_of(rule_id, version, reason)
+
+    def reason(self, rule_id: str, version: int, args: list[str]) -> str | None:
+        translated = self._templates.translated(rule_id, version, self._language)
+        if translated is None or len(PLACEHOLDER.findall(translated)) != len(args):
+            return self._templates.reason(rule_id, version, args)
+        return fill_reason(translated, args)
 
 
 def fill_reason(template: str, args: list[str]) -> str:

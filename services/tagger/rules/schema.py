@@ -84,6 +84,11 @@ class Rule(_Strict):
     when: Condition | None = None
     holds_while: Condition | None = None
     reason: str = Field(min_length=1, max_length=300)
+    # the reason in other languages: the same placeholders in the same order (a stored tag
+    # keeps only their values, and is shown in the reader's language)
+    reasons: dict[Language, Annotated[str, Field(min_length=1, max_length=300)]] = Field(
+        default_factory=dict
+    )
 
     @model_validator(mode="after")
     def _one_tag_source(self) -> "Rule":
@@ -96,6 +101,13 @@ class Rule(_Strict):
         for name in PLACEHOLDER.findall(self.reason):
             if name != "value" and name not in FACT_NAMES:
                 raise ValueError(f"reason names unknown fact {{{name}}}")
+        placeholders = PLACEHOLDER.findall(self.reason)
+        for language, text in self.reasons.items():
+            if PLACEHOLDER.findall(text) != placeholders:
+                raise ValueError(
+                    f"reasons.{language} must use the reason's placeholders in the same order:"
+                    f" {', '.join('{' + p + '}' for p in placeholders) or 'none'}"
+                )
         return self
 
 

@@ -1,0 +1,73 @@
+"""A rule's reason in the reader's language: the stored values filled into the rule's words
+in that language, for every rule of the default rule set."""
+
+from datetime import UTC, datetime
+
+import pytest
+
+from services.tagger.rules.engine import ReasonTemplates
+from services.tagger.rules.schema import PLACEHOLDER, RuleFileError, load_rules, parse_rules
+from services.tagger.settings import DEFAULT_RULES_FILE
+from shared.events import AppliedTag, TagSource
+from shared.stored_tags import order_tags, stored_tag
+
+HAN = range(0x4E00, 0xA000)
+RULES = load_rules(DEFAULT_RULES_FILE)
+
+
+@pytest.mark.parametrize("rule", RULES.rules, ids=lambda rule: rule.id)
+def test_every_default_rule_gives_its_reason_in_chinese(rule: object) -> None:
+    zh = rule.reasons.get("zh-CN")  # type: ignore[attr-defined]
+    assert zh, "no zh-CN reason"
+    assert any(ord(c) in HAN for c in zh)
+    assert PLACEHOLDER.findall(zh) == PLACEHOLDER.findall(rule.reason)  # type: ignore[attr-defined]
+
+
+RULE_FILE = """
+tags: [{name: urgent}]
+rules:
+  - id: fast
+    version: 1
+    tag: urgent
+    when: {fact: shipping.method, eq: express}
+    reason: "{shipping.method} shipping of {amount} → urgent"
+    reasons: {zh-CN: "ZH"}
+"""
+
+
+@pytest.mark.parametrize(
+    "words", ["{amount} {shipping.method} 配送 → 紧急", "{shipping.method} 配送 → 紧急"]
+)
+def test_a_translation_must_use_the_reasons_placeholders_in_order(words: str) -> None:
+    with pytest.raises(RuleFileError) as error:
+        parse_rules(RULE_FILE.replace("ZH", words))
+    assert "reasons.zh-CN" in str(error.value)
+    assert "{shipping.method}, {amount}" in str(error.value)
+
+
+def test_a_stored_rule_tag_reads_in_the_language_asked_for() -> None:
+    rules = parse_rules(RULE_FILE.replace("ZH", "{shipping.method} 配送，金额 {amount} → 紧急"))
+    templates = ReasonTemplates(rules)
+    at = datetime(2026, 11, 26, tzinfo=UTC)
+    tag = AppliedTag(
+        name="urgent",
+        source=TagSource.RULE,
+        rule_id="fast",
+        rule_version=1,
+        reason="express shipping of 120.00 → urgent",
+        at=at,
+    )
+    document = {"tags": [stored_tag(tag, templates)], "tags_at": at}
+
+    assert document["tags"][0]["args"] == ["express", "120.00"]
+    [zh] = order_tags(document, templates.in_language("zh-CN"))
+    [en] = order_tags(document, templates.in_language("en"))
+    [default] = order_tags(document, templates.in_language(None))
+    assert zh.reason == "express 配送，金额 120.00 → 紧急"
+    assert en.reason == default.reason == "express shipping of 120.00 → urgent"
+
+
+def test_a_rule_without_words_in_the_language_reads_in_its_own() -> None:
+    rules = parse_rules(RULE_FILE.replace('    reasons: {zh-CN: "ZH"}\n', ""))
+    templates = ReasonTemplates(rules).in_language("zh-CN")
+    assert templates.reason("fast", 1, ["express", "9.00"]) == "express shipping of 9.00 → urgent"
