@@ -31,6 +31,7 @@ from redis.exceptions import ResponseError
 from services.tagger.rules.facts import FiguresSnapshot
 from shared.models import Order
 from shared.money import from_cents, to_cents
+from shared.tasks import cancel_and_wait
 
 log = structlog.get_logger("tagger.figures")
 
@@ -44,6 +45,7 @@ REBUILD_LOCK_KEY = "ot:figures:rebuild-lock"
 FIGURE_KEYS = "ot:{*"  # every customer's keys (the epoch and the lock are outside it)
 LOCK_TTL_MS = 30_000
 REBUILD_CHUNK = 500
+LOCK_LOST = "the figures rebuild lock expired; another process rebuilds"
 
 FIGURES_REBUILDS = Counter(
     "ordertag_figures_rebuilds_total",
@@ -321,13 +323,17 @@ class CustomerFigures:
             await self._redis.unlink(*stale)
         count = 0
         try:
-            async with self._redis.pipeline(transaction=False) as pipe:
+            async with (
+                self._holding(token) as lost,
+                self._redis.pipeline(transaction=False) as pipe,
+            ):
                 async for document in orders:
                     await self._restore(pipe, document)
                     count += 1
                     if count % REBUILD_CHUNK == 0:
                         await pipe.execute()
-                        await self._renew(token)
+                        if lost.is_set():
+                            raise RebuildLockLost(LOCK_LOST)
                 await pipe.execute()
         finally:
             # A rebuild cut short (a fault, a batch's timeout) closes its MongoDB cursor: the
@@ -347,7 +353,34 @@ class CustomerFigures:
 
     async def _renew(self, token: str) -> None:
         if not await self._lock_renew(keys=[REBUILD_LOCK_KEY], args=[token, LOCK_TTL_MS]):
-            raise RebuildLockLost("the figures rebuild lock expired; another process rebuilds")
+            raise RebuildLockLost(LOCK_LOST)
+
+    @contextlib.asynccontextmanager
+    async def _holding(self, token: str) -> AsyncIterator[asyncio.Event]:
+        """Renew the rebuild lock every third of its lifetime for as long as the rebuild runs,
+        however long the store takes to answer (the first sorted batch of a large store took
+        longer than the whole lifetime on a loaded machine); the event is set if another process
+        holds it now."""
+        lost = asyncio.Event()
+
+        async def renew() -> None:
+            while not lost.is_set():
+                await asyncio.sleep(LOCK_TTL_MS / 3000)
+                try:
+                    held = await self._lock_renew(
+                        keys=[REBUILD_LOCK_KEY], args=[token, LOCK_TTL_MS]
+                    )
+                except Exception:  # Redis away: the rebuild's own writes fail and say so
+                    log.warning("figures_rebuild_lock_renewal_failed", exc_info=True)
+                    continue
+                if not held:
+                    lost.set()
+
+        renewing = asyncio.create_task(renew(), name="figures-rebuild-lock")
+        try:
+            yield lost
+        finally:
+            await cancel_and_wait([renewing])
 
     async def _restore(self, pipe: Any, document: dict[str, Any]) -> None:
         order = document["order"]

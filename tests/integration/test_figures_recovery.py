@@ -2,6 +2,8 @@
 append-only file): the tagger rebuilds them from MongoDB before it tags on, and every figure and
 every customer tag ends as if nothing had happened."""
 
+import asyncio
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -9,6 +11,7 @@ import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 from redis.asyncio import Redis
 
+from services.tagger import figures
 from services.tagger.app import create_app as create_tagger
 from services.tagger.figures import CustomerFigures
 from services.tagger.settings import TaggerSettings
@@ -110,3 +113,20 @@ async def test_no_order_is_counted_without_the_epoch_marker(
 async def _no_documents() -> Any:
     return
     yield
+
+
+async def test_a_rebuild_slower_than_its_lock_lifetime_keeps_the_lock(
+    redis_client: Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A store that answers its first sorted batch after longer than the lock lasts (seen at
+    load 15-20 on a large store): the lock is renewed on a timer, not only between chunks, so
+    the rebuild ends instead of failing with RebuildLockLost."""
+    monkeypatch.setattr(figures, "LOCK_TTL_MS", 300)
+
+    async def slow_store() -> AsyncIterator[dict[str, Any]]:
+        await asyncio.sleep(1.0)  # the store's first answer: three lock lifetimes
+        return
+        yield
+
+    assert await CustomerFigures(redis_client).rebuild(slow_store()) == 0
+    assert await CustomerFigures(redis_client).epoch() is not None
