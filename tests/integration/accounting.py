@@ -8,6 +8,10 @@ from pymongo.asynchronous.database import AsyncDatabase
 from redis.asyncio import Redis
 
 from services.tagger.figures import CustomerFigures
+from services.tagger.rules.engine import decide, merge_tags
+from services.tagger.rules.facts import order_facts
+from services.tagger.rules.schema import RuleSet
+from services.tagger.store import OrderRecord
 from tests.generated import Expected
 
 
@@ -72,3 +76,17 @@ async def assert_history_once_per_change(db: AsyncDatabase[dict[str, Any]]) -> N
         ]
     )
     assert await doubled.to_list(None) == []
+
+
+def retagged_names(record: OrderRecord, rules: RuleSet, max_tags: int = 20) -> set[str]:
+    """The tag names a re-tag of the order under ``rules`` gives, computed with the engine
+    alone: the independent expectation for a backfill or a diff."""
+    facts = order_facts(record.order, record.figures, record.status)
+    change = merge_tags(
+        record.tags,
+        decide(rules, facts),
+        exclusive_families=rules.exclusive_families,
+        max_tags=max_tags,
+        at=record.order.created_at,
+    )
+    return {tag.name for tag in change.tags}

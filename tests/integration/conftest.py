@@ -3,6 +3,7 @@
 import asyncio
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -23,6 +24,7 @@ from shared.kafka import ensure_topics, make_broker
 from shared.settings import Settings
 from tests.conftest import eventually
 from tests.generated import Expected
+from tests.integration.servers import MongoServer
 
 
 @pytest.fixture
@@ -150,3 +152,14 @@ async def assert_figures_exact(redis: Redis, expected: Expected) -> None:
             count,
             expected.lifetime_spend[customer_id],
         ), customer_id
+
+
+@pytest.fixture
+async def mongo_server(tmp_path: Path) -> AsyncIterator[MongoServer]:
+    """A MongoDB-wire server of this test's own, to kill and restart."""
+    server = MongoServer(tmp_path / "mongo")
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()

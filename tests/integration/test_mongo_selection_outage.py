@@ -6,8 +6,6 @@ selection wait timed out left the lock taken; see ``shared.mongo.condition_wait_
 import asyncio
 import contextlib
 from collections import Counter
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,16 +23,6 @@ pytestmark = pytest.mark.integration
 SELECTION_TIMEOUT_MS = 1500
 LANES = 6
 WRITERS_PER_LANE = 4
-
-
-@pytest.fixture
-async def mongo_server(tmp_path: Path) -> AsyncIterator[MongoServer]:
-    server = MongoServer(tmp_path / "mongo")
-    await server.start()
-    try:
-        yield server
-    finally:
-        await server.stop()
 
 
 class SteadyWork:

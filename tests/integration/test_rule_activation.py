@@ -36,6 +36,7 @@ from shared.events import OrderCreated, OrderTagged
 from shared.kafka import ensure_topics
 from tests.conftest import eventually
 from tests.generated import order_stream
+from tests.integration.accounting import retagged_names
 from tests.integration.conftest import api_client, read_topic
 
 pytestmark = pytest.mark.integration
@@ -53,17 +54,7 @@ LEASE_S = 2.0
 
 
 def tag_names(record: OrderRecord, rules: RuleSet) -> set[str]:
-    """The tag names a re-tag of the order under ``rules`` gives, computed with the engine
-    alone (independently of the backfill)."""
-    facts = order_facts(record.order, record.figures, record.status)
-    change = merge_tags(
-        record.tags,
-        decide(rules, facts),
-        exclusive_families=rules.exclusive_families,
-        max_tags=MAX_TAGS,
-        at=record.order.created_at,
-    )
-    return {tag.name for tag in change.tags}
+    return retagged_names(record, rules, MAX_TAGS)
 
 
 async def seed_tagged_orders(

@@ -12,8 +12,6 @@ from services.tagger.app import create_app
 from services.tagger.rule_changes import ReplayWindow, StoredOrders, diff_against_history
 from services.tagger.rule_versions import RuleVersions
 from services.tagger.rules.book import version_of
-from services.tagger.rules.engine import decide, merge_tags
-from services.tagger.rules.facts import order_facts
 from services.tagger.rules.schema import RuleSet, parse_rules
 from services.tagger.settings import DEFAULT_RULES_FILE, TaggerSettings
 from services.tagger.store import OrderRecord
@@ -21,6 +19,7 @@ from shared.auth import API_KEY_HEADER, ApiKey, Scope, hash_key
 from shared.events import OrderCreated
 from tests.conftest import eventually
 from tests.generated import order_stream
+from tests.integration.accounting import retagged_names
 from tests.integration.conftest import (
     api_client,
     publish_events,
@@ -55,18 +54,7 @@ async def tag_stream(
 
 
 def retagged(document: dict[str, Any], rules: RuleSet) -> set[str]:
-    """The tag names a re-tag of the stored order with ``rules`` would write: computed here
-    with the engine alone, independently of the diff."""
-    record = OrderRecord.from_document(document)
-    facts = order_facts(record.order, record.figures, record.status)
-    change = merge_tags(
-        record.tags,
-        decide(rules, facts),
-        exclusive_families=rules.exclusive_families,
-        max_tags=MAX_TAGS,
-        at=record.order.created_at,
-    )
-    return {tag.name for tag in change.tags}
+    return retagged_names(OrderRecord.from_document(document), rules, MAX_TAGS)
 
 
 async def test_the_diff_equals_what_a_retag_with_the_candidate_would_write(

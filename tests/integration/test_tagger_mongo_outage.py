@@ -2,8 +2,6 @@
 backoff, commits nothing it did not store, and finishes the stream by itself once the server is
 back: nothing lost, nothing doubled."""
 
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,16 +23,6 @@ from tests.integration.conftest import publish_events, running, wait_for_orders
 from tests.integration.servers import MongoServer
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-async def mongo_server(tmp_path: Path) -> AsyncIterator[MongoServer]:
-    server = MongoServer(tmp_path / "mongo")
-    await server.start()
-    try:
-        yield server
-    finally:
-        await server.stop()
 
 
 async def test_mongo_killed_mid_stream_the_tagger_waits_and_finishes_exactly(
