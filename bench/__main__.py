@@ -14,7 +14,14 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from bench import console_bench, e2e_bench, ingest_bench, scaling_bench, tagger_bench
+from bench import (
+    alert_noise,
+    console_bench,
+    e2e_bench,
+    ingest_bench,
+    scaling_bench,
+    tagger_bench,
+)
 from bench.report import write_chart, write_markdown
 from shared.serve import tune_gc
 
@@ -66,6 +73,9 @@ async def main(scale: float) -> dict[str, Any]:
     results["customers_scaling"] = await scaling_bench.customers_cost(sizes)
     print("console order list …", flush=True)
     results["console"] = await console_bench.run()
+    print("alert noise …", flush=True)
+    live = int(10_000 * min(scale, 2))
+    results["alert_noise"] = alert_noise.measure(orders=live, history=live, customers=live // 2)
     return results
 
 
@@ -103,5 +113,6 @@ if __name__ == "__main__":
     write_markdown(results, DOCS / "benchmarks.md")
     with (DOCS / "benchmarks.md").open("a", encoding="utf-8") as markdown:
         markdown.write(console_markdown(results["console"]))
+        markdown.write(alert_noise.markdown(results["alert_noise"]))
     write_chart(results, DOCS / "benchmarks.png")
     print((DOCS / "benchmarks.md").read_text())
