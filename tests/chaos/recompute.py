@@ -19,8 +19,7 @@ from services.tagger.rules.engine import decide, merge_tags
 from services.tagger.rules.facts import FiguresSnapshot, order_facts
 from services.tagger.rules.schema import RuleSet
 from services.tagger.store import OrderRecord
-from services.tagger.tagging import tagged_event_for
-from services.tagger.tagging import replaced_tags
+from services.tagger.tagging import replaced_tags, tagged_event_for
 from shared.events import AppliedTag, OrderCreated, OrderUpdated, StatusChanged
 from shared.models import Order, OrderStatus
 
