@@ -103,6 +103,7 @@ class ExpectedOrder:
     event_ids: list[str] = field(default_factory=list)
     changes: list[str] = field(default_factory=list)  # event ids that changed the tags
     alerts: dict[str, list[str]] = field(default_factory=dict)  # alert id -> channels
+    alert_status: dict[str, str] = field(default_factory=dict)  # alert id -> status at the end
 
     @property
     def tag_names(self) -> set[str]:
@@ -117,6 +118,10 @@ class Expected:
     @property
     def alerts(self) -> dict[str, list[str]]:
         return {a: c for o in self.orders.values() for a, c in o.alerts.items()}
+
+    @property
+    def alert_status(self) -> dict[str, str]:
+        return {a: s for o in self.orders.values() for a, s in o.alert_status.items()}
 
 
 def recompute(
@@ -178,6 +183,7 @@ def recompute(
             if raised is None:
                 continue
             groups[alert_id] = raised.group
+            record.alert_status[alert_id] = raised.group.status.value
             if raised.created:
                 causes = {reason.route_id for reason in raised.group.causes}
                 channels = [c for r in team_routes if r.id in causes for c in r.channels]
