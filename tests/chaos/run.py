@@ -100,6 +100,10 @@ def routing_file(path: Path, desk: Receiver, risk: Receiver) -> list[dict[str, A
             "secret_env": WEBHOOK_SECRET_ENV,
         },
     ]
+    for channel in routing["channels"]:
+        # every alert told once per channel, whatever its severity and later changes: what the
+        # accounting counts at the receivers
+        channel.update(min_severity="info", send_updates=False, send_resolved=False)
     for route in routing["routes"]:
         route["channels"] = ["desk", "risk"] if route["kind"] == "fraud_risk" else ["desk"]
     routing["escalation"] = {"after_minutes": 600, "kinds": ["urgent"], "channels": []}
