@@ -162,6 +162,7 @@ async def run_checks(
         "deliveries_received": sum(sum(r.delivered.values()) for r in receivers),
         "receiver_requests": sum(r.requests for r in receivers),
         "receiver_refused_500": sum(r.refused for r in receivers),
+        "receiver_repeats_same_key": sum(r.repeats for r in receivers),
     }
     return checks, totals
 

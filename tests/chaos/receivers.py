@@ -1,6 +1,9 @@
 """Webhook receivers standing in for the support desk's tools: they count, at the receiving end,
 every alert each channel delivered (what staff would see), and refuse a few requests with 500
-as real endpoints now and then do (a refused request is not a delivery)."""
+as real endpoints now and then do (a refused request is not a delivery). Like any endpoint that
+honours the webhook contract, a request whose Idempotency-Key was already accepted is answered
+200 and not shown again: the notifier repeats a send, with its key, when it was killed or timed
+out before it stored the outcome. A second delivery under a new key is still counted."""
 
 import json
 import random
@@ -13,6 +16,7 @@ from dataclasses import dataclass, field
 from aiohttp import web
 
 from bench.harness import free_port
+from services.notifier.channels import IDEMPOTENCY_HEADER
 
 
 @dataclass
@@ -24,6 +28,8 @@ class Receiver:
     delivered: Counter[str] = field(default_factory=Counter)  # alert id -> deliveries
     requests: int = 0
     refused: int = 0
+    repeats: int = 0  # requests whose Idempotency-Key was accepted before
+    keys: set[str] = field(default_factory=set)
     last_delivery_at: float = 0.0  # time.monotonic()
 
 
@@ -42,6 +48,12 @@ async def receiver(
         if found.rng.random() < found.failure_rate:
             found.refused += 1
             return web.Response(status=500, text="try again")
+        key = request.headers.get(IDEMPOTENCY_HEADER)
+        if key is not None and key in found.keys:
+            found.repeats += 1
+            return web.json_response({"ok": True})
+        if key is not None:
+            found.keys.add(key)
         for alert in json.loads(body)["alerts"]:
             found.delivered[alert["alert_id"]] += 1
         found.last_delivery_at = time.monotonic()
