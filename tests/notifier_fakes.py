@@ -122,6 +122,12 @@ class InMemoryAlertStore:
             delivery = self._delivery(alert_id, channel)
             if delivery is None:
                 continue
+            if (delivery["status"], delivery.get("attempt_id")) == (
+                DeliveryStatus.SENDING,
+                attempt_id,
+            ):  # this attempt's claim, repeated (its reply was lost)
+                claimed.append(alert_id)
+                continue
             if taking_over is None and delivery["status"] != DeliveryStatus.PENDING:
                 continue
             if taking_over is not None and (

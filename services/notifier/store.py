@@ -256,7 +256,9 @@ class AlertStore:
     ) -> list[str]:
         """Claim the channel's deliveries of these alerts for ``attempt_id``, before sending:
         pending ones, or (``taking_over``) those an interrupted attempt held. Returns the ids
-        claimed; another process or attempt may have claimed the rest."""
+        claimed; another process or attempt may have claimed the rest. Safe to repeat: a claim
+        whose reply was lost (MongoDB went down after applying it) returns, when tried again,
+        what ``attempt_id`` holds, instead of leaving it ``sending`` for a lease."""
         held = (
             {"status": DeliveryStatus.PENDING.value}
             if taking_over is None
@@ -281,15 +283,19 @@ class AlertStore:
         )
         if result.modified_count == len(alert_ids):
             return alert_ids
-        if result.modified_count == 0:
-            return []
         return await self._held_by(alert_ids, channel, attempt_id)
 
     async def _held_by(self, alert_ids: list[str], channel: str, attempt_id: str) -> list[str]:
         cursor = self.alerts.find(
             {
                 "alert_id": {"$in": alert_ids},
-                "deliveries": {"$elemMatch": {"channel": channel, "attempt_id": attempt_id}},
+                "deliveries": {
+                    "$elemMatch": {
+                        "channel": channel,
+                        "attempt_id": attempt_id,
+                        "status": DeliveryStatus.SENDING.value,
+                    }
+                },
             },
             {"_id": 0, "alert_id": 1},
         )

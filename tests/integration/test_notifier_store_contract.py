@@ -112,6 +112,22 @@ async def test_a_delivery_is_claimed_by_one_attempt_only(store: Any) -> None:
     assert await statuses(store) == {"hook": "sending", "robot": "pending"}
 
 
+async def test_a_claim_tried_again_after_its_reply_was_lost_is_still_the_attempts(
+    store: Any,
+) -> None:
+    """MongoDB applied the claim and went down before answering: the worker tries the same
+    claim again and must get the delivery, not leave it ``sending`` until a lease runs out."""
+    await stored_alert(store)
+    await store.claim_deliveries([ALERT], "hook", "a1", ALERT)  # the reply that was lost
+
+    again = await store.claim_deliveries([ALERT, "SO-0:none"], "hook", "a1", ALERT)
+    other = await store.claim_deliveries([ALERT], "hook", "a2", ALERT)
+
+    assert (again, other) == ([ALERT], [])
+    await store.settle([ALERT], "hook", "a1", DeliveryStatus.DELIVERED)
+    assert await statuses(store) == {"hook": "delivered", "robot": "pending"}
+
+
 async def test_an_outcome_is_stored_only_by_the_attempt_holding_the_claim(store: Any) -> None:
     await stored_alert(store)
     await store.claim_deliveries([ALERT], "hook", "a1", ALERT)
