@@ -159,6 +159,12 @@ class Alerting:
         for document in stored_due:  # a run that stored a change and stopped before telling
             if document["alert_id"] not in batch.groups:
                 await self.tell_channels(_group_of(document), None, document)  # type: ignore[arg-type]
+        for document in batch.documents.values():
+            # deliveries a run stored and stopped before queueing (MongoDB lost the reply to
+            # the insert: the batch came back, its events applied already, nothing new to tell)
+            # go now, not once the sweeper's lease ran out
+            changed = batch.groups.get(document["alert_id"])
+            self._dispatcher.enqueue_pending(document, changed.alert() if changed else None)
 
     async def tell_channels(
         self, group: AlertGroup, notice: Notice | None, document: dict[str, Any]

@@ -353,6 +353,18 @@ class Dispatcher:
         for channel in channels:
             self.workers[channel].enqueue(alert, escalation)
 
+    def enqueue_pending(self, document: dict[str, Any], alert: Alert | None = None) -> None:
+        """Queue the deliveries of this stored alert that nobody claimed, telling ``alert`` (its
+        state now) or the document's (a worker already holding one ignores it; the claim
+        decides who sends)."""
+        if not any(d["status"] == DeliveryStatus.PENDING.value for d in document["deliveries"]):
+            return
+        alert = alert or alert_of(document)
+        for delivery in document["deliveries"]:
+            worker = self.workers.get(delivery["channel"])
+            if worker and delivery["status"] == DeliveryStatus.PENDING.value:
+                worker.enqueue(alert, bool(delivery.get("escalation", False)))
+
     async def sweep(self, *, at_start: bool = False) -> None:
         """Queue pending deliveries (at start: all; later: those older than the lease, which no
         live process seems to hold), and settle claims whose lease ran out: a channel with an
@@ -361,11 +373,7 @@ class Dispatcher:
         escalation still show it)."""
         cutoff = datetime.now(UTC) - timedelta(seconds=self._lease_s)
         for document in await self._store.pending_deliveries(None if at_start else cutoff):
-            alert = alert_of(document)
-            for delivery in document["deliveries"]:
-                worker = self.workers.get(delivery["channel"])
-                if worker and delivery["status"] == DeliveryStatus.PENDING.value:
-                    worker.enqueue(alert, bool(delivery.get("escalation", False)))
+            self.enqueue_pending(document)
         for claim in await self._store.interrupted_claims(cutoff):
             await self._settle_interrupted(claim)
         follow_ups = await self._store.follow_ups()

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from aiokafka.errors import KafkaConnectionError
+from pymongo.errors import AutoReconnect
 
 from services.notifier.alerting import Alerting
 from services.notifier.attempt_log import AttemptLog
@@ -302,3 +303,27 @@ async def test_a_change_stored_but_not_told_is_told_when_the_batch_comes_back() 
 
     assert store.alerts["SO-9:support"]["notice_due"] is None
     assert [key for key, _, _ in sent(process, "hook")] == ["SO-9:support", "SO-9:support:r2"]
+
+
+async def test_an_alert_stored_before_a_lost_reply_is_delivered_when_the_batch_comes_back() -> None:
+    """MongoDB stored the new alert and went down before answering: the batch comes back, its
+    event applied already (nothing new to tell), and the stored delivery must still go out now,
+    not a lease later when the sweeper finds it."""
+    store = InMemoryAlertStore()
+    inserting = store.insert
+
+    async def insert_then_lose_the_reply(documents: list[dict[str, Any]]) -> set[str]:
+        await inserting(documents)
+        store.insert = inserting  # type: ignore[method-assign]
+        raise AutoReconnect("connection reset after the write")
+
+    store.insert = insert_then_lose_the_reply  # type: ignore[method-assign]
+    async with Process(store) as process:
+        with pytest.raises(AutoReconnect):
+            await process.alerting.handle([tagged(["urgent"])])
+        assert await process.alerting.handle([tagged(["urgent"])]) == 0  # applied already
+        await eventually(lambda: _true(len(delivered(store, "hook")) == 1), within=5)
+        await eventually(lambda: _true(len(delivered(store, "robot")) == 1), within=5)
+
+    assert process.sender.alert_ids("hook") == ["SO-9:support"]
+    assert process.sender.alert_ids("robot") == ["SO-9:support"]
