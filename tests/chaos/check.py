@@ -169,7 +169,7 @@ async def run_checks(
 
 def check_ingest_answers(ledger: Ledger) -> Check:
     """Nothing but 2xx, 4xx for bad input, 503/429 with Retry-After."""
-    bad = Counter()
+    bad: Counter[str] = Counter()
     for (what, status, retry_after), count in ledger.answers.items():
         fine = (
             200 <= status < 300
@@ -424,6 +424,7 @@ def check_deliveries(
     by_channel = {r.channel: r for r in receivers}
     stored = {a["alert_id"]: a for a in alerts}
     missing, duplicated, unexpected = [], [], []
+    missing_states: Counter[str] = Counter()
     duplicate_deliveries = skipped = 0
     for alert_id, channels in expected.alerts.items():
         for channel in channels:
@@ -431,7 +432,9 @@ def check_deliveries(
             if count == 0 and _skipped(stored.get(alert_id), channel):
                 skipped += 1
             elif count == 0:
-                missing.append(f"{alert_id} never reached {channel}")
+                state = _delivery_state(stored.get(alert_id), channel)
+                missing_states[state] += 1
+                missing.append(f"{alert_id} never reached {channel} (in MongoDB: {state})")
             elif count > 1:
                 duplicated.append(f"{alert_id} reached {channel} {count} times")
                 duplicate_deliveries += count - 1
@@ -448,12 +451,24 @@ def check_deliveries(
             "delivered": sum(len(c) for c in expected.alerts.values()) - skipped - len(missing),
             "skipped_resolved_first": skipped,
             "missing": len(missing),
+            "missing_by_stored_state": dict(missing_states),
             "alerts_delivered_twice_or_more": len(duplicated),
             "duplicate_deliveries": duplicate_deliveries,
             "unexpected": len(unexpected),
         },
         (duplicated + missing + unexpected)[:EXAMPLES],
     )
+
+
+def _delivery_state(alert: dict[str, Any] | None, channel: str) -> str:
+    """What MongoDB says of the alert's delivery to ``channel``, to tell why it never came."""
+    if alert is None:
+        return "no alert"
+    found = [d for d in alert.get("deliveries", []) if d["channel"] == channel]
+    if not found:
+        return f"no delivery, alert {alert.get('status')}"
+    told = ", told" if found[0].get("told") else ""
+    return f"{found[0]['status']}{told}, alert {alert.get('status')}"
 
 
 def _skipped(alert: dict[str, Any] | None, channel: str) -> bool:
