@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import (
+    alert_noise,
     console_bench,
     e2e_bench,
     ingest_bench,
@@ -75,6 +76,9 @@ async def main(scale: float) -> dict[str, Any]:
     results["rules_diff"] = await rules_diff_bench.run(max(1_000, int(10_000 * scale)))
     print("console order list …", flush=True)
     results["console"] = await console_bench.run()
+    print("alert noise …", flush=True)
+    live = int(10_000 * min(scale, 2))
+    results["alert_noise"] = alert_noise.measure(orders=live, history=live, customers=live // 2)
     return results
 
 
@@ -113,5 +117,6 @@ if __name__ == "__main__":
     with (DOCS / "benchmarks.md").open("a", encoding="utf-8") as markdown:
         markdown.write(console_markdown(results["console"]))
         markdown.write(rules_diff_bench.markdown(results["rules_diff"]))
+        markdown.write(alert_noise.markdown(results["alert_noise"]))
     write_chart(results, DOCS / "benchmarks.png")
     print((DOCS / "benchmarks.md").read_text())

@@ -125,8 +125,15 @@ class Severity(StrEnum):
     CRITICAL = "critical"
 
 
+class AlertStatus(StrEnum):
+    OPEN = "open"
+    ACKNOWLEDGED = "acknowledged"
+    RESOLVED = "resolved"  # no reason holds any more (the order moved on)
+
+
 class Alert(StrictModel):
-    """One alert for support staff: exactly one per order and kind."""
+    """One alert for support staff: exactly one per order and team, updated as the order
+    changes (``revision`` counts the changes people were told about)."""
 
     alert_id: str
     kind: AlertKind
@@ -140,6 +147,9 @@ class Alert(StrictModel):
     reasons: list[str]
     order_url: str
     created_at: AwareDatetime = Field(default_factory=utc_now)
+    team: ShortText | None = None
+    status: AlertStatus = AlertStatus.OPEN
+    revision: int = Field(default=1, ge=1)
 
     @staticmethod
     def id_for(order_no: str, kind: AlertKind) -> str:

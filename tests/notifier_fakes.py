@@ -7,12 +7,12 @@ from collections import defaultdict
 from datetime import UTC, datetime
 from typing import Any
 
-import redis.exceptions
 from aiokafka.errors import KafkaConnectionError
 
 from services.notifier.channels import DeliveryError, Message
-from services.notifier.routing import AnyChannel, Route
-from services.notifier.store import DeliveryStatus, InterruptedClaim, _document
+from services.notifier.grouping import AlertGroup
+from services.notifier.routing import AnyChannel
+from services.notifier.store import SETTLED, DeliveryStatus, InterruptedClaim
 from shared.events import Alert
 
 
@@ -26,27 +26,64 @@ class InMemoryAlertStore:
             return None
         return next((d for d in document["deliveries"] if d["channel"] == channel), None)
 
-    async def insert_new(self, alerts: list[tuple[Alert, Route]]) -> list[dict[str, Any] | None]:
-        found: list[dict[str, Any] | None] = []
-        for alert, route in alerts:
-            if alert.alert_id in self.alerts:
-                found.append(None)
-                continue
-            document = _document(alert, route)
-            self.alerts[alert.alert_id] = document
-            found.append(copy.deepcopy(document))
+    async def groups_of(self, order_nos: list[str]) -> list[dict[str, Any]]:
+        return [copy.deepcopy(d) for d in self.alerts.values() if d["order_no"] in order_nos]
+
+    async def insert(self, documents: list[dict[str, Any]]) -> set[str]:
+        refused = set()
+        for document in documents:
+            if document["alert_id"] in self.alerts:
+                refused.add(document["alert_id"])
+            else:
+                self.alerts[document["alert_id"]] = copy.deepcopy(document)
+        return refused
+
+    async def update(self, group: AlertGroup, version: int, notice_due: int | None) -> bool:
+        document = self.alerts.get(group.alert_id)
+        if document is None or document.get("version") != version:
+            return False
+        document.update(copy.deepcopy(group.state()), version=version + 1)
+        if notice_due is not None:
+            document["notice_due"] = notice_due
+        return True
+
+    async def tell(self, alert_id: str, channel: str, revision: int) -> None:
+        delivery = self._delivery(alert_id, channel)
+        if delivery is None:
+            self.alerts[alert_id]["deliveries"].append(
+                {"channel": channel, "status": "pending", "attempts": 0, "escalation": False,
+                 "revision": revision}
+            )  # fmt: skip
+        elif delivery.get("revision", 1) < revision:
+            if delivery["status"] == DeliveryStatus.SENDING:
+                delivery["follow_up"] = revision
+            else:
+                delivery.update(status=DeliveryStatus.PENDING.value, revision=revision)
+
+    async def told(self, alert_id: str, revision: int) -> None:
+        if self.alerts[alert_id].get("notice_due") == revision:
+            self.alerts[alert_id]["notice_due"] = None
+
+    async def notices_due(self) -> list[dict[str, Any]]:
+        return [copy.deepcopy(d) for d in self.alerts.values() if d.get("notice_due")]
+
+    async def follow_ups(self) -> list[tuple[str, str, int]]:
+        found = []
+        for document in self.alerts.values():
+            for d in document["deliveries"]:
+                if d.get("follow_up") and d["status"] in SETTLED:
+                    found.append((document["alert_id"], d["channel"], d["follow_up"]))
+                    d.update(status=DeliveryStatus.PENDING.value, revision=d["follow_up"])
+                    d["follow_up"] = 0
         return found
 
-    async def unpublished(self, alert_ids: list[str]) -> list[dict[str, Any]]:
-        return [
-            copy.deepcopy(self.alerts[i])
-            for i in alert_ids
-            if i in self.alerts and not self.alerts[i]["published"]
-        ]
+    async def get_many(self, alert_ids: list[str]) -> list[dict[str, Any]]:
+        return [copy.deepcopy(self.alerts[i]) for i in alert_ids if i in self.alerts]
 
-    async def mark_published(self, alert_ids: list[str]) -> None:
-        for alert_id in alert_ids:
-            self.alerts[alert_id]["published"] = True
+    async def mark_published(self, revisions: dict[str, int]) -> None:
+        for alert_id, revision in revisions.items():
+            document = self.alerts[alert_id]
+            document["published_revision"] = max(document["published_revision"], revision)
 
     async def add_deliveries(self, alert_id: str, channels: list[str], escalation: bool) -> None:
         for channel in channels:
@@ -84,6 +121,12 @@ class InMemoryAlertStore:
         for alert_id in alert_ids:
             delivery = self._delivery(alert_id, channel)
             if delivery is None:
+                continue
+            if (delivery["status"], delivery.get("attempt_id")) == (
+                DeliveryStatus.SENDING,
+                attempt_id,
+            ):  # this attempt's claim, repeated (its reply was lost)
+                claimed.append(alert_id)
                 continue
             if taking_over is None and delivery["status"] != DeliveryStatus.PENDING:
                 continue
@@ -128,6 +171,8 @@ class InMemoryAlertStore:
             if delivery["status"] != DeliveryStatus.SENDING:
                 continue
             delivery.update(status=status.value, last_error=error, updated_at=datetime.now(UTC))
+            if status is DeliveryStatus.DELIVERED:
+                delivery["told"] = True
             if attempted:
                 delivery["attempts"] += 1
 
@@ -156,9 +201,19 @@ class InMemoryAlertStore:
             for d in self.alerts.values()
             if d["status"] == "open"
             and not d["escalated"]
-            and d["kind"] in kinds
+            and set(d["kinds"]) & set(kinds)
             and d["created_at"] <= cutoff
         ]
+
+    async def acknowledge(self, alert_id: str, who: str) -> dict[str, Any] | None:
+        document = self.alerts.get(alert_id)
+        if document is None:
+            return None
+        if document["status"] != "resolved":
+            document["status"] = "acknowledged"
+        document.update(acknowledged_by=who, acknowledged_at=datetime.now(UTC))
+        document["version"] = document.get("version", 0) + 1
+        return copy.deepcopy(document)
 
     async def mark_escalated(self, alert_id: str) -> bool:
         document = self.alerts[alert_id]
@@ -203,21 +258,6 @@ class SilentLive:
     async def publish_many(self, change: str, alerts: list[dict[str, Any]]) -> None:
         for alert in alerts:
             await self.publish(change, alert)
-
-
-class MemorySeen:
-    def __init__(self, down: bool = False) -> None:
-        self.ids: set[str] = set()
-        self.down = down
-
-    async def known(self, alert_ids: list[str]) -> list[bool]:
-        if self.down:
-            raise redis.exceptions.ConnectionError("redis down")
-        return [i in self.ids for i in alert_ids]
-
-    async def remember(self, alert_ids: list[str]) -> None:
-        if not self.down:
-            self.ids.update(alert_ids)
 
 
 class RecordingPublisher:

@@ -3,45 +3,43 @@ live."""
 
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import Any
 
 import structlog
-from redis.asyncio import Redis
 
 from services.notifier.delivery import Dispatcher, alert_of
+from services.notifier.grouping import (
+    AlertGroup,
+    Notice,
+    alert_id_for,
+    evolve,
+    teams_for,
+    tells,
+)
 from services.notifier.live import LiveFeed
 from services.notifier.metrics import ALERTS_RAISED
-from services.notifier.routing import Route, Routing, alerts_for
-from services.notifier.store import AlertStore
-from shared.errors import REDIS_OUTAGES
+from services.notifier.routing import Routing
+from services.notifier.store import AlertStore, DeliveryStatus, new_document
 from shared.events import Alert, OrderTagged
 
 log = structlog.get_logger("notifier")
-SEEN_TTL_S = 7 * 24 * 3600
 PublishAlerts = Callable[[list[Alert]], Awaitable[None]]
 
 
-class SeenAlerts(Protocol):
-    """The fast path's memory of raised alerts (Redis); MongoDB's unique alert_id decides."""
-
-    async def known(self, alert_ids: list[str]) -> list[bool]: ...
-    async def remember(self, alert_ids: list[str]) -> None: ...
+MAX_WRITE_ROUNDS = 8  # another writer of the same alerts (a rebalance overlap): read, retry
 
 
-class RedisSeenAlerts:
-    def __init__(self, redis: Redis) -> None:
-        self._redis = redis
+@dataclass
+class _Batch:
+    """The alerts of a batch's orders as read, and what the batch did to them."""
 
-    async def known(self, alert_ids: list[str]) -> list[bool]:
-        found = await self._redis.mget([f"alert:{alert_id}" for alert_id in alert_ids])
-        return [bool(value) for value in found]
-
-    async def remember(self, alert_ids: list[str]) -> None:
-        pipe = self._redis.pipeline(transaction=False)
-        for alert_id in alert_ids:
-            pipe.set(f"alert:{alert_id}", 1, ex=SEEN_TTL_S)
-        await pipe.execute()
+    documents: dict[str, dict[str, Any]]  # alert id -> stored document (as read)
+    groups: dict[str, AlertGroup] = field(default_factory=dict)  # alert id -> new state
+    notices: dict[str, Notice] = field(default_factory=dict)  # the latest notice per alert
+    created: set[str] = field(default_factory=set)
+    new_documents: dict[str, dict[str, Any]] = field(default_factory=dict)  # as inserted
 
 
 class Alerting:
@@ -51,79 +49,209 @@ class Alerting:
         store: AlertStore,
         dispatcher: Dispatcher,
         live: LiveFeed,
-        seen: SeenAlerts,
         order_url_base: str,
         publish_alerts: PublishAlerts,
     ) -> None:
         self._routing = routing
+        self._teams = routing.teams()
+        self._channels = {channel.id: channel for channel in routing.channels}
         self._store = store
         self._dispatcher = dispatcher
         self._live = live
-        self._seen = seen
         self._order_url_base = order_url_base
         self._publish_alerts = publish_alerts
 
     async def handle(self, events: Sequence[OrderTagged]) -> int:
-        """Raise the alerts these tagged orders call for; returns how many were new. Safe to
-        run again on the same events (Kafka redelivers): nothing is stored, published or
-        delivered twice, and what a failed run left unpublished is published."""
-        # one per alert id: a batch may hold the same event twice (Kafka redelivery)
-        candidates = list(
-            {
-                alert.alert_id: (alert, route)
-                for event in events
-                for alert, route in alerts_for(event, self._routing, self._order_url_base)
-            }.values()
-        )
-        if not candidates:
+        """Raise, update and resolve the alerts these tagged orders call for; returns how many
+        changed in a way people are told of. Safe to run again on the same events (Kafka
+        redelivers): each event applies once per alert, and what a failed run left untold or
+        unpublished is done."""
+        if not events:
             return 0
-        unseen = await self._unseen(candidates)
-        if not unseen:
-            return 0
-        documents = await self._store.insert_new(unseen)  # one round trip; repeats come back None
-        new = [pair for pair, doc in zip(unseen, documents, strict=True) if doc is not None]
-        repeated = [
-            alert.alert_id for (alert, _), doc in zip(unseen, documents, strict=True) if doc is None
+        order_nos = sorted({event.order_no for event in events})
+        for _ in range(MAX_WRITE_ROUNDS):
+            batch = _Batch({d["alert_id"]: d for d in await self._store.groups_of(order_nos)})
+            self._apply(batch, events)
+            conflicts = await self._save(batch)
+            if not conflicts:
+                break
+            log.info("alert_write_conflict", alert_ids=sorted(conflicts))
+        else:
+            raise AlertWriteConflict(sorted(conflicts))
+        await self._tell(batch)
+        await self._publish(batch)
+        return sum(notice is not Notice.NONE for notice in batch.notices.values())
+
+    def _apply(self, batch: _Batch, events: Sequence[OrderTagged]) -> None:
+        for event in events:  # in partition order: one order's events in the order they happened
+            teams = set(teams_for(event, self._routing))
+            teams |= self._teams_with_alerts(batch, event.order_no)
+            for team in sorted(teams):
+                alert_id = alert_id_for(event.order_no, team)
+                stored = batch.documents.get(alert_id)
+                if stored is not None and _group_of(stored) is None:
+                    continue  # an alert of the earlier model under the same id: left as it is
+                current = batch.groups.get(alert_id) or _group_of(stored)
+                evolution = evolve(
+                    current,
+                    event,
+                    team,
+                    self._teams.get(team, []),
+                    self._order_url_base,
+                    now=datetime.now(UTC),
+                )
+                if evolution is None:
+                    continue
+                batch.groups[alert_id] = evolution.group
+                if evolution.created:
+                    batch.created.add(alert_id)
+                if evolution.notice is not Notice.NONE or alert_id not in batch.notices:
+                    batch.notices[alert_id] = evolution.notice
+
+    def _teams_with_alerts(self, batch: _Batch, order_no: str) -> set[str]:
+        """Teams that have an alert on this order (a reason may have stopped holding)."""
+        stored = [_group_of(d) for d in batch.documents.values() if d["order_no"] == order_no]
+        return {g.team for g in batch.groups.values() if g.order_no == order_no} | {
+            g.team for g in stored if g is not None
+        }
+
+    async def _save(self, batch: _Batch) -> set[str]:
+        """One insert for the new alerts, one conditional update per changed one; returns the
+        ids another writer changed meanwhile (the batch is then read and applied again)."""
+        batch.new_documents = {
+            alert_id: new_document(group, self._channels_for(group, Notice.RAISED, {}))
+            for alert_id, group in batch.groups.items()
+            if alert_id in batch.created
+        }
+        conflicts = await self._store.insert(list(batch.new_documents.values()))
+        changed = [
+            (alert_id, group)
+            for alert_id, group in batch.groups.items()
+            if alert_id not in batch.created
         ]
-        unpublished = await self._store.unpublished(repeated) if repeated else []
-        await self._live.publish_many("created", [doc for doc in documents if doc is not None])
-        # for other systems: each new alert once on the alerts topic (MongoDB holds the record)
-        to_publish = [alert for alert, _ in new] + [alert_of(doc) for doc in unpublished]
-        if to_publish:
-            await self._publish_alerts(to_publish)
-            await self._store.mark_published([alert.alert_id for alert in to_publish])
-        await self._remember([alert.alert_id for alert, _ in unseen])
-        for alert, route in new:
-            log.info(
-                "alert_raised",
-                alert_id=alert.alert_id,
-                order_no=alert.order_no,
-                kind=alert.kind.value,
-                severity=alert.severity.value,
+        stored = await asyncio.gather(
+            *(
+                self._store.update(
+                    group,
+                    batch.documents[alert_id].get("version", 0),
+                    group.revision
+                    if batch.notices.get(alert_id, Notice.NONE) is not Notice.NONE
+                    else None,
+                )
+                for alert_id, group in changed
             )
-            ALERTS_RAISED.labels(alert.kind.value, alert.severity.value).inc()
-            self._dispatcher.enqueue(alert, route.channels)
-        return len(new)
+        )
+        refused = {alert_id for (alert_id, _), ok in zip(changed, stored, strict=True) if not ok}
+        return conflicts | refused
 
-    async def _unseen(self, candidates: list[tuple[Alert, Route]]) -> list[tuple[Alert, Route]]:
-        # Fast path: alerts already raised are remembered in Redis (set only after MongoDB has
-        # them and they were published). With Redis down, MongoDB alone decides: slower, same.
-        try:
-            known = await self._seen.known([alert.alert_id for alert, _ in candidates])
-        except REDIS_OUTAGES as error:
-            log.warning("seen_alerts_unavailable", error=repr(error)[:200])
-            return candidates
-        return [pair for pair, seen in zip(candidates, known, strict=True) if not seen]
+    async def _tell(self, batch: _Batch) -> None:
+        """Changes people must see go to the alert's channels; the live page sees every one."""
+        stored_due = [d for d in batch.documents.values() if d.get("notice_due")]
+        for alert_id, group in batch.groups.items():
+            notice = batch.notices.get(alert_id, Notice.NONE)
+            if alert_id in batch.created:
+                self._raised(group)
+                await self._live.publish("created", batch.new_documents[alert_id])
+            elif notice is not Notice.NONE:
+                await self.tell_channels(group, notice, batch.documents[alert_id])
+            if alert_id not in batch.created:
+                await self._live.publish("updated", group.state())
+        for document in stored_due:  # a run that stored a change and stopped before telling
+            if document["alert_id"] not in batch.groups:
+                await self.tell_channels(_group_of(document), None, document)  # type: ignore[arg-type]
+        for document in batch.documents.values():
+            # deliveries a run stored and stopped before queueing (MongoDB lost the reply to
+            # the insert: the batch came back, its events applied already, nothing new to tell)
+            # go now, not once the sweeper's lease ran out
+            changed = batch.groups.get(document["alert_id"])
+            self._dispatcher.enqueue_pending(document, changed.alert() if changed else None)
 
-    async def _remember(self, alert_ids: list[str]) -> None:
-        try:
-            await self._seen.remember(alert_ids)
-        except REDIS_OUTAGES as error:
-            log.warning("seen_alerts_unavailable", error=repr(error)[:200])
+    async def tell_channels(
+        self, group: AlertGroup, notice: Notice | None, document: dict[str, Any]
+    ) -> None:
+        notice = notice or _notice_of(group)
+        channels = self._channels_for(group, notice, document)
+        for channel in channels:
+            await self._store.tell(group.alert_id, channel, group.revision)
+        await self._store.told(group.alert_id, group.revision)
+        self._dispatcher.enqueue(group.alert(), channels)
+        log.info(
+            "alert_changed",
+            alert_id=group.alert_id,
+            notice=notice.value,
+            severity=group.severity.value,
+            revision=group.revision,
+            channels=channels,
+        )
+
+    def _raised(self, group: AlertGroup) -> None:
+        channels = self._channels_for(group, Notice.RAISED, {})
+        log.info(
+            "alert_raised",
+            alert_id=group.alert_id,
+            order_no=group.order_no,
+            kind=group.kind.value,
+            severity=group.severity.value,
+            channels=channels,
+        )
+        ALERTS_RAISED.labels(group.kind.value, group.severity.value).inc()
+        self._dispatcher.enqueue(group.alert(), channels)
+
+    def _channels_for(
+        self, group: AlertGroup, notice: Notice, document: dict[str, Any]
+    ) -> list[str]:
+        """The channels of the team's routes behind this alert that this change goes to."""
+        heard = {
+            d["channel"]
+            for d in document.get("deliveries", [])
+            if not d.get("escalation")
+            and (d.get("told") or d["status"] in (DeliveryStatus.PENDING, DeliveryStatus.SENDING))
+        }
+        routes = {reason.route_id for reason in group.causes}
+        names = dict.fromkeys(
+            name
+            for route in self._teams.get(group.team, [])
+            if route.id in routes
+            for name in route.channels
+        )
+        return [
+            name
+            for name in names
+            if name in self._channels
+            and tells(self._channels[name], notice, group.severity, name in heard)
+        ]
+
+    async def _publish(self, batch: _Batch) -> None:
+        """Each revision once on the alerts topic for other systems (MongoDB is the record);
+        what an earlier run stored but did not publish goes too."""
+        due = {
+            alert_id: group
+            for alert_id, group in batch.groups.items()
+            if batch.notices.get(alert_id, Notice.NONE) is not Notice.NONE
+        }
+        for alert_id, document in batch.documents.items():
+            if alert_id not in due and document.get("published_revision", 0) < document.get(
+                "revision", 1
+            ):
+                group = _group_of(document)
+                if group is not None:
+                    due[alert_id] = group
+        if not due:
+            return
+        await self._publish_alerts([group.alert() for group in due.values()])
+        await self._store.mark_published({a: g.revision for a, g in due.items()})
 
     async def resume_pending(self) -> None:
-        """At start: deliveries nobody holds are queued, interrupted claims settled."""
+        """At start: changes stored but not told are told, deliveries nobody holds are queued,
+        interrupted claims settled."""
+        await self.tell_due()
         await self._dispatcher.sweep(at_start=True)
+
+    async def tell_due(self) -> None:
+        for document in await self._store.notices_due():
+            group = _group_of(document)
+            if group is not None:
+                await self.tell_channels(group, None, document)
 
     async def escalate_due(self) -> int:
         escalation = self._routing.escalation
@@ -144,6 +272,27 @@ class Alerting:
         while True:
             await asyncio.sleep(every_s)
             try:
+                await self.tell_due()
                 await self.escalate_due()
             except Exception:  # a passing store error must not end the watch
                 log.exception("escalation_check_failed")
+
+
+class AlertWriteConflict(Exception):
+    """Other writers kept changing these alerts; the batch is handed back to Kafka."""
+
+
+def _group_of(document: dict[str, Any] | None) -> AlertGroup | None:
+    """A stored alert as its state; None for a document of the old model (one per order and
+    kind, no reasons), which the new model leaves as it is."""
+    if document is None or "causes" not in document:
+        return None
+    return AlertGroup.model_validate(document)
+
+
+def _notice_of(group: AlertGroup) -> Notice:
+    """The notice a stored, untold revision stands for (read back from its history)."""
+    for change in reversed(group.history):
+        if change.change in {n.value for n in Notice}:
+            return Notice(change.change)
+    return Notice.RAISED

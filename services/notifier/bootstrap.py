@@ -11,7 +11,7 @@ import structlog
 from faststream.kafka import KafkaBroker
 from redis.asyncio import Redis
 
-from services.notifier.alerting import Alerting, RedisSeenAlerts
+from services.notifier.alerting import Alerting
 from services.notifier.attempt_log import AttemptLog
 from services.notifier.channels import ChannelSender
 from services.notifier.consumer import subscribe_tagged_orders
@@ -110,7 +110,6 @@ async def bootstrap(settings: NotifierSettings) -> AsyncIterator[Notifier]:
             store,
             dispatcher,
             live,
-            RedisSeenAlerts(redis),
             settings.notifier_order_url_base,
             AlertPublisher(broker, settings.topics.alerts),
         )

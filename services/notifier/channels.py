@@ -29,7 +29,7 @@ from services.notifier.routing import (
     WeComChannel,
 )
 from services.notifier.wording import Wording, wording
-from shared.events import Alert
+from shared.events import Alert, AlertStatus
 
 SIGNATURE_HEADER = "Ordertag-Signature"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
@@ -54,6 +54,7 @@ class Message:
     def title_in(self, w: Wording) -> str:
         prefix = w.word("escalated") if self.escalation else ""
         if len(self.alerts) == 1:
+            prefix += _change_word(self.alerts[0], w)
             alert = self.alerts[0]
             return (
                 f"{prefix}[{w.severity(alert)}] {w.kind(alert)} {w.word('order')} {alert.order_no}"
@@ -63,7 +64,8 @@ class Message:
     def lines(self, w: Wording | None = None) -> list[str]:
         w = w or wording("en")
         return [
-            f"{w.severity(a).upper()} {w.kind(a)}: {w.word('order')} {a.order_no},"
+            f"{_change_word(a, w)}{w.severity(a).upper()} {w.kind(a)}:"
+            f" {w.word('order')} {a.order_no},"
             f" {w.word('customer')} {a.customer_id} ({w.tier(a)}),"
             f" {a.amount} {a.currency}; {w.word('tags')} {', '.join(map(w.tag, a.tags))};"
             f" {w.word('why')}: {'; '.join(a.reasons) or '—'}; {a.order_url}"
@@ -73,7 +75,8 @@ class Message:
     def markdown(self, w: Wording | None = None) -> str:
         w = w or wording("en")
         items = [
-            f"**{w.severity(a).upper()} {w.kind(a)}** [{a.order_no}]({a.order_url})\n"
+            f"**{_change_word(a, w)}{w.severity(a).upper()} {w.kind(a)}**"
+            f" [{a.order_no}]({a.order_url})\n"
             f"> {w.word('customer')} {a.customer_id} ({w.tier(a)}),"
             f" {a.amount} {a.currency}\n"
             f"> {'; '.join(a.reasons) or ', '.join(map(w.tag, a.tags))}"
@@ -90,15 +93,27 @@ class Message:
             return self.key
         suffix = ":escalated" if self.escalation else ""
         if len(self.alerts) == 1:
-            return self.alerts[0].alert_id + suffix
-        ids = ",".join(sorted(a.alert_id for a in self.alerts))
+            return _revision_key(self.alerts[0]) + suffix
+        ids = ",".join(sorted(_revision_key(a) for a in self.alerts))
         return f"digest-{hashlib.sha256(ids.encode()).hexdigest()}{suffix}"
 
     def json_body(self) -> dict[str, Any]:
         return {
             "type": "ordertag.alert.escalated" if self.escalation else "ordertag.alert",
+            # per alert: its status (open, acknowledged, resolved) and revision say the change
             "alerts": [a.model_dump(mode="json") for a in self.alerts],
         }
+
+
+def _revision_key(alert: Alert) -> str:
+    """The first telling of an alert keeps its id as key; each later change has its own."""
+    return alert.alert_id if alert.revision == 1 else f"{alert.alert_id}:r{alert.revision}"
+
+
+def _change_word(alert: Alert, w: Wording) -> str:
+    if alert.status is AlertStatus.RESOLVED:
+        return w.word("resolved")
+    return w.word("updated") if alert.revision > 1 else ""
 
 
 def sign_webhook(secret: str, timestamp: int, body: bytes) -> str:

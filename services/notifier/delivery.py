@@ -66,13 +66,18 @@ class ChannelWorker:
         self._interval_s = 60 / channel.rate_per_minute
         self._next_send = 0.0
         self._held: set[tuple[str, bool]] = set()  # queued, held for quiet hours or in flight
+        self._latest: dict[str, Alert] = {}  # the newest state of each held alert
         self._tasks: set[asyncio.Task[None]] = set()
         self._waiting: set[asyncio.Task[None]] = set()
         self._in_flight = asyncio.Semaphore(channel.max_in_flight)
         self._pending = PENDING_DELIVERIES.labels(channel.id)
 
     def enqueue(self, alert: Alert, escalation: bool = False) -> None:
-        """Queue a delivery unless this worker already holds it (the sweeper finds it again)."""
+        """Queue a delivery unless this worker already holds it (the sweeper finds it again);
+        a held alert's newer state replaces the older one, so the newest is what goes out."""
+        known = self._latest.get(alert.alert_id)
+        if known is None or known.revision <= alert.revision:
+            self._latest[alert.alert_id] = alert
         if (alert.alert_id, escalation) in self._held:
             return
         self._held.add((alert.alert_id, escalation))
@@ -139,6 +144,11 @@ class ChannelWorker:
 
     async def _claim_and_send(self, message: Message, taking_over: str | None) -> None:
         attempt_id = uuid.uuid4().hex
+        message = Message(
+            tuple(self._latest.get(a.alert_id, a) for a in message.alerts),
+            message.escalation,
+            message.key,
+        )
         ids = [alert.alert_id for alert in message.alerts]
         key = message.idempotency_key if taking_over is None else message.key
         assert key is not None  # an interrupted claim carries the key it was claimed with
@@ -149,6 +159,9 @@ class ChannelWorker:
             "claim_delivery",
         )
         if not claimed:  # delivered, or claimed by another process meanwhile
+            return
+        claimed = await self._drop_resolved_untold(claimed, attempt_id, message.escalation)
+        if not claimed:
             return
         if len(claimed) < len(ids):
             message = Message(
@@ -186,6 +199,40 @@ class ChannelWorker:
                     RELEASE_TIMEOUT_S,
                 )
             raise
+
+    async def _drop_resolved_untold(
+        self, claimed: list[str], attempt_id: str, escalation: bool
+    ) -> list[str]:
+        """An alert that resolved before this channel heard of it is not sent at all: its
+        delivery is settled ``skipped`` (nobody needs a raise and a resolve at once)."""
+        if escalation:
+            return claimed
+        documents = await through_outages(
+            lambda: self._store.get_many(claimed), "read_claimed_alerts"
+        )
+        skipped = [
+            d["alert_id"]
+            for d in documents
+            if d.get("status") == "resolved"
+            and not any(
+                x["channel"] == self.channel.id and x.get("told") for x in d.get("deliveries", [])
+            )
+        ]
+        if not skipped:
+            return claimed
+        await through_outages(
+            lambda: self._store.settle(
+                skipped,
+                self.channel.id,
+                attempt_id,
+                DeliveryStatus.SKIPPED,
+                "resolved before it was sent",
+                attempted=False,
+            ),
+            "store_delivery_outcome",
+        )
+        DELIVERIES.labels(self.channel.id, "skipped").inc(len(skipped))
+        return [alert_id for alert_id in claimed if alert_id not in skipped]
 
     async def _succeeded(
         self, message: Message, ids: list[str], attempt_id: str, attempt: int, started: float
@@ -265,6 +312,8 @@ class ChannelWorker:
             if (alert.alert_id, escalation) in self._held:
                 self._held.discard((alert.alert_id, escalation))
                 self._pending.dec()
+            if (alert.alert_id, not escalation) not in self._held:
+                self._latest.pop(alert.alert_id, None)
 
     def _spawn(self, work: Awaitable[None], *, waiting: bool = False) -> None:
         """Run ``work`` beside the queue; ``waiting`` work (held for quiet hours, nothing
@@ -304,6 +353,18 @@ class Dispatcher:
         for channel in channels:
             self.workers[channel].enqueue(alert, escalation)
 
+    def enqueue_pending(self, document: dict[str, Any], alert: Alert | None = None) -> None:
+        """Queue the deliveries of this stored alert that nobody claimed, telling ``alert`` (its
+        state now) or the document's (a worker already holding one ignores it; the claim
+        decides who sends)."""
+        if not any(d["status"] == DeliveryStatus.PENDING.value for d in document["deliveries"]):
+            return
+        alert = alert or alert_of(document)
+        for delivery in document["deliveries"]:
+            worker = self.workers.get(delivery["channel"])
+            if worker and delivery["status"] == DeliveryStatus.PENDING.value:
+                worker.enqueue(alert, bool(delivery.get("escalation", False)))
+
     async def sweep(self, *, at_start: bool = False) -> None:
         """Queue pending deliveries (at start: all; later: those older than the lease, which no
         live process seems to hold), and settle claims whose lease ran out: a channel with an
@@ -312,13 +373,19 @@ class Dispatcher:
         escalation still show it)."""
         cutoff = datetime.now(UTC) - timedelta(seconds=self._lease_s)
         for document in await self._store.pending_deliveries(None if at_start else cutoff):
-            alert = alert_of(document)
-            for delivery in document["deliveries"]:
-                worker = self.workers.get(delivery["channel"])
-                if worker and delivery["status"] == DeliveryStatus.PENDING.value:
-                    worker.enqueue(alert, bool(delivery.get("escalation", False)))
+            self.enqueue_pending(document)
         for claim in await self._store.interrupted_claims(cutoff):
             await self._settle_interrupted(claim)
+        follow_ups = await self._store.follow_ups()
+        if follow_ups:
+            documents = {
+                d["alert_id"]: d
+                for d in await self._store.get_many(sorted({a for a, _, _ in follow_ups}))
+            }
+            for alert_id, channel, _ in follow_ups:
+                worker = self.workers.get(channel)
+                if worker and alert_id in documents:
+                    worker.enqueue(alert_of(documents[alert_id]))
 
     async def _settle_interrupted(self, claim: InterruptedClaim) -> None:
         worker = self.workers.get(claim.channel)

@@ -4,6 +4,7 @@ Pure: parsing and deciding, no I/O beyond reading the file.
 """
 
 from datetime import datetime, time, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, ClassVar, Literal
 from urllib.parse import quote
@@ -12,7 +13,11 @@ from zoneinfo import ZoneInfo
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from shared.events import Alert, AlertKind, OrderTagged, Severity
+from shared.events import AlertKind, Severity
+from shared.models import OrderStatus
+
+# How severities compare: an alert's severity is the highest of its open reasons'.
+SEVERITY_RANK = {Severity.INFO: 0, Severity.WARNING: 1, Severity.CRITICAL: 2}
 
 
 class _Strict(BaseModel):
@@ -48,6 +53,13 @@ class _Channel(_Strict):
     # messages on the wire at once: what a crash can leave unsettled (see docs/notifier.md)
     max_in_flight: int = Field(default=1, ge=1, le=64)
     quiet_hours: QuietHours | None = None
+    # alerts below this severity stay on the page only (info: for the record)
+    min_severity: Severity = Severity.WARNING
+    # tell the channel again when an open alert's severity rises (a later reason of the same
+    # or lower severity only updates the page), and when an alert it was told of resolves
+    # (unset: as Alertmanager does, webhooks yes, chat robots and e-mail no)
+    send_updates: bool = True
+    send_resolved: bool | None = None
     # what to do with a delivery interrupted mid-send: resend (at least once) or not (at most
     # once); unset, the channel's nature decides
     resend_interrupted: bool | None = None
@@ -59,6 +71,13 @@ class _Channel(_Strict):
     @property
     def message_language(self) -> str:
         return self.language or self.default_language
+
+    @property
+    def tells_resolved(self) -> bool:
+        return self.has_idempotency_key if self.send_resolved is None else self.send_resolved
+
+    def wants(self, severity: Severity) -> bool:
+        return SEVERITY_RANK[severity] >= SEVERITY_RANK[self.min_severity]
 
     @property
     def resends_interrupted(self) -> bool:
@@ -116,13 +135,56 @@ AnyChannel = WebhookChannel | WeComChannel | DingTalkChannel | SlackChannel | Em
 Channel = Annotated[AnyChannel, Field(discriminator="type")]
 
 
+class Condition(_Strict):
+    """What an order must show for a severity rule to apply; every given part must hold."""
+
+    tags_any: list[str] = Field(default_factory=list)
+    tags_none: list[str] = Field(default_factory=list)
+    amount_gte: Decimal | None = Field(default=None, ge=0)
+    amount_lt: Decimal | None = Field(default=None, gt=0)
+
+    def holds(self, tags: set[str], amount: Decimal) -> bool:
+        return (
+            (not self.tags_any or not tags.isdisjoint(self.tags_any))
+            and tags.isdisjoint(self.tags_none)
+            and (self.amount_gte is None or amount >= self.amount_gte)
+            and (self.amount_lt is None or amount < self.amount_lt)
+        )
+
+
+class SeverityRule(_Strict):
+    severity: Severity
+    when: Condition
+    why: str = Field(min_length=1, max_length=200)
+
+
 class Route(_Strict):
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
     kind: AlertKind
+    # when no severity rule applies
     severity: Severity
-    team: str = Field(min_length=1, max_length=64)
+    # the first rule whose condition holds gives the severity (see docs/notifier.md)
+    severity_rules: list[SeverityRule] = Field(default_factory=list)
+    # one alert per order and team: the team's routes add their reasons to it (an id part)
+    team: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
     when_tags_any: list[str] = Field(min_length=1)
+    # the reason holds only while the order's status is one of these (unset: any status);
+    # when no reason of an alert holds any more, it resolves
+    open_while_status: list[OrderStatus] | None = None
     channels: list[str] = Field(default_factory=list)
+
+    def matches(self, tags: set[str], status: OrderStatus) -> bool:
+        """Does the order, as it is now, give this route a reason to alert?"""
+        in_status = self.open_while_status is None or status in self.open_while_status
+        return in_status and not tags.isdisjoint(self.when_tags_any)
+
+    def severity_for(self, tags: set[str], amount: Decimal) -> tuple[Severity, str]:
+        """The severity of this route's reason for an order with these tags and amount, and
+        why (the rule's words, or the route's default)."""
+        for rule in self.severity_rules:
+            if rule.when.holds(tags, amount):
+                return rule.severity, rule.why
+        return self.severity, f"{self.kind.value}: {self.severity.value} by default"
 
 
 class Escalation(_Strict):
@@ -148,7 +210,17 @@ class Routing(_Strict):
         for name in self.escalation.channels:
             if name not in known:
                 raise ValueError(f"escalation: unknown channel {name!r}")
+        kinds = [(route.team, route.kind) for route in self.routes]
+        if len(set(kinds)) != len(kinds):
+            raise ValueError("one route per team and kind: an alert holds one reason per kind")
         return self
+
+    def teams(self) -> dict[str, list[Route]]:
+        """Each team's routes, in file order (the order breaks ties between reasons)."""
+        found: dict[str, list[Route]] = {}
+        for route in self.routes:
+            found.setdefault(route.team, []).append(route)
+        return found
 
     def warnings(self) -> list[str]:
         """What is valid but risky, said at startup."""
@@ -182,34 +254,6 @@ def load_routing(path: Path) -> Routing:
             for e in error.errors()
         )
         raise RoutingFileError(f"{path}: {problems}") from None
-
-
-def alerts_for(
-    event: OrderTagged, routing: Routing, order_url_base: str
-) -> list[tuple[Alert, Route]]:
-    """The alerts a tagged order raises: one per route whose tags it has just gained."""
-    added = {tag.name for tag in event.tags_added}
-    found = []
-    for route in routing.routes:
-        matched = [name for name in route.when_tags_any if name in added]
-        if not matched:
-            continue
-        reasons = [tag.reason for tag in event.tags if tag.name in matched]
-        alert = Alert(
-            alert_id=Alert.id_for(event.order_no, route.kind),
-            kind=route.kind,
-            severity=route.severity,
-            order_no=event.order_no,
-            customer_id=event.customer_id,
-            customer_tier=event.facts.customer_tier,
-            amount=event.facts.total,
-            currency=event.facts.currency,
-            tags=[tag.name for tag in event.tags],
-            reasons=reasons,
-            order_url=order_url(order_url_base, event.order_no),
-        )
-        found.append((alert, route))
-    return found
 
 
 def order_url(base: str, order_no: str) -> str:

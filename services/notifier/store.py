@@ -1,4 +1,4 @@
-"""Alerts in MongoDB: exactly one per order and kind (unique alert_id), with their deliveries.
+"""Alerts in MongoDB: exactly one per order and team (unique alert_id), with their deliveries.
 
 Each alert holds one delivery per channel. A delivery moves ``pending`` → ``sending`` (claimed
 with an attempt id *before* anything is sent) → ``delivered`` | ``failed``; a claim that outlives
@@ -12,12 +12,11 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from pymongo import ASCENDING, DESCENDING, ReturnDocument
+from pymongo import ASCENDING, DESCENDING, ReturnDocument, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
 
-from services.notifier.routing import Route
-from shared.events import Alert
+from services.notifier.grouping import AlertGroup
 from shared.mongo import DUPLICATE_KEY, SCAN_BATCH
 from shared.stored_tags import readable_tags
 
@@ -30,6 +29,16 @@ class DeliveryStatus(StrEnum):
     DELIVERED = "delivered"
     FAILED = "failed"  # every retry refused
     UNCERTAIN = "uncertain"  # interrupted mid-send on a channel without idempotency: not resent
+    SKIPPED = "skipped"  # resolved before it was sent: nobody needs to hear of it
+
+
+# a delivery in one of these may be told again (a later revision of its alert)
+SETTLED = [
+    DeliveryStatus.DELIVERED.value,
+    DeliveryStatus.FAILED.value,
+    DeliveryStatus.UNCERTAIN.value,
+    DeliveryStatus.SKIPPED.value,
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,25 +61,23 @@ def _on(channel: str) -> list[dict[str, Any]]:
     return [{"d.channel": channel}]
 
 
-def _delivery(channel: str, escalation: bool = False) -> dict[str, Any]:
+def _delivery(channel: str, escalation: bool = False, revision: int = 1) -> dict[str, Any]:
     return {
         "channel": channel,
         "status": DeliveryStatus.PENDING.value,
         "attempts": 0,
         "escalation": escalation,
+        "revision": revision,  # the alert's revision this delivery is to tell
     }
 
 
-def _document(alert: Alert, route: Route) -> dict[str, Any]:
+def new_document(group: AlertGroup, channels: list[str]) -> dict[str, Any]:
     return {
-        **alert.model_dump(mode="json"),
-        "created_at": alert.created_at,
-        "team": route.team,
-        "route_id": route.id,
-        "status": "open",
+        **group.state(),
+        "version": 1,  # each stored change of the alert's state counts one (optimistic writes)
         "escalated": False,
-        "published": False,  # on the alerts topic; set once Kafka acknowledged it
-        "deliveries": [_delivery(c) for c in route.channels],
+        "published_revision": 0,  # on the alerts topic; raised once Kafka acknowledged it
+        "deliveries": [_delivery(c, revision=group.revision) for c in channels],
     }
 
 
@@ -82,6 +89,7 @@ class AlertStore:
 
     async def ensure_indexes(self) -> None:
         await self.alerts.create_index([("alert_id", ASCENDING)], unique=True)
+        await self.alerts.create_index([("order_no", ASCENDING)])
         await self.alerts.create_index([("status", ASCENDING), ("created_at", DESCENDING)])
         await self.alerts.create_index([("deliveries.status", ASCENDING)])
         await self.attempts.create_index([("alert_ids", ASCENDING), ("at", DESCENDING)])
@@ -89,30 +97,136 @@ class AlertStore:
     async def ping(self) -> None:
         await self.alerts.database.command("ping")
 
-    async def insert_new(self, alerts: list[tuple[Alert, Route]]) -> list[dict[str, Any] | None]:
-        """Store the alerts that do not exist yet, in one round trip; per alert, its document
-        when new, None when it existed (the unique alert_id refused it)."""
-        documents = [_document(alert, route) for alert, route in alerts]
-        refused: set[int] = set()
+    async def groups_of(self, order_nos: list[str]) -> list[dict[str, Any]]:
+        """Every alert of these orders (each order has at most one per team)."""
+        cursor = self.alerts.find({"order_no": {"$in": order_nos}}, {"_id": 0})
+        return await cursor.to_list(None)
+
+    async def insert(self, documents: list[dict[str, Any]]) -> set[str]:
+        """Store new alerts in one round trip; returns the ids another writer stored first."""
+        if not documents:
+            return set()
+        refused: set[str] = set()
         try:
-            await self.alerts.insert_many(documents, ordered=False)
+            await self.alerts.insert_many([dict(d) for d in documents], ordered=False)
         except BulkWriteError as error:
             for failure in error.details["writeErrors"]:
                 if failure["code"] != DUPLICATE_KEY:
                     raise
-                refused.add(failure["index"])
-        for document in documents:
-            document.pop("_id", None)
-        return [None if i in refused else d for i, d in enumerate(documents)]
+                refused.add(documents[failure["index"]]["alert_id"])
+        return refused
 
-    async def unpublished(self, alert_ids: list[str]) -> list[dict[str, Any]]:
-        cursor = self.alerts.find({"alert_id": {"$in": alert_ids}, "published": False}, {"_id": 0})
+    async def update(self, group: AlertGroup, version: int, notice_due: int | None) -> bool:
+        """Store the alert's new state if nobody changed it since ``version`` was read; with
+        ``notice_due``, the revision its channels must still be told of (cleared once told)."""
+        fields = {**group.state(), "version": version + 1}
+        if notice_due is not None:
+            fields["notice_due"] = notice_due
+        result = await self.alerts.update_one(
+            {"alert_id": group.alert_id, "version": version}, {"$set": fields}
+        )
+        return result.modified_count == 1
+
+    async def tell(self, alert_id: str, channel: str, revision: int) -> None:
+        """Make the channel's delivery tell ``revision``: a new delivery, a settled one sent
+        again, a pending one sending the newer state, or one mid-send followed up once it
+        settles (the sweeper). Idempotent: a delivery already at ``revision`` is left alone."""
+        older = {"channel": channel, "revision": {"$lt": revision}, "escalation": False}
+        for _ in range(4):  # each miss means the delivery moved on meanwhile
+            pushed = await self.alerts.update_one(
+                {"alert_id": alert_id, "deliveries.channel": {"$ne": channel}},
+                {"$push": {"deliveries": _delivery(channel, revision=revision)}},
+            )
+            if pushed.modified_count:
+                return
+            for state, change in (
+                ({"status": {"$in": SETTLED}}, {"status": DeliveryStatus.PENDING.value}),
+                ({"status": DeliveryStatus.PENDING.value}, {}),
+                ({"status": DeliveryStatus.SENDING.value}, {"follow_up": revision}),
+            ):
+                update = {f"deliveries.$[d].{k}": v for k, v in change.items()}
+                if "follow_up" not in change:
+                    update["deliveries.$[d].revision"] = revision
+                result = await self.alerts.update_one(
+                    {"alert_id": alert_id, "deliveries": {"$elemMatch": {**older, **state}}},
+                    {"$set": update},
+                    array_filters=_on(channel),
+                )
+                if result.modified_count:
+                    return
+            current = await self.alerts.count_documents(
+                {
+                    "alert_id": alert_id,
+                    "deliveries": {
+                        "$elemMatch": {"channel": channel, "revision": {"$gte": revision}}
+                    },
+                }
+            )
+            if current:
+                return
+
+    async def told(self, alert_id: str, revision: int) -> None:
+        await self.alerts.update_one(
+            {"alert_id": alert_id, "notice_due": revision}, {"$set": {"notice_due": None}}
+        )
+
+    async def notices_due(self) -> list[dict[str, Any]]:
+        """Alerts stored with a change their channels were not yet told of (a crash between)."""
+        cursor = self.alerts.find({"notice_due": {"$gt": 0}}, {"_id": 0})
         return await cursor.to_list(None)
 
-    async def mark_published(self, alert_ids: list[str]) -> None:
-        await self.alerts.update_many(
-            {"alert_id": {"$in": alert_ids}}, {"$set": {"published": True}}
+    async def follow_ups(self) -> list[tuple[str, str, int]]:
+        """Deliveries that were mid-send when a newer revision came: once settled, they are
+        made pending for that revision. Returns (alert id, channel, revision) made pending."""
+        cursor = self.alerts.find(
+            {"deliveries": {"$elemMatch": {"follow_up": {"$gt": 0}, "status": {"$in": SETTLED}}}},
+            {"_id": 0, "alert_id": 1, "deliveries": 1},
         )
+        found = []
+        async for document in cursor:
+            for delivery in document["deliveries"]:
+                revision = delivery.get("follow_up") or 0
+                if revision and delivery["status"] in SETTLED:
+                    result = await self.alerts.update_one(
+                        {
+                            "alert_id": document["alert_id"],
+                            "deliveries": {
+                                "$elemMatch": {
+                                    "channel": delivery["channel"],
+                                    "follow_up": revision,
+                                    "status": {"$in": SETTLED},
+                                }
+                            },
+                        },
+                        {
+                            "$set": {
+                                "deliveries.$[d].status": DeliveryStatus.PENDING.value,
+                                "deliveries.$[d].revision": revision,
+                                "deliveries.$[d].follow_up": 0,
+                            }
+                        },
+                        array_filters=_on(delivery["channel"]),
+                    )
+                    if result.modified_count:
+                        found.append((document["alert_id"], delivery["channel"], revision))
+        return found
+
+    async def get_many(self, alert_ids: list[str]) -> list[dict[str, Any]]:
+        cursor = self.alerts.find({"alert_id": {"$in": alert_ids}}, {"_id": 0})
+        return await cursor.to_list(None)
+
+    async def mark_published(self, revisions: dict[str, int]) -> None:
+        """The alerts topic has these revisions (never lowers what is recorded). One round trip:
+        the shorter the time between Kafka's acknowledgement and this record, the fewer
+        revisions a crash in between publishes twice."""
+        if revisions:
+            await self.alerts.bulk_write(
+                [
+                    UpdateOne({"alert_id": alert_id}, {"$max": {"published_revision": revision}})
+                    for alert_id, revision in revisions.items()
+                ],
+                ordered=False,
+            )
 
     async def add_deliveries(self, alert_id: str, channels: list[str], escalation: bool) -> None:
         for channel in channels:
@@ -142,7 +256,9 @@ class AlertStore:
     ) -> list[str]:
         """Claim the channel's deliveries of these alerts for ``attempt_id``, before sending:
         pending ones, or (``taking_over``) those an interrupted attempt held. Returns the ids
-        claimed; another process or attempt may have claimed the rest."""
+        claimed; another process or attempt may have claimed the rest. Safe to repeat: a claim
+        whose reply was lost (MongoDB went down after applying it) returns, when tried again,
+        what ``attempt_id`` holds, instead of leaving it ``sending`` for a lease."""
         held = (
             {"status": DeliveryStatus.PENDING.value}
             if taking_over is None
@@ -167,15 +283,19 @@ class AlertStore:
         )
         if result.modified_count == len(alert_ids):
             return alert_ids
-        if result.modified_count == 0:
-            return []
         return await self._held_by(alert_ids, channel, attempt_id)
 
     async def _held_by(self, alert_ids: list[str], channel: str, attempt_id: str) -> list[str]:
         cursor = self.alerts.find(
             {
                 "alert_id": {"$in": alert_ids},
-                "deliveries": {"$elemMatch": {"channel": channel, "attempt_id": attempt_id}},
+                "deliveries": {
+                    "$elemMatch": {
+                        "channel": channel,
+                        "attempt_id": attempt_id,
+                        "status": DeliveryStatus.SENDING.value,
+                    }
+                },
             },
             {"_id": 0, "alert_id": 1},
         )
@@ -222,6 +342,8 @@ class AlertStore:
         }
         if attempted:
             update["$inc"] = {"deliveries.$[d].attempts": 1}
+        if status is DeliveryStatus.DELIVERED:
+            update["$set"]["deliveries.$[d].told"] = True
         await self.alerts.update_many(
             {
                 "alert_id": {"$in": alert_ids},
@@ -316,18 +438,23 @@ class AlertStore:
         return document
 
     async def acknowledge(self, alert_id: str, who: str) -> dict[str, Any] | None:
-        return await self.alerts.find_one_and_update(
-            {"alert_id": alert_id},
-            {
-                "$set": {
-                    "status": "acknowledged",
-                    "acknowledged_by": who,
-                    "acknowledged_at": datetime.now(UTC),
-                }
-            },
-            projection={"_id": 0},
-            return_document=ReturnDocument.AFTER,
-        )
+        """Who took it and when; an open alert becomes ``acknowledged`` (a resolved one stays
+        resolved). The version moves on, so a consumer that read the alert before re-reads it
+        instead of writing its old status back."""
+        by = {"acknowledged_by": who, "acknowledged_at": datetime.now(UTC)}
+        for query, fields in (
+            ({"status": {"$ne": "resolved"}}, {"status": "acknowledged", **by}),
+            ({"status": "resolved"}, by),
+        ):
+            found = await self.alerts.find_one_and_update(
+                {"alert_id": alert_id, **query},
+                {"$set": fields, "$inc": {"version": 1}},
+                projection={"_id": 0},
+                return_document=ReturnDocument.AFTER,
+            )
+            if found is not None:
+                return found
+        return None
 
     async def claim(self, alert_id: str, who: str) -> dict[str, Any] | None:
         return await self.alerts.find_one_and_update(
@@ -342,7 +469,7 @@ class AlertStore:
             {
                 "status": "open",
                 "escalated": False,
-                "kind": {"$in": kinds},
+                "kinds": {"$in": kinds},
                 "created_at": {"$lte": cutoff},
             },
             {"_id": 0},

@@ -14,6 +14,8 @@ from shared.events import Alert
 WORDS = {
     "en": {
         "escalated": "ESCALATED: ",
+        "resolved": "RESOLVED: ",
+        "updated": "UPDATED: ",
         "digest": "{n} ordertag alerts",
         "order": "order",
         "customer": "customer",
@@ -23,6 +25,8 @@ WORDS = {
     },
     "zh-CN": {
         "escalated": "【升级】",
+        "resolved": "【已解决】",
+        "updated": "【更新】",
         "digest": "{n} 条 ordertag 告警",
         "order": "订单",
         "customer": "客户",

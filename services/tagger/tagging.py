@@ -7,8 +7,8 @@ document through the event ids it records and its version, history through a uni
 import asyncio
 import uuid
 from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import partial
 from typing import Any, TypeVar
@@ -161,8 +161,10 @@ class TaggingService:
             # have read MongoDB before them. Counting them again adds only what it missed.
             log.warning("figures_rebuilt_under_batch", orders=len(fresh))
             _, epoch = await self._apply_figures(fresh)
-        outcome.tagged.extend(t for t in tagged if t.order_no not in conflicts)
+        # replays first: an order's stored events came before its fresh ones, and consumers
+        # that follow the order's state (the notifier) must see them in that order
         outcome.tagged.extend(await self._replayed(replays, records))
+        outcome.tagged.extend(t for t in tagged if t.order_no not in conflicts)
         metrics.EVENTS_PROCESSED.labels("tagged").inc(len(tagged))
         metrics.EVENTS_PROCESSED.labels("replayed").inc(len(replays))
         return conflicts
@@ -281,7 +283,11 @@ class TaggingService:
         been lost in a crash); same id, same content, so downstream dedupes it."""
         stored = [(event.order_no, event.event_id, event.occurred_at) for event in replays]
         return await stored_changes_tagged(
-            self._store, stored, records, templates=self._store.templates()
+            self._store,
+            stored,
+            records,
+            templates=self._store.templates(),
+            sources={str(event.event_id): event for event in replays},
         )
 
 
@@ -291,24 +297,35 @@ async def stored_changes_tagged(
     records: dict[str, OrderRecord],
     *,
     templates: ReasonTemplates | None = None,
+    sources: Mapping[str, OrderEventModel] | None = None,
 ) -> list[OrderTagged]:
     """The tagged events of changes already stored (order number, source event id, when),
     rebuilt from their tag history, to publish again: by rules on replay, by hand from the
-    pending publications."""
+    pending publications. With the change's source event (``sources``, by event id: a
+    replay), the order is published as it was right after it, its status and tags then, as
+    first published: a later change stored before a crash (the order shipped) must not
+    stand in for it, or an alert due on the earlier state is never raised."""
     if not changes:
         return []
     entries_of: dict[str, list[dict[str, Any]]] = {}
     for entry in await store.history_of_orders(sorted({order_no for order_no, _, _ in changes})):
         entries_of.setdefault(entry["order_no"], []).append(entry)
+    history_of = {
+        order_no: readable_history(entries, records[order_no].tags, templates)
+        for order_no, entries in entries_of.items()
+    }
     by_event = {
         (order_no, entry["event_id"]): entry
-        for order_no, entries in entries_of.items()
-        for entry in readable_history(entries, records[order_no].tags, templates)
+        for order_no, history in history_of.items()
+        for entry in history
     }
     tagged = []
     for order_no, source_event_id, occurred_at in changes:
         record = records[order_no]
         entry = by_event.get((order_no, str(source_event_id)), {})
+        source = (sources or {}).get(str(source_event_id))
+        if source is not None:
+            record = _as_after(record, source, history_of.get(order_no, []))
         # what the change added, as the history kept it: the order's current tags may no
         # longer hold it (a later change of the same order, stored before the crash, removed
         # an urgent tag), and the alert it calls for is due all the same
@@ -320,6 +337,32 @@ async def stored_changes_tagged(
         removed = sorted(t["tag"] for t in entry.get("removed", []))
         tagged.append(tagged_event_for(source_event_id, occurred_at, record, added, removed))
     return tagged
+
+
+def _as_after(
+    record: OrderRecord, source: OrderEventModel, history: list[dict[str, Any]]
+) -> OrderRecord:
+    """The order right after ``source`` was applied: the event's own status (and order, for a
+    creation or update), and its tags with every later change of the history undone."""
+    applied = record.applied_events
+    event_id = str(source.event_id)
+
+    def later(entry: dict[str, Any]) -> bool:
+        if event_id in applied and entry["event_id"] in applied:
+            return applied.index(entry["event_id"]) > applied.index(event_id)
+        return bool(entry["at"] > source.occurred_at)
+
+    tags = {tag.name: tag for tag in record.tags}
+    for entry in reversed([entry for entry in history if later(entry)]):
+        for added in entry.get("added", ()):
+            tags.pop(added["tag"], None)
+        for before in (*entry.get("removed", ()), *entry.get("replaced", ())):
+            tags[before["tag"]] = _tag_from_history(before, entry["at"])
+    if isinstance(source, StatusChanged):
+        order = record.order.model_copy(update={"status": source.status})
+    else:
+        order = source.order
+    return replace(record, order=order, status=order.status, tags=list(tags.values()))
 
 
 def replaced_tags(before: list[AppliedTag], after: list[AppliedTag]) -> list[AppliedTag]:

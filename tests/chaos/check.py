@@ -126,7 +126,9 @@ async def run_checks(
         alerts = [
             d
             async for d in db["alerts"].find(
-                {}, {"_id": 0, "alert_id": 1, "deliveries": 1}, batch_size=1000
+                {},
+                {"_id": 0, "alert_id": 1, "status": 1, "revision": 1, "deliveries": 1},
+                batch_size=1000,
             )
         ]
         checks = [
@@ -137,7 +139,7 @@ async def run_checks(
             check_history(expected, history),
             await check_figures(redis, stored),
             check_alerts(expected, alerts, alert_records),
-            check_deliveries(expected, receivers),
+            check_deliveries(expected, receivers, alerts),
             Check(
                 "nothing dead-lettered",
                 not dead_records and not expected.unknown_status_changes,
@@ -167,7 +169,7 @@ async def run_checks(
 
 def check_ingest_answers(ledger: Ledger) -> Check:
     """Nothing but 2xx, 4xx for bad input, 503/429 with Retry-After."""
-    bad = Counter()
+    bad: Counter[str] = Counter()
     for (what, status, retry_after), count in ledger.answers.items():
         fine = (
             200 <= status < 300
@@ -347,40 +349,92 @@ def _close(raw: bytes | None, value: float | None) -> bool:
 
 
 def check_alerts(expected: Expected, alerts: list[dict[str, Any]], on_topic: list[Any]) -> Check:
+    """One alert per order and team where the recomputation raised one, open or resolved as the
+    order's events leave it; its latest revision on the alerts topic. A revision may be there
+    twice, the same record: a crash between Kafka's acknowledgement and MongoDB's record of it
+    publishes it again (docs/notifier.md: consumers deduplicate on alert id and revision), and
+    both copies tell the same: status, severity and kind."""
     want = expected.alerts
+    want_status = expected.alert_status
     stored = Counter(a["alert_id"] for a in alerts)
-    published = Counter(json.loads(r.value)["alert_id"] for r in on_topic)
+    by_id = {a["alert_id"]: a for a in alerts}
+    wrong_status = sorted(
+        f"{a}: stored {by_id[a]['status']}, expected {status}"
+        for a, status in want_status.items()
+        if a in by_id and _open(by_id[a]["status"]) != _open(status)
+    )
+    records: dict[tuple[str, int], list[tuple[str, str, str]]] = defaultdict(list)
+    for record in on_topic:
+        value = json.loads(record.value)
+        told = (value["status"], value["severity"], value["kind"])
+        records[(value["alert_id"], value.get("revision", 1))].append(told)
+    published = Counter(alert_id for alert_id, _ in records)
+    latest: dict[str, int] = {}
+    for alert_id, revision in records:
+        latest[alert_id] = max(revision, latest.get(alert_id, 0))
+    not_latest = sorted(
+        f"{a}: revision {by_id[a].get('revision', 1)} stored, {latest.get(a, 0)} on the topic"
+        for a in set(want) & set(by_id)
+        if latest.get(a, 0) != by_id[a].get("revision", 1)
+    )
+    republished = sum(len(copies) > 1 for copies in records.values())
+    differing = sorted(f"{a} revision {r}" for (a, r), c in records.items() if len(set(c)) > 1)
     return Check(
-        "every alert due was raised, once per order and kind (in MongoDB, on the alerts topic)",
+        "every alert due was raised, once per order and team, open or resolved as its order's"
+        " events leave it (in MongoDB; its latest revision on the alerts topic)",
         set(stored) == set(want)
         and max(stored.values(), default=1) == 1
+        and not wrong_status
         and set(published) == set(want)
-        and max(published.values(), default=1) == 1,
+        and not not_latest
+        and not differing,
         {
             "expected": len(want),
             "stored": len(stored),
             "missing": len(set(want) - set(stored)),
             "unexpected": len(set(stored) - set(want)),
             "stored_twice": sum(n > 1 for n in stored.values()),
+            "wrong_status": len(wrong_status),
+            "resolved": sum(not _open(s) for s in want_status.values() if s),
             "on_topic_missing": len(set(want) - set(published)),
-            "on_topic_twice": sum(n > 1 for n in published.values()),
+            "latest_revision_not_on_topic": len(not_latest),
+            "revisions_republished_after_a_crash": republished,
+            "revisions_differing_on_topic": len(differing),
             "by_kind": dict(Counter(a.rsplit(":", 1)[1] for a in want)),
         },
         [f"missing {a}" for a in sorted(set(want) - set(stored))[:EXAMPLES]]
         + [f"unexpected {a}" for a in sorted(set(stored) - set(want))[:EXAMPLES]]
-        + [f"not on topic {a}" for a in sorted(set(want) - set(published))[:EXAMPLES]],
+        + wrong_status[:EXAMPLES]
+        + [f"not on topic {a}" for a in sorted(set(want) - set(published))[:EXAMPLES]]
+        + not_latest[:EXAMPLES]
+        + [f"{d} on the topic twice, telling different things" for d in differing[:EXAMPLES]],
     )
 
 
-def check_deliveries(expected: Expected, receivers: list[Receiver]) -> Check:
+def _open(status: str) -> bool:
+    return status != "resolved"
+
+
+def check_deliveries(
+    expected: Expected, receivers: list[Receiver], alerts: list[dict[str, Any]]
+) -> Check:
+    """Each alert reached each of its channels once; or, when it resolved before a channel
+    heard of it, its delivery there was skipped (docs/notifier.md): MongoDB says so, the
+    alert is resolved and the channel never received it. Anything else is missing."""
     by_channel = {r.channel: r for r in receivers}
+    stored = {a["alert_id"]: a for a in alerts}
     missing, duplicated, unexpected = [], [], []
-    duplicate_deliveries = 0
+    missing_states: Counter[str] = Counter()
+    duplicate_deliveries = skipped = 0
     for alert_id, channels in expected.alerts.items():
         for channel in channels:
             count = by_channel[channel].delivered.get(alert_id, 0)
-            if count == 0:
-                missing.append(f"{alert_id} never reached {channel}")
+            if count == 0 and _skipped(stored.get(alert_id), channel):
+                skipped += 1
+            elif count == 0:
+                state = _delivery_state(stored.get(alert_id), channel)
+                missing_states[state] += 1
+                missing.append(f"{alert_id} never reached {channel} (in MongoDB: {state})")
             elif count > 1:
                 duplicated.append(f"{alert_id} reached {channel} {count} times")
                 duplicate_deliveries += count - 1
@@ -389,14 +443,39 @@ def check_deliveries(expected: Expected, receivers: list[Receiver]) -> Check:
             if receiver.channel not in expected.alerts.get(alert_id, []):
                 unexpected.append(f"{alert_id} reached {receiver.channel} unexpectedly")
     return Check(
-        "each alert delivered exactly once to each of its channels (counted at the receivers)",
+        "each alert delivered exactly once to each of its channels (counted at the receivers),"
+        " or skipped there because it resolved first",
         not missing and not duplicated and not unexpected,
         {
             "expected": sum(len(c) for c in expected.alerts.values()),
+            "delivered": sum(len(c) for c in expected.alerts.values()) - skipped - len(missing),
+            "skipped_resolved_first": skipped,
             "missing": len(missing),
+            "missing_by_stored_state": dict(missing_states),
             "alerts_delivered_twice_or_more": len(duplicated),
             "duplicate_deliveries": duplicate_deliveries,
             "unexpected": len(unexpected),
         },
         (duplicated + missing + unexpected)[:EXAMPLES],
+    )
+
+
+def _delivery_state(alert: dict[str, Any] | None, channel: str) -> str:
+    """What MongoDB says of the alert's delivery to ``channel``, to tell why it never came."""
+    if alert is None:
+        return "no alert"
+    found = [d for d in alert.get("deliveries", []) if d["channel"] == channel]
+    if not found:
+        return f"no delivery, alert {alert.get('status')}"
+    told = ", told" if found[0].get("told") else ""
+    return f"{found[0]['status']}{told}, alert {alert.get('status')}"
+
+
+def _skipped(alert: dict[str, Any] | None, channel: str) -> bool:
+    """The alert resolved before ``channel`` was told of it, and its delivery there says so."""
+    if alert is None or alert.get("status") != "resolved":
+        return False
+    return any(
+        d["channel"] == channel and d["status"] == "skipped" and not d.get("told")
+        for d in alert.get("deliveries", [])
     )

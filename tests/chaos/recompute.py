@@ -13,10 +13,13 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from services.notifier.grouping import AlertGroup, alert_id_for, evolve
+from services.notifier.routing import Route
 from services.tagger.rules.engine import decide, merge_tags
 from services.tagger.rules.facts import FiguresSnapshot, order_facts
 from services.tagger.rules.schema import RuleSet
-from services.tagger.tagging import replaced_tags
+from services.tagger.store import OrderRecord
+from services.tagger.tagging import replaced_tags, tagged_event_for
 from shared.events import AppliedTag, OrderCreated, OrderUpdated, StatusChanged
 from shared.models import Order, OrderStatus
 
@@ -100,6 +103,7 @@ class ExpectedOrder:
     event_ids: list[str] = field(default_factory=list)
     changes: list[str] = field(default_factory=list)  # event ids that changed the tags
     alerts: dict[str, list[str]] = field(default_factory=dict)  # alert id -> channels
+    alert_status: dict[str, str] = field(default_factory=dict)  # alert id -> status at the end
 
     @property
     def tag_names(self) -> set[str]:
@@ -115,6 +119,10 @@ class Expected:
     def alerts(self) -> dict[str, list[str]]:
         return {a: c for o in self.orders.values() for a, c in o.alerts.items()}
 
+    @property
+    def alert_status(self) -> dict[str, str]:
+        return {a: s for o in self.orders.values() for a, s in o.alert_status.items()}
+
 
 def recompute(
     events: Iterable[OrderEvent], rules: RuleSet, routes: list[dict[str, Any]], max_tags: int
@@ -123,6 +131,10 @@ def recompute(
     event once. ``routes``: the routing file's routes (plain dicts)."""
     customers: dict[str, _Customer] = defaultdict(_Customer)
     expected = Expected()
+    teams: dict[str, list[Route]] = defaultdict(list)
+    for route in routes:
+        teams[route["team"]].append(Route.model_validate(route))
+    groups: dict[str, AlertGroup] = {}
     for event in events:
         customer = customers[event.customer_id]
         record = expected.orders.get(event.order_no)
@@ -156,11 +168,26 @@ def recompute(
         # history as the tagger records it: a tag kept by name under another rule counts too
         if change.added or change.removed or replaced_tags(before, change.tags):
             record.changes.append(str(event.event_id))
-        added = {tag.name for tag in change.added}
-        for route in routes:
-            alert_id = f"{order.order_no}:{route['kind']}"
-            if alert_id not in record.alerts and added & set(route["when_tags_any"]):
-                record.alerts[alert_id] = list(route.get("channels") or [])
+        # the notifier's own decision (one alert per order and team), on the tagged event the
+        # tagger must have published: an alert is expected where one is raised
+        tagged = tagged_event_for(
+            event.event_id,
+            event.occurred_at,
+            OrderRecord(order=order, status=order.status, tags=change.tags, figures=snapshot),
+            change.added,
+            [tag.name for tag in change.removed],
+        )
+        for team, team_routes in teams.items():
+            alert_id = alert_id_for(order.order_no, team)
+            raised = evolve(groups.get(alert_id), tagged, team, team_routes, "http://chaos/")
+            if raised is None:
+                continue
+            groups[alert_id] = raised.group
+            record.alert_status[alert_id] = raised.group.status.value
+            if raised.created:
+                causes = {reason.route_id for reason in raised.group.causes}
+                channels = [c for r in team_routes if r.id in causes for c in r.channels]
+                record.alerts[alert_id] = list(dict.fromkeys(channels))
     return expected
 
 

@@ -322,7 +322,7 @@ async def test_the_alerts_page_joins_the_console_with_its_sign_in_and_order_link
         await expect(page.locator("#status")).to_have_text("实时", timeout=10_000)
 
         await publish_tagged(notifier_settings, [tagged_event(order_no, ["urgent", "vip"], "vip")])
-        row = page.locator(f"tr[data-id='{order_no}:urgent']")
+        row = page.locator(f"tr[data-id='{order_no}:support']")
         await expect(row).to_be_visible(timeout=15_000)
         await expect(row).to_contain_text("严重")
         await expect(row.locator(".tag").first).to_have_text("紧急")  # the catalog's label
@@ -331,7 +331,7 @@ async def test_the_alerts_page_joins_the_console_with_its_sign_in_and_order_link
 
         await row.locator("button", has_text="认领").click()
         await expect(row).to_contain_text("王小明 已认领")  # the signed-in person, recorded
-        stored = await mongo_db["alerts"].find_one({"alert_id": f"{order_no}:urgent"})
+        stored = await mongo_db["alerts"].find_one({"alert_id": f"{order_no}:support"})
         assert stored is not None
         assert stored["claimed_by"] == "王小明"
         await row.click()

@@ -179,8 +179,8 @@ async def test_each_channel_gets_its_own_format_signed_where_it_should_be(
             await eventually(lambda: _has_series(app, EXPECTED_SERIES), within=30)
 
     assert verify_webhook("hook-secret", hook.headers["Ordertag-Signature"], hook.body)
-    assert json.loads(hook.body)["alerts"][0]["alert_id"] == f"{run_id}-1:urgent"
-    assert hook.headers["Idempotency-Key"] == f"{run_id}-1:urgent"
+    assert json.loads(hook.body)["alerts"][0]["alert_id"] == f"{run_id}-1:support"
+    assert hook.headers["Idempotency-Key"] == f"{run_id}-1:support"
     assert json.loads(wecom.body)["msgtype"] == "markdown"
     assert {"timestamp", "sign", "access_token"} <= set(ding.query)
     assert f"{run_id}-1" in json.loads(ding.body)["markdown"]["text"]
@@ -233,7 +233,7 @@ async def test_redelivery_and_restart_alert_exactly_once(
 
     alerts = await mongo_db["alerts"].find({}, {"_id": 0, "alert_id": 1}).to_list(None)
     assert sorted(a["alert_id"] for a in alerts) == sorted(
-        [f"{run_id}-1:urgent", f"{run_id}-1:vip", f"{run_id}-2:urgent"]
+        [f"{run_id}-1:support", f"{run_id}-1:vip-desk", f"{run_id}-2:support"]
     )
     ids = [a["alert_id"] for r in receiver.at("/hook") for a in json.loads(r.body)["alerts"]]
     assert sorted(ids) == sorted(a["alert_id"] for a in alerts)
@@ -265,8 +265,8 @@ async def test_a_restart_right_after_a_delivery_sends_nothing_again(
             await alerts_at(receiver, "/hook", 2)
 
     ids = [a["alert_id"] for r in receiver.at("/hook") for a in json.loads(r.body)["alerts"]]
-    assert sorted(ids) == [f"{run_id}-1:urgent", f"{run_id}-2:urgent"]
-    first = await mongo_db["alerts"].find_one({"alert_id": f"{run_id}-1:urgent"})
+    assert sorted(ids) == [f"{run_id}-1:support", f"{run_id}-2:support"]
+    first = await mongo_db["alerts"].find_one({"alert_id": f"{run_id}-1:support"})
     assert first is not None
     assert first["deliveries"][0]["status"] == "delivered"
     assert first["deliveries"][0]["attempts"] == 1
@@ -290,7 +290,7 @@ async def test_failing_channel_is_retried_then_marked_failed_without_blocking_ot
             await count_at(healthy, "/h", 1)
 
             async def marked_failed() -> bool:
-                alert = await mongo_db["alerts"].find_one({"alert_id": f"{run_id}-1:urgent"})
+                alert = await mongo_db["alerts"].find_one({"alert_id": f"{run_id}-1:support"})
                 return bool(alert) and alert["deliveries"][0]["status"] == "failed"
 
             await eventually(marked_failed, within=30)
@@ -354,12 +354,12 @@ async def test_unacknowledged_urgent_alert_is_escalated_once_and_acknowledged_on
                 return await mongo_db["alerts"].count_documents({}) == 1
 
             await eventually(stored)
-            await app.state.notifier.store.acknowledge(f"{run_id}-ack:urgent", "ana")
+            await app.state.notifier.store.acknowledge(f"{run_id}-ack:support", "ana")
             await publish_tagged(notifier_settings, [tagged_event(f"{run_id}-open", ["urgent"])])
             [escalated] = await count_at(receiver, "/esc", 1)
             assert await app.state.notifier.alerting.escalate_due() == 0  # never twice
 
     body = json.loads(escalated.body)
     assert body["type"] == "ordertag.alert.escalated"
-    assert [a["alert_id"] for a in body["alerts"]] == [f"{run_id}-open:urgent"]
+    assert [a["alert_id"] for a in body["alerts"]] == [f"{run_id}-open:support"]
     assert len(receiver.at("/esc")) == 1

@@ -83,7 +83,7 @@ async def test_sigkill_mid_delivery_delivers_each_alert_once_per_channel(
             },
         ]
         path = routing_file(tmp_path, channels, ["hook", "robot"])
-        expected = {f"{run_id}-{i}:urgent" for i in range(ALERTS)}
+        expected = {f"{run_id}-{i}:support" for i in range(ALERTS)}
         await publish_tagged(
             notifier_settings, [tagged_event(f"{run_id}-{i}", ["urgent"]) for i in range(ALERTS)]
         )

@@ -64,13 +64,13 @@ async def store_alert(db: AsyncDatabase[dict[str, Any]], alert_id: str) -> None:
 async def test_acknowledge_succeeds_with_redis_down_and_is_stored(
     without_redis: httpx.AsyncClient, mongo_db: AsyncDatabase[dict[str, Any]]
 ) -> None:
-    await store_alert(mongo_db, "SO-1:urgent")
+    await store_alert(mongo_db, "SO-1:support")
 
-    answer = await without_redis.post("/api/alerts/SO-1:urgent/ack")
+    answer = await without_redis.post("/api/alerts/SO-1:support/ack")
 
     assert answer.status_code == 200, answer.text
     assert answer.json()["status"] == "acknowledged"
-    stored = await mongo_db["alerts"].find_one({"alert_id": "SO-1:urgent"})
+    stored = await mongo_db["alerts"].find_one({"alert_id": "SO-1:support"})
     assert stored is not None
     assert stored["status"] == "acknowledged"
 
@@ -98,7 +98,7 @@ async def test_reads_answer_503_with_retry_after_when_mongodb_is_down(
     without_mongo: httpx.AsyncClient,
 ) -> None:
     listing = await without_mongo.get("/api/alerts")
-    detail = await without_mongo.get("/api/alerts/SO-1:urgent")
+    detail = await without_mongo.get("/api/alerts/SO-1:support")
     ready = await without_mongo.get("/readyz")
 
     for answer in (listing, detail):
@@ -154,7 +154,7 @@ async def test_the_consumer_waits_out_a_mongodb_outage_and_resumes_without_a_res
             await alerts_at(receiver, "/hook", 3)
 
     ids = [a["alert_id"] for r in receiver.at("/hook") for a in json.loads(r.body)["alerts"]]
-    assert sorted(ids) == sorted(f"{run_id}-{i}:urgent" for i in range(3))
+    assert sorted(ids) == sorted(f"{run_id}-{i}:support" for i in range(3))
 
 
 async def _true(value: bool) -> bool:

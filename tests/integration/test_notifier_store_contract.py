@@ -8,14 +8,14 @@ from typing import Any
 import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 
-from services.notifier.routing import alerts_for
-from services.notifier.store import AlertStore, DeliveryStatus
+from services.notifier.store import AlertStore, DeliveryStatus, new_document
+from shared.events import AlertStatus, Severity
 from tests.notifier_fakes import InMemoryAlertStore
 from tests.unit.test_notifier_pure import tagged
-from tests.unit.test_notifier_use_cases import ROUTING
+from tests.unit.test_notifier_use_cases import group_for
 
 pytestmark = pytest.mark.integration
-ALERT = "SO-9:urgent"
+ALERT = "SO-9:support"
 
 
 @pytest.fixture(params=["memory", "mongodb"])
@@ -31,7 +31,7 @@ async def store(
 
 
 async def stored_alert(store: Any) -> None:
-    await store.insert_new(alerts_for(tagged(["urgent"]), ROUTING, "https://shop/orders/"))
+    await store.insert([new_document(group_for(tagged(["urgent"])), ["hook", "robot"])])
 
 
 async def statuses(store: Any) -> dict[str, str]:
@@ -46,17 +46,59 @@ async def _get(store: Any) -> dict[str, Any]:
     return document
 
 
-async def test_an_alert_is_stored_once(store: Any) -> None:
-    pairs = alerts_for(tagged(["urgent"]), ROUTING, "https://shop/orders/")
+async def test_an_alert_is_stored_once_and_changed_only_from_the_version_read(
+    store: Any,
+) -> None:
+    group = group_for(tagged(["urgent"]))
+    document = new_document(group, ["hook"])
 
-    first = await store.insert_new(pairs)
-    again = await store.insert_new(pairs)
+    assert await store.insert([document]) == set()
+    assert await store.insert([document]) == {ALERT}
+    raised = group.model_copy(update={"severity": Severity.WARNING, "revision": 2})
+    assert await store.update(raised, 1, notice_due=2) is True
+    assert await store.update(raised, 1, notice_due=2) is False  # someone changed it since
+    [stored] = await store.groups_of(["SO-9"])
+    assert (stored["severity"], stored["revision"], stored["version"]) == ("warning", 2, 2)
+    assert [d["alert_id"] for d in await store.notices_due()] == [ALERT]
+    await store.told(ALERT, 1)  # an older revision told: still due
+    assert len(await store.notices_due()) == 1
+    await store.told(ALERT, 2)
+    assert await store.notices_due() == []
+    await store.mark_published({ALERT: 2})
+    await store.mark_published({ALERT: 1})  # a late, older publication lowers nothing
+    assert (await _get(store))["published_revision"] == 2
 
-    assert first[0]["alert_id"] == ALERT
-    assert again == [None]
-    assert [d["alert_id"] for d in await store.unpublished([ALERT])] == [ALERT]
-    await store.mark_published([ALERT])
-    assert await store.unpublished([ALERT]) == []
+
+async def test_telling_a_revision_sends_a_settled_delivery_again_once(store: Any) -> None:
+    await stored_alert(store)
+    await store.claim_deliveries([ALERT], "hook", "a1", ALERT)
+    await store.settle([ALERT], "hook", "a1", DeliveryStatus.DELIVERED)
+
+    await store.tell(ALERT, "hook", 2)
+    await store.tell(ALERT, "hook", 2)  # told again: nothing more
+    await store.tell(ALERT, "pager", 2)  # a channel the alert did not have yet
+
+    by_channel = {d["channel"]: d for d in (await _get(store))["deliveries"]}
+    assert (by_channel["hook"]["status"], by_channel["hook"]["revision"]) == ("pending", 2)
+    assert by_channel["hook"]["told"] is True
+    assert (by_channel["pager"]["status"], by_channel["pager"]["revision"]) == ("pending", 2)
+    assert (by_channel["robot"]["status"], by_channel["robot"]["revision"]) == ("pending", 1)
+    assert len(by_channel) == 3
+
+
+async def test_a_revision_told_mid_send_follows_once_the_send_settles(store: Any) -> None:
+    await stored_alert(store)
+    await store.claim_deliveries([ALERT], "hook", "a1", ALERT)
+
+    await store.tell(ALERT, "hook", 2)
+    assert await store.follow_ups() == []  # still sending: nothing to do yet
+    await store.settle([ALERT], "hook", "a1", DeliveryStatus.DELIVERED)
+    first = await store.follow_ups()
+    again = await store.follow_ups()
+
+    hook = next(d for d in (await _get(store))["deliveries"] if d["channel"] == "hook")
+    assert (first, again) == ([(ALERT, "hook", 2)], [])
+    assert (hook["status"], hook["revision"]) == ("pending", 2)
 
 
 async def test_a_delivery_is_claimed_by_one_attempt_only(store: Any) -> None:
@@ -68,6 +110,22 @@ async def test_a_delivery_is_claimed_by_one_attempt_only(store: Any) -> None:
     assert first == [ALERT]
     assert second == []
     assert await statuses(store) == {"hook": "sending", "robot": "pending"}
+
+
+async def test_a_claim_tried_again_after_its_reply_was_lost_is_still_the_attempts(
+    store: Any,
+) -> None:
+    """MongoDB applied the claim and went down before answering: the worker tries the same
+    claim again and must get the delivery, not leave it ``sending`` until a lease runs out."""
+    await stored_alert(store)
+    await store.claim_deliveries([ALERT], "hook", "a1", ALERT)  # the reply that was lost
+
+    again = await store.claim_deliveries([ALERT, "SO-0:none"], "hook", "a1", ALERT)
+    other = await store.claim_deliveries([ALERT], "hook", "a2", ALERT)
+
+    assert (again, other) == ([ALERT], [])
+    await store.settle([ALERT], "hook", "a1", DeliveryStatus.DELIVERED)
+    assert await statuses(store) == {"hook": "delivered", "robot": "pending"}
 
 
 async def test_an_outcome_is_stored_only_by_the_attempt_holding_the_claim(store: Any) -> None:
@@ -107,3 +165,22 @@ async def test_an_escalation_delivery_is_added_once_and_remembered_as_such(store
     assert [(d["status"], d["escalation"]) for d in pager] == [("pending", True)]
     assert await store.mark_escalated(ALERT) is True
     assert await store.mark_escalated(ALERT) is False
+
+
+async def test_an_acknowledgement_is_never_overwritten_by_a_consumer_that_read_before_it(
+    store: Any,
+) -> None:
+    group = group_for(tagged(["urgent"]))
+    await store.insert([new_document(group, [])])
+
+    acknowledged = await store.acknowledge(ALERT, "ana")
+    stale = await store.update(group.model_copy(update={"revision": 2}), 1, notice_due=None)
+
+    assert acknowledged is not None
+    assert acknowledged["status"] == "acknowledged"
+    assert stale is False  # the consumer re-reads and keeps the acknowledgement
+    resolved = group.model_copy(update={"status": AlertStatus.RESOLVED})
+    assert await store.update(resolved, acknowledged["version"], notice_due=None) is True
+    again = await store.acknowledge(ALERT, "bo")
+    assert again is not None
+    assert (again["status"], again["acknowledged_by"]) == ("resolved", "bo")

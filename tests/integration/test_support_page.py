@@ -78,7 +78,7 @@ async def test_a_new_urgent_order_appears_live_and_can_be_acknowledged(
 
         order_no = f"{run_id}-live"
         await publish_tagged(notifier_settings, [tagged_event(order_no, ["urgent", "vip"], "vip")])
-        row = page.locator(f"tr[data-id='{order_no}:urgent']")
+        row = page.locator(f"tr[data-id='{order_no}:support']")
         await expect(row).to_be_visible(timeout=15_000)  # arrived without a reload
         await expect(row).to_contain_text("critical")
 
@@ -124,7 +124,7 @@ async def test_the_consoles_session_opens_the_api_with_its_csrf_token_and_role(
 
             assert await call("GET", "/api/alerts", agent_cookie) == 200
             assert await call("GET", "/", agent_cookie) == 200  # no second sign-in
-            ack = f"/api/alerts/{run_id}:urgent/ack"
+            ack = f"/api/alerts/{run_id}:support/ack"
             assert await call("POST", ack, agent_cookie) == 403  # no CSRF token
             assert await call("POST", ack, agent_cookie, **{"X-CSRF-Token": "forged"}) == 403
             assert await call("POST", ack, agent_cookie, **{"X-CSRF-Token": agent.csrf}) == 404

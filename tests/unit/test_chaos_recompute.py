@@ -12,8 +12,23 @@ from tests.factories import at, make_order
 
 RULES = RuleBook(DEFAULT_RULES_FILE).current
 ROUTES = [
-    {"kind": "urgent", "when_tags_any": ["urgent"], "channels": ["desk"]},
-    {"kind": "fraud_risk", "when_tags_any": ["risk:velocity"], "channels": ["desk", "risk"]},
+    {
+        "id": "urgent",
+        "kind": "urgent",
+        "severity": "info",
+        "team": "support",
+        "when_tags_any": ["urgent"],
+        "open_while_status": ["pending", "processed"],
+        "channels": ["desk"],
+    },
+    {
+        "id": "fraud",
+        "kind": "fraud_risk",
+        "severity": "info",
+        "team": "risk",
+        "when_tags_any": ["risk:velocity"],
+        "channels": ["desk", "risk"],
+    },
 ]
 
 
@@ -56,7 +71,7 @@ def test_a_redelivered_event_changes_nothing_and_history_counts_real_changes() -
     assert order.status is OrderStatus.SHIPPED
     assert "urgent" not in order.tag_names  # urgency expires once shipped
     assert len(order.changes) == 3  # created, status:processed, shipped (urgent dropped)
-    assert order.alerts == {"A:urgent": ["desk"]}
+    assert order.alerts == {"A:support": ["desk"]}  # raised once, resolved when shipped
 
 
 def test_a_burst_raises_one_fraud_alert_per_order_that_gains_the_tag() -> None:
@@ -67,8 +82,8 @@ def test_a_burst_raises_one_fraud_alert_per_order_that_gains_the_tag() -> None:
     assert "risk:velocity" not in expected.orders["B3"].tag_names
     assert "risk:velocity" in expected.orders["B4"].tag_names  # the fifth within 10 minutes
     assert expected.alerts == {
-        "B4:fraud_risk": ["desk", "risk"],
-        "B5:fraud_risk": ["desk", "risk"],
+        "B4:risk": ["desk", "risk"],
+        "B5:risk": ["desk", "risk"],
     }
 
 

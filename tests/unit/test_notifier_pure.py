@@ -25,7 +25,6 @@ from services.notifier.routing import (
     SlackChannel,
     WebhookChannel,
     WeComChannel,
-    alerts_for,
     load_routing,
 )
 from services.notifier.settings import DEFAULT_ROUTING_FILE
@@ -76,32 +75,6 @@ def alert() -> Alert:
 
 
 ROUTING = load_routing(DEFAULT_ROUTING_FILE)
-
-
-def test_a_newly_urgent_vip_order_raises_an_urgent_and_a_vip_alert() -> None:
-    raised = alerts_for(tagged(["urgent", "vip"]), ROUTING, "http://x/orders/")
-
-    assert [(a.kind, a.severity) for a, _ in raised] == [
-        (AlertKind.URGENT, Severity.CRITICAL),
-        (AlertKind.VIP, Severity.WARNING),
-    ]
-    urgent = raised[0][0]
-    assert (urgent.alert_id, urgent.order_url) == ("SO-9:urgent", "http://x/orders/SO-9")
-    assert urgent.reasons == ["urgent reason"]
-
-
-def test_tags_the_order_already_had_raise_nothing_again() -> None:
-    assert alerts_for(tagged([], kept=["urgent", "vip"]), ROUTING, "http://x/") == []
-
-
-def test_fraud_tags_raise_a_critical_fraud_alert() -> None:
-    [(raised, route)] = alerts_for(tagged(["risk:velocity"]), ROUTING, "http://x/")
-
-    assert (raised.kind, raised.severity, route.team) == (
-        AlertKind.FRAUD_RISK,
-        Severity.CRITICAL,
-        "risk",
-    )
 
 
 def test_a_routing_file_naming_an_unknown_channel_is_refused(tmp_path: Path) -> None:

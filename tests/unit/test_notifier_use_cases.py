@@ -8,30 +8,30 @@ from typing import Any
 
 import pytest
 from aiokafka.errors import KafkaConnectionError
+from pymongo.errors import AutoReconnect
 
 from services.notifier.alerting import Alerting
 from services.notifier.attempt_log import AttemptLog
 from services.notifier.delivery import ChannelWorker, Dispatcher
+from services.notifier.grouping import AlertGroup, evolve
 from services.notifier.routing import (
     QuietHours,
-    Route,
     Routing,
     WebhookChannel,
     WeComChannel,
-    alerts_for,
 )
-from services.notifier.store import DeliveryStatus
-from shared.events import Severity
+from services.notifier.store import DeliveryStatus, new_document
+from shared.events import OrderTagged, Severity
+from shared.models import OrderStatus
 from tests.conftest import eventually
 from tests.notifier_fakes import (
     InMemoryAlertStore,
     MemoryCollection,
-    MemorySeen,
     RecordingPublisher,
     RecordingSender,
     SilentLive,
 )
-from tests.unit.test_notifier_pure import alert, tagged
+from tests.unit.test_notifier_pure import tagged
 
 HOOK = WebhookChannel(id="hook", type="webhook", url="http://h/", unsigned=True)
 ROBOT = WeComChannel(id="robot", type="wecom", url="http://r/", rate_per_minute=60_000)
@@ -60,7 +60,7 @@ class Process:
         store: InMemoryAlertStore,
         sender: RecordingSender | None = None,
         publisher: RecordingPublisher | None = None,
-        seen: MemorySeen | None = None,
+        routing: Routing = ROUTING,
     ) -> None:
         self.sender = sender or RecordingSender()
         self.publisher = publisher or RecordingPublisher()
@@ -76,15 +76,14 @@ class Process:
                 base_delay_s=0.001,
                 max_delay_s=0.01,
             )
-            for channel in ROUTING.channels
+            for channel in routing.channels
         }
         self.dispatcher = Dispatcher(workers, store, lease_s=60)  # type: ignore[arg-type]
         self.alerting = Alerting(
-            ROUTING,
+            routing,
             store,  # type: ignore[arg-type]
             self.dispatcher,
             live,  # type: ignore[arg-type]
-            seen or MemorySeen(),
             "https://shop/orders/",
             self.publisher,
         )
@@ -95,6 +94,12 @@ class Process:
 
     async def __aexit__(self, *_: Any) -> None:
         await self.dispatcher.stop(grace_s=1)
+
+
+def group_for(event: OrderTagged, team: str = "support") -> AlertGroup:
+    evolution = evolve(None, event, team, ROUTING.teams()[team], "https://shop/orders/")
+    assert evolution is not None
+    return evolution.group
 
 
 def delivered(store: InMemoryAlertStore, channel: str) -> list[str]:
@@ -113,9 +118,9 @@ async def test_a_redelivered_event_raises_publishes_and_delivers_one_alert() -> 
         assert await process.alerting.handle([tagged(["urgent"])]) == 0
         await eventually(lambda: _true(len(delivered(store, "robot")) == 1), within=5)
 
-    assert process.publisher.published == ["SO-9:urgent"]
-    assert process.sender.alert_ids("hook") == ["SO-9:urgent"]
-    assert process.sender.alert_ids("robot") == ["SO-9:urgent"]
+    assert process.publisher.published == ["SO-9:support"]
+    assert process.sender.alert_ids("hook") == ["SO-9:support"]
+    assert process.sender.alert_ids("robot") == ["SO-9:support"]
 
 
 async def test_an_alert_stored_but_not_published_is_published_when_the_batch_comes_back() -> None:
@@ -125,16 +130,7 @@ async def test_an_alert_stored_but_not_published_is_published_when_the_batch_com
             await process.alerting.handle([tagged(["urgent"])])
         await process.alerting.handle([tagged(["urgent"])])  # Kafka hands the batch back
 
-    assert process.publisher.published == ["SO-9:urgent"]
-
-
-async def test_alerts_are_raised_with_redis_down() -> None:
-    store = InMemoryAlertStore()
-    async with Process(store, seen=MemorySeen(down=True)) as process:
-        assert await process.alerting.handle([tagged(["urgent"])]) == 1
-        assert await process.alerting.handle([tagged(["urgent"])]) == 0  # MongoDB decides
-
-    assert list(store.alerts) == ["SO-9:urgent"]
+    assert process.publisher.published == ["SO-9:support"]
 
 
 async def test_two_processes_resuming_the_same_pending_alert_send_it_once() -> None:
@@ -147,8 +143,8 @@ async def test_two_processes_resuming_the_same_pending_alert_send_it_once() -> N
             await eventually(lambda: _true(len(delivered(store, "hook")) == 1), within=5)
             await eventually(lambda: _true(len(delivered(store, "robot")) == 1), within=5)
 
-    assert sender.alert_ids("hook") == ["SO-9:urgent"]
-    assert sender.alert_ids("robot") == ["SO-9:urgent"]
+    assert sender.alert_ids("hook") == ["SO-9:support"]
+    assert sender.alert_ids("robot") == ["SO-9:support"]
 
 
 async def test_a_failed_attempt_is_retried_under_the_same_claim() -> None:
@@ -158,19 +154,19 @@ async def test_a_failed_attempt_is_retried_under_the_same_claim() -> None:
         await eventually(lambda: _true(len(delivered(store, "hook")) == 1), within=5)
         await eventually(lambda: _true(len(delivered(store, "robot")) == 1), within=5)
 
-    hook = store.alerts["SO-9:urgent"]["deliveries"][0]
-    attempts = [d["attempts"] for d in store.alerts["SO-9:urgent"]["deliveries"]]
+    hook = store.alerts["SO-9:support"]["deliveries"][0]
+    attempts = [d["attempts"] for d in store.alerts["SO-9:support"]["deliveries"]]
     assert sorted(attempts) == [1, 2]
     assert hook["status"] == "delivered"
 
 
 async def test_an_interrupted_claim_is_resent_under_its_key_or_marked_uncertain() -> None:
     store = InMemoryAlertStore()
-    await store.insert_new(alerts_for(tagged(["urgent"]), ROUTING, "https://shop/orders/"))
+    await store.insert([new_document(group_for(tagged(["urgent"])), ["hook", "robot"])])
     long_ago = datetime.now(UTC) - timedelta(hours=1)
     for channel in ("hook", "robot"):  # a process claimed them, then died mid-send
-        await store.claim_deliveries(["SO-9:urgent"], channel, f"dead-{channel}", "SO-9:urgent")
-    for d in store.alerts["SO-9:urgent"]["deliveries"]:
+        await store.claim_deliveries(["SO-9:support"], channel, f"dead-{channel}", "SO-9:support")
+    for d in store.alerts["SO-9:support"]["deliveries"]:
         d["claimed_at"] = long_ago
 
     async with Process(store) as restarted:
@@ -178,9 +174,9 @@ async def test_an_interrupted_claim_is_resent_under_its_key_or_marked_uncertain(
         await eventually(lambda: _true(len(delivered(store, "hook")) == 1), within=5)
 
     [(_, resent)] = [(c, m) for c, m in restarted.sender.sent if c == "hook"]
-    assert resent.idempotency_key == "SO-9:urgent"
+    assert resent.idempotency_key == "SO-9:support"
     assert restarted.sender.alert_ids("robot") == []
-    robot = next(d for d in store.alerts["SO-9:urgent"]["deliveries"] if d["channel"] == "robot")
+    robot = next(d for d in store.alerts["SO-9:support"]["deliveries"] if d["channel"] == "robot")
     assert robot["status"] == "uncertain"
 
 
@@ -193,17 +189,11 @@ async def test_quiet_hours_hold_back_what_is_not_critical() -> None:
     quiet = QuietHours(start=clock(0, 0), end=clock(23, 59, 59), timezone="UTC")
     channel = WebhookChannel(id="quiet", type="webhook", url="http://q/", quiet_hours=quiet)
     store = InMemoryAlertStore()
-    critical = alert()
-    warning = alert().model_copy(update={"alert_id": "SO-1:vip", "severity": Severity.WARNING})
-    route = Route(
-        id="r",
-        kind="urgent",
-        severity="critical",
-        team="t",
-        when_tags_any=["x"],
-        channels=["quiet"],
+    critical = group_for(tagged(["urgent"]))
+    warning = critical.model_copy(
+        update={"alert_id": "SO-1:support", "order_no": "SO-1", "severity": Severity.WARNING}
     )
-    await store.insert_new([(critical, route), (warning, route)])
+    await store.insert([new_document(g, ["quiet"]) for g in (critical, warning)])
     sender = RecordingSender()
     worker = ChannelWorker(
         channel,
@@ -218,12 +208,122 @@ async def test_quiet_hours_hold_back_what_is_not_critical() -> None:
     dispatcher = Dispatcher({"quiet": worker}, store, lease_s=60)  # type: ignore[arg-type]
     dispatcher.start()
     try:
-        dispatcher.enqueue(warning, ["quiet"])
-        dispatcher.enqueue(critical, ["quiet"])
+        dispatcher.enqueue(warning.alert(), ["quiet"])
+        dispatcher.enqueue(critical.alert(), ["quiet"])
         await eventually(lambda: _true(len(delivered(store, "quiet")) == 1), within=5)
     finally:
         await dispatcher.stop(grace_s=0)
 
-    assert sender.alert_ids("quiet") == ["SO-9:urgent"]
-    held = store.alerts["SO-1:vip"]["deliveries"][0]
+    assert sender.alert_ids("quiet") == ["SO-9:support"]
+    held = store.alerts["SO-1:support"]["deliveries"][0]
     assert held["status"] == "pending"  # waits for the end of the quiet hours, still on record
+
+
+CALIBRATED = Routing.model_validate(
+    {
+        "channels": [HOOK.model_dump(), ROBOT.model_dump()],
+        "routes": [
+            {
+                "id": "urgent",
+                "kind": "urgent",
+                "severity": "warning",
+                "severity_rules": [
+                    {"severity": "critical", "when": {"tags_any": ["vip"]}, "why": "urgent VIP"}
+                ],
+                "team": "support",
+                "when_tags_any": ["urgent"],
+                "open_while_status": ["pending", "processed"],
+                "channels": ["hook", "robot"],
+            },
+            {
+                "id": "vip",
+                "kind": "vip",
+                "severity": "info",
+                "team": "support",
+                "when_tags_any": ["vip"],
+                "open_while_status": ["pending", "processed"],
+                "channels": ["hook", "robot"],
+            },
+        ],
+    }
+)
+
+
+def sent(process: Process, channel: str) -> list[tuple[str, str, str]]:
+    return [
+        (m.idempotency_key, a.severity.value, a.status.value)
+        for c, m in process.sender.sent
+        if c == channel
+        for a in m.alerts
+    ]
+
+
+async def test_a_rise_is_told_again_and_a_resolution_only_where_it_is_wanted() -> None:
+    store = InMemoryAlertStore()
+    async with Process(store, routing=CALIBRATED) as process:
+        await process.alerting.handle([tagged(["urgent"])])
+        await eventually(lambda: _true(len(delivered(store, "robot")) == 1), within=5)
+        await process.alerting.handle([tagged(["urgent", "vip"])])
+        await eventually(lambda: _true(len(sent(process, "robot")) == 2), within=5)
+        shipped = tagged([]).model_copy(update={"facts": tagged([]).facts.model_copy(
+            update={"status": OrderStatus.SHIPPED})})  # fmt: skip
+        await process.alerting.handle([shipped])
+        await eventually(lambda: _true(len(sent(process, "hook")) == 3), within=5)
+
+    assert list(store.alerts) == ["SO-9:support"]
+    assert sent(process, "hook") == [
+        ("SO-9:support", "warning", "open"),
+        ("SO-9:support:r2", "critical", "open"),
+        ("SO-9:support:r3", "critical", "resolved"),
+    ]
+    assert sent(process, "robot") == sent(process, "hook")[:2]  # chat robots: no resolutions
+    assert process.publisher.published == ["SO-9:support"] * 3
+
+
+async def test_a_change_stored_but_not_told_is_told_when_the_batch_comes_back() -> None:
+    store = InMemoryAlertStore()
+    telling = store.tell
+    failures = [KafkaConnectionError("a crash between storing and telling")]
+
+    async def tell_once_failing(alert_id: str, channel: str, revision: int) -> None:
+        if failures:
+            raise failures.pop()
+        await telling(alert_id, channel, revision)
+
+    store.tell = tell_once_failing  # type: ignore[method-assign]
+    async with Process(store, routing=CALIBRATED) as process:
+        await process.alerting.handle([tagged(["urgent"])])
+        await eventually(lambda: _true(len(delivered(store, "hook")) == 1), within=5)
+        rise = tagged(["urgent", "vip"])  # later than the first: events carry their time
+        with pytest.raises(KafkaConnectionError):
+            await process.alerting.handle([rise])
+        assert store.alerts["SO-9:support"]["notice_due"] == 2
+        assert await process.alerting.handle([rise]) == 0  # applied already: nothing new
+        await eventually(lambda: _true(len(sent(process, "hook")) == 2), within=5)
+
+    assert store.alerts["SO-9:support"]["notice_due"] is None
+    assert [key for key, _, _ in sent(process, "hook")] == ["SO-9:support", "SO-9:support:r2"]
+
+
+async def test_an_alert_stored_before_a_lost_reply_is_delivered_when_the_batch_comes_back() -> None:
+    """MongoDB stored the new alert and went down before answering: the batch comes back, its
+    event applied already (nothing new to tell), and the stored delivery must still go out now,
+    not a lease later when the sweeper finds it."""
+    store = InMemoryAlertStore()
+    inserting = store.insert
+
+    async def insert_then_lose_the_reply(documents: list[dict[str, Any]]) -> set[str]:
+        await inserting(documents)
+        store.insert = inserting  # type: ignore[method-assign]
+        raise AutoReconnect("connection reset after the write")
+
+    store.insert = insert_then_lose_the_reply  # type: ignore[method-assign]
+    async with Process(store) as process:
+        with pytest.raises(AutoReconnect):
+            await process.alerting.handle([tagged(["urgent"])])
+        assert await process.alerting.handle([tagged(["urgent"])]) == 0  # applied already
+        await eventually(lambda: _true(len(delivered(store, "hook")) == 1), within=5)
+        await eventually(lambda: _true(len(delivered(store, "robot")) == 1), within=5)
+
+    assert process.sender.alert_ids("hook") == ["SO-9:support"]
+    assert process.sender.alert_ids("robot") == ["SO-9:support"]
