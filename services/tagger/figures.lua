@@ -97,19 +97,21 @@ local function add_contribution()
   if ts > last then redis.call('HSET', totals, 'last_at', ARGV[4]) end
 end
 
--- The spend of the window ending on this order's day; days long out of any window are dropped.
-local function window_spend()
+-- The spend of the window ending on this order's day; days long out of any window of `latest`
+-- (this order's day; in a rebuild, the customer's newest order's day) are dropped.
+local function window_spend(latest)
   local spend = 0
+  local oldest = latest - window_days - 31
   local days = redis.call('HGETALL', by_day)
   for i = 1, #days, 2 do
     local d = tonumber(days[i])
     if d > day - window_days and d <= day then
       spend = spend + tonumber(days[i + 1])
-    elseif d <= day - window_days - 31 then
+    end
+    if d <= oldest then
       redis.call('HDEL', by_day, days[i])
     end
   end
-  local oldest = day - window_days - 31
   local fields = redis.call('HKEYS', by_category)
   for i = 1, #fields do
     local d = tonumber(string.match(fields[i], '^%a|(%-?%d+)|'))
@@ -127,10 +129,13 @@ end
 if action == 'restore' then
   -- at most once too: a rebuild that lost its lock may still land a chunk beside the next one
   if redis.call('EXISTS', contribution) == 1 then return 0 end
+  -- A rebuild reads orders in storage order, not by time: days are dropped relative to the
+  -- customer's newest order (first/last, recent orders and SKU times are order-free already),
+  -- after any reversal, so the figures end as a replay in time order leaves them.
   add_contribution()
-  window_spend()
   store_contribution(ARGV[11], 'applied')
   if ARGV[12] == 'reversed' then remove_contribution(cents, day) end
+  window_spend(math.floor(tonumber(redis.call('HGET', totals, 'last_at')) / 86400))
   return 1
 end
 
@@ -162,7 +167,7 @@ add_contribution()
 local snapshot = cjson.encode({
   prior_order_count = tonumber(prior[1] or '0'),
   prior_lifetime_cents = tonumber(prior[2] or '0'),
-  spend_365d_cents = window_spend(),
+  spend_365d_cents = window_spend(day),
   recent_order_times = recent_times,
   first_order_at = prior[3] and tonumber(prior[3]) or cjson.null,
 })

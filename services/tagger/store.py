@@ -314,8 +314,11 @@ class OrderStore:
                 raise
 
     def all_orders(self) -> AsyncCursor[dict[str, Any]]:
-        """Every stored order, oldest first, read in batches (for figures rebuild)."""
-        return self.orders.find({}, {"_id": 0}, batch_size=SCAN_BATCH).sort("created_at", ASCENDING)
+        """Every stored order in storage order, read in batches (for the figures rebuild, whose
+        arithmetic does not depend on the order): no sort for the server to hold, so the first
+        batch comes at once however large the store (a sorted read of everything filled the
+        local server's heap when rebuilds were cut short and started again)."""
+        return self.orders.find({}, {"_id": 0}, batch_size=SCAN_BATCH)
 
     async def catalog(self) -> dict[str, CatalogTag]:
         cursor = self.tag_catalog.find({}, CATALOG_FIELDS)

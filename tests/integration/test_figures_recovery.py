@@ -4,6 +4,7 @@ every customer tag ends as if nothing had happened."""
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -13,10 +14,14 @@ from redis.asyncio import Redis
 
 from services.tagger import figures
 from services.tagger.app import create_app as create_tagger
-from services.tagger.figures import CustomerFigures
+from services.tagger.figures import Apply, CustomerFigures, Reverse
+from services.tagger.rules.facts import FiguresSnapshot
 from services.tagger.settings import TaggerSettings
+from services.tagger.store import OrderRecord
 from shared.events import OrderCreated
+from shared.models import OrderStatus
 from tests.conftest import eventually
+from tests.factories import customer_order
 from tests.generated import order_stream
 from tests.integration.accounting import assert_figures_recount_and_tags, stored_count
 from tests.integration.conftest import publish_events, running, wait_for_orders
@@ -130,3 +135,58 @@ async def test_a_rebuild_slower_than_its_lock_lifetime_keeps_the_lock(
 
     assert await CustomerFigures(redis_client).rebuild(slow_store()) == 0
     assert await CustomerFigures(redis_client).epoch() is not None
+
+
+async def test_a_rebuild_in_any_order_ends_as_the_live_figures(
+    redis_client: Redis, run_id: str
+) -> None:
+    """The rebuild reads orders in storage order (no sort for the server to hold): whatever
+    the order it reads them in, every figure key ends as live tagging in time order left it,
+    old days dropped included (a customer's orders span more than the spend window)."""
+    customer = f"{run_id}-c"
+    start = datetime(2024, 1, 5, 9, tzinfo=UTC)
+    lines = [[("PH-1", "electronics", "120.00")], [("SOFA-2", "home", "899.50")]]
+    orders = [
+        customer_order(f"{run_id}-{i}", customer, start + timedelta(days=37 * i), lines[i % 2])
+        for i in range(16)  # 555 days: past the 365-day window and its 31 days of slack
+    ]
+    live = CustomerFigures(redis_client)
+    await live.reset()
+    snapshots = await live.apply([Apply.of_order(order) for order in orders])
+    reversed_no = orders[9].order_no
+    assert await live.apply([Reverse(customer, reversed_no)]) == [True]
+    documents = [
+        OrderRecord(
+            order,
+            OrderStatus.PENDING,
+            [],
+            snapshot,
+            contribution_reversed=order.order_no == reversed_no,
+        ).to_document()
+        for order, snapshot in zip(orders, snapshots, strict=True)
+        if isinstance(snapshot, FiguresSnapshot)
+    ]
+    assert len(documents) == len(orders)
+    want = await _figure_keys(redis_client, customer)
+
+    for arrangement in (documents, documents[::-1], documents[1::2] + documents[::2]):
+        await redis_client.flushall()
+
+        async def stored() -> AsyncIterator[dict[str, Any]]:
+            for document in arrangement:  # noqa: B023 - consumed within this iteration
+                yield document
+
+        assert await CustomerFigures(redis_client).rebuild(stored()) == len(orders)
+        assert await _figure_keys(redis_client, customer) == want
+
+
+async def _figure_keys(redis: Redis, customer: str) -> dict[str, Any]:
+    """Every figure key of ``customer`` but the per-order contributions' expiry: their content."""
+    keys = figures.keys_of(customer)[1:]
+    return {
+        "totals": await redis.hgetall(keys[0]),
+        "by_day": await redis.hgetall(keys[1]),
+        "recent": await redis.zrange(keys[2], 0, -1, withscores=True),
+        "by_category": await redis.hgetall(keys[3]),
+        "products": await redis.hgetall(keys[4]),
+    }
