@@ -53,5 +53,5 @@ format:  ## apply ruff's formatting and safe fixes
 bench: install  ## every benchmark on the local stack; writes docs/benchmarks.{md,json,png}
 	deploy/local/with-stack.sh $(UV) run python -m bench
 
-chaos: install  ## the full chaos run on the local stack: kills, restarts, accounting; writes docs/reliability.{md,json}
-	deploy/local/with-stack.sh $(UV) run python -m tests.chaos
+chaos: install  ## the full chaos run on the local stack: kills, restarts, accounting; writes docs/reliability.{md,json} (options: CHAOS_ARGS="--rate 15 --drain-within 900")
+	deploy/local/with-stack.sh $(UV) run python -m tests.chaos $(CHAOS_ARGS)

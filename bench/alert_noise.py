@@ -175,6 +175,7 @@ def _tag(
         new,
         change.added,
         [t.name for t in change.removed],
+        rules.customer_tiers,
     )
 
 

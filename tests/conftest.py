@@ -94,7 +94,9 @@ async def mongo_db(settings: Settings) -> AsyncIterator[AsyncDatabase[dict[str, 
 
 @pytest.fixture
 async def redis_client(settings: Settings) -> AsyncIterator[Redis]:
-    client = Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=5)
+    # A reply may wait on a loaded machine (a figures rebuild's pipeline of 1,000 scripts took
+    # over 5 s at load 20); a stopped server still fails at once (connection refused).
+    client = Redis.from_url(settings.redis_url, socket_timeout=30, socket_connect_timeout=5)
     try:
         yield client
     finally:

@@ -21,7 +21,7 @@ WORDS = {
         "customer": "customer",
         "tags": "tags",
         "why": "why",
-        "regular": "regular",
+        "no_tier": "regular",
     },
     "zh-CN": {
         "escalated": "【升级】",
@@ -32,7 +32,7 @@ WORDS = {
         "customer": "客户",
         "tags": "标签",
         "why": "原因",
-        "regular": "常规",
+        "no_tier": "常规",
     },
 }
 
@@ -57,7 +57,7 @@ class Wording:
         return self.tag(alert.kind.value)
 
     def tier(self, alert: Alert) -> str:
-        return self.tag(alert.customer_tier) if alert.customer_tier else self.word("regular")
+        return self.tag(alert.customer_tier) if alert.customer_tier else self.word("no_tier")
 
 
 @cache

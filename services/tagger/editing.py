@@ -139,7 +139,14 @@ class TagEditing:
                 )
             )
             tagged.append(
-                tagged_event_for(event_id, now, new, result.added, [t.name for t in result.removed])
+                tagged_event_for(
+                    event_id,
+                    now,
+                    new,
+                    result.added,
+                    [t.name for t in result.removed],
+                    self._rules.current.customer_tiers,
+                )
             )
             results[order_no] = EditResult(EditOutcome.CHANGED)
         await self._intend(tagged)
@@ -190,7 +197,10 @@ class TagEditing:
                 stored.append((entry["order_no"], uuid.UUID(entry["source_event_id"]), entry["at"]))
             elif entry["at"] < datetime.now(UTC) - NEVER_STORED_AFTER:
                 never_stored.append(entry["source_event_id"])
-        await self._publish_and_settle(await stored_changes_tagged(self._store, stored, records))
+        tiers = self._rules.current.customer_tiers
+        await self._publish_and_settle(
+            await stored_changes_tagged(self._store, stored, records, tiers=tiers)
+        )
         if never_stored:  # with the history written ahead of a change that never landed
             await self._store.tag_history.delete_many({"event_id": {"$in": never_stored}})
             await self._pending.delete_many({"source_event_id": {"$in": never_stored}})

@@ -180,14 +180,18 @@ class RuleBackfill:
                     )
                 )
                 tagged.append(
-                    tagged_event_for(event_id, now, new, added, [t.name for t in removed])
+                    tagged_event_for(
+                        event_id, now, new, added, [t.name for t in removed], rules.customer_tiers
+                    )
                 )
         conflicts = await self._store.save(new_records, history)
         changed -= conflicts
         if backfill.alert:
             # events of an interrupted run are published again with the same ids (deduped
             # downstream); an order whose change added nothing yields no alert
-            again = await stored_changes_tagged(self._store, done_before, records)
+            again = await stored_changes_tagged(
+                self._store, done_before, records, tiers=rules.customer_tiers
+            )
             await self._publish_added([*again, *(t for t in tagged if t.order_no not in conflicts)])
         return conflicts
 

@@ -40,7 +40,6 @@ log = structlog.get_logger("tagger")
 OrderEventModel = OrderCreated | OrderUpdated | StatusChanged
 TAGGED_EVENT_NAMESPACE = uuid.UUID("6f1c1d9e-3f7a-4d59-9a43-0e0b6b1f2c11")
 REVERSING_STATUSES = {OrderStatus.CANCELLED, OrderStatus.RETURNED}
-TIER_TAGS = ("vip", "high-value", "big-customer", "returning-customer", "new-customer")
 MAX_WRITE_ATTEMPTS = 5
 T = TypeVar("T")
 
@@ -273,6 +272,7 @@ class TaggingService:
             new_record,
             change.added,
             [t.name for t in change.removed],
+            rules.customer_tiers,
         )
         return new_record, tagged, history
 
@@ -288,6 +288,7 @@ class TaggingService:
             records,
             templates=self._store.templates(),
             sources={str(event.event_id): event for event in replays},
+            tiers=self._rules.current.customer_tiers,
         )
 
 
@@ -296,6 +297,7 @@ async def stored_changes_tagged(
     changes: Sequence[tuple[str, uuid.UUID, datetime]],
     records: dict[str, OrderRecord],
     *,
+    tiers: Sequence[str],
     templates: ReasonTemplates | None = None,
     sources: Mapping[str, OrderEventModel] | None = None,
 ) -> list[OrderTagged]:
@@ -335,7 +337,7 @@ async def stored_changes_tagged(
             for tag in entry.get("added", [])
         ]
         removed = sorted(t["tag"] for t in entry.get("removed", []))
-        tagged.append(tagged_event_for(source_event_id, occurred_at, record, added, removed))
+        tagged.append(tagged_event_for(source_event_id, occurred_at, record, added, removed, tiers))
     return tagged
 
 
@@ -453,8 +455,10 @@ def tagged_event_for(
     record: OrderRecord,
     added: list[AppliedTag],
     removed: list[str],
+    tiers: Sequence[str],
 ) -> OrderTagged:
-    """The tagged-order event for one change of a stored order (by rules or by hand)."""
+    """The tagged-order event for one change of a stored order (by rules or by hand);
+    ``tiers``: the rule set's customer tiers, highest first (``RuleSet.customer_tiers``)."""
     names = {tag.name for tag in record.tags}
     order = record.order
     return OrderTagged(
@@ -470,7 +474,7 @@ def tagged_event_for(
             status=record.status,
             total=order.pricing.total,
             currency=order.pricing.currency,
-            customer_tier=next((tier for tier in TIER_TAGS if tier in names), None),
+            customer_tier=next((tier for tier in tiers if tier in names), None),
             shipping_method=order.shipping.method.value,
             region=region_of(order.shipping.province),
         ),

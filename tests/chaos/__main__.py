@@ -31,6 +31,13 @@ def main() -> int:
     parser.add_argument(
         "--receiver-failure-rate", type=float, default=defaults.receiver_failure_rate
     )
+    parser.add_argument(
+        "--drain-within",
+        type=float,
+        default=defaults.drain_within,
+        help="seconds the queued traffic and then the system each get to drain (a slow machine "
+        "needs longer: the accounting of an undrained run counts the backlog as lost)",
+    )
     parser.add_argument("--log-level", default=defaults.log_level, help="the services' log level")
     parser.add_argument("--keep", action="store_true", help="keep the run's database and topics")
     parser.add_argument(
@@ -51,6 +58,7 @@ def main() -> int:
         customers=args.customers,
         history=args.history,
         receiver_failure_rate=args.receiver_failure_rate,
+        drain_within=args.drain_within,
         log_level=args.log_level,
         keep=args.keep,
     )

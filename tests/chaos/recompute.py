@@ -176,6 +176,7 @@ def recompute(
             OrderRecord(order=order, status=order.status, tags=change.tags, figures=snapshot),
             change.added,
             [tag.name for tag in change.removed],
+            rules.customer_tiers,
         )
         for team, team_routes in teams.items():
             alert_id = alert_id_for(order.order_no, team)

@@ -6,6 +6,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from services.tagger.rules.facts import FiguresSnapshot
+from services.tagger.rules.schema import load_rules
+from services.tagger.settings import DEFAULT_RULES_FILE
 from services.tagger.store import OrderRecord
 from services.tagger.tagging import stored_changes_tagged
 from shared.events import AppliedTag, OrderCreated, StatusChanged, TagSource
@@ -76,6 +78,7 @@ async def test_each_replayed_change_carries_the_status_and_tags_it_left() -> Non
         history,
         [(e.order_no, e.event_id, e.occurred_at) for e in replays],
         {"SO-7": now},
+        tiers=load_rules(DEFAULT_RULES_FILE).customer_tiers,
         sources={str(e.event_id): e for e in replays},
     )
 

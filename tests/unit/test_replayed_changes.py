@@ -48,7 +48,9 @@ async def test_a_replayed_creation_still_adds_the_urgent_tag_a_later_shipment_re
         [{"order_no": "SO-9", "event_id": str(CREATED), "at": AT, "added": [urgent], "removed": []}]
     )
 
-    [tagged] = await stored_changes_tagged(history, [("SO-9", CREATED, AT)], {"SO-9": shipped})
+    [tagged] = await stored_changes_tagged(
+        history, [("SO-9", CREATED, AT)], {"SO-9": shipped}, tiers=()
+    )
 
     assert [tag.name for tag in tagged.tags_added] == ["urgent"]
     assert tagged.tags_added[0].reason == "same-day shipping → urgent"
@@ -84,7 +86,7 @@ async def test_a_replayed_creation_in_the_compact_form_finds_its_tag_in_the_remo
     templates = ReasonTemplates(load_rules(DEFAULT_RULES_FILE))
 
     [tagged] = await stored_changes_tagged(
-        history, [("SO-9", CREATED, AT)], {"SO-9": shipped}, templates=templates
+        history, [("SO-9", CREATED, AT)], {"SO-9": shipped}, tiers=(), templates=templates
     )
 
     [added] = tagged.tags_added

@@ -418,3 +418,26 @@ def test_combinators_nest() -> None:
 
     assert decide(rules, order_facts(cheap_vip_note, FiguresSnapshot()))[0].tag == "urgent"
     assert decide(rules, order_facts(cancelled, FiguresSnapshot())) == []
+
+
+def test_customer_tiers_come_from_the_tier_family_in_catalog_order() -> None:
+    assert RULES.customer_tiers == (
+        "vip",
+        "high-value",
+        "big-customer",
+        "returning-customer",
+        "new-customer",
+    )
+    custom = parse_rules(
+        """
+families:
+  - {name: who, tier: true}
+  - {name: priority}
+tags:
+  - {name: gold, family: who}
+  - {name: urgent, family: priority}
+  - {name: silver, family: who}
+rules: []
+"""
+    )
+    assert custom.customer_tiers == ("gold", "silver")

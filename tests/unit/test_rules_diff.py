@@ -148,16 +148,17 @@ def test_the_book_knows_the_version_it_loaded_and_reloaded(tmp_path: Path) -> No
     path = tmp_path / "rules.yaml"
     path.write_text(ACTIVE_TEXT, encoding="utf-8")
     book = RuleBook(path)
+    loaded = path.stat().st_mtime_ns  # a later write must look newer even on coarse clocks
     assert book.version == version_of(ACTIVE_TEXT)
 
     path.write_text(LOWERED_TEXT, encoding="utf-8")
 
-    os.utime(path, ns=(book._mtime + 1_000_000, book._mtime + 1_000_000))
+    os.utime(path, ns=(loaded + 1_000_000, loaded + 1_000_000))
     assert book.reload_if_changed() is True
     assert (book.version, book.text) == (version_of(LOWERED_TEXT), LOWERED_TEXT)
 
     path.write_text("rules: [{id: broken}]", encoding="utf-8")
-    os.utime(path, ns=(book._mtime + 2_000_000, book._mtime + 2_000_000))
+    os.utime(path, ns=(loaded + 2_000_000, loaded + 2_000_000))
     assert book.reload_if_changed() is False
     assert book.version == version_of(LOWERED_TEXT)  # the last good version stays
 

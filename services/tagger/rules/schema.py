@@ -61,6 +61,9 @@ class Family(_Strict):
     default: str | None = Field(default=None, pattern=TAG_NAME)
     description: str = ""
     permissions: TagPermissions | None = None  # for every tag of the family without its own
+    # The family that says who the customer is: an order's tagged event names the first of its
+    # tags (in catalog order) as the customer's tier, which alert routing and wording read.
+    tier: bool = False
 
 
 class CatalogTag(_Strict):
@@ -179,6 +182,12 @@ class RuleSet(_Strict):
     @cached_property
     def exclusive_families(self) -> set[str]:
         return {family.name for family in self.families if family.exclusive}
+
+    @cached_property
+    def customer_tiers(self) -> tuple[str, ...]:
+        """The tags of the tier families, highest first (catalog order)."""
+        tier_families = {family.name for family in self.families if family.tier}
+        return tuple(tag.name for tag in self.tags if tag.family in tier_families)
 
 
 class RuleFileError(ValueError):
