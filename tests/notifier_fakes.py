@@ -224,17 +224,22 @@ class InMemoryAlertStore:
 
 
 class RecordingSender:
-    """A channel's receiving end: every message sent, in order; ``fail`` sends refuse."""
+    """A channel's receiving end: every message sent, in order; ``fail`` sends refuse;
+    ``unanswered`` sends arrive (they are recorded) but their answer never comes back."""
 
-    def __init__(self, fail: int = 0) -> None:
+    def __init__(self, fail: int = 0, unanswered: int = 0) -> None:
         self.sent: list[tuple[str, Message]] = []
         self.fail = fail
+        self.unanswered = unanswered
 
     async def send(self, channel: AnyChannel, message: Message) -> None:
         if self.fail:
             self.fail -= 1
             raise DeliveryError(f"{channel.id}: HTTP 500")
         self.sent.append((channel.id, message))
+        if self.unanswered:
+            self.unanswered -= 1
+            raise DeliveryError(f"{channel.id}: ReadTimeout", maybe_delivered=True)
 
     def alert_ids(self, channel: str) -> list[str]:
         return [a.alert_id for c, m in self.sent if c == channel for a in m.alerts]

@@ -36,7 +36,19 @@ IDEMPOTENCY_HEADER = "Idempotency-Key"
 
 
 class DeliveryError(Exception):
-    """The channel refused or did not answer; worth retrying."""
+    """The channel refused or did not answer; worth retrying. ``maybe_delivered``: the request
+    went out and no answer came (a read timeout, a dropped connection), so the channel may have
+    shown it: a channel without an idempotency key must not be sent it again."""
+
+    def __init__(self, message: str, *, maybe_delivered: bool = False) -> None:
+        super().__init__(message)
+        self.maybe_delivered = maybe_delivered
+
+
+# The request was sent in full and the answer never came: the receiver may have acted on it.
+# (A connect error, a pool timeout or a request cut off while being written never reached it.)
+_HTTP_AFTER_SENDING = (httpx.ReadError, httpx.ReadTimeout, httpx.RemoteProtocolError)
+_SMTP_NOT_SENT = (aiosmtplib.SMTPConnectError, aiosmtplib.SMTPResponseException)
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,7 +242,10 @@ class ChannelSender:
                 url, content=body, headers=headers, timeout=self._timeout_s
             )
         except httpx.HTTPError as error:
-            raise DeliveryError(f"{channel.id}: {error!r}") from error
+            raise DeliveryError(
+                f"{channel.id}: {error!r}",
+                maybe_delivered=isinstance(error, _HTTP_AFTER_SENDING),
+            ) from error
         if answer.status_code >= 300:
             raise DeliveryError(f"{channel.id}: HTTP {answer.status_code}")
         if isinstance(channel, WeComChannel | DingTalkChannel):
@@ -252,7 +267,9 @@ class ChannelSender:
                 timeout=self._timeout_s,
             )
         except aiosmtplib.SMTPException as error:
-            raise DeliveryError(f"{channel.id}: {error}") from error
+            raise DeliveryError(
+                f"{channel.id}: {error}", maybe_delivered=not isinstance(error, _SMTP_NOT_SENT)
+            ) from error
 
 
 def _json_or_empty(answer: httpx.Response) -> dict[str, Any]:

@@ -178,6 +178,9 @@ class ChannelWorker:
                     await self._sender.send(self.channel, message)
                 except DeliveryError as error:
                     sending = False
+                    if error.maybe_delivered and not self.channel.resends_interrupted:
+                        await self._uncertain(claimed, attempt_id, attempt, started, error)
+                        return
                     if await self._failed(message, claimed, attempt_id, attempt, started, error):
                         return
                     continue
@@ -258,6 +261,30 @@ class ChannelWorker:
             escalation=message.escalation,
             attempt_id=attempt_id,
         )
+
+    async def _uncertain(
+        self, ids: list[str], attempt_id: str, attempt: int, started: float, error: DeliveryError
+    ) -> None:
+        """The request went out and no answer came, on a channel without an idempotency key
+        (chat robots, e-mail): settled ``uncertain`` and not sent again, as an interrupted
+        claim is (at most once: staff never see an alert twice; the page still shows it)."""
+        elapsed = time.perf_counter() - started
+        SEND_DURATION.labels(self.channel.id).observe(elapsed)
+        self._attempt_log.record(
+            attempt_id, attempt, ids, self.channel.id, False, elapsed, str(error)
+        )
+        await through_outages(
+            lambda: self._store.settle(
+                ids,
+                self.channel.id,
+                attempt_id,
+                DeliveryStatus.UNCERTAIN,
+                f"no answer, not resent (the channel has no idempotency key): {error}",
+            ),
+            "store_delivery_outcome",
+        )
+        DELIVERIES.labels(self.channel.id, "uncertain").inc(len(ids))
+        log.warning("delivery_uncertain", channel=self.channel.id, alert_ids=ids, error=str(error))
 
     async def _failed(
         self,

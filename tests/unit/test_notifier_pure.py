@@ -7,6 +7,7 @@ from datetime import time as clock
 from decimal import Decimal
 from pathlib import Path
 
+import httpx
 import pytest
 
 from services.notifier.channels import (
@@ -256,3 +257,28 @@ def test_only_channels_with_an_idempotency_key_resend_interrupted_deliveries() -
     assert webhook.resends_interrupted
     assert not robot.resends_interrupted
     assert chosen.resends_interrupted
+
+
+@pytest.mark.parametrize(
+    ("error", "maybe_delivered"),
+    [
+        (httpx.ConnectError("refused"), False),
+        (httpx.ConnectTimeout("no answer to connect"), False),
+        (httpx.PoolTimeout("no connection free"), False),
+        (httpx.ReadTimeout("sent, no answer"), True),
+        (httpx.RemoteProtocolError("closed without an answer"), True),
+    ],
+)
+async def test_a_send_says_whether_the_channel_may_have_received_it(
+    error: httpx.HTTPError, maybe_delivered: bool
+) -> None:
+    from services.notifier.channels import ChannelSender, DeliveryError, Message
+
+    def transport(request: httpx.Request) -> httpx.Response:
+        raise error
+
+    robot = WeComChannel(id="robot", type="wecom", url="http://r/")
+    async with httpx.AsyncClient(transport=httpx.MockTransport(transport)) as http:
+        with pytest.raises(DeliveryError) as refused:
+            await ChannelSender(http).send(robot, Message((alert(),)))
+    assert refused.value.maybe_delivered is maybe_delivered

@@ -160,6 +160,38 @@ async def test_a_failed_attempt_is_retried_under_the_same_claim() -> None:
     assert hook["status"] == "delivered"
 
 
+@pytest.mark.parametrize("channel", ["hook", "robot"])
+async def test_a_send_without_an_answer_is_resent_only_where_the_channel_has_a_key(
+    channel: str,
+) -> None:
+    """A read timeout: the request arrived, the answer did not. The webhook gets it again
+    under the same key (its receiver deduplicates); a chat robot has no key, so it is settled
+    ``uncertain`` instead of showing staff the alert twice."""
+    store = InMemoryAlertStore()
+    routing = Routing.model_validate(
+        {
+            **ROUTING.model_dump(),
+            "routes": [{**ROUTING.routes[0].model_dump(), "channels": [channel]}],
+        }
+    )
+    async with Process(store, RecordingSender(unanswered=1), routing=routing) as process:
+        await process.alerting.handle([tagged(["urgent"])])
+
+        async def settled() -> bool:
+            [d] = store.alerts["SO-9:support"]["deliveries"]
+            return str(d["status"]) in {"delivered", "uncertain"}
+
+        await eventually(settled, within=5)
+
+    [d] = store.alerts["SO-9:support"]["deliveries"]
+    sent = process.sender.alert_ids(channel)
+    if channel == "hook":
+        assert (d["status"], sent) == ("delivered", ["SO-9:support", "SO-9:support"])
+        assert len({m.idempotency_key for _, m in process.sender.sent}) == 1
+    else:
+        assert (d["status"], sent) == ("uncertain", ["SO-9:support"])
+
+
 async def test_an_interrupted_claim_is_resent_under_its_key_or_marked_uncertain() -> None:
     store = InMemoryAlertStore()
     await store.insert([new_document(group_for(tagged(["urgent"])), ["hook", "robot"])])
