@@ -6,7 +6,8 @@ others', and how many rebalances the other consumers go through. On the real loc
 
 Orders flow at a steady rate the whole time; one consumer is stopped (SIGTERM, as Kubernetes
 does) and started again under the same name. A pause is the longest gap between two tagged
-records of one partition (the tagger's publish times) from the stop until the flow is back.
+records of one partition (the tagger's publish times) from the stop until every order sent is
+tagged.
 ``tests/integration/test_static_membership.py`` uses the same pieces."""
 
 import argparse
@@ -109,19 +110,19 @@ class Group:
             len(h) >= partitions // len(held) for h in held
         )
 
-    async def stop(self, member: Member) -> None:
+    async def stop(self, member: Member, how: signal.Signals = signal.SIGTERM) -> None:
         process = member.process
         if process is not None and process.returncode is None:
-            process.send_signal(signal.SIGTERM)
+            process.send_signal(how)
             async with asyncio.timeout(60):
                 await process.wait()
 
-    async def restart(self, member: Member) -> float:
-        """Stop ``member`` as Kubernetes does and start it again under the same name; seconds
-        until the group gave it partitions again."""
+    async def restart(self, member: Member, how: signal.Signals = signal.SIGTERM) -> float:
+        """Stop ``member`` (SIGTERM as Kubernetes does, SIGKILL as a crash) and start it again
+        under the same name; seconds until the group gave it partitions again."""
         started = time.monotonic()
         assigned_before = len(member.assignments())
-        await self.stop(member)
+        await self.stop(member, how)
         await self.start(member)
 
         def reassigned() -> bool:
@@ -189,19 +190,23 @@ class TaggedTimes:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self.times: dict[int, list[float]] = {}
-        self._consumer: AIOKafkaConsumer | None = None
+        self.ready = asyncio.Event()  # following from the end: what is tagged next is seen
+
+    @property
+    def count(self) -> int:
+        return sum(len(times) for times in self.times.values())
 
     async def follow(self) -> None:
         topic = self._settings.topics.tagged
         consumer = AIOKafkaConsumer(**connection_options(self._settings))
         await consumer.start()
-        self._consumer = consumer
         try:
-            partitions = [
-                TopicPartition(topic, p) for p in sorted(await consumer.partitions_for_topic(topic))
-            ]
+            partitions = [TopicPartition(topic, p) for p in range(self._settings.kafka_partitions)]
             consumer.assign(partitions)
             await consumer.seek_to_end(*partitions)
+            for partition in partitions:
+                await consumer.position(partition)  # the end, resolved now
+            self.ready.set()
             while True:
                 batches = await consumer.getmany(timeout_ms=200)
                 for tp, records in batches.items():
@@ -227,18 +232,30 @@ async def measure(members: int, rate: int, *, static: bool, logs: Path) -> dict[
         tagged = TaggedTimes(settings)
         stop = asyncio.Event()
         following = asyncio.create_task(tagged.follow())
+        await until(tagged.ready.is_set, 60)
         flowing = asyncio.create_task(flow(settings, rate, stop))
         try:
-            await until(lambda: sum(len(t) for t in tagged.times.values()) >= rate * 3, 120)
+
+            def tagging(count: int) -> Any:
+                def tagged_so_far() -> bool:
+                    for task in (following, flowing):
+                        if task.done() and not task.cancelled() and task.exception():
+                            task.result()  # failed: say why now, not after a timeout
+                    return tagged.count >= count
+
+                return tagged_so_far
+
+            await until(tagging(rate * 3), 120)
             restarted, others = group.members[0], group.members[1:]
             before = [len(m.assignments()) for m in others]
             held = restarted.holds()
             since = time.time()
             restart_s = await group.restart(restarted)
             settled = time.time()
-            await until(lambda: time.time() - settled > 10, 30)  # the flow goes on a while
+            await until(lambda: time.time() - settled > 5, 30)  # the flow goes on a while
             stop.set()
             sent = await flowing
+            await until(tagging(sent), 300)  # every order tagged: the flow is back everywhere
         finally:
             stop.set()
             await cancel_and_wait([following, flowing])
@@ -258,11 +275,12 @@ async def measure(members: int, rate: int, *, static: bool, logs: Path) -> dict[
         }
 
 
-async def run(members: int, rate: int) -> list[dict[str, Any]]:
+async def run(members: int, rate: int, logs: Path) -> list[dict[str, Any]]:
     results = []
     for static in (False, True):
-        with TemporaryDirectory() as logs:
-            results.append(await measure(members, rate, static=static, logs=Path(logs)))
+        kept = logs / ("static" if static else "dynamic")
+        kept.mkdir(parents=True, exist_ok=True)
+        results.append(await measure(members, rate, static=static, logs=kept))
         print(json.dumps(results[-1]), flush=True)
     return results
 
@@ -271,8 +289,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--members", type=int, default=3)
     parser.add_argument("--rate", type=int, default=100, help="orders a second")
+    parser.add_argument("--logs", type=Path, help="keep the taggers' logs here")
     arguments = parser.parse_args()
-    asyncio.run(run(arguments.members, arguments.rate))
+    if arguments.logs:
+        asyncio.run(run(arguments.members, arguments.rate, arguments.logs))
+        return
+    with TemporaryDirectory() as logs:
+        asyncio.run(run(arguments.members, arguments.rate, Path(logs)))
 
 
 if __name__ == "__main__":
