@@ -2,6 +2,7 @@
 
 import asyncio
 import contextlib
+from dataclasses import dataclass
 from typing import Any
 
 import structlog
@@ -27,6 +28,12 @@ log = structlog.get_logger("kafka")
 # acknowledged event and a retry can duplicate one. A short linger batches concurrent sends.
 SAFE_PRODUCER = {"acks": "all", "enable_idempotence": True, "linger_ms": 5}
 JSON_HEADERS = [("content-type", b"application/json")]
+
+
+# A silent dynamic member is noticed fast; a static one is waited for long enough to restart
+# (stop, reschedule, start: well under 45 s for these services) before the group rebalances.
+DYNAMIC_SESSION_TIMEOUT_MS = 10_000
+STATIC_SESSION_TIMEOUT_MS = 45_000
 
 
 class KafkaSecurityError(ValueError):
@@ -73,6 +80,25 @@ def broker_security(settings: Settings) -> BaseSecurity | None:
         ssl_context=options["ssl_context"],
         use_ssl=settings.kafka_security_protocol == "SASL_SSL",
     )
+
+
+@dataclass(frozen=True, slots=True)
+class GroupMembership:
+    """How a consumer-role process joins its group (``group_membership``)."""
+
+    instance_id: str | None  # static membership (KIP-345) when set
+    session_timeout_ms: int
+
+
+def group_membership(settings: Settings) -> GroupMembership:
+    """Static membership (KIP-345) when ``ORDERTAG_KAFKA_GROUP_INSTANCE_ID`` is set. A static
+    member sends no LeaveGroup when it stops: its partitions wait for it (up to the session
+    timeout) instead of moving, so a restart or a rolling update costs the other members
+    nothing, and a member removed for good is noticed only when its session times out
+    (docs/operations.md, "Static membership")."""
+    static = settings.kafka_group_instance_id
+    default = STATIC_SESSION_TIMEOUT_MS if static else DYNAMIC_SESSION_TIMEOUT_MS
+    return GroupMembership(static, settings.kafka_session_timeout_ms or default)
 
 
 def make_producer(settings: Settings) -> AIOKafkaProducer:

@@ -62,6 +62,13 @@ class Settings(BaseSettings):
     kafka_sasl_username: str | None = None
     kafka_sasl_password: SecretStr | None = None
     kafka_ssl_cafile: Path | None = None
+    # Static group membership (KIP-345) for the consumer roles: a consumer back under the same
+    # id within the session timeout gets its partitions again and the other members keep theirs
+    # (no rebalance). On Kubernetes: the consumer StatefulSet's pod name. Unset: dynamic.
+    kafka_group_instance_id: str | None = Field(default=None, min_length=1, max_length=249)
+    # How long the group waits for a silent member (a crash, a restart) before it rebalances;
+    # unset: 45 s for a static member (a pod's restart fits), aiokafka's 10 s for a dynamic one
+    kafka_session_timeout_ms: int | None = Field(default=None, ge=6_000, le=300_000)
     mongo_url: str = "mongodb://127.0.0.1:27017"
     mongo_database: str = "ordertag"
     # Write concern of every service's writes (shared/mongo.py): acknowledged once journaled

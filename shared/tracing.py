@@ -9,14 +9,18 @@ Off unless ``ORDERTAG_TRACING_ENABLED=true``; then spans go over OTLP/HTTP to
   consumer span per record, child of that context, and hand their own on in the headers of what
   they publish. A consumed batch is one span of its own (FastStream's middleware) linked to every
   record's trace, with the batch's MongoDB and Redis work under it: a batch mixes many orders, so
-  it cannot belong to one order's trace.
+  it cannot belong to one order's trace;
+- each alert's delivery to a channel: the notifier stores the W3C context of the order's record
+  span with the alert (``order_trace``) and the send, however much later and in whichever
+  process (the sweeper's, after a restart), is a span in that trace (``DeliverySpans``).
 
 When tracing is off, nothing here is built and the headers carry no context.
 """
 
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from contextvars import ContextVar, Token
+from typing import Any, Literal
 
 from fastapi import FastAPI
 from opentelemetry import context as otel_context
@@ -36,6 +40,7 @@ UNTRACED_URLS = "healthz,readyz,metrics"
 
 
 _provider: TracerProvider | None = None
+_handled: ContextVar["RecordSpans | None"] = ContextVar("ordertag_handled_batch", default=None)
 
 
 def start_tracing(service: str, settings: Settings) -> TracerProvider | None:
@@ -95,9 +100,13 @@ def with_context(headers: Sequence[tuple[str, bytes]], span: Span | None) -> Hea
     """``headers`` plus the W3C trace context of ``span`` (nothing added without one)."""
     if span is None:
         return list(headers)
+    return [*headers, *((key, value.encode()) for key, value in _carrier(span).items())]
+
+
+def _carrier(span: Span) -> dict[str, str]:
     carrier: dict[str, str] = {}
     propagate.inject(carrier, context=trace.set_span_in_context(span))
-    return [*headers, *((key, value.encode()) for key, value in carrier.items())]
+    return carrier
 
 
 def context_of(headers: Iterable[tuple[str, bytes]] | None) -> otel_context.Context:
@@ -181,7 +190,76 @@ class RecordSpans:
         self._spans.clear()
 
     def __enter__(self) -> "RecordSpans":
+        self._token: Token[RecordSpans | None] = _handled.set(self)
         return self
 
     def __exit__(self, kind: object, error: BaseException | None, tb: object) -> None:
+        _handled.reset(self._token)
         self.end(error)
+
+
+def order_trace(order_no: str) -> dict[str, str]:
+    """The W3C context of ``order_no``'s record span in the batch being handled (inside
+    ``with RecordSpans(...)``), to store with what the batch leaves for later; empty when there
+    is none (tracing off, or no batch)."""
+    spans = _handled.get()
+    span = spans._spans.get(order_no) if spans is not None else None
+    return {} if span is None else _carrier(span)
+
+
+class DeliverySpans:
+    """A span per alert one channel message carries (a digest carries several), each the child
+    of the context stored with its alert (``order_trace``): the send joins the trace of the
+    order event that caused it, whenever and in whichever process it runs. A stored alert
+    without one (stored with tracing off) gets a trace of its own."""
+
+    def __init__(
+        self,
+        channel: str,
+        channel_type: str,
+        alerts: Iterable[tuple[str, str, Mapping[str, str]]],
+        *,
+        escalation: bool,
+        attempt_id: str,
+    ) -> None:
+        """``alerts``: (alert id, order number, stored trace context) of each alert sent."""
+        self._spans: list[Span] = []
+        if _provider is None:
+            return
+        alerts = list(alerts)
+        tracer = _tracer()
+        for alert_id, order_no, stored in alerts:
+            self._spans.append(
+                tracer.start_span(
+                    f"deliver {channel_type}",
+                    context=propagate.extract(dict(stored)),
+                    kind=SpanKind.CLIENT,
+                    attributes={
+                        "ordertag.order_no": order_no,
+                        "ordertag.alert_id": alert_id,
+                        "ordertag.channel": channel,
+                        "ordertag.channel_type": channel_type,
+                        "ordertag.escalation": escalation,
+                        "ordertag.digest_size": len(alerts),
+                        "ordertag.attempt_id": attempt_id,
+                    },
+                )
+            )
+
+    def attempt_failed(self, attempt: int, error: str) -> None:
+        for span in self._spans:
+            span.add_event("attempt failed", {"attempt": attempt, "error": error[:200]})
+
+    def end(
+        self,
+        outcome: Literal["delivered", "failed", "uncertain", "interrupted"],
+        error: str | None = None,
+    ) -> None:
+        """``interrupted``: the process stopped mid-send (the claim is settled later);
+        ``uncertain``: sent without an answer, not resent (a channel without a key)."""
+        for span in self._spans:
+            span.set_attribute("ordertag.delivery.outcome", outcome)
+            if outcome != "delivered":
+                span.set_status(Status(StatusCode.ERROR, (error or outcome)[:200]))
+            span.end()
+        self._spans.clear()

@@ -12,7 +12,7 @@ from aiokafka.errors import KafkaConnectionError
 from services.notifier.channels import DeliveryError, Message
 from services.notifier.grouping import AlertGroup
 from services.notifier.routing import AnyChannel
-from services.notifier.store import SETTLED, DeliveryStatus, InterruptedClaim
+from services.notifier.store import SETTLED, DeliveryStatus, InterruptedClaim, event_trace
 from shared.events import Alert
 
 
@@ -42,7 +42,7 @@ class InMemoryAlertStore:
         document = self.alerts.get(group.alert_id)
         if document is None or document.get("version") != version:
             return False
-        document.update(copy.deepcopy(group.state()), version=version + 1)
+        document.update(copy.deepcopy(group.state()), **event_trace(group), version=version + 1)
         if notice_due is not None:
             document["notice_due"] = notice_due
         return True

@@ -12,6 +12,7 @@ from services.notifier.alerting import Alerting
 from services.notifier.retrying import through_outages
 from services.notifier.settings import NotifierSettings
 from shared.events import OrderTagged
+from shared.kafka import group_membership
 from shared.metrics import observe_end_to_end, observe_lag
 from shared.tracing import RecordSpans
 
@@ -24,6 +25,8 @@ OUTAGE_WAIT_S = 60.0
 def subscribe_tagged_orders(
     broker: KafkaBroker, settings: NotifierSettings, alerting: Alerting
 ) -> None:
+    membership = group_membership(settings)
+
     @broker.subscriber(
         settings.topics.tagged,
         group_id=settings.notifier_group_id,
@@ -33,6 +36,8 @@ def subscribe_tagged_orders(
         auto_offset_reset="earliest",
         ack_policy=AckPolicy.NACK_ON_ERROR,
         title="tagged orders",
+        group_instance_id=membership.instance_id,  # static membership when set
+        session_timeout_ms=membership.session_timeout_ms,
     )
     async def on_orders_tagged(message: KafkaMessage) -> None:
         events = []

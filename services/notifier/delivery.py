@@ -30,6 +30,7 @@ from services.notifier.routing import AnyChannel
 from services.notifier.store import AlertStore, DeliveryStatus, InterruptedClaim
 from shared.events import Alert, Severity
 from shared.tasks import cancel_and_wait
+from shared.tracing import DeliverySpans
 
 log = structlog.get_logger("notifier.delivery")
 Notify = Callable[[str, dict[str, Any]], Awaitable[None]]
@@ -160,9 +161,25 @@ class ChannelWorker:
         )
         if not claimed:  # delivered, or claimed by another process meanwhile
             return
-        claimed = await self._drop_resolved_untold(claimed, attempt_id, message.escalation)
+        documents = await through_outages(
+            lambda: self._store.get_many(claimed), "read_claimed_alerts"
+        )
+        claimed = await self._drop_resolved_untold(
+            documents, claimed, attempt_id, message.escalation
+        )
         if not claimed:
             return
+        spans = DeliverySpans(
+            self.channel.id,
+            self.channel.type,
+            [
+                (d["alert_id"], d["order_no"], d.get("trace", {}))
+                for d in documents
+                if d["alert_id"] in claimed
+            ],
+            escalation=message.escalation,
+            attempt_id=attempt_id,
+        )
         if len(claimed) < len(ids):
             message = Message(
                 tuple(a for a in message.alerts if a.alert_id in claimed), message.escalation, key
@@ -178,14 +195,18 @@ class ChannelWorker:
                     await self._sender.send(self.channel, message)
                 except DeliveryError as error:
                     sending = False
+                    spans.attempt_failed(attempt, str(error))
                     if error.maybe_delivered and not self.channel.resends_interrupted:
                         await self._uncertain(claimed, attempt_id, attempt, started, error)
+                        spans.end("uncertain", str(error))
                         return
                     if await self._failed(message, claimed, attempt_id, attempt, started, error):
+                        spans.end("failed", str(error))
                         return
                     continue
                 sending = False
                 await self._succeeded(message, claimed, attempt_id, attempt, started)
+                spans.end("delivered")
                 return
         except asyncio.CancelledError:
             if not sending:  # nothing on the wire: hand the delivery back, untouched
@@ -202,17 +223,21 @@ class ChannelWorker:
                     RELEASE_TIMEOUT_S,
                 )
             raise
+        finally:
+            spans.end("interrupted")  # a stop mid-send (nothing once an outcome ended them)
 
     async def _drop_resolved_untold(
-        self, claimed: list[str], attempt_id: str, escalation: bool
+        self,
+        documents: list[dict[str, Any]],
+        claimed: list[str],
+        attempt_id: str,
+        escalation: bool,
     ) -> list[str]:
         """An alert that resolved before this channel heard of it is not sent at all: its
-        delivery is settled ``skipped`` (nobody needs a raise and a resolve at once)."""
+        delivery is settled ``skipped`` (nobody needs a raise and a resolve at once);
+        ``documents``: the claimed alerts as stored."""
         if escalation:
             return claimed
-        documents = await through_outages(
-            lambda: self._store.get_many(claimed), "read_claimed_alerts"
-        )
         skipped = [
             d["alert_id"]
             for d in documents

@@ -19,6 +19,7 @@ from pymongo.errors import BulkWriteError
 from services.notifier.grouping import AlertGroup
 from shared.mongo import DUPLICATE_KEY, SCAN_BATCH
 from shared.stored_tags import readable_tags
+from shared.tracing import order_trace
 
 PAGE_SIZE_MAX = 500
 
@@ -71,9 +72,17 @@ def _delivery(channel: str, escalation: bool = False, revision: int = 1) -> dict
     }
 
 
+def event_trace(group: AlertGroup) -> dict[str, Any]:
+    """The trace context of the order event handled now: the alert's deliveries, sent later,
+    join that event's trace (shared.tracing.DeliverySpans); nothing when tracing is off."""
+    trace = order_trace(group.order_no)
+    return {"trace": trace} if trace else {}
+
+
 def new_document(group: AlertGroup, channels: list[str]) -> dict[str, Any]:
     return {
         **group.state(),
+        **event_trace(group),
         "version": 1,  # each stored change of the alert's state counts one (optimistic writes)
         "escalated": False,
         "published_revision": 0,  # on the alerts topic; raised once Kafka acknowledged it
@@ -119,7 +128,7 @@ class AlertStore:
     async def update(self, group: AlertGroup, version: int, notice_due: int | None) -> bool:
         """Store the alert's new state if nobody changed it since ``version`` was read; with
         ``notice_due``, the revision its channels must still be told of (cleared once told)."""
-        fields = {**group.state(), "version": version + 1}
+        fields = {**group.state(), **event_trace(group), "version": version + 1}
         if notice_due is not None:
             fields["notice_due"] = notice_due
         result = await self.alerts.update_one(

@@ -20,7 +20,7 @@ from services.tagger.publishing import Lineage, TaggerOutput
 from services.tagger.rule_changes import ShadowRules
 from services.tagger.settings import TaggerSettings
 from services.tagger.tagging import TaggingService
-from shared.kafka import make_broker
+from shared.kafka import group_membership, make_broker
 from shared.metrics import observe_end_to_end, observe_lag
 
 ATTEMPT_TIMEOUT_S = 45.0  # well above a batch's time on a loaded machine
@@ -45,6 +45,7 @@ def build_broker(
     customers: CustomerTagging | None = None,
 ) -> KafkaBroker:
     broker = make_broker(settings)
+    membership = group_membership(settings)
 
     # A batch is the unit of work and of commit: offsets move only after every effect of the
     # batch is stored and published; if anything raises, NACK_ON_ERROR seeks back to the start
@@ -57,6 +58,8 @@ def build_broker(
         batch_timeout_ms=settings.tagger_batch_timeout_ms,
         auto_offset_reset="earliest",
         ack_policy=AckPolicy.NACK_ON_ERROR,
+        group_instance_id=membership.instance_id,  # static membership when set
+        session_timeout_ms=membership.session_timeout_ms,
     )
     async def on_order_events(message: KafkaMessage) -> None:
         with metrics.BATCH_SECONDS.time():

@@ -42,6 +42,25 @@ def of_kind(kind: str) -> list[Manifest]:
     return [d for d in manifests() if d["kind"] == kind]
 
 
+def service_workloads() -> list[Manifest]:
+    """ordertag's own roles: Deployments, and the consumer roles' StatefulSets (stable pod
+    names for static group membership); not the data servers' StatefulSets."""
+    return [
+        d
+        for d in manifests()
+        if d["kind"] in {"Deployment", "StatefulSet"}
+        and pod_labels(d)["app.kubernetes.io/part-of"] == "ordertag"
+    ]
+
+
+def data_servers() -> list[Manifest]:
+    return [
+        d
+        for d in of_kind("StatefulSet")
+        if pod_labels(d)["app.kubernetes.io/part-of"] == "ordertag-data"
+    ]
+
+
 def named(kind: str, name: str) -> Manifest:
     [document] = [d for d in of_kind(kind) if d["metadata"]["name"] == name]
     return document

@@ -15,7 +15,13 @@ from pydantic_settings import BaseSettings
 from services.ingest.settings import IngestSettings
 from services.notifier.settings import NotifierSettings
 from services.tagger.settings import TaggerSettings
-from tests.unit.k8s_manifests import example_env, named, of_kind, pod_labels, secret_generators
+from tests.unit.k8s_manifests import (
+    example_env,
+    named,
+    pod_labels,
+    secret_generators,
+    service_workloads,
+)
 
 DEPLOY = Path(__file__).parents[2] / "deploy"
 COMPOSE_FILE = DEPLOY / "docker-compose.yml"
@@ -115,7 +121,7 @@ def kubernetes_env_names(deployment: dict[str, Any]) -> set[str]:
     return names
 
 
-@pytest.mark.parametrize("deployment", of_kind("Deployment"), ids=lambda d: d["metadata"]["name"])
+@pytest.mark.parametrize("deployment", service_workloads(), ids=lambda d: d["metadata"]["name"])
 def test_every_kubernetes_env_var_is_a_setting_of_the_service_that_gets_it(
     deployment: dict[str, Any],
 ) -> None:

@@ -20,6 +20,7 @@ from shared.settings import Topics
 from tests.unit.k8s_manifests import (
     K8S,
     Manifest,
+    data_servers,
     example_env,
     kustomization,
     manifests,
@@ -30,6 +31,7 @@ from tests.unit.k8s_manifests import (
     pod_spec,
     secret_generators,
     secret_keys,
+    service_workloads,
     the_container,
     without_file,
 )
@@ -124,7 +126,17 @@ def test_consumers_scale_on_their_groups_lag_up_to_the_partition_count(
     )
     assert trigger["metadata"]["allowIdleConsumers"] == "false"
     assert 1 <= scaled["spec"]["minReplicaCount"] <= partitions
-    assert the_container(named("Deployment", deployment))["args"] == ["--role", "consumer"]
+    consumer = named("StatefulSet", deployment)  # stable pod names: static members
+    [instance_id] = [
+        e for e in the_container(consumer)["env"] if e["name"] == "ORDERTAG_KAFKA_GROUP_INSTANCE_ID"
+    ]
+    assert the_container(consumer)["args"] == ["--role", "consumer"]
+    assert instance_id["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.name"}}
+    assert scaled["spec"]["scaleTargetRef"] == {
+        "apiVersion": "apps/v1",
+        "kind": "StatefulSet",
+        "name": deployment,
+    }
 
 
 def test_http_roles_scale_on_cpu() -> None:
@@ -144,7 +156,7 @@ def test_autoscaled_deployments_leave_replicas_to_their_autoscaler() -> None:
     autoscaled = {h["spec"]["scaleTargetRef"]["name"] for h in of_kind("HorizontalPodAutoscaler")}
     autoscaled |= {s["spec"]["scaleTargetRef"]["name"] for s in of_kind("ScaledObject")}
 
-    for deployment in of_kind("Deployment"):
+    for deployment in service_workloads():
         name = deployment["metadata"]["name"]
         assert ("replicas" in deployment["spec"]) == (name not in autoscaled), name
 
@@ -155,7 +167,7 @@ ROLES = {"tagger": {"consumer", "api", "jobs"}, "notifier": {"consumer", "web"}}
 @pytest.mark.parametrize(("service", "roles"), ROLES.items())
 def test_each_role_runs_as_its_own_deployment(service: str, roles: set[str]) -> None:
     deployments = [
-        d for d in of_kind("Deployment") if pod_labels(d)["app.kubernetes.io/name"] == service
+        d for d in service_workloads() if pod_labels(d)["app.kubernetes.io/name"] == service
     ]
     run = [the_container(d)["args"] for d in deployments]
 
@@ -167,7 +179,7 @@ def test_each_role_runs_as_its_own_deployment(service: str, roles: set[str]) -> 
         )
 
 
-@pytest.mark.parametrize("deployment", of_kind("Deployment"), ids=label)
+@pytest.mark.parametrize("deployment", service_workloads(), ids=label)
 def test_every_deployment_is_probed_and_has_a_disruption_budget(deployment: Manifest) -> None:
     container = the_container(deployment)
     [port] = container["ports"]
@@ -183,13 +195,13 @@ def test_every_deployment_is_probed_and_has_a_disruption_budget(deployment: Mani
     assert {p["port"] for p in probes.values()} == {port["name"]}
     assert len(budgets) == 1
     selected = [
-        d for d in of_kind("Deployment") if matches(budgets[0]["spec"]["selector"], pod_labels(d))
+        d for d in service_workloads() if matches(budgets[0]["spec"]["selector"], pod_labels(d))
     ]
     assert selected == [deployment]  # one budget per Deployment, not shared across roles
 
 
 def test_every_stateful_server_has_a_disruption_budget_of_one() -> None:
-    for server in of_kind("StatefulSet"):
+    for server in data_servers():
         if server["spec"]["replicas"] == 1:
             continue  # a budget would block every drain of its node
         [budget] = [
@@ -322,7 +334,7 @@ def test_pods_get_longer_to_stop_than_the_services_take_to_shut_down() -> None:
 
     graceful_s = 20  # shared.serve: uvicorn's graceful shutdown
     assert "timeout_graceful_shutdown=20" in Path(serve.__file__).read_text()
-    for deployment in of_kind("Deployment"):
+    for deployment in service_workloads():
         assert pod_spec(deployment)["terminationGracePeriodSeconds"] > graceful_s
 
 

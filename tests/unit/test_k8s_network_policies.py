@@ -90,9 +90,9 @@ def test_the_namespace_denies_everything_not_allowed() -> None:
 
 KAFKA, MONGO, REDIS = (workload_pod("StatefulSet", n) for n in ("kafka", "mongo", "redis"))
 INGEST = workload_pod("Deployment", "ingest")
-TAGGER_CONSUMER = workload_pod("Deployment", "tagger-consumer")
+TAGGER_CONSUMER = workload_pod("StatefulSet", "tagger-consumer")
 TAGGER_API = workload_pod("Deployment", "tagger-api")
-NOTIFIER_CONSUMER = workload_pod("Deployment", "notifier-consumer")
+NOTIFIER_CONSUMER = workload_pod("StatefulSet", "notifier-consumer")
 NOTIFIER_WEB = workload_pod("Deployment", "notifier-web")
 SERVICES = [INGEST, TAGGER_CONSUMER, TAGGER_API, NOTIFIER_CONSUMER, NOTIFIER_WEB]
 STRANGER = Pod({"app": "debug-shell"})  # any other pod of the namespace

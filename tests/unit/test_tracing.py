@@ -1,5 +1,6 @@
 """An order's trace context crosses Kafka in the record headers: the consumer's span of a record
-is the child of the producer's span that sent it, and what it publishes goes on in that trace."""
+is the child of the producer's span that sent it, and what it publishes goes on in that trace;
+the notifier stores it with the alert, and the alert's later delivery joins it."""
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -16,8 +17,12 @@ from shared.events import OrderCreated
 from shared.kafka import JSON_HEADERS
 from shared.metrics import ORIGIN_HEADER, origin_ms
 from shared.settings import Settings
-from shared.tracing import PublishSpans, RecordSpans
+from shared.tracing import DeliverySpans, PublishSpans, RecordSpans
+from tests.conftest import eventually
 from tests.factories import make_order
+from tests.notifier_fakes import InMemoryAlertStore
+from tests.unit.test_notifier_pure import tagged
+from tests.unit.test_notifier_use_cases import Process
 
 
 @dataclass
@@ -124,3 +129,82 @@ def test_tagged_events_carry_ingest_time_and_the_order_trace(
     assert origin_ms(Record(headers)) == 1_700_000_123_456
     assert any(key == "traceparent" for key, _ in headers)
     assert unknown == JSON_HEADERS
+
+
+def test_an_alert_delivery_joins_the_trace_stored_with_its_alert(
+    spans: InMemorySpanExporter,
+) -> None:
+    sent = PublishSpans("tagged")
+    headers = sent.headers(JSON_HEADERS, "SO-1")
+    sent.end()
+    with RecordSpans("tagged", [("SO-1", Record(headers))]):
+        stored = tracing.order_trace("SO-1")  # kept with the alert
+        assert tracing.order_trace("SO-2") == {}  # not in this batch
+    assert tracing.order_trace("SO-1") == {}  # the batch is over
+
+    # later, maybe in another process: the delivery, from the stored alert
+    delivery = DeliverySpans(
+        "hook", "webhook", [("SO-1:support", "SO-1", stored)], escalation=False, attempt_id="a1"
+    )
+    delivery.attempt_failed(1, "HTTP 500")
+    delivery.end("delivered")
+
+    consumed = named(spans, "process tagged")
+    sending = named(spans, "deliver webhook")
+    assert sending.kind is SpanKind.CLIENT
+    assert sending.parent is not None
+    assert sending.parent.span_id == consumed.context.span_id
+    assert sending.context.trace_id == consumed.context.trace_id
+    assert sending.status.status_code is StatusCode.UNSET
+    assert sending.attributes is not None
+    assert sending.attributes["ordertag.alert_id"] == "SO-1:support"
+    assert sending.attributes["ordertag.delivery.outcome"] == "delivered"
+    assert [e.name for e in sending.events] == ["attempt failed"]
+
+
+def test_a_digest_delivery_is_a_span_in_each_alert_trace_and_a_failure_an_error(
+    spans: InMemorySpanExporter,
+) -> None:
+    sent = PublishSpans("tagged")
+    first, second = sent.headers(JSON_HEADERS, "SO-1"), sent.headers(JSON_HEADERS, "SO-2")
+    sent.end()
+    with RecordSpans("tagged", [("SO-1", Record(first)), ("SO-2", Record(second))]):
+        stored = [(f"{n}:support", n, tracing.order_trace(n)) for n in ("SO-1", "SO-2")]
+
+    delivery = DeliverySpans("robot", "wecom", stored, escalation=True, attempt_id="a2")
+    delivery.end("failed", "HTTP 500")
+    delivery.end("interrupted")  # ended once: a later end adds nothing
+
+    sends = [s for s in spans.get_finished_spans() if s.name == "deliver wecom"]
+    producers = [s for s in spans.get_finished_spans() if s.name == "send tagged"]
+    assert {s.context.trace_id for s in sends} == {s.context.trace_id for s in producers}
+    assert len(sends) == 2
+    assert all(s.status.status_code is StatusCode.ERROR for s in sends)
+    assert all(s.attributes and s.attributes["ordertag.digest_size"] == 2 for s in sends)
+
+
+async def test_the_notifier_sends_an_alert_in_the_trace_of_the_event_that_raised_it(
+    spans: InMemorySpanExporter,
+) -> None:
+    sent = PublishSpans("tagged")
+    headers = sent.headers(JSON_HEADERS, "SO-9")
+    sent.end()
+    store = InMemoryAlertStore()
+    async with Process(store) as process:
+        with RecordSpans("tagged", [("SO-9", Record(headers))]):
+            await process.alerting.handle([tagged(["urgent"])])
+
+        async def both_sent() -> bool:
+            return {"deliver webhook", "deliver wecom"} <= {
+                s.name for s in spans.get_finished_spans()
+            }
+
+        await eventually(both_sent, within=5)
+
+    consumed = named(spans, "process tagged")
+    for name in ("deliver webhook", "deliver wecom"):
+        sending = named(spans, name)
+        assert sending.parent is not None
+        assert sending.parent.span_id == consumed.context.span_id
+        assert sending.attributes is not None
+        assert sending.attributes["ordertag.order_no"] == "SO-9"
