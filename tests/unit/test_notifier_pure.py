@@ -8,6 +8,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from services.notifier.channels import (
     Message,
@@ -27,7 +28,7 @@ from services.notifier.routing import (
     WeComChannel,
     load_routing,
 )
-from services.notifier.settings import DEFAULT_ROUTING_FILE
+from services.notifier.settings import DEFAULT_ROUTING_FILE, NotifierSettings
 from shared.events import Alert, AlertKind, AppliedTag, OrderFacts, OrderTagged, Severity, TagSource
 from shared.models import OrderStatus
 
@@ -256,3 +257,11 @@ def test_only_channels_with_an_idempotency_key_resend_interrupted_deliveries() -
     assert webhook.resends_interrupted
     assert not robot.resends_interrupted
     assert chosen.resends_interrupted
+
+
+def test_a_claim_renewal_slower_than_half_the_lease_is_refused() -> None:
+    with pytest.raises(ValidationError, match="notifier_claim_renew_s"):
+        NotifierSettings(notifier_claim_lease_s=15, notifier_claim_renew_s=10)
+    assert (
+        NotifierSettings().notifier_claim_renew_s * 2 <= NotifierSettings().notifier_claim_lease_s
+    )
