@@ -4,6 +4,9 @@ killed with SIGKILL mid-way, the restarted one resumes from its last checkpoint,
 counts every order exactly once, equals what a re-tag under the candidate would change, is kept
 with the candidate version, and nothing was written to any order."""
 
+import codecs
+import csv
+import io
 import signal
 from collections import Counter
 from typing import Any
@@ -51,11 +54,14 @@ async def test_a_diff_job_survives_a_kill_and_counts_every_order_once(
     gained: Counter[str] = Counter()
     lost: Counter[str] = Counter()
     changing = 0
-    for record in before.values():
+    changes: dict[str, tuple[set[str], set[str]]] = {}  # order number: gained, lost
+    for order_no, record in before.items():
         now, after = {t.name for t in record.tags}, tag_names(record, CANDIDATE)
         gained.update(after - now)
         lost.update(now - after)
         changing += after != now
+        if after != now:
+            changes[order_no] = (after - now, now - after)
     assert changing > 1500
     stored_before = {d["order_no"]: d async for d in mongo_db["orders"].find({}, {"_id": 0})}
 
@@ -88,6 +94,7 @@ async def test_a_diff_job_survives_a_kill_and_counts_every_order_once(
                 lambda: job_when(mongo_db, job_id, lambda j: j["status"] == "done"), within=180
             )
         report = await client.get(f"/rules/diffs/{job_id}", headers={API_KEY_HEADER: "r-key"})
+        csv_file = await client.get(report.json()["changes_csv"], headers={API_KEY_HEADER: "r-key"})
         kept = (await client.get(f"/rules/versions/{candidate}/diff")).json()
         listed = (await client.get("/rules/versions")).json()
 
@@ -102,6 +109,16 @@ async def test_a_diff_job_survives_a_kill_and_counts_every_order_once(
     assert {row["tag"]: row["lost"] for row in diff["tags"] if row["lost"]} == dict(lost)
     for row in diff["tags"]:
         assert len(row["gained_examples"]) == min(row["gained"], 5)
+    # every changed order once in the CSV (for Excel: UTF-8 with a BOM), though a batch was
+    # compared twice around the kill
+    assert csv_file.status_code == 200, csv_file.text
+    assert csv_file.content.startswith(codecs.BOM_UTF8)
+    rows = list(csv.DictReader(io.StringIO(csv_file.content.decode("utf-8-sig"))))
+    assert [row["order_no"] for row in rows] == sorted(changes)
+    for row in rows:
+        assert (set(row["gained"].split()), set(row["lost"].split())) == changes[row["order_no"]]
+        assert row["customer_id"] == before[row["order_no"]].order.customer.id
+    assert (diff["changes_kept"], diff["changes_left_out"]) == (changing, 0)
     # kept with the candidate version, and listed with it
     assert (kept["job_id"], kept["status"], kept["active"]) == (job_id, "done", active)
     assert (kept["tags"], kept["rules"]) == (diff["tags"], diff["rules"])
