@@ -129,14 +129,8 @@ class ReplayDecoder:
         )
 
     def _tag(self, stored: dict[str, Any], tags_at: Any) -> AppliedTag:
-        key = (
-            stored["name"],
-            stored.get("family"),
-            stored.get("source"),
-            stored.get("rule_id"),
-            stored.get("rule_version"),
-            stored.get("by"),
-        )
+        # REPLAY_FIELDS reads only the compared fields (and a time of its own, if any)
+        key = tuple(stored.items())
         tag = self._tags.get(key)
         if tag is None:
             # compact or full (shared/stored_tags.py); the reason is not compared

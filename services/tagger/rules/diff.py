@@ -26,7 +26,7 @@ class Change(StrEnum):
     LOST = "lost"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a replay makes one per stored order, and frozen costs
 class ReplayOrder:
     """A stored order as a replay needs it: who and when (for the report), its status, the
     tags it carries, and the facts the rules test (the order with the customer figures it was
