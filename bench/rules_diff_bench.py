@@ -8,7 +8,7 @@ them (order, compact tags, the figures each was tagged with; the tagger's indexe
 through the default rules and a candidate (lower "high value" and "big customer" thresholds),
 ROUNDS times each way (default 3), prints each round and the median, and drops the database.
 
-- ``pure``: the evaluation alone, on orders already in memory;
+- ``pure``: the evaluation alone, on orders already in memory with their facts built;
 - ``stream``: read and evaluate in one pass (``ordertag ruleset diff``);
 - ``job``: the diff as the Tag API runs it, a job (``rule_diff_job.py``) from its start to its
   status ``done``, checkpoints included."""
