@@ -6,7 +6,10 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from bench.orders import order_payloads
+from services.tagger.rule_changes import ReplayDecoder, UnreadableOrder
 from services.tagger.rules.book import RuleBook, version_of
 from services.tagger.rules.diff import (
     Change,
@@ -295,3 +298,12 @@ def _projected(document: dict[str, Any]) -> dict[str, Any]:
 def _exactly(facts: dict[str, object]) -> dict[str, str]:
     """Each fact's type and spelling (``Decimal("1E+3")`` is not ``Decimal("1000")`` here)."""
     return {name: f"{type(value).__name__}:{value!r}" for name, value in facts.items()}
+
+
+def test_a_stored_document_that_is_no_order_is_refused_naming_it() -> None:
+    record = OrderRecord(make_order("SO-7"), OrderStatus.PENDING, [], FiguresSnapshot())
+    document = record.to_document()
+    del document["order"]["pricing"]
+
+    with pytest.raises(UnreadableOrder, match=r"'SO-7'.*pricing"):
+        ReplayDecoder()(document)
