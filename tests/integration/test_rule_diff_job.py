@@ -15,6 +15,9 @@ import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 
 from services.tagger.app import create_app
+from services.tagger.jobs import DIFF_KIND, Jobs
+from services.tagger.rule_changes import ReplayWindow, StoredOrders
+from services.tagger.rule_diff_job import DiffRequest, RuleDiffJobs
 from services.tagger.rule_versions import RuleVersions
 from services.tagger.store import OrderStore
 from shared.auth import API_KEY_HEADER, ApiKey, Scope, hash_key
@@ -128,3 +131,36 @@ async def test_a_diff_job_survives_a_kill_and_counts_every_order_once(
     stored_after = {d["order_no"]: d async for d in mongo_db["orders"].find({}, {"_id": 0})}
     assert stored_after == stored_before
     assert await mongo_db["tag_history"].count_documents({}) == 0
+
+
+async def test_the_csv_of_a_diff_keeps_at_most_its_limit_and_says_how_many_it_left_out(
+    mongo_db: AsyncDatabase[dict[str, Any]], run_id: str
+) -> None:
+    store = OrderStore(mongo_db)
+    await store.ensure_indexes()
+    versions = RuleVersions(mongo_db)
+    await versions.ensure_indexes()
+    before = await seed_tagged_orders(store, f"L{run_id}", 3000)  # two batches
+    changing = sorted(
+        order_no
+        for order_no, record in before.items()
+        if tag_names(record, CANDIDATE) != {t.name for t in record.tags}
+    )
+    assert len(changing) > 10
+    active = await versions.adopt_file(ACTIVE_TEXT, ACTIVE, by="test", comment="the file")
+    candidate = await versions.record(CANDIDATE_TEXT, CANDIDATE, by="test", active=False)
+    diffs = RuleDiffJobs(versions, StoredOrders(mongo_db), max_tags=20, changes_kept_max=10)
+    jobs = Jobs(mongo_db, None, runs={DIFF_KIND: diffs.run})
+    try:
+        job_id, _ = await diffs.start(jobs, DiffRequest(candidate, active, ReplayWindow()))
+        done = await eventually(
+            lambda: job_when(mongo_db, job_id, lambda j: j["status"] != "running"), within=120
+        )
+    finally:
+        await jobs.stop()
+
+    assert done["status"] == "done"
+    assert done["result"]["orders_changed"] == len(changing)
+    assert done["changes_kept"] == 10
+    rows = [row async for row in diffs.changes.rows(job_id)]
+    assert [row[0] for row in rows] == changing[:10]  # the first by order number
