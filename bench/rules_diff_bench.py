@@ -8,7 +8,7 @@ them (order, compact tags, the figures each was tagged with; the tagger's indexe
 through the default rules and a candidate (lower "high value" and "big customer" thresholds),
 ROUNDS times each way (default 3), prints each round and the median, and drops the database.
 
-- ``pure``: the evaluation alone, on orders already in memory;
+- ``pure``: the evaluation alone, on orders already in memory with their facts built;
 - ``stream``: read and evaluate in one pass (``ordertag ruleset diff``);
 - ``job``: the diff as the Tag API runs it, a job (``rule_diff_job.py``) from its start to its
   status ``done``, checkpoints included."""
@@ -54,11 +54,11 @@ def candidate_of(active_text: str) -> RuleSet:
     return parse_rules(candidate_text_of(active_text))
 
 
-def tagged_orders(count: int, active: RuleSet) -> list[ReplayOrder]:
+def tagged_orders(count: int, active: RuleSet) -> list[OrderRecord]:
     """Orders with the figures a tagger would have counted for each (in creation order) and the
-    tags the active rules gave them."""
+    tags the active rules gave them, as the tagger stores them."""
     prior: dict[str, tuple[int, Decimal]] = defaultdict(lambda: (0, Decimal(0)))
-    replayed = []
+    records = []
     for payload in order_payloads(count, run_prefix()):
         order = Order.model_validate(payload)
         orders, spend = prior[order.customer.id]
@@ -68,11 +68,14 @@ def tagged_orders(count: int, active: RuleSet) -> list[ReplayOrder]:
             spend_365d=spend + order.pricing.total,
         )
         prior[order.customer.id] = (orders + 1, spend + order.pricing.total)
-        untagged = ReplayOrder(order, order.status, [], figures)
-        replayed.append(
-            ReplayOrder(order, order.status, tags_after(active, untagged, MAX_TAGS), figures)
-        )
-    return replayed
+        untagged = ReplayOrder.of(order, order.status, [], figures)
+        tags = tags_after(active, untagged, MAX_TAGS)
+        records.append(OrderRecord(order, order.status, tags, figures, version=1))
+    return records
+
+
+def replayed(records: list[OrderRecord]) -> list[ReplayOrder]:
+    return [ReplayOrder.of(r.order, r.status, r.tags, r.figures) for r in records]
 
 
 def rates(count: int, seconds: list[float]) -> dict[str, Any]:
@@ -107,7 +110,8 @@ async def run(count: int, rounds: int = 3) -> dict[str, Any]:
     active_text = DEFAULT_RULES_FILE.read_text(encoding="utf-8")
     candidate_text = candidate_text_of(active_text)
     active, candidate = parse_rules(active_text), parse_rules(candidate_text)
-    orders = tagged_orders(count, active)
+    records = tagged_orders(count, active)
+    orders = replayed(records)
 
     pure_s = []
     for _ in range(rounds):
@@ -123,10 +127,7 @@ async def run(count: int, rounds: int = 3) -> dict[str, Any]:
     try:
         await OrderStore(database).ensure_indexes()
         templates = reason_templates(active)  # compact tags, as the tagger stores them
-        documents = [
-            OrderRecord(o.order, o.status, o.tags, o.figures, version=1).to_document(templates)
-            for o in orders
-        ]
+        documents = [record.to_document(templates) for record in records]
         for start in range(0, len(documents), 1000):
             await database["orders"].insert_many(documents[start : start + 1000])
         for _ in range(rounds):  # alternating, so both see the same machine

@@ -2,6 +2,7 @@
 fake keeps the same contract as ``AlertStore`` (tests/integration/test_notifier_store_contract.py
 runs the same assertions on both)."""
 
+import asyncio
 import copy
 from collections import defaultdict
 from datetime import UTC, datetime
@@ -157,6 +158,19 @@ class InMemoryAlertStore:
             delivery.update(last_error=error, claimed_at=now, updated_at=now)
             delivery["attempts"] += 1
 
+    async def renew_claims(self, alert_ids: list[str], channel: str, attempt_ids: list[str]) -> int:
+        renewed = 0
+        for alert_id in alert_ids:
+            delivery = self._delivery(alert_id, channel)
+            if (
+                delivery is not None
+                and delivery["status"] == DeliveryStatus.SENDING
+                and delivery.get("attempt_id") in attempt_ids
+            ):
+                delivery["claimed_at"] = datetime.now(UTC)
+                renewed += 1
+        return renewed
+
     async def settle(
         self,
         alert_ids: list[str],
@@ -243,6 +257,20 @@ class RecordingSender:
 
     def alert_ids(self, channel: str) -> list[str]:
         return [a.alert_id for c, m in self.sent if c == channel for a in m.alerts]
+
+
+class HeldSender(RecordingSender):
+    """A slow channel: each send arrives at once (``arrived``) and is answered on ``release``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.arrived: list[tuple[str, Message]] = []
+        self.release = asyncio.Event()
+
+    async def send(self, channel: AnyChannel, message: Message) -> None:
+        self.arrived.append((channel.id, message))
+        await self.release.wait()
+        await super().send(channel, message)
 
 
 class MemoryCollection:

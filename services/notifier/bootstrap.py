@@ -75,7 +75,9 @@ def build_dispatcher(
         )
         for channel in routing.channels
     }
-    return Dispatcher(workers, store, settings.notifier_claim_lease_s)
+    return Dispatcher(
+        workers, store, settings.notifier_claim_lease_s, settings.notifier_claim_renew_s
+    )
 
 
 @asynccontextmanager

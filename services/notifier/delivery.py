@@ -4,8 +4,10 @@ One worker per channel, so a slow or failing channel never holds up another; per
 limits turn bursts into digests; retries back off with jitter; quiet hours hold back what is not
 critical. A delivery is *claimed* in MongoDB (pending → sending, with an attempt id and the
 idempotency key it will carry) before anything is sent, and its outcome is stored before the
-worker lets go of it. The sweeper settles claims whose process died mid-send (see
-``Dispatcher.sweep`` and docs/notifier.md).
+worker lets go of it. While a process holds claims it renews their lease (the heartbeat,
+``Dispatcher.renew_leases_every``), so a slow send is never taken over and the sweeper settles a
+dead process's claims one short lease after its last renewal (see ``Dispatcher.sweep`` and
+docs/notifier.md).
 """
 
 import asyncio
@@ -71,6 +73,7 @@ class ChannelWorker:
         self._tasks: set[asyncio.Task[None]] = set()
         self._waiting: set[asyncio.Task[None]] = set()
         self._in_flight = asyncio.Semaphore(channel.max_in_flight)
+        self._claims: dict[str, list[str]] = {}  # attempt id -> alert ids, claimed and unsettled
         self._pending = PENDING_DELIVERIES.labels(channel.id)
 
     def enqueue(self, alert: Alert, escalation: bool = False) -> None:
@@ -161,6 +164,17 @@ class ChannelWorker:
         )
         if not claimed:  # delivered, or claimed by another process meanwhile
             return
+        self._claims[attempt_id] = claimed  # the heartbeat renews its lease from now on
+        try:
+            await self._send_claimed(message, claimed, attempt_id, key)
+        finally:
+            # dropped without an await: a heartbeat never renews a claim nobody works on
+            del self._claims[attempt_id]
+
+    async def _send_claimed(
+        self, message: Message, claimed: list[str], attempt_id: str, key: str
+    ) -> None:
+        ids = [alert.alert_id for alert in message.alerts]
         documents = await through_outages(
             lambda: self._store.get_many(claimed), "read_claimed_alerts"
         )
@@ -353,11 +367,23 @@ class ChannelWorker:
             lambda: self._store.record_failed_attempt(ids, self.channel.id, attempt_id, str(error)),
             "store_delivery_attempt",
         )
-        # exponential backoff with jitter, without holding the channel's queue; the cap keeps
-        # the next attempt well inside the claim's lease
+        # exponential backoff with jitter, without holding the channel's queue (the heartbeat
+        # keeps the claim meanwhile)
         await asyncio.sleep(backoff_s(attempt, self._base_delay_s, self._max_delay_s))
         await self._wait_for_slot()
         return False
+
+    def holds(self, attempt_id: str) -> bool:
+        """This worker still works on the claim (a late renewal never makes it look dead)."""
+        return attempt_id in self._claims
+
+    async def renew_claims(self) -> int:
+        """One heartbeat: push the lease of every claim this worker holds forward, in one write."""
+        if not self._claims:
+            return 0
+        held = dict(self._claims)
+        ids = sorted({alert_id for alert_ids in held.values() for alert_id in alert_ids})
+        return await self._store.renew_claims(ids, self.channel.id, list(held))
 
     def _release(self, alerts: list[Alert], escalation: bool) -> None:
         for alert in alerts:
@@ -391,15 +417,36 @@ class Dispatcher:
     holds: pending ones after a restart, claims interrupted mid-send."""
 
     def __init__(
-        self, workers: dict[str, ChannelWorker], store: AlertStore, lease_s: float
+        self,
+        workers: dict[str, ChannelWorker],
+        store: AlertStore,
+        lease_s: float,
+        renew_s: float | None = None,
     ) -> None:
         self.workers = workers
         self._store = store
         self._lease_s = lease_s
+        self._renew_s = lease_s / 3 if renew_s is None else renew_s
         self._runs: list[asyncio.Task[None]] = []
+        self._heartbeat: asyncio.Task[None] | None = None
 
     def start(self) -> None:
         self._runs = [asyncio.create_task(worker.run()) for worker in self.workers.values()]
+        self._heartbeat = asyncio.create_task(self.renew_leases_every(self._renew_s))
+
+    async def renew_leases_every(self, seconds: float) -> None:
+        """The claim heartbeat: while a worker holds claims (a send, its retries, storing its
+        outcome), their lease is renewed every ``seconds``, so only a claim whose process died
+        or hung runs out of lease, however slow the channel."""
+        while True:
+            await asyncio.sleep(seconds)
+            for worker in self.workers.values():
+                try:
+                    await worker.renew_claims()
+                except Exception as error:  # a store outage: the next beat tries again
+                    log.warning(
+                        "claim_renewal_failed", channel=worker.channel.id, error=repr(error)[:200]
+                    )
 
     def enqueue(self, alert: Alert, channels: list[str], escalation: bool = False) -> None:
         for channel in channels:
@@ -427,6 +474,9 @@ class Dispatcher:
         for document in await self._store.pending_deliveries(None if at_start else cutoff):
             self.enqueue_pending(document)
         for claim in await self._store.interrupted_claims(cutoff):
+            worker = self.workers.get(claim.channel)
+            if worker is not None and worker.holds(claim.attempt_id):
+                continue  # ours and alive: a renewal was late (a store outage), not a death
             await self._settle_interrupted(claim)
         follow_ups = await self._store.follow_ups()
         if follow_ups:
@@ -479,3 +529,6 @@ class Dispatcher:
     async def stop(self, grace_s: float) -> None:
         await cancel_and_wait(self._runs)
         await asyncio.gather(*(worker.stop(grace_s) for worker in self.workers.values()))
+        # last: sends finishing within the grace keep their claims until their outcome is stored
+        if self._heartbeat is not None:
+            await cancel_and_wait([self._heartbeat])

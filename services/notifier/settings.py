@@ -3,7 +3,7 @@
 from enum import StrEnum
 from pathlib import Path
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, model_validator
 
 from services.console.settings import LOCAL_SESSION_SECRET
 from shared.settings import Environment, Settings
@@ -46,10 +46,12 @@ class NotifierSettings(Settings):
     notifier_escalation_check_s: float = 10.0
     notifier_retry_attempts: int = Field(default=5, ge=1)
     notifier_retry_base_s: float = 1.0
-    # one send's time limit; must stay well below the claim lease
-    notifier_send_timeout_s: float = Field(default=10.0, gt=0)
-    # a claim older than this, not settled, was interrupted (its process died mid-send)
-    notifier_claim_lease_s: float = Field(default=60.0, gt=0)
+    notifier_send_timeout_s: float = Field(default=10.0, gt=0)  # one send's time limit
+    # a claim not renewed for this long was interrupted (its process died mid-send) and is
+    # taken over; a live process renews its claims every notifier_claim_renew_s, however long
+    # its send takes
+    notifier_claim_lease_s: float = Field(default=15.0, gt=0)
+    notifier_claim_renew_s: float = Field(default=5.0, gt=0)
     notifier_sweep_s: float = Field(default=5.0, gt=0)  # how often unheld deliveries are looked for
     notifier_stop_grace_s: float = 10.0  # sends in flight may finish on a graceful stop
     notifier_api_rate_per_minute: int = Field(default=300, ge=1)  # per key or person, on /api
@@ -69,6 +71,16 @@ class NotifierSettings(Settings):
     # the console's session cookie is accepted here when signed with this (the console's) secret
     console_session_secret: SecretStr = SecretStr(LOCAL_SESSION_SECRET)
     console_session_hours: float = Field(default=12, gt=0, le=24 * 30)
+
+    @model_validator(mode="after")
+    def _lease_outlives_missed_renewals(self) -> "NotifierSettings":
+        if self.notifier_claim_renew_s * 2 > self.notifier_claim_lease_s:
+            raise ValueError(
+                f"notifier_claim_renew_s ({self.notifier_claim_renew_s}) must be at most half "
+                f"of notifier_claim_lease_s ({self.notifier_claim_lease_s}): a claim must "
+                "survive a late renewal, or a live send is taken over and sent twice"
+            )
+        return self
 
     @property
     def local(self) -> bool:

@@ -2,7 +2,8 @@
 
 Each alert holds one delivery per channel. A delivery moves ``pending`` → ``sending`` (claimed
 with an attempt id *before* anything is sent) → ``delivered`` | ``failed``; a claim that outlives
-its lease was interrupted (the process died mid-send) and is settled by the delivery sweeper:
+its lease was interrupted (the process died mid-send: a live one renews its claims' leases while
+it holds them, ``renew_claims``) and is settled by the delivery sweeper:
 sent again under the same idempotency key, or marked ``uncertain`` (see docs/notifier.md).
 """
 
@@ -331,6 +332,27 @@ class AlertStore:
             array_filters=_on(channel),
         )
 
+    async def renew_claims(self, alert_ids: list[str], channel: str, attempt_ids: list[str]) -> int:
+        """The claim heartbeat: push the lease of the channel's deliveries still held by these
+        attempts (``sending`` under one of them) forward to now. A claim another process took
+        over or an outcome already stored is left alone. Returns the deliveries renewed."""
+        now = datetime.now(UTC)
+        result = await self.alerts.update_many(
+            {
+                "alert_id": {"$in": alert_ids},
+                "deliveries": {
+                    "$elemMatch": {
+                        "channel": channel,
+                        "attempt_id": {"$in": attempt_ids},
+                        "status": DeliveryStatus.SENDING.value,
+                    }
+                },
+            },
+            {"$set": {"deliveries.$[d].claimed_at": now}},
+            array_filters=_on(channel),
+        )
+        return result.modified_count
+
     async def settle(
         self,
         alert_ids: list[str],
@@ -369,7 +391,8 @@ class AlertStore:
         )
 
     async def interrupted_claims(self, claimed_before: datetime) -> list[InterruptedClaim]:
-        """Claims whose lease ran out: their process died (or hung) between claim and outcome."""
+        """Claims not renewed since ``claimed_before``: their process died (or hung) between
+        claim and outcome (``claimed_at`` is the claim's time or its last renewal)."""
         cursor = self.alerts.find(
             {
                 "deliveries": {

@@ -23,8 +23,9 @@ from services.tagger.queries import OrderFilter
 from services.tagger.read_model import ReadModel
 from services.tagger.rule_activation import Activated, RuleActivation
 from services.tagger.rule_changes import ReplayWindow, StoredOrders, diff_against_history
+from services.tagger.rule_diff_job import CHANGE_COLUMNS, change_row
 from services.tagger.rule_versions import RuleVersions
-from services.tagger.rules.diff import OrderDiff, RuleDiff
+from services.tagger.rules.diff import RuleDiff
 from services.tagger.rules.schema import RuleFileError, RuleSet, load_rules
 from services.tagger.settings import TaggerSettings
 from shared.models import OrderStatus
@@ -38,7 +39,6 @@ ruleset_app = typer.Typer(
 )
 ExistingFile = Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)]
 DURATION = re.compile(r"^(\d+)([dhw])$")
-CSV_COLUMNS = ["order_no", "customer_id", "created_at", "gained", "lost", "rules"]
 FILTER_KEYS = ("tag", "status", "region", "customer_id")
 
 
@@ -189,7 +189,8 @@ async def _diff(
     async with _versions(settings) as (_, orders):
         total = await orders.count(window)
         with (
-            csv_path.open("w", newline="", encoding="utf-8") as out,
+            # with a BOM: Excel reads UTF-8 without one in the local code page (garbled Chinese)
+            csv_path.open("w", newline="", encoding="utf-8-sig") as out,
             Progress(
                 TextColumn("replaying"),
                 BarColumn(),
@@ -200,7 +201,7 @@ async def _diff(
             ) as progress,
         ):
             writer = csv.writer(out)
-            writer.writerow(CSV_COLUMNS)
+            writer.writerow(CHANGE_COLUMNS)
             task = progress.add_task("replay", total=total)
             return await diff_against_history(
                 orders,
@@ -209,20 +210,9 @@ async def _diff(
                 window=window,
                 max_tags=settings.tagger_max_tags_per_order,
                 only_tags=only_tags,
-                on_changed=lambda changed: writer.writerows(csv_row(d) for d in changed),
+                on_changed=lambda changed: writer.writerows(change_row(d) for d in changed),
                 on_progress=lambda done: progress.update(task, completed=done),
             )
-
-
-def csv_row(diff: OrderDiff) -> list[str]:
-    return [
-        diff.order_no,
-        diff.customer_id,
-        diff.created_at.isoformat(),
-        " ".join(diff.gained),
-        " ".join(diff.lost),
-        " ".join(f"{tag}={rule}" for tag, rule in diff.rule_of.items()),
-    ]
 
 
 def _print_report(tally: RuleDiff, csv_path: Path, seconds: float) -> None:

@@ -29,6 +29,7 @@ class HttpReceiver:
     fail_first: int = 0  # answer 500 to this many requests first
     robot_errcode: int = 0
     answer_delay_s: float = 0.0  # a slow receiver: the request arrived, the answer is late
+    hold: asyncio.Event | None = None  # a stuck receiver: answers once this is set
 
     def at(self, path: str) -> list[Received]:
         return [r for r in self.requests if r.path == path]
@@ -53,6 +54,8 @@ async def http_receiver() -> AsyncIterator[HttpReceiver]:
         )
         if receiver.answer_delay_s:
             await asyncio.sleep(receiver.answer_delay_s)
+        if receiver.hold is not None:
+            await receiver.hold.wait()
         if receiver.fail_first > 0:
             receiver.fail_first -= 1
             return web.Response(status=500, text="down")

@@ -1,6 +1,7 @@
 """The same assertions on AlertStore (MongoDB) and on its in-memory fake, so the fast use-case
 tests stand on a fake that behaves like the real thing."""
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -10,6 +11,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from services.notifier.store import AlertStore, DeliveryStatus, new_document
 from shared.events import AlertStatus, Severity
+from tests.conftest import eventually
 from tests.notifier_fakes import InMemoryAlertStore
 from tests.unit.test_notifier_pure import tagged
 from tests.unit.test_notifier_use_cases import group_for
@@ -153,6 +155,28 @@ async def test_a_claim_past_its_lease_is_interrupted_and_can_be_taken_over(store
     assert (claim.channel, claim.attempt_id, claim.idempotency_key) == ("robot", "dead", "key-1")
     assert [a["alert_id"] for a in claim.alerts] == [ALERT]
     assert (taken, again) == ([ALERT], [])
+
+
+async def test_only_the_attempt_holding_a_claim_renews_its_lease(store: Any) -> None:
+    await stored_alert(store)
+    await store.claim_deliveries([ALERT], "hook", "a1", ALERT)
+    await store.claim_deliveries([ALERT], "robot", "b1", ALERT)
+    claimed_at = {d["channel"]: d["claimed_at"] for d in (await _get(store))["deliveries"]}
+    later = claimed_at["hook"] + timedelta(milliseconds=20)  # MongoDB keeps milliseconds
+
+    async def clock_passed() -> bool:
+        await asyncio.sleep(0.005)
+        return datetime.now(UTC) > later
+
+    await eventually(clock_passed, within=5)
+    others = await store.renew_claims([ALERT], "hook", ["someone-else"])
+    renewed = await store.renew_claims([ALERT, "SO-0:none"], "hook", ["a1", "a0"])
+
+    [interrupted] = await store.interrupted_claims(later)
+    assert (others, renewed) == (0, 1)
+    assert (interrupted.channel, interrupted.attempt_id) == ("robot", "b1")
+    await store.settle([ALERT], "hook", "a1", DeliveryStatus.DELIVERED)
+    assert await store.renew_claims([ALERT], "hook", ["a1"]) == 0  # settled: nothing held
 
 
 async def test_an_escalation_delivery_is_added_once_and_remembered_as_such(store: Any) -> None:

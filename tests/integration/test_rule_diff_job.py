@@ -4,6 +4,9 @@ killed with SIGKILL mid-way, the restarted one resumes from its last checkpoint,
 counts every order exactly once, equals what a re-tag under the candidate would change, is kept
 with the candidate version, and nothing was written to any order."""
 
+import codecs
+import csv
+import io
 import signal
 from collections import Counter
 from typing import Any
@@ -12,6 +15,9 @@ import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 
 from services.tagger.app import create_app
+from services.tagger.jobs import DIFF_KIND, Jobs
+from services.tagger.rule_changes import ReplayWindow, StoredOrders
+from services.tagger.rule_diff_job import DiffRequest, RuleDiffJobs
 from services.tagger.rule_versions import RuleVersions
 from services.tagger.store import OrderStore
 from shared.auth import API_KEY_HEADER, ApiKey, Scope, hash_key
@@ -51,11 +57,14 @@ async def test_a_diff_job_survives_a_kill_and_counts_every_order_once(
     gained: Counter[str] = Counter()
     lost: Counter[str] = Counter()
     changing = 0
-    for record in before.values():
+    changes: dict[str, tuple[set[str], set[str]]] = {}  # order number: gained, lost
+    for order_no, record in before.items():
         now, after = {t.name for t in record.tags}, tag_names(record, CANDIDATE)
         gained.update(after - now)
         lost.update(now - after)
         changing += after != now
+        if after != now:
+            changes[order_no] = (after - now, now - after)
     assert changing > 1500
     stored_before = {d["order_no"]: d async for d in mongo_db["orders"].find({}, {"_id": 0})}
 
@@ -88,6 +97,7 @@ async def test_a_diff_job_survives_a_kill_and_counts_every_order_once(
                 lambda: job_when(mongo_db, job_id, lambda j: j["status"] == "done"), within=180
             )
         report = await client.get(f"/rules/diffs/{job_id}", headers={API_KEY_HEADER: "r-key"})
+        csv_file = await client.get(report.json()["changes_csv"], headers={API_KEY_HEADER: "r-key"})
         kept = (await client.get(f"/rules/versions/{candidate}/diff")).json()
         listed = (await client.get("/rules/versions")).json()
 
@@ -102,6 +112,16 @@ async def test_a_diff_job_survives_a_kill_and_counts_every_order_once(
     assert {row["tag"]: row["lost"] for row in diff["tags"] if row["lost"]} == dict(lost)
     for row in diff["tags"]:
         assert len(row["gained_examples"]) == min(row["gained"], 5)
+    # every changed order once in the CSV (for Excel: UTF-8 with a BOM), though a batch was
+    # compared twice around the kill
+    assert csv_file.status_code == 200, csv_file.text
+    assert csv_file.content.startswith(codecs.BOM_UTF8)
+    rows = list(csv.DictReader(io.StringIO(csv_file.content.decode("utf-8-sig"))))
+    assert [row["order_no"] for row in rows] == sorted(changes)
+    for row in rows:
+        assert (set(row["gained"].split()), set(row["lost"].split())) == changes[row["order_no"]]
+        assert row["customer_id"] == before[row["order_no"]].order.customer.id
+    assert (diff["changes_kept"], diff["changes_left_out"]) == (changing, 0)
     # kept with the candidate version, and listed with it
     assert (kept["job_id"], kept["status"], kept["active"]) == (job_id, "done", active)
     assert (kept["tags"], kept["rules"]) == (diff["tags"], diff["rules"])
@@ -111,3 +131,36 @@ async def test_a_diff_job_survives_a_kill_and_counts_every_order_once(
     stored_after = {d["order_no"]: d async for d in mongo_db["orders"].find({}, {"_id": 0})}
     assert stored_after == stored_before
     assert await mongo_db["tag_history"].count_documents({}) == 0
+
+
+async def test_the_csv_of_a_diff_keeps_at_most_its_limit_and_says_how_many_it_left_out(
+    mongo_db: AsyncDatabase[dict[str, Any]], run_id: str
+) -> None:
+    store = OrderStore(mongo_db)
+    await store.ensure_indexes()
+    versions = RuleVersions(mongo_db)
+    await versions.ensure_indexes()
+    before = await seed_tagged_orders(store, f"L{run_id}", 3000)  # two batches
+    changing = sorted(
+        order_no
+        for order_no, record in before.items()
+        if tag_names(record, CANDIDATE) != {t.name for t in record.tags}
+    )
+    assert len(changing) > 10
+    active = await versions.adopt_file(ACTIVE_TEXT, ACTIVE, by="test", comment="the file")
+    candidate = await versions.record(CANDIDATE_TEXT, CANDIDATE, by="test", active=False)
+    diffs = RuleDiffJobs(versions, StoredOrders(mongo_db), max_tags=20, changes_kept_max=10)
+    jobs = Jobs(mongo_db, None, runs={DIFF_KIND: diffs.run})
+    try:
+        job_id, _ = await diffs.start(jobs, DiffRequest(candidate, active, ReplayWindow()))
+        done = await eventually(
+            lambda: job_when(mongo_db, job_id, lambda j: j["status"] != "running"), within=120
+        )
+    finally:
+        await jobs.stop()
+
+    assert done["status"] == "done"
+    assert done["result"]["orders_changed"] == len(changing)
+    assert done["changes_kept"] == 10
+    rows = [row async for row in diffs.changes.rows(job_id)]
+    assert [row[0] for row in rows] == changing[:10]  # the first by order number

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from pydantic import ValidationError
 
 from services.notifier.channels import (
     Message,
@@ -28,7 +29,7 @@ from services.notifier.routing import (
     WeComChannel,
     load_routing,
 )
-from services.notifier.settings import DEFAULT_ROUTING_FILE
+from services.notifier.settings import DEFAULT_ROUTING_FILE, NotifierSettings
 from shared.events import Alert, AlertKind, AppliedTag, OrderFacts, OrderTagged, Severity, TagSource
 from shared.models import OrderStatus
 
@@ -282,3 +283,11 @@ async def test_a_send_says_whether_the_channel_may_have_received_it(
         with pytest.raises(DeliveryError) as refused:
             await ChannelSender(http).send(robot, Message((alert(),)))
     assert refused.value.maybe_delivered is maybe_delivered
+
+
+def test_a_claim_renewal_slower_than_half_the_lease_is_refused() -> None:
+    with pytest.raises(ValidationError, match="notifier_claim_renew_s"):
+        NotifierSettings(notifier_claim_lease_s=15, notifier_claim_renew_s=10)
+    assert (
+        NotifierSettings().notifier_claim_renew_s * 2 <= NotifierSettings().notifier_claim_lease_s
+    )

@@ -25,6 +25,7 @@ from shared.events import OrderTagged, Severity
 from shared.models import OrderStatus
 from tests.conftest import eventually
 from tests.notifier_fakes import (
+    HeldSender,
     InMemoryAlertStore,
     MemoryCollection,
     RecordingPublisher,
@@ -52,6 +53,9 @@ ROUTING = Routing.model_validate(
 )
 
 
+LEASE_S = 60
+
+
 class Process:
     """One notifier process's use cases, over a store that processes may share."""
 
@@ -61,6 +65,8 @@ class Process:
         sender: RecordingSender | None = None,
         publisher: RecordingPublisher | None = None,
         routing: Routing = ROUTING,
+        *,
+        renew_s: float | None = None,
     ) -> None:
         self.sender = sender or RecordingSender()
         self.publisher = publisher or RecordingPublisher()
@@ -78,7 +84,12 @@ class Process:
             )
             for channel in routing.channels
         }
-        self.dispatcher = Dispatcher(workers, store, lease_s=60)  # type: ignore[arg-type]
+        self.dispatcher = Dispatcher(
+            workers,
+            store,  # type: ignore[arg-type]
+            lease_s=LEASE_S,
+            renew_s=renew_s,
+        )
         self.alerting = Alerting(
             routing,
             store,  # type: ignore[arg-type]
@@ -210,6 +221,80 @@ async def test_an_interrupted_claim_is_resent_under_its_key_or_marked_uncertain(
     assert restarted.sender.alert_ids("robot") == []
     robot = next(d for d in store.alerts["SO-9:support"]["deliveries"] if d["channel"] == "robot")
     assert robot["status"] == "uncertain"
+
+
+def lapse_claims(store: InMemoryAlertStore) -> None:
+    """Time passes: every claim's lease has run out, unless its holder renews it."""
+    long_ago = datetime.now(UTC) - timedelta(seconds=LEASE_S * 2)
+    for document in store.alerts.values():
+        for d in document["deliveries"]:
+            if d["status"] == DeliveryStatus.SENDING:
+                d["claimed_at"] = long_ago
+
+
+async def renewed(store: InMemoryAlertStore, alert_id: str, channel: str) -> bool:
+    await asyncio.sleep(0)
+    d = next(d for d in store.alerts[alert_id]["deliveries"] if d["channel"] == channel)
+    return bool(d["claimed_at"] > datetime.now(UTC) - timedelta(seconds=LEASE_S))
+
+
+async def test_a_slow_send_keeps_its_claim_however_many_leases_it_lasts() -> None:
+    """A webhook answering after minutes: the heartbeat renews the claim, so another process's
+    sweeper never takes it over (which would send it twice)."""
+    store = InMemoryAlertStore()
+    group = group_for(tagged(["urgent"]))
+    await store.insert([new_document(group, ["hook"])])
+    slow = HeldSender()
+    async with Process(store, slow, renew_s=0.01) as first, Process(store) as second:
+        first.dispatcher.enqueue(group.alert(), ["hook"])
+        await eventually(lambda: _true(len(slow.arrived) == 1), within=5)
+        for _ in range(3):  # three leases pass while the send is on the wire
+            lapse_claims(store)
+            await eventually(lambda: renewed(store, group.alert_id, "hook"), within=5)
+            await second.dispatcher.sweep()
+        assert second.sender.sent == []
+        slow.release.set()
+        await eventually(lambda: _true(len(delivered(store, "hook")) == 1), within=5)
+
+    assert slow.alert_ids("hook") == [group.alert_id]
+    assert store.alerts[group.alert_id]["deliveries"][0]["attempts"] == 1
+
+
+async def test_without_renewals_a_slow_send_is_taken_over_and_sent_again() -> None:
+    """What the heartbeat prevents: a live claim whose lease is not renewed looks dead."""
+    store = InMemoryAlertStore()
+    group = group_for(tagged(["urgent"]))
+    await store.insert([new_document(group, ["hook"])])
+    slow = HeldSender()
+    async with Process(store, slow, renew_s=3600) as first, Process(store) as second:
+        first.dispatcher.enqueue(group.alert(), ["hook"])
+        await eventually(lambda: _true(len(slow.arrived) == 1), within=5)
+        lapse_claims(store)
+        await second.dispatcher.sweep()
+        await eventually(lambda: _true(len(second.sender.sent) == 1), within=5)
+        slow.release.set()
+
+    [(_, resent)] = second.sender.sent
+    assert resent.idempotency_key == group.alert_id  # the same key: a receiver sees it once
+
+
+async def test_a_process_never_takes_over_its_own_claim_when_a_renewal_is_late() -> None:
+    """Its own sweeper knows the claim is alive: a late renewal (MongoDB down for longer than a
+    lease) does not make a chat robot's send ``uncertain`` nor a webhook's go out twice."""
+    store = InMemoryAlertStore()
+    group = group_for(tagged(["urgent"]))
+    await store.insert([new_document(group, ["robot"])])
+    slow = HeldSender()
+    async with Process(store, slow, renew_s=3600) as process:
+        process.dispatcher.enqueue(group.alert(), ["robot"])
+        await eventually(lambda: _true(len(slow.arrived) == 1), within=5)
+        lapse_claims(store)
+        await process.dispatcher.sweep()
+        assert store.alerts[group.alert_id]["deliveries"][0]["status"] == "sending"
+        slow.release.set()
+        await eventually(lambda: _true(len(delivered(store, "robot")) == 1), within=5)
+
+    assert len(slow.arrived) == 1
 
 
 async def _true(value: bool) -> bool:

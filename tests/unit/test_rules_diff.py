@@ -1,9 +1,15 @@
 """Comparing a candidate rule set with the active one (pure: no servers), and rule versions."""
 
 import os
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
+import pytest
+
+from bench.orders import order_payloads
+from services.tagger.rule_changes import ReplayDecoder, UnreadableOrder
 from services.tagger.rules.book import RuleBook, version_of
 from services.tagger.rules.diff import (
     Change,
@@ -13,11 +19,17 @@ from services.tagger.rules.diff import (
     compare_order,
     tags_after,
 )
-from services.tagger.rules.facts import FiguresSnapshot
+from services.tagger.rules.facts import (
+    STORED_ORDER_FIELDS,
+    FiguresSnapshot,
+    order_facts,
+    stored_order_facts,
+)
 from services.tagger.rules.schema import RuleSet, parse_rules
 from services.tagger.settings import DEFAULT_RULES_FILE
+from services.tagger.store import OrderRecord
 from shared.events import AppliedTag, TagSource
-from shared.models import OrderStatus
+from shared.models import Order, OrderStatus
 from tests.factories import BASE_TIME, make_order
 
 ACTIVE_TEXT = DEFAULT_RULES_FILE.read_text(encoding="utf-8")
@@ -34,14 +46,13 @@ def stored(
     order_no: str, spend_365d: str, rules: RuleSet = ACTIVE, **overrides: object
 ) -> ReplayOrder:
     """An order as the tagger stored it: tagged by ``rules`` with these figures."""
-    untagged = ReplayOrder(
-        order=make_order(order_no, **overrides),
-        status=OrderStatus.PENDING,
-        tags=[],
-        figures=FiguresSnapshot(prior_order_count=3, spend_365d=Decimal(spend_365d)),
+    untagged = ReplayOrder.of(
+        make_order(order_no, **overrides),
+        OrderStatus.PENDING,
+        [],
+        FiguresSnapshot(prior_order_count=3, spend_365d=Decimal(spend_365d)),
     )
-    tags = tags_after(rules, untagged, MAX_TAGS)
-    return ReplayOrder(untagged.order, untagged.status, tags, untagged.figures)
+    return replace(untagged, tags=tags_after(rules, untagged, MAX_TAGS))
 
 
 def test_the_lowered_threshold_is_a_new_version() -> None:
@@ -87,7 +98,7 @@ def test_a_manual_tag_in_an_exclusive_family_is_kept_by_both() -> None:
         reason="customer asked",
         at=BASE_TIME,
     )
-    with_manual = ReplayOrder(order.order, order.status, [manual], order.figures)
+    with_manual = replace(order, tags=[manual])
 
     assert compare_order(ACTIVE, candidate, with_manual, MAX_TAGS) is None
     assert compare_order(ACTIVE, candidate, order, MAX_TAGS) is not None
@@ -165,18 +176,14 @@ def test_the_book_knows_the_version_it_loaded_and_reloaded(tmp_path: Path) -> No
 
 def _varied_orders(count: int) -> list[ReplayOrder]:
     """Orders of many amounts, methods and figures, tagged by the active rules."""
-    from bench.orders import order_payloads
-    from shared.models import Order
-
     replayed = []
     for index, payload in enumerate(order_payloads(count, "FP", customers=40, seed=3)):
         order = Order.model_validate(payload)
         figures = FiguresSnapshot(
             prior_order_count=index % 5, spend_365d=Decimal(index * 997 % 150_000)
         )
-        untagged = ReplayOrder(order, order.status, [], figures)
-        tags = tags_after(ACTIVE, untagged, MAX_TAGS)
-        replayed.append(ReplayOrder(order, order.status, tags, figures))
+        untagged = ReplayOrder.of(order, order.status, [], figures)
+        replayed.append(replace(untagged, tags=tags_after(ACTIVE, untagged, MAX_TAGS)))
     return replayed
 
 
@@ -207,3 +214,97 @@ def test_the_shortcut_for_changed_conditions_finds_exactly_the_full_comparisons_
     pairs = changed_conditions(ACTIVE, parse_rules(candidates["thresholds"]))
     assert pairs is not None
     assert [before.id for before, _ in pairs] == ["customer.big", "customer.high-value"]
+
+
+STORED_VARIANTS: list[dict[str, object]] = [
+    {},  # every default left out of the stored form
+    {
+        "customer": {"id": "C-2", "name": "王芳", "company": " 杭州贸易 ", "vip": True},
+        "payment": {"method": "alipay", "paid_at": "2026-11-24T08:05:00+08:00"},
+        "order_type": "repeat",
+        "sales_rep": " 刘 ",
+        "shipping": {"method": "same_day", "province": "广东省"},
+        "requested_delivery_at": "2026-11-25T10:30:00.250000+08:00",
+        "channel": " wechat ",
+        "notes": "急！请尽快发货",
+        "pricing": {"currency": "USD", "total": "1E+3", "discount": "5"},
+        "created_at": "2026-11-24T09:15:30.123456+08:00",
+    },
+    {
+        "lines": [
+            {"sku": "A/1", "name": "a", "category": " Toys ", "quantity": 2, "unit_price": "1"},
+            {"sku": "B-2", "name": "b", "category": "toys", "quantity": 1, "unit_price": "0.5"},
+        ],
+        "pricing": {"total": "2.50"},
+        "shipping": {"method": "pickup"},
+    },
+    {"shipping": {"province": "Atlantis"}, "order_type": "return", "status": "returned"},
+]
+
+
+def test_facts_read_from_a_stored_order_are_those_of_the_validated_order() -> None:
+    """The replay builds facts straight from the stored document, of the fields it reads (no
+    ``Order`` validation): they must be exactly what the tagger's rules saw for the order."""
+    orders = [make_order(f"SO-{i}", **variant) for i, variant in enumerate(STORED_VARIANTS)]
+    orders += [Order.model_validate(p) for p in order_payloads(200, "GEN", customers=30, seed=7)]
+    figures = [
+        FiguresSnapshot(),
+        FiguresSnapshot(
+            prior_order_count=4,
+            prior_lifetime_spend=Decimal("1234.5"),
+            spend_365d=Decimal("99.99"),
+            recent_order_times=(1.5, 2.0),
+            first_order_at=1.0,
+        ),
+    ]
+    for order in orders:
+        for snapshot in figures:
+            for status in OrderStatus:
+                stored = OrderRecord(order, status, [], snapshot).to_document()["order"]
+                expected = order_facts(Order.model_validate(stored), snapshot, status)
+                read = stored_order_facts(_projected(stored), snapshot, status)
+                assert _exactly(read) == _exactly(expected), order.order_no
+                assert expected == order_facts(order, snapshot, status)
+
+
+def _projected(document: dict[str, Any]) -> dict[str, Any]:
+    """What MongoDB answers for the projection of ``STORED_ORDER_FIELDS`` (into arrays too)."""
+
+    def pick(value: Any, path: list[str]) -> Any:
+        if isinstance(value, list):
+            return [picked for item in value if (picked := pick(item, path)) is not None]
+        if not isinstance(value, dict) or path[0] not in value:
+            return None
+        return value[path[0]] if len(path) == 1 else {path[1]: pick(value[path[0]], path[1:])}
+
+    projected: dict[str, Any] = {}
+    for name in STORED_ORDER_FIELDS:
+        path = name.split(".")
+        value = document.get(path[0])
+        if value is None:
+            continue
+        if len(path) == 1:
+            projected[name] = value
+            continue
+        inner = pick(value, path[1:])
+        if isinstance(value, list):
+            into = projected.setdefault(path[0], [{} for _ in value])
+            for item, part in zip(into, inner, strict=True):
+                item.update(part if isinstance(part, dict) else {path[1]: part})
+        elif inner is not None:
+            projected.setdefault(path[0], {})[path[1]] = inner
+    return projected
+
+
+def _exactly(facts: dict[str, object]) -> dict[str, str]:
+    """Each fact's type and spelling (``Decimal("1E+3")`` is not ``Decimal("1000")`` here)."""
+    return {name: f"{type(value).__name__}:{value!r}" for name, value in facts.items()}
+
+
+def test_a_stored_document_that_is_no_order_is_refused_naming_it() -> None:
+    record = OrderRecord(make_order("SO-7"), OrderStatus.PENDING, [], FiguresSnapshot())
+    document = record.to_document()
+    del document["order"]["pricing"]
+
+    with pytest.raises(UnreadableOrder, match=r"'SO-7'.*pricing"):
+        ReplayDecoder()(document)

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, status
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from services.tagger.errors import Invalid, NotFound
@@ -18,8 +19,9 @@ from services.tagger.http.errors import responses
 from services.tagger.jobs import DIFF_KIND
 from services.tagger.queries import OrderFilter, TagName
 from services.tagger.rule_changes import ReplayWindow
-from services.tagger.rule_diff_job import DiffRequest
+from services.tagger.rule_diff_job import CHANGE_COLUMNS, DiffRequest
 from services.tagger.rules.schema import RuleFileError, RuleSet, parse_rules
+from shared.exports import CSV, Row, csv_export, export_responses
 from shared.models import OrderStatus
 
 router = APIRouter(tags=["rules"], responses=responses(401, 403, 422, 429, 503))
@@ -108,6 +110,14 @@ class DiffJob(BaseModel):
     seconds: float = Field(description="from its start to its latest progress (its end once done)")
     tags: list[TagChanges]
     rules: list[RuleChanges]
+    changes_csv: str = Field(
+        description="every changed order so far as CSV (UTF-8 with BOM, for Excel): order "
+        "number, customer, time, tags gained and lost, the rules behind them"
+    )
+    changes_kept: int = Field(description="changed orders in that CSV")
+    changes_left_out: int = Field(
+        description="changed orders past the CSV's limit (250,000 per diff), left out of it"
+    )
     error: str | None = None
 
 
@@ -291,6 +301,7 @@ async def diff_job(
     if job is None or job.get("kind") != DIFF_KIND:
         raise NotFound(f"no diff job {job_id!r}")
     report = job.get("result") or {"orders_changed": 0, "tags": [], "rules": []}
+    kept = int(job.get("changes_kept", 0))
     return DiffJob(
         job_id=job_id,
         status=job["status"],
@@ -302,8 +313,35 @@ async def diff_job(
         seconds=round((job["updated_at"] - job["created_at"]).total_seconds(), 3),
         tags=report["tags"],
         rules=report["rules"],
+        changes_csv=f"/rules/diffs/{job_id}/changes.csv",
+        changes_kept=kept,
+        changes_left_out=report["orders_changed"] - kept,
         error=job.get("error"),
     )
+
+
+@router.get(
+    "/rules/diffs/{job_id}/changes.csv",
+    response_class=StreamingResponse,
+    responses={**responses(404), **export_responses(CSV, "every changed order (UTF-8, BOM)")},
+)
+async def diff_changes(
+    key: Reader, request: Request, job_id: Annotated[str, Path(max_length=64)]
+) -> StreamingResponse:
+    """Every order the diff found changing (so far, while it runs), by order number: its
+    customer and time, the tags it would gain and lose (space-separated) and the rule behind
+    each. Streamed; UTF-8 with a BOM so Excel shows Chinese as it is."""
+    tagger = tagger_of(request)
+    job = await tagger.jobs.get(job_id)
+    if job is None or job.get("kind") != DIFF_KIND:
+        raise NotFound(f"no diff job {job_id!r}")
+    stored = tagger.rule_diffs.changes.rows(job_id)
+    rows = (dict(zip(CHANGE_COLUMNS, row, strict=True)) async for row in stored)
+    return await csv_export(rows, CHANGE_COLUMNS, _change_cells, f"rules-diff-{job_id}.csv")
+
+
+def _change_cells(row: Row) -> list[Any]:
+    return [row[column] for column in CHANGE_COLUMNS]
 
 
 @router.get("/rules/versions/{version}/diff", responses=responses(404))

@@ -26,15 +26,25 @@ class Change(StrEnum):
     LOST = "lost"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a replay makes one per stored order, and frozen costs
 class ReplayOrder:
-    """A stored order as a replay needs it: the order, its status, the tags it carries and the
-    customer figures it was tagged with."""
+    """A stored order as a replay needs it: who and when (for the report), its status, the
+    tags it carries, and the facts the rules test (the order with the customer figures it was
+    tagged with: ``order_facts``, or ``stored_order_facts`` straight from a stored document)."""
 
-    order: Order
+    order_no: str
+    customer_id: str
+    created_at: datetime
     status: OrderStatus
     tags: list[AppliedTag]
-    figures: FiguresSnapshot
+    facts: dict[str, object]
+
+    @classmethod
+    def of(
+        cls, order: Order, status: OrderStatus, tags: list[AppliedTag], figures: FiguresSnapshot
+    ) -> "ReplayOrder":
+        facts = order_facts(order, figures, status)
+        return cls(order.order_no, order.customer.id, order.created_at, status, tags, facts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,8 +62,7 @@ class OrderDiff:
 
 def tags_after(rules: RuleSet, order: ReplayOrder, max_tags: int) -> list[AppliedTag]:
     """The tags a re-tag of ``order`` with ``rules`` would write (manual tags kept)."""
-    facts = order_facts(order.order, order.figures, order.status)
-    return _merged(rules, order, decide(rules, facts), max_tags)
+    return _merged(rules, order, decide(rules, order.facts), max_tags)
 
 
 def changed_conditions(active: RuleSet, candidate: RuleSet) -> list[tuple[Rule, Rule]] | None:
@@ -90,12 +99,10 @@ def compare_order(
     candidate: RuleSet,
     order: ReplayOrder,
     max_tags: int,
-    facts: dict[str, object] | None = None,
 ) -> OrderDiff | None:
     """How the order's tags under ``candidate`` differ from those under ``active``; None if
     they are the same. Both see the same facts: the order as stored, its stored figures."""
-    if facts is None:
-        facts = order_facts(order.order, order.figures, order.status)
+    facts = order.facts
     verdicts: dict[str, bool] = {}
     before = decide(active, facts, verdicts=verdicts, reasons=False)
     after = decide(candidate, facts, verdicts=verdicts, reasons=False)
@@ -110,14 +117,7 @@ def compare_order(
         return None
     rule_of = {name: tags_after_[name].rule_id or "manual" for name in gained}
     rule_of |= {name: tags_before[name].rule_id or "manual" for name in lost}
-    return OrderDiff(
-        order.order.order_no,
-        order.order.customer.id,
-        order.order.created_at,
-        gained,
-        lost,
-        rule_of,
-    )
+    return OrderDiff(order.order_no, order.customer_id, order.created_at, gained, lost, rule_of)
 
 
 def _merged(
@@ -187,10 +187,10 @@ class RuleDiff:
         pairs = changed_conditions(active, candidate)
         for order in orders:
             self.orders_compared += 1
-            facts = order_facts(order.order, order.figures, order.status)
+            facts = order.facts
             if pairs is not None and all(fires(a, facts) == fires(c, facts) for a, c in pairs):
                 continue
-            diff = compare_order(active, candidate, order, max_tags, facts)
+            diff = compare_order(active, candidate, order, max_tags)
             if diff is not None and (diff := self.relevant(diff)) is not None:
                 self.add(diff)
                 changed.append(diff)
