@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Path, Request
 from services.console.api import rule_hit_counts
 from services.console.deps import database_of
 from services.console.i18n import LANG_COOKIE, Language, language, pick_language
-from services.console.rule_words import in_words
+from services.console.rule_words import in_words, reason_template
 from services.tagger.errors import NotFound
 from services.tagger.http.deps import tagger_of
 from services.tagger.http.rules import VERSION_PATTERN
@@ -34,7 +34,7 @@ def rule_rows(rules: RuleSet, lang: Language, hits: dict[str, int]) -> list[dict
                 "tag_label": lang.tag_label(tag),
                 "when": in_words(rule.when, lang.code) if rule.when else lang.t("rules.always"),
                 "holds_while": in_words(rule.holds_while, lang.code) if rule.holds_while else "",
-                "reason": rule.reason,
+                "reason": reason_template(rule, lang.code),
                 "hits": hits.get(rule.id, 0),
             }
         )
