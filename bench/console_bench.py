@@ -131,7 +131,7 @@ async def warmed_up(client: httpx.AsyncClient, params: dict[str, Any]) -> None:
     answer.raise_for_status()
 
 
-async def timed_pages(client: httpx.AsyncClient, params: dict[str, Any]) -> dict[str, float]:
+async def timed_pages(client: httpx.AsyncClient, params: dict[str, Any]) -> dict[str, Any]:
     await warmed_up(client, params)
     latencies = []
     shown = 0

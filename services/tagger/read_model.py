@@ -16,6 +16,7 @@ import structlog
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
+from services.tagger.builtin_labels import reason_labels
 from services.tagger.queries import (
     OrderFilter,
     SortKey,
@@ -327,7 +328,11 @@ class ReadModel:
         document = await self._orders.find_one({"order_no": order_no}, {"_id": 0})
         if document is None:
             return None
-        templates = self._templates().in_language(language) if self._templates is not None else None
+        templates = (
+            self._templates().in_language(language, reason_labels(language))
+            if self._templates is not None
+            else None
+        )
         tags = order_tags(document, templates)
         history = await self._history.find({"order_no": order_no}, {"_id": 0}).to_list(None)
         history.sort(key=applied_order)
