@@ -50,7 +50,6 @@ def round_size(wanted: int, rate: float, walked: int, window_size: int) -> int:
 
 
 MAX_WINDOWS_IN_FLIGHT = 16
-READS_IN_FLIGHT = 6  # enough to keep the server busy while answers are read here
 # Measured at 100,000 orders (bench data, load ~22): a tag key costs the local server ~46 µs
 # found or not (a binary search of its index whose every comparison serialises both keys);
 # an order found costs ~2.2 µs per key of the list it was found with (the server matches its
@@ -289,7 +288,7 @@ class ReadModel:
         rate = carried / len(keys) if anchor and carried and keys else UNKNOWN_RATE
         # candidates in one read: a round holds up to MAX_WINDOWS_IN_FLIGHT windows' worth
         read_size = max(keyed_read_size(rate / len(anchor)) // len(anchor), 1) if anchor else WINDOW
-        reads_in_flight = asyncio.Semaphore(READS_IN_FLIGHT)
+        reads_in_flight = asyncio.Semaphore(MAX_WINDOWS_IN_FLIGHT)
         page_full = asyncio.Event()
 
         async def read(numbers: list[str]) -> dict[str, dict[str, Any]]:
@@ -312,9 +311,8 @@ class ReadModel:
                 windows.append([keys[position][1] for position in window])
             next_at += sum(len(window) for window in windows)
             walked += sum(len(window) for window in windows)
-            # read a few at a time (the local server answers one read of a collection at a
-            # time), taken in list order as they come: once the page is full, reads not yet
-            # sent are not sent
+            # taken in list order as they come: once the page is full, reads not yet sent
+            # are not sent
             reads = [asyncio.create_task(read(window)) for window in windows]
             try:
                 for numbers, reading in zip(windows, reads, strict=True):
