@@ -131,7 +131,7 @@ async def warmed_up(client: httpx.AsyncClient, params: dict[str, Any]) -> None:
     answer.raise_for_status()
 
 
-async def timed_pages(client: httpx.AsyncClient, params: dict[str, Any]) -> dict[str, float]:
+async def timed_pages(client: httpx.AsyncClient, params: dict[str, Any]) -> dict[str, Any]:
     await warmed_up(client, params)
     latencies = []
     shown = 0
@@ -148,6 +148,7 @@ async def timed_pages(client: httpx.AsyncClient, params: dict[str, Any]) -> dict
         "p50_ms": round(percentile(latencies, 0.5), 1),
         "p95_ms": round(percentile(latencies, 0.95), 1),
         "p99_ms": round(percentile(latencies, 0.99), 1),
+        "rounds_ms": [round(ms) for ms in latencies],
     }
 
 

@@ -13,9 +13,16 @@ from services.console.deps import database_of
 from services.console.export import export_row, header, xlsx_bytes
 from services.console.i18n import LANG_COOKIE, language, pick_language
 from services.console.views import SavedViewIn, SavedViews
+from services.tagger.builtin_labels import reason_labels
 from services.tagger.http.deps import tagger_of
 from services.tagger.queries import OrderFilter, SortKey
-from services.tagger.rules.engine import decide
+from services.tagger.rules.engine import (
+    Decision,
+    ReasonTemplates,
+    TranslatedReasons,
+    decide,
+    reason_templates,
+)
 from services.tagger.rules.facts import order_facts
 from services.tagger.store import OrderRecord
 from shared.auth import ApiKey, Scope, require_scope
@@ -121,7 +128,7 @@ async def order_alerts(request: Request, order_no: str, key: Reader) -> list[dic
 @router.get("/orders/{order_no}/explain")
 async def explain_order(request: Request, order_no: str, key: Reader) -> dict[str, Any]:
     """Which rules of the current rule set fire for the order (with the figures it was tagged
-    with), and why."""
+    with), and why, in the staff's language."""
     document = await database_of(request)["orders"].find_one({"order_no": order_no})
     if document is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no order {order_no!r}")
@@ -129,6 +136,8 @@ async def explain_order(request: Request, order_no: str, key: Reader) -> dict[st
     rules = tagger_of(request).rules.current
     facts = order_facts(record.order, record.figures, record.status)
     fired = {d.rule_id: d for d in decide(rules, facts)}
+    code = _lang(request).code
+    words = reason_templates(rules).in_language(code, reason_labels(code))
     verdicts = []
     for rule in rules.rules:
         decision = fired.get(rule.id)
@@ -140,10 +149,17 @@ async def explain_order(request: Request, order_no: str, key: Reader) -> dict[st
                 "fires": decision is not None,
                 "matches": matches,
                 "tag": decision.tag if decision else rule.tag,
-                "reason": decision.reason if decision else None,
+                "reason": in_language(words, decision) if decision else None,
             }
         )
     return {"order_no": order_no, "rules": verdicts}
+
+
+def in_language(words: ReasonTemplates | TranslatedReasons, decision: Decision) -> str:
+    """The decision's reason in the words' language (as decided when it cannot be re-read)."""
+    args = words.args_of(decision.rule_id, decision.rule_version, decision.reason)
+    shown = None if args is None else words.reason(decision.rule_id, decision.rule_version, args)
+    return shown or decision.reason
 
 
 # ── reports the Tag API lacks ─────────────────────────────────────────────────────────

@@ -10,11 +10,11 @@ from fastapi import APIRouter, Depends, Path, Request
 from services.console.api import rule_hit_counts
 from services.console.deps import database_of
 from services.console.i18n import LANG_COOKIE, Language, language, pick_language
-from services.console.rule_words import in_words
+from services.console.rule_words import fact_name, in_words, reason_template
 from services.tagger.errors import NotFound
 from services.tagger.http.deps import tagger_of
 from services.tagger.http.rules import VERSION_PATTERN
-from services.tagger.rules.schema import RuleSet
+from services.tagger.rules.schema import Rule, RuleSet
 from shared.auth import ApiKey, Scope, require_scope
 
 router = APIRouter(prefix="/console/api", tags=["console"], include_in_schema=False)
@@ -31,14 +31,23 @@ def rule_rows(rules: RuleSet, lang: Language, hits: dict[str, int]) -> list[dict
                 "id": rule.id,
                 "version": rule.version,
                 "tag": tag,
-                "tag_label": lang.tag_label(tag),
+                "tag_label": tag_words(rule, lang),
                 "when": in_words(rule.when, lang.code) if rule.when else lang.t("rules.always"),
                 "holds_while": in_words(rule.holds_while, lang.code) if rule.holds_while else "",
-                "reason": rule.reason,
+                "reason": reason_template(rule, lang.code),
                 "hits": hits.get(rule.id, 0),
             }
         )
     return rows
+
+
+def tag_words(rule: Rule, lang: Language) -> str:
+    """The tag a rule gives, as the reader calls it; a tag named from a fact by its family
+    and the fact (``状态·<订单状态>`` for ``status:<status>``)."""
+    if rule.tag is not None:
+        return lang.tag_label(rule.tag)
+    kind = lang.labels["families"].get(rule.family or "", rule.tag_prefix.rstrip(":"))
+    return f"{kind}·<{fact_name(rule.tag_from or '', lang.code)}>"
 
 
 async def hits_per_rule(request: Request) -> dict[str, int]:

@@ -1,8 +1,11 @@
-"""Rule conditions in words, in the reader's language (the Rules page). Pure."""
+"""Rule conditions and reason templates in words, in the reader's language (the Rules page):
+facts and their values by their labels (``配送方式 属于 [加急快递, 当日达]``)."""
 
 from typing import Any
 
+from services.tagger.builtin_labels import label_file, reason_labels
 from services.tagger.rules.conditions import AllOf, AnyOf, FactTest, Not, OrdersWithin
+from services.tagger.rules.schema import PLACEHOLDER, Rule
 
 _OPERATORS = {
     "zh-CN": {
@@ -43,12 +46,31 @@ _JOIN = {
 }
 
 
-def _value(value: Any) -> str:
+def fact_name(fact: str, lang: str) -> str:
+    """A fact as the reader calls it (``shipping.method`` → 配送方式; English keeps the name)."""
+    return str((label_file(lang).get("facts") or {}).get(fact, fact)) if lang in _JOIN else fact
+
+
+def _value(fact: str, value: Any, lang: str) -> str:
     if isinstance(value, list | tuple):
-        return "[" + ", ".join(str(v) for v in value) + "]"
+        return "[" + ", ".join(_value(fact, v, lang) for v in value) + "]"
     if isinstance(value, bool):
-        return str(value).lower()
-    return str(value)
+        words = label_file(lang).get("booleans") or {} if lang in _JOIN else {}
+        return str(words.get(str(value).lower(), str(value).lower()))
+    labels = reason_labels(lang)
+    return labels.value(fact, str(value)) if labels is not None else str(value)
+
+
+def reason_template(rule: Rule, lang: str) -> str:
+    """The rule's reason template in the language, each placeholder naming its fact in it
+    (``{配送方式} 配送 → 紧急``)."""
+    words: str = rule.reasons.get(lang, rule.reason)  # type: ignore[call-overload]
+
+    def named(match: Any) -> str:
+        fact = rule.tag_from if match.group(1) == "value" else match.group(1)
+        return "{" + fact_name(fact or match.group(1), lang) + "}"
+
+    return PLACEHOLDER.sub(named, words)
 
 
 def in_words(condition: Any, lang: str) -> str:
@@ -59,7 +81,8 @@ def in_words(condition: Any, lang: str) -> str:
         for name, word in operators.items():
             value = getattr(condition, name)
             if value is not None:
-                return f"{condition.fact} {word} {_value(value)}"
+                fact = condition.fact
+                return f"{fact_name(fact, lang)} {word} {_value(fact, value, lang)}"
     if isinstance(condition, OrdersWithin):
         return joins["window"].format(m=condition.orders_within_minutes, n=condition.at_least)
     if isinstance(condition, AllOf | AnyOf):

@@ -11,6 +11,7 @@ import pytest
 from openpyxl import load_workbook
 from pymongo.asynchronous.database import AsyncDatabase
 
+from services.console.i18n import LANG_COOKIE, language
 from services.console.sessions import COOKIE, CSRF_HEADER
 from services.console.settings import ConsoleSettings
 from services.console.users import Role, UserStore
@@ -177,6 +178,34 @@ async def test_exports_open_in_excel_with_chinese_labels(
     assert any("紧急" in (row[7] or "") or "常规" in (row[7] or "") for row in rows[1:])
     assert bad.status_code == 422
     assert "filter.tags" in bad.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    ("lang", "words"),
+    [("zh-CN", "订单状态为 {status}"), ("en", "order status is {status}")],
+)
+async def test_an_orders_explanation_and_its_tags_read_in_the_staffs_language(
+    console: httpx.AsyncClient,
+    run_id: str,
+    mongo_db: AsyncDatabase[dict[str, Any]],
+    lang: str,
+    words: str,
+) -> None:
+    await sign_in(console, f"viewer-{run_id}")
+    console.cookies.set(LANG_COOKIE, lang)
+    stored = await mongo_db["orders"].find_one({"order_no": {"$regex": f"^{run_id}"}})
+    assert stored is not None
+    order_no, status = stored["order_no"], stored["status"]
+    expected = words.format(status=language(lang).labels["statuses"][status])
+
+    explained = await console.get(f"/console/api/orders/{order_no}/explain")
+    detail = await console.get(f"/orders/{order_no}", params={"lang": lang})
+
+    assert explained.status_code == detail.status_code == 200, explained.text
+    reasons = {r["rule_id"]: r["reason"] for r in explained.json()["rules"]}
+    assert reasons["status"] == expected
+    [tag] = [t for t in detail.json()["tags"] if t["rule_id"] == "status"]
+    assert tag["reason"] == expected
 
 
 async def test_the_session_cookie_is_secure_outside_local(

@@ -18,6 +18,7 @@ from bench.harness import free_port
 from services.console.users import Role, UserStore
 from services.notifier.settings import NotifierSettings
 from services.tagger.app import create_app
+from services.tagger.builtin_labels import reason_labels
 from services.tagger.rules.engine import ReasonTemplates
 from services.tagger.rules.schema import load_rules
 from services.tagger.settings import DEFAULT_RULES_FILE, TaggerSettings
@@ -127,7 +128,7 @@ async def test_staff_find_explain_and_tag_orders_in_the_console(
         templates = ReasonTemplates(load_rules(DEFAULT_RULES_FILE))  # stored compact
         reason = next(
             t.reason
-            for t in order_tags(stored, templates.in_language("zh-CN"))
+            for t in order_tags(stored, templates.in_language("zh-CN", reason_labels("zh-CN")))
             if t.name == "urgent"
         )
         assert reason.endswith("→ 紧急")
@@ -136,6 +137,10 @@ async def test_staff_find_explain_and_tag_orders_in_the_console(
         await expect(applied.locator(".why")).to_have_text(reason)
         await expect(applied.locator(".meta")).to_contain_text("规则 priority.")
         await expect(page.locator("#explain tbody tr").first).to_be_visible()
+        # the explain table reads in the staff's language too
+        await expect(page.locator("#explain tr[data-rule='status'] td").nth(3)).to_have_text(
+            "订单状态为 " + {"pending": "待处理", "processed": "处理中"}.get(stored["status"], "?")
+        )
         await shot(page, "order", tmp_path)
 
         # batch-add a new custom tag to three selected orders
@@ -200,6 +205,10 @@ async def test_staff_find_explain_and_tag_orders_in_the_console(
         await expect(page.locator("tr[data-rule='risk.velocity']")).to_contain_text(
             "10 分钟内至少 5 单"
         )
+        # the reason template in the staff's language, facts named by their labels
+        fast = page.locator("tr[data-rule='priority.fast-shipping']")
+        await expect(fast).to_contain_text("{配送方式} 配送 → 紧急")
+        await expect(fast).to_contain_text("配送方式 属于 [加急快递, 当日达]")
         await shot(page, "rules", tmp_path)
 
         # switch the language, and back

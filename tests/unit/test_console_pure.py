@@ -3,12 +3,14 @@ conditions in words, exports, roles onto scopes."""
 
 import csv
 import io
+import re
 from datetime import UTC, datetime
 
 import pytest
 
 from services.console.export import export_row, header
 from services.console.i18n import LANGUAGES, language, pick_language
+from services.console.rule_table import rule_rows
 from services.console.rule_words import in_words
 from services.console.settings import ConsoleSettings
 from services.console.users import Role
@@ -71,10 +73,33 @@ def test_rule_conditions_read_as_words_in_each_language() -> None:
     assert in_words(vip, "en") == (
         "(customer.vip is true or customer.lifetime_spend ≥ 500000) and amount ≥ 5000"
     )
-    assert in_words(vip, "zh-CN") == (
-        "(customer.vip 等于 true 或 customer.lifetime_spend ≥ 500000) 且 amount ≥ 5000"
-    )
+    assert in_words(vip, "zh-CN") == "(VIP 标记 等于 是 或 累计消费 ≥ 500000) 且 金额 ≥ 5000"
     assert in_words(rules["risk.velocity"].when, "zh-CN") == "10 分钟内至少 5 单"
+
+
+def test_facts_and_their_values_in_conditions_read_in_each_language() -> None:
+    rules = {r.id: r for r in load_rules(DEFAULT_RULES_FILE).rules}
+    fast = rules["priority.fast-shipping"]
+    assert in_words(fast.when, "zh-CN") == "配送方式 属于 [加急快递, 当日达]"
+    assert in_words(fast.holds_while, "zh-CN") == "订单状态 属于 [待处理, 处理中]"
+    assert in_words(rules["order-type.return"].when, "zh-CN") == "订单类型 等于 退货"
+    assert in_words(fast.when, "en") == "shipping.method is one of [Express, Same day]"
+
+
+def test_the_rules_table_shows_each_rules_reason_template_in_the_readers_language() -> None:
+    rules = load_rules(DEFAULT_RULES_FILE)
+    zh = {row["id"]: row["reason"] for row in rule_rows(rules, language("zh-CN"), {})}
+    en = {row["id"]: row["reason"] for row in rule_rows(rules, language("en"), {})}
+    assert zh["priority.fast-shipping"] == "{配送方式} 配送 → 紧急"
+    assert zh["region"] == "收货省份 {收货省份} 属于 {地区}"
+    assert en["priority.fast-shipping"] == "{shipping.method} shipping → urgent"
+    assert en["status"] == "order status is {status}"
+    for row in rule_rows(rules, language("zh-CN"), {}):
+        for column in ("tag_label", "when", "holds_while", "reason"):
+            if (row["id"], column) == ("priority.urgent-notes", "when"):
+                continue  # the words looked for in notes ("urgent", "asap") are data
+            shown = row[column].replace("VIP", "")
+            assert not re.search(r"[A-Za-z]{3,}", shown), (row["id"], column, row[column])
 
 
 async def test_csv_export_starts_with_a_bom_and_shows_labels() -> None:

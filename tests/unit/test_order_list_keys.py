@@ -4,7 +4,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from services.tagger.queries import OrderFilter, SortKey, after_cursor, encode_cursor, tag_keys
-from services.tagger.read_model import MAX_WINDOWS_IN_FLIGHT, CreationTimeline, round_size
+from services.tagger.read_model import (
+    KEYED_WINDOW,
+    MAX_WINDOWS_IN_FLIGHT,
+    SHORTEST_KEYED_READ,
+    CreationTimeline,
+    keyed_read_size,
+    round_size,
+)
 
 
 def test_tag_keys_are_unique_to_the_order_and_never_empty() -> None:
@@ -52,3 +59,12 @@ def test_a_walk_reads_what_should_fill_the_page_at_the_rate_seen() -> None:
     assert round_size(50, 0.01, 0, 200) == 200 * MAX_WINDOWS_IN_FLIGHT  # a rare one: capped
     assert round_size(40, 0.0, 300, 200) == 600  # nothing matched yet: twice as many
     assert round_size(5, 0.5, 100, 200) == 13
+
+
+def test_a_tag_many_orders_carry_is_read_in_short_key_lists() -> None:
+    """Each order found is matched against every key of its list: the more of the keys find an
+    order, the shorter the list; a rare tag keeps long lists (fewer reads)."""
+    urgent, vip, rare = keyed_read_size(0.12), keyed_read_size(0.05), keyed_read_size(0.001)
+    assert SHORTEST_KEYED_READ <= urgent < vip < rare == KEYED_WINDOW
+    assert keyed_read_size(1.0) == SHORTEST_KEYED_READ
+    assert keyed_read_size(0.0) == KEYED_WINDOW

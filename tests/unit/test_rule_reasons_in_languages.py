@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from services.tagger.builtin_labels import reason_labels
 from services.tagger.rules.engine import ReasonTemplates
 from services.tagger.rules.schema import PLACEHOLDER, RuleFileError, load_rules, parse_rules
 from services.tagger.settings import DEFAULT_RULES_FILE
@@ -71,3 +72,52 @@ def test_a_rule_without_words_in_the_language_reads_in_its_own() -> None:
     rules = parse_rules(RULE_FILE.replace('    reasons: {zh-CN: "ZH"}\n', ""))
     templates = ReasonTemplates(rules).in_language("zh-CN")
     assert templates.reason("fast", 1, ["express", "9.00"]) == "express shipping of 9.00 → urgent"
+
+
+def _stored(rule_id: str, reason: str) -> dict[str, object]:
+    at = datetime(2026, 11, 26, tzinfo=UTC)
+    tag = AppliedTag(
+        name="t", source=TagSource.RULE, rule_id=rule_id, rule_version=1, reason=reason, at=at
+    )
+    return {"tags": [stored_tag(tag, ReasonTemplates(RULES))], "tags_at": at}
+
+
+@pytest.mark.parametrize(
+    ("rule_id", "reason", "zh", "en"),
+    [
+        (
+            "priority.fast-shipping",
+            "same_day shipping → urgent",
+            "当日达 配送 → 紧急",
+            "Same day shipping → urgent",
+        ),
+        ("status", "order status is pending", "订单状态为 待处理", "order status is Pending"),
+        (
+            "region",
+            "shipping province 浙江 is in east-china",
+            "收货省份 浙江 属于 华东",
+            "shipping province 浙江 is in East China",
+        ),
+        (
+            "default.priority",
+            "no priority rule matched → regular",
+            "未命中任何优先级规则 → 常规",
+            "no priority rule matched → regular",
+        ),
+    ],
+)
+def test_fact_values_in_a_reason_read_as_their_labels_in_the_readers_language(
+    rule_id: str, reason: str, zh: str, en: str
+) -> None:
+    templates = ReasonTemplates(RULES)
+    document = _stored(rule_id, reason)
+    [in_zh] = order_tags(document, templates.in_language("zh-CN", reason_labels("zh-CN")))
+    [in_en] = order_tags(document, templates.in_language("en", reason_labels("en")))
+    [as_stored] = order_tags(document, templates)
+    assert (in_zh.reason, in_en.reason, as_stored.reason) == (zh, en, reason)
+
+
+def test_a_value_without_a_label_reads_as_it_is() -> None:
+    templates = ReasonTemplates(RULES).in_language("zh-CN", reason_labels("zh-CN"))
+    assert templates.reason("category", 1, ["家电"]) == "订单商品属于品类 家电"
+    assert templates.reason("status", 1, ["on-hold"]) == "订单状态为 on-hold"

@@ -23,6 +23,8 @@ const OT = {
   status(value) { return BOOT.labels.statuses[value] ?? value ?? ""; },
   region(value) { return BOOT.labels.regions[value] ?? value ?? ""; },
   family(value) { return BOOT.labels.families[value] ?? value ?? ""; },
+  // a value's display label from one group of the labels (shipping_methods, payment_methods...)
+  label(group, value) { return (BOOT.labels[group] || {})[value] ?? value ?? ""; },
   async api(path, options = {}) {
     const headers = { Accept: "application/json", ...(options.headers || {}) };
     if (options.body !== undefined) headers["Content-Type"] = "application/json";

@@ -20,9 +20,9 @@
     field(list, t("col.amount"), OT.money(o.pricing.total, o.pricing.currency));
     field(list, t("order.discount"), Number(o.pricing.discount) ? OT.money(o.pricing.discount, o.pricing.currency) : "");
     field(list, t("order.shipping_fee"), Number(o.pricing.shipping_fee) ? OT.money(o.pricing.shipping_fee, o.pricing.currency) : "");
-    field(list, t("order.payment"), o.payment ? `${t("payment." + o.payment.method)}${o.payment.paid_at ? " · " + OT.when(o.payment.paid_at) : ""}` : "");
+    field(list, t("order.payment"), o.payment ? `${OT.label("payment_methods", o.payment.method)}${o.payment.paid_at ? " · " + OT.when(o.payment.paid_at) : ""}` : "");
     const ship = o.shipping || {};
-    field(list, t("order.shipping"), [t("shipping." + (ship.method || "standard")), OT.region(doc.region), ship.province, ship.city, ship.address].filter(Boolean).join(" · "));
+    field(list, t("order.shipping"), [OT.label("shipping_methods", ship.method || "standard"), OT.region(doc.region), ship.province, ship.city, ship.address].filter(Boolean).join(" · "));
     field(list, t("order.requested"), OT.when(o.requested_delivery_at));
     field(list, t("order.sales_rep"), o.sales_rep);
     field(list, t("order.channel"), o.channel);

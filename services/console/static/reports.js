@@ -59,7 +59,7 @@
     const rows = (await api("/console/api/reports/rule-hits")).slice(0, 20);
     section("rule-hits", [["rule_id", t("rules.rule")], ["orders", t("rules.hits")]], rows,
       { tooltip: { trigger: "axis", axisPointer: { type: "shadow" } }, grid: { left: 170, right: 24, top: 8, bottom: 24 }, xAxis: { type: "value", minInterval: 1 },
-        yAxis: { type: "category", inverse: true, axisLabel: { interval: 0 }, data: rows.map((r) => r.rule_id) }, series: [{ type: "bar", data: rows.map((r) => r.orders) }] });
+        yAxis: { type: "category", inverse: true, axisLabel: { interval: 0 }, data: rows.map((r) => r.rule_id === "manual" ? t("reports.manual") : r.rule_id) }, series: [{ type: "bar", data: rows.map((r) => r.orders) }] });
   }
   async function drawAll() {
     for (const draw of [overTime, share, topCustomers, ruleHits]) draw().catch((e) => OT.toast(e.message, true));

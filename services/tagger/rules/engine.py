@@ -2,7 +2,7 @@
 
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -187,6 +187,22 @@ def _tags_of(rule: Rule, facts: Mapping[str, Any]) -> Iterator[tuple[str, Any]]:
 KNOWN_REASONS_KEPT = 50_000
 
 
+@dataclass(frozen=True)
+class ReasonLabels:
+    """A language's display labels for what reasons name: fact values (``express`` → 快递,
+    ``east-china`` → 华东, per fact), tags and families, and the words of a family's default
+    reason (``"未命中任何{family}规则 → {tag}"``). Built by ``builtin_labels.reason_labels``."""
+
+    values: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    tags: Mapping[str, str] = field(default_factory=dict)
+    families: Mapping[str, str] = field(default_factory=dict)
+    default_reason: str | None = None
+
+    def value(self, fact: str | None, rendered: str) -> str:
+        """A rendered fact value as the reader calls it (the value itself when unlabelled)."""
+        return self.values.get(fact or "", {}).get(rendered, rendered)
+
+
 class ReasonTemplates:
     """The reason templates of one rule set, by rule id and version.
 
@@ -198,6 +214,15 @@ class ReasonTemplates:
 
     def __init__(self, rules: RuleSet) -> None:
         self._templates = {(rule.id, rule.version): rule.reason for rule in rules.rules}
+        # the fact each placeholder shows ({value} shows the rule's tag_from), for its labels
+        self._facts = {
+            (rule.id, rule.version): [
+                rule.tag_from if name == "value" else name
+                for name in PLACEHOLDER.findall(rule.reason)
+            ]
+            for rule in rules.rules
+        }
+        self._defaults: dict[tuple[str, int], tuple[str, str]] = {}
         self._translations: dict[tuple[str, int], dict[str, str]] = {
             (rule.id, rule.version): {str(k): v for k, v in rule.reasons.items()}
             for rule in rules.rules
@@ -207,6 +232,7 @@ class ReasonTemplates:
             if family.default is not None:
                 literal = default_reason(family.name, family.default)
                 self._templates[(f"default.{family.name}", 1)] = literal
+                self._defaults[(f"default.{family.name}", 1)] = (family.name, family.default)
         self._patterns: dict[str, re.Pattern[str]] = {}
         self._known: dict[tuple[str, int, str], list[str] | None] = {}  # reasons repeat
 
@@ -249,34 +275,57 @@ class ReasonTemplates:
             return None
         return fill_reason(template, args)
 
-    def in_language(self, language: str | None) -> "ReasonTemplates | TranslatedReasons":
+    def in_language(
+        self, language: str | None, labels: ReasonLabels | None = None
+    ) -> "ReasonTemplates | TranslatedReasons":
         """These templates, rendering reasons in ``language`` where the rule gives them in it
-        (the rule's own words otherwise)."""
-        if language is None or not self._translations:
+        (the rule's own words otherwise), with fact values shown by their ``labels``."""
+        if language is None or (not self._translations and labels is None):
             return self
-        return TranslatedReasons(self, language)
+        return TranslatedReasons(self, language, labels or ReasonLabels())
 
     def translated(self, rule_id: str, version: int, language: str) -> str | None:
         words: dict[str, str] = self._translations.get((rule_id, version), {})
         return words.get(language)
 
+    def facts_shown(self, rule_id: str, version: int) -> list[str | None]:
+        """Per placeholder of the rule's reason, the fact whose value it shows."""
+        return list(self._facts.get((rule_id, version), []))
+
+    def default_of(self, rule_id: str, version: int) -> tuple[str, str] | None:
+        """(family, default tag) when the reason is a family default's, else None."""
+        return self._defaults.get((rule_id, version))
+
 
 class TranslatedReasons:
-    """``ReasonTemplates.in_language``: a rule's ``reasons[language]`` filled with a stored
-    tag's values; taking reasons apart stays with the rule's own words."""
+    """``ReasonTemplates.in_language``: a rule's ``reasons[language]`` (its own words when it
+    has none in the language) filled with a stored tag's values, each shown by its label in
+    the language; taking reasons apart stays with the rule's own words."""
 
-    def __init__(self, templates: ReasonTemplates, language: str) -> None:
+    def __init__(self, templates: ReasonTemplates, language: str, labels: ReasonLabels) -> None:
         self._templates = templates
         self._language = language
+        self._labels = labels
 
     def args_of(self, rule_id: str, version: int, reason: str) -> list[str] | None:
         return self._templates.args_of(rule_id, version, reason)
 
     def reason(self, rule_id: str, version: int, args: list[str]) -> str | None:
-        translated = self._templates.translated(rule_id, version, self._language)
-        if translated is None or len(PLACEHOLDER.findall(translated)) != len(args):
-            return self._templates.reason(rule_id, version, args)
-        return fill_reason(translated, args)
+        templates, labels = self._templates, self._labels
+        default = templates.default_of(rule_id, version)
+        if default is not None and labels.default_reason is not None and not args:
+            family, tag = default
+            return labels.default_reason.format(
+                family=labels.families.get(family, family), tag=labels.tags.get(tag, tag)
+            )
+        words = templates.translated(rule_id, version, self._language)
+        if words is None:
+            words = templates.template(rule_id, version)
+        if words is None or len(PLACEHOLDER.findall(words)) != len(args):
+            return templates.reason(rule_id, version, args)
+        facts = templates.facts_shown(rule_id, version)
+        shown = [labels.value(fact, arg) for fact, arg in zip(facts, args, strict=True)]
+        return fill_reason(words, shown)
 
 
 def fill_reason(template: str, args: list[str]) -> str:
