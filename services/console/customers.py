@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from services.console.i18n import LANG_COOKIE, language, pick_language
 from services.console.pages import _page
 from services.tagger.customers.segments import CustomerFilter, CustomerSort, Segments
+from services.tagger.http.customers import customer_reasons
 from services.tagger.http.deps import tagger_of
 
 router = APIRouter(include_in_schema=False)
@@ -100,8 +101,10 @@ def _same_view(params: dict[str, str], plain: list[tuple[str, str]]) -> bool:
 
 @router.get("/console/customers/{customer_id}")
 async def customer_page(request: Request, customer_id: str) -> Response:
-    lang = language(_lang_code(request))
-    customer = await Segments(tagger_of(request).stores.database).customer(customer_id)
+    code = _lang_code(request)
+    lang = language(code)
+    reasons = customer_reasons(request, code)
+    customer = await Segments(tagger_of(request).stores.database).customer(customer_id, reasons)
     return await _page(
         request,
         "customer.html",

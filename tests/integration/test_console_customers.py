@@ -119,7 +119,7 @@ async def test_staff_find_customers_by_tags_and_see_why_a_customer_has_them(
         await rows.first.locator("a").click()
         await expect(page.locator("#customer-name")).to_have_text("陈静")
         high = page.locator("#applied li[data-tag='high-spender']")
-        await expect(high).to_contain_text("spend 30599.00 over 365 days")
+        await expect(high).to_contain_text("365 天消费 30599.00（≥ 20000）→ 高端客户")
         await expect(high).to_contain_text("behaviour.high-spender v1")
         await expect(page.locator("#orders tbody tr")).to_have_count(4)
         await page.select_option("#m-tag", "vip")

@@ -17,6 +17,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from services.tagger.errors import Invalid
 from services.tagger.queries import MAX_TAGS_IN_FILTER, Amount, Instant, TagName
+from services.tagger.rules.engine import ReasonTemplates, TranslatedReasons
 from shared.money import cents_text, to_cents
 
 LISTED = {"history": 0, "next_review_at": 0, "profile_at": 0}
@@ -168,12 +169,17 @@ class Segments:
         async for document in cursor.batch_size(1000):
             yield listed(document)
 
-    async def customer(self, customer_id: str) -> dict[str, Any] | None:
+    async def customer(
+        self, customer_id: str, reasons: "Reasons | None" = None
+    ) -> dict[str, Any] | None:
         """The customer page: tags with provenance, history (newest first), figures, recent
-        orders and their alerts."""
+        orders and their alerts; rule reasons in ``reasons``' language where the rule has it."""
         document = await self._customers.find_one({"_id": customer_id})
         if document is None:
             return None
+        if reasons is not None:
+            document["tags"] = [in_language(t, reasons) for t in document.get("tags", [])]
+            document["history"] = [in_language(h, reasons) for h in document.get("history", [])]
         orders = await (
             self._orders.find(
                 {"customer_id": customer_id},
@@ -252,6 +258,21 @@ class Segments:
             {"date": end.date().isoformat(), "customers": count}
             for end, count in zip(ends, counts, strict=True)
         ]
+
+
+Reasons = ReasonTemplates | TranslatedReasons
+
+
+def in_language(entry: dict[str, Any], reasons: Reasons) -> dict[str, Any]:
+    """A rule tag (or history entry) with its stored reason put in the reader's language: the
+    reason is taken apart with the rule's own template and filled into the translation; a
+    reason that is no rendering of its rule version (a manual one) stays as it is."""
+    if entry.get("source") != "rule" or not entry.get("rule_id") or not entry.get("reason"):
+        return entry
+    rule_id, version = str(entry["rule_id"]), int(entry.get("rule_version") or 0)
+    args = reasons.args_of(rule_id, version, str(entry["reason"]))
+    text = None if args is None else reasons.reason(rule_id, version, args)
+    return {**entry, "reason": text} if text else entry
 
 
 def _aware(value: datetime) -> datetime:
