@@ -232,15 +232,21 @@ class Segments:
         Counted back from now: the segment's size today is one indexed count; only customers
         whose membership can have moved since the end of the first day (a named tag changed
         in their history since, or their first order came since) are read, and each of those
-        is replayed back through its own history. The cost follows the customers who changed
-        in the window, not every customer who ever held a tag (docs/customers.md)."""
+        is replayed back through its history entries of the window (projected on the server).
+        The cost follows the customers who changed in the window, not every customer who ever
+        held a tag (docs/customers.md)."""
         ends = [datetime.combine(today - timedelta(days=n), time.max, UTC) for n in range(days)][
             ::-1
         ]
         counts = [await self._customers.count_documents(which.tag_query())] * days
-        fields = {"tag_names": 1, "history": 1, "first_order_at": 1}
-        cursor = self._customers.find(_moved_since(which, ends[0]), fields)
-        async for document in cursor.batch_size(1000):
+        cursor = await self._customers.aggregate(
+            [
+                {"$match": _moved_since(which, ends[0])},
+                {"$project": _replayed_fields(which, ends[0])},
+            ],
+            batchSize=1000,
+        )
+        async for document in cursor:
             for index, member in enumerate(_membership(document, which, ends)):
                 counts[index] += member
         return [
@@ -260,6 +266,18 @@ def _moved_since(which: TagFilter, since: datetime) -> dict[str, Any]:
         changed = {"tag": {"$in": named}, "at": {"$gt": since}}
         moved.append({"history": {"$elemMatch": changed}})
     return {"$or": moved}
+
+
+def _replayed_fields(which: TagFilter, since: datetime) -> dict[str, Any]:
+    """What the replay needs, and only that: the history entries after ``since`` of the tags
+    the filter names (an entry before it is never undone), not the customer's whole history."""
+    named = sorted({*which.all_tags, *which.any_tags, *which.none_tags})
+    kept = {"$and": [{"$gt": ["$$h.at", since]}, {"$in": ["$$h.tag", named]}]}
+    return {
+        "tag_names": 1,
+        "first_order_at": 1,
+        "history": {"$filter": {"input": {"$ifNull": ["$history", []]}, "as": "h", "cond": kept}},
+    }
 
 
 def _membership(document: dict[str, Any], which: TagFilter, ends: list[datetime]) -> list[int]:
