@@ -265,7 +265,12 @@ def _moved_since(which: TagFilter, since: datetime) -> dict[str, Any]:
     if named:
         changed = {"tag": {"$in": named}, "at": {"$gt": since}}
         moved.append({"history": {"$elemMatch": changed}})
-    return {"$or": moved}
+    positive = sorted({*which.all_tags, *which.any_tags})
+    if not positive:
+        return {"$or": moved}
+    # a customer that never held a tag it needs was never in the segment: nothing to replay
+    held = [{"tag_names": {"$in": positive}}, {"history.tag": {"$in": positive}}]
+    return {"$and": [{"$or": moved}, {"$or": held}]}
 
 
 def _replayed_fields(which: TagFilter, since: datetime) -> dict[str, Any]:
