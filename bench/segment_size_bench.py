@@ -113,15 +113,17 @@ async def measure(count: int) -> None:
             for days in (30, 366):
                 since = datetime.combine(TODAY - timedelta(days=days - 1), time.max, UTC)
                 named = sorted({*which.all_tags, *which.any_tags, *which.none_tags})
-                moved = sum(
-                    1
-                    for c in made
-                    if c["first_order_at"] > since
-                    or any(h["at"] > since and h["tag"] in named for h in c["history"])
-                )
                 ever = {*which.all_tags, *which.any_tags}
-                replayed = sum(
-                    1 for c in made if ever & ({*c["tag_names"]} | {h["tag"] for h in c["history"]})
+                held = [ever & ({*c["tag_names"]} | {h["tag"] for h in c["history"]}) for c in made]
+                replayed = sum(1 for h in held if h)
+                moved = sum(  # what the count back reads (segments._moved_since)
+                    1
+                    for c, h in zip(made, held, strict=True)
+                    if h
+                    and (
+                        c["first_order_at"] > since
+                        or any(e["at"] > since and e["tag"] in named for e in c["history"])
+                    )
                 )
                 new_s, new = await timed(
                     lambda w=which, d=days: segments.size_over_time(w, d, TODAY)
