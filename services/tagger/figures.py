@@ -50,6 +50,7 @@ KEEP_RECENT_ORDERS = 100
 CONTRIBUTION_TTL_S = 400 * SECONDS_PER_DAY  # longer than any Kafka retention a replay comes from
 _SCRIPT = (Path(__file__).with_name("figures.lua")).read_text()
 EPOCH_PREFIX = "ot:figures:epoch:"  # + "{tag}": one marker per hash slot (``epoch_key``)
+SINGLE_EPOCH_KEY = "ot:figures:epoch"  # the one marker of earlier versions: dropped by a rebuild
 REBUILD_LOCK_KEY = "ot:figures:rebuild-lock"
 FIGURE_KEYS = "ot:{*"  # every customer's keys (the epoch markers and the lock are outside it)
 LOCK_TTL_MS = 30_000
@@ -467,6 +468,7 @@ class CustomerFigures:
             await self._load_scripts()
             markers = epoch_keys()
             await self._redis.unlink(*markers)  # (split by slot on a Redis Cluster)
+            await self._redis.unlink(SINGLE_EPOCH_KEY)
             stale: list[bytes] = []
             async for key in self._redis.scan_iter(match=FIGURE_KEYS, count=1000):
                 stale.append(key)
