@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from services.console.deps import database_of
 from services.console.export import export_row, header, xlsx_bytes
 from services.console.i18n import LANG_COOKIE, language, pick_language
-from services.console.views import SavedViewIn, SavedViews
+from services.console.views import SavedViewIn, SavedViews, ViewList
 from services.tagger.builtin_labels import reason_labels
 from services.tagger.http.deps import tagger_of
 from services.tagger.queries import OrderFilter, SortKey
@@ -60,9 +60,11 @@ def _lang(request: Request) -> Any:
 
 
 @router.get("/views")
-async def list_views(request: Request, key: Reader) -> list[dict[str, Any]]:
-    """The team's saved views, each with how many orders it matches now."""
-    return await SavedViews(database_of(request)).all_with_counts()
+async def list_views(
+    request: Request, key: Reader, of: Annotated[ViewList, Query(alias="list")] = ViewList.ORDERS
+) -> list[dict[str, Any]]:
+    """The team's saved views of one list, each with how many it matches now."""
+    return await SavedViews(database_of(request)).all_with_counts(of)
 
 
 @router.post("/views", status_code=status.HTTP_201_CREATED)

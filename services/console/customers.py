@@ -1,9 +1,12 @@
 """The console's customer pages: the customers list (segments by tags and figures, with preset
-views as tabs, exports) and one customer (tags with reasons, figures, orders, alerts, history).
+and saved views as tabs, exports) and one customer (tags with reasons, figures, orders, alerts,
+history).
 
 Rendered on the server from the segments read model: the filters are a plain GET form, so a
-view is its URL (bookmark it, share it); the customer page's manual tags go through the Tag API
-with the session's CSRF token (``customers.js``)."""
+view is its URL (bookmark it, share it). The team's saved views are the orders list's store
+(``views.py``, list ``customers``), each tab with its count; saving, deleting and the customer
+page's manual tags go through the APIs with the session's CSRF token (``customers.js``,
+``customer.js``)."""
 
 from datetime import datetime
 from typing import Annotated, Any
@@ -15,7 +18,9 @@ from pydantic import ValidationError
 
 from services.console.i18n import LANG_COOKIE, language, pick_language
 from services.console.pages import _page
+from services.console.views import SavedViews, ViewList
 from services.tagger.customers.segments import CustomerFilter, CustomerSort, Segments
+from services.tagger.http.customers import customer_reasons
 from services.tagger.http.deps import tagger_of
 
 router = APIRouter(include_in_schema=False)
@@ -29,7 +34,14 @@ PRESET_VIEWS: list[tuple[str, dict[str, str]]] = [
     ("customers.view.lapsed", {"all_tags": "lifecycle:lapsed", "sort": "-spend"}),
     ("customers.view.early_adopters", {"all_tags": "early-adopter"}),
 ]
-FILTER_KEYS = ("spend_min", "spend_max", "orders_min", "last_order_from", "last_order_to")
+FILTER_KEYS = (
+    "spend_min",
+    "spend_max",
+    "orders_min",
+    "last_order_from",
+    "last_order_to",
+    "customer_id",
+)
 
 
 def _lang_code(request: Request) -> str:
@@ -66,13 +78,16 @@ async def customers_page(
     error: str | None = None
     customers: list[dict[str, Any]] = []
     next_cursor: str | None = None
+    shown: dict[str, Any] | None = None  # the filter as a saved view stores it
     try:
         which = CustomerFilter.model_validate(raw)
+        shown = which.model_dump(mode="json", exclude_defaults=True)
         customers, next_cursor = await segments.page(which, sort, PAGE_SIZE, cursor)
     except ValidationError as invalid:
         error = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in invalid.errors())
     except Exception as failure:  # a bad cursor (Invalid) and the like: say so on the page
         error = str(failure)
+    saved = await SavedViews(tagger_of(request).stores.database).all_with_counts(ViewList.CUSTOMERS)
     plain = [(k, v) for k, v in query.multi_items() if k != "cursor" and v]
     return await _page(
         request,
@@ -88,8 +103,25 @@ async def customers_page(
         next_url=f"?{urlencode([*plain, ('cursor', next_cursor)])}" if next_cursor else None,
         export_query=urlencode(plain),
         views=[(key, urlencode(params), _same_view(params, plain)) for key, params in PRESET_VIEWS],
+        saved_views=[
+            {
+                **view,
+                "query": urlencode(view_params(view["filter"], view["sort"])),
+                "current": shown == view["filter"] and sort.value == view["sort"],
+            }
+            for view in saved
+        ],
+        current_filter=shown,
         tag_names=sorted({*colours, *await segments.tags_in_use()}),
     )
+
+
+def view_params(stored: dict[str, Any], sort: str) -> list[tuple[str, str]]:
+    """A saved customer filter as this page's query (tags repeated, as the form sends them)."""
+    params: list[tuple[str, str]] = []
+    for key, value in stored.items():
+        params.extend((key, str(v)) for v in (value if isinstance(value, list) else [value]))
+    return [*params, ("sort", sort)]
 
 
 def _same_view(params: dict[str, str], plain: list[tuple[str, str]]) -> bool:
@@ -100,8 +132,10 @@ def _same_view(params: dict[str, str], plain: list[tuple[str, str]]) -> bool:
 
 @router.get("/console/customers/{customer_id}")
 async def customer_page(request: Request, customer_id: str) -> Response:
-    lang = language(_lang_code(request))
-    customer = await Segments(tagger_of(request).stores.database).customer(customer_id)
+    code = _lang_code(request)
+    lang = language(code)
+    reasons = customer_reasons(request, code)
+    customer = await Segments(tagger_of(request).stores.database).customer(customer_id, reasons)
     return await _page(
         request,
         "customer.html",

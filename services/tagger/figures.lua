@@ -32,8 +32,11 @@ local function move_time(sku, ts, sign)
   local raw = redis.call('HGET', products, sku)
   if raw then for t in string.gmatch(raw, '[^,]+') do times[#times + 1] = t end end
   if sign > 0 then
-    times[#times + 1] = ts
-    table.sort(times, function(a, b) return tonumber(a) < tonumber(b) end)
+    -- into its place from the end (orders mostly come in time order): no sort of the whole
+    -- list per order, which made a customer's 10,000th order of one SKU cost 100 ms
+    local at, value = #times + 1, tonumber(ts)
+    while at > 1 and tonumber(times[at - 1]) > value do at = at - 1 end
+    table.insert(times, at, ts)
   else
     for i = 1, #times do
       if times[i] == ts then table.remove(times, i) break end

@@ -4,19 +4,25 @@ Each order's contribution is applied by one Lua script (``figures.lua``) keyed b
 number: applied at most once, reversed at most once (cancel, return), and the figures it saw
 are stored with it, so a redelivered event sees exactly what the first delivery saw.
 
-The figures are a cache of MongoDB. An epoch marker, written when they were last built, says
-they are loaded; the script refuses to count without it, and a check at the head of every batch
-refuses figures that predate a Redis restart (a restart from an append-only file can lose the
-last second of writes). Either way the caller rebuilds them from MongoDB through the same
-script (or waits while another process does, under a lock) before tagging goes on.
+The figures are a cache of MongoDB. Epoch markers, written when they were last built, say
+they are loaded: one per hash slot, each a key of its own slot, so the script checks the
+customer's own slot's marker in the same call, and on a Redis Cluster a master that lost its
+data (while the others kept theirs) is seen on every slot it serves. The script refuses to count
+without the marker, and a check at the head of every batch (one slot of every master) refuses
+figures that predate a restart of any master (a restart from an append-only file can lose the
+last second of writes, a promoted replica the last unreplicated ones). Either way the caller
+rebuilds them from MongoDB through the same script (or waits while another process does, under
+a lock) before tagging goes on.
 """
 
 import asyncio
 import contextlib
+import functools
 import json
 import time
 import uuid
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Sequence
+from binascii import crc_hqx
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -26,7 +32,10 @@ from typing import Any
 import structlog
 from prometheus_client import Counter, Enum
 from redis.asyncio import Redis
-from redis.exceptions import ResponseError
+from redis.asyncio.cluster import RedisCluster
+from redis.commands.core import AsyncScript
+from redis.crc import REDIS_CLUSTER_HASH_SLOTS, key_slot
+from redis.exceptions import NoScriptError, ResponseError
 
 from services.tagger.rules.facts import FiguresSnapshot
 from shared.models import Order
@@ -40,9 +49,10 @@ WINDOW_DAYS = 365
 KEEP_RECENT_ORDERS = 100
 CONTRIBUTION_TTL_S = 400 * SECONDS_PER_DAY  # longer than any Kafka retention a replay comes from
 _SCRIPT = (Path(__file__).with_name("figures.lua")).read_text()
-EPOCH_KEY = "ot:figures:epoch"
+EPOCH_PREFIX = "ot:figures:epoch:"  # + "{tag}": one marker per hash slot (``epoch_key``)
+SINGLE_EPOCH_KEY = "ot:figures:epoch"  # the one marker of earlier versions: dropped by a rebuild
 REBUILD_LOCK_KEY = "ot:figures:rebuild-lock"
-FIGURE_KEYS = "ot:{*"  # every customer's keys (the epoch and the lock are outside it)
+FIGURE_KEYS = "ot:{*"  # every customer's keys (the epoch markers and the lock are outside it)
 LOCK_TTL_MS = 30_000
 REBUILD_CHUNK = 500
 LOCK_LOST = "the figures rebuild lock expired; another process rebuilds"
@@ -70,10 +80,22 @@ if marker[2] ~= run_id then
 end
 return marker[1]
 """
-_EPOCH_WRITE = """
+# Every slot's marker at once, on one node (not a cluster: the keys span every slot).
+_MARKERS_WRITE = """
 local run_id = string.match(redis.call('INFO', 'server'), 'run_id:(%x+)')
-redis.call('HSET', KEYS[1], 'id', ARGV[1], 'run_id', run_id, 'built_at', ARGV[2], 'orders', ARGV[3])
+for _, key in ipairs(KEYS) do
+  redis.call('HSET', key, 'id', ARGV[1], 'built_at', ARGV[2], 'orders', ARGV[3], 'run_id', run_id)
+end
 return run_id
+"""
+# One customer's figures with its slot's epoch marker, at one instant (one slot: cluster-safe).
+_READ = """
+if redis.call('EXISTS', KEYS[6]) == 0 then
+  return redis.error_reply('NOEPOCH missing: customer figures not loaded; rebuild from MongoDB')
+end
+return {redis.call('HGETALL', KEYS[1]), redis.call('HGETALL', KEYS[2]),
+        redis.call('ZRANGE', KEYS[3], 0, -1, 'WITHSCORES'), redis.call('HGETALL', KEYS[4]),
+        redis.call('HGETALL', KEYS[5])}
 """
 _LOCK_RENEW = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
@@ -85,6 +107,36 @@ return 0
 """
 
 OrderDocuments = AsyncIterable[dict[str, Any]]
+FiguresRedis = Redis | RedisCluster
+
+
+@functools.cache
+def _slot_tags() -> tuple[str, ...]:
+    """A hash tag for each of the 16,384 slots: the first hex numbers to land on each (about
+    170,000 CRC16s, once per process; a brace-free key's slot is its CRC16, as ``key_slot``)."""
+    found: dict[int, str] = {}
+    number = 0
+    while len(found) < REDIS_CLUSTER_HASH_SLOTS:
+        tag = format(number, "x")
+        found.setdefault(crc_hqx(tag.encode(), 0) % REDIS_CLUSTER_HASH_SLOTS, tag)
+        number += 1
+    return tuple(found[slot] for slot in range(REDIS_CLUSTER_HASH_SLOTS))
+
+
+def epoch_key(slot: int) -> str:
+    """The epoch marker of one hash slot: a key of that very slot, so the figures script can
+    check it beside a customer's keys (one slot per call, as Redis Cluster requires)."""
+    return f"{EPOCH_PREFIX}{{{_slot_tags()[slot]}}}"
+
+
+def epoch_keys() -> list[str]:
+    """Every slot's marker: what a rebuild writes (and what a flushed Redis has lost)."""
+    return [epoch_key(slot) for slot in range(REDIS_CLUSTER_HASH_SLOTS)]
+
+
+def slot_of(customer_id: str) -> int:
+    """The hash slot of the customer's keys (they share the tag ``{customer_id}``)."""
+    return key_slot(keys_of(customer_id)[1].encode())
 
 
 class FiguresLost(Exception):
@@ -168,8 +220,7 @@ def keys_of(customer_id: str, order_no: str = "") -> list[str]:
 
 
 def _script_keys(customer_id: str, order_no: str) -> list[str]:
-    # The epoch marker is a key of its own slot: a Redis Cluster would need one marker per slot.
-    return [*keys_of(customer_id, order_no), EPOCH_KEY]
+    return [*keys_of(customer_id, order_no), epoch_key(slot_of(customer_id))]
 
 
 def _contribution_args(
@@ -207,11 +258,12 @@ def snapshot_from_json(raw: bytes | str) -> FiguresSnapshot:
 
 
 class CustomerFigures:
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: FiguresRedis) -> None:
         self._redis = redis
         self._script = redis.register_script(_SCRIPT)
         self._epoch_check = redis.register_script(_EPOCH_CHECK)
-        self._epoch_write = redis.register_script(_EPOCH_WRITE)
+        self._read = redis.register_script(_READ)
+        self._markers_write = redis.register_script(_MARKERS_WRITE)
         self._lock_renew = redis.register_script(_LOCK_RENEW)
         self._lock_release = redis.register_script(_LOCK_RELEASE)
 
@@ -228,9 +280,16 @@ class CustomerFigures:
         self, operations: Sequence[Apply | Reverse]
     ) -> tuple[str, list[FiguresSnapshot | bool]]:
         """``apply``, and the epoch the figures were in: if the epoch has changed by the time
-        the orders are stored, a rebuild may have missed them (``epoch()`` tells)."""
-        async with self._redis.pipeline(transaction=False) as pipe:  # reset even on errors
-            await self._epoch_check(keys=[EPOCH_KEY], client=pipe)
+        the orders are stored, a rebuild may have missed them (``epoch()`` tells).
+
+        The head check (one marker of every master) runs first, in a round trip of its own:
+        a master found restarted refuses the whole batch before any order is counted on the
+        masters that kept their data (the script checks only its own slot's marker)."""
+        epoch = await self._check_every_master()
+        if not operations:
+            return epoch, []
+
+        async def calls(pipe: Any) -> None:
             for op in operations:
                 if isinstance(op, Apply):
                     cents = to_cents(op.amount)
@@ -243,23 +302,101 @@ class CustomerFigures:
                 else:
                     args = ["reverse", op.order_no]
                 keys = _script_keys(op.customer_id, op.order_no)
-                await self._script(keys=keys, args=args, client=pipe)
-            epoch, *results = await pipe.execute(raise_on_error=False)
-        for result in (epoch, *results):
-            if isinstance(result, ResponseError) and (reason := _lost_reason(result)):
-                FIGURES_STATE.state("lost")
-                raise FiguresLost(reason)
-            if isinstance(result, Exception):
-                raise result
-        return epoch.decode() if isinstance(epoch, bytes) else str(epoch), [
+                await self._queue(pipe, self._script, keys, args)
+
+        results = _checked(await self._pipelined(calls))
+        return epoch, [
             snapshot_from_json(result) if isinstance(op, Apply) else bool(result)
             for op, result in zip(operations, results, strict=True)
         ]
 
+    async def read(self, customer_ids: Sequence[str]) -> list[list[list[bytes]]]:
+        """Each customer's stored figures (totals, by-day, recent orders with their scores,
+        by-category, products; flat field/value lists), each read in one script call with its
+        slot's epoch marker. Raises ``FiguresLost`` when a customer's slot has no marker
+        (flushed, the master lost its data, or a rebuild under way): empty figures would take
+        every tag away from the customers read."""
+
+        async def calls(pipe: Any) -> None:
+            for customer_id in customer_ids:
+                _, *figure_keys = keys_of(customer_id)
+                marker = epoch_key(slot_of(customer_id))
+                await self._queue(pipe, self._read, [*figure_keys, marker])
+
+        return _checked(await self._pipelined(calls))
+
     async def epoch(self) -> str | None:
-        """The id of the figures' current epoch (None: not loaded)."""
-        marker = await self._redis.hget(EPOCH_KEY, "id")
-        return marker.decode() if isinstance(marker, bytes) else marker
+        """The id of the figures' current epoch (None: not loaded on some master, or a
+        rebuild under way)."""
+        heads = await self._head_slots()
+
+        async def calls(pipe: Any) -> None:
+            for slot in heads:
+                pipe.hget(epoch_key(slot), "id")
+
+        return _one_epoch(await self._pipelined(calls))
+
+    async def _head_slots(self) -> list[int]:
+        """One slot of every master (the lowest it serves): its marker stands for the master
+        at the head of a batch. One node serves every slot."""
+        if not isinstance(self._redis, RedisCluster):
+            return [0]
+        slots = self._redis.nodes_manager.slots_cache
+        if not slots:
+            await self._redis.initialize()
+        first: dict[str, int] = {}
+        for slot in sorted(slots):
+            first.setdefault(slots[slot][0].name, slot)
+        return sorted(first.values())
+
+    async def _write_markers(self, markers: list[str], marker: dict[str, str]) -> None:
+        """Every slot's marker, naming the run of the server that holds it: a master restarted
+        since (run id changed, perhaps short of its last writes) is refused at the head
+        check. One node: one script call; a Redis Cluster: one HSET per slot."""
+        if not isinstance(self._redis, RedisCluster):
+            await self._markers_write(keys=markers, args=[*marker.values()])
+            return
+        await self._head_slots()  # the slot map, loaded
+        runs = {}
+        for node in self._redis.get_primaries():
+            info = await self._redis.info("server", target_nodes=node)
+            runs[node.name] = str(info["run_id"] if "run_id" in info else info[node.name]["run_id"])
+        slots = self._redis.nodes_manager.slots_cache
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for slot, key in enumerate(markers):
+                fields = [*(x for pair in marker.items() for x in pair)]
+                pipe.hset(key, items=[*fields, "run_id", runs[slots[slot][0].name]])
+            await pipe.execute()
+
+    async def _queue(
+        self, pipe: Any, script: AsyncScript, keys: list[str], args: Sequence[Any] = ()
+    ) -> None:
+        """A script call queued on a pipeline. A Redis Cluster pipeline refuses ``Script``
+        objects (redis-py): EVALSHA by hand, routed by its keys' slot; ``_pipelined`` loads
+        the scripts where a master does not have them."""
+        if isinstance(self._redis, RedisCluster):
+            pipe.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
+        else:
+            await script(keys=keys, args=args, client=pipe)
+
+    async def _pipelined(self, calls: Callable[[Any], Awaitable[None]]) -> list[Any]:
+        """The calls in one pipeline (errors as results). A Redis Cluster pipeline does not
+        load scripts itself: a master without them (new, or restarted) gets them and the
+        calls run once more (every script call is idempotent)."""
+        for attempt in range(2):
+            async with self._redis.pipeline(transaction=False) as pipe:  # reset even on errors
+                await calls(pipe)
+                replies: list[Any] = await pipe.execute(raise_on_error=False)
+            if attempt == 0 and any(isinstance(r, NoScriptError) for r in replies):
+                await self._load_scripts()
+                continue
+            break
+        return replies
+
+    async def _load_scripts(self) -> None:
+        """SCRIPT LOAD of every script (on a Redis Cluster: on every master)."""
+        for script in (self._script, self._epoch_check, self._read):
+            await self._redis.script_load(script.script)
 
     async def ensure_loaded(
         self, orders: Callable[[], OrderDocuments], reason: str = "missing"
@@ -270,12 +407,11 @@ class CustomerFigures:
         backoff = 0.05
         while True:
             try:
-                await self._epoch_check(keys=[EPOCH_KEY])
+                await self._check_every_master()
                 FIGURES_STATE.state("loaded")
                 return
-            except ResponseError as error:
-                if _lost_reason(error) is None:
-                    raise
+            except FiguresLost:
+                pass
             token = uuid.uuid4().hex
             if await self._redis.set(REBUILD_LOCK_KEY, token, nx=True, px=LOCK_TTL_MS):
                 try:
@@ -289,6 +425,21 @@ class CustomerFigures:
             await asyncio.sleep(backoff)  # another process rebuilds: poll its lock with backoff
             waited += backoff
             backoff = min(backoff * 2, 1.0)
+
+    async def _check_every_master(self) -> str:
+        """The head-of-batch check: every master's marker is there, from the master's current
+        run, and all name one epoch (its id); else ``FiguresLost``."""
+        heads = await self._head_slots()
+
+        async def calls(pipe: Any) -> None:
+            for slot in heads:
+                await self._queue(pipe, self._epoch_check, [epoch_key(slot)])
+
+        epoch = _one_epoch(_checked(await self._pipelined(calls)))
+        if epoch is None:  # a rebuild wrote some masters' markers, not yet all
+            FIGURES_STATE.state("lost")
+            raise FiguresLost("mixed")
+        return epoch
 
     async def rebuild(self, orders: OrderDocuments) -> int:
         """Recompute every customer's figures from the stored orders (MongoDB is the source of
@@ -311,40 +462,44 @@ class CustomerFigures:
         FIGURES_STATE.state("rebuilding")
         log.warning("figures_rebuild_started", reason=reason)
         started = time.monotonic()
-        # Without the marker no process counts an order while the figures are rebuilt.
-        await self._redis.delete(EPOCH_KEY)
-        stale: list[bytes] = []
-        async for key in self._redis.scan_iter(match=FIGURE_KEYS, count=1000):
-            stale.append(key)
-            if len(stale) >= REBUILD_CHUNK:
-                await self._redis.unlink(*stale)
-                stale.clear()
-        if stale:
-            await self._redis.unlink(*stale)
         count = 0
-        try:
-            async with (
-                self._holding(token) as lost,
-                self._redis.pipeline(transaction=False) as pipe,
-            ):
-                async for document in orders:
-                    await self._restore(pipe, document)
-                    count += 1
-                    if count % REBUILD_CHUNK == 0:
-                        await pipe.execute()
-                        if lost.is_set():
-                            raise RebuildLockLost(LOCK_LOST)
-                await pipe.execute()
-        finally:
-            # A rebuild cut short (a fault, a batch's timeout) closes its MongoDB cursor: the
-            # server holds a sorted read's whole result until then (the local server ran out
-            # of heap on abandoned rebuilds in the chaos run).
-            close = getattr(orders, "close", None)
-            if close is not None:
-                with contextlib.suppress(Exception):
-                    await asyncio.shield(close())
-        await self._renew(token)
-        await self._epoch_write(keys=[EPOCH_KEY], args=[uuid.uuid4().hex, repr(time.time()), count])
+        async with self._holding(token) as lost:  # renewed from the first step to the last
+            # Without the markers no process counts an order while the figures are rebuilt.
+            await self._load_scripts()
+            markers = epoch_keys()
+            await self._redis.unlink(*markers)  # (split by slot on a Redis Cluster)
+            await self._redis.unlink(SINGLE_EPOCH_KEY)
+            stale: list[bytes] = []
+            async for key in self._redis.scan_iter(match=FIGURE_KEYS, count=1000):
+                stale.append(key)
+                if len(stale) >= REBUILD_CHUNK:
+                    await self._redis.unlink(*stale)
+                    stale.clear()
+            if stale:
+                await self._redis.unlink(*stale)
+            try:
+                async with self._redis.pipeline(transaction=False) as pipe:
+                    async for document in orders:
+                        await self._restore(pipe, document)
+                        count += 1
+                        if count % REBUILD_CHUNK == 0:
+                            await pipe.execute()
+                            if lost.is_set():
+                                raise RebuildLockLost(LOCK_LOST)
+                    await pipe.execute()
+            finally:
+                # A rebuild cut short (a fault, a batch's timeout) closes its MongoDB cursor:
+                # the server holds a sorted read's whole result until then (the local server
+                # ran out of heap on abandoned rebuilds in the chaos run).
+                close = getattr(orders, "close", None)
+                if close is not None:
+                    with contextlib.suppress(Exception):
+                        await asyncio.shield(close())
+            await self._renew(token)
+            # each marker names the run of the server holding it: a master restarted since
+            # (run id changed, perhaps short of its last writes) is refused at the head check
+            marker = {"id": uuid.uuid4().hex, "built_at": repr(time.time()), "orders": str(count)}
+            await self._write_markers(markers, marker)
         FIGURES_REBUILDS.labels(reason).inc()
         FIGURES_STATE.state("loaded")
         seconds = round(time.monotonic() - started, 3)
@@ -395,7 +550,7 @@ class CustomerFigures:
             state,
         ]
         keys = _script_keys(document["customer_id"], document["order_no"])
-        await self._script(keys=keys, args=args, client=pipe)
+        await self._queue(pipe, self._script, keys, args)
 
     async def totals(self, customer_id: str) -> CustomerTotals:
         _, totals_key, by_day_key, recent_key, *_ = keys_of(customer_id)
@@ -416,6 +571,25 @@ class CustomerFigures:
         )
 
 
+def _checked(replies: list[Any]) -> list[Any]:
+    """The replies, or ``FiguresLost`` for a NOEPOCH refusal (any other error raised too)."""
+    for reply in replies:
+        if isinstance(reply, ResponseError) and (reason := _lost_reason(reply)):
+            FIGURES_STATE.state("lost")
+            raise FiguresLost(reason)
+        if isinstance(reply, Exception):
+            raise reply
+    return replies
+
+
+def _one_epoch(replies: Sequence[Any]) -> str | None:
+    """The epoch id when every marker read holds the same one."""
+    ids = {r.decode() if isinstance(r, bytes) else r for r in replies}
+    if len(ids) != 1 or None in ids:
+        return None
+    return str(ids.pop())
+
+
 async def _no_orders() -> AsyncIterator[dict[str, Any]]:
     return
     yield
@@ -425,6 +599,6 @@ def _ts(op: Apply) -> float:
     return op.created_at.timestamp()
 
 
-async def rebuild_figures(redis: Redis, orders: OrderDocuments) -> int:
+async def rebuild_figures(redis: FiguresRedis, orders: OrderDocuments) -> int:
     """Recompute every customer's figures from the stored orders (``ordertag figures rebuild``)."""
     return await CustomerFigures(redis).rebuild(orders)

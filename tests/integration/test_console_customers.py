@@ -19,7 +19,7 @@ from shared.events import OrderCreated
 from tests.conftest import eventually
 from tests.factories import customer_order
 from tests.integration.conftest import publish_events
-from tests.integration.test_console_browser import PASSWORD, served, shot
+from tests.integration.test_console_browser import PASSWORD, served, shot, signed_in
 from tests.integration.test_support_page import CHROMIUM, CHROMIUM_ARGS
 
 pytestmark = pytest.mark.integration
@@ -119,7 +119,7 @@ async def test_staff_find_customers_by_tags_and_see_why_a_customer_has_them(
         await rows.first.locator("a").click()
         await expect(page.locator("#customer-name")).to_have_text("陈静")
         high = page.locator("#applied li[data-tag='high-spender']")
-        await expect(high).to_contain_text("spend 30599.00 over 365 days")
+        await expect(high).to_contain_text("365 天消费 30599.00（≥ 20000）→ 高端客户")
         await expect(high).to_contain_text("behaviour.high-spender v1")
         await expect(page.locator("#orders tbody tr")).to_have_count(4)
         await page.select_option("#m-tag", "vip")
@@ -135,3 +135,50 @@ async def test_staff_find_customers_by_tags_and_see_why_a_customer_has_them(
     stored = await mongo_db["customers"].find_one({"_id": f"{run_id}-chen"})
     assert stored is not None
     assert "vip" in stored["tag_names"]
+
+
+async def test_a_team_saves_a_customer_view_and_sees_its_count(
+    console_url: str, mongo_db: AsyncDatabase[dict[str, Any]], run_id: str, tmp_path: Path
+) -> None:
+    url = console_url
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = await signed_in(browser, url, "王小明")
+        answers = iter(["家居爱好者", "accept"])  # the view's name, then the delete's confirm
+        page.on("dialog", lambda dialog: dialog.accept(next(answers)))
+        await page.goto(f"{url}/console/customers")
+        rows = page.locator("#customers tbody tr")
+        await expect(rows).to_have_count(4)
+
+        # filter, then save the filter as a view the team shares
+        await page.select_option("#f-all_tags", ["prefers:家居"])
+        await page.fill("#f-spend-min", "1000")
+        await page.click("#apply")
+        await expect(rows).to_have_count(2)  # 陈静 and 王芳
+        await page.click("#save-view")
+        tab = page.locator("#views .saved-view a:has-text('家居爱好者')")
+        await expect(tab).to_have_attribute("aria-current", "page")
+        await expect(tab.locator(".count")).to_have_text("2")
+        await shot(page, "customers-saved-views", tmp_path)
+
+        # from anywhere, the tab brings the filter back
+        await page.goto(f"{url}/console/customers")
+        await expect(rows).to_have_count(4)
+        await tab.click()
+        await expect(rows).to_have_count(2)
+        await expect(page.locator("#f-spend-min")).to_have_value("1000")
+        assert sorted([await r.get_attribute("data-customer") for r in await rows.all()]) == [
+            f"{run_id}-chen",
+            f"{run_id}-wang",
+        ]
+        stored = await mongo_db["console_views"].find_one({"name": "家居爱好者"})
+        assert stored is not None
+        assert (stored["list"], stored["by"]) == ("customers", "王小明")
+
+        # deleted, the tab is gone for everyone
+        await page.click("#views .saved-view button.del")
+        await expect(page.locator("#views .saved-view")).to_have_count(0)
+        await page.reload()
+        await expect(page.locator("#views .saved-view")).to_have_count(0)
+        await browser.close()
+    assert await mongo_db["console_views"].count_documents({}) == 0

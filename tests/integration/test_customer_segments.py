@@ -4,6 +4,8 @@ consumer, customers get their tags, and the API finds, exports and counts them."
 import csv
 import io
 import json
+import random
+import re
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -137,6 +139,16 @@ async def test_customer_page_and_manual_tags(client: httpx.AsyncClient, run_id: 
     assert vip["reason"] == "生日"
     assert customer["history"][0]["tag"] == "vip"
     assert customer["history"][0]["by"] == "local-dev"
+    returning = next(t for t in customer["tags"] if t["name"] == "lifecycle:returning")
+    assert returning["reason"] == "3 orders → returning"  # as stored: the rule's own words
+
+    chinese = (await client.get(f"/customers/{wang}", params={"lang": "zh-CN"})).json()
+    tags = {t["name"]: t["reason"] for t in chinese["tags"]}
+    assert tags["lifecycle:returning"] == "已下 3 单 → 回头客"
+    assert tags["vip"] == "生日"  # a person's reason stays as written
+    added = next(h for h in chinese["history"] if h["tag"] == "lifecycle:returning")
+    assert re.fullmatch(r"已下 [23] 单 → 回头客", added["reason"])  # 2 if its batch ended there
+    assert (await client.get(f"/customers/{wang}", params={"lang": "fr"})).status_code == 422
     assert [o["order_no"] for o in customer["orders_list"]] == [
         f"{run_id}-wang-2",
         f"{run_id}-wang-1",
@@ -200,3 +212,72 @@ async def test_segment_size_over_time_from_tag_history(
     not_vip = TagFilter(any_tags=["lifecycle:returning", "lifecycle:lapsed"], none_tags=["vip"])
     sizes = await segments.size_over_time(not_vip, 6, date(2026, 6, 6))
     assert [p["customers"] for p in sizes] == [1, 2, 2, 1, 1, 1]
+
+
+def replayed_sizes(
+    customers: list[dict[str, Any]], which: TagFilter, days: int, today: date
+) -> list[int]:
+    """An independent count: each customer's tags at the end of each day, played forward from
+    nothing through its whole history."""
+    sizes = []
+    for back in range(days - 1, -1, -1):
+        end = datetime.combine(today - timedelta(days=back), datetime.max.time(), UTC)
+        size = 0
+        for customer in customers:
+            tags: set[str] = set()
+            for entry in sorted(customer["history"], key=lambda h: h["at"]):
+                if entry["at"] <= end:
+                    (tags.add if entry["change"] == "added" else tags.discard)(entry["tag"])
+            first = customer["first_order_at"]
+            size += first is not None and first <= end and which.holds_for(tags)
+        sizes.append(size)
+    return sizes
+
+
+async def test_segment_size_counted_back_from_now_matches_a_full_replay(
+    mongo_db: AsyncDatabase[dict[str, Any]],
+) -> None:
+    """Random histories over 400 days: the count from today's members plus the customers who
+    changed in the window equals replaying every customer."""
+    rng = random.Random(17)
+    today = date(2026, 6, 30)
+    start = datetime(2025, 5, 26, tzinfo=UTC)
+    names = ["lifecycle:new", "lifecycle:returning", "lifecycle:lapsed", "vip", "high-spender"]
+    customers = []
+    for number in range(400):
+        first = start + timedelta(minutes=rng.randrange(400 * 24 * 60))
+        moments = sorted(
+            first + timedelta(minutes=rng.randrange(1, 400 * 24 * 60)) for _ in range(9)
+        )
+        held: set[str] = set()
+        history = []
+        for moment in [m for m in moments if m.date() <= today][: rng.randrange(0, 9)]:
+            tag = rng.choice(names)
+            history.append(
+                {"at": moment, "change": "removed" if tag in held else "added", "tag": tag}
+            )
+            (held.discard if tag in held else held.add)(tag)
+        customers.append(
+            {
+                "_id": f"c{number}",
+                "first_order_at": None if number % 50 == 0 else first,  # none held
+                "tag_names": sorted(held),
+                "history": history,
+            }
+        )
+    await mongo_db["customers"].insert_many([dict(c) for c in customers])
+    segments = Segments(mongo_db)
+    filters = [
+        TagFilter(all_tags=["lifecycle:returning"]),
+        TagFilter(any_tags=["vip", "high-spender"], none_tags=["lifecycle:lapsed"]),
+        TagFilter(none_tags=["vip"]),
+        TagFilter(),
+    ]
+
+    for which in filters:
+        for days in (1, 45):
+            sizes = await segments.size_over_time(which, days, today)
+            expected = replayed_sizes(customers, which, days, today)
+            assert [p["customers"] for p in sizes] == expected, (which, days)
+    # the data set really moves in the window: not a flat line
+    assert len(set(replayed_sizes(customers, filters[0], 45, today))) > 3

@@ -18,7 +18,7 @@ from redis.asyncio import Redis
 from services.tagger.customers.model import CustomerRecord
 from services.tagger.customers.store import CustomerStore
 from services.tagger.customers.tagging import CustomerTagging
-from services.tagger.figures import EPOCH_KEY, CustomerFigures, FiguresLost, keys_of
+from services.tagger.figures import CustomerFigures, FiguresLost, epoch_keys, keys_of
 from services.tagger.rules.book import RuleBook
 from services.tagger.settings import DEFAULT_RULES_FILE
 from services.tagger.store import OrderStore
@@ -341,7 +341,7 @@ async def test_figures_lost_from_redis_never_take_a_customers_tags_away(
     customer = f"{run_id}-H"
     await pipeline.feed(order(run_id, 1, "H", START), order(run_id, 2, "H", START + DAY))
     before = await pipeline.store.document(customer)
-    await redis_client.delete(EPOCH_KEY)  # as after a FLUSHALL, or while a rebuild runs
+    await redis_client.delete(*epoch_keys())  # as after a FLUSHALL, or while a rebuild runs
 
     with pytest.raises(FiguresLost):  # without a way to rebuild them: refused, nothing written
         await pipeline.customers.refresh([customer])

@@ -98,7 +98,7 @@ async def test_no_order_is_counted_without_the_epoch_marker(
     from datetime import UTC, datetime
     from decimal import Decimal
 
-    from services.tagger.figures import EPOCH_KEY, Apply, FiguresLost
+    from services.tagger.figures import Apply, FiguresLost, epoch_key, slot_of
 
     figures = CustomerFigures(redis_client)
     customer = f"{run_id}-C"
@@ -106,7 +106,7 @@ async def test_no_order_is_counted_without_the_epoch_marker(
     second = Apply(customer, f"{run_id}-2", Decimal("20.00"), datetime(2026, 1, 2, tzinfo=UTC))
     await figures.ensure_loaded(lambda: _no_documents())
     await figures.apply([first])
-    await redis_client.delete(EPOCH_KEY)
+    await redis_client.delete(epoch_key(slot_of(customer)))  # that slot's marker alone
 
     with pytest.raises(FiguresLost):
         await figures.apply([second])

@@ -2,42 +2,34 @@
 
 from collections.abc import Sequence
 
-from redis.asyncio import Redis
-
-from services.tagger.figures import EPOCH_KEY, FiguresLost, keys_of
+from services.tagger.figures import CustomerFigures, FiguresRedis
 from services.tagger.rules.customer_facts import LiveFigures
 
 
-async def read_live(redis: Redis, customer_ids: Sequence[str]) -> dict[str, LiveFigures]:
-    """The customers' figures now. Raises ``FiguresLost`` when Redis does not hold them (flushed,
-    or a rebuild under way): empty figures would take every tag away from these customers.
-    One MULTI, so the epoch marker and the figures are read at one instant."""
-    async with redis.pipeline(transaction=True) as pipe:
-        pipe.hget(EPOCH_KEY, "id")
-        for customer_id in customer_ids:
-            _, totals, by_day, recent, by_category, products = keys_of(customer_id)
-            pipe.hgetall(totals)
-            pipe.hgetall(by_day)
-            pipe.zrange(recent, 0, -1, withscores=True)
-            pipe.hgetall(by_category)
-            pipe.hgetall(products)
-        epoch, *replies = await pipe.execute()
-    if epoch is None:
-        raise FiguresLost("missing")
+async def read_live(redis: FiguresRedis, customer_ids: Sequence[str]) -> dict[str, LiveFigures]:
+    """The customers' figures now. Raises ``FiguresLost`` when Redis does not hold them on a
+    customer's slot (flushed, a master that lost its data, or a rebuild under way): empty
+    figures would take every tag away from these customers. Each customer is read in one
+    script call with its slot's epoch marker (one instant, one slot: Redis Cluster too)."""
+    replies = await CustomerFigures(redis).read(customer_ids)
     live = {}
-    for index, customer_id in enumerate(customer_ids):
-        totals, by_day, recent, by_category, products = replies[index * 5 : index * 5 + 5]
+    for customer_id, reply in zip(customer_ids, replies, strict=True):
+        totals, by_day, recent, by_category, products = (_pairs(r) for r in reply)
         live[customer_id] = LiveFigures(
             orders=int(totals.get(b"count", 0)),
             spend_cents=int(totals.get(b"spend", 0)),
             first_order_at=float(totals[b"first_at"]) if b"first_at" in totals else None,
             last_order_at=float(totals[b"last_at"]) if b"last_at" in totals else None,
             spend_by_day={int(d): int(c) for d, c in by_day.items() if int(c) != 0},
-            recent_order_times=tuple(float(score) for _, score in recent),
+            recent_order_times=tuple(float(score) for score in recent.values()),
             by_category=_categories(by_category),
             products=_products(products),
         )
     return live
+
+
+def _pairs(flat: list[bytes]) -> dict[bytes, bytes]:
+    return dict(zip(flat[::2], flat[1::2], strict=True))
 
 
 def _categories(raw: dict[bytes, bytes]) -> dict[tuple[int, str], tuple[int, int]]:

@@ -17,6 +17,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from services.tagger.errors import Invalid
 from services.tagger.queries import MAX_TAGS_IN_FILTER, Amount, Instant, TagName
+from services.tagger.rules.engine import ReasonTemplates, TranslatedReasons
 from shared.money import cents_text, to_cents
 
 LISTED = {"history": 0, "next_review_at": 0, "profile_at": 0}
@@ -168,12 +169,17 @@ class Segments:
         async for document in cursor.batch_size(1000):
             yield listed(document)
 
-    async def customer(self, customer_id: str) -> dict[str, Any] | None:
+    async def customer(
+        self, customer_id: str, reasons: "Reasons | None" = None
+    ) -> dict[str, Any] | None:
         """The customer page: tags with provenance, history (newest first), figures, recent
-        orders and their alerts."""
+        orders and their alerts; rule reasons in ``reasons``' language where the rule has it."""
         document = await self._customers.find_one({"_id": customer_id})
         if document is None:
             return None
+        if reasons is not None:
+            document["tags"] = [in_language(t, reasons) for t in document.get("tags", [])]
+            document["history"] = [in_language(h, reasons) for h in document.get("history", [])]
         orders = await (
             self._orders.find(
                 {"customer_id": customer_id},
@@ -221,37 +227,102 @@ class Segments:
     async def size_over_time(
         self, which: TagFilter, days: int, today: date
     ) -> list[dict[str, Any]]:
-        """Customers in the segment at the end of each of the last ``days`` days, rebuilt from
-        each customer's tag history (exact over the changes kept on the customer)."""
+        """Customers in the segment at the end of each of the last ``days`` days (UTC).
+
+        Counted back from now: the segment's size today is one indexed count; only customers
+        whose membership can have moved since the end of the first day (a named tag changed
+        in their history since, or their first order came since) are read, and each of those
+        is replayed back through its history entries of the window (projected on the server).
+        The cost follows the customers who changed in the window, not every customer who ever
+        held a tag (docs/customers.md)."""
         ends = [datetime.combine(today - timedelta(days=n), time.max, UTC) for n in range(days)][
             ::-1
         ]
-        counts = [0] * len(ends)
-        named = [*which.all_tags, *which.any_tags]
-        query = (
-            {"$or": [{"tag_names": {"$in": named}}, {"history.tag": {"$in": named}}]}
-            if named
-            else {}
+        counts = [await self._customers.count_documents(which.tag_query())] * days
+        cursor = await self._customers.aggregate(
+            [
+                {"$match": _moved_since(which, ends[0])},
+                {"$project": _replayed_fields(which, ends[0])},
+            ],
+            batchSize=1000,
         )
-        fields = {"tag_names": 1, "history": 1, "first_order_at": 1}
-        async for document in self._customers.find(query, fields).batch_size(1000):
-            tags = set(document.get("tag_names", []))
-            undo = sorted(document.get("history", []), key=lambda h: h["at"], reverse=True)
-            first = document.get("first_order_at")
-            first = first.replace(tzinfo=UTC) if first and first.tzinfo is None else first
-            position = 0
-            for index in range(len(ends) - 1, -1, -1):
-                end = ends[index]
-                while position < len(undo) and _aware(undo[position]["at"]) > end:
-                    entry = undo[position]
-                    (tags.discard if entry["change"] == "added" else tags.add)(entry["tag"])
-                    position += 1
-                if first is not None and first <= end and which.holds_for(tags):
-                    counts[index] += 1
+        async for document in cursor:
+            for index, member in enumerate(_membership(document, which, ends)):
+                counts[index] += member
         return [
             {"date": end.date().isoformat(), "customers": count}
             for end, count in zip(ends, counts, strict=True)
         ]
+
+
+def _moved_since(which: TagFilter, since: datetime) -> dict[str, Any]:
+    """Customers whose membership may differ between ``since`` and now: a tag the filter names
+    was added or removed after it, or the first order came after it (or never: the count of
+    today's members goes by tags alone). Served by the ``(history.tag, history.at)`` and
+    ``first_order_at`` indexes."""
+    named = sorted({*which.all_tags, *which.any_tags, *which.none_tags})
+    moved: list[dict[str, Any]] = [{"first_order_at": {"$gt": since}}, {"first_order_at": None}]
+    if named:
+        changed = {"tag": {"$in": named}, "at": {"$gt": since}}
+        moved.append({"history": {"$elemMatch": changed}})
+    positive = sorted({*which.all_tags, *which.any_tags})
+    if not positive:
+        return {"$or": moved}
+    # a customer that never held a tag it needs was never in the segment: nothing to replay
+    held = [{"tag_names": {"$in": positive}}, {"history.tag": {"$in": positive}}]
+    return {"$and": [{"$or": moved}, {"$or": held}]}
+
+
+def _replayed_fields(which: TagFilter, since: datetime) -> dict[str, Any]:
+    """What the replay needs, and only that: the history entries after ``since`` of the tags
+    the filter names (an entry before it is never undone), not the customer's whole history."""
+    named = sorted({*which.all_tags, *which.any_tags, *which.none_tags})
+    kept = {"$and": [{"$gt": ["$$h.at", since]}, {"$in": ["$$h.tag", named]}]}
+    return {
+        "tag_names": 1,
+        "first_order_at": 1,
+        "history": {"$filter": {"input": {"$ifNull": ["$history", []]}, "as": "h", "cond": kept}},
+    }
+
+
+def _membership(document: dict[str, Any], which: TagFilter, ends: list[datetime]) -> list[int]:
+    """How this customer moves each day's count away from the count of today's members (by
+    tags alone): +1 where it was in the segment but is not counted now, -1 the other way
+    round, else 0."""
+    tags = set(document.get("tag_names", []))
+    first = document.get("first_order_at")
+    first = _aware(first) if first is not None else None
+
+    def member(end: datetime) -> bool:
+        return first is not None and first <= end and which.holds_for(tags)
+
+    now = which.holds_for(tags)  # as the count of today's members saw it
+    undo = sorted(document.get("history", []), key=lambda h: _aware(h["at"]), reverse=True)
+    moves = [0] * len(ends)
+    position = 0
+    for index in range(len(ends) - 1, -1, -1):
+        end = ends[index]
+        while position < len(undo) and _aware(undo[position]["at"]) > end:
+            entry = undo[position]
+            (tags.discard if entry["change"] == "added" else tags.add)(entry["tag"])
+            position += 1
+        moves[index] = int(member(end)) - int(now)
+    return moves
+
+
+Reasons = ReasonTemplates | TranslatedReasons
+
+
+def in_language(entry: dict[str, Any], reasons: Reasons) -> dict[str, Any]:
+    """A rule tag (or history entry) with its stored reason put in the reader's language: the
+    reason is taken apart with the rule's own template and filled into the translation; a
+    reason that is no rendering of its rule version (a manual one) stays as it is."""
+    if entry.get("source") != "rule" or not entry.get("rule_id") or not entry.get("reason"):
+        return entry
+    rule_id, version = str(entry["rule_id"]), int(entry.get("rule_version") or 0)
+    args = reasons.args_of(rule_id, version, str(entry["reason"]))
+    text = None if args is None else reasons.reason(rule_id, version, args)
+    return {**entry, "reason": text} if text else entry
 
 
 def _aware(value: datetime) -> datetime:

@@ -49,6 +49,9 @@ class CustomerStore:
         await self.customers.create_index([("next_review_at", ASCENDING)])
         await self.customers.create_index([("spend_cents", DESCENDING), ("_id", ASCENDING)])
         await self.customers.create_index([("last_order_at", DESCENDING), ("_id", ASCENDING)])
+        # a segment's size over time reads only customers who changed in its window
+        await self.customers.create_index([("history.tag", ASCENDING), ("history.at", ASCENDING)])
+        await self.customers.create_index([("first_order_at", ASCENDING)])
 
     async def load(self, customer_ids: Iterable[str]) -> dict[str, CustomerRecord]:
         cursor = self.customers.find({"_id": {"$in": sorted(set(customer_ids))}}, {"history": 0})

@@ -14,6 +14,7 @@ from services.tagger.customers.segments import (
     MAX_DAYS,
     CustomerFilter,
     CustomerSort,
+    Reasons,
     Segments,
     TagFilter,
 )
@@ -22,7 +23,8 @@ from services.tagger.errors import NotFound
 from services.tagger.http.deps import DATE_TIME, Editor, Reader, tagger_of
 from services.tagger.http.errors import responses
 from services.tagger.queries import AMOUNT_PATTERN, TagName
-from services.tagger.rules.schema import TAG_NAME
+from services.tagger.rules.engine import ReasonTemplates
+from services.tagger.rules.schema import TAG_NAME, Language
 from shared.exports import (
     CSV,
     EXPORT_ROWS,
@@ -53,6 +55,13 @@ EXPORT_COLUMNS = [
 
 def segments_of(request: Request) -> Segments:
     return Segments(tagger_of(request).stores.database)
+
+
+def customer_reasons(request: Request, lang: str | None) -> Reasons | None:
+    """The customer rules' reasons in ``lang`` (None: as stored, in the rules' own words)."""
+    if lang is None:
+        return None
+    return ReasonTemplates(tagger_of(request).rules.current, customer=True).in_language(lang)
 
 
 def customers_of(request: Request) -> CustomerTagging:
@@ -198,10 +207,16 @@ async def segment_size(
 
 
 @router.get("/customers/{customer_id}", responses=responses(404))
-async def get_customer(customer_id: str, key: Reader, segments: SegmentsDep) -> dict[str, Any]:
-    """The customer: tags with rule, version, reason and since when; tag history; figures;
-    recent orders and their alerts."""
-    customer = await segments.customer(customer_id)
+async def get_customer(
+    request: Request,
+    customer_id: str,
+    key: Reader,
+    segments: SegmentsDep,
+    lang: Language | None = None,
+) -> dict[str, Any]:
+    """The customer: tags with rule, version, reason (in ``lang`` where the rule gives it)
+    and since when; tag history; figures; recent orders and their alerts."""
+    customer = await segments.customer(customer_id, customer_reasons(request, lang))
     if customer is None:
         raise NotFound(f"no customer {customer_id!r}")
     return customer

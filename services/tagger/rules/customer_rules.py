@@ -9,7 +9,7 @@ that item's facts added (``prefers:home-goods`` from ``tag_from: category``). Ev
 
 import re
 from collections.abc import Iterator
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -19,6 +19,8 @@ from services.tagger.rules.customer_facts import CUSTOMER_FACT_NAMES, ITEM_FACT_
 TAG_NAME = r"^[a-z0-9][a-z0-9:_.-]{0,63}$"
 PLACEHOLDER_NAME = r"\{([a-z0-9_.]+)\}"
 Each = Literal["category", "sku"]
+# schema.Language (schema imports this module, so it is spelled here too)
+ReasonLanguage = Literal["zh-CN", "en"]
 
 
 def facts_named(condition: Any) -> Iterator[str]:
@@ -54,6 +56,11 @@ class CustomerRule(BaseModel):
     family: str | None = None
     when: Condition | None = None
     reason: str = Field(min_length=1, max_length=300)
+    # the reason in other languages, with the reason's placeholders in the same order (the
+    # customer page shows a stored reason in the reader's language), as order rules have
+    reasons: dict[ReasonLanguage, Annotated[str, Field(min_length=1, max_length=300)]] = Field(
+        default_factory=dict
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> "CustomerRule":
@@ -74,4 +81,11 @@ class CustomerRule(BaseModel):
         for name in re.findall(PLACEHOLDER_NAME, self.reason):
             if name != "value" and name not in names:
                 raise ValueError(f"reason names unknown customer fact {{{name}}}")
+        placeholders = re.findall(PLACEHOLDER_NAME, self.reason)
+        for language, text in self.reasons.items():
+            if re.findall(PLACEHOLDER_NAME, text) != placeholders:
+                raise ValueError(
+                    f"reasons.{language} must use the reason's placeholders in the same order:"
+                    f" {', '.join('{' + p + '}' for p in placeholders) or 'none'}"
+                )
         return self

@@ -1,12 +1,13 @@
 """Deciding an order's tags from the rules, and merging them with the tags it already carries."""
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from services.tagger.rules.customer_rules import CustomerRule
 from services.tagger.rules.schema import PLACEHOLDER, Rule, RuleSet
 from shared.events import AppliedTag, TagSource
 
@@ -212,23 +213,25 @@ class ReasonTemplates:
     takes a rendered reason apart (None when it is not the template's rendering: then it is
     kept as it is), ``reason`` puts it together again."""
 
-    def __init__(self, rules: RuleSet) -> None:
-        self._templates = {(rule.id, rule.version): rule.reason for rule in rules.rules}
+    def __init__(self, rules: RuleSet, *, customer: bool = False) -> None:
+        """``customer``: the templates of the customer rules (their ids are their own)."""
+        listed: Sequence[Rule | CustomerRule] = rules.customer_rules if customer else rules.rules
+        self._templates = {(rule.id, rule.version): rule.reason for rule in listed}
         # the fact each placeholder shows ({value} shows the rule's tag_from), for its labels
         self._facts = {
             (rule.id, rule.version): [
                 rule.tag_from if name == "value" else name
                 for name in PLACEHOLDER.findall(rule.reason)
             ]
-            for rule in rules.rules
+            for rule in listed
         }
         self._defaults: dict[tuple[str, int], tuple[str, str]] = {}
         self._translations: dict[tuple[str, int], dict[str, str]] = {
             (rule.id, rule.version): {str(k): v for k, v in rule.reasons.items()}
-            for rule in rules.rules
+            for rule in listed
             if rule.reasons
         }
-        for family in rules.families:
+        for family in [] if customer else rules.families:
             if family.default is not None:
                 literal = default_reason(family.name, family.default)
                 self._templates[(f"default.{family.name}", 1)] = literal
