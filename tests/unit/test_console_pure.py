@@ -138,3 +138,13 @@ def test_a_session_secret_is_required_outside_local() -> None:
     with pytest.raises(ValueError, match="ORDERTAG_CONSOLE_SESSION_SECRET"):
         ConsoleSettings(env="production")
     assert ConsoleSettings(env="production", console_session_secret="x" * 40).env == "production"
+
+
+def test_every_default_description_reads_in_chinese() -> None:
+    """The Tags page shows a default tag's or family's description in the reader's language
+    (keyed by its text in the rule file, so a rewritten one shows as written)."""
+    rules = load_rules(DEFAULT_RULES_FILE)
+    described = {t.description for t in rules.tags} | {f.description for f in rules.families}
+    chinese = language("zh-CN").labels["descriptions"]
+    assert sorted(described - {""} - chinese.keys()) == []
+    assert all(re.search(r"[\u4e00-\u9fff]", text) for text in chinese.values())

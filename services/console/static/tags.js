@@ -39,7 +39,7 @@
       const tr = el("tr", { "data-tag": tag.name, class: tag.active ? "" : "muted" });
       tr.append(el("td", {}, OT.badge(tag.name), el("div", { class: "muted", text: tag.name })));
       tr.append(el("td", { text: OT.family(tag.family) }));
-      tr.append(el("td", { class: "cust", text: tag.description }));
+      tr.append(el("td", { class: "cust", text: OT.label("descriptions", tag.description) }));
       const p = tag.permissions;
       tr.append(el("td", { class: "perm", text: `${t("tags.may_add")}: ${roles(p.add)} · ${t("tags.may_remove")}: ${roles(p.remove)}` + (p.remove_rule_given ? "" : ` · ${t("tags.rule_given_kept")}`) }));
       tr.append(el("td", { class: "num" }, el("a", { href: "/console/?" + new URLSearchParams({ f: JSON.stringify({ all_tags: [tag.name] }) }), text: String(tag.orders) })));
