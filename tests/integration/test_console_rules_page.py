@@ -99,6 +99,16 @@ async def test_admins_diff_activate_and_roll_back_and_viewers_only_look(
         assert kept.last_diff is not None
         assert (kept.last_diff["job_id"], kept.last_diff["status"]) == (diff_job, "done")
         await expect(row.locator("[data-action=show-diff]")).to_contain_text("会变化")
+        # every changed order as CSV, downloaded as the person signed in
+        csv_link = page.locator("#rd-csv")
+        await expect(csv_link).to_be_visible()
+        async with page.expect_download() as downloading:
+            await csv_link.click()
+        changes = (await (await downloading.value).path()).read_bytes()
+        assert changes.startswith(b"\xef\xbb\xbf")  # UTF-8 with BOM, for Excel
+        lines = changes.decode("utf-8-sig").splitlines()
+        assert lines[0].startswith("order_no")
+        assert len(lines) > 1
         await shot(page, "rules-versions", tmp_path)
 
         # activate with a backfill of every stored order: the orders follow

@@ -97,7 +97,7 @@
   async function followDiff(jobId, version) {
     diffing = jobId;
     const card = $("rule-diff"), bar = $("rd-progress"), line = $("rd-summary");
-    card.hidden = false; bar.hidden = false;
+    card.hidden = false; bar.hidden = false; $("rd-csv").hidden = true;
     card.dataset.job = jobId; delete card.dataset.status;
     for (;;) {
       const job = await api(`/rules/diffs/${encodeURIComponent(jobId)}`);
@@ -114,6 +114,10 @@
         : t("rv.diff_failed", { version, error: job.error || "" });
       card.dataset.status = job.status;
       bar.hidden = job.status === "done";
+      // every changed order, one row each (UTF-8 with BOM: Excel opens the Chinese correctly)
+      const csv = $("rd-csv");
+      csv.hidden = job.status !== "done" || !job.changes_csv;
+      if (!csv.hidden) csv.href = job.changes_csv;
       await load();  // the version's row shows the diff it now keeps
       return;
     }
