@@ -10,11 +10,11 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import structlog
-from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 
 from services.notifier.metrics import LIVE_UPDATE_FAILURES
 from shared.errors import REDIS_OUTAGES
+from shared.redis import AnyRedis
 
 CHANNEL = "ordertag:alerts:live"
 log = structlog.get_logger("notifier.live")
@@ -25,7 +25,7 @@ def _event(change: str, alert: dict[str, Any]) -> str:
 
 
 class LiveFeed:
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: AnyRedis) -> None:
         self._redis = redis
 
     async def publish(self, change: str, alert: dict[str, Any]) -> None:
