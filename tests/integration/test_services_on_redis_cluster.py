@@ -84,6 +84,17 @@ async def test_orders_are_tagged_end_to_end_with_figures_exact_on_the_cluster(
     ):
         await send_through_ingest(ingest, events)
         orders = await wait_for_orders(mongo_db, len(created), len(events))
+        # customer tagging reads each customer's live figures from the cluster after its batch
+        wanted = {
+            c: (n, int(expected.lifetime_spend[c] * 100)) for c, n in expected.order_count.items()
+        }
+
+        async def customers_current() -> dict[str, tuple[int, int]] | None:
+            cursor = mongo_db["customers"].find({}, {"orders": 1, "spend_cents": 1})
+            seen = {d["_id"]: (d["orders"], d["spend_cents"]) async for d in cursor}
+            return seen if seen == wanted else None
+
+        await eventually(customers_current, within=60)
         answer = await tagger.get(f"/orders/{created[0].order.order_no}")  # rate limited
 
     assert answer.status_code == 200
