@@ -96,8 +96,10 @@ async def test_orders_are_tagged_end_to_end_with_figures_exact_on_the_cluster(
 
         await eventually(customers_current, within=60)
         answer = await tagger.get(f"/orders/{created[0].order.order_no}")  # rate limited
+        readiness = [await app.get("/readyz") for app in (ingest, tagger)]  # they ping Redis
 
     assert answer.status_code == 200
+    assert [r.status_code for r in readiness] == [200, 200]
     for event in created:
         order_no = event.order.order_no
         prior = expected.prior_orders[order_no]
