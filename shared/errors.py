@@ -79,6 +79,10 @@ REDIS_OUTAGES: tuple[type[Exception], ...] = (
     redis.exceptions.ConnectionError,
     redis.exceptions.TimeoutError,
     redis.exceptions.BusyLoadingError,
+    # a Redis Cluster failing over or resharding: the same outage, seen through the cluster
+    redis.exceptions.ClusterDownError,
+    redis.exceptions.TryAgainError,
+    redis.exceptions.SlotNotCoveredError,
 )
 KAFKA_OUTAGES: tuple[type[Exception], ...] = (
     aiokafka.errors.KafkaConnectionError,

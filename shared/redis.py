@@ -1,33 +1,46 @@
-"""The Redis client every service builds."""
+"""The Redis client every service builds: one node, or a Redis Cluster when the settings say so."""
 
-from redis import exceptions
 from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.cluster import RedisCluster
 
+from shared.errors import REDIS_OUTAGES
 from shared.settings import Settings
 
 # What an unreachable, restarting or failing-over Redis (node or cluster) raises: an outage to
 # answer with 503 and retry, never a bug.
-REDIS_OUTAGE: tuple[type[Exception], ...] = (
-    exceptions.ConnectionError,
-    exceptions.TimeoutError,
-    exceptions.ClusterDownError,
-    exceptions.TryAgainError,
-    exceptions.MasterDownError,
-    OSError,
-)
+REDIS_OUTAGE: tuple[type[Exception], ...] = (*REDIS_OUTAGES, OSError)
+
+# Every Redis use takes either client: each script and multi-key call touches keys of one hash
+# slot (a hash tag, or batches split by slot), so the same code runs on one node or a cluster.
+AnyRedis = Redis | RedisCluster
+
+# Connections per cluster node. The cluster client has no blocking pool: past this it raises
+# MaxConnectionsError (a ConnectionError, so an outage to retry), hence a roomier limit.
+CLUSTER_CONNECTIONS_PER_NODE = 100
 
 
-def make_redis(settings: Settings, max_connections: int = 32) -> Redis:
-    """A client on a blocking pool with explicit timeouts.
+def make_redis(
+    settings: Settings, max_connections: int = 32, socket_timeout_s: float = 10
+) -> AnyRedis:
+    """A client with explicit timeouts: a ``RedisCluster`` when ``settings.redis_cluster`` (then
+    ``redis_url`` names any one node; the client discovers the rest), else one node's client
+    on a blocking pool.
 
     Many coroutines share one client: the default pool raises "Too many connections" under load
     where a blocking pool waits; redis-py 8 changed timeout defaults, so they are set here.
     """
+    if settings.redis_cluster:
+        return RedisCluster.from_url(
+            settings.redis_url,
+            max_connections=max(max_connections, CLUSTER_CONNECTIONS_PER_NODE),
+            socket_timeout=socket_timeout_s,
+            socket_connect_timeout=5,
+        )
     pool = BlockingConnectionPool.from_url(
         settings.redis_url,
         max_connections=max_connections,
         timeout=10,
-        socket_timeout=10,
+        socket_timeout=socket_timeout_s,
         socket_connect_timeout=5,
     )
     return Redis.from_pool(pool)  # the client owns the pool: aclose() closes its connections

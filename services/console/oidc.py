@@ -22,9 +22,9 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 from pydantic import BaseModel, Field, ValidationError
-from redis.asyncio import Redis
 
 from services.console.users import Role, User
+from shared.redis import AnyRedis
 
 log = structlog.get_logger("console.oidc")
 
@@ -98,7 +98,7 @@ def _challenge(verifier: str) -> str:
 class OidcClient:
     """One provider: discovery and keys cached per process, flows kept in Redis."""
 
-    def __init__(self, config: OidcConfig, redis: Redis, timeout_s: float = 10.0) -> None:
+    def __init__(self, config: OidcConfig, redis: AnyRedis, timeout_s: float = 10.0) -> None:
         self.config = config
         self._redis = redis
         self._timeout_s = timeout_s

@@ -7,10 +7,9 @@ import json
 import secrets
 from dataclasses import dataclass
 
-from redis.asyncio import Redis
-
 from services.console.users import Role, User
 from shared.auth import ApiKey, hash_key
+from shared.redis import AnyRedis
 
 COOKIE = "ordertag_console"
 CSRF_HEADER = "X-CSRF-Token"
@@ -35,7 +34,7 @@ class Session:
 
 
 class SessionStore:
-    def __init__(self, redis: Redis, secret: str, ttl_s: int) -> None:
+    def __init__(self, redis: AnyRedis, secret: str, ttl_s: int) -> None:
         self._redis = redis
         self._secret = secret.encode()
         self.ttl_s = ttl_s

@@ -6,8 +6,6 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from aiokafka import AIOKafkaProducer
-from redis.asyncio import Redis
-from redis.asyncio.cluster import RedisCluster
 
 from services.ingest.batch import BatchReader
 from services.ingest.idempotency import OrderIdempotency
@@ -17,7 +15,7 @@ from services.ingest.settings import IngestSettings
 from shared.auth import ensure_safe_to_start
 from shared.kafka import ensure_topics, make_producer
 from shared.ratelimit import RateLimiter
-from shared.redis import make_redis
+from shared.redis import AnyRedis, make_redis
 
 
 @dataclass(frozen=True)
@@ -25,26 +23,18 @@ class Ingest:
     """Everything ingest's entrypoints use, built from the settings."""
 
     settings: IngestSettings
-    redis: "Redis | RedisCluster"
+    redis: AnyRedis
     producer: AIOKafkaProducer
     intake: Intake
     batches: BatchReader
     rate_limiter: RateLimiter
 
 
-def make_redis_for(settings: IngestSettings) -> "Redis | RedisCluster":
-    if settings.redis_cluster:
-        return RedisCluster.from_url(
-            settings.redis_url, socket_timeout=10, socket_connect_timeout=5
-        )
-    return make_redis(settings)
-
-
 @asynccontextmanager
 async def bootstrap(settings: IngestSettings) -> AsyncIterator[Ingest]:
     """Ingest's clients and use cases, open for the duration of the block."""
     ensure_safe_to_start(settings)
-    redis = make_redis_for(settings)
+    redis = make_redis(settings)
     producer = make_producer(settings)
     try:
         await ensure_topics(settings)

@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 import httpx
 import structlog
 from faststream.kafka import KafkaBroker
-from redis.asyncio import Redis
 
 from services.notifier.alerting import Alerting
 from services.notifier.attempt_log import AttemptLog
@@ -27,7 +26,7 @@ from shared.errors import MONGO_OUTAGES
 from shared.kafka import ensure_topics, keep_consuming, make_broker
 from shared.mongo import make_mongo_client
 from shared.ratelimit import RateLimiter
-from shared.redis import make_redis
+from shared.redis import AnyRedis, make_redis
 from shared.tasks import cancel_and_wait
 
 log = structlog.get_logger("notifier")
@@ -43,7 +42,7 @@ class Notifier:
     routing: Routing
     store: AlertStore
     live: LiveFeed
-    redis: Redis
+    redis: AnyRedis
     attempt_log: AttemptLog
     dispatcher: Dispatcher
     alerting: Alerting

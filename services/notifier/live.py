@@ -10,13 +10,20 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import structlog
-from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
+from redis.asyncio.cluster import RedisCluster
 
 from services.notifier.metrics import LIVE_UPDATE_FAILURES
 from shared.errors import REDIS_OUTAGES
+from shared.redis import AnyRedis
 
 CHANNEL = "ordertag:alerts:live"
+# Every change of a batch in one call and in order. A script touching no key, so it runs on one
+# node or any node of a Redis Cluster (which broadcasts PUBLISH, and refuses it in pipelines).
+_PUBLISH_ALL = """
+for i = 2, #ARGV do redis.call('PUBLISH', ARGV[1], ARGV[i]) end
+return #ARGV - 1
+"""
 log = structlog.get_logger("notifier.live")
 
 
@@ -25,8 +32,9 @@ def _event(change: str, alert: dict[str, Any]) -> str:
 
 
 class LiveFeed:
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: AnyRedis) -> None:
         self._redis = redis
+        self._publish_all = redis.register_script(_PUBLISH_ALL)
 
     async def publish(self, change: str, alert: dict[str, Any]) -> None:
         await self.publish_many(change, [alert])
@@ -35,17 +43,18 @@ class LiveFeed:
         if not alerts:
             return
         try:
-            pipe = self._redis.pipeline(transaction=False)
-            for alert in alerts:
-                pipe.publish(CHANNEL, _event(change, alert))
-            await pipe.execute()
+            await self._publish_all(args=[CHANNEL, *(_event(change, a) for a in alerts)])
         except REDIS_OUTAGES as error:
             LIVE_UPDATE_FAILURES.inc(len(alerts))
             log.warning("live_update_not_published", change=change, error=repr(error)[:200])
 
     async def subscribe(self) -> PubSub:
         """Subscribe before the answer starts, so Redis being down is a 503, not a broken
-        stream."""
+        stream. On a Redis Cluster a classic SUBSCRIBE on any one node hears every PUBLISH (the
+        cluster broadcasts it); redis-py's cluster pub/sub picks the node from the channel's
+        slot, so the client must know the slots first."""
+        if isinstance(self._redis, RedisCluster):
+            await self._redis.initialize()  # a no-op once the client knows the cluster
         pubsub = self._redis.pubsub()
         try:
             await pubsub.subscribe(CHANNEL)

@@ -17,7 +17,6 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
-from redis.asyncio import Redis
 
 from services.tagger import metrics
 from services.tagger.commands import TagCommands
@@ -40,7 +39,7 @@ from services.tagger.tagging import TaggingService
 from shared.kafka import ensure_topics, make_producer
 from shared.mongo import make_mongo_client
 from shared.ratelimit import RateLimiter
-from shared.redis import make_redis
+from shared.redis import AnyRedis, make_redis
 
 
 @dataclass(slots=True)
@@ -49,7 +48,7 @@ class Stores:
 
     mongo: AsyncMongoClient[dict[str, Any]]
     database: AsyncDatabase[dict[str, Any]]
-    redis: Redis
+    redis: AnyRedis
     store: OrderStore
     read_model: ReadModel
     figures: CustomerFigures

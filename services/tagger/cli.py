@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from redis.asyncio import Redis
 from rich.console import Console
 from rich.table import Table
 
@@ -18,6 +17,7 @@ from services.tagger.settings import TaggerSettings
 from services.tagger.store import OrderStore
 from shared.models import Order
 from shared.mongo import make_mongo_client
+from shared.redis import make_redis
 
 console = Console()
 rules_app = typer.Typer(help="Check and explain tag rule files.", no_args_is_help=True)
@@ -102,7 +102,7 @@ def rebuild() -> None:
 
 async def _rebuild(settings: TaggerSettings) -> int:
     mongo = make_mongo_client(settings)
-    redis = Redis.from_url(settings.redis_url, socket_timeout=30)
+    redis = make_redis(settings, socket_timeout_s=30)  # a rebuild writes in large batches
     try:
         return await rebuild_figures(redis, OrderStore(mongo[settings.mongo_database]).all_orders())
     finally:

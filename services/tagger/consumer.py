@@ -10,8 +10,6 @@ from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 from pymongo.errors import AutoReconnect, ConnectionFailure
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from services.tagger import metrics
 from services.tagger.customers.tagging import CustomerTagging
@@ -20,6 +18,7 @@ from services.tagger.publishing import Lineage, TaggerOutput
 from services.tagger.rule_changes import ShadowRules
 from services.tagger.settings import TaggerSettings
 from services.tagger.tagging import TaggingService
+from shared.errors import REDIS_OUTAGES
 from shared.kafka import group_membership, make_broker
 from shared.metrics import observe_end_to_end, observe_lag
 
@@ -27,11 +26,10 @@ ATTEMPT_TIMEOUT_S = 45.0  # well above a batch's time on a loaded machine
 
 log = structlog.get_logger("tagger")
 
-TRANSIENT_ERRORS = (
+TRANSIENT_ERRORS: tuple[type[Exception], ...] = (
     AutoReconnect,
     ConnectionFailure,
-    RedisConnectionError,
-    RedisTimeoutError,
+    *REDIS_OUTAGES,
     TimeoutError,
     ConnectionError,
 )

@@ -1,6 +1,7 @@
 """Ingest's Redis uses on a real 3-master Redis Cluster: each script call touches keys of one
 hash slot, a batch's claims are split by slot, nothing relies on a single node."""
 
+import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -14,7 +15,10 @@ from tests.factories import make_order
 from tests.integration.servers import RedisClusterNodes
 
 pytestmark = [pytest.mark.integration, pytest.mark.redis_cluster]
-PORTS = [7380, 7381, 7382]
+# beside this stack's own Redis port (helpers and CI side by side do not collide; the figures
+# and services tests' clusters sit at +1010 and +1020)
+BASE = int(os.environ.get("ORDERTAG_REDIS_PORT", "6379")) + 1030
+PORTS = [BASE, BASE + 1, BASE + 2]
 
 
 @pytest.fixture(scope="module")

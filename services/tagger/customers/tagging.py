@@ -14,7 +14,6 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import UTC, datetime
 
 import structlog
-from redis.asyncio import Redis
 
 from services.tagger.customers.live_figures import read_live
 from services.tagger.customers.model import (
@@ -38,6 +37,7 @@ from services.tagger.rules.customer_facts import (
 )
 from services.tagger.rules.schema import TAG_NAME, RuleSet
 from shared.events import AppliedTag, OrderCreated, OrderUpdated, StatusChanged, TagSource
+from shared.redis import AnyRedis
 
 log = structlog.get_logger("tagger.customers")
 
@@ -61,7 +61,7 @@ class CustomerTagging:
         self,
         rules: RuleBook,
         store: CustomerStore,
-        redis: Redis,
+        redis: AnyRedis,
         clock: Clock = time.time,
         *,
         reload_figures: Callable[[str], Awaitable[None]] | None = None,
