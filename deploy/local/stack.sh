@@ -17,6 +17,9 @@
 # ids: node N listens on ORDERTAG_KAFKA_PORT + 2(N-1), its controller on
 # ORDERTAG_KAFKA_CONTROLLER_PORT + 2(N-1); topics get replication factor 3 and
 # min.insync.replicas=2. Use the same ORDERTAG_KAFKA_BROKERS for every command on a stack dir.
+# ORDERTAG_REDIS_NODES=3 likewise runs a 3-master Redis Cluster (redis-1..redis-3 on
+# ORDERTAG_REDIS_PORT + N-1, formed with `redis-cli --cluster create` on first start); run the
+# services with ORDERTAG_REDIS_CLUSTER=true against it (docs/operations.md).
 #
 # For a chaos run: $ORDERTAG_STACK_DIR/run/NAME.pid holds each server's pid (kafka-N.pid for
 # Kafka node id N), `stack.sh pid NAME` prints it once the server answers, `kill -9` it, then
@@ -36,6 +39,7 @@ kafka_controller_port="${ORDERTAG_KAFKA_CONTROLLER_PORT:-9093}"
 kafka_brokers="${ORDERTAG_KAFKA_BROKERS:-1}"
 mongo_port="${ORDERTAG_MONGO_PORT:-27017}"
 redis_port="${ORDERTAG_REDIS_PORT:-6379}"
+redis_nodes="${ORDERTAG_REDIS_NODES:-1}"
 if ((kafka_brokers > 1)); then
     kafka_heap="${ORDERTAG_KAFKA_HEAP:--Xms128m -Xmx320m}"  # three JVMs on a small machine
 else
@@ -63,10 +67,19 @@ kafka_nodes() {  # the Kafka servers' names
 
 node_id() { if [[ "$1" == kafka ]]; then echo 1; else echo "${1#kafka-}"; fi; }
 
+redis_servers() {  # the Redis servers' names: "redis", or the nodes of a cluster
+    if ((redis_nodes > 1)); then
+        local n; for ((n = 1; n <= redis_nodes; n++)); do echo "redis-$n"; done
+    else
+        echo redis
+    fi
+}
+
 port_of() {
     case "$1" in
         mongo) echo "$mongo_port" ;;
         redis) echo "$redis_port" ;;
+        redis-*) echo $((redis_port + ${1#redis-} - 1)) ;;
         kafka*) echo $((kafka_port + 2 * ($(node_id "$1") - 1))) ;;
     esac
 }
@@ -79,10 +92,13 @@ servers() {  # expand arguments (default: everything) into server names, checkin
     for arg in "$@"; do
         case "$arg" in
             kafka) kafka_nodes ;;
-            mongo | redis) echo "$arg" ;;
+            mongo) echo "$arg" ;;
+            redis) redis_servers ;;
             kafka-*) kafka_nodes | grep -qx "$arg" \
                 || die "no server $arg (ORDERTAG_KAFKA_BROKERS=$kafka_brokers)"; echo "$arg" ;;
-            *) die "no server $arg (kafka, $(kafka_nodes | paste -sd, -), mongo, redis)" ;;
+            redis-*) redis_servers | grep -qx "$arg" \
+                || die "no server $arg (ORDERTAG_REDIS_NODES=$redis_nodes)"; echo "$arg" ;;
+            *) die "no server $arg (kafka, $(kafka_nodes | paste -sd, -), mongo, $(redis_servers | paste -sd, -))" ;;
         esac
     done
 }
@@ -236,19 +252,47 @@ start_mongo() {
         || die "mongo-wire server did not start; see $logs/mongo.log"
 }
 
-start_redis() {
-    needs_start redis || return 0
-    mkdir -p "$data/redis"
-    # Append-only persistence: customer figures survive a restart (they can also be rebuilt).
-    redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly yes \
-        --dir "$data/redis" --daemonize yes --pidfile "$run/redis.pid" --logfile "$logs/redis.log"
-    # ready once it answers PONG: while it loads its append-only file it answers LOADING
-    wait_until 120 "redis on 127.0.0.1:$redis_port" redis_ready \
-        || die "redis did not start; see $logs/redis.log"
+start_redis() {  # start_redis NAME...: one server, or the nodes of a cluster
+    local name port cluster=()
+    for name in "$@"; do
+        needs_start "$name" || continue
+        port="$(port_of "$name")"
+        mkdir -p "$data/$name"
+        ((redis_nodes > 1)) && cluster=(--cluster-enabled yes --cluster-config-file nodes.conf
+                                        --cluster-node-timeout 5000)
+        # Append-only persistence: customer figures survive a restart (they can also be rebuilt).
+        redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly yes "${cluster[@]}" \
+            --dir "$data/$name" --daemonize yes --pidfile "$run/$name.pid" --logfile "$logs/$name.log"
+        # ready once it answers PONG: while it loads its append-only file it answers LOADING
+        wait_until 120 "$name on 127.0.0.1:$port" redis_ready "$port" \
+            || die "$name did not start; see $logs/$name.log"
+    done
+    if ((redis_nodes > 1)); then form_redis_cluster; fi
 }
 
 redis_ready() {
-    [[ "$(redis-cli -p "$redis_port" ping 2>/dev/null)" == "PONG" ]]
+    [[ "$(redis-cli -p "$1" ping 2>/dev/null)" == "PONG" ]]
+}
+
+form_redis_cluster() {  # the first start shares the slots out; later starts rejoin from nodes.conf
+    local nodes=() name
+    for name in $(redis_servers); do
+        running "$name" || return 0  # formed once every node runs
+        nodes+=("127.0.0.1:$(port_of "$name")")
+    done
+    if redis-cli -p "$redis_port" cluster info | grep -q '^cluster_slots_assigned:0'; then
+        redis-cli --cluster create "${nodes[@]}" --cluster-replicas 0 --cluster-yes >"$logs/redis-cluster.log" 2>&1 \
+            || die "redis-cli --cluster create failed; see $logs/redis-cluster.log"
+    fi
+    wait_until 60 "redis cluster of ${#nodes[@]} masters" redis_cluster_ok \
+        || die "the redis cluster is not ok; see $logs/redis-*.log"
+}
+
+redis_cluster_ok() {
+    local name
+    for name in $(redis_servers); do
+        redis-cli -p "$(port_of "$name")" cluster info 2>/dev/null | grep -q '^cluster_state:ok' || return 1
+    done
 }
 
 # --- stop, status, pid, leader -----------------------------------------------------------------
@@ -294,12 +338,17 @@ leader() {  # leader TOPIC [PARTITION]: "NAME PID" of the node leading that part
 }
 
 start() {
-    local name kafka=() others=()
+    local name kafka=() redis=() others=()
     for name in "$@"; do
-        if [[ "$name" == kafka* ]]; then kafka+=("$name"); else others+=("$name"); fi
+        case "$name" in
+            kafka*) kafka+=("$name") ;;
+            redis*) redis+=("$name") ;;
+            *) others+=("$name") ;;
+        esac
     done
     if ((${#kafka[@]})); then start_kafka "${kafka[@]}"; fi
     for name in "${others[@]}"; do "start_$name"; done
+    if ((${#redis[@]})); then start_redis "${redis[@]}"; fi
 }
 
 cmd="${1:-}"; shift || true
