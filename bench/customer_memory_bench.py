@@ -19,7 +19,8 @@ from redis.asyncio import Redis
 
 from bench.harness import free_port
 from services.simulator.stream import OrderStream
-from services.tagger.figures import Apply, CustomerFigures, Reverse
+from services.tagger.figure_keys import Apply, Reverse
+from services.tagger.figures import CustomerFigures
 from shared.models import Order
 
 BATCH = 500

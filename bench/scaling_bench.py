@@ -10,7 +10,8 @@ from urllib.parse import urlsplit, urlunsplit
 from redis.asyncio import Redis
 
 from bench.orders import order_payloads
-from services.tagger.figures import Apply, CustomerFigures
+from services.tagger.figure_keys import Apply
+from services.tagger.figures import CustomerFigures
 from services.tagger.rules.engine import decide, merge_tags
 from services.tagger.rules.facts import FiguresSnapshot, order_facts
 from services.tagger.rules.schema import RuleSet, load_rules

@@ -17,13 +17,10 @@ a lock) before tagging goes on.
 
 import asyncio
 import contextlib
-import functools
 import json
 import time
 import uuid
-from binascii import crc_hqx
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -34,25 +31,30 @@ from prometheus_client import Counter, Enum
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 from redis.commands.core import AsyncScript
-from redis.crc import REDIS_CLUSTER_HASH_SLOTS, key_slot
 from redis.exceptions import NoScriptError, ResponseError
 
+from services.tagger.figure_keys import (
+    FIGURE_KEYS,
+    REBUILD_LOCK_KEY,
+    SINGLE_EPOCH_KEY,
+    Apply,
+    CustomerTotals,
+    Reverse,
+    contribution_args,
+    epoch_key,
+    epoch_keys,
+    keys_of,
+    order_items,
+    script_keys,
+    slot_of,
+)
 from services.tagger.rules.facts import FiguresSnapshot
-from shared.models import Order
 from shared.money import from_cents, to_cents
 from shared.tasks import cancel_and_wait
 
 log = structlog.get_logger("tagger.figures")
 
-SECONDS_PER_DAY = 86_400
-WINDOW_DAYS = 365
-KEEP_RECENT_ORDERS = 100
-CONTRIBUTION_TTL_S = 400 * SECONDS_PER_DAY  # longer than any Kafka retention a replay comes from
 _SCRIPT = (Path(__file__).with_name("figures.lua")).read_text()
-EPOCH_PREFIX = "ot:figures:epoch:"  # + "{tag}": one marker per hash slot (``epoch_key``)
-SINGLE_EPOCH_KEY = "ot:figures:epoch"  # the one marker of earlier versions: dropped by a rebuild
-REBUILD_LOCK_KEY = "ot:figures:rebuild-lock"
-FIGURE_KEYS = "ot:{*"  # every customer's keys (the epoch markers and the lock are outside it)
 LOCK_TTL_MS = 30_000
 REBUILD_CHUNK = 500
 LOCK_LOST = "the figures rebuild lock expired; another process rebuilds"
@@ -110,35 +112,6 @@ OrderDocuments = AsyncIterable[dict[str, Any]]
 FiguresRedis = Redis | RedisCluster
 
 
-@functools.cache
-def _slot_tags() -> tuple[str, ...]:
-    """A hash tag for each of the 16,384 slots: the first hex numbers to land on each (about
-    170,000 CRC16s, once per process; a brace-free key's slot is its CRC16, as ``key_slot``)."""
-    found: dict[int, str] = {}
-    number = 0
-    while len(found) < REDIS_CLUSTER_HASH_SLOTS:
-        tag = format(number, "x")
-        found.setdefault(crc_hqx(tag.encode(), 0) % REDIS_CLUSTER_HASH_SLOTS, tag)
-        number += 1
-    return tuple(found[slot] for slot in range(REDIS_CLUSTER_HASH_SLOTS))
-
-
-def epoch_key(slot: int) -> str:
-    """The epoch marker of one hash slot: a key of that very slot, so the figures script can
-    check it beside a customer's keys (one slot per call, as Redis Cluster requires)."""
-    return f"{EPOCH_PREFIX}{{{_slot_tags()[slot]}}}"
-
-
-def epoch_keys() -> list[str]:
-    """Every slot's marker: what a rebuild writes (and what a flushed Redis has lost)."""
-    return [epoch_key(slot) for slot in range(REDIS_CLUSTER_HASH_SLOTS)]
-
-
-def slot_of(customer_id: str) -> int:
-    """The hash slot of the customer's keys (they share the tag ``{customer_id}``)."""
-    return key_slot(keys_of(customer_id)[1].encode())
-
-
 class FiguresLost(Exception):
     """Redis does not hold the customer figures (flushed, or restarted and perhaps short of its
     last writes): rebuild them from MongoDB before counting another order."""
@@ -150,99 +123,6 @@ class FiguresLost(Exception):
 
 class RebuildLockLost(Exception):
     """The rebuild lock expired under a slow rebuild and another process took it over."""
-
-
-@dataclass(frozen=True, slots=True)
-class Apply:
-    customer_id: str
-    order_no: str
-    amount: Decimal
-    created_at: datetime
-    # line cents per category (lower-cased) and the SKUs bought: customer preferences
-    category_cents: tuple[tuple[str, int], ...] = ()
-    skus: tuple[str, ...] = ()
-
-    @classmethod
-    def of_order(cls, order: Order) -> "Apply":
-        category_cents, skus = order_items(order.model_dump(mode="json"))
-        return cls(
-            order.customer.id,
-            order.order_no,
-            order.pricing.total,
-            order.created_at,
-            category_cents,
-            skus,
-        )
-
-
-def order_items(order: dict[str, Any]) -> tuple[tuple[tuple[str, int], ...], tuple[str, ...]]:
-    """An order's (stored or live) line cents per category and its SKUs, in a stable order so a
-    redelivered order passes the script exactly the same items."""
-    cents: dict[str, int] = {}
-    for line in order["lines"]:
-        category = str(line["category"]).strip().lower()
-        cents[category] = cents.get(category, 0) + to_cents(
-            Decimal(str(line["unit_price"])) * int(line["quantity"])
-        )
-    skus = sorted({str(line["sku"]) for line in order["lines"]})
-    return tuple(sorted(cents.items())), tuple(skus)
-
-
-@dataclass(frozen=True, slots=True)
-class Reverse:
-    customer_id: str
-    order_no: str
-
-
-@dataclass(frozen=True, slots=True)
-class CustomerTotals:
-    """The customer's live figures (what ``figures rebuild`` must reproduce)."""
-
-    order_count: int
-    lifetime_spend: Decimal
-    first_order_at: float | None
-    last_order_at: float | None
-    spend_by_day: dict[int, Decimal]
-    recent_orders: dict[str, float]
-
-
-def keys_of(customer_id: str, order_no: str = "") -> list[str]:
-    """Every key of one customer shares the hash tag ``{customer_id}``: one Redis Cluster slot."""
-    tag = f"ot:{{{customer_id}}}"
-    return [
-        f"{tag}:order:{order_no}",
-        f"{tag}:totals",
-        f"{tag}:by-day",
-        f"{tag}:recent",
-        f"{tag}:by-category",
-        f"{tag}:products",
-    ]
-
-
-def _script_keys(customer_id: str, order_no: str) -> list[str]:
-    return [*keys_of(customer_id, order_no), epoch_key(slot_of(customer_id))]
-
-
-def _contribution_args(
-    order_no: str,
-    cents: int,
-    ts: float,
-    category_cents: tuple[tuple[str, int], ...],
-    skus: tuple[str, ...],
-) -> list[Any]:
-    day = int(ts // SECONDS_PER_DAY)
-    return [
-        order_no,
-        cents,
-        repr(ts),
-        day,
-        WINDOW_DAYS,
-        KEEP_RECENT_ORDERS,
-        CONTRIBUTION_TTL_S,
-        # compact and sorted: the script compares an update's items with the stored ones
-        json.dumps(dict(category_cents), ensure_ascii=False, separators=(",", ":")),
-        json.dumps(list(skus), separators=(",", ":")),
-    ]
 
 
 def _lost_reason(error: ResponseError) -> str | None:
@@ -295,13 +175,11 @@ class CustomerFigures:
                     cents = to_cents(op.amount)
                     args = [
                         "apply",
-                        *_contribution_args(
-                            op.order_no, cents, _ts(op), op.category_cents, op.skus
-                        ),
+                        *contribution_args(op.order_no, cents, _ts(op), op.category_cents, op.skus),
                     ]
                 else:
                     args = ["reverse", op.order_no]
-                keys = _script_keys(op.customer_id, op.order_no)
+                keys = script_keys(op.customer_id, op.order_no)
                 await self._queue(pipe, self._script, keys, args)
 
         results = _checked(await self._pipelined(calls))
@@ -545,11 +423,11 @@ class CustomerFigures:
         category_cents, skus = order_items(order)
         args = [
             "restore",
-            *_contribution_args(document["order_no"], cents, ts, category_cents, skus),
+            *contribution_args(document["order_no"], cents, ts, category_cents, skus),
             json.dumps(document["figures"]),
             state,
         ]
-        keys = _script_keys(document["customer_id"], document["order_no"])
+        keys = script_keys(document["customer_id"], document["order_no"])
         await self._queue(pipe, self._script, keys, args)
 
     async def totals(self, customer_id: str) -> CustomerTotals:

@@ -16,7 +16,8 @@ from typing import Any, TypeVar
 import structlog
 
 from services.tagger import metrics
-from services.tagger.figures import Apply, CustomerFigures, FiguresLost, Reverse
+from services.tagger.figure_keys import Apply, Reverse
+from services.tagger.figures import CustomerFigures, FiguresLost
 from services.tagger.rules.book import RuleBook
 from services.tagger.rules.engine import ReasonTemplates, decide, merge_tags
 from services.tagger.rules.facts import FiguresSnapshot, order_facts

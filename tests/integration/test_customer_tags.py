@@ -18,7 +18,8 @@ from redis.asyncio import Redis
 from services.tagger.customers.model import CustomerRecord
 from services.tagger.customers.store import CustomerStore
 from services.tagger.customers.tagging import CustomerTagging
-from services.tagger.figures import CustomerFigures, FiguresLost, epoch_keys, keys_of
+from services.tagger.figure_keys import epoch_keys, keys_of
+from services.tagger.figures import CustomerFigures, FiguresLost
 from services.tagger.rules.book import RuleBook
 from services.tagger.settings import DEFAULT_RULES_FILE
 from services.tagger.store import OrderStore

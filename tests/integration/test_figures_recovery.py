@@ -14,7 +14,8 @@ from redis.asyncio import Redis
 
 from services.tagger import figures
 from services.tagger.app import create_app as create_tagger
-from services.tagger.figures import Apply, CustomerFigures, Reverse
+from services.tagger.figure_keys import Apply, Reverse, keys_of
+from services.tagger.figures import CustomerFigures
 from services.tagger.rules.facts import FiguresSnapshot
 from services.tagger.settings import TaggerSettings
 from services.tagger.store import OrderRecord
@@ -98,7 +99,8 @@ async def test_no_order_is_counted_without_the_epoch_marker(
     from datetime import UTC, datetime
     from decimal import Decimal
 
-    from services.tagger.figures import Apply, FiguresLost, epoch_key, slot_of
+    from services.tagger.figure_keys import Apply, epoch_key, slot_of
+    from services.tagger.figures import FiguresLost
 
     figures = CustomerFigures(redis_client)
     customer = f"{run_id}-C"
@@ -182,7 +184,7 @@ async def test_a_rebuild_in_any_order_ends_as_the_live_figures(
 
 async def _figure_keys(redis: Redis, customer: str) -> dict[str, Any]:
     """Every figure key of ``customer`` but the per-order contributions' expiry: their content."""
-    keys = figures.keys_of(customer)[1:]
+    keys = keys_of(customer)[1:]
     return {
         "totals": await redis.hgetall(keys[0]),
         "by_day": await redis.hgetall(keys[1]),

@@ -15,7 +15,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisClusterException, TimeoutError
 
 from services.tagger.customers.live_figures import read_live
-from services.tagger.figures import Apply, CustomerFigures, FiguresLost, epoch_key, keys_of
+from services.tagger.figure_keys import Apply, epoch_key, keys_of
+from services.tagger.figures import CustomerFigures, FiguresLost
 from services.tagger.rules.facts import FiguresSnapshot
 from shared.models import Order
 from tests.conftest import eventually

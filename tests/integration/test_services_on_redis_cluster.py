@@ -17,7 +17,7 @@ from services.ingest.settings import IngestSettings
 from services.notifier.bootstrap import bootstrap as notifier_bootstrap
 from services.notifier.settings import NotifierSettings, Role
 from services.tagger.app import create_app as create_tagger
-from services.tagger.figures import keys_of
+from services.tagger.figure_keys import keys_of
 from services.tagger.settings import TaggerSettings
 from shared.events import OrderCreated, StatusChanged
 from shared.settings import Settings
