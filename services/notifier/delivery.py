@@ -276,12 +276,31 @@ class ChannelWorker:
         DELIVERIES.labels(self.channel.id, "skipped").inc(len(skipped))
         return [alert_id for alert_id in claimed if alert_id not in skipped]
 
+    def _record_attempt(
+        self,
+        ids: list[str],
+        attempt_id: str,
+        attempt: int,
+        started: float,
+        error: DeliveryError | None,
+    ) -> None:
+        """One send's time and outcome: the latency histogram and the attempt log."""
+        elapsed = time.perf_counter() - started
+        SEND_DURATION.labels(self.channel.id).observe(elapsed)
+        self._attempt_log.record(
+            attempt_id,
+            attempt,
+            ids,
+            self.channel.id,
+            error is None,
+            elapsed,
+            None if error is None else str(error),
+        )
+
     async def _succeeded(
         self, message: Message, ids: list[str], attempt_id: str, attempt: int, started: float
     ) -> None:
-        elapsed = time.perf_counter() - started
-        SEND_DURATION.labels(self.channel.id).observe(elapsed)
-        self._attempt_log.record(attempt_id, attempt, ids, self.channel.id, True, elapsed, None)
+        self._record_attempt(ids, attempt_id, attempt, started, None)
         await through_outages(
             lambda: self._store.settle(ids, self.channel.id, attempt_id, DeliveryStatus.DELIVERED),
             "store_delivery_outcome",
@@ -307,11 +326,7 @@ class ChannelWorker:
         """The request went out and no answer came, on a channel without an idempotency key
         (chat robots, e-mail): settled ``uncertain`` and not sent again, as an interrupted
         claim is (at most once: staff never see an alert twice; the page still shows it)."""
-        elapsed = time.perf_counter() - started
-        SEND_DURATION.labels(self.channel.id).observe(elapsed)
-        self._attempt_log.record(
-            attempt_id, attempt, ids, self.channel.id, False, elapsed, str(error)
-        )
+        self._record_attempt(ids, attempt_id, attempt, started, error)
         await through_outages(
             lambda: self._store.settle(
                 ids,
@@ -335,11 +350,7 @@ class ChannelWorker:
         error: DeliveryError,
     ) -> bool:
         """Record a failed attempt; True when it was the last one."""
-        elapsed = time.perf_counter() - started
-        SEND_DURATION.labels(self.channel.id).observe(elapsed)
-        self._attempt_log.record(
-            attempt_id, attempt, ids, self.channel.id, False, elapsed, str(error)
-        )
+        self._record_attempt(ids, attempt_id, attempt, started, error)
         final = attempt == self._attempts
         log.warning(
             "delivery_failed",

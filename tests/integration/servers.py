@@ -16,8 +16,11 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
+
+from redis.asyncio.cluster import RedisCluster
 
 from bench.harness import free_port
 from shared.settings import Settings
@@ -235,6 +238,27 @@ class RedisClusterNodes:
     def stop(self) -> None:
         for node in self.nodes:
             node.kill_sync()
+
+    @classmethod
+    def beside_the_stack(cls, directory: Path, offset: int) -> Iterator["RedisClusterNodes"]:
+        """Three masters on ``ORDERTAG_REDIS_PORT`` + ``offset``..+2 (each test file its own
+        offset, so stacks and files side by side do not collide), started, stopped after."""
+        base = int(os.environ.get("ORDERTAG_REDIS_PORT", "6379")) + offset
+        nodes = cls(directory, [base, base + 1, base + 2])
+        nodes.start()
+        try:
+            yield nodes
+        finally:
+            nodes.stop()
+
+    async def client(self) -> AsyncIterator[RedisCluster]:
+        """A cluster client that has loaded the slot map, closed after."""
+        redis = RedisCluster.from_url(self.url, socket_timeout=30, socket_connect_timeout=5)
+        await redis.initialize()
+        try:
+            yield redis
+        finally:
+            await redis.aclose()
 
 
 def service_env(settings: Settings, **overrides: str) -> dict[str, str]:

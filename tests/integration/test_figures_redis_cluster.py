@@ -2,11 +2,9 @@
 (the customer's keys and that slot's epoch marker), and a master that restarts empty while the
 others keep their data is seen by every batch, not only by the customers it serves."""
 
-import os
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,30 +22,18 @@ from tests.factories import customer_order
 from tests.integration.servers import RedisClusterNodes
 
 pytestmark = [pytest.mark.integration, pytest.mark.redis_cluster]
-# beside this stack's own Redis port: helpers running side by side do not collide
-BASE = int(os.environ.get("ORDERTAG_REDIS_PORT", "6379")) + 1010
-PORTS = [BASE, BASE + 1, BASE + 2]
 WHEN = datetime(2026, 11, 1, 9, tzinfo=UTC)
 
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisClusterNodes]:
-    nodes = RedisClusterNodes(Path(tmp_path_factory.mktemp("figures-cluster")), PORTS)
-    nodes.start()
-    try:
-        yield nodes
-    finally:
-        nodes.stop()
+    yield from RedisClusterNodes.beside_the_stack(tmp_path_factory.mktemp("figures-cluster"), 1010)
 
 
 @pytest.fixture
 async def client(cluster: RedisClusterNodes) -> AsyncIterator[RedisCluster]:
-    redis = RedisCluster.from_url(cluster.url, socket_timeout=5, socket_connect_timeout=5)
-    await redis.initialize()
-    try:
+    async for redis in cluster.client():
         yield redis
-    finally:
-        await redis.aclose()
 
 
 def orders_of(run_id: str, customers: list[str], day: int) -> list[Order]:

@@ -1,9 +1,7 @@
 """Ingest's Redis uses on a real 3-master Redis Cluster: each script call touches keys of one
 hash slot, a batch's claims are split by slot, nothing relies on a single node."""
 
-import os
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 
 import pytest
 from redis.asyncio.cluster import RedisCluster
@@ -15,30 +13,17 @@ from tests.factories import make_order
 from tests.integration.servers import RedisClusterNodes
 
 pytestmark = [pytest.mark.integration, pytest.mark.redis_cluster]
-# beside this stack's own Redis port (helpers and CI side by side do not collide; the figures
-# and services tests' clusters sit at +1010 and +1020)
-BASE = int(os.environ.get("ORDERTAG_REDIS_PORT", "6379")) + 1030
-PORTS = [BASE, BASE + 1, BASE + 2]
 
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisClusterNodes]:
-    nodes = RedisClusterNodes(Path(tmp_path_factory.mktemp("redis-cluster")), PORTS)
-    nodes.start()
-    try:
-        yield nodes
-    finally:
-        nodes.stop()
+    yield from RedisClusterNodes.beside_the_stack(tmp_path_factory.mktemp("redis-cluster"), 1030)
 
 
 @pytest.fixture
 async def client(cluster: RedisClusterNodes) -> AsyncIterator[RedisCluster]:
-    redis = RedisCluster.from_url(cluster.url, socket_timeout=5, socket_connect_timeout=5)
-    await redis.initialize()
-    try:
+    async for redis in cluster.client():
         yield redis
-    finally:
-        await redis.aclose()
 
 
 async def test_a_batch_of_claims_spread_over_every_master_answers_in_order(

@@ -3,9 +3,7 @@ settings (``redis_cluster``): ingest's claims, the tagger's figures, customer fi
 limits, the notifier's live updates and limits. Orders go ingest → Kafka → tagger end to end."""
 
 import json
-import os
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,29 +26,17 @@ from tests.integration.servers import RedisClusterNodes
 from tests.integration.test_tagger import send_through_ingest
 
 pytestmark = [pytest.mark.integration, pytest.mark.redis_cluster]
-# beside this stack's own Redis port (and the figures test's cluster at +1010)
-BASE = int(os.environ.get("ORDERTAG_REDIS_PORT", "6379")) + 1020
-PORTS = [BASE, BASE + 1, BASE + 2]
 
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisClusterNodes]:
-    nodes = RedisClusterNodes(Path(tmp_path_factory.mktemp("services-cluster")), PORTS)
-    nodes.start()
-    try:
-        yield nodes
-    finally:
-        nodes.stop()
+    yield from RedisClusterNodes.beside_the_stack(tmp_path_factory.mktemp("services-cluster"), 1020)
 
 
 @pytest.fixture
 async def client(cluster: RedisClusterNodes) -> AsyncIterator[RedisCluster]:
-    redis = RedisCluster.from_url(cluster.url, socket_timeout=30, socket_connect_timeout=5)
-    await redis.initialize()
-    try:
+    async for redis in cluster.client():
         yield redis
-    finally:
-        await redis.aclose()
 
 
 def on_cluster(settings: Settings, cluster: RedisClusterNodes) -> dict[str, Any]:
