@@ -52,6 +52,11 @@ class CustomerStore:
         # a segment's size over time reads only customers who changed in its window
         await self.customers.create_index([("history.tag", ASCENDING), ("history.at", ASCENDING)])
         await self.customers.create_index([("first_order_at", ASCENDING)])
+        # Versioned writes filter on {_id, version}: the local MongoDB-wire server uses only a
+        # unique index whose keys equal the filter's, so without this every customer write
+        # scanned the collection (18.7% of its CPU while tagging 20,000 orders; as the orders'
+        # (order_no, version) index). _id is unique already: nothing new can be refused.
+        await self.customers.create_index([("_id", ASCENDING), ("version", ASCENDING)], unique=True)
 
     async def load(self, customer_ids: Iterable[str]) -> dict[str, CustomerRecord]:
         cursor = self.customers.find({"_id": {"$in": sorted(set(customer_ids))}}, {"history": 0})
