@@ -231,5 +231,8 @@ async def rules_page(request: Request) -> Response:
     from services.console.rule_table import hits_per_rule, rule_rows
 
     book = tagger_of(request).rules
-    shown = rule_rows(book.current, _lang(request), await hits_per_rule(request))
-    return await _page(request, "rules.html", page="rules", rules=shown, rules_version=book.version)
+    # one snapshot, taken before any await: the book may follow a rollback meanwhile, and a
+    # table of one version labelled with the next is one the page then never refreshes
+    rules, version = book.current, book.version
+    shown = rule_rows(rules, _lang(request), await hits_per_rule(request))
+    return await _page(request, "rules.html", page="rules", rules=shown, rules_version=version)
