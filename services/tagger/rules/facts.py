@@ -85,7 +85,6 @@ def order_facts(
     """Flatten an order and its figures into the facts rules test."""
     status = status or order.status
     prior_count = figures.prior_order_count
-    average = figures.prior_lifetime_spend / prior_count if prior_count else None
     amount = order.pricing.total
     return {
         "order_no": order.order_no,
@@ -108,16 +107,9 @@ def order_facts(
         "customer.id": order.customer.id,
         "customer.vip": order.customer.vip,
         "customer.company": order.customer.company,
-        "customer.order_count": prior_count + 1,
-        "customer.prior_order_count": prior_count,
-        "customer.first_order": prior_count == 0,
-        "customer.lifetime_spend": figures.prior_lifetime_spend + amount,
-        "customer.spend_365d": figures.spend_365d,
-        "customer.average_amount": average,
-        "amount_to_average": (amount / average) if average else None,
+        **_figure_facts(figures, amount),
         # not a rule fact: the reference time of velocity windows
         "_created_at": order.created_at.timestamp(),
-        "_recent_order_times": figures.recent_order_times,
     }
 
 
@@ -144,6 +136,23 @@ STORED_ORDER_FIELDS = (
 )
 
 
+def _figure_facts(figures: FiguresSnapshot, amount: Decimal) -> dict[str, Any]:
+    """The facts an order takes from its customer's figures as they stood before it (one
+    definition for live orders and stored ones)."""
+    prior_count = figures.prior_order_count
+    average = figures.prior_lifetime_spend / prior_count if prior_count else None
+    return {
+        "customer.order_count": prior_count + 1,
+        "customer.prior_order_count": prior_count,
+        "customer.first_order": prior_count == 0,
+        "customer.lifetime_spend": figures.prior_lifetime_spend + amount,
+        "customer.spend_365d": figures.spend_365d,
+        "customer.average_amount": average,
+        "amount_to_average": (amount / average) if average else None,
+        "_recent_order_times": figures.recent_order_times,
+    }
+
+
 def stored_order_facts(
     order: Mapping[str, Any], figures: FiguresSnapshot, status: OrderStatus
 ) -> dict[str, Any]:
@@ -152,7 +161,6 @@ def stored_order_facts(
     from the document: the same facts, without re-validating a whole ``Order`` (a replay of
     stored history spends most of its time there otherwise). Defaults are those of ``Order``."""
     prior_count = figures.prior_order_count
-    average = figures.prior_lifetime_spend / prior_count if prior_count else None
     pricing = order["pricing"]
     amount = Decimal(pricing["total"])
     lines = order["lines"]
@@ -184,15 +192,8 @@ def stored_order_facts(
         "customer.id": customer["id"],
         "customer.vip": customer.get("vip", False),
         "customer.company": customer.get("company"),
-        "customer.order_count": prior_count + 1,
-        "customer.prior_order_count": prior_count,
-        "customer.first_order": prior_count == 0,
-        "customer.lifetime_spend": figures.prior_lifetime_spend + amount,
-        "customer.spend_365d": figures.spend_365d,
-        "customer.average_amount": average,
-        "amount_to_average": (amount / average) if average else None,
+        **_figure_facts(figures, amount),
         "_created_at": created_at.timestamp(),
-        "_recent_order_times": figures.recent_order_times,
     }
 
 
