@@ -2,25 +2,31 @@
 
 Stored compact, each fact once (issue #14: bytes written per order):
 
-- an order's tag keeps only the fields it has; ``source`` only when not a rule's; ``at`` only
-  when it differs from the order's ``tags_at`` (most tags of an order share one time); a rule
-  tag's reason as ``args``, the values its rule's template placeholders took
+- an order's tag keeps only the fields it has; its name is not repeated: the order's
+  ``tag_names`` (indexed, for the lists) holds the names in the order of ``tags``; ``source``
+  only when not a rule's; a rule tag's ``rule_id`` only when it is not the tag's family (the
+  status, category and region rules are named as their families); ``at`` only when it
+  differs from the order's ``tags_at`` and ``rule_version`` only when it differs from the
+  order's ``tags_rule_version`` (most tags of an order share one time and one rule version);
+  a rule tag's reason as ``args``, the values its rule's template placeholders took
   (``["express"]`` for ``"{shipping.method} shipping → urgent"``), rendered again on reading;
 - a history entry records the order version its change made (``version``, ``step``: the order
   changes were applied in, which event times need not follow) and names the tags it added
   (``{"tag": name}``); what they were (rule, rule version, reason) is on the order while they
   stay, and in the entry that removed or replaced them (``removed``, ``replaced``: the tag as
-  it was). Reading the entries newest first from the order's tags gives every entry in full
-  (``readable_history``).
+  it was; left out when none). The order's first change (version 1, step 0: it had no tags
+  before) names none: it added every tag the order held right after it. Reading the entries
+  newest first from the order's tags gives every entry in full (``readable_history``).
 
-Documents written before (every field; the reason as a sentence; history tags in full) read
-the same way, so no migration is needed; a stored order is rewritten in the compact form the
-next time it changes.
+Documents written before (every field; the reason as a sentence; names in the tags; history
+tags in full) read the same way, so no migration is needed; a stored order is rewritten in the
+compact form the next time it changes.
 """
 
-from collections.abc import Iterable
+from collections.abc import Hashable, Iterable
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from shared.events import AppliedTag, TagSource
 
@@ -34,26 +40,53 @@ class ReasonTemplates(Protocol):
 
 
 NOT_RECORDED = "not recorded"
+T = TypeVar("T", bound=Hashable)
+
+
+@dataclass(frozen=True, slots=True)
+class TagDefaults:
+    """What most of an order's tags share, stored once on the order (``tags_at``,
+    ``tags_rule_version``): a tag stores its own only where it differs."""
+
+    at: datetime | None = None
+    rule_version: int | None = None
+
+    @classmethod
+    def of(cls, tags: Iterable[AppliedTag]) -> "TagDefaults":
+        tags = list(tags)
+        return cls(
+            at=most_common(tag.at for tag in tags),
+            rule_version=most_common(t.rule_version for t in tags if t.rule_version is not None),
+        )
+
+    @classmethod
+    def of_document(cls, document: dict[str, Any]) -> "TagDefaults":
+        return cls(at=document.get("tags_at"), rule_version=document.get("tags_rule_version"))
 
 
 def stored_tag(
     tag: AppliedTag,
     templates: ReasonTemplates | None,
     *,
-    name_key: str = "name",
-    tags_at: datetime | None = None,
+    name_key: str | None = None,
+    defaults: TagDefaults = TagDefaults(),
 ) -> dict[str, Any]:
     """A tag as stored: only the fields it has, a rule's reason as its template's values when
-    the template renders it back exactly (else the sentence, as given)."""
-    stored: dict[str, Any] = {name_key: tag.name}
+    the template renders it back exactly (else the sentence, as given). An order's tags
+    (``name_key=None``) leave out their names (the order's ``tag_names``) and what they share
+    with the order's other tags (``defaults``); a history entry's keep both."""
+    stored: dict[str, Any] = {} if name_key is None else {name_key: tag.name}
     if tag.family is not None:
         stored["family"] = tag.family
     if tag.source is not TagSource.RULE:
         stored["source"] = tag.source.value
-    if tag.rule_id is not None:
-        stored["rule_id"] = tag.rule_id
-    if tag.rule_version is not None:
-        stored["rule_version"] = tag.rule_version
+    if name_key is not None:  # a history entry's tag: whole
+        stored.update({k: v for k, v in _rule_of(tag).items() if v is not None})
+    else:  # an order's: what it does not share with the order, None too
+        if tag.rule_id != _implied_rule_id(stored):
+            stored["rule_id"] = tag.rule_id
+        if tag.rule_version != defaults.rule_version:
+            stored["rule_version"] = tag.rule_version
     if tag.by is not None:
         stored["by"] = tag.by
     args = None
@@ -63,16 +96,26 @@ def stored_tag(
         stored["reason"] = tag.reason
     elif args:
         stored["args"] = args
-    if name_key == "name" and tag.at != tags_at:
+    if name_key is None and tag.at != defaults.at:
         stored["at"] = tag.at
     return stored
 
 
-def common_time(tags: Iterable[AppliedTag]) -> datetime | None:
-    """The time most of the tags share (stored once, as the order's ``tags_at``)."""
-    counts: dict[datetime, int] = {}
-    for tag in tags:
-        counts[tag.at] = counts.get(tag.at, 0) + 1
+def _rule_of(tag: AppliedTag) -> dict[str, Any]:
+    return {"rule_id": tag.rule_id, "rule_version": tag.rule_version}
+
+
+def _implied_rule_id(stored: dict[str, Any]) -> str | None:
+    """An order's rule tag that names no rule (in the compact form) was put there by the rule
+    named as its family (the status, category and region rules)."""
+    return stored.get("family") if "source" not in stored else None
+
+
+def most_common(values: Iterable[T]) -> T | None:
+    """The value most of ``values`` share (the first of those tied), None when there are none."""
+    counts: dict[T, int] = {}
+    for value in values:
+        counts[value] = counts.get(value, 0) + 1
     return max(counts, key=counts.__getitem__) if counts else None
 
 
@@ -96,7 +139,8 @@ def reason_of(stored: dict[str, Any], templates: ReasonTemplates | None) -> str:
 def tag_of(
     stored: dict[str, Any], templates: ReasonTemplates | None, tags_at: Any = None
 ) -> AppliedTag:
-    """A stored order tag (compact or in the earlier full form) as an ``AppliedTag``."""
+    """A stored order tag with its name and rule version (``stored_tags_of``; or in the
+    earlier full form) as an ``AppliedTag``."""
     return AppliedTag(
         name=stored["name"],
         family=stored.get("family"),
@@ -109,10 +153,25 @@ def tag_of(
     )
 
 
+def stored_tags_of(document: dict[str, Any]) -> list[dict[str, Any]]:
+    """A stored order's tags as stored, each with its name and rule version filled in from the
+    order (``tag_names``, ``tags_rule_version``) where it leaves them out; its time may still
+    be the order's ``tags_at``. Tags written in an earlier form are given as they are."""
+    tags = document.get("tags") or []
+    names = document.get("tag_names") or []
+    if "tags_rule_version" not in document and all("name" in tag for tag in tags):
+        return list(tags)  # an earlier form: every tag whole
+    shared = document.get("tags_rule_version")
+    return [
+        {"name": name, "rule_id": _implied_rule_id(tag), "rule_version": shared, **tag}
+        for name, tag in zip(names, tags, strict=True)
+    ]
+
+
 def order_tags(document: dict[str, Any], templates: ReasonTemplates | None) -> list[AppliedTag]:
     """A stored order's tags, in full."""
     tags_at = document.get("tags_at")
-    return [tag_of(tag, templates, tags_at) for tag in document.get("tags", ())]
+    return [tag_of(tag, templates, tags_at) for tag in stored_tags_of(document)]
 
 
 def readable_tags(
@@ -165,8 +224,10 @@ def readable_history(
     held = {tag.name: _applied_as_history(tag) for tag in current}
     readable = []
     for entry in reversed(entries):
+        if "added" not in entry:  # the order's first change: every tag it then held
+            entry = {**entry, "added": [{"tag": name} for name in held]}
         added = []
-        for stored in entry.get("added", ()):
+        for stored in entry["added"]:
             name = stored["tag"]
             if len(stored) > 1:  # written in full (the earlier form)
                 added.append(history_tag(stored, templates))

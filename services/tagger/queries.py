@@ -145,14 +145,16 @@ def tag_key(tag: str, order_no: str) -> str:
 
 
 def tag_keys(order_no: str, tag_names: list[str]) -> list[str]:
-    """What an order stores in ``tag_keys``: one key per tag it carries, and one with no tag,
-    so the array is never empty (a unique index holds an empty array as one shared key).
+    """What an order stores in ``tag_keys`` on a store that uses unique indexes alone: one key
+    per tag it carries (an order without tags stores no ``tag_keys``: a unique index would hold
+    an empty array as one key shared by every such order).
 
     Why: a store that can only look documents up by exact values of a unique index (the
     local mongo-java-server) finds which of N candidate orders carry a tag with one
     ``tag_keys $in`` of N keys, reading only the orders that do; without it, all N are read
-    (several times dearer a candidate). MongoDB answers the same lookup from the index."""
-    return [tag_key("", order_no), *(tag_key(tag, order_no) for tag in sorted(set(tag_names)))]
+    (several times dearer a candidate). MongoDB answers the same lookup from the
+    ``(tag_names, created_at)`` index, so there the field is not stored."""
+    return [tag_key(tag, order_no) for tag in sorted(set(tag_names))]
 
 
 def _cents(value: object) -> int:

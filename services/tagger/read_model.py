@@ -25,7 +25,7 @@ from services.tagger.queries import (
     sort_spec,
     tag_key,
 )
-from services.tagger.store import Templates
+from services.tagger.store import ServerKind, Templates
 from shared.money import to_cents
 from shared.stored_tags import applied_order, order_tags, readable_history
 from shared.tasks import cancel_and_wait
@@ -143,7 +143,7 @@ class CreationTimeline:
     """Every stored order's (created_at, order_no), oldest first: the two things about an order
     that never change, so tag changes never make it stale; only new orders do. Beside it, as
     of the build: how many orders carried each tag (to pick the rarest tag of a filter) and
-    the orders stored without ``tag_keys`` (before the field existed).
+    the orders stored with tags but without ``tag_keys`` (before the field existed).
 
     Why: a MongoDB-wire server that uses unique indexes only (the local mongo-java-server)
     answers a filtered, sorted find by reading the whole collection (seconds at 100,000 orders),
@@ -184,7 +184,7 @@ class CreationTimeline:
             async for d in self._orders.find({}, fields).batch_size(10_000):
                 keys.append((d["created_at"], d["order_no"]))
                 counts.update(d.get("tag_names") or ())
-                if "tag_keys" not in d:
+                if "tag_keys" not in d and d.get("tag_names"):  # none: no tag to look up
                     without.add(d["order_no"])
             keys.sort()
             self.keys, self.tag_counts, self.without_tag_keys = keys, counts, frozenset(without)
@@ -230,8 +230,13 @@ class ReadModel:
         timeline_min_orders: int = 20_000,
         timeline_rebuild_s: float = 60.0,
         templates: Templates = None,
+        *,
+        unique_indexes_only: bool | None = None,
     ) -> None:
+        """``unique_indexes_only``: whether the server is the local one that needs the
+        creation timeline (None: asked of the server on first use; ``store.ServerKind``)."""
         self._templates = templates
+        self._server = ServerKind(database, unique_indexes_only)
         self._orders = database["orders"]
         self._history = database["tag_history"]
         self._jobs = database["tag_jobs"]
@@ -242,9 +247,15 @@ class ReadModel:
     async def page(
         self, which: OrderFilter, sort: SortKey, limit: int, cursor: str | None = None
     ) -> OrderPage:
-        """One page in a stable order; raises ``BadCursor`` for a cursor this API did not make."""
+        """One page in a stable order; raises ``BadCursor`` for a cursor this API did not make.
+        MongoDB answers the plain query from its indexes (``OrderStore.ensure_indexes``); the
+        local server, which uses unique indexes only, is walked along the creation timeline."""
         after = after_cursor(sort, cursor) if cursor else None
-        if sort in (SortKey.NEWEST, SortKey.OLDEST) and which.family is None:
+        if (
+            sort in (SortKey.NEWEST, SortKey.OLDEST)
+            and which.family is None
+            and await self._server.unique_indexes_only()
+        ):
             stored = await self._orders.estimated_document_count()
             if stored >= self._timeline_min_orders and await self._timeline.current(stored):
                 documents = await self._walk_timeline(which, sort, limit, after)
@@ -376,7 +387,8 @@ class ReadModel:
         history = await self._history.find({"order_no": order_no}, {"_id": 0}).to_list(None)
         history.sort(key=applied_order)
         document["tags"] = [tag.model_dump(mode="json") for tag in tags]
-        document.pop("tags_at", None)
+        for stored_only in ("tags_at", "tags_rule_version", "tag_keys"):
+            document.pop(stored_only, None)
         document["history"] = readable_history(history, tags, templates)
         return document
 

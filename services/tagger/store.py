@@ -29,7 +29,7 @@ from shared.events import AppliedTag
 from shared.models import Order, OrderStatus
 from shared.money import to_cents
 from shared.mongo import DUPLICATE_KEY, SCAN_BATCH
-from shared.stored_tags import applied_order, common_time, order_tags, stored_tag
+from shared.stored_tags import TagDefaults, applied_order, order_tags, stored_tag
 
 APPLIED_EVENTS_KEPT = 50
 CATALOG_FIELDS = {"_id": 0, "created_at": 0, "updated_at": 0}
@@ -55,13 +55,19 @@ class OrderRecord:
     version: int = 0  # 0: not stored yet
     stored: dict[str, Any] | None = None  # the document as read: an update sets what changed
 
-    def to_document(self, templates: ReasonTemplates | None = None) -> dict[str, Any]:
+    def to_document(
+        self, templates: ReasonTemplates | None = None, *, keyed: bool = False
+    ) -> dict[str, Any]:
         """The stored form. The order keeps only the fields that are set and differ from
         their defaults (``Order`` fills them in again); ``status``, amount, region, customer
-        and creation time sit beside it for the indexes and lists."""
+        and creation time sit beside it for the indexes and lists; the tags compact
+        (``shared/stored_tags.py``), their names in ``tag_names``. ``keyed``: with the
+        order list's ``tag_keys`` (only a store that uses unique indexes alone needs them:
+        ``unique_indexes_only``). Fields left out rather than stored empty or false."""
         order = self.order
-        tags_at = common_time(self.tags)
-        document = {
+        names = [tag.name for tag in self.tags]
+        defaults = TagDefaults.of(self.tags)
+        document: dict[str, Any] = {
             "order_no": order.order_no,
             "customer_id": order.customer.id,
             "order": order.model_dump(mode="json", exclude_none=True, exclude_defaults=True),
@@ -70,15 +76,20 @@ class OrderRecord:
             "currency": order.pricing.currency,
             "region": region_of(order.shipping.province),
             "created_at": order.created_at,
-            "tags": [stored_tag(tag, templates, tags_at=tags_at) for tag in self.tags],
-            "tags_at": tags_at,
-            "tag_names": [tag.name for tag in self.tags],
-            "tag_keys": tag_keys(order.order_no, [tag.name for tag in self.tags]),
+            "tags": [stored_tag(t, templates, name_key=None, defaults=defaults) for t in self.tags],
+            "tag_names": names,
             "figures": self.figures.to_record(),
-            "contribution_reversed": self.contribution_reversed,
             "applied_events": self.applied_events[-APPLIED_EVENTS_KEPT:],
             "version": self.version,
         }
+        if defaults.at is not None:
+            document["tags_at"] = defaults.at
+        if defaults.rule_version is not None:
+            document["tags_rule_version"] = defaults.rule_version
+        if keyed and names:  # none: left out (a unique index holds [] as one shared key)
+            document["tag_keys"] = tag_keys(order.order_no, names)
+        if self.contribution_reversed:
+            document["contribution_reversed"] = True
         return document
 
     @classmethod
@@ -116,16 +127,20 @@ class HistoryEntry:
         version: int | None = None,
         step: int = 0,
     ) -> dict[str, Any]:
-        """Compact (``shared/stored_tags.py``): added tags by name, removed and replaced ones
-        as they were; ``by`` only when a person made the change. ``version`` and ``step``
-        order an order's entries as applied (event times need not be in that order)."""
+        """Compact (``shared/stored_tags.py``): added tags by name (none named by the order's
+        first change, version 1 step 0: it added all the order then held), removed and
+        replaced ones as they were; ``by`` only when a person made the change. ``version``
+        and ``step`` order an order's entries as applied (event times need not be in that
+        order)."""
         document: dict[str, Any] = {
             "order_no": self.order_no,
             "event_id": self.event_id,
             "at": self.at,
-            "added": [{"tag": tag.name} for tag in self.added],
-            "removed": [stored_tag(tag, templates, name_key="tag") for tag in self.removed],
         }
+        if not (version == 1 and step == 0):  # the first: added all the order then held
+            document["added"] = [{"tag": tag.name} for tag in self.added]
+        if self.removed:
+            document["removed"] = [stored_tag(t, templates, name_key="tag") for t in self.removed]
         if self.replaced:
             document["replaced"] = [
                 stored_tag(tag, templates, name_key="tag") for tag in self.replaced
@@ -141,8 +156,9 @@ class HistoryEntry:
 
 def _changes(document: dict[str, Any], stored: dict[str, Any] | None) -> dict[str, Any]:
     """The update of a stored order: ``$set`` the fields that differ from the document as it
-    was read (``version`` and ``updated_at`` always do), the others only if the upsert inserts
-    (the document was removed meanwhile), so it is never stored in part."""
+    was read (``version`` always does), the others only if the upsert inserts (the document
+    was removed meanwhile), so it is never stored in part; ``$unset`` the stored fields the
+    document leaves out (false or empty now, or of an earlier form)."""
     if stored is None:
         return {"$set": document}
     changed, same = {}, {}
@@ -151,14 +167,49 @@ def _changes(document: dict[str, Any], stored: dict[str, Any] | None) -> dict[st
             changed[key] = value
         elif key != "order_no":
             same[key] = value
-    return {"$set": changed, "$setOnInsert": same} if same else {"$set": changed}
+    update: dict[str, Any] = {"$set": changed}
+    if same:
+        update["$setOnInsert"] = same
+    if gone := {key: "" for key in stored if key not in document and key != "_id"}:
+        update["$unset"] = gone
+    return update
+
+
+async def unique_indexes_only(database: AsyncDatabase[dict[str, Any]]) -> bool:
+    """Whether the server finds documents by unique indexes alone: the local MongoDB-wire
+    server (mongo-java-server), whose ``buildInfo`` lacks the ``gitVersion`` every MongoDB
+    build reports. There the order list reads candidates by ``tag_keys``; a MongoDB serves it
+    from the ``(tag_names, created_at)`` index, and ``tag_keys`` would be pure cost.
+    ``buildInfo`` needs no privileges."""
+    info = await database.client.admin.command("buildInfo")
+    return "gitVersion" not in info
+
+
+class ServerKind:
+    """``unique_indexes_only`` of one database, asked once (None: not yet known)."""
+
+    def __init__(self, database: AsyncDatabase[dict[str, Any]], known: bool | None) -> None:
+        self._database = database
+        self._known = known
+
+    async def unique_indexes_only(self) -> bool:
+        if self._known is None:
+            self._known = await unique_indexes_only(self._database)
+        return self._known
 
 
 class OrderStore:
     def __init__(
-        self, database: AsyncDatabase[dict[str, Any]], templates: Templates = None
+        self,
+        database: AsyncDatabase[dict[str, Any]],
+        templates: Templates = None,
+        *,
+        unique_indexes_only: bool | None = None,
     ) -> None:
+        """``unique_indexes_only``: whether the server is the local one that keeps
+        ``tag_keys`` (None: asked of the server on first use)."""
         self._templates = templates
+        self.server = ServerKind(database, unique_indexes_only)
         self.orders = database["orders"]
         self.tag_history = database["tag_history"]
         self.tag_catalog = database["tag_catalog"]
@@ -201,9 +252,11 @@ class OrderStore:
         await self.orders.create_index(
             [("order_no", ASCENDING), ("version", ASCENDING)], unique=True
         )
-        # The order list's lookup of which candidate orders carry a tag (``queries.tag_keys``).
-        # Sparse: orders stored before the field existed are left out, not indexed as one null.
-        await self.orders.create_index([("tag_keys", ASCENDING)], unique=True, sparse=True)
+        if await self.server.unique_indexes_only():
+            # The order list's lookup of which candidate orders carry a tag
+            # (``queries.tag_keys``). Sparse: orders without the field (no tags, or stored
+            # before it existed) are left out, not indexed as one shared null.
+            await self.orders.create_index([("tag_keys", ASCENDING)], unique=True, sparse=True)
         # One history entry per (order, event): a replayed batch inserts nothing new.
         await self.tag_history.create_index(
             [("order_no", ASCENDING), ("event_id", ASCENDING)], unique=True
@@ -222,9 +275,10 @@ class OrderStore:
         """Write each record if nobody changed it since it was read; returns the order numbers
         that lost a race (re-read and re-apply those). History inserts are idempotent."""
         templates = self.templates()
+        keyed = await self.server.unique_indexes_only()
         writes: list[InsertOne[dict[str, Any]] | UpdateOne] = []
         for record in records:
-            document = record.to_document(templates)
+            document = record.to_document(templates, keyed=keyed)
             read_version = document["version"]
             document["version"] = read_version + 1
             # Either way a lost race collides with the unique order_no index (E11000): a new

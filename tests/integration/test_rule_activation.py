@@ -34,6 +34,7 @@ from services.tagger.tagging import tagged_event_id
 from shared.auth import API_KEY_HEADER, ApiKey, Scope, hash_key
 from shared.events import OrderCreated, OrderTagged
 from shared.kafka import ensure_topics
+from shared.stored_tags import stored_tags_of
 from tests.conftest import eventually
 from tests.generated import order_stream
 from tests.integration.accounting import retagged_names
@@ -196,7 +197,7 @@ async def test_activate_with_backfill_survives_a_kill_and_rollback_restores_the_
                 applied = document["applied_events"].count(event_of[order_no])
                 assert applied == (1 if order_no in changing else 0), order_no
             for document in stored.values():
-                for tag in document["tags"]:
+                for tag in stored_tags_of(document):
                     if tag["name"] == "big-customer" and document["order_no"] in gaining:
                         assert tag["by"] == f"ruleset:{candidate}"  # provenance
             history = (

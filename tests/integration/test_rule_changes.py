@@ -17,6 +17,7 @@ from services.tagger.settings import DEFAULT_RULES_FILE, TaggerSettings
 from services.tagger.store import OrderRecord
 from shared.auth import API_KEY_HEADER, ApiKey, Scope, hash_key
 from shared.events import OrderCreated
+from shared.stored_tags import stored_tags_of
 from tests.conftest import eventually
 from tests.generated import order_stream
 from tests.integration.accounting import retagged_names
@@ -66,7 +67,7 @@ async def test_the_diff_equals_what_a_retag_with_the_candidate_would_write(
     stored = await tag_stream(tagger, tagger_settings, mongo_db, f"D{run_id}")
     expected: dict[str, tuple[set[str], set[str]]] = {}
     for order_no, document in stored.items():
-        now = {tag["name"] for tag in document["tags"]}
+        now = set(document["tag_names"])
         assert retagged(document, ACTIVE) == now  # the stored tags are the active rules'
         after = retagged(document, CANDIDATE)
         if after != now:
@@ -184,14 +185,14 @@ async def test_shadow_mode_counts_differences_and_writes_nothing(
     summary = await eventually(lambda: _summary_covering(versions, len(stored)), within=30)
 
     for document in stored.values():  # every order carries the active rules' tags only
-        assert {t["name"] for t in document["tags"]} == retagged(document, ACTIVE)
+        assert set(document["tag_names"]) == retagged(document, ACTIVE)
     # which rule version each tag was applied by (stored on the order, shared/stored_tags.py)
-    cited = {(t.get("rule_id"), t.get("rule_version")) for d in stored.values() for t in d["tags"]}
+    cited = {(t["rule_id"], t["rule_version"]) for d in stored.values() for t in stored_tags_of(d)}
     assert all(rule_id for rule_id, _ in cited)
     candidate_only = {
         order_no
         for order_no, document in stored.items()
-        if retagged(document, CANDIDATE) != {t["name"] for t in document["tags"]}
+        if retagged(document, CANDIDATE) != set(document["tag_names"])
     }
     assert candidate_only  # the candidate would have changed orders ...
     assert summary["orders_changed"] >= 1  # ... the shadow saw it ...

@@ -58,7 +58,7 @@ def test_a_stored_rule_tag_reads_in_the_language_asked_for() -> None:
         reason="express shipping of 120.00 → urgent",
         at=at,
     )
-    document = {"tags": [stored_tag(tag, templates)], "tags_at": at}
+    document = {"tags": [stored_tag(tag, templates)], "tag_names": ["urgent"], "tags_at": at}
 
     assert document["tags"][0]["args"] == ["express", "120.00"]
     [zh] = order_tags(document, templates.in_language("zh-CN"))
@@ -79,7 +79,7 @@ def _stored(rule_id: str, reason: str) -> dict[str, object]:
     tag = AppliedTag(
         name="t", source=TagSource.RULE, rule_id=rule_id, rule_version=1, reason=reason, at=at
     )
-    return {"tags": [stored_tag(tag, ReasonTemplates(RULES))], "tags_at": at}
+    return {"tags": [stored_tag(tag, ReasonTemplates(RULES))], "tag_names": ["t"], "tags_at": at}
 
 
 @pytest.mark.parametrize(

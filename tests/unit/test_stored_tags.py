@@ -13,7 +13,14 @@ from services.tagger.settings import DEFAULT_RULES_FILE
 from services.tagger.store import HistoryEntry, OrderRecord, _changes
 from shared.events import AppliedTag, TagSource
 from shared.models import OrderStatus
-from shared.stored_tags import applied_order, order_tags, readable_history, stored_tag, tag_of
+from shared.stored_tags import (
+    applied_order,
+    history_tag,
+    order_tags,
+    readable_history,
+    stored_tag,
+    tag_of,
+)
 from tests.factories import make_order
 
 RULES = load_rules(DEFAULT_RULES_FILE)
@@ -38,16 +45,16 @@ def test_a_rule_tag_keeps_its_templates_values_and_reads_back_the_same_reason() 
     record = _tagged_record()
     urgent = next(tag for tag in record.tags if tag.name == "urgent")
 
-    stored = stored_tag(urgent, TEMPLATES, tags_at=AT)
+    stored = stored_tag(urgent, TEMPLATES, name_key="tag")
 
     assert stored == {
-        "name": "urgent",
+        "tag": "urgent",
         "family": "priority",
         "rule_id": "priority.fast-shipping",
         "rule_version": 1,
         "args": ["same_day"],
     }
-    assert tag_of(stored, TEMPLATES, AT) == urgent
+    assert history_tag(stored, TEMPLATES)["reason"] == urgent.reason
 
 
 def test_an_order_document_reads_back_as_it_was_written() -> None:
@@ -80,7 +87,7 @@ def test_a_reason_its_template_does_not_render_is_kept_as_written() -> None:
     stored = stored_tag(tag, TEMPLATES)
 
     assert stored["reason"] == "written by an older template"
-    assert tag_of(stored, TEMPLATES) == tag
+    assert order_tags({"tags": [stored], "tag_names": ["urgent"]}, TEMPLATES) == [tag]
 
 
 def test_a_rule_version_the_rules_no_longer_hold_still_names_rule_version_and_values() -> None:
