@@ -17,6 +17,7 @@ from typing import Any
 from bench import (
     alert_noise,
     console_bench,
+    document_bytes,
     e2e_bench,
     ingest_bench,
     rules_diff_bench,
@@ -66,6 +67,8 @@ async def main(scale: float) -> dict[str, Any]:
     results["ingest"] = await ingest_bench.run(scale)
     print("tagger …", flush=True)
     results["tagger"] = await tagger_bench.run(scale)
+    print("bytes stored per order …", flush=True)
+    results["document_bytes"] = await document_bytes.run(max(1_000, int(10_000 * scale)))
     print("end-to-end latency …", flush=True)
     results["end_to_end"] = await e2e_bench.run((50, 200, 1000), 10 * scale)
     print("rules and customers …", flush=True)
@@ -115,6 +118,7 @@ if __name__ == "__main__":
     (DOCS / "benchmarks.json").write_text(json.dumps(results, indent=2) + "\n")
     write_markdown(results, DOCS / "benchmarks.md")
     with (DOCS / "benchmarks.md").open("a", encoding="utf-8") as markdown:
+        markdown.write(document_bytes.markdown(results["document_bytes"]))
         markdown.write(console_markdown(results["console"]))
         markdown.write(rules_diff_bench.markdown(results["rules_diff"]))
         markdown.write(alert_noise.markdown(results["alert_noise"]))

@@ -1,0 +1,186 @@
+"""What the tagger stores per order, field by field: the tagger bench's order mix tagged in
+process by the real use case (rules, Redis figures, the store) into a database of its own, then
+every stored document read back as raw BSON and its bytes split by top-level field.
+
+    uv run python -m bench.document_bytes [ORDERS] [--as-mongodb]
+
+Issue #14's third target is bytes written to MongoDB per tagged order (orders + history, BSON as
+stored, on average): this shows where they go. The local MongoDB-wire server keeps ``tag_keys``
+for its order list, a MongoDB does not; ``--as-mongodb`` writes what the tagger writes to a
+MongoDB (into the local server: the documents are the same, only their indexes differ).
+"""
+
+import asyncio
+import json
+import sys
+from collections import Counter
+from typing import Any, cast
+
+import bson
+from bson import CodecOptions
+from bson.raw_bson import RawBSONDocument
+from pymongo import monitoring
+
+from bench.harness import isolated_settings, run_prefix
+from bench.orders import order_payloads
+from services.tagger.bootstrap import open_stores
+from services.tagger.rules.book import RuleBook
+from services.tagger.rules.engine import reason_templates
+from services.tagger.settings import TaggerSettings
+from services.tagger.store import OrderStore
+from services.tagger.tagging import TaggingService
+from shared.events import OrderCreated
+from shared.models import Order
+from shared.mongo import SCAN_BATCH
+
+BATCH = 500  # the tagger's batch size (``tagger_batch_max_records``)
+COLLECTIONS = ("orders", "tag_history")
+
+
+class WriteCommands(monitoring.CommandListener):
+    """Write commands sent per collection (a bulk write of inserts and updates is two)."""
+
+    def __init__(self) -> None:
+        self.sent: Counter[tuple[str, str]] = Counter()
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        if event.command_name in ("insert", "update", "delete"):
+            self.sent[(str(event.command[event.command_name]), event.command_name)] += 1
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        return None
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        return None
+
+
+def field_bytes(raw: bytes | memoryview) -> dict[str, int]:
+    """Each top-level field's bytes in one BSON document (type byte, name, value); with the
+    document's own 5 bytes (length, terminator) they add up to the document's size."""
+    document = bson.decode(raw)
+    sizes = {key: len(bson.encode({key: value})) - 5 for key, value in document.items()}
+    sizes["(document header)"] = 5
+    return sizes
+
+
+async def stored_fields(settings: TaggerSettings, orders: int) -> dict[str, Any]:
+    """The stored documents of ``settings.mongo_database`` per order, by collection and field."""
+    async with open_stores(settings) as stores:
+        raw = CodecOptions(document_class=RawBSONDocument)
+        result: dict[str, Any] = {}
+        for name in COLLECTIONS:
+            collection = stores.database.get_collection(name, codec_options=raw)
+            fields: Counter[str] = Counter()
+            documents = total = 0
+            async for document in collection.find({}, batch_size=SCAN_BATCH):
+                data = cast(RawBSONDocument, document).raw
+                documents += 1
+                total += len(data)
+                fields.update(field_bytes(data))
+            result[name] = {
+                "documents_per_order": round(documents / orders, 3),
+                "bytes_per_order": round(total / orders, 1),
+                "fields_per_order": {
+                    key: round(size / orders, 1) for key, size in fields.most_common()
+                },
+            }
+        return result
+
+
+async def measure(count: int = 2_000, unique_indexes_only: bool | None = None) -> dict[str, Any]:
+    """Tag ``count`` bench orders in batches of ``BATCH`` and measure what was stored, as for
+    the server the stack runs (``unique_indexes_only`` None) or as said."""
+    settings = TaggerSettings(**isolated_settings("bytes").model_dump())
+    rules = RuleBook(settings.tagger_rules_file)
+    events = [
+        OrderCreated(order=Order.model_validate(payload))
+        for payload in order_payloads(count, run_prefix())
+    ]
+    writes = WriteCommands()
+    monitoring.register(writes)
+    try:
+        async with open_stores(settings, rules) as stores:
+            store = OrderStore(
+                stores.database,
+                lambda: reason_templates(rules.current),
+                unique_indexes_only=unique_indexes_only,
+            )
+            await store.ensure_indexes()
+            tagging = TaggingService(
+                rules,
+                stores.figures,
+                store,
+                max_tags=settings.tagger_max_tags_per_order,
+                lanes=1,  # one lane: the bulk writes counted are a whole batch's
+            )
+            writes.sent.clear()
+            for start in range(0, count, BATCH):
+                await tagging.tag(events[start : start + BATCH])
+            batches = -(-count // BATCH)
+            sent = {f"{c}.{kind}": n / batches for (c, kind), n in sorted(writes.sent.items())}
+            stored = await stored_fields(settings, count)
+            await stores.mongo.drop_database(settings.mongo_database)
+            keyed = await store.server.unique_indexes_only()
+    finally:
+        writes.sent.clear()
+    total = sum(stored[name]["bytes_per_order"] for name in COLLECTIONS)
+    documents = sum(stored[name]["documents_per_order"] for name in COLLECTIONS)
+    return {
+        "tagged_orders": count,
+        "store": "unique indexes only (tag_keys kept)" if keyed else "MongoDB (full indexes)",
+        "bytes_per_order": round(total, 1),
+        "documents_per_order": round(documents, 3),
+        "write_commands_per_batch": sent,
+        **stored,
+    }
+
+
+async def run(count: int) -> dict[str, Any]:
+    """Both stores: the local server (``tag_keys`` kept) and a MongoDB (without them)."""
+    return {
+        "local_server": await measure(count, unique_indexes_only=True),
+        "mongodb": await measure(count, unique_indexes_only=False),
+    }
+
+
+def markdown(figures: dict[str, Any]) -> str:
+    """The stored bytes' section of benchmarks.md: per order, by collection and field."""
+    local, mongodb = figures["local_server"], figures["mongodb"]
+    rows = []
+    for name in COLLECTIONS:
+        fields = local[name]["fields_per_order"]
+        on_mongodb = mongodb[name]["fields_per_order"]
+        rows += [
+            f"| {name} | `{key}` | {size:,} | {on_mongodb.get(key, 0):,} |"
+            for key, size in fields.items()
+        ]
+    return "\n".join(
+        [
+            "",
+            "## Bytes written per tagged order",
+            "",
+            f"The tagger bench's order mix ({local['tagged_orders']:,} orders) tagged by the"
+            " tagging use case in process and read back as BSON (`bench/document_bytes.py`):"
+            " bytes per order"
+            f" **{mongodb['bytes_per_order']:,}** as written to a MongoDB"
+            f" ({mongodb['documents_per_order']} documents), {local['bytes_per_order']:,} on the"
+            " local MongoDB-wire server, which also stores `tag_keys` for its order list"
+            " (target ≤ 1,500).",
+            "",
+            "| collection | field | local server, B/order | MongoDB, B/order |",
+            "|---|---|---:|---:|",
+            *rows,
+            "",
+        ]
+    )
+
+
+def main() -> None:
+    numbers = [arg for arg in sys.argv[1:] if arg.isdigit()]
+    count = int(numbers[0]) if numbers else 2_000
+    as_mongodb = False if "--as-mongodb" in sys.argv else None
+    print(json.dumps(asyncio.run(measure(count, as_mongodb)), indent=2, ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    main()
