@@ -2,15 +2,24 @@
 did: why a tag is there, by which rule version, since when, and the history for audit."""
 
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 import bson
+import pytest
 
+from services.tagger.rule_changes import ReplayDecoder
 from services.tagger.rules.engine import ReasonTemplates, decide, merge_tags
 from services.tagger.rules.facts import FiguresSnapshot, order_facts
 from services.tagger.rules.schema import load_rules
 from services.tagger.settings import DEFAULT_RULES_FILE
-from services.tagger.store import HistoryEntry, OrderRecord, _changes
+from services.tagger.store import (
+    HistoryEntry,
+    OrderRecord,
+    ServerKind,
+    _changes,
+    unique_indexes_only,
+)
 from shared.events import AppliedTag, TagSource
 from shared.models import OrderStatus
 from shared.stored_tags import (
@@ -19,6 +28,7 @@ from shared.stored_tags import (
     order_tags,
     readable_history,
     stored_tag,
+    stored_tags_of,
     tag_of,
 )
 from tests.factories import make_order
@@ -190,3 +200,138 @@ def test_history_is_read_in_the_order_changes_were_applied_not_by_event_time() -
     ordered = sorted([same_batch, shipped, created, earlier_form], key=applied_order)
 
     assert [e["event_id"] for e in ordered] == ["e0", "e1", "e2", "e3"]
+
+
+def _earlier_form(record: OrderRecord) -> dict[str, Any]:
+    """The order as the tagger stored it before names were left out of its tags (main at
+    17211a6): every tag with its name and rule version, tag_keys with an empty key, false
+    fields written."""
+    document = record.to_document(TEMPLATES)
+    document["tags"] = []
+    for tag in record.tags:
+        whole = stored_tag(tag, TEMPLATES, name_key="name")
+        if tag.at != document["tags_at"]:
+            whole["at"] = tag.at
+        document["tags"].append(whole)
+    del document["tags_rule_version"]
+    document["tag_keys"] = ["\x1fSO-1", *(f"{name}\x1fSO-1" for name in document["tag_names"])]
+    document["contribution_reversed"] = False
+    return document
+
+
+def test_an_order_stores_each_tag_fact_once() -> None:
+    record = _tagged_record()
+    manual = AppliedTag(
+        name="vip", source=TagSource.MANUAL, by="li.na", reason="大客户", at=AT + timedelta(1)
+    )
+    older = next(t for t in record.tags if t.name == "urgent").model_copy(
+        update={"rule_version": 2, "reason": "written by version 2"}
+    )
+    record.tags = [*(t for t in record.tags if t.name != "urgent"), older, manual]
+
+    document = record.to_document(TEMPLATES)
+    stored = bson.decode(bson.encode(document), bson.CodecOptions(tz_aware=True))
+    again = OrderRecord.from_document(stored, TEMPLATES)
+
+    assert again.tags == record.tags
+    assert document["tag_names"] == [tag.name for tag in record.tags]
+    assert all("name" not in tag for tag in document["tags"])
+    assert document["tags_rule_version"] == 1
+    by_name = dict(zip(document["tag_names"], document["tags"], strict=True))
+    assert by_name["urgent"]["rule_version"] == 2  # not the order's: kept
+    assert by_name["vip"] == {
+        "source": "manual",
+        "rule_version": None,
+        "by": "li.na",
+        "reason": "大客户",
+        "at": AT + timedelta(1),
+    }
+    assert "rule_id" not in by_name["status:pending"]  # the status rule, named as its family
+    assert "contribution_reversed" not in document
+    assert "tag_keys" not in document  # only where the store needs them (keyed=True)
+
+
+def test_tag_keys_are_stored_only_for_a_store_of_unique_indexes_and_tags_to_key() -> None:
+    record = _tagged_record()
+
+    keyed = record.to_document(TEMPLATES, keyed=True)
+    untagged = OrderRecord(record.order, record.status, [], record.figures)
+
+    assert keyed["tag_keys"] == [f"{name}\x1fSO-1" for name in sorted(keyed["tag_names"])]
+    assert "tag_keys" not in untagged.to_document(TEMPLATES, keyed=True)
+
+
+def test_an_order_in_the_earlier_form_reads_the_same_and_is_rewritten_compact() -> None:
+    record = _tagged_record()
+    earlier = _earlier_form(record)
+    assert "name" in earlier["tags"][0]
+    assert "tags_rule_version" not in earlier
+
+    again = OrderRecord.from_document(earlier, TEMPLATES)
+    update = _changes({**again.to_document(TEMPLATES), "version": 2}, earlier)
+
+    assert again.tags == record.tags
+    assert [tag["name"] for tag in stored_tags_of(earlier)] == earlier["tag_names"]
+    assert set(update["$unset"]) == {"tag_keys", "contribution_reversed"}
+    assert {"tags", "tags_rule_version", "version"} <= set(update["$set"])
+
+
+def test_the_replay_reads_every_tag_with_its_rule_and_version_from_either_form() -> None:
+    record = _tagged_record()
+    expected = [(t.name, t.family, t.rule_id, t.rule_version) for t in record.tags]
+
+    for document in (record.to_document(TEMPLATES), _earlier_form(record)):
+        replayed = ReplayDecoder()(document)
+        assert [(t.name, t.family, t.rule_id, t.rule_version) for t in replayed.tags] == expected
+
+
+def test_an_orders_first_change_names_no_tags_and_reads_as_adding_all_it_then_held() -> None:
+    record = _tagged_record()
+    first = HistoryEntry("SO-1", "e1", AT, record.tags, []).to_document(TEMPLATES, 1, 0)
+    urgent = next(tag for tag in record.tags if tag.name == "urgent")
+    shipped = HistoryEntry("SO-1", "e2", AT, [], [urgent]).to_document(TEMPLATES, 2, 0)
+    held = [tag for tag in record.tags if tag.name != "urgent"]
+
+    readable = readable_history([first, shipped], held, TEMPLATES)
+
+    assert set(first) == {"order_no", "event_id", "at", "version"}  # no added, no removed
+    assert sorted(t["tag"] for t in readable[0]["added"]) == sorted(t.name for t in record.tags)
+    assert readable[0]["removed"] == []
+    urgent_then = next(t for t in readable[0]["added"] if t["tag"] == "urgent")
+    assert (urgent_then["rule_id"], urgent_then["reason"]) == (urgent.rule_id, urgent.reason)
+    assert [t["tag"] for t in readable[1]["removed"]] == ["urgent"]
+    assert "added" in shipped
+    assert "removed" in shipped
+
+
+class _Admin:
+    def __init__(self, build_info: dict[str, Any]) -> None:
+        self.build_info = build_info
+
+    async def command(self, name: str) -> dict[str, Any]:
+        assert name == "buildInfo"
+        return self.build_info
+
+
+class _Database:
+    def __init__(self, build_info: dict[str, Any]) -> None:
+        self.client = SimpleNamespace(admin=_Admin(build_info))
+
+
+@pytest.mark.parametrize(
+    ("build_info", "unique_only"),
+    [
+        ({"version": "4.4.0", "versionArray": [4, 4, 0], "ok": 1.0}, True),  # mongo-java-server
+        ({"version": "8.0.4", "gitVersion": "bc35ab4305d9920d9d0491c1c9ef9b72383d31f9"}, False),
+    ],
+)
+async def test_the_store_asks_the_server_once_whether_it_needs_tag_keys(
+    build_info: dict[str, Any], unique_only: bool
+) -> None:
+    database = _Database(build_info)
+    kind = ServerKind(database, None)  # type: ignore[arg-type]
+
+    assert await unique_indexes_only(database) is unique_only  # type: ignore[arg-type]
+    assert await kind.unique_indexes_only() is unique_only
+    database.client.admin.build_info = {}  # asked once: the answer is kept
+    assert await kind.unique_indexes_only() is unique_only

@@ -1,0 +1,187 @@
+"""What the tagger stores on either kind of server (issue #14: bytes per order), on the real
+local store: ``tag_keys`` only where the server needs them, the same order list either way, and
+orders stored in the earlier form read in full (detail, list, rule diff replay) and rewritten
+compact when they next change."""
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from pymongo.asynchronous.database import AsyncDatabase
+
+from services.tagger.queries import OrderFilter, SortKey
+from services.tagger.read_model import ReadModel
+from services.tagger.rule_changes import ReplayDecoder, ReplayWindow, StoredOrders
+from services.tagger.rules.engine import ReasonTemplates, decide, merge_tags
+from services.tagger.rules.facts import FiguresSnapshot, order_facts
+from services.tagger.rules.schema import load_rules
+from services.tagger.settings import DEFAULT_RULES_FILE
+from services.tagger.store import HistoryEntry, OrderRecord, OrderStore
+from shared.models import OrderStatus
+from shared.stored_tags import stored_tag
+from tests.factories import make_order
+
+pytestmark = pytest.mark.integration
+RULES = load_rules(DEFAULT_RULES_FILE)
+TEMPLATES = ReasonTemplates(RULES)
+AT = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
+METHODS = ["same_day", "standard", "express"]
+
+
+def tagged(index: int) -> OrderRecord:
+    order = make_order(
+        f"SF-{index:03d}",
+        shipping={"method": METHODS[index % 3], "province": "上海"},
+        created_at=datetime(2026, 11, 1, index % 24, index, tzinfo=UTC).isoformat(),
+    )
+    figures = FiguresSnapshot(prior_order_count=index % 2)
+    change = merge_tags(
+        [],
+        decide(RULES, order_facts(order, figures, order.status)),
+        exclusive_families=RULES.exclusive_families,
+        max_tags=20,
+        at=AT,
+    )
+    return OrderRecord(order, order.status, change.tags, figures, applied_events=[f"e{index}"])
+
+
+def created(record: OrderRecord) -> HistoryEntry:
+    return HistoryEntry(record.order.order_no, f"e-{record.order.order_no}", AT, record.tags, [])
+
+
+async def stored(db: AsyncDatabase[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {d["order_no"]: d async for d in db["orders"].find({}, {"_id": 0})}
+
+
+def carries(record: OrderRecord, tag: str) -> bool:
+    return tag in {t.name for t in record.tags}
+
+
+def newest_first(records: list[OrderRecord]) -> list[str]:
+    """Order numbers as the list gives them, newest first (ties by order number)."""
+    keys = sorted(((r.order.created_at, r.order.order_no) for r in records), reverse=True)
+    return [order_no for _, order_no in keys]
+
+
+async def every_page(model: ReadModel, which: OrderFilter) -> list[str]:
+    found: list[str] = []
+    cursor = None
+    while True:
+        page = await model.page(which, SortKey.NEWEST, 7, cursor)
+        found += [o["order_no"] for o in page.orders]
+        if page.next_cursor is None:
+            return found
+        cursor = page.next_cursor
+
+
+async def test_the_local_server_is_told_apart_and_keeps_tag_keys_for_its_order_list(
+    mongo_db: AsyncDatabase[dict[str, Any]],
+) -> None:
+    store = OrderStore(mongo_db, lambda: TEMPLATES)
+    records = [tagged(i) for i in range(5)]
+
+    await store.ensure_indexes()
+    assert await store.save(records, [created(r) for r in records]) == set()
+
+    assert await store.server.unique_indexes_only()  # mongo-java-server: no gitVersion
+    indexes = await mongo_db["orders"].index_information()
+    assert any(spec["key"] == [("tag_keys", 1)] for spec in indexes.values())
+    for record, document in zip(records, (await stored(mongo_db)).values(), strict=True):
+        names = sorted(tag.name for tag in record.tags)
+        assert document["tag_keys"] == [f"{n}\x1f{record.order.order_no}" for n in names]
+
+
+async def test_as_for_a_mongodb_no_tag_keys_are_kept_and_the_list_is_the_same(
+    mongo_db: AsyncDatabase[dict[str, Any]],
+) -> None:
+    store = OrderStore(mongo_db, lambda: TEMPLATES, unique_indexes_only=False)
+    records = [tagged(i) for i in range(30)]
+
+    await store.ensure_indexes()
+    assert await store.save(records, [created(r) for r in records]) == set()
+
+    indexes = await mongo_db["orders"].index_information()
+    keys = [spec["key"] for spec in indexes.values()]
+    assert [("tag_names", 1), ("created_at", -1)] in keys  # serves the list on MongoDB
+    assert not any(key[0][0] == "tag_keys" for key in keys)
+    assert not any("tag_keys" in document for document in (await stored(mongo_db)).values())
+    plain = ReadModel(mongo_db, timeline_min_orders=1, unique_indexes_only=False)
+    walked = ReadModel(mongo_db, timeline_min_orders=1, unique_indexes_only=True)
+    for which in (OrderFilter(all_tags=["urgent"]), OrderFilter(none_tags=["urgent"])):
+        wanted = bool(which.all_tags)
+        expected = newest_first([r for r in records if carries(r, "urgent") == wanted])
+        assert await every_page(plain, which) == expected
+        assert await every_page(walked, which) == expected  # unkeyed orders: read by number
+
+
+def earlier_form(record: OrderRecord) -> dict[str, Any]:
+    """The order as stored before tags left out their names (main at 17211a6)."""
+    document = record.to_document(TEMPLATES, keyed=True)
+    document["tags"] = [stored_tag(tag, TEMPLATES, name_key="name") for tag in record.tags]
+    del document["tags_rule_version"]
+    no = record.order.order_no
+    document["tag_keys"] = [f"\x1f{no}", *(f"{n}\x1f{no}" for n in sorted(document["tag_names"]))]
+    document["contribution_reversed"] = False
+    return {**document, "version": 1}
+
+
+async def test_orders_stored_in_the_earlier_form_read_in_full_and_are_rewritten_compact(
+    mongo_db: AsyncDatabase[dict[str, Any]],
+) -> None:
+    records = [tagged(i) for i in range(6)]
+    store = OrderStore(mongo_db, lambda: TEMPLATES, unique_indexes_only=False)
+    await store.ensure_indexes()
+    await mongo_db["orders"].insert_many([earlier_form(r) for r in records])
+    await mongo_db["tag_history"].insert_many(
+        [
+            {
+                "order_no": r.order.order_no,
+                "event_id": f"e-{r.order.order_no}",
+                "at": AT,
+                "added": [{"tag": t.name} for t in r.tags],
+                "removed": [],
+                "version": 1,
+            }
+            for r in records
+        ]
+    )
+    first = records[0]
+
+    # the order detail: every tag with its reason, the history in full
+    detail = await ReadModel(mongo_db, templates=lambda: TEMPLATES).order(first.order.order_no)
+    assert detail is not None
+    assert detail["tags"] == [tag.model_dump(mode="json") for tag in first.tags]
+    assert "tag_keys" not in detail
+    [entry] = detail["history"]
+    assert [t["reason"] for t in entry["added"]] == [t.reason for t in first.tags]
+    # the list, either path
+    urgent = newest_first([r for r in records if carries(r, "urgent")])
+    for unique_only in (True, False):
+        model = ReadModel(mongo_db, timeline_min_orders=1, unique_indexes_only=unique_only)
+        assert await every_page(model, OrderFilter(all_tags=["urgent"])) == urgent
+    # the rule diff replay
+    [batch] = [b async for b in StoredOrders(mongo_db).batches(ReplayWindow())]
+    decode = ReplayDecoder()
+    for document, record in zip(batch, records, strict=True):
+        replayed = decode(document)
+        assert [(t.name, t.rule_id, t.rule_version) for t in replayed.tags] == [
+            (t.name, t.rule_id, t.rule_version) for t in record.tags
+        ]
+
+    # the next change writes the compact form, and leaves nothing of the earlier one
+    [loaded] = (await store.load([first.order.order_no])).values()
+    shipped = OrderRecord(
+        loaded.order.model_copy(update={"status": OrderStatus.SHIPPED}),
+        OrderStatus.SHIPPED,
+        loaded.tags,
+        loaded.figures,
+        applied_events=[*loaded.applied_events, "e-shipped"],
+        version=loaded.version,
+        stored=loaded.stored,
+    )
+    assert await store.save([shipped], []) == set()
+    rewritten = (await stored(mongo_db))[first.order.order_no]
+    assert "tag_keys" not in rewritten
+    assert "contribution_reversed" not in rewritten
+    assert all("name" not in tag for tag in rewritten["tags"])
+    assert (await store.load([first.order.order_no]))[first.order.order_no].tags == first.tags
