@@ -21,7 +21,7 @@ from bson import CodecOptions
 from bson.raw_bson import RawBSONDocument
 from pymongo import monitoring
 
-from bench.harness import isolated_settings, run_prefix
+from bench.harness import cpu_seconds, isolated_settings, run_prefix, stack_pids
 from bench.orders import order_payloads
 from services.tagger.bootstrap import open_stores
 from services.tagger.rules.book import RuleBook
@@ -114,8 +114,12 @@ async def measure(count: int = 2_000, unique_indexes_only: bool | None = None) -
                 lanes=1,  # one lane: the bulk writes counted are a whole batch's
             )
             writes.sent.clear()
+            mongo_pid = stack_pids().get("mongo")
+            mongo_cpu = cpu_seconds(mongo_pid) if mongo_pid else 0.0
             for start in range(0, count, BATCH):
                 await tagging.tag(events[start : start + BATCH])
+            if mongo_pid:  # the server's work for what it was sent (its indexes included)
+                mongo_cpu = cpu_seconds(mongo_pid) - mongo_cpu
             batches = -(-count // BATCH)
             sent = {f"{c}.{kind}": n / batches for (c, kind), n in sorted(writes.sent.items())}
             stored = await stored_fields(settings, count)
@@ -131,6 +135,7 @@ async def measure(count: int = 2_000, unique_indexes_only: bool | None = None) -
         "bytes_per_order": round(total, 1),
         "documents_per_order": round(documents, 3),
         "write_commands_per_batch": sent,
+        "mongo_server_cpu_us_per_order": round(mongo_cpu / count * 1e6) if mongo_pid else None,
         **stored,
     }
 
