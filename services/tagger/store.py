@@ -32,6 +32,8 @@ from shared.mongo import DUPLICATE_KEY, SCAN_BATCH
 from shared.stored_tags import TagDefaults, applied_order, order_tags, stored_tag
 
 APPLIED_EVENTS_KEPT = 50
+# An order's fields left out when empty, false or not needed (``OrderRecord.to_document``)
+SOMETIMES_STORED = ("tags_at", "tags_rule_version", "tag_keys", "contribution_reversed")
 CATALOG_FIELDS = {"_id": 0, "created_at": 0, "updated_at": 0}
 
 # The current rule set's reason templates, asked for each time (the rule book reloads).
@@ -157,8 +159,8 @@ class HistoryEntry:
 def _changes(document: dict[str, Any], stored: dict[str, Any] | None) -> dict[str, Any]:
     """The update of a stored order: ``$set`` the fields that differ from the document as it
     was read (``version`` always does), the others only if the upsert inserts (the document
-    was removed meanwhile), so it is never stored in part; ``$unset`` the stored fields the
-    document leaves out (false or empty now, or of an earlier form)."""
+    was removed meanwhile), so it is never stored in part; ``$unset`` the fields stored only
+    sometimes that the document leaves out now."""
     if stored is None:
         return {"$set": document}
     changed, same = {}, {}
@@ -170,7 +172,7 @@ def _changes(document: dict[str, Any], stored: dict[str, Any] | None) -> dict[st
     update: dict[str, Any] = {"$set": changed}
     if same:
         update["$setOnInsert"] = same
-    if gone := {key: "" for key in stored if key not in document and key != "_id"}:
+    if gone := {key: "" for key in SOMETIMES_STORED if key in stored and key not in document}:
         update["$unset"] = gone
     return update
 
