@@ -80,7 +80,7 @@ class OrderRecord:
             "created_at": order.created_at,
             "tags": [stored_tag(t, templates, name_key=None, defaults=defaults) for t in self.tags],
             "tag_names": names,
-            "figures": self.figures.to_record(),
+            "figures": stored_figures(self.figures),
             "applied_events": self.applied_events[-APPLIED_EVENTS_KEPT:],
             "version": self.version,
         }
@@ -154,6 +154,19 @@ class HistoryEntry:
         if step:
             document["step"] = step
         return document
+
+
+def stored_figures(figures: FiguresSnapshot) -> dict[str, Any]:
+    """The customer figures as stored with the order (``FiguresSnapshot.to_record``), times in
+    whole seconds as integers (BSON int32: half a double; ``from_record`` reads either)."""
+    record = figures.to_record()
+    record["recent_order_times"] = [_whole(t) for t in record["recent_order_times"]]
+    record["first_order_at"] = _whole(record["first_order_at"])
+    return record
+
+
+def _whole(seconds: float | None) -> float | int | None:
+    return int(seconds) if isinstance(seconds, float) and seconds.is_integer() else seconds
 
 
 def _changes(document: dict[str, Any], stored: dict[str, Any] | None) -> dict[str, Any]:

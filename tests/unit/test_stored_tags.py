@@ -335,3 +335,19 @@ async def test_the_store_asks_the_server_once_whether_it_needs_tag_keys(
     assert await kind.unique_indexes_only() is unique_only
     database.client.admin.build_info = {}  # asked once: the answer is kept
     assert await kind.unique_indexes_only() is unique_only
+
+
+def test_the_customer_figures_store_whole_second_times_as_integers_and_read_back_equal() -> None:
+    figures = FiguresSnapshot(
+        prior_order_count=2,
+        recent_order_times=(1761955197.0, 1761955200.25),
+        first_order_at=1761900000.0,
+    )
+    record = OrderRecord(make_order(), OrderStatus.PENDING, [], figures)
+
+    stored = bson.decode(bson.encode(record.to_document()), bson.CodecOptions(tz_aware=True))
+
+    assert stored["figures"]["recent_order_times"] == [1761955197, 1761955200.25]
+    assert type(stored["figures"]["first_order_at"]) is int
+    assert OrderRecord.from_document(stored).figures == figures
+    assert len(bson.encode(stored["figures"])) < len(bson.encode(figures.to_record()))
