@@ -3,15 +3,27 @@
 // acknowledge writes that H2 keeps in memory for up to a second, hence this launcher.
 // Started with Java's single-file source launcher: java -cp 'libs/*' MongoWireServer.java HOST PORT FILE
 // ORDERTAG_MONGO_FSYNC=false skips the fsync: writes then survive kill -9, not a power cut.
+import de.bwaldvogel.mongo.MongoDatabase;
 import de.bwaldvogel.mongo.MongoServer;
 import de.bwaldvogel.mongo.MongoVersion;
+import de.bwaldvogel.mongo.backend.AbstractUniqueIndex;
+import de.bwaldvogel.mongo.backend.CursorRegistry;
+import de.bwaldvogel.mongo.backend.Index;
+import de.bwaldvogel.mongo.backend.IndexKey;
+import de.bwaldvogel.mongo.backend.KeyValue;
+import de.bwaldvogel.mongo.backend.Missing;
 import de.bwaldvogel.mongo.backend.h2.H2Backend;
+import de.bwaldvogel.mongo.backend.h2.H2Database;
+import de.bwaldvogel.mongo.backend.h2.H2UniqueIndex;
 import de.bwaldvogel.mongo.bson.Document;
 import io.netty.channel.Channel;
+import java.lang.reflect.Field;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.locks.ReentrantReadWriteLock;
+import org.h2.mvstore.MVMap;
 import org.h2.mvstore.MVStore;
 
 public class MongoWireServer {
@@ -71,6 +83,11 @@ public class MongoWireServer {
         }
 
         @Override
+        protected MongoDatabase openOrCreateDatabase(String databaseName) {
+            return new IndexedH2Database(databaseName, getMvStore(), getCursorRegistry());
+        }
+
+        @Override
         public Document handleCommand(Channel channel, String database, String command, Document query) {
             if (READS.contains(command.toLowerCase(Locale.ROOT))) {
                 return super.handleCommand(channel, database, command, query);
@@ -121,6 +138,115 @@ public class MongoWireServer {
             if (store.compact(50, 16 * 1024 * 1024)) {
                 store.commit();
             }
+        }
+    }
+
+    /** The stock H2 database, whose unique indexes also serve queries that name more fields. */
+    static final class IndexedH2Database extends H2Database {
+        IndexedH2Database(String databaseName, MVStore mvStore, CursorRegistry cursorRegistry) {
+            super(databaseName, mvStore, cursorRegistry);
+        }
+
+        @Override
+        protected Index<Object> openOrCreateUniqueIndex(
+                String collectionName, String indexName, List<IndexKey> keys, boolean sparse) {
+            Index<Object> stock = super.openOrCreateUniqueIndex(collectionName, indexName, keys, sparse);
+            return new SupersetUniqueIndex(mapOf(stock), indexName, keys, sparse);
+        }
+
+        /** The index's map in the file, as the stock index opened it (same name, same data). */
+        @SuppressWarnings("unchecked")
+        private static MVMap<KeyValue, Object> mapOf(Index<Object> stock) {
+            try {
+                Field map = H2UniqueIndex.class.getDeclaredField("mvMap");
+                map.setAccessible(true);
+                return (MVMap<KeyValue, Object>) map.get(stock);
+            } catch (ReflectiveOperationException e) {
+                throw new IllegalStateException("mongo-java-server's H2UniqueIndex changed", e);
+            }
+        }
+    }
+
+    /**
+     * A unique index, stored exactly as the stock H2 one, that also answers a query naming its
+     * fields and others, such as {alert_id: X, version: 3} or {alert_id: {$in: [...]},
+     * deliveries: {$elemMatch: ...}}.
+     *
+     * The stock index serves only a query whose fields are exactly its own; anything more is a
+     * scan of the whole collection, so every conditional update by id cost a pass over every
+     * document (the notifier's delivery claims and settlements, the versioned writes). A
+     * query's top-level fields all must hold, so the documents its own fields find are a
+     * superset of the answer; the collection then matches each against the whole query (it
+     * does so for every index), which keeps the answer exact.
+     */
+    static final class SupersetUniqueIndex extends AbstractUniqueIndex<Object> {
+        private final MVMap<KeyValue, Object> map;
+
+        SupersetUniqueIndex(MVMap<KeyValue, Object> map, String name, List<IndexKey> keys, boolean sparse) {
+            super(name, keys, sparse);
+            this.map = map;
+        }
+
+        /** The part of the query on this index's fields; null when it does not name them all. */
+        private Document ownPart(Document query) {
+            if (!query.keySet().containsAll(keySet())) {
+                return null;
+            }
+            if (query.size() == keySet().size()) {
+                return query;
+            }
+            Document own = new Document();
+            for (String key : keys()) {
+                own.put(key, query.get(key));
+            }
+            return own;
+        }
+
+        @Override
+        public synchronized boolean canHandle(Document query) {
+            Document own = ownPart(query);
+            return own != null && super.canHandle(own);
+        }
+
+        @Override
+        public synchronized Iterable<Object> getPositions(Document query) {
+            return super.getPositions(ownPart(query));
+        }
+
+        // storage: as de.bwaldvogel.mongo.backend.h2.H2UniqueIndex
+        @Override
+        protected Object removeDocument(KeyValue keyValue) {
+            return map.remove(keyValue);
+        }
+
+        @Override
+        protected boolean putKeyPosition(KeyValue keyValue, Object position) {
+            return map.putIfAbsent(keyValue, Missing.ofNullable(position)) == null;
+        }
+
+        @Override
+        protected Iterable<Map.Entry<KeyValue, Object>> getIterable() {
+            return map.entrySet();
+        }
+
+        @Override
+        protected Object getPosition(KeyValue keyValue) {
+            return map.get(keyValue);
+        }
+
+        @Override
+        public long getCount() {
+            return map.sizeAsLong();
+        }
+
+        @Override
+        public boolean isEmpty() {
+            return map.isEmpty();
+        }
+
+        @Override
+        public long getDataSize() {
+            return getCount();
         }
     }
 
