@@ -60,8 +60,18 @@ public class MongoWireServer {
             "serverstatus", "killcursors", "endsessions", "dbstats", "collstats", "getlog",
             "getparameter", "getcmdlineopts", "hostinfo", "connectionstatus", "saslstart");
 
-        /** Without the background writer the file is compacted here, between commands. */
+        /**
+         * Without the background writer the file is compacted here, between commands, under
+         * the exclusive lock: every command waits meanwhile. Rewriting 16 MB of half-empty
+         * chunks took seconds (every page read back through Java serialisation), a stall of
+         * every write each 30 s under load; so a busy store compacts in small steps, and the
+         * large ones wait for a quiet moment.
+         */
         static final long COMPACT_EVERY_MS = 30_000;
+        static final long COMPACT_STEP_EVERY_MS = 10_000;  // under constant load
+        static final int COMPACT_BYTES = 16 * 1024 * 1024;  // when the store is quiet
+        static final int COMPACT_STEP_BYTES = 1024 * 1024;  // a step: tens of milliseconds
+        static final long QUIET_MS = 1_000;  // no change for this long: the store is quiet
 
         /** Shared by commands while they change the store; exclusive for a commit. */
         private final ReentrantReadWriteLock changes = new ReentrantReadWriteLock();
@@ -69,6 +79,7 @@ public class MongoWireServer {
         private final boolean fsync;
         private long syncedVersion;
         private volatile long lastCompactMs = System.currentTimeMillis();
+        private volatile long lastChangeMs = System.currentTimeMillis();
 
         /** With fsync false the reply waits for the write to the file, not for the disk:
          * enough to survive a crash of this process, not one of the machine. */
@@ -80,6 +91,9 @@ public class MongoWireServer {
                 .open());
             this.fsync = fsync;
             syncedVersion = getMvStore().getCurrentVersion();
+            Thread quiet = new Thread(this::compactWhenQuiet, "compact-when-quiet");
+            quiet.setDaemon(true);
+            quiet.start();
         }
 
         @Override
@@ -127,16 +141,47 @@ public class MongoWireServer {
             }
         }
 
-        /** Rewrite sparse chunks so the file does not only grow (the background writer's job
-         * in the stock store). Runs under the exclusive lock: nothing is halfway. */
+        /** A small compaction step now and then while commands keep coming (under the lock). */
         private void compactNowAndThen(MVStore store) {
             long now = System.currentTimeMillis();
-            if (now - lastCompactMs < COMPACT_EVERY_MS) {
+            lastChangeMs = now;
+            if (now - lastCompactMs < COMPACT_STEP_EVERY_MS) {
                 return;
             }
             lastCompactMs = now;
-            if (store.compact(50, 16 * 1024 * 1024)) {
+            if (store.compact(50, COMPACT_STEP_BYTES)) {
                 store.commit();
+            }
+        }
+
+        /** Rewrite sparse chunks so the file does not only grow (the background writer's job
+         * in the stock store), in a quiet moment: nothing waits for it then. */
+        private void compactWhenQuiet() {
+            while (true) {
+                try {
+                    Thread.sleep(QUIET_MS);
+                } catch (InterruptedException e) {
+                    return;
+                }
+                long now = System.currentTimeMillis();
+                if (now - lastChangeMs < QUIET_MS || now - lastCompactMs < COMPACT_EVERY_MS) {
+                    continue;
+                }
+                MVStore store = getMvStore();
+                changes.writeLock().lock();
+                try {
+                    if (store.isClosed()) {
+                        return;
+                    }
+                    lastCompactMs = now;
+                    if (store.compact(50, COMPACT_BYTES)) {
+                        store.commit();
+                    }
+                } catch (IllegalStateException closing) {  // closed meanwhile (shutting down)
+                    return;
+                } finally {
+                    changes.writeLock().unlock();
+                }
             }
         }
     }
