@@ -83,3 +83,62 @@ async def test_updates_naming_an_indexed_field_and_more_change_exactly_the_match
     assert (await alerts.find_one({"alert_id": "a4"}))["version"] == 7
     # the index still finds the changed documents by their (unchanged) keys
     assert ids(await alerts.find({"alert_id": "a4", "version": 7}).to_list(None)) == ["a4"]
+
+
+async def test_non_unique_indexes_answer_equality_exactly_through_inserts_updates_and_deletes(
+    mongo_db: AsyncDatabase[dict[str, Any]],
+) -> None:
+    orders = mongo_db["orders"]
+    await orders.create_index([("order_no", ASCENDING)])
+    await orders.create_index([("tags", ASCENDING)])  # multikey
+    await orders.create_index([("deliveries.status", ASCENDING)])  # in an array of documents
+    await orders.create_index([("status", ASCENDING), ("n", ASCENDING)])  # compound
+    await orders.insert_many(
+        [
+            {
+                "order_no": f"o{i % 7}",
+                "n": i,  # an int here, asked as a float below
+                "status": "open" if i % 3 else "done",
+                "tags": [f"t{i % 4}", f"t{i % 5}"],
+                "deliveries": [{"status": "pending" if i % 2 else "sent"}],
+                **({"region": "east"} if i % 6 else {}),
+            }
+            for i in range(60)
+        ]
+    )
+    await orders.update_many({"tags": "t1"}, {"$set": {"tags": ["moved"], "status": "done"}})
+    await orders.update_one({"n": 11}, {"$set": {"deliveries.0.status": "failed"}})
+    await orders.delete_many({"order_no": "o3"})
+
+    async def numbers(query: dict[str, Any]) -> list[int]:
+        return sorted(d["n"] for d in await orders.find(query).to_list(None))
+
+    everything = await orders.find({}).to_list(None)
+    expected_moved = sorted(d["n"] for d in everything if d["tags"] == ["moved"])
+    assert await numbers({"tags": "moved"}) == expected_moved
+    assert await numbers({"tags": "t1"}) == []
+    assert await numbers({"tags": {"$in": ["t2", "t0"]}}) == sorted(
+        d["n"] for d in everything if {"t2", "t0"} & set(d["tags"])
+    )
+    assert await numbers({"order_no": "o3"}) == []
+    assert await numbers({"order_no": {"$in": ["o1", "o2"]}, "status": "open"}) == sorted(
+        d["n"] for d in everything if d["order_no"] in ("o1", "o2") and d["status"] == "open"
+    )
+    assert await numbers({"deliveries.status": "failed"}) == [11]
+    assert await numbers({"deliveries.status": "pending"}) == sorted(
+        d["n"] for d in everything if d["deliveries"][0]["status"] == "pending"
+    )
+    assert await numbers({"status": "done", "n": {"$lt": 20}}) == sorted(
+        d["n"] for d in everything if d["status"] == "done" and d["n"] < 20
+    )
+    assert await numbers({"n": 12.0}) == ([12] if any(d["n"] == 12 for d in everything) else [])
+    # not answered by an index (a missing field, a range): the scan gives the same answers
+    assert await numbers({"region": None}) == sorted(
+        d["n"] for d in everything if "region" not in d
+    )
+    assert await numbers({"order_no": {"$gt": "o5"}}) == sorted(
+        d["n"] for d in everything if d["order_no"] > "o5"
+    )
+    deleted = await orders.delete_many({"tags": "moved"})
+    assert deleted.deleted_count == len(expected_moved)
+    assert await numbers({"tags": "moved"}) == []
