@@ -147,15 +147,20 @@ class Alerting:
     async def _tell(self, batch: _Batch) -> None:
         """Changes people must see go to the alert's channels; the live page sees every one."""
         stored_due = [d for d in batch.documents.values() if d.get("notice_due")]
+        created = [alert_id for alert_id in batch.groups if alert_id in batch.created]
+        for alert_id in created:
+            self._raised(batch.groups[alert_id])
+        # the page hears of a batch's changes in one Redis call each, not one per alert
+        await self._live.publish_many("created", [batch.new_documents[a] for a in created])
+        updated = []
         for alert_id, group in batch.groups.items():
-            notice = batch.notices.get(alert_id, Notice.NONE)
             if alert_id in batch.created:
-                self._raised(group)
-                await self._live.publish("created", batch.new_documents[alert_id])
-            elif notice is not Notice.NONE:
+                continue
+            notice = batch.notices.get(alert_id, Notice.NONE)
+            if notice is not Notice.NONE:
                 await self.tell_channels(group, notice, batch.documents[alert_id])
-            if alert_id not in batch.created:
-                await self._live.publish("updated", group.state())
+            updated.append(group.state())
+        await self._live.publish_many("updated", updated)
         for document in stored_due:  # a run that stored a change and stopped before telling
             if document["alert_id"] not in batch.groups:
                 await self.tell_channels(_group_of(document), None, document)  # type: ignore[arg-type]

@@ -36,7 +36,6 @@ from shared.tracing import DeliverySpans
 
 log = structlog.get_logger("notifier.delivery")
 Notify = Callable[[str, dict[str, Any]], Awaitable[None]]
-MAX_DIGEST = 20  # alerts per message: WeCom markdown stops at 4,096 bytes
 RELEASE_TIMEOUT_S = 2.0
 
 
@@ -94,7 +93,7 @@ class ChannelWorker:
             await self._wait_for_slot()
             batch = [first]
             # what queued up meanwhile goes out as one digest, of a size chat robots accept
-            while not self._queue.empty() and len(batch) < MAX_DIGEST:
+            while not self._queue.empty() and len(batch) < self.channel.max_digest:
                 batch.append(self._queue.get_nowait())
             for message in self._messages(batch):
                 self._spawn(self._deliver(message))

@@ -52,6 +52,8 @@ class _Channel(_Strict):
     rate_per_minute: int = Field(default=600, ge=1, le=60_000)
     # messages on the wire at once: what a crash can leave unsettled (see docs/notifier.md)
     max_in_flight: int = Field(default=1, ge=1, le=64)
+    # alerts in one message: a chat robot's markdown stops at 4,096 bytes (20 fit)
+    max_digest: int = Field(default=20, ge=1, le=500)
     quiet_hours: QuietHours | None = None
     # alerts below this severity stay on the page only (info: for the record)
     min_severity: Severity = Severity.WARNING
@@ -94,6 +96,9 @@ class WebhookChannel(_Channel):
     secret_env: str | None = None
     unsigned: bool = False  # must be said out loud to deliver without a signature
     max_in_flight: int = Field(default=4, ge=1, le=64)  # a resend is harmless: it has a key
+    # a receiver of JSON takes a larger digest: each message costs a claim, a read, a request
+    # and a settlement whatever its size, so at 1,000 alerts/s twenty a message is 50 of each
+    max_digest: int = Field(default=100, ge=1, le=500)
 
 
 class WeComChannel(_Channel):

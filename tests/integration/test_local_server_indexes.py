@@ -1,0 +1,144 @@
+"""The local MongoDB-wire server's unique indexes also serve queries that name more fields than
+the index (deploy/local/MongoWireServer.java): the answers must be exactly MongoDB's, whichever
+index finds the candidates."""
+
+from typing import Any
+
+import pytest
+from pymongo import ASCENDING
+from pymongo.asynchronous.database import AsyncDatabase
+
+pytestmark = pytest.mark.integration
+
+DOCUMENTS = [
+    {
+        "alert_id": f"a{i}",
+        "version": i % 3,
+        "order_no": f"o{i // 2}",
+        **({"code": f"c{i}"} if i % 4 else {}),  # a sparse index's field, on 3 in 4
+        "deliveries": [
+            {"channel": "hook", "status": "pending" if i % 2 else "delivered"},
+            {"channel": "robot", "status": "pending"},
+        ],
+    }
+    for i in range(40)
+]
+
+
+def ids(documents: list[dict[str, Any]]) -> list[str]:
+    return sorted(d["alert_id"] for d in documents)
+
+
+@pytest.fixture
+async def alerts(mongo_db: AsyncDatabase[dict[str, Any]]) -> Any:
+    collection = mongo_db["alerts"]
+    await collection.create_index([("alert_id", ASCENDING)], unique=True)
+    await collection.create_index([("code", ASCENDING)], unique=True, sparse=True)
+    await collection.create_index([("order_no", ASCENDING), ("version", ASCENDING)], unique=True)
+    await collection.insert_many([dict(d) for d in DOCUMENTS])
+    return collection
+
+
+async def test_finds_naming_an_indexed_field_and_more_answer_exactly(alerts: Any) -> None:
+    pending_hook = {"$elemMatch": {"channel": "hook", "status": "pending"}}
+    cases: list[tuple[dict[str, Any], list[str]]] = [
+        ({"alert_id": "a5", "version": 2}, ["a5"]),
+        ({"alert_id": "a5", "version": 1}, []),
+        (
+            {"alert_id": {"$in": ["a1", "a2", "a3", "a9"]}, "deliveries": pending_hook},
+            ["a1", "a3", "a9"],
+        ),
+        ({"alert_id": {"$in": ["a1", "a2"]}, "version": {"$gt": 1}}, ["a2"]),
+        ({"alert_id": "a7", "deliveries.channel": {"$ne": "hook"}}, []),
+        ({"alert_id": "a7", "deliveries.channel": {"$ne": "email"}}, ["a7"]),
+        ({"code": "c5", "version": 2}, ["a5"]),
+        ({"code": "c4", "version": 1}, []),  # a4 has no code: the sparse index holds no key
+        ({"alert_id": "a8", "$or": [{"version": 2}, {"order_no": "o4"}]}, ["a8"]),
+        ({"alert_id": "a8", "$or": [{"version": 0}, {"order_no": "o9"}]}, []),
+        ({"order_no": "o3", "version": 0}, ["a6"]),  # the compound index's own fields
+        ({"order_no": "o3", "version": 0, "alert_id": "a7"}, []),
+    ]
+    for query, expected in cases:
+        assert ids(await alerts.find(query).to_list(None)) == expected, query
+
+
+async def test_updates_naming_an_indexed_field_and_more_change_exactly_the_matches(
+    alerts: Any,
+) -> None:
+    missed = await alerts.update_one({"alert_id": "a4", "version": 0}, {"$set": {"seen": True}})
+    assert missed.modified_count == 0  # a4 is at version 1
+    hit = await alerts.update_one({"alert_id": "a4", "version": 1}, {"$set": {"version": 7}})
+    assert hit.modified_count == 1
+    claimed = await alerts.update_many(
+        {
+            "alert_id": {"$in": ["a1", "a2", "a3", "a4"]},
+            "deliveries": {"$elemMatch": {"channel": "hook", "status": "pending"}},
+        },
+        {"$set": {"deliveries.$[d].status": "sending"}},
+        array_filters=[{"d.channel": "hook"}],
+    )
+    assert claimed.modified_count == 2  # a1, a3: the even ones were delivered
+    sending = {"deliveries": {"$elemMatch": {"channel": "hook", "status": "sending"}}}
+    assert ids(await alerts.find(sending).to_list(None)) == ["a1", "a3"]
+    assert (await alerts.find_one({"alert_id": "a4"}))["version"] == 7
+    # the index still finds the changed documents by their (unchanged) keys
+    assert ids(await alerts.find({"alert_id": "a4", "version": 7}).to_list(None)) == ["a4"]
+
+
+async def test_non_unique_indexes_answer_equality_exactly_through_inserts_updates_and_deletes(
+    mongo_db: AsyncDatabase[dict[str, Any]],
+) -> None:
+    orders = mongo_db["orders"]
+    await orders.create_index([("order_no", ASCENDING)])
+    await orders.create_index([("tags", ASCENDING)])  # multikey
+    await orders.create_index([("deliveries.status", ASCENDING)])  # in an array of documents
+    await orders.create_index([("status", ASCENDING), ("n", ASCENDING)])  # compound
+    await orders.insert_many(
+        [
+            {
+                "order_no": f"o{i % 7}",
+                "n": i,  # an int here, asked as a float below
+                "status": "open" if i % 3 else "done",
+                "tags": [f"t{i % 4}", f"t{i % 5}"],
+                "deliveries": [{"status": "pending" if i % 2 else "sent"}],
+                **({"region": "east"} if i % 6 else {}),
+            }
+            for i in range(60)
+        ]
+    )
+    await orders.update_many({"tags": "t1"}, {"$set": {"tags": ["moved"], "status": "done"}})
+    await orders.update_one({"n": 11}, {"$set": {"deliveries.0.status": "failed"}})
+    await orders.delete_many({"order_no": "o3"})
+
+    async def numbers(query: dict[str, Any]) -> list[int]:
+        return sorted(d["n"] for d in await orders.find(query).to_list(None))
+
+    everything = await orders.find({}).to_list(None)
+    expected_moved = sorted(d["n"] for d in everything if d["tags"] == ["moved"])
+    assert await numbers({"tags": "moved"}) == expected_moved
+    assert await numbers({"tags": "t1"}) == []
+    assert await numbers({"tags": {"$in": ["t2", "t0"]}}) == sorted(
+        d["n"] for d in everything if {"t2", "t0"} & set(d["tags"])
+    )
+    assert await numbers({"order_no": "o3"}) == []
+    assert await numbers({"order_no": {"$in": ["o1", "o2"]}, "status": "open"}) == sorted(
+        d["n"] for d in everything if d["order_no"] in ("o1", "o2") and d["status"] == "open"
+    )
+    assert await numbers({"deliveries.status": "failed"}) == [11]
+    assert await numbers({"deliveries.status": "pending"}) == sorted(
+        d["n"] for d in everything if d["deliveries"][0]["status"] == "pending"
+    )
+    assert await numbers({"status": "done", "n": {"$lt": 20}}) == sorted(
+        d["n"] for d in everything if d["status"] == "done" and d["n"] < 20
+    )
+    assert await numbers({"n": 12.0}) == ([12] if any(d["n"] == 12 for d in everything) else [])
+    # not answered by an index (a missing field, a range): the scan gives the same answers
+    assert await numbers({"region": None}) == sorted(
+        d["n"] for d in everything if "region" not in d
+    )
+    assert await numbers({"order_no": {"$gt": "o5"}}) == sorted(
+        d["n"] for d in everything if d["order_no"] > "o5"
+    )
+    deleted = await orders.delete_many({"tags": "moved"})
+    assert deleted.deleted_count == len(expected_moved)
+    assert await numbers({"tags": "moved"}) == []
