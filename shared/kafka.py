@@ -26,7 +26,12 @@ log = structlog.get_logger("kafka")
 
 # aiokafka defaults to acks=1 with idempotence off and no linger: a leader failover can lose an
 # acknowledged event and a retry can duplicate one. A short linger batches concurrent sends.
-SAFE_PRODUCER = {"acks": "all", "enable_idempotence": True, "linger_ms": 5}
+SAFE_PRODUCER = {
+    "acks": "all",
+    "enable_idempotence": True,
+    "linger_ms": 5,
+    "max_batch_size": 256 * 1024,
+}
 JSON_HEADERS = [("content-type", b"application/json")]
 
 
