@@ -160,11 +160,11 @@ class Intake:
         )
         published: list[tuple[Order, Claim]] = []
         failed: list[tuple[Order, Claim]] = []
-        for (index, order, event, claim), kept_out in zip(to_publish, errors, strict=True):
+        for (index, order, _, claim), kept_out in zip(to_publish, errors, strict=True):
             if kept_out is None:
                 published.append((order, claim))
                 results[index] = ItemResult(
-                    index, order.order_no, Outcome.ACCEPTED, event_id=str(event.event_id)
+                    index, order.order_no, Outcome.ACCEPTED, event_id=claim.event_id
                 )
             else:
                 failed.append((order, claim))
