@@ -11,22 +11,16 @@ from shared.auth import Scope, require_scope
 from shared.ratelimit import rate_limited
 
 
-def ingest_of(request: Request) -> Ingest:
+def get_ingest(request: Request) -> Ingest:
     ingest: Ingest = request.app.state.ingest
     return ingest
 
 
-# The dependencies are async on purpose: FastAPI runs a plain ``def`` dependency in its thread
-# pool, a thread hop per request for an attribute read.
-async def get_ingest(request: Request) -> Ingest:
-    return ingest_of(request)
-
-
-async def get_intake(ingest: Annotated[Ingest, Depends(get_ingest)]) -> Intake:
+def get_intake(ingest: Annotated[Ingest, Depends(get_ingest)]) -> Intake:
     return ingest.intake
 
 
-async def get_batches(ingest: Annotated[Ingest, Depends(get_ingest)]) -> BatchReader:
+def get_batches(ingest: Annotated[Ingest, Depends(get_ingest)]) -> BatchReader:
     return ingest.batches
 
 

@@ -3,12 +3,12 @@ the shared probes (``shared/probes.py``) over ingest's clients."""
 
 from fastapi import Request
 
-from services.ingest.routes.deps import ingest_of
+from services.ingest.routes.deps import get_ingest
 from shared.probes import ReadinessCheck, probes_router
 
 
 def _checks(request: Request) -> ReadinessCheck:
-    ingest = ingest_of(request)
+    ingest = get_ingest(request)
     return ReadinessCheck(
         pings={"kafka": ingest.producer.client.fetch_all_metadata, "redis": ingest.redis.ping},
         required={"kafka", "redis"},
