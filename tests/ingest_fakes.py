@@ -2,10 +2,11 @@
 real adapter does; tests/integration/test_ingest_adapter_contracts.py runs the same checks on
 both, so a fake that drifts from its adapter fails there."""
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from services.ingest.idempotency import Claim, ClaimOutcome, order_digest
-from services.ingest.publishing import BrokerUnavailable
+from services.ingest.publishing import BrokerUnavailable, event_value
 from shared.errors import DependencyUnavailable
 from shared.events import OrderEventModel
 from shared.models import Order
@@ -22,11 +23,14 @@ class FakeClaims:
         if self.down:
             raise DependencyUnavailable("redis", "Redis is unavailable (fake); retry later")
 
-    async def claim(self, orders: list[tuple[Order, str]]) -> list[Claim]:
+    async def claim(
+        self, orders: Sequence[tuple[Order, str]], digests: Sequence[str] | None = None
+    ) -> list[Claim]:
         self._check()
         claims = []
-        for order, event_id in orders:
-            digest = order_digest(order)
+        given = digests or [order_digest(order) for order, _ in orders]
+        for (order, event_id), digest in zip(orders, given, strict=True):
+            assert digest == order_digest(order), "a digest given must be the order's own"
             record = self.records.get(order.order_no)
             if record is None:
                 self.records[order.order_no] = _record(order, digest, event_id, "pending")
@@ -73,9 +77,12 @@ class FakePublisher:
         if error is not None:
             raise BrokerUnavailable(f"Kafka did not acknowledge the event: {error!r}")
 
-    async def publish_many(self, events: list[OrderEventModel]) -> list[BaseException | None]:
+    async def publish_many(
+        self, events: Sequence[OrderEventModel], values: Sequence[bytes] | None = None
+    ) -> list[BaseException | None]:
         errors: list[BaseException | None] = []
-        for event in events:
+        for event, value in zip(events, values or [event_value(e) for e in events], strict=True):
+            assert value == event_value(event), "a value given must be the event's own JSON"
             if self.down or event.order_no in self.refuse:
                 errors.append(TimeoutError("not acknowledged (fake)"))
             else:

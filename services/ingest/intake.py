@@ -5,6 +5,7 @@ idempotency by order number.
 """
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any, Protocol
@@ -13,8 +14,8 @@ import structlog
 from pydantic import ValidationError
 
 from services.ingest import metrics
-from services.ingest.idempotency import Claim, ClaimOutcome, order_digest
-from services.ingest.publishing import BrokerUnavailable
+from services.ingest.idempotency import Claim, ClaimOutcome, digest_of, order_digest
+from services.ingest.publishing import BrokerUnavailable, event_value, order_json_in
 from shared.errors import DependencyUnavailable, NotFound
 from shared.events import OrderCreated, OrderEventModel, OrderUpdated, StatusChanged
 from shared.http import field_errors
@@ -86,13 +87,17 @@ class EventPublisher(Protocol):
 
     async def publish(self, event: OrderEventModel) -> None: ...
 
-    async def publish_many(self, events: list[OrderEventModel]) -> list[BaseException | None]: ...
+    async def publish_many(
+        self, events: Sequence[OrderEventModel], values: Sequence[bytes] | None = None
+    ) -> list[BaseException | None]: ...
 
 
 class OrderClaims(Protocol):
     """Idempotency by order number (``OrderIdempotency``; an in-memory fake in tests)."""
 
-    async def claim(self, orders: list[tuple[Order, str]]) -> list[Claim]: ...
+    async def claim(
+        self, orders: Sequence[tuple[Order, str]], digests: Sequence[str] | None = None
+    ) -> list[Claim]: ...
 
     async def confirm(self, accepted: list[tuple[Order, Claim]]) -> None: ...
 
@@ -125,9 +130,13 @@ class Intake:
             repeats.append(index)
 
         events = [OrderCreated(order=order) for _, order in unique]
+        # Each order is serialised once: its event's JSON is the record value, and the order's
+        # JSON inside it gives the digest its claim keeps.
+        values = [event_value(event) for event in events]
         try:
             claims = await self._idempotency.claim(
-                [(o, str(e.event_id)) for (_, o), e in zip(unique, events, strict=True)]
+                [(o, str(e.event_id)) for (_, o), e in zip(unique, events, strict=True)],
+                [digest_of(order_json_in(value)) for value in values],
             )
         except DependencyUnavailable as error:
             for index, order in unique:
@@ -136,22 +145,26 @@ class Intake:
                 )
             return self._finish(results, repeats, first_in_batch)
         to_publish = []
-        for (index, order), event, claim in zip(unique, events, claims, strict=True):
+        to_send: list[bytes] = []
+        for (index, order), event, value, claim in zip(unique, events, values, claims, strict=True):
             if claim.outcome is ClaimOutcome.CLAIMED:
                 to_publish.append((index, order, event, claim))
+                to_send.append(value)
             else:
                 results[index] = ItemResult(
                     index, order.order_no, Outcome(claim.outcome.value), event_id=claim.event_id
                 )
 
-        errors = await self._publisher.publish_many([event for _, _, event, _ in to_publish])
+        errors = await self._publisher.publish_many(
+            [event for _, _, event, _ in to_publish], to_send
+        )
         published: list[tuple[Order, Claim]] = []
         failed: list[tuple[Order, Claim]] = []
-        for (index, order, event, claim), kept_out in zip(to_publish, errors, strict=True):
+        for (index, order, _, claim), kept_out in zip(to_publish, errors, strict=True):
             if kept_out is None:
                 published.append((order, claim))
                 results[index] = ItemResult(
-                    index, order.order_no, Outcome.ACCEPTED, event_id=str(event.event_id)
+                    index, order.order_no, Outcome.ACCEPTED, event_id=claim.event_id
                 )
             else:
                 failed.append((order, claim))
