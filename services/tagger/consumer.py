@@ -2,6 +2,7 @@
 case, publish; nothing else."""
 
 import asyncio
+from dataclasses import dataclass
 from typing import Any
 
 import stamina
@@ -13,12 +14,18 @@ from pymongo.errors import AutoReconnect, ConnectionFailure
 
 from services.tagger import metrics
 from services.tagger.customers.tagging import CustomerTagging
-from services.tagger.dead_letters import DeadLetter, decode_records, unknown_order_letters
+from services.tagger.dead_letters import (
+    DeadLetter,
+    Record,
+    decode_records,
+    unknown_order_letters,
+)
 from services.tagger.publishing import Lineage, TaggerOutput
 from services.tagger.rule_changes import ShadowRules
 from services.tagger.settings import TaggerSettings
 from services.tagger.tagging import TaggingService
 from shared.errors import REDIS_OUTAGES
+from shared.events import OrderTagged
 from shared.kafka import group_membership, make_broker
 from shared.metrics import observe_end_to_end, observe_lag
 
@@ -61,26 +68,46 @@ def build_broker(
     )
     async def on_order_events(message: KafkaMessage) -> None:
         with metrics.BATCH_SECONDS.time():
-            decoded, dead = decode_records(message.raw_message)
-            with Lineage(settings.topics.orders, decoded) as lineage:
-                async for attempt in stamina.retry_context(
-                    on=TRANSIENT_ERRORS, attempts=5, timeout=60
-                ):
-                    with attempt:
-                        # a driver call that never returns (seen after a MongoDB restart under
-                        # load) becomes a retried timeout instead of a consumer that stalls
-                        async with asyncio.timeout(ATTEMPT_TIMEOUT_S):
-                            outcome = await tagging.tag([event for event, _ in decoded])
-                            if customers is not None:  # their figures moved: their tags may too
-                                await customers.after_orders([event for event, _ in decoded])
-                dead += unknown_order_letters(decoded, outcome.unknown_orders)
-                await output.publish(outcome.tagged, dead, lineage)
-        observe_end_to_end("tagged", [record for _, record in decoded])
-        _observe(message, len(decoded), dead)
+            handled = await handle_batch(
+                message.raw_message, settings.topics.orders, tagging, output, customers
+            )
+        _observe(message, handled.decoded, handled.dead)
         if shadow is not None:
-            await _shadow(shadow, [tagged.order_no for tagged in outcome.tagged])
+            await _shadow(shadow, [tagged.order_no for tagged in handled.tagged])
 
     return broker
+
+
+@dataclass(frozen=True, slots=True)
+class HandledBatch:
+    tagged: list[OrderTagged]
+    decoded: int
+    dead: list[DeadLetter]
+
+
+async def handle_batch(
+    records: tuple[Record, ...],
+    topic: str,
+    tagging: TaggingService,
+    output: TaggerOutput,
+    customers: CustomerTagging | None = None,
+) -> HandledBatch:
+    """One consumed batch: decode, tag, publish (the tagged events and the dead letters)."""
+    decoded, dead = decode_records(records)
+    with Lineage(topic, decoded) as lineage:
+        events = [event for event, _ in decoded]
+        async for attempt in stamina.retry_context(on=TRANSIENT_ERRORS, attempts=5, timeout=60):
+            with attempt:
+                # a driver call that never returns (seen after a MongoDB restart under
+                # load) becomes a retried timeout instead of a consumer that stalls
+                async with asyncio.timeout(ATTEMPT_TIMEOUT_S):
+                    outcome = await tagging.tag(events)
+                    if customers is not None:  # their figures moved: their tags may too
+                        await customers.after_orders(events)
+        dead += unknown_order_letters(decoded, outcome.unknown_orders)
+        await output.publish(outcome.tagged, dead, lineage)
+    observe_end_to_end("tagged", [record for _, record in decoded])
+    return HandledBatch(outcome.tagged, len(decoded), dead)
 
 
 async def _shadow(shadow: ShadowRules, order_nos: list[str]) -> None:
