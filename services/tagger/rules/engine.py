@@ -39,9 +39,7 @@ def default_reason(family: str, default: str) -> str:
 
 def fires(rule: Rule, facts: Mapping[str, Any]) -> bool:
     """Whether the rule's conditions hold for the order (its tags then depend on its tag spec)."""
-    return (rule.when is None or rule.when.holds(facts)) and (
-        rule.holds_while is None or rule.holds_while.holds(facts)
-    )
+    return rule.applies(facts)
 
 
 def decide(
@@ -61,11 +59,12 @@ def decide(
     seen_tags: set[str] = set()
     filled_families: set[str] = set()
     for rule, condition_key in zip(rules.rules, rules.condition_keys, strict=True):
-        verdict = None if verdicts is None else verdicts.get(condition_key)
-        if verdict is None:
-            verdict = fires(rule, facts)
-            if verdicts is not None:
-                verdicts[condition_key] = verdict
+        if verdicts is None:
+            verdict = rule.applies(facts)
+        elif (known := verdicts.get(condition_key)) is not None:
+            verdict = known
+        else:
+            verdict = verdicts[condition_key] = rule.applies(facts)
         if not verdict:
             continue
         for tag, value in _tags_of(rule, facts):
@@ -156,19 +155,38 @@ def merge_tags(
 
 def render_reason(template: str, facts: Mapping[str, Any], value: Any = None) -> str:
     """``"{shipping.method} shipping → urgent"`` with the order's facts filled in."""
+    parts = _template_parts(template)
+    if len(parts) == 1:
+        return template[:500]
+    rendered = [parts[0]]
+    for index in range(1, len(parts), 2):
+        name = parts[index]
+        rendered.append(_shown(value if name == "value" else facts.get(name)))
+        rendered.append(parts[index + 1])
+    return "".join(rendered)[:500]
 
-    def fill(match: re.Match[str]) -> str:
-        name = match.group(1)
-        found = value if name == "value" else facts.get(name)
-        if found is None:
-            return "—"
-        if isinstance(found, Decimal):
-            return f"{found:.2f}"
-        if isinstance(found, float):
-            return f"{found:.1f}"
-        return str(found)
 
-    return PLACEHOLDER.sub(fill, template)[:500]
+def _shown(found: Any) -> str:
+    if found is None:
+        return "—"
+    if isinstance(found, Decimal):
+        return f"{found:.2f}"
+    if isinstance(found, float):
+        return f"{found:.1f}"
+    return str(found)
+
+
+_PARTS: dict[str, list[str]] = {}
+
+
+def _template_parts(template: str) -> list[str]:
+    """The template split once: literal, placeholder name, literal, ... (rules repeat)."""
+    parts = _PARTS.get(template)
+    if parts is None:
+        if len(_PARTS) > 10_000:
+            _PARTS.clear()
+        parts = _PARTS[template] = PLACEHOLDER.split(template)
+    return parts
 
 
 def _tags_of(rule: Rule, facts: Mapping[str, Any]) -> Iterator[tuple[str, Any]]:
