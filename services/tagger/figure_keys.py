@@ -122,7 +122,16 @@ class Apply:
 
     @classmethod
     def of_order(cls, order: Order) -> "Apply":
-        category_cents, skus = order_items(order.model_dump(mode="json"))
+        lines = [  # what order_items reads, without dumping the whole order
+            {
+                "category": line.category,
+                "unit_price": line.unit_price,
+                "quantity": line.quantity,
+                "sku": line.sku,
+            }
+            for line in order.lines
+        ]
+        category_cents, skus = order_items({"lines": lines})
         return cls(
             order.customer.id,
             order.order_no,
