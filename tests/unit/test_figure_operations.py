@@ -1,6 +1,13 @@
 """What an order passes to the figures script: its line cents per category and its SKUs."""
 
-from services.tagger.figure_keys import Apply, order_items
+from services.tagger.figure_keys import (
+    Apply,
+    epoch_key,
+    keys_of,
+    order_items,
+    script_keys,
+    slot_of,
+)
 from tests.factories import make_order
 
 
@@ -24,3 +31,10 @@ def test_an_orders_items_are_those_of_its_stored_form() -> None:
     assert (applied.category_cents, applied.skus) == order_items(order.model_dump(mode="json"))
     assert applied.category_cents == (("books", 6002), ("家电", 999800))
     assert applied.skus == ("A-1", "B/2")
+
+
+def test_a_script_call_names_the_orders_key_the_customers_keys_and_its_slots_marker() -> None:
+    for _ in range(2):  # the customer's part is remembered: the same answer again
+        keys = script_keys("C-1", "SO-9")
+
+        assert keys == [*keys_of("C-1", "SO-9"), epoch_key(slot_of("C-1"))]

@@ -128,10 +128,10 @@ def merge_tags(
         ):
             rule_tags.append(before)
         else:
-            # built from a validated rule set and rendered, bounded reasons: no second
-            # validation (a third of merge's time)
+            # validated: pydantic-core's validation of these few fields costs less than
+            # ``model_construct``'s Python loop over them
             rule_tags.append(
-                AppliedTag.model_construct(
+                AppliedTag(
                     name=decision.tag,
                     family=decision.family,
                     source=TagSource.RULE,
