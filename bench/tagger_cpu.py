@@ -157,7 +157,8 @@ class Pipeline:
             handled = await handle_batch(batch, TOPIC, self.tagging, self.output)
             floor += decoded_at - started
             tagger += time.process_time() - decoded_at
-            assert len(decoded) + len(dead) == len(handled.tagged) == len(batch), "tagged once"
+            tagged = len(handled.tagged_orders)
+            assert len(decoded) + len(dead) == tagged == len(batch), "each order tagged once"
             orders += len(batch)
         self.orders += orders
         return floor / orders * 1e6, tagger / orders * 1e6
