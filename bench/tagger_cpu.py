@@ -210,6 +210,35 @@ async def run(scale: float = 1.0) -> dict[str, Any]:
     return await measure(max(1_000, int(5_000 * scale)), 3, None)
 
 
+def markdown(figures: dict[str, Any]) -> str:
+    """The section of benchmarks.md: every round, the medians, the target."""
+    median = figures["median"]
+    rows = [
+        f"| {index} | {r['tagger_us']:.1f} | {r['floor_us']:.1f} | {r['ratio']:.2f}"
+        f" | {r['load']:.1f} |"
+        for index, r in enumerate(figures["rounds"], start=1)
+    ]
+    return "\n".join(
+        [
+            "",
+            "## Tagger's own CPU per order vs the floor (issue #14, target 2)",
+            "",
+            f"`bench/tagger_cpu.py`, in one process, {figures['orders']:,} fresh orders a round,"
+            " batch by batch: the floor's decoding and validation of each batch, then the"
+            " consumer's batch handler on the same records (figures on Redis; documents"
+            " BSON-encoded as PyMongo would, not sent; tagged events serialised, not sent)."
+            " Target: the tagger ≤ 3× the floor.",
+            "",
+            "| round | tagger µs/order | floor µs/order | ratio | load average |",
+            "|---:|---:|---:|---:|---:|",
+            *rows,
+            f"| median | {median['tagger_us']:.1f} | {median['floor_us']:.1f} |"
+            f" **{median['ratio']:.2f}** | {median['load']:.1f} |",
+            "",
+        ]
+    )
+
+
 if __name__ == "__main__":
     from shared.serve import tune_gc
 
