@@ -95,6 +95,11 @@ def _customer_script_keys(customer_id: str) -> tuple[str, ...]:
     return (*keys_of(customer_id)[1:], epoch_key(slot_of(customer_id)))
 
 
+# json.dumps with options builds an encoder per call: these are built once
+_compact_text = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+_compact_ascii = json.JSONEncoder(separators=(",", ":")).encode
+
+
 def contribution_args(
     order_no: str,
     cents: int,
@@ -112,8 +117,8 @@ def contribution_args(
         KEEP_RECENT_ORDERS,
         CONTRIBUTION_TTL_S,
         # compact and sorted: the script compares an update's items with the stored ones
-        json.dumps(dict(category_cents), ensure_ascii=False, separators=(",", ":")),
-        json.dumps(list(skus), separators=(",", ":")),
+        _compact_text(dict(category_cents)),
+        _compact_ascii(list(skus)),
     ]
 
 

@@ -55,10 +55,11 @@ def decide(
     to both calls: a rule whose conditions are the same in both is evaluated once. Without
     ``reasons`` the reasons are left empty (a comparison needs only the tags)."""
     exclusive = rules.exclusive_families
+    plan = _plan_of(rules)
     decisions: list[Decision] = []
     seen_tags: set[str] = set()
     filled_families: set[str] = set()
-    for rule, condition_key in zip(rules.rules, rules.condition_keys, strict=True):
+    for rule, condition_key, fixed in plan.rules:
         if verdicts is None:
             verdict = rule.applies(facts)
         elif (known := verdicts.get(condition_key)) is not None:
@@ -67,7 +68,7 @@ def decide(
             verdict = verdicts[condition_key] = rule.applies(facts)
         if not verdict:
             continue
-        for tag, value in _tags_of(rule, facts):
+        for tag, value in fixed or _tags_of(rule, facts):
             family = rules.family_of(tag, rule)
             if tag in seen_tags or (family in exclusive and family in filled_families):
                 continue
@@ -83,13 +84,49 @@ def decide(
                     render_reason(rule.reason, facts, value) if reasons else "",
                 )
             )
-    for default_family in rules.families:
-        name, default = default_family.name, default_family.default
-        if default is not None and name not in filled_families:
-            decisions.append(
-                Decision(default, name, f"default.{name}", 1, default_reason(name, default))
-            )
+    for family, default in plan.defaults:
+        if family not in filled_families:
+            decisions.append(default)
     return decisions
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """What ``decide`` reads of a rule set, prepared once per rule set: each rule with its
+    condition key and its fixed tag (None: the tags come from a fact), and each family's
+    default decision."""
+
+    rules: list[tuple[Rule, str, tuple[tuple[str, None]] | None]]
+    defaults: list[tuple[str, Decision]]
+
+
+_PLANS: dict[int, tuple[RuleSet, _Plan]] = {}
+
+
+def _plan_of(rules: RuleSet) -> _Plan:
+    cached = _PLANS.get(id(rules))
+    if cached is not None and cached[0] is rules:
+        return cached[1]
+    if len(_PLANS) > 16:
+        _PLANS.clear()
+    plan = _Plan(
+        rules=[
+            (rule, key, None if rule.tag is None else ((rule.tag, None),))
+            for rule, key in zip(rules.rules, rules.condition_keys, strict=True)
+        ],
+        defaults=[
+            (
+                f.name,
+                Decision(
+                    f.default, f.name, f"default.{f.name}", 1, default_reason(f.name, f.default)
+                ),
+            )
+            for f in rules.families
+            if f.default is not None
+        ],
+    )
+    _PLANS[id(rules)] = (rules, plan)
+    return plan
 
 
 def merge_tags(
