@@ -37,3 +37,21 @@ def test_collection_switched_off_elsewhere_stays_off() -> None:
     with cycles_collected_after():
         pass
     assert not gc.isenabled()
+
+
+def test_a_collection_due_during_a_batch_runs_as_it_ends() -> None:
+    gc.enable()
+    collected: list[int] = []
+
+    def note(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            collected.append(info["generation"])
+
+    gc.callbacks.append(note)
+    try:
+        with cycles_collected_after():
+            garbage = [[] for _ in range(gc.get_threshold()[0] + 1)]  # noqa: F841
+            assert collected == []
+    finally:
+        gc.callbacks.remove(note)
+    assert collected[:1] == [0]
