@@ -50,7 +50,7 @@ def test_a_collection_due_during_a_batch_runs_as_it_ends() -> None:
     gc.callbacks.append(note)
     try:
         with cycles_collected_after():
-            garbage = [[] for _ in range(gc.get_threshold()[0] + 1)]  # noqa: F841
+            garbage: list[list[int]] = [[] for _ in range(gc.get_threshold()[0] + 1)]  # noqa: F841
             assert collected == []
     finally:
         gc.callbacks.remove(note)
