@@ -1,5 +1,6 @@
 """Deciding an order's tags from the rules, and merging them with the tags it already carries."""
 
+import functools
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -235,9 +236,14 @@ def _tags_of(rule: Rule, facts: Mapping[str, Any]) -> Iterator[tuple[str, Any]]:
     for value in raw if isinstance(raw, list) else [raw]:
         if value is None or value == "":
             continue
-        slug = _TAG_UNSAFE.sub("-", str(value).strip().lower()).strip("-")
+        slug = _slug(str(value))
         if slug:
             yield f"{rule.tag_prefix}{slug}"[:64], value
+
+
+@functools.lru_cache(maxsize=16_384)  # categories, provinces, channels: values repeat
+def _slug(value: str) -> str:
+    return _TAG_UNSAFE.sub("-", value.strip().lower()).strip("-")
 
 
 KNOWN_REASONS_KEPT = 50_000
