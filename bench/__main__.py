@@ -23,6 +23,7 @@ from bench import (
     rules_diff_bench,
     scaling_bench,
     tagger_bench,
+    tagger_cpu,
 )
 from bench.report import write_chart, write_markdown
 from shared.serve import tune_gc
@@ -69,6 +70,8 @@ async def main(scale: float) -> dict[str, Any]:
     results["tagger"] = await tagger_bench.run(scale)
     print("bytes stored per order …", flush=True)
     results["document_bytes"] = await document_bytes.run(max(1_000, int(10_000 * scale)))
+    print("tagger CPU per order vs the floor …", flush=True)
+    results["tagger_cpu"] = await tagger_cpu.run(scale)
     print("end-to-end latency …", flush=True)
     results["end_to_end"] = await e2e_bench.run((50, 200, 1000), 10 * scale)
     print("rules and customers …", flush=True)
@@ -119,6 +122,7 @@ if __name__ == "__main__":
     write_markdown(results, DOCS / "benchmarks.md")
     with (DOCS / "benchmarks.md").open("a", encoding="utf-8") as markdown:
         markdown.write(document_bytes.markdown(results["document_bytes"]))
+        markdown.write(tagger_cpu.markdown(results["tagger_cpu"]))
         markdown.write(console_markdown(results["console"]))
         markdown.write(rules_diff_bench.markdown(results["rules_diff"]))
         markdown.write(alert_noise.markdown(results["alert_noise"]))

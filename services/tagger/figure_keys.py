@@ -85,7 +85,19 @@ def keys_of(customer_id: str, order_no: str = "") -> list[str]:
 
 
 def script_keys(customer_id: str, order_no: str) -> list[str]:
-    return [*keys_of(customer_id, order_no), epoch_key(slot_of(customer_id))]
+    return [f"ot:{{{customer_id}}}:order:{order_no}", *_customer_script_keys(customer_id)]
+
+
+@functools.lru_cache(maxsize=65_536)
+def _customer_script_keys(customer_id: str) -> tuple[str, ...]:
+    """A customer's keys after the order's, and its slot's marker (a customer orders again:
+    built once, not a CRC16 and six strings per order)."""
+    return (*keys_of(customer_id)[1:], epoch_key(slot_of(customer_id)))
+
+
+# json.dumps with options builds an encoder per call: these are built once
+_compact_text = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+_compact_ascii = json.JSONEncoder(separators=(",", ":")).encode
 
 
 def contribution_args(
@@ -105,8 +117,8 @@ def contribution_args(
         KEEP_RECENT_ORDERS,
         CONTRIBUTION_TTL_S,
         # compact and sorted: the script compares an update's items with the stored ones
-        json.dumps(dict(category_cents), ensure_ascii=False, separators=(",", ":")),
-        json.dumps(list(skus), separators=(",", ":")),
+        _compact_text(dict(category_cents)),
+        _compact_ascii(list(skus)),
     ]
 
 
@@ -122,7 +134,16 @@ class Apply:
 
     @classmethod
     def of_order(cls, order: Order) -> "Apply":
-        category_cents, skus = order_items(order.model_dump(mode="json"))
+        lines = [  # what order_items reads, without dumping the whole order
+            {
+                "category": line.category,
+                "unit_price": line.unit_price,
+                "quantity": line.quantity,
+                "sku": line.sku,
+            }
+            for line in order.lines
+        ]
+        category_cents, skus = order_items({"lines": lines})
         return cls(
             order.customer.id,
             order.order_no,

@@ -249,18 +249,15 @@ class CustomerFigures:
     async def _queue(
         self, pipe: Any, script: AsyncScript, keys: list[str], args: Sequence[Any] = ()
     ) -> None:
-        """A script call queued on a pipeline. A Redis Cluster pipeline refuses ``Script``
-        objects (redis-py): EVALSHA by hand, routed by its keys' slot; ``_pipelined`` loads
-        the scripts where a master does not have them."""
-        if isinstance(self._redis, RedisCluster):
-            pipe.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
-        else:
-            await script(keys=keys, args=args, client=pipe)
+        """A script call queued on a ``_pipelined`` pipeline: EVALSHA by hand (a Redis Cluster
+        pipeline refuses ``Script`` objects, and on one node they cost a SCRIPT EXISTS round
+        trip per pipeline); ``_pipelined`` loads the scripts where Redis does not have them."""
+        pipe.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
 
     async def _pipelined(self, calls: Callable[[Any], Awaitable[None]]) -> list[Any]:
-        """The calls in one pipeline (errors as results). A Redis Cluster pipeline does not
-        load scripts itself: a master without them (new, or restarted) gets them and the
-        calls run once more (every script call is idempotent)."""
+        """The calls in one pipeline (errors as results). Script calls go as bare EVALSHA: a
+        Redis without the scripts (new, restarted, flushed; on a cluster, any master) gets
+        them and the calls run once more (every script call is idempotent)."""
         for attempt in range(2):
             async with self._redis.pipeline(transaction=False) as pipe:  # reset even on errors
                 await calls(pipe)
@@ -428,7 +425,10 @@ class CustomerFigures:
             state,
         ]
         keys = script_keys(document["customer_id"], document["order_no"])
-        await self._queue(pipe, self._script, keys, args)
+        if isinstance(self._redis, RedisCluster):
+            await self._queue(pipe, self._script, keys, args)
+        else:  # a rebuild's pipeline raises on errors: the Script loads itself if it must
+            await self._script(keys=keys, args=args, client=pipe)
 
     async def totals(self, customer_id: str) -> CustomerTotals:
         _, totals_key, by_day_key, recent_key, *_ = keys_of(customer_id)

@@ -117,6 +117,34 @@ async def test_no_order_is_counted_without_the_epoch_marker(
     assert (totals.order_count, totals.lifetime_spend) == (1, Decimal("10.00"))
 
 
+async def test_scripts_flushed_from_redis_are_loaded_again_and_count_once(
+    redis_client: Redis, run_id: str
+) -> None:
+    """The figures' script calls go as bare EVALSHA: a Redis that lost its scripts (SCRIPT
+    FLUSH, a restart) answers NOSCRIPT, gets them, and the pipeline runs once more."""
+    from decimal import Decimal
+
+    figures = CustomerFigures(redis_client)
+    customer = f"{run_id}-C"
+    first = Apply(customer, f"{run_id}-1", Decimal("10.00"), datetime(2026, 1, 1, tzinfo=UTC))
+    second = Apply(customer, f"{run_id}-2", Decimal("20.00"), datetime(2026, 1, 2, tzinfo=UTC))
+    await figures.ensure_loaded(lambda: _no_documents())
+    await figures.apply([first])
+    await redis_client.script_flush()
+
+    before = await figures.apply([first, second])
+
+    assert before[1] == FiguresSnapshot(
+        prior_order_count=1,
+        prior_lifetime_spend=Decimal("10.00"),
+        spend_365d=Decimal("30.00"),
+        recent_order_times=(datetime(2026, 1, 1, tzinfo=UTC).timestamp(),),
+        first_order_at=datetime(2026, 1, 1, tzinfo=UTC).timestamp(),
+    )
+    totals = await figures.totals(customer)
+    assert (totals.order_count, totals.lifetime_spend) == (2, Decimal("30.00"))
+
+
 async def _no_documents() -> Any:
     return
     yield

@@ -8,8 +8,9 @@ A condition is one of:
 - a combination: ``{all: [...]}``, ``{any: [...]}``, ``{not: {...}}``.
 """
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
+from functools import cached_property
 from typing import Annotated, Any
 
 from pydantic import (
@@ -33,6 +34,9 @@ KNOWN_FACTS = {
 }
 
 Scalar = str | int | float | Decimal | bool
+# A condition compiled once per rule set: the same verdict as ``holds``, without re-reading
+# which operator the test has and re-converting its operands for every order.
+Predicate = Callable[[Mapping[str, Any]], bool]
 
 
 class _Condition(BaseModel):
@@ -100,6 +104,32 @@ class FactTest(_Condition):
             and (self.lte is None or number <= self.lte)
         )
 
+    @cached_property
+    def predicate(self) -> Predicate:
+        """``holds`` for the one operator this test has, its operands prepared once."""
+        name = self.fact
+        if self.exists is not None:
+            wanted = self.exists
+            return lambda facts: _present(facts.get(name)) == wanted
+        if self.eq is not None or self.ne is not None:
+            same = _sameness(self.eq if self.eq is not None else self.ne)  # type: ignore[arg-type]
+            if self.eq is not None:
+                return lambda facts: (value := facts.get(name)) is not None and same(value)
+            return lambda facts: (value := facts.get(name)) is not None and not same(value)
+        if self.in_ is not None or self.not_in is not None:
+            member = _membership(self.in_ if self.in_ is not None else self.not_in)  # type: ignore[arg-type]
+            if self.in_ is not None:
+                return lambda facts: (value := facts.get(name)) is not None and member(value)
+            return lambda facts: (value := facts.get(name)) is not None and not member(value)
+        if self.contains is not None:
+            contained = _containment(self.contains)
+            return lambda facts: (value := facts.get(name)) is not None and contained(value)
+        if self.between is not None:
+            low, high = self.between
+            return lambda facts: (n := _number(facts.get(name))) is not None and low <= n <= high
+        bound = _bound(self.gt, self.gte, self.lt, self.lte)
+        return lambda facts: (n := _number(facts.get(name))) is not None and bound(n)
+
 
 _OPERATORS = (
     "eq",
@@ -128,12 +158,21 @@ class OrdersWithin(_Condition):
         earlier = sum(1 for t in facts["_recent_order_times"] if start <= t <= now)
         return earlier + 1 >= self.at_least
 
+    @cached_property
+    def predicate(self) -> Predicate:
+        return self.holds
+
 
 class AllOf(_Condition):
     all: list["Condition"] = Field(min_length=1)
 
     def holds(self, facts: Mapping[str, Any]) -> bool:
         return all(condition.holds(facts) for condition in self.all)
+
+    @cached_property
+    def predicate(self) -> Predicate:
+        parts = tuple(condition.predicate for condition in self.all)
+        return lambda facts: all(part(facts) for part in parts)
 
 
 class AnyOf(_Condition):
@@ -142,12 +181,22 @@ class AnyOf(_Condition):
     def holds(self, facts: Mapping[str, Any]) -> bool:
         return any(condition.holds(facts) for condition in self.any)
 
+    @cached_property
+    def predicate(self) -> Predicate:
+        parts = tuple(condition.predicate for condition in self.any)
+        return lambda facts: any(part(facts) for part in parts)
+
 
 class Not(_Condition):
     not_: "Condition" = Field(alias="not")
 
     def holds(self, facts: Mapping[str, Any]) -> bool:
         return not self.not_.holds(facts)
+
+    @cached_property
+    def predicate(self) -> Predicate:
+        inner = self.not_.predicate
+        return lambda facts: not inner(facts)
 
 
 def _condition_kind(data: Any) -> str | None:
@@ -214,3 +263,80 @@ def _number(value: Any) -> Decimal | None:
     if isinstance(value, int | float):
         return Decimal(str(value))
     return None
+
+
+# The compiled forms of the helpers above: the same answers, operands prepared once.
+
+
+def _present(value: Any) -> bool:
+    return value is not None and value != "" and value != []
+
+
+def _sameness(expected: Scalar) -> Callable[[Any], bool]:
+    """``lambda value: _same(value, expected)``."""
+    if isinstance(expected, bool):
+        return lambda value: value is expected or value == expected
+    number = _number(expected)
+    lowered = str(expected).lower()
+
+    def same(value: Any) -> bool:
+        if isinstance(value, bool):
+            return value is expected or value == expected
+        if number is not None:
+            left = _number(value)
+            if left is not None:
+                return left == number
+        return str(value).lower() == lowered
+
+    return same
+
+
+def _membership(members: Sequence[Scalar]) -> Callable[[Any], bool]:
+    """``lambda value: _any_member(value, members)``; text members as one set lookup."""
+    if all(isinstance(member, str) for member in members):
+        lowered = frozenset(str(member).lower() for member in members)
+
+        def one(value: Any) -> bool:  # a bool is never the same as text; the rest by text
+            return not isinstance(value, bool) and str(value).lower() in lowered
+
+    else:
+        samers = tuple(_sameness(member) for member in members)
+
+        def one(value: Any) -> bool:
+            return any(same(value) for same in samers)
+
+    def member(value: Any) -> bool:
+        if isinstance(value, list):
+            return any(one(v) for v in value)
+        return one(value)
+
+    return member
+
+
+def _containment(needles: str | list[str]) -> Callable[[Any], bool]:
+    """``lambda value: _contains(value, needles)``."""
+    wanted = [needles] if isinstance(needles, str) else needles
+    in_list = _membership(wanted)
+    folded = tuple(needle.casefold() for needle in wanted)
+
+    def contained(value: Any) -> bool:
+        if isinstance(value, list):
+            return in_list(value)
+        text = str(value).casefold()
+        return any(needle in text for needle in folded)
+
+    return contained
+
+
+def _bound(
+    gt: Decimal | None, gte: Decimal | None, lt: Decimal | None, lte: Decimal | None
+) -> Callable[[Decimal], bool]:
+    """The comparison of a test with one of gt, gte, lt, lte."""
+    if gt is not None:
+        return lambda number: number > gt
+    if gte is not None:
+        return lambda number: number >= gte
+    if lt is not None:
+        return lambda number: number < lt
+    assert lte is not None
+    return lambda number: number <= lte

@@ -1,11 +1,12 @@
 """Deciding an order's tags from the rules, and merging them with the tags it already carries."""
 
+import functools
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from services.tagger.rules.customer_rules import CustomerRule
 from services.tagger.rules.schema import PLACEHOLDER, Rule, RuleSet
@@ -14,9 +15,9 @@ from shared.events import AppliedTag, TagSource
 _TAG_UNSAFE = re.compile(r"[^\w:.-]+")  # keeps letters of any script: "category:家电"
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
-    """A rule's verdict that an order should carry a tag, and why."""
+class Decision(NamedTuple):
+    """A rule's verdict that an order should carry a tag, and why (a named tuple: built for
+    every tag of every order, at the cost of a tuple)."""
 
     tag: str
     family: str | None
@@ -39,9 +40,7 @@ def default_reason(family: str, default: str) -> str:
 
 def fires(rule: Rule, facts: Mapping[str, Any]) -> bool:
     """Whether the rule's conditions hold for the order (its tags then depend on its tag spec)."""
-    return (rule.when is None or rule.when.holds(facts)) and (
-        rule.holds_while is None or rule.holds_while.holds(facts)
-    )
+    return rule.applies(facts)
 
 
 def decide(
@@ -57,18 +56,20 @@ def decide(
     to both calls: a rule whose conditions are the same in both is evaluated once. Without
     ``reasons`` the reasons are left empty (a comparison needs only the tags)."""
     exclusive = rules.exclusive_families
+    plan = _plan_of(rules)
     decisions: list[Decision] = []
     seen_tags: set[str] = set()
     filled_families: set[str] = set()
-    for rule, condition_key in zip(rules.rules, rules.condition_keys, strict=True):
-        verdict = None if verdicts is None else verdicts.get(condition_key)
-        if verdict is None:
-            verdict = fires(rule, facts)
-            if verdicts is not None:
-                verdicts[condition_key] = verdict
+    for rule, condition_key, fixed in plan.rules:
+        if verdicts is None:
+            verdict = rule.applies(facts)
+        elif (known := verdicts.get(condition_key)) is not None:
+            verdict = known
+        else:
+            verdict = verdicts[condition_key] = rule.applies(facts)
         if not verdict:
             continue
-        for tag, value in _tags_of(rule, facts):
+        for tag, value in fixed or _tags_of(rule, facts):
             family = rules.family_of(tag, rule)
             if tag in seen_tags or (family in exclusive and family in filled_families):
                 continue
@@ -84,13 +85,49 @@ def decide(
                     render_reason(rule.reason, facts, value) if reasons else "",
                 )
             )
-    for default_family in rules.families:
-        name, default = default_family.name, default_family.default
-        if default is not None and name not in filled_families:
-            decisions.append(
-                Decision(default, name, f"default.{name}", 1, default_reason(name, default))
-            )
+    for family, default in plan.defaults:
+        if family not in filled_families:
+            decisions.append(default)
     return decisions
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """What ``decide`` reads of a rule set, prepared once per rule set: each rule with its
+    condition key and its fixed tag (None: the tags come from a fact), and each family's
+    default decision."""
+
+    rules: list[tuple[Rule, str, tuple[tuple[str, None]] | None]]
+    defaults: list[tuple[str, Decision]]
+
+
+_PLANS: dict[int, tuple[RuleSet, _Plan]] = {}
+
+
+def _plan_of(rules: RuleSet) -> _Plan:
+    cached = _PLANS.get(id(rules))
+    if cached is not None and cached[0] is rules:
+        return cached[1]
+    if len(_PLANS) > 16:
+        _PLANS.clear()
+    plan = _Plan(
+        rules=[
+            (rule, key, None if rule.tag is None else ((rule.tag, None),))
+            for rule, key in zip(rules.rules, rules.condition_keys, strict=True)
+        ],
+        defaults=[
+            (
+                f.name,
+                Decision(
+                    f.default, f.name, f"default.{f.name}", 1, default_reason(f.name, f.default)
+                ),
+            )
+            for f in rules.families
+            if f.default is not None
+        ],
+    )
+    _PLANS[id(rules)] = (rules, plan)
+    return plan
 
 
 def merge_tags(
@@ -129,10 +166,10 @@ def merge_tags(
         ):
             rule_tags.append(before)
         else:
-            # built from a validated rule set and rendered, bounded reasons: no second
-            # validation (a third of merge's time)
+            # validated: pydantic-core's validation of these few fields costs less than
+            # ``model_construct``'s Python loop over them
             rule_tags.append(
-                AppliedTag.model_construct(
+                AppliedTag(
                     name=decision.tag,
                     family=decision.family,
                     source=TagSource.RULE,
@@ -156,19 +193,38 @@ def merge_tags(
 
 def render_reason(template: str, facts: Mapping[str, Any], value: Any = None) -> str:
     """``"{shipping.method} shipping → urgent"`` with the order's facts filled in."""
+    parts = _template_parts(template)
+    if len(parts) == 1:
+        return template[:500]
+    rendered = [parts[0]]
+    for index in range(1, len(parts), 2):
+        name = parts[index]
+        rendered.append(_shown(value if name == "value" else facts.get(name)))
+        rendered.append(parts[index + 1])
+    return "".join(rendered)[:500]
 
-    def fill(match: re.Match[str]) -> str:
-        name = match.group(1)
-        found = value if name == "value" else facts.get(name)
-        if found is None:
-            return "—"
-        if isinstance(found, Decimal):
-            return f"{found:.2f}"
-        if isinstance(found, float):
-            return f"{found:.1f}"
-        return str(found)
 
-    return PLACEHOLDER.sub(fill, template)[:500]
+def _shown(found: Any) -> str:
+    if found is None:
+        return "—"
+    if isinstance(found, Decimal):
+        return f"{found:.2f}"
+    if isinstance(found, float):
+        return f"{found:.1f}"
+    return str(found)
+
+
+_PARTS: dict[str, list[str]] = {}
+
+
+def _template_parts(template: str) -> list[str]:
+    """The template split once: literal, placeholder name, literal, ... (rules repeat)."""
+    parts = _PARTS.get(template)
+    if parts is None:
+        if len(_PARTS) > 10_000:
+            _PARTS.clear()
+        parts = _PARTS[template] = PLACEHOLDER.split(template)
+    return parts
 
 
 def _tags_of(rule: Rule, facts: Mapping[str, Any]) -> Iterator[tuple[str, Any]]:
@@ -180,9 +236,14 @@ def _tags_of(rule: Rule, facts: Mapping[str, Any]) -> Iterator[tuple[str, Any]]:
     for value in raw if isinstance(raw, list) else [raw]:
         if value is None or value == "":
             continue
-        slug = _TAG_UNSAFE.sub("-", str(value).strip().lower()).strip("-")
+        slug = _slug(str(value))
         if slug:
             yield f"{rule.tag_prefix}{slug}"[:64], value
+
+
+@functools.lru_cache(maxsize=16_384)  # categories, provinces, channels: values repeat
+def _slug(value: str) -> str:
+    return _TAG_UNSAFE.sub("-", value.strip().lower()).strip("-")
 
 
 KNOWN_REASONS_KEPT = 50_000

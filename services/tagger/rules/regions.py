@@ -3,6 +3,8 @@
 Names are matched without the administrative suffix (省, 市, 自治区, ...), in Chinese or pinyin.
 """
 
+import functools
+
 REGION_BY_PROVINCE: dict[str, str] = {}
 
 _REGIONS: dict[str, list[tuple[str, str]]] = {
@@ -66,6 +68,11 @@ def region_of(province: str | None) -> str | None:
     """``"浙江省"`` → ``"east-china"``; unknown or missing → ``None``."""
     if not province:
         return None
+    return _region_of(province)
+
+
+@functools.lru_cache(maxsize=4096)  # a few dozen spellings cover nearly every order
+def _region_of(province: str) -> str | None:
     name = province.strip().lower()
     for suffix in _SUFFIXES:
         if name.endswith(suffix) and len(name) > len(suffix):

@@ -19,7 +19,7 @@ from pydantic import (
     model_validator,
 )
 
-from services.tagger.rules.conditions import Condition
+from services.tagger.rules.conditions import Condition, Predicate
 from services.tagger.rules.customer_rules import CustomerRule, facts_named
 from services.tagger.rules.facts import FACT_NAMES
 
@@ -112,6 +112,19 @@ class Rule(_Strict):
                     f" {', '.join('{' + p + '}' for p in placeholders) or 'none'}"
                 )
         return self
+
+    @cached_property
+    def applies(self) -> Predicate:
+        """Whether the rule's conditions hold for an order's facts, compiled once."""
+        when = None if self.when is None else self.when.predicate
+        holds_while = None if self.holds_while is None else self.holds_while.predicate
+        if when is None and holds_while is None:
+            return lambda facts: True
+        if holds_while is None:
+            return when  # type: ignore[return-value]
+        if when is None:
+            return holds_while
+        return lambda facts: when(facts) and holds_while(facts)
 
 
 class RuleSet(_Strict):

@@ -1,0 +1,57 @@
+"""The tagger's consumer holds cycle collection off while a batch is handled, and only then."""
+
+import gc
+from collections.abc import Iterator
+
+import pytest
+
+from services.tagger.consumer import cycles_collected_after
+
+
+@pytest.fixture(autouse=True)
+def collection_restored() -> Iterator[None]:
+    enabled = gc.isenabled()
+    yield
+    if enabled:
+        gc.enable()
+    else:
+        gc.disable()
+
+
+def test_collection_is_off_inside_a_batch_and_back_after_it() -> None:
+    gc.enable()
+    with cycles_collected_after():
+        assert not gc.isenabled()
+    assert gc.isenabled()
+
+
+def test_collection_comes_back_when_a_batch_fails() -> None:
+    gc.enable()
+    with pytest.raises(RuntimeError), cycles_collected_after():
+        raise RuntimeError("the batch failed")
+    assert gc.isenabled()
+
+
+def test_collection_switched_off_elsewhere_stays_off() -> None:
+    gc.disable()
+    with cycles_collected_after():
+        pass
+    assert not gc.isenabled()
+
+
+def test_a_collection_due_during_a_batch_runs_as_it_ends() -> None:
+    gc.enable()
+    collected: list[int] = []
+
+    def note(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            collected.append(info["generation"])
+
+    gc.callbacks.append(note)
+    try:
+        with cycles_collected_after():
+            garbage: list[list[int]] = [[] for _ in range(gc.get_threshold()[0] + 1)]  # noqa: F841
+            assert collected == []
+    finally:
+        gc.callbacks.remove(note)
+    assert collected[:1] == [0]

@@ -1,0 +1,65 @@
+"""The tagged event as published: exactly what pydantic serialises, however its tags overlap."""
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+
+from services.tagger.publishing import tagged_event_json
+from shared.events import AppliedTag, OrderFacts, OrderTagged, TagSource
+from shared.models import OrderStatus
+
+AT = datetime(2026, 11, 11, 0, 0, 1, 123000, tzinfo=UTC)
+
+
+def tag(name: str, **fields: object) -> AppliedTag:
+    values: dict[str, object] = {
+        "name": name,
+        "family": "priority",
+        "source": TagSource.RULE,
+        "rule_id": f"rule.{name}",
+        "rule_version": 2,
+        "reason": f'express 配送 → {name} "quoted" \\ \u2028 \x01',
+        "at": AT,
+    }
+    return AppliedTag.model_validate(values | fields)
+
+
+URGENT, VIP = tag("urgent"), tag("vip", family=None)
+MANUAL = tag("加急", source=TagSource.MANUAL, rule_id=None, rule_version=None, by="王芳")
+LATER = tag("region:east-china", at=AT + timedelta(hours=8))
+
+
+@pytest.mark.parametrize(
+    ("added", "removed", "tags", "tier"),
+    [
+        ([URGENT, VIP], [], [URGENT, VIP], "vip"),  # a new order: what it added is what it has
+        ([], ["urgent", "旧标签"], [MANUAL, LATER], None),
+        ([LATER], ["x\x01y"], [URGENT, MANUAL, LATER, VIP], None),
+        ([], [], [], None),
+        ([tag("vip", reason="other")], [], [VIP], "vip"),  # the same name, another tag
+    ],
+)
+def test_the_published_json_is_pydantics_byte_for_byte(
+    added: list[AppliedTag], removed: list[str], tags: list[AppliedTag], tier: str | None
+) -> None:
+    event = OrderTagged(
+        source_event_id=uuid.uuid4(),
+        order_no="SO-1",
+        customer_id="C-1",
+        tags_added=added,
+        tags_removed=removed,
+        tags=tags,
+        facts=OrderFacts(
+            status=OrderStatus.PENDING,
+            total=Decimal("5000.10"),
+            currency="CNY",
+            customer_tier=tier,
+            shipping_method="express",
+            region=None,
+        ),
+    )
+
+    assert tagged_event_json(event) == event.model_dump_json().encode()
+    assert OrderTagged.model_validate_json(tagged_event_json(event)) == event
