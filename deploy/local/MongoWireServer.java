@@ -3,16 +3,31 @@
 // acknowledge writes that H2 keeps in memory for up to a second, hence this launcher.
 // Started with Java's single-file source launcher: java -cp 'libs/*' MongoWireServer.java HOST PORT FILE
 // ORDERTAG_MONGO_FSYNC=false skips the fsync: writes then survive kill -9, not a power cut.
+import de.bwaldvogel.mongo.MongoDatabase;
 import de.bwaldvogel.mongo.MongoServer;
 import de.bwaldvogel.mongo.MongoVersion;
+import de.bwaldvogel.mongo.backend.AbstractUniqueIndex;
+import de.bwaldvogel.mongo.backend.Index;
+import de.bwaldvogel.mongo.backend.IndexKey;
+import de.bwaldvogel.mongo.backend.KeyValue;
+import de.bwaldvogel.mongo.backend.Missing;
 import de.bwaldvogel.mongo.backend.h2.H2Backend;
+import de.bwaldvogel.mongo.backend.h2.H2Database;
 import de.bwaldvogel.mongo.bson.Document;
 import io.netty.channel.Channel;
+import java.nio.ByteBuffer;
+import java.util.AbstractMap;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.locks.ReentrantReadWriteLock;
+import org.h2.mvstore.DataUtils;
+import org.h2.mvstore.MVMap;
 import org.h2.mvstore.MVStore;
+import org.h2.mvstore.WriteBuffer;
+import org.h2.mvstore.type.BasicDataType;
+import org.h2.mvstore.type.ObjectDataType;
 
 public class MongoWireServer {
     /**
@@ -70,6 +85,30 @@ public class MongoWireServer {
             syncedVersion = getMvStore().getCurrentVersion();
         }
 
+        /** Databases whose unique indexes keep each key's serialised form (see IndexKeyType).
+         * Called from H2Backend's constructor too, before this class's fields are set: the
+         * database reads the store through the outer instance, set before any constructor runs. */
+        @Override
+        protected MongoDatabase openOrCreateDatabase(String databaseName) {
+            return new FastIndexDatabase(databaseName);
+        }
+
+        final class FastIndexDatabase extends H2Database {
+            FastIndexDatabase(String databaseName) {
+                super(databaseName, getMvStore(), getCursorRegistry());
+            }
+
+            /** The library's own map name and on-disk format: only the comparison is cheaper. */
+            @Override
+            protected Index<Object> openOrCreateUniqueIndex(
+                    String collectionName, String indexName, List<IndexKey> keys, boolean sparse) {
+                String mapName = getFullCollectionNamespace(collectionName) + "._index_" + indexName;
+                MVMap<SerialisedKey, Object> map = getMvStore().openMap(
+                    mapName, new MVMap.Builder<SerialisedKey, Object>().keyType(IndexKeyType.INSTANCE));
+                return new FastUniqueIndex(map, indexName, keys, sparse);
+            }
+        }
+
         @Override
         public Document handleCommand(Channel channel, String database, String command, Document query) {
             if (READS.contains(command.toLowerCase(Locale.ROOT))) {
@@ -121,6 +160,122 @@ public class MongoWireServer {
             if (store.compact(50, 16 * 1024 * 1024)) {
                 store.commit();
             }
+        }
+    }
+
+    /**
+     * A unique index's key with its Java-serialised form, computed once. H2 orders the library's
+     * keys (KeyValue, not Comparable) by that form and, stock, serialises BOTH keys again on
+     * every comparison of a B-tree walk: most of the server's CPU per indexed write. The order
+     * and the bytes on disk stay exactly the stock ones, so files written before read the same.
+     */
+    static final class SerialisedKey {
+        final byte[] bytes;
+        private KeyValue keyValue;
+
+        SerialisedKey(KeyValue keyValue) {
+            this.keyValue = keyValue;
+            this.bytes = ObjectDataType.serialize(keyValue);
+        }
+
+        SerialisedKey(byte[] bytes) {
+            this.bytes = bytes;
+        }
+
+        /** Read back only when an index is walked whole (regular expressions, listings). */
+        synchronized KeyValue keyValue() {
+            if (keyValue == null) {
+                keyValue = (KeyValue) ObjectDataType.deserialize(bytes);
+            }
+            return keyValue;
+        }
+    }
+
+    /** Writes and reads a key as H2's ObjectDataType does for a serialised object (type byte,
+     * length, bytes) and compares the kept bytes as it does (ObjectDataType.compareNotNull). */
+    static final class IndexKeyType extends BasicDataType<SerialisedKey> {
+        static final IndexKeyType INSTANCE = new IndexKeyType();
+        /** ObjectDataType.TYPE_SERIALIZED_OBJECT: package-private in H2, fixed by its file format. */
+        static final byte SERIALIZED_OBJECT = 19;
+
+        @Override
+        public int compare(SerialisedKey a, SerialisedKey b) {
+            return a == b ? 0 : ObjectDataType.compareNotNull(a.bytes, b.bytes);
+        }
+
+        @Override
+        public int getMemory(SerialisedKey key) {
+            return 48 + key.bytes.length;
+        }
+
+        @Override
+        public void write(WriteBuffer buffer, SerialisedKey key) {
+            buffer.put(SERIALIZED_OBJECT).putVarInt(key.bytes.length).put(key.bytes);
+        }
+
+        @Override
+        public SerialisedKey read(ByteBuffer buffer) {
+            byte type = buffer.get();
+            if (type != SERIALIZED_OBJECT) {
+                throw new IllegalStateException("unique index key of H2 type " + type + ", expected "
+                    + SERIALIZED_OBJECT + " (a serialised KeyValue)");
+            }
+            byte[] bytes = new byte[DataUtils.readVarInt(buffer)];
+            buffer.get(bytes);
+            return new SerialisedKey(bytes);
+        }
+
+        @Override
+        public SerialisedKey[] createStorage(int size) {
+            return new SerialisedKey[size];
+        }
+    }
+
+    /** The library's H2UniqueIndex over SerialisedKey: each lookup serialises its key once. */
+    static final class FastUniqueIndex extends AbstractUniqueIndex<Object> {
+        private final MVMap<SerialisedKey, Object> map;
+
+        FastUniqueIndex(MVMap<SerialisedKey, Object> map, String name, List<IndexKey> keys, boolean sparse) {
+            super(name, keys, sparse);
+            this.map = map;
+        }
+
+        @Override
+        protected Object removeDocument(KeyValue keyValue) {
+            return map.remove(new SerialisedKey(keyValue));
+        }
+
+        @Override
+        protected boolean putKeyPosition(KeyValue keyValue, Object position) {
+            return map.putIfAbsent(new SerialisedKey(keyValue), Missing.ofNullable(position)) == null;
+        }
+
+        @Override
+        protected Iterable<Map.Entry<KeyValue, Object>> getIterable() {
+            return () -> map.entrySet().stream()
+                .map(entry -> (Map.Entry<KeyValue, Object>)
+                    new AbstractMap.SimpleImmutableEntry<>(entry.getKey().keyValue(), entry.getValue()))
+                .iterator();
+        }
+
+        @Override
+        protected Object getPosition(KeyValue keyValue) {
+            return map.get(new SerialisedKey(keyValue));
+        }
+
+        @Override
+        public long getCount() {
+            return map.sizeAsLong();
+        }
+
+        @Override
+        public boolean isEmpty() {
+            return map.isEmpty();
+        }
+
+        @Override
+        public long getDataSize() {
+            return getCount();
         }
     }
 

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 from pymongo import AsyncMongoClient, UpdateOne
-from pymongo.errors import BulkWriteError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
-from tests.integration.servers import MongoServer
+from tests.integration.servers import MongoServer, StockMongoServer
 
 pytestmark = pytest.mark.integration
 
@@ -96,3 +96,71 @@ async def test_a_kill_mid_write_never_keeps_a_document_without_its_index(tmp_pat
     assert 0 < stored_before < len(keys), "the kill should interrupt the stream"
     assert copies == [], f"{len(copies)} keys stored twice: {copies[:3]}"
     assert stored == len(keys)
+
+
+async def test_unique_indexes_of_a_file_written_by_the_stock_backend_still_hold(
+    tmp_path: Path,
+) -> None:
+    """The launcher compares unique-index keys by their serialised form kept once, where the
+    library's H2 backend serialises both keys on every comparison: the order must be the very
+    same, or a data file written before would miss its own keys (lookups finding nothing,
+    duplicates let in). Written by the stock backend, read and extended by the launcher."""
+    keys = [f"order-{i:05d}" for i in range(1_500)]
+
+    def document(i: int, key: str) -> dict[str, Any]:
+        return {"_id": f"id-{i}", "key": key, "tags": [f"{key}/a", f"{key}/b"], "v": i % 7}
+
+    stock = StockMongoServer(tmp_path)
+    await stock.start()
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
+        stock.url, serverSelectionTimeoutMS=10_000
+    )
+    try:
+        orders = client["compat"]["orders"]
+        await orders.create_index("key", unique=True)
+        await orders.create_index("tags", unique=True)  # multikey, as the orders' tag_keys
+        await orders.create_index([("_id", 1), ("v", 1)], unique=True)
+        await orders.insert_many([document(i, k) for i, k in enumerate(keys)], ordered=False)
+    finally:
+        await client.close()
+        await asyncio.to_thread(stock.terminate_sync)
+
+    server = MongoServer(tmp_path)
+    await server.start()
+    client = AsyncMongoClient(server.url, serverSelectionTimeoutMS=10_000)
+    try:
+        orders = client["compat"]["orders"]
+        found = [await orders.find_one({"key": k}, {"_id": 1}) for k in keys[::7]]
+        by_tag = [await orders.find_one({"tags": f"{k}/b"}, {"_id": 1}) for k in keys[3::11]]
+        refused = 0
+        for i, key in enumerate(keys[::50]):
+            for j, duplicate in enumerate(({"key": key}, {"tags": [f"{key}/a"]})):
+                try:
+                    await orders.insert_one({"_id": f"again-{i}-{j}", **duplicate})
+                except DuplicateKeyError:
+                    refused += 1
+        await orders.insert_many([document(i, f"new-{i:05d}") for i in range(2_000, 2_300)])
+        await orders.update_many({"v": 3}, {"$set": {"key_copy": True}})
+    finally:
+        await client.close()
+        await server.kill()
+
+    await server.start()
+    client = AsyncMongoClient(server.url, serverSelectionTimeoutMS=10_000)
+    try:
+        orders = client["compat"]["orders"]
+        old_again = await orders.find_one({"key": keys[-1]}, {"_id": 1})
+        new_found = await orders.find_one({"tags": "new-02299/a"}, {"_id": 1})
+        with contextlib.suppress(DuplicateKeyError):
+            await orders.insert_one({"key": "new-02100"})
+        stored = await orders.count_documents({})
+    finally:
+        await client.close()
+        await server.kill()
+
+    assert found == [{"_id": f"id-{i}"} for i in range(0, len(keys), 7)]
+    assert by_tag == [{"_id": f"id-{i}"} for i in range(3, len(keys), 11)]
+    assert refused == 2 * len(keys[::50]), "a key the stock backend stored was let in again"
+    assert old_again == {"_id": f"id-{len(keys) - 1}"}
+    assert new_found == {"_id": "id-2299"}
+    assert stored == len(keys) + 300
