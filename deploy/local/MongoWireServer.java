@@ -6,7 +6,9 @@
 import de.bwaldvogel.mongo.MongoDatabase;
 import de.bwaldvogel.mongo.MongoServer;
 import de.bwaldvogel.mongo.MongoVersion;
+import de.bwaldvogel.mongo.MongoCollection;
 import de.bwaldvogel.mongo.backend.AbstractUniqueIndex;
+import de.bwaldvogel.mongo.backend.CollectionOptions;
 import de.bwaldvogel.mongo.backend.Index;
 import de.bwaldvogel.mongo.backend.IndexKey;
 import de.bwaldvogel.mongo.backend.KeyValue;
@@ -14,6 +16,10 @@ import de.bwaldvogel.mongo.backend.Missing;
 import de.bwaldvogel.mongo.backend.h2.H2Backend;
 import de.bwaldvogel.mongo.backend.h2.H2Database;
 import de.bwaldvogel.mongo.bson.Document;
+import de.bwaldvogel.mongo.wire.bson.BsonDecoder;
+import de.bwaldvogel.mongo.wire.bson.BsonEncoder;
+import io.netty.buffer.ByteBuf;
+import io.netty.buffer.Unpooled;
 import io.netty.channel.Channel;
 import java.nio.ByteBuffer;
 import java.util.AbstractMap;
@@ -106,6 +112,16 @@ public class MongoWireServer {
                 MVMap<SerialisedKey, Object> map = getMvStore().openMap(
                     mapName, new MVMap.Builder<SerialisedKey, Object>().keyType(IndexKeyType.INSTANCE));
                 return new FastUniqueIndex(map, indexName, keys, sparse);
+            }
+
+            /** The library's collection over a documents map opened first with DocumentType
+             * (the library's own openMap then finds it open). */
+            @Override
+            protected MongoCollection<Object> openOrCreateCollection(
+                    String collectionName, CollectionOptions options) {
+                getMvStore().openMap("databases." + getFullCollectionNamespace(collectionName),
+                    new MVMap.Builder<Object, Object>().valueType(new DocumentType()));
+                return super.openOrCreateCollection(collectionName, options);
             }
         }
 
@@ -228,6 +244,83 @@ public class MongoWireServer {
         @Override
         public SerialisedKey[] createStorage(int size) {
             return new SerialisedKey[size];
+        }
+    }
+
+    /**
+     * A collection's documents stored as BSON, where the stock backend has H2 store them by Java
+     * serialisation: H2 writes a changed page whole, so every write re-encodes each document
+     * sharing its page, and Java serialisation of a nested map costs several times BSON's. A
+     * document is stored as BSON only if it reads back equal (same fields in the same order,
+     * same Java types); any other value, and any document that would not, is stored as H2
+     * always did, and pages written before read as they were. Files written since need this
+     * launcher (the stock backend does not know the BSON tag).
+     */
+    static final class DocumentType extends BasicDataType<Object> {
+        /** A tag H2's ObjectDataType never writes (its tags end at 119). */
+        static final byte BSON_DOCUMENT = 127;
+        private final ObjectDataType others = new ObjectDataType();
+        /** Twice a document's BSON size, averaged as H2 does for the values it serialises:
+         * what a page holds in memory decides when it splits. */
+        private volatile int averageSize = 2048;
+
+        @Override
+        public int compare(Object a, Object b) {
+            return others.compare(a, b);
+        }
+
+        @Override
+        public int getMemory(Object value) {
+            return value instanceof Document ? averageSize : others.getMemory(value);
+        }
+
+        private void sized(int bytes) {
+            averageSize = (int) ((bytes * 2L + 15L * averageSize) / 16);
+        }
+
+        @Override
+        public void write(WriteBuffer buffer, Object value) {
+            byte[] bson = value instanceof Document document ? bson(document) : null;
+            if (bson == null) {
+                others.write(buffer, value);
+            } else {
+                buffer.put(BSON_DOCUMENT).putVarInt(bson.length).put(bson);
+                sized(bson.length);
+            }
+        }
+
+        /** The document's BSON, or null if it would not read back as the same document. */
+        private static byte[] bson(Document document) {
+            ByteBuf out = Unpooled.buffer(1024);
+            try {
+                BsonEncoder.encodeDocument(document, out);
+                byte[] bytes = new byte[out.readableBytes()];
+                out.readBytes(bytes);
+                return document.equals(decode(bytes)) ? bytes : null;
+            } catch (RuntimeException unencodable) {
+                return null;
+            }
+        }
+
+        private static Document decode(byte[] bytes) {
+            return BsonDecoder.decodeBson(Unpooled.wrappedBuffer(bytes));
+        }
+
+        @Override
+        public Object read(ByteBuffer buffer) {
+            if (buffer.get(buffer.position()) != BSON_DOCUMENT) {
+                return others.read(buffer);
+            }
+            buffer.get();
+            byte[] bytes = new byte[DataUtils.readVarInt(buffer)];
+            buffer.get(bytes);
+            sized(bytes.length);
+            return decode(bytes);
+        }
+
+        @Override
+        public Object[] createStorage(int size) {
+            return new Object[size];
         }
     }
 
