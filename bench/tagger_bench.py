@@ -199,6 +199,7 @@ async def real_tagger(
         cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
         mark_ms = time.time() * 1000
         seconds, stamps = await consume_span(target, topics.tagged, count, within=600)
+        load_average = os.getloadavg()[0]  # the machine's, as the run ends
         counted = sum(1 for stamp in stamps if stamp >= mark_ms)
         cpu_us_per_order = {
             name: round((cpu_seconds(pid) - cpu_before[name]) / counted * 1e6) if counted else None
@@ -214,6 +215,7 @@ async def real_tagger(
             "orders_per_s": rate(count, seconds),
             "orders_tagged_twice": await _tagged_twice(database),
             "cpu_us_per_order": cpu_us_per_order,
+            "load_average": round(load_average, 1),
             "stored": await stored_size(database, count),
         }
         if store_rounds:
@@ -346,5 +348,5 @@ def _round_row(tagged: dict[str, Any]) -> dict[str, Any]:
         "tagger_cpu_us_per_order": cpu.get("tagger 1"),
         "mongo_cpu_us_per_order_tagger": cpu.get("mongo"),
         "mongo_cpu_us_per_order_store": (store["rounds_mongo_cpu_us_per_order"] or [None])[0],
-        "load_average": round(os.getloadavg()[0], 1),
+        "load_average": tagged["load_average"],
     }
