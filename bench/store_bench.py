@@ -11,12 +11,13 @@ import sys
 from typing import Any
 
 from bench.harness import isolated_settings
-from bench.tagger_bench import prefill, real_tagger
+from bench.tagger_bench import prefill, real_tagger, warm_store
 
 
 async def run(rounds: int, count: int) -> dict[str, Any]:
     settings = isolated_settings("store")
     await prefill(settings, count)
+    await warm_store(max(count // 5, 500))
     tagged = await real_tagger(settings, count, processes=1, store_rounds=rounds)
     store: dict[str, Any] = tagged["store_ceiling"]
     return store

@@ -6,21 +6,25 @@
 import de.bwaldvogel.mongo.MongoDatabase;
 import de.bwaldvogel.mongo.MongoServer;
 import de.bwaldvogel.mongo.MongoVersion;
+import de.bwaldvogel.mongo.MongoCollection;
 import de.bwaldvogel.mongo.backend.AbstractUniqueIndex;
-import de.bwaldvogel.mongo.backend.CursorRegistry;
+import de.bwaldvogel.mongo.backend.CollectionOptions;
 import de.bwaldvogel.mongo.backend.Index;
 import de.bwaldvogel.mongo.backend.IndexKey;
 import de.bwaldvogel.mongo.backend.KeyValue;
 import de.bwaldvogel.mongo.backend.Missing;
-import de.bwaldvogel.mongo.MongoCollection;
-import de.bwaldvogel.mongo.bson.ObjectId;
 import de.bwaldvogel.mongo.backend.h2.H2Backend;
 import de.bwaldvogel.mongo.backend.h2.H2Database;
-import de.bwaldvogel.mongo.backend.h2.H2UniqueIndex;
 import de.bwaldvogel.mongo.bson.Document;
+import de.bwaldvogel.mongo.wire.bson.BsonDecoder;
+import de.bwaldvogel.mongo.wire.bson.BsonEncoder;
+import io.netty.buffer.ByteBuf;
+import io.netty.buffer.Unpooled;
 import io.netty.channel.Channel;
-import java.lang.reflect.Field;
+import java.nio.ByteBuffer;
+import de.bwaldvogel.mongo.bson.ObjectId;
 import java.time.Instant;
+import java.util.AbstractMap;
 import java.util.Collection;
 import java.util.Date;
 import java.util.HashMap;
@@ -32,8 +36,12 @@ import java.util.Map;
 import java.util.Set;
 import java.util.UUID;
 import java.util.concurrent.locks.ReentrantReadWriteLock;
+import org.h2.mvstore.DataUtils;
 import org.h2.mvstore.MVMap;
 import org.h2.mvstore.MVStore;
+import org.h2.mvstore.WriteBuffer;
+import org.h2.mvstore.type.BasicDataType;
+import org.h2.mvstore.type.ObjectDataType;
 
 public class MongoWireServer {
     /**
@@ -82,6 +90,7 @@ public class MongoWireServer {
         static final int COMPACT_STEP_BYTES = 1024 * 1024;  // a step: tens of milliseconds
         static final long QUIET_MS = 1_000;  // no change for this long: the store is quiet
 
+
         /** Shared by commands while they change the store; exclusive for a commit. */
         private final ReentrantReadWriteLock changes = new ReentrantReadWriteLock();
         private final Object syncLock = new Object();
@@ -105,9 +114,45 @@ public class MongoWireServer {
             quiet.start();
         }
 
+        /** Databases whose unique indexes keep each key's serialised form (see IndexKeyType).
+         * Called from H2Backend's constructor too, before this class's fields are set: the
+         * database reads the store through the outer instance, set before any constructor runs. */
         @Override
         protected MongoDatabase openOrCreateDatabase(String databaseName) {
-            return new IndexedH2Database(databaseName, getMvStore(), getCursorRegistry());
+            return new FastIndexDatabase(databaseName);
+        }
+
+        final class FastIndexDatabase extends H2Database {
+            FastIndexDatabase(String databaseName) {
+                super(databaseName, getMvStore(), getCursorRegistry());
+            }
+
+            /** The library's own map name and on-disk format: only the comparison is cheaper. */
+            @Override
+            protected Index<Object> openOrCreateUniqueIndex(
+                    String collectionName, String indexName, List<IndexKey> keys, boolean sparse) {
+                String mapName = getFullCollectionNamespace(collectionName) + "._index_" + indexName;
+                MVMap<SerialisedKey, Object> map = getMvStore().openMap(
+                    mapName, new MVMap.Builder<SerialisedKey, Object>().keyType(IndexKeyType.INSTANCE));
+                return new FastUniqueIndex(map, indexName, keys, sparse);
+            }
+
+            /** Plain (non-unique) indexes, which the library ignores: see EqualityIndex. */
+            @Override
+            protected Index<Object> openOrCreateSecondaryIndex(
+                    String collectionName, String indexName, List<IndexKey> keys, boolean sparse) {
+                return new EqualityIndex(indexName, keys);
+            }
+
+            /** The library's collection over a documents map opened first with DocumentType
+             * (the library's own openMap then finds it open). */
+            @Override
+            protected MongoCollection<Object> openOrCreateCollection(
+                    String collectionName, CollectionOptions options) {
+                getMvStore().openMap("databases." + getFullCollectionNamespace(collectionName),
+                    new MVMap.Builder<Object, Object>().valueType(new DocumentType()));
+                return super.openOrCreateCollection(collectionName, options);
+            }
         }
 
         @Override
@@ -195,42 +240,155 @@ public class MongoWireServer {
         }
     }
 
-    /** The stock H2 database, whose unique indexes also serve queries that name more fields. */
-    static final class IndexedH2Database extends H2Database {
-        IndexedH2Database(String databaseName, MVStore mvStore, CursorRegistry cursorRegistry) {
-            super(databaseName, mvStore, cursorRegistry);
+    /**
+     * A unique index's key with its Java-serialised form, computed once. H2 orders the library's
+     * keys (KeyValue, not Comparable) by that form and, stock, serialises BOTH keys again on
+     * every comparison of a B-tree walk: most of the server's CPU per indexed write. The order
+     * and the bytes on disk stay exactly the stock ones, so files written before read the same.
+     */
+    static final class SerialisedKey {
+        final byte[] bytes;
+        private KeyValue keyValue;
+
+        SerialisedKey(KeyValue keyValue) {
+            this.keyValue = keyValue;
+            this.bytes = ObjectDataType.serialize(keyValue);
         }
 
-        @Override
-        protected Index<Object> openOrCreateUniqueIndex(
-                String collectionName, String indexName, List<IndexKey> keys, boolean sparse) {
-            Index<Object> stock = super.openOrCreateUniqueIndex(collectionName, indexName, keys, sparse);
-            return new SupersetUniqueIndex(mapOf(stock), indexName, keys, sparse);
+        SerialisedKey(byte[] bytes) {
+            this.bytes = bytes;
         }
 
-        @Override
-        protected Index<Object> openOrCreateSecondaryIndex(
-                String collectionName, String indexName, List<IndexKey> keys, boolean sparse) {
-            return new EqualityIndex(indexName, keys);
-        }
-
-        /** The index's map in the file, as the stock index opened it (same name, same data). */
-        @SuppressWarnings("unchecked")
-        private static MVMap<KeyValue, Object> mapOf(Index<Object> stock) {
-            try {
-                Field map = H2UniqueIndex.class.getDeclaredField("mvMap");
-                map.setAccessible(true);
-                return (MVMap<KeyValue, Object>) map.get(stock);
-            } catch (ReflectiveOperationException e) {
-                throw new IllegalStateException("mongo-java-server's H2UniqueIndex changed", e);
+        /** Read back only when an index is walked whole (regular expressions, listings). */
+        synchronized KeyValue keyValue() {
+            if (keyValue == null) {
+                keyValue = (KeyValue) ObjectDataType.deserialize(bytes);
             }
+            return keyValue;
+        }
+    }
+
+    /** Writes and reads a key as H2's ObjectDataType does for a serialised object (type byte,
+     * length, bytes) and compares the kept bytes as it does (ObjectDataType.compareNotNull). */
+    static final class IndexKeyType extends BasicDataType<SerialisedKey> {
+        static final IndexKeyType INSTANCE = new IndexKeyType();
+        /** ObjectDataType.TYPE_SERIALIZED_OBJECT: package-private in H2, fixed by its file format. */
+        static final byte SERIALIZED_OBJECT = 19;
+
+        @Override
+        public int compare(SerialisedKey a, SerialisedKey b) {
+            return a == b ? 0 : ObjectDataType.compareNotNull(a.bytes, b.bytes);
+        }
+
+        @Override
+        public int getMemory(SerialisedKey key) {
+            return 48 + key.bytes.length;
+        }
+
+        @Override
+        public void write(WriteBuffer buffer, SerialisedKey key) {
+            buffer.put(SERIALIZED_OBJECT).putVarInt(key.bytes.length).put(key.bytes);
+        }
+
+        @Override
+        public SerialisedKey read(ByteBuffer buffer) {
+            byte type = buffer.get();
+            if (type != SERIALIZED_OBJECT) {
+                throw new IllegalStateException("unique index key of H2 type " + type + ", expected "
+                    + SERIALIZED_OBJECT + " (a serialised KeyValue)");
+            }
+            byte[] bytes = new byte[DataUtils.readVarInt(buffer)];
+            buffer.get(bytes);
+            return new SerialisedKey(bytes);
+        }
+
+        @Override
+        public SerialisedKey[] createStorage(int size) {
+            return new SerialisedKey[size];
         }
     }
 
     /**
-     * A unique index, stored exactly as the stock H2 one, that also answers a query naming its
-     * fields and others, such as {alert_id: X, version: 3} or {alert_id: {$in: [...]},
-     * deliveries: {$elemMatch: ...}}.
+     * A collection's documents stored as BSON, where the stock backend has H2 store them by Java
+     * serialisation: H2 writes a changed page whole, so every write re-encodes each document
+     * sharing its page, and Java serialisation of a nested map costs several times BSON's. A
+     * document is stored as BSON only if it reads back equal (same fields in the same order,
+     * same Java types); any other value, and any document that would not, is stored as H2
+     * always did, and pages written before read as they were. Files written since need this
+     * launcher (the stock backend does not know the BSON tag).
+     */
+    static final class DocumentType extends BasicDataType<Object> {
+        /** A tag H2's ObjectDataType never writes (its tags end at 119). */
+        static final byte BSON_DOCUMENT = 127;
+        private final ObjectDataType others = new ObjectDataType();
+        /** Twice a document's BSON size, averaged as H2 does for the values it serialises:
+         * what a page holds in memory decides when it splits. */
+        private volatile int averageSize = 2048;
+
+        @Override
+        public int compare(Object a, Object b) {
+            return others.compare(a, b);
+        }
+
+        @Override
+        public int getMemory(Object value) {
+            return value instanceof Document ? averageSize : others.getMemory(value);
+        }
+
+        private void sized(int bytes) {
+            averageSize = (int) ((bytes * 2L + 15L * averageSize) / 16);
+        }
+
+        @Override
+        public void write(WriteBuffer buffer, Object value) {
+            byte[] bson = value instanceof Document document ? bson(document) : null;
+            if (bson == null) {
+                others.write(buffer, value);
+            } else {
+                buffer.put(BSON_DOCUMENT).putVarInt(bson.length).put(bson);
+                sized(bson.length);
+            }
+        }
+
+        /** The document's BSON, or null if it would not read back as the same document. */
+        private static byte[] bson(Document document) {
+            ByteBuf out = Unpooled.buffer(1024);
+            try {
+                BsonEncoder.encodeDocument(document, out);
+                byte[] bytes = new byte[out.readableBytes()];
+                out.readBytes(bytes);
+                return document.equals(decode(bytes)) ? bytes : null;
+            } catch (RuntimeException unencodable) {
+                return null;
+            }
+        }
+
+        private static Document decode(byte[] bytes) {
+            return BsonDecoder.decodeBson(Unpooled.wrappedBuffer(bytes));
+        }
+
+        @Override
+        public Object read(ByteBuffer buffer) {
+            if (buffer.get(buffer.position()) != BSON_DOCUMENT) {
+                return others.read(buffer);
+            }
+            buffer.get();
+            byte[] bytes = new byte[DataUtils.readVarInt(buffer)];
+            buffer.get(bytes);
+            sized(bytes.length);
+            return decode(bytes);
+        }
+
+        @Override
+        public Object[] createStorage(int size) {
+            return new Object[size];
+        }
+    }
+
+    /**
+     * The library's H2UniqueIndex over SerialisedKey (each lookup serialises its key once),
+     * which also answers a query naming its fields and others, such as {alert_id: X,
+     * version: 3} or {alert_id: {$in: [...]}, deliveries: {$elemMatch: ...}}.
      *
      * The stock index serves only a query whose fields are exactly its own; anything more is a
      * scan of the whole collection, so every conditional update by id cost a pass over every
@@ -239,10 +397,10 @@ public class MongoWireServer {
      * superset of the answer; the collection then matches each against the whole query (it
      * does so for every index), which keeps the answer exact.
      */
-    static final class SupersetUniqueIndex extends AbstractUniqueIndex<Object> {
-        private final MVMap<KeyValue, Object> map;
+    static final class FastUniqueIndex extends AbstractUniqueIndex<Object> {
+        private final MVMap<SerialisedKey, Object> map;
 
-        SupersetUniqueIndex(MVMap<KeyValue, Object> map, String name, List<IndexKey> keys, boolean sparse) {
+        FastUniqueIndex(MVMap<SerialisedKey, Object> map, String name, List<IndexKey> keys, boolean sparse) {
             super(name, keys, sparse);
             this.map = map;
         }
@@ -273,25 +431,27 @@ public class MongoWireServer {
             return super.getPositions(ownPart(query));
         }
 
-        // storage: as de.bwaldvogel.mongo.backend.h2.H2UniqueIndex
         @Override
         protected Object removeDocument(KeyValue keyValue) {
-            return map.remove(keyValue);
+            return map.remove(new SerialisedKey(keyValue));
         }
 
         @Override
         protected boolean putKeyPosition(KeyValue keyValue, Object position) {
-            return map.putIfAbsent(keyValue, Missing.ofNullable(position)) == null;
+            return map.putIfAbsent(new SerialisedKey(keyValue), Missing.ofNullable(position)) == null;
         }
 
         @Override
         protected Iterable<Map.Entry<KeyValue, Object>> getIterable() {
-            return map.entrySet();
+            return () -> map.entrySet().stream()
+                .map(entry -> (Map.Entry<KeyValue, Object>)
+                    new AbstractMap.SimpleImmutableEntry<>(entry.getKey().keyValue(), entry.getValue()))
+                .iterator();
         }
 
         @Override
         protected Object getPosition(KeyValue keyValue) {
-            return map.get(keyValue);
+            return map.get(new SerialisedKey(keyValue));
         }
 
         @Override
@@ -370,7 +530,8 @@ public class MongoWireServer {
         }
 
         private void hold(Object value, Object position) {
-            if (positionsByValue.computeIfAbsent(value, v -> new HashSet<>()).add(position)) {
+            // in the order documents came (as a scan would list them), not a hash's order
+            if (positionsByValue.computeIfAbsent(value, v -> new LinkedHashSet<>()).add(position)) {
                 entries++;
             }
         }

@@ -202,6 +202,25 @@ class MongoServer(ServerProcess):
         return {**os.environ, "ORDERTAG_MONGO_FSYNC": "true" if self.fsync else "false"}
 
 
+class StockMongoServer(MongoServer):
+    """mongo-java-server's own H2 backend (tests/integration/StockH2Server.java) on the same
+    file layout as ``MongoServer``: writes files as the launcher's earlier versions did."""
+
+    def command(self) -> list[str]:
+        return [
+            JAVA, "-Xmx384m", "-XX:+UseSerialGC", "-cp", f"{LIBS}/*",
+            str(Path(__file__).with_name("StockH2Server.java")), "127.0.0.1", str(self.port),
+            str(self.data_dir / "mongo.h2"),
+        ]  # fmt: skip
+
+    def terminate_sync(self) -> None:
+        """SIGTERM: the library closes its file, committing what it holds in memory."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGTERM)
+        self.process.wait(timeout=60)
+        port_closed_within(self.port)
+
+
 class RedisClusterNodes:
     """A real Redis Cluster of ``len(ports)`` masters (no replicas), created with redis-cli."""
 

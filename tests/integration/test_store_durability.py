@@ -2,14 +2,17 @@
 
 import asyncio
 import contextlib
+import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from bson import Binary, Decimal128, Int64, MaxKey, MinKey, ObjectId, Regex, Timestamp
 from pymongo import AsyncMongoClient, UpdateOne
-from pymongo.errors import BulkWriteError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
-from tests.integration.servers import MongoServer
+from tests.integration.servers import MongoServer, StockMongoServer
 
 pytestmark = pytest.mark.integration
 
@@ -96,3 +99,149 @@ async def test_a_kill_mid_write_never_keeps_a_document_without_its_index(tmp_pat
     assert 0 < stored_before < len(keys), "the kill should interrupt the stream"
     assert copies == [], f"{len(copies)} keys stored twice: {copies[:3]}"
     assert stored == len(keys)
+
+
+async def test_unique_indexes_of_a_file_written_by_the_stock_backend_still_hold(
+    tmp_path: Path,
+) -> None:
+    """The launcher compares unique-index keys by their serialised form kept once, where the
+    library's H2 backend serialises both keys on every comparison: the order must be the very
+    same, or a data file written before would miss its own keys (lookups finding nothing,
+    duplicates let in). Written by the stock backend, read and extended by the launcher."""
+    keys = [f"order-{i:05d}" for i in range(1_500)]
+
+    def document(i: int, key: str) -> dict[str, Any]:
+        return {"_id": f"id-{i}", "key": key, "tags": [f"{key}/a", f"{key}/b"], "v": i % 7}
+
+    stock = StockMongoServer(tmp_path)
+    await stock.start()
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
+        stock.url, serverSelectionTimeoutMS=10_000
+    )
+    try:
+        orders = client["compat"]["orders"]
+        await orders.create_index("key", unique=True)
+        await orders.create_index("tags", unique=True)  # multikey, as the orders' tag_keys
+        await orders.create_index([("_id", 1), ("v", 1)], unique=True)
+        await orders.insert_many([document(i, k) for i, k in enumerate(keys)], ordered=False)
+    finally:
+        await client.close()
+        await asyncio.to_thread(stock.terminate_sync)
+
+    server = MongoServer(tmp_path)
+    await server.start()
+    client = AsyncMongoClient(server.url, serverSelectionTimeoutMS=10_000)
+    try:
+        orders = client["compat"]["orders"]
+        found = [await orders.find_one({"key": k}, {"_id": 1}) for k in keys[::7]]
+        by_tag = [await orders.find_one({"tags": f"{k}/b"}, {"_id": 1}) for k in keys[3::11]]
+        refused = 0
+        for i, key in enumerate(keys[::50]):
+            duplicates: list[dict[str, Any]] = [{"key": key}, {"tags": [f"{key}/a"]}]
+            for j, duplicate in enumerate(duplicates):
+                try:
+                    await orders.insert_one({"_id": f"again-{i}-{j}", **duplicate})
+                except DuplicateKeyError:
+                    refused += 1
+        await orders.insert_many([document(i, f"new-{i:05d}") for i in range(2_000, 2_300)])
+        await orders.update_many({"v": 3}, {"$set": {"key_copy": True}})
+    finally:
+        await client.close()
+        await server.kill()
+
+    await server.start()
+    client = AsyncMongoClient(server.url, serverSelectionTimeoutMS=10_000)
+    try:
+        orders = client["compat"]["orders"]
+        old_again = await orders.find_one({"key": keys[-1]}, {"_id": 1})
+        new_found = await orders.find_one({"tags": "new-02299/a"}, {"_id": 1})
+        with contextlib.suppress(DuplicateKeyError):
+            await orders.insert_one({"key": "new-02100"})
+        stored = await orders.count_documents({})
+    finally:
+        await client.close()
+        await server.kill()
+
+    assert found == [{"_id": f"id-{i}"} for i in range(0, len(keys), 7)]
+    assert by_tag == [{"_id": f"id-{i}"} for i in range(3, len(keys), 11)]
+    assert refused == 2 * len(keys[::50]), "a key the stock backend stored was let in again"
+    assert old_again == {"_id": f"id-{len(keys) - 1}"}
+    assert new_found == {"_id": "id-2299"}
+    assert stored == len(keys) + 300
+
+
+def every_bson_type(i: int) -> dict[str, Any]:
+    """A document with each BSON type the server keeps, nested and in arrays; one in ten with
+    a regular expression too (which the launcher stores as the stock backend does: the
+    library's regular expression has no equality to check a round trip by)."""
+    document = {
+        "_id": f"doc-{i}",
+        "int32": i,
+        "int64": Int64(2**40 + i),
+        "double": i + 0.5,
+        "negative_zero": -0.0,
+        "decimal": Decimal128(f"{i}.10"),
+        "text": f"订单 {i} ✓",
+        "flag": i % 2 == 0,
+        "nothing": None,
+        "at": datetime(2026, 11, 26, 8, 30, i % 60, 123000, tzinfo=UTC),
+        "oid": ObjectId(f"{i:024x}"),
+        "binary": bytes(range(i % 256)),
+        "uuid": Binary.from_uuid(uuid.UUID(int=i + 1)),
+        "timestamp": Timestamp(1_700_000_000 + i, 1),
+        "bounds": [MinKey(), MaxKey()],
+        "nested": {"list": [1, Int64(2), 3.0, "x", {"deep": [[], {}]}], "empty": {}},
+    }
+    if i % 10 == 0:
+        document["regex"] = Regex(f"^o{i}", "i")
+    return document
+
+
+async def test_documents_read_back_with_every_field_and_type_after_a_restart(
+    tmp_path: Path,
+) -> None:
+    """The launcher stores documents in its own encoding: whatever a client wrote reads back
+    the same (values, types, field order), also after updates and a SIGKILL, beside
+    documents the library's stock backend wrote."""
+    stock = StockMongoServer(tmp_path)
+    await stock.start()
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
+        stock.url, serverSelectionTimeoutMS=10_000, tz_aware=True
+    )
+    try:
+        await client["types"]["docs"].insert_many([every_bson_type(i) for i in range(100)])
+    finally:
+        await client.close()
+        await asyncio.to_thread(stock.terminate_sync)
+
+    server = MongoServer(tmp_path)
+    await server.start()
+    client = AsyncMongoClient(server.url, serverSelectionTimeoutMS=10_000, tz_aware=True)
+    try:
+        docs = client["types"]["docs"]
+        await docs.insert_many([every_bson_type(i) for i in range(100, 300)])
+        await docs.update_many({"int32": {"$lt": 150}}, {"$inc": {"int64": 1}, "$set": {"x": 1}})
+    finally:
+        await client.close()
+        await server.kill()
+
+    await server.start()
+    client = AsyncMongoClient(server.url, serverSelectionTimeoutMS=10_000, tz_aware=True)
+    try:
+        stored = await client["types"]["docs"].find({}).sort("int32", 1).to_list(None)
+    finally:
+        await client.close()
+        await server.kill()
+
+    expected = []
+    for i in range(300):
+        document = every_bson_type(i)
+        if i < 150:
+            document["int64"] = Int64(document["int64"] + 1)
+            document["x"] = 1
+        expected.append(document)
+    assert len(stored) == len(expected)
+    for got, want in zip(stored, expected, strict=True):
+        assert list(got) == list(want)
+        assert got == want
+        assert {k: type(v) for k, v in got.items()} == {k: type(v) for k, v in want.items()}

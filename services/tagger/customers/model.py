@@ -30,6 +30,8 @@ class CustomerRecord:
     profile_at: datetime | None = None
     tags: list[AppliedTag] = field(default_factory=list)
     version: int = 0  # 0: not stored yet
+    # the document as read (without its history): a write sets only the fields that differ
+    stored: dict[str, Any] | None = None
 
     @classmethod
     def from_document(cls, document: dict[str, Any]) -> "CustomerRecord":
@@ -43,6 +45,7 @@ class CustomerRecord:
             profile_at=document.get("profile_at"),
             tags=[AppliedTag.model_validate(tag) for tag in document.get("tags", [])],
             version=int(document.get("version", 0)),
+            stored=document,
         )
 
 

@@ -38,6 +38,21 @@ def _time(ts: float | None) -> datetime | None:
     return None if ts is None else datetime.fromtimestamp(ts, UTC)
 
 
+_ABSENT = object()
+
+
+def _same(stored: Any, value: Any) -> bool:
+    """Whether a field as read already holds the value about to be written (MongoDB keeps
+    datetimes in UTC and, by default, hands them back without a time zone)."""
+    if isinstance(stored, datetime) and isinstance(value, datetime):
+        return _utc(stored) == _utc(value)
+    return bool(stored == value)
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+
+
 class CustomerStore:
     def __init__(self, database: AsyncDatabase[dict[str, Any]]) -> None:
         self.customers = database["customers"]
@@ -106,18 +121,21 @@ class CustomerStore:
     def _update(
         self, record: CustomerRecord, fields: dict[str, Any], history: list[dict[str, Any]]
     ) -> dict[str, Any]:
-        update: dict[str, Any] = {
-            "$set": {
-                **fields,
-                "name": record.profile.name,
-                "company": record.profile.company,
-                "vip": record.profile.vip,
-                "profile_at": record.profile_at,
-                "tags": [tag.model_dump(mode="json") for tag in record.tags],
-                "tag_names": [tag.name for tag in record.tags],
-                "version": record.version + 1,
-            },
+        """Set what differs from the document as read (all of it for a new customer): the
+        version (and the write's token) always, the tags and figures when they moved."""
+        values = {
+            **fields,
+            "name": record.profile.name,
+            "company": record.profile.company,
+            "vip": record.profile.vip,
+            "profile_at": record.profile_at,
+            "tags": [tag.model_dump(mode="json") for tag in record.tags],
+            "tag_names": [tag.name for tag in record.tags],
         }
+        if record.stored is not None:
+            stored = record.stored
+            values = {k: v for k, v in values.items() if not _same(stored.get(k, _ABSENT), v)}
+        update: dict[str, Any] = {"$set": {**values, "version": record.version + 1}}
         if history:
             update["$push"] = {"history": {"$each": history, "$slice": -HISTORY_KEPT}}
         return update
