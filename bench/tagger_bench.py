@@ -227,11 +227,12 @@ async def real_tagger(
 
 
 async def _tagged_twice(database: AsyncDatabase[dict[str, Any]]) -> int:
-    """Orders that any tag was added to twice (a second, non-idempotent application)."""
+    """Orders that an event was applied to twice (a second, non-idempotent application: two
+    history entries of one event; an order's first entry names no added tags, so the entries
+    are counted, not their tags)."""
     cursor = await database["tag_history"].aggregate(
         [
-            {"$unwind": "$added"},
-            {"$group": {"_id": {"o": "$order_no", "t": "$added.tag"}, "n": {"$sum": 1}}},
+            {"$group": {"_id": {"o": "$order_no", "e": "$event_id"}, "n": {"$sum": 1}}},
             {"$match": {"n": {"$gt": 1}}},
         ]
     )
