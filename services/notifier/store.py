@@ -466,7 +466,8 @@ class AlertStore:
         )
         if document is not None:
             document["tags"] = readable_tags(document, None)
-            document.pop("tags_at", None)
+            for stored_only in ("tags_at", "tags_rule_version", "tag_keys"):  # in the tags now
+                document.pop(stored_only, None)
         return document
 
     async def acknowledge(self, alert_id: str, who: str) -> dict[str, Any] | None:
