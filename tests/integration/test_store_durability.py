@@ -66,15 +66,23 @@ async def test_a_kill_mid_write_never_keeps_a_document_without_its_index(tmp_pat
     orders = client["atomicity"]["orders"]
     await orders.create_index("key", unique=True)
 
+    acknowledged = 0
+    a_quarter_in = asyncio.Event()
+
     async def insert_until_killed(part: list[str]) -> None:
+        nonlocal acknowledged
         for start in range(0, len(part), 50):
             try:
                 await orders.insert_many([{"key": k} for k in part[start : start + 50]])
             except Exception:  # the kill: what was written is checked below
                 return
+            acknowledged += 50
+            if acknowledged >= len(keys) // 4:
+                a_quarter_in.set()
 
     writers = [asyncio.create_task(insert_until_killed(keys[w::4])) for w in range(4)]
-    await asyncio.sleep(2.5)  # a few of the old backend's once-a-second background commits
+    # killed mid-stream, whatever the machine's speed (a fixed wait let a fast server finish)
+    await asyncio.wait_for(a_quarter_in.wait(), 120)
     await server.kill()
     await asyncio.gather(*writers)
     await client.close()
