@@ -2,15 +2,17 @@
 
 import functools
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 from services.tagger.rules.customer_rules import CustomerRule
 from services.tagger.rules.schema import PLACEHOLDER, Rule, RuleSet
 from shared.events import AppliedTag, TagSource
+
+T = TypeVar("T")
 
 _TAG_UNSAFE = re.compile(r"[^\w:.-]+")  # keeps letters of any script: "category:家电"
 
@@ -101,16 +103,30 @@ class _Plan:
     defaults: list[tuple[str, Decision]]
 
 
+def once_per_rule_set(
+    cache: dict[int, tuple[RuleSet, T]], rules: RuleSet, build: Callable[[RuleSet], T]
+) -> T:
+    """What ``build`` makes of a rule set, made once per rule set (a reload makes it again;
+    the rule set kept beside it tells a reused ``id`` apart)."""
+    cached = cache.get(id(rules))
+    if cached is not None and cached[0] is rules:
+        return cached[1]
+    if len(cache) > 16:
+        cache.clear()
+    made = build(rules)
+    cache[id(rules)] = (rules, made)
+    return made
+
+
 _PLANS: dict[int, tuple[RuleSet, _Plan]] = {}
 
 
 def _plan_of(rules: RuleSet) -> _Plan:
-    cached = _PLANS.get(id(rules))
-    if cached is not None and cached[0] is rules:
-        return cached[1]
-    if len(_PLANS) > 16:
-        _PLANS.clear()
-    plan = _Plan(
+    return once_per_rule_set(_PLANS, rules, _build_plan)
+
+
+def _build_plan(rules: RuleSet) -> _Plan:
+    return _Plan(
         rules=[
             (rule, key, None if rule.tag is None else ((rule.tag, None),))
             for rule, key in zip(rules.rules, rules.condition_keys, strict=True)
@@ -126,8 +142,6 @@ def _plan_of(rules: RuleSet) -> _Plan:
             if f.default is not None
         ],
     )
-    _PLANS[id(rules)] = (rules, plan)
-    return plan
 
 
 def merge_tags(
@@ -403,11 +417,4 @@ _TEMPLATES: dict[int, tuple[RuleSet, ReasonTemplates]] = {}
 
 def reason_templates(rules: RuleSet) -> ReasonTemplates:
     """The rule set's templates, built once per rule set (a reload builds them again)."""
-    cached = _TEMPLATES.get(id(rules))
-    if cached is not None and cached[0] is rules:
-        return cached[1]
-    if len(_TEMPLATES) > 16:
-        _TEMPLATES.clear()
-    templates = ReasonTemplates(rules)
-    _TEMPLATES[id(rules)] = (rules, templates)
-    return templates
+    return once_per_rule_set(_TEMPLATES, rules, ReasonTemplates)
