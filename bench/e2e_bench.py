@@ -27,6 +27,7 @@ from bench.orders import order_payloads
 from shared.auth import API_KEY_HEADER, LOCAL_DEV_KEY
 from shared.kafka import ensure_topics
 from shared.mongo import make_mongo_client
+from shared.settings import Settings
 from shared.tasks import cancel_and_wait
 
 HEADERS = {API_KEY_HEADER: LOCAL_DEV_KEY}
@@ -99,6 +100,23 @@ def write_routing(path: Path, hook_url: str) -> Path:
     return path
 
 
+async def notifier_to_webhook(
+    stack: AsyncExitStack, settings: Settings, arrivals: dict[str, float]
+) -> tuple[str, asyncio.subprocess.Process]:
+    """A notifier process whose every urgent alert goes to a local webhook recording when each
+    order's alert arrived; stopped with ``stack``."""
+    hook_url = await stack.enter_async_context(webhook_receiver(arrivals))
+    routing = write_routing(Path(f"/tmp/{settings.mongo_database}-routing.json"), hook_url)  # noqa: S108
+    return await stack.enter_async_context(
+        service(
+            "notifier",
+            settings,
+            "ORDERTAG_NOTIFIER_PORT",
+            ORDERTAG_NOTIFIER_ROUTING_FILE=str(routing),
+        )
+    )
+
+
 def peak_memory_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -113,19 +131,10 @@ async def run(rates: tuple[int, ...] = (50, 200, 1000), seconds: float = 10.0) -
     hook: dict[str, float] = {}
     results: dict[str, Any] = {"rates": {}}
     async with AsyncExitStack() as stack:
-        hook_url = await stack.enter_async_context(webhook_receiver(hook))
-        routing = write_routing(Path(f"/tmp/{settings.mongo_database}-routing.json"), hook_url)  # noqa: S108
         _, tagger = await stack.enter_async_context(
             service("tagger", settings, "ORDERTAG_TAGGER_PORT")
         )
-        notifier_url, notifier = await stack.enter_async_context(
-            service(
-                "notifier",
-                settings,
-                "ORDERTAG_NOTIFIER_PORT",
-                ORDERTAG_NOTIFIER_ROUTING_FILE=str(routing),
-            )
-        )
+        notifier_url, notifier = await notifier_to_webhook(stack, settings, hook)
         ingest_url, ingest = await stack.enter_async_context(
             service("ingest", settings, "ORDERTAG_INGEST_PORT", **UNLIMITED)
         )

@@ -12,10 +12,9 @@ import statistics
 import sys
 import time
 from contextlib import AsyncExitStack
-from pathlib import Path
 from typing import Any
 
-from bench.e2e_bench import webhook_receiver, write_routing
+from bench.e2e_bench import notifier_to_webhook
 from bench.harness import (
     cpu_seconds,
     isolated_settings,
@@ -30,6 +29,7 @@ from bench.tagger_bench import consume_span
 from shared.events import OrderCreated
 from shared.kafka import ensure_topics
 from shared.models import Order
+from shared.mongo import make_mongo_client
 from shared.settings import Settings
 
 
@@ -51,19 +51,10 @@ async def one_round(count: int) -> dict[str, Any]:
     await tagged_topic(settings, count)
     delivered: dict[str, float] = {}
     async with AsyncExitStack() as stack:
-        hook_url = await stack.enter_async_context(webhook_receiver(delivered))
-        routing = write_routing(Path(f"/tmp/{settings.mongo_database}-routing.json"), hook_url)  # noqa: S108
         pids = stack_pids()
         before = {name: cpu_seconds(pid) for name, pid in pids.items()}
         started = time.perf_counter()
-        _, notifier = await stack.enter_async_context(
-            service(
-                "notifier",
-                settings,
-                "ORDERTAG_NOTIFIER_PORT",
-                ORDERTAG_NOTIFIER_ROUTING_FILE=str(routing),
-            )
-        )
+        _, notifier = await notifier_to_webhook(stack, settings, delivered)
         pids["notifier"] = notifier.pid
         before["notifier"] = 0.0  # its whole life: start-up is part of what it costs
         async with asyncio.timeout(900):
@@ -71,6 +62,11 @@ async def one_round(count: int) -> dict[str, Any]:
                 await asyncio.sleep(0.05)
         seconds = max(delivered.values()) - started
         cpu = {name: cpu_seconds(pid) - before[name] for name, pid in pids.items()}
+    mongo = make_mongo_client(settings)
+    try:  # the round's orders and alerts are not kept
+        await mongo.drop_database(settings.mongo_database)
+    finally:
+        await mongo.close()
     return {
         "alerts": count,
         "seconds": round(seconds, 2),

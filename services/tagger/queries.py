@@ -145,7 +145,7 @@ def tag_key(tag: str, order_no: str) -> str:
 
 
 def tag_keys(order_no: str, tag_names: list[str]) -> list[str]:
-    """What an order stores in ``tag_keys`` on a store that uses unique indexes alone: one key
+    """What an order stores in ``tag_keys`` on the local server (``unique_indexes_only``): one key
     per tag it carries (an order without tags stores no ``tag_keys``: a unique index would hold
     an empty array as one key shared by every such order).
 

@@ -145,9 +145,10 @@ class CreationTimeline:
     of the build: how many orders carried each tag (to pick the rarest tag of a filter) and
     the orders stored with tags but without ``tag_keys`` (before the field existed).
 
-    Why: a MongoDB-wire server that uses unique indexes only (the local mongo-java-server)
-    answers a filtered, sorted find by reading the whole collection (seconds at 100,000 orders),
-    but answers ``order_no $in`` and ``tag_keys $in`` from its unique indexes in milliseconds.
+    Why: the local MongoDB-wire server (mongo-java-server) walks no index in order: it
+    answers a filtered, sorted find by reading every candidate and sorting them (seconds at
+    100,000 orders), but answers ``order_no $in`` and ``tag_keys $in`` from its unique indexes
+    in milliseconds.
     Walking this timeline from either end and reading candidates by key pages a tag-filtered
     list without a scan. It is used only while it holds every stored order (the collection's
     count says so); when orders arrive, pages take the plain query until a rebuild (at most
@@ -249,7 +250,7 @@ class ReadModel:
     ) -> OrderPage:
         """One page in a stable order; raises ``BadCursor`` for a cursor this API did not make.
         MongoDB answers the plain query from its indexes (``OrderStore.ensure_indexes``); the
-        local server, which uses unique indexes only, is walked along the creation timeline."""
+        local server, which walks no index in order, is walked along the creation timeline."""
         after = after_cursor(sort, cursor) if cursor else None
         if (
             sort in (SortKey.NEWEST, SortKey.OLDEST)

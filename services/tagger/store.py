@@ -64,7 +64,7 @@ class OrderRecord:
         their defaults (``Order`` fills them in again); ``status``, amount, region, customer
         and creation time sit beside it for the indexes and lists; the tags compact
         (``shared/stored_tags.py``), their names in ``tag_names``. ``keyed``: with the
-        order list's ``tag_keys`` (only a store that uses unique indexes alone needs them:
+        order list's ``tag_keys`` (only the local server, which walks no index in order, needs them:
         ``unique_indexes_only``). Fields left out rather than stored empty or false."""
         order = self.order
         names = [tag.name for tag in self.tags]
@@ -191,11 +191,12 @@ def _changes(document: dict[str, Any], stored: dict[str, Any] | None) -> dict[st
 
 
 async def unique_indexes_only(database: AsyncDatabase[dict[str, Any]]) -> bool:
-    """Whether the server finds documents by unique indexes alone: the local MongoDB-wire
-    server (mongo-java-server), whose ``buildInfo`` lacks the ``gitVersion`` every MongoDB
-    build reports. There the order list reads candidates by ``tag_keys``; a MongoDB serves it
-    from the ``(tag_names, created_at)`` index, and ``tag_keys`` would be pure cost.
-    ``buildInfo`` needs no privileges."""
+    """Whether the server is the local MongoDB-wire server (mongo-java-server), whose
+    ``buildInfo`` lacks the ``gitVersion`` every MongoDB build reports: its indexes answer
+    lookups by value (unique ones, and plain ones for equality) but walk nothing in order.
+    There the order list reads candidates by ``tag_keys``; a MongoDB serves it from the
+    ``(tag_names, created_at)`` index, and ``tag_keys`` would be pure cost. ``buildInfo``
+    needs no privileges."""
     info = await database.client.admin.command("buildInfo")
     return "gitVersion" not in info
 
