@@ -2,6 +2,7 @@
 
 import asyncio
 import os
+import random
 import socket
 import sys
 import time
@@ -54,11 +55,39 @@ def env_for(settings: Settings, **extra: str) -> dict[str, str]:
 START_WITHIN_S = 300
 
 
+# Ports handed out by this process: two callers never get the same one before either binds it.
+_HANDED_OUT: set[int] = set()
+
+
+def free_port_block(size: int) -> int:
+    """The first of ``size`` consecutive ports free now, none handed out before by this process.
+
+    Below the kernel's ephemeral range (32768+): a port the kernel chose (bind to 0) can be
+    taken by any outgoing connection on the machine before the server meant for it binds it,
+    which failed a Jaeger start in CI."""
+    for _ in range(500):
+        base = random.randrange(20_000, 30_000 - size)
+        ports = range(base, base + size)
+        if _HANDED_OUT.intersection(ports):
+            continue
+        sockets = []
+        try:
+            for port in ports:
+                probe = socket.socket()
+                sockets.append(probe)
+                probe.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        finally:
+            for probe in sockets:
+                probe.close()
+        _HANDED_OUT.update(ports)
+        return base
+    raise AssertionError(f"no {size} consecutive free ports found")
+
+
 def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
+    return free_port_block(1)
 
 
 @asynccontextmanager

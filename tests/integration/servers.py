@@ -9,7 +9,6 @@ file). Each has async ``start``/``kill``/``stop`` and, for synchronous tests, ``
 
 import asyncio
 import os
-import random
 import shutil
 import signal
 import socket
@@ -30,26 +29,6 @@ LOCAL = ROOT / "deploy" / "local"
 STACK_DIR = Path(os.environ.get("ORDERTAG_STACK_DIR", ROOT / ".local"))
 LIBS = STACK_DIR / "libs"
 JAVA = shutil.which("java") or "java"
-
-
-def free_port_block(size: int) -> int:
-    """The first of ``size`` consecutive free ports, below the kernel's ephemeral range (the
-    stack numbers a cluster's ports from one base)."""
-    for _ in range(200):
-        base = random.randrange(20_000, 30_000, 2)
-        sockets = []
-        try:
-            for port in range(base, base + size):
-                s = socket.socket()
-                sockets.append(s)
-                s.bind(("127.0.0.1", port))
-        except OSError:
-            continue
-        finally:
-            for s in sockets:
-                s.close()
-        return base
-    raise AssertionError(f"no {size} consecutive free ports found")
 
 
 def process_state(pid: int) -> str | None:

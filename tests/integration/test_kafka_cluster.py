@@ -11,10 +11,11 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
+from bench.harness import free_port_block
 from shared.kafka import ensure_topics, make_producer
 from shared.settings import Settings, Topics
 from tests.conftest import eventually
-from tests.integration.servers import free_port_block, process_state
+from tests.integration.servers import process_state
 from tests.integration.stack_script import own_stack_env, stack
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from redis.asyncio.cluster import RedisCluster
 
+from bench.harness import free_port_block
 from tests.conftest import eventually
-from tests.integration.servers import free_port_block
 from tests.integration.stack_script import own_stack_env, stack
 
 pytestmark = [pytest.mark.integration, pytest.mark.redis_cluster]

@@ -70,6 +70,9 @@ async def jaeger(tmp_path: Path) -> AsyncIterator[tuple[int, int]]:
     try:
 
         async def answers() -> bool:
+            if process.returncode is not None:
+                log = (tmp_path / "jaeger.log").read_text(errors="replace")[-2000:]
+                raise AssertionError(f"jaeger exited with {process.returncode}:\n{log}")
             try:
                 async with httpx.AsyncClient(timeout=2) as client:
                     return (await client.get(f"http://127.0.0.1:{query}/api/services")).is_success
@@ -79,7 +82,8 @@ async def jaeger(tmp_path: Path) -> AsyncIterator[tuple[int, int]]:
         await eventually(answers, within=60, interval=0.2)
         yield otlp, query
     finally:
-        process.terminate()
+        if process.returncode is None:
+            process.terminate()
         await process.wait()
 
 
