@@ -65,8 +65,9 @@ class OrderEventPublisher:
 
 
 def event_value(event: OrderEventModel) -> bytes:
-    """The event's record value: its JSON."""
-    return event.model_dump_json().encode()
+    """The event's record value: its JSON, as bytes straight from pydantic-core (what
+    ``model_dump_json().encode()`` gives, without its Python-side call and the copy)."""
+    return event.__pydantic_serializer__.to_json(event)
 
 
 _ORDER_FIELD = b',"order":'
