@@ -21,7 +21,9 @@ import de.bwaldvogel.mongo.wire.bson.BsonEncoder;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;
 import io.netty.channel.Channel;
+import java.lang.reflect.Field;
 import java.nio.ByteBuffer;
+import java.security.SecureRandom;
 import de.bwaldvogel.mongo.bson.ObjectId;
 import java.time.Instant;
 import java.util.AbstractMap;
@@ -35,6 +37,8 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
 import java.util.UUID;
+import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.locks.ReentrantReadWriteLock;
 import org.h2.mvstore.DataUtils;
 import org.h2.mvstore.MVMap;
@@ -42,6 +46,7 @@ import org.h2.mvstore.MVStore;
 import org.h2.mvstore.WriteBuffer;
 import org.h2.mvstore.type.BasicDataType;
 import org.h2.mvstore.type.ObjectDataType;
+import sun.misc.Unsafe;
 
 public class MongoWireServer {
     /**
@@ -237,6 +242,62 @@ public class MongoWireServer {
                     changes.writeLock().unlock();
                 }
             }
+        }
+    }
+
+    /**
+     * ObjectIds the server makes (for documents upserts insert: the tagger's history, the
+     * customers) ordered by time like a MongoDB's (seconds, a per-process random part, a
+     * counter). The library makes them from 12 random bytes, so each upserted document landed
+     * at a random place in its collection's map and `_id` index, and every commit rewrote pages
+     * all over both (16 KB pages for ~700 B history entries): at 20,000 tagged orders the file
+     * had grown 350 MB, 171 MB with these, and the server spent ~17% less CPU per order. The
+     * gap widens as a collection grows; time-ordered ids append.
+     *
+     * The library takes its random bytes from a static SecureRandom, swapped here for one
+     * that gives 12-byte requests time-ordered bytes. A JVM that refuses the swap keeps random
+     * ids: slower, never wrong.
+     */
+    static final class TimeOrderedIds extends SecureRandom {
+        private static final byte[] PROCESS = new byte[5];
+        private static final AtomicInteger COUNTER;
+
+        static {
+            ThreadLocalRandom random = ThreadLocalRandom.current();
+            random.nextBytes(PROCESS);
+            COUNTER = new AtomicInteger(random.nextInt());
+        }
+
+        static void install() {
+            try {
+                new ObjectId();  // initialise the class first: its initialiser sets the field
+                Field field = ObjectId.class.getDeclaredField("random");
+                Field theUnsafe = Unsafe.class.getDeclaredField("theUnsafe");
+                theUnsafe.setAccessible(true);
+                Unsafe unsafe = (Unsafe) theUnsafe.get(null);
+                unsafe.putObject(unsafe.staticFieldBase(field), unsafe.staticFieldOffset(field),
+                    new TimeOrderedIds());
+            } catch (ReflectiveOperationException | RuntimeException refused) {
+                System.err.println("ObjectIds stay random (" + refused + ")");
+            }
+        }
+
+        @Override
+        public void nextBytes(byte[] bytes) {
+            if (bytes.length != 12) {
+                super.nextBytes(bytes);
+                return;
+            }
+            int seconds = (int) (System.currentTimeMillis() / 1000);
+            int count = COUNTER.getAndIncrement();
+            bytes[0] = (byte) (seconds >>> 24);
+            bytes[1] = (byte) (seconds >>> 16);
+            bytes[2] = (byte) (seconds >>> 8);
+            bytes[3] = (byte) seconds;
+            System.arraycopy(PROCESS, 0, bytes, 4, 5);
+            bytes[9] = (byte) (count >>> 16);
+            bytes[10] = (byte) (count >>> 8);
+            bytes[11] = (byte) count;
         }
     }
 
@@ -655,6 +716,7 @@ public class MongoWireServer {
             System.exit(2);
         }
         boolean fsync = !"false".equals(System.getenv("ORDERTAG_MONGO_FSYNC"));
+        TimeOrderedIds.install();
         DurableH2Backend backend = new DurableH2Backend(args[2], fsync);
         backend.version(REPORTED_VERSION);
         MongoServer server = new MongoServer(backend);

@@ -2,6 +2,7 @@
 the index (deploy/local/MongoWireServer.java): the answers must be exactly MongoDB's, whichever
 index finds the candidates."""
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -142,3 +143,23 @@ async def test_non_unique_indexes_answer_equality_exactly_through_inserts_update
     deleted = await orders.delete_many({"tags": "moved"})
     assert deleted.deleted_count == len(expected_moved)
     assert await numbers({"tags": "moved"}) == []
+
+
+async def test_ids_the_server_makes_for_upserts_follow_time_as_a_mongodbs_do(
+    mongo_db: AsyncDatabase[dict[str, Any]],
+) -> None:
+    """Random ids scattered each upserted document over its collection's map and `_id` index:
+    every commit rewrote pages all over both (the tagger's history upserts)."""
+    entries = mongo_db["history"]
+    before = datetime.now(UTC).replace(microsecond=0)
+    for i in range(60):  # replacements and operator updates: the library makes both ids
+        if i % 2:
+            await entries.replace_one({"n": i}, {"n": i, "kind": "replaced"}, upsert=True)
+        else:
+            await entries.update_one({"n": i}, {"$set": {"kind": "set"}}, upsert=True)
+
+    made = [d["_id"] async for d in entries.find({}, {"_id": 1}).sort("n", ASCENDING)]
+
+    assert len(made) == 60
+    assert made == sorted(made), "each id after the one made before it"
+    assert all(before <= i.generation_time <= datetime.now(UTC) for i in made)
