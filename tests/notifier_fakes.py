@@ -116,6 +116,7 @@ class InMemoryAlertStore:
         idempotency_key: str,
         *,
         taking_over: str | None = None,
+        unless_resolved_untold: bool = False,
     ) -> list[str]:
         claimed = []
         now = datetime.now(UTC)
@@ -129,12 +130,9 @@ class InMemoryAlertStore:
             ):  # this attempt's claim, repeated (its reply was lost)
                 claimed.append(alert_id)
                 continue
-            if taking_over is None and delivery["status"] != DeliveryStatus.PENDING:
+            if not self._free(delivery, taking_over):
                 continue
-            if taking_over is not None and (
-                delivery["status"] != DeliveryStatus.SENDING
-                or delivery.get("attempt_id") != taking_over
-            ):
+            if unless_resolved_untold and self._resolved_untold(alert_id, delivery):
                 continue
             delivery.update(
                 status=DeliveryStatus.SENDING.value,
@@ -145,6 +143,40 @@ class InMemoryAlertStore:
             )
             claimed.append(alert_id)
         return claimed
+
+    @staticmethod
+    def _free(delivery: dict[str, Any], taking_over: str | None) -> bool:
+        if taking_over is None:
+            return bool(delivery["status"] == DeliveryStatus.PENDING)
+        return (delivery["status"], delivery.get("attempt_id")) == (
+            DeliveryStatus.SENDING,
+            taking_over,
+        )
+
+    def _resolved_untold(self, alert_id: str, delivery: dict[str, Any]) -> bool:
+        return self.alerts[alert_id]["status"] == "resolved" and not delivery.get("told")
+
+    async def skip_resolved_untold(
+        self, alert_ids: list[str], channel: str, *, taking_over: str | None = None
+    ) -> int:
+        skipped = 0
+        for alert_id in alert_ids:
+            delivery = self._delivery(alert_id, channel)
+            if (
+                delivery is not None
+                and self._free(delivery, taking_over)
+                and self._resolved_untold(alert_id, delivery)
+            ):
+                delivery.update(
+                    status=DeliveryStatus.SKIPPED.value,
+                    last_error="resolved before it was sent",
+                    updated_at=datetime.now(UTC),
+                )
+                skipped += 1
+        return skipped
+
+    async def traces_of(self, alert_ids: list[str]) -> dict[str, dict[str, str]]:
+        return {i: self.alerts[i].get("trace", {}) for i in alert_ids if i in self.alerts}
 
     def _held(self, alert_ids: list[str], channel: str, attempt_id: str) -> list[dict[str, Any]]:
         held = [self._delivery(alert_id, channel) for alert_id in alert_ids]

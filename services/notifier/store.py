@@ -63,6 +63,13 @@ def _on(channel: str) -> list[dict[str, Any]]:
     return [{"d.channel": channel}]
 
 
+def _held(taking_over: str | None) -> dict[str, Any]:
+    """A delivery free to claim: pending, or (``taking_over``) held by an interrupted attempt."""
+    if taking_over is None:
+        return {"status": DeliveryStatus.PENDING.value}
+    return {"status": DeliveryStatus.SENDING.value, "attempt_id": taking_over}
+
+
 def _delivery(channel: str, escalation: bool = False, revision: int = 1) -> dict[str, Any]:
     return {
         "channel": channel,
@@ -263,23 +270,28 @@ class AlertStore:
         idempotency_key: str,
         *,
         taking_over: str | None = None,
+        unless_resolved_untold: bool = False,
     ) -> list[str]:
         """Claim the channel's deliveries of these alerts for ``attempt_id``, before sending:
-        pending ones, or (``taking_over``) those an interrupted attempt held. Returns the ids
-        claimed; another process or attempt may have claimed the rest. Safe to repeat: a claim
-        whose reply was lost (MongoDB went down after applying it) returns, when tried again,
-        what ``attempt_id`` holds, instead of leaving it ``sending`` for a lease."""
-        held = (
-            {"status": DeliveryStatus.PENDING.value}
-            if taking_over is None
-            else {"status": DeliveryStatus.SENDING.value, "attempt_id": taking_over}
-        )
+        pending ones, or (``taking_over``) those an interrupted attempt held; with
+        ``unless_resolved_untold``, not those of alerts that resolved before the channel heard
+        of them (``skip_resolved_untold``). Returns the ids claimed (one write, no read, when
+        it claimed them all); another process or attempt may have claimed the rest. Safe to
+        repeat: a claim whose reply was lost (MongoDB went down after applying it) returns,
+        when tried again, what ``attempt_id`` holds, instead of leaving it ``sending`` for a
+        lease."""
+        query: dict[str, Any] = {
+            "alert_id": {"$in": alert_ids},
+            "deliveries": {"$elemMatch": {"channel": channel, **_held(taking_over)}},
+        }
+        if unless_resolved_untold:
+            query["$or"] = [
+                {"status": {"$ne": "resolved"}},
+                {"deliveries": {"$elemMatch": {"channel": channel, "told": True}}},
+            ]
         now = datetime.now(UTC)
         result = await self.alerts.update_many(
-            {
-                "alert_id": {"$in": alert_ids},
-                "deliveries": {"$elemMatch": {"channel": channel, **held}},
-            },
+            query,
             {
                 "$set": {
                     "deliveries.$[d].status": DeliveryStatus.SENDING.value,
@@ -294,6 +306,38 @@ class AlertStore:
         if result.modified_count == len(alert_ids):
             return alert_ids
         return await self._held_by(alert_ids, channel, attempt_id)
+
+    async def skip_resolved_untold(
+        self, alert_ids: list[str], channel: str, *, taking_over: str | None = None
+    ) -> int:
+        """Settle ``skipped``, unclaimed, the channel's deliveries (pending, or held by
+        ``taking_over``) of these alerts that resolved before the channel heard of them: nobody
+        needs a raise and a resolve at once. Returns how many."""
+        result = await self.alerts.update_many(
+            {
+                "alert_id": {"$in": alert_ids},
+                "status": "resolved",
+                "deliveries": {
+                    "$elemMatch": {"channel": channel, **_held(taking_over), "told": {"$ne": True}}
+                },
+            },
+            {
+                "$set": {
+                    "deliveries.$[d].status": DeliveryStatus.SKIPPED.value,
+                    "deliveries.$[d].last_error": "resolved before it was sent",
+                    "deliveries.$[d].updated_at": datetime.now(UTC),
+                }
+            },
+            array_filters=_on(channel),
+        )
+        return result.modified_count
+
+    async def traces_of(self, alert_ids: list[str]) -> dict[str, dict[str, str]]:
+        """The trace context stored with each alert (read only while tracing is on)."""
+        cursor = self.alerts.find(
+            {"alert_id": {"$in": alert_ids}}, {"_id": 0, "alert_id": 1, "trace": 1}
+        )
+        return {d["alert_id"]: d.get("trace", {}) async for d in cursor}
 
     async def _held_by(self, alert_ids: list[str], channel: str, attempt_id: str) -> list[str]:
         cursor = self.alerts.find(

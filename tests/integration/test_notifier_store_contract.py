@@ -208,3 +208,47 @@ async def test_an_acknowledgement_is_never_overwritten_by_a_consumer_that_read_b
     again = await store.acknowledge(ALERT, "bo")
     assert again is not None
     assert (again["status"], again["acknowledged_by"]) == ("resolved", "bo")
+
+
+async def test_a_claim_leaves_out_an_alert_resolved_before_the_channel_heard_of_it(
+    store: Any,
+) -> None:
+    """The robot was told of the alert, the hook never: once it resolves, the robot's delivery
+    is claimed to tell the resolution and the hook's is settled ``skipped``, unclaimed."""
+    group = group_for(tagged(["urgent"]))
+    await store.insert([new_document(group, ["hook", "robot"])])
+    await store.claim_deliveries([ALERT], "robot", "r1", ALERT)
+    await store.settle([ALERT], "robot", "r1", DeliveryStatus.DELIVERED)
+    resolved = group.model_copy(update={"status": AlertStatus.RESOLVED, "revision": 2})
+    assert await store.update(resolved, 1, notice_due=2) is True
+    for channel in ("hook", "robot"):
+        await store.tell(ALERT, channel, 2)
+
+    hook = await store.claim_deliveries([ALERT], "hook", "h2", ALERT, unless_resolved_untold=True)
+    robot = await store.claim_deliveries([ALERT], "robot", "r2", ALERT, unless_resolved_untold=True)
+    skipped = await store.skip_resolved_untold([ALERT], "hook")
+    again = await store.skip_resolved_untold([ALERT, "SO-0:none"], "hook")
+
+    assert (hook, robot, skipped, again) == ([], [ALERT], 1, 0)
+    assert await statuses(store) == {"hook": "skipped", "robot": "sending"}
+    await store.settle([ALERT], "robot", "r2", DeliveryStatus.DELIVERED)
+    assert await store.skip_resolved_untold([ALERT], "robot") == 0  # told: never skipped
+
+
+async def test_an_interrupted_claim_of_an_alert_resolved_untold_is_skipped_not_taken_over(
+    store: Any,
+) -> None:
+    group = group_for(tagged(["urgent"]))
+    await store.insert([new_document(group, ["hook"])])
+    await store.claim_deliveries([ALERT], "hook", "dead", ALERT)
+    resolved = group.model_copy(update={"status": AlertStatus.RESOLVED, "revision": 2})
+    assert await store.update(resolved, 1, notice_due=2) is True
+
+    taken = await store.claim_deliveries(
+        [ALERT], "hook", "new", ALERT, taking_over="dead", unless_resolved_untold=True
+    )
+    pending_only = await store.skip_resolved_untold([ALERT], "hook")
+    skipped = await store.skip_resolved_untold([ALERT], "hook", taking_over="dead")
+
+    assert (taken, pending_only, skipped) == ([], 0, 1)
+    assert await statuses(store) == {"hook": "skipped"}

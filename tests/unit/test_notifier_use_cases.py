@@ -444,3 +444,22 @@ async def test_an_alert_stored_before_a_lost_reply_is_delivered_when_the_batch_c
 
     assert process.sender.alert_ids("hook") == ["SO-9:support"]
     assert process.sender.alert_ids("robot") == ["SO-9:support"]
+
+
+async def test_an_alert_resolved_before_its_channels_heard_of_it_is_sent_nowhere() -> None:
+    """Raised and resolved in one batch: each delivery is settled ``skipped`` by the claim,
+    nothing goes out (and nothing is read back to decide it)."""
+    store = InMemoryAlertStore()
+    raised = tagged(["urgent"])  # events carry their time: the shipping comes later
+    shipped = tagged([]).model_copy(update={"facts": tagged([]).facts.model_copy(
+        update={"status": OrderStatus.SHIPPED})})  # fmt: skip
+
+    def skipped() -> list[str]:
+        return [d["status"] for d in store.alerts["SO-9:support"]["deliveries"]]
+
+    async with Process(store) as process:
+        await process.alerting.handle([raised, shipped])
+        await eventually(lambda: _true(skipped() == ["skipped", "skipped"]), within=5)
+
+    assert store.alerts["SO-9:support"]["status"] == "resolved"
+    assert process.sender.sent == []
