@@ -48,7 +48,22 @@ class InMemoryAlertStore:
             document["notice_due"] = notice_due
         return True
 
-    async def tell(self, alert_id: str, channel: str, revision: int) -> None:
+    async def tell(
+        self,
+        alert_id: str,
+        channel: str,
+        revision: int,
+        *,
+        as_read: dict[str, Any] | None = None,
+        clearing_notice: bool = False,
+    ) -> bool:
+        self._tell(alert_id, channel, revision)
+        if clearing_notice and self.alerts[alert_id].get("notice_due") == revision:
+            self.alerts[alert_id]["notice_due"] = None
+            return True
+        return False
+
+    def _tell(self, alert_id: str, channel: str, revision: int) -> None:
         delivery = self._delivery(alert_id, channel)
         if delivery is None:
             self.alerts[alert_id]["deliveries"].append(

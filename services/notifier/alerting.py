@@ -176,9 +176,19 @@ class Alerting:
     ) -> None:
         notice = notice or _notice_of(group)
         channels = self._channels_for(group, notice, document)
-        for channel in channels:
-            await self._store.tell(group.alert_id, channel, group.revision)
-        await self._store.told(group.alert_id, group.revision)
+        told = False
+        for number, channel in enumerate(channels, 1):
+            # as read, each channel's delivery usually takes one write; the last one's also
+            # records the revision told
+            told = await self._store.tell(
+                group.alert_id,
+                channel,
+                group.revision,
+                as_read=document,
+                clearing_notice=number == len(channels),
+            )
+        if not told:
+            await self._store.told(group.alert_id, group.revision)
         self._dispatcher.enqueue(group.alert(), channels)
         log.info(
             "alert_changed",

@@ -80,6 +80,47 @@ def _delivery(channel: str, escalation: bool = False, revision: int = 1) -> dict
     }
 
 
+def _telling_moves(channel: str, revision: int) -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
+    """The writes that make a channel's delivery tell ``revision``, by the delivery's state
+    (each conditional on that state, so at most one applies): none yet, settled, pending,
+    mid-send."""
+    older = {"channel": channel, "revision": {"$lt": revision}, "escalation": False}
+    d = "deliveries.$[d]"
+    return {
+        "none": (
+            {"deliveries.channel": {"$ne": channel}},
+            {"$push": {"deliveries": _delivery(channel, revision=revision)}},
+        ),
+        "settled": (
+            {"deliveries": {"$elemMatch": {**older, "status": {"$in": SETTLED}}}},
+            {"$set": {f"{d}.status": DeliveryStatus.PENDING.value, f"{d}.revision": revision}},
+        ),
+        "pending": (
+            {"deliveries": {"$elemMatch": {**older, "status": DeliveryStatus.PENDING.value}}},
+            {"$set": {f"{d}.revision": revision}},
+        ),
+        "sending": (
+            {"deliveries": {"$elemMatch": {**older, "status": DeliveryStatus.SENDING.value}}},
+            {"$set": {f"{d}.follow_up": revision}},
+        ),
+    }
+
+
+def _expected_move(document: dict[str, Any] | None, channel: str, revision: int) -> str | None:
+    """The move the channel's delivery in ``document`` (as read) calls for; None when unknown
+    or nothing is to be done."""
+    if document is None:
+        return None
+    delivery = next((d for d in document.get("deliveries", []) if d["channel"] == channel), None)
+    if delivery is None:
+        return "none"
+    if delivery.get("escalation") or delivery.get("revision", 1) >= revision:
+        return None
+    if delivery["status"] in SETTLED:
+        return "settled"
+    return str(delivery["status"])
+
+
 def event_trace(group: AlertGroup) -> dict[str, Any]:
     """The trace context of the order event handled now: the alert's deliveries, sent later,
     join that event's trace (shared.tracing.DeliverySpans); nothing when tracing is off."""
@@ -144,33 +185,36 @@ class AlertStore:
         )
         return result.modified_count == 1
 
-    async def tell(self, alert_id: str, channel: str, revision: int) -> None:
+    async def tell(
+        self,
+        alert_id: str,
+        channel: str,
+        revision: int,
+        *,
+        as_read: dict[str, Any] | None = None,
+        clearing_notice: bool = False,
+    ) -> bool:
         """Make the channel's delivery tell ``revision``: a new delivery, a settled one sent
         again, a pending one sending the newer state, or one mid-send followed up once it
-        settles (the sweeper). Idempotent: a delivery already at ``revision`` is left alone."""
-        older = {"channel": channel, "revision": {"$lt": revision}, "escalation": False}
+        settles (the sweeper). Idempotent: a delivery already at ``revision`` is left alone.
+
+        ``as_read``: the alert as the caller read it; the move its delivery calls for is tried
+        first, so one write does it when nothing moved since. ``clearing_notice``: that write
+        also records ``revision`` told (``told``) when it is still the one due; returns True
+        when it did (else the caller calls ``told``)."""
+        moves = _telling_moves(channel, revision)
+        expected = _expected_move(as_read, channel, revision)
+        if expected is not None:
+            query, update = moves[expected]
+            if clearing_notice:
+                query = {**query, "notice_due": revision}
+                update = {**update, "$set": {**update.get("$set", {}), "notice_due": None}}
+            if await self._move(alert_id, channel, query, update):
+                return clearing_notice
         for _ in range(4):  # each miss means the delivery moved on meanwhile
-            pushed = await self.alerts.update_one(
-                {"alert_id": alert_id, "deliveries.channel": {"$ne": channel}},
-                {"$push": {"deliveries": _delivery(channel, revision=revision)}},
-            )
-            if pushed.modified_count:
-                return
-            for state, change in (
-                ({"status": {"$in": SETTLED}}, {"status": DeliveryStatus.PENDING.value}),
-                ({"status": DeliveryStatus.PENDING.value}, {}),
-                ({"status": DeliveryStatus.SENDING.value}, {"follow_up": revision}),
-            ):
-                update = {f"deliveries.$[d].{k}": v for k, v in change.items()}
-                if "follow_up" not in change:
-                    update["deliveries.$[d].revision"] = revision
-                result = await self.alerts.update_one(
-                    {"alert_id": alert_id, "deliveries": {"$elemMatch": {**older, **state}}},
-                    {"$set": update},
-                    array_filters=_on(channel),
-                )
-                if result.modified_count:
-                    return
+            for query, update in moves.values():
+                if await self._move(alert_id, channel, query, update):
+                    return False
             current = await self.alerts.count_documents(
                 {
                     "alert_id": alert_id,
@@ -180,7 +224,19 @@ class AlertStore:
                 }
             )
             if current:
-                return
+                return False
+        return False
+
+    async def _move(
+        self, alert_id: str, channel: str, query: dict[str, Any], update: dict[str, Any]
+    ) -> bool:
+        pushing = "$push" in update
+        result = await self.alerts.update_one(
+            {"alert_id": alert_id, **query},
+            update,
+            array_filters=None if pushing else _on(channel),
+        )
+        return result.modified_count == 1
 
     async def told(self, alert_id: str, revision: int) -> None:
         await self.alerts.update_one(

@@ -2,6 +2,7 @@
 tests stand on a fake that behaves like the real thing."""
 
 import asyncio
+import copy
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -86,6 +87,32 @@ async def test_telling_a_revision_sends_a_settled_delivery_again_once(store: Any
     assert (by_channel["pager"]["status"], by_channel["pager"]["revision"]) == ("pending", 2)
     assert (by_channel["robot"]["status"], by_channel["robot"]["revision"]) == ("pending", 1)
     assert len(by_channel) == 3
+
+
+async def test_telling_from_the_alert_as_read_also_records_the_revision_told(
+    store: Any,
+) -> None:
+    """The delivery as read says which write tells it; the last channel's write also clears
+    ``notice_due``. A read that is out of date still tells, and leaves the notice to ``told``."""
+    group = group_for(tagged(["urgent"]))
+    await store.insert([new_document(group, ["hook", "robot"])])
+    await store.claim_deliveries([ALERT], "hook", "a1", ALERT)
+    await store.settle([ALERT], "hook", "a1", DeliveryStatus.DELIVERED)
+    resolved = group.model_copy(update={"status": AlertStatus.RESOLVED, "revision": 2})
+    assert await store.update(resolved, 1, notice_due=2) is True
+    as_read = copy.deepcopy(await _get(store))
+    await store.claim_deliveries([ALERT], "robot", "b1", ALERT)  # moved on since the read
+
+    robot = await store.tell(ALERT, "robot", 2, as_read=as_read)
+    hook = await store.tell(ALERT, "hook", 2, as_read=as_read, clearing_notice=True)
+    again = await store.tell(ALERT, "hook", 2, as_read=as_read, clearing_notice=True)
+
+    assert (robot, hook, again) == (False, True, False)
+    stored = await _get(store)
+    by_channel = {d["channel"]: d for d in stored["deliveries"]}
+    assert (by_channel["hook"]["status"], by_channel["hook"]["revision"]) == ("pending", 2)
+    assert (by_channel["robot"]["status"], by_channel["robot"]["follow_up"]) == ("sending", 2)
+    assert stored["notice_due"] is None
 
 
 async def test_a_revision_told_mid_send_follows_once_the_send_settles(store: Any) -> None:

@@ -402,10 +402,10 @@ async def test_a_change_stored_but_not_told_is_told_when_the_batch_comes_back() 
     telling = store.tell
     failures = [KafkaConnectionError("a crash between storing and telling")]
 
-    async def tell_once_failing(alert_id: str, channel: str, revision: int) -> None:
+    async def tell_once_failing(alert_id: str, channel: str, revision: int, **how: Any) -> bool:
         if failures:
             raise failures.pop()
-        await telling(alert_id, channel, revision)
+        return await telling(alert_id, channel, revision, **how)
 
     store.tell = tell_once_failing  # type: ignore[method-assign]
     async with Process(store, routing=CALIBRATED) as process:
