@@ -17,6 +17,10 @@ from services.notifier.store import SETTLED, DeliveryStatus, InterruptedClaim, e
 from shared.events import Alert
 
 
+def _state(delivery: dict[str, Any]) -> str:
+    return "settled" if delivery["status"] in SETTLED else str(delivery["status"])
+
+
 class InMemoryAlertStore:
     def __init__(self) -> None:
         self.alerts: dict[str, dict[str, Any]] = {}
@@ -46,6 +50,27 @@ class InMemoryAlertStore:
         document.update(copy.deepcopy(group.state()), **event_trace(group), version=version + 1)
         if notice_due is not None:
             document["notice_due"] = notice_due
+        return True
+
+    async def update_and_tell(
+        self, group: AlertGroup, version: int, channels: list[str], as_read: dict[str, Any]
+    ) -> bool:
+        document = self.alerts.get(group.alert_id)
+        if document is None or document.get("version") != version:
+            return False
+        for channel in channels:
+            read = next((d for d in as_read["deliveries"] if d["channel"] == channel), None)
+            now = self._delivery(group.alert_id, channel)
+            if read is None or now is None or read.get("escalation"):
+                return False
+            if read.get("revision", 1) >= group.revision or now["revision"] >= group.revision:
+                return False
+            if _state(read) != _state(now):
+                return False
+        await self.update(group, version, None)
+        for channel in channels:
+            self._tell(group.alert_id, channel, group.revision)
+        document["notice_due"] = None
         return True
 
     async def tell(

@@ -54,13 +54,13 @@ class InterruptedClaim:
     alerts: list[dict[str, Any]]
 
 
-def _on(channel: str) -> list[dict[str, Any]]:
-    """The array filter ``d`` naming a channel's delivery (an alert has one per channel; the
+def _on(channel: str, name: str = "d") -> list[dict[str, Any]]:
+    """The array filter ``name`` naming a channel's delivery (an alert has one per channel; the
     query says which state it must be in). Two faults of the local MongoDB-wire server shape
     this: the positional ``$`` after ``$elemMatch`` fails on elements with fields the query does
     not name, and array filters are re-checked after each field is set (so a filter on
     ``status`` would stop after the first ``$set``)."""
-    return [{"d.channel": channel}]
+    return [{f"{name}.channel": channel}]
 
 
 def _held(taking_over: str | None) -> dict[str, Any]:
@@ -80,12 +80,14 @@ def _delivery(channel: str, escalation: bool = False, revision: int = 1) -> dict
     }
 
 
-def _telling_moves(channel: str, revision: int) -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
+def _telling_moves(
+    channel: str, revision: int, name: str = "d"
+) -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
     """The writes that make a channel's delivery tell ``revision``, by the delivery's state
     (each conditional on that state, so at most one applies): none yet, settled, pending,
-    mid-send."""
+    mid-send. ``name``: the array filter naming the delivery (``_on``)."""
     older = {"channel": channel, "revision": {"$lt": revision}, "escalation": False}
-    d = "deliveries.$[d]"
+    d = f"deliveries.$[{name}]"
     return {
         "none": (
             {"deliveries.channel": {"$ne": channel}},
@@ -182,6 +184,35 @@ class AlertStore:
             fields["notice_due"] = notice_due
         result = await self.alerts.update_one(
             {"alert_id": group.alert_id, "version": version}, {"$set": fields}
+        )
+        return result.modified_count == 1
+
+    async def update_and_tell(
+        self, group: AlertGroup, version: int, channels: list[str], as_read: dict[str, Any]
+    ) -> bool:
+        """Store the alert's new state and make these channels' deliveries tell its revision,
+        in one write, if nobody changed the alert since ``version`` and its deliveries are as
+        ``as_read`` shows them (nothing is then left due: no ``notice_due``). False when
+        either moved on, or a channel needs a delivery added: the caller then stores the
+        change with ``update`` and tells the channels one by one."""
+        query: dict[str, Any] = {"alert_id": group.alert_id, "version": version}
+        fields = {**group.state(), **event_trace(group), "version": version + 1}
+        fields["notice_due"] = None
+        held: list[dict[str, Any]] = []
+        filters: list[dict[str, Any]] = []
+        for number, channel in enumerate(channels):
+            move = _expected_move(as_read, channel, group.revision)
+            if move not in ("settled", "pending", "sending"):
+                return False  # a new delivery ($push) cannot share a write with these
+            name = f"d{number}"
+            condition, update = _telling_moves(channel, group.revision, name)[move]
+            held.append(condition)
+            fields.update(update["$set"])
+            filters.extend(_on(channel, name))
+        if held:
+            query["$and"] = held
+        result = await self.alerts.update_one(
+            query, {"$set": fields}, array_filters=filters or None
         )
         return result.modified_count == 1
 

@@ -115,6 +115,31 @@ async def test_telling_from_the_alert_as_read_also_records_the_revision_told(
     assert stored["notice_due"] is None
 
 
+async def test_a_change_is_stored_and_told_in_one_write_only_while_as_read(store: Any) -> None:
+    group = group_for(tagged(["urgent"]))
+    await store.insert([new_document(group, ["hook", "robot"])])
+    for channel in ("hook", "robot"):
+        await store.claim_deliveries([ALERT], channel, f"{channel}-1", ALERT)
+    await store.settle([ALERT], "hook", "hook-1", DeliveryStatus.DELIVERED)
+    as_read = copy.deepcopy(await _get(store))
+    await store.settle([ALERT], "robot", "robot-1", DeliveryStatus.DELIVERED)  # moved on
+    rise = group.model_copy(update={"severity": Severity.WARNING, "revision": 2})
+
+    moved = await store.update_and_tell(rise, 1, ["hook", "robot"], as_read)
+    as_read = copy.deepcopy(await _get(store))
+    stale = await store.update_and_tell(rise, 0, ["hook", "robot"], as_read)
+    new_channel = await store.update_and_tell(rise, 1, ["hook", "pager"], as_read)
+    unchanged = copy.deepcopy(await _get(store))
+    both = await store.update_and_tell(rise, 1, ["hook", "robot"], as_read)
+
+    assert (moved, stale, new_channel, both) == (False, False, False, True)
+    assert (unchanged["version"], unchanged["severity"]) == (1, "critical")
+    stored = await _get(store)
+    assert (stored["version"], stored["severity"], stored["notice_due"]) == (2, "warning", None)
+    by_channel = {d["channel"]: (d["status"], d["revision"]) for d in stored["deliveries"]}
+    assert by_channel == {"hook": ("pending", 2), "robot": ("pending", 2)}
+
+
 async def test_a_revision_told_mid_send_follows_once_the_send_settles(store: Any) -> None:
     await stored_alert(store)
     await store.claim_deliveries([ALERT], "hook", "a1", ALERT)
