@@ -14,6 +14,9 @@ import time
 from contextlib import AsyncExitStack
 from typing import Any
 
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
 from bench.e2e_bench import notifier_to_webhook
 from bench.harness import (
     cpu_seconds,
@@ -45,6 +48,21 @@ async def tagged_topic(settings: Settings, count: int) -> None:
         await consume_span(settings, settings.topics.tagged, count, within=900)
 
 
+async def store_figures(notifier_url: str) -> dict[str, dict[str, int]]:
+    """The notifier's MongoDB commands so far and the documents they touched, by command (its
+    ``ordertag_notifier_store_*`` counters); the start-up's few reads and index checks count."""
+    async with httpx.AsyncClient() as client:
+        text = (await client.get(f"{notifier_url}/metrics/")).text
+    figures: dict[str, dict[str, int]] = {"commands": {}, "documents": {}}
+    for family, key in (("commands", "store_commands"), ("documents", "store_documents")):
+        for sample in text_string_to_metric_families(text):
+            if sample.name == f"ordertag_notifier_{key}":
+                for point in sample.samples:
+                    if point.name.endswith("_total"):
+                        figures[family][point.labels["command"]] = int(point.value)
+    return figures
+
+
 async def one_round(count: int) -> dict[str, Any]:
     settings = isolated_settings("notifier")
     await ensure_topics(settings)
@@ -54,13 +72,14 @@ async def one_round(count: int) -> dict[str, Any]:
         pids = stack_pids()
         before = {name: cpu_seconds(pid) for name, pid in pids.items()}
         started = time.perf_counter()
-        _, notifier = await notifier_to_webhook(stack, settings, delivered)
+        url, notifier = await notifier_to_webhook(stack, settings, delivered)
         pids["notifier"] = notifier.pid
         before["notifier"] = 0.0  # its whole life: start-up is part of what it costs
         async with asyncio.timeout(900):
             while len(delivered) < count:  # noqa: ASYNC110  (the receiver records arrivals)
                 await asyncio.sleep(0.05)
         seconds = max(delivered.values()) - started
+        store = await store_figures(url)
         cpu = {name: cpu_seconds(pid) - before[name] for name, pid in pids.items()}
     mongo = make_mongo_client(settings)
     try:  # the round's orders and alerts are not kept
@@ -72,6 +91,10 @@ async def one_round(count: int) -> dict[str, Any]:
         "seconds": round(seconds, 2),
         "alerts_per_s": rate(count, seconds),
         "cpu_us_per_alert": {name: round(s / count * 1e6) for name, s in cpu.items()},
+        "store_commands_per_alert": round(sum(store["commands"].values()) / count, 3),
+        "store_documents_per_alert": round(sum(store["documents"].values()) / count, 2),
+        "store_commands": store["commands"],
+        "store_documents": store["documents"],
     }
 
 
@@ -84,6 +107,15 @@ async def run(count: int = 5_000, rounds: int = 3) -> dict[str, Any]:
         "median_alerts_per_s": statistics.median(r["alerts_per_s"] for r in results),
         "median_notifier_cpu_us_per_alert": statistics.median(
             r["cpu_us_per_alert"]["notifier"] for r in results
+        ),
+        "median_mongo_cpu_us_per_alert": statistics.median(
+            r["cpu_us_per_alert"].get("mongo", 0) for r in results
+        ),
+        "median_store_commands_per_alert": statistics.median(
+            r["store_commands_per_alert"] for r in results
+        ),
+        "median_store_documents_per_alert": statistics.median(
+            r["store_documents_per_alert"] for r in results
         ),
     }
 

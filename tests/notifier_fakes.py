@@ -17,6 +17,10 @@ from services.notifier.store import SETTLED, DeliveryStatus, InterruptedClaim, e
 from shared.events import Alert
 
 
+def _state(delivery: dict[str, Any]) -> str:
+    return "settled" if delivery["status"] in SETTLED else str(delivery["status"])
+
+
 class InMemoryAlertStore:
     def __init__(self) -> None:
         self.alerts: dict[str, dict[str, Any]] = {}
@@ -48,7 +52,43 @@ class InMemoryAlertStore:
             document["notice_due"] = notice_due
         return True
 
-    async def tell(self, alert_id: str, channel: str, revision: int) -> None:
+    async def update_and_tell(
+        self, group: AlertGroup, version: int, channels: list[str], as_read: dict[str, Any]
+    ) -> bool:
+        document = self.alerts.get(group.alert_id)
+        if document is None or document.get("version") != version:
+            return False
+        for channel in channels:
+            read = next((d for d in as_read["deliveries"] if d["channel"] == channel), None)
+            now = self._delivery(group.alert_id, channel)
+            if read is None or now is None or read.get("escalation"):
+                return False
+            if read.get("revision", 1) >= group.revision or now["revision"] >= group.revision:
+                return False
+            if _state(read) != _state(now):
+                return False
+        await self.update(group, version, None)
+        for channel in channels:
+            self._tell(group.alert_id, channel, group.revision)
+        document["notice_due"] = None
+        return True
+
+    async def tell(
+        self,
+        alert_id: str,
+        channel: str,
+        revision: int,
+        *,
+        as_read: dict[str, Any] | None = None,
+        clearing_notice: bool = False,
+    ) -> bool:
+        self._tell(alert_id, channel, revision)
+        if clearing_notice and self.alerts[alert_id].get("notice_due") == revision:
+            self.alerts[alert_id]["notice_due"] = None
+            return True
+        return False
+
+    def _tell(self, alert_id: str, channel: str, revision: int) -> None:
         delivery = self._delivery(alert_id, channel)
         if delivery is None:
             self.alerts[alert_id]["deliveries"].append(
@@ -116,6 +156,7 @@ class InMemoryAlertStore:
         idempotency_key: str,
         *,
         taking_over: str | None = None,
+        unless_resolved_untold: bool = False,
     ) -> list[str]:
         claimed = []
         now = datetime.now(UTC)
@@ -129,12 +170,9 @@ class InMemoryAlertStore:
             ):  # this attempt's claim, repeated (its reply was lost)
                 claimed.append(alert_id)
                 continue
-            if taking_over is None and delivery["status"] != DeliveryStatus.PENDING:
+            if not self._free(delivery, taking_over):
                 continue
-            if taking_over is not None and (
-                delivery["status"] != DeliveryStatus.SENDING
-                or delivery.get("attempt_id") != taking_over
-            ):
+            if unless_resolved_untold and self._resolved_untold(alert_id, delivery):
                 continue
             delivery.update(
                 status=DeliveryStatus.SENDING.value,
@@ -145,6 +183,40 @@ class InMemoryAlertStore:
             )
             claimed.append(alert_id)
         return claimed
+
+    @staticmethod
+    def _free(delivery: dict[str, Any], taking_over: str | None) -> bool:
+        if taking_over is None:
+            return bool(delivery["status"] == DeliveryStatus.PENDING)
+        return (delivery["status"], delivery.get("attempt_id")) == (
+            DeliveryStatus.SENDING,
+            taking_over,
+        )
+
+    def _resolved_untold(self, alert_id: str, delivery: dict[str, Any]) -> bool:
+        return self.alerts[alert_id]["status"] == "resolved" and not delivery.get("told")
+
+    async def skip_resolved_untold(
+        self, alert_ids: list[str], channel: str, *, taking_over: str | None = None
+    ) -> int:
+        skipped = 0
+        for alert_id in alert_ids:
+            delivery = self._delivery(alert_id, channel)
+            if (
+                delivery is not None
+                and self._free(delivery, taking_over)
+                and self._resolved_untold(alert_id, delivery)
+            ):
+                delivery.update(
+                    status=DeliveryStatus.SKIPPED.value,
+                    last_error="resolved before it was sent",
+                    updated_at=datetime.now(UTC),
+                )
+                skipped += 1
+        return skipped
+
+    async def traces_of(self, alert_ids: list[str]) -> dict[str, dict[str, str]]:
+        return {i: self.alerts[i].get("trace", {}) for i in alert_ids if i in self.alerts}
 
     def _held(self, alert_ids: list[str], channel: str, attempt_id: str) -> list[dict[str, Any]]:
         held = [self._delivery(alert_id, channel) for alert_id in alert_ids]

@@ -40,6 +40,7 @@ class _Batch:
     notices: dict[str, Notice] = field(default_factory=dict)  # the latest notice per alert
     created: set[str] = field(default_factory=set)
     new_documents: dict[str, dict[str, Any]] = field(default_factory=dict)  # as inserted
+    told: dict[str, list[str]] = field(default_factory=dict)  # alert id -> channels told
 
 
 class Alerting:
@@ -129,20 +130,27 @@ class Alerting:
             for alert_id, group in batch.groups.items()
             if alert_id not in batch.created
         ]
+        batch.told = {}
         stored = await asyncio.gather(
-            *(
-                self._store.update(
-                    group,
-                    batch.documents[alert_id].get("version", 0),
-                    group.revision
-                    if batch.notices.get(alert_id, Notice.NONE) is not Notice.NONE
-                    else None,
-                )
-                for alert_id, group in changed
-            )
+            *(self._store_change(batch, alert_id, group) for alert_id, group in changed)
         )
         refused = {alert_id for (alert_id, _), ok in zip(changed, stored, strict=True) if not ok}
         return conflicts | refused
+
+    async def _store_change(self, batch: _Batch, alert_id: str, group: AlertGroup) -> bool:
+        """A changed alert's conditional write; a change people must hear of tells its
+        channels in the same write when its deliveries are as read (else it is stored with
+        ``notice_due`` and told after, ``tell_channels``)."""
+        document = batch.documents[alert_id]
+        version = document.get("version", 0)
+        notice = batch.notices.get(alert_id, Notice.NONE)
+        if notice is Notice.NONE:
+            return await self._store.update(group, version, None)
+        channels = self._channels_for(group, notice, document)
+        if await self._store.update_and_tell(group, version, channels, document):
+            batch.told[alert_id] = channels
+            return True
+        return await self._store.update(group, version, group.revision)
 
     async def _tell(self, batch: _Batch) -> None:
         """Changes people must see go to the alert's channels; the live page sees every one."""
@@ -157,7 +165,9 @@ class Alerting:
             if alert_id in batch.created:
                 continue
             notice = batch.notices.get(alert_id, Notice.NONE)
-            if notice is not Notice.NONE:
+            if alert_id in batch.told:
+                self._announce(group, notice, batch.told[alert_id])
+            elif notice is not Notice.NONE:
                 await self.tell_channels(group, notice, batch.documents[alert_id])
             updated.append(group.state())
         await self._live.publish_many("updated", updated)
@@ -176,9 +186,23 @@ class Alerting:
     ) -> None:
         notice = notice or _notice_of(group)
         channels = self._channels_for(group, notice, document)
-        for channel in channels:
-            await self._store.tell(group.alert_id, channel, group.revision)
-        await self._store.told(group.alert_id, group.revision)
+        told = False
+        for number, channel in enumerate(channels, 1):
+            # as read, each channel's delivery usually takes one write; the last one's also
+            # records the revision told
+            told = await self._store.tell(
+                group.alert_id,
+                channel,
+                group.revision,
+                as_read=document,
+                clearing_notice=number == len(channels),
+            )
+        if not told:
+            await self._store.told(group.alert_id, group.revision)
+        self._announce(group, notice, channels)
+
+    def _announce(self, group: AlertGroup, notice: Notice, channels: list[str]) -> None:
+        """The change is stored and its channels' deliveries tell it: queue them."""
         self._dispatcher.enqueue(group.alert(), channels)
         log.info(
             "alert_changed",

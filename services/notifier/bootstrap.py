@@ -16,6 +16,7 @@ from services.notifier.channels import ChannelSender
 from services.notifier.consumer import subscribe_tagged_orders
 from services.notifier.delivery import ChannelWorker, Dispatcher
 from services.notifier.live import LiveFeed
+from services.notifier.metrics import StoreCommands
 from services.notifier.publishing import AlertPublisher
 from services.notifier.retrying import through_outages
 from services.notifier.routing import Routing, load_routing
@@ -88,7 +89,9 @@ async def bootstrap(settings: NotifierSettings) -> AsyncIterator[Notifier]:
         log.warning("routing_warning", problem=warning)
     role = settings.notifier_role
     async with AsyncExitStack() as stack:
-        mongo = make_mongo_client(settings, serverSelectionTimeoutMS=MONGO_TIMEOUT_MS)
+        mongo = make_mongo_client(
+            settings, serverSelectionTimeoutMS=MONGO_TIMEOUT_MS, event_listeners=[StoreCommands()]
+        )
         stack.push_async_callback(mongo.close)
         redis = make_redis(settings)
         stack.push_async_callback(redis.aclose)

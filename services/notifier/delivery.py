@@ -32,7 +32,7 @@ from services.notifier.routing import AnyChannel
 from services.notifier.store import AlertStore, DeliveryStatus, InterruptedClaim
 from shared.events import Alert, Severity
 from shared.tasks import cancel_and_wait
-from shared.tracing import DeliverySpans
+from shared.tracing import DeliverySpans, tracing_enabled
 
 log = structlog.get_logger("notifier.delivery")
 Notify = Callable[[str, dict[str, Any]], Awaitable[None]]
@@ -155,13 +155,23 @@ class ChannelWorker:
         ids = [alert.alert_id for alert in message.alerts]
         key = message.idempotency_key if taking_over is None else message.key
         assert key is not None  # an interrupted claim carries the key it was claimed with
+        # an alert that resolved before this channel heard of it is not sent at all: nobody
+        # needs a raise and a resolve at once (an escalation goes out whatever the status)
+        skipping = not message.escalation
         claimed = await through_outages(
             lambda: self._store.claim_deliveries(
-                ids, self.channel.id, attempt_id, key, taking_over=taking_over
+                ids,
+                self.channel.id,
+                attempt_id,
+                key,
+                taking_over=taking_over,
+                unless_resolved_untold=skipping,
             ),
             "claim_delivery",
         )
-        if not claimed:  # delivered, or claimed by another process meanwhile
+        if skipping and len(claimed) < len(ids):
+            await self._skip_resolved_untold([i for i in ids if i not in claimed], taking_over)
+        if not claimed:  # delivered, skipped, or claimed by another process meanwhile
             return
         self._claims[attempt_id] = claimed  # the heartbeat renews its lease from now on
         try:
@@ -170,35 +180,32 @@ class ChannelWorker:
             # dropped without an await: a heartbeat never renews a claim nobody works on
             del self._claims[attempt_id]
 
+    async def _skip_resolved_untold(self, ids: list[str], taking_over: str | None) -> None:
+        skipped = await through_outages(
+            lambda: self._store.skip_resolved_untold(ids, self.channel.id, taking_over=taking_over),
+            "store_delivery_outcome",
+        )
+        if skipped:
+            DELIVERIES.labels(self.channel.id, "skipped").inc(skipped)
+
     async def _send_claimed(
         self, message: Message, claimed: list[str], attempt_id: str, key: str
     ) -> None:
-        ids = [alert.alert_id for alert in message.alerts]
-        documents = await through_outages(
-            lambda: self._store.get_many(claimed), "read_claimed_alerts"
+        held = set(claimed)
+        alerts = tuple(alert for alert in message.alerts if alert.alert_id in held)
+        message = Message(alerts, message.escalation, key)
+        traces = (
+            await through_outages(lambda: self._store.traces_of(claimed), "read_alert_traces")
+            if tracing_enabled()
+            else {}
         )
-        claimed = await self._drop_resolved_untold(
-            documents, claimed, attempt_id, message.escalation
-        )
-        if not claimed:
-            return
         spans = DeliverySpans(
             self.channel.id,
             self.channel.type,
-            [
-                (d["alert_id"], d["order_no"], d.get("trace", {}))
-                for d in documents
-                if d["alert_id"] in claimed
-            ],
+            [(a.alert_id, a.order_no, traces.get(a.alert_id, {})) for a in alerts],
             escalation=message.escalation,
             attempt_id=attempt_id,
         )
-        if len(claimed) < len(ids):
-            message = Message(
-                tuple(a for a in message.alerts if a.alert_id in claimed), message.escalation, key
-            )
-        else:
-            message = Message(message.alerts, message.escalation, key)
         sending = False
         try:
             for attempt in range(1, self._attempts + 1):
@@ -238,42 +245,6 @@ class ChannelWorker:
             raise
         finally:
             spans.end("interrupted")  # a stop mid-send (nothing once an outcome ended them)
-
-    async def _drop_resolved_untold(
-        self,
-        documents: list[dict[str, Any]],
-        claimed: list[str],
-        attempt_id: str,
-        escalation: bool,
-    ) -> list[str]:
-        """An alert that resolved before this channel heard of it is not sent at all: its
-        delivery is settled ``skipped`` (nobody needs a raise and a resolve at once);
-        ``documents``: the claimed alerts as stored."""
-        if escalation:
-            return claimed
-        skipped = [
-            d["alert_id"]
-            for d in documents
-            if d.get("status") == "resolved"
-            and not any(
-                x["channel"] == self.channel.id and x.get("told") for x in d.get("deliveries", [])
-            )
-        ]
-        if not skipped:
-            return claimed
-        await through_outages(
-            lambda: self._store.settle(
-                skipped,
-                self.channel.id,
-                attempt_id,
-                DeliveryStatus.SKIPPED,
-                "resolved before it was sent",
-                attempted=False,
-            ),
-            "store_delivery_outcome",
-        )
-        DELIVERIES.labels(self.channel.id, "skipped").inc(len(skipped))
-        return [alert_id for alert_id in claimed if alert_id not in skipped]
 
     def _record_attempt(
         self,

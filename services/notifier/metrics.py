@@ -2,7 +2,16 @@
 of an alerting service — were alerts raised, did they reach their channels, how fast, how many
 wait."""
 
+from collections.abc import Mapping
+from typing import Any
+
 from prometheus_client import Counter, Gauge, Histogram
+from pymongo.monitoring import (
+    CommandFailedEvent,
+    CommandListener,
+    CommandStartedEvent,
+    CommandSucceededEvent,
+)
 
 ALERTS_RAISED = Counter(
     "ordertag_notifier_alerts_raised_total",
@@ -51,3 +60,40 @@ CONSUMER_LAG = Gauge(
     "Tagged-order records behind the partition end, by partition (as ordertag_tagger_lag).",
     ["partition"],
 )
+STORE_COMMANDS = Counter(
+    "ordertag_notifier_store_commands_total",
+    "Commands this process sent to MongoDB, by command (insert, update, find...).",
+    ["command"],
+)
+STORE_DOCUMENTS = Counter(
+    "ordertag_notifier_store_documents_total",
+    "Documents those commands touched, by command: inserted, matched by an update, returned by "
+    "a read (what the store works on per alert, beside the round trips).",
+    ["command"],
+)
+
+
+class StoreCommands(CommandListener):
+    """Counts the notifier's MongoDB commands and the documents they touched (one counter
+    increment per reply; the store's own figures per alert are read off these)."""
+
+    def started(self, event: CommandStartedEvent) -> None:
+        pass
+
+    def succeeded(self, event: CommandSucceededEvent) -> None:
+        STORE_COMMANDS.labels(event.command_name).inc()
+        STORE_DOCUMENTS.labels(event.command_name).inc(_documents_of(event.reply))
+
+    def failed(self, event: CommandFailedEvent) -> None:
+        STORE_COMMANDS.labels(event.command_name).inc()
+
+
+def _documents_of(reply: Mapping[str, Any]) -> int:
+    cursor = reply.get("cursor")
+    if isinstance(cursor, Mapping):
+        batch = cursor.get("firstBatch", cursor.get("nextBatch", ()))
+        return len(batch)
+    if "value" in reply:  # findAndModify
+        return int(reply["value"] is not None)
+    n = reply.get("n", 0)
+    return n if isinstance(n, int) else 0

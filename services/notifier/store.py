@@ -54,13 +54,20 @@ class InterruptedClaim:
     alerts: list[dict[str, Any]]
 
 
-def _on(channel: str) -> list[dict[str, Any]]:
-    """The array filter ``d`` naming a channel's delivery (an alert has one per channel; the
+def _on(channel: str, name: str = "d") -> list[dict[str, Any]]:
+    """The array filter ``name`` naming a channel's delivery (an alert has one per channel; the
     query says which state it must be in). Two faults of the local MongoDB-wire server shape
     this: the positional ``$`` after ``$elemMatch`` fails on elements with fields the query does
     not name, and array filters are re-checked after each field is set (so a filter on
     ``status`` would stop after the first ``$set``)."""
-    return [{"d.channel": channel}]
+    return [{f"{name}.channel": channel}]
+
+
+def _held(taking_over: str | None) -> dict[str, Any]:
+    """A delivery free to claim: pending, or (``taking_over``) held by an interrupted attempt."""
+    if taking_over is None:
+        return {"status": DeliveryStatus.PENDING.value}
+    return {"status": DeliveryStatus.SENDING.value, "attempt_id": taking_over}
 
 
 def _delivery(channel: str, escalation: bool = False, revision: int = 1) -> dict[str, Any]:
@@ -71,6 +78,49 @@ def _delivery(channel: str, escalation: bool = False, revision: int = 1) -> dict
         "escalation": escalation,
         "revision": revision,  # the alert's revision this delivery is to tell
     }
+
+
+def _telling_moves(
+    channel: str, revision: int, name: str = "d"
+) -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
+    """The writes that make a channel's delivery tell ``revision``, by the delivery's state
+    (each conditional on that state, so at most one applies): none yet, settled, pending,
+    mid-send. ``name``: the array filter naming the delivery (``_on``)."""
+    older = {"channel": channel, "revision": {"$lt": revision}, "escalation": False}
+    d = f"deliveries.$[{name}]"
+    return {
+        "none": (
+            {"deliveries.channel": {"$ne": channel}},
+            {"$push": {"deliveries": _delivery(channel, revision=revision)}},
+        ),
+        "settled": (
+            {"deliveries": {"$elemMatch": {**older, "status": {"$in": SETTLED}}}},
+            {"$set": {f"{d}.status": DeliveryStatus.PENDING.value, f"{d}.revision": revision}},
+        ),
+        "pending": (
+            {"deliveries": {"$elemMatch": {**older, "status": DeliveryStatus.PENDING.value}}},
+            {"$set": {f"{d}.revision": revision}},
+        ),
+        "sending": (
+            {"deliveries": {"$elemMatch": {**older, "status": DeliveryStatus.SENDING.value}}},
+            {"$set": {f"{d}.follow_up": revision}},
+        ),
+    }
+
+
+def _expected_move(document: dict[str, Any] | None, channel: str, revision: int) -> str | None:
+    """The move the channel's delivery in ``document`` (as read) calls for; None when unknown
+    or nothing is to be done."""
+    if document is None:
+        return None
+    delivery = next((d for d in document.get("deliveries", []) if d["channel"] == channel), None)
+    if delivery is None:
+        return "none"
+    if delivery.get("escalation") or delivery.get("revision", 1) >= revision:
+        return None
+    if delivery["status"] in SETTLED:
+        return "settled"
+    return str(delivery["status"])
 
 
 def event_trace(group: AlertGroup) -> dict[str, Any]:
@@ -137,33 +187,65 @@ class AlertStore:
         )
         return result.modified_count == 1
 
-    async def tell(self, alert_id: str, channel: str, revision: int) -> None:
+    async def update_and_tell(
+        self, group: AlertGroup, version: int, channels: list[str], as_read: dict[str, Any]
+    ) -> bool:
+        """Store the alert's new state and make these channels' deliveries tell its revision,
+        in one write, if nobody changed the alert since ``version`` and its deliveries are as
+        ``as_read`` shows them (nothing is then left due: no ``notice_due``). False when
+        either moved on, or a channel needs a delivery added: the caller then stores the
+        change with ``update`` and tells the channels one by one."""
+        query: dict[str, Any] = {"alert_id": group.alert_id, "version": version}
+        fields = {**group.state(), **event_trace(group), "version": version + 1}
+        fields["notice_due"] = None
+        held: list[dict[str, Any]] = []
+        filters: list[dict[str, Any]] = []
+        for number, channel in enumerate(channels):
+            move = _expected_move(as_read, channel, group.revision)
+            if move not in ("settled", "pending", "sending"):
+                return False  # a new delivery ($push) cannot share a write with these
+            name = f"d{number}"
+            condition, update = _telling_moves(channel, group.revision, name)[move]
+            held.append(condition)
+            fields.update(update["$set"])
+            filters.extend(_on(channel, name))
+        if held:
+            query["$and"] = held
+        result = await self.alerts.update_one(
+            query, {"$set": fields}, array_filters=filters or None
+        )
+        return result.modified_count == 1
+
+    async def tell(
+        self,
+        alert_id: str,
+        channel: str,
+        revision: int,
+        *,
+        as_read: dict[str, Any] | None = None,
+        clearing_notice: bool = False,
+    ) -> bool:
         """Make the channel's delivery tell ``revision``: a new delivery, a settled one sent
         again, a pending one sending the newer state, or one mid-send followed up once it
-        settles (the sweeper). Idempotent: a delivery already at ``revision`` is left alone."""
-        older = {"channel": channel, "revision": {"$lt": revision}, "escalation": False}
+        settles (the sweeper). Idempotent: a delivery already at ``revision`` is left alone.
+
+        ``as_read``: the alert as the caller read it; the move its delivery calls for is tried
+        first, so one write does it when nothing moved since. ``clearing_notice``: that write
+        also records ``revision`` told (``told``) when it is still the one due; returns True
+        when it did (else the caller calls ``told``)."""
+        moves = _telling_moves(channel, revision)
+        expected = _expected_move(as_read, channel, revision)
+        if expected is not None:
+            query, update = moves[expected]
+            if clearing_notice:
+                query = {**query, "notice_due": revision}
+                update = {**update, "$set": {**update.get("$set", {}), "notice_due": None}}
+            if await self._move(alert_id, channel, query, update):
+                return clearing_notice
         for _ in range(4):  # each miss means the delivery moved on meanwhile
-            pushed = await self.alerts.update_one(
-                {"alert_id": alert_id, "deliveries.channel": {"$ne": channel}},
-                {"$push": {"deliveries": _delivery(channel, revision=revision)}},
-            )
-            if pushed.modified_count:
-                return
-            for state, change in (
-                ({"status": {"$in": SETTLED}}, {"status": DeliveryStatus.PENDING.value}),
-                ({"status": DeliveryStatus.PENDING.value}, {}),
-                ({"status": DeliveryStatus.SENDING.value}, {"follow_up": revision}),
-            ):
-                update = {f"deliveries.$[d].{k}": v for k, v in change.items()}
-                if "follow_up" not in change:
-                    update["deliveries.$[d].revision"] = revision
-                result = await self.alerts.update_one(
-                    {"alert_id": alert_id, "deliveries": {"$elemMatch": {**older, **state}}},
-                    {"$set": update},
-                    array_filters=_on(channel),
-                )
-                if result.modified_count:
-                    return
+            for query, update in moves.values():
+                if await self._move(alert_id, channel, query, update):
+                    return False
             current = await self.alerts.count_documents(
                 {
                     "alert_id": alert_id,
@@ -173,7 +255,19 @@ class AlertStore:
                 }
             )
             if current:
-                return
+                return False
+        return False
+
+    async def _move(
+        self, alert_id: str, channel: str, query: dict[str, Any], update: dict[str, Any]
+    ) -> bool:
+        pushing = "$push" in update
+        result = await self.alerts.update_one(
+            {"alert_id": alert_id, **query},
+            update,
+            array_filters=None if pushing else _on(channel),
+        )
+        return result.modified_count == 1
 
     async def told(self, alert_id: str, revision: int) -> None:
         await self.alerts.update_one(
@@ -263,23 +357,28 @@ class AlertStore:
         idempotency_key: str,
         *,
         taking_over: str | None = None,
+        unless_resolved_untold: bool = False,
     ) -> list[str]:
         """Claim the channel's deliveries of these alerts for ``attempt_id``, before sending:
-        pending ones, or (``taking_over``) those an interrupted attempt held. Returns the ids
-        claimed; another process or attempt may have claimed the rest. Safe to repeat: a claim
-        whose reply was lost (MongoDB went down after applying it) returns, when tried again,
-        what ``attempt_id`` holds, instead of leaving it ``sending`` for a lease."""
-        held = (
-            {"status": DeliveryStatus.PENDING.value}
-            if taking_over is None
-            else {"status": DeliveryStatus.SENDING.value, "attempt_id": taking_over}
-        )
+        pending ones, or (``taking_over``) those an interrupted attempt held; with
+        ``unless_resolved_untold``, not those of alerts that resolved before the channel heard
+        of them (``skip_resolved_untold``). Returns the ids claimed (one write, no read, when
+        it claimed them all); another process or attempt may have claimed the rest. Safe to
+        repeat: a claim whose reply was lost (MongoDB went down after applying it) returns,
+        when tried again, what ``attempt_id`` holds, instead of leaving it ``sending`` for a
+        lease."""
+        query: dict[str, Any] = {
+            "alert_id": {"$in": alert_ids},
+            "deliveries": {"$elemMatch": {"channel": channel, **_held(taking_over)}},
+        }
+        if unless_resolved_untold:
+            query["$or"] = [
+                {"status": {"$ne": "resolved"}},
+                {"deliveries": {"$elemMatch": {"channel": channel, "told": True}}},
+            ]
         now = datetime.now(UTC)
         result = await self.alerts.update_many(
-            {
-                "alert_id": {"$in": alert_ids},
-                "deliveries": {"$elemMatch": {"channel": channel, **held}},
-            },
+            query,
             {
                 "$set": {
                     "deliveries.$[d].status": DeliveryStatus.SENDING.value,
@@ -294,6 +393,38 @@ class AlertStore:
         if result.modified_count == len(alert_ids):
             return alert_ids
         return await self._held_by(alert_ids, channel, attempt_id)
+
+    async def skip_resolved_untold(
+        self, alert_ids: list[str], channel: str, *, taking_over: str | None = None
+    ) -> int:
+        """Settle ``skipped``, unclaimed, the channel's deliveries (pending, or held by
+        ``taking_over``) of these alerts that resolved before the channel heard of them: nobody
+        needs a raise and a resolve at once. Returns how many."""
+        result = await self.alerts.update_many(
+            {
+                "alert_id": {"$in": alert_ids},
+                "status": "resolved",
+                "deliveries": {
+                    "$elemMatch": {"channel": channel, **_held(taking_over), "told": {"$ne": True}}
+                },
+            },
+            {
+                "$set": {
+                    "deliveries.$[d].status": DeliveryStatus.SKIPPED.value,
+                    "deliveries.$[d].last_error": "resolved before it was sent",
+                    "deliveries.$[d].updated_at": datetime.now(UTC),
+                }
+            },
+            array_filters=_on(channel),
+        )
+        return result.modified_count
+
+    async def traces_of(self, alert_ids: list[str]) -> dict[str, dict[str, str]]:
+        """The trace context stored with each alert (read only while tracing is on)."""
+        cursor = self.alerts.find(
+            {"alert_id": {"$in": alert_ids}}, {"_id": 0, "alert_id": 1, "trace": 1}
+        )
+        return {d["alert_id"]: d.get("trace", {}) async for d in cursor}
 
     async def _held_by(self, alert_ids: list[str], channel: str, attempt_id: str) -> list[str]:
         cursor = self.alerts.find(

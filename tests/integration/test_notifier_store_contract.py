@@ -2,6 +2,7 @@
 tests stand on a fake that behaves like the real thing."""
 
 import asyncio
+import copy
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -86,6 +87,57 @@ async def test_telling_a_revision_sends_a_settled_delivery_again_once(store: Any
     assert (by_channel["pager"]["status"], by_channel["pager"]["revision"]) == ("pending", 2)
     assert (by_channel["robot"]["status"], by_channel["robot"]["revision"]) == ("pending", 1)
     assert len(by_channel) == 3
+
+
+async def test_telling_from_the_alert_as_read_also_records_the_revision_told(
+    store: Any,
+) -> None:
+    """The delivery as read says which write tells it; the last channel's write also clears
+    ``notice_due``. A read that is out of date still tells, and leaves the notice to ``told``."""
+    group = group_for(tagged(["urgent"]))
+    await store.insert([new_document(group, ["hook", "robot"])])
+    await store.claim_deliveries([ALERT], "hook", "a1", ALERT)
+    await store.settle([ALERT], "hook", "a1", DeliveryStatus.DELIVERED)
+    resolved = group.model_copy(update={"status": AlertStatus.RESOLVED, "revision": 2})
+    assert await store.update(resolved, 1, notice_due=2) is True
+    as_read = copy.deepcopy(await _get(store))
+    await store.claim_deliveries([ALERT], "robot", "b1", ALERT)  # moved on since the read
+
+    robot = await store.tell(ALERT, "robot", 2, as_read=as_read)
+    hook = await store.tell(ALERT, "hook", 2, as_read=as_read, clearing_notice=True)
+    again = await store.tell(ALERT, "hook", 2, as_read=as_read, clearing_notice=True)
+
+    assert (robot, hook, again) == (False, True, False)
+    stored = await _get(store)
+    by_channel = {d["channel"]: d for d in stored["deliveries"]}
+    assert (by_channel["hook"]["status"], by_channel["hook"]["revision"]) == ("pending", 2)
+    assert (by_channel["robot"]["status"], by_channel["robot"]["follow_up"]) == ("sending", 2)
+    assert stored["notice_due"] is None
+
+
+async def test_a_change_is_stored_and_told_in_one_write_only_while_as_read(store: Any) -> None:
+    group = group_for(tagged(["urgent"]))
+    await store.insert([new_document(group, ["hook", "robot"])])
+    for channel in ("hook", "robot"):
+        await store.claim_deliveries([ALERT], channel, f"{channel}-1", ALERT)
+    await store.settle([ALERT], "hook", "hook-1", DeliveryStatus.DELIVERED)
+    as_read = copy.deepcopy(await _get(store))
+    await store.settle([ALERT], "robot", "robot-1", DeliveryStatus.DELIVERED)  # moved on
+    rise = group.model_copy(update={"severity": Severity.WARNING, "revision": 2})
+
+    moved = await store.update_and_tell(rise, 1, ["hook", "robot"], as_read)
+    as_read = copy.deepcopy(await _get(store))
+    stale = await store.update_and_tell(rise, 0, ["hook", "robot"], as_read)
+    new_channel = await store.update_and_tell(rise, 1, ["hook", "pager"], as_read)
+    unchanged = copy.deepcopy(await _get(store))
+    both = await store.update_and_tell(rise, 1, ["hook", "robot"], as_read)
+
+    assert (moved, stale, new_channel, both) == (False, False, False, True)
+    assert (unchanged["version"], unchanged["severity"]) == (1, "critical")
+    stored = await _get(store)
+    assert (stored["version"], stored["severity"], stored["notice_due"]) == (2, "warning", None)
+    by_channel = {d["channel"]: (d["status"], d["revision"]) for d in stored["deliveries"]}
+    assert by_channel == {"hook": ("pending", 2), "robot": ("pending", 2)}
 
 
 async def test_a_revision_told_mid_send_follows_once_the_send_settles(store: Any) -> None:
@@ -211,3 +263,47 @@ async def test_an_acknowledgement_is_never_overwritten_by_a_consumer_that_read_b
     again = await store.acknowledge(ALERT, "bo")
     assert again is not None
     assert (again["status"], again["acknowledged_by"]) == ("resolved", "bo")
+
+
+async def test_a_claim_leaves_out_an_alert_resolved_before_the_channel_heard_of_it(
+    store: Any,
+) -> None:
+    """The robot was told of the alert, the hook never: once it resolves, the robot's delivery
+    is claimed to tell the resolution and the hook's is settled ``skipped``, unclaimed."""
+    group = group_for(tagged(["urgent"]))
+    await store.insert([new_document(group, ["hook", "robot"])])
+    await store.claim_deliveries([ALERT], "robot", "r1", ALERT)
+    await store.settle([ALERT], "robot", "r1", DeliveryStatus.DELIVERED)
+    resolved = group.model_copy(update={"status": AlertStatus.RESOLVED, "revision": 2})
+    assert await store.update(resolved, 1, notice_due=2) is True
+    for channel in ("hook", "robot"):
+        await store.tell(ALERT, channel, 2)
+
+    hook = await store.claim_deliveries([ALERT], "hook", "h2", ALERT, unless_resolved_untold=True)
+    robot = await store.claim_deliveries([ALERT], "robot", "r2", ALERT, unless_resolved_untold=True)
+    skipped = await store.skip_resolved_untold([ALERT], "hook")
+    again = await store.skip_resolved_untold([ALERT, "SO-0:none"], "hook")
+
+    assert (hook, robot, skipped, again) == ([], [ALERT], 1, 0)
+    assert await statuses(store) == {"hook": "skipped", "robot": "sending"}
+    await store.settle([ALERT], "robot", "r2", DeliveryStatus.DELIVERED)
+    assert await store.skip_resolved_untold([ALERT], "robot") == 0  # told: never skipped
+
+
+async def test_an_interrupted_claim_of_an_alert_resolved_untold_is_skipped_not_taken_over(
+    store: Any,
+) -> None:
+    group = group_for(tagged(["urgent"]))
+    await store.insert([new_document(group, ["hook"])])
+    await store.claim_deliveries([ALERT], "hook", "dead", ALERT)
+    resolved = group.model_copy(update={"status": AlertStatus.RESOLVED, "revision": 2})
+    assert await store.update(resolved, 1, notice_due=2) is True
+
+    taken = await store.claim_deliveries(
+        [ALERT], "hook", "new", ALERT, taking_over="dead", unless_resolved_untold=True
+    )
+    pending_only = await store.skip_resolved_untold([ALERT], "hook")
+    skipped = await store.skip_resolved_untold([ALERT], "hook", taking_over="dead")
+
+    assert (taken, pending_only, skipped) == ([], 0, 1)
+    assert await statuses(store) == {"hook": "skipped"}

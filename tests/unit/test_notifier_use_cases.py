@@ -402,12 +402,16 @@ async def test_a_change_stored_but_not_told_is_told_when_the_batch_comes_back() 
     telling = store.tell
     failures = [KafkaConnectionError("a crash between storing and telling")]
 
-    async def tell_once_failing(alert_id: str, channel: str, revision: int) -> None:
+    async def tell_once_failing(alert_id: str, channel: str, revision: int, **how: Any) -> bool:
         if failures:
             raise failures.pop()
-        await telling(alert_id, channel, revision)
+        return await telling(alert_id, channel, revision, **how)
+
+    async def deliveries_moved_since_the_read(*_: Any) -> bool:
+        return False  # so the change is stored with notice_due, and told after (tell)
 
     store.tell = tell_once_failing  # type: ignore[method-assign]
+    store.update_and_tell = deliveries_moved_since_the_read  # type: ignore[method-assign]
     async with Process(store, routing=CALIBRATED) as process:
         await process.alerting.handle([tagged(["urgent"])])
         await eventually(lambda: _true(len(delivered(store, "hook")) == 1), within=5)
@@ -444,3 +448,44 @@ async def test_an_alert_stored_before_a_lost_reply_is_delivered_when_the_batch_c
 
     assert process.sender.alert_ids("hook") == ["SO-9:support"]
     assert process.sender.alert_ids("robot") == ["SO-9:support"]
+
+
+async def test_an_alert_resolved_before_its_channels_heard_of_it_is_sent_nowhere() -> None:
+    """Raised and resolved in one batch: each delivery is settled ``skipped`` by the claim,
+    nothing goes out (and nothing is read back to decide it)."""
+    store = InMemoryAlertStore()
+    raised = tagged(["urgent"])  # events carry their time: the shipping comes later
+    shipped = tagged([]).model_copy(update={"facts": tagged([]).facts.model_copy(
+        update={"status": OrderStatus.SHIPPED})})  # fmt: skip
+
+    def skipped() -> list[str]:
+        return [d["status"] for d in store.alerts["SO-9:support"]["deliveries"]]
+
+    async with Process(store) as process:
+        await process.alerting.handle([raised, shipped])
+        await eventually(lambda: _true(skipped() == ["skipped", "skipped"]), within=5)
+
+    assert store.alerts["SO-9:support"]["status"] == "resolved"
+    assert process.sender.sent == []
+
+
+async def test_a_change_whose_deliveries_are_as_read_is_stored_and_told_in_one_write() -> None:
+    store = InMemoryAlertStore()
+    telling = store.tell
+    told_apart: list[str] = []
+
+    async def tell(alert_id: str, channel: str, revision: int, **how: Any) -> bool:
+        told_apart.append(channel)
+        return await telling(alert_id, channel, revision, **how)
+
+    store.tell = tell  # type: ignore[method-assign]
+    async with Process(store, routing=CALIBRATED) as process:
+        await process.alerting.handle([tagged(["urgent"])])
+        for channel in ("hook", "robot"):  # settled: nothing moves after the next read
+            await eventually(lambda: _true(len(delivered(store, channel)) == 1), within=5)  # noqa: B023
+        await process.alerting.handle([tagged(["urgent", "vip"])])
+        await eventually(lambda: _true(len(sent(process, "hook")) == 2), within=5)
+
+    assert told_apart == []
+    assert store.alerts["SO-9:support"]["notice_due"] is None
+    assert [key for key, _, _ in sent(process, "hook")] == ["SO-9:support", "SO-9:support:r2"]
