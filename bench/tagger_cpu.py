@@ -132,7 +132,13 @@ class Pipeline:
         self.redis = make_redis(settings)
         self.figures = CustomerFigures(self.redis)
         self.database = EncodingDatabase()
-        store = OrderStore(self.database, lambda: reason_templates(self.rules.current))  # type: ignore[arg-type]
+        # documents as the local stack's server takes them (with ``tag_keys``), as in the
+        # tagger process the target-2 figure is measured on; nothing to ask a server
+        store = OrderStore(
+            self.database,  # type: ignore[arg-type]
+            lambda: reason_templates(self.rules.current),
+            unique_indexes_only=True,
+        )
         self.tagging = TaggingService(
             self.rules,
             self.figures,
