@@ -199,6 +199,8 @@ def merge_tags(
             )
 
     tags = manual + rule_tags
+    if not current:  # a new order (most of them): it adds every tag and removes none
+        return TagChange(tags=tags, added=list(tags), removed=[], dropped_by_limit=dropped)
     new_names = {tag.name for tag in tags}
     old_names = {tag.name for tag in current}
     return TagChange(
