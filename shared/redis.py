@@ -1,7 +1,11 @@
 """The Redis client every service builds: one node, or a Redis Cluster when the settings say so."""
 
-from redis.asyncio import BlockingConnectionPool, Redis
+from typing import Any
+
+import hiredis
+from redis.asyncio import BlockingConnectionPool, Connection, Redis
 from redis.asyncio.cluster import RedisCluster
+from redis.exceptions import DataError
 
 from shared.errors import REDIS_OUTAGES
 from shared.settings import Settings
@@ -17,6 +21,23 @@ AnyRedis = Redis | RedisCluster
 # Connections per cluster node. The cluster client has no blocking pool: past this it raises
 # MaxConnectionsError (a ConnectionError, so an outage to retry), hence a roomier limit.
 CLUSTER_CONNECTIONS_PER_NODE = 100
+
+
+class HiredisPackedConnection(Connection):
+    """A connection that packs commands with hiredis's C packer, as redis-py's synchronous
+    client does when hiredis is installed (its asyncio client packs in Python: ~30 µs for a
+    figures script call of 20 arguments, a tenth of the tagger's CPU per order). Same bytes,
+    same errors."""
+
+    def pack_command(self, *args: Any) -> list[bytes]:
+        if isinstance(args[0], str):  # "CONFIG GET": the words of a command name go apart
+            args = (*args[0].encode().split(), *args[1:])
+        elif b" " in args[0]:
+            args = (*args[0].split(), *args[1:])
+        try:
+            return [hiredis.pack_command(args)]
+        except TypeError as error:  # None, True, a list: what redis-py's encoder refuses too
+            raise DataError(str(error)) from error
 
 
 def make_redis(
@@ -38,6 +59,7 @@ def make_redis(
         )
     pool = BlockingConnectionPool.from_url(
         settings.redis_url,
+        connection_class=HiredisPackedConnection,  # a rediss:// or unix:// URL sets its own
         max_connections=max_connections,
         timeout=10,
         socket_timeout=socket_timeout_s,

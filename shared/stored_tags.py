@@ -55,13 +55,22 @@ class TagDefaults:
     def of(cls, tags: Iterable[AppliedTag]) -> "TagDefaults":
         tags = list(tags)
         return cls(
-            at=most_common(tag.at for tag in tags),
-            rule_version=most_common(t.rule_version for t in tags if t.rule_version is not None),
+            at=most_common([tag.at for tag in tags]),
+            rule_version=most_common([t.rule_version for t in tags if t.rule_version is not None]),
         )
 
     @classmethod
     def of_document(cls, document: dict[str, Any]) -> "TagDefaults":
         return cls(at=document.get("tags_at"), rule_version=document.get("tags_rule_version"))
+
+
+ORDER_TAG_FORMS_KEPT = 20_000
+
+# An order tag's stored form but its time, by what decides it: orders share their tags'
+# rules, families and (most) reasons, so it is worked out once per such tag, not per order.
+# Each form keeps the templates it was made with (keyed by their id, kept alive by the form):
+# a reloaded rule set's templates never find an earlier one's forms.
+_order_tag_forms: dict[tuple[Any, ...], tuple[object, dict[str, Any]]] = {}
 
 
 def stored_tag(
@@ -75,6 +84,38 @@ def stored_tag(
     the template renders it back exactly (else the sentence, as given). An order's tags
     (``name_key=None``) leave out their names (the order's ``tag_names``) and what they share
     with the order's other tags (``defaults``); a history entry's keep both."""
+    if name_key is not None:
+        return _stored_tag(tag, templates, name_key, defaults)
+    fields = tag.__dict__
+    key = (
+        fields["name"],
+        fields["family"],
+        fields["source"],
+        fields["rule_id"],
+        fields["rule_version"],
+        fields["by"],
+        fields["reason"],
+        defaults.rule_version,
+        id(templates),
+    )
+    cached = _order_tag_forms.get(key)
+    if cached is not None and cached[0] is templates:
+        form = cached[1]
+    else:
+        if len(_order_tag_forms) >= ORDER_TAG_FORMS_KEPT:
+            _order_tag_forms.clear()
+        timeless = TagDefaults(at=tag.at, rule_version=defaults.rule_version)
+        form = _stored_tag(tag, templates, None, timeless)
+        _order_tag_forms[key] = (templates, form)
+    stored = dict(form)  # a copy: the caller's document may change
+    if tag.at != defaults.at:
+        stored["at"] = tag.at
+    return stored
+
+
+def _stored_tag(
+    tag: AppliedTag, templates: ReasonTemplates | None, name_key: str | None, defaults: TagDefaults
+) -> dict[str, Any]:
     stored: dict[str, Any] = {} if name_key is None else {name_key: tag.name}
     if tag.family is not None:
         stored["family"] = tag.family
@@ -116,7 +157,9 @@ def most_common(values: Iterable[T]) -> T | None:
     counts: dict[T, int] = {}
     for value in values:
         counts[value] = counts.get(value, 0) + 1
-    return max(counts, key=counts.__getitem__) if counts else None
+    if len(counts) < 2:  # most orders: their tags share one time and one rule version
+        return next(iter(counts), None)
+    return max(counts, key=counts.__getitem__)
 
 
 def reason_of(stored: dict[str, Any], templates: ReasonTemplates | None) -> str:

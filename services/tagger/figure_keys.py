@@ -30,7 +30,7 @@ FIGURE_KEYS = "ot:{*"  # every customer's keys (the epoch markers and the lock a
 
 
 @functools.cache
-def _slot_tags() -> tuple[str, ...]:
+def slot_tags() -> tuple[str, ...]:
     """A hash tag for each of the 16,384 slots: the first hex numbers to land on each (about
     170,000 CRC16s, once per process; a brace-free key's slot is its CRC16, as ``key_slot``)."""
     found: dict[int, str] = {}
@@ -45,7 +45,7 @@ def _slot_tags() -> tuple[str, ...]:
 def epoch_key(slot: int) -> str:
     """The epoch marker of one hash slot: a key of that very slot, so the figures script can
     check it beside a customer's keys (one slot per call, as Redis Cluster requires)."""
-    return f"{EPOCH_PREFIX}{{{_slot_tags()[slot]}}}"
+    return f"{EPOCH_PREFIX}{{{slot_tags()[slot]}}}"
 
 
 def epoch_keys() -> list[str]:

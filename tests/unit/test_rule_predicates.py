@@ -175,3 +175,28 @@ def _facts_of(condition: Any) -> set[str]:
     if hasattr(condition, "not_"):
         children = [condition.not_]
     return {name for child in children for name in _facts_of(child)}
+
+
+COMPARISONS = {
+    "gt": lambda a, b: a > b,
+    "gte": lambda a, b: a >= b,
+    "lt": lambda a, b: a < b,
+    "lte": lambda a, b: a <= b,
+    "eq": lambda a, b: a == b,
+    "ne": lambda a, b: a != b,
+}
+
+
+@pytest.mark.parametrize("value", [0, 1, 24, 5000, -3, 10**30, 23.999, 0.1, 24.0])
+@pytest.mark.parametrize(
+    "operand", [Decimal("0"), Decimal("24"), Decimal("0.1"), Decimal("5000.00")]
+)
+@pytest.mark.parametrize("operator", sorted(COMPARISONS))
+def test_a_number_compares_as_the_decimal_it_prints_as(
+    value: int | float, operand: Decimal, operator: str
+) -> None:
+    condition = condition_adapter.validate_python({"fact": "amount", operator: operand})
+    expected = COMPARISONS[operator](Decimal(str(value)), operand)
+
+    assert condition.holds({"amount": value}) is expected
+    assert condition.predicate({"amount": value}) is expected

@@ -23,6 +23,7 @@ from services.tagger.store import (
 from shared.events import AppliedTag, TagSource
 from shared.models import OrderStatus
 from shared.stored_tags import (
+    TagDefaults,
     applied_order,
     history_tag,
     order_tags,
@@ -351,3 +352,61 @@ def test_the_customer_figures_store_whole_second_times_as_integers_and_read_back
     assert type(stored["figures"]["first_order_at"]) is int
     assert OrderRecord.from_document(stored).figures == figures
     assert len(bson.encode(stored["figures"])) < len(bson.encode(figures.to_record()))
+
+
+def test_an_order_tag_stored_again_is_a_form_of_its_own() -> None:
+    urgent = AppliedTag(
+        name="urgent",
+        family="priority",
+        source=TagSource.RULE,
+        rule_id="priority.fast-shipping",
+        rule_version=1,
+        reason="same_day shipping → urgent",
+        at=AT,
+    )
+    shared = TagDefaults(at=AT, rule_version=1)
+
+    first = stored_tag(urgent, TEMPLATES, defaults=shared)
+    first["extra"] = True  # a caller's document changes
+    again = stored_tag(urgent, TEMPLATES, defaults=shared)
+    later = stored_tag(
+        urgent.model_copy(update={"at": AT + timedelta(hours=1)}), TEMPLATES, defaults=shared
+    )
+    apart = stored_tag(urgent, TEMPLATES, defaults=TagDefaults(at=AT, rule_version=2))
+
+    assert again == {
+        "family": "priority",
+        "rule_id": "priority.fast-shipping",
+        "args": ["same_day"],
+    }
+    assert later == {**again, "at": AT + timedelta(hours=1)}
+    assert apart == {**again, "rule_version": 1}
+
+
+class NoTemplates:
+    """A rule set's templates that render none of its reasons back (a reloaded rule set)."""
+
+    def args_of(self, rule_id: str, version: int, reason: str) -> list[str] | None:
+        return None
+
+    def reason(self, rule_id: str, version: int, args: list[str]) -> str | None:
+        return None
+
+
+def test_an_order_tag_is_stored_with_the_templates_it_is_stored_with() -> None:
+    tag = AppliedTag(
+        name="urgent",
+        family="priority",
+        source=TagSource.RULE,
+        rule_id="priority.fast-shipping",
+        rule_version=1,
+        reason="same_day shipping → urgent",
+        at=AT,
+    )
+
+    assert stored_tag(tag, TEMPLATES)["args"] == ["same_day"]
+    for _ in range(2):  # each templates object its own form, whichever came first
+        assert stored_tag(tag, NoTemplates())["reason"] == "same_day shipping → urgent"
+        assert "args" not in stored_tag(tag, NoTemplates())
+        assert stored_tag(tag, None)["reason"] == "same_day shipping → urgent"
+        assert stored_tag(tag, TEMPLATES)["args"] == ["same_day"]

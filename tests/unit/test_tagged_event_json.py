@@ -1,7 +1,7 @@
 """The tagged event as published: exactly what pydantic serialises, however its tags overlap."""
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
@@ -63,3 +63,40 @@ def test_the_published_json_is_pydantics_byte_for_byte(
 
     assert tagged_event_json(event) == event.model_dump_json().encode()
     assert OrderTagged.model_validate_json(tagged_event_json(event)) == event
+
+
+def event_of(tags: list[AppliedTag]) -> OrderTagged:
+    return OrderTagged(
+        source_event_id=uuid.uuid4(),
+        order_no="SO-2",
+        customer_id="C-2",
+        tags_added=tags[:1],
+        tags=tags,
+        facts=OrderFacts(status=OrderStatus.SHIPPED, total=Decimal("1"), currency="CNY"),
+    )
+
+
+def test_tags_alike_but_for_their_time_or_zone_keep_their_own_time() -> None:
+    # the same instant in Beijing time and in UTC, and the same tag (rule, reason) at another
+    # time in a later event: each is written with its own time, as pydantic writes it
+    beijing = AT.astimezone(timezone(timedelta(hours=8)))
+    first = event_of([tag("urgent"), tag("vip", at=beijing)])
+    later = event_of([tag("urgent", at=AT + timedelta(days=1)), tag("vip", at=AT)])
+
+    for event in (first, later, first):
+        assert tagged_event_json(event) == event.model_dump_json().encode()
+    assert b"+08:00" in tagged_event_json(first)
+
+
+def test_tags_differing_in_any_field_but_time_are_not_confused() -> None:
+    variants = [
+        tag("urgent"),
+        tag("urgent", reason="another reason"),
+        tag("urgent", rule_version=3),
+        tag("urgent", family=None),
+        tag("urgent", source=TagSource.MANUAL, rule_id=None, rule_version=None, by="李雷"),
+        tag("urgent", source=TagSource.MANUAL, rule_id=None, rule_version=None, by="韩梅梅"),
+    ]
+    for variant in variants:
+        event = event_of([variant])
+        assert tagged_event_json(event) == event.model_dump_json().encode()

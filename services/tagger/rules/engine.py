@@ -10,7 +10,7 @@ from typing import Any, NamedTuple, TypeVar
 
 from services.tagger.rules.customer_rules import CustomerRule
 from services.tagger.rules.schema import PLACEHOLDER, Rule, RuleSet
-from shared.events import AppliedTag, TagSource
+from shared.events import AppliedTag, TagSource, built
 
 T = TypeVar("T")
 
@@ -180,21 +180,27 @@ def merge_tags(
         ):
             rule_tags.append(before)
         else:
-            # validated: pydantic-core's validation of these few fields costs less than
-            # ``model_construct``'s Python loop over them
+            # not validated again: a decision's fields come from the validated rule set and
+            # the order's facts, cut to their fields' lengths (``_tags_of``, ``render_reason``)
             rule_tags.append(
-                AppliedTag(
-                    name=decision.tag,
-                    family=decision.family,
-                    source=TagSource.RULE,
-                    rule_id=decision.rule_id,
-                    rule_version=decision.rule_version,
-                    reason=decision.reason,
-                    at=at,
+                built(
+                    AppliedTag,
+                    {
+                        "name": decision.tag,
+                        "family": decision.family,
+                        "source": TagSource.RULE,
+                        "rule_id": decision.rule_id,
+                        "rule_version": decision.rule_version,
+                        "by": None,
+                        "reason": decision.reason,
+                        "at": at,
+                    },
                 )
             )
 
     tags = manual + rule_tags
+    if not current:  # a new order (most of them): it adds every tag and removes none
+        return TagChange(tags=tags, added=list(tags), removed=[], dropped_by_limit=dropped)
     new_names = {tag.name for tag in tags}
     old_names = {tag.name for tag in current}
     return TagChange(
