@@ -21,7 +21,7 @@ from services.tagger.rules.book import RuleBook
 from services.tagger.settings import DEFAULT_RULES_FILE
 from services.tagger.store import ORDER_VERSION_INDEX, OrderStore
 from services.tagger.tagging import TaggingService
-from shared.events import OrderCreated, OrderUpdated
+from shared.events import OrderCreated, OrderUpdated, StatusChanged
 from shared.models import OrderStatus
 from shared.settings import Settings
 from tests.factories import customer_order
@@ -66,7 +66,7 @@ class Counted:
         self.tagging = TaggingService(rules, CustomerFigures(redis), self.orders, max_tags=20)
         self.customers = CustomerTagging(rules, self.store, redis, lambda: START.timestamp())
 
-    async def feed(self, *events: OrderCreated | OrderUpdated) -> None:
+    async def feed(self, *events: OrderCreated | OrderUpdated | StatusChanged) -> None:
         await self.tagging.tag(list(events))
         self.log.counts.clear()  # the customers' part only
         await self.customers.after_orders(list(events))
@@ -178,3 +178,34 @@ async def tags(counted: Counted, customer_id: str) -> list[dict[str, Any]]:
     assert document is not None
     tags: list[dict[str, Any]] = document["tags"]
     return tags
+
+
+async def test_a_status_change_that_moves_no_figure_writes_no_customer(
+    counted: Counted, run_id: str
+) -> None:
+    placed = order(run_id, 1, "A", START, "PH-1")
+    await counted.feed(placed)
+    before = await counted.store.document(f"{run_id}-A")
+
+    shipped = StatusChanged(
+        order_no=placed.order_no,
+        customer_id=f"{run_id}-A",
+        status=OrderStatus.SHIPPED,
+        occurred_at=START + DAY,
+    )
+    await counted.feed(shipped)
+
+    assert counted.log.on("customers") == {"find customers": 1}
+    assert await counted.store.document(f"{run_id}-A") == before
+
+    cancelled = StatusChanged(
+        order_no=placed.order_no,
+        customer_id=f"{run_id}-A",
+        status=OrderStatus.CANCELLED,
+        occurred_at=START + 2 * DAY,
+    )
+    await counted.feed(cancelled)  # the order no longer counts: the figures and tags move
+    assert counted.log.on("customers") == {"find customers": 1, "update customers": 1}
+    after = await counted.store.document(f"{run_id}-A")
+    assert after is not None
+    assert after["orders"] == 0

@@ -123,6 +123,20 @@ class CustomerStore:
         written = {doc["_id"] async for doc in cursor if doc.get("write_token") == token}
         return set(ids) - written
 
+    def changes_nothing(self, record: CustomerRecord, fields: dict[str, Any]) -> bool:
+        """Whether writing ``fields`` and the record's tags and profile would change nothing but
+        when it was evaluated (a status change that moved no figure): such a write is not sent,
+        and ``evaluated_at`` stays the last evaluation that changed something."""
+        stored = record.stored
+        if stored is None:
+            return False
+        if any(
+            not _same(stored.get(k, _ABSENT), v) for k, v in fields.items() if k != "evaluated_at"
+        ):
+            return False  # the usual answer (a new order moves the figures), found cheaply
+        changed = self._update(record, fields, [])["$set"]
+        return not changed.keys() - {"version", "evaluated_at"}
+
     def _update(
         self, record: CustomerRecord, fields: dict[str, Any], history: list[dict[str, Any]]
     ) -> dict[str, Any]:

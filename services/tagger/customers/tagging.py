@@ -104,7 +104,8 @@ class CustomerTagging:
         first_sold: dict[str, float] | None = None,
     ) -> int:
         """Evaluate the customers' rules now and store what changed; returns how many were
-        written. A write that lost a race is evaluated again on what the winner stored.
+        evaluated to the end (stored, or found unchanged). A write that lost a race is
+        evaluated again on what the winner stored.
         ``first_sold``: the SKUs' sales in the orders behind the evaluation (SKU -> time),
         recorded as first sales where they are earlier than the stored ones."""
         pending = sorted(set(customer_ids))
@@ -171,7 +172,9 @@ class CustomerTagging:
             fields["next_review_at"] = next_review_at(
                 figures, self._rules.current.customer_rules, now
             )
-            writes.append((record, fields, history_entries(change, at)))
+            history = history_entries(change, at)
+            if history or not self._store.changes_nothing(record, fields):
+                writes.append((record, fields, history))
         return sorted(await self._store.save_many(writes))
 
     def _evaluate(
