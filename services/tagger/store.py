@@ -374,7 +374,9 @@ class OrderStore:
     ) -> None:
         """One entry per (order, event), the latest derivation of the event's change. Each
         records the order version its change is part of and its step within it (several
-        changes of one order in one batch), the order they were applied in."""
+        changes of one order in one batch), the order they were applied in. Inserted (an
+        upsert costs the local server several times an insert), and replaced where the
+        unique (order_no, event_id) index says the entry exists."""
         if not history:
             return
         steps: dict[str, int] = {}
@@ -383,14 +385,25 @@ class OrderStore:
             step = steps[entry.order_no] = steps.get(entry.order_no, -1) + 1
             documents.append(entry.to_document(templates, versions.get(entry.order_no), step))
         try:
+            await self.tag_history.insert_many(documents, ordered=False)
+        except BulkWriteError as error:
+            failures = error.details["writeErrors"]
+            if any(f["code"] != DUPLICATE_KEY for f in failures):
+                raise
+            await self._replace_history([documents[f["index"]] for f in failures])
+
+    async def _replace_history(self, documents: list[dict[str, Any]]) -> None:
+        """Entries stored already (a batch applied again after a crash or a lost race): this
+        derivation of the event's change replaces theirs."""
+        try:
             await self.tag_history.bulk_write(
                 [
                     ReplaceOne(
-                        {"order_no": entry.order_no, "event_id": entry.event_id},
-                        document,
+                        {"order_no": document["order_no"], "event_id": document["event_id"]},
+                        {key: value for key, value in document.items() if key != "_id"},
                         upsert=True,
                     )
-                    for entry, document in zip(history, documents, strict=True)
+                    for document in documents
                 ],
                 ordered=False,
             )
