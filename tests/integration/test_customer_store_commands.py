@@ -1,7 +1,8 @@
 """What tagging a batch's customers asks of MongoDB, counted on the wire (each write command is
 a commit, and a sync, on the store): one read of the customers, one of their products' first
-sales, one bulk write of the customers, and a products write only for a sale earlier than the
-stored first one. Also: the versioned writes need no (key, version) index of their own."""
+sales, one bulk write of the customers (new ones inserted), and a products write only for a
+sale earlier than the stored first one. Also: the versioned writes need no (key, version)
+index of their own."""
 
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -14,6 +15,7 @@ from pymongo import ASCENDING, AsyncMongoClient, monitoring
 from pymongo.asynchronous.database import AsyncDatabase
 from redis.asyncio import Redis
 
+from services.tagger.customers.model import CustomerRecord
 from services.tagger.customers.store import CUSTOMER_VERSION_INDEX, CustomerStore
 from services.tagger.customers.tagging import CustomerTagging
 from services.tagger.figures import CustomerFigures
@@ -98,7 +100,8 @@ async def test_a_batch_of_known_customers_and_products_is_one_read_each_and_one_
     counted: Counted, run_id: str
 ) -> None:
     await counted.feed(*(order(run_id, n, f"C{n}", START, "PH-1") for n in range(3)))
-    assert counted.log.on("customers") == {"find customers": 1, "update customers": 1}
+    # new customers are plain inserts
+    assert counted.log.on("customers") == {"find customers": 1, "insert customers": 1}
     assert counted.log.on("products") == {"find products": 1, "update products": 1}  # new SKU
 
     later = START + DAY
@@ -209,3 +212,29 @@ async def test_a_status_change_that_moves_no_figure_writes_no_customer(
     after = await counted.store.document(f"{run_id}-A")
     assert after is not None
     assert after["orders"] == 0
+
+
+async def test_a_new_customer_created_meanwhile_loses_its_insert_and_the_others_are_written(
+    counted: Counted, run_id: str
+) -> None:
+    await counted.feed(order(run_id, 1, "old", START, "PH-1"))
+    [old] = (await counted.store.load([f"{run_id}-old"])).values()
+    taken = CustomerRecord(f"{run_id}-taken")
+    assert await counted.store.save_many([(taken, {"orders": 1}, [])]) == set()
+    counted.log.counts.clear()
+
+    lost = await counted.store.save_many(
+        [
+            (CustomerRecord(f"{run_id}-taken"), {"orders": 2}, []),  # created meanwhile
+            (CustomerRecord(f"{run_id}-new"), {"orders": 1}, []),
+            (old, {"orders": 5}, []),
+        ]
+    )
+
+    assert lost == {f"{run_id}-taken"}
+    assert counted.log.on("customers") == {"insert customers": 1, "update customers": 1}
+    documents = {
+        doc["_id"]: doc["orders"]
+        async for doc in counted.database["customers"].find({}, {"orders": 1})
+    }
+    assert documents == {f"{run_id}-old": 5, f"{run_id}-taken": 1, f"{run_id}-new": 1}

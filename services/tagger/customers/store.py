@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from pymongo import ASCENDING, DESCENDING, UpdateOne
+from pymongo import ASCENDING, DESCENDING, InsertOne, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
@@ -96,32 +96,49 @@ class CustomerStore:
         """Write each customer still at the version it was read at, in one bulk round trip;
         answers the customers whose write lost a race (changed or created meanwhile).
 
-        When every write matched its version or inserted, none lost (the usual case: nothing
-        more to ask). Otherwise the bulk answer counts matches but does not say which write
-        matched, so every write carries a token of this call and the tokens are read back."""
+        A new customer is a plain insert (an upsert costs the local server several times as
+        much): one created meanwhile collides with its _id. A stored one is an update filtered
+        on the version read. When every update matched, none lost (the usual case: nothing
+        more to ask); otherwise the bulk answer counts matches but does not say which, so each
+        update carries a token of this call and the tokens of the updated are read back."""
         if not writes:
             return set()
         token = uuid.uuid4().hex
-        operations = [
-            UpdateOne(
+        operations: list[InsertOne[dict[str, Any]] | UpdateOne] = [
+            InsertOne(self._new_document(record, fields, history))
+            if record.version == 0
+            else UpdateOne(
                 {"_id": record.customer_id, "version": record.version},
                 self._update(record, {**fields, "write_token": token}, history),
-                upsert=record.version == 0,
             )
             for record, fields, history in writes
         ]
+        updates = [record.customer_id for record, _, _ in writes if record.version != 0]
         try:
             result = await self.customers.bulk_write(operations, ordered=False)
+            matched = result.matched_count
         except BulkWriteError as error:
-            if any(e.get("code") != DUPLICATE_KEY for e in error.details.get("writeErrors", [])):
+            failures = error.details["writeErrors"]
+            if any(failure["code"] != DUPLICATE_KEY for failure in failures):
                 raise
+            lost = {writes[failure["index"]][0].customer_id for failure in failures}
+            matched = error.details["nMatched"]
         else:
-            if result.matched_count + result.upserted_count == len(operations):
-                return set()  # every write found its version (or inserted): none lost
-        ids = [record.customer_id for record, _, _ in writes]
-        cursor = self.customers.find({"_id": {"$in": ids}}, {"write_token": 1})
+            lost = set()
+        if matched == len(updates):
+            return lost  # every update found its version
+        cursor = self.customers.find({"_id": {"$in": updates}}, {"write_token": 1})
         written = {doc["_id"] async for doc in cursor if doc.get("write_token") == token}
-        return set(ids) - written
+        return lost | (set(updates) - written)
+
+    def _new_document(
+        self, record: CustomerRecord, fields: dict[str, Any], history: list[dict[str, Any]]
+    ) -> dict[str, Any]:
+        """A customer stored for the first time: what an update would set, and its history."""
+        document = {"_id": record.customer_id, **self._update(record, fields, [])["$set"]}
+        if history:
+            document["history"] = history[-HISTORY_KEPT:]
+        return document
 
     def changes_nothing(self, record: CustomerRecord, fields: dict[str, Any]) -> bool:
         """Whether writing ``fields`` and the record's tags and profile would change nothing but
