@@ -6,11 +6,15 @@ import json
 import os
 import statistics
 import sys
+import tempfile
 import time
 import uuid
+from collections import Counter
 from contextlib import AsyncExitStack
+from pathlib import Path
 from typing import Any, cast
 
+import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from bson import CodecOptions
 from bson.raw_bson import RawBSONDocument
@@ -37,6 +41,9 @@ from shared.models import Order
 from shared.mongo import SCAN_BATCH, make_mongo_client
 from shared.redis import make_redis
 from shared.settings import Settings
+
+# the ``sitecustomize`` that counts a process's MongoDB commands
+COUNTER_DIR = Path(__file__).parent / "command_count"
 
 
 async def prefill(settings: Settings, count: int) -> None:
@@ -187,13 +194,22 @@ async def real_tagger(
         update={"tagged": f"{target.topics.tagged}.{processes}.{run}"}
     )
     target = target.model_copy(update={"topics": topics})
+    counted_in = _command_files(run, processes)
+    urls = []
     async with AsyncExitStack() as taggers:
         pids = stack_pids()
         for index in range(processes):
-            _, process = await taggers.enter_async_context(
-                service("tagger", target, "ORDERTAG_TAGGER_PORT", ORDERTAG_TAGGER_GROUP_ID=group)
+            url, process = await taggers.enter_async_context(
+                service(
+                    "tagger",
+                    target,
+                    "ORDERTAG_TAGGER_PORT",
+                    ORDERTAG_TAGGER_GROUP_ID=group,
+                    **_counting_env(counted_in, index),
+                )
             )
             pids[f"tagger {index + 1}"] = process.pid
+            urls.append(url)
         # CPU per order of each process, over the orders tagged after this moment (the taggers
         # start on the topic at once; their start-up is left out this way)
         cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
@@ -205,6 +221,7 @@ async def real_tagger(
             name: round((cpu_seconds(pid) - cpu_before[name]) / counted * 1e6) if counted else None
             for name, pid in pids.items()
         }
+        batches = sum([await _batches(url) for url in urls]) if counted_in else 0
     mongo = make_mongo_client(target)
     try:
         database = mongo[target.mongo_database]
@@ -218,12 +235,53 @@ async def real_tagger(
             "load_average": round(load_average, 1),
             "stored": await stored_size(database, count),
         }
+        if counted_in:
+            result["commands"] = _commands(counted_in, batches, count)
         if store_rounds:
             result["store_ceiling"] = await _store_ceiling(mongo, database, store_rounds)
         await mongo.drop_database(target.mongo_database)
     finally:
         await mongo.close()
     return result
+
+
+def _command_files(run: str, processes: int) -> list[Path]:
+    """Where each tagger process writes the MongoDB commands it sent, when the run counts them
+    (``ORDERTAG_BENCH_COMMANDS=1``): none otherwise (counting costs the tagger a little CPU)."""
+    if os.environ.get("ORDERTAG_BENCH_COMMANDS") != "1":
+        return []
+    folder = Path(tempfile.gettempdir())
+    return [folder / f"ordertag-commands-{run}-{index}.json" for index in range(processes)]
+
+
+def _counting_env(files: list[Path], index: int) -> dict[str, str]:
+    if not files:
+        return {}
+    return {"PYTHONPATH": str(COUNTER_DIR), "ORDERTAG_BENCH_COMMANDS": str(files[index])}
+
+
+async def _batches(url: str) -> int:
+    """Batches the tagger handled (its batch-size histogram's count)."""
+    async with httpx.AsyncClient() as client:
+        text = (await client.get(f"{url}/metrics/")).text
+    for line in text.splitlines():
+        if line.startswith("ordertag_tagger_batch_size_count"):
+            return int(float(line.split()[-1]))
+    return 0
+
+
+def _commands(files: list[Path], batches: int, orders: int) -> dict[str, Any]:
+    """Every command the tagger processes sent (start-up and idle ones included), by command
+    and collection: per batch and per 1,000 orders."""
+    counts: Counter[str] = Counter()
+    for path in files:
+        counts.update(json.loads(path.read_text()))
+        path.unlink()
+    return {
+        "batches": batches,
+        "per_batch": {k: round(n / max(batches, 1), 2) for k, n in sorted(counts.items())},
+        "per_1000_orders": round(sum(counts.values()) / orders * 1000, 1),
+    }
 
 
 async def _tagged_twice(database: AsyncDatabase[dict[str, Any]]) -> int:

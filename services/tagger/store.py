@@ -15,9 +15,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, InsertOne, ReplaceOne, ReturnDocument, UpdateOne
+from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.cursor import AsyncCursor
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import BulkWriteError, DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure
 
 from services.tagger.builtin_labels import with_builtin_labels
 from services.tagger.queries import tag_keys
@@ -38,6 +39,21 @@ CATALOG_FIELDS = {"_id": 0, "created_at": 0, "updated_at": 0}
 
 # The current rule set's reason templates, asked for each time (the rule book reloads).
 Templates = Callable[[], ReasonTemplates] | None
+
+
+# Earlier releases' unique (key, version) indexes, redundant beside the key's own (above)
+ORDER_VERSION_INDEX = "order_no_1_version_1"
+ABSENT = {26, 27}  # NamespaceNotFound (no collection yet), IndexNotFound
+
+
+async def drop_index_if_present(collection: AsyncCollection[dict[str, Any]], name: str) -> None:
+    """Drop an index an earlier release created and this one no longer needs (another process
+    starting at the same time may drop it first)."""
+    try:
+        await collection.drop_index(name)
+    except OperationFailure as error:
+        if error.code not in ABSENT:
+            raise
 
 
 class TagExists(Exception):
@@ -262,12 +278,11 @@ class OrderStore:
         await self.orders.create_index([("tag_names", ASCENDING), ("created_at", DESCENDING)])
         await self.orders.create_index([("customer_id", ASCENDING), ("created_at", DESCENDING)])
         await self.orders.create_index([("status", ASCENDING), ("created_at", DESCENDING)])
-        # Redundant for real MongoDB (order_no alone is unique), but the local mongo-java-server
-        # only uses a unique index that matches the filter's keys exactly, and versioned writes
-        # filter on both: without it each write scans the collection.
-        await self.orders.create_index(
-            [("order_no", ASCENDING), ("version", ASCENDING)], unique=True
-        )
+        # Versioned writes filter on (order_no, version): the order_no index finds them, on a
+        # MongoDB and on the local server alike (its unique indexes answer a filter naming
+        # their fields and more). An (order_no, version) index of earlier releases only cost
+        # every write a key more to change.
+        await drop_index_if_present(self.orders, ORDER_VERSION_INDEX)
         if await self.server.unique_indexes_only():
             # The order list's lookup of which candidate orders carry a tag
             # (``queries.tag_keys``). Sparse: orders without the field (no tags, or stored
@@ -359,7 +374,9 @@ class OrderStore:
     ) -> None:
         """One entry per (order, event), the latest derivation of the event's change. Each
         records the order version its change is part of and its step within it (several
-        changes of one order in one batch), the order they were applied in."""
+        changes of one order in one batch), the order they were applied in. Inserted (an
+        upsert costs the local server several times an insert), and replaced where the
+        unique (order_no, event_id) index says the entry exists."""
         if not history:
             return
         steps: dict[str, int] = {}
@@ -368,14 +385,25 @@ class OrderStore:
             step = steps[entry.order_no] = steps.get(entry.order_no, -1) + 1
             documents.append(entry.to_document(templates, versions.get(entry.order_no), step))
         try:
+            await self.tag_history.insert_many(documents, ordered=False)
+        except BulkWriteError as error:
+            failures = error.details["writeErrors"]
+            if any(f["code"] != DUPLICATE_KEY for f in failures):
+                raise
+            await self._replace_history([documents[f["index"]] for f in failures])
+
+    async def _replace_history(self, documents: list[dict[str, Any]]) -> None:
+        """Entries stored already (a batch applied again after a crash or a lost race): this
+        derivation of the event's change replaces theirs."""
+        try:
             await self.tag_history.bulk_write(
                 [
                     ReplaceOne(
-                        {"order_no": entry.order_no, "event_id": entry.event_id},
-                        document,
+                        {"order_no": document["order_no"], "event_id": document["event_id"]},
+                        {key: value for key, value in document.items() if key != "_id"},
                         upsert=True,
                     )
-                    for entry, document in zip(history, documents, strict=True)
+                    for document in documents
                 ],
                 ordered=False,
             )

@@ -12,13 +12,16 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from pymongo import ASCENDING, DESCENDING, UpdateOne
+from pymongo import ASCENDING, DESCENDING, InsertOne, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from services.tagger.customers.model import HISTORY_KEPT, CustomerRecord
 from services.tagger.rules.customer_facts import SECONDS_PER_DAY, LiveFigures
+from services.tagger.store import drop_index_if_present
 from shared.mongo import DUPLICATE_KEY
+
+CUSTOMER_VERSION_INDEX = "_id_1_version_1"
 
 
 def figures_fields(figures: LiveFigures, now: float, top_category: str | None) -> dict[str, Any]:
@@ -67,11 +70,9 @@ class CustomerStore:
         # a segment's size over time reads only customers who changed in its window
         await self.customers.create_index([("history.tag", ASCENDING), ("history.at", ASCENDING)])
         await self.customers.create_index([("first_order_at", ASCENDING)])
-        # Versioned writes filter on {_id, version}: the local MongoDB-wire server uses only a
-        # unique index whose keys equal the filter's, so without this every customer write
-        # scanned the collection (18.7% of its CPU while tagging 20,000 orders; as the orders'
-        # (order_no, version) index). _id is unique already: nothing new can be refused.
-        await self.customers.create_index([("_id", ASCENDING), ("version", ASCENDING)], unique=True)
+        # Versioned writes filter on {_id, version}: the _id index finds them (see the orders'
+        # store); the (_id, version) index of earlier releases is dropped.
+        await drop_index_if_present(self.customers, CUSTOMER_VERSION_INDEX)
 
     async def load(self, customer_ids: Iterable[str]) -> dict[str, CustomerRecord]:
         cursor = self.customers.find({"_id": {"$in": sorted(set(customer_ids))}}, {"history": 0})
@@ -95,28 +96,63 @@ class CustomerStore:
         """Write each customer still at the version it was read at, in one bulk round trip;
         answers the customers whose write lost a race (changed or created meanwhile).
 
-        A bulk answer counts matches but does not say which write matched, so every write
-        carries a token of this call and the token is read back."""
+        A new customer is a plain insert (an upsert costs the local server several times as
+        much): one created meanwhile collides with its _id. A stored one is an update filtered
+        on the version read. When every update matched, none lost (the usual case: nothing
+        more to ask); otherwise the bulk answer counts matches but does not say which, so each
+        update carries a token of this call and the tokens of the updated are read back."""
         if not writes:
             return set()
         token = uuid.uuid4().hex
-        operations = [
-            UpdateOne(
+        operations: list[InsertOne[dict[str, Any]] | UpdateOne] = [
+            InsertOne(self._new_document(record, fields, history))
+            if record.version == 0
+            else UpdateOne(
                 {"_id": record.customer_id, "version": record.version},
                 self._update(record, {**fields, "write_token": token}, history),
-                upsert=record.version == 0,
             )
             for record, fields, history in writes
         ]
+        updates = [record.customer_id for record, _, _ in writes if record.version != 0]
         try:
-            await self.customers.bulk_write(operations, ordered=False)
+            result = await self.customers.bulk_write(operations, ordered=False)
+            matched = result.matched_count
         except BulkWriteError as error:
-            if any(e.get("code") != DUPLICATE_KEY for e in error.details.get("writeErrors", [])):
+            failures = error.details["writeErrors"]
+            if any(failure["code"] != DUPLICATE_KEY for failure in failures):
                 raise
-        ids = [record.customer_id for record, _, _ in writes]
-        cursor = self.customers.find({"_id": {"$in": ids}}, {"write_token": 1})
+            lost = {writes[failure["index"]][0].customer_id for failure in failures}
+            matched = error.details["nMatched"]
+        else:
+            lost = set()
+        if matched == len(updates):
+            return lost  # every update found its version
+        cursor = self.customers.find({"_id": {"$in": updates}}, {"write_token": 1})
         written = {doc["_id"] async for doc in cursor if doc.get("write_token") == token}
-        return set(ids) - written
+        return lost | (set(updates) - written)
+
+    def _new_document(
+        self, record: CustomerRecord, fields: dict[str, Any], history: list[dict[str, Any]]
+    ) -> dict[str, Any]:
+        """A customer stored for the first time: what an update would set, and its history."""
+        document = {"_id": record.customer_id, **self._update(record, fields, [])["$set"]}
+        if history:
+            document["history"] = history[-HISTORY_KEPT:]
+        return document
+
+    def changes_nothing(self, record: CustomerRecord, fields: dict[str, Any]) -> bool:
+        """Whether writing ``fields`` and the record's tags and profile would change nothing but
+        when it was evaluated (a status change that moved no figure): such a write is not sent,
+        and ``evaluated_at`` stays the last evaluation that changed something."""
+        stored = record.stored
+        if stored is None:
+            return False
+        if any(
+            not _same(stored.get(k, _ABSENT), v) for k, v in fields.items() if k != "evaluated_at"
+        ):
+            return False  # the usual answer (a new order moves the figures), found cheaply
+        changed = self._update(record, fields, [])["$set"]
+        return not changed.keys() - {"version", "evaluated_at"}
 
     def _update(
         self, record: CustomerRecord, fields: dict[str, Any], history: list[dict[str, Any]]
@@ -159,6 +195,17 @@ class CustomerStore:
             return {}
         cursor = self.products.find({"_id": {"$in": wanted}})
         return {doc["_id"]: float(doc["first_sold_at"]) async for doc in cursor}
+
+    async def first_sales_with(
+        self, skus: Iterable[str], sold: dict[str, float]
+    ) -> dict[str, float]:
+        """The SKUs' first sales with ``sold`` (new sales: SKU -> time) counted: one read, and
+        a write of only the sales earlier than the stored ones (usually none: a product's
+        later sales and replays change nothing, so they cost the store nothing)."""
+        stored = await self.first_sales({*skus, *sold})
+        earlier = {sku: ts for sku, ts in sold.items() if sku not in stored or ts < stored[sku]}
+        await self.record_first_sales(earlier)
+        return {**stored, **earlier}
 
     async def rules_changed(self, version: str) -> bool:
         """Record ``version`` as the customer rules in force; True once per new version, for

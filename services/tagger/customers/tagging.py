@@ -95,22 +95,26 @@ class CustomerTagging:
             ts = order.created_at.timestamp()
             for line in order.lines:
                 first_sold[line.sku] = min(first_sold.get(line.sku, ts), ts)
-        await self._store.record_first_sales(first_sold)
-        await self.refresh({event.customer_id for event in events}, profiles)
+        await self.refresh({event.customer_id for event in events}, profiles, first_sold)
 
     async def refresh(
         self,
         customer_ids: Iterable[str],
         profiles: dict[str, tuple[datetime, CustomerProfile]] | None = None,
+        first_sold: dict[str, float] | None = None,
     ) -> int:
         """Evaluate the customers' rules now and store what changed; returns how many were
-        written. A write that lost a race is evaluated again on what the winner stored."""
+        evaluated to the end (stored, or found unchanged). A write that lost a race is
+        evaluated again on what the winner stored.
+        ``first_sold``: the SKUs' sales in the orders behind the evaluation (SKU -> time),
+        recorded as first sales where they are earlier than the stored ones."""
         pending = sorted(set(customer_ids))
         written = 0
         for _ in range(MAX_ATTEMPTS):
             if not pending:
                 return written
-            lost = await self._attempt(pending, profiles or {})
+            lost = await self._attempt(pending, profiles or {}, first_sold or {})
+            first_sold = None  # recorded by the first attempt
             written += len(pending) - len(lost)
             pending = lost
         raise Conflict(f"customers kept changing under evaluation: {pending[:10]}")
@@ -132,7 +136,10 @@ class CustomerTagging:
         return len(due)
 
     async def _attempt(
-        self, customer_ids: list[str], profiles: dict[str, tuple[datetime, CustomerProfile]]
+        self,
+        customer_ids: list[str],
+        profiles: dict[str, tuple[datetime, CustomerProfile]],
+        first_sold: dict[str, float],
     ) -> list[str]:
         now = self._clock()
         at = datetime.fromtimestamp(now, UTC)
@@ -145,8 +152,8 @@ class CustomerTagging:
             await self._reload_figures(lost.reason)
             live = await read_live(self._redis, customer_ids)
         records = await self._store.load(customer_ids)
-        first_sales = await self._store.first_sales(
-            sku for figures in live.values() for sku in figures.products
+        first_sales = await self._store.first_sales_with(
+            (sku for figures in live.values() for sku in figures.products), first_sold
         )
         writes = []
         for customer_id in customer_ids:
@@ -165,7 +172,9 @@ class CustomerTagging:
             fields["next_review_at"] = next_review_at(
                 figures, self._rules.current.customer_rules, now
             )
-            writes.append((record, fields, history_entries(change, at)))
+            history = history_entries(change, at)
+            if history or not self._store.changes_nothing(record, fields):
+                writes.append((record, fields, history))
         return sorted(await self._store.save_many(writes))
 
     def _evaluate(

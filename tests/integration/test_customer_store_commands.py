@@ -1,0 +1,240 @@
+"""What tagging a batch's customers asks of MongoDB, counted on the wire (each write command is
+a commit, and a sync, on the store): one read of the customers, one of their products' first
+sales, one bulk write of the customers (new ones inserted), and a products write only for a
+sale earlier than the stored first one. Also: the versioned writes need no (key, version)
+index of their own."""
+
+from collections import Counter
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pymongo import ASCENDING, AsyncMongoClient, monitoring
+from pymongo.asynchronous.database import AsyncDatabase
+from redis.asyncio import Redis
+
+from services.tagger.customers.model import CustomerRecord
+from services.tagger.customers.store import CUSTOMER_VERSION_INDEX, CustomerStore
+from services.tagger.customers.tagging import CustomerTagging
+from services.tagger.figures import CustomerFigures
+from services.tagger.rules.book import RuleBook
+from services.tagger.settings import DEFAULT_RULES_FILE
+from services.tagger.store import ORDER_VERSION_INDEX, OrderStore
+from services.tagger.tagging import TaggingService
+from shared.events import OrderCreated, OrderUpdated, StatusChanged
+from shared.models import OrderStatus
+from shared.settings import Settings
+from tests.factories import customer_order
+
+pytestmark = pytest.mark.integration
+
+START = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
+DAY = timedelta(days=1)
+
+
+class CommandLog(monitoring.CommandListener):
+    """The commands sent to one database, by command and collection."""
+
+    def __init__(self, database: str) -> None:
+        self.database = database
+        self.counts: Counter[str] = Counter()
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        if event.database_name == self.database:
+            name = event.command_name
+            self.counts[f"{name} {event.command.get(name)}"] += 1
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
+
+    def on(self, collection: str) -> dict[str, int]:
+        return {key: n for key, n in self.counts.items() if key.endswith(f" {collection}")}
+
+
+class Counted:
+    def __init__(
+        self, database: AsyncDatabase[dict[str, Any]], log: CommandLog, redis: Redis
+    ) -> None:
+        rules = RuleBook(Path(DEFAULT_RULES_FILE))
+        self.database = database
+        self.log = log
+        self.orders = OrderStore(database)
+        self.store = CustomerStore(database)
+        self.tagging = TaggingService(rules, CustomerFigures(redis), self.orders, max_tags=20)
+        self.customers = CustomerTagging(rules, self.store, redis, lambda: START.timestamp())
+
+    async def feed(self, *events: OrderCreated | OrderUpdated | StatusChanged) -> None:
+        await self.tagging.tag(list(events))
+        self.log.counts.clear()  # the customers' part only
+        await self.customers.after_orders(list(events))
+
+
+@pytest.fixture
+async def counted(settings: Settings, redis_client: Redis) -> AsyncIterator[Counted]:
+    log = CommandLog(settings.mongo_database)
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
+        settings.mongo_url, tz_aware=True, serverSelectionTimeoutMS=5000, event_listeners=[log]
+    )
+    try:
+        pipeline = Counted(client[settings.mongo_database], log, redis_client)
+        await pipeline.orders.ensure_indexes()
+        await pipeline.store.ensure_indexes()
+        yield pipeline
+    finally:
+        await client.drop_database(settings.mongo_database)
+        await client.close()
+
+
+def order(run_id: str, number: int, customer: str, when: datetime, sku: str) -> OrderCreated:
+    lines = [(sku, "electronics", "100.00")]
+    made = customer_order(f"{run_id}-{number}", f"{run_id}-{customer}", when, lines)
+    return OrderCreated(order=made, occurred_at=when)
+
+
+async def test_a_batch_of_known_customers_and_products_is_one_read_each_and_one_write(
+    counted: Counted, run_id: str
+) -> None:
+    await counted.feed(*(order(run_id, n, f"C{n}", START, "PH-1") for n in range(3)))
+    # new customers are plain inserts
+    assert counted.log.on("customers") == {"find customers": 1, "insert customers": 1}
+    assert counted.log.on("products") == {"find products": 1, "update products": 1}  # new SKU
+
+    later = START + DAY
+    await counted.feed(*(order(run_id, 10 + n, f"C{n}", later, "PH-1") for n in range(3)))
+    # every versioned write matched: nothing to read back; the SKU's first sale stands
+    assert counted.log.on("customers") == {"find customers": 1, "update customers": 1}
+    assert counted.log.on("products") == {"find products": 1}
+    for n in range(3):
+        document = await counted.store.document(f"{run_id}-C{n}")
+        assert document is not None
+        assert document["orders"] == 2
+        assert document["version"] == 2
+
+
+async def test_a_sale_earlier_than_the_stored_first_one_is_recorded_and_counted_at_once(
+    counted: Counted, run_id: str
+) -> None:
+    launch = f"NEW-{run_id}"
+    await counted.feed(order(run_id, 1, "late", START + 20 * DAY, launch))
+    assert "early-adopter" in {t["name"] for t in await tags(counted, f"{run_id}-late")}
+
+    # an order made earlier arrives later: the product's first sale moves back to it, and the
+    # first customer bought 20 days after it (no early adopter any more once re-evaluated)
+    await counted.feed(order(run_id, 2, "early", START, launch))
+    assert counted.log.on("products") == {"find products": 1, "update products": 1}
+    stored = await counted.database["products"].find_one({"_id": launch})
+    assert stored is not None
+    assert stored["first_sold_at"] == START.timestamp()
+    assert "early-adopter" in {t["name"] for t in await tags(counted, f"{run_id}-early")}
+    await counted.customers.refresh([f"{run_id}-late"])
+    assert "early-adopter" not in {t["name"] for t in await tags(counted, f"{run_id}-late")}
+
+
+async def test_a_lost_versioned_write_is_still_told_apart_from_the_ones_that_won(
+    counted: Counted, run_id: str
+) -> None:
+    await counted.feed(*(order(run_id, n, f"C{n}", START, "PH-1") for n in range(2)))
+    records = await counted.store.load([f"{run_id}-C0", f"{run_id}-C1"])
+    stale = records[f"{run_id}-C0"]
+    await counted.customers.tag_by_hand(f"{run_id}-C0", "vip", by="王小明", reason="生日")
+    counted.log.counts.clear()
+
+    lost = await counted.store.save_many([(stale, {}, []), (records[f"{run_id}-C1"], {}, [])])
+
+    assert lost == {f"{run_id}-C0"}
+    assert counted.log.on("customers") == {"update customers": 1, "find customers": 1}
+
+
+async def test_the_earlier_key_and_version_indexes_are_dropped_and_writes_still_find_their_own(
+    counted: Counted, run_id: str
+) -> None:
+    database = counted.database
+    await database["orders"].create_index(
+        [("order_no", ASCENDING), ("version", ASCENDING)], unique=True
+    )
+    await database["customers"].create_index(
+        [("_id", ASCENDING), ("version", ASCENDING)], unique=True
+    )
+    for _ in range(2):  # a second start finds nothing to drop
+        await counted.orders.ensure_indexes()
+        await counted.store.ensure_indexes()
+    assert ORDER_VERSION_INDEX not in await database["orders"].index_information()
+    assert CUSTOMER_VERSION_INDEX not in await database["customers"].index_information()
+
+    first = order(run_id, 1, "A", START, "PH-1")
+    await counted.feed(first)
+    changed = first.order.model_copy(update={"status": OrderStatus.SHIPPED})
+    await counted.feed(OrderUpdated(order=changed, occurred_at=START + DAY))
+    stored = await database["orders"].find_one({"order_no": first.order_no})
+    assert stored is not None
+    assert stored["version"] == 2
+    assert stored["status"] == "shipped"
+
+
+async def tags(counted: Counted, customer_id: str) -> list[dict[str, Any]]:
+    document = await counted.store.document(customer_id)
+    assert document is not None
+    tags: list[dict[str, Any]] = document["tags"]
+    return tags
+
+
+async def test_a_status_change_that_moves_no_figure_writes_no_customer(
+    counted: Counted, run_id: str
+) -> None:
+    placed = order(run_id, 1, "A", START, "PH-1")
+    await counted.feed(placed)
+    before = await counted.store.document(f"{run_id}-A")
+
+    shipped = StatusChanged(
+        order_no=placed.order_no,
+        customer_id=f"{run_id}-A",
+        status=OrderStatus.SHIPPED,
+        occurred_at=START + DAY,
+    )
+    await counted.feed(shipped)
+
+    assert counted.log.on("customers") == {"find customers": 1}
+    assert await counted.store.document(f"{run_id}-A") == before
+
+    cancelled = StatusChanged(
+        order_no=placed.order_no,
+        customer_id=f"{run_id}-A",
+        status=OrderStatus.CANCELLED,
+        occurred_at=START + 2 * DAY,
+    )
+    await counted.feed(cancelled)  # the order no longer counts: the figures and tags move
+    assert counted.log.on("customers") == {"find customers": 1, "update customers": 1}
+    after = await counted.store.document(f"{run_id}-A")
+    assert after is not None
+    assert after["orders"] == 0
+
+
+async def test_a_new_customer_created_meanwhile_loses_its_insert_and_the_others_are_written(
+    counted: Counted, run_id: str
+) -> None:
+    await counted.feed(order(run_id, 1, "old", START, "PH-1"))
+    [old] = (await counted.store.load([f"{run_id}-old"])).values()
+    taken = CustomerRecord(f"{run_id}-taken")
+    assert await counted.store.save_many([(taken, {"orders": 1}, [])]) == set()
+    counted.log.counts.clear()
+
+    lost = await counted.store.save_many(
+        [
+            (CustomerRecord(f"{run_id}-taken"), {"orders": 2}, []),  # created meanwhile
+            (CustomerRecord(f"{run_id}-new"), {"orders": 1}, []),
+            (old, {"orders": 5}, []),
+        ]
+    )
+
+    assert lost == {f"{run_id}-taken"}
+    assert counted.log.on("customers") == {"insert customers": 1, "update customers": 1}
+    documents = {
+        doc["_id"]: doc["orders"]
+        async for doc in counted.database["customers"].find({}, {"orders": 1})
+    }
+    assert documents == {f"{run_id}-old": 5, f"{run_id}-taken": 1, f"{run_id}-new": 1}
