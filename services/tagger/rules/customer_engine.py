@@ -25,7 +25,7 @@ def decide_customer(
     for rule in rules:
         scopes = [facts] if rule.each is None else [{**facts, **item} for item in items[rule.each]]
         for scope in scopes:
-            if rule.when is not None and not rule.when.holds(scope):
+            if rule.when is not None and not rule.when.predicate(scope):  # compiled once
                 continue
             raw = scope.get(rule.tag_from) if rule.tag_from else None
             if rule.tag is not None:
