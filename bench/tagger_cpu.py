@@ -28,6 +28,7 @@ import statistics
 import time
 from collections.abc import AsyncIterator, Iterable
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import bson
 from aiokafka.structs import ConsumerRecord
@@ -78,6 +79,10 @@ class EncodingCollection:
                 document = getattr(request, part, None)
                 if document is not None:
                     self.bytes_written += len(bson.encode(document))
+
+    async def insert_many(self, documents: Iterable[Any], ordered: bool = True) -> None:
+        for document in documents:
+            self.bytes_written += len(bson.encode(document))
 
 
 class EncodingDatabase:
@@ -174,8 +179,22 @@ class Pipeline:
         return floor / orders * 1e6, tagger / orders * 1e6
 
 
+# The figures start from nothing (``reset``): in a Redis database of their own, not the one the
+# stack's services (a running demo) keep their customers' figures in.
+SCRATCH_REDIS_DATABASE = 15
+
+
+def scratch_redis_url(url: str) -> str:
+    """``url`` with the scratch database number in place of its own."""
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{SCRATCH_REDIS_DATABASE}"))
+
+
 async def measure(orders: int, rounds: int, profile: str | None) -> dict[str, Any]:
-    settings = TaggerSettings()
+    stack = TaggerSettings()
+    if stack.redis_cluster:  # a cluster has one database only: its figures would be wiped
+        raise SystemExit("bench.tagger_cpu needs a one-node Redis (the local stack's)")
+    settings = stack.model_copy(update={"redis_url": scratch_redis_url(stack.redis_url)})
     pipeline = Pipeline(settings)
     await pipeline.figures.reset()
     batch = settings.tagger_batch_max_records

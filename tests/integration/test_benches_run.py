@@ -1,0 +1,39 @@
+"""The in-process benches call the tagger's own code directly, so a change there can break
+``make bench`` unnoticed (``bench.tagger_cpu`` did once). Each runs here at a small scale on
+the stack, and leaves the stack's own Redis database (a running demo's figures) alone."""
+
+from typing import Any
+
+import pytest
+from redis.asyncio import Redis
+
+from bench import document_bytes, tagger_cpu
+from shared.settings import Settings
+
+pytestmark = pytest.mark.integration
+
+
+async def test_the_tagger_cpu_bench_runs_in_a_redis_database_of_its_own(settings: Settings) -> None:
+    redis: Redis[Any] = Redis.from_url(settings.redis_url)
+    try:
+        await redis.set("bench-sentinel", "kept")
+        keys_before = await redis.dbsize()
+
+        figures = await tagger_cpu.measure(300, 1, None)
+
+        assert await redis.get("bench-sentinel") == b"kept"
+        assert await redis.dbsize() == keys_before
+    finally:
+        await redis.delete("bench-sentinel")
+        await redis.aclose()
+    median = figures["median"]
+    assert median["tagger_us"] > median["floor_us"] > 0
+    assert 500 < median["stored_bytes_per_order"] < 5_000
+
+
+async def test_the_document_bytes_bench_runs() -> None:
+    figures = await document_bytes.measure(300)
+
+    assert figures["tagged_orders"] == 300
+    assert figures["documents_per_order"] == 2.0
+    assert 500 < figures["bytes_per_order"] < 5_000
