@@ -174,6 +174,16 @@ async def test_filter_change_needs_a_confirmed_count_and_resumes_after_a_kill_ex
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(jobs_module, "CHUNK", 10)
+    # The first process's job waits after its first recorded chunk until the process stops:
+    # on a quick machine it finished every chunk before the stop came (seen in CI).
+    record_progress = jobs_module.Jobs._record_progress
+    never = asyncio.Event()
+
+    async def record_then_wait(self: jobs_module.Jobs, *args: Any, **kwargs: Any) -> None:
+        await record_progress(self, *args, **kwargs)
+        await never.wait()
+
+    monkeypatch.setattr(jobs_module.Jobs, "_record_progress", record_then_wait)
     body: dict[str, Any] = {"filter": {"any_tags": ["region:east-china"]}, "add": ["vip"]}
     async with tag_api(tagger_settings) as client:
         docs = await tagged_dataset(tagger_settings, mongo_db, run_id, count=200)
@@ -191,6 +201,7 @@ async def test_filter_change_needs_a_confirmed_count_and_resumes_after_a_kill_ex
         await eventually(some_progress)
     # the app (and its job) stopped mid-way; a new process resumes it
     stopped_at = (await mongo_db["tag_jobs"].find_one({"job_id": job_id}))["processed"]
+    monkeypatch.setattr(jobs_module.Jobs, "_record_progress", record_progress)
     async with tag_api(tagger_settings) as client:
 
         async def done() -> dict[str, Any] | None:
