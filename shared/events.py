@@ -105,6 +105,20 @@ class AppliedTag(StrictModel):
     reason: Annotated[str, Field(max_length=500)]
     at: AwareDatetime
 
+    def timeless(self) -> tuple[Any, ...]:
+        """Every field but the time: what the same rule's tag shares across orders (the key
+        of the forms built once per tag and reason for its JSON and its stored form)."""
+        fields = self.__dict__
+        return (
+            fields["name"],
+            fields["family"],
+            fields["source"],
+            fields["rule_id"],
+            fields["rule_version"],
+            fields["by"],
+            fields["reason"],
+        )
+
 
 class OrderFacts(StrictModel):
     """What an alert needs to know about an order without reading the store."""

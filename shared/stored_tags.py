@@ -86,18 +86,7 @@ def stored_tag(
     with the order's other tags (``defaults``); a history entry's keep both."""
     if name_key is not None:
         return _stored_tag(tag, templates, name_key, defaults)
-    fields = tag.__dict__
-    key = (
-        fields["name"],
-        fields["family"],
-        fields["source"],
-        fields["rule_id"],
-        fields["rule_version"],
-        fields["by"],
-        fields["reason"],
-        defaults.rule_version,
-        id(templates),
-    )
+    key = (*tag.timeless(), defaults.rule_version, id(templates))
     cached = _order_tag_forms.get(key)
     if cached is not None and cached[0] is templates:
         form = cached[1]

@@ -60,16 +60,7 @@ _tag_heads: dict[tuple[Any, ...], bytes] = {}
 
 
 def _tag_head(tag: AppliedTag) -> bytes:
-    fields = tag.__dict__
-    key = (
-        fields["name"],
-        fields["family"],
-        fields["source"],
-        fields["rule_id"],
-        fields["rule_version"],
-        fields["by"],
-        fields["reason"],
-    )
+    key = tag.timeless()
     head = _tag_heads.get(key)
     if head is None:
         if len(_tag_heads) >= TAG_HEADS_KEPT:
