@@ -4,14 +4,13 @@ sales, one bulk write of the customers (new ones inserted), and a products write
 sale earlier than the stored first one. Also: the versioned writes need no (key, version)
 index of their own."""
 
-from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from pymongo import ASCENDING, AsyncMongoClient, monitoring
+from pymongo import ASCENDING, AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 from redis.asyncio import Redis
 
@@ -27,33 +26,12 @@ from shared.events import OrderCreated, OrderUpdated, StatusChanged
 from shared.models import OrderStatus
 from shared.settings import Settings
 from tests.factories import customer_order
+from tests.integration.command_log import CommandLog
 
 pytestmark = pytest.mark.integration
 
 START = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
 DAY = timedelta(days=1)
-
-
-class CommandLog(monitoring.CommandListener):
-    """The commands sent to one database, by command and collection."""
-
-    def __init__(self, database: str) -> None:
-        self.database = database
-        self.counts: Counter[str] = Counter()
-
-    def started(self, event: monitoring.CommandStartedEvent) -> None:
-        if event.database_name == self.database:
-            name = event.command_name
-            self.counts[f"{name} {event.command.get(name)}"] += 1
-
-    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
-        pass
-
-    def failed(self, event: monitoring.CommandFailedEvent) -> None:
-        pass
-
-    def on(self, collection: str) -> dict[str, int]:
-        return {key: n for key, n in self.counts.items() if key.endswith(f" {collection}")}
 
 
 class Counted:

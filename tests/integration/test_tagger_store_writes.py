@@ -2,39 +2,23 @@
 server several times as much), and an entry an earlier attempt stored (a crash between the
 history and the orders write, a redelivered batch) is replaced by this derivation."""
 
-from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from pymongo import AsyncMongoClient, monitoring
+from pymongo import AsyncMongoClient
 
 from services.tagger.rules.facts import FiguresSnapshot
 from services.tagger.store import HistoryEntry, OrderRecord, OrderStore
 from shared.events import AppliedTag, TagSource
 from shared.settings import Settings
 from tests.factories import make_order
+from tests.integration.command_log import CommandLog
 
 pytestmark = pytest.mark.integration
 
 AT = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
-
-
-class CommandLog(monitoring.CommandListener):
-    def __init__(self, database: str) -> None:
-        self.database = database
-        self.counts: Counter[str] = Counter()
-
-    def started(self, event: monitoring.CommandStartedEvent) -> None:
-        if event.database_name == self.database:
-            self.counts[f"{event.command_name} {event.command.get(event.command_name)}"] += 1
-
-    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
-        pass
-
-    def failed(self, event: monitoring.CommandFailedEvent) -> None:
-        pass
 
 
 @pytest.fixture
