@@ -8,6 +8,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from shared.auth import ensure_safe_to_start
+from shared.diagnostics import dump_tasks_on_sigusr1
 from shared.logging import configure_logging
 from shared.settings import Settings
 
@@ -31,6 +32,7 @@ def tune_gc() -> None:
 def serve(create_app: Callable[[S], FastAPI], settings: S, host: str, port: int) -> None:
     configure_logging(settings.log_level, json=settings.log_json)
     ensure_safe_to_start(settings)  # every service: no public dev key or keyless production
+    dump_tasks_on_sigusr1()  # kill -USR1: where every task waits, for a stalled process
     app = create_app(settings)
     tune_gc()
     # uvicorn's own graceful shutdown on SIGTERM runs the app's lifespan exit: consumers stop

@@ -1,8 +1,6 @@
 """Fixtures shared by unit and integration tests."""
 
 import asyncio
-import gc
-import inspect
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -13,6 +11,7 @@ from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 from redis.asyncio import Redis
 
+from shared.diagnostics import task_stacks
 from shared.settings import Settings, Topics
 
 
@@ -30,25 +29,6 @@ async def eventually(
         await asyncio.sleep(interval)
 
 
-def _awaiting(coro: Any) -> list[str]:
-    """Where a suspended coroutine waits: its frame, and the frames of what it awaits."""
-    lines = []
-    while coro is not None:
-        frame = getattr(coro, "cr_frame", None) or getattr(coro, "gi_frame", None)
-        frame = frame or getattr(coro, "ag_frame", None)
-        if frame is not None:
-            lines.append(f"  {frame.f_code.co_filename}:{frame.f_lineno} in {frame.f_code.co_name}")
-        awaited = getattr(coro, "cr_await", None) or getattr(coro, "gi_yieldfrom", None)
-        coro = awaited or getattr(coro, "ag_await", None)
-        if coro is not None and type(coro).__name__ in (
-            "async_generator_asend",
-            "async_generator_athrow",
-        ):
-            # an ``async with`` over an async generator: follow the generator it drives
-            coro = next((g for g in gc.get_referents(coro) if inspect.isasyncgen(g)), None)
-    return lines
-
-
 def _dump_threads_and_tasks(terminal: Any, dump_threads: Callable[[Any], None]) -> None:
     """On a test timeout, print where every asyncio task waits, not only the threads: a hung
     async test shows its event loop idle in ``select``, and the task stacks say on what."""
@@ -56,9 +36,9 @@ def _dump_threads_and_tasks(terminal: Any, dump_threads: Callable[[Any], None]) 
     loop = asyncio._get_running_loop()
     if loop is None:
         return
-    for task in asyncio.all_tasks(loop):
-        terminal.sep("~", title=f"Task {task.get_name()}")
-        terminal.write("\n".join(_awaiting(task.get_coro())) + "\n")
+    for name, frames in task_stacks(loop).items():
+        terminal.sep("~", title=f"Task {name}")
+        terminal.write("\n".join(frames) + "\n")
 
 
 def pytest_configure(config: pytest.Config) -> None:

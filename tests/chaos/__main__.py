@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from tests.chaos.environment import ROOT
+from tests.chaos.faults import PLANS
 from tests.chaos.report import markdown, write
 from tests.chaos.run import Options, run_chaos
 
@@ -18,7 +19,7 @@ from tests.chaos.run import Options, run_chaos
 def main() -> int:
     defaults = Options()
     parser = argparse.ArgumentParser(prog="python -m tests.chaos", description=__doc__)
-    parser.add_argument("--plan", choices=["full", "short"], default=defaults.plan)
+    parser.add_argument("--plan", choices=sorted(PLANS), default=defaults.plan)
     parser.add_argument("--rate", type=float, default=defaults.rate, help="new orders a second")
     parser.add_argument(
         "--duration", type=float, default=defaults.duration, help="seconds of live traffic"

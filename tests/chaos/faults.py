@@ -58,7 +58,10 @@ SHORT_PLAN = [
     Fault(4, "notifier", down_s=2),
     Fault(4, "redis", "empty", down_s=2),
 ]
-PLANS = {"full": FULL_PLAN, "short": SHORT_PLAN}
+# Kafka run (for a consumer that does not recover from a broker restart): the tagger restarted
+# mid-batch as in the short run, then the broker killed again and again.
+KAFKA_PLAN = [Fault(5, "tagger", "mid-batch", down_s=2)] + [Fault(6, "kafka", down_s=3)] * 5
+PLANS = {"full": FULL_PLAN, "short": SHORT_PLAN, "kafka": KAFKA_PLAN}
 
 
 @dataclass

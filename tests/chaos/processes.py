@@ -145,6 +145,13 @@ class ServiceProcess:
         self.process.send_signal(signal.SIGKILL)
         await self.process.wait()
 
+    async def dump_tasks(self) -> None:
+        """SIGUSR1: the service logs where each of its tasks waits (shared.diagnostics)."""
+        if self.alive():
+            assert self.process is not None
+            self.process.send_signal(signal.SIGUSR1)
+            await asyncio.sleep(0.5)  # the log lines are written before the stop that follows
+
     async def stop(self) -> None:
         """SIGTERM: the graceful stop (consumers commit, pending deliveries flush)."""
         if self.process is None or self.process.returncode is not None:

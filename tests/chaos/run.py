@@ -196,6 +196,8 @@ async def run_chaos(options: Options, env: Environment | None = None) -> Outcome
             drained = await _drain(env, db, [desk, risk], options.drain_within) and sent_all
             drain_seconds = time.monotonic() - drain_started
             for service in services.values():
+                if not drained:  # where a stuck service waits, in its log
+                    await service.dump_tasks()
                 await service.stop()
             log.warning("checking")
             checks, totals = await run_checks(
