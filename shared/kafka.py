@@ -1,6 +1,5 @@
 """The Kafka broker every service builds, with producer settings that do not lose events."""
 
-import asyncio
 import contextlib
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +18,7 @@ from faststream.security import (
 )
 from faststream.specification import AsyncAPI
 
+from shared.kafka_health import track_kafka_clients
 from shared.settings import Settings
 from shared.tracing import broker_middlewares
 
@@ -113,11 +113,13 @@ def group_membership(settings: Settings) -> GroupMembership:
 def make_producer(settings: Settings) -> AIOKafkaProducer:
     """A bare aiokafka producer with the same safe settings, for ingest's hot path: FastStream's
     per-message publish pipeline costs more than the send itself when publishing batches."""
+    track_kafka_clients()
     return AIOKafkaProducer(**connection_options(settings), **SAFE_PRODUCER)
 
 
 def make_broker(settings: Settings, **kwargs: object) -> KafkaBroker:
     """A FastStream Kafka broker whose producer waits for all in-sync replicas."""
+    track_kafka_clients()  # its producer's and subscribers' clients, made when it starts
     return KafkaBroker(
         settings.kafka_bootstrap_servers,
         security=broker_security(settings),
@@ -166,34 +168,3 @@ async def ensure_topics(settings: Settings) -> None:
 def asyncapi_document(broker: KafkaBroker, title: str) -> Any:
     """The service's Kafka side as an AsyncAPI 3 document, generated from its code."""
     return AsyncAPI(broker, title=title, version="0.1.0").to_specification().to_jsonable()
-
-
-def dead_fetcher(broker: KafkaBroker) -> BaseException | None:
-    """The error that ended a subscriber's background fetch, if one did.
-
-    aiokafka's fetcher task dies on some unexpected errors (a transport closed under it while
-    the broker restarts) and its consumer then only re-raises that error: FastStream logs it
-    every 5 s and the subscriber never receives again. aiokafka exposes the task only on its
-    fetcher, hence the private attribute."""
-    for subscriber in broker.subscribers:
-        fetcher = getattr(getattr(subscriber, "consumer", None), "_fetcher", None)
-        task = getattr(fetcher, "error_future", None)
-        if isinstance(task, asyncio.Future) and task.done() and not task.cancelled():
-            error = task.exception()
-            if error is not None:
-                return error
-    return None
-
-
-async def keep_consuming(broker: KafkaBroker, every_s: float = 5.0) -> None:
-    """Restart the broker's subscribers when a fetcher died, so a consumer recovers from a
-    broker restart by itself (the batch in hand was not committed: it is redelivered)."""
-    while True:
-        await asyncio.sleep(every_s)
-        error = dead_fetcher(broker)
-        if error is None:
-            continue
-        log.warning("kafka_consumer_restarted", reason=repr(error))
-        for subscriber in broker.subscribers:
-            await subscriber.stop()
-            await subscriber.start()

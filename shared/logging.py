@@ -4,9 +4,15 @@ import logging
 
 import structlog
 
+# aiokafka says at INFO when a consumer joins its group, gets or loses partitions, finds its
+# coordinator, or retries a commit: rare lines, and the only trace of a consumer that waits.
+KAFKA_CLIENT_LEVEL = logging.INFO
+
 
 def configure_logging(level: str = "INFO", *, json: bool = False) -> None:
     logging.basicConfig(format="%(message)s", level=level.upper())
+    kafka_client = logging.getLogger("aiokafka")
+    kafka_client.setLevel(min(logging.getLevelName(level.upper()), KAFKA_CLIENT_LEVEL))
     renderer: structlog.typing.Processor = (
         structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
     )

@@ -1,6 +1,7 @@
 """The composition root of ingest: builds its clients and use cases once, for the HTTP app, the
 import CLI and the tests alike. Nothing else in ingest opens a connection."""
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -14,8 +15,10 @@ from services.ingest.publishing import OrderEventPublisher
 from services.ingest.settings import IngestSettings
 from shared.auth import ensure_safe_to_start
 from shared.kafka import ensure_topics, make_producer
+from shared.kafka_health import keep_kafka_clients_working
 from shared.ratelimit import RateLimiter
 from shared.redis import AnyRedis, make_redis
+from shared.tasks import cancel_and_wait
 
 
 @dataclass(frozen=True)
@@ -36,9 +39,11 @@ async def bootstrap(settings: IngestSettings) -> AsyncIterator[Ingest]:
     ensure_safe_to_start(settings)
     redis = make_redis(settings)
     producer = make_producer(settings)
+    watchdog = None
     try:
         await ensure_topics(settings)
         await producer.start()
+        watchdog = asyncio.create_task(keep_kafka_clients_working(), name="kafka-watchdog")
         publisher = OrderEventPublisher(
             producer, settings.topics.orders, settings.ingest_publish_timeout_s
         )
@@ -52,5 +57,7 @@ async def bootstrap(settings: IngestSettings) -> AsyncIterator[Ingest]:
             rate_limiter=RateLimiter(redis, settings.ingest_rate_per_minute, namespace="ingest"),
         )
     finally:
+        if watchdog is not None:
+            await cancel_and_wait([watchdog])
         await producer.stop()
         await redis.aclose()

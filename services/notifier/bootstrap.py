@@ -24,7 +24,8 @@ from services.notifier.sessions import RevokedSessions
 from services.notifier.settings import NotifierSettings
 from services.notifier.store import AlertStore
 from shared.errors import MONGO_OUTAGES
-from shared.kafka import ensure_topics, keep_consuming, make_broker
+from shared.kafka import ensure_topics, make_broker
+from shared.kafka_health import keep_kafka_clients_working
 from shared.mongo import make_mongo_client
 from shared.ratelimit import RateLimiter
 from shared.redis import AnyRedis, make_redis
@@ -152,7 +153,7 @@ async def bootstrap(settings: NotifierSettings) -> AsyncIterator[Notifier]:
                 ),
                 asyncio.create_task(dispatcher.sweep_every(settings.notifier_sweep_s)),
                 asyncio.create_task(attempt_log.flush_every(ATTEMPT_LOG_FLUSH_S)),
-                asyncio.create_task(keep_consuming(broker)),
+                asyncio.create_task(keep_kafka_clients_working(broker)),
             ]
         yield notifier
 

@@ -20,7 +20,7 @@ from services.tagger.consumer import build_broker
 from services.tagger.dead_letter_depth import watch_dead_letter_depth
 from services.tagger.rule_activation import follow_active_rules
 from services.tagger.settings import Role
-from shared.kafka import keep_consuming
+from shared.kafka_health import keep_kafka_clients_working
 from shared.probes import ReadinessCheck
 from shared.tasks import cancel_and_wait
 
@@ -97,7 +97,7 @@ async def run_roles(tagger: Tagger, roles: frozenset[Role]) -> AsyncIterator[Non
             tagger.settings, tagger.tagging, tagger.output, tagger.shadow, tagger.customers
         )
         await broker.start()
-        tasks.append(asyncio.create_task(keep_consuming(broker), name="consumer-watchdog"))
+        tasks.append(asyncio.create_task(keep_kafka_clients_working(broker), name="kafka-watchdog"))
     if Role.JOBS in roles:
         await tagger.jobs.resume_all()  # what a stopped process left running
         tasks.append(

@@ -5,7 +5,7 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
-from shared.kafka import dead_fetcher, keep_consuming
+from shared.kafka_health import dead_fetcher, keep_kafka_clients_working
 
 
 @dataclass
@@ -55,7 +55,7 @@ async def test_a_dead_fetcher_restarts_the_subscribers() -> None:
     broker: Any = _Broker([subscriber])
     assert dead_fetcher(broker) is died
 
-    watchdog = asyncio.create_task(keep_consuming(broker, every_s=0.01))
+    watchdog = asyncio.create_task(keep_kafka_clients_working(broker, every_s=0.01))
     try:
         for _ in range(200):
             if subscriber.calls:

@@ -1,0 +1,108 @@
+"""Keeping aiokafka's clients working through broker restarts, where aiokafka itself does not.
+
+Two failures were seen in the chaos run, both silent: the process stays up, logs nothing, and
+never consumes again.
+
+- A consumer's fetcher task dies on an unexpected error (a transport closed under it while the
+  broker restarts); the consumer then only re-raises that error. The subscribers are restarted.
+- A client's metadata task (``AIOKafkaClient._md_synchronizer``) ends on an unexpected error.
+  Every later metadata refresh then waits for a future nothing will resolve: the consumer's
+  coordinator waits there for ever (no heartbeats, no rejoin), and the batch in hand waits on it
+  in its commit (aiokafka issues #703 and #712). A new metadata task is started in its place; it
+  resolves the refresh everybody waits on, and the client goes on as if nothing happened.
+
+aiokafka exposes neither task, hence the private attributes, each read defensively: on a
+version without them the checks find nothing to repair.
+"""
+
+import asyncio
+import weakref
+from typing import Any
+
+import structlog
+from aiokafka.client import AIOKafkaClient
+from faststream.kafka import KafkaBroker
+from prometheus_client import Counter
+
+log = structlog.get_logger("kafka")
+
+CHECK_EVERY_S = 5.0
+KAFKA_CLIENT_REPAIRS = Counter(
+    "ordertag_kafka_client_repairs_total",
+    "aiokafka background tasks found dead and replaced: a consumer's fetcher (the subscribers "
+    "restarted) or a client's metadata task (a new one started).",
+    ["task"],
+)
+
+_clients: "weakref.WeakSet[AIOKafkaClient]" = weakref.WeakSet()
+
+
+def track_kafka_clients() -> None:
+    """Remember every aiokafka client this process makes from now on (producers, consumers and
+    admin clients, FastStream's included), so their metadata tasks can be checked. Idempotent."""
+    if getattr(AIOKafkaClient.__init__, "_ordertag_tracked", False):
+        return
+    original = AIOKafkaClient.__init__
+
+    def tracked_init(self: AIOKafkaClient, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        _clients.add(self)
+
+    tracked_init._ordertag_tracked = True  # type: ignore[attr-defined]
+    AIOKafkaClient.__init__ = tracked_init
+
+
+def revive_metadata_task(client: AIOKafkaClient) -> BaseException | None:
+    """Start a new metadata task when the client's one ended with an error; returns that error.
+
+    A client being closed cancels its task (and then forgets it): a cancelled task is left
+    alone. The new task is woken at once, so the refresh the old one left pending is done and
+    resolved now rather than at the next periodic refresh (5 minutes by default)."""
+    task = getattr(client, "_sync_task", None)
+    if not isinstance(task, asyncio.Task) or not task.done() or task.cancelled():
+        return None
+    error = task.exception()
+    if error is None:  # the loop never returns; nothing to repair if it somehow did
+        return None
+    waiter = client._md_update_waiter
+    if not waiter.done():
+        waiter.set_result(None)
+    client._sync_task = asyncio.create_task(client._md_synchronizer())
+    KAFKA_CLIENT_REPAIRS.labels("metadata").inc()
+    log.warning("kafka_metadata_task_revived", error=repr(error), exc_info=error)
+    return error
+
+
+def revive_metadata_tasks() -> int:
+    """Repair every tracked client; how many needed it."""
+    return sum(revive_metadata_task(client) is not None for client in list(_clients))
+
+
+def dead_fetcher(broker: KafkaBroker) -> BaseException | None:
+    """The error that ended a subscriber's background fetch, if one did."""
+    for subscriber in broker.subscribers:
+        fetcher = getattr(getattr(subscriber, "consumer", None), "_fetcher", None)
+        task = getattr(fetcher, "error_future", None)
+        if isinstance(task, asyncio.Future) and task.done() and not task.cancelled():
+            error = task.exception()
+            if error is not None:
+                return error
+    return None
+
+
+async def keep_kafka_clients_working(
+    broker: KafkaBroker | None = None, every_s: float = CHECK_EVERY_S
+) -> None:
+    """Every ``every_s``: revive dead metadata tasks, and restart the broker's subscribers when
+    a fetcher died (the batch in hand was not committed: it is redelivered)."""
+    while True:
+        await asyncio.sleep(every_s)
+        revive_metadata_tasks()
+        error = dead_fetcher(broker) if broker is not None else None
+        if error is None:
+            continue
+        KAFKA_CLIENT_REPAIRS.labels("fetcher").inc()
+        log.warning("kafka_consumer_restarted", reason=repr(error))
+        for subscriber in broker.subscribers:  # type: ignore[union-attr]
+            await subscriber.stop()
+            await subscriber.start()
