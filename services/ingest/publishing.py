@@ -11,7 +11,7 @@ from aiokafka.structs import RecordMetadata
 from services.ingest import metrics
 from shared.errors import DependencyUnavailable
 from shared.events import OrderEventModel, order_event_key
-from shared.kafka import JSON_HEADERS
+from shared.kafka import JSON_HEADERS, send_batched
 from shared.tracing import PublishSpans
 
 PUBLISH_ERRORS = (KafkaError, TimeoutError, OSError)
@@ -39,9 +39,9 @@ class OrderEventPublisher:
     async def publish_many(
         self, events: Sequence[OrderEventModel], values: Sequence[bytes] | None = None
     ) -> list[BaseException | None]:
-        """Send every event, then await all acknowledgements together (the producer batches
-        them in one linger window). ``values`` are the events' JSON when the caller made it
-        already (``event_value``). Returns, per event, the error that kept it out or None."""
+        """Send every event (one batch per partition), then await all acknowledgements
+        together. ``values`` are the events' JSON when the caller made it already
+        (``event_value``). Returns, per event, the error that kept it out or None."""
         started = time.perf_counter()
         futures: list[asyncio.Future[RecordMetadata]] = []
         spans = PublishSpans(self._topic)  # one per event, each event's context in its headers
@@ -49,12 +49,11 @@ class OrderEventPublisher:
             values = [event_value(event) for event in events]
         try:
             async with asyncio.timeout(self._timeout_s):
-                for event, value in zip(events, values, strict=True):
-                    key = order_event_key(event)
-                    headers = spans.headers(JSON_HEADERS, event.order_no)
-                    futures.append(
-                        await self._producer.send(self._topic, value, key=key, headers=headers)
-                    )
+                records = [
+                    (order_event_key(event), value, spans.headers(JSON_HEADERS, event.order_no))
+                    for event, value in zip(events, values, strict=True)
+                ]
+                futures = await send_batched(self._producer, self._topic, records)
                 outcomes = await asyncio.gather(*futures, return_exceptions=True)
             errors = [o if isinstance(o, BaseException) else None for o in outcomes]
         except PUBLISH_ERRORS as error:
