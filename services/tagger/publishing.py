@@ -15,7 +15,7 @@ from pydantic import AwareDatetime, TypeAdapter
 
 from services.tagger.dead_letters import DeadLetter, Record
 from shared.events import AppliedTag, OrderEventModel, OrderFacts, OrderTagged
-from shared.kafka import JSON_HEADERS
+from shared.kafka import JSON_HEADERS, send_batched
 from shared.metrics import origin_header
 from shared.tracing import Headers, RecordSpans
 
@@ -119,15 +119,18 @@ class TaggerOutput:
     ) -> None:
         """Send all, then wait for every acknowledgement; raises if any was refused, so the
         batch is not committed and comes again (consumers dedupe on the tagged event id)."""
-        sends = [
-            await self._producer.send(
-                self._tagged_topic,
-                tagged_event_json(event),
-                key=event.customer_id.encode(),
-                headers=JSON_HEADERS if lineage is None else lineage.headers(event.order_no),
-            )
-            for event in tagged
-        ]
+        sends = await send_batched(
+            self._producer,
+            self._tagged_topic,
+            [
+                (
+                    event.customer_id.encode(),
+                    tagged_event_json(event),
+                    JSON_HEADERS if lineage is None else lineage.headers(event.order_no),
+                )
+                for event in tagged
+            ],
+        )
         sends += [
             await self._producer.send(
                 self._dead_letter_topic,
