@@ -97,7 +97,6 @@ async def run_roles(tagger: Tagger, roles: frozenset[Role]) -> AsyncIterator[Non
             tagger.settings, tagger.tagging, tagger.output, tagger.shadow, tagger.customers
         )
         await broker.start()
-        tasks.append(asyncio.create_task(keep_kafka_clients_working(broker), name="kafka-watchdog"))
     if Role.JOBS in roles:
         await tagger.jobs.resume_all()  # what a stopped process left running
         tasks.append(
@@ -108,6 +107,8 @@ async def run_roles(tagger: Tagger, roles: frozenset[Role]) -> AsyncIterator[Non
         # and what the command line or another replica records later (the lease makes a
         # repeated resume safe)
         tasks.append(asyncio.create_task(pick_up_jobs(tagger), name="jobs"))
+    # every role has a producer; the consumer role's subscribers are restarted too
+    tasks.append(asyncio.create_task(keep_kafka_clients_working(broker), name="kafka-watchdog"))
     log.info("tagger_roles_started", roles=sorted(role.value for role in roles))
     try:
         yield
