@@ -35,6 +35,7 @@ KAFKA_CLIENT_REPAIRS = Counter(
 )
 
 _clients: "weakref.WeakSet[AIOKafkaClient]" = weakref.WeakSet()
+_cancelled_seen: "weakref.WeakSet[asyncio.Task[Any]]" = weakref.WeakSet()
 
 
 def track_kafka_clients() -> None:
@@ -53,15 +54,23 @@ def track_kafka_clients() -> None:
 
 
 def revive_metadata_task(client: AIOKafkaClient) -> BaseException | None:
-    """Start a new metadata task when the client's one ended with an error; returns that error.
+    """Start a new metadata task when the client's one ended; returns what ended it.
 
-    A client being closed cancels its task (and then forgets it): a cancelled task is left
-    alone. The new task is woken at once, so the refresh the old one left pending is done and
-    resolved now rather than at the next periodic refresh (5 minutes by default)."""
+    ``close()`` cancels the task and forgets it as soon as it has stopped, so a cancelled task
+    is left alone the first time it is seen; one still there at the next check was cancelled
+    by something else (a ``CancelledError`` leaking out of a connection) and is replaced. The
+    new task is woken at once, so the refresh the old one left pending is done and resolved
+    now rather than at the next periodic refresh (5 minutes by default)."""
     task = getattr(client, "_sync_task", None)
-    if not isinstance(task, asyncio.Task) or not task.done() or task.cancelled():
+    if not isinstance(task, asyncio.Task) or not task.done():
         return None
-    error = task.exception()
+    if task.cancelled():
+        if task not in _cancelled_seen:
+            _cancelled_seen.add(task)
+            return None
+        error: BaseException | None = asyncio.CancelledError("the metadata task was cancelled")
+    else:
+        error = task.exception()
     if error is None:  # the loop never returns; nothing to repair if it somehow did
         return None
     waiter = client._md_update_waiter

@@ -72,3 +72,21 @@ async def test_every_client_the_services_make_is_checked(settings: Settings) -> 
 
 async def _done(task: asyncio.Task[Any]) -> bool:
     return task.done()
+
+
+async def test_a_metadata_task_cancelled_by_anything_but_close_is_replaced_at_the_next_check(
+    settings: Settings,
+) -> None:
+    producer = make_producer(settings)
+    await producer.start()
+    try:
+        client = producer.client
+        client._sync_task.cancel()
+        refresh = client.force_metadata_update()
+        await eventually(lambda: _done(client._sync_task), within=10)
+        assert revive_metadata_task(client) is None  # as if close() were under way
+        error = revive_metadata_task(client)  # still there: not close()
+        assert isinstance(error, asyncio.CancelledError)
+        assert await asyncio.wait_for(refresh, 20)
+    finally:
+        await producer.stop()
