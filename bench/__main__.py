@@ -26,7 +26,7 @@ from bench import (
     tagger_cpu,
 )
 from bench.report import write_chart, write_markdown
-from shared.serve import tune_gc
+from shared.gc_tuning import tune_gc
 
 DOCS = Path(__file__).parents[1] / "docs"
 LIBS = Path(__file__).parents[1] / ".local" / "libs"

@@ -55,7 +55,7 @@ async def consume(topic: str, group: str, count: int) -> dict[str, float]:
 
 
 if __name__ == "__main__":
-    from shared.serve import tune_gc
+    from shared.gc_tuning import tune_gc
 
     tune_gc()  # the services' GC settings, as the tagger runs under them
     topic, group, count = sys.argv[1], sys.argv[2], int(sys.argv[3])

@@ -269,7 +269,7 @@ def markdown(figures: dict[str, Any]) -> str:
 
 
 if __name__ == "__main__":
-    from shared.serve import tune_gc
+    from shared.gc_tuning import tune_gc
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--orders", type=int, default=5_000)

@@ -2,9 +2,6 @@
 case, publish; nothing else."""
 
 import asyncio
-import contextlib
-import gc
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +25,7 @@ from services.tagger.rule_changes import ShadowRules
 from services.tagger.settings import TaggerSettings
 from services.tagger.tagging import TaggingService
 from shared.errors import REDIS_OUTAGES
+from shared.gc_tuning import cycles_collected_after
 from shared.kafka import group_membership, make_broker
 from shared.metrics import observe_end_to_end, observe_lag
 
@@ -121,23 +119,6 @@ async def _handle(
         await output.publish(outcome.tagged, dead, lineage)
     observe_end_to_end("tagged", [record for _, record in decoded])
     return HandledBatch([tagged.order_no for tagged in outcome.tagged], len(decoded), dead)
-
-
-@contextlib.contextmanager
-def cycles_collected_after() -> Iterator[None]:
-    """No cycle collection while a batch is handled: its thousands of live objects (events,
-    records, documents) would be traversed by every collection that falls inside it (a sixth
-    of the tagger's CPU per order), and most of them are garbage, freed by reference
-    counting, once it ends. Collection comes back after the batch, where it finds little."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-            if gc.get_count()[0] > gc.get_threshold()[0]:
-                gc.collect(0)  # due: here, with the batch, not in whatever allocates next
 
 
 async def _shadow(shadow: ShadowRules, order_nos: list[str]) -> None:

@@ -5,7 +5,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from services.tagger.consumer import cycles_collected_after
+from shared.gc_tuning import cycles_collected_after
 
 
 @pytest.fixture(autouse=True)
