@@ -11,8 +11,11 @@ never consumes again.
   in its commit (aiokafka issues #703 and #712). A new metadata task is started in its place; it
   resolves the refresh everybody waits on, and the client goes on as if nothing happened.
 
-aiokafka exposes neither task, hence the private attributes, each read defensively: on a
-version without them the checks find nothing to repair.
+Both tasks died of uvloop's ``RuntimeError`` on a write to a closed transport (aiokafka
+handles ``OSError``); the services now run on the standard event loop (``shared/serve.py``),
+and these repairs stay for whatever else ends a task the same way. aiokafka exposes neither
+task, hence the private attributes, each read defensively: on a version without them the checks
+find nothing to repair.
 """
 
 import asyncio
