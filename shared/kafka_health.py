@@ -85,6 +85,11 @@ def revive_metadata_task(client: AIOKafkaClient) -> BaseException | None:
     return error
 
 
+def tracked_clients() -> list[AIOKafkaClient]:
+    """The clients made since ``track_kafka_clients`` that are still alive."""
+    return list(_clients)
+
+
 def revive_metadata_tasks() -> int:
     """Repair every tracked client; how many needed it."""
     return sum(revive_metadata_task(client) is not None for client in list(_clients))

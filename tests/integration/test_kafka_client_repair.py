@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from shared.kafka import ensure_topics, make_producer
-from shared.kafka_health import revive_metadata_task, revive_metadata_tasks
+from shared.kafka import ensure_topics, make_broker, make_producer
+from shared.kafka_health import revive_metadata_task, tracked_clients
 from shared.settings import Settings
 from tests.conftest import eventually
 
@@ -53,19 +53,25 @@ async def test_a_producer_whose_metadata_task_died_sends_again_once_it_is_revive
 
 
 async def test_every_client_the_services_make_is_checked(settings: Settings) -> None:
-    """``make_producer`` (like ``make_broker``) registers its clients; a closed client's
-    cancelled task is no repair."""
+    """``make_producer`` (like ``make_broker``) registers its clients, FastStream's included;
+    a closed client's cancelled task is no repair."""
     producer = make_producer(settings)
+    broker = make_broker(settings)
     await producer.start()
+    before = set(map(id, tracked_clients()))
+    await broker.start()  # FastStream's producer: a client made inside FastStream
     try:
+        assert producer.client in tracked_clients()
+        assert set(map(id, tracked_clients())) - before
         _kill_metadata_task(producer.client)
         await eventually(lambda: _done(producer.client._sync_task), within=10)
-        assert revive_metadata_tasks() >= 1
+        assert revive_metadata_task(producer.client) is not None
         assert not producer.client._sync_task.done()
         # the refresh the revived task starts at once is over before the producer stops (a
         # client stopped mid-connect leaves its socket to the collector)
         assert await asyncio.wait_for(producer.client.force_metadata_update(), 20)
     finally:
+        await broker.stop()
         await producer.stop()
     assert revive_metadata_task(producer.client) is None
 
@@ -81,6 +87,7 @@ async def test_a_metadata_task_cancelled_by_anything_but_close_is_replaced_at_th
     await producer.start()
     try:
         client = producer.client
+        await client.force_metadata_update()  # the task idle, not mid-connect, when cancelled
         client._sync_task.cancel()
         refresh = client.force_metadata_update()
         await eventually(lambda: _done(client._sync_task), within=10)
