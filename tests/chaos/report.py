@@ -156,11 +156,29 @@ def _inline(figures: dict[str, Any]) -> str:
     )
 
 
+RECORD_HEADING = "## The last full run with an accounting"
+
+
 def write(outcome: Outcome, directory: Path) -> dict[str, Any]:
     data = figures(outcome)
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "reliability.json").write_text(
         json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
     )
-    (directory / "reliability.md").write_text(markdown(data), encoding="utf-8")
+    page = directory / "reliability.md"
+    kept = page.read_text(encoding="utf-8") if page.exists() else ""
+    page.write_text(with_history(markdown(data), kept), encoding="utf-8")
     return data
+
+
+def with_history(report: str, previous: str) -> str:
+    """The new report under ``RECORD_HEADING``, after what the team wrote by hand between the
+    introduction and that heading on the previous page (the status, every round run): a new
+    run replaces the record of the last one, never the history."""
+    history = ""
+    if previous.startswith(INTRO) and RECORD_HEADING in previous:
+        history = previous[len(INTRO) : previous.index(RECORD_HEADING)].strip("\n")
+    if not history:
+        return report
+    body = report[len(INTRO) :].lstrip("\n")
+    return f"{INTRO}\n{history}\n\n{RECORD_HEADING}\n\n{body}"
