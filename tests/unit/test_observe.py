@@ -7,7 +7,6 @@ as ``make observe`` does on first use).
 """
 
 import os
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -19,17 +18,11 @@ import pytest
 from prometheus_client import start_http_server
 
 import services.ingest.metrics as ingest_metrics
+from bench.harness import free_port
 
 OBSERVABILITY = Path(__file__).parents[2] / "deploy" / "observability"
 
 pytestmark = pytest.mark.promtool
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 @pytest.fixture
@@ -80,11 +73,14 @@ def eventually_json(url: str, condition: Any, timeout_s: float = 90.0) -> Any:
     last: Any = None
     while time.monotonic() < deadline:
         try:
-            last = httpx.get(url, timeout=5).json()
-            if condition(last):
+            answer = httpx.get(url, timeout=5)
+        except httpx.HTTPError as error:
+            last = repr(error)
+        else:
+            # a starting Prometheus answers 503 "Service Unavailable" until its TSDB is ready
+            last = answer.json() if answer.is_success else f"{answer.status_code} {answer.text}"
+            if answer.is_success and condition(last):
                 return last
-        except httpx.HTTPError:
-            pass
         time.sleep(0.5)
     raise AssertionError(f"{url} never met the condition; last answer: {last}")
 
