@@ -24,7 +24,7 @@ from faststream.specification import AsyncAPI
 
 from shared.kafka_health import track_kafka_clients
 from shared.settings import Settings
-from shared.tracing import broker_middlewares
+from shared.tracing import Headers, broker_middlewares
 
 log = structlog.get_logger("kafka")
 
@@ -41,7 +41,6 @@ SAFE_PRODUCER = {
     "max_batch_size": 256 * 1024,
 }
 JSON_HEADERS = [("content-type", b"application/json")]
-Headers = list[tuple[str, bytes]]
 OutgoingRecord = tuple[bytes, bytes, Headers]  # key, value, headers
 PARTITIONER = DefaultPartitioner()  # the producer's own: a key goes where send() would put it
 
