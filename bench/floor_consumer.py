@@ -18,7 +18,7 @@ from faststream.kafka.annotations import KafkaMessage
 
 from services.tagger.dead_letters import decode_records
 from services.tagger.settings import TaggerSettings
-from shared.kafka import make_broker
+from shared.kafka import left_undecoded, make_broker
 
 
 async def consume(topic: str, group: str, count: int) -> dict[str, float]:
@@ -36,6 +36,7 @@ async def consume(topic: str, group: str, count: int) -> dict[str, float]:
         batch_timeout_ms=settings.tagger_batch_timeout_ms,
         auto_offset_reset="earliest",
         ack_policy=AckPolicy.NACK_ON_ERROR,
+        decoder=left_undecoded,
     )
     async def on_order_events(message: KafkaMessage) -> None:
         nonlocal seen, started_wall, started_cpu

@@ -14,6 +14,7 @@ from aiokafka.errors import TopicAlreadyExistsError
 from aiokafka.helpers import create_ssl_context
 from aiokafka.partitioner import DefaultPartitioner
 from faststream.kafka import KafkaBroker
+from faststream.message import StreamMessage
 from faststream.security import (
     BaseSecurity,
     SASLPlaintext,
@@ -137,6 +138,14 @@ def make_broker(settings: Settings, **kwargs: object) -> KafkaBroker:
         middlewares=broker_middlewares(),  # a span per consumed batch when tracing is on
         **kwargs,  # type: ignore[arg-type]
     )
+
+
+def left_undecoded(message: StreamMessage[Any]) -> None:
+    """The decoder of a batch subscriber whose handler decodes ``message.raw_message`` itself
+    (into its own models, with dead letters for what fails): FastStream's own decoder would
+    first JSON-parse every record's body into a value nothing reads (~13 µs an order in the
+    tagger, 2.5% of its CPU)."""
+    return None
 
 
 async def ensure_topics(settings: Settings) -> None:

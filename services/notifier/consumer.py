@@ -12,7 +12,7 @@ from services.notifier.alerting import Alerting
 from services.notifier.retrying import through_outages
 from services.notifier.settings import NotifierSettings
 from shared.events import OrderTagged
-from shared.kafka import group_membership
+from shared.kafka import group_membership, left_undecoded
 from shared.metrics import observe_end_to_end, observe_lag
 from shared.tracing import RecordSpans
 
@@ -35,6 +35,7 @@ def subscribe_tagged_orders(
         batch_timeout_ms=50,
         auto_offset_reset="earliest",
         ack_policy=AckPolicy.NACK_ON_ERROR,
+        decoder=left_undecoded,
         title="tagged orders",
         group_instance_id=membership.instance_id,  # static membership when set
         session_timeout_ms=membership.session_timeout_ms,

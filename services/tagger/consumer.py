@@ -26,7 +26,7 @@ from services.tagger.settings import TaggerSettings
 from services.tagger.tagging import TaggingService
 from shared.errors import REDIS_OUTAGES
 from shared.gc_tuning import cycles_collected_after
-from shared.kafka import group_membership, make_broker
+from shared.kafka import group_membership, left_undecoded, make_broker
 from shared.metrics import observe_end_to_end, observe_lag
 
 ATTEMPT_TIMEOUT_S = 45.0  # well above a batch's time on a loaded machine
@@ -63,6 +63,7 @@ def build_broker(
         batch_timeout_ms=settings.tagger_batch_timeout_ms,
         auto_offset_reset="earliest",
         ack_policy=AckPolicy.NACK_ON_ERROR,
+        decoder=left_undecoded,
         group_instance_id=membership.instance_id,  # static membership when set
         session_timeout_ms=membership.session_timeout_ms,
     )
