@@ -2,8 +2,9 @@
 case, publish; nothing else."""
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import stamina
 import structlog
@@ -28,8 +29,10 @@ from shared.errors import REDIS_OUTAGES
 from shared.gc_tuning import cycles_collected_after
 from shared.kafka import group_membership, left_undecoded, make_broker
 from shared.metrics import observe_end_to_end, observe_lag
+from shared.tasks import cancel_and_wait
 
 ATTEMPT_TIMEOUT_S = 45.0  # well above a batch's time on a loaded machine
+T = TypeVar("T")
 
 log = structlog.get_logger("tagger")
 
@@ -108,18 +111,32 @@ async def _handle(
     decoded, dead = decode_records(records)
     with Lineage(topic, decoded) as lineage:
         events = [event for event, _ in decoded]
-        async for attempt in stamina.retry_context(on=TRANSIENT_ERRORS, attempts=5, timeout=60):
-            with attempt:
-                # a driver call that never returns (seen after a MongoDB restart under
-                # load) becomes a retried timeout instead of a consumer that stalls
-                async with asyncio.timeout(ATTEMPT_TIMEOUT_S):
-                    outcome = await tagging.tag(events)
-                    if customers is not None:  # their figures moved: their tags may too
-                        await customers.after_orders(events)
+        outcome = await _transient_retried(lambda: tagging.tag(events))
         dead += unknown_order_letters(decoded, outcome.unknown_orders)
-        await output.publish(outcome.tagged, dead, lineage)
+        # The tagged events go out while the batch's customers are evaluated (their figures
+        # moved, so their tags may too): alerts wait for no customer write. The batch commits
+        # only when both are done; a redelivery replays the orders and evaluates again.
+        publishing = asyncio.create_task(output.publish(outcome.tagged, dead, lineage))
+        try:
+            if customers is not None:
+                await _transient_retried(lambda: customers.after_orders(events))
+            await publishing
+        except BaseException:
+            await cancel_and_wait([publishing])
+            raise
     observe_end_to_end("tagged", [record for _, record in decoded])
     return HandledBatch([tagged.order_no for tagged in outcome.tagged], len(decoded), dead)
+
+
+async def _transient_retried(step: Callable[[], Awaitable[T]]) -> T:
+    """``step`` again on a transient outage, a few times, before the batch fails and comes again."""
+    async for attempt in stamina.retry_context(on=TRANSIENT_ERRORS, attempts=5, timeout=60):
+        with attempt:
+            # a driver call that never returns (seen after a MongoDB restart under load)
+            # becomes a retried timeout instead of a consumer that stalls
+            async with asyncio.timeout(ATTEMPT_TIMEOUT_S):
+                return await step()
+    raise AssertionError("unreachable: stamina raises once its attempts are spent")
 
 
 async def _shadow(shadow: ShadowRules, order_nos: list[str]) -> None:
