@@ -6,7 +6,11 @@ from decimal import Decimal
 
 import pytest
 
-from services.tagger.customers.model import merge_customer_tags, next_review_at
+from services.tagger.customers.model import (
+    merge_customer_tags,
+    next_review_at,
+    review_thresholds,
+)
 from services.tagger.rules.customer_engine import decide_customer
 from services.tagger.rules.customer_facts import (
     SECONDS_PER_DAY,
@@ -166,13 +170,14 @@ def test_merge_keeps_manual_tags_and_the_time_a_tag_was_first_given() -> None:
 def test_the_review_comes_when_a_window_or_a_lapse_threshold_is_crossed() -> None:
     last = NOW - 80 * DAY
     figures = LiveFigures(orders=1, first_order_at=last, last_order_at=last)
-    review = next_review_at(figures, rules().customer_rules, NOW)
+    thresholds = review_thresholds(rules().customer_rules)
+    review = next_review_at(figures, thresholds, NOW)
     assert review == datetime.fromtimestamp(last + 90 * DAY + 1, UTC)  # the lapse rule's 90
     recent = LiveFigures(
         orders=1, first_order_at=NOW - DAY, last_order_at=NOW - DAY, recent_order_times=(NOW - DAY,)
     )
-    assert next_review_at(recent, rules().customer_rules, NOW) == datetime.fromtimestamp(
-        NOW + 29 * DAY, UTC
-    )  # the order leaves the 30-day window first
+    assert next_review_at(
+        recent, review_thresholds(rules().customer_rules), NOW
+    ) == datetime.fromtimestamp(NOW + 29 * DAY, UTC)  # the order leaves the 30-day window first
     long_gone = LiveFigures(orders=1, first_order_at=NOW - 900 * DAY, last_order_at=NOW - 900 * DAY)
-    assert next_review_at(long_gone, rules().customer_rules, NOW) is None
+    assert next_review_at(long_gone, thresholds, NOW) is None

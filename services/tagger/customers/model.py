@@ -2,10 +2,12 @@
 evaluation, the history it writes, and when time alone could change a tag next.
 """
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+
+from pydantic import TypeAdapter
 
 from services.tagger.rules.conditions import AllOf, AnyOf, FactTest, Not
 from services.tagger.rules.customer_facts import (
@@ -17,8 +19,10 @@ from services.tagger.rules.customer_facts import (
 )
 from services.tagger.rules.customer_rules import CustomerRule
 from services.tagger.rules.engine import Decision
-from shared.events import AppliedTag, TagSource
+from shared.events import AppliedTag, TagSource, built
 
+# a customer's stored tags validated in one call, not one per tag
+_STORED_TAGS = TypeAdapter(list[AppliedTag]).validate_python
 HISTORY_KEPT = 200  # newest changes kept on the customer document
 TIME_FACTS = ("days_since_last_order", "days_since_first_order")
 
@@ -43,7 +47,7 @@ class CustomerRecord:
                 vip=bool(document.get("vip")),
             ),
             profile_at=document.get("profile_at"),
-            tags=[AppliedTag.model_validate(tag) for tag in document.get("tags", [])],
+            tags=_STORED_TAGS(document.get("tags", [])),
             version=int(document.get("version", 0)),
             stored=document,
         )
@@ -67,15 +71,7 @@ def merge_customer_tags(
     manual_families = {tag.family for tag in manual if tag.family in exclusive}
     before = {tag.name: tag for tag in current if tag.source is TagSource.RULE}
     rule_tags = [
-        AppliedTag(
-            name=d.tag,
-            family=d.family,
-            source=TagSource.RULE,
-            rule_id=d.rule_id,
-            rule_version=d.rule_version,
-            reason=d.reason,
-            at=before[d.tag].at if d.tag in before else at,
-        )
+        _rule_tag(d, before.get(d.tag), at)
         for d in decisions
         if d.tag not in manual_names and d.family not in manual_families
     ]
@@ -85,6 +81,33 @@ def merge_customer_tags(
         tags=tags,
         added=[t for t in tags if t.name not in old_names],
         removed=[t for t in current if t.name not in new_names],
+    )
+
+
+def _rule_tag(decision: Decision, before: AppliedTag | None, at: datetime) -> AppliedTag:
+    """The tag a decision gives: the one held before when nothing about it changed, else a
+    new one since ``at`` (or since the one held before). Not validated again: a decision's
+    fields come from the validated customer rules and the figures, cut to their fields'
+    lengths (``decide_customer``, ``render_reason``); a customer holds ~10 tags and each was
+    validated on every evaluation, a tenth of the customer step's CPU."""
+    if before is not None and (before.rule_id, before.rule_version, before.reason) == (
+        decision.rule_id,
+        decision.rule_version,
+        decision.reason,
+    ):
+        return before
+    return built(
+        AppliedTag,
+        {
+            "name": decision.tag,
+            "family": decision.family,
+            "source": TagSource.RULE,
+            "rule_id": decision.rule_id,
+            "rule_version": decision.rule_version,
+            "by": None,
+            "reason": decision.reason,
+            "at": before.at if before is not None else at,
+        },
     )
 
 
@@ -108,24 +131,33 @@ def history_entries(change: TagChange, at: datetime, by: str | None = None) -> l
     return rows
 
 
+def review_thresholds(rules: Iterable[CustomerRule]) -> tuple[float, ...]:
+    """The ``days_since_*`` thresholds the customer rules test, each once (worked out once a
+    batch, not once a customer)."""
+    return tuple(sorted({t for rule in rules for t in _day_thresholds(rule.when)}))
+
+
 def next_review_at(
-    figures: LiveFigures, rules: Iterable[CustomerRule], now: float
+    figures: LiveFigures, thresholds: Sequence[float], now: float
 ) -> datetime | None:
     """The earliest time after ``now`` when the passing of time alone can change a customer
     fact a rule tests: an order or a day's spend leaving a window, or a ``days_since_*``
-    threshold of a rule being crossed. None: nothing changes until the next order."""
-    moments: list[float] = []
-    for window in WINDOWS:
-        moments += [t + window * SECONDS_PER_DAY for t in figures.recent_order_times]
-        moments += [(d + window) * SECONDS_PER_DAY for d in figures.spend_by_day]
-    moments += [(d + PREFERENCE_WINDOW_DAYS) * SECONDS_PER_DAY for d, _ in figures.by_category]
-    thresholds = sorted({t for rule in rules for t in _day_thresholds(rule.when)})
-    for since in (figures.last_order_at, figures.first_order_at):
-        if since is not None:
-            # just past the threshold, so "gt" and "gte" both hold at the review
-            moments += [since + days * SECONDS_PER_DAY + 1 for days in thresholds]
-    future = [m for m in moments if m > now]
-    return datetime.fromtimestamp(min(future), UTC) if future else None
+    threshold of a rule being crossed (``review_thresholds``). None: nothing changes until
+    the next order."""
+    moments = [
+        *(t + window * SECONDS_PER_DAY for window in WINDOWS for t in figures.recent_order_times),
+        *((d + window) * SECONDS_PER_DAY for window in WINDOWS for d in figures.spend_by_day),
+        *((d + PREFERENCE_WINDOW_DAYS) * SECONDS_PER_DAY for d, _ in figures.by_category),
+        # just past the threshold, so "gt" and "gte" both hold at the review
+        *(
+            since + days * SECONDS_PER_DAY + 1
+            for since in (figures.last_order_at, figures.first_order_at)
+            if since is not None
+            for days in thresholds
+        ),
+    ]
+    earliest = min((moment for moment in moments if moment > now), default=None)
+    return None if earliest is None else datetime.fromtimestamp(earliest, UTC)
 
 
 def _day_thresholds(condition: Any) -> Iterable[float]:

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
+from pydantic import TypeAdapter
 from pymongo import ASCENDING, DESCENDING, InsertOne, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
@@ -19,6 +20,7 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError
 from services.tagger.customers.model import HISTORY_KEPT, CustomerRecord
 from services.tagger.rules.customer_facts import SECONDS_PER_DAY, LiveFigures
 from services.tagger.store import drop_index_if_present
+from shared.events import AppliedTag
 from shared.mongo import DUPLICATE_KEY
 
 CUSTOMER_VERSION_INDEX = "_id_1_version_1"
@@ -42,6 +44,8 @@ def _time(ts: float | None) -> datetime | None:
 
 
 _ABSENT = object()
+# a customer's tags as stored, in one call (``model_dump`` per tag was 5% of its evaluation)
+_TAGS_AS_STORED = TypeAdapter(list[AppliedTag]).dump_python
 
 
 def _same(stored: Any, value: Any) -> bool:
@@ -165,7 +169,7 @@ class CustomerStore:
             "company": record.profile.company,
             "vip": record.profile.vip,
             "profile_at": record.profile_at,
-            "tags": [tag.model_dump(mode="json") for tag in record.tags],
+            "tags": _TAGS_AS_STORED(record.tags, mode="json"),
             "tag_names": [tag.name for tag in record.tags],
         }
         if record.stored is not None:

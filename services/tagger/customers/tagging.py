@@ -22,6 +22,7 @@ from services.tagger.customers.model import (
     history_entries,
     merge_customer_tags,
     next_review_at,
+    review_thresholds,
 )
 from services.tagger.customers.store import CustomerStore, figures_fields
 from services.tagger.errors import Conflict, Invalid, NotFound
@@ -156,6 +157,7 @@ class CustomerTagging:
             (sku for figures in live.values() for sku in figures.products), first_sold
         )
         writes = []
+        thresholds = review_thresholds(self._rules.current.customer_rules)
         for customer_id in customer_ids:
             record = records.get(customer_id) or CustomerRecord(customer_id)
             if (seen := profiles.get(customer_id)) and (
@@ -169,9 +171,7 @@ class CustomerTagging:
             record.tags = change.tags
             fields = figures_fields(figures, now, top)
             fields["evaluated_at"] = at
-            fields["next_review_at"] = next_review_at(
-                figures, self._rules.current.customer_rules, now
-            )
+            fields["next_review_at"] = next_review_at(figures, thresholds, now)
             history = history_entries(change, at)
             if history or not self._store.changes_nothing(record, fields):
                 writes.append((record, fields, history))
