@@ -15,9 +15,9 @@ from pydantic import ValidationError
 
 from services.ingest import metrics
 from services.ingest.idempotency import Claim, ClaimOutcome, digest_of, order_digest
-from services.ingest.publishing import BrokerUnavailable, event_value, order_json_in
+from services.ingest.publishing import BrokerUnavailable, new_orders
 from shared.errors import DependencyUnavailable, NotFound
-from shared.events import OrderCreated, OrderEventModel, OrderUpdated, StatusChanged
+from shared.events import OrderEventModel, OrderUpdated, StatusChanged
 from shared.http import field_errors
 from shared.models import Order, OrderStatus
 
@@ -129,14 +129,11 @@ class Intake:
             )
             repeats.append(index)
 
-        events = [OrderCreated(order=order) for _, order in unique]
-        # Each order is serialised once: its event's JSON is the record value, and the order's
-        # JSON inside it gives the digest its claim keeps.
-        values = [event_value(event) for event in events]
+        made = new_orders([order for _, order in unique])
         try:
             claims = await self._idempotency.claim(
-                [(o, str(e.event_id)) for (_, o), e in zip(unique, events, strict=True)],
-                [digest_of(order_json_in(value)) for value in values],
+                [(order, new.event_id) for (_, order), new in zip(unique, made, strict=True)],
+                [digest_of(new.order_json) for new in made],
             )
         except DependencyUnavailable as error:
             for index, order in unique:
@@ -146,10 +143,10 @@ class Intake:
             return self._finish(results, repeats, first_in_batch)
         to_publish = []
         to_send: list[bytes] = []
-        for (index, order), event, value, claim in zip(unique, events, values, claims, strict=True):
+        for (index, order), new, claim in zip(unique, made, claims, strict=True):
             if claim.outcome is ClaimOutcome.CLAIMED:
-                to_publish.append((index, order, event, claim))
-                to_send.append(value)
+                to_publish.append((index, order, new.event, claim))
+                to_send.append(new.value)
             else:
                 results[index] = ItemResult(
                     index, order.order_no, Outcome(claim.outcome.value), event_id=claim.event_id

@@ -1,4 +1,5 @@
-"""The tagger's consumer holds cycle collection off while a batch is handled, and only then."""
+"""Cycle collection is held off while a batch is handled (the tagger's consumer, ingest's batch
+requests, which overlap), and only then."""
 
 import gc
 from collections.abc import Iterator
@@ -55,3 +56,36 @@ def test_a_collection_due_during_a_batch_runs_as_it_ends() -> None:
     finally:
         gc.callbacks.remove(note)
     assert collected[:1] == [0]
+
+
+def test_overlapping_batches_keep_collection_off_until_the_last_one_ends() -> None:
+    gc.enable()
+    first, second = cycles_collected_after(), cycles_collected_after()
+    first.__enter__()
+    second.__enter__()
+    first.__exit__(None, None, None)  # the first request ends while the second awaits Kafka
+    assert not gc.isenabled()
+    second.__exit__(None, None, None)
+    assert gc.isenabled()
+
+
+def test_a_due_collection_runs_when_a_batch_ends_under_another() -> None:
+    gc.enable()
+    collected: list[int] = []
+
+    def note(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            collected.append(info["generation"])
+
+    outer = cycles_collected_after()
+    outer.__enter__()
+    gc.callbacks.append(note)
+    try:
+        with cycles_collected_after():
+            garbage: list[list[int]] = [[] for _ in range(gc.get_threshold()[0] + 1)]  # noqa: F841
+        assert collected[:1] == [0]
+        assert not gc.isenabled()
+    finally:
+        gc.callbacks.remove(note)
+        outer.__exit__(None, None, None)
+    assert gc.isenabled()

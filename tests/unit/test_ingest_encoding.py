@@ -3,12 +3,13 @@ inside it gives the order's digest. Both must be byte for byte what serialising 
 gives, and the digest (kept in Redis for the retention period) must not change between releases."""
 
 import json
+from uuid import UUID
 
 import pytest
 
 from services.ingest.idempotency import _record, digest_of, order_digest
-from services.ingest.publishing import event_value, order_json_in
-from shared.events import OrderCreated, OrderUpdated
+from services.ingest.publishing import event_value, new_event_ids, new_orders
+from shared.events import OrderCreated, OrderUpdated, order_event_adapter
 from shared.models import Order
 
 # Characters JSON escapes, text that looks like the event's own fields, and CJK text.
@@ -33,17 +34,49 @@ TRICKY_DIGEST = "617ac354abdff0e5c71bd9d15586a5fcd974edee31a759ed4e4bac118134c32
 
 
 @pytest.mark.parametrize("kind", [OrderCreated, OrderUpdated])
-def test_the_order_inside_an_event_value_is_the_order_serialised_alone(
-    kind: type[OrderCreated],
-) -> None:
-    order = Order.model_validate(TRICKY)
-    event = kind(order=order)
+def test_an_event_value_is_the_events_json(kind: type[OrderCreated]) -> None:
+    event = kind(order=Order.model_validate(TRICKY))
 
-    value = event_value(event)
+    assert event_value(event) == event.model_dump_json().encode()
 
-    assert value == event.model_dump_json().encode()
-    assert order_json_in(value) == order.model_dump_json().encode()
-    assert digest_of(order_json_in(value)) == order_digest(order)
+
+def _variants() -> list[Order]:
+    """Orders whose JSON differs in length and in what it escapes."""
+    orders = [Order.model_validate(TRICKY)]
+    for n, notes in enumerate(["", "x" * 300, '"order":{"order_no":"SO-1"}}', "\\u0000 é"]):
+        orders.append(
+            Order.model_validate({**TRICKY, "order_no": f"SO-{n}{'9' * n}", "notes": notes})
+        )
+    return orders
+
+
+def test_new_order_values_are_each_events_own_json() -> None:
+    orders = _variants()
+
+    made = new_orders(orders)
+
+    assert [new.event.order for new in made] == orders
+    for new, order in zip(made, orders, strict=True):
+        assert new.value == new.event.model_dump_json().encode()
+        assert new.order_json == order.model_dump_json().encode()
+        assert new.event_id == str(new.event.event_id)
+        assert digest_of(new.order_json) == order_digest(order)
+        assert order_event_adapter.validate_json(new.value) == new.event
+    assert len({new.event_id for new in made}) == len(orders)
+
+
+def test_new_order_events_are_valid_order_created_events() -> None:
+    [new] = new_orders([Order.model_validate(TRICKY)])
+
+    assert OrderCreated.model_validate(new.event.model_dump()) == new.event
+
+
+def test_new_event_ids_are_random_uuids() -> None:
+    ids = new_event_ids(1000)
+
+    assert len(set(ids)) == 1000
+    assert all(isinstance(i, UUID) and i.version == 4 for i in ids)
+    assert {i.variant for i in ids} == {"specified in RFC 4122"}
 
 
 def test_an_order_digest_is_the_one_earlier_releases_kept() -> None:

@@ -1,14 +1,17 @@
 """``/orders``: new orders (one or a batch), changed orders, status changes."""
 
+from collections import Counter
 from typing import Annotated, Any
 
 import structlog
 from fastapi import APIRouter, Body, Depends, Path, Request, status
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field, ValidationError
+from pydantic_core import to_json
 
-from services.ingest.intake import ItemResult, Outcome
+from services.ingest.batch import BatchReader
+from services.ingest.intake import Intake, ItemResult, Outcome
 from services.ingest.routes.deps import BatchesDep, IntakeDep, may_ingest
 from shared.errors import Conflict, DependencyUnavailable, InvalidInput
 from shared.gc_tuning import cycles_collected_after
@@ -170,23 +173,31 @@ def batch_router(max_batch: int) -> APIRouter:
     return batches
 
 
-async def post_batch(request: Request, intake: IntakeDep, batches: BatchesDep) -> JSONResponse:
+async def post_batch(request: Request, intake: IntakeDep, batches: BatchesDep) -> Response:
     with cycles_collected_after():  # a batch's orders would be traversed by every collection
-        try:
-            valid, invalid = await batches.read(await request.body())
-        except ValidationError as error:
-            raise RequestValidationError(error.errors()) from None
-        results = sorted(invalid + await intake.submit(valid), key=lambda r: r.index)
-    counts = {o: sum(r.outcome is o for r in results) for o in Outcome}
-    body = {
+        answer = await _answer_batch(await request.body(), intake, batches)
+    # The batch's objects died with _answer_batch's frame, before collection comes back: only
+    # what is alive is traversed, and a batch leaves nothing behind but the answer's bytes.
+    return answer
+
+
+async def _answer_batch(body: bytes, intake: Intake, batches: BatchReader) -> Response:
+    try:
+        valid, invalid = await batches.read(body)
+    except ValidationError as error:
+        raise RequestValidationError(error.errors()) from None
+    results = sorted(invalid + await intake.submit(valid), key=lambda r: r.index)
+    counts = Counter(r.outcome for r in results)
+    unavailable = counts[Outcome.UNAVAILABLE] > 0
+    answer = {
         "accepted": counts[Outcome.ACCEPTED],
         "duplicates": counts[Outcome.DUPLICATE],
         "rejected": len(results) - counts[Outcome.ACCEPTED] - counts[Outcome.DUPLICATE],
         "items": [r.as_json() for r in results],
     }
-    unavailable = counts[Outcome.UNAVAILABLE] > 0
-    return JSONResponse(
-        body,
+    return Response(
+        to_json(answer),  # what JSONResponse renders, from pydantic-core's encoder
         status.HTTP_503_SERVICE_UNAVAILABLE if unavailable else status.HTTP_200_OK,
         headers={"Retry-After": str(RETRY_AFTER_S)} if unavailable else None,
+        media_type="application/json",
     )
