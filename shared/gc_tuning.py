@@ -4,6 +4,7 @@ request or batch."""
 import contextlib
 import gc
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 # The services build hundreds of short-lived models per request or batch; at Python's default
 # gen-0 threshold (700 allocations) the cycle collector runs many times per batch and keeps
@@ -20,13 +21,16 @@ def tune_gc() -> None:
     gc.set_threshold(*GC_THRESHOLDS)
 
 
-class _Batches:
-    """The batches being handled now (coroutines of one event loop overlap: two requests of
-    ingest's batch endpoint, each awaiting Kafka in turn), and whether they switched
-    collection off."""
+@dataclass
+class _CollectionHold:
+    """The batches being handled now (coroutines of one event loop overlap: ingest's batch
+    requests, each awaiting Kafka in turn), and whether they switched collection off."""
 
-    open = 0
-    switched_off = False
+    open: int = 0
+    switched_off: bool = False
+
+
+_hold = _CollectionHold()
 
 
 @contextlib.contextmanager
@@ -37,18 +41,27 @@ def cycles_collected_after() -> Iterator[None]:
     counting, once it ends. Collection comes back after the batch, where it finds little.
 
     Batches may overlap: collection stays off until the last one ends (the first to end does
-    not switch it on under the others), and each one that ends runs the collection if it is
-    due, so overlapping batches never hold it off for long."""
-    if _Batches.open == 0:
-        _Batches.switched_off = gc.isenabled()
+    not switch it on under the others), and each one that ends runs what the collector would
+    have run by then, older generations included, so a process that always has a batch in
+    flight still collects every generation."""
+    if _hold.open == 0:
+        _hold.switched_off = gc.isenabled()
         gc.disable()
-    _Batches.open += 1
+    _hold.open += 1
     try:
         yield
     finally:
-        _Batches.open -= 1
-        if _Batches.switched_off:
-            if _Batches.open == 0:
+        _hold.open -= 1
+        if _hold.switched_off:
+            if _hold.open == 0:
                 gc.enable()
-            if gc.get_count()[0] > gc.get_threshold()[0]:
-                gc.collect(0)  # due: here, with the batch, not in whatever allocates next
+            _collect_what_is_due()  # here, with the batch, not in whatever allocates next
+
+
+def _collect_what_is_due() -> None:
+    """The oldest generation whose count passed its threshold, as the collector picks it."""
+    counts, thresholds = gc.get_count(), gc.get_threshold()
+    for generation in (2, 1, 0):
+        if counts[generation] > thresholds[generation]:
+            gc.collect(generation)
+            return
