@@ -78,7 +78,7 @@ _ORDER_FIELD = b',"order":'
 
 
 @dataclass(frozen=True, slots=True)
-class NewOrder:
+class OrderCreatedRecord:
     """An accepted order's ``order.created`` event, ready to claim and publish."""
 
     event: OrderCreated
@@ -87,7 +87,7 @@ class NewOrder:
     order_json: bytes  # the order's own JSON, inside ``value`` (its digest is the claim's)
 
 
-def new_orders(orders: Sequence[Order]) -> list[NewOrder]:
+def new_orders(orders: Sequence[Order]) -> list[OrderCreatedRecord]:
     """The ``order.created`` events of validated orders, each serialised once.
 
     The events of one batch share their ``occurred_at`` (the batch's arrival) and differ in
@@ -119,7 +119,7 @@ def new_orders(orders: Sequence[Order]) -> list[NewOrder]:
     for event, order in zip(events, orders, strict=True):
         event_id, order_json = str(event.event_id), serialise(order)
         value = b"".join((head, event_id.encode(), tail, order_json, b"}"))
-        made.append(NewOrder(event, event_id, value, order_json))
+        made.append(OrderCreatedRecord(event, event_id, value, order_json))
     return made
 
 

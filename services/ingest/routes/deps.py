@@ -19,10 +19,6 @@ def get_ingest(request: Request) -> Ingest:
     return ingest
 
 
-async def ingest_of(request: Request) -> Ingest:
-    return get_ingest(request)
-
-
 async def intake_of(request: Request) -> Intake:
     return get_ingest(request).intake
 
@@ -31,7 +27,6 @@ async def batches_of(request: Request) -> BatchReader:
     return get_ingest(request).batches
 
 
-IngestDep = Annotated[Ingest, Depends(ingest_of)]
 IntakeDep = Annotated[Intake, Depends(intake_of)]
 BatchesDep = Annotated[BatchReader, Depends(batches_of)]
 may_ingest = Depends(rate_limited(require_scope(Scope.INGEST)))
