@@ -1,7 +1,7 @@
 """Customer rules, pure: the rule file refuses what cannot work, each rule decides on facts, the
 merge keeps manual tags and "since when", and the review time follows the rules' thresholds."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -20,12 +20,14 @@ from services.tagger.rules.customer_facts import (
     customer_facts,
     sku_items,
 )
+from services.tagger.rules.engine import Decision
 from services.tagger.rules.schema import RuleFileError, RuleSet, load_rules, parse_rules
 from services.tagger.settings import DEFAULT_RULES_FILE
 from shared.events import AppliedTag, TagSource
 
 DAY = SECONDS_PER_DAY
 NOW = 20_000 * DAY + 3600.0  # an hour into epoch day 20000
+AT = datetime.fromtimestamp(NOW, UTC)
 HEAD = """
 families: [{name: lifecycle, exclusive: true}]
 tags: [{name: "lifecycle:new", family: lifecycle}, {name: "lifecycle:lapsed", family: lifecycle}]
@@ -165,6 +167,57 @@ def test_merge_keeps_manual_tags_and_the_time_a_tag_was_first_given() -> None:
     assert by_name["vip"] == manual
     assert change.added == []
     assert change.removed == []
+
+
+def _decisions(figures: LiveFigures, ruleset: RuleSet) -> list[Decision]:
+    return decide_customer(
+        ruleset.customer_rules,
+        customer_facts(figures, CustomerProfile(), NOW),
+        {"category": category_items(figures, NOW), "sku": sku_items(figures, {})},
+        family_of={n: t.family for n, t in ruleset.catalog.items()},
+        exclusive=ruleset.exclusive_families,
+    )
+
+
+def test_merged_rule_tags_are_what_validating_them_gives() -> None:
+    """Rule tags are built without validation: every kind the built-in rules give (fixed tags,
+    tags from a category or SKU slug, reasons with figures) must be a valid ``AppliedTag``."""
+    today = int(NOW // DAY)
+    figures = LiveFigures(
+        orders=5,
+        spend_cents=3_000_000,
+        first_order_at=NOW - 100 * DAY,
+        last_order_at=NOW,
+        spend_by_day={today: 3_000_000},
+        recent_order_times=(NOW - 3 * DAY, NOW - 2 * DAY, NOW - DAY, NOW),
+        by_category={(today, "家居 & Garden"): (3, 3_000_000)},
+        products={"SOFA-1 XL": (2, NOW - 100 * DAY)},
+    )
+    change = merge_customer_tags(
+        [], _decisions(figures, rules()), exclusive=rules().exclusive_families, at=AT
+    )
+    assert {"prefers:家居-garden", "product:sofa-1-xl", "frequent-buyer"} <= {
+        t.name for t in change.tags
+    }
+    for tag in change.tags:
+        assert AppliedTag.model_validate(tag.model_dump()) == tag
+
+
+def test_a_held_tag_is_kept_as_it_is_unless_its_family_rule_or_reason_moved() -> None:
+    ruleset = rules()
+    figures = LiveFigures(orders=3, first_order_at=NOW - DAY, last_order_at=NOW)
+    decisions = _decisions(figures, ruleset)
+    first = merge_customer_tags([], decisions, exclusive=ruleset.exclusive_families, at=AT)
+    again = merge_customer_tags(
+        first.tags, decisions, exclusive=ruleset.exclusive_families, at=AT + timedelta(days=1)
+    )
+    assert all(a is b for a, b in zip(again.tags, first.tags, strict=True))
+    moved = [d._replace(family="loyalty") for d in decisions]  # the catalog moved the tag
+    refamilied = merge_customer_tags(
+        first.tags, moved, exclusive=ruleset.exclusive_families, at=AT + timedelta(days=1)
+    )
+    assert {t.family for t in refamilied.tags} == {"loyalty"}
+    assert [t.at for t in refamilied.tags] == [t.at for t in first.tags]  # still held since
 
 
 def test_the_review_comes_when_a_window_or_a_lapse_threshold_is_crossed() -> None:

@@ -85,16 +85,18 @@ def merge_customer_tags(
 
 
 def _rule_tag(decision: Decision, before: AppliedTag | None, at: datetime) -> AppliedTag:
-    """The tag a decision gives: the one held before when nothing about it changed, else a
-    new one since ``at`` (or since the one held before). Not validated again: a decision's
+    """The tag a decision gives: the one held before when nothing about it changed (its family
+    included: it moves with the catalog), else a new one since ``at`` (or since the one held
+    before). Not validated again: a decision's
     fields come from the validated customer rules and the figures, cut to their fields'
     lengths (``decide_customer``, ``render_reason``); a customer holds ~10 tags and each was
     validated on every evaluation, a tenth of the customer step's CPU."""
-    if before is not None and (before.rule_id, before.rule_version, before.reason) == (
-        decision.rule_id,
-        decision.rule_version,
-        decision.reason,
-    ):
+    if before is not None and (
+        before.family,
+        before.rule_id,
+        before.rule_version,
+        before.reason,
+    ) == (decision.family, decision.rule_id, decision.rule_version, decision.reason):
         return before
     return built(
         AppliedTag,

@@ -22,12 +22,15 @@ def decide_customer(
     decisions: list[Decision] = []
     seen: set[str] = set()
     filled: set[str] = set()
-    scopes_of: dict[str | None, list[Mapping[str, Any]]] = {None: [facts]}
+    # one scope per item, built once for every rule of its kind
+    scopes_of: dict[str, list[Mapping[str, Any]]] = {}
     for rule in rules:
-        scopes = scopes_of.get(rule.each)
-        if scopes is None and rule.each is not None:  # one per item, for every rule of its kind
+        if rule.each is None:
+            scopes = [facts]
+        elif rule.each in scopes_of:
+            scopes = scopes_of[rule.each]
+        else:
             scopes = scopes_of[rule.each] = [{**facts, **item} for item in items[rule.each]]
-        assert scopes is not None
         for scope in scopes:
             if rule.when is not None and not rule.when.predicate(scope):  # compiled once
                 continue
