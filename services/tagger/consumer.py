@@ -2,6 +2,7 @@
 case, publish; nothing else."""
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -32,6 +33,7 @@ from shared.metrics import observe_end_to_end, observe_lag
 from shared.tasks import cancel_and_wait
 
 ATTEMPT_TIMEOUT_S = 45.0  # well above a batch's time on a loaded machine
+RETRY_BUDGET_S = 60.0  # a batch's retries of transient errors, all its steps together
 T = TypeVar("T")
 
 log = structlog.get_logger("tagger")
@@ -111,7 +113,8 @@ async def _handle(
     decoded, dead = decode_records(records)
     with Lineage(topic, decoded) as lineage:
         events = [event for event, _ in decoded]
-        outcome = await _transient_retried(lambda: tagging.tag(events))
+        retry_until = time.monotonic() + RETRY_BUDGET_S  # for the batch's steps together
+        outcome = await _transient_retried(lambda: tagging.tag(events), retry_until)
         dead += unknown_order_letters(decoded, outcome.unknown_orders)
         # The tagged events go out while the batch's customers are evaluated (their figures
         # moved, so their tags may too): alerts wait for no customer write. The batch commits
@@ -119,7 +122,7 @@ async def _handle(
         publishing = asyncio.create_task(output.publish(outcome.tagged, dead, lineage))
         try:
             if customers is not None:
-                await _transient_retried(lambda: customers.after_orders(events))
+                await _transient_retried(lambda: customers.after_orders(events), retry_until)
             await publishing
         except BaseException:
             await cancel_and_wait([publishing])
@@ -128,9 +131,12 @@ async def _handle(
     return HandledBatch([tagged.order_no for tagged in outcome.tagged], len(decoded), dead)
 
 
-async def _transient_retried(step: Callable[[], Awaitable[T]]) -> T:
-    """``step`` again on a transient outage, a few times, before the batch fails and comes again."""
-    async for attempt in stamina.retry_context(on=TRANSIENT_ERRORS, attempts=5, timeout=60):
+async def _transient_retried(step: Callable[[], Awaitable[T]], retry_until: float) -> T:
+    """``step`` again on a transient outage, a few times until ``retry_until`` (monotonic),
+    before the batch fails and comes again. The batch's steps share one budget, so a batch
+    stays well inside the consumer's poll interval (KAFKA-NOTES #7)."""
+    budget = max(retry_until - time.monotonic(), 1.0)
+    async for attempt in stamina.retry_context(on=TRANSIENT_ERRORS, attempts=5, timeout=budget):
         with attempt:
             # a driver call that never returns (seen after a MongoDB restart under load)
             # becomes a retried timeout instead of a consumer that stalls

@@ -2,15 +2,27 @@
 and the batch ends (to be committed or redelivered) only once both are done."""
 
 import asyncio
+from collections.abc import Iterator
 from typing import Any, cast
 
 import pytest
+import stamina
 from aiokafka.structs import ConsumerRecord
+from faststream.kafka import KafkaBroker, TestKafkaBroker
+from faststream.kafka.annotations import KafkaMessage
 
 from services.tagger.consumer import handle_batch
 from services.tagger.tagging import BatchOutcome
 from shared.events import OrderCreated
+from shared.kafka import left_undecoded
 from tests.factories import make_order
+
+
+@pytest.fixture(autouse=True)
+def no_retry_waits() -> Iterator[None]:
+    stamina.set_testing(True, attempts=1)  # a transient error fails the batch at once
+    yield
+    stamina.set_testing(False)
 
 
 def _record(offset: int) -> ConsumerRecord[bytes, bytes]:
@@ -37,51 +49,94 @@ class _Tagging:
 
 
 class _Output:
-    def __init__(self) -> None:
-        self.published = asyncio.Event()
-        self.finished = False
+    """A send that is handed over at once and acknowledged when ``acknowledge`` is set."""
+
+    def __init__(self, error: Exception | None = None) -> None:
+        self.handed_over = asyncio.Event()
+        self.acknowledge = asyncio.Event()
+        self.acknowledged = False
+        self._error = error
 
     async def publish(self, tagged: list[Any], dead: list[Any], lineage: Any = None) -> None:
-        self.published.set()
-        await asyncio.sleep(0.05)
-        self.finished = True
+        self.handed_over.set()
+        await self.acknowledge.wait()
+        if self._error is not None:
+            raise self._error
+        self.acknowledged = True
 
 
 class _Customers:
-    """Ends only once the tagged events were handed to Kafka (or fails when told to)."""
+    """Waits until the tagged events were handed to Kafka, then lets them be acknowledged (or
+    fails when told to)."""
 
     def __init__(self, output: _Output, error: Exception | None = None) -> None:
         self._output = output
         self._error = error
 
     async def after_orders(self, events: list[Any]) -> None:
+        try:
+            await asyncio.wait_for(self._output.handed_over.wait(), timeout=5)
+        except TimeoutError:
+            raise AssertionError("the customers waited for the tagged events") from None
         if self._error is not None:
             raise self._error
-        await asyncio.wait_for(self._output.published.wait(), timeout=5)
+        self._output.acknowledge.set()
+
+
+async def _handle(output: _Output, customers: _Customers, records: int = 2) -> Any:
+    return await handle_batch(
+        tuple(_record(offset) for offset in range(records)),
+        "orders",
+        cast(Any, _Tagging()),
+        cast(Any, output),
+        cast(Any, customers),
+    )
 
 
 async def test_the_tagged_events_go_out_before_the_customers_are_done() -> None:
     output = _Output()
-    handled = await handle_batch(
-        (_record(1), _record(2)),
-        "orders",
-        cast(Any, _Tagging()),
-        cast(Any, output),
-        cast(Any, _Customers(output)),
-    )
+    handled = await _handle(output, _Customers(output))
     assert handled.decoded == 2
-    assert output.finished  # the batch waited for the publication too
+    assert output.acknowledged  # the batch waited for the publication too
 
 
-async def test_a_customer_step_that_fails_fails_the_batch_and_leaves_no_send_running() -> None:
+async def test_a_customer_step_that_fails_fails_the_batch_and_stops_the_send() -> None:
     output = _Output()
     with pytest.raises(ValueError, match="customer rules broke"):
-        await handle_batch(
-            (_record(1),),
-            "orders",
-            cast(Any, _Tagging()),
-            cast(Any, output),
-            cast(Any, _Customers(output, ValueError("customer rules broke"))),
-        )
+        await _handle(output, _Customers(output, ValueError("customer rules broke")))
+    assert output.handed_over.is_set()
+    assert not output.acknowledged
     running = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
     assert not running
+
+
+async def test_a_refused_publication_fails_the_batch() -> None:
+    output = _Output(ConnectionError("broker gone"))
+    with pytest.raises(ConnectionError, match="broker gone"):
+        await _handle(output, _Customers(output))
+
+
+async def test_a_cancelled_batch_leaves_no_send_running() -> None:
+    output = _Output()
+    customers = _Customers(output)
+    customers.after_orders = lambda events: asyncio.sleep(3600)  # type: ignore[method-assign]
+    batch = asyncio.create_task(_handle(output, customers))
+    await asyncio.wait_for(output.handed_over.wait(), timeout=5)
+    batch.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await batch
+    running = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+    assert not running
+
+
+async def test_a_subscriber_left_undecoded_still_gets_every_record_as_sent() -> None:
+    broker = KafkaBroker()
+    seen: list[bytes] = []
+
+    @broker.subscriber("orders", batch=True, decoder=left_undecoded)
+    async def handle(message: KafkaMessage) -> None:
+        seen.extend(record.value for record in message.raw_message)
+
+    async with TestKafkaBroker(broker) as test_broker:
+        await test_broker.publish_batch(b"not json {", b'{"a": 1}', topic="orders")
+    assert seen == [b"not json {", b'{"a": 1}']
