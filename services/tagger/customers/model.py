@@ -18,8 +18,8 @@ from services.tagger.rules.customer_facts import (
     LiveFigures,
 )
 from services.tagger.rules.customer_rules import CustomerRule
-from services.tagger.rules.engine import Decision
-from shared.events import AppliedTag, TagSource, built
+from services.tagger.rules.engine import Decision, decided_tag
+from shared.events import AppliedTag, TagSource
 
 # a customer's stored tags validated in one call, not one per tag
 _STORED_TAGS = TypeAdapter(list[AppliedTag]).validate_python
@@ -87,10 +87,8 @@ def merge_customer_tags(
 def _rule_tag(decision: Decision, before: AppliedTag | None, at: datetime) -> AppliedTag:
     """The tag a decision gives: the one held before when nothing about it changed (its family
     included: it moves with the catalog), else a new one since ``at`` (or since the one held
-    before). Not validated again: a decision's
-    fields come from the validated customer rules and the figures, cut to their fields'
-    lengths (``decide_customer``, ``render_reason``); a customer holds ~10 tags and each was
-    validated on every evaluation, a tenth of the customer step's CPU."""
+    before). A customer holds ~10 tags; validating each on every evaluation was a tenth of the
+    customer step's CPU (``decided_tag``)."""
     if before is not None and (
         before.family,
         before.rule_id,
@@ -98,19 +96,7 @@ def _rule_tag(decision: Decision, before: AppliedTag | None, at: datetime) -> Ap
         before.reason,
     ) == (decision.family, decision.rule_id, decision.rule_version, decision.reason):
         return before
-    return built(
-        AppliedTag,
-        {
-            "name": decision.tag,
-            "family": decision.family,
-            "source": TagSource.RULE,
-            "rule_id": decision.rule_id,
-            "rule_version": decision.rule_version,
-            "by": None,
-            "reason": decision.reason,
-            "at": before.at if before is not None else at,
-        },
-    )
+    return decided_tag(decision, before.at if before is not None else at)
 
 
 def history_entries(change: TagChange, at: datetime, by: str | None = None) -> list[dict[str, Any]]:

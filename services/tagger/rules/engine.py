@@ -180,23 +180,7 @@ def merge_tags(
         ):
             rule_tags.append(before)
         else:
-            # not validated again: a decision's fields come from the validated rule set and
-            # the order's facts, cut to their fields' lengths (``_tags_of``, ``render_reason``)
-            rule_tags.append(
-                built(
-                    AppliedTag,
-                    {
-                        "name": decision.tag,
-                        "family": decision.family,
-                        "source": TagSource.RULE,
-                        "rule_id": decision.rule_id,
-                        "rule_version": decision.rule_version,
-                        "by": None,
-                        "reason": decision.reason,
-                        "at": at,
-                    },
-                )
-            )
+            rule_tags.append(decided_tag(decision, at))
 
     tags = manual + rule_tags
     if not current:  # a new order (most of them): it adds every tag and removes none
@@ -208,6 +192,26 @@ def merge_tags(
         added=[tag for tag in tags if tag.name not in old_names],
         removed=[tag for tag in current if tag.name not in new_names],
         dropped_by_limit=dropped,
+    )
+
+
+def decided_tag(decision: Decision, at: datetime) -> AppliedTag:
+    """The tag a rule's decision gives, since ``at``. Not validated again: a decision's fields
+    come from the validated rule set and the order's or customer's facts, cut to their fields'
+    lengths (``_tags_of``, ``decide_customer``, ``render_reason``); validating it cost more
+    than the rest of deciding it."""
+    return built(
+        AppliedTag,
+        {
+            "name": decision.tag,
+            "family": decision.family,
+            "source": TagSource.RULE,
+            "rule_id": decision.rule_id,
+            "rule_version": decision.rule_version,
+            "by": None,
+            "reason": decision.reason,
+            "at": at,
+        },
     )
 
 
