@@ -59,15 +59,24 @@ START_WITHIN_S = 300
 _HANDED_OUT: set[int] = set()
 
 
-def free_port_block(size: int) -> int:
+EPHEMERAL_PORTS_START = 32_768  # Linux's default ip_local_port_range starts here
+
+
+def free_port_block(size: int, *, and_at_offset: int = 0) -> int:
     """The first of ``size`` consecutive ports free now, none handed out before by this process.
 
     Below the kernel's ephemeral range (32768+): a port the kernel chose (bind to 0) can be
     taken by any outgoing connection on the machine before the server meant for it binds it,
-    which failed a Jaeger start in CI."""
+    which failed a Jaeger start in CI. ``and_at_offset``: the block that far above must be free
+    and below that range too (a Redis Cluster node also listens on its port + 10,000 for its
+    bus; drawn up to 40,000, that port was taken by a connection and failed a node's start in
+    CI)."""
+    top = min(30_000, EPHEMERAL_PORTS_START - and_at_offset) - size
     for _ in range(500):
-        base = random.randrange(20_000, 30_000 - size)
-        ports = range(base, base + size)
+        base = random.randrange(20_000, top)
+        ports = [*range(base, base + size)]
+        if and_at_offset:
+            ports += range(base + and_at_offset, base + and_at_offset + size)
         if _HANDED_OUT.intersection(ports):
             continue
         sockets = []

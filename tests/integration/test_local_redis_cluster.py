@@ -16,12 +16,13 @@ from tests.conftest import eventually
 from tests.integration.stack_script import own_stack_env, stack
 
 pytestmark = [pytest.mark.integration, pytest.mark.redis_cluster]
+CLUSTER_BUS_OFFSET = 10_000  # a node's cluster bus listens on its port + 10,000
 
 
 async def test_the_local_stack_runs_a_redis_cluster_that_rides_out_a_killed_node(
     tmp_path: Path,
 ) -> None:
-    base = free_port_block(3)
+    base = free_port_block(3, and_at_offset=CLUSTER_BUS_OFFSET)
     env = own_stack_env(tmp_path / "stack", REDIS_PORT=base, REDIS_NODES=3)
     await asyncio.to_thread(stack, env, "start", "redis")
     client = RedisCluster(host="127.0.0.1", port=base, socket_timeout=10)
