@@ -12,6 +12,7 @@ MongoDB (into the local server: the documents are the same, only their indexes d
 
 import asyncio
 import json
+import re
 import sys
 from collections import Counter
 from typing import Any, cast
@@ -24,6 +25,8 @@ from pymongo import monitoring
 from bench.harness import cpu_seconds, isolated_settings, run_prefix, stack_pids
 from bench.orders import order_payloads
 from services.tagger.bootstrap import open_stores
+from services.tagger.customers.store import CustomerStore
+from services.tagger.customers.tagging import CustomerTagging
 from services.tagger.rules.book import RuleBook
 from services.tagger.rules.engine import reason_templates
 from services.tagger.settings import TaggerSettings
@@ -35,17 +38,37 @@ from shared.mongo import SCAN_BATCH
 
 BATCH = 500  # the tagger's batch size (``tagger_batch_max_records``)
 COLLECTIONS = ("orders", "tag_history")
+CUSTOMER_COLLECTIONS = ("customers", "products")
+_POSITION = re.compile(r"\.\d+")  # tags.3.args -> tags.N.args
 
 
 class WriteCommands(monitoring.CommandListener):
-    """Write commands sent per collection (a bulk write of inserts and updates is two)."""
+    """Write commands sent per collection (a bulk write of inserts and updates is two), and
+    the bytes of what they write: an inserted document whole, an update as its update
+    document (the fields it sets and pushes, what a MongoDB's oplog carries), by field."""
 
     def __init__(self) -> None:
         self.sent: Counter[tuple[str, str]] = Counter()
+        self.written: Counter[tuple[str, str]] = Counter()  # (collection, field) -> bytes
+        self.documents: Counter[str] = Counter()  # collection -> documents inserted or updated
 
     def started(self, event: monitoring.CommandStartedEvent) -> None:
-        if event.command_name in ("insert", "update", "delete"):
-            self.sent[(str(event.command[event.command_name]), event.command_name)] += 1
+        kind = event.command_name
+        if kind not in ("insert", "update", "delete"):
+            return
+        collection = str(event.command[kind])
+        self.sent[(collection, kind)] += 1
+        if kind == "insert":
+            for document in event.command.get("documents", ()):
+                self.documents[collection] += 1
+                self.written[(collection, "(inserted documents)")] += len(bson.encode(document))
+        elif kind == "update":
+            for statement in event.command.get("updates", ()):
+                self.documents[collection] += 1
+                for operator, fields in statement["u"].items():
+                    for key, value in fields.items():
+                        field = f"{operator} {_POSITION.sub('.N', key)}"
+                        self.written[(collection, field)] += len(bson.encode({key: value})) - 5
 
     def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
         return None
@@ -113,16 +136,24 @@ async def measure(count: int = 2_000, unique_indexes_only: bool | None = None) -
                 max_tags=settings.tagger_max_tags_per_order,
                 lanes=1,  # one lane: the bulk writes counted are a whole batch's
             )
+            customer_store = CustomerStore(stores.database)
+            await customer_store.ensure_indexes()
+            customers = CustomerTagging(rules, customer_store, stores.redis)
             writes.sent.clear()
+            writes.written.clear()
+            writes.documents.clear()
             mongo_pid = stack_pids().get("mongo")
             mongo_cpu = cpu_seconds(mongo_pid) if mongo_pid else 0.0
             for start in range(0, count, BATCH):
-                await tagging.tag(events[start : start + BATCH])
+                batch = events[start : start + BATCH]
+                await tagging.tag(batch)
+                await customers.after_orders(batch)  # as the consumer does after each batch
             if mongo_pid:  # the server's work for what it was sent (its indexes included)
                 mongo_cpu = cpu_seconds(mongo_pid) - mongo_cpu
             batches = -(-count // BATCH)
             sent = {f"{c}.{kind}": n / batches for (c, kind), n in sorted(writes.sent.items())}
             stored = await stored_fields(settings, count)
+            customer_writes = _customer_writes(writes, count)
             await stores.mongo.drop_database(settings.mongo_database)
             keyed = await store.server.unique_indexes_only()
     finally:
@@ -134,9 +165,31 @@ async def measure(count: int = 2_000, unique_indexes_only: bool | None = None) -
         "store": "unique indexes only (tag_keys kept)" if keyed else "MongoDB (full indexes)",
         "bytes_per_order": round(total, 1),
         "documents_per_order": round(documents, 3),
+        # with what each order also writes to its customer (and the products' first sales)
+        "bytes_per_order_with_customers": round(total + customer_writes["bytes_per_order"], 1),
+        "documents_per_order_with_customers": round(
+            documents + customer_writes["documents_per_order"], 3
+        ),
+        "customer_writes": customer_writes,
         "write_commands_per_batch": sent,
         "mongo_server_cpu_us_per_order": round(mongo_cpu / count * 1e6) if mongo_pid else None,
         **stored,
+    }
+
+
+def _customer_writes(writes: WriteCommands, orders: int) -> dict[str, Any]:
+    """What the customer step wrote per order: documents inserted or updated, and bytes by
+    field (an update counted as what it sets and pushes, not the document it rewrites)."""
+    fields: Counter[str] = Counter()
+    for (collection, field), size in writes.written.items():
+        if collection in CUSTOMER_COLLECTIONS:
+            fields[f"{collection}: {field}"] += size
+    return {
+        "documents_per_order": round(
+            sum(writes.documents[name] for name in CUSTOMER_COLLECTIONS) / orders, 3
+        ),
+        "bytes_per_order": round(sum(fields.values()) / orders, 1),
+        "fields_per_order": {key: round(size / orders, 1) for key, size in fields.most_common()},
     }
 
 

@@ -22,7 +22,7 @@ from services.tagger.rules.book import RuleBook
 from services.tagger.settings import DEFAULT_RULES_FILE
 from services.tagger.store import ORDER_VERSION_INDEX, OrderStore
 from services.tagger.tagging import TaggingService
-from shared.events import OrderCreated, OrderUpdated, StatusChanged
+from shared.events import AppliedTag, OrderCreated, OrderUpdated, StatusChanged, TagSource
 from shared.models import OrderStatus
 from shared.settings import Settings
 from tests.factories import customer_order
@@ -216,3 +216,25 @@ async def test_a_new_customer_created_meanwhile_loses_its_insert_and_the_others_
         async for doc in counted.database["customers"].find({}, {"orders": 1})
     }
     assert documents == {f"{run_id}-old": 5, f"{run_id}-taken": 1, f"{run_id}-new": 1}
+
+
+async def test_a_tag_whose_reason_moved_is_rewritten_in_place_and_reads_back_whole(
+    counted: Counted, run_id: str
+) -> None:
+    customer = f"{run_id}-C0"
+    await counted.feed(order(run_id, 1, "C0", START, "PH-1"))
+    [record] = (await counted.store.load([customer])).values()
+    manual = AppliedTag(name="vip", source=TagSource.MANUAL, by="王小明", reason="生日", at=START)
+    record.tags = [*record.tags, manual]
+    assert await counted.store.save(record, {}, [])
+
+    [record] = (await counted.store.load([customer])).values()
+    record.tags = [*record.tags[:-1], manual.model_copy(update={"reason": "生日，十月"})]
+    assert await counted.store.save(record, {}, [])
+
+    # the version's filter keeps positions as read; the server applied the one field
+    document = await counted.store.document(customer)
+    assert document is not None
+    assert document["tags"] == [tag.model_dump(mode="json") for tag in record.tags]
+    assert document["tags"][-1]["reason"] == "生日，十月"
+    assert document["version"] == record.version + 1

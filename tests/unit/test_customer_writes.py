@@ -70,3 +70,39 @@ def test_a_new_customer_is_written_whole() -> None:
         "version": 1,
     }
     assert "$push" not in update
+
+
+def test_a_tag_whose_reason_moved_is_set_by_position_and_field_not_the_whole_list() -> None:
+    held = AppliedTag(name="vip", source=TagSource.MANUAL, by="王小明", reason="生日", at=AT)
+    record = CustomerRecord.from_document(
+        stored_customer(
+            tags=[held.model_dump(mode="json"), LOYAL.model_dump(mode="json")],
+            tag_names=["vip", "loyal"],
+        )
+    )
+    record.tags = [held, LOYAL.model_copy(update={"reason": "6 orders"})]
+    update = update_of(record, {"orders": 6})
+    assert update["$set"] == {"orders": 6, "tags.1.reason": "6 orders", "version": 8}
+
+
+def test_tags_added_removed_or_reordered_are_set_as_a_whole_list() -> None:
+    other = AppliedTag(name="big", source=TagSource.RULE, rule_id="big", rule_version=1,
+                       reason="spend 9000", at=AT)  # fmt: skip
+    for tags in ([LOYAL, other], [other], [other, LOYAL], []):
+        record = CustomerRecord.from_document(stored_customer())
+        record.tags = tags
+        update = update_of(record, {})
+        assert update["$set"]["tags"] == [tag.model_dump(mode="json") for tag in tags]
+        assert not any(key.startswith("tags.") for key in update["$set"])
+
+
+def test_a_tag_stored_without_a_field_it_may_leave_out_gets_that_field_alone() -> None:
+    earlier = {k: v for k, v in LOYAL.model_dump(mode="json").items() if k != "family"}
+    record = CustomerRecord.from_document(stored_customer(tags=[earlier]))
+    update = update_of(record, {})
+    assert update["$set"] == {"tags.0.family": None, "version": 8}
+
+
+def test_an_unchanged_customer_sets_no_tag_field() -> None:
+    record = CustomerRecord.from_document(stored_customer())
+    assert update_of(record, {})["$set"] == {"version": 8}

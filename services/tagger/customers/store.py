@@ -7,11 +7,11 @@ re-reads and re-evaluates. History lives on the document (the newest ``HISTORY_K
 written in the same update as the tags, so a crash never leaves one without the other.
 """
 
-import uuid
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
+from bson import ObjectId
 from pydantic import TypeAdapter
 from pymongo import ASCENDING, DESCENDING, InsertOne, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
@@ -58,6 +58,24 @@ def _same(stored: Any, value: Any) -> bool:
 
 def _utc(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+
+
+def _changed_tags(stored: Any, tags: list[dict[str, Any]]) -> dict[str, Any]:
+    """The fields to set for a customer's tags to become ``tags``: when it holds the same tags
+    in the same order (the usual case: an order moved the figures a reason quotes), only the
+    fields that changed, by position (``tags.2.reason``); else the whole list. The write is
+    conditional on the version read, so the positions are the ones read. A customer's tags
+    written whole on every order were two thirds of the bytes its update carried."""
+    if not isinstance(stored, list) or len(stored) != len(tags):
+        return {"tags": tags}
+    changed: dict[str, Any] = {}
+    for position, (before, after) in enumerate(zip(stored, tags, strict=True)):
+        if not isinstance(before, dict) or before.get("name") != after["name"]:
+            return {"tags": tags}
+        for key, value in after.items():
+            if not _same(before.get(key, _ABSENT), value):
+                changed[f"tags.{position}.{key}"] = value
+    return changed
 
 
 class CustomerStore:
@@ -107,7 +125,7 @@ class CustomerStore:
         update carries a token of this call and the tokens of the updated are read back."""
         if not writes:
             return set()
-        token = uuid.uuid4().hex
+        token = ObjectId()  # unique to this call; 12 bytes where a UUID's hex was 32
         operations: list[InsertOne[dict[str, Any]] | UpdateOne] = [
             InsertOne(self._new_document(record, fields, history))
             if record.version == 0
@@ -163,18 +181,21 @@ class CustomerStore:
     ) -> dict[str, Any]:
         """Set what differs from the document as read (all of it for a new customer): the
         version (and the write's token) always, the tags and figures when they moved."""
+        tags = _TAGS_AS_STORED(record.tags, mode="json")
         values = {
             **fields,
             "name": record.profile.name,
             "company": record.profile.company,
             "vip": record.profile.vip,
             "profile_at": record.profile_at,
-            "tags": _TAGS_AS_STORED(record.tags, mode="json"),
-            "tag_names": [tag.name for tag in record.tags],
+            "tag_names": [tag["name"] for tag in tags],
         }
-        if record.stored is not None:
+        if record.stored is None:
+            values["tags"] = tags
+        else:
             stored = record.stored
             values = {k: v for k, v in values.items() if not _same(stored.get(k, _ABSENT), v)}
+            values.update(_changed_tags(stored.get("tags"), tags))
         update: dict[str, Any] = {"$set": {**values, "version": record.version + 1}}
         if history:
             update["$push"] = {"history": {"$each": history, "$slice": -HISTORY_KEPT}}
