@@ -238,3 +238,32 @@ async def test_a_tag_whose_reason_moved_is_rewritten_in_place_and_reads_back_who
     assert document["tags"] == [tag.model_dump(mode="json") for tag in record.tags]
     assert document["tags"][-1]["reason"] == "生日，十月"
     assert document["version"] == record.version + 1
+
+
+async def test_tags_added_past_the_end_and_into_a_removed_ones_place_read_back_in_place(
+    counted: Counted, run_id: str
+) -> None:
+    customer = f"{run_id}-C0"
+    await counted.feed(order(run_id, 1, "C0", START, "PH-1"))
+    [record] = (await counted.store.load([customer])).values()
+    held = [tag.name for tag in record.tags]
+    made = [
+        AppliedTag(name=f"m{n}", source=TagSource.MANUAL, by="王小明", reason="手动", at=START)
+        for n in range(12)  # past ten: "tags.10" sorts before "tags.9"
+    ]
+    record.tags = [*made, *record.tags]  # new ones decided first: they still come after
+    assert await counted.store.save(record, {}, [])
+    document = await counted.store.document(customer)
+    assert document is not None
+    assert [tag["name"] for tag in document["tags"]] == [*held, *(t.name for t in made)]
+
+    [record] = (await counted.store.load([customer])).values()
+    replacing = made[0].model_copy(update={"name": "m-new"})
+    record.tags = [t for t in record.tags if t.name != "m3"] + [replacing]
+    assert await counted.store.save(record, {}, [])
+    document = await counted.store.document(customer)
+    assert document is not None
+    names = [*held, *(t.name for t in made)]
+    names[names.index("m3")] = "m-new"
+    assert [tag["name"] for tag in document["tags"]] == names
+    assert document["tag_names"] == names

@@ -85,14 +85,49 @@ def test_a_tag_whose_reason_moved_is_set_by_position_and_field_not_the_whole_lis
     assert update["$set"] == {"orders": 6, "tags.1.reason": "6 orders", "version": 8}
 
 
-def test_tags_added_removed_or_reordered_are_set_as_a_whole_list() -> None:
-    other = AppliedTag(name="big", source=TagSource.RULE, rule_id="big", rule_version=1,
-                       reason="spend 9000", at=AT)  # fmt: skip
-    for tags in ([LOYAL, other], [other], [other, LOYAL], []):
-        record = CustomerRecord.from_document(stored_customer())
+BIG = AppliedTag(name="big", source=TagSource.RULE, rule_id="big", rule_version=1,
+                 reason="spend 9000", at=AT)  # fmt: skip
+NEW = AppliedTag(name="new", source=TagSource.RULE, rule_id="new", rule_version=1,
+                 reason="first order", at=AT)  # fmt: skip
+
+
+def as_stored(*tags: AppliedTag) -> list[dict[str, Any]]:
+    return [tag.model_dump(mode="json") for tag in tags]
+
+
+def test_a_held_tag_keeps_its_place_a_new_one_comes_after_it_whatever_order_decided() -> None:
+    record = CustomerRecord.from_document(stored_customer())
+    record.tags = [BIG, LOYAL]  # the rules' order
+    update = update_of(record, {})
+    assert update["$set"] == {
+        "tags.1": BIG.model_dump(mode="json"),  # past the end: added
+        "tag_names": ["loyal", "big"],
+        "version": 8,
+    }
+
+
+def test_a_new_tag_takes_the_place_of_one_removed() -> None:
+    record = CustomerRecord.from_document(
+        stored_customer(tags=as_stored(NEW, LOYAL), tag_names=["new", "loyal"])
+    )
+    record.tags = [BIG, LOYAL]
+    update = update_of(record, {})
+    assert update["$set"] == {
+        "tags.0": BIG.model_dump(mode="json"),
+        "tag_names": ["big", "loyal"],
+        "version": 8,
+    }
+
+
+def test_tags_removed_with_nothing_in_their_place_are_set_as_a_whole_list() -> None:
+    record = CustomerRecord.from_document(
+        stored_customer(tags=as_stored(NEW, LOYAL, BIG), tag_names=["new", "loyal", "big"])
+    )
+    for tags, kept in (([BIG], [BIG]), ([BIG, LOYAL], [LOYAL, BIG]), ([], [])):
         record.tags = tags
         update = update_of(record, {})
-        assert update["$set"]["tags"] == [tag.model_dump(mode="json") for tag in tags]
+        assert update["$set"]["tags"] == as_stored(*kept)  # the held ones in their order
+        assert update["$set"]["tag_names"] == [tag.name for tag in kept]
         assert not any(key.startswith("tags.") for key in update["$set"])
 
 

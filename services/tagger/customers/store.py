@@ -60,18 +60,34 @@ def _utc(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
 
 
+def _laid_out(stored: Any, tags: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``tags`` where the stored document holds them: a tag it holds stays at its position, a
+    new tag takes the place of one removed, the rest come after. The customer page lists them
+    in that order (oldest places first); the write then changes only what moved."""
+    if not isinstance(stored, list):
+        return tags
+    new = {tag["name"]: tag for tag in tags}
+    places = [new.pop(t.get("name"), None) if isinstance(t, dict) else None for t in stored]
+    coming = iter(list(new.values()))
+    laid = [tag if tag is not None else next(coming, None) for tag in places]
+    return [tag for tag in laid if tag is not None] + list(coming)
+
+
 def _changed_tags(stored: Any, tags: list[dict[str, Any]]) -> dict[str, Any]:
-    """The fields to set for a customer's tags to become ``tags``: when it holds the same tags
-    in the same order (the usual case: an order moved the figures a reason quotes), only the
-    fields that changed, by position (``tags.2.reason``); else the whole list. The write is
-    conditional on the version read, so the positions are the ones read. A customer's tags
-    written whole on every order were two thirds of the bytes its update carried."""
-    if not isinstance(stored, list) or len(stored) != len(tags):
+    """The fields to set for a customer's tags to become ``tags`` (``_laid_out``): by position,
+    only what changed (``tags.2.reason`` when an order moved the figures a reason quotes,
+    ``tags.4`` for a tag new there, past the end to add one); the whole list when tags were
+    removed and nothing took their place. The write is conditional on the version read, so
+    the positions are the ones read. The tags written whole on every order were two thirds of
+    the bytes a customer's update carried."""
+    if not isinstance(stored, list) or len(tags) < len(stored):
         return {"tags": tags}
     changed: dict[str, Any] = {}
-    for position, (before, after) in enumerate(zip(stored, tags, strict=True)):
+    for position, after in enumerate(tags):
+        before = stored[position] if position < len(stored) else None
         if not isinstance(before, dict) or before.get("name") != after["name"]:
-            return {"tags": tags}
+            changed[f"tags.{position}"] = after
+            continue
         for key, value in after.items():
             if not _same(before.get(key, _ABSENT), value):
                 changed[f"tags.{position}.{key}"] = value
@@ -182,6 +198,8 @@ class CustomerStore:
         """Set what differs from the document as read (all of it for a new customer): the
         version (and the write's token) always, the tags and figures when they moved."""
         tags = _TAGS_AS_STORED(record.tags, mode="json")
+        if record.stored is not None:
+            tags = _laid_out(record.stored.get("tags"), tags)
         values = {
             **fields,
             "name": record.profile.name,
