@@ -212,22 +212,36 @@ def markdown(figures: dict[str, Any]) -> str:
             f"| {name} | `{key}` | {size:,} | {on_mongodb.get(key, 0):,} |"
             for key, size in fields.items()
         ]
+    customers = mongodb["customer_writes"]
+    customer_rows = [
+        f"| {field} | {size:,} |" for field, size in customers["fields_per_order"].items()
+    ]
     return "\n".join(
         [
             "",
             "## Bytes written per tagged order",
             "",
             f"The tagger bench's order mix ({local['tagged_orders']:,} orders) tagged by the"
-            " tagging use case in process and read back as BSON (`bench/document_bytes.py`):"
-            " bytes per order"
-            f" **{mongodb['bytes_per_order']:,}** as written to a MongoDB"
-            f" ({mongodb['documents_per_order']} documents), {local['bytes_per_order']:,} on the"
-            " local MongoDB-wire server, which also stores `tag_keys` for its order list"
-            " (target ≤ 1,500).",
+            " tagging use case in process and read back as BSON, each batch's customers then"
+            " evaluated and written as the consumer does (`bench/document_bytes.py`): bytes per"
+            f" order **{mongodb['bytes_per_order_with_customers']:,}** as written to a MongoDB"
+            f" ({mongodb['documents_per_order_with_customers']} documents), of which the order"
+            f" and its history {mongodb['bytes_per_order']:,}"
+            f" ({mongodb['documents_per_order']} documents; {local['bytes_per_order']:,} on the"
+            " local MongoDB-wire server, which also stores `tag_keys` for its order list) and"
+            f" the customer's update {customers['bytes_per_order']:,}"
+            f" ({customers['documents_per_order']} documents; target ≤ 1,500 in all).",
             "",
             "| collection | field | local server, B/order | MongoDB, B/order |",
             "|---|---|---:|---:|",
             *rows,
+            "",
+            "What each order writes to its customer (an update counted as the fields it sets and"
+            " pushes, what a MongoDB's oplog carries; a new customer as its document):",
+            "",
+            "| collection: write | B/order |",
+            "|---|---:|",
+            *customer_rows,
             "",
         ]
     )

@@ -37,3 +37,13 @@ async def test_the_document_bytes_bench_runs() -> None:
     assert figures["tagged_orders"] == 300
     assert figures["documents_per_order"] == 2.0
     assert 500 < figures["bytes_per_order"] < 5_000
+    # each order also writes its customer (300 orders over 2,000 customers: mostly new ones)
+    customers = figures["customer_writes"]
+    assert 0.5 < customers["documents_per_order"] <= 1.0
+    assert customers["fields_per_order"]["customers: (inserted documents)"] > 0
+    assert figures["bytes_per_order_with_customers"] == round(
+        figures["bytes_per_order"] + customers["bytes_per_order"], 1
+    )
+    assert "customer's update" in document_bytes.markdown(
+        {"local_server": figures, "mongodb": figures}
+    )
