@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from bson import Binary, Decimal128, Int64, MaxKey, MinKey, ObjectId, Regex, Timestamp
+from bson import Binary, CodecOptions, Decimal128, Int64, MaxKey, MinKey, ObjectId, Regex, Timestamp
+from bson.raw_bson import RawBSONDocument
 from pymongo import AsyncMongoClient, UpdateOne
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
@@ -257,3 +258,49 @@ async def test_documents_read_back_with_every_field_and_type_after_a_restart(
         assert list(got) == list(want)
         assert got == want
         assert {k: type(v) for k, v in got.items()} == {k: type(v) for k, v in want.items()}
+
+
+async def test_collection_stats_size_the_documents_stored_now_also_after_a_restart(
+    tmp_path: Path,
+) -> None:
+    """The launcher adds up a collection's size when asked (collStats, dbStats) instead of
+    keeping it on every write: it still answers what the documents weigh as BSON, through
+    inserts, updates that grow and shrink them, deletes, and a restart."""
+    server = MongoServer(tmp_path)
+    await server.start()
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
+        server.url, serverSelectionTimeoutMS=10_000
+    )
+    try:
+        docs = client["sizes"]["docs"]
+        await docs.insert_many([{"_id": i, "text": "字" * i, "n": i} for i in range(200)])
+        await docs.update_many({"n": {"$lt": 50}}, {"$set": {"more": list(range(20))}})
+        await docs.update_many({"n": {"$gte": 150}}, {"$unset": {"text": ""}})
+        await docs.delete_many({"n": {"$gte": 190}})
+        before = await _sizes(client)
+    finally:
+        await client.close()
+        await server.kill()
+
+    await server.start()
+    client = AsyncMongoClient(server.url, serverSelectionTimeoutMS=10_000)
+    try:
+        after = await _sizes(client)
+    finally:
+        await client.close()
+        await server.kill()
+
+    assert before == after
+    stats, database_size, stored = before
+    assert stats == (190, stored)
+    assert database_size >= stored  # with the database's other collections (its indexes')
+
+
+async def _sizes(client: AsyncMongoClient[dict[str, Any]]) -> tuple[tuple[int, int], int, int]:
+    """collStats' count and size, dbStats' data size, and the documents' BSON bytes read."""
+    database = client["sizes"]
+    stats = await database.command("collStats", "docs")
+    database_stats = await database.command("dbStats")
+    raw = database.get_collection("docs", codec_options=CodecOptions(RawBSONDocument))
+    stored = sum([len(doc.raw) async for doc in raw.find({})])
+    return (stats["count"], stats["size"]), int(database_stats["dataSize"]), stored
