@@ -37,6 +37,7 @@ import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Objects;
 import java.util.Set;
 import java.util.UUID;
 import java.util.concurrent.ThreadLocalRandom;
@@ -628,9 +629,12 @@ public class MongoWireServer {
     static final class EqualityIndex extends Index<Object> {
         private final Map<Object, Set<Object>> positionsByValue = new HashMap<>();
         private long entries;
+        /** The top-level field the indexed values come from ("history" for "history.tag"). */
+        private final String source;
 
         EqualityIndex(String name, List<IndexKey> keys) {
             super(name, keys, true);  // sparse: a document it does not hold is no error
+            source = keys.get(0).getKey().split("\\.", 2)[0];
         }
 
         /** What a value is compared as (as the library's Utils.normalizeValue: numbers as
@@ -740,6 +744,9 @@ public class MongoWireServer {
         @Override
         public synchronized void updateInPlace(Document oldDocument, Document newDocument, Object position,
                                                MongoCollection<Object> collection) {
+            if (Objects.equals(oldDocument.get(source), newDocument.get(source))) {
+                return;  // the update left the indexed field alone (most updates, most indexes)
+            }
             Set<Object> before = valuesOf(oldDocument);
             Set<Object> after = valuesOf(newDocument);
             for (Object value : before) {

@@ -109,6 +109,7 @@ async def test_non_unique_indexes_answer_equality_exactly_through_inserts_update
     )
     await orders.update_many({"tags": "t1"}, {"$set": {"tags": ["moved"], "status": "done"}})
     await orders.update_one({"n": 11}, {"$set": {"deliveries.0.status": "failed"}})
+    await orders.update_one({"n": 14}, {"$push": {"tags": "pushed"}, "$set": {"x": 1}})
     await orders.delete_many({"order_no": "o3"})
 
     async def numbers(query: dict[str, Any]) -> list[int]:
@@ -126,6 +127,9 @@ async def test_non_unique_indexes_answer_equality_exactly_through_inserts_update
         d["n"] for d in everything if d["order_no"] in ("o1", "o2") and d["status"] == "open"
     )
     assert await numbers({"deliveries.status": "failed"}) == [11]
+    # an update that leaves an index's field alone keeps its entries; one that grows it adds
+    assert await numbers({"tags": "pushed"}) == [14]
+    assert await numbers({"order_no": "o0"}) == [i for i in range(60) if i % 7 == 0]
     assert await numbers({"deliveries.status": "pending"}) == sorted(
         d["n"] for d in everything if d["deliveries"][0]["status"] == "pending"
     )
