@@ -14,6 +14,7 @@ import de.bwaldvogel.mongo.backend.Index;
 import de.bwaldvogel.mongo.backend.IndexKey;
 import de.bwaldvogel.mongo.backend.KeyValue;
 import de.bwaldvogel.mongo.backend.Missing;
+import de.bwaldvogel.mongo.backend.QueryResult;
 import de.bwaldvogel.mongo.backend.h2.H2Backend;
 import de.bwaldvogel.mongo.backend.h2.H2Collection;
 import de.bwaldvogel.mongo.backend.h2.H2Database;
@@ -29,6 +30,7 @@ import java.security.SecureRandom;
 import de.bwaldvogel.mongo.bson.ObjectId;
 import java.time.Instant;
 import java.util.AbstractMap;
+import java.util.ArrayList;
 import java.util.Collection;
 import java.util.Date;
 import java.util.HashMap;
@@ -271,12 +273,120 @@ public class MongoWireServer {
             return false;
         }
 
+        /** The library takes the first index that can answer a query. Here a unique one
+         * still does; otherwise the plain index with the fewest candidates answers (for
+         * {deliveries: {$elemMatch: {follow_up: {$gt: 0}, status: {$in: [...settled]}}}}
+         * the follow-up index's few, not the status index's every settled alert); and with
+         * none, the whole collection is read (matchDocuments below). */
+        @Override
+        protected QueryResult queryDocuments(Document query, Document orderBy, int numberToSkip,
+                                             int limit, int batchSize, Document fieldSelector) {
+            Set<Object> fewest = null;
+            for (Index<Object> index : getIndexes()) {
+                if (!(index instanceof EqualityIndex plain)) {
+                    if (index.canHandle(query)) {
+                        return matchDocuments(query, index.getPositions(query), orderBy,
+                            numberToSkip, limit, batchSize, fieldSelector);
+                    }
+                    continue;
+                }
+                Set<Object> found = plain.candidates(query);
+                if (found != null && (fewest == null || found.size() < fewest.size())) {
+                    fewest = found;
+                }
+            }
+            if (fewest == null) {
+                return matchDocuments(
+                    query, orderBy, numberToSkip, limit, batchSize, fieldSelector);
+            }
+            return matchDocuments(
+                query, fewest, orderBy, numberToSkip, limit, batchSize, fieldSelector);
+        }
+
+        /** A query no index answers: every document is read and matched (ScanLog). */
+        @Override
+        protected QueryResult matchDocuments(Document query, Document orderBy, int numberToSkip,
+                                             int numberToReturn, int batchSize,
+                                             Document fieldSelector) {
+            if (ScanLog.ON) {
+                ScanLog.scanned(getFullName(), query, count());
+            }
+            return super.matchDocuments(
+                query, orderBy, numberToSkip, numberToReturn, batchSize, fieldSelector);
+        }
+
         @Override
         protected int getDataSize() {
             long size = streamAllDocumentsWithPosition()
                 .mapToLong(stored -> DocumentType.sizeOf(stored.getDocument()))
                 .sum();
             return (int) Math.min(size, Integer.MAX_VALUE);
+        }
+    }
+
+    /**
+     * With ORDERTAG_MONGO_LOG_SCANS set, the queries that read a whole collection (no index
+     * answered them), by collection and shape (values left out), with how often they ran and
+     * how many documents they read, printed every 10 s: what mongod's slow-query log shows
+     * as COLLSCAN. A query that scans here may well use an index on a MongoDB (this server
+     * answers fewer queries from indexes, see docs/local-stack.md), but one that scans a
+     * growing collection every few seconds is worth a look either way.
+     */
+    static final class ScanLog {
+        static final boolean ON = System.getenv("ORDERTAG_MONGO_LOG_SCANS") != null;
+        private static final Map<String, long[]> SCANS = new HashMap<>();  // shape -> runs, read
+
+        static void scanned(String collection, Document query, int documents) {
+            String key = collection + " " + shape(query);
+            synchronized (SCANS) {
+                long[] seen = SCANS.computeIfAbsent(key, k -> new long[2]);
+                seen[0]++;
+                seen[1] += documents;
+            }
+        }
+
+        static String shape(Object value) {
+            if (value instanceof Document document) {
+                StringBuilder out = new StringBuilder("{");
+                for (Map.Entry<String, Object> field : document.entrySet()) {
+                    if (out.length() > 1) {
+                        out.append(", ");
+                    }
+                    out.append(field.getKey()).append(": ").append(shape(field.getValue()));
+                }
+                return out.append("}").toString();
+            }
+            if (value instanceof List<?> list) {
+                return list.isEmpty() ? "[]" : "[" + shape(list.get(0)) + ", ...]";
+            }
+            return "?";
+        }
+
+        static void start() {
+            if (!ON) {
+                return;
+            }
+            Thread printer = new Thread(() -> {
+                while (true) {
+                    try {
+                        Thread.sleep(10_000);
+                    } catch (InterruptedException e) {
+                        return;
+                    }
+                    Map<String, long[]> scans;
+                    synchronized (SCANS) {
+                        scans = new HashMap<>(SCANS);
+                        SCANS.clear();
+                    }
+                    scans.entrySet().stream()
+                        .sorted((a, b) -> Long.compare(b.getValue()[1], a.getValue()[1]))
+                        .forEach(scan -> System.out.println("scan: " + scan.getValue()[0]
+                            + " runs, " + scan.getValue()[1] + " documents read: "
+                            + scan.getKey()));
+                }
+            }, "scan-log");
+            printer.setDaemon(true);
+            printer.start();
         }
     }
 
@@ -690,14 +800,51 @@ public class MongoWireServer {
             }
         }
 
-        /** The values a query asks the first field to equal; null when it asks anything else. */
-        private Collection<Object> queried(Document query) {
-            Object wanted = query.get(keys().get(0));
-            if (wanted instanceof Document expression) {
-                if (expression.size() != 1 || !(expression.get("$in") instanceof Collection<?> in)) {
-                    return null;
-                }
-                Set<Object> values = new LinkedHashSet<>();
+        /** The positions of the documents a query may match by its condition on this index's
+         * field, a superset of the answer (the collection matches each against the whole
+         * query); null when this index cannot say. The condition is on the field itself, or
+         * inside an $elemMatch on the array holding it ({deliveries: {$elemMatch: {status:
+         * X, ...}}} for deliveries.status): equality, $in, or numeric bounds ($gt, $gte, $lt,
+         * $lte: only numbers match those, and a document without the field never does). */
+        synchronized Set<Object> candidates(Document query) {
+            String field = keys().get(0);
+            if (query.containsKey(field)) {
+                Object condition = query.get(field);
+                Set<Object> found = candidatesFor(condition);
+                return found == null || !isRange(condition) ? found : inStoredOrder(found);
+            }
+            int dot = field.indexOf('.');
+            if (dot > 0 && query.get(field.substring(0, dot)) instanceof Document outer
+                    && outer.size() == 1 && outer.get("$elemMatch") instanceof Document inner
+                    && inner.containsKey(field.substring(dot + 1))) {
+                Set<Object> found = candidatesFor(inner.get(field.substring(dot + 1)));
+                return found == null ? null : inStoredOrder(found);
+            }
+            return null;
+        }
+
+        private static boolean isRange(Object condition) {
+            return condition instanceof Document expression && !expression.containsKey("$in");
+        }
+
+        /** Candidates in the collection's own order (its documents' keys), the order a scan
+         * gives: the queries answered here since ranges and $elemMatch were (the notifier's
+         * sweeps) scanned before, and a caller may have come to rely on that order (an
+         * interrupted claim is sent again with its alerts in the order they are read). */
+        private static Set<Object> inStoredOrder(Set<Object> positions) {
+            List<Object> ordered = new ArrayList<>(positions);
+            ObjectDataType keys = new ObjectDataType();  // the documents map's key order
+            ordered.sort(keys::compare);
+            return new LinkedHashSet<>(ordered);
+        }
+
+        private Set<Object> candidatesFor(Object condition) {
+            if (!(condition instanceof Document expression)) {
+                Object normal = held(condition);
+                return normal == null ? null : positionsOf(List.of(normal));
+            }
+            if (expression.size() == 1 && expression.get("$in") instanceof Collection<?> in) {
+                List<Object> values = new ArrayList<>();
                 for (Object value : in) {
                     Object normal = held(value);
                     if (normal == null) {
@@ -705,24 +852,66 @@ public class MongoWireServer {
                     }
                     values.add(normal);
                 }
-                return values;
+                return positionsOf(values);
             }
-            Object normal = held(wanted);
-            return normal == null ? null : List.of(normal);
+            return inRange(expression);
+        }
+
+        private Set<Object> positionsOf(Collection<Object> values) {
+            Set<Object> found = new LinkedHashSet<>();
+            for (Object value : values) {
+                found.addAll(positionsByValue.getOrDefault(value, Set.of()));
+            }
+            return found;
+        }
+
+        /** The documents holding a number within numeric bounds; null for anything else. */
+        private Set<Object> inRange(Document bounds) {
+            if (bounds.isEmpty()) {
+                return null;
+            }
+            for (Map.Entry<String, Object> bound : bounds.entrySet()) {
+                if (!RANGE.contains(bound.getKey()) || !(bound.getValue() instanceof Number)) {
+                    return null;
+                }
+            }
+            Set<Object> found = new LinkedHashSet<>();
+            for (Map.Entry<Object, Set<Object>> held : positionsByValue.entrySet()) {
+                if (held.getKey() instanceof Long  // beyond a double's precision: kept
+                        || held.getKey() instanceof Double value
+                        && (value.isNaN() || within(value, bounds))) {
+                    found.addAll(held.getValue());
+                }
+            }
+            return found;
+        }
+
+        private static final Set<String> RANGE = Set.of("$gt", "$gte", "$lt", "$lte");
+
+        private static boolean within(double value, Document bounds) {
+            for (Map.Entry<String, Object> bound : bounds.entrySet()) {
+                double limit = ((Number) bound.getValue()).doubleValue();
+                boolean holds = switch (bound.getKey()) {
+                    case "$gt" -> value > limit;
+                    case "$gte" -> value >= limit;
+                    case "$lt" -> value < limit;
+                    default -> value <= limit;
+                };
+                if (!holds) {
+                    return false;
+                }
+            }
+            return true;
         }
 
         @Override
         public synchronized boolean canHandle(Document query) {
-            return query.containsKey(keys().get(0)) && queried(query) != null;
+            return candidates(query) != null;
         }
 
         @Override
         public synchronized Iterable<Object> getPositions(Document query) {
-            Set<Object> found = new LinkedHashSet<>();
-            for (Object value : queried(query)) {
-                found.addAll(positionsByValue.getOrDefault(value, Set.of()));
-            }
-            return found;
+            return candidates(query);
         }
 
         @Override
@@ -803,6 +992,7 @@ public class MongoWireServer {
         }
         boolean fsync = !"false".equals(System.getenv("ORDERTAG_MONGO_FSYNC"));
         TimeOrderedIds.install();
+        ScanLog.start();
         DurableH2Backend backend = new DurableH2Backend(args[2], fsync);
         backend.version(REPORTED_VERSION);
         MongoServer server = new MongoServer(backend);

@@ -152,6 +152,10 @@ class AlertStore:
         await self.alerts.create_index([("order_no", ASCENDING)])
         await self.alerts.create_index([("status", ASCENDING), ("created_at", DESCENDING)])
         await self.alerts.create_index([("deliveries.status", ASCENDING)])
+        # the sweeps' queries for what is due (notices_due, follow_ups): without these each
+        # read every alert, every few seconds, on a MongoDB as on the local server
+        await self.alerts.create_index([("notice_due", ASCENDING)])
+        await self.alerts.create_index([("deliveries.follow_up", ASCENDING)])
         await self.attempts.create_index([("alert_ids", ASCENDING), ("at", DESCENDING)])
 
     async def ping(self) -> None:

@@ -167,3 +167,67 @@ async def test_ids_the_server_makes_for_upserts_follow_time_as_a_mongodbs_do(
     assert len(made) == 60
     assert made == sorted(made), "each id after the one made before it"
     assert all(before <= i.generation_time <= datetime.now(UTC) for i in made)
+
+
+async def test_numeric_bounds_and_elem_match_are_answered_exactly_by_the_fewest_candidates(
+    mongo_db: AsyncDatabase[dict[str, Any]],
+) -> None:
+    """The notifier's sweeps ({notice_due: {$gt: 0}}, {deliveries: {$elemMatch: {follow_up:
+    {$gt: 0}, status: {$in: [...]}}}}) are answered by a plain index, the one with the fewest
+    candidates, and give what a scan gives: values of other types, nulls, missing fields,
+    zeros and big integers included."""
+    alerts = mongo_db["alerts"]
+    await alerts.create_index([("deliveries.status", ASCENDING)])
+    await alerts.create_index([("notice_due", ASCENDING)])
+    await alerts.create_index([("deliveries.follow_up", ASCENDING)])
+    dues: list[Any] = [None, 0, 3, 7.5, -1, "5", 2**62, [4, 0], {"n": 5}]
+    await alerts.insert_many(
+        [
+            {
+                "n": i,
+                **({"notice_due": dues[i % len(dues)]} if i % 10 else {}),
+                "deliveries": [
+                    {"status": "delivered" if i % 3 else "sending", "follow_up": i % 4},
+                    {"status": "pending", **({"follow_up": None} if i % 5 else {})},
+                ],
+            }
+            for i in range(90)
+        ]
+    )
+    await alerts.update_many({"n": {"$in": [1, 2]}}, {"$set": {"deliveries.0.follow_up": 9}})
+    everything = await alerts.find({}).to_list(None)
+
+    def numeric(value: Any) -> bool:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+
+    async def numbers(query: dict[str, Any]) -> list[int]:
+        return sorted(d["n"] for d in await alerts.find(query).to_list(None))
+
+    def due(value: Any, low: float, high: float) -> bool:
+        values = value if isinstance(value, list) else [value]
+        return any(numeric(v) and low < v <= high for v in values)
+
+    assert await numbers({"notice_due": {"$gt": 0}}) == sorted(
+        d["n"] for d in everything if due(d.get("notice_due"), 0, float("inf"))
+    )
+    assert await numbers({"notice_due": {"$gt": 0, "$lte": 5}}) == sorted(
+        d["n"] for d in everything if due(d.get("notice_due"), 0, 5)
+    )
+    settled = ["delivered", "failed"]
+    assert await numbers(
+        {"deliveries": {"$elemMatch": {"follow_up": {"$gt": 0}, "status": {"$in": settled}}}}
+    ) == sorted(
+        d["n"]
+        for d in everything
+        if any(
+            numeric(x.get("follow_up")) and x["follow_up"] > 0 and x["status"] in settled
+            for x in d["deliveries"]
+        )
+    )
+    assert await numbers({"deliveries": {"$elemMatch": {"status": "sending"}}}) == sorted(
+        d["n"] for d in everything if d["deliveries"][0]["status"] == "sending"
+    )
+    # not numeric bounds: still the scan's answer
+    assert await numbers({"notice_due": {"$gt": "4"}}) == sorted(
+        d["n"] for d in everything if d.get("notice_due") == "5"
+    )
