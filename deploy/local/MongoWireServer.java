@@ -3,6 +3,7 @@
 // acknowledge writes that H2 keeps in memory for up to a second, hence this launcher.
 // Started with Java's single-file source launcher: java -cp 'libs/*' MongoWireServer.java HOST PORT FILE
 // ORDERTAG_MONGO_FSYNC=false skips the fsync: writes then survive kill -9, not a power cut.
+// ORDERTAG_MONGO_LOG_SCANS=1 prints, every 10 s, the queries that read a whole collection.
 import de.bwaldvogel.mongo.MongoDatabase;
 import de.bwaldvogel.mongo.MongoServer;
 import de.bwaldvogel.mongo.MongoVersion;
@@ -299,6 +300,10 @@ public class MongoWireServer {
                 return matchDocuments(
                     query, orderBy, numberToSkip, limit, batchSize, fieldSelector);
             }
+            if (ScanLog.ON && fewest.size() >= ScanLog.WIDE) {
+                ScanLog.scanned(getFullName() + " (index, " + ScanLog.WIDE + "+ found)", query,
+                    fewest.size());
+            }
             return matchDocuments(
                 query, fewest, orderBy, numberToSkip, limit, batchSize, fieldSelector);
         }
@@ -326,14 +331,17 @@ public class MongoWireServer {
 
     /**
      * With ORDERTAG_MONGO_LOG_SCANS set, the queries that read a whole collection (no index
-     * answered them), by collection and shape (values left out), with how often they ran and
-     * how many documents they read, printed every 10 s: what mongod's slow-query log shows
+     * answered them) or a thousand documents or more an index found, by collection and shape
+     * (values left out), with how often they ran and how many documents they read, printed
+     * every 10 s: what mongod's slow-query log shows
      * as COLLSCAN. A query that scans here may well use an index on a MongoDB (this server
      * answers fewer queries from indexes, see docs/local-stack.md), but one that scans a
      * growing collection every few seconds is worth a look either way.
      */
     static final class ScanLog {
         static final boolean ON = System.getenv("ORDERTAG_MONGO_LOG_SCANS") != null;
+        /** An index's answer this wide is listed too (each candidate is read and matched). */
+        static final int WIDE = 1_000;
         private static final Map<String, long[]> SCANS = new HashMap<>();  // shape -> runs, read
 
         static void scanned(String collection, Document query, int documents) {
@@ -741,10 +749,50 @@ public class MongoWireServer {
         private long entries;
         /** The top-level field the indexed values come from ("history" for "history.tag"). */
         private final String source;
+        /** A compound index's second field when it is a top-level one ("created_at" of
+         * (status, created_at)), whose value each document holds there is kept by position:
+         * a bound on it narrows what the first field finds without reading the documents. */
+        private final String second;
+        private final Map<Object, Object> secondByPosition = new HashMap<>();
 
         EqualityIndex(String name, List<IndexKey> keys) {
             super(name, keys, true);  // sparse: a document it does not hold is no error
             source = keys.get(0).getKey().split("\\.", 2)[0];
+            String next = keys.size() > 1 ? keys.get(1).getKey() : null;
+            second = next == null || next.contains(".") ? null : next;
+        }
+
+        /** The second field's value as kept: a number, a time, a string, ...; null for none,
+         * an array or a sub-document (such a document is never left out by a bound). */
+        private Object secondOf(Document document) {
+            return second == null ? null : held(document.get(second));
+        }
+
+        private void keepSecond(Document document, Object position) {
+            Object value = secondOf(document);
+            if (value == null) {
+                secondByPosition.remove(position);
+            } else {
+                secondByPosition.put(position, value);
+            }
+        }
+
+        /** Leaves out the found documents whose second field's kept value fails a bound the
+         * query sets on it (numbers against numbers, times against times); any other is kept
+         * for the collection to match. */
+        private Set<Object> narrowedBySecond(Set<Object> found, Document query) {
+            if (second == null || !(query.get(second) instanceof Document bounds)
+                    || bounds.isEmpty() || !RANGE.containsAll(bounds.keySet())) {
+                return found;
+            }
+            Set<Object> kept = new LinkedHashSet<>();
+            for (Object position : found) {
+                Object value = secondByPosition.get(position);
+                if (value == null || within(value, bounds)) {
+                    kept.add(position);
+                }
+            }
+            return kept;
         }
 
         /** What a value is compared as (as the library's Utils.normalizeValue: numbers as
@@ -811,7 +859,11 @@ public class MongoWireServer {
             if (query.containsKey(field)) {
                 Object condition = query.get(field);
                 Set<Object> found = candidatesFor(condition);
-                return found == null || !isRange(condition) ? found : inStoredOrder(found);
+                if (found == null) {
+                    return null;
+                }
+                found = narrowedBySecond(found, query);
+                return isRange(condition) ? inStoredOrder(found) : found;
             }
             int dot = field.indexOf('.');
             if (dot > 0 && query.get(field.substring(0, dot)) instanceof Document outer
@@ -878,8 +930,7 @@ public class MongoWireServer {
             Set<Object> found = new LinkedHashSet<>();
             for (Map.Entry<Object, Set<Object>> held : positionsByValue.entrySet()) {
                 if (held.getKey() instanceof Long  // beyond a double's precision: kept
-                        || held.getKey() instanceof Double value
-                        && (value.isNaN() || within(value, bounds))) {
+                        || held.getKey() instanceof Double value && within(value, bounds)) {
                     found.addAll(held.getValue());
                 }
             }
@@ -888,14 +939,24 @@ public class MongoWireServer {
 
         private static final Set<String> RANGE = Set.of("$gt", "$gte", "$lt", "$lte");
 
-        private static boolean within(double value, Document bounds) {
+        /** Whether a kept value meets every bound; true when it cannot tell (a bound or the
+         * value of another type, a number beyond a double's precision, NaN): kept. */
+        private static boolean within(Object value, Document bounds) {
             for (Map.Entry<String, Object> bound : bounds.entrySet()) {
-                double limit = ((Number) bound.getValue()).doubleValue();
+                int order;
+                if (value instanceof Double number && !number.isNaN()
+                        && bound.getValue() instanceof Number limit && !(limit instanceof Long)) {
+                    order = Double.compare(number, limit.doubleValue());
+                } else if (value instanceof Instant time && bound.getValue() instanceof Instant limit) {
+                    order = time.compareTo(limit);
+                } else {
+                    continue;
+                }
                 boolean holds = switch (bound.getKey()) {
-                    case "$gt" -> value > limit;
-                    case "$gte" -> value >= limit;
-                    case "$lt" -> value < limit;
-                    default -> value <= limit;
+                    case "$gt" -> order > 0;
+                    case "$gte" -> order >= 0;
+                    case "$lt" -> order < 0;
+                    default -> order <= 0;
                 };
                 if (!holds) {
                     return false;
@@ -919,6 +980,7 @@ public class MongoWireServer {
             for (Object value : valuesOf(document)) {
                 hold(value, position);
             }
+            keepSecond(document, position);
         }
 
         @Override
@@ -927,12 +989,16 @@ public class MongoWireServer {
             for (Object value : valuesOf(document)) {
                 drop(value, position);
             }
+            secondByPosition.remove(position);
             return null;  // a non-unique index does not locate documents
         }
 
         @Override
         public synchronized void updateInPlace(Document oldDocument, Document newDocument, Object position,
                                                MongoCollection<Object> collection) {
+            if (second != null && !Objects.equals(oldDocument.get(second), newDocument.get(second))) {
+                keepSecond(newDocument, position);
+            }
             if (Objects.equals(oldDocument.get(source), newDocument.get(source))) {
                 return;  // the update left the indexed field alone (most updates, most indexes)
             }
@@ -981,6 +1047,7 @@ public class MongoWireServer {
         @Override
         public synchronized void drop() {
             positionsByValue.clear();
+            secondByPosition.clear();
             entries = 0;
         }
     }

@@ -2,11 +2,11 @@
 the index (deploy/local/MongoWireServer.java): the answers must be exactly MongoDB's, whichever
 index finds the candidates."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from pymongo import ASCENDING
+from pymongo import ASCENDING, DESCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 
 pytestmark = pytest.mark.integration
@@ -230,4 +230,54 @@ async def test_numeric_bounds_and_elem_match_are_answered_exactly_by_the_fewest_
     # not numeric bounds: still the scan's answer
     assert await numbers({"notice_due": {"$gt": "4"}}) == sorted(
         d["n"] for d in everything if d.get("notice_due") == "5"
+    )
+
+
+async def test_a_bound_on_a_compound_indexs_second_field_narrows_exactly(
+    mongo_db: AsyncDatabase[dict[str, Any]],
+) -> None:
+    """{status: "open", created_at: {$lte: T}} (the escalation sweep) is answered by the
+    (status, created_at) index without reading the open alerts created after T, and gives
+    what a scan gives through updates of either field and deletes."""
+    alerts = mongo_db["alerts"]
+    await alerts.create_index([("status", ASCENDING), ("created_at", DESCENDING)])
+    start = datetime(2026, 11, 26, 8, 0, tzinfo=UTC)
+    created: list[Any] = [start + timedelta(minutes=i) for i in range(50)]
+    created[7] = "yesterday"  # another type: never left out by a bound on times
+    created[8] = [start, start + timedelta(days=9)]  # an array: never left out either
+    await alerts.insert_many(
+        [
+            {"n": i, "status": "open" if i % 3 else "resolved", "created_at": created[i]}
+            for i in range(50)
+        ]
+    )
+    await alerts.update_one({"n": 40}, {"$set": {"created_at": start - timedelta(hours=1)}})
+    await alerts.update_one({"n": 3}, {"$set": {"status": "open"}})
+    await alerts.update_one({"n": 4}, {"$unset": {"created_at": ""}})
+    await alerts.delete_many({"n": {"$in": [1, 2]}})
+    everything = await alerts.find({}).to_list(None)
+    cutoff = start + timedelta(minutes=20)
+
+    def before(value: Any, inclusive: bool) -> bool:
+        values = value if isinstance(value, list) else [value]
+        return any(
+            isinstance(v, datetime) and (v <= cutoff if inclusive else v < cutoff) for v in values
+        )
+
+    async def numbers(query: dict[str, Any]) -> list[int]:
+        return sorted(d["n"] for d in await alerts.find(query).to_list(None))
+
+    for operator, inclusive in (("$lte", True), ("$lt", False)):
+        assert await numbers({"status": "open", "created_at": {operator: cutoff}}) == sorted(
+            d["n"]
+            for d in everything
+            if d["status"] == "open" and before(d.get("created_at"), inclusive)
+        )
+    later = {"$gt": cutoff, "$lte": start + timedelta(minutes=45)}
+    assert await numbers({"status": "open", "created_at": later}) == sorted(
+        d["n"]
+        for d in everything
+        if d["status"] == "open"
+        and isinstance(d.get("created_at"), datetime)
+        and cutoff < d["created_at"] <= start + timedelta(minutes=45)
     )
