@@ -852,8 +852,9 @@ public class MongoWireServer {
          * field, a superset of the answer (the collection matches each against the whole
          * query); null when this index cannot say. The condition is on the field itself, or
          * inside an $elemMatch on the array holding it ({deliveries: {$elemMatch: {status:
-         * X, ...}}} for deliveries.status): equality, $in, or numeric bounds ($gt, $gte, $lt,
-         * $lte: only numbers match those, and a document without the field never does). */
+         * X, ...}}} for deliveries.status): equality, $in, or bounds ($gt, $gte, $lt, $lte)
+         * that are all numbers or all times (only values of that kind match them, and a
+         * document without the field never does). */
         synchronized Set<Object> candidates(Document query) {
             String field = keys().get(0);
             if (query.containsKey(field)) {
@@ -917,20 +918,25 @@ public class MongoWireServer {
             return found;
         }
 
-        /** The documents holding a number within numeric bounds; null for anything else. */
+        /** The documents holding a value within bounds that are all numbers or all times
+         * (only those match such bounds); null for anything else. */
         private Set<Object> inRange(Document bounds) {
-            if (bounds.isEmpty()) {
+            if (bounds.isEmpty() || !RANGE.containsAll(bounds.keySet())) {
                 return null;
             }
-            for (Map.Entry<String, Object> bound : bounds.entrySet()) {
-                if (!RANGE.contains(bound.getKey()) || !(bound.getValue() instanceof Number)) {
-                    return null;
-                }
+            boolean numbers = bounds.values().stream().allMatch(Number.class::isInstance);
+            boolean times = bounds.values().stream().allMatch(Instant.class::isInstance);
+            if (!numbers && !times) {
+                return null;
             }
             Set<Object> found = new LinkedHashSet<>();
             for (Map.Entry<Object, Set<Object>> held : positionsByValue.entrySet()) {
-                if (held.getKey() instanceof Long  // beyond a double's precision: kept
-                        || held.getKey() instanceof Double value && within(value, bounds)) {
+                Object value = held.getKey();
+                boolean candidate = numbers
+                    ? value instanceof Long  // beyond a double's precision: kept
+                        || value instanceof Double && within(value, bounds)
+                    : value instanceof Instant && within(value, bounds);
+                if (candidate) {
                     found.addAll(held.getValue());
                 }
             }

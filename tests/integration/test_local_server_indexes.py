@@ -175,7 +175,8 @@ async def test_numeric_bounds_and_elem_match_are_answered_exactly_by_the_fewest_
     """The notifier's sweeps ({notice_due: {$gt: 0}}, {deliveries: {$elemMatch: {follow_up:
     {$gt: 0}, status: {$in: [...]}}}}) are answered by a plain index, the one with the fewest
     candidates, and give what a scan gives: values of other types, nulls, missing fields,
-    zeros and big integers included."""
+    zeros and big integers included; so are bounds that are times (the customers' review
+    sweep, {next_review_at: {$lte: now}})."""
     alerts = mongo_db["alerts"]
     await alerts.create_index([("deliveries.status", ASCENDING)])
     await alerts.create_index([("notice_due", ASCENDING)])
@@ -226,6 +227,19 @@ async def test_numeric_bounds_and_elem_match_are_answered_exactly_by_the_fewest_
     )
     assert await numbers({"deliveries": {"$elemMatch": {"status": "sending"}}}) == sorted(
         d["n"] for d in everything if d["deliveries"][0]["status"] == "sending"
+    )
+    # bounds that are times: the documents holding a time in range
+    await alerts.create_index([("due_at", ASCENDING)])
+    start = datetime(2026, 11, 26, tzinfo=UTC)
+    for n in range(0, 90, 4):
+        at: Any = start + timedelta(hours=n) if n % 8 else str(n)  # some of another type
+        await alerts.update_one({"n": n}, {"$set": {"due_at": at}})
+    everything = await alerts.find({}).to_list(None)
+    cutoff = start + timedelta(hours=40)
+    assert await numbers({"due_at": {"$lte": cutoff}}) == sorted(
+        d["n"]
+        for d in everything
+        if isinstance(d.get("due_at"), datetime) and d["due_at"] <= cutoff
     )
     # not numeric bounds: still the scan's answer
     assert await numbers({"notice_due": {"$gt": "4"}}) == sorted(
