@@ -229,7 +229,8 @@ def markdown(figures: dict[str, Any]) -> str:
             f" and its history {mongodb['bytes_per_order']:,}"
             f" ({mongodb['documents_per_order']} documents; {local['bytes_per_order']:,} on the"
             " local MongoDB-wire server, which also stores `tag_keys` for its order list) and"
-            f" the customer's update {customers['bytes_per_order']:,}"
+            " the customer's update (with the products' first sales; an update counted as what"
+            f" it sets, an insert as its document) {customers['bytes_per_order']:,}"
             f" ({customers['documents_per_order']} documents; target ≤ 1,500 in all).",
             "",
             "| collection | field | local server, B/order | MongoDB, B/order |",

@@ -16,6 +16,7 @@ import de.bwaldvogel.mongo.backend.IndexKey;
 import de.bwaldvogel.mongo.backend.KeyValue;
 import de.bwaldvogel.mongo.backend.Missing;
 import de.bwaldvogel.mongo.backend.QueryResult;
+import de.bwaldvogel.mongo.backend.ValueComparator;
 import de.bwaldvogel.mongo.backend.h2.H2Backend;
 import de.bwaldvogel.mongo.backend.h2.H2Collection;
 import de.bwaldvogel.mongo.backend.h2.H2Database;
@@ -267,7 +268,13 @@ public class MongoWireServer {
                        MVMap<Object, Document> documents, MVMap<String, Object> meta,
                        CursorRegistry cursors) {
             super(database, collectionName, options, documents, meta, cursors);
+            opened = true;
         }
+
+        /** False while the library's constructor runs: it logs the size it kept (a debug line
+         * whose argument is worked out whatever the log level), which here would read every
+         * document at each start. */
+        private boolean opened;
 
         @Override
         protected boolean tracksDataSize() {
@@ -282,7 +289,8 @@ public class MongoWireServer {
         @Override
         protected QueryResult queryDocuments(Document query, Document orderBy, int numberToSkip,
                                              int limit, int batchSize, Document fieldSelector) {
-            Set<Object> fewest = null;
+            EqualityIndex best = null;
+            long fewestFound = Long.MAX_VALUE;
             for (Index<Object> index : getIndexes()) {
                 if (!(index instanceof EqualityIndex plain)) {
                     if (index.canHandle(query)) {
@@ -291,11 +299,13 @@ public class MongoWireServer {
                     }
                     continue;
                 }
-                Set<Object> found = plain.candidates(query);
-                if (found != null && (fewest == null || found.size() < fewest.size())) {
-                    fewest = found;
+                long found = plain.estimate(query);
+                if (found >= 0 && found < fewestFound) {
+                    best = plain;
+                    fewestFound = found;
                 }
             }
+            Set<Object> fewest = best == null ? null : best.candidates(query);
             if (fewest == null) {
                 return matchDocuments(
                     query, orderBy, numberToSkip, limit, batchSize, fieldSelector);
@@ -322,6 +332,9 @@ public class MongoWireServer {
 
         @Override
         protected int getDataSize() {
+            if (!opened) {
+                return 0;
+            }
             long size = streamAllDocumentsWithPosition()
                 .mapToLong(stored -> DocumentType.sizeOf(stored.getDocument()))
                 .sum();
@@ -611,12 +624,15 @@ public class MongoWireServer {
             return false;
         }
 
-        /** A document's size as BSON (what collStats reports). */
+        /** A document's size as BSON (what collStats reports); 0 for one BSON cannot hold
+         * (stored by Java serialisation). */
         static long sizeOf(Document document) {
             ByteBuf out = Unpooled.buffer(1024);
             try {
                 BsonEncoder.encodeDocument(document, out);
                 return out.readableBytes();
+            } catch (RuntimeException unencodable) {
+                return 0;
             } finally {
                 out.release();
             }
@@ -759,13 +775,14 @@ public class MongoWireServer {
             super(name, keys, true);  // sparse: a document it does not hold is no error
             source = keys.get(0).getKey().split("\\.", 2)[0];
             String next = keys.size() > 1 ? keys.get(1).getKey() : null;
-            second = next == null || next.contains(".") ? null : next;
+            second = next == null || next.contains(".") || next.equals("_id") ? null : next;
         }
 
-        /** The second field's value as kept: a number, a time, a string, ...; null for none,
-         * an array or a sub-document (such a document is never left out by a bound). */
+        /** The second field's value as kept: a number or a time, what a bound can leave out
+         * (null for anything else: such a document is never left out by a bound). */
         private Object secondOf(Document document) {
-            return second == null ? null : held(document.get(second));
+            Object value = second == null ? null : held(document.get(second));
+            return value instanceof Double || value instanceof Instant ? value : null;
         }
 
         private void keepSecond(Document document, Object position) {
@@ -876,6 +893,19 @@ public class MongoWireServer {
             return null;
         }
 
+        /** How many documents this index would find for the query, without listing them
+         * where it can say (equality, $in: the sizes it keeps; more than the answer when the
+         * second field narrows it); -1 when it cannot answer the query. */
+        synchronized long estimate(Document query) {
+            Object condition = query.get(keys().get(0));
+            if (query.containsKey(keys().get(0)) && !(condition instanceof Document)) {
+                Object normal = held(condition);
+                return normal == null ? -1 : positionsByValue.getOrDefault(normal, Set.of()).size();
+            }
+            Set<Object> found = candidates(query);
+            return found == null ? -1 : found.size();
+        }
+
         private static boolean isRange(Object condition) {
             return condition instanceof Document expression && !expression.containsKey("$in");
         }
@@ -932,10 +962,8 @@ public class MongoWireServer {
             Set<Object> found = new LinkedHashSet<>();
             for (Map.Entry<Object, Set<Object>> held : positionsByValue.entrySet()) {
                 Object value = held.getKey();
-                boolean candidate = numbers
-                    ? value instanceof Long  // beyond a double's precision: kept
-                        || value instanceof Double && within(value, bounds)
-                    : value instanceof Instant && within(value, bounds);
+                boolean candidate = (numbers ? value instanceof Number : value instanceof Instant)
+                    && within(value, bounds);
                 if (candidate) {
                     found.addAll(held.getValue());
                 }
@@ -946,18 +974,17 @@ public class MongoWireServer {
         private static final Set<String> RANGE = Set.of("$gt", "$gte", "$lt", "$lte");
 
         /** Whether a kept value meets every bound; true when it cannot tell (a bound or the
-         * value of another type, a number beyond a double's precision, NaN): kept. */
+         * value of another type): kept. */
         private static boolean within(Object value, Document bounds) {
             for (Map.Entry<String, Object> bound : bounds.entrySet()) {
-                int order;
-                if (value instanceof Double number && !number.isNaN()
-                        && bound.getValue() instanceof Number limit && !(limit instanceof Long)) {
-                    order = Double.compare(number, limit.doubleValue());
-                } else if (value instanceof Instant time && bound.getValue() instanceof Instant limit) {
-                    order = time.compareTo(limit);
-                } else {
+                Object limit = bound.getValue();
+                if (!(value instanceof Number && limit instanceof Number)
+                        && !(value instanceof Instant && limit instanceof Instant)) {
                     continue;
                 }
+                // the library's matcher compares so (-0.0 equal to 0, large whole numbers as
+                // longs): the same comparison leaves out exactly what it would not match
+                int order = ValueComparator.asc().compare(value, limit);
                 boolean holds = switch (bound.getKey()) {
                     case "$gt" -> order > 0;
                     case "$gte" -> order >= 0;

@@ -41,9 +41,8 @@ async def test_the_document_bytes_bench_runs() -> None:
     customers = figures["customer_writes"]
     assert 0.5 < customers["documents_per_order"] <= 1.0
     assert customers["fields_per_order"]["customers: (inserted documents)"] > 0
-    assert figures["bytes_per_order_with_customers"] == round(
-        figures["bytes_per_order"] + customers["bytes_per_order"], 1
-    )
+    assert customers["bytes_per_order"] > 100  # a new customer's document is ~0.5 KB
+    assert figures["bytes_per_order_with_customers"] > figures["bytes_per_order"] + 100
     assert "customer's update" in document_bytes.markdown(
         {"local_server": figures, "mongodb": figures}
     )

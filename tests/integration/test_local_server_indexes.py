@@ -295,3 +295,31 @@ async def test_a_bound_on_a_compound_indexs_second_field_narrows_exactly(
         and isinstance(d.get("created_at"), datetime)
         and cutoff < d["created_at"] <= start + timedelta(minutes=45)
     )
+
+
+async def test_an_index_answers_bounds_as_the_scan_does_at_the_edges_of_numbers(
+    mongo_db: AsyncDatabase[dict[str, Any]],
+) -> None:
+    """The same documents with and without the index, the same queries: -0.0 against 0,
+    fractions beyond 32-bit integers, NaN, big integers, mixed types and arrays, alone and as
+    a compound index's second field."""
+    values: list[Any] = [0, -0.0, 0.5, 3_000_000_000.5, 3e9, 2**62, float("nan"), -7, "5", None]
+    values += [[1, 3_000_000_000.5], {"x": 1}]
+    documents = [
+        {"n": i, "v": v, "kind": "k" if i % 2 else "j", "w": values[(i * 5) % len(values)]}
+        for i, v in enumerate(values * 3)
+    ]
+    indexed, scanned = mongo_db["indexed"], mongo_db["scanned"]
+    await indexed.create_index([("v", ASCENDING)])
+    await indexed.create_index([("kind", ASCENDING), ("w", ASCENDING)])
+    await indexed.insert_many([dict(d) for d in documents])
+    await scanned.insert_many([dict(d) for d in documents])
+    bounds: list[dict[str, Any]] = [
+        {"$lte": -0.0}, {"$gte": 0}, {"$lt": 0}, {"$lte": 3e9}, {"$gt": 3e9},
+        {"$gt": float("nan")}, {"$gte": 2**62}, {"$gt": -10, "$lt": 1}, {"$lte": 3_000_000_000},
+    ]  # fmt: skip
+    for bound in bounds:
+        for query in ({"v": bound}, {"kind": "k", "w": bound}):
+            got = sorted(d["n"] for d in await indexed.find(query).to_list(None))
+            want = sorted(d["n"] for d in await scanned.find(query).to_list(None))
+            assert got == want, query

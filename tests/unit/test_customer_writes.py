@@ -131,7 +131,7 @@ def test_tags_removed_with_nothing_in_their_place_are_set_as_a_whole_list() -> N
         assert not any(key.startswith("tags.") for key in update["$set"])
 
 
-def test_a_tag_stored_without_a_field_it_may_leave_out_gets_that_field_alone() -> None:
+def test_a_tag_stored_without_a_field_it_may_leave_out_gets_only_that_field_set() -> None:
     earlier = {k: v for k, v in LOYAL.model_dump(mode="json").items() if k != "family"}
     record = CustomerRecord.from_document(stored_customer(tags=[earlier]))
     update = update_of(record, {})

@@ -63,7 +63,7 @@ def _utc(moment: datetime) -> datetime:
 def _laid_out(stored: Any, tags: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """``tags`` where the stored document holds them: a tag it holds stays at its position, a
     new tag takes the place of one removed, the rest come after. The customer page lists them
-    in that order (oldest places first); the write then changes only what moved."""
+    in that order; the write then changes only what moved."""
     if not isinstance(stored, list):
         return tags
     new = {tag["name"]: tag for tag in tags}
