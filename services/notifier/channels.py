@@ -13,6 +13,7 @@ import os
 import time
 import urllib.parse
 from dataclasses import dataclass
+from datetime import datetime
 from email.message import EmailMessage
 from html import escape
 from typing import Any
@@ -51,6 +52,13 @@ _HTTP_AFTER_SENDING = (httpx.ReadError, httpx.ReadTimeout, httpx.RemoteProtocolE
 _SMTP_NOT_SENT = (aiosmtplib.SMTPConnectError, aiosmtplib.SMTPResponseException)
 
 
+def _send_order(alert: Alert) -> tuple[datetime, str]:
+    """Oldest first, to the millisecond: what MongoDB keeps of a time, so an alert read back
+    sorts as it did when it was raised."""
+    created = alert.created_at
+    return created.replace(microsecond=created.microsecond // 1000 * 1000), alert.alert_id
+
+
 @dataclass(frozen=True, slots=True)
 class Message:
     """One delivery: a single alert, or a digest of several when the channel is rate limited."""
@@ -58,6 +66,12 @@ class Message:
     alerts: tuple[Alert, ...]
     escalation: bool = False
     key: str | None = None  # the idempotency key it was claimed with, once claimed
+
+    def __post_init__(self) -> None:
+        # one order whatever order the alerts came in (oldest first): a claim a crash
+        # interrupted is sent again from the alerts as the store reads them back, under the
+        # same idempotency key, and must say what the first attempt said
+        object.__setattr__(self, "alerts", tuple(sorted(self.alerts, key=_send_order)))
 
     @property
     def title(self) -> str:

@@ -2,7 +2,7 @@
 
 import json
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from datetime import time as clock
 from decimal import Decimal
 from pathlib import Path
@@ -171,6 +171,38 @@ def test_a_digest_titles_the_count_and_lists_every_alert() -> None:
 
     assert message.title == "2 ordertag alerts"
     assert len(message.lines()) == 2
+
+
+def test_a_digest_says_the_same_whatever_order_its_alerts_came_in() -> None:
+    """An interrupted claim is sent again from the alerts as the store reads them back: the
+    body under its idempotency key must be the first attempt's."""
+    alerts = [
+        alert().model_copy(
+            update={
+                "alert_id": f"SO-{i}:urgent",
+                "order_no": f"SO-{i}",
+                "created_at": NOW + timedelta(seconds=i % 3),
+            }
+        )
+        for i in range(6)
+    ]
+    first = Message(tuple(alerts), key="k")
+    again = Message(tuple(reversed(alerts)), key="k")
+
+    assert first.lines() == again.lines()
+    assert [a.order_no for a in first.alerts] == ["SO-0", "SO-3", "SO-1", "SO-4", "SO-2", "SO-5"]
+
+    # raised within a millisecond of each other, read back with the milliseconds MongoDB keeps
+    close = [
+        a.model_copy(update={"created_at": NOW + timedelta(microseconds=300 * (6 - i))})
+        for i, a in enumerate(alerts)
+    ]
+    read_back = [
+        a.model_copy(update={"created_at": a.created_at.replace(microsecond=ms * 1000)})
+        for a in reversed(close)
+        for ms in [a.created_at.microsecond // 1000]
+    ]
+    assert Message(tuple(close)).lines() == Message(tuple(read_back)).lines()
 
 
 def test_a_digest_idempotency_key_stays_short_whatever_its_size() -> None:
