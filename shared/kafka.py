@@ -2,6 +2,7 @@
 
 import asyncio
 import contextlib
+import struct
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -12,7 +13,6 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 from aiokafka.helpers import create_ssl_context
-from aiokafka.partitioner import DefaultPartitioner
 from faststream.kafka import KafkaBroker
 from faststream.message import StreamMessage
 from faststream.security import (
@@ -43,7 +43,37 @@ SAFE_PRODUCER = {
 }
 JSON_HEADERS = [("content-type", b"application/json")]
 OutgoingRecord = tuple[bytes, bytes, Headers]  # key, value, headers
-PARTITIONER = DefaultPartitioner()  # the producer's own: a key goes where send() would put it
+_MURMUR_M = 0x5BD1E995
+_WORD = 0xFFFFFFFF
+
+
+def partition_for(key: bytes, partitions: Sequence[int]) -> int:
+    """The partition of ``partitions`` (sorted) that aiokafka's ``send()`` and the Java client
+    choose for ``key``: murmur2, positive, modulo their count. aiokafka's own murmur2 reads the
+    key a byte at a time and masks after every step (~2.4 µs a customer id, the most of any
+    step of publishing an order); this one reads it a word at a time (~1.3 µs)."""
+    return partitions[(murmur2(key) & 0x7FFFFFFF) % len(partitions)]
+
+
+def murmur2(data: bytes) -> int:
+    """Kafka's murmur2 (``org.apache.kafka.common.utils.Utils.murmur2``) of ``data``."""
+    length = len(data)
+    h = 0x9747B28C ^ length
+    whole = length & ~3
+    for (k,) in struct.iter_unpack("<I", data[:whole]):
+        k = (k * _MURMUR_M) & _WORD
+        k ^= k >> 24
+        h = ((h * _MURMUR_M) & _WORD) ^ ((k * _MURMUR_M) & _WORD)
+    left = length & 3
+    if left:
+        if left == 3:
+            h ^= data[whole + 2] << 16
+        if left >= 2:
+            h ^= data[whole + 1] << 8
+        h = ((h ^ data[whole]) * _MURMUR_M) & _WORD
+    h ^= h >> 13
+    h = (h * _MURMUR_M) & _WORD
+    return h ^ (h >> 15)
 
 
 # A silent dynamic member is noticed fast; a static one is waited for long enough to restart
@@ -201,7 +231,7 @@ async def send_batched(
     partitions = sorted(await producer.partitions_for(topic))
     by_partition: defaultdict[int, list[int]] = defaultdict(list)
     for index, (key, _, _) in enumerate(records):
-        by_partition[PARTITIONER(key, partitions, partitions)].append(index)
+        by_partition[partition_for(key, partitions)].append(index)
     batch_of: dict[int, asyncio.Future[Any]] = {}  # record index -> its batch's future
     for partition, indexes in by_partition.items():
         batch, members = producer.create_batch(), list[int]()
