@@ -85,7 +85,12 @@ def order_event_key(event: OrderEventModel) -> bytes:
     depend on the order in which one customer's events are applied, and Kafka keeps order only
     within a partition. Same key, same partition, so one customer's events stay in order.
     """
-    return event.customer_id.encode()
+    return customer_key(event.customer_id)
+
+
+def customer_key(customer_id: str) -> bytes:
+    """The Kafka key of a customer's order events (``order_event_key``)."""
+    return customer_id.encode()
 
 
 class TagSource(StrEnum):

@@ -6,9 +6,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from services.ingest.idempotency import Claim, ClaimOutcome, order_digest
-from services.ingest.publishing import BrokerUnavailable, event_value
+from services.ingest.publishing import BrokerUnavailable, EncodedEvent, encoded, event_value
 from shared.errors import DependencyUnavailable
-from shared.events import OrderEventModel
+from shared.events import OrderEventModel, order_event_adapter, order_event_key
 from shared.models import Order
 
 
@@ -77,12 +77,15 @@ class FakePublisher:
         if error is not None:
             raise BrokerUnavailable(f"Kafka did not acknowledge the event: {error!r}")
 
-    async def publish_many(
-        self, events: Sequence[OrderEventModel], values: Sequence[bytes] | None = None
-    ) -> list[BaseException | None]:
+    async def publish_many(self, events: Sequence[OrderEventModel]) -> list[BaseException | None]:
+        return await self.publish_encoded([encoded(event) for event in events])
+
+    async def publish_encoded(self, events: Sequence[EncodedEvent]) -> list[BaseException | None]:
         errors: list[BaseException | None] = []
-        for event, value in zip(events, values or [event_value(e) for e in events], strict=True):
-            assert value == event_value(event), "a value given must be the event's own JSON"
+        for sent in events:
+            event = order_event_adapter.validate_json(sent.value)
+            assert sent.value == event_value(event), "a value must be its event's own JSON"
+            assert (sent.key, sent.order_no) == (order_event_key(event), event.order_no)
             if self.down or event.order_no in self.refuse:
                 errors.append(TimeoutError("not acknowledged (fake)"))
             else:

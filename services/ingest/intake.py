@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 from services.ingest import metrics
 from services.ingest.idempotency import Claim, ClaimOutcome, digest_of, order_digest
-from services.ingest.publishing import BrokerUnavailable, new_orders
+from services.ingest.publishing import BrokerUnavailable, EncodedEvent, new_orders
 from shared.errors import DependencyUnavailable, NotFound
 from shared.events import OrderEventModel, OrderUpdated, StatusChanged
 from shared.http import field_errors
@@ -87,8 +87,8 @@ class EventPublisher(Protocol):
 
     async def publish(self, event: OrderEventModel) -> None: ...
 
-    async def publish_many(
-        self, events: Sequence[OrderEventModel], values: Sequence[bytes] | None = None
+    async def publish_encoded(
+        self, events: Sequence[EncodedEvent]
     ) -> list[BaseException | None]: ...
 
 
@@ -142,19 +142,15 @@ class Intake:
                 )
             return self._finish(results, repeats, first_in_batch)
         to_publish = []
-        to_send: list[bytes] = []
         for (index, order), new, claim in zip(unique, made, claims, strict=True):
             if claim.outcome is ClaimOutcome.CLAIMED:
-                to_publish.append((index, order, new.event, claim))
-                to_send.append(new.value)
+                to_publish.append((index, order, new, claim))
             else:
                 results[index] = ItemResult(
                     index, order.order_no, Outcome(claim.outcome.value), event_id=claim.event_id
                 )
 
-        errors = await self._publisher.publish_many(
-            [event for _, _, event, _ in to_publish], to_send
-        )
+        errors = await self._publisher.publish_encoded([new for _, _, new, _ in to_publish])
         published: list[tuple[Order, Claim]] = []
         failed: list[tuple[Order, Claim]] = []
         for (index, order, _, claim), kept_out in zip(to_publish, errors, strict=True):

@@ -13,7 +13,7 @@ from aiokafka.structs import RecordMetadata
 
 from services.ingest import metrics
 from shared.errors import DependencyUnavailable
-from shared.events import EventType, OrderCreated, OrderEventModel, built, order_event_key, utc_now
+from shared.events import OrderCreated, OrderEventModel, customer_key, order_event_key, utc_now
 from shared.kafka import JSON_HEADERS, send_batched
 from shared.models import Order
 from shared.tracing import PublishSpans
@@ -28,6 +28,20 @@ class BrokerUnavailable(DependencyUnavailable):
         super().__init__("kafka", message)
 
 
+@dataclass(frozen=True, slots=True)
+class EncodedEvent:
+    """An order event as Kafka takes it: its key, its JSON, and its order number (for the
+    producer span)."""
+
+    key: bytes
+    value: bytes
+    order_no: str
+
+
+def encoded(event: OrderEventModel) -> EncodedEvent:
+    return EncodedEvent(order_event_key(event), event_value(event), event.order_no)
+
+
 class OrderEventPublisher:
     def __init__(self, producer: AIOKafkaProducer, topic: str, timeout_s: float) -> None:
         self._producer = producer
@@ -40,22 +54,21 @@ class OrderEventPublisher:
         if error is not None:
             raise BrokerUnavailable(f"Kafka did not acknowledge the event: {error!r}") from error
 
-    async def publish_many(
-        self, events: Sequence[OrderEventModel], values: Sequence[bytes] | None = None
-    ) -> list[BaseException | None]:
+    async def publish_many(self, events: Sequence[OrderEventModel]) -> list[BaseException | None]:
+        """Publish events; returns, per event, the error that kept it out or None."""
+        return await self.publish_encoded([encoded(event) for event in events])
+
+    async def publish_encoded(self, events: Sequence[EncodedEvent]) -> list[BaseException | None]:
         """Send every event (one batch per partition), then await all acknowledgements
-        together. ``values`` are the events' JSON when the caller made it already
-        (``event_value``). Returns, per event, the error that kept it out or None."""
+        together. Returns, per event, the error that kept it out or None."""
         started = time.perf_counter()
         futures: list[asyncio.Future[RecordMetadata]] = []
         spans = PublishSpans(self._topic)  # one per event, each event's context in its headers
-        if values is None:
-            values = [event_value(event) for event in events]
         try:
             async with asyncio.timeout(self._timeout_s):
                 records = [
-                    (order_event_key(event), value, spans.headers(JSON_HEADERS, event.order_no))
-                    for event, value in zip(events, values, strict=True)
+                    (event.key, event.value, spans.headers(JSON_HEADERS, event.order_no))
+                    for event in events
                 ]
                 futures = await send_batched(self._producer, self._topic, records)
                 outcomes = await asyncio.gather(*futures, return_exceptions=True)
@@ -78,12 +91,10 @@ _ORDER_FIELD = b',"order":'
 
 
 @dataclass(frozen=True, slots=True)
-class OrderCreatedRecord:
-    """An accepted order's ``order.created`` event, ready to claim and publish."""
+class OrderCreatedRecord(EncodedEvent):
+    """A new order's ``order.created`` event, ready to claim and publish."""
 
-    event: OrderCreated
     event_id: str
-    value: bytes  # the record value: the event's JSON
     order_json: bytes  # the order's own JSON, inside ``value`` (its digest is the claim's)
 
 
@@ -94,40 +105,37 @@ def new_orders(orders: Sequence[Order]) -> list[OrderCreatedRecord]:
     their envelope only by ``event_id``: pydantic-core serialises the first event whole, and
     each other value is that envelope with its own id and its order's JSON (what serialising
     each event gives, byte for byte; ``event_value``). Serialising an envelope per event cost
-    as much again as the order inside it."""
+    as much again as the order inside it; building an event object per order, a UUID object
+    per id and its string form cost as much as the order's own JSON, so none is built."""
     if not orders:
         return []
-    occurred_at = utc_now()
-    events = [
-        built(
-            OrderCreated,
-            {
-                "event_id": event_id,
-                "occurred_at": occurred_at,
-                "schema_version": 1,
-                "event_type": EventType.ORDER_CREATED,
-                "order": order,
-            },
-        )
-        for event_id, order in zip(new_event_ids(len(orders)), orders, strict=True)
-    ]
-    first_id = str(events[0].event_id).encode()
-    head, _, after_id = event_value(events[0]).partition(first_id)
+    event_ids = new_event_ids(len(orders))
+    first = OrderCreated(event_id=UUID(event_ids[0]), occurred_at=utc_now(), order=orders[0])
+    head, _, after_id = event_value(first).partition(event_ids[0].encode())
     tail = after_id[: after_id.index(_ORDER_FIELD) + len(_ORDER_FIELD)]
     serialise = Order.__pydantic_serializer__.to_json
     made = []
-    for event, order in zip(events, orders, strict=True):
-        event_id, order_json = str(event.event_id), serialise(order)
+    for event_id, order in zip(event_ids, orders, strict=True):
+        order_json = serialise(order)
         value = b"".join((head, event_id.encode(), tail, order_json, b"}"))
-        made.append(OrderCreatedRecord(event, event_id, value, order_json))
+        key = customer_key(order.customer.id)
+        made.append(OrderCreatedRecord(key, value, order.order_no, event_id, order_json))
     return made
 
 
-def new_event_ids(count: int) -> list[UUID]:
-    """``count`` random (version 4) UUIDs, as ``uuid4()`` makes them, from one read of the
-    system's randomness instead of one each."""
-    randomness = os.urandom(16 * count)
-    return [UUID(bytes=randomness[i : i + 16], version=4) for i in range(0, 16 * count, 16)]
+def new_event_ids(count: int) -> list[str]:
+    """``count`` random (version 4) UUIDs in their string form, as ``str(uuid4())`` gives
+    them, from one read of the system's randomness (a UUID object each cost more than the
+    rest of its event's envelope)."""
+    raw = bytearray(os.urandom(16 * count))
+    raw[6::16] = bytes(0x40 | (b & 0x0F) for b in raw[6::16])  # version 4
+    raw[8::16] = bytes(0x80 | (b & 0x3F) for b in raw[8::16])  # the RFC 4122 variant
+    hexed = raw.hex()
+    return [
+        f"{hexed[i : i + 8]}-{hexed[i + 8 : i + 12]}-{hexed[i + 12 : i + 16]}-"
+        f"{hexed[i + 16 : i + 20]}-{hexed[i + 20 : i + 32]}"
+        for i in range(0, 32 * count, 32)
+    ]
 
 
 def _error_of(
