@@ -205,9 +205,10 @@ def _unavailable(error: BaseException) -> DependencyUnavailable:
 
 
 def _record(customer_id: str, digest: str, event_id: str, state: str) -> str:
-    """A claim's record: what ``json.dumps`` of its four fields gives, formatted directly (a
-    digest, an id and a state need no escaping; the customer id is encoded as JSON)."""
+    """A claim's record: what ``json.dumps`` of its four fields gives, formatted directly. None
+    needs escaping: a digest is hex, an event id a UUID, a state a word, and a customer id an
+    ``Identifier`` (letters, digits and ``_ . : -``), so ``json.dumps`` of it is it quoted."""
     return (
         f'{{"digest": "{digest}", "event_id": "{event_id}", '
-        f'"customer_id": {json.dumps(customer_id)}, "state": "{state}"}}'
+        f'"customer_id": "{customer_id}", "state": "{state}"}}'
     )

@@ -6,11 +6,13 @@ import json
 from uuid import UUID
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from services.ingest.idempotency import _record, digest_of, order_digest
 from services.ingest.publishing import event_value, new_event_ids, new_orders
 from shared.events import OrderCreated, OrderUpdated, order_event_adapter, order_event_key
-from shared.models import Order
+from shared.models import IDENTIFIER_PATTERN, Order
 
 # Characters JSON escapes, text that looks like the event's own fields, and CJK text.
 TRICKY = {
@@ -92,3 +94,10 @@ def test_a_claim_record_is_the_json_of_its_fields() -> None:
         "state": "pending",
     }
     assert record == json.dumps(json.loads(record))  # the format earlier releases wrote
+
+
+@given(st.from_regex(IDENTIFIER_PATTERN, fullmatch=True))
+def test_a_record_of_any_customer_id_is_what_json_dumps_gives(customer_id: str) -> None:
+    fields = {"digest": "d" * 64, "event_id": "e-1", "customer_id": customer_id, "state": "x"}
+
+    assert _record(customer_id, "d" * 64, "e-1", "x") == json.dumps(fields)
