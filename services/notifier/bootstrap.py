@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 import httpx
 import structlog
+from aiokafka import AIOKafkaProducer
 from faststream.kafka import KafkaBroker
 
 from services.notifier.alerting import Alerting
@@ -24,7 +25,8 @@ from services.notifier.sessions import RevokedSessions
 from services.notifier.settings import NotifierSettings
 from services.notifier.store import AlertStore
 from shared.errors import MONGO_OUTAGES
-from shared.kafka import ensure_topics, make_broker
+from shared.events import Alert
+from shared.kafka import ensure_topics, make_broker, make_producer
 from shared.kafka_health import keep_kafka_clients_working
 from shared.mongo import make_mongo_client
 from shared.ratelimit import RateLimiter
@@ -110,13 +112,16 @@ async def bootstrap(settings: NotifierSettings) -> AsyncIterator[Notifier]:
             ChannelSender(http, settings.notifier_send_timeout_s),
         )
         broker = make_broker(settings)
+        # Declared for the AsyncAPI document; alerts go out through the bare producer.
+        broker.publisher(settings.topics.alerts, title="alerts", schema=Alert)
+        producer = make_producer(settings)
         alerting = Alerting(
             routing,
             store,
             dispatcher,
             live,
             settings.notifier_order_url_base,
-            AlertPublisher(broker, settings.topics.alerts),
+            AlertPublisher(producer, settings.topics.alerts),
         )
         database = mongo[settings.mongo_database]
         notifier = Notifier(
@@ -143,9 +148,11 @@ async def bootstrap(settings: NotifierSettings) -> AsyncIterator[Notifier]:
             # the consumer needs the unique alert_id index before its first insert: wait for it
             await through_outages(store.ensure_indexes, "ensure_indexes")
             subscribe_tagged_orders(broker, settings, alerting)
+            stack.push_async_callback(producer.stop)  # after the consumer's last batch
             stack.push_async_callback(_stop_consumer, notifier)
             dispatcher.start()
             await through_outages(alerting.resume_pending, "resume_pending")
+            await through_outages(lambda: _start_producer(settings, producer), "start_producer")
             await through_outages(lambda: _start_broker(settings, broker), "start_consumer")
             notifier.background = [
                 asyncio.create_task(
@@ -164,6 +171,11 @@ async def _ensure_page_indexes(notifier: Notifier) -> None:
         await notifier.revoked.ensure_indexes()
     except MONGO_OUTAGES as error:
         log.warning("page_indexes_not_created", error=repr(error)[:200])
+
+
+async def _start_producer(settings: NotifierSettings, producer: AIOKafkaProducer) -> None:
+    await ensure_topics(settings)
+    await producer.start()
 
 
 async def _start_broker(settings: NotifierSettings, broker: KafkaBroker) -> None:
