@@ -10,7 +10,7 @@ import pytest
 from pydantic import TypeAdapter
 
 from services.tagger.rules.conditions import Condition
-from services.tagger.rules.engine import render_reason
+from services.tagger.rules.engine import fill_reason, render_reason
 from services.tagger.rules.schema import PLACEHOLDER, Rule, load_rules
 from services.tagger.settings import DEFAULT_RULES_FILE
 
@@ -200,3 +200,32 @@ def test_a_number_compares_as_the_decimal_it_prints_as(
 
     assert condition.holds({"amount": value}) is expected
     assert condition.predicate({"amount": value}) is expected
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "no placeholder → urgent",
+        "{shipping.method} shipping → urgent",
+        "{value}{value} and {hours_to_requested_delivery} h{customer.vip}",
+        "已下 {orders_total} 单 → 回头客",
+        "x" * 490 + "{amount}",
+    ],
+)
+def test_a_reason_filled_from_values_is_the_placeholder_substitution(template: str) -> None:
+    count = len(PLACEHOLDER.findall(template))
+    for args in itertools.product(["", "12.5", "{amount}", "a\\1 b", "北京"], repeat=count):
+        assert fill_reason(template, list(args)) == _filled_by_substitution(template, args)
+
+
+def _filled_by_substitution(template: str, args: tuple[str, ...]) -> str:
+    """The reference: each placeholder replaced in turn by regex substitution."""
+    values = iter(args)
+    return PLACEHOLDER.sub(lambda _: next(values), template)[:500]
+
+
+def test_a_reason_filled_from_too_few_or_too_many_values_is_refused() -> None:
+    with pytest.raises(ValueError, match="zip"):
+        fill_reason("{a} and {b}", ["1"])
+    with pytest.raises(ValueError, match="zip"):
+        fill_reason("{a}", ["1", "2"])
