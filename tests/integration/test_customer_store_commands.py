@@ -15,12 +15,10 @@ from pymongo.asynchronous.database import AsyncDatabase
 from redis.asyncio import Redis
 
 from services.tagger.customers.model import CustomerRecord
-from services.tagger.customers.segments import CustomerFilter, CustomerSort, Segments
 from services.tagger.customers.store import CUSTOMER_VERSION_INDEX, CustomerStore
 from services.tagger.customers.tagging import CustomerTagging
 from services.tagger.figures import CustomerFigures
 from services.tagger.rules.book import RuleBook
-from services.tagger.rules.engine import customer_reason_templates
 from services.tagger.settings import DEFAULT_RULES_FILE
 from services.tagger.store import ORDER_VERSION_INDEX, OrderStore
 from services.tagger.tagging import TaggingService
@@ -269,54 +267,3 @@ async def test_tags_added_past_the_end_and_into_a_removed_ones_place_read_back_i
     names[names.index("m3")] = "m-new"
     assert [tag["name"] for tag in document["tags"]] == names
     assert document["tag_names"] == names
-
-
-async def test_reasons_kept_as_template_values_read_back_as_sentences_in_each_language(
-    counted: Counted, redis_client: Redis, run_id: str
-) -> None:
-    """As the service stores them: a customer rule's reason as its template's values; a figure
-    that moves sets only those values; readers get the sentence, in the language asked for.
-    A tag first written as a sentence (an earlier release) is rewritten whole, nothing stale."""
-    rules = RuleBook(Path(DEFAULT_RULES_FILE))
-    templates = customer_reason_templates(rules.current)
-    store = CustomerStore(counted.database, lambda: templates)
-    customers = CustomerTagging(rules, store, redis_client, lambda: START.timestamp())
-    customer = f"{run_id}-C0"
-    for number in (1, 2):  # the second order: returning, "2 orders → returning", as a sentence
-        await counted.feed(order(run_id, number, "C0", START + number * DAY, "PH-1"))
-    sentence = await counted.store.document(customer)
-    assert sentence is not None
-    assert {"name": "lifecycle:returning", "reason": "2 orders → returning"}.items() <= {
-        **next(t for t in sentence["tags"] if t["name"] == "lifecycle:returning")
-    }.items()
-
-    for number in (3, 4):
-        events = [order(run_id, number, "C0", START + number * DAY, "PH-1")]
-        await counted.tagging.tag(events)
-        await customers.after_orders(events)
-
-    document = await store.document(customer)
-    assert document is not None
-    returning = next(t for t in document["tags"] if t["name"] == "lifecycle:returning")
-    assert "reason" not in returning
-    assert returning["args"] == ["4"]
-    newest = document["history"][-1]  # the fourth order made a frequent buyer
-    assert (newest["tag"], newest["args"]) == ("frequent-buyer", ["4"])
-    assert "reason" not in newest
-    [record] = (await store.load([customer])).values()
-    assert {t.name: t.reason for t in record.tags}["lifecycle:returning"] == "4 orders → returning"
-    segments = Segments(counted.database, lambda: templates)
-    page = await segments.customer(customer)
-    assert page is not None
-    shown = {t["name"]: t["reason"] for t in page["tags"]}
-    assert shown["lifecycle:returning"] == "4 orders → returning"
-    assert all("args" not in entry and entry["reason"] for entry in page["history"])
-    assert page["history"][0]["reason"] == templates.reason("behaviour.frequent", 1, ["4"])
-    in_chinese = await segments.customer(customer, templates.in_language("zh-CN"))
-    assert in_chinese is not None
-    shown = {t["name"]: t["reason"] for t in in_chinese["tags"]}
-    assert shown["lifecycle:returning"] == "已下 4 单 → 回头客"
-    [listed] = (await segments.page(CustomerFilter(customer_id=customer), CustomerSort.SPEND, 5))[0]
-    assert {t["name"]: t["reason"] for t in listed["tags"]} == {
-        t["name"]: t["reason"] for t in page["tags"]
-    }

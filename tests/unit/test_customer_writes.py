@@ -2,14 +2,10 @@
 
 from datetime import UTC, datetime
 from typing import Any
-from unittest.mock import MagicMock
 
 from services.tagger.customers.model import CustomerRecord
 from services.tagger.customers.store import CustomerStore
-from services.tagger.customers.stored import with_reason
 from services.tagger.rules.customer_facts import CustomerProfile
-from services.tagger.rules.engine import ReasonTemplates
-from services.tagger.rules.schema import parse_rules
 from shared.events import AppliedTag, TagSource
 
 AT = datetime(2026, 11, 26, 8, 0, tzinfo=UTC)
@@ -33,14 +29,9 @@ def stored_customer(**changes: Any) -> dict[str, Any]:
     return {**document, **changes}
 
 
-def update_of(
-    record: CustomerRecord,
-    fields: dict[str, Any],
-    history: list[dict[str, Any]] | None = None,
-    templates: ReasonTemplates | None = None,
-) -> dict[str, Any]:
-    store = CustomerStore(MagicMock(), lambda: templates)  # _update reads no collection
-    return store._update(record, fields, history or [])
+def update_of(record: CustomerRecord, fields: dict[str, Any]) -> dict[str, Any]:
+    store = CustomerStore.__new__(CustomerStore)  # _update reads no collection
+    return store._update(record, fields, [])
 
 
 def test_a_reread_customer_whose_figures_moved_sets_only_the_figures_and_version() -> None:
@@ -150,75 +141,3 @@ def test_a_tag_stored_without_a_field_it_may_leave_out_gets_only_that_field_set(
 def test_an_unchanged_customer_sets_no_tag_field() -> None:
     record = CustomerRecord.from_document(stored_customer())
     assert update_of(record, {})["$set"] == {"version": 8}
-
-
-# A customer rule whose reason quotes figures that move with every order.
-RULES = parse_rules("""
-tags: [{name: loyal}]
-customer_rules:
-  - id: loyal
-    version: 3
-    tag: loyal
-    when: {fact: orders_365d, gte: 5}
-    reason: "{orders_365d} orders in 365 days"
-""")
-TEMPLATES = ReasonTemplates(RULES, customer=True)
-QUOTED = LOYAL.model_copy(update={"reason": "5 orders in 365 days"})
-
-
-def test_a_rule_reason_is_stored_as_its_templates_values_and_read_back_whole() -> None:
-    record = CustomerRecord("c-3", profile=CustomerProfile(name="李雷"), tags=[QUOTED])
-
-    stored = update_of(record, {}, templates=TEMPLATES)["$set"]["tags"]
-
-    assert stored == [{**QUOTED.model_dump(mode="json", exclude={"reason"}), "args": ["5"]}]
-    read = CustomerRecord.from_document({"_id": "c-3", "tags": stored}, TEMPLATES)
-    assert read.tags == [QUOTED]
-
-
-def test_a_reason_its_template_does_not_render_is_kept_as_a_sentence() -> None:
-    manual = QUOTED.model_copy(update={"reason": "asked for by the customer"})
-    record = CustomerRecord("c-3", profile=CustomerProfile(name="李雷"), tags=[manual])
-
-    [stored] = update_of(record, {}, templates=TEMPLATES)["$set"]["tags"]
-
-    assert stored["reason"] == "asked for by the customer"
-    assert "args" not in stored
-
-
-def test_a_moved_figure_sets_only_the_tags_values() -> None:
-    stored = update_of(
-        CustomerRecord("c-1", profile=CustomerProfile(name="王芳"), tags=[QUOTED]),
-        {},
-        templates=TEMPLATES,
-    )["$set"]["tags"]
-    record = CustomerRecord.from_document(stored_customer(tags=stored), TEMPLATES)
-    record.tags = [QUOTED.model_copy(update={"reason": "6 orders in 365 days"})]
-
-    assert update_of(record, {}, templates=TEMPLATES)["$set"] == {
-        "tags.0.args": ["6"],
-        "version": 8,
-    }
-
-
-def test_a_tag_stored_with_its_sentence_is_written_whole_when_it_moves_to_values() -> None:
-    record = CustomerRecord.from_document(
-        stored_customer(tags=[QUOTED.model_dump(mode="json")]), TEMPLATES
-    )
-    record.tags = [QUOTED.model_copy(update={"reason": "6 orders in 365 days"})]
-
-    changed = update_of(record, {}, templates=TEMPLATES)["$set"]
-
-    assert "reason" not in changed["tags.0"]  # no sentence left behind beside the values
-    assert changed["tags.0"]["args"] == ["6"]
-
-
-def test_history_entries_keep_their_reasons_as_values() -> None:
-    record = CustomerRecord.from_document(stored_customer(), TEMPLATES)
-    entry = {"at": AT, "change": "added", "tag": "loyal", "source": "rule", "rule_id": "loyal",
-             "rule_version": 3, "by": None, "reason": "6 orders in 365 days"}  # fmt: skip
-
-    pushed = update_of(record, {}, [entry], TEMPLATES)["$push"]["history"]["$each"]
-
-    assert pushed == [{**{k: v for k, v in entry.items() if k != "reason"}, "args": ["6"]}]
-    assert with_reason(pushed[0], TEMPLATES) == entry

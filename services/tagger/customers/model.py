@@ -9,7 +9,6 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
-from services.tagger.customers.stored import with_reason
 from services.tagger.rules.conditions import AllOf, AnyOf, FactTest, Not
 from services.tagger.rules.customer_facts import (
     PREFERENCE_WINDOW_DAYS,
@@ -21,7 +20,6 @@ from services.tagger.rules.customer_facts import (
 from services.tagger.rules.customer_rules import CustomerRule
 from services.tagger.rules.engine import Decision, decided_tag
 from shared.events import AppliedTag, TagSource
-from shared.stored_tags import ReasonTemplates
 
 # a customer's stored tags validated in one call, not one per tag
 _STORED_TAGS = TypeAdapter(list[AppliedTag]).validate_python
@@ -40,9 +38,7 @@ class CustomerRecord:
     stored: dict[str, Any] | None = None
 
     @classmethod
-    def from_document(
-        cls, document: dict[str, Any], templates: ReasonTemplates | None = None
-    ) -> "CustomerRecord":
+    def from_document(cls, document: dict[str, Any]) -> "CustomerRecord":
         return cls(
             customer_id=document["_id"],
             profile=CustomerProfile(
@@ -51,7 +47,7 @@ class CustomerRecord:
                 vip=bool(document.get("vip")),
             ),
             profile_at=document.get("profile_at"),
-            tags=_STORED_TAGS([with_reason(t, templates) for t in document.get("tags", [])]),
+            tags=_STORED_TAGS(document.get("tags", [])),
             version=int(document.get("version", 0)),
             stored=document,
         )

@@ -15,11 +15,9 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pymongo import ASCENDING, DESCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 
-from services.tagger.customers.stored import with_reason
 from services.tagger.errors import Invalid
 from services.tagger.queries import MAX_TAGS_IN_FILTER, Amount, Instant, TagName
 from services.tagger.rules.engine import ReasonTemplates, TranslatedReasons
-from services.tagger.store import Templates
 from shared.money import cents_text, to_cents
 
 LISTED = {"history": 0, "next_review_at": 0, "profile_at": 0}
@@ -113,15 +111,14 @@ class CustomerFilter(TagFilter):
         return query
 
 
-def listed(document: dict[str, Any], templates: ReasonTemplates | None = None) -> dict[str, Any]:
-    """A customer as lists, exports and the API show it (money in currency units, reasons as
-    sentences)."""
+def listed(document: dict[str, Any]) -> dict[str, Any]:
+    """A customer as lists, exports and the API show it (money in currency units)."""
     return {
         "customer_id": document["_id"],
         "name": document.get("name"),
         "company": document.get("company"),
         "vip": bool(document.get("vip")),
-        "tags": [with_reason(tag, templates) for tag in document.get("tags", [])],
+        "tags": document.get("tags", []),
         "tag_names": document.get("tag_names", []),
         "orders": document.get("orders", 0),
         "spend": cents_text(document.get("spend_cents", 0)),
@@ -139,12 +136,7 @@ def _iso(value: datetime | None) -> str | None:
 
 
 class Segments:
-    def __init__(
-        self, database: AsyncDatabase[dict[str, Any]], templates: Templates = None
-    ) -> None:
-        """``templates``: the customer rules' reason templates stored reasons are read with
-        (``services.tagger.customers.stored``)."""
-        self._templates = templates
+    def __init__(self, database: AsyncDatabase[dict[str, Any]]) -> None:
         self._customers = database["customers"]
         self._orders = database["orders"]
         self._alerts = database["alerts"]
@@ -161,8 +153,7 @@ class Segments:
         order = [(field, direction)] + ([("_id", ASCENDING)] if field != "_id" else [])
         documents = await self._customers.find(query, LISTED).sort(order).limit(limit).to_list()
         next_cursor = _cursor(sort, documents[-1]) if len(documents) == limit else None
-        templates = self._reason_templates()
-        return [listed(d, templates) for d in documents], next_cursor
+        return [listed(d) for d in documents], next_cursor
 
     async def tags_in_use(self) -> list[str]:
         """Every tag some customer carries (rule-made ones such as ``prefers:家居`` included);
@@ -175,12 +166,8 @@ class Segments:
         field, direction = _SORT_FIELD[sort]
         order = [(field, direction)] + ([("_id", ASCENDING)] if field != "_id" else [])
         cursor = self._customers.find(which.to_mongo(), LISTED).sort(order).limit(max_rows)
-        templates = self._reason_templates()
         async for document in cursor.batch_size(1000):
-            yield listed(document, templates)
-
-    def _reason_templates(self) -> ReasonTemplates | None:
-        return self._templates() if self._templates is not None else None
+            yield listed(document)
 
     async def customer(
         self, customer_id: str, reasons: "Reasons | None" = None
@@ -190,9 +177,6 @@ class Segments:
         document = await self._customers.find_one({"_id": customer_id})
         if document is None:
             return None
-        templates = self._reason_templates()
-        document["tags"] = [with_reason(t, templates) for t in document.get("tags", [])]
-        document["history"] = [with_reason(h, templates) for h in document.get("history", [])]
         if reasons is not None:
             document["tags"] = [in_language(t, reasons) for t in document.get("tags", [])]
             document["history"] = [in_language(h, reasons) for h in document.get("history", [])]
@@ -223,7 +207,7 @@ class Segments:
             .to_list()
         )
         return {
-            **listed(document, templates),
+            **listed(document),
             "history": list(reversed(document.get("history", []))),
             "next_review_at": _iso(document.get("next_review_at")),
             "orders_list": [

@@ -18,12 +18,10 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from services.tagger.customers.model import HISTORY_KEPT, CustomerRecord
-from services.tagger.customers.stored import with_stored_reason
 from services.tagger.rules.customer_facts import SECONDS_PER_DAY, LiveFigures
-from services.tagger.store import Templates, drop_index_if_present
+from services.tagger.store import drop_index_if_present
 from shared.events import AppliedTag
 from shared.mongo import DUPLICATE_KEY
-from shared.stored_tags import ReasonTemplates
 
 CUSTOMER_VERSION_INDEX = "_id_1_version_1"
 
@@ -87,12 +85,8 @@ def _changed_tags(stored: Any, tags: list[dict[str, Any]]) -> dict[str, Any]:
     changed: dict[str, Any] = {}
     for position, after in enumerate(tags):
         before = stored[position] if position < len(stored) else None
-        if (
-            not isinstance(before, dict)
-            or before.get("name") != after["name"]
-            or before.keys() - after.keys()
-        ):
-            changed[f"tags.{position}"] = after  # new there, or a field to drop (a reason now args)
+        if not isinstance(before, dict) or before.get("name") != after["name"]:
+            changed[f"tags.{position}"] = after
             continue
         for key, value in after.items():
             if not _same(before.get(key, _ABSENT), value):
@@ -101,13 +95,8 @@ def _changed_tags(stored: Any, tags: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 class CustomerStore:
-    def __init__(
-        self, database: AsyncDatabase[dict[str, Any]], templates: Templates = None
-    ) -> None:
-        """``templates``: the customer rules' reason templates the reasons are stored and read
-        with (``services.tagger.customers.stored``; None: reasons kept as sentences)."""
+    def __init__(self, database: AsyncDatabase[dict[str, Any]]) -> None:
         self.customers = database["customers"]
-        self._templates = templates
         self.products = database["products"]
         self.rule_versions = database["customer_rule_versions"]
 
@@ -125,11 +114,7 @@ class CustomerStore:
 
     async def load(self, customer_ids: Iterable[str]) -> dict[str, CustomerRecord]:
         cursor = self.customers.find({"_id": {"$in": sorted(set(customer_ids))}}, {"history": 0})
-        templates = self.templates()
-        return {doc["_id"]: CustomerRecord.from_document(doc, templates) async for doc in cursor}
-
-    def templates(self) -> ReasonTemplates | None:
-        return self._templates() if self._templates is not None else None
+        return {doc["_id"]: CustomerRecord.from_document(doc) async for doc in cursor}
 
     async def document(self, customer_id: str) -> dict[str, Any] | None:
         return await self.customers.find_one({"_id": customer_id})
@@ -190,12 +175,8 @@ class CustomerStore:
         """A customer stored for the first time: what an update would set, and its history."""
         document = {"_id": record.customer_id, **self._update(record, fields, [])["$set"]}
         if history:
-            document["history"] = self._stored_history(history[-HISTORY_KEPT:])
+            document["history"] = history[-HISTORY_KEPT:]
         return document
-
-    def _stored_history(self, history: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        templates = self.templates()
-        return [with_stored_reason(entry, templates) for entry in history]
 
     def changes_nothing(self, record: CustomerRecord, fields: dict[str, Any]) -> bool:
         """Whether writing ``fields`` and the record's tags and profile would change nothing but
@@ -216,8 +197,7 @@ class CustomerStore:
     ) -> dict[str, Any]:
         """Set what differs from the document as read (all of it for a new customer): the
         version (and the write's token) always, the tags and figures when they moved."""
-        templates = self.templates()
-        tags = [with_stored_reason(t, templates) for t in _TAGS_AS_STORED(record.tags, mode="json")]
+        tags = _TAGS_AS_STORED(record.tags, mode="json")
         if record.stored is not None:
             tags = _laid_out(record.stored.get("tags"), tags)
         values = {
@@ -236,8 +216,7 @@ class CustomerStore:
             values.update(_changed_tags(stored.get("tags"), tags))
         update: dict[str, Any] = {"$set": {**values, "version": record.version + 1}}
         if history:
-            entries = self._stored_history(history)
-            update["$push"] = {"history": {"$each": entries, "$slice": -HISTORY_KEPT}}
+            update["$push"] = {"history": {"$each": history, "$slice": -HISTORY_KEPT}}
         return update
 
     async def record_first_sales(self, first_sold: dict[str, float]) -> None:

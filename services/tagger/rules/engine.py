@@ -434,13 +434,3 @@ _TEMPLATES: dict[int, tuple[RuleSet, ReasonTemplates]] = {}
 def reason_templates(rules: RuleSet) -> ReasonTemplates:
     """The rule set's templates, built once per rule set (a reload builds them again)."""
     return once_per_rule_set(_TEMPLATES, rules, ReasonTemplates)
-
-
-_CUSTOMER_TEMPLATES: dict[int, tuple[RuleSet, ReasonTemplates]] = {}
-
-
-def customer_reason_templates(rules: RuleSet) -> ReasonTemplates:
-    """The rule set's customer-rule templates, built once per rule set."""
-    return once_per_rule_set(
-        _CUSTOMER_TEMPLATES, rules, lambda rules: ReasonTemplates(rules, customer=True)
-    )
