@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 
 import httpx
 import structlog
-from aiokafka import AIOKafkaProducer
 from faststream.kafka import KafkaBroker
 
 from services.notifier.alerting import Alerting
@@ -115,6 +114,7 @@ async def bootstrap(settings: NotifierSettings) -> AsyncIterator[Notifier]:
         # Declared for the AsyncAPI document; alerts go out through the bare producer.
         broker.publisher(settings.topics.alerts, title="alerts", schema=Alert)
         producer = make_producer(settings)
+        stack.push_async_callback(producer.stop)  # last: after the consumer's last batch
         alerting = Alerting(
             routing,
             store,
@@ -148,11 +148,10 @@ async def bootstrap(settings: NotifierSettings) -> AsyncIterator[Notifier]:
             # the consumer needs the unique alert_id index before its first insert: wait for it
             await through_outages(store.ensure_indexes, "ensure_indexes")
             subscribe_tagged_orders(broker, settings, alerting)
-            stack.push_async_callback(producer.stop)  # after the consumer's last batch
             stack.push_async_callback(_stop_consumer, notifier)
             dispatcher.start()
             await through_outages(alerting.resume_pending, "resume_pending")
-            await through_outages(lambda: _start_producer(settings, producer), "start_producer")
+            await through_outages(producer.start, "start_producer")
             await through_outages(lambda: _start_broker(settings, broker), "start_consumer")
             notifier.background = [
                 asyncio.create_task(
@@ -171,11 +170,6 @@ async def _ensure_page_indexes(notifier: Notifier) -> None:
         await notifier.revoked.ensure_indexes()
     except MONGO_OUTAGES as error:
         log.warning("page_indexes_not_created", error=repr(error)[:200])
-
-
-async def _start_producer(settings: NotifierSettings, producer: AIOKafkaProducer) -> None:
-    await ensure_topics(settings)
-    await producer.start()
 
 
 async def _start_broker(settings: NotifierSettings, broker: KafkaBroker) -> None:

@@ -23,7 +23,7 @@ class AlertPublisher:
 
     async def __call__(self, alerts: list[Alert]) -> None:
         """Returns once Kafka acknowledged every alert (sent together, confirmed together);
-        raises if any was refused, so the batch's alerts stay unpublished and go again."""
+        raises the first refusal, so the batch's alerts stay unpublished and go again."""
         spans = PublishSpans(self._topic)  # a producer span per alert, its context in headers
         records = [
             (
@@ -34,8 +34,13 @@ class AlertPublisher:
             for alert in alerts
         ]
         try:
-            await asyncio.gather(*await send_batched(self._producer, self._topic, records))
+            sends = await send_batched(self._producer, self._topic, records)
         except BaseException as error:
             spans.end([error] * len(records))
             raise
-        spans.end()
+        outcomes = await asyncio.gather(*sends, return_exceptions=True)
+        errors = [o if isinstance(o, BaseException) else None for o in outcomes]
+        spans.end(errors)
+        refused = next((error for error in errors if error is not None), None)
+        if refused is not None:
+            raise refused
