@@ -22,7 +22,7 @@ from redis.asyncio.cluster import RedisCluster
 from redis.crc import key_slot
 
 from shared.errors import DependencyUnavailable
-from shared.models import Order
+from shared.models import Identifier, Order
 from shared.redis import REDIS_OUTAGE
 
 # KEYS are the orders' keys, ARGV[1] the TTL, ARGV[2..] their records, in the same order.
@@ -204,7 +204,7 @@ def _unavailable(error: BaseException) -> DependencyUnavailable:
     )
 
 
-def _record(customer_id: str, digest: str, event_id: str, state: str) -> str:
+def _record(customer_id: Identifier, digest: str, event_id: str, state: str) -> str:
     """A claim's record: what ``json.dumps`` of its four fields gives, formatted directly. None
     needs escaping: a digest is hex, an event id a UUID, a state a word, and a customer id an
     ``Identifier`` (letters, digits and ``_ . : -``), so ``json.dumps`` of it is it quoted."""

@@ -14,7 +14,7 @@ from aiokafka import AIOKafkaProducer
 from pydantic import AwareDatetime, TypeAdapter
 
 from services.tagger.dead_letters import DeadLetter, Record
-from shared.events import AppliedTag, OrderEventModel, OrderFacts, OrderTagged
+from shared.events import AppliedTag, OrderEventModel, OrderFacts, OrderTagged, customer_key
 from shared.kafka import JSON_HEADERS, send_batched
 from shared.metrics import origin_header
 from shared.tracing import Headers, RecordSpans
@@ -124,7 +124,7 @@ class TaggerOutput:
             self._tagged_topic,
             [
                 (
-                    event.customer_id.encode(),
+                    customer_key(event.customer_id),
                     tagged_event_json(event),
                     JSON_HEADERS if lineage is None else lineage.headers(event.order_no),
                 )

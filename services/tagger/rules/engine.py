@@ -421,6 +421,8 @@ def fill_reason(template: str, args: list[str]) -> str:
     From the template split once (``_template_parts``): a substitution with a callback per
     placeholder cost more than rendering the reason from the facts did."""
     parts = _template_parts(template)
+    if len(args) != len(parts) // 2:
+        raise ValueError(f"{template!r} has {len(parts) // 2} placeholders, got {len(args)} values")
     filled = [parts[0]]
     for arg, literal in zip(args, parts[2::2], strict=True):
         filled.append(arg)
