@@ -141,3 +141,20 @@ def test_a_tag_stored_without_a_field_it_may_leave_out_gets_only_that_field_set(
 def test_an_unchanged_customer_sets_no_tag_field() -> None:
     record = CustomerRecord.from_document(stored_customer())
     assert update_of(record, {})["$set"] == {"version": 8}
+
+
+def test_a_kept_tag_is_written_in_the_form_it_was_read_not_serialised_again() -> None:
+    as_read = {**LOYAL.model_dump(mode="json"), "at": "2026-11-26T08:00:00+00:00"}
+    record = CustomerRecord.from_document(stored_customer(tags=[as_read]))
+    [kept] = record.tags
+    record.tags = [kept, BIG]  # the evaluation kept the tag read and added one
+
+    update = update_of(record, {})
+
+    assert update["$set"] == {
+        "tags.1": BIG.model_dump(mode="json"),
+        "tag_names": ["loyal", "big"],
+        "version": 8,
+    }
+    record.tags = [kept.model_copy(), BIG]  # an equal tag, not the one read: serialised
+    assert update_of(record, {})["$set"]["tags.0.at"] == LOYAL.model_dump(mode="json")["at"]

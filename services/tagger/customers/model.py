@@ -36,9 +36,14 @@ class CustomerRecord:
     version: int = 0  # 0: not stored yet
     # the document as read (without its history): a write sets only the fields that differ
     stored: dict[str, Any] | None = None
+    # each tag as read beside its stored form: one the evaluation kept (the very object) is
+    # written in that form, not serialised again
+    read_tags: list[tuple[AppliedTag, dict[str, Any]]] = field(default_factory=list)
 
     @classmethod
     def from_document(cls, document: dict[str, Any]) -> "CustomerRecord":
+        stored_tags = document.get("tags", [])
+        tags = _STORED_TAGS(stored_tags)
         return cls(
             customer_id=document["_id"],
             profile=CustomerProfile(
@@ -47,9 +52,10 @@ class CustomerRecord:
                 vip=bool(document.get("vip")),
             ),
             profile_at=document.get("profile_at"),
-            tags=_STORED_TAGS(document.get("tags", [])),
+            tags=tags,
             version=int(document.get("version", 0)),
             stored=document,
+            read_tags=list(zip(tags, stored_tags, strict=True)),
         )
 
 
