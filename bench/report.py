@@ -13,7 +13,9 @@ import matplotlib.pyplot as plt
 def write_markdown(r: dict[str, Any], path: Path) -> None:
     m, ing, tag, e2e = r["machine"], r["ingest"], r["tagger"], r["end_to_end"]
     store = tag["store_ceiling"]
-    verdict = "meets" if ing["batch_vs_raw"] >= 0.60 else "misses"
+    # against the ceiling's fastest round (runs before the eighth pass kept only the median)
+    strict = ing.get("batch_vs_fastest_raw", ing["batch_vs_raw"])
+    verdict = "meets" if min(ing["batch_vs_raw"], strict) >= 0.60 else "misses"
     under = [int(r) for r, row in e2e["rates"].items() if row["page"]["p99_ms"] < 1000]
     within_target = f"{max(under)} orders/s offered" if under else "no rate measured"
     runs = {"1 process": tag["tagger_1_process"]}
@@ -60,7 +62,8 @@ def write_markdown(r: dict[str, Any], path: Path) -> None:
         f" | {ing['raw_producer']['orders_per_s']} | 1.00 |",
         f"| `POST /orders/batch`, 500 a batch, {ing['post_orders_batch'].get('in_flight', 2)} in "
         f"flight | {ing['post_orders_batch']['orders']} | "
-        f"{ing['post_orders_batch']['orders_per_s']} | **{ing['batch_vs_raw']}** (target ≥ 0.60) |",
+        f"{ing['post_orders_batch']['orders_per_s']} | **{ing['batch_vs_raw']}**, "
+        f"**{strict}** against the ceiling's fastest round (target ≥ 0.60) |",
         f"| `POST /orders`, 64 concurrent clients | {ing['post_orders']['orders']} | "
         f"{ing['post_orders']['orders_per_s']} | {ing['single_vs_raw']} |",
         "",
@@ -154,7 +157,8 @@ def write_markdown(r: dict[str, Any], path: Path) -> None:
         "",
         *textwrap.wrap(
             f"- The ingest batch endpoint {verdict} its target ({ing['batch_vs_raw']} of the bare "
-            "producer, at least 0.60 wanted) with validation in one pass over the batch's JSON, "
+            f"producer by round, {strict} of its fastest round, at least 0.60 wanted) with "
+            "validation in one pass over the batch's JSON, "
             "idempotency claims in one Redis call per batch and every event acknowledged by "
             "Kafka before the answer.",
             width=92,
