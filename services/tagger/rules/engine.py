@@ -417,9 +417,8 @@ class TranslatedReasons:
 
 
 def fill_reason(template: str, args: list[str]) -> str:
-    """A template's placeholders replaced, in order, by already rendered values (one each).
-    From the template split once (``_template_parts``): a substitution with a callback per
-    placeholder cost more than rendering the reason from the facts did."""
+    """A template's placeholders replaced, in order, by already rendered values (one each),
+    from the template split once (``_template_parts``), as ``render_reason`` fills it."""
     parts = _template_parts(template)
     if len(args) != len(parts) // 2:
         raise ValueError(f"{template!r} has {len(parts) // 2} placeholders, got {len(args)} values")
