@@ -243,8 +243,11 @@ start_kafka() {  # start_kafka NAME...: launch all first (a cluster node waits f
 start_mongo() {
     needs_start mongo || return 0
     # mongo-java-server sorts a query's whole result in memory: the figures rebuild after Redis
-    # came back empty (every order, by date) filled 512 MB on the chaos run's 30,000 orders
-    nohup java ${ORDERTAG_MONGO_HEAP:--Xmx1g} -XX:+UseSerialGC -cp "$libs/*" "$here/MongoWireServer.java" \
+    # came back empty (every order, by date) filled 512 MB on the chaos run's 30,000 orders.
+    # A 1 GB young generation: each commit replaces the pages it wrote, and with the default
+    # sizing they were promoted before they died; collecting was a third of the server's CPU
+    # per order, a sixth with this (docs/local-stack.md, "The server's heap").
+    nohup java ${ORDERTAG_MONGO_HEAP:--Xmx2g -Xmn1g} -XX:+UseSerialGC -cp "$libs/*" "$here/MongoWireServer.java" \
         127.0.0.1 "$mongo_port" "$data/mongo.h2" >"$logs/mongo.log" 2>&1 &
     echo $! >"$run/mongo.pid"
     # opening a large H2 file takes a while: H2 never shrinks it after dropped databases
