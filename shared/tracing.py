@@ -118,8 +118,10 @@ def context_of(headers: Iterable[tuple[str, bytes]] | None) -> otel_context.Cont
 
 
 class PublishSpans:
-    """A producer span per order event published in one call, children of the current span
-    (the HTTP request): each event's headers carry its own span's context."""
+    """A producer span per event published in one call, each event's headers carrying its own
+    span's context. Inside a consumed batch (``with RecordSpans(...)``: the notifier's alerts)
+    a span is the child of its order's record span, so it stays in that order's trace;
+    elsewhere (ingest's HTTP request) the child of the current span."""
 
     def __init__(self, topic: str) -> None:
         self._topic = topic
@@ -128,8 +130,11 @@ class PublishSpans:
     def headers(self, base: Sequence[tuple[str, bytes]], order_no: str) -> Headers:
         if _provider is None:
             return list(base)
+        handled = _handled.get()
+        record_span = handled._spans.get(order_no) if handled is not None else None
         span = _tracer().start_span(
             f"send {self._topic}",
+            context=None if record_span is None else trace.set_span_in_context(record_span),
             kind=SpanKind.PRODUCER,
             attributes={
                 "messaging.system": "kafka",

@@ -2,7 +2,8 @@
 is the child of the producer's span that sent it, and what it publishes goes on in that trace;
 the notifier stores it with the alert, and the alert's later delivery joins it."""
 
-from collections.abc import Iterator
+import asyncio
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 import pytest
@@ -11,17 +12,19 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
+from services.notifier import publishing as alert_publishing
+from services.notifier.publishing import AlertPublisher
 from services.tagger.publishing import Lineage
 from shared import tracing
 from shared.events import OrderCreated
-from shared.kafka import JSON_HEADERS
+from shared.kafka import JSON_HEADERS, OutgoingRecord
 from shared.metrics import ORIGIN_HEADER, origin_ms
 from shared.settings import Settings
 from shared.tracing import DeliverySpans, PublishSpans, RecordSpans
 from tests.conftest import eventually
 from tests.factories import make_order
 from tests.notifier_fakes import InMemoryAlertStore
-from tests.unit.test_notifier_pure import tagged
+from tests.unit.test_notifier_pure import alert, tagged
 from tests.unit.test_notifier_use_cases import Process
 
 
@@ -208,3 +211,42 @@ async def test_the_notifier_sends_an_alert_in_the_trace_of_the_event_that_raised
         assert sending.parent.span_id == consumed.context.span_id
         assert sending.attributes is not None
         assert sending.attributes["ordertag.order_no"] == "SO-9"
+
+
+async def test_alerts_published_in_a_batch_stay_in_each_order_trace(
+    spans: InMemorySpanExporter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sent_headers: list[list[tuple[str, bytes]]] = []
+
+    async def send_batched(
+        _producer: object, _topic: str, records: Sequence[OutgoingRecord]
+    ) -> list[asyncio.Future[None]]:
+        sent_headers.extend(list(headers) for _, _, headers in records)
+        acknowledged: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        acknowledged.set_result(None)
+        return [acknowledged] * len(records)
+
+    monkeypatch.setattr(alert_publishing, "send_batched", send_batched)
+    first, second = alert(), alert().model_copy(update={"order_no": "SO-8", "alert_id": "SO-8:u"})
+    produced = PublishSpans("tagged")
+    records = [Record(produced.headers(JSON_HEADERS, n)) for n in ("SO-9", "SO-8")]
+    produced.end()
+
+    batch = RecordSpans("tagged", [("SO-9", records[0]), ("SO-8", records[1])])
+    with batch:
+        await AlertPublisher(producer=None, topic="alerts")([first, second])
+
+    def order_no(span: ReadableSpan) -> object:
+        return (span.attributes or {})["ordertag.order_no"]
+
+    finished = spans.get_finished_spans()
+    consumed = {order_no(s): s for s in finished if s.name == "process tagged"}
+    published = [s for s in finished if s.name == "send alerts"]
+    assert [order_no(s) for s in published] == ["SO-9", "SO-8"]
+    for span in published:
+        order = consumed[order_no(span)]
+        assert span.parent is not None
+        assert span.parent.span_id == order.context.span_id
+        assert span.context.trace_id == order.context.trace_id
+    # each alert record carries its own producer span's context onward
+    assert len({dict(h)["traceparent"] for h in sent_headers}) == 2
