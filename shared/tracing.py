@@ -131,7 +131,7 @@ class PublishSpans:
         if _provider is None:
             return list(base)
         handled = _handled.get()
-        record_span = handled._spans.get(order_no) if handled is not None else None
+        record_span = handled.span_of(order_no) if handled is not None else None
         span = _tracer().start_span(
             f"send {self._topic}",
             context=None if record_span is None else trace.set_span_in_context(record_span),
@@ -182,6 +182,10 @@ class RecordSpans:
                 },
             )
 
+    def span_of(self, order_no: str) -> Span | None:
+        """The record span of ``order_no`` in this batch (None with tracing off)."""
+        return self._spans.get(order_no)
+
     def headers(self, base: Sequence[tuple[str, bytes]], order_no: str) -> Headers:
         """Headers for an event published about ``order_no``, in that order's trace."""
         return with_context(base, self._spans.get(order_no))
@@ -208,7 +212,7 @@ def order_trace(order_no: str) -> dict[str, str]:
     ``with RecordSpans(...)``), to store with what the batch leaves for later; empty when there
     is none (tracing off, or no batch)."""
     spans = _handled.get()
-    span = spans._spans.get(order_no) if spans is not None else None
+    span = spans.span_of(order_no) if spans is not None else None
     return {} if span is None else _carrier(span)
 
 
