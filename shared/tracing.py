@@ -188,7 +188,7 @@ class RecordSpans:
 
     def headers(self, base: Sequence[tuple[str, bytes]], order_no: str) -> Headers:
         """Headers for an event published about ``order_no``, in that order's trace."""
-        return with_context(base, self._spans.get(order_no))
+        return with_context(base, self.span_of(order_no))
 
     def end(self, error: BaseException | None = None) -> None:
         for span in self._spans.values():

@@ -246,8 +246,10 @@ start_mongo() {
     # came back empty (every order, by date) filled 512 MB on the chaos run's 30,000 orders.
     # A 1 GB young generation: each commit replaces the pages it wrote, and with the default
     # sizing they were promoted before they died; collecting was a third of the server's CPU
-    # per order, a sixth with this (docs/local-stack.md, "The server's heap").
-    nohup java ${ORDERTAG_MONGO_HEAP:--Xmx2g -Xmn1g} -XX:+UseSerialGC -cp "$libs/*" "$here/MongoWireServer.java" \
+    # per order, a sixth with this. The heap starts whole: grown from the default start the
+    # old generation took a full collection at each step (docs/local-stack.md, "The server's
+    # heap").
+    nohup java ${ORDERTAG_MONGO_HEAP:--Xms2g -Xmx2g -Xmn1g} -XX:+UseSerialGC -cp "$libs/*" "$here/MongoWireServer.java" \
         127.0.0.1 "$mongo_port" "$data/mongo.h2" >"$logs/mongo.log" 2>&1 &
     echo $! >"$run/mongo.pid"
     # opening a large H2 file takes a while: H2 never shrinks it after dropped databases

@@ -232,8 +232,7 @@ async def test_alerts_published_in_a_batch_stay_in_each_order_trace(
     records = [Record(produced.headers(JSON_HEADERS, n)) for n in ("SO-9", "SO-8")]
     produced.end()
 
-    batch = RecordSpans("tagged", [("SO-9", records[0]), ("SO-8", records[1])])
-    with batch:
+    with RecordSpans("tagged", [("SO-9", records[0]), ("SO-8", records[1])]):
         await AlertPublisher(producer=None, topic="alerts")([first, second])
 
     def order_no(span: ReadableSpan) -> object:
