@@ -121,11 +121,6 @@ class InMemoryAlertStore:
     async def get_many(self, alert_ids: list[str]) -> list[dict[str, Any]]:
         return [copy.deepcopy(self.alerts[i]) for i in alert_ids if i in self.alerts]
 
-    async def mark_published(self, revisions: dict[str, int]) -> None:
-        for alert_id, revision in revisions.items():
-            document = self.alerts[alert_id]
-            document["published_revision"] = max(document["published_revision"], revision)
-
     async def add_deliveries(self, alert_id: str, channels: list[str], escalation: bool) -> None:
         for channel in channels:
             if self._delivery(alert_id, channel) is None:
@@ -368,6 +363,8 @@ class SilentLive:
 class RecordingPublisher:
     def __init__(self, fail: int = 0) -> None:
         self.published: list[str] = []
+        self.revisions: list[tuple[str, int]] = []
+        self.severities: list[str] = []
         self.fail = fail
 
     async def __call__(self, alerts: list[Alert]) -> None:
@@ -375,3 +372,5 @@ class RecordingPublisher:
             self.fail -= 1
             raise KafkaConnectionError("kafka down")
         self.published.extend(a.alert_id for a in alerts)
+        self.revisions.extend((a.alert_id, a.revision) for a in alerts)
+        self.severities.extend(a.severity.value for a in alerts)

@@ -122,14 +122,17 @@ def delivered(store: InMemoryAlertStore, channel: str) -> list[str]:
     ]
 
 
-async def test_a_redelivered_event_raises_publishes_and_delivers_one_alert() -> None:
+async def test_a_redelivered_event_raises_and_delivers_one_alert_and_publishes_it_again() -> None:
     store = InMemoryAlertStore()
     async with Process(store) as process:
-        assert await process.alerting.handle([tagged(["urgent"]), tagged(["urgent"])]) == 1
-        assert await process.alerting.handle([tagged(["urgent"])]) == 0
+        event = tagged(["urgent"])
+        assert await process.alerting.handle([event, event]) == 1
+        assert await process.alerting.handle([event]) == 0  # the batch comes back
+        assert await process.alerting.handle([tagged(["urgent"])]) == 0  # nothing new
         await eventually(lambda: _true(len(delivered(store, "robot")) == 1), within=5)
 
-    assert process.publisher.published == ["SO-9:support"]
+    # nothing records what Kafka took: the batch that came back sent the revision again
+    assert process.publisher.revisions == [("SO-9:support", 1)] * 2
     assert process.sender.alert_ids("hook") == ["SO-9:support"]
     assert process.sender.alert_ids("robot") == ["SO-9:support"]
 
@@ -137,11 +140,42 @@ async def test_a_redelivered_event_raises_publishes_and_delivers_one_alert() -> 
 async def test_an_alert_stored_but_not_published_is_published_when_the_batch_comes_back() -> None:
     store = InMemoryAlertStore()
     async with Process(store, publisher=RecordingPublisher(fail=1)) as process:
+        event = tagged(["urgent"])
         with pytest.raises(KafkaConnectionError):
-            await process.alerting.handle([tagged(["urgent"])])
-        await process.alerting.handle([tagged(["urgent"])])  # Kafka hands the batch back
+            await process.alerting.handle([event])
+        await process.alerting.handle([event])  # Kafka hands the batch back
+        await process.alerting.handle([tagged(["urgent"])])  # a later event, nothing new
 
-    assert process.publisher.published == ["SO-9:support"]
+    assert process.publisher.revisions == [("SO-9:support", 1)]
+
+
+async def test_a_batch_that_comes_back_longer_publishes_the_revision_as_stored() -> None:
+    """The first run stored the raise and stopped before Kafka took it; the batch comes back
+    with a later event that lowers the severity (no notice): revision 1 goes out as it was
+    stored, never with the later event's change."""
+    store = InMemoryAlertStore()
+    async with Process(store, publisher=RecordingPublisher(fail=1), routing=CALIBRATED) as process:
+        raised = tagged(["urgent", "vip"])
+        with pytest.raises(KafkaConnectionError):
+            await process.alerting.handle([raised])
+        await process.alerting.handle([raised, tagged(["urgent"])])
+
+    assert store.alerts["SO-9:support"]["severity"] == "warning"
+    assert (process.publisher.revisions, process.publisher.severities) == (
+        [("SO-9:support", 1)],
+        ["critical"],
+    )
+
+
+async def test_an_event_sent_again_after_a_later_change_publishes_nothing() -> None:
+    store = InMemoryAlertStore()
+    async with Process(store, routing=CALIBRATED) as process:
+        raised = tagged(["urgent", "vip"])
+        await process.alerting.handle([raised])
+        await process.alerting.handle([tagged(["urgent"])])  # lowered: no notice, not sent
+        await process.alerting.handle([raised])  # the tagger sent it again
+
+    assert process.publisher.revisions == [("SO-9:support", 1)]
 
 
 async def test_two_processes_resuming_the_same_pending_alert_send_it_once() -> None:
