@@ -35,7 +35,7 @@ from services.tagger.rules.schema import RuleSet, load_rules
 from services.tagger.settings import DEFAULT_RULES_FILE
 from services.tagger.store import OrderRecord
 from services.tagger.tagging import REVERSING_STATUSES, tagged_event_for
-from shared.events import OrderTagged, Severity
+from shared.events import OrderTagged, OrderTaggedAsRead, Severity
 from shared.models import Order, OrderStatus
 from tests.chaos.recompute import _Customer as CustomerFigures  # the independent recount
 
@@ -207,7 +207,8 @@ def after(events: list[OrderTagged], orders: int, routing: Routing) -> Tally:
     groups: dict[str, AlertGroup] = {}
     told: set[str] = set()
     chat = WeComChannel(id="desk", type="wecom", url="https://qyapi.weixin.qq.com/x")
-    for event in events:
+    # as the notifier's consumer decodes them
+    for event in (OrderTaggedAsRead.model_validate_json(e.model_dump_json()) for e in events):
         for team, routes in teams.items():
             alert_id = alert_id_for(event.order_no, team)
             current = groups.get(alert_id)

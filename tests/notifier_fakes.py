@@ -14,7 +14,7 @@ from services.notifier.channels import DeliveryError, Message
 from services.notifier.grouping import AlertGroup
 from services.notifier.routing import AnyChannel
 from services.notifier.store import SETTLED, DeliveryStatus, InterruptedClaim, event_trace
-from shared.events import Alert
+from shared.events import Alert, OrderTagged, OrderTaggedAsRead
 
 
 def _state(delivery: dict[str, Any]) -> str:
@@ -374,3 +374,8 @@ class RecordingPublisher:
         self.published.extend(a.alert_id for a in alerts)
         self.revisions.extend((a.alert_id, a.revision) for a in alerts)
         self.severities.extend(a.severity.value for a in alerts)
+
+
+def as_read(event: OrderTagged) -> OrderTaggedAsRead:
+    """A tagged event as the notifier's consumer decodes it from its JSON."""
+    return OrderTaggedAsRead.model_validate_json(event.model_dump_json())

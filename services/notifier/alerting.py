@@ -22,7 +22,7 @@ from services.notifier.live import LiveFeed
 from services.notifier.metrics import ALERTS_RAISED
 from services.notifier.routing import Routing
 from services.notifier.store import AlertStore, DeliveryStatus, new_document
-from shared.events import Alert, OrderTagged
+from shared.events import Alert, OrderTaggedAsRead
 
 log = structlog.get_logger("notifier")
 PublishAlerts = Callable[[list[Alert]], Awaitable[None]]
@@ -65,7 +65,7 @@ class Alerting:
         self._order_url_base = order_url_base
         self._publish_alerts = publish_alerts
 
-    async def handle(self, events: Sequence[OrderTagged]) -> int:
+    async def handle(self, events: Sequence[OrderTaggedAsRead]) -> int:
         """Raise, update and resolve the alerts these tagged orders call for; returns how many
         changed in a way people are told of. Safe to run again on the same events (Kafka
         redelivers): each event applies once per alert, and what a failed run left untold or
@@ -86,7 +86,7 @@ class Alerting:
         await self._publish(batch)
         return sum(notice is not Notice.NONE for notice in batch.notices.values())
 
-    def _apply(self, batch: _Batch, events: Sequence[OrderTagged]) -> None:
+    def _apply(self, batch: _Batch, events: Sequence[OrderTaggedAsRead]) -> None:
         event_ids = {str(event.event_id) for event in events}
         for event in events:  # in partition order: one order's events in the order they happened
             teams = set(teams_for(event, self._routing))

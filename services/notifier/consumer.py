@@ -11,7 +11,7 @@ from services.notifier import metrics
 from services.notifier.alerting import Alerting
 from services.notifier.retrying import through_outages
 from services.notifier.settings import NotifierSettings
-from shared.events import OrderTagged
+from shared.events import OrderTaggedAsRead
 from shared.kafka import group_membership, left_undecoded
 from shared.metrics import observe_end_to_end, observe_lag
 from shared.tracing import RecordSpans
@@ -45,7 +45,7 @@ def subscribe_tagged_orders(
         records = []
         for record in message.raw_message:
             try:
-                events.append(OrderTagged.model_validate_json(record.value or b""))
+                events.append(OrderTaggedAsRead.model_validate_json(record.value or b""))
                 records.append(record)
             except ValidationError as error:  # not ours to fix: skip, say so, go on
                 log.error(

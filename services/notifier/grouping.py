@@ -20,7 +20,7 @@ from typing import Any
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from services.notifier.routing import SEVERITY_RANK, AnyChannel, Route, Routing, order_url
-from shared.events import Alert, AlertKind, AlertStatus, OrderTagged, Severity
+from shared.events import Alert, AlertKind, AlertStatus, OrderTaggedAsRead, Severity
 
 KEEP_EVENT_IDS = 200  # an order sees a handful of events; bounded all the same
 
@@ -135,7 +135,7 @@ def alert_id_for(order_no: str, team: str) -> str:
     return f"{order_no}:{team}"
 
 
-def teams_for(event: OrderTagged, routing: Routing) -> list[str]:
+def teams_for(event: OrderTaggedAsRead, routing: Routing) -> list[str]:
     """The teams whose routes the order, as it is now, gives a reason to alert."""
     tags = {tag.name for tag in event.tags}
     return list(
@@ -145,7 +145,7 @@ def teams_for(event: OrderTagged, routing: Routing) -> list[str]:
 
 def evolve(
     group: AlertGroup | None,
-    event: OrderTagged,
+    event: OrderTaggedAsRead,
     team: str,
     routes: list[Route],
     order_url_base: str,

@@ -21,10 +21,12 @@ from shared.events import (
     AppliedTag,
     OrderFacts,
     OrderTagged,
+    OrderTaggedAsRead,
     Severity,
     TagSource,
 )
 from shared.models import OrderStatus
+from tests.notifier_fakes import as_read
 
 ROUTING = load_routing(DEFAULT_ROUTING_FILE)
 TEAMS = ROUTING.teams()
@@ -38,13 +40,13 @@ def event(
     status: OrderStatus = OrderStatus.PENDING,
     minute: int = 0,
     order_no: str = "SO-1",
-) -> OrderTagged:
+) -> OrderTaggedAsRead:
     at = T0 + timedelta(minutes=minute)
     applied = [
         AppliedTag(name=n, source=TagSource.RULE, rule_id=f"r.{n}", reason=f"{n} because", at=at)
         for n in tags
     ]
-    return OrderTagged(
+    event = OrderTagged(
         event_id=uuid.uuid4(),
         occurred_at=at,
         source_event_id=uuid.uuid4(),
@@ -54,9 +56,10 @@ def event(
         tags=applied,
         facts=OrderFacts(status=status, total=Decimal(amount), currency="CNY"),
     )
+    return as_read(event)
 
 
-def step(group: AlertGroup | None, tagged: OrderTagged, team: str = "support") -> tuple:
+def step(group: AlertGroup | None, tagged: OrderTaggedAsRead, team: str = "support") -> tuple:
     evolution = evolve(group, tagged, team, TEAMS[team], URL)
     assert evolution is not None
     return evolution.group, evolution.notice

@@ -30,8 +30,18 @@ from services.notifier.routing import (
     load_routing,
 )
 from services.notifier.settings import DEFAULT_ROUTING_FILE, NotifierSettings
-from shared.events import Alert, AlertKind, AppliedTag, OrderFacts, OrderTagged, Severity, TagSource
+from shared.events import (
+    Alert,
+    AlertKind,
+    AppliedTag,
+    OrderFacts,
+    OrderTagged,
+    OrderTaggedAsRead,
+    Severity,
+    TagSource,
+)
 from shared.models import OrderStatus
+from tests.notifier_fakes import as_read
 
 NOW = datetime(2026, 11, 24, 9, tzinfo=UTC)
 
@@ -42,9 +52,9 @@ def tag(name: str, reason: str = "because") -> AppliedTag:
     )
 
 
-def tagged(added: list[str], kept: list[str] = ()) -> OrderTagged:  # type: ignore[assignment]
+def tagged(added: list[str], kept: list[str] = ()) -> OrderTaggedAsRead:  # type: ignore[assignment]
     added_tags = [tag(n, f"{n} reason") for n in added]
-    return OrderTagged(
+    event = OrderTagged(
         source_event_id="6f1c1d9e-3f7a-4d59-9a43-0e0b6b1f2c11",
         order_no="SO-9",
         customer_id="C-7",
@@ -57,6 +67,7 @@ def tagged(added: list[str], kept: list[str] = ()) -> OrderTagged:  # type: igno
             customer_tier="vip",
         ),
     )
+    return as_read(event)
 
 
 def alert() -> Alert:

@@ -1,13 +1,15 @@
 """The tagged event as published: exactly what pydantic serialises, however its tags overlap."""
 
+import json
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
+from pydantic import ValidationError
 
 from services.tagger.publishing import tagged_event_json
-from shared.events import AppliedTag, OrderFacts, OrderTagged, TagSource
+from shared.events import AppliedTag, OrderFacts, OrderTagged, OrderTaggedAsRead, TagSource
 from shared.models import OrderStatus
 
 AT = datetime(2026, 11, 11, 0, 0, 1, 123000, tzinfo=UTC)
@@ -63,6 +65,37 @@ def test_the_published_json_is_pydantics_byte_for_byte(
 
     assert tagged_event_json(event) == event.model_dump_json().encode()
     assert OrderTagged.model_validate_json(tagged_event_json(event)) == event
+    # what the notifier reads of it: the same envelope, tags and facts
+    read = OrderTaggedAsRead.model_validate_json(tagged_event_json(event))
+    assert (read.event_id, read.occurred_at, read.order_no, read.customer_id, read.facts) == (
+        event.event_id,
+        event.occurred_at,
+        event.order_no,
+        event.customer_id,
+        event.facts,
+    )
+    assert [(t.name, t.reason) for t in read.tags] == [(t.name, t.reason) for t in tags]
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"schema_version": 2}, "schema_version"),
+        ({"event_type": "order.created"}, "event_type"),
+        ({"order_no": "SO 1/../x"}, "order_no"),
+        ({"tags": [{"name": "", "reason": "r"}]}, "tags.0.name"),
+    ],
+)
+def test_the_notifier_refuses_what_the_tagged_event_would(
+    change: dict[str, object], field: str
+) -> None:
+    event = json.loads(event_of([URGENT]).model_dump_json())
+
+    with pytest.raises(ValidationError) as refused:
+        OrderTaggedAsRead.model_validate({**event, **change})
+
+    assert field in {".".join(str(p) for p in e["loc"]) for e in refused.value.errors()}
+    OrderTaggedAsRead.model_validate({**event, "a_field_added_later": 1})  # ignored
 
 
 def event_of(tags: list[AppliedTag]) -> OrderTagged:
