@@ -2,6 +2,7 @@
 delivered, shown live."""
 
 import asyncio
+from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -37,6 +38,10 @@ class _Batch:
 
     documents: dict[str, dict[str, Any]]  # alert id -> stored document (as read)
     groups: dict[str, AlertGroup] = field(default_factory=dict)  # alert id -> new state
+    # each stored document's state, read once (None: an alert of the earlier model), and the
+    # teams with an alert on each order, stored or raised by the batch so far
+    stored_groups: dict[str, AlertGroup | None] = field(default_factory=dict)
+    teams_by_order: defaultdict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
     notices: dict[str, Notice] = field(default_factory=dict)  # the latest notice per alert
     created: set[str] = field(default_factory=set)
     new_documents: dict[str, dict[str, Any]] = field(default_factory=dict)  # as inserted
@@ -44,6 +49,12 @@ class _Batch:
     # alerts stored as this batch's events left them: the batch came back (a crash or a
     # failed publish before its offsets were committed), so they go out again as read
     seen_before: set[str] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        for alert_id, document in self.documents.items():
+            group = self.stored_groups[alert_id] = _group_of(document)
+            if group is not None:
+                self.teams_by_order[group.order_no].add(group.team)
 
 
 class Alerting:
@@ -89,14 +100,16 @@ class Alerting:
     def _apply(self, batch: _Batch, events: Sequence[OrderTaggedAsRead]) -> None:
         event_ids = {str(event.event_id) for event in events}
         for event in events:  # in partition order: one order's events in the order they happened
-            teams = set(teams_for(event, self._routing))
-            teams |= self._teams_with_alerts(batch, event.order_no)
+            # the teams the event calls, and those with an alert on the order (a reason may
+            # have stopped holding)
+            teams = set(teams_for(event, self._routing)) | batch.teams_by_order[event.order_no]
             for team in sorted(teams):
                 alert_id = alert_id_for(event.order_no, team)
                 stored = batch.documents.get(alert_id)
-                if stored is not None and _group_of(stored) is None:
+                stored_group = batch.stored_groups.get(alert_id)
+                if stored is not None and stored_group is None:
                     continue  # an alert of the earlier model under the same id: left as it is
-                current = batch.groups.get(alert_id) or _group_of(stored)
+                current = batch.groups.get(alert_id) or stored_group
                 evolution = evolve(
                     current,
                     event,
@@ -110,17 +123,11 @@ class Alerting:
                         batch.seen_before.add(alert_id)
                     continue
                 batch.groups[alert_id] = evolution.group
+                batch.teams_by_order[event.order_no].add(team)
                 if evolution.created:
                     batch.created.add(alert_id)
                 if evolution.notice is not Notice.NONE or alert_id not in batch.notices:
                     batch.notices[alert_id] = evolution.notice
-
-    def _teams_with_alerts(self, batch: _Batch, order_no: str) -> set[str]:
-        """Teams that have an alert on this order (a reason may have stopped holding)."""
-        stored = [_group_of(d) for d in batch.documents.values() if d["order_no"] == order_no]
-        return {g.team for g in batch.groups.values() if g.order_no == order_no} | {
-            g.team for g in stored if g is not None
-        }
 
     async def _save(self, batch: _Batch) -> set[str]:
         """One insert for the new alerts, one conditional update per changed one; returns the
@@ -271,7 +278,7 @@ class Alerting:
             if batch.notices.get(alert_id, Notice.NONE) is not Notice.NONE
         }
         for alert_id in batch.seen_before - due.keys():
-            group = _group_of(batch.documents[alert_id])
+            group = batch.stored_groups[alert_id]
             if group is not None:
                 due[alert_id] = group
         if due:
