@@ -50,6 +50,15 @@ class _Batch:
     # failed publish before its offsets were committed), so they go out again as read
     seen_before: set[str] = field(default_factory=set)
 
+    alerts: dict[str, Alert] = field(default_factory=dict)  # as told and published
+
+    def alert(self, alert_id: str) -> Alert:
+        """A changed alert as people and other systems get it, built once a batch."""
+        alert = self.alerts.get(alert_id)
+        if alert is None:
+            alert = self.alerts[alert_id] = self.groups[alert_id].alert()
+        return alert
+
     def __post_init__(self) -> None:
         for alert_id, document in self.documents.items():
             group = self.stored_groups[alert_id] = _group_of(document)
@@ -170,7 +179,7 @@ class Alerting:
         stored_due = [d for d in batch.documents.values() if d.get("notice_due")]
         created = [alert_id for alert_id in batch.groups if alert_id in batch.created]
         for alert_id in created:
-            self._raised(batch.groups[alert_id])
+            self._raised(batch.groups[alert_id], batch.alert(alert_id))
         # the page hears of a batch's changes in one Redis call each, not one per alert
         await self._live.publish_many("created", [batch.new_documents[a] for a in created])
         updated = []
@@ -226,7 +235,7 @@ class Alerting:
             channels=channels,
         )
 
-    def _raised(self, group: AlertGroup) -> None:
+    def _raised(self, group: AlertGroup, alert: Alert) -> None:
         channels = self._channels_for(group, Notice.RAISED, {})
         log.info(
             "alert_raised",
@@ -237,7 +246,7 @@ class Alerting:
             channels=channels,
         )
         ALERTS_RAISED.labels(group.kind.value, group.severity.value).inc()
-        self._dispatcher.enqueue(group.alert(), channels)
+        self._dispatcher.enqueue(alert, channels)
 
     def _channels_for(
         self, group: AlertGroup, notice: Notice, document: dict[str, Any]
@@ -272,17 +281,18 @@ class Alerting:
         never sent under an earlier revision). A crash after the acknowledgement publishes a
         revision twice; consumers deduplicate on ``alert_id`` and ``revision``. (A write per
         alert that recorded the publication was about a fifth of the store's work per alert.)"""
-        due = {
-            alert_id: group
-            for alert_id, group in batch.groups.items()
+        due = [
+            batch.alert(alert_id)
+            for alert_id in batch.groups
             if batch.notices.get(alert_id, Notice.NONE) is not Notice.NONE
-        }
-        for alert_id in batch.seen_before - due.keys():
-            group = batch.stored_groups[alert_id]
-            if group is not None:
-                due[alert_id] = group
+        ]
+        due_ids = {alert.alert_id for alert in due}
+        for alert_id in sorted(batch.seen_before - due_ids):
+            stored = batch.stored_groups[alert_id]
+            if stored is not None:
+                due.append(stored.alert())
         if due:
-            await self._publish_alerts([group.alert() for group in due.values()])
+            await self._publish_alerts(due)
 
     async def resume_pending(self) -> None:
         """At start: changes stored but not told are told, deliveries nobody holds are queued,
