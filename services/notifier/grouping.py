@@ -162,7 +162,8 @@ def evolve(
         return Evolution(_seen(group, event_id), Notice.NONE, created=False)
     tags = {tag.name for tag in event.tags}
     amount = event.facts.total
-    holding = [route for route in routes if route.matches(tags, event.facts.status)]
+    # by identity: comparing route models field by field (``in`` a list) cost ~3 µs a route
+    holding = {id(route) for route in routes if route.matches(tags, event.facts.status)}
     if group is None and not holding:
         return None
     at = event.occurred_at
@@ -171,7 +172,7 @@ def evolve(
     causes: list[Reason] = []
     for route in routes:
         before = previous.get(route.id)
-        if route in holding:
+        if id(route) in holding:
             severity, why = route.severity_for(tags, amount)
             matched = set(route.when_tags_any)
             tag_reasons = [tag.reason for tag in event.tags if tag.name in matched]
