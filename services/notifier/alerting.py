@@ -46,9 +46,11 @@ class _Batch:
     created: set[str] = field(default_factory=set)
     new_documents: dict[str, dict[str, Any]] = field(default_factory=dict)  # as inserted
     told: dict[str, list[str]] = field(default_factory=dict)  # alert id -> channels told
-    # alerts stored as this batch's events left them: the batch came back (a crash or a
-    # failed publish before its offsets were committed), so they go out again as read
-    seen_before: set[str] = field(default_factory=set)
+    # the offsets the batch holds on each partition it reads, first and last (empty: not known)
+    spans: dict[int, tuple[int, int]] = field(default_factory=dict)
+    # alerts whose stored revision a run of this batch made, not committed: it may never have
+    # reached the alerts topic, so it goes out again as stored
+    unconfirmed: list[str] = field(default_factory=list)
 
     alerts: dict[str, Alert] = field(default_factory=dict)  # as told and published
 
@@ -64,6 +66,15 @@ class _Batch:
             group = self.stored_groups[alert_id] = _group_of(document)
             if group is not None:
                 self.teams_by_order[group.order_no].add(group.team)
+                if self._unconfirmed(group, document):
+                    self.unconfirmed.append(alert_id)
+
+    def _unconfirmed(self, group: AlertGroup, document: dict[str, Any]) -> bool:
+        if group.revision_position is None:  # stored before positions were kept
+            return int(document.get("published_revision", group.revision)) < group.revision
+        partition, offset = group.revision_position
+        first, last = self.spans.get(partition, (1, 0))
+        return first <= offset <= last
 
 
 class Alerting:
@@ -85,17 +96,27 @@ class Alerting:
         self._order_url_base = order_url_base
         self._publish_alerts = publish_alerts
 
-    async def handle(self, events: Sequence[OrderTaggedAsRead]) -> int:
+    async def handle(
+        self,
+        events: Sequence[OrderTaggedAsRead],
+        positions: Sequence[tuple[int, int]] | None = None,
+    ) -> int:
         """Raise, update and resolve the alerts these tagged orders call for; returns how many
         changed in a way people are told of. Safe to run again on the same events (Kafka
         redelivers): each event applies once per alert, and what a failed run left untold or
-        unpublished is done."""
+        unpublished is done. ``positions``: each event's Kafka record (partition, offset), in
+        the order of ``events``, as consumed (the batch's offsets are committed after this)."""
         if not events:
             return 0
         order_nos = sorted({event.order_no for event in events})
+        spans: dict[int, tuple[int, int]] = {}
+        for partition, offset in positions or ():
+            first, last = spans.get(partition, (offset, offset))
+            spans[partition] = (min(first, offset), max(last, offset))
         for _ in range(MAX_WRITE_ROUNDS):
-            batch = _Batch({d["alert_id"]: d for d in await self._store.groups_of(order_nos)})
-            self._apply(batch, events)
+            documents = {d["alert_id"]: d for d in await self._store.groups_of(order_nos)}
+            batch = _Batch(documents, spans=spans)
+            self._apply(batch, events, positions)
             conflicts = await self._save(batch)
             if not conflicts:
                 break
@@ -106,9 +127,15 @@ class Alerting:
         await self._publish(batch)
         return sum(notice is not Notice.NONE for notice in batch.notices.values())
 
-    def _apply(self, batch: _Batch, events: Sequence[OrderTaggedAsRead]) -> None:
-        event_ids = {str(event.event_id) for event in events}
-        for event in events:  # in partition order: one order's events in the order they happened
+    def _apply(
+        self,
+        batch: _Batch,
+        events: Sequence[OrderTaggedAsRead],
+        positions: Sequence[tuple[int, int]] | None,
+    ) -> None:
+        # in partition order: one order's events in the order they happened
+        at: Sequence[tuple[int, int] | None] = positions or [None] * len(events)
+        for event, position in zip(events, at, strict=True):
             # the teams the event calls, and those with an alert on the order (a reason may
             # have stopped holding)
             teams = set(teams_for(event, self._routing)) | batch.teams_by_order[event.order_no]
@@ -128,10 +155,11 @@ class Alerting:
                     now=datetime.now(UTC),
                 )
                 if evolution is None:
-                    if stored is not None and _last_applied(stored) in event_ids:
-                        batch.seen_before.add(alert_id)
                     continue
-                batch.groups[alert_id] = evolution.group
+                group = evolution.group
+                if evolution.notice is not Notice.NONE and position is not None:
+                    group = group.model_copy(update={"revision_position": position})
+                batch.groups[alert_id] = group
                 batch.teams_by_order[event.order_no].add(team)
                 if evolution.created:
                     batch.created.add(alert_id)
@@ -273,23 +301,25 @@ class Alerting:
         ]
 
     async def _publish(self, batch: _Batch) -> None:
-        """Each revision on the alerts topic for other systems (MongoDB is the record). Nothing
-        records what Kafka took: the batch's offsets are committed only after this, so a run
-        that stored a revision and stopped before Kafka acknowledged it comes back with the
-        same events, and each alert whose last applied event is one of them goes out again as
-        stored, which is what that run published or would have (a later event's change is
-        never sent under an earlier revision). A crash after the acknowledgement publishes a
-        revision twice; consumers deduplicate on ``alert_id`` and ``revision``. (A write per
-        alert that recorded the publication was about a fifth of the store's work per alert.)"""
+        """Each new revision on the alerts topic for other systems (MongoDB is the record).
+        Nothing records what Kafka took: the batch's offsets are committed only after this,
+        and each revision is stored with the position of the record that made it. A batch
+        that holds that record again came back uncommitted (a crash, Kafka down, a write
+        conflict), so the stored revision may never have gone out: it goes out again as stored,
+        which is what that run published or would have. A revision a committed batch made is
+        never sent again, whatever changed since (a lowered severity, an acknowledgement). A
+        crash after Kafka's acknowledgement publishes a revision twice, the same record;
+        consumers deduplicate on ``alert_id`` and ``revision``. (A write per alert recording
+        the publication was about a fifth of the store's work per alert.)"""
         due = [
             batch.alert(alert_id)
             for alert_id in batch.groups
             if batch.notices.get(alert_id, Notice.NONE) is not Notice.NONE
         ]
         due_ids = {alert.alert_id for alert in due}
-        for alert_id in sorted(batch.seen_before - due_ids):
+        for alert_id in batch.unconfirmed:
             stored = batch.stored_groups[alert_id]
-            if stored is not None:
+            if stored is not None and alert_id not in due_ids:
                 due.append(stored.alert())
         if due:
             await self._publish_alerts(due)
@@ -341,11 +371,6 @@ def _group_of(document: dict[str, Any] | None) -> AlertGroup | None:
     if document is None or "causes" not in document:
         return None
     return AlertGroup.model_validate(document)
-
-
-def _last_applied(document: dict[str, Any]) -> str | None:
-    applied = document.get("applied_events") or [None]
-    return applied[-1]  # type: ignore[no-any-return]
 
 
 def _notice_of(group: AlertGroup) -> Notice:

@@ -122,17 +122,17 @@ def delivered(store: InMemoryAlertStore, channel: str) -> list[str]:
     ]
 
 
-async def test_a_redelivered_event_raises_and_delivers_one_alert_and_publishes_it_again() -> None:
+async def test_a_redelivered_event_raises_publishes_and_delivers_one_alert() -> None:
     store = InMemoryAlertStore()
     async with Process(store) as process:
         event = tagged(["urgent"])
-        assert await process.alerting.handle([event, event]) == 1
-        assert await process.alerting.handle([event]) == 0  # the batch comes back
-        assert await process.alerting.handle([tagged(["urgent"])]) == 0  # nothing new
+        assert await process.alerting.handle([event, event], [(0, 1), (0, 2)]) == 1
+        # committed; the tagger sends it again later (a new record), then a new event
+        assert await process.alerting.handle([event], [(0, 9)]) == 0
+        assert await process.alerting.handle([tagged(["urgent"])], [(0, 10)]) == 0
         await eventually(lambda: _true(len(delivered(store, "robot")) == 1), within=5)
 
-    # nothing records what Kafka took: the batch that came back sent the revision again
-    assert process.publisher.revisions == [("SO-9:support", 1)] * 2
+    assert process.publisher.revisions == [("SO-9:support", 1)]
     assert process.sender.alert_ids("hook") == ["SO-9:support"]
     assert process.sender.alert_ids("robot") == ["SO-9:support"]
 
@@ -142,9 +142,10 @@ async def test_an_alert_stored_but_not_published_is_published_when_the_batch_com
     async with Process(store, publisher=RecordingPublisher(fail=1)) as process:
         event = tagged(["urgent"])
         with pytest.raises(KafkaConnectionError):
-            await process.alerting.handle([event])
-        await process.alerting.handle([event])  # Kafka hands the batch back
-        await process.alerting.handle([tagged(["urgent"])])  # a later event, nothing new
+            await process.alerting.handle([event], [(0, 5)])
+        assert process.publisher.revisions == []
+        await process.alerting.handle([event], [(0, 5)])  # Kafka hands the batch back
+        await process.alerting.handle([tagged(["urgent"])], [(0, 6)])  # nothing new
 
     assert process.publisher.revisions == [("SO-9:support", 1)]
 
@@ -157,8 +158,8 @@ async def test_a_batch_that_comes_back_longer_publishes_the_revision_as_stored()
     async with Process(store, publisher=RecordingPublisher(fail=1), routing=CALIBRATED) as process:
         raised = tagged(["urgent", "vip"])
         with pytest.raises(KafkaConnectionError):
-            await process.alerting.handle([raised])
-        await process.alerting.handle([raised, tagged(["urgent"])])
+            await process.alerting.handle([raised], [(0, 5)])
+        await process.alerting.handle([raised, tagged(["urgent"])], [(0, 5), (0, 6)])
 
     assert store.alerts["SO-9:support"]["severity"] == "warning"
     assert (process.publisher.revisions, process.publisher.severities) == (
@@ -167,13 +168,72 @@ async def test_a_batch_that_comes_back_longer_publishes_the_revision_as_stored()
     )
 
 
+async def test_a_batch_that_comes_back_shorter_leaves_the_revision_to_the_next() -> None:
+    """The first run stored revision 2 (made by the record at offset 6) and stopped before
+    Kafka took it; the batch comes back holding offset 5 alone, then 6: revision 2 goes out
+    with the batch that holds its record, as stored."""
+    store = InMemoryAlertStore()
+    async with Process(store, publisher=RecordingPublisher(fail=1), routing=CALIBRATED) as process:
+        raised, risen = tagged(["urgent"]), tagged(["urgent", "vip"])
+        with pytest.raises(KafkaConnectionError):
+            await process.alerting.handle([raised, risen], [(0, 5), (0, 6)])
+        await process.alerting.handle([raised], [(0, 5)])
+        assert process.publisher.revisions == []
+        await process.alerting.handle([risen], [(0, 6)])
+
+    assert (process.publisher.revisions, process.publisher.severities) == (
+        [("SO-9:support", 2)],
+        ["critical"],
+    )
+
+
+async def test_a_revision_a_committed_batch_made_is_never_sent_again() -> None:
+    """Revision 1 went out and its batch was committed. A later batch lowers its severity (no
+    notice) and raises another alert, and fails to publish; when it comes back only the new
+    alert goes out: revision 1 is not sent again with the lowered severity. Nor after an
+    acknowledgement, when the tagger sends the raise again."""
+    store = InMemoryAlertStore()
+    publisher = RecordingPublisher()
+    async with Process(store, publisher=publisher, routing=CALIBRATED) as process:
+        raised = tagged(["urgent", "vip"])
+        await process.alerting.handle([raised], [(0, 1)])
+        other = tagged(["urgent"]).model_copy(update={"order_no": "SO-10"})
+        lowered = tagged(["urgent"])
+        publisher.fail = 1
+        with pytest.raises(KafkaConnectionError):
+            await process.alerting.handle([lowered, other], [(0, 2), (0, 3)])
+        await process.alerting.handle([lowered, other], [(0, 2), (0, 3)])
+        await store.acknowledge("SO-9:support", "王芳")
+        await process.alerting.handle([raised], [(0, 4)])
+
+    assert store.alerts["SO-9:support"]["status"] == "acknowledged"
+    assert (publisher.revisions, publisher.severities) == (
+        [("SO-9:support", 1), ("SO-10:support", 1)],
+        ["critical", "warning"],
+    )
+
+
+@pytest.mark.parametrize(("published", "sent_again"), [(0, True), (1, False)])
+async def test_an_alert_stored_before_positions_were_kept_goes_by_its_published_revision(
+    published: int, sent_again: bool
+) -> None:
+    store = InMemoryAlertStore()
+    event = tagged(["urgent"])
+    document = new_document(group_for(event), ["hook"])  # as stored before, with the field
+    await store.insert([{**document, "published_revision": published}])
+    async with Process(store) as process:
+        await process.alerting.handle([event], [(0, 5)])  # its batch comes back
+
+    assert process.publisher.revisions == ([("SO-9:support", 1)] if sent_again else [])
+
+
 async def test_an_event_sent_again_after_a_later_change_publishes_nothing() -> None:
     store = InMemoryAlertStore()
     async with Process(store, routing=CALIBRATED) as process:
         raised = tagged(["urgent", "vip"])
-        await process.alerting.handle([raised])
-        await process.alerting.handle([tagged(["urgent"])])  # lowered: no notice, not sent
-        await process.alerting.handle([raised])  # the tagger sent it again
+        await process.alerting.handle([raised], [(0, 1)])
+        await process.alerting.handle([tagged(["urgent"])], [(0, 2)])  # lowered: not sent
+        await process.alerting.handle([raised], [(0, 3)])  # the tagger sent it again
 
     assert process.publisher.revisions == [("SO-9:support", 1)]
 
