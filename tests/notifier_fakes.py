@@ -121,6 +121,11 @@ class InMemoryAlertStore:
     async def get_many(self, alert_ids: list[str]) -> list[dict[str, Any]]:
         return [copy.deepcopy(self.alerts[i]) for i in alert_ids if i in self.alerts]
 
+    async def mark_published(self, revisions: dict[str, int]) -> None:
+        for alert_id, revision in revisions.items():
+            document = self.alerts[alert_id]
+            document["published_revision"] = max(document["published_revision"], revision)
+
     async def add_deliveries(self, alert_id: str, channels: list[str], escalation: bool) -> None:
         for channel in channels:
             if self._delivery(alert_id, channel) is None:

@@ -46,11 +46,6 @@ class _Batch:
     created: set[str] = field(default_factory=set)
     new_documents: dict[str, dict[str, Any]] = field(default_factory=dict)  # as inserted
     told: dict[str, list[str]] = field(default_factory=dict)  # alert id -> channels told
-    # the offsets the batch holds on each partition it reads, first and last (empty: not known)
-    spans: dict[int, tuple[int, int]] = field(default_factory=dict)
-    # alerts whose stored revision a run of this batch made, not committed: it may never have
-    # reached the alerts topic, so it goes out again as stored
-    unconfirmed: list[str] = field(default_factory=list)
 
     alerts: dict[str, Alert] = field(default_factory=dict)  # as told and published
 
@@ -66,15 +61,6 @@ class _Batch:
             group = self.stored_groups[alert_id] = _group_of(document)
             if group is not None:
                 self.teams_by_order[group.order_no].add(group.team)
-                if self._unconfirmed(group, document):
-                    self.unconfirmed.append(alert_id)
-
-    def _unconfirmed(self, group: AlertGroup, document: dict[str, Any]) -> bool:
-        if group.revision_position is None:  # stored before positions were kept
-            return int(document.get("published_revision", group.revision)) < group.revision
-        partition, offset = group.revision_position
-        first, last = self.spans.get(partition, (1, 0))
-        return first <= offset <= last
 
 
 class Alerting:
@@ -96,27 +82,17 @@ class Alerting:
         self._order_url_base = order_url_base
         self._publish_alerts = publish_alerts
 
-    async def handle(
-        self,
-        events: Sequence[OrderTaggedAsRead],
-        positions: Sequence[tuple[int, int]] | None = None,
-    ) -> int:
+    async def handle(self, events: Sequence[OrderTaggedAsRead]) -> int:
         """Raise, update and resolve the alerts these tagged orders call for; returns how many
         changed in a way people are told of. Safe to run again on the same events (Kafka
         redelivers): each event applies once per alert, and what a failed run left untold or
-        unpublished is done. ``positions``: each event's Kafka record (partition, offset), in
-        the order of ``events``, as consumed (the batch's offsets are committed after this)."""
+        unpublished is done."""
         if not events:
             return 0
         order_nos = sorted({event.order_no for event in events})
-        spans: dict[int, tuple[int, int]] = {}
-        for partition, offset in positions or ():
-            first, last = spans.get(partition, (offset, offset))
-            spans[partition] = (min(first, offset), max(last, offset))
         for _ in range(MAX_WRITE_ROUNDS):
-            documents = {d["alert_id"]: d for d in await self._store.groups_of(order_nos)}
-            batch = _Batch(documents, spans=spans)
-            self._apply(batch, events, positions)
+            batch = _Batch({d["alert_id"]: d for d in await self._store.groups_of(order_nos)})
+            self._apply(batch, events)
             conflicts = await self._save(batch)
             if not conflicts:
                 break
@@ -127,15 +103,8 @@ class Alerting:
         await self._publish(batch)
         return sum(notice is not Notice.NONE for notice in batch.notices.values())
 
-    def _apply(
-        self,
-        batch: _Batch,
-        events: Sequence[OrderTaggedAsRead],
-        positions: Sequence[tuple[int, int]] | None,
-    ) -> None:
-        # in partition order: one order's events in the order they happened
-        at: Sequence[tuple[int, int] | None] = positions or [None] * len(events)
-        for event, position in zip(events, at, strict=True):
+    def _apply(self, batch: _Batch, events: Sequence[OrderTaggedAsRead]) -> None:
+        for event in events:  # in partition order: one order's events in the order they happened
             # the teams the event calls, and those with an alert on the order (a reason may
             # have stopped holding)
             teams = set(teams_for(event, self._routing)) | batch.teams_by_order[event.order_no]
@@ -156,10 +125,7 @@ class Alerting:
                 )
                 if evolution is None:
                     continue
-                group = evolution.group
-                if evolution.notice is not Notice.NONE and position is not None:
-                    group = group.model_copy(update={"revision_position": position})
-                batch.groups[alert_id] = group
+                batch.groups[alert_id] = evolution.group
                 batch.teams_by_order[event.order_no].add(team)
                 if evolution.created:
                     batch.created.add(alert_id)
@@ -301,28 +267,28 @@ class Alerting:
         ]
 
     async def _publish(self, batch: _Batch) -> None:
-        """Each new revision on the alerts topic for other systems (MongoDB is the record).
-        Nothing records what Kafka took: the batch's offsets are committed only after this,
-        and each revision is stored with the position of the record that made it. A batch
-        that holds that record again came back uncommitted (a crash, Kafka down, a write
-        conflict), so the stored revision may never have gone out: it goes out again as stored,
-        which is what that run published or would have. A revision a committed batch made is
-        never sent again, whatever changed since (a lowered severity, an acknowledgement). A
-        crash after Kafka's acknowledgement publishes a revision twice, the same record;
-        consumers deduplicate on ``alert_id`` and ``revision``. (A write per alert recording
-        the publication was about a fifth of the store's work per alert.)"""
-        due = [
-            batch.alert(alert_id)
+        """Each revision once on the alerts topic for other systems (MongoDB is the record);
+        what an earlier run stored but did not publish goes too, as stored. The record of what
+        Kafka took (``published_revision``) is one more write per alert, about a fifth of the
+        store's work per alert; the ways found to do without it sent a revision again with
+        what changed since (docs/benchmarks.md, tenth pass)."""
+        due = {
+            alert_id: batch.alert(alert_id)
             for alert_id in batch.groups
             if batch.notices.get(alert_id, Notice.NONE) is not Notice.NONE
-        ]
-        due_ids = {alert.alert_id for alert in due}
-        for alert_id in batch.unconfirmed:
+        }
+        for alert_id, document in batch.documents.items():
             stored = batch.stored_groups[alert_id]
-            if stored is not None and alert_id not in due_ids:
-                due.append(stored.alert())
-        if due:
-            await self._publish_alerts(due)
+            if (
+                alert_id not in due
+                and stored is not None
+                and document.get("published_revision", 0) < stored.revision
+            ):
+                due[alert_id] = stored.alert()
+        if not due:
+            return
+        await self._publish_alerts(list(due.values()))
+        await self._store.mark_published({a: alert.revision for a, alert in due.items()})
 
     async def resume_pending(self) -> None:
         """At start: changes stored but not told are told, deliveries nobody holds are queued,

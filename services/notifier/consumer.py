@@ -56,9 +56,6 @@ def subscribe_tagged_orders(
                 )
         traced = [(event.order_no, record) for event, record in zip(events, records, strict=True)]
         with RecordSpans(settings.topics.tagged, traced):
-            positions = [(record.partition, record.offset) for record in records]
-            await through_outages(
-                lambda: alerting.handle(events, positions), "alert", within_s=OUTAGE_WAIT_S
-            )
+            await through_outages(lambda: alerting.handle(events), "alert", within_s=OUTAGE_WAIT_S)
         observe_end_to_end("alerted", records)
         observe_lag(metrics.CONSUMER_LAG, message.consumer, message.raw_message)

@@ -88,10 +88,6 @@ class AlertGroup(_Loose):
     revision: int = 1  # counts the changes people were told about
     state_at: AwareDatetime  # when the newest event applied happened
     applied_events: list[str] = Field(default_factory=list)
-    # the Kafka record (partition, offset) whose event made the current revision: a batch
-    # holding it again came back uncommitted, so the revision may never have reached the
-    # alerts topic (``Alerting._publish``)
-    revision_position: tuple[int, int] | None = None
     causes: list[Reason] = Field(default_factory=list)
     history: list[Change] = Field(default_factory=list)
 

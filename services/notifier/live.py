@@ -28,10 +28,10 @@ log = structlog.get_logger("notifier.live")
 
 
 def _event(change: str, alert: dict[str, Any]) -> bytes:
-    """A change as the page's EventSource gets it: JSON with times in RFC 3339, what the API
-    answers (``json.dumps`` with ``default=str``, used before, wrote them with a space for
-    the T and took ~4x as long on a new alert's document); a value pydantic-core does not
-    know (an ``ObjectId``) as text."""
+    """A change as the page's EventSource gets it: JSON with times in RFC 3339 (``Z`` for
+    UTC; ``json.dumps`` with ``default=str``, used before, wrote a space for the T and took
+    ~4x as long on a new alert's document); a value pydantic-core does not know (an
+    ``ObjectId``) as text."""
     return to_json({"change": change, "alert": alert}, fallback=str)
 
 

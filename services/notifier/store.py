@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from pymongo import ASCENDING, DESCENDING, ReturnDocument
+from pymongo import ASCENDING, DESCENDING, ReturnDocument, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
 
@@ -136,6 +136,7 @@ def new_document(group: AlertGroup, channels: list[str]) -> dict[str, Any]:
         **event_trace(group),
         "version": 1,  # each stored change of the alert's state counts one (optimistic writes)
         "escalated": False,
+        "published_revision": 0,  # on the alerts topic; raised once Kafka acknowledged it
         "deliveries": [_delivery(c, revision=group.revision) for c in channels],
     }
 
@@ -321,6 +322,19 @@ class AlertStore:
     async def get_many(self, alert_ids: list[str]) -> list[dict[str, Any]]:
         cursor = self.alerts.find({"alert_id": {"$in": alert_ids}}, {"_id": 0})
         return await cursor.to_list(None)
+
+    async def mark_published(self, revisions: dict[str, int]) -> None:
+        """The alerts topic has these revisions (never lowers what is recorded). One round trip:
+        the shorter the time between Kafka's acknowledgement and this record, the fewer
+        revisions a crash in between publishes twice."""
+        if revisions:
+            await self.alerts.bulk_write(
+                [
+                    UpdateOne({"alert_id": alert_id}, {"$max": {"published_revision": revision}})
+                    for alert_id, revision in revisions.items()
+                ],
+                ordered=False,
+            )
 
     async def add_deliveries(self, alert_id: str, channels: list[str], escalation: bool) -> None:
         for channel in channels:

@@ -67,6 +67,9 @@ async def test_an_alert_is_stored_once_and_changed_only_from_the_version_read(
     assert len(await store.notices_due()) == 1
     await store.told(ALERT, 2)
     assert await store.notices_due() == []
+    await store.mark_published({ALERT: 2})
+    await store.mark_published({ALERT: 1})  # a late, older publication lowers nothing
+    assert (await _get(store))["published_revision"] == 2
 
 
 async def test_telling_a_revision_sends_a_settled_delivery_again_once(store: Any) -> None:

@@ -126,10 +126,10 @@ async def test_a_redelivered_event_raises_publishes_and_delivers_one_alert() -> 
     store = InMemoryAlertStore()
     async with Process(store) as process:
         event = tagged(["urgent"])
-        assert await process.alerting.handle([event, event], [(0, 1), (0, 2)]) == 1
-        # committed; the tagger sends it again later (a new record), then a new event
-        assert await process.alerting.handle([event], [(0, 9)]) == 0
-        assert await process.alerting.handle([tagged(["urgent"])], [(0, 10)]) == 0
+        assert await process.alerting.handle([event, event]) == 1
+        # the batch comes back (or the tagger sends it again), then a new event: nothing new
+        assert await process.alerting.handle([event]) == 0
+        assert await process.alerting.handle([tagged(["urgent"])]) == 0
         await eventually(lambda: _true(len(delivered(store, "robot")) == 1), within=5)
 
     assert process.publisher.revisions == [("SO-9:support", 1)]
@@ -142,10 +142,10 @@ async def test_an_alert_stored_but_not_published_is_published_when_the_batch_com
     async with Process(store, publisher=RecordingPublisher(fail=1)) as process:
         event = tagged(["urgent"])
         with pytest.raises(KafkaConnectionError):
-            await process.alerting.handle([event], [(0, 5)])
+            await process.alerting.handle([event])
         assert process.publisher.revisions == []
-        await process.alerting.handle([event], [(0, 5)])  # Kafka hands the batch back
-        await process.alerting.handle([tagged(["urgent"])], [(0, 6)])  # nothing new
+        await process.alerting.handle([event])  # Kafka hands the batch back
+        await process.alerting.handle([tagged(["urgent"])])  # nothing new
 
     assert process.publisher.revisions == [("SO-9:support", 1)]
 
@@ -158,31 +158,12 @@ async def test_a_batch_that_comes_back_longer_publishes_the_revision_as_stored()
     async with Process(store, publisher=RecordingPublisher(fail=1), routing=CALIBRATED) as process:
         raised = tagged(["urgent", "vip"])
         with pytest.raises(KafkaConnectionError):
-            await process.alerting.handle([raised], [(0, 5)])
-        await process.alerting.handle([raised, tagged(["urgent"])], [(0, 5), (0, 6)])
+            await process.alerting.handle([raised])
+        await process.alerting.handle([raised, tagged(["urgent"])])
 
     assert store.alerts["SO-9:support"]["severity"] == "warning"
     assert (process.publisher.revisions, process.publisher.severities) == (
         [("SO-9:support", 1)],
-        ["critical"],
-    )
-
-
-async def test_a_batch_that_comes_back_shorter_leaves_the_revision_to_the_next() -> None:
-    """The first run stored revision 2 (made by the record at offset 6) and stopped before
-    Kafka took it; the batch comes back holding offset 5 alone, then 6: revision 2 goes out
-    with the batch that holds its record, as stored."""
-    store = InMemoryAlertStore()
-    async with Process(store, publisher=RecordingPublisher(fail=1), routing=CALIBRATED) as process:
-        raised, risen = tagged(["urgent"]), tagged(["urgent", "vip"])
-        with pytest.raises(KafkaConnectionError):
-            await process.alerting.handle([raised, risen], [(0, 5), (0, 6)])
-        await process.alerting.handle([raised], [(0, 5)])
-        assert process.publisher.revisions == []
-        await process.alerting.handle([risen], [(0, 6)])
-
-    assert (process.publisher.revisions, process.publisher.severities) == (
-        [("SO-9:support", 2)],
         ["critical"],
     )
 
@@ -196,15 +177,15 @@ async def test_a_revision_a_committed_batch_made_is_never_sent_again() -> None:
     publisher = RecordingPublisher()
     async with Process(store, publisher=publisher, routing=CALIBRATED) as process:
         raised = tagged(["urgent", "vip"])
-        await process.alerting.handle([raised], [(0, 1)])
+        await process.alerting.handle([raised])
         other = tagged(["urgent"]).model_copy(update={"order_no": "SO-10"})
         lowered = tagged(["urgent"])
         publisher.fail = 1
         with pytest.raises(KafkaConnectionError):
-            await process.alerting.handle([lowered, other], [(0, 2), (0, 3)])
-        await process.alerting.handle([lowered, other], [(0, 2), (0, 3)])
+            await process.alerting.handle([lowered, other])
+        await process.alerting.handle([lowered, other])
         await store.acknowledge("SO-9:support", "王芳")
-        await process.alerting.handle([raised], [(0, 4)])
+        await process.alerting.handle([raised])
 
     assert store.alerts["SO-9:support"]["status"] == "acknowledged"
     assert (publisher.revisions, publisher.severities) == (
@@ -213,27 +194,13 @@ async def test_a_revision_a_committed_batch_made_is_never_sent_again() -> None:
     )
 
 
-@pytest.mark.parametrize(("published", "sent_again"), [(0, True), (1, False)])
-async def test_an_alert_stored_before_positions_were_kept_goes_by_its_published_revision(
-    published: int, sent_again: bool
-) -> None:
-    store = InMemoryAlertStore()
-    event = tagged(["urgent"])
-    document = new_document(group_for(event), ["hook"])  # as stored before, with the field
-    await store.insert([{**document, "published_revision": published}])
-    async with Process(store) as process:
-        await process.alerting.handle([event], [(0, 5)])  # its batch comes back
-
-    assert process.publisher.revisions == ([("SO-9:support", 1)] if sent_again else [])
-
-
 async def test_an_event_sent_again_after_a_later_change_publishes_nothing() -> None:
     store = InMemoryAlertStore()
     async with Process(store, routing=CALIBRATED) as process:
         raised = tagged(["urgent", "vip"])
-        await process.alerting.handle([raised], [(0, 1)])
-        await process.alerting.handle([tagged(["urgent"])], [(0, 2)])  # lowered: not sent
-        await process.alerting.handle([raised], [(0, 3)])  # the tagger sent it again
+        await process.alerting.handle([raised])
+        await process.alerting.handle([tagged(["urgent"])])  # lowered: not sent
+        await process.alerting.handle([raised])  # the tagger sent it again
 
     assert process.publisher.revisions == [("SO-9:support", 1)]
 
