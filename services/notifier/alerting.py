@@ -46,8 +46,7 @@ class _Batch:
     created: set[str] = field(default_factory=set)
     new_documents: dict[str, dict[str, Any]] = field(default_factory=dict)  # as inserted
     told: dict[str, list[str]] = field(default_factory=dict)  # alert id -> channels told
-
-    alerts: dict[str, Alert] = field(default_factory=dict)  # as told and published
+    alerts: dict[str, Alert] = field(default_factory=dict)  # as told and published (``alert``)
 
     def alert(self, alert_id: str) -> Alert:
         """A changed alert as people and other systems get it, built once a batch."""
