@@ -28,7 +28,7 @@ from services.tagger.bootstrap import open_stores
 from services.tagger.customers.store import CustomerStore
 from services.tagger.customers.tagging import CustomerTagging
 from services.tagger.rules.book import RuleBook
-from services.tagger.rules.engine import reason_templates
+from services.tagger.rules.engine import customer_reason_templates, reason_templates
 from services.tagger.settings import TaggerSettings
 from services.tagger.store import OrderStore
 from services.tagger.tagging import TaggingService
@@ -136,7 +136,9 @@ async def measure(count: int = 2_000, unique_indexes_only: bool | None = None) -
                 max_tags=settings.tagger_max_tags_per_order,
                 lanes=1,  # one lane: the bulk writes counted are a whole batch's
             )
-            customer_store = CustomerStore(stores.database)
+            customer_store = CustomerStore(
+                stores.database, lambda: customer_reason_templates(rules.current)
+            )
             await customer_store.ensure_indexes()
             customers = CustomerTagging(rules, customer_store, stores.redis)
             writes.sent.clear()

@@ -19,8 +19,8 @@ from pydantic import ValidationError
 from services.console.i18n import LANG_COOKIE, language, pick_language
 from services.console.pages import _page
 from services.console.views import SavedViews, ViewList
-from services.tagger.customers.segments import CustomerFilter, CustomerSort, Segments
-from services.tagger.http.customers import customer_reasons
+from services.tagger.customers.segments import CustomerFilter, CustomerSort
+from services.tagger.http.customers import customer_reasons, segments_of
 from services.tagger.http.deps import tagger_of
 
 router = APIRouter(include_in_schema=False)
@@ -73,7 +73,7 @@ async def customers_page(
         if key in raw and len(raw[key]) == 10:
             raw[key] += "T00:00:00+00:00" if key.endswith("from") else "T23:59:59+00:00"
     lang = language(_lang_code(request))
-    segments = Segments(tagger_of(request).stores.database)
+    segments = segments_of(request)
     colours = await _colours(request)
     error: str | None = None
     customers: list[dict[str, Any]] = []
@@ -135,7 +135,7 @@ async def customer_page(request: Request, customer_id: str) -> Response:
     code = _lang_code(request)
     lang = language(code)
     reasons = customer_reasons(request, code)
-    customer = await Segments(tagger_of(request).stores.database).customer(customer_id, reasons)
+    customer = await segments_of(request).customer(customer_id, reasons)
     return await _page(
         request,
         "customer.html",

@@ -32,7 +32,7 @@ from services.tagger.rule_changes import ShadowRules, StoredOrders
 from services.tagger.rule_diff_job import RuleDiffJobs
 from services.tagger.rule_versions import RuleVersions
 from services.tagger.rules.book import RuleBook
-from services.tagger.rules.engine import reason_templates
+from services.tagger.rules.engine import customer_reason_templates, reason_templates
 from services.tagger.settings import Role, TaggerSettings
 from services.tagger.store import OrderStore
 from services.tagger.tagging import TaggingService
@@ -148,7 +148,9 @@ async def bootstrap(settings: TaggerSettings) -> AsyncIterator[Tagger]:
                 lease=timedelta(seconds=settings.tagger_job_lease_s),
             )
             await jobs.ensure_indexes()
-            customer_store = CustomerStore(stores.database)
+            customer_store = CustomerStore(
+                stores.database, lambda: customer_reason_templates(rules.current)
+            )
             await customer_store.ensure_indexes()
             yield Tagger(
                 settings=settings,

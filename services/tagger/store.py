@@ -174,11 +174,20 @@ class HistoryEntry:
 
 def stored_figures(figures: FiguresSnapshot) -> dict[str, Any]:
     """The customer figures as stored with the order (``FiguresSnapshot.to_record``), times in
-    whole seconds as integers (BSON int32: half a double; ``from_record`` reads either)."""
+    whole seconds as integers (BSON int32: half a double), and without the values a customer's
+    first order has (no prior orders, spend or recent times; ``from_record`` reads them as
+    absent): a first order's figures are then one field, not five."""
     record = figures.to_record()
-    record["recent_order_times"] = [_whole(t) for t in record["recent_order_times"]]
-    record["first_order_at"] = _whole(record["first_order_at"])
-    return record
+    stored: dict[str, Any] = {"spend_365d_cents": record["spend_365d_cents"]}
+    if record["prior_order_count"]:
+        stored["prior_order_count"] = record["prior_order_count"]
+    if record["prior_lifetime_cents"]:
+        stored["prior_lifetime_cents"] = record["prior_lifetime_cents"]
+    if record["recent_order_times"]:
+        stored["recent_order_times"] = [_whole(t) for t in record["recent_order_times"]]
+    if record["first_order_at"] is not None:
+        stored["first_order_at"] = _whole(record["first_order_at"])
+    return stored
 
 
 def _whole(seconds: float | None) -> float | int | None:

@@ -5,12 +5,29 @@ from typing import Any
 
 from services.tagger.customers.model import CustomerRecord
 from services.tagger.customers.store import CustomerStore
+from services.tagger.customers.stored import stored_customer_tag
 from services.tagger.rules.customer_facts import CustomerProfile
 from shared.events import AppliedTag, TagSource
 
 AT = datetime(2026, 11, 26, 8, 0, tzinfo=UTC)
 LOYAL = AppliedTag(name="loyal", source=TagSource.RULE, rule_id="loyal", rule_version=3,
                    reason="5 orders", at=AT)  # fmt: skip
+
+
+class OrdersTemplate:
+    """The ``loyal`` rule's reason template, ``{orders} orders``, as the customer rules' templates
+    take reasons apart and put them together."""
+
+    def args_of(self, rule_id: str, version: int, reason: str) -> list[str] | None:
+        count, _, rest = reason.partition(" ")
+        return [count] if (rule_id, rest) == ("loyal", "orders") and count.isdigit() else None
+
+    def reason(self, rule_id: str, version: int, args: list[str]) -> str | None:
+        return f"{args[0]} orders" if rule_id == "loyal" and len(args) == 1 else None
+
+
+def compact(*tags: AppliedTag) -> list[dict[str, Any]]:
+    return [stored_customer_tag(tag, None) for tag in tags]
 
 
 def stored_customer(**changes: Any) -> dict[str, Any]:
@@ -20,7 +37,7 @@ def stored_customer(**changes: Any) -> dict[str, Any]:
         "company": None,
         "vip": False,
         "profile_at": AT.replace(tzinfo=None),  # as PyMongo hands it back: naive UTC
-        "tags": [LOYAL.model_dump(mode="json")],
+        "tags": compact(LOYAL),
         "tag_names": ["loyal"],
         "orders": 5,
         "spend_cents": 10_000,
@@ -29,8 +46,11 @@ def stored_customer(**changes: Any) -> dict[str, Any]:
     return {**document, **changes}
 
 
-def update_of(record: CustomerRecord, fields: dict[str, Any]) -> dict[str, Any]:
+def update_of(
+    record: CustomerRecord, fields: dict[str, Any], templates: Any = None
+) -> dict[str, Any]:
     store = CustomerStore.__new__(CustomerStore)  # _update reads no collection
+    store._templates = (lambda: templates) if templates else None
     return store._update(record, fields, [])
 
 
@@ -65,7 +85,7 @@ def test_a_new_customer_is_written_whole() -> None:
         "company": None,
         "vip": False,
         "profile_at": AT,
-        "tags": [LOYAL.model_dump(mode="json")],
+        "tags": compact(LOYAL),
         "tag_names": ["loyal"],
         "version": 1,
     }
@@ -75,14 +95,23 @@ def test_a_new_customer_is_written_whole() -> None:
 def test_a_tag_whose_reason_moved_is_set_by_position_and_field_not_the_whole_list() -> None:
     held = AppliedTag(name="vip", source=TagSource.MANUAL, by="王小明", reason="生日", at=AT)
     record = CustomerRecord.from_document(
-        stored_customer(
-            tags=[held.model_dump(mode="json"), LOYAL.model_dump(mode="json")],
-            tag_names=["vip", "loyal"],
-        )
+        stored_customer(tags=compact(held, LOYAL), tag_names=["vip", "loyal"])
     )
     record.tags = [held, LOYAL.model_copy(update={"reason": "6 orders"})]
     update = update_of(record, {"orders": 6})
     assert update["$set"] == {"orders": 6, "tags.1.reason": "6 orders", "version": 8}
+
+
+def test_a_rule_reason_is_stored_as_its_template_values_and_an_order_sets_only_those() -> None:
+    templates = OrdersTemplate()
+    stored = [stored_customer_tag(LOYAL, templates)]
+    assert stored == [{"name": "loyal", "rule_id": "loyal", "rule_version": 3, "args": ["5"],
+                       "at": AT}]  # fmt: skip
+    record = CustomerRecord.from_document(stored_customer(tags=stored), templates)
+    assert record.tags == [LOYAL]  # the reason rendered again
+    record.tags = [LOYAL.model_copy(update={"reason": "6 orders"})]
+    update = update_of(record, {"orders": 6}, templates)
+    assert update["$set"] == {"orders": 6, "tags.0.args": ["6"], "version": 8}
 
 
 BIG = AppliedTag(name="big", source=TagSource.RULE, rule_id="big", rule_version=1,
@@ -91,51 +120,58 @@ NEW = AppliedTag(name="new", source=TagSource.RULE, rule_id="new", rule_version=
                  reason="first order", at=AT)  # fmt: skip
 
 
-def as_stored(*tags: AppliedTag) -> list[dict[str, Any]]:
-    return [tag.model_dump(mode="json") for tag in tags]
-
-
 def test_a_held_tag_keeps_its_place_a_new_one_comes_after_it_whatever_order_decided() -> None:
     record = CustomerRecord.from_document(stored_customer())
     record.tags = [BIG, LOYAL]  # the rules' order
     update = update_of(record, {})
     assert update["$set"] == {
-        "tags.1": BIG.model_dump(mode="json"),  # past the end: added
-        "tag_names": ["loyal", "big"],
+        "tags.1": stored_customer_tag(BIG, None),  # past the end: added
+        "tag_names.1": "big",
         "version": 8,
     }
 
 
 def test_a_new_tag_takes_the_place_of_one_removed() -> None:
     record = CustomerRecord.from_document(
-        stored_customer(tags=as_stored(NEW, LOYAL), tag_names=["new", "loyal"])
+        stored_customer(tags=compact(NEW, LOYAL), tag_names=["new", "loyal"])
     )
     record.tags = [BIG, LOYAL]
     update = update_of(record, {})
     assert update["$set"] == {
-        "tags.0": BIG.model_dump(mode="json"),
-        "tag_names": ["big", "loyal"],
+        "tags.0": stored_customer_tag(BIG, None),
+        "tag_names.0": "big",
         "version": 8,
     }
 
 
 def test_tags_removed_with_nothing_in_their_place_are_set_as_a_whole_list() -> None:
     record = CustomerRecord.from_document(
-        stored_customer(tags=as_stored(NEW, LOYAL, BIG), tag_names=["new", "loyal", "big"])
+        stored_customer(tags=compact(NEW, LOYAL, BIG), tag_names=["new", "loyal", "big"])
     )
     for tags, kept in (([BIG], [BIG]), ([BIG, LOYAL], [LOYAL, BIG]), ([], [])):
         record.tags = tags
         update = update_of(record, {})
-        assert update["$set"]["tags"] == as_stored(*kept)  # the held ones in their order
+        assert update["$set"]["tags"] == compact(*kept)  # the held ones in their order
         assert update["$set"]["tag_names"] == [tag.name for tag in kept]
         assert not any(key.startswith("tags.") for key in update["$set"])
 
 
-def test_a_tag_stored_without_a_field_it_may_leave_out_gets_only_that_field_set() -> None:
-    earlier = {k: v for k, v in LOYAL.model_dump(mode="json").items() if k != "family"}
-    record = CustomerRecord.from_document(stored_customer(tags=[earlier]))
+def test_a_tag_read_in_the_earlier_full_form_is_written_compact_once() -> None:
+    record = CustomerRecord.from_document(stored_customer(tags=[LOYAL.model_dump(mode="json")]))
     update = update_of(record, {})
-    assert update["$set"] == {"tags.0.family": None, "version": 8}
+    assert update["$set"] == {"tags.0": stored_customer_tag(LOYAL, None), "version": 8}
+
+    reread = CustomerRecord.from_document(stored_customer(tags=[update["$set"]["tags.0"]]))
+    assert reread.tags == [LOYAL]
+    assert update_of(reread, {})["$set"] == {"version": 8}
+
+
+def test_a_tag_that_lost_a_field_at_its_place_is_set_whole() -> None:
+    record = CustomerRecord.from_document(stored_customer())
+    by_hand = AppliedTag(name="loyal", source=TagSource.MANUAL, by="王小明", reason="老客户", at=AT)
+    record.tags = [by_hand]  # rule_id and rule_version gone; source and by new
+    update = update_of(record, {})
+    assert update["$set"] == {"tags.0": stored_customer_tag(by_hand, None), "version": 8}
 
 
 def test_an_unchanged_customer_sets_no_tag_field() -> None:
@@ -143,8 +179,8 @@ def test_an_unchanged_customer_sets_no_tag_field() -> None:
     assert update_of(record, {})["$set"] == {"version": 8}
 
 
-def test_a_kept_tag_is_written_in_the_form_it_was_read_not_serialised_again() -> None:
-    as_read = {**LOYAL.model_dump(mode="json"), "at": "2026-11-26T08:00:00+00:00"}
+def test_a_kept_tag_is_written_in_the_form_it_was_read_not_made_again() -> None:
+    as_read = {**stored_customer_tag(LOYAL, None), "extra": "as read"}
     record = CustomerRecord.from_document(stored_customer(tags=[as_read]))
     [kept] = record.tags
     record.tags = [kept, BIG]  # the evaluation kept the tag read and added one
@@ -152,9 +188,9 @@ def test_a_kept_tag_is_written_in_the_form_it_was_read_not_serialised_again() ->
     update = update_of(record, {})
 
     assert update["$set"] == {
-        "tags.1": BIG.model_dump(mode="json"),
-        "tag_names": ["loyal", "big"],
+        "tags.1": stored_customer_tag(BIG, None),
+        "tag_names.1": "big",
         "version": 8,
     }
-    record.tags = [kept.model_copy(), BIG]  # an equal tag, not the one read: serialised
-    assert update_of(record, {})["$set"]["tags.0.at"] == LOYAL.model_dump(mode="json")["at"]
+    record.tags = [kept.model_copy(), BIG]  # an equal tag, not the one read: made again
+    assert update_of(record, {})["$set"]["tags.0"] == stored_customer_tag(LOYAL, None)

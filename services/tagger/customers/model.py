@@ -7,8 +7,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import TypeAdapter
-
+from services.tagger.customers.stored import applied_tags
 from services.tagger.rules.conditions import AllOf, AnyOf, FactTest, Not
 from services.tagger.rules.customer_facts import (
     PREFERENCE_WINDOW_DAYS,
@@ -20,9 +19,8 @@ from services.tagger.rules.customer_facts import (
 from services.tagger.rules.customer_rules import CustomerRule
 from services.tagger.rules.engine import Decision, decided_tag
 from shared.events import AppliedTag, TagSource
+from shared.stored_tags import ReasonTemplates
 
-# a customer's stored tags validated in one call, not one per tag
-_STORED_TAGS = TypeAdapter(list[AppliedTag]).validate_python
 HISTORY_KEPT = 200  # newest changes kept on the customer document
 TIME_FACTS = ("days_since_last_order", "days_since_first_order")
 
@@ -41,9 +39,12 @@ class CustomerRecord:
     read_tags: list[tuple[AppliedTag, dict[str, Any]]] = field(default_factory=list)
 
     @classmethod
-    def from_document(cls, document: dict[str, Any]) -> "CustomerRecord":
+    def from_document(
+        cls, document: dict[str, Any], templates: ReasonTemplates | None = None
+    ) -> "CustomerRecord":
+        """``templates``: the customer rules' (a reason stored as its values is rendered)."""
         stored_tags = document.get("tags", [])
-        tags = _STORED_TAGS(stored_tags)
+        tags = applied_tags(stored_tags, templates)
         return cls(
             customer_id=document["_id"],
             profile=CustomerProfile(

@@ -15,9 +15,11 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pymongo import ASCENDING, DESCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 
+from services.tagger.customers.stored import Templates, readable_entry, readable_tag
 from services.tagger.errors import Invalid
 from services.tagger.queries import MAX_TAGS_IN_FILTER, Amount, Instant, TagName
 from services.tagger.rules.engine import ReasonTemplates, TranslatedReasons
+from shared import stored_tags
 from shared.money import cents_text, to_cents
 
 LISTED = {"history": 0, "next_review_at": 0, "profile_at": 0}
@@ -111,14 +113,17 @@ class CustomerFilter(TagFilter):
         return query
 
 
-def listed(document: dict[str, Any]) -> dict[str, Any]:
-    """A customer as lists, exports and the API show it (money in currency units)."""
+def listed(
+    document: dict[str, Any], templates: stored_tags.ReasonTemplates | None = None
+) -> dict[str, Any]:
+    """A customer as lists, exports and the API show it (money in currency units, tags in
+    full: ``stored.readable_tag``)."""
     return {
         "customer_id": document["_id"],
         "name": document.get("name"),
         "company": document.get("company"),
         "vip": bool(document.get("vip")),
-        "tags": document.get("tags", []),
+        "tags": [readable_tag(tag, templates) for tag in document.get("tags", [])],
         "tag_names": document.get("tag_names", []),
         "orders": document.get("orders", 0),
         "spend": cents_text(document.get("spend_cents", 0)),
@@ -136,10 +141,18 @@ def _iso(value: datetime | None) -> str | None:
 
 
 class Segments:
-    def __init__(self, database: AsyncDatabase[dict[str, Any]]) -> None:
+    def __init__(
+        self, database: AsyncDatabase[dict[str, Any]], templates: Templates = None
+    ) -> None:
+        """``templates``: the customer rules' reason templates now (a reason stored as its
+        values is rendered with them)."""
+        self._templates = templates
         self._customers = database["customers"]
         self._orders = database["orders"]
         self._alerts = database["alerts"]
+
+    def _templates_now(self) -> stored_tags.ReasonTemplates | None:
+        return self._templates() if self._templates else None
 
     async def page(
         self, which: CustomerFilter, sort: CustomerSort, limit: int, cursor: str | None = None
@@ -153,7 +166,8 @@ class Segments:
         order = [(field, direction)] + ([("_id", ASCENDING)] if field != "_id" else [])
         documents = await self._customers.find(query, LISTED).sort(order).limit(limit).to_list()
         next_cursor = _cursor(sort, documents[-1]) if len(documents) == limit else None
-        return [listed(d) for d in documents], next_cursor
+        templates = self._templates_now()
+        return [listed(d, templates) for d in documents], next_cursor
 
     async def tags_in_use(self) -> list[str]:
         """Every tag some customer carries (rule-made ones such as ``prefers:家居`` included);
@@ -166,8 +180,9 @@ class Segments:
         field, direction = _SORT_FIELD[sort]
         order = [(field, direction)] + ([("_id", ASCENDING)] if field != "_id" else [])
         cursor = self._customers.find(which.to_mongo(), LISTED).sort(order).limit(max_rows)
+        templates = self._templates_now()
         async for document in cursor.batch_size(1000):
-            yield listed(document)
+            yield listed(document, templates)
 
     async def customer(
         self, customer_id: str, reasons: "Reasons | None" = None
@@ -177,9 +192,12 @@ class Segments:
         document = await self._customers.find_one({"_id": customer_id})
         if document is None:
             return None
+        templates = self._templates_now()
+        tags = [readable_tag(tag, templates) for tag in document.pop("tags", [])]
+        history = [readable_entry(entry, templates) for entry in document.get("history", [])]
         if reasons is not None:
-            document["tags"] = [in_language(t, reasons) for t in document.get("tags", [])]
-            document["history"] = [in_language(h, reasons) for h in document.get("history", [])]
+            tags = [in_language(tag, reasons) for tag in tags]
+            history = [in_language(entry, reasons) for entry in history]
         orders = await (
             self._orders.find(
                 {"customer_id": customer_id},
@@ -208,7 +226,8 @@ class Segments:
         )
         return {
             **listed(document),
-            "history": list(reversed(document.get("history", []))),
+            "tags": tags,
+            "history": list(reversed(history)),
             "next_review_at": _iso(document.get("next_review_at")),
             "orders_list": [
                 {

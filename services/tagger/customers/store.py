@@ -12,16 +12,21 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bson import ObjectId
-from pydantic import TypeAdapter
 from pymongo import ASCENDING, DESCENDING, InsertOne, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from services.tagger.customers.model import HISTORY_KEPT, CustomerRecord
+from services.tagger.customers.stored import (
+    Templates,
+    is_compact,
+    stored_customer_tag,
+    stored_entry,
+)
 from services.tagger.rules.customer_facts import SECONDS_PER_DAY, LiveFigures
 from services.tagger.store import drop_index_if_present
-from shared.events import AppliedTag
 from shared.mongo import DUPLICATE_KEY
+from shared.stored_tags import ReasonTemplates
 
 CUSTOMER_VERSION_INDEX = "_id_1_version_1"
 
@@ -44,19 +49,17 @@ def _time(ts: float | None) -> datetime | None:
 
 
 _ABSENT = object()
-# a customer's tags as stored, in one call (``model_dump`` per tag was 5% of its evaluation)
-_TAGS_AS_STORED = TypeAdapter(list[AppliedTag]).dump_python
-_TAG_FIELDS = AppliedTag.model_fields.keys()  # a tag stored without one is written whole again
 
 
-def _tags_as_stored(record: CustomerRecord) -> list[dict[str, Any]]:
-    """The record's tags as stored: a tag the evaluation kept (the object read, stored with
-    every field) in the form it was read, the others serialised (serialising every tag again
-    was ~9 µs for a customer of eight tags, a quarter of preparing its write). The tags read
-    stay referenced by the record, so no new tag can share an ``id`` with one of them."""
-    read = {id(tag): stored for tag, stored in record.read_tags if stored.keys() == _TAG_FIELDS}
-    dumped = iter(_TAGS_AS_STORED([tag for tag in record.tags if id(tag) not in read], mode="json"))
-    return [read[id(tag)] if id(tag) in read else next(dumped) for tag in record.tags]
+def _tags_as_stored(
+    record: CustomerRecord, templates: ReasonTemplates | None
+) -> list[dict[str, Any]]:
+    """The record's tags as stored: a tag the evaluation kept (the object read, stored in the
+    compact form) in the form it was read, the others made (making every tag again was ~9 µs
+    for a customer of eight tags, a quarter of preparing its write). The tags read stay
+    referenced by the record, so no new tag can share an ``id`` with one of them."""
+    read = {id(tag): stored for tag, stored in record.read_tags if is_compact(stored)}
+    return [read.get(id(tag)) or stored_customer_tag(tag, templates) for tag in record.tags]
 
 
 def _same(stored: Any, value: Any) -> bool:
@@ -86,7 +89,7 @@ def _laid_out(stored: Any, tags: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def _changed_tags(stored: Any, tags: list[dict[str, Any]]) -> dict[str, Any]:
     """The fields to set for a customer's tags to become ``tags`` (``_laid_out``): by position,
-    only what changed (``tags.2.reason`` when an order moved the figures a reason quotes,
+    only what changed (``tags.2.args`` when an order moved the figures a reason quotes,
     ``tags.4`` for a tag new there, past the end to add one); the whole list when tags were
     removed and nothing took their place. The write is conditional on the version read, so
     the positions are the ones read. The tags written whole on every order were two thirds of
@@ -96,10 +99,14 @@ def _changed_tags(stored: Any, tags: list[dict[str, Any]]) -> dict[str, Any]:
     changed: dict[str, Any] = {}
     for position, after in enumerate(tags):
         before = stored[position] if position < len(stored) else None
-        if not isinstance(before, dict) or before.get("name") != after["name"]:
+        if (
+            not isinstance(before, dict)
+            or before.get("name") != after["name"]
+            or before.keys() - after.keys()  # a field it no longer has (a reason now values)
+        ):
             changed[f"tags.{position}"] = after
             continue
-        if before == after:  # most of a customer's tags (JSON values: equal means unchanged)
+        if before == after:  # most of a customer's tags
             continue
         for key, value in after.items():
             if not _same(before.get(key, _ABSENT), value):
@@ -107,11 +114,30 @@ def _changed_tags(stored: Any, tags: list[dict[str, Any]]) -> dict[str, Any]:
     return changed
 
 
+def _changed_names(stored: Any, names: list[str]) -> dict[str, Any]:
+    """``tag_names`` set as the tags are (``_changed_tags``): by position, whole when shorter."""
+    if not isinstance(stored, list) or len(names) < len(stored):
+        return {"tag_names": names}
+    return {
+        f"tag_names.{position}": name
+        for position, name in enumerate(names)
+        if position >= len(stored) or stored[position] != name
+    }
+
+
 class CustomerStore:
-    def __init__(self, database: AsyncDatabase[dict[str, Any]]) -> None:
+    def __init__(
+        self, database: AsyncDatabase[dict[str, Any]], templates: Templates = None
+    ) -> None:
+        """``templates``: the customer rules' reason templates now (a reason is stored as its
+        values; None: as the sentence)."""
+        self._templates = templates
         self.customers = database["customers"]
         self.products = database["products"]
         self.rule_versions = database["customer_rule_versions"]
+
+    def _templates_now(self) -> ReasonTemplates | None:
+        return self._templates() if self._templates else None
 
     async def ensure_indexes(self) -> None:
         await self.customers.create_index([("tag_names", ASCENDING)])
@@ -127,7 +153,8 @@ class CustomerStore:
 
     async def load(self, customer_ids: Iterable[str]) -> dict[str, CustomerRecord]:
         cursor = self.customers.find({"_id": {"$in": sorted(set(customer_ids))}}, {"history": 0})
-        return {doc["_id"]: CustomerRecord.from_document(doc) async for doc in cursor}
+        templates = self._templates_now()
+        return {doc["_id"]: CustomerRecord.from_document(doc, templates) async for doc in cursor}
 
     async def document(self, customer_id: str) -> dict[str, Any] | None:
         return await self.customers.find_one({"_id": customer_id})
@@ -188,7 +215,9 @@ class CustomerStore:
         """A customer stored for the first time: what an update would set, and its history."""
         document = {"_id": record.customer_id, **self._update(record, fields, [])["$set"]}
         if history:
-            document["history"] = history[-HISTORY_KEPT:]
+            templates = self._templates_now()
+            kept = history[-HISTORY_KEPT:]
+            document["history"] = [stored_entry(row, templates) for row in kept]
         return document
 
     def changes_nothing(self, record: CustomerRecord, fields: dict[str, Any]) -> bool:
@@ -210,7 +239,8 @@ class CustomerStore:
     ) -> dict[str, Any]:
         """Set what differs from the document as read (all of it for a new customer): the
         version (and the write's token) always, the tags and figures when they moved."""
-        tags = _tags_as_stored(record)
+        templates = self._templates_now()
+        tags = _tags_as_stored(record, templates)
         if record.stored is not None:
             tags = _laid_out(record.stored.get("tags"), tags)
         values = {
@@ -226,10 +256,13 @@ class CustomerStore:
         else:
             stored = record.stored
             values = {k: v for k, v in values.items() if not _same(stored.get(k, _ABSENT), v)}
+            if "tag_names" in values:
+                values.update(_changed_names(stored.get("tag_names"), values.pop("tag_names")))
             values.update(_changed_tags(stored.get("tags"), tags))
         update: dict[str, Any] = {"$set": {**values, "version": record.version + 1}}
         if history:
-            update["$push"] = {"history": {"$each": history, "$slice": -HISTORY_KEPT}}
+            entries = [stored_entry(row, templates) for row in history]
+            update["$push"] = {"history": {"$each": entries, "$slice": -HISTORY_KEPT}}
         return update
 
     async def record_first_sales(self, first_sold: dict[str, float]) -> None:

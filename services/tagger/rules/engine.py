@@ -435,3 +435,13 @@ _TEMPLATES: dict[int, tuple[RuleSet, ReasonTemplates]] = {}
 def reason_templates(rules: RuleSet) -> ReasonTemplates:
     """The rule set's templates, built once per rule set (a reload builds them again)."""
     return once_per_rule_set(_TEMPLATES, rules, ReasonTemplates)
+
+
+_CUSTOMER_TEMPLATES: dict[int, tuple[RuleSet, ReasonTemplates]] = {}
+
+
+def customer_reason_templates(rules: RuleSet) -> ReasonTemplates:
+    """The customer rules' templates, built once per rule set."""
+    return once_per_rule_set(
+        _CUSTOMER_TEMPLATES, rules, lambda r: ReasonTemplates(r, customer=True)
+    )

@@ -40,9 +40,9 @@ class FiguresSnapshot:
     @classmethod
     def from_record(cls, data: dict[str, Any]) -> "FiguresSnapshot":
         recent = data.get("recent_order_times")  # Lua's cjson writes an empty list as {}
-        return cls(
-            prior_order_count=int(data["prior_order_count"]),
-            prior_lifetime_spend=from_cents(data["prior_lifetime_cents"]),
+        return cls(  # an order's stored figures leave out what is zero or empty
+            prior_order_count=int(data.get("prior_order_count", 0)),
+            prior_lifetime_spend=from_cents(data.get("prior_lifetime_cents", 0)),
             spend_365d=from_cents(data["spend_365d_cents"]),
             recent_order_times=tuple(float(t) for t in recent) if isinstance(recent, list) else (),
             first_order_at=data.get("first_order_at"),

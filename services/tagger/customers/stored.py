@@ -1,0 +1,99 @@
+"""How a customer's tags and tag history are stored in MongoDB, and read back in full.
+
+Stored compact (issue #14: bytes written per order), as an order's tags are
+(``shared.stored_tags``): a tag or history entry keeps only the fields it has (no ``by`` for a
+rule's, no ``family`` where the catalog gives none), ``source`` only when not a rule's, a rule's
+reason as ``args`` (the values its template's placeholders took: ``["3"]`` for
+``"{orders} orders → returning"``), rendered again on reading, and a tag's ``at`` as a BSON
+date, not an ISO string. A customer's tag reasons follow its figures, so an order rewrites the
+values (``tags.2.args``), not the sentence.
+
+Documents written before (every field, the reason as a sentence, ``at`` as a string) read the
+same way; a customer is rewritten in the compact form the next time it changes.
+"""
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from pydantic import TypeAdapter
+from pydantic_core import to_jsonable_python
+
+from shared.events import AppliedTag, TagSource
+from shared.stored_tags import ReasonTemplates, reason_of, stored_tag
+
+Templates = Callable[[], ReasonTemplates] | None
+
+_RULE = TagSource.RULE.value
+# a customer's stored tags validated in one call, not one per tag
+_APPLIED_TAGS = TypeAdapter(list[AppliedTag]).validate_python
+
+
+def stored_customer_tag(tag: AppliedTag, templates: ReasonTemplates | None) -> dict[str, Any]:
+    """A customer's tag as stored: its name, what it has of the rest, and since when."""
+    return {**stored_tag(tag, templates, name_key="name"), "at": tag.at}
+
+
+def is_compact(stored: dict[str, Any]) -> bool:
+    """Whether a stored tag is in the compact form (an earlier one holds its time as a string)."""
+    return isinstance(stored.get("at"), datetime)
+
+
+def stored_entry(row: dict[str, Any], templates: ReasonTemplates | None) -> dict[str, Any]:
+    """A history row (``model.history_entries``) as stored: the fields it has, a rule's
+    reason as its template's values when the template renders it back exactly."""
+    stored = {"at": row["at"], "change": row["change"], "tag": row["tag"]}
+    if row["source"] != _RULE:
+        stored["source"] = row["source"]
+    for key in ("rule_id", "rule_version", "by"):
+        if row.get(key) is not None:
+            stored[key] = row[key]
+    args = None
+    if templates is not None and row["source"] == _RULE and row.get("rule_id") is not None:
+        args = templates.args_of(row["rule_id"], row.get("rule_version") or 0, row["reason"])
+    if args is None:
+        stored["reason"] = row["reason"]
+    elif args:
+        stored["args"] = args
+    return stored
+
+
+def _full(stored: dict[str, Any], templates: ReasonTemplates | None) -> dict[str, Any]:
+    return {
+        "family": stored.get("family"),
+        "source": stored.get("source", _RULE),
+        "rule_id": stored.get("rule_id"),
+        "rule_version": stored.get("rule_version"),
+        "by": stored.get("by"),
+        "reason": reason_of(stored, templates),
+    }
+
+
+def applied_tags(
+    stored: list[dict[str, Any]], templates: ReasonTemplates | None
+) -> list[AppliedTag]:
+    """A customer's stored tags (either form) as ``AppliedTag``s."""
+    return _APPLIED_TAGS(
+        [{"name": s["name"], **_full(s, templates), "at": s["at"]} for s in stored]
+    )
+
+
+def readable_tag(stored: dict[str, Any], templates: ReasonTemplates | None) -> dict[str, Any]:
+    """A stored tag as the API and pages show it: every field, the reason rendered, its time as
+    an ISO string (as an ``AppliedTag`` gives it in JSON)."""
+    at = stored["at"]
+    return {
+        "name": stored["name"],
+        **_full(stored, templates),
+        "at": at if isinstance(at, str) else to_jsonable_python(at),
+    }
+
+
+def readable_entry(stored: dict[str, Any], templates: ReasonTemplates | None) -> dict[str, Any]:
+    """A stored history entry in full: who or which rule (and version), why, when."""
+    return {
+        "at": stored["at"],
+        "change": stored["change"],
+        "tag": stored["tag"],
+        **{k: v for k, v in _full(stored, templates).items() if k != "family"},
+    }

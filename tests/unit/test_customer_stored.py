@@ -1,0 +1,70 @@
+"""A customer's tags and history as stored (compact) and as read back (in full)."""
+
+from datetime import UTC, datetime
+
+from services.tagger.customers.model import TagChange, history_entries
+from services.tagger.customers.stored import (
+    applied_tags,
+    readable_entry,
+    readable_tag,
+    stored_customer_tag,
+    stored_entry,
+)
+from services.tagger.rules.book import RuleBook
+from services.tagger.rules.engine import ReasonTemplates
+from services.tagger.settings import DEFAULT_RULES_FILE
+from shared.events import AppliedTag, TagSource
+
+AT = datetime(2026, 11, 26, 8, 0, 0, 123000, tzinfo=UTC)
+TEMPLATES = ReasonTemplates(RuleBook(DEFAULT_RULES_FILE).current, customer=True)
+RETURNING = AppliedTag(name="lifecycle:returning", family="lifecycle", source=TagSource.RULE,
+                       rule_id="lifecycle.returning", rule_version=1,
+                       reason="3 orders → returning", at=AT)  # fmt: skip
+BY_HAND = AppliedTag(name="vip", source=TagSource.MANUAL, by="王小明", reason="老客户", at=AT)
+
+
+def test_a_rule_tag_is_stored_with_its_values_not_its_sentence_and_read_back_whole() -> None:
+    stored = stored_customer_tag(RETURNING, TEMPLATES)
+    assert stored == {"name": "lifecycle:returning", "family": "lifecycle",
+                      "rule_id": "lifecycle.returning", "rule_version": 1, "args": ["3"],
+                      "at": AT}  # fmt: skip
+    assert applied_tags([stored], TEMPLATES) == [RETURNING]
+    assert readable_tag(stored, TEMPLATES) == RETURNING.model_dump(mode="json")
+
+
+def test_a_manual_tag_keeps_its_words_and_names_its_source_and_author() -> None:
+    stored = stored_customer_tag(BY_HAND, TEMPLATES)
+    assert stored == {"name": "vip", "source": "manual", "by": "王小明", "reason": "老客户",
+                      "at": AT}  # fmt: skip
+    assert readable_tag(stored, TEMPLATES) == BY_HAND.model_dump(mode="json")
+
+
+def test_a_tag_stored_in_the_earlier_full_form_reads_as_it_did() -> None:
+    earlier = RETURNING.model_dump(mode="json")
+    assert applied_tags([earlier], TEMPLATES) == [RETURNING]
+    assert readable_tag(earlier, TEMPLATES) == earlier
+
+
+def test_a_reason_its_rule_version_no_longer_renders_names_the_rule_and_values() -> None:
+    stored = {**stored_customer_tag(RETURNING, TEMPLATES), "rule_version": 9}
+    assert readable_tag(stored, TEMPLATES)["reason"] == "rule lifecycle.returning version 9: 3"
+
+
+def test_history_entries_keep_only_what_they_have_and_read_back_in_full() -> None:
+    change = TagChange(tags=[RETURNING], added=[RETURNING], removed=[BY_HAND])
+    rows = history_entries(change, AT)
+    stored = [stored_entry(row, TEMPLATES) for row in rows]
+    assert stored == [
+        {"at": AT, "change": "added", "tag": "lifecycle:returning",
+         "rule_id": "lifecycle.returning", "rule_version": 1, "args": ["3"]},
+        {"at": AT, "change": "removed", "tag": "vip", "source": "manual", "reason": "老客户"},
+    ]  # fmt: skip
+    assert [readable_entry(entry, TEMPLATES) for entry in stored] == rows
+    assert [readable_entry(row, TEMPLATES) for row in rows] == rows  # the earlier full form
+
+
+def test_without_templates_a_reason_is_stored_as_its_sentence() -> None:
+    stored = stored_customer_tag(RETURNING, None)
+    assert stored["reason"] == "3 orders → returning"
+    assert "args" not in stored
+    assert applied_tags([stored], None) == [RETURNING]
