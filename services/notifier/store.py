@@ -19,6 +19,7 @@ from pymongo.errors import BulkWriteError
 
 from services.notifier.grouping import AlertGroup
 from shared.mongo import DUPLICATE_KEY, SCAN_BATCH
+from shared.stored_order import order_as_ingested
 from shared.stored_tags import readable_tags
 from shared.tracing import order_trace
 
@@ -600,6 +601,8 @@ class AlertStore:
             {"order_no": order_no}, {"_id": 0, "order.customer": 0, "figures": 0}
         )
         if document is not None:
+            document["order"] = order_as_ingested(document)
+            document["order"].pop("customer", None)  # not the notifier's to show
             document["tags"] = readable_tags(document, None)
             for stored_only in ("tags_at", "tags_rule_version", "tag_keys"):  # in the tags now
                 document.pop(stored_only, None)

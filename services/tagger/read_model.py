@@ -27,6 +27,7 @@ from services.tagger.queries import (
 )
 from services.tagger.store import ServerKind, Templates
 from shared.money import to_cents
+from shared.stored_order import order_as_ingested
 from shared.stored_tags import applied_order, order_tags, readable_history
 from shared.tasks import cancel_and_wait
 
@@ -384,6 +385,7 @@ class ReadModel:
             if self._templates is not None
             else None
         )
+        document["order"] = order_as_ingested(document)
         tags = order_tags(document, templates)
         history = await self._history.find({"order_no": order_no}, {"_id": 0}).to_list(None)
         history.sort(key=applied_order)

@@ -22,6 +22,7 @@ from services.tagger.rules.facts import FiguresSnapshot, stored_order_facts, sto
 from services.tagger.rules.schema import RuleFileError, RuleSet
 from shared.events import AppliedTag
 from shared.models import OrderStatus
+from shared.stored_order import order_as_ingested
 from shared.stored_tags import stored_tags_of, tag_of
 
 log = structlog.get_logger("tagger.rules")
@@ -35,6 +36,7 @@ log = structlog.get_logger("tagger.rules")
 REPLAY_FIELDS = {
     "_id": 0,
     "order_no": 1,
+    "customer_id": 1,  # with order_no, the stored order's own (shared/stored_order.py)
     "order": 1,
     "status": 1,
     "tags": 1,
@@ -110,8 +112,8 @@ class ReplayDecoder:
         status = OrderStatus(document["status"])
         tags = [self._tag(tag, document.get("tags_at")) for tag in stored_tags_of(document)]
         figures = FiguresSnapshot.from_record(document["figures"])
-        order = document["order"]
         try:
+            order = order_as_ingested(document)
             facts = stored_order_facts(order, figures, status)
             created_at = stored_time(order["created_at"])
         except (KeyError, TypeError, ValueError, AttributeError, ArithmeticError) as error:

@@ -30,6 +30,7 @@ from shared.events import AppliedTag
 from shared.models import Order, OrderStatus
 from shared.money import to_cents
 from shared.mongo import DUPLICATE_KEY, SCAN_BATCH
+from shared.stored_order import BESIDE_THE_ORDER, order_as_ingested
 from shared.stored_tags import TagDefaults, applied_order, order_tags, stored_tag
 
 APPLIED_EVENTS_KEPT = 50
@@ -77,8 +78,9 @@ class OrderRecord:
         self, templates: ReasonTemplates | None = None, *, keyed: bool = False
     ) -> dict[str, Any]:
         """The stored form. The order keeps only the fields that are set and differ from
-        their defaults (``Order`` fills them in again); ``status``, amount, region, customer
-        and creation time sit beside it for the indexes and lists; the tags compact
+        their defaults (``Order`` fills them in again), and not its number and customer id
+        (``shared/stored_order.py``): they sit beside it for the indexes and lists with
+        ``status``, amount, region and creation time; the tags compact
         (``shared/stored_tags.py``), their names in ``tag_names``. ``keyed``: with the
         order list's ``tag_keys`` (only the local server, which walks no index in order, needs them:
         ``unique_indexes_only``). Fields left out rather than stored empty or false."""
@@ -88,7 +90,9 @@ class OrderRecord:
         document: dict[str, Any] = {
             "order_no": order.order_no,
             "customer_id": order.customer.id,
-            "order": order.model_dump(mode="json", exclude_none=True, exclude_defaults=True),
+            "order": order.model_dump(
+                mode="json", exclude_none=True, exclude_defaults=True, exclude=BESIDE_THE_ORDER
+            ),
             "status": self.status.value,
             "amount_cents": to_cents(order.pricing.total),
             "currency": order.pricing.currency,
@@ -115,7 +119,7 @@ class OrderRecord:
         cls, document: dict[str, Any], templates: ReasonTemplates | None = None
     ) -> "OrderRecord":
         return cls(
-            order=Order.model_validate(document["order"]),
+            order=Order.model_validate(order_as_ingested(document)),
             status=OrderStatus(document["status"]),
             tags=order_tags(document, templates),
             figures=FiguresSnapshot.from_record(document["figures"]),

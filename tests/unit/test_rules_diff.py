@@ -30,6 +30,7 @@ from services.tagger.settings import DEFAULT_RULES_FILE
 from services.tagger.store import OrderRecord
 from shared.events import AppliedTag, TagSource
 from shared.models import Order, OrderStatus
+from shared.stored_order import order_as_ingested
 from tests.factories import BASE_TIME, make_order
 
 ACTIVE_TEXT = DEFAULT_RULES_FILE.read_text(encoding="utf-8")
@@ -260,7 +261,8 @@ def test_facts_read_from_a_stored_order_are_those_of_the_validated_order() -> No
     for order in orders:
         for snapshot in figures:
             for status in OrderStatus:
-                stored = OrderRecord(order, status, [], snapshot).to_document()["order"]
+                document = OrderRecord(order, status, [], snapshot).to_document()
+                stored = order_as_ingested(document)
                 expected = order_facts(Order.model_validate(stored), snapshot, status)
                 read = stored_order_facts(_projected(stored), snapshot, status)
                 assert _exactly(read) == _exactly(expected), order.order_no
