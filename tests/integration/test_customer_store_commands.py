@@ -19,6 +19,7 @@ from services.tagger.customers.store import CUSTOMER_VERSION_INDEX, CustomerStor
 from services.tagger.customers.tagging import CustomerTagging
 from services.tagger.figures import CustomerFigures
 from services.tagger.rules.book import RuleBook
+from services.tagger.rules.engine import customer_reason_templates
 from services.tagger.settings import DEFAULT_RULES_FILE
 from services.tagger.store import ORDER_VERSION_INDEX, OrderStore
 from services.tagger.tagging import TaggingService
@@ -42,7 +43,7 @@ class Counted:
         self.database = database
         self.log = log
         self.orders = OrderStore(database)
-        self.store = CustomerStore(database)
+        self.store = CustomerStore(database, lambda: customer_reason_templates(rules.current))
         self.tagging = TaggingService(rules, CustomerFigures(redis), self.orders, max_tags=20)
         self.customers = CustomerTagging(rules, self.store, redis, lambda: START.timestamp())
 
@@ -235,8 +236,10 @@ async def test_a_tag_whose_reason_moved_is_rewritten_in_place_and_reads_back_who
     # the version's filter keeps positions as read; the server applied the one field
     document = await counted.store.document(customer)
     assert document is not None
-    assert document["tags"] == [tag.model_dump(mode="json") for tag in record.tags]
+    [reread] = (await counted.store.load([customer])).values()
+    assert reread.tags == record.tags
     assert document["tags"][-1]["reason"] == "生日，十月"
+    assert "args" in document["tags"][0]  # a rule's reason: its template's values
     assert document["version"] == record.version + 1
 
 
