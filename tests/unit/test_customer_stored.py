@@ -26,7 +26,7 @@ BY_HAND = AppliedTag(name="vip", source=TagSource.MANUAL, by="王小明", reason
 def test_a_rule_tag_is_stored_with_its_values_not_its_sentence_and_read_back_whole() -> None:
     stored = stored_customer_tag(RETURNING, TEMPLATES)
     assert stored == {"name": "lifecycle:returning", "family": "lifecycle",
-                      "rule_id": "lifecycle.returning", "rule_version": 1, "args": ["3"],
+                      "rule_id": "lifecycle.returning", "rule_version": 1, "args": "3",
                       "at": AT}  # fmt: skip
     assert applied_tags([stored], TEMPLATES) == [RETURNING]
     assert readable_tag(stored, TEMPLATES) == RETURNING.model_dump(mode="json")
@@ -56,7 +56,7 @@ def test_history_entries_keep_only_what_they_have_and_read_back_in_full() -> Non
     stored = [stored_entry(row, TEMPLATES) for row in rows]
     assert stored == [
         {"at": AT, "change": "added", "tag": "lifecycle:returning",
-         "rule_id": "lifecycle.returning", "rule_version": 1, "args": ["3"]},
+         "rule_id": "lifecycle.returning", "rule_version": 1, "args": "3"},
         {"at": AT, "change": "removed", "tag": "vip", "source": "manual", "reason": "老客户"},
     ]  # fmt: skip
     assert [readable_entry(entry, TEMPLATES) for entry in stored] == rows

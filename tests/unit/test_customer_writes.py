@@ -105,13 +105,13 @@ def test_a_tag_whose_reason_moved_is_set_by_position_and_field_not_the_whole_lis
 def test_a_rule_reason_is_stored_as_its_template_values_and_an_order_sets_only_those() -> None:
     templates = OrdersTemplate()
     stored = [stored_customer_tag(LOYAL, templates)]
-    assert stored == [{"name": "loyal", "rule_id": "loyal", "rule_version": 3, "args": ["5"],
+    assert stored == [{"name": "loyal", "rule_id": "loyal", "rule_version": 3, "args": "5",
                        "at": AT}]  # fmt: skip
     record = CustomerRecord.from_document(stored_customer(tags=stored), templates)
     assert record.tags == [LOYAL]  # the reason rendered again
     record.tags = [LOYAL.model_copy(update={"reason": "6 orders"})]
     update = update_of(record, {"orders": 6}, templates)
-    assert update["$set"] == {"orders": 6, "tags.0.args": ["6"], "version": 8}
+    assert update["$set"] == {"orders": 6, "tags.0.args": "6", "version": 8}
 
 
 BIG = AppliedTag(name="big", source=TagSource.RULE, rule_id="big", rule_version=1,

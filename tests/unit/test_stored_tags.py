@@ -25,9 +25,11 @@ from shared.models import OrderStatus
 from shared.stored_tags import (
     TagDefaults,
     applied_order,
+    args_of_stored,
     history_tag,
     order_tags,
     readable_history,
+    stored_args,
     stored_tag,
     stored_tags_of,
     tag_of,
@@ -63,7 +65,7 @@ def test_a_rule_tag_keeps_its_templates_values_and_reads_back_the_same_reason() 
         "family": "priority",
         "rule_id": "priority.fast-shipping",
         "rule_version": 1,
-        "args": ["same_day"],
+        "args": "same_day",
     }
     assert history_tag(stored, TEMPLATES)["reason"] == urgent.reason
 
@@ -377,7 +379,7 @@ def test_an_order_tag_stored_again_is_a_form_of_its_own() -> None:
     assert again == {
         "family": "priority",
         "rule_id": "priority.fast-shipping",
-        "args": ["same_day"],
+        "args": "same_day",
     }
     assert later == {**again, "at": AT + timedelta(hours=1)}
     assert apart == {**again, "rule_version": 1}
@@ -404,9 +406,19 @@ def test_an_order_tag_is_stored_with_the_templates_it_is_stored_with() -> None:
         at=AT,
     )
 
-    assert stored_tag(tag, TEMPLATES)["args"] == ["same_day"]
+    assert stored_tag(tag, TEMPLATES)["args"] == "same_day"
     for _ in range(2):  # each templates object its own form, whichever came first
         assert stored_tag(tag, NoTemplates())["reason"] == "same_day shipping → urgent"
         assert "args" not in stored_tag(tag, NoTemplates())
         assert stored_tag(tag, None)["reason"] == "same_day shipping → urgent"
-        assert stored_tag(tag, TEMPLATES)["args"] == ["same_day"]
+        assert stored_tag(tag, TEMPLATES)["args"] == "same_day"
+
+
+def test_a_reasons_values_are_one_string_and_a_value_holding_the_separator_keeps_the_list() -> None:
+    assert stored_args(["express", "120.00"]) == "express\x1f120.00"
+    assert args_of_stored({"args": "express\x1f120.00"}) == ["express", "120.00"]
+    held = ["a\x1fb", "c"]
+    assert stored_args(held) == held
+    assert args_of_stored({"args": held}) == held
+    assert args_of_stored({"args": ["same_day"]}) == ["same_day"]  # stored as a list before
+    assert args_of_stored({}) == []

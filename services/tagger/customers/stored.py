@@ -3,10 +3,10 @@
 Stored compact (issue #14: bytes written per order), as an order's tags are
 (``shared.stored_tags``): a tag or history entry keeps only the fields it has (no ``by`` for a
 rule's, no ``family`` where the catalog gives none), ``source`` only when not a rule's, a rule's
-reason as ``args`` (the values its template's placeholders took: ``["3"]`` for
-``"{orders} orders → returning"``), rendered again on reading, and a tag's ``at`` as a BSON
-date, not an ISO string. A customer's tag reasons follow its figures, so an order rewrites the
-values (``tags.2.args``), not the sentence.
+reason as ``args`` (the values its template's placeholders took, ``"3"`` for
+``"{orders_total} orders → returning"``: ``shared.stored_tags.stored_args``), rendered again on
+reading, and a tag's ``at`` as a BSON date, not an ISO string. A customer's tag reasons follow
+its figures, so an order rewrites the values (``tags.2.args``), not the sentence.
 
 Documents written before (every field, the reason as a sentence, ``at`` as a string) read the
 same way; a customer is rewritten in the compact form the next time it changes.
@@ -20,7 +20,7 @@ from pydantic import TypeAdapter
 from pydantic_core import to_jsonable_python
 
 from shared.events import AppliedTag, TagSource
-from shared.stored_tags import ReasonTemplates, reason_of, stored_tag
+from shared.stored_tags import ReasonTemplates, reason_of, stored_args, stored_tag
 
 Templates = Callable[[], ReasonTemplates] | None
 
@@ -54,7 +54,7 @@ def stored_entry(row: dict[str, Any], templates: ReasonTemplates | None) -> dict
     if args is None:
         stored["reason"] = row["reason"]
     elif args:
-        stored["args"] = args
+        stored["args"] = stored_args(args)
     return stored
 
 
