@@ -9,7 +9,7 @@ from redis.asyncio import Redis
 
 from services.tagger.figures import CustomerFigures
 from services.tagger.rules.engine import decide, merge_tags
-from services.tagger.rules.facts import order_facts
+from services.tagger.rules.facts import FiguresSnapshot, order_facts
 from services.tagger.rules.schema import RuleSet
 from services.tagger.store import OrderRecord
 from tests.generated import Expected
@@ -32,7 +32,7 @@ async def assert_figures_recount_and_tags(
             count[order["customer_id"]] += 1
             cents[order["customer_id"]] += order["amount_cents"]
         prior = expected.prior_orders[order["order_no"]]
-        if order["figures"]["prior_order_count"] != prior:
+        if FiguresSnapshot.from_record(order["figures"]).prior_order_count != prior:
             wrong_prior.append(order["order_no"])
         if prior > 0 and "new-customer" in order["tag_names"]:
             new_but_returning.append(order["order_no"])

@@ -17,10 +17,12 @@ from redis.asyncio import Redis
 
 from services.tagger.customers.model import CustomerRecord
 from services.tagger.customers.store import CustomerStore
+from services.tagger.customers.stored import readable_tag
 from services.tagger.customers.tagging import CustomerTagging
 from services.tagger.figure_keys import epoch_keys, keys_of
 from services.tagger.figures import CustomerFigures, FiguresLost
 from services.tagger.rules.book import RuleBook
+from services.tagger.rules.engine import customer_reason_templates
 from services.tagger.settings import DEFAULT_RULES_FILE
 from services.tagger.store import OrderStore
 from services.tagger.tagging import OrderEventModel, TaggingService
@@ -57,9 +59,11 @@ class Pipeline:
         await self.customers.after_orders(list(events))
 
     async def tags(self, customer_id: str) -> dict[str, dict[str, Any]]:
+        """The customer's tags as the Tag API shows them (stored compact, read back whole)."""
         document = await self.store.document(customer_id)
         assert document is not None, f"no customer {customer_id}"
-        return {tag["name"]: tag for tag in document["tags"]}
+        templates = customer_reason_templates(self.rules.current)
+        return {tag["name"]: readable_tag(tag, templates) for tag in document["tags"]}
 
 
 @pytest.fixture
@@ -69,7 +73,7 @@ async def pipeline(
     rules = RuleBook(Path(DEFAULT_RULES_FILE))
     orders = OrderStore(mongo_db)
     await orders.ensure_indexes()
-    store = CustomerStore(mongo_db)
+    store = CustomerStore(mongo_db, lambda: customer_reason_templates(rules.current))
     await store.ensure_indexes()
     clock = Clock(START)
     tagging = TaggingService(rules, CustomerFigures(redis_client), orders, max_tags=20)
@@ -311,7 +315,8 @@ async def test_an_edit_of_the_customer_rules_re_evaluates_every_customer_once(
 ) -> None:
     rule_file = copy_rules(tmp_path)
     rules = RuleBook(rule_file)
-    orders, store = OrderStore(mongo_db), CustomerStore(mongo_db)
+    orders = OrderStore(mongo_db)
+    store = CustomerStore(mongo_db, lambda: customer_reason_templates(rules.current))
     await orders.ensure_indexes()
     await store.ensure_indexes()
     clock = Clock(START + 40 * DAY)
