@@ -104,11 +104,11 @@ async def measure(count: int) -> None:
     name = f"bench-segments-{uuid.uuid4().hex[:8]}"
     database = client[name]
     try:
-        await CustomerStore(database).ensure_indexes()
+        await CustomerStore(database, None).ensure_indexes()  # written here as sentences
         made = customers(count)
         for start in range(0, count, 2000):
             await database["customers"].insert_many(made[start : start + 2000])
-        segments = Segments(database)
+        segments = Segments(database, None)
         for label, which in FILTERS.items():
             for days in (30, 366):
                 since = datetime.combine(TODAY - timedelta(days=days - 1), time.max, UTC)

@@ -197,7 +197,7 @@ async def test_segment_size_over_time_from_tag_history(
             },
         ]
     )
-    segments = Segments(mongo_db)
+    segments = Segments(mongo_db, None)  # the documents hold reasons as sentences
 
     returning = TagFilter(all_tags=["lifecycle:returning"])
     sizes = await segments.size_over_time(returning, 6, date(2026, 6, 6))
@@ -266,7 +266,7 @@ async def test_segment_size_counted_back_from_now_matches_a_full_replay(
             }
         )
     await mongo_db["customers"].insert_many([dict(c) for c in customers])
-    segments = Segments(mongo_db)
+    segments = Segments(mongo_db, None)  # the documents hold reasons as sentences
     filters = [
         TagFilter(all_tags=["lifecycle:returning"]),
         TagFilter(any_tags=["vip", "high-spender"], none_tags=["lifecycle:lapsed"]),

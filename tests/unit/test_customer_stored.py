@@ -53,14 +53,21 @@ def test_a_reason_its_rule_version_no_longer_renders_names_the_rule_and_values()
 def test_history_entries_keep_only_what_they_have_and_read_back_in_full() -> None:
     change = TagChange(tags=[RETURNING], added=[RETURNING], removed=[BY_HAND])
     rows = history_entries(change, AT)
-    stored = [stored_entry(row, TEMPLATES) for row in rows]
+    stored = [stored_entry(row) for row in rows]
     assert stored == [
         {"at": AT, "change": "added", "tag": "lifecycle:returning",
-         "rule_id": "lifecycle.returning", "rule_version": 1, "args": "3"},
+         "rule_id": "lifecycle.returning", "rule_version": 1, "reason": "3 orders → returning"},
         {"at": AT, "change": "removed", "tag": "vip", "source": "manual", "reason": "老客户"},
     ]  # fmt: skip
     assert [readable_entry(entry, TEMPLATES) for entry in stored] == rows
     assert [readable_entry(row, TEMPLATES) for row in rows] == rows  # the earlier full form
+
+
+def test_a_history_entry_reads_the_same_after_its_rule_version_left_the_rules() -> None:
+    """Entries are kept for audit: their sentence, not values only the current rules render."""
+    [entry] = history_entries(TagChange([RETURNING], [RETURNING], []), AT)
+    edited = {**stored_entry(entry), "rule_version": 9}  # a version the rules no longer hold
+    assert readable_entry(edited, TEMPLATES)["reason"] == "3 orders → returning"
 
 
 def test_without_templates_a_reason_is_stored_as_its_sentence() -> None:

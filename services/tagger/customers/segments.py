@@ -141,9 +141,7 @@ def _iso(value: datetime | None) -> str | None:
 
 
 class Segments:
-    def __init__(
-        self, database: AsyncDatabase[dict[str, Any]], templates: Templates = None
-    ) -> None:
+    def __init__(self, database: AsyncDatabase[dict[str, Any]], templates: Templates) -> None:
         """``templates``: the customer rules' reason templates now (a reason stored as its
         values is rendered with them)."""
         self._templates = templates
