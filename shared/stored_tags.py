@@ -69,13 +69,14 @@ class TagDefaults:
         return cls(at=document.get("tags_at"), rule_version=document.get("tags_rule_version"))
 
 
-ORDER_TAG_FORMS_KEPT = 20_000
+TAG_FORMS_KEPT = 20_000
 
-# An order tag's stored form but its time, by what decides it: orders share their tags'
-# rules, families and (most) reasons, so it is worked out once per such tag, not per order.
-# Each form keeps the templates it was made with (keyed by their id, kept alive by the form):
-# a reloaded rule set's templates never find an earlier one's forms.
-_order_tag_forms: dict[tuple[Any, ...], tuple[object, dict[str, Any]]] = {}
+# A tag's stored form but its time, by what decides it: orders share their tags' rules,
+# families and (most) reasons, and customers their tags' reasons ("3 orders → returning"), so
+# it is worked out once per such tag, not per order or customer. Each form keeps the templates
+# it was made with (keyed by their id, kept alive by the form): a reloaded rule set's
+# templates never find an earlier one's forms.
+_tag_forms: dict[tuple[Any, ...], tuple[object, dict[str, Any]]] = {}
 
 
 def stored_tag(
@@ -88,21 +89,22 @@ def stored_tag(
     """A tag as stored: only the fields it has, a rule's reason as its template's values when
     the template renders it back exactly (else the sentence, as given). An order's tags
     (``name_key=None``) leave out their names (the order's ``tag_names``) and what they share
-    with the order's other tags (``defaults``); a history entry's keep both."""
-    if name_key is not None:
-        return _stored_tag(tag, templates, name_key, defaults)
-    key = (*tag.timeless(), defaults.rule_version, id(templates))
-    cached = _order_tag_forms.get(key)
+    with the order's other tags (``defaults``); a history entry's keep both, and no time."""
+    if name_key is None:
+        key = (None, *tag.timeless(), defaults.rule_version, id(templates))
+    else:
+        key = (name_key, *tag.timeless(), id(templates))
+    cached = _tag_forms.get(key)
     if cached is not None and cached[0] is templates:
         form = cached[1]
     else:
-        if len(_order_tag_forms) >= ORDER_TAG_FORMS_KEPT:
-            _order_tag_forms.clear()
+        if len(_tag_forms) >= TAG_FORMS_KEPT:
+            _tag_forms.clear()
         timeless = TagDefaults(at=tag.at, rule_version=defaults.rule_version)
-        form = _stored_tag(tag, templates, None, timeless)
-        _order_tag_forms[key] = (templates, form)
+        form = _stored_tag(tag, templates, name_key, timeless)
+        _tag_forms[key] = (templates, form)
     stored = dict(form)  # a copy: the caller's document may change
-    if tag.at != defaults.at:
+    if name_key is None and tag.at != defaults.at:
         stored["at"] = tag.at
     return stored
 

@@ -323,6 +323,7 @@ class ReasonTemplates:
                 self._defaults[(f"default.{family.name}", 1)] = (family.name, family.default)
         self._patterns: dict[str, re.Pattern[str]] = {}
         self._known: dict[tuple[str, int, str], list[str] | None] = {}  # reasons repeat
+        self._rendered: dict[tuple[str, ...], str] = {}  # and so do their values
 
     def args_of(self, rule_id: str, version: int, reason: str) -> list[str] | None:
         key = (rule_id, version, reason)
@@ -358,10 +359,18 @@ class ReasonTemplates:
     def reason(self, rule_id: str, version: int, args: list[str]) -> str | None:
         """The reason as rendered when the tag was applied, or None for a rule version this
         rule set does not hold."""
+        key = (rule_id, str(version), *args)
+        known = self._rendered.get(key)
+        if known is not None:
+            return known
         template = self._templates.get((rule_id, version))
         if template is None or len(PLACEHOLDER.findall(template)) != len(args):
             return None
-        return fill_reason(template, args)
+        reason = fill_reason(template, args)
+        if len(self._rendered) >= KNOWN_REASONS_KEPT:
+            self._rendered.clear()
+        self._rendered[key] = reason
+        return reason
 
     def in_language(
         self, language: str | None, labels: ReasonLabels | None = None
