@@ -205,7 +205,7 @@ def _ratios(runs: list[dict[str, Any]], ceilings: list[dict[str, Any]]) -> list[
 def against_fastest(runs: list[dict[str, Any]], ceilings: list[dict[str, Any]]) -> float:
     """The median round's rate over the ceiling's fastest round. The raw producer runs in two
     modes from one run to the next (45,000-49,000 orders/s or 21,000-32,000 on this machine,
-    docs/benchmarks.md, eighth pass), so a round's own ratio can read 0.4 or 0.8 for the same
+    docs/performance-log.md, eighth pass), so a round's own ratio can read 0.4 or 0.8 for the same
     ingest; the ceiling is what the producer can do, its fastest round."""
     median = statistics.median(float(run["orders_per_s"]) for run in runs)
     return round(median / max(float(ceiling["orders_per_s"]) for ceiling in ceilings), 3)

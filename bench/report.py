@@ -54,6 +54,10 @@ def write_markdown(r: dict[str, Any], path: Path) -> None:
         f"{m['aiokafka']}, pymongo {m['pymongo']}, redis-py {m['redis_py']}. Run {m['when']}, "
         f"scale {r['scale']}.",
         "",
+        "The passes of issue #14 (each change measured before and after, every round) are in",
+        "[performance-log.md](performance-log.md); the figures below are the last full `make bench`"
+        " run.",
+        "",
         "## Ingest",
         "",
         "| path | orders | orders/s | vs raw producer |",

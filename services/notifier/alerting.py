@@ -270,7 +270,7 @@ class Alerting:
         what an earlier run stored but did not publish goes too, as stored. The record of what
         Kafka took (``published_revision``) is one more write per alert, about a fifth of the
         store's work per alert; the ways found to do without it sent a revision again with
-        what changed since (docs/benchmarks.md, tenth pass)."""
+        what changed since (docs/performance-log.md, tenth pass)."""
         due = {
             alert_id: batch.alert(alert_id)
             for alert_id in batch.groups
