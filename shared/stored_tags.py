@@ -41,6 +41,7 @@ class ReasonTemplates(Protocol):
 
 
 NOT_RECORDED = "not recorded"
+REASON_MAX = 500  # ``AppliedTag.reason``'s limit
 # Between a reason's values stored as one string: an array per tag cost the local MongoDB-wire
 # server ~40 µs more an order than a string (it rewrites every array of a document it updates);
 # a value holding the separator keeps the list form
@@ -188,7 +189,8 @@ def reason_of(stored: dict[str, Any], templates: ReasonTemplates | None) -> str:
             return reason
     if rule_id is None:
         return NOT_RECORDED
-    return f"rule {rule_id} version {version}" + (f": {', '.join(args)}" if args else "")
+    named = f"rule {rule_id} version {version}" + (f": {', '.join(args)}" if args else "")
+    return named[:REASON_MAX]  # as a rendered reason is: a tag's reason is at most that long
 
 
 def tag_of(

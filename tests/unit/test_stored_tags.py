@@ -29,6 +29,7 @@ from shared.stored_tags import (
     history_tag,
     order_tags,
     readable_history,
+    reason_of,
     stored_args,
     stored_tag,
     stored_tags_of,
@@ -422,3 +423,11 @@ def test_a_reasons_values_are_one_string_and_a_value_holding_the_separator_keeps
     assert args_of_stored({"args": held}) == held
     assert args_of_stored({"args": ["same_day"]}) == ["same_day"]  # stored as a list before
     assert args_of_stored({}) == []
+
+
+def test_a_reason_of_a_rule_version_no_longer_held_is_no_longer_than_a_tags_reason() -> None:
+    stored = {"name": "big", "rule_id": "gone", "rule_version": 3, "args": ["x" * 300, "y" * 300]}
+    reason = reason_of(stored, TEMPLATES)
+    assert reason.startswith("rule gone version 3: xxx")
+    assert len(reason) == 500
+    assert tag_of({**stored, "at": AT}, TEMPLATES).reason == reason  # a valid tag
