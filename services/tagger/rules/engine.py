@@ -323,7 +323,7 @@ class ReasonTemplates:
                 self._defaults[(f"default.{family.name}", 1)] = (family.name, family.default)
         self._patterns: dict[str, re.Pattern[str]] = {}
         self._known: dict[tuple[str, int, str], list[str] | None] = {}  # reasons repeat
-        self._rendered: dict[tuple[str, ...], str] = {}  # and so do their values
+        self._rendered: dict[tuple[Any, ...], str] = {}  # and so do their values
 
     def args_of(self, rule_id: str, version: int, reason: str) -> list[str] | None:
         key = (rule_id, version, reason)
@@ -359,7 +359,7 @@ class ReasonTemplates:
     def reason(self, rule_id: str, version: int, args: list[str]) -> str | None:
         """The reason as rendered when the tag was applied, or None for a rule version this
         rule set does not hold."""
-        key = (rule_id, str(version), *args)
+        key = (rule_id, version, *args)
         known = self._rendered.get(key)
         if known is not None:
             return known
