@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pymongo import ASCENDING, DESCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 
-from services.tagger.customers.stored import Templates, readable_entry, readable_tag
+from services.tagger.customers.stored import Templates, readable_entry, readable_tag, templates_now
 from services.tagger.errors import Invalid
 from services.tagger.queries import MAX_TAGS_IN_FILTER, Amount, Instant, TagName
 from services.tagger.rules.engine import ReasonTemplates, TranslatedReasons
@@ -149,9 +149,6 @@ class Segments:
         self._orders = database["orders"]
         self._alerts = database["alerts"]
 
-    def _templates_now(self) -> stored_tags.ReasonTemplates | None:
-        return self._templates() if self._templates else None
-
     async def page(
         self, which: CustomerFilter, sort: CustomerSort, limit: int, cursor: str | None = None
     ) -> tuple[list[dict[str, Any]], str | None]:
@@ -164,7 +161,7 @@ class Segments:
         order = [(field, direction)] + ([("_id", ASCENDING)] if field != "_id" else [])
         documents = await self._customers.find(query, LISTED).sort(order).limit(limit).to_list()
         next_cursor = _cursor(sort, documents[-1]) if len(documents) == limit else None
-        templates = self._templates_now()
+        templates = templates_now(self._templates)
         return [listed(d, templates) for d in documents], next_cursor
 
     async def tags_in_use(self) -> list[str]:
@@ -178,7 +175,7 @@ class Segments:
         field, direction = _SORT_FIELD[sort]
         order = [(field, direction)] + ([("_id", ASCENDING)] if field != "_id" else [])
         cursor = self._customers.find(which.to_mongo(), LISTED).sort(order).limit(max_rows)
-        templates = self._templates_now()
+        templates = templates_now(self._templates)
         async for document in cursor.batch_size(1000):
             yield listed(document, templates)
 
@@ -190,7 +187,7 @@ class Segments:
         document = await self._customers.find_one({"_id": customer_id})
         if document is None:
             return None
-        templates = self._templates_now()
+        templates = templates_now(self._templates)
         tags = [readable_tag(tag, templates) for tag in document.pop("tags", [])]
         history = [readable_entry(entry, templates) for entry in document.get("history", [])]
         if reasons is not None:

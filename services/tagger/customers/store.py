@@ -22,6 +22,7 @@ from services.tagger.customers.stored import (
     is_compact,
     stored_customer_tag,
     stored_entry,
+    templates_now,
 )
 from services.tagger.rules.customer_facts import SECONDS_PER_DAY, LiveFigures
 from services.tagger.store import drop_index_if_present
@@ -134,9 +135,6 @@ class CustomerStore:
         self.products = database["products"]
         self.rule_versions = database["customer_rule_versions"]
 
-    def _templates_now(self) -> ReasonTemplates | None:
-        return self._templates() if self._templates else None
-
     async def ensure_indexes(self) -> None:
         await self.customers.create_index([("tag_names", ASCENDING)])
         await self.customers.create_index([("next_review_at", ASCENDING)])
@@ -151,7 +149,7 @@ class CustomerStore:
 
     async def load(self, customer_ids: Iterable[str]) -> dict[str, CustomerRecord]:
         cursor = self.customers.find({"_id": {"$in": sorted(set(customer_ids))}}, {"history": 0})
-        templates = self._templates_now()
+        templates = templates_now(self._templates)
         return {doc["_id"]: CustomerRecord.from_document(doc, templates) async for doc in cursor}
 
     async def document(self, customer_id: str) -> dict[str, Any] | None:
@@ -235,7 +233,7 @@ class CustomerStore:
     ) -> dict[str, Any]:
         """Set what differs from the document as read (all of it for a new customer): the
         version (and the write's token) always, the tags and figures when they moved."""
-        templates = self._templates_now()
+        templates = templates_now(self._templates)
         tags = _tags_as_stored(record, templates)
         if record.stored is not None:
             tags = _laid_out(record.stored.get("tags"), tags)

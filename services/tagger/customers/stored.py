@@ -25,7 +25,12 @@ from pydantic_core import to_jsonable_python
 from shared.events import AppliedTag, TagSource
 from shared.stored_tags import ReasonTemplates, reason_of, stored_tag
 
-Templates = Callable[[], ReasonTemplates] | None
+Templates = Callable[[], ReasonTemplates] | None  # the customer rules' templates now
+
+
+def templates_now(templates: Templates) -> ReasonTemplates | None:
+    return templates() if templates else None
+
 
 _RULE = TagSource.RULE.value
 # a customer's stored tags validated in one call, not one per tag
