@@ -22,6 +22,12 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+def to_millisecond(moment: datetime) -> datetime:
+    """A time as MongoDB keeps it (a BSON date holds milliseconds), so what is read back
+    compares equal to what was written."""
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
+
 def built(model: type[M], values: dict[str, Any]) -> M:
     """A model of values that are valid by construction (every field given, each already of
     its field's type: made by ordertag's code from validated events and rule sets), without

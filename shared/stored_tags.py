@@ -16,8 +16,9 @@ Stored compact, each fact once (issue #14: bytes written per order):
   (``{"tag": name}``); what they were (rule, rule version, reason) is on the order while they
   stay, and in the entry that removed or replaced them (``removed``, ``replaced``: the tag as
   it was; left out when none). The order's first change (version 1, step 0: it had no tags
-  before) names none: it added every tag the order held right after it. Reading the entries
-  newest first from the order's tags gives every entry in full (``readable_history``).
+  before) names none: it added every tag the order held right after it. It has no document
+  of its own: the order keeps its event id and time (``with_first_change``). Reading the
+  entries newest first from the order's tags gives every entry in full (``readable_history``).
 
 Documents written before (every field; the reason as a sentence; names in the tags; history
 tags in full) read the same way, so no migration is needed; a stored order is rewritten in the
@@ -27,7 +28,7 @@ compact form the next time it changes.
 from collections.abc import Hashable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar, cast
 
 from shared.events import AppliedTag, TagSource
 
@@ -252,6 +253,37 @@ def history_tag(stored: dict[str, Any], templates: ReasonTemplates | None) -> di
     }
 
 
+def first_change_at(document: dict[str, Any]) -> datetime | None:
+    """When a stored order's first change was made, as the order records it (``first_at``;
+    while the order is at its first version, that is its tags' time, ``tags_at``). None for an
+    order stored before, whose first change has its own history entry."""
+    if "first_at" in document:
+        return cast(datetime, document["first_at"])
+    if document.get("version") == 1:
+        return cast(datetime | None, document.get("tags_at"))
+    return None
+
+
+def with_first_change(
+    entries: list[dict[str, Any]],
+    order_no: str,
+    applied_events: list[str],
+    first_at: datetime | None,
+) -> list[dict[str, Any]]:
+    """An order's stored history entries, preceded by its first change's entry where the order
+    holds that instead: an order's first change (its first event, which added every tag it
+    then had) is not written to ``tag_history``; the order keeps its event id (first of its
+    ``applied_events``) and time (``first_change_at``), and ``readable_history`` finds what it
+    added by walking back from the order's tags, as for a stored first entry. First in the
+    list, so a sort by ``applied_order`` (stable) keeps it first among entries it ties with."""
+    if first_at is None or not applied_events:
+        return entries
+    first_event = applied_events[0]
+    if any(entry["event_id"] == first_event for entry in entries):
+        return entries  # stored before orders kept it, or the first event added nothing
+    return [{"order_no": order_no, "event_id": first_event, "at": first_at, "version": 1}, *entries]
+
+
 def applied_order(entry: dict[str, Any]) -> tuple[int, int, datetime]:
     """Sort key of an order's history entries as applied: by the order version each change
     made (entries written before versions were recorded come first, by time)."""
@@ -282,6 +314,8 @@ def readable_history(
     readable = []
     for entry in reversed(entries):
         if "added" not in entry:  # the order's first change: every tag it then held
+            if not held and not entry.get("removed"):
+                continue  # kept on the order (``with_first_change``), and it added nothing
             entry = {**entry, "added": [{"tag": name} for name in held]}
         added = []
         for stored in entry["added"]:

@@ -31,7 +31,7 @@ from services.notifier.routing import (
     WeComChannel,
 )
 from services.notifier.wording import Wording, wording
-from shared.events import Alert, AlertStatus
+from shared.events import Alert, AlertStatus, to_millisecond
 
 SIGNATURE_HEADER = "Ordertag-Signature"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
@@ -56,8 +56,7 @@ _SMTP_NOT_SENT = (aiosmtplib.SMTPConnectError, aiosmtplib.SMTPResponseException)
 def _send_order(alert: Alert) -> tuple[datetime, str]:
     """Oldest first, to the millisecond: what MongoDB keeps of a time, so an alert read back
     sorts as it did when it was raised."""
-    created = alert.created_at
-    return created.replace(microsecond=created.microsecond // 1000 * 1000), alert.alert_id
+    return to_millisecond(alert.created_at), alert.alert_id
 
 
 @dataclass(frozen=True, slots=True)

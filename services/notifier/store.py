@@ -604,7 +604,7 @@ class AlertStore:
             document["order"] = order_as_ingested(document)
             document["order"].pop("customer", None)  # not the notifier's to show
             document["tags"] = readable_tags(document, None)
-            for stored_only in ("tags_at", "tags_rule_version", "tag_keys"):  # in the tags now
+            for stored_only in ("tags_at", "tags_rule_version", "tag_keys", "first_at"):
                 document.pop(stored_only, None)
         return document
 

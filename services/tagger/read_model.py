@@ -28,7 +28,13 @@ from services.tagger.queries import (
 from services.tagger.store import ServerKind, Templates
 from shared.money import to_cents
 from shared.stored_order import order_as_ingested
-from shared.stored_tags import applied_order, order_tags, readable_history
+from shared.stored_tags import (
+    applied_order,
+    first_change_at,
+    order_tags,
+    readable_history,
+    with_first_change,
+)
 from shared.tasks import cancel_and_wait
 
 log = structlog.get_logger("read_model")
@@ -387,10 +393,15 @@ class ReadModel:
         )
         document["order"] = order_as_ingested(document)
         tags = order_tags(document, templates)
-        history = await self._history.find({"order_no": order_no}, {"_id": 0}).to_list(None)
+        history = with_first_change(
+            await self._history.find({"order_no": order_no}, {"_id": 0}).to_list(None),
+            order_no,
+            document.get("applied_events", []),
+            first_change_at(document),
+        )
         history.sort(key=applied_order)
         document["tags"] = [tag.model_dump(mode="json") for tag in tags]
-        for stored_only in ("tags_at", "tags_rule_version", "tag_keys"):
+        for stored_only in ("tags_at", "tags_rule_version", "tag_keys", "first_at"):
             document.pop(stored_only, None)
         document["history"] = readable_history(history, tags, templates)
         return document

@@ -30,6 +30,7 @@ from services.tagger.rule_changes import ReplayDecoder, ReplayWindow, StoredOrde
 from services.tagger.rule_versions import RuleVersions
 from services.tagger.rules.diff import OrderDiff, RuleDiff
 from services.tagger.rules.schema import RuleSet
+from shared.events import to_millisecond
 
 log = structlog.get_logger("tagger.rules")
 
@@ -104,7 +105,7 @@ class DiffRequest:
     window: ReplayWindow
     only_tags: frozenset[str] | None = None
     # to the millisecond, as MongoDB keeps it: the version's note of the diff compares it
-    started_at: datetime = field(default_factory=lambda: _to_ms(datetime.now(UTC)))
+    started_at: datetime = field(default_factory=lambda: to_millisecond(datetime.now(UTC)))
 
     def to_document(self) -> dict[str, Any]:
         return {
@@ -134,10 +135,6 @@ class DiffRequest:
             "window": self.window.to_document(),
             "started_at": self.started_at,
         }
-
-
-def _to_ms(moment: datetime) -> datetime:
-    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
 
 
 class RuleDiffJobs:

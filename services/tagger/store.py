@@ -26,12 +26,19 @@ from services.tagger.rules.engine import ReasonTemplates
 from services.tagger.rules.facts import FiguresSnapshot
 from services.tagger.rules.regions import region_of
 from services.tagger.rules.schema import CatalogTag
-from shared.events import AppliedTag
+from shared.events import AppliedTag, to_millisecond
 from shared.models import Order, OrderStatus
 from shared.money import to_cents
 from shared.mongo import DUPLICATE_KEY, SCAN_BATCH
 from shared.stored_order import BESIDE_THE_ORDER, order_as_ingested
-from shared.stored_tags import TagDefaults, applied_order, order_tags, stored_tag
+from shared.stored_tags import (
+    TagDefaults,
+    applied_order,
+    first_change_at,
+    order_tags,
+    stored_tag,
+    with_first_change,
+)
 
 APPLIED_EVENTS_KEPT = 50
 # An order's fields left out when empty, false or not needed (``OrderRecord.to_document``)
@@ -73,6 +80,9 @@ class OrderRecord:
     applied_events: list[str] = field(default_factory=list)
     version: int = 0  # 0: not stored yet
     stored: dict[str, Any] | None = None  # the document as read: an update sets what changed
+    # when the order's first change was made (its event: the first of ``applied_events``):
+    # that change has no history entry of its own (``shared.stored_tags.with_first_change``)
+    first_at: datetime | None = None
 
     def to_document(
         self, templates: ReasonTemplates | None = None, *, keyed: bool = False
@@ -101,11 +111,14 @@ class OrderRecord:
             "tags": [stored_tag(t, templates, name_key=None, defaults=defaults) for t in self.tags],
             "tag_names": names,
             "figures": stored_figures(self.figures),
-            "applied_events": self.applied_events[-APPLIED_EVENTS_KEPT:],
+            "applied_events": kept_events(self.applied_events),
             "version": self.version,
         }
         if defaults.at is not None:
             document["tags_at"] = defaults.at
+        # at version 1 the first change's time is the tags' (``first_change_at``)
+        if self.first_at is not None and (self.version > 0 or self.first_at != defaults.at):
+            document["first_at"] = self.first_at
         if defaults.rule_version is not None:
             document["tags_rule_version"] = defaults.rule_version
         if keyed and names:  # none: left out (a unique index holds [] as one shared key)
@@ -127,6 +140,18 @@ class OrderRecord:
             applied_events=list(document.get("applied_events", [])),
             version=int(document["version"]),
             stored=document,
+            first_at=first_change_at(document),
+        )
+
+    def first_change_implied(self, entry: "HistoryEntry") -> bool:
+        """Whether ``entry`` is this new order's first change, which the order itself keeps
+        (its first applied event, at ``first_at``): then it is not written to the history."""
+        return (
+            self.version == 0
+            and entry.event_id == self.applied_events[0]
+            and to_millisecond(entry.at) == self.first_at
+            and not entry.removed
+            and not entry.replaced
         )
 
 
@@ -192,6 +217,14 @@ def stored_figures(figures: FiguresSnapshot) -> dict[str, Any]:
     if record["first_order_at"] is not None:
         stored["first_order_at"] = _whole(record["first_order_at"])
     return stored
+
+
+def kept_events(applied_events: list[str]) -> list[str]:
+    """The applied event ids an order keeps: the first (its first change's, see
+    ``OrderRecord.first_at``) and the latest."""
+    if len(applied_events) <= APPLIED_EVENTS_KEPT:
+        return applied_events
+    return [applied_events[0], *applied_events[1 - APPLIED_EVENTS_KEPT :]]
 
 
 def _whole(seconds: float | None) -> float | int | None:
@@ -343,7 +376,13 @@ class OrderStore:
         # history entry, even if the process dies between the two writes (a replay or a
         # resent operation finds the change applied and writes no history of its own).
         versions = {record.order.order_no: record.version + 1 for record in records}
-        await self._write_history(history, versions, templates)
+        new = {record.order.order_no: record for record in records if record.version == 0}
+        implied = {
+            id(entry)
+            for entry in history
+            if entry.order_no in new and new[entry.order_no].first_change_implied(entry)
+        }
+        await self._write_history(history, versions, templates, implied)
         conflicts: set[str] = set()
         try:
             if writes:
@@ -383,20 +422,23 @@ class OrderStore:
         self,
         history: list[HistoryEntry],
         versions: dict[str, int],
-        templates: ReasonTemplates | None = None,
+        templates: ReasonTemplates | None,
+        implied: set[int],
     ) -> None:
         """One entry per (order, event), the latest derivation of the event's change. Each
         records the order version its change is part of and its step within it (several
         changes of one order in one batch), the order they were applied in. Inserted (an
         upsert costs the local server several times an insert), and replaced where the
-        unique (order_no, event_id) index says the entry exists."""
-        if not history:
-            return
+        unique (order_no, event_id) index says the entry exists. Entries in ``implied`` (by
+        ``id``: new orders' first changes, which the orders keep) are not written."""
         steps: dict[str, int] = {}
         documents = []
         for entry in history:
             step = steps[entry.order_no] = steps.get(entry.order_no, -1) + 1
-            documents.append(entry.to_document(templates, versions.get(entry.order_no), step))
+            if id(entry) not in implied:
+                documents.append(entry.to_document(templates, versions.get(entry.order_no), step))
+        if not documents:
+            return
         try:
             await self.tag_history.insert_many(documents, ordered=False)
         except BulkWriteError as error:
@@ -459,7 +501,20 @@ class OrderStore:
         )
         return None if document is None else CatalogTag.model_validate(document)
 
-    async def history_of_orders(self, order_nos: list[str]) -> list[dict[str, Any]]:
-        """Every history entry of these orders, as applied."""
-        cursor = self.tag_history.find({"order_no": {"$in": order_nos}}, {"_id": 0})
-        return sorted(await cursor.to_list(None), key=applied_order)
+    async def history_of_orders(self, records: dict[str, OrderRecord]) -> list[dict[str, Any]]:
+        """Every history entry of these orders (by order number), as applied, their first
+        changes' too (``with_first_change``)."""
+        cursor = self.tag_history.find({"order_no": {"$in": sorted(records)}}, {"_id": 0})
+        stored: dict[str, list[dict[str, Any]]] = {order_no: [] for order_no in records}
+        async for entry in cursor:
+            stored[entry["order_no"]].append(entry)
+        return sorted(
+            (
+                entry
+                for order_no, record in records.items()
+                for entry in with_first_change(
+                    stored[order_no], order_no, record.applied_events, record.first_at
+                )
+            ),
+            key=applied_order,
+        )

@@ -32,6 +32,7 @@ from shared.events import (
     StatusChanged,
     TagSource,
     built,
+    to_millisecond,
 )
 from shared.models import OrderStatus
 from shared.stored_tags import readable_history
@@ -255,6 +256,7 @@ class TaggingService:
             applied_events=[*(record.applied_events if record else []), event_id],
             version=record.version if record else 0,
             stored=record.stored if record else None,
+            first_at=record.first_at if record else to_millisecond(event.occurred_at),
         )
         history = []
         replaced = replaced_tags(record.tags if record else [], change.tags)
@@ -313,7 +315,8 @@ async def stored_changes_tagged(
     if not changes:
         return []
     entries_of: dict[str, list[dict[str, Any]]] = {}
-    for entry in await store.history_of_orders(sorted({order_no for order_no, _, _ in changes})):
+    changed = {order_no: records[order_no] for order_no, _, _ in changes}
+    for entry in await store.history_of_orders(changed):
         entries_of.setdefault(entry["order_no"], []).append(entry)
     history_of = {
         order_no: readable_history(entries, records[order_no].tags, templates)

@@ -17,6 +17,7 @@ from redis.asyncio import Redis
 
 from services.tagger.rules.schema import RuleSet
 from shared.events import order_event_adapter
+from shared.stored_tags import first_change_at, with_first_change
 from tests.chaos.environment import Environment
 from tests.chaos.receivers import Receiver
 from tests.chaos.recompute import REVERSING, Expected, recompute
@@ -113,14 +114,27 @@ async def run_checks(
                     "tag_names": 1,
                     "order.pricing.total": 1,
                     "order.created_at": 1,
+                    "applied_events": 1,
+                    "version": 1,
+                    "tags_at": 1,
+                    "first_at": 1,
                 },
                 batch_size=1000,
             )
         }
-        history = [
-            d
-            async for d in db["tag_history"].find(
-                {}, {"_id": 0, "order_no": 1, "event_id": 1}, batch_size=1000
+        entries: dict[str, list[dict[str, Any]]] = {order_no: [] for order_no in stored}
+        async for d in db["tag_history"].find(
+            {}, {"_id": 0, "order_no": 1, "event_id": 1}, batch_size=1000
+        ):
+            entries.setdefault(d["order_no"], []).append(d)
+        history = [  # with the first changes the orders keep
+            entry
+            for order_no, kept in entries.items()
+            for entry in with_first_change(
+                kept,
+                order_no,
+                stored.get(order_no, {}).get("applied_events", []),
+                first_change_at(stored.get(order_no, {})),
             )
         ]
         alerts = [

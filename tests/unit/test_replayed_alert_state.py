@@ -30,8 +30,8 @@ class _History:
     def __init__(self, entries: list[dict[str, Any]]) -> None:
         self.entries = entries
 
-    async def history_of_orders(self, order_nos: list[str]) -> list[dict[str, Any]]:
-        return [e for e in self.entries if e["order_no"] in order_nos]
+    async def history_of_orders(self, records: dict[str, Any]) -> list[dict[str, Any]]:
+        return [e for e in self.entries if e["order_no"] in records]
 
 
 def _regular(at: datetime) -> AppliedTag:

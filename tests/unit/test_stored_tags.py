@@ -14,10 +14,12 @@ from services.tagger.rules.facts import FiguresSnapshot, order_facts
 from services.tagger.rules.schema import load_rules
 from services.tagger.settings import DEFAULT_RULES_FILE
 from services.tagger.store import (
+    APPLIED_EVENTS_KEPT,
     HistoryEntry,
     OrderRecord,
     ServerKind,
     _changes,
+    kept_events,
     unique_indexes_only,
 )
 from shared.events import AppliedTag, TagSource
@@ -26,6 +28,7 @@ from shared.stored_tags import (
     TagDefaults,
     applied_order,
     args_of_stored,
+    first_change_at,
     history_tag,
     order_tags,
     readable_history,
@@ -34,6 +37,7 @@ from shared.stored_tags import (
     stored_tag,
     stored_tags_of,
     tag_of,
+    with_first_change,
 )
 from tests.factories import make_order
 
@@ -306,6 +310,60 @@ def test_an_orders_first_change_names_no_tags_and_reads_as_adding_all_it_then_he
     assert [t["tag"] for t in readable[1]["removed"]] == ["urgent"]
     assert "added" in shipped
     assert "removed" in shipped
+
+
+def test_a_new_orders_first_change_is_kept_on_the_order_and_reads_as_a_stored_entry_did() -> None:
+    record = _tagged_record()
+    record.first_at = AT
+    first = HistoryEntry("SO-1", "e1", AT, record.tags, [])
+    assert record.first_change_implied(first)
+    document = {**record.to_document(TEMPLATES), "version": 1}
+    assert "first_at" not in document  # at version 1 it is the tags' time
+    assert first_change_at(document) == AT
+    stored_first = first.to_document(TEMPLATES, 1, 0)
+
+    kept = with_first_change([], "SO-1", document["applied_events"], first_change_at(document))
+
+    assert kept == [{"order_no": "SO-1", "event_id": "e1", "at": AT, "version": 1}]
+    assert readable_history(kept, record.tags, TEMPLATES) == readable_history(
+        [stored_first], record.tags, TEMPLATES
+    )
+    # an entry stored for the first event (an earlier release wrote one) stands
+    assert with_first_change([stored_first], "SO-1", ["e1"], AT) == [stored_first]
+
+
+def test_an_orders_first_time_is_stored_once_the_order_moves_past_version_1() -> None:
+    record = _tagged_record()
+    later = AT + timedelta(hours=1)
+    moved = OrderRecord(
+        record.order,
+        OrderStatus.SHIPPED,
+        [],
+        record.figures,
+        applied_events=["e1", "e2"],
+        version=1,
+        first_at=AT,
+    )
+    assert moved.to_document(TEMPLATES)["first_at"] == AT
+    assert first_change_at({"version": 2, "tags_at": later, "first_at": AT}) == AT
+    assert first_change_at({"version": 2, "tags_at": later}) is None  # stored before: an entry
+    many = [f"e{n}" for n in range(APPLIED_EVENTS_KEPT + 10)]
+    assert kept_events(many) == [many[0], *many[-(APPLIED_EVENTS_KEPT - 1) :]]  # the first kept
+
+
+def test_a_first_change_kept_on_the_order_is_not_its_first_events_when_that_added_nothing() -> None:
+    record = _tagged_record()
+    record.first_at = AT
+    # the order's first event added nothing; the second (same batch) added the tags
+    record.applied_events = ["e0", "e1"]
+    second = HistoryEntry("SO-1", "e1", AT, record.tags, [])
+    assert not record.first_change_implied(second)  # written: it is not the first event's
+    stored = second.to_document(TEMPLATES, 1, 0) | {"added": [{"tag": t.name} for t in record.tags]}
+
+    kept = with_first_change([stored], "SO-1", record.applied_events, AT)
+    readable = readable_history(sorted(kept, key=applied_order), record.tags, TEMPLATES)
+
+    assert [entry["event_id"] for entry in readable] == ["e1"]  # e0's added nothing: not shown
 
 
 class _Admin:

@@ -10,7 +10,7 @@ from typing import Any, NamedTuple, TypeVar
 
 from services.tagger.rules.customer_rules import CustomerRule
 from services.tagger.rules.schema import PLACEHOLDER, Rule, RuleSet
-from shared.events import AppliedTag, TagSource, built
+from shared.events import AppliedTag, TagSource, built, to_millisecond
 
 T = TypeVar("T")
 
@@ -158,7 +158,7 @@ def merge_tags(
     "regular"). Rule tags kept from before keep their original time, so re-applying the same
     event yields the same document. Past ``max_tags``, later rule tags are dropped and reported.
     """
-    at = at.replace(microsecond=at.microsecond // 1000 * 1000)  # what MongoDB's dates keep
+    at = to_millisecond(at)  # what MongoDB's dates keep
     manual = [tag for tag in current if tag.source is TagSource.MANUAL]
     manual_names = {tag.name for tag in manual}
     manual_families = {tag.family for tag in manual if tag.family in exclusive_families}
