@@ -160,6 +160,15 @@ def _rule_of(tag: AppliedTag) -> dict[str, Any]:
     return {"rule_id": tag.rule_id, "rule_version": tag.rule_version}
 
 
+def rule_id_of(stored: dict[str, Any]) -> str | None:
+    """The rule of a stored order tag (either form), None for a person's."""
+    if stored.get("rule_id") is not None:
+        return str(stored["rule_id"])
+    if stored.get("source") in (None, TagSource.RULE.value):  # a server may give absent as null
+        return cast(str | None, stored.get("family"))
+    return None
+
+
 def _implied_rule_id(stored: dict[str, Any]) -> str | None:
     """An order's rule tag that names no rule (in the compact form) was put there by the rule
     named as its family (the status, category and region rules)."""

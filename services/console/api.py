@@ -2,6 +2,7 @@
 saved views, Excel-friendly exports, an order's alerts, rule hits and explanations."""
 
 import asyncio
+from collections import Counter
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
@@ -27,6 +28,7 @@ from services.tagger.rules.facts import order_facts
 from services.tagger.store import OrderRecord
 from shared.auth import ApiKey, Scope, require_scope
 from shared.exports import EXPORT_ROWS, MaxRows, Row, csv_export
+from shared.stored_tags import rule_id_of
 
 # the console pages' own API: not part of the Tag API's published contract (OpenAPI)
 router = APIRouter(prefix="/console/api", tags=["console"], include_in_schema=False)
@@ -174,13 +176,27 @@ async def rule_hits(request: Request, key: Reader) -> list[dict[str, Any]]:
 
 
 async def rule_hit_counts(database: Any) -> list[dict[str, Any]]:
+    """Grouped by what a stored tag says of its rule: a compact tag names no rule where the
+    rule is named as its family (``shared.stored_tags.rule_id_of``)."""
     rows = await (
         await database["orders"].aggregate(
             [
                 {"$unwind": "$tags"},
-                {"$group": {"_id": "$tags.rule_id", "orders": {"$sum": 1}}},
-                {"$sort": {"orders": -1, "_id": 1}},
+                {
+                    "$group": {
+                        "_id": {
+                            "rule_id": "$tags.rule_id",
+                            "family": "$tags.family",
+                            "source": "$tags.source",
+                        },
+                        "orders": {"$sum": 1},
+                    }
+                },
             ]
         )
     ).to_list(None)
-    return [{"rule_id": r["_id"] or "manual", "orders": r["orders"]} for r in rows]
+    hits: Counter[str] = Counter()
+    for row in rows:
+        hits[rule_id_of(row["_id"]) or "manual"] += row["orders"]
+    ranked = sorted(hits.items(), key=lambda hit: (-hit[1], hit[0]))
+    return [{"rule_id": rule_id, "orders": orders} for rule_id, orders in ranked]

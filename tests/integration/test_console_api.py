@@ -227,3 +227,24 @@ async def test_the_session_cookie_is_secure_outside_local(
     assert "HttpOnly" in cookie
     assert "SameSite=lax" in cookie
     assert 'id="local-hint"' not in local_hint.text
+
+
+async def test_rule_hits_count_the_rules_named_as_their_family_and_no_manual_tags(
+    console: httpx.AsyncClient, mongo_db: AsyncDatabase[dict[str, Any]], run_id: str
+) -> None:
+    """A stored tag names no rule where the rule is named as its family (status, category,
+    region): those are the rule's hits, not a person's."""
+    await sign_in(console, f"viewer-{run_id}")
+    orders = await mongo_db["orders"].count_documents({})
+
+    hits = {
+        row["rule_id"]: row["orders"]
+        for row in (await console.get("/console/api/reports/rule-hits")).json()
+    }
+
+    assert hits["status"] == orders  # every order has its status tag
+    assert hits["region"] == orders
+    assert "manual" not in hits  # nobody tagged by hand
+    assert sum(hits.values()) == sum(
+        [len(d["tags"]) async for d in mongo_db["orders"].find({}, {"tags": 1})]
+    )
