@@ -28,7 +28,7 @@ from services.tagger.bootstrap import open_stores
 from services.tagger.customers.store import CustomerStore
 from services.tagger.customers.tagging import CustomerTagging
 from services.tagger.rules.book import RuleBook
-from services.tagger.rules.engine import customer_reason_templates, reason_templates
+from services.tagger.rules.reasons import customer_reason_templates, reason_templates
 from services.tagger.settings import TaggerSettings
 from services.tagger.store import OrderStore
 from services.tagger.tagging import TaggingService

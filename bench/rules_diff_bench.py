@@ -29,8 +29,8 @@ from services.tagger.rule_changes import ReplayWindow, StoredOrders, diff_agains
 from services.tagger.rule_diff_job import DiffRequest, RuleDiffJobs
 from services.tagger.rule_versions import RuleVersions
 from services.tagger.rules.diff import ReplayOrder, RuleDiff, tags_after
-from services.tagger.rules.engine import reason_templates
 from services.tagger.rules.facts import FiguresSnapshot
+from services.tagger.rules.reasons import reason_templates
 from services.tagger.rules.schema import RuleSet, parse_rules
 from services.tagger.settings import DEFAULT_RULES_FILE
 from services.tagger.store import OrderRecord, OrderStore

@@ -41,7 +41,7 @@ from services.tagger.dead_letters import Record, decode_records
 from services.tagger.figures import CustomerFigures
 from services.tagger.publishing import TaggerOutput
 from services.tagger.rules.book import RuleBook
-from services.tagger.rules.engine import reason_templates
+from services.tagger.rules.reasons import reason_templates
 from services.tagger.settings import TaggerSettings
 from services.tagger.store import OrderStore
 from services.tagger.tagging import TaggingService

@@ -34,7 +34,7 @@ from shared.events import AppliedTag, TagSource
 
 
 class ReasonTemplates(Protocol):
-    """The current rule set's reason templates (``services.tagger.rules.engine``)."""
+    """The reason templates of the recorded rule sets (``services.tagger.rules.reasons``)."""
 
     def args_of(self, rule_id: str, version: int, reason: str) -> list[str] | None: ...
 

@@ -17,14 +17,9 @@ from services.console.views import SavedViewIn, SavedViews, ViewList
 from services.tagger.builtin_labels import reason_labels
 from services.tagger.http.deps import tagger_of
 from services.tagger.queries import OrderFilter, SortKey
-from services.tagger.rules.engine import (
-    Decision,
-    ReasonTemplates,
-    TranslatedReasons,
-    decide,
-    reason_templates,
-)
+from services.tagger.rules.engine import Decision, decide
 from services.tagger.rules.facts import order_facts
+from services.tagger.rules.reasons import ReasonTemplates, TranslatedReasons, reason_templates
 from services.tagger.store import OrderRecord
 from shared.auth import ApiKey, Scope, require_scope
 from shared.exports import EXPORT_ROWS, MaxRows, Row, csv_export

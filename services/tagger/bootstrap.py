@@ -32,7 +32,7 @@ from services.tagger.rule_changes import ShadowRules, StoredOrders
 from services.tagger.rule_diff_job import RuleDiffJobs
 from services.tagger.rule_versions import RuleVersions
 from services.tagger.rules.book import RuleBook
-from services.tagger.rules.engine import customer_reason_templates, reason_templates
+from services.tagger.rules.reasons import customer_reason_templates, reason_templates
 from services.tagger.settings import Role, TaggerSettings
 from services.tagger.store import OrderStore
 from services.tagger.tagging import TaggingService

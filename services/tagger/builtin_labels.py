@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from services.tagger.rules.engine import ReasonLabels
+from services.tagger.rules.reasons import ReasonLabels
 from services.tagger.rules.schema import LANGUAGES, CatalogTag
 
 LABEL_FILES = Path(__file__).parents[1] / "console" / "labels"

@@ -22,8 +22,8 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure
 
 from services.tagger.builtin_labels import with_builtin_labels
 from services.tagger.queries import tag_keys
-from services.tagger.rules.engine import ReasonTemplates
 from services.tagger.rules.facts import FiguresSnapshot
+from services.tagger.rules.reasons import ReasonTemplates
 from services.tagger.rules.regions import region_of
 from services.tagger.rules.schema import CatalogTag
 from shared.events import AppliedTag, to_millisecond

@@ -19,8 +19,9 @@ from services.tagger import metrics
 from services.tagger.figure_keys import Apply, Reverse
 from services.tagger.figures import CustomerFigures, FiguresLost
 from services.tagger.rules.book import RuleBook
-from services.tagger.rules.engine import ReasonTemplates, decide, merge_tags
+from services.tagger.rules.engine import decide, merge_tags
 from services.tagger.rules.facts import FiguresSnapshot, order_facts
+from services.tagger.rules.reasons import ReasonTemplates
 from services.tagger.rules.regions import region_of
 from services.tagger.store import HistoryEntry, OrderRecord, OrderStore
 from shared.events import (

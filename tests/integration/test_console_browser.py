@@ -19,7 +19,7 @@ from services.console.users import Role, UserStore
 from services.notifier.settings import NotifierSettings
 from services.tagger.app import create_app
 from services.tagger.builtin_labels import reason_labels
-from services.tagger.rules.engine import ReasonTemplates
+from services.tagger.rules.reasons import ReasonTemplates
 from services.tagger.rules.schema import load_rules
 from services.tagger.settings import DEFAULT_RULES_FILE, TaggerSettings
 from shared.events import OrderCreated

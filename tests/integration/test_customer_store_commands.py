@@ -19,7 +19,7 @@ from services.tagger.customers.store import CUSTOMER_VERSION_INDEX, CustomerStor
 from services.tagger.customers.tagging import CustomerTagging
 from services.tagger.figures import CustomerFigures
 from services.tagger.rules.book import RuleBook
-from services.tagger.rules.engine import customer_reason_templates
+from services.tagger.rules.reasons import customer_reason_templates
 from services.tagger.settings import DEFAULT_RULES_FILE
 from services.tagger.store import ORDER_VERSION_INDEX, OrderStore
 from services.tagger.tagging import TaggingService

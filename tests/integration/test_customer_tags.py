@@ -22,7 +22,7 @@ from services.tagger.customers.tagging import CustomerTagging
 from services.tagger.figure_keys import epoch_keys, keys_of
 from services.tagger.figures import CustomerFigures, FiguresLost
 from services.tagger.rules.book import RuleBook
-from services.tagger.rules.engine import customer_reason_templates
+from services.tagger.rules.reasons import customer_reason_templates
 from services.tagger.settings import DEFAULT_RULES_FILE
 from services.tagger.store import OrderStore
 from services.tagger.tagging import OrderEventModel, TaggingService

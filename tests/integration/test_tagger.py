@@ -11,7 +11,7 @@ from redis.asyncio import Redis
 
 from services.tagger.figures import CustomerFigures, rebuild_figures
 from services.tagger.read_model import ReadModel
-from services.tagger.rules.engine import ReasonTemplates
+from services.tagger.rules.reasons import ReasonTemplates
 from services.tagger.rules.regions import region_of
 from services.tagger.rules.schema import load_rules
 from services.tagger.settings import DEFAULT_RULES_FILE, TaggerSettings

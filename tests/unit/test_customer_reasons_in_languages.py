@@ -4,7 +4,7 @@ words with the same placeholders, and a stored customer tag reads in the languag
 import pytest
 
 from services.tagger.customers.segments import in_language
-from services.tagger.rules.engine import ReasonTemplates
+from services.tagger.rules.reasons import ReasonTemplates
 from services.tagger.rules.schema import PLACEHOLDER, RuleFileError, load_rules, parse_rules
 from services.tagger.settings import DEFAULT_RULES_FILE
 

@@ -11,7 +11,7 @@ from services.tagger.customers.stored import (
     stored_entry,
 )
 from services.tagger.rules.book import RuleBook
-from services.tagger.rules.engine import ReasonTemplates
+from services.tagger.rules.reasons import ReasonTemplates
 from services.tagger.settings import DEFAULT_RULES_FILE
 from shared.events import AppliedTag, TagSource
 

@@ -6,8 +6,8 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from services.tagger.rules.engine import ReasonTemplates
 from services.tagger.rules.facts import FiguresSnapshot
+from services.tagger.rules.reasons import ReasonTemplates
 from services.tagger.rules.schema import load_rules
 from services.tagger.settings import DEFAULT_RULES_FILE
 from services.tagger.store import OrderRecord

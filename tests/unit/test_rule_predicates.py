@@ -10,7 +10,7 @@ import pytest
 from pydantic import TypeAdapter
 
 from services.tagger.rules.conditions import Condition
-from services.tagger.rules.engine import fill_reason, render_reason
+from services.tagger.rules.reasons import fill_reason, render_reason
 from services.tagger.rules.schema import PLACEHOLDER, Rule, load_rules
 from services.tagger.settings import DEFAULT_RULES_FILE
 

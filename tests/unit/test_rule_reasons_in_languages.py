@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 import pytest
 
 from services.tagger.builtin_labels import reason_labels
-from services.tagger.rules.engine import ReasonTemplates
+from services.tagger.rules.reasons import ReasonTemplates
 from services.tagger.rules.schema import PLACEHOLDER, RuleFileError, load_rules, parse_rules
 from services.tagger.settings import DEFAULT_RULES_FILE
 from shared.events import AppliedTag, TagSource

@@ -9,8 +9,9 @@ import bson
 import pytest
 
 from services.tagger.rule_changes import ReplayDecoder
-from services.tagger.rules.engine import ReasonTemplates, decide, merge_tags
+from services.tagger.rules.engine import decide, merge_tags
 from services.tagger.rules.facts import FiguresSnapshot, order_facts
+from services.tagger.rules.reasons import ReasonTemplates
 from services.tagger.rules.schema import load_rules
 from services.tagger.settings import DEFAULT_RULES_FILE
 from services.tagger.store import (

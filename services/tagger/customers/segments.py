@@ -18,7 +18,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from services.tagger.customers.stored import Templates, readable_entry, readable_tag, templates_now
 from services.tagger.errors import Invalid
 from services.tagger.queries import MAX_TAGS_IN_FILTER, Amount, Instant, TagName
-from services.tagger.rules.engine import ReasonTemplates, TranslatedReasons
+from services.tagger.rules.reasons import ReasonTemplates, TranslatedReasons
 from shared import stored_tags
 from shared.money import cents_text, to_cents
 

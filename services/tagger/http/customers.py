@@ -23,7 +23,7 @@ from services.tagger.errors import NotFound
 from services.tagger.http.deps import DATE_TIME, Editor, Reader, tagger_of
 from services.tagger.http.errors import responses
 from services.tagger.queries import AMOUNT_PATTERN, TagName
-from services.tagger.rules.engine import customer_reason_templates
+from services.tagger.rules.reasons import customer_reason_templates
 from services.tagger.rules.schema import TAG_NAME, Language
 from shared.exports import (
     CSV,

@@ -4,7 +4,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from services.tagger.rules.customer_rules import CustomerRule
-from services.tagger.rules.engine import _TAG_UNSAFE, Decision, render_reason
+from services.tagger.rules.engine import _TAG_UNSAFE, Decision
+from services.tagger.rules.reasons import render_reason
 
 
 def decide_customer(

@@ -6,9 +6,10 @@ the field and the problem; the running tagger then keeps its last good rule set.
 
 import json
 import re
+from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 import yaml
 from pydantic import (
@@ -262,3 +263,21 @@ def _describe(error: Any, data: dict[str, Any]) -> tuple[str, str]:
 
 def _is_union_tag(part: Any) -> bool:
     return part in {"FactTest", "OrdersWithin", "AllOf", "AnyOf", "Not"}
+
+
+T = TypeVar("T")
+
+
+def once_per_rule_set(
+    cache: dict[int, tuple[RuleSet, T]], rules: RuleSet, build: Callable[[RuleSet], T]
+) -> T:
+    """What ``build`` makes of a rule set, made once per rule set (a reload makes it again;
+    the rule set kept beside it tells a reused ``id`` apart)."""
+    cached = cache.get(id(rules))
+    if cached is not None and cached[0] is rules:
+        return cached[1]
+    if len(cache) > 16:
+        cache.clear()
+    made = build(rules)
+    cache[id(rules)] = (rules, made)
+    return made

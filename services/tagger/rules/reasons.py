@@ -1,0 +1,242 @@
+"""A rule tag's reason: rendered from its rule's template when the tag is decided, stored as
+the values its placeholders took, and rendered again on reading, in the reader's language.
+
+The templates of every rule set the tagger has recorded are known (``RuleBook.earlier``), not
+only those in force: a tag or history entry of an earlier rule version still reads as the
+sentence it was given.
+"""
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from services.tagger.rules.customer_rules import CustomerRule
+from services.tagger.rules.schema import PLACEHOLDER, Rule, RuleSet, once_per_rule_set
+
+
+def default_reason(family: str, default: str) -> str:
+    return f"no {family} rule matched → {default}"
+
+
+def render_reason(template: str, facts: Mapping[str, Any], value: Any = None) -> str:
+    """``"{shipping.method} shipping → urgent"`` with the order's facts filled in."""
+    parts = _template_parts(template)
+    if len(parts) == 1:
+        return template[:500]
+    rendered = [parts[0]]
+    for index in range(1, len(parts), 2):
+        name = parts[index]
+        rendered.append(_shown(value if name == "value" else facts.get(name)))
+        rendered.append(parts[index + 1])
+    return "".join(rendered)[:500]
+
+
+def _shown(found: Any) -> str:
+    if found is None:
+        return "—"
+    if isinstance(found, Decimal):
+        return f"{found:.2f}"
+    if isinstance(found, float):
+        return f"{found:.1f}"
+    return str(found)
+
+
+_PARTS: dict[str, list[str]] = {}
+
+
+def _template_parts(template: str) -> list[str]:
+    """The template split once: literal, placeholder name, literal, ... (rules repeat)."""
+    parts = _PARTS.get(template)
+    if parts is None:
+        if len(_PARTS) > 10_000:
+            _PARTS.clear()
+        parts = _PARTS[template] = PLACEHOLDER.split(template)
+    return parts
+
+
+KNOWN_REASONS_KEPT = 50_000
+
+
+@dataclass(frozen=True)
+class ReasonLabels:
+    """A language's display labels for what reasons name: fact values (``express`` → 快递,
+    ``east-china`` → 华东, per fact), tags and families, and the words of a family's default
+    reason (``"未命中任何{family}规则 → {tag}"``). Built by ``builtin_labels.reason_labels``."""
+
+    values: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    tags: Mapping[str, str] = field(default_factory=dict)
+    families: Mapping[str, str] = field(default_factory=dict)
+    default_reason: str | None = None
+
+    def value(self, fact: str | None, rendered: str) -> str:
+        """A rendered fact value as the reader calls it (the value itself when unlabelled)."""
+        return self.values.get(fact or "", {}).get(rendered, rendered)
+
+
+class ReasonTemplates:
+    """The reason templates of one rule set, by rule id and version.
+
+    A rule tag's reason is stored as the values its template's placeholders took (``["express"]``
+    for ``"{shipping.method} shipping → urgent"``), not as the rendered sentence: a few bytes
+    instead of a sentence per tag, and the words can be shown in another language. ``args_of``
+    takes a rendered reason apart (None when it is not the template's rendering: then it is
+    kept as it is), ``reason`` puts it together again."""
+
+    def __init__(self, rules: RuleSet, *, customer: bool = False) -> None:
+        """``customer``: the templates of the customer rules (their ids are their own)."""
+        listed: Sequence[Rule | CustomerRule] = rules.customer_rules if customer else rules.rules
+        self._templates = {(rule.id, rule.version): rule.reason for rule in listed}
+        # the fact each placeholder shows ({value} shows the rule's tag_from), for its labels
+        self._facts = {
+            (rule.id, rule.version): [
+                rule.tag_from if name == "value" else name
+                for name in PLACEHOLDER.findall(rule.reason)
+            ]
+            for rule in listed
+        }
+        self._defaults: dict[tuple[str, int], tuple[str, str]] = {}
+        self._translations: dict[tuple[str, int], dict[str, str]] = {
+            (rule.id, rule.version): {str(k): v for k, v in rule.reasons.items()}
+            for rule in listed
+            if rule.reasons
+        }
+        for family in [] if customer else rules.families:
+            if family.default is not None:
+                literal = default_reason(family.name, family.default)
+                self._templates[(f"default.{family.name}", 1)] = literal
+                self._defaults[(f"default.{family.name}", 1)] = (family.name, family.default)
+        self._patterns: dict[str, re.Pattern[str]] = {}
+        self._known: dict[tuple[str, int, str], list[str] | None] = {}  # reasons repeat
+        self._rendered: dict[tuple[Any, ...], str] = {}  # and so do their values
+
+    def args_of(self, rule_id: str, version: int, reason: str) -> list[str] | None:
+        key = (rule_id, version, reason)
+        if key in self._known:
+            return self._known[key]
+        args = self._args_of(rule_id, version, reason)
+        if len(self._known) >= KNOWN_REASONS_KEPT:
+            self._known.clear()
+        self._known[key] = args
+        return args
+
+    def template(self, rule_id: str, version: int) -> str | None:
+        return self._templates.get((rule_id, version))
+
+    def _args_of(self, rule_id: str, version: int, reason: str) -> list[str] | None:
+        template = self._templates.get((rule_id, version))
+        if template is None:
+            return None
+        if reason == template:
+            return [] if not PLACEHOLDER.search(template) else None
+        pattern = self._patterns.get(template)
+        if pattern is None:
+            literals = PLACEHOLDER.split(template)[::2]
+            pattern = re.compile("(.*?)".join(map(re.escape, literals)), re.DOTALL)
+            self._patterns[template] = pattern
+        match = pattern.fullmatch(reason)
+        if match is None:
+            return None
+        args = list(match.groups())
+        # ambiguous splits ("{a} {b}" with spaces in a) are checked by rendering them back
+        return args if fill_reason(template, args) == reason else None
+
+    def reason(self, rule_id: str, version: int, args: list[str]) -> str | None:
+        """The reason as rendered when the tag was applied, or None for a rule version this
+        rule set does not hold."""
+        key = (rule_id, version, *args)
+        known = self._rendered.get(key)
+        if known is not None:
+            return known
+        template = self._templates.get((rule_id, version))
+        if template is None or len(PLACEHOLDER.findall(template)) != len(args):
+            return None
+        reason = fill_reason(template, args)
+        if len(self._rendered) >= KNOWN_REASONS_KEPT:
+            self._rendered.clear()
+        self._rendered[key] = reason
+        return reason
+
+    def in_language(
+        self, language: str | None, labels: ReasonLabels | None = None
+    ) -> "ReasonTemplates | TranslatedReasons":
+        """These templates, rendering reasons in ``language`` where the rule gives them in it
+        (the rule's own words otherwise), with fact values shown by their ``labels``."""
+        if language is None or (not self._translations and labels is None):
+            return self
+        return TranslatedReasons(self, language, labels or ReasonLabels())
+
+    def translated(self, rule_id: str, version: int, language: str) -> str | None:
+        words: dict[str, str] = self._translations.get((rule_id, version), {})
+        return words.get(language)
+
+    def facts_shown(self, rule_id: str, version: int) -> list[str | None]:
+        """Per placeholder of the rule's reason, the fact whose value it shows."""
+        return list(self._facts.get((rule_id, version), []))
+
+    def default_of(self, rule_id: str, version: int) -> tuple[str, str] | None:
+        """(family, default tag) when the reason is a family default's, else None."""
+        return self._defaults.get((rule_id, version))
+
+
+class TranslatedReasons:
+    """``ReasonTemplates.in_language``: a rule's ``reasons[language]`` (its own words when it
+    has none in the language) filled with a stored tag's values, each shown by its label in
+    the language; taking reasons apart stays with the rule's own words."""
+
+    def __init__(self, templates: ReasonTemplates, language: str, labels: ReasonLabels) -> None:
+        self._templates = templates
+        self._language = language
+        self._labels = labels
+
+    def args_of(self, rule_id: str, version: int, reason: str) -> list[str] | None:
+        return self._templates.args_of(rule_id, version, reason)
+
+    def reason(self, rule_id: str, version: int, args: list[str]) -> str | None:
+        templates, labels = self._templates, self._labels
+        default = templates.default_of(rule_id, version)
+        if default is not None and labels.default_reason is not None and not args:
+            family, tag = default
+            return labels.default_reason.format(
+                family=labels.families.get(family, family), tag=labels.tags.get(tag, tag)
+            )
+        words = templates.translated(rule_id, version, self._language)
+        if words is None:
+            words = templates.template(rule_id, version)
+        if words is None or len(PLACEHOLDER.findall(words)) != len(args):
+            return templates.reason(rule_id, version, args)
+        facts = templates.facts_shown(rule_id, version)
+        shown = [labels.value(fact, arg) for fact, arg in zip(facts, args, strict=True)]
+        return fill_reason(words, shown)
+
+
+def fill_reason(template: str, args: list[str]) -> str:
+    """A template's placeholders replaced, in order, by already rendered values (one each),
+    from the template split once (``_template_parts``), as ``render_reason`` fills it."""
+    parts = _template_parts(template)
+    if len(args) != len(parts) // 2:
+        raise ValueError(f"{template!r} has {len(parts) // 2} placeholders, got {len(args)} values")
+    filled = [parts[0]]
+    for arg, literal in zip(args, parts[2::2], strict=True):
+        filled.append(arg)
+        filled.append(literal)
+    return "".join(filled)[:500]
+
+
+_TEMPLATES: dict[int, tuple[RuleSet, ReasonTemplates]] = {}
+
+
+def reason_templates(rules: RuleSet) -> ReasonTemplates:
+    """The rule set's templates, built once per rule set (a reload builds them again)."""
+    return once_per_rule_set(_TEMPLATES, rules, ReasonTemplates)
+
+
+_CUSTOMER_TEMPLATES: dict[int, tuple[RuleSet, ReasonTemplates]] = {}
+
+
+def customer_reason_templates(rules: RuleSet) -> ReasonTemplates:
+    """The customer rules' templates, built once per rule set."""
+    return once_per_rule_set(
+        _CUSTOMER_TEMPLATES, rules, lambda r: ReasonTemplates(r, customer=True)
+    )
