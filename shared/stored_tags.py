@@ -263,14 +263,9 @@ def history_tag(stored: dict[str, Any], templates: ReasonTemplates | None) -> di
 
 
 def first_change_at(document: dict[str, Any]) -> datetime | None:
-    """When a stored order's first change was made, as the order records it (``first_at``;
-    while the order is at its first version, that is its tags' time, ``tags_at``). None for an
-    order stored before, whose first change has its own history entry."""
-    if "first_at" in document:
-        return cast(datetime, document["first_at"])
-    if document.get("version") == 1:
-        return cast(datetime | None, document.get("tags_at"))
-    return None
+    """When a stored order's first change was made (``first_at``). None for an order stored
+    before orders kept it: its first change has its own history entry."""
+    return cast(datetime | None, document.get("first_at"))
 
 
 def with_first_change(
@@ -288,9 +283,16 @@ def with_first_change(
     if first_at is None or not applied_events:
         return entries
     first_event = applied_events[0]
-    if any(entry["event_id"] == first_event for entry in entries):
-        return entries  # stored before orders kept it, or the first event added nothing
+    if any(entry["event_id"] == first_event or _first_stored(entry) for entry in entries):
+        # stored before orders kept it; or the first event added nothing, and the order's first
+        # change was a later event's, stored (``OrderRecord.first_change_implied``)
+        return entries
     return [{"order_no": order_no, "event_id": first_event, "at": first_at, "version": 1}, *entries]
+
+
+def _first_stored(entry: dict[str, Any]) -> bool:
+    """An entry of an order's first change (version 1, step 0: it names no tags)."""
+    return entry.get("version") == 1 and not entry.get("step") and "added" not in entry
 
 
 def applied_order(entry: dict[str, Any]) -> tuple[int, int, datetime]:

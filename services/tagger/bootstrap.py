@@ -27,12 +27,16 @@ from services.tagger.figures import CustomerFigures
 from services.tagger.jobs import DIFF_KIND, Jobs
 from services.tagger.publishing import TaggerOutput
 from services.tagger.read_model import ReadModel
-from services.tagger.rule_activation import RuleActivation, RuleBackfill, follow_active_rules
+from services.tagger.rule_activation import (
+    RuleActivation,
+    RuleBackfill,
+    follow_active_rules,
+    remember_recorded_rules,
+)
 from services.tagger.rule_changes import ShadowRules, StoredOrders
 from services.tagger.rule_diff_job import RuleDiffJobs
 from services.tagger.rule_versions import RuleVersions
 from services.tagger.rules.book import RuleBook
-from services.tagger.rules.reasons import customer_reason_templates, reason_templates
 from services.tagger.settings import Role, TaggerSettings
 from services.tagger.store import OrderStore
 from services.tagger.tagging import TaggingService
@@ -89,7 +93,7 @@ async def open_stores(
     settings: TaggerSettings, rules: RuleBook | None = None
 ) -> AsyncIterator[Stores]:
     """``rules``: the rule book whose reason templates stored tags are written and read with."""
-    templates = None if rules is None else (lambda: reason_templates(rules.current))
+    templates = None if rules is None else rules.templates
     mongo = make_mongo_client(settings, serverSelectionTimeoutMS=settings.tagger_mongo_timeout_ms)
     redis = make_redis(settings)
     database = mongo[settings.mongo_database]
@@ -129,6 +133,7 @@ async def bootstrap(settings: TaggerSettings) -> AsyncIterator[Tagger]:
             versions = RuleVersions(stores.database)
             await versions.ensure_indexes()
             await record_active_rules(versions, rules)
+            await remember_recorded_rules(versions, rules)
             backfill = RuleBackfill(
                 stores.store,
                 versions,
@@ -148,9 +153,7 @@ async def bootstrap(settings: TaggerSettings) -> AsyncIterator[Tagger]:
                 lease=timedelta(seconds=settings.tagger_job_lease_s),
             )
             await jobs.ensure_indexes()
-            customer_store = CustomerStore(
-                stores.database, lambda: customer_reason_templates(rules.current)
-            )
+            customer_store = CustomerStore(stores.database, rules.customer_templates)
             await customer_store.ensure_indexes()
             yield Tagger(
                 settings=settings,

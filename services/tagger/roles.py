@@ -18,7 +18,7 @@ from services.tagger import metrics
 from services.tagger.bootstrap import Tagger, record_active_rules
 from services.tagger.consumer import build_broker
 from services.tagger.dead_letter_depth import watch_dead_letter_depth
-from services.tagger.rule_activation import follow_active_rules
+from services.tagger.rule_activation import follow_active_rules, remember_recorded_rules
 from services.tagger.settings import Role
 from shared.kafka_health import keep_kafka_clients_working
 from shared.probes import ReadinessCheck
@@ -42,6 +42,7 @@ async def watch_rules(tagger: Tagger, every_s: float = 2.0) -> None:
     of recorded versions, and starts or stops of a shadow candidate."""
     book = tagger.rules
     unrecorded = False  # a file edit read while MongoDB was away: adopt it when it is back
+    remembered = book.version  # the recorded rule sets the book knows, as of this version
     while True:
         await asyncio.sleep(every_s)
         outcome = await asyncio.to_thread(book.reload_if_changed)
@@ -54,6 +55,9 @@ async def watch_rules(tagger: Tagger, every_s: float = 2.0) -> None:
                 unrecorded = False
             else:  # an activation or rollback through the API or the command line
                 await follow_active_rules(tagger.rule_versions, book, file_read=False, by="")
+            if book.version != remembered:
+                await remember_recorded_rules(tagger.rule_versions, book)
+                remembered = book.version
             await tagger.shadow.refresh()
         except Exception:  # MongoDB away: the rules are in force all the same; retry next round
             log.warning("rule_versions_unreachable", exc_info=True)

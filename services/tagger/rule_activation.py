@@ -60,6 +60,17 @@ async def follow_active_rules(
     return book.version
 
 
+async def remember_recorded_rules(versions: RuleVersions, book: RuleBook) -> None:
+    """Give ``book`` every recorded rule set, whose reason templates read the tags and history
+    entries their rule versions gave. Called at start and whenever the version in force
+    changes: a version is recorded before any tagger puts it in force."""
+    recorded = tuple(await versions.recorded_rule_sets())
+    if len(recorded) != len(book.earlier) or any(
+        a is not b for a, b in zip(recorded, book.earlier, strict=True)
+    ):
+        book.earlier = recorded
+
+
 @dataclass(frozen=True, slots=True)
 class Backfill:
     """What a backfill job re-derives: orders of ``which`` under rule version ``version``."""

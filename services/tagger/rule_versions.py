@@ -10,13 +10,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import structlog
 from pymongo import ASCENDING, DESCENDING, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from services.tagger.rules.book import version_of
 from services.tagger.rules.diff import RuleDiff
-from services.tagger.rules.schema import RuleSet, parse_rules
+from services.tagger.rules.schema import RuleFileError, RuleSet, parse_rules
+
+log = structlog.get_logger("tagger.rules")
 
 SHADOW_ID = "shadow"
 ACTIVE_ID = "active"
@@ -97,6 +100,7 @@ class RuleVersions:
         self.versions = database["rule_versions"]
         self.shadow = database["rule_shadow"]
         self.active = database["rule_active"]
+        self._parsed: dict[str, RuleSet | None] = {}  # recorded versions are never edited
 
     async def ensure_indexes(self) -> None:
         await self.versions.create_index([("version", ASCENDING)], unique=True)
@@ -140,6 +144,27 @@ class RuleVersions:
             .limit(limit)
         )
         return [RuleVersion.from_document(doc) async for doc in cursor]
+
+    async def recorded_rule_sets(self) -> list[RuleSet]:
+        """Every recorded rule set, oldest first; each parsed once per process. One that no
+        longer parses (a later schema) is left out."""
+        cursor = self.versions.find({}, {"_id": 0, "version": 1}).sort("recorded_at", ASCENDING)
+        order = [doc["version"] async for doc in cursor]
+        unparsed = [version for version in order if version not in self._parsed]
+        if unparsed:
+            async for doc in self.versions.find(
+                {"version": {"$in": unparsed}}, {"_id": 0, "version": 1, "content": 1}
+            ):
+                try:
+                    self._parsed[doc["version"]] = parse_rules(
+                        doc["content"], f"rule version {doc['version']}"
+                    )
+                except RuleFileError as error:
+                    log.warning(
+                        "recorded_rules_unreadable", version=doc["version"], error=str(error)
+                    )
+                    self._parsed[doc["version"]] = None
+        return [rules for version in order if (rules := self._parsed.get(version)) is not None]
 
     async def get(self, version: str) -> RuleVersion | None:
         doc = await self.versions.find_one({"version": version}, {"_id": 0})

@@ -116,8 +116,7 @@ class OrderRecord:
         }
         if defaults.at is not None:
             document["tags_at"] = defaults.at
-        # at version 1 the first change's time is the tags' (``first_change_at``)
-        if self.first_at is not None and (self.version > 0 or self.first_at != defaults.at):
+        if self.first_at is not None:  # always: a release before it would lose it on update
             document["first_at"] = self.first_at
         if defaults.rule_version is not None:
             document["tags_rule_version"] = defaults.rule_version

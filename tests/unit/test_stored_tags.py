@@ -319,8 +319,7 @@ def test_a_new_orders_first_change_is_kept_on_the_order_and_reads_as_a_stored_en
     first = HistoryEntry("SO-1", "e1", AT, record.tags, [])
     assert record.first_change_implied(first)
     document = {**record.to_document(TEMPLATES), "version": 1}
-    assert "first_at" not in document  # at version 1 it is the tags' time
-    assert first_change_at(document) == AT
+    assert first_change_at(document) == AT  # stored: a release before would lose it
     stored_first = first.to_document(TEMPLATES, 1, 0)
 
     kept = with_first_change([], "SO-1", document["applied_events"], first_change_at(document))
@@ -333,21 +332,7 @@ def test_a_new_orders_first_change_is_kept_on_the_order_and_reads_as_a_stored_en
     assert with_first_change([stored_first], "SO-1", ["e1"], AT) == [stored_first]
 
 
-def test_an_orders_first_time_is_stored_once_the_order_moves_past_version_1() -> None:
-    record = _tagged_record()
-    later = AT + timedelta(hours=1)
-    moved = OrderRecord(
-        record.order,
-        OrderStatus.SHIPPED,
-        [],
-        record.figures,
-        applied_events=["e1", "e2"],
-        version=1,
-        first_at=AT,
-    )
-    assert moved.to_document(TEMPLATES)["first_at"] == AT
-    assert first_change_at({"version": 2, "tags_at": later, "first_at": AT}) == AT
-    assert first_change_at({"version": 2, "tags_at": later}) is None  # stored before: an entry
+def test_an_order_keeps_its_first_event_among_the_latest() -> None:
     many = [f"e{n}" for n in range(APPLIED_EVENTS_KEPT + 10)]
     assert kept_events(many) == [many[0], *many[-(APPLIED_EVENTS_KEPT - 1) :]]  # the first kept
 
@@ -355,16 +340,19 @@ def test_an_orders_first_time_is_stored_once_the_order_moves_past_version_1() ->
 def test_a_first_change_kept_on_the_order_is_not_its_first_events_when_that_added_nothing() -> None:
     record = _tagged_record()
     record.first_at = AT
-    # the order's first event added nothing; the second (same batch) added the tags
+    # the order's first event added nothing; the second, in the same batch and earlier by
+    # its own time (found by review), added the tags: that is the order's first change
     record.applied_events = ["e0", "e1"]
-    second = HistoryEntry("SO-1", "e1", AT, record.tags, [])
+    earlier = AT - timedelta(minutes=5)
+    second = HistoryEntry("SO-1", "e1", earlier, record.tags, [])
     assert not record.first_change_implied(second)  # written: it is not the first event's
-    stored = second.to_document(TEMPLATES, 1, 0) | {"added": [{"tag": t.name} for t in record.tags]}
+    stored = second.to_document(TEMPLATES, 1, 0)
 
     kept = with_first_change([stored], "SO-1", record.applied_events, AT)
     readable = readable_history(sorted(kept, key=applied_order), record.tags, TEMPLATES)
 
-    assert [entry["event_id"] for entry in readable] == ["e1"]  # e0's added nothing: not shown
+    assert [entry["event_id"] for entry in readable] == ["e1"]
+    assert sorted(t["tag"] for t in readable[0]["added"]) == sorted(t.name for t in record.tags)
 
 
 class _Admin:

@@ -23,7 +23,6 @@ from services.tagger.errors import NotFound
 from services.tagger.http.deps import DATE_TIME, Editor, Reader, tagger_of
 from services.tagger.http.errors import responses
 from services.tagger.queries import AMOUNT_PATTERN, TagName
-from services.tagger.rules.reasons import customer_reason_templates
 from services.tagger.rules.schema import TAG_NAME, Language
 from shared.exports import (
     CSV,
@@ -55,14 +54,14 @@ EXPORT_COLUMNS = [
 
 def segments_of(request: Request) -> Segments:
     tagger = tagger_of(request)
-    return Segments(tagger.stores.database, lambda: customer_reason_templates(tagger.rules.current))
+    return Segments(tagger.stores.database, tagger.rules.customer_templates)
 
 
 def customer_reasons(request: Request, lang: str | None) -> Reasons | None:
     """The customer rules' reasons in ``lang`` (None: as stored, in the rules' own words)."""
     if lang is None:
         return None
-    return customer_reason_templates(tagger_of(request).rules.current).in_language(lang)
+    return tagger_of(request).rules.customer_templates().in_language(lang)
 
 
 def customers_of(request: Request) -> CustomerTagging:

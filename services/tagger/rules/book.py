@@ -5,6 +5,7 @@ from pathlib import Path
 
 import structlog
 
+from services.tagger.rules.reasons import ReasonTemplates
 from services.tagger.rules.schema import RuleFileError, RuleSet, parse_rules
 
 log = structlog.get_logger("tagger.rules")
@@ -23,6 +24,26 @@ class RuleBook:
         self.text = path.read_text(encoding="utf-8")
         self.current: RuleSet = parse_rules(self.text, str(path))  # refuse to start on a bad file
         self.version = version_of(self.text)
+        # every recorded rule set, oldest first (``rule_activation.remember_recorded_rules``):
+        # their reason templates read the tags and history entries their rule versions gave
+        self.earlier: tuple[RuleSet, ...] = ()
+        self._templates: dict[bool, tuple[RuleSet, tuple[RuleSet, ...], ReasonTemplates]] = {}
+
+    def templates(self) -> ReasonTemplates:
+        """The order rules' reason templates, those in force and every recorded version's."""
+        return self._templates_of(customer=False)
+
+    def customer_templates(self) -> ReasonTemplates:
+        """The customer rules' reason templates, those in force and every recorded version's."""
+        return self._templates_of(customer=True)
+
+    def _templates_of(self, *, customer: bool) -> ReasonTemplates:
+        made = self._templates.get(customer)
+        if made is not None and made[0] is self.current and made[1] is self.earlier:
+            return made[2]
+        templates = ReasonTemplates(self.current, customer=customer, earlier=self.earlier)
+        self._templates[customer] = (self.current, self.earlier, templates)
+        return templates
 
     def reload_if_changed(self) -> bool | None:
         """Reload after a change: True when loaded, False when refused (old rules kept),

@@ -76,7 +76,7 @@ class ReasonLabels:
 
 
 class ReasonTemplates:
-    """The reason templates of one rule set, by rule id and version.
+    """The reason templates of a rule set and those recorded before it, by rule id and version.
 
     A rule tag's reason is stored as the values its template's placeholders took (``["express"]``
     for ``"{shipping.method} shipping → urgent"``), not as the rendered sentence: a few bytes
@@ -84,32 +84,41 @@ class ReasonTemplates:
     takes a rendered reason apart (None when it is not the template's rendering: then it is
     kept as it is), ``reason`` puts it together again."""
 
-    def __init__(self, rules: RuleSet, *, customer: bool = False) -> None:
-        """``customer``: the templates of the customer rules (their ids are their own)."""
-        listed: Sequence[Rule | CustomerRule] = rules.customer_rules if customer else rules.rules
-        self._templates = {(rule.id, rule.version): rule.reason for rule in listed}
+    def __init__(
+        self, rules: RuleSet, *, customer: bool = False, earlier: Sequence[RuleSet] = ()
+    ) -> None:
+        """``customer``: the templates of the customer rules (their ids are their own).
+        ``earlier``: the rule sets recorded before (oldest first), for the tags and history
+        entries their rule versions gave; where two sets hold one rule version, the later one's
+        template holds (``rules`` last)."""
+        self._templates: dict[tuple[str, int], str] = {}
         # the fact each placeholder shows ({value} shows the rule's tag_from), for its labels
-        self._facts = {
-            (rule.id, rule.version): [
-                rule.tag_from if name == "value" else name
-                for name in PLACEHOLDER.findall(rule.reason)
-            ]
-            for rule in listed
-        }
+        self._facts: dict[tuple[str, int], list[str | None]] = {}
         self._defaults: dict[tuple[str, int], tuple[str, str]] = {}
-        self._translations: dict[tuple[str, int], dict[str, str]] = {
-            (rule.id, rule.version): {str(k): v for k, v in rule.reasons.items()}
-            for rule in listed
-            if rule.reasons
-        }
-        for family in [] if customer else rules.families:
-            if family.default is not None:
-                literal = default_reason(family.name, family.default)
-                self._templates[(f"default.{family.name}", 1)] = literal
-                self._defaults[(f"default.{family.name}", 1)] = (family.name, family.default)
+        self._translations: dict[tuple[str, int], dict[str, str]] = {}
+        for rule_set in (*earlier, rules):
+            self._add(rule_set, customer)
         self._patterns: dict[str, re.Pattern[str]] = {}
         self._known: dict[tuple[str, int, str], list[str] | None] = {}  # reasons repeat
         self._rendered: dict[tuple[Any, ...], str] = {}  # and so do their values
+
+    def _add(self, rules: RuleSet, customer: bool) -> None:
+        listed: Sequence[Rule | CustomerRule] = rules.customer_rules if customer else rules.rules
+        for rule in listed:
+            key = (rule.id, rule.version)
+            self._templates[key] = rule.reason
+            self._facts[key] = [
+                rule.tag_from if name == "value" else name
+                for name in PLACEHOLDER.findall(rule.reason)
+            ]
+            self._translations.pop(key, None)
+            if rule.reasons:
+                self._translations[key] = {str(k): v for k, v in rule.reasons.items()}
+        for family in [] if customer else rules.families:
+            if family.default is not None:
+                key = (f"default.{family.name}", 1)
+                self._templates[key] = default_reason(family.name, family.default)
+                self._defaults[key] = (family.name, family.default)
 
     def args_of(self, rule_id: str, version: int, reason: str) -> list[str] | None:
         key = (rule_id, version, reason)

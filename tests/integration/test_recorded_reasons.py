@@ -1,0 +1,91 @@
+"""A tag's reason is stored as its template's values: after its rule is edited (a new version
+with new words), the tags and history entries the earlier version gave still read as the
+sentences they were given, from the recorded rule sets (``rule_versions``)."""
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pymongo.asynchronous.database import AsyncDatabase
+
+from services.tagger.rule_activation import remember_recorded_rules
+from services.tagger.rule_versions import RuleVersions
+from services.tagger.rules.book import RuleBook
+from services.tagger.rules.engine import decide, merge_tags
+from services.tagger.rules.facts import FiguresSnapshot, order_facts
+from services.tagger.settings import DEFAULT_RULES_FILE
+from services.tagger.store import HistoryEntry, OrderRecord, OrderStore
+from shared.stored_tags import readable_history
+from tests.factories import make_order
+
+pytestmark = pytest.mark.integration
+
+AT = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
+BEFORE = DEFAULT_RULES_FILE.read_text(encoding="utf-8")
+# the status rule and the customer rule "returning" reworded, each as a new version
+AFTER = (
+    BEFORE.replace(
+        '  - id: status\n    version: 1\n    tag_from: status\n    tag_prefix: "status:"\n'
+        '    family: status\n    reason: "order status is {value}"',
+        '  - id: status\n    version: 2\n    tag_from: status\n    tag_prefix: "status:"\n'
+        '    family: status\n    reason: "status {value}"',
+    )
+    .replace(
+        "  - id: lifecycle.returning\n    version: 1", "  - id: lifecycle.returning\n    version: 2"
+    )
+    .replace("{orders_total} orders → returning", "returning after {orders_total} orders")
+)
+
+
+def book_of(tmp_path: Path, name: str, text: str) -> RuleBook:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return RuleBook(path)
+
+
+async def test_tags_and_entries_of_an_edited_rule_read_as_given(
+    mongo_db: AsyncDatabase[dict[str, Any]], tmp_path: Path
+) -> None:
+    assert AFTER.count("version: 2") == 2
+    versions = RuleVersions(mongo_db)
+    await versions.ensure_indexes()
+    before, after = book_of(tmp_path, "before.yaml", BEFORE), book_of(tmp_path, "after.yaml", AFTER)
+    await versions.record(before.text, before.current, by="test")
+    await versions.record(after.text, after.current, by="test")
+
+    # an order tagged under the earlier rules, stored with their templates
+    order = make_order("SO-EDIT")
+    change = merge_tags(
+        [],
+        decide(before.current, order_facts(order, FiguresSnapshot(), order.status)),
+        exclusive_families=before.current.exclusive_families,
+        max_tags=20,
+        at=AT,
+    )
+    record = OrderRecord(
+        order, order.status, change.tags, FiguresSnapshot(), applied_events=["e1"], first_at=AT
+    )
+    await OrderStore(mongo_db, before.templates).save(
+        [record], [HistoryEntry("SO-EDIT", "e1", AT, change.tags, [])]
+    )
+    status_then = next(tag for tag in change.tags if tag.name == "status:pending")
+    assert status_then.reason == "order status is pending"
+    assert after.templates().reason("status", 1, ["pending"]) is None  # not recorded yet
+
+    await remember_recorded_rules(versions, after)
+
+    store = OrderStore(mongo_db, after.templates)
+    read = (await store.load(["SO-EDIT"]))["SO-EDIT"]
+    assert {tag.name: tag.reason for tag in read.tags} == {t.name: t.reason for t in change.tags}
+    history = readable_history(await store.history_of_orders({"SO-EDIT": read}), read.tags, None)
+    assert [entry["event_id"] for entry in history] == ["e1"]
+    # the version in force renders its own words
+    assert after.templates().reason("status", 2, ["pending"]) == "status pending"
+    customer = after.customer_templates()
+    assert customer.reason("lifecycle.returning", 1, ["3"]) == "3 orders → returning"
+    assert customer.reason("lifecycle.returning", 2, ["3"]) == "returning after 3 orders"
+    # built once for the rule sets the book knows: nothing new recorded, the same templates
+    templates = after.templates()
+    await remember_recorded_rules(versions, after)
+    assert after.templates() is templates
