@@ -61,10 +61,10 @@ async def follow_active_rules(
 
 
 async def remember_recorded_rules(versions: RuleVersions, book: RuleBook) -> None:
-    """Give ``book`` every recorded rule set, whose reason templates read the tags and history
-    entries their rule versions gave. Called at start and whenever the version in force
-    changes: a version is recorded before any tagger puts it in force."""
-    recorded = tuple(await versions.recorded_rule_sets())
+    """Give ``book`` every rule set that was ever in force, whose reason templates read the
+    tags their rule versions gave. Called at start and whenever the version in force changes
+    (a version is in force everywhere within a watch round of its activation)."""
+    recorded = tuple(await versions.active_rule_sets())
     if len(recorded) != len(book.earlier) or any(
         a is not b for a, b in zip(recorded, book.earlier, strict=True)
     ):

@@ -6,6 +6,7 @@ A version id is the hash of the rule file's content (``rules.book.version_of``),
 tagger process that loads the same file records the same version, once.
 """
 
+import asyncio
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -145,25 +146,20 @@ class RuleVersions:
         )
         return [RuleVersion.from_document(doc) async for doc in cursor]
 
-    async def recorded_rule_sets(self) -> list[RuleSet]:
-        """Every recorded rule set, oldest first; each parsed once per process. One that no
-        longer parses (a later schema) is left out."""
-        cursor = self.versions.find({}, {"_id": 0, "version": 1}).sort("recorded_at", ASCENDING)
+    async def active_rule_sets(self) -> list[RuleSet]:
+        """Every rule set that was ever in force, the one in force longest ago first (a
+        candidate never activated gave no tags); each parsed once per process, off the event
+        loop. One that no longer parses (a later schema) is left out."""
+        cursor = self.versions.find({"activations": {"$gt": 0}}, {"_id": 0, "version": 1}).sort(
+            "last_active_at", ASCENDING
+        )
         order = [doc["version"] async for doc in cursor]
         unparsed = [version for version in order if version not in self._parsed]
         if unparsed:
             async for doc in self.versions.find(
                 {"version": {"$in": unparsed}}, {"_id": 0, "version": 1, "content": 1}
             ):
-                try:
-                    self._parsed[doc["version"]] = parse_rules(
-                        doc["content"], f"rule version {doc['version']}"
-                    )
-                except RuleFileError as error:
-                    log.warning(
-                        "recorded_rules_unreadable", version=doc["version"], error=str(error)
-                    )
-                    self._parsed[doc["version"]] = None
+                self._parsed[doc["version"]] = await asyncio.to_thread(_parsed_or_none, doc)
         return [rules for version in order if (rules := self._parsed.get(version)) is not None]
 
     async def get(self, version: str) -> RuleVersion | None:
@@ -359,6 +355,14 @@ def _diff_summary(diff: dict[str, Any] | None) -> dict[str, Any] | None:
         "orders_compared": report.get("orders_compared"),
         "orders_changed": report.get("orders_changed"),
     }
+
+
+def _parsed_or_none(document: dict[str, Any]) -> RuleSet | None:
+    try:
+        return parse_rules(document["content"], f"rule version {document['version']}")
+    except RuleFileError as error:
+        log.warning("recorded_rules_unreadable", version=document["version"], error=str(error))
+        return None
 
 
 def _iso(moment: datetime | None) -> str | None:

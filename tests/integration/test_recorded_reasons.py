@@ -1,6 +1,7 @@
 """A tag's reason is stored as its template's values: after its rule is edited (a new version
-with new words), the tags and history entries the earlier version gave still read as the
-sentences they were given, from the recorded rule sets (``rule_versions``)."""
+with new words), the tags the earlier version gave still read as the sentences they were given,
+from the rule sets once in force (``rule_versions``); a candidate never in force changes
+nothing."""
 
 from datetime import UTC, datetime
 from pathlib import Path
@@ -53,6 +54,11 @@ async def test_tags_and_entries_of_an_edited_rule_read_as_given(
     before, after = book_of(tmp_path, "before.yaml", BEFORE), book_of(tmp_path, "after.yaml", AFTER)
     await versions.record(before.text, before.current, by="test")
     await versions.record(after.text, after.current, by="test")
+    # a candidate never put in force (a diff's) rewords version 1: it gave no tags
+    candidate = BEFORE.replace('reason: "order status is {value}"', 'reason: "now {value}"')
+    await versions.record(
+        candidate, book_of(tmp_path, "c.yaml", candidate).current, by="test", active=False
+    )
 
     # an order tagged under the earlier rules, stored with their templates
     order = make_order("SO-EDIT")

@@ -54,10 +54,10 @@ def test_a_reason_its_rule_version_no_longer_renders_names_the_rule_and_values()
 def test_history_entries_keep_only_what_they_have_and_read_back_in_full() -> None:
     change = TagChange(tags=[RETURNING], added=[RETURNING], removed=[BY_HAND])
     rows = history_entries(change, AT)
-    stored = [stored_entry(row, TEMPLATES) for row in rows]
+    stored = [stored_entry(row) for row in rows]
     assert stored == [
         {"at": AT, "change": "added", "tag": "lifecycle:returning",
-         "rule_id": "lifecycle.returning", "rule_version": 1, "args": "3"},
+         "rule_id": "lifecycle.returning", "rule_version": 1, "reason": "3 orders → returning"},
         {"at": AT, "change": "removed", "tag": "vip", "source": "manual", "reason": "老客户"},
     ]  # fmt: skip
     assert [readable_entry(entry, TEMPLATES) for entry in stored] == rows
@@ -65,29 +65,29 @@ def test_history_entries_keep_only_what_they_have_and_read_back_in_full() -> Non
 
 
 def test_a_history_entry_reads_the_same_after_its_rule_version_left_the_rules() -> None:
-    """Entries are kept for audit: the templates of every recorded rule set read them."""
+    """Entries are kept for audit: their sentence, not values only the current rules render."""
     [entry] = history_entries(TagChange([RETURNING], [RETURNING], []), AT)
-    stored = stored_entry(entry, TEMPLATES)
-    assert stored["args"] == "3"
+    edited = {**stored_entry(entry), "rule_version": 9}  # a version the rules no longer hold
+    assert readable_entry(edited, TEMPLATES)["reason"] == "3 orders → returning"
+
+
+def test_a_tag_of_a_rule_version_once_in_force_reads_as_given() -> None:
+    stored = stored_customer_tag(RETURNING, TEMPLATES)
     text = DEFAULT_RULES_FILE.read_text(encoding="utf-8")
     edited = parse_rules(
         text.replace(
-            """  - id: lifecycle.returning
-    version: 1""",
-            """  - id: lifecycle.returning
-    version: 2""",
+            "  - id: lifecycle.returning\n    version: 1",
+            "  - id: lifecycle.returning\n    version: 2",
         ).replace("{orders_total} orders → returning", "returning after {orders_total} orders"),
         "edited",
     )
+    before = RuleBook(DEFAULT_RULES_FILE).current
     now = ReasonTemplates(edited, customer=True)
-    with_recorded = ReasonTemplates(
-        edited, customer=True, earlier=[RuleBook(DEFAULT_RULES_FILE).current]
-    )
+    with_earlier = ReasonTemplates(edited, customer=True, earlier=[before])
 
-    assert readable_entry(stored, with_recorded)["reason"] == "3 orders → returning"
-    assert readable_entry(stored, now)["reason"] == "rule lifecycle.returning version 1: 3"
-    assert now.reason("lifecycle.returning", 2, ["3"]) == "returning after 3 orders"
-    assert with_recorded.reason("lifecycle.returning", 2, ["3"]) == "returning after 3 orders"
+    assert readable_tag(stored, with_earlier)["reason"] == "3 orders → returning"
+    assert readable_tag(stored, now)["reason"] == "rule lifecycle.returning version 1: 3"
+    assert with_earlier.reason("lifecycle.returning", 2, ["3"]) == "returning after 3 orders"
 
 
 def test_without_templates_a_reason_is_stored_as_its_sentence() -> None:

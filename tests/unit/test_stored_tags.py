@@ -12,7 +12,7 @@ from services.tagger.rule_changes import ReplayDecoder
 from services.tagger.rules.engine import decide, merge_tags
 from services.tagger.rules.facts import FiguresSnapshot, order_facts
 from services.tagger.rules.reasons import ReasonTemplates
-from services.tagger.rules.schema import load_rules
+from services.tagger.rules.schema import load_rules, parse_rules
 from services.tagger.settings import DEFAULT_RULES_FILE
 from services.tagger.store import (
     APPLIED_EVENTS_KEPT,
@@ -478,3 +478,18 @@ def test_a_reason_of_a_rule_version_no_longer_held_is_no_longer_than_a_tags_reas
     assert reason.startswith("rule gone version 3: xxx")
     assert len(reason) == 500
     assert tag_of({**stored, "at": AT}, TEMPLATES).reason == reason  # a valid tag
+
+
+def test_an_earlier_rule_sets_templates_read_its_tags_but_not_its_family_defaults() -> None:
+    """A default reason names the default tag, which the rules in force may not share."""
+    text = DEFAULT_RULES_FILE.read_text(encoding="utf-8")
+    edited = parse_rules(
+        text.replace("default: regular, ", "").replace(
+            "  - id: status\n    version: 1", "  - id: status\n    version: 2"
+        ),
+        "edited",
+    )
+    templates = ReasonTemplates(edited, earlier=[RULES])
+
+    assert templates.reason("status", 1, ["pending"]) == "order status is pending"
+    assert templates.reason("default.priority", 1, []) is None

@@ -6,9 +6,10 @@ rule's, no ``family`` where the catalog gives none), ``source`` only when not a 
 tag's reason as ``args`` (the values its template's placeholders took, ``"3"`` for
 ``"{orders_total} orders → returning"``: ``shared.stored_tags.stored_args``), rendered again on
 reading, and a tag's ``at`` as a BSON date, not an ISO string. A customer's tag reasons follow
-its figures, so an order rewrites the values (``tags.2.args``), not the sentence. History
-entries keep their reasons as values too: the templates read every recorded rule version
-(``RuleBook.customer_templates``), so an entry reads the same after its version left the rules.
+its figures, so an order rewrites the values (``tags.2.args``), not the sentence; the templates
+are those of every rule set once in force (``RuleBook.customer_templates``). History entries
+keep the sentence: they are kept for audit, and a rule id and version do not pin its words (a
+file may reuse them with other words, or stop parsing after a schema change).
 
 Documents written before (every field, the reason as a sentence, ``at`` as a string) read the
 same way; a customer is rewritten in the compact form the next time it changes.
@@ -22,7 +23,7 @@ from pydantic import TypeAdapter
 from pydantic_core import to_jsonable_python
 
 from shared.events import AppliedTag, TagSource
-from shared.stored_tags import ReasonTemplates, reason_of, stored_args, stored_tag
+from shared.stored_tags import ReasonTemplates, reason_of, stored_tag
 
 Templates = Callable[[], ReasonTemplates] | None  # the customer rules' templates now
 
@@ -46,24 +47,18 @@ def is_compact(stored: dict[str, Any]) -> bool:
     return isinstance(stored.get("at"), datetime)
 
 
-def stored_entry(row: dict[str, Any], templates: ReasonTemplates | None) -> dict[str, Any]:
-    """A history row (``model.history_entries``) as stored: the fields it has, a rule's reason
-    as its template's values where the template renders it back exactly (the templates hold
-    every recorded rule version's, so an entry reads the same after its version left the
-    rules), else the sentence."""
+def stored_entry(row: dict[str, Any]) -> dict[str, Any]:
+    """A history row (``model.history_entries``) as stored: the fields it has, the reason as
+    its sentence. An entry is kept for audit long after its rule file changed (a rule id and
+    version do not pin the words: a later file may reuse them), and is written only when a tag
+    comes or goes, not on every order."""
     stored = {"at": row["at"], "change": row["change"], "tag": row["tag"]}
     if row["source"] != _RULE:
         stored["source"] = row["source"]
     for key in ("rule_id", "rule_version", "by"):
         if row.get(key) is not None:
             stored[key] = row[key]
-    args = None
-    if templates is not None and row["source"] == _RULE and row.get("rule_id") is not None:
-        args = templates.args_of(row["rule_id"], row.get("rule_version") or 0, row["reason"])
-    if args is None:
-        stored["reason"] = row["reason"]
-    elif args:
-        stored["args"] = stored_args(args)
+    stored["reason"] = row["reason"]
     return stored
 
 

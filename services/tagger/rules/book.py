@@ -24,17 +24,17 @@ class RuleBook:
         self.text = path.read_text(encoding="utf-8")
         self.current: RuleSet = parse_rules(self.text, str(path))  # refuse to start on a bad file
         self.version = version_of(self.text)
-        # every recorded rule set, oldest first (``rule_activation.remember_recorded_rules``):
-        # their reason templates read the tags and history entries their rule versions gave
+        # every rule set once in force, longest ago first (``remember_recorded_rules``): their
+        # reason templates read the tags their rule versions gave
         self.earlier: tuple[RuleSet, ...] = ()
         self._templates: dict[bool, tuple[RuleSet, tuple[RuleSet, ...], ReasonTemplates]] = {}
 
     def templates(self) -> ReasonTemplates:
-        """The order rules' reason templates, those in force and every recorded version's."""
+        """The order rules' reason templates, those in force and those once in force."""
         return self._templates_of(customer=False)
 
     def customer_templates(self) -> ReasonTemplates:
-        """The customer rules' reason templates, those in force and every recorded version's."""
+        """The customer rules' reason templates, those in force and those once in force."""
         return self._templates_of(customer=True)
 
     def _templates_of(self, *, customer: bool) -> ReasonTemplates:

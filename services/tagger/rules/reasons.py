@@ -1,9 +1,8 @@
 """A rule tag's reason: rendered from its rule's template when the tag is decided, stored as
 the values its placeholders took, and rendered again on reading, in the reader's language.
 
-The templates of every rule set the tagger has recorded are known (``RuleBook.earlier``), not
-only those in force: a tag or history entry of an earlier rule version still reads as the
-sentence it was given.
+The templates of every rule set that was in force are known (``RuleBook.earlier``), not only
+those in force now: a tag of an earlier rule version still reads as the sentence it was given.
 """
 
 import re
@@ -88,21 +87,23 @@ class ReasonTemplates:
         self, rules: RuleSet, *, customer: bool = False, earlier: Sequence[RuleSet] = ()
     ) -> None:
         """``customer``: the templates of the customer rules (their ids are their own).
-        ``earlier``: the rule sets recorded before (oldest first), for the tags and history
-        entries their rule versions gave; where two sets hold one rule version, the later one's
-        template holds (``rules`` last)."""
+        ``earlier``: the rule sets in force before (longest ago first), for the tags their rule
+        versions gave; where two sets hold one rule version, the later one's template holds
+        (``rules`` last: give a rule a new version when its words change). A family's default
+        reason is the rules' own: it names the default tag, which an earlier set may not share."""
         self._templates: dict[tuple[str, int], str] = {}
         # the fact each placeholder shows ({value} shows the rule's tag_from), for its labels
         self._facts: dict[tuple[str, int], list[str | None]] = {}
         self._defaults: dict[tuple[str, int], tuple[str, str]] = {}
         self._translations: dict[tuple[str, int], dict[str, str]] = {}
-        for rule_set in (*earlier, rules):
-            self._add(rule_set, customer)
+        for rule_set in earlier:
+            self._add(rule_set, customer, defaults=False)
+        self._add(rules, customer, defaults=True)
         self._patterns: dict[str, re.Pattern[str]] = {}
         self._known: dict[tuple[str, int, str], list[str] | None] = {}  # reasons repeat
         self._rendered: dict[tuple[Any, ...], str] = {}  # and so do their values
 
-    def _add(self, rules: RuleSet, customer: bool) -> None:
+    def _add(self, rules: RuleSet, customer: bool, *, defaults: bool) -> None:
         listed: Sequence[Rule | CustomerRule] = rules.customer_rules if customer else rules.rules
         for rule in listed:
             key = (rule.id, rule.version)
@@ -114,7 +115,7 @@ class ReasonTemplates:
             self._translations.pop(key, None)
             if rule.reasons:
                 self._translations[key] = {str(k): v for k, v in rule.reasons.items()}
-        for family in [] if customer else rules.families:
+        for family in [] if customer or not defaults else rules.families:
             if family.default is not None:
                 key = (f"default.{family.name}", 1)
                 self._templates[key] = default_reason(family.name, family.default)
