@@ -10,7 +10,8 @@ Stored compact, each fact once (issue #14: bytes written per order):
   order's ``tags_rule_version`` (most tags of an order share one time and one rule version);
   a rule tag's reason as ``args``, the values its rule's template placeholders took
   (``"express"`` for ``"{shipping.method} shipping → urgent"``; several joined by
-  ``ARGS_SEPARATOR``, ``stored_args``), rendered again on reading;
+  ``ARGS_SEPARATOR``, ``stored_args``), rendered again on reading; none when the value is
+  the one its name holds (``"pending"`` for ``status:pending``, ``named_value``);
 - a history entry records the order version its change made (``version``, ``step``: the order
   changes were applied in, which event times need not follow) and names the tags it added
   (``{"tag": name}``); what they were (rule, rule version, reason) is on the order while they
@@ -47,6 +48,8 @@ REASON_MAX = 500  # ``AppliedTag.reason``'s limit
 # server ~40 µs more an order than a string (it rewrites every array of a document it updates);
 # a value holding the separator keeps the list form
 ARGS_SEPARATOR = "\x1f"
+# An order tag's reason values read from its name (``named_value``), not stored
+ARGS_FROM_NAME = "args_from_name"
 T = TypeVar("T", bound=Hashable)
 
 
@@ -133,6 +136,8 @@ def _stored_tag(
         args = templates.args_of(tag.rule_id, tag.rule_version or 0, tag.reason)
     if args is None:
         stored["reason"] = tag.reason
+    elif name_key is None and args == named_value(tag.name, tag.family):
+        pass  # "status:pending" rendered with "pending": read back from the name (reason_of)
     elif args:
         stored["args"] = stored_args(args)
     if name_key is None and tag.at != defaults.at:
@@ -146,6 +151,14 @@ def stored_args(args: list[str]) -> str | list[str]:
     if any(ARGS_SEPARATOR in arg for arg in args):
         return args
     return ARGS_SEPARATOR.join(args)
+
+
+def named_value(name: str, family: str | None) -> list[str] | None:
+    """The value a tag named "family:value" holds (``["pending"]`` for ``status:pending``):
+    an order tag whose reason's values are just that stores none (``stored_tag``)."""
+    if family is None or not name.startswith(family) or name[len(family) : len(family) + 1] != ":":
+        return None
+    return [name[len(family) + 1 :]]
 
 
 def args_of_stored(stored: dict[str, Any]) -> list[str]:
@@ -195,10 +208,14 @@ def reason_of(stored: dict[str, Any], templates: ReasonTemplates | None) -> str:
     args = args_of_stored(stored)
     if templates is not None and rule_id is not None and version is not None:
         reason = templates.reason(rule_id, version, args)
+        if reason is None and stored.get(ARGS_FROM_NAME):  # or none: an earlier form's
+            reason = templates.reason(rule_id, version, [])
         if reason is not None:
             return reason
     if rule_id is None:
         return NOT_RECORDED
+    if stored.get(ARGS_FROM_NAME):
+        args = []  # unconfirmed: a rule without values stores none either
     named = f"rule {rule_id} version {version}" + (f": {', '.join(args)}" if args else "")
     return named[:REASON_MAX]  # as a rendered reason is: a tag's reason is at most that long
 
@@ -229,10 +246,17 @@ def stored_tags_of(document: dict[str, Any]) -> list[dict[str, Any]]:
     if "tags_rule_version" not in document and all("name" in tag for tag in tags):
         return list(tags)  # an earlier form: every tag whole
     shared = document.get("tags_rule_version")
-    return [
-        {"name": name, "rule_id": _implied_rule_id(tag), "rule_version": shared, **tag}
-        for name, tag in zip(names, tags, strict=True)
-    ]
+    return [_filled(name, tag, shared) for name, tag in zip(names, tags, strict=True)]
+
+
+def _filled(name: str, tag: dict[str, Any], rule_version: int | None) -> dict[str, Any]:
+    filled = {"name": name, "rule_id": _implied_rule_id(tag), "rule_version": rule_version, **tag}
+    if "args" not in tag and "reason" not in tag:
+        named = named_value(name, tag.get("family"))
+        if named is not None:  # the value the name holds ("pending" for status:pending)
+            filled["args"] = named
+            filled[ARGS_FROM_NAME] = True
+    return filled
 
 
 def order_tags(document: dict[str, Any], templates: ReasonTemplates | None) -> list[AppliedTag]:

@@ -256,6 +256,8 @@ def test_an_order_stores_each_tag_fact_once() -> None:
         "at": AT + timedelta(1),
     }
     assert "rule_id" not in by_name["status:pending"]  # the status rule, named as its family
+    assert by_name["status:pending"] == {"family": "status"}  # its value is in its name
+    assert "args" in by_name["region:east-china"]  # the province too: not the name's alone
     assert "contribution_reversed" not in document
     assert "tag_keys" not in document  # only where the store needs them (keyed=True)
 
@@ -493,3 +495,30 @@ def test_an_earlier_rule_sets_templates_read_its_tags_but_not_its_family_default
 
     assert templates.reason("status", 1, ["pending"]) == "order status is pending"
     assert templates.reason("default.priority", 1, []) is None
+
+
+def test_a_tag_named_by_family_and_value_reads_its_reason_from_its_name_in_either_form() -> None:
+    record = _tagged_record()
+    document = {**record.to_document(TEMPLATES), "version": 1}
+    status = dict(zip(document["tag_names"], document["tags"], strict=True))["status:pending"]
+    assert "args" not in status
+    [read] = [t for t in order_tags(document, TEMPLATES) if t.name == "status:pending"]
+    assert read.reason == "order status is pending"
+    # an earlier form stored the value; a rule without values stored none: both read the same
+    with_value = {**document, "tags": [
+        {**tag, "args": "pending"} if tag == status else tag for tag in document["tags"]
+    ]}  # fmt: skip
+    assert order_tags(with_value, TEMPLATES) == order_tags(document, TEMPLATES)
+    constant = ReasonTemplates(
+        parse_rules(
+            DEFAULT_RULES_FILE.read_text(encoding="utf-8")
+            .replace('reason: "order status is {value}"', 'reason: "the order has a status"')
+            .replace('reasons: {zh-CN: "订单状态为 {value}"}', 'reasons: {zh-CN: "订单有状态"}'),
+            "constant",
+        )
+    )
+    [read] = [t for t in order_tags(document, constant) if t.name == "status:pending"]
+    assert read.reason == "the order has a status"
+    # without templates (the notifier): the rule and its version, as a rule without values
+    [named] = [t for t in order_tags(document, None) if t.name == "status:pending"]
+    assert named.reason == "rule status version 1"
