@@ -84,13 +84,18 @@ async def test_a_batch_of_new_orders_writes_the_orders_alone(
     ]
 
 
+async def stored_new_order(store: OrderStore, order_no: str) -> OrderRecord:
+    """A new order tagged "urgent" by its first event, saved and read back."""
+    record, entry = tagged(order_no, "urgent")
+    await store.save([record], [entry])
+    return (await store.load([order_no]))[order_no]
+
+
 async def test_the_next_change_is_an_entry_and_the_first_reads_from_the_order(
     counted: tuple[OrderStore, CommandLog], run_id: str
 ) -> None:
     store, log = counted
-    first, entry = tagged(f"{run_id}-1", "urgent")
-    await store.save([first], [entry])
-    stored = (await store.load([first.order.order_no]))[first.order.order_no]
+    stored = await stored_new_order(store, f"{run_id}-1")
     assert stored.first_at == AT
     log.counts.clear()
 
@@ -98,8 +103,8 @@ async def test_the_next_change_is_an_entry_and_the_first_reads_from_the_order(
     assert await store.save([second], [entry]) == set()
 
     assert log.counts == {"insert tag_history": 1, "update orders": 1}
-    records = await store.load([first.order.order_no])
-    assert (records[first.order.order_no].stored or {})["first_at"] == AT
+    records = await store.load([stored.order.order_no])
+    assert (records[stored.order.order_no].stored or {})["first_at"] == AT
     entries = await store.history_of_orders(records)
     assert [(e["event_id"], e["at"], e["version"], e.get("added")) for e in entries] == [
         ("e1", AT, 1, None),  # the order's first change: it added all the order then held
@@ -111,12 +116,10 @@ async def test_an_entry_an_earlier_attempt_stored_is_replaced_by_this_derivation
     counted: tuple[OrderStore, CommandLog], run_id: str
 ) -> None:
     store, log = counted
-    first, entry = tagged(f"{run_id}-1", "urgent")
-    await store.save([first], [entry])
-    stored = (await store.load([first.order.order_no]))[first.order.order_no]
+    stored = await stored_new_order(store, f"{run_id}-1")
     # the attempt before a crash stored its history entry, not the order
     await store.tag_history.insert_one(
-        {"order_no": first.order.order_no, "event_id": "e2", "at": LATER, "added": [{"tag": "x"}]}
+        {"order_no": stored.order.order_no, "event_id": "e2", "at": LATER, "added": [{"tag": "x"}]}
     )
     second, entry = changed(stored, "e2", "vip")
     log.counts.clear()
@@ -124,7 +127,7 @@ async def test_an_entry_an_earlier_attempt_stored_is_replaced_by_this_derivation
     assert await store.save([second], [entry]) == set()
 
     assert log.counts == {"insert tag_history": 1, "update tag_history": 1, "update orders": 1}
-    entries = await store.history_of_orders(await store.load([first.order.order_no]))
+    entries = await store.history_of_orders(await store.load([stored.order.order_no]))
     assert [(e["event_id"], e["version"], e.get("added")) for e in entries] == [
         ("e1", 1, None),
         ("e2", 2, [{"tag": "vip"}]),

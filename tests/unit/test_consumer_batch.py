@@ -102,12 +102,12 @@ async def test_the_tagged_events_go_out_before_the_customers_are_done() -> None:
 
 async def test_a_customer_step_that_fails_fails_the_batch_and_stops_the_send() -> None:
     output = _Output()
+    before = asyncio.all_tasks()  # another test's (the loop is shared): not this batch's
     with pytest.raises(ValueError, match="customer rules broke"):
         await _handle(output, _Customers(output, ValueError("customer rules broke")))
     assert output.handed_over.is_set()
     assert not output.acknowledged
-    running = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-    assert not running
+    assert not asyncio.all_tasks() - before
 
 
 async def test_a_refused_publication_fails_the_batch() -> None:
@@ -120,13 +120,13 @@ async def test_a_cancelled_batch_leaves_no_send_running() -> None:
     output = _Output()
     customers = _Customers(output)
     customers.after_orders = lambda events: asyncio.sleep(3600)  # type: ignore[method-assign]
+    before = asyncio.all_tasks()  # another test's (the loop is shared): not this batch's
     batch = asyncio.create_task(_handle(output, customers))
     await asyncio.wait_for(output.handed_over.wait(), timeout=5)
     batch.cancel()
     with pytest.raises(asyncio.CancelledError):
         await batch
-    running = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-    assert not running
+    assert not asyncio.all_tasks() - before
 
 
 @pytest.mark.parametrize("undecoded", [True, False])
