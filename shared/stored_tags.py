@@ -35,7 +35,7 @@ from shared.events import AppliedTag, TagSource
 
 
 class ReasonTemplates(Protocol):
-    """The reason templates of the recorded rule sets (``services.tagger.rules.reasons``)."""
+    """The reason templates of the rule sets once in force (``services.tagger.rules.reasons``)."""
 
     def args_of(self, rule_id: str, version: int, reason: str) -> list[str] | None: ...
 

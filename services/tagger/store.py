@@ -147,7 +147,7 @@ class OrderRecord:
         (its first applied event, at ``first_at``): then it is not written to the history."""
         return (
             self.version == 0
-            and entry.event_id == self.applied_events[0]
+            and self.applied_events[:1] == [entry.event_id]
             and to_millisecond(entry.at) == self.first_at
             and not entry.removed
             and not entry.replaced
