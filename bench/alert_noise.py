@@ -29,11 +29,11 @@ from services.notifier.grouping import AlertGroup, Notice, alert_id_for, evolve,
 from services.notifier.routing import Routing, WeComChannel, load_routing
 from services.notifier.settings import DEFAULT_ROUTING_FILE
 from services.simulator.stream import OrderStream
+from services.tagger.order_record import OrderRecord
 from services.tagger.rules.engine import decide, merge_tags
 from services.tagger.rules.facts import FiguresSnapshot, order_facts
 from services.tagger.rules.schema import RuleSet, load_rules
 from services.tagger.settings import DEFAULT_RULES_FILE
-from services.tagger.store import OrderRecord
 from services.tagger.tagging import REVERSING_STATUSES, tagged_event_for
 from shared.events import OrderTagged, OrderTaggedAsRead, Severity
 from shared.models import Order, OrderStatus

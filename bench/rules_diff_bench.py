@@ -25,6 +25,7 @@ from typing import Any
 from bench.harness import isolated_settings, run_prefix
 from bench.orders import order_payloads
 from services.tagger.jobs import DIFF_KIND, Jobs
+from services.tagger.order_record import OrderRecord
 from services.tagger.rule_changes import ReplayWindow, StoredOrders, diff_against_history
 from services.tagger.rule_diff_job import DiffRequest, RuleDiffJobs
 from services.tagger.rule_versions import RuleVersions
@@ -33,7 +34,7 @@ from services.tagger.rules.facts import FiguresSnapshot
 from services.tagger.rules.reasons import reason_templates
 from services.tagger.rules.schema import RuleSet, parse_rules
 from services.tagger.settings import DEFAULT_RULES_FILE
-from services.tagger.store import OrderRecord, OrderStore
+from services.tagger.store import OrderStore
 from shared.models import Order
 from shared.mongo import make_mongo_client
 

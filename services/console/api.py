@@ -16,11 +16,11 @@ from services.console.i18n import LANG_COOKIE, language, pick_language
 from services.console.views import SavedViewIn, SavedViews, ViewList
 from services.tagger.builtin_labels import reason_labels
 from services.tagger.http.deps import tagger_of
+from services.tagger.order_record import OrderRecord
 from services.tagger.queries import OrderFilter, SortKey
 from services.tagger.rules.engine import Decision, decide
 from services.tagger.rules.facts import order_facts
 from services.tagger.rules.reasons import ReasonTemplates, TranslatedReasons, reason_templates
-from services.tagger.store import OrderRecord
 from shared.auth import ApiKey, Scope, require_scope
 from shared.exports import EXPORT_ROWS, MaxRows, Row, csv_export
 from shared.stored_tags import rule_id_of

@@ -31,7 +31,7 @@ from services.tagger.rule_activation import (
     RuleActivation,
     RuleBackfill,
     follow_active_rules,
-    remember_recorded_rules,
+    remember_earlier_rules,
 )
 from services.tagger.rule_changes import ShadowRules, StoredOrders
 from services.tagger.rule_diff_job import RuleDiffJobs
@@ -133,7 +133,7 @@ async def bootstrap(settings: TaggerSettings) -> AsyncIterator[Tagger]:
             versions = RuleVersions(stores.database)
             await versions.ensure_indexes()
             await record_active_rules(versions, rules)
-            await remember_recorded_rules(versions, rules)
+            await remember_earlier_rules(versions, rules)
             backfill = RuleBackfill(
                 stores.store,
                 versions,

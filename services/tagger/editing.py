@@ -29,9 +29,10 @@ from services.tagger.manual import (
     apply_manual,
     check_tags,
 )
+from services.tagger.order_record import HistoryEntry, OrderRecord
 from services.tagger.outcomes import EditOutcome, EditResult
 from services.tagger.rules.book import RuleBook
-from services.tagger.store import HistoryEntry, OrderRecord, OrderStore
+from services.tagger.store import OrderStore
 from services.tagger.tagging import stored_changes_tagged, tagged_event_for, until_no_conflicts
 from shared.events import OrderTagged
 

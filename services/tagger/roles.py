@@ -18,7 +18,7 @@ from services.tagger import metrics
 from services.tagger.bootstrap import Tagger, record_active_rules
 from services.tagger.consumer import build_broker
 from services.tagger.dead_letter_depth import watch_dead_letter_depth
-from services.tagger.rule_activation import follow_active_rules, remember_recorded_rules
+from services.tagger.rule_activation import follow_active_rules, remember_earlier_rules
 from services.tagger.settings import Role
 from shared.kafka_health import keep_kafka_clients_working
 from shared.probes import ReadinessCheck
@@ -56,7 +56,7 @@ async def watch_rules(tagger: Tagger, every_s: float = 2.0) -> None:
             else:  # an activation or rollback through the API or the command line
                 await follow_active_rules(tagger.rule_versions, book, file_read=False, by="")
             if book.version != remembered:
-                await remember_recorded_rules(tagger.rule_versions, book)
+                await remember_earlier_rules(tagger.rule_versions, book)
                 remembered = book.version
             await tagger.shadow.refresh()
         except Exception:  # MongoDB away: the rules are in force all the same; retry next round

@@ -18,13 +18,14 @@ import structlog
 
 from services.tagger.editing import Publish, edit_event_id
 from services.tagger.errors import Conflict, Invalid, NotFound
+from services.tagger.order_record import HistoryEntry, OrderRecord
 from services.tagger.queries import OrderFilter
 from services.tagger.rule_versions import RuleVersions
 from services.tagger.rules.book import RuleBook
 from services.tagger.rules.engine import decide, merge_tags
 from services.tagger.rules.facts import order_facts
 from services.tagger.rules.schema import RuleFileError, RuleSet
-from services.tagger.store import HistoryEntry, OrderRecord, OrderStore
+from services.tagger.store import OrderStore
 from services.tagger.tagging import stored_changes_tagged, tagged_event_for, until_no_conflicts
 from shared.events import AppliedTag, OrderTagged
 
@@ -60,7 +61,7 @@ async def follow_active_rules(
     return book.version
 
 
-async def remember_recorded_rules(versions: RuleVersions, book: RuleBook) -> None:
+async def remember_earlier_rules(versions: RuleVersions, book: RuleBook) -> None:
     """Give ``book`` every rule set that was ever in force, whose reason templates read the
     tags their rule versions gave. Called at start and whenever the version in force changes
     (a version is in force everywhere within a watch round of its activation)."""

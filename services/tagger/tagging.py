@@ -18,12 +18,13 @@ import structlog
 from services.tagger import metrics
 from services.tagger.figure_keys import Apply, Reverse
 from services.tagger.figures import CustomerFigures, FiguresLost
+from services.tagger.order_record import HistoryEntry, OrderRecord
 from services.tagger.rules.book import RuleBook
 from services.tagger.rules.engine import decide, merge_tags
 from services.tagger.rules.facts import FiguresSnapshot, order_facts
 from services.tagger.rules.reasons import ReasonTemplates
 from services.tagger.rules.regions import region_of
-from services.tagger.store import HistoryEntry, OrderRecord, OrderStore
+from services.tagger.store import OrderStore
 from shared.events import (
     AppliedTag,
     OrderCreated,
@@ -138,7 +139,7 @@ class TaggingService:
     async def _attempt(self, events: list[OrderEventModel], *, outcome: BatchOutcome) -> set[str]:
         records = await self._store.load(sorted({event.order_no for event in events}))
         fresh, replays = _split_fresh(events, records)
-        refused = {r.event.event_id: r for r in _refused_status_changes(fresh, records)}
+        refused = {r.event.event_id: r for r in _refused_statusupdate_of(fresh, records)}
         fresh = [event for event in fresh if event.event_id not in refused]
         outcome.unknown_orders.extend(refused.values())
         snapshots, epoch = await self._apply_figures(fresh)
@@ -411,7 +412,7 @@ def _refusal(event: StatusChanged, order_customer_id: str | None) -> Refusal | N
     return None
 
 
-def _refused_status_changes(
+def _refused_statusupdate_of(
     events: list[OrderEventModel], records: dict[str, OrderRecord]
 ) -> list[Refusal]:
     """Status changes of stored orders that name another customer: refused before they count."""

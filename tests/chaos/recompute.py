@@ -15,10 +15,10 @@ from typing import Any
 
 from services.notifier.grouping import AlertGroup, alert_id_for, evolve
 from services.notifier.routing import Route
+from services.tagger.order_record import OrderRecord
 from services.tagger.rules.engine import decide, merge_tags
 from services.tagger.rules.facts import FiguresSnapshot, order_facts
 from services.tagger.rules.schema import RuleSet
-from services.tagger.store import OrderRecord
 from services.tagger.tagging import replaced_tags, tagged_event_for
 from shared.events import AppliedTag, OrderCreated, OrderUpdated, StatusChanged
 from shared.models import Order, OrderStatus

@@ -8,10 +8,10 @@ from pymongo.asynchronous.database import AsyncDatabase
 from redis.asyncio import Redis
 
 from services.tagger.figures import CustomerFigures
+from services.tagger.order_record import OrderRecord
 from services.tagger.rules.engine import decide, merge_tags
 from services.tagger.rules.facts import FiguresSnapshot, order_facts
 from services.tagger.rules.schema import RuleSet
-from services.tagger.store import OrderRecord
 from tests.generated import Expected
 
 

@@ -16,9 +16,9 @@ from services.tagger import figures
 from services.tagger.app import create_app as create_tagger
 from services.tagger.figure_keys import Apply, Reverse, keys_of
 from services.tagger.figures import CustomerFigures
+from services.tagger.order_record import OrderRecord
 from services.tagger.rules.facts import FiguresSnapshot
 from services.tagger.settings import TaggerSettings
-from services.tagger.store import OrderRecord
 from shared.events import OrderCreated
 from shared.models import OrderStatus
 from tests.conftest import eventually

@@ -10,11 +10,12 @@ from pymongo.asynchronous.database import AsyncDatabase
 from services.tagger.editing import TagEditing
 from services.tagger.jobs import Jobs
 from services.tagger.manual import ManualChange
+from services.tagger.order_record import OrderRecord
 from services.tagger.queries import OrderFilter
 from services.tagger.rules.book import RuleBook
 from services.tagger.rules.facts import FiguresSnapshot
 from services.tagger.settings import DEFAULT_RULES_FILE
-from services.tagger.store import OrderRecord, OrderStore
+from services.tagger.store import OrderStore
 from shared.events import OrderTagged
 from tests.conftest import eventually
 from tests.factories import make_order

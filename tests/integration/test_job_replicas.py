@@ -13,11 +13,12 @@ from pymongo.asynchronous.database import AsyncDatabase
 from services.tagger.editing import TagEditing, edit_event_id
 from services.tagger.jobs import Jobs
 from services.tagger.manual import ManualChange
+from services.tagger.order_record import OrderRecord
 from services.tagger.queries import OrderFilter
 from services.tagger.rules.book import RuleBook
 from services.tagger.rules.facts import FiguresSnapshot
 from services.tagger.settings import DEFAULT_RULES_FILE, TaggerSettings
-from services.tagger.store import OrderRecord, OrderStore
+from services.tagger.store import OrderStore
 from services.tagger.tagging import tagged_event_id
 from shared.events import OrderTagged
 from shared.kafka import ensure_topics

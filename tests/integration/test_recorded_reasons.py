@@ -10,13 +10,14 @@ from typing import Any
 import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 
-from services.tagger.rule_activation import remember_recorded_rules
+from services.tagger.order_record import HistoryEntry, OrderRecord
+from services.tagger.rule_activation import remember_earlier_rules
 from services.tagger.rule_versions import RuleVersions
 from services.tagger.rules.book import RuleBook
 from services.tagger.rules.engine import decide, merge_tags
 from services.tagger.rules.facts import FiguresSnapshot, order_facts
 from services.tagger.settings import DEFAULT_RULES_FILE
-from services.tagger.store import HistoryEntry, OrderRecord, OrderStore
+from services.tagger.store import OrderStore
 from shared.stored_tags import readable_history
 from tests.factories import make_order
 
@@ -79,7 +80,7 @@ async def test_tags_and_entries_of_an_edited_rule_read_as_given(
     assert status_then.reason == "order status is pending"
     assert after.templates().reason("status", 1, ["pending"]) is None  # not recorded yet
 
-    await remember_recorded_rules(versions, after)
+    await remember_earlier_rules(versions, after)
 
     store = OrderStore(mongo_db, after.templates)
     read = (await store.load(["SO-EDIT"]))["SO-EDIT"]
@@ -93,5 +94,5 @@ async def test_tags_and_entries_of_an_edited_rule_read_as_given(
     assert customer.reason("lifecycle.returning", 2, ["3"]) == "returning after 3 orders"
     # built once for the rule sets the book knows: nothing new recorded, the same templates
     templates = after.templates()
-    await remember_recorded_rules(versions, after)
+    await remember_earlier_rules(versions, after)
     assert after.templates() is templates

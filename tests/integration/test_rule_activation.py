@@ -21,6 +21,7 @@ from services.cli import app as cli
 from services.tagger.app import create_app
 from services.tagger.bootstrap import RecordedJobs
 from services.tagger.editing import edit_event_id
+from services.tagger.order_record import OrderRecord
 from services.tagger.queries import OrderFilter
 from services.tagger.rule_activation import Backfill, backfill_operation
 from services.tagger.rule_versions import RuleVersions
@@ -29,7 +30,7 @@ from services.tagger.rules.engine import decide, merge_tags
 from services.tagger.rules.facts import FiguresSnapshot, order_facts
 from services.tagger.rules.schema import RuleSet, parse_rules
 from services.tagger.settings import DEFAULT_RULES_FILE, Role, TaggerSettings
-from services.tagger.store import OrderRecord, OrderStore
+from services.tagger.store import OrderStore
 from services.tagger.tagging import tagged_event_id
 from shared.auth import API_KEY_HEADER, ApiKey, Scope, hash_key
 from shared.events import OrderCreated, OrderTagged

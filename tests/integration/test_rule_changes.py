@@ -9,12 +9,12 @@ import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 
 from services.tagger.app import create_app
+from services.tagger.order_record import OrderRecord
 from services.tagger.rule_changes import ReplayWindow, StoredOrders, diff_against_history
 from services.tagger.rule_versions import RuleVersions
 from services.tagger.rules.book import version_of
 from services.tagger.rules.schema import RuleSet, parse_rules
 from services.tagger.settings import DEFAULT_RULES_FILE, TaggerSettings
-from services.tagger.store import OrderRecord
 from shared.auth import API_KEY_HEADER, ApiKey, Scope, hash_key
 from shared.events import OrderCreated
 from shared.stored_tags import stored_tags_of

@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 
+from services.tagger.order_record import HistoryEntry, OrderRecord
 from services.tagger.rules.facts import FiguresSnapshot
-from services.tagger.store import HistoryEntry, OrderRecord, OrderStore
+from services.tagger.store import OrderStore
 from tests.factories import make_order
 
 pytestmark = pytest.mark.integration

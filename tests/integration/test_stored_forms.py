@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 
+from services.tagger.order_record import HistoryEntry, OrderRecord
 from services.tagger.queries import OrderFilter, SortKey
 from services.tagger.read_model import ReadModel
 from services.tagger.rule_changes import ReplayDecoder, ReplayWindow, StoredOrders
@@ -17,7 +18,7 @@ from services.tagger.rules.facts import FiguresSnapshot, order_facts
 from services.tagger.rules.reasons import ReasonTemplates
 from services.tagger.rules.schema import load_rules
 from services.tagger.settings import DEFAULT_RULES_FILE
-from services.tagger.store import HistoryEntry, OrderRecord, OrderStore
+from services.tagger.store import OrderStore
 from shared.models import OrderStatus
 from shared.stored_tags import stored_tag
 from tests.factories import make_order

@@ -229,8 +229,9 @@ async def test_a_write_that_lost_a_race_is_detected_not_applied(
 ) -> None:
     from dataclasses import replace
 
+    from services.tagger.order_record import OrderRecord
     from services.tagger.rules.facts import FiguresSnapshot
-    from services.tagger.store import OrderRecord, OrderStore
+    from services.tagger.store import OrderStore
     from tests.factories import make_order
 
     store = OrderStore(mongo_db)
@@ -254,8 +255,8 @@ async def test_two_writers_of_a_new_order_one_wins_the_other_is_told(
 ) -> None:
     """A new order is a plain insert: a second writer that also saw no document collides with
     the unique order number and is reported as a lost race, not silently dropped."""
+    from services.tagger.order_record import OrderRecord
     from services.tagger.rules.facts import FiguresSnapshot
-    from services.tagger.store import OrderRecord
     from tests.factories import make_order
 
     store = OrderStore(mongo_db)
@@ -277,8 +278,8 @@ async def test_figures_rebuild_reads_a_store_larger_than_one_server_reply(
 ) -> None:
     """Over 48 MB of orders: the local server would answer an unbatched scan in one reply,
     which PyMongo refuses."""
+    from services.tagger.order_record import OrderRecord
     from services.tagger.rules.facts import FiguresSnapshot
-    from services.tagger.store import OrderRecord
     from tests.factories import make_order
 
     template = OrderRecord(

@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 from pymongo import AsyncMongoClient
 
+from services.tagger.order_record import HistoryEntry, OrderRecord
 from services.tagger.rules.facts import FiguresSnapshot
-from services.tagger.store import HistoryEntry, OrderRecord, OrderStore
+from services.tagger.store import OrderStore
 from shared.events import AppliedTag, TagSource
 from shared.settings import Settings
 from tests.factories import make_order

@@ -8,11 +8,11 @@ from decimal import Decimal
 import pytest
 
 from bench.orders import order_payloads
+from services.tagger.order_record import OrderRecord
 from services.tagger.rules.book import RuleBook
 from services.tagger.rules.engine import decide, merge_tags
 from services.tagger.rules.facts import FiguresSnapshot, order_facts
 from services.tagger.settings import DEFAULT_RULES_FILE
-from services.tagger.store import OrderRecord
 from services.tagger.tagging import MAX_EVENT_TAGS, tagged_event_for
 from shared.events import AppliedTag, OrderTagged, TagSource
 from shared.models import Order, OrderStatus

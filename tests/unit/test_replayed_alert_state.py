@@ -5,10 +5,10 @@ carrying the shipped order of later would never raise the urgent alert its creat
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from services.tagger.order_record import OrderRecord
 from services.tagger.rules.facts import FiguresSnapshot
 from services.tagger.rules.schema import load_rules
 from services.tagger.settings import DEFAULT_RULES_FILE
-from services.tagger.store import OrderRecord
 from services.tagger.tagging import stored_changes_tagged
 from shared.events import AppliedTag, OrderCreated, StatusChanged, TagSource
 from shared.models import OrderStatus

@@ -6,11 +6,11 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+from services.tagger.order_record import OrderRecord
 from services.tagger.rules.facts import FiguresSnapshot
 from services.tagger.rules.reasons import ReasonTemplates
 from services.tagger.rules.schema import load_rules
 from services.tagger.settings import DEFAULT_RULES_FILE
-from services.tagger.store import OrderRecord
 from services.tagger.tagging import stored_changes_tagged
 from shared.events import AppliedTag, TagSource
 from shared.models import OrderStatus

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from bench.orders import order_payloads
+from services.tagger.order_record import OrderRecord
 from services.tagger.rule_changes import ReplayDecoder, UnreadableOrder
 from services.tagger.rules.book import RuleBook, version_of
 from services.tagger.rules.diff import (
@@ -27,7 +28,6 @@ from services.tagger.rules.facts import (
 )
 from services.tagger.rules.schema import RuleSet, parse_rules
 from services.tagger.settings import DEFAULT_RULES_FILE
-from services.tagger.store import OrderRecord
 from shared.events import AppliedTag, TagSource
 from shared.models import Order, OrderStatus
 from shared.stored_order import order_as_ingested
@@ -193,7 +193,7 @@ def _reference(active: RuleSet, candidate: RuleSet, orders: list[ReplayOrder]) -
     return [d for o in orders if (d := compare_order(active, candidate, o, MAX_TAGS)) is not None]
 
 
-def test_the_shortcut_for_changed_conditions_finds_exactly_the_full_comparisons_changes() -> None:
+def test_the_shortcut_for_changed_conditions_finds_exactly_the_full_comparisonsupdate_of() -> None:
     orders = _varied_orders(600)
     candidates = {
         "thresholds": LOWERED_TEXT.replace(

@@ -1,7 +1,7 @@
 """The stored order leaves out what its document holds beside it, and reads back whole."""
 
+from services.tagger.order_record import OrderRecord
 from services.tagger.rules.facts import FiguresSnapshot
-from services.tagger.store import OrderRecord
 from shared.models import OrderStatus
 from shared.stored_order import order_as_ingested
 from tests.factories import make_order

@@ -8,21 +8,20 @@ from typing import Any
 import bson
 import pytest
 
+from services.tagger.order_record import (
+    APPLIED_EVENTS_KEPT,
+    HistoryEntry,
+    OrderRecord,
+    kept_events,
+    update_of,
+)
 from services.tagger.rule_changes import ReplayDecoder
 from services.tagger.rules.engine import decide, merge_tags
 from services.tagger.rules.facts import FiguresSnapshot, order_facts
 from services.tagger.rules.reasons import ReasonTemplates
 from services.tagger.rules.schema import load_rules, parse_rules
 from services.tagger.settings import DEFAULT_RULES_FILE
-from services.tagger.store import (
-    APPLIED_EVENTS_KEPT,
-    HistoryEntry,
-    OrderRecord,
-    ServerKind,
-    _changes,
-    kept_events,
-    unique_indexes_only,
-)
+from services.tagger.store import ServerKind, unique_indexes_only
 from shared.events import AppliedTag, TagSource
 from shared.models import OrderStatus
 from shared.stored_tags import (
@@ -193,7 +192,7 @@ def test_an_update_sets_only_what_changed_and_never_stores_a_document_in_part() 
     )
     document = {**moved.to_document(TEMPLATES), "version": 2}
 
-    update = _changes(document, moved.stored)
+    update = update_of(document, moved.stored)
 
     assert set(update["$set"]) == {"order", "status", "version"}
     assert {**update["$setOnInsert"], **update["$set"], "order_no": "SO-1"} == document
@@ -279,7 +278,7 @@ def test_an_order_in_the_earlier_form_reads_the_same_and_is_rewritten_compact() 
     assert "tags_rule_version" not in earlier
 
     again = OrderRecord.from_document(earlier, TEMPLATES)
-    update = _changes({**again.to_document(TEMPLATES), "version": 2}, earlier)
+    update = update_of({**again.to_document(TEMPLATES), "version": 2}, earlier)
 
     assert again.tags == record.tags
     assert [tag["name"] for tag in stored_tags_of(earlier)] == earlier["tag_names"]

@@ -24,7 +24,7 @@ class RuleBook:
         self.text = path.read_text(encoding="utf-8")
         self.current: RuleSet = parse_rules(self.text, str(path))  # refuse to start on a bad file
         self.version = version_of(self.text)
-        # every rule set once in force, longest ago first (``remember_recorded_rules``): their
+        # every rule set once in force, longest ago first (``remember_earlier_rules``): their
         # reason templates read the tags their rule versions gave
         self.earlier: tuple[RuleSet, ...] = ()
         self._templates: dict[bool, tuple[RuleSet, tuple[RuleSet, ...], ReasonTemplates]] = {}
