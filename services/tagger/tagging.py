@@ -139,7 +139,7 @@ class TaggingService:
     async def _attempt(self, events: list[OrderEventModel], *, outcome: BatchOutcome) -> set[str]:
         records = await self._store.load(sorted({event.order_no for event in events}))
         fresh, replays = _split_fresh(events, records)
-        refused = {r.event.event_id: r for r in _refused_statusupdate_of(fresh, records)}
+        refused = {r.event.event_id: r for r in _refused_status_changes(fresh, records)}
         fresh = [event for event in fresh if event.event_id not in refused]
         outcome.unknown_orders.extend(refused.values())
         snapshots, epoch = await self._apply_figures(fresh)
@@ -412,7 +412,7 @@ def _refusal(event: StatusChanged, order_customer_id: str | None) -> Refusal | N
     return None
 
 
-def _refused_statusupdate_of(
+def _refused_status_changes(
     events: list[OrderEventModel], records: dict[str, OrderRecord]
 ) -> list[Refusal]:
     """Status changes of stored orders that name another customer: refused before they count."""

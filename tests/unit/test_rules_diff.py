@@ -193,7 +193,7 @@ def _reference(active: RuleSet, candidate: RuleSet, orders: list[ReplayOrder]) -
     return [d for o in orders if (d := compare_order(active, candidate, o, MAX_TAGS)) is not None]
 
 
-def test_the_shortcut_for_changed_conditions_finds_exactly_the_full_comparisonsupdate_of() -> None:
+def test_the_shortcut_for_changed_conditions_finds_exactly_the_full_comparisons_changes() -> None:
     orders = _varied_orders(600)
     candidates = {
         "thresholds": LOWERED_TEXT.replace(
