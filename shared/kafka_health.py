@@ -16,14 +16,27 @@ handles ``OSError``); the services now run on the standard event loop (``shared/
 and these repairs stay for whatever else ends a task the same way. aiokafka exposes neither
 task, hence the private attributes, each read defensively: on a version without them the checks
 find nothing to repair.
+
+A third failure stops an idempotent producer for good (aiokafka issue #1017). A batch waiting
+for a partition that has no leader (a broker still loading its logs after a restart) is failed
+once it is older than ``request_timeout_ms``, but it has already taken its sequence numbers; the
+broker then refuses the partition's next batch as out of order, and that error ends the
+producer's sender task. Every later send fails at once: ingest answered 503 for good after a
+110 s Kafka restart. aiokafka itself retries an idempotent batch in flight until it is
+delivered, so a waiting one now does the same (``keep_idempotent_batches_until_delivered``);
+the caller's own timeout still answers its client. Should a sender task end anyway, the process
+says so on ``/healthz`` (``stopped_producer``), so its orchestrator replaces it.
 """
 
 import asyncio
+import math
 import weakref
 from typing import Any
 
 import structlog
 from aiokafka.client import AIOKafkaClient
+from aiokafka.producer.message_accumulator import MessageAccumulator
+from aiokafka.producer.sender import Sender
 from faststream.kafka import KafkaBroker
 from prometheus_client import Counter
 
@@ -38,22 +51,61 @@ KAFKA_CLIENT_REPAIRS = Counter(
 )
 
 _clients: "weakref.WeakSet[AIOKafkaClient]" = weakref.WeakSet()
+_senders: "weakref.WeakSet[Sender]" = weakref.WeakSet()
 _cancelled_seen: "weakref.WeakSet[asyncio.Task[Any]]" = weakref.WeakSet()
 
 
 def track_kafka_clients() -> None:
-    """Remember every aiokafka client this process makes from now on (producers, consumers and
-    admin clients, FastStream's included), so their metadata tasks can be checked. Idempotent."""
-    if getattr(AIOKafkaClient.__init__, "_ordertag_tracked", False):
-        return
-    original = AIOKafkaClient.__init__
+    """Remember every aiokafka client and producer sender this process makes from now on
+    (producers, consumers and admin clients, FastStream's included), so their background tasks
+    can be checked, and keep idempotent batches until delivered. Idempotent."""
+    keep_idempotent_batches_until_delivered()
+    _remember_instances(AIOKafkaClient, _clients)
+    _remember_instances(Sender, _senders)
 
-    def tracked_init(self: AIOKafkaClient, *args: Any, **kwargs: Any) -> None:
+
+def _remember_instances(cls: type, instances: "weakref.WeakSet[Any]") -> None:
+    """Add every ``cls`` made from now on to ``instances``. Idempotent."""
+    if getattr(cls.__init__, "_ordertag_tracked", False):  # type: ignore[misc]
+        return
+    original = cls.__init__  # type: ignore[misc]
+
+    def tracked_init(self: Any, *args: Any, **kwargs: Any) -> None:
         original(self, *args, **kwargs)
-        _clients.add(self)
+        instances.add(self)
 
     tracked_init._ordertag_tracked = True  # type: ignore[attr-defined]
-    AIOKafkaClient.__init__ = tracked_init
+    cls.__init__ = tracked_init  # type: ignore[misc]
+
+
+def keep_idempotent_batches_until_delivered() -> None:
+    """Idempotent producers made from now on never expire a batch that waits for a partition's
+    leader (see the module's docstring): its sequence numbers stay in order. Idempotent."""
+    if getattr(MessageAccumulator.__init__, "_ordertag_patched", False):
+        return
+    original = MessageAccumulator.__init__
+
+    def patched_init(self: MessageAccumulator, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        if getattr(self, "_txn_manager", None) is not None and hasattr(self, "_batch_ttl"):
+            self._batch_ttl = math.inf
+
+    patched_init._ordertag_patched = True  # type: ignore[attr-defined]
+    MessageAccumulator.__init__ = patched_init
+
+
+def stopped_producer() -> BaseException | None:
+    """The error that ended a tracked producer's sender task, if one did: such a producer fails
+    every send from then on, and only a new process recovers (``/healthz`` says so)."""
+    for sender in list(_senders):
+        if getattr(getattr(sender, "_message_accumulator", None), "_closed", False):
+            continue  # its producer was stopped: nothing sends through it any more
+        task = getattr(sender, "sender_task", None)
+        if isinstance(task, asyncio.Task) and task.done() and not task.cancelled():
+            error = task.exception()
+            if error is not None:
+                return error
+    return None
 
 
 def revive_metadata_task(client: AIOKafkaClient) -> BaseException | None:
@@ -112,9 +164,14 @@ async def keep_kafka_clients_working(
 ) -> None:
     """Every ``every_s``: revive dead metadata tasks, and restart the broker's subscribers when
     a fetcher died (the batch in hand was not committed: it is redelivered)."""
+    reported: BaseException | None = None
     while True:
         await asyncio.sleep(every_s)
         revive_metadata_tasks()
+        stopped = stopped_producer()
+        if stopped is not None and stopped is not reported:
+            reported = stopped
+            log.error("kafka_producer_stopped", error=repr(stopped), health="/healthz fails")
         error = dead_fetcher(broker) if broker is not None else None
         if error is None:
             continue

@@ -1,6 +1,8 @@
 """Liveness and readiness, the same for every service.
 
-``/healthz`` answers while the process runs (a liveness probe must not depend on anything else).
+``/healthz`` answers while the process runs (a liveness probe must not depend on anything else),
+and 503 once a Kafka producer of the process has stopped for good: only a new process sends again
+(``shared/kafka_health.py``).
 ``/readyz`` pings each dependency at once, each within ``CHECK_TIMEOUT_S``, names each ``ok`` or
 ``unreachable``, and answers 503 with ``Retry-After`` when one that this process's roles need is
 down (a role that does not need it keeps the process ready)."""
@@ -14,6 +16,8 @@ from typing import Literal
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+
+from shared.kafka_health import stopped_producer
 
 CHECK_TIMEOUT_S = 2.0
 RETRY_AFTER_S = 5
@@ -65,9 +69,16 @@ def probes_router(check_of: Callable[[Request], ReadinessCheck]) -> APIRouter:
     """``/healthz`` and ``/readyz`` for a service; ``check_of`` names its process's checks."""
     router = APIRouter(tags=["probes"])
 
-    @router.get("/healthz")
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
+    @router.get(
+        "/healthz",
+        responses={503: {"description": "a Kafka producer of this process stopped for good"}},
+    )
+    async def healthz() -> JSONResponse:
+        error = stopped_producer()
+        if error is None:
+            return JSONResponse({"status": "ok"})
+        reason = f"a Kafka producer stopped: {type(error).__name__}; restart the process"
+        return JSONResponse({"status": "failing", "reason": reason}, status_code=503)
 
     @router.get(
         "/readyz",
