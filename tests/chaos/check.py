@@ -195,7 +195,7 @@ def check_ingest_answers(ledger: Ledger) -> Check:
             bad[f"{what} {status}{' with Retry-After' if retry_after else ''}"] += count
     return Check(
         "ingest answered only 2xx, 4xx for bad input, 503/429 with Retry-After",
-        not bad and not ledger.unexpected,
+        not bad and not ledger.unexpected and not ledger.given_up,
         {
             "answers": {
                 f"{w} {s}{' +Retry-After' if r else ''}": n

@@ -212,8 +212,14 @@ class Traffic:
         answer = await self._post(
             "batch", "POST", "/orders/batch", {"orders": [a["order"] for a in actions]}
         )
+        if answer is not None and answer.status_code == 429:  # as any connector: wait, resend
+            self.ledger.refused_rate_limited += len(order_nos)
+            for order_no in order_nos:
+                self._retry(order_no, _retry_after(answer))
+            return
         if answer is None or answer.status_code not in (200, 503):
             if answer is not None and 400 <= answer.status_code < 500:
+                self.ledger.note_unexpected(f"batch answered {answer.status_code}")
                 for order_no in order_nos:
                     self._give_up(order_no, f"batch answered {answer.status_code}")
                 return
