@@ -17,28 +17,31 @@ and these repairs stay for whatever else ends a task the same way. aiokafka expo
 task, hence the private attributes, each read defensively: on a version without them the checks
 find nothing to repair.
 
-A third failure stops an idempotent producer for good (aiokafka issue #1017). A batch waiting
-for a partition that has no leader (a broker still loading its logs after a restart) is failed
-once it is older than ``request_timeout_ms``, but it has already taken its sequence numbers; the
-broker then refuses the partition's next batch as out of order, and that error ends the
-producer's sender task. Every later send fails at once: ingest answered 503 for good after a
-110 s Kafka restart. aiokafka itself retries an idempotent batch in flight until it is
-delivered, so a waiting one now does the same (``keep_idempotent_batches_until_delivered``);
-the caller's own timeout still answers its client. Should a sender task end anyway, the process
-says so on ``/healthz`` (``stopped_producer``), so its orchestrator replaces it.
+A third failure stops an idempotent producer's sends to a partition for good (aiokafka issue
+#1017, seen when a 110 s Kafka restart left ingest answering 503 until it was restarted). A
+batch waiting for a partition that has no leader (a broker still loading its logs) is failed
+once it is older than ``request_timeout_ms``, but it has already taken its sequence numbers:
+the broker refuses each later batch of that partition as out of order, and aiokafka has no way
+back. aiokafka itself retries an idempotent batch in flight until it is delivered, so a waiting
+one now does the same (``guard_idempotent_producers``); the caller's own timeout still answers
+its client (ingest: 503 with Retry-After), and a consumer's handler waits for the leader as it
+waits for a broker that is down. Should a partition's sequence break anyway (a batch refused for
+good after it took its numbers, or a producer unknown to the broker), or a sender task end, the
+process says so on ``/healthz`` (``broken_producer``), so its orchestrator replaces it.
 """
 
 import asyncio
 import math
 import weakref
-from typing import Any
+from functools import partial
+from typing import Any, cast
 
 import structlog
 from aiokafka.client import AIOKafkaClient
+from aiokafka.errors import OutOfOrderSequenceNumber, ProducerFenced, UnknownProducerId
 from aiokafka.producer.message_accumulator import MessageAccumulator
-from aiokafka.producer.sender import Sender
 from faststream.kafka import KafkaBroker
-from prometheus_client import Counter
+from prometheus_client import Counter, Gauge
 
 log = structlog.get_logger("kafka")
 
@@ -50,18 +53,27 @@ KAFKA_CLIENT_REPAIRS = Counter(
     ["task"],
 )
 
+KAFKA_PRODUCER_BROKEN = Gauge(
+    "ordertag_kafka_producer_broken",
+    "1 while an idempotent Kafka producer of this process can no longer send everything (a "
+    "partition's sequence broke, or its sender task ended); /healthz fails. 0 otherwise.",
+)
+KAFKA_PRODUCER_BROKEN.set_function(lambda: float(broken_producer() is not None))
+
 _clients: "weakref.WeakSet[AIOKafkaClient]" = weakref.WeakSet()
-_senders: "weakref.WeakSet[Sender]" = weakref.WeakSet()
+_idempotent_accumulators: "weakref.WeakSet[MessageAccumulator]" = weakref.WeakSet()
+# A batch refused for one of these leaves its partition's sequence out of step with the broker's
+# (aiokafka gives an idempotent producer's ``InvalidProducerEpoch`` as ``ProducerFenced``)
+BROKEN_SEQUENCE = (OutOfOrderSequenceNumber, UnknownProducerId, ProducerFenced)
 _cancelled_seen: "weakref.WeakSet[asyncio.Task[Any]]" = weakref.WeakSet()
 
 
 def track_kafka_clients() -> None:
-    """Remember every aiokafka client and producer sender this process makes from now on
-    (producers, consumers and admin clients, FastStream's included), so their background tasks
-    can be checked, and keep idempotent batches until delivered. Idempotent."""
-    keep_idempotent_batches_until_delivered()
+    """Remember every aiokafka client this process makes from now on (producers, consumers and
+    admin clients, FastStream's included), so their metadata tasks can be checked, and guard
+    its idempotent producers (``guard_idempotent_producers``). Idempotent."""
+    guard_idempotent_producers()
     _remember_instances(AIOKafkaClient, _clients)
-    _remember_instances(Sender, _senders)
 
 
 def _remember_instances(cls: type, instances: "weakref.WeakSet[Any]") -> None:
@@ -78,33 +90,54 @@ def _remember_instances(cls: type, instances: "weakref.WeakSet[Any]") -> None:
     cls.__init__ = tracked_init  # type: ignore[misc]
 
 
-def keep_idempotent_batches_until_delivered() -> None:
-    """Idempotent producers made from now on never expire a batch that waits for a partition's
-    leader (see the module's docstring): its sequence numbers stay in order. Idempotent."""
+def guard_idempotent_producers() -> None:
+    """Idempotent producers made from now on keep a batch that waits for a partition's leader
+    until it is delivered (see the module's docstring), and remember a batch refused in a way
+    that breaks its partition's sequence (``broken_producer``). Idempotent."""
     if getattr(MessageAccumulator.__init__, "_ordertag_patched", False):
         return
-    original = MessageAccumulator.__init__
+    original_init = MessageAccumulator.__init__
+    original_append = MessageAccumulator._append_batch
 
     def patched_init(self: MessageAccumulator, *args: Any, **kwargs: Any) -> None:
-        original(self, *args, **kwargs)
+        original_init(self, *args, **kwargs)
         if getattr(self, "_txn_manager", None) is not None and hasattr(self, "_batch_ttl"):
             self._batch_ttl = math.inf
+            _idempotent_accumulators.add(self)
+
+    def patched_append(self: MessageAccumulator, *args: Any, **kwargs: Any) -> Any:
+        batch = original_append(self, *args, **kwargs)
+        if self in _idempotent_accumulators:
+            batch.future.add_done_callback(partial(_note_broken_sequence, weakref.ref(self)))
+        return batch
 
     patched_init._ordertag_patched = True  # type: ignore[attr-defined]
     MessageAccumulator.__init__ = patched_init
+    MessageAccumulator._append_batch = patched_append
 
 
-def stopped_producer() -> BaseException | None:
-    """The error that ended a tracked producer's sender task, if one did: such a producer fails
-    every send from then on, and only a new process recovers (``/healthz`` says so)."""
-    for sender in list(_senders):
-        if getattr(getattr(sender, "_message_accumulator", None), "_closed", False):
+def _note_broken_sequence(
+    accumulator: "weakref.ref[MessageAccumulator]", delivered: asyncio.Future[Any]
+) -> None:
+    if delivered.cancelled():
+        return
+    error = delivered.exception()
+    owner = accumulator()
+    if isinstance(error, BROKEN_SEQUENCE) and owner is not None:
+        owner._ordertag_broken_sequence = error  # type: ignore[attr-defined]
+
+
+def broken_producer() -> BaseException | None:
+    """Why an idempotent producer of this process can no longer send everything, if one cannot:
+    a partition's sequence broke, or its sender task ended (aiokafka then fails every send).
+    Only a new process recovers; ``/healthz`` says so. A stopped producer is not counted."""
+    for accumulator in list(_idempotent_accumulators):
+        if getattr(accumulator, "_closed", False):
             continue  # its producer was stopped: nothing sends through it any more
-        task = getattr(sender, "sender_task", None)
-        if isinstance(task, asyncio.Task) and task.done() and not task.cancelled():
-            error = task.exception()
-            if error is not None:
-                return error
+        broken_sequence = getattr(accumulator, "_ordertag_broken_sequence", None)
+        sender_ended = getattr(accumulator, "_exception", None)  # set by ``fail_all``
+        if broken_sequence is not None or sender_ended is not None:
+            return cast(BaseException, broken_sequence or sender_ended)
     return None
 
 
@@ -168,10 +201,10 @@ async def keep_kafka_clients_working(
     while True:
         await asyncio.sleep(every_s)
         revive_metadata_tasks()
-        stopped = stopped_producer()
-        if stopped is not None and stopped is not reported:
-            reported = stopped
-            log.error("kafka_producer_stopped", error=repr(stopped), health="/healthz fails")
+        broken = broken_producer()
+        if broken is not None and broken is not reported:
+            reported = broken
+            log.error("kafka_producer_broken", error=repr(broken), health="/healthz fails")
         error = dead_fetcher(broker) if broker is not None else None
         if error is None:
             continue

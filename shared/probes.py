@@ -1,7 +1,7 @@
 """Liveness and readiness, the same for every service.
 
 ``/healthz`` answers while the process runs (a liveness probe must not depend on anything else),
-and 503 once a Kafka producer of the process has stopped for good: only a new process sends again
+and 503 once a Kafka producer of the process can no longer send everything: only a new process does
 (``shared/kafka_health.py``).
 ``/readyz`` pings each dependency at once, each within ``CHECK_TIMEOUT_S``, names each ``ok`` or
 ``unreachable``, and answers 503 with ``Retry-After`` when one that this process's roles need is
@@ -17,7 +17,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from shared.kafka_health import stopped_producer
+from shared.kafka_health import broken_producer
 
 CHECK_TIMEOUT_S = 2.0
 RETRY_AFTER_S = 5
@@ -71,13 +71,13 @@ def probes_router(check_of: Callable[[Request], ReadinessCheck]) -> APIRouter:
 
     @router.get(
         "/healthz",
-        responses={503: {"description": "a Kafka producer of this process stopped for good"}},
+        responses={503: {"description": "a Kafka producer of this process is broken for good"}},
     )
     async def healthz() -> JSONResponse:
-        error = stopped_producer()
+        error = broken_producer()
         if error is None:
             return JSONResponse({"status": "ok"})
-        reason = f"a Kafka producer stopped: {type(error).__name__}; restart the process"
+        reason = f"a Kafka producer is broken: {type(error).__name__}; restart the process"
         return JSONResponse({"status": "failing", "reason": reason}, status_code=503)
 
     @router.get(

@@ -3,31 +3,12 @@ chaos run as a notifier that stopped for good after a broker restart, its coordi
 a metadata refresh that nothing would ever resolve. On the real local Kafka."""
 
 import asyncio
-import contextlib
-from collections.abc import Callable
 from typing import Any
 
-import httpx
 import pytest
-from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaError, OutOfOrderSequenceNumber
-from aiokafka.structs import TopicPartition
-from fastapi import FastAPI
 
-from shared.kafka import (
-    SAFE_PRODUCER,
-    connection_options,
-    ensure_topics,
-    make_broker,
-    make_producer,
-)
-from shared.kafka_health import (
-    revive_metadata_task,
-    stopped_producer,
-    track_kafka_clients,
-    tracked_clients,
-)
-from shared.probes import ReadinessCheck, probes_router
+from shared.kafka import ensure_topics, make_broker, make_producer
+from shared.kafka_health import revive_metadata_task, tracked_clients
 from shared.settings import Settings
 from tests.conftest import eventually
 
@@ -116,73 +97,3 @@ async def test_a_metadata_task_cancelled_by_anything_but_close_is_replaced_at_th
         assert await asyncio.wait_for(refresh, 20)
     finally:
         await producer.stop()
-
-
-def _without_leader(producer: AIOKafkaProducer, tp: TopicPartition) -> Callable[[], None]:
-    """Make the producer see ``tp`` without a leader, as while a restarted broker still loads
-    its logs; answers the function that gives the leader back."""
-    cluster = producer.client.cluster
-    leader_for = cluster.leader_for_partition
-    cluster.leader_for_partition = lambda asked: -1 if asked == tp else leader_for(asked)
-    return lambda: setattr(cluster, "leader_for_partition", leader_for)
-
-
-async def test_an_idempotent_producer_sends_again_after_a_partition_long_without_a_leader(
-    settings: Settings,
-) -> None:
-    """The chaos run's ingest after a 110 s Kafka restart: a batch that waited longer than the
-    request timeout for a leader was failed after taking its sequence numbers, the broker refused
-    the next batch as out of order, and the producer never sent again (aiokafka issue #1017)."""
-    await ensure_topics(settings)
-    track_kafka_clients()
-    producer = AIOKafkaProducer(
-        **connection_options(settings), **SAFE_PRODUCER, request_timeout_ms=1000
-    )
-    await producer.start()
-    topic, tp = settings.topics.orders, TopicPartition(settings.topics.orders, 0)
-    try:
-        await producer.send_and_wait(topic, b"{}", partition=0)  # the broker knows the producer
-        give_back = _without_leader(producer, tp)
-        waiting = await producer.send(topic, b'{"n": 1}', partition=0)
-        await asyncio.sleep(2.5)  # more than twice the batch's request timeout
-        give_back()
-        after = await producer.send(topic, b'{"n": 2}', partition=0)
-
-        first, second = await asyncio.wait_for(asyncio.gather(waiting, after), 20)
-
-        assert second.offset == first.offset + 1
-        assert stopped_producer() is None
-    finally:
-        await producer.stop()
-
-
-async def test_a_producer_whose_sender_stopped_fails_the_liveness_probe(
-    settings: Settings,
-) -> None:
-    """Whatever ends a producer's sender task (the broker fencing it, a sequence out of order),
-    every later send fails: the process says so on ``/healthz`` for its orchestrator."""
-    producer = make_producer(settings)
-    await producer.start()
-    app = FastAPI()
-    app.include_router(probes_router(lambda request: ReadinessCheck({}, (), ())))
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://probe"
-    ) as client:
-        try:
-            assert (await client.get("/healthz")).status_code == 200
-            accumulator = producer._message_accumulator
-
-            def out_of_order(*args: Any, **kwargs: Any) -> Any:
-                raise OutOfOrderSequenceNumber()
-
-            accumulator.drain_by_nodes = out_of_order
-            with contextlib.suppress(KafkaError):
-                await asyncio.wait_for(producer.send_and_wait(settings.topics.orders, b"{}"), 10)
-            await eventually(lambda: _done(producer._sender.sender_task), within=10)
-
-            answer = await client.get("/healthz")
-            assert answer.status_code == 503
-            assert "OutOfOrderSequenceNumber" in answer.json()["reason"]
-        finally:
-            await producer.stop()
-    assert stopped_producer() is None  # a stopped producer's sender is no longer counted
