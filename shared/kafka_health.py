@@ -124,7 +124,7 @@ def _note_broken_sequence(
     error = delivered.exception()
     owner = accumulator()
     if isinstance(error, BROKEN_SEQUENCE) and owner is not None:
-        owner._ordertag_broken_sequence = error  # type: ignore[attr-defined]
+        owner._ordertag_broken_sequence = error
 
 
 def broken_producer() -> BaseException | None:
