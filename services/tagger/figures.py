@@ -21,7 +21,6 @@ import json
 import time
 import uuid
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Sequence
-from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -51,6 +50,7 @@ from services.tagger.figure_keys import (
 )
 from services.tagger.rules.facts import FiguresSnapshot
 from shared.money import from_cents, to_cents
+from shared.stored_order import order_created_at
 from shared.tasks import cancel_and_wait
 
 log = structlog.get_logger("tagger.figures")
@@ -418,7 +418,7 @@ class CustomerFigures:
 
     async def _restore(self, pipe: Any, document: dict[str, Any]) -> None:
         order = document["order"]
-        ts = datetime.fromisoformat(order["created_at"]).timestamp()
+        ts = order_created_at(document).timestamp()
         cents = to_cents(Decimal(order["pricing"]["total"]))
         state = "reversed" if document.get("contribution_reversed") else "applied"
         category_cents, skus = order_items(order)

@@ -36,7 +36,8 @@ log = structlog.get_logger("tagger.rules")
 REPLAY_FIELDS = {
     "_id": 0,
     "order_no": 1,
-    "customer_id": 1,  # with order_no, the stored order's own (shared/stored_order.py)
+    "customer_id": 1,  # with order_no and created_at, the stored order's own (stored_order.py)
+    "created_at": 1,
     "order": 1,
     "status": 1,
     "tags": 1,

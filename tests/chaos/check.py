@@ -5,7 +5,6 @@ adapters. Each check says what it found, with figures and a few examples."""
 import json
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -17,6 +16,7 @@ from redis.asyncio import Redis
 
 from services.tagger.rules.schema import RuleSet
 from shared.events import order_event_adapter
+from shared.stored_order import order_created_at
 from shared.stored_tags import first_change_at, with_first_change
 from tests.chaos.environment import Environment
 from tests.chaos.receivers import Receiver
@@ -114,6 +114,7 @@ async def run_checks(
                     "tag_names": 1,
                     "order.pricing.total": 1,
                     "order.created_at": 1,
+                    "created_at": 1,
                     "applied_events": 1,
                     "version": 1,
                     "tags_at": 1,
@@ -306,7 +307,7 @@ async def check_figures(redis: Redis, stored: dict[str, Any]) -> Check:
             document["customer_id"],
             {"count": 0, "spend": 0, "first": None, "last": None, "by_day": Counter()},
         )
-        ts = datetime.fromisoformat(document["order"]["created_at"]).timestamp()
+        ts = order_created_at(document).timestamp()
         figures["first"] = ts if figures["first"] is None else min(figures["first"], ts)
         figures["last"] = ts if figures["last"] is None else max(figures["last"], ts)
         if document["status"] in {s.value for s in REVERSING}:

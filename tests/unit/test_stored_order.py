@@ -1,10 +1,23 @@
 """The stored order leaves out what its document holds beside it, and reads back whole."""
 
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import bson
+from bson.codec_options import CodecOptions
+
 from services.tagger.order_record import OrderRecord
 from services.tagger.rules.facts import FiguresSnapshot
 from shared.models import OrderStatus
-from shared.stored_order import order_as_ingested
+from shared.stored_order import order_as_ingested, order_created_at
 from tests.factories import make_order
+
+AS_MONGODB = CodecOptions(tz_aware=True)  # the services' clients read times as aware UTC
+
+
+def _through_mongodb(document: dict[str, Any]) -> dict[str, Any]:
+    """The document as MongoDB gives it back: times in whole milliseconds, UTC."""
+    return bson.decode(bson.encode(document), codec_options=AS_MONGODB)
 
 
 def test_the_stored_order_holds_no_number_or_customer_id_and_reads_back_as_it_was() -> None:
@@ -16,16 +29,31 @@ def test_the_stored_order_holds_no_number_or_customer_id_and_reads_back_as_it_wa
     assert "id" not in document["order"]["customer"]
     assert (document["order_no"], document["customer_id"]) == ("SO-9", order.customer.id)
     assert OrderRecord.from_document(document).order == order
-    assert list(order_as_ingested(document)) == [
-        "order_no",
-        *document["order"],
-    ]
+    assert list(order_as_ingested(document)) == ["order_no", *document["order"]]
 
 
-def test_an_order_stored_whole_before_reads_the_same() -> None:
-    order = make_order("SO-8")
-    document = OrderRecord(order, OrderStatus.PENDING, [], FiguresSnapshot()).to_document()
-    document["order"] = order.model_dump(mode="json", exclude_none=True, exclude_defaults=True)
+def test_an_order_stored_without_its_creation_time_reads_it_from_the_document() -> None:
+    """The form a later release writes (expand, then contract: ``shared/stored_order.py``)."""
+    order = make_order("SO-7", created_at="2026-11-24T08:00:00.123Z")
+    document = _through_mongodb(
+        OrderRecord(order, OrderStatus.PENDING, [], FiguresSnapshot()).to_document()
+    )
+    assert document["order"]["created_at"] == "2026-11-24T08:00:00.123000Z"  # still written
+    del document["order"]["created_at"]
 
-    assert order_as_ingested(document) == document["order"]
+    assert order_as_ingested(document)["created_at"] == order.model_dump(mode="json")["created_at"]
     assert OrderRecord.from_document(document).order == order
+    assert order_created_at(document) == order.created_at
+
+
+def test_a_shops_local_creation_time_reads_back_with_its_offset() -> None:
+    created_at = datetime(2026, 11, 24, 16, 0, 0, 123456, tzinfo=timezone(timedelta(hours=8)))
+    order = make_order("SO-6", created_at=created_at.isoformat())
+    document = _through_mongodb(
+        OrderRecord(order, OrderStatus.PENDING, [], FiguresSnapshot()).to_document()
+    )
+
+    restored = OrderRecord.from_document(document).order
+    assert restored == order
+    assert restored.created_at.utcoffset() == timedelta(hours=8)
+    assert order_created_at(document) == created_at
