@@ -1,8 +1,9 @@
 """A customer's tags and history as stored (compact) and as read back (in full)."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from services.tagger.customers.model import TagChange, history_entries
+from services.tagger.customers.segments import TagFilter, _membership
 from services.tagger.customers.stored import (
     applied_tags,
     readable_entry,
@@ -95,3 +96,19 @@ def test_without_templates_a_reason_is_stored_as_its_sentence() -> None:
     assert stored["reason"] == "3 orders → returning"
     assert "args" not in stored
     assert applied_tags([stored], None) == [RETURNING]
+
+
+def test_an_entry_stored_without_its_change_was_an_addition() -> None:
+    """The form a later release writes (expand, then contract: ``change_of``): read as it was,
+    by the history and by the segment's day-by-day counts."""
+    [added] = [
+        stored_entry(row) for row in history_entries(TagChange([RETURNING], [RETURNING], []), AT)
+    ]
+    without = {k: v for k, v in added.items() if k != "change"}
+
+    assert readable_entry(without, TEMPLATES) == readable_entry(added, TEMPLATES)
+    which = TagFilter(all_tags=["lifecycle:returning"])
+    customer = {"tag_names": ["lifecycle:returning"], "first_order_at": AT - timedelta(days=30)}
+    before = [AT - timedelta(days=1)]  # the day before the tag came: not a member then
+    assert _membership({**customer, "history": [without]}, which, before) == [-1]
+    assert _membership({**customer, "history": [added]}, which, before) == [-1]

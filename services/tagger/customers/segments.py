@@ -15,7 +15,13 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pymongo import ASCENDING, DESCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 
-from services.tagger.customers.stored import Templates, readable_entry, readable_tag, templates_now
+from services.tagger.customers.stored import (
+    Templates,
+    change_of,
+    readable_entry,
+    readable_tag,
+    templates_now,
+)
 from services.tagger.errors import Invalid
 from services.tagger.queries import MAX_TAGS_IN_FILTER, Amount, Instant, TagName
 from services.tagger.rules.reasons import ReasonTemplates, TranslatedReasons
@@ -318,7 +324,7 @@ def _membership(document: dict[str, Any], which: TagFilter, ends: list[datetime]
         end = ends[index]
         while position < len(undo) and _aware(undo[position]["at"]) > end:
             entry = undo[position]
-            (tags.discard if entry["change"] == "added" else tags.add)(entry["tag"])
+            (tags.discard if change_of(entry) == "added" else tags.add)(entry["tag"])
             position += 1
         moves[index] = int(member(end)) - int(now)
     return moves

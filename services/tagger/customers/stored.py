@@ -62,6 +62,13 @@ def stored_entry(row: dict[str, Any]) -> dict[str, Any]:
     return stored
 
 
+def change_of(entry: dict[str, Any]) -> str:
+    """A stored history entry's change, ``added`` or ``removed``; an entry without one was an
+    addition. This release still writes ``added``: a release that leaves it out (~18 bytes an
+    addition) can then be rolled back to this one (expand, then contract)."""
+    return str(entry.get("change", "added"))
+
+
 def _full(stored: dict[str, Any], templates: ReasonTemplates | None) -> dict[str, Any]:
     return {
         "family": stored.get("family"),
@@ -97,7 +104,7 @@ def readable_entry(stored: dict[str, Any], templates: ReasonTemplates | None) ->
     """A stored history entry in full: who or which rule (and version), why, when."""
     return {
         "at": stored["at"],
-        "change": stored["change"],
+        "change": change_of(stored),
         "tag": stored["tag"],
         **{k: v for k, v in _full(stored, templates).items() if k != "family"},
     }
