@@ -140,6 +140,16 @@ class ServiceProcess:
                     raise StartFailed(f"{self.name} did not answer /healthz; see {self._log}")
                 await asyncio.sleep(0.1)
 
+    async def health(self) -> str:
+        """What its ``/healthz`` says: "ok", or why not (a Kafka producer broken for good)."""
+        try:
+            async with httpx.AsyncClient(timeout=5) as client:
+                answer = await client.get(f"http://127.0.0.1:{self.port}/healthz")
+        except httpx.TransportError as error:
+            return f"no answer ({type(error).__name__})"
+        body = answer.json() if answer.headers.get("content-type") == "application/json" else {}
+        return "ok" if answer.status_code == 200 else str(body.get("reason") or answer.status_code)
+
     async def kill(self) -> None:
         assert self.process is not None
         self.process.send_signal(signal.SIGKILL)
