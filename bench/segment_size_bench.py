@@ -23,6 +23,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from services.tagger.customers.segments import Segments, TagFilter, _aware
 from services.tagger.customers.store import CustomerStore
+from services.tagger.customers.stored import change_of
 from shared.settings import Settings
 
 TODAY = date(2026, 11, 26)
@@ -83,7 +84,7 @@ async def replay_everyone(
         for index in range(days - 1, -1, -1):
             while position < len(undo) and _aware(undo[position]["at"]) > ends[index]:
                 entry = undo[position]
-                (tags.discard if entry["change"] == "added" else tags.add)(entry["tag"])
+                (tags.discard if change_of(entry) == "added" else tags.add)(entry["tag"])
                 position += 1
             counts[index] += first <= ends[index] and which.holds_for(tags)
     return counts

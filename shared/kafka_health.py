@@ -25,9 +25,11 @@ the broker refuses each later batch of that partition as out of order, and aioka
 back. aiokafka itself retries an idempotent batch in flight until it is delivered, so a waiting
 one now does the same (``guard_idempotent_producers``); the caller's own timeout still answers
 its client (ingest: 503 with Retry-After), and a consumer's handler waits for the leader as it
-waits for a broker that is down. Should a partition's sequence break anyway (a batch refused for
-good after it took its numbers, or a producer unknown to the broker), or a sender task end, the
-process says so on ``/healthz`` (``broken_producer``), so its orchestrator replaces it.
+waits for a broker that is down. A producer that stops waits no longer than aiokafka let it
+(its request timeout), so a shutdown during the outage ends as it did. Should a partition's
+sequence break anyway (a batch refused for good after it took its numbers, or a producer
+unknown to the broker), or a sender task end, the process says so on ``/healthz``
+(``broken_producer``), so its orchestrator replaces it.
 """
 
 import asyncio
@@ -98,12 +100,25 @@ def guard_idempotent_producers() -> None:
         return
     original_init = MessageAccumulator.__init__
     original_append = MessageAccumulator._append_batch
+    original_close = MessageAccumulator.close
 
     def patched_init(self: MessageAccumulator, *args: Any, **kwargs: Any) -> None:
         original_init(self, *args, **kwargs)
         if getattr(self, "_txn_manager", None) is not None and hasattr(self, "_batch_ttl"):
+            self._ordertag_request_ttl = self._batch_ttl
             self._batch_ttl = math.inf
             _idempotent_accumulators.add(self)
+
+    async def patched_close(self: MessageAccumulator) -> None:
+        """A producer that stops waits for a leader no longer than aiokafka lets it (its
+        request timeout), as before: its sequences no longer matter, and what it did not
+        deliver is a send that failed (not acknowledged, so sent again or redelivered)."""
+        ttl = getattr(self, "_ordertag_request_ttl", None)
+        if ttl is not None:
+            self._batch_ttl = ttl
+            for batch in [b for queued in self._batches.values() for b in queued]:
+                batch._ttl = ttl
+        await original_close(self)
 
     def patched_append(self: MessageAccumulator, *args: Any, **kwargs: Any) -> Any:
         batch = original_append(self, *args, **kwargs)
@@ -114,6 +129,7 @@ def guard_idempotent_producers() -> None:
     patched_init._ordertag_patched = True  # type: ignore[attr-defined]
     MessageAccumulator.__init__ = patched_init
     MessageAccumulator._append_batch = patched_append
+    MessageAccumulator.close = patched_close
 
 
 def _note_broken_sequence(
@@ -123,7 +139,11 @@ def _note_broken_sequence(
         return
     error = delivered.exception()
     owner = accumulator()
-    if isinstance(error, BROKEN_SEQUENCE) and owner is not None:
+    if (
+        isinstance(error, BROKEN_SEQUENCE)
+        and owner is not None
+        and getattr(owner, "_ordertag_broken_sequence", None) is None  # the first: the cause
+    ):
         owner._ordertag_broken_sequence = error
 
 

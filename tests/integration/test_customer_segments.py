@@ -15,6 +15,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from services.tagger.app import create_app
 from services.tagger.customers.segments import Segments, TagFilter
+from services.tagger.customers.stored import change_of
 from services.tagger.settings import TaggerSettings
 from shared.events import OrderCreated
 from tests.conftest import eventually
@@ -227,7 +228,7 @@ def replayed_sizes(
             tags: set[str] = set()
             for entry in sorted(customer["history"], key=lambda h: h["at"]):
                 if entry["at"] <= end:
-                    (tags.add if entry["change"] == "added" else tags.discard)(entry["tag"])
+                    (tags.add if change_of(entry) == "added" else tags.discard)(entry["tag"])
             first = customer["first_order_at"]
             size += first is not None and first <= end and which.holds_for(tags)
         sizes.append(size)

@@ -111,3 +111,19 @@ async def test_a_partition_whose_sequence_broke_fails_the_liveness_probe(
         "status": "failing",
         "reason": "a Kafka producer is broken: OutOfOrderSequenceNumber; restart the process",
     }
+
+
+async def test_a_producer_that_stops_waits_for_a_leader_no_longer_than_aiokafka_let_it(
+    producer: AIOKafkaProducer, settings: Settings
+) -> None:
+    """A shutdown during the outage: what was not delivered fails, as a send that was not
+    acknowledged (sent again, or redelivered), instead of holding the process until killed."""
+    tp = TopicPartition(settings.topics.orders, 0)
+    await producer.send_and_wait(tp.topic, b"{}", partition=tp.partition)
+    _without_leader(producer, tp)  # for good
+    waiting = await _send_batch(producer, tp, b'{"n": 1}')
+
+    await asyncio.wait_for(producer.stop(), 10 * REQUEST_TIMEOUT_S)
+
+    with pytest.raises(LeaderNotAvailableError):
+        await waiting

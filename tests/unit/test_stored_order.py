@@ -32,6 +32,15 @@ def test_the_stored_order_holds_no_number_or_customer_id_and_reads_back_as_it_wa
     assert list(order_as_ingested(document)) == ["order_no", *document["order"]]
 
 
+def test_an_order_stored_whole_before_reads_the_same() -> None:
+    order = make_order("SO-8")
+    document = OrderRecord(order, OrderStatus.PENDING, [], FiguresSnapshot()).to_document()
+    document["order"] = order.model_dump(mode="json", exclude_none=True, exclude_defaults=True)
+
+    assert order_as_ingested(document) == document["order"]
+    assert OrderRecord.from_document(document).order == order
+
+
 def test_an_order_stored_without_its_creation_time_reads_it_from_the_document() -> None:
     """The form a later release writes (expand, then contract: ``shared/stored_order.py``)."""
     order = make_order("SO-7", created_at="2026-11-24T08:00:00.123Z")
