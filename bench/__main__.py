@@ -25,6 +25,7 @@ from bench import (
     tagger_bench,
     tagger_cpu,
 )
+from bench.harness import delete_benchmark_topics
 from bench.report import write_chart, write_markdown
 from shared.gc_tuning import tune_gc
 
@@ -63,6 +64,13 @@ def machine() -> dict[str, Any]:
 
 
 async def main(scale: float) -> dict[str, Any]:
+    try:
+        return await _run_all(scale)
+    finally:
+        await delete_benchmark_topics()
+
+
+async def _run_all(scale: float) -> dict[str, Any]:
     results: dict[str, Any] = {"machine": machine(), "scale": scale}
     print("ingest …", flush=True)
     results["ingest"] = await ingest_bench.run(scale)

@@ -16,16 +16,24 @@ from typing import Any
 import httpx
 
 from shared.events import OrderCreated
-from shared.kafka import ensure_topics, make_producer
+from shared.kafka import delete_topics, ensure_topics, make_producer
 from shared.settings import Settings, Topics
+
+# The topics the benchmarks of this process were given (``delete_benchmark_topics``)
+_TOPICS_GIVEN: list[Topics] = []
 
 
 def isolated_settings(label: str) -> Settings:
     run = f"bench-{label}-{uuid.uuid4().hex[:6]}"
-    return Settings(
-        mongo_database=run.replace("-", "_"),
-        topics=Topics.prefixed(run),
-    )
+    topics = Topics.prefixed(run)
+    _TOPICS_GIVEN.append(topics)
+    return Settings(mongo_database=run.replace("-", "_"), topics=topics)
+
+
+async def delete_benchmark_topics() -> int:
+    """Delete the topics this process's benchmarks made (a local stack kept across runs would
+    gather them: ``shared.kafka.delete_topics``)."""
+    return await delete_topics(Settings(), _TOPICS_GIVEN) if _TOPICS_GIVEN else 0
 
 
 def run_prefix() -> str:

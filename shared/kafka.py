@@ -24,7 +24,7 @@ from faststream.security import (
 from faststream.specification import AsyncAPI
 
 from shared.kafka_health import track_kafka_clients
-from shared.settings import Settings
+from shared.settings import Settings, Topics
 from shared.tracing import Headers, broker_middlewares
 
 log = structlog.get_logger("kafka")
@@ -145,6 +145,29 @@ def group_membership(settings: Settings) -> GroupMembership:
     static = settings.kafka_group_instance_id
     default = STATIC_SESSION_TIMEOUT_MS if static else DYNAMIC_SESSION_TIMEOUT_MS
     return GroupMembership(static, settings.kafka_session_timeout_ms or default)
+
+
+async def delete_topics(settings: Settings, topic_sets: Sequence[Topics]) -> int:
+    """Delete these runs' topics where they exist (a test session's, a benchmark's: each makes
+    its own, and a long-lived local stack would gather thousands of partitions, which make a
+    Kafka restart take minutes). Answers how many were deleted."""
+    admin = AIOKafkaAdminClient(**connection_options(settings))
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        names = sorted(
+            {
+                name
+                for topics in topic_sets
+                for name in (topics.orders, topics.tagged, topics.dead_letter, topics.alerts)
+            }
+            & existing
+        )
+        for start in range(0, len(names), 100):
+            await admin.delete_topics(names[start : start + 100])
+        return len(names)
+    finally:
+        await admin.close()
 
 
 def make_producer(settings: Settings) -> AIOKafkaProducer:

@@ -1,17 +1,20 @@
 """Fixtures shared by unit and integration tests."""
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
 import pytest_timeout
+from aiokafka.errors import KafkaError
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 from redis.asyncio import Redis
 
 from shared.diagnostics import task_stacks
+from shared.kafka import delete_topics
 from shared.settings import Settings, Topics
 
 
@@ -51,13 +54,36 @@ def run_id() -> str:
     return uuid.uuid4().hex[:10]
 
 
+# The topics this session's tests were given: deleted when the session ends
+_TOPICS_GIVEN: list[Topics] = []
+
+
+def own_topics(run_id: str) -> Topics:
+    """Topics of a test's own (``t-RUN.orders``, ...), deleted when the session ends."""
+    topics = Topics.prefixed(f"t-{run_id}")
+    _TOPICS_GIVEN.append(topics)
+    return topics
+
+
 @pytest.fixture
 def settings(run_id: str) -> Settings:
     """Settings on the local stack with topics and a database of this test's own."""
-    return Settings(
-        mongo_database=f"test_{run_id}",
-        topics=Topics.prefixed(f"t-{run_id}"),
-    )
+    return Settings(mongo_database=f"test_{run_id}", topics=own_topics(run_id))
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Delete the topics this session's tests made: every test has its own, thousands of
+    partitions a full run, and a local stack kept through a day of runs took minutes to
+    restart Kafka (the chaos test then failed). Nothing to do without a running Kafka."""
+    if not _TOPICS_GIVEN:
+        return
+
+    async def delete() -> None:
+        async with asyncio.timeout(60):
+            await delete_topics(Settings(), _TOPICS_GIVEN)
+
+    with contextlib.suppress(KafkaError, OSError, TimeoutError):
+        asyncio.run(delete())
 
 
 @pytest.fixture

@@ -18,8 +18,7 @@ from services.tagger.app import create_app
 from services.tagger.settings import TaggerSettings
 from shared.auth import API_KEY_HEADER, ApiKey, Scope, hash_key
 from shared.events import OrderCreated, OrderTagged
-from shared.settings import Topics
-from tests.conftest import eventually
+from tests.conftest import eventually, own_topics
 from tests.generated import order_stream
 from tests.integration.conftest import api_client, publish_events, read_topic, wait_for_orders
 
@@ -409,7 +408,7 @@ async def tag_api_client() -> AsyncIterator[httpx.AsyncClient]:
     settings = TaggerSettings(
         mongo_database=f"test_fuzz_{run}",
         tagger_group_id=f"fuzz-{run}",
-        topics=Topics.prefixed(f"t-{run}"),
+        topics=own_topics(run),
         api_rate_per_minute=1_000_000,
     )
     async with tag_api(settings) as client:
