@@ -75,21 +75,16 @@ def track_kafka_clients() -> None:
     admin clients, FastStream's included), so their metadata tasks can be checked, and guard
     its idempotent producers (``guard_idempotent_producers``). Idempotent."""
     guard_idempotent_producers()
-    _remember_instances(AIOKafkaClient, _clients)
-
-
-def _remember_instances(cls: type, instances: "weakref.WeakSet[Any]") -> None:
-    """Add every ``cls`` made from now on to ``instances``. Idempotent."""
-    if getattr(cls.__init__, "_ordertag_tracked", False):  # type: ignore[misc]
+    if getattr(AIOKafkaClient.__init__, "_ordertag_tracked", False):
         return
-    original = cls.__init__  # type: ignore[misc]
+    original = AIOKafkaClient.__init__
 
-    def tracked_init(self: Any, *args: Any, **kwargs: Any) -> None:
+    def tracked_init(self: AIOKafkaClient, *args: Any, **kwargs: Any) -> None:
         original(self, *args, **kwargs)
-        instances.add(self)
+        _clients.add(self)
 
     tracked_init._ordertag_tracked = True  # type: ignore[attr-defined]
-    cls.__init__ = tracked_init  # type: ignore[misc]
+    AIOKafkaClient.__init__ = tracked_init
 
 
 def guard_idempotent_producers() -> None:
@@ -215,8 +210,9 @@ def dead_fetcher(broker: KafkaBroker) -> BaseException | None:
 async def keep_kafka_clients_working(
     broker: KafkaBroker | None = None, every_s: float = CHECK_EVERY_S
 ) -> None:
-    """Every ``every_s``: revive dead metadata tasks, and restart the broker's subscribers when
-    a fetcher died (the batch in hand was not committed: it is redelivered)."""
+    """Every ``every_s``: revive dead metadata tasks, log a producer broken for good (once), and
+    restart the broker's subscribers when a fetcher died (the batch in hand was not committed:
+    it is redelivered)."""
     reported: BaseException | None = None
     while True:
         await asyncio.sleep(every_s)
