@@ -58,16 +58,19 @@ async def _send_batch(
     return await producer.send_batch(batch, tp.topic, partition=tp.partition)
 
 
-async def _through_a_leaderless_wait(
-    producer: AIOKafkaProducer, tp: TopicPartition
-) -> tuple[asyncio.Future[RecordMetadata], asyncio.Future[RecordMetadata]]:
-    """A batch that waits for ``tp``'s leader for 2.5 request timeouts, then one sent after."""
-    await producer.send_and_wait(tp.topic, b"{}", partition=tp.partition)  # the broker knows it
+async def _waiting_for_a_leader(
+    producer: AIOKafkaProducer, tp: TopicPartition, expire_after: float | None = None
+) -> tuple[asyncio.Future[RecordMetadata], Callable[[], None]]:
+    """A batch sent once the broker knows the producer, to ``tp`` without a leader; and the
+    function that gives the leader back. ``expire_after``: aiokafka's own expiry put back for
+    this batch (not for the first send: a new topic's leader may take longer to come). The
+    next batch is sent only once this one is done: until then it would wait for a slot behind
+    it (``add_batch``) no longer than the request timeout, however busy the machine."""
+    await producer.send_and_wait(tp.topic, b"{}", partition=tp.partition)
+    if expire_after is not None:
+        producer._message_accumulator._batch_ttl = expire_after
     give_back = _without_leader(producer, tp)
-    waiting = await _send_batch(producer, tp, b'{"n": 1}')
-    await asyncio.sleep(2.5 * REQUEST_TIMEOUT_S)
-    give_back()
-    return waiting, await _send_batch(producer, tp, b'{"n": 2}')
+    return await _send_batch(producer, tp, b'{"n": 1}'), give_back
 
 
 async def test_a_batch_that_waits_long_for_a_leader_is_delivered_and_the_next_after_it(
@@ -75,11 +78,13 @@ async def test_a_batch_that_waits_long_for_a_leader_is_delivered_and_the_next_af
 ) -> None:
     """aiokafka failed the waiting batch after its request timeout, once it had taken its
     sequence numbers; the broker then refused every later batch of the partition."""
-    waiting, after = await _through_a_leaderless_wait(
-        producer, TopicPartition(settings.topics.orders, 0)
-    )
+    tp = TopicPartition(settings.topics.orders, 0)
+    waiting, give_back = await _waiting_for_a_leader(producer, tp)
+    await asyncio.sleep(2.5 * REQUEST_TIMEOUT_S)  # past the request timeout, and still waiting
+    give_back()
 
-    first, second = await asyncio.wait_for(asyncio.gather(waiting, after), 20)
+    first = await asyncio.wait_for(waiting, 20)
+    second = await asyncio.wait_for(await _send_batch(producer, tp, b'{"n": 2}'), 20)
 
     assert second.offset == first.offset + 1
     assert broken_producer() is None
@@ -90,21 +95,19 @@ async def test_a_partition_whose_sequence_broke_fails_the_liveness_probe(
 ) -> None:
     """aiokafka's own expiry (the request timeout) put back on this producer: the failure the
     chaos run met, and what ``/healthz`` must then answer."""
-    producer._message_accumulator._batch_ttl = REQUEST_TIMEOUT_S
     app = FastAPI()
     app.include_router(probes_router(lambda request: ReadinessCheck({}, (), ())))
     probe = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://probe")
     async with probe:
         assert (await probe.get("/healthz")).status_code == 200
-
-        waiting, after = await _through_a_leaderless_wait(
-            producer, TopicPartition(settings.topics.orders, 0)
-        )
+        tp = TopicPartition(settings.topics.orders, 0)
+        waiting, give_back = await _waiting_for_a_leader(producer, tp, REQUEST_TIMEOUT_S)
 
         with pytest.raises(LeaderNotAvailableError):
             await asyncio.wait_for(waiting, 20)
+        give_back()
         with pytest.raises(OutOfOrderSequenceNumber):
-            await asyncio.wait_for(after, 20)
+            await asyncio.wait_for(await _send_batch(producer, tp, b'{"n": 2}'), 20)
         answer = await probe.get("/healthz")
     assert answer.status_code == 503
     assert answer.json() == {
@@ -118,10 +121,7 @@ async def test_a_producer_that_stops_waits_for_a_leader_no_longer_than_aiokafka_
 ) -> None:
     """A shutdown during the outage: what was not delivered fails, as a send that was not
     acknowledged (sent again, or redelivered), instead of holding the process until killed."""
-    tp = TopicPartition(settings.topics.orders, 0)
-    await producer.send_and_wait(tp.topic, b"{}", partition=tp.partition)
-    _without_leader(producer, tp)  # for good
-    waiting = await _send_batch(producer, tp, b'{"n": 1}')
+    waiting, _ = await _waiting_for_a_leader(producer, TopicPartition(settings.topics.orders, 0))
 
     await asyncio.wait_for(producer.stop(), 10 * REQUEST_TIMEOUT_S)
 
