@@ -155,14 +155,7 @@ async def delete_topics(settings: Settings, topic_sets: Sequence[Topics]) -> int
     await admin.start()
     try:
         existing = set(await admin.list_topics())
-        names = sorted(
-            {
-                name
-                for topics in topic_sets
-                for name in (topics.orders, topics.tagged, topics.dead_letter, topics.alerts)
-            }
-            & existing
-        )
+        names = sorted({name for topics in topic_sets for name in topics.names} & existing)
         for start in range(0, len(names), 100):
             await admin.delete_topics(names[start : start + 100])
         return len(names)

@@ -40,6 +40,10 @@ class Topics(BaseModel):
             alerts=f"{prefix}.alerts",
         )
 
+    @property
+    def names(self) -> tuple[str, str, str, str]:
+        return self.orders, self.tagged, self.dead_letter, self.alerts
+
 
 class Settings(BaseSettings):
     """Connections shared by all services."""

@@ -21,7 +21,7 @@ from services.simulator.stream import OrderStream
 from services.tagger.rules.schema import load_rules
 from services.tagger.settings import TaggerSettings
 from shared import mongo as _driver_fix  # noqa: F401  (PyMongo's condition waits, see there)
-from shared.kafka import ensure_topics
+from shared.kafka import delete_topics, ensure_topics
 from tests.chaos.check import Check, run_checks, topic_partitions
 from tests.chaos.environment import Environment
 from tests.chaos.faults import PLANS, Fault, FaultRecord, Injector
@@ -300,13 +300,8 @@ async def _lag(env: Environment, group: str, topic: str) -> int:
 async def _drop(env: Environment, mongo: AsyncMongoClient[dict[str, Any]]) -> None:
     with contextlib.suppress(Exception):
         await mongo.drop_database(env.settings.mongo_database)
-    admin = AIOKafkaAdminClient(bootstrap_servers=env.settings.kafka_bootstrap_servers)
     with contextlib.suppress(Exception):
-        await admin.start()
-        topics = env.settings.topics
-        await admin.delete_topics([topics.orders, topics.tagged, topics.dead_letter, topics.alerts])
-    with contextlib.suppress(Exception):
-        await admin.close()
+        await delete_topics(env.settings, [env.settings.topics])
 
 
 def machine() -> str:

@@ -9,10 +9,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from aiokafka.admin import AIOKafkaAdminClient
 from pymongo.asynchronous.database import AsyncDatabase
 
-from shared.kafka import ensure_topics
+from shared.kafka import delete_topics, ensure_topics
 from tests.chaos.environment import Environment
 from tests.chaos.receivers import Receiver
 from tests.chaos.run import _drain, settles_within_s
@@ -46,12 +45,4 @@ async def test_the_drain_waits_for_a_claim_in_flight_and_ends_once_it_settled(
         )
         assert await _drain(env, mongo_db, [desk], within=30) is True
     finally:
-        admin = AIOKafkaAdminClient(bootstrap_servers=env.settings.kafka_bootstrap_servers)
-        await admin.start()
-        try:
-            topics = env.settings.topics
-            await admin.delete_topics(
-                [topics.orders, topics.tagged, topics.dead_letter, topics.alerts]
-            )
-        finally:
-            await admin.close()
+        await delete_topics(env.settings, [env.settings.topics])

@@ -35,12 +35,8 @@ async def test_a_runs_topics_are_deleted_and_no_others() -> None:
     assert count == 8
 
     async def deleted_gone() -> bool:  # the broker's metadata follows the controller's deletion
-        return not {name for t in deleted for name in _names(t)} & await _existing(Settings())
+        return not {name for t in deleted for name in t.names} & await _existing(Settings())
 
     await eventually(deleted_gone, within=20)
-    assert set(_names(kept)) <= await _existing(Settings())
+    assert set(kept.names) <= await _existing(Settings())
     await delete_topics(Settings(), [kept])
-
-
-def _names(topics: Topics) -> tuple[str, ...]:
-    return topics.orders, topics.tagged, topics.dead_letter, topics.alerts
