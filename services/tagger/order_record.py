@@ -16,7 +16,7 @@ from services.tagger.rules.regions import region_of
 from shared.events import AppliedTag, to_millisecond
 from shared.models import Order, OrderStatus
 from shared.money import to_cents
-from shared.stored_order import BESIDE_THE_ORDER, order_as_ingested
+from shared.stored_order import beside_the_order, order_as_ingested
 from shared.stored_tags import TagDefaults, first_change_at, order_tags, stored_tag
 
 APPLIED_EVENTS_KEPT = 50
@@ -44,12 +44,12 @@ class OrderRecord:
         self, templates: ReasonTemplates | None = None, *, keyed: bool = False
     ) -> dict[str, Any]:
         """The stored form. The order keeps only the fields that are set and differ from
-        their defaults (``Order`` fills them in again), and not its number and customer id
-        (``shared/stored_order.py``): they sit beside it for the indexes and lists with
-        ``status``, amount, region and creation time; the tags compact
-        (``shared/stored_tags.py``), their names in ``tag_names``. ``keyed``: with the
-        order list's ``tag_keys`` (only the local server, which walks no index in order, needs them:
-        ``unique_indexes_only``). Fields left out rather than stored empty or false."""
+        their defaults (``Order`` fills them in again), and not its number, customer id and
+        (mostly) creation time (``shared/stored_order.py``): they sit beside it for the
+        indexes and lists with ``status``, amount and region; the tags compact
+        (``shared/stored_tags.py``), their names in ``tag_names``. ``keyed``: with the order
+        list's ``tag_keys`` (only the local server, which walks no index in order, needs
+        them: ``unique_indexes_only``). Fields left out rather than stored empty or false."""
         order = self.order
         names = [tag.name for tag in self.tags]
         defaults = TagDefaults.of(self.tags)
@@ -57,7 +57,10 @@ class OrderRecord:
             "order_no": order.order_no,
             "customer_id": order.customer.id,
             "order": order.model_dump(
-                mode="json", exclude_none=True, exclude_defaults=True, exclude=BESIDE_THE_ORDER
+                mode="json",
+                exclude_none=True,
+                exclude_defaults=True,
+                exclude=beside_the_order(order.created_at),
             ),
             "status": self.status.value,
             "amount_cents": to_cents(order.pricing.total),

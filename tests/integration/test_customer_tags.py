@@ -17,7 +17,7 @@ from redis.asyncio import Redis
 
 from services.tagger.customers.model import CustomerRecord
 from services.tagger.customers.store import CustomerStore
-from services.tagger.customers.stored import readable_tag
+from services.tagger.customers.stored import change_of, readable_tag
 from services.tagger.customers.tagging import CustomerTagging
 from services.tagger.figure_keys import epoch_keys, keys_of
 from services.tagger.figures import CustomerFigures, FiguresLost
@@ -121,7 +121,7 @@ async def test_lifecycle_follows_orders_and_a_replay_changes_nothing(
     assert after["spend_cents"] == 20000
     assert after["tags"] == before["tags"]
     assert after["history"] == before["history"]
-    assert [(h["change"], h["tag"]) for h in after["history"]] == [
+    assert [(change_of(h), h["tag"]) for h in after["history"]] == [
         ("added", "lifecycle:new"),
         ("added", "early-adopter"),
         ("added", "lifecycle:returning"),

@@ -57,7 +57,7 @@ def test_history_entries_keep_only_what_they_have_and_read_back_in_full() -> Non
     rows = history_entries(change, AT)
     stored = [stored_entry(row) for row in rows]
     assert stored == [
-        {"at": AT, "change": "added", "tag": "lifecycle:returning",
+        {"at": AT, "tag": "lifecycle:returning",
          "rule_id": "lifecycle.returning", "rule_version": 1, "reason": "3 orders → returning"},
         {"at": AT, "change": "removed", "tag": "vip", "source": "manual", "reason": "老客户"},
     ]  # fmt: skip
@@ -98,17 +98,19 @@ def test_without_templates_a_reason_is_stored_as_its_sentence() -> None:
     assert applied_tags([stored], None) == [RETURNING]
 
 
-def test_an_entry_stored_without_its_change_was_an_addition() -> None:
-    """The form a later release writes (expand, then contract: ``change_of``): read as it was,
+def test_an_addition_is_stored_without_its_change_and_reads_as_one_stored_with_it() -> None:
+    """Entries written before this release hold ``change: added``: both forms read the same,
     by the history and by the segment's day-by-day counts."""
     [added] = [
         stored_entry(row) for row in history_entries(TagChange([RETURNING], [RETURNING], []), AT)
     ]
-    without = {k: v for k, v in added.items() if k != "change"}
+    assert "change" not in added
+    earlier = {**added, "change": "added"}
 
-    assert readable_entry(without, TEMPLATES) == readable_entry(added, TEMPLATES)
+    assert readable_entry(added, TEMPLATES) == readable_entry(earlier, TEMPLATES)
+    assert readable_entry(added, TEMPLATES)["change"] == "added"
     which = TagFilter(all_tags=["lifecycle:returning"])
     customer = {"tag_names": ["lifecycle:returning"], "first_order_at": AT - timedelta(days=30)}
     before = [AT - timedelta(days=1)]  # the day before the tag came: not a member then
-    assert _membership({**customer, "history": [without]}, which, before) == [-1]
     assert _membership({**customer, "history": [added]}, which, before) == [-1]
+    assert _membership({**customer, "history": [earlier]}, which, before) == [-1]

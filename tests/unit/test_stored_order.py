@@ -29,7 +29,7 @@ def test_the_stored_order_holds_no_number_or_customer_id_and_reads_back_as_it_wa
     assert "id" not in document["order"]["customer"]
     assert (document["order_no"], document["customer_id"]) == ("SO-9", order.customer.id)
     assert OrderRecord.from_document(document).order == order
-    assert list(order_as_ingested(document)) == ["order_no", *document["order"]]
+    assert list(order_as_ingested(document)) == ["order_no", *document["order"], "created_at"]
 
 
 def test_an_order_stored_whole_before_reads_the_same() -> None:
@@ -41,16 +41,39 @@ def test_an_order_stored_whole_before_reads_the_same() -> None:
     assert OrderRecord.from_document(document).order == order
 
 
-def test_an_order_stored_without_its_creation_time_reads_it_from_the_document() -> None:
-    """The form a later release writes (expand, then contract: ``shared/stored_order.py``)."""
+def test_an_order_created_in_utc_is_stored_without_its_time_and_reads_it_from_the_document() -> (
+    None
+):
     order = make_order("SO-7", created_at="2026-11-24T08:00:00.123Z")
     document = _through_mongodb(
         OrderRecord(order, OrderStatus.PENDING, [], FiguresSnapshot()).to_document()
     )
-    assert document["order"]["created_at"] == "2026-11-24T08:00:00.123000Z"  # still written
-    del document["order"]["created_at"]
+    assert "created_at" not in document["order"]
 
     assert order_as_ingested(document)["created_at"] == order.model_dump(mode="json")["created_at"]
+    assert OrderRecord.from_document(document).order == order
+    assert order_created_at(document) == order.created_at
+
+
+def test_an_order_stored_with_its_creation_time_before_reads_the_same() -> None:
+    """The form every release before this writer wrote (expand, then contract)."""
+    order = make_order("SO-5", created_at="2026-11-24T08:00:00.123Z")
+    document = _through_mongodb(
+        OrderRecord(order, OrderStatus.PENDING, [], FiguresSnapshot()).to_document()
+    )
+    document["order"]["created_at"] = "2026-11-24T08:00:00.123000Z"
+
+    assert OrderRecord.from_document(document).order == order
+    assert order_created_at(document) == order.created_at
+
+
+def test_a_time_finer_than_a_millisecond_is_kept_in_the_stored_order() -> None:
+    """A BSON date holds milliseconds: the document's would not give this one back."""
+    order = make_order("SO-4", created_at="2026-11-24T08:00:00.123456Z")
+    document = _through_mongodb(
+        OrderRecord(order, OrderStatus.PENDING, [], FiguresSnapshot()).to_document()
+    )
+    assert document["order"]["created_at"] == "2026-11-24T08:00:00.123456Z"
     assert OrderRecord.from_document(document).order == order
     assert order_created_at(document) == order.created_at
 
@@ -62,6 +85,7 @@ def test_a_shops_local_creation_time_reads_back_with_its_offset() -> None:
         OrderRecord(order, OrderStatus.PENDING, [], FiguresSnapshot()).to_document()
     )
 
+    assert document["order"]["created_at"] == "2026-11-24T16:00:00.123456+08:00"
     restored = OrderRecord.from_document(document).order
     assert restored == order
     assert restored.created_at.utcoffset() == timedelta(hours=8)

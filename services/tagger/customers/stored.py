@@ -33,6 +33,7 @@ def templates_now(templates: Templates) -> ReasonTemplates | None:
 
 
 _RULE = TagSource.RULE.value
+_ADDED = "added"
 # a customer's stored tags validated in one call, not one per tag
 _APPLIED_TAGS = TypeAdapter(list[AppliedTag]).validate_python
 
@@ -51,8 +52,10 @@ def stored_entry(row: dict[str, Any]) -> dict[str, Any]:
     """A history row (``model.history_entries``) as stored: the fields it has, the reason as
     its sentence. An entry is kept for audit long after its rule file changed (a rule id and
     version do not pin the words: a later file may reuse them), and is written only when a tag
-    comes or goes, not on every order."""
-    stored = {"at": row["at"], "change": row["change"], "tag": row["tag"]}
+    comes or goes, not on every order. An addition stores no ``change`` (``change_of``)."""
+    stored = {"at": row["at"], "tag": row["tag"]}
+    if row["change"] != _ADDED:
+        stored["change"] = row["change"]
     if row["source"] != _RULE:
         stored["source"] = row["source"]
     for key in ("rule_id", "rule_version", "by"):
@@ -63,10 +66,10 @@ def stored_entry(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def change_of(entry: dict[str, Any]) -> str:
-    """A stored history entry's change, ``added`` or ``removed``; an entry without one was an
-    addition. This release still writes ``added``: a release that leaves it out (~18 bytes an
-    addition) can then be rolled back to this one (expand, then contract)."""
-    return str(entry.get("change", "added"))
+    """A stored history entry's change, ``added`` or ``removed``: an addition is written
+    without one (~18 bytes an addition; entries written before hold ``added``). The release
+    before this writer read both forms, so a rollback to it reads what this one wrote."""
+    return str(entry.get("change", _ADDED))
 
 
 def _full(stored: dict[str, Any], templates: ReasonTemplates | None) -> dict[str, Any]:
