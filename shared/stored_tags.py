@@ -5,7 +5,9 @@ Stored compact, each fact once (issue #14: bytes written per order):
 - an order's tag keeps only the fields it has; its name is not repeated: the order's
   ``tag_names`` (indexed, for the lists) holds the names in the order of ``tags``; ``source``
   only when not a rule's; a rule tag's ``rule_id`` only when it is not the tag's family (the
-  status, category and region rules are named as their families); ``at`` only when it
+  status, category and region rules are named as their families), and neither where the
+  tag's name holds both (``status:pending``: ``family_in_name``, read since the release of
+  2026-11-27 afternoon, written from the next: ``WRITE_FAMILY_IN_NAME``); ``at`` only when it
   differs from the order's ``tags_at`` and ``rule_version`` only when it differs from the
   order's ``tags_rule_version`` (most tags of an order share one time and one rule version);
   a rule tag's reason as ``args``, the values its rule's template placeholders took
@@ -50,6 +52,10 @@ REASON_MAX = 500  # ``AppliedTag.reason``'s limit
 ARGS_SEPARATOR = "\x1f"
 # An order tag's reason values read from its name (``named_value``), not stored
 ARGS_FROM_NAME = "args_from_name"
+# Whether an order's rule tag named "family:value" by the rule named as its family leaves
+# both out (~59 B an order). Expand, then contract (``docs/architecture.md``): this release
+# reads that form and the next one writes it, so a rollback to this one reads what it wrote.
+WRITE_FAMILY_IN_NAME = False
 T = TypeVar("T", bound=Hashable)
 
 
@@ -125,7 +131,9 @@ def _stored_tag(
     if name_key is not None:  # a history entry's tag: whole
         stored.update({k: v for k, v in _rule_of(tag).items() if v is not None})
     else:  # an order's: what it does not share with the order, None too
-        if tag.rule_id != _implied_rule_id(stored):
+        if WRITE_FAMILY_IN_NAME and _named_by_family(tag):
+            del stored["family"]
+        elif tag.rule_id != _implied_rule_id(stored):
             stored["rule_id"] = tag.rule_id
         if tag.rule_version != defaults.rule_version:
             stored["rule_version"] = tag.rule_version
@@ -161,6 +169,22 @@ def named_value(name: str, family: str | None) -> list[str] | None:
     return [name[len(family) + 1 :]]
 
 
+def family_in_name(name: str) -> str | None:
+    """The family a tag named "family:value" names (``status`` for ``status:pending``)."""
+    family, colon, value = name.partition(":")
+    return family if colon and family and value else None
+
+
+def _named_by_family(tag: AppliedTag) -> bool:
+    """A rule tag whose name holds its family, given by the rule named as that family
+    (``status:pending`` by the ``status`` rule): stored as neither."""
+    return (
+        tag.source is TagSource.RULE
+        and tag.family is not None
+        and tag.rule_id == tag.family == family_in_name(tag.name)
+    )
+
+
 def args_of_stored(stored: dict[str, Any]) -> list[str]:
     """A stored tag's reason values (either form; none stored: none)."""
     args = stored.get("args", ())
@@ -173,12 +197,15 @@ def _rule_of(tag: AppliedTag) -> dict[str, Any]:
     return {"rule_id": tag.rule_id, "rule_version": tag.rule_version}
 
 
-def rule_id_of(stored: dict[str, Any]) -> str | None:
-    """The rule of a stored order tag (either form), None for a person's."""
+def rule_id_of(stored: dict[str, Any], name: str | None = None) -> str | None:
+    """The rule of a stored order tag named ``name`` (any form), None for a person's."""
     if stored.get("rule_id") is not None:
         return str(stored["rule_id"])
     if stored.get("source") in (None, TagSource.RULE.value):  # a server may give absent as null
-        return cast(str | None, stored.get("family"))
+        family = stored.get("family")
+        if family is None and name is not None:
+            return family_in_name(name)
+        return cast(str | None, family)
     return None
 
 
@@ -250,9 +277,13 @@ def stored_tags_of(document: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _filled(name: str, tag: dict[str, Any], rule_version: int | None) -> dict[str, Any]:
-    filled = {"name": name, "rule_id": _implied_rule_id(tag), "rule_version": rule_version, **tag}
+    implied = {"rule_id": _implied_rule_id(tag)}
+    if "source" not in tag and "family" not in tag and "rule_id" not in tag:
+        family = family_in_name(name)  # a rule tag named by its rule's family: status:pending
+        implied = {"family": family, "rule_id": family}
+    filled = {"name": name, **implied, "rule_version": rule_version, **tag}
     if "args" not in tag and "reason" not in tag:
-        named = named_value(name, tag.get("family"))
+        named = named_value(name, filled.get("family"))
         if named is not None:  # the value the name holds ("pending" for status:pending)
             filled["args"] = named
             filled[ARGS_FROM_NAME] = True

@@ -171,18 +171,21 @@ async def rule_hits(request: Request, key: Reader) -> list[dict[str, Any]]:
 
 
 async def rule_hit_counts(database: Any) -> list[dict[str, Any]]:
-    """Grouped by what a stored tag says of its rule: a compact tag names no rule where the
-    rule is named as its family (``shared.stored_tags.rule_id_of``)."""
+    """Grouped by what a stored tag says of its rule, and its name: a compact tag names no
+    rule where the rule is named as its family, nor the family where its name holds both
+    (``status:pending``: ``shared.stored_tags.rule_id_of``). Tag names are few (a catalog's
+    and the values of a few facts), so the groups stay few."""
     rows = await (
         await database["orders"].aggregate(
             [
-                {"$unwind": "$tags"},
+                {"$unwind": {"path": "$tags", "includeArrayIndex": "position"}},
                 {
                     "$group": {
                         "_id": {
                             "rule_id": "$tags.rule_id",
                             "family": "$tags.family",
                             "source": "$tags.source",
+                            "name": {"$arrayElemAt": ["$tag_names", "$position"]},
                         },
                         "orders": {"$sum": 1},
                     }
@@ -192,6 +195,6 @@ async def rule_hit_counts(database: Any) -> list[dict[str, Any]]:
     ).to_list(None)
     hits: Counter[str] = Counter()
     for row in rows:
-        hits[rule_id_of(row["_id"]) or "manual"] += row["orders"]
+        hits[rule_id_of(row["_id"], row["_id"].get("name")) or "manual"] += row["orders"]
     ranked = sorted(hits.items(), key=lambda hit: (-hit[1], hit[0]))
     return [{"rule_id": rule_id, "orders": orders} for rule_id, orders in ranked]

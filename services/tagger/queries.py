@@ -58,6 +58,13 @@ Instant = Annotated[
 ]
 
 
+def family_condition(family: str) -> list[dict[str, Any]]:
+    """Orders holding a tag of ``family``: stored with it, or named "family:value" (a rule
+    tag so named by the rule named as its family stores neither: ``shared/stored_tags.py``).
+    The name's condition is a prefix, which a MongoDB answers from the ``tag_names`` index."""
+    return [{"tags.family": family}, {"tag_names": {"$regex": f"^{re.escape(family)}:"}}]
+
+
 class SortKey(StrEnum):
     NEWEST = "-created_at"
     OLDEST = "created_at"
@@ -106,7 +113,7 @@ class OrderFilter(BaseModel):
         if tag_conditions:
             query["tag_names"] = tag_conditions
         if self.family:
-            query["tags.family"] = self.family
+            query["$or"] = family_condition(self.family)
         for field, value in (
             ("status", self.status),
             ("customer_id", self.customer_id),

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 
+from services.console.api import rule_hit_counts
 from services.tagger.order_record import HistoryEntry, OrderRecord
 from services.tagger.queries import OrderFilter, SortKey
 from services.tagger.read_model import ReadModel
@@ -19,6 +20,7 @@ from services.tagger.rules.reasons import ReasonTemplates
 from services.tagger.rules.schema import load_rules
 from services.tagger.settings import DEFAULT_RULES_FILE
 from services.tagger.store import OrderStore
+from shared import stored_tags
 from shared.models import OrderStatus
 from shared.stored_tags import stored_tag
 from tests.factories import make_order
@@ -187,3 +189,43 @@ async def test_orders_stored_in_the_earlier_form_read_in_full_and_are_rewritten_
     assert "contribution_reversed" not in rewritten
     assert all("name" not in tag for tag in rewritten["tags"])
     assert (await store.load([first.order.order_no]))[first.order.order_no].tags == first.tags
+
+
+async def test_tags_whose_names_hold_their_family_list_read_and_count_as_tags_that_store_it(
+    mongo_db: AsyncDatabase[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The form the next release writes (``WRITE_FAMILY_IN_NAME``: ``status:pending`` by the
+    status rule stores neither family nor rule) beside the form written until now: the order
+    list's family filter, the order detail, the rule hits and the replay read both alike."""
+    records = [tagged(i) for i in range(12)]
+    store = OrderStore(mongo_db, lambda: TEMPLATES, unique_indexes_only=False)
+    await store.ensure_indexes()
+    assert await store.save(records[:6], []) == set()  # the form written until now
+    monkeypatch.setattr(stored_tags, "WRITE_FAMILY_IN_NAME", True)
+    monkeypatch.setattr(stored_tags, "_tag_forms", {})
+    assert await store.save(records[6:], []) == set()
+    documents = await stored(mongo_db)
+    status = [dict(zip(d["tag_names"], d["tags"], strict=True))["status:pending"]
+              for d in documents.values()]  # fmt: skip
+    assert status == [{"family": "status"}] * 6 + [{}] * 6
+
+    model = ReadModel(mongo_db, templates=lambda: TEMPLATES, unique_indexes_only=False)
+    for family in ("status", "region", "category", "priority"):
+        expected = newest_first([r for r in records if any(t.family == family for t in r.tags)])
+        assert expected
+        assert await every_page(model, OrderFilter(family=family)) == expected
+    assert await every_page(model, OrderFilter(family="risk")) == []
+    for record in (records[0], records[-1]):
+        detail = await model.order(record.order.order_no)
+        assert detail is not None
+        assert detail["tags"] == [tag.model_dump(mode="json") for tag in record.tags]
+    hits = {row["rule_id"]: row["orders"] for row in await rule_hit_counts(mongo_db)}
+    assert hits["status"] == hits["region"] == hits["category"] == 12
+    assert "manual" not in hits
+    [batch] = [b async for b in StoredOrders(mongo_db).batches(ReplayWindow())]
+    decode = ReplayDecoder()
+    replayed = {decode(document).order_no: decode(document).tags for document in batch}
+    for record in records:
+        assert [(t.name, t.family, t.rule_id) for t in replayed[record.order.order_no]] == [
+            (t.name, t.family, t.rule_id) for t in record.tags
+        ]

@@ -22,17 +22,20 @@ from services.tagger.rules.reasons import ReasonTemplates
 from services.tagger.rules.schema import load_rules, parse_rules
 from services.tagger.settings import DEFAULT_RULES_FILE
 from services.tagger.store import ServerKind, unique_indexes_only
+from shared import stored_tags
 from shared.events import AppliedTag, TagSource
 from shared.models import OrderStatus
 from shared.stored_tags import (
     TagDefaults,
     applied_order,
     args_of_stored,
+    family_in_name,
     first_change_at,
     history_tag,
     order_tags,
     readable_history,
     reason_of,
+    rule_id_of,
     stored_args,
     stored_tag,
     stored_tags_of,
@@ -521,3 +524,62 @@ def test_a_tag_named_by_family_and_value_reads_its_reason_from_its_name_in_eithe
     # without templates (the notifier): the rule and its version, as a rule without values
     [named] = [t for t in order_tags(document, None) if t.name == "status:pending"]
     assert named.reason == "rule status version 1"
+
+
+@pytest.fixture
+def family_in_name_written(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The next release's writer (``WRITE_FAMILY_IN_NAME``), for what this one must read."""
+    monkeypatch.setattr(stored_tags, "WRITE_FAMILY_IN_NAME", True)
+    monkeypatch.setattr(stored_tags, "_tag_forms", {})
+
+
+@pytest.mark.usefixtures("family_in_name_written")
+def test_a_tag_named_by_its_rules_family_stores_neither_and_reads_back_the_same() -> None:
+    record = _tagged_record()
+    document = record.to_document(TEMPLATES)
+    by_name = dict(zip(document["tag_names"], document["tags"], strict=True))
+    stored = bson.decode(bson.encode(document), bson.CodecOptions(tz_aware=True))
+
+    assert by_name["status:pending"] == {}
+    assert by_name["category:electronics"] == {}
+    assert by_name["region:east-china"] == {"args": by_name["region:east-china"]["args"]}
+    assert by_name["urgent"]["family"] == "priority"  # its name holds no family: kept
+    assert OrderRecord.from_document(stored, TEMPLATES).tags == record.tags
+    assert order_tags(stored, None)[0].family == record.tags[0].family  # without the rules
+    expected = [(t.name, t.family, t.rule_id, t.rule_version) for t in record.tags]
+    replayed = ReplayDecoder()(stored)
+    assert [(t.name, t.family, t.rule_id, t.rule_version) for t in replayed.tags] == expected
+    assert [rule_id_of(tag, name) for name, tag in by_name.items()] == [
+        t.rule_id for t in record.tags
+    ]
+
+
+@pytest.mark.usefixtures("family_in_name_written")
+def test_only_a_rule_tag_of_the_family_its_name_holds_by_that_familys_rule_leaves_it_out() -> None:
+    named = AppliedTag(
+        name="status:pending", family="status", source=TagSource.RULE, rule_id="status",
+        rule_version=1, reason="order status is pending", at=AT,
+    )  # fmt: skip
+    by_hand = named.model_copy(update={"source": TagSource.MANUAL, "rule_id": None, "by": "li"})
+    other_rule = named.model_copy(update={"rule_id": "status.override"})
+    other_family = named.model_copy(update={"family": "state", "rule_id": "state"})
+    no_family = named.model_copy(update={"family": None, "rule_id": "promo"})
+
+    shared = TagDefaults(at=AT, rule_version=1)
+    assert stored_tag(named, TEMPLATES, defaults=shared) == {}
+    for kept in (by_hand, other_rule, other_family):
+        assert stored_tag(kept, TEMPLATES, defaults=shared)["family"] == kept.family
+    assert "family" not in stored_tag(no_family, TEMPLATES, defaults=shared)
+    assert stored_tag(no_family, TEMPLATES, defaults=shared)["rule_id"] == "promo"
+    for tag in (named, by_hand, other_rule, other_family, no_family):
+        document = {
+            "tags": [stored_tag(tag, TEMPLATES, defaults=shared)], "tag_names": [tag.name],
+            "tags_rule_version": 1, "tags_at": AT,
+        }  # fmt: skip
+        assert order_tags(document, TEMPLATES) == [tag]
+
+
+def test_family_in_name_is_the_part_before_a_colon_with_a_value_after_it() -> None:
+    assert family_in_name("status:pending") == "status"
+    assert family_in_name("region:east-china") == "region"
+    assert [family_in_name(n) for n in ("urgent", ":x", "status:", "")] == [None] * 4
