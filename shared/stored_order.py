@@ -15,13 +15,19 @@ wrote (expand, then contract: ``docs/architecture.md``).
 
 from datetime import datetime, timedelta
 from typing import Any
+from uuid import UUID
 
+from bson.binary import Binary
 from pydantic import AwareDatetime, TypeAdapter
 
 # what ``Order.model_dump`` leaves out of the stored order (the document has them)
 BESIDE_THE_ORDER: dict[str, Any] = {"order_no": True, "customer": {"id"}}
 _WITH_ITS_TIME: dict[str, Any] = {**BESIDE_THE_ORDER, "created_at": True}
 _TIME = TypeAdapter(AwareDatetime)
+# Whether an order's applied event ids are stored as BSON UUIDs (16 bytes, not a 36-character
+# string: ~20 B an event id). Expand, then contract (``docs/architecture.md``): this release
+# reads them and the next one writes them, so a rollback to this one reads what it wrote.
+WRITE_BINARY_EVENT_IDS = False
 
 
 def order_as_ingested(document: dict[str, Any]) -> dict[str, Any]:
@@ -50,3 +56,28 @@ def order_created_at(document: dict[str, Any]) -> datetime:
     if created_at is None:
         return document["created_at"]  # type: ignore[no-any-return]
     return datetime.fromisoformat(created_at)
+
+
+def stored_event_ids(event_ids: list[str]) -> list[str | Binary]:
+    """An order's applied event ids as stored: each in a UUID's string form as a BSON UUID
+    (``WRITE_BINARY_EVENT_IDS``), any other as it is."""
+    if not WRITE_BINARY_EVENT_IDS:
+        return list(event_ids)
+    return [_as_binary(event_id) for event_id in event_ids]
+
+
+def _as_binary(event_id: str) -> str | Binary:
+    try:
+        uuid = UUID(event_id)
+    except ValueError:
+        return event_id
+    return Binary.from_uuid(uuid) if str(uuid) == event_id else event_id  # reads back the same
+
+
+def applied_event_ids(document: dict[str, Any]) -> list[str]:
+    """A stored order's applied event ids (either form) as the events named them (a client
+    decoding BSON UUIDs as ``UUID``s gives their string form too)."""
+    return [
+        str(event_id.as_uuid()) if isinstance(event_id, Binary) else str(event_id)
+        for event_id in document.get("applied_events", ())
+    ]

@@ -19,7 +19,7 @@ from pymongo.errors import BulkWriteError
 
 from services.notifier.grouping import AlertGroup
 from shared.mongo import DUPLICATE_KEY, SCAN_BATCH
-from shared.stored_order import order_as_ingested
+from shared.stored_order import applied_event_ids, order_as_ingested
 from shared.stored_tags import readable_tags
 from shared.tracing import order_trace
 
@@ -602,6 +602,7 @@ class AlertStore:
         )
         if document is not None:
             document["order"] = order_as_ingested(document)
+            document["applied_events"] = applied_event_ids(document)
             document["order"].pop("customer", None)  # not the notifier's to show
             document["tags"] = readable_tags(document, None)
             for stored_only in ("tags_at", "tags_rule_version", "tag_keys", "first_at"):

@@ -16,7 +16,12 @@ from services.tagger.rules.regions import region_of
 from shared.events import AppliedTag, to_millisecond
 from shared.models import Order, OrderStatus
 from shared.money import to_cents
-from shared.stored_order import beside_the_order, order_as_ingested
+from shared.stored_order import (
+    applied_event_ids,
+    beside_the_order,
+    order_as_ingested,
+    stored_event_ids,
+)
 from shared.stored_tags import TagDefaults, first_change_at, order_tags, stored_tag
 
 APPLIED_EVENTS_KEPT = 50
@@ -70,7 +75,7 @@ class OrderRecord:
             "tags": [stored_tag(t, templates, name_key=None, defaults=defaults) for t in self.tags],
             "tag_names": names,
             "figures": stored_figures(self.figures),
-            "applied_events": kept_events(self.applied_events),
+            "applied_events": stored_event_ids(kept_events(self.applied_events)),
             "version": self.version,
         }
         if defaults.at is not None:
@@ -95,7 +100,7 @@ class OrderRecord:
             tags=order_tags(document, templates),
             figures=FiguresSnapshot.from_record(document["figures"]),
             contribution_reversed=bool(document.get("contribution_reversed")),
-            applied_events=list(document.get("applied_events", [])),
+            applied_events=applied_event_ids(document),
             version=int(document["version"]),
             stored=document,
             first_at=first_change_at(document),

@@ -27,7 +27,7 @@ from services.tagger.queries import (
 )
 from services.tagger.store import ServerKind, Templates
 from shared.money import to_cents
-from shared.stored_order import order_as_ingested
+from shared.stored_order import applied_event_ids, order_as_ingested
 from shared.stored_tags import (
     applied_order,
     first_change_at,
@@ -392,11 +392,12 @@ class ReadModel:
             else None
         )
         document["order"] = order_as_ingested(document)
+        document["applied_events"] = applied_event_ids(document)
         tags = order_tags(document, templates)
         history = with_first_change(
             await self._history.find({"order_no": order_no}, {"_id": 0}).to_list(None),
             order_no,
-            document.get("applied_events", []),
+            document["applied_events"],
             first_change_at(document),
         )
         history.sort(key=applied_order)

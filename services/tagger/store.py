@@ -24,6 +24,7 @@ from services.tagger.order_record import HistoryEntry, OrderRecord, update_of
 from services.tagger.rules.reasons import ReasonTemplates
 from services.tagger.rules.schema import CatalogTag
 from shared.mongo import DUPLICATE_KEY, SCAN_BATCH
+from shared.stored_order import applied_event_ids
 from shared.stored_tags import (
     applied_order,
     with_first_change,
@@ -206,7 +207,7 @@ class OrderStore:
         cursor = self.orders.find(
             {"order_no": {"$in": sorted(conflicts)}}, {"_id": 0, "order_no": 1, "applied_events": 1}
         )
-        applied = {doc["order_no"]: set(doc.get("applied_events", [])) async for doc in cursor}
+        applied = {doc["order_no"]: set(applied_event_ids(doc)) async for doc in cursor}
         stale = [
             entry
             for entry in history

@@ -16,7 +16,7 @@ from redis.asyncio import Redis
 
 from services.tagger.rules.schema import RuleSet
 from shared.events import order_event_adapter
-from shared.stored_order import order_created_at
+from shared.stored_order import applied_event_ids, order_created_at
 from shared.stored_tags import first_change_at, with_first_change
 from tests.chaos.environment import Environment
 from tests.chaos.receivers import Receiver
@@ -134,7 +134,7 @@ async def run_checks(
             for entry in with_first_change(
                 kept,
                 order_no,
-                stored.get(order_no, {}).get("applied_events", []),
+                applied_event_ids(stored.get(order_no, {})),
                 first_change_at(stored.get(order_no, {})),
             )
         ]

@@ -3,13 +3,18 @@ local store: ``tag_keys`` only where the server needs them, the same order list 
 orders stored in the earlier form read in full (detail, list, rule diff replay) and rewritten
 compact when they next change."""
 
+import json
 from datetime import UTC, datetime
 from typing import Any
+from uuid import uuid4
 
 import pytest
+from bson.binary import Binary
+from fastapi.encoders import jsonable_encoder
 from pymongo.asynchronous.database import AsyncDatabase
 
 from services.console.api import rule_hit_counts
+from services.notifier.store import AlertStore
 from services.tagger.order_record import HistoryEntry, OrderRecord
 from services.tagger.queries import OrderFilter, SortKey
 from services.tagger.read_model import ReadModel
@@ -20,7 +25,7 @@ from services.tagger.rules.reasons import ReasonTemplates
 from services.tagger.rules.schema import load_rules
 from services.tagger.settings import DEFAULT_RULES_FILE
 from services.tagger.store import OrderStore
-from shared import stored_tags
+from shared import stored_order, stored_tags
 from shared.models import OrderStatus
 from shared.stored_tags import stored_tag
 from tests.factories import make_order
@@ -229,3 +234,32 @@ async def test_tags_whose_names_hold_their_family_list_read_and_count_as_tags_th
         assert [(t.name, t.family, t.rule_id) for t in replayed[record.order.order_no]] == [
             (t.name, t.family, t.rule_id) for t in record.tags
         ]
+
+
+async def test_orders_whose_event_ids_are_stored_as_uuids_read_them_as_strings(
+    mongo_db: AsyncDatabase[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The form the next release writes (``WRITE_BINARY_EVENT_IDS``): the tagger's own reads
+    (a redelivered event is known), the order detail and the notifier's order page answer
+    the ids as the events named them."""
+    monkeypatch.setattr(stored_order, "WRITE_BINARY_EVENT_IDS", True)
+    records = [tagged(i) for i in range(3)]
+    for record in records:
+        record.applied_events = [str(uuid4()), str(uuid4())]
+    store = OrderStore(mongo_db, lambda: TEMPLATES, unique_indexes_only=False)
+    await store.ensure_indexes()
+    assert await store.save(records, []) == set()
+    raw = await mongo_db["orders"].find_one({"order_no": records[0].order.order_no})
+    assert raw is not None
+    assert all(isinstance(event_id, Binary) for event_id in raw["applied_events"])
+
+    loaded = await store.load([r.order.order_no for r in records])
+    for record in records:
+        assert loaded[record.order.order_no].applied_events == record.applied_events
+    detail = await ReadModel(mongo_db, templates=lambda: TEMPLATES).order(records[0].order.order_no)
+    assert detail is not None
+    assert detail["applied_events"] == records[0].applied_events
+    json.dumps(jsonable_encoder(detail))  # as the Tag API answers it
+    page = await AlertStore(mongo_db).order_of(records[1].order.order_no)
+    assert page is not None
+    assert page["applied_events"] == records[1].applied_events

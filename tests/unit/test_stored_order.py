@@ -2,14 +2,18 @@
 
 from datetime import datetime, timedelta, timezone
 from typing import Any
+from uuid import uuid4
 
 import bson
+import pytest
+from bson.binary import Binary
 from bson.codec_options import CodecOptions
 
 from services.tagger.order_record import OrderRecord
 from services.tagger.rules.facts import FiguresSnapshot
+from shared import stored_order
 from shared.models import OrderStatus
-from shared.stored_order import order_as_ingested, order_created_at
+from shared.stored_order import applied_event_ids, order_as_ingested, order_created_at
 from tests.factories import make_order
 
 AS_MONGODB = CodecOptions(tz_aware=True)  # the services' clients read times as aware UTC
@@ -90,3 +94,32 @@ def test_a_shops_local_creation_time_reads_back_with_its_offset() -> None:
     assert restored == order
     assert restored.created_at.utcoffset() == timedelta(hours=8)
     assert order_created_at(document) == created_at
+
+
+def test_applied_event_ids_stored_as_uuids_read_back_as_the_events_named_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The form the next release writes (``WRITE_BINARY_EVENT_IDS``), beside the strings
+    written until now: an id that is not a UUID's own string form stays a string."""
+    monkeypatch.setattr(stored_order, "WRITE_BINARY_EVENT_IDS", True)
+    ids = [str(uuid4()), "manual-7", str(uuid4()).upper(), str(uuid4())]
+    record = OrderRecord(
+        make_order("SO-3"), OrderStatus.PENDING, [], FiguresSnapshot(), applied_events=ids
+    )
+    document = _through_mongodb(record.to_document())
+    stored = document["applied_events"]
+
+    assert [type(e) for e in stored] == [Binary, str, str, Binary]
+    assert len(bson.encode({"ids": stored})) < len(bson.encode({"ids": ids})) - 2 * 19
+    assert applied_event_ids(document) == ids
+    assert OrderRecord.from_document(document).applied_events == ids
+    assert applied_event_ids({**document, "applied_events": ids}) == ids  # written until now
+    assert applied_event_ids({}) == []
+
+
+def test_applied_event_ids_are_stored_as_strings_until_the_next_release() -> None:
+    ids = [str(uuid4())]
+    record = OrderRecord(
+        make_order("SO-2"), OrderStatus.PENDING, [], FiguresSnapshot(), applied_events=ids
+    )
+    assert _through_mongodb(record.to_document())["applied_events"] == ids
