@@ -59,9 +59,10 @@ Instant = Annotated[
 
 
 def family_condition(family: str) -> list[dict[str, Any]]:
-    """Orders holding a tag of ``family``: stored with it, or named "family:value" (a rule
-    tag so named by the rule named as its family stores neither: ``shared/stored_tags.py``).
-    The name's condition is a prefix, which a MongoDB answers from the ``tag_names`` index."""
+    """Orders holding a tag of ``family`` or named ``family:value``: tags are named by their
+    family so (the rules' ``tag_from`` prefixes), and a rule tag so named by the rule named as
+    its family stores neither family nor rule (``shared/stored_tags.py``). A tag outside the
+    family named with its prefix (a free tag ``status:escalated``) lists under it too."""
     return [{"tags.family": family}, {"tag_names": {"$regex": f"^{re.escape(family)}:"}}]
 
 

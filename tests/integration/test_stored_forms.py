@@ -239,9 +239,9 @@ async def test_tags_whose_names_hold_their_family_list_read_and_count_as_tags_th
 async def test_orders_whose_event_ids_are_stored_as_uuids_read_them_as_strings(
     mongo_db: AsyncDatabase[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The form the next release writes (``WRITE_BINARY_EVENT_IDS``): the tagger's own reads
-    (a redelivered event is known), the order detail and the notifier's order page answer
-    the ids as the events named them."""
+    """The form the next release writes (``WRITE_BINARY_EVENT_IDS``): the tagger's loads, the
+    order detail and the notifier's order page answer the ids as the events named them (a
+    redelivery on that form: ``test_tagger``)."""
     monkeypatch.setattr(stored_order, "WRITE_BINARY_EVENT_IDS", True)
     records = [tagged(i) for i in range(3)]
     for record in records:

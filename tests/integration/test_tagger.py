@@ -1,21 +1,26 @@
 """The tagger on the real stack: tags and figures exact, idempotent under replay, dead letters."""
 
 import asyncio
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
+from uuid import uuid4
 
 import httpx
 import pytest
+from bson.binary import Binary
 from pymongo.asynchronous.database import AsyncDatabase
 from redis.asyncio import Redis
 
 from services.tagger.figures import CustomerFigures, rebuild_figures
+from services.tagger.order_record import HistoryEntry
 from services.tagger.read_model import ReadModel
 from services.tagger.rules.reasons import ReasonTemplates
 from services.tagger.rules.regions import region_of
 from services.tagger.rules.schema import load_rules
 from services.tagger.settings import DEFAULT_RULES_FILE, TaggerSettings
 from services.tagger.store import OrderStore
+from shared import stored_order, stored_tags
 from shared.events import OrderCreated, OrderTagged, StatusChanged
 from shared.models import OrderStatus
 from tests.generated import order_stream
@@ -28,6 +33,13 @@ from tests.integration.conftest import (
 )
 
 pytestmark = pytest.mark.integration
+
+
+def write_next_release_forms(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The stored forms this release reads and the next one writes (``docs/architecture.md``)."""
+    monkeypatch.setattr(stored_tags, "WRITE_FAMILY_IN_NAME", True)
+    monkeypatch.setattr(stored_tags, "_tag_forms", {})
+    monkeypatch.setattr(stored_order, "WRITE_BINARY_EVENT_IDS", True)
 
 
 async def send_through_ingest(
@@ -89,19 +101,29 @@ async def test_thousands_of_orders_are_tagged_and_counted_exactly(
     await assert_figures_exact(redis_client, expected)
 
 
+@pytest.mark.parametrize("forms", ["written now", "the next release's"])
 async def test_the_same_events_delivered_twice_change_nothing(
+    forms: str,
+    monkeypatch: pytest.MonkeyPatch,
     tagger: Any,
     tagger_settings: TaggerSettings,
     mongo_db: AsyncDatabase[dict[str, Any]],
     redis_client: Redis,
     run_id: str,
 ) -> None:
+    """Also on the forms the next release writes (``docs/architecture.md``): tags named by
+    their family stored as neither, applied event ids as BSON UUIDs."""
+    if forms == "the next release's":
+        write_next_release_forms(monkeypatch)
     events, expected = order_stream(300, customers=30, seed=11, prefix=run_id)
     created = [e for e in events if isinstance(e, OrderCreated)]
 
     async with tagger():
         await publish_events(tagger_settings, events)
         first = await wait_for_orders(mongo_db, len(created), len(events))
+        if forms == "the next release's":
+            some = next(iter(first.values()))
+            assert all(isinstance(event_id, Binary) for event_id in some["applied_events"])
         # tagged events are published after the batch's history is stored
         tagged_before = await read_topic(
             tagger_settings, tagger_settings.topics.tagged, len(events)
@@ -226,6 +248,7 @@ async def test_rebuilt_figures_equal_the_live_ones(
 async def test_a_write_that_lost_a_race_is_detected_not_applied(
     mongo_db: AsyncDatabase[dict[str, Any]],
     run_id: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from dataclasses import replace
 
@@ -234,19 +257,26 @@ async def test_a_write_that_lost_a_race_is_detected_not_applied(
     from services.tagger.store import OrderStore
     from tests.factories import make_order
 
+    write_next_release_forms(monkeypatch)  # the ids as BSON UUIDs: read back by the check
     store = OrderStore(mongo_db)
     await store.ensure_indexes()
     order = make_order(f"{run_id}-1")
     assert await store.save([OrderRecord(order, order.status, [], FiguresSnapshot())], []) == set()
     [mine] = (await store.load([order.order_no])).values()
     [theirs] = (await store.load([order.order_no])).values()
-    assert await store.save([replace(theirs, applied_events=["manual-1"])], []) == set()
+    theirs_id, mine_id = str(uuid4()), str(uuid4())
+    assert await store.save([replace(theirs, applied_events=[theirs_id])], []) == set()
+    same_event = HistoryEntry(order.order_no, theirs_id, datetime.now(UTC), [], [])
+    own_event = HistoryEntry(order.order_no, mine_id, datetime.now(UTC), [], [])
 
-    lost = await store.save([replace(mine, applied_events=["rule-1"])], [])
+    lost = await store.save([replace(mine, applied_events=[mine_id])], [same_event, own_event])
 
     assert lost == {order.order_no}
     [stored] = (await store.load([order.order_no])).values()
-    assert (stored.applied_events, stored.version) == (["manual-1"], 2)
+    assert (stored.applied_events, stored.version) == ([theirs_id], 2)
+    # the entry of the event the winner applied stays (it describes its change); ours goes
+    kept = [e["event_id"] async for e in mongo_db["tag_history"].find({"order_no": order.order_no})]
+    assert kept == [theirs_id]
 
 
 async def test_two_writers_of_a_new_order_one_wins_the_other_is_told(

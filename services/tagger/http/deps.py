@@ -71,7 +71,14 @@ def order_filter(
     all_tags: Annotated[list[TagName], Query()] = [],  # noqa: B006  (FastAPI copies defaults)
     any_tags: Annotated[list[TagName], Query()] = [],  # noqa: B006
     none_tags: Annotated[list[TagName], Query()] = [],  # noqa: B006
-    family: Annotated[str | None, Query(min_length=1, max_length=32)] = None,
+    family: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=32,
+            description="orders holding a tag of this family, or named `family:value`",
+        ),
+    ] = None,
     status_: Annotated[OrderStatus | None, Query(alias="status")] = None,
     customer_id: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
     region: Annotated[str | None, Query(min_length=1, max_length=32)] = None,
