@@ -18,6 +18,7 @@ from services.notifier.delivery import ChannelWorker, Dispatcher
 from services.notifier.live import LiveFeed
 from services.notifier.metrics import StoreCommands
 from services.notifier.publishing import AlertPublisher
+from services.notifier.reasons import RuleReasons
 from services.notifier.retrying import through_outages
 from services.notifier.routing import Routing, load_routing
 from services.notifier.sessions import RevokedSessions
@@ -51,6 +52,7 @@ class Notifier:
     alerting: Alerting
     broker: KafkaBroker
     revoked: RevokedSessions
+    reasons: RuleReasons  # of the tagger's rules, for the page's order tags
     api_limit: RateLimiter
     login_limit: RateLimiter
     background: list[asyncio.Task[None]] = field(default_factory=list)
@@ -135,6 +137,7 @@ async def bootstrap(settings: NotifierSettings) -> AsyncIterator[Notifier]:
             alerting,
             broker,
             revoked=RevokedSessions(database["revoked_sessions"]),
+            reasons=RuleReasons(database),
             api_limit=RateLimiter(
                 redis, settings.notifier_api_rate_per_minute, namespace="notifier:api"
             ),

@@ -236,9 +236,11 @@ async def alert_detail(request: Request, alert_id: str, user: CurrentUser) -> di
     alert = await store.get(alert_id)
     if alert is None:
         raise AlertNotFound(alert_id)
+    code = pick_language(request.cookies.get(LANG_COOKIE), request.headers.get("accept-language"))
+    reasons = await request.app.state.notifier.reasons.templates(code)
     return {
         "alert": alert,
-        "order": await store.order_of(alert["order_no"]),
+        "order": await store.order_of(alert["order_no"], reasons),
         "delivery_attempts": await store.attempts_of(alert_id),
     }
 

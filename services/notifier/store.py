@@ -20,7 +20,7 @@ from pymongo.errors import BulkWriteError
 from services.notifier.grouping import AlertGroup
 from shared.mongo import DUPLICATE_KEY, SCAN_BATCH
 from shared.stored_order import applied_event_ids, order_as_ingested
-from shared.stored_tags import readable_tags
+from shared.stored_tags import ReasonTemplates, readable_tags
 from shared.tracing import order_trace
 
 PAGE_SIZE_MAX = 500
@@ -594,9 +594,12 @@ class AlertStore:
         cursor = self.attempts.find({"alert_ids": alert_id}, {"_id": 0}).sort("at", DESCENDING)
         return await cursor.limit(limit).to_list(None)
 
-    async def order_of(self, order_no: str) -> dict[str, Any] | None:
-        """The tagger's order, its tags in full (stored compact: ``shared/stored_tags.py``;
-        without the tagger's rules a rule tag's reason names its rule, version and values)."""
+    async def order_of(
+        self, order_no: str, templates: ReasonTemplates | None = None
+    ) -> dict[str, Any] | None:
+        """The tagger's order, its tags in full (stored compact: ``shared/stored_tags.py``),
+        their reasons rendered by ``templates`` (``reasons.RuleReasons``; without them a rule
+        tag's reason names its rule, version and values)."""
         document = await self.orders.find_one(
             {"order_no": order_no}, {"_id": 0, "order.customer": 0, "figures": 0}
         )
@@ -604,7 +607,7 @@ class AlertStore:
             document["order"] = order_as_ingested(document)
             document["applied_events"] = applied_event_ids(document)
             document["order"].pop("customer", None)  # not the notifier's to show
-            document["tags"] = readable_tags(document, None)
+            document["tags"] = readable_tags(document, templates)
             for stored_only in ("tags_at", "tags_rule_version", "tag_keys", "first_at"):
                 document.pop(stored_only, None)
         return document

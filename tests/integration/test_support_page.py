@@ -6,11 +6,13 @@ import shutil
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 import uvicorn
 from playwright.async_api import async_playwright, expect
+from pymongo.asynchronous.database import AsyncDatabase
 
 from bench.harness import free_port
 from services.console.sessions import COOKIE as CONSOLE_COOKIE
@@ -19,11 +21,21 @@ from services.console.settings import LOCAL_SESSION_SECRET
 from services.console.users import Role, User
 from services.notifier.app import create_app
 from services.notifier.settings import NotifierSettings
+from services.tagger.order_record import OrderRecord
+from services.tagger.read_model import ReadModel
+from services.tagger.rule_versions import RuleVersions
+from services.tagger.rules.engine import decide, merge_tags
+from services.tagger.rules.facts import FiguresSnapshot, order_facts
+from services.tagger.settings import DEFAULT_RULES_FILE
+from services.tagger.store import OrderStore
 from shared.auth import LOCAL_DEV_KEY
+from shared.events import utc_now
 from shared.redis import make_redis
 from shared.settings import Settings
 from tests.conftest import eventually
+from tests.factories import make_order
 from tests.integration.test_notifier import publish_tagged, routing_file, tagged_event
+from tests.integration.test_stored_forms import RULES, TEMPLATES
 
 pytestmark = pytest.mark.integration
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -59,8 +71,31 @@ async def served(settings: NotifierSettings) -> AsyncIterator[str]:
         await task
 
 
+async def store_tagged_order(database: AsyncDatabase[dict[str, Any]], order_no: str) -> str:
+    """The order as the tagger stores it (its rule set recorded, as a tagger does at start);
+    answers the reason of its ``urgent`` tag as the console gives it in English."""
+    order = make_order(order_no, shipping={"method": "same_day", "province": "上海"})
+    figures = FiguresSnapshot()
+    change = merge_tags(
+        [],
+        decide(RULES, order_facts(order, figures, order.status)),
+        exclusive_families=RULES.exclusive_families,
+        max_tags=20,
+        at=utc_now(),
+    )
+    record = OrderRecord(order, order.status, change.tags, figures, applied_events=["e-1"])
+    store = OrderStore(database, lambda: TEMPLATES)
+    await store.ensure_indexes()
+    assert await store.save([record], []) == set()
+    text = DEFAULT_RULES_FILE.read_text(encoding="utf-8")
+    await RuleVersions(database).record(text, RULES, by="tagger")
+    detail = await ReadModel(database, templates=lambda: TEMPLATES).order(order_no, "en")
+    assert detail is not None
+    return str(next(t["reason"] for t in detail["tags"] if t["name"] == "urgent"))
+
+
 async def test_a_new_urgent_order_appears_live_and_can_be_acknowledged(
-    settings: Settings, tmp_path: Path, run_id: str
+    settings: Settings, mongo_db: AsyncDatabase[dict[str, Any]], tmp_path: Path, run_id: str
 ) -> None:
     notifier_settings = NotifierSettings(
         **settings.model_dump(),
@@ -77,6 +112,7 @@ async def test_a_new_urgent_order_appears_live_and_can_be_acknowledged(
         await expect(page.locator("#status")).to_have_text("live", timeout=10_000)
 
         order_no = f"{run_id}-live"
+        urgent_because = await store_tagged_order(mongo_db, order_no)
         await publish_tagged(notifier_settings, [tagged_event(order_no, ["urgent", "vip"], "vip")])
         row = page.locator(f"tr[data-id='{order_no}:support']")
         await expect(row).to_be_visible(timeout=15_000)  # arrived without a reload
@@ -86,6 +122,8 @@ async def test_a_new_urgent_order_appears_live_and_can_be_acknowledged(
         await expect(row).to_contain_text("claimed by local-dev")
         await row.click()
         await expect(page.locator("#detail")).to_contain_text(order_no)
+        # the order's tags with their reasons in the reader's language, as the console's
+        await expect(page.locator("#detail")).to_contain_text(urgent_because)
         # ORDERTAG_UPDATE_SCREENSHOT=1 refreshes the one in docs/
         shot = (
             DOCS_SCREENSHOT

@@ -1,0 +1,50 @@
+"""The reasons of an order's rule tags on the support page, in the reader's language.
+
+The tagger stores a rule tag's reason as the values its rule's template took
+(``shared/stored_tags.py``); the words are its rule set's, and every rule set once in force is
+recorded in ``rule_versions``. The notifier reads them as the tagger does, so the page says
+"express shipping → urgent" (or "快递配送 → 紧急"), not "rule priority.fast-shipping version 1:
+express". They change only when a rule version is put in force: read at most once a minute.
+"""
+
+import asyncio
+import time
+from typing import Any
+
+from pymongo.asynchronous.database import AsyncDatabase
+
+from services.tagger.builtin_labels import reason_labels
+from services.tagger.rule_versions import RuleVersions
+from services.tagger.rules.reasons import ReasonTemplates, TranslatedReasons
+
+REFRESH_S = 60.0
+
+
+class RuleReasons:
+    """The reason templates of every rule set once in force, read from the tagger's records."""
+
+    def __init__(
+        self, database: AsyncDatabase[dict[str, Any]], refresh_s: float = REFRESH_S
+    ) -> None:
+        self._versions = RuleVersions(database)
+        self._refresh_s = refresh_s
+        self._templates: ReasonTemplates | None = None
+        self._read_at = -refresh_s
+        self._reading = asyncio.Lock()
+
+    async def templates(self, language: str | None) -> ReasonTemplates | TranslatedReasons | None:
+        """The templates in ``language`` (the rules' own words where they give none in it);
+        None while no rule set was ever put in force (the tagger never ran on this store)."""
+        if time.monotonic() - self._read_at >= self._refresh_s:
+            async with self._reading:
+                if time.monotonic() - self._read_at >= self._refresh_s:
+                    await self._read()
+        if self._templates is None:
+            return None
+        return self._templates.in_language(language, reason_labels(language))
+
+    async def _read(self) -> None:
+        in_force = await self._versions.active_rule_sets()  # the one in force last
+        if in_force:
+            self._templates = ReasonTemplates(in_force[-1], earlier=in_force[:-1])
+        self._read_at = time.monotonic()
