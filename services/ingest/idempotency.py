@@ -4,6 +4,14 @@ A claim is taken atomically before publishing (``pending``, short-lived) and con
 broker acknowledged (``accepted``, kept for the retention period). A failed publish releases the
 claim so the client's retry can succeed.
 
+A claim's record is JSON (``{"digest": ..., "event_id": ..., "customer_id": ..., "state":
+...}``, ~264 bytes of Redis memory a claim) or, read since the release of 2026-11-27 afternoon
+and written from the next (``WRITE_COMPACT_CLAIMS``), ``state|event_id|digest|customer_id``
+with the state's first letter and the digest's first 128 bits (~168 bytes): claims are kept
+for the retention period (7 days by default), so they are most of Redis's memory at volume
+(``docs/capacity.md``). Expand, then contract: a release that wrote the compact form could
+not be rolled back to one that reads only JSON.
+
 On one Redis node a batch is claimed in one script call over all its keys. On Redis Cluster a
 script may only touch keys of one hash slot, so the keys are grouped by slot and each group is
 one script call, all of them sent in one cluster pipeline (one round trip per node).
@@ -44,19 +52,29 @@ _CONFIRM = """
 for i, key in ipairs(KEYS) do redis.call('SET', key, ARGV[i + 1], 'EX', ARGV[1]) end
 return #KEYS
 """
+# A record in either form (``ClaimRecord.parse``): JSON, or ``p|event_id|digest|customer``.
 _RELEASE = """
 local released = 0
 for i, key in ipairs(KEYS) do
   local current = redis.call('GET', key)
   if current then
-    local record = cjson.decode(current)
-    if record['event_id'] == ARGV[i] and record['state'] == 'pending' then
+    local event_id, pending
+    if string.sub(current, 1, 1) == '{' then
+      local record = cjson.decode(current)
+      event_id, pending = record['event_id'], record['state'] == 'pending'
+    else
+      event_id, pending = string.match(current, '^.|([^|]*)|'), string.sub(current, 1, 1) == 'p'
+    end
+    if event_id == ARGV[i] and pending then
       released = released + redis.call('DEL', key)
     end
   end
 end
 return released
 """
+# Whether claims are written in the compact form (read in either): from the next release.
+WRITE_COMPACT_CLAIMS = False
+DIGEST_KEPT = 32  # hex digits of an order's digest a compact record keeps (128 bits)
 
 
 class ClaimOutcome(StrEnum):
@@ -64,6 +82,33 @@ class ClaimOutcome(StrEnum):
     DUPLICATE = "duplicate"  # identical and already accepted
     CONFLICT = "conflict"  # same number, other content
     IN_FLIGHT = "in_flight"  # identical, another request is publishing it now
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimRecord:
+    """What a claim's record says: its state, the event that claimed it, the customer and
+    the order's digest (or the digest's first ``DIGEST_KEPT`` hex digits)."""
+
+    state: str  # "pending" or "accepted"
+    event_id: str
+    customer_id: str
+    digest: str
+
+    @classmethod
+    def parse(cls, raw: str | bytes) -> "ClaimRecord":
+        text = raw.decode() if isinstance(raw, bytes) else raw
+        if text.startswith("{"):
+            record = json.loads(text)
+            return cls(record["state"], record["event_id"], record["customer_id"], record["digest"])
+        state, event_id, digest, customer_id = text.split("|", 3)
+        return cls(_STATES[state], event_id, customer_id, digest)
+
+    def same_order(self, digest: str) -> bool:
+        """Whether the order whose digest is ``digest`` is the one claimed."""
+        return len(self.digest) >= DIGEST_KEPT and digest.startswith(self.digest)
+
+
+_STATES = {"p": "pending", "a": "accepted"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,14 +164,14 @@ class OrderIdempotency:
             if not existing:
                 claims.append(Claim(ClaimOutcome.CLAIMED, event_id, order.customer.id, digest))
                 continue
-            record = json.loads(existing)
-            if record["digest"] != digest:
+            record = ClaimRecord.parse(existing)
+            if not record.same_order(digest):
                 outcome = ClaimOutcome.CONFLICT
-            elif record["state"] == "pending":
+            elif record.state == "pending":
                 outcome = ClaimOutcome.IN_FLIGHT
             else:
                 outcome = ClaimOutcome.DUPLICATE
-            claims.append(Claim(outcome, record["event_id"], record["customer_id"], digest))
+            claims.append(Claim(outcome, record.event_id, record.customer_id, digest))
         return claims
 
     async def confirm(self, accepted: list[tuple[Order, Claim]]) -> None:
@@ -156,7 +201,7 @@ class OrderIdempotency:
             raw = await self._redis.get(self.key(order_no))
         except REDIS_OUTAGE as error:
             raise _unavailable(error) from error
-        return json.loads(raw)["customer_id"] if raw else None
+        return ClaimRecord.parse(raw).customer_id if raw else None
 
     async def _run(
         self, script: str, keys: list[str], per_key: list[str], head: Sequence[Any] = ()
@@ -205,9 +250,12 @@ def _unavailable(error: BaseException) -> DependencyUnavailable:
 
 
 def _record(customer_id: Identifier, digest: str, event_id: str, state: str) -> str:
-    """A claim's record: what ``json.dumps`` of its four fields gives, formatted directly. None
-    needs escaping: a digest is hex, an event id a UUID, a state a word, and a customer id an
-    ``Identifier`` (letters, digits and ``_ . : -``), so ``json.dumps`` of it is it quoted."""
+    """A claim's record: compact (``WRITE_COMPACT_CLAIMS``), else what ``json.dumps`` of its
+    four fields gives, formatted directly. None needs escaping or holds a ``|``: a digest is
+    hex, an event id a UUID, a state a word, and a customer id an ``Identifier`` (letters,
+    digits and ``_ . : -``), so ``json.dumps`` of it is it quoted."""
+    if WRITE_COMPACT_CLAIMS:
+        return f"{state[0]}|{event_id}|{digest[:DIGEST_KEPT]}|{customer_id}"
     return (
         f'{{"digest": "{digest}", "event_id": "{event_id}", '
         f'"customer_id": "{customer_id}", "state": "{state}"}}'

@@ -8,7 +8,8 @@ import pytest
 from redis.asyncio import Redis
 
 from bench.harness import free_port
-from services.ingest.idempotency import ClaimOutcome, OrderIdempotency
+from services.ingest import idempotency
+from services.ingest.idempotency import ClaimOutcome, ClaimRecord, OrderIdempotency
 from services.ingest.intake import EventPublisher, OrderClaims
 from services.ingest.publishing import BrokerUnavailable, OrderEventPublisher
 from services.ingest.settings import IngestSettings
@@ -24,11 +25,15 @@ from tests.integration.conftest import read_topic
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(params=["redis", "fake"])
-async def claims(request: Any, ingest_settings: IngestSettings) -> AsyncIterator[OrderClaims]:
+@pytest.fixture(params=["redis", "redis, the next release's records", "fake"])
+async def claims(
+    request: Any, ingest_settings: IngestSettings, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[OrderClaims]:
     if request.param == "fake":
         yield FakeClaims()
         return
+    if request.param == "redis, the next release's records":
+        monkeypatch.setattr(idempotency, "WRITE_COMPACT_CLAIMS", True)
     redis = make_redis(ingest_settings)
     try:
         yield OrderIdempotency(redis, retention_s=600)
@@ -111,6 +116,40 @@ async def test_a_batch_of_claims_answers_in_order(claims: OrderClaims, run_id: s
     ]
     assert answers[7].event_id == "taken"
     assert answers[8].event_id == "e-8"
+
+
+@pytest.mark.parametrize("written_compact", [False, True])
+async def test_claims_written_in_either_form_are_read_by_this_release(
+    ingest_settings: IngestSettings,
+    monkeypatch: pytest.MonkeyPatch,
+    run_id: str,
+    written_compact: bool,
+) -> None:
+    """A rolling update or a rollback: claims one form's writer took, the other's reads (a
+    duplicate, a conflict, the customer, a release of a pending claim by its own event)."""
+    redis = make_redis(ingest_settings)
+    claims = OrderIdempotency(redis, retention_s=600)
+    accepted, pending = make_order(f"{run_id}-1"), make_order(f"{run_id}-2")
+    try:
+        monkeypatch.setattr(idempotency, "WRITE_COMPACT_CLAIMS", written_compact)
+        [first] = await claims.claim([(accepted, "e-1")])
+        await claims.confirm([(accepted, first)])
+        [held] = await claims.claim([(pending, "e-2")])
+        raw = await redis.get(claims.key(accepted.order_no))
+        assert raw.startswith(b"a|e-1|") if written_compact else raw.startswith(b"{")
+        assert ClaimRecord.parse(raw).state == "accepted"
+
+        monkeypatch.setattr(idempotency, "WRITE_COMPACT_CLAIMS", not written_compact)
+        [again] = await claims.claim([(accepted, "e-3")])
+        [other] = await claims.claim([(make_order(f"{run_id}-1", notes="other"), "e-4")])
+        assert (again.outcome, again.event_id) == (ClaimOutcome.DUPLICATE, "e-1")
+        assert other.outcome is ClaimOutcome.CONFLICT
+        assert await claims.customer_of(accepted.order_no) == "C-1"
+        await claims.release([(pending, held)])
+        [retried] = await claims.claim([(pending, "e-5")])
+        assert retried.outcome is ClaimOutcome.CLAIMED
+    finally:
+        await redis.aclose()
 
 
 async def test_claims_without_redis_raise_dependency_unavailable(
