@@ -138,7 +138,10 @@ class TaggingService:
 
     async def _attempt(self, events: list[OrderEventModel], *, outcome: BatchOutcome) -> set[str]:
         records = await self._store.load(sorted({event.order_no for event in events}))
-        fresh, replays = _split_fresh(events, records)
+        fresh, replays, created_again = _split_fresh(events, records)
+        if created_again:
+            log.info("order_created_again", orders=sorted({e.order_no for e in created_again}))
+            metrics.EVENTS_PROCESSED.labels("created_again").inc(len(created_again))
         refused = {r.event.event_id: r for r in _refused_status_changes(fresh, records)}
         fresh = [event for event in fresh if event.event_id not in refused]
         outcome.unknown_orders.extend(refused.values())
@@ -426,10 +429,18 @@ def _refused_status_changes(
 
 def _split_fresh(
     events: list[OrderEventModel], records: dict[str, OrderRecord]
-) -> tuple[list[OrderEventModel], list[OrderEventModel]]:
+) -> tuple[list[OrderEventModel], list[OrderEventModel], list[OrderCreated]]:
+    """The events to apply, those applied already (their tagged events are sent again) and
+    creations of an order already created: ingest answers the same order sent twice as a
+    duplicate only while it keeps its claim (``ORDERTAG_INGEST_IDEMPOTENCY_RETENTION_S``), or
+    Redis lost it. Such a creation is not applied, its figures not counted: a shop's stale
+    copy must not take a cancelled order back to pending (a change comes as ``PUT
+    /orders/{order_no}``, an ``order.updated``)."""
     fresh: list[OrderEventModel] = []
     replays: list[OrderEventModel] = []
+    created_again: list[OrderCreated] = []
     seen: set[str] = set()
+    created = set(records)
     for event in events:
         event_id = str(event.event_id)
         if event_id in seen:
@@ -438,9 +449,13 @@ def _split_fresh(
         record = records.get(event.order_no)
         if record is not None and event_id in record.applied_events:
             replays.append(event)
+        elif isinstance(event, OrderCreated) and event.order_no in created:
+            created_again.append(event)
         else:
+            if isinstance(event, OrderCreated):
+                created.add(event.order_no)
             fresh.append(event)
-    return fresh, replays
+    return fresh, replays, created_again
 
 
 def _tag_from_history(tag: dict[str, Any], at: datetime) -> AppliedTag:

@@ -9,6 +9,7 @@ from uuid import uuid4
 import httpx
 import pytest
 from bson.binary import Binary
+from prometheus_client import REGISTRY
 from pymongo.asynchronous.database import AsyncDatabase
 from redis.asyncio import Redis
 
@@ -23,6 +24,7 @@ from services.tagger.store import OrderStore
 from shared import stored_order, stored_tags
 from shared.events import OrderCreated, OrderTagged, StatusChanged
 from shared.models import OrderStatus
+from tests.conftest import eventually
 from tests.generated import order_stream
 from tests.integration.conftest import (
     assert_figures_exact,
@@ -149,6 +151,49 @@ async def test_the_same_events_delivered_twice_change_nothing(
     all_ids = {OrderTagged.model_validate_json(r.value).event_id for r in tagged_after}
     assert first_ids == all_ids
     assert len(first_ids) == len(events)
+
+
+async def test_an_order_created_again_after_its_claim_expired_changes_nothing(
+    tagger: Any,
+    ingest_client: httpx.AsyncClient,
+    mongo_db: AsyncDatabase[dict[str, Any]],
+    redis_client: Redis,
+    run_id: str,
+) -> None:
+    """Ingest keeps a claim per order for its retention only (``docs/capacity.md`` says how
+    short it may be), and Redis may lose claims: an order sent again afterwards is accepted
+    with a new event, and the tagger neither counts it again nor takes the shop's stale copy
+    over what happened since (a cancelled order stays cancelled)."""
+    events, expected = order_stream(200, customers=20, seed=5, prefix=run_id)
+    created = [e for e in events if isinstance(e, OrderCreated)]
+    assert any(isinstance(e, StatusChanged) for e in events)
+    resend = {"orders": [e.order.model_dump(mode="json") for e in created]}
+
+    async with tagger():
+        await send_through_ingest(ingest_client, events)
+        first = await wait_for_orders(mongo_db, len(created), len(events))
+        claims = [k async for k in redis_client.scan_iter(match=f"ingest:order:{run_id}-*")]
+        assert len(claims) == len(created)
+        await redis_client.delete(*claims)  # the retention ran out
+        ignored_before = created_again_count()
+
+        answer = await ingest_client.post("/orders/batch", json=resend)
+        assert answer.json()["accepted"] == len(created)
+
+        async def all_seen() -> bool:
+            return created_again_count() - ignored_before == len(created)
+
+        await eventually(all_seen, within=60)
+
+    assert await stored_orders(mongo_db) == first
+    await assert_figures_exact(redis_client, expected)
+
+
+def created_again_count() -> float:
+    return (
+        REGISTRY.get_sample_value("ordertag_tagger_events_total", {"outcome": "created_again"})
+        or 0.0
+    )
 
 
 async def test_a_poison_message_goes_to_the_dead_letter_topic_and_the_rest_flows(
