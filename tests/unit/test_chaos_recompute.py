@@ -92,3 +92,16 @@ def test_a_status_change_before_its_order_is_reported() -> None:
 
     assert expected.unknown_status_changes
     assert "X" not in expected.orders
+
+
+def test_an_order_created_again_is_not_applied_again() -> None:
+    """As the tagger: ingest's claim lost, the shop's first copy sent again changes nothing."""
+    first = created("A", 0, "100.00")
+    again = OrderCreated(order=first.order)  # the same order, a new event
+    events = [first, changed("A", OrderStatus.CANCELLED), again, created("B", 60, "250.00")]
+
+    expected = recompute(events, RULES, ROUTES, max_tags=20)
+
+    assert "status:cancelled" in expected.orders["A"].tag_names
+    assert expected.orders["A"].event_ids == [str(first.event_id), str(events[1].event_id)]
+    assert expected.orders["B"].snapshot.prior_order_count == 0  # A still taken back
