@@ -5,9 +5,10 @@ broker acknowledged (``accepted``, kept for the retention period). A failed publ
 claim so the client's retry can succeed.
 
 A claim's record is JSON (``{"digest": ..., "event_id": ..., "customer_id": ..., "state":
-...}``, ~264 bytes of Redis memory a claim) or, read since the release of 2026-11-27 afternoon
-and written from the next (``WRITE_COMPACT_CLAIMS``), ``state|event_id|digest|customer_id``
-with the state's first letter and the digest's first 128 bits (~168 bytes): claims are kept
+...}``, ~325 bytes of Redis memory a claim, key and expiry included) or, read since the release
+of 2026-11-27 afternoon and written from the next (``WRITE_COMPACT_CLAIMS``),
+``state|event_id|digest|customer_id`` with the state's first letter and the digest's first 128
+bits (~229 bytes): claims are kept
 for the retention period (7 days by default), so they are most of Redis's memory at volume
 (``docs/capacity.md``). Expand, then contract: a release that wrote the compact form could
 not be rolled back to one that reads only JSON.

@@ -11,13 +11,16 @@ import asyncio
 import time
 from typing import Any
 
+import structlog
 from pymongo.asynchronous.database import AsyncDatabase
 
 from services.tagger.builtin_labels import reason_labels
 from services.tagger.rule_versions import RuleVersions
 from services.tagger.rules.reasons import ReasonTemplates, TranslatedReasons
+from shared.errors import MONGO_OUTAGES
 
 REFRESH_S = 60.0
+log = structlog.get_logger("notifier")
 
 
 class RuleReasons:
@@ -44,7 +47,14 @@ class RuleReasons:
         return self._templates.in_language(language, reason_labels(language))
 
     async def _read(self) -> None:
-        in_force = await self._versions.active_rule_sets()  # the one in force last
+        try:
+            in_force = await self._versions.active_rule_sets()  # the one in force last
+        except MONGO_OUTAGES as error:
+            if self._templates is None:
+                raise  # the page answers 503, as for any read while MongoDB is away
+            log.warning("rule_reasons_not_refreshed", error=repr(error))
+            self._read_at = time.monotonic()  # the ones read before serve until the next try
+            return
         if in_force:
             self._templates = ReasonTemplates(in_force[-1], earlier=in_force[:-1])
         self._read_at = time.monotonic()

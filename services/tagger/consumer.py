@@ -122,7 +122,8 @@ async def _handle(
         publishing = asyncio.create_task(output.publish(outcome.tagged, dead, lineage))
         try:
             if customers is not None:
-                await _transient_retried(lambda: customers.after_orders(events), retry_until)
+                applied = [e for e in events if str(e.event_id) not in outcome.created_again]
+                await _transient_retried(lambda: customers.after_orders(applied), retry_until)
             await publishing
         except BaseException:
             await cancel_and_wait([publishing])

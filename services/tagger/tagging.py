@@ -27,6 +27,7 @@ from services.tagger.rules.regions import region_of
 from services.tagger.store import OrderStore
 from shared.events import (
     AppliedTag,
+    EventType,
     OrderCreated,
     OrderFacts,
     OrderTagged,
@@ -60,6 +61,8 @@ class BatchOutcome:
     # status changes refused (dead letters): for an order never seen, or naming another
     # customer than the order's
     unknown_orders: list["Refusal"] = field(default_factory=list)
+    # creations of an order already created, not applied (``_split_fresh``), by event id
+    created_again: dict[str, OrderCreated] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +130,11 @@ class TaggingService:
         for outcome in outcomes:
             merged.tagged.extend(outcome.tagged)
             merged.unknown_orders.extend(outcome.unknown_orders)
+            merged.created_again.update(outcome.created_again)
+        if merged.created_again:
+            again = merged.created_again.values()
+            log.info("order_created_again", orders=sorted({e.order_no for e in again}))
+            metrics.EVENTS_PROCESSED.labels("created_again").inc(len(again))
         return merged
 
     async def _tag_lane(self, events: list[OrderEventModel]) -> BatchOutcome:
@@ -139,9 +147,7 @@ class TaggingService:
     async def _attempt(self, events: list[OrderEventModel], *, outcome: BatchOutcome) -> set[str]:
         records = await self._store.load(sorted({event.order_no for event in events}))
         fresh, replays, created_again = _split_fresh(events, records)
-        if created_again:
-            log.info("order_created_again", orders=sorted({e.order_no for e in created_again}))
-            metrics.EVENTS_PROCESSED.labels("created_again").inc(len(created_again))
+        outcome.created_again.update((str(e.event_id), e) for e in created_again)
         refused = {r.event.event_id: r for r in _refused_status_changes(fresh, records)}
         fresh = [event for event in fresh if event.event_id not in refused]
         outcome.unknown_orders.extend(refused.values())
@@ -449,10 +455,11 @@ def _split_fresh(
         record = records.get(event.order_no)
         if record is not None and event_id in record.applied_events:
             replays.append(event)
-        elif isinstance(event, OrderCreated) and event.order_no in created:
+        elif event.event_type is EventType.ORDER_CREATED and event.order_no in created:
+            assert isinstance(event, OrderCreated)
             created_again.append(event)
         else:
-            if isinstance(event, OrderCreated):
+            if not isinstance(event, StatusChanged):  # a creation, or an update that creates
                 created.add(event.order_no)
             fresh.append(event)
     return fresh, replays, created_again

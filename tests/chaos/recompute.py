@@ -20,7 +20,7 @@ from services.tagger.rules.engine import decide, merge_tags
 from services.tagger.rules.facts import FiguresSnapshot, order_facts
 from services.tagger.rules.schema import RuleSet
 from services.tagger.tagging import replaced_tags, tagged_event_for
-from shared.events import AppliedTag, OrderCreated, OrderUpdated, StatusChanged
+from shared.events import AppliedTag, EventType, OrderCreated, OrderUpdated, StatusChanged
 from shared.models import Order, OrderStatus
 
 DAY_S = 86_400
@@ -138,7 +138,7 @@ def recompute(
     for event in events:
         customer = customers[event.customer_id]
         record = expected.orders.get(event.order_no)
-        if isinstance(event, OrderCreated) and record is not None:
+        if event.event_type is EventType.ORDER_CREATED and record is not None:
             continue  # created again (ingest's claim was lost): the tagger applies it once
         if isinstance(event, StatusChanged):
             if record is None:

@@ -181,7 +181,7 @@ async def test_an_order_created_again_after_its_claim_expired_changes_nothing(
         assert answer.json()["accepted"] == len(created)
 
         async def all_seen() -> bool:
-            return created_again_count() - ignored_before == len(created)
+            return created_again_count() - ignored_before >= len(created)  # a redelivery: more
 
         await eventually(all_seen, within=60)
 

@@ -5,7 +5,7 @@ from decimal import Decimal
 
 from services.tagger.rules.book import RuleBook
 from services.tagger.settings import DEFAULT_RULES_FILE
-from shared.events import OrderCreated, StatusChanged
+from shared.events import OrderCreated, OrderUpdated, StatusChanged
 from shared.models import OrderStatus
 from tests.chaos.recompute import recompute
 from tests.factories import at, make_order
@@ -98,10 +98,15 @@ def test_an_order_created_again_is_not_applied_again() -> None:
     """As the tagger: ingest's claim lost, the shop's first copy sent again changes nothing."""
     first = created("A", 0, "100.00")
     again = OrderCreated(order=first.order)  # the same order, a new event
-    events = [first, changed("A", OrderStatus.CANCELLED), again, created("B", 60, "250.00")]
+    updated = OrderUpdated(order=first.order.model_copy(update={"notes": "gift"}))
+    cancel = changed("A", OrderStatus.CANCELLED)
+    events = [first, cancel, again, updated, changed("A", OrderStatus.CANCELLED)]
+    events.append(created("B", 60, "250.00"))
 
     expected = recompute(events, RULES, ROUTES, max_tags=20)
 
     assert "status:cancelled" in expected.orders["A"].tag_names
-    assert expected.orders["A"].event_ids == [str(first.event_id), str(events[1].event_id)]
+    assert expected.orders["A"].order.notes == "gift"  # an update is applied
+    assert str(again.event_id) not in expected.orders["A"].event_ids
+    assert str(updated.event_id) in expected.orders["A"].event_ids
     assert expected.orders["B"].snapshot.prior_order_count == 0  # A still taken back

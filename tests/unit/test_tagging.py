@@ -1,11 +1,13 @@
-"""The tagger's split of a batch into concurrent lanes."""
+"""The tagger's split of a batch into concurrent lanes, and into events to apply."""
 
 import asyncio
 
 import pytest
 
-from services.tagger.tagging import _lanes_by_customer
-from shared.events import OrderCreated, StatusChanged
+from services.tagger.order_record import OrderRecord
+from services.tagger.rules.facts import FiguresSnapshot
+from services.tagger.tagging import OrderEventModel, _lanes_by_customer, _split_fresh
+from shared.events import OrderCreated, OrderUpdated, StatusChanged
 from shared.models import OrderStatus
 from tests.factories import make_order
 
@@ -78,3 +80,38 @@ async def test_a_failing_lane_stops_the_others_and_its_error_is_raised() -> None
         async with asyncio.timeout(5):
             await tagging.tag([created("A1", "alice"), created("B1", "bob")])
     assert cancelled == [True]
+
+
+def test_an_orders_creation_is_applied_once_and_its_updates_always() -> None:
+    """A creation of an order stored, or created earlier in the batch (or by an update of an
+    order not yet seen), is not applied; an update never counts as a creation."""
+    stored = OrderRecord(make_order("S1"), OrderStatus.CANCELLED, [], FiguresSnapshot())
+    update_stored = OrderUpdated(order=make_order("S1", notes="gift"))
+    create_stored = created("S1", "C-1")
+    create_new = created("N1", "C-1")
+    update_new = OrderUpdated(order=make_order("N1", notes="gift"))
+    create_new_again = OrderCreated(order=create_new.order)
+    update_unseen = OrderUpdated(order=make_order("U1"))
+    create_unseen = created("U1", "C-1")
+    events: list[OrderEventModel] = [
+        update_stored, create_stored, create_new, update_new, create_new_again,
+        update_unseen, create_unseen,
+    ]  # fmt: skip
+
+    fresh, replays, again = _split_fresh(events, {"S1": stored})
+
+    assert fresh == [update_stored, create_new, update_new, update_unseen]
+    assert replays == []
+    assert again == [create_stored, create_new_again, create_unseen]
+
+
+def test_an_event_applied_already_is_a_replay_even_if_it_is_a_creation() -> None:
+    event = created("S1", "C-1")
+    stored = OrderRecord(
+        event.order,
+        OrderStatus.PENDING,
+        [],
+        FiguresSnapshot(),
+        applied_events=[str(event.event_id)],
+    )
+    assert _split_fresh([event], {"S1": stored}) == ([], [event], [])
