@@ -1,0 +1,64 @@
+"""The support page's reasons: the rule sets read again at most once a refresh, and kept
+while MongoDB is away once read (``services/notifier/reasons.py``)."""
+
+from collections import defaultdict
+from typing import Any
+
+import pytest
+from pymongo.errors import ServerSelectionTimeoutError
+
+from services.notifier.reasons import RuleReasons
+from services.tagger.rules.schema import load_rules
+from services.tagger.settings import DEFAULT_RULES_FILE
+
+RULES = load_rules(DEFAULT_RULES_FILE)
+
+
+class Versions:
+    """``RuleVersions.active_rule_sets`` as MongoDB answers it, or does not."""
+
+    def __init__(self) -> None:
+        self.down = False
+        self.reads = 0
+
+    async def active_rule_sets(self) -> list[Any]:
+        self.reads += 1
+        if self.down:
+            raise ServerSelectionTimeoutError("no server")
+        return [RULES]
+
+
+def reasons_on(versions: Versions, refresh_s: float) -> RuleReasons:
+    """Reasons on ``versions`` (no database: its collections are never reached)."""
+    reasons = RuleReasons(defaultdict(object), refresh_s=refresh_s)  # type: ignore[arg-type]
+    reasons._versions = versions  # type: ignore[assignment]
+    return reasons
+
+
+async def test_before_any_read_an_outage_is_the_pages_503() -> None:
+    versions = Versions()
+    versions.down = True
+    with pytest.raises(ServerSelectionTimeoutError):
+        await reasons_on(versions, refresh_s=0).templates("en")
+
+
+async def test_once_read_the_rules_serve_through_an_outage() -> None:
+    versions = Versions()
+    reasons = reasons_on(versions, refresh_s=0)
+    before = await reasons.templates(None)
+    assert before is not None
+
+    versions.down = True
+    during = await reasons.templates(None)
+
+    assert during is not None
+    assert during.reason("status", 1, ["pending"]) == before.reason("status", 1, ["pending"])
+    assert versions.reads == 2
+
+
+async def test_the_rules_are_read_again_only_after_the_refresh() -> None:
+    versions = Versions()
+    reasons = reasons_on(versions, refresh_s=3600)
+    for language in (None, "en", "zh-CN"):
+        assert await reasons.templates(language) is not None
+    assert versions.reads == 1
