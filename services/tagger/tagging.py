@@ -145,6 +145,10 @@ class TaggingService:
         return outcome
 
     async def _attempt(self, events: list[OrderEventModel], *, outcome: BatchOutcome) -> set[str]:
+        # a retry (its order's write lost a race) keeps the refusals made before: a status
+        # change dead-lettered for an order not yet stored is not applied once the winner is
+        refused_before = {refusal.event.event_id for refusal in outcome.unknown_orders}
+        events = [event for event in events if event.event_id not in refused_before]
         records = await self._store.load(sorted({event.order_no for event in events}))
         fresh, replays, created_again = _split_fresh(events, records)
         outcome.created_again.update((str(e.event_id), e) for e in created_again)

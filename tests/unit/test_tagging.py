@@ -1,12 +1,21 @@
 """The tagger's split of a batch into concurrent lanes, and into events to apply."""
 
 import asyncio
+from dataclasses import replace
 
 import pytest
 
+from services.tagger.figure_keys import Apply
 from services.tagger.order_record import OrderRecord
+from services.tagger.rules.book import RuleBook
 from services.tagger.rules.facts import FiguresSnapshot
-from services.tagger.tagging import OrderEventModel, _lanes_by_customer, _split_fresh
+from services.tagger.settings import DEFAULT_RULES_FILE
+from services.tagger.tagging import (
+    OrderEventModel,
+    TaggingService,
+    _lanes_by_customer,
+    _split_fresh,
+)
 from shared.events import OrderCreated, OrderUpdated, StatusChanged
 from shared.models import OrderStatus
 from tests.factories import make_order
@@ -115,3 +124,62 @@ def test_an_event_applied_already_is_a_replay_even_if_it_is_a_creation() -> None
         applied_events=[str(event.event_id)],
     )
     assert _split_fresh([event], {"S1": stored}) == ([], [event], [])
+
+
+class RacedStore:
+    """An order store whose first write of a new order loses to another writer's."""
+
+    def __init__(self) -> None:
+        self.orders: dict[str, OrderRecord] = {}
+        self.raced = False
+
+    async def load(self, order_nos: list[str]) -> dict[str, OrderRecord]:
+        return {no: self.orders[no] for no in order_nos if no in self.orders}
+
+    async def save(self, records: list[OrderRecord], history: list[object]) -> set[str]:
+        lost = set()
+        for record in records:
+            no = record.order.order_no
+            if not self.raced and record.version == 0:  # another consumer stored it first
+                self.raced = True
+                self.orders[no] = replace(record, applied_events=["the-winners"], version=1)
+                lost.add(no)
+            elif no not in self.orders or self.orders[no].version == record.version:
+                self.orders[no] = replace(record, version=record.version + 1)
+            else:
+                lost.add(no)
+        return lost
+
+    def templates(self) -> None:
+        return None
+
+    async def history_of_orders(self, changed: object) -> list[object]:
+        return []
+
+
+class CountedFigures:
+    async def apply_in_epoch(self, operations: list[object]) -> tuple[str, list[object]]:
+        return "epoch", [FiguresSnapshot() if isinstance(o, Apply) else True for o in operations]
+
+    async def epoch(self) -> str:
+        return "epoch"
+
+
+async def test_a_status_change_refused_before_its_order_is_not_applied_on_a_retry() -> None:
+    """Refused (no such order yet) in the first attempt, whose write of the order lost a race;
+    the retry finds the winner's order stored and must keep the refusal, not apply it too."""
+    change = StatusChanged(order_no="A1", customer_id="alice", status=OrderStatus.SHIPPED)
+    store = RacedStore()
+    tagging = TaggingService(
+        RuleBook(DEFAULT_RULES_FILE),
+        CountedFigures(),
+        store,
+        max_tags=20,
+        lanes=1,  # type: ignore[arg-type]
+    )
+
+    outcome = await tagging.tag([change, created("A1", "alice")])
+
+    assert [refusal.event for refusal in outcome.unknown_orders] == [change]
+    assert store.orders["A1"].status is OrderStatus.PENDING
+    assert str(change.event_id) not in store.orders["A1"].applied_events
