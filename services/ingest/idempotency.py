@@ -8,10 +8,9 @@ A claim's record is JSON (``{"digest": ..., "event_id": ..., "customer_id": ...,
 ...}``, ~325 bytes of Redis memory a claim, key and expiry included) or, read since the release
 of 2026-11-27 afternoon and written from the next (``WRITE_COMPACT_CLAIMS``),
 ``state|event_id|digest|customer_id`` with the state's first letter and the digest's first 128
-bits (~229 bytes): claims are kept
-for the retention period (7 days by default), so they are most of Redis's memory at volume
-(``docs/capacity.md``). Expand, then contract: a release that wrote the compact form could
-not be rolled back to one that reads only JSON.
+bits (~229 bytes). Claims are kept for the retention period (7 days by default), so at volume
+they are most of Redis's memory (``docs/capacity.md``). Expand, then contract: a release that
+wrote the compact form could not be rolled back to one that reads only JSON.
 
 On one Redis node a batch is claimed in one script call over all its keys. On Redis Cluster a
 script may only touch keys of one hash slot, so the keys are grouped by slot and each group is
