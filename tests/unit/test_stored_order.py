@@ -12,7 +12,7 @@ from bson.codec_options import CodecOptions
 from services.tagger.order_record import OrderRecord
 from services.tagger.rules.facts import FiguresSnapshot
 from shared import stored_order
-from shared.models import OrderStatus
+from shared.models import Order, OrderStatus
 from shared.stored_order import applied_event_ids, order_as_ingested, order_created_at
 from tests.factories import make_order
 
@@ -22,6 +22,13 @@ AS_MONGODB = CodecOptions(tz_aware=True)  # the services' clients read times as 
 def _through_mongodb(document: dict[str, Any]) -> dict[str, Any]:
     """The document as MongoDB gives it back: times in whole milliseconds, UTC."""
     return bson.decode(bson.encode(document), codec_options=AS_MONGODB)
+
+
+def _stored(order: Order) -> dict[str, Any]:
+    """A new order as the tagger stores it, read back from MongoDB."""
+    return _through_mongodb(
+        OrderRecord(order, OrderStatus.PENDING, [], FiguresSnapshot()).to_document()
+    )
 
 
 def test_the_stored_order_holds_no_number_or_customer_id_and_reads_back_as_it_was() -> None:
@@ -49,9 +56,7 @@ def test_an_order_created_in_utc_is_stored_without_its_time_and_reads_it_from_th
     None
 ):
     order = make_order("SO-7", created_at="2026-11-24T08:00:00.123Z")
-    document = _through_mongodb(
-        OrderRecord(order, OrderStatus.PENDING, [], FiguresSnapshot()).to_document()
-    )
+    document = _stored(order)
     assert "created_at" not in document["order"]
 
     assert order_as_ingested(document)["created_at"] == order.model_dump(mode="json")["created_at"]
@@ -62,9 +67,7 @@ def test_an_order_created_in_utc_is_stored_without_its_time_and_reads_it_from_th
 def test_an_order_stored_with_its_creation_time_before_reads_the_same() -> None:
     """The form every release before this writer wrote (expand, then contract)."""
     order = make_order("SO-5", created_at="2026-11-24T08:00:00.123Z")
-    document = _through_mongodb(
-        OrderRecord(order, OrderStatus.PENDING, [], FiguresSnapshot()).to_document()
-    )
+    document = _stored(order)
     document["order"]["created_at"] = "2026-11-24T08:00:00.123000Z"
 
     assert OrderRecord.from_document(document).order == order
@@ -74,9 +77,7 @@ def test_an_order_stored_with_its_creation_time_before_reads_the_same() -> None:
 def test_a_time_finer_than_a_millisecond_is_kept_in_the_stored_order() -> None:
     """A BSON date holds milliseconds: the document's would not give this one back."""
     order = make_order("SO-4", created_at="2026-11-24T08:00:00.123456Z")
-    document = _through_mongodb(
-        OrderRecord(order, OrderStatus.PENDING, [], FiguresSnapshot()).to_document()
-    )
+    document = _stored(order)
     assert document["order"]["created_at"] == "2026-11-24T08:00:00.123456Z"
     assert OrderRecord.from_document(document).order == order
     assert order_created_at(document) == order.created_at
@@ -85,9 +86,7 @@ def test_a_time_finer_than_a_millisecond_is_kept_in_the_stored_order() -> None:
 def test_a_shops_local_creation_time_reads_back_with_its_offset() -> None:
     created_at = datetime(2026, 11, 24, 16, 0, 0, 123456, tzinfo=timezone(timedelta(hours=8)))
     order = make_order("SO-6", created_at=created_at.isoformat())
-    document = _through_mongodb(
-        OrderRecord(order, OrderStatus.PENDING, [], FiguresSnapshot()).to_document()
-    )
+    document = _stored(order)
 
     assert document["order"]["created_at"] == "2026-11-24T16:00:00.123456+08:00"
     restored = OrderRecord.from_document(document).order
