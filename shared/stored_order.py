@@ -25,9 +25,10 @@ BESIDE_THE_ORDER: dict[str, Any] = {"order_no": True, "customer": {"id"}}
 _WITH_ITS_TIME: dict[str, Any] = {**BESIDE_THE_ORDER, "created_at": True}
 _TIME = TypeAdapter(AwareDatetime)
 # Whether an order's applied event ids are stored as BSON UUIDs (16 bytes, not a 36-character
-# string: ~20 B an event id). Expand, then contract (``docs/architecture.md``): this release
-# reads them and the next one writes them, so a rollback to this one reads what it wrote.
-WRITE_BINARY_EVENT_IDS = False
+# string: ~20 B an event id). Expand, then contract (``docs/architecture.md``): read since the
+# release of 2026-11-27 afternoon, written since the one after it, so a rollback to the first
+# reads what this one writes. False writes strings, as before (the tests of reading them).
+WRITE_BINARY_EVENT_IDS = True
 
 
 def order_as_ingested(document: dict[str, Any]) -> dict[str, Any]:

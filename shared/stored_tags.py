@@ -7,7 +7,7 @@ Stored compact, each fact once (issue #14: bytes written per order):
   only when not a rule's; a rule tag's ``rule_id`` only when it is not the tag's family (the
   status, category and region rules are named as their families), and neither where the
   tag's name holds both (``status:pending``: ``family_in_name``, read since the release of
-  2026-11-27 afternoon, written from the next: ``WRITE_FAMILY_IN_NAME``); ``at`` only when it
+  2026-11-27 afternoon, written since the next: ``WRITE_FAMILY_IN_NAME``); ``at`` only when it
   differs from the order's ``tags_at`` and ``rule_version`` only when it differs from the
   order's ``tags_rule_version`` (most tags of an order share one time and one rule version);
   a rule tag's reason as ``args``, the values its rule's template placeholders took
@@ -53,9 +53,10 @@ ARGS_SEPARATOR = "\x1f"
 # An order tag's reason values read from its name (``named_value``), not stored
 ARGS_FROM_NAME = "args_from_name"
 # Whether an order's rule tag named "family:value" by the rule named as its family leaves
-# both out (~59 B an order). Expand, then contract (``docs/architecture.md``): this release
-# reads that form and the next one writes it, so a rollback to this one reads what it wrote.
-WRITE_FAMILY_IN_NAME = False
+# both out (~59 B an order). Expand, then contract (``docs/architecture.md``): read since the
+# release of 2026-11-27 afternoon, written since the one after it, so a rollback to the first
+# reads what this one writes. False writes the form before (the tests of reading it).
+WRITE_FAMILY_IN_NAME = True
 T = TypeVar("T", bound=Hashable)
 
 

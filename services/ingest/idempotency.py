@@ -6,7 +6,7 @@ claim so the client's retry can succeed.
 
 A claim's record is JSON (``{"digest": ..., "event_id": ..., "customer_id": ..., "state":
 ...}``, ~325 bytes of Redis memory a claim, key and expiry included) or, read since the release
-of 2026-11-27 afternoon and written from the next (``WRITE_COMPACT_CLAIMS``),
+of 2026-11-27 afternoon and written since the next (``WRITE_COMPACT_CLAIMS``),
 ``state|event_id|digest|customer_id`` with the state's first letter and the digest's first 128
 bits (~229 bytes). Claims are kept for the retention period (7 days by default), so at volume
 they are most of Redis's memory (``docs/capacity.md``). Expand, then contract: a release that
@@ -72,8 +72,9 @@ for i, key in ipairs(KEYS) do
 end
 return released
 """
-# Whether claims are written in the compact form (read in either): from the next release.
-WRITE_COMPACT_CLAIMS = False
+# Whether claims are written in the compact form (read in either): since the release after the
+# one that learnt to read it. False writes JSON, as before (the tests of reading it).
+WRITE_COMPACT_CLAIMS = True
 DIGEST_KEPT = 32  # hex digits of an order's digest a compact record keeps (128 bits)
 
 

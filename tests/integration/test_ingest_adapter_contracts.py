@@ -25,15 +25,15 @@ from tests.integration.conftest import read_topic
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(params=["redis", "redis, the next release's records", "fake"])
+@pytest.fixture(params=["redis", "redis, the release before's records", "fake"])
 async def claims(
     request: Any, ingest_settings: IngestSettings, monkeypatch: pytest.MonkeyPatch
 ) -> AsyncIterator[OrderClaims]:
     if request.param == "fake":
         yield FakeClaims()
         return
-    if request.param == "redis, the next release's records":
-        monkeypatch.setattr(idempotency, "WRITE_COMPACT_CLAIMS", True)
+    if request.param == "redis, the release before's records":
+        monkeypatch.setattr(idempotency, "WRITE_COMPACT_CLAIMS", False)
     redis = make_redis(ingest_settings)
     try:
         yield OrderIdempotency(redis, retention_s=600)

@@ -25,7 +25,7 @@ from services.tagger.rules.reasons import ReasonTemplates
 from services.tagger.rules.schema import load_rules
 from services.tagger.settings import DEFAULT_RULES_FILE
 from services.tagger.store import OrderStore
-from shared import stored_order, stored_tags
+from shared import stored_tags
 from shared.models import OrderStatus
 from shared.stored_tags import stored_tag
 from tests.factories import make_order
@@ -199,14 +199,16 @@ async def test_orders_stored_in_the_earlier_form_read_in_full_and_are_rewritten_
 async def test_tags_whose_names_hold_their_family_list_read_and_count_as_tags_that_store_it(
     mongo_db: AsyncDatabase[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The form the next release writes (``WRITE_FAMILY_IN_NAME``: ``status:pending`` by the
-    status rule stores neither family nor rule) beside the form written until now: the order
-    list's family filter, the order detail, the rule hits and the replay read both alike."""
+    """The form written now (``WRITE_FAMILY_IN_NAME``: ``status:pending`` by the status rule
+    stores neither family nor rule) beside the form written before: the order list's family
+    filter, the order detail, the rule hits and the replay read both alike."""
     records = [tagged(i) for i in range(12)]
     store = OrderStore(mongo_db, lambda: TEMPLATES, unique_indexes_only=False)
     await store.ensure_indexes()
-    assert await store.save(records[:6], []) == set()  # the form written until now
-    monkeypatch.setattr(stored_tags, "WRITE_FAMILY_IN_NAME", True)
+    with pytest.MonkeyPatch.context() as before:  # the form the release before wrote
+        before.setattr(stored_tags, "WRITE_FAMILY_IN_NAME", False)
+        before.setattr(stored_tags, "_tag_forms", {})
+        assert await store.save(records[:6], []) == set()
     monkeypatch.setattr(stored_tags, "_tag_forms", {})
     assert await store.save(records[6:], []) == set()
     documents = await stored(mongo_db)
@@ -237,12 +239,11 @@ async def test_tags_whose_names_hold_their_family_list_read_and_count_as_tags_th
 
 
 async def test_orders_whose_event_ids_are_stored_as_uuids_read_them_as_strings(
-    mongo_db: AsyncDatabase[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+    mongo_db: AsyncDatabase[dict[str, Any]],
 ) -> None:
-    """The form the next release writes (``WRITE_BINARY_EVENT_IDS``): the tagger's loads, the
-    order detail and the notifier's order page answer the ids as the events named them (a
-    redelivery on that form: ``test_tagger``)."""
-    monkeypatch.setattr(stored_order, "WRITE_BINARY_EVENT_IDS", True)
+    """The form written now (``WRITE_BINARY_EVENT_IDS``): the tagger's loads, the order detail
+    and the notifier's order page answer the ids as the events named them (a redelivery on the
+    form before: ``test_tagger``)."""
     records = [tagged(i) for i in range(3)]
     for record in records:
         record.applied_events = [str(uuid4()), str(uuid4())]

@@ -37,11 +37,12 @@ from tests.integration.conftest import (
 pytestmark = pytest.mark.integration
 
 
-def write_next_release_forms(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The stored forms this release reads and the next one writes (``docs/architecture.md``)."""
-    monkeypatch.setattr(stored_tags, "WRITE_FAMILY_IN_NAME", True)
+def write_earlier_release_forms(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The stored forms the release before this one wrote, which this one still reads
+    (``docs/architecture.md``): tags named by their family storing it, event ids as strings."""
+    monkeypatch.setattr(stored_tags, "WRITE_FAMILY_IN_NAME", False)
     monkeypatch.setattr(stored_tags, "_tag_forms", {})
-    monkeypatch.setattr(stored_order, "WRITE_BINARY_EVENT_IDS", True)
+    monkeypatch.setattr(stored_order, "WRITE_BINARY_EVENT_IDS", False)
 
 
 async def send_through_ingest(
@@ -103,7 +104,7 @@ async def test_thousands_of_orders_are_tagged_and_counted_exactly(
     await assert_figures_exact(redis_client, expected)
 
 
-@pytest.mark.parametrize("forms", ["written now", "the next release's"])
+@pytest.mark.parametrize("forms", ["written now", "the release before's"])
 async def test_the_same_events_delivered_twice_change_nothing(
     forms: str,
     monkeypatch: pytest.MonkeyPatch,
@@ -113,19 +114,19 @@ async def test_the_same_events_delivered_twice_change_nothing(
     redis_client: Redis,
     run_id: str,
 ) -> None:
-    """Also on the forms the next release writes (``docs/architecture.md``): tags named by
-    their family stored as neither, applied event ids as BSON UUIDs."""
-    if forms == "the next release's":
-        write_next_release_forms(monkeypatch)
+    """Also on the forms the release before wrote (``docs/architecture.md``): tags named by
+    their family storing it, applied event ids as strings."""
+    if forms == "the release before's":
+        write_earlier_release_forms(monkeypatch)
     events, expected = order_stream(300, customers=30, seed=11, prefix=run_id)
     created = [e for e in events if isinstance(e, OrderCreated)]
 
     async with tagger():
         await publish_events(tagger_settings, events)
         first = await wait_for_orders(mongo_db, len(created), len(events))
-        if forms == "the next release's":
-            some = next(iter(first.values()))
-            assert all(isinstance(event_id, Binary) for event_id in some["applied_events"])
+        some = next(iter(first.values()))
+        written_now = all(isinstance(event_id, Binary) for event_id in some["applied_events"])
+        assert written_now is (forms == "written now")
         # tagged events are published after the batch's history is stored
         tagged_before = await read_topic(
             tagger_settings, tagger_settings.topics.tagged, len(events)
@@ -293,7 +294,6 @@ async def test_rebuilt_figures_equal_the_live_ones(
 async def test_a_write_that_lost_a_race_is_detected_not_applied(
     mongo_db: AsyncDatabase[dict[str, Any]],
     run_id: str,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from dataclasses import replace
 
@@ -302,7 +302,6 @@ async def test_a_write_that_lost_a_race_is_detected_not_applied(
     from services.tagger.store import OrderStore
     from tests.factories import make_order
 
-    write_next_release_forms(monkeypatch)  # the ids as BSON UUIDs: read back by the check
     store = OrderStore(mongo_db)
     await store.ensure_indexes()
     order = make_order(f"{run_id}-1")

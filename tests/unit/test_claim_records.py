@@ -1,5 +1,6 @@
-"""Ingest's claim records in either form (``services/ingest/idempotency.py``): JSON, written
-until now, and the compact form the next release writes; both say the same."""
+"""Ingest's claim records in either form (``services/ingest/idempotency.py``): the compact form
+written now, and JSON, which releases before wrote (kept for the retention period); both say
+the same."""
 
 import json
 
@@ -28,7 +29,11 @@ def test_a_record_reads_back_what_it_was_written_with(
     assert (len(raw) < 100) is compact
 
 
-def test_the_json_record_is_what_json_dumps_gives_and_the_compact_one_keeps_128_bits() -> None:
+def test_the_json_record_is_what_json_dumps_gives_and_the_compact_one_keeps_128_bits(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert idempotency.WRITE_COMPACT_CLAIMS  # written now
+    monkeypatch.setattr(idempotency, "WRITE_COMPACT_CLAIMS", False)  # the releases before
     raw = _record("C-1", DIGEST, "e-1", "accepted")
     assert raw == json.dumps(
         {"digest": DIGEST, "event_id": "e-1", "customer_id": "C-1", "state": "accepted"}

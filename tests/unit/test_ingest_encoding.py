@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.ingest.idempotency import _record, digest_of, order_digest
+from services.ingest import idempotency
+from services.ingest.idempotency import ClaimRecord, _record, digest_of, order_digest
 from services.ingest.publishing import event_value, new_event_ids, new_orders
 from shared.events import OrderCreated, OrderUpdated, order_event_adapter, order_event_key
 from shared.models import IDENTIFIER_PATTERN, Order
@@ -84,6 +85,13 @@ def test_an_order_digest_is_the_one_earlier_releases_kept() -> None:
     assert order_digest(Order.model_validate(TRICKY)) == TRICKY_DIGEST
 
 
+@pytest.fixture
+def json_claims(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The JSON records releases before wrote (still read: ``test_claim_records``)."""
+    monkeypatch.setattr(idempotency, "WRITE_COMPACT_CLAIMS", False)
+
+
+@pytest.mark.usefixtures("json_claims")
 def test_a_claim_record_is_the_json_of_its_fields() -> None:
     record = _record("C-9:a.b_c", "d" * 64, "e-1", "pending")
 
@@ -100,4 +108,8 @@ def test_a_claim_record_is_the_json_of_its_fields() -> None:
 def test_a_record_of_any_customer_id_is_what_json_dumps_gives(customer_id: str) -> None:
     fields = {"digest": "d" * 64, "event_id": "e-1", "customer_id": customer_id, "state": "x"}
 
-    assert _record(customer_id, "d" * 64, "e-1", "x") == json.dumps(fields)
+    with pytest.MonkeyPatch.context() as patch:  # hypothesis runs it many times per fixture
+        patch.setattr(idempotency, "WRITE_COMPACT_CLAIMS", False)
+        assert _record(customer_id, "d" * 64, "e-1", "x") == json.dumps(fields)
+    compact = ClaimRecord.parse(_record(customer_id, "d" * 64, "e-1", "pending").encode())
+    assert (compact.customer_id, compact.event_id) == (customer_id, "e-1")  # written now

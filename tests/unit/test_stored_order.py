@@ -95,12 +95,9 @@ def test_a_shops_local_creation_time_reads_back_with_its_offset() -> None:
     assert order_created_at(document) == created_at
 
 
-def test_applied_event_ids_stored_as_uuids_read_back_as_the_events_named_them(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """The form the next release writes (``WRITE_BINARY_EVENT_IDS``), beside the strings
-    written until now: an id that is not a UUID's own string form stays a string."""
-    monkeypatch.setattr(stored_order, "WRITE_BINARY_EVENT_IDS", True)
+def test_applied_event_ids_stored_as_uuids_read_back_as_the_events_named_them() -> None:
+    """The form written now (``WRITE_BINARY_EVENT_IDS``), beside the strings written before:
+    an id that is not a UUID's own string form stays a string."""
     ids = [str(uuid4()), "manual-7", str(uuid4()).upper(), str(uuid4())]
     record = OrderRecord(
         make_order("SO-3"), OrderStatus.PENDING, [], FiguresSnapshot(), applied_events=ids
@@ -112,13 +109,18 @@ def test_applied_event_ids_stored_as_uuids_read_back_as_the_events_named_them(
     assert len(bson.encode({"ids": stored})) < len(bson.encode({"ids": ids})) - 2 * 19
     assert applied_event_ids(document) == ids
     assert OrderRecord.from_document(document).applied_events == ids
-    assert applied_event_ids({**document, "applied_events": ids}) == ids  # written until now
+    assert applied_event_ids({**document, "applied_events": ids}) == ids  # written before
     assert applied_event_ids({}) == []
 
 
-def test_applied_event_ids_are_stored_as_strings_until_the_next_release() -> None:
+def test_the_release_before_stored_applied_event_ids_as_strings(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(stored_order, "WRITE_BINARY_EVENT_IDS", False)
     ids = [str(uuid4())]
     record = OrderRecord(
         make_order("SO-2"), OrderStatus.PENDING, [], FiguresSnapshot(), applied_events=ids
     )
-    assert _through_mongodb(record.to_document())["applied_events"] == ids
+    document = _through_mongodb(record.to_document())
+    assert document["applied_events"] == ids
+    assert OrderRecord.from_document(document).applied_events == ids

@@ -257,8 +257,8 @@ def test_an_order_stores_each_tag_fact_once() -> None:
         "reason": "大客户",
         "at": AT + timedelta(1),
     }
-    assert "rule_id" not in by_name["status:pending"]  # the status rule, named as its family
-    assert by_name["status:pending"] == {"family": "status"}  # its value is in its name
+    # the status rule, named as its family, and its value: all three are in its name
+    assert by_name["status:pending"] == {}
     assert "args" in by_name["region:east-china"]  # the province too: not the name's alone
     assert "contribution_reversed" not in document
     assert "tag_keys" not in document  # only where the store needs them (keyed=True)
@@ -502,13 +502,14 @@ def test_an_earlier_rule_sets_templates_read_its_tags_but_not_its_family_default
 def test_a_tag_named_by_family_and_value_reads_its_reason_from_its_name_in_either_form() -> None:
     record = _tagged_record()
     document = {**record.to_document(TEMPLATES), "version": 1}
-    status = dict(zip(document["tag_names"], document["tags"], strict=True))["status:pending"]
+    at = document["tag_names"].index("status:pending")
+    status = document["tags"][at]
     assert "args" not in status
     [read] = [t for t in order_tags(document, TEMPLATES) if t.name == "status:pending"]
     assert read.reason == "order status is pending"
     # an earlier form stored the value; a rule without values stored none: both read the same
     with_value = {**document, "tags": [
-        {**tag, "args": "pending"} if tag == status else tag for tag in document["tags"]
+        {**tag, "args": "pending"} if i == at else tag for i, tag in enumerate(document["tags"])
     ]}  # fmt: skip
     assert order_tags(with_value, TEMPLATES) == order_tags(document, TEMPLATES)
     constant = ReasonTemplates(
@@ -526,14 +527,23 @@ def test_a_tag_named_by_family_and_value_reads_its_reason_from_its_name_in_eithe
     assert named.reason == "rule status version 1"
 
 
-@pytest.fixture
-def family_in_name_written(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The next release's writer (``WRITE_FAMILY_IN_NAME``), for what this one must read."""
-    monkeypatch.setattr(stored_tags, "WRITE_FAMILY_IN_NAME", True)
+def test_the_form_the_release_before_wrote_stores_the_family_and_reads_back_the_same(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(stored_tags, "WRITE_FAMILY_IN_NAME", False)
     monkeypatch.setattr(stored_tags, "_tag_forms", {})
+    record = _tagged_record()
+    document = record.to_document(TEMPLATES)
+    by_name = dict(zip(document["tag_names"], document["tags"], strict=True))
+    stored = bson.decode(bson.encode(document), bson.CodecOptions(tz_aware=True))
+
+    assert by_name["status:pending"] == {"family": "status"}
+    assert OrderRecord.from_document(stored, TEMPLATES).tags == record.tags
+    assert [rule_id_of(tag, name) for name, tag in by_name.items()] == [
+        t.rule_id for t in record.tags
+    ]
 
 
-@pytest.mark.usefixtures("family_in_name_written")
 def test_a_tag_named_by_its_rules_family_stores_neither_and_reads_back_the_same() -> None:
     record = _tagged_record()
     document = record.to_document(TEMPLATES)
@@ -556,7 +566,6 @@ def test_a_tag_named_by_its_rules_family_stores_neither_and_reads_back_the_same(
     ]
 
 
-@pytest.mark.usefixtures("family_in_name_written")
 def test_only_a_rule_tag_of_the_family_its_name_holds_by_that_familys_rule_leaves_it_out() -> None:
     named = AppliedTag(
         name="status:pending", family="status", source=TagSource.RULE, rule_id="status",
