@@ -18,6 +18,7 @@ from pymongo.errors import DuplicateKeyError
 
 from services.tagger.rules.book import version_of
 from services.tagger.rules.diff import RuleDiff
+from services.tagger.rules.reasons import keep_words
 from services.tagger.rules.schema import RuleFileError, RuleSet, parse_rules
 
 log = structlog.get_logger("tagger.rules")
@@ -115,7 +116,9 @@ class RuleVersions:
     ) -> str:
         """Store the rule set (once per version) and, when ``active``, note that it became the
         active one now. Idempotent: every process loading the same file records one version.
-        Who and the comment are those of the first recording."""
+        Who and the comment are those of the first recording. Raises ``RuleFileError`` for a
+        rule set that rewords a rule version once in force (``keep_words``)."""
+        keep_words(rules, await self.active_rule_sets())
         version = version_of(text)
         now = datetime.now(UTC)
         update: dict[str, Any] = {

@@ -243,7 +243,13 @@ def record(
     """Store a candidate rule set as a version (not active), e.g. to run it in shadow."""
     rules = _load(file)
     text = file.read_text(encoding="utf-8")
-    version = asyncio.run(_record(TaggerSettings(), text, rules, by or getpass.getuser(), comment))
+    try:
+        version = asyncio.run(
+            _record(TaggerSettings(), text, rules, by or getpass.getuser(), comment)
+        )
+    except RuleFileError as error:  # it rewords a rule version once in force
+        console.print(f"[red]invalid[/red] {error}")
+        raise typer.Exit(1) from None
     console.print(f"[green]recorded[/green] version {version} ({len(rules.rules)} rules)")
 
 

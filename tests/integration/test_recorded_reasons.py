@@ -13,9 +13,10 @@ from pymongo.asynchronous.database import AsyncDatabase
 from services.tagger.order_record import HistoryEntry, OrderRecord
 from services.tagger.rule_activation import remember_earlier_rules
 from services.tagger.rule_versions import RuleVersions
-from services.tagger.rules.book import RuleBook
+from services.tagger.rules.book import RuleBook, version_of
 from services.tagger.rules.engine import decide, merge_tags
 from services.tagger.rules.facts import FiguresSnapshot, order_facts
+from services.tagger.rules.schema import RuleFileError
 from services.tagger.settings import DEFAULT_RULES_FILE
 from services.tagger.store import OrderStore
 from shared.stored_tags import readable_history
@@ -55,10 +56,15 @@ async def test_tags_and_entries_of_an_edited_rule_read_as_given(
     before, after = book_of(tmp_path, "before.yaml", BEFORE), book_of(tmp_path, "after.yaml", AFTER)
     await versions.record(before.text, before.current, by="test")
     await versions.record(after.text, after.current, by="test")
-    # a candidate never put in force (a diff's) rewords version 1: it gave no tags
+    # a candidate that rewords version 1 is refused (``keep_words``); one recorded before
+    # that check, never put in force (a diff's), gave no tags and lends no words
     candidate = BEFORE.replace('reason: "order status is {value}"', 'reason: "now {value}"')
-    await versions.record(
-        candidate, book_of(tmp_path, "c.yaml", candidate).current, by="test", active=False
+    with pytest.raises(RuleFileError, match="rule status, field reason"):
+        await versions.record(
+            candidate, book_of(tmp_path, "c.yaml", candidate).current, by="test", active=False
+        )
+    await versions.versions.insert_one(
+        {"version": version_of(candidate), "content": candidate, "activations": 0}
     )
 
     # an order tagged under the earlier rules, stored with their templates

@@ -125,6 +125,13 @@ async def test_the_api_records_versions_diffs_and_refuses_invalid_candidates(
         as_reader = await client.post(
             "/rules/diff", content=CANDIDATE_TEXT, headers={API_KEY_HEADER: "r-key"}
         )
+        reworded = ACTIVE_TEXT.replace(
+            'reason: "order status is {value}"', 'reason: "now {value}"', 1
+        )
+        assert reworded != ACTIVE_TEXT
+        refused = [
+            await client.post(path, content=reworded) for path in ("/rules/diff", "/rules/versions")
+        ]
         assert started.status_code == 202, started.text
         assert only_big.status_code == 202, only_big.text
 
@@ -168,6 +175,12 @@ async def test_the_api_records_versions_diffs_and_refuses_invalid_candidates(
     assert "field when" in problem["field"]
     assert "unknown fact 'shipping.methd'" in problem["problem"]
     assert as_reader.status_code == 403
+    for answer in refused:  # a rule version's words stay its words (stored reasons)
+        assert answer.status_code == 422, answer.text
+        [problem] = answer.json()["errors"]
+        assert problem["field"] == "rule status, field reason"
+        assert "a rule whose reason changes takes a new version (2)" in problem["problem"]
+    assert version_of(reworded) not in {v["version"] for v in listed["versions"]}
 
 
 async def test_shadow_mode_counts_differences_and_writes_nothing(

@@ -55,21 +55,42 @@ def test_a_reason_its_rule_version_no_longer_renders_names_the_rule_and_values()
 def test_history_entries_keep_only_what_they_have_and_read_back_in_full() -> None:
     change = TagChange(tags=[RETURNING], added=[RETURNING], removed=[BY_HAND])
     rows = history_entries(change, AT)
-    stored = [stored_entry(row) for row in rows]
+    stored = [stored_entry(row, TEMPLATES) for row in rows]
     assert stored == [
         {"at": AT, "tag": "lifecycle:returning",
-         "rule_id": "lifecycle.returning", "rule_version": 1, "reason": "3 orders → returning"},
+         "rule_id": "lifecycle.returning", "rule_version": 1, "args": "3"},
         {"at": AT, "change": "removed", "tag": "vip", "source": "manual", "reason": "老客户"},
     ]  # fmt: skip
     assert [readable_entry(entry, TEMPLATES) for entry in stored] == rows
     assert [readable_entry(row, TEMPLATES) for row in rows] == rows  # the earlier full form
+    with_sentence = [stored_entry(row, None) for row in rows]  # as written before
+    assert with_sentence[0]["reason"] == "3 orders → returning"
+    assert [readable_entry(entry, TEMPLATES) for entry in with_sentence] == rows
 
 
 def test_a_history_entry_reads_the_same_after_its_rule_version_left_the_rules() -> None:
-    """Entries are kept for audit: their sentence, not values only the current rules render."""
+    """Entries are kept for audit: an entry of a rule version since replaced reads with that
+    version's words, which the rule sets once in force keep (``keep_words`` refuses a set
+    that rewords a recorded version); an entry written before keeps its sentence."""
     [entry] = history_entries(TagChange([RETURNING], [RETURNING], []), AT)
-    edited = {**stored_entry(entry), "rule_version": 9}  # a version the rules no longer hold
-    assert readable_entry(edited, TEMPLATES)["reason"] == "3 orders → returning"
+    stored = stored_entry(entry, TEMPLATES)
+    edited = parse_rules(
+        DEFAULT_RULES_FILE.read_text(encoding="utf-8")
+        .replace(
+            "  - id: lifecycle.returning\n    version: 1",
+            "  - id: lifecycle.returning\n    version: 2",
+        )
+        .replace("{orders_total} orders → returning", "returning after {orders_total} orders"),
+        "edited",
+    )
+    later = ReasonTemplates(edited, customer=True, earlier=[RuleBook(DEFAULT_RULES_FILE).current])
+    assert readable_entry(stored, later)["reason"] == "3 orders → returning"
+    # a version whose set no longer parses: the rule, its version and the values
+    assert readable_entry({**stored, "rule_version": 9}, TEMPLATES)["reason"] == (
+        "rule lifecycle.returning version 9: 3"
+    )
+    written_before = {**stored_entry(entry, None), "rule_version": 9}
+    assert readable_entry(written_before, TEMPLATES)["reason"] == "3 orders → returning"
 
 
 def test_a_tag_of_a_rule_version_once_in_force_reads_as_given() -> None:
@@ -101,9 +122,8 @@ def test_without_templates_a_reason_is_stored_as_its_sentence() -> None:
 def test_an_addition_is_stored_without_its_change_and_reads_as_one_stored_with_it() -> None:
     """Entries written before this release hold ``change: added``: both forms read the same,
     by the history and by the segment's day-by-day counts."""
-    [added] = [
-        stored_entry(row) for row in history_entries(TagChange([RETURNING], [RETURNING], []), AT)
-    ]
+    rows = history_entries(TagChange([RETURNING], [RETURNING], []), AT)
+    [added] = [stored_entry(row, TEMPLATES) for row in rows]
     assert "change" not in added
     earlier = {**added, "change": "added"}
 

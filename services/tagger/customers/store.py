@@ -211,7 +211,9 @@ class CustomerStore:
         """A customer stored for the first time: what an update would set, and its history."""
         document = {"_id": record.customer_id, **self._update(record, fields, [])["$set"]}
         if history:
-            document["history"] = [stored_entry(row) for row in history[-HISTORY_KEPT:]]
+            templates = templates_now(self._templates)
+            kept = history[-HISTORY_KEPT:]
+            document["history"] = [stored_entry(row, templates) for row in kept]
         return document
 
     def changes_nothing(self, record: CustomerRecord, fields: dict[str, Any]) -> bool:
@@ -255,7 +257,7 @@ class CustomerStore:
             values.update(_changed_tags(stored.get("tags"), tags))
         update: dict[str, Any] = {"$set": {**values, "version": record.version + 1}}
         if history:
-            entries = [stored_entry(row) for row in history]
+            entries = [stored_entry(row, templates) for row in history]
             update["$push"] = {"history": {"$each": entries, "$slice": -HISTORY_KEPT}}
         return update
 

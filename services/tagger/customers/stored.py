@@ -8,8 +8,11 @@ tag's reason as ``args`` (the values its template's placeholders took, ``"3"`` f
 reading, and a tag's ``at`` as a BSON date, not an ISO string. A customer's tag reasons follow
 its figures, so an order rewrites the values (``tags.2.args``), not the sentence; the templates
 are those of every rule set once in force (``RuleBook.customer_templates``). History entries
-keep the sentence: they are kept for audit, and a rule id and version do not pin its words (a
-file may reuse them with other words, or stop parsing after a schema change).
+are stored the same way (since the release of 2026-11-27 evening; entries written before keep
+the sentence, and read as they are): a rule id and version pin a reason's words, because a
+rule set that gives a recorded rule version other words is refused (``keep_words``), and every
+rule set once in force is kept (``rule_versions``). A rule version whose set no longer parses
+(a later schema) reads as the rule, its version and the values.
 
 Documents written before (every field, the reason as a sentence, ``at`` as a string) read the
 same way; a customer is rewritten in the compact form the next time it changes.
@@ -23,7 +26,7 @@ from pydantic import TypeAdapter
 from pydantic_core import to_jsonable_python
 
 from shared.events import AppliedTag, TagSource
-from shared.stored_tags import ReasonTemplates, reason_of, stored_tag
+from shared.stored_tags import ReasonTemplates, reason_of, stored_args, stored_tag
 
 Templates = Callable[[], ReasonTemplates] | None  # the customer rules' templates now
 
@@ -48,11 +51,12 @@ def is_compact(stored: dict[str, Any]) -> bool:
     return isinstance(stored.get("at"), datetime)
 
 
-def stored_entry(row: dict[str, Any]) -> dict[str, Any]:
-    """A history row (``model.history_entries``) as stored: the fields it has, the reason as
-    its sentence. An entry is kept for audit long after its rule file changed (a rule id and
-    version do not pin the words: a later file may reuse them), and is written only when a tag
-    comes or goes, not on every order. An addition stores no ``change`` (``change_of``)."""
+def stored_entry(row: dict[str, Any], templates: ReasonTemplates | None) -> dict[str, Any]:
+    """A history row (``model.history_entries``) as stored: the fields it has, a rule's reason
+    as its template's values when the template renders it back exactly (else the sentence: a
+    person's reason, or one of a rule version the templates do not hold). An entry is written
+    only when a tag comes or goes, not on every order. An addition stores no ``change``
+    (``change_of``)."""
     stored = {"at": row["at"], "tag": row["tag"]}
     if row["change"] != _ADDED:
         stored["change"] = row["change"]
@@ -61,7 +65,13 @@ def stored_entry(row: dict[str, Any]) -> dict[str, Any]:
     for key in ("rule_id", "rule_version", "by"):
         if row.get(key) is not None:
             stored[key] = row[key]
-    stored["reason"] = row["reason"]
+    args = None
+    if templates is not None and row["source"] == _RULE and row.get("rule_id") is not None:
+        args = templates.args_of(row["rule_id"], row.get("rule_version") or 0, row["reason"])
+    if args is None:
+        stored["reason"] = row["reason"]
+    elif args:
+        stored["args"] = stored_args(args)
     return stored
 
 

@@ -208,8 +208,25 @@ async def candidate_of(request: Request) -> tuple[str, RuleSet]:
     try:
         return text, parse_rules(text, "candidate")
     except RuleFileError as error:
-        where, problem = error.problems[0]
-        raise Invalid(where, problem, detail=str(error)) from None
+        raise _invalid(error) from None
+
+
+async def record_candidate(
+    request: Request, text: str, rules: RuleSet, *, by: str, comment: str
+) -> str:
+    """Record a candidate as a version (not active); 422 for one that rewords a rule version
+    once in force (``keep_words``)."""
+    try:
+        return await tagger_of(request).rule_versions.record(
+            text, rules, by=by, comment=comment, active=False
+        )
+    except RuleFileError as error:
+        raise _invalid(error) from None
+
+
+def _invalid(error: RuleFileError) -> Invalid:
+    where, problem = error.problems[0]
+    return Invalid(where, problem, detail=str(error))
 
 
 @router.get("/rules/versions")
@@ -238,9 +255,7 @@ async def record_version(
 ) -> Recorded:
     """Record a candidate rule set as a version (not active), e.g. to run it in shadow."""
     text, rules = await candidate_of(request)
-    version = await tagger_of(request).rule_versions.record(
-        text, rules, by=key.name, comment=comment, active=False
-    )
+    version = await record_candidate(request, text, rules, by=key.name, comment=comment)
     return Recorded(version=version, rules=len(rules.rules))
 
 
@@ -266,10 +281,7 @@ async def diff(
     reported when given; ``since_days`` and the others narrow the orders. Progress and report:
     ``GET /rules/diffs/{job_id}``; the finished report is also kept with the version."""
     text, rules = await candidate_of(request)
-    tagger = tagger_of(request)
-    version = await tagger.rule_versions.record(
-        text, rules, by=key.name, comment=comment, active=False
-    )
+    version = await record_candidate(request, text, rules, by=key.name, comment=comment)
     window = _window(since_days, status_, region, customer_id)
     return await _start_diff(request, version, window, frozenset(tag) or None)
 

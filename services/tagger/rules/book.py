@@ -5,7 +5,7 @@ from pathlib import Path
 
 import structlog
 
-from services.tagger.rules.reasons import ReasonTemplates
+from services.tagger.rules.reasons import ReasonTemplates, keep_words
 from services.tagger.rules.schema import RuleFileError, RuleSet, parse_rules
 
 log = structlog.get_logger("tagger.rules")
@@ -46,8 +46,9 @@ class RuleBook:
         return templates
 
     def reload_if_changed(self) -> bool | None:
-        """Reload after a change: True when loaded, False when refused (old rules kept),
-        None when nothing changed. Blocking file I/O: call it off the event loop."""
+        """Reload after a change: True when loaded, False when refused (old rules kept: a bad
+        file, or one that rewords a rule version once in force), None when nothing changed.
+        Blocking file I/O: call it off the event loop."""
         try:
             mtime = self.path.stat().st_mtime_ns
         except OSError as error:
@@ -59,6 +60,7 @@ class RuleBook:
         try:
             text = self.path.read_text(encoding="utf-8")
             rules = parse_rules(text, str(self.path))
+            keep_words(rules, self.earlier, str(self.path))
         except (RuleFileError, OSError) as error:
             log.error("rules_refused_keeping_last_good", path=str(self.path), error=str(error))
             return False

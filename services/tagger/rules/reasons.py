@@ -12,7 +12,13 @@ from decimal import Decimal
 from typing import Any
 
 from services.tagger.rules.customer_rules import CustomerRule
-from services.tagger.rules.schema import PLACEHOLDER, Rule, RuleSet, once_per_rule_set
+from services.tagger.rules.schema import (
+    PLACEHOLDER,
+    Rule,
+    RuleFileError,
+    RuleSet,
+    once_per_rule_set,
+)
 
 
 def default_reason(family: str, default: str) -> str:
@@ -232,6 +238,44 @@ def fill_reason(template: str, args: list[str]) -> str:
         filled.append(arg)
         filled.append(literal)
     return "".join(filled)[:500]
+
+
+def reworded(rules: RuleSet, earlier: Sequence[RuleSet]) -> list[tuple[str, str]]:
+    """The rules of ``rules`` that give a rule version once in force (in ``earlier``) other
+    words, as ``RuleFileError`` problems. Stored reasons are the values a version's template
+    took, rendered again with that version's words; so a rule whose words change takes a new
+    version, and the words a stored tag or history entry was given stay its words."""
+    given: dict[tuple[bool, str, int], str] = {}
+    for rule_set in earlier:  # longest ago first: where two gave one version, the later holds
+        for customer, listed in _rule_lists(rule_set):
+            given.update({(customer, r.id, r.version): r.reason for r in listed})
+    problems = []
+    for customer, listed in _rule_lists(rules):
+        for rule in listed:
+            before = given.get((customer, rule.id, rule.version))
+            if before is not None and before != rule.reason:
+                problems.append(
+                    (
+                        f"rule {rule.id}, field reason",
+                        f"version {rule.version} was in force with the reason {before!r}; a"
+                        f" rule whose reason changes takes a new version ({rule.version + 1})",
+                    )
+                )
+    return problems
+
+
+def keep_words(rules: RuleSet, earlier: Sequence[RuleSet], source: str = "rules") -> None:
+    """Refuse ``rules`` (``RuleFileError``) if it rewords a rule version once in force."""
+    problems = reworded(rules, earlier)
+    if problems:
+        raise RuleFileError(
+            f"{source}: " + "; ".join(f"{where}: {problem}" for where, problem in problems),
+            problems,
+        )
+
+
+def _rule_lists(rules: RuleSet) -> list[tuple[bool, Sequence[Rule | CustomerRule]]]:
+    return [(False, rules.rules), (True, rules.customer_rules)]
 
 
 _TEMPLATES: dict[int, tuple[RuleSet, ReasonTemplates]] = {}

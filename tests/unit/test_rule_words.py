@@ -1,0 +1,79 @@
+"""A rule version's words are fixed once it was in force (``rules.reasons.keep_words``): stored
+reasons are the values its template took, rendered again with its words."""
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from services.tagger.rules.book import RuleBook
+from services.tagger.rules.reasons import keep_words, reworded
+from services.tagger.rules.schema import RuleFileError, parse_rules
+from services.tagger.settings import DEFAULT_RULES_FILE
+
+TEXT = DEFAULT_RULES_FILE.read_text(encoding="utf-8")
+URGENT = '    reason: "{shipping.method} shipping → urgent"'
+RETURNING = "{orders_total} orders → returning"
+
+
+def _edited(*replacements: tuple[str, str]) -> str:
+    text = TEXT
+    for old, new in replacements:
+        assert old in text
+        text = text.replace(old, new)
+    return text
+
+
+def test_a_rule_reworded_under_its_version_is_refused_naming_the_rule_and_the_words() -> None:
+    before = parse_rules(TEXT, "before")
+    reworded_urgent = _edited((URGENT, '    reason: "sent {shipping.method} → urgent"'))
+    problems = reworded(parse_rules(reworded_urgent, "after"), [before])
+
+    [(where, problem)] = problems
+    assert where == "rule priority.fast-shipping, field reason"
+    assert "{shipping.method} shipping → urgent" in problem
+    assert "new version (2)" in problem
+    with pytest.raises(RuleFileError) as refused:
+        keep_words(parse_rules(reworded_urgent, "after"), [before], "rules.yaml")
+    assert str(refused.value).startswith("rules.yaml: rule ")
+
+
+def test_a_customer_rule_reworded_under_its_version_is_refused_too() -> None:
+    before = parse_rules(TEXT, "before")
+    after = parse_rules(_edited((RETURNING, "returning after {orders_total} orders")), "after")
+    [(where, _)] = reworded(after, [before])
+    assert where == "rule lifecycle.returning, field reason"
+
+
+def test_new_words_under_a_new_version_other_rules_and_the_same_set_pass() -> None:
+    before = parse_rules(TEXT, "before")
+    bumped = _edited(
+        (
+            "  - id: lifecycle.returning\n    version: 1",
+            "  - id: lifecycle.returning\n    version: 2",
+        ),
+        (RETURNING, "returning after {orders_total} orders"),
+    )
+    assert reworded(parse_rules(bumped, "after"), [before]) == []
+    assert reworded(before, [before]) == []
+    assert reworded(before, []) == []
+    # where two sets once in force gave one version other words (before this check), the later's
+    # words hold, as they do for reading (``ReasonTemplates``)
+    later = parse_rules(_edited((RETURNING, "returning after {orders_total} orders")), "later")
+    assert reworded(later, [before, later]) == []
+    assert reworded(before, [before, later]) != []
+
+
+def test_a_rule_file_edit_that_rewords_a_version_once_in_force_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "rules.yaml"
+    path.write_text(TEXT, encoding="utf-8")
+    book = RuleBook(path)
+    book.earlier = (book.current,)
+    kept = book.version
+
+    path.write_text(_edited((RETURNING, "returning after {orders_total} orders")), "utf-8")
+    later = time.time() + 5  # a new modification time, whatever the file system's resolution
+    os.utime(path, (later, later))
+    assert book.reload_if_changed() is False
+    assert book.version == kept
