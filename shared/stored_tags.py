@@ -1,34 +1,29 @@
-"""How an order's tags and its tag history are stored in MongoDB, and read back in full.
+"""How an order's tags are stored in MongoDB, and read back in full (its tag history:
+``shared.stored_history``).
 
-Stored compact, each fact once (issue #14: bytes written per order):
-
-- an order's tag keeps only the fields it has; its name is not repeated: the order's
-  ``tag_names`` (indexed, for the lists) holds the names in the order of ``tags``; ``source``
-  only when not a rule's; a rule tag's ``rule_id`` only when it is not the tag's family (the
-  status, category and region rules are named as their families), and neither where the
-  tag's name holds both (``status:pending``: ``family_in_name``, read since the release of
-  2026-11-27 afternoon, written since the next: ``WRITE_FAMILY_IN_NAME``); ``at`` only when it
-  differs from the order's ``tags_at`` and ``rule_version`` only when it differs from the
-  order's ``tags_rule_version`` (most tags of an order share one time and one rule version);
-  a rule tag's reason as ``args``, the values its rule's template placeholders took
-  (``"express"`` for ``"{shipping.method} shipping → urgent"``; several joined by
-  ``ARGS_SEPARATOR``, ``stored_args``), rendered again on reading; none when the value is
-  the one its name holds (``"pending"`` for ``status:pending``, ``named_value``);
-- a history entry records the order version its change made (``version``, ``step``: the order
-  changes were applied in, which event times need not follow) and names the tags it added
-  (``{"tag": name}``); what they were (rule, rule version, reason) is on the order while they
-  stay, and in the entry that removed or replaced them (``removed``, ``replaced``: the tag as
-  it was; left out when none). The order's first change (version 1, step 0: it had no tags
-  before) names none: it added every tag the order held right after it. It has no document
-  of its own: the order keeps its event id and time (``with_first_change``). Reading the
-  entries newest first from the order's tags gives every entry in full (``readable_history``).
+Stored compact, each fact once (issue #14: bytes written per order): an order's tag keeps
+only the fields it has; its name is not repeated: the order's ``tag_names`` (indexed, for the
+lists) holds the names in the order of ``tags``; ``source``
+only when not a rule's; a rule tag's ``rule_id`` only when it is not the tag's family (the
+status, category and region rules are named as their families), and neither where the
+tag's name holds both (``status:pending``: ``family_in_name``, read since the release of
+2026-11-27 afternoon, written since the next: ``WRITE_FAMILY_IN_NAME``); ``at`` only when it
+differs from the order's ``tags_at`` and ``rule_version`` only when it differs from the
+order's ``tags_rule_version`` (most tags of an order share one time and one rule version);
+a rule tag's reason as ``args``, the values its rule's template placeholders took
+(``"express"`` for ``"{shipping.method} shipping → urgent"``; several joined by
+``ARGS_SEPARATOR``, ``stored_args``), rendered again on reading; none when the value is
+the one its name holds (``"pending"`` for ``status:pending``, ``named_value``), nor when the
+order's own facts give them again (``上海`` and ``east-china`` for ``"shipping province
+{shipping.province} is in {value}"``: ``derived_args``; read since the release of
+2026-11-27 evening, written from the next: ``WRITE_ARGS_FROM_FACTS``).
 
 Documents written before (every field; the reason as a sentence; names in the tags; history
 tags in full) read the same way, so no migration is needed; a stored order is rewritten in the
 compact form the next time it changes.
 """
 
-from collections.abc import Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, TypeVar, cast
@@ -43,8 +38,18 @@ class ReasonTemplates(Protocol):
 
     def reason(self, rule_id: str, version: int, args: list[str]) -> str | None: ...
 
+    def args_from_facts(
+        self, rule_id: str, version: int, facts: Callable[[], Mapping[str, Any] | None]
+    ) -> list[str] | None: ...
+
+    def stored_facts(self, document: Mapping[str, Any]) -> Mapping[str, Any] | None: ...
+
+
+Facts = Callable[[], Mapping[str, Any] | None]  # an order's facts, worked out when first asked
+
 
 NOT_RECORDED = "not recorded"
+_RULE = TagSource.RULE.value
 REASON_MAX = 500  # ``AppliedTag.reason``'s limit
 # Between a reason's values stored as one string: an array per tag cost the local MongoDB-wire
 # server ~40 µs more an order than a string (it rewrites every array of a document it updates);
@@ -57,6 +62,10 @@ ARGS_FROM_NAME = "args_from_name"
 # release of 2026-11-27 afternoon, written since the one after it, so a rollback to the first
 # reads what this one writes. False writes the form before (the tests of reading it).
 WRITE_FAMILY_IN_NAME = True
+# Whether an order's rule tag leaves out the values its reason took when the order's own facts
+# give them again (``derived_args``: ~52 B an order). Read since the release of 2026-11-27
+# evening, written from the next (expand, then contract: ``docs/architecture.md``).
+WRITE_ARGS_FROM_FACTS = False
 T = TypeVar("T", bound=Hashable)
 
 
@@ -97,11 +106,13 @@ def stored_tag(
     *,
     name_key: str | None = None,
     defaults: TagDefaults = TagDefaults(),
+    facts: Facts | None = None,
 ) -> dict[str, Any]:
     """A tag as stored: only the fields it has, a rule's reason as its template's values when
     the template renders it back exactly (else the sentence, as given). An order's tags
     (``name_key=None``) leave out their names (the order's ``tag_names``) and what they share
-    with the order's other tags (``defaults``); a history entry's keep both, and no time."""
+    with the order's other tags (``defaults``), and the values when the order's ``facts``
+    give them again (``WRITE_ARGS_FROM_FACTS``); a history entry's keep both, and no time."""
     if name_key is None:
         key = (None, *tag.timeless(), defaults.rule_version, id(templates))
     else:
@@ -118,7 +129,37 @@ def stored_tag(
     stored = dict(form)  # a copy: the caller's document may change
     if name_key is None and tag.at != defaults.at:
         stored["at"] = tag.at
+    if (
+        WRITE_ARGS_FROM_FACTS
+        and facts is not None
+        and templates is not None
+        and "args" in stored
+        and derived_args(tag.name, tag.family, _rule_of(tag), templates, facts)
+        == args_of_stored(stored)
+    ):
+        del stored["args"]  # per order, not in the form: another order's facts may differ
     return stored
+
+
+def derived_args(
+    name: str,
+    family: str | None,
+    rule: dict[str, Any],
+    templates: ReasonTemplates,
+    facts: Facts,
+) -> list[str] | None:
+    """What a reader takes for the values of an order's rule tag stored without them: those
+    its name holds (``status:pending``: ``named_value``) when they are as many as its
+    template's placeholders, else those the order's facts give (``args_from_facts``), else
+    the name's. The writer leaves values out only when this gives them back exactly."""
+    named = named_value(name, family)
+    rule_id, version = rule.get("rule_id"), rule.get("rule_version")
+    if rule_id is None or version is None:
+        return named
+    derived = templates.args_from_facts(rule_id, version, facts)
+    if derived is None or (named is not None and len(named) == len(derived)):
+        return named
+    return derived
 
 
 def _stored_tag(
@@ -292,9 +333,38 @@ def _filled(name: str, tag: dict[str, Any], rule_version: int | None) -> dict[st
 
 
 def order_tags(document: dict[str, Any], templates: ReasonTemplates | None) -> list[AppliedTag]:
-    """A stored order's tags, in full."""
+    """A stored order's tags, in full: a rule tag stored without its reason's values takes
+    them from its name or the order's facts (``derived_args``), worked out once an order."""
     tags_at = document.get("tags_at")
-    return [tag_of(tag, templates, tags_at) for tag in stored_tags_of(document)]
+    facts = _once(lambda: templates.stored_facts(document) if templates is not None else None)
+    return [
+        tag_of(_with_args(tag, templates, facts), templates, tags_at)
+        for tag in stored_tags_of(document)
+    ]
+
+
+def _with_args(
+    tag: dict[str, Any], templates: ReasonTemplates | None, facts: Facts
+) -> dict[str, Any]:
+    if templates is None or "reason" in tag or tag.get("source") not in (None, _RULE):
+        return tag
+    if "args" in tag and not tag.get(ARGS_FROM_NAME):
+        return tag
+    args = derived_args(tag["name"], tag.get("family"), tag, templates, facts)
+    if args is None or (tag.get(ARGS_FROM_NAME) and args == tag["args"]):
+        return tag
+    return {**{k: v for k, v in tag.items() if k != ARGS_FROM_NAME}, "args": args}
+
+
+def _once(work: Facts) -> Facts:
+    done: list[Mapping[str, Any] | None] = []
+
+    def once() -> Mapping[str, Any] | None:
+        if not done:
+            done.append(work())
+        return done[0]
+
+    return once
 
 
 def readable_tags(
@@ -303,104 +373,3 @@ def readable_tags(
     """A stored order's tags as readers see them (the Tag API, pages): every field, reasons
     rendered, times as ISO strings."""
     return [tag.model_dump(mode="json") for tag in order_tags(document, templates)]
-
-
-def history_tag(stored: dict[str, Any], templates: ReasonTemplates | None) -> dict[str, Any]:
-    """A history tag given in full (the earlier form, or a removed or replaced one)."""
-    return {
-        "tag": stored["tag"],
-        "family": stored.get("family"),
-        "source": stored.get("source", TagSource.RULE.value),
-        "rule_id": stored.get("rule_id"),
-        "rule_version": stored.get("rule_version"),
-        "by": stored.get("by"),
-        "reason": reason_of(stored, templates),
-    }
-
-
-def first_change_at(document: dict[str, Any]) -> datetime | None:
-    """When a stored order's first change was made (``first_at``). None for an order stored
-    before orders kept it: its first change has its own history entry."""
-    return cast(datetime | None, document.get("first_at"))
-
-
-def with_first_change(
-    entries: list[dict[str, Any]],
-    order_no: str,
-    applied_events: list[str],
-    first_at: datetime | None,
-) -> list[dict[str, Any]]:
-    """An order's stored history entries, preceded by its first change's entry where the order
-    holds that instead: an order's first change (its first event, which added every tag it
-    then had) is not written to ``tag_history``; the order keeps its event id (first of its
-    ``applied_events``) and time (``first_change_at``), and ``readable_history`` finds what it
-    added by walking back from the order's tags, as for a stored first entry. First in the
-    list, so a sort by ``applied_order`` (stable) keeps it first among entries it ties with."""
-    if first_at is None or not applied_events:
-        return entries
-    first_event = applied_events[0]
-    if any(entry["event_id"] == first_event or _first_stored(entry) for entry in entries):
-        # stored before orders kept it; or the first event added nothing, and the order's first
-        # change was a later event's, stored (``OrderRecord.first_change_implied``)
-        return entries
-    return [{"order_no": order_no, "event_id": first_event, "at": first_at, "version": 1}, *entries]
-
-
-def _first_stored(entry: dict[str, Any]) -> bool:
-    """An entry of an order's first change (version 1, step 0: it names no tags)."""
-    return entry.get("version") == 1 and not entry.get("step") and "added" not in entry
-
-
-def applied_order(entry: dict[str, Any]) -> tuple[int, int, datetime]:
-    """Sort key of an order's history entries as applied: by the order version each change
-    made (entries written before versions were recorded come first, by time)."""
-    return entry.get("version", 0), entry.get("step", 0), entry["at"]
-
-
-def _applied_as_history(tag: AppliedTag) -> dict[str, Any]:
-    return {
-        "tag": tag.name,
-        "family": tag.family,
-        "source": tag.source.value,
-        "rule_id": tag.rule_id,
-        "rule_version": tag.rule_version,
-        "by": tag.by,
-        "reason": tag.reason,
-    }
-
-
-def readable_history(
-    entries: list[dict[str, Any]],
-    current: list[AppliedTag],
-    templates: ReasonTemplates | None,
-) -> list[dict[str, Any]]:
-    """An order's history entries (as applied: ``applied_order``) in full: each tag an entry
-    names is what the order carried right after it, found by walking back from the order's
-    ``current`` tags through the entries that removed or replaced tags."""
-    held = {tag.name: _applied_as_history(tag) for tag in current}
-    readable = []
-    for entry in reversed(entries):
-        if "added" not in entry:  # the order's first change: every tag it then held
-            if not held and not entry.get("removed"):
-                continue  # kept on the order (``with_first_change``), and it added nothing
-            entry = {**entry, "added": [{"tag": name} for name in held]}
-        added = []
-        for stored in entry["added"]:
-            name = stored["tag"]
-            if len(stored) > 1:  # written in full (the earlier form)
-                added.append(history_tag(stored, templates))
-            else:
-                added.append(
-                    held.get(name) or {**history_tag(stored, None), "reason": NOT_RECORDED}
-                )
-            held.pop(name, None)
-        removed = [history_tag(tag, templates) for tag in entry.get("removed", ())]
-        replaced = [history_tag(tag, templates) for tag in entry.get("replaced", ())]
-        for before in (*removed, *replaced):
-            held[before["tag"]] = before
-        full = {**entry, "by": entry.get("by"), "added": added, "removed": removed}
-        if replaced:
-            full["replaced"] = replaced
-        readable.append(full)
-    readable.reverse()
-    return readable

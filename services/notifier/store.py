@@ -600,15 +600,14 @@ class AlertStore:
         """The tagger's order, its tags in full (stored compact: ``shared/stored_tags.py``),
         their reasons rendered by ``templates`` (``reasons.RuleReasons``; without them a rule
         tag's reason names its rule, version and values)."""
-        document = await self.orders.find_one(
-            {"order_no": order_no}, {"_id": 0, "order.customer": 0, "figures": 0}
-        )
+        document = await self.orders.find_one({"order_no": order_no}, {"_id": 0})
         if document is not None:
+            # the tags first: a reason may quote the order's facts (its customer, its figures)
+            document["tags"] = readable_tags(document, templates)
             document["order"] = order_as_ingested(document)
             document["applied_events"] = applied_event_ids(document)
             document["order"].pop("customer", None)  # not the notifier's to show
-            document["tags"] = readable_tags(document, templates)
-            for stored_only in ("tags_at", "tags_rule_version", "tag_keys", "first_at"):
+            for stored_only in ("tags_at", "tags_rule_version", "tag_keys", "first_at", "figures"):
                 document.pop(stored_only, None)
         return document
 

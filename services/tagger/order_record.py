@@ -10,19 +10,20 @@ from datetime import datetime
 from typing import Any
 
 from services.tagger.queries import tag_keys
-from services.tagger.rules.facts import FiguresSnapshot
+from services.tagger.rules.facts import FiguresSnapshot, order_facts
 from services.tagger.rules.reasons import ReasonTemplates
 from services.tagger.rules.regions import region_of
 from shared.events import AppliedTag, to_millisecond
 from shared.models import Order, OrderStatus
 from shared.money import to_cents
+from shared.stored_history import first_change_at
 from shared.stored_order import (
     applied_event_ids,
     beside_the_order,
     order_as_ingested,
     stored_event_ids,
 )
-from shared.stored_tags import TagDefaults, first_change_at, order_tags, stored_tag
+from shared.stored_tags import TagDefaults, order_tags, stored_tag
 
 APPLIED_EVENTS_KEPT = 50
 # An order's fields left out when empty, false or not needed (``OrderRecord.to_document``)
@@ -42,8 +43,12 @@ class OrderRecord:
     version: int = 0  # 0: not stored yet
     stored: dict[str, Any] | None = None  # the document as read: an update sets what changed
     # when the order's first change was made (its event: the first of ``applied_events``):
-    # that change has no history entry of its own (``shared.stored_tags.with_first_change``)
+    # that change has no history entry of its own (``shared.stored_history.with_first_change``)
     first_at: datetime | None = None
+    # the facts its rules were decided on (not stored): a tag's reason values they give again
+    # are left out of the stored tag (``shared.stored_tags.derived_args``); None: worked out
+    # from the order when first needed. A copy with another order, status or figures: None
+    facts: dict[str, Any] | None = None
 
     def to_document(
         self, templates: ReasonTemplates | None = None, *, keyed: bool = False
@@ -72,7 +77,10 @@ class OrderRecord:
             "currency": order.pricing.currency,
             "region": region_of(order.shipping.province),
             "created_at": order.created_at,
-            "tags": [stored_tag(t, templates, name_key=None, defaults=defaults) for t in self.tags],
+            "tags": [
+                stored_tag(t, templates, name_key=None, defaults=defaults, facts=self._facts)
+                for t in self.tags
+            ],
             "tag_names": names,
             "figures": stored_figures(self.figures),
             "applied_events": stored_event_ids(kept_events(self.applied_events)),
@@ -89,6 +97,11 @@ class OrderRecord:
         if self.contribution_reversed:
             document["contribution_reversed"] = True
         return document
+
+    def _facts(self) -> dict[str, Any]:
+        if self.facts is None:
+            self.facts = order_facts(self.order, self.figures, self.status)
+        return self.facts
 
     @classmethod
     def from_document(

@@ -27,14 +27,14 @@ from services.tagger.queries import (
 )
 from services.tagger.store import ServerKind, Templates
 from shared.money import to_cents
-from shared.stored_order import applied_event_ids, order_as_ingested
-from shared.stored_tags import (
+from shared.stored_history import (
     applied_order,
     first_change_at,
-    order_tags,
     readable_history,
     with_first_change,
 )
+from shared.stored_order import applied_event_ids, order_as_ingested
+from shared.stored_tags import order_tags
 from shared.tasks import cancel_and_wait
 
 log = structlog.get_logger("read_model")

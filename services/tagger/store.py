@@ -24,11 +24,8 @@ from services.tagger.order_record import HistoryEntry, OrderRecord, update_of
 from services.tagger.rules.reasons import ReasonTemplates
 from services.tagger.rules.schema import CatalogTag
 from shared.mongo import DUPLICATE_KEY, SCAN_BATCH
+from shared.stored_history import applied_order, with_first_change
 from shared.stored_order import applied_event_ids
-from shared.stored_tags import (
-    applied_order,
-    with_first_change,
-)
 
 CATALOG_FIELDS = {"_id": 0, "created_at": 0, "updated_at": 0}
 

@@ -38,7 +38,7 @@ from shared.events import (
     to_millisecond,
 )
 from shared.models import OrderStatus
-from shared.stored_tags import readable_history
+from shared.stored_history import readable_history
 from shared.tasks import cancel_and_wait
 
 log = structlog.get_logger("tagger")
@@ -272,6 +272,7 @@ class TaggingService:
             version=record.version if record else 0,
             stored=record.stored if record else None,
             first_at=record.first_at if record else to_millisecond(event.occurred_at),
+            facts=facts,
         )
         history = []
         replaced = replaced_tags(record.tags if record else [], change.tags)
@@ -385,7 +386,7 @@ def _as_after(
         order = record.order.model_copy(update={"status": source.status})
     else:
         order = source.order
-    return replace(record, order=order, status=order.status, tags=list(tags.values()))
+    return replace(record, order=order, status=order.status, tags=list(tags.values()), facts=None)
 
 
 def replaced_tags(before: list[AppliedTag], after: list[AppliedTag]) -> list[AppliedTag]:

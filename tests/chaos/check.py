@@ -16,8 +16,8 @@ from redis.asyncio import Redis
 
 from services.tagger.rules.schema import RuleSet
 from shared.events import order_event_adapter
+from shared.stored_history import first_change_at, with_first_change
 from shared.stored_order import applied_event_ids, order_created_at
-from shared.stored_tags import first_change_at, with_first_change
 from tests.chaos.environment import Environment
 from tests.chaos.receivers import Receiver
 from tests.chaos.recompute import REVERSING, Expected, recompute

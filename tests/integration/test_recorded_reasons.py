@@ -19,7 +19,7 @@ from services.tagger.rules.facts import FiguresSnapshot, order_facts
 from services.tagger.rules.schema import RuleFileError
 from services.tagger.settings import DEFAULT_RULES_FILE
 from services.tagger.store import OrderStore
-from shared.stored_tags import readable_history
+from shared.stored_history import readable_history
 from tests.factories import make_order
 
 pytestmark = pytest.mark.integration

@@ -264,3 +264,37 @@ async def test_orders_whose_event_ids_are_stored_as_uuids_read_them_as_strings(
     page = await AlertStore(mongo_db).order_of(records[1].order.order_no)
     assert page is not None
     assert page["applied_events"] == records[1].applied_events
+
+
+async def test_tags_whose_values_are_the_orders_facts_read_with_their_reasons_everywhere(
+    mongo_db: AsyncDatabase[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The form the next release writes (``WRITE_ARGS_FROM_FACTS``: a reason's values the
+    order's own facts give again are not stored) beside the form written now: the tagger's
+    loads, the order detail and the notifier's order page give every reason as it was given,
+    and the notifier still shows neither the customer nor the figures."""
+    records = [tagged(i) for i in range(6)]
+    store = OrderStore(mongo_db, lambda: TEMPLATES, unique_indexes_only=False)
+    await store.ensure_indexes()
+    assert await store.save(records[:3], []) == set()  # the form written now
+    monkeypatch.setattr(stored_tags, "WRITE_ARGS_FROM_FACTS", True)
+    monkeypatch.setattr(stored_tags, "_tag_forms", {})
+    assert await store.save(records[3:], []) == set()
+    documents = await stored(mongo_db)
+    regions = [dict(zip(d["tag_names"], d["tags"], strict=True))["region:east-china"]
+               for d in documents.values()]  # fmt: skip
+    assert ["args" in region for region in regions] == [True] * 3 + [False] * 3
+
+    loaded = await store.load([r.order.order_no for r in records])
+    model = ReadModel(mongo_db, templates=lambda: TEMPLATES)
+    for record in records:
+        order_no = record.order.order_no
+        assert loaded[order_no].tags == record.tags
+        detail = await model.order(order_no)
+        assert detail is not None
+        assert detail["tags"] == [tag.model_dump(mode="json") for tag in record.tags]
+        page = await AlertStore(mongo_db).order_of(order_no, TEMPLATES)
+        assert page is not None
+        assert [t["reason"] for t in page["tags"]] == [t.reason for t in record.tags]
+        assert "customer" not in page["order"]
+        assert "figures" not in page

@@ -25,22 +25,24 @@ from services.tagger.store import ServerKind, unique_indexes_only
 from shared import stored_tags
 from shared.events import AppliedTag, TagSource
 from shared.models import OrderStatus
-from shared.stored_tags import (
-    TagDefaults,
+from shared.stored_history import (
     applied_order,
-    args_of_stored,
-    family_in_name,
     first_change_at,
     history_tag,
-    order_tags,
     readable_history,
+    with_first_change,
+)
+from shared.stored_tags import (
+    TagDefaults,
+    args_of_stored,
+    family_in_name,
+    order_tags,
     reason_of,
     rule_id_of,
     stored_args,
     stored_tag,
     stored_tags_of,
     tag_of,
-    with_first_change,
 )
 from tests.factories import make_order
 

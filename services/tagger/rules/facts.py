@@ -14,6 +14,7 @@ from typing import Any
 from services.tagger.rules.regions import region_of
 from shared.models import Order, OrderStatus, OrderType, ShippingMethod
 from shared.money import from_cents, to_cents
+from shared.stored_order import order_as_ingested
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,6 +196,16 @@ def stored_order_facts(
         **_figure_facts(figures, amount),
         "_created_at": created_at.timestamp(),
     }
+
+
+def facts_of_stored(document: Mapping[str, Any]) -> dict[str, Any]:
+    """``order_facts`` of an order document as the tagger stores it (either form of its
+    ``order``; ``shared/stored_order.py``), with the figures it was tagged with."""
+    return stored_order_facts(
+        order_as_ingested(dict(document)),
+        FiguresSnapshot.from_record(document["figures"]),
+        OrderStatus(document["status"]),
+    )
 
 
 def stored_time(value: str | datetime) -> datetime:

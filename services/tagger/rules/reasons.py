@@ -6,12 +6,13 @@ those in force now: a tag of an earlier rule version still reads as the sentence
 """
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
 from services.tagger.rules.customer_rules import CustomerRule
+from services.tagger.rules.facts import facts_of_stored
 from services.tagger.rules.schema import (
     PLACEHOLDER,
     Rule,
@@ -140,6 +141,31 @@ class ReasonTemplates:
     def template(self, rule_id: str, version: int) -> str | None:
         return self._templates.get((rule_id, version))
 
+    def args_from_facts(
+        self, rule_id: str, version: int, facts: Callable[[], Mapping[str, Any] | None]
+    ) -> list[str] | None:
+        """The values a rule version's placeholders take from an order's ``facts`` (asked for
+        only when it has some), rendered as its reason renders them. None: a rule version not
+        held, facts not to be had, or a placeholder shown from a list (``{value}`` of one of an
+        order's categories: the tag's name holds it)."""
+        shown = self._facts.get((rule_id, version))
+        if not shown:
+            return None if shown is None else []
+        known = facts()
+        if known is None or None in shown:
+            return None
+        values = [known.get(name) for name in shown if name is not None]
+        if any(isinstance(value, list | tuple | set) for value in values):
+            return None
+        return [_shown(value) for value in values]
+
+    def stored_facts(self, document: Mapping[str, Any]) -> Mapping[str, Any] | None:
+        """An order document's facts as the tagger stored it (None: it does not hold them)."""
+        try:
+            return facts_of_stored(document)
+        except (KeyError, TypeError, ValueError, ArithmeticError):
+            return None
+
     def _args_of(self, rule_id: str, version: int, reason: str) -> list[str] | None:
         template = self._templates.get((rule_id, version))
         if template is None:
@@ -208,6 +234,14 @@ class TranslatedReasons:
 
     def args_of(self, rule_id: str, version: int, reason: str) -> list[str] | None:
         return self._templates.args_of(rule_id, version, reason)
+
+    def args_from_facts(
+        self, rule_id: str, version: int, facts: Callable[[], Mapping[str, Any] | None]
+    ) -> list[str] | None:
+        return self._templates.args_from_facts(rule_id, version, facts)
+
+    def stored_facts(self, document: Mapping[str, Any]) -> Mapping[str, Any] | None:
+        return self._templates.stored_facts(document)
 
     def reason(self, rule_id: str, version: int, args: list[str]) -> str | None:
         templates, labels = self._templates, self._labels

@@ -1,0 +1,132 @@
+"""An order's rule tags stored without the values their reasons took, where the order's own
+facts give them again (``shared.stored_tags.derived_args``, ``WRITE_ARGS_FROM_FACTS``): every
+tag reads back with the reason it was given, the values the facts would not give are kept, and
+a document without its facts still reads."""
+
+from decimal import Decimal
+from typing import Any
+
+import bson
+import pytest
+
+from bench.orders import order_payloads
+from services.tagger.order_record import OrderRecord
+from services.tagger.rules.engine import decide, merge_tags
+from services.tagger.rules.facts import FiguresSnapshot, facts_of_stored, order_facts
+from services.tagger.rules.reasons import ReasonTemplates
+from services.tagger.rules.schema import load_rules
+from services.tagger.settings import DEFAULT_RULES_FILE
+from shared import stored_tags
+from shared.events import AppliedTag
+from shared.models import Order, OrderStatus
+from shared.stored_tags import order_tags
+from tests.unit.test_stored_tags import AT
+
+RULES = load_rules(DEFAULT_RULES_FILE)
+TEMPLATES = ReasonTemplates(RULES)
+FIGURES = [
+    FiguresSnapshot(),
+    FiguresSnapshot(
+        prior_order_count=4,
+        prior_lifetime_spend=Decimal("1234.5"),
+        spend_365d=Decimal("99999.99"),
+        recent_order_times=(1.5, 2.0, 3.0, 4.0, 5.0),
+        first_order_at=1.0,
+    ),
+    FiguresSnapshot(
+        prior_order_count=1, prior_lifetime_spend=Decimal("10"), spend_365d=Decimal(10)
+    ),
+]
+
+
+@pytest.fixture(autouse=True)
+def written(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The form the next release writes."""
+    monkeypatch.setattr(stored_tags, "WRITE_ARGS_FROM_FACTS", True)
+
+
+def _record(order: Order, figures: FiguresSnapshot, status: OrderStatus) -> OrderRecord:
+    facts = order_facts(order, figures, status)
+    change = merge_tags(
+        [], decide(RULES, facts), exclusive_families=RULES.exclusive_families, max_tags=20, at=AT
+    )
+    return OrderRecord(order, status, change.tags, figures, applied_events=["e1"], facts=facts)
+
+
+def _through_mongodb(document: dict[str, Any]) -> dict[str, Any]:
+    return bson.decode(bson.encode(document), bson.CodecOptions(tz_aware=True))
+
+
+def test_every_tag_reads_back_with_the_reason_it_was_given() -> None:
+    orders = [Order.model_validate(p) for p in order_payloads(300, "GEN", customers=40, seed=3)]
+    left_out = kept = 0
+    for index, order in enumerate(orders):
+        figures = FIGURES[index % len(FIGURES)]
+        status = list(OrderStatus)[index % len(OrderStatus)]
+        record = _record(order, figures, status)
+        document = _through_mongodb(record.to_document(TEMPLATES))
+
+        assert OrderRecord.from_document(document, TEMPLATES).tags == record.tags, order.order_no
+        for name, tag in zip(document["tag_names"], document["tags"], strict=True):
+            given = next(t for t in record.tags if t.name == name)
+            placeholders = TEMPLATES.args_from_facts(
+                given.rule_id or "", given.rule_version or 0, lambda: {}
+            )
+            if placeholders:
+                left_out += "args" not in tag
+                kept += "args" in tag
+    assert left_out > 10 * max(kept, 1)  # most values are the order's own facts
+
+
+def test_values_the_facts_no_longer_give_are_kept() -> None:
+    """A tag kept from before an update: its reason quotes what the order said then."""
+    order = Order.model_validate(order_payloads(1, "OLD", seed=1)[0])
+    record = _record(order, FIGURES[0], order.status)
+    [region] = [t for t in record.tags if t.name.startswith("region:")]
+    moved = order.model_copy(
+        update={"shipping": order.shipping.model_copy(update={"province": "北京市"})}
+    )
+    updated = OrderRecord(moved, order.status, record.tags, FIGURES[0], applied_events=["e1"])
+    document = _through_mongodb(updated.to_document(TEMPLATES))
+
+    by_name = dict(zip(document["tag_names"], document["tags"], strict=True))
+    assert "args" in by_name[region.name]
+    assert OrderRecord.from_document(document, TEMPLATES).tags == record.tags
+
+
+def test_the_facts_a_reader_works_out_are_those_the_rules_were_decided_on() -> None:
+    orders = [Order.model_validate(p) for p in order_payloads(100, "F", customers=10, seed=5)]
+    for index, order in enumerate(orders):
+        figures = FIGURES[index % len(FIGURES)]
+        record = _record(order, figures, order.status)
+        decided = record.facts
+        read = facts_of_stored(_through_mongodb(record.to_document(TEMPLATES)))
+        for rule in RULES.rules:
+            assert TEMPLATES.args_from_facts(
+                rule.id, rule.version, lambda facts=read: facts
+            ) == TEMPLATES.args_from_facts(rule.id, rule.version, lambda facts=decided: facts)
+
+
+def test_a_document_read_without_its_figures_names_the_rule_and_does_not_fail() -> None:
+    order = Order.model_validate(order_payloads(1, "NF", seed=2)[0])
+    record = _record(order, FIGURES[0], order.status)
+    document = _through_mongodb(record.to_document(TEMPLATES))
+    del document["figures"]  # a reader's projection left them out
+
+    tags = {tag.name: tag for tag in order_tags(document, TEMPLATES)}
+    region = next(name for name in tags if name.startswith("region:"))
+    assert tags[region].reason.startswith("rule region version 1")
+    assert tags["status:" + order.status.value].reason == f"order status is {order.status.value}"
+
+
+def test_without_the_switch_the_values_are_written_and_read_the_same(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(stored_tags, "WRITE_ARGS_FROM_FACTS", False)
+    order = Order.model_validate(order_payloads(1, "NS", seed=4)[0])
+    record = _record(order, FIGURES[1], order.status)
+    document = _through_mongodb(record.to_document(TEMPLATES))
+    region = next(i for i, name in enumerate(document["tag_names"]) if name.startswith("region:"))
+    assert "args" in document["tags"][region]
+    assert OrderRecord.from_document(document, TEMPLATES).tags == record.tags
+    assert all(isinstance(tag, AppliedTag) for tag in order_tags(document, TEMPLATES))
