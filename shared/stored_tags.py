@@ -7,7 +7,10 @@ lists) holds the names in the order of ``tags``; ``source``
 only when not a rule's; a rule tag's ``rule_id`` only when it is not the tag's family (the
 status, category and region rules are named as their families), and neither where the
 tag's name holds both (``status:pending``: ``family_in_name``, read since the release of
-2026-11-27 afternoon, written since the next: ``WRITE_FAMILY_IN_NAME``); ``at`` only when it
+2026-11-27 afternoon, written since the next: ``WRITE_FAMILY_IN_NAME``); where the rule's id
+names the tag's family (``customer.returning``, ``default.priority``) the id as ``rule`` and
+no family (``family_of_rule``; read since the release of 2026-11-27 evening, written from the
+next: ``WRITE_FAMILY_IN_RULE``); ``at`` only when it
 differs from the order's ``tags_at`` and ``rule_version`` only when it differs from the
 order's ``tags_rule_version`` (most tags of an order share one time and one rule version);
 a rule tag's reason as ``args``, the values its rule's template placeholders took
@@ -57,6 +60,10 @@ REASON_MAX = 500  # ``AppliedTag.reason``'s limit
 ARGS_SEPARATOR = "\x1f"
 # An order tag's reason values read from its name (``named_value``), not stored
 ARGS_FROM_NAME = "args_from_name"
+# An order tag's rule id where it names the tag's family (``family_of_rule``), stored instead
+# of ``rule_id`` and the family
+RULE_NAMING_FAMILY = "rule"
+DEFAULT_RULE = "default"  # a family's default tag is given by the rule "default.<family>"
 # Whether an order's rule tag named "family:value" by the rule named as its family leaves
 # both out (~59 B an order). Expand, then contract (``docs/architecture.md``): read since the
 # release of 2026-11-27 afternoon, written since the one after it, so a rollback to the first
@@ -66,6 +73,11 @@ WRITE_FAMILY_IN_NAME = True
 # give them again (``derived_args``: ~52 B an order). Read since the release of 2026-11-27
 # evening, written from the next (expand, then contract: ``docs/architecture.md``).
 WRITE_ARGS_FROM_FACTS = False
+# Whether an order's rule tag whose rule's id names its family (``customer.returning`` for a
+# tag of family ``customer``; a family's default, ``default.priority``) stores the id as
+# ``rule`` and no family (~70 B an order: ``family_of_rule``). Read since the release of
+# 2026-11-27 evening, written from the next.
+WRITE_FAMILY_IN_RULE = False
 T = TypeVar("T", bound=Hashable)
 
 
@@ -175,6 +187,9 @@ def _stored_tag(
     else:  # an order's: what it does not share with the order, None too
         if WRITE_FAMILY_IN_NAME and _named_by_family(tag):
             del stored["family"]
+        elif WRITE_FAMILY_IN_RULE and _named_in_rule(tag):
+            del stored["family"]
+            stored["rule"] = tag.rule_id
         elif tag.rule_id != _implied_rule_id(stored):
             stored["rule_id"] = tag.rule_id
         if tag.rule_version != defaults.rule_version:
@@ -217,6 +232,27 @@ def family_in_name(name: str) -> str | None:
     return family if colon and family and value else None
 
 
+def family_of_rule(rule_id: str) -> str | None:
+    """The family a rule's id names: ``customer`` for ``customer.returning``, ``priority`` for
+    a family's default rule ``default.priority`` (family names hold no dot)."""
+    head, dot, rest = rule_id.partition(".")
+    if not dot or not rest:
+        return None
+    return rest if head == DEFAULT_RULE else head
+
+
+def _named_in_rule(tag: AppliedTag) -> bool:
+    """A rule tag whose family its rule's id names (and that is not the rule named as its
+    family, stored as neither): stored with ``rule`` for ``rule_id``, and no family."""
+    return (
+        tag.source is TagSource.RULE
+        and tag.family is not None
+        and tag.rule_id is not None
+        and tag.rule_id != tag.family
+        and family_of_rule(tag.rule_id) == tag.family
+    )
+
+
 def _named_by_family(tag: AppliedTag) -> bool:
     """A rule tag whose name holds its family, given by the rule named as that family
     (``status:pending`` by the ``status`` rule): stored as neither."""
@@ -243,6 +279,8 @@ def rule_id_of(stored: dict[str, Any], name: str | None = None) -> str | None:
     """The rule of a stored order tag named ``name`` (any form), None for a person's."""
     if stored.get("rule_id") is not None:
         return str(stored["rule_id"])
+    if stored.get(RULE_NAMING_FAMILY) is not None:
+        return str(stored[RULE_NAMING_FAMILY])
     if stored.get("source") in (None, TagSource.RULE.value):  # a server may give absent as null
         family = stored.get("family")
         if family is None and name is not None:
@@ -320,7 +358,11 @@ def stored_tags_of(document: dict[str, Any]) -> list[dict[str, Any]]:
 
 def _filled(name: str, tag: dict[str, Any], rule_version: int | None) -> dict[str, Any]:
     implied = {"rule_id": _implied_rule_id(tag)}
-    if "source" not in tag and "family" not in tag and "rule_id" not in tag:
+    if RULE_NAMING_FAMILY in tag:  # the rule's id names the tag's family: customer.returning
+        rule_id = tag[RULE_NAMING_FAMILY]
+        implied = {"rule_id": rule_id, "family": family_of_rule(rule_id)}
+        tag = {k: v for k, v in tag.items() if k != RULE_NAMING_FAMILY}
+    elif "source" not in tag and "family" not in tag and "rule_id" not in tag:
         family = family_in_name(name)  # a rule tag named by its rule's family: status:pending
         implied = {"family": family, "rule_id": family}
     filled = {"name": name, **implied, "rule_version": rule_version, **tag}

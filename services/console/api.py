@@ -173,7 +173,8 @@ async def rule_hits(request: Request, key: Reader) -> list[dict[str, Any]]:
 async def rule_hit_counts(database: Any) -> list[dict[str, Any]]:
     """Grouped by what a stored tag says of its rule, and its name: a compact tag names no
     rule where the rule is named as its family, nor the family where its name holds both
-    (``status:pending``: ``shared.stored_tags.rule_id_of``). Tag names are few (a catalog's
+    (``status:pending``), and names it as ``rule`` where the rule's id names the family
+    (``shared.stored_tags.rule_id_of``). Tag names are few (a catalog's
     and the values of a few facts), so the groups stay few."""
     rows = await (
         await database["orders"].aggregate(
@@ -183,6 +184,7 @@ async def rule_hit_counts(database: Any) -> list[dict[str, Any]]:
                     "$group": {
                         "_id": {
                             "rule_id": "$tags.rule_id",
+                            "rule": "$tags.rule",
                             "family": "$tags.family",
                             "source": "$tags.source",
                             "name": {"$arrayElemAt": ["$tag_names", "$position"]},

@@ -20,6 +20,7 @@ from pydantic import (
 
 from shared.models import OrderStatus
 from shared.money import to_cents
+from shared.stored_tags import DEFAULT_RULE
 
 TagName = Annotated[str, Field(min_length=1, max_length=64)]
 MAX_TAGS_IN_FILTER = 50
@@ -61,9 +62,19 @@ Instant = Annotated[
 def family_condition(family: str) -> list[dict[str, Any]]:
     """Orders holding a tag of ``family`` or named ``family:value``: tags are named by their
     family so (the rules' ``tag_from`` prefixes), and a rule tag so named by the rule named as
-    its family stores neither family nor rule (``shared/stored_tags.py``). A tag outside the
-    family named with its prefix (a free tag ``status:escalated``) lists under it too."""
-    return [{"tags.family": family}, {"tag_names": {"$regex": f"^{re.escape(family)}:"}}]
+    its family stores neither family nor rule (``shared/stored_tags.py``); a rule tag whose
+    rule's id names its family (``customer.returning``, ``default.priority``) stores that id
+    as ``rule`` and no family (``family_of_rule``). A tag outside the family named with its
+    prefix (a free tag ``status:escalated``) lists under it too."""
+    escaped = re.escape(family)
+    condition: list[dict[str, Any]] = [
+        {"tags.family": family},
+        {"tag_names": {"$regex": f"^{escaped}:"}},
+        {"tags.rule": f"{DEFAULT_RULE}.{family}"},
+    ]
+    if family != DEFAULT_RULE:  # default.<family> names <family>, not "default"
+        condition.append({"tags.rule": {"$regex": f"^{escaped}\\."}})
+    return condition
 
 
 class SortKey(StrEnum):

@@ -4,6 +4,7 @@ orders stored in the earlier form read in full (detail, list, rule diff replay) 
 compact when they next change."""
 
 import json
+from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 from uuid import uuid4
@@ -298,3 +299,42 @@ async def test_tags_whose_values_are_the_orders_facts_read_with_their_reasons_ev
         assert [t["reason"] for t in page["tags"]] == [t.reason for t in record.tags]
         assert "customer" not in page["order"]
         assert "figures" not in page
+
+
+async def test_tags_whose_rules_id_names_their_family_list_read_and_count_as_before(
+    mongo_db: AsyncDatabase[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The form the next release writes (``WRITE_FAMILY_IN_RULE``: ``customer.returning``'s
+    tag stores the id as ``rule`` and no family) beside the form written now: the family
+    filter, the order detail, the rule hits and the replay read both alike."""
+    records = [tagged(i) for i in range(12)]
+    store = OrderStore(mongo_db, lambda: TEMPLATES, unique_indexes_only=False)
+    await store.ensure_indexes()
+    assert await store.save(records[:6], []) == set()  # the form written now
+    monkeypatch.setattr(stored_tags, "WRITE_FAMILY_IN_RULE", True)
+    monkeypatch.setattr(stored_tags, "_tag_forms", {})
+    assert await store.save(records[6:], []) == set()
+    documents = await stored(mongo_db)
+    assert sum("rule" in tag for d in documents.values() for tag in d["tags"]) >= 6 * 2
+
+    model = ReadModel(mongo_db, templates=lambda: TEMPLATES, unique_indexes_only=False)
+    families = {t.family for r in records for t in r.tags if t.family}
+    assert {"customer", "priority", "order-type"} <= families
+    for family in families:
+        expected = newest_first([r for r in records if any(t.family == family for t in r.tags)])
+        assert await every_page(model, OrderFilter(family=family)) == expected, family
+    assert await every_page(model, OrderFilter(family="default")) == []
+    for record in (records[0], records[-1]):
+        detail = await model.order(record.order.order_no)
+        assert detail is not None
+        assert detail["tags"] == [tag.model_dump(mode="json") for tag in record.tags]
+    hits = {row["rule_id"]: row["orders"] for row in await rule_hit_counts(mongo_db)}
+    given = Counter(t.rule_id for r in records for t in r.tags)
+    assert hits == dict(given)
+    [batch] = [b async for b in StoredOrders(mongo_db).batches(ReplayWindow())]
+    decode = ReplayDecoder()
+    replayed = {decode(document).order_no: decode(document).tags for document in batch}
+    for record in records:
+        assert [(t.name, t.family, t.rule_id) for t in replayed[record.order.order_no]] == [
+            (t.name, t.family, t.rule_id) for t in record.tags
+        ]

@@ -36,6 +36,7 @@ from shared.stored_tags import (
     TagDefaults,
     args_of_stored,
     family_in_name,
+    family_of_rule,
     order_tags,
     reason_of,
     rule_id_of,
@@ -596,3 +597,64 @@ def test_family_in_name_is_the_part_before_a_colon_with_a_value_after_it() -> No
     assert family_in_name("status:pending") == "status"
     assert family_in_name("region:east-china") == "region"
     assert [family_in_name(n) for n in ("urgent", ":x", "status:", "")] == [None] * 4
+
+
+def test_a_rule_tag_whose_rules_id_names_its_family_stores_the_id_as_rule_and_no_family(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The form the next release writes (``WRITE_FAMILY_IN_RULE``)."""
+    monkeypatch.setattr(stored_tags, "WRITE_FAMILY_IN_RULE", True)
+    monkeypatch.setattr(stored_tags, "_tag_forms", {})
+    record = _tagged_record()
+    manual = AppliedTag(name="vip", family="customer", source=TagSource.MANUAL, by="li.na",
+                        reason="大客户", at=AT)  # fmt: skip
+    record.tags = [*record.tags, manual]
+    document = record.to_document(TEMPLATES)
+    by_name = dict(zip(document["tag_names"], document["tags"], strict=True))
+    stored = bson.decode(bson.encode(document), bson.CodecOptions(tz_aware=True))
+
+    assert by_name["urgent"] == {"rule": "priority.fast-shipping", "args": "same_day"}
+    assert by_name["returning-customer"]["rule"] == "customer.returning"
+    assert "family" not in by_name["returning-customer"]
+    assert by_name["status:pending"] == {}  # named by its family: as before
+    assert by_name["vip"]["family"] == "customer"  # a person's: as before
+    assert OrderRecord.from_document(stored, TEMPLATES).tags == record.tags
+    assert [rule_id_of(tag, name) for name, tag in by_name.items()] == [
+        t.rule_id for t in record.tags
+    ]
+    expected = [(t.name, t.family, t.rule_id, t.rule_version) for t in record.tags]
+    replayed = ReplayDecoder()(stored)
+    assert [(t.name, t.family, t.rule_id, t.rule_version) for t in replayed.tags] == expected
+    without_rules = {tag.name: tag.family for tag in order_tags(stored, None)}
+    assert without_rules["urgent"] == "priority"  # the notifier reads without them
+
+
+@pytest.mark.parametrize(
+    ("rule_id", "family"),
+    [
+        ("customer.returning", "customer"),
+        ("default.priority", "priority"),
+        ("order-type.new", "order-type"),
+        ("risk.amount.anomaly", "risk"),
+        ("default.", None),
+        ("status", None),
+    ],
+)
+def test_the_family_a_rules_id_names(rule_id: str, family: str | None) -> None:
+    assert family_of_rule(rule_id) == family
+
+
+def test_only_a_rule_tag_of_the_family_its_rules_id_names_takes_that_form(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(stored_tags, "WRITE_FAMILY_IN_RULE", True)
+    monkeypatch.setattr(stored_tags, "_tag_forms", {})
+    rule = {"source": TagSource.RULE, "rule_version": 1, "at": AT}
+    other = AppliedTag(
+        name="big-order", family="risk", rule_id="customer.big", reason="big", **rule
+    )
+    default_named = AppliedTag(name="x", family="default", rule_id="default.x", reason="x", **rule)
+    for tag in (other, default_named):
+        stored = stored_tag(tag, TEMPLATES)
+        assert "rule" not in stored
+        assert (stored["family"], stored["rule_id"]) == (tag.family, tag.rule_id)
