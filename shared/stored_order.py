@@ -31,6 +31,34 @@ _TIME = TypeAdapter(AwareDatetime)
 WRITE_BINARY_EVENT_IDS = True
 
 
+# The customer figures an order was tagged with (``FiguresSnapshot.to_record``'s fields) under
+# shorter names in the stored order: money in cents, times in epoch seconds (~31 B an order).
+# Read since the release of 2026-11-27 evening, written from the next (expand, then contract:
+# ``docs/architecture.md``); Redis keeps a snapshot under the long names.
+FIGURE_NAMES = {
+    "spend_365d_cents": "spend_365d",
+    "prior_order_count": "prior_orders",
+    "prior_lifetime_cents": "prior_spend",
+    "recent_order_times": "recent",
+    "first_order_at": "first_order",
+}
+_FIGURE_RECORD_NAMES = {short: name for name, short in FIGURE_NAMES.items()}
+WRITE_SHORT_FIGURE_NAMES = False
+
+
+def stored_figure_names(figures: dict[str, Any]) -> dict[str, Any]:
+    """An order's figures (``FiguresSnapshot.to_record``'s names) as stored."""
+    if not WRITE_SHORT_FIGURE_NAMES:
+        return figures
+    return {FIGURE_NAMES.get(name, name): value for name, value in figures.items()}
+
+
+def figures_record(stored: dict[str, Any]) -> dict[str, Any]:
+    """An order's stored figures (either form) under ``FiguresSnapshot.to_record``'s names, as
+    ``FiguresSnapshot.from_record`` and the figures script read them."""
+    return {_FIGURE_RECORD_NAMES.get(name, name): value for name, value in stored.items()}
+
+
 def order_as_ingested(document: dict[str, Any]) -> dict[str, Any]:
     """The stored ``order`` with what the document holds beside it put back: its number, its
     customer's id and its creation time (as ``Order.model_dump(mode="json")`` gives it)."""

@@ -50,7 +50,7 @@ from services.tagger.figure_keys import (
 )
 from services.tagger.rules.facts import FiguresSnapshot
 from shared.money import from_cents, to_cents
-from shared.stored_order import order_created_at
+from shared.stored_order import figures_record, order_created_at
 from shared.tasks import cancel_and_wait
 
 log = structlog.get_logger("tagger.figures")
@@ -425,7 +425,7 @@ class CustomerFigures:
         args = [
             "restore",
             *contribution_args(document["order_no"], cents, ts, category_cents, skus),
-            json.dumps(document["figures"]),
+            json.dumps(figures_record(document["figures"])),
             state,
         ]
         keys = script_keys(document["customer_id"], document["order_no"])

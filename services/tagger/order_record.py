@@ -20,8 +20,10 @@ from shared.stored_history import first_change_at
 from shared.stored_order import (
     applied_event_ids,
     beside_the_order,
+    figures_record,
     order_as_ingested,
     stored_event_ids,
+    stored_figure_names,
 )
 from shared.stored_tags import TagDefaults, order_tags, stored_tag
 
@@ -111,7 +113,7 @@ class OrderRecord:
             order=Order.model_validate(order_as_ingested(document)),
             status=OrderStatus(document["status"]),
             tags=order_tags(document, templates),
-            figures=FiguresSnapshot.from_record(document["figures"]),
+            figures=FiguresSnapshot.from_record(figures_record(document["figures"])),
             contribution_reversed=bool(document.get("contribution_reversed")),
             applied_events=applied_event_ids(document),
             version=int(document["version"]),
@@ -178,7 +180,8 @@ class HistoryEntry:
 
 
 def stored_figures(figures: FiguresSnapshot) -> dict[str, Any]:
-    """The customer figures as stored with the order (``FiguresSnapshot.to_record``), times in
+    """The customer figures as stored with the order (``FiguresSnapshot.to_record``, under the
+    names of ``shared.stored_order.FIGURE_NAMES`` from the next release), times in
     whole seconds as integers (BSON int32: half a double), and without the values a customer's
     first order has (no prior orders, spend or recent times; ``from_record`` reads them as
     absent): a first order's figures are then one field, not five."""
@@ -192,7 +195,7 @@ def stored_figures(figures: FiguresSnapshot) -> dict[str, Any]:
         stored["recent_order_times"] = [_whole(t) for t in record["recent_order_times"]]
     if record["first_order_at"] is not None:
         stored["first_order_at"] = _whole(record["first_order_at"])
-    return stored
+    return stored_figure_names(stored)
 
 
 def kept_events(applied_events: list[str]) -> list[str]:

@@ -22,7 +22,7 @@ from services.tagger.rules.facts import FiguresSnapshot, stored_order_facts, sto
 from services.tagger.rules.schema import RuleFileError, RuleSet
 from shared.events import AppliedTag
 from shared.models import OrderStatus
-from shared.stored_order import order_as_ingested
+from shared.stored_order import figures_record, order_as_ingested
 from shared.stored_tags import stored_tags_of, tag_of
 
 log = structlog.get_logger("tagger.rules")
@@ -112,7 +112,7 @@ class ReplayDecoder:
     def __call__(self, document: dict[str, Any]) -> ReplayOrder:
         status = OrderStatus(document["status"])
         tags = [self._tag(tag, document.get("tags_at")) for tag in stored_tags_of(document)]
-        figures = FiguresSnapshot.from_record(document["figures"])
+        figures = FiguresSnapshot.from_record(figures_record(document["figures"]))
         try:
             order = order_as_ingested(document)
             facts = stored_order_facts(order, figures, status)

@@ -14,7 +14,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from redis.asyncio import Redis
 
 from services.tagger.figures import CustomerFigures, rebuild_figures
-from services.tagger.order_record import HistoryEntry
+from services.tagger.order_record import HistoryEntry, OrderRecord
 from services.tagger.read_model import ReadModel
 from services.tagger.rules.reasons import ReasonTemplates
 from services.tagger.rules.regions import region_of
@@ -43,6 +43,16 @@ def write_earlier_release_forms(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(stored_tags, "WRITE_FAMILY_IN_NAME", False)
     monkeypatch.setattr(stored_tags, "_tag_forms", {})
     monkeypatch.setattr(stored_order, "WRITE_BINARY_EVENT_IDS", False)
+
+
+def write_next_release_forms(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The stored forms this release reads and the next one writes (``docs/architecture.md``):
+    reason values the order's facts give again left out, a rule id naming its tag's family
+    stored as ``rule``, the figures under shorter names."""
+    monkeypatch.setattr(stored_tags, "WRITE_ARGS_FROM_FACTS", True)
+    monkeypatch.setattr(stored_tags, "WRITE_FAMILY_IN_RULE", True)
+    monkeypatch.setattr(stored_tags, "_tag_forms", {})
+    monkeypatch.setattr(stored_order, "WRITE_SHORT_FIGURE_NAMES", True)
 
 
 async def send_through_ingest(
@@ -104,7 +114,7 @@ async def test_thousands_of_orders_are_tagged_and_counted_exactly(
     await assert_figures_exact(redis_client, expected)
 
 
-@pytest.mark.parametrize("forms", ["written now", "the release before's"])
+@pytest.mark.parametrize("forms", ["written now", "the release before's", "the next release's"])
 async def test_the_same_events_delivered_twice_change_nothing(
     forms: str,
     monkeypatch: pytest.MonkeyPatch,
@@ -118,6 +128,8 @@ async def test_the_same_events_delivered_twice_change_nothing(
     their family storing it, applied event ids as strings."""
     if forms == "the release before's":
         write_earlier_release_forms(monkeypatch)
+    elif forms == "the next release's":
+        write_next_release_forms(monkeypatch)
     events, expected = order_stream(300, customers=30, seed=11, prefix=run_id)
     created = [e for e in events if isinstance(e, OrderCreated)]
 
@@ -126,7 +138,7 @@ async def test_the_same_events_delivered_twice_change_nothing(
         first = await wait_for_orders(mongo_db, len(created), len(events))
         some = next(iter(first.values()))
         written_now = all(isinstance(event_id, Binary) for event_id in some["applied_events"])
-        assert written_now is (forms == "written now")
+        assert written_now is (forms != "the release before's")
         # tagged events are published after the batch's history is stored
         tagged_before = await read_topic(
             tagger_settings, tagger_settings.topics.tagged, len(events)
@@ -152,6 +164,14 @@ async def test_the_same_events_delivered_twice_change_nothing(
     all_ids = {OrderTagged.model_validate_json(r.value).event_id for r in tagged_after}
     assert first_ids == all_ids
     assert len(first_ids) == len(events)
+    # each order's tags read back as its last tagged event gave them, reasons and all
+    templates = ReasonTemplates(load_rules(DEFAULT_RULES_FILE))
+    last = {}
+    for record in tagged_before:
+        event = OrderTagged.model_validate_json(record.value)
+        last[event.order_no] = event.tags
+    for order_no, document in second.items():
+        assert OrderRecord.from_document(document, templates).tags == last[order_no], order_no
 
 
 async def test_an_order_created_again_after_its_claim_expired_changes_nothing(
@@ -267,13 +287,18 @@ async def test_status_change_to_shipped_ends_urgent_and_records_history(
     assert {"urgent", "regular", "vip", "risk:velocity"} <= {c["name"] for c in catalog}
 
 
+@pytest.mark.parametrize("forms", ["written now", "the next release's"])
 async def test_rebuilt_figures_equal_the_live_ones(
+    forms: str,
+    monkeypatch: pytest.MonkeyPatch,
     tagger: Any,
     tagger_settings: TaggerSettings,
     mongo_db: AsyncDatabase[dict[str, Any]],
     redis_client: Redis,
     run_id: str,
 ) -> None:
+    if forms == "the next release's":
+        write_next_release_forms(monkeypatch)
     events, expected = order_stream(400, customers=25, seed=5, prefix=run_id)
     created = [e for e in events if isinstance(e, OrderCreated)]
     async with tagger():
@@ -297,7 +322,6 @@ async def test_a_write_that_lost_a_race_is_detected_not_applied(
 ) -> None:
     from dataclasses import replace
 
-    from services.tagger.order_record import OrderRecord
     from services.tagger.rules.facts import FiguresSnapshot
     from services.tagger.store import OrderStore
     from tests.factories import make_order

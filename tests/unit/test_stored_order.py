@@ -1,6 +1,7 @@
 """The stored order leaves out what its document holds beside it, and reads back whole."""
 
 from datetime import datetime, timedelta, timezone
+from decimal import Decimal
 from typing import Any
 from uuid import uuid4
 
@@ -10,10 +11,16 @@ from bson.binary import Binary
 from bson.codec_options import CodecOptions
 
 from services.tagger.order_record import OrderRecord
-from services.tagger.rules.facts import FiguresSnapshot
+from services.tagger.rules.facts import FiguresSnapshot, facts_of_stored, order_facts
 from shared import stored_order
 from shared.models import Order, OrderStatus
-from shared.stored_order import applied_event_ids, order_as_ingested, order_created_at
+from shared.stored_order import (
+    FIGURE_NAMES,
+    applied_event_ids,
+    figures_record,
+    order_as_ingested,
+    order_created_at,
+)
 from tests.factories import make_order
 
 AS_MONGODB = CodecOptions(tz_aware=True)  # the services' clients read times as aware UTC
@@ -124,3 +131,39 @@ def test_the_release_before_stored_applied_event_ids_as_strings(
     document = _through_mongodb(record.to_document())
     assert document["applied_events"] == ids
     assert OrderRecord.from_document(document).applied_events == ids
+
+
+FIGURES = FiguresSnapshot(
+    prior_order_count=6,
+    prior_lifetime_spend=Decimal("10145.00"),
+    spend_365d=Decimal("10292.00"),
+    recent_order_times=(1793498307.0, 1793497530.5, 1793496426.0),
+    first_order_at=1793492163.0,
+)
+
+
+@pytest.mark.parametrize("short", [False, True])
+def test_an_orders_figures_read_back_in_either_form(
+    short: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under the snapshot's own names (written now) or shorter ones (``FIGURE_NAMES``: the
+    next release's), the figures read back the same, for the tagger, its facts and the
+    figures script (``figures_record``)."""
+    monkeypatch.setattr(stored_order, "WRITE_SHORT_FIGURE_NAMES", short)
+    record = OrderRecord(make_order("SO-9"), OrderStatus.PENDING, [], FIGURES)
+    document = _through_mongodb(record.to_document())
+    stored = document["figures"]
+
+    assert set(stored) == (set(FIGURE_NAMES.values()) if short else set(FIGURE_NAMES))
+    assert OrderRecord.from_document(document).figures == FIGURES
+    assert FiguresSnapshot.from_record(figures_record(stored)) == FIGURES
+    assert set(figures_record(stored)) == set(FIGURE_NAMES)  # what the script reads
+    assert facts_of_stored(document) == order_facts(record.order, FIGURES, record.status)
+
+
+def test_the_shorter_figure_names_take_bytes_off_an_order(monkeypatch: pytest.MonkeyPatch) -> None:
+    record = OrderRecord(make_order("SO-9"), OrderStatus.PENDING, [], FIGURES)
+    long = len(bson.encode(record.to_document()))
+    monkeypatch.setattr(stored_order, "WRITE_SHORT_FIGURE_NAMES", True)
+    short = len(bson.encode(record.to_document()))
+    assert long - short == sum(len(n) - len(s) for n, s in FIGURE_NAMES.items())

@@ -14,7 +14,7 @@ from typing import Any
 from services.tagger.rules.regions import region_of
 from shared.models import Order, OrderStatus, OrderType, ShippingMethod
 from shared.money import from_cents, to_cents
-from shared.stored_order import order_as_ingested
+from shared.stored_order import figures_record, order_as_ingested
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,7 +203,7 @@ def facts_of_stored(document: Mapping[str, Any]) -> dict[str, Any]:
     ``order``; ``shared/stored_order.py``), with the figures it was tagged with."""
     return stored_order_facts(
         order_as_ingested(dict(document)),
-        FiguresSnapshot.from_record(document["figures"]),
+        FiguresSnapshot.from_record(figures_record(document["figures"])),
         OrderStatus(document["status"]),
     )
 
