@@ -19,7 +19,7 @@ from pymongo.errors import BulkWriteError
 
 from services.notifier.grouping import AlertGroup
 from shared.mongo import DUPLICATE_KEY, SCAN_BATCH
-from shared.stored_order import applied_event_ids, order_as_ingested
+from shared.stored_order import applied_event_ids, currency_of, order_as_ingested
 from shared.stored_tags import ReasonTemplates, readable_tags
 from shared.tracing import order_trace
 
@@ -606,6 +606,7 @@ class AlertStore:
             document["tags"] = readable_tags(document, templates)
             document["order"] = order_as_ingested(document)
             document["applied_events"] = applied_event_ids(document)
+            document["currency"] = currency_of(document)
             document["order"].pop("customer", None)  # not the notifier's to show
             for stored_only in ("tags_at", "tags_rule_version", "tag_keys", "first_at", "figures"):
                 document.pop(stored_only, None)

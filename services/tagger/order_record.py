@@ -22,6 +22,7 @@ from shared.stored_order import (
     beside_the_order,
     figures_record,
     order_as_ingested,
+    stored_currency,
     stored_event_ids,
     stored_figure_names,
 )
@@ -76,7 +77,7 @@ class OrderRecord:
             ),
             "status": self.status.value,
             "amount_cents": to_cents(order.pricing.total),
-            "currency": order.pricing.currency,
+            **stored_currency(order.pricing.currency),
             "region": region_of(order.shipping.province),
             "created_at": order.created_at,
             "tags": [

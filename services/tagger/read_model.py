@@ -33,7 +33,7 @@ from shared.stored_history import (
     readable_history,
     with_first_change,
 )
-from shared.stored_order import applied_event_ids, order_as_ingested
+from shared.stored_order import applied_event_ids, currency_of, order_as_ingested
 from shared.stored_tags import order_tags
 from shared.tasks import cancel_and_wait
 
@@ -103,6 +103,7 @@ def listed(document: dict[str, Any]) -> dict[str, Any]:
     beside the id (staff look for people by name)."""
     cents = document.pop("amount_cents", 0)
     document["amount"] = money(cents)
+    document["currency"] = currency_of(document)
     customer = document.pop("order", {}).get("customer") or {}
     document["customer_name"] = customer.get("name")
     return document
@@ -393,6 +394,7 @@ class ReadModel:
         )
         document["order"] = order_as_ingested(document)
         document["applied_events"] = applied_event_ids(document)
+        document["currency"] = currency_of(document)
         tags = order_tags(document, templates)
         history = with_first_change(
             await self._history.find({"order_no": order_no}, {"_id": 0}).to_list(None),

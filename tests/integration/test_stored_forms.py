@@ -16,6 +16,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from services.console.api import rule_hit_counts
 from services.notifier.store import AlertStore
+from services.tagger.customers.segments import Segments
 from services.tagger.order_record import HistoryEntry, OrderRecord
 from services.tagger.queries import OrderFilter, SortKey
 from services.tagger.read_model import ReadModel
@@ -26,7 +27,7 @@ from services.tagger.rules.reasons import ReasonTemplates
 from services.tagger.rules.schema import load_rules
 from services.tagger.settings import DEFAULT_RULES_FILE
 from services.tagger.store import OrderStore
-from shared import stored_tags
+from shared import stored_order, stored_tags
 from shared.models import OrderStatus
 from shared.stored_tags import stored_tag
 from tests.factories import make_order
@@ -338,3 +339,43 @@ async def test_tags_whose_rules_id_names_their_family_list_read_and_count_as_bef
         assert [(t.name, t.family, t.rule_id) for t in replayed[record.order.order_no]] == [
             (t.name, t.family, t.rule_id) for t in record.tags
         ]
+
+
+async def test_orders_in_the_default_currency_store_none_beside_the_order_and_show_it(
+    mongo_db: AsyncDatabase[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The form the next release writes (``WRITE_CURRENCY_WHEN_NOT_DEFAULT``): the order
+    list, its detail, the notifier's page and the customer's page show the default currency
+    of an order that stores none, and another currency as stored."""
+    monkeypatch.setattr(stored_order, "WRITE_CURRENCY_WHEN_NOT_DEFAULT", True)
+    records = [tagged(0), tagged(1)]
+    usd = records[1].order.pricing.model_copy(update={"currency": "USD"})
+    records[1].order = records[1].order.model_copy(update={"pricing": usd})
+    store = OrderStore(mongo_db, lambda: TEMPLATES, unique_indexes_only=False)
+    await store.ensure_indexes()
+    assert await store.save(records, []) == set()
+    documents = await stored(mongo_db)
+    cny, dollars = (documents[r.order.order_no] for r in records)
+    assert "currency" not in cny
+    assert dollars["currency"] == "USD"
+
+    model = ReadModel(mongo_db, templates=lambda: TEMPLATES)
+    page = await model.page(OrderFilter(), SortKey.NEWEST, 10, None)
+    assert {o["order_no"]: o["currency"] for o in page.orders} == {
+        records[0].order.order_no: "CNY",
+        records[1].order.order_no: "USD",
+    }
+    for record, currency in zip(records, ("CNY", "USD"), strict=True):
+        detail = await model.order(record.order.order_no)
+        assert detail is not None
+        assert detail["currency"] == currency
+        alert_page = await AlertStore(mongo_db).order_of(record.order.order_no)
+        assert alert_page is not None
+        assert alert_page["currency"] == currency
+    customer_id = records[0].order.customer.id
+    assert {r.order.customer.id for r in records} == {customer_id}
+    await mongo_db["customers"].insert_one({"_id": customer_id, "orders": 2, "version": 1})
+    customer = await Segments(mongo_db, None).customer(customer_id)
+    assert customer is not None
+    listed = {o["order_no"]: o["currency"] for o in customer["orders_list"]}
+    assert listed == {records[0].order.order_no: "CNY", records[1].order.order_no: "USD"}

@@ -48,11 +48,12 @@ def write_earlier_release_forms(monkeypatch: pytest.MonkeyPatch) -> None:
 def write_next_release_forms(monkeypatch: pytest.MonkeyPatch) -> None:
     """The stored forms this release reads and the next one writes (``docs/architecture.md``):
     reason values the order's facts give again left out, a rule id naming its tag's family
-    stored as ``rule``, the figures under shorter names."""
+    stored as ``rule``, the figures under shorter names, no default currency beside the order."""
     monkeypatch.setattr(stored_tags, "WRITE_ARGS_FROM_FACTS", True)
     monkeypatch.setattr(stored_tags, "WRITE_FAMILY_IN_RULE", True)
     monkeypatch.setattr(stored_tags, "_tag_forms", {})
     monkeypatch.setattr(stored_order, "WRITE_SHORT_FIGURE_NAMES", True)
+    monkeypatch.setattr(stored_order, "WRITE_CURRENCY_WHEN_NOT_DEFAULT", True)
 
 
 async def send_through_ingest(

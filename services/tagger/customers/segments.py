@@ -27,6 +27,7 @@ from services.tagger.queries import MAX_TAGS_IN_FILTER, Amount, Instant, TagName
 from services.tagger.rules.reasons import ReasonTemplates, TranslatedReasons
 from shared import stored_tags
 from shared.money import cents_text, to_cents
+from shared.stored_order import currency_of
 
 LISTED = {"history": 0, "next_review_at": 0, "profile_at": 0}
 MAX_DAYS = 366
@@ -235,7 +236,7 @@ class Segments:
                     "order_no": o["order_no"],
                     "status": o.get("status"),
                     "amount": cents_text(o.get("amount_cents", 0)),
-                    "currency": o.get("currency"),
+                    "currency": currency_of(o),
                     "created_at": _iso(o.get("created_at")),
                     "tag_names": o.get("tag_names", []),
                 }
