@@ -16,17 +16,18 @@ from datetime import datetime
 from typing import Any, cast
 
 from shared.events import AppliedTag, TagSource
-from shared.stored_tags import NOT_RECORDED, ReasonTemplates, reason_of
+from shared.stored_tags import NOT_RECORDED, ReasonTemplates, reason_of, whole_rule
 
 
 def history_tag(stored: dict[str, Any], templates: ReasonTemplates | None) -> dict[str, Any]:
     """A history tag given in full (the earlier form, or a removed or replaced one)."""
+    rule = whole_rule(stored)
     return {
         "tag": stored["tag"],
-        "family": stored.get("family"),
+        "family": rule["family"],
         "source": stored.get("source", TagSource.RULE.value),
-        "rule_id": stored.get("rule_id"),
-        "rule_version": stored.get("rule_version"),
+        "rule_id": rule["rule_id"],
+        "rule_version": rule["rule_version"],
         "by": stored.get("by"),
         "reason": reason_of(stored, templates),
     }

@@ -78,6 +78,12 @@ WRITE_ARGS_FROM_FACTS = False
 # ``rule`` and no family (~70 B an order: ``family_of_rule``). Read since the release of
 # 2026-11-27 evening, written from the next.
 WRITE_FAMILY_IN_RULE = False
+# Whether a tag stored whole (a customer's, one an order's history entry names) does the same,
+# and stores its rule version only when it is not the first (``whole_rule``: ~50 B an order,
+# most of it in the customer's writes). Read since the release of 2026-11-27 evening, written
+# from the next. A rule's tag always stored its version before: none stored means the first.
+WRITE_WHOLE_RULE_SHORT = False
+FIRST_RULE_VERSION = 1
 T = TypeVar("T", bound=Hashable)
 
 
@@ -182,8 +188,14 @@ def _stored_tag(
         stored["family"] = tag.family
     if tag.source is not TagSource.RULE:
         stored["source"] = tag.source.value
-    if name_key is not None:  # a history entry's tag: whole
+    if name_key is not None:  # a history entry's tag, a customer's: whole
         stored.update({k: v for k, v in _rule_of(tag).items() if v is not None})
+        if WRITE_WHOLE_RULE_SHORT and tag.source is TagSource.RULE:
+            if _named_in_rule(tag):
+                del stored["family"]
+                stored[RULE_NAMING_FAMILY] = stored.pop("rule_id")
+            if tag.rule_version == FIRST_RULE_VERSION:
+                del stored["rule_version"]
     else:  # an order's: what it does not share with the order, None too
         if WRITE_FAMILY_IN_NAME and _named_by_family(tag):
             del stored["family"]
@@ -305,13 +317,27 @@ def most_common(values: Iterable[T]) -> T | None:
     return max(counts, key=counts.__getitem__)
 
 
+def whole_rule(stored: dict[str, Any]) -> dict[str, Any]:
+    """A tag stored whole (any form: ``WRITE_WHOLE_RULE_SHORT``): its family, rule and rule
+    version, None for what it has not."""
+    rule_id = stored.get("rule_id")
+    family = stored.get("family")
+    if rule_id is None and stored.get(RULE_NAMING_FAMILY) is not None:
+        rule_id = stored[RULE_NAMING_FAMILY]
+        family = family_of_rule(rule_id)
+    # a rule's tag stored its version unless the first; a person's has none
+    version = stored.get("rule_version", FIRST_RULE_VERSION if rule_id is not None else None)
+    return {"family": family, "rule_id": rule_id, "rule_version": version}
+
+
 def reason_of(stored: dict[str, Any], templates: ReasonTemplates | None) -> str:
     """A stored tag's reason: kept as written, or its rule's template filled in again. For a
     rule version the current rules no longer hold: which rule and version, and the values
     (that version's template is in the rule versions' history)."""
     if "reason" in stored:
         return str(stored["reason"])
-    rule_id, version = stored.get("rule_id"), stored.get("rule_version")
+    rule = whole_rule(stored)
+    rule_id, version = rule["rule_id"], rule["rule_version"]
     args = args_of_stored(stored)
     if templates is not None and rule_id is not None and version is not None:
         reason = templates.reason(rule_id, version, args)

@@ -13,6 +13,7 @@ from prometheus_client import REGISTRY
 from pymongo.asynchronous.database import AsyncDatabase
 from redis.asyncio import Redis
 
+from services.tagger.customers.segments import Segments
 from services.tagger.figures import CustomerFigures, rebuild_figures
 from services.tagger.order_record import HistoryEntry, OrderRecord
 from services.tagger.read_model import ReadModel
@@ -48,9 +49,11 @@ def write_earlier_release_forms(monkeypatch: pytest.MonkeyPatch) -> None:
 def write_next_release_forms(monkeypatch: pytest.MonkeyPatch) -> None:
     """The stored forms this release reads and the next one writes (``docs/architecture.md``):
     reason values the order's facts give again left out, a rule id naming its tag's family
-    stored as ``rule``, the figures under shorter names, no default currency beside the order."""
+    stored as ``rule`` (a customer's tag too, its first rule version left out), the figures
+    under shorter names, no default currency beside the order."""
     monkeypatch.setattr(stored_tags, "WRITE_ARGS_FROM_FACTS", True)
     monkeypatch.setattr(stored_tags, "WRITE_FAMILY_IN_RULE", True)
+    monkeypatch.setattr(stored_tags, "WRITE_WHOLE_RULE_SHORT", True)
     monkeypatch.setattr(stored_tags, "_tag_forms", {})
     monkeypatch.setattr(stored_order, "WRITE_SHORT_FIGURE_NAMES", True)
     monkeypatch.setattr(stored_order, "WRITE_CURRENCY_WHEN_NOT_DEFAULT", True)
@@ -173,6 +176,17 @@ async def test_the_same_events_delivered_twice_change_nothing(
         last[event.order_no] = event.tags
     for order_no, document in second.items():
         assert OrderRecord.from_document(document, templates).tags == last[order_no], order_no
+    # and each customer's tags and history read back whole, every reason in its words
+    customer_templates = ReasonTemplates(load_rules(DEFAULT_RULES_FILE), customer=True)
+    segments = Segments(mongo_db, lambda: customer_templates)
+    for customer_id in expected.order_count:
+        page = await segments.customer(customer_id)
+        assert page is not None
+        entries = [*page["tags"], *page["history"]]
+        assert entries
+        for entry in entries:
+            assert entry["rule_version"] == (1 if entry["source"] == "rule" else None)
+            assert not entry["reason"].startswith("rule "), entry
 
 
 async def test_an_order_created_again_after_its_claim_expired_changes_nothing(

@@ -2,6 +2,8 @@
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from services.tagger.customers.model import TagChange, history_entries
 from services.tagger.customers.segments import TagFilter, _membership
 from services.tagger.customers.stored import (
@@ -15,6 +17,7 @@ from services.tagger.rules.book import RuleBook
 from services.tagger.rules.reasons import ReasonTemplates
 from services.tagger.rules.schema import parse_rules
 from services.tagger.settings import DEFAULT_RULES_FILE
+from shared import stored_tags
 from shared.events import AppliedTag, TagSource
 
 AT = datetime(2026, 11, 26, 8, 0, 0, 123000, tzinfo=UTC)
@@ -134,3 +137,41 @@ def test_an_addition_is_stored_without_its_change_and_reads_as_one_stored_with_i
     before = [AT - timedelta(days=1)]  # the day before the tag came: not a member then
     assert _membership({**customer, "history": [added]}, which, before) == [-1]
     assert _membership({**customer, "history": [earlier]}, which, before) == [-1]
+
+
+@pytest.fixture
+def whole_rule_short(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The form the next release writes (``WRITE_WHOLE_RULE_SHORT``)."""
+    monkeypatch.setattr(stored_tags, "WRITE_WHOLE_RULE_SHORT", True)
+    monkeypatch.setattr(stored_tags, "_tag_forms", {})
+
+
+@pytest.mark.usefixtures("whole_rule_short")
+def test_a_rule_tag_names_its_family_by_its_rule_and_leaves_out_its_first_version() -> None:
+    second = RETURNING.model_copy(update={"rule_version": 2, "reason": "returning: 3"})
+    other_family = RETURNING.model_copy(update={"family": "segment"})
+    stored = [stored_customer_tag(tag, TEMPLATES) for tag in (RETURNING, second, other_family)]
+
+    assert stored[0] == {"name": "lifecycle:returning", "rule": "lifecycle.returning",
+                         "args": "3", "at": AT}  # fmt: skip
+    assert stored[1]["rule_version"] == 2
+    assert (stored[2]["family"], stored[2]["rule_id"]) == ("segment", "lifecycle.returning")
+    assert applied_tags(stored, TEMPLATES) == [RETURNING, second, other_family]
+    assert [readable_tag(s, TEMPLATES) for s in stored] == [
+        t.model_dump(mode="json") for t in (RETURNING, second, other_family)
+    ]
+    assert stored_customer_tag(BY_HAND, TEMPLATES) == {
+        "name": "vip", "source": "manual", "by": "王小明", "reason": "老客户", "at": AT
+    }  # fmt: skip
+
+
+@pytest.mark.usefixtures("whole_rule_short")
+def test_history_entries_leave_out_a_first_rule_version_and_read_back_in_full() -> None:
+    change = TagChange(tags=[RETURNING], added=[RETURNING], removed=[BY_HAND])
+    rows = history_entries(change, AT)
+    stored = [stored_entry(row, TEMPLATES) for row in rows]
+    assert stored[0] == {"at": AT, "tag": "lifecycle:returning",
+                         "rule_id": "lifecycle.returning", "args": "3"}  # fmt: skip
+    assert [readable_entry(entry, TEMPLATES) for entry in stored] == rows
+    # a person's entry names no rule: it has no version either
+    assert readable_entry(stored[1], TEMPLATES)["rule_version"] is None

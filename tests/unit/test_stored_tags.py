@@ -658,3 +658,24 @@ def test_only_a_rule_tag_of_the_family_its_rules_id_names_takes_that_form(
         stored = stored_tag(tag, TEMPLATES)
         assert "rule" not in stored
         assert (stored["family"], stored["rule_id"]) == (tag.family, tag.rule_id)
+
+
+def test_a_history_entrys_tag_in_the_next_releases_form_reads_back_whole(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``WRITE_WHOLE_RULE_SHORT``: the rule as ``rule`` where its id names the family, the
+    first rule version left out; the history reads it as written in full."""
+    monkeypatch.setattr(stored_tags, "WRITE_WHOLE_RULE_SHORT", True)
+    monkeypatch.setattr(stored_tags, "_tag_forms", {})
+    record = _tagged_record()
+    for tag in record.tags:
+        stored = stored_tag(tag, TEMPLATES, name_key="tag")
+        assert "rule_version" not in stored
+        full = history_tag(stored, TEMPLATES)
+        assert full == {"tag": tag.name, "family": tag.family, "source": tag.source.value,
+                        "rule_id": tag.rule_id, "rule_version": tag.rule_version, "by": None,
+                        "reason": tag.reason}  # fmt: skip
+    urgent = next(t for t in record.tags if t.name == "urgent")
+    assert stored_tag(urgent, TEMPLATES, name_key="tag") == {
+        "tag": "urgent", "rule": "priority.fast-shipping", "args": "same_day"
+    }  # fmt: skip

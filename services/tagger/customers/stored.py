@@ -25,8 +25,16 @@ from typing import Any
 from pydantic import TypeAdapter
 from pydantic_core import to_jsonable_python
 
+from shared import stored_tags
 from shared.events import AppliedTag, TagSource
-from shared.stored_tags import ReasonTemplates, reason_of, stored_args, stored_tag
+from shared.stored_tags import (
+    FIRST_RULE_VERSION,
+    ReasonTemplates,
+    reason_of,
+    stored_args,
+    stored_tag,
+    whole_rule,
+)
 
 Templates = Callable[[], ReasonTemplates] | None  # the customer rules' templates now
 
@@ -65,6 +73,12 @@ def stored_entry(row: dict[str, Any], templates: ReasonTemplates | None) -> dict
     for key in ("rule_id", "rule_version", "by"):
         if row.get(key) is not None:
             stored[key] = row[key]
+    if (
+        stored_tags.WRITE_WHOLE_RULE_SHORT
+        and row["source"] == _RULE
+        and stored.get("rule_version") == FIRST_RULE_VERSION
+    ):
+        del stored["rule_version"]  # the first (``whole_rule``)
     args = None
     if templates is not None and row["source"] == _RULE and row.get("rule_id") is not None:
         args = templates.args_of(row["rule_id"], row.get("rule_version") or 0, row["reason"])
@@ -83,11 +97,12 @@ def change_of(entry: dict[str, Any]) -> str:
 
 
 def _full(stored: dict[str, Any], templates: ReasonTemplates | None) -> dict[str, Any]:
+    rule = whole_rule(stored)  # either form (``shared.stored_tags.WRITE_WHOLE_RULE_SHORT``)
     return {
-        "family": stored.get("family"),
+        "family": rule["family"],
         "source": stored.get("source", _RULE),
-        "rule_id": stored.get("rule_id"),
-        "rule_version": stored.get("rule_version"),
+        "rule_id": rule["rule_id"],
+        "rule_version": rule["rule_version"],
         "by": stored.get("by"),
         "reason": reason_of(stored, templates),
     }
