@@ -2,12 +2,13 @@
 process by the real use case (rules, Redis figures, the store) into a database of its own, then
 every stored document read back as raw BSON and its bytes split by top-level field.
 
-    uv run python -m bench.document_bytes [ORDERS] [--as-mongodb]
+    uv run python -m bench.document_bytes [ORDERS] [--as-mongodb] [--next-release]
 
 Issue #14's third target is bytes written to MongoDB per tagged order (orders + history, BSON as
 stored, on average): this shows where they go. The local MongoDB-wire server keeps ``tag_keys``
 for its order list, a MongoDB does not; ``--as-mongodb`` writes what the tagger writes to a
-MongoDB (into the local server: the documents are the same, only their indexes differ).
+MongoDB (into the local server: the documents are the same, only their indexes differ);
+``--next-release`` what the next release writes (the forms this one reads).
 """
 
 import asyncio
@@ -15,6 +16,8 @@ import json
 import re
 import sys
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from typing import Any, cast
 
 import bson
@@ -32,6 +35,7 @@ from services.tagger.rules.reasons import customer_reason_templates, reason_temp
 from services.tagger.settings import TaggerSettings
 from services.tagger.store import OrderStore
 from services.tagger.tagging import TaggingService
+from shared import stored_order, stored_tags
 from shared.events import OrderCreated
 from shared.models import Order
 from shared.mongo import SCAN_BATCH
@@ -195,12 +199,41 @@ def _customer_writes(writes: WriteCommands, orders: int) -> dict[str, Any]:
     }
 
 
+# The stored forms this release reads and the next one writes (``docs/architecture.md``)
+NEXT_RELEASE_FORMS = (
+    (stored_tags, "WRITE_ARGS_FROM_FACTS"),
+    (stored_tags, "WRITE_FAMILY_IN_RULE"),
+    (stored_tags, "WRITE_WHOLE_RULE_SHORT"),
+    (stored_order, "WRITE_SHORT_FIGURE_NAMES"),
+    (stored_order, "WRITE_CURRENCY_WHEN_NOT_DEFAULT"),
+)
+
+
+@contextmanager
+def next_release_forms() -> Iterator[None]:
+    """The next release's writers for the while: what it will write per order."""
+    before = [(module, name, getattr(module, name)) for module, name in NEXT_RELEASE_FORMS]
+    try:
+        for module, name in NEXT_RELEASE_FORMS:
+            setattr(module, name, True)
+        stored_tags._tag_forms.clear()  # forms made by this release's writers
+        yield
+    finally:
+        for module, name, value in before:
+            setattr(module, name, value)
+        stored_tags._tag_forms.clear()
+
+
 async def run(count: int) -> dict[str, Any]:
-    """Both stores: the local server (``tag_keys`` kept) and a MongoDB (without them)."""
-    return {
+    """Both stores: the local server (``tag_keys`` kept) and a MongoDB (without them); and a
+    MongoDB again with what the next release writes."""
+    figures = {
         "local_server": await measure(count, unique_indexes_only=True),
         "mongodb": await measure(count, unique_indexes_only=False),
     }
+    with next_release_forms():
+        figures["mongodb_next_release"] = await measure(count, unique_indexes_only=False)
+    return figures
 
 
 def markdown(figures: dict[str, Any]) -> str:
@@ -234,6 +267,7 @@ def markdown(figures: dict[str, Any]) -> str:
             " the customer's update (with the products' first sales; an update counted as what"
             f" it sets, an insert as its document) {customers['bytes_per_order']:,}"
             f" ({customers['documents_per_order']} documents; target ≤ 1,500 in all).",
+            *_next_release(figures.get("mongodb_next_release")),
             "",
             "| collection | field | local server, B/order | MongoDB, B/order |",
             "|---|---|---:|---:|",
@@ -250,11 +284,26 @@ def markdown(figures: dict[str, Any]) -> str:
     )
 
 
+def _next_release(next_release: dict[str, Any] | None) -> list[str]:
+    if not next_release:
+        return []
+    return [
+        "",
+        "With the forms this release reads and the next one writes (`docs/architecture.md`):"
+        f" **{next_release['bytes_per_order_with_customers']:,}** as written to a MongoDB, of"
+        f" which the order {next_release['bytes_per_order']:,} and the customer's update"
+        f" {next_release['customer_writes']['bytes_per_order']:,}.",
+    ]
+
+
 def main() -> None:
     numbers = [arg for arg in sys.argv[1:] if arg.isdigit()]
     count = int(numbers[0]) if numbers else 2_000
     as_mongodb = False if "--as-mongodb" in sys.argv else None
-    print(json.dumps(asyncio.run(measure(count, as_mongodb)), indent=2, ensure_ascii=False))
+    forms = next_release_forms() if "--next-release" in sys.argv else nullcontext()
+    with forms:
+        figures = asyncio.run(measure(count, as_mongodb))
+    print(json.dumps(figures, indent=2, ensure_ascii=False))
 
 
 if __name__ == "__main__":

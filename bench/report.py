@@ -256,11 +256,19 @@ def _with_customers(written: dict[str, Any] | None) -> list[str]:
     if not written:
         return []
     mongodb = written["mongodb"]
-    return [
+    rows = [
         "| the same with each order's customer update, as a MongoDB receives them "
         f"(`bench.document_bytes`) | **{mongodb['bytes_per_order_with_customers']}** "
         f"(customer {mongodb['customer_writes']['bytes_per_order']}) | ≤ 1,500 |"
     ]
+    next_release = written.get("mongodb_next_release")
+    if next_release:
+        rows.append(
+            "| the same once the next release writes the forms this one reads "
+            f"(`docs/architecture.md`) | {next_release['bytes_per_order_with_customers']} "
+            f"(customer {next_release['customer_writes']['bytes_per_order']}) | ≤ 1,500 |"
+        )
+    return rows
 
 
 def _e2e_cpu(e2e: dict[str, Any], cpus: int) -> list[str]:

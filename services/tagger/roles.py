@@ -19,6 +19,7 @@ from services.tagger.bootstrap import Tagger, record_active_rules
 from services.tagger.consumer import build_broker
 from services.tagger.dead_letter_depth import watch_dead_letter_depth
 from services.tagger.rule_activation import follow_active_rules, remember_earlier_rules
+from services.tagger.rules.schema import RuleFileError
 from services.tagger.settings import Role
 from shared.kafka_health import keep_kafka_clients_working
 from shared.probes import ReadinessCheck
@@ -51,7 +52,13 @@ async def watch_rules(tagger: Tagger, every_s: float = 2.0) -> None:
         unrecorded = unrecorded or bool(outcome)
         try:
             if unrecorded:
-                await record_active_rules(tagger.rule_versions, book)
+                try:
+                    await record_active_rules(tagger.rule_versions, book)
+                except RuleFileError as error:  # it rewords a version another set put in force
+                    log.error("rules_refused_keeping_active", error=str(error))
+                    metrics.RULE_RELOADS.labels("refused").inc()
+                    await follow_active_rules(tagger.rule_versions, book, file_read=False, by="")
+                    await remember_earlier_rules(tagger.rule_versions, book)
                 unrecorded = False
             else:  # an activation or rollback through the API or the command line
                 await follow_active_rules(tagger.rule_versions, book, file_read=False, by="")

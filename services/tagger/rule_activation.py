@@ -258,7 +258,8 @@ class RuleActivation:
         if stored is None:
             raise NotFound(f"no rule version {version!r}: record it first")
         try:
-            stored.rule_set()
+            # a candidate recorded before another version took its words is refused too
+            await self._versions.check_words(version, stored.rule_set())
         except RuleFileError as error:
             where, problem = error.problems[0]
             raise Invalid(where, problem, detail=str(error)) from None

@@ -117,9 +117,9 @@ class RuleVersions:
         """Store the rule set (once per version) and, when ``active``, note that it became the
         active one now. Idempotent: every process loading the same file records one version.
         Who and the comment are those of the first recording. Raises ``RuleFileError`` for a
-        rule set that rewords a rule version once in force (``keep_words``)."""
-        keep_words(rules, await self.active_rule_sets())
+        rule set not yet in force that rewords a rule version once in force (``keep_words``)."""
         version = version_of(text)
+        await self.check_words(version, rules)
         now = datetime.now(UTC)
         update: dict[str, Any] = {
             "$setOnInsert": {
@@ -139,6 +139,16 @@ class RuleVersions:
             update["$setOnInsert"]["activations"] = 0
         await self.versions.update_one({"version": version}, update, upsert=True)
         return version
+
+    async def check_words(self, version: str, rules: RuleSet) -> None:
+        """Raise ``RuleFileError`` if ``rules`` (recorded as ``version`` or not yet), never in
+        force, gives a rule version once in force other words (``keep_words``). A version
+        that was in force is not checked again: its words were those of its tags (two sets
+        recorded before this check may disagree; the later one's words are read)."""
+        recorded = await self.versions.find_one({"version": version}, {"activations": 1})
+        if recorded is not None and recorded.get("activations", 0) > 0:
+            return
+        keep_words(rules, await self.active_rule_sets(), f"rule version {version}")
 
     async def history(self, limit: int = 50) -> list[RuleVersion]:
         """Newest active first, then the candidates recorded but never active, newest first."""

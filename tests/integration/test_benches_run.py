@@ -46,3 +46,13 @@ async def test_the_document_bytes_bench_runs() -> None:
     assert "customer's update" in document_bytes.markdown(
         {"local_server": figures, "mongodb": figures}
     )
+
+
+async def test_the_forms_the_next_release_writes_take_bytes_off_and_are_put_back() -> None:
+    now = await document_bytes.measure(300, unique_indexes_only=False)
+    with document_bytes.next_release_forms():
+        assert all(getattr(module, name) for module, name in document_bytes.NEXT_RELEASE_FORMS)
+        later = await document_bytes.measure(300, unique_indexes_only=False)
+    assert not any(getattr(module, name) for module, name in document_bytes.NEXT_RELEASE_FORMS)
+    assert later["bytes_per_order"] < now["bytes_per_order"] - 50
+    assert later["customer_writes"]["bytes_per_order"] < now["customer_writes"]["bytes_per_order"]

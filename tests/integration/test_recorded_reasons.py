@@ -10,8 +10,11 @@ from typing import Any
 import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 
+from services.tagger.bootstrap import RecordedJobs
+from services.tagger.errors import Invalid
 from services.tagger.order_record import HistoryEntry, OrderRecord
-from services.tagger.rule_activation import remember_earlier_rules
+from services.tagger.read_model import ReadModel
+from services.tagger.rule_activation import RuleActivation, remember_earlier_rules
 from services.tagger.rule_versions import RuleVersions
 from services.tagger.rules.book import RuleBook, version_of
 from services.tagger.rules.engine import decide, merge_tags
@@ -102,3 +105,35 @@ async def test_tags_and_entries_of_an_edited_rule_read_as_given(
     templates = after.templates()
     await remember_earlier_rules(versions, after)
     assert after.templates() is templates
+
+
+async def test_a_candidate_that_came_to_reword_a_version_in_force_is_refused_at_activation(
+    mongo_db: AsyncDatabase[dict[str, Any]], tmp_path: Path
+) -> None:
+    """Two candidates may each give a new rule version words of their own when recorded; the
+    second one activated would reword the first's: refused (422), naming the rule. A version
+    once in force is not checked again (a rollback to it), nor when recorded again (a
+    restart with its file)."""
+    versions = RuleVersions(mongo_db)
+    await versions.ensure_indexes()
+    jobs = RecordedJobs(mongo_db, None)
+    activation = RuleActivation(versions, jobs, ReadModel(mongo_db).count)
+    before = book_of(tmp_path, "before.yaml", BEFORE)
+    first = await versions.record(before.text, before.current, by="test")
+    await versions.activate(first, by="test", expected=None)
+    other = AFTER.replace("returning after {orders_total} orders", "{orders_total}: returning")
+    candidates = []
+    for name, text in (("a.yaml", AFTER), ("b.yaml", other)):
+        book = book_of(tmp_path, name, text)
+        candidates.append(await versions.record(text, book.current, by="test", active=False))
+
+    done = await activation.activate(candidates[0], by="test", backfill=None)
+    assert done.version == candidates[0]
+    with pytest.raises(Invalid) as refused:
+        await activation.activate(candidates[1], by="test", backfill=None)
+    assert "rule lifecycle.returning, field reason" in str(refused.value)
+    assert "returning after {orders_total} orders" in str(refused.value)
+    assert "a new version (3)" in str(refused.value)
+    # back to the first set, and its file recorded again as at a restart: both stand
+    assert (await activation.rollback(None, by="test", backfill=None)).version == first
+    assert await versions.record(before.text, before.current, by="test") == first

@@ -266,6 +266,20 @@ async def test_orders_whose_event_ids_are_stored_as_uuids_read_them_as_strings(
     page = await AlertStore(mongo_db).order_of(records[1].order.order_no)
     assert page is not None
     assert page["applied_events"] == records[1].applied_events
+    # and as strings, as the release before wrote them
+    earlier = tagged(7)
+    earlier.applied_events = [str(uuid4())]
+    with pytest.MonkeyPatch.context() as before:
+        before.setattr(stored_order, "WRITE_BINARY_EVENT_IDS", False)
+        assert await store.save([earlier], []) == set()
+    raw = await mongo_db["orders"].find_one({"order_no": earlier.order.order_no})
+    assert raw is not None
+    assert raw["applied_events"] == earlier.applied_events
+    detail = await ReadModel(mongo_db, templates=lambda: TEMPLATES).order(earlier.order.order_no)
+    page = await AlertStore(mongo_db).order_of(earlier.order.order_no)
+    assert detail is not None
+    assert page is not None
+    assert detail["applied_events"] == page["applied_events"] == earlier.applied_events
 
 
 async def test_tags_whose_values_are_the_orders_facts_read_with_their_reasons_everywhere(

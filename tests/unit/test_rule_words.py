@@ -77,3 +77,18 @@ def test_a_rule_file_edit_that_rewords_a_version_once_in_force_is_refused(tmp_pa
     os.utime(path, (later, later))
     assert book.reload_if_changed() is False
     assert book.version == kept
+
+
+def test_a_rule_file_put_back_to_a_set_once_in_force_is_loaded(tmp_path: Path) -> None:
+    """Two sets in force before this check may disagree on a version's words: a file put
+    back to either is not refused (its tags were given those words)."""
+    path = tmp_path / "rules.yaml"
+    later_text = _edited((RETURNING, "returning after {orders_total} orders"))
+    path.write_text(later_text, encoding="utf-8")
+    book = RuleBook(path)
+    book.earlier = (parse_rules(TEXT, "before"), book.current)
+
+    path.write_text(TEXT, "utf-8")
+    later = time.time() + 5
+    os.utime(path, (later, later))
+    assert book.reload_if_changed() is True

@@ -512,7 +512,8 @@ def test_a_tag_named_by_family_and_value_reads_its_reason_from_its_name_in_eithe
     assert read.reason == "order status is pending"
     # an earlier form stored the value; a rule without values stored none: both read the same
     with_value = {**document, "tags": [
-        {**tag, "args": "pending"} if i == at else tag for i, tag in enumerate(document["tags"])
+        {"family": "status", "args": "pending"} if i == at else tag
+        for i, tag in enumerate(document["tags"])
     ]}  # fmt: skip
     assert order_tags(with_value, TEMPLATES) == order_tags(document, TEMPLATES)
     constant = ReasonTemplates(

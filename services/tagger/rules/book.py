@@ -60,7 +60,8 @@ class RuleBook:
         try:
             text = self.path.read_text(encoding="utf-8")
             rules = parse_rules(text, str(self.path))
-            keep_words(rules, self.earlier, str(self.path))
+            if rules not in self.earlier:  # one once in force: its words were its tags'
+                keep_words(rules, self.earlier, str(self.path))
         except (RuleFileError, OSError) as error:
             log.error("rules_refused_keeping_last_good", path=str(self.path), error=str(error))
             return False

@@ -288,11 +288,12 @@ def reworded(rules: RuleSet, earlier: Sequence[RuleSet]) -> list[tuple[str, str]
         for rule in listed:
             before = given.get((customer, rule.id, rule.version))
             if before is not None and before != rule.reason:
+                unused = 1 + max(v for c, i, v in given if (c, i) == (customer, rule.id))
                 problems.append(
                     (
                         f"rule {rule.id}, field reason",
                         f"version {rule.version} was in force with the reason {before!r}; a"
-                        f" rule whose reason changes takes a new version ({rule.version + 1})",
+                        f" rule whose reason changes takes a new version ({unused})",
                     )
                 )
     return problems
