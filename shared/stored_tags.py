@@ -41,8 +41,14 @@ class ReasonTemplates(Protocol):
 
     def reason(self, rule_id: str, version: int, args: list[str]) -> str | None: ...
 
+    def placeholders(self, rule_id: str, version: int) -> int | None: ...
+
     def args_from_facts(
-        self, rule_id: str, version: int, facts: Callable[[], Mapping[str, Any] | None]
+        self,
+        rule_id: str,
+        version: int,
+        facts: Callable[[], Mapping[str, Any] | None],
+        value: str | None = None,
     ) -> list[str] | None: ...
 
     def stored_facts(self, document: Mapping[str, Any]) -> Mapping[str, Any] | None: ...
@@ -168,16 +174,19 @@ def derived_args(
 ) -> list[str] | None:
     """What a reader takes for the values of an order's rule tag stored without them: those
     its name holds (``status:pending``: ``named_value``) when they are as many as its
-    template's placeholders, else those the order's facts give (``args_from_facts``), else
-    the name's. The writer leaves values out only when this gives them back exactly."""
+    template's placeholders (or its rule version is not held), else its own value and the
+    order's facts (``args_from_facts``), else the name's. The writer leaves values out only
+    when this gives them back exactly."""
     named = named_value(name, family)
     rule_id, version = rule.get("rule_id"), rule.get("rule_version")
     if rule_id is None or version is None:
         return named
-    derived = templates.args_from_facts(rule_id, version, facts)
-    if derived is None or (named is not None and len(named) == len(derived)):
-        return named
-    return derived
+    count = templates.placeholders(rule_id, version)
+    if named is not None and (count is None or count == len(named)):
+        return named  # the order's facts are not worked out
+    value = named[0] if named is not None and len(named) == 1 else None
+    derived = templates.args_from_facts(rule_id, version, facts, value)
+    return named if derived is None else derived
 
 
 def _stored_tag(
@@ -201,7 +210,7 @@ def _stored_tag(
             del stored["family"]
         elif WRITE_FAMILY_IN_RULE and _named_in_rule(tag):
             del stored["family"]
-            stored["rule"] = tag.rule_id
+            stored[RULE_NAMING_FAMILY] = tag.rule_id
         elif tag.rule_id != _implied_rule_id(stored):
             stored["rule_id"] = tag.rule_id
         if tag.rule_version != defaults.rule_version:
@@ -211,7 +220,9 @@ def _stored_tag(
     args = None
     if templates is not None and tag.source is TagSource.RULE and tag.rule_id is not None:
         args = templates.args_of(tag.rule_id, tag.rule_version or 0, tag.reason)
-    if args is None:
+    if args is None and _read_without_its_rule(tag, templates):
+        pass  # stored without values (``derived_args``), read where its version is not held
+    elif args is None:
         stored["reason"] = tag.reason
     elif name_key is None and args == named_value(tag.name, tag.family):
         pass  # "status:pending" rendered with "pending": read back from the name (reason_of)
@@ -220,6 +231,20 @@ def _stored_tag(
     if name_key is None and tag.at != defaults.at:
         stored["at"] = tag.at
     return stored
+
+
+def _read_without_its_rule(tag: AppliedTag, templates: ReasonTemplates | None) -> bool:
+    """A rule tag whose reason was read where its rule version is not held (a rule set that no
+    longer parses) from a tag stored without values: written back so, not as the stand-in
+    sentence, for a reader that holds the version to give its reason again."""
+    return (
+        templates is not None
+        and tag.source is TagSource.RULE
+        and tag.rule_id is not None
+        and tag.rule_version is not None
+        and templates.placeholders(tag.rule_id, tag.rule_version) is None
+        and tag.reason == unrendered(tag.rule_id, tag.rule_version, [])
+    )
 
 
 def stored_args(args: list[str]) -> str | list[str]:
@@ -349,6 +374,12 @@ def reason_of(stored: dict[str, Any], templates: ReasonTemplates | None) -> str:
         return NOT_RECORDED
     if stored.get(ARGS_FROM_NAME):
         args = []  # unconfirmed: a rule without values stores none either
+    return unrendered(rule_id, version, args)
+
+
+def unrendered(rule_id: str, version: int | None, args: list[str]) -> str:
+    """The reason of a rule version the templates do not hold: the rule, its version and the
+    values (that version's template is in the rule versions' history)."""
     named = f"rule {rule_id} version {version}" + (f": {', '.join(args)}" if args else "")
     return named[:REASON_MAX]  # as a rendered reason is: a tag's reason is at most that long
 

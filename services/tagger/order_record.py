@@ -30,7 +30,13 @@ from shared.stored_tags import TagDefaults, order_tags, stored_tag
 
 APPLIED_EVENTS_KEPT = 50
 # An order's fields left out when empty, false or not needed (``OrderRecord.to_document``)
-SOMETIMES_STORED = ("tags_at", "tags_rule_version", "tag_keys", "contribution_reversed")
+SOMETIMES_STORED = (
+    "tags_at",
+    "tags_rule_version",
+    "tag_keys",
+    "contribution_reversed",
+    "currency",  # none for the default currency (``shared.stored_order.stored_currency``)
+)
 
 
 @dataclass(slots=True)
@@ -51,7 +57,7 @@ class OrderRecord:
     # the facts its rules were decided on (not stored): a tag's reason values they give again
     # are left out of the stored tag (``shared.stored_tags.derived_args``); None: worked out
     # from the order when first needed. A copy with another order, status or figures: None
-    facts: dict[str, Any] | None = None
+    facts: dict[str, Any] | None = field(default=None, compare=False, repr=False)
 
     def to_document(
         self, templates: ReasonTemplates | None = None, *, keyed: bool = False

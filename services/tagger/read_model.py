@@ -33,7 +33,12 @@ from shared.stored_history import (
     readable_history,
     with_first_change,
 )
-from shared.stored_order import applied_event_ids, currency_of, order_as_ingested
+from shared.stored_order import (
+    applied_event_ids,
+    currency_of,
+    figures_record,
+    order_as_ingested,
+)
 from shared.stored_tags import order_tags
 from shared.tasks import cancel_and_wait
 
@@ -396,6 +401,8 @@ class ReadModel:
         document["applied_events"] = applied_event_ids(document)
         document["currency"] = currency_of(document)
         tags = order_tags(document, templates)
+        if "figures" in document:  # the names the API gives (either stored form)
+            document["figures"] = figures_record(document["figures"])
         history = with_first_change(
             await self._history.find({"order_no": order_no}, {"_id": 0}).to_list(None),
             order_no,

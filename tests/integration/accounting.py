@@ -12,6 +12,7 @@ from services.tagger.order_record import OrderRecord
 from services.tagger.rules.engine import decide, merge_tags
 from services.tagger.rules.facts import FiguresSnapshot, order_facts
 from services.tagger.rules.schema import RuleSet
+from shared.stored_order import figures_record
 from tests.generated import Expected
 
 
@@ -32,7 +33,7 @@ async def assert_figures_recount_and_tags(
             count[order["customer_id"]] += 1
             cents[order["customer_id"]] += order["amount_cents"]
         prior = expected.prior_orders[order["order_no"]]
-        if FiguresSnapshot.from_record(order["figures"]).prior_order_count != prior:
+        if FiguresSnapshot.from_record(figures_record(order["figures"])).prior_order_count != prior:
             wrong_prior.append(order["order_no"])
         if prior > 0 and "new-customer" in order["tag_names"]:
             new_but_returning.append(order["order_no"])

@@ -10,16 +10,18 @@ import bson
 import pytest
 
 from bench.orders import order_payloads
-from services.tagger.order_record import OrderRecord
+from services.tagger.order_record import OrderRecord, update_of
 from services.tagger.rules.engine import decide, merge_tags
 from services.tagger.rules.facts import FiguresSnapshot, facts_of_stored, order_facts
 from services.tagger.rules.reasons import ReasonTemplates
-from services.tagger.rules.schema import load_rules
+from services.tagger.rules.schema import load_rules, parse_rules
 from services.tagger.settings import DEFAULT_RULES_FILE
-from shared import stored_tags
+from shared import stored_order, stored_tags
 from shared.events import AppliedTag
 from shared.models import Order, OrderStatus
+from shared.stored_order import currency_of
 from shared.stored_tags import order_tags
+from tests.factories import make_order
 from tests.unit.test_stored_tags import AT
 
 RULES = load_rules(DEFAULT_RULES_FILE)
@@ -69,10 +71,7 @@ def test_every_tag_reads_back_with_the_reason_it_was_given() -> None:
         assert OrderRecord.from_document(document, TEMPLATES).tags == record.tags, order.order_no
         for name, tag in zip(document["tag_names"], document["tags"], strict=True):
             given = next(t for t in record.tags if t.name == name)
-            placeholders = TEMPLATES.args_from_facts(
-                given.rule_id or "", given.rule_version or 0, lambda: {}
-            )
-            if placeholders:
+            if TEMPLATES.placeholders(given.rule_id or "", given.rule_version or 0):
                 left_out += "args" not in tag
                 kept += "args" in tag
     assert left_out > 10 * max(kept, 1)  # most values are the order's own facts
@@ -130,3 +129,55 @@ def test_without_the_switch_the_values_are_written_and_read_the_same(
     assert "args" in document["tags"][region]
     assert OrderRecord.from_document(document, TEMPLATES).tags == record.tags
     assert all(isinstance(tag, AppliedTag) for tag in order_tags(document, TEMPLATES))
+
+
+def test_values_worked_out_by_code_are_stored_and_a_tags_own_value_comes_from_its_name() -> None:
+    """Only values that are the order's own data are read again from it; a ratio is stored.
+    A region tag's region is the one its name holds, whatever the code maps provinces to."""
+    figures = FiguresSnapshot(prior_order_count=4, prior_lifetime_spend=Decimal("400"))
+    order = make_order("SO-BIG", pricing={"total": "9000.00"})
+    record = _record(order, figures, order.status)
+    document = _through_mongodb(record.to_document(TEMPLATES))
+    by_name = dict(zip(document["tag_names"], document["tags"], strict=True))
+    assert "args" in by_name["risk:amount-anomaly"]  # {amount_to_average}: worked out
+    [region] = [name for name in by_name if name.startswith("region:")]
+    assert "args" not in by_name[region]
+
+    def no_facts() -> None:
+        raise AssertionError("the facts were worked out for a tag whose name holds its values")
+
+    status = f"status:{order.status.value}"
+    assert stored_tags.derived_args(status, "status", {"rule_id": "status", "rule_version": 1},
+                                    TEMPLATES, no_facts) == [order.status.value]  # fmt: skip
+
+
+def test_a_tag_read_where_its_rule_version_is_not_held_is_written_back_without_values() -> None:
+    """A rule set that no longer parses is left out of the templates: its tags read as the rule
+    and its version; writing the order again must not turn that stand-in into its reason."""
+    order = make_order("SO-LOST", shipping={"province": "上海"})
+    record = _record(order, FIGURES[0], order.status)
+    document = _through_mongodb(record.to_document(TEMPLATES))
+    bumped = DEFAULT_RULES_FILE.read_text(encoding="utf-8").replace(
+        "  - id: region\n    version: 1", "  - id: region\n    version: 2"
+    )
+    without = ReasonTemplates(parse_rules(bumped, "bumped"))  # region version 1 not held
+    read = OrderRecord.from_document(document, without)
+    [region] = [t for t in read.tags if t.name.startswith("region:")]
+    assert region.reason == "rule region version 1"
+
+    again = _through_mongodb(read.to_document(without))
+    by_name = dict(zip(again["tag_names"], again["tags"], strict=True))
+    assert "reason" not in by_name[region.name]
+    assert OrderRecord.from_document(again, TEMPLATES).tags == record.tags
+
+
+def test_an_order_updated_into_the_default_currency_drops_the_one_it_stored() -> None:
+    order = make_order("SO-USD", pricing={"total": "10.00", "currency": "USD"})
+    stored = _through_mongodb(_record(order, FIGURES[0], order.status).to_document(TEMPLATES))
+    assert stored["currency"] == "USD"
+    cny = order.model_copy(update={"pricing": order.pricing.model_copy(update={"currency": "CNY"})})
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(stored_order, "WRITE_CURRENCY_WHEN_NOT_DEFAULT", True)
+        document = _record(cny, FIGURES[0], cny.status).to_document(TEMPLATES)
+    assert update_of(document, stored)["$unset"]["currency"] == ""
+    assert currency_of(document) == "CNY"

@@ -25,6 +25,17 @@ class OrdersTemplate:
     def reason(self, rule_id: str, version: int, args: list[str]) -> str | None:
         return f"{args[0]} orders" if rule_id == "loyal" and len(args) == 1 else None
 
+    def placeholders(self, rule_id: str, version: int) -> int | None:
+        return 1 if rule_id == "loyal" else None
+
+    def args_from_facts(
+        self, rule_id: str, version: int, facts: Any, value: str | None = None
+    ) -> list[str] | None:
+        return None  # not an order's
+
+    def stored_facts(self, document: Any) -> None:
+        return None
+
 
 def compact(*tags: AppliedTag) -> list[dict[str, Any]]:
     return [stored_customer_tag(tag, None) for tag in tags]

@@ -92,3 +92,15 @@ def test_a_rule_file_put_back_to_a_set_once_in_force_is_loaded(tmp_path: Path) -
     later = time.time() + 5
     os.utime(path, (later, later))
     assert book.reload_if_changed() is True
+
+
+def test_a_value_shown_from_another_fact_under_the_same_version_is_refused() -> None:
+    """``{value}`` shows the rule's ``tag_from``: the same words from another fact are other
+    words."""
+    before = parse_rules(TEXT, "before")
+    moved = parse_rules(
+        _edited(("    tag_from: region\n", "    tag_from: shipping.province\n")), "moved"
+    )
+    [(where, problem)] = reworded(moved, [before])
+    assert where == "rule region, field reason"
+    assert "showing region as its value" in problem

@@ -449,6 +449,17 @@ class NoTemplates:
     def reason(self, rule_id: str, version: int, args: list[str]) -> str | None:
         return None
 
+    def placeholders(self, rule_id: str, version: int) -> int | None:
+        return 1  # held, but renders nothing back
+
+    def args_from_facts(
+        self, rule_id: str, version: int, facts: Any, value: str | None = None
+    ) -> list[str] | None:
+        return None
+
+    def stored_facts(self, document: Any) -> None:
+        return None
+
 
 def test_an_order_tag_is_stored_with_the_templates_it_is_stored_with() -> None:
     tag = AppliedTag(

@@ -114,6 +114,33 @@ def order_facts(
     }
 
 
+# The facts that are a stored order's own data or its figures, read as they are (or summed):
+# a reason's values quoting only these (and the tag's own value) are not stored with its tag,
+# and read again from the order (``shared.stored_tags.derived_args``). Facts a rule of code
+# works out (a province's region, an order's type, ratios, hours) are stored as values: a later
+# release may work them out otherwise.
+QUOTED_AS_STORED = frozenset(
+    {
+        "order_no",
+        "status",
+        "channel",
+        "notes",
+        "sales_rep",
+        "amount",
+        "currency",
+        "payment.method",
+        "shipping.method",
+        "shipping.province",
+        "customer.id",
+        "customer.vip",
+        "customer.company",
+        "customer.order_count",
+        "customer.prior_order_count",
+        "customer.lifetime_spend",
+        "customer.spend_365d",
+    }
+)
+
 # What ``stored_order_facts`` reads of a stored order (its unit test reads through exactly this
 # projection): a reader can ask MongoDB for these alone (no names, e-mails, addresses, prices)
 STORED_ORDER_FIELDS = (

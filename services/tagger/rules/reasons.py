@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 from services.tagger.rules.customer_rules import CustomerRule
-from services.tagger.rules.facts import facts_of_stored
+from services.tagger.rules.facts import QUOTED_AS_STORED, facts_of_stored
 from services.tagger.rules.schema import (
     PLACEHOLDER,
     Rule,
@@ -63,6 +63,7 @@ def _template_parts(template: str) -> list[str]:
 
 
 KNOWN_REASONS_KEPT = 50_000
+_MISSING = object()
 
 
 @dataclass(frozen=True)
@@ -101,6 +102,7 @@ class ReasonTemplates:
         self._templates: dict[tuple[str, int], str] = {}
         # the fact each placeholder shows ({value} shows the rule's tag_from), for its labels
         self._facts: dict[tuple[str, int], list[str | None]] = {}
+        self._placeholders: dict[tuple[str, int], list[str]] = {}  # as named in the reason
         self._defaults: dict[tuple[str, int], tuple[str, str]] = {}
         self._translations: dict[tuple[str, int], dict[str, str]] = {}
         for rule_set in earlier:
@@ -115,9 +117,9 @@ class ReasonTemplates:
         for rule in listed:
             key = (rule.id, rule.version)
             self._templates[key] = rule.reason
+            self._placeholders[key] = PLACEHOLDER.findall(rule.reason)
             self._facts[key] = [
-                rule.tag_from if name == "value" else name
-                for name in PLACEHOLDER.findall(rule.reason)
+                rule.tag_from if name == "value" else name for name in self._placeholders[key]
             ]
             self._translations.pop(key, None)
             if rule.reasons:
@@ -141,29 +143,48 @@ class ReasonTemplates:
     def template(self, rule_id: str, version: int) -> str | None:
         return self._templates.get((rule_id, version))
 
-    def args_from_facts(
-        self, rule_id: str, version: int, facts: Callable[[], Mapping[str, Any] | None]
-    ) -> list[str] | None:
-        """The values a rule version's placeholders take from an order's ``facts`` (asked for
-        only when it has some), rendered as its reason renders them. None: a rule version not
-        held, facts not to be had, or a placeholder shown from a list (``{value}`` of one of an
-        order's categories: the tag's name holds it)."""
+    def placeholders(self, rule_id: str, version: int) -> int | None:
+        """How many values a rule version's reason takes (None: a version not held)."""
         shown = self._facts.get((rule_id, version))
-        if not shown:
-            return None if shown is None else []
-        known = facts()
-        if known is None or None in shown:
+        return None if shown is None else len(shown)
+
+    def args_from_facts(
+        self,
+        rule_id: str,
+        version: int,
+        facts: Callable[[], Mapping[str, Any] | None],
+        value: str | None = None,
+    ) -> list[str] | None:
+        """The values a rule version's placeholders take, rendered as its reason renders them:
+        ``{value}`` the tag's own (``value``: the one its name holds), any other the order's
+        fact where it is the stored order's own data (``QUOTED_AS_STORED``: no rule of code
+        between, so a later release reads the same), the ``facts`` asked for only then. None:
+        a rule version not held, facts not to be had, or a placeholder neither gives."""
+        names = self._placeholders.get((rule_id, version))
+        if names is None:
             return None
-        values = [known.get(name) for name in shown if name is not None]
-        if any(isinstance(value, list | tuple | set) for value in values):
-            return None
-        return [_shown(value) for value in values]
+        args = []
+        known: Mapping[str, Any] | None = None
+        for name in names:
+            if name == "value":
+                if value is None:
+                    return None
+                args.append(value)
+                continue
+            if name not in QUOTED_AS_STORED:
+                return None
+            known = known if known is not None else facts()
+            found = None if known is None else known.get(name, _MISSING)
+            if known is None or found is _MISSING or isinstance(found, list | tuple | set):
+                return None
+            args.append(_shown(found))
+        return args
 
     def stored_facts(self, document: Mapping[str, Any]) -> Mapping[str, Any] | None:
         """An order document's facts as the tagger stored it (None: it does not hold them)."""
         try:
             return facts_of_stored(document)
-        except (KeyError, TypeError, ValueError, ArithmeticError):
+        except (KeyError, TypeError, ValueError, ArithmeticError, AttributeError):
             return None
 
     def _args_of(self, rule_id: str, version: int, reason: str) -> list[str] | None:
@@ -235,10 +256,17 @@ class TranslatedReasons:
     def args_of(self, rule_id: str, version: int, reason: str) -> list[str] | None:
         return self._templates.args_of(rule_id, version, reason)
 
+    def placeholders(self, rule_id: str, version: int) -> int | None:
+        return self._templates.placeholders(rule_id, version)
+
     def args_from_facts(
-        self, rule_id: str, version: int, facts: Callable[[], Mapping[str, Any] | None]
+        self,
+        rule_id: str,
+        version: int,
+        facts: Callable[[], Mapping[str, Any] | None],
+        value: str | None = None,
     ) -> list[str] | None:
-        return self._templates.args_from_facts(rule_id, version, facts)
+        return self._templates.args_from_facts(rule_id, version, facts, value)
 
     def stored_facts(self, document: Mapping[str, Any]) -> Mapping[str, Any] | None:
         return self._templates.stored_facts(document)
@@ -279,21 +307,22 @@ def reworded(rules: RuleSet, earlier: Sequence[RuleSet]) -> list[tuple[str, str]
     words, as ``RuleFileError`` problems. Stored reasons are the values a version's template
     took, rendered again with that version's words; so a rule whose words change takes a new
     version, and the words a stored tag or history entry was given stay its words."""
-    given: dict[tuple[bool, str, int], str] = {}
+    given: dict[tuple[bool, str, int], tuple[str, str | None]] = {}
     for rule_set in earlier:  # longest ago first: where two gave one version, the later holds
         for customer, listed in _rule_lists(rule_set):
-            given.update({(customer, r.id, r.version): r.reason for r in listed})
+            given.update({(customer, r.id, r.version): _words(r) for r in listed})
     problems = []
     for customer, listed in _rule_lists(rules):
         for rule in listed:
             before = given.get((customer, rule.id, rule.version))
-            if before is not None and before != rule.reason:
+            if before is not None and before != _words(rule):
                 unused = 1 + max(v for c, i, v in given if (c, i) == (customer, rule.id))
                 problems.append(
                     (
                         f"rule {rule.id}, field reason",
-                        f"version {rule.version} was in force with the reason {before!r}; a"
-                        f" rule whose reason changes takes a new version ({unused})",
+                        f"version {rule.version} was in force with the reason {before[0]!r}"
+                        + (f" showing {before[1]} as its value" if before[1] else "")
+                        + f"; a rule whose reason changes takes a new version ({unused})",
                     )
                 )
     return problems
@@ -307,6 +336,11 @@ def keep_words(rules: RuleSet, earlier: Sequence[RuleSet], source: str = "rules"
             f"{source}: " + "; ".join(f"{where}: {problem}" for where, problem in problems),
             problems,
         )
+
+
+def _words(rule: Rule | CustomerRule) -> tuple[str, str | None]:
+    """A rule version's reason, and the fact its ``{value}`` shows (a fact-named tag's)."""
+    return rule.reason, rule.tag_from if "{value}" in rule.reason else None
 
 
 def _rule_lists(rules: RuleSet) -> list[tuple[bool, Sequence[Rule | CustomerRule]]]:
