@@ -18,6 +18,7 @@ from services.tagger.app import create_app
 from services.tagger.settings import TaggerSettings
 from shared.auth import API_KEY_HEADER, ApiKey, Scope, hash_key
 from shared.events import OrderCreated, OrderTagged
+from shared.stored_tags import stored_tags_of
 from tests.conftest import eventually, own_topics
 from tests.generated import order_stream
 from tests.integration.conftest import api_client, publish_events, read_topic, wait_for_orders
@@ -76,8 +77,16 @@ def matches(
         and (region is None or doc["region"] == region)
         and (amount_min is None or amount >= amount_min)
         and (amount_max is None or amount <= amount_max)
-        and (family is None or any(t["family"] == family for t in doc["tags"]))
+        and (family is None or of_family(doc, family))
         and (customer_id is None or doc["customer_id"] == customer_id)
+    )
+
+
+def of_family(doc: dict[str, Any], family: str) -> bool:
+    """A tag of the family (its stored family, in any stored form) or named ``family:value``
+    (``docs/tag-api.md``)."""
+    return any(tag.get("family") == family for tag in stored_tags_of(doc)) or any(
+        name.startswith(f"{family}:") for name in doc["tag_names"]
     )
 
 
