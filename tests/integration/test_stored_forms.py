@@ -5,6 +5,7 @@ compact when they next change."""
 
 import json
 from collections import Counter
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 from uuid import uuid4
@@ -83,6 +84,27 @@ async def every_page(model: ReadModel, which: OrderFilter) -> list[str]:
         if page.next_cursor is None:
             return found
         cursor = page.next_cursor
+
+
+async def assert_detail_reads_as_tagged(model: ReadModel, records: Iterable[OrderRecord]) -> None:
+    """The order detail gives each record's tags as they were tagged, every field whole."""
+    for record in records:
+        detail = await model.order(record.order.order_no)
+        assert detail is not None
+        assert detail["tags"] == [tag.model_dump(mode="json") for tag in record.tags]
+
+
+async def assert_replay_reads_as_tagged(
+    db: AsyncDatabase[dict[str, Any]], records: list[OrderRecord]
+) -> None:
+    """A rule change's replay reads each stored order's tags as they were tagged."""
+    [batch] = [b async for b in StoredOrders(db).batches(ReplayWindow())]
+    decode = ReplayDecoder()
+    replayed = {decode(document).order_no: decode(document).tags for document in batch}
+    for record in records:
+        assert [(t.name, t.family, t.rule_id) for t in replayed[record.order.order_no]] == [
+            (t.name, t.family, t.rule_id) for t in record.tags
+        ]
 
 
 async def test_the_local_server_is_told_apart_and_keeps_tag_keys_for_its_order_list(
@@ -224,20 +246,11 @@ async def test_tags_whose_names_hold_their_family_list_read_and_count_as_tags_th
         assert expected
         assert await every_page(model, OrderFilter(family=family)) == expected
     assert await every_page(model, OrderFilter(family="risk")) == []
-    for record in (records[0], records[-1]):
-        detail = await model.order(record.order.order_no)
-        assert detail is not None
-        assert detail["tags"] == [tag.model_dump(mode="json") for tag in record.tags]
+    await assert_detail_reads_as_tagged(model, (records[0], records[-1]))
     hits = {row["rule_id"]: row["orders"] for row in await rule_hit_counts(mongo_db)}
     assert hits["status"] == hits["region"] == hits["category"] == 12
     assert "manual" not in hits
-    [batch] = [b async for b in StoredOrders(mongo_db).batches(ReplayWindow())]
-    decode = ReplayDecoder()
-    replayed = {decode(document).order_no: decode(document).tags for document in batch}
-    for record in records:
-        assert [(t.name, t.family, t.rule_id) for t in replayed[record.order.order_no]] == [
-            (t.name, t.family, t.rule_id) for t in record.tags
-        ]
+    await assert_replay_reads_as_tagged(mongo_db, records)
 
 
 async def test_orders_whose_event_ids_are_stored_as_uuids_read_them_as_strings(
@@ -339,20 +352,11 @@ async def test_tags_whose_rules_id_names_their_family_list_read_and_count_as_bef
         expected = newest_first([r for r in records if any(t.family == family for t in r.tags)])
         assert await every_page(model, OrderFilter(family=family)) == expected, family
     assert await every_page(model, OrderFilter(family="default")) == []
-    for record in (records[0], records[-1]):
-        detail = await model.order(record.order.order_no)
-        assert detail is not None
-        assert detail["tags"] == [tag.model_dump(mode="json") for tag in record.tags]
+    await assert_detail_reads_as_tagged(model, (records[0], records[-1]))
     hits = {row["rule_id"]: row["orders"] for row in await rule_hit_counts(mongo_db)}
     given = Counter(t.rule_id for r in records for t in r.tags)
     assert hits == dict(given)
-    [batch] = [b async for b in StoredOrders(mongo_db).batches(ReplayWindow())]
-    decode = ReplayDecoder()
-    replayed = {decode(document).order_no: decode(document).tags for document in batch}
-    for record in records:
-        assert [(t.name, t.family, t.rule_id) for t in replayed[record.order.order_no]] == [
-            (t.name, t.family, t.rule_id) for t in record.tags
-        ]
+    await assert_replay_reads_as_tagged(mongo_db, records)
 
 
 async def test_orders_in_the_default_currency_store_none_beside_the_order_and_show_it(
