@@ -220,9 +220,9 @@ def _stored_tag(
     args = None
     if templates is not None and tag.source is TagSource.RULE and tag.rule_id is not None:
         args = templates.args_of(tag.rule_id, tag.rule_version or 0, tag.reason)
-    if args is None and _read_without_its_rule(tag, templates):
-        pass  # stored without values (``derived_args``), read where its version is not held
-    elif args is None:
+    if args is None and templates is not None:
+        args = stand_in_args(tag, templates)  # read where its rule version is not held
+    if args is None:
         stored["reason"] = tag.reason
     elif name_key is None and args == named_value(tag.name, tag.family):
         pass  # "status:pending" rendered with "pending": read back from the name (reason_of)
@@ -233,18 +233,25 @@ def _stored_tag(
     return stored
 
 
-def _read_without_its_rule(tag: AppliedTag, templates: ReasonTemplates | None) -> bool:
-    """A rule tag whose reason was read where its rule version is not held (a rule set that no
-    longer parses) from a tag stored without values: written back so, not as the stand-in
-    sentence, for a reader that holds the version to give its reason again."""
-    return (
-        templates is not None
-        and tag.source is TagSource.RULE
-        and tag.rule_id is not None
-        and tag.rule_version is not None
-        and templates.placeholders(tag.rule_id, tag.rule_version) is None
-        and tag.reason == unrendered(tag.rule_id, tag.rule_version, [])
-    )
+def stand_in_args(tag: AppliedTag, templates: ReasonTemplates) -> list[str] | None:
+    """The values of a rule tag whose reason was read where its rule version is not held (a
+    rule set that no longer parses): the stand-in ``unrendered`` gave, taken apart again, so
+    the tag is written back with its values, not with the stand-in as its reason, and a reader
+    that holds the version gives its reason again. None: not such a tag. (A value holding
+    ", " comes back split; its reason then reads as the stand-in still.)"""
+    if (
+        tag.source is not TagSource.RULE
+        or tag.rule_id is None
+        or tag.rule_version is None
+        or templates.placeholders(tag.rule_id, tag.rule_version) is not None
+    ):
+        return None
+    bare = unrendered(tag.rule_id, tag.rule_version, [])
+    if tag.reason == bare:
+        return []
+    if tag.reason.startswith(f"{bare}: ") and len(tag.reason) < REASON_MAX:
+        return tag.reason[len(bare) + 2 :].split(", ")
+    return None
 
 
 def stored_args(args: list[str]) -> str | list[str]:

@@ -44,8 +44,11 @@ async def watch_rules(tagger: Tagger, every_s: float = 2.0) -> None:
     book = tagger.rules
     unrecorded = False  # a file edit read while MongoDB was away: adopt it when it is back
     remembered = book.version  # the recorded rule sets the book knows, as of this version
+    kept = book.text  # the rules in force before an edit not yet recorded
     while True:
         await asyncio.sleep(every_s)
+        if not unrecorded:
+            kept = book.text
         outcome = await asyncio.to_thread(book.reload_if_changed)
         if outcome is not None:
             metrics.RULE_RELOADS.labels("loaded" if outcome else "refused").inc()
@@ -57,7 +60,10 @@ async def watch_rules(tagger: Tagger, every_s: float = 2.0) -> None:
                 except RuleFileError as error:  # it rewords a version another set put in force
                     log.error("rules_refused_keeping_active", error=str(error))
                     metrics.RULE_RELOADS.labels("refused").inc()
+                    refused = book.text
                     await follow_active_rules(tagger.rule_versions, book, file_read=False, by="")
+                    if book.text == refused:  # no version in force to go to: the rules before
+                        book.use(kept, "the rules in force before the refused file")
                     await remember_earlier_rules(tagger.rule_versions, book)
                 unrecorded = False
             else:  # an activation or rollback through the API or the command line

@@ -257,6 +257,8 @@ class RuleActivation:
         stored = await self._versions.get(version)
         if stored is None:
             raise NotFound(f"no rule version {version!r}: record it first")
+        # read before the check: a version activated meanwhile makes the switch below fail
+        current = await self._versions.active_rules()
         try:
             # a candidate recorded before another version took its words is refused too
             await self._versions.check_words(version, stored.rule_set())
@@ -269,7 +271,6 @@ class RuleActivation:
                 f"the backfill job {running} of an earlier activation still runs; "
                 "wait for it to finish before activating another version"
             )
-        current = await self._versions.active_rules()
         previous = current.version if current is not None else None
         if previous != version and not await self._versions.activate(
             version, by=by, expected=current

@@ -148,7 +148,9 @@ class RuleVersions:
         recorded = await self.versions.find_one({"version": version}, {"activations": 1})
         if recorded is not None and recorded.get("activations", 0) > 0:
             return
-        keep_words(rules, await self.active_rule_sets(), f"rule version {version}")
+        in_force = await self.active_rule_sets()
+        if rules not in in_force:  # the same rules in another text (a comment) stand too
+            keep_words(rules, in_force, f"rule version {version}")
 
     async def history(self, limit: int = 50) -> list[RuleVersion]:
         """Newest active first, then the candidates recorded but never active, newest first."""

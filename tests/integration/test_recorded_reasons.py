@@ -137,3 +137,34 @@ async def test_a_candidate_that_came_to_reword_a_version_in_force_is_refused_at_
     # back to the first set, and its file recorded again as at a restart: both stand
     assert (await activation.rollback(None, by="test", backfill=None)).version == first
     assert await versions.record(before.text, before.current, by="test") == first
+
+
+async def test_a_set_once_in_force_stands_in_another_text_though_a_later_one_reworded_it(
+    mongo_db: AsyncDatabase[dict[str, Any]], tmp_path: Path
+) -> None:
+    """Two sets in force before the check may disagree on a version's words (the later one's
+    are read); the earlier one, its file put back with a comment added, is not refused."""
+    versions = RuleVersions(mongo_db)
+    await versions.ensure_indexes()
+    before = book_of(tmp_path, "before.yaml", BEFORE)
+    await versions.record(before.text, before.current, by="test")
+    reworded = BEFORE.replace('reason: "order status is {value}"', 'reason: "now {value}"')
+    now = datetime.now(UTC)
+    await versions.versions.insert_one(  # in force before this release checked words
+        {
+            "version": version_of(reworded),
+            "content": reworded,
+            "rules": 0,
+            "by": "test",
+            "comment": "",
+            "recorded_at": now,
+            "activations": 1,
+            "first_active_at": now,
+            "last_active_at": now,
+        }
+    )
+    again = before.text + "\n# put back\n"
+    assert await versions.record(again, before.current, by="test") == version_of(again)
+    fresh = book_of(tmp_path, "fresh.yaml", BEFORE.replace("order status is", "status is"))
+    with pytest.raises(RuleFileError):
+        await versions.record(fresh.text, fresh.current, by="test")

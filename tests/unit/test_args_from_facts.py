@@ -12,7 +12,12 @@ import pytest
 from bench.orders import order_payloads
 from services.tagger.order_record import OrderRecord, update_of
 from services.tagger.rules.engine import decide, merge_tags
-from services.tagger.rules.facts import FiguresSnapshot, facts_of_stored, order_facts
+from services.tagger.rules.facts import (
+    QUOTED_AS_STORED,
+    FiguresSnapshot,
+    facts_of_stored,
+    order_facts,
+)
 from services.tagger.rules.reasons import ReasonTemplates
 from services.tagger.rules.schema import load_rules, parse_rules
 from services.tagger.settings import DEFAULT_RULES_FILE
@@ -181,3 +186,39 @@ def test_an_order_updated_into_the_default_currency_drops_the_one_it_stored() ->
         document = _record(cny, FIGURES[0], cny.status).to_document(TEMPLATES)
     assert update_of(document, stored)["$unset"]["currency"] == ""
     assert currency_of(document) == "CNY"
+
+
+@pytest.mark.parametrize("written", [False, True])
+def test_a_tag_with_values_read_where_its_version_is_not_held_keeps_them_when_written(
+    written: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its reason reads as the stand-in "rule X version N: values"; written back, the tag keeps
+    the values, not the stand-in as its reason, whichever form stored them."""
+    monkeypatch.setattr(stored_tags, "WRITE_ARGS_FROM_FACTS", written)
+    order = make_order("SO-KEPT", shipping={"method": "express", "province": "上海"})
+    record = _record(order, FIGURES[0], order.status)
+    document = _through_mongodb(record.to_document(TEMPLATES))
+    text = DEFAULT_RULES_FILE.read_text(encoding="utf-8")
+    for rule in ("priority.fast-shipping", "region"):
+        text = text.replace(f"  - id: {rule}\n    version: 1", f"  - id: {rule}\n    version: 2")
+    without = ReasonTemplates(parse_rules(text, "bumped"))
+    read = {t.name: t for t in OrderRecord.from_document(document, without).tags}
+    # stored with its value, the stand-in shows it; read again from the order, it cannot
+    stand_in = "rule priority.fast-shipping version 1" + ("" if written else ": express")
+    assert read["urgent"].reason == stand_in
+
+    again = _through_mongodb(OrderRecord.from_document(document, without).to_document(without))
+    by_name = dict(zip(again["tag_names"], again["tags"], strict=True))
+    assert all("reason" not in tag for tag in by_name.values())
+    assert OrderRecord.from_document(again, TEMPLATES).tags == record.tags
+
+
+def test_the_facts_read_again_are_the_ones_the_release_before_reads_again() -> None:
+    """What a reader works out of the stored order must stay what the writer of the release
+    after it leaves out: widen it in one release, write with it in the next."""
+    assert frozenset({
+        "order_no", "status", "channel", "notes", "sales_rep", "amount", "currency",
+        "payment.method", "shipping.method", "shipping.province", "customer.id",
+        "customer.vip", "customer.company", "customer.order_count",
+        "customer.prior_order_count", "customer.lifetime_spend", "customer.spend_365d",
+    }) == QUOTED_AS_STORED  # fmt: skip

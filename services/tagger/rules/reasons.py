@@ -128,6 +128,7 @@ class ReasonTemplates:
             if family.default is not None:
                 key = (f"default.{family.name}", 1)
                 self._templates[key] = default_reason(family.name, family.default)
+                self._placeholders[key], self._facts[key] = [], []  # it shows none
                 self._defaults[key] = (family.name, family.default)
 
     def args_of(self, rule_id: str, version: int, reason: str) -> list[str] | None:
