@@ -217,11 +217,7 @@ def _stored_tag(
             stored["rule_version"] = tag.rule_version
     if tag.by is not None:
         stored["by"] = tag.by
-    args = None
-    if templates is not None and tag.source is TagSource.RULE and tag.rule_id is not None:
-        args = templates.args_of(tag.rule_id, tag.rule_version or 0, tag.reason)
-    if args is None and templates is not None:
-        args = stand_in_args(tag, templates)  # read where its rule version is not held
+    args = reason_values(tag.source, tag.rule_id, tag.rule_version, tag.reason, templates)
     if args is None:
         stored["reason"] = tag.reason
     elif name_key is None and args == named_value(tag.name, tag.family):
@@ -233,24 +229,28 @@ def _stored_tag(
     return stored
 
 
-def stand_in_args(tag: AppliedTag, templates: ReasonTemplates) -> list[str] | None:
-    """The values of a rule tag whose reason was read where its rule version is not held (a
-    rule set that no longer parses): the stand-in ``unrendered`` gave, taken apart again, so
-    the tag is written back with its values, not with the stand-in as its reason, and a reader
-    that holds the version gives its reason again. None: not such a tag. (A value holding
-    ", " comes back split; its reason then reads as the stand-in still.)"""
-    if (
-        tag.source is not TagSource.RULE
-        or tag.rule_id is None
-        or tag.rule_version is None
-        or templates.placeholders(tag.rule_id, tag.rule_version) is not None
-    ):
+def reason_values(
+    source: str,
+    rule_id: str | None,
+    version: int | None,
+    reason: str,
+    templates: ReasonTemplates | None,
+) -> list[str] | None:
+    """The values a rule's reason took, stored for it (a tag's, a history entry's): its
+    template's, taken apart again; or, for a reason read where its rule version is not held (a
+    rule set that no longer parses), the values the stand-in ``unrendered`` shows, so it is
+    written back with them, not with the stand-in as its reason. None: the reason is stored as
+    its sentence (a person's; one its template does not render back)."""
+    if templates is None or source != _RULE or rule_id is None:
         return None
-    bare = unrendered(tag.rule_id, tag.rule_version, [])
-    if tag.reason == bare:
+    args = templates.args_of(rule_id, version or 0, reason)
+    if args is not None or version is None or templates.placeholders(rule_id, version) is not None:
+        return args
+    bare = unrendered(rule_id, version, [])
+    if reason == bare:
         return []
-    if tag.reason.startswith(f"{bare}: ") and len(tag.reason) < REASON_MAX:
-        return tag.reason[len(bare) + 2 :].split(", ")
+    if reason.startswith(f"{bare}: ") and len(reason) < REASON_MAX:
+        return reason[len(bare) + 2 :].split(", ")  # a value holding ", " comes back split
     return None
 
 

@@ -175,3 +175,16 @@ def test_history_entries_leave_out_a_first_rule_version_and_read_back_in_full() 
     assert [readable_entry(entry, TEMPLATES) for entry in stored] == rows
     # a person's entry names no rule: it has no version either
     assert readable_entry(stored[1], TEMPLATES)["rule_version"] is None
+
+
+def test_a_history_entry_of_a_version_not_held_keeps_the_values_its_stand_in_shows() -> None:
+    """A tag removed while its rule version's set no longer parses reads as the stand-in; its
+    entry stores the values, not the stand-in as a reason, and reads as it did."""
+    gone = RETURNING.model_copy(
+        update={"rule_version": 9, "reason": "rule lifecycle.returning version 9: 3"}
+    )
+    [row] = history_entries(TagChange([], [], [gone]), AT)
+    stored = stored_entry(row, TEMPLATES)
+    assert stored["args"] == "3"
+    assert "reason" not in stored
+    assert readable_entry(stored, TEMPLATES) == row

@@ -31,6 +31,7 @@ from shared.stored_tags import (
     FIRST_RULE_VERSION,
     ReasonTemplates,
     reason_of,
+    reason_values,
     stored_args,
     stored_tag,
     whole_rule,
@@ -79,9 +80,9 @@ def stored_entry(row: dict[str, Any], templates: ReasonTemplates | None) -> dict
         and stored.get("rule_version") == FIRST_RULE_VERSION
     ):
         del stored["rule_version"]  # the first (``whole_rule``)
-    args = None
-    if templates is not None and row["source"] == _RULE and row.get("rule_id") is not None:
-        args = templates.args_of(row["rule_id"], row.get("rule_version") or 0, row["reason"])
+    args = reason_values(
+        row["source"], row.get("rule_id"), row.get("rule_version"), row["reason"], templates
+    )
     if args is None:
         stored["reason"] = row["reason"]
     elif args:
