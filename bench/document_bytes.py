@@ -2,13 +2,14 @@
 process by the real use case (rules, Redis figures, the store) into a database of its own, then
 every stored document read back as raw BSON and its bytes split by top-level field.
 
-    uv run python -m bench.document_bytes [ORDERS] [--as-mongodb] [--next-release]
+    uv run python -m bench.document_bytes [ORDERS] [--as-mongodb] [--release-before]
 
 Issue #14's third target is bytes written to MongoDB per tagged order (orders + history, BSON as
 stored, on average): this shows where they go. The local MongoDB-wire server keeps ``tag_keys``
 for its order list, a MongoDB does not; ``--as-mongodb`` writes what the tagger writes to a
 MongoDB (into the local server: the documents are the same, only their indexes differ);
-``--next-release`` what the next release writes (the forms this one reads).
+``--release-before`` what the release before wrote (forms this one reads: the saving each
+release makes, measured in the same run).
 """
 
 import asyncio
@@ -16,7 +17,7 @@ import json
 import re
 import sys
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, nullcontext
 from typing import Any, cast
 
@@ -199,23 +200,33 @@ def _customer_writes(writes: WriteCommands, orders: int) -> dict[str, Any]:
     }
 
 
-# The stored forms this release reads and the next one writes (``docs/architecture.md``)
-NEXT_RELEASE_FORMS = (
+# The stored forms this release writes and the release before only read
+# (``docs/architecture.md``): each switch off writes what that release wrote
+RELEASE_BEFORE_FORMS = (
     (stored_tags, "WRITE_ARGS_FROM_FACTS"),
     (stored_tags, "WRITE_FAMILY_IN_RULE"),
     (stored_tags, "WRITE_WHOLE_RULE_SHORT"),
     (stored_order, "WRITE_SHORT_FIGURE_NAMES"),
     (stored_order, "WRITE_CURRENCY_WHEN_NOT_DEFAULT"),
 )
+# ... and those the release before wrote and the one before it only read: all off, the forms
+# written since the first compact release (main at 17211a6), which every release still reads
+EARLIER_RELEASES_FORMS = (
+    *RELEASE_BEFORE_FORMS,
+    (stored_tags, "WRITE_FAMILY_IN_NAME"),
+    (stored_order, "WRITE_BINARY_EVENT_IDS"),
+)
 
 
 @contextmanager
-def next_release_forms() -> Iterator[None]:
-    """The next release's writers for the while: what it will write per order."""
-    before = [(module, name, getattr(module, name)) for module, name in NEXT_RELEASE_FORMS]
+def release_before_forms(forms: Iterable[tuple[Any, str]] = RELEASE_BEFORE_FORMS) -> Iterator[None]:
+    """The release before's writers for the while (or, given ``EARLIER_RELEASES_FORMS``, the
+    earliest compact release's): what it wrote per order."""
+    forms = tuple(forms)
+    before = [(module, name, getattr(module, name)) for module, name in forms]
     try:
-        for module, name in NEXT_RELEASE_FORMS:
-            setattr(module, name, True)
+        for module, name in forms:
+            setattr(module, name, False)
         stored_tags._tag_forms.clear()  # forms made by this release's writers
         yield
     finally:
@@ -226,13 +237,13 @@ def next_release_forms() -> Iterator[None]:
 
 async def run(count: int) -> dict[str, Any]:
     """Both stores: the local server (``tag_keys`` kept) and a MongoDB (without them); and a
-    MongoDB again with what the next release writes."""
+    MongoDB again with what the release before wrote."""
     figures = {
         "local_server": await measure(count, unique_indexes_only=True),
         "mongodb": await measure(count, unique_indexes_only=False),
     }
-    with next_release_forms():
-        figures["mongodb_next_release"] = await measure(count, unique_indexes_only=False)
+    with release_before_forms():
+        figures["mongodb_release_before"] = await measure(count, unique_indexes_only=False)
     return figures
 
 
@@ -267,7 +278,7 @@ def markdown(figures: dict[str, Any]) -> str:
             " the customer's update (with the products' first sales; an update counted as what"
             f" it sets, an insert as its document) {customers['bytes_per_order']:,}"
             f" ({customers['documents_per_order']} documents; target ≤ 1,500 in all).",
-            *_next_release(figures.get("mongodb_next_release")),
+            *_release_before(figures.get("mongodb_release_before")),
             "",
             "| collection | field | local server, B/order | MongoDB, B/order |",
             "|---|---|---:|---:|",
@@ -284,15 +295,15 @@ def markdown(figures: dict[str, Any]) -> str:
     )
 
 
-def _next_release(next_release: dict[str, Any] | None) -> list[str]:
-    if not next_release:
+def _release_before(release_before: dict[str, Any] | None) -> list[str]:
+    if not release_before:
         return []
     return [
         "",
-        "With the forms this release reads and the next one writes (`docs/architecture.md`):"
-        f" **{next_release['bytes_per_order_with_customers']:,}** as written to a MongoDB, of"
-        f" which the order {next_release['bytes_per_order']:,} and the customer's update"
-        f" {next_release['customer_writes']['bytes_per_order']:,}.",
+        "With the forms the release before wrote (`docs/architecture.md`), in the same run:"
+        f" {release_before['bytes_per_order_with_customers']:,} as written to a MongoDB, of"
+        f" which the order {release_before['bytes_per_order']:,} and the customer's update"
+        f" {release_before['customer_writes']['bytes_per_order']:,}.",
     ]
 
 
@@ -300,7 +311,7 @@ def main() -> None:
     numbers = [arg for arg in sys.argv[1:] if arg.isdigit()]
     count = int(numbers[0]) if numbers else 2_000
     as_mongodb = False if "--as-mongodb" in sys.argv else None
-    forms = next_release_forms() if "--next-release" in sys.argv else nullcontext()
+    forms = release_before_forms() if "--release-before" in sys.argv else nullcontext()
     with forms:
         figures = asyncio.run(measure(count, as_mongodb))
     print(json.dumps(figures, indent=2, ensure_ascii=False))

@@ -36,8 +36,8 @@ WRITE_BINARY_EVENT_IDS = True
 
 # The customer figures an order was tagged with (``FiguresSnapshot.to_record``'s fields) under
 # shorter names in the stored order: money in cents, times in epoch seconds (~31 B an order).
-# Read since the release of 2026-11-27 evening, written from the next (expand, then contract:
-# ``docs/architecture.md``); Redis keeps a snapshot under the long names.
+# Read since the release of 2026-11-27 evening, written since the one after it (expand, then
+# contract: ``docs/architecture.md``); Redis keeps a snapshot under the long names.
 FIGURE_NAMES = {
     "spend_365d_cents": "spend_365d",
     "prior_order_count": "prior_orders",
@@ -46,7 +46,7 @@ FIGURE_NAMES = {
     "first_order_at": "first_order",
 }
 _FIGURE_RECORD_NAMES = {short: name for name, short in FIGURE_NAMES.items()}
-WRITE_SHORT_FIGURE_NAMES = False
+WRITE_SHORT_FIGURE_NAMES = True
 
 
 def stored_figure_names(figures: dict[str, Any]) -> dict[str, Any]:
@@ -65,8 +65,8 @@ def figures_record(stored: dict[str, Any]) -> dict[str, Any]:
 DEFAULT_CURRENCY: str = Pricing.model_fields["currency"].default
 # Whether an order's ``currency`` beside the order (for its lists) is left out when it is the
 # default, as the stored ``order`` leaves it out (~18 B an order). Read since the release of
-# 2026-11-27 evening, written from the next.
-WRITE_CURRENCY_WHEN_NOT_DEFAULT = False
+# 2026-11-27 evening, written since the one after it.
+WRITE_CURRENCY_WHEN_NOT_DEFAULT = True
 
 
 def stored_currency(currency: str) -> dict[str, str]:

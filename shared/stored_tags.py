@@ -9,8 +9,8 @@ status, category and region rules are named as their families), and neither wher
 tag's name holds both (``status:pending``: ``family_in_name``, read since the release of
 2026-11-27 afternoon, written since the next: ``WRITE_FAMILY_IN_NAME``); where the rule's id
 names the tag's family (``customer.returning``, ``default.priority``) the id as ``rule`` and
-no family (``family_of_rule``; read since the release of 2026-11-27 evening, written from the
-next: ``WRITE_FAMILY_IN_RULE``); ``at`` only when it
+no family (``family_of_rule``; read since the release of 2026-11-27 evening, written since
+the one after it: ``WRITE_FAMILY_IN_RULE``); ``at`` only when it
 differs from the order's ``tags_at`` and ``rule_version`` only when it differs from the
 order's ``tags_rule_version`` (most tags of an order share one time and one rule version);
 a rule tag's reason as ``args``, the values its rule's template placeholders took
@@ -19,7 +19,7 @@ a rule tag's reason as ``args``, the values its rule's template placeholders too
 the one its name holds (``"pending"`` for ``status:pending``, ``named_value``), nor when the
 order's own facts give them again (``上海`` and ``east-china`` for ``"shipping province
 {shipping.province} is in {value}"``: ``derived_args``; read since the release of
-2026-11-27 evening, written from the next: ``WRITE_ARGS_FROM_FACTS``).
+2026-11-27 evening, written since the one after it: ``WRITE_ARGS_FROM_FACTS``).
 
 Documents written before (every field; the reason as a sentence; names in the tags; history
 tags in full) read the same way, so no migration is needed; a stored order is rewritten in the
@@ -77,18 +77,19 @@ DEFAULT_RULE = "default"  # a family's default tag is given by the rule "default
 WRITE_FAMILY_IN_NAME = True
 # Whether an order's rule tag leaves out the values its reason took when the order's own facts
 # give them again (``derived_args``: ~52 B an order). Read since the release of 2026-11-27
-# evening, written from the next (expand, then contract: ``docs/architecture.md``).
-WRITE_ARGS_FROM_FACTS = False
+# evening, written since the one after it (expand, then contract: ``docs/architecture.md``).
+WRITE_ARGS_FROM_FACTS = True
 # Whether an order's rule tag whose rule's id names its family (``customer.returning`` for a
 # tag of family ``customer``; a family's default, ``default.priority``) stores the id as
 # ``rule`` and no family (~70 B an order: ``family_of_rule``). Read since the release of
-# 2026-11-27 evening, written from the next.
-WRITE_FAMILY_IN_RULE = False
+# 2026-11-27 evening, written since the one after it.
+WRITE_FAMILY_IN_RULE = True
 # Whether a tag stored whole (a customer's, one an order's history entry names) does the same,
 # and stores its rule version only when it is not the first (``whole_rule``: ~50 B an order,
 # most of it in the customer's writes). Read since the release of 2026-11-27 evening, written
-# from the next. A rule's tag always stored its version before: none stored means the first.
-WRITE_WHOLE_RULE_SHORT = False
+# since the one after it. A rule's tag always stored its version before: none stored is the
+# first.
+WRITE_WHOLE_RULE_SHORT = True
 FIRST_RULE_VERSION = 1
 T = TypeVar("T", bound=Hashable)
 

@@ -188,10 +188,10 @@ class HistoryEntry:
 
 def stored_figures(figures: FiguresSnapshot) -> dict[str, Any]:
     """The customer figures as stored with the order (``FiguresSnapshot.to_record``, under the
-    names of ``shared.stored_order.FIGURE_NAMES`` from the next release), times in
-    whole seconds as integers (BSON int32: half a double), and without the values a customer's
-    first order has (no prior orders, spend or recent times; ``from_record`` reads them as
-    absent): a first order's figures are then one field, not five."""
+    shorter names of ``shared.stored_order.FIGURE_NAMES``), times in whole seconds as integers
+    (BSON int32: half a double), and without the values a customer's first order has (no
+    prior orders, spend or recent times; ``from_record`` reads them as absent): a first
+    order's figures are then one field, not five."""
     record = figures.to_record()
     stored: dict[str, Any] = {"spend_365d_cents": record["spend_365d_cents"]}
     if record["prior_order_count"]:

@@ -15,6 +15,7 @@ from bson.binary import Binary
 from fastapi.encoders import jsonable_encoder
 from pymongo.asynchronous.database import AsyncDatabase
 
+from bench.document_bytes import EARLIER_RELEASES_FORMS, release_before_forms
 from services.console.api import rule_hit_counts
 from services.notifier.store import AlertStore
 from services.tagger.customers.segments import Segments
@@ -149,8 +150,9 @@ async def test_as_for_a_mongodb_no_tag_keys_are_kept_and_the_list_is_the_same(
 
 def earlier_form(record: OrderRecord) -> dict[str, Any]:
     """The order as stored before tags left out their names (main at 17211a6)."""
-    document = record.to_document(TEMPLATES, keyed=True)
-    document["tags"] = [stored_tag(tag, TEMPLATES, name_key="name") for tag in record.tags]
+    with release_before_forms(EARLIER_RELEASES_FORMS):  # every field as then
+        document = record.to_document(TEMPLATES, keyed=True)
+        document["tags"] = [stored_tag(tag, TEMPLATES, name_key="name") for tag in record.tags]
     del document["tags_rule_version"]
     no = record.order.order_no
     document["tag_keys"] = [f"\x1f{no}", *(f"{n}\x1f{no}" for n in sorted(document["tag_names"]))]
@@ -296,18 +298,19 @@ async def test_orders_whose_event_ids_are_stored_as_uuids_read_them_as_strings(
 
 
 async def test_tags_whose_values_are_the_orders_facts_read_with_their_reasons_everywhere(
-    mongo_db: AsyncDatabase[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+    mongo_db: AsyncDatabase[dict[str, Any]],
 ) -> None:
-    """The form the next release writes (``WRITE_ARGS_FROM_FACTS``: a reason's values the
-    order's own facts give again are not stored) beside the form written now: the tagger's
-    loads, the order detail and the notifier's order page give every reason as it was given,
-    and the notifier still shows neither the customer nor the figures."""
+    """The form written now (``WRITE_ARGS_FROM_FACTS``: a reason's values the order's own
+    facts give again are not stored) beside the release before's: the tagger's loads, the
+    order detail and the notifier's order page give every reason as it was given, and the
+    notifier still shows neither the customer nor the figures."""
     records = [tagged(i) for i in range(6)]
     store = OrderStore(mongo_db, lambda: TEMPLATES, unique_indexes_only=False)
     await store.ensure_indexes()
-    assert await store.save(records[:3], []) == set()  # the form written now
-    monkeypatch.setattr(stored_tags, "WRITE_ARGS_FROM_FACTS", True)
-    monkeypatch.setattr(stored_tags, "_tag_forms", {})
+    with pytest.MonkeyPatch.context() as before:  # the form the release before wrote
+        before.setattr(stored_tags, "WRITE_ARGS_FROM_FACTS", False)
+        before.setattr(stored_tags, "_tag_forms", {})
+        assert await store.save(records[:3], []) == set()
     assert await store.save(records[3:], []) == set()
     documents = await stored(mongo_db)
     regions = [dict(zip(d["tag_names"], d["tags"], strict=True))["region:east-china"]
@@ -330,17 +333,18 @@ async def test_tags_whose_values_are_the_orders_facts_read_with_their_reasons_ev
 
 
 async def test_tags_whose_rules_id_names_their_family_list_read_and_count_as_before(
-    mongo_db: AsyncDatabase[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+    mongo_db: AsyncDatabase[dict[str, Any]],
 ) -> None:
-    """The form the next release writes (``WRITE_FAMILY_IN_RULE``: ``customer.returning``'s
-    tag stores the id as ``rule`` and no family) beside the form written now: the family
-    filter, the order detail, the rule hits and the replay read both alike."""
+    """The form written now (``WRITE_FAMILY_IN_RULE``: ``customer.returning``'s tag stores
+    the id as ``rule`` and no family) beside the release before's: the family filter, the
+    order detail, the rule hits and the replay read both alike."""
     records = [tagged(i) for i in range(12)]
     store = OrderStore(mongo_db, lambda: TEMPLATES, unique_indexes_only=False)
     await store.ensure_indexes()
-    assert await store.save(records[:6], []) == set()  # the form written now
-    monkeypatch.setattr(stored_tags, "WRITE_FAMILY_IN_RULE", True)
-    monkeypatch.setattr(stored_tags, "_tag_forms", {})
+    with pytest.MonkeyPatch.context() as before:  # the form the release before wrote
+        before.setattr(stored_tags, "WRITE_FAMILY_IN_RULE", False)
+        before.setattr(stored_tags, "_tag_forms", {})
+        assert await store.save(records[:6], []) == set()
     assert await store.save(records[6:], []) == set()
     documents = await stored(mongo_db)
     assert sum("rule" in tag for d in documents.values() for tag in d["tags"]) >= 6 * 2
@@ -360,12 +364,11 @@ async def test_tags_whose_rules_id_names_their_family_list_read_and_count_as_bef
 
 
 async def test_orders_in_the_default_currency_store_none_beside_the_order_and_show_it(
-    mongo_db: AsyncDatabase[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+    mongo_db: AsyncDatabase[dict[str, Any]],
 ) -> None:
-    """The form the next release writes (``WRITE_CURRENCY_WHEN_NOT_DEFAULT``): the order
-    list, its detail, the notifier's page and the customer's page show the default currency
-    of an order that stores none, and another currency as stored."""
-    monkeypatch.setattr(stored_order, "WRITE_CURRENCY_WHEN_NOT_DEFAULT", True)
+    """The form written now (``WRITE_CURRENCY_WHEN_NOT_DEFAULT``): the order list, its
+    detail, the notifier's page and the customer's page show the default currency of an
+    order that stores none, and another currency as stored."""
     records = [tagged(0), tagged(1)]
     usd = records[1].order.pricing.model_copy(update={"currency": "USD"})
     records[1].order = records[1].order.model_copy(update={"pricing": usd})

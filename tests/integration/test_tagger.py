@@ -13,6 +13,7 @@ from prometheus_client import REGISTRY
 from pymongo.asynchronous.database import AsyncDatabase
 from redis.asyncio import Redis
 
+from bench.document_bytes import EARLIER_RELEASES_FORMS, RELEASE_BEFORE_FORMS
 from services.tagger.customers.segments import Segments
 from services.tagger.figures import CustomerFigures, rebuild_figures
 from services.tagger.order_record import HistoryEntry, OrderRecord
@@ -22,7 +23,7 @@ from services.tagger.rules.regions import region_of
 from services.tagger.rules.schema import load_rules
 from services.tagger.settings import DEFAULT_RULES_FILE, TaggerSettings
 from services.tagger.store import OrderStore
-from shared import stored_order, stored_tags
+from shared import stored_tags
 from shared.events import OrderCreated, OrderTagged, StatusChanged
 from shared.models import OrderStatus
 from tests.conftest import eventually
@@ -38,25 +39,22 @@ from tests.integration.conftest import (
 pytestmark = pytest.mark.integration
 
 
-def write_earlier_release_forms(monkeypatch: pytest.MonkeyPatch) -> None:
+def write_release_before_forms(monkeypatch: pytest.MonkeyPatch) -> None:
     """The stored forms the release before this one wrote, which this one still reads
-    (``docs/architecture.md``): tags named by their family storing it, event ids as strings."""
-    monkeypatch.setattr(stored_tags, "WRITE_FAMILY_IN_NAME", False)
+    (``docs/architecture.md``): every reason value stored, a rule tag's family and rule id
+    stored apart (a customer's tag with its first rule version), the figures under their
+    long names, the default currency beside the order."""
+    for module, name in RELEASE_BEFORE_FORMS:
+        monkeypatch.setattr(module, name, False)
     monkeypatch.setattr(stored_tags, "_tag_forms", {})
-    monkeypatch.setattr(stored_order, "WRITE_BINARY_EVENT_IDS", False)
 
 
-def write_next_release_forms(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The stored forms this release reads and the next one writes (``docs/architecture.md``):
-    reason values the order's facts give again left out, a rule id naming its tag's family
-    stored as ``rule`` (a customer's tag too, its first rule version left out), the figures
-    under shorter names, no default currency beside the order."""
-    monkeypatch.setattr(stored_tags, "WRITE_ARGS_FROM_FACTS", True)
-    monkeypatch.setattr(stored_tags, "WRITE_FAMILY_IN_RULE", True)
-    monkeypatch.setattr(stored_tags, "WRITE_WHOLE_RULE_SHORT", True)
+def write_two_releases_before_forms(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The release before that one's, also still read: tags named by their family storing
+    it, event ids as strings."""
+    for module, name in EARLIER_RELEASES_FORMS:
+        monkeypatch.setattr(module, name, False)
     monkeypatch.setattr(stored_tags, "_tag_forms", {})
-    monkeypatch.setattr(stored_order, "WRITE_SHORT_FIGURE_NAMES", True)
-    monkeypatch.setattr(stored_order, "WRITE_CURRENCY_WHEN_NOT_DEFAULT", True)
 
 
 async def send_through_ingest(
@@ -118,7 +116,7 @@ async def test_thousands_of_orders_are_tagged_and_counted_exactly(
     await assert_figures_exact(redis_client, expected)
 
 
-@pytest.mark.parametrize("forms", ["written now", "the release before's", "the next release's"])
+@pytest.mark.parametrize("forms", ["written now", "the release before's", "two releases before's"])
 async def test_the_same_events_delivered_twice_change_nothing(
     forms: str,
     monkeypatch: pytest.MonkeyPatch,
@@ -128,12 +126,12 @@ async def test_the_same_events_delivered_twice_change_nothing(
     redis_client: Redis,
     run_id: str,
 ) -> None:
-    """Also on the forms the release before wrote (``docs/architecture.md``): tags named by
-    their family storing it, applied event ids as strings."""
+    """Also on the forms the two releases before wrote (``docs/architecture.md``), which
+    this one reads and writes back in its own when an order changes."""
     if forms == "the release before's":
-        write_earlier_release_forms(monkeypatch)
-    elif forms == "the next release's":
-        write_next_release_forms(monkeypatch)
+        write_release_before_forms(monkeypatch)
+    elif forms == "two releases before's":
+        write_two_releases_before_forms(monkeypatch)
     events, expected = order_stream(300, customers=30, seed=11, prefix=run_id)
     created = [e for e in events if isinstance(e, OrderCreated)]
 
@@ -142,7 +140,7 @@ async def test_the_same_events_delivered_twice_change_nothing(
         first = await wait_for_orders(mongo_db, len(created), len(events))
         some = next(iter(first.values()))
         written_now = all(isinstance(event_id, Binary) for event_id in some["applied_events"])
-        assert written_now is (forms != "the release before's")
+        assert written_now is (forms != "two releases before's")
         # tagged events are published after the batch's history is stored
         tagged_before = await read_topic(
             tagger_settings, tagger_settings.topics.tagged, len(events)
@@ -302,7 +300,7 @@ async def test_status_change_to_shipped_ends_urgent_and_records_history(
     assert {"urgent", "regular", "vip", "risk:velocity"} <= {c["name"] for c in catalog}
 
 
-@pytest.mark.parametrize("forms", ["written now", "the next release's"])
+@pytest.mark.parametrize("forms", ["written now", "the release before's"])
 async def test_rebuilt_figures_equal_the_live_ones(
     forms: str,
     monkeypatch: pytest.MonkeyPatch,
@@ -312,8 +310,8 @@ async def test_rebuilt_figures_equal_the_live_ones(
     redis_client: Redis,
     run_id: str,
 ) -> None:
-    if forms == "the next release's":
-        write_next_release_forms(monkeypatch)
+    if forms == "the release before's":
+        write_release_before_forms(monkeypatch)
     events, expected = order_stream(400, customers=25, seed=5, prefix=run_id)
     created = [e for e in events if isinstance(e, OrderCreated)]
     async with tagger():

@@ -21,7 +21,7 @@ from services.tagger.rules.facts import (
 from services.tagger.rules.reasons import ReasonTemplates
 from services.tagger.rules.schema import load_rules, parse_rules
 from services.tagger.settings import DEFAULT_RULES_FILE
-from shared import stored_order, stored_tags
+from shared import stored_tags
 from shared.models import Order, OrderStatus
 from shared.stored_order import currency_of
 from shared.stored_tags import order_tags
@@ -43,12 +43,6 @@ FIGURES = [
         prior_order_count=1, prior_lifetime_spend=Decimal("10"), spend_365d=Decimal(10)
     ),
 ]
-
-
-@pytest.fixture(autouse=True)
-def written(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The form the next release writes."""
-    monkeypatch.setattr(stored_tags, "WRITE_ARGS_FROM_FACTS", True)
 
 
 def _record(order: Order, figures: FiguresSnapshot, status: OrderStatus) -> OrderRecord:
@@ -122,7 +116,7 @@ def test_a_document_read_without_its_figures_names_the_rule_and_does_not_fail() 
     assert tags["status:" + order.status.value].reason == f"order status is {order.status.value}"
 
 
-def test_without_the_switch_the_values_are_written_and_read_the_same(
+def test_the_release_befores_form_stores_the_values_and_reads_the_same(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(stored_tags, "WRITE_ARGS_FROM_FACTS", False)
@@ -184,9 +178,7 @@ def test_an_order_updated_into_the_default_currency_drops_the_one_it_stored() ->
     stored = _through_mongodb(_record(order, FIGURES[0], order.status).to_document(TEMPLATES))
     assert stored["currency"] == "USD"
     cny = order.model_copy(update={"pricing": order.pricing.model_copy(update={"currency": "CNY"})})
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(stored_order, "WRITE_CURRENCY_WHEN_NOT_DEFAULT", True)
-        document = _record(cny, FIGURES[0], cny.status).to_document(TEMPLATES)
+    document = _record(cny, FIGURES[0], cny.status).to_document(TEMPLATES)
     assert update_of(document, stored)["$unset"]["currency"] == ""
     assert currency_of(document) == "CNY"
 

@@ -28,6 +28,15 @@ RETURNING = AppliedTag(name="lifecycle:returning", family="lifecycle", source=Ta
 BY_HAND = AppliedTag(name="vip", source=TagSource.MANUAL, by="王小明", reason="老客户", at=AT)
 
 
+@pytest.fixture
+def whole_rule_in_full(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The form the release before wrote, which this one reads: a rule tag's family, rule id
+    and rule version each stored (``WRITE_WHOLE_RULE_SHORT`` off)."""
+    monkeypatch.setattr(stored_tags, "WRITE_WHOLE_RULE_SHORT", False)
+    monkeypatch.setattr(stored_tags, "_tag_forms", {})
+
+
+@pytest.mark.usefixtures("whole_rule_in_full")
 def test_a_rule_tag_is_stored_with_its_values_not_its_sentence_and_read_back_whole() -> None:
     stored = stored_customer_tag(RETURNING, TEMPLATES)
     assert stored == {"name": "lifecycle:returning", "family": "lifecycle",
@@ -55,6 +64,7 @@ def test_a_reason_its_rule_version_no_longer_renders_names_the_rule_and_values()
     assert readable_tag(stored, TEMPLATES)["reason"] == "rule lifecycle.returning version 9: 3"
 
 
+@pytest.mark.usefixtures("whole_rule_in_full")
 def test_history_entries_keep_only_what_they_have_and_read_back_in_full() -> None:
     change = TagChange(tags=[RETURNING], added=[RETURNING], removed=[BY_HAND])
     rows = history_entries(change, AT)
@@ -139,14 +149,6 @@ def test_an_addition_is_stored_without_its_change_and_reads_as_one_stored_with_i
     assert _membership({**customer, "history": [earlier]}, which, before) == [-1]
 
 
-@pytest.fixture
-def whole_rule_short(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The form the next release writes (``WRITE_WHOLE_RULE_SHORT``)."""
-    monkeypatch.setattr(stored_tags, "WRITE_WHOLE_RULE_SHORT", True)
-    monkeypatch.setattr(stored_tags, "_tag_forms", {})
-
-
-@pytest.mark.usefixtures("whole_rule_short")
 def test_a_rule_tag_names_its_family_by_its_rule_and_leaves_out_its_first_version() -> None:
     second = RETURNING.model_copy(update={"rule_version": 2, "reason": "returning: 3"})
     other_family = RETURNING.model_copy(update={"family": "segment"})
@@ -165,7 +167,6 @@ def test_a_rule_tag_names_its_family_by_its_rule_and_leaves_out_its_first_versio
     }  # fmt: skip
 
 
-@pytest.mark.usefixtures("whole_rule_short")
 def test_history_entries_leave_out_a_first_rule_version_and_read_back_in_full() -> None:
     change = TagChange(tags=[RETURNING], added=[RETURNING], removed=[BY_HAND])
     rows = history_entries(change, AT)

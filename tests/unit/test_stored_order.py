@@ -146,8 +146,8 @@ FIGURES = FiguresSnapshot(
 def test_an_orders_figures_read_back_in_either_form(
     short: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Under the snapshot's own names (written now) or shorter ones (``FIGURE_NAMES``: the
-    next release's), the figures read back the same, for the tagger, its facts and the
+    """Under shorter names (``FIGURE_NAMES``: written now) or the snapshot's own (the
+    release before's), the figures read back the same, for the tagger, its facts and the
     figures script (``figures_record``)."""
     monkeypatch.setattr(stored_order, "WRITE_SHORT_FIGURE_NAMES", short)
     record = OrderRecord(make_order("SO-9"), OrderStatus.PENDING, [], FIGURES)
@@ -163,7 +163,7 @@ def test_an_orders_figures_read_back_in_either_form(
 
 def test_the_shorter_figure_names_take_bytes_off_an_order(monkeypatch: pytest.MonkeyPatch) -> None:
     record = OrderRecord(make_order("SO-9"), OrderStatus.PENDING, [], FIGURES)
-    long = len(bson.encode(record.to_document()))
-    monkeypatch.setattr(stored_order, "WRITE_SHORT_FIGURE_NAMES", True)
     short = len(bson.encode(record.to_document()))
+    monkeypatch.setattr(stored_order, "WRITE_SHORT_FIGURE_NAMES", False)  # the release before's
+    long = len(bson.encode(record.to_document()))
     assert long - short == sum(len(n) - len(s) for n, s in FIGURE_NAMES.items())

@@ -8,6 +8,7 @@ from typing import Any
 import bson
 import pytest
 
+from bench.document_bytes import EARLIER_RELEASES_FORMS, release_before_forms
 from services.tagger.order_record import (
     APPLIED_EVENTS_KEPT,
     HistoryEntry,
@@ -71,13 +72,9 @@ def test_a_rule_tag_keeps_its_templates_values_and_reads_back_the_same_reason() 
 
     stored = stored_tag(urgent, TEMPLATES, name_key="tag")
 
-    assert stored == {
-        "tag": "urgent",
-        "family": "priority",
-        "rule_id": "priority.fast-shipping",
-        "rule_version": 1,
-        "args": "same_day",
-    }
+    # its rule's id names its family; its version, the first, is left out; a history entry
+    # has no order's facts beside it, so its values are kept
+    assert stored == {"tag": "urgent", "rule": "priority.fast-shipping", "args": "same_day"}
     assert history_tag(stored, TEMPLATES)["reason"] == urgent.reason
 
 
@@ -220,13 +217,14 @@ def _earlier_form(record: OrderRecord) -> dict[str, Any]:
     """The order as the tagger stored it before names were left out of its tags (main at
     17211a6): every tag with its name and rule version, tag_keys with an empty key, false
     fields written."""
-    document = record.to_document(TEMPLATES)
-    document["tags"] = []
-    for tag in record.tags:
-        whole = stored_tag(tag, TEMPLATES, name_key="name")
-        if tag.at != document["tags_at"]:
-            whole["at"] = tag.at
-        document["tags"].append(whole)
+    with release_before_forms(EARLIER_RELEASES_FORMS):  # every field as then
+        document = record.to_document(TEMPLATES)
+        document["tags"] = []
+        for tag in record.tags:
+            whole = stored_tag(tag, TEMPLATES, name_key="name")
+            if tag.at != document["tags_at"]:
+                whole["at"] = tag.at
+            document["tags"].append(whole)
     del document["tags_rule_version"]
     document["tag_keys"] = ["\x1fSO-1", *(f"{name}\x1fSO-1" for name in document["tag_names"])]
     document["contribution_reversed"] = False
@@ -262,7 +260,8 @@ def test_an_order_stores_each_tag_fact_once() -> None:
     }
     # the status rule, named as its family, and its value: all three are in its name
     assert by_name["status:pending"] == {}
-    assert "args" in by_name["region:east-china"]  # the province too: not the name's alone
+    # the province is the order's own, the region the name's value: both given again
+    assert by_name["region:east-china"] == {}
     assert "contribution_reversed" not in document
     assert "tag_keys" not in document  # only where the store needs them (keyed=True)
 
@@ -288,8 +287,8 @@ def test_an_order_in_the_earlier_form_reads_the_same_and_is_rewritten_compact() 
 
     assert again.tags == record.tags
     assert [tag["name"] for tag in stored_tags_of(earlier)] == earlier["tag_names"]
-    assert set(update["$unset"]) == {"tag_keys", "contribution_reversed"}
-    assert {"tags", "tags_rule_version", "version"} <= set(update["$set"])
+    assert set(update["$unset"]) == {"tag_keys", "contribution_reversed", "currency"}
+    assert {"tags", "tags_rule_version", "figures", "version"} <= set(update["$set"])
 
 
 def test_the_replay_reads_every_tag_with_its_rule_and_version_from_either_form() -> None:
@@ -405,8 +404,8 @@ def test_the_customer_figures_store_whole_second_times_as_integers_and_read_back
 
     stored = bson.decode(bson.encode(record.to_document()), bson.CodecOptions(tz_aware=True))
 
-    assert stored["figures"]["recent_order_times"] == [1761955197, 1761955200.25]
-    assert type(stored["figures"]["first_order_at"]) is int
+    assert stored["figures"]["recent"] == [1761955197, 1761955200.25]  # ``FIGURE_NAMES``
+    assert type(stored["figures"]["first_order"]) is int
     assert OrderRecord.from_document(stored).figures == figures
     assert len(bson.encode(stored["figures"])) < len(bson.encode(figures.to_record()))
 
@@ -431,11 +430,7 @@ def test_an_order_tag_stored_again_is_a_form_of_its_own() -> None:
     )
     apart = stored_tag(urgent, TEMPLATES, defaults=TagDefaults(at=AT, rule_version=2))
 
-    assert again == {
-        "family": "priority",
-        "rule_id": "priority.fast-shipping",
-        "args": "same_day",
-    }
+    assert again == {"rule": "priority.fast-shipping", "args": "same_day"}
     assert later == {**again, "at": AT + timedelta(hours=1)}
     assert apart == {**again, "rule_version": 1}
 
@@ -567,8 +562,8 @@ def test_a_tag_named_by_its_rules_family_stores_neither_and_reads_back_the_same(
 
     assert by_name["status:pending"] == {}
     assert by_name["category:electronics"] == {}
-    assert by_name["region:east-china"] == {"args": by_name["region:east-china"]["args"]}
-    assert by_name["urgent"]["family"] == "priority"  # its name holds no family: kept
+    assert by_name["region:east-china"] == {}  # its values: the order's and its name's
+    assert by_name["urgent"] == {"rule": "priority.fast-shipping"}  # its rule's id names both
     assert OrderRecord.from_document(stored, TEMPLATES).tags == record.tags
     without_rules = {tag.name: tag.family for tag in order_tags(stored, None)}
     assert without_rules["status:pending"] == "status"  # the notifier reads without them
@@ -593,8 +588,9 @@ def test_only_a_rule_tag_of_the_family_its_name_holds_by_that_familys_rule_leave
 
     shared = TagDefaults(at=AT, rule_version=1)
     assert stored_tag(named, TEMPLATES, defaults=shared) == {}
-    for kept in (by_hand, other_rule, other_family):
+    for kept in (by_hand, other_family):
         assert stored_tag(kept, TEMPLATES, defaults=shared)["family"] == kept.family
+    assert stored_tag(other_rule, TEMPLATES, defaults=shared)["rule"] == "status.override"
     assert "family" not in stored_tag(no_family, TEMPLATES, defaults=shared)
     assert stored_tag(no_family, TEMPLATES, defaults=shared)["rule_id"] == "promo"
     for tag in (named, by_hand, other_rule, other_family, no_family):
@@ -614,9 +610,8 @@ def test_family_in_name_is_the_part_before_a_colon_with_a_value_after_it() -> No
 def test_a_rule_tag_whose_rules_id_names_its_family_stores_the_id_as_rule_and_no_family(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """The form the next release writes (``WRITE_FAMILY_IN_RULE``)."""
-    monkeypatch.setattr(stored_tags, "WRITE_FAMILY_IN_RULE", True)
-    monkeypatch.setattr(stored_tags, "_tag_forms", {})
+    """The form written now (``WRITE_FAMILY_IN_RULE``); its values are the order's own data
+    (``WRITE_ARGS_FROM_FACTS``)."""
     record = _tagged_record()
     manual = AppliedTag(name="vip", family="customer", source=TagSource.MANUAL, by="li.na",
                         reason="大客户", at=AT)  # fmt: skip
@@ -625,7 +620,7 @@ def test_a_rule_tag_whose_rules_id_names_its_family_stores_the_id_as_rule_and_no
     by_name = dict(zip(document["tag_names"], document["tags"], strict=True))
     stored = bson.decode(bson.encode(document), bson.CodecOptions(tz_aware=True))
 
-    assert by_name["urgent"] == {"rule": "priority.fast-shipping", "args": "same_day"}
+    assert by_name["urgent"] == {"rule": "priority.fast-shipping"}
     assert by_name["returning-customer"]["rule"] == "customer.returning"
     assert "family" not in by_name["returning-customer"]
     assert by_name["status:pending"] == {}  # named by its family: as before
@@ -656,11 +651,7 @@ def test_the_family_a_rules_id_names(rule_id: str, family: str | None) -> None:
     assert family_of_rule(rule_id) == family
 
 
-def test_only_a_rule_tag_of_the_family_its_rules_id_names_takes_that_form(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setattr(stored_tags, "WRITE_FAMILY_IN_RULE", True)
-    monkeypatch.setattr(stored_tags, "_tag_forms", {})
+def test_only_a_rule_tag_of_the_family_its_rules_id_names_takes_that_form() -> None:
     rule = {"source": TagSource.RULE, "rule_version": 1, "at": AT}
     other = AppliedTag(
         name="big-order", family="risk", rule_id="customer.big", reason="big", **rule
@@ -672,13 +663,9 @@ def test_only_a_rule_tag_of_the_family_its_rules_id_names_takes_that_form(
         assert (stored["family"], stored["rule_id"]) == (tag.family, tag.rule_id)
 
 
-def test_a_history_entrys_tag_in_the_next_releases_form_reads_back_whole(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def test_a_history_entrys_tag_reads_back_whole() -> None:
     """``WRITE_WHOLE_RULE_SHORT``: the rule as ``rule`` where its id names the family, the
     first rule version left out; the history reads it as written in full."""
-    monkeypatch.setattr(stored_tags, "WRITE_WHOLE_RULE_SHORT", True)
-    monkeypatch.setattr(stored_tags, "_tag_forms", {})
     record = _tagged_record()
     for tag in record.tags:
         stored = stored_tag(tag, TEMPLATES, name_key="tag")
