@@ -17,8 +17,7 @@ import json
 import re
 import sys
 from collections import Counter
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import nullcontext
 from typing import Any, cast
 
 import bson
@@ -36,10 +35,10 @@ from services.tagger.rules.reasons import customer_reason_templates, reason_temp
 from services.tagger.settings import TaggerSettings
 from services.tagger.store import OrderStore
 from services.tagger.tagging import TaggingService
-from shared import stored_order, stored_tags
 from shared.events import OrderCreated
 from shared.models import Order
 from shared.mongo import SCAN_BATCH
+from shared.written_forms import written_as_before
 
 BATCH = 500  # the tagger's batch size (``tagger_batch_max_records``)
 COLLECTIONS = ("orders", "tag_history")
@@ -200,41 +199,6 @@ def _customer_writes(writes: WriteCommands, orders: int) -> dict[str, Any]:
     }
 
 
-# The stored forms this release writes and the release before only read
-# (``docs/architecture.md``): each switch off writes what that release wrote
-RELEASE_BEFORE_FORMS = (
-    (stored_tags, "WRITE_ARGS_FROM_FACTS"),
-    (stored_tags, "WRITE_FAMILY_IN_RULE"),
-    (stored_tags, "WRITE_WHOLE_RULE_SHORT"),
-    (stored_order, "WRITE_SHORT_FIGURE_NAMES"),
-    (stored_order, "WRITE_CURRENCY_WHEN_NOT_DEFAULT"),
-)
-# ... and those the release before wrote and the one before it only read: all off, the forms
-# written since the first compact release (main at 17211a6), which every release still reads
-EARLIER_RELEASES_FORMS = (
-    *RELEASE_BEFORE_FORMS,
-    (stored_tags, "WRITE_FAMILY_IN_NAME"),
-    (stored_order, "WRITE_BINARY_EVENT_IDS"),
-)
-
-
-@contextmanager
-def release_before_forms(forms: Iterable[tuple[Any, str]] = RELEASE_BEFORE_FORMS) -> Iterator[None]:
-    """The release before's writers for the while (or, given ``EARLIER_RELEASES_FORMS``, the
-    earliest compact release's): what it wrote per order."""
-    forms = tuple(forms)
-    before = [(module, name, getattr(module, name)) for module, name in forms]
-    try:
-        for module, name in forms:
-            setattr(module, name, False)
-        stored_tags._tag_forms.clear()  # forms made by this release's writers
-        yield
-    finally:
-        for module, name, value in before:
-            setattr(module, name, value)
-        stored_tags._tag_forms.clear()
-
-
 async def run(count: int) -> dict[str, Any]:
     """Both stores: the local server (``tag_keys`` kept) and a MongoDB (without them); and a
     MongoDB again with what the release before wrote."""
@@ -242,7 +206,7 @@ async def run(count: int) -> dict[str, Any]:
         "local_server": await measure(count, unique_indexes_only=True),
         "mongodb": await measure(count, unique_indexes_only=False),
     }
-    with release_before_forms():
+    with written_as_before():
         figures["mongodb_release_before"] = await measure(count, unique_indexes_only=False)
     return figures
 
@@ -311,7 +275,7 @@ def main() -> None:
     numbers = [arg for arg in sys.argv[1:] if arg.isdigit()]
     count = int(numbers[0]) if numbers else 2_000
     as_mongodb = False if "--as-mongodb" in sys.argv else None
-    forms = release_before_forms() if "--release-before" in sys.argv else nullcontext()
+    forms = written_as_before() if "--release-before" in sys.argv else nullcontext()
     with forms:
         figures = asyncio.run(measure(count, as_mongodb))
     print(json.dumps(figures, indent=2, ensure_ascii=False))

@@ -18,6 +18,7 @@ from services.tagger.store import OrderStore
 from shared.models import Order
 from shared.mongo import make_mongo_client
 from shared.redis import make_redis
+from shared.stored_order import figures_record
 
 console = Console()
 rules_app = typer.Typer(help="Check and explain tag rule files.", no_args_is_help=True)
@@ -46,7 +47,10 @@ def explain(
     order_file: ExistingFile,
     figures: Annotated[
         Path | None,
-        typer.Option(help="JSON of the customer's figures before this order (default: none)"),
+        typer.Option(
+            help="JSON of the customer's figures before this order (default: none): a stored"
+            " order's `figures`, or a Redis snapshot's names"
+        ),
     ] = None,
 ) -> None:
     """Show which rules fire for an order and why, touching no store."""
@@ -58,7 +62,8 @@ def explain(
     order = Order.model_validate_json(order_file.read_text(encoding="utf-8"))
     snapshot = FiguresSnapshot()
     if figures is not None:
-        snapshot = FiguresSnapshot.from_record(json.loads(figures.read_text()))
+        # either a stored order's names (``FIGURE_NAMES``) or the snapshot's own
+        snapshot = FiguresSnapshot.from_record(figures_record(json.loads(figures.read_text())))
     facts = order_facts(order, snapshot)
     decisions = decide(rules, facts)
     fired = {d.rule_id: d for d in decisions}

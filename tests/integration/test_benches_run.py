@@ -10,6 +10,7 @@ from redis.asyncio import Redis
 
 from bench import document_bytes, tagger_cpu
 from shared.settings import Settings
+from shared.written_forms import RELEASE_BEFORE_FORMS, written_as_before
 
 pytestmark = pytest.mark.integration
 
@@ -52,9 +53,9 @@ async def test_the_document_bytes_bench_runs() -> None:
 
 async def test_the_forms_written_now_take_bytes_off_the_release_befores_put_back() -> None:
     now = await document_bytes.measure(300, unique_indexes_only=False)
-    with document_bytes.release_before_forms():
-        assert not any(getattr(m, name) for m, name in document_bytes.RELEASE_BEFORE_FORMS)
+    with written_as_before():
+        assert not any(getattr(m, name) for m, name in RELEASE_BEFORE_FORMS)
         before = await document_bytes.measure(300, unique_indexes_only=False)
-    assert all(getattr(module, name) for module, name in document_bytes.RELEASE_BEFORE_FORMS)
+    assert all(getattr(module, name) for module, name in RELEASE_BEFORE_FORMS)
     assert now["bytes_per_order"] < before["bytes_per_order"] - 50
     assert now["customer_writes"]["bytes_per_order"] < before["customer_writes"]["bytes_per_order"]

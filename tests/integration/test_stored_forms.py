@@ -15,7 +15,6 @@ from bson.binary import Binary
 from fastapi.encoders import jsonable_encoder
 from pymongo.asynchronous.database import AsyncDatabase
 
-from bench.document_bytes import EARLIER_RELEASES_FORMS, release_before_forms
 from services.console.api import rule_hit_counts
 from services.notifier.store import AlertStore
 from services.tagger.customers.segments import Segments
@@ -29,9 +28,10 @@ from services.tagger.rules.reasons import ReasonTemplates
 from services.tagger.rules.schema import load_rules
 from services.tagger.settings import DEFAULT_RULES_FILE
 from services.tagger.store import OrderStore
-from shared import stored_order, stored_tags
+from shared import stored_tags
 from shared.models import OrderStatus
 from shared.stored_tags import stored_tag
+from shared.written_forms import EARLIER_RELEASES_FORMS, written_as_before
 from tests.factories import make_order
 
 pytestmark = pytest.mark.integration
@@ -150,7 +150,7 @@ async def test_as_for_a_mongodb_no_tag_keys_are_kept_and_the_list_is_the_same(
 
 def earlier_form(record: OrderRecord) -> dict[str, Any]:
     """The order as stored before tags left out their names (main at 17211a6)."""
-    with release_before_forms(EARLIER_RELEASES_FORMS):  # every field as then
+    with written_as_before(EARLIER_RELEASES_FORMS):  # every field as then
         document = record.to_document(TEMPLATES, keyed=True)
         document["tags"] = [stored_tag(tag, TEMPLATES, name_key="name") for tag in record.tags]
     del document["tags_rule_version"]
@@ -223,19 +223,16 @@ async def test_orders_stored_in_the_earlier_form_read_in_full_and_are_rewritten_
 
 
 async def test_tags_whose_names_hold_their_family_list_read_and_count_as_tags_that_store_it(
-    mongo_db: AsyncDatabase[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+    mongo_db: AsyncDatabase[dict[str, Any]],
 ) -> None:
     """The form written now (``WRITE_FAMILY_IN_NAME``: ``status:pending`` by the status rule
-    stores neither family nor rule) beside the form written before: the order list's family
-    filter, the order detail, the rule hits and the replay read both alike."""
+    stores neither family nor rule) beside the form written two releases before: the order
+    list's family filter, the order detail, the rule hits and the replay read both alike."""
     records = [tagged(i) for i in range(12)]
     store = OrderStore(mongo_db, lambda: TEMPLATES, unique_indexes_only=False)
     await store.ensure_indexes()
-    with pytest.MonkeyPatch.context() as before:  # the form the release before wrote
-        before.setattr(stored_tags, "WRITE_FAMILY_IN_NAME", False)
-        before.setattr(stored_tags, "_tag_forms", {})
+    with written_as_before(EARLIER_RELEASES_FORMS):
         assert await store.save(records[:6], []) == set()
-    monkeypatch.setattr(stored_tags, "_tag_forms", {})
     assert await store.save(records[6:], []) == set()
     documents = await stored(mongo_db)
     status = [dict(zip(d["tag_names"], d["tags"], strict=True))["status:pending"]
@@ -281,11 +278,10 @@ async def test_orders_whose_event_ids_are_stored_as_uuids_read_them_as_strings(
     page = await AlertStore(mongo_db).order_of(records[1].order.order_no)
     assert page is not None
     assert page["applied_events"] == records[1].applied_events
-    # and as strings, as the release before wrote them
+    # and as strings, as two releases before wrote them
     earlier = tagged(7)
     earlier.applied_events = [str(uuid4())]
-    with pytest.MonkeyPatch.context() as before:
-        before.setattr(stored_order, "WRITE_BINARY_EVENT_IDS", False)
+    with written_as_before(EARLIER_RELEASES_FORMS):
         assert await store.save([earlier], []) == set()
     raw = await mongo_db["orders"].find_one({"order_no": earlier.order.order_no})
     assert raw is not None

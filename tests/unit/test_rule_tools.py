@@ -7,9 +7,12 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from services.cli import app
+from services.tagger.order_record import OrderRecord
 from services.tagger.rules.book import RuleBook
+from services.tagger.rules.facts import FiguresSnapshot
 from services.tagger.settings import DEFAULT_RULES_FILE
-from tests.factories import order_payload
+from shared.models import OrderStatus
+from tests.factories import make_order, order_payload
 
 
 def test_a_bad_edit_is_refused_and_the_last_good_rules_stay(tmp_path: Path) -> None:
@@ -70,3 +73,22 @@ def test_rules_explain_shows_which_rules_fire_and_why(tmp_path: Path) -> None:
     assert "same_day shipping → urgent" in result.output
     assert "matches" in result.output  # urgent-notes fires too, but the family is taken
     assert "region:east-china" in result.output
+
+
+def test_rules_explain_takes_the_figures_a_stored_order_holds(tmp_path: Path) -> None:
+    """Copied from a stored order (its figures under ``FIGURE_NAMES``) or a Redis snapshot
+    (the long names): either reads, and a returning customer's rule fires."""
+    order = tmp_path / "order.json"
+    order.write_text(json.dumps(order_payload()))
+    returning = FiguresSnapshot(prior_order_count=4, first_order_at=1_700_000_000.0)
+    stored = OrderRecord(make_order(), OrderStatus.PENDING, [], returning).to_document()
+    for figures in (stored["figures"], returning.to_record()):
+        path = tmp_path / "figures.json"
+        path.write_text(json.dumps(figures))
+        result = CliRunner().invoke(
+            app,
+            ["rules", "explain", str(DEFAULT_RULES_FILE), str(order), "--figures", str(path)],
+            env={"COLUMNS": "200"},
+        )
+        assert result.exit_code == 0, result.output
+        assert "returning-customer" in result.output

@@ -8,7 +8,6 @@ from typing import Any
 import bson
 import pytest
 
-from bench.document_bytes import EARLIER_RELEASES_FORMS, release_before_forms
 from services.tagger.order_record import (
     APPLIED_EVENTS_KEPT,
     HistoryEntry,
@@ -23,7 +22,6 @@ from services.tagger.rules.reasons import ReasonTemplates
 from services.tagger.rules.schema import load_rules, parse_rules
 from services.tagger.settings import DEFAULT_RULES_FILE
 from services.tagger.store import ServerKind, unique_indexes_only
-from shared import stored_tags
 from shared.events import AppliedTag, TagSource
 from shared.models import OrderStatus
 from shared.stored_history import (
@@ -46,6 +44,7 @@ from shared.stored_tags import (
     stored_tags_of,
     tag_of,
 )
+from shared.written_forms import EARLIER_RELEASES_FORMS, written_as_before
 from tests.factories import make_order
 
 RULES = load_rules(DEFAULT_RULES_FILE)
@@ -217,7 +216,7 @@ def _earlier_form(record: OrderRecord) -> dict[str, Any]:
     """The order as the tagger stored it before names were left out of its tags (main at
     17211a6): every tag with its name and rule version, tag_keys with an empty key, false
     fields written."""
-    with release_before_forms(EARLIER_RELEASES_FORMS):  # every field as then
+    with written_as_before(EARLIER_RELEASES_FORMS):  # every field as then
         document = record.to_document(TEMPLATES)
         document["tags"] = []
         for tag in record.tags:
@@ -537,13 +536,10 @@ def test_a_tag_named_by_family_and_value_reads_its_reason_from_its_name_in_eithe
     assert named.reason == "rule status version 1"
 
 
-def test_the_form_the_release_before_wrote_stores_the_family_and_reads_back_the_same(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setattr(stored_tags, "WRITE_FAMILY_IN_NAME", False)
-    monkeypatch.setattr(stored_tags, "_tag_forms", {})
+def test_the_form_two_releases_before_wrote_stores_the_family_and_reads_back_the_same() -> None:
     record = _tagged_record()
-    document = record.to_document(TEMPLATES)
+    with written_as_before(EARLIER_RELEASES_FORMS):
+        document = record.to_document(TEMPLATES)
     by_name = dict(zip(document["tag_names"], document["tags"], strict=True))
     stored = bson.decode(bson.encode(document), bson.CodecOptions(tz_aware=True))
 
@@ -607,9 +603,7 @@ def test_family_in_name_is_the_part_before_a_colon_with_a_value_after_it() -> No
     assert [family_in_name(n) for n in ("urgent", ":x", "status:", "")] == [None] * 4
 
 
-def test_a_rule_tag_whose_rules_id_names_its_family_stores_the_id_as_rule_and_no_family(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def test_a_rule_tag_whose_rules_id_names_its_family_stores_the_id_as_rule_and_no_family() -> None:
     """The form written now (``WRITE_FAMILY_IN_RULE``); its values are the order's own data
     (``WRITE_ARGS_FROM_FACTS``)."""
     record = _tagged_record()
