@@ -123,10 +123,9 @@ async def measure(count: int = 2_000, unique_indexes_only: bool | None = None) -
         OrderCreated(order=Order.model_validate(payload))
         for payload in order_payloads(count, run_prefix())
     ]
-    writes = WriteCommands()
-    monitoring.register(writes)
+    writes = WriteCommands()  # this client's alone: a listener registered for all is never let go
     try:
-        async with open_stores(settings, rules) as stores:
+        async with open_stores(settings, rules, [writes]) as stores:
             store = OrderStore(
                 stores.database,
                 lambda: reason_templates(rules.current),

@@ -7,7 +7,7 @@ Which loops run (consumer, jobs, rule watcher) is decided by ``roles.run_roles``
 """
 
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
@@ -15,7 +15,7 @@ from functools import partial
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
-from pymongo import AsyncMongoClient
+from pymongo import AsyncMongoClient, monitoring
 from pymongo.asynchronous.database import AsyncDatabase
 
 from services.tagger import metrics
@@ -90,11 +90,18 @@ class RecordedJobs(Jobs):
 
 @asynccontextmanager
 async def open_stores(
-    settings: TaggerSettings, rules: RuleBook | None = None
+    settings: TaggerSettings,
+    rules: RuleBook | None = None,
+    event_listeners: Sequence[monitoring.CommandListener] = (),
 ) -> AsyncIterator[Stores]:
-    """``rules``: the rule book whose reason templates stored tags are written and read with."""
+    """``rules``: the rule book whose reason templates stored tags are written and read with;
+    ``event_listeners``: PyMongo's, for this client alone (a bench counting its commands)."""
     templates = None if rules is None else rules.templates
-    mongo = make_mongo_client(settings, serverSelectionTimeoutMS=settings.tagger_mongo_timeout_ms)
+    mongo = make_mongo_client(
+        settings,
+        serverSelectionTimeoutMS=settings.tagger_mongo_timeout_ms,
+        event_listeners=event_listeners,
+    )
     redis = make_redis(settings)
     database = mongo[settings.mongo_database]
     try:

@@ -6,6 +6,7 @@ import gc
 from typing import Any
 
 import pytest
+from pymongo import monitoring
 from redis.asyncio import Redis
 
 from bench import document_bytes, tagger_cpu
@@ -35,7 +36,12 @@ async def test_the_tagger_cpu_bench_runs_in_a_redis_database_of_its_own(settings
 
 
 async def test_the_document_bytes_bench_runs() -> None:
+    every_clients = list(monitoring._LISTENERS.command_listeners)  # PyMongo keeps them for good
     figures = await document_bytes.measure(300)
+
+    # its command counter listened to its own client: registered for all, it stayed, and
+    # bson-encoded every later client's writes in the process (the tests after it too)
+    assert monitoring._LISTENERS.command_listeners == every_clients
 
     assert figures["tagged_orders"] == 300
     assert figures["documents_per_order"] == 1.0  # the order: it keeps its first change
