@@ -191,7 +191,7 @@ class CustomerTagging:
             rules.customer_rules,
             customer_facts(figures, record.profile, now),
             {"category": categories, "sku": sku_items(figures, first_sales)},
-            family_of={name: tag.family for name, tag in rules.catalog.items()},
+            family_of=rules.tag_families,
             exclusive=rules.exclusive_families,
         )
         change = merge_customer_tags(

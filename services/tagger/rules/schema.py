@@ -182,6 +182,11 @@ class RuleSet(_Strict):
         return {tag.name: tag for tag in self.tags}
 
     @cached_property
+    def tag_families(self) -> dict[str, str | None]:
+        """Each catalog tag's family (a customer's evaluation reads it for every rule)."""
+        return {name: tag.family for name, tag in self.catalog.items()}
+
+    @cached_property
     def condition_keys(self) -> list[str]:
         """Per rule, a key equal for rules whose conditions are equal (in any rule set): the
         verdict cache of ``engine.decide`` when two rule sets are compared."""
