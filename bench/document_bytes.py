@@ -27,6 +27,7 @@ from pymongo import monitoring
 
 from bench.harness import cpu_seconds, isolated_settings, run_prefix, stack_pids
 from bench.orders import order_payloads
+from bench.written_forms import written_as_before
 from services.tagger.bootstrap import open_stores
 from services.tagger.customers.store import CustomerStore
 from services.tagger.customers.tagging import CustomerTagging
@@ -38,7 +39,6 @@ from services.tagger.tagging import TaggingService
 from shared.events import OrderCreated
 from shared.models import Order
 from shared.mongo import SCAN_BATCH
-from shared.written_forms import written_as_before
 
 BATCH = 500  # the tagger's batch size (``tagger_batch_max_records``)
 COLLECTIONS = ("orders", "tag_history")

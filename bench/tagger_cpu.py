@@ -223,9 +223,9 @@ SCRATCH_REDIS_DATABASE = 15
 @contextlib.contextmanager
 def heap_set_aside() -> Iterator[None]:
     """What the process holds before the rounds is set aside from the cycle collector, as a
-    service's start does (``shared.gc_tuning.tune_gc``): run from a test, after a thousand
-    others, a full collection of that heap fell in a 300-order round's decoding and made the
-    floor 800 µs an order instead of 15."""
+    service's start does (``shared.gc_tuning.tune_gc``, which also sets its thresholds): run
+    from a test, after a thousand others, a full collection of that heap fell in a 300-order
+    round's decoding and made the floor 800 µs an order instead of 15."""
     if gc.get_freeze_count():  # ``python -m bench`` tuned it already
         yield
         return

@@ -15,6 +15,7 @@ from bson.binary import Binary
 from fastapi.encoders import jsonable_encoder
 from pymongo.asynchronous.database import AsyncDatabase
 
+from bench.written_forms import EARLIER_RELEASES_FORMS, written_as_before
 from services.console.api import rule_hit_counts
 from services.notifier.store import AlertStore
 from services.tagger.customers.segments import Segments
@@ -31,7 +32,6 @@ from services.tagger.store import OrderStore
 from shared import stored_tags
 from shared.models import OrderStatus
 from shared.stored_tags import stored_tag
-from shared.written_forms import EARLIER_RELEASES_FORMS, written_as_before
 from tests.factories import make_order
 
 pytestmark = pytest.mark.integration
@@ -150,7 +150,7 @@ async def test_as_for_a_mongodb_no_tag_keys_are_kept_and_the_list_is_the_same(
 
 def earlier_form(record: OrderRecord) -> dict[str, Any]:
     """The order as stored before tags left out their names (main at 17211a6)."""
-    with written_as_before(EARLIER_RELEASES_FORMS):  # every field as then
+    with written_as_before(EARLIER_RELEASES_FORMS):  # each switched field as then
         document = record.to_document(TEMPLATES, keyed=True)
         document["tags"] = [stored_tag(tag, TEMPLATES, name_key="name") for tag in record.tags]
     del document["tags_rule_version"]

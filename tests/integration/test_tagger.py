@@ -13,6 +13,7 @@ from prometheus_client import REGISTRY
 from pymongo.asynchronous.database import AsyncDatabase
 from redis.asyncio import Redis
 
+from bench.written_forms import EARLIER_RELEASES_FORMS, RELEASE_BEFORE_FORMS
 from services.tagger.customers.segments import Segments
 from services.tagger.figures import CustomerFigures, rebuild_figures
 from services.tagger.order_record import HistoryEntry, OrderRecord
@@ -25,7 +26,6 @@ from services.tagger.store import OrderStore
 from shared import stored_tags
 from shared.events import OrderCreated, OrderTagged, StatusChanged
 from shared.models import OrderStatus
-from shared.written_forms import EARLIER_RELEASES_FORMS, RELEASE_BEFORE_FORMS
 from tests.conftest import eventually
 from tests.generated import order_stream
 from tests.integration.conftest import (

@@ -82,6 +82,7 @@ def test_rules_explain_takes_the_figures_a_stored_order_holds(tmp_path: Path) ->
     order.write_text(json.dumps(order_payload()))
     returning = FiguresSnapshot(prior_order_count=4, first_order_at=1_700_000_000.0)
     stored = OrderRecord(make_order(), OrderStatus.PENDING, [], returning).to_document()
+    assert "prior_orders" in stored["figures"]  # the short names (``FIGURE_NAMES``)
     for figures in (stored["figures"], returning.to_record()):
         path = tmp_path / "figures.json"
         path.write_text(json.dumps(figures))

@@ -8,6 +8,7 @@ from typing import Any
 import bson
 import pytest
 
+from bench.written_forms import EARLIER_RELEASES_FORMS, written_as_before
 from services.tagger.order_record import (
     APPLIED_EVENTS_KEPT,
     HistoryEntry,
@@ -44,7 +45,6 @@ from shared.stored_tags import (
     stored_tags_of,
     tag_of,
 )
-from shared.written_forms import EARLIER_RELEASES_FORMS, written_as_before
 from tests.factories import make_order
 
 RULES = load_rules(DEFAULT_RULES_FILE)
@@ -216,7 +216,7 @@ def _earlier_form(record: OrderRecord) -> dict[str, Any]:
     """The order as the tagger stored it before names were left out of its tags (main at
     17211a6): every tag with its name and rule version, tag_keys with an empty key, false
     fields written."""
-    with written_as_before(EARLIER_RELEASES_FORMS):  # every field as then
+    with written_as_before(EARLIER_RELEASES_FORMS):  # each switched field as then
         document = record.to_document(TEMPLATES)
         document["tags"] = []
         for tag in record.tags:

@@ -1,7 +1,8 @@
 """The stored forms a release writes, switch by switch, and a way to write as the releases
 before did: for the tests that read those forms and the bench that measures what each release
-saved. A stored form changes in two releases, expand then contract (``docs/architecture.md``):
-each switch here writes the new form when on and the form before it when off."""
+saved (here, not in ``shared``: no service image carries a way to flip its writers). A stored
+form changes in two releases, expand then contract (``docs/architecture.md``): each switch
+writes the new form when on and the form before it when off."""
 
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -19,8 +20,10 @@ RELEASE_BEFORE_FORMS: tuple[Switch, ...] = (
     (stored_order, "WRITE_SHORT_FIGURE_NAMES"),
     (stored_order, "WRITE_CURRENCY_WHEN_NOT_DEFAULT"),
 )
-# ... and those the release before wrote and the one before it only read: all off, the forms
-# written since the first compact release (main at 17211a6), which every release still reads
+# ... and those the release before wrote and the one before it only read. All off: an order's
+# and a customer's forms as written before the switches came; the changes that came with no
+# switch (an order's creation time left out of ``order``, a customer's additions without
+# ``change``) stay, and ingest's claims are its own (``WRITE_COMPACT_CLAIMS``)
 EARLIER_RELEASES_FORMS: tuple[Switch, ...] = (
     *RELEASE_BEFORE_FORMS,
     (stored_tags, "WRITE_FAMILY_IN_NAME"),
