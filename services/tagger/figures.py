@@ -34,6 +34,7 @@ from redis.exceptions import NoScriptError, ResponseError
 
 from services.tagger.figure_keys import (
     FIGURE_KEYS,
+    KEEP_RECENT_ORDERS,
     REBUILD_LOCK_KEY,
     SINGLE_EPOCH_KEY,
     Apply,
@@ -91,14 +92,15 @@ for _, key in ipairs(KEYS) do
 end
 return run_id
 """
-# One customer's figures with its slot's epoch marker, at one instant (one slot: cluster-safe).
+# One customer's figures with its slot's epoch marker, at one instant (one slot: cluster-safe);
+# of the recent orders the newest ARGV[1] (``figures.lua`` keeps more: a margin for reversals).
 _READ = """
 if redis.call('EXISTS', KEYS[6]) == 0 then
   return redis.error_reply('NOEPOCH missing: customer figures not loaded; rebuild from MongoDB')
 end
 return {redis.call('HGETALL', KEYS[1]), redis.call('HGETALL', KEYS[2]),
-        redis.call('ZRANGE', KEYS[3], 0, -1, 'WITHSCORES'), redis.call('HGETALL', KEYS[4]),
-        redis.call('HGETALL', KEYS[5])}
+        redis.call('ZRANGE', KEYS[3], -tonumber(ARGV[1]), -1, 'WITHSCORES'),
+        redis.call('HGETALL', KEYS[4]), redis.call('HGETALL', KEYS[5])}
 """
 _LOCK_RENEW = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
@@ -203,7 +205,8 @@ class CustomerFigures:
             for customer_id in customer_ids:
                 _, *figure_keys = keys_of(customer_id)
                 marker = epoch_key(slot_of(customer_id))
-                await self._queue(pipe, self._read, [*figure_keys, marker])
+                keys = [*figure_keys, marker]
+                await self._queue(pipe, self._read, keys, [KEEP_RECENT_ORDERS])
 
         return _checked(await self._pipelined(calls))
 
@@ -439,7 +442,7 @@ class CustomerFigures:
         async with self._redis.pipeline(transaction=False) as pipe:
             pipe.hgetall(totals_key)
             pipe.hgetall(by_day_key)
-            pipe.zrange(recent_key, 0, -1, withscores=True)
+            pipe.zrange(recent_key, -KEEP_RECENT_ORDERS, -1, withscores=True)  # as read
             totals, by_day, recent = await pipe.execute()
         return CustomerTotals(
             order_count=int(totals.get(b"count", 0)),

@@ -14,7 +14,8 @@ from redis.asyncio import Redis
 
 from services.tagger import figures
 from services.tagger.app import create_app as create_tagger
-from services.tagger.figure_keys import Apply, Reverse, keys_of
+from services.tagger.customers.live_figures import read_live
+from services.tagger.figure_keys import KEEP_RECENT_ORDERS, Apply, Reverse, keys_of
 from services.tagger.figures import CustomerFigures
 from services.tagger.order_record import OrderRecord
 from services.tagger.rules.facts import FiguresSnapshot
@@ -220,3 +221,49 @@ async def _figure_keys(redis: Redis, customer: str) -> dict[str, Any]:
         "by_category": await redis.hgetall(keys[3]),
         "products": await redis.hgetall(keys[4]),
     }
+
+
+async def test_the_recent_orders_read_after_reversals_equal_a_rebuilds(
+    redis_client: Redis, run_id: str
+) -> None:
+    """A customer past ``KEEP_RECENT_ORDERS`` orders whose newest ones are then cancelled:
+    the recent orders read live (the rules' facts) equal those a rebuild from MongoDB gives,
+    which holds only the orders that count. Trimmed at the number read, the live set had
+    lost older orders for good and read 8 fewer."""
+    customer = f"{run_id}-many"
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    orders = [
+        customer_order(
+            f"{run_id}-{i}", customer, start + timedelta(hours=i), [("SKU-1", "home", "10.00")]
+        )
+        for i in range(KEEP_RECENT_ORDERS + 10)
+    ]
+    live = CustomerFigures(redis_client)
+    await live.reset()
+    snapshots = await live.apply([Apply.of_order(order) for order in orders])
+    cancelled = sorted(order.order_no for order in orders[-8:])
+    assert await live.apply([Reverse(customer, no) for no in cancelled]) == [True] * 8
+    read = (await read_live(redis_client, [customer]))[customer]
+    totals = await live.totals(customer)
+    documents = [
+        OrderRecord(
+            order,
+            OrderStatus.PENDING,
+            [],
+            snapshot,
+            contribution_reversed=order.order_no in cancelled,
+        ).to_document()
+        for order, snapshot in zip(orders, snapshots, strict=True)
+        if isinstance(snapshot, FiguresSnapshot)
+    ]
+    await redis_client.flushall()
+
+    async def stored() -> AsyncIterator[dict[str, Any]]:
+        for document in documents:
+            yield document
+
+    assert await CustomerFigures(redis_client).rebuild(stored()) == len(orders)
+    rebuilt = (await read_live(redis_client, [customer]))[customer]
+    assert len(read.recent_order_times) == KEEP_RECENT_ORDERS
+    assert rebuilt.recent_order_times == read.recent_order_times
+    assert await CustomerFigures(redis_client).totals(customer) == totals
