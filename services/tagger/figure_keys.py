@@ -22,8 +22,9 @@ from shared.money import to_cents
 SECONDS_PER_DAY = 86_400
 WINDOW_DAYS = 365
 # The recent orders a customer's figures give (bursts, orders in a window, the mean gap between
-# them); Redis keeps twice as many (``figures.lua``: a margin for reversals)
+# them); Redis keeps twice as many (``figures.lua`` trims there: a margin for reversals)
 KEEP_RECENT_ORDERS = 100
+RECENT_ORDERS_STORED = 2 * KEEP_RECENT_ORDERS
 CONTRIBUTION_TTL_S = 400 * SECONDS_PER_DAY  # longer than any Kafka retention a replay comes from
 EPOCH_PREFIX = "ot:figures:epoch:"  # + "{tag}": one marker per hash slot (``epoch_key``)
 SINGLE_EPOCH_KEY = "ot:figures:epoch"  # the one marker of earlier versions: dropped by a rebuild

@@ -91,9 +91,10 @@ local function add_contribution()
   count_items(cats_json, skus_json, day, ARGV[4], 1)
   redis.call('HINCRBY', by_day, day, cents)
   redis.call('ZADD', recent, ts, order_no)
-  -- twice as many as are read: a reversal takes its order out, and one trimmed away would not
-  -- come back, so the newest keep_recent read equal a rebuild's (which holds only the orders
-  -- that count) unless more than keep_recent of a customer's newer orders were reversed
+  -- twice as many as are read (figure_keys.RECENT_ORDERS_STORED): a reversal takes its order
+  -- out, and one trimmed away would not come back, so the newest keep_recent read equal a
+  -- rebuild's (which holds only the orders that count) unless more than keep_recent of a
+  -- customer's newer orders were reversed
   redis.call('ZREMRANGEBYRANK', recent, 0, -(2 * keep_recent + 1))
   redis.call('HINCRBY', totals, 'count', 1)
   redis.call('HINCRBY', totals, 'spend', cents)

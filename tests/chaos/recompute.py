@@ -15,6 +15,7 @@ from typing import Any
 
 from services.notifier.grouping import AlertGroup, alert_id_for, evolve
 from services.notifier.routing import Route
+from services.tagger.figure_keys import KEEP_RECENT_ORDERS, RECENT_ORDERS_STORED
 from services.tagger.order_record import OrderRecord
 from services.tagger.rules.engine import decide, merge_tags
 from services.tagger.rules.facts import FiguresSnapshot, order_facts
@@ -25,7 +26,6 @@ from shared.models import Order, OrderStatus
 
 DAY_S = 86_400
 WINDOW_DAYS = 365
-KEEP_RECENT = 100
 REVERSING = {OrderStatus.CANCELLED, OrderStatus.RETURNED}
 OrderEvent = OrderCreated | OrderUpdated | StatusChanged
 
@@ -64,7 +64,8 @@ class _Customer:
         day = int(ts // DAY_S)
         self.by_day[day] += cents
         window = sum(v for d, v in self.by_day.items() if day - WINDOW_DAYS < d <= day)
-        earlier = sorted((t for t in self.recent.values() if t <= ts), reverse=True)[:KEEP_RECENT]
+        earlier = sorted((t for t in self.recent.values() if t <= ts), reverse=True)
+        earlier = earlier[:KEEP_RECENT_ORDERS]
         snapshot = FiguresSnapshot(
             prior_order_count=self.count,
             prior_lifetime_spend=Decimal(self.spend) / 100,
@@ -73,7 +74,7 @@ class _Customer:
             first_order_at=self.first_at,
         )
         self.recent[order.order_no] = ts
-        if len(self.recent) > KEEP_RECENT:
+        if len(self.recent) > RECENT_ORDERS_STORED:  # as ``figures.lua`` trims
             oldest = min(self.recent, key=lambda no: (self.recent[no], no))
             del self.recent[oldest]
         self.count += 1
