@@ -22,9 +22,22 @@ from shared.money import to_cents
 SECONDS_PER_DAY = 86_400
 WINDOW_DAYS = 365
 # The recent orders a customer's figures give (bursts, orders in a window, the mean gap between
-# them); Redis keeps twice as many (``figures.lua`` trims there: a margin for reversals)
+# them: the newest ones read), and how many Redis keeps (``figures.lua`` trims there). Twice as
+# many kept leave a margin for reversals: an order trimmed away never comes back, so with none
+# a customer's newest orders cancelled after older ones were trimmed read fewer than a rebuild
+# from MongoDB gives. Expand, then contract (``docs/architecture.md``): the newest 100 are
+# read since the release of 2026-11-27 (night), and 200 kept from the one after it; a release
+# before read every one kept.
 KEEP_RECENT_ORDERS = 100
-RECENT_ORDERS_STORED = 2 * KEEP_RECENT_ORDERS
+RECENT_ORDERS_MARGIN = 2 * KEEP_RECENT_ORDERS
+WRITE_RECENT_MARGIN = False
+
+
+def recent_orders_stored() -> int:
+    """How many of a customer's recent orders ``figures.lua`` keeps (``WRITE_RECENT_MARGIN``)."""
+    return RECENT_ORDERS_MARGIN if WRITE_RECENT_MARGIN else KEEP_RECENT_ORDERS
+
+
 CONTRIBUTION_TTL_S = 400 * SECONDS_PER_DAY  # longer than any Kafka retention a replay comes from
 EPOCH_PREFIX = "ot:figures:epoch:"  # + "{tag}": one marker per hash slot (``epoch_key``)
 SINGLE_EPOCH_KEY = "ot:figures:epoch"  # the one marker of earlier versions: dropped by a rebuild
@@ -118,6 +131,7 @@ def contribution_args(
         day,
         WINDOW_DAYS,
         KEEP_RECENT_ORDERS,
+        recent_orders_stored(),
         CONTRIBUTION_TTL_S,
         # compact and sorted: the script compares an update's items with the stored ones
         _compact_text(dict(category_cents)),

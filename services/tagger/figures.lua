@@ -6,12 +6,12 @@
 --   KEYS[5] by category (hash, 'o|day|category' -> orders, 'c|day|category' -> cents)
 --   KEYS[6] products (hash, sku -> creation times of the held orders with it, 't1,t2,...')
 --   KEYS[7] the figures' epoch marker (hash), written when the figures were last (re)built
--- apply:   ARGV = 'apply', order_no, cents, ts, day, window_days, keep_recent, ttl_s,
+-- apply:   ARGV = 'apply', order_no, cents, ts, day, window_days, keep_recent, stored_recent, ttl_s,
 --          categories (JSON {category: line cents}), skus (JSON [sku, ...])
 --          returns the figures as they stood before this order (JSON), stored with the
 --          contribution so a replay gets exactly the same answer.
 -- reverse: ARGV = 'reverse', order_no   -> 1 if reversed now, 0 if already reversed or unknown
--- restore: ARGV = 'restore', order_no, cents, ts, day, window_days, keep_recent, ttl_s,
+-- restore: ARGV = 'restore', order_no, cents, ts, day, window_days, keep_recent, stored_recent, ttl_s,
 --          categories, skus, snapshot, state ('applied' | 'reversed'): a stored order's
 --          contribution, during a rebuild (the only action allowed while the epoch marker is
 --          missing); once per order.
@@ -82,8 +82,8 @@ if action == 'reverse' then
 end
 
 local cents, ts, day = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
-local window_days, keep_recent, ttl = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
-local cats_json, skus_json = ARGV[9], ARGV[10]
+local window_days, keep_recent, stored_recent = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
+local ttl, cats_json, skus_json = tonumber(ARGV[9]), ARGV[10], ARGV[11]
 
 -- Adds the order to the totals, the day's spend and the recent orders; first/last order times
 -- count every order ever placed (a reversal does not move them).
@@ -91,11 +91,8 @@ local function add_contribution()
   count_items(cats_json, skus_json, day, ARGV[4], 1)
   redis.call('HINCRBY', by_day, day, cents)
   redis.call('ZADD', recent, ts, order_no)
-  -- twice as many as are read (figure_keys.RECENT_ORDERS_STORED): a reversal takes its order
-  -- out, and one trimmed away would not come back, so the newest keep_recent read equal a
-  -- rebuild's (which holds only the orders that count) unless more than keep_recent of a
-  -- customer's newer orders were reversed
-  redis.call('ZREMRANGEBYRANK', recent, 0, -(2 * keep_recent + 1))
+  -- stored_recent >= keep_recent: a margin for reversals (figure_keys.KEEP_RECENT_ORDERS)
+  redis.call('ZREMRANGEBYRANK', recent, 0, -(stored_recent + 1))
   redis.call('HINCRBY', totals, 'count', 1)
   redis.call('HINCRBY', totals, 'spend', cents)
   local first = redis.call('HGET', totals, 'first_at')
@@ -140,8 +137,8 @@ if action == 'restore' then
   -- customer's newest order (first/last, recent orders and SKU times are order-free already),
   -- after any reversal, so the figures end as a replay in time order leaves them.
   add_contribution()
-  store_contribution(ARGV[11], 'applied')
-  if ARGV[12] == 'reversed' then remove_contribution(cents, day) end
+  store_contribution(ARGV[12], 'applied')
+  if ARGV[13] == 'reversed' then remove_contribution(cents, day) end
   window_spend(math.floor(tonumber(redis.call('HGET', totals, 'last_at')) / 86400))
   return 1
 end

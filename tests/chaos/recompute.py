@@ -15,7 +15,7 @@ from typing import Any
 
 from services.notifier.grouping import AlertGroup, alert_id_for, evolve
 from services.notifier.routing import Route
-from services.tagger.figure_keys import KEEP_RECENT_ORDERS, RECENT_ORDERS_STORED
+from services.tagger.figure_keys import KEEP_RECENT_ORDERS, recent_orders_stored
 from services.tagger.order_record import OrderRecord
 from services.tagger.rules.engine import decide, merge_tags
 from services.tagger.rules.facts import FiguresSnapshot, order_facts
@@ -74,7 +74,7 @@ class _Customer:
             first_order_at=self.first_at,
         )
         self.recent[order.order_no] = ts
-        if len(self.recent) > RECENT_ORDERS_STORED:  # as ``figures.lua`` trims
+        if len(self.recent) > recent_orders_stored():  # as ``figures.lua`` trims
             oldest = min(self.recent, key=lambda no: (self.recent[no], no))
             del self.recent[oldest]
         self.count += 1

@@ -12,7 +12,7 @@ import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 from redis.asyncio import Redis
 
-from services.tagger import figures
+from services.tagger import figure_keys, figures
 from services.tagger.app import create_app as create_tagger
 from services.tagger.customers.live_figures import read_live
 from services.tagger.figure_keys import KEEP_RECENT_ORDERS, Apply, Reverse, keys_of
@@ -223,13 +223,17 @@ async def _figure_keys(redis: Redis, customer: str) -> dict[str, Any]:
     }
 
 
+@pytest.mark.parametrize("margin", [False, True], ids=["kept-as-read", "margin-kept"])
 async def test_the_recent_orders_read_after_reversals_equal_a_rebuilds(
-    redis_client: Redis, run_id: str
+    margin: bool, redis_client: Redis, run_id: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A customer past ``KEEP_RECENT_ORDERS`` orders whose newest ones are then cancelled:
-    the recent orders read live (the rules' facts) equal those a rebuild from MongoDB gives,
-    which holds only the orders that count. Trimmed at the number read, the live set had
-    lost older orders for good and read 8 fewer."""
+    """A customer past ``KEEP_RECENT_ORDERS`` orders whose newest ones are then cancelled.
+    With the margin the next release keeps (``WRITE_RECENT_MARGIN``), the recent orders read
+    live (the rules' facts) equal those a rebuild from MongoDB gives, which holds only the
+    orders that count, and this release reads the newest of them only. Kept as many as are
+    read (as this release still keeps them), the live set lost older orders for good and
+    reads 8 fewer."""
+    monkeypatch.setattr(figure_keys, "WRITE_RECENT_MARGIN", margin)
     customer = f"{run_id}-many"
     start = datetime(2026, 1, 1, tzinfo=UTC)
     orders = [
@@ -244,6 +248,9 @@ async def test_the_recent_orders_read_after_reversals_equal_a_rebuilds(
     cancelled = sorted(order.order_no for order in orders[-8:])
     assert await live.apply([Reverse(customer, no) for no in cancelled]) == [True] * 8
     read = (await read_live(redis_client, [customer]))[customer]
+    if not margin:  # as this release still keeps them: 8 fewer read, for good
+        assert len(read.recent_order_times) == KEEP_RECENT_ORDERS - 8
+        return
     totals = await live.totals(customer)
     documents = [
         OrderRecord(
@@ -264,6 +271,6 @@ async def test_the_recent_orders_read_after_reversals_equal_a_rebuilds(
 
     assert await CustomerFigures(redis_client).rebuild(stored()) == len(orders)
     rebuilt = (await read_live(redis_client, [customer]))[customer]
-    assert len(read.recent_order_times) == KEEP_RECENT_ORDERS
+    assert len(rebuilt.recent_order_times) == KEEP_RECENT_ORDERS
     assert rebuilt.recent_order_times == read.recent_order_times
     assert await CustomerFigures(redis_client).totals(customer) == totals

@@ -44,5 +44,5 @@ def test_a_script_call_names_the_orders_key_the_customers_keys_and_its_slots_mar
 def test_a_contributions_items_travel_as_compact_sorted_json() -> None:
     args = contribution_args("SO-1", 1999, 86_400.5, (("books", 999), ("家电", 1000)), ("A", "B/2"))
 
-    assert args[7:] == ['{"books":999,"家电":1000}', '["A","B/2"]']
+    assert args[8:] == ['{"books":999,"家电":1000}', '["A","B/2"]']
     assert args[:4] == ["SO-1", 1999, "86400.5", 1]
