@@ -22,20 +22,21 @@ from shared.money import to_cents
 SECONDS_PER_DAY = 86_400
 WINDOW_DAYS = 365
 # The recent orders a customer's figures give (bursts, orders in a window, the mean gap between
-# them: the newest ones read), and how many Redis keeps (``figures.lua`` trims there). Twice as
-# many kept leave a margin for reversals: an order trimmed away never comes back, so with none
+# them: the newest ones read), and how many Redis keeps (``figures.lua`` trims there). More kept
+# than read leave a margin for reversals: an order trimmed away never comes back, so with none
 # a customer's newest orders cancelled after older ones were trimmed read fewer than a rebuild
-# from MongoDB gives. Expand, then contract (``docs/architecture.md``): the newest 100 are
-# read since the release of 2026-11-27 (night), and 200 kept from the one after it; a release
-# before read every one kept.
+# from MongoDB gives. 128 kept: Redis's default ``zset-max-listpack-entries``, past which a
+# sorted set takes ~3.5x the memory (200 order numbers: 24.7 KB, 128: 5.2 KB, 100: 3.6 KB).
+# Expand, then contract (``docs/architecture.md``): the newest 100 are read since the release
+# of 2026-11-27 (night), and 128 kept from the one after it; a release before read every one.
 KEEP_RECENT_ORDERS = 100
-RECENT_ORDERS_MARGIN = 2 * KEEP_RECENT_ORDERS
+RECENT_ORDERS_WITH_MARGIN = 128
 WRITE_RECENT_MARGIN = False
 
 
 def recent_orders_stored() -> int:
     """How many of a customer's recent orders ``figures.lua`` keeps (``WRITE_RECENT_MARGIN``)."""
-    return RECENT_ORDERS_MARGIN if WRITE_RECENT_MARGIN else KEEP_RECENT_ORDERS
+    return RECENT_ORDERS_WITH_MARGIN if WRITE_RECENT_MARGIN else KEEP_RECENT_ORDERS
 
 
 CONTRIBUTION_TTL_S = 400 * SECONDS_PER_DAY  # longer than any Kafka retention a replay comes from
