@@ -303,9 +303,8 @@ async def test_tags_whose_values_are_the_orders_facts_read_with_their_reasons_ev
     records = [tagged(i) for i in range(6)]
     store = OrderStore(mongo_db, lambda: TEMPLATES, unique_indexes_only=False)
     await store.ensure_indexes()
-    with pytest.MonkeyPatch.context() as before:  # the form the release before wrote
-        before.setattr(stored_tags, "WRITE_ARGS_FROM_FACTS", False)
-        before.setattr(stored_tags, "_tag_forms", {})
+    # as the release before wrote it
+    with written_as_before([(stored_tags, "WRITE_ARGS_FROM_FACTS")]):
         assert await store.save(records[:3], []) == set()
     assert await store.save(records[3:], []) == set()
     documents = await stored(mongo_db)
@@ -337,9 +336,8 @@ async def test_tags_whose_rules_id_names_their_family_list_read_and_count_as_bef
     records = [tagged(i) for i in range(12)]
     store = OrderStore(mongo_db, lambda: TEMPLATES, unique_indexes_only=False)
     await store.ensure_indexes()
-    with pytest.MonkeyPatch.context() as before:  # the form the release before wrote
-        before.setattr(stored_tags, "WRITE_FAMILY_IN_RULE", False)
-        before.setattr(stored_tags, "_tag_forms", {})
+    # as the release before wrote it
+    with written_as_before([(stored_tags, "WRITE_FAMILY_IN_RULE")]):
         assert await store.save(records[:6], []) == set()
     assert await store.save(records[6:], []) == set()
     documents = await stored(mongo_db)
