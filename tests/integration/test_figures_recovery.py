@@ -228,11 +228,10 @@ async def test_the_recent_orders_read_after_reversals_equal_a_rebuilds(
     margin: bool, redis_client: Redis, run_id: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A customer past ``KEEP_RECENT_ORDERS`` orders whose newest ones are then cancelled.
-    With the margin the next release keeps (``WRITE_RECENT_MARGIN``), the recent orders read
-    live (the rules' facts) equal those a rebuild from MongoDB gives, which holds only the
-    orders that count, and this release reads the newest of them only. Kept as many as are
-    read (as this release still keeps them), the live set lost older orders for good and
-    reads 8 fewer."""
+    With the margin kept (``WRITE_RECENT_MARGIN``, this release), the recent orders read live
+    (the rules' facts) equal those a rebuild from MongoDB gives, which holds only the orders
+    that count, of which the newest are read. Kept as many as are read (as the release before
+    kept them), the live set lost older orders for good and reads 8 fewer."""
     monkeypatch.setattr(figure_keys, "WRITE_RECENT_MARGIN", margin)
     customer = f"{run_id}-many"
     start = datetime(2026, 1, 1, tzinfo=UTC)
@@ -248,7 +247,7 @@ async def test_the_recent_orders_read_after_reversals_equal_a_rebuilds(
     cancelled = sorted(order.order_no for order in orders[-8:])
     assert await live.apply([Reverse(customer, no) for no in cancelled]) == [True] * 8
     read = (await read_live(redis_client, [customer]))[customer]
-    if not margin:  # as this release still keeps them: 8 fewer read, for good
+    if not margin:  # as the release before kept them: 8 fewer read, for good
         assert len(read.recent_order_times) == KEEP_RECENT_ORDERS - 8
         return
     totals = await live.totals(customer)
