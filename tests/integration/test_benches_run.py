@@ -9,7 +9,7 @@ import pytest
 from pymongo import monitoring
 from redis.asyncio import Redis
 
-from bench import document_bytes, tagger_cpu
+from bench import document_bytes, ingest_cpu, tagger_cpu
 from bench.written_forms import RELEASE_BEFORE_FORMS, written_as_before
 from shared.settings import Settings
 
@@ -33,6 +33,23 @@ async def test_the_tagger_cpu_bench_runs_in_a_redis_database_of_its_own(settings
     median = figures["median"]
     assert median["tagger_us"] > median["floor_us"] > 0
     assert 500 < median["stored_bytes_per_order"] < 5_000
+
+
+async def test_the_ingest_cpu_bench_runs_in_a_redis_database_of_its_own(settings: Settings) -> None:
+    redis: Redis[Any] = Redis.from_url(settings.redis_url)
+    try:
+        await redis.set("bench-sentinel", "kept")
+        keys_before = await redis.dbsize()
+
+        figures = await ingest_cpu.run(orders=1_000, rounds=2)
+
+        assert await redis.get("bench-sentinel") == b"kept"
+        assert await redis.dbsize() == keys_before  # the claims went to the scratch database
+    finally:
+        await redis.delete("bench-sentinel")
+        await redis.aclose()
+    assert len(figures["us_per_order_by_round"]) == 2
+    assert figures["us_per_order"] > 0
 
 
 async def test_the_document_bytes_bench_runs(monkeypatch: pytest.MonkeyPatch) -> None:

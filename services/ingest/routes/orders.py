@@ -176,13 +176,13 @@ def batch_router(max_batch: int) -> APIRouter:
 async def post_batch(request: Request, intake: IntakeDep, batches: BatchesDep) -> Response:
     body = await request.body()  # a slow upload holds no collection off
     with cycles_collected_after():  # a batch's orders would be traversed by every collection
-        answer = await _answer_batch(body, intake, batches)
-    # The batch's objects died with _answer_batch's frame, before collection comes back: only
+        answer = await answer_batch(body, intake, batches)
+    # The batch's objects died with answer_batch's frame, before collection comes back: only
     # what is alive is traversed, and a batch leaves nothing behind but the answer's bytes.
     return answer
 
 
-async def _answer_batch(body: bytes, intake: Intake, batches: BatchReader) -> Response:
+async def answer_batch(body: bytes, intake: Intake, batches: BatchReader) -> Response:
     try:
         valid, invalid = await batches.read(body)
     except ValidationError as error:
