@@ -49,7 +49,7 @@ async def one_round(ingest: Ingest, bodies: list[bytes]) -> float:
     for body in bodies:
         with cycles_collected_after():  # as the route holds it
             answer = await answer_batch(body, ingest.intake, ingest.batches)
-        accepted = json.loads(answer.body)["accepted"]
+        accepted = json.loads(bytes(answer.body))["accepted"]
         orders += accepted
     spent = time.process_time() - started
     expected = sum(body.count(b'"order_no"') for body in bodies)
