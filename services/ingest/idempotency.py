@@ -112,7 +112,7 @@ class ClaimRecord:
 _STATES = {"p": "pending", "a": "accepted"}
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # one per order claimed: not frozen, as ``publishing.EncodedEvent``
 class Claim:
     outcome: ClaimOutcome
     event_id: str

@@ -6,7 +6,7 @@ idempotency by order number.
 
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any, Protocol
 
@@ -33,13 +33,13 @@ class Outcome(StrEnum):
     UNAVAILABLE = "unavailable"  # Kafka or Redis did not answer: not accepted, retry
 
 
-@dataclass
+@dataclass(slots=True)
 class ItemResult:
     index: int
     order_no: str | None
     outcome: Outcome
     event_id: str | None = None
-    errors: list[dict[str, str]] = field(default_factory=list)
+    errors: Sequence[dict[str, str]] = ()
     detail: str | None = None  # why an order was not taken, when no field is to blame
 
     def as_json(self) -> dict[str, Any]:

@@ -28,7 +28,9 @@ class BrokerUnavailable(DependencyUnavailable):
         super().__init__("kafka", message)
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: one is made per order on the batch path, and a frozen dataclass sets each field
+# through ``object.__setattr__`` (0.67 µs for an ``OrderCreatedRecord`` against 0.17).
+@dataclass(slots=True)
 class EncodedEvent:
     """An order event as Kafka takes it: its key, its JSON, and its order number (for the
     producer span)."""
@@ -90,7 +92,7 @@ def event_value(event: OrderEventModel) -> bytes:
 _ORDER_FIELD = b',"order":'
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class OrderCreatedRecord(EncodedEvent):
     """A new order's ``order.created`` event, ready to claim and publish."""
 
