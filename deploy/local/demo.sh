@@ -25,7 +25,10 @@ stop_pids() {  # stop_pids PID...: SIGTERM, then wait for each
 
 cleanup() {
     local status=$?
-    trap - INT TERM EXIT
+    # Ignored while stopping: a second Ctrl-C, or the SIGTERM make passes on, would otherwise end
+    # this script halfway and leave the services (in their own sessions) and the stack running.
+    trap '' INT TERM
+    trap - EXIT
     echo; echo "[demo] stopping the simulator, the services and the local stack"
     # the simulator first: stopped after the services, it would log their refused connections
     [[ -n "$simulator" ]] && stop_pids "$simulator"
@@ -33,7 +36,7 @@ cleanup() {
     "$here/stack.sh" stop
     exit "$status"
 }
-stopped() { trap - INT TERM; exit 0; }  # Ctrl-C or SIGTERM is the way to stop: a success
+stopped() { trap '' INT TERM; exit 0; }  # Ctrl-C or SIGTERM is the way to stop: a success
 trap cleanup EXIT
 trap stopped INT TERM
 
