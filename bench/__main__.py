@@ -20,6 +20,7 @@ from bench import (
     document_bytes,
     e2e_bench,
     ingest_bench,
+    ingest_cpu,
     rules_diff_bench,
     scaling_bench,
     tagger_bench,
@@ -74,6 +75,8 @@ async def _run_all(scale: float) -> dict[str, Any]:
     results: dict[str, Any] = {"machine": machine(), "scale": scale}
     print("ingest …", flush=True)
     results["ingest"] = await ingest_bench.run(scale)
+    print("ingest CPU per order in process …", flush=True)
+    results["ingest_cpu"] = await ingest_cpu.run(orders=max(2_000, int(15_000 * scale)))
     print("tagger …", flush=True)
     results["tagger"] = await tagger_bench.run(scale)
     print("bytes stored per order …", flush=True)
@@ -129,6 +132,7 @@ if __name__ == "__main__":
     (DOCS / "benchmarks.json").write_text(json.dumps(results, indent=2) + "\n")
     write_markdown(results, DOCS / "benchmarks.md")
     with (DOCS / "benchmarks.md").open("a", encoding="utf-8") as markdown:
+        markdown.write(ingest_cpu.markdown(results["ingest_cpu"]))
         markdown.write(document_bytes.markdown(results["document_bytes"]))
         markdown.write(tagger_cpu.markdown(results["tagger_cpu"]))
         markdown.write(console_markdown(results["console"]))

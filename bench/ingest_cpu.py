@@ -98,6 +98,29 @@ async def run(orders: int = 15_000, rounds: int = 5, profile: str | None = None)
     }
 
 
+def markdown(figures: dict[str, Any]) -> str:
+    """The section of benchmarks.md: ingest's own CPU per order in process, every round."""
+    rounds = ", ".join(f"{us:.1f}" for us in figures["us_per_order_by_round"])
+    loads = ", ".join(f"{load:.1f}" for load in figures["load_by_round"])
+    return "\n".join(
+        [
+            "",
+            "## Ingest's own CPU per order, in process",
+            "",
+            f"`bench/ingest_cpu.py`: {figures['orders_per_round']:,} fresh orders a round in"
+            f" batches of {figures['batch']}, each through the batch route's own `answer_batch`"
+            " (validation, the claims in Redis, the events to Kafka acknowledged, the claims"
+            " confirmed, the answer) one after the other; the process's CPU over the orders."
+            " What the HTTP server adds, and the ratio against the raw producer, are in the"
+            " ingest section above.",
+            "",
+            f"- **{figures['us_per_order']:.1f} µs an order** (median of rounds: {rounds};"
+            f" load {loads})",
+            "",
+        ]
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--orders", type=int, default=15_000)

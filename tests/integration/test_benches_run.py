@@ -50,6 +50,7 @@ async def test_the_ingest_cpu_bench_runs_in_a_redis_database_of_its_own(settings
         await redis.aclose()
     assert len(figures["us_per_order_by_round"]) == 2
     assert figures["us_per_order"] > 0
+    assert f"{figures['us_per_order']:.1f} µs an order" in ingest_cpu.markdown(figures)
 
 
 async def test_the_document_bytes_bench_runs(monkeypatch: pytest.MonkeyPatch) -> None:
