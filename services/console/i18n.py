@@ -11,11 +11,12 @@ from typing import Any
 
 import yaml
 
+from services.tagger.builtin_labels import tag_label
+
 LANGUAGES = ("zh-CN", "en")
 DEFAULT_LANGUAGE = "zh-CN"
 LANG_COOKIE = "ordertag_lang"
 _HERE = Path(__file__).parent
-PREFIXED = {"status:": "statuses", "region:": "regions"}
 
 
 def pick_language(cookie: str | None, accept_language: str | None) -> str:
@@ -52,16 +53,16 @@ class Language:
         return text.format(**values) if values else text
 
     def tag_label(self, name: str) -> str:
-        """A tag's display label: the catalog's, else ``status:``/``region:`` values, else the
-        name itself (custom tags are often named in Chinese already)."""
-        if name in self.labels["tags"]:
-            return self.labels["tags"][name]
-        for prefix, group in PREFIXED.items():
-            if name.startswith(prefix):
-                return self.labels[group].get(name[len(prefix) :], name)
-        if name.startswith("category:"):
-            return name[len("category:") :]
-        return name
+        """A tag's display label: the built-in one (``tags``, or a prefixed tag's value by its
+        group: ``category:beauty`` 美妆, ``prefers:beauty`` 偏好：美妆), else the name itself
+        (custom tags are often named in Chinese already)."""
+        return tag_label(self.labels, name) or name
+
+    def value_label(self, group: str, value: str | None) -> str:
+        """A value by its label in one group (``categories``, ``channels`` ...), else as it is."""
+        if value is None:
+            return ""
+        return str((self.labels.get(group) or {}).get(value, value))
 
 
 @cache

@@ -19,6 +19,9 @@ FACT_VALUE_GROUPS = {
     "shipping.method": "shipping_methods",
     "payment.method": "payment_methods",
     "order_type": "order_types",
+    "channel": "channels",
+    "categories": "categories",  # the category rule's {value}
+    "category": "categories",  # a customer rule's, with each: category
 }
 
 
@@ -41,11 +44,36 @@ def builtin_tag_labels() -> dict[str, dict[str, str]]:
     return labels
 
 
+def tag_label(document: dict[str, Any], name: str) -> str | None:
+    """A tag's built-in label in one language's label file: its own (``tags``), else, for a
+    tag named prefix + value (``category:apparel``, ``prefers:beauty``), the value's label
+    from the prefix's group in the prefix's words (``偏好：{value}``), an unlabelled value
+    as itself. None: no built-in label (the name is shown)."""
+    own = (document.get("tags") or {}).get(name)
+    if own is not None:
+        return str(own)
+    for prefix, how in (document.get("prefixed") or {}).items():
+        if name.startswith(prefix) and len(name) > len(prefix):
+            value = name[len(prefix) :]
+            shown = (document.get(how.get("group", "")) or {}).get(value, value)
+            return str(how.get("label", "{value}")).format(value=shown)
+    return None
+
+
+def builtin_labels_of(name: str) -> dict[str, str]:
+    """A tag's built-in label per language (none for a tag the label files do not name)."""
+    labels = {}
+    for code in LANGUAGES:
+        label = tag_label(label_file(code), name)
+        if label is not None:
+            labels[code] = label
+    return labels
+
+
 def with_builtin_labels(tags: list[CatalogTag]) -> list[CatalogTag]:
     """The tags, each with the built-in labels of the languages it does not label itself."""
-    builtin = builtin_tag_labels()
     return [
-        tag.model_copy(update={"labels": {**builtin.get(tag.name, {}), **tag.labels}})
+        tag.model_copy(update={"labels": {**builtin_labels_of(tag.name), **tag.labels}})
         for tag in tags
     ]
 
@@ -58,8 +86,9 @@ def reason_labels(code: str | None) -> ReasonLabels | None:
         return None
     document = label_file(code)
     tags = dict(document.get("tags") or {})
-    for prefix, group in (("status:", "statuses"), ("region:", "regions")):
-        tags.update({prefix + name: label for name, label in (document.get(group) or {}).items()})
+    for prefix, how in (document.get("prefixed") or {}).items():
+        for value in document.get(how.get("group", "")) or {}:
+            tags[prefix + value] = tag_label(document, prefix + value) or value
     return ReasonLabels(
         values={fact: document.get(group) or {} for fact, group in FACT_VALUE_GROUPS.items()},
         tags=tags,

@@ -14,6 +14,8 @@ from services.console.rule_table import rule_rows
 from services.console.rule_words import in_words
 from services.console.settings import ConsoleSettings
 from services.console.users import Role
+from services.simulator.stream import CATALOG, CHANNELS, INDUSTRIAL
+from services.tagger.builtin_labels import reason_labels
 from services.tagger.read_model import listed
 from services.tagger.rules.regions import REGION_BY_PROVINCE
 from services.tagger.rules.schema import load_rules
@@ -61,6 +63,38 @@ def test_the_taxonomy_reads_in_chinese() -> None:
     assert zh.tag_label("status:pending") == "待处理"
     assert zh.tag_label("status:completed") == "已完成"
     assert zh.tag_label("团购") == "团购"  # a custom tag named in Chinese shows as itself
+
+
+def test_the_simulators_categories_and_channels_have_a_label_in_each_language() -> None:
+    categories = {product.category for product in [*CATALOG, INDUSTRIAL]}
+    channels = {channel for channel, _ in CHANNELS}
+    for code in LANGUAGES:
+        labels = language(code).labels
+        assert categories <= set(labels["categories"]), code
+        assert channels <= set(labels["channels"]), code
+
+
+def test_category_and_preference_tags_read_in_chinese_and_unknown_values_as_themselves() -> None:
+    zh, en = language("zh-CN"), language("en")
+
+    assert zh.tag_label("category:beauty") == "美妆"
+    assert zh.tag_label("prefers:beauty") == "偏好：美妆"
+    assert en.tag_label("prefers:beauty") == "Prefers: Beauty"
+    assert zh.tag_label("category:小家电") == "小家电"
+    assert zh.tag_label("prefers:garden") == "偏好：garden"
+    assert zh.tag_label("status:lost") == "lost"
+    assert zh.value_label("channels", "mini_program") == "小程序"
+    assert zh.value_label("categories", "electronics") == "数码电子"
+    assert zh.value_label("channels", "kiosk") == "kiosk"
+
+
+def test_category_reasons_show_the_categorys_label() -> None:
+    labels = reason_labels("zh-CN")
+    assert labels is not None
+
+    assert labels.value("categories", "apparel") == "服装"
+    assert labels.value("category", "beauty") == "美妆"
+    assert labels.tags["category:food"] == "食品"
 
 
 def test_both_message_catalogs_have_the_same_keys() -> None:

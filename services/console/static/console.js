@@ -15,9 +15,14 @@ const OT = {
     const entry = (OT.catalog || []).find((t) => t.name === name);
     if (entry && entry.labels && entry.labels[BOOT.lang]) return entry.labels[BOOT.lang];
     if (L.tags[name]) return L.tags[name];
-    if (name.startsWith("status:")) return L.statuses[name.slice(7)] ?? name;
-    if (name.startsWith("region:")) return L.regions[name.slice(7)] ?? name;
-    if (name.startsWith("category:")) return name.slice(9);
+    // prefix + value (category:beauty 美妆, prefers:beauty 偏好：美妆): the value by its group's
+    // label, an unlabelled value as itself (builtin_labels.tag_label on the server)
+    for (const [prefix, how] of Object.entries(L.prefixed || {})) {
+      if (name.startsWith(prefix) && name.length > prefix.length) {
+        const value = name.slice(prefix.length);
+        return (how.label || "{value}").replaceAll("{value}", (L[how.group] || {})[value] ?? value);
+      }
+    }
     return name;
   },
   status(value) { return BOOT.labels.statuses[value] ?? value ?? ""; },
