@@ -18,6 +18,7 @@ from services.console.rule_words import in_words
 from services.console.sessions import COOKIE, Session
 from services.console.users import Role, UserExists
 from services.tagger.http.deps import tagger_of
+from services.tagger.rule_tags import fixed_rule_tags, named_from
 from shared.auth import Scope
 
 log = structlog.get_logger("console")
@@ -208,8 +209,8 @@ async def tags_page(request: Request) -> Response:
     rules = tagger_of(request).rules.current
     families = [f.model_dump() for f in rules.families]
     # rename and merge are refused for tags the rules give: the page offers them only for others
-    rule_tags = sorted({rule.tag for rule in rules.rules if rule.tag})
-    rule_prefixes = sorted({rule.tag_prefix for rule in rules.rules if rule.tag_from})
+    rule_tags = sorted(fixed_rule_tags(rules))
+    rule_prefixes = sorted({named.prefix for named in named_from(rules)})
     max_tags = tagger_of(request).settings.tagger_max_tags_per_order
     return await _page(
         request,

@@ -2,6 +2,7 @@
 (create, edit, rename, merge). They decide and call adapters; they know no HTTP."""
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -12,6 +13,7 @@ from services.tagger.governance import check_change
 from services.tagger.manual import ManualChange
 from services.tagger.outcomes import EditResult
 from services.tagger.queries import OrderFilter
+from services.tagger.rule_tags import given_by_rules, listed_catalog, settable_tags
 from services.tagger.rules.book import RuleBook
 from services.tagger.rules.schema import CatalogTag, Family
 from services.tagger.store import TagExists
@@ -124,6 +126,11 @@ class TagCommands:
     async def catalog(self) -> dict[str, CatalogTag]:
         return await self._store.catalog()
 
+    async def listed_catalog(self, in_use: set[str]) -> dict[str, CatalogTag]:
+        """The stored catalog and every tag the rules can set that it lacks (the values of a
+        fact-named family in ``in_use``: tags some order or customer carries)."""
+        return listed_catalog(await self._store.catalog(), self._rules.current, in_use)
+
     async def catalog_tag(self, name: str) -> CatalogTag:
         """The tag; 404, or 410 naming where a rename or merge took it."""
         tag = await self._store.catalog_tag(name)
@@ -171,9 +178,21 @@ class TagCommands:
         if changes.get("labels") and not confirm_duplicate:
             await self._refuse_near_duplicates(list(changes["labels"].values()), exclude=(name,))
         updated = await self._store.update_catalog_tag(name, changes)
+        if updated is None and await self._add_rule_tag(name):
+            updated = await self._store.update_catalog_tag(name, changes)
         if updated is None:
             await self._not_in_catalog(name)
         return updated
+
+    async def _add_rule_tag(self, name: str) -> bool:
+        """Store a tag the rules can set but the catalog lists without storing (``status:*``,
+        ``category:*`` ...), so it can be named and edited like the others."""
+        found = [tag for tag in settable_tags(self._rules.current, [name]) if tag.name == name]
+        if not found:
+            return False
+        with contextlib.suppress(TagExists):  # stored meanwhile by another request
+            await self._store.add_catalog_tag(found[0])
+        return True
 
     async def rename_tag(
         self, name: str, new_name: str, who: str, *, confirm_duplicate: bool = False
@@ -204,7 +223,7 @@ class TagCommands:
         entry = await self._store.catalog_tag(name)
         if entry is None:
             await self._not_in_catalog(name)
-        if any(rule.tag == name for rule in self._rules.current.rules):
+        if given_by_rules(name, self._rules.current):
             raise Conflict(f"rules give the tag {name!r}: change it in the rule file instead")
         # one move of a tag at a time: a second would fight the first over the same orders
         job_id = await self._orders.moving_job(name)

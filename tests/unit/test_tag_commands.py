@@ -132,3 +132,46 @@ def test_edit_results_read_the_old_strings_and_the_new_values(
     raw: str | EditResult, expected: EditResult
 ) -> None:
     assert EditResult.of(raw) == expected
+
+
+async def test_the_listed_catalog_holds_every_tag_the_rules_can_set(parts: Parts) -> None:
+    commands, _, _, _ = parts
+    in_use = {"category:beauty", "prefers:beauty", "gift", "early-adopter"}
+
+    listed = await commands.listed_catalog(in_use)
+
+    # statuses and regions before any order carries them; data-named families as in use
+    assert {"status:pending", "status:returned", "region:east-china", "region:taiwan"} <= set(
+        listed
+    )
+    assert {"category:beauty", "prefers:beauty"} <= set(listed)
+    assert not any(name.startswith("category:") and name != "category:beauty" for name in listed)
+    assert listed["category:beauty"].family == "category"
+    assert listed["category:beauty"].labels == {"zh-CN": "美妆", "en": "Beauty"}
+    assert listed["prefers:beauty"].labels["zh-CN"] == "偏好：美妆"
+    assert {"vip", "gift", "urgent"} <= set(listed)  # the stored ones stay
+
+
+async def test_a_listed_rule_tag_can_be_named_and_is_then_stored(parts: Parts) -> None:
+    commands, catalog, _, _ = parts
+
+    named = await commands.update_tag("category:toys", {"labels": {"zh-CN": "儿童玩具"}})
+
+    assert named.labels == {"zh-CN": "儿童玩具"}
+    assert catalog.tags["category:toys"].family == "category"
+    with pytest.raises(NotFound):  # a tag no rule can set is still not invented
+        await commands.update_tag("toys", {"labels": {"zh-CN": "玩具"}})
+
+
+async def test_tags_the_rules_name_from_facts_or_customer_rules_give_cannot_be_moved(
+    parts: Parts,
+) -> None:
+    commands, _, orders, _ = parts
+    await commands.update_tag("category:toys", {"active": True})
+    await commands.create_tag(catalog_tag("early-adopter"), confirm_duplicate=True)
+
+    for name in ("category:toys", "early-adopter"):
+        with pytest.raises(Conflict, match="rule file"):
+            await commands.rename_tag(name, "something-else", "ana")
+
+    assert orders.jobs == []

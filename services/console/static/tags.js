@@ -42,7 +42,10 @@
       tr.append(el("td", { class: "cust", text: OT.label("descriptions", tag.description) }));
       const p = tag.permissions;
       tr.append(el("td", { class: "perm", text: `${t("tags.may_add")}: ${roles(p.add)} · ${t("tags.may_remove")}: ${roles(p.remove)}` + (p.remove_rule_given ? "" : ` · ${t("tags.rule_given_kept")}`) }));
-      tr.append(el("td", { class: "num" }, el("a", { href: "/console/?" + new URLSearchParams({ f: JSON.stringify({ all_tags: [tag.name] }) }), text: String(tag.orders) })));
+      // orders and customers carrying it (customer rules' tags sit on customers, not orders)
+      const usage = el("td", { class: "num usage" }, el("a", { "data-use": "orders", href: "/console/?" + new URLSearchParams({ f: JSON.stringify({ all_tags: [tag.name] }) }), text: t("tags.n_orders", { n: tag.orders }) }));
+      if (tag.customers) usage.append(el("br"), el("a", { "data-use": "customers", href: "/console/customers?" + new URLSearchParams({ all_tags: tag.name }), text: t("tags.n_customers", { n: tag.customers }) }));
+      tr.append(usage);
       tr.append(el("td", { text: tag.active ? t("tags.active") : t("tags.inactive") }));
       if (BOOT.canAdmin) {
         const colour = el("input", { type: "color", value: tag.colour, "aria-label": t("tags.colour") + " " + tag.name });

@@ -176,6 +176,13 @@ class Segments:
         MongoDB answers a distinct from the ``tag_names`` index."""
         return sorted(str(name) for name in await self._customers.distinct("tag_names"))
 
+    async def tag_usage(self) -> dict[str, int]:
+        """How many customers carry each tag."""
+        cursor = await self._customers.aggregate(
+            [{"$unwind": "$tag_names"}, {"$group": {"_id": "$tag_names", "customers": {"$sum": 1}}}]
+        )
+        return {str(row["_id"]): int(row["customers"]) for row in await cursor.to_list(None)}
+
     async def export(
         self, which: CustomerFilter, sort: CustomerSort, max_rows: int
     ) -> AsyncIterator[dict[str, Any]]:

@@ -4,10 +4,12 @@ merge (as jobs)."""
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Depends, Query, status
 
 from services.tagger.commands import TagCommands
+from services.tagger.customers.segments import Segments
 from services.tagger.governance import permissions_of
+from services.tagger.http.customers import segments_of
 from services.tagger.http.deps import Admin, Commands, Queries, Reader
 from services.tagger.http.errors import responses
 from services.tagger.http.models import (
@@ -25,6 +27,7 @@ from services.tagger.rules.schema import CatalogTag
 
 router = APIRouter(tags=["catalog"], responses=responses(401, 403, 422, 429, 503))
 WRITES = responses(413)
+CustomerSegments = Annotated[Segments, Depends(segments_of)]
 
 
 def shown(tag: CatalogTag, commands: TagCommands, catalog: dict[str, CatalogTag]) -> dict[str, Any]:
@@ -34,13 +37,22 @@ def shown(tag: CatalogTag, commands: TagCommands, catalog: dict[str, CatalogTag]
 
 
 @router.get("/tags", response_model=list[CatalogUsageOut])
-async def list_tags(key: Reader, queries: Queries, commands: Commands) -> Any:
-    """The catalog with how many orders carry each tag."""
-    counts = await queries.tag_usage()
-    catalog = await commands.catalog()
+async def list_tags(
+    key: Reader, queries: Queries, commands: Commands, segments: CustomerSegments
+) -> Any:
+    """The catalog with how many orders and how many customers carry each tag; with it every
+    tag the rules can set (``status:*``, ``region:*``, and the values in use of families named
+    from data: ``category:*``, ``prefers:*``), so each can be named."""
+    orders = await queries.tag_usage()
+    customers = await segments.tag_usage()
+    catalog = await commands.listed_catalog({*orders, *customers})
     return [
-        {**shown(tag, commands, catalog), "orders": counts.get(name, 0)}
-        for name, tag in sorted(catalog.items())
+        {
+            **shown(tag, commands, catalog),
+            "orders": orders.get(name, 0),
+            "customers": customers.get(name, 0),
+        }
+        for name, tag in catalog.items()
     ]
 
 
@@ -57,13 +69,19 @@ async def unused_tags(
     key: Reader,
     queries: Queries,
     commands: Commands,
+    segments: CustomerSegments,
     days: Annotated[int, Query(ge=1, le=3650)] = 90,
 ) -> Any:
-    """Catalog tags that no order created in the last ``days`` days carries: candidates for the
-    periodic review."""
+    """Catalog tags that no order created in the last ``days`` days carries and no customer
+    carries now (customer tags sit on customers, not orders): candidates for the periodic
+    review."""
     used = await queries.tags_used_since(datetime.now(UTC) - timedelta(days=days))
-    catalog = await commands.catalog()
-    return {"days": days, "unused": sorted(name for name in catalog if name not in used)}
+    carried = await segments.tag_usage()
+    catalog = await commands.listed_catalog({*used, *carried})
+    return {
+        "days": days,
+        "unused": [name for name in catalog if name not in used and not carried.get(name)],
+    }
 
 
 @router.post(

@@ -181,7 +181,8 @@ class CatalogTagOut(BaseModel):
 
 
 class CatalogUsageOut(CatalogTagOut):
-    orders: int
+    orders: int = Field(description="orders carrying the tag")
+    customers: int = Field(description="customers carrying the tag (customer rules' tags)")
 
 
 class LikelyDuplicatesOut(BaseModel):

@@ -1,0 +1,88 @@
+"""Every tag the rules can set, as catalog entries: the rule file's own tags are seeded into
+the catalog; these are the tags a rule names from a fact (``tag_from`` with a ``tag_prefix``:
+``status:pending``, ``region:east-china``, ``category:beauty``, ``prefers:beauty``), so the
+Tags page lists them and each can be given names.
+
+A fact with a known set of values (status, region) gives all of them; one whose values come
+from the data (categories, SKUs) gives the values in use (tags some order or customer
+carries). Pure: the caller says which tags are in use.
+"""
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from services.tagger.builtin_labels import builtin_labels_of
+from services.tagger.rules.customer_rules import CustomerRule
+from services.tagger.rules.regions import REGION_BY_PROVINCE
+from services.tagger.rules.schema import TAG_NAME, CatalogTag, Rule, RuleSet
+from shared.models import OrderStatus
+
+# facts whose every value is known ahead: their tags are listed before any order carries one
+KNOWN_VALUES: dict[str, tuple[str, ...]] = {
+    "status": tuple(status.value for status in OrderStatus),
+    "region": tuple(sorted(set(REGION_BY_PROVINCE.values()))),
+}
+_TAG_NAME = re.compile(TAG_NAME)
+
+
+@dataclass(frozen=True, slots=True)
+class NamedFrom:
+    """A rule that names its tag from a fact: the prefix, and the family its tags are in."""
+
+    prefix: str
+    fact: str
+    family: str | None
+    rule_id: str
+
+
+def named_from(rules: RuleSet) -> list[NamedFrom]:
+    """The order and customer rules that name their tag from a fact, with a prefix (without
+    one, nothing tells their tags from any other)."""
+    listed: list[Rule | CustomerRule] = [*rules.rules, *rules.customer_rules]
+    return [
+        NamedFrom(rule.tag_prefix, rule.tag_from, rule.family, rule.id)
+        for rule in listed
+        if rule.tag_from is not None and rule.tag_prefix
+    ]
+
+
+def given_by_rules(name: str, rules: RuleSet) -> bool:
+    """Whether a rule gives the tag (a fixed tag, or one named from a fact by its prefix)."""
+    return name in fixed_rule_tags(rules) or any(
+        name.startswith(n.prefix) for n in named_from(rules)
+    )
+
+
+def fixed_rule_tags(rules: RuleSet) -> set[str]:
+    """The tags order and customer rules give by name."""
+    listed: list[Rule | CustomerRule] = [*rules.rules, *rules.customer_rules]
+    return {rule.tag for rule in listed if rule.tag}
+
+
+def settable_tags(rules: RuleSet, in_use: Iterable[str]) -> list[CatalogTag]:
+    """The tags rules name from facts: every known value's, and each in-use one's, in name
+    order, with the family of the rule and the built-in labels (``category:beauty`` 美妆)."""
+    found: dict[str, CatalogTag] = {}
+    used = sorted(set(in_use))
+    for rule in named_from(rules):
+        values = [
+            *KNOWN_VALUES.get(rule.fact, ()),
+            *(name[len(rule.prefix) :] for name in used if name.startswith(rule.prefix)),
+        ]
+        for value in values:
+            name = rule.prefix + value
+            if name in found or not value or not _TAG_NAME.match(name):
+                continue
+            found[name] = CatalogTag(name=name, family=rule.family, labels=builtin_labels_of(name))
+    return [found[name] for name in sorted(found)]
+
+
+def listed_catalog(
+    stored: dict[str, CatalogTag], rules: RuleSet, in_use: Iterable[str]
+) -> dict[str, CatalogTag]:
+    """The catalog as listed: its stored tags, then each tag the rules can set that it lacks."""
+    listed = dict(stored)
+    for tag in settable_tags(rules, in_use):
+        listed.setdefault(tag.name, tag)
+    return dict(sorted(listed.items()))
