@@ -1,5 +1,6 @@
 """Money in whole cents, the stored form wherever amounts are summed (Redis figures, MongoDB)."""
 
+import re
 from decimal import Decimal
 
 
@@ -15,3 +16,22 @@ def from_cents(cents: int | float | str | bytes) -> Decimal:
 def cents_text(cents: int) -> str:
     """Cents as the decimal string every answer and export shows (``"1234.50"``)."""
     return f"{cents / 100:.2f}"
+
+
+def money_text(amount: Decimal | float | int | str, currency: str | None = None) -> str:
+    """An amount as people read it, the one form of money on every console page: thousands
+    separators, two decimals, then the currency (``"179,382.00 CNY"``; the page's
+    ``OT.money`` is its twin)."""
+    text = f"{Decimal(str(amount)):,.2f}"
+    return f"{text} {currency}" if currency else text
+
+
+# a number of four or more digits standing alone: not part of an order number, a SKU, a date,
+# a time or a number already grouped ("SIM-20261127-005364", "2026-11-27", "EARBUDS-398")
+_BARE_NUMBER = re.compile(r"(?<![0-9A-Za-z_.,:/\-])(\d{4,})(\.\d+)?(?![0-9A-Za-z_,:/\-]|\.\d)")
+
+
+def grouped_numbers(text: str) -> str:
+    """Thousands separators in the numbers of a sentence (a rule's reason or condition), so
+    "365 天消费 179382.00（≥ 20000）" reads "179,382.00（≥ 20,000）" as amounts do elsewhere."""
+    return _BARE_NUMBER.sub(lambda m: f"{int(m.group(1)):,}{m.group(2) or ''}", text)

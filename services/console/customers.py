@@ -22,6 +22,7 @@ from services.console.views import SavedViews, ViewList
 from services.tagger.customers.segments import CustomerFilter, CustomerSort
 from services.tagger.http.customers import customer_reasons, segments_of
 from services.tagger.http.deps import tagger_of
+from shared.stored_order import DEFAULT_CURRENCY
 
 router = APIRouter(include_in_schema=False)
 PAGE_SIZE = 50
@@ -96,6 +97,7 @@ async def customers_page(
         customers=customers,
         colours=colours,
         tag_label=lang.tag_label,
+        currency=DEFAULT_CURRENCY,  # customer figures are summed in it
         values={k: query.get(k, "") for k in FILTER_KEYS},
         tags={"all_tags": all_tags, "any_tags": any_tags, "none_tags": none_tags},
         sort=sort.value,
@@ -144,6 +146,7 @@ async def customer_page(request: Request, customer_id: str) -> Response:
         customer=customer,
         colours=await _colours(request),
         tag_label=lang.tag_label,
+        currency=DEFAULT_CURRENCY,  # customer figures are summed in it
         when=_when,
     )
 

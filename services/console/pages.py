@@ -20,10 +20,12 @@ from services.console.users import Role, UserExists
 from services.tagger.http.deps import tagger_of
 from services.tagger.rule_tags import fixed_rule_tags, named_from
 from shared.auth import Scope
+from shared.money import money_text
 
 log = structlog.get_logger("console")
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+templates.env.filters["money"] = money_text  # {{ amount | money(currency) }}: 1,937.00 CNY
 
 
 def _lang(request: Request) -> Language:

@@ -1,11 +1,13 @@
 """Rule conditions and reason templates in words, in the reader's language (the Rules page):
 facts and their values by their labels (``配送方式 属于 [加急快递, 当日达]``)."""
 
+from decimal import Decimal
 from typing import Any
 
 from services.tagger.builtin_labels import label_file, reason_labels
 from services.tagger.rules.conditions import AllOf, AnyOf, FactTest, Not, OrdersWithin
 from services.tagger.rules.schema import PLACEHOLDER, Rule
+from shared.money import grouped_numbers
 
 _OPERATORS = {
     "zh-CN": {
@@ -57,6 +59,8 @@ def _value(fact: str, value: Any, lang: str) -> str:
     if isinstance(value, bool):
         words = label_file(lang).get("booleans") or {} if lang in _JOIN else {}
         return str(words.get(str(value).lower(), str(value).lower()))
+    if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
+        return grouped_numbers(str(value))  # 500,000 as the tags' descriptions write it
     labels = reason_labels(lang)
     return labels.value(fact, str(value)) if labels is not None else str(value)
 
@@ -70,7 +74,7 @@ def reason_template(rule: Rule, lang: str) -> str:
         fact = rule.tag_from if match.group(1) == "value" else match.group(1)
         return "{" + fact_name(fact or match.group(1), lang) + "}"
 
-    return PLACEHOLDER.sub(named, words)
+    return grouped_numbers(PLACEHOLDER.sub(named, words))
 
 
 def in_words(condition: Any, lang: str) -> str:

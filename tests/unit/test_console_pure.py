@@ -105,9 +105,9 @@ def test_rule_conditions_read_as_words_in_each_language() -> None:
     rules = {r.id: r for r in load_rules(DEFAULT_RULES_FILE).rules}
     vip = rules["priority.vip-large-order"].when
     assert in_words(vip, "en") == (
-        "(customer.vip is true or customer.lifetime_spend ≥ 500000) and amount ≥ 5000"
+        "(customer.vip is true or customer.lifetime_spend ≥ 500,000) and amount ≥ 5,000"
     )
-    assert in_words(vip, "zh-CN") == "(VIP 标记 等于 是 或 累计消费 ≥ 500000) 且 金额 ≥ 5000"
+    assert in_words(vip, "zh-CN") == "(VIP 标记 等于 是 或 累计消费 ≥ 500,000) 且 金额 ≥ 5,000"
     assert in_words(rules["risk.velocity"].when, "zh-CN") == "10 分钟内至少 5 单"
 
 

@@ -97,7 +97,8 @@ const OT = {
   },
   money(amount, currency) {
     const n = Number(amount);
-    return n.toLocaleString(BOOT.lang, { minimumFractionDigits: 2, maximumFractionDigits: 2 }) + (currency ? " " + currency : "");
+    // shared/money.money_text's twin (server-rendered pages): 1,937.00 CNY in either language
+    return n.toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 }) + (currency ? " " + currency : "");
   },
   async watchJob(jobId, onProgress) {
     // poll the job until it is done or failed; the Tag API stores progress in MongoDB

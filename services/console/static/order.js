@@ -13,23 +13,25 @@
   }
   function drawOrder(doc) {
     const o = doc.order, list = $("fields"); list.replaceChildren();
+    // the order's currency is kept beside it (the stored pricing leaves the default out)
+    const currency = o.pricing.currency || doc.currency;
     field(list, t("col.status"), OT.status(doc.status));
     field(list, t("col.customer"), `${o.customer.name} (${o.customer.id})${o.customer.vip ? " · VIP" : ""}`);
     field(list, t("order.company"), o.customer.company);
     field(list, t("order.contact"), [o.customer.phone, o.customer.email].filter(Boolean).join(" · "));
-    field(list, t("col.amount"), OT.money(o.pricing.total, o.pricing.currency));
-    field(list, t("order.discount"), Number(o.pricing.discount) ? OT.money(o.pricing.discount, o.pricing.currency) : "");
-    field(list, t("order.shipping_fee"), Number(o.pricing.shipping_fee) ? OT.money(o.pricing.shipping_fee, o.pricing.currency) : "");
+    field(list, t("col.amount"), OT.money(o.pricing.total, currency));
+    field(list, t("order.discount"), Number(o.pricing.discount) ? OT.money(o.pricing.discount, currency) : "");
+    field(list, t("order.shipping_fee"), Number(o.pricing.shipping_fee) ? OT.money(o.pricing.shipping_fee, currency) : "");
     field(list, t("order.payment"), o.payment ? `${OT.label("payment_methods", o.payment.method)}${o.payment.paid_at ? " · " + OT.when(o.payment.paid_at) : ""}` : "");
     const ship = o.shipping || {};
     field(list, t("order.shipping"), [OT.label("shipping_methods", ship.method || "standard"), OT.region(doc.region), ship.province, ship.city, ship.address].filter(Boolean).join(" · "));
     field(list, t("order.requested"), OT.when(o.requested_delivery_at));
     field(list, t("order.sales_rep"), o.sales_rep);
-    field(list, t("order.channel"), o.channel);
+    field(list, t("order.channel"), OT.label("channels", o.channel));
     field(list, t("col.created_at"), OT.when(o.created_at));
     field(list, t("order.notes"), o.notes);
     const body = document.querySelector("#lines tbody"); body.replaceChildren();
-    for (const line of o.lines) body.append(el("tr", {}, el("td", { text: line.sku }), el("td", { class: "cust", text: line.name }), el("td", { text: line.category }), el("td", { class: "num", text: String(line.quantity) }), el("td", { class: "num", text: OT.money(line.unit_price) })));
+    for (const line of o.lines) body.append(el("tr", {}, el("td", { text: line.sku }), el("td", { class: "cust", text: line.name }), el("td", { text: OT.label("categories", line.category) }), el("td", { class: "num", text: String(line.quantity) }), el("td", { class: "num", text: OT.money(line.unit_price, currency) })));
   }
   function drawTags(doc) {
     const list = $("applied"); list.replaceChildren();

@@ -37,6 +37,9 @@
 
   async function load() {
     const [versions, active, shadow] = await Promise.all([api("/rules/versions?limit=50"), api("/rules/active"), api("/rules/shadow")]);
+    // the tagger records a version loaded from the rule file as "loaded from <file>": the
+    // reader's words for it; a person's own comment stays as written
+    const comment = (text) => { const m = /^loaded from (\S+)$/.exec(text || ""); return m ? t("rv.loaded_from", { file: m[1] }) : text; };
     state = { active: active.active, shadow: versions.shadow, versions: versions.versions };
     const line = $("rv-active");
     line.dataset.version = active.active ? active.active.version : "";
@@ -51,7 +54,7 @@
         el("td", { class: "num", text: String(v.rules) }),
         el("td", { text: OT.when(v.last_active_at) || "—" }),
         el("td", { text: v.by }),
-        el("td", { class: "wrap muted", text: v.comment }),
+        el("td", { class: "wrap muted", text: comment(v.comment) }),
         lastDiff(v),
         canAdmin ? actions(v, kind) : null);
     }));

@@ -20,6 +20,7 @@ from services.tagger.rules.schema import (
     RuleSet,
     once_per_rule_set,
 )
+from shared.money import grouped_numbers
 
 
 def default_reason(family: str, default: str) -> str:
@@ -284,10 +285,12 @@ class TranslatedReasons:
         if words is None:
             words = templates.template(rule_id, version)
         if words is None or len(PLACEHOLDER.findall(words)) != len(args):
-            return templates.reason(rule_id, version, args)
+            plain = templates.reason(rule_id, version, args)
+            return None if plain is None else grouped_numbers(plain)
         facts = templates.facts_shown(rule_id, version)
         shown = [labels.value(fact, arg) for fact, arg in zip(facts, args, strict=True)]
-        return fill_reason(words, shown)
+        # for people: amounts and thresholds grouped as the pages show money (20,000)
+        return grouped_numbers(fill_reason(words, shown))
 
 
 def fill_reason(template: str, args: list[str]) -> str:
