@@ -119,7 +119,7 @@ async def test_staff_find_customers_by_tags_and_see_why_a_customer_has_them(
         await rows.first.locator("a").click()
         await expect(page.locator("#customer-name")).to_have_text("陈静")
         high = page.locator("#applied li[data-tag='high-spender']")
-        await expect(high).to_contain_text("365 天消费 30599.00（≥ 20000）→ 高端客户")
+        await expect(high).to_contain_text("365 天消费 30,599.00（≥ 20,000）→ 高端客户")
         await expect(high).to_contain_text("behaviour.high-spender v1")
         await expect(page.locator("#orders tbody tr")).to_have_count(4)
         await page.select_option("#m-tag", "vip")
@@ -182,3 +182,50 @@ async def test_a_team_saves_a_customer_view_and_sees_its_count(
         await expect(page.locator("#views .saved-view")).to_have_count(0)
         await browser.close()
     assert await mongo_db["console_views"].count_documents({}) == 0
+
+
+async def test_customer_tags_count_on_customers_and_amounts_read_alike_on_every_page(
+    console_url: str, run_id: str, tmp_path: Path
+) -> None:
+    url = console_url
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = await signed_in(browser, url, "王小明")
+
+        # the Tags page: customer tags counted on customers, never reviewed as unused
+        await page.goto(f"{url}/console/tags")
+        high = page.locator("#catalog tr[data-tag='high-spender']")
+        await expect(high.locator("[data-use=customers]")).to_have_text("1 位客户")
+        await expect(page.locator("#catalog tr[data-tag='lifecycle:returning']")).to_contain_text(
+            "位客户"
+        )
+        await expect(page.locator("#unused li").first).to_be_visible()
+        unused = await page.locator("#unused .tag").evaluate_all(
+            "els => els.map(e => e.dataset.tag)"
+        )
+        assert not {"high-spender", "lifecycle:returning", "early-adopter"} & set(unused)
+        # every tag the rules can set is listed to be named, a category and a preference too
+        for name, label in (
+            ("category:家居", "家居"),
+            ("prefers:家居", "偏好：家居"),
+            ("status:shipped", "已发货"),
+            ("region:east-china", "华东"),
+        ):
+            await expect(page.locator(f"#catalog tr[data-tag='{name}'] .tag")).to_have_text(label)
+        await shot(page, "tags-usage", tmp_path)
+
+        # money: separators, two decimals and the currency on the customer pages and the order
+        await page.goto(f"{url}/console/customers")
+        await expect(page.locator("#customers tbody tr").first).to_contain_text("30,599.00 CNY")
+        await page.goto(f"{url}/console/customers/{run_id}-chen")
+        await expect(page.locator("#detail")).to_contain_text("30,599.00 CNY")
+        await page.goto(f"{url}/console/orders/{run_id}-wang-0")
+        await expect(page.locator("#fields")).to_contain_text("3,450.00 CNY")
+        # a reason does not push its Remove button onto a line of its own
+        first = page.locator("#applied li").first
+        badge = await first.locator(".tag").bounding_box()
+        remove = await first.locator("button").bounding_box()
+        assert badge is not None
+        assert remove is not None
+        assert abs(remove["y"] - badge["y"]) < badge["height"]
+        await browser.close()
