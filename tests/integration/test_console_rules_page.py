@@ -85,7 +85,7 @@ async def test_admins_diff_activate_and_roll_back_and_viewers_only_look(
         rules_table = page.locator("#rules")
         big_rule = page.locator("#rules tr[data-rule='customer.big']")
         await expect(rules_table).to_have_attribute("data-version", active)
-        await expect(big_rule).to_contain_text("50000")
+        await expect(big_rule).to_contain_text("50,000")
 
         # the diff is a job: the page follows it to its report, which the version keeps
         await row.locator("[data-action=diff]").click()
@@ -124,7 +124,7 @@ async def test_admins_diff_activate_and_roll_back_and_viewers_only_look(
         assert after > before  # more orders are big customers under the candidate
         # the rule table shows the rules now in force, without a reload
         await expect(rules_table).to_have_attribute("data-version", candidate)
-        await expect(big_rule).to_contain_text("2000")
+        await expect(big_rule).to_contain_text("2,000")
         await shot(page, "rules-activated", tmp_path)
 
         # roll back: the earlier version's row offers it, and the tags come back
@@ -134,7 +134,7 @@ async def test_admins_diff_activate_and_roll_back_and_viewers_only_look(
         await page.click("#ad-confirm")
         await expect(page.locator("#rv-active")).to_have_attribute("data-version", active)
         await expect(rules_table).to_have_attribute("data-version", active)
-        await expect(big_rule).to_contain_text("50000")
+        await expect(big_rule).to_contain_text("50,000")
         await expect(page.locator("#rv-job")).not_to_have_attribute("data-job", first_job)
         await expect(page.locator("#rv-job")).to_have_attribute("data-status", "done")
         assert await eventually(lambda: _same(mongo_db, before), within=20)
@@ -142,7 +142,7 @@ async def test_admins_diff_activate_and_roll_back_and_viewers_only_look(
         await page.click("#lang-switch")
         await expect(page.locator("#rv-title")).to_have_text("Rule-set versions")
         await expect(page.locator("#rv-active")).to_contain_text(f"Active: {active}")
-        await expect(big_rule).to_contain_text("amount ≥ 50000")
+        await expect(big_rule).to_contain_text("amount ≥ 50,000")
         # the kept diff, shown again in English from the version's row
         await row.locator("[data-action=show-diff]").click()
         await expect(page.locator("#rd-summary")).to_contain_text("Nothing was written")
