@@ -30,6 +30,7 @@ from services.console.pages import switch_language
 from services.console.sessions import COOKIE as CONSOLE_COOKIE
 from services.console.sessions import Session as ConsoleSession
 from services.notifier.errors import AlertNotFound
+from services.notifier.reasons import readable_causes, translations_of
 from services.notifier.sessions import (
     COOKIE,
     SESSION_S,
@@ -83,13 +84,53 @@ router = APIRouter()
 api = APIRouter(prefix="/api", responses=responses(401, 422, 429, 503))
 
 
-def _page(name: str) -> str:
-    return (STATIC / name).read_text(encoding="utf-8")
+def _render(
+    request: Request, template: str, person: ConsoleSession | KeyPerson | None, **context: Any
+) -> HTMLResponse:
+    """A page in the console's look and in the reader's language (the console's cookie, else
+    Accept-Language), as the console renders its own."""
+    lang = language(
+        pick_language(request.cookies.get(LANG_COOKIE), request.headers.get("accept-language"))
+    )
+    console_url = request.app.state.settings.console_url
+    boot = {
+        "lang": lang.code,
+        "messages": lang.messages,
+        "labels": lang.labels,
+        "user": person.user if person else None,
+        "role": person.role.value if person else None,
+        "csrf": (person.csrf or None) if person else None,
+        "consoleUrl": console_url,
+    }
+    return templates.TemplateResponse(
+        request,
+        template,
+        {
+            "lang": lang,
+            "t": lang.t,
+            "session": person,
+            "here": request.url.path + (f"?{request.url.query}" if request.url.query else ""),
+            "console_base": console_url,
+            "alerts_url": "/",
+            "boot": json.dumps(boot, ensure_ascii=False).replace("</", "<\\/"),
+            **context,
+        },
+    )
 
 
 @router.get("/login", response_class=HTMLResponse, include_in_schema=False)
-async def login_form() -> str:
-    return _page("login.html")
+async def login_form(request: Request, failed: bool = False) -> HTMLResponse:
+    return _render(request, "login.html", None, failed=failed, page="login")
+
+
+@router.get("/favicon.ico", include_in_schema=False)
+async def favicon() -> FileResponse:
+    return FileResponse(STATIC / "favicon.ico", media_type="image/x-icon")
+
+
+@router.get("/favicon.svg", include_in_schema=False)
+async def favicon_svg() -> FileResponse:
+    return FileResponse(STATIC / "favicon.svg", media_type="image/svg+xml")
 
 
 @router.post("/login", include_in_schema=False, dependencies=[SameOrigin])
@@ -144,33 +185,7 @@ async def support_page(request: Request) -> Response:
         person = KeyPerson(own.name) if own else None
     if person is None:
         return RedirectResponse("/login", status.HTTP_303_SEE_OTHER)
-    lang = language(
-        pick_language(request.cookies.get(LANG_COOKIE), request.headers.get("accept-language"))
-    )
-    console_url = request.app.state.settings.console_url
-    boot = {
-        "lang": lang.code,
-        "messages": lang.messages,
-        "labels": lang.labels,
-        "user": person.user,
-        "role": person.role.value,
-        "csrf": person.csrf or None,
-        "consoleUrl": console_url,
-    }
-    return templates.TemplateResponse(
-        request,
-        "index.html",
-        {
-            "lang": lang,
-            "t": lang.t,
-            "session": person,
-            "here": "/",
-            "page": "alerts",
-            "console_base": console_url,
-            "alerts_url": "/",
-            "boot": json.dumps(boot, ensure_ascii=False).replace("</", "<\\/"),
-        },
-    )
+    return _render(request, "index.html", person, page="alerts")
 
 
 @router.get("/static/alerts.js", include_in_schema=False)
@@ -237,10 +252,17 @@ async def alert_detail(request: Request, alert_id: str, user: CurrentUser) -> di
     if alert is None:
         raise AlertNotFound(alert_id)
     code = pick_language(request.cookies.get(LANG_COOKIE), request.headers.get("accept-language"))
-    reasons = await request.app.state.notifier.reasons.templates(code)
+    rule_reasons = request.app.state.notifier.reasons
+    order = await store.order_of(alert["order_no"], await rule_reasons.templates(code))
+    translations: dict[str, str] = {}
+    if order is not None:
+        # the alert quotes its tags' reasons in the rules' own words: read them in the reader's
+        own_words = await store.order_of(alert["order_no"], await rule_reasons.templates(None))
+        translations = translations_of((own_words or {}).get("tags", []), order["tags"])
     return {
         "alert": alert,
-        "order": await store.order_of(alert["order_no"], reasons),
+        "reasons": readable_causes(alert, translations),
+        "order": order,
         "delivery_attempts": await store.attempts_of(alert_id),
     }
 

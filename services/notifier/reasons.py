@@ -9,15 +9,18 @@ express". They change only when a rule version is put in force: read at most onc
 
 import asyncio
 import time
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import structlog
 from pymongo.asynchronous.database import AsyncDatabase
 
+from services.notifier.routing import SEVERITY_RANK, default_why
 from services.tagger.builtin_labels import reason_labels
 from services.tagger.rule_versions import RuleVersions
 from services.tagger.rules.reasons import ReasonTemplates, TranslatedReasons
 from shared.errors import MONGO_OUTAGES
+from shared.events import AlertKind, Severity
 
 REFRESH_S = 60.0
 log = structlog.get_logger("notifier")
@@ -58,3 +61,40 @@ class RuleReasons:
         if in_force:
             self._templates = ReasonTemplates(in_force[-1], earlier=in_force[:-1])
         self._read_at = time.monotonic()
+
+
+def translations_of(
+    own_words: Sequence[Mapping[str, Any]], read: Sequence[Mapping[str, Any]]
+) -> dict[str, str]:
+    """Each tag reason as the tagger's events carry it (the rules' own words) and as the reader
+    reads it: the same order's tags rendered twice (``readable_tags``), matched by tag name."""
+    in_reader: dict[str, str] = {tag["name"]: tag["reason"] for tag in read if tag.get("reason")}
+    return {
+        tag["reason"]: in_reader[tag["name"]]
+        for tag in own_words
+        if tag.get("reason") and tag["name"] in in_reader
+    }
+
+
+def readable_causes(
+    alert: Mapping[str, Any], translations: Mapping[str, str]
+) -> list[dict[str, Any]]:
+    """The alert's holding reasons, most severe first, for the page to word in the reader's
+    language: kind and severity as names (the page has their labels), the routing rule's own
+    ``why`` (None for the route's default severity, which the page words itself) and the tag
+    reasons in the reader's language where the order's tags give them. The stored ``reasons``
+    ("urgent: info by default: express shipping → urgent") stay as they are for the channels."""
+    holding = [cause for cause in alert.get("causes") or [] if cause.get("cleared_at") is None]
+    holding.sort(key=lambda cause: -SEVERITY_RANK[Severity(cause["severity"])])
+    return [
+        {
+            "kind": cause["kind"],
+            "severity": cause["severity"],
+            "why": None
+            if cause["severity_why"]
+            == default_why(AlertKind(cause["kind"]), Severity(cause["severity"]))
+            else cause["severity_why"],
+            "tags": [translations.get(reason, reason) for reason in cause["tag_reasons"]],
+        }
+        for cause in holding
+    ]

@@ -157,6 +157,12 @@ class Condition(_Strict):
         )
 
 
+def default_why(kind: AlertKind, severity: Severity) -> str:
+    """Why a reason has its route's default severity (no severity rule applied), as stored; the
+    page recognises it to word it in the reader's language."""
+    return f"{kind.value}: {severity.value} by default"
+
+
 class SeverityRule(_Strict):
     severity: Severity
     when: Condition
@@ -189,7 +195,7 @@ class Route(_Strict):
         for rule in self.severity_rules:
             if rule.when.holds(tags, amount):
                 return rule.severity, rule.why
-        return self.severity, f"{self.kind.value}: {self.severity.value} by default"
+        return self.severity, default_why(self.kind, self.severity)
 
 
 class Escalation(_Strict):

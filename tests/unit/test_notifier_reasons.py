@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from pymongo.errors import ServerSelectionTimeoutError
 
-from services.notifier.reasons import RuleReasons
+from services.notifier.reasons import RuleReasons, readable_causes, translations_of
 from services.tagger.rules.schema import load_rules
 from services.tagger.settings import DEFAULT_RULES_FILE
 
@@ -62,3 +62,36 @@ async def test_the_rules_are_read_again_only_after_the_refresh() -> None:
     for language in (None, "en", "zh-CN"):
         assert await reasons.templates(language) is not None
     assert versions.reads == 1
+
+
+def cause(
+    kind: str, severity: str, why: str, tag_reasons: list[str], **more: Any
+) -> dict[str, Any]:
+    return {"kind": kind, "severity": severity, "severity_why": why, "tag_reasons": tag_reasons,
+            "cleared_at": None, **more}  # fmt: skip
+
+
+def test_a_default_severity_is_left_for_the_page_to_word_and_tag_reasons_are_translated() -> None:
+    alert = {
+        "causes": [
+            cause("urgent", "info", "urgent: info by default", ["express shipping → urgent"]),
+            cause("fraud_risk", "critical", "a new customer's large order", ["big order → risk"]),
+            cause("vip", "warning", "vip: warning by default", [], cleared_at="2026-01-01"),
+        ]
+    }
+    translations = translations_of(
+        [{"name": "urgent", "reason": "express shipping → urgent"}, {"name": "vip"}],
+        [{"name": "urgent", "reason": "加急快递 配送 → 紧急"}, {"name": "vip", "reason": "x"}],
+    )
+
+    readable = readable_causes(alert, translations)
+
+    assert readable == [  # most severe first; a cleared reason is history, not shown
+        {"kind": "fraud_risk", "severity": "critical", "why": "a new customer's large order",
+         "tags": ["big order → risk"]},  # no translation known: the own words
+        {"kind": "urgent", "severity": "info", "why": None, "tags": ["加急快递 配送 → 紧急"]},
+    ]  # fmt: skip
+
+
+def test_an_alert_without_causes_has_no_readable_reasons() -> None:
+    assert readable_causes({"reasons": ["urgent"]}, {}) == []
