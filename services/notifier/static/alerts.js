@@ -1,16 +1,32 @@
 // The live alerts page, in the console's look: open alerts, live updates (server-sent events),
 // claim and acknowledge as the signed-in person; order numbers open the console's order detail.
 // Values from alerts are only ever set as text, never as HTML.
+//
+// Rows stay where they are while someone works with the list: each alert keeps its own <tr>
+// (updated in place, keyed by alert id), and while the pointer is over the list, a row is
+// selected or a claim/acknowledgement is under way, new alerts wait behind the "N new alerts"
+// button and rows that stop matching the filter (acknowledged, resolved) stay until then, so a
+// click never lands on a row that slid under the pointer. Buttons carry their alert's id.
 "use strict";
 (() => {
   const { t, el } = OT;
   const CONSOLE = OT.boot.consoleUrl;
-  const alerts = new Map();
+  const alerts = new Map();  // alert id → the alert as last heard of
+  const rows = new Map();    // alert id → its <tr>, while listed
+  const drawn = new WeakMap();  // <tr> → the signature of what it shows
+  const held = new Set();    // ids of matching alerts not listed yet (the list was held)
+  let selected = null;       // the alert whose detail is open
+  let pointerInList = false;
+  let busy = 0;              // claims and acknowledgements under way
+  let loaded = false;
   const $ = (id) => document.getElementById(id);
   const filters = () => ({ status: $("f-status").value, severity: $("f-severity").value,
                            tag: $("f-tag").value.trim(), team: $("f-team").value.trim() });
   const orderLink = (no) => el("a", { href: `${CONSOLE}/console/orders/${encodeURIComponent(no)}`, text: no });
   const severity = (s) => el("span", { class: `sev ${s}`, text: t(`alerts.severity.${s}`) });
+  const kindLabel = (kind) => { const key = `alerts.kind.${kind}`; const text = t(key); return text === key ? OT.tagLabel(kind) : text; };
+  const newestFirst = (a, b) => (a.created_at < b.created_at ? 1 : a.created_at > b.created_at ? -1 : 0);
+  const holding = () => pointerInList || selected !== null || busy > 0;
 
   function visible(a) {
     const f = filters();
@@ -18,32 +34,79 @@
       && (!f.tag || (a.tags || []).includes(f.tag)) && (!f.team || a.team === f.team);
   }
 
-  function row(a, fresh) {
+  function cells(a) {
     const failed = (a.deliveries || []).filter((d) => d.status === "failed").map((d) => d.channel);
-    const who = el("td", { class: "muted" });
+    const who = el("td", { class: "c-who muted" });
     if (a.claimed_by) who.append(el("div", { text: t("alerts.claimed_by", { who: a.claimed_by }) }));
     if (a.acknowledged_by) who.append(el("div", { text: t("alerts.acked_by", { who: a.acknowledged_by }) }));
-    const actions = el("td");
+    const actions = el("td", { class: "c-acts" });
+    const button = (act, label) => el("button", { type: "button", class: "btn small", "data-act": act, "data-id": a.alert_id, text: t(label) });
     if (a.status === "open") {
-      if (!a.claimed_by) actions.append(el("button", { class: "btn small", "data-act": "claim", text: t("alerts.claim") }), " ");
-      actions.append(el("button", { class: "btn small", "data-act": "ack", text: t("alerts.ack") }));
+      if (!a.claimed_by) actions.append(button("claim", "alerts.claim"));
+      actions.append(button("ack", "alerts.ack"));
     }
-    return el("tr", { class: `alert ${a.status}${fresh ? " new" : ""}`, "data-id": a.alert_id },
-      el("td", {}, severity(a.severity)),
-      el("td", {}, `${OT.tagLabel(a.kind)}${a.escalated ? " ⇧" : ""}`,
-        el("div", { class: "muted", text: `${a.team} · ${OT.when(a.created_at)}` }),
+    return [
+      el("td", { class: "c-sev" }, severity(a.severity)),
+      el("td", { class: "c-what" }, `${kindLabel(a.kind)}${a.escalated ? " ⇧" : ""}`,
+        el("div", { class: "muted" }, el("span", { class: "team", title: a.team, text: a.team }), " · ",
+          el("span", { class: "nowrap", text: OT.when(a.created_at) })),
         failed.length ? el("div", { class: "failed", text: t("alerts.delivery_failed", { channels: failed.join(", ") }) }) : ""),
-      el("td", {}, orderLink(a.order_no),
+      el("td", { class: "c-order" }, el("span", { class: "ellipsis", title: a.order_no }, orderLink(a.order_no)),
         el("div", { class: "muted", text: `${t("alerts.customer")} ${a.customer_id} (${OT.tagLabel(a.customer_tier || "regular")})` })),
-      el("td", { class: "num", text: OT.money(a.amount, a.currency) }),
-      el("td", {}, ...(a.tags || []).map((name) => OT.badge(name))),
-      who, actions);
+      el("td", { class: "c-num", text: OT.money(a.amount, a.currency) }),
+      el("td", { class: "c-tags" }, ...(a.tags || []).map((name) => OT.badge(name))),
+      who, actions];
   }
 
-  function render(freshId) {
-    const list = [...alerts.values()].filter(visible).sort((a, b) => (a.created_at < b.created_at ? 1 : -1));
-    $("alerts").replaceChildren(...(list.length ? list.map((a) => row(a, a.alert_id === freshId))
-      : [el("tr", {}, el("td", { colspan: "7", class: "empty", text: t(alerts.size ? "alerts.none_match" : "alerts.none") }))]));
+  // what a row shows: redrawn only when this changes
+  const signature = (a) => JSON.stringify([a.severity, a.kind, a.escalated, a.team, a.created_at, a.status,
+    a.order_no, a.customer_id, a.customer_tier, a.amount, a.currency, a.tags, a.claimed_by, a.acknowledged_by,
+    (a.deliveries || []).map((d) => [d.channel, d.status])]);
+
+  function draw(tr, a) {
+    const shown = signature(a);
+    tr.className = `alert ${a.status}${a.alert_id === selected ? " selected" : ""}${tr.classList.contains("new") ? " new" : ""}`;
+    if (drawn.get(tr) === shown) return;
+    drawn.set(tr, shown);
+    tr.replaceChildren(...cells(a));
+  }
+
+  function render({ release = false } = {}) {
+    const hold = holding() && !release;
+    const tbody = $("alerts");
+    const wanted = [...alerts.values()].filter(visible).sort(newestFirst);
+    const wantedIds = new Set(wanted.map((a) => a.alert_id));
+    held.clear();
+    const order = [];
+    for (const a of wanted) {
+      let tr = rows.get(a.alert_id);
+      if (!tr && hold) { held.add(a.alert_id); continue; }
+      if (!tr) {
+        tr = el("tr", { "data-id": a.alert_id, class: loaded ? "new" : "" });
+        rows.set(a.alert_id, tr);
+      }
+      draw(tr, a);
+      order.push(tr);
+    }
+    for (const [id, tr] of rows) {
+      if (wantedIds.has(id)) continue;
+      if (hold) draw(tr, alerts.get(id));  // stays where it is, showing its new state, until released
+      else { tr.remove(); rows.delete(id); }
+    }
+    if (!hold) {  // in order, moving only the rows out of place (each keeps its element)
+      tbody.querySelector("tr.placeholder")?.remove();
+      let cursor = tbody.firstElementChild;
+      for (const tr of order) {
+        if (tr === cursor) cursor = cursor.nextElementSibling;
+        else tbody.insertBefore(tr, cursor);
+      }
+    }
+    if (!rows.size) {
+      tbody.replaceChildren(el("tr", { class: "placeholder" },
+        el("td", { colspan: "7", class: "empty", text: t(alerts.size ? "alerts.none_match" : "alerts.none") })));
+    }
+    $("held").hidden = held.size === 0;
+    $("held").textContent = t("alerts.held", { n: held.size });
   }
 
   async function call(path, options = {}) {
@@ -57,17 +120,43 @@
 
   async function load() {
     for (const a of await call("/api/alerts?limit=500")) alerts.set(a.alert_id, a);
-    render();
+    render({ release: true });
+    loaded = true;
   }
 
-  async function act(id, action) {
-    const a = await call(`/api/alerts/${encodeURIComponent(id)}/${action}`, { method: "POST" });
-    alerts.set(a.alert_id, a);
-    render();
+  async function act(id, action, button) {
+    busy += 1;
+    button.disabled = true;
+    try {
+      const a = await call(`/api/alerts/${encodeURIComponent(id)}/${action}`, { method: "POST" });
+      alerts.set(a.alert_id, { ...(alerts.get(a.alert_id) || {}), ...a });
+    } finally {
+      busy -= 1;
+      button.disabled = false;
+      render();
+    }
+  }
+
+  function select(id) {
+    selected = id;
+    for (const [rowId, tr] of rows) tr.classList.toggle("selected", rowId === id);
+    if (id === null) {
+      $("detail").replaceChildren(el("p", { class: "empty", text: t("alerts.pick") }));
+      render();
+    }
+  }
+
+  // a reason as people say it: "Urgent · info (default): express shipping → urgent"
+  function reasonText(r) {
+    const level = t(`alerts.severity.${r.severity}`);
+    const head = `${kindLabel(r.kind)} · ${r.why ? `${level} (${r.why})` : t("alerts.severity_default", { severity: level })}`;
+    return r.tags.length ? `${head}${OT.boot.lang === "zh-CN" ? "：" : ": "}${r.tags.join("; ")}` : head;
   }
 
   async function detail(id) {
-    const { alert: a, order: o, delivery_attempts: _ } = await call(`/api/alerts/${encodeURIComponent(id)}`);
+    select(id);
+    const { alert: a, reasons, order: o } = await call(`/api/alerts/${encodeURIComponent(id)}`);
+    if (selected !== id) return;  // another row was picked meanwhile
     const dl = el("dl", {});
     const add = (term, ...value) => dl.append(el("dt", { text: term }), el("dd", {}, ...value));
     add(t("alerts.col.severity"), severity(a.severity));
@@ -75,12 +164,15 @@
     add(t("alerts.customer"), `${a.customer_id} (${OT.tagLabel(a.customer_tier || "regular")})`);
     add(t("alerts.col.amount"), OT.money(a.amount, a.currency));
     add(t("alerts.order_status"), o?.status ? OT.status(o.status) : "—");
-    add(t("alerts.why"), el("ul", {}, ...(a.reasons || []).map((r) => el("li", { text: r }))));
+    const why = reasons && reasons.length ? reasons.map(reasonText) : (a.reasons || []);
+    add(t("alerts.why"), el("ul", {}, ...why.map((text) => el("li", { text }))));
     const tags = (o?.tags || []).map((tag) => el("li", {}, OT.badge(tag.name), ` ${tag.reason || ""} `,
       el("span", { class: "muted", text: `(${tag.rule_id || tag.by || ""})` })));
     const deliveries = (a.deliveries || []).map((d) => el("li", { text: `${d.channel}: ${d.status} (${t("alerts.attempts", { n: d.attempts })})` }));
     $("detail").replaceChildren(
-      el("h2", {}, `${OT.tagLabel(a.kind)} · `, orderLink(a.order_no)), dl,
+      el("div", { class: "head" }, el("h2", {}, `${kindLabel(a.kind)} · `, orderLink(a.order_no)),
+        el("button", { type: "button", class: "btn small", id: "detail-close", text: t("alerts.close"), onclick: () => select(null) })),
+      dl,
       el("h2", { text: t("alerts.col.tags") }), el("ul", {}, ...(tags.length ? tags : [el("li", { text: t("alerts.order_missing") })])),
       el("h2", { text: t("alerts.deliveries") }), el("ul", {}, ...(deliveries.length ? deliveries : [el("li", { text: t("alerts.page_only") })])),
       el("p", {}, el("a", { class: "btn", href: `${CONSOLE}/console/orders/${encodeURIComponent(a.order_no)}`, text: t("alerts.open_order") })));
@@ -88,12 +180,17 @@
 
   $("alerts").addEventListener("click", (event) => {
     if (event.target.closest("a")) return;  // the order link opens the console
+    const button = event.target.closest("button[data-act]");
+    if (button) { act(button.dataset.id, button.dataset.act, button).catch(() => {}); return; }
     const tr = event.target.closest("tr.alert");
-    if (!tr) return;
-    const action = event.target.dataset.act;
-    (action ? act(tr.dataset.id, action) : detail(tr.dataset.id)).catch(() => {});
+    if (tr) detail(tr.dataset.id).catch(() => {});
   });
-  for (const id of ["f-status", "f-severity", "f-tag", "f-team"]) $(id).addEventListener("input", () => render());
+  const list = $("alerts").closest("table");
+  list.addEventListener("pointerenter", () => { pointerInList = true; });
+  list.addEventListener("pointerleave", () => { pointerInList = false; render(); });
+  document.addEventListener("keydown", (event) => { if (event.key === "Escape" && selected !== null) select(null); });
+  $("held").addEventListener("click", () => render({ release: true }));
+  for (const id of ["f-status", "f-severity", "f-tag", "f-team"]) $(id).addEventListener("input", () => render({ release: true }));
 
   function connect() {
     const source = new EventSource("/api/events");
@@ -103,11 +200,14 @@
       const { change, alert } = JSON.parse(event.data);
       if (change === "delivery_failed") {
         const a = alerts.get(alert.alert_id);
-        if (a) { (a.deliveries || []).forEach((d) => { if (d.channel === alert.channel) d.status = "failed"; }); render(); }
+        if (a) {
+          a.deliveries = (a.deliveries || []).map((d) => (d.channel === alert.channel ? { ...d, status: "failed" } : d));
+          render();
+        }
         return;
       }
       alerts.set(alert.alert_id, { ...(alerts.get(alert.alert_id) || {}), ...alert });
-      render(change === "created" ? alert.alert_id : undefined);
+      render();
     };
   }
   load().then(connect);
