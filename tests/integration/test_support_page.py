@@ -2,7 +2,9 @@
 
 import asyncio
 import os
+import re
 import shutil
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -11,10 +13,11 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
-from playwright.async_api import async_playwright, expect
+from playwright.async_api import Page, async_playwright, expect
 from pymongo.asynchronous.database import AsyncDatabase
 
 from bench.harness import free_port
+from services.console.i18n import LANG_COOKIE
 from services.console.sessions import COOKIE as CONSOLE_COOKIE
 from services.console.sessions import SessionStore
 from services.console.settings import LOCAL_SESSION_SECRET
@@ -29,7 +32,7 @@ from services.tagger.rules.facts import FiguresSnapshot, order_facts
 from services.tagger.settings import DEFAULT_RULES_FILE
 from services.tagger.store import OrderStore
 from shared.auth import LOCAL_DEV_KEY
-from shared.events import utc_now
+from shared.events import OrderTagged, utc_now
 from shared.redis import make_redis
 from shared.settings import Settings
 from tests.conftest import eventually
@@ -133,7 +136,16 @@ async def test_a_new_urgent_order_appears_live_and_can_be_acknowledged(
         await page.screenshot(path=str(shot), full_page=True)
         assert shot.stat().st_size > 10_000
 
+        # the reason in words: the route's default severity said as such, not "urgent: critical
+        # by default: ..."
+        await expect(page.locator("#detail")).to_contain_text("Urgent · critical (default)")
+        await expect(page.locator("#detail")).not_to_contain_text("by default")
+
         await row.locator("text=Acknowledge").click()
+        await expect(row).to_have_class(re.compile(r"\backnowledged\b"))
+        # the row stays where it was while the person works with the list (the pointer on it,
+        # its detail open); closing the detail lets the list catch up
+        await page.click("#detail-close")
         await expect(row).to_be_hidden()  # the default filter shows open alerts only
         await page.select_option("#f-status", "")
         await expect(row).to_contain_text("ack by local-dev")
@@ -173,3 +185,150 @@ async def test_the_consoles_session_opens_the_api_with_its_csrf_token_and_role(
             assert await call("GET", "/api/alerts", agent_cookie) == 401
     finally:
         await redis.aclose()
+
+
+def page_settings(settings: Settings, tmp_path: Path, run_id: str) -> NotifierSettings:
+    return NotifierSettings(
+        **settings.model_dump(),
+        notifier_group_id=f"page-{run_id}",
+        notifier_routing_file=routing_file(tmp_path, [], []),
+    )
+
+
+async def sign_in(page: Page, url: str) -> None:
+    await page.goto(f"{url}/login")
+    await page.fill("#api_key", LOCAL_DEV_KEY)
+    await page.click("button[type=submit]")
+    await expect(page.locator("#status.live")).to_be_visible(timeout=10_000)
+
+
+def again(event: OrderTagged, tags: list[str]) -> OrderTagged:
+    """The order tagged again (a later event of its own)."""
+    changed = tagged_event(event.order_no, tags)
+    return changed.model_copy(update={"source_event_id": uuid.uuid4()})
+
+
+# per header cell and per date: how many lines its text takes (1: not broken into letters)
+LINES = """(nodes) => nodes.map((node) => {
+  const range = document.createRange();
+  range.selectNodeContents(node);
+  const rects = [...range.getClientRects()].filter((r) => r.width > 0);
+  return new Set(rects.map((r) => Math.round(r.top))).size;
+})"""
+
+
+async def test_every_column_is_readable_at_usual_widths_in_both_languages(
+    settings: Settings, tmp_path: Path, run_id: str
+) -> None:
+    notifier_settings = page_settings(settings, tmp_path, run_id)
+    async with served(notifier_settings) as url, async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = await browser.new_page(viewport={"width": 1280, "height": 900})
+        await sign_in(page, url)
+        order_no = f"{run_id}-wide"
+        await publish_tagged(notifier_settings, [tagged_event(order_no, ["urgent", "vip"])])
+        row = page.locator(f"tr[data-id='{order_no}:support']")
+        for code in ("en", "zh-CN"):
+            await page.context.add_cookies([{"name": LANG_COOKIE, "value": code, "url": url}])
+            for width in (1280, 1440, 1920):
+                await page.set_viewport_size({"width": width, "height": 900})
+                await page.goto(f"{url}/")
+                await expect(row).to_be_visible(timeout=15_000)
+                where = f"{code} at {width} px"
+                headers = await page.locator(".alerts-table th").evaluate_all(LINES)
+                assert headers == [1] * 6 + [0], f"a header breaks ({where}): {headers}"
+                dates = await row.locator(".c-what .nowrap").evaluate_all(LINES)
+                assert dates == [1], f"the date wraps ({where})"
+                sizes = await page.evaluate("""() => ({
+                  wrap: document.querySelector(".table-wrap").getBoundingClientRect(),
+                  table: document.querySelector(".alerts-table").getBoundingClientRect(),
+                  detail: document.querySelector("#detail").getBoundingClientRect(),
+                  cells: [...document.querySelectorAll("tr.alert td")]
+                    .map((td) => td.scrollWidth - td.clientWidth)})""")
+                assert sizes["table"]["width"] <= sizes["wrap"]["width"] + 1, where
+                assert max(sizes["cells"]) <= 1, f"a cell's content overflows ({where})"
+                assert sizes["detail"]["left"] >= sizes["table"]["right"], (
+                    f"detail not beside ({where})"
+                )
+                kind = "Urgent" if code == "en" else "紧急"  # the kind's label, not its name
+                await expect(row.locator(".c-what")).to_contain_text(kind)
+        await browser.close()
+
+
+async def test_rows_stay_under_the_pointer_and_claim_acts_on_the_row_pressed(
+    settings: Settings, tmp_path: Path, run_id: str
+) -> None:
+    notifier_settings = page_settings(settings, tmp_path, run_id)
+    first = tagged_event(f"{run_id}-first", ["urgent"])
+    later = [tagged_event(f"{run_id}-later-{n}", ["urgent"]) for n in range(2)]
+    async with (
+        served(notifier_settings) as url,
+        async_playwright() as playwright,
+        httpx.AsyncClient(base_url=url, headers={"X-API-Key": LOCAL_DEV_KEY}) as api,
+    ):
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = await browser.new_page(viewport={"width": 1440, "height": 900})
+        await sign_in(page, url)
+        await publish_tagged(notifier_settings, [first])
+        row = page.locator(f"tr[data-id='{first.order_no}:support']")
+        await expect(row).to_be_visible(timeout=15_000)
+        await row.evaluate("(tr) => { tr.dataset.mark = 'the same element'; }")
+        box = await row.bounding_box()
+        claim = row.locator("button[data-act=claim]")
+        await claim.hover()  # the pointer on the list, about to press Claim
+
+        await publish_tagged(notifier_settings, [*later, again(first, ["urgent", "new-order"])])
+        held = page.locator("#held")
+        await expect(held).to_have_text("2 new alerts — show", timeout=15_000)
+        await expect(row.locator(".c-tags")).to_contain_text("New order")  # updated in place
+        assert await row.get_attribute("data-mark") == "the same element"
+        assert await row.bounding_box() == box  # nothing went in above it
+        for event in later:
+            await expect(page.locator(f"tr[data-id='{event.order_no}:support']")).to_have_count(0)
+
+        await claim.click()
+        await expect(row).to_contain_text("claimed by local-dev")
+        claimed = {
+            a["order_no"]: a.get("claimed_by")
+            for a in (await api.get("/api/alerts", params={"limit": 500})).json()
+        }
+        assert claimed[first.order_no] == "local-dev"
+        assert [claimed[event.order_no] for event in later] == [None, None]
+
+        await row.locator(".c-num").click()  # its detail open: the list stays held
+        await expect(page.locator("#detail")).to_contain_text(first.order_no)
+        await expect(held).to_be_visible()
+        await held.click()  # shown on request, above; the row keeps its element
+        for event in later:
+            await expect(page.locator(f"tr[data-id='{event.order_no}:support']")).to_be_visible()
+        await expect(held).to_be_hidden()
+        assert await row.get_attribute("data-mark") == "the same element"
+        ids = await page.locator("tr.alert").evaluate_all("(rows) => rows.map((r) => r.dataset.id)")
+        assert ids.index(f"{first.order_no}:support") > ids.index(f"{later[0].order_no}:support")
+        await browser.close()
+
+
+async def test_the_sign_in_page_speaks_the_browsers_language_and_the_site_has_an_icon(
+    settings: Settings, tmp_path: Path, run_id: str
+) -> None:
+    notifier_settings = page_settings(settings, tmp_path, run_id)
+    async with served(notifier_settings) as url, async_playwright() as playwright:
+        async with httpx.AsyncClient(base_url=url) as client:
+            icon = await client.get("/favicon.ico")
+            assert (icon.status_code, icon.headers["content-type"]) == (200, "image/x-icon")
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        chinese = await browser.new_context(
+            locale="zh-CN", extra_http_headers={"Accept-Language": "zh-CN,zh;q=0.9"}
+        )
+        page = await chinese.new_page()
+        await page.goto(f"{url}/login")
+        await expect(page.locator("h1")).to_have_text("客服告警：登录")
+        await expect(page.locator("form")).to_contain_text("API 密钥")
+        await expect(page.locator("button[type=submit]")).to_have_text("登录")
+        await page.fill("#api_key", "not the key")
+        await page.click("button[type=submit]")
+        await expect(page.locator("#err")).to_contain_text("登录失败")
+        await page.click("#lang-switch")  # the console's language switch, back to this page
+        await expect(page).to_have_url(re.compile(r"/login"))
+        await expect(page.locator("h1")).to_have_text("Support alerts: sign in")
+        await browser.close()
