@@ -10,6 +10,7 @@ from prometheus_client import make_asgi_app
 from services.ingest.bootstrap import bootstrap
 from services.ingest.routes import health, orders
 from services.ingest.settings import IngestSettings
+from shared.api_docs import serve_api_docs
 from shared.auth import ensure_safe_to_start
 from shared.events import OrderEvent
 from shared.http import BodySizeLimit, install_error_handlers
@@ -36,7 +37,14 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
             app.state.rate_limiter = ingest.rate_limiter
             yield
 
-    app = FastAPI(title="ordertag ingest", version="0.1.0", lifespan=lifespan)
+    app = FastAPI(
+        title="ordertag ingest",
+        version="0.1.0",
+        lifespan=lifespan,
+        docs_url=None,  # served by shared.api_docs, without a CDN
+        redoc_url=None,
+    )
+    serve_api_docs(app)
     app.state.api_keys = settings.api_keys
     app.add_middleware(BodySizeLimit, max_bytes=settings.ingest_max_body_bytes)
     observe_app(app, "ingest", settings)

@@ -12,6 +12,7 @@ from services.notifier.bootstrap import Notifier, bootstrap
 from services.notifier.page import router as page_router
 from services.notifier.security import check_production_settings
 from services.notifier.settings import NotifierSettings
+from shared.api_docs import serve_api_docs
 from shared.http import install_error_handlers
 from shared.kafka import asyncapi_document
 from shared.observability import observe_app
@@ -33,10 +34,12 @@ def create_app(settings: NotifierSettings | None = None) -> FastAPI:
         title="ordertag notifier",
         version="0.1.0",
         lifespan=lifespan,
-        docs_url="/docs" if docs else None,
+        docs_url=None,  # served by shared.api_docs, without a CDN
         redoc_url=None,
         openapi_url="/openapi.json" if docs else None,
     )
+    if docs:
+        serve_api_docs(app)
     app.state.settings = settings
     observe_app(app, "notifier", settings)
     if settings.notifier_expose_metrics:

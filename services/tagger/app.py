@@ -13,6 +13,7 @@ from services.tagger.http import ops, tag_api
 from services.tagger.http.errors import install_error_handlers
 from services.tagger.roles import run_roles
 from services.tagger.settings import Role, TaggerSettings
+from shared.api_docs import serve_api_docs
 from shared.http import BodySizeLimit
 from shared.observability import observe_app
 
@@ -31,10 +32,12 @@ def create_app(settings: TaggerSettings | None = None) -> FastAPI:
         title="ordertag tagger and Tag API",
         version="0.1.0",
         lifespan=lifespan,
-        docs_url="/docs" if docs else None,
+        docs_url=None,  # served by shared.api_docs, without a CDN
         redoc_url=None,
         openapi_url="/openapi.json" if docs else None,
     )
+    if docs:
+        serve_api_docs(app)
     app.state.api_keys = settings.api_keys  # read by shared.auth's scope check
     app.add_middleware(BodySizeLimit, max_bytes=settings.tagger_max_body_bytes)
     observe_app(app, "tagger", settings)
