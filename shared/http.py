@@ -80,16 +80,37 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return responses
 
 
-def field_errors(errors: Any) -> list[dict[str, str]]:
+def field_errors(errors: Any, body: Any = None) -> list[dict[str, str]]:
     """pydantic errors as ``{"field": "lines.0.quantity", "problem": "..."}``; the input is
-    not echoed back (it may hold personal data)."""
+    not echoed back (it may hold personal data). A body that is not JSON at all is named
+    ``body``, with where the JSON breaks (FastAPI puts that character's position in ``loc``,
+    where it would read as a field named "12"); ``body`` is the text FastAPI could not parse."""
     return [
-        {
+        {"field": "body", "problem": _not_json(error, body)}
+        if error.get("type") == JSON_INVALID
+        else {
             "field": ".".join(str(p) for p in error["loc"] if p not in _REQUEST_PARTS) or "body",
             "problem": str(error["msg"]).removeprefix("Value error, "),
         }
         for error in errors
     ]
+
+
+JSON_INVALID = "json_invalid"  # pydantic's error type, and FastAPI's for a body it cannot decode
+NOT_JSON = "the body is not valid JSON"
+
+
+def _not_json(error: Mapping[str, Any], body: Any) -> str:
+    """What is wrong and where: FastAPI gives ``json``'s message and the character's position
+    (the line and column are counted here); pydantic's message already says line and column."""
+    reason = str(error.get("ctx", {}).get("error") or error["msg"])
+    reason = reason.removeprefix("Invalid JSON: ")
+    position = next((p for p in error["loc"] if isinstance(p, int)), None)
+    if position is not None and isinstance(body, str) and 0 <= position <= len(body):
+        line = body.count("\n", 0, position) + 1
+        column = position - body.rfind("\n", 0, position)
+        reason += f" at line {line}, column {column} (character {position})"
+    return f"not valid JSON: {reason}"
 
 
 def error_answer(
@@ -157,7 +178,10 @@ def install_error_handlers(
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_: Request, error: RequestValidationError) -> JSONResponse:
-        return error_answer(422, "invalid request", field_errors(error.errors()))
+        errors = error.errors()
+        not_json = any(e.get("type") == JSON_INVALID for e in errors)
+        detail = NOT_JSON if not_json else "invalid request"
+        return error_answer(422, detail, field_errors(errors, error.body))
 
     @app.exception_handler(OrdertagError)
     async def ordertag_error(request: Request, error: OrdertagError) -> JSONResponse:

@@ -174,6 +174,36 @@ async def test_a_batch_body_that_is_not_a_list_of_orders_is_refused_naming_the_f
     assert stray.json()["errors"][0]["field"] == "extra"
 
 
+async def test_a_body_that_is_not_json_names_the_body_and_where_it_breaks(
+    ingest_client: httpx.AsyncClient,
+) -> None:
+    headers = {"content-type": "application/json"}
+    body = b'{"order_no": "SO-1",\n "lines": }'
+    answers = [
+        await ingest_client.post("/orders", content=body, headers=headers),
+        await ingest_client.put("/orders/SO-1", content=body, headers=headers),
+        await ingest_client.post("/orders/batch", content=b'{"orders": [', headers=headers),
+    ]
+
+    assert [a.status_code for a in answers] == [422] * 3
+    assert {a.json()["detail"] for a in answers} == {"the body is not valid JSON"}
+    assert [a.json()["errors"] for a in answers] == [
+        [
+            {
+                "field": "body",
+                "problem": "not valid JSON: Expecting value at line 2, column 11 (character 31)",
+            }
+        ],
+    ] * 2 + [
+        [
+            {
+                "field": "body",
+                "problem": "not valid JSON: EOF while parsing a list at line 1 column 12",
+            }
+        ],
+    ]
+
+
 JSON_VALUES = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=30),
     lambda children: (
