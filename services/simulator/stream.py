@@ -52,6 +52,32 @@ PROVINCES = [
     ("新疆", 1),
     ("香港", 1),
 ]
+# Each province's larger cities, largest first: an address's city lies in its province (the
+# municipalities and Hong Kong are their own city).
+CITIES: dict[str, tuple[str, ...]] = {
+    "广东": ("广州", "深圳", "东莞", "佛山", "惠州", "珠海", "中山", "汕头"),
+    "江苏": ("苏州", "南京", "无锡", "常州", "南通", "徐州", "扬州"),
+    "浙江": ("杭州", "宁波", "温州", "绍兴", "嘉兴", "金华", "台州"),
+    "上海": ("上海",),
+    "北京": ("北京",),
+    "山东": ("青岛", "济南", "烟台", "潍坊", "临沂", "淄博"),
+    "四川": ("成都", "绵阳", "宜宾", "德阳", "南充"),
+    "湖北": ("武汉", "宜昌", "襄阳", "荆州", "黄石"),
+    "河南": ("郑州", "洛阳", "南阳", "新乡", "开封"),
+    "福建": ("福州", "厦门", "泉州", "漳州"),
+    "湖南": ("长沙", "株洲", "岳阳", "衡阳", "湘潭"),
+    "天津": ("天津",),
+    "河北": ("石家庄", "唐山", "保定", "廊坊", "邯郸"),
+    "重庆": ("重庆",),
+    "安徽": ("合肥", "芜湖", "阜阳", "安庆"),
+    "陕西": ("西安", "咸阳", "宝鸡"),
+    "辽宁": ("沈阳", "大连", "鞍山"),
+    "云南": ("昆明", "曲靖", "大理"),
+    "广西": ("南宁", "柳州", "桂林"),
+    "黑龙江": ("哈尔滨", "大庆", "齐齐哈尔"),
+    "新疆": ("乌鲁木齐", "昌吉", "喀什"),
+    "香港": ("香港",),
+}
 # Shares of orders (docs/simulator.md): most parcels go by the standard courier; next-day
 # express and same-day delivery are paid options a minority picks.
 METHODS = [("standard", 80), ("express", 12), ("same_day", 2), ("pickup", 6)]
@@ -82,23 +108,23 @@ CATALOG = [
     Product("food", "RICE", "五常大米 5kg", 69, 0.3, 5),
     Product("food", "TEA", "龙井茶", 168, 0.6, 3),
     Product("apparel", "TSHIRT", "纯棉T恤", 79, 0.4, 9),
-    Product("apparel", "SHOES", "Running shoes", 329, 0.4, 5),
+    Product("apparel", "SHOES", "跑步鞋", 329, 0.4, 5),
     Product("apparel", "JACKET", "羽绒服", 499, 0.5, 3),
     Product("beauty", "SERUM", "精华液", 259, 0.5, 6),
     Product("beauty", "LIPSTICK", "口红", 189, 0.3, 4),
     Product("home", "TOWEL", "毛巾套装", 39, 0.3, 6),
     Product("home", "KETTLE", "电热水壶", 129, 0.4, 4),
-    Product("home", "SOFA", "Sofa", 3500, 0.4, 0.3),
+    Product("home", "SOFA", "布艺沙发", 3500, 0.4, 0.3),
     Product("baby", "DIAPERS", "纸尿裤", 139, 0.3, 4),
-    Product("books", "NOVEL", "Novel", 45, 0.4, 5),
+    Product("books", "NOVEL", "长篇小说", 45, 0.4, 5),
     Product("electronics", "CHARGER", "快充充电器", 59, 0.4, 6),
     Product("electronics", "EARBUDS", "无线耳机", 299, 0.6, 4),
     Product("electronics", "PHONE", "智能手机", 3299, 0.4, 1.0),
-    Product("electronics", "LAPTOP", "Laptop", 6499, 0.3, 0.3),
+    Product("electronics", "LAPTOP", "笔记本电脑", 6499, 0.3, 0.3),
     Product("luxury", "WATCH", "机械腕表", 26000, 0.5, 0.05),
-    Product("luxury", "HANDBAG", "Leather handbag", 16000, 0.4, 0.06),
+    Product("luxury", "HANDBAG", "真皮手提包", 16000, 0.4, 0.06),
 ]
-INDUSTRIAL = Product("industrial", "SERVER", "Server rack", 45000, 0.4, 0)
+INDUSTRIAL = Product("industrial", "SERVER", "服务器机柜", 45000, 0.4, 0)
 PHONE = next(product for product in CATALOG if product.sku == "PHONE")
 URGENT_NOTES = [
     "加急",
@@ -124,6 +150,7 @@ UNITS_PER_LINE = [(1, 80), (2, 13), (3, 4), (4, 2), (6, 1)]
 B2B_CUSTOMERS = 0.02  # companies buying in bulk
 B2B_INDUSTRIAL = 0.05  # of a B2B customer's orders: industrial equipment
 VIP_CUSTOMERS = 0.01  # flagged VIP by the CRM
+CHINESE_CUSTOMERS = 0.85  # Chinese names (and companies); the rest English
 ACQUISITION = 0.12  # of orders: a customer's first visit, drawn at random from those not seen
 URGENT_NOTES_SHARE = 0.015
 SOON_DELIVERY_SHARE = 0.02  # delivery requested within a day
@@ -168,8 +195,9 @@ def _pick(rng: random.Random, weighted: Sequence[tuple[Any, float]]) -> Any:
 
 
 class Directory:
-    """Names, companies, cities and street addresses drawn once from Faker (zh_CN and en_US),
-    then picked by the stream's own generator: Faker costs about a millisecond an order."""
+    """Names, companies and street addresses drawn once from Faker (zh_CN and en_US), then
+    picked by the stream's own generator: Faker costs about a millisecond an order. Cities come
+    from ``CITIES``, not Faker, whose city is drawn apart from its province."""
 
     def __init__(self, seed: int, size: int = 600) -> None:
         zh, en = Faker("zh_CN"), Faker("en_US")
@@ -177,12 +205,10 @@ class Directory:
         en.seed_instance(seed + 1)
         self.names_zh = [zh.name() for _ in range(size)]
         self.names_en = [en.name() for _ in range(size // 4)]
-        self.companies = [zh.company() for _ in range(size // 4)] + [
-            en.company() for _ in range(size // 8)
-        ]
+        self.companies_zh = [zh.company() for _ in range(size // 4)]
+        self.companies_en = [en.company() for _ in range(size // 8)]
         self.mail_users = [en.user_name() for _ in range(size // 2)]
         self.mail_domains = ["qq.com", "163.com", "126.com", "gmail.com", "outlook.com", "sina.com"]
-        self.cities = [zh.city_name() for _ in range(size // 4)]
         self.streets = [zh.street_address() for _ in range(size)]
 
 
@@ -223,7 +249,9 @@ class CustomerBase:
         self._forget_unseen(index)
         rng = self._rng
         directory = self._directory
-        names = directory.names_zh if rng.random() < 0.85 else directory.names_en
+        chinese = rng.random() < CHINESE_CUSTOMERS
+        names = directory.names_zh if chinese else directory.names_en
+        companies = directory.companies_zh if chinese else directory.companies_en
         b2b = rng.random() < B2B_CUSTOMERS
         mail_user = rng.choice(directory.mail_users)
         customer = Customer(
@@ -231,7 +259,7 @@ class CustomerBase:
             name=rng.choice(names),
             phone=f"+86 1{rng.choice('3456789')}{rng.randrange(10**9):09d}",
             email=f"{mail_user}{index}@{rng.choice(directory.mail_domains)}",
-            company=rng.choice(directory.companies) if b2b or rng.random() < 0.05 else None,
+            company=rng.choice(companies) if b2b or rng.random() < 0.05 else None,
             vip=rng.random() < VIP_CUSTOMERS,
             b2b=b2b,
         )
@@ -340,6 +368,7 @@ class OrderStream:
         discount = discount.quantize(Decimal("0.01"))
         shipping_fee = Decimal(0) if subtotal >= FREE_SHIPPING_FROM else Decimal(10)
         method = "express" if burst else _pick(rng, METHODS)
+        province = _pick(rng, PROVINCES)
         order: dict[str, Any] = {
             # the stream's start in the number: a second run never reuses an earlier run's numbers
             "order_no": f"{self._prefix}-{self._start:%Y%m%d-%H%M%S}-{self._count:06d}",
@@ -365,8 +394,8 @@ class OrderStream:
             "status": "pending",
             "shipping": {
                 "method": method,
-                "province": _pick(rng, PROVINCES),
-                "city": rng.choice(self._directory.cities),
+                "province": province,
+                "city": rng.choice(CITIES[province]),
                 "address": rng.choice(self._directory.streets),
             },
             "channel": _pick(rng, CHANNELS),

@@ -8,7 +8,7 @@ from decimal import Decimal
 from functools import cache
 from typing import Any
 
-from services.simulator.stream import OrderStream
+from services.simulator.stream import CATALOG, CITIES, INDUSTRIAL, PROVINCES, OrderStream
 from shared.models import Order
 
 START = datetime(2026, 11, 24, tzinfo=UTC)
@@ -174,3 +174,33 @@ def test_names_are_mostly_chinese_with_some_english() -> None:
     chinese = sum(any("\u4e00" <= ch <= "\u9fff" for ch in name) for name in names)
 
     assert 0.75 < chinese / len(names) < 0.95
+
+
+def is_chinese(text: str) -> bool:
+    return any("\u4e00" <= ch <= "\u9fff" for ch in text)
+
+
+def test_every_city_lies_in_the_orders_province() -> None:
+    orders = orders_of(long_run(11))
+    cities_seen = Counter((o["shipping"]["province"], o["shipping"]["city"]) for o in orders)
+    province_of = {city: p for p, cities in CITIES.items() for city in cities}
+
+    assert {p for p, _ in PROVINCES} == set(CITIES)  # every province has its cities
+    assert len(province_of) == sum(len(c) for c in CITIES.values())  # no city in two provinces
+    assert all(province_of[city] == province for province, city in cities_seen)
+    assert cities_seen[("北京", "北京")] > 0
+    assert cities_seen[("浙江", "杭州")] > cities_seen[("浙江", "台州")] > 0
+
+
+def test_chinese_customers_have_chinese_companies_and_products_are_named_in_chinese() -> None:
+    orders = orders_of(long_run(11))
+    with_company = [o["customer"] for o in orders if o["customer"]["company"]]
+    chinese = [c for c in with_company if is_chinese(c["name"])]
+    english = [c for c in with_company if not is_chinese(c["name"])]
+
+    assert chinese
+    assert english
+    assert all(is_chinese(c["company"]) for c in chinese)
+    assert not any(is_chinese(c["company"]) for c in english)
+    assert all(is_chinese(p.name) for p in [*CATALOG, INDUSTRIAL])
+    assert all(is_chinese(line["name"]) for o in orders for line in o["lines"])
