@@ -2,16 +2,19 @@
 checks on fixed seeds; the bounds are those docs/simulator.md states)."""
 
 import itertools
+import re
 from collections import Counter
 from datetime import UTC, datetime
 from decimal import Decimal
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 from services.simulator.stream import CATALOG, CITIES, INDUSTRIAL, PROVINCES, OrderStream
 from shared.models import Order
 
 START = datetime(2026, 11, 24, tzinfo=UTC)
+DEMO = Path(__file__).parents[2] / "deploy" / "local" / "demo.sh"
 Action = dict[str, Any]
 
 
@@ -204,3 +207,34 @@ def test_chinese_customers_have_chinese_companies_and_products_are_named_in_chin
     assert not any(is_chinese(c["company"]) for c in english)
     assert all(is_chinese(p.name) for p in [*CATALOG, INDUSTRIAL])
     assert all(is_chinese(line["name"]) for o in orders for line in o["lines"])
+
+
+def demo_option(name: str) -> int:
+    """The default the demo script passes for ``--name`` (``${ORDERTAG_DEMO_...:-N}``)."""
+    found = re.search(rf'--{name} "\$\{{ORDERTAG_DEMO_\w+:-(\d+)\}}"', DEMO.read_text())
+    assert found, f"deploy/local/demo.sh passes no --{name}"
+    return int(found.group(1))
+
+
+def first_orders(orders: list[dict[str, Any]], known: set[str]) -> list[bool]:
+    """Whether each order is its customer's first (``known``: customers seen before)."""
+    first = []
+    for order in orders:
+        first.append(order["customer"]["id"] not in known)
+        known.add(order["customer"]["id"])
+    return first
+
+
+def test_the_demo_streams_mostly_orders_of_returning_customers() -> None:
+    """deploy/local/demo.sh says so, and the console's tag share (over every order, the
+    history's too) shows it."""
+    stream = OrderStream(
+        42, demo_option("customers"), START, history=demo_option("history"), mean_gap_s=0.2
+    )
+    known: set[str] = set()
+    past = first_orders(stream.history_orders(), known)
+    live = first_orders(orders_of(list(itertools.islice(stream, 6000))), known)
+
+    assert len(live) > 2000
+    assert 0.15 < sum(live) / len(live) < 0.4  # returning customers most, new ones still come
+    assert sum(past + live) / len(past + live) < 0.5
