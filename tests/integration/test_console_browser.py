@@ -3,6 +3,7 @@ tagger's HTTP process on the real stack. ORDERTAG_UPDATE_SCREENSHOT=1 refreshes 
 
 import asyncio
 import os
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -199,6 +200,9 @@ async def test_staff_find_explain_and_tag_orders_in_the_console(
             await expect(section).not_to_have_attribute("data-rows", "0")
             await expect(section.locator("tbody tr").first).to_be_attached()
         await expect(page.locator("#share tbody")).to_contain_text("紧急")
+        # amounts read as money elsewhere in the console (1,234.00); the CSV keeps them raw
+        amount = await page.locator("#top-customers tbody tr td").nth(2).text_content() or ""
+        assert re.fullmatch(r"\d{1,3}(,\d{3})*\.\d{2}", amount), amount
         await shot(page, "reports", tmp_path)
 
         await page.goto(f"{url}/console/rules")

@@ -13,7 +13,8 @@
     box.dataset.rows = String(rows.length);
     const head = box.querySelector("thead"), body = box.querySelector("tbody");
     head.replaceChildren(el("tr", {}, ...columns.map(([, label]) => el("th", { text: label }))));
-    body.replaceChildren(...rows.map((r) => el("tr", {}, ...columns.map(([key]) => el("td", { text: String(r[key]) })))));
+    // a column's third element words its values on the page (money); the CSV keeps them raw
+    body.replaceChildren(...rows.map((r) => el("tr", {}, ...columns.map(([key, , shown]) => el("td", { text: String(shown ? shown(r[key]) : r[key]) })))));
     const csv = "\ufeff" + [columns.map(([, l]) => l), ...rows.map((r) => columns.map(([k]) => r[k]))]
       .map((line) => line.map((v) => `"${String(v).replaceAll('"', '""')}"`).join(",")).join("\r\n");
     const link = box.querySelector("a.csv");
@@ -51,8 +52,9 @@
   async function topCustomers() {
     const tag = $("r-top-tag").value || "urgent";
     const rows = await api("/reports/top-customers?" + new URLSearchParams({ tag, limit: 10 }));
-    section("top-customers", [["customer_id", t("col.customer")], ["orders", t("tags.orders")], ["amount", t("col.amount")]], rows,
-      { tooltip: { trigger: "axis", axisPointer: { type: "shadow" } }, grid: { left: 90, right: 24, top: 8, bottom: 24 }, xAxis: { type: "value" },
+    section("top-customers", [["customer_id", t("col.customer")], ["orders", t("tags.orders")], ["amount", t("col.amount"), (v) => OT.money(v)]], rows,
+      { tooltip: { trigger: "axis", axisPointer: { type: "shadow" }, valueFormatter: (v) => OT.money(v) }, grid: { left: 90, right: 24, top: 8, bottom: 24 },
+        xAxis: { type: "value", axisLabel: { formatter: (v) => Number(v).toLocaleString("en-US") } },
         yAxis: { type: "category", inverse: true, data: rows.map((r) => r.customer_id) }, series: [{ type: "bar", name: t("col.amount"), data: rows.map((r) => Number(r.amount)), itemStyle: { color: OT.colourOf(tag) } }] });
   }
   async function ruleHits() {
