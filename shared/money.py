@@ -27,8 +27,10 @@ def money_text(amount: Decimal | float | int | str, currency: str | None = None)
 
 
 # a number of four or more digits standing alone: not part of an order number, a SKU, a date,
-# a time or a number already grouped ("SIM-20261127-005364", "2026-11-27", "EARBUDS-398")
-_BARE_NUMBER = re.compile(r"(?<![0-9A-Za-z_.,:/\-])(\d{4,})(\.\d+)?(?![0-9A-Za-z_,:/\-]|\.\d)")
+# a time or a number already grouped ("SIM-20261127-005364", "2026-11-27", "EARBUDS-398"), and
+# not one with a leading zero (a code, not a quantity). Run over words, never over an
+# identifier's value (``rules.reasons.is_quantity``).
+_BARE_NUMBER = re.compile(r"(?<![0-9A-Za-z_.,:/\-])([1-9]\d{3,})(\.\d+)?(?![0-9A-Za-z_,:/\-]|\.\d)")
 
 
 def grouped_numbers(text: str) -> str:

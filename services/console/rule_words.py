@@ -6,6 +6,7 @@ from typing import Any
 
 from services.tagger.builtin_labels import label_file, reason_labels
 from services.tagger.rules.conditions import AllOf, AnyOf, FactTest, Not, OrdersWithin
+from services.tagger.rules.reasons import is_quantity
 from services.tagger.rules.schema import PLACEHOLDER, Rule
 from shared.money import grouped_numbers
 
@@ -60,7 +61,8 @@ def _value(fact: str, value: Any, lang: str) -> str:
         words = label_file(lang).get("booleans") or {} if lang in _JOIN else {}
         return str(words.get(str(value).lower(), str(value).lower()))
     if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
-        return grouped_numbers(str(value))  # 500,000 as the tags' descriptions write it
+        # 500,000 as the tags' descriptions write it; an identifier's number as it is
+        return f"{value:,}" if is_quantity(fact) else str(value)
     labels = reason_labels(lang)
     return labels.value(fact, str(value)) if labels is not None else str(value)
 

@@ -62,12 +62,21 @@ def test_a_customer_reason_shows_its_amount_and_threshold_grouped_in_each_langua
         assert shown.reason("behaviour.high-spender", 1, ["179382.00"]) == expected
 
 
-def test_one_earlier_order_reads_right_in_english() -> None:
-    templates = ReasonTemplates(RULES).in_language("en", reason_labels("en"))
+def test_identifiers_in_a_reason_are_shown_as_they_are_and_quantities_grouped() -> None:
+    """A SKU or a customer id may be all digits (leading zeros too): never grouped like an
+    amount, or staff would search for an id that does not exist."""
+    templates = ReasonTemplates(RULES, customer=True).in_language("en", reason_labels("en"))
+    orders = ReasonTemplates(RULES).in_language("zh-CN", reason_labels("zh-CN"))
 
-    reason = templates.reason("customer.returning", 1, ["1"])
+    product = templates.reason("preference.product", 1, ["6901234567890", "1200"])
+    new_customer = orders.reason("customer.new", 1, ["0012345"])
 
-    assert reason == "earlier orders: 1 → returning customer"
+    assert product is not None
+    assert "6901234567890" in product
+    assert "1,200" in product
+    assert new_customer is not None
+    assert "0012345" in new_customer
+    assert grouped_numbers("code 00012345") == "code 00012345"
 
 
 def test_rule_conditions_and_templates_group_their_thresholds() -> None:

@@ -285,12 +285,29 @@ class TranslatedReasons:
         if words is None:
             words = templates.template(rule_id, version)
         if words is None or len(PLACEHOLDER.findall(words)) != len(args):
-            plain = templates.reason(rule_id, version, args)
-            return None if plain is None else grouped_numbers(plain)
+            return templates.reason(rule_id, version, args)
         facts = templates.facts_shown(rule_id, version)
-        shown = [labels.value(fact, arg) for fact, arg in zip(facts, args, strict=True)]
-        # for people: amounts and thresholds grouped as the pages show money (20,000)
-        return grouped_numbers(fill_reason(words, shown))
+        shown = [
+            grouped_numbers(value) if is_quantity(fact) else value
+            for fact, value in (
+                (fact, labels.value(fact, arg)) for fact, arg in zip(facts, args, strict=True)
+            )
+        ]
+        # for people: amounts and thresholds grouped as the pages show money (20,000); the
+        # values of other facts (an order number, a customer id, a SKU) as they are
+        return fill_reason(grouped_numbers(words), shown)
+
+
+# Words naming a fact whose values are quantities (amounts, counts, days): shown grouped
+# (20,000). No identifier's name holds one: an order number, a customer id or a SKU, all-digit
+# ones too, is shown as it is.
+_QUANTITY_WORDS = ("amount", "spend", "count", "orders", "total", "average", "days", "hours")
+
+
+def is_quantity(fact: str | None) -> bool:
+    """Whether ``fact``'s values are quantities people read grouped (``customer.spend_365d``,
+    ``sku.orders``), not identifiers (``customer.id``, ``sku``, ``order_no``)."""
+    return fact is not None and any(word in fact for word in _QUANTITY_WORDS)
 
 
 def fill_reason(template: str, args: list[str]) -> str:
