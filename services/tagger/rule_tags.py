@@ -4,8 +4,8 @@ the catalog; these are the tags a rule names from a fact (``tag_from`` with a ``
 Tags page lists them and each can be given names.
 
 A fact with a known set of values (status, region) gives all of them; one whose values come
-from the data (categories, SKUs) gives the values in use (tags some order or customer
-carries). Pure: the caller says which tags are in use.
+from the data (categories) gives the values in use (tags some order or customer carries); one
+per product (``product:<sku>``) none. Pure: the caller says which tags are in use.
 """
 
 import re
@@ -24,6 +24,9 @@ KNOWN_VALUES: dict[str, tuple[str, ...]] = {
     "region": tuple(sorted(set(REGION_BY_PROVINCE.values()))),
 }
 _TAG_NAME = re.compile(TAG_NAME)
+# facts of one item of an order, one value per product: their tags (``product:<sku>``) are not
+# listed, or every tag picker would hold one entry per SKU sold
+NOT_LISTED_FACTS = frozenset({"sku"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +69,8 @@ def settable_tags(rules: RuleSet, in_use: Iterable[str]) -> list[CatalogTag]:
     found: dict[str, CatalogTag] = {}
     used = sorted(set(in_use))
     for rule in named_from(rules):
+        if rule.fact in NOT_LISTED_FACTS:
+            continue
         values = [
             *KNOWN_VALUES.get(rule.fact, ()),
             *(name[len(rule.prefix) :] for name in used if name.startswith(rule.prefix)),

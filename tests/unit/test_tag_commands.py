@@ -136,7 +136,7 @@ def test_edit_results_read_the_old_strings_and_the_new_values(
 
 async def test_the_listed_catalog_holds_every_tag_the_rules_can_set(parts: Parts) -> None:
     commands, _, _, _ = parts
-    in_use = {"category:beauty", "prefers:beauty", "gift", "early-adopter"}
+    in_use = {"category:beauty", "prefers:beauty", "gift", "early-adopter", "product:sku-1"}
 
     listed = await commands.listed_catalog(in_use)
 
@@ -150,6 +150,8 @@ async def test_the_listed_catalog_holds_every_tag_the_rules_can_set(parts: Parts
     assert listed["category:beauty"].labels == {"zh-CN": "美妆", "en": "Beauty"}
     assert listed["prefers:beauty"].labels["zh-CN"] == "偏好：美妆"
     assert {"vip", "gift", "urgent"} <= set(listed)  # the stored ones stay
+    # one tag per product sold would fill every tag picker: not listed
+    assert not any(name.startswith("product:") for name in listed)
 
 
 async def test_a_listed_rule_tag_can_be_named_and_is_then_stored(parts: Parts) -> None:
