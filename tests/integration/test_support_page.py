@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
-from playwright.async_api import Page, async_playwright, expect
+from playwright.async_api import Locator, Page, async_playwright, expect
 from pymongo.asynchronous.database import AsyncDatabase
 
 from bench.harness import free_port
@@ -97,6 +97,16 @@ async def store_tagged_order(database: AsyncDatabase[dict[str, Any]], order_no: 
     return str(next(t["reason"] for t in detail["tags"] if t["name"] == "urgent"))
 
 
+async def settled(button: Locator) -> None:
+    """Wait until the page's button is older than the moment in which the support page ignores
+    a click on a button it has just drawn (``FRESH_MS`` in alerts.js): a person's aim takes
+    longer than that; a test's click would not."""
+    await button.evaluate(
+        "(b) => new Promise((done) => setTimeout(done,"
+        " Math.max(0, 450 - (performance.now() - Number(b.dataset.drawn || 0)))))"
+    )
+
+
 async def test_a_new_urgent_order_appears_live_and_can_be_acknowledged(
     settings: Settings, mongo_db: AsyncDatabase[dict[str, Any]], tmp_path: Path, run_id: str
 ) -> None:
@@ -121,6 +131,7 @@ async def test_a_new_urgent_order_appears_live_and_can_be_acknowledged(
         await expect(row).to_be_visible(timeout=15_000)  # arrived without a reload
         await expect(row).to_contain_text("critical")
 
+        await settled(row.locator("button[data-act=claim]"))
         await row.locator("text=Claim").click()
         await expect(row).to_contain_text("claimed by local-dev")
         await row.click()
@@ -260,6 +271,7 @@ async def test_rows_stay_under_the_pointer_and_claim_acts_on_the_row_pressed(
 ) -> None:
     notifier_settings = page_settings(settings, tmp_path, run_id)
     first = tagged_event(f"{run_id}-first", ["urgent"])
+    above = tagged_event(f"{run_id}-above", ["urgent"])  # newer: listed above the first
     later = [tagged_event(f"{run_id}-later-{n}", ["urgent"]) for n in range(2)]
     async with (
         served(notifier_settings) as url,
@@ -272,22 +284,37 @@ async def test_rows_stay_under_the_pointer_and_claim_acts_on_the_row_pressed(
         await publish_tagged(notifier_settings, [first])
         row = page.locator(f"tr[data-id='{first.order_no}:support']")
         await expect(row).to_be_visible(timeout=15_000)
+        await publish_tagged(notifier_settings, [above])
+        above_row = page.locator(f"tr[data-id='{above.order_no}:support']")
+        await expect(above_row).to_be_visible(timeout=15_000)
         await row.evaluate("(tr) => { tr.dataset.mark = 'the same element'; }")
         box = await row.bounding_box()
         claim = row.locator("button[data-act=claim]")
         await claim.hover()  # the pointer on the list, about to press Claim
 
+        # a colleague claims the alert above (its Claim button goes, its row could shrink), new
+        # alerts come, and the one under the pointer changes: held, nothing moves
+        colleague = await api.post(f"/api/alerts/{above.order_no}:support/claim")
+        assert colleague.status_code == 200
         await publish_tagged(notifier_settings, [*later, again(first, ["urgent", "new-order"])])
         held = page.locator("#held")
-        await expect(held).to_have_text("2 new alerts — show", timeout=15_000)
-        await expect(row.locator(".c-tags")).to_contain_text("New order")  # updated in place
+        await expect(held).to_have_text("4 new or changed alerts — show", timeout=15_000)
+        await expect(row.locator(".c-tags")).not_to_contain_text("New order")  # not redrawn yet
+        await expect(above_row.locator("button[data-act=claim]")).to_be_visible()
         assert await row.get_attribute("data-mark") == "the same element"
-        assert await row.bounding_box() == box  # nothing went in above it
+        assert await row.bounding_box() == box  # nothing went in above it, nothing shrank
         for event in later:
             await expect(page.locator(f"tr[data-id='{event.order_no}:support']")).to_have_count(0)
 
+        ack = row.locator("button[data-act=ack]")
+        ack_before = await ack.bounding_box()
         await claim.click()
-        await expect(row).to_contain_text("claimed by local-dev")
+        await expect(row).to_contain_text("claimed by local-dev")  # its own answer, at once
+        await expect(row.locator(".c-tags")).to_contain_text("New order")
+        # Acknowledge kept its place: Claim's slot stays, hidden, so a second click lands on
+        # nothing rather than on Acknowledge
+        await expect(row.locator("button[data-act=claim]")).to_be_hidden()
+        assert await ack.bounding_box() == ack_before
         claimed = {
             a["order_no"]: a.get("claimed_by")
             for a in (await api.get("/api/alerts", params={"limit": 500})).json()

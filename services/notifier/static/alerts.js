@@ -15,6 +15,11 @@
   const rows = new Map();    // alert id → its <tr>, while listed
   const drawn = new WeakMap();  // <tr> → the signature of what it shows
   const held = new Set();    // ids of matching alerts not listed yet (the list was held)
+  const stale = new Set();   // ids of listed alerts changed while held: redrawn on release
+  let acted = null;          // the alert this page just claimed or acknowledged: redrawn at once
+  // a click this soon after its button was drawn lands where the pointer was aimed before the
+  // redraw: ignored (a colleague's claim, or the answer to one's own, moved it under the pointer)
+  const FRESH_MS = 400;
   let selected = null;       // the alert whose detail is open
   let pointerInList = false;
   let busy = 0;              // claims and acknowledgements under way
@@ -40,10 +45,12 @@
     if (a.claimed_by) who.append(el("div", { text: t("alerts.claimed_by", { who: a.claimed_by }) }));
     if (a.acknowledged_by) who.append(el("div", { text: t("alerts.acked_by", { who: a.acknowledged_by }) }));
     const actions = el("td", { class: "c-acts" });
-    const button = (act, label) => el("button", { type: "button", class: "btn small", "data-act": act, "data-id": a.alert_id, text: t(label) });
+    const button = (act, label) => el("button", { type: "button", class: "btn small", "data-act": act, "data-id": a.alert_id, "data-drawn": String(performance.now()), text: t(label) });
     if (a.status === "open") {
-      if (!a.claimed_by) actions.append(button("claim", "alerts.claim"));
-      actions.append(button("ack", "alerts.ack"));
+      // a claimed alert keeps Claim's place (hidden): Acknowledge never moves up under the pointer
+      const claim = button("claim", "alerts.claim");
+      if (a.claimed_by) { claim.disabled = true; claim.classList.add("slot"); claim.setAttribute("aria-hidden", "true"); claim.tabIndex = -1; }
+      actions.append(claim, button("ack", "alerts.ack"));
     }
     return [
       el("td", { class: "c-sev" }, severity(a.severity)),
@@ -63,12 +70,19 @@
     a.order_no, a.customer_id, a.customer_tier, a.amount, a.currency, a.tags, a.claimed_by, a.acknowledged_by,
     (a.deliveries || []).map((d) => [d.channel, d.status])]);
 
-  function draw(tr, a) {
+  function draw(tr, a, hold) {
     const shown = signature(a);
+    if (drawn.get(tr) === shown) { stale.delete(a.alert_id); return; }
+    // held: a listed row keeps what it shows (a height change would move the rows under the
+    // pointer), but the one this page just acted on shows its answer
+    if (hold && drawn.has(tr) && a.alert_id !== acted) { stale.add(a.alert_id); return; }
     tr.className = `alert ${a.status}${a.alert_id === selected ? " selected" : ""}${tr.classList.contains("new") ? " new" : ""}`;
-    if (drawn.get(tr) === shown) return;
     drawn.set(tr, shown);
+    stale.delete(a.alert_id);
+    // a button the row had already keeps its age: only one that appears is fresh (FRESH_MS)
+    const aged = Object.fromEntries([...tr.querySelectorAll("button[data-act]")].map((b) => [b.dataset.act, b.dataset.drawn]));
     tr.replaceChildren(...cells(a));
+    for (const b of tr.querySelectorAll("button[data-act]")) if (aged[b.dataset.act]) b.dataset.drawn = aged[b.dataset.act];
   }
 
   function render({ release = false } = {}) {
@@ -85,12 +99,12 @@
         tr = el("tr", { "data-id": a.alert_id, class: loaded ? "new" : "" });
         rows.set(a.alert_id, tr);
       }
-      draw(tr, a);
+      draw(tr, a, hold);
       order.push(tr);
     }
     for (const [id, tr] of rows) {
       if (wantedIds.has(id)) continue;
-      if (hold) draw(tr, alerts.get(id));  // stays where it is, showing its new state, until released
+      if (hold) draw(tr, alerts.get(id), hold);  // stays where it is until released
       else { tr.remove(); rows.delete(id); }
     }
     if (!hold) {  // in order, moving only the rows out of place (each keeps its element)
@@ -105,8 +119,9 @@
       tbody.replaceChildren(el("tr", { class: "placeholder" },
         el("td", { colspan: "7", class: "empty", text: t(alerts.size ? "alerts.none_match" : "alerts.none") })));
     }
-    $("held").hidden = held.size === 0;
-    $("held").textContent = t("alerts.held", { n: held.size });
+    const waiting = held.size + stale.size;
+    $("held").hidden = waiting === 0;
+    $("held").textContent = t("alerts.held", { n: waiting });
   }
 
   async function call(path, options = {}) {
@@ -125,15 +140,18 @@
   }
 
   async function act(id, action, button) {
+    if (performance.now() - Number(button.dataset.drawn || 0) < FRESH_MS) return;
     busy += 1;
     button.disabled = true;
     try {
       const a = await call(`/api/alerts/${encodeURIComponent(id)}/${action}`, { method: "POST" });
       alerts.set(a.alert_id, { ...(alerts.get(a.alert_id) || {}), ...a });
+      acted = a.alert_id;
     } finally {
       busy -= 1;
       button.disabled = false;
       render();
+      acted = null;
     }
   }
 
