@@ -445,6 +445,10 @@ class ReadModel:
             return str(job["kind"]), str(job["change"]["add"][0])
         return None
 
+    async def tags_in_use(self) -> set[str]:
+        """The tags some order carries (the ``tag_names`` index's keys: no order is read)."""
+        return {str(name) for name in await self._orders.distinct("tag_names")}
+
     async def tag_usage(self) -> dict[str, int]:
         """How many orders carry each tag."""
         rows = await self._aggregate(

@@ -259,6 +259,8 @@ async def test_rename_and_merge_rewrite_the_orders_that_carry_the_tag(
         rename = (await client.post("/tags/gift/rename", json={"new_name": "gift-wrap"})).json()
         await eventually(lambda: _job_done(client, rename["job_id"]))
         catalog = {t["name"]: t for t in (await client.get("/tags")).json()}
+        # for pickers and badges: the same tags, no usage counted
+        names_only = (await client.get("/tags", params={"usage": "false"})).json()
         carrying = (await client.get("/orders", params={"all_tags": "gift-wrap"})).json()
 
     assert rules_tag.status_code == 409
@@ -268,6 +270,8 @@ async def test_rename_and_merge_rewrite_the_orders_that_carry_the_tag(
     assert "present" not in catalog
     assert catalog["gift-wrap"]["orders"] == 6
     assert catalog["gift-wrap"]["description"] == "gift wrap"
+    assert [t["name"] for t in names_only] == list(catalog)
+    assert {(t["orders"], t["customers"]) for t in names_only} == {(None, None)}
 
 
 async def _job_done(client: httpx.AsyncClient, job_id: str) -> bool:

@@ -62,7 +62,8 @@ const OT = {
   },
   catalog: null,
   async loadCatalog() {
-    if (!OT.catalog) OT.catalog = await OT.api("/tags");
+    // names, labels, colours for badges and pickers: no usage counts (they read every order)
+    if (!OT.catalog) OT.catalog = await OT.api("/tags?usage=false");
     return OT.catalog;
   },
   colourOf(name) {

@@ -32,8 +32,7 @@
   const byRules = (name) => RULES.tags.includes(name) || RULES.prefixes.some((p) => p && name.startsWith(p));
 
   async function draw() {
-    OT.catalog = null;
-    const catalog = await OT.loadCatalog();
+    const catalog = OT.catalog = await api("/tags");  // with its usage: this page shows it
     const body = document.querySelector("#catalog tbody"); body.replaceChildren();
     for (const tag of catalog) {
       const tr = el("tr", { "data-tag": tag.name, class: tag.active ? "" : "muted" });

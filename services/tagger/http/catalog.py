@@ -38,11 +38,25 @@ def shown(tag: CatalogTag, commands: TagCommands, catalog: dict[str, CatalogTag]
 
 @router.get("/tags", response_model=list[CatalogUsageOut])
 async def list_tags(
-    key: Reader, queries: Queries, commands: Commands, segments: CustomerSegments
+    key: Reader,
+    queries: Queries,
+    commands: Commands,
+    segments: CustomerSegments,
+    usage: Annotated[
+        bool,
+        Query(
+            description="count the orders and customers carrying each tag (every order and "
+            "customer is read); false lists the catalog alone, for pickers and labels"
+        ),
+    ] = True,
 ) -> Any:
     """The catalog with how many orders and how many customers carry each tag; with it every
     tag the rules can set (``status:*``, ``region:*``, and the values in use of families named
     from data: ``category:*``, ``prefers:*``), so each can be named."""
+    if not usage:
+        in_use = {*await queries.tags_in_use(), *await segments.tags_in_use()}
+        catalog = await commands.listed_catalog(in_use)
+        return [shown(tag, commands, catalog) for tag in catalog.values()]
     orders = await queries.tag_usage()
     customers = await segments.tag_usage()
     catalog = await commands.listed_catalog({*orders, *customers})

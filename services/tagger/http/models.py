@@ -181,8 +181,10 @@ class CatalogTagOut(BaseModel):
 
 
 class CatalogUsageOut(CatalogTagOut):
-    orders: int = Field(description="orders carrying the tag")
-    customers: int = Field(description="customers carrying the tag (customer rules' tags)")
+    orders: int | None = Field(None, description="orders carrying the tag (null: usage=false)")
+    customers: int | None = Field(
+        None, description="customers carrying the tag (customer rules' tags; null: usage=false)"
+    )
 
 
 class LikelyDuplicatesOut(BaseModel):
