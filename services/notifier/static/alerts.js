@@ -17,9 +17,11 @@
   const held = new Set();    // ids of matching alerts not listed yet (the list was held)
   const stale = new Set();   // ids of listed alerts changed while held: redrawn on release
   let acted = null;          // the alert this page just claimed or acknowledged: redrawn at once
-  // a click this soon after its button was drawn lands where the pointer was aimed before the
-  // redraw: ignored (a colleague's claim, or the answer to one's own, moved it under the pointer)
+  // a click this soon after its button appeared under a pointer that has not moved since was
+  // aimed at what was there before: ignored (a pointer moved onto it saw it)
   const FRESH_MS = 400;
+  let pointerMovedAt = 0;
+  document.addEventListener("pointermove", () => { pointerMovedAt = performance.now(); }, { passive: true });
   let selected = null;       // the alert whose detail is open
   let pointerInList = false;
   let busy = 0;              // claims and acknowledgements under way
@@ -133,14 +135,23 @@
     return answer.json();
   }
 
+  // an alert as the page last heard of it, unless what it holds is newer (each stored change
+  // of an alert counts one ``version``; a change heard while the list loaded may be older)
+  function keep(alert) {
+    const known = alerts.get(alert.alert_id);
+    if (known && alert.version !== undefined && known.version !== undefined && alert.version < known.version) return;
+    alerts.set(alert.alert_id, { ...(known || {}), ...alert });
+  }
+
   async function load() {
-    for (const a of await call("/api/alerts?limit=500")) alerts.set(a.alert_id, a);
-    render({ release: true });
+    for (const a of await call("/api/alerts?limit=500")) keep(a);
+    render({ release: !loaded });  // a reload after a reconnection keeps a held list held
     loaded = true;
   }
 
   async function act(id, action, button) {
-    if (performance.now() - Number(button.dataset.drawn || 0) < FRESH_MS) return;
+    const drawnAt = Number(button.dataset.drawn || 0);
+    if (drawnAt > pointerMovedAt && performance.now() - drawnAt < FRESH_MS) return;
     busy += 1;
     button.disabled = true;
     try {
@@ -210,23 +221,38 @@
   $("held").addEventListener("click", () => render({ release: true }));
   for (const id of ["f-status", "f-severity", "f-tag", "f-team"]) $(id).addEventListener("input", () => render({ release: true }));
 
+  function hear({ change, alert }) {
+    if (change === "delivery_failed") {
+      const a = alerts.get(alert.alert_id);
+      if (a) a.deliveries = (a.deliveries || []).map((d) => (d.channel === alert.channel ? { ...d, status: "failed" } : d));
+      return;
+    }
+    keep(alert);
+  }
+
+  // The list is read once the live stream is open (the server subscribes before it answers),
+  // and again after each reconnection: an alert raised while the page loaded, or while it was
+  // cut off, is never missed. Changes heard meanwhile wait for the list, then apply in turn.
+  let heard = null;  // changes heard while the list (re)loads
   function connect() {
     const source = new EventSource("/api/events");
-    source.onopen = () => { $("status").textContent = t("alerts.live"); $("status").className = "live"; };
+    source.onopen = async () => {
+      $("status").textContent = t("alerts.live"); $("status").className = "live";
+      if (heard) return;
+      heard = [];
+      try { await load(); } finally {
+        for (const message of heard) hear(message);
+        heard = null;
+        render();
+      }
+    };
     source.onerror = () => { $("status").textContent = t("alerts.reconnecting"); $("status").className = ""; };
     source.onmessage = (event) => {
-      const { change, alert } = JSON.parse(event.data);
-      if (change === "delivery_failed") {
-        const a = alerts.get(alert.alert_id);
-        if (a) {
-          a.deliveries = (a.deliveries || []).map((d) => (d.channel === alert.channel ? { ...d, status: "failed" } : d));
-          render();
-        }
-        return;
-      }
-      alerts.set(alert.alert_id, { ...(alerts.get(alert.alert_id) || {}), ...alert });
+      const message = JSON.parse(event.data);
+      if (heard) { heard.push(message); return; }
+      hear(message);
       render();
     };
   }
-  load().then(connect);
+  connect();
 })();
