@@ -17,9 +17,20 @@ notifier="http://127.0.0.1:${ORDERTAG_NOTIFIER_PORT:-8003}"
 services=()   # pids of the three services
 simulator=""  # pid of the simulator
 
-stop_pids() {  # stop_pids PID...: SIGTERM, then wait for each
+running() {  # running PID...: whether any of them still runs (an exited child not yet reaped does not)
+    local pid
+    for pid; do [[ "$(ps -o stat= -p "$pid" 2>/dev/null)" =~ ^[^Z] ]] && return 0; done
+    return 1
+}
+
+stop_pids() {  # stop_pids PID...: SIGTERM, then wait for each; SIGKILL whatever runs at 20 s
     (($#)) || return 0
     kill "$@" 2>/dev/null
+    for _ in $(seq 1 100); do running "$@" || break; sleep 0.2; done
+    if running "$@"; then
+        echo "[demo] $* did not stop within 20 s: killed"
+        kill -KILL "$@" 2>/dev/null
+    fi
     wait "$@" 2>/dev/null
 }
 
