@@ -16,10 +16,13 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
+import uvicorn
 from redis.asyncio.cluster import RedisCluster
+from starlette.types import ASGIApp
 
 from bench.harness import free_port
 from shared.settings import Settings
@@ -281,3 +284,28 @@ async def start_module(
     return await asyncio.create_subprocess_exec(
         sys.executable, "-m", module, *args, env=env, stdout=log, stderr=log
     )
+
+
+@asynccontextmanager
+async def served_app(
+    app: ASGIApp, lifespan: Literal["auto", "on", "off"] = "auto"
+) -> AsyncIterator[str]:
+    """``app`` under uvicorn on a free local port, in this event loop, for the block: its URL
+    (real connections, as a browser or a client that can be cut off needs)."""
+    port = free_port()
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_level="warning", lifespan=lifespan
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    try:
+        for _ in range(300):  # 30 s
+            if server.started or task.done():
+                break
+            await asyncio.sleep(0.1)
+        if not server.started:
+            raise RuntimeError("the app did not start")
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task

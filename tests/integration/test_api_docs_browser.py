@@ -1,42 +1,19 @@
 """The API docs render in a real headless Chromium with every request answered by the service
 itself: the machine may have no internet, and jsDelivr is unreliable in mainland China."""
 
-import asyncio
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 import pytest
-import uvicorn
 from fastapi import FastAPI
 from playwright.async_api import Request, Route, async_playwright, expect
 
-from bench.harness import free_port
 from services.ingest.app import create_app as ingest_app
 from services.tagger.app import create_app as tagger_app
-from tests.conftest import eventually
+from tests.integration.servers import served_app
 from tests.integration.test_support_page import CHROMIUM, CHROMIUM_ARGS
 
 pytestmark = pytest.mark.integration
-
-
-@asynccontextmanager
-async def served(app: FastAPI) -> AsyncIterator[str]:
-    """The app without its lifespan: the docs need no Kafka, MongoDB or Redis."""
-    port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-
-    async def started() -> bool:
-        return bool(server.started)
-
-    await eventually(started, within=20)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
 
 
 @pytest.mark.parametrize("make_app", [tagger_app, ingest_app], ids=["tagger", "ingest"])
@@ -44,7 +21,7 @@ async def test_api_docs_render_with_no_request_to_another_host(
     make_app: Callable[[], FastAPI],
 ) -> None:
     elsewhere: list[str] = []
-    async with served(make_app()) as url, async_playwright() as playwright:
+    async with served_app(make_app(), lifespan="off") as url, async_playwright() as playwright:
         origin = urlsplit(url).netloc
 
         async def same_origin_only(route: Route, request: Request) -> None:

@@ -5,18 +5,15 @@ import asyncio
 import os
 import re
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
-from fastapi import FastAPI
 from playwright.async_api import Browser, Page, async_playwright, expect
 from pymongo.asynchronous.database import AsyncDatabase
 
-from bench.harness import free_port
 from services.console.users import Role, UserStore
+from services.notifier.app import create_app as notifier_app
 from services.notifier.settings import NotifierSettings
 from services.tagger.app import create_app
 from services.tagger.builtin_labels import reason_labels
@@ -25,33 +22,15 @@ from services.tagger.rules.schema import load_rules
 from services.tagger.settings import DEFAULT_RULES_FILE, TaggerSettings
 from shared.events import OrderCreated
 from shared.stored_tags import order_tags, stored_tags_of
-from tests.conftest import eventually
 from tests.generated import order_stream
 from tests.integration.conftest import publish_events, wait_for_orders
+from tests.integration.servers import served_app
 from tests.integration.test_notifier import publish_tagged, routing_file, tagged_event
 from tests.integration.test_support_page import CHROMIUM, CHROMIUM_ARGS
-from tests.integration.test_support_page import served as notifier_served
 
 pytestmark = pytest.mark.integration
 DOCS = Path(__file__).parents[2] / "docs" / "console"
 PASSWORD = "correct horse battery"
-
-
-@asynccontextmanager
-async def served(app: FastAPI) -> AsyncIterator[str]:
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    task = asyncio.create_task(server.serve())
-
-    async def started() -> bool:
-        return bool(server.started)
-
-    await eventually(started, within=30)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
 
 
 async def shot(page: Page, name: str, tmp_path: Path, full_page: bool = True) -> None:
@@ -95,7 +74,7 @@ async def console_url(
     events, _ = order_stream(120, customers=15, seed=8, prefix=run_id)
     await publish_events(tagger_settings, events)
     app = create_app(tagger_settings)
-    async with served(app) as url:
+    async with served_app(app) as url:
         created = sum(isinstance(e, OrderCreated) for e in events)
         await wait_for_orders(mongo_db, created, len(events), within=90)
         yield url
@@ -321,7 +300,7 @@ async def test_the_alerts_page_joins_the_console_with_its_sign_in_and_order_link
     )
     order_no = sorted(await tagged_with(mongo_db, "urgent"))[0]
     async with (
-        notifier_served(notifier_settings) as alerts_url,
+        served_app(notifier_app(notifier_settings)) as alerts_url,
         async_playwright() as playwright,
     ):
         browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)

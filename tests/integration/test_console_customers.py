@@ -19,7 +19,8 @@ from shared.events import OrderCreated
 from tests.conftest import eventually
 from tests.factories import customer_order
 from tests.integration.conftest import publish_events
-from tests.integration.test_console_browser import PASSWORD, served, shot, signed_in
+from tests.integration.servers import served_app
+from tests.integration.test_console_browser import PASSWORD, shot, signed_in
 from tests.integration.test_support_page import CHROMIUM, CHROMIUM_ARGS
 
 pytestmark = pytest.mark.integration
@@ -57,7 +58,7 @@ async def console_url(
         for n, (days, lines) in enumerate(orders)
     ]
     await publish_events(tagger_settings, events)
-    async with served(create_app(tagger_settings)) as url:
+    async with served_app(create_app(tagger_settings)) as url:
 
         async def all_tagged() -> bool:
             held = await mongo_db["customers"].find({}, {"orders": 1}).to_list()

@@ -20,7 +20,8 @@ from services.console.settings import ConsoleSettings
 from services.tagger.app import create_app
 from services.tagger.settings import TaggerSettings
 from tests.integration.conftest import api_client
-from tests.integration.test_console_browser import served, shot
+from tests.integration.servers import served_app
+from tests.integration.test_console_browser import shot
 from tests.integration.test_support_page import CHROMIUM, CHROMIUM_ARGS
 
 pytestmark = [
@@ -190,7 +191,7 @@ async def test_staff_sign_in_through_the_provider_in_the_browser(
     sub, name = f"sub-{run_id}", f"zhang.san-{run_id}"
     await person(issuer, sub, {"preferred_username": name, "groups": ["ordertag-viewer"]})
     async with (
-        served(_console_app(tagger_settings, issuer)) as url,
+        served_app(_console_app(tagger_settings, issuer)) as url,
         async_playwright() as playwright,
     ):
         browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)

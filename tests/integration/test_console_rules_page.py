@@ -19,7 +19,8 @@ from shared.events import OrderCreated
 from tests.conftest import eventually
 from tests.generated import order_stream
 from tests.integration.conftest import publish_events, wait_for_orders
-from tests.integration.test_console_browser import PASSWORD, served, shot, signed_in
+from tests.integration.servers import served_app
+from tests.integration.test_console_browser import PASSWORD, shot, signed_in
 from tests.integration.test_support_page import CHROMIUM, CHROMIUM_ARGS
 
 pytestmark = pytest.mark.integration
@@ -64,7 +65,7 @@ async def test_admins_diff_activate_and_roll_back_and_viewers_only_look(
     events, _ = order_stream(120, customers=15, seed=8, prefix=run_id)
     await publish_events(tagger_settings, events)
     app = create_app(tagger_settings)
-    async with served(app) as url, async_playwright() as playwright:
+    async with served_app(app) as url, async_playwright() as playwright:
         created = sum(isinstance(e, OrderCreated) for e in events)
         await wait_for_orders(mongo_db, created, len(events), within=90)
         before = await big_customers(mongo_db)

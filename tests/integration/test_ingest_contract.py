@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from services.ingest.app import create_app
 from services.ingest.settings import IngestSettings
 from shared.auth import API_KEY_HEADER, LOCAL_DEV_KEY
-from tests.integration.test_ingest_redis_outage import served
+from tests.integration.servers import served_app
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).parents[2]
@@ -20,7 +21,7 @@ async def test_ingest_answers_as_its_openapi_document_says(
     ingest_settings: IngestSettings,
 ) -> None:
     settings = ingest_settings.model_copy(update={"ingest_rate_per_minute": 0})
-    async with served(settings) as url:
+    async with served_app(create_app(settings), lifespan="on") as url:
         process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",

@@ -2,14 +2,11 @@
 dependency is down, ingest recovers by itself, and clients ride the outage out losing nothing."""
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
 
-from bench.harness import free_port
 from services.ingest.app import create_app
 from services.ingest.settings import IngestSettings
 from services.simulator.ingest_client import IngestClient
@@ -18,7 +15,7 @@ from shared.events import order_event_adapter
 from tests.conftest import eventually
 from tests.factories import order_payload
 from tests.integration.conftest import api_client, read_topic
-from tests.integration.servers import RedisServer
+from tests.integration.servers import RedisServer, served_app
 
 pytestmark = pytest.mark.integration
 
@@ -36,21 +33,6 @@ def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
 @pytest.fixture
 def outage_settings(ingest_settings: IngestSettings, redis_server: RedisServer) -> IngestSettings:
     return ingest_settings.model_copy(update={"redis_url": redis_server.url})
-
-
-@asynccontextmanager
-async def served(settings: IngestSettings) -> AsyncIterator[str]:
-    """Ingest under uvicorn on a port of its own: real connections that can drop."""
-    port = free_port()
-    config = uvicorn.Config(create_app(settings), port=port, log_level="warning", lifespan="on")
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    await eventually(lambda: asyncio.sleep(0, server.started), within=30)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
 
 
 async def test_redis_killed_gives_503_with_retry_after_then_recovers(
@@ -103,7 +85,7 @@ async def test_the_simulator_client_rides_out_a_redis_kill_and_loses_nothing(
     outage_settings: IngestSettings, redis_server: RedisServer, run_id: str
 ) -> None:
     orders = [order_payload(f"{run_id}-{i}") for i in range(60)]
-    async with served(outage_settings) as url:
+    async with served_app(create_app(outage_settings), lifespan="on") as url:
         client = IngestClient(url, LOCAL_DEV_KEY, retry_for_s=60)
         try:
             await client.send_orders(orders[:20])

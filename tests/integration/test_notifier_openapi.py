@@ -7,11 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from services.notifier.app import create_app
 from services.notifier.settings import NotifierSettings, Role
 from shared.auth import API_KEY_HEADER, LOCAL_DEV_KEY
 from shared.settings import Settings
+from tests.integration.servers import served_app
 from tests.integration.test_notifier import routing_file
-from tests.integration.test_support_page import served
 
 pytestmark = pytest.mark.integration
 MAX_EXAMPLES = 10
@@ -26,7 +27,7 @@ async def test_the_notifier_answers_as_its_openapi_document_says(
         notifier_routing_file=routing_file(tmp_path, [], []),
         notifier_api_rate_per_minute=100_000,  # the run is about the contract, not the limit
     )
-    async with served(notifier_settings) as url:
+    async with served_app(create_app(notifier_settings)) as url:
         run = await asyncio.create_subprocess_exec(
             *(sys.executable, "-m", "schemathesis.cli", "run", f"{url}/openapi.json"),
             *("--checks", "all", "--max-examples", str(MAX_EXAMPLES), "--seed", "7"),

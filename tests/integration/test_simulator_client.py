@@ -3,11 +3,12 @@ ingest's batch cap is split, never refused whole."""
 
 import pytest
 
+from services.ingest.app import create_app
 from services.ingest.settings import IngestSettings
 from services.simulator.cli import BATCH_SIZE, _IngestSender
 from shared.auth import LOCAL_DEV_KEY
 from tests.factories import order_payload
-from tests.integration.test_ingest_redis_outage import served
+from tests.integration.servers import served_app
 
 pytestmark = pytest.mark.integration
 
@@ -17,7 +18,7 @@ async def test_a_catch_up_over_the_batch_cap_is_sent_in_several_batches(
 ) -> None:
     orders = [order_payload(f"{run_id}-{i}") for i in range(ingest_settings.ingest_max_batch + 200)]
     changes = [{"order_no": f"{run_id}-0", "customer_id": "C-1", "status": "shipped"}]
-    async with served(ingest_settings) as url:
+    async with served_app(create_app(ingest_settings), lifespan="on") as url:
         sender = _IngestSender(url, LOCAL_DEV_KEY, retry_for_s=30)
         try:
             await sender.send(orders, changes)

@@ -1,22 +1,17 @@
 """The live support page in a real headless Chromium (Debian's, driven by Playwright)."""
 
-import asyncio
 import os
 import re
 import shutil
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from playwright.async_api import Page, async_playwright, expect
 from pymongo.asynchronous.database import AsyncDatabase
 
-from bench.harness import free_port
 from services.console.i18n import LANG_COOKIE
 from services.console.sessions import COOKIE as CONSOLE_COOKIE
 from services.console.sessions import SessionStore
@@ -37,6 +32,7 @@ from shared.redis import make_redis
 from shared.settings import Settings
 from tests.conftest import eventually
 from tests.factories import make_order
+from tests.integration.servers import served_app
 from tests.integration.test_notifier import publish_tagged, routing_file, tagged_event
 from tests.integration.test_stored_forms import RULES, TEMPLATES
 
@@ -53,25 +49,6 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-
-
-@asynccontextmanager
-async def served(settings: NotifierSettings) -> AsyncIterator[str]:
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
-    )
-    task = asyncio.create_task(server.serve())
-
-    async def started() -> bool:
-        return bool(server.started)
-
-    await eventually(started, within=20)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
 
 
 async def store_tagged_order(database: AsyncDatabase[dict[str, Any]], order_no: str) -> str:
@@ -105,7 +82,7 @@ async def test_a_new_urgent_order_appears_live_and_can_be_acknowledged(
         notifier_group_id=f"page-{run_id}",
         notifier_routing_file=routing_file(tmp_path, [], []),
     )
-    async with served(notifier_settings) as url, async_playwright() as playwright:
+    async with served_app(create_app(notifier_settings)) as url, async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = await browser.new_page(viewport={"width": 1280, "height": 720})
         await page.goto(f"{url}/")
@@ -165,7 +142,10 @@ async def test_the_consoles_session_opens_the_api_with_its_csrf_token_and_role(
     agent_cookie, agent = await sessions.open(User(name="agent-li", role=Role.AGENT))
     viewer_cookie, _ = await sessions.open(User(name="viewer-wu", role=Role.VIEWER))
     try:
-        async with served(notifier_settings) as url, httpx.AsyncClient(base_url=url) as client:
+        async with (
+            served_app(create_app(notifier_settings)) as url,
+            httpx.AsyncClient(base_url=url) as client,
+        ):
 
             async def call(method: str, path: str, cookie: str, **headers: str) -> int:
                 client.cookies.set(CONSOLE_COOKIE, cookie)
@@ -221,7 +201,7 @@ async def test_every_column_is_readable_at_usual_widths_in_both_languages(
     settings: Settings, tmp_path: Path, run_id: str
 ) -> None:
     notifier_settings = page_settings(settings, tmp_path, run_id)
-    async with served(notifier_settings) as url, async_playwright() as playwright:
+    async with served_app(create_app(notifier_settings)) as url, async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = await browser.new_page(viewport={"width": 1280, "height": 900})
         await sign_in(page, url)
@@ -263,7 +243,7 @@ async def test_rows_stay_under_the_pointer_and_claim_acts_on_the_row_pressed(
     above = tagged_event(f"{run_id}-above", ["urgent"])  # newer: listed above the first
     later = [tagged_event(f"{run_id}-later-{n}", ["urgent"]) for n in range(2)]
     async with (
-        served(notifier_settings) as url,
+        served_app(create_app(notifier_settings)) as url,
         async_playwright() as playwright,
         httpx.AsyncClient(base_url=url, headers={"X-API-Key": LOCAL_DEV_KEY}) as api,
     ):
@@ -328,7 +308,7 @@ async def test_the_sign_in_page_speaks_the_browsers_language_and_the_site_has_an
     settings: Settings, tmp_path: Path, run_id: str
 ) -> None:
     notifier_settings = page_settings(settings, tmp_path, run_id)
-    async with served(notifier_settings) as url, async_playwright() as playwright:
+    async with served_app(create_app(notifier_settings)) as url, async_playwright() as playwright:
         async with httpx.AsyncClient(base_url=url) as client:
             icon = await client.get("/favicon.ico")
             assert (icon.status_code, icon.headers["content-type"]) == (200, "image/x-icon")
@@ -359,7 +339,7 @@ async def test_an_alert_raised_while_the_page_reads_its_list_is_not_missed(
     notifier_settings = page_settings(settings, tmp_path, run_id)
     late = tagged_event(f"{run_id}-late", ["urgent"])
     async with (
-        served(notifier_settings) as url,
+        served_app(create_app(notifier_settings)) as url,
         async_playwright() as playwright,
         httpx.AsyncClient(base_url=url, headers={"X-API-Key": LOCAL_DEV_KEY}) as api,
     ):
