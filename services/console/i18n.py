@@ -52,6 +52,11 @@ class Language:
         text = self.messages.get(key, key)
         return text.format(**values) if values else text
 
+    def word(self, prefix: str, value: str) -> str:
+        """A value's word from the messages (``alerts.kind.`` + ``fraud_risk``: 欺诈风险), the
+        value itself when there is none."""
+        return self.messages.get(prefix + value, value)
+
     def tag_label(self, name: str) -> str:
         """A tag's display label: the built-in one (``tags``, or a prefixed tag's value by its
         group: ``category:beauty`` 美妆, ``prefers:beauty`` 偏好：美妆), else the name itself

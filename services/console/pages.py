@@ -52,6 +52,7 @@ def _render(
         {
             "lang": lang,
             "t": lang.t,
+            "word": lang.word,
             "session": session,
             "here": request.url.path + (f"?{request.url.query}" if request.url.query else ""),
             "can_tag": Scope.TAG in scopes,

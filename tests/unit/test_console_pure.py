@@ -82,10 +82,24 @@ def test_category_and_preference_tags_read_in_chinese_and_unknown_values_as_them
     assert en.tag_label("prefers:beauty") == "Prefers: Beauty"
     assert zh.tag_label("category:小家电") == "小家电"
     assert zh.tag_label("prefers:garden") == "偏好：garden"
+    assert zh.tag_label("product:lipstick-187") == "复购：lipstick-187"  # a SKU: no label
+    assert en.tag_label("product:lipstick-187") == "Buys again: lipstick-187"
     assert zh.tag_label("status:lost") == "lost"
     assert zh.value_label("channels", "mini_program") == "小程序"
     assert zh.value_label("categories", "electronics") == "数码电子"
     assert zh.value_label("channels", "kiosk") == "kiosk"
+
+
+def test_alert_kinds_severities_and_states_read_in_the_language_on_order_and_customer_pages() -> (
+    None
+):
+    zh, en = language("zh-CN"), language("en")
+
+    assert zh.word("alerts.kind.", "fraud_risk") == "欺诈风险"
+    assert en.word("alerts.kind.", "fraud_risk") == "Fraud risk"
+    assert zh.word("alerts.status.", "open") == "未处理"
+    assert zh.word("alerts.severity.", "critical") != "critical"
+    assert zh.word("alerts.kind.", "made_up") == "made_up"  # no word: the value itself
 
 
 def test_category_reasons_show_the_categorys_label() -> None:

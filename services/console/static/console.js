@@ -9,6 +9,8 @@ const OT = {
     for (const [k, v] of Object.entries(values || {})) text = text.replaceAll(`{${k}}`, String(v));
     return text;
   },
+  // a value's word from the messages (alerts.kind. + fraud_risk: 欺诈风险), else the value
+  word(prefix, value) { return BOOT.messages[prefix + value] ?? value ?? ""; },
   tagLabel(name) {
     const L = BOOT.labels;
     // the catalog's label in the person's language first (custom tags carry their own)
