@@ -13,7 +13,12 @@ from services.tagger.governance import check_change
 from services.tagger.manual import ManualChange
 from services.tagger.outcomes import EditResult
 from services.tagger.queries import OrderFilter
-from services.tagger.rule_tags import given_by_rules, listed_catalog, settable_tags
+from services.tagger.rule_tags import (
+    given_by_rules,
+    given_to_customers,
+    listed_catalog,
+    settable_tags,
+)
 from services.tagger.rules.book import RuleBook
 from services.tagger.rules.schema import CatalogTag, Family
 from services.tagger.store import TagExists
@@ -125,6 +130,10 @@ class TagCommands:
 
     async def catalog(self) -> dict[str, CatalogTag]:
         return await self._store.catalog()
+
+    def on_customers(self, name: str) -> bool:
+        """Whether only customer rules give the tag (``rule_tags.given_to_customers``)."""
+        return given_to_customers(name, self._rules.current)
 
     async def listed_catalog(self, in_use: set[str]) -> dict[str, CatalogTag]:
         """The stored catalog and every tag the rules can set that it lacks (the values of a

@@ -57,6 +57,20 @@ def given_by_rules(name: str, rules: RuleSet) -> bool:
     )
 
 
+def given_to_customers(name: str, rules: RuleSet) -> bool:
+    """Whether only customer rules give the tag: it sits on customers, never on an order (an
+    order's tag filter or bulk tagging would find or set nothing with it)."""
+    by_customers = any(
+        rule.tag == name or (rule.tag_from and rule.tag_prefix and name.startswith(rule.tag_prefix))
+        for rule in rules.customer_rules
+    )
+    by_orders = any(
+        rule.tag == name or (rule.tag_from and rule.tag_prefix and name.startswith(rule.tag_prefix))
+        for rule in rules.rules
+    )
+    return by_customers and not by_orders
+
+
 def fixed_rule_tags(rules: RuleSet) -> set[str]:
     """The tags order and customer rules give by name."""
     listed: list[Rule | CustomerRule] = [*rules.rules, *rules.customer_rules]

@@ -177,3 +177,12 @@ async def test_tags_the_rules_name_from_facts_or_customer_rules_give_cannot_be_m
             await commands.rename_tag(name, "something-else", "ana")
 
     assert orders.jobs == []
+
+
+def test_tags_only_customer_rules_give_are_marked_for_the_order_pickers(parts: Parts) -> None:
+    commands, _, _, _ = parts
+
+    for name in ("early-adopter", "prefers:beauty", "product:sku-1", "lifecycle:lapsed"):
+        assert commands.on_customers(name), name
+    for name in ("urgent", "returning-customer", "category:beauty", "vip", "gift"):
+        assert not commands.on_customers(name), name

@@ -81,8 +81,9 @@ const OT = {
   fillTagSelect(select, { withEmpty = false, activeOnly = false } = {}) {
     select.replaceChildren();
     if (withEmpty) select.append(OT.el("option", { value: "", text: OT.t("filter.any") }));
+    // every picker is over orders: a tag only customer rules give sits on no order
     for (const tag of OT.catalog || []) {
-      if (activeOnly && !tag.active) continue;
+      if ((activeOnly && !tag.active) || tag.on_customers) continue;
       const option = OT.el("option", { value: tag.name, text: `${OT.tagLabel(tag.name)} (${tag.name})` });
       option.style.color = tag.colour;
       select.append(option);

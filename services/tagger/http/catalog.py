@@ -33,7 +33,11 @@ CustomerSegments = Annotated[Segments, Depends(segments_of)]
 def shown(tag: CatalogTag, commands: TagCommands, catalog: dict[str, CatalogTag]) -> dict[str, Any]:
     """A catalog tag as the API answers it: its permissions resolved (own, family's, default)."""
     permissions = permissions_of(tag.name, {**catalog, tag.name: tag}, commands.families)
-    return {**tag.model_dump(), "permissions": permissions.model_dump()}
+    return {
+        **tag.model_dump(),
+        "permissions": permissions.model_dump(),
+        "on_customers": commands.on_customers(tag.name),
+    }
 
 
 @router.get("/tags", response_model=list[CatalogUsageOut])

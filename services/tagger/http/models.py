@@ -178,6 +178,9 @@ class CatalogTagOut(BaseModel):
         description="who may add or remove it by hand: the tag's own, else its family's, "
         "else the defaults"
     )
+    on_customers: bool = Field(
+        False, description="only customer rules give it: it sits on customers, not on orders"
+    )
 
 
 class CatalogUsageOut(CatalogTagOut):
