@@ -261,7 +261,9 @@ async def alert_detail(request: Request, alert_id: str, user: CurrentUser) -> di
         translations = translations_of((own_words or {}).get("tags", []), order["tags"])
     return {
         "alert": alert,
-        "reasons": readable_causes(alert, translations),
+        "reasons": readable_causes(
+            alert, translations, request.app.state.notifier.routing.whys_in(code)
+        ),
         "order": order,
         "delivery_attempts": await store.attempts_of(alert_id),
     }

@@ -77,12 +77,15 @@ def translations_of(
 
 
 def readable_causes(
-    alert: Mapping[str, Any], translations: Mapping[str, str]
+    alert: Mapping[str, Any],
+    translations: Mapping[str, str],
+    whys: Mapping[str, str] | None = None,
 ) -> list[dict[str, Any]]:
     """The alert's holding reasons, most severe first, for the page to word in the reader's
     language: kind and severity as names (the page has their labels), the routing rule's own
     ``why`` (None for the route's default severity, which the page words itself) and the tag
-    reasons in the reader's language where the order's tags give them. The stored ``reasons``
+    reasons in the reader's language where the order's tags give them; ``whys`` words a
+    rule's ``why`` in the reader's language (``Routing.whys_in``). The stored ``reasons``
     ("urgent: info by default: express shipping → urgent") stay as they are for the channels."""
     holding = [cause for cause in alert.get("causes") or [] if cause.get("cleared_at") is None]
     holding.sort(key=lambda cause: -SEVERITY_RANK[Severity(cause["severity"])])
@@ -93,7 +96,7 @@ def readable_causes(
             "why": None
             if cause["severity_why"]
             == default_why(AlertKind(cause["kind"]), Severity(cause["severity"]))
-            else cause["severity_why"],
+            else (whys or {}).get(cause["severity_why"], cause["severity_why"]),
             "tags": [translations.get(reason, reason) for reason in cause["tag_reasons"]],
         }
         for cause in holding

@@ -167,6 +167,8 @@ class SeverityRule(_Strict):
     severity: Severity
     when: Condition
     why: str = Field(min_length=1, max_length=200)
+    # ``why`` in other languages, for the support page (zh-CN: "…"); the channels send ``why``
+    whys: dict[str, str] = Field(default_factory=dict)
 
 
 class Route(_Strict):
@@ -225,6 +227,16 @@ class Routing(_Strict):
         if len(set(kinds)) != len(kinds):
             raise ValueError("one route per team and kind: an alert holds one reason per kind")
         return self
+
+    def whys_in(self, language: str) -> dict[str, str]:
+        """Each severity rule's ``why`` (as alerts store it) in ``language``, where the file
+        words it so."""
+        return {
+            rule.why: rule.whys[language]
+            for route in self.routes
+            for rule in route.severity_rules
+            if language in rule.whys
+        }
 
     def teams(self) -> dict[str, list[Route]]:
         """Each team's routes, in file order (the order breaks ties between reasons)."""

@@ -8,6 +8,8 @@ import pytest
 from pymongo.errors import ServerSelectionTimeoutError
 
 from services.notifier.reasons import RuleReasons, readable_causes, translations_of
+from services.notifier.routing import load_routing
+from services.notifier.settings import DEFAULT_ROUTING_FILE
 from services.tagger.rules.schema import load_rules
 from services.tagger.settings import DEFAULT_RULES_FILE
 
@@ -95,3 +97,16 @@ def test_a_default_severity_is_left_for_the_page_to_word_and_tag_reasons_are_tra
 
 def test_an_alert_without_causes_has_no_readable_reasons() -> None:
     assert readable_causes({"reasons": ["urgent"]}, {}) == []
+
+
+def test_a_routing_rules_why_reads_in_the_readers_language_where_the_file_words_it() -> None:
+    routing = load_routing(DEFAULT_ROUTING_FILE)
+    alert = {"causes": [cause("urgent", "critical", "urgent order of 10,000 or more", [])]}
+
+    [chinese] = readable_causes(alert, {}, routing.whys_in("zh-CN"))
+    [english] = readable_causes(alert, {}, routing.whys_in("en"))
+
+    assert chinese["why"] == "金额 10,000 及以上的紧急订单"
+    assert english["why"] == "urgent order of 10,000 or more"  # the rule's own words
+    every_rule = [rule for route in routing.routes for rule in route.severity_rules]
+    assert all("zh-CN" in rule.whys for rule in every_rule)  # the default file words each
