@@ -8,8 +8,8 @@ Issue #14's third target is bytes written to MongoDB per tagged order (orders + 
 stored, on average): this shows where they go. The local MongoDB-wire server keeps ``tag_keys``
 for its order list, a MongoDB does not; ``--as-mongodb`` writes what the tagger writes to a
 MongoDB (into the local server: the documents are the same, only their indexes differ);
-``--release-before`` what the release before wrote (forms this one reads: the saving each
-release makes, measured in the same run).
+``--release-before`` what the releases before the 2026-11-27 (night) one wrote (forms this
+one reads: the saving of those forms, measured in the same run).
 """
 
 import asyncio
@@ -263,7 +263,8 @@ def _release_before(release_before: dict[str, Any] | None) -> list[str]:
         return []
     return [
         "",
-        "With the forms the release before wrote (`docs/architecture.md`), in the same run:"
+        "With the forms written before the 2026-11-27 (night) release (`docs/architecture.md`),"
+        " in the same run:"
         f" {release_before['bytes_per_order_with_customers']:,} as written to a MongoDB, of"
         f" which the order {release_before['bytes_per_order']:,} and the customer's update"
         f" {release_before['customer_writes']['bytes_per_order']:,}.",

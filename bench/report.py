@@ -264,7 +264,7 @@ def _with_customers(written: dict[str, Any] | None) -> list[str]:
     before = written.get("mongodb_release_before")
     if before:
         rows.append(
-            "| the same in the forms the release before wrote, for comparison "
+            "| the same in the forms written before the 2026-11-27 (night) release, for comparison "
             f"(`docs/architecture.md`) | {before['bytes_per_order_with_customers']} "
             f"(customer {before['customer_writes']['bytes_per_order']}) | — |"
         )

@@ -226,15 +226,14 @@ def heap_set_aside() -> Iterator[None]:
     service's start does (``shared.gc_tuning.tune_gc``, which also sets its thresholds): run
     from a test, after a thousand others, a full collection of that heap fell in a 300-order
     round's decoding and made the floor 800 µs an order instead of 15."""
-    if gc.get_freeze_count():  # ``python -m bench`` tuned it already
-        yield
-        return
+    already = gc.get_freeze_count() > 0  # ``python -m bench`` tuned it at its start
     gc.collect()
-    gc.freeze()
+    gc.freeze()  # what the benches before made too: a full collection would traverse it
     try:
         yield
     finally:
-        gc.unfreeze()
+        if not already:
+            gc.unfreeze()
 
 
 def scratch_redis_url(url: str) -> str:

@@ -12,7 +12,7 @@ from shared import stored_order, stored_tags
 
 Switch = tuple[ModuleType, str]
 
-# The forms this release writes and the release before only read
+# The forms written since the release of 2026-11-27 (night), which the evening's only read
 RELEASE_BEFORE_FORMS: tuple[Switch, ...] = (
     (stored_tags, "WRITE_ARGS_FROM_FACTS"),
     (stored_tags, "WRITE_FAMILY_IN_RULE"),
@@ -20,7 +20,7 @@ RELEASE_BEFORE_FORMS: tuple[Switch, ...] = (
     (stored_order, "WRITE_SHORT_FIGURE_NAMES"),
     (stored_order, "WRITE_CURRENCY_WHEN_NOT_DEFAULT"),
 )
-# ... and those the release before wrote and the one before it only read. All off: an order's
+# ... and those the evening's wrote and the one before it only read. All off: an order's
 # and a customer's forms as written before the switches came; the changes that came with no
 # switch (an order's creation time left out of ``order``, a customer's additions without
 # ``change``) stay, and ingest's claims are its own (``WRITE_COMPACT_CLAIMS``)
