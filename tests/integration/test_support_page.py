@@ -4,6 +4,8 @@ import os
 import re
 import shutil
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -182,6 +184,26 @@ async def sign_in(page: Page, url: str) -> None:
     await expect(page.locator("#status.live")).to_be_visible(timeout=10_000)
 
 
+@asynccontextmanager
+async def signed_in_page(
+    settings: NotifierSettings,
+) -> AsyncIterator[tuple[str, Page, httpx.AsyncClient]]:
+    """The support page served and signed in with the local key at 1440 px, and a client of its
+    API with the same key: the page's URL, the browser's page, the client."""
+    async with (
+        served_app(create_app(settings)) as url,
+        async_playwright() as playwright,
+        httpx.AsyncClient(base_url=url, headers={"X-API-Key": LOCAL_DEV_KEY}) as api,
+    ):
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = await browser.new_page(viewport={"width": 1440, "height": 900})
+            await sign_in(page, url)
+            yield url, page, api
+        finally:
+            await browser.close()
+
+
 def again(event: OrderTagged, tags: list[str]) -> OrderTagged:
     """The order tagged again (a later event of its own)."""
     changed = tagged_event(event.order_no, tags)
@@ -242,14 +264,7 @@ async def test_rows_stay_under_the_pointer_and_claim_acts_on_the_row_pressed(
     first = tagged_event(f"{run_id}-first", ["urgent"])
     above = tagged_event(f"{run_id}-above", ["urgent"])  # newer: listed above the first
     later = [tagged_event(f"{run_id}-later-{n}", ["urgent"]) for n in range(2)]
-    async with (
-        served_app(create_app(notifier_settings)) as url,
-        async_playwright() as playwright,
-        httpx.AsyncClient(base_url=url, headers={"X-API-Key": LOCAL_DEV_KEY}) as api,
-    ):
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = await browser.new_page(viewport={"width": 1440, "height": 900})
-        await sign_in(page, url)
+    async with signed_in_page(notifier_settings) as (_, page, api):
         await publish_tagged(notifier_settings, [first])
         row = page.locator(f"tr[data-id='{first.order_no}:support']")
         await expect(row).to_be_visible(timeout=15_000)
@@ -301,7 +316,6 @@ async def test_rows_stay_under_the_pointer_and_claim_acts_on_the_row_pressed(
         assert await row.get_attribute("data-mark") == "the same element"
         ids = await page.locator("tr.alert").evaluate_all("(rows) => rows.map((r) => r.dataset.id)")
         assert ids.index(f"{first.order_no}:support") > ids.index(f"{later[0].order_no}:support")
-        await browser.close()
 
 
 async def test_the_sign_in_page_speaks_the_browsers_language_and_the_site_has_an_icon(
@@ -338,14 +352,7 @@ async def test_an_alert_raised_while_the_page_reads_its_list_is_not_missed(
     list's answer is held here until the alert is stored, as a slow answer would be)."""
     notifier_settings = page_settings(settings, tmp_path, run_id)
     late = tagged_event(f"{run_id}-late", ["urgent"])
-    async with (
-        served_app(create_app(notifier_settings)) as url,
-        async_playwright() as playwright,
-        httpx.AsyncClient(base_url=url, headers={"X-API-Key": LOCAL_DEV_KEY}) as api,
-    ):
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = await browser.new_page(viewport={"width": 1440, "height": 900})
-        await sign_in(page, url)
+    async with signed_in_page(notifier_settings) as (url, page, api):
 
         async def stored() -> bool:
             listed = (await api.get("/api/alerts", params={"limit": 500})).json()
@@ -361,4 +368,3 @@ async def test_an_alert_raised_while_the_page_reads_its_list_is_not_missed(
         await page.goto(f"{url}/")
         row = page.locator(f"tr[data-id='{late.order_no}:support']")
         await expect(row).to_be_visible(timeout=15_000)
-        await browser.close()
