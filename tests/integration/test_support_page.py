@@ -276,9 +276,9 @@ async def test_rows_stay_under_the_pointer_and_claim_acts_on_the_row_pressed(
         claim = row.locator("button[data-act=claim]")
         await claim.hover()  # the pointer on the list, about to press Claim
 
-        # a colleague claims the alert above (its Claim button goes, its row could shrink), new
+        # a colleague acknowledges the alert above (its buttons go, its row could shrink), new
         # alerts come, and the one under the pointer changes: held, nothing moves
-        colleague = await api.post(f"/api/alerts/{above.order_no}:support/claim")
+        colleague = await api.post(f"/api/alerts/{above.order_no}:support/ack")
         assert colleague.status_code == 200
         await publish_tagged(notifier_settings, [*later, again(first, ["urgent", "new-order"])])
         held = page.locator("#held")
@@ -310,6 +310,7 @@ async def test_rows_stay_under_the_pointer_and_claim_acts_on_the_row_pressed(
         await expect(page.locator("#detail")).to_contain_text(first.order_no)
         await expect(held).to_be_visible()
         await held.click()  # shown on request, above; the row keeps its element
+        await expect(above_row).to_have_count(0)  # acknowledged: off the open list
         for event in later:
             await expect(page.locator(f"tr[data-id='{event.order_no}:support']")).to_be_visible()
         await expect(held).to_be_hidden()

@@ -107,7 +107,7 @@
     for (const [id, tr] of rows) {
       if (wantedIds.has(id)) continue;
       if (hold) draw(tr, alerts.get(id), hold);  // stays where it is until released
-      else { tr.remove(); rows.delete(id); }
+      else { tr.remove(); rows.delete(id); stale.delete(id); }  // no longer waiting to be shown
     }
     if (!hold) {  // in order, moving only the rows out of place (each keeps its element)
       tbody.querySelector("tr.placeholder")?.remove();
