@@ -50,25 +50,24 @@ def named_from(rules: RuleSet) -> list[NamedFrom]:
     ]
 
 
+def _gives(rule: Rule | CustomerRule, name: str) -> bool:
+    """Whether the rule gives the tag: by name, or named from a fact by its prefix."""
+    named_from_fact = rule.tag_from is not None and bool(rule.tag_prefix)
+    return rule.tag == name or (named_from_fact and name.startswith(rule.tag_prefix or ""))
+
+
 def given_by_rules(name: str, rules: RuleSet) -> bool:
-    """Whether a rule gives the tag (a fixed tag, or one named from a fact by its prefix)."""
-    return name in fixed_rule_tags(rules) or any(
-        name.startswith(n.prefix) for n in named_from(rules)
-    )
+    """Whether an order or a customer rule gives the tag."""
+    listed: list[Rule | CustomerRule] = [*rules.rules, *rules.customer_rules]
+    return any(_gives(rule, name) for rule in listed)
 
 
 def given_to_customers(name: str, rules: RuleSet) -> bool:
     """Whether only customer rules give the tag: it sits on customers, never on an order (an
     order's tag filter or bulk tagging would find or set nothing with it)."""
-    by_customers = any(
-        rule.tag == name or (rule.tag_from and rule.tag_prefix and name.startswith(rule.tag_prefix))
-        for rule in rules.customer_rules
+    return any(_gives(rule, name) for rule in rules.customer_rules) and not any(
+        _gives(rule, name) for rule in rules.rules
     )
-    by_orders = any(
-        rule.tag == name or (rule.tag_from and rule.tag_prefix and name.startswith(rule.tag_prefix))
-        for rule in rules.rules
-    )
-    return by_customers and not by_orders
 
 
 def fixed_rule_tags(rules: RuleSet) -> set[str]:
