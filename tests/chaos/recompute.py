@@ -21,7 +21,14 @@ from services.tagger.rules.engine import decide, merge_tags
 from services.tagger.rules.facts import FiguresSnapshot, order_facts
 from services.tagger.rules.schema import RuleSet
 from services.tagger.tagging import replaced_tags, tagged_event_for
-from shared.events import AppliedTag, EventType, OrderCreated, OrderUpdated, StatusChanged
+from shared.events import (
+    AppliedTag,
+    EventType,
+    OrderCreated,
+    OrderTaggedAsRead,
+    OrderUpdated,
+    StatusChanged,
+)
 from shared.models import Order, OrderStatus
 
 DAY_S = 86_400
@@ -173,7 +180,7 @@ def recompute(
             record.changes.append(str(event.event_id))
         # the notifier's own decision (one alert per order and team), on the tagged event the
         # tagger must have published: an alert is expected where one is raised
-        tagged = tagged_event_for(
+        published = tagged_event_for(
             event.event_id,
             event.occurred_at,
             OrderRecord(order=order, status=order.status, tags=change.tags, figures=snapshot),
@@ -181,6 +188,8 @@ def recompute(
             [tag.name for tag in change.removed],
             rules.customer_tiers,
         )
+        # as the notifier reads it off the topic
+        tagged = OrderTaggedAsRead.model_validate_json(published.model_dump_json())
         for team, team_routes in teams.items():
             alert_id = alert_id_for(order.order_no, team)
             raised = evolve(groups.get(alert_id), tagged, team, team_routes, "http://chaos/")
