@@ -3,8 +3,9 @@ words with the same placeholders, and a stored customer tag reads in the languag
 
 import pytest
 
+from services.tagger.builtin_labels import reason_labels
 from services.tagger.customers.segments import in_language
-from services.tagger.rules.reasons import ReasonTemplates
+from services.tagger.rules.reasons import ReasonTemplates, for_people
 from services.tagger.rules.schema import PLACEHOLDER, RuleFileError, load_rules, parse_rules
 from services.tagger.settings import DEFAULT_RULES_FILE
 
@@ -69,3 +70,47 @@ def test_order_rule_templates_do_not_take_customer_rules() -> None:
 
     assert templates.template("behaviour.high-spender", 1) is None
     assert ReasonTemplates(RULES, customer=True).template("behaviour.high-spender", 1)
+
+
+def _stored(rule_id: str, reason: str) -> dict[str, object]:
+    return {"name": "t", "source": "rule", "rule_id": rule_id, "rule_version": 1, "reason": reason}
+
+
+def test_default_customer_reasons_read_as_people_say_them() -> None:
+    """Days are whole days (rounded up, so "> 90" stays true at 90.3), a share is a
+    percentage, a category is named in the reader's words; an identifier is kept as it is."""
+    templates = ReasonTemplates(RULES, customer=True)
+    chinese = templates.in_language("zh-CN", reason_labels("zh-CN"))
+    english = templates.in_language("en", reason_labels("en"))
+    lapsed = _stored("lifecycle.lapsed", "no order for 90.3 days (> 90) → lapsed")
+    prefers = _stored("preference.category", "electronics: 3 orders, 0.76 of spend over 365 days")
+    early = _stored(
+        "behaviour.early-adopter", "bought 1002003 13.2 days after its first sale (≤ 14)"
+    )
+
+    assert in_language(lapsed, chinese)["reason"] == "91 天没有下单（> 90）→ 流失客户"
+    assert in_language(lapsed, english)["reason"] == "no order for 91 days (> 90) → lapsed"
+    assert in_language(prefers, chinese)["reason"] == "数码电子：365 天内 3 单，占消费 76%"
+    assert in_language(prefers, english)["reason"] == (
+        "Electronics: 3 orders, 76% of spend over 365 days"
+    )
+    assert in_language(early, chinese)["reason"] == (
+        "1002003 首次开售后 14 天内购买（≤ 14）→ 新品试用者"
+    )
+
+
+@pytest.mark.parametrize(
+    ("fact", "stored", "shown"),
+    [
+        ("days_since_last_order", "0.0", "0"),
+        ("days_since_first_order", "1234.01", "1,235"),
+        ("sku.days_after_first_sale", "—", "—"),
+        ("category.spend_share_365d", "0.0049", "0%"),
+        ("category.spend_share_365d", "1.0000", "100%"),
+        ("spend_365d", "30599.00", "30,599.00"),
+        ("sku", "100200", "100200"),
+        (None, "1234", "1234"),
+    ],
+)
+def test_a_stored_value_for_people(fact: str | None, stored: str, shown: str) -> None:
+    assert for_people(fact, stored) == shown

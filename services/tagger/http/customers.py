@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from services.tagger.builtin_labels import reason_labels
 from services.tagger.customers.segments import (
     MAX_DAYS,
     CustomerFilter,
@@ -61,7 +62,7 @@ def customer_reasons(request: Request, lang: str | None) -> Reasons | None:
     """The customer rules' reasons in ``lang`` (None: as stored, in the rules' own words)."""
     if lang is None:
         return None
-    return tagger_of(request).rules.customer_templates().in_language(lang)
+    return tagger_of(request).rules.customer_templates().in_language(lang, reason_labels(lang))
 
 
 def customers_of(request: Request) -> CustomerTagging:

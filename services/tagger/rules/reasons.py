@@ -8,7 +8,7 @@ those in force now: a tag of an earlier rule version still reads as the sentence
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
 from typing import Any
 
 from services.tagger.rules.customer_rules import CustomerRule
@@ -288,13 +288,8 @@ class TranslatedReasons:
             return templates.reason(rule_id, version, args)
         facts = templates.facts_shown(rule_id, version)
         shown = [
-            grouped_numbers(value) if is_quantity(fact) else value
-            for fact, value in (
-                (fact, labels.value(fact, arg)) for fact, arg in zip(facts, args, strict=True)
-            )
+            for_people(fact, labels.value(fact, arg)) for fact, arg in zip(facts, args, strict=True)
         ]
-        # for people: amounts and thresholds grouped as the pages show money (20,000); the
-        # values of other facts (an order number, a customer id, a SKU) as they are
         return fill_reason(grouped_numbers(words), shown)
 
 
@@ -302,6 +297,33 @@ class TranslatedReasons:
 # (20,000). No identifier's name holds one: an order number, a customer id or a SKU, all-digit
 # ones too, is shown as it is.
 _QUANTITY_WORDS = ("amount", "spend", "count", "orders", "total", "average", "days", "hours")
+
+
+# Facts counted in days that people read as whole days ("no order for 94 days"), and facts
+# that are a share of 0-1 that people read as a percentage ("76%").
+_WHOLE_DAYS = ("days_since_", "days_after_")
+_SHARE = "share"
+
+
+def for_people(fact: str | None, value: str) -> str:
+    """A stored reason value as a reader's sentence shows it. Amounts and counts are grouped as
+    the pages show money (20,000); a number of days is whole days, rounded up, so a reason
+    stays true of its rule ("> 90" at 90.3 days reads 91, "within 14 days" at 13.2 reads 14);
+    a share is a percentage. The values of other facts (an order number, a customer id, a SKU)
+    are shown as they are, and so is a value that is not a number (``—`` for none)."""
+    if fact is None:
+        return value
+    if _SHARE in fact or any(word in fact for word in _WHOLE_DAYS):
+        try:
+            number = Decimal(value)
+        except ArithmeticError:
+            return value
+        if not number.is_finite():
+            return value
+        if _SHARE in fact:
+            return f"{(number * 100).quantize(Decimal(1), ROUND_HALF_UP)}%"
+        return f"{number.to_integral_value(ROUND_CEILING):,}"
+    return grouped_numbers(value) if is_quantity(fact) else value
 
 
 def is_quantity(fact: str | None) -> bool:
