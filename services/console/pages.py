@@ -232,11 +232,25 @@ async def reports_page(request: Request) -> Response:
 
 @router.get("/console/rules")
 async def rules_page(request: Request) -> Response:
-    from services.console.rule_table import hits_per_rule, rule_rows
+    from services.console.rule_table import (
+        customer_rule_rows,
+        customers_per_rule,
+        hits_per_rule,
+        rule_rows,
+    )
 
     book = tagger_of(request).rules
     # one snapshot, taken before any await: the book may follow a rollback meanwhile, and a
     # table of one version labelled with the next is one the page then never refreshes
     rules, version = book.current, book.version
-    shown = rule_rows(rules, _lang(request), await hits_per_rule(request))
-    return await _page(request, "rules.html", page="rules", rules=shown, rules_version=version)
+    lang = _lang(request)
+    shown = rule_rows(rules, lang, await hits_per_rule(request))
+    customer_rules = customer_rule_rows(rules, lang, await customers_per_rule(request))
+    return await _page(
+        request,
+        "rules.html",
+        page="rules",
+        rules=shown,
+        customer_rules=customer_rules,
+        rules_version=version,
+    )

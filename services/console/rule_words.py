@@ -6,7 +6,8 @@ from typing import Any
 
 from services.tagger.builtin_labels import label_file, reason_labels
 from services.tagger.rules.conditions import AllOf, AnyOf, FactTest, Not, OrdersWithin
-from services.tagger.rules.reasons import is_quantity
+from services.tagger.rules.customer_rules import CustomerRule
+from services.tagger.rules.reasons import for_people, is_quantity
 from services.tagger.rules.schema import PLACEHOLDER, Rule
 from shared.money import grouped_numbers
 
@@ -61,13 +62,14 @@ def _value(fact: str, value: Any, lang: str) -> str:
         words = label_file(lang).get("booleans") or {} if lang in _JOIN else {}
         return str(words.get(str(value).lower(), str(value).lower()))
     if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
-        # 500,000 as the tags' descriptions write it; an identifier's number as it is
-        return f"{value:,}" if is_quantity(fact) else str(value)
+        # 500,000 as the tags' descriptions write it, a share as a percentage (as the
+        # customer's reasons show it); an identifier's number as it is
+        return for_people(fact, str(value)) if is_quantity(fact) or "share" in fact else str(value)
     labels = reason_labels(lang)
     return labels.value(fact, str(value)) if labels is not None else str(value)
 
 
-def reason_template(rule: Rule, lang: str) -> str:
+def reason_template(rule: Rule | CustomerRule, lang: str) -> str:
     """The rule's reason template in the language, each placeholder naming its fact in it
     (``{配送方式} 配送 → 紧急``)."""
     words: str = rule.reasons.get(lang, rule.reason)  # type: ignore[call-overload]

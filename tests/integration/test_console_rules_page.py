@@ -126,6 +126,10 @@ async def test_admins_diff_activate_and_roll_back_and_viewers_only_look(
         # the rule table shows the rules now in force, without a reload
         await expect(rules_table).to_have_attribute("data-version", candidate)
         await expect(big_rule).to_contain_text("2,000")
+        # the customer rules, refreshed with the rules: the returning customers counted
+        returning = page.locator("#customer-rules tr[data-rule='lifecycle.returning']")
+        await expect(returning).to_contain_text("累计订单数 ≥ 2")
+        await expect(returning.locator("td.num")).not_to_have_text("0")
         await shot(page, "rules-activated", tmp_path)
 
         # roll back: the earlier version's row offers it, and the tags come back
@@ -144,6 +148,7 @@ async def test_admins_diff_activate_and_roll_back_and_viewers_only_look(
         await expect(page.locator("#rv-title")).to_have_text("Rule-set versions")
         await expect(page.locator("#rv-active")).to_contain_text(f"Active: {active}")
         await expect(big_rule).to_contain_text("amount ≥ 50,000")
+        await expect(returning).to_contain_text("orders_total ≥ 2")
         # the kept diff, shown again in English from the version's row
         await row.locator("[data-action=show-diff]").click()
         await expect(page.locator("#rd-summary")).to_contain_text("Nothing was written")

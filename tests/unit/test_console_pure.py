@@ -10,7 +10,7 @@ import pytest
 
 from services.console.export import export_row, header
 from services.console.i18n import LANGUAGES, language, pick_language
-from services.console.rule_table import rule_rows
+from services.console.rule_table import customer_rule_rows, rule_rows
 from services.console.rule_words import in_words
 from services.console.settings import ConsoleSettings
 from services.console.users import Role
@@ -148,6 +148,24 @@ def test_the_rules_table_shows_each_rules_reason_template_in_the_readers_languag
                 continue  # the words looked for in notes ("urgent", "asap") are data
             shown = row[column].replace("VIP", "")
             assert not re.search(r"[A-Za-z]{3,}", shown), (row["id"], column, row[column])
+
+
+def test_the_rules_page_lists_the_customer_rules_in_the_readers_language() -> None:
+    rules = load_rules(DEFAULT_RULES_FILE)
+    zh = {r["id"]: r for r in customer_rule_rows(rules, language("zh-CN"), {"lifecycle.new": 7})}
+    en = {r["id"]: r for r in customer_rule_rows(rules, language("en"), {})}
+
+    assert list(zh) == [rule.id for rule in rules.customer_rules]
+    assert zh["lifecycle.lapsed"]["when"] == "距上次下单天数 > 90"
+    assert (zh["lifecycle.new"]["customers"], zh["lifecycle.returning"]["customers"]) == (7, 0)
+    category = zh["preference.category"]
+    assert (category["tag_label"], category["each"]) == ("偏好：<品类>", "每个品类")
+    assert category["when"].endswith("该品类消费占比 ≥ 40%)")  # a share, as its reasons show it
+    assert en["preference.product"]["tag_label"] == "Buys again: <sku>"
+    assert en["behaviour.high-spender"]["when"] == "spend_365d ≥ 20,000"
+    for row in zh.values():
+        for column in ("tag_label", "each", "when", "reason"):
+            assert not re.search(r"[A-Za-z]{3,}", row[column]), (row["id"], column, row[column])
 
 
 async def test_csv_export_starts_with_a_bom_and_shows_labels() -> None:

@@ -74,6 +74,12 @@
       el("td", { class: "wrap", text: r.tag_label }), el("td", { class: "wrap", text: r.when }),
       el("td", { class: "wrap", text: r.holds_while }), el("td", { class: "muted wrap", text: r.reason }),
       el("td", { class: "num", text: String(r.hits) }))));
+    const customerRows = table.customer_rules.map((r) => el("tr", { "data-rule": r.id },
+      el("td", {}, el("code", { text: r.id }), " ", el("span", { class: "muted", text: "v" + r.version })),
+      el("td", { class: "wrap", text: r.tag_label }), el("td", { text: r.each }), el("td", { class: "wrap", text: r.when }),
+      el("td", { class: "muted wrap", text: r.reason }), el("td", { class: "num", text: String(r.customers) })));
+    $("customer-rules").querySelector("tbody").replaceChildren(...(customerRows.length ? customerRows
+      : [el("tr", {}, el("td", { colspan: "6", class: "muted", text: t("rules.no_customer_rules") }))]));
     $("rules").dataset.version = table.version;
   }
 
