@@ -27,6 +27,8 @@ from typing import Any
 
 from faker import Faker
 
+from services.simulator.catalog import CATALOG, INDUSTRIAL, PHONE, unit_price
+
 # (province, weight): larger, richer provinces order more
 PROVINCES = [
     ("广东", 14),
@@ -78,6 +80,8 @@ CITIES: dict[str, tuple[str, ...]] = {
     "新疆": ("乌鲁木齐", "昌吉", "喀什"),
     "香港": ("香港",),
 }
+# A province's orders by city: the larger the city, the more (1, 1/2, 1/3, ... by rank).
+CITY_WEIGHTS = {p: [1 / rank for rank in range(1, len(c) + 1)] for p, c in CITIES.items()}
 # Shares of orders (docs/simulator.md): most parcels go by the standard courier; next-day
 # express and same-day delivery are paid options a minority picks.
 METHODS = [("standard", 80), ("express", 12), ("same_day", 2), ("pickup", 6)]
@@ -93,39 +97,6 @@ PAYMENTS = [
 CHANNELS = [("app", 45), ("mini_program", 25), ("web", 25), ("phone", 5)]
 
 
-@dataclass(frozen=True, slots=True)
-class Product:
-    category: str
-    sku: str
-    name: str
-    median_price: float  # CNY; unit prices are log-normal around it
-    spread: float  # sigma of the log-normal
-    popularity: float  # relative share of order lines
-
-
-CATALOG = [
-    Product("food", "SNACKS", "坚果零食礼包", 39, 0.4, 10),
-    Product("food", "RICE", "五常大米 5kg", 69, 0.3, 5),
-    Product("food", "TEA", "龙井茶", 168, 0.6, 3),
-    Product("apparel", "TSHIRT", "纯棉T恤", 79, 0.4, 9),
-    Product("apparel", "SHOES", "跑步鞋", 329, 0.4, 5),
-    Product("apparel", "JACKET", "羽绒服", 499, 0.5, 3),
-    Product("beauty", "SERUM", "精华液", 259, 0.5, 6),
-    Product("beauty", "LIPSTICK", "口红", 189, 0.3, 4),
-    Product("home", "TOWEL", "毛巾套装", 39, 0.3, 6),
-    Product("home", "KETTLE", "电热水壶", 129, 0.4, 4),
-    Product("home", "SOFA", "布艺沙发", 3500, 0.4, 0.3),
-    Product("baby", "DIAPERS", "纸尿裤", 139, 0.3, 4),
-    Product("books", "NOVEL", "长篇小说", 45, 0.4, 5),
-    Product("electronics", "CHARGER", "快充充电器", 59, 0.4, 6),
-    Product("electronics", "EARBUDS", "无线耳机", 299, 0.6, 4),
-    Product("electronics", "PHONE", "智能手机", 3299, 0.4, 1.0),
-    Product("electronics", "LAPTOP", "笔记本电脑", 6499, 0.3, 0.3),
-    Product("luxury", "WATCH", "机械腕表", 26000, 0.5, 0.05),
-    Product("luxury", "HANDBAG", "真皮手提包", 16000, 0.4, 0.06),
-]
-INDUSTRIAL = Product("industrial", "SERVER", "服务器机柜", 45000, 0.4, 0)
-PHONE = next(product for product in CATALOG if product.sku == "PHONE")
 URGENT_NOTES = [
     "加急",
     "请尽快发货，加急",
@@ -358,7 +329,7 @@ class OrderStream:
     def _order(self, customer: Customer, at: datetime, burst: bool = False) -> dict[str, Any]:
         self._count += 1
         rng = self._rng
-        lines = self._lines(customer, burst)
+        lines = self._lines(customer, at, burst)
         subtotal = sum(Decimal(line["unit_price"]) * line["quantity"] for line in lines)
         discount = (
             min(Decimal(_pick(rng, [(5, 4), (10, 4), (20, 2), (50, 1)])), subtotal / 2)
@@ -395,7 +366,7 @@ class OrderStream:
             "shipping": {
                 "method": method,
                 "province": province,
-                "city": rng.choice(CITIES[province]),
+                "city": rng.choices(CITIES[province], CITY_WEIGHTS[province])[0],
                 "address": rng.choice(self._directory.streets),
             },
             "channel": _pick(rng, CHANNELS),
@@ -413,7 +384,7 @@ class OrderStream:
             order["requested_delivery_at"] = (at + timedelta(days=rng.uniform(2, 10))).isoformat()
         return order
 
-    def _lines(self, customer: Customer, burst: bool) -> list[dict[str, Any]]:
+    def _lines(self, customer: Customer, at: datetime, burst: bool) -> list[dict[str, Any]]:
         rng = self._rng
         if burst:
             products = [PHONE]
@@ -423,16 +394,17 @@ class OrderStream:
             count = _pick(rng, LINES_PER_ORDER)
             products = rng.choices(CATALOG, [p.popularity for p in CATALOG], k=count)
         lines: dict[str, dict[str, Any]] = {}
+        before_start = self._start - at
         for product in products:
-            price = rng.lognormvariate(math.log(product.median_price), product.spread)
-            unit_price = Decimal(max(1, round(price)))
+            variant = rng.choice(product.on_sale(before_start))
+            price = unit_price(variant, rng)
             if product is INDUSTRIAL:
                 quantity = rng.randint(1, 3)
             elif customer.b2b and not burst:
                 quantity = min(max(5, round(rng.lognormvariate(math.log(12), 0.7))), 1000)
             else:
                 quantity = _pick(rng, UNITS_PER_LINE)
-            sku = f"{product.sku}-{unit_price}"
+            sku = variant.sku
             if sku in lines:
                 lines[sku]["quantity"] = min(lines[sku]["quantity"] + quantity, 100_000)
                 continue
@@ -441,7 +413,7 @@ class OrderStream:
                 "name": product.name,
                 "category": product.category,
                 "quantity": min(quantity, 100_000),
-                "unit_price": f"{unit_price}.00",
+                "unit_price": f"{price}.00",
             }
         return list(lines.values())
 

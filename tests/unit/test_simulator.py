@@ -238,3 +238,38 @@ def test_the_demo_streams_mostly_orders_of_returning_customers() -> None:
     assert len(live) > 2000
     assert 0.1 < sum(live) / len(live) < 0.3  # returning customers most, new ones still come
     assert sum(past) / len(past) < 0.45
+
+
+def test_a_sku_is_a_product_variant_with_its_own_price_and_launches_are_few() -> None:
+    """A SKU keeps its list price (a promotion takes at most 20 % off), so a customer who buys
+    a product again buys the same SKU; a variant launched lately is never sold before its
+    launch, and only the customers of the first 14 days of a SKU (the history's first weeks
+    and a launch's) buy it early (``early-adopter``), not most of them."""
+    stream = OrderStream(5, 2000, START, mean_gap_s=0.5, history=6000)
+    history = stream.history_orders()
+    orders = [*history, *orders_of(list(itertools.islice(stream, 2000)))]
+    variants = {v.sku: (product, v) for product in CATALOG for v in product.variants()}
+    first_sale: dict[str, datetime] = {}
+    bought: dict[str, dict[str, datetime]] = {}
+    for order in sorted(orders, key=lambda o: o["created_at"]):
+        at = datetime.fromisoformat(order["created_at"])
+        for line in order["lines"]:
+            if line["category"] == INDUSTRIAL.category:
+                continue
+            product, variant = variants[line["sku"]]
+            assert line["name"] == product.name
+            price = Decimal(line["unit_price"])
+            assert variant.list_price * Decimal("0.8") - 1 <= price <= variant.list_price
+            assert at >= START - variant.on_sale_for
+            first_sale.setdefault(line["sku"], at)
+            bought.setdefault(order["customer"]["id"], {}).setdefault(line["sku"], at)
+
+    launched = [v for _, v in variants.values() if v.on_sale_for.days < 365]
+    assert launched
+    assert len(first_sale) <= len(variants) < 100
+    early = [
+        customer
+        for customer, skus in bought.items()
+        if any((at - first_sale[sku]).days < 14 for sku, at in skus.items())
+    ]
+    assert 0.02 < len(early) / len(bought) < 0.25
