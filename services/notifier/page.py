@@ -101,6 +101,7 @@ def _render(
         "role": person.role.value if person else None,
         "csrf": (person.csrf or None) if person else None,
         "consoleUrl": console_url,
+        "teams": request.app.state.notifier.routing.team_names_in(lang.code),
     }
     return templates.TemplateResponse(
         request,

@@ -210,6 +210,12 @@ class Routing(_Strict):
     channels: list[Channel] = Field(default_factory=list)
     routes: list[Route] = Field(default_factory=list)
     escalation: Escalation = Field(default_factory=Escalation)
+    # a team's name in each language for the support page ({risk: {zh-CN: 风控, en: Risk}});
+    # the page shows the team's id where none is given
+    team_names: dict[
+        Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")],
+        dict[str, Annotated[str, Field(min_length=1, max_length=64)]],
+    ] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _channels_exist(self) -> "Routing":
@@ -223,6 +229,9 @@ class Routing(_Strict):
         for name in self.escalation.channels:
             if name not in known:
                 raise ValueError(f"escalation: unknown channel {name!r}")
+        unknown = sorted(set(self.team_names) - {route.team for route in self.routes})
+        if unknown:
+            raise ValueError(f"team_names: no route sends to {', '.join(unknown)}")
         kinds = [(route.team, route.kind) for route in self.routes]
         if len(set(kinds)) != len(kinds):
             raise ValueError("one route per team and kind: an alert holds one reason per kind")
@@ -236,6 +245,14 @@ class Routing(_Strict):
             for route in self.routes
             for rule in route.severity_rules
             if language in rule.whys
+        }
+
+    def team_names_in(self, language: str) -> dict[str, str]:
+        """Each team a route sends to, by id, with its name in ``language`` (its id where the
+        file gives none), in file order."""
+        return {
+            route.team: self.team_names.get(route.team, {}).get(language, route.team)
+            for route in self.routes
         }
 
     def teams(self) -> dict[str, list[Route]]:

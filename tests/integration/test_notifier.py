@@ -91,6 +91,10 @@ def routing_file(
                 ],
                 "escalation": escalation
                 or {"after_minutes": 60, "kinds": ["urgent"], "channels": []},
+                "team_names": {
+                    "support": {"zh-CN": "客服", "en": "Support"},
+                    "vip-desk": {"zh-CN": "VIP 专席", "en": "VIP desk"},
+                },
             }
         )
     )

@@ -254,6 +254,13 @@ async def test_every_column_is_readable_at_usual_widths_in_both_languages(
                 )
                 kind = "Urgent" if code == "en" else "紧急"  # the kind's label, not its name
                 await expect(row.locator(".c-what")).to_contain_text(kind)
+                team = "Support" if code == "en" else "客服"  # the team's name, not its id
+                await expect(row.locator(".team")).to_have_text(team)
+        # the team filter offers the routing file's teams by name, and filters by id
+        await page.select_option("#f-team", label="VIP 专席")
+        await expect(row).to_be_hidden()
+        await page.select_option("#f-team", label="客服")
+        await expect(row).to_be_visible()
         await browser.close()
 
 

@@ -5,10 +5,11 @@ from collections import defaultdict
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 from pymongo.errors import ServerSelectionTimeoutError
 
 from services.notifier.reasons import RuleReasons, readable_causes, translations_of
-from services.notifier.routing import load_routing
+from services.notifier.routing import Routing, load_routing
 from services.notifier.settings import DEFAULT_ROUTING_FILE
 from services.tagger.rules.schema import load_rules
 from services.tagger.settings import DEFAULT_RULES_FILE
@@ -110,3 +111,14 @@ def test_a_routing_rules_why_reads_in_the_readers_language_where_the_file_words_
     assert english["why"] == "urgent order of 10,000 or more"  # the rule's own words
     every_rule = [rule for route in routing.routes for rule in route.severity_rules]
     assert all("zh-CN" in rule.whys for rule in every_rule)  # the default file words each
+
+
+def test_teams_are_named_in_the_readers_language_where_the_file_names_them() -> None:
+    routing = load_routing(DEFAULT_ROUTING_FILE)
+
+    assert routing.team_names_in("zh-CN") == {"support": "客服", "risk": "风控"}
+    assert routing.team_names_in("en") == {"support": "Support", "risk": "Risk"}
+    assert routing.team_names_in("fr") == {"support": "support", "risk": "risk"}  # the ids
+    unknown = routing.model_dump() | {"team_names": {"billing": {"zh-CN": "财务"}}}
+    with pytest.raises(ValidationError, match="team_names: no route sends to billing"):
+        Routing.model_validate(unknown)

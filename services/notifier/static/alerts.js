@@ -31,6 +31,8 @@
                            tag: $("f-tag").value.trim(), team: $("f-team").value.trim() });
   const orderLink = (no) => el("a", { href: `${CONSOLE}/console/orders/${encodeURIComponent(no)}`, text: no });
   const severity = (s) => el("span", { class: `sev ${s}`, text: t(`alerts.severity.${s}`) });
+  const teamName = (team) => (OT.boot.teams || {})[team] || team;
+  $("f-team").append(...Object.entries(OT.boot.teams || {}).map(([team, name]) => el("option", { value: team, text: name })));
   const kindLabel = (kind) => { const key = `alerts.kind.${kind}`; const text = t(key); return text === key ? OT.tagLabel(kind) : text; };
   const newestFirst = (a, b) => (a.created_at < b.created_at ? 1 : a.created_at > b.created_at ? -1 : 0);
   const holding = () => pointerInList || selected !== null || busy > 0;
@@ -57,7 +59,7 @@
     return [
       el("td", { class: "c-sev" }, severity(a.severity)),
       el("td", { class: "c-what" }, `${kindLabel(a.kind)}${a.escalated ? " ⇧" : ""}`,
-        el("div", { class: "muted" }, el("span", { class: "team", title: a.team, text: a.team }), " · ",
+        el("div", { class: "muted" }, el("span", { class: "team", title: a.team, text: teamName(a.team) }), " · ",
           el("span", { class: "nowrap", text: OT.when(a.created_at) })),
         failed.length ? el("div", { class: "failed", text: t("alerts.delivery_failed", { channels: failed.join(", ") }) }) : ""),
       el("td", { class: "c-order" }, el("span", { class: "ellipsis", title: a.order_no }, orderLink(a.order_no)),
@@ -197,7 +199,7 @@
     add(t("alerts.why"), el("ul", {}, ...why.map((text) => el("li", { text }))));
     const tags = (o?.tags || []).map((tag) => el("li", {}, OT.badge(tag.name), ` ${tag.reason || ""} `,
       el("span", { class: "muted", text: `(${tag.rule_id || tag.by || ""})` })));
-    const deliveries = (a.deliveries || []).map((d) => el("li", { text: `${d.channel}: ${d.status} (${t("alerts.attempts", { n: d.attempts })})` }));
+    const deliveries = (a.deliveries || []).map((d) => el("li", { text: `${d.channel}: ${t("alerts.delivery." + d.status)} (${t("alerts.attempts", { n: d.attempts })})` }));
     $("detail").replaceChildren(
       el("div", { class: "head" }, el("h2", {}, `${kindLabel(a.kind)} · `, orderLink(a.order_no)),
         el("button", { type: "button", class: "btn small", id: "detail-close", text: t("alerts.close"), onclick: () => select(null) })),
