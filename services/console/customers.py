@@ -8,7 +8,6 @@ view is its URL (bookmark it, share it). The team's saved views are the orders l
 page's manual tags go through the APIs with the session's CSRF token (``customers.js``,
 ``customer.js``)."""
 
-from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -147,13 +146,4 @@ async def customer_page(request: Request, customer_id: str) -> Response:
         colours=await _colours(request),
         tag_label=lang.tag_label,
         currency=DEFAULT_CURRENCY,  # customer figures are summed in it
-        when=_when,
     )
-
-
-def _when(value: Any) -> str:
-    """A time as the page shows it (UTC, to the minute)."""
-    if value is None:
-        return ""
-    moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
-    return moment.strftime("%Y-%m-%d %H:%M")

@@ -21,11 +21,14 @@ from services.tagger.http.deps import tagger_of
 from services.tagger.rule_tags import fixed_rule_tags, named_from
 from shared.auth import Scope
 from shared.money import money_text
+from shared.times import local_day, local_time
 
 log = structlog.get_logger("console")
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 templates.env.filters["money"] = money_text  # {{ amount | money(currency) }}: 1,937.00 CNY
+templates.env.globals["when"] = local_time  # {{ when(at) }}: the reader's time, as OT.when
+templates.env.globals["day"] = local_day  # {{ day(at) }}: the reader's date, as OT.day
 
 
 def _lang(request: Request) -> Language:

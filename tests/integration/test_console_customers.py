@@ -220,8 +220,16 @@ async def test_customer_tags_count_on_customers_and_amounts_read_alike_on_every_
         await expect(page.locator("#customers tbody tr").first).to_contain_text("30,599.00 CNY")
         await page.goto(f"{url}/console/customers/{run_id}-chen")
         await expect(page.locator("#detail")).to_contain_text("30,599.00 CNY")
+        # times: the customer page's (rendered by the server) as the order page's, in the
+        # reader's time zone and words
+        await page.goto(f"{url}/console/customers/{run_id}-wang")
+        placed = page.locator(f"#orders tbody tr:has-text('{run_id}-wang-0') time")
+        await expect(placed).not_to_contain_text("UTC")
+        placed_text = await placed.inner_text()
+        assert placed_text == await placed.evaluate("t => OT.when(t.dateTime)")
         await page.goto(f"{url}/console/orders/{run_id}-wang-0")
         await expect(page.locator("#fields")).to_contain_text("3,450.00 CNY")
+        await expect(page.locator("#fields")).to_contain_text(placed_text)
         # a reason does not push its Remove button onto a line of its own
         first = page.locator("#applied li").first
         badge = await first.locator(".tag").bounding_box()

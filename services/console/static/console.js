@@ -94,10 +94,16 @@ const OT = {
     box.textContent = text; box.className = "show" + (bad ? " bad" : "");
     clearTimeout(OT._toast); OT._toast = setTimeout(() => { box.className = ""; }, 5000);
   },
+  // every time on every page, in the reader's time zone and words (server-rendered ones too:
+  // shared/times.py gives them as <time data-local>, set below)
   when(iso) {
     if (!iso) return "";
     const d = new Date(iso);
     return d.toLocaleString(BOOT.lang, { year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit" });
+  },
+  day(iso) {
+    if (!iso) return "";
+    return new Date(iso).toLocaleDateString(BOOT.lang, { year: "numeric", month: "2-digit", day: "2-digit" });
   },
   money(amount, currency) {
     const n = Number(amount);
@@ -115,3 +121,6 @@ const OT = {
   },
 };
 window.OT = OT;
+for (const time of document.querySelectorAll("time[data-local]")) {
+  time.textContent = time.dataset.local === "day" ? OT.day(time.dateTime) : OT.when(time.dateTime);
+}
