@@ -20,6 +20,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from services.tagger import metrics
 from services.tagger.commands import TagCommands
+from services.tagger.customers.segments import Segments
 from services.tagger.customers.store import CustomerStore
 from services.tagger.customers.tagging import CustomerTagging
 from services.tagger.editing import TagEditing
@@ -39,6 +40,7 @@ from services.tagger.rule_versions import RuleVersions
 from services.tagger.rules.book import RuleBook
 from services.tagger.settings import Role, TaggerSettings
 from services.tagger.store import OrderStore
+from services.tagger.tag_usage import TagUsage
 from services.tagger.tagging import TaggingService
 from shared.kafka import ensure_topics, make_producer
 from shared.mongo import make_mongo_client
@@ -78,6 +80,7 @@ class Tagger:
     rule_diffs: RuleDiffJobs
     rate_limiter: RateLimiter
     customers: CustomerTagging
+    tag_usage: TagUsage
 
 
 class RecordedJobs(Jobs):
@@ -199,6 +202,11 @@ async def bootstrap(settings: TaggerSettings) -> AsyncIterator[Tagger]:
                     customer_store,
                     stores.redis,
                     reload_figures=partial(stores.figures.ensure_loaded, stores.store.all_orders),
+                ),
+                tag_usage=TagUsage(
+                    stores.read_model.tag_usage,
+                    Segments(stores.database, rules.customer_templates).tag_usage,
+                    settings.tagger_tag_usage_max_age_s,
                 ),
             )
         finally:

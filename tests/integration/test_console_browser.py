@@ -168,6 +168,9 @@ async def test_staff_find_explain_and_tag_orders_in_the_console(
         await expect(page.locator(f"#catalog tr[data-tag='{custom}-x']")).to_be_visible()
         await expect(page.locator(f"#catalog tr[data-tag='{custom}']")).to_have_count(0)
         assert await tagged_with(mongo_db, f"{custom}-x") == carriers
+        # counted after the job, not the counts kept from before it
+        renamed = page.locator(f"#catalog tr[data-tag='{custom}-x'] [data-use=orders]")
+        await expect(renamed).to_have_text(f"{len(carriers)} 个订单")
         assert await tagged_with(mongo_db, custom) == set()
         await shot(page, "tags", tmp_path)
 

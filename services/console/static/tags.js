@@ -13,7 +13,7 @@
       $("job-text").textContent = `${title} — ${t("bulk.progress", { done: j.processed, total: j.total })}`;
     });
     $("job-text").textContent = job.status === "done" ? `${title} — ${t("bulk.done", { n: job.changed, total: job.processed })}` : t("bulk.failed", { error: job.error || job.status });
-    await draw();
+    await draw(true);  // the counts moved: not the kept ones
   }
   async function act(fn) { try { await fn(); } catch (e) { OT.toast(e.message, true); } }
   // a name or label that nearly equals an existing tag's is refused (409 naming it): ask, then
@@ -31,8 +31,12 @@
   const RULES = JSON.parse(document.getElementById("rule-tags").textContent);
   const byRules = (name) => RULES.tags.includes(name) || RULES.prefixes.some((p) => p && name.startsWith(p));
 
-  async function draw() {
-    const catalog = OT.catalog = await api("/tags");  // with its usage: this page shows it
+  // fresh: count the orders and customers now (the Tag API keeps its counts for a while)
+  async function draw(fresh = false) {
+    const catalog = OT.catalog = await api(fresh ? "/tags?fresh=true" : "/tags");  // with its usage
+    const counted = catalog.length ? catalog[0].counted_at : null;
+    $("usage-at").dataset.countedAt = counted || "";
+    $("usage-at").textContent = counted ? t("tags.counted_at", { when: OT.when(counted) }) : "";
     const body = document.querySelector("#catalog tbody"); body.replaceChildren();
     for (const tag of catalog) {
       const tr = el("tr", { "data-tag": tag.name, class: tag.active ? "" : "muted" });
@@ -102,6 +106,7 @@
       await confirmed("/tags", { method: "POST", body: { name, labels, description: $("c-desc").value.trim(), colour: $("c-colour").value } });
       $("c-name").value = ""; $("c-desc").value = ""; $("c-label-zh").value = ""; $("c-label-en").value = ""; OT.toast(t("tags.created", { tag: name })); await draw(); await duplicates(); await unused(); }); });
     $("u-days").addEventListener("change", () => act(unused));
+    $("recount").addEventListener("click", () => act(() => draw(true)));
     await draw(); await duplicates(); await unused();
   }
   start();

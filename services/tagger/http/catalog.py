@@ -10,7 +10,7 @@ from services.tagger.commands import TagCommands
 from services.tagger.customers.segments import Segments
 from services.tagger.governance import permissions_of
 from services.tagger.http.customers import segments_of
-from services.tagger.http.deps import Admin, Commands, Queries, Reader
+from services.tagger.http.deps import Admin, Commands, Queries, Reader, TagUsageDep
 from services.tagger.http.errors import responses
 from services.tagger.http.models import (
     CatalogTagIn,
@@ -46,13 +46,18 @@ async def list_tags(
     queries: Queries,
     commands: Commands,
     segments: CustomerSegments,
+    tag_usage: TagUsageDep,
     usage: Annotated[
         bool,
         Query(
-            description="count the orders and customers carrying each tag (every order and "
-            "customer is read); false lists the catalog alone, for pickers and labels"
+            description="count the orders and customers carrying each tag (as of "
+            "`counted_at`: counts are kept for ORDERTAG_TAGGER_TAG_USAGE_MAX_AGE_S, 30 s); "
+            "false lists the catalog alone, for pickers and labels"
         ),
     ] = True,
+    fresh: Annotated[
+        bool, Query(description="count now, not from kept counts (after a rename or merge)")
+    ] = False,
 ) -> Any:
     """The catalog with how many orders and how many customers carry each tag; with it every
     tag the rules can set (``status:*``, ``region:*``, and the values in use of families named
@@ -61,14 +66,14 @@ async def list_tags(
         in_use = {*await queries.tags_in_use(), *await segments.tags_in_use()}
         catalog = await commands.listed_catalog(in_use)
         return [shown(tag, commands, catalog) for tag in catalog.values()]
-    orders = await queries.tag_usage()
-    customers = await segments.tag_usage()
-    catalog = await commands.listed_catalog({*orders, *customers})
+    counted = await tag_usage.counts(fresh=fresh)
+    catalog = await commands.listed_catalog({*counted.orders, *counted.customers})
     return [
         {
             **shown(tag, commands, catalog),
-            "orders": orders.get(name, 0),
-            "customers": customers.get(name, 0),
+            "orders": counted.orders.get(name, 0),
+            "customers": counted.customers.get(name, 0),
+            "counted_at": counted.counted_at,
         }
         for name, tag in catalog.items()
     ]

@@ -1,5 +1,6 @@
 """Request and answer bodies of the Tag API (validated at the boundary, documented in OpenAPI)."""
 
+from datetime import datetime
 from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
@@ -187,6 +188,9 @@ class CatalogUsageOut(CatalogTagOut):
     orders: int | None = Field(None, description="orders carrying the tag (null: usage=false)")
     customers: int | None = Field(
         None, description="customers carrying the tag (customer rules' tags; null: usage=false)"
+    )
+    counted_at: datetime | None = Field(
+        None, description="when the orders and customers were counted (null: usage=false)"
     )
 
 
