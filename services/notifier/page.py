@@ -254,12 +254,11 @@ async def alert_detail(request: Request, alert_id: str, user: CurrentUser) -> di
         raise AlertNotFound(alert_id)
     code = pick_language(request.cookies.get(LANG_COOKIE), request.headers.get("accept-language"))
     rule_reasons = request.app.state.notifier.reasons
-    order = await store.order_of(alert["order_no"], await rule_reasons.templates(code))
-    translations: dict[str, str] = {}
-    if order is not None:
-        # the alert quotes its tags' reasons in the rules' own words: read them in the reader's
-        own_words = await store.order_of(alert["order_no"], await rule_reasons.templates(None))
-        translations = translations_of((own_words or {}).get("tags", []), order["tags"])
+    # the alert quotes its tags' reasons in the rules' own words: read them in the reader's
+    order, own_words = await store.order_in_two_words(
+        alert["order_no"], await rule_reasons.templates(code), await rule_reasons.templates(None)
+    )
+    translations = translations_of(own_words, order["tags"]) if order is not None else {}
     return {
         "alert": alert,
         "reasons": readable_causes(

@@ -601,16 +601,19 @@ class AlertStore:
         their reasons rendered by ``templates`` (``reasons.RuleReasons``; without them a rule
         tag's reason names its rule, version and values)."""
         document = await self.orders.find_one({"order_no": order_no}, {"_id": 0})
-        if document is not None:
-            # the tags first: a reason may quote the order's facts (its customer, its figures)
-            document["tags"] = readable_tags(document, templates)
-            document["order"] = order_as_ingested(document)
-            document["applied_events"] = applied_event_ids(document)
-            document["currency"] = currency_of(document)
-            document["order"].pop("customer", None)  # not the notifier's to show
-            for stored_only in ("tags_at", "tags_rule_version", "tag_keys", "first_at", "figures"):
-                document.pop(stored_only, None)
-        return document
+        return None if document is None else _shown_order(document, templates)
+
+    async def order_in_two_words(
+        self, order_no: str, templates: ReasonTemplates | None, own: ReasonTemplates | None
+    ) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+        """The order as ``order_of`` gives it with ``templates``, and its tags with their
+        reasons rendered by ``own`` (the rules' own words, which an alert quotes), from one
+        read of the order."""
+        document = await self.orders.find_one({"order_no": order_no}, {"_id": 0})
+        if document is None:
+            return None, []
+        own_tags = readable_tags(document, own)  # before the document is reshaped
+        return _shown_order(document, templates), own_tags
 
     async def acknowledge(self, alert_id: str, who: str) -> dict[str, Any] | None:
         """Who took it and when; an open alert becomes ``acknowledged`` (a resolved one stays
@@ -658,3 +661,16 @@ class AlertStore:
             {"$set": {"escalated": True, "escalated_at": datetime.now(UTC)}},
         )
         return result.modified_count == 1
+
+
+def _shown_order(document: dict[str, Any], templates: ReasonTemplates | None) -> dict[str, Any]:
+    """A stored order reshaped for the page (``AlertStore.order_of``)."""
+    # the tags first: a reason may quote the order's facts (its customer, its figures)
+    document["tags"] = readable_tags(document, templates)
+    document["order"] = order_as_ingested(document)
+    document["applied_events"] = applied_event_ids(document)
+    document["currency"] = currency_of(document)
+    document["order"].pop("customer", None)  # not the notifier's to show
+    for stored_only in ("tags_at", "tags_rule_version", "tag_keys", "first_at", "figures"):
+        document.pop(stored_only, None)
+    return document

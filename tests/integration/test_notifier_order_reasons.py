@@ -50,3 +50,10 @@ async def test_the_notifier_renders_order_tag_reasons_as_the_console_in_each_lan
         for t in (await console.order(order_no, "zh-CN") or {})["tags"]
         if t["name"] == "status:pending"
     )
+    # the alert's detail: the reader's words and the rules' own, from one read of the order
+    shown, own = await AlertStore(mongo_db).order_in_two_words(
+        order_no, await reasons.templates("zh-CN"), await reasons.templates(None)
+    )
+    assert shown == await AlertStore(mongo_db).order_of(order_no, await reasons.templates("zh-CN"))
+    assert own == as_given["tags"]
+    assert await AlertStore(mongo_db).order_in_two_words("no-such-order", None, None) == (None, [])
