@@ -2,7 +2,6 @@
 saved views, Excel-friendly exports, an order's alerts, rule hits and explanations."""
 
 import asyncio
-from collections import Counter
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
@@ -21,9 +20,9 @@ from services.tagger.queries import OrderFilter, SortKey
 from services.tagger.rules.engine import Decision, decide
 from services.tagger.rules.facts import order_facts
 from services.tagger.rules.reasons import ReasonTemplates, TranslatedReasons, reason_templates
+from services.tagger.usage import rule_hit_counts
 from shared.auth import ApiKey, Scope, require_scope
 from shared.exports import EXPORT_ROWS, MaxRows, Row, csv_export
-from shared.stored_tags import rule_id_of
 
 # the console pages' own API: not part of the Tag API's published contract (OpenAPI)
 router = APIRouter(prefix="/console/api", tags=["console"], include_in_schema=False)
@@ -168,35 +167,3 @@ def in_language(words: ReasonTemplates | TranslatedReasons, decision: Decision) 
 async def rule_hits(request: Request, key: Reader) -> list[dict[str, Any]]:
     """How many orders carry a tag each rule gave (manual tags counted as ``manual``)."""
     return await rule_hit_counts(database_of(request))
-
-
-async def rule_hit_counts(database: Any) -> list[dict[str, Any]]:
-    """Grouped by what a stored tag says of its rule, and its name: a compact tag names no
-    rule where the rule is named as its family, nor the family where its name holds both
-    (``status:pending``), and names it as ``rule`` where the rule's id names the family
-    (``shared.stored_tags.rule_id_of``). Tag names are few (a catalog's
-    and the values of a few facts), so the groups stay few."""
-    rows = await (
-        await database["orders"].aggregate(
-            [
-                {"$unwind": {"path": "$tags", "includeArrayIndex": "position"}},
-                {
-                    "$group": {
-                        "_id": {
-                            "rule_id": "$tags.rule_id",
-                            "rule": "$tags.rule",
-                            "family": "$tags.family",
-                            "source": "$tags.source",
-                            "name": {"$arrayElemAt": ["$tag_names", "$position"]},
-                        },
-                        "orders": {"$sum": 1},
-                    }
-                },
-            ]
-        )
-    ).to_list(None)
-    hits: Counter[str] = Counter()
-    for row in rows:
-        hits[rule_id_of(row["_id"], row["_id"].get("name")) or "manual"] += row["orders"]
-    ranked = sorted(hits.items(), key=lambda hit: (-hit[1], hit[0]))
-    return [{"rule_id": rule_id, "orders": orders} for rule_id, orders in ranked]

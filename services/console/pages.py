@@ -235,20 +235,16 @@ async def reports_page(request: Request) -> Response:
 
 @router.get("/console/rules")
 async def rules_page(request: Request) -> Response:
-    from services.console.rule_table import (
-        customer_rule_rows,
-        customers_per_rule,
-        hits_per_rule,
-        rule_rows,
-    )
+    from services.console.rule_table import customer_rule_rows, rule_rows
 
     book = tagger_of(request).rules
     # one snapshot, taken before any await: the book may follow a rollback meanwhile, and a
     # table of one version labelled with the next is one the page then never refreshes
     rules, version = book.current, book.version
     lang = _lang(request)
-    shown = rule_rows(rules, lang, await hits_per_rule(request))
-    customer_rules = customer_rule_rows(rules, lang, await customers_per_rule(request))
+    hits = (await tagger_of(request).rule_hits.get()).value
+    shown = rule_rows(rules, lang, hits.orders)
+    customer_rules = customer_rule_rows(rules, lang, hits.customers)
     return await _page(
         request,
         "rules.html",

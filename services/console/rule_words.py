@@ -7,7 +7,7 @@ from typing import Any
 from services.tagger.builtin_labels import label_file, reason_labels
 from services.tagger.rules.conditions import AllOf, AnyOf, FactTest, Not, OrdersWithin
 from services.tagger.rules.customer_rules import CustomerRule
-from services.tagger.rules.reasons import for_people, is_quantity
+from services.tagger.rules.reason_values import threshold_text
 from services.tagger.rules.schema import PLACEHOLDER, Rule
 from shared.money import grouped_numbers
 
@@ -64,7 +64,7 @@ def _value(fact: str, value: Any, lang: str) -> str:
     if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
         # 500,000 as the tags' descriptions write it, a share as a percentage (as the
         # customer's reasons show it); an identifier's number as it is
-        return for_people(fact, str(value)) if is_quantity(fact) or "share" in fact else str(value)
+        return threshold_text(fact, value)
     labels = reason_labels(lang)
     return labels.value(fact, str(value)) if labels is not None else str(value)
 

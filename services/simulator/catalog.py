@@ -1,25 +1,30 @@
 """The simulated shop's catalogue: products, each sold as a few variants with a SKU and a list
-price of their own, a few of them launched recently.
+price of their own, a few of them launched lately and one during the run.
 
 A SKU is a variant as a shop lists it (``EARBUDS-03``: a colour, a size, a model), one price
-for every buyer; a promotion takes a share off the price, it makes no new product. Most
-variants were on sale before the history of past orders begins; one variant of about a third
-of the products launched within the last months (or days), so ``early-adopter`` (bought within
-14 days of a SKU's first sale) picks out the few customers who bought a launch, and
-``product:<sku>`` names what a customer buys again. The catalogue is the same for every seed.
+for every buyer; a promotion takes a share off the price, it makes no new product. A customer
+who buys a product again mostly takes the variant they took before (``product:<sku>``). Most
+variants were on sale before the history of past orders begins; the newest variant of a few
+products launched months before the run, and one launches 20 minutes into it, so
+``early-adopter`` (bought within 14 days of a SKU's first sale) picks out the customers of the
+history's first weeks and of a launch. The catalogue is the same for every seed.
 """
 
 import math
 import random
+import zlib
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 
 ON_SALE_BEFORE_HISTORY = timedelta(days=730)
 # when a product's newest variant launched, before the stream starts (the history covers 365)
-RECENT_LAUNCHES = tuple(timedelta(days=d) for d in (2, 9, 30, 75, 150, 250))
-RECENT_LAUNCH_SHARE = 1 / 3  # of products
+RECENT_LAUNCHES = tuple(timedelta(days=d) for d in (30, 75, 150, 250))
+RECENT_LAUNCH_SHARE = 1 / 4  # of products
+# a variant that goes on sale during the run (a negative time before its start)
+LAUNCHED_DURING_THE_RUN = {"EARBUDS": -timedelta(minutes=20)}
 VARIANTS_PER_PRODUCT = (2, 5)
+SAME_VARIANT_SHARE = 0.8  # of a customer's lines of a product: the variant they always take
 PROMOTION_SHARE = 0.12  # of order lines: a share off the list price
 PROMOTION_PRICES = (0.8, 0.85, 0.9, 0.95)
 
@@ -47,6 +52,14 @@ class Product:
         """The variants on sale at ``before_start`` before the stream's start (the first one
         always is: it was on sale before the history)."""
         return tuple(v for v in self.variants() if v.on_sale_for >= before_start)
+
+    def variant_for(self, customer_id: str, before_start: timedelta, rng: random.Random) -> Variant:
+        """The variant a customer takes: mostly their own (the same on every order: one of the
+        variants on sale before the history, chosen by who and what), else any on sale."""
+        if rng.random() < SAME_VARIANT_SHARE:
+            standing = [v for v in self.variants() if v.on_sale_for >= ON_SALE_BEFORE_HISTORY]
+            return standing[zlib.crc32(f"{customer_id}:{self.sku}".encode()) % len(standing)]
+        return rng.choice(self.on_sale(before_start))
 
 
 CATALOG = [
@@ -99,6 +112,11 @@ def _variants(product: Product) -> tuple[Variant, ...]:
                 else ON_SALE_BEFORE_HISTORY,
             )
         )
+    during_run = LAUNCHED_DURING_THE_RUN.get(product.sku)
+    if during_run is not None:
+        price = rng.lognormvariate(math.log(product.median_price), product.spread)
+        new = f"{product.sku}-{count + 1:02d}"
+        variants.append(Variant(new, Decimal(max(1, round(price))), during_run))
     return tuple(variants)
 
 

@@ -396,7 +396,7 @@ class OrderStream:
         lines: dict[str, dict[str, Any]] = {}
         before_start = self._start - at
         for product in products:
-            variant = rng.choice(product.on_sale(before_start))
+            variant = product.variant_for(customer.id, before_start, rng)
             price = unit_price(variant, rng)
             if product is INDUSTRIAL:
                 quantity = rng.randint(1, 3)

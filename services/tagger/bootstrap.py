@@ -40,9 +40,10 @@ from services.tagger.rule_versions import RuleVersions
 from services.tagger.rules.book import RuleBook
 from services.tagger.settings import Role, TaggerSettings
 from services.tagger.store import OrderStore
-from services.tagger.tag_usage import TagUsage
 from services.tagger.tagging import TaggingService
+from services.tagger.usage import RuleHits, TagUsage, kept_rule_hits, kept_tag_usage
 from shared.kafka import ensure_topics, make_producer
+from shared.kept_counts import KeptCount
 from shared.mongo import make_mongo_client
 from shared.ratelimit import RateLimiter
 from shared.redis import AnyRedis, make_redis
@@ -80,7 +81,8 @@ class Tagger:
     rule_diffs: RuleDiffJobs
     rate_limiter: RateLimiter
     customers: CustomerTagging
-    tag_usage: TagUsage
+    tag_usage: KeptCount[TagUsage]
+    rule_hits: KeptCount[RuleHits]
 
 
 class RecordedJobs(Jobs):
@@ -164,6 +166,7 @@ async def bootstrap(settings: TaggerSettings) -> AsyncIterator[Tagger]:
             )
             await jobs.ensure_indexes()
             customer_store = CustomerStore(stores.database, rules.customer_templates)
+            segments = Segments(stores.database, rules.customer_templates)
             await customer_store.ensure_indexes()
             yield Tagger(
                 settings=settings,
@@ -203,10 +206,11 @@ async def bootstrap(settings: TaggerSettings) -> AsyncIterator[Tagger]:
                     stores.redis,
                     reload_figures=partial(stores.figures.ensure_loaded, stores.store.all_orders),
                 ),
-                tag_usage=TagUsage(
-                    stores.read_model.tag_usage,
-                    Segments(stores.database, rules.customer_templates).tag_usage,
-                    settings.tagger_tag_usage_max_age_s,
+                tag_usage=kept_tag_usage(
+                    stores.read_model, segments, settings.tagger_counts_max_age_s
+                ),
+                rule_hits=kept_rule_hits(
+                    stores.database, segments, settings.tagger_counts_max_age_s
                 ),
             )
         finally:

@@ -38,9 +38,9 @@ class TaggerSettings(Settings):
     tagger_allow_free_tags: bool = False  # manual tags outside the catalog
     # How often the jobs role looks for customers whose tags time alone changed (lapsed)
     tagger_customer_review_s: float = Field(default=60.0, gt=0)
-    # How long the Tags page's counts of orders and customers per tag are kept (counting reads
-    # every order and customer); a rename or merge asks for fresh ones
-    tagger_tag_usage_max_age_s: float = Field(default=30.0, ge=0)
+    # How long counts over every order and customer are kept (the Tags page's usage, the Rules
+    # page's hits); a rename, merge or rule activation asks for fresh ones
+    tagger_counts_max_age_s: float = Field(default=30.0, ge=0)
     # Tag API: request bodies over this are answered 413 (a bulk change of 1,000 orders is ~80 KB)
     tagger_max_body_bytes: int = Field(default=1_048_576, ge=1024)
     # Seconds a client is told to wait (Retry-After) when MongoDB or Redis is unreachable

@@ -194,7 +194,7 @@ async def test_early_adopter_only_within_14_days_of_a_products_first_sale(
     assert "early-adopter" in await pipeline.tags(f"{run_id}-early")
     assert "early-adopter" not in await pipeline.tags(f"{run_id}-late")
     reason = (await pipeline.tags(f"{run_id}-early"))["early-adopter"]["reason"]
-    assert reason == f"bought NEW-{run_id} 10.0 days after its first sale (≤ 14)"
+    assert reason == f"bought NEW-{run_id} 10 days after its first sale (≤ 14)"
 
 
 async def test_lapsed_customers_are_found_by_the_review_on_a_clock(
@@ -215,13 +215,15 @@ async def test_lapsed_customers_are_found_by_the_review_on_a_clock(
         pass
     assert "lifecycle:lapsed" not in await pipeline.tags(customer)
 
-    pipeline.clock.now = START + DAY + 91 * DAY
+    # a minute past 90 days, at the review the last one scheduled: lapsed (a fact rounded to
+    # 0.01 day read 90.0 for the first 7 minutes, and the review after that was months away)
+    pipeline.clock.now = START + DAY + 90 * DAY + timedelta(minutes=1)
     assert await pipeline.customers.sweep() >= 1
     tags = await pipeline.tags(customer)
     assert "lifecycle:lapsed" in tags
     assert "lifecycle:returning" not in tags
-    assert tags["lifecycle:lapsed"]["reason"] == "no order for 91.0 days (> 90) → lapsed"
-    assert tags["lifecycle:lapsed"]["at"].startswith((START + 92 * DAY).date().isoformat())
+    assert tags["lifecycle:lapsed"]["reason"] == "no order for 91 days (> 90) → lapsed"
+    assert tags["lifecycle:lapsed"]["at"].startswith((START + 91 * DAY).date().isoformat())
 
     pipeline.clock.now = START + 100 * DAY  # back in the shop: returning again at once
     await pipeline.feed(order(run_id, 3, "D", START + 100 * DAY))

@@ -16,7 +16,6 @@ from fastapi.encoders import jsonable_encoder
 from pymongo.asynchronous.database import AsyncDatabase
 
 from bench.written_forms import EARLIER_RELEASES_FORMS, written_as_before
-from services.console.api import rule_hit_counts
 from services.notifier.store import AlertStore
 from services.tagger.customers.segments import Segments
 from services.tagger.order_record import HistoryEntry, OrderRecord
@@ -29,6 +28,7 @@ from services.tagger.rules.reasons import ReasonTemplates
 from services.tagger.rules.schema import load_rules
 from services.tagger.settings import DEFAULT_RULES_FILE
 from services.tagger.store import OrderStore
+from services.tagger.usage import rule_hit_counts
 from shared import stored_tags
 from shared.models import OrderStatus
 from shared.stored_tags import stored_tag

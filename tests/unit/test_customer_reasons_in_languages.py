@@ -5,7 +5,8 @@ import pytest
 
 from services.tagger.builtin_labels import reason_labels
 from services.tagger.customers.segments import in_language
-from services.tagger.rules.reasons import ReasonTemplates, for_people
+from services.tagger.rules.reason_values import for_people, threshold_text
+from services.tagger.rules.reasons import ReasonTemplates
 from services.tagger.rules.schema import PLACEHOLDER, RuleFileError, load_rules, parse_rules
 from services.tagger.settings import DEFAULT_RULES_FILE
 
@@ -77,8 +78,9 @@ def _stored(rule_id: str, reason: str) -> dict[str, object]:
 
 
 def test_default_customer_reasons_read_as_people_say_them() -> None:
-    """Days are whole days (rounded up, so "> 90" stays true at 90.3), a share is a
-    percentage, a category is named in the reader's words; an identifier is kept as it is."""
+    """Days are whole days (rounded up where the rule tests a lower bound, so "> 90" stays true
+    of 90.3 stored by an earlier release; down otherwise), a share is a percentage, a category
+    is named in the reader's words; an identifier is kept as it is."""
     templates = ReasonTemplates(RULES, customer=True)
     chinese = templates.in_language("zh-CN", reason_labels("zh-CN"))
     english = templates.in_language("en", reason_labels("en"))
@@ -95,22 +97,43 @@ def test_default_customer_reasons_read_as_people_say_them() -> None:
         "Electronics: 3 orders, 76% of spend over 365 days"
     )
     assert in_language(early, chinese)["reason"] == (
-        "1002003 首次开售后 14 天内购买（≤ 14）→ 新品试用者"
+        "1002003 首次开售后 13 天内购买（≤ 14）→ 新品试用者"
     )
 
 
 @pytest.mark.parametrize(
-    ("fact", "stored", "shown"),
+    ("fact", "stored", "round_up", "shown"),
     [
-        ("days_since_last_order", "0.0", "0"),
-        ("days_since_first_order", "1234.01", "1,235"),
-        ("sku.days_after_first_sale", "—", "—"),
-        ("category.spend_share_365d", "0.0049", "0%"),
-        ("category.spend_share_365d", "1.0000", "100%"),
-        ("spend_365d", "30599.00", "30,599.00"),
-        ("sku", "100200", "100200"),
-        (None, "1234", "1234"),
+        ("days_since_last_order", "0.0", True, "0"),
+        ("days_since_last_order", "90.01", True, "91"),
+        ("days_since_first_order", "1234.9", False, "1,234"),
+        ("days_since_first_order", "-0.1", True, "0"),  # never "-0"
+        ("sku.days_after_first_sale", "—", False, "—"),
+        ("sku.days_after_first_sale", "1E+3", False, "1,000"),
+        ("category.spend_share_365d", "0.0049", False, "0%"),
+        ("category.spend_share_365d", "-0.001", False, "0%"),
+        ("category.spend_share_365d", "1.0000", False, "100%"),
+        ("category.spend_share_365d", "1e30", False, "1e30"),  # too large: as stored, no error
+        ("spend_365d", "30599.00", False, "30,599.00"),
+        ("sku", "100200", False, "100200"),
+        (None, "1234", False, "1234"),
     ],
 )
-def test_a_stored_value_for_people(fact: str | None, stored: str, shown: str) -> None:
-    assert for_people(fact, stored) == shown
+def test_a_stored_value_for_people(
+    fact: str | None, stored: str, round_up: bool, shown: str
+) -> None:
+    assert for_people(fact, stored, round_up=round_up) == shown
+
+
+@pytest.mark.parametrize(
+    ("fact", "bound", "shown"),
+    [
+        ("days_since_last_order", 90.5, "90.5"),
+        ("category.spend_share_365d", 0.755, "75.5%"),
+        ("category.spend_share_365d", 0.4, "40%"),
+        ("amount", -5000, "-5,000"),
+        ("customer.id", 10001, "10001"),
+    ],
+)
+def test_a_rules_bound_is_shown_as_written(fact: str, bound: object, shown: str) -> None:
+    assert threshold_text(fact, bound) == shown

@@ -38,12 +38,14 @@ def rules() -> RuleSet:
     return load_rules(DEFAULT_RULES_FILE)
 
 
-def decide(figures: LiveFigures, first_sales: dict[str, float] | None = None) -> dict[str, str]:
+def decide(
+    figures: LiveFigures, first_sales: dict[str, float] | None = None, now: float = NOW
+) -> dict[str, str]:
     ruleset = rules()
     decisions = decide_customer(
         ruleset.customer_rules,
-        customer_facts(figures, CustomerProfile(), NOW),
-        {"category": category_items(figures, NOW), "sku": sku_items(figures, first_sales or {})},
+        customer_facts(figures, CustomerProfile(), now),
+        {"category": category_items(figures, now), "sku": sku_items(figures, first_sales or {})},
         family_of={name: tag.family for name, tag in ruleset.catalog.items()},
         exclusive=ruleset.exclusive_families,
     )
@@ -234,3 +236,21 @@ def test_the_review_comes_when_a_window_or_a_lapse_threshold_is_crossed() -> Non
     ) == datetime.fromtimestamp(NOW + 29 * DAY, UTC)  # the order leaves the 30-day window first
     long_gone = LiveFigures(orders=1, first_order_at=NOW - 900 * DAY, last_order_at=NOW - 900 * DAY)
     assert next_review_at(long_gone, thresholds, NOW) is None
+
+
+def test_the_review_at_the_lapse_threshold_finds_the_lapse_and_words_it_in_whole_days() -> None:
+    """At the review, one second past 90 days, "> 90" holds (a fact rounded to 0.01 day did
+    not, and the next review was the year's end); the reason reads whole days, rounded up
+    where the rule tests a lower bound, down for days gone by."""
+    last = NOW - 80 * DAY
+    figures = LiveFigures(orders=1, first_order_at=last, last_order_at=last)
+    review = next_review_at(figures, review_thresholds(rules().customer_rules), NOW)
+    assert review is not None
+    at_review = decide(figures, now=review.timestamp())
+    assert at_review["lifecycle:lapsed"] == "no order for 91 days (> 90) → lapsed"
+    an_hour_in = LiveFigures(orders=1, first_order_at=NOW - 3600, last_order_at=NOW - 3600)
+    assert decide(an_hour_in)["lifecycle:new"] == "first order 0 days ago → new"
+    bought = LiveFigures(orders=1, products={"NEW-1": (1, NOW)}, last_order_at=NOW)
+    early = decide(bought, {"NEW-1": NOW - 13.9 * DAY})["early-adopter"]
+    assert early == "bought NEW-1 13 days after its first sale (≤ 14)"
+    assert "early-adopter" not in decide(bought, {"NEW-1": NOW - 14 * DAY - 1})  # exact, too

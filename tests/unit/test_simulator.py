@@ -4,7 +4,7 @@ checks on fixed seeds; the bounds are those docs/simulator.md states)."""
 import itertools
 import re
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from functools import cache
 from pathlib import Path
@@ -241,18 +241,25 @@ def test_the_demo_streams_mostly_orders_of_returning_customers() -> None:
 
 
 def test_a_sku_is_a_product_variant_with_its_own_price_and_launches_are_few() -> None:
-    """A SKU keeps its list price (a promotion takes at most 20 % off), so a customer who buys
-    a product again buys the same SKU; a variant launched lately is never sold before its
-    launch, and only the customers of the first 14 days of a SKU (the history's first weeks
-    and a launch's) buy it early (``early-adopter``), not most of them."""
-    stream = OrderStream(5, 2000, START, mean_gap_s=0.5, history=6000)
+    """A SKU keeps its list price (a promotion takes at most 20 % off) and a customer mostly
+    buys the variant they bought before; a variant is never sold before its launch (one
+    launches during the run), and only the customers of a SKU's first 14 days (the history's
+    first weeks, a launch's) buy it early (``early-adopter``): a minority that stays one as
+    the run goes on, not most of them."""
+    stream = OrderStream(5, 2000, START, mean_gap_s=0.2, history=6000)
     history = stream.history_orders()
-    orders = [*history, *orders_of(list(itertools.islice(stream, 2000)))]
+    live = orders_of(list(itertools.islice(stream, 40_000)))
     variants = {v.sku: (product, v) for product in CATALOG for v in product.variants()}
     first_sale: dict[str, datetime] = {}
     bought: dict[str, dict[str, datetime]] = {}
-    for order in sorted(orders, key=lambda o: o["created_at"]):
+    last_of: dict[tuple[str, str], str] = {}
+    repeats = same = 0
+    early_at_history_end = 0.0
+    for count, order in enumerate(sorted([*history, *live], key=lambda o: o["created_at"])):
+        if count == len(history):
+            early_at_history_end = _early_share(bought, first_sale)
         at = datetime.fromisoformat(order["created_at"])
+        customer = order["customer"]["id"]
         for line in order["lines"]:
             if line["category"] == INDUSTRIAL.category:
                 continue
@@ -262,14 +269,26 @@ def test_a_sku_is_a_product_variant_with_its_own_price_and_launches_are_few() ->
             assert variant.list_price * Decimal("0.8") - 1 <= price <= variant.list_price
             assert at >= START - variant.on_sale_for
             first_sale.setdefault(line["sku"], at)
-            bought.setdefault(order["customer"]["id"], {}).setdefault(line["sku"], at)
+            bought.setdefault(customer, {}).setdefault(line["sku"], at)
+            if (customer, product.sku) in last_of:
+                repeats += 1
+                same += last_of[customer, product.sku] == line["sku"]
+            last_of[customer, product.sku] = line["sku"]
 
-    launched = [v for _, v in variants.values() if v.on_sale_for.days < 365]
-    assert launched
+    assert any(v.on_sale_for.days < 365 for _, v in variants.values())
+    launched_in_run = [sku for sku, (_, v) in variants.items() if v.on_sale_for < timedelta(0)]
+    assert launched_in_run
+    assert all(sku in first_sale for sku in launched_in_run)  # sold once launched
     assert len(first_sale) <= len(variants) < 100
+    assert same / repeats > 0.6
+    assert 0.03 < early_at_history_end < 0.2
+    assert 0.03 < _early_share(bought, first_sale) < 0.2
+
+
+def _early_share(bought: dict[str, dict[str, datetime]], first_sale: dict[str, datetime]) -> float:
     early = [
         customer
         for customer, skus in bought.items()
-        if any((at - first_sale[sku]).days < 14 for sku, at in skus.items())
+        if any(at - first_sale[sku] < timedelta(days=14) for sku, at in skus.items())
     ]
-    assert 0.02 < len(early) / len(bought) < 0.25
+    return len(early) / len(bought)

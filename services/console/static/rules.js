@@ -68,13 +68,14 @@
   // the rules in force: after an activation or a rollback the page shows the new version's rules
   // at once (the server rendered the ones its process had then)
   async function showRules(version) {
-    const table = await api(`/console/api/rules/table/${encodeURIComponent(version)}`);
+    // the hits as the new version's backfill left them, not the counts kept from before
+    const table = await api(`/console/api/rules/table/${encodeURIComponent(version)}?fresh=true`);
     $("rules").querySelector("tbody").replaceChildren(...table.rules.map((r) => el("tr", { "data-rule": r.id },
       el("td", {}, el("code", { text: r.id }), " ", el("span", { class: "muted", text: "v" + r.version })),
       el("td", { class: "wrap", text: r.tag_label }), el("td", { class: "wrap", text: r.when }),
       el("td", { class: "wrap", text: r.holds_while }), el("td", { class: "muted wrap", text: r.reason }),
       el("td", { class: "num", text: String(r.hits) }))));
-    const customerRows = table.customer_rules.map((r) => el("tr", { "data-rule": r.id },
+    const customerRows = (table.customer_rules || []).map((r) => el("tr", { "data-rule": r.id },
       el("td", {}, el("code", { text: r.id }), " ", el("span", { class: "muted", text: "v" + r.version })),
       el("td", { class: "wrap", text: r.tag_label }), el("td", { text: r.each }), el("td", { class: "wrap", text: r.when }),
       el("td", { class: "muted wrap", text: r.reason }), el("td", { class: "num", text: String(r.customers) })));

@@ -26,8 +26,10 @@ from services.tagger.errors import Invalid
 from services.tagger.queries import MAX_TAGS_IN_FILTER, Amount, Instant, TagName
 from services.tagger.rules.reasons import ReasonTemplates, TranslatedReasons
 from shared import stored_tags
+from shared.events import TagSource
 from shared.money import cents_text, to_cents
 from shared.stored_order import currency_of
+from shared.stored_tags import RULE_NAMING_FAMILY
 
 LISTED = {"history": 0, "next_review_at": 0, "profile_at": 0}
 MAX_DAYS = 366
@@ -182,6 +184,23 @@ class Segments:
             [{"$unwind": "$tag_names"}, {"$group": {"_id": "$tag_names", "customers": {"$sum": 1}}}]
         )
         return {str(row["_id"]): int(row["customers"]) for row in await cursor.to_list(None)}
+
+    async def customers_per_rule(self) -> dict[str, int]:
+        """Per customer rule, how many customers carry a tag it gave (a customer with two of one
+        rule's tags, ``prefers:beauty`` and ``prefers:home-goods``, counts once). A stored rule
+        tag names its rule as ``rule_id``, or as ``rule`` where the rule's id names its family
+        (``shared.stored_tags.whole_rule``); a rule's tag leaves ``source`` out."""
+        rule = {"$ifNull": ["$tags.rule_id", f"$tags.{RULE_NAMING_FAMILY}"]}
+        cursor = await self._customers.aggregate(
+            [
+                {"$unwind": "$tags"},
+                {"$match": {"tags.source": {"$in": [None, TagSource.RULE.value]}}},
+                {"$group": {"_id": {"rule": rule, "customer": "$_id"}}},
+                {"$group": {"_id": "$_id.rule", "customers": {"$sum": 1}}},
+            ]
+        )
+        rows = await cursor.to_list(None)
+        return {str(row["_id"]): int(row["customers"]) for row in rows if row["_id"] is not None}
 
     async def export(
         self, which: CustomerFilter, sort: CustomerSort, max_rows: int

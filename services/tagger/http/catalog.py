@@ -51,7 +51,7 @@ async def list_tags(
         bool,
         Query(
             description="count the orders and customers carrying each tag (as of "
-            "`counted_at`: counts are kept for ORDERTAG_TAGGER_TAG_USAGE_MAX_AGE_S, 30 s); "
+            "`counted_at`: counts are kept for ORDERTAG_TAGGER_COUNTS_MAX_AGE_S, 30 s); "
             "false lists the catalog alone, for pickers and labels"
         ),
     ] = True,
@@ -66,13 +66,14 @@ async def list_tags(
         in_use = {*await queries.tags_in_use(), *await segments.tags_in_use()}
         catalog = await commands.listed_catalog(in_use)
         return [shown(tag, commands, catalog) for tag in catalog.values()]
-    counted = await tag_usage.counts(fresh=fresh)
-    catalog = await commands.listed_catalog({*counted.orders, *counted.customers})
+    counted = await tag_usage.get(fresh=fresh)
+    carried = counted.value
+    catalog = await commands.listed_catalog({*carried.orders, *carried.customers})
     return [
         {
             **shown(tag, commands, catalog),
-            "orders": counted.orders.get(name, 0),
-            "customers": counted.customers.get(name, 0),
+            "orders": carried.orders.get(name, 0),
+            "customers": carried.customers.get(name, 0),
             "counted_at": counted.counted_at,
         }
         for name, tag in catalog.items()

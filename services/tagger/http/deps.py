@@ -14,8 +14,9 @@ from services.tagger.commands import TagCommands
 from services.tagger.jobs import Jobs
 from services.tagger.queries import AMOUNT_PATTERN, OrderFilter, TagName
 from services.tagger.read_model import ReadModel
-from services.tagger.tag_usage import TagUsage
+from services.tagger.usage import TagUsage
 from shared.auth import ApiKey, Scope, require_scope
+from shared.kept_counts import KeptCount
 from shared.models import OrderStatus
 from shared.ratelimit import over_limit
 
@@ -42,12 +43,12 @@ def jobs_of(request: Request) -> Jobs:
     return tagger_of(request).jobs
 
 
-def tag_usage_of(request: Request) -> TagUsage:
+def tag_usage_of(request: Request) -> KeptCount[TagUsage]:
     return tagger_of(request).tag_usage
 
 
 Queries = Annotated[ReadModel, Depends(read_model_of)]
-TagUsageDep = Annotated[TagUsage, Depends(tag_usage_of)]
+TagUsageDep = Annotated[KeptCount[TagUsage], Depends(tag_usage_of)]
 JobsDep = Annotated[Jobs, Depends(jobs_of)]
 Commands = Annotated[TagCommands, Depends(commands_of)]
 

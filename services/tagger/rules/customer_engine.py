@@ -1,11 +1,14 @@
 """Deciding a customer's tags from the customer rules (pure; the schema: ``customer_rules.py``)."""
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from services.tagger.rules.customer_rules import CustomerRule
+from services.tagger.rules.customer_rules import CustomerRule, lower_bounded
 from services.tagger.rules.engine import _TAG_UNSAFE, Decision
+from services.tagger.rules.reason_values import is_whole_days
 from services.tagger.rules.reasons import render_reason
+from services.tagger.rules.schema import PLACEHOLDER
 
 
 def decide_customer(
@@ -51,6 +54,24 @@ def decide_customer(
             seen.add(tag)
             if family is not None:
                 filled.add(family)
-            reason = render_reason(rule.reason, scope, raw)
+            reason = render_reason(rule.reason, in_whole_days(rule, scope), raw)
             decisions.append(Decision(tag, family, rule.id, rule.version, reason))
     return decisions
+
+
+def in_whole_days(rule: CustomerRule, scope: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The facts as the rule's reason shows them: a number of days in whole days, as people
+    count them (``days_since_*``, ``sku.days_after_first_sale``; rules test the exact time).
+    Rounded up where the rule tests the fact against a lower bound, so the reason stays true
+    of it ("> 90" at 90.3 days reads 91), down otherwise (days elapsed: "first order 0 days
+    ago" an hour after it)."""
+    shown = [name for name in PLACEHOLDER.findall(rule.reason) if is_whole_days(name)]
+    if not shown:
+        return scope
+    lower = lower_bounded(rule.when)
+    whole = dict(scope)
+    for name in shown:
+        value = scope.get(name)
+        if isinstance(value, float) and math.isfinite(value):
+            whole[name] = math.ceil(value) if name in lower else math.floor(value)
+    return whole

@@ -126,7 +126,7 @@ def sku_items(figures: LiveFigures, first_sales: dict[str, float]) -> list[dict[
                 "sku": sku,
                 "sku.orders": orders,
                 "sku.days_after_first_sale": (
-                    round(max(first_bought - first_sale, 0.0) / SECONDS_PER_DAY, 1)
+                    max(first_bought - first_sale, 0.0) / SECONDS_PER_DAY
                     if first_sale is not None
                     else None
                 ),
@@ -136,7 +136,9 @@ def sku_items(figures: LiveFigures, first_sales: dict[str, float]) -> list[dict[
 
 
 def _days(now: float, then: float | None) -> float | None:
-    return None if then is None else round((now - then) / SECONDS_PER_DAY, 2)
+    """Not rounded: a rule tests the exact time ("> 90" holds one second past 90 days, when the
+    review comes); reasons show whole days (``customer_engine``)."""
+    return None if then is None else (now - then) / SECONDS_PER_DAY
 
 
 def _mean_gap_days(times: tuple[float, ...]) -> float | None:

@@ -39,6 +39,19 @@ def facts_named(condition: Any) -> Iterator[str]:
         yield from facts_named(condition.not_)
 
 
+def lower_bounded(condition: Any) -> set[str]:
+    """The facts a condition tests with ``gt`` or ``gte`` (a reason shows their days rounded
+    up, so it stays true of its rule)."""
+    if isinstance(condition, FactTest):
+        return {condition.fact} if condition.gt is not None or condition.gte is not None else set()
+    if isinstance(condition, AllOf | AnyOf):
+        parts = condition.all if isinstance(condition, AllOf) else condition.any
+        return set().union(*(lower_bounded(part) for part in parts))
+    if isinstance(condition, Not):
+        return lower_bounded(condition.not_)
+    return set()
+
+
 def known_names(each: Each | None) -> dict[str, str]:
     return {**CUSTOMER_FACT_NAMES, **(ITEM_FACT_NAMES[each] if each else {})}
 

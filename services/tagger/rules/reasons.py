@@ -8,11 +8,12 @@ those in force now: a tag of an earlier rule version still reads as the sentence
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Any
 
-from services.tagger.rules.customer_rules import CustomerRule
+from services.tagger.rules.customer_rules import CustomerRule, lower_bounded
 from services.tagger.rules.facts import QUOTED_AS_STORED, facts_of_stored
+from services.tagger.rules.reason_values import for_people
 from services.tagger.rules.schema import (
     PLACEHOLDER,
     Rule,
@@ -106,6 +107,8 @@ class ReasonTemplates:
         self._placeholders: dict[tuple[str, int], list[str]] = {}  # as named in the reason
         self._defaults: dict[tuple[str, int], tuple[str, str]] = {}
         self._translations: dict[tuple[str, int], dict[str, str]] = {}
+        # the facts each rule version tests against a lower bound (its days shown rounded up)
+        self._lower: dict[tuple[str, int], set[str]] = {}
         for rule_set in earlier:
             self._add(rule_set, customer, defaults=False)
         self._add(rules, customer, defaults=True)
@@ -123,6 +126,7 @@ class ReasonTemplates:
                 rule.tag_from if name == "value" else name for name in self._placeholders[key]
             ]
             self._translations.pop(key, None)
+            self._lower[key] = lower_bounded(rule.when)
             if rule.reasons:
                 self._translations[key] = {str(k): v for k, v in rule.reasons.items()}
         for family in [] if customer or not defaults else rules.families:
@@ -236,6 +240,10 @@ class ReasonTemplates:
         words: dict[str, str] = self._translations.get((rule_id, version), {})
         return words.get(language)
 
+    def lower_bounded(self, rule_id: str, version: int) -> set[str]:
+        """The facts a rule version tests with ``gt`` or ``gte``."""
+        return self._lower.get((rule_id, version), set())
+
     def facts_shown(self, rule_id: str, version: int) -> list[str | None]:
         """Per placeholder of the rule's reason, the fact whose value it shows."""
         return list(self._facts.get((rule_id, version), []))
@@ -287,49 +295,12 @@ class TranslatedReasons:
         if words is None or len(PLACEHOLDER.findall(words)) != len(args):
             return templates.reason(rule_id, version, args)
         facts = templates.facts_shown(rule_id, version)
+        lower = templates.lower_bounded(rule_id, version)
         shown = [
-            for_people(fact, labels.value(fact, arg)) for fact, arg in zip(facts, args, strict=True)
+            for_people(fact, labels.value(fact, arg), round_up=fact in lower)
+            for fact, arg in zip(facts, args, strict=True)
         ]
         return fill_reason(grouped_numbers(words), shown)
-
-
-# Words naming a fact whose values are quantities (amounts, counts, days): shown grouped
-# (20,000). No identifier's name holds one: an order number, a customer id or a SKU, all-digit
-# ones too, is shown as it is.
-_QUANTITY_WORDS = ("amount", "spend", "count", "orders", "total", "average", "days", "hours")
-
-
-# Facts counted in days that people read as whole days ("no order for 94 days"), and facts
-# that are a share of 0-1 that people read as a percentage ("76%").
-_WHOLE_DAYS = ("days_since_", "days_after_")
-_SHARE = "share"
-
-
-def for_people(fact: str | None, value: str) -> str:
-    """A stored reason value as a reader's sentence shows it. Amounts and counts are grouped as
-    the pages show money (20,000); a number of days is whole days, rounded up, so a reason
-    stays true of its rule ("> 90" at 90.3 days reads 91, "within 14 days" at 13.2 reads 14);
-    a share is a percentage. The values of other facts (an order number, a customer id, a SKU)
-    are shown as they are, and so is a value that is not a number (``—`` for none)."""
-    if fact is None:
-        return value
-    if _SHARE in fact or any(word in fact for word in _WHOLE_DAYS):
-        try:
-            number = Decimal(value)
-        except ArithmeticError:
-            return value
-        if not number.is_finite():
-            return value
-        if _SHARE in fact:
-            return f"{(number * 100).quantize(Decimal(1), ROUND_HALF_UP)}%"
-        return f"{number.to_integral_value(ROUND_CEILING):,}"
-    return grouped_numbers(value) if is_quantity(fact) else value
-
-
-def is_quantity(fact: str | None) -> bool:
-    """Whether ``fact``'s values are quantities people read grouped (``customer.spend_365d``,
-    ``sku.orders``), not identifiers (``customer.id``, ``sku``, ``order_no``)."""
-    return fact is not None and any(word in fact for word in _QUANTITY_WORDS)
 
 
 def fill_reason(template: str, args: list[str]) -> str:
