@@ -16,12 +16,12 @@ from services.console.deps import current_session, sessions_of, settings_of, use
 from services.console.i18n import LANG_COOKIE, LANGUAGES, Language, language, pick_language
 from services.console.rule_words import in_words
 from services.console.sessions import COOKIE, Session
+from services.console.times import local_day, local_time
 from services.console.users import Role, UserExists
 from services.tagger.http.deps import tagger_of
 from services.tagger.rule_tags import fixed_rule_tags, named_from
 from shared.auth import Scope
 from shared.money import money_text
-from shared.times import local_day, local_time
 
 log = structlog.get_logger("console")
 router = APIRouter(include_in_schema=False)

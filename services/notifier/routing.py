@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from services.tagger.rules.schema import Language
 from shared.events import AlertKind, Severity
 from shared.models import OrderStatus
 
@@ -214,7 +215,7 @@ class Routing(_Strict):
     # the page shows the team's id where none is given
     team_names: dict[
         Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")],
-        dict[str, Annotated[str, Field(min_length=1, max_length=64)]],
+        dict[Language, Annotated[str, Field(min_length=1, max_length=64)]],
     ] = Field(default_factory=dict)
 
     @model_validator(mode="after")
@@ -250,10 +251,13 @@ class Routing(_Strict):
     def team_names_in(self, language: str) -> dict[str, str]:
         """Each team a route sends to, by id, with its name in ``language`` (its id where the
         file gives none), in file order."""
-        return {
-            route.team: self.team_names.get(route.team, {}).get(language, route.team)
-            for route in self.routes
+        named = {
+            team: name
+            for team, names in self.team_names.items()
+            for code, name in names.items()
+            if code == language
         }
+        return {route.team: named.get(route.team, route.team) for route in self.routes}
 
     def teams(self) -> dict[str, list[Route]]:
         """Each team's routes, in file order (the order breaks ties between reasons)."""

@@ -42,10 +42,13 @@ async def shot(page: Page, name: str, tmp_path: Path, full_page: bool = True) ->
     assert path.stat().st_size > 10_000
 
 
-async def signed_in(browser: Browser, url: str, name: str, lang: str = "zh-CN") -> Page:
+async def signed_in(
+    browser: Browser, url: str, name: str, lang: str = "zh-CN", timezone: str | None = None
+) -> Page:
     context = await browser.new_context(
         viewport={"width": 1366, "height": 800},
         locale=lang,
+        timezone_id=timezone,
         extra_http_headers={"Accept-Language": f"{lang},zh;q=0.9"},
     )
     page = await context.new_page()

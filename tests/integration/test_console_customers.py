@@ -4,7 +4,7 @@ customer's page with tags and their reasons, figures, orders and a manual tag.
 ORDERTAG_UPDATE_SCREENSHOT=1 refreshes docs/console/customers*.png."""
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -220,16 +220,21 @@ async def test_customer_tags_count_on_customers_and_amounts_read_alike_on_every_
         await expect(page.locator("#customers tbody tr").first).to_contain_text("30,599.00 CNY")
         await page.goto(f"{url}/console/customers/{run_id}-chen")
         await expect(page.locator("#detail")).to_contain_text("30,599.00 CNY")
-        # times: the customer page's (rendered by the server) as the order page's, in the
-        # reader's time zone and words
-        await page.goto(f"{url}/console/customers/{run_id}-wang")
-        placed = page.locator(f"#orders tbody tr:has-text('{run_id}-wang-0') time")
-        await expect(placed).not_to_contain_text("UTC")
-        placed_text = await placed.inner_text()
-        assert placed_text == await placed.evaluate("t => OT.when(t.dateTime)")
         await page.goto(f"{url}/console/orders/{run_id}-wang-0")
         await expect(page.locator("#fields")).to_contain_text("3,450.00 CNY")
-        await expect(page.locator("#fields")).to_contain_text(placed_text)
+
+        # times: the customer page's (rendered by the server) as the order page's, in the
+        # reader's time zone (Shanghai's, 8 hours ahead of the server's UTC) and words
+        shanghai = await signed_in(browser, url, "王小明", timezone="Asia/Shanghai")
+        await shanghai.goto(f"{url}/console/customers/{run_id}-wang")
+        placed = shanghai.locator(f"#orders tbody tr:has-text('{run_id}-wang-0') time")
+        await expect(placed).not_to_contain_text("UTC")
+        at = datetime.fromisoformat(await placed.get_attribute("datetime") or "")
+        local = at.astimezone(timezone(timedelta(hours=8)))
+        placed_text = await placed.inner_text()
+        assert local.strftime("%Y/%m/%d %H:%M") in placed_text
+        await shanghai.goto(f"{url}/console/orders/{run_id}-wang-0")
+        await expect(shanghai.locator("#fields")).to_contain_text(placed_text)
         # a reason does not push its Remove button onto a line of its own
         first = page.locator("#applied li").first
         badge = await first.locator(".tag").bounding_box()

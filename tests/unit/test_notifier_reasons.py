@@ -122,3 +122,6 @@ def test_teams_are_named_in_the_readers_language_where_the_file_names_them() -> 
     unknown = routing.model_dump() | {"team_names": {"billing": {"zh-CN": "财务"}}}
     with pytest.raises(ValidationError, match="team_names: no route sends to billing"):
         Routing.model_validate(unknown)
+    misspelt = routing.model_dump() | {"team_names": {"risk": {"zh_CN": "风控"}}}
+    with pytest.raises(ValidationError, match=r"team_names\.risk\.zh_CN"):
+        Routing.model_validate(misspelt)

@@ -2,7 +2,7 @@
 
 from datetime import UTC, datetime, timedelta, timezone
 
-from shared.times import local_day, local_time
+from services.console.times import local_day, local_time
 
 
 def test_a_moment_is_given_in_utc_with_its_offset_whatever_form_it_came_in() -> None:
