@@ -8,6 +8,7 @@ view is its URL (bookmark it, share it). The team's saved views are the orders l
 page's manual tags go through the APIs with the session's CSRF token (``customers.js``,
 ``customer.js``)."""
 
+import re
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -34,6 +35,7 @@ PRESET_VIEWS: list[tuple[str, dict[str, str]]] = [
     ("customers.view.lapsed", {"all_tags": "lifecycle:lapsed", "sort": "-spend"}),
     ("customers.view.early_adopters", {"all_tags": "early-adopter"}),
 ]
+UTC_OFFSET = re.compile(r"[+-](0\d|1[0-4]):[0-5]\d")
 FILTER_KEYS = (
     "spend_min",
     "spend_max",
@@ -61,6 +63,7 @@ async def customers_page(
     none_tags: Annotated[list[str], Query(max_length=50)] = [],  # noqa: B006
     sort: CustomerSort = CustomerSort.SPEND,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
+    tz: Annotated[str | None, Query(max_length=6)] = None,
 ) -> Response:
     query = request.query_params
     raw: dict[str, Any] = {
@@ -69,9 +72,12 @@ async def customers_page(
         "none_tags": [t for t in none_tags if t],
         **{key: query.get(key) for key in FILTER_KEYS if query.get(key)},
     }
-    for key in ("last_order_from", "last_order_to"):  # a date picker gives a day: whole days
+    # a date picker gives a day: the whole day in the reader's zone (the page sends its offset,
+    # as the list shows each last order's day in it)
+    offset = tz if tz and UTC_OFFSET.fullmatch(tz) else "+00:00"
+    for key in ("last_order_from", "last_order_to"):
         if key in raw and len(raw[key]) == 10:
-            raw[key] += "T00:00:00+00:00" if key.endswith("from") else "T23:59:59+00:00"
+            raw[key] += ("T00:00:00" if key.endswith("from") else "T23:59:59.999") + offset
     lang = language(_lang_code(request))
     segments = segments_of(request)
     colours = await _colours(request)
@@ -88,7 +94,8 @@ async def customers_page(
     except Exception as failure:  # a bad cursor (Invalid) and the like: say so on the page
         error = str(failure)
     saved = await SavedViews(tagger_of(request).stores.database).all_with_counts(ViewList.CUSTOMERS)
-    plain = [(k, v) for k, v in query.multi_items() if k != "cursor" and v]
+    plain = [(k, v) for k, v in query.multi_items() if k not in ("cursor", "tz") and v]
+    zone = [("tz", offset)] if tz else []
     return await _page(
         request,
         "customers.html",
@@ -101,8 +108,9 @@ async def customers_page(
         tags={"all_tags": all_tags, "any_tags": any_tags, "none_tags": none_tags},
         sort=sort.value,
         error=error,
-        next_url=f"?{urlencode([*plain, ('cursor', next_cursor)])}" if next_cursor else None,
-        export_query=urlencode(plain),
+        next_url=f"?{urlencode([*plain, *zone, ('cursor', next_cursor)])}" if next_cursor else None,
+        # the days as the reader meant them (the Tag API's export takes instants)
+        export_query=urlencode(view_params(shown, sort.value) if shown is not None else plain),
         views=[(key, urlencode(params), _same_view(params, plain)) for key, params in PRESET_VIEWS],
         saved_views=[
             {

@@ -3,6 +3,7 @@ the real stack: the customers list with tag and figure filters, preset views and
 customer's page with tags and their reasons, figures, orders and a manual tag.
 ORDERTAG_UPDATE_SCREENSHOT=1 refreshes docs/console/customers*.png."""
 
+import re
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -105,6 +106,21 @@ async def test_staff_find_customers_by_tags_and_see_why_a_customer_has_them(
         )
         export = page.locator("#export-csv")
         assert "none_tags=high-spender" in (await export.get_attribute("href") or "")
+
+        # a day picked is that day in the reader's zone (the page sends its offset): 张伟's
+        # only order, 3 days ago, falls on one day at +14:00 and on none of it at -12:00
+        day = (NOW - timedelta(days=3) + timedelta(hours=14)).date().isoformat()
+        days = f"last_order_from={day}&last_order_to={day}"
+        await page.goto(f"{url}/console/customers?{days}&tz=%2B14:00")
+        await expect(rows).to_have_count(1)
+        await expect(rows.first).to_contain_text("张伟")
+        export = await page.locator("#export-csv").get_attribute("href") or ""
+        assert f"last_order_from={day}T00%3A00%3A00%2B14%3A00" in export  # the same days
+        await page.goto(f"{url}/console/customers?{days}&tz=-12:00")
+        assert "张伟" not in await page.locator("#customers").inner_text()
+        # the form sends the browser's own offset (UTC here)
+        await page.click("#apply")
+        await expect(page).to_have_url(re.compile(r"tz=%2B00%3A00"))
 
         # a figure filter refused names the field, never a blank page
         await page.goto(f"{url}/console/customers?spend_min=abc")
