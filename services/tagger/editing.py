@@ -21,7 +21,7 @@ from typing import Any
 import structlog
 from pymongo import UpdateOne
 
-from services.tagger.governance import protected_rule_tags
+from services.tagger.governance import rule_given_protected
 from services.tagger.manual import (
     ManualChange,
     RuleTagProtected,
@@ -96,7 +96,7 @@ class TagEditing:
         catalog = await self._store.catalog()
         exclusive = self._rules.current.exclusive_families
         families = {family.name: family for family in self._rules.current.families}
-        protected = protected_rule_tags(catalog, families)
+        protected = rule_given_protected(catalog, families)
         records = await self._store.load(order_nos)
         now = datetime.now(UTC)
         changed: list[OrderRecord] = []

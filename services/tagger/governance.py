@@ -4,16 +4,18 @@ Pure: given the catalog, the families and a manual change, allowed or a refusal 
 tag and the roles that may. A tag's permissions are its own, else its family's, else the
 defaults of ``TagPermissions`` (every role that may tag). Admins may always: they edit the
 catalog anyway. Whether a tag a rule gave may be removed by hand is decided per order, where the
-tag's source is known (``manual.apply_manual`` with ``protected_rule_tags``).
+tag's source is known (``manual.apply_manual`` with ``rule_given_protected``).
 """
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from services.tagger.errors import TaggerError
 from services.tagger.rules.schema import ROLES, CatalogTag, Family, TagPermissions
 from shared import errors
 from shared.auth import ApiKey, Scope
+from shared.events import AppliedTag, TagSource
+from shared.stored_tags import family_in_name
 
 DEFAULT_PERMISSIONS = TagPermissions()
 ALWAYS_ALLOWED = "admin"
@@ -54,16 +56,22 @@ def role_of(key: ApiKey) -> str:
 
 
 def permissions_of(
-    tag: str, catalog: Mapping[str, CatalogTag], families: Mapping[str, Family]
+    tag: str,
+    catalog: Mapping[str, CatalogTag],
+    families: Mapping[str, Family],
+    family: str | None = None,
 ) -> TagPermissions:
+    """The tag's own permissions, else its family's, else the defaults. A tag the catalog
+    does not store (one named from a rule's fact: ``region:south-china``, ``category:家居``)
+    has its family's: the one it carries (``family``), else the one its name names; the Tags
+    page lists it so."""
     entry = catalog.get(tag)
-    if entry is None:
-        return DEFAULT_PERMISSIONS  # a free tag (allowed only when the settings say so)
-    if entry.permissions is not None:
+    if entry is not None and entry.permissions is not None:
         return entry.permissions
-    family = families.get(entry.family) if entry.family else None
-    if family is not None and family.permissions is not None:
-        return family.permissions
+    family_name = entry.family if entry is not None else family or family_in_name(tag)
+    found = families.get(family_name) if family_name else None
+    if found is not None and found.permissions is not None:
+        return found.permissions
     return DEFAULT_PERMISSIONS
 
 
@@ -101,10 +109,14 @@ def check_change(
         raise ChangeForbidden(found[0].action, "; ".join(str(r) for r in found))
 
 
-def protected_rule_tags(
+def rule_given_protected(
     catalog: Mapping[str, CatalogTag], families: Mapping[str, Family]
-) -> frozenset[str]:
-    """Catalog tags whose rule-given instances nobody may remove by hand."""
-    return frozenset(
-        name for name in catalog if not permissions_of(name, catalog, families).remove_rule_given
-    )
+) -> Callable[[AppliedTag], bool]:
+    """Whether nobody may remove a tag by hand when a rule gave it: its permissions say so
+    (``remove_rule_given``: false by default), tags the catalog does not store included."""
+
+    def protected(tag: AppliedTag) -> bool:
+        permissions = permissions_of(tag.name, catalog, families, tag.family)
+        return tag.source is TagSource.RULE and not permissions.remove_rule_given
+
+    return protected

@@ -3,6 +3,7 @@
 Pure: given an order's tags and a change, the new tags or the reason the change is refused.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -49,14 +50,14 @@ def apply_manual(
     exclusive_families: set[str],
     max_tags: int,
     at: datetime,
-    protected: frozenset[str] = frozenset(),
+    protected: Callable[[AppliedTag], bool] = lambda tag: False,
 ) -> TagChange:
     """Remove, then add; adding a tag of an exclusive family drops the family's other tags
     (adding "urgent" removes "regular"). Past ``max_tags`` the change is refused. Removing a
-    tag a rule gave is refused when it is ``protected`` (``governance.protected_rule_tags``)."""
+    tag a rule gave is refused when it is ``protected`` (``governance.rule_given_protected``)."""
     removing = set(change.remove)
     for tag in current:
-        if tag.name in removing and tag.name in protected and tag.source is TagSource.RULE:
+        if tag.name in removing and protected(tag):
             raise RuleTagProtected(
                 f"tag {tag.name!r} was given by rule {tag.rule_id} and the catalog does not "
                 "let it be removed by hand (permissions.remove_rule_given): change the rule "

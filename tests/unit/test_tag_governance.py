@@ -10,8 +10,8 @@ from services.tagger.errors import Conflict
 from services.tagger.governance import (
     ChangeForbidden,
     check_change,
-    protected_rule_tags,
     role_of,
+    rule_given_protected,
 )
 from services.tagger.http.models import CatalogTagIn, RenameIn
 from services.tagger.manual import ManualChange, RuleTagProtected, apply_manual
@@ -95,8 +95,9 @@ def rule_vip() -> AppliedTag:
 
 
 def test_a_tag_a_rule_gave_cannot_be_removed_by_hand_unless_the_catalog_allows_it() -> None:
-    protected = protected_rule_tags(CATALOG, FAMILIES)
-    assert protected == {"vip", "gift-wrap"}
+    protected = rule_given_protected(CATALOG, FAMILIES)
+    rule_given = {name: rule_vip().model_copy(update={"name": name}) for name in CATALOG}
+    assert {name for name, tag in rule_given.items() if protected(tag)} == {"vip", "gift-wrap"}
     change = ManualChange((), ("vip",), "mei")
     with pytest.raises(RuleTagProtected, match=r"'vip' was given by rule customer\.vip"):
         apply_manual(
@@ -131,9 +132,37 @@ def test_the_default_rule_set_keeps_vip_for_managers_and_lets_agents_clear_urgen
     with pytest.raises(ChangeForbidden, match="needs one of: manager, admin"):
         check_change(["vip"], [], "agent", rules.catalog, families)
     check_change(["urgent"], ["urgent"], "agent", rules.catalog, families)
-    protected = protected_rule_tags(rules.catalog, families)
-    assert "vip" in protected
-    assert "urgent" not in protected
+    protected = rule_given_protected(rules.catalog, families)
+    assert protected(rule_vip())
+    assert not protected(rule_vip().model_copy(update={"name": "urgent", "family": "priority"}))
+
+
+@pytest.mark.parametrize(
+    ("name", "family"),
+    [("region:south-china", "region"), ("category:家居", "category"), ("status:pending", "status")],
+)
+def test_a_rule_given_tag_the_catalog_does_not_store_is_protected_as_its_family_says(
+    name: str, family: str
+) -> None:
+    """Tags named from a rule's fact are not stored in the catalog; the Tags page lists them
+    with their family's permissions, and removing one by hand is refused as it says."""
+    rules = RuleBook(DEFAULT_RULES_FILE).current
+    families = {family.name: family for family in rules.families}
+    assert name not in rules.catalog
+    given = AppliedTag(
+        name=name, family=family, source=TagSource.RULE, rule_id=family, rule_version=1,
+        reason="r", at=AT,
+    )  # fmt: skip
+    with pytest.raises(RuleTagProtected, match=f"'{name}' was given by rule {family}"):
+        apply_manual(
+            [given],
+            ManualChange((), (name,), "mei"),
+            catalog=rules.catalog,
+            exclusive_families=set(),
+            max_tags=20,
+            at=AT,
+            protected=rule_given_protected(rules.catalog, families),
+        )
 
 
 # ── names and near-duplicates ───────────────────────────────────────────────────────────
