@@ -99,7 +99,7 @@ class TagCommands:
     ) -> dict[str, EditResult]:
         """Apply ``change`` to each order (once: a fresh operation id per request), if ``role``
         may add and remove its tags by hand."""
-        await self._check_permissions(change, role)
+        await self.check_permissions(change, role)
         raw = await self._editing.change(order_nos, change, f"request:{uuid.uuid4().hex}")
         return {order_no: EditResult.of(value) for order_no, value in raw.items()}
 
@@ -107,7 +107,7 @@ class TagCommands:
         self, which: OrderFilter, change: ManualChange, confirm_count: int | None, *, role: str
     ) -> DryRun | JobStarted:
         """Without ``confirm_count`` a dry run; with the count the dry run gave, a job."""
-        await self._check_permissions(change, role)
+        await self.check_permissions(change, role)
         await self._editing.check(change)
         count = await self._orders.count(which)
         if confirm_count is None:
@@ -119,7 +119,7 @@ class TagCommands:
             )
         return JobStarted(await self._jobs.start("tag_by_filter", which, change, count), count)
 
-    async def _check_permissions(self, change: ManualChange, role: str) -> None:
+    async def check_permissions(self, change: ManualChange, role: str) -> None:
         """403 naming each tag the role may not add or remove (the catalog's permissions)."""
         catalog = await self._store.catalog()
         check_change(change.add, change.remove, role, catalog, self.families)

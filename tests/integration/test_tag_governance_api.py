@@ -212,3 +212,53 @@ async def test_a_tag_named_in_chinese_works_in_urls_filters_and_labels(
     catalog = {t["name"]: t for t in (await client.get("/tags")).json()}
     assert catalog["vip"]["labels"] == {"zh-CN": "VIP客户", "en": "VIP"}
     assert catalog["vip"]["permissions"]["add"] == ["manager"]
+
+
+async def test_customer_tags_by_hand_follow_the_catalogs_permissions_too(
+    api: tuple[httpx.AsyncClient, dict[str, str]],
+    mongo_db: AsyncDatabase[dict[str, Any]],
+    run_id: str,
+) -> None:
+    client, keys = api
+    customer = f"{run_id}-C2"
+    assert await mongo_db["customers"].find_one({"_id": customer}) is not None
+
+    by_agent = await client.post(
+        f"/customers/{customer}/tags", json={"tag": "vip"}, headers=as_role(keys, "agent")
+    )
+    by_manager = await client.post(
+        f"/customers/{customer}/tags", json={"tag": "vip"}, headers=as_role(keys, "manager")
+    )
+    removed_by_agent = await client.delete(
+        f"/customers/{customer}/tags/vip", headers=as_role(keys, "agent")
+    )
+
+    assert by_agent.status_code == 403, by_agent.text
+    assert "needs one of: manager, admin" in by_agent.json()["detail"]
+    assert by_manager.status_code == 200, by_manager.text
+    assert removed_by_agent.status_code == 403
+    stored = await mongo_db["customers"].find_one({"_id": customer})
+    assert stored is not None
+    assert "vip" in stored["tag_names"]
+
+
+async def test_a_rule_given_tag_named_from_a_fact_cannot_be_removed_by_hand(
+    api: tuple[httpx.AsyncClient, dict[str, str]], run_id: str
+) -> None:
+    """``region:*``, ``category:*`` and ``status:*`` are not stored in the catalog; their
+    family's permissions hold (the Tags page says "rule-given stays")."""
+    client, keys = api
+    plain = f"{run_id}-PLAIN"
+    names = (await client.get(f"/orders/{plain}")).json()["tag_names"]
+    derived = [n for n in names if n.startswith(("region:", "category:", "status:"))]
+    assert derived
+
+    answers = [
+        await client.post(
+            f"/orders/{plain}/tags", json={"remove": [name]}, headers=as_role(keys, "manager")
+        )
+        for name in derived
+    ]
+
+    assert [a.status_code for a in answers] == [403] * len(derived), [a.text for a in answers]
+    assert (await client.get(f"/orders/{plain}")).json()["tag_names"] == names

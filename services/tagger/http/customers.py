@@ -21,8 +21,10 @@ from services.tagger.customers.segments import (
 )
 from services.tagger.customers.tagging import CustomerTagging
 from services.tagger.errors import NotFound
-from services.tagger.http.deps import DATE_TIME, Editor, Reader, tagger_of
+from services.tagger.governance import role_of
+from services.tagger.http.deps import DATE_TIME, Commands, Editor, Reader, tagger_of
 from services.tagger.http.errors import responses
+from services.tagger.manual import ManualChange
 from services.tagger.queries import AMOUNT_PATTERN, TagName
 from services.tagger.rules.schema import TAG_NAME, Language
 from shared.exports import (
@@ -226,12 +228,14 @@ async def get_customer(
 @router.post(
     "/customers/{customer_id}/tags",
     response_model=CustomerTagOut,
-    responses=responses(404, 409, 413),
+    responses=responses(403, 404, 409, 413),
 )
 async def add_customer_tag(
-    customer_id: str, body: CustomerTagIn, key: Editor, customers: CustomersDep
+    customer_id: str, body: CustomerTagIn, key: Editor, customers: CustomersDep, commands: Commands
 ) -> Any:
-    """Tag a customer by hand (the history names the key or person)."""
+    """Tag a customer by hand (the history names the key or person), as the catalog lets the
+    caller's role (403 naming who may, as on orders)."""
+    await commands.check_permissions(ManualChange((body.tag,), (), key.name), role_of(key))
     await customers.tag_by_hand(customer_id, body.tag, by=key.name, reason=body.reason)
     return {"customer_id": customer_id, "tag": body.tag, "outcome": "added"}
 
@@ -239,14 +243,17 @@ async def add_customer_tag(
 @router.delete(
     "/customers/{customer_id}/tags/{tag}",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses=responses(404, 409),
+    responses=responses(403, 404, 409),
 )
 async def remove_customer_tag(
     customer_id: str,
     tag: Annotated[str, Path(pattern=TAG_NAME)],
     key: Editor,
     customers: CustomersDep,
+    commands: Commands,
 ) -> Response:
-    """Remove a manual tag (a tag a rule gives follows the rule: 409)."""
+    """Remove a manual tag (a tag a rule gives follows the rule: 409), as the catalog lets the
+    caller's role."""
+    await commands.check_permissions(ManualChange((), (tag,), key.name), role_of(key))
     await customers.tag_by_hand(customer_id, tag, by=key.name, reason="", remove=True)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
