@@ -14,6 +14,7 @@ from services.tagger.app import create_app
 from services.tagger.settings import TaggerSettings
 from shared.auth import API_KEY_HEADER, LOCAL_DEV_KEY, ApiKey, Scope, hash_key
 from shared.events import OrderCreated
+from tests.conftest import eventually
 from tests.factories import make_order
 from tests.integration.conftest import api_client, publish_events, wait_for_orders
 from tests.integration.test_console_api import PASSWORD, sign_in
@@ -221,7 +222,11 @@ async def test_customer_tags_by_hand_follow_the_catalogs_permissions_too(
 ) -> None:
     client, keys = api
     customer = f"{run_id}-C2"
-    assert await mongo_db["customers"].find_one({"_id": customer}) is not None
+
+    async def evaluated() -> bool:  # the customer is written once its order's batch is stored
+        return await mongo_db["customers"].find_one({"_id": customer}) is not None
+
+    assert await eventually(evaluated, within=30)
 
     by_agent = await client.post(
         f"/customers/{customer}/tags", json={"tag": "vip"}, headers=as_role(keys, "agent")

@@ -46,7 +46,7 @@ def test_rules_check_names_the_rule_field_and_problem(tmp_path: Path) -> None:
     path = tmp_path / "rules.yaml"
     path.write_text(
         DEFAULT_RULES_FILE.read_text().replace(
-            "version: 1\n    tag: vip", "version: 0\n    tag: vip"
+            "version: 2\n    tag: vip", "version: 0\n    tag: vip"
         )
     )
 
@@ -54,7 +54,7 @@ def test_rules_check_names_the_rule_field_and_problem(tmp_path: Path) -> None:
     bad = CliRunner().invoke(app, ["rules", "check", str(path)])
 
     assert good.exit_code == 0
-    assert "18 rules" in good.output
+    assert "19 rules" in good.output
     assert bad.exit_code == 1
     assert "rule customer.vip, field version" in " ".join(bad.output.split())
 
