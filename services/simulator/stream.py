@@ -120,8 +120,15 @@ LINES_PER_ORDER = [(1, 58), (2, 24), (3, 10), (4, 5), (5, 3)]
 UNITS_PER_LINE = [(1, 80), (2, 13), (3, 4), (4, 2), (6, 1)]
 B2B_CUSTOMERS = 0.02  # companies buying in bulk
 B2B_INDUSTRIAL = 0.05  # of a B2B customer's orders: industrial equipment
-VIP_CUSTOMERS = 0.01  # flagged VIP by the CRM
-CHINESE_CUSTOMERS = 0.85  # Chinese names (and companies); the rest English
+VIP_CUSTOMERS = 0.01  # flagged VIP by the CRM: among its frequent buyers (the top 5 %)
+FREQUENT_BUYERS = 0.05
+CHINESE_CUSTOMERS = 0.95  # Chinese names (and companies); the rest English
+ELSEWHERE_SHARE = 0.1  # of a customer's orders: shipped away from home (a gift, the office)
+# the least time between two orders of one customer on the stream's clock (bursts aside): the
+# demo streams 5 orders a second from 5,000 customers, and without it its heaviest buyers
+# ordered every minute or two, so the velocity rule (5 orders in 10 minutes) took them for
+# fraud; 5 minutes apart, no one but a burst places 5 within 10
+MIN_REORDER_GAP = timedelta(minutes=5)
 ACQUISITION = 0.12  # of orders: a customer's first visit, drawn at random from those not seen
 URGENT_NOTES_SHARE = 0.015
 SOON_DELIVERY_SHARE = 0.02  # delivery requested within a day
@@ -152,6 +159,9 @@ class Customer:
     company: str | None
     vip: bool
     b2b: bool
+    province: str  # home: where most of their orders go
+    city: str
+    street: str
 
 
 @dataclass(order=True)
@@ -178,9 +188,11 @@ class Directory:
         self.names_en = [en.name() for _ in range(size // 4)]
         self.companies_zh = [zh.company() for _ in range(size // 4)]
         self.companies_en = [en.company() for _ in range(size // 8)]
-        self.mail_users = [en.user_name() for _ in range(size // 2)]
+        self.mail_users = [zh.user_name() for _ in range(size // 2)]  # pinyin, as in China
         self.mail_domains = ["qq.com", "163.com", "126.com", "gmail.com", "outlook.com", "sina.com"]
-        self.streets = [zh.street_address() for _ in range(size)]
+        # a street and a number, as a Chinese address writes them (Faker's "{street}{letter}座"
+        # put a stray Latin letter in every address)
+        self.streets = [f"{zh.street_name()}{zh.random_int(1, 999)}号" for _ in range(size)]
 
 
 class CustomerBase:
@@ -192,9 +204,12 @@ class CustomerBase:
         self._rng = rng
         self._prefix = prefix
         self._directory = directory
-        self._cumulative = list(
-            itertools.accumulate(rng.lognormvariate(0, 1.1) for _ in range(size))
-        )
+        weights = [rng.lognormvariate(0, 1.1) for _ in range(size)]
+        self._cumulative = list(itertools.accumulate(weights))
+        self._weights = weights
+        ranked = sorted(weights, reverse=True)
+        self._frequent_from = ranked[max(0, int(size * FREQUENT_BUYERS) - 1)] if weights else 0.0
+        self._last_at: dict[int, datetime] = {}
         self._known: dict[int, Customer] = {}
         self._unseen = list(range(size))  # swap-remove, with positions for O(1) removal
         self._position = list(range(size))
@@ -203,14 +218,21 @@ class CustomerBase:
     def known(self) -> int:
         return len(self._known)
 
-    def next_customer(self) -> tuple[Customer, bool]:
-        """Who places the next order, and whether it is their first."""
+    def next_customer(self, at: datetime) -> tuple[Customer, bool]:
+        """Who places the next order at ``at``, and whether it is their first: a customer who
+        ordered less than ``MIN_REORDER_GAP`` before is drawn again (the heaviest buyers may
+        take a few draws; a run with too few customers for its rate gives up after 50)."""
         rng = self._rng
-        if self._unseen and rng.random() < ACQUISITION:
-            index = self._unseen[rng.randrange(len(self._unseen))]
-        else:
-            point = rng.random() * self._cumulative[-1]
-            index = min(bisect.bisect_right(self._cumulative, point), len(self._cumulative) - 1)
+        for _ in range(50):
+            if self._unseen and rng.random() < ACQUISITION:
+                index = self._unseen[rng.randrange(len(self._unseen))]
+            else:
+                point = rng.random() * self._cumulative[-1]
+                index = min(bisect.bisect_right(self._cumulative, point), len(self._cumulative) - 1)
+            last = self._last_at.get(index)
+            if last is None or abs(at - last) >= MIN_REORDER_GAP:
+                break
+        self._last_at[index] = at
         return self._customer(index)
 
     def _customer(self, index: int) -> tuple[Customer, bool]:
@@ -225,14 +247,19 @@ class CustomerBase:
         companies = directory.companies_zh if chinese else directory.companies_en
         b2b = rng.random() < B2B_CUSTOMERS
         mail_user = rng.choice(directory.mail_users)
+        frequent = self._weights[index] >= self._frequent_from
+        province = _pick(rng, PROVINCES)
         customer = Customer(
             id=f"{self._prefix}-C{index:06d}",
             name=rng.choice(names),
             phone=f"+86 1{rng.choice('3456789')}{rng.randrange(10**9):09d}",
             email=f"{mail_user}{index}@{rng.choice(directory.mail_domains)}",
             company=rng.choice(companies) if b2b or rng.random() < 0.05 else None,
-            vip=rng.random() < VIP_CUSTOMERS,
+            vip=frequent and rng.random() < VIP_CUSTOMERS / FREQUENT_BUYERS,
             b2b=b2b,
+            province=province,
+            city=rng.choices(CITIES[province], CITY_WEIGHTS[province])[0],
+            street=rng.choice(directory.streets),
         )
         self._known[index] = customer
         return customer, True
@@ -300,7 +327,7 @@ class OrderStream:
         self._next_order_at += timedelta(seconds=self._rng.expovariate(1 / self._gap))
         if self._rng.random() < BURST_SHARE:
             self._burst()
-        customer, _ = self.base.next_customer()
+        customer, _ = self.base.next_customer(self._now)
         order = self._order(customer, self._now)
         self._follow(order, self._now)
         return {"type": "order", "order": order}
@@ -308,15 +335,16 @@ class OrderStream:
     def _past_order(self, index: int, count: int) -> dict[str, Any]:
         # spread evenly over the year before the start, oldest first, with some jitter
         days_ago = HISTORY_DAYS * (1 - (index + self._rng.random()) / max(count, 1))
-        customer, _ = self.base.next_customer()
-        order = self._order(customer, self._start - timedelta(days=days_ago))
+        at = self._start - timedelta(days=days_ago)
+        customer, _ = self.base.next_customer(at)
+        order = self._order(customer, at)
         order["status"] = _pick(self._rng, HISTORY_FINAL)
         return order
 
     def _burst(self) -> None:
         """A fraud-like burst: one account (new, or taken over) orders phones by express
         several times within minutes."""
-        customer, _ = self.base.next_customer()
+        customer, _ = self.base.next_customer(self._now)
         for step in range(self._rng.randint(5, 8)):
             at = self._now + timedelta(minutes=0.5 * (step + 1) * self._scale)
             order = self._order(customer, at, burst=True)
@@ -339,7 +367,10 @@ class OrderStream:
         discount = discount.quantize(Decimal("0.01"))
         shipping_fee = Decimal(0) if subtotal >= FREE_SHIPPING_FROM else Decimal(10)
         method = "express" if burst else _pick(rng, METHODS)
-        province = _pick(rng, PROVINCES)
+        # home, mostly; a fraud-like burst ships wherever
+        home = not burst and rng.random() >= ELSEWHERE_SHARE
+        province = customer.province if home else _pick(rng, PROVINCES)
+        city = customer.city if home else rng.choices(CITIES[province], CITY_WEIGHTS[province])[0]
         order: dict[str, Any] = {
             # the stream's start in the number: a second run never reuses an earlier run's numbers
             "order_no": f"{self._prefix}-{self._start:%Y%m%d-%H%M%S}-{self._count:06d}",
@@ -366,8 +397,8 @@ class OrderStream:
             "shipping": {
                 "method": method,
                 "province": province,
-                "city": rng.choices(CITIES[province], CITY_WEIGHTS[province])[0],
-                "address": rng.choice(self._directory.streets),
+                "city": city,
+                "address": customer.street if home else rng.choice(self._directory.streets),
             },
             "channel": _pick(rng, CHANNELS),
             "notes": (
