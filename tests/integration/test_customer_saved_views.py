@@ -4,12 +4,15 @@ view counted in its own list, a customer filter checked as a customer filter."""
 from typing import Any
 
 import httpx
+import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 
 from services.console.sessions import CSRF_HEADER
 from services.tagger.customers.segments import CustomerFilter
 from tests.conftest import eventually
 from tests.integration.test_console_api import console, sign_in
+
+pytestmark = pytest.mark.integration
 
 __all__ = ["console"]  # the fixture, shared with the console API tests
 
