@@ -376,3 +376,68 @@ async def test_an_alert_raised_while_the_page_reads_its_list_is_not_missed(
         await page.goto(f"{url}/")
         row = page.locator(f"tr[data-id='{late.order_no}:support']")
         await expect(row).to_be_visible(timeout=15_000)
+
+
+async def test_the_open_detail_follows_its_alert_while_the_list_stays_held(
+    settings: Settings, tmp_path: Path, run_id: str
+) -> None:
+    """The detail says what became of its alert: this page's claim and acknowledgement, a
+    colleague's claim, the alert resolving; the rows listed meanwhile stay as they were."""
+    notifier_settings = page_settings(settings, tmp_path, run_id)
+    mine = tagged_event(f"{run_id}-mine", ["urgent"])
+    theirs = tagged_event(f"{run_id}-theirs", ["urgent"])
+    redis = make_redis(settings)
+    colleague_cookie, colleague = await SessionStore(redis, LOCAL_SESSION_SECRET, 600).open(
+        User(name="agent-li", role=Role.AGENT)
+    )
+    try:
+        async with (
+            signed_in_page(notifier_settings) as (url, page, _),
+            httpx.AsyncClient(
+                base_url=url,
+                cookies={CONSOLE_COOKIE: colleague_cookie},
+                headers={"X-CSRF-Token": colleague.csrf},
+            ) as colleague_api,
+        ):
+            await publish_tagged(notifier_settings, [mine, theirs])
+            row = page.locator(f"tr[data-id='{mine.order_no}:support']")
+            their_row = page.locator(f"tr[data-id='{theirs.order_no}:support']")
+            await expect(row).to_be_visible(timeout=15_000)
+            await expect(their_row).to_be_visible(timeout=15_000)
+            status = page.locator("#detail dd[data-field=status]")
+            who = page.locator("#detail dd[data-field=who]")
+
+            await row.locator(".c-num").click()
+            await expect(status).to_have_text("open")
+            await expect(who).to_have_count(0)
+            await row.locator("button[data-act=claim]").click()
+            await expect(who).to_have_text("claimed by local-dev")
+            await expect(status).to_have_text("open")
+            await row.locator("button[data-act=ack]").click()
+            await expect(status).to_have_text("acknowledged")
+            await expect(who).to_contain_text("ack by local-dev")
+
+            # another alert's detail, the pointer on the list: a colleague's claim and the alert
+            # resolving show in the detail, its row keeps what it showed until released
+            await their_row.locator(".c-num").click()
+            await expect(page.locator("#detail")).to_contain_text(theirs.order_no)
+            await expect(status).to_have_text("open")
+            await their_row.evaluate("(tr) => { tr.dataset.mark = 'the same element'; }")
+            box = await their_row.bounding_box()
+            claimed = await colleague_api.post(f"/api/alerts/{theirs.order_no}:support/claim")
+            assert claimed.status_code == 200
+            await expect(who).to_have_text("claimed by agent-li", timeout=15_000)
+            await publish_tagged(notifier_settings, [again(theirs, ["new-order"])])
+            await expect(status).to_have_text("resolved", timeout=15_000)
+            await expect(page.locator("#held")).to_be_visible()
+            await expect(their_row.locator(".c-who")).to_have_text("")
+            await expect(their_row.locator("button[data-act=claim]")).to_be_visible()
+            assert await their_row.get_attribute("data-mark") == "the same element"
+            assert await their_row.bounding_box() == box
+
+            await page.click("#detail-close")  # the list catches up
+            await expect(their_row).to_have_count(0)  # resolved: off the open list
+            await page.select_option("#f-status", "")
+            await expect(their_row.locator(".c-who")).to_have_text("claimed by agent-li")
+    finally:
+        await redis.aclose()

@@ -7,6 +7,7 @@
 // selected or a claim/acknowledgement is under way, new alerts wait behind the "N new alerts"
 // button and rows that stop matching the filter (acknowledged, resolved) stay until then, so a
 // click never lands on a row that slid under the pointer. Buttons carry their alert's id.
+// The open detail is beside the list, not in it: it follows its alert at once, held or not.
 "use strict";
 (() => {
   const { t, el } = OT;
@@ -23,6 +24,10 @@
   let pointerMovedAt = 0;
   document.addEventListener("pointermove", () => { pointerMovedAt = performance.now(); }, { passive: true });
   let selected = null;       // the alert whose detail is open
+  // the detail follows its alert (this page's claim, a colleague's, new reasons) while the list
+  // may be held: what the detail was last asked for, and the newest ask (older answers dropped)
+  let detailOf = null;
+  let detailAsked = 0;
   let pointerInList = false;
   let busy = 0;              // claims and acknowledgements under way
   let loaded = false;
@@ -43,11 +48,13 @@
       && (!f.tag || (a.tags || []).includes(f.tag)) && (!f.team || a.team === f.team);
   }
 
+  // who took the alert: "claimed by …", "acknowledged by …"
+  const takenBy = (a) => [a.claimed_by && t("alerts.claimed_by", { who: a.claimed_by }),
+    a.acknowledged_by && t("alerts.acked_by", { who: a.acknowledged_by })].filter(Boolean);
+
   function cells(a) {
     const failed = (a.deliveries || []).filter((d) => d.status === "failed").map((d) => d.channel);
-    const who = el("td", { class: "c-who muted" });
-    if (a.claimed_by) who.append(el("div", { text: t("alerts.claimed_by", { who: a.claimed_by }) }));
-    if (a.acknowledged_by) who.append(el("div", { text: t("alerts.acked_by", { who: a.acknowledged_by }) }));
+    const who = el("td", { class: "c-who muted" }, ...takenBy(a).map((text) => el("div", { text })));
     const actions = el("td", { class: "c-acts" });
     const button = (act, label) => el("button", { type: "button", class: "btn small", "data-act": act, "data-id": a.alert_id, "data-drawn": String(performance.now()), text: t(label) });
     if (a.status === "open") {
@@ -126,6 +133,7 @@
     const waiting = held.size + stale.size;
     $("held").hidden = waiting === 0;
     $("held").textContent = t("alerts.held", { n: waiting });
+    followDetail();
   }
 
   async function call(path, options = {}) {
@@ -184,19 +192,37 @@
     return r.tags.length ? `${head}${OT.boot.lang === "zh-CN" ? "：" : ": "}${r.tags.join("; ")}` : head;
   }
 
+  // what the detail shows of its alert: read again when this changes (the row's signature holds
+  // no times, as the stream and the list write them differently)
+  const detailSignature = (a) => JSON.stringify([signature({ ...a, created_at: null }), a.version,
+    a.kinds, a.reasons, (a.deliveries || []).map((d) => d.attempts)]);
+
   async function detail(id) {
     select(id);
+    await showDetail(id);
+  }
+
+  function followDetail() {
+    const a = selected === null ? undefined : alerts.get(selected);
+    if (a && detailSignature(a) !== detailOf) showDetail(selected).catch(() => {});
+  }
+
+  async function showDetail(id) {
+    const ask = ++detailAsked;
+    detailOf = alerts.has(id) ? detailSignature(alerts.get(id)) : null;
     const { alert: a, reasons, order: o } = await call(`/api/alerts/${encodeURIComponent(id)}`);
-    if (selected !== id) return;  // another row was picked meanwhile
+    if (selected !== id || ask !== detailAsked) return;  // another row was picked, or asked again
     const dl = el("dl", {});
-    const add = (term, ...value) => dl.append(el("dt", { text: term }), el("dd", {}, ...value));
-    add(t("alerts.col.severity"), severity(a.severity));
-    add(t("alerts.status"), t(`alerts.status.${a.status}`) + (a.acknowledged_by ? ` · ${a.acknowledged_by}` : ""));
-    add(t("alerts.customer"), `${a.customer_id} (${OT.tagLabel(a.customer_tier || "regular")})`);
-    add(t("alerts.col.amount"), OT.money(a.amount, a.currency));
-    add(t("alerts.order_status"), o?.status ? OT.status(o.status) : "—");
+    const add = (field, term, ...value) => dl.append(el("dt", { text: term }), el("dd", { "data-field": field }, ...value));
+    add("severity", t("alerts.col.severity"), severity(a.severity));
+    add("status", t("alerts.status"), t(`alerts.status.${a.status}`));
+    const taken = takenBy(a);
+    if (taken.length) add("who", t("alerts.col.who"), ...taken.map((text) => el("div", { text })));
+    add("customer", t("alerts.customer"), `${a.customer_id} (${OT.tagLabel(a.customer_tier || "regular")})`);
+    add("amount", t("alerts.col.amount"), OT.money(a.amount, a.currency));
+    add("order-status", t("alerts.order_status"), o?.status ? OT.status(o.status) : "—");
     const why = reasons && reasons.length ? reasons.map(reasonText) : (a.reasons || []);
-    add(t("alerts.why"), el("ul", {}, ...why.map((text) => el("li", { text }))));
+    add("why", t("alerts.why"), el("ul", {}, ...why.map((text) => el("li", { text }))));
     const tags = (o?.tags || []).map((tag) => el("li", {}, OT.badge(tag.name), ` ${tag.reason || ""} `,
       el("span", { class: "muted", text: `(${tag.rule_id || tag.by || ""})` })));
     const deliveries = (a.deliveries || []).map((d) => el("li", { text: `${d.channel}: ${t("alerts.delivery." + d.status)} (${t("alerts.attempts", { n: d.attempts })})` }));
