@@ -441,3 +441,32 @@ async def test_the_open_detail_follows_its_alert_while_the_list_stays_held(
             await expect(their_row.locator(".c-who")).to_have_text("claimed by agent-li")
     finally:
         await redis.aclose()
+
+
+async def test_the_tag_filter_takes_a_tag_by_the_label_people_see(
+    settings: Settings, tmp_path: Path, run_id: str
+) -> None:
+    """Staff type the label a badge shows (VIP客户, 紧急, "VIP"), in any case; the machine name
+    still works, and the placeholder gives a label of the reader's language as its example."""
+    notifier_settings = page_settings(settings, tmp_path, run_id)
+    event = tagged_event(f"{run_id}-labels", ["urgent", "vip"])
+    async with signed_in_page(notifier_settings) as (url, page, _):
+        await publish_tagged(notifier_settings, [event])
+        row = page.locator(f"tr[data-id='{event.order_no}:support']")
+        await expect(row).to_be_visible(timeout=15_000)
+        typed = {
+            "zh-CN": (["VIP客户", "vip客户", "紧急", " 紧急 ", "VIP", "urgent"], ["常规", "VIP客"]),
+            "en": (["VIP", "vip", "Urgent", "URGENT", "urgent"], ["Regular", "紧急", "VIP客户"]),
+        }
+        placeholder = {"zh-CN": "标签，如 紧急", "en": "Tag, e.g. Urgent"}
+        for code, (found, not_found) in typed.items():
+            await page.context.add_cookies([{"name": LANG_COOKIE, "value": code, "url": url}])
+            await page.goto(f"{url}/")
+            await expect(page.locator("#f-tag")).to_have_attribute("placeholder", placeholder[code])
+            await expect(row).to_be_visible(timeout=15_000)
+            for text in found:
+                await page.fill("#f-tag", text)
+                await expect(row, f"{text!r} in {code}").to_be_visible()
+            for text in not_found:
+                await page.fill("#f-tag", text)
+                await expect(row, f"{text!r} in {code}").to_be_hidden()

@@ -32,8 +32,12 @@
   let busy = 0;              // claims and acknowledgements under way
   let loaded = false;
   const $ = (id) => document.getElementById(id);
+  // a tag as people type it: its name or the label its badge shows (VIP客户, Urgent), in any
+  // case, full-width letters as ASCII ones
+  const folded = (text) => text.normalize("NFKC").trim().toLowerCase();
+  const tagIs = (name, typed) => folded(name) === typed || folded(OT.tagLabel(name)) === typed;
   const filters = () => ({ status: $("f-status").value, severity: $("f-severity").value,
-                           tag: $("f-tag").value.trim(), team: $("f-team").value.trim() });
+                           tag: folded($("f-tag").value), team: $("f-team").value.trim() });
   const orderLink = (no) => el("a", { href: `${CONSOLE}/console/orders/${encodeURIComponent(no)}`, text: no });
   const severity = (s) => el("span", { class: `sev ${s}`, text: t(`alerts.severity.${s}`) });
   const teamName = (team) => (OT.boot.teams || {})[team] || team;
@@ -45,7 +49,7 @@
   function visible(a) {
     const f = filters();
     return (!f.status || a.status === f.status) && (!f.severity || a.severity === f.severity)
-      && (!f.tag || (a.tags || []).includes(f.tag)) && (!f.team || a.team === f.team);
+      && (!f.tag || (a.tags || []).some((name) => tagIs(name, f.tag))) && (!f.team || a.team === f.team);
   }
 
   // who took the alert: "claimed by …", "acknowledged by …"
