@@ -14,6 +14,10 @@ logs="${ORDERTAG_STACK_DIR:-$root/.local}/logs"
 ingest="http://127.0.0.1:${ORDERTAG_INGEST_PORT:-8001}"
 tagger="http://127.0.0.1:${ORDERTAG_TAGGER_PORT:-8002}"
 notifier="http://127.0.0.1:${ORDERTAG_NOTIFIER_PORT:-8003}"
+# on these ports: the support page's links and the alerts' order_url open the console's order
+# pages; the console's nav leads to the support page
+export ORDERTAG_NOTIFIER_CONSOLE_URL="${ORDERTAG_NOTIFIER_CONSOLE_URL:-$tagger}"
+export ORDERTAG_CONSOLE_ALERTS_URL="${ORDERTAG_CONSOLE_ALERTS_URL:-$notifier/}"
 services=()   # pids of the three services
 simulator=""  # pid of the simulator
 
