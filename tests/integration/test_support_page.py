@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -18,15 +19,17 @@ from services.console.i18n import LANG_COOKIE
 from services.console.sessions import COOKIE as CONSOLE_COOKIE
 from services.console.sessions import SessionStore
 from services.console.settings import LOCAL_SESSION_SECRET
-from services.console.users import Role, User
+from services.console.users import Role, User, UserStore
 from services.notifier.app import create_app
 from services.notifier.settings import NotifierSettings
+from services.tagger.app import create_app as tagger_app
 from services.tagger.order_record import OrderRecord
 from services.tagger.read_model import ReadModel
 from services.tagger.rule_versions import RuleVersions
 from services.tagger.rules.engine import decide, merge_tags
 from services.tagger.rules.facts import FiguresSnapshot, order_facts
-from services.tagger.settings import DEFAULT_RULES_FILE
+from services.tagger.settings import DEFAULT_RULES_FILE, TaggerSettings
+from services.tagger.settings import Role as TaggerRole
 from services.tagger.store import OrderStore
 from shared.auth import LOCAL_DEV_KEY
 from shared.events import OrderTagged, utc_now
@@ -470,3 +473,78 @@ async def test_the_tag_filter_takes_a_tag_by_the_label_people_see(
             for text in not_found:
                 await page.fill("#f-tag", text)
                 await expect(row, f"{text!r} in {code}").to_be_hidden()
+
+
+async def test_the_console_account_signs_in_at_the_console_and_comes_back_to_the_alerts(
+    settings: Settings, mongo_db: AsyncDatabase[dict[str, Any]], tmp_path: Path, run_id: str
+) -> None:
+    """The sign-in page says which way is for a console account and what its own fields are
+    for; the console's sign-in then leads back to the alerts, through the console's own
+    /console/alerts (the console takes only its own paths as ``next``: no open redirect)."""
+    users = UserStore(mongo_db)
+    await users.ensure_indexes()
+    await users.create("王小明", Role.AGENT, "correct horse battery")
+    console = tagger_app(
+        TaggerSettings(**settings.model_dump(), tagger_roles=frozenset({TaggerRole.API}))
+    )
+    async with served_app(console) as console_url:
+        notifier_settings = page_settings(settings, tmp_path, run_id).model_copy(
+            update={"notifier_console_url": console_url}
+        )
+        async with (
+            served_app(create_app(notifier_settings)) as url,
+            async_playwright() as playwright,
+            httpx.AsyncClient(base_url=console_url) as client,
+        ):
+            console.state.console_settings = console.state.console_settings.model_copy(
+                update={"console_alerts_url": f"{url}/"}
+            )
+            browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            english = await browser.new_page(extra_http_headers={"Accept-Language": "en"})
+            await english.goto(f"{url}/login")
+            await expect(english.locator("#console-hint")).to_contain_text("console account")
+            await expect(english.locator("#own-hint")).to_contain_text(
+                "ORDERTAG_NOTIFIER_PAGE_USERS"
+            )
+            await expect(english.locator("#own-hint")).to_contain_text(
+                "Console accounts do not work here"
+            )
+            await english.screenshot(path=str(tmp_path / "sign-in-en.png"), full_page=True)
+
+            context = await browser.new_context(
+                locale="zh-CN", extra_http_headers={"Accept-Language": "zh-CN,zh;q=0.9"}
+            )
+            page = await context.new_page()
+            await page.goto(f"{url}/")
+            await expect(page).to_have_url(f"{url}/login")
+            await expect(page.locator("#console-hint")).to_contain_text("回到本页")
+            await expect(page.locator("#own-hint")).to_contain_text("ORDERTAG_NOTIFIER_PAGE_USERS")
+            await expect(page.locator("#own-hint")).to_contain_text("控制台账号在这里不能登录")
+            await page.fill("#user", "王小明")  # a console account in the page's own fields
+            await page.fill("#password", "correct horse battery")
+            await page.click("form button[type=submit]")
+            await expect(page.locator("#err")).to_contain_text("用控制台账号登录")
+            await page.screenshot(path=str(tmp_path / "sign-in-zh.png"), full_page=True)
+
+            await page.click("#console-sign-in")
+            await expect(page).to_have_url(re.compile(re.escape(f"{console_url}/console/login")))
+            await page.fill("#name", "王小明")
+            await page.fill("#password", "correct horse battery")
+            await page.click("form button[type=submit]")
+            await expect(page).to_have_url(f"{url}/")  # back on the alerts, signed in
+            await expect(page.locator("#status.live")).to_be_visible(timeout=10_000)
+            await expect(page.locator("nav [aria-current=page]")).to_have_text("告警")
+            await browser.close()
+
+            # the way back goes only where the console is configured to go
+            away = await client.get("/console/alerts", params={"next": "https://evil.example/"})
+            assert (away.status_code, away.headers["location"]) == (303, f"{url}/")
+            for elsewhere in ("https://evil.example/", "//evil.example/", "/\\evil.example"):
+                signed_in = await client.post(
+                    "/console/login",
+                    data={"name": "王小明", "password": "correct horse battery", "next": elsewhere},
+                )
+                location = signed_in.headers["location"]  # a path of the console's site
+                assert urlsplit(location)[:2] == ("", ""), location
+                assert location.startswith("/"), location
+                assert "\\" not in location, location
