@@ -94,14 +94,14 @@ async def test_a_new_urgent_order_appears_live_and_can_be_acknowledged(
         await expect(page).to_have_url(f"{url}/login")  # nothing served without signing in
         await page.fill("#api_key", LOCAL_DEV_KEY)
         await page.click("button[type=submit]")
-        await expect(page.locator("#status")).to_have_text("live", timeout=10_000)
+        await expect(page.locator("#status")).to_have_text("Live", timeout=10_000)
 
         order_no = f"{run_id}-live"
         urgent_because = await store_tagged_order(mongo_db, order_no)
         await publish_tagged(notifier_settings, [tagged_event(order_no, ["urgent", "vip"], "vip")])
         row = page.locator(f"tr[data-id='{order_no}:support']")
         await expect(row).to_be_visible(timeout=15_000)  # arrived without a reload
-        await expect(row).to_contain_text("critical")
+        await expect(row).to_contain_text("Critical")
 
         await row.locator("text=Claim").click()
         await expect(row).to_contain_text("claimed by local-dev")
@@ -120,7 +120,7 @@ async def test_a_new_urgent_order_appears_live_and_can_be_acknowledged(
 
         # the reason in words: the route's default severity said as such, not "urgent: critical
         # by default: ..."
-        await expect(page.locator("#detail")).to_contain_text("Urgent · critical (default)")
+        await expect(page.locator("#detail")).to_contain_text("Urgent · Critical (default)")
         await expect(page.locator("#detail")).not_to_contain_text("by default")
 
         await row.locator("text=Acknowledge").click()
@@ -130,7 +130,7 @@ async def test_a_new_urgent_order_appears_live_and_can_be_acknowledged(
         await page.click("#detail-close")
         await expect(row).to_be_hidden()  # the default filter shows open alerts only
         await page.select_option("#f-status", "")
-        await expect(row).to_contain_text("ack by local-dev")
+        await expect(row).to_contain_text("acknowledged by local-dev")
         await browser.close()
 
 
@@ -411,27 +411,27 @@ async def test_the_open_detail_follows_its_alert_while_the_list_stays_held(
             who = page.locator("#detail dd[data-field=who]")
 
             await row.locator(".c-num").click()
-            await expect(status).to_have_text("open")
+            await expect(status).to_have_text("Open")
             await expect(who).to_have_count(0)
             await row.locator("button[data-act=claim]").click()
             await expect(who).to_have_text("claimed by local-dev")
-            await expect(status).to_have_text("open")
+            await expect(status).to_have_text("Open")
             await row.locator("button[data-act=ack]").click()
-            await expect(status).to_have_text("acknowledged")
-            await expect(who).to_contain_text("ack by local-dev")
+            await expect(status).to_have_text("Acknowledged")
+            await expect(who).to_contain_text("acknowledged by local-dev")
 
             # another alert's detail, the pointer on the list: a colleague's claim and the alert
             # resolving show in the detail, its row keeps what it showed until released
             await their_row.locator(".c-num").click()
             await expect(page.locator("#detail")).to_contain_text(theirs.order_no)
-            await expect(status).to_have_text("open")
+            await expect(status).to_have_text("Open")
             await their_row.evaluate("(tr) => { tr.dataset.mark = 'the same element'; }")
             box = await their_row.bounding_box()
             claimed = await colleague_api.post(f"/api/alerts/{theirs.order_no}:support/claim")
             assert claimed.status_code == 200
             await expect(who).to_have_text("claimed by agent-li", timeout=15_000)
             await publish_tagged(notifier_settings, [again(theirs, ["new-order"])])
-            await expect(status).to_have_text("resolved", timeout=15_000)
+            await expect(status).to_have_text("Resolved", timeout=15_000)
             await expect(page.locator("#held")).to_be_visible()
             await expect(their_row.locator(".c-who")).to_have_text("")
             await expect(their_row.locator("button[data-act=claim]")).to_be_visible()
@@ -548,3 +548,66 @@ async def test_the_console_account_signs_in_at_the_console_and_comes_back_to_the
                 assert urlsplit(location)[:2] == ("", ""), location
                 assert location.startswith("/"), location
                 assert "\\" not in location, location
+
+
+async def test_the_pages_words_are_labels_in_english_and_chinese_asides_take_chinese_brackets(
+    settings: Settings, tmp_path: Path, run_id: str
+) -> None:
+    """English labels start with a capital and say "acknowledged by", not "ack by"; Chinese
+    asides are in full-width brackets, also around a routing rule's own (警告（…（金额较小））)."""
+    notifier_settings = NotifierSettings(  # the default routing file: rules with their whys
+        **settings.model_dump(), notifier_group_id=f"page-{run_id}"
+    )
+    event = tagged_event(f"{run_id}-words", ["urgent", "vip"], "vip")
+    async with signed_in_page(notifier_settings) as (url, page, _):
+        await page.set_viewport_size({"width": 1366, "height": 860})
+        await publish_tagged(notifier_settings, [event])
+        row = page.locator(f"tr[data-id='{event.order_no}:support']")
+        detail = page.locator("#detail")
+        for code in ("zh-CN", "en"):
+            await page.context.add_cookies([{"name": LANG_COOKIE, "value": code, "url": url}])
+            await page.goto(f"{url}/")
+            await row.locator(".c-num").click()
+            await expect(detail.locator("dd[data-field=why]")).not_to_be_empty(timeout=15_000)
+            if code == "zh-CN":
+                await expect(detail.locator("dd[data-field=why]")).to_contain_text(
+                    "紧急 · 警告（VIP 或高价值客户的紧急订单（金额较小））"
+                )
+                shown = await row.inner_text() + await detail.inner_text()
+                assert not {"(", ")"} & set(shown), shown
+                await page.screenshot(path=str(tmp_path / "words-zh.png"), full_page=True)
+        options = "(select) => [...select.options].map((o) => o.text)"
+        assert await page.locator("#f-status").evaluate(options) == [
+            "Open",
+            "All",
+            "Acknowledged",
+            "Resolved",
+        ]
+        assert await page.locator("#f-severity").evaluate(options) == [
+            "Any severity",
+            "Critical",
+            "Warning",
+            "Info",
+        ]
+        headers = await page.locator(".alerts-table th").all_inner_texts()
+        assert headers == ["Severity", "Alert", "Order", "Amount", "Tags", "Who", ""]
+        await expect(page.locator("#status")).to_have_text("Live")
+        await expect(detail.locator("dd[data-field=why]")).to_contain_text(
+            "Urgent · Warning (urgent order of a VIP or high-value customer, small basket)"
+        )
+        terms = await detail.locator("dt").all_inner_texts()
+        assert terms == ["Severity", "Status", "Customer", "Amount", "Order status", "Why"]
+        assert await detail.locator("h2").all_inner_texts() == [
+            f"Urgent · {event.order_no}",
+            "Tags",
+            "Deliveries",
+        ]
+        await expect(detail).to_contain_text("Page only")
+        await expect(detail.locator("a.btn")).to_have_text("Open the order")
+        await row.locator("button[data-act=ack]").click()
+        await expect(row.locator(".c-who")).to_have_text("acknowledged by local-dev")
+        await expect(detail.locator("dd[data-field=status]")).to_have_text("Acknowledged")
+        await page.set_viewport_size({"width": 1280, "height": 860})  # its column's narrowest
+        lines = await row.locator(".c-who div").evaluate_all(LINES)
+        assert lines == [2], f"'acknowledged by local-dev' broken inside a word: {lines}"
+        await page.screenshot(path=str(tmp_path / "words-en.png"), full_page=True)

@@ -40,6 +40,9 @@
                            tag: folded($("f-tag").value), team: $("f-team").value.trim() });
   const orderLink = (no) => el("a", { href: `${CONSOLE}/console/orders/${encodeURIComponent(no)}`, text: no });
   const severity = (s) => el("span", { class: `sev ${s}`, text: t(`alerts.severity.${s}`) });
+  // an aside in the reader's punctuation: " (…)" in English, "（…）" in Chinese
+  const aside = (text) => (OT.boot.lang === "zh-CN" ? `（${text}）` : ` (${text})`);
+  const tier = (a) => OT.tagLabel(a.customer_tier || "regular");
   const teamName = (team) => (OT.boot.teams || {})[team] || team;
   $("f-team").append(...Object.entries(OT.boot.teams || {}).map(([team, name]) => el("option", { value: team, text: name })));
   const kindLabel = (kind) => { const key = `alerts.kind.${kind}`; const text = t(key); return text === key ? OT.tagLabel(kind) : text; };
@@ -74,7 +77,7 @@
           el("span", { class: "nowrap", text: OT.when(a.created_at) })),
         failed.length ? el("div", { class: "failed", text: t("alerts.delivery_failed", { channels: failed.join(", ") }) }) : ""),
       el("td", { class: "c-order" }, el("span", { class: "ellipsis", title: a.order_no }, orderLink(a.order_no)),
-        el("div", { class: "muted", text: `${t("alerts.customer")} ${a.customer_id} (${OT.tagLabel(a.customer_tier || "regular")})` })),
+        el("div", { class: "muted", text: `${t("alerts.customer")} ${a.customer_id}${aside(tier(a))}` })),
       el("td", { class: "c-num", text: OT.money(a.amount, a.currency) }),
       el("td", { class: "c-tags" }, ...(a.tags || []).map((name) => OT.badge(name))),
       who, actions];
@@ -189,10 +192,10 @@
     }
   }
 
-  // a reason as people say it: "Urgent · info (default): express shipping → urgent"
+  // a reason as people say it: "Urgent · Info (default): express shipping → urgent"
   function reasonText(r) {
     const level = t(`alerts.severity.${r.severity}`);
-    const head = `${kindLabel(r.kind)} · ${r.why ? `${level} (${r.why})` : t("alerts.severity_default", { severity: level })}`;
+    const head = `${kindLabel(r.kind)} · ${r.why ? t("alerts.severity_why", { severity: level, why: r.why }) : t("alerts.severity_default", { severity: level })}`;
     return r.tags.length ? `${head}${OT.boot.lang === "zh-CN" ? "：" : ": "}${r.tags.join("; ")}` : head;
   }
 
@@ -222,14 +225,14 @@
     add("status", t("alerts.status"), t(`alerts.status.${a.status}`));
     const taken = takenBy(a);
     if (taken.length) add("who", t("alerts.col.who"), ...taken.map((text) => el("div", { text })));
-    add("customer", t("alerts.customer"), `${a.customer_id} (${OT.tagLabel(a.customer_tier || "regular")})`);
+    add("customer", t("alerts.customer"), `${a.customer_id}${aside(tier(a))}`);
     add("amount", t("alerts.col.amount"), OT.money(a.amount, a.currency));
     add("order-status", t("alerts.order_status"), o?.status ? OT.status(o.status) : "—");
     const why = reasons && reasons.length ? reasons.map(reasonText) : (a.reasons || []);
     add("why", t("alerts.why"), el("ul", {}, ...why.map((text) => el("li", { text }))));
-    const tags = (o?.tags || []).map((tag) => el("li", {}, OT.badge(tag.name), ` ${tag.reason || ""} `,
-      el("span", { class: "muted", text: `(${tag.rule_id || tag.by || ""})` })));
-    const deliveries = (a.deliveries || []).map((d) => el("li", { text: `${d.channel}: ${t("alerts.delivery." + d.status)} (${t("alerts.attempts", { n: d.attempts })})` }));
+    const tags = (o?.tags || []).map((tag) => el("li", {}, OT.badge(tag.name), ` ${tag.reason || ""}`,
+      tag.rule_id || tag.by ? el("span", { class: "muted", text: aside(tag.rule_id || tag.by) }) : null));
+    const deliveries = (a.deliveries || []).map((d) => el("li", { text: `${d.channel}: ${t("alerts.delivery." + d.status)}${aside(t("alerts.attempts", { n: d.attempts }))}` }));
     $("detail").replaceChildren(
       el("div", { class: "head" }, el("h2", {}, `${kindLabel(a.kind)} · `, orderLink(a.order_no)),
         el("button", { type: "button", class: "btn small", id: "detail-close", text: t("alerts.close"), onclick: () => select(null) })),
