@@ -14,6 +14,10 @@ logs="${ORDERTAG_STACK_DIR:-$root/.local}/logs"
 ingest="http://127.0.0.1:${ORDERTAG_INGEST_PORT:-8001}"
 tagger="http://127.0.0.1:${ORDERTAG_TAGGER_PORT:-8002}"
 notifier="http://127.0.0.1:${ORDERTAG_NOTIFIER_PORT:-8003}"
+# on these ports: the support page's links and the alerts' order_url open the console's order
+# pages; the console's nav and its sign-in lead back to the support page
+export ORDERTAG_NOTIFIER_CONSOLE_URL="${ORDERTAG_NOTIFIER_CONSOLE_URL:-$tagger}"
+export ORDERTAG_CONSOLE_ALERTS_URL="${ORDERTAG_CONSOLE_ALERTS_URL:-$notifier/}"
 services=()   # pids of the three services
 simulator=""  # pid of the simulator
 
@@ -82,7 +86,7 @@ cat <<MSG
 
 [demo] running: the simulator streams about ${ORDERTAG_DEMO_RATE:-5} orders a second through ingest.
   staff console       $tagger/console/   (sign in as admin / ordertag-admin, local only)
-  live support page   $notifier/   (sign in with the API key: $key)
+  live support page   $notifier/   (the console's account, or the API key: $key)
   Tag API docs        $tagger/docs
   ingest API docs     $ingest/docs
   metrics             $ingest/metrics/  $tagger/metrics/  $notifier/metrics/

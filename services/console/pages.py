@@ -179,6 +179,14 @@ async def switch_language(code: str, next: str = "/console/") -> Response:
     return redirect
 
 
+@router.get("/console/alerts")
+async def alerts_page(request: Request) -> RedirectResponse:
+    """The live support page, on the notifier's origin: a sign-in started there comes back with
+    ``next=/console/alerts`` (a path of this site, as every ``next``), and only ever to the page
+    configured here, never to an address taken from the request."""
+    return RedirectResponse(settings_of(request).alerts_url, status.HTTP_303_SEE_OTHER)
+
+
 async def _page(request: Request, template: str, **context: Any) -> Response:
     session = await current_session(request)
     if session is None:

@@ -122,7 +122,7 @@ async def bootstrap(settings: NotifierSettings) -> AsyncIterator[Notifier]:
             store,
             dispatcher,
             live,
-            settings.notifier_order_url_base,
+            settings.order_url_base,
             AlertPublisher(producer, settings.topics.alerts),
         )
         database = mongo[settings.mongo_database]

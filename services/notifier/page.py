@@ -205,9 +205,12 @@ async def console_static(name: str) -> FileResponse:
 
 @router.get("/console-login", include_in_schema=False)
 async def console_login(request: Request) -> RedirectResponse:
-    """Sign in once at the console; its session is accepted here too."""
+    """Sign in once at the console; its session is accepted here too. The console then sends
+    the person back here through its own ``/console/alerts`` (it takes only paths of its site as
+    ``next``, and leads that one to the support page it is configured with)."""
     return RedirectResponse(
-        f"{request.app.state.settings.console_url}/console/login", status.HTTP_303_SEE_OTHER
+        f"{request.app.state.settings.console_url}/console/login?next=%2Fconsole%2Falerts",
+        status.HTTP_303_SEE_OTHER,
     )
 
 

@@ -40,7 +40,10 @@ class NotifierSettings(Settings):
     notifier_host: str = "127.0.0.1"
     notifier_port: int = 8003
     notifier_routing_file: Path = DEFAULT_ROUTING_FILE
-    notifier_order_url_base: str = "http://127.0.0.1:8002/orders/"
+    # where an alert's link (``order_url``, in webhooks, chat and e-mail) points, the order number
+    # appended. Unset: the console's order page, <console_url>/console/orders/<order_no>. Set, it
+    # wins over the console's URL: only to send people to another order page (the shop's own)
+    notifier_order_url_base: str | None = None
     notifier_page_users: list[PageUser] = Field(default_factory=list)
     notifier_session_secret: str = DEFAULT_SESSION_SECRET  # signs page sessions
     notifier_escalation_check_s: float = 10.0
@@ -64,8 +67,8 @@ class NotifierSettings(Settings):
     # network (deploy/'s network policy) or turn it off here.
     notifier_expose_docs: bool | None = None
     notifier_expose_metrics: bool = True
-    # the staff console (the tagger's origin): its look, its sign-in, its order pages. Unset: the
-    # tagger on this machine (``ORDERTAG_TAGGER_PORT``)
+    # the staff console (the tagger's origin): its look, its sign-in, its order pages (the page's
+    # links and the alerts' order_url). Unset: the tagger on this machine (``ORDERTAG_TAGGER_PORT``)
     tagger_port: int = 8002
     notifier_console_url: str | None = None
     # the console's session cookie is accepted here when signed with this (the console's) secret
@@ -89,6 +92,10 @@ class NotifierSettings(Settings):
     @property
     def console_url(self) -> str:
         return (self.notifier_console_url or f"http://127.0.0.1:{self.tagger_port}").rstrip("/")
+
+    @property
+    def order_url_base(self) -> str:
+        return self.notifier_order_url_base or f"{self.console_url}/console/orders/"
 
     @property
     def console_sessions_trusted(self) -> bool:

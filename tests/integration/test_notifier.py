@@ -172,7 +172,8 @@ async def test_each_channel_gets_its_own_format_signed_where_it_should_be(
             },
         ]
         path = routing_file(tmp_path, channels, [c["id"] for c in channels])
-        async with notifier(notifier_settings, path) as app:
+        console = {"notifier_console_url": "https://console.shop.example"}
+        async with notifier(notifier_settings.model_copy(update=console), path) as app:
             await publish_tagged(notifier_settings, [tagged_event(f"{run_id}-1", ["urgent"])])
             [hook] = await count_at(receiver, "/hook", 1)
             [wecom] = await count_at(receiver, "/wecom", 1)
@@ -184,6 +185,10 @@ async def test_each_channel_gets_its_own_format_signed_where_it_should_be(
 
     assert verify_webhook("hook-secret", hook.headers["Ordertag-Signature"], hook.body)
     assert json.loads(hook.body)["alerts"][0]["alert_id"] == f"{run_id}-1:support"
+    # the link a person clicks opens the console's order page, not the Tag API's JSON
+    order_page = f"https://console.shop.example/console/orders/{run_id}-1"
+    assert json.loads(hook.body)["alerts"][0]["order_url"] == order_page
+    assert f"({order_page})" in json.loads(wecom.body)["markdown"]["content"]
     assert hook.headers["Idempotency-Key"] == f"{run_id}-1:support"
     assert json.loads(wecom.body)["msgtype"] == "markdown"
     assert {"timestamp", "sign", "access_token"} <= set(ding.query)

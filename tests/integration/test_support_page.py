@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -18,15 +19,17 @@ from services.console.i18n import LANG_COOKIE
 from services.console.sessions import COOKIE as CONSOLE_COOKIE
 from services.console.sessions import SessionStore
 from services.console.settings import LOCAL_SESSION_SECRET
-from services.console.users import Role, User
+from services.console.users import Role, User, UserStore
 from services.notifier.app import create_app
 from services.notifier.settings import NotifierSettings
+from services.tagger.app import create_app as tagger_app
 from services.tagger.order_record import OrderRecord
 from services.tagger.read_model import ReadModel
 from services.tagger.rule_versions import RuleVersions
 from services.tagger.rules.engine import decide, merge_tags
 from services.tagger.rules.facts import FiguresSnapshot, order_facts
-from services.tagger.settings import DEFAULT_RULES_FILE
+from services.tagger.settings import DEFAULT_RULES_FILE, TaggerSettings
+from services.tagger.settings import Role as TaggerRole
 from services.tagger.store import OrderStore
 from shared.auth import LOCAL_DEV_KEY
 from shared.events import OrderTagged, utc_now
@@ -91,14 +94,14 @@ async def test_a_new_urgent_order_appears_live_and_can_be_acknowledged(
         await expect(page).to_have_url(f"{url}/login")  # nothing served without signing in
         await page.fill("#api_key", LOCAL_DEV_KEY)
         await page.click("button[type=submit]")
-        await expect(page.locator("#status")).to_have_text("live", timeout=10_000)
+        await expect(page.locator("#status")).to_have_text("Live", timeout=10_000)
 
         order_no = f"{run_id}-live"
         urgent_because = await store_tagged_order(mongo_db, order_no)
         await publish_tagged(notifier_settings, [tagged_event(order_no, ["urgent", "vip"], "vip")])
         row = page.locator(f"tr[data-id='{order_no}:support']")
         await expect(row).to_be_visible(timeout=15_000)  # arrived without a reload
-        await expect(row).to_contain_text("critical")
+        await expect(row).to_contain_text("Critical")
 
         await row.locator("text=Claim").click()
         await expect(row).to_contain_text("claimed by local-dev")
@@ -117,7 +120,7 @@ async def test_a_new_urgent_order_appears_live_and_can_be_acknowledged(
 
         # the reason in words: the route's default severity said as such, not "urgent: critical
         # by default: ..."
-        await expect(page.locator("#detail")).to_contain_text("Urgent · critical (default)")
+        await expect(page.locator("#detail")).to_contain_text("Urgent · Critical (default)")
         await expect(page.locator("#detail")).not_to_contain_text("by default")
 
         await row.locator("text=Acknowledge").click()
@@ -127,7 +130,7 @@ async def test_a_new_urgent_order_appears_live_and_can_be_acknowledged(
         await page.click("#detail-close")
         await expect(row).to_be_hidden()  # the default filter shows open alerts only
         await page.select_option("#f-status", "")
-        await expect(row).to_contain_text("ack by local-dev")
+        await expect(row).to_contain_text("acknowledged by local-dev")
         await browser.close()
 
 
@@ -376,3 +379,235 @@ async def test_an_alert_raised_while_the_page_reads_its_list_is_not_missed(
         await page.goto(f"{url}/")
         row = page.locator(f"tr[data-id='{late.order_no}:support']")
         await expect(row).to_be_visible(timeout=15_000)
+
+
+async def test_the_open_detail_follows_its_alert_while_the_list_stays_held(
+    settings: Settings, tmp_path: Path, run_id: str
+) -> None:
+    """The detail says what became of its alert: this page's claim and acknowledgement, a
+    colleague's claim, the alert resolving; the rows listed meanwhile stay as they were."""
+    notifier_settings = page_settings(settings, tmp_path, run_id)
+    mine = tagged_event(f"{run_id}-mine", ["urgent"])
+    theirs = tagged_event(f"{run_id}-theirs", ["urgent"])
+    redis = make_redis(settings)
+    colleague_cookie, colleague = await SessionStore(redis, LOCAL_SESSION_SECRET, 600).open(
+        User(name="agent-li", role=Role.AGENT)
+    )
+    try:
+        async with (
+            signed_in_page(notifier_settings) as (url, page, _),
+            httpx.AsyncClient(
+                base_url=url,
+                cookies={CONSOLE_COOKIE: colleague_cookie},
+                headers={"X-CSRF-Token": colleague.csrf},
+            ) as colleague_api,
+        ):
+            await publish_tagged(notifier_settings, [mine, theirs])
+            row = page.locator(f"tr[data-id='{mine.order_no}:support']")
+            their_row = page.locator(f"tr[data-id='{theirs.order_no}:support']")
+            await expect(row).to_be_visible(timeout=15_000)
+            await expect(their_row).to_be_visible(timeout=15_000)
+            status = page.locator("#detail dd[data-field=status]")
+            who = page.locator("#detail dd[data-field=who]")
+
+            await row.locator(".c-num").click()
+            await expect(status).to_have_text("Open")
+            await expect(who).to_have_count(0)
+            await row.locator("button[data-act=claim]").click()
+            await expect(who).to_have_text("claimed by local-dev")
+            await expect(status).to_have_text("Open")
+            await row.locator("button[data-act=ack]").click()
+            await expect(status).to_have_text("Acknowledged")
+            await expect(who).to_contain_text("acknowledged by local-dev")
+
+            # another alert's detail, the pointer on the list: a colleague's claim and the alert
+            # resolving show in the detail, its row keeps what it showed until released
+            await their_row.locator(".c-num").click()
+            await expect(page.locator("#detail")).to_contain_text(theirs.order_no)
+            await expect(status).to_have_text("Open")
+            await their_row.evaluate("(tr) => { tr.dataset.mark = 'the same element'; }")
+            box = await their_row.bounding_box()
+            claimed = await colleague_api.post(f"/api/alerts/{theirs.order_no}:support/claim")
+            assert claimed.status_code == 200
+            await expect(who).to_have_text("claimed by agent-li", timeout=15_000)
+            await publish_tagged(notifier_settings, [again(theirs, ["new-order"])])
+            await expect(status).to_have_text("Resolved", timeout=15_000)
+            await expect(page.locator("#held")).to_be_visible()
+            await expect(their_row.locator(".c-who")).to_have_text("")
+            await expect(their_row.locator("button[data-act=claim]")).to_be_visible()
+            assert await their_row.get_attribute("data-mark") == "the same element"
+            assert await their_row.bounding_box() == box
+
+            await page.click("#detail-close")  # the list catches up
+            await expect(their_row).to_have_count(0)  # resolved: off the open list
+            await page.select_option("#f-status", "")
+            await expect(their_row.locator(".c-who")).to_have_text("claimed by agent-li")
+    finally:
+        await redis.aclose()
+
+
+async def test_the_tag_filter_takes_a_tag_by_the_label_people_see(
+    settings: Settings, tmp_path: Path, run_id: str
+) -> None:
+    """Staff type the label a badge shows (VIP客户, 紧急, "VIP"), in any case; the machine name
+    still works, and the placeholder gives a label of the reader's language as its example."""
+    notifier_settings = page_settings(settings, tmp_path, run_id)
+    event = tagged_event(f"{run_id}-labels", ["urgent", "vip"])
+    async with signed_in_page(notifier_settings) as (url, page, _):
+        await publish_tagged(notifier_settings, [event])
+        row = page.locator(f"tr[data-id='{event.order_no}:support']")
+        await expect(row).to_be_visible(timeout=15_000)
+        typed = {
+            "zh-CN": (["VIP客户", "vip客户", "紧急", " 紧急 ", "VIP", "urgent"], ["常规", "VIP客"]),
+            "en": (["VIP", "vip", "Urgent", "URGENT", "urgent"], ["Regular", "紧急", "VIP客户"]),
+        }
+        placeholder = {"zh-CN": "标签，如 紧急", "en": "Tag, e.g. Urgent"}
+        for code, (found, not_found) in typed.items():
+            await page.context.add_cookies([{"name": LANG_COOKIE, "value": code, "url": url}])
+            await page.goto(f"{url}/")
+            await expect(page.locator("#f-tag")).to_have_attribute("placeholder", placeholder[code])
+            await expect(row).to_be_visible(timeout=15_000)
+            for text in found:
+                await page.fill("#f-tag", text)
+                await expect(row, f"{text!r} in {code}").to_be_visible()
+            for text in not_found:
+                await page.fill("#f-tag", text)
+                await expect(row, f"{text!r} in {code}").to_be_hidden()
+
+
+async def test_the_console_account_signs_in_at_the_console_and_comes_back_to_the_alerts(
+    settings: Settings, mongo_db: AsyncDatabase[dict[str, Any]], tmp_path: Path, run_id: str
+) -> None:
+    """The sign-in page says which way is for a console account and what its own fields are
+    for; the console's sign-in then leads back to the alerts, through the console's own
+    /console/alerts (the console takes only its own paths as ``next``: no open redirect)."""
+    users = UserStore(mongo_db)
+    await users.ensure_indexes()
+    await users.create("王小明", Role.AGENT, "correct horse battery")
+    console = tagger_app(
+        TaggerSettings(**settings.model_dump(), tagger_roles=frozenset({TaggerRole.API}))
+    )
+    async with served_app(console) as console_url:
+        notifier_settings = page_settings(settings, tmp_path, run_id).model_copy(
+            update={"notifier_console_url": console_url}
+        )
+        async with (
+            served_app(create_app(notifier_settings)) as url,
+            async_playwright() as playwright,
+            httpx.AsyncClient(base_url=console_url) as client,
+        ):
+            console.state.console_settings = console.state.console_settings.model_copy(
+                update={"console_alerts_url": f"{url}/"}
+            )
+            browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            english = await browser.new_page(extra_http_headers={"Accept-Language": "en"})
+            await english.goto(f"{url}/login")
+            await expect(english.locator("#console-hint")).to_contain_text("console account")
+            await expect(english.locator("#own-hint")).to_contain_text(
+                "ORDERTAG_NOTIFIER_PAGE_USERS"
+            )
+            await expect(english.locator("#own-hint")).to_contain_text(
+                "Console accounts do not work here"
+            )
+            await english.screenshot(path=str(tmp_path / "sign-in-en.png"), full_page=True)
+
+            context = await browser.new_context(
+                locale="zh-CN", extra_http_headers={"Accept-Language": "zh-CN,zh;q=0.9"}
+            )
+            page = await context.new_page()
+            await page.goto(f"{url}/")
+            await expect(page).to_have_url(f"{url}/login")
+            await expect(page.locator("#console-hint")).to_contain_text("回到本页")
+            await expect(page.locator("#own-hint")).to_contain_text("ORDERTAG_NOTIFIER_PAGE_USERS")
+            await expect(page.locator("#own-hint")).to_contain_text("控制台账号在这里不能登录")
+            await page.fill("#user", "王小明")  # a console account in the page's own fields
+            await page.fill("#password", "correct horse battery")
+            await page.click("form button[type=submit]")
+            await expect(page.locator("#err")).to_contain_text("用控制台账号登录")
+            await page.screenshot(path=str(tmp_path / "sign-in-zh.png"), full_page=True)
+
+            await page.click("#console-sign-in")
+            await expect(page).to_have_url(re.compile(re.escape(f"{console_url}/console/login")))
+            await page.fill("#name", "王小明")
+            await page.fill("#password", "correct horse battery")
+            await page.click("form button[type=submit]")
+            await expect(page).to_have_url(f"{url}/")  # back on the alerts, signed in
+            await expect(page.locator("#status.live")).to_be_visible(timeout=10_000)
+            await expect(page.locator("nav [aria-current=page]")).to_have_text("告警")
+            await browser.close()
+
+            # the way back goes only where the console is configured to go
+            away = await client.get("/console/alerts", params={"next": "https://evil.example/"})
+            assert (away.status_code, away.headers["location"]) == (303, f"{url}/")
+            for elsewhere in ("https://evil.example/", "//evil.example/", "/\\evil.example"):
+                signed_in = await client.post(
+                    "/console/login",
+                    data={"name": "王小明", "password": "correct horse battery", "next": elsewhere},
+                )
+                location = signed_in.headers["location"]  # a path of the console's site
+                assert urlsplit(location)[:2] == ("", ""), location
+                assert location.startswith("/"), location
+                assert "\\" not in location, location
+
+
+async def test_the_pages_words_are_labels_in_english_and_chinese_asides_take_chinese_brackets(
+    settings: Settings, tmp_path: Path, run_id: str
+) -> None:
+    """English labels start with a capital and say "acknowledged by", not "ack by"; Chinese
+    asides are in full-width brackets, also around a routing rule's own (警告（…（金额较小））)."""
+    notifier_settings = NotifierSettings(  # the default routing file: rules with their whys
+        **settings.model_dump(), notifier_group_id=f"page-{run_id}"
+    )
+    event = tagged_event(f"{run_id}-words", ["urgent", "vip"], "vip")
+    async with signed_in_page(notifier_settings) as (url, page, _):
+        await page.set_viewport_size({"width": 1366, "height": 860})
+        await publish_tagged(notifier_settings, [event])
+        row = page.locator(f"tr[data-id='{event.order_no}:support']")
+        detail = page.locator("#detail")
+        for code in ("zh-CN", "en"):
+            await page.context.add_cookies([{"name": LANG_COOKIE, "value": code, "url": url}])
+            await page.goto(f"{url}/")
+            await row.locator(".c-num").click()
+            await expect(detail.locator("dd[data-field=why]")).not_to_be_empty(timeout=15_000)
+            if code == "zh-CN":
+                await expect(detail.locator("dd[data-field=why]")).to_contain_text(
+                    "紧急 · 警告（VIP 或高价值客户的紧急订单（金额较小））"
+                )
+                shown = await row.inner_text() + await detail.inner_text()
+                assert not {"(", ")"} & set(shown), shown
+                await page.screenshot(path=str(tmp_path / "words-zh.png"), full_page=True)
+        options = "(select) => [...select.options].map((o) => o.text)"
+        assert await page.locator("#f-status").evaluate(options) == [
+            "Open",
+            "All",
+            "Acknowledged",
+            "Resolved",
+        ]
+        assert await page.locator("#f-severity").evaluate(options) == [
+            "Any severity",
+            "Critical",
+            "Warning",
+            "Info",
+        ]
+        headers = await page.locator(".alerts-table th").all_inner_texts()
+        assert headers == ["Severity", "Alert", "Order", "Amount", "Tags", "Who", ""]
+        await expect(page.locator("#status")).to_have_text("Live")
+        await expect(detail.locator("dd[data-field=why]")).to_contain_text(
+            "Urgent · Warning (urgent order of a VIP or high-value customer, small basket)"
+        )
+        terms = await detail.locator("dt").all_inner_texts()
+        assert terms == ["Severity", "Status", "Customer", "Amount", "Order status", "Why"]
+        assert await detail.locator("h2").all_inner_texts() == [
+            f"Urgent · {event.order_no}",
+            "Tags",
+            "Deliveries",
+        ]
+        await expect(detail).to_contain_text("Page only")
+        await expect(detail.locator("a.btn")).to_have_text("Open the order")
+        await row.locator("button[data-act=ack]").click()
+        await expect(row.locator(".c-who")).to_have_text("acknowledged by local-dev")
+        await expect(detail.locator("dd[data-field=status]")).to_have_text("Acknowledged")
+        await page.set_viewport_size({"width": 1280, "height": 860})  # its column's narrowest
+        lines = await row.locator(".c-who div").evaluate_all(LINES)
+        assert lines == [2], f"'acknowledged by local-dev' broken inside a word: {lines}"
+        await page.screenshot(path=str(tmp_path / "words-en.png"), full_page=True)

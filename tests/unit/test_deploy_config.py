@@ -12,6 +12,7 @@ import pytest
 import yaml
 from pydantic_settings import BaseSettings
 
+from services.console.settings import ConsoleSettings
 from services.ingest.settings import IngestSettings
 from services.notifier.settings import NotifierSettings
 from services.tagger.settings import TaggerSettings
@@ -36,9 +37,16 @@ SETTINGS_BY_SERVICE: dict[str, type[BaseSettings]] = {
 PENDING_SETTINGS = {}
 
 
+# the tagger's process also serves the console, which reads its own settings
+ALSO_READ_BY = {TaggerSettings: ConsoleSettings}
+
+
 def env_names(settings_class: type[BaseSettings]) -> set[str]:
     names = set()
-    for field_name, field in settings_class.model_fields.items():
+    fields = dict(settings_class.model_fields)
+    if settings_class in ALSO_READ_BY:
+        fields |= ALSO_READ_BY[settings_class].model_fields
+    for field_name, field in fields.items():
         names.add(f"ORDERTAG_{field_name.upper()}")
         annotation: Any = field.annotation
         for nested in getattr(annotation, "model_fields", {}):

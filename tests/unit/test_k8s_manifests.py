@@ -9,6 +9,7 @@ import json
 import re
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import jsonschema
 import kubernetes_validate
@@ -354,3 +355,26 @@ def test_ingress_routes_no_metrics_or_docs() -> None:
     for path in paths:
         assert path["path"] not in {"/metrics", "/docs", "/openapi.json", "/asyncapi.json"}
         assert path["path"] != "/" or path["pathType"] == "Exact", "a / prefix would route /metrics"
+
+
+def test_pages_and_alert_links_name_the_ingress_hosts() -> None:
+    """Both notifier roles name the console on its Ingress host over https: the web role for the
+    page's links, the consumer for each alert's order_url (chat, e-mail, webhooks), which must
+    open the console's order page, not the Tag API's JSON on a local port. The console names
+    the support page likewise."""
+    served = {
+        rule["host"]: {path["backend"]["service"]["name"] for path in rule["http"]["paths"]}
+        for rule in named("Ingress", "ordertag")["spec"]["rules"]
+    }
+
+    def env_of(workload: str) -> dict[str, str]:
+        container = the_container(named(*workload.split("/")))
+        return {e["name"]: e["value"] for e in container.get("env", []) if "value" in e}
+
+    for workload in ("StatefulSet/notifier-consumer", "Deployment/notifier-web"):
+        env = env_of(workload)
+        console = urlsplit(env["ORDERTAG_NOTIFIER_CONSOLE_URL"])
+        assert (console.scheme, served.get(console.netloc)) == ("https", {"tagger"}), workload
+        assert "ORDERTAG_NOTIFIER_ORDER_URL_BASE" not in env, workload
+    alerts = urlsplit(env_of("Deployment/tagger-api")["ORDERTAG_CONSOLE_ALERTS_URL"])
+    assert (alerts.scheme, served.get(alerts.netloc)) == ("https", {"notifier"})

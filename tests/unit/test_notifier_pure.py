@@ -267,6 +267,27 @@ def test_alert_links_url_encode_the_order_number() -> None:
     assert order_url("https://shop.example/orders", "SO 1") == "https://shop.example/orders/SO%201"
 
 
+def test_alerts_link_to_the_consoles_order_page_unless_a_deployment_names_another(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A person clicking an alert's link in a chat or an e-mail gets the console's order page
+    (not the Tag API's JSON), on the port the tagger runs on; an order URL base set on purpose
+    wins over the console's URL."""
+    from services.notifier.routing import order_url
+
+    for name in ("NOTIFIER_ORDER_URL_BASE", "NOTIFIER_CONSOLE_URL", "TAGGER_PORT"):
+        monkeypatch.delenv(f"ORDERTAG_{name}", raising=False)
+    assert NotifierSettings().order_url_base == "http://127.0.0.1:8002/console/orders/"
+    monkeypatch.setenv("ORDERTAG_TAGGER_PORT", "8102")  # the demo on ports of its own
+    assert order_url(NotifierSettings().order_url_base, "SO 1") == (
+        "http://127.0.0.1:8102/console/orders/SO%201"
+    )
+    monkeypatch.setenv("ORDERTAG_NOTIFIER_CONSOLE_URL", "https://console.shop.example/")
+    assert NotifierSettings().order_url_base == "https://console.shop.example/console/orders/"
+    monkeypatch.setenv("ORDERTAG_NOTIFIER_ORDER_URL_BASE", "https://shop.example/admin/orders/")
+    assert NotifierSettings().order_url_base == "https://shop.example/admin/orders/"
+
+
 def test_a_webhook_without_a_secret_is_warned_about_and_not_sent_unsigned() -> None:
     from services.notifier.channels import DeliveryError
     from services.notifier.routing import Routing

@@ -7,6 +7,7 @@
 // selected or a claim/acknowledgement is under way, new alerts wait behind the "N new alerts"
 // button and rows that stop matching the filter (acknowledged, resolved) stay until then, so a
 // click never lands on a row that slid under the pointer. Buttons carry their alert's id.
+// The open detail is beside the list, not in it: it follows its alert at once, held or not.
 "use strict";
 (() => {
   const { t, el } = OT;
@@ -23,14 +24,25 @@
   let pointerMovedAt = 0;
   document.addEventListener("pointermove", () => { pointerMovedAt = performance.now(); }, { passive: true });
   let selected = null;       // the alert whose detail is open
+  // the detail follows its alert (this page's claim, a colleague's, new reasons) while the list
+  // may be held: what the detail was last asked for, and the newest ask (older answers dropped)
+  let detailOf = null;
+  let detailAsked = 0;
   let pointerInList = false;
   let busy = 0;              // claims and acknowledgements under way
   let loaded = false;
   const $ = (id) => document.getElementById(id);
+  // a tag as people type it: its name or the label its badge shows (VIP客户, Urgent), in any
+  // case, full-width letters as ASCII ones
+  const folded = (text) => text.normalize("NFKC").trim().toLowerCase();
+  const tagIs = (name, typed) => folded(name) === typed || folded(OT.tagLabel(name)) === typed;
   const filters = () => ({ status: $("f-status").value, severity: $("f-severity").value,
-                           tag: $("f-tag").value.trim(), team: $("f-team").value.trim() });
+                           tag: folded($("f-tag").value), team: $("f-team").value.trim() });
   const orderLink = (no) => el("a", { href: `${CONSOLE}/console/orders/${encodeURIComponent(no)}`, text: no });
   const severity = (s) => el("span", { class: `sev ${s}`, text: t(`alerts.severity.${s}`) });
+  // an aside in the reader's punctuation: " (…)" in English, "（…）" in Chinese
+  const aside = (text) => (OT.boot.lang === "zh-CN" ? `（${text}）` : ` (${text})`);
+  const tier = (a) => OT.tagLabel(a.customer_tier || "regular");
   const teamName = (team) => (OT.boot.teams || {})[team] || team;
   $("f-team").append(...Object.entries(OT.boot.teams || {}).map(([team, name]) => el("option", { value: team, text: name })));
   const kindLabel = (kind) => { const key = `alerts.kind.${kind}`; const text = t(key); return text === key ? OT.tagLabel(kind) : text; };
@@ -40,14 +52,16 @@
   function visible(a) {
     const f = filters();
     return (!f.status || a.status === f.status) && (!f.severity || a.severity === f.severity)
-      && (!f.tag || (a.tags || []).includes(f.tag)) && (!f.team || a.team === f.team);
+      && (!f.tag || (a.tags || []).some((name) => tagIs(name, f.tag))) && (!f.team || a.team === f.team);
   }
+
+  // who took the alert: "claimed by …", "acknowledged by …"
+  const takenBy = (a) => [a.claimed_by && t("alerts.claimed_by", { who: a.claimed_by }),
+    a.acknowledged_by && t("alerts.acked_by", { who: a.acknowledged_by })].filter(Boolean);
 
   function cells(a) {
     const failed = (a.deliveries || []).filter((d) => d.status === "failed").map((d) => d.channel);
-    const who = el("td", { class: "c-who muted" });
-    if (a.claimed_by) who.append(el("div", { text: t("alerts.claimed_by", { who: a.claimed_by }) }));
-    if (a.acknowledged_by) who.append(el("div", { text: t("alerts.acked_by", { who: a.acknowledged_by }) }));
+    const who = el("td", { class: "c-who muted" }, ...takenBy(a).map((text) => el("div", { text })));
     const actions = el("td", { class: "c-acts" });
     const button = (act, label) => el("button", { type: "button", class: "btn small", "data-act": act, "data-id": a.alert_id, "data-drawn": String(performance.now()), text: t(label) });
     if (a.status === "open") {
@@ -63,7 +77,7 @@
           el("span", { class: "nowrap", text: OT.when(a.created_at) })),
         failed.length ? el("div", { class: "failed", text: t("alerts.delivery_failed", { channels: failed.join(", ") }) }) : ""),
       el("td", { class: "c-order" }, el("span", { class: "ellipsis", title: a.order_no }, orderLink(a.order_no)),
-        el("div", { class: "muted", text: `${t("alerts.customer")} ${a.customer_id} (${OT.tagLabel(a.customer_tier || "regular")})` })),
+        el("div", { class: "muted", text: `${t("alerts.customer")} ${a.customer_id}${aside(tier(a))}` })),
       el("td", { class: "c-num", text: OT.money(a.amount, a.currency) }),
       el("td", { class: "c-tags" }, ...(a.tags || []).map((name) => OT.badge(name))),
       who, actions];
@@ -126,6 +140,7 @@
     const waiting = held.size + stale.size;
     $("held").hidden = waiting === 0;
     $("held").textContent = t("alerts.held", { n: waiting });
+    followDetail();
   }
 
   async function call(path, options = {}) {
@@ -177,29 +192,47 @@
     }
   }
 
-  // a reason as people say it: "Urgent · info (default): express shipping → urgent"
+  // a reason as people say it: "Urgent · Info (default): express shipping → urgent"
   function reasonText(r) {
     const level = t(`alerts.severity.${r.severity}`);
-    const head = `${kindLabel(r.kind)} · ${r.why ? `${level} (${r.why})` : t("alerts.severity_default", { severity: level })}`;
+    const head = `${kindLabel(r.kind)} · ${r.why ? t("alerts.severity_why", { severity: level, why: r.why }) : t("alerts.severity_default", { severity: level })}`;
     return r.tags.length ? `${head}${OT.boot.lang === "zh-CN" ? "：" : ": "}${r.tags.join("; ")}` : head;
   }
 
+  // what the detail shows of its alert: read again when this changes (the row's signature holds
+  // no times, as the stream and the list write them differently)
+  const detailSignature = (a) => JSON.stringify([signature({ ...a, created_at: null }), a.version,
+    a.kinds, a.reasons, (a.deliveries || []).map((d) => d.attempts)]);
+
   async function detail(id) {
     select(id);
+    await showDetail(id);
+  }
+
+  function followDetail() {
+    const a = selected === null ? undefined : alerts.get(selected);
+    if (a && detailSignature(a) !== detailOf) showDetail(selected).catch(() => {});
+  }
+
+  async function showDetail(id) {
+    const ask = ++detailAsked;
+    detailOf = alerts.has(id) ? detailSignature(alerts.get(id)) : null;
     const { alert: a, reasons, order: o } = await call(`/api/alerts/${encodeURIComponent(id)}`);
-    if (selected !== id) return;  // another row was picked meanwhile
+    if (selected !== id || ask !== detailAsked) return;  // another row was picked, or asked again
     const dl = el("dl", {});
-    const add = (term, ...value) => dl.append(el("dt", { text: term }), el("dd", {}, ...value));
-    add(t("alerts.col.severity"), severity(a.severity));
-    add(t("alerts.status"), t(`alerts.status.${a.status}`) + (a.acknowledged_by ? ` · ${a.acknowledged_by}` : ""));
-    add(t("alerts.customer"), `${a.customer_id} (${OT.tagLabel(a.customer_tier || "regular")})`);
-    add(t("alerts.col.amount"), OT.money(a.amount, a.currency));
-    add(t("alerts.order_status"), o?.status ? OT.status(o.status) : "—");
+    const add = (field, term, ...value) => dl.append(el("dt", { text: term }), el("dd", { "data-field": field }, ...value));
+    add("severity", t("alerts.col.severity"), severity(a.severity));
+    add("status", t("alerts.status"), t(`alerts.status.${a.status}`));
+    const taken = takenBy(a);
+    if (taken.length) add("who", t("alerts.col.who"), ...taken.map((text) => el("div", { text })));
+    add("customer", t("alerts.customer"), `${a.customer_id}${aside(tier(a))}`);
+    add("amount", t("alerts.col.amount"), OT.money(a.amount, a.currency));
+    add("order-status", t("alerts.order_status"), o?.status ? OT.status(o.status) : "—");
     const why = reasons && reasons.length ? reasons.map(reasonText) : (a.reasons || []);
-    add(t("alerts.why"), el("ul", {}, ...why.map((text) => el("li", { text }))));
-    const tags = (o?.tags || []).map((tag) => el("li", {}, OT.badge(tag.name), ` ${tag.reason || ""} `,
-      el("span", { class: "muted", text: `(${tag.rule_id || tag.by || ""})` })));
-    const deliveries = (a.deliveries || []).map((d) => el("li", { text: `${d.channel}: ${t("alerts.delivery." + d.status)} (${t("alerts.attempts", { n: d.attempts })})` }));
+    add("why", t("alerts.why"), el("ul", {}, ...why.map((text) => el("li", { text }))));
+    const tags = (o?.tags || []).map((tag) => el("li", {}, OT.badge(tag.name), ` ${tag.reason || ""}`,
+      tag.rule_id || tag.by ? el("span", { class: "muted", text: aside(tag.rule_id || tag.by) }) : null));
+    const deliveries = (a.deliveries || []).map((d) => el("li", { text: `${d.channel}: ${t("alerts.delivery." + d.status)}${aside(t("alerts.attempts", { n: d.attempts }))}` }));
     $("detail").replaceChildren(
       el("div", { class: "head" }, el("h2", {}, `${kindLabel(a.kind)} · `, orderLink(a.order_no)),
         el("button", { type: "button", class: "btn small", id: "detail-close", text: t("alerts.close"), onclick: () => select(null) })),
