@@ -22,6 +22,15 @@
     return new Date(y, m - 1, d + plusDays).toISOString();
   };
 
+  // a to-day before the from-day is sent as an empty range (each day is sent as its start, the
+  // to-day as the next day's), which the Tag API would take: refused here as it would be
+  function checked(f) {
+    if (f.created_from && f.created_to && f.created_from >= f.created_to) {
+      const error = new Error(t("problem.from_after_to", { from: t("filter.created_from"), to: t("filter.created_to") }));
+      throw Object.assign(error, { status: 422, problems: [{ field: "created_from" }, { field: "created_to" }] });
+    }
+    return f;
+  }
   function readForm() {
     const f = { all_tags: state.filter.all_tags, any_tags: state.filter.any_tags, none_tags: state.filter.none_tags };
     f.status = $("f-status").value; f.region = $("f-region").value; f.customer_id = $("f-customer").value.trim();
@@ -62,8 +71,15 @@
   async function load() {
     const cursor = state.cursors[state.page];
     let data;
-    try { data = await api("/orders?" + query(state.filter, { sort: state.sort, limit: 50, cursor })); }
-    catch (e) { OT.toast(e.message, true); return; }
+    try { data = await api("/orders?" + query(checked(state.filter), { sort: state.sort, limit: 50, cursor })); }
+    catch (e) {
+      // the rows shown would read as the new filter's: the list empties and the form says why
+      state.rows = []; state.next = null; drawRows();
+      $("empty").hidden = true; $("not-queried").hidden = e.status !== 422; $("more").disabled = true;
+      OT.showProblems($("filter-error"), e, $("filters"));
+      return;
+    }
+    OT.clearProblems($("filter-error"), $("filters")); $("not-queried").hidden = true;
     state.rows = data.orders; state.next = data.next_cursor;
     drawRows();
     $("more").disabled = !state.next; $("first").disabled = state.page === 0;
