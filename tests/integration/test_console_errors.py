@@ -1,13 +1,16 @@
-"""The console says what went wrong in the reader's language, by the labels on the page: a
-refused orders filter names its fields (最低金额 …) and empties the list. Debian's Chromium
-against the tagger on the real stack."""
+"""The console says what went wrong in the reader's language, by the labels on the page, and
+does not act on what nobody picked: a refused orders filter names its fields (最低金额 …) and
+empties the list, the batch bar starts on no tag. Debian's Chromium against the tagger on the
+real stack."""
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from playwright.async_api import async_playwright, expect
+from pymongo.asynchronous.database import AsyncDatabase
 
-from tests.integration.test_console_browser import console_url, shot, signed_in
+from tests.integration.test_console_browser import console_url, shot, signed_in, tagged_with
 from tests.integration.test_support_page import CHROMIUM, CHROMIUM_ARGS
 
 __all__ = ["console_url"]  # the console's fixture: 120 orders of 15 customers, tagged
@@ -15,6 +18,7 @@ pytestmark = pytest.mark.integration
 
 AMOUNT = "请输入金额，如 1200.50（不能为负数，最多两位小数）"
 FROM_AFTER_TO = "下单日期从不能晚于下单日期至"
+TAG_NAME = "只能使用小写字母、数字、汉字和 - : _ .，以字母、数字或汉字开头，最多 64 个字符"
 
 
 async def test_a_refused_orders_filter_names_its_fields_and_empties_the_list(
@@ -56,3 +60,32 @@ async def test_a_refused_orders_filter_names_its_fields_and_empties_the_list(
             "Amount to: enter an amount such as 1200.50 (not negative, at most 2 decimal places)"
         )
         await browser.close()
+
+
+async def test_the_batch_bar_starts_on_no_tag_and_says_why_a_new_name_is_refused(
+    console_url: str, mongo_db: AsyncDatabase[dict[str, Any]], tmp_path: Path
+) -> None:
+    before = await tagged_with(mongo_db, "big-customer")
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = await signed_in(browser, console_url, "王小明")
+        picker, error = page.locator("#bulk-tag"), page.locator("#bulk-error")
+        await expect(picker).to_have_value("")
+        await expect(picker.locator("option:checked")).to_have_text("请选择标签")
+
+        # every matching order, no tag picked: nothing is asked, nothing is done
+        await page.check("#select-filter")
+        await page.click("#bulk-add")
+        await expect(error).to_have_text("请先选择或输入标签")
+        await expect(page.locator("#confirm")).to_be_hidden()
+
+        # a new name that cannot be a tag: why, beside the name, and no question
+        await page.fill("#bulk-new", "Bad Tag!")
+        await page.click("#bulk-add")
+        await expect(error).to_have_text(f"标签名：{TAG_NAME}")
+        await expect(page.locator("#bulk-new")).to_have_attribute("aria-invalid", "true")
+        await expect(page.locator("#confirm")).to_be_hidden()
+        await shot(page, "orders-bulk-refused", tmp_path, full_page=False)
+        await browser.close()
+    assert await tagged_with(mongo_db, "big-customer") == before
+    assert await mongo_db["tag_catalog"].count_documents({"name": "Bad Tag!"}) == 0

@@ -75,9 +75,10 @@ const OT = {
     span.style.color = colour; span.style.borderColor = colour; span.style.background = colour + "14";
     return span;
   },
-  fillTagSelect(select, { withEmpty = false, activeOnly = false } = {}) {
+  // a tag picker over orders; `empty` is the first choice's words (nothing picked yet)
+  fillTagSelect(select, { empty = null, activeOnly = false } = {}) {
     select.replaceChildren();
-    if (withEmpty) select.append(OT.el("option", { value: "", text: OT.t("filter.any") }));
+    if (empty !== null) select.append(OT.el("option", { value: "", text: empty }));
     // every picker is over orders: a tag only customer rules give sits on no order
     for (const tag of OT.catalog || []) {
       if ((activeOnly && !tag.active) || tag.on_customers) continue;

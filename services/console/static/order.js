@@ -91,8 +91,12 @@
   async function start() {
     await OT.loadCatalog();
     if (BOOT.canTag) {
-      OT.fillTagSelect($("m-tag"), { activeOnly: true });
-      $("manual").addEventListener("submit", (e) => { e.preventDefault(); change({ add: [$("m-tag").value] }); });
+      OT.fillTagSelect($("m-tag"), { empty: t("bulk.choose_tag"), activeOnly: true });
+      $("manual").addEventListener("submit", (e) => {
+        e.preventDefault();
+        if (!$("m-tag").value) { OT.toast(t("order.pick_tag"), true); $("m-tag").focus(); return; }
+        change({ add: [$("m-tag").value] });
+      });
     }
     await load();
     drawAlerts().catch((e) => OT.toast(e.message, true));
