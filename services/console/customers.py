@@ -22,6 +22,8 @@ from services.console.views import SavedViews, ViewList
 from services.tagger.customers.segments import CustomerFilter, CustomerSort
 from services.tagger.http.customers import customer_reasons, segments_of
 from services.tagger.http.deps import tagger_of
+from shared.errors import InvalidInput
+from shared.http import field_errors
 from shared.stored_order import DEFAULT_CURRENCY
 
 router = APIRouter(include_in_schema=False)
@@ -81,7 +83,10 @@ async def customers_page(
     lang = language(_lang_code(request))
     segments = segments_of(request)
     colours = await _colours(request)
-    error: str | None = None
+    # what is wrong with the filter, as the Tag API would say it (errors[].field/problem): the
+    # page words it in the reader's language, by the form's labels (customers.js)
+    problems: list[dict[str, str]] = []
+    stale_page = False  # a page link (cursor) from before the data or the sort changed
     customers: list[dict[str, Any]] = []
     next_cursor: str | None = None
     shown: dict[str, Any] | None = None  # the filter as a saved view stores it
@@ -90,9 +95,10 @@ async def customers_page(
         shown = which.model_dump(mode="json", exclude_defaults=True)
         customers, next_cursor = await segments.page(which, sort, PAGE_SIZE, cursor)
     except ValidationError as invalid:
-        error = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in invalid.errors())
-    except Exception as failure:  # a bad cursor (Invalid) and the like: say so on the page
-        error = str(failure)
+        problems = field_errors(invalid.errors())
+    except InvalidInput as invalid:
+        stale_page = invalid.field == "cursor"
+        problems = [] if stale_page else [{"field": invalid.field, "problem": invalid.problem}]
     saved = await SavedViews(tagger_of(request).stores.database).all_with_counts(ViewList.CUSTOMERS)
     plain = [(k, v) for k, v in query.multi_items() if k not in ("cursor", "tz") and v]
     zone = [("tz", offset)] if tz else []
@@ -107,7 +113,8 @@ async def customers_page(
         values={k: query.get(k, "") for k in FILTER_KEYS},
         tags={"all_tags": all_tags, "any_tags": any_tags, "none_tags": none_tags},
         sort=sort.value,
-        error=error,
+        problems=problems,
+        first_page=f"?{urlencode([*plain, *zone])}" if stale_page else None,
         next_url=f"?{urlencode([*plain, *zone, ('cursor', next_cursor)])}" if next_cursor else None,
         # the days as the reader meant them (the Tag API's export takes instants)
         export_query=urlencode(view_params(shown, sort.value) if shown is not None else plain),

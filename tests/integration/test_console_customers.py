@@ -122,9 +122,31 @@ async def test_staff_find_customers_by_tags_and_see_why_a_customer_has_them(
         await page.click("#apply")
         await expect(page).to_have_url(re.compile(r"tz=%2B00%3A00"))
 
-        # a figure filter refused names the field, never a blank page
-        await page.goto(f"{url}/console/customers?spend_min=abc")
-        await expect(page.locator("#error")).to_contain_text("spend_min")
+        # a filter refused: each field by its label, in the reader's words, never a blank page
+        error = page.locator("#error")
+        amount = "请输入金额，如 1200.50（不能为负数，最多两位小数）"
+        for query, said in (
+            ("spend_min=abc&orders_min=-1", f"消费额下限：{amount}；订单数至少：不能小于 0"),
+            ("spend_min=500&spend_max=20", "消费额下限不能大于消费额上限"),
+            ("last_order_from=2026-05-02&last_order_to=2026-05-01", "最近下单起不能晚于最近下单止"),
+        ):
+            await page.goto(f"{url}/console/customers?{query}")
+            await expect(error).to_have_text(said)
+            await expect(rows).to_have_count(0)
+            await expect(page.locator("#not-queried")).to_be_visible()
+        await expect(page.locator("#f-last-from")).to_have_attribute("aria-invalid", "true")
+        await page.goto(f"{url}/console/customers?spend_min=abc&orders_min=-1")
+        await expect(page.locator("#f-spend-min")).to_have_attribute("aria-invalid", "true")
+        await expect(page.locator("#f-orders-min")).to_have_attribute("aria-invalid", "true")
+        await expect(page.locator("#f-spend-max")).not_to_have_attribute("aria-invalid", "true")
+        await shot(page, "customers-refused-filter", tmp_path, full_page=False)
+
+        # a page link that no longer fits (another sort's, or mangled): said so, with the way back
+        await page.goto(f"{url}/console/customers?sort=-spend&cursor=garbage")
+        await expect(page.locator("#stale-page")).to_contain_text("这个翻页链接已失效")
+        await page.click("#first-page")
+        await expect(rows).to_have_count(4)
+        await expect(page).not_to_have_url(re.compile("cursor"))
 
         # a preset view as a tab
         await page.goto(f"{url}/console/customers")
