@@ -12,7 +12,7 @@ import re
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, status
 from fastapi.responses import Response
 from pydantic import ValidationError
 
@@ -155,6 +155,7 @@ async def customer_page(request: Request, customer_id: str) -> Response:
     return await _page(
         request,
         "customer.html",
+        status.HTTP_200_OK if customer else status.HTTP_404_NOT_FOUND,
         page="customers",
         customer_id=customer_id,
         customer=customer,

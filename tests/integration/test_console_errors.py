@@ -1,7 +1,7 @@
 """The console says what went wrong in the reader's language, by the labels on the page, and
 does not act on what nobody picked: a refused orders filter names its fields (最低金额 …) and
-empties the list, the batch bar starts on no tag. Debian's Chromium against the tagger on the
-real stack."""
+empties the list, the batch bar starts on no tag, and an unknown order is a 404 page. Debian's
+Chromium against the tagger on the real stack."""
 
 from pathlib import Path
 from typing import Any
@@ -89,3 +89,21 @@ async def test_the_batch_bar_starts_on_no_tag_and_says_why_a_new_name_is_refused
         await browser.close()
     assert await tagged_with(mongo_db, "big-customer") == before
     assert await mongo_db["tag_catalog"].count_documents({"name": "Bad Tag!"}) == 0
+
+
+async def test_an_unknown_order_or_customer_is_a_404_page_in_the_readers_words(
+    console_url: str,
+) -> None:
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = await signed_in(browser, console_url, "王小明")
+        answer = await page.goto(f"{console_url}/console/orders/NOPE-1")
+        assert answer is not None
+        assert answer.status == 404
+        await expect(page.locator("#missing")).to_have_text("未找到该订单：NOPE-1")
+        assert await page.locator("#manual, #m-tag, #applied, #detail").count() == 0
+        answer = await page.goto(f"{console_url}/console/customers/NOPE-C")
+        assert answer is not None
+        assert answer.status == 404
+        await expect(page.locator("#missing")).to_contain_text("未找到该客户：NOPE-C")
+        await browser.close()
