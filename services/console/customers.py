@@ -22,6 +22,7 @@ from services.console.views import SavedViews, ViewList
 from services.tagger.customers.segments import CustomerFilter, CustomerSort
 from services.tagger.http.customers import customer_reasons, segments_of
 from services.tagger.http.deps import tagger_of
+from services.tagger.rule_tags import given_to_orders, listed_catalog
 from shared.errors import InvalidInput
 from shared.http import field_errors
 from shared.stored_order import DEFAULT_CURRENCY
@@ -151,7 +152,8 @@ async def customer_page(request: Request, customer_id: str) -> Response:
     code = _lang_code(request)
     lang = language(code)
     reasons = customer_reasons(request, code)
-    customer = await segments_of(request).customer(customer_id, reasons)
+    segments = segments_of(request)
+    customer = await segments.customer(customer_id, reasons)
     return await _page(
         request,
         "customer.html",
@@ -160,6 +162,19 @@ async def customer_page(request: Request, customer_id: str) -> Response:
         customer_id=customer_id,
         customer=customer,
         colours=await _colours(request),
+        addable=await _customer_tags(request, await segments.tags_in_use()),
         tag_label=lang.tag_label,
         currency=DEFAULT_CURRENCY,  # customer figures are summed in it
     )
+
+
+async def _customer_tags(request: Request, in_use: list[str]) -> list[str]:
+    """The tags a person may put on a customer by hand: the catalog's active ones that no
+    order rule gives. An order rule's tag says something of one order (urgent, return-order,
+    risk:velocity), or of its customer as of that order (vip): on a customer it would not mean
+    what it means on the orders."""
+    rules = tagger_of(request).rules.current
+    catalog = listed_catalog(await tagger_of(request).stores.store.catalog(), rules, in_use)
+    return [
+        name for name, tag in catalog.items() if tag.active and not given_to_orders(name, rules)
+    ]

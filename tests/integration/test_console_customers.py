@@ -155,25 +155,39 @@ async def test_staff_find_customers_by_tags_and_see_why_a_customer_has_them(
         await expect(page.locator("#views a[aria-current=page]")).to_have_text("高端客户")
 
         # the customer page: tags with their reasons, figures, orders; a manual tag
+        await page.evaluate(
+            "() => OT.api('/tags', {method: 'POST', body: {name: '生日关怀', colour: '#e11d48'}})"
+        )
+        await page.reload()
         await rows.first.locator("a").click()
         await expect(page.locator("#customer-name")).to_have_text("陈静")
         high = page.locator("#applied li[data-tag='high-spender']")
         await expect(high).to_contain_text("365 天消费 30,599.00（≥ 20,000）→ 高端客户")
         await expect(high).to_contain_text("behaviour.high-spender v1")
         await expect(page.locator("#orders tbody tr")).to_have_count(4)
-        await page.select_option("#m-tag", "vip")
+        # offered: tags that say something of a customer, none an order rule gives (urgent,
+        # new-order, risk:*, regular by default, VIP as of an order), nothing picked at first
+        picker = page.locator("#m-tag")
+        await expect(picker.locator("option:checked")).to_have_text("请选择标签")
+        offered = await picker.locator("option").evaluate_all("os => os.map(o => o.value)")
+        assert {"生日关怀", "high-spender", "lifecycle:lapsed", "prefers:家居"} <= set(offered)
+        assert not {"urgent", "regular", "new-order", "return-order", "risk:velocity", "vip"} & set(
+            offered
+        )
+        assert not [name for name in offered if name.startswith(("status:", "category:"))]
+        await page.select_option("#m-tag", "生日关怀")
         await page.fill("#m-reason", "生日关怀")
         await page.click("#m-add")
-        vip = page.locator("#applied li[data-tag='vip']")
-        await expect(vip).to_contain_text("生日关怀")
-        await expect(vip).to_contain_text("王小明")
+        cared = page.locator("#applied li[data-tag='生日关怀']")
+        await expect(cared).to_contain_text("生日关怀")
+        await expect(cared).to_contain_text("王小明")
         await expect(page.locator("#history li").first).to_contain_text("生日关怀")
         await shot(page, "customer", tmp_path)
         await browser.close()
 
     stored = await mongo_db["customers"].find_one({"_id": f"{run_id}-chen"})
     assert stored is not None
-    assert "vip" in stored["tag_names"]
+    assert "生日关怀" in stored["tag_names"]
 
 
 async def test_a_team_saves_a_customer_view_and_sees_its_count(

@@ -8,8 +8,10 @@ document.addEventListener("DOMContentLoaded", () => {
   const form = document.getElementById("manual");
   if (form) form.addEventListener("submit", async (event) => {
     event.preventDefault();
+    const tag = document.getElementById("m-tag");
+    if (!tag.value) { OT.toast(OT.t("order.pick_tag"), true); tag.focus(); return; }
     try {
-      await OT.api(base, { method: "POST", body: { tag: document.getElementById("m-tag").value, reason: document.getElementById("m-reason").value } });
+      await OT.api(base, { method: "POST", body: { tag: tag.value, reason: document.getElementById("m-reason").value } });
       location.reload();
     } catch (error) { OT.toast(error.message, true); }
   });
