@@ -1,16 +1,24 @@
 """The console says what went wrong in the reader's language, by the labels on the page, and
 does not act on what nobody picked: a refused orders filter names its fields (最低金额 …) and
-empties the list, the batch bar starts on no tag, and an unknown order is a 404 page. Debian's
-Chromium against the tagger on the real stack."""
+empties the list, the batch bar starts on no tag, the Tags page's refusals are words rather
+than the Tag API's developer text, an order page offers 移除 only where the reader may remove,
+and an unknown order is a 404 page. Debian's Chromium against the tagger on the real stack."""
 
 from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.async_api import async_playwright, expect
+from playwright.async_api import Dialog, async_playwright, expect
 from pymongo.asynchronous.database import AsyncDatabase
 
-from tests.integration.test_console_browser import console_url, shot, signed_in, tagged_with
+from services.console.users import Role, UserStore
+from tests.integration.test_console_browser import (
+    PASSWORD,
+    console_url,
+    shot,
+    signed_in,
+    tagged_with,
+)
 from tests.integration.test_support_page import CHROMIUM, CHROMIUM_ARGS
 
 __all__ = ["console_url"]  # the console's fixture: 120 orders of 15 customers, tagged
@@ -107,3 +115,69 @@ async def test_an_unknown_order_or_customer_is_a_404_page_in_the_readers_words(
         assert answer.status == 404
         await expect(page.locator("#missing")).to_contain_text("未找到该客户：NOPE-C")
         await browser.close()
+
+
+async def test_the_tags_page_and_an_order_say_what_is_refused_in_the_readers_words(
+    console_url: str, mongo_db: AsyncDatabase[dict[str, Any]], tmp_path: Path
+) -> None:
+    catalog_before = await mongo_db["tag_catalog"].count_documents({})
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = await signed_in(browser, console_url, "王小明")
+        await page.goto(f"{console_url}/console/tags")
+        await expect(page.locator("#catalog tbody tr").first).to_be_visible()
+        asked: list[str] = []
+
+        async def decline(dialog: Dialog) -> None:
+            asked.append(dialog.message)
+            await dialog.dismiss()
+
+        page.on("dialog", decline)
+        error = page.locator("#c-error")
+        for name, said in (
+            ("", "标签名：必填"),
+            ("Bad Name", f"标签名：{TAG_NAME}"),
+            ("vip", "已有标签「VIP客户 (vip)」"),
+            ("紧急", "名称与已有标签 紧急 (urgent) 几乎相同"),  # asked first, declined
+        ):
+            await page.fill("#c-name", name)
+            await page.click("#c-submit")
+            await expect(error).to_have_text(said)
+            await expect(page.locator("#c-name")).to_have_attribute("aria-invalid", "true")
+        assert asked == [
+            "「紧急」与已有标签 紧急 (urgent) 几乎相同。\n\n"
+            "如果意思相同，请使用或合并到已有标签。仍然保留为单独的标签吗？"
+        ]
+        await shot(page, "tags-refused", tmp_path, full_page=False)
+
+        # an order offers 移除 where the catalog lets people remove: a priority tag a rule gave
+        # (the priority family lets people), never a status a rule gave
+        order_no = await page.evaluate(
+            "async () => (await OT.api('/orders?all_tags=urgent&limit=1')).orders[0].order_no"
+        )
+        await page.goto(f"{console_url}/console/orders/{order_no}")
+        applied = page.locator("#applied li")
+        await expect(applied.first).to_be_visible()
+        await expect(page.locator("#applied li[data-tag='urgent'] button")).to_have_text("移除")
+        await expect(page.locator("#applied li[data-tag^='status:'] button")).to_have_count(0)
+        await expect(page.locator("#applied li[data-tag^='region:'] button")).to_have_count(0)
+
+        # VIP is the managers' to add and remove: an agent is not offered its 移除, and adding
+        # a managers' tag is refused in words
+        await page.select_option("#m-tag", "vip")
+        await page.fill("#m-reason", "老客户")
+        await page.click("#m-add")
+        await expect(page.locator("#applied li[data-tag='vip'] button")).to_have_text("移除")
+        await UserStore(mongo_db).create("客服小李", Role.AGENT, PASSWORD)
+        agent = await signed_in(browser, console_url, "客服小李")
+        await agent.goto(f"{console_url}/console/orders/{order_no}")
+        await expect(agent.locator("#applied li[data-tag='vip']")).to_be_visible()
+        await expect(agent.locator("#applied li[data-tag='vip'] button")).to_have_count(0)
+        await expect(agent.locator("#applied li[data-tag='urgent'] button")).to_have_text("移除")
+        await agent.select_option("#m-tag", "big-customer")
+        await agent.fill("#m-reason", "大单")
+        await agent.click("#m-add")
+        refused = "只有主管 / 管理员可以手动添加「大客户」"
+        await expect(agent.locator("#toast")).to_have_text(refused)
+        await browser.close()
+    assert await mongo_db["tag_catalog"].count_documents({}) == catalog_before

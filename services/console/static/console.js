@@ -87,6 +87,15 @@ const OT = {
       select.append(option);
     }
   },
+  // whether the reader may remove the tag by hand, as the Tag API decides it: the catalog's
+  // roles (admins always may), and a tag a rule gave only where the catalog lets people
+  mayRemove(name, source) {
+    if (!BOOT.canTag) return false;
+    const entry = (OT.catalog || []).find((t) => t.name === name);
+    if (!entry || !entry.permissions) return true;  // not in the catalog: the API decides
+    const p = entry.permissions;
+    return (BOOT.role === "admin" || p.remove.includes(BOOT.role)) && (source !== "rule" || p.remove_rule_given);
+  },
   toast(text, bad = false) {
     const box = document.getElementById("toast");
     box.textContent = text; box.className = "show" + (bad ? " bad" : "");

@@ -42,7 +42,7 @@
       const li = el("li", { "data-tag": tag.name }, OT.badge(tag.name, { manual }),
         el("span", { class: "why", text: tag.reason }),
         el("span", { class: "meta", text: [who, t("order.since", { when: OT.when(tag.at) }), tag.family ? OT.family(tag.family) : "", tagUntil(tag)].filter(Boolean).join(" · ") }));
-      if (BOOT.canTag) li.append(el("button", { class: "btn small danger", type: "button", text: t("common.remove"), "aria-label": t("common.remove") + " " + OT.tagLabel(tag.name), onclick: () => change({ remove: [tag.name] }) }));
+      if (OT.mayRemove(tag.name, tag.source)) li.append(el("button", { class: "btn small danger", type: "button", text: t("common.remove"), "aria-label": t("common.remove") + " " + OT.tagLabel(tag.name), onclick: () => change({ remove: [tag.name] }) }));
       list.append(li);
     }
   }
