@@ -16,6 +16,7 @@ from fastapi import APIRouter, Query, Request, status
 from fastapi.responses import Response
 from pydantic import ValidationError
 
+from services.console.alert_causes import with_causes
 from services.console.i18n import LANG_COOKIE, language, pick_language
 from services.console.pages import _page
 from services.console.views import SavedViews, ViewList
@@ -154,6 +155,10 @@ async def customer_page(request: Request, customer_id: str) -> Response:
     reasons = customer_reasons(request, code)
     segments = segments_of(request)
     customer = await segments.customer(customer_id, reasons)
+    if customer is not None:
+        templates = tagger_of(request).rules.templates()
+        database = tagger_of(request).stores.database
+        customer["alerts"] = await with_causes(database, customer["alerts"], templates, code)
     return await _page(
         request,
         "customer.html",

@@ -96,6 +96,14 @@ const OT = {
     const p = entry.permissions;
     return (BOOT.role === "admin" || p.remove.includes(BOOT.role)) && (source !== "rule" || p.remove_rule_given);
   },
+  // an alert's cause as the support page words it, "紧急 · 提示（默认级别）：加急快递 配送 → 紧急":
+  // its parts from services/notifier/reasons.py readable_causes (console/alert_causes.py); a
+  // severity the routing file set shows by its word (the console does not read that file)
+  alertCause(cause) {
+    const level = OT.word("alerts.severity.", cause.severity);
+    const head = `${OT.word("alerts.kind.", cause.kind)} · ${cause.why === null ? OT.t("alerts.severity_default", { severity: level }) : level}`;
+    return cause.tags.length ? OT.t("order.alert_cause", { cause: head, reasons: cause.tags.join(OT.t("common.separator")) }) : head;
+  },
   toast(text, bad = false) {
     const box = document.getElementById("toast");
     box.textContent = text; box.className = "show" + (bad ? " bad" : "");
