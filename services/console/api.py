@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from fastapi.responses import Response, StreamingResponse
 from pydantic import ValidationError
 
+from services.console.alert_causes import with_causes
 from services.console.deps import database_of
 from services.console.export import export_row, header, xlsx_bytes
 from services.console.i18n import LANG_COOKIE, language, pick_language
@@ -117,10 +118,13 @@ async def export_xlsx(request: Request, rows: OrderRows) -> Response:
 
 @router.get("/orders/{order_no}/alerts")
 async def order_alerts(request: Request, order_no: str, key: Reader) -> list[dict[str, Any]]:
-    """The notifier's alerts for the order (read only; the notifier owns the collection)."""
-    alerts = database_of(request)["alerts"]
+    """The notifier's alerts for the order (read only; the notifier owns the collection), each
+    with its causes in the staff's language."""
+    database = database_of(request)
     fields = {"_id": 0, "deliveries": 0}
-    return await alerts.find({"order_no": order_no}, fields).sort("created_at", -1).to_list(50)
+    found = database["alerts"].find({"order_no": order_no}, fields).sort("created_at", -1)
+    templates = tagger_of(request).rules.templates()
+    return await with_causes(database, await found.to_list(50), templates, _lang(request).code)
 
 
 @router.get("/orders/{order_no}/explain")

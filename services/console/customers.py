@@ -12,16 +12,20 @@ import re
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, status
 from fastapi.responses import Response
 from pydantic import ValidationError
 
+from services.console.alert_causes import with_causes
 from services.console.i18n import LANG_COOKIE, language, pick_language
 from services.console.pages import _page
 from services.console.views import SavedViews, ViewList
 from services.tagger.customers.segments import CustomerFilter, CustomerSort
 from services.tagger.http.customers import customer_reasons, segments_of
 from services.tagger.http.deps import tagger_of
+from services.tagger.rule_tags import given_to_orders, listed_catalog
+from shared.errors import InvalidInput
+from shared.http import field_errors
 from shared.stored_order import DEFAULT_CURRENCY
 
 router = APIRouter(include_in_schema=False)
@@ -81,7 +85,10 @@ async def customers_page(
     lang = language(_lang_code(request))
     segments = segments_of(request)
     colours = await _colours(request)
-    error: str | None = None
+    # what is wrong with the filter, as the Tag API would say it (errors[].field/problem): the
+    # page words it in the reader's language, by the form's labels (customers.js)
+    problems: list[dict[str, str]] = []
+    stale_page = False  # a page link (cursor) from before the data or the sort changed
     customers: list[dict[str, Any]] = []
     next_cursor: str | None = None
     shown: dict[str, Any] | None = None  # the filter as a saved view stores it
@@ -90,9 +97,10 @@ async def customers_page(
         shown = which.model_dump(mode="json", exclude_defaults=True)
         customers, next_cursor = await segments.page(which, sort, PAGE_SIZE, cursor)
     except ValidationError as invalid:
-        error = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in invalid.errors())
-    except Exception as failure:  # a bad cursor (Invalid) and the like: say so on the page
-        error = str(failure)
+        problems = field_errors(invalid.errors())
+    except InvalidInput as invalid:
+        stale_page = invalid.field == "cursor"
+        problems = [] if stale_page else [{"field": invalid.field, "problem": invalid.problem}]
     saved = await SavedViews(tagger_of(request).stores.database).all_with_counts(ViewList.CUSTOMERS)
     plain = [(k, v) for k, v in query.multi_items() if k not in ("cursor", "tz") and v]
     zone = [("tz", offset)] if tz else []
@@ -107,7 +115,8 @@ async def customers_page(
         values={k: query.get(k, "") for k in FILTER_KEYS},
         tags={"all_tags": all_tags, "any_tags": any_tags, "none_tags": none_tags},
         sort=sort.value,
-        error=error,
+        problems=problems,
+        first_page=f"?{urlencode([*plain, *zone])}" if stale_page else None,
         next_url=f"?{urlencode([*plain, *zone, ('cursor', next_cursor)])}" if next_cursor else None,
         # the days as the reader meant them (the Tag API's export takes instants)
         export_query=urlencode(view_params(shown, sort.value) if shown is not None else plain),
@@ -144,14 +153,33 @@ async def customer_page(request: Request, customer_id: str) -> Response:
     code = _lang_code(request)
     lang = language(code)
     reasons = customer_reasons(request, code)
-    customer = await segments_of(request).customer(customer_id, reasons)
+    segments = segments_of(request)
+    customer = await segments.customer(customer_id, reasons)
+    if customer is not None:
+        templates = tagger_of(request).rules.templates()
+        database = tagger_of(request).stores.database
+        customer["alerts"] = await with_causes(database, customer["alerts"], templates, code)
     return await _page(
         request,
         "customer.html",
+        status.HTTP_200_OK if customer else status.HTTP_404_NOT_FOUND,
         page="customers",
         customer_id=customer_id,
         customer=customer,
         colours=await _colours(request),
+        addable=await _customer_tags(request, await segments.tags_in_use()),
         tag_label=lang.tag_label,
         currency=DEFAULT_CURRENCY,  # customer figures are summed in it
     )
+
+
+async def _customer_tags(request: Request, in_use: list[str]) -> list[str]:
+    """The tags a person may put on a customer by hand: the catalog's active ones that no
+    order rule gives. An order rule's tag says something of one order (urgent, return-order,
+    risk:velocity), or of its customer as of that order (vip): on a customer it would not mean
+    what it means on the orders."""
+    rules = tagger_of(request).rules.current
+    catalog = listed_catalog(await tagger_of(request).stores.store.catalog(), rules, in_use)
+    return [
+        name for name, tag in catalog.items() if tag.active and not given_to_orders(name, rules)
+    ]

@@ -12,7 +12,13 @@ from fastapi import APIRouter, Form, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
-from services.console.deps import current_session, sessions_of, settings_of, users_of
+from services.console.deps import (
+    current_session,
+    database_of,
+    sessions_of,
+    settings_of,
+    users_of,
+)
 from services.console.i18n import LANG_COOKIE, LANGUAGES, Language, language, pick_language
 from services.console.rule_words import in_words
 from services.console.sessions import COOKIE, Session
@@ -187,12 +193,18 @@ async def alerts_page(request: Request) -> RedirectResponse:
     return RedirectResponse(settings_of(request).alerts_url, status.HTTP_303_SEE_OTHER)
 
 
-async def _page(request: Request, template: str, **context: Any) -> Response:
+async def _page(
+    request: Request, template: str, status_code: int = status.HTTP_200_OK, **context: Any
+) -> Response:
+    """The page for a signed-in person (``status_code``: 404 for a page about nothing), else
+    the sign-in page."""
     session = await current_session(request)
     if session is None:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return RedirectResponse(f"/console/login?next={target}", status.HTTP_303_SEE_OTHER)
-    return _render(request, template, session, **context)
+    response = _render(request, template, session, **context)
+    response.status_code = status_code
+    return response
 
 
 @router.get("/console/")
@@ -202,6 +214,16 @@ async def orders_page(request: Request) -> Response:
 
 @router.get("/console/orders/{order_no}")
 async def order_page(request: Request, order_no: str) -> Response:
+    found = await database_of(request)["orders"].find_one({"order_no": order_no}, {"_id": 1})
+    if found is None:
+        return await _page(
+            request,
+            "order.html",
+            status.HTTP_404_NOT_FOUND,
+            page="orders",
+            order_no=order_no,
+            missing=True,
+        )
     # how long a rule's tag lasts ("while status is one of [pending, processed]"), per rule
     lang = _lang(request)
     holds = {

@@ -62,11 +62,20 @@ def given_by_rules(name: str, rules: RuleSet) -> bool:
     return any(_gives(rule, name) for rule in listed)
 
 
+def given_to_orders(name: str, rules: RuleSet) -> bool:
+    """Whether an order rule gives the tag, or a family gives it to an order no rule of the
+    family tagged (``regular``): it says something of one order (or of its customer as of that
+    order)."""
+    return any(_gives(rule, name) for rule in rules.rules) or any(
+        family.default == name for family in rules.families
+    )
+
+
 def given_to_customers(name: str, rules: RuleSet) -> bool:
     """Whether only customer rules give the tag: it sits on customers, never on an order (an
     order's tag filter or bulk tagging would find or set nothing with it)."""
-    return any(_gives(rule, name) for rule in rules.customer_rules) and not any(
-        _gives(rule, name) for rule in rules.rules
+    return any(_gives(rule, name) for rule in rules.customer_rules) and not given_to_orders(
+        name, rules
     )
 
 

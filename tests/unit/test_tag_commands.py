@@ -7,7 +7,9 @@ from services.tagger.errors import Conflict, Gone, Invalid, NotFound
 from services.tagger.manual import ManualChange, TagChangeRefused
 from services.tagger.outcomes import EditOutcome, EditResult
 from services.tagger.queries import OrderFilter
+from services.tagger.rule_tags import given_to_orders
 from services.tagger.rules.book import RuleBook
+from services.tagger.rules.schema import load_rules
 from services.tagger.settings import DEFAULT_RULES_FILE
 from tests.factories import catalog_tag
 from tests.tagger_fakes import FakeEditing, InMemoryCatalog, InMemoryOrders
@@ -186,3 +188,15 @@ def test_tags_only_customer_rules_give_are_marked_for_the_order_pickers(parts: P
         assert commands.on_customers(name), name
     for name in ("urgent", "returning-customer", "category:beauty", "vip", "gift"):
         assert not commands.on_customers(name), name
+
+
+def test_tags_an_order_rule_or_a_family_default_gives_are_said_of_orders() -> None:
+    """What the customer page offers to add by hand: no tag an order rule gives (it says
+    something of one order, or of its customer as of that order)."""
+    rules = load_rules(DEFAULT_RULES_FILE)
+    for name in ("urgent", "regular", "vip", "new-order", "risk:velocity", "status:pending"):
+        assert given_to_orders(name, rules), name
+    for name in ("category:beauty", "region:east-china"):  # named from an order's facts
+        assert given_to_orders(name, rules), name
+    for name in ("early-adopter", "prefers:beauty", "lifecycle:lapsed", "product:sku-1", "gift"):
+        assert not given_to_orders(name, rules), name

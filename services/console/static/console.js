@@ -36,19 +36,16 @@ const OT = {
     const headers = { Accept: "application/json", ...(options.headers || {}) };
     if (options.body !== undefined) headers["Content-Type"] = "application/json";
     if (options.method && options.method !== "GET") headers["X-CSRF-Token"] = BOOT.csrf;
-    const response = await fetch(path, {
-      ...options, headers, credentials: "same-origin",
-      body: options.body === undefined ? undefined : JSON.stringify(options.body),
-    });
+    let response;
+    try {
+      response = await fetch(path, {
+        ...options, headers, credentials: "same-origin",
+        body: options.body === undefined ? undefined : JSON.stringify(options.body),
+      });
+    } catch { throw OT.failure(0, null); }  // no answer at all: offline, or the server is down
     if (response.status === 401) { location.href = "/console/login?next=" + encodeURIComponent(location.pathname + location.search); throw new Error("signed out"); }
     const data = response.status === 204 ? null : await response.json().catch(() => null);
-    if (!response.ok) {
-      const detail = data && data.detail;
-      const text = Array.isArray(detail) ? detail.map((d) => `${(d.loc || []).join(".")}: ${d.msg}`).join("; ") : detail;
-      const error = new Error(text || `${response.status}`);
-      error.status = response.status;
-      throw error;
-    }
+    if (!response.ok) throw OT.failure(response.status, data);
     return data;
   },
   el(tag, attrs = {}, ...children) {
@@ -78,9 +75,10 @@ const OT = {
     span.style.color = colour; span.style.borderColor = colour; span.style.background = colour + "14";
     return span;
   },
-  fillTagSelect(select, { withEmpty = false, activeOnly = false } = {}) {
+  // a tag picker over orders; `empty` is the first choice's words (nothing picked yet)
+  fillTagSelect(select, { empty = null, activeOnly = false } = {}) {
     select.replaceChildren();
-    if (withEmpty) select.append(OT.el("option", { value: "", text: OT.t("filter.any") }));
+    if (empty !== null) select.append(OT.el("option", { value: "", text: empty }));
     // every picker is over orders: a tag only customer rules give sits on no order
     for (const tag of OT.catalog || []) {
       if ((activeOnly && !tag.active) || tag.on_customers) continue;
@@ -88,6 +86,23 @@ const OT = {
       option.style.color = tag.colour;
       select.append(option);
     }
+  },
+  // whether the reader may remove the tag by hand, as the Tag API decides it: the catalog's
+  // roles (admins always may), and a tag a rule gave only where the catalog lets people
+  mayRemove(name, source) {
+    if (!BOOT.canTag) return false;
+    const entry = (OT.catalog || []).find((t) => t.name === name);
+    if (!entry || !entry.permissions) return true;  // not in the catalog: the API decides
+    const p = entry.permissions;
+    return (BOOT.role === "admin" || p.remove.includes(BOOT.role)) && (source !== "rule" || p.remove_rule_given);
+  },
+  // an alert's cause as the support page words it, "紧急 · 提示（默认级别）：加急快递 配送 → 紧急":
+  // its parts from services/notifier/reasons.py readable_causes (console/alert_causes.py); a
+  // severity the routing file set shows by its word (the console does not read that file)
+  alertCause(cause) {
+    const level = OT.word("alerts.severity.", cause.severity);
+    const head = `${OT.word("alerts.kind.", cause.kind)} · ${cause.why === null ? OT.t("alerts.severity_default", { severity: level }) : level}`;
+    return cause.tags.length ? OT.t("order.alert_cause", { cause: head, reasons: cause.tags.join(OT.t("common.separator")) }) : head;
   },
   toast(text, bad = false) {
     const box = document.getElementById("toast");
@@ -120,6 +135,120 @@ const OT = {
     }
   },
 };
+// ── errors in the reader's words ──────────────────────────────────────────────────────────
+// The Tag API answers for developers, in English: a `detail`, and on bad input (422) each
+// field with its problem (shared/http.py). People read them here, in their language, a field
+// named by the label of the form field that sends it; an answer not known here is shown in the
+// server's own words.
+(() => {
+  const { t } = OT;
+  // the API's fields by their labels on the pages' forms
+  const FIELD_LABELS = {
+    amount_min: "filter.amount_min", amount_max: "filter.amount_max",
+    created_from: "filter.created_from", created_to: "filter.created_to",
+    customer_id: "filter.customer", status: "filter.status", region: "filter.region",
+    spend_min: "customers.spend_min", spend_max: "customers.spend_max", orders_min: "customers.orders_min",
+    last_order_from: "customers.last_order_from", last_order_to: "customers.last_order_to",
+    name: "field.tag_name", new_name: "field.tag_name", into: "field.tag_name", tag: "field.tag_name",
+    add: "field.tag_name", remove: "field.tag_name",
+    all_tags: "filter.tag", any_tags: "filter.tag", none_tags: "filter.tag",
+    reason: "field.reason", description: "tags.description", labels: "field.labels", colour: "tags.colour",
+  };
+  const AMOUNT_FIELDS = new Set(["amount_min", "amount_max", "spend_min", "spend_max"]);
+  const TAG_FIELDS = new Set(["name", "new_name", "into", "tag", "add", "remove", "all_tags", "any_tags", "none_tags"]);
+  const label = (field) => (FIELD_LABELS[field] ? t(FIELD_LABELS[field]) : null);
+  const roles = (list) => list.split(", ").map((r) => t(`role.${r}`)).join(" / ");
+  // "add.0" is the first tag added, "filter.amount_min" a filter's field: the field is the last name
+  const fieldOf = (path) => (path || "").split(".").filter((p) => !/^\d+$/.test(p)).pop() || "";
+  // a tag by its label, and by its name where that differs (as the pickers show it)
+  const named = (name) => (OT.tagLabel(name) === name ? name : `${OT.tagLabel(name)} (${name})`);
+
+  // whole sentences the Tag API says (in a field's problem or the detail): [pattern, words]
+  const SENTENCES = [
+    [/^(\w+) must not exceed (\w+)/, (m) => ({ field: m[1], text: t("problem.low_over_high", { low: label(m[1]) || m[1], high: label(m[2]) || m[2] }) })],
+    [/^(\w+) must not be after (\w+)/, (m) => ({ field: m[1], text: t("problem.from_after_to", { from: label(m[1]) || m[1], to: label(m[2]) || m[2] }) })],
+    [/^tag '(.+?)': the role '\w+' may not (add|remove) it by hand; needs one of: (.+?)(;|$)/, (m) => ({ field: m[2], text: t(`problem.may_not_${m[2]}`, { tag: OT.tagLabel(m[1]), roles: roles(m[3]) }) })],
+    [/^tag '(.+?)' was given by rule (\S+) and the catalog does not let it be removed/, (m) => ({ field: "remove", text: t("problem.rule_tag_kept", { tag: OT.tagLabel(m[1]), rule: m[2] }) })],
+    [/^(?:no )?tag '(.+?)' (?:is not )?in the catalog/, (m) => ({ text: t("problem.tag_unknown", { tag: m[1] }) })],
+    [/^tag '(.+?)' is deactivated/, (m) => ({ text: t("problem.tag_inactive", { tag: OT.tagLabel(m[1]) }) })],
+    [/^tag '(.+?)' exists/, (m) => ({ field: "name", text: t("problem.tag_exists", { tag: named(m[1]) }) })],
+    [/^tag '(.+?)' was renamed to '(.+?)'/, (m) => ({ text: t("problem.tag_renamed", { tag: m[1], to: OT.tagLabel(m[2]) }) })],
+    [/^tag '(.+?)' was merged into '(.+?)'/, (m) => ({ text: t("problem.tag_merged", { tag: m[1], to: OT.tagLabel(m[2]) }) })],
+    [/would carry \d+ tags; at most (\d+)/, (m) => ({ text: t("problem.too_many_tags", { max: m[1] }) })],
+    [/nearly equals the existing tag/, (m, said) => ({ field: "name", text: t("problem.near_duplicate", { tags: OT.nearDuplicates(said).join(t("common.and")) }) })],
+    [/now matches (\d+) orders/, (m) => ({ text: t("problem.count_changed", { n: m[1] }) })],
+    [/^rules give the tag '(.+?)'/, (m) => ({ text: t("problem.rule_tag", { tag: OT.tagLabel(m[1]) }) })],
+    [/is (?:still|already) moving/, () => ({ text: t("problem.tag_moving") })],
+    [/^no order '(.+?)'/, (m) => ({ text: t("order.missing", { order: m[1] }) })],
+    [/cursor/, () => ({ field: "cursor", text: t("problem.stale_page") })],
+  ];
+  // a field's problem as pydantic words it: [pattern, words]
+  const PROBLEMS = [
+    [/greater than or equal to (\S+)/, (m) => t("problem.at_least", { n: m[1] })],
+    [/less than or equal to (\S+)/, (m) => t("problem.at_most", { n: m[1] })],
+    [/at most (\d+) characters?/, (m) => t("problem.too_long", { n: m[1] })],
+    [/at least 1 character|^Field required/, () => t("problem.required")],
+    [/valid integer/, () => t("problem.whole_number")],
+    [/date|isoformat/i, () => t("problem.date")],
+    [/^Input should be '/, () => t("problem.choice")],
+    [/should match pattern/, () => t("problem.format")],
+  ];
+  const BY_STATUS = { 0: "problem.offline", 403: "problem.forbidden", 413: "problem.too_large", 429: "problem.too_many_requests", 503: "problem.unavailable" };
+
+  function sentence(said) {
+    for (const [pattern, words] of SENTENCES) {
+      const m = pattern.exec(said || "");
+      if (m) return words(m, said);
+    }
+    return null;
+  }
+  // { field, text }: one field's problem, the field named by its label
+  function problem(path, said) {
+    const known = sentence(said);
+    if (known) return { field: known.field || fieldOf(path), text: known.text };
+    const field = fieldOf(path);
+    let text = AMOUNT_FIELDS.has(field) ? t("problem.amount") : TAG_FIELDS.has(field) && /pattern/.test(said) ? t("problem.tag_name") : null;
+    for (const [pattern, words] of PROBLEMS) {
+      const m = text === null && pattern.exec(said);
+      if (m) text = words(m);
+    }
+    const name = label(field);
+    return { field, text: text === null ? said : name ? t("problem.of_field", { field: name, problem: text }) : text };
+  }
+  // the Error a failed call throws: its message in the reader's words, `problems` per field
+  OT.failure = (status, body) => {
+    const detail = body && typeof body.detail === "string" ? body.detail : "";
+    const problems = (body && Array.isArray(body.errors) ? body.errors : []).map((p) => problem(p.field, p.problem));
+    const known = sentence(detail);
+    const text = problems.length ? problems.map((p) => p.text).join(t("common.separator"))
+      : known ? known.text
+      : BY_STATUS[status] && (status !== 403 || !detail) ? t(BY_STATUS[status])
+      : detail || t("problem.failed", { status });
+    const error = new Error(text);
+    Object.assign(error, { status, detail, problems: problems.length ? problems : known && known.field ? [known] : [] });
+    return error;
+  };
+  // the existing tags a near-duplicate's detail names ("'紧急' nearly equals the existing tag 'urgent' ...")
+  OT.nearDuplicates = (detail) => [...new Set([...(detail || "").matchAll(/the existing tag '(.+?)'/g)].map((m) => m[1]))].map(named);
+  // one sentence the Tag API said (a refusal in a batch's outcomes), in the reader's words
+  OT.reworded = (said) => { const known = sentence(said); return known ? known.text : said; };
+  // an error shown in `box` (role=alert), and on each field of `form` it names (an input's
+  // data-field holds the API's fields it sends, else its name is one); cleared before the next try
+  OT.showProblems = (box, error, form = null) => {
+    OT.clearProblems(box, form);
+    box.textContent = error.message; box.hidden = false;
+    if (!form) return;
+    for (const p of error.problems || []) {
+      for (const input of form.querySelectorAll("[data-field], [name]")) {
+        if ((input.dataset.field || input.name).split(" ").includes(p.field)) input.setAttribute("aria-invalid", "true");
+      }
+    }
+  };
+  OT.clearProblems = (box, form = null) => {
+    box.textContent = ""; box.hidden = true;
+    if (form) for (const input of form.querySelectorAll("[aria-invalid]")) input.removeAttribute("aria-invalid");
+  };
+})();
 window.OT = OT;
 for (const time of document.querySelectorAll("time[data-local]")) {
   time.textContent = time.dataset.local === "day" ? OT.day(time.dateTime) : OT.when(time.dateTime);

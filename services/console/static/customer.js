@@ -1,15 +1,21 @@
-// The customer page: manual customer tags through the Tag API (session + CSRF); the page is
-// rendered on the server, so a change reloads it.
+// The customer page: its alerts' causes in the reader's words; manual customer tags through the
+// Tag API (session + CSRF): the page is rendered on the server, so a change reloads it.
 "use strict";
 document.addEventListener("DOMContentLoaded", () => {
   const detail = document.getElementById("detail");
   if (!detail) return;
+  // each alert's causes in the reader's words, as the order page and the support page say them
+  for (const why of document.querySelectorAll("#alerts .why[data-causes]")) {
+    why.replaceChildren(...JSON.parse(why.dataset.causes).map((cause) => OT.el("div", { text: OT.alertCause(cause) })));
+  }
   const base = `/customers/${encodeURIComponent(detail.dataset.customer)}/tags`;
   const form = document.getElementById("manual");
   if (form) form.addEventListener("submit", async (event) => {
     event.preventDefault();
+    const tag = document.getElementById("m-tag");
+    if (!tag.value) { OT.toast(OT.t("order.pick_tag"), true); tag.focus(); return; }
     try {
-      await OT.api(base, { method: "POST", body: { tag: document.getElementById("m-tag").value, reason: document.getElementById("m-reason").value } });
+      await OT.api(base, { method: "POST", body: { tag: tag.value, reason: document.getElementById("m-reason").value } });
       location.reload();
     } catch (error) { OT.toast(error.message, true); }
   });

@@ -1,4 +1,5 @@
-// The customers list: save the filter shown as a view the team shares, delete a saved view.
+// The customers list: a refused filter in the reader's words, save the filter shown as a view
+// the team shares, delete a saved view.
 // The page is rendered on the server (a view is its URL), so a change reloads it.
 "use strict";
 document.addEventListener("DOMContentLoaded", () => {
@@ -12,6 +13,10 @@ document.addEventListener("DOMContentLoaded", () => {
     const at = new Date(picker.dataset.instant);
     if (!Number.isNaN(at.getTime())) picker.value = `${at.getFullYear()}-${pad(at.getMonth() + 1)}-${pad(at.getDate())}`;
   }
+  // a filter refused: in the reader's words, on the fields it names (the server gives the Tag
+  // API's field problems)
+  const error = document.getElementById("error");
+  if (error) OT.showProblems(error, OT.failure(422, { errors: JSON.parse(error.dataset.problems) }), document.getElementById("filters"));
   const save = document.getElementById("save-view");
   if (save) save.addEventListener("click", async () => {
     const name = prompt(OT.t("customers.view_name_prompt"));

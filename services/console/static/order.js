@@ -42,7 +42,7 @@
       const li = el("li", { "data-tag": tag.name }, OT.badge(tag.name, { manual }),
         el("span", { class: "why", text: tag.reason }),
         el("span", { class: "meta", text: [who, t("order.since", { when: OT.when(tag.at) }), tag.family ? OT.family(tag.family) : "", tagUntil(tag)].filter(Boolean).join(" · ") }));
-      if (BOOT.canTag) li.append(el("button", { class: "btn small danger", type: "button", text: t("common.remove"), "aria-label": t("common.remove") + " " + OT.tagLabel(tag.name), onclick: () => change({ remove: [tag.name] }) }));
+      if (OT.mayRemove(tag.name, tag.source)) li.append(el("button", { class: "btn small danger", type: "button", text: t("common.remove"), "aria-label": t("common.remove") + " " + OT.tagLabel(tag.name), onclick: () => change({ remove: [tag.name] }) }));
       list.append(li);
     }
   }
@@ -68,7 +68,7 @@
     const list = $("alerts"); list.replaceChildren();
     const alerts = await api(`/console/api/orders/${encodeURIComponent(orderNo)}/alerts`);
     if (!alerts.length) list.append(el("li", { class: "muted", text: t("order.no_alerts") }));
-    for (const a of alerts) list.append(el("li", { "data-alert": a.alert_id }, el("strong", { text: `${OT.word("alerts.kind.", a.kind)} · ${OT.word("alerts.severity.", a.severity)}` }), " ", el("span", { class: "muted", text: `${OT.when(a.created_at)} · ${OT.word("alerts.status.", a.status)}${a.acknowledged_by ? " · " + a.acknowledged_by : ""}` }), el("div", { text: (a.reasons || []).join("；") })));
+    for (const a of alerts) list.append(el("li", { "data-alert": a.alert_id }, el("strong", { text: `${OT.word("alerts.kind.", a.kind)} · ${OT.word("alerts.severity.", a.severity)}` }), " ", el("span", { class: "muted", text: `${OT.when(a.created_at)} · ${OT.word("alerts.status.", a.status)}${a.acknowledged_by ? " · " + a.acknowledged_by : ""}` }), el("div", { class: "why" }, ...(a.causes || []).map((c) => el("div", { text: OT.alertCause(c) })))));
   }
   async function drawExplain() {
     const body = document.querySelector("#explain tbody"); body.replaceChildren();
@@ -91,8 +91,12 @@
   async function start() {
     await OT.loadCatalog();
     if (BOOT.canTag) {
-      OT.fillTagSelect($("m-tag"), { activeOnly: true });
-      $("manual").addEventListener("submit", (e) => { e.preventDefault(); change({ add: [$("m-tag").value] }); });
+      OT.fillTagSelect($("m-tag"), { empty: t("bulk.choose_tag"), activeOnly: true });
+      $("manual").addEventListener("submit", (e) => {
+        e.preventDefault();
+        if (!$("m-tag").value) { OT.toast(t("order.pick_tag"), true); $("m-tag").focus(); return; }
+        change({ add: [$("m-tag").value] });
+      });
     }
     await load();
     drawAlerts().catch((e) => OT.toast(e.message, true));

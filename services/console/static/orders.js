@@ -22,6 +22,15 @@
     return new Date(y, m - 1, d + plusDays).toISOString();
   };
 
+  // a to-day before the from-day is sent as an empty range (each day is sent as its start, the
+  // to-day as the next day's), which the Tag API would take: refused here as it would be
+  function checked(f) {
+    if (f.created_from && f.created_to && f.created_from >= f.created_to) {
+      const error = new Error(t("problem.from_after_to", { from: t("filter.created_from"), to: t("filter.created_to") }));
+      throw Object.assign(error, { status: 422, problems: [{ field: "created_from" }, { field: "created_to" }] });
+    }
+    return f;
+  }
   function readForm() {
     const f = { all_tags: state.filter.all_tags, any_tags: state.filter.any_tags, none_tags: state.filter.none_tags };
     f.status = $("f-status").value; f.region = $("f-region").value; f.customer_id = $("f-customer").value.trim();
@@ -62,8 +71,15 @@
   async function load() {
     const cursor = state.cursors[state.page];
     let data;
-    try { data = await api("/orders?" + query(state.filter, { sort: state.sort, limit: 50, cursor })); }
-    catch (e) { OT.toast(e.message, true); return; }
+    try { data = await api("/orders?" + query(checked(state.filter), { sort: state.sort, limit: 50, cursor })); }
+    catch (e) {
+      // the rows shown would read as the new filter's: the list empties and the form says why
+      state.rows = []; state.next = null; drawRows();
+      $("empty").hidden = true; $("not-queried").hidden = e.status !== 422; $("more").disabled = true;
+      OT.showProblems($("filter-error"), e, $("filters"));
+      return;
+    }
+    OT.clearProblems($("filter-error"), $("filters")); $("not-queried").hidden = true;
     state.rows = data.orders; state.next = data.next_cursor;
     drawRows();
     $("more").disabled = !state.next; $("first").disabled = state.page === 0;
@@ -108,7 +124,7 @@
     if (OT.catalog.some((x) => x.name === name)) return;
     if (!BOOT.canAdmin) throw new Error(t("bulk.unknown_tag", { tag: name }));
     await api("/tags", { method: "POST", body: { name, colour: "#1677ff", description: t("bulk.created_here") } });
-    OT.catalog = null; await OT.loadCatalog(); OT.fillTagSelect($("bulk-tag"), { activeOnly: true });
+    OT.catalog = null; await OT.loadCatalog(); OT.fillTagSelect($("bulk-tag"), { empty: t("bulk.choose_tag"), activeOnly: true });
   }
   function ask(text) {
     const dialog = $("confirm");
@@ -126,7 +142,9 @@
   async function bulk(action) {
     const name = $("bulk-new").value.trim() || $("bulk-tag").value;
     const reason = $("bulk-reason").value.trim() || t("bulk.default_reason");
-    if (!name) return OT.toast(t("bulk.pick_tag"), true);
+    OT.clearProblems($("bulk-error"), $("bulkbar"));
+    // nothing is picked until someone picks: never a tag by default on thousands of orders
+    if (!name) { OT.showProblems($("bulk-error"), new Error(t("bulk.pick_tag"))); $("bulk-tag").focus(); return; }
     const change = action === "add" ? { add: [name], remove: [] } : { add: [], remove: [name] };
     try {
       if (action === "add") await ensureTag(name);
@@ -146,11 +164,16 @@
         if (!(await ask(t(`bulk.confirm_${action}`, { n: orderNos.length, tag: OT.tagLabel(name) })))) return;
         const result = await api("/tags/bulk", { method: "POST", body: { order_nos: orderNos, ...change, reason } });
         const refused = Object.entries(result.outcomes).filter(([, o]) => o.startsWith("refused"));
-        report(t("bulk.done", { n: result.changed, total: orderNos.length }) + (refused.length ? " " + t("bulk.refused", { n: refused.length, why: refused[0][1] }) : ""), refused.length > 0);
+        const why = refused.length ? OT.reworded(refused[0][1].replace(/^refused: /, "")) : "";
+        report(t("bulk.done", { n: result.changed, total: orderNos.length }) + (refused.length ? " " + t("bulk.refused", { n: refused.length, why }) : ""), refused.length > 0);
       }
       $("bulk-new").value = "";
       await load(); loadViews();
-    } catch (e) { report(e.message, true); }
+    } catch (e) {
+      // a job that failed reports in its dialog; anything before the question, beside the bar
+      if ($("confirm").open) report(e.message, true);
+      else OT.showProblems($("bulk-error"), e, $("bulkbar"));
+    }
   }
 
   async function loadViews() {
@@ -177,7 +200,7 @@
 
   async function start() {
     await OT.loadCatalog();
-    OT.fillTagSelect($("f-tag"), { withEmpty: true });
+    OT.fillTagSelect($("f-tag"), { empty: t("filter.any") });
     for (const [value, label] of Object.entries(BOOT.labels.statuses)) $("f-status").append(el("option", { value, text: label }));
     for (const [value, label] of Object.entries(BOOT.labels.regions)) $("f-region").append(el("option", { value, text: label }));
     const params = new URLSearchParams(location.search);
@@ -195,7 +218,7 @@
     $("more").addEventListener("click", () => { if (!state.next) return; state.cursors[state.page + 1] = state.next; state.page += 1; load(); });
     $("first").addEventListener("click", () => { state.page = 0; load(); });
     if (BOOT.canTag) {
-      OT.fillTagSelect($("bulk-tag"), { activeOnly: true });
+      OT.fillTagSelect($("bulk-tag"), { empty: t("bulk.choose_tag"), activeOnly: true });
       $("select-page").addEventListener("change", (e) => { for (const r of state.rows) e.target.checked ? state.selected.add(r.order_no) : state.selected.delete(r.order_no); drawRows(); });
       $("select-filter").addEventListener("change", drawBulk);
       $("bulk-add").addEventListener("click", () => bulk("add"));

@@ -68,7 +68,7 @@
   }
   async function start() {
     await OT.loadCatalog();
-    OT.fillTagSelect($("r-tag"), { withEmpty: true });
+    OT.fillTagSelect($("r-tag"), { empty: t("filter.any") });
     OT.fillTagSelect($("r-top-tag"));
     $("r-top-tag").value = "urgent";
     $("report-filter").addEventListener("submit", (e) => { e.preventDefault(); drawAll(); });

@@ -16,12 +16,12 @@
     await draw(true);  // the counts moved: not the kept ones
   }
   async function act(fn) { try { await fn(); } catch (e) { OT.toast(e.message, true); } }
-  // a name or label that nearly equals an existing tag's is refused (409 naming it): ask, then
-  // send again confirmed
-  async function confirmed(path, options) {
+  // a name or label (`what`) that nearly equals an existing tag's is refused (409 naming it):
+  // ask, then send again confirmed; declined, the refusal stands
+  async function confirmed(path, options, what) {
     try { return await api(path, options); } catch (e) {
-      if (e.status !== 409 || !/nearly equals/.test(e.message)) throw e;
-      if (!confirm(t("tags.duplicate_confirm", { detail: e.message }))) throw new Error(e.message);
+      if (e.status !== 409 || !/nearly equals/.test(e.detail)) throw e;
+      if (!confirm(t("tags.duplicate_confirm", { name: what, tags: OT.nearDuplicates(e.detail).join(t("common.and")) }))) throw e;
       return api(path, { ...options, body: { ...options.body, confirm_duplicate: true } });
     }
   }
@@ -60,13 +60,14 @@
           el("button", { class: "btn small", type: "button", text: t("tags.edit_labels"), "data-action": "labels", onclick: () => act(async () => {
             const zh = prompt(t("tags.label_zh"), (tag.labels || {})["zh-CN"] || ""); if (zh === null) return;
             const en = prompt(t("tags.label_en"), (tag.labels || {}).en || ""); if (en === null) return;
-            await confirmed(`/tags/${encodeURIComponent(tag.name)}`, { method: "PATCH", body: { labels: labelsOf(zh, en) } }); await draw(); }) }),
+            const labels = labelsOf(zh, en);
+            await confirmed(`/tags/${encodeURIComponent(tag.name)}`, { method: "PATCH", body: { labels } }, Object.values(labels).join(" / ")); await draw(); }) }),
           el("button", { class: "btn small", type: "button", text: tag.active ? t("tags.deactivate") : t("tags.activate"), onclick: () => act(async () => {
             await api(`/tags/${encodeURIComponent(tag.name)}`, { method: "PATCH", body: { active: !tag.active } }); await draw(); }) }),
           byRules(tag.name) ? el("span", { class: "pill", title: t("tags.by_rules_hint"), text: t("tags.by_rules") }) : null,
           byRules(tag.name) ? null : el("button", { class: "btn small", type: "button", text: t("tags.rename"), "data-action": "rename", onclick: () => act(async () => {
             const name = prompt(t("tags.rename_prompt", { tag: tag.name })); if (!name) return;
-            await runJob(await confirmed(`/tags/${encodeURIComponent(tag.name)}/rename`, { method: "POST", body: { new_name: name.trim() } }), t("tags.renaming", { from: tag.name, to: name })); }) }),
+            await runJob(await confirmed(`/tags/${encodeURIComponent(tag.name)}/rename`, { method: "POST", body: { new_name: name.trim() } }, name.trim()), t("tags.renaming", { from: tag.name, to: name })); }) }),
           byRules(tag.name) ? null : el("button", { class: "btn small", type: "button", text: t("tags.merge"), onclick: () => act(async () => {
             const into = prompt(t("tags.merge_prompt", { tag: tag.name })); if (!into) return;
             await runJob(await api(`/tags/${encodeURIComponent(tag.name)}/merge`, { method: "POST", body: { into: into.trim() } }), t("tags.merging", { from: tag.name, to: into })); }) }));
@@ -99,12 +100,27 @@
     if (!result.unused.length) box.append(el("li", { class: "muted", text: t("tags.none_unused") }));
     for (const name of result.unused) box.append(el("li", {}, OT.badge(name)));
   }
+  // a new tag; what is wrong with it shows beside the form, on the fields it names
+  async function create() {
+    const form = $("create"), box = $("c-error");
+    OT.clearProblems(box, form);
+    const name = $("c-name").value.trim();
+    if (!name) {
+      const missing = new Error(t("problem.of_field", { field: t("field.tag_name"), problem: t("problem.required") }));
+      OT.showProblems(box, Object.assign(missing, { problems: [{ field: "name" }] }), form);
+      $("c-name").focus();
+      return;
+    }
+    const labels = labelsOf($("c-label-zh").value, $("c-label-en").value);
+    try {
+      await confirmed("/tags", { method: "POST", body: { name, labels, description: $("c-desc").value.trim(), colour: $("c-colour").value } }, name);
+    } catch (e) { OT.showProblems(box, e, form); return; }
+    $("c-name").value = ""; $("c-desc").value = ""; $("c-label-zh").value = ""; $("c-label-en").value = "";
+    OT.toast(t("tags.created", { tag: name }));
+    await act(async () => { await draw(); await duplicates(); await unused(); });
+  }
   async function start() {
-    if (BOOT.canAdmin) $("create").addEventListener("submit", (e) => { e.preventDefault(); act(async () => {
-      const name = $("c-name").value.trim();
-      const labels = labelsOf($("c-label-zh").value, $("c-label-en").value);
-      await confirmed("/tags", { method: "POST", body: { name, labels, description: $("c-desc").value.trim(), colour: $("c-colour").value } });
-      $("c-name").value = ""; $("c-desc").value = ""; $("c-label-zh").value = ""; $("c-label-en").value = ""; OT.toast(t("tags.created", { tag: name })); await draw(); await duplicates(); await unused(); }); });
+    if (BOOT.canAdmin) $("create").addEventListener("submit", (e) => { e.preventDefault(); create(); });
     $("u-days").addEventListener("change", () => act(unused));
     $("recount").addEventListener("click", () => act(() => draw(true)));
     await draw(); await duplicates(); await unused();

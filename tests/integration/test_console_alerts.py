@@ -1,0 +1,83 @@
+"""An order's alerts, on its console page and its customer's, give their causes as the support
+page does, in the reader's language: "紧急 · 提示（默认级别）：加急快递 配送 → 紧急", not the
+English the alert stores for the channels. The notifier raises them on its default routing
+file from what the tagger tagged, on the real stack; Debian's Chromium reads the pages."""
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.async_api import async_playwright, expect
+from pymongo.asynchronous.database import AsyncDatabase
+
+from services.notifier.app import create_app as notifier_app
+from services.notifier.routing import default_why
+from services.notifier.settings import NotifierSettings
+from services.tagger.settings import TaggerSettings
+from shared.events import AlertKind, Severity
+from tests.conftest import eventually
+from tests.integration.servers import served_app
+from tests.integration.test_console_browser import console_url, shot, signed_in
+from tests.integration.test_support_page import CHROMIUM, CHROMIUM_ARGS
+
+__all__ = ["console_url"]  # the console's fixture: 120 orders of 15 customers, tagged
+pytestmark = pytest.mark.integration
+LEVELS = {
+    "zh-CN": {"info": "提示", "warning": "警告", "critical": "严重"},
+    "en": {"info": "info", "warning": "warning", "critical": "critical"},
+}
+
+
+def cause_line(cause: dict[str, Any], reason: str, lang: str) -> str:
+    """The urgent cause as the support page says it, its reason as the order page shows it."""
+    level = LEVELS[lang][cause["severity"]]
+    by_default = cause["severity_why"] == default_why(AlertKind.URGENT, Severity(cause["severity"]))
+    if lang == "zh-CN":
+        return f"紧急 · {level}{'（默认级别）' if by_default else ''}：{reason}"
+    return f"Urgent · {level}{' (default)' if by_default else ''}: {reason}"
+
+
+async def test_an_orders_alerts_give_their_causes_in_the_readers_words_on_both_pages(
+    console_url: str,
+    tagger_settings: TaggerSettings,
+    mongo_db: AsyncDatabase[dict[str, Any]],
+    run_id: str,
+    tmp_path: Path,
+) -> None:
+    # an order urgent to the end: its alert stays open, its urgent cause holding
+    urgent = await mongo_db["orders"].find_one(
+        {"tag_names": "urgent", "status": {"$in": ["pending", "processed"]}}
+    )
+    assert urgent is not None
+    order_no = urgent["order_no"]
+    notifier_settings = NotifierSettings(
+        **tagger_settings.model_dump(exclude={"tagger_port"}),
+        notifier_group_id=f"console-alerts-{run_id}",
+        notifier_console_url=console_url,
+    )
+
+    async def raised() -> dict[str, Any] | None:
+        holding = {"kind": "urgent", "cleared_at": None}
+        return await mongo_db["alerts"].find_one(
+            {"order_no": order_no, "status": "open", "causes": {"$elemMatch": holding}}
+        )
+
+    async with served_app(notifier_app(notifier_settings)), async_playwright() as playwright:
+        alert = await eventually(raised, within=60)
+        cause = next(c for c in alert["causes"] if c["kind"] == "urgent")
+        assert any("→ urgent" in stored for stored in alert["reasons"])  # English, for channels
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        for lang in ("zh-CN", "en"):
+            page = await signed_in(browser, console_url, "王小明", lang=lang)
+            await page.goto(f"{console_url}/console/orders/{order_no}")
+            reason = await page.locator("#applied li[data-tag='urgent'] .why").inner_text()
+            why = page.locator(f"#alerts li[data-alert='{alert['alert_id']}'] .why")
+            await expect(why).to_contain_text(cause_line(cause, reason, lang))
+            if lang == "zh-CN":
+                await why.scroll_into_view_if_needed()
+                await shot(page, "order-alerts", tmp_path, full_page=False)
+
+            await page.goto(f"{console_url}/console/customers/{alert['customer_id']}")
+            why = page.locator(f"#alerts li[data-alert='{alert['alert_id']}'] .why")
+            await expect(why).to_contain_text(cause_line(cause, reason, lang))
+        await browser.close()
