@@ -24,7 +24,7 @@ __all__ = ["console_url"]  # the console's fixture: 120 orders of 15 customers, 
 pytestmark = pytest.mark.integration
 LEVELS = {
     "zh-CN": {"info": "提示", "warning": "警告", "critical": "严重"},
-    "en": {"info": "info", "warning": "warning", "critical": "critical"},
+    "en": {"info": "Info", "warning": "Warning", "critical": "Critical"},
 }
 
 
