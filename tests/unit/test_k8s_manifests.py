@@ -7,15 +7,20 @@ tests/schemas/keda/, generated from the CRDs in KEDA's Go module (tests/schemas/
 
 import json
 import re
+from functools import cache
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit
 
 import jsonschema
 import kubernetes_validate
 import pytest
+from fastapi import FastAPI
+from fastapi.routing import iter_route_contexts
+from starlette.routing import Mount
 
 from services.notifier.settings import NotifierSettings
+from services.tagger.app import create_app as create_tagger_app
+from services.tagger.settings import Role as TaggerRole
 from services.tagger.settings import TaggerSettings
 from shared.settings import Topics
 from tests.unit.k8s_manifests import (
@@ -30,6 +35,8 @@ from tests.unit.k8s_manifests import (
     of_kind,
     pod_labels,
     pod_spec,
+    prefix_of,
+    routed_to,
     secret_generators,
     secret_keys,
     service_workloads,
@@ -346,15 +353,79 @@ def test_the_kustomization_applies_every_manifest_file() -> None:
     assert listed == present
 
 
+def env_values(kind: str, name: str) -> dict[str, str]:
+    """The literal values of a workload's env (not those taken from a field or a Secret)."""
+    container = the_container(named(kind, name))
+    return {e["name"]: e["value"] for e in container.get("env", []) if "value" in e}
+
+
+def api_host() -> str:
+    """Where people open the console (and tools call the Tag API): the notifier links there."""
+    console = env_values("Deployment", "notifier-web")["ORDERTAG_NOTIFIER_CONSOLE_URL"]
+    return urlsplit(console).netloc
+
+
+def support_host() -> str:
+    """Where people open the support page: the console links there."""
+    return urlsplit(env_values("Deployment", "tagger-api")["ORDERTAG_CONSOLE_ALERTS_URL"]).netloc
+
+
+# What the services serve that the Ingress keeps inside the cluster, and why. Every other path
+# an HTTP role serves is routed to it on its host.
+KEPT_INSIDE = {
+    "/metrics": "Prometheus scrapes the pods from the monitoring namespace (network-policies.yaml)",
+    "/healthz": "the kubelet probes the pods themselves",
+    "/readyz": "the kubelet probes the pods themselves",
+    "/docs": "Swagger UI and its assets: for developers, not for the public network",
+    "/openapi.json": "the HTTP contract, likewise",
+    "/asyncapi.json": "the Kafka contract, likewise",
+}
+
+
+def kept_inside(path: str) -> bool:
+    return any(prefix_of(inside, path) for inside in KEPT_INSIDE)
+
+
+def served_paths(app: FastAPI) -> list[str]:
+    """A request path for every route and mount of an app, its parameters filled in."""
+    paths = set()
+    for route in iter_route_contexts(app.routes):  # the included routers' routes too
+        path = route.path
+        if path is None:
+            continue
+        if isinstance(route.original_route, Mount):
+            path += "/file"
+        paths.add(re.sub(r"\{[^}]*\}", "x", path) or "/")
+    return sorted(paths)
+
+
+@cache
+def tag_api_app() -> FastAPI:
+    """What the tagger's api role serves: the Tag API, the console (its pages, its API, its
+    static files, sign-in and the provider's callback), the probes, metrics and docs."""
+    return create_tagger_app(TaggerSettings(tagger_roles=frozenset({TaggerRole.API})))
+
+
+@pytest.mark.parametrize("path", served_paths(tag_api_app()))
+def test_the_api_host_routes_every_path_of_the_tag_api_and_the_console_to_the_tagger(
+    path: str,
+) -> None:
+    """Staff open the console and tools call the Tag API on one host; a resource added to the
+    API (a new router) or the console is routed with it, or this names it."""
+    expected = None if kept_inside(path) else "tagger"
+
+    assert routed_to(api_host(), path) == expected
+
+
 def test_ingress_routes_no_metrics_or_docs() -> None:
-    paths: list[dict[str, Any]] = [
-        path
-        for rule in named("Ingress", "ordertag")["spec"]["rules"]
-        for path in rule["http"]["paths"]
-    ]
-    for path in paths:
-        assert path["path"] not in {"/metrics", "/docs", "/openapi.json", "/asyncapi.json"}
-        assert path["path"] != "/" or path["pathType"] == "Exact", "a / prefix would route /metrics"
+    hosts = [rule["host"] for ingress in of_kind("Ingress") for rule in ingress["spec"]["rules"]]
+    for host in hosts:
+        for path in ("/metrics", "/docs", "/docs/assets/x", "/openapi.json", "/asyncapi.json"):
+            assert routed_to(host, path) is None, (host, path)
+    for ingress in of_kind("Ingress"):
+        for rule in ingress["spec"]["rules"]:
+            for path in rule["http"]["paths"]:
+                assert path["path"] != "/" or path["pathType"] == "Exact", "/ would route /metrics"
 
 
 def test_pages_and_alert_links_name_the_ingress_hosts() -> None:
@@ -362,19 +433,12 @@ def test_pages_and_alert_links_name_the_ingress_hosts() -> None:
     page's links, the consumer for each alert's order_url (chat, e-mail, webhooks), which must
     open the console's order page, not the Tag API's JSON on a local port. The console names
     the support page likewise."""
-    served = {
-        rule["host"]: {path["backend"]["service"]["name"] for path in rule["http"]["paths"]}
-        for rule in named("Ingress", "ordertag")["spec"]["rules"]
-    }
-
-    def env_of(workload: str) -> dict[str, str]:
-        container = the_container(named(*workload.split("/")))
-        return {e["name"]: e["value"] for e in container.get("env", []) if "value" in e}
-
-    for workload in ("StatefulSet/notifier-consumer", "Deployment/notifier-web"):
-        env = env_of(workload)
+    for workload in (("StatefulSet", "notifier-consumer"), ("Deployment", "notifier-web")):
+        env = env_values(*workload)
         console = urlsplit(env["ORDERTAG_NOTIFIER_CONSOLE_URL"])
-        assert (console.scheme, served.get(console.netloc)) == ("https", {"tagger"}), workload
+        assert console.scheme == "https", workload
+        assert routed_to(console.netloc, "/console/orders/A1") == "tagger", workload
         assert "ORDERTAG_NOTIFIER_ORDER_URL_BASE" not in env, workload
-    alerts = urlsplit(env_of("Deployment/tagger-api")["ORDERTAG_CONSOLE_ALERTS_URL"])
-    assert (alerts.scheme, served.get(alerts.netloc)) == ("https", {"notifier"})
+    alerts = urlsplit(env_values("Deployment", "tagger-api")["ORDERTAG_CONSOLE_ALERTS_URL"])
+    assert alerts.scheme == "https"
+    assert routed_to(alerts.netloc, alerts.path or "/") == "notifier"
