@@ -18,7 +18,12 @@ from fastapi import FastAPI
 from fastapi.routing import iter_route_contexts
 from starlette.routing import Mount
 
+import services.console.pages
+import services.notifier.page
+from services.notifier.app import create_app as create_notifier_app
+from services.notifier.live import KEEP_ALIVE_S
 from services.notifier.settings import NotifierSettings
+from services.notifier.settings import Role as NotifierRole
 from services.tagger.app import create_app as create_tagger_app
 from services.tagger.settings import Role as TaggerRole
 from services.tagger.settings import TaggerSettings
@@ -28,6 +33,7 @@ from tests.unit.k8s_manifests import (
     Manifest,
     data_servers,
     example_env,
+    ingress_route,
     kustomization,
     manifests,
     matches,
@@ -442,3 +448,67 @@ def test_pages_and_alert_links_name_the_ingress_hosts() -> None:
     alerts = urlsplit(env_values("Deployment", "tagger-api")["ORDERTAG_CONSOLE_ALERTS_URL"])
     assert alerts.scheme == "https"
     assert routed_to(alerts.netloc, alerts.path or "/") == "notifier"
+
+
+@cache
+def support_page_app() -> FastAPI:
+    """What the notifier's web role serves: the support page, its sign-in, icons, script, the
+    console's stylesheet and script, the language switch, the JSON API and its live stream."""
+    return create_notifier_app(NotifierSettings(notifier_role=NotifierRole.WEB))
+
+
+@pytest.mark.parametrize("path", served_paths(support_page_app()))
+def test_the_support_host_routes_every_path_of_the_support_page_to_the_notifier(
+    path: str,
+) -> None:
+    expected = None if kept_inside(path) else "notifier"
+
+    assert routed_to(support_host(), path) == expected
+
+
+NOTIFIER_STATIC = Path(services.notifier.page.__file__).parent / "static"
+CONSOLE_TEMPLATES = Path(services.console.pages.__file__).parent / "templates"
+# where the support page's markup and script name a path of their own site (not the console's:
+# those start with {{ console_base }} or ${CONSOLE}, the console's own host)
+PAGE_PATH = re.compile(
+    r"(?:(?:href|src|action)=|(?:fetch|call|EventSource)\(|location\.href\s*=\s*)"
+    r"([\"'`])(/.*?)\1"
+)
+
+
+def paths_the_support_page_asks_for() -> list[str]:
+    sources = [
+        NOTIFIER_STATIC / "index.html",
+        NOTIFIER_STATIC / "login.html",
+        NOTIFIER_STATIC / "alerts.js",
+        # the console's top bar on the page: stylesheet, script, language switch, sign-out
+        CONSOLE_TEMPLATES / "base.html",
+    ]
+    found = {"/favicon.ico"}  # asked for by browsers whatever the page says
+    for source in sources:
+        for match in PAGE_PATH.finditer(source.read_text()):
+            path = match.group(2).split("?")[0]
+            found.add(re.sub(r"\{\{.*?\}\}|\$\{.*?\}", "x", path))
+    return sorted(found)
+
+
+@pytest.mark.parametrize("path", paths_the_support_page_asks_for())
+def test_everything_the_support_page_asks_its_own_host_for_is_routed_to_the_notifier(
+    path: str,
+) -> None:
+    assert routed_to(support_host(), path) == "notifier"
+
+
+def test_the_live_stream_reaches_the_page_unbuffered_and_is_not_cut_between_keep_alives() -> None:
+    """ingress-nginx takes these annotations per Ingress (its user guide, "Annotations"). A read
+    timeout shorter than the stream's silence between keep-alives would cut it; a few
+    keep-alives missed in a row mean the stream is dead, and the page reconnects."""
+    found = ingress_route(support_host(), "/api/events")
+    assert found is not None
+    ingress, entry = found
+    annotations = ingress["metadata"].get("annotations", {})
+
+    assert entry["backend"]["service"]["name"] == "notifier"
+    assert annotations.get("nginx.ingress.kubernetes.io/proxy-buffering") == "off"
+    read_timeout = int(annotations.get("nginx.ingress.kubernetes.io/proxy-read-timeout", "60"))
+    assert read_timeout >= 4 * KEEP_ALIVE_S
