@@ -20,6 +20,7 @@ from starlette.routing import Mount
 
 import services.console.pages
 import services.notifier.page
+from services.console.oidc_routes import CALLBACK
 from services.notifier.app import create_app as create_notifier_app
 from services.notifier.live import KEEP_ALIVE_S
 from services.notifier.settings import NotifierSettings
@@ -445,9 +446,15 @@ def test_pages_and_alert_links_name_the_ingress_hosts() -> None:
         assert console.scheme == "https", workload
         assert routed_to(console.netloc, "/console/orders/A1") == "tagger", workload
         assert "ORDERTAG_NOTIFIER_ORDER_URL_BASE" not in env, workload
-    alerts = urlsplit(env_values("Deployment", "tagger-api")["ORDERTAG_CONSOLE_ALERTS_URL"])
+    console_env = env_values("Deployment", "tagger-api")
+    alerts = urlsplit(console_env["ORDERTAG_CONSOLE_ALERTS_URL"])
     assert alerts.scheme == "https"
     assert routed_to(alerts.netloc, alerts.path or "/") == "notifier"
+    # behind the Ingress the console sees http: the provider gets the https callback as set
+    callback = urlsplit(console_env["ORDERTAG_CONSOLE_OIDC_REDIRECT_URL"])
+    assert (callback.scheme, callback.netloc) == ("https", api_host())
+    assert routed_to(callback.netloc, callback.path) == "tagger"
+    assert callback.path == CALLBACK
 
 
 @cache
