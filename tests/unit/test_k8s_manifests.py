@@ -21,6 +21,7 @@ from starlette.routing import Mount
 import services.console.pages
 import services.notifier.page
 from services.console.oidc_routes import CALLBACK
+from services.ingest.settings import IngestSettings
 from services.notifier.app import create_app as create_notifier_app
 from services.notifier.live import KEEP_ALIVE_S
 from services.notifier.settings import NotifierSettings
@@ -519,3 +520,56 @@ def test_the_live_stream_reaches_the_page_unbuffered_and_is_not_cut_between_keep
     assert annotations.get("nginx.ingress.kubernetes.io/proxy-buffering") == "off"
     read_timeout = int(annotations.get("nginx.ingress.kubernetes.io/proxy-read-timeout", "60"))
     assert read_timeout >= 4 * KEEP_ALIVE_S
+
+
+# ingress-nginx refuses (413) a request body over its proxy-body-size, 1m unless an Ingress's
+# annotation says otherwise (its ConfigMap and annotation docs); nginx sizes: k, m, g
+NGINX_BODY_SIZE_DEFAULT = "1m"
+NGINX_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
+
+
+def nginx_size(text: str) -> int:
+    size = re.fullmatch(r"(\d+)([kKmMgG]?)", text)
+    assert size, text
+    return int(size.group(1)) * NGINX_UNITS[size.group(2).lower()]
+
+
+BODIES = {  # a path that takes the largest body the service accepts, and that largest body
+    "ingest": (
+        "/orders/batch",
+        IngestSettings().ingest_max_body_bytes,
+        "ORDERTAG_INGEST_MAX_BODY_BYTES",
+    ),
+    "tagger": (
+        "/tags/bulk",
+        TaggerSettings().tagger_max_body_bytes,
+        "ORDERTAG_TAGGER_MAX_BODY_BYTES",
+    ),
+}
+
+
+@pytest.mark.parametrize("service", BODIES)
+def test_the_ingress_lets_through_every_body_the_service_accepts(service: str) -> None:
+    """A batch of orders the service takes (up to ORDERTAG_INGEST_MAX_BODY_BYTES, 8 MiB) must not
+    be refused by the controller first, at its default of 1 MiB."""
+    path, largest, variable = BODIES[service]
+    for workload in service_workloads():
+        if pod_labels(workload)["app.kubernetes.io/name"] == service:
+            largest = int(
+                env_values(workload["kind"], workload["metadata"]["name"]).get(variable, largest)
+            )
+    hosts = {
+        rule["host"]
+        for ingress in of_kind("Ingress")
+        for rule in ingress["spec"]["rules"]
+        if any(p["backend"]["service"]["name"] == service for p in rule["http"]["paths"])
+    }
+    assert hosts
+    for host in hosts:
+        found = ingress_route(host, path)
+        assert found is not None, (host, path)
+        annotations = found[0]["metadata"].get("annotations", {})
+        size = annotations.get(
+            "nginx.ingress.kubernetes.io/proxy-body-size", NGINX_BODY_SIZE_DEFAULT
+        )
+        assert nginx_size(size) >= largest, (host, size, largest)
