@@ -130,6 +130,7 @@ def signed_in(request: Request, cookie: str, next: str) -> RedirectResponse:
         samesite="lax",
         secure=not settings.local,
         path="/",
+        domain=settings.console_cookie_domain,  # the support page's host too, when it is set
     )
     return redirect
 
@@ -173,16 +174,29 @@ async def sign_out(request: Request, csrf: Annotated[str, Form(max_length=100)] 
         await sessions_of(request).revoke(request.cookies[COOKIE])
         log.info("signed_out", user=session.user)
     redirect = RedirectResponse("/console/login", status.HTTP_303_SEE_OTHER)
-    redirect.delete_cookie(COOKIE, path="/")
+    redirect.delete_cookie(COOKIE, path="/", domain=settings_of(request).console_cookie_domain)
+    return redirect
+
+
+def language_switched(code: str, next: str, cookie_domain: str | None) -> RedirectResponse:
+    """Back to ``next`` (a path of this site) in the language picked, on every page that reads
+    the console's language cookie (the support page's host too, with a cookie domain)."""
+    redirect = RedirectResponse(_safe_next(next), status.HTTP_303_SEE_OTHER)
+    if code in LANGUAGES:
+        redirect.set_cookie(
+            LANG_COOKIE,
+            code,
+            max_age=365 * 86400,
+            samesite="lax",
+            path="/",
+            domain=cookie_domain,
+        )
     return redirect
 
 
 @router.get("/console/lang/{code}")
-async def switch_language(code: str, next: str = "/console/") -> Response:
-    redirect = RedirectResponse(_safe_next(next), status.HTTP_303_SEE_OTHER)
-    if code in LANGUAGES:
-        redirect.set_cookie(LANG_COOKIE, code, max_age=365 * 86400, samesite="lax", path="/")
-    return redirect
+async def switch_language(request: Request, code: str, next: str = "/console/") -> Response:
+    return language_switched(code, next, settings_of(request).console_cookie_domain)
 
 
 @router.get("/console/alerts")

@@ -1,12 +1,60 @@
 """Console configuration (``ORDERTAG_ENV``, ``ORDERTAG_CONSOLE_*``, over the shared settings)."""
 
-from pydantic import Field, SecretStr, model_validator
+import re
+from typing import Annotated
+from urllib.parse import urlsplit
+
+from pydantic import BeforeValidator, Field, SecretStr, model_validator
 
 from services.console.oidc import OidcConfig
 from services.console.users import Role
 from shared.settings import Settings
 
 LOCAL_SESSION_SECRET = "ordertag-local-console-secret"  # noqa: S105  (local only; refused elsewhere)
+_HOST_NAME = re.compile(
+    r"(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+)
+
+
+def _cookie_domain(value: object) -> object:
+    """A host name, lower case, without the leading dot of old cookie syntax; empty is unset (a
+    Compose file passes an unset variable as "")."""
+    if not isinstance(value, str):
+        return value
+    domain = value.strip().lstrip(".").lower()
+    if not domain:
+        return None
+    if not _HOST_NAME.fullmatch(domain):
+        raise ValueError(
+            f"ORDERTAG_CONSOLE_COOKIE_DOMAIN: {value!r} is not a host name (no scheme, port or "
+            "path; e.g. ordertag.example.com)"
+        )
+    return domain
+
+
+# The console's cookies (its session, the language) go to this domain and every host under it;
+# unset, only to the host that set them. Set it to a parent of the console's and the support
+# page's hosts when they differ (deploy/k8s), so one sign-in opens both; on one host (the local
+# stack: cookies ignore the port) it is not needed. The console and the notifier read the same
+# variable, ORDERTAG_CONSOLE_COOKIE_DOMAIN.
+CookieDomain = Annotated[str | None, BeforeValidator(_cookie_domain)]
+
+
+def under(domain: str, url: str) -> bool:
+    """Whether the browser sends a cookie of ``domain`` to ``url`` (its host is the domain or a
+    host under it)."""
+    host = urlsplit(url).hostname or ""
+    return host == domain or host.endswith(f".{domain}")
+
+
+def outside_cookie_domain(domain: str | None, variable: str, url: str) -> str | None:
+    """What is wrong when a page that must get the console's session is not under its domain."""
+    if domain is None or under(domain, url):
+        return None
+    return (
+        f"{variable}: {url!r} is not under ORDERTAG_CONSOLE_COOKIE_DOMAIN {domain!r}: the "
+        "console's session would not reach it; serve both under that domain or change it"
+    )
 
 
 class ConsoleSettings(Settings):
@@ -19,6 +67,7 @@ class ConsoleSettings(Settings):
     # the live alerts page (the notifier's); unset: the notifier on this machine
     notifier_port: int = 8003
     console_alerts_url: str | None = None
+    console_cookie_domain: CookieDomain = None
     # sign-in with the company's OpenID Connect provider (unset issuer: local accounts only)
     console_oidc_issuer: str | None = None
     console_oidc_client_id: str | None = None
@@ -61,6 +110,11 @@ class ConsoleSettings(Settings):
                     f"ORDERTAG_CONSOLE_OIDC_ISSUER: {self.console_oidc_issuer!r} is not https "
                     f"(ORDERTAG_ENV={self.env}); tokens must not cross the network in clear"
                 )
+        problem = outside_cookie_domain(
+            self.console_cookie_domain, "ORDERTAG_CONSOLE_ALERTS_URL", self.alerts_url
+        )
+        if problem:
+            raise ValueError(problem)
         return self
 
     @property

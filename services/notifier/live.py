@@ -18,6 +18,8 @@ from shared.errors import REDIS_OUTAGES
 from shared.redis import AnyRedis
 
 CHANNEL = "ordertag:alerts:live"
+# a comment line this often while nothing changes: proxies see a live stream, not an idle one
+KEEP_ALIVE_S = 15.0
 # Every change of a batch in one call and in order. A script touching no key, so it runs on one
 # node or any node of a Redis Cluster (which broadcasts PUBLISH, and refuses it in pipelines).
 _PUBLISH_ALL = """
@@ -68,11 +70,14 @@ class LiveFeed:
         return pubsub
 
     async def follow(self, pubsub: PubSub) -> AsyncIterator[str]:
-        """Server-sent event lines, one per change, with a comment every 15 s to keep it open."""
+        """Server-sent event lines, one per change, with a comment every ``KEEP_ALIVE_S`` to keep
+        it open."""
         try:
             yield ": connected\n\n"
             while True:
-                message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=15)
+                message = await pubsub.get_message(
+                    ignore_subscribe_messages=True, timeout=KEEP_ALIVE_S
+                )
                 if message is None:
                     yield ": keep-alive\n\n"
                     continue

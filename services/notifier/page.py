@@ -26,7 +26,7 @@ from fastapi.responses import (
 from fastapi.templating import Jinja2Templates
 
 from services.console.i18n import LANG_COOKIE, language, pick_language
-from services.console.pages import switch_language
+from services.console.pages import language_switched
 from services.console.sessions import COOKIE as CONSOLE_COOKIE
 from services.console.sessions import Session as ConsoleSession
 from services.notifier.errors import AlertNotFound
@@ -215,7 +215,9 @@ async def console_login(request: Request) -> RedirectResponse:
 
 
 # the top bar's language switch and sign-out, answered here as the console answers them
-router.add_api_route("/console/lang/{code}", switch_language, include_in_schema=False)
+@router.get("/console/lang/{code}", include_in_schema=False)
+async def switch_language(request: Request, code: str, next: str = "/") -> RedirectResponse:
+    return language_switched(code, next, request.app.state.settings.console_cookie_domain)
 
 
 @router.post("/console/logout", include_in_schema=False, dependencies=[SameOrigin])
@@ -229,7 +231,10 @@ async def console_logout(request: Request) -> Response:
         await request.app.state.notifier.revoked.revoke(session)
     answer = RedirectResponse("/login", status.HTTP_303_SEE_OTHER)
     answer.delete_cookie(COOKIE, secure=request.app.state.settings.cookie_secure, httponly=True)
-    answer.delete_cookie(CONSOLE_COOKIE, path="/")
+    # where the console set it: on its domain when the console and this page share one
+    answer.delete_cookie(
+        CONSOLE_COOKIE, path="/", domain=request.app.state.settings.console_cookie_domain
+    )
     return answer
 
 

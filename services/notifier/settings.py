@@ -5,7 +5,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field, SecretStr, model_validator
 
-from services.console.settings import LOCAL_SESSION_SECRET
+from services.console.settings import LOCAL_SESSION_SECRET, CookieDomain, outside_cookie_domain
 from shared.settings import Environment, Settings
 
 DEFAULT_ROUTING_FILE = Path(__file__).parent / "default_routing.yaml"
@@ -74,6 +74,18 @@ class NotifierSettings(Settings):
     # the console's session cookie is accepted here when signed with this (the console's) secret
     console_session_secret: SecretStr = SecretStr(LOCAL_SESSION_SECRET)
     console_session_hours: float = Field(default=12, gt=0, le=24 * 30)
+    # the console's cookie domain (services/console/settings.py): the top bar's sign-out and
+    # language switch here change the console's cookies where the console set them
+    console_cookie_domain: CookieDomain = None
+
+    @model_validator(mode="after")
+    def _console_under_the_cookie_domain(self) -> "NotifierSettings":
+        problem = outside_cookie_domain(
+            self.console_cookie_domain, "ORDERTAG_NOTIFIER_CONSOLE_URL", self.console_url
+        )
+        if problem:
+            raise ValueError(problem)
+        return self
 
     @model_validator(mode="after")
     def _lease_outlives_missed_renewals(self) -> "NotifierSettings":

@@ -122,3 +122,40 @@ def matches(selector: Manifest, labels: dict[str, str]) -> bool:
         if operator == "DoesNotExist" and key in labels:
             return False
     return True
+
+
+def prefix_of(prefix: str, path: str) -> bool:
+    """Kubernetes' Prefix match: element by element (``/api`` matches ``/api/x``, not ``/apix``)."""
+    elements = [e for e in prefix.split("/") if e]
+    return [e for e in path.split("/") if e][: len(elements)] == elements
+
+
+def ingress_route(host: str, path: str) -> tuple[Manifest, Manifest] | None:
+    """The Ingress and its path entry that a request for ``host`` and ``path`` reaches, as the
+    Ingress API defines it: an Exact path first, else the longest matching Prefix; None when no
+    rule of any Ingress routes it."""
+    exact, prefixes = None, []
+    for ingress in of_kind("Ingress"):
+        for rule in ingress["spec"]["rules"]:
+            if rule.get("host") != host:
+                continue
+            for entry in rule["http"]["paths"]:
+                assert entry["pathType"] in {"Exact", "Prefix"}, entry  # no controller-specific
+                if entry["pathType"] == "Exact" and entry["path"] == path:
+                    exact = (ingress, entry)
+                elif entry["pathType"] == "Prefix" and prefix_of(entry["path"], path):
+                    prefixes.append((ingress, entry))
+    if exact is not None:
+        return exact
+    if not prefixes:
+        return None
+    return max(prefixes, key=lambda found: len(found[1]["path"].rstrip("/")))
+
+
+def routed_to(host: str, path: str) -> str | None:
+    """The Service a request for ``host`` and ``path`` reaches, None when it is not routed."""
+    found = ingress_route(host, path)
+    if found is None:
+        return None
+    name: str = found[1]["backend"]["service"]["name"]
+    return name

@@ -2,20 +2,31 @@
 a setting of the service that gets it, and that production refuses development defaults."""
 
 import json
+import os
 import re
+import runpy
+import sys
 from importlib import resources
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
+from urllib.parse import urlsplit
 
+import certifi
 import jsonschema
 import pytest
 import yaml
+from fastapi import FastAPI
 from pydantic_settings import BaseSettings
 
-from services.console.settings import ConsoleSettings
+from services.console.settings import ConsoleSettings, under
 from services.ingest.settings import IngestSettings
+from services.notifier.__main__ import main as notifier_main
 from services.notifier.settings import NotifierSettings
+from services.tagger.__main__ import main as tagger_main
 from services.tagger.settings import TaggerSettings
+from shared import serve
+from shared.auth import hash_key
 from tests.unit.k8s_manifests import (
     example_env,
     named,
@@ -139,3 +150,155 @@ def test_every_kubernetes_env_var_is_a_setting_of_the_service_that_gets_it(
     unknown = kubernetes_env_names(deployment) - env_names(SETTINGS_BY_SERVICE[service])
     assert not unknown, f"{service}: env vars with no setting: {sorted(unknown)}"
     assert container["command"] == ["python", "-m", f"services.{service}"]
+
+
+# What an operator puts where a Secret's example or Compose's required variable is left empty,
+# for the services' own checks to judge: a key of their own (hash only), long random secrets.
+OWN_API_KEYS = json.dumps(
+    [{"name": "console", "sha256": hash_key("an operator's own key"), "scopes": ["read", "tag"]}]
+)
+OWN_SECRET = "generated-by-openssl-rand-" + "x" * 40
+
+
+def filled(name: str, example: str) -> str:
+    if name == "ORDERTAG_API_KEYS":
+        return OWN_API_KEYS
+    return example or OWN_SECRET
+
+
+def kubernetes_environment(deployment: dict[str, Any]) -> dict[str, str]:
+    """The variables a workload's container starts with, as Kubernetes gives them: the ConfigMap
+    and its Secrets (env files, filled in), then its own env, which wins."""
+    [container] = deployment["spec"]["template"]["spec"]["containers"]
+    environment = {}
+    for source in container.get("envFrom", []):
+        if "configMapRef" in source:
+            environment |= named("ConfigMap", source["configMapRef"]["name"])["data"]
+        else:
+            for env in secret_generators()[source["secretRef"]["name"]].get("envs", []):
+                environment |= {k: filled(k, v) for k, v in example_env(env).items()}
+    for variable in container.get("env", []):
+        environment[variable["name"]] = variable.get("value", "pod-0")  # valueFrom: the pod name
+    if "ORDERTAG_KAFKA_SSL_CAFILE" in environment:  # mounted from a Secret: a stand-in CA here
+        environment["ORDERTAG_KAFKA_SSL_CAFILE"] = certifi.where()
+    return environment
+
+
+COMPOSE_VARIABLE = re.compile(r"\$\{(\w+)(?::\?[^}]*|:-([^}]*))\}")
+
+
+def compose_environment(service: str) -> dict[str, str]:
+    """The variables Compose gives a service: required ones as the operator set them, the others
+    at their defaults."""
+
+    def resolve(match: re.Match[str]) -> str:
+        name, default = match.group(1), match.group(2)
+        if default is not None:
+            return default
+        return "0123456789abcdef" * 3 if name.endswith("PASSWORD") else filled(name, "")
+
+    environment = compose()["services"][service]["environment"]
+    return {name: COMPOSE_VARIABLE.sub(resolve, str(value)) for name, value in environment.items()}
+
+
+def start(
+    service: str, args: list[str], environment: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> FastAPI:
+    """``python -m services.<service> ARGS`` with only ``environment``, up to where it would serve:
+    its settings, ``shared.serve``'s checks and its app (no logging setup, no server)."""
+    for name in [name for name in os.environ if name.startswith("ORDERTAG_")]:
+        monkeypatch.delenv(name)
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    apps: list[FastAPI] = []
+    monkeypatch.setattr(serve, "uvicorn", SimpleNamespace(run=lambda app, **_: apps.append(app)))
+    for quiet in ("configure_logging", "dump_tasks_on_sigusr1", "tune_gc"):
+        monkeypatch.setattr(serve, quiet, lambda *_, **__: None)
+    if service == "ingest":
+        runpy.run_module("services.ingest", run_name="__main__")  # no main(): the script itself
+    elif service == "tagger":
+        tagger_main(args)
+    else:
+        monkeypatch.setattr(sys, "argv", ["services.notifier", *args])
+        notifier_main()
+    [app] = apps
+    return app
+
+
+@pytest.mark.parametrize("deployment", service_workloads(), ids=lambda d: d["metadata"]["name"])
+def test_every_kubernetes_workload_starts_with_what_the_deployment_gives_it(
+    deployment: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In production each service refuses to start without what it must not default (API keys,
+    the notifier's and the console's session secrets...): its own start, on the workload's
+    variables, says whether the deployment provides it. The Secrets' examples are filled in."""
+    service = pod_labels(deployment)["app.kubernetes.io/name"]
+    [container] = deployment["spec"]["template"]["spec"]["containers"]
+    environment = kubernetes_environment(deployment)
+
+    app = start(service, container.get("args", []), environment, monkeypatch)
+
+    assert environment["ORDERTAG_ENV"] == "production"
+    assert app.routes
+
+
+@pytest.mark.parametrize("service", SETTINGS_BY_SERVICE)
+def test_every_compose_service_starts_with_what_compose_gives_it(
+    service: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    environment = compose_environment(service)
+    args = compose()["services"][service]["command"][3:]
+
+    app = start(service, args, environment, monkeypatch)
+
+    assert environment["ORDERTAG_ENV"] == "production"
+    assert app.routes
+
+
+def secrets_holding(deployment: dict[str, Any], variable: str) -> set[str]:
+    [container] = deployment["spec"]["template"]["spec"]["containers"]
+    return {
+        source["secretRef"]["name"]
+        for source in container.get("envFrom", [])
+        if "secretRef" in source
+        and any(
+            variable in example_env(env)
+            for env in secret_generators()[source["secretRef"]["name"]].get("envs", [])
+        )
+    }
+
+
+def test_one_sign_in_opens_the_console_and_the_support_page_on_kubernetes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The page accepts the console's session only when it checks it with the console's secret
+    (one Secret for both, so one value) and the browser sends it the console's cookie: on two
+    hosts, a cookie domain both are under, the same for both."""
+    console, page = named("Deployment", "tagger-api"), named("Deployment", "notifier-web")
+    secret = "ORDERTAG_CONSOLE_SESSION_SECRET"
+
+    [shared_secret] = secrets_holding(console, secret)
+    assert secrets_holding(page, secret) == {shared_secret}
+    console_app = start("tagger", ["--role", "api"], kubernetes_environment(console), monkeypatch)
+    page_app = start("notifier", ["--role", "web"], kubernetes_environment(page), monkeypatch)
+    console_settings, page_settings = console_app.state.console_settings, page_app.state.settings
+    assert page_settings.console_sessions_trusted
+    domain = console_settings.console_cookie_domain
+    assert page_settings.console_cookie_domain == domain
+    console_host = urlsplit(page_settings.console_url).hostname
+    if console_host != urlsplit(console_settings.alerts_url).hostname:  # api. and support.
+        assert domain is not None, "two hosts: the console's cookie must reach both"
+        assert under(domain, console_settings.alerts_url)
+        assert under(domain, page_settings.console_url)
+
+
+def test_one_sign_in_opens_the_console_and_the_support_page_under_compose(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    tagger, notifier = (compose()["services"][s]["environment"] for s in ("tagger", "notifier"))
+
+    for shared_variable in ("ORDERTAG_CONSOLE_SESSION_SECRET", "ORDERTAG_CONSOLE_COOKIE_DOMAIN"):
+        assert tagger[shared_variable] == notifier[shared_variable], shared_variable
+    assert REQUIRED.match(tagger["ORDERTAG_CONSOLE_SESSION_SECRET"])
+    page = start("notifier", [], compose_environment("notifier"), monkeypatch).state.settings
+    assert page.console_sessions_trusted

@@ -7,15 +7,27 @@ tests/schemas/keda/, generated from the CRDs in KEDA's Go module (tests/schemas/
 
 import json
 import re
+from functools import cache
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit
 
 import jsonschema
 import kubernetes_validate
 import pytest
+from fastapi import FastAPI
+from fastapi.routing import iter_route_contexts
+from starlette.routing import Mount
 
+import services.console.pages
+import services.notifier.page
+from services.console.oidc_routes import CALLBACK
+from services.ingest.settings import IngestSettings
+from services.notifier.app import create_app as create_notifier_app
+from services.notifier.live import KEEP_ALIVE_S
 from services.notifier.settings import NotifierSettings
+from services.notifier.settings import Role as NotifierRole
+from services.tagger.app import create_app as create_tagger_app
+from services.tagger.settings import Role as TaggerRole
 from services.tagger.settings import TaggerSettings
 from shared.settings import Topics
 from tests.unit.k8s_manifests import (
@@ -23,6 +35,7 @@ from tests.unit.k8s_manifests import (
     Manifest,
     data_servers,
     example_env,
+    ingress_route,
     kustomization,
     manifests,
     matches,
@@ -30,6 +43,8 @@ from tests.unit.k8s_manifests import (
     of_kind,
     pod_labels,
     pod_spec,
+    prefix_of,
+    routed_to,
     secret_generators,
     secret_keys,
     service_workloads,
@@ -346,15 +361,79 @@ def test_the_kustomization_applies_every_manifest_file() -> None:
     assert listed == present
 
 
+def env_values(kind: str, name: str) -> dict[str, str]:
+    """The literal values of a workload's env (not those taken from a field or a Secret)."""
+    container = the_container(named(kind, name))
+    return {e["name"]: e["value"] for e in container.get("env", []) if "value" in e}
+
+
+def api_host() -> str:
+    """Where people open the console (and tools call the Tag API): the notifier links there."""
+    console = env_values("Deployment", "notifier-web")["ORDERTAG_NOTIFIER_CONSOLE_URL"]
+    return urlsplit(console).netloc
+
+
+def support_host() -> str:
+    """Where people open the support page: the console links there."""
+    return urlsplit(env_values("Deployment", "tagger-api")["ORDERTAG_CONSOLE_ALERTS_URL"]).netloc
+
+
+# What the services serve that the Ingress keeps inside the cluster, and why. Every other path
+# an HTTP role serves is routed to it on its host.
+KEPT_INSIDE = {
+    "/metrics": "Prometheus scrapes the pods from the monitoring namespace (network-policies.yaml)",
+    "/healthz": "the kubelet probes the pods themselves",
+    "/readyz": "the kubelet probes the pods themselves",
+    "/docs": "Swagger UI and its assets: for developers, not for the public network",
+    "/openapi.json": "the HTTP contract, likewise",
+    "/asyncapi.json": "the Kafka contract, likewise",
+}
+
+
+def kept_inside(path: str) -> bool:
+    return any(prefix_of(inside, path) for inside in KEPT_INSIDE)
+
+
+def served_paths(app: FastAPI) -> list[str]:
+    """A request path for every route and mount of an app, its parameters filled in."""
+    paths = set()
+    for route in iter_route_contexts(app.routes):  # the included routers' routes too
+        path = route.path
+        if path is None:
+            continue
+        if isinstance(route.original_route, Mount):
+            path += "/file"
+        paths.add(re.sub(r"\{[^}]*\}", "x", path) or "/")
+    return sorted(paths)
+
+
+@cache
+def tag_api_app() -> FastAPI:
+    """What the tagger's api role serves: the Tag API, the console (its pages, its API, its
+    static files, sign-in and the provider's callback), the probes, metrics and docs."""
+    return create_tagger_app(TaggerSettings(tagger_roles=frozenset({TaggerRole.API})))
+
+
+@pytest.mark.parametrize("path", served_paths(tag_api_app()))
+def test_the_api_host_routes_every_path_of_the_tag_api_and_the_console_to_the_tagger(
+    path: str,
+) -> None:
+    """Staff open the console and tools call the Tag API on one host; a resource added to the
+    API (a new router) or the console is routed with it, or this names it."""
+    expected = None if kept_inside(path) else "tagger"
+
+    assert routed_to(api_host(), path) == expected
+
+
 def test_ingress_routes_no_metrics_or_docs() -> None:
-    paths: list[dict[str, Any]] = [
-        path
-        for rule in named("Ingress", "ordertag")["spec"]["rules"]
-        for path in rule["http"]["paths"]
-    ]
-    for path in paths:
-        assert path["path"] not in {"/metrics", "/docs", "/openapi.json", "/asyncapi.json"}
-        assert path["path"] != "/" or path["pathType"] == "Exact", "a / prefix would route /metrics"
+    hosts = [rule["host"] for ingress in of_kind("Ingress") for rule in ingress["spec"]["rules"]]
+    for host in hosts:
+        for path in ("/metrics", "/docs", "/docs/assets/x", "/openapi.json", "/asyncapi.json"):
+            assert routed_to(host, path) is None, (host, path)
+    for ingress in of_kind("Ingress"):
+        for rule in ingress["spec"]["rules"]:
+            for path in rule["http"]["paths"]:
+                assert path["path"] != "/" or path["pathType"] == "Exact", "/ would route /metrics"
 
 
 def test_pages_and_alert_links_name_the_ingress_hosts() -> None:
@@ -362,19 +441,135 @@ def test_pages_and_alert_links_name_the_ingress_hosts() -> None:
     page's links, the consumer for each alert's order_url (chat, e-mail, webhooks), which must
     open the console's order page, not the Tag API's JSON on a local port. The console names
     the support page likewise."""
-    served = {
-        rule["host"]: {path["backend"]["service"]["name"] for path in rule["http"]["paths"]}
-        for rule in named("Ingress", "ordertag")["spec"]["rules"]
-    }
-
-    def env_of(workload: str) -> dict[str, str]:
-        container = the_container(named(*workload.split("/")))
-        return {e["name"]: e["value"] for e in container.get("env", []) if "value" in e}
-
-    for workload in ("StatefulSet/notifier-consumer", "Deployment/notifier-web"):
-        env = env_of(workload)
+    for workload in (("StatefulSet", "notifier-consumer"), ("Deployment", "notifier-web")):
+        env = env_values(*workload)
         console = urlsplit(env["ORDERTAG_NOTIFIER_CONSOLE_URL"])
-        assert (console.scheme, served.get(console.netloc)) == ("https", {"tagger"}), workload
+        assert console.scheme == "https", workload
+        assert routed_to(console.netloc, "/console/orders/A1") == "tagger", workload
         assert "ORDERTAG_NOTIFIER_ORDER_URL_BASE" not in env, workload
-    alerts = urlsplit(env_of("Deployment/tagger-api")["ORDERTAG_CONSOLE_ALERTS_URL"])
-    assert (alerts.scheme, served.get(alerts.netloc)) == ("https", {"notifier"})
+    console_env = env_values("Deployment", "tagger-api")
+    alerts = urlsplit(console_env["ORDERTAG_CONSOLE_ALERTS_URL"])
+    assert alerts.scheme == "https"
+    assert routed_to(alerts.netloc, alerts.path or "/") == "notifier"
+    # behind the Ingress the console sees http: the provider gets the https callback as set
+    callback = urlsplit(console_env["ORDERTAG_CONSOLE_OIDC_REDIRECT_URL"])
+    assert (callback.scheme, callback.netloc) == ("https", api_host())
+    assert routed_to(callback.netloc, callback.path) == "tagger"
+    assert callback.path == CALLBACK
+
+
+@cache
+def support_page_app() -> FastAPI:
+    """What the notifier's web role serves: the support page, its sign-in, icons, script, the
+    console's stylesheet and script, the language switch, the JSON API and its live stream."""
+    return create_notifier_app(NotifierSettings(notifier_role=NotifierRole.WEB))
+
+
+@pytest.mark.parametrize("path", served_paths(support_page_app()))
+def test_the_support_host_routes_every_path_of_the_support_page_to_the_notifier(
+    path: str,
+) -> None:
+    expected = None if kept_inside(path) else "notifier"
+
+    assert routed_to(support_host(), path) == expected
+
+
+NOTIFIER_STATIC = Path(services.notifier.page.__file__).parent / "static"
+CONSOLE_TEMPLATES = Path(services.console.pages.__file__).parent / "templates"
+# where the support page's markup and script name a path of their own site (not the console's:
+# those start with {{ console_base }} or ${CONSOLE}, the console's own host)
+PAGE_PATH = re.compile(
+    r"(?:(?:href|src|action)=|(?:fetch|call|EventSource)\(|location\.href\s*=\s*)"
+    r"([\"'`])(/.*?)\1"
+)
+
+
+def paths_the_support_page_asks_for() -> list[str]:
+    sources = [
+        NOTIFIER_STATIC / "index.html",
+        NOTIFIER_STATIC / "login.html",
+        NOTIFIER_STATIC / "alerts.js",
+        # the console's top bar on the page: stylesheet, script, language switch, sign-out
+        CONSOLE_TEMPLATES / "base.html",
+    ]
+    found = {"/favicon.ico"}  # asked for by browsers whatever the page says
+    for source in sources:
+        for match in PAGE_PATH.finditer(source.read_text()):
+            path = match.group(2).split("?")[0]
+            found.add(re.sub(r"\{\{.*?\}\}|\$\{.*?\}", "x", path))
+    return sorted(found)
+
+
+@pytest.mark.parametrize("path", paths_the_support_page_asks_for())
+def test_everything_the_support_page_asks_its_own_host_for_is_routed_to_the_notifier(
+    path: str,
+) -> None:
+    assert routed_to(support_host(), path) == "notifier"
+
+
+def test_the_live_stream_reaches_the_page_unbuffered_and_is_not_cut_between_keep_alives() -> None:
+    """ingress-nginx takes these annotations per Ingress (its user guide, "Annotations"). A read
+    timeout shorter than the stream's silence between keep-alives would cut it; a few
+    keep-alives missed in a row mean the stream is dead, and the page reconnects."""
+    found = ingress_route(support_host(), "/api/events")
+    assert found is not None
+    ingress, entry = found
+    annotations = ingress["metadata"].get("annotations", {})
+
+    assert entry["backend"]["service"]["name"] == "notifier"
+    assert annotations.get("nginx.ingress.kubernetes.io/proxy-buffering") == "off"
+    read_timeout = int(annotations.get("nginx.ingress.kubernetes.io/proxy-read-timeout", "60"))
+    assert read_timeout >= 4 * KEEP_ALIVE_S
+
+
+# ingress-nginx refuses (413) a request body over its proxy-body-size, 1m unless an Ingress's
+# annotation says otherwise (its ConfigMap and annotation docs); nginx sizes: k, m, g
+NGINX_BODY_SIZE_DEFAULT = "1m"
+NGINX_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
+
+
+def nginx_size(text: str) -> int:
+    size = re.fullmatch(r"(\d+)([kKmMgG]?)", text)
+    assert size, text
+    return int(size.group(1)) * NGINX_UNITS[size.group(2).lower()]
+
+
+BODIES = {  # a path that takes the largest body the service accepts, and that largest body
+    "ingest": (
+        "/orders/batch",
+        IngestSettings().ingest_max_body_bytes,
+        "ORDERTAG_INGEST_MAX_BODY_BYTES",
+    ),
+    "tagger": (
+        "/tags/bulk",
+        TaggerSettings().tagger_max_body_bytes,
+        "ORDERTAG_TAGGER_MAX_BODY_BYTES",
+    ),
+}
+
+
+@pytest.mark.parametrize("service", BODIES)
+def test_the_ingress_lets_through_every_body_the_service_accepts(service: str) -> None:
+    """A batch of orders the service takes (up to ORDERTAG_INGEST_MAX_BODY_BYTES, 8 MiB) must not
+    be refused by the controller first, at its default of 1 MiB."""
+    path, largest, variable = BODIES[service]
+    for workload in service_workloads():
+        if pod_labels(workload)["app.kubernetes.io/name"] == service:
+            largest = int(
+                env_values(workload["kind"], workload["metadata"]["name"]).get(variable, largest)
+            )
+    hosts = {
+        rule["host"]
+        for ingress in of_kind("Ingress")
+        for rule in ingress["spec"]["rules"]
+        if any(p["backend"]["service"]["name"] == service for p in rule["http"]["paths"])
+    }
+    assert hosts
+    for host in hosts:
+        found = ingress_route(host, path)
+        assert found is not None, (host, path)
+        annotations = found[0]["metadata"].get("annotations", {})
+        size = annotations.get(
+            "nginx.ingress.kubernetes.io/proxy-body-size", NGINX_BODY_SIZE_DEFAULT
+        )
+        assert nginx_size(size) >= largest, (host, size, largest)
