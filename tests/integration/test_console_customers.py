@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from playwright.async_api import async_playwright, expect
@@ -16,7 +17,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from services.console.users import Role, UserStore
 from services.tagger.app import create_app
 from services.tagger.settings import TaggerSettings
-from shared.events import OrderCreated
+from shared.events import OrderCreated, StatusChanged
 from tests.conftest import eventually
 from tests.factories import customer_order
 from tests.integration.conftest import publish_events
@@ -183,11 +184,24 @@ async def test_staff_find_customers_by_tags_and_see_why_a_customer_has_them(
         await expect(cared).to_contain_text("王小明")
         await expect(page.locator("#history li").first).to_contain_text("生日关怀")
         await shot(page, "customer", tmp_path)
+        # removed by hand: the history says why it had been given, not as if it still held
+        status = await page.evaluate(
+            """async (path) => {
+                const boot = JSON.parse(document.getElementById("boot").textContent);
+                const answer = await fetch(path, {method: "DELETE",
+                    headers: {"X-CSRF-Token": boot.csrf}});
+                return answer.status;
+            }""",
+            f"/customers/{run_id}-chen/tags/{quote('生日关怀')}",
+        )
+        assert status == 204
+        await page.reload()
+        await expect(page.locator("#history li").first).to_contain_text("移除前的原因：生日关怀")
         await browser.close()
 
     stored = await mongo_db["customers"].find_one({"_id": f"{run_id}-chen"})
     assert stored is not None
-    assert "生日关怀" in stored["tag_names"]
+    assert "生日关怀" not in stored["tag_names"]  # added, then removed by hand
 
 
 async def test_a_team_saves_a_customer_view_and_sees_its_count(
@@ -238,9 +252,23 @@ async def test_a_team_saves_a_customer_view_and_sees_its_count(
 
 
 async def test_customer_tags_count_on_customers_and_amounts_read_alike_on_every_page(
-    console_url: str, run_id: str, tmp_path: Path
+    console_url: str,
+    tagger_settings: TaggerSettings,
+    mongo_db: AsyncDatabase[dict[str, Any]],
+    run_id: str,
+    tmp_path: Path,
 ) -> None:
     url = console_url
+    # wang-0 is processed: the rules take status:pending away, and its history says why
+    order_no = f"{run_id}-wang-0"
+    processed = StatusChanged(order_no=order_no, customer_id=f"{run_id}-wang", status="processed")
+    await publish_events(tagger_settings, [processed])
+
+    async def moved_on() -> bool:
+        found = await mongo_db["orders"].find_one({"order_no": order_no}, {"tag_names": 1})
+        return found is not None and "status:processed" in found["tag_names"]
+
+    assert await eventually(moved_on, within=60)
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = await signed_in(browser, url, "王小明")
@@ -274,6 +302,7 @@ async def test_customer_tags_count_on_customers_and_amounts_read_alike_on_every_
         await expect(page.locator("#detail")).to_contain_text("30,599.00 CNY")
         await page.goto(f"{url}/console/orders/{run_id}-wang-0")
         await expect(page.locator("#fields")).to_contain_text("3,450.00 CNY")
+        await expect(page.locator("#history li").first).to_contain_text("不再成立：订单状态为")
 
         # times: the customer page's (rendered by the server) as the order page's, in the
         # reader's time zone (Shanghai's, 8 hours ahead of the server's UTC) and words

@@ -60,7 +60,10 @@
       const parts = [];
       for (const a of h.added) parts.push("+" + OT.tagLabel(a.tag));
       for (const r of h.removed) parts.push("−" + OT.tagLabel(r.tag));
-      const reasons = [...h.added, ...h.removed].map((x) => x.reason).filter(Boolean);
+      // a removed tag's reason is why it had been given: said as what no longer holds (the
+      // rules took it away) or as the reason it had (a person removed it)
+      const gone = (reason) => t(h.by ? "history.had" : "history.no_longer", { reason });
+      const reasons = [...h.added.map((a) => a.reason), ...h.removed.map((r) => r.reason && gone(r.reason))].filter(Boolean);
       list.append(el("li", {}, el("time", { datetime: h.at, text: OT.when(h.at) + " · " + (h.by || t("order.rules")) }), el("div", { text: parts.join("  ") }), el("div", { class: "muted", text: reasons.join("；") })));
     }
   }
