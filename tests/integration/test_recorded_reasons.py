@@ -53,7 +53,7 @@ def book_of(tmp_path: Path, name: str, text: str) -> RuleBook:
 async def test_tags_and_entries_of_an_edited_rule_read_as_given(
     mongo_db: AsyncDatabase[dict[str, Any]], tmp_path: Path
 ) -> None:
-    assert AFTER.count("version: 2") == 2
+    assert AFTER.count("version: 2") == BEFORE.count("version: 2") + 2  # both reworded
     versions = RuleVersions(mongo_db)
     await versions.ensure_indexes()
     before, after = book_of(tmp_path, "before.yaml", BEFORE), book_of(tmp_path, "after.yaml", AFTER)
