@@ -96,6 +96,10 @@ async def test_staff_find_explain_and_tag_orders_in_the_console(
         # filter by a tag picked from the catalog
         urgent = await tagged_with(mongo_db, "urgent")
         assert 0 < len(urgent) < 50
+        # in the order of the words the reader sees: 复购订单 (fù) before 新订单 (xīn), though
+        # repeat-order comes after new-order by name
+        offered = await page.locator("#f-tag option").evaluate_all("os => os.map(o => o.value)")
+        assert offered.index("repeat-order") < offered.index("new-order")
         await page.select_option("#f-mode", "all_tags")
         await page.select_option("#f-tag", "urgent")
         rows = page.locator("#orders tbody tr")
@@ -358,6 +362,9 @@ async def test_the_tags_page_catches_near_duplicates_and_an_agent_is_told_who_ma
         browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = await signed_in(browser, console_url, "王小明")
         await page.goto(f"{console_url}/console/tags")
+        # who may: in Chinese punctuation, and admins named (they always may)
+        perm = page.locator("#catalog tr[data-tag='vip'] .perm")
+        await expect(perm).to_contain_text("可添加：主管 / 管理员 · 可移除：主管 / 管理员")
         await page.fill("#c-name", "家居爱好者")
         await page.fill("#c-label-en", "Home-goods lover")
         await page.click("#c-submit")

@@ -26,7 +26,8 @@
     }
   }
   const labelsOf = (zh, en) => Object.fromEntries([["zh-CN", zh.trim()], ["en", en.trim()]].filter(([, v]) => v));
-  const roles = (list) => list.map((r) => t(`role.${r}`)).join(" / ");
+  // admins always may (services/tagger/governance.py), whether the list names them or not
+  const roles = (list) => [...new Set([...list, "admin"])].map((r) => t(`role.${r}`)).join(" / ");
 
   const RULES = JSON.parse(document.getElementById("rule-tags").textContent);
   const byRules = (name) => RULES.tags.includes(name) || RULES.prefixes.some((p) => p && name.startsWith(p));
@@ -44,7 +45,7 @@
       tr.append(el("td", { text: OT.family(tag.family) }));
       tr.append(el("td", { class: "cust", text: OT.label("descriptions", tag.description) }));
       const p = tag.permissions;
-      tr.append(el("td", { class: "perm", text: `${t("tags.may_add")}: ${roles(p.add)} · ${t("tags.may_remove")}: ${roles(p.remove)}` + (p.remove_rule_given ? "" : ` · ${t("tags.rule_given_kept")}`) }));
+      tr.append(el("td", { class: "perm", text: `${t("tags.may_add", { roles: roles(p.add) })} · ${t("tags.may_remove", { roles: roles(p.remove) })}` + (p.remove_rule_given ? "" : ` · ${t("tags.rule_given_kept")}`) }));
       // orders and customers carrying it (customer rules' tags sit on customers, not orders)
       const usage = el("td", { class: "num usage" }, el("a", { "data-use": "orders", href: "/console/?" + new URLSearchParams({ f: JSON.stringify({ all_tags: [tag.name] }) }), text: t("tags.n_orders", { n: tag.orders }) }));
       if (tag.customers) usage.append(el("br"), el("a", { "data-use": "customers", href: "/console/customers?" + new URLSearchParams({ all_tags: tag.name }), text: t("tags.n_customers", { n: tag.customers }) }));
