@@ -42,11 +42,14 @@ def _lang(request: Request) -> Language:
     return language(code)
 
 
-def _safe_next(target: str | None) -> str:
-    """Only paths of this site after sign-in (no open redirect to another host)."""
+def _safe_next(target: str | None, default: str = "/console/") -> str:
+    """Only paths of this site after sign-in (no open redirect to another host); ``default``
+    otherwise, the page of the site that asks (the support page's is ``/``)."""
     if not target or not target.startswith("/") or target.startswith("//"):
-        return "/console/"
+        return default
     parts = urlsplit(target)
+    if parts.netloc or not parts.path:  # "/\t/evil.example": a tab the parser drops
+        return default
     return parts.path + (f"?{parts.query}" if parts.query else "")
 
 
@@ -174,14 +177,20 @@ async def sign_out(request: Request, csrf: Annotated[str, Form(max_length=100)] 
         await sessions_of(request).revoke(request.cookies[COOKIE])
         log.info("signed_out", user=session.user)
     redirect = RedirectResponse("/console/login", status.HTTP_303_SEE_OTHER)
-    redirect.delete_cookie(COOKIE, path="/", domain=settings_of(request).console_cookie_domain)
+    domain = settings_of(request).console_cookie_domain
+    redirect.delete_cookie(COOKIE, path="/", domain=domain)
+    if domain is not None:  # and one set on this host alone before the domain was configured
+        redirect.delete_cookie(COOKIE, path="/")
     return redirect
 
 
-def language_switched(code: str, next: str, cookie_domain: str | None) -> RedirectResponse:
-    """Back to ``next`` (a path of this site) in the language picked, on every page that reads
-    the console's language cookie (the support page's host too, with a cookie domain)."""
-    redirect = RedirectResponse(_safe_next(next), status.HTTP_303_SEE_OTHER)
+def language_switched(
+    code: str, next: str, cookie_domain: str | None, home: str = "/console/"
+) -> RedirectResponse:
+    """Back to ``next`` (a path of this site, else ``home``) in the language picked, on every
+    page that reads the console's language cookie (the support page's host too, with a cookie
+    domain)."""
+    redirect = RedirectResponse(_safe_next(next, home), status.HTTP_303_SEE_OTHER)
     if code in LANGUAGES:
         redirect.set_cookie(
             LANG_COOKIE,

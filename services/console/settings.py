@@ -29,6 +29,14 @@ def _cookie_domain(value: object) -> object:
             f"ORDERTAG_CONSOLE_COOKIE_DOMAIN: {value!r} is not a host name (no scheme, port or "
             "path; e.g. ordertag.example.com)"
         )
+    if "." not in domain or domain.rsplit(".", 1)[1].isdigit():
+        # browsers drop a cookie for a top-level name (com, localhost) or an address: no one
+        # could sign in
+        raise ValueError(
+            f"ORDERTAG_CONSOLE_COOKIE_DOMAIN: {value!r} is a top-level name or an address; "
+            "browsers keep no cookie for it (give the parent of both hosts, e.g. "
+            "ordertag.example.com)"
+        )
     return domain
 
 

@@ -217,7 +217,7 @@ async def console_login(request: Request) -> RedirectResponse:
 # the top bar's language switch and sign-out, answered here as the console answers them
 @router.get("/console/lang/{code}", include_in_schema=False)
 async def switch_language(request: Request, code: str, next: str = "/") -> RedirectResponse:
-    return language_switched(code, next, request.app.state.settings.console_cookie_domain)
+    return language_switched(code, next, request.app.state.settings.console_cookie_domain, "/")
 
 
 @router.post("/console/logout", include_in_schema=False, dependencies=[SameOrigin])
@@ -232,9 +232,10 @@ async def console_logout(request: Request) -> Response:
     answer = RedirectResponse("/login", status.HTTP_303_SEE_OTHER)
     answer.delete_cookie(COOKIE, secure=request.app.state.settings.cookie_secure, httponly=True)
     # where the console set it: on its domain when the console and this page share one
-    answer.delete_cookie(
-        CONSOLE_COOKIE, path="/", domain=request.app.state.settings.console_cookie_domain
-    )
+    domain = request.app.state.settings.console_cookie_domain
+    answer.delete_cookie(CONSOLE_COOKIE, path="/", domain=domain)
+    if domain is not None:  # and one set on the console's host alone before the domain was set
+        answer.delete_cookie(CONSOLE_COOKIE, path="/")
     return answer
 
 

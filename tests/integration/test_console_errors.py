@@ -67,6 +67,18 @@ async def test_a_refused_orders_filter_names_its_fields_and_empties_the_list(
         await expect(english.locator("#filter-error")).to_have_text(
             "Amount to: enter an amount such as 1200.50 (not negative, at most 2 decimal places)"
         )
+        # answers of shapes the page does not expect still read as words, never a script error
+        said = await english.evaluate("""() => [
+            OT.failure(422, {errors: [null, {field: "reason", problem: "no candidate fits"}]}),
+            OT.failure(422, {errors: [{field: null, problem: null}]}),
+            OT.failure(403, {detail: "tag 'vip': the role 'agent' may not add it by hand; " +
+              "needs one of: manager, admin; tag 'big-customer': the role 'agent' may not add " +
+              "it by hand; needs one of: manager, admin"}),
+        ].map((e) => [e.message, e.status])""")
+        assert said[0] == ["Reason: no candidate fits", 422]  # not "enter a valid date"
+        assert said[1][0]  # some words, never an empty red box
+        assert "VIP" in said[2][0]
+        assert "Big customer" in said[2][0]  # both refusals, not the first alone
         await browser.close()
 
 

@@ -106,6 +106,12 @@ const OT = {
     const head = `${OT.word("alerts.kind.", cause.kind)} · ${cause.why === null ? OT.t("alerts.severity_default", { severity: level }) : level}`;
     return cause.tags.length ? OT.t("order.alert_cause", { cause: head, reasons: cause.tags.join(OT.t("common.separator")) }) : head;
   },
+  // an alert's lines: its causes in the reader's words; an alert stored before causes were
+  // kept (its `reasons` only) as the support page shows it
+  alertWhy(alert) {
+    const causes = alert.causes || [];
+    return causes.length ? causes.map((c) => OT.alertCause(c)) : (alert.reasons || []);
+  },
   toast(text, bad = false) {
     const box = document.getElementById("toast");
     box.textContent = text; box.className = "show" + (bad ? " bad" : "");
@@ -191,7 +197,7 @@ const OT = {
     [/at most (\d+) characters?/, (m) => t("problem.too_long", { n: m[1] })],
     [/at least 1 character|^Field required/, () => t("problem.required")],
     [/valid integer/, () => t("problem.whole_number")],
-    [/date|isoformat/i, () => t("problem.date")],
+    [/valid (?:date|datetime)|isoformat/i, () => t("problem.date")],
     [/^Input should be '/, () => t("problem.choice")],
     [/should match pattern/, () => t("problem.format")],
   ];
@@ -215,13 +221,21 @@ const OT = {
       if (m) text = words(m);
     }
     const name = label(field);
-    return { field, text: text === null ? said : name ? t("problem.of_field", { field: name, problem: text }) : text };
+    const words = text === null ? said : text;  // a problem not known here: the server's words
+    return { field, text: name ? t("problem.of_field", { field: name, problem: words }) : words };
   }
   // the Error a failed call throws: its message in the reader's words, `problems` per field
   OT.failure = (status, body) => {
     const detail = body && typeof body.detail === "string" ? body.detail : "";
-    const problems = (body && Array.isArray(body.errors) ? body.errors : []).map((p) => problem(p.field, p.problem));
-    const known = sentence(detail);
+    const problems = (body && Array.isArray(body.errors) ? body.errors : [])
+      .filter((p) => p && typeof p === "object")
+      .map((p) => problem(String(p.field ?? ""), String(p.problem ?? "")))
+      .filter((p) => p.text);
+    // several refusals in one detail ("tag 'vip': …; tag 'x': …"): each in the reader's words
+    const parts = detail.split(/; (?=tag ')/).map((part) => sentence(part));
+    const known = parts.every(Boolean) && parts.length > 1
+      ? { text: parts.map((p) => p.text).join(t("common.separator")), field: parts[0].field }
+      : sentence(detail);
     const text = problems.length ? problems.map((p) => p.text).join(t("common.separator"))
       : known ? known.text
       : BY_STATUS[status] && (status !== 403 || !detail) ? t(BY_STATUS[status])

@@ -6,7 +6,8 @@ document.addEventListener("DOMContentLoaded", () => {
   if (!detail) return;
   // each alert's causes in the reader's words, as the order page and the support page say them
   for (const why of document.querySelectorAll("#alerts .why[data-causes]")) {
-    why.replaceChildren(...JSON.parse(why.dataset.causes).map((cause) => OT.el("div", { text: OT.alertCause(cause) })));
+    const alert = { causes: JSON.parse(why.dataset.causes), reasons: JSON.parse(why.dataset.reasons || "[]") };
+    why.replaceChildren(...OT.alertWhy(alert).map((text) => OT.el("div", { text })));
   }
   const base = `/customers/${encodeURIComponent(detail.dataset.customer)}/tags`;
   const form = document.getElementById("manual");

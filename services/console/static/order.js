@@ -71,7 +71,7 @@
     const list = $("alerts"); list.replaceChildren();
     const alerts = await api(`/console/api/orders/${encodeURIComponent(orderNo)}/alerts`);
     if (!alerts.length) list.append(el("li", { class: "muted", text: t("order.no_alerts") }));
-    for (const a of alerts) list.append(el("li", { "data-alert": a.alert_id }, el("strong", { text: `${OT.word("alerts.kind.", a.kind)} · ${OT.word("alerts.severity.", a.severity)}` }), " ", el("span", { class: "muted", text: `${OT.when(a.created_at)} · ${OT.word("alerts.status.", a.status)}${a.acknowledged_by ? " · " + a.acknowledged_by : ""}` }), el("div", { class: "why" }, ...(a.causes || []).map((c) => el("div", { text: OT.alertCause(c) })))));
+    for (const a of alerts) list.append(el("li", { "data-alert": a.alert_id }, el("strong", { text: `${OT.word("alerts.kind.", a.kind)} · ${OT.word("alerts.severity.", a.severity)}` }), " ", el("span", { class: "muted", text: `${OT.when(a.created_at)} · ${OT.word("alerts.status.", a.status)}${a.acknowledged_by ? " · " + a.acknowledged_by : ""}` }), el("div", { class: "why" }, ...OT.alertWhy(a).map((text) => el("div", { text })))));
   }
   async function drawExplain() {
     const body = document.querySelector("#explain tbody"); body.replaceChildren();
