@@ -5,8 +5,9 @@ the order's tags rendered in those words and in the reader's give the translatio
 words the kind and severity (``OT.alertCause``).
 
 The routing file's own words for a severity (``why``, and its translations) are the
-notifier's: the console's process does not load that file, so a cause shows its severity's
-word alone."""
+notifier's: the console's process does not load that file. A rule's ``why`` is written in
+English (its ``whys`` translate it for the support page), so English pages show it and other
+languages show the severity's word alone."""
 
 from collections.abc import Mapping
 from typing import Any
@@ -17,6 +18,8 @@ from services.notifier.reasons import readable_causes, translations_of
 from services.tagger.builtin_labels import reason_labels
 from services.tagger.rules.reasons import ReasonTemplates
 from shared.stored_tags import readable_tags
+
+ROUTING_LANGUAGE = "en"  # the language a routing rule's ``why`` is written in
 
 
 async def with_causes(
@@ -33,17 +36,22 @@ async def with_causes(
         translations[order["order_no"]] = translations_of(
             readable_tags(order, templates), readable_tags(order, in_reader)
         )
+    own_words = language == ROUTING_LANGUAGE
     return [
-        {**alert, "causes": _causes(alert, translations.get(alert["order_no"], {}))}
+        {**alert, "causes": _causes(alert, translations.get(alert["order_no"], {}), own_words)}
         for alert in alerts
     ]
 
 
-def _causes(alert: dict[str, Any], translations: Mapping[str, str]) -> list[dict[str, Any]]:
+def _causes(
+    alert: dict[str, Any], translations: Mapping[str, str], own_words: bool
+) -> list[dict[str, Any]]:
     """The causes that hold, most severe first; none holds once the alert is resolved: then the
-    ones it was raised for."""
-    causes = readable_causes(alert, translations)
-    if causes:
-        return causes
-    raised = [{**cause, "cleared_at": None} for cause in alert.get("causes") or []]
-    return readable_causes({**alert, "causes": raised}, translations)
+    ones it was raised for. A rule's ``why`` only in its own words' language ("": not shown)."""
+    causes = readable_causes(alert, translations) or readable_causes(
+        {**alert, "causes": [{**c, "cleared_at": None} for c in alert.get("causes") or []]},
+        translations,
+    )
+    return [
+        cause if own_words or cause["why"] is None else {**cause, "why": ""} for cause in causes
+    ]

@@ -32,9 +32,10 @@ def cause_line(cause: dict[str, Any], reason: str, lang: str) -> str:
     """The urgent cause as the support page says it, its reason as the order page shows it."""
     level = LEVELS[lang][cause["severity"]]
     by_default = cause["severity_why"] == default_why(AlertKind.URGENT, Severity(cause["severity"]))
-    if lang == "zh-CN":
+    if lang == "zh-CN":  # a routing rule's why is English: the severity's word alone
         return f"紧急 · {level}{'（默认级别）' if by_default else ''}：{reason}"
-    return f"Urgent · {level}{' (default)' if by_default else ''}: {reason}"
+    why = " (default)" if by_default else f" ({cause['severity_why']})"
+    return f"Urgent · {level}{why}: {reason}"
 
 
 async def test_an_orders_alerts_give_their_causes_in_the_readers_words_on_both_pages(

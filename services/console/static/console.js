@@ -98,12 +98,16 @@ const OT = {
     const p = entry.permissions;
     return (BOOT.role === "admin" || p.remove.includes(BOOT.role)) && (source !== "rule" || p.remove_rule_given);
   },
-  // an alert's cause as the support page words it, "紧急 · 提示（默认级别）：加急快递 配送 → 紧急":
-  // its parts from services/notifier/reasons.py readable_causes (console/alert_causes.py); a
-  // severity the routing file set shows by its word (the console does not read that file)
+  // an alert's kind in the reader's words (a kind without its own words by its tag's label)
+  alertKind(kind) { const key = `alerts.kind.${kind}`; const text = OT.t(key); return text === key ? OT.tagLabel(kind) : text; },
+  // an alert's cause, "紧急 · 警告（VIP 或高价值客户的紧急订单）：加急快递 配送 → 紧急", on the support
+  // page and the console's alike, from services/notifier/reasons.py readable_causes: `why` is
+  // the routing rule's words (null: the route's default severity; "": none to show)
   alertCause(cause) {
     const level = OT.word("alerts.severity.", cause.severity);
-    const head = `${OT.word("alerts.kind.", cause.kind)} · ${cause.why === null ? OT.t("alerts.severity_default", { severity: level }) : level}`;
+    const severity = cause.why === null ? OT.t("alerts.severity_default", { severity: level })
+      : cause.why ? OT.t("alerts.severity_why", { severity: level, why: cause.why }) : level;
+    const head = `${OT.alertKind(cause.kind)} · ${severity}`;
     return cause.tags.length ? OT.t("order.alert_cause", { cause: head, reasons: cause.tags.join(OT.t("common.separator")) }) : head;
   },
   // an alert's lines: its causes in the reader's words; an alert stored before causes were

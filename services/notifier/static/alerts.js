@@ -45,7 +45,7 @@
   const tier = (a) => OT.tagLabel(a.customer_tier || "regular");
   const teamName = (team) => (OT.boot.teams || {})[team] || team;
   $("f-team").append(...Object.entries(OT.boot.teams || {}).map(([team, name]) => el("option", { value: team, text: name })));
-  const kindLabel = (kind) => { const key = `alerts.kind.${kind}`; const text = t(key); return text === key ? OT.tagLabel(kind) : text; };
+  const kindLabel = OT.alertKind;
   const newestFirst = (a, b) => (a.created_at < b.created_at ? 1 : a.created_at > b.created_at ? -1 : 0);
   const holding = () => pointerInList || selected !== null || busy > 0;
 
@@ -193,12 +193,6 @@
   }
 
   // a reason as people say it: "Urgent · Info (default): express shipping → urgent"
-  function reasonText(r) {
-    const level = t(`alerts.severity.${r.severity}`);
-    const head = `${kindLabel(r.kind)} · ${r.why ? t("alerts.severity_why", { severity: level, why: r.why }) : t("alerts.severity_default", { severity: level })}`;
-    return r.tags.length ? `${head}${OT.boot.lang === "zh-CN" ? "：" : ": "}${r.tags.join("; ")}` : head;
-  }
-
   // what the detail shows of its alert: read again when this changes (the row's signature holds
   // no times, as the stream and the list write them differently)
   const detailSignature = (a) => JSON.stringify([signature({ ...a, created_at: null }), a.version,
@@ -228,7 +222,7 @@
     add("customer", t("alerts.customer"), `${a.customer_id}${aside(tier(a))}`);
     add("amount", t("alerts.col.amount"), OT.money(a.amount, a.currency));
     add("order-status", t("alerts.order_status"), o?.status ? OT.status(o.status) : "—");
-    const why = reasons && reasons.length ? reasons.map(reasonText) : (a.reasons || []);
+    const why = reasons && reasons.length ? reasons.map(OT.alertCause) : (a.reasons || []);
     add("why", t("alerts.why"), el("ul", {}, ...why.map((text) => el("li", { text }))));
     const tags = (o?.tags || []).map((tag) => el("li", {}, OT.badge(tag.name), ` ${tag.reason || ""}`,
       tag.rule_id || tag.by ? el("span", { class: "muted", text: aside(tag.rule_id || tag.by) }) : null));
