@@ -65,13 +65,31 @@ def in_whole_days(rule: CustomerRule, scope: Mapping[str, Any]) -> Mapping[str, 
     Rounded up where the rule tests the fact against a lower bound, so the reason stays true
     of it ("> 90" at 90.3 days reads 91), down otherwise (days elapsed: "first order 0 days
     ago" an hour after it)."""
-    shown = [name for name in PLACEHOLDER.findall(rule.reason) if is_whole_days(name)]
-    if not shown:
+    rounding = _day_rounding(rule)
+    if not rounding:
         return scope
-    lower = lower_bounded(rule.when)
     whole = dict(scope)
-    for name in shown:
+    for name, up in rounding:
         value = scope.get(name)
         if isinstance(value, float) and math.isfinite(value):
-            whole[name] = math.ceil(value) if name in lower else math.floor(value)
+            whole[name] = math.ceil(value) if up else math.floor(value)
     return whole
+
+
+# per rule (rules are frozen; a reload makes new ones): its reason's day facts, each with
+# whether it rounds up. Worked out once, not per decision (~1 µs a decision otherwise)
+_ROUNDING: dict[int, tuple[CustomerRule, tuple[tuple[str, bool], ...]]] = {}
+
+
+def _day_rounding(rule: CustomerRule) -> tuple[tuple[str, bool], ...]:
+    kept = _ROUNDING.get(id(rule))
+    if kept is not None and kept[0] is rule:
+        return kept[1]
+    lower = lower_bounded(rule.when)
+    rounding = tuple(
+        (name, name in lower) for name in PLACEHOLDER.findall(rule.reason) if is_whole_days(name)
+    )
+    if len(_ROUNDING) > 1_000:
+        _ROUNDING.clear()
+    _ROUNDING[id(rule)] = (rule, rounding)
+    return rounding
