@@ -70,13 +70,14 @@ wait_http() {
 }
 wait_http "$ingest/healthz" && wait_http "$tagger/healthz" && wait_http "$notifier/healthz" || exit 1
 
-# --history: a year of the customer base's past orders first, so the demo starts in a steady
-# state rather than with every customer new. A busy shop's base: two past orders a customer,
+# --history: two years of the customer base's past orders first (two thirds in the last year),
+# so the demo starts in a steady state rather than with every customer new, and a customer's
+# lifetime spend is not their last year's. A busy shop's base: two orders a customer last year,
 # so most orders come from returning customers: about 80 % of the live ones and 60 % of all
 # (the console's tag share counts the history too). With the CLI's 20,000 customers, 5,000
 # past orders left ~60 % of the live ones new (tests/unit/test_simulator.py)
 setsid "${uv_cmd[@]}" run --frozen ordertag simulate --rate "${ORDERTAG_DEMO_RATE:-5}" \
-    --history "${ORDERTAG_DEMO_HISTORY:-10000}" --customers "${ORDERTAG_DEMO_CUSTOMERS:-5000}" \
+    --history "${ORDERTAG_DEMO_HISTORY:-15000}" --customers "${ORDERTAG_DEMO_CUSTOMERS:-5000}" \
     --duration 86400 --ingest-url "$ingest" >"$logs/simulate.log" 2>&1 &
 simulator=$!
 

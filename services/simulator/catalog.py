@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 
-ON_SALE_BEFORE_HISTORY = timedelta(days=730)
-# when a product's newest variant launched, before the stream starts (the history covers 365)
+ON_SALE_BEFORE_HISTORY = timedelta(days=1095)  # the history covers 730
+# when a product's newest variant launched, before the stream starts
 RECENT_LAUNCHES = tuple(timedelta(days=d) for d in (30, 75, 150, 250))
 RECENT_LAUNCH_SHARE = 1 / 4  # of products
 # a variant that goes on sale during the run (a negative time before its start)

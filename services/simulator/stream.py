@@ -138,7 +138,12 @@ FREE_SHIPPING_FROM = Decimal(99)  # 满99包邮
 CANCEL_SHARE = 0.04  # cancelled before shipping
 RETURN_SHARE = 0.03  # returned after completion
 BURST_SHARE = 0.0008  # of orders: a fraud-like burst starts
-HISTORY_DAYS = 365
+# The past orders span two years of a shop that doubled last year: a third of them in the year
+# before last, two thirds in the last one. A customer's lifetime spend then differs from their
+# spend of the last 365 days (``high-value`` counts the year, ``vip-by-spend`` the lifetime),
+# and some customers' last order is older than a year (lapsed).
+HISTORY_DAYS = 730
+HISTORY_LAST_YEAR_SHARE = 2 / 3
 HISTORY_FINAL = [("completed", 95.5), ("cancelled", 3), ("returned", 1.5)]
 
 # Minutes after the order (on the stream's clock, times ``follow_up_scale``): a compressed shop
@@ -278,8 +283,9 @@ class OrderStream:
     ``{"type": "status", "order_no": ..., "customer_id": ..., "status": ...}`` (a status change),
     ``{"type": "update", "order": {...}}`` (a changed order, only when ``updates`` > 0).
 
-    ``history`` orders placed over the past year come first (``history_orders()``), so a run can
-    start with a customer base in its steady state; iteration then yields the live stream.
+    ``history`` orders placed over the past two years come first (``history_orders()``), so a
+    run can start with a customer base in its steady state; iteration then yields the live
+    stream.
     """
 
     def __init__(
@@ -310,7 +316,7 @@ class OrderStream:
         self._history = [self._past_order(i, history) for i in range(history)]
 
     def history_orders(self) -> list[dict[str, Any]]:
-        """Orders of the past year, oldest first, each in its final status: send them before
+        """Orders of the past two years, oldest first, each in its final status: send them before
         the live stream (as an import from the CRM would)."""
         return self._history
 
@@ -333,9 +339,9 @@ class OrderStream:
         return {"type": "order", "order": order}
 
     def _past_order(self, index: int, count: int) -> dict[str, Any]:
-        # spread evenly over the year before the start, oldest first, with some jitter
-        days_ago = HISTORY_DAYS * (1 - (index + self._rng.random()) / max(count, 1))
-        at = self._start - timedelta(days=days_ago)
+        at = self._start - timedelta(
+            days=HISTORY_DAYS * (1 - _history_time(index, count, self._rng))
+        )
         customer, _ = self.base.next_customer(at)
         order = self._order(customer, at)
         order["status"] = _pick(self._rng, HISTORY_FINAL)
@@ -498,3 +504,14 @@ class OrderStream:
     def _schedule(self, at: datetime, action: dict[str, Any]) -> None:
         self._seq += 1
         heapq.heappush(self._due, _Due(at, self._seq, action))
+
+
+def _history_time(index: int, count: int, rng: random.Random) -> float:
+    """Where the ``index``-th of ``count`` past orders falls in the history (0: its start, two
+    years ago; 1: now), oldest first with some jitter: evenly within each year, the last year
+    holding ``HISTORY_LAST_YEAR_SHARE`` of them."""
+    share = (index + rng.random()) / max(count, 1)
+    before = 1 - HISTORY_LAST_YEAR_SHARE
+    if share < before:
+        return share / before * 0.5
+    return 0.5 + (share - before) / HISTORY_LAST_YEAR_SHARE * 0.5

@@ -102,6 +102,30 @@ def test_a_history_starts_the_stream_in_a_steady_state() -> None:
     assert 0.01 < (final["cancelled"] + final["returned"]) / len(history) < 0.1
 
 
+def test_the_demo_history_spans_two_years_so_a_years_spend_is_not_the_lifetimes() -> None:
+    """``high-value`` counts the last 365 days and ``vip-by-spend`` the lifetime: a history of
+    one year made them the same figure for every demo customer."""
+    stream = OrderStream(42, demo_option("customers"), START, history=demo_option("history"))
+    history = stream.history_orders()
+    year_ago = START - timedelta(days=365)
+    last_year = [o for o in history if datetime.fromisoformat(o["created_at"]) >= year_ago]
+    spend: dict[str, list[Decimal]] = {}  # customer -> [lifetime, last 365 days]
+    for order in history:
+        figures = spend.setdefault(order["customer"]["id"], [Decimal(0), Decimal(0)])
+        figures[0] += Decimal(order["pricing"]["total"])
+        if datetime.fromisoformat(order["created_at"]) >= year_ago:
+            figures[1] += Decimal(order["pricing"]["total"])
+    differ = sum(lifetime > year for lifetime, year in spend.values()) / len(spend)
+    lapsed = sum(year == 0 for _, year in spend.values()) / len(spend)
+
+    oldest = datetime.fromisoformat(history[0]["created_at"])
+    assert START - oldest > timedelta(days=700)
+    assert 0.6 < len(last_year) / len(history) < 0.72  # a shop that doubled last year
+    assert len(last_year) >= 10_000  # the last year as busy as the demo's before
+    assert differ > 0.3
+    assert 0.05 < lapsed < 0.5  # some customers ordered only in the year before last
+
+
 def test_shipping_urgency_and_payment_shares_are_realistic() -> None:
     orders = orders_of(long_run(11))
     methods = Counter(o["shipping"]["method"] for o in orders)
