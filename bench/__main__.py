@@ -84,7 +84,9 @@ async def _run_all(scale: float) -> dict[str, Any]:
     print("tagger CPU per order vs the floor …", flush=True)
     results["tagger_cpu"] = await tagger_cpu.run(scale)
     print("end-to-end latency …", flush=True)
-    results["end_to_end"] = await e2e_bench.run((50, 200, 1000), 10 * scale)
+    results["end_to_end"] = await e2e_bench.run(
+        (50, 200, 1000), 10 * scale, {1000: e2e_bench.SHOP_URGENT_SHARE}
+    )
     print("rules and customers …", flush=True)
     results["rules_scaling"] = scaling_bench.rules_cost()
     sizes = (1_000, 100_000, 1_000_000) if scale >= 1 else (1_000, 100_000)

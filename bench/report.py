@@ -128,6 +128,7 @@ def write_markdown(r: dict[str, Any], path: Path) -> None:
             f"{hook['p95_ms']} / {hook['p99_ms']} | {page['seen']}/{row['orders']} |"
         )
     lines += _e2e_cpu(e2e, m["cpus"])
+    lines += _with_a_shops_share(e2e, m["cpus"])
     memory = e2e["peak_memory_mb"]
     lines += [
         "",
@@ -269,6 +270,35 @@ def _with_customers(written: dict[str, Any] | None) -> list[str]:
             f"(customer {before['customer_writes']['bytes_per_order']}) | — |"
         )
     return rows
+
+
+def _with_a_shops_share(e2e: dict[str, Any], cpus: int) -> list[str]:
+    """The same rate with a shop's share of urgent orders: what alerting costs per order."""
+    rows = e2e.get("with_a_shops_share") or {}
+    if not rows:
+        return []
+    lines = [
+        "",
+        "The same batches with a shop's share of urgent orders (every sixth, as the simulator's "
+        "stream has them; the others plain, standard shipping): latency of the urgent orders' "
+        "alerts, CPU per order offered:",
+        "",
+        "| offered | urgent | achieved | page p50 / p95 / p99 (ms) | seen "
+        "| CPU µs per order (each process) | total | orders/s the CPUs allow |",
+        "|---:|---:|---:|---|---:|---|---:|---:|",
+    ]
+    for rate, row in rows.items():
+        page, cpu = row["page"], row["cpu_us_per_order"]
+        total = sum(cpu.values())
+        each = ", ".join(f"{name} {value}" for name, value in cpu.items())
+        allowed = round(cpus * 1_000_000 / total) if total else "?"
+        lines.append(
+            f"| {rate}/s | {row['alerting_orders']} of {row['orders']} | "
+            f"{row['achieved_rate']}/s | {page['p50_ms']} / {page['p95_ms']} / "
+            f"**{page['p99_ms']}** | {page['seen']}/{row['alerting_orders']} | {each} | {total} "
+            f"| {allowed} |"
+        )
+    return lines
 
 
 def _e2e_cpu(e2e: dict[str, Any], cpus: int) -> list[str]:

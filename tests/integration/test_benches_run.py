@@ -9,7 +9,7 @@ import pytest
 from pymongo import monitoring
 from redis.asyncio import Redis
 
-from bench import document_bytes, ingest_cpu, tagger_cpu
+from bench import document_bytes, e2e_bench, ingest_cpu, tagger_cpu
 from bench.written_forms import RELEASE_BEFORE_FORMS, written_as_before
 from shared.settings import Settings
 
@@ -84,3 +84,18 @@ async def test_the_forms_written_now_take_bytes_off_the_release_befores_put_back
     assert all(getattr(module, name) for module, name in RELEASE_BEFORE_FORMS)
     assert now["bytes_per_order"] < before["bytes_per_order"] - 50
     assert now["customer_writes"]["bytes_per_order"] < before["customer_writes"]["bytes_per_order"]
+
+
+async def test_the_end_to_end_bench_measures_the_urgent_share_of_a_mixed_stream() -> None:
+    """The shop's-share row: only every sixth order is urgent, latency is taken over those, and
+    each of them reaches the page and the webhook (200 orders at 100/s, single ``POST /orders``)."""
+    results = await e2e_bench.run((), 2.0, {100: e2e_bench.SHOP_URGENT_SHARE})
+
+    row = results["with_a_shops_share"]["100"]
+    assert results["rates"] == {}
+    assert row["orders"] == 200
+    assert row["alerting_orders"] == 34  # orders 0, 6, 12, ... 198
+    assert row["accepted"] == 200
+    assert row["page"]["seen"] == row["webhook"]["seen"] == 34
+    assert 0 < row["page"]["p50_ms"] <= row["page"]["p99_ms"] < 60_000
+    assert set(row["cpu_us_per_order"]) >= {"ingest", "tagger", "notifier"}
