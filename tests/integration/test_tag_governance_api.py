@@ -267,3 +267,45 @@ async def test_a_rule_given_tag_named_from_a_fact_cannot_be_removed_by_hand(
 
     assert [a.status_code for a in answers] == [403] * len(derived), [a.text for a in answers]
     assert (await client.get(f"/orders/{plain}")).json()["tag_names"] == names
+
+
+async def test_an_orders_tag_is_judged_under_the_family_it_carries_not_the_catalogs_new_one(
+    api: tuple[httpx.AsyncClient, dict[str, str]],
+    mongo_db: AsyncDatabase[dict[str, Any]],
+    run_id: str,
+) -> None:
+    """A manager tagged an order ``loyal`` while it was a customer tag (managers only); the
+    catalog then moved it to a family without permissions. The order's tag keeps the family
+    it carries: an agent may not remove it there, and may where no order carries it."""
+    client, keys = api
+    plain, vip = f"{run_id}-PLAIN", f"{run_id}-VIP"
+    created = await client.post("/tags", json={"name": "loyal", "family": "customer"})
+    added = await client.post(
+        f"/orders/{plain}/tags", json={"add": ["loyal"]}, headers=as_role(keys, "manager")
+    )
+    await mongo_db["tag_catalog"].update_one({"name": "loyal"}, {"$set": {"family": "order-type"}})
+
+    by_agent = await client.post(
+        f"/orders/{plain}/tags", json={"remove": ["loyal"]}, headers=as_role(keys, "agent")
+    )
+    in_bulk = await client.post(
+        "/tags/bulk",
+        json={"order_nos": [vip, plain], "remove": ["loyal"]},
+        headers=as_role(keys, "agent"),
+    )
+    not_carried = await client.post(
+        "/tags/bulk", json={"order_nos": [vip], "remove": ["loyal"]}, headers=as_role(keys, "agent")
+    )
+    by_manager = await client.post(
+        f"/orders/{plain}/tags", json={"remove": ["loyal"]}, headers=as_role(keys, "manager")
+    )
+
+    assert created.status_code == 201, created.text
+    assert added.json()["outcome"] == "changed", added.text
+    for refused in (by_agent, in_bulk):
+        assert refused.status_code == 403, refused.text
+        assert refused.json()["detail"] == (
+            "tag 'loyal': the role 'agent' may not remove it by hand; needs one of: manager, admin"
+        )
+    assert not_carried.json()["outcomes"] == {vip: "unchanged"}, not_carried.text
+    assert by_manager.json()["outcome"] == "changed", by_manager.text
