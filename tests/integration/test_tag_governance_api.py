@@ -296,6 +296,21 @@ async def test_an_orders_tag_is_judged_under_the_family_it_carries_not_the_catal
     not_carried = await client.post(
         "/tags/bulk", json={"order_nos": [vip], "remove": ["loyal"]}, headers=as_role(keys, "agent")
     )
+    # by filter: checked as the catalog says up front, then judged on the order as it carries it
+    body = {"filter": {"customer_id": f"{run_id}-C2"}, "remove": ["loyal"]}
+    dry_run = await client.post("/tags/by-filter", json=body, headers=as_role(keys, "agent"))
+    started = await client.post(
+        "/tags/by-filter", json={**body, "confirm_count": 1}, headers=as_role(keys, "agent")
+    )
+    job_id = started.json()["job_id"]
+
+    async def job_done() -> bool:
+        job = await mongo_db["tag_jobs"].find_one({"job_id": job_id})
+        return job is not None and job["status"] == "done"
+
+    assert await eventually(job_done, within=30)
+    job = await mongo_db["tag_jobs"].find_one({"job_id": job_id})
+    kept = (await client.get(f"/orders/{plain}")).json()["tag_names"]
     by_manager = await client.post(
         f"/orders/{plain}/tags", json={"remove": ["loyal"]}, headers=as_role(keys, "manager")
     )
@@ -308,4 +323,9 @@ async def test_an_orders_tag_is_judged_under_the_family_it_carries_not_the_catal
             "tag 'loyal': the role 'agent' may not remove it by hand; needs one of: manager, admin"
         )
     assert not_carried.json()["outcomes"] == {vip: "unchanged"}, not_carried.text
+    assert dry_run.json()["would_touch"] == 1, dry_run.text
+    assert started.status_code == 202, started.text
+    assert job is not None
+    assert (job["processed"], job["changed"]) == (1, 0)
+    assert "loyal" in kept
     assert by_manager.json()["outcome"] == "changed", by_manager.text
