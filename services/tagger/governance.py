@@ -3,8 +3,8 @@
 Pure: given the catalog, the families and a manual change, allowed or a refusal that names the
 tag and the roles that may. A tag's permissions are its own, else its family's, else the
 defaults of ``TagPermissions`` (every role that may tag). Admins may always: they edit the
-catalog anyway. A tag is judged under one family (``family_of``): the one it carries where an
-order's tag is at hand, else the catalog's, else its name's. Removals are decided per order,
+catalog anyway. A tag is judged under one family (``family_of``): the catalog's, else the one
+it carries where an order's tag is at hand, else its name's. Removals are decided per order,
 where the tag's family and source are known (``manual.apply_manual`` with ``removal_refusal``).
 """
 
@@ -59,16 +59,16 @@ def role_of(key: ApiKey) -> str:
 def family_of(
     name: str, catalog: Mapping[str, CatalogTag], carried: str | None = None
 ) -> str | None:
-    """The one family a tag's permissions are judged under: the family the tag carries where
-    the tag is at hand (an order's tag: what a rule or a person gave it), else the catalog's,
-    else the one its name names (``region`` for ``region:south-china``, a tag named from a
-    rule's fact that the catalog does not store). Both the role check and the rule-given
-    check use it, so one tag on one order is never judged under two families."""
-    if carried is not None:
-        return carried
+    """The one family a tag's permissions are judged under: the catalog's (what the Tags page
+    shows, as admins set it now), else the one the tag carries where it is at hand (an order's
+    tag a rule named from a fact: ``south-china`` of the family ``region``), else the one its
+    name names (``region`` for ``region:south-china``). Both the role check and the
+    rule-given check use it, so one tag on one order is never judged under two families."""
     entry = catalog.get(name)
     if entry is not None and entry.family is not None:
         return entry.family
+    if carried is not None:
+        return carried
     return family_in_name(name)
 
 

@@ -170,9 +170,10 @@ def test_a_rule_given_tag_the_catalog_does_not_store_is_protected_as_its_family_
         )
 
 
-def test_a_tag_is_judged_under_the_family_it_carries_else_the_catalogs_else_its_names() -> None:
-    assert family_of("vip", CATALOG, carried="service") == "service"
+def test_a_tag_is_judged_under_the_catalogs_family_else_the_one_it_carries_else_its_names() -> None:
+    assert family_of("vip", CATALOG, carried="service") == "customer"  # as the Tags page says
     assert family_of("vip", CATALOG) == "customer"
+    assert family_of("south-china", CATALOG, carried="region") == "region"
     assert family_of("region:south-china", CATALOG) == "region"
     assert family_of("south-china", CATALOG) is None
 
@@ -223,20 +224,20 @@ def test_a_tag_whose_name_names_no_family_is_judged_by_role_and_rule_under_the_o
     assert removed.tags == []
 
 
-def test_a_tag_carrying_another_family_than_the_catalogs_is_judged_under_the_carried_one() -> None:
-    """``gift-wrap`` is a service tag now (any role may remove it); an order tagged when it was
-    a customer tag carries that family, whose permissions keep it for managers there."""
+def test_a_tag_carrying_another_family_than_the_catalogs_is_judged_as_the_catalog_says() -> None:
+    """``gift-wrap`` is a service tag now (any role may remove it, as the Tags page says); an
+    order tagged when it was a customer tag, whose permissions keep it for managers, carries
+    that family: the catalog's decides, for the role check and the rule check alike."""
     tagged_then = AppliedTag(
         name="gift-wrap", family="customer", source=TagSource.MANUAL, by="mei", reason="asked",
         at=AT,
     )  # fmt: skip
-    carrying, other = [tagged_then], []
-    refused = removal_refusals([carrying, other], ["gift-wrap"], "agent", CATALOG, FAMILIES)
+    assert removal_refusals([[tagged_then]], ["gift-wrap"], "agent", CATALOG, FAMILIES) == []
+    assert removal_refusal("agent", CATALOG, FAMILIES)(tagged_then) is None
+    vip_then = tagged_then.model_copy(update={"name": "vip", "family": "service"})
+    refused = removal_refusals([[vip_then]], ["vip"], "agent", CATALOG, FAMILIES)
     assert [r.allowed for r in refused] == [("manager", "admin")]
-    assert removal_refusal("agent", CATALOG, FAMILIES)(tagged_then) == str(refused[0])
-    # where no named order carries it, the catalog's family judges: agents may
-    assert removal_refusals([other], ["gift-wrap"], "agent", CATALOG, FAMILIES) == []
-    assert removal_refusals([carrying], ["gift-wrap"], "admin", CATALOG, FAMILIES) == []
+    assert removal_refusal("agent", CATALOG, FAMILIES)(vip_then) == str(refused[0])
 
 
 # ── names and near-duplicates ───────────────────────────────────────────────────────────
