@@ -3,12 +3,13 @@
 Every variable is prefixed ``ORDERTAG_``; nested groups use ``__`` (``ORDERTAG_TOPICS__ORDERS``).
 """
 
+import ipaddress
 from enum import StrEnum
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from shared.auth import ApiKey, default_api_keys
 
@@ -97,6 +98,32 @@ class Settings(BaseSettings):
     tracing_endpoint: str = "http://127.0.0.1:4318"  # the collector's base; /v1/traces appended
     # share of new traces kept; a trace started by a caller keeps the caller's decision
     tracing_sample_ratio: float = Field(default=1.0, ge=0.0, le=1.0)
+
+    # The reverse proxies (addresses or networks, comma-separated: "10.244.0.0/16,10.0.0.5")
+    # whose X-Forwarded-For and X-Forwarded-Proto a service believes: the client's address (the
+    # support page's sign-in limit per address, the access log) and scheme (the OpenID Connect
+    # callback's https) as the proxy saw them. Unset: none, so a client cannot name itself;
+    # behind the ingress or a TLS proxy, set it to the proxy's network (docs/operations.md).
+    forwarded_allow_ips: Annotated[tuple[str, ...], NoDecode] = ()
+
+    @field_validator("forwarded_allow_ips", mode="before")
+    @classmethod
+    def _addresses_or_networks(cls, value: object) -> object:
+        """Refuse at start what uvicorn would take as a name and never match (``10.0.0.1/8``,
+        a typo): a proxy that is not trusted silently makes every client the proxy."""
+        if not isinstance(value, str):
+            return value
+        found = tuple(part.strip() for part in value.split(",") if part.strip())
+        for part in found:
+            if part == "*":
+                raise ValueError(
+                    "'*': name the proxies' addresses or networks (0.0.0.0/0 if every peer is one)"
+                )
+            try:
+                ipaddress.ip_network(part)  # an address is a network of one
+            except ValueError as error:
+                raise ValueError(f"{part!r} is not an IP address or network: {error}") from None
+        return found
 
     @field_validator("mongo_write_concern")
     @classmethod

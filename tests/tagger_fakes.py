@@ -6,10 +6,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from services.tagger.governance import Refusal, refusals
 from services.tagger.manual import ManualChange, TagChangeRefused
 from services.tagger.outcomes import EditResult
 from services.tagger.queries import OrderFilter
-from services.tagger.rules.schema import CatalogTag
+from services.tagger.rules.schema import CatalogTag, Family
 from services.tagger.store import TagExists
 
 
@@ -88,12 +89,24 @@ class InMemoryOrders:
 
 class FakeEditing:
     """``TagEditing`` as the commands see it: refuses tags outside the catalog, reports an
-    outcome per order (the real rules of a change are ``manual.py``'s, tested on their own)."""
+    outcome per order (the real rules of a change are ``manual.py``'s, tested on their own).
+    Its orders carry names only: a removal is judged as the catalog says."""
 
-    def __init__(self, catalog: InMemoryCatalog, orders: InMemoryOrders) -> None:
+    def __init__(
+        self,
+        catalog: InMemoryCatalog,
+        orders: InMemoryOrders,
+        families: Mapping[str, Family] | None = None,
+    ) -> None:
         self._catalog = catalog
         self._orders = orders
+        self._families = families or {}
         self.refuse: dict[str, str] = {}  # order_no -> reason, for refusals per order
+
+    async def removal_refusals(self, order_nos: list[str], change: ManualChange) -> list[Refusal]:
+        if change.role is None:
+            return []
+        return refusals((), change.remove, change.role, self._catalog.tags, self._families)
 
     async def check(self, change: ManualChange) -> None:
         for name in change.add:

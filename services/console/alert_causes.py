@@ -4,10 +4,9 @@ reasons in the reader's language. An alert quotes its tags' reasons in the rules
 the order's tags rendered in those words and in the reader's give the translation. The page
 words the kind and severity (``OT.alertCause``).
 
-The routing file's own words for a severity (``why``, and its translations) are the
-notifier's: the console's process does not load that file. A rule's ``why`` is written in
-English (its ``whys`` translate it for the support page), so English pages show it and other
-languages show the severity's word alone."""
+A routing rule's ``why`` is stored with the cause as the routing file writes it; the console's
+process does not load that file, so its words in the reader's language are the ones the
+notifier recorded (``services/notifier/why_words.py``), else the ``why`` itself."""
 
 from collections.abc import Mapping
 from typing import Any
@@ -15,11 +14,10 @@ from typing import Any
 from pymongo.asynchronous.database import AsyncDatabase
 
 from services.notifier.reasons import readable_causes, translations_of
+from services.notifier.why_words import why_words_in
 from services.tagger.builtin_labels import reason_labels
 from services.tagger.rules.reasons import ReasonTemplates
 from shared.stored_tags import readable_tags
-
-ROUTING_LANGUAGE = "en"  # the language a routing rule's ``why`` is written in
 
 
 async def with_causes(
@@ -36,22 +34,24 @@ async def with_causes(
         translations[order["order_no"]] = translations_of(
             readable_tags(order, templates), readable_tags(order, in_reader)
         )
-    own_words = language == ROUTING_LANGUAGE
+    whys = await why_words_in(
+        database,
+        (cause["severity_why"] for alert in alerts for cause in alert.get("causes") or []),
+        language,
+    )
     return [
-        {**alert, "causes": _causes(alert, translations.get(alert["order_no"], {}), own_words)}
+        {**alert, "causes": _causes(alert, translations.get(alert["order_no"], {}), whys)}
         for alert in alerts
     ]
 
 
 def _causes(
-    alert: dict[str, Any], translations: Mapping[str, str], own_words: bool
+    alert: dict[str, Any], translations: Mapping[str, str], whys: Mapping[str, str]
 ) -> list[dict[str, Any]]:
     """The causes that hold, most severe first; none holds once the alert is resolved: then the
-    ones it was raised for. A rule's ``why`` only in its own words' language ("": not shown)."""
-    causes = readable_causes(alert, translations) or readable_causes(
+    ones it was raised for."""
+    return readable_causes(alert, translations, whys) or readable_causes(
         {**alert, "causes": [{**c, "cleared_at": None} for c in alert.get("causes") or []]},
         translations,
+        whys,
     )
-    return [
-        cause if own_words or cause["why"] is None else {**cause, "why": ""} for cause in causes
-    ]

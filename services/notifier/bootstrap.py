@@ -24,6 +24,7 @@ from services.notifier.routing import Routing, load_routing
 from services.notifier.sessions import RevokedSessions
 from services.notifier.settings import NotifierSettings
 from services.notifier.store import AlertStore
+from services.notifier.why_words import record_why_words
 from shared.errors import MONGO_OUTAGES
 from shared.events import Alert
 from shared.kafka import ensure_topics, make_broker, make_producer
@@ -150,6 +151,8 @@ async def bootstrap(settings: NotifierSettings) -> AsyncIterator[Notifier]:
         if role.runs_consumer():
             # the consumer needs the unique alert_id index before its first insert: wait for it
             await through_outages(store.ensure_indexes, "ensure_indexes")
+            # the words of the whys its alerts will store, for the console (why_words.py)
+            await through_outages(lambda: record_why_words(database, routing), "record_whys")
             subscribe_tagged_orders(broker, settings, alerting)
             stack.push_async_callback(_stop_consumer, notifier)
             dispatcher.start()

@@ -168,8 +168,12 @@ class SeverityRule(_Strict):
     severity: Severity
     when: Condition
     why: str = Field(min_length=1, max_length=200)
-    # ``why`` in other languages, for the support page (zh-CN: "…"); the channels send ``why``
-    whys: dict[str, str] = Field(default_factory=dict)
+    # ``why`` in other languages, for the support page and the console (zh-CN: "…"), keyed by
+    # a language they speak (as ``team_names``: a misspelt zh_CN is refused at load); the
+    # channels send ``why``, which alerts store
+    whys: dict[Language, Annotated[str, Field(min_length=1, max_length=200)]] = Field(
+        default_factory=dict
+    )
 
 
 class Route(_Strict):
@@ -237,6 +241,16 @@ class Routing(_Strict):
         if len(set(kinds)) != len(kinds):
             raise ValueError("one route per team and kind: an alert holds one reason per kind")
         return self
+
+    def why_words(self) -> dict[str, dict[Language, str]]:
+        """Each severity rule's ``why`` (as alerts store it) with its words in other languages,
+        for the rules that give some."""
+        return {
+            rule.why: rule.whys
+            for route in self.routes
+            for rule in route.severity_rules
+            if rule.whys
+        }
 
     def whys_in(self, language: str) -> dict[str, str]:
         """Each severity rule's ``why`` (as alerts store it) in ``language``, where the file

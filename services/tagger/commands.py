@@ -5,11 +5,11 @@ import asyncio
 import contextlib
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, NoReturn, Protocol
 
 from services.tagger.errors import Conflict, Gone, Invalid, NotFound
-from services.tagger.governance import check_change
+from services.tagger.governance import Refusal, check_change, forbidden, refusals
 from services.tagger.manual import ManualChange
 from services.tagger.outcomes import EditResult
 from services.tagger.queries import OrderFilter
@@ -29,6 +29,10 @@ class Editing(Protocol):
     """The manual-change use case (``editing.TagEditing``)."""
 
     async def check(self, change: ManualChange) -> None: ...
+
+    async def removal_refusals(
+        self, order_nos: list[str], change: ManualChange
+    ) -> list[Refusal]: ...
 
     async def change(
         self, order_nos: list[str], change: ManualChange, operation: str
@@ -98,15 +102,24 @@ class TagCommands:
         self, order_nos: list[str], change: ManualChange, *, role: str
     ) -> dict[str, EditResult]:
         """Apply ``change`` to each order (once: a fresh operation id per request), if ``role``
-        may add and remove its tags by hand."""
-        await self.check_permissions(change, role)
+        may add its tags and remove them from these orders by hand (each judged under the
+        family the order's tag carries: ``governance.family_of``)."""
+        change = replace(change, role=role)
+        catalog = await self._store.catalog()
+        found = refusals(change.add, (), role, catalog, self.families)
+        found += await self._editing.removal_refusals(order_nos, change)
+        if found:  # refused as a whole, before any order changes
+            raise forbidden(found)
         raw = await self._editing.change(order_nos, change, f"request:{uuid.uuid4().hex}")
         return {order_no: EditResult.of(value) for order_no, value in raw.items()}
 
     async def change_by_filter(
         self, which: OrderFilter, change: ManualChange, confirm_count: int | None, *, role: str
     ) -> DryRun | JobStarted:
-        """Without ``confirm_count`` a dry run; with the count the dry run gave, a job."""
+        """Without ``confirm_count`` a dry run; with the count the dry run gave, a job. Its
+        orders are not at hand yet: the change is checked as the catalog says, and the job
+        judges each order's tag again under the family it carries."""
+        change = replace(change, role=role)
         await self.check_permissions(change, role)
         await self._editing.check(change)
         count = await self._orders.count(which)
@@ -120,7 +133,8 @@ class TagCommands:
         return JobStarted(await self._jobs.start("tag_by_filter", which, change, count), count)
 
     async def check_permissions(self, change: ManualChange, role: str) -> None:
-        """403 naming each tag the role may not add or remove (the catalog's permissions)."""
+        """403 naming each tag the role may not add or remove, the tags not at hand (the
+        catalog's permissions: ``governance.refusals``)."""
         catalog = await self._store.catalog()
         check_change(change.add, change.remove, role, catalog, self.families)
 

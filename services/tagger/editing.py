@@ -21,10 +21,15 @@ from typing import Any
 import structlog
 from pymongo import UpdateOne
 
-from services.tagger.governance import rule_given_protected
+from services.tagger.governance import (
+    ALWAYS_ALLOWED,
+    Refusal,
+    removal_refusal,
+    removal_refusals,
+)
 from services.tagger.manual import (
     ManualChange,
-    RuleTagProtected,
+    RemovalForbidden,
     TagChangeRefused,
     apply_manual,
     check_tags,
@@ -32,6 +37,7 @@ from services.tagger.manual import (
 from services.tagger.order_record import HistoryEntry, OrderRecord
 from services.tagger.outcomes import EditOutcome, EditResult
 from services.tagger.rules.book import RuleBook
+from services.tagger.rules.schema import Family
 from services.tagger.store import OrderStore
 from services.tagger.tagging import stored_changes_tagged, tagged_event_for, until_no_conflicts
 from shared.events import OrderTagged
@@ -71,6 +77,23 @@ class TagEditing:
     async def check(self, change: ManualChange) -> None:
         check_tags(change.add, await self._store.catalog(), self._allow_free_tags)
 
+    async def removal_refusals(self, order_nos: list[str], change: ManualChange) -> list[Refusal]:
+        """Each tag the change's role may not remove from these orders, judged under the family
+        each order's tag carries (``governance.removal_refusals``)."""
+        if not change.remove or change.role in (None, ALWAYS_ALLOWED):
+            return []
+        records = await self._store.load(list(dict.fromkeys(order_nos)))
+        return removal_refusals(
+            (record.tags for record in records.values()),
+            change.remove,
+            change.role,
+            await self._store.catalog(),
+            self._families(),
+        )
+
+    def _families(self) -> dict[str, Family]:
+        return {family.name: family for family in self._rules.current.families}
+
     async def change(
         self, order_nos: list[str], change: ManualChange, operation: str
     ) -> dict[str, EditResult]:
@@ -95,8 +118,7 @@ class TagEditing:
     ) -> set[str]:
         catalog = await self._store.catalog()
         exclusive = self._rules.current.exclusive_families
-        families = {family.name: family for family in self._rules.current.families}
-        protected = rule_given_protected(catalog, families)
+        refuse_removal = removal_refusal(change.role, catalog, self._families())
         records = await self._store.load(order_nos)
         now = datetime.now(UTC)
         changed: list[OrderRecord] = []
@@ -119,9 +141,9 @@ class TagEditing:
                     exclusive_families=exclusive,
                     max_tags=self._max_tags,
                     at=now,
-                    protected=protected,
+                    refuse_removal=refuse_removal,
                 )
-            except RuleTagProtected as error:
+            except RemovalForbidden as error:
                 results[order_no] = EditResult(EditOutcome.FORBIDDEN, str(error))
                 continue
             except TagChangeRefused as error:

@@ -102,7 +102,7 @@ class Jobs:
         """Record (and, on a jobs replica, start) a manual tag change of the orders of ``which``;
         ``after`` says what to do once every order is changed."""
         spec: dict[str, Any] = {"add": list(change.add), "remove": list(change.remove)}
-        spec |= {"by": change.by, "reason": change.reason}
+        spec |= {"by": change.by, "reason": change.reason, "role": change.role}
         return await self._record(kind, which, total, {"after": after or {}, "change": spec})
 
     async def start_backfill(self, which: OrderFilter, backfill: "Backfill", total: int) -> str:
@@ -261,7 +261,9 @@ class Jobs:
         if editing is None:
             raise RuntimeError("a tag change reached a replica that cannot edit tags")
         spec = job["change"]
-        change = ManualChange(tuple(spec["add"]), tuple(spec["remove"]), spec["by"], spec["reason"])
+        change = ManualChange(
+            tuple(spec["add"]), tuple(spec["remove"]), spec["by"], spec["reason"], spec.get("role")
+        )
 
         async def manual(job: dict[str, Any], order_nos: list[str]) -> int:
             results = await editing.change(order_nos, change, f"job:{job['job_id']}")

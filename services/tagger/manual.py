@@ -16,8 +16,9 @@ class TagChangeRefused(ValueError):
     """A manual change breaks a rule of the catalog; the message says which and why."""
 
 
-class RuleTagProtected(TagChangeRefused):
-    """The change removes a tag a rule gave, and the catalog does not let people do that."""
+class RemovalForbidden(TagChangeRefused):
+    """The change removes a tag the catalog's permissions keep: the role may not remove it by
+    hand, or a rule gave it and people may not remove that (``governance.removal_refusal``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +27,9 @@ class ManualChange:
     remove: tuple[str, ...]
     by: str
     reason: str = "added by hand"
+    # the staff role the change is made as, judged per order where the tags are at hand;
+    # None: a change the system makes for an admin (a rename or merge)
+    role: str | None = None
 
 
 def check_tags(
@@ -50,19 +54,16 @@ def apply_manual(
     exclusive_families: set[str],
     max_tags: int,
     at: datetime,
-    protected: Callable[[AppliedTag], bool] = lambda tag: False,
+    refuse_removal: Callable[[AppliedTag], str | None] = lambda tag: None,
 ) -> TagChange:
     """Remove, then add; adding a tag of an exclusive family drops the family's other tags
     (adding "urgent" removes "regular"). Past ``max_tags`` the change is refused. Removing a
-    tag a rule gave is refused when it is ``protected`` (``governance.rule_given_protected``)."""
+    tag is refused when ``refuse_removal`` says why (``governance.removal_refusal``)."""
     removing = set(change.remove)
     for tag in current:
-        if tag.name in removing and protected(tag):
-            raise RuleTagProtected(
-                f"tag {tag.name!r} was given by rule {tag.rule_id} and the catalog does not "
-                "let it be removed by hand (permissions.remove_rule_given): change the rule "
-                "or the catalog"
-            )
+        why = refuse_removal(tag) if tag.name in removing else None
+        if why is not None:
+            raise RemovalForbidden(why)
     adding: list[AppliedTag] = []
     for name in dict.fromkeys(change.add):
         entry = catalog.get(name)

@@ -1,7 +1,8 @@
 """An order's alerts, on its console page and its customer's, give their causes as the support
-page does, in the reader's language: "紧急 · 提示（默认级别）：加急快递 配送 → 紧急", not the
-English the alert stores for the channels. The notifier raises them on its default routing
-file from what the tagger tagged, on the real stack; Debian's Chromium reads the pages."""
+page does, in the reader's language, its routing rule's why included: "紧急 · 警告（VIP 或高价值
+客户的紧急订单（金额较小））：加急快递 配送 → 紧急", not the English the alert stores for the
+channels. The notifier raises them on its default routing file from what the tagger tagged, on
+the real stack; Debian's Chromium reads the pages."""
 
 from pathlib import Path
 from typing import Any
@@ -11,8 +12,8 @@ from playwright.async_api import async_playwright, expect
 from pymongo.asynchronous.database import AsyncDatabase
 
 from services.notifier.app import create_app as notifier_app
-from services.notifier.routing import default_why
-from services.notifier.settings import NotifierSettings
+from services.notifier.routing import default_why, load_routing
+from services.notifier.settings import DEFAULT_ROUTING_FILE, NotifierSettings
 from services.tagger.settings import TaggerSettings
 from shared.events import AlertKind, Severity
 from tests.conftest import eventually
@@ -28,14 +29,16 @@ LEVELS = {
 }
 
 
+WHYS_IN_CHINESE = load_routing(DEFAULT_ROUTING_FILE).whys_in("zh-CN")
+
+
 def cause_line(cause: dict[str, Any], reason: str, lang: str) -> str:
-    """The urgent cause as the support page says it, its reason as the order page shows it."""
+    """The urgent cause as the support page says it, its reason as the order page shows it:
+    the routing rule's why in the reader's language (the file words each in Chinese)."""
     level = LEVELS[lang][cause["severity"]]
-    by_default = cause["severity_why"] == default_why(AlertKind.URGENT, Severity(cause["severity"]))
-    if lang == "zh-CN":  # a routing rule's why is English: the severity's word alone
-        return f"紧急 · {level}{'（默认级别）' if by_default else ''}：{reason}"
-    why = " (default)" if by_default else f" ({cause['severity_why']})"
-    return f"Urgent · {level}{why}: {reason}"
+    if lang == "zh-CN":
+        return f"紧急 · {level}（{WHYS_IN_CHINESE[cause['severity_why']]}）：{reason}"
+    return f"Urgent · {level} ({cause['severity_why']}): {reason}"
 
 
 async def test_an_orders_alerts_give_their_causes_in_the_readers_words_on_both_pages(
@@ -45,9 +48,13 @@ async def test_an_orders_alerts_give_their_causes_in_the_readers_words_on_both_p
     run_id: str,
     tmp_path: Path,
 ) -> None:
-    # an order urgent to the end: its alert stays open, its urgent cause holding
+    # an order urgent to the end (its alert stays open, its urgent cause holding), of a VIP or
+    # high-value customer: a severity rule of the routing file words its cause
     urgent = await mongo_db["orders"].find_one(
-        {"tag_names": "urgent", "status": {"$in": ["pending", "processed"]}}
+        {
+            "$and": [{"tag_names": "urgent"}, {"tag_names": {"$in": ["vip", "high-value"]}}],
+            "status": {"$in": ["pending", "processed"]},
+        }
     )
     assert urgent is not None
     order_no = urgent["order_no"]
@@ -66,6 +73,7 @@ async def test_an_orders_alerts_give_their_causes_in_the_readers_words_on_both_p
     async with served_app(notifier_app(notifier_settings)), async_playwright() as playwright:
         alert = await eventually(raised, within=60)
         cause = next(c for c in alert["causes"] if c["kind"] == "urgent")
+        assert cause["severity_why"] != default_why(AlertKind.URGENT, Severity(cause["severity"]))
         assert any("→ urgent" in stored for stored in alert["reasons"])  # English, for channels
         browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         for lang in ("zh-CN", "en"):

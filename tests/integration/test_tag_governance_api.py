@@ -267,3 +267,39 @@ async def test_a_rule_given_tag_named_from_a_fact_cannot_be_removed_by_hand(
 
     assert [a.status_code for a in answers] == [403] * len(derived), [a.text for a in answers]
     assert (await client.get(f"/orders/{plain}")).json()["tag_names"] == names
+
+
+async def test_an_orders_tag_is_judged_under_the_catalogs_family_not_the_one_it_carried(
+    api: tuple[httpx.AsyncClient, dict[str, str]],
+    mongo_db: AsyncDatabase[dict[str, Any]],
+    run_id: str,
+) -> None:
+    """A manager tagged two orders ``loyal`` while it was a customer tag (managers only); the
+    catalog then moved it to a family without permissions. The Tags page says any role may
+    remove it now, and so does the API, for one order and in bulk, though the orders' tags
+    still carry the old family."""
+    client, keys = api
+    plain, vip = f"{run_id}-PLAIN", f"{run_id}-VIP"
+    created = await client.post("/tags", json={"name": "loyal", "family": "customer"})
+    added = await client.post(
+        "/tags/bulk",
+        json={"order_nos": [plain, vip], "add": ["loyal"]},
+        headers=as_role(keys, "manager"),
+    )
+    before_the_move = await client.post(
+        f"/orders/{plain}/tags", json={"remove": ["loyal"]}, headers=as_role(keys, "agent")
+    )
+    await mongo_db["tag_catalog"].update_one({"name": "loyal"}, {"$set": {"family": "order-type"}})
+
+    by_agent = await client.post(
+        f"/orders/{plain}/tags", json={"remove": ["loyal"]}, headers=as_role(keys, "agent")
+    )
+    in_bulk = await client.post(
+        "/tags/bulk", json={"order_nos": [vip], "remove": ["loyal"]}, headers=as_role(keys, "agent")
+    )
+
+    assert created.status_code == 201, created.text
+    assert added.json()["outcomes"] == {plain: "changed", vip: "changed"}, added.text
+    assert before_the_move.status_code == 403, before_the_move.text
+    assert by_agent.json()["outcome"] == "changed", by_agent.text
+    assert in_bulk.json()["outcomes"] == {vip: "changed"}, in_bulk.text

@@ -1,6 +1,7 @@
 """deploy/docker-compose.yml and deploy/k8s cannot run here: check that every variable they set is
 a setting of the service that gets it, and that production refuses development defaults."""
 
+import ipaddress
 import json
 import os
 import re
@@ -206,12 +207,21 @@ def start(
 ) -> FastAPI:
     """``python -m services.<service> ARGS`` with only ``environment``, up to where it would serve:
     its settings, ``shared.serve``'s checks and its app (no logging setup, no server)."""
+    app, _ = serving(service, args, environment, monkeypatch)
+    return app
+
+
+def serving(
+    service: str, args: list[str], environment: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> tuple[FastAPI, dict[str, Any]]:
+    """``start``, and the options the service hands uvicorn."""
     for name in [name for name in os.environ if name.startswith("ORDERTAG_")]:
         monkeypatch.delenv(name)
     for name, value in environment.items():
         monkeypatch.setenv(name, value)
-    apps: list[FastAPI] = []
-    monkeypatch.setattr(serve, "uvicorn", SimpleNamespace(run=lambda app, **_: apps.append(app)))
+    runs: list[tuple[FastAPI, dict[str, Any]]] = []
+    run = SimpleNamespace(run=lambda app, **options: runs.append((app, options)))
+    monkeypatch.setattr(serve, "uvicorn", run)
     for quiet in ("configure_logging", "dump_tasks_on_sigusr1", "tune_gc"):
         monkeypatch.setattr(serve, quiet, lambda *_, **__: None)
     if service == "ingest":
@@ -221,8 +231,8 @@ def start(
     else:
         monkeypatch.setattr(sys, "argv", ["services.notifier", *args])
         notifier_main()
-    [app] = apps
-    return app
+    [served] = runs
+    return served
 
 
 @pytest.mark.parametrize("deployment", service_workloads(), ids=lambda d: d["metadata"]["name"])
@@ -253,6 +263,52 @@ def test_every_compose_service_starts_with_what_compose_gives_it(
 
     assert environment["ORDERTAG_ENV"] == "production"
     assert app.routes
+
+
+BEHIND_THE_INGRESS = {"api", "web"}  # the components network-policies.yaml lets it reach
+
+
+@pytest.mark.parametrize("deployment", service_workloads(), ids=lambda d: d["metadata"]["name"])
+def test_every_kubernetes_workload_believes_forwarded_headers_from_private_addresses_only(
+    deployment: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The ingress controller's pods have private addresses; only they and the monitoring
+    namespace reach a service's HTTP port (test_k8s_network_policies.py), so the workloads behind
+    the Ingress see the client's address and https, and no public address is believed."""
+    service = pod_labels(deployment)["app.kubernetes.io/name"]
+    [container] = deployment["spec"]["template"]["spec"]["containers"]
+
+    _, options = serving(
+        service, container.get("args", []), kubernetes_environment(deployment), monkeypatch
+    )
+
+    networks = [ipaddress.ip_network(n) for n in options["forwarded_allow_ips"]]
+    assert networks
+    assert all(network.is_private for network in networks), networks
+    assert options["proxy_headers"] is True
+    if pod_labels(deployment)["app.kubernetes.io/component"] in BEHIND_THE_INGRESS:
+        controller = ipaddress.ip_address("10.244.3.7")  # a pod of a usual pod network
+        assert any(controller in network for network in networks)
+
+
+@pytest.mark.parametrize("service", SETTINGS_BY_SERVICE)
+def test_compose_services_believe_forwarded_headers_only_from_the_proxy_the_operator_names(
+    service: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No proxy runs in the Compose file: by default nobody's headers are believed (a client
+    could name itself); the operator names the one in front (the network's gateway)."""
+    environment = compose_environment(service)
+    args = compose()["services"][service]["command"][3:]
+    behind_a_proxy = environment | {"ORDERTAG_FORWARDED_ALLOW_IPS": "172.30.80.1"}
+
+    _, by_default = serving(service, args, environment, monkeypatch)
+    _, named_proxy = serving(service, args, behind_a_proxy, monkeypatch)
+
+    assert (by_default["proxy_headers"], by_default["forwarded_allow_ips"]) == (False, [])
+    assert (named_proxy["proxy_headers"], named_proxy["forwarded_allow_ips"]) == (
+        True,
+        ["172.30.80.1"],
+    )
 
 
 def secrets_holding(deployment: dict[str, Any], variable: str) -> set[str]:

@@ -113,6 +113,29 @@ def test_a_routing_rules_why_reads_in_the_readers_language_where_the_file_words_
     assert all("zh-CN" in rule.whys for rule in every_rule)  # the default file words each
 
 
+def test_a_rules_whys_are_keyed_by_a_language_the_pages_speak_and_are_one_why_long() -> None:
+    routing = load_routing(DEFAULT_ROUTING_FILE)
+    words = routing.why_words()
+    assert words["urgent order of 10,000 or more"] == {"zh-CN": "金额 10,000 及以上的紧急订单"}
+    assert len(words) == sum(len(route.severity_rules) for route in routing.routes)
+
+    def with_whys(whys: dict[str, str]) -> dict[str, object]:
+        data = routing.model_dump(mode="json")
+        data["routes"][0]["severity_rules"][0]["whys"] = whys
+        return data
+
+    for whys, where in [
+        ({"zh_CN": "紧急订单"}, r"whys\.zh_CN"),  # misspelt: the page would never show it
+        ({"fr": "commande urgente"}, r"whys\.fr"),
+        ({"zh-CN": ""}, r"whys\.zh-CN"),
+        ({"zh-CN": "紧" * 201}, r"whys\.zh-CN"),
+    ]:
+        with pytest.raises(ValidationError, match=where):
+            Routing.model_validate(with_whys(whys))
+    plain = Routing.model_validate(with_whys({}))
+    assert "urgent order of a VIP or high-value customer" not in plain.why_words()
+
+
 def test_teams_are_named_in_the_readers_language_where_the_file_names_them() -> None:
     routing = load_routing(DEFAULT_ROUTING_FILE)
 

@@ -1,5 +1,6 @@
 """Tag governance, pure: permissions per tag or family, rule-given tags, near-duplicate names."""
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import pytest
@@ -10,12 +11,15 @@ from services.tagger.errors import Conflict
 from services.tagger.governance import (
     ChangeForbidden,
     check_change,
+    family_of,
+    removal_refusal,
+    removal_refusals,
     role_of,
-    rule_given_protected,
 )
 from services.tagger.http.models import CatalogTagIn, RenameIn
-from services.tagger.manual import ManualChange, RuleTagProtected, apply_manual
+from services.tagger.manual import ManualChange, RemovalForbidden, apply_manual
 from services.tagger.rules.book import RuleBook
+from services.tagger.rules.engine import TagChange
 from services.tagger.rules.schema import CatalogTag, Family, TagPermissions
 from services.tagger.settings import DEFAULT_RULES_FILE
 from services.tagger.tag_names import comparable, likely_duplicates, near_duplicates
@@ -95,11 +99,11 @@ def rule_vip() -> AppliedTag:
 
 
 def test_a_tag_a_rule_gave_cannot_be_removed_by_hand_unless_the_catalog_allows_it() -> None:
-    protected = rule_given_protected(CATALOG, FAMILIES)
+    refused = removal_refusal(None, CATALOG, FAMILIES)
     rule_given = {name: rule_vip().model_copy(update={"name": name}) for name in CATALOG}
-    assert {name for name, tag in rule_given.items() if protected(tag)} == {"vip", "gift-wrap"}
+    assert {name for name, tag in rule_given.items() if refused(tag)} == {"vip", "gift-wrap"}
     change = ManualChange((), ("vip",), "mei")
-    with pytest.raises(RuleTagProtected, match=r"'vip' was given by rule customer\.vip"):
+    with pytest.raises(RemovalForbidden, match=r"'vip' was given by rule customer\.vip"):
         apply_manual(
             [rule_vip()],
             change,
@@ -107,7 +111,7 @@ def test_a_tag_a_rule_gave_cannot_be_removed_by_hand_unless_the_catalog_allows_i
             exclusive_families=set(),
             max_tags=20,
             at=AT,
-            protected=protected,
+            refuse_removal=refused,
         )
     # the same tag set by a person may be removed; so may a rule's "callback" (allowed)
     manual_vip = AppliedTag(
@@ -121,7 +125,7 @@ def test_a_tag_a_rule_gave_cannot_be_removed_by_hand_unless_the_catalog_allows_i
         exclusive_families=set(),
         max_tags=20,
         at=AT,
-        protected=protected,
+        refuse_removal=refused,
     )
     assert result.tags == []
 
@@ -132,9 +136,10 @@ def test_the_default_rule_set_keeps_vip_for_managers_and_lets_agents_clear_urgen
     with pytest.raises(ChangeForbidden, match="needs one of: manager, admin"):
         check_change(["vip"], [], "agent", rules.catalog, families)
     check_change(["urgent"], ["urgent"], "agent", rules.catalog, families)
-    protected = rule_given_protected(rules.catalog, families)
-    assert protected(rule_vip())
-    assert not protected(rule_vip().model_copy(update={"name": "urgent", "family": "priority"}))
+    refused = removal_refusal("agent", rules.catalog, families)
+    assert refused(rule_vip())  # by the role, and as a rule's tag
+    assert removal_refusal("manager", rules.catalog, families)(rule_vip())  # as a rule's tag
+    assert refused(rule_vip().model_copy(update={"name": "urgent", "family": "priority"})) is None
 
 
 @pytest.mark.parametrize(
@@ -153,7 +158,7 @@ def test_a_rule_given_tag_the_catalog_does_not_store_is_protected_as_its_family_
         name=name, family=family, source=TagSource.RULE, rule_id=family, rule_version=1,
         reason="r", at=AT,
     )  # fmt: skip
-    with pytest.raises(RuleTagProtected, match=f"'{name}' was given by rule {family}"):
+    with pytest.raises(RemovalForbidden, match=f"'{name}' was given by rule {family}"):
         apply_manual(
             [given],
             ManualChange((), (name,), "mei"),
@@ -161,8 +166,78 @@ def test_a_rule_given_tag_the_catalog_does_not_store_is_protected_as_its_family_
             exclusive_families=set(),
             max_tags=20,
             at=AT,
-            protected=rule_given_protected(rules.catalog, families),
+            refuse_removal=removal_refusal("manager", rules.catalog, families),
         )
+
+
+def test_a_tag_is_judged_under_the_catalogs_family_else_the_one_it_carries_else_its_names() -> None:
+    assert family_of("vip", CATALOG, carried="service") == "customer"  # as the Tags page says
+    assert family_of("vip", CATALOG) == "customer"
+    assert family_of("south-china", CATALOG, carried="region") == "region"
+    assert family_of("region:south-china", CATALOG) == "region"
+    assert family_of("south-china", CATALOG) is None
+
+
+REGION = Family(
+    name="region", permissions=TagPermissions(remove=("manager",), remove_rule_given=True)
+)
+
+
+def remove_by_hand(
+    tags: list[AppliedTag], change: ManualChange, refuse: Callable[[AppliedTag], str | None]
+) -> TagChange:
+    return apply_manual(
+        tags,
+        change,
+        catalog=CATALOG,
+        exclusive_families=set(),
+        max_tags=20,
+        at=AT,
+        refuse_removal=refuse,
+    )
+
+
+def rule_south() -> AppliedTag:
+    """A rule-given tag whose name names no family, carried with the rule's family."""
+    return AppliedTag(
+        name="south-china", family="region", source=TagSource.RULE, rule_id="region.by-province",
+        rule_version=1, reason="shipped to 广东", at=AT,
+    )  # fmt: skip
+
+
+def test_a_tag_whose_name_names_no_family_is_judged_by_role_and_rule_under_the_one_it_carries() -> (
+    None
+):
+    """Its family keeps removals for managers and lets them remove a rule's: an agent may not
+    (its name alone would have let every role), a manager may, though a rule gave it."""
+    families = {**FAMILIES, "region": REGION}
+    change = ManualChange((), ("south-china",), "ana")
+    found = removal_refusals([[rule_south()]], change.remove, "agent", CATALOG, families)
+    assert [str(r) for r in found] == [
+        "tag 'south-china': the role 'agent' may not remove it by hand; "
+        "needs one of: manager, admin"
+    ]
+    with pytest.raises(RemovalForbidden, match="the role 'agent' may not remove"):
+        remove_by_hand([rule_south()], change, removal_refusal("agent", CATALOG, families))
+    assert removal_refusals([[rule_south()]], change.remove, "manager", CATALOG, families) == []
+    removed = remove_by_hand([rule_south()], change, removal_refusal("manager", CATALOG, families))
+    assert removed.tags == []
+
+
+def test_a_tag_carrying_another_family_than_the_catalogs_is_judged_as_the_catalog_says() -> None:
+    """``gift-wrap`` is a service tag now (any role may remove it, as the Tags page says); an
+    order tagged when it was a customer tag, whose permissions keep it for managers, carries
+    that family: the catalog's decides, for the role check and the rule check alike."""
+    tagged_then = AppliedTag(
+        name="gift-wrap", family="customer", source=TagSource.MANUAL, by="mei", reason="asked",
+        at=AT,
+    )  # fmt: skip
+    assert removal_refusals([[tagged_then]], ["gift-wrap"], "agent", CATALOG, FAMILIES) == []
+    assert removal_refusal("agent", CATALOG, FAMILIES)(tagged_then) is None
+    vip_then = tagged_then.model_copy(update={"name": "vip", "family": "service"})
+    refused = removal_refusals([[vip_then]], ["vip"], "agent", CATALOG, FAMILIES)
+    assert [r.allowed for r in refused] == [("manager", "admin")]
+    assert removal_refusal("agent", CATALOG, FAMILIES)(vip_then) == str(refused[0])
 
 
 # ── names and near-duplicates ───────────────────────────────────────────────────────────

@@ -102,7 +102,8 @@ const OT = {
   alertKind(kind) { const key = `alerts.kind.${kind}`; const text = OT.t(key); return text === key ? OT.tagLabel(kind) : text; },
   // an alert's cause, "紧急 · 警告（VIP 或高价值客户的紧急订单）：加急快递 配送 → 紧急", on the support
   // page and the console's alike, from services/notifier/reasons.py readable_causes: `why` is
-  // the routing rule's words (null: the route's default severity; "": none to show)
+  // the routing rule's words in the reader's language, else its own (null: the route's default
+  // severity, worded here)
   alertCause(cause) {
     const level = OT.word("alerts.severity.", cause.severity);
     const severity = cause.why === null ? OT.t("alerts.severity_default", { severity: level })
