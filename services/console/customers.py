@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from services.console.alert_causes import with_causes
 from services.console.i18n import LANG_COOKIE, language, pick_language
-from services.console.pages import _page
+from services.console.pages import PageSession, _page
 from services.console.views import SavedViews, ViewList
 from services.tagger.customers.segments import CustomerFilter, CustomerSort
 from services.tagger.http.customers import customer_reasons, segments_of
@@ -62,6 +62,7 @@ async def _colours(request: Request) -> dict[str, str]:
 @router.get("/console/customers")
 async def customers_page(
     request: Request,
+    session: PageSession,
     all_tags: Annotated[list[str], Query(max_length=50)] = [],  # noqa: B006
     any_tags: Annotated[list[str], Query(max_length=50)] = [],  # noqa: B006
     none_tags: Annotated[list[str], Query(max_length=50)] = [],  # noqa: B006
@@ -104,8 +105,9 @@ async def customers_page(
     saved = await SavedViews(tagger_of(request).stores.database).all_with_counts(ViewList.CUSTOMERS)
     plain = [(k, v) for k, v in query.multi_items() if k not in ("cursor", "tz") and v]
     zone = [("tz", offset)] if tz else []
-    return await _page(
+    return _page(
         request,
+        session,
         "customers.html",
         page="customers",
         customers=customers,
@@ -149,7 +151,7 @@ def _same_view(params: dict[str, str], plain: list[tuple[str, str]]) -> bool:
 
 
 @router.get("/console/customers/{customer_id}")
-async def customer_page(request: Request, customer_id: str) -> Response:
+async def customer_page(request: Request, session: PageSession, customer_id: str) -> Response:
     code = _lang_code(request)
     lang = language(code)
     reasons = customer_reasons(request, code)
@@ -159,8 +161,9 @@ async def customer_page(request: Request, customer_id: str) -> Response:
         templates = tagger_of(request).rules.templates()
         database = tagger_of(request).stores.database
         customer["alerts"] = await with_causes(database, customer["alerts"], templates, code)
-    return await _page(
+    return _page(
         request,
+        session,
         "customer.html",
         status.HTTP_200_OK if customer else status.HTTP_404_NOT_FOUND,
         page="customers",
