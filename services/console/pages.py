@@ -5,7 +5,7 @@ import contextlib
 import json
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import structlog
 from fastapi import APIRouter, Depends, Form, HTTPException, Request, status
@@ -227,7 +227,7 @@ async def page_session(request: Request) -> Session:
         raise HTTPException(
             status.HTTP_303_SEE_OTHER,
             "sign in first",
-            headers={"Location": f"/console/login?next={here}"},
+            headers={"Location": f"/console/login?next={quote(here, safe='/')}"},
         )
     return session
 

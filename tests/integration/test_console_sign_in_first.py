@@ -1,9 +1,11 @@
 """A console page asked for without a session answers the sign-in page before anything is read
 for it: a visitor who is not signed in learns nothing from the store, not even whether an
-order or a customer exists, and costs it nothing."""
+order or a customer exists, and costs it nothing. After signing in, the page comes back as it
+was asked for, its filters too."""
 
 from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
@@ -23,6 +25,7 @@ PAGES = [
     "/console/orders/NO-SUCH-ORDER",
     "/console/customers",
     "/console/customers?sort=not-a-sort",
+    "/console/customers?all_tags=vip&all_tags=frequent-buyer&sort=-orders",
     "/console/customers/NO-SUCH-CUSTOMER?tab=orders",
     "/console/tags",
     "/console/reports",
@@ -66,6 +69,8 @@ async def test_a_page_without_a_session_goes_to_sign_in_before_any_read(
     answer = await client.get(path)
 
     assert answer.status_code == 303
-    assert answer.headers["location"] == f"/console/login?next={path}"
+    sign_in = urlsplit(answer.headers["location"])
+    assert sign_in.path == "/console/login"
+    assert parse_qs(sign_in.query) == {"next": [path]}  # back to the whole page, filters too
     read = {key: n for key, n in log.counts.items() if key.split()[-1] not in BACKGROUND}
     assert read == {}
