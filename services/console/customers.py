@@ -9,6 +9,7 @@ page's manual tags go through the APIs with the session's CSRF token (``customer
 ``customer.js``)."""
 
 import re
+from collections.abc import Iterable, Mapping
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -19,12 +20,17 @@ from pydantic import ValidationError
 from services.console.alert_causes import with_causes
 from services.console.i18n import LANG_COOKIE, language, pick_language
 from services.console.pages import PageSession, _page
+from services.console.sessions import Session
 from services.console.views import SavedViews, ViewList
 from services.tagger.customers.segments import CustomerFilter, CustomerSort
+from services.tagger.governance import refusals
 from services.tagger.http.customers import customer_reasons, segments_of
 from services.tagger.http.deps import tagger_of
 from services.tagger.rule_tags import given_to_orders, listed_catalog
+from services.tagger.rules.schema import CatalogTag, Family
+from shared.auth import Scope
 from shared.errors import InvalidInput
+from shared.events import TagSource
 from shared.http import field_errors
 from shared.stored_order import DEFAULT_CURRENCY
 
@@ -161,6 +167,9 @@ async def customer_page(request: Request, session: PageSession, customer_id: str
         templates = tagger_of(request).rules.templates()
         database = tagger_of(request).stores.database
         customer["alerts"] = await with_causes(database, customer["alerts"], templates, code)
+    catalog = await tagger_of(request).stores.store.catalog()
+    families = tagger_of(request).commands.families
+    in_use = await segments.tags_in_use()
     return _page(
         request,
         session,
@@ -169,20 +178,43 @@ async def customer_page(request: Request, session: PageSession, customer_id: str
         page="customers",
         customer_id=customer_id,
         customer=customer,
-        colours=await _colours(request),
-        addable=await _customer_tags(request, await segments.tags_in_use()),
+        colours={name: tag.colour for name, tag in catalog.items()},
+        addable=_customer_tags(request, catalog, in_use),
+        removable=removable_tags(customer["tags"] if customer else [], session, catalog, families),
         tag_label=lang.tag_label,
         currency=DEFAULT_CURRENCY,  # customer figures are summed in it
     )
 
 
-async def _customer_tags(request: Request, in_use: list[str]) -> list[str]:
+def _customer_tags(
+    request: Request, catalog: dict[str, CatalogTag], in_use: list[str]
+) -> list[str]:
     """The tags a person may put on a customer by hand: the catalog's active ones that no
     order rule gives. An order rule's tag says something of one order (urgent, return-order,
     risk:velocity), or of its customer as of that order (vip): on a customer it would not mean
     what it means on the orders."""
     rules = tagger_of(request).rules.current
-    catalog = listed_catalog(await tagger_of(request).stores.store.catalog(), rules, in_use)
-    return [
-        name for name, tag in catalog.items() if tag.active and not given_to_orders(name, rules)
-    ]
+    listed = listed_catalog(catalog, rules, in_use)
+    return [name for name, tag in listed.items() if tag.active and not given_to_orders(name, rules)]
+
+
+def removable_tags(
+    tags: Iterable[Mapping[str, Any]],
+    session: Session,
+    catalog: Mapping[str, CatalogTag],
+    families: Mapping[str, Family],
+) -> set[str]:
+    """The customer's tags the person may remove by hand, as the Tag API decides a
+    ``DELETE /customers/{id}/tags/{tag}``: only with the tag scope (401/403 otherwise), only
+    a manual tag (one a rule gave follows the rule: 409), and only where the catalog's
+    permissions (the tag's own, else its family's, else the defaults) let the person's role
+    (403). The page offers a remove button on these and on no other."""
+    if Scope.TAG not in session.role.scopes:
+        return set()
+    role = session.role.value
+    return {
+        tag["name"]
+        for tag in tags
+        if tag["source"] == TagSource.MANUAL
+        and not refusals((), (tag["name"],), role, catalog, families)
+    }

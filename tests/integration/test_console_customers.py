@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import httpx
 import pytest
 from playwright.async_api import async_playwright, expect
 from pymongo.asynchronous.database import AsyncDatabase
@@ -17,6 +18,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from services.console.users import Role, UserStore
 from services.tagger.app import create_app
 from services.tagger.settings import TaggerSettings
+from shared.auth import API_KEY_HEADER, LOCAL_DEV_KEY
 from shared.events import OrderCreated, StatusChanged
 from tests.conftest import eventually
 from tests.factories import customer_order
@@ -323,4 +325,64 @@ async def test_customer_tags_count_on_customers_and_amounts_read_alike_on_every_
         assert badge is not None
         assert remove is not None
         assert abs(remove["y"] - badge["y"]) < badge["height"]
+        await browser.close()
+
+
+async def test_the_customer_page_offers_remove_only_where_the_server_allows_it(
+    console_url: str, mongo_db: AsyncDatabase[dict[str, Any]], run_id: str
+) -> None:
+    url, customer = console_url, f"{run_id}-chen"
+    users = UserStore(mongo_db)
+    for role in (Role.VIEWER, Role.AGENT, Role.MANAGER):
+        await users.create(f"{role.value}-{run_id}", role, PASSWORD)
+    managers_only = {"add": ["agent", "manager"], "remove": ["manager"]}
+    async with httpx.AsyncClient(base_url=url, headers={API_KEY_HEADER: LOCAL_DEV_KEY}) as admin:
+        for tag in (
+            {"name": "生日关怀"},  # the defaults: every role that may tag
+            {"name": "投诉跟进", "permissions": managers_only},  # its own permissions
+            {"name": "key-account", "family": "customer"},  # its family's: managers only
+        ):
+            assert (await admin.post("/tags", json=tag)).status_code == 201
+            added = {"tag": tag["name"], "reason": "客服回访"}
+            answer = await admin.post(f"/customers/{customer}/tags", json=added)
+            assert answer.status_code == 200, answer.text
+    manual = {"生日关怀", "投诉跟进", "key-account"}
+    offered_to = {
+        f"viewer-{run_id}": set(),
+        f"agent-{run_id}": {"生日关怀"},
+        f"manager-{run_id}": manual,
+        "王小明": manual,  # an admin
+    }
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        pages = {}
+        for who, offered in offered_to.items():
+            page = pages[who] = await signed_in(browser, url, who)
+            await page.goto(f"{url}/console/customers/{customer}")
+            await expect(page.locator("#applied li[data-tag='key-account']")).to_be_visible()
+            buttons = page.locator("#applied button.remove")
+            shown = await buttons.evaluate_all("bs => bs.map(b => b.dataset.tag)")
+            assert set(shown) == offered, who  # none on high-spender & co: rules give them
+
+        # what the page does not offer the agent, the server refuses; what it offers, it does
+        page = pages[f"agent-{run_id}"]
+        tags = await page.locator("#applied li").evaluate_all("ls => ls.map(l => l.dataset.tag)")
+        assert "high-spender" in tags
+        refused = await page.evaluate(
+            """async ([base, names]) => {
+                const boot = JSON.parse(document.getElementById("boot").textContent);
+                const statuses = [];
+                for (const name of names) {
+                    const answer = await fetch(`${base}/${encodeURIComponent(name)}`,
+                        {method: "DELETE", headers: {"X-CSRF-Token": boot.csrf}});
+                    statuses.push(answer.status);
+                }
+                return statuses;
+            }""",
+            [f"/customers/{customer}/tags", [t for t in tags if t != "生日关怀"]],
+        )
+        assert set(refused) <= {403, 409}, refused
+        await page.click("#applied li[data-tag='生日关怀'] button.remove")
+        await expect(page.locator("#applied li[data-tag='生日关怀']")).to_have_count(0)
+        await expect(page.locator("#applied li[data-tag='投诉跟进']")).to_be_visible()
         await browser.close()

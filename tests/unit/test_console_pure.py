@@ -1,5 +1,5 @@
 """The console's pure parts: language choice, labels for the whole default taxonomy, rule
-conditions in words, exports, roles onto scopes."""
+conditions in words, exports, roles onto scopes, the tags a person may remove."""
 
 import csv
 import io
@@ -8,17 +8,19 @@ from datetime import UTC, datetime
 
 import pytest
 
+from services.console.customers import removable_tags
 from services.console.export import export_row, header
 from services.console.i18n import LANGUAGES, language, pick_language
 from services.console.rule_table import customer_rule_rows, rule_rows
 from services.console.rule_words import in_words
+from services.console.sessions import Session
 from services.console.settings import ConsoleSettings
 from services.console.users import Role
 from services.simulator.stream import CATALOG, CHANNELS, INDUSTRIAL
 from services.tagger.builtin_labels import reason_labels
 from services.tagger.read_model import listed
 from services.tagger.rules.regions import REGION_BY_PROVINCE
-from services.tagger.rules.schema import load_rules
+from services.tagger.rules.schema import CatalogTag, TagPermissions, load_rules
 from services.tagger.settings import DEFAULT_RULES_FILE
 from shared.auth import Scope
 from shared.exports import csv_export
@@ -214,3 +216,31 @@ def test_every_default_description_reads_in_chinese() -> None:
     chinese = language("zh-CN").labels["descriptions"]
     assert sorted(described - {""} - chinese.keys()) == []
     assert all(re.search(r"[\u4e00-\u9fff]", text) for text in chinese.values())
+
+
+def test_a_customer_tag_offers_remove_as_the_tag_api_decides_it() -> None:
+    rules = load_rules(DEFAULT_RULES_FILE)
+    families = {family.name: family for family in rules.families}
+    catalog = {
+        "生日关怀": CatalogTag(name="生日关怀"),  # the defaults: every role that may tag
+        "投诉跟进": CatalogTag(
+            name="投诉跟进", permissions=TagPermissions(remove=("manager",))
+        ),  # its own
+        "key-account": CatalogTag(name="key-account", family="customer"),  # its family's
+    }
+    tags = [
+        {"name": "生日关怀", "source": "manual"},
+        {"name": "投诉跟进", "source": "manual"},
+        {"name": "key-account", "source": "manual"},
+        {"name": "团购", "source": "manual"},  # not in the catalog: the defaults
+        {"name": "high-spender", "source": "rule"},  # follows its rule: never by hand
+    ]
+
+    def removable(role: Role) -> set[str]:
+        session = Session("s", role.value, role, "csrf")
+        return removable_tags(tags, session, catalog, families)
+
+    assert removable(Role.VIEWER) == set()
+    assert removable(Role.AGENT) == {"生日关怀", "团购"}
+    assert removable(Role.MANAGER) == {"生日关怀", "投诉跟进", "key-account", "团购"}
+    assert removable(Role.ADMIN) == {"生日关怀", "投诉跟进", "key-account", "团购"}
