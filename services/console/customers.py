@@ -179,7 +179,7 @@ async def customer_page(request: Request, session: PageSession, customer_id: str
         customer_id=customer_id,
         customer=customer,
         colours={name: tag.colour for name, tag in catalog.items()},
-        addable=_customer_tags(request, catalog, in_use),
+        addable=_customer_tags(request, session, catalog, in_use),
         removable=removable_tags(customer["tags"] if customer else [], session, catalog, families),
         tag_label=lang.tag_label,
         currency=DEFAULT_CURRENCY,  # customer figures are summed in it
@@ -187,15 +187,23 @@ async def customer_page(request: Request, session: PageSession, customer_id: str
 
 
 def _customer_tags(
-    request: Request, catalog: dict[str, CatalogTag], in_use: list[str]
+    request: Request, session: Session, catalog: dict[str, CatalogTag], in_use: list[str]
 ) -> list[str]:
-    """The tags a person may put on a customer by hand: the catalog's active ones that no
-    order rule gives. An order rule's tag says something of one order (urgent, return-order,
+    """The tags the person may put on a customer by hand: the catalog's active ones that no
+    order rule gives and its permissions let the person's role add (else the Tag API answers
+    403). An order rule's tag says something of one order (urgent, return-order,
     risk:velocity), or of its customer as of that order (vip): on a customer it would not mean
     what it means on the orders."""
     rules = tagger_of(request).rules.current
-    listed = listed_catalog(catalog, rules, in_use)
-    return [name for name, tag in listed.items() if tag.active and not given_to_orders(name, rules)]
+    families = tagger_of(request).commands.families
+    role = session.role.value
+    return [
+        name
+        for name, tag in listed_catalog(catalog, rules, in_use).items()
+        if tag.active
+        and not given_to_orders(name, rules)
+        and not refusals((name,), (), role, catalog, families)
+    ]
 
 
 def removable_tags(

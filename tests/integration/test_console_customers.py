@@ -328,7 +328,7 @@ async def test_customer_tags_count_on_customers_and_amounts_read_alike_on_every_
         await browser.close()
 
 
-async def test_the_customer_page_offers_remove_only_where_the_server_allows_it(
+async def test_the_customer_page_offers_only_the_tag_changes_the_server_allows(
     console_url: str, mongo_db: AsyncDatabase[dict[str, Any]], run_id: str
 ) -> None:
     url, customer = console_url, f"{run_id}-chen"
@@ -363,6 +363,11 @@ async def test_the_customer_page_offers_remove_only_where_the_server_allows_it(
             buttons = page.locator("#applied button.remove")
             shown = await buttons.evaluate_all("bs => bs.map(b => b.dataset.tag)")
             assert set(shown) == offered, who  # none on high-spender & co: rules give them
+            if who != f"viewer-{run_id}":  # and the tags to add: those the role may add
+                picker = page.locator("#m-tag option")
+                addable = set(await picker.evaluate_all("os => os.map(o => o.value)"))
+                assert {"生日关怀", "投诉跟进"} <= addable, who
+                assert ("key-account" in addable) == (who != f"agent-{run_id}"), who
 
         # what the page does not offer the agent, the server refuses; what it offers, it does
         page = pages[f"agent-{run_id}"]
