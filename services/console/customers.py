@@ -9,7 +9,8 @@ page's manual tags go through the APIs with the session's CSRF token (``customer
 ``customer.js``)."""
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from functools import partial
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -18,7 +19,7 @@ from fastapi.responses import Response
 from pydantic import ValidationError
 
 from services.console.alert_causes import with_causes
-from services.console.i18n import LANG_COOKIE, language, pick_language
+from services.console.i18n import LANG_COOKIE, Language, language, pick_language
 from services.console.pages import PageSession, _page
 from services.console.sessions import Session
 from services.console.views import SavedViews, ViewList
@@ -26,7 +27,7 @@ from services.tagger.customers.segments import CustomerFilter, CustomerSort
 from services.tagger.governance import refusals
 from services.tagger.http.customers import customer_reasons, segments_of
 from services.tagger.http.deps import tagger_of
-from services.tagger.rule_tags import given_to_orders, listed_catalog
+from services.tagger.rule_tags import given_to_orders, listed_catalog, named_from
 from services.tagger.rules.schema import CatalogTag, Family
 from shared.auth import Scope
 from shared.errors import InvalidInput
@@ -45,6 +46,7 @@ PRESET_VIEWS: list[tuple[str, dict[str, str]]] = [
     ("customers.view.lapsed", {"all_tags": "lifecycle:lapsed", "sort": "-spend"}),
     ("customers.view.early_adopters", {"all_tags": "early-adopter"}),
 ]
+PRODUCT_FACT = "sku"  # the fact a rule names a product's tag from (product:<sku>)
 UTC_OFFSET = re.compile(r"[+-](0\d|1[0-4]):[0-5]\d")
 FILTER_KEYS = (
     "spend_min",
@@ -58,6 +60,22 @@ FILTER_KEYS = (
 
 def _lang_code(request: Request) -> str:
     return pick_language(request.cookies.get(LANG_COOKIE), request.headers.get("accept-language"))
+
+
+async def _tag_labels(
+    request: Request, lang: Language, shown: Iterable[str]
+) -> Callable[[str], str]:
+    """The page's tag labels: the reader's words, and a tag named from a product
+    (``product:sofa-1``) by the product's name and SKU as its orders give them, read for the
+    tags the page shows (one read); a product without a stored name shows its tag's value."""
+    rules = tagger_of(request).rules.current
+    prefixes = [named.prefix for named in named_from(rules) if named.fact == PRODUCT_FACT]
+    products = {
+        tag: tag[len(prefix) :] for tag in shown for prefix in prefixes if tag.startswith(prefix)
+    }
+    found = await segments_of(request).products_named(products.values())
+    named = {tag: found[slug] for tag, slug in products.items() if slug in found}
+    return partial(lang.tag_label, named=named)
 
 
 async def _colours(request: Request) -> dict[str, str]:
@@ -111,6 +129,7 @@ async def customers_page(
     saved = await SavedViews(tagger_of(request).stores.database).all_with_counts(ViewList.CUSTOMERS)
     plain = [(k, v) for k, v in query.multi_items() if k not in ("cursor", "tz") and v]
     zone = [("tz", offset)] if tz else []
+    tag_names = sorted({*colours, *await segments.tags_in_use()})
     return _page(
         request,
         session,
@@ -118,7 +137,7 @@ async def customers_page(
         page="customers",
         customers=customers,
         colours=colours,
-        tag_label=lang.tag_label,
+        tag_label=await _tag_labels(request, lang, tag_names),
         currency=DEFAULT_CURRENCY,  # customer figures are summed in it
         values={k: query.get(k, "") for k in FILTER_KEYS},
         tags={"all_tags": all_tags, "any_tags": any_tags, "none_tags": none_tags},
@@ -138,7 +157,7 @@ async def customers_page(
             for view in saved
         ],
         current_filter=shown,
-        tag_names=sorted({*colours, *await segments.tags_in_use()}),
+        tag_names=tag_names,
     )
 
 
@@ -170,6 +189,8 @@ async def customer_page(request: Request, session: PageSession, customer_id: str
     catalog = await tagger_of(request).stores.store.catalog()
     families = tagger_of(request).commands.families
     in_use = await segments.tags_in_use()
+    shown = [tag["name"] for tag in customer["tags"]] if customer else []
+    shown += [entry["tag"] for entry in customer["history"]] if customer else []
     return _page(
         request,
         session,
@@ -181,7 +202,7 @@ async def customer_page(request: Request, session: PageSession, customer_id: str
         colours={name: tag.colour for name, tag in catalog.items()},
         addable=_customer_tags(request, session, catalog, in_use),
         removable=removable_tags(customer["tags"] if customer else [], session, catalog, families),
-        tag_label=lang.tag_label,
+        tag_label=await _tag_labels(request, lang, shown),
         currency=DEFAULT_CURRENCY,  # customer figures are summed in it
     )
 

@@ -20,6 +20,7 @@ from services.tagger.app import create_app
 from services.tagger.settings import TaggerSettings
 from shared.auth import API_KEY_HEADER, LOCAL_DEV_KEY
 from shared.events import OrderCreated, StatusChanged
+from shared.models import Order
 from tests.conftest import eventually
 from tests.factories import customer_order
 from tests.integration.conftest import publish_events
@@ -32,12 +33,19 @@ pytestmark = pytest.mark.integration
 NOW = datetime.now(UTC)
 HOME = [("SOFA-1", "家居", "3000.00"), ("LAMP-2", "家居", "450.00")]
 PHONE = [("PH-1", "数码", "2999.00")]
+PRODUCT_NAMES = {"SOFA-1": "布艺沙发", "LAMP-2": "落地灯", "PH-1": "智能手机"}
 CUSTOMERS = [  # id suffix, name, company, orders (days ago, lines)
     ("wang", "王芳", "杭州云帆家居有限公司", [(40, HOME), (20, HOME), (5, HOME + PHONE)]),
     ("zhang", "张伟", None, [(3, PHONE)]),
     ("chen", "陈静", None, [(30, HOME * 3), (25, HOME * 3), (12, HOME * 2), (2, PHONE)]),
     ("li", "李娜", "上海", [(60, PHONE), (50, PHONE)]),
 ]
+
+
+def named_lines(order: Order) -> Order:
+    """The order with its lines called by their products' names, as a shop calls them."""
+    lines = [line.model_copy(update={"name": PRODUCT_NAMES[line.sku]}) for line in order.lines]
+    return order.model_copy(update={"lines": lines})
 
 
 @pytest.fixture
@@ -49,13 +57,15 @@ async def console_url(
     await users.create("王小明", Role.ADMIN, PASSWORD)
     events = [
         OrderCreated(
-            order=customer_order(
-                f"{run_id}-{suffix}-{n}",
-                f"{run_id}-{suffix}",
-                NOW - timedelta(days=days),
-                lines,
-                name,
-            ).model_copy(update={}),
+            order=named_lines(
+                customer_order(
+                    f"{run_id}-{suffix}-{n}",
+                    f"{run_id}-{suffix}",
+                    NOW - timedelta(days=days),
+                    lines,
+                    name,
+                )
+            ),
             occurred_at=NOW - timedelta(days=days),
         )
         for suffix, name, _, orders in CUSTOMERS
@@ -390,4 +400,28 @@ async def test_the_customer_page_offers_only_the_tag_changes_the_server_allows(
         await page.click("#applied li[data-tag='生日关怀'] button.remove")
         await expect(page.locator("#applied li[data-tag='生日关怀']")).to_have_count(0)
         await expect(page.locator("#applied li[data-tag='投诉跟进']")).to_be_visible()
+        await browser.close()
+
+
+async def test_a_product_tag_reads_as_the_product_on_the_customer_pages(
+    console_url: str, run_id: str
+) -> None:
+    url, customer = console_url, f"{run_id}-chen"  # bought the sofa in 3 orders
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = await signed_in(browser, url, "王小明")
+        sofa = "#applied li[data-tag='product:sofa-1'] .tag"
+
+        await page.goto(f"{url}/console/customers/{customer}")
+        await expect(page.locator(sofa)).to_have_text("偏好商品：布艺沙发 (SOFA-1)")
+        await page.goto(f"{url}/console/customers")
+        row = page.locator(f"#customers tr[data-customer='{customer}']")
+        await expect(row.locator(".tag[data-tag='product:sofa-1']")).to_have_text(
+            "偏好商品：布艺沙发 (SOFA-1)"
+        )
+        option = page.locator("#f-all_tags option[value='product:lamp-2']")
+        await expect(option).to_have_text("偏好商品：落地灯 (LAMP-2) (product:lamp-2)")
+
+        await page.goto(f"{url}/console/lang/en?next=/console/customers/{customer}")
+        await expect(page.locator(sofa)).to_have_text("Prefers: 布艺沙发 (SOFA-1)")
         await browser.close()
