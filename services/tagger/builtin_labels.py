@@ -45,6 +45,16 @@ def builtin_tag_labels() -> dict[str, dict[str, str]]:
     return labels
 
 
+@cache
+def former_tag_labels() -> dict[str, dict[str, list[str]]]:
+    """Per tag name and language, the built-in labels it had before (``former_tags``)."""
+    former: dict[str, dict[str, list[str]]] = {}
+    for code in LANGUAGES:
+        for name, labels in (label_file(code).get("former_tags") or {}).items():
+            former.setdefault(name, {})[code] = [str(label) for label in labels]
+    return former
+
+
 def tag_label(
     document: dict[str, Any], name: str, named: Mapping[str, Mapping[str, str]] | None = None
 ) -> str | None:

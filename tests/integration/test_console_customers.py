@@ -115,7 +115,7 @@ async def test_staff_find_customers_by_tags_and_see_why_a_customer_has_them(
         await expect(rows).to_have_count(1)
         await expect(rows.first).to_contain_text("王芳")
         await expect(rows.first.locator(".tag[data-tag='lifecycle:returning']")).to_have_text(
-            "回头客"
+            "复购客户"
         )
         export = page.locator("#export-csv")
         assert "none_tags=high-spender" in (await export.get_attribute("href") or "")
@@ -163,9 +163,9 @@ async def test_staff_find_customers_by_tags_and_see_why_a_customer_has_them(
 
         # a preset view as a tab
         await page.goto(f"{url}/console/customers")
-        await page.click("#views a:has-text('高端客户')")
+        await page.click("#views a:has-text('高消费客户')")
         await expect(rows).to_have_count(1)  # 陈静 alone spent ≥ 20,000 over 365 days
-        await expect(page.locator("#views a[aria-current=page]")).to_have_text("高端客户")
+        await expect(page.locator("#views a[aria-current=page]")).to_have_text("高消费客户")
 
         # the customer page: tags with their reasons, figures, orders; a manual tag
         await page.evaluate(
@@ -175,7 +175,7 @@ async def test_staff_find_customers_by_tags_and_see_why_a_customer_has_them(
         await rows.first.locator("a").click()
         await expect(page.locator("#customer-name")).to_have_text("陈静")
         high = page.locator("#applied li[data-tag='high-spender']")
-        await expect(high).to_contain_text("365 天消费 30,599.00（≥ 20,000）→ 高端客户")
+        await expect(high).to_contain_text("365 天消费 30,599.00（≥ 20,000）→ 高消费客户")
         await expect(high).to_contain_text("behaviour.high-spender v1")
         await expect(page.locator("#orders tbody tr")).to_have_count(4)
         # offered: tags that say something of a customer, none an order rule gives (urgent,
