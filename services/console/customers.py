@@ -9,6 +9,8 @@ page's manual tags go through the APIs with the session's CSRF token (``customer
 ``customer.js``)."""
 
 import re
+from collections.abc import Callable, Iterable, Mapping
+from functools import partial
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -17,14 +19,19 @@ from fastapi.responses import Response
 from pydantic import ValidationError
 
 from services.console.alert_causes import with_causes
-from services.console.i18n import LANG_COOKIE, language, pick_language
-from services.console.pages import _page
+from services.console.i18n import LANG_COOKIE, Language, language, pick_language
+from services.console.pages import PageSession, _page
+from services.console.sessions import Session
 from services.console.views import SavedViews, ViewList
 from services.tagger.customers.segments import CustomerFilter, CustomerSort
+from services.tagger.governance import refusals
 from services.tagger.http.customers import customer_reasons, segments_of
 from services.tagger.http.deps import tagger_of
-from services.tagger.rule_tags import given_to_orders, listed_catalog
+from services.tagger.rule_tags import given_to_orders, listed_catalog, named_from
+from services.tagger.rules.schema import CatalogTag, Family
+from shared.auth import Scope
 from shared.errors import InvalidInput
+from shared.events import TagSource
 from shared.http import field_errors
 from shared.stored_order import DEFAULT_CURRENCY
 
@@ -39,6 +46,7 @@ PRESET_VIEWS: list[tuple[str, dict[str, str]]] = [
     ("customers.view.lapsed", {"all_tags": "lifecycle:lapsed", "sort": "-spend"}),
     ("customers.view.early_adopters", {"all_tags": "early-adopter"}),
 ]
+PRODUCT_FACT = "sku"  # the fact a rule names a product's tag from (product:<sku>)
 UTC_OFFSET = re.compile(r"[+-](0\d|1[0-4]):[0-5]\d")
 FILTER_KEYS = (
     "spend_min",
@@ -54,6 +62,22 @@ def _lang_code(request: Request) -> str:
     return pick_language(request.cookies.get(LANG_COOKIE), request.headers.get("accept-language"))
 
 
+async def _tag_labels(
+    request: Request, lang: Language, shown: Iterable[str]
+) -> Callable[[str], str]:
+    """The page's tag labels: the reader's words, and a tag named from a product
+    (``product:sofa-1``) by the product's name and SKU as its orders give them, read for the
+    tags the page shows (one read); a product without a stored name shows its tag's value."""
+    rules = tagger_of(request).rules.current
+    prefixes = [named.prefix for named in named_from(rules) if named.fact == PRODUCT_FACT]
+    products = {
+        tag: tag[len(prefix) :] for tag in shown for prefix in prefixes if tag.startswith(prefix)
+    }
+    found = await segments_of(request).products_named(products.values())
+    named = {tag: found[slug] for tag, slug in products.items() if slug in found}
+    return partial(lang.tag_label, named=named)
+
+
 async def _colours(request: Request) -> dict[str, str]:
     catalog = await tagger_of(request).stores.store.catalog()
     return {name: tag.colour for name, tag in catalog.items()}
@@ -62,6 +86,7 @@ async def _colours(request: Request) -> dict[str, str]:
 @router.get("/console/customers")
 async def customers_page(
     request: Request,
+    session: PageSession,
     all_tags: Annotated[list[str], Query(max_length=50)] = [],  # noqa: B006
     any_tags: Annotated[list[str], Query(max_length=50)] = [],  # noqa: B006
     none_tags: Annotated[list[str], Query(max_length=50)] = [],  # noqa: B006
@@ -104,13 +129,15 @@ async def customers_page(
     saved = await SavedViews(tagger_of(request).stores.database).all_with_counts(ViewList.CUSTOMERS)
     plain = [(k, v) for k, v in query.multi_items() if k not in ("cursor", "tz") and v]
     zone = [("tz", offset)] if tz else []
-    return await _page(
+    tag_names = sorted({*colours, *await segments.tags_in_use()})
+    return _page(
         request,
+        session,
         "customers.html",
         page="customers",
         customers=customers,
         colours=colours,
-        tag_label=lang.tag_label,
+        tag_label=await _tag_labels(request, lang, tag_names),
         currency=DEFAULT_CURRENCY,  # customer figures are summed in it
         values={k: query.get(k, "") for k in FILTER_KEYS},
         tags={"all_tags": all_tags, "any_tags": any_tags, "none_tags": none_tags},
@@ -130,7 +157,7 @@ async def customers_page(
             for view in saved
         ],
         current_filter=shown,
-        tag_names=sorted({*colours, *await segments.tags_in_use()}),
+        tag_names=tag_names,
     )
 
 
@@ -149,7 +176,7 @@ def _same_view(params: dict[str, str], plain: list[tuple[str, str]]) -> bool:
 
 
 @router.get("/console/customers/{customer_id}")
-async def customer_page(request: Request, customer_id: str) -> Response:
+async def customer_page(request: Request, session: PageSession, customer_id: str) -> Response:
     code = _lang_code(request)
     lang = language(code)
     reasons = customer_reasons(request, code)
@@ -159,27 +186,64 @@ async def customer_page(request: Request, customer_id: str) -> Response:
         templates = tagger_of(request).rules.templates()
         database = tagger_of(request).stores.database
         customer["alerts"] = await with_causes(database, customer["alerts"], templates, code)
-    return await _page(
+    catalog = await tagger_of(request).stores.store.catalog()
+    families = tagger_of(request).commands.families
+    in_use = await segments.tags_in_use()
+    shown = [tag["name"] for tag in customer["tags"]] if customer else []
+    shown += [entry["tag"] for entry in customer["history"]] if customer else []
+    return _page(
         request,
+        session,
         "customer.html",
         status.HTTP_200_OK if customer else status.HTTP_404_NOT_FOUND,
         page="customers",
         customer_id=customer_id,
         customer=customer,
-        colours=await _colours(request),
-        addable=await _customer_tags(request, await segments.tags_in_use()),
-        tag_label=lang.tag_label,
+        colours={name: tag.colour for name, tag in catalog.items()},
+        addable=_customer_tags(request, session, catalog, in_use),
+        removable=removable_tags(customer["tags"] if customer else [], session, catalog, families),
+        tag_label=await _tag_labels(request, lang, shown),
         currency=DEFAULT_CURRENCY,  # customer figures are summed in it
     )
 
 
-async def _customer_tags(request: Request, in_use: list[str]) -> list[str]:
-    """The tags a person may put on a customer by hand: the catalog's active ones that no
-    order rule gives. An order rule's tag says something of one order (urgent, return-order,
+def _customer_tags(
+    request: Request, session: Session, catalog: dict[str, CatalogTag], in_use: list[str]
+) -> list[str]:
+    """The tags the person may put on a customer by hand: the catalog's active ones that no
+    order rule gives and its permissions let the person's role add (else the Tag API answers
+    403). An order rule's tag says something of one order (urgent, return-order,
     risk:velocity), or of its customer as of that order (vip): on a customer it would not mean
     what it means on the orders."""
     rules = tagger_of(request).rules.current
-    catalog = listed_catalog(await tagger_of(request).stores.store.catalog(), rules, in_use)
+    families = tagger_of(request).commands.families
+    role = session.role.value
     return [
-        name for name, tag in catalog.items() if tag.active and not given_to_orders(name, rules)
+        name
+        for name, tag in listed_catalog(catalog, rules, in_use).items()
+        if tag.active
+        and not given_to_orders(name, rules)
+        and not refusals((name,), (), role, catalog, families)
     ]
+
+
+def removable_tags(
+    tags: Iterable[Mapping[str, Any]],
+    session: Session,
+    catalog: Mapping[str, CatalogTag],
+    families: Mapping[str, Family],
+) -> set[str]:
+    """The customer's tags the person may remove by hand, as the Tag API decides a
+    ``DELETE /customers/{id}/tags/{tag}``: only with the tag scope (401/403 otherwise), only
+    a manual tag (one a rule gave follows the rule: 409), and only where the catalog's
+    permissions (the tag's own, else its family's, else the defaults) let the person's role
+    (403). The page offers a remove button on these and on no other."""
+    if Scope.TAG not in session.role.scopes:
+        return set()
+    role = session.role.value
+    return {
+        tag["name"]
+        for tag in tags
+        if tag["source"] == TagSource.MANUAL
+        and not refusals((), (tag["name"],), role, catalog, families)
+    }

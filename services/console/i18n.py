@@ -4,6 +4,7 @@ The language follows the browser's Accept-Language until the person picks one (a
 """
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -57,11 +58,12 @@ class Language:
         value itself when there is none."""
         return self.messages.get(prefix + value, value)
 
-    def tag_label(self, name: str) -> str:
+    def tag_label(self, name: str, named: Mapping[str, Mapping[str, str]] | None = None) -> str:
         """A tag's display label: the built-in one (``tags``, or a prefixed tag's value by its
-        group: ``category:beauty`` 美妆, ``prefers:beauty`` 偏好：美妆), else the name itself
-        (custom tags are often named in Chinese already)."""
-        return tag_label(self.labels, name) or name
+        group: ``category:beauty`` 美妆, ``prefers:beauty`` 偏好：美妆; with ``named``, a
+        product's by its name: ``product:earbuds-06`` 偏好商品：无线耳机 (EARBUDS-06)), else the
+        name itself (custom tags are often named in Chinese already)."""
+        return tag_label(self.labels, name, named) or name
 
     def value_label(self, group: str, value: str | None) -> str:
         """A value by its label in one group (``categories``, ``channels`` ...), else as it is."""

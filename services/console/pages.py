@@ -5,10 +5,10 @@ import contextlib
 import json
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import structlog
-from fastapi import APIRouter, Form, Request, status
+from fastapi import APIRouter, Depends, Form, HTTPException, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
@@ -216,31 +216,50 @@ async def alerts_page(request: Request) -> RedirectResponse:
     return RedirectResponse(settings_of(request).alerts_url, status.HTTP_303_SEE_OTHER)
 
 
-async def _page(
-    request: Request, template: str, status_code: int = status.HTTP_200_OK, **context: Any
-) -> Response:
-    """The page for a signed-in person (``status_code``: 404 for a page about nothing), else
-    the sign-in page."""
+async def page_session(request: Request) -> Session:
+    """The signed-in person a page is for, else a 303 to the sign-in page (coming back here
+    afterwards). A dependency of every page: resolved before the page's route runs, so a
+    visitor without a session is sent away before anything is read for the page (not even
+    whether the order or customer asked for exists)."""
     session = await current_session(request)
     if session is None:
-        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        return RedirectResponse(f"/console/login?next={target}", status.HTTP_303_SEE_OTHER)
+        here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        raise HTTPException(
+            status.HTTP_303_SEE_OTHER,
+            "sign in first",
+            headers={"Location": f"/console/login?next={quote(here, safe='/')}"},
+        )
+    return session
+
+
+PageSession = Annotated[Session, Depends(page_session)]
+
+
+def _page(
+    request: Request,
+    session: Session,
+    template: str,
+    status_code: int = status.HTTP_200_OK,
+    **context: Any,
+) -> Response:
+    """The page for a signed-in person (``status_code``: 404 for a page about nothing)."""
     response = _render(request, template, session, **context)
     response.status_code = status_code
     return response
 
 
 @router.get("/console/")
-async def orders_page(request: Request) -> Response:
-    return await _page(request, "orders.html", page="orders")
+async def orders_page(request: Request, session: PageSession) -> Response:
+    return _page(request, session, "orders.html", page="orders")
 
 
 @router.get("/console/orders/{order_no}")
-async def order_page(request: Request, order_no: str) -> Response:
+async def order_page(request: Request, session: PageSession, order_no: str) -> Response:
     found = await database_of(request)["orders"].find_one({"order_no": order_no}, {"_id": 1})
     if found is None:
-        return await _page(
+        return _page(
             request,
+            session,
             "order.html",
             status.HTTP_404_NOT_FOUND,
             page="orders",
@@ -254,8 +273,9 @@ async def order_page(request: Request, order_no: str) -> Response:
         for rule in tagger_of(request).rules.current.rules
         if rule.holds_while is not None
     }
-    return await _page(
+    return _page(
         request,
+        session,
         "order.html",
         page="orders",
         order_no=order_no,
@@ -264,15 +284,16 @@ async def order_page(request: Request, order_no: str) -> Response:
 
 
 @router.get("/console/tags")
-async def tags_page(request: Request) -> Response:
+async def tags_page(request: Request, session: PageSession) -> Response:
     rules = tagger_of(request).rules.current
     families = [f.model_dump() for f in rules.families]
     # rename and merge are refused for tags the rules give: the page offers them only for others
     rule_tags = sorted(fixed_rule_tags(rules))
     rule_prefixes = sorted({named.prefix for named in named_from(rules)})
     max_tags = tagger_of(request).settings.tagger_max_tags_per_order
-    return await _page(
+    return _page(
         request,
+        session,
         "tags.html",
         page="tags",
         families=families,
@@ -282,12 +303,12 @@ async def tags_page(request: Request) -> Response:
 
 
 @router.get("/console/reports")
-async def reports_page(request: Request) -> Response:
-    return await _page(request, "reports.html", page="reports")
+async def reports_page(request: Request, session: PageSession) -> Response:
+    return _page(request, session, "reports.html", page="reports")
 
 
 @router.get("/console/rules")
-async def rules_page(request: Request) -> Response:
+async def rules_page(request: Request, session: PageSession) -> Response:
     from services.console.rule_table import customer_rule_rows, rule_rows
 
     book = tagger_of(request).rules
@@ -298,8 +319,9 @@ async def rules_page(request: Request) -> Response:
     hits = (await tagger_of(request).rule_hits.get()).value
     shown = rule_rows(rules, lang, hits.orders)
     customer_rules = customer_rule_rows(rules, lang, hits.customers)
-    return await _page(
+    return _page(
         request,
+        session,
         "rules.html",
         page="rules",
         rules=shown,

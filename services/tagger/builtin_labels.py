@@ -2,6 +2,7 @@
 place labels live): given to catalog tags that have none of their own when the catalog is seeded,
 and to the fact values rule reasons show (``express`` → 快递) in the reader's language."""
 
+from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -44,11 +45,25 @@ def builtin_tag_labels() -> dict[str, dict[str, str]]:
     return labels
 
 
-def tag_label(document: dict[str, Any], name: str) -> str | None:
+@cache
+def former_tag_labels() -> dict[str, dict[str, list[str]]]:
+    """Per tag name and language, the built-in labels it had before (``former_tags``)."""
+    former: dict[str, dict[str, list[str]]] = {}
+    for code in LANGUAGES:
+        for name, labels in (label_file(code).get("former_tags") or {}).items():
+            former.setdefault(name, {})[code] = [str(label) for label in labels]
+    return former
+
+
+def tag_label(
+    document: dict[str, Any], name: str, named: Mapping[str, Mapping[str, str]] | None = None
+) -> str | None:
     """A tag's built-in label in one language's label file: its own (``tags``), else, for a
     tag named prefix + value (``category:apparel``, ``prefers:beauty``), the value's label
     from the prefix's group in the prefix's words (``偏好：{value}``), an unlabelled value
-    as itself. None: no built-in label (the name is shown)."""
+    as itself. ``named``: what the data says of some tags' values (``product:earbuds-06``:
+    the product's name and SKU on its orders), in the prefix's ``named`` words (``偏好商品：
+    {name} ({sku})``). None: no built-in label (the name is shown)."""
     own = (document.get("tags") or {}).get(name)
     if own is not None:
         return str(own)
@@ -56,6 +71,9 @@ def tag_label(document: dict[str, Any], name: str) -> str | None:
         if name.startswith(prefix) and len(name) > len(prefix):
             value = name[len(prefix) :]
             shown = (document.get(how.get("group", "")) or {}).get(value, value)
+            fields = (named or {}).get(name)
+            if fields and "named" in how:
+                return str(how["named"]).format(value=shown, **fields)
             return str(how.get("label", "{value}")).format(value=shown)
     return None
 

@@ -19,7 +19,7 @@ from pymongo.asynchronous.cursor import AsyncCursor
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure
 
-from services.tagger.builtin_labels import with_builtin_labels
+from services.tagger.builtin_labels import former_tag_labels, with_builtin_labels
 from services.tagger.order_record import HistoryEntry, OrderRecord, update_of
 from services.tagger.rules.reasons import ReasonTemplates
 from services.tagger.rules.schema import CatalogTag
@@ -96,7 +96,7 @@ class OrderStore:
         """Add the rule file's catalog tags that the store lacks, with the built-in labels;
         edits made through the Tag API (colour, description, active, labels, permissions) are
         never overwritten. Tags stored before labels and permissions existed get the rule
-        file's."""
+        file's; a label stored as a former built-in one (新客) gets today's (首单客户)."""
         if not tags:
             return
         writes: list[UpdateOne] = []
@@ -115,6 +115,14 @@ class OrderStore:
                     {"$set": {field: document[field]}},
                 )
                 for field in ("labels", "permissions")
+            ]
+            writes += [
+                UpdateOne(
+                    {"name": tag.name, f"labels.{code}": {"$in": former}},
+                    {"$set": {f"labels.{code}": tag.labels[code]}},
+                )
+                for code, former in former_tag_labels().get(tag.name, {}).items()
+                if code in tag.labels
             ]
         await self.tag_catalog.bulk_write(writes, ordered=False)
 

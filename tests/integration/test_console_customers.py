@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import httpx
 import pytest
 from playwright.async_api import async_playwright, expect
 from pymongo.asynchronous.database import AsyncDatabase
@@ -17,7 +18,9 @@ from pymongo.asynchronous.database import AsyncDatabase
 from services.console.users import Role, UserStore
 from services.tagger.app import create_app
 from services.tagger.settings import TaggerSettings
+from shared.auth import API_KEY_HEADER, LOCAL_DEV_KEY
 from shared.events import OrderCreated, StatusChanged
+from shared.models import Order
 from tests.conftest import eventually
 from tests.factories import customer_order
 from tests.integration.conftest import publish_events
@@ -30,12 +33,19 @@ pytestmark = pytest.mark.integration
 NOW = datetime.now(UTC)
 HOME = [("SOFA-1", "家居", "3000.00"), ("LAMP-2", "家居", "450.00")]
 PHONE = [("PH-1", "数码", "2999.00")]
+PRODUCT_NAMES = {"SOFA-1": "布艺沙发", "LAMP-2": "落地灯", "PH-1": "智能手机"}
 CUSTOMERS = [  # id suffix, name, company, orders (days ago, lines)
     ("wang", "王芳", "杭州云帆家居有限公司", [(40, HOME), (20, HOME), (5, HOME + PHONE)]),
     ("zhang", "张伟", None, [(3, PHONE)]),
     ("chen", "陈静", None, [(30, HOME * 3), (25, HOME * 3), (12, HOME * 2), (2, PHONE)]),
     ("li", "李娜", "上海", [(60, PHONE), (50, PHONE)]),
 ]
+
+
+def named_lines(order: Order) -> Order:
+    """The order with its lines called by their products' names, as a shop calls them."""
+    lines = [line.model_copy(update={"name": PRODUCT_NAMES[line.sku]}) for line in order.lines]
+    return order.model_copy(update={"lines": lines})
 
 
 @pytest.fixture
@@ -47,13 +57,15 @@ async def console_url(
     await users.create("王小明", Role.ADMIN, PASSWORD)
     events = [
         OrderCreated(
-            order=customer_order(
-                f"{run_id}-{suffix}-{n}",
-                f"{run_id}-{suffix}",
-                NOW - timedelta(days=days),
-                lines,
-                name,
-            ).model_copy(update={}),
+            order=named_lines(
+                customer_order(
+                    f"{run_id}-{suffix}-{n}",
+                    f"{run_id}-{suffix}",
+                    NOW - timedelta(days=days),
+                    lines,
+                    name,
+                )
+            ),
             occurred_at=NOW - timedelta(days=days),
         )
         for suffix, name, _, orders in CUSTOMERS
@@ -103,7 +115,7 @@ async def test_staff_find_customers_by_tags_and_see_why_a_customer_has_them(
         await expect(rows).to_have_count(1)
         await expect(rows.first).to_contain_text("王芳")
         await expect(rows.first.locator(".tag[data-tag='lifecycle:returning']")).to_have_text(
-            "回头客"
+            "复购客户"
         )
         export = page.locator("#export-csv")
         assert "none_tags=high-spender" in (await export.get_attribute("href") or "")
@@ -151,9 +163,9 @@ async def test_staff_find_customers_by_tags_and_see_why_a_customer_has_them(
 
         # a preset view as a tab
         await page.goto(f"{url}/console/customers")
-        await page.click("#views a:has-text('高端客户')")
+        await page.click("#views a:has-text('高消费客户')")
         await expect(rows).to_have_count(1)  # 陈静 alone spent ≥ 20,000 over 365 days
-        await expect(page.locator("#views a[aria-current=page]")).to_have_text("高端客户")
+        await expect(page.locator("#views a[aria-current=page]")).to_have_text("高消费客户")
 
         # the customer page: tags with their reasons, figures, orders; a manual tag
         await page.evaluate(
@@ -163,7 +175,7 @@ async def test_staff_find_customers_by_tags_and_see_why_a_customer_has_them(
         await rows.first.locator("a").click()
         await expect(page.locator("#customer-name")).to_have_text("陈静")
         high = page.locator("#applied li[data-tag='high-spender']")
-        await expect(high).to_contain_text("365 天消费 30,599.00（≥ 20,000）→ 高端客户")
+        await expect(high).to_contain_text("365 天消费 30,599.00（≥ 20,000）→ 高消费客户")
         await expect(high).to_contain_text("behaviour.high-spender v1")
         await expect(page.locator("#orders tbody tr")).to_have_count(4)
         # offered: tags that say something of a customer, none an order rule gives (urgent,
@@ -323,4 +335,93 @@ async def test_customer_tags_count_on_customers_and_amounts_read_alike_on_every_
         assert badge is not None
         assert remove is not None
         assert abs(remove["y"] - badge["y"]) < badge["height"]
+        await browser.close()
+
+
+async def test_the_customer_page_offers_only_the_tag_changes_the_server_allows(
+    console_url: str, mongo_db: AsyncDatabase[dict[str, Any]], run_id: str
+) -> None:
+    url, customer = console_url, f"{run_id}-chen"
+    users = UserStore(mongo_db)
+    for role in (Role.VIEWER, Role.AGENT, Role.MANAGER):
+        await users.create(f"{role.value}-{run_id}", role, PASSWORD)
+    managers_only = {"add": ["agent", "manager"], "remove": ["manager"]}
+    async with httpx.AsyncClient(base_url=url, headers={API_KEY_HEADER: LOCAL_DEV_KEY}) as admin:
+        for tag in (
+            {"name": "生日关怀"},  # the defaults: every role that may tag
+            {"name": "投诉跟进", "permissions": managers_only},  # its own permissions
+            {"name": "key-account", "family": "customer"},  # its family's: managers only
+        ):
+            assert (await admin.post("/tags", json=tag)).status_code == 201
+            added = {"tag": tag["name"], "reason": "客服回访"}
+            answer = await admin.post(f"/customers/{customer}/tags", json=added)
+            assert answer.status_code == 200, answer.text
+    manual = {"生日关怀", "投诉跟进", "key-account"}
+    offered_to = {
+        f"viewer-{run_id}": set(),
+        f"agent-{run_id}": {"生日关怀"},
+        f"manager-{run_id}": manual,
+        "王小明": manual,  # an admin
+    }
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        pages = {}
+        for who, offered in offered_to.items():
+            page = pages[who] = await signed_in(browser, url, who)
+            await page.goto(f"{url}/console/customers/{customer}")
+            await expect(page.locator("#applied li[data-tag='key-account']")).to_be_visible()
+            buttons = page.locator("#applied button.remove")
+            shown = await buttons.evaluate_all("bs => bs.map(b => b.dataset.tag)")
+            assert set(shown) == offered, who  # none on high-spender & co: rules give them
+            if who != f"viewer-{run_id}":  # and the tags to add: those the role may add
+                picker = page.locator("#m-tag option")
+                addable = set(await picker.evaluate_all("os => os.map(o => o.value)"))
+                assert {"生日关怀", "投诉跟进"} <= addable, who
+                assert ("key-account" in addable) == (who != f"agent-{run_id}"), who
+
+        # what the page does not offer the agent, the server refuses; what it offers, it does
+        page = pages[f"agent-{run_id}"]
+        tags = await page.locator("#applied li").evaluate_all("ls => ls.map(l => l.dataset.tag)")
+        assert "high-spender" in tags
+        refused = await page.evaluate(
+            """async ([base, names]) => {
+                const boot = JSON.parse(document.getElementById("boot").textContent);
+                const statuses = [];
+                for (const name of names) {
+                    const answer = await fetch(`${base}/${encodeURIComponent(name)}`,
+                        {method: "DELETE", headers: {"X-CSRF-Token": boot.csrf}});
+                    statuses.push(answer.status);
+                }
+                return statuses;
+            }""",
+            [f"/customers/{customer}/tags", [t for t in tags if t != "生日关怀"]],
+        )
+        assert set(refused) <= {403, 409}, refused
+        await page.click("#applied li[data-tag='生日关怀'] button.remove")
+        await expect(page.locator("#applied li[data-tag='生日关怀']")).to_have_count(0)
+        await expect(page.locator("#applied li[data-tag='投诉跟进']")).to_be_visible()
+        await browser.close()
+
+
+async def test_a_product_tag_reads_as_the_product_on_the_customer_pages(
+    console_url: str, run_id: str
+) -> None:
+    url, customer = console_url, f"{run_id}-chen"  # bought the sofa in 3 orders
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = await signed_in(browser, url, "王小明")
+        sofa = "#applied li[data-tag='product:sofa-1'] .tag"
+
+        await page.goto(f"{url}/console/customers/{customer}")
+        await expect(page.locator(sofa)).to_have_text("偏好商品：布艺沙发 (SOFA-1)")
+        await page.goto(f"{url}/console/customers")
+        row = page.locator(f"#customers tr[data-customer='{customer}']")
+        await expect(row.locator(".tag[data-tag='product:sofa-1']")).to_have_text(
+            "偏好商品：布艺沙发 (SOFA-1)"
+        )
+        option = page.locator("#f-all_tags option[value='product:lamp-2']")
+        await expect(option).to_have_text("偏好商品：落地灯 (LAMP-2) (product:lamp-2)")
+
+        await page.goto(f"{url}/console/lang/en?next=/console/customers/{customer}")
+        await expect(page.locator(sofa)).to_have_text("Prefers: 布艺沙发 (SOFA-1)")
         await browser.close()

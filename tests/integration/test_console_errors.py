@@ -189,7 +189,7 @@ async def test_the_tags_page_and_an_order_say_what_is_refused_in_the_readers_wor
         await agent.select_option("#m-tag", "big-customer")
         await agent.fill("#m-reason", "大单")
         await agent.click("#m-add")
-        refused = "只有主管 / 管理员可以手动添加「大客户」"
+        refused = "只有主管 / 管理员可以手动添加「大单客户」"
         await expect(agent.locator("#toast")).to_have_text(refused)
         await browser.close()
     assert await mongo_db["tag_catalog"].count_documents({}) == catalog_before

@@ -145,10 +145,10 @@ async def test_customer_page_and_manual_tags(client: httpx.AsyncClient, run_id: 
 
     chinese = (await client.get(f"/customers/{wang}", params={"lang": "zh-CN"})).json()
     tags = {t["name"]: t["reason"] for t in chinese["tags"]}
-    assert tags["lifecycle:returning"] == "已下 3 单 → 回头客"
+    assert tags["lifecycle:returning"] == "已下 3 单 → 复购客户"
     assert tags["vip"] == "生日"  # a person's reason stays as written
     added = next(h for h in chinese["history"] if h["tag"] == "lifecycle:returning")
-    assert re.fullmatch(r"已下 [23] 单 → 回头客", added["reason"])  # 2 if its batch ended there
+    assert re.fullmatch(r"已下 [23] 单 → 复购客户", added["reason"])  # 2 if its batch ended there
     assert (await client.get(f"/customers/{wang}", params={"lang": "fr"})).status_code == 422
     assert [o["order_no"] for o in customer["orders_list"]] == [
         f"{run_id}-wang-2",

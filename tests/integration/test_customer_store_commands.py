@@ -270,3 +270,55 @@ async def test_tags_added_past_the_end_and_into_a_removed_ones_place_read_back_i
     names[names.index("m3")] = "m-new"
     assert [tag["name"] for tag in document["tags"]] == names
     assert document["tag_names"] == names
+
+
+def named_order(
+    run_id: str, number: int, customer: str, when: datetime, sku: str, name: str
+) -> OrderCreated:
+    made = order(run_id, number, customer, when, sku).order
+    line = made.lines[0].model_copy(update={"name": name})
+    return OrderCreated(order=made.model_copy(update={"lines": [line]}), occurred_at=when)
+
+
+async def test_a_products_name_is_written_with_its_first_sale_and_after_only_when_renamed(
+    counted: Counted, run_id: str
+) -> None:
+    sku = f"EAR-{run_id}"
+    first = named_order(run_id, 1, "a", START, sku, "耳机")
+    await counted.feed(first)
+    assert counted.log.on("products") == {"find products": 1, "update products": 1}
+
+    await counted.feed(named_order(run_id, 2, "b", START + DAY, sku, "耳机"))
+    assert counted.log.on("products") == {"find products": 1}  # the same name: no write
+
+    await counted.feed(named_order(run_id, 3, "c", START + 2 * DAY, sku, "无线耳机"))
+    assert counted.log.on("products") == {"find products": 1, "update products": 1}
+
+    # the first order updated, with the name the product had then: nothing written
+    await counted.feed(OrderUpdated(order=first.order, occurred_at=START + 3 * DAY))
+    assert counted.log.on("products") == {"find products": 1}
+    stored = await counted.database["products"].find_one({"_id": sku})
+    assert stored is not None
+    assert stored["first_sold_at"] == START.timestamp()
+    assert stored["named"] == {"at": (START + 2 * DAY).timestamp(), "name": "无线耳机"}
+    assert stored["slug"] == sku.lower()  # as the tag product:<sku> names it
+
+
+async def test_a_product_stored_before_names_were_kept_is_named_by_its_next_sale(
+    counted: Counted, run_id: str
+) -> None:
+    sku = f"OLD-{run_id}"
+    await counted.database["products"].insert_one({"_id": sku, "first_sold_at": 1.0})
+
+    await counted.feed(named_order(run_id, 1, "a", START, sku, "保温杯"))
+    assert counted.log.on("products") == {"find products": 1, "update products": 1}
+    await counted.feed(named_order(run_id, 2, "b", START + DAY, sku, "保温杯"))
+    assert counted.log.on("products") == {"find products": 1}
+
+    stored = await counted.database["products"].find_one({"_id": sku})
+    assert stored == {
+        "_id": sku,
+        "first_sold_at": 1.0,
+        "named": {"at": START.timestamp(), "name": "保温杯"},
+        "slug": sku.lower(),
+    }

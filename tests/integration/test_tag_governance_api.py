@@ -1,5 +1,6 @@
 """Tag governance on the real stack: permissions through the Tag API (keys and console sessions),
-near-duplicates refused, labels per language, tags named in Chinese."""
+near-duplicates refused, labels per language (a former built-in one replaced), tags named in
+Chinese."""
 
 from collections.abc import AsyncIterator
 from typing import Any
@@ -11,7 +12,9 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from services.console.users import Role, UserStore
 from services.tagger.app import create_app
-from services.tagger.settings import TaggerSettings
+from services.tagger.rules.schema import load_rules
+from services.tagger.settings import DEFAULT_RULES_FILE, TaggerSettings
+from services.tagger.store import OrderStore
 from shared.auth import API_KEY_HEADER, LOCAL_DEV_KEY, ApiKey, Scope, hash_key
 from shared.events import OrderCreated
 from tests.conftest import eventually
@@ -303,3 +306,24 @@ async def test_an_orders_tag_is_judged_under_the_catalogs_family_not_the_one_it_
     assert before_the_move.status_code == 403, before_the_move.text
     assert by_agent.json()["outcome"] == "changed", by_agent.text
     assert in_bulk.json()["outcomes"] == {vip: "changed"}, in_bulk.text
+
+
+async def test_a_catalog_seeded_with_a_former_label_takes_todays_and_a_teams_label_stays(
+    mongo_db: AsyncDatabase[dict[str, Any]],
+) -> None:
+    rules = load_rules(DEFAULT_RULES_FILE)
+    store = OrderStore(mongo_db)
+    await store.ensure_indexes()
+    await mongo_db["tag_catalog"].insert_many(
+        [  # as an earlier release seeded them, and as a team relabelled one
+            {"name": "lifecycle:new", "labels": {"zh-CN": "新客", "en": "Lifecycle: new"}},
+            {"name": "high-spender", "labels": {"zh-CN": "年度大主顾", "en": "High spender"}},
+        ]
+    )
+
+    await store.seed_catalog(rules.tags)
+
+    catalog = await store.catalog()
+    assert catalog["lifecycle:new"].labels == {"zh-CN": "首单客户", "en": "Lifecycle: new"}
+    assert catalog["high-spender"].labels["zh-CN"] == "年度大主顾"
+    assert catalog["lifecycle:returning"].labels["zh-CN"] == "复购客户"  # seeded today

@@ -1,5 +1,5 @@
 """The console's pure parts: language choice, labels for the whole default taxonomy, rule
-conditions in words, exports, roles onto scopes."""
+conditions in words, exports, roles onto scopes, the tags a person may remove."""
 
 import csv
 import io
@@ -8,17 +8,19 @@ from datetime import UTC, datetime
 
 import pytest
 
+from services.console.customers import removable_tags
 from services.console.export import export_row, header
 from services.console.i18n import LANGUAGES, language, pick_language
 from services.console.rule_table import customer_rule_rows, rule_rows
 from services.console.rule_words import in_words
+from services.console.sessions import Session
 from services.console.settings import ConsoleSettings
 from services.console.users import Role
 from services.simulator.stream import CATALOG, CHANNELS, INDUSTRIAL
 from services.tagger.builtin_labels import reason_labels
 from services.tagger.read_model import listed
 from services.tagger.rules.regions import REGION_BY_PROVINCE
-from services.tagger.rules.schema import load_rules
+from services.tagger.rules.schema import CatalogTag, TagPermissions, load_rules
 from services.tagger.settings import DEFAULT_RULES_FILE
 from shared.auth import Scope
 from shared.exports import csv_export
@@ -82,12 +84,25 @@ def test_category_and_preference_tags_read_in_chinese_and_unknown_values_as_them
     assert en.tag_label("prefers:beauty") == "Prefers: Beauty"
     assert zh.tag_label("category:小家电") == "小家电"
     assert zh.tag_label("prefers:garden") == "偏好：garden"
-    assert zh.tag_label("product:lipstick-187") == "复购：lipstick-187"  # a SKU: no label
-    assert en.tag_label("product:lipstick-187") == "Buys again: lipstick-187"
+    assert zh.tag_label("product:lipstick-187") == "偏好商品：lipstick-187"  # no name known
+    assert en.tag_label("product:lipstick-187") == "Prefers: lipstick-187"
     assert zh.tag_label("status:lost") == "lost"
     assert zh.value_label("channels", "mini_program") == "小程序"
     assert zh.value_label("categories", "electronics") == "数码电子"
     assert zh.value_label("channels", "kiosk") == "kiosk"
+
+
+def test_a_product_tag_reads_as_the_products_name_with_its_sku() -> None:
+    zh, en = language("zh-CN"), language("en")
+    earbuds = {"sku": "EARBUDS-06", "name": "无线耳机"}
+    named = {"product:earbuds-06": earbuds, "category:beauty": earbuds}
+
+    assert zh.tag_label("product:earbuds-06", named) == "偏好商品：无线耳机 (EARBUDS-06)"
+    assert en.tag_label(
+        "product:earbuds-06", {"product:earbuds-06": {**earbuds, "name": "Wireless earbuds"}}
+    ) == ("Prefers: Wireless earbuds (EARBUDS-06)")
+    assert zh.tag_label("product:case-01", named) == "偏好商品：case-01"  # no name stored
+    assert zh.tag_label("category:beauty", named) == "美妆"  # only a product's prefix names
 
 
 def test_alert_kinds_severities_and_states_read_in_the_language_on_order_and_customer_pages() -> (
@@ -161,7 +176,7 @@ def test_the_rules_page_lists_the_customer_rules_in_the_readers_language() -> No
     category = zh["preference.category"]
     assert (category["tag_label"], category["each"]) == ("偏好：<品类>", "每个品类")
     assert category["when"].endswith("该品类消费占比 ≥ 40%)")  # a share, as its reasons show it
-    assert en["preference.product"]["tag_label"] == "Buys again: <sku>"
+    assert en["preference.product"]["tag_label"] == "Prefers: <sku>"
     assert en["behaviour.high-spender"]["when"] == "spend_365d ≥ 20,000"
     for row in zh.values():
         for column in ("tag_label", "each", "when", "reason"):
@@ -214,3 +229,31 @@ def test_every_default_description_reads_in_chinese() -> None:
     chinese = language("zh-CN").labels["descriptions"]
     assert sorted(described - {""} - chinese.keys()) == []
     assert all(re.search(r"[\u4e00-\u9fff]", text) for text in chinese.values())
+
+
+def test_a_customer_tag_offers_remove_as_the_tag_api_decides_it() -> None:
+    rules = load_rules(DEFAULT_RULES_FILE)
+    families = {family.name: family for family in rules.families}
+    catalog = {
+        "生日关怀": CatalogTag(name="生日关怀"),  # the defaults: every role that may tag
+        "投诉跟进": CatalogTag(
+            name="投诉跟进", permissions=TagPermissions(remove=("manager",))
+        ),  # its own
+        "key-account": CatalogTag(name="key-account", family="customer"),  # its family's
+    }
+    tags = [
+        {"name": "生日关怀", "source": "manual"},
+        {"name": "投诉跟进", "source": "manual"},
+        {"name": "key-account", "source": "manual"},
+        {"name": "团购", "source": "manual"},  # not in the catalog: the defaults
+        {"name": "high-spender", "source": "rule"},  # follows its rule: never by hand
+    ]
+
+    def removable(role: Role) -> set[str]:
+        session = Session("s", role.value, role, "csrf")
+        return removable_tags(tags, session, catalog, families)
+
+    assert removable(Role.VIEWER) == set()
+    assert removable(Role.AGENT) == {"生日关怀", "团购"}
+    assert removable(Role.MANAGER) == {"生日关怀", "投诉跟进", "key-account", "团购"}
+    assert removable(Role.ADMIN) == {"生日关怀", "投诉跟进", "key-account", "团购"}

@@ -34,8 +34,8 @@ def test_money_reads_with_separators_two_decimals_and_the_currency(
     ("text", "shown"),
     [
         (
-            "365 天消费 179382.00（≥ 20000）→ 高端客户",
-            "365 天消费 179,382.00（≥ 20,000）→ 高端客户",
+            "365 天消费 179382.00（≥ 20000）→ 高消费客户",
+            "365 天消费 179,382.00（≥ 20,000）→ 高消费客户",
         ),
         ("first order of 26000.00 CNY ≥ 20000", "first order of 26,000.00 CNY ≥ 20,000"),
         # identifiers, dates, times, short and already grouped numbers stay as they are
@@ -55,7 +55,7 @@ def test_a_customer_reason_shows_its_amount_and_threshold_grouped_in_each_langua
     templates = ReasonTemplates(RULES, customer=True)
 
     for code, expected in (
-        ("zh-CN", "365 天消费 179,382.00（≥ 20,000）→ 高端客户"),
+        ("zh-CN", "365 天消费 179,382.00（≥ 20,000）→ 高消费客户"),
         ("en", "spend 179,382.00 over 365 days (≥ 20,000) → high spender"),
     ):
         shown = templates.in_language(code, reason_labels(code))

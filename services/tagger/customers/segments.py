@@ -6,7 +6,7 @@ Reads only (the ``customers`` documents the customer tagging writes, and the ``o
 
 import base64
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from typing import Annotated, Any
@@ -157,6 +157,7 @@ class Segments:
         self._customers = database["customers"]
         self._orders = database["orders"]
         self._alerts = database["alerts"]
+        self._products = database["products"]
 
     async def page(
         self, which: CustomerFilter, sort: CustomerSort, limit: int, cursor: str | None = None
@@ -177,6 +178,20 @@ class Segments:
         """Every tag some customer carries (rule-made ones such as ``prefers:家居`` included);
         MongoDB answers a distinct from the ``tag_names`` index."""
         return sorted(str(name) for name in await self._customers.distinct("tag_names"))
+
+    async def products_named(self, slugs: Iterable[str]) -> dict[str, dict[str, str]]:
+        """The products tags name by ``slugs`` (``sofa-1``), each as ``{"sku", "name"}``: the
+        name its newest orders give it (``products.py``). A product without a stored name is
+        left out; of two SKUs a tag cannot tell apart (``SOFA-1``, ``sofa 1``), the first."""
+        wanted = sorted(set(slugs))
+        if not wanted:
+            return {}
+        cursor = self._products.find({"slug": {"$in": wanted}}, {"slug": 1, "named.name": 1})
+        found: dict[str, dict[str, str]] = {}
+        async for doc in cursor.sort("_id"):
+            if doc.get("named"):
+                found.setdefault(doc["slug"], {"sku": doc["_id"], "name": doc["named"]["name"]})
+        return found
 
     async def tag_usage(self) -> dict[str, int]:
         """How many customers carry each tag."""

@@ -1,5 +1,5 @@
 """MongoDB for customers: the ``customers`` documents (tags, history, figures for segments) and
-``products`` (each SKU's first sale, for early adopters).
+``products`` (each SKU's first sale, for early adopters, and its name: ``products.py``).
 
 A customer document carries a ``version``: a write names the version it read, so the consumer,
 the lapsed-customer sweep and a person tagging by hand never overwrite each other; the loser
@@ -7,7 +7,7 @@ re-reads and re-evaluates. History lives on the document (the newest ``HISTORY_K
 written in the same update as the tags, so a crash never leaves one without the other.
 """
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,6 +17,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from services.tagger.customers.model import HISTORY_KEPT, CustomerRecord
+from services.tagger.customers.products import ProductSale, StoredProduct
 from services.tagger.customers.stored import (
     Templates,
     is_compact,
@@ -143,6 +144,7 @@ class CustomerStore:
         # a segment's size over time reads only customers who changed in its window
         await self.customers.create_index([("history.tag", ASCENDING), ("history.at", ASCENDING)])
         await self.customers.create_index([("first_order_at", ASCENDING)])
+        await self.products.create_index([("slug", ASCENDING)])  # a product tag's product
         # Versioned writes filter on {_id, version}: the _id index finds them (see the orders'
         # store); the (_id, version) index of earlier releases is dropped.
         await drop_index_if_present(self.customers, CUSTOMER_VERSION_INDEX)
@@ -261,36 +263,40 @@ class CustomerStore:
             update["$push"] = {"history": {"$each": entries, "$slice": -HISTORY_KEPT}}
         return update
 
-    async def record_first_sales(self, first_sold: dict[str, float]) -> None:
-        """Each SKU's earliest sale seen (``$min``: replays and late events change nothing or
-        move it earlier)."""
-        if not first_sold:
+    async def record_products(self, sold: Mapping[str, ProductSale]) -> None:
+        """Each SKU's earliest sale and newest name seen (``ProductSale.update``: replays and
+        late events change nothing or move the first sale earlier)."""
+        if not sold:
             return
         await self.products.bulk_write(
-            [
-                UpdateOne({"_id": sku}, {"$min": {"first_sold_at": ts}}, upsert=True)
-                for sku, ts in sorted(first_sold.items())
-            ],
+            [UpdateOne({"_id": sku}, sold[sku].update(sku), upsert=True) for sku in sorted(sold)],
             ordered=False,
         )
 
-    async def first_sales(self, skus: Iterable[str]) -> dict[str, float]:
+    async def stored_products(self, skus: Iterable[str]) -> dict[str, StoredProduct]:
         wanted = sorted(set(skus))
         if not wanted:
             return {}
         cursor = self.products.find({"_id": {"$in": wanted}})
-        return {doc["_id"]: float(doc["first_sold_at"]) async for doc in cursor}
+        return {doc["_id"]: StoredProduct.of(doc) async for doc in cursor}
 
     async def first_sales_with(
-        self, skus: Iterable[str], sold: dict[str, float]
+        self, skus: Iterable[str], sold: Mapping[str, ProductSale]
     ) -> dict[str, float]:
-        """The SKUs' first sales with ``sold`` (new sales: SKU -> time) counted: one read, and
-        a write of only the sales earlier than the stored ones (usually none: a product's
-        later sales and replays change nothing, so they cost the store nothing)."""
-        stored = await self.first_sales({*skus, *sold})
-        earlier = {sku: ts for sku, ts in sold.items() if sku not in stored or ts < stored[sku]}
-        await self.record_first_sales(earlier)
-        return {**stored, **earlier}
+        """The SKUs' first sales with ``sold`` (the products of new orders) counted: one read,
+        and a write of only the products they change (an earlier sale, a newer name; usually
+        none: a product's later sales and replays cost the store nothing)."""
+        stored = await self.stored_products({*skus, *sold})
+        changed = {
+            sku: sale
+            for sku, sale in sold.items()
+            if sku not in stored or stored[sku].changed_by(sale)
+        }
+        await self.record_products(changed)
+        first = {sku: product.first_sold_at for sku, product in stored.items()}
+        for sku, sale in changed.items():
+            first[sku] = min(first.get(sku, sale.first_sold_at), sale.first_sold_at)
+        return first
 
     async def rules_changed(self, version: str) -> bool:
         """Record ``version`` as the customer rules in force; True once per new version, for

@@ -24,6 +24,7 @@ from services.tagger.customers.model import (
     next_review_at,
     review_thresholds,
 )
+from services.tagger.customers.products import ProductSale
 from services.tagger.customers.store import CustomerStore, figures_fields
 from services.tagger.errors import Conflict, Invalid, NotFound
 from services.tagger.figures import FiguresLost
@@ -78,9 +79,9 @@ class CustomerTagging:
 
     async def after_orders(self, events: Sequence[OrderEvent]) -> None:
         """Re-evaluate the customers of a tagged batch (their figures moved), noting what the
-        orders say about them (name, company, VIP) and each SKU's first sale."""
+        orders say about them (name, company, VIP) and about each product (first sale, name)."""
         profiles: dict[str, tuple[datetime, CustomerProfile]] = {}
-        first_sold: dict[str, float] = {}
+        sold: dict[str, ProductSale] = {}
         for event in events:
             if isinstance(event, StatusChanged):
                 continue
@@ -95,27 +96,32 @@ class CustomerTagging:
                 )
             ts = order.created_at.timestamp()
             for line in order.lines:
-                first_sold[line.sku] = min(first_sold.get(line.sku, ts), ts)
-        await self.refresh({event.customer_id for event in events}, profiles, first_sold)
+                seen_sku = sold.get(line.sku)
+                sold[line.sku] = (
+                    ProductSale.on_order(ts, line.name)
+                    if seen_sku is None
+                    else seen_sku.and_order(ts, line.name)
+                )
+        await self.refresh({event.customer_id for event in events}, profiles, sold)
 
     async def refresh(
         self,
         customer_ids: Iterable[str],
         profiles: dict[str, tuple[datetime, CustomerProfile]] | None = None,
-        first_sold: dict[str, float] | None = None,
+        sold: dict[str, ProductSale] | None = None,
     ) -> int:
         """Evaluate the customers' rules now and store what changed; returns how many were
         evaluated to the end (stored, or found unchanged). A write that lost a race is
         evaluated again on what the winner stored.
-        ``first_sold``: the SKUs' sales in the orders behind the evaluation (SKU -> time),
-        recorded as first sales where they are earlier than the stored ones."""
+        ``sold``: the products of the orders behind the evaluation (SKU -> sale), recorded
+        where they change the stored ones (an earlier first sale, a newer name)."""
         pending = sorted(set(customer_ids))
         written = 0
         for _ in range(MAX_ATTEMPTS):
             if not pending:
                 return written
-            lost = await self._attempt(pending, profiles or {}, first_sold or {})
-            first_sold = None  # recorded by the first attempt
+            lost = await self._attempt(pending, profiles or {}, sold or {})
+            sold = None  # recorded by the first attempt
             written += len(pending) - len(lost)
             pending = lost
         raise Conflict(f"customers kept changing under evaluation: {pending[:10]}")
@@ -140,7 +146,7 @@ class CustomerTagging:
         self,
         customer_ids: list[str],
         profiles: dict[str, tuple[datetime, CustomerProfile]],
-        first_sold: dict[str, float],
+        sold: dict[str, ProductSale],
     ) -> list[str]:
         now = self._clock()
         at = datetime.fromtimestamp(now, UTC)
@@ -154,7 +160,7 @@ class CustomerTagging:
             live = await read_live(self._redis, customer_ids)
         records = await self._store.load(customer_ids)
         first_sales = await self._store.first_sales_with(
-            (sku for figures in live.values() for sku in figures.products), first_sold
+            (sku for figures in live.values() for sku in figures.products), sold
         )
         writes = []
         thresholds = review_thresholds(self._rules.current.customer_rules)

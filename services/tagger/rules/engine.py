@@ -204,11 +204,13 @@ def _tags_of(rule: Rule, facts: Mapping[str, Any]) -> Iterator[tuple[str, Any]]:
     for value in raw if isinstance(raw, list) else [raw]:
         if value is None or value == "":
             continue
-        slug = _slug(str(value))
+        slug = tag_slug(str(value))
         if slug:
             yield f"{rule.tag_prefix}{slug}"[:64], value
 
 
 @functools.lru_cache(maxsize=16_384)  # categories, provinces, channels: values repeat
-def _slug(value: str) -> str:
+def tag_slug(value: str) -> str:
+    """A fact's value as a tag names it: lower case, runs of other characters than letters,
+    digits, ``:``, ``.`` and ``-`` as one ``-`` (``product:`` + ``sofa-1`` for ``SOFA-1``)."""
     return _TAG_UNSAFE.sub("-", value.strip().lower()).strip("-")
