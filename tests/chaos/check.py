@@ -4,6 +4,7 @@ adapters. Each check says what it found, with figures and a few examples."""
 
 import json
 from collections import Counter, defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -14,6 +15,7 @@ from pydantic import ValidationError
 from pymongo import AsyncMongoClient
 from redis.asyncio import Redis
 
+from services.tagger.figure_keys import WINDOW_DAYS
 from services.tagger.rules.schema import RuleSet
 from shared.events import order_event_adapter
 from shared.stored_history import first_change_at, with_first_change
@@ -299,6 +301,14 @@ def check_history(expected: Expected, history: list[dict[str, Any]]) -> Check:
     )
 
 
+def _kept_days(by_day: Mapping[int, int], last: float | None) -> dict[int, int]:
+    """The days with spend that the figures must still hold: those a window ending on the
+    customer's newest order reaches, and a month more (``figures.lua`` drops older ones as
+    later orders come, so whether an older day is still there depends on their order)."""
+    newest = int(last // 86_400) if last is not None else 0
+    return {d: c for d, c in by_day.items() if c and d > newest - WINDOW_DAYS - 31}
+
+
 async def check_figures(redis: Redis, stored: dict[str, Any]) -> Check:
     """Every customer's figures in Redis equal a recount of their orders in MongoDB."""
     recount: dict[str, dict[str, Any]] = {}
@@ -334,8 +344,8 @@ async def check_figures(redis: Redis, stored: dict[str, Any]) -> Check:
                 int(totals.get(b"spend", 0)),
                 _close(totals.get(b"first_at"), want["first"]),
                 _close(totals.get(b"last_at"), want["last"]),
-                {int(d): int(c) for d, c in by_day.items() if int(c)}
-                == {d: c for d, c in want["by_day"].items() if c},
+                _kept_days({int(d): int(c) for d, c in by_day.items()}, want["last"])
+                == _kept_days(want["by_day"], want["last"]),
             )
             if have != (want["count"], want["spend"], True, True, True):
                 over += have_count > want["count"]
