@@ -165,9 +165,13 @@ async def run(
             "tagger": tagger.pid,
             "notifier": notifier.pid,
         }
-        runs = [("rates", rate, 1.0) for rate in rates] + [
-            ("with_a_shops_share", rate, share) for rate, share in (alerting_shares or {}).items()
-        ]
+        # a rate past what the machine sustains leaves a queue behind it (its run ends at the
+        # drain's deadline): the shop's-share rows run before the all-urgent rows of their rate
+        runs = sorted(
+            [("rates", rate, 1.0) for rate in rates]
+            + [("with_a_shops_share", r, s) for r, s in (alerting_shares or {}).items()],
+            key=lambda run: (run[1], run[2]),
+        )
         results["with_a_shops_share"] = {}
         for kind, rate, share in runs:
             before = {name: cpu_seconds(pid) for name, pid in pids.items()}
