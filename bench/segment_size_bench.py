@@ -21,7 +21,8 @@ from typing import Any
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
-from services.tagger.customers.segments import Segments, TagFilter, _aware
+from services.tagger.customers.segment_sizes import _aware
+from services.tagger.customers.segments import Segments, TagFilter
 from services.tagger.customers.store import CustomerStore
 from services.tagger.customers.stored import change_of
 from shared.settings import Settings

@@ -23,6 +23,7 @@ from services.console.i18n import LANG_COOKIE, Language, language, pick_language
 from services.console.pages import PageSession, _page
 from services.console.sessions import Session
 from services.console.views import SavedViews, ViewList
+from services.tagger.customers.products import PRODUCT_FACT
 from services.tagger.customers.segments import CustomerFilter, CustomerSort
 from services.tagger.governance import refusals
 from services.tagger.http.customers import customer_reasons, segments_of
@@ -46,7 +47,6 @@ PRESET_VIEWS: list[tuple[str, dict[str, str]]] = [
     ("customers.view.lapsed", {"all_tags": "lifecycle:lapsed", "sort": "-spend"}),
     ("customers.view.early_adopters", {"all_tags": "early-adopter"}),
 ]
-PRODUCT_FACT = "sku"  # the fact a rule names a product's tag from (product:<sku>)
 UTC_OFFSET = re.compile(r"[+-](0\d|1[0-4]):[0-5]\d")
 FILTER_KEYS = (
     "spend_min",

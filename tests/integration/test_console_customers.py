@@ -312,6 +312,18 @@ async def test_customer_tags_count_on_customers_and_amounts_read_alike_on_every_
         await expect(page.locator("#customers tbody tr").first).to_contain_text("30,599.00 CNY")
         await page.goto(f"{url}/console/customers/{run_id}-chen")
         await expect(page.locator("#detail")).to_contain_text("30,599.00 CNY")
+        retired = {  # a tag a rule since taken out gave (the catalog lists no such tag)
+            "name": "retired-rule-tag",
+            "source": "rule",
+            "rule_id": "retired.rule",
+            "rule_version": 1,
+            "reason": "what the retired rule said",
+            "at": datetime.now(UTC),
+        }
+        await mongo_db["orders"].update_one(
+            {"order_no": f"{run_id}-wang-0"},
+            {"$push": {"tags": retired, "tag_names": retired["name"]}},
+        )
         await page.goto(f"{url}/console/orders/{run_id}-wang-0")
         await expect(page.locator("#fields")).to_contain_text("3,450.00 CNY")
         await expect(page.locator("#history li").first).to_contain_text("不再成立：订单状态为")
@@ -328,6 +340,15 @@ async def test_customer_tags_count_on_customers_and_amounts_read_alike_on_every_
         assert local.strftime("%Y/%m/%d %H:%M") in placed_text
         await shanghai.goto(f"{url}/console/orders/{run_id}-wang-0")
         await expect(shanghai.locator("#fields")).to_contain_text(placed_text)
+        # an admin may remove a person's tag; a rule's only where its permissions say so (the
+        # priority family's), not one the catalog has no permissions for (the retired rule's)
+        removable = page.locator("#applied li:has(button)")
+        shown = set(await removable.evaluate_all("ls => ls.map(l => l.dataset.tag)"))
+        rule_given = page.locator("#applied li[data-source='rule']")
+        by_rules = set(await rule_given.evaluate_all("ls => ls.map(l => l.dataset.tag)"))
+        priority = {"urgent", "regular"}
+        assert {"category:家居", "retired-rule-tag"} <= by_rules, by_rules
+        assert shown & by_rules <= priority, shown
         # a reason does not push its Remove button onto a line of its own
         first = page.locator("#applied li:has(button)").first
         badge = await first.locator(".tag").bounding_box()
@@ -414,6 +435,10 @@ async def test_a_product_tag_reads_as_the_product_on_the_customer_pages(
 
         await page.goto(f"{url}/console/customers/{customer}")
         await expect(page.locator(sofa)).to_have_text("偏好商品：布艺沙发 (SOFA-1)")
+        why = page.locator("#applied li[data-tag='product:sofa-1'] .why")
+        await expect(why).to_have_text("布艺沙发 (SOFA-1) 已在 3 单中购买")  # its name, not SKU
+        added = page.locator("#history li", has_text="添加 偏好商品：布艺沙发")
+        await expect(added.first).to_contain_text("布艺沙发 (SOFA-1) 已在")
         await page.goto(f"{url}/console/customers")
         row = page.locator(f"#customers tr[data-customer='{customer}']")
         await expect(row.locator(".tag[data-tag='product:sofa-1']")).to_have_text(
@@ -424,4 +449,5 @@ async def test_a_product_tag_reads_as_the_product_on_the_customer_pages(
 
         await page.goto(f"{url}/console/lang/en?next=/console/customers/{customer}")
         await expect(page.locator(sofa)).to_have_text("Prefers: 布艺沙发 (SOFA-1)")
+        await expect(why).to_have_text("bought 布艺沙发 (SOFA-1) in 3 orders")
         await browser.close()

@@ -5,7 +5,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from services.tagger.customers.model import TagChange, history_entries
-from services.tagger.customers.segments import TagFilter, _membership
+from services.tagger.customers.segment_sizes import _membership
+from services.tagger.customers.segments import TagFilter
 from services.tagger.customers.stored import (
     applied_tags,
     readable_entry,

@@ -94,7 +94,8 @@ const OT = {
   mayRemove(name, source) {
     if (!BOOT.canTag) return false;
     const entry = (OT.catalog || []).find((t) => t.name === name);
-    if (!entry || !entry.permissions) return true;  // not in the catalog: the API decides
+    // not in the catalog: a rule's tag stays (remove_rule_given is false by default), else the API decides
+    if (!entry || !entry.permissions) return source !== "rule";
     const p = entry.permissions;
     return (BOOT.role === "admin" || p.remove.includes(BOOT.role)) && (source !== "rule" || p.remove_rule_given);
   },

@@ -39,7 +39,7 @@
     for (const tag of doc.tags) {
       const manual = tag.source === "manual";
       const who = manual ? t("order.by_person", { who: tag.by || "?" }) : t("order.by_rule", { rule: tag.rule_id, version: tag.rule_version });
-      const li = el("li", { "data-tag": tag.name }, OT.badge(tag.name, { manual }),
+      const li = el("li", { "data-tag": tag.name, "data-source": tag.source }, OT.badge(tag.name, { manual }),
         el("span", { class: "why", text: tag.reason }),
         el("span", { class: "meta", text: [who, t("order.since", { when: OT.when(tag.at) }), tag.family ? OT.family(tag.family) : "", tagUntil(tag)].filter(Boolean).join(" · ") }));
       if (OT.mayRemove(tag.name, tag.source)) li.append(el("button", { class: "btn small danger", type: "button", text: t("common.remove"), "aria-label": t("common.remove") + " " + OT.tagLabel(tag.name), onclick: () => change({ remove: [tag.name] }) }));

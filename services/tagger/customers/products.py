@@ -15,6 +15,8 @@ from typing import Any
 
 from services.tagger.rules.engine import tag_slug
 
+PRODUCT_FACT = "sku"  # the fact a customer rule names a product by (product:<sku>, {sku})
+
 
 @dataclass(frozen=True, slots=True)
 class ProductSale:

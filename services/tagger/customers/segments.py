@@ -7,7 +7,7 @@ Reads only (the ``customers`` documents the customer tagging writes, and the ``o
 import base64
 import json
 from collections.abc import AsyncIterator, Iterable
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -15,9 +15,10 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pymongo import ASCENDING, DESCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 
+from services.tagger.customers.products import PRODUCT_FACT
+from services.tagger.customers.segment_sizes import size_over_time
 from services.tagger.customers.stored import (
     Templates,
-    change_of,
     readable_entry,
     readable_tag,
     templates_now,
@@ -193,6 +194,31 @@ class Segments:
                 found.setdefault(doc["slug"], {"sku": doc["_id"], "name": doc["named"]["name"]})
         return found
 
+    async def _products_named_in(
+        self, reasons: "Reasons", entries: Iterable[dict[str, Any]]
+    ) -> "Reasons":
+        """``reasons`` showing the products the entries' reasons name (``{sku}``) as their
+        orders call them, ``无线耳机 (EARBUDS-06)`` as the product's tag reads (one read); a
+        product without a stored name keeps its SKU."""
+        if not isinstance(reasons, TranslatedReasons):
+            return reasons
+        skus: set[str] = set()
+        for entry in entries:
+            rule = _rule_reason(entry)
+            args = rule and reasons.args_of(*rule)
+            if rule and args:
+                facts = reasons.facts_shown(rule[0], rule[1])
+                skus.update(a for f, a in zip(facts, args, strict=False) if f == PRODUCT_FACT)
+        if not skus:
+            return reasons
+        cursor = self._products.find({"_id": {"$in": sorted(skus)}}, {"named.name": 1})
+        named = {
+            doc["_id"]: f"{doc['named']['name']} ({doc['_id']})"
+            async for doc in cursor
+            if doc.get("named")
+        }
+        return reasons.with_values(PRODUCT_FACT, named)
+
     async def tag_usage(self) -> dict[str, int]:
         """How many customers carry each tag."""
         cursor = await self._customers.aggregate(
@@ -239,6 +265,7 @@ class Segments:
         tags = [readable_tag(tag, templates) for tag in document.pop("tags", [])]
         history = [readable_entry(entry, templates) for entry in document.get("history", [])]
         if reasons is not None:
+            reasons = await self._products_named_in(reasons, [*tags, *history])
             tags = [in_language(tag, reasons) for tag in tags]
             history = [in_language(entry, reasons) for entry in history]
         orders = await (
@@ -289,87 +316,9 @@ class Segments:
     async def size_over_time(
         self, which: TagFilter, days: int, today: date
     ) -> list[dict[str, Any]]:
-        """Customers in the segment at the end of each of the last ``days`` days (UTC).
-
-        Counted back from now: the segment's size today is one indexed count; only customers
-        whose membership can have moved since the end of the first day (a named tag changed
-        in their history since, or their first order came since) are read, and each of those
-        is replayed back through its history entries of the window (projected on the server).
-        The cost follows the customers who changed in the window, not every customer who ever
-        held a tag (docs/customers.md)."""
-        ends = [datetime.combine(today - timedelta(days=n), time.max, UTC) for n in range(days)][
-            ::-1
-        ]
-        counts = [await self._customers.count_documents(which.tag_query())] * days
-        cursor = await self._customers.aggregate(
-            [
-                {"$match": _moved_since(which, ends[0])},
-                {"$project": _replayed_fields(which, ends[0])},
-            ],
-            batchSize=1000,
-        )
-        async for document in cursor:
-            for index, member in enumerate(_membership(document, which, ends)):
-                counts[index] += member
-        return [
-            {"date": end.date().isoformat(), "customers": count}
-            for end, count in zip(ends, counts, strict=True)
-        ]
-
-
-def _moved_since(which: TagFilter, since: datetime) -> dict[str, Any]:
-    """Customers whose membership may differ between ``since`` and now: a tag the filter names
-    was added or removed after it, or the first order came after it (or never: the count of
-    today's members goes by tags alone). Served by the ``(history.tag, history.at)`` and
-    ``first_order_at`` indexes."""
-    named = sorted({*which.all_tags, *which.any_tags, *which.none_tags})
-    moved: list[dict[str, Any]] = [{"first_order_at": {"$gt": since}}, {"first_order_at": None}]
-    if named:
-        changed = {"tag": {"$in": named}, "at": {"$gt": since}}
-        moved.append({"history": {"$elemMatch": changed}})
-    positive = sorted({*which.all_tags, *which.any_tags})
-    if not positive:
-        return {"$or": moved}
-    # a customer that never held a tag it needs was never in the segment: nothing to replay
-    held = [{"tag_names": {"$in": positive}}, {"history.tag": {"$in": positive}}]
-    return {"$and": [{"$or": moved}, {"$or": held}]}
-
-
-def _replayed_fields(which: TagFilter, since: datetime) -> dict[str, Any]:
-    """What the replay needs, and only that: the history entries after ``since`` of the tags
-    the filter names (an entry before it is never undone), not the customer's whole history."""
-    named = sorted({*which.all_tags, *which.any_tags, *which.none_tags})
-    kept = {"$and": [{"$gt": ["$$h.at", since]}, {"$in": ["$$h.tag", named]}]}
-    return {
-        "tag_names": 1,
-        "first_order_at": 1,
-        "history": {"$filter": {"input": {"$ifNull": ["$history", []]}, "as": "h", "cond": kept}},
-    }
-
-
-def _membership(document: dict[str, Any], which: TagFilter, ends: list[datetime]) -> list[int]:
-    """How this customer moves each day's count away from the count of today's members (by
-    tags alone): +1 where it was in the segment but is not counted now, -1 the other way
-    round, else 0."""
-    tags = set(document.get("tag_names", []))
-    first = document.get("first_order_at")
-    first = _aware(first) if first is not None else None
-
-    def member(end: datetime) -> bool:
-        return first is not None and first <= end and which.holds_for(tags)
-
-    now = which.holds_for(tags)  # as the count of today's members saw it
-    undo = sorted(document.get("history", []), key=lambda h: _aware(h["at"]), reverse=True)
-    moves = [0] * len(ends)
-    position = 0
-    for index in range(len(ends) - 1, -1, -1):
-        end = ends[index]
-        while position < len(undo) and _aware(undo[position]["at"]) > end:
-            entry = undo[position]
-            (tags.discard if change_of(entry) == "added" else tags.add)(entry["tag"])
-            position += 1
-        moves[index] = int(member(end)) - int(now)
-    return moves
+        """Customers in the segment at the end of each of the last ``days`` days (UTC):
+        ``segment_sizes.size_over_time``."""
+        return await size_over_time(self._customers, which, days, today)
 
 
 Reasons = ReasonTemplates | TranslatedReasons
@@ -379,16 +328,19 @@ def in_language(entry: dict[str, Any], reasons: Reasons) -> dict[str, Any]:
     """A rule tag (or history entry) with its stored reason put in the reader's language: the
     reason is taken apart with the rule's own template and filled into the translation; a
     reason that is no rendering of its rule version (a manual one) stays as it is."""
-    if entry.get("source") != "rule" or not entry.get("rule_id") or not entry.get("reason"):
+    rule = _rule_reason(entry)
+    if rule is None:
         return entry
-    rule_id, version = str(entry["rule_id"]), int(entry.get("rule_version") or 0)
-    args = reasons.args_of(rule_id, version, str(entry["reason"]))
-    text = None if args is None else reasons.reason(rule_id, version, args)
+    args = reasons.args_of(*rule)
+    text = None if args is None else reasons.reason(rule[0], rule[1], args)
     return {**entry, "reason": text} if text else entry
 
 
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+def _rule_reason(entry: dict[str, Any]) -> tuple[str, int, str] | None:
+    """(rule id, version, stored reason) of a rule tag or history entry with a reason."""
+    if entry.get("source") != "rule" or not entry.get("rule_id") or not entry.get("reason"):
+        return None
+    return str(entry["rule_id"]), int(entry.get("rule_version") or 0), str(entry["reason"])
 
 
 def _cursor(sort: CustomerSort, document: dict[str, Any]) -> str:

@@ -7,7 +7,7 @@ those in force now: a tag of an earlier rule version still reads as the sentence
 
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
@@ -280,6 +280,16 @@ class TranslatedReasons:
 
     def stored_facts(self, document: Mapping[str, Any]) -> Mapping[str, Any] | None:
         return self._templates.stored_facts(document)
+
+    def facts_shown(self, rule_id: str, version: int) -> list[str | None]:
+        return self._templates.facts_shown(rule_id, version)
+
+    def with_values(self, fact: str, shown: Mapping[str, str]) -> "TranslatedReasons":
+        """These reasons with more of ``fact``'s values labelled: what the data names them
+        (a product's SKU by its name, read for the page at hand)."""
+        values = {**self._labels.values, fact: {**self._labels.values.get(fact, {}), **shown}}
+        labels = replace(self._labels, values=values)
+        return TranslatedReasons(self._templates, self._language, labels)
 
     def reason(self, rule_id: str, version: int, args: list[str]) -> str | None:
         templates, labels = self._templates, self._labels
