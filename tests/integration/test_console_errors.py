@@ -78,7 +78,7 @@ async def test_a_refused_orders_filter_names_its_fields_and_empties_the_list(
         assert said[0] == ["Reason: no candidate fits", 422]  # not "enter a valid date"
         assert said[1][0]  # some words, never an empty red box
         assert "VIP" in said[2][0]
-        assert "Big customer" in said[2][0]  # both refusals, not the first alone
+        assert "Big-order customer" in said[2][0]  # both refusals, not the first alone
         await browser.close()
 
 

@@ -324,6 +324,6 @@ async def test_a_catalog_seeded_with_a_former_label_takes_todays_and_a_teams_lab
     await store.seed_catalog(rules.tags)
 
     catalog = await store.catalog()
-    assert catalog["lifecycle:new"].labels == {"zh-CN": "首单客户", "en": "Lifecycle: new"}
+    assert catalog["lifecycle:new"].labels == {"zh-CN": "首单客户", "en": "First-order customer"}
     assert catalog["high-spender"].labels["zh-CN"] == "年度大主顾"
     assert catalog["lifecycle:returning"].labels["zh-CN"] == "复购客户"  # seeded today
