@@ -118,7 +118,7 @@ async def measure(count: int) -> None:
                 ever = {*which.all_tags, *which.any_tags}
                 held = [ever & ({*c["tag_names"]} | {h["tag"] for h in c["history"]}) for c in made]
                 replayed = sum(1 for h in held if h)
-                moved = sum(  # what the count back reads (segments._moved_since)
+                moved = sum(  # what the count back reads (segment_sizes._moved_since)
                     1
                     for c, h in zip(made, held, strict=True)
                     if h

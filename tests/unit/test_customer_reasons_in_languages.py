@@ -91,7 +91,7 @@ def test_default_customer_reasons_read_as_people_say_them() -> None:
     )
 
     assert in_language(lapsed, chinese)["reason"] == "91 天没有下单（> 90）→ 流失客户"
-    assert in_language(lapsed, english)["reason"] == "no order for 91 days (> 90) → lapsed"
+    assert in_language(lapsed, english)["reason"] == "no order for 91 days (> 90) → lapsed customer"
     assert in_language(prefers, chinese)["reason"] == "数码电子：365 天内 3 单，占消费 76%"
     assert in_language(prefers, english)["reason"] == (
         "Electronics: 3 orders, 76% of spend over 365 days"

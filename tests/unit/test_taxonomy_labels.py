@@ -30,9 +30,9 @@ def read_as(label: str) -> str:
 
 
 # English: a trailing word for customers, and what a reader takes for another (a big customer
-# is a key account, a high-value one)
+# is a key account, a high-value one; a repeat customer a returning one)
 EN_CUSTOMER_WORDS = (" customers", " customer")
-EN_SAME_MEANING = {"big": "high value"}
+EN_SAME_MEANING = {"big": "high value", "repeat": "returning"}
 
 
 def read_as_en(label: str, families: set[str]) -> str:
@@ -107,7 +107,8 @@ def test_the_english_check_finds_the_pairs_a_reader_confuses() -> None:
     assert read_as_en("Big customer", families) == read_as_en("High-value customer", families)
     assert read_as_en("High value", families) == read_as_en("high-value customers", families)
     assert read_as_en("Prefers: beauty", families) != read_as_en("Beauty", families)
-    assert read_as_en("Repeat order", families) != read_as_en("Repeat customer", families)
+    assert read_as_en("Repeat customer", families) == read_as_en("Returning customer", families)
+    assert read_as_en("Repeat order", families) != read_as_en("Multi-order customer", families)
 
 
 def test_each_rules_chinese_reason_ends_with_the_label_of_its_tag() -> None:
@@ -124,6 +125,27 @@ def test_each_rules_chinese_reason_ends_with_the_label_of_its_tag() -> None:
         (rule_id, reason, zh.tag_label(tag))
         for rule_id, tag, reason in given
         if reason.rpartition("→")[2].strip() != zh.tag_label(tag)
+    ]
+
+    assert wrong == []
+
+
+def test_each_english_translation_of_a_reason_ends_with_the_label_of_its_tag() -> None:
+    """Where a rule's English words differ from its own (its tag was relabelled), they end with
+    the tag's English label, as the badge beside them reads."""
+    rules = load_rules(DEFAULT_RULES_FILE)
+    en = language("en")
+    given = [
+        (rule.id, rule.tag, rule.reasons["en"])
+        for rule in [*rules.rules, *rules.customer_rules]
+        if rule.tag is not None and "en" in rule.reasons
+    ]
+    assert len(given) >= 5
+
+    wrong = [
+        (rule_id, reason, en.tag_label(tag))
+        for rule_id, tag, reason in given
+        if reason.rpartition("→")[2].strip().lower() != en.tag_label(tag).lower()
     ]
 
     assert wrong == []

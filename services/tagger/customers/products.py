@@ -18,6 +18,12 @@ from services.tagger.rules.engine import tag_slug
 PRODUCT_FACT = "sku"  # the fact a customer rule names a product by (product:<sku>, {sku})
 
 
+def product_shown(name: str, sku: str) -> str:
+    """A product as a reason shows it: 无线耳机 (EARBUDS-06), as its tag's label does (the label
+    files' ``named`` words)."""
+    return f"{name} ({sku})"
+
+
 @dataclass(frozen=True, slots=True)
 class ProductSale:
     """A product as a batch's orders show it: its earliest sale in them, and its name on the

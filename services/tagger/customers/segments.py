@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pymongo import ASCENDING, DESCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 
-from services.tagger.customers.products import PRODUCT_FACT
+from services.tagger.customers.products import PRODUCT_FACT, product_shown
 from services.tagger.customers.segment_sizes import size_over_time
 from services.tagger.customers.stored import (
     Templates,
@@ -198,22 +198,24 @@ class Segments:
         self, reasons: "Reasons", entries: Iterable[dict[str, Any]]
     ) -> "Reasons":
         """``reasons`` showing the products the entries' reasons name (``{sku}``) as their
-        orders call them, ``无线耳机 (EARBUDS-06)`` as the product's tag reads (one read); a
-        product without a stored name keeps its SKU."""
+        orders call them, ``无线耳机 (EARBUDS-06)`` as the product's tag reads (one read of the
+        products); a product without a stored name keeps its SKU."""
         if not isinstance(reasons, TranslatedReasons):
             return reasons
         skus: set[str] = set()
         for entry in entries:
             rule = _rule_reason(entry)
-            args = rule and reasons.args_of(*rule)
-            if rule and args:
+            if rule is None:
+                continue
+            args = reasons.args_of(*rule)
+            if args:
                 facts = reasons.facts_shown(rule[0], rule[1])
-                skus.update(a for f, a in zip(facts, args, strict=False) if f == PRODUCT_FACT)
+                skus.update(a for f, a in zip(facts, args, strict=True) if f == PRODUCT_FACT)
         if not skus:
             return reasons
         cursor = self._products.find({"_id": {"$in": sorted(skus)}}, {"named.name": 1})
         named = {
-            doc["_id"]: f"{doc['named']['name']} ({doc['_id']})"
+            doc["_id"]: product_shown(doc["named"]["name"], doc["_id"])
             async for doc in cursor
             if doc.get("named")
         }
