@@ -18,7 +18,7 @@ from services.tagger.builtin_labels import reason_labels
 from services.tagger.http.deps import tagger_of
 from services.tagger.order_record import OrderRecord
 from services.tagger.queries import OrderFilter, SortKey
-from services.tagger.rules.engine import Decision, decide
+from services.tagger.rules.engine import Decision, explain
 from services.tagger.rules.facts import order_facts
 from services.tagger.rules.reasons import ReasonTemplates, TranslatedReasons, reason_templates
 from services.tagger.usage import rule_hit_counts
@@ -137,23 +137,19 @@ async def explain_order(request: Request, order_no: str, key: Reader) -> dict[st
     record = OrderRecord.from_document(document)
     rules = tagger_of(request).rules.current
     facts = order_facts(record.order, record.figures, record.status)
-    fired = {d.rule_id: d for d in decide(rules, facts)}
     code = _lang(request).code
     words = reason_templates(rules).in_language(code, reason_labels(code))
-    verdicts = []
-    for rule in rules.rules:
-        decision = fired.get(rule.id)
-        matches = all(c is None or c.holds(facts) for c in (rule.when, rule.holds_while))
-        verdicts.append(
-            {
-                "rule_id": rule.id,
-                "version": rule.version,
-                "fires": decision is not None,
-                "matches": matches,
-                "tag": decision.tag if decision else rule.tag,
-                "reason": in_language(words, decision) if decision else None,
-            }
-        )
+    verdicts = [
+        {
+            "rule_id": verdict.rule_id,
+            "version": verdict.version,
+            "fires": verdict.decision is not None,
+            "matches": verdict.matches,
+            "tag": verdict.tag,
+            "reason": in_language(words, verdict.decision) if verdict.decision else None,
+        }
+        for verdict in explain(rules, facts)
+    ]
     return {"order_no": order_no, "rules": verdicts}
 
 

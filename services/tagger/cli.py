@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from services.tagger.figures import rebuild_figures
-from services.tagger.rules.engine import decide
+from services.tagger.rules.engine import explain as explain_rules
 from services.tagger.rules.facts import FACT_NAMES, FiguresSnapshot, order_facts
 from services.tagger.rules.schema import RuleFileError, load_rules
 from services.tagger.settings import TaggerSettings
@@ -65,34 +65,27 @@ def explain(
         # either a stored order's names (``FIGURE_NAMES``) or the snapshot's own
         snapshot = FiguresSnapshot.from_record(figures_record(json.loads(figures.read_text())))
     facts = order_facts(order, snapshot)
-    decisions = decide(rules, facts)
-    fired = {d.rule_id: d for d in decisions}
+    verdicts = explain_rules(rules, facts)
 
     table = Table(title=f"rules for order {order.order_no}")
     for column in ("rule", "version", "fires", "tag", "reason"):
         table.add_column(column)
-    for rule in rules.rules:
-        decision = fired.get(rule.id)
-        matches = all(c is None or c.holds(facts) for c in (rule.when, rule.holds_while))
-        if decision:
-            verdict = "[green]yes[/green]"
-        elif matches:
-            verdict = "[yellow]matches[/yellow], tag taken by an earlier rule"
+    for verdict in verdicts:
+        if verdict.decision:
+            fires = "[green]yes[/green]"
+        elif verdict.matches:
+            fires = "[yellow]matches[/yellow], tag taken by an earlier rule"
         else:
-            verdict = "no"
+            fires = "no"
         table.add_row(
-            rule.id,
-            str(rule.version),
-            verdict,
-            decision.tag if decision else "",
-            decision.reason if decision else "",
+            verdict.rule_id,
+            str(verdict.version),
+            fires,
+            verdict.decision.tag if verdict.decision else "",
+            verdict.decision.reason if verdict.decision else "",
         )
-    for decision in decisions:
-        if decision.rule_id.startswith("default."):
-            yes = "[green]yes[/green]"
-            table.add_row(decision.rule_id, "1", yes, decision.tag, decision.reason)
     console.print(table)
-    console.print("tags: " + ", ".join(d.tag for d in decisions))
+    console.print("tags: " + ", ".join(v.decision.tag for v in verdicts if v.decision))
     shown = {name: facts[name] for name in FACT_NAMES}
     console.print_json(json.dumps(shown, default=str, ensure_ascii=False))
 

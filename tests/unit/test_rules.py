@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from services.tagger.rules.engine import Decision, decide, merge_tags
+from services.tagger.rules.engine import Decision, decide, explain, merge_tags
 from services.tagger.rules.facts import FiguresSnapshot, order_facts
 from services.tagger.rules.regions import region_of
 from services.tagger.rules.schema import RuleFileError, RuleSet, load_rules, parse_rules
@@ -441,3 +441,29 @@ rules: []
 """
     )
     assert custom.customer_tiers == ("gold", "silver")
+
+
+def test_explaining_an_order_names_every_tag_a_rule_gave_it() -> None:
+    """The order page's "why these tags" and ``ordertag rules explain``: a rule naming its tags
+    from a fact explains each of them (it once showed only the last category), a rule whose
+    family an earlier rule took says its conditions hold, and the family default comes last."""
+    line = {"sku": "X", "name": "x", "quantity": 1, "unit_price": "10.00"}
+    order = make_order(
+        lines=[{**line, "category": c} for c in ("beauty", "books", "food")],
+        shipping={"method": "same_day", "province": "上海"},
+        notes="加急",
+    )
+
+    verdicts = explain(RULES, order_facts(order, FiguresSnapshot()))
+
+    categories = [v for v in verdicts if v.rule_id == "category"]
+    assert [v.tag for v in categories] == ["category:beauty", "category:books", "category:food"]
+    assert all(v.decision is not None and v.decision.tag == v.tag for v in categories)
+    by_notes = next(v for v in verdicts if v.rule_id == "priority.urgent-notes")
+    assert by_notes.matches
+    assert by_notes.decision is None  # urgent came from the shipping
+    assert [v.rule_id for v in verdicts][-1:] != ["default.priority"]  # urgent: no default
+    regular = explain(RULES, order_facts(make_order(), FiguresSnapshot()))[-1]
+    assert (regular.rule_id, regular.tag) == ("default.priority", "regular")
+    decided = {d.tag for d in decide(RULES, order_facts(order, FiguresSnapshot()))}
+    assert {v.tag for v in verdicts if v.decision} == decided

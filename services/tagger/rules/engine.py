@@ -124,6 +124,43 @@ def _build_plan(rules: RuleSet) -> _Plan:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """What one rule said of an order, for explaining it: whether its conditions hold
+    (``matches``) and the tag it gave (``decision``; None when it gave none: its conditions
+    fail, or an earlier rule took its exclusive family)."""
+
+    rule_id: str
+    version: int
+    matches: bool
+    decision: Decision | None
+    tag: str | None  # the decision's tag, else the rule's fixed one
+
+
+def explain(rules: RuleSet, facts: Mapping[str, Any]) -> list[Verdict]:
+    """Every rule in order with its verdict on the order: a rule that names its tags from a
+    fact gives a verdict per tag (``category`` for each category of the order's lines), and
+    the family defaults given come last."""
+    decisions = decide(rules, facts)
+    given: dict[str, list[Decision]] = {}
+    for decision in decisions:
+        given.setdefault(decision.rule_id, []).append(decision)
+    verdicts = []
+    for rule in rules.rules:
+        matches = all(c is None or c.holds(facts) for c in (rule.when, rule.holds_while))
+        gave: list[Decision | None] = [*given.get(rule.id, [])] or [None]
+        for one in gave:
+            tag = one.tag if one else rule.tag
+            verdicts.append(Verdict(rule.id, rule.version, matches, one, tag))
+    defaults = {f"default.{name}" for name, _ in _plan_of(rules).defaults}
+    verdicts += [
+        Verdict(d.rule_id, d.rule_version, True, d, d.tag)
+        for d in decisions
+        if d.rule_id in defaults
+    ]
+    return verdicts
+
+
 def merge_tags(
     current: list[AppliedTag],
     decisions: list[Decision],
