@@ -129,7 +129,7 @@ async def customers_page(
     saved = await SavedViews(tagger_of(request).stores.database).all_with_counts(ViewList.CUSTOMERS)
     plain = [(k, v) for k, v in query.multi_items() if k not in ("cursor", "tz") and v]
     zone = [("tz", offset)] if tz else []
-    tag_names = sorted({*colours, *await segments.tags_in_use()})
+    tag_names = await _customer_filter_tags(request, colours, await segments.tags_in_use())
     return _page(
         request,
         session,
@@ -161,6 +161,16 @@ async def customers_page(
     )
 
 
+async def _customer_filter_tags(
+    request: Request, catalog: Iterable[str], in_use: Iterable[str]
+) -> list[str]:
+    """The tags to filter customers by: every tag some customer carries, and the catalog's
+    others that a customer can carry (no order rule gives them: 紧急 or 新订单 sits on orders,
+    and a filter by it would only ever find no one)."""
+    rules = tagger_of(request).rules.current
+    return sorted({*in_use, *(name for name in catalog if not given_to_orders(name, rules))})
+
+
 def view_params(stored: dict[str, Any], sort: str) -> list[tuple[str, str]]:
     """A saved customer filter as this page's query (tags repeated, as the form sends them)."""
     params: list[tuple[str, str]] = []
@@ -189,6 +199,7 @@ async def customer_page(request: Request, session: PageSession, customer_id: str
     catalog = await tagger_of(request).stores.store.catalog()
     families = tagger_of(request).commands.families
     in_use = await segments.tags_in_use()
+    held = {tag["name"] for tag in customer["tags"]} if customer else set()
     shown = [tag["name"] for tag in customer["tags"]] if customer else []
     shown += [entry["tag"] for entry in customer["history"]] if customer else []
     return _page(
@@ -200,7 +211,7 @@ async def customer_page(request: Request, session: PageSession, customer_id: str
         customer_id=customer_id,
         customer=customer,
         colours={name: tag.colour for name, tag in catalog.items()},
-        addable=_customer_tags(request, session, catalog, in_use),
+        addable=_customer_tags(request, session, catalog, in_use, held=held),
         removable=removable_tags(customer["tags"] if customer else [], session, catalog, families),
         tag_label=await _tag_labels(request, lang, shown),
         currency=DEFAULT_CURRENCY,  # customer figures are summed in it
@@ -208,13 +219,17 @@ async def customer_page(request: Request, session: PageSession, customer_id: str
 
 
 def _customer_tags(
-    request: Request, session: Session, catalog: dict[str, CatalogTag], in_use: list[str]
+    request: Request,
+    session: Session,
+    catalog: dict[str, CatalogTag],
+    in_use: list[str],
+    held: set[str],
 ) -> list[str]:
     """The tags the person may put on a customer by hand: the catalog's active ones that no
-    order rule gives and its permissions let the person's role add (else the Tag API answers
-    403). An order rule's tag says something of one order (urgent, return-order,
-    risk:velocity), or of its customer as of that order (vip): on a customer it would not mean
-    what it means on the orders."""
+    order rule gives, that the customer does not hold already (``held``) and whose permissions
+    let the person's role add them (else the Tag API answers 403). An order rule's tag says
+    something of one order (urgent, return-order, risk:velocity), or of its customer as of
+    that order (vip): on a customer it would not mean what it means on the orders."""
     rules = tagger_of(request).rules.current
     families = tagger_of(request).commands.families
     role = session.role.value
@@ -222,6 +237,7 @@ def _customer_tags(
         name
         for name, tag in listed_catalog(catalog, rules, in_use).items()
         if tag.active
+        and name not in held
         and not given_to_orders(name, rules)
         and not refusals((name,), (), role, catalog, families)
     ]

@@ -394,8 +394,20 @@ async def test_the_tags_page_catches_near_duplicates_and_an_agent_is_told_who_ma
 
         # an agent may not set VIP: the page says which role may
         agent = await signed_in(browser, console_url, "客服小李")
-        order_no = await agent.locator("#orders tbody tr").first.get_attribute("data-order")
+        shown = agent.locator("#orders tbody tr")
+        await expect(shown.first).to_be_visible()
+        listed = await shown.evaluate_all("rs => rs.map(r => r.dataset.order)")
+        plain = await mongo_db["orders"].find_one(
+            {"order_no": {"$in": listed}, "tag_names": {"$ne": "vip"}}
+        )
+        assert plain is not None
+        order_no = plain["order_no"]
         await agent.goto(f"{console_url}/console/orders/{order_no}")
+        # the picker offers no tag the order carries already
+        carried = set(plain["tag_names"])
+        offered = await agent.locator("#m-tag option").evaluate_all("os => os.map(o => o.value)")
+        assert "vip" in offered
+        assert not carried & set(offered), carried & set(offered)
         await agent.select_option("#m-tag", "vip")
         await agent.fill("#m-reason", "老客户要求")
         await agent.click("#m-add")

@@ -183,7 +183,8 @@ async def test_staff_find_customers_by_tags_and_see_why_a_customer_has_them(
         picker = page.locator("#m-tag")
         await expect(picker.locator("option:checked")).to_have_text("请选择标签")
         offered = await picker.locator("option").evaluate_all("os => os.map(o => o.value)")
-        assert {"生日关怀", "high-spender", "lifecycle:lapsed", "prefers:家居"} <= set(offered)
+        assert {"生日关怀", "lifecycle:lapsed", "prefers:数码"} <= set(offered)
+        assert not {"high-spender", "prefers:家居"} & set(offered)  # the customer holds them
         assert not {"urgent", "regular", "new-order", "return-order", "risk:velocity", "vip"} & set(
             offered
         )
@@ -377,6 +378,8 @@ async def test_the_customer_page_offers_only_the_tag_changes_the_server_allows(
             added = {"tag": tag["name"], "reason": "客服回访"}
             answer = await admin.post(f"/customers/{customer}/tags", json=added)
             assert answer.status_code == 200, answer.text
+        for tag in ({"name": "节日问候"}, {"name": "重点维护", "family": "customer"}):  # not held
+            assert (await admin.post("/tags", json=tag)).status_code == 201
     manual = {"生日关怀", "投诉跟进", "key-account"}
     offered_to = {
         f"viewer-{run_id}": set(),
@@ -397,8 +400,9 @@ async def test_the_customer_page_offers_only_the_tag_changes_the_server_allows(
             if who != f"viewer-{run_id}":  # and the tags to add: those the role may add
                 picker = page.locator("#m-tag option")
                 addable = set(await picker.evaluate_all("os => os.map(o => o.value)"))
-                assert {"生日关怀", "投诉跟进"} <= addable, who
-                assert ("key-account" in addable) == (who != f"agent-{run_id}"), who
+                assert not addable & manual, who  # the customer holds them already
+                assert "节日问候" in addable, who
+                assert ("重点维护" in addable) == (who != f"agent-{run_id}"), who
 
         # what the page does not offer the agent, the server refuses; what it offers, it does
         page = pages[f"agent-{run_id}"]
@@ -444,10 +448,15 @@ async def test_a_product_tag_reads_as_the_product_on_the_customer_pages(
         await expect(row.locator(".tag[data-tag='product:sofa-1']")).to_have_text(
             "偏好商品：布艺沙发 (SOFA-1)"
         )
+        # the filter offers what customers can carry, not the orders' tags (urgent, new-order)
+        filters = page.locator("#f-all_tags option")
+        offered = set(await filters.evaluate_all("os => os.map(o => o.value)"))
+        assert {"high-spender", "lifecycle:returning"} <= offered, offered
+        assert not {"urgent", "regular", "new-order", "big-customer"} & offered, offered
         option = page.locator("#f-all_tags option[value='product:lamp-2']")
         await expect(option).to_have_text("偏好商品：落地灯 (LAMP-2) (product:lamp-2)")
 
         await page.goto(f"{url}/console/lang/en?next=/console/customers/{customer}")
-        await expect(page.locator(sofa)).to_have_text("Prefers: 布艺沙发 (SOFA-1)")
+        await expect(page.locator(sofa)).to_have_text("Prefers product: 布艺沙发 (SOFA-1)")
         await expect(why).to_have_text("bought 布艺沙发 (SOFA-1) in 3 orders")
         await browser.close()

@@ -85,7 +85,7 @@ def test_category_and_preference_tags_read_in_chinese_and_unknown_values_as_them
     assert zh.tag_label("category:小家电") == "小家电"
     assert zh.tag_label("prefers:garden") == "偏好：garden"
     assert zh.tag_label("product:lipstick-187") == "偏好商品：lipstick-187"  # no name known
-    assert en.tag_label("product:lipstick-187") == "Prefers: lipstick-187"
+    assert en.tag_label("product:lipstick-187") == "Prefers product: lipstick-187"
     assert zh.tag_label("status:lost") == "lost"
     assert zh.value_label("channels", "mini_program") == "小程序"
     assert zh.value_label("categories", "electronics") == "数码电子"
@@ -100,7 +100,7 @@ def test_a_product_tag_reads_as_the_products_name_with_its_sku() -> None:
     assert zh.tag_label("product:earbuds-06", named) == "偏好商品：无线耳机 (EARBUDS-06)"
     assert en.tag_label(
         "product:earbuds-06", {"product:earbuds-06": {**earbuds, "name": "Wireless earbuds"}}
-    ) == ("Prefers: Wireless earbuds (EARBUDS-06)")
+    ) == ("Prefers product: Wireless earbuds (EARBUDS-06)")
     assert zh.tag_label("product:case-01", named) == "偏好商品：case-01"  # no name stored
     assert zh.tag_label("category:beauty", named) == "美妆"  # only a product's prefix names
 
@@ -176,7 +176,7 @@ def test_the_rules_page_lists_the_customer_rules_in_the_readers_language() -> No
     category = zh["preference.category"]
     assert (category["tag_label"], category["each"]) == ("偏好：<品类>", "每个品类")
     assert category["when"].endswith("该品类消费占比 ≥ 40%)")  # a share, as its reasons show it
-    assert en["preference.product"]["tag_label"] == "Prefers: <sku>"
+    assert en["preference.product"]["tag_label"] == "Prefers product: <sku>"
     assert en["behaviour.high-spender"]["when"] == "spend_365d ≥ 20,000"
     for row in zh.values():
         for column in ("tag_label", "each", "when", "reason"):

@@ -99,6 +99,9 @@ def test_default_customer_reasons_read_as_people_say_them() -> None:
     assert in_language(early, chinese)["reason"] == (
         "1002003 首次开售后 13 天内购买（≤ 14）→ 新品试用者"
     )
+    assert in_language(early, english)["reason"] == (
+        "bought 1002003 13 days after its first sale (≤ 14) → early adopter"
+    )
 
 
 @pytest.mark.parametrize(

@@ -76,18 +76,21 @@ const OT = {
     return span;
   },
   // a tag picker over orders; `empty` is the first choice's words (nothing picked yet)
-  fillTagSelect(select, { empty = null, activeOnly = false } = {}) {
+  // held: names not offered (the tags an order carries already)
+  fillTagSelect(select, { empty = null, activeOnly = false, held = new Set() } = {}) {
+    const chosen = select.value;
     select.replaceChildren();
     if (empty !== null) select.append(OT.el("option", { value: "", text: empty }));
     // every picker is over orders: a tag only customer rules give sits on no order; in the
     // order of the words people read (紧急 among the 'j's in Chinese, not after the 'v' of vip)
     const listed = [...(OT.catalog || [])].sort((a, b) => OT.tagLabel(a.name).localeCompare(OT.tagLabel(b.name), BOOT.lang));
     for (const tag of listed) {
-      if ((activeOnly && !tag.active) || tag.on_customers) continue;
+      if ((activeOnly && !tag.active) || tag.on_customers || held.has(tag.name)) continue;
       const option = OT.el("option", { value: tag.name, text: `${OT.tagLabel(tag.name)} (${tag.name})` });
       option.style.color = tag.colour;
       select.append(option);
     }
+    if ([...select.options].some((o) => o.value === chosen)) select.value = chosen;
   },
   // whether the reader may remove the tag by hand, as the Tag API decides it: the catalog's
   // roles (admins always may), and a tag a rule gave only where the catalog lets people

@@ -34,6 +34,7 @@
     for (const line of o.lines) body.append(el("tr", {}, el("td", { text: line.sku }), el("td", { class: "cust", text: line.name }), el("td", { text: OT.label("categories", line.category) }), el("td", { class: "num", text: String(line.quantity) }), el("td", { class: "num", text: OT.money(line.unit_price, currency) })));
   }
   function drawTags(doc) {
+    if (BOOT.canTag) OT.fillTagSelect($("m-tag"), { empty: t("bulk.choose_tag"), activeOnly: true, held: new Set(doc.tags.map((tag) => tag.name)) });
     const list = $("applied"); list.replaceChildren();
     if (!doc.tags.length) list.append(el("li", { class: "muted", text: t("order.no_tags") }));
     for (const tag of doc.tags) {
@@ -64,7 +65,7 @@
       // rules took it away) or as the reason it had (a person removed it)
       const gone = (reason) => t(h.by ? "history.had" : "history.no_longer", { reason });
       const reasons = [...h.added.map((a) => a.reason), ...h.removed.map((r) => r.reason && gone(r.reason))].filter(Boolean);
-      list.append(el("li", {}, el("time", { datetime: h.at, text: OT.when(h.at) + " · " + (h.by || t("order.rules")) }), el("div", { text: parts.join("  ") }), el("div", { class: "muted", text: reasons.join("；") })));
+      list.append(el("li", {}, el("time", { datetime: h.at, text: OT.when(h.at) + " · " + (h.by || t("order.rules")) }), el("div", { text: parts.join("  ") }), el("div", { class: "muted", text: reasons.join(t("history.separator")) })));
     }
   }
   async function drawAlerts() {
@@ -94,7 +95,6 @@
   async function start() {
     await OT.loadCatalog();
     if (BOOT.canTag) {
-      OT.fillTagSelect($("m-tag"), { empty: t("bulk.choose_tag"), activeOnly: true });
       $("manual").addEventListener("submit", (e) => {
         e.preventDefault();
         if (!$("m-tag").value) { OT.toast(t("order.pick_tag"), true); $("m-tag").focus(); return; }
