@@ -403,7 +403,9 @@ async def test_the_tags_page_catches_near_duplicates_and_an_agent_is_told_who_ma
         assert plain is not None
         order_no = plain["order_no"]
         await agent.goto(f"{console_url}/console/orders/{order_no}")
-        # the picker offers no tag the order carries already
+        # the picker offers no tag the order carries already (filled once the order is read)
+        await expect(agent.locator("#m-tag option[value='vip']")).to_have_count(1)
+        await expect(agent.locator("#applied li").first).to_be_visible()
         carried = set(plain["tag_names"])
         offered = await agent.locator("#m-tag option").evaluate_all("os => os.map(o => o.value)")
         assert "vip" in offered

@@ -429,7 +429,7 @@ async def test_the_customer_page_offers_only_the_tag_changes_the_server_allows(
 
 
 async def test_a_product_tag_reads_as_the_product_on_the_customer_pages(
-    console_url: str, run_id: str
+    console_url: str, run_id: str, tmp_path: Path
 ) -> None:
     url, customer = console_url, f"{run_id}-chen"  # bought the sofa in 3 orders
     async with async_playwright() as playwright:
@@ -459,4 +459,8 @@ async def test_a_product_tag_reads_as_the_product_on_the_customer_pages(
         await page.goto(f"{url}/console/lang/en?next=/console/customers/{customer}")
         await expect(page.locator(sofa)).to_have_text("Prefers product: 布艺沙发 (SOFA-1)")
         await expect(why).to_have_text("bought 布艺沙发 (SOFA-1) in 3 orders")
+        await shot(page, "customer-en", tmp_path)
+        await page.goto(f"{url}/console/customers")
+        await expect(page.locator(f"#customers tr[data-customer='{customer}']")).to_be_visible()
+        await shot(page, "customers-en", tmp_path, full_page=False)
         await browser.close()

@@ -165,7 +165,8 @@ async def test_the_tags_page_and_an_order_say_what_is_refused_in_the_readers_wor
         # an order offers 移除 where the catalog lets people remove: a priority tag a rule gave
         # (the priority family lets people), never a status a rule gave
         order_no = await page.evaluate(
-            "async () => (await OT.api('/orders?all_tags=urgent&limit=1')).orders[0].order_no"
+            "async () => (await OT.api('/orders?all_tags=urgent&none_tags=vip"
+            "&none_tags=big-customer&limit=1')).orders[0].order_no"
         )
         await page.goto(f"{console_url}/console/orders/{order_no}")
         applied = page.locator("#applied li")
