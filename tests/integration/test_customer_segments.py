@@ -150,6 +150,16 @@ async def test_customer_page_and_manual_tags(client: httpx.AsyncClient, run_id: 
     added = next(h for h in chinese["history"] if h["tag"] == "lifecycle:returning")
     assert re.fullmatch(r"已下 [23] 单 → 复购客户", added["reason"])  # 2 if its batch ended there
     assert (await client.get(f"/customers/{wang}", params={"lang": "fr"})).status_code == 422
+    # the list's reasons too: as stored without lang, in the reader's words with it
+    listed = {"customer_id": wang}
+    found = (await client.get("/customers", params=listed)).json()["customers"]
+    assert {t["name"]: t["reason"] for t in found[0]["tags"]}["lifecycle:returning"] == (
+        "3 orders → returning"
+    )
+    found = (await client.get("/customers", params={**listed, "lang": "zh-CN"})).json()
+    listed_tags = {t["name"]: t["reason"] for t in found["customers"][0]["tags"]}
+    assert listed_tags["lifecycle:returning"] == "已下 3 单 → 复购客户"
+    assert (await client.get("/customers", params={**listed, "lang": "fr"})).status_code == 422
     assert [o["order_no"] for o in customer["orders_list"]] == [
         f"{run_id}-wang-2",
         f"{run_id}-wang-1",

@@ -161,10 +161,16 @@ class Segments:
         self._products = database["products"]
 
     async def page(
-        self, which: CustomerFilter, sort: CustomerSort, limit: int, cursor: str | None = None
+        self,
+        which: CustomerFilter,
+        sort: CustomerSort,
+        limit: int,
+        cursor: str | None = None,
+        reasons: "Reasons | None" = None,
     ) -> tuple[list[dict[str, Any]], str | None]:
         """One page in a stable order (the sort field, then the customer id) and the cursor
-        of the next, if there may be one."""
+        of the next, if there may be one; rule reasons in ``reasons``' language where the rule
+        has it, as on the customer page."""
         query = which.to_mongo()
         if cursor:
             query = {"$and": [query, _after(sort, cursor)]}
@@ -173,7 +179,12 @@ class Segments:
         documents = await self._customers.find(query, LISTED).sort(order).limit(limit).to_list()
         next_cursor = _cursor(sort, documents[-1]) if len(documents) == limit else None
         templates = templates_now(self._templates)
-        return [listed(d, templates) for d in documents], next_cursor
+        rows = [listed(d, templates) for d in documents]
+        if reasons is not None:
+            reasons = await self._products_named_in(reasons, [t for r in rows for t in r["tags"]])
+            for row in rows:
+                row["tags"] = [in_language(tag, reasons) for tag in row["tags"]]
+        return rows, next_cursor
 
     async def tags_in_use(self) -> list[str]:
         """Every tag some customer carries (rule-made ones such as ``prefers:家居`` included);

@@ -141,16 +141,20 @@ class CustomerTagOut(BaseModel):
 
 @router.get("/customers", response_model=CustomerPageOut)
 async def find_customers(
+    request: Request,
     key: Reader,
     segments: SegmentsDep,
     which: Filter,
     sort: CustomerSort = CustomerSort.SPEND,
     limit: Annotated[int, Query(ge=1, le=PAGE_MAX)] = 50,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
+    lang: Language | None = None,
 ) -> Any:
     """A segment: customers with all / any / none of the tags and figures in range, with their
-    tags and figures, one page at a time (pass ``next_cursor`` for the next)."""
-    customers, next_cursor = await segments.page(which, sort, limit, cursor)
+    tags and figures, one page at a time (pass ``next_cursor`` for the next); rule reasons in
+    ``lang`` where the rule gives it (a product by its name), else as stored."""
+    reasons = customer_reasons(request, lang)
+    customers, next_cursor = await segments.page(which, sort, limit, cursor, reasons)
     return {"customers": customers, "next_cursor": next_cursor}
 
 
