@@ -129,7 +129,7 @@ async def customers_page(
     saved = await SavedViews(tagger_of(request).stores.database).all_with_counts(ViewList.CUSTOMERS)
     plain = [(k, v) for k, v in query.multi_items() if k not in ("cursor", "tz") and v]
     zone = [("tz", offset)] if tz else []
-    tag_names = await _customer_filter_tags(request, colours, await segments.tags_in_use())
+    tag_names = _customer_filter_tags(request, colours, await segments.tags_in_use())
     return _page(
         request,
         session,
@@ -161,7 +161,7 @@ async def customers_page(
     )
 
 
-async def _customer_filter_tags(
+def _customer_filter_tags(
     request: Request, catalog: Iterable[str], in_use: Iterable[str]
 ) -> list[str]:
     """The tags to filter customers by: every tag some customer carries, and the catalog's
@@ -199,9 +199,8 @@ async def customer_page(request: Request, session: PageSession, customer_id: str
     catalog = await tagger_of(request).stores.store.catalog()
     families = tagger_of(request).commands.families
     in_use = await segments.tags_in_use()
-    held = {tag["name"] for tag in customer["tags"]} if customer else set()
-    shown = [tag["name"] for tag in customer["tags"]] if customer else []
-    shown += [entry["tag"] for entry in customer["history"]] if customer else []
+    held = [tag["name"] for tag in customer["tags"]] if customer else []
+    shown = held + ([entry["tag"] for entry in customer["history"]] if customer else [])
     return _page(
         request,
         session,
@@ -211,7 +210,7 @@ async def customer_page(request: Request, session: PageSession, customer_id: str
         customer_id=customer_id,
         customer=customer,
         colours={name: tag.colour for name, tag in catalog.items()},
-        addable=_customer_tags(request, session, catalog, in_use, held=held),
+        addable=_customer_tags(request, session, catalog, in_use, held=set(held)),
         removable=removable_tags(customer["tags"] if customer else [], session, catalog, families),
         tag_label=await _tag_labels(request, lang, shown),
         currency=DEFAULT_CURRENCY,  # customer figures are summed in it

@@ -97,9 +97,9 @@ const OT = {
   mayRemove(name, source) {
     if (!BOOT.canTag) return false;
     const entry = (OT.catalog || []).find((t) => t.name === name);
-    // not in the catalog listing (a retired rule's tag): a rule's tag is kept (remove_rule_given
-    // is false by default; one whose carried family allows it is left to the batch bar), a
-    // person's is offered and the API decides
+    // not in the catalog listing (a retired rule's tag): a rule's tag is not offered
+    // (remove_rule_given is false by default; where the family it carries allows it, the Tag
+    // API would still take the removal), a person's is offered and the API decides
     if (!entry || !entry.permissions) return source !== "rule";
     const p = entry.permissions;
     return (BOOT.role === "admin" || p.remove.includes(BOOT.role)) && (source !== "rule" || p.remove_rule_given);

@@ -181,9 +181,8 @@ class Segments:
         templates = templates_now(self._templates)
         rows = [listed(d, templates) for d in documents]
         if reasons is not None:
-            reasons = await self._products_named_in(reasons, [t for r in rows for t in r["tags"]])
-            for row in rows:
-                row["tags"] = [in_language(tag, reasons) for tag in row["tags"]]
+            tags = await self._in_reader_words(reasons, [row["tags"] for row in rows])
+            rows = [{**row, "tags": row_tags} for row, row_tags in zip(rows, tags, strict=True)]
         return rows, next_cursor
 
     async def tags_in_use(self) -> list[str]:
@@ -204,6 +203,14 @@ class Segments:
             if doc.get("named"):
                 found.setdefault(doc["slug"], {"sku": doc["_id"], "name": doc["named"]["name"]})
         return found
+
+    async def _in_reader_words(
+        self, reasons: "Reasons", groups: list[list[dict[str, Any]]]
+    ) -> list[list[dict[str, Any]]]:
+        """Groups of rule tags or history entries with their reasons in ``reasons``' language
+        (``in_language``), the products they name read once for all of them."""
+        reasons = await self._products_named_in(reasons, [e for group in groups for e in group])
+        return [[in_language(entry, reasons) for entry in group] for group in groups]
 
     async def _products_named_in(
         self, reasons: "Reasons", entries: Iterable[dict[str, Any]]
@@ -278,9 +285,7 @@ class Segments:
         tags = [readable_tag(tag, templates) for tag in document.pop("tags", [])]
         history = [readable_entry(entry, templates) for entry in document.get("history", [])]
         if reasons is not None:
-            reasons = await self._products_named_in(reasons, [*tags, *history])
-            tags = [in_language(tag, reasons) for tag in tags]
-            history = [in_language(entry, reasons) for entry in history]
+            tags, history = await self._in_reader_words(reasons, [tags, history])
         orders = await (
             self._orders.find(
                 {"customer_id": customer_id},

@@ -148,15 +148,13 @@ def explain(rules: RuleSet, facts: Mapping[str, Any]) -> list[Verdict]:
     verdicts = []
     for rule in rules.rules:
         matches = all(c is None or c.holds(facts) for c in (rule.when, rule.holds_while))
-        gave: list[Decision | None] = [*given.get(rule.id, [])] or [None]
+        gave: list[Decision | None] = [*given.pop(rule.id, [])] or [None]
         for one in gave:
             tag = one.tag if one else rule.tag
             verdicts.append(Verdict(rule.id, rule.version, matches, one, tag))
-    defaults = {f"default.{name}" for name, _ in _plan_of(rules).defaults}
+    # what no rule of the set gave is a family's default
     verdicts += [
-        Verdict(d.rule_id, d.rule_version, True, d, d.tag)
-        for d in decisions
-        if d.rule_id in defaults
+        Verdict(d.rule_id, d.rule_version, True, d, d.tag) for left in given.values() for d in left
     ]
     return verdicts
 
