@@ -42,6 +42,14 @@ def pick_language(cookie: str | None, accept_language: str | None) -> str:
     return DEFAULT_LANGUAGE
 
 
+def tag_option(label: str, name: str) -> str:
+    """A tag as pickers and filters list it: its label, then its name where the label does not
+    show it already (紧急 (urgent), but 偏好商品：落地灯 (LAMP-2) for ``product:lamp-2``, whose
+    label names it; ``OT.tagOption`` on the pages)."""
+    value = name.split(":", 1)[-1]
+    return label if value.casefold() in label.casefold() else f"{label} ({name})"
+
+
 @dataclass(frozen=True)
 class Language:
     code: str

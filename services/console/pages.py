@@ -19,7 +19,14 @@ from services.console.deps import (
     settings_of,
     users_of,
 )
-from services.console.i18n import LANG_COOKIE, LANGUAGES, Language, language, pick_language
+from services.console.i18n import (
+    LANG_COOKIE,
+    LANGUAGES,
+    Language,
+    language,
+    pick_language,
+    tag_option,
+)
 from services.console.rule_words import in_words
 from services.console.sessions import COOKIE, Session
 from services.console.times import local_day, local_time
@@ -35,6 +42,7 @@ templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 templates.env.filters["money"] = money_text  # {{ amount | money(currency) }}: 1,937.00 CNY
 templates.env.globals["when"] = local_time  # {{ when(at) }}: the reader's time, as OT.when
 templates.env.globals["day"] = local_day  # {{ day(at) }}: the reader's date, as OT.day
+templates.env.globals["tag_option"] = tag_option  # {{ tag_option(tag_label(name), name) }}
 
 
 def _lang(request: Request) -> Language:

@@ -1,6 +1,6 @@
 """An order's alerts, on its console page and its customer's, give their causes as the support
 page does, in the reader's language, its routing rule's why included: "紧急 · 警告（VIP 或高价值
-客户的紧急订单（金额较小））：加急快递 配送 → 紧急", not the English the alert stores for the
+客户的紧急订单（金额较小））：加急快递配送 → 紧急", not the English the alert stores for the
 channels. The notifier raises them on its default routing file from what the tagger tagged, on
 the real stack; Debian's Chromium reads the pages."""
 

@@ -182,7 +182,7 @@ async def test_exports_open_in_excel_with_chinese_labels(
 
 @pytest.mark.parametrize(
     ("lang", "words"),
-    [("zh-CN", "订单状态为 {status}"), ("en", "order status is {status}")],
+    [("zh-CN", "订单状态为{status}"), ("en", "order status is {status}")],
 )
 async def test_an_orders_explanation_and_its_tags_read_in_the_staffs_language(
     console: httpx.AsyncClient,

@@ -126,7 +126,7 @@ async def test_staff_find_explain_and_tag_orders_in_the_console(
         await expect(page.locator("#explain tbody tr").first).to_be_visible()
         # the explain table reads in the staff's language too
         await expect(page.locator("#explain tr[data-rule='status'] td").nth(3)).to_have_text(
-            "订单状态为 " + {"pending": "待处理", "processed": "处理中"}.get(stored["status"], "?")
+            "订单状态为" + {"pending": "待处理", "processed": "处理中"}.get(stored["status"], "?")
         )
         await shot(page, "order", tmp_path)
 

@@ -94,14 +94,34 @@ def test_default_customer_reasons_read_as_people_say_them() -> None:
     assert in_language(lapsed, english)["reason"] == "no order for 91 days (> 90) → lapsed customer"
     assert in_language(prefers, chinese)["reason"] == "数码电子：365 天内 3 单，占消费 76%"
     assert in_language(prefers, english)["reason"] == (
-        "Electronics: 3 orders, 76% of spend over 365 days"
+        "Electronics over 365 days: orders 3, share of spend 76%"
     )
     assert in_language(early, chinese)["reason"] == (
         "1002003 首次开售后 13 天内购买（≤ 14）→ 新品试用者"
     )
     assert in_language(early, english)["reason"] == (
-        "bought 1002003 13 days after its first sale (≤ 14) → early adopter"
+        "bought 1002003; days after its first sale: 13 (≤ 14) → early adopter"
     )
+
+
+def test_english_reasons_read_right_for_one_as_for_many() -> None:
+    """A count or a number of days can be 1: the English words name what is counted before
+    the number, so no reason reads "1 orders" or "1 days"."""
+    customer = ReasonTemplates(RULES, customer=True).in_language("en", reason_labels("en"))
+    orders = ReasonTemplates(RULES).in_language("en", reason_labels("en"))
+    one = [
+        customer.reason("preference.category", 1, ["electronics", "1", "0.6"]),
+        customer.reason("lifecycle.new", 1, ["1.2"]),
+        customer.reason("behaviour.early-adopter", 1, ["SOFA-1", "1.0"]),
+        orders.reason("customer.returning", 1, ["1"]),
+    ]
+
+    assert one == [
+        "Electronics over 365 days: orders 1, share of spend 60%",
+        "days since the first order: 1 → first-order customer",
+        "bought SOFA-1; days after its first sale: 1 (≤ 14) → early adopter",
+        "earlier orders: 1 → returning customer",
+    ]
 
 
 @pytest.mark.parametrize(

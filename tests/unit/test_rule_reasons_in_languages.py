@@ -88,14 +88,14 @@ def _stored(rule_id: str, reason: str) -> dict[str, object]:
         (
             "priority.fast-shipping",
             "same_day shipping → urgent",
-            "当日达 配送 → 紧急",
+            "当日达配送 → 紧急",
             "Same day shipping → urgent",
         ),
-        ("status", "order status is pending", "订单状态为 待处理", "order status is Pending"),
+        ("status", "order status is pending", "订单状态为待处理", "order status is Pending"),
         (
             "region",
             "shipping province 浙江 is in east-china",
-            "收货省份 浙江 属于 华东",
+            "收货省份浙江属于华东",
             "shipping province 浙江 is in East China",
         ),
         (
@@ -119,5 +119,5 @@ def test_fact_values_in_a_reason_read_as_their_labels_in_the_readers_language(
 
 def test_a_value_without_a_label_reads_as_it_is() -> None:
     templates = ReasonTemplates(RULES).in_language("zh-CN", reason_labels("zh-CN"))
-    assert templates.reason("category", 1, ["家电"]) == "订单商品属于品类 家电"
+    assert templates.reason("category", 1, ["家电"]) == "订单商品属于品类家电"
     assert templates.reason("status", 1, ["on-hold"]) == "订单状态为 on-hold"

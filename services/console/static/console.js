@@ -27,6 +27,13 @@ const OT = {
     }
     return name;
   },
+  // a tag as pickers and filters list it: its label, then its name where the label does not
+  // show it already (紧急 (urgent); i18n.tag_option on the server)
+  tagOption(name) {
+    const label = OT.tagLabel(name);
+    const value = name.slice(name.indexOf(":") + 1).toLowerCase();
+    return label.toLowerCase().includes(value) ? label : `${label} (${name})`;
+  },
   status(value) { return BOOT.labels.statuses[value] ?? value ?? ""; },
   region(value) { return BOOT.labels.regions[value] ?? value ?? ""; },
   family(value) { return BOOT.labels.families[value] ?? value ?? ""; },
@@ -86,7 +93,7 @@ const OT = {
     const listed = [...(OT.catalog || [])].sort((a, b) => OT.tagLabel(a.name).localeCompare(OT.tagLabel(b.name), BOOT.lang));
     for (const tag of listed) {
       if ((activeOnly && !tag.active) || tag.on_customers || held.has(tag.name)) continue;
-      const option = OT.el("option", { value: tag.name, text: `${OT.tagLabel(tag.name)} (${tag.name})` });
+      const option = OT.el("option", { value: tag.name, text: OT.tagOption(tag.name) });
       option.style.color = tag.colour;
       select.append(option);
     }
@@ -106,7 +113,7 @@ const OT = {
   },
   // an alert's kind in the reader's words (a kind without its own words by its tag's label)
   alertKind(kind) { const key = `alerts.kind.${kind}`; const text = OT.t(key); return text === key ? OT.tagLabel(kind) : text; },
-  // an alert's cause, "紧急 · 警告（VIP 或高价值客户的紧急订单）：加急快递 配送 → 紧急", on the support
+  // an alert's cause, "紧急 · 警告（VIP 或高价值客户的紧急订单）：加急快递配送 → 紧急", on the support
   // page and the console's alike, from services/notifier/reasons.py readable_causes: `why` is
   // the routing rule's words in the reader's language, else its own (null: the route's default
   // severity, worded here)
@@ -179,8 +186,8 @@ const OT = {
   const roles = (list) => list.split(", ").map((r) => t(`role.${r}`)).join(" / ");
   // "add.0" is the first tag added, "filter.amount_min" a filter's field: the field is the last name
   const fieldOf = (path) => (path || "").split(".").filter((p) => !/^\d+$/.test(p)).pop() || "";
-  // a tag by its label, and by its name where that differs (as the pickers show it)
-  const named = (name) => (OT.tagLabel(name) === name ? name : `${OT.tagLabel(name)} (${name})`);
+  // a tag as the pickers show it
+  const named = (name) => OT.tagOption(name);
 
   // whole sentences the Tag API says (in a field's problem or the detail): [pattern, words]
   const SENTENCES = [

@@ -310,7 +310,13 @@ class TranslatedReasons:
             for_people(fact, labels.value(fact, arg), round_up=fact in lower)
             for fact, arg in zip(facts, args, strict=True)
         ]
-        return fill_reason(grouped_numbers(words), shown)
+        filled = fill_reason(grouped_numbers(words), shown)
+        return _CJK_GAP.sub("", filled) if self._language.startswith("zh") else filled
+
+
+# A space with Chinese on both sides: a template's space before a value sets a Latin one apart
+# (订单状态为 on-hold) but Chinese runs on (订单状态为已退货), as Chinese is written.
+_CJK_GAP = re.compile(r"(?<=[\u3400-\u9fff\uf900-\ufaff]) (?=[\u3400-\u9fff\uf900-\ufaff])")
 
 
 def fill_reason(template: str, args: list[str]) -> str:
