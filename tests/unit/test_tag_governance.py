@@ -140,6 +140,10 @@ def test_the_default_rule_set_keeps_vip_for_managers_and_lets_agents_clear_urgen
     assert refused(rule_vip())  # by the role, and as a rule's tag
     assert removal_refusal("manager", rules.catalog, families)(rule_vip())  # as a rule's tag
     assert refused(rule_vip().model_copy(update={"name": "urgent", "family": "priority"})) is None
+    # "regular", the family's default, has its own permissions: a rule's is kept
+    regular = rule_vip().model_copy(update={"name": "regular", "family": "priority"})
+    assert refused(regular)
+    check_change(["regular"], ["regular"], "agent", rules.catalog, families)  # a person's may go
 
 
 @pytest.mark.parametrize(
