@@ -14,6 +14,7 @@ import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 
 from services.tagger.app import create_app
+from services.tagger.customers import segments as segments_module
 from services.tagger.customers.segments import Segments, TagFilter
 from services.tagger.customers.stored import change_of
 from services.tagger.settings import TaggerSettings
@@ -107,7 +108,9 @@ async def test_bad_filters_are_refused_naming_the_parameter(client: httpx.AsyncC
     assert (await client.get("/customers/nobody")).status_code == 404
 
 
-async def test_export_csv_for_excel_and_jsonl(client: httpx.AsyncClient, run_id: str) -> None:
+async def test_export_csv_for_excel_and_jsonl(
+    client: httpx.AsyncClient, run_id: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     params = {"all_tags": "prefers:家居"}
     answer = await client.get("/customers/export.csv", params=params)
     assert answer.status_code == 200
@@ -122,6 +125,21 @@ async def test_export_csv_for_excel_and_jsonl(client: httpx.AsyncClient, run_id:
     lines = [json.loads(line) for line in answer.text.splitlines()]
     assert [line["name"] for line in lines] == ["陈静", "王芳"]
     assert {"name", "reason", "rule_id", "at"} <= set(lines[0]["tags"][0])
+    stored = {line["name"]: _reason(line, "prefers:家居") for line in lines}
+    assert all(reason.startswith("家居: ") for reason in stored.values()), stored
+
+    # in the reader's words with lang, a chunk of customers at a time (one here)
+    monkeypatch.setattr(segments_module, "EXPORT_CHUNK", 1)
+    answer = await client.get("/customers/export.jsonl", params={**params, "lang": "zh-CN"})
+    lines = [json.loads(line) for line in answer.text.splitlines()]
+    assert [line["name"] for line in lines] == ["陈静", "王芳"]
+    chinese = {line["name"]: _reason(line, "prefers:家居") for line in lines}
+    assert all(re.fullmatch(r"家居：365 天内 \d+ 单，占消费 \d+%", r) for r in chinese.values())
+    assert (await client.get("/customers/export.jsonl", params={"lang": "fr"})).status_code == 422
+
+
+def _reason(line: dict[str, Any], tag: str) -> str:
+    return str(next(t["reason"] for t in line["tags"] if t["name"] == tag))
 
 
 async def test_customer_page_and_manual_tags(client: httpx.AsyncClient, run_id: str) -> None:

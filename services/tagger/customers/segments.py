@@ -33,6 +33,7 @@ from shared.stored_order import currency_of
 from shared.stored_tags import RULE_NAMING_FAMILY
 
 LISTED = {"history": 0, "next_review_at": 0, "profile_at": 0}
+EXPORT_CHUNK = 1000
 MAX_DAYS = 366
 
 
@@ -180,10 +181,15 @@ class Segments:
         next_cursor = _cursor(sort, documents[-1]) if len(documents) == limit else None
         templates = templates_now(self._templates)
         rows = [listed(d, templates) for d in documents]
-        if reasons is not None:
-            tags = await self._in_reader_words(reasons, [row["tags"] for row in rows])
-            rows = [{**row, "tags": row_tags} for row, row_tags in zip(rows, tags, strict=True)]
-        return rows, next_cursor
+        return await self._rows_in_reader_words(rows, reasons), next_cursor
+
+    async def _rows_in_reader_words(
+        self, rows: list[dict[str, Any]], reasons: "Reasons | None"
+    ) -> list[dict[str, Any]]:
+        if reasons is None:
+            return rows
+        tags = await self._in_reader_words(reasons, [row["tags"] for row in rows])
+        return [{**row, "tags": row_tags} for row, row_tags in zip(rows, tags, strict=True)]
 
     async def tags_in_use(self) -> list[str]:
         """Every tag some customer carries (rule-made ones such as ``prefers:家居`` included);
@@ -264,14 +270,27 @@ class Segments:
         return {str(row["_id"]): int(row["customers"]) for row in rows if row["_id"] is not None}
 
     async def export(
-        self, which: CustomerFilter, sort: CustomerSort, max_rows: int
+        self,
+        which: CustomerFilter,
+        sort: CustomerSort,
+        max_rows: int,
+        reasons: "Reasons | None" = None,
     ) -> AsyncIterator[dict[str, Any]]:
+        """The segment's customers, rule reasons in ``reasons``' language as on ``page`` (the
+        products named read once per ``EXPORT_CHUNK`` customers)."""
         field, direction = _SORT_FIELD[sort]
         order = [(field, direction)] + ([("_id", ASCENDING)] if field != "_id" else [])
         cursor = self._customers.find(which.to_mongo(), LISTED).sort(order).limit(max_rows)
         templates = templates_now(self._templates)
-        async for document in cursor.batch_size(1000):
-            yield listed(document, templates)
+        chunk: list[dict[str, Any]] = []
+        async for document in cursor.batch_size(EXPORT_CHUNK):
+            chunk.append(listed(document, templates))
+            if len(chunk) == EXPORT_CHUNK:
+                for row in await self._rows_in_reader_words(chunk, reasons):
+                    yield row
+                chunk = []
+        for row in await self._rows_in_reader_words(chunk, reasons):
+            yield row
 
     async def customer(
         self, customer_id: str, reasons: "Reasons | None" = None

@@ -191,9 +191,18 @@ def _cells(row: Row) -> list[Any]:
     response_class=StreamingResponse,
     responses=export_responses(JSONL, "JSONL"),
 )
-async def export_customers_jsonl(rows: SegmentRows) -> StreamingResponse:
+async def export_customers_jsonl(
+    request: Request,
+    key: Reader,
+    segments: SegmentsDep,
+    which: Filter,
+    sort: CustomerSort = CustomerSort.SPEND,
+    max_rows: MaxRows = EXPORT_ROWS,
+    lang: Language | None = None,
+) -> StreamingResponse:
     """The segment as JSON Lines (one customer a line, tags with their reasons), for a
-    marketing tool."""
+    marketing tool; rule reasons in ``lang`` as ``GET /customers`` gives them."""
+    rows = segments.export(which, sort, max_rows, customer_reasons(request, lang))
     return await jsonl_export(rows, _without_tag_names, "customers.jsonl")
 
 
