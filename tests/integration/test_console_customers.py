@@ -321,9 +321,21 @@ async def test_customer_tags_count_on_customers_and_amounts_read_alike_on_every_
             "reason": "what the retired rule said",
             "at": datetime.now(UTC),
         }
+        by_hand = {
+            "name": "gift-wrap",
+            "source": "manual",
+            "by": "王小明",
+            "reason": "客户来电要求礼品包装，并在卡片上写祝福语",
+            "at": datetime.now(UTC),
+        }
         await mongo_db["orders"].update_one(
             {"order_no": f"{run_id}-wang-0"},
-            {"$push": {"tags": retired, "tag_names": retired["name"]}},
+            {
+                "$push": {
+                    "tags": {"$each": [retired, by_hand]},
+                    "tag_names": {"$each": [retired["name"], "gift-wrap"]},
+                }
+            },
         )
         await page.goto(f"{url}/console/orders/{run_id}-wang-0")
         await expect(page.locator("#fields")).to_contain_text("3,450.00 CNY")
@@ -342,14 +354,16 @@ async def test_customer_tags_count_on_customers_and_amounts_read_alike_on_every_
         await shanghai.goto(f"{url}/console/orders/{run_id}-wang-0")
         await expect(shanghai.locator("#fields")).to_contain_text(placed_text)
         # an admin may remove a person's tag; a rule's only where its permissions say so (the
-        # priority family's), not one the catalog has no permissions for (the retired rule's)
+        # priority family's "urgent"; not "regular", which keeps a rule's own), not one the
+        # catalog has no permissions for (the retired rule's)
         removable = page.locator("#applied li:has(button)")
         shown = set(await removable.evaluate_all("ls => ls.map(l => l.dataset.tag)"))
         rule_given = page.locator("#applied li[data-source='rule']")
         by_rules = set(await rule_given.evaluate_all("ls => ls.map(l => l.dataset.tag)"))
-        priority = {"urgent", "regular"}
         assert {"category:家居", "retired-rule-tag"} <= by_rules, by_rules
-        assert shown & by_rules <= priority, shown
+        assert by_rules & {"urgent", "regular"}, by_rules
+        assert shown & by_rules <= {"urgent"}, shown
+        assert "gift-wrap" in shown, shown
         # a reason does not push its Remove button onto a line of its own
         first = page.locator("#applied li:has(button)").first
         badge = await first.locator(".tag").bounding_box()

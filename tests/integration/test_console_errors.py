@@ -149,7 +149,7 @@ async def test_the_tags_page_and_an_order_say_what_is_refused_in_the_readers_wor
         for name, said in (
             ("", "标签名：必填"),
             ("Bad Name", f"标签名：{TAG_NAME}"),
-            ("vip", "已有标签「VIP客户 (vip)」"),
+            ("vip", "已有标签「VIP客户」"),  # its label shows its name
             ("紧急", "名称与已有标签 紧急 (urgent) 几乎相同"),  # asked first, declined
         ):
             await page.fill("#c-name", name)
