@@ -42,6 +42,15 @@ def pick_language(cookie: str | None, accept_language: str | None) -> str:
     return DEFAULT_LANGUAGE
 
 
+def plural_form(code: str, count: object) -> str:
+    """A count's CLDR plural category, as ``Intl.PluralRules`` gives it on the pages: English
+    says "1 order" but "2 orders" (``one`` / ``other``); Chinese has the one form."""
+    try:
+        return "one" if code == "en" and int(str(count)) == 1 else "other"
+    except ValueError:
+        return "other"
+
+
 def tag_option(label: str, name: str) -> str:
     """A tag as pickers and filters list it: its label, then its name where the label does not
     show it already (紧急 (urgent), but 偏好商品：落地灯 (LAMP-2) for ``product:lamp-2``, whose
@@ -57,7 +66,11 @@ class Language:
     labels: dict[str, dict[str, str]]
 
     def t(self, key: str, **values: Any) -> str:
-        """The message for ``key`` (the key itself when missing, so a gap shows, not breaks)."""
+        """The message for ``key`` (the key itself when missing, so a gap shows, not breaks);
+        with a count ``n``, its plural form's where the language has one (``key_one``)."""
+        if "n" in values:
+            form = f"{key}_{plural_form(self.code, values['n'])}"
+            key = form if form in self.messages else key
         text = self.messages.get(key, key)
         return text.format(**values) if values else text
 

@@ -151,6 +151,14 @@ async def test_staff_find_explain_and_tag_orders_in_the_console(
         await page.click("#confirm-cancel")
         assert await tagged_with(mongo_db, custom) == set(picked)
 
+        # in English, a count agrees with its number (the page's Intl.PluralRules)
+        await page.goto(f"{url}/console/lang/en?next=/console/")
+        await boxes.first.check()
+        await expect(page.locator("#bulk-count")).to_have_text("1 order selected")
+        await boxes.nth(1).check()
+        await expect(page.locator("#bulk-count")).to_have_text("2 orders selected")
+        await page.goto(f"{url}/console/lang/zh-CN?next=/console/")
+
         # ... and to everything matching a filter, as a job with progress
         regular = await tagged_with(mongo_db, "regular")
         await page.select_option("#f-tag", "regular")

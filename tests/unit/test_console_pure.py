@@ -127,7 +127,20 @@ def test_category_reasons_show_the_categorys_label() -> None:
 
 
 def test_both_message_catalogs_have_the_same_keys() -> None:
-    assert set(language("zh-CN").messages) == set(language("en").messages)
+    """Less a language's plural forms (``_one``): Chinese has none, English its singulars."""
+    plural = re.compile(r"_(zero|one|two|few|many)$")
+    zh, en = (set(language(code).messages) for code in ("zh-CN", "en"))
+    assert {k for k in zh if not plural.search(k)} == {k for k in en if not plural.search(k)}
+    assert {plural.sub("", k) for k in zh | en if plural.search(k)} <= zh & en
+
+
+@pytest.mark.parametrize(
+    ("code", "n", "said"),
+    [("en", 1, "1 order selected"), ("en", 2, "2 orders selected"), ("en", 0, "0 orders selected")]
+    + [("zh-CN", n, f"已选 {n} 个订单") for n in (1, 2)],
+)
+def test_a_count_reads_in_its_plural_form(code: str, n: int, said: str) -> None:
+    assert language(code).t("bulk.selected", n=n) == said
 
 
 def test_rule_conditions_read_as_words_in_each_language() -> None:

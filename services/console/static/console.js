@@ -5,6 +5,11 @@ const BOOT = JSON.parse(document.getElementById("boot").textContent);
 const OT = {
   boot: BOOT,
   t(key, values) {
+    // a count's plural form where the language has one ("bulk.selected_one": 1 order selected)
+    if (values && values.n !== undefined) {
+      const form = `${key}_${new Intl.PluralRules(BOOT.lang).select(Number(values.n))}`;
+      if (BOOT.messages[form] !== undefined) key = form;
+    }
     let text = BOOT.messages[key] ?? key;
     for (const [k, v] of Object.entries(values || {})) text = text.replaceAll(`{${k}}`, String(v));
     return text;
