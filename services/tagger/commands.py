@@ -152,7 +152,13 @@ class TagCommands:
     async def listed_catalog(self, in_use: set[str]) -> dict[str, CatalogTag]:
         """The stored catalog and every tag the rules can set that it lacks (the values of a
         fact-named family in ``in_use``: tags some order or customer carries)."""
-        return listed_catalog(await self._store.catalog(), self._rules.current, in_use)
+        return (await self.catalog_listing(in_use))[0]
+
+    async def catalog_listing(self, in_use: set[str]) -> tuple[dict[str, CatalogTag], set[str]]:
+        """``listed_catalog``, and the names of the tags the catalog stores: only those may be
+        added by hand (``manual.check_tags``); the others only the rules set."""
+        stored = await self._store.catalog()
+        return listed_catalog(stored, self._rules.current, in_use), set(stored)
 
     async def catalog_tag(self, name: str) -> CatalogTag:
         """The tag; 404, or 410 naming where a rename or merge took it."""

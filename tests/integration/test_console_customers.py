@@ -306,6 +306,11 @@ async def test_customer_tags_count_on_customers_and_amounts_read_alike_on_every_
             ("region:east-china", "华东"),
         ):
             await expect(page.locator(f"#catalog tr[data-tag='{name}'] .tag")).to_have_text(label)
+        # a tag the catalog does not store is not added by hand
+        shipped = page.locator("#catalog tr[data-tag='status:shipped'] .perm")
+        await expect(shipped).to_have_text(
+            "仅由规则设置（取自订单数据）"
+        )  # not stored: not by hand
         await shot(page, "tags-usage", tmp_path)
 
         # money: separators, two decimals and the currency on the customer pages and the order
@@ -356,6 +361,11 @@ async def test_customer_tags_count_on_customers_and_amounts_read_alike_on_every_
         # an admin may remove a person's tag; a rule's only where its permissions say so (the
         # priority family's "urgent"; not "regular", which keeps a rule's own), not one the
         # catalog has no permissions for (the retired rule's)
+        # the picker offers what may be added by hand: not the tags the rules name from the
+        # order's data (status:pending, region:east-china), which the Tag API would refuse
+        offered = await page.locator("#m-tag option").evaluate_all("os => os.map(o => o.value)")
+        assert "vip" in offered, offered
+        assert not [o for o in offered if o.startswith(("status:", "region:", "category:"))]
         removable = page.locator("#applied li:has(button)")
         shown = set(await removable.evaluate_all("ls => ls.map(l => l.dataset.tag)"))
         rule_given = page.locator("#applied li[data-source='rule']")

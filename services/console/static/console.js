@@ -88,8 +88,9 @@ const OT = {
     return span;
   },
   // a tag picker over orders; `empty` is the first choice's words (nothing picked yet)
-  // held: names not offered (the tags an order carries already)
-  fillTagSelect(select, { empty = null, activeOnly = false, held = new Set() } = {}) {
+  // forAdding: only tags the reader may add by hand (OT.mayAdd); held: names not offered (the
+  // tags an order carries already)
+  fillTagSelect(select, { empty = null, forAdding = false, held = new Set() } = {}) {
     const chosen = select.value;
     select.replaceChildren();
     if (empty !== null) select.append(OT.el("option", { value: "", text: empty }));
@@ -97,12 +98,18 @@ const OT = {
     // order of the words people read (紧急 among the 'j's in Chinese, not after the 'v' of vip)
     const listed = [...(OT.catalog || [])].sort((a, b) => OT.tagLabel(a.name).localeCompare(OT.tagLabel(b.name), BOOT.lang));
     for (const tag of listed) {
-      if ((activeOnly && !tag.active) || tag.on_customers || held.has(tag.name)) continue;
+      if ((forAdding && !OT.mayAdd(tag)) || tag.on_customers || held.has(tag.name)) continue;
       const option = OT.el("option", { value: tag.name, text: OT.tagOption(tag.name) });
       option.style.color = tag.colour;
       select.append(option);
     }
     if ([...select.options].some((o) => o.value === chosen)) select.value = chosen;
+  },
+  // whether the reader may add the catalog tag by hand, as the Tag API decides it: an active
+  // tag the catalog stores (not one only the rules name from a fact: status:pending), whose
+  // roles hold the reader's (admins always may)
+  mayAdd(tag) {
+    return BOOT.canTag && tag.active && tag.in_catalog !== false && (BOOT.role === "admin" || tag.permissions.add.includes(BOOT.role));
   },
   // whether the reader may remove the tag by hand, as the Tag API decides it: the catalog's
   // roles (admins always may), and a tag a rule gave only where the catalog lets people

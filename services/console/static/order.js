@@ -34,7 +34,7 @@
     for (const line of o.lines) body.append(el("tr", {}, el("td", { text: line.sku }), el("td", { class: "cust", text: line.name }), el("td", { text: OT.label("categories", line.category) }), el("td", { class: "num", text: String(line.quantity) }), el("td", { class: "num", text: OT.money(line.unit_price, currency) })));
   }
   function drawTags(doc) {
-    if (BOOT.canTag) OT.fillTagSelect($("m-tag"), { empty: t("bulk.choose_tag"), activeOnly: true, held: new Set(doc.tags.map((tag) => tag.name)) });
+    if (BOOT.canTag) OT.fillTagSelect($("m-tag"), { empty: t("bulk.choose_tag"), forAdding: true, held: new Set(doc.tags.map((tag) => tag.name)) });
     const list = $("applied"); list.replaceChildren();
     if (!doc.tags.length) list.append(el("li", { class: "muted", text: t("order.no_tags") }));
     for (const tag of doc.tags) {

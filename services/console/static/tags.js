@@ -45,7 +45,9 @@
       tr.append(el("td", { text: OT.family(tag.family) }));
       tr.append(el("td", { class: "cust", text: OT.label("descriptions", tag.description) }));
       const p = tag.permissions;
-      tr.append(el("td", { class: "perm", text: `${t("tags.may_add", { roles: roles(p.add) })} · ${t("tags.may_remove", { roles: roles(p.remove) })}` + (p.remove_rule_given ? "" : ` · ${t("tags.rule_given_kept")}`) }));
+      // a tag only the rules name from a fact (status:pending) is set by them alone
+      const may = tag.in_catalog === false ? t("tags.rules_only") : `${t("tags.may_add", { roles: roles(p.add) })} · ${t("tags.may_remove", { roles: roles(p.remove) })}` + (p.remove_rule_given ? "" : ` · ${t("tags.rule_given_kept")}`);
+      tr.append(el("td", { class: "perm", text: may }));
       // orders and customers carrying it (customer rules' tags sit on customers, not orders)
       const usage = el("td", { class: "num usage" }, el("a", { "data-use": "orders", href: "/console/?" + new URLSearchParams({ f: JSON.stringify({ all_tags: [tag.name] }) }), text: t("tags.n_orders", { n: tag.orders }) }));
       if (tag.customers) usage.append(el("br"), el("a", { "data-use": "customers", href: "/console/customers?" + new URLSearchParams({ all_tags: tag.name }), text: t("tags.n_customers", { n: tag.customers }) }));

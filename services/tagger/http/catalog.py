@@ -30,13 +30,20 @@ WRITES = responses(413)
 CustomerSegments = Annotated[Segments, Depends(segments_of)]
 
 
-def shown(tag: CatalogTag, commands: TagCommands, catalog: dict[str, CatalogTag]) -> dict[str, Any]:
-    """A catalog tag as the API answers it: its permissions resolved (own, family's, default)."""
+def shown(
+    tag: CatalogTag,
+    commands: TagCommands,
+    catalog: dict[str, CatalogTag],
+    stored: set[str] | None = None,
+) -> dict[str, Any]:
+    """A catalog tag as the API answers it: its permissions resolved (own, family's, default),
+    and whether the catalog stores it (``stored``: the names it does; None: this one)."""
     permissions = permissions_of(tag.name, {**catalog, tag.name: tag}, commands.families)
     return {
         **tag.model_dump(),
         "permissions": permissions.model_dump(),
         "on_customers": commands.on_customers(tag.name),
+        "in_catalog": stored is None or tag.name in stored,
     }
 
 
@@ -64,14 +71,14 @@ async def list_tags(
     from data: ``category:*``, ``prefers:*``), so each can be named."""
     if not usage:
         in_use = {*await queries.tags_in_use(), *await segments.tags_in_use()}
-        catalog = await commands.listed_catalog(in_use)
-        return [shown(tag, commands, catalog) for tag in catalog.values()]
+        catalog, stored = await commands.catalog_listing(in_use)
+        return [shown(tag, commands, catalog, stored) for tag in catalog.values()]
     counted = await tag_usage.get(fresh=fresh)
     carried = counted.value
-    catalog = await commands.listed_catalog({*carried.orders, *carried.customers})
+    catalog, stored = await commands.catalog_listing({*carried.orders, *carried.customers})
     return [
         {
-            **shown(tag, commands, catalog),
+            **shown(tag, commands, catalog, stored),
             "orders": carried.orders.get(name, 0),
             "customers": carried.customers.get(name, 0),
             "counted_at": counted.counted_at,

@@ -182,6 +182,12 @@ class CatalogTagOut(BaseModel):
     on_customers: bool = Field(
         False, description="only customer rules give it: it sits on customers, not on orders"
     )
+    in_catalog: bool = Field(
+        True,
+        description="the catalog stores it, so people may add it by hand (as its permissions "
+        "say); false: a tag the rules name from a fact (status:pending), listed so it can be "
+        "labelled, which only the rules set",
+    )
 
 
 class CatalogUsageOut(CatalogTagOut):
