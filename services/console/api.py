@@ -11,8 +11,16 @@ from pydantic import ValidationError
 
 from services.console.alert_causes import with_causes
 from services.console.deps import database_of
-from services.console.export import export_row, header, xlsx_bytes
+from services.console.export import (
+    export_row,
+    header,
+    utc_offset,
+    xlsx_bytes,
+    xlsx_header,
+    xlsx_row,
+)
 from services.console.i18n import LANG_COOKIE, language, pick_language
+from services.console.times import UTC_OFFSET
 from services.console.views import SavedViewIn, SavedViews, ViewList
 from services.tagger.builtin_labels import reason_labels
 from services.tagger.http.deps import tagger_of
@@ -102,10 +110,16 @@ async def export_csv(request: Request, rows: OrderRows) -> StreamingResponse:
 
 
 @router.get("/orders/export.xlsx")
-async def export_xlsx(request: Request, rows: OrderRows) -> Response:
-    lang = _lang(request)
-    cells = [export_row(row, lang) async for row in rows]
-    body = await asyncio.to_thread(xlsx_bytes, header(lang), cells)
+async def export_xlsx(
+    request: Request,
+    rows: OrderRows,
+    tz: Annotated[str, Query(pattern=UTC_OFFSET.pattern, examples=["+08:00"])] = "+00:00",
+) -> Response:
+    """The filter's orders as a workbook: amounts as numbers, times as dates on the reader's
+    clock (``tz``: their UTC offset, which the page sends)."""
+    lang, zone = _lang(request), utc_offset(tz)
+    cells = [xlsx_row(row, lang, zone) async for row in rows]
+    body = await asyncio.to_thread(xlsx_bytes, xlsx_header(lang, tz), cells)
     return Response(
         body,
         media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",

@@ -8,7 +8,6 @@ view is its URL (bookmark it, share it). The team's saved views are the orders l
 page's manual tags go through the APIs with the session's CSRF token (``customers.js``,
 ``customer.js``)."""
 
-import re
 from collections.abc import Callable, Iterable, Mapping
 from functools import partial
 from typing import Annotated, Any
@@ -22,6 +21,7 @@ from services.console.alert_causes import with_causes
 from services.console.i18n import LANG_COOKIE, Language, language, pick_language
 from services.console.pages import PageSession, _page
 from services.console.sessions import Session
+from services.console.times import UTC_OFFSET
 from services.console.views import SavedViews, ViewList
 from services.tagger.customers.products import PRODUCT_FACT
 from services.tagger.customers.segments import CustomerFilter, CustomerSort
@@ -47,7 +47,6 @@ PRESET_VIEWS: list[tuple[str, dict[str, str]]] = [
     ("customers.view.lapsed", {"all_tags": "lifecycle:lapsed", "sort": "-spend"}),
     ("customers.view.early_adopters", {"all_tags": "early-adopter"}),
 ]
-UTC_OFFSET = re.compile(r"[+-](0\d|1[0-4]):[0-5]\d")
 FILTER_KEYS = (
     "spend_min",
     "spend_max",

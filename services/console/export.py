@@ -1,10 +1,15 @@
 """The console's order exports, in the reader's language so that Excel shows Chinese labels: the
 cells of a row (streamed as CSV by ``shared.exports``) and the .xlsx workbook."""
 
+import contextlib
 import io
+from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
+from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
 from services.console.i18n import Language
 from shared.exports import Row
@@ -31,13 +36,52 @@ def header(lang: Language) -> list[str]:
     return [lang.t(f"col.{c}") for c in COLUMNS]
 
 
+def utc_offset(offset: str) -> timezone:
+    """``+08:00`` (checked by the caller's pattern) as a time zone."""
+    sign = -1 if offset.startswith("-") else 1
+    hours, minutes = offset[1:].split(":")
+    return timezone(sign * timedelta(hours=int(hours), minutes=int(minutes)))
+
+
+def xlsx_header(lang: Language, offset: str) -> list[str]:
+    """The header, its time column naming the offset its wall-clock times are in."""
+    names = header(lang)
+    names[COLUMNS.index("created_at")] += f" (UTC{offset})"
+    return names
+
+
+def xlsx_row(row: Row, lang: Language, zone: timezone) -> list[Any]:
+    """``export_row`` as Excel sums and sorts it: the amount a number, the time a date-time on
+    the reader's clock (Excel's have no time zone; ``xlsx_header`` names the offset)."""
+    cells = export_row(row, lang)
+    with contextlib.suppress(InvalidOperation):  # else kept as the text the read model holds
+        cells[COLUMNS.index("amount")] = Decimal(str(row["amount"]))
+    created: datetime = row["created_at"]
+    moment = created if created.tzinfo else created.replace(tzinfo=UTC)
+    cells[COLUMNS.index("created_at")] = moment.astimezone(zone).replace(tzinfo=None)
+    return cells
+
+
+_FORMATS = {Decimal: "#,##0.00", datetime: "yyyy-mm-dd hh:mm:ss"}
+
+
 def xlsx_bytes(head: list[str], rows: list[list[Any]]) -> bytes:
-    """A one-sheet workbook (write-only mode: rows stream into the file, little memory)."""
+    """A one-sheet workbook (write-only mode: rows stream into the file, little memory);
+    amounts and times formatted as numbers and dates."""
     book = Workbook(write_only=True)
     sheet = book.create_sheet("orders")
     sheet.append(head)
     for row in rows:
-        sheet.append(row)
+        sheet.append([_cell(sheet, value) for value in row])
     buffer = io.BytesIO()
     book.save(buffer)
     return buffer.getvalue()
+
+
+def _cell(sheet: WriteOnlyWorksheet, value: Any) -> Any:
+    number_format = _FORMATS.get(type(value))
+    if number_format is None:
+        return value
+    cell = WriteOnlyCell(sheet, value)
+    cell.number_format = number_format
+    return cell

@@ -1,9 +1,11 @@
 """The console's sign-in, sessions and its own endpoints, over the real stack (in-process app)."""
 
+import csv
 import io
 import json
 import re
 from collections.abc import AsyncIterator
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import httpx
@@ -164,7 +166,9 @@ async def test_exports_open_in_excel_with_chinese_labels(
     total = await mongo_db["orders"].count_documents({"tag_names": {"$in": ["regular", "urgent"]}})
 
     as_csv = await console.get("/console/api/orders/export.csv", **which)
-    as_xlsx = await console.get("/console/api/orders/export.xlsx", **which)
+    as_xlsx = await console.get(
+        "/console/api/orders/export.xlsx", params={**which["params"], "tz": "+08:00"}
+    )
     bad = await console.get("/console/api/orders/export.csv", params={"filter": '{"tags": 1}'})
 
     assert as_csv.content.startswith(b"\xef\xbb\xbf")
@@ -176,6 +180,13 @@ async def test_exports_open_in_excel_with_chinese_labels(
     assert rows[0][0] == "订单号"
     assert len(rows) == total + 1
     assert any("紧急" in (row[7] or "") or "常规" in (row[7] or "") for row in rows[1:])
+    # amounts Excel sums and times it sorts, on the reader's clock (the header names it)
+    assert rows[0][6] == "下单时间 (UTC+08:00)"
+    [in_csv] = [r for r in csv.reader(lines[1:]) if r[0] == rows[1][0]]  # as text there
+    assert isinstance(rows[1][3], int | float)
+    assert rows[1][3] == pytest.approx(float(in_csv[3]))
+    shanghai = datetime.fromisoformat(in_csv[6]).astimezone(timezone(timedelta(hours=8)))
+    assert abs(rows[1][6] - shanghai.replace(tzinfo=None)) < timedelta(seconds=1)
     assert bad.status_code == 422
     assert "filter.tags" in bad.json()["detail"]
 

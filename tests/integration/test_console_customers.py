@@ -139,7 +139,7 @@ async def test_staff_find_customers_by_tags_and_see_why_a_customer_has_them(
         error = page.locator("#error")
         amount = "请输入金额，如 1200.50（不能为负数，最多两位小数）"
         for query, said in (
-            ("spend_min=abc&orders_min=-1", f"消费额下限：{amount}；订单数至少：不能小于 0"),
+            ("spend_min=abc&orders_min=-1", f"消费额下限：{amount}；有效订单数至少：不能小于 0"),
             ("spend_min=500&spend_max=20", "消费额下限不能大于消费额上限"),
             ("last_order_from=2026-05-02&last_order_to=2026-05-01", "最近下单起不能晚于最近下单止"),
         ):

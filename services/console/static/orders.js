@@ -84,7 +84,10 @@
     drawRows();
     $("more").disabled = !state.next; $("first").disabled = state.page === 0;
     const csv = "/console/api/orders/export.csv?" + new URLSearchParams({ filter: JSON.stringify(cleanFilter(state.filter)), sort: state.sort });
-    $("export-csv").href = csv; $("export-xlsx").href = csv.replace("export.csv", "export.xlsx");
+    // the workbook's times are on the reader's clock (Excel's have no time zone)
+    const minutes = -new Date().getTimezoneOffset(), pad = (n) => String(Math.floor(Math.abs(n))).padStart(2, "0");
+    const tz = `${minutes < 0 ? "-" : "+"}${pad(minutes / 60)}:${pad(minutes % 60)}`;
+    $("export-csv").href = csv; $("export-xlsx").href = csv.replace("export.csv", "export.xlsx") + "&" + new URLSearchParams({ tz });
   }
   function drawRows() {
     const body = document.querySelector("#orders tbody"); body.replaceChildren();
