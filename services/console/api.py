@@ -12,6 +12,8 @@ from pydantic import ValidationError
 from services.console.alert_causes import with_causes
 from services.console.deps import database_of
 from services.console.export import (
+    customer_header,
+    customer_row,
     export_row,
     header,
     utc_offset,
@@ -23,6 +25,7 @@ from services.console.i18n import LANG_COOKIE, language, pick_language
 from services.console.times import UTC_OFFSET
 from services.console.views import SavedViewIn, SavedViews, ViewList
 from services.tagger.builtin_labels import reason_labels
+from services.tagger.http.customers import SegmentRows
 from services.tagger.http.deps import tagger_of
 from services.tagger.order_record import OrderRecord
 from services.tagger.queries import OrderFilter, SortKey
@@ -107,6 +110,16 @@ async def export_csv(request: Request, rows: OrderRows) -> StreamingResponse:
     """The filter's orders as CSV, UTF-8 with a BOM (Excel then reads Chinese right), streamed."""
     lang = _lang(request)
     return await csv_export(rows, header(lang), lambda row: export_row(row, lang), "orders.csv")
+
+
+@router.get("/customers/export.csv")
+async def export_customers_csv(request: Request, rows: SegmentRows) -> StreamingResponse:
+    """A customer segment as CSV in the reader's language, as the orders' (the Tag API's
+    ``/customers/export.csv`` keeps machine names, for programs)."""
+    lang = _lang(request)
+    return await csv_export(
+        rows, customer_header(lang), lambda row: customer_row(row, lang), "customers.csv"
+    )
 
 
 @router.get("/orders/export.xlsx")

@@ -1,5 +1,6 @@
-"""The console's order exports, in the reader's language so that Excel shows Chinese labels: the
-cells of a row (streamed as CSV by ``shared.exports``) and the .xlsx workbook."""
+"""The console's order and customer exports, in the reader's language so that Excel shows
+Chinese labels: the cells of a row (streamed as CSV by ``shared.exports``) and the .xlsx
+workbook."""
 
 import contextlib
 import io
@@ -34,6 +35,44 @@ def export_row(row: Row, lang: Language) -> list[Any]:
 
 def header(lang: Language) -> list[str]:
     return [lang.t(f"col.{c}") for c in COLUMNS]
+
+
+# a customer's columns (the Tag API's ``EXPORT_COLUMNS``), each by its message's key
+CUSTOMER_COLUMNS = {
+    "customer_id": "col.customer_id",
+    "name": "col.name",
+    "company": "col.company",
+    "vip": "col.vip",
+    "orders": "customers.orders",
+    "spend": "customers.spend",
+    "spend_365d": "customers.spend_365d",
+    "first_order_at": "customers.first_order",
+    "last_order_at": "customers.last_order",
+    "top_category": "customers.top_category",
+    "tags": "col.tags",
+}
+
+
+def customer_header(lang: Language) -> list[str]:
+    return [lang.t(key) for key in CUSTOMER_COLUMNS.values()]
+
+
+def customer_row(row: Row, lang: Language) -> list[Any]:
+    """A customer of a segment (``segments.listed``) in the reader's language: yes or no, the
+    category and the tags by their labels."""
+    return [
+        row["customer_id"],
+        row.get("name"),
+        row.get("company"),
+        lang.word("col.vip.", "true" if row.get("vip") else "false"),
+        row.get("orders"),
+        row.get("spend"),
+        row.get("spend_365d"),
+        row.get("first_order_at"),
+        row.get("last_order_at"),
+        lang.value_label("categories", row.get("top_category")),
+        "，".join(lang.tag_label(name) for name in row.get("tag_names", [])),
+    ]
 
 
 def utc_offset(offset: str) -> timezone:

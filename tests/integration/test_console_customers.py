@@ -3,6 +3,8 @@ the real stack: the customers list with tag and figure filters, preset views and
 customer's page with tags and their reasons, figures, orders and a manual tag.
 ORDERTAG_UPDATE_SCREENSHOT=1 refreshes docs/console/customers*.png."""
 
+import csv
+import io
 import re
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta, timezone
@@ -118,7 +120,15 @@ async def test_staff_find_customers_by_tags_and_see_why_a_customer_has_them(
             "复购客户"
         )
         export = page.locator("#export-csv")
-        assert "none_tags=high-spender" in (await export.get_attribute("href") or "")
+        href = await export.get_attribute("href") or ""
+        assert "none_tags=high-spender" in href
+        # the CSV in the reader's words, as the orders' export (the Tag API's keeps names)
+        answer = await page.request.get(url + href)
+        assert answer.ok, await answer.text()
+        [head, wang] = list(csv.reader(io.StringIO((await answer.text()).lstrip("\ufeff"))))
+        assert head[:4] == ["客户编号", "客户名称", "公司", "VIP"], head
+        assert (wang[1], wang[3]) == ("王芳", "否"), wang
+        assert "复购客户" in wang[-1].split("，"), wang
 
         # a day picked is that day in the reader's zone (the page sends its offset): 张伟's
         # only order, 3 days ago, falls on one day at +14:00 and on none of it at -12:00
@@ -147,6 +157,7 @@ async def test_staff_find_customers_by_tags_and_see_why_a_customer_has_them(
             await expect(error).to_have_text(said)
             await expect(rows).to_have_count(0)
             await expect(page.locator("#not-queried")).to_be_visible()
+            await expect(page.locator("#export-csv")).to_have_count(0)  # nothing to export
         await expect(page.locator("#f-last-from")).to_have_attribute("aria-invalid", "true")
         await page.goto(f"{url}/console/customers?spend_min=abc&orders_min=-1")
         await expect(page.locator("#f-spend-min")).to_have_attribute("aria-invalid", "true")
