@@ -34,6 +34,7 @@ from shared.stored_history import (
     with_first_change,
 )
 from shared.stored_order import (
+    DEFAULT_CURRENCY,
     applied_event_ids,
     currency_of,
     figures_record,
@@ -522,23 +523,35 @@ class ReadModel:
         ]
 
     async def top_customers(self, tag: str, limit: int) -> list[dict[str, Any]]:
-        """Customers with the most spend on orders carrying ``tag``."""
+        """Customers with the most spend on orders carrying ``tag``, with their name; amounts
+        are summed per currency (a customer who paid in two has a row for each), as no sum
+        across currencies means anything."""
         rows = await self._aggregate(
             [
                 {"$match": {"tag_names": tag}},
                 {
                     "$group": {
-                        "_id": "$customer_id",
+                        "_id": {
+                            "customer": "$customer_id",
+                            "currency": {"$ifNull": ["$currency", DEFAULT_CURRENCY]},
+                        },
+                        "name": {"$max": "$order.customer.name"},
                         "orders": {"$sum": 1},
                         "amount_cents": {"$sum": "$amount_cents"},
                     }
                 },
-                {"$sort": {"amount_cents": -1, "_id": 1}},
+                {"$sort": {"amount_cents": -1, "_id.customer": 1, "_id.currency": 1}},
                 {"$limit": limit},
             ]
         )
         return [
-            {"customer_id": r["_id"], "orders": r["orders"], "amount": money(r["amount_cents"])}
+            {
+                "customer_id": r["_id"]["customer"],
+                "name": r.get("name"),
+                "orders": r["orders"],
+                "amount": money(r["amount_cents"]),
+                "currency": r["_id"]["currency"],
+            }
             for r in rows
         ]
 

@@ -306,9 +306,11 @@ async def test_reports_match_independent_counts(
         if "urgent" in d["tag_names"]:
             spend[d["customer_id"]] += d["amount_cents"]
     best = sorted(spend.items(), key=lambda kv: (-kv[1], kv[0]))[:5]
-    assert [(r["customer_id"], r["amount"]) for r in top] == [
-        (c, f"{cents / 100:.2f}") for c, cents in best
+    assert [(r["customer_id"], r["amount"], r["currency"]) for r in top] == [
+        (c, f"{cents / 100:.2f}", "CNY") for c, cents in best
     ]
+    names = {d["customer_id"]: d["order"]["customer"]["name"] for d in docs}
+    assert [r["name"] for r in top] == [names[c] for c, _ in best]
     assert csv_text.splitlines()[0] == "tag,orders,share"
 
 

@@ -52,10 +52,15 @@
   async function topCustomers() {
     const tag = $("r-top-tag").value || "urgent";
     const rows = await api("/reports/top-customers?" + new URLSearchParams({ tag, limit: 10 }));
-    section("top-customers", [["customer_id", t("col.customer")], ["orders", t("tags.orders")], ["amount", t("col.amount"), (v) => OT.money(v)]], rows,
-      { tooltip: { trigger: "axis", axisPointer: { type: "shadow" }, valueFormatter: (v) => OT.money(v) }, grid: { left: 90, right: 24, top: 8, bottom: 24 },
-        xAxis: { type: "value", axisLabel: { formatter: (v) => Number(v).toLocaleString("en-US") } },
-        yAxis: { type: "category", inverse: true, data: rows.map((r) => r.customer_id) }, series: [{ type: "bar", name: t("col.amount"), data: rows.map((r) => Number(r.amount)), itemStyle: { color: OT.colourOf(tag) } }] });
+    // a customer by name (and id, which the CSV keeps apart); money with its currency: a customer
+    // who paid in two has a row for each
+    const who = (r) => (r.name ? `${r.name} (${r.customer_id})` : r.customer_id);
+    const shown = rows.map((r) => ({ ...r, who: who(r), money: OT.money(r.amount, r.currency) }));
+    const currencies = [...new Set(rows.map((r) => r.currency))];
+    section("top-customers", [["customer_id", t("col.customer_id")], ["name", t("col.name")], ["orders", t("tags.orders")], ["amount", t("col.amount"), (v) => OT.money(v)], ["currency", t("col.currency")]], shown,
+      { tooltip: { trigger: "axis", axisPointer: { type: "shadow" }, formatter: (items) => items.map((i) => `${i.name}<br>${shown[i.dataIndex].money}`).join("") }, grid: { left: 150, right: 24, top: 8, bottom: 24 },
+        xAxis: { type: "value", name: currencies.length === 1 ? currencies[0] : "", axisLabel: { formatter: (v) => Number(v).toLocaleString("en-US") } },
+        yAxis: { type: "category", inverse: true, data: shown.map(who) }, series: [{ type: "bar", name: t("col.amount"), data: rows.map((r) => Number(r.amount)), itemStyle: { color: OT.colourOf(tag) } }] });
   }
   async function ruleHits() {
     const rows = (await api("/console/api/reports/rule-hits")).slice(0, 20);

@@ -51,5 +51,9 @@ async def top_customers(
     limit: Annotated[int, Query(ge=1, le=100)] = 10,
     output: Format = "json",
 ) -> Any:
-    """Customers with the most spend on orders carrying ``tag``."""
-    return _as(output, await queries.top_customers(tag, limit), ["customer_id", "orders", "amount"])
+    """Customers with the most spend on orders carrying ``tag``, amounts per currency."""
+    return _as(
+        output,
+        await queries.top_customers(tag, limit),
+        ["customer_id", "name", "orders", "amount", "currency"],
+    )
