@@ -32,7 +32,7 @@ from services.console.sessions import COOKIE, Session
 from services.console.times import local_day, local_time
 from services.console.users import Role, UserExists
 from services.tagger.http.deps import tagger_of
-from services.tagger.rule_tags import fixed_rule_tags, named_from
+from services.tagger.rule_tags import fixed_rule_tags, given_to_customers, named_from
 from shared.auth import Scope
 from shared.money import money_text
 
@@ -294,7 +294,14 @@ async def order_page(request: Request, session: PageSession, order_no: str) -> R
 @router.get("/console/tags")
 async def tags_page(request: Request, session: PageSession) -> Response:
     rules = tagger_of(request).rules.current
-    families = [f.model_dump() for f in rules.families]
+    # a family whose every tag only customer rules give sits on customers (lifecycle)
+    on_customers = {
+        family.name
+        for family in rules.families
+        if (named := [tag.name for tag in rules.tags if tag.family == family.name])
+        and all(given_to_customers(name, rules) for name in named)
+    }
+    families = [{**f.model_dump(), "on_customers": f.name in on_customers} for f in rules.families]
     # rename and merge are refused for tags the rules give: the page offers them only for others
     rule_tags = sorted(fixed_rule_tags(rules))
     rule_prefixes = sorted({named.prefix for named in named_from(rules)})

@@ -301,6 +301,9 @@ async def test_customer_tags_count_on_customers_and_amounts_read_alike_on_every_
         await page.goto(f"{url}/console/tags")
         high = page.locator("#catalog tr[data-tag='high-spender']")
         await expect(high.locator("[data-use=customers]")).to_have_text("1 位客户")
+        await expect(high.locator("[data-use=orders]")).to_have_count(0)  # no "0 个订单"
+        lifecycle = page.locator("ul.families li", has=page.locator("code", has_text="lifecycle"))
+        await expect(lifecycle).to_contain_text("互斥：一个客户只能有其中一个")
         await expect(page.locator("#catalog tr[data-tag='lifecycle:returning']")).to_contain_text(
             "位客户"
         )

@@ -242,6 +242,9 @@ def test_every_default_description_reads_in_chinese() -> None:
     chinese = language("zh-CN").labels["descriptions"]
     assert sorted(described - {""} - chinese.keys()) == []
     assert all(re.search(r"[\u4e00-\u9fff]", text) for text in chinese.values())
+    english = language("en").labels["descriptions"]
+    in_english = [english.get(text, text) for text in described]
+    assert [text for text in in_english if re.search(r"[\u4e00-\u9fff]", text)] == []
 
 
 def test_a_customer_tag_offers_remove_as_the_tag_api_decides_it() -> None:

@@ -49,8 +49,10 @@
       const may = tag.in_catalog === false ? t("tags.rules_only") : `${t("tags.may_add", { roles: roles(p.add) })} · ${t("tags.may_remove", { roles: roles(p.remove) })}` + (p.remove_rule_given ? "" : ` · ${t("tags.rule_given_kept")}`);
       tr.append(el("td", { class: "perm", text: may }));
       // orders and customers carrying it (customer rules' tags sit on customers, not orders)
-      const usage = el("td", { class: "num usage" }, el("a", { "data-use": "orders", href: "/console/?" + new URLSearchParams({ f: JSON.stringify({ all_tags: [tag.name] }) }), text: t("tags.n_orders", { n: tag.orders }) }));
-      if (tag.customers) usage.append(el("br"), el("a", { "data-use": "customers", href: "/console/customers?" + new URLSearchParams({ all_tags: tag.name }), text: t("tags.n_customers", { n: tag.customers }) }));
+      // (a tag only customer rules give counts no orders: "0 orders" would read as unused)
+      const usage = el("td", { class: "num usage" });
+      if (!tag.on_customers || tag.orders) usage.append(el("a", { "data-use": "orders", href: "/console/?" + new URLSearchParams({ f: JSON.stringify({ all_tags: [tag.name] }) }), text: t("tags.n_orders", { n: tag.orders }) }));
+      if (tag.customers || tag.on_customers) usage.append(...(usage.childElementCount ? [el("br")] : []), el("a", { "data-use": "customers", href: "/console/customers?" + new URLSearchParams({ all_tags: tag.name }), text: t("tags.n_customers", { n: tag.customers }) }));
       tr.append(usage);
       tr.append(el("td", { text: tag.active ? t("tags.active") : t("tags.inactive") }));
       if (BOOT.canAdmin) {
