@@ -4,7 +4,8 @@ The language follows the browser's Accept-Language until the person picks one (a
 """
 
 import json
-from collections.abc import Mapping
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -51,12 +52,16 @@ def plural_form(code: str, count: object) -> str:
         return "other"
 
 
-def tag_option(label: str, name: str) -> str:
-    """A tag as pickers and filters list it: its label, then its name where the label does not
-    show it already (紧急 (urgent), but 偏好商品：落地灯 (LAMP-2) for ``product:lamp-2``, whose
-    label names it; ``OT.tagOption`` on the pages)."""
-    value = name.split(":", 1)[-1]
-    return label if value.casefold() in label.casefold() else f"{label} ({name})"
+def tag_options(names: Iterable[str], label: Callable[[str], str]) -> dict[str, str]:
+    """Tags as pickers and filters list them: by their labels, the names staff know them by;
+    a tag's name too where another listed tag reads the same, unless it is its label already
+    (``OT.tagOptions``)."""
+    labels = {name: label(name) for name in names}
+    seen = Counter(labels.values())
+    return {
+        name: text if seen[text] == 1 or text == name else f"{text} ({name})"
+        for name, text in labels.items()
+    }
 
 
 @dataclass(frozen=True)

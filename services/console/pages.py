@@ -25,7 +25,7 @@ from services.console.i18n import (
     Language,
     language,
     pick_language,
-    tag_option,
+    tag_options,
 )
 from services.console.rule_words import in_words
 from services.console.sessions import COOKIE, Session
@@ -42,7 +42,9 @@ templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 templates.env.filters["money"] = money_text  # {{ amount | money(currency) }}: 1,937.00 CNY
 templates.env.globals["when"] = local_time  # {{ when(at) }}: the reader's time, as OT.when
 templates.env.globals["day"] = local_day  # {{ day(at) }}: the reader's date, as OT.day
-templates.env.globals["tag_option"] = tag_option  # {{ tag_option(tag_label(name), name) }}
+templates.env.globals["tag_options"] = (
+    tag_options  # {% set listed = tag_options(names, tag_label) %}
+)
 
 
 def _lang(request: Request) -> Language:

@@ -10,7 +10,7 @@ import pytest
 
 from services.console.customers import removable_tags
 from services.console.export import export_row, header
-from services.console.i18n import LANGUAGES, language, pick_language, tag_option
+from services.console.i18n import LANGUAGES, language, pick_language, tag_options
 from services.console.rule_table import customer_rule_rows, rule_rows
 from services.console.rule_words import in_words
 from services.console.sessions import Session
@@ -275,23 +275,20 @@ def test_a_customer_tag_offers_remove_as_the_tag_api_decides_it() -> None:
     assert removable(Role.ADMIN) == {"生日关怀", "投诉跟进", "key-account", "团购"}
 
 
-@pytest.mark.parametrize(
-    ("lang", "name", "named", "listed"),
-    [
-        ("zh-CN", "urgent", {}, "紧急 (urgent)"),
-        ("en", "urgent", {}, "Urgent"),  # the label shows the name already
-        ("zh-CN", "category:beauty", {}, "美妆 (category:beauty)"),
-        ("zh-CN", "prefers:家具", {}, "偏好：家具"),
-        ("zh-CN", "vip-gold", {}, "vip-gold"),  # a custom tag without a label: once
-        (
-            "zh-CN",
-            "product:lamp-2",
-            {"product:lamp-2": {"name": "落地灯", "sku": "LAMP-2"}},
-            "偏好商品：落地灯 (LAMP-2)",
-        ),
-    ],
-)
-def test_a_tag_is_listed_by_its_label_and_its_name_only_where_the_label_hides_it(
-    lang: str, name: str, named: dict[str, dict[str, str]], listed: str
-) -> None:
-    assert tag_option(language(lang).tag_label(name, named), name) == listed
+def test_tags_are_listed_by_their_labels_and_by_name_only_where_two_read_alike() -> None:
+    zh = language("zh-CN")
+    named = {"product:lamp-2": {"name": "落地灯", "sku": "LAMP-2"}}
+
+    listed = tag_options(
+        ["urgent", "region:macao", "product:lamp-2", "vip-gold"],
+        lambda name: zh.tag_label(name, named),
+    )
+    twins = tag_options(["紧急", "urgent"], zh.tag_label)  # a custom tag named as a label
+
+    assert listed == {
+        "urgent": "紧急",
+        "region:macao": "澳门",
+        "product:lamp-2": "偏好商品：落地灯 (LAMP-2)",
+        "vip-gold": "vip-gold",
+    }
+    assert twins == {"紧急": "紧急", "urgent": "紧急 (urgent)"}

@@ -32,12 +32,13 @@ const OT = {
     }
     return name;
   },
-  // a tag as pickers and filters list it: its label, then its name where the label does not
-  // show it already (紧急 (urgent); i18n.tag_option on the server)
-  tagOption(name) {
-    const label = OT.tagLabel(name);
-    const value = name.slice(name.indexOf(":") + 1).toLowerCase();
-    return label.toLowerCase().includes(value) ? label : `${label} (${name})`;
+  // tags as pickers and filters list them: by their labels, and a tag's name too only where
+  // another listed tag reads the same (i18n.tag_options on the server)
+  tagOptions(names) {
+    const labels = new Map(names.map((name) => [name, OT.tagLabel(name)]));
+    const seen = new Map();
+    for (const text of labels.values()) seen.set(text, (seen.get(text) || 0) + 1);
+    return new Map([...labels].map(([name, text]) => [name, seen.get(text) === 1 || text === name ? text : `${text} (${name})`]));
   },
   status(value) { return BOOT.labels.statuses[value] ?? value ?? ""; },
   region(value) { return BOOT.labels.regions[value] ?? value ?? ""; },
@@ -97,9 +98,10 @@ const OT = {
     // every picker is over orders: a tag only customer rules give sits on no order; in the
     // order of the words people read (紧急 among the 'j's in Chinese, not after the 'v' of vip)
     const listed = [...(OT.catalog || [])].sort((a, b) => OT.tagLabel(a.name).localeCompare(OT.tagLabel(b.name), BOOT.lang));
-    for (const tag of listed) {
-      if ((forAdding && !OT.mayAdd(tag)) || tag.on_customers || held.has(tag.name)) continue;
-      const option = OT.el("option", { value: tag.name, text: OT.tagOption(tag.name) });
+    const offered = listed.filter((tag) => !((forAdding && !OT.mayAdd(tag)) || tag.on_customers || held.has(tag.name)));
+    const texts = OT.tagOptions(offered.map((tag) => tag.name));
+    for (const tag of offered) {
+      const option = OT.el("option", { value: tag.name, text: texts.get(tag.name), title: tag.name });
       option.style.color = tag.colour;
       select.append(option);
     }
@@ -198,8 +200,8 @@ const OT = {
   const roles = (list) => list.split(", ").map((r) => t(`role.${r}`)).join(" / ");
   // "add.0" is the first tag added, "filter.amount_min" a filter's field: the field is the last name
   const fieldOf = (path) => (path || "").split(".").filter((p) => !/^\d+$/.test(p)).pop() || "";
-  // a tag as the pickers show it
-  const named = (name) => OT.tagOption(name);
+  // a tag by its label, and by its name where that differs (a name taken, a near duplicate)
+  const named = (name) => (OT.tagLabel(name) === name ? name : `${OT.tagLabel(name)} (${name})`);
 
   // whole sentences the Tag API says (in a field's problem or the detail): [pattern, words]
   const SENTENCES = [
