@@ -192,5 +192,20 @@ def in_language(words: ReasonTemplates | TranslatedReasons, decision: Decision) 
 
 @router.get("/reports/rule-hits")
 async def rule_hits(request: Request, key: Reader) -> list[dict[str, Any]]:
-    """How many orders carry a tag each rule gave (manual tags counted as ``manual``)."""
-    return await rule_hit_counts(database_of(request))
+    """How many orders carry a tag each rule gave (manual tags counted as ``manual``), with
+    what the rule gives: its tag, else its family (a rule naming its tags from a fact), so the
+    page says it in the reader's words."""
+    rules = tagger_of(request).rules.current
+    gives: dict[str, dict[str, str | None]] = {
+        rule.id: {"tag": rule.tag, "family": rule.family} for rule in rules.rules
+    }
+    gives |= {
+        f"default.{family.name}": {"tag": family.default, "family": family.name}
+        for family in rules.families
+        if family.default
+    }
+    empty = {"tag": None, "family": None}
+    return [
+        {**row, **gives.get(row["rule_id"], empty)}
+        for row in await rule_hit_counts(database_of(request))
+    ]

@@ -248,14 +248,17 @@ async def test_rule_hits_count_the_rules_named_as_their_family_and_no_manual_tag
     await sign_in(console, f"viewer-{run_id}")
     orders = await mongo_db["orders"].count_documents({})
 
-    hits = {
-        row["rule_id"]: row["orders"]
-        for row in (await console.get("/console/api/reports/rule-hits")).json()
-    }
+    rows = (await console.get("/console/api/reports/rule-hits")).json()
+    hits = {row["rule_id"]: row["orders"] for row in rows}
+    gives = {row["rule_id"]: (row["tag"], row["family"]) for row in rows}
 
     assert hits["status"] == orders  # every order has its status tag
     assert hits["region"] == orders
     assert "manual" not in hits  # nobody tagged by hand
+    # what each rule gives, for the page to word: its tag, or its family (named from a fact)
+    assert gives["status"] == (None, "status")
+    assert gives["default.priority"] == ("regular", "priority")
+    assert all(tag or family for tag, family in gives.values()), gives
     assert sum(hits.values()) == sum(
         [len(d["tags"]) async for d in mongo_db["orders"].find({}, {"tags": 1})]
     )
