@@ -611,3 +611,28 @@ async def test_the_pages_words_are_labels_in_english_and_chinese_asides_take_chi
         lines = await row.locator(".c-who div").evaluate_all(LINES)
         assert lines == [2], f"'acknowledged by local-dev' broken inside a word: {lines}"
         await page.screenshot(path=str(tmp_path / "words-en.png"), full_page=True)
+
+
+async def test_a_long_queue_shows_its_count_and_the_newest_hundred_then_more_on_request(
+    settings: Settings, tmp_path: Path, run_id: str
+) -> None:
+    """A desk's list of open alerts ran to hundreds of rows (a page 30,000 px long): it says
+    how many match and lists the newest 100, the rest a click away; a change of filter starts
+    again from the first hundred."""
+    notifier_settings = page_settings(settings, tmp_path, run_id)
+    wave = f"wave-{run_id}".lower()
+    events = [tagged_event(f"{run_id}-q{i:03d}", ["urgent", wave]) for i in range(103)]
+    async with signed_in_page(notifier_settings) as (_, page, _api):
+        await publish_tagged(notifier_settings, events)
+        await page.fill("#f-tag", wave)
+        rows = page.locator("#alerts tr.alert")
+        await expect(page.locator("#count")).to_have_text("103 alerts", timeout=30_000)
+        await expect(rows).to_have_count(100)
+        more = page.locator("#more")
+        await expect(more).to_have_text("Show 3 more (of 103)")
+        await more.click()
+        await expect(rows).to_have_count(103)
+        await expect(more).to_be_hidden()
+        await page.fill("#f-tag", "")
+        await page.fill("#f-tag", wave)
+        await expect(rows).to_have_count(100)

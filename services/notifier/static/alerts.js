@@ -31,6 +31,10 @@
   let pointerInList = false;
   let busy = 0;              // claims and acknowledgements under way
   let loaded = false;
+  // a desk reads the newest first: rows past these wait behind "show more" (a list of every
+  // open alert ran to hundreds of rows); a change of filter starts again from the first
+  const PAGE_ROWS = 100;
+  let listedRows = PAGE_ROWS;
   const $ = (id) => document.getElementById(id);
   // a tag as people type it: its name or the label its badge shows (VIP客户, Urgent), in any
   // case, full-width letters as ASCII ones
@@ -106,7 +110,8 @@
   function render({ release = false } = {}) {
     const hold = holding() && !release;
     const tbody = $("alerts");
-    const wanted = [...alerts.values()].filter(visible).sort(newestFirst);
+    const matching = [...alerts.values()].filter(visible).sort(newestFirst);
+    const wanted = matching.slice(0, listedRows);
     const wantedIds = new Set(wanted.map((a) => a.alert_id));
     held.clear();
     const order = [];
@@ -137,6 +142,10 @@
       tbody.replaceChildren(el("tr", { class: "placeholder" },
         el("td", { colspan: "7", class: "empty", text: t(alerts.size ? "alerts.none_match" : "alerts.none") })));
     }
+    $("count").textContent = t("alerts.count", { n: matching.length });
+    const more = Math.min(PAGE_ROWS, matching.length - listedRows);
+    $("more").hidden = more <= 0;
+    $("more").textContent = more > 0 ? t("alerts.more", { n: more, total: matching.length }) : "";
     const waiting = held.size + stale.size;
     $("held").hidden = waiting === 0;
     $("held").textContent = t("alerts.held", { n: waiting });
@@ -248,7 +257,8 @@
   list.addEventListener("pointerleave", () => { pointerInList = false; render(); });
   document.addEventListener("keydown", (event) => { if (event.key === "Escape" && selected !== null) select(null); });
   $("held").addEventListener("click", () => render({ release: true }));
-  for (const id of ["f-status", "f-severity", "f-tag", "f-team"]) $(id).addEventListener("input", () => render({ release: true }));
+  for (const id of ["f-status", "f-severity", "f-tag", "f-team"]) $(id).addEventListener("input", () => { listedRows = PAGE_ROWS; render({ release: true }); });
+  $("more").addEventListener("click", () => { listedRows += PAGE_ROWS; render({ release: true }); });
 
   function hear({ change, alert }) {
     if (change === "delivery_failed") {
