@@ -72,12 +72,12 @@
     const table = await api(`/console/api/rules/table/${encodeURIComponent(version)}?fresh=true`);
     $("rules").querySelector("tbody").replaceChildren(...table.rules.map((r) => el("tr", { "data-rule": r.id },
       el("td", {}, el("code", { text: r.id }), " ", el("span", { class: "muted", text: "v" + r.version })),
-      el("td", { class: "wrap", text: r.tag_label }), el("td", { class: "wrap", text: r.when }),
+      el("td", { class: "rule-tag", text: r.tag_label }), el("td", { class: "wrap", text: r.when }),
       el("td", { class: "wrap", text: r.holds_while }), el("td", { class: "muted wrap", text: r.reason }),
       el("td", { class: "num", text: String(r.hits) }))));
     const customerRows = (table.customer_rules || []).map((r) => el("tr", { "data-rule": r.id },
       el("td", {}, el("code", { text: r.id }), " ", el("span", { class: "muted", text: "v" + r.version })),
-      el("td", { class: "wrap", text: r.tag_label }), el("td", { text: r.each }), el("td", { class: "wrap", text: r.when }),
+      el("td", { class: "rule-tag", text: r.tag_label }), el("td", { text: r.each }), el("td", { class: "wrap", text: r.when }),
       el("td", { class: "muted wrap", text: r.reason }), el("td", { class: "num", text: String(r.customers) })));
     $("customer-rules").querySelector("tbody").replaceChildren(...(customerRows.length ? customerRows
       : [el("tr", {}, el("td", { colspan: "6", class: "muted", text: t("rules.no_customer_rules") }))]));
@@ -91,6 +91,8 @@
     $("shadow-diffs").querySelector("tbody").replaceChildren(...s.differences.map((d) =>
       el("tr", {}, el("td", {}, OT.badge(d.tag)), el("td", { text: t("rv." + d.change + "_word") }),
         el("td", {}, el("code", { text: d.rule_id })), el("td", { class: "num", text: String(d.orders) }))));
+    // no shadow run, or none that changed a tag: the summary says so, no empty table
+    $("shadow-diffs").hidden = s.differences.length === 0;
   }
 
   // a diff is a job: start it, then follow its progress and its report so far until it is done
