@@ -24,6 +24,7 @@ from services.notifier.routing import Routing, load_routing
 from services.notifier.sessions import RevokedSessions
 from services.notifier.settings import NotifierSettings
 from services.notifier.store import AlertStore
+from services.notifier.tag_looks import TagLooks
 from services.notifier.why_words import record_why_words
 from shared.errors import MONGO_OUTAGES
 from shared.events import Alert
@@ -54,6 +55,7 @@ class Notifier:
     broker: KafkaBroker
     revoked: RevokedSessions
     reasons: RuleReasons  # of the tagger's rules, for the page's order tags
+    tag_looks: TagLooks  # the catalog's colours and labels, for the page's badges
     api_limit: RateLimiter
     login_limit: RateLimiter
     background: list[asyncio.Task[None]] = field(default_factory=list)
@@ -139,6 +141,7 @@ async def bootstrap(settings: NotifierSettings) -> AsyncIterator[Notifier]:
             broker,
             revoked=RevokedSessions(database["revoked_sessions"]),
             reasons=RuleReasons(database),
+            tag_looks=TagLooks(database),
             api_limit=RateLimiter(
                 redis, settings.notifier_api_rate_per_minute, namespace="notifier:api"
             ),

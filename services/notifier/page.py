@@ -85,7 +85,11 @@ api = APIRouter(prefix="/api", responses=responses(401, 422, 429, 503))
 
 
 def _render(
-    request: Request, template: str, person: ConsoleSession | KeyPerson | None, **context: Any
+    request: Request,
+    template: str,
+    person: ConsoleSession | KeyPerson | None,
+    catalog: list[dict[str, Any]] | None = None,
+    **context: Any,
 ) -> HTMLResponse:
     """A page in the console's look and in the reader's language (the console's cookie, else
     Accept-Language), as the console renders its own."""
@@ -102,6 +106,7 @@ def _render(
         "csrf": (person.csrf or None) if person else None,
         "consoleUrl": console_url,
         "teams": request.app.state.notifier.routing.team_names_in(lang.code),
+        "catalog": catalog or [],  # colours and a business's own labels, as the console's
     }
     return templates.TemplateResponse(
         request,
@@ -186,7 +191,8 @@ async def support_page(request: Request) -> Response:
         person = KeyPerson(own.name) if own else None
     if person is None:
         return RedirectResponse("/login", status.HTTP_303_SEE_OTHER)
-    return _render(request, "index.html", person, page="alerts")
+    catalog = await request.app.state.notifier.tag_looks.all()
+    return _render(request, "index.html", person, catalog, page="alerts")
 
 
 @router.get("/static/alerts.js", include_in_schema=False)

@@ -636,3 +636,24 @@ async def test_a_long_queue_shows_its_count_and_the_newest_hundred_then_more_on_
         await page.fill("#f-tag", "")
         await page.fill("#f-tag", wave)
         await expect(rows).to_have_count(100)
+
+
+async def test_badges_wear_the_catalogs_colours_and_a_businesss_own_labels(
+    settings: Settings,
+    mongo_db: AsyncDatabase[dict[str, Any]],
+    tmp_path: Path,
+    run_id: str,
+) -> None:
+    """A tag the business made (回访, in its colour) reads on the support page as it does in the
+    console: it was a grey badge showing its machine name."""
+    await mongo_db["tag_catalog"].insert_one(
+        {"name": "callback", "colour": "#0d9488", "labels": {"zh-CN": "回访", "en": "Call back"}}
+    )
+    notifier_settings = page_settings(settings, tmp_path, run_id)
+    event = tagged_event(f"{run_id}-looks", ["urgent", "callback"])
+    async with signed_in_page(notifier_settings) as (_, page, _api):
+        await publish_tagged(notifier_settings, [event])
+        badge = page.locator(f"tr[data-id='{event.order_no}:support'] .tag[data-tag='callback']")
+        await expect(badge).to_have_text("Call back", timeout=30_000)
+        colour = await badge.evaluate("b => getComputedStyle(b).color")
+        assert colour == "rgb(13, 148, 136)", colour

@@ -11,6 +11,7 @@
 "use strict";
 (() => {
   const { t, el } = OT;
+  OT.catalog = OT.boot.catalog || [];  // badges in the catalog's colours and labels
   const CONSOLE = OT.boot.consoleUrl;
   const alerts = new Map();  // alert id → the alert as last heard of
   const rows = new Map();    // alert id → its <tr>, while listed
