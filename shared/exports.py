@@ -32,10 +32,27 @@ def export_responses(media_type: str, description: str) -> dict[int | str, dict[
     return {200: {"content": content, "description": description}}
 
 
-def csv_line(values: Sequence[Any]) -> str:
-    """One CSV record (``None`` as an empty cell), with its line end."""
+# A spreadsheet takes a cell that starts with one of these as a formula: text from orders (a
+# customer's name "=HYPERLINK(...)") would run in the staff member's Excel (OWASP: CSV injection)
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def as_text_for_spreadsheets(value: Any) -> Any:
+    """A text cell a spreadsheet would run as a formula, with a ``'`` before it (Excel shows
+    the text as typed); anything else as it is."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def csv_line(values: Sequence[Any], *, for_spreadsheets: bool = False) -> str:
+    """One CSV record (``None`` as an empty cell), with its line end; ``for_spreadsheets``:
+    text that would run as a formula made plain text (``as_text_for_spreadsheets``)."""
+    cells = ["" if v is None else v for v in values]
+    if for_spreadsheets:
+        cells = [as_text_for_spreadsheets(v) for v in cells]
     buffer = io.StringIO()
-    csv.writer(buffer).writerow(["" if v is None else v for v in values])
+    csv.writer(buffer).writerow(cells)
     return buffer.getvalue()
 
 
@@ -56,13 +73,14 @@ async def csv_export(
     """``rows`` as a CSV download, one line per row as ``cells`` shapes it.
 
     ``bom=False`` only for a file read by programs rather than Excel (the BOM would become part
-    of the first column's name for a plain UTF-8 reader)."""
+    of the first column's name for a plain UTF-8 reader); a file for Excel has no cell that
+    runs as a formula (``as_text_for_spreadsheets``), one for programs its values as they are."""
     started = await _started(rows)
 
     async def lines() -> AsyncIterator[str]:
         yield (BOM if bom else "") + csv_line(header)
         async for row in started:
-            yield csv_line(cells(row))
+            yield csv_line(cells(row), for_spreadsheets=bom)
 
     return _download(lines(), CSV, filename)
 

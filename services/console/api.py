@@ -126,7 +126,7 @@ async def export_customers_csv(request: Request, rows: SegmentRows) -> Streaming
 async def export_xlsx(
     request: Request,
     rows: OrderRows,
-    tz: Annotated[str, Query(pattern=UTC_OFFSET.pattern, examples=["+08:00"])] = "+00:00",
+    tz: Annotated[str, Query(pattern=f"^{UTC_OFFSET.pattern}$", examples=["+08:00"])] = "+00:00",
 ) -> Response:
     """The filter's orders as a workbook: amounts as numbers, times as dates on the reader's
     clock (``tz``: their UTC offset, which the page sends)."""

@@ -10,10 +10,10 @@ from typing import Any
 
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
-from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
 from services.console.i18n import Language
-from shared.exports import Row
+from services.console.times import UTC_OFFSET
+from shared.exports import Row, as_text_for_spreadsheets
 
 COLUMNS = ("order_no", "customer", "status", "amount", "currency", "region", "created_at", "tags")
 
@@ -29,7 +29,7 @@ def export_row(row: Row, lang: Language) -> list[Any]:
         row.get("currency"),
         lang.labels["regions"].get(row.get("region") or "", row.get("region")),
         row["created_at"].isoformat(),
-        "，".join(lang.tag_label(t) for t in row.get("tag_names", [])),
+        tags_joined(lang, row.get("tag_names", [])),
     ]
 
 
@@ -71,15 +71,22 @@ def customer_row(row: Row, lang: Language) -> list[Any]:
         row.get("first_order_at"),
         row.get("last_order_at"),
         lang.value_label("categories", row.get("top_category")),
-        "，".join(lang.tag_label(name) for name in row.get("tag_names", [])),
+        tags_joined(lang, row.get("tag_names", [])),
     ]
 
 
 def utc_offset(offset: str) -> timezone:
-    """``+08:00`` (checked by the caller's pattern) as a time zone."""
+    """``+08:00`` or ``-09:30`` as a time zone; ``ValueError`` for anything else."""
+    if UTC_OFFSET.fullmatch(offset) is None:
+        raise ValueError(f"{offset!r} is not a UTC offset such as +08:00")
     sign = -1 if offset.startswith("-") else 1
     hours, minutes = offset[1:].split(":")
     return timezone(sign * timedelta(hours=int(hours), minutes=int(minutes)))
+
+
+def tags_joined(lang: Language, names: list[str]) -> str:
+    """A row's tags by their labels, joined as the reader's language lists things."""
+    return ("，" if lang.code.startswith("zh") else ", ").join(lang.tag_label(n) for n in names)
 
 
 def xlsx_header(lang: Language, offset: str) -> list[str]:
@@ -117,10 +124,15 @@ def xlsx_bytes(head: list[str], rows: list[list[Any]]) -> bytes:
     return buffer.getvalue()
 
 
-def _cell(sheet: WriteOnlyWorksheet, value: Any) -> Any:
+def _cell(sheet: Any, value: Any) -> Any:
+    """A workbook cell: a number or a date in its format; text that starts as a formula would
+    as text (openpyxl writes ``=...`` as a live formula), as a cell, not with a ``'``."""
     number_format = _FORMATS.get(type(value))
-    if number_format is None:
+    if number_format is None and as_text_for_spreadsheets(value) is value:
         return value
     cell = WriteOnlyCell(sheet, value)
-    cell.number_format = number_format
+    if number_format is None:
+        cell.data_type = "s"
+    else:
+        cell.number_format = number_format
     return cell

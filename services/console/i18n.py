@@ -7,6 +7,7 @@ import json
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -47,8 +48,8 @@ def plural_form(code: str, count: object) -> str:
     """A count's CLDR plural category, as ``Intl.PluralRules`` gives it on the pages: English
     says "1 order" but "2 orders" (``one`` / ``other``); Chinese has the one form."""
     try:
-        return "one" if code == "en" and int(str(count)) == 1 else "other"
-    except ValueError:
+        return "one" if code == "en" and Decimal(str(count)) == 1 else "other"
+    except InvalidOperation:
         return "other"
 
 

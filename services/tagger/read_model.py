@@ -522,35 +522,35 @@ class ReadModel:
             for r in facets["tags"]
         ]
 
-    async def top_customers(self, tag: str, limit: int) -> list[dict[str, Any]]:
-        """Customers with the most spend on orders carrying ``tag``, with their name; amounts
-        are summed per currency (a customer who paid in two has a row for each), as no sum
-        across currencies means anything."""
+    async def top_customers(
+        self, tag: str, limit: int, currency: str = DEFAULT_CURRENCY
+    ) -> list[dict[str, Any]]:
+        """Customers with the most spend in ``currency`` on orders carrying ``tag`` (no sum
+        across currencies means anything), each with the name their newest order gives."""
+        paid_in: Any = currency if currency != DEFAULT_CURRENCY else {"$in": [currency, None]}
         rows = await self._aggregate(
             [
-                {"$match": {"tag_names": tag}},
+                {"$match": {"tag_names": tag, "currency": paid_in}},
+                {"$sort": {"created_at": 1}},
                 {
                     "$group": {
-                        "_id": {
-                            "customer": "$customer_id",
-                            "currency": {"$ifNull": ["$currency", DEFAULT_CURRENCY]},
-                        },
-                        "name": {"$max": "$order.customer.name"},
+                        "_id": "$customer_id",
+                        "name": {"$last": "$order.customer.name"},
                         "orders": {"$sum": 1},
                         "amount_cents": {"$sum": "$amount_cents"},
                     }
                 },
-                {"$sort": {"amount_cents": -1, "_id.customer": 1, "_id.currency": 1}},
+                {"$sort": {"amount_cents": -1, "_id": 1}},
                 {"$limit": limit},
             ]
         )
         return [
             {
-                "customer_id": r["_id"]["customer"],
-                "name": r.get("name"),
+                "customer_id": r["_id"],
+                "name": r.get("name") or "",
                 "orders": r["orders"],
                 "amount": money(r["amount_cents"]),
-                "currency": r["_id"]["currency"],
+                "currency": currency,
             }
             for r in rows
         ]

@@ -4,12 +4,14 @@ conditions in words, exports, roles onto scopes, the tags a person may remove.""
 import csv
 import io
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import pytest
+from openpyxl import load_workbook
 
 from services.console.customers import removable_tags
-from services.console.export import export_row, header
+from services.console.export import export_row, header, utc_offset, xlsx_bytes, xlsx_row
 from services.console.i18n import LANGUAGES, language, pick_language, tag_options
 from services.console.rule_table import customer_rule_rows, rule_rows
 from services.console.rule_words import in_words
@@ -23,7 +25,7 @@ from services.tagger.rules.regions import REGION_BY_PROVINCE
 from services.tagger.rules.schema import CatalogTag, TagPermissions, load_rules
 from services.tagger.settings import DEFAULT_RULES_FILE
 from shared.auth import Scope
-from shared.exports import csv_export
+from shared.exports import csv_export, csv_line
 from shared.models import OrderStatus
 from tests.unit.test_exports import body_of, rows_of
 
@@ -292,3 +294,53 @@ def test_tags_are_listed_by_their_labels_and_by_name_only_where_two_read_alike()
         "vip-gold": "vip-gold",
     }
     assert twins == {"紧急": "紧急", "urgent": "紧急 (urgent)"}
+
+
+def test_a_count_of_one_is_one_however_it_is_written() -> None:
+    en = language("en")
+    assert [en.t("bulk.selected", n=n) for n in (1, 1.0, "1")] == ["1 order selected"] * 3
+    assert en.t("bulk.selected", n="many") == "many orders selected"
+
+
+@pytest.mark.parametrize(
+    ("offset", "hours"), [("+08:00", 8), ("-09:30", -9.5), ("+14:00", 14), ("-00:00", 0)]
+)
+def test_a_utc_offset_reads_as_its_zone(offset: str, hours: float) -> None:
+    assert utc_offset(offset).utcoffset(None) == timedelta(hours=hours)
+
+
+@pytest.mark.parametrize("offset", ["+8:00", "x+08:00", "+08:00:00", "-+08:00", "+15:00", ""])
+def test_anything_else_is_no_utc_offset(offset: str) -> None:
+    with pytest.raises(ValueError, match="UTC offset"):
+        utc_offset(offset)
+
+
+def test_the_workbook_holds_numbers_dates_and_text_that_never_runs_as_a_formula() -> None:
+    lang = language("en")
+    row = {
+        "order_no": "SO-1",
+        "customer_name": '=HYPERLINK("http://x","hi")',
+        "status": "pending",
+        "amount": "1234.50",
+        "currency": "CNY",
+        "created_at": datetime(2026, 11, 28, 23, 30),  # noqa: DTZ001 (naive: MongoDB's, UTC)
+        "tag_names": ["urgent"],
+    }
+    cells = xlsx_row(row, lang, utc_offset("+08:00"))
+    bad_amount = xlsx_row({**row, "amount": "n/a"}, lang, utc_offset("+00:00"))
+    sheet = load_workbook(io.BytesIO(xlsx_bytes(header(lang), [cells]))).active
+    assert sheet is not None
+
+    assert cells[3] == Decimal("1234.50")
+    assert cells[6] == datetime(2026, 11, 29, 7, 30)  # noqa: DTZ001 (Excel's: no zone)
+    assert bad_amount[3] == "n/a"  # kept as the text it is
+    assert sheet["B2"].data_type == "s"  # a name that looks like a formula stays text
+    assert sheet["B2"].value == row["customer_name"]
+    assert sheet["D2"].number_format == "#,##0.00"
+
+
+@pytest.mark.parametrize("text", ["=1+1", "+1", "-1", "@SUM(A1)", "\tx", "\rx"])
+def test_text_that_would_run_as_a_formula_is_plain_text_in_a_csv_for_excel(text: str) -> None:
+    line = csv_line(["SO-1", text, 12], for_spreadsheets=True)
+    assert next(csv.reader([line]))[1] == "'" + text
+    assert next(csv.reader([csv_line(["SO-1", text])]))[1] == text  # a program's: as it is

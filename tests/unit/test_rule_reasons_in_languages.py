@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 import pytest
 
 from services.tagger.builtin_labels import reason_labels
-from services.tagger.rules.reasons import ReasonTemplates
+from services.tagger.rules.reasons import ReasonTemplates, fill_in_chinese
 from services.tagger.rules.schema import PLACEHOLDER, RuleFileError, load_rules, parse_rules
 from services.tagger.settings import DEFAULT_RULES_FILE
 from shared.events import AppliedTag, TagSource
@@ -121,3 +121,16 @@ def test_a_value_without_a_label_reads_as_it_is() -> None:
     templates = ReasonTemplates(RULES).in_language("zh-CN", reason_labels("zh-CN"))
     assert templates.reason("category", 1, ["家电"]) == "订单商品属于品类家电"
     assert templates.reason("status", 1, ["on-hold"]) == "订单状态为 on-hold"
+
+
+def test_chinese_drops_the_templates_space_before_a_chinese_value_and_keeps_the_values_own() -> (
+    None
+):
+    assert fill_in_chinese("订单状态为 {value}", ["已退货"]) == "订单状态为已退货"
+    assert fill_in_chinese("订单状态为 {value}", ["on-hold"]) == "订单状态为 on-hold"
+    assert (
+        fill_in_chinese("{sku} 已在 {n} 单中购买", ["北欧 落地灯", "3"])
+        == "北欧 落地灯已在 3 单中购买"
+    )
+    assert fill_in_chinese("收货省份 {p} 属于 {r}", ["浙江", "华东"]) == "收货省份浙江属于华东"
+    assert fill_in_chinese("{a} {b}", ["甲", "乙"]) == "甲 乙"  # no Chinese in the template's own

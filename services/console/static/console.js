@@ -89,16 +89,18 @@ const OT = {
     return span;
   },
   // a tag picker over orders; `empty` is the first choice's words (nothing picked yet)
-  // forAdding: only tags the reader may add by hand (OT.mayAdd); held: names not offered (the
-  // tags an order carries already)
-  fillTagSelect(select, { empty = null, forAdding = false, held = new Set() } = {}) {
+  // forAdding: only tags the reader may add by hand (OT.mayAdd); forChanging: those the reader
+  // may add or remove (the batch bar does both); held: names not offered (the tags an order
+  // carries already)
+  fillTagSelect(select, { empty = null, forAdding = false, forChanging = false, held = new Set() } = {}) {
     const chosen = select.value;
     select.replaceChildren();
     if (empty !== null) select.append(OT.el("option", { value: "", text: empty }));
     // every picker is over orders: a tag only customer rules give sits on no order; in the
     // order of the words people read (紧急 among the 'j's in Chinese, not after the 'v' of vip)
     const listed = [...(OT.catalog || [])].sort((a, b) => OT.tagLabel(a.name).localeCompare(OT.tagLabel(b.name), BOOT.lang));
-    const offered = listed.filter((tag) => !((forAdding && !OT.mayAdd(tag)) || tag.on_customers || held.has(tag.name)));
+    const changeable = (tag) => OT.mayAdd(tag) || (BOOT.canTag && tag.in_catalog !== false && (BOOT.role === "admin" || tag.permissions.remove.includes(BOOT.role)));
+    const offered = listed.filter((tag) => !((forAdding && !OT.mayAdd(tag)) || (forChanging && !changeable(tag)) || tag.on_customers || held.has(tag.name)));
     const texts = OT.tagOptions(offered.map((tag) => tag.name));
     for (const tag of offered) {
       const option = OT.el("option", { value: tag.name, text: texts.get(tag.name), title: tag.name });

@@ -127,7 +127,7 @@
     if (OT.catalog.some((x) => x.name === name)) return;
     if (!BOOT.canAdmin) throw new Error(t("bulk.unknown_tag", { tag: name }));
     await api("/tags", { method: "POST", body: { name, colour: "#1677ff", description: t("bulk.created_here") } });
-    OT.catalog = null; await OT.loadCatalog(); OT.fillTagSelect($("bulk-tag"), { empty: t("bulk.choose_tag"), forAdding: true });
+    OT.catalog = null; await OT.loadCatalog(); OT.fillTagSelect($("bulk-tag"), { empty: t("bulk.choose_tag"), forChanging: true });
   }
   function ask(text) {
     const dialog = $("confirm");
@@ -221,7 +221,7 @@
     $("more").addEventListener("click", () => { if (!state.next) return; state.cursors[state.page + 1] = state.next; state.page += 1; load(); });
     $("first").addEventListener("click", () => { state.page = 0; load(); });
     if (BOOT.canTag) {
-      OT.fillTagSelect($("bulk-tag"), { empty: t("bulk.choose_tag"), forAdding: true });
+      OT.fillTagSelect($("bulk-tag"), { empty: t("bulk.choose_tag"), forChanging: true });
       $("select-page").addEventListener("change", (e) => { for (const r of state.rows) e.target.checked ? state.selected.add(r.order_no) : state.selected.delete(r.order_no); drawRows(); });
       $("select-filter").addEventListener("change", drawBulk);
       $("bulk-add").addEventListener("click", () => bulk("add"));

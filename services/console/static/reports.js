@@ -52,15 +52,14 @@
   async function topCustomers() {
     const tag = $("r-top-tag").value || "urgent";
     const rows = await api("/reports/top-customers?" + new URLSearchParams({ tag, limit: 10 }));
-    // a customer by name (and id, which the CSV keeps apart); money with its currency: a customer
-    // who paid in two has a row for each
+    // a customer by name and id (the CSV keeps them apart); spend in the one currency the
+    // Tag API summed (its default; no sum across currencies means anything)
+    const currency = rows.length ? rows[0].currency : "";
     const who = (r) => (r.name ? `${r.name} (${r.customer_id})` : r.customer_id);
-    const shown = rows.map((r) => ({ ...r, who: who(r), money: OT.money(r.amount, r.currency) }));
-    const currencies = [...new Set(rows.map((r) => r.currency))];
-    section("top-customers", [["customer_id", t("col.customer_id")], ["name", t("col.name")], ["orders", t("tags.orders")], ["amount", t("col.amount"), (v) => OT.money(v)], ["currency", t("col.currency")]], shown,
-      { tooltip: { trigger: "axis", axisPointer: { type: "shadow" }, formatter: (items) => items.map((i) => `${i.name}<br>${shown[i.dataIndex].money}`).join("") }, grid: { left: 150, right: 24, top: 8, bottom: 24 },
-        xAxis: { type: "value", name: currencies.length === 1 ? currencies[0] : "", axisLabel: { formatter: (v) => Number(v).toLocaleString("en-US") } },
-        yAxis: { type: "category", inverse: true, data: shown.map(who) }, series: [{ type: "bar", name: t("col.amount"), data: rows.map((r) => Number(r.amount)), itemStyle: { color: OT.colourOf(tag) } }] });
+    section("top-customers", [["customer_id", t("col.customer_id")], ["name", t("col.name")], ["orders", t("tags.orders")], ["amount", t("col.amount"), (v) => OT.money(v, currency)]], rows,
+      { tooltip: { trigger: "axis", axisPointer: { type: "shadow" }, valueFormatter: (v) => OT.money(v, currency) }, grid: { left: 150, right: 24, top: 8, bottom: 24 },
+        xAxis: { type: "value", name: currency, axisLabel: { formatter: (v) => Number(v).toLocaleString("en-US") } },
+        yAxis: { type: "category", inverse: true, data: rows.map(who) }, series: [{ type: "bar", name: t("col.amount"), data: rows.map((r) => Number(r.amount)), itemStyle: { color: OT.colourOf(tag) } }] });
   }
   async function ruleHits() {
     // each rule by what it gives in the reader's words (紧急, 品类), its id beside (the CSV keeps
@@ -69,7 +68,7 @@
       ...r,
       gives: r.rule_id === "manual" ? t("reports.manual") : r.tag ? OT.tagLabel(r.tag) : r.family ? OT.family(r.family) : r.rule_id,
     }));
-    const bar = (r) => (r.rule_id === "manual" ? r.gives : `${r.gives} · ${r.rule_id}`);
+    const bar = (r) => (r.gives === r.rule_id || r.rule_id === "manual" ? r.gives : `${r.gives} · ${r.rule_id}`);
     section("rule-hits", [["rule_id", t("rules.rule")], ["gives", t("col.tags")], ["orders", t("rules.hits")]], rows,
       { tooltip: { trigger: "axis", axisPointer: { type: "shadow" } }, grid: { left: 230, right: 24, top: 8, bottom: 24 }, xAxis: { type: "value", minInterval: 1 },
         yAxis: { type: "category", inverse: true, axisLabel: { interval: 0 }, data: rows.map(bar) }, series: [{ type: "bar", data: rows.map((r) => r.orders) }] });

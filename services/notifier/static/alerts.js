@@ -36,6 +36,8 @@
   // open alert ran to hundreds of rows); a change of filter starts again from the first
   const PAGE_ROWS = 100;
   let listedRows = PAGE_ROWS;
+  const LOADED = 500;  // the newest alerts read when the page opens (then kept live)
+  let capped = false;
   const $ = (id) => document.getElementById(id);
   // a tag as people type it: its name or the label its badge shows (VIP客户, Urgent), in any
   // case, full-width letters as ASCII ones
@@ -143,8 +145,12 @@
       tbody.replaceChildren(el("tr", { class: "placeholder" },
         el("td", { colspan: "7", class: "empty", text: t(alerts.size ? "alerts.none_match" : "alerts.none") })));
     }
-    $("count").textContent = t("alerts.count", { n: matching.length });
-    const more = Math.min(PAGE_ROWS, matching.length - listedRows);
+    // the list read at most LOADED alerts: past that, more may match than the page holds
+    $("count").textContent = t(capped ? "alerts.count_capped" : "alerts.count", { n: matching.length });
+    // "more": matching alerts neither listed (a held list keeps rows past the first hundred)
+    // nor waiting behind the "new alerts" button
+    const unseen = matching.filter((a) => !rows.has(a.alert_id) && !held.has(a.alert_id)).length;
+    const more = Math.min(PAGE_ROWS, unseen);
     $("more").hidden = more <= 0;
     $("more").textContent = more > 0 ? t("alerts.more", { n: more, total: matching.length }) : "";
     const waiting = held.size + stale.size;
@@ -171,7 +177,9 @@
   }
 
   async function load() {
-    for (const a of await call("/api/alerts?limit=500")) keep(a);
+    const listed = await call(`/api/alerts?limit=${LOADED}`);
+    capped = listed.length >= LOADED;
+    for (const a of listed) keep(a);
     render({ release: !loaded });  // a reload after a reconnection keeps a held list held
     loaded = true;
   }

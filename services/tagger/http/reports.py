@@ -9,6 +9,7 @@ from services.tagger.http.deps import Filter, Queries, Reader
 from services.tagger.http.errors import responses
 from services.tagger.read_model import Period
 from shared.exports import CSV_CONTENT, csv_table
+from shared.stored_order import DEFAULT_CURRENCY
 
 router = APIRouter(tags=["reports"], responses=responses(401, 403, 422, 429, 503))
 Format = Annotated[Literal["json", "csv"], Query(alias="format")]
@@ -49,11 +50,12 @@ async def top_customers(
     queries: Queries,
     tag: Annotated[str, Query(min_length=1, max_length=64)],
     limit: Annotated[int, Query(ge=1, le=100)] = 10,
+    currency: Annotated[str, Query(pattern=r"^[A-Z]{3}$")] = DEFAULT_CURRENCY,
     output: Format = "json",
 ) -> Any:
-    """Customers with the most spend on orders carrying ``tag``, amounts per currency."""
+    """Customers with the most spend in ``currency`` on orders carrying ``tag``."""
     return _as(
         output,
-        await queries.top_customers(tag, limit),
+        await queries.top_customers(tag, limit, currency),
         ["customer_id", "name", "orders", "amount", "currency"],
     )

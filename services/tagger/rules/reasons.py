@@ -310,13 +310,36 @@ class TranslatedReasons:
             for_people(fact, labels.value(fact, arg), round_up=fact in lower)
             for fact, arg in zip(facts, args, strict=True)
         ]
-        filled = fill_reason(grouped_numbers(words), shown)
-        return _CJK_GAP.sub("", filled) if self._language.startswith("zh") else filled
+        if self._language.startswith("zh"):
+            return fill_in_chinese(grouped_numbers(words), shown)
+        return fill_reason(grouped_numbers(words), shown)
 
 
-# A space with Chinese on both sides: a template's space before a value sets a Latin one apart
-# (订单状态为 on-hold) but Chinese runs on (订单状态为已退货), as Chinese is written.
-_CJK_GAP = re.compile(r"(?<=[\u3400-\u9fff\uf900-\ufaff]) (?=[\u3400-\u9fff\uf900-\ufaff])")
+_CHINESE = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+
+
+def fill_in_chinese(template: str, args: list[str]) -> str:
+    """``fill_reason`` as Chinese is written: a space the template puts between its Chinese
+    words and a value sets a Latin value apart (订单状态为 on-hold) but not a Chinese one
+    (订单状态为已退货); a value's own spaces stay (北欧 落地灯)."""
+    parts = _template_parts(template)
+    literals = parts[::2]
+    if len(args) != len(literals) - 1:
+        return fill_reason(template, args)  # raises, naming the mismatch
+    for index, arg in enumerate(args):
+        left, right = literals[index], literals[index + 1]
+        if arg and left[-2:-1] and left[-1] == " " and _both_chinese(left[-2], arg[0]):
+            literals[index] = left[:-1]
+        if arg and right[1:2] and right[0] == " " and _both_chinese(arg[-1], right[1]):
+            literals[index + 1] = right[1:]
+    filled = [literals[0]]
+    for arg, literal in zip(args, literals[1:], strict=True):
+        filled += [arg, literal]
+    return "".join(filled)[:500]
+
+
+def _both_chinese(one: str, other: str) -> bool:
+    return bool(_CHINESE.fullmatch(one) and _CHINESE.fullmatch(other))
 
 
 def fill_reason(template: str, args: list[str]) -> str:
