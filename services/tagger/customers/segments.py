@@ -7,7 +7,7 @@ Reads only (the ``customers`` documents the customer tagging writes, and the ``o
 import base64
 import json
 from collections.abc import AsyncIterator, Iterable
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -19,6 +19,8 @@ from services.tagger.customers.products import PRODUCT_FACT, product_shown
 from services.tagger.customers.segment_sizes import size_over_time
 from services.tagger.customers.stored import (
     Templates,
+    iso_time,
+    listed,
     readable_entry,
     readable_tag,
     templates_now,
@@ -26,7 +28,6 @@ from services.tagger.customers.stored import (
 from services.tagger.errors import Invalid
 from services.tagger.queries import MAX_TAGS_IN_FILTER, Amount, Instant, TagName
 from services.tagger.rules.reasons import ReasonTemplates, TranslatedReasons
-from shared import stored_tags
 from shared.events import TagSource
 from shared.money import cents_text, to_cents
 from shared.stored_order import currency_of
@@ -122,33 +123,6 @@ class CustomerFilter(TagFilter):
         if self.customer_id:
             query["_id"] = self.customer_id
         return query
-
-
-def listed(
-    document: dict[str, Any], templates: stored_tags.ReasonTemplates | None = None
-) -> dict[str, Any]:
-    """A customer as lists, exports and the API show it (money in currency units, tags in
-    full: ``stored.readable_tag``)."""
-    return {
-        "customer_id": document["_id"],
-        "name": document.get("name"),
-        "company": document.get("company"),
-        "vip": bool(document.get("vip")),
-        "tags": [readable_tag(tag, templates) for tag in document.get("tags", [])],
-        "tag_names": document.get("tag_names", []),
-        "orders": document.get("orders", 0),
-        "spend": cents_text(document.get("spend_cents", 0)),
-        "spend_365d": cents_text(document.get("spend_365d_cents", 0)),
-        "first_order_at": _iso(document.get("first_order_at")),
-        "last_order_at": _iso(document.get("last_order_at")),
-        "top_category": document.get("top_category"),
-    }
-
-
-def _iso(value: datetime | None) -> str | None:
-    if value is None:
-        return None
-    return (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat()
 
 
 class Segments:
@@ -335,14 +309,14 @@ class Segments:
             **listed(document),
             "tags": tags,
             "history": list(reversed(history)),
-            "next_review_at": _iso(document.get("next_review_at")),
+            "next_review_at": iso_time(document.get("next_review_at")),
             "orders_list": [
                 {
                     "order_no": o["order_no"],
                     "status": o.get("status"),
                     "amount": cents_text(o.get("amount_cents", 0)),
                     "currency": currency_of(o),
-                    "created_at": _iso(o.get("created_at")),
+                    "created_at": iso_time(o.get("created_at")),
                     "tag_names": o.get("tag_names", []),
                 }
                 for o in orders
@@ -383,7 +357,7 @@ def _rule_reason(entry: dict[str, Any]) -> tuple[str, int, str] | None:
 def _cursor(sort: CustomerSort, document: dict[str, Any]) -> str:
     field, _ = _SORT_FIELD[sort]
     value = document.get(field)
-    value = _iso(value) if isinstance(value, datetime) else value
+    value = iso_time(value) if isinstance(value, datetime) else value
     raw = json.dumps({"s": sort.value, "v": value, "c": document["_id"]})
     return base64.urlsafe_b64encode(raw.encode()).decode()
 

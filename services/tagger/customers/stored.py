@@ -19,7 +19,7 @@ same way; a customer is rewritten in the compact form the next time it changes.
 """
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import TypeAdapter
@@ -27,6 +27,7 @@ from pydantic_core import to_jsonable_python
 
 from shared import stored_tags
 from shared.events import AppliedTag, TagSource
+from shared.money import cents_text
 from shared.stored_tags import (
     FIRST_RULE_VERSION,
     ReasonTemplates,
@@ -137,3 +138,31 @@ def readable_entry(stored: dict[str, Any], templates: ReasonTemplates | None) ->
         "tag": stored["tag"],
         **{k: v for k, v in _full(stored, templates).items() if k != "family"},
     }
+
+
+def listed(
+    document: dict[str, Any], templates: stored_tags.ReasonTemplates | None = None
+) -> dict[str, Any]:
+    """A customer as lists, exports and the API show it (money in currency units, tags in
+    full: ``stored.readable_tag``)."""
+    return {
+        "customer_id": document["_id"],
+        "name": document.get("name"),
+        "company": document.get("company"),
+        "vip": bool(document.get("vip")),
+        "tags": [readable_tag(tag, templates) for tag in document.get("tags", [])],
+        "tag_names": document.get("tag_names", []),
+        "orders": document.get("orders", 0),
+        "spend": cents_text(document.get("spend_cents", 0)),
+        "spend_365d": cents_text(document.get("spend_365d_cents", 0)),
+        "first_order_at": iso_time(document.get("first_order_at")),
+        "last_order_at": iso_time(document.get("last_order_at")),
+        "top_category": document.get("top_category"),
+    }
+
+
+def iso_time(value: datetime | None) -> str | None:
+    """A stored time in RFC 3339 (MongoDB's come back naive, in UTC)."""
+    if value is None:
+        return None
+    return (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat()
