@@ -58,8 +58,8 @@ def customer_header(lang: Language) -> list[str]:
 
 
 def customer_row(row: Row, lang: Language) -> list[Any]:
-    """A customer of a segment (``customers.stored.listed``) in the reader's language: yes or no, the
-    category and the tags by their labels."""
+    """A customer of a segment (``customers.stored.listed``) in the reader's language: yes or
+    no, the category and the tags by their labels."""
     return [
         row["customer_id"],
         row.get("name"),
