@@ -7,14 +7,13 @@ recorded in ``rule_versions``. The notifier reads them as the tagger does, so th
 express". They change only when a rule version is put in force: read at most once a minute.
 """
 
-import asyncio
-import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import structlog
 from pymongo.asynchronous.database import AsyncDatabase
 
+from services.notifier.now_and_then import REFRESH_S, NowAndThen
 from services.notifier.routing import SEVERITY_RANK, default_why
 from services.tagger.builtin_labels import reason_labels
 from services.tagger.rule_versions import RuleVersions
@@ -22,7 +21,6 @@ from services.tagger.rules.reasons import ReasonTemplates, TranslatedReasons
 from shared.errors import MONGO_OUTAGES
 from shared.events import AlertKind, Severity
 
-REFRESH_S = 60.0
 log = structlog.get_logger("notifier")
 
 
@@ -33,18 +31,13 @@ class RuleReasons:
         self, database: AsyncDatabase[dict[str, Any]], refresh_s: float = REFRESH_S
     ) -> None:
         self._versions = RuleVersions(database)
-        self._refresh_s = refresh_s
         self._templates: ReasonTemplates | None = None
-        self._read_at = -refresh_s
-        self._reading = asyncio.Lock()
+        self._reads = NowAndThen(self._read, refresh_s)
 
     async def templates(self, language: str | None) -> ReasonTemplates | TranslatedReasons | None:
         """The templates in ``language`` (the rules' own words where they give none in it);
         None while no rule set was ever put in force (the tagger never ran on this store)."""
-        if time.monotonic() - self._read_at >= self._refresh_s:
-            async with self._reading:
-                if time.monotonic() - self._read_at >= self._refresh_s:
-                    await self._read()
+        await self._reads.fresh_enough()
         if self._templates is None:
             return None
         return self._templates.in_language(language, reason_labels(language))
@@ -55,12 +48,11 @@ class RuleReasons:
         except MONGO_OUTAGES as error:
             if self._templates is None:
                 raise  # the page answers 503, as for any read while MongoDB is away
+            # the ones read before serve until the next try
             log.warning("rule_reasons_not_refreshed", error=repr(error))
-            self._read_at = time.monotonic()  # the ones read before serve until the next try
             return
         if in_force:
             self._templates = ReasonTemplates(in_force[-1], earlier=in_force[:-1])
-        self._read_at = time.monotonic()
 
 
 def translations_of(

@@ -3,16 +3,14 @@ gave its own tags, read from the tagger's catalog, so a badge there looks as it 
 console (a custom tag 回访 in its colour, not a grey ``callback``). The catalog changes by hand:
 read at most once a minute."""
 
-import asyncio
-import time
 from typing import Any
 
 import structlog
 from pymongo.asynchronous.database import AsyncDatabase
 
+from services.notifier.now_and_then import REFRESH_S, NowAndThen
 from shared.errors import MONGO_OUTAGES
 
-REFRESH_S = 60.0
 log = structlog.get_logger("notifier")
 
 
@@ -23,18 +21,13 @@ class TagLooks:
         self, database: AsyncDatabase[dict[str, Any]], refresh_s: float = REFRESH_S
     ) -> None:
         self._catalog = database["tag_catalog"]
-        self._refresh_s = refresh_s
         self._looks: list[dict[str, Any]] = []
-        self._read_at = -refresh_s
-        self._reading = asyncio.Lock()
+        self._reads = NowAndThen(self._read, refresh_s)
 
     async def all(self) -> list[dict[str, Any]]:
         """The tags as last read (none before the first read answers: badges are grey then,
         and the page still opens while MongoDB is away)."""
-        if time.monotonic() - self._read_at >= self._refresh_s:
-            async with self._reading:
-                if time.monotonic() - self._read_at >= self._refresh_s:
-                    await self._read()
+        await self._reads.fresh_enough()
         return self._looks
 
     async def _read(self) -> None:
@@ -46,4 +39,3 @@ class TagLooks:
             ]
         except MONGO_OUTAGES as error:
             log.warning("tag_looks_not_refreshed", error=repr(error))
-        self._read_at = time.monotonic()

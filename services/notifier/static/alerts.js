@@ -80,8 +80,9 @@
     return [
       el("td", { class: "c-sev" }, severity(a.severity)),
       el("td", { class: "c-what" }, `${kindLabel(a.kind)}${a.escalated ? " ⇧" : ""}`,
-        el("div", { class: "muted" }, el("span", { class: "team", title: a.team, text: teamName(a.team) }), " · ",
-          el("span", { class: "nowrap", text: OT.when(a.created_at) })),
+        // the team and the time on lines of their own (the column cannot hold both on one)
+        el("div", { class: "muted" }, el("span", { class: "team", title: a.team, text: teamName(a.team) })),
+        el("div", { class: "muted nowrap", text: OT.when(a.created_at) }),
         failed.length ? el("div", { class: "failed", text: t("alerts.delivery_failed", { channels: failed.join(", ") }) }) : ""),
       el("td", { class: "c-order" }, el("span", { class: "ellipsis", title: a.order_no }, orderLink(a.order_no)),
         el("div", { class: "muted", text: `${t("alerts.customer")} ${a.customer_id}${aside(tier(a))}` })),
