@@ -51,7 +51,8 @@ _JOIN = {
 
 
 def fact_name(fact: str, lang: str) -> str:
-    """A fact as the reader calls it (``shipping.method`` → 配送方式; English keeps the name)."""
+    """A fact as the reader calls it (``shipping.method`` → 配送方式, Shipping method); a fact
+    the label files do not name (a language without them, a fact added since) as itself."""
     return str((label_file(lang).get("facts") or {}).get(fact, fact)) if lang in _JOIN else fact
 
 
@@ -82,7 +83,7 @@ def reason_template(rule: Rule | CustomerRule, lang: str) -> str:
 
 
 def in_words(condition: Any, lang: str) -> str:
-    """``{fact: amount, gte: 5000}`` → ``amount ≥ 5000``; nested all/any get brackets."""
+    """``{fact: amount, gte: 5000}`` → ``Order amount ≥ 5,000``; nested all/any get brackets."""
     joins = _JOIN.get(lang, _JOIN["en"])
     if isinstance(condition, FactTest):
         operators = _OPERATORS.get(lang, _OPERATORS["en"])

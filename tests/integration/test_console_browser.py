@@ -221,6 +221,11 @@ async def test_staff_find_explain_and_tag_orders_in_the_console(
         await expect(page.locator("tr[data-rule='risk.velocity']")).to_contain_text(
             "at least 5 orders within 10 minutes"
         )
+        # facts by their English labels, not the rule file's names
+        await expect(fast).to_contain_text("Shipping method is one of [Express, Same day]")
+        await expect(fast).to_contain_text("{Shipping method} shipping → urgent")
+        await expect(page.locator("#rules")).not_to_contain_text("shipping.method")
+        await shot(page, "rules-en", tmp_path)
         await page.click("#lang-switch")
         await expect(page.locator("html")).to_have_attribute("lang", "zh-CN")
         await browser.close()

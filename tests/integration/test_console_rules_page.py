@@ -147,8 +147,8 @@ async def test_admins_diff_activate_and_roll_back_and_viewers_only_look(
         await page.click("#lang-switch")
         await expect(page.locator("#rv-title")).to_have_text("Rule-set versions")
         await expect(page.locator("#rv-active")).to_contain_text(f"Active: {active}")
-        await expect(big_rule).to_contain_text("amount ≥ 50,000")
-        await expect(returning).to_contain_text("orders_total ≥ 2")
+        await expect(big_rule).to_contain_text("Order amount ≥ 50,000")
+        await expect(returning).to_contain_text("Total orders ≥ 2")
         # the kept diff, shown again in English from the version's row
         await row.locator("[data-action=show-diff]").click()
         await expect(page.locator("#rd-summary")).to_contain_text("Nothing was written")

@@ -149,7 +149,7 @@ def test_rule_conditions_read_as_words_in_each_language() -> None:
     rules = {r.id: r for r in load_rules(DEFAULT_RULES_FILE).rules}
     vip = rules["priority.vip-large-order"].when
     assert in_words(vip, "en") == (
-        "(customer.vip is true or customer.lifetime_spend ≥ 500,000) and amount ≥ 5,000"
+        "(VIP flag is true or Lifetime spend ≥ 500,000) and Order amount ≥ 5,000"
     )
     assert in_words(vip, "zh-CN") == "(VIP 标记 等于 是 或 累计消费 ≥ 500,000) 且 金额 ≥ 5,000"
     assert in_words(rules["risk.velocity"].when, "zh-CN") == "10 分钟内至少 5 单"
@@ -161,7 +161,8 @@ def test_facts_and_their_values_in_conditions_read_in_each_language() -> None:
     assert in_words(fast.when, "zh-CN") == "配送方式 属于 [加急快递, 当日达]"
     assert in_words(fast.holds_while, "zh-CN") == "订单状态 属于 [待处理, 处理中]"
     assert in_words(rules["order-type.return"].when, "zh-CN") == "订单类型 等于 退货"
-    assert in_words(fast.when, "en") == "shipping.method is one of [Express, Same day]"
+    assert in_words(fast.when, "en") == "Shipping method is one of [Express, Same day]"
+    assert in_words(fast.holds_while, "en") == "Order status is one of [Pending, Processing]"
 
 
 def test_the_rules_table_shows_each_rules_reason_template_in_the_readers_language() -> None:
@@ -170,8 +171,8 @@ def test_the_rules_table_shows_each_rules_reason_template_in_the_readers_languag
     en = {row["id"]: row["reason"] for row in rule_rows(rules, language("en"), {})}
     assert zh["priority.fast-shipping"] == "{配送方式} 配送 → 紧急"
     assert zh["region"] == "收货省份 {收货省份} 属于 {地区}"
-    assert en["priority.fast-shipping"] == "{shipping.method} shipping → urgent"
-    assert en["status"] == "order status is {status}"
+    assert en["priority.fast-shipping"] == "{Shipping method} shipping → urgent"
+    assert en["status"] == "order status is {Order status}"
     for row in rule_rows(rules, language("zh-CN"), {}):
         for column in ("tag_label", "when", "holds_while", "reason"):
             if (row["id"], column) == ("priority.urgent-notes", "when"):
@@ -191,8 +192,8 @@ def test_the_rules_page_lists_the_customer_rules_in_the_readers_language() -> No
     category = zh["preference.category"]
     assert (category["tag_label"], category["each"]) == ("偏好：<品类>", "每个品类")
     assert category["when"].endswith("该品类消费占比 ≥ 40%)")  # a share, as its reasons show it
-    assert en["preference.product"]["tag_label"] == "Prefers product: <sku>"
-    assert en["behaviour.high-spender"]["when"] == "spend_365d ≥ 20,000"
+    assert en["preference.product"]["tag_label"] == "Prefers product: <SKU>"
+    assert en["behaviour.high-spender"]["when"] == "Spend in the last 365 days ≥ 20,000"
     for row in zh.values():
         for column in ("tag_label", "each", "when", "reason"):
             assert not re.search(r"[A-Za-z]{3,}", row[column]), (row["id"], column, row[column])
