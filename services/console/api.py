@@ -16,13 +16,11 @@ from services.console.export import (
     customer_row,
     export_row,
     header,
-    utc_offset,
     xlsx_bytes,
     xlsx_header,
     xlsx_row,
 )
 from services.console.i18n import LANG_COOKIE, language, pick_language
-from services.console.times import UTC_OFFSET
 from services.console.views import SavedViewIn, SavedViews, ViewList
 from services.tagger.builtin_labels import reason_labels
 from services.tagger.http.customers import SegmentRows
@@ -35,6 +33,7 @@ from services.tagger.rules.reasons import ReasonTemplates, TranslatedReasons, re
 from services.tagger.usage import rule_hit_counts
 from shared.auth import ApiKey, Scope, require_scope
 from shared.exports import EXPORT_ROWS, MaxRows, Row, csv_export
+from shared.reader_zone import ReaderTz
 
 # the console pages' own API: not part of the Tag API's published contract (OpenAPI)
 router = APIRouter(prefix="/console/api", tags=["console"], include_in_schema=False)
@@ -123,16 +122,14 @@ async def export_customers_csv(request: Request, rows: SegmentRows) -> Streaming
 
 
 @router.get("/orders/export.xlsx")
-async def export_xlsx(
-    request: Request,
-    rows: OrderRows,
-    tz: Annotated[str, Query(pattern=f"^{UTC_OFFSET.pattern}$", examples=["+08:00"])] = "+00:00",
-) -> Response:
+async def export_xlsx(request: Request, rows: OrderRows, reader: ReaderTz) -> Response:
     """The filter's orders as a workbook: amounts as numbers, times as dates on the reader's
-    clock (``tz``: their UTC offset, which the page sends)."""
-    lang, zone = _lang(request), utc_offset(tz)
-    cells = [xlsx_row(row, lang, zone) async for row in rows]
-    body = await asyncio.to_thread(xlsx_bytes, xlsx_header(lang, tz), cells)
+    clock (``tz``: the zone's name, which the page sends, or a fixed UTC offset)."""
+    lang = _lang(request)
+    read = [row async for row in rows]
+    cells = [xlsx_row(row, lang, reader) for row in read]
+    head = xlsx_header(lang, reader, [row["created_at"] for row in read])
+    body = await asyncio.to_thread(xlsx_bytes, head, cells)
     return Response(
         body,
         media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",

@@ -8,7 +8,9 @@ view is its URL (bookmark it, share it). The team's saved views are the orders l
 page's manual tags go through the APIs with the session's CSRF token (``customers.js``,
 ``customer.js``)."""
 
+import contextlib
 from collections.abc import Callable, Iterable, Mapping
+from datetime import date
 from functools import partial
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -21,7 +23,6 @@ from services.console.alert_causes import with_causes
 from services.console.i18n import LANG_COOKIE, Language, language, pick_language
 from services.console.pages import PageSession, _page
 from services.console.sessions import Session
-from services.console.times import UTC_OFFSET
 from services.console.views import SavedViews, ViewList
 from services.tagger.customers.products import PRODUCT_FACT
 from services.tagger.customers.segments import CustomerFilter, CustomerSort
@@ -34,6 +35,7 @@ from shared.auth import Scope
 from shared.errors import InvalidInput
 from shared.events import TagSource
 from shared.http import field_errors
+from shared.reader_zone import NoSuchZone, ReaderZone, reader_zone
 from shared.stored_order import DEFAULT_CURRENCY
 
 router = APIRouter(include_in_schema=False)
@@ -91,7 +93,7 @@ async def customers_page(
     none_tags: Annotated[list[str], Query(max_length=50)] = [],  # noqa: B006
     sort: CustomerSort = CustomerSort.SPEND,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
-    tz: Annotated[str | None, Query(max_length=6)] = None,
+    tz: Annotated[str | None, Query(max_length=64)] = None,
 ) -> Response:
     query = request.query_params
     raw: dict[str, Any] = {
@@ -100,12 +102,16 @@ async def customers_page(
         "none_tags": [t for t in none_tags if t],
         **{key: query.get(key) for key in FILTER_KEYS if query.get(key)},
     }
-    # a date picker gives a day: the whole day in the reader's zone (the page sends its offset,
-    # as the list shows each last order's day in it)
-    offset = tz if tz and UTC_OFFSET.fullmatch(tz) else "+00:00"
+    # a date picker gives a day: the whole day where the reader is (the page sends the zone's
+    # name, or its offset; the list shows each last order's day there), at that day's offset
+    reader = _reader(tz)
     for key in ("last_order_from", "last_order_to"):
         if key in raw and len(raw[key]) == 10:
-            raw[key] += ("T00:00:00" if key.endswith("from") else "T23:59:59.999") + offset
+            with contextlib.suppress(ValueError):  # else refused by the filter, as typed
+                day = date.fromisoformat(raw[key])
+                start = key.endswith("from")
+                edge = reader.day_starts(day) if start else reader.day_ends(day)
+                raw[key] = edge.isoformat(timespec="seconds" if start else "milliseconds")
     lang = language(_lang_code(request))
     segments = segments_of(request)
     colours = await _colours(request)
@@ -127,7 +133,7 @@ async def customers_page(
         problems = [] if stale_page else [{"field": invalid.field, "problem": invalid.problem}]
     saved = await SavedViews(tagger_of(request).stores.database).all_with_counts(ViewList.CUSTOMERS)
     plain = [(k, v) for k, v in query.multi_items() if k not in ("cursor", "tz") and v]
-    zone = [("tz", offset)] if tz else []
+    zone = [("tz", reader.given)] if tz else []
     tag_names = _customer_filter_tags(request, colours, await segments.tags_in_use())
     return _page(
         request,
@@ -158,6 +164,15 @@ async def customers_page(
         current_filter=shown,
         tag_names=tag_names,
     )
+
+
+def _reader(tz: str | None) -> ReaderZone:
+    """The reader's zone as the form sent it; UTC when it sent none or one unknown here (the
+    page still lists, as the form's dates say)."""
+    try:
+        return reader_zone(tz or "+00:00")
+    except NoSuchZone:
+        return reader_zone("+00:00")
 
 
 def _customer_filter_tags(

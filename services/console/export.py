@@ -4,7 +4,8 @@ workbook."""
 
 import contextlib
 import io
-from datetime import UTC, datetime, timedelta, timezone
+from collections.abc import Sequence
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -12,8 +13,8 @@ from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 
 from services.console.i18n import Language
-from services.console.times import UTC_OFFSET
 from shared.exports import Row, as_text_for_spreadsheets
+from shared.reader_zone import ReaderZone
 
 COLUMNS = ("order_no", "customer", "status", "amount", "currency", "region", "created_at", "tags")
 
@@ -75,36 +76,35 @@ def customer_row(row: Row, lang: Language) -> list[Any]:
     ]
 
 
-def utc_offset(offset: str) -> timezone:
-    """``+08:00`` or ``-09:30`` as a time zone; ``ValueError`` for anything else."""
-    if UTC_OFFSET.fullmatch(offset) is None:
-        raise ValueError(f"{offset!r} is not a UTC offset such as +08:00")
-    sign = -1 if offset.startswith("-") else 1
-    hours, minutes = offset[1:].split(":")
-    return timezone(sign * timedelta(hours=int(hours), minutes=int(minutes)))
-
-
 def tags_joined(lang: Language, names: list[str]) -> str:
     """A row's tags by their labels, joined as the reader's language lists things."""
     return ("，" if lang.code.startswith("zh") else ", ").join(lang.tag_label(n) for n in names)
 
 
-def xlsx_header(lang: Language, offset: str) -> list[str]:
-    """The header, its time column naming the offset its wall-clock times are in."""
+def xlsx_header(lang: Language, reader: ReaderZone, moments: Sequence[datetime]) -> list[str]:
+    """The header, its time column naming the clock its wall-clock times are on."""
     names = header(lang)
-    names[COLUMNS.index("created_at")] += f" (UTC{offset})"
+    names[COLUMNS.index("created_at")] += f" ({clock_name(reader, moments)})"
     return names
 
 
-def xlsx_row(row: Row, lang: Language, zone: timezone) -> list[Any]:
+def clock_name(reader: ReaderZone, moments: Sequence[datetime]) -> str:
+    """The times' clock as a reader checks it: ``UTC+08:00`` when every row has that offset
+    (a fixed offset sent, or a zone without daylight saving: Asia/Shanghai reads as before),
+    the zone's name when the rows straddle a change (Europe/London: +00:00 and +01:00)."""
+    if reader.fixed:
+        return f"UTC{reader.given}"
+    offsets = {reader.offset_at(moment) for moment in moments or [datetime.now(UTC)]}
+    return f"UTC{offsets.pop()}" if len(offsets) == 1 else reader.given
+
+
+def xlsx_row(row: Row, lang: Language, reader: ReaderZone) -> list[Any]:
     """``export_row`` as Excel sums and sorts it: the amount a number, the time a date-time on
-    the reader's clock (Excel's have no time zone; ``xlsx_header`` names the offset)."""
+    the reader's clock at that moment (Excel's have no time zone; ``xlsx_header`` names it)."""
     cells = export_row(row, lang)
     with contextlib.suppress(InvalidOperation):  # else kept as the text the read model holds
         cells[COLUMNS.index("amount")] = Decimal(str(row["amount"]))
-    created: datetime = row["created_at"]
-    moment = created if created.tzinfo else created.replace(tzinfo=UTC)
-    cells[COLUMNS.index("created_at")] = moment.astimezone(zone).replace(tzinfo=None)
+    cells[COLUMNS.index("created_at")] = reader.clock(row["created_at"])
     return cells
 
 

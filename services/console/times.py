@@ -1,13 +1,10 @@
 """Times on server-rendered pages, shown as the browser's script shows them: in the reader's
 time zone and format (``OT.when`` in ``console.js``), with UTC until the script runs."""
 
-import re
 from datetime import UTC, datetime
 from typing import Any
 
 from markupsafe import Markup, escape
-
-UTC_OFFSET = re.compile(r"[+-](0\d|1[0-4]):[0-5]\d")  # the reader's, as the pages send it
 
 
 def local_time(value: Any) -> Markup:

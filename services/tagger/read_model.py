@@ -467,8 +467,12 @@ class ReadModel:
         )
         return {row["_id"] for row in rows}
 
-    async def tags_over_time(self, which: OrderFilter, period: Period) -> list[dict[str, Any]]:
-        """Orders per tag per day or ISO week, oldest period first."""
+    async def tags_over_time(
+        self, which: OrderFilter, period: Period, zone: str = "+00:00"
+    ) -> list[dict[str, Any]]:
+        """Orders per tag per day or ISO week, oldest period first; a period's bounds where
+        the reader is (``zone``: an IANA name, each order at its own date's offset, or a UTC
+        offset)."""
         rows = await self._aggregate(
             [
                 {"$match": which.to_mongo()},
@@ -480,6 +484,7 @@ class ReadModel:
                                 "$dateToString": {
                                     "format": PERIOD_FORMATS[period],
                                     "date": "$created_at",
+                                    "timezone": zone,
                                 }
                             },
                             "tag": "$tag_names",

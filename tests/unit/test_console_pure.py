@@ -4,14 +4,14 @@ conditions in words, exports, roles onto scopes, the tags a person may remove.""
 import csv
 import io
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
 from openpyxl import load_workbook
 
 from services.console.customers import removable_tags
-from services.console.export import export_row, header, utc_offset, xlsx_bytes, xlsx_row
+from services.console.export import export_row, header, xlsx_bytes, xlsx_row
 from services.console.i18n import LANGUAGES, language, pick_language, tag_options
 from services.console.rule_table import customer_rule_rows, rule_rows
 from services.console.rule_words import in_words
@@ -27,6 +27,7 @@ from services.tagger.settings import DEFAULT_RULES_FILE
 from shared.auth import Scope
 from shared.exports import csv_export, csv_line
 from shared.models import OrderStatus
+from shared.reader_zone import reader_zone
 from tests.unit.test_exports import body_of, rows_of
 
 
@@ -303,19 +304,6 @@ def test_a_count_of_one_is_one_however_it_is_written() -> None:
     assert en.t("bulk.selected", n="many") == "many orders selected"
 
 
-@pytest.mark.parametrize(
-    ("offset", "hours"), [("+08:00", 8), ("-09:30", -9.5), ("+14:00", 14), ("-00:00", 0)]
-)
-def test_a_utc_offset_reads_as_its_zone(offset: str, hours: float) -> None:
-    assert utc_offset(offset).utcoffset(None) == timedelta(hours=hours)
-
-
-@pytest.mark.parametrize("offset", ["+8:00", "x+08:00", "+08:00:00", "-+08:00", "+15:00", ""])
-def test_anything_else_is_no_utc_offset(offset: str) -> None:
-    with pytest.raises(ValueError, match="UTC offset"):
-        utc_offset(offset)
-
-
 def test_the_workbook_holds_numbers_dates_and_text_that_never_runs_as_a_formula() -> None:
     lang = language("en")
     row = {
@@ -327,8 +315,8 @@ def test_the_workbook_holds_numbers_dates_and_text_that_never_runs_as_a_formula(
         "created_at": datetime(2026, 11, 28, 23, 30),  # noqa: DTZ001 (naive: MongoDB's, UTC)
         "tag_names": ["urgent"],
     }
-    cells = xlsx_row(row, lang, utc_offset("+08:00"))
-    bad_amount = xlsx_row({**row, "amount": "n/a"}, lang, utc_offset("+00:00"))
+    cells = xlsx_row(row, lang, reader_zone("+08:00"))
+    bad_amount = xlsx_row({**row, "amount": "n/a"}, lang, reader_zone("+00:00"))
     sheet = load_workbook(io.BytesIO(xlsx_bytes(header(lang), [cells]))).active
     assert sheet is not None
 

@@ -158,6 +158,15 @@ const OT = {
     const d = new Date(iso);
     return d.toLocaleString(BOOT.lang, { year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit" });
   },
+  // where the reader is, for the server's times (exports, reports, day filters): the zone's
+  // name, so each row gets its own date's offset (daylight saving); the offset now if the
+  // browser names no zone
+  zone() {
+    const name = Intl.DateTimeFormat().resolvedOptions().timeZone;
+    if (name) return name;
+    const minutes = -new Date().getTimezoneOffset(), pad = (n) => String(Math.floor(Math.abs(n))).padStart(2, "0");
+    return `${minutes < 0 ? "-" : "+"}${pad(minutes / 60)}:${pad(minutes % 60)}`;
+  },
   day(iso) {
     if (!iso) return "";
     return new Date(iso).toLocaleDateString(BOOT.lang, { year: "numeric", month: "2-digit", day: "2-digit" });

@@ -3,12 +3,11 @@
 // The page is rendered on the server (a view is its URL), so a change reloads it.
 "use strict";
 document.addEventListener("DOMContentLoaded", () => {
-  // a day picked means that day where the reader is: the filter sends the reader's UTC offset,
-  // and a saved view's instant shows as the reader's day
-  const minutes = -new Date().getTimezoneOffset();
+  // a day picked means that day where the reader is: the filter sends the reader's zone (its
+  // name, else its offset), and a saved view's instant shows as the reader's day
   const pad = (n) => String(Math.floor(Math.abs(n))).padStart(2, "0");
   const tz = document.getElementById("f-tz");
-  if (tz) tz.value = `${minutes < 0 ? "-" : "+"}${pad(minutes / 60)}:${pad(minutes % 60)}`;
+  if (tz) tz.value = OT.zone();
   for (const picker of document.querySelectorAll("input[type=date][data-instant]")) {
     const at = new Date(picker.dataset.instant);
     if (!Number.isNaN(at.getTime())) picker.value = `${at.getFullYear()}-${pad(at.getMonth() + 1)}-${pad(at.getDate())}`;

@@ -84,10 +84,9 @@
     drawRows();
     $("more").disabled = !state.next; $("first").disabled = state.page === 0;
     const csv = "/console/api/orders/export.csv?" + new URLSearchParams({ filter: JSON.stringify(cleanFilter(state.filter)), sort: state.sort });
-    // the workbook's times are on the reader's clock (Excel's have no time zone)
-    const minutes = -new Date().getTimezoneOffset(), pad = (n) => String(Math.floor(Math.abs(n))).padStart(2, "0");
-    const tz = `${minutes < 0 ? "-" : "+"}${pad(minutes / 60)}:${pad(minutes % 60)}`;
-    $("export-csv").href = csv; $("export-xlsx").href = csv.replace("export.csv", "export.xlsx") + "&" + new URLSearchParams({ tz });
+    // the workbook's times are on the reader's clock (Excel's have no time zone), each row's
+    // at its own date's offset
+    $("export-csv").href = csv; $("export-xlsx").href = csv.replace("export.csv", "export.xlsx") + "&" + new URLSearchParams({ tz: OT.zone() });
   }
   function drawRows() {
     const body = document.querySelector("#orders tbody"); body.replaceChildren();

@@ -28,7 +28,8 @@
     return params;
   }
   async function overTime() {
-    const params = filterQuery(); params.set("period", $("r-period").value);
+    // a day is the reader's day (their zone's name: each order at its date's offset)
+    const params = filterQuery(); params.set("period", $("r-period").value); params.set("tz", OT.zone());
     const rows = await api("/reports/tags-over-time?" + params);
     const totals = {};
     for (const r of rows) totals[r.tag] = (totals[r.tag] || 0) + r.orders;

@@ -9,6 +9,7 @@ from services.tagger.http.deps import Filter, Queries, Reader
 from services.tagger.http.errors import responses
 from services.tagger.read_model import Period
 from shared.exports import CSV_CONTENT, csv_table
+from shared.reader_zone import ReaderTz
 from shared.stored_order import DEFAULT_CURRENCY
 
 router = APIRouter(tags=["reports"], responses=responses(401, 403, 422, 429, 503))
@@ -31,10 +32,16 @@ def _as(output: str, table: list[dict[str, Any]], columns: list[str]) -> Respons
     responses=_table("orders per tag per period"),
 )
 async def tags_over_time(
-    key: Reader, queries: Queries, which: Filter, period: Period = "day", output: Format = "json"
+    key: Reader,
+    queries: Queries,
+    which: Filter,
+    reader: ReaderTz,
+    period: Period = "day",
+    output: Format = "json",
 ) -> Any:
-    """Orders per tag per day or ISO week."""
-    table = await queries.tags_over_time(which, period)
+    """Orders per tag per day or ISO week, the days where the reader is (``tz``: a zone's
+    name, each order's day at its date's offset, or a UTC offset; UTC by default)."""
+    table = await queries.tags_over_time(which, period, reader.for_mongo)
     return _as(output, table, ["period", "tag", "orders"])
 
 
