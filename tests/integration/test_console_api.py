@@ -7,6 +7,7 @@ import re
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta, timezone
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -169,6 +170,10 @@ async def test_exports_open_in_excel_with_chinese_labels(
     as_xlsx = await console.get(
         "/console/api/orders/export.xlsx", params={**which["params"], "tz": "+08:00"}
     )
+    as_london = await console.get(
+        "/console/api/orders/export.xlsx", params={**which["params"], "tz": "Europe/London"}
+    )
+    no_zone = await console.get("/console/api/orders/export.xlsx", params={"tz": "Mars/Olympus"})
     bad = await console.get("/console/api/orders/export.csv", params={"filter": '{"tags": 1}'})
 
     assert as_csv.content.startswith(b"\xef\xbb\xbf")
@@ -187,6 +192,15 @@ async def test_exports_open_in_excel_with_chinese_labels(
     assert rows[1][3] == pytest.approx(float(in_csv[3]))
     shanghai = datetime.fromisoformat(in_csv[6]).astimezone(timezone(timedelta(hours=8)))
     assert abs(rows[1][6] - shanghai.replace(tzinfo=None)) < timedelta(seconds=1)
+    # by the zone's name (what the page sends): each row at its own date's offset there
+    london = load_workbook(io.BytesIO(as_london.content), read_only=True).active
+    london_rows = list(london.iter_rows(values_only=True))
+    in_london = datetime.fromisoformat(in_csv[6]).astimezone(ZoneInfo("Europe/London"))
+    assert london_rows[1][0] == rows[1][0]
+    assert abs(london_rows[1][6] - in_london.replace(tzinfo=None)) < timedelta(seconds=1)
+    assert no_zone.status_code == 422
+    assert [e["field"] for e in no_zone.json()["errors"]] == ["tz"]
+    assert "Mars/Olympus" in no_zone.json()["errors"][0]["problem"]
     assert bad.status_code == 422
     assert "filter.tags" in bad.json()["detail"]
 

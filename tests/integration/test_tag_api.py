@@ -4,8 +4,10 @@ import asyncio
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
+from datetime import UTC
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -286,6 +288,10 @@ async def test_reports_match_independent_counts(
     async with tag_api(tagger_settings) as client:
         docs = await tagged_dataset(tagger_settings, mongo_db, run_id, count=250)
         by_day = (await client.get("/reports/tags-over-time", params={"period": "day"})).json()
+        # a day where the reader is: each order at its own date's offset there
+        new_york = {"period": "day", "tz": "America/New_York"}
+        by_ny_day = (await client.get("/reports/tags-over-time", params=new_york)).json()
+        no_zone = await client.get("/reports/tags-over-time", params={"tz": "Mars/Olympus"})
         share = (await client.get("/reports/tag-share")).json()
         top = (
             await client.get("/reports/top-customers", params={"tag": "urgent", "limit": 5})
@@ -296,6 +302,15 @@ async def test_reports_match_independent_counts(
         (d["created_at"].strftime("%Y-%m-%d"), t) for d in docs for t in d["tag_names"]
     )
     assert {(r["period"], r["tag"]): r["orders"] for r in by_day} == dict(expected_day)
+    ny = ZoneInfo("America/New_York")
+    expected_ny_day = Counter(
+        (d["created_at"].replace(tzinfo=UTC).astimezone(ny).strftime("%Y-%m-%d"), t)
+        for d in docs
+        for t in d["tag_names"]
+    )
+    assert {(r["period"], r["tag"]): r["orders"] for r in by_ny_day} == dict(expected_ny_day)
+    assert no_zone.status_code == 422
+    assert [e["field"] for e in no_zone.json()["errors"]] == ["tz"]
     tag_counts = Counter(t for d in docs for t in d["tag_names"])
     assert {r["tag"]: r["orders"] for r in share} == dict(tag_counts)
     assert next(r for r in share if r["tag"] == "urgent")["share"] == round(
