@@ -7,6 +7,7 @@ import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
@@ -107,6 +108,10 @@ async def test_staff_find_explain_and_tag_orders_in_the_console(
         shown = {await r.get_attribute("data-order") for r in await rows.all()}
         assert shown == urgent
         await expect(page.locator("#picked")).to_contain_text("紧急")
+        # the workbook on the reader's clock: the browser's zone by name (each row its offset)
+        zone = await page.evaluate("Intl.DateTimeFormat().resolvedOptions().timeZone")
+        workbook = await page.locator("#export-xlsx").get_attribute("href") or ""
+        assert f"tz={quote(zone, safe='')}" in workbook, workbook
 
         # open an order and see the rule's reason, in the staff's language
         order_no = sorted(urgent)[0]
