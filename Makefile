@@ -35,7 +35,7 @@ lint:  ## ruff (lint + format check) and mypy
 	$(UV) run mypy shared services bench
 
 test: install lint  ## every test but the slow suites, against the local stack (started and stopped around the run)
-	deploy/local/with-stack.sh $(UV) run pytest -m "not slow"
+	deploy/local/with-stack.sh $(UV) run pytest -m "not slow" --durations=25
 
 test-slow: install  ## the slow suites alone (a 3-broker Kafka cluster killed mid-stream, ...)
 	deploy/local/with-stack.sh $(UV) run pytest -m slow
