@@ -29,7 +29,7 @@ from services.tagger.customers.segments import CustomerFilter, CustomerSort
 from services.tagger.governance import refusals
 from services.tagger.http.customers import customer_reasons, segments_of
 from services.tagger.http.deps import tagger_of
-from services.tagger.rule_tags import given_to_orders, listed_catalog, named_from
+from services.tagger.rule_tags import given_to_orders, named_from
 from services.tagger.rules.schema import CatalogTag, Family
 from shared.auth import Scope
 from shared.errors import InvalidInput
@@ -212,7 +212,6 @@ async def customer_page(request: Request, session: PageSession, customer_id: str
         customer["alerts"] = await with_causes(database, customer["alerts"], templates, code)
     catalog = await tagger_of(request).stores.store.catalog()
     families = tagger_of(request).commands.families
-    in_use = await segments.tags_in_use()
     held = [tag["name"] for tag in customer["tags"]] if customer else []
     shown = held + ([entry["tag"] for entry in customer["history"]] if customer else [])
     return _page(
@@ -224,7 +223,7 @@ async def customer_page(request: Request, session: PageSession, customer_id: str
         customer_id=customer_id,
         customer=customer,
         colours={name: tag.colour for name, tag in catalog.items()},
-        addable=_customer_tags(request, session, catalog, in_use, held=set(held)),
+        addable=_customer_tags(request, session, catalog, held=set(held)),
         removable=removable_tags(customer["tags"] if customer else [], session, catalog, families),
         tag_label=await _tag_labels(request, lang, shown),
         currency=DEFAULT_CURRENCY,  # customer figures are summed in it
@@ -232,23 +231,21 @@ async def customer_page(request: Request, session: PageSession, customer_id: str
 
 
 def _customer_tags(
-    request: Request,
-    session: Session,
-    catalog: dict[str, CatalogTag],
-    in_use: list[str],
-    held: set[str],
+    request: Request, session: Session, catalog: dict[str, CatalogTag], held: set[str]
 ) -> list[str]:
-    """The tags the person may put on a customer by hand: the catalog's active ones that no
-    order rule gives, that the customer does not hold already (``held``) and whose permissions
-    let the person's role add them (else the Tag API answers 403). An order rule's tag says
-    something of one order (urgent, return-order, risk:velocity), or of its customer as of
-    that order (vip): on a customer it would not mean what it means on the orders."""
+    """The tags the person may put on a customer by hand, as the Tag API decides a
+    ``POST /customers/{id}/tags``: the catalog's stored, active ones (a tag the rules name
+    from the data, ``prefers:beauty``, only they set: 422) whose permissions let the person's
+    role add them (else 403), that no order rule gives and the customer does not hold
+    already (``held``). An order rule's tag says something of one order (urgent,
+    return-order, risk:velocity), or of its customer as of that order (vip): on a customer it
+    would not mean what it means on the orders."""
     rules = tagger_of(request).rules.current
     families = tagger_of(request).commands.families
     role = session.role.value
     return [
         name
-        for name, tag in listed_catalog(catalog, rules, in_use).items()
+        for name, tag in sorted(catalog.items())
         if tag.active
         and name not in held
         and not given_to_orders(name, rules)

@@ -10,7 +10,7 @@ from typing import Any, NoReturn, Protocol
 
 from services.tagger.errors import Conflict, Gone, Invalid, NotFound
 from services.tagger.governance import Refusal, check_change, forbidden, refusals
-from services.tagger.manual import ManualChange
+from services.tagger.manual import ManualChange, TagChangeRefused
 from services.tagger.outcomes import EditResult
 from services.tagger.queries import OrderFilter
 from services.tagger.rule_tags import (
@@ -137,6 +137,18 @@ class TagCommands:
         catalog's permissions: ``governance.refusals``)."""
         catalog = await self._store.catalog()
         check_change(change.add, change.remove, role, catalog, self.families)
+
+    async def check_customer_tag(self, tag: str, role: str) -> None:
+        """A tag a person adds to a customer, checked as one added to an order: 403 where the
+        role may not add it; 422 naming ``tag`` where the catalog does not store it (unless
+        free tags are allowed), it is deactivated, or the rules name it from the data
+        (``prefers:*``: a hand-set one would never follow the figures it claims)."""
+        change = ManualChange((tag,), (), "")
+        await self.check_permissions(change, role)
+        try:
+            await self._editing.check(change)
+        except TagChangeRefused as refused:
+            raise Invalid("tag", str(refused), detail=str(refused)) from None
 
     @property
     def families(self) -> dict[str, Family]:

@@ -36,8 +36,9 @@ from services.tagger.manual import (
 )
 from services.tagger.order_record import HistoryEntry, OrderRecord
 from services.tagger.outcomes import EditOutcome, EditResult
+from services.tagger.rule_tags import fact_prefixes
 from services.tagger.rules.book import RuleBook
-from services.tagger.rules.schema import Family
+from services.tagger.rules.schema import CatalogTag, Family
 from services.tagger.store import OrderStore
 from services.tagger.tagging import stored_changes_tagged, tagged_event_for, until_no_conflicts
 from shared.events import OrderTagged
@@ -75,7 +76,7 @@ class TagEditing:
         self._pending = store.orders.database[PENDING_PUBLICATIONS]
 
     async def check(self, change: ManualChange) -> None:
-        check_tags(change.add, await self._store.catalog(), self._allow_free_tags)
+        self._check(change.add, await self._store.catalog())
 
     async def removal_refusals(self, order_nos: list[str], change: ManualChange) -> list[Refusal]:
         """Each tag the change's role may not remove from these orders, judged under the family
@@ -91,6 +92,10 @@ class TagEditing:
             self._families(),
         )
 
+    def _check(self, names: tuple[str, ...], catalog: dict[str, CatalogTag]) -> None:
+        """Catalog tags, else free ones where allowed, outside the rules' fact prefixes."""
+        check_tags(names, catalog, self._allow_free_tags, fact_prefixes(self._rules.current))
+
     def _families(self) -> dict[str, Family]:
         return {family.name: family for family in self._rules.current.families}
 
@@ -100,7 +105,7 @@ class TagEditing:
         """Apply ``change`` to each order once per ``operation`` (resending an operation is
         safe: it answers what the first attempt did and publishes what that one could not)."""
         catalog = await self._store.catalog()
-        check_tags(change.add, catalog, self._allow_free_tags)
+        self._check(change.add, catalog)
         order_nos = list(dict.fromkeys(order_nos))
         await self.publish_pending(order_nos)
         results: dict[str, EditResult] = {}

@@ -3,7 +3,7 @@
 Pure: given an order's tags and a change, the new tags or the reason the change is refused.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -33,15 +33,30 @@ class ManualChange:
 
 
 def check_tags(
-    names: tuple[str, ...], catalog: dict[str, CatalogTag], allow_free_tags: bool
+    names: tuple[str, ...],
+    catalog: dict[str, CatalogTag],
+    allow_free_tags: bool,
+    rule_prefixes: Iterable[str] = (),
 ) -> None:
-    """Refuse unknown or inactive tags unless free tags are allowed."""
+    """Refuse unknown or inactive tags unless free tags are allowed. A free tag is a name of
+    the person's own: never one in a namespace the rules name from the data (``status:``,
+    ``prefers:``: ``rule_tags.fact_prefixes``), which filters, segments and alerts read as
+    what the order or customer data says (the catalog may store one; then it is a catalog tag).
+    """
+    prefixes = tuple(rule_prefixes)
     for name in names:
         entry = catalog.get(name)
         if entry is None and not allow_free_tags:
             raise TagChangeRefused(
                 f"tag {name!r} is not in the catalog (free tags are not allowed)"
             )
+        if entry is None:
+            prefix = next((p for p in prefixes if name.startswith(p)), None)
+            if prefix is not None:
+                raise TagChangeRefused(
+                    f"tag {name!r} is one the rules name from the data (prefix {prefix!r}): "
+                    "only they set it; a free tag needs a name outside that prefix"
+                )
         if entry is not None and not entry.active:
             raise TagChangeRefused(f"tag {name!r} is deactivated in the catalog")
 

@@ -50,6 +50,12 @@ def named_from(rules: RuleSet) -> list[NamedFrom]:
     ]
 
 
+def fact_prefixes(rules: RuleSet) -> list[str]:
+    """The name prefixes of the tags rules name from facts (``status:``, ``prefers:``), sorted:
+    a person may not add an unstored tag under one by hand (``manual.check_tags``)."""
+    return sorted({rule.prefix for rule in named_from(rules)})
+
+
 def _gives(rule: Rule | CustomerRule, name: str) -> bool:
     """Whether the rule gives the tag: by name, or named from a fact by its prefix."""
     named_from_fact = rule.tag_from is not None and bool(rule.tag_prefix)

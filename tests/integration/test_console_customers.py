@@ -195,7 +195,9 @@ async def test_staff_find_customers_by_tags_and_see_why_a_customer_has_them(
         picker = page.locator("#m-tag")
         await expect(picker.locator("option:checked")).to_have_text("请选择标签")
         offered = await picker.locator("option").evaluate_all("os => os.map(o => o.value)")
-        assert {"生日关怀", "lifecycle:lapsed", "prefers:数码"} <= set(offered)
+        assert {"生日关怀", "lifecycle:lapsed"} <= set(offered)
+        # none the rules name from the data (prefers:数码): the Tag API refuses them by hand
+        assert not [name for name in offered if name.startswith("prefers:")]
         assert not {"high-spender", "prefers:家居"} & set(offered)  # the customer holds them
         assert not {"urgent", "regular", "new-order", "return-order", "risk:velocity", "vip"} & set(
             offered

@@ -151,6 +151,11 @@ async def test_customer_page_and_manual_tags(client: httpx.AsyncClient, run_id: 
     assert "lifecycle.returning" in refused.json()["detail"]
     bad = await client.post(f"/customers/{wang}/tags", json={"tag": "Not A Tag"})
     assert bad.status_code == 422
+    # a tag the rules name from the data follows the figures: never set by hand
+    ruled = await client.post(f"/customers/{wang}/tags", json={"tag": "prefers:数码"})
+    assert ruled.status_code == 422
+    assert [e["field"] for e in ruled.json()["errors"]] == ["tag"]
+    assert "prefers:数码" in ruled.json()["detail"]
 
     customer = (await client.get(f"/customers/{wang}")).json()
     vip = next(t for t in customer["tags"] if t["name"] == "vip")

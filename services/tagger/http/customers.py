@@ -246,9 +246,11 @@ async def get_customer(
 async def add_customer_tag(
     customer_id: str, body: CustomerTagIn, key: Editor, customers: CustomersDep, commands: Commands
 ) -> Any:
-    """Tag a customer by hand (the history names the key or person), as the catalog lets the
-    caller's role (403 naming who may, as on orders)."""
-    await commands.check_permissions(ManualChange((body.tag,), (), key.name), role_of(key))
+    """Tag a customer by hand (the history names the key or person), as on orders: as the
+    catalog lets the caller's role (403 naming who may), a tag the catalog stores and keeps
+    active, or a free tag where allowed (422 naming ``tag``); never one the rules name from
+    the data (``prefers:*``: it would claim figures the customer may not have)."""
+    await commands.check_customer_tag(body.tag, role_of(key))
     await customers.tag_by_hand(customer_id, body.tag, by=key.name, reason=body.reason)
     return {"customer_id": customer_id, "tag": body.tag, "outcome": "added"}
 

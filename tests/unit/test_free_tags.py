@@ -1,0 +1,83 @@
+"""Free tags (ORDERTAG_TAGGER_ALLOW_FREE_TAGS): which names a person may add by hand outside the
+catalog, on orders and on customers."""
+
+from typing import Any
+
+import pytest
+
+from services.tagger.commands import TagCommands
+from services.tagger.errors import Invalid
+from services.tagger.governance import ChangeForbidden
+from services.tagger.manual import TagChangeRefused, check_tags
+from services.tagger.rule_tags import fact_prefixes
+from services.tagger.rules.book import RuleBook
+from services.tagger.settings import DEFAULT_RULES_FILE
+from tests.factories import catalog_tag
+from tests.tagger_fakes import FakeEditing, InMemoryCatalog, InMemoryOrders
+
+CATALOG = {"vip": catalog_tag("vip"), "old": catalog_tag("old", active=False)}
+PREFIXES = ("category:", "prefers:", "status:")
+
+
+def test_the_rules_name_tags_from_the_data_under_their_prefixes() -> None:
+    rules = RuleBook(DEFAULT_RULES_FILE).current
+    assert fact_prefixes(rules) == ["category:", "prefers:", "product:", "region:", "status:"]
+
+
+def test_without_free_tags_only_the_catalogs_active_tags_may_be_added() -> None:
+    check_tags(("vip",), CATALOG, False, PREFIXES)
+    with pytest.raises(TagChangeRefused, match="'call-back' is not in the catalog"):
+        check_tags(("call-back",), CATALOG, False, PREFIXES)
+    # unchanged: a tag only the rules name is refused as before, as not in the catalog
+    with pytest.raises(TagChangeRefused, match="'status:pending' is not in the catalog"):
+        check_tags(("status:pending",), CATALOG, False, PREFIXES)
+    with pytest.raises(TagChangeRefused, match="'old' is deactivated"):
+        check_tags(("old",), CATALOG, False, PREFIXES)
+
+
+def test_a_free_tag_is_any_name_outside_the_prefixes_the_rules_name_tags_under() -> None:
+    check_tags(("call-back", "回访", "risk:manual-review"), CATALOG, True, PREFIXES)
+    with pytest.raises(
+        TagChangeRefused, match=r"'prefers:beauty' is one the rules name .*'prefers:'"
+    ):
+        check_tags(("prefers:beauty",), CATALOG, True, PREFIXES)
+    with pytest.raises(TagChangeRefused, match="'old' is deactivated"):
+        check_tags(("old",), CATALOG, True, PREFIXES)
+    # one the catalog stores (an admin labelled it) is a catalog tag, prefix or not
+    stored = {**CATALOG, "status:pending": catalog_tag("status:pending")}
+    check_tags(("status:pending",), stored, True, PREFIXES)
+
+
+class CheckingEditing(FakeEditing):
+    """The fake with the real ``check_tags`` (free tags as given)."""
+
+    def __init__(self, catalog: InMemoryCatalog, allow_free_tags: bool) -> None:
+        super().__init__(catalog, InMemoryOrders({}))
+        self._tags = catalog
+        self._allow = allow_free_tags
+
+    async def check(self, change: Any) -> None:
+        check_tags(change.add, self._tags.tags, self._allow, PREFIXES)
+
+
+def commands(allow_free_tags: bool) -> TagCommands:
+    catalog = InMemoryCatalog([catalog_tag("vip", family="customer"), catalog_tag("生日关怀")])
+    orders = InMemoryOrders({})
+    editing = CheckingEditing(catalog, allow_free_tags)
+    return TagCommands(editing, catalog, orders, orders, RuleBook(DEFAULT_RULES_FILE))
+
+
+async def test_a_customer_tag_the_rules_name_from_the_data_is_refused_naming_the_field() -> None:
+    strict, free = commands(False), commands(True)
+    await strict.check_customer_tag("生日关怀", "agent")
+    for use_cases in (strict, free):
+        with pytest.raises(Invalid) as refused:
+            await use_cases.check_customer_tag("prefers:beauty", "admin")
+        assert refused.value.field == "tag"
+        assert "prefers:beauty" in refused.value.detail
+    with pytest.raises(Invalid, match="not in the catalog"):
+        await strict.check_customer_tag("call-back", "agent")
+    await free.check_customer_tag("call-back", "agent")
+    # the catalog's permissions hold as on orders: the customer family is the managers'
+    with pytest.raises(ChangeForbidden, match="'vip'"):
+        await strict.check_customer_tag("vip", "agent")
