@@ -31,8 +31,14 @@ from services.console.rule_words import in_words
 from services.console.sessions import COOKIE, Session
 from services.console.times import local_day, local_time
 from services.console.users import Role, UserExists
+from services.tagger.governance import refusal
 from services.tagger.http.deps import tagger_of
-from services.tagger.rule_tags import fixed_rule_tags, given_to_customers, named_from
+from services.tagger.rule_tags import (
+    fact_prefixes,
+    fixed_rule_tags,
+    given_to_customers,
+)
+from services.tagger.rules.schema import TAG_NAME
 from shared.auth import Scope
 from shared.money import money_text
 
@@ -68,6 +74,7 @@ def _render(
 ) -> HTMLResponse:
     lang = _lang(request)
     scopes = session.role.scopes if session else set()
+    free_tags = _free_tags(request, session)
     return templates.TemplateResponse(
         request,
         template,
@@ -81,6 +88,7 @@ def _render(
             "can_admin": Scope.ADMIN in scopes,
             "console_base": "",
             "alerts_url": settings_of(request).alerts_url,
+            "free_tags": free_tags is not None,
             "boot": json.dumps(
                 {
                     "lang": lang.code,
@@ -91,12 +99,36 @@ def _render(
                     "csrf": session.csrf if session else None,
                     "canTag": Scope.TAG in scopes,
                     "canAdmin": Scope.ADMIN in scopes,
+                    "freeTags": free_tags,
                 },
                 ensure_ascii=False,
             ).replace("</", "<\\/"),
             **context,
         },
     )
+
+
+def _free_tags(request: Request, session: Session | None) -> dict[str, Any] | None:
+    """What the pages need where people may add tags the catalog does not store, as the Tag API
+    judges one (``manual.check_tags``, ``governance.refusal``): the tag-name pattern, the
+    prefixes only the rules name tags under, and each family whose tags (``risk:…``) the
+    person's role may not add, with the roles that may (the pickers show to those who may
+    tag). None: free tags are not allowed (``ORDERTAG_TAGGER_ALLOW_FREE_TAGS``)."""
+    tagger = tagger_of(request)
+    if not tagger.settings.tagger_allow_free_tags:
+        return None
+    families = tagger.commands.families
+    role = session.role.value if session else "viewer"
+    closed = {
+        name: list(found.allowed)
+        for name in families
+        if (found := refusal(f"{name}:x", "add", role, {}, families)) is not None
+    }
+    return {
+        "pattern": TAG_NAME,
+        "rulePrefixes": fact_prefixes(tagger.rules.current),
+        "closedFamilies": closed,
+    }
 
 
 @router.get("/")
@@ -306,7 +338,7 @@ async def tags_page(request: Request, session: PageSession) -> Response:
     families = [{**f.model_dump(), "on_customers": f.name in on_customers} for f in rules.families]
     # rename and merge are refused for tags the rules give: the page offers them only for others
     rule_tags = sorted(fixed_rule_tags(rules))
-    rule_prefixes = sorted({named.prefix for named in named_from(rules)})
+    rule_prefixes = fact_prefixes(rules)
     max_tags = tagger_of(request).settings.tagger_max_tags_per_order
     return _page(
         request,

@@ -127,6 +127,26 @@ const OT = {
     const p = entry.permissions;
     return (BOOT.role === "admin" || p.remove.includes(BOOT.role)) && (source !== "rule" || p.remove_rule_given);
   },
+  // a typed tag name as the Tag API reads it: NFKC (full-width ｖｉｐ is vip), no spaces around
+  tagName(text) { return (text || "").normalize("NFKC").trim(); },
+  // why the Tag API would refuse a typed name as a free tag (BOOT.freeTags: set only where
+  // ORDERTAG_TAGGER_ALLOW_FREE_TAGS is on and the reader may tag), null where it would take it:
+  // the tag-name rule; a prefix only the rules name tags under (status:, prefers:;
+  // manual.check_tags); a family its name names whose tags the reader's role may not add
+  // (governance.refusal). A name the catalog stores is a catalog tag: the API judges it.
+  freeTagProblem(name) {
+    const free = BOOT.freeTags;
+    if ((OT.catalog || []).some((tag) => tag.name === name && tag.in_catalog !== false)) return null;
+    if (!new RegExp(free.pattern).test(name)) return OT.t("problem.of_field", { field: OT.t("field.tag_name"), problem: OT.t("problem.tag_name") });
+    const prefix = free.rulePrefixes.find((p) => name.startsWith(p));
+    if (prefix) return OT.t("problem.rules_name_it", { tag: name, prefix });
+    const colon = name.indexOf(":"), family = name.slice(0, colon);
+    const allowed = colon > 0 && colon < name.length - 1 && Object.hasOwn(free.closedFamilies, family) ? free.closedFamilies[family] : null;
+    if (allowed) return OT.t("problem.may_not_add", { tag: name, roles: allowed.map((r) => OT.t(`role.${r}`)).join(" / ") });
+    return null;
+  },
+  // the Error a refused name is shown as (OT.showProblems marks the inputs sending `field`)
+  nameProblem(text, field = "add") { return Object.assign(new Error(text), { problems: [{ field, text }] }); },
   // an alert's kind in the reader's words (a kind without its own words by its tag's label)
   alertKind(kind) { const key = `alerts.kind.${kind}`; const text = OT.t(key); return text === key ? OT.tagLabel(kind) : text; },
   // an alert's cause, "紧急 · 警告（VIP 或高价值客户的紧急订单）：加急快递配送 → 紧急", on the support
@@ -220,6 +240,7 @@ const OT = {
     [/^(\w+) must not be after (\w+)/, (m) => ({ field: m[1], text: t("problem.from_after_to", { from: label(m[1]) || m[1], to: label(m[2]) || m[2] }) })],
     [/^tag '(.+?)': the role '\w+' may not (add|remove) it by hand; needs one of: (.+?)(;|$)/, (m) => ({ field: m[2], text: t(`problem.may_not_${m[2]}`, { tag: OT.tagLabel(m[1]), roles: roles(m[3]) }) })],
     [/^tag '(.+?)' was given by rule (\S+) and the catalog does not let it be removed/, (m) => ({ field: "remove", text: t("problem.rule_tag_kept", { tag: OT.tagLabel(m[1]), rule: m[2] }) })],
+    [/^tag '(.+?)' is one the rules name from the data \(prefix '(.+?)'\)/, (m) => ({ text: t("problem.rules_name_it", { tag: m[1], prefix: m[2] }) })],
     [/^(?:no )?tag '(.+?)' (?:is not )?in the catalog/, (m) => ({ text: t("problem.tag_unknown", { tag: m[1] }) })],
     [/^tag '(.+?)' is deactivated/, (m) => ({ text: t("problem.tag_inactive", { tag: OT.tagLabel(m[1]) }) })],
     [/^tag '(.+?)' exists/, (m) => ({ field: "name", text: t("problem.tag_exists", { tag: named(m[1]) }) })],

@@ -84,8 +84,20 @@
   }
   async function change(body) {
     const reason = ($("m-reason") && $("m-reason").value.trim()) || t("bulk.default_reason");
-    try { await api(`${path}/tags`, { method: "POST", body: { add: [], remove: [], ...body, reason } }); OT.toast(t("order.changed")); await load(); }
-    catch (e) { OT.toast(e.message, true); }
+    // with free tags, an addition's refusal stays beside the form (the typed name is marked)
+    const box = body.add && $("m-error");
+    if (box) OT.clearProblems(box, $("manual"));
+    try {
+      await api(`${path}/tags`, { method: "POST", body: { add: [], remove: [], ...body, reason } });
+      if ($("m-new")) $("m-new").value = "";
+      OT.toast(t("order.changed")); await load();
+    } catch (e) { if (box) OT.showProblems(box, e, $("manual")); else OT.toast(e.message, true); }
+  }
+  // the tag to add: a typed free tag's name (where free tags are allowed), else the picked one
+  function added() {
+    const typed = $("m-new") ? OT.tagName($("m-new").value) : "";
+    if (!typed) return { name: $("m-tag").value, problem: null };
+    return { name: typed, problem: OT.freeTagProblem(typed) };
   }
   async function load() {
     let doc;
@@ -97,8 +109,10 @@
     if (BOOT.canTag) {
       $("manual").addEventListener("submit", (e) => {
         e.preventDefault();
-        if (!$("m-tag").value) { OT.toast(t("order.pick_tag"), true); $("m-tag").focus(); return; }
-        change({ add: [$("m-tag").value] });
+        const { name, problem } = added();
+        if (!name) { OT.toast(t($("m-new") ? "bulk.pick_tag" : "order.pick_tag"), true); $("m-tag").focus(); return; }
+        if (problem) { OT.showProblems($("m-error"), OT.nameProblem(problem), $("manual")); $("m-new").focus(); return; }
+        change({ add: [name] });
       });
     }
     await load();

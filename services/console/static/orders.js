@@ -142,14 +142,19 @@
     if (!dialog.open) dialog.showModal();
   }
   async function bulk(action) {
-    const name = $("bulk-new").value.trim() || $("bulk-tag").value;
+    // a typed name: with free tags allowed, as the Tag API reads it (NFKC) and added as it is
+    const typed = BOOT.freeTags ? OT.tagName($("bulk-new").value) : $("bulk-new").value.trim();
+    const name = typed || $("bulk-tag").value;
     const reason = $("bulk-reason").value.trim() || t("bulk.default_reason");
     OT.clearProblems($("bulk-error"), $("bulkbar"));
     // nothing is picked until someone picks: never a tag by default on thousands of orders
     if (!name) { OT.showProblems($("bulk-error"), new Error(t("bulk.pick_tag"))); $("bulk-tag").focus(); return; }
+    const problem = BOOT.freeTags && typed && action === "add" ? OT.freeTagProblem(typed) : null;
+    if (problem) { OT.showProblems($("bulk-error"), OT.nameProblem(problem), $("bulkbar")); $("bulk-new").focus(); return; }
     const change = action === "add" ? { add: [name], remove: [] } : { add: [], remove: [name] };
     try {
-      if (action === "add") await ensureTag(name);
+      // without free tags, a new name is first made a catalog tag (by an admin only)
+      if (action === "add" && !BOOT.freeTags) await ensureTag(name);
       if ($("select-filter").checked) {
         const filter = cleanFilter(state.filter);
         const dry = await api("/tags/by-filter", { method: "POST", body: { filter, ...change, reason } });
