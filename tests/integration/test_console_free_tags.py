@@ -197,6 +197,13 @@ async def test_by_default_no_free_entry_is_offered(console: Console, tmp_path: P
             await expect(pending).to_have_text("仅由规则设置（取自订单数据）")
         # as before: a new name typed into the batch bar is a catalog tag an admin must make
         await page.goto(f"{url}/console/")
+        # the batch bar offers the agent what it may add or remove (OT.mayAdd, OT.mayRemove):
+        # urgent (agents may clear a rule's), not vip (managers'), none only the rules name
+        await expect(page.locator("#bulk-tag option").nth(1)).to_be_attached()
+        offered = await page.locator("#bulk-tag option").evaluate_all("os => os.map(o => o.value)")
+        assert "urgent" in offered
+        assert "vip" not in offered
+        assert not [n for n in offered if n.startswith(("status:", "region:", "category:"))]
         await page.locator("#orders tbody input[type=checkbox]").first.check()
         await page.fill("#bulk-new", "call-back")
         await page.click("#bulk-add")

@@ -99,7 +99,9 @@ const OT = {
     // every picker is over orders: a tag only customer rules give sits on no order; in the
     // order of the words people read (紧急 among the 'j's in Chinese, not after the 'v' of vip)
     const listed = [...(OT.catalog || [])].sort((a, b) => OT.tagLabel(a.name).localeCompare(OT.tagLabel(b.name), BOOT.lang));
-    const changeable = (tag) => OT.mayAdd(tag) || (BOOT.canTag && tag.in_catalog !== false && (BOOT.role === "admin" || tag.permissions.remove.includes(BOOT.role)));
+    // the batch bar adds or removes: a tag only the rules name from a fact (in_catalog false)
+    // is on orders only as the rules gave it, a catalog tag possibly by hand (the API decides)
+    const changeable = (tag) => OT.mayAdd(tag) || OT.mayRemove(tag.name, tag.in_catalog === false ? "rule" : "manual");
     const offered = listed.filter((tag) => !((forAdding && !OT.mayAdd(tag)) || (forChanging && !changeable(tag)) || tag.on_customers || held.has(tag.name)));
     const texts = OT.tagOptions(offered.map((tag) => tag.name));
     for (const tag of offered) {
