@@ -94,6 +94,19 @@ async def test_with_free_tags_an_agent_adds_a_tag_the_catalog_does_not_store(
             await expect(error).to_contain_text(said)
             await expect(free).to_have_attribute("aria-invalid", "true")
 
+        # the Tag API refuses such a name too, even with free tags, and the console words it
+        said = await page.evaluate(
+            """async (path) => {
+                try { await OT.api(path, {method: "POST", body: {add: ["status:on-hold"]}}); }
+                catch (e) { return [e.status, e.message]; }
+            }""",
+            f"/orders/{order_no}/tags",
+        )
+        assert said == [
+            422,
+            "「status:on-hold」是规则根据数据命名的标签（status:…），只能由规则设置；请换一个名称",
+        ]
+
         # the server's refusal shows there too: a catalog tag an admin deactivated
         async with httpx.AsyncClient(
             base_url=url, headers={API_KEY_HEADER: LOCAL_DEV_KEY}
