@@ -26,7 +26,7 @@ from services.tagger.queries import (
     tag_key,
 )
 from services.tagger.store import ServerKind, Templates
-from shared.money import to_cents
+from shared.money import cents_text, to_cents
 from shared.stored_history import (
     applied_order,
     first_change_at,
@@ -99,16 +99,11 @@ LISTED_FIELDS = {
 }
 
 
-def money(cents: int) -> str:
-    """Cents as the decimal string the Tag API answers (``"1234.50"``)."""
-    return f"{cents / 100:.2f}"
-
-
 def listed(document: dict[str, Any]) -> dict[str, Any]:
     """An order as a list row: the amount in currency units, not cents; the customer's name
     beside the id (staff look for people by name)."""
     cents = document.pop("amount_cents", 0)
-    document["amount"] = money(cents)
+    document["amount"] = cents_text(cents)
     document["currency"] = currency_of(document)
     customer = document.pop("order", {}).get("customer") or {}
     document["customer_name"] = customer.get("name")
@@ -554,7 +549,7 @@ class ReadModel:
                 "customer_id": r["_id"],
                 "name": r.get("name") or "",
                 "orders": r["orders"],
-                "amount": money(r["amount_cents"]),
+                "amount": cents_text(r["amount_cents"]),
                 "currency": currency,
             }
             for r in rows
