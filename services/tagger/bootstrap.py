@@ -28,6 +28,7 @@ from services.tagger.figures import CustomerFigures
 from services.tagger.jobs import DIFF_KIND, Jobs
 from services.tagger.publishing import TaggerOutput
 from services.tagger.read_model import ReadModel
+from services.tagger.reports import Reports
 from services.tagger.rule_activation import (
     RuleActivation,
     RuleBackfill,
@@ -58,6 +59,7 @@ class Stores:
     redis: AnyRedis
     store: OrderStore
     read_model: ReadModel
+    reports: Reports
     figures: CustomerFigures
 
 
@@ -116,6 +118,7 @@ async def open_stores(
             redis=redis,
             store=OrderStore(database, templates),
             read_model=ReadModel(database, templates=templates),
+            reports=Reports(database),
             figures=CustomerFigures(redis),
         )
     finally:

@@ -1,6 +1,6 @@
 """The queries the Tag API's pages need, over MongoDB: order pages, exports, the order detail,
-tag usage and the reports. The aggregation pipelines live here, beside the store; no route
-touches a collection."""
+tag usage and the jobs a tag change waits on. Beside the store, so no route touches a
+collection; the reports are ``reports.py``."""
 
 import asyncio
 import bisect
@@ -10,7 +10,7 @@ from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 import structlog
 from pymongo.asynchronous.collection import AsyncCollection
@@ -34,7 +34,6 @@ from shared.stored_history import (
     with_first_change,
 )
 from shared.stored_order import (
-    DEFAULT_CURRENCY,
     applied_event_ids,
     currency_of,
     figures_record,
@@ -83,8 +82,6 @@ def keyed_read_size(found_per_key: float) -> int:
     return max(SHORTEST_KEYED_READ, min(KEYED_WINDOW, round(best)))
 
 
-Period = Literal["day", "week"]
-PERIOD_FORMATS: dict[str, str] = {"day": "%Y-%m-%d", "week": "%G-W%V"}
 LISTED_FIELDS = {
     "_id": 0,
     "order_no": 1,
@@ -461,99 +458,6 @@ class ReadModel:
             ]
         )
         return {row["_id"] for row in rows}
-
-    async def tags_over_time(
-        self, which: OrderFilter, period: Period, zone: str = "+00:00"
-    ) -> list[dict[str, Any]]:
-        """Orders per tag per day or ISO week, oldest period first; a period's bounds where
-        the reader is (``zone``: an IANA name, each order at its own date's offset, or a UTC
-        offset)."""
-        rows = await self._aggregate(
-            [
-                {"$match": which.to_mongo()},
-                {"$unwind": "$tag_names"},
-                {
-                    "$group": {
-                        "_id": {
-                            "period": {
-                                "$dateToString": {
-                                    "format": PERIOD_FORMATS[period],
-                                    "date": "$created_at",
-                                    "timezone": zone,
-                                }
-                            },
-                            "tag": "$tag_names",
-                        },
-                        "orders": {"$sum": 1},
-                    }
-                },
-                {"$sort": {"_id.period": 1, "_id.tag": 1}},
-            ]
-        )
-        return [
-            {"period": r["_id"]["period"], "tag": r["_id"]["tag"], "orders": r["orders"]}
-            for r in rows
-        ]
-
-    async def tag_share(self, which: OrderFilter) -> list[dict[str, Any]]:
-        """Share of the matching orders that carry each tag, most carried first."""
-        [facets] = await self._aggregate(
-            [
-                {"$match": which.to_mongo()},
-                {
-                    "$facet": {
-                        "total": [{"$count": "orders"}],
-                        "tags": [
-                            {"$unwind": "$tag_names"},
-                            {"$group": {"_id": "$tag_names", "orders": {"$sum": 1}}},
-                            {"$sort": {"orders": -1, "_id": 1}},
-                        ],
-                    }
-                },
-            ]
-        )
-        total = facets["total"][0]["orders"] if facets["total"] else 0
-        return [
-            {
-                "tag": r["_id"],
-                "orders": r["orders"],
-                "share": round(r["orders"] / total, 4) if total else 0.0,
-            }
-            for r in facets["tags"]
-        ]
-
-    async def top_customers(
-        self, tag: str, limit: int, currency: str = DEFAULT_CURRENCY
-    ) -> list[dict[str, Any]]:
-        """Customers with the most spend in ``currency`` on orders carrying ``tag`` (no sum
-        across currencies means anything), each with the name their newest order gives."""
-        paid_in: Any = currency if currency != DEFAULT_CURRENCY else {"$in": [currency, None]}
-        rows = await self._aggregate(
-            [
-                {"$match": {"tag_names": tag, "currency": paid_in}},
-                {"$sort": {"created_at": 1}},
-                {
-                    "$group": {
-                        "_id": "$customer_id",
-                        "name": {"$last": "$order.customer.name"},
-                        "orders": {"$sum": 1},
-                        "amount_cents": {"$sum": "$amount_cents"},
-                    }
-                },
-                {"$sort": {"amount_cents": -1, "_id": 1}},
-                {"$limit": limit},
-            ]
-        )
-        return [
-            {
-                "customer_id": r["_id"],
-                "name": r.get("name") or "",
-                "orders": r["orders"],
-                "amount": cents_text(r["amount_cents"]),
-                "currency": currency,
-            }
-            for r in rows
-        ]
 
     async def _aggregate(self, pipeline: list[dict[str, Any]]) -> list[dict[str, Any]]:
         cursor = await self._orders.aggregate(pipeline)

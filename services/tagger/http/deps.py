@@ -1,5 +1,5 @@
 """What the Tag API's routes depend on: the key (scope, then the rate limit), the use cases and
-the read model of this process, and the order filter read from query parameters."""
+the read model and reports of this process, and the order filter read from query parameters."""
 
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
@@ -14,6 +14,7 @@ from services.tagger.commands import TagCommands
 from services.tagger.jobs import Jobs
 from services.tagger.queries import AMOUNT_PATTERN, OrderFilter, TagName
 from services.tagger.read_model import ReadModel
+from services.tagger.reports import Reports
 from services.tagger.usage import TagUsage
 from shared.auth import ApiKey, Scope, require_scope
 from shared.kept_counts import KeptCount
@@ -35,6 +36,10 @@ def read_model_of(request: Request) -> ReadModel:
     return tagger_of(request).stores.read_model
 
 
+def reports_of(request: Request) -> Reports:
+    return tagger_of(request).stores.reports
+
+
 def commands_of(request: Request) -> TagCommands:
     return tagger_of(request).commands
 
@@ -48,6 +53,7 @@ def tag_usage_of(request: Request) -> KeptCount[TagUsage]:
 
 
 Queries = Annotated[ReadModel, Depends(read_model_of)]
+ReportsDep = Annotated[Reports, Depends(reports_of)]
 TagUsageDep = Annotated[KeptCount[TagUsage], Depends(tag_usage_of)]
 JobsDep = Annotated[Jobs, Depends(jobs_of)]
 Commands = Annotated[TagCommands, Depends(commands_of)]

@@ -5,9 +5,9 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse, Response
 
-from services.tagger.http.deps import Filter, Queries, Reader
+from services.tagger.http.deps import Filter, Reader, ReportsDep
 from services.tagger.http.errors import responses
-from services.tagger.read_model import Period
+from services.tagger.reports import Period
 from shared.exports import CSV_CONTENT, csv_table
 from shared.reader_zone import ReaderTz
 from shared.stored_order import DEFAULT_CURRENCY
@@ -33,7 +33,7 @@ def _as(output: str, table: list[dict[str, Any]], columns: list[str]) -> Respons
 )
 async def tags_over_time(
     key: Reader,
-    queries: Queries,
+    reports: ReportsDep,
     which: Filter,
     reader: ReaderTz,
     period: Period = "day",
@@ -41,20 +41,22 @@ async def tags_over_time(
 ) -> Any:
     """Orders per tag per day or ISO week, the days where the reader is (``tz``: a zone's
     name, each order's day at its date's offset, or a UTC offset; UTC by default)."""
-    table = await queries.tags_over_time(which, period, reader.for_mongo)
+    table = await reports.tags_over_time(which, period, reader.for_mongo)
     return _as(output, table, ["period", "tag", "orders"])
 
 
 @router.get("/reports/tag-share", response_class=Response, responses=_table("share per tag"))
-async def tag_share(key: Reader, queries: Queries, which: Filter, output: Format = "json") -> Any:
+async def tag_share(
+    key: Reader, reports: ReportsDep, which: Filter, output: Format = "json"
+) -> Any:
     """Share of the matching orders that carry each tag."""
-    return _as(output, await queries.tag_share(which), ["tag", "orders", "share"])
+    return _as(output, await reports.tag_share(which), ["tag", "orders", "share"])
 
 
 @router.get("/reports/top-customers", response_class=Response, responses=_table("top customers"))
 async def top_customers(
     key: Reader,
-    queries: Queries,
+    reports: ReportsDep,
     tag: Annotated[str, Query(min_length=1, max_length=64)],
     limit: Annotated[int, Query(ge=1, le=100)] = 10,
     currency: Annotated[str, Query(pattern=r"^[A-Z]{3}$")] = DEFAULT_CURRENCY,
@@ -63,6 +65,6 @@ async def top_customers(
     """Customers with the most spend in ``currency`` on orders carrying ``tag``."""
     return _as(
         output,
-        await queries.top_customers(tag, limit, currency),
+        await reports.top_customers(tag, limit, currency),
         ["customer_id", "name", "orders", "amount", "currency"],
     )
