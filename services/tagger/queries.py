@@ -1,4 +1,5 @@
-"""Order searches: query parameters into MongoDB filters and stable cursor pages. Pure."""
+"""Order searches: query parameters into MongoDB filters, stable cursor pages and the row a page
+lists. Pure."""
 
 import base64
 import json
@@ -19,7 +20,8 @@ from pydantic import (
 )
 
 from shared.models import OrderStatus
-from shared.money import to_cents
+from shared.money import cents_text, to_cents
+from shared.stored_order import currency_of
 from shared.stored_tags import DEFAULT_RULE
 
 TagName = Annotated[str, Field(min_length=1, max_length=64)]
@@ -213,3 +215,28 @@ def after_cursor(sort: SortKey, cursor: str) -> dict[str, Any]:
         raise BadCursor(f"invalid cursor: {error}") from None
     beyond = "$lt" if direction < 0 else "$gt"
     return {"$or": [{field: {beyond: value}}, {field: value, "order_no": {beyond: order_no}}]}
+
+
+LISTED_FIELDS = {
+    "_id": 0,
+    "order_no": 1,
+    "customer_id": 1,
+    "order.customer.name": 1,
+    "status": 1,
+    "amount_cents": 1,
+    "currency": 1,
+    "region": 1,
+    "created_at": 1,
+    "tag_names": 1,
+}
+
+
+def listed(document: dict[str, Any]) -> dict[str, Any]:
+    """An order as a list row: the amount in currency units, not cents; the customer's name
+    beside the id (staff look for people by name)."""
+    cents = document.pop("amount_cents", 0)
+    document["amount"] = cents_text(cents)
+    document["currency"] = currency_of(document)
+    customer = document.pop("order", {}).get("customer") or {}
+    document["customer_name"] = customer.get("name")
+    return document

@@ -20,7 +20,7 @@ from services.console.settings import ConsoleSettings
 from services.console.users import Role
 from services.simulator.stream import CATALOG, CHANNELS, INDUSTRIAL
 from services.tagger.builtin_labels import reason_labels
-from services.tagger.read_model import listed
+from services.tagger.queries import listed
 from services.tagger.rules.regions import REGION_BY_PROVINCE
 from services.tagger.rules.schema import CatalogTag, TagPermissions, load_rules
 from services.tagger.settings import DEFAULT_RULES_FILE

@@ -3,8 +3,7 @@
 from datetime import UTC, datetime
 from typing import Any
 
-from services.tagger.queries import OrderFilter, SortKey, after_cursor, encode_cursor, tag_keys
-from services.tagger.read_model import (
+from services.tagger.creation_timeline import (
     KEYED_WINDOW,
     MAX_WINDOWS_IN_FLIGHT,
     SHORTEST_KEYED_READ,
@@ -12,6 +11,7 @@ from services.tagger.read_model import (
     keyed_read_size,
     round_size,
 )
+from services.tagger.queries import OrderFilter, SortKey, after_cursor, encode_cursor, tag_keys
 
 
 def test_tag_keys_are_unique_to_the_order_one_per_tag() -> None:
