@@ -308,10 +308,11 @@ async def order_page(request: Request, session: PageSession, order_no: str) -> R
             order_no=order_no,
             missing=True,
         )
-    # how long a rule's tag lasts ("while status is one of [pending, processed]"), per rule
+    # how long a rule's tag lasts ("lasts while order status is one of [Pending, Processing]"),
+    # per rule: the condition inside the page's sentence
     lang = _lang(request)
     holds = {
-        rule.id: in_words(rule.holds_while, lang.code)
+        rule.id: in_words(rule.holds_while, lang.code, opens_sentence=False)
         for rule in tagger_of(request).rules.current.rules
         if rule.holds_while is not None
     }

@@ -1,5 +1,7 @@
-"""Rule conditions and reason templates in words, in the reader's language (the Rules page):
-facts and their values by their labels (``配送方式 属于 [加急快递, 当日达]``)."""
+"""Rule conditions and reason templates in words, in the reader's language (the Rules page, an
+order's "lasts while …"): facts and their values by their labels (``配送方式 属于 [加急快递,
+当日达]``), a yes/no fact as a phrase (``VIP flag is set``, ``是首单``), an operator and its value
+joined by a no-break space so ``≥`` never ends a line without its number."""
 
 from decimal import Decimal
 from typing import Any
@@ -39,13 +41,19 @@ _OPERATORS = {
         "exists": "exists",
     },
 }
+# a number keeps its unit and an operator its value on one line (the no-break spaces)
 _JOIN = {
-    "zh-CN": {"all": " 且 ", "any": " 或 ", "not": "并非 ", "window": "{m} 分钟内至少 {n} 单"},
+    "zh-CN": {
+        "all": " 且 ",
+        "any": " 或 ",
+        "not": "并非 ",
+        "window": "{m}\N{NO-BREAK SPACE}分钟内至少\N{NO-BREAK SPACE}{n}\N{NO-BREAK SPACE}单",
+    },
     "en": {
         "all": " and ",
         "any": " or ",
         "not": "not ",
-        "window": "at least {n} orders within {m} minutes",
+        "window": "at least {n}\N{NO-BREAK SPACE}orders within {m}\N{NO-BREAK SPACE}minutes",
     },
 }
 
@@ -82,26 +90,68 @@ def reason_template(rule: Rule | CustomerRule, lang: str) -> str:
     return grouped_numbers(PLACEHOLDER.sub(named, words))
 
 
-def in_words(condition: Any, lang: str) -> str:
-    """``{fact: amount, gte: 5000}`` → ``Order amount ≥ 5,000``; nested all/any get brackets."""
+def in_words(condition: Any, lang: str, *, opens_sentence: bool = True) -> str:
+    """``{fact: amount, gte: 5000}`` → ``Order amount ≥ 5,000``; nested all/any get brackets.
+    A condition opening a sentence (a table cell) starts with a capital; one in running text
+    (``lasts while order status is …``) reads its labels in lower case, acronyms kept."""
     joins = _JOIN.get(lang, _JOIN["en"])
     if isinstance(condition, FactTest):
-        operators = _OPERATORS.get(lang, _OPERATORS["en"])
-        for name, word in operators.items():
-            value = getattr(condition, name)
-            if value is not None:
-                fact = condition.fact
-                return f"{fact_name(fact, lang)} {word} {_value(fact, value, lang)}"
+        return _fact_test(condition, lang, opens_sentence)
     if isinstance(condition, OrdersWithin):
-        return joins["window"].format(m=condition.orders_within_minutes, n=condition.at_least)
+        window = joins["window"].format(m=condition.orders_within_minutes, n=condition.at_least)
+        return _cased(window, opens_sentence)
     if isinstance(condition, AllOf | AnyOf):
         parts = condition.all if isinstance(condition, AllOf) else condition.any
         glue = joins["all"] if isinstance(condition, AllOf) else joins["any"]
-        words = [in_words(p, lang) for p in parts]
+        words = [
+            in_words(p, lang, opens_sentence=opens_sentence and i == 0) for i, p in enumerate(parts)
+        ]
         return glue.join(
             f"({w})" if isinstance(p, AllOf | AnyOf) else w
             for p, w in zip(parts, words, strict=True)
         )
     if isinstance(condition, Not):
-        return joins["not"] + f"({in_words(condition.not_, lang)})"
+        inner = in_words(condition.not_, lang, opens_sentence=False)
+        return _cased(joins["not"], opens_sentence) + f"({inner})"
     return ""
+
+
+def _fact_test(test: FactTest, lang: str, opens_sentence: bool) -> str:
+    fact = test.fact
+    name = fact_name(fact, lang)
+    if name != fact:  # a fact no label names shows as the rule file spells it, wherever it is
+        name = _cased(name, opens_sentence)
+    yes_no = _yes_no(test)
+    if yes_no is not None and lang in _JOIN:
+        phrases = label_file(lang)["yes_no"]
+        phrase = (phrases.get("facts") or {}).get(fact, {}).get(yes_no)
+        if phrase is not None:
+            return _cased(str(phrase), opens_sentence)
+        return str(phrases[yes_no]).format(fact=name)
+    operators = _OPERATORS.get(lang, _OPERATORS["en"])
+    for operator, word in operators.items():
+        value = getattr(test, operator)
+        if value is not None:
+            return f"{name} {word}\N{NO-BREAK SPACE}{_value(fact, value, lang)}"
+    return ""
+
+
+def _yes_no(test: FactTest) -> str | None:
+    """``"true"`` for a test that a yes/no fact holds (``eq: true``, ``ne: false``), ``"false"``
+    for one that it does not; None for any other test."""
+    for wanted, negated in ((test.eq, False), (test.ne, True)):
+        if isinstance(wanted, bool):
+            return str(wanted != negated).lower()
+    return None
+
+
+def _cased(words: str, opens_sentence: bool) -> str:
+    """Words as they read opening a sentence (a capital) or inside one: the first word in lower
+    case unless it keeps its capitals (``VIP flag``, ``SKUs``). Scripts without case (Chinese)
+    read the same either way."""
+    if opens_sentence:
+        return words[:1].upper() + words[1:]
+    first = words.split(" ", 1)[0]
+    if any(letter.isupper() for letter in first[1:]):  # VIP, SKUs, ID, WeChat
+        return words
+    return words[:1].lower() + words[1:]

@@ -16,6 +16,7 @@ from services.tagger.rules.customer_facts import CUSTOMER_FACT_NAMES, ITEM_FACT_
 from services.tagger.rules.facts import FACT_NAMES
 from services.tagger.rules.schema import load_rules
 from services.tagger.settings import DEFAULT_RULES_FILE
+from tests.unit.test_conditions_in_sentences import NB
 
 # what a reason template may name besides facts: the value a rule names its tag from
 NAMEABLE = KNOWN_FACTS | {"value"}
@@ -59,11 +60,13 @@ def test_a_condition_names_its_facts_in_english_words() -> None:
     big = FactTest(fact="amount", gte=5000)
     fast = FactTest.model_validate({"fact": "shipping.method", "in": ["express", "same_day"]})
 
-    assert in_words(big, "en") == "Order amount ≥ 5,000"
+    assert in_words(big, "en") == f"Order amount ≥{NB}5,000"
     assert in_words(AllOf(all=[big, fast]), "en") == (
-        "Order amount ≥ 5,000 and Shipping method is one of [Express, Same day]"
+        f"Order amount ≥{NB}5,000 and shipping method is one of{NB}[Express, Same day]"
     )
-    assert in_words(FactTest(fact="orders_365d", gte=5), "en") == "Orders in the last 365 days ≥ 5"
+    assert in_words(FactTest(fact="orders_365d", gte=5), "en") == (
+        f"Orders in the last 365 days ≥{NB}5"
+    )
 
 
 def test_a_fact_no_label_file_knows_shows_as_itself() -> None:

@@ -82,5 +82,5 @@ def test_identifiers_in_a_reason_are_shown_as_they_are_and_quantities_grouped() 
 def test_rule_conditions_and_templates_group_their_thresholds() -> None:
     vip = next(rule for rule in RULES.rules if rule.id == "customer.vip-by-spend")
 
-    assert "≥ 500,000" in in_words(vip.when, "zh-CN")
+    assert "≥\N{NO-BREAK SPACE}500,000" in in_words(vip.when, "zh-CN")
     assert "≥ 500,000" in reason_template(vip, "en")

@@ -1,0 +1,133 @@
+"""Rule conditions read as sentences (``services/console/rule_words.py``): in English a label
+inside a sentence is in lower case, acronyms kept; a yes/no fact reads as a phrase in each
+language; an operator never ends a line without its value."""
+
+import pytest
+
+from services.console.rule_words import in_words
+from services.tagger.builtin_labels import label_file
+from services.tagger.rules.conditions import KNOWN_FACTS, AllOf, AnyOf, FactTest, Not, OrdersWithin
+
+NB = "\N{NO-BREAK SPACE}"
+BIG = FactTest(fact="amount", gte=20000)
+VIP = FactTest(fact="customer.vip", eq=True)
+FIRST = FactTest(fact="customer.first_order", eq=True)
+OPEN = FactTest.model_validate({"fact": "status", "in": ["pending", "processed"]})
+
+
+def test_a_condition_opening_a_sentence_starts_with_a_capital_and_its_later_labels_do_not() -> None:
+    spend = FactTest(fact="customer.lifetime_spend", gte=500000)
+    vip_or_spend = AllOf(all=[AnyOf(any=[spend, VIP]), BIG])
+
+    assert in_words(vip_or_spend, "en") == (
+        f"(Lifetime spend ≥{NB}500,000 or VIP flag is set) and order amount ≥{NB}20,000"
+    )
+    assert in_words(AllOf(all=[BIG, OPEN]), "en") == (
+        f"Order amount ≥{NB}20,000 and order status is one of{NB}[Pending, Processing]"
+    )
+
+
+def test_a_condition_inside_a_sentence_reads_its_labels_in_lower_case() -> None:
+    assert in_words(OPEN, "en", opens_sentence=False) == (
+        f"order status is one of{NB}[Pending, Processing]"
+    )
+    assert in_words(Not(not_=OPEN), "en", opens_sentence=False) == (
+        f"not (order status is one of{NB}[Pending, Processing])"
+    )
+    assert in_words(Not(not_=OPEN), "en").startswith("Not (order status")
+    window = OrdersWithin(orders_within_minutes=10, at_least=5)
+    assert in_words(window, "en") == f"At least 5{NB}orders within 10{NB}minutes"
+    assert in_words(window, "en", opens_sentence=False).startswith("at least 5")
+
+
+@pytest.mark.parametrize(
+    ("fact", "inside"),
+    [
+        ("customer.vip", "VIP flag"),
+        ("skus", "SKUs"),
+        ("customer.id", "customer ID"),
+        ("amount_to_average", "amount ÷ average"),
+        ("customer.order_count", "customer's orders"),
+    ],
+)
+def test_acronyms_keep_their_capitals_inside_a_sentence(fact: str, inside: str) -> None:
+    assert in_words(FactTest(fact=fact, exists=True), "en", opens_sentence=False).startswith(
+        inside + " "
+    )
+
+
+def test_a_fact_no_label_names_keeps_its_rule_file_spelling_wherever_it_is() -> None:
+    # a fact the rule engine learnt after the label files were written
+    carrier = FactTest.model_construct(fact="shipping.carrier", eq="sf")
+
+    assert in_words(carrier, "en") == f"shipping.carrier is{NB}sf"
+    assert in_words(AllOf(all=[BIG, carrier]), "en").endswith(f" and shipping.carrier is{NB}sf")
+
+
+def test_chinese_reads_the_same_opening_a_sentence_or_inside_one() -> None:
+    either = AllOf(all=[AnyOf(any=[VIP, BIG]), OPEN])
+    expected = f"(有 VIP 标记 或 金额 ≥{NB}20,000) 且 订单状态 属于{NB}[待处理, 处理中]"
+
+    assert in_words(either, "zh-CN") == expected
+    assert in_words(either, "zh-CN", opens_sentence=False) == expected
+
+
+@pytest.mark.parametrize(
+    ("test", "en", "zh"),
+    [
+        (VIP, "VIP flag is set", "有 VIP 标记"),
+        (FactTest(fact="customer.vip", eq=False), "VIP flag is not set", "无 VIP 标记"),
+        (FactTest(fact="vip", ne=True), "VIP flag is not set", "无 VIP 标记"),
+        (FIRST, "Customer's first order", "是首单"),
+        (
+            FactTest(fact="customer.first_order", ne=True),
+            "Not the customer's first order",
+            "不是首单",
+        ),
+    ],
+)
+def test_a_yes_no_fact_reads_as_a_phrase_in_each_language(test: FactTest, en: str, zh: str) -> None:
+    assert (in_words(test, "en"), in_words(test, "zh-CN")) == (en, zh)
+
+
+def test_a_yes_no_phrase_inside_a_sentence_follows_the_sentence() -> None:
+    assert in_words(AllOf(all=[BIG, FIRST]), "en") == (
+        f"Order amount ≥{NB}20,000 and customer's first order"
+    )
+    assert in_words(AllOf(all=[BIG, FIRST]), "zh-CN") == f"金额 ≥{NB}20,000 且 是首单"
+
+
+def test_a_yes_no_fact_without_a_phrase_reads_yes_or_no_after_its_label() -> None:
+    # a yes/no test of a fact the label files give no phrase for
+    company = FactTest(fact="customer.company", eq=True)
+
+    assert in_words(company, "en") == "Company: yes"
+    assert in_words(AllOf(all=[BIG, company]), "en").endswith(" and company: yes")
+    assert in_words(FactTest(fact="customer.company", eq=False), "zh-CN") == "公司：否"
+
+
+@pytest.mark.parametrize("code", ["en", "zh-CN"])
+def test_every_yes_no_phrase_names_a_known_fact_and_says_both_answers(code: str) -> None:
+    phrases = label_file(code)["yes_no"]
+    assert {"true", "false"} <= set(phrases)
+    for fact, said in phrases["facts"].items():
+        assert fact in KNOWN_FACTS
+        assert set(said) == {"true", "false"}, fact
+    assert set(phrases["facts"]) == set(label_file("en")["yes_no"]["facts"])
+
+
+@pytest.mark.parametrize("code", ["en", "zh-CN"])
+def test_an_operator_and_its_value_share_a_no_break_space(code: str) -> None:
+    tests = [
+        BIG,
+        OPEN,
+        FactTest(fact="order_type", eq="return"),
+        FactTest(fact="orders_total", lte=1),
+        FactTest.model_validate({"fact": "status", "not_in": ["cancelled"]}),
+    ]
+    for test in tests:
+        words = in_words(test, code)
+        # the space before the value is the only one that may not break
+        value_at = words.rindex(NB) + 1
+        assert " " not in words[value_at - 2 : value_at], words
+        assert NB not in words[: value_at - 1], words
