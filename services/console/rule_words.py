@@ -3,6 +3,7 @@ order's "lasts while …"): facts and their values by their labels (``配送方�
 当日达]``), a yes/no fact as a phrase (``VIP flag is set``, ``是首单``), an operator and its value
 joined by a no-break space so ``≥`` never ends a line without its number."""
 
+import re
 from decimal import Decimal
 from typing import Any
 
@@ -41,21 +42,25 @@ _OPERATORS = {
         "exists": "exists",
     },
 }
-# a number keeps its unit and an operator its value on one line (the no-break spaces)
+# a number keeps its unit and an operator its value on one line
+NO_BREAK = "\N{NO-BREAK SPACE}"
 _JOIN = {
     "zh-CN": {
         "all": " 且 ",
         "any": " 或 ",
         "not": "并非 ",
-        "window": "{m}\N{NO-BREAK SPACE}分钟内至少\N{NO-BREAK SPACE}{n}\N{NO-BREAK SPACE}单",
+        "window": f"{{m}}{NO_BREAK}分钟内至少{NO_BREAK}{{n}}{NO_BREAK}单",
     },
     "en": {
         "all": " and ",
         "any": " or ",
         "not": "not ",
-        "window": "at least {n}\N{NO-BREAK SPACE}orders within {m}\N{NO-BREAK SPACE}minutes",
+        "window": f"at least {{n}}{NO_BREAK}orders within {{m}}{NO_BREAK}minutes",
     },
 }
+
+# a comparison in a reason template ("≥ 500,000"), whose number must not start a line of its own
+_COMPARED_NUMBER = re.compile(r"([≥≤<>]) (?=[\d{])")
 
 
 def fact_name(fact: str, lang: str) -> str:
@@ -80,14 +85,14 @@ def _value(fact: str, value: Any, lang: str) -> str:
 
 def reason_template(rule: Rule | CustomerRule, lang: str) -> str:
     """The rule's reason template in the language, each placeholder naming its fact in it
-    (``{配送方式} 配送 → 紧急``)."""
+    (``{配送方式} 配送 → 紧急``), a compared number kept beside its operator."""
     words: str = rule.reasons.get(lang, rule.reason)  # type: ignore[call-overload]
 
     def named(match: Any) -> str:
         fact = rule.tag_from if match.group(1) == "value" else match.group(1)
         return "{" + fact_name(fact or match.group(1), lang) + "}"
 
-    return grouped_numbers(PLACEHOLDER.sub(named, words))
+    return _COMPARED_NUMBER.sub(rf"\1{NO_BREAK}", grouped_numbers(PLACEHOLDER.sub(named, words)))
 
 
 def in_words(condition: Any, lang: str, *, opens_sentence: bool = True) -> str:
@@ -132,7 +137,7 @@ def _fact_test(test: FactTest, lang: str, opens_sentence: bool) -> str:
     for operator, word in operators.items():
         value = getattr(test, operator)
         if value is not None:
-            return f"{name} {word}\N{NO-BREAK SPACE}{_value(fact, value, lang)}"
+            return f"{name} {word}{NO_BREAK}{_value(fact, value, lang)}"
     return ""
 
 

@@ -4,9 +4,11 @@ language; an operator never ends a line without its value."""
 
 import pytest
 
-from services.console.rule_words import in_words
+from services.console.rule_words import in_words, reason_template
 from services.tagger.builtin_labels import label_file
 from services.tagger.rules.conditions import KNOWN_FACTS, AllOf, AnyOf, FactTest, Not, OrdersWithin
+from services.tagger.rules.schema import load_rules
+from services.tagger.settings import DEFAULT_RULES_FILE
 
 NB = "\N{NO-BREAK SPACE}"
 BIG = FactTest(fact="amount", gte=20000)
@@ -131,3 +133,14 @@ def test_an_operator_and_its_value_share_a_no_break_space(code: str) -> None:
         value_at = words.rindex(NB) + 1
         assert " " not in words[value_at - 2 : value_at], words
         assert NB not in words[: value_at - 1], words
+
+
+def test_a_reason_templates_compared_number_stays_beside_its_operator() -> None:
+    rules = {rule.id: rule for rule in load_rules(DEFAULT_RULES_FILE).rules}
+
+    assert reason_template(rules["customer.vip-by-spend"], "en").endswith(f"≥{NB}500,000 → VIP")
+    assert f"≥{NB}20,000" in reason_template(rules["risk.new-customer-large-order"], "zh-CN")
+    # other spaces break as before
+    assert reason_template(rules["priority.fast-shipping"], "en") == (
+        "{Shipping method} shipping → urgent"
+    )

@@ -81,7 +81,7 @@ def test_english_reason_templates_name_their_facts_in_words() -> None:
     by_id = {rule.id: rule for rule in [*rules.rules, *rules.customer_rules]}
 
     assert reason_template(by_id["customer.high-value"], "en") == (
-        "spend over 365 days {Spend in the last 365 days} > 100,000 → high-value customer"
+        f"spend over 365 days {{Spend in the last 365 days}} >{NB}100,000 → high-value customer"
     )
     assert reason_template(by_id["status"], "en") == "order status is {Order status}"
 
