@@ -43,6 +43,38 @@ async def shot(page: Page, name: str, tmp_path: Path, full_page: bool = True) ->
     assert path.stat().st_size > 10_000
 
 
+async def operators_apart_from_their_values(page: Page, cells: str) -> tuple[int, list[str]]:
+    """How many comparisons (``≥ 5,000``) the cells show, and the cells where one breaks
+    between its operator and its number (the operator ending a line, the number alone on the
+    next): the operator's and the number's first character on different lines."""
+    checked, broken = await page.evaluate(
+        r"""(selector) => {
+            let checked = 0;
+            const broken = [];
+            const top = (node, at) => {
+                const range = document.createRange();
+                range.setStart(node, at);
+                range.setEnd(node, at + 1);
+                return range.getBoundingClientRect().top;
+            };
+            for (const cell of document.querySelectorAll(selector)) {
+                const walker = document.createTreeWalker(cell, NodeFilter.SHOW_TEXT);
+                for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+                    for (const match of node.data.matchAll(/[≥≤<>]\s\d/g)) {
+                        checked += 1;
+                        if (Math.abs(top(node, match.index) - top(node, match.index + 2)) > 1) {
+                            broken.push(cell.textContent);
+                        }
+                    }
+                }
+            }
+            return [checked, broken];
+        }""",
+        cells,
+    )
+    return checked, broken
+
+
 async def signed_in(
     browser: Browser, url: str, name: str, lang: str = "zh-CN", timezone: str | None = None
 ) -> Page:
@@ -133,7 +165,18 @@ async def test_staff_find_explain_and_tag_orders_in_the_console(
         await expect(page.locator("#explain tr[data-rule='status'] td").nth(3)).to_have_text(
             "订单状态为" + {"pending": "待处理", "processed": "处理中"}.get(stored["status"], "?")
         )
+        # how long the tag lasts, the rule's condition inside the page's sentence
+        await expect(applied.locator(".meta")).to_contain_text(
+            "有效条件：订单状态 属于 [待处理, 处理中]"
+        )
         await shot(page, "order", tmp_path)
+        await page.click("#lang-switch")
+        await expect(applied.locator(".meta")).to_contain_text(
+            "lasts while order status is one of [Pending, Processing]"
+        )
+        await page.screenshot(path=tmp_path / "order-en.png", full_page=True)
+        await page.click("#lang-switch")
+        await expect(page.locator("html")).to_have_attribute("lang", "zh-CN")
 
         # batch-add a new custom tag to three selected orders
         custom = f"group-buy-{run_id}"
@@ -217,6 +260,11 @@ async def test_staff_find_explain_and_tag_orders_in_the_console(
         fast = page.locator("tr[data-rule='priority.fast-shipping']")
         await expect(fast).to_contain_text("{配送方式} 配送 → 紧急")
         await expect(fast).to_contain_text("配送方式 属于 [加急快递, 当日达]")
+        # a yes/no fact as a phrase
+        vip = page.locator("tr[data-rule='priority.vip-large-order']")
+        await expect(vip).to_contain_text("(有 VIP 标记 或 累计消费 ≥ 500,000) 且 金额 ≥ 5,000")
+        first_large = page.locator("tr[data-rule='risk.new-customer-large-order']")
+        await expect(first_large).to_contain_text("是首单 且 金额 ≥ 20,000")
         await shot(page, "rules", tmp_path)
 
         # switch the language, and back
@@ -224,15 +272,32 @@ async def test_staff_find_explain_and_tag_orders_in_the_console(
         await expect(page.locator("nav")).to_contain_text("Orders")
         await expect(page.locator("html")).to_have_attribute("lang", "en")
         await expect(page.locator("tr[data-rule='risk.velocity']")).to_contain_text(
-            "at least 5 orders within 10 minutes"
+            "At least 5 orders within 10 minutes"
         )
         # facts by their English labels, not the rule file's names
         await expect(fast).to_contain_text("Shipping method is one of [Express, Same day]")
         await expect(fast).to_contain_text("{Shipping method} shipping → urgent")
         await expect(page.locator("#rules")).not_to_contain_text("shipping.method")
+        # a cell's first word keeps its capital, the later labels read as in a sentence
+        await expect(vip).to_contain_text(
+            "(VIP flag is set or lifetime spend ≥ 500,000) and order amount ≥ 5,000"
+        )
+        await expect(first_large).to_contain_text(
+            "Customer's first order and order amount ≥ 20,000"
+        )
+        await expect(fast).to_contain_text("Order status is one of [Pending, Processing]")
         await shot(page, "rules-en", tmp_path)
-        await page.click("#lang-switch")
-        await expect(page.locator("html")).to_have_attribute("lang", "zh-CN")
+        # narrow, the conditions wrap, yet no operator ends a line without its number
+        for lang in ("en", "zh-CN"):
+            await page.set_viewport_size({"width": 640, "height": 800})
+            checked, broken = await operators_apart_from_their_values(page, "#rules td.wrap")
+            assert checked > 10, lang
+            assert broken == [], lang
+            await page.screenshot(path=tmp_path / f"rules-narrow-{lang}.png", full_page=True)
+            await page.set_viewport_size({"width": 1366, "height": 800})
+            if lang == "en":  # and back
+                await page.click("#lang-switch")
+                await expect(page.locator("html")).to_have_attribute("lang", "zh-CN")
         await browser.close()
 
 

@@ -140,6 +140,8 @@ async def test_admins_diff_activate_and_roll_back_and_viewers_only_look(
         await expect(page.locator("#rv-active")).to_have_attribute("data-version", active)
         await expect(rules_table).to_have_attribute("data-version", active)
         await expect(big_rule).to_contain_text("50,000")
+        # the rows the page drew from the table's JSON keep the value beside its operator
+        assert "≥\N{NO-BREAK SPACE}50,000" in (await big_rule.text_content() or "")
         await expect(page.locator("#rv-job")).not_to_have_attribute("data-job", first_job)
         await expect(page.locator("#rv-job")).to_have_attribute("data-status", "done")
         assert await eventually(lambda: _same(mongo_db, before), within=20)
@@ -149,6 +151,12 @@ async def test_admins_diff_activate_and_roll_back_and_viewers_only_look(
         await expect(page.locator("#rv-active")).to_contain_text(f"Active: {active}")
         await expect(big_rule).to_contain_text("Order amount ≥ 50,000")
         await expect(returning).to_contain_text("Total orders ≥ 2")
+        # a yes/no fact as a phrase; labels after a cell's first word in lower case
+        vip = page.locator("#rules tr[data-rule='priority.vip-large-order']")
+        await expect(vip).to_contain_text(
+            "(VIP flag is set or lifetime spend ≥ 500,000) and order amount ≥ 5,000"
+        )
+        await expect(vip).to_contain_text("Order status is one of [Pending, Processing]")
         # the kept diff, shown again in English from the version's row
         await row.locator("[data-action=show-diff]").click()
         await expect(page.locator("#rd-summary")).to_contain_text("Nothing was written")
