@@ -1,7 +1,7 @@
 """Rule conditions and reason templates in words, in the reader's language (the Rules page, an
 order's "lasts while …"): facts and their values by their labels (``配送方式 属于 [加急快递,
 当日达]``), a yes/no fact as a phrase (``VIP flag is set``, ``是首单``), an operator and its value
-joined by a no-break space so ``≥`` never ends a line without its number."""
+joined by no-break spaces so ``≥`` never ends a line without its number."""
 
 import re
 from decimal import Decimal
@@ -80,7 +80,9 @@ def _value(fact: str, value: Any, lang: str) -> str:
         # customer's reasons show it); an identifier's number as it is
         return threshold_text(fact, value)
     labels = reason_labels(lang)
-    return labels.value(fact, str(value)) if labels is not None else str(value)
+    label = labels.value(fact, str(value)) if labels is not None else str(value)
+    # a value's label on one line ("Same day"); a value without one (notes' words) as it is
+    return label.replace(" ", NO_BREAK) if label != str(value) else label
 
 
 def reason_template(rule: Rule | CustomerRule, lang: str) -> str:
@@ -137,7 +139,8 @@ def _fact_test(test: FactTest, lang: str, opens_sentence: bool) -> str:
     for operator, word in operators.items():
         value = getattr(test, operator)
         if value is not None:
-            return f"{name} {word}{NO_BREAK}{_value(fact, value, lang)}"
+            operator = word.replace(" ", NO_BREAK)  # "is one of" on one line
+            return f"{name} {operator}{NO_BREAK}{_value(fact, value, lang)}"
     return ""
 
 
