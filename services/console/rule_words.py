@@ -1,7 +1,7 @@
 """Rule conditions and reason templates in words, in the reader's language (the Rules page, an
 order's "lasts while …"): facts and their values by their labels (``配送方式 属于 [加急快递,
-当日达]``), a yes/no fact as a phrase (``VIP flag is set``, ``是首单``), an operator and its value
-joined by no-break spaces so ``≥`` never ends a line without its number."""
+当日达]``), a yes/no fact as a phrase (``VIP flag is set``, ``是首单``), an operator and its
+number joined by a no-break space so ``≥`` never ends a line without it."""
 
 import re
 from decimal import Decimal
@@ -140,7 +140,9 @@ def _fact_test(test: FactTest, lang: str, opens_sentence: bool) -> str:
         value = getattr(test, operator)
         if value is not None:
             operator = word.replace(" ", NO_BREAK)  # "is one of" on one line
-            return f"{name} {operator}{NO_BREAK}{_value(fact, value, lang)}"
+            # "≥ 20,000" on one line; a list may start a line of its own ("[Pending, …]")
+            gap = " " if isinstance(value, list | tuple) else NO_BREAK
+            return f"{name} {operator}{gap}{_value(fact, value, lang)}"
     return ""
 
 
