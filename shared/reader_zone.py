@@ -6,11 +6,12 @@ older links and API users send and which keeps its fixed meaning.
 The names come from the system's zone database or, where it has none (slim images), from the
 ``tzdata`` package, a dependency for that reason."""
 
+import functools
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
 from typing import Annotated
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from fastapi import Depends, Query
 
@@ -20,6 +21,9 @@ UTC_OFFSET = re.compile(r"[+-](0\d|1[0-4]):[0-5]\d")
 # an IANA key's shape (Area/Location, Etc/GMT+8, UTC): no dots, so never a path or a data file
 ZONE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+)*")
 ZONE_NAME_MAX = 64
+# files of the zone database that name no place: the server's own zone (``localtime``), and
+# links a MongoDB does not know
+NOT_A_PLACE = frozenset({"localtime", "posixrules", "Factory"})
 
 
 class NoSuchZone(ValueError):
@@ -62,8 +66,11 @@ class ReaderZone:
         return datetime.combine(day, time(), self.zone)
 
     def day_ends(self, day: date) -> datetime:
-        """The last millisecond of ``day`` where the reader is."""
-        return datetime.combine(day, time(23, 59, 59, 999_000), self.zone)
+        """The last millisecond of ``day`` where the reader is: the next day's first instant
+        less one, so an hour the clocks repeat before midnight (America/Santiago's 4 April)
+        belongs to the day, as MongoDB's ``$dateToString`` counts it."""
+        following = self.day_starts(day + timedelta(days=1)).astimezone(UTC)
+        return (following - timedelta(milliseconds=1)).astimezone(self.zone)
 
 
 def offset_text(offset: timedelta) -> str:
@@ -74,14 +81,23 @@ def offset_text(offset: timedelta) -> str:
     return f"{sign}{hours:02d}:{minutes:02d}"
 
 
+@functools.cache
+def known_zones() -> frozenset[str]:
+    """The zone names a reader may send: the zone database's places (read once, ~60 ms), not
+    its other files (``NOT_A_PLACE``), which MongoDB's date operators would refuse."""
+    return frozenset(available_timezones() - NOT_A_PLACE)
+
+
 def reader_zone(given: str) -> ReaderZone:
     """``+08:00`` (a fixed offset) or ``Asia/Shanghai`` (a zone name) as a ``ReaderZone``;
-    ``NoSuchZone`` saying what to send for anything else."""
+    ``NoSuchZone`` saying what to send for anything else. A link's unencoded ``+`` arrives
+    as a space (``?tz=+08:00``): read as the ``+`` it was, since no zone or offset has one."""
+    given = given.replace(" ", "+")
     if UTC_OFFSET.fullmatch(given):
         sign = -1 if given.startswith("-") else 1
         hours, minutes = given[1:].split(":")
         return ReaderZone(given, timezone(sign * timedelta(hours=int(hours), minutes=int(minutes))))
-    if len(given) <= ZONE_NAME_MAX and ZONE_NAME.fullmatch(given):
+    if len(given) <= ZONE_NAME_MAX and ZONE_NAME.fullmatch(given) and given in known_zones():
         try:
             return ReaderZone(given, ZoneInfo(given))
         except (ZoneInfoNotFoundError, ValueError, OSError):  # unknown, a folder, not a zone file

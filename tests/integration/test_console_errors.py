@@ -129,6 +129,25 @@ async def test_an_unknown_order_or_customer_is_a_404_page_in_the_readers_words(
         await browser.close()
 
 
+async def test_a_browser_zone_the_server_does_not_know_is_said_in_the_readers_words(
+    console_url: str,
+) -> None:
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = await signed_in(browser, console_url, "王小明")
+        # a browser naming a zone this server's database lacks (a newer one, a typo'd setting)
+        await page.add_init_script(
+            "const real = Intl.DateTimeFormat.prototype.resolvedOptions;"
+            "Intl.DateTimeFormat.prototype.resolvedOptions = function () {"
+            " return { ...real.call(this), timeZone: 'Mars/Olympus' }; };"
+        )
+        await page.goto(f"{console_url}/console/reports")
+        await expect(page.locator("#toast")).to_contain_text(
+            "无法识别时区「Mars/Olympus」，请检查电脑的时区设置，或联系管理员"
+        )
+        await browser.close()
+
+
 async def test_the_tags_page_and_an_order_say_what_is_refused_in_the_readers_words(
     console_url: str, mongo_db: AsyncDatabase[dict[str, Any]], tmp_path: Path
 ) -> None:

@@ -53,13 +53,15 @@ async def test_hostile_names_and_labels_in_the_charts_tooltips_stay_text(
         browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = await signed_in(browser, console_url, "viewer")
         await page.goto(f"{console_url}/console/reports")
-        for report in ("share", "top-customers"):
+        for report in ("share", "top-customers", "over-time", "rule-hits"):
             await expect(page.locator(f"#{report}")).not_to_have_attribute("data-rows", "0")
         await expect(page.locator("#top-customers tbody")).to_contain_text(HOSTILE_NAME)
         await expect(page.locator("#share tbody")).to_contain_text(HOSTILE_LABEL)
 
         assert HOSTILE_NAME in await tooltip_of(page, "top-customers")
-        assert HOSTILE_LABEL in await tooltip_of(page, "share")
+        # a tag's label: a bar's name (share), a line's (over time), a rule's tag (rule hits)
+        for report in ("share", "over-time", "rule-hits"):
+            assert HOSTILE_LABEL in await tooltip_of(page, report)
         # nor did the page build an element from them anywhere (axis labels are canvas text)
         assert await page.locator("img[src=x], img[src=y]").count() == 0
         assert await page.evaluate("window.__xss") is None

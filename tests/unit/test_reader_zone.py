@@ -5,13 +5,16 @@ times each at their own date's offset."""
 import importlib.util
 import io
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from openpyxl import load_workbook
+from pymongo.errors import OperationFailure
 
 from services.console.export import clock_name, xlsx_bytes, xlsx_header, xlsx_row
 from services.console.i18n import language
+from services.tagger.queries import OrderFilter
+from services.tagger.reports import Reports
 from shared.errors import InvalidInput
 from shared.reader_zone import NoSuchZone, reader_zone, reader_zone_param
 
@@ -72,11 +75,34 @@ def test_a_day_in_a_zone_starts_at_that_days_offset() -> None:
         "",
         "Asia/Shanghai\x00",
         "A" * 300,
+        "$created_at",  # never a field path in a pipeline's timezone
+        "localtime",  # the server's own zone: no place, and it would tell the reader it
+        "posixrules",
+        "Factory",
+        "posix/Europe/London",  # the database's other trees, which MongoDB does not hold
+        "right/UTC",
     ],
 )
 def test_anything_else_is_refused_saying_what_to_send(given: str) -> None:
     with pytest.raises(NoSuchZone, match=r"time zone name such as Asia/Shanghai .* UTC offset"):
         reader_zone(given)
+
+
+def test_a_links_unencoded_plus_read_as_a_space_is_read_as_the_plus_it_was() -> None:
+    assert reader_zone(" 08:00") == reader_zone("+08:00")
+    assert reader_zone("Etc/GMT 8").zone == reader_zone("Etc/GMT+8").zone
+
+
+def test_an_hour_the_clocks_repeat_before_midnight_belongs_to_its_day() -> None:
+    # America/Santiago, 4 April 2026: at midnight (-03:00) the clocks go back to 23:00 (-04:00)
+    santiago = reader_zone("America/Santiago")
+    ends = santiago.day_ends(date(2026, 4, 4))
+    starts = santiago.day_starts(date(2026, 4, 5))
+
+    assert (
+        ends.astimezone(UTC).isoformat(timespec="milliseconds") == "2026-04-05T03:59:59.999+00:00"
+    )
+    assert starts.astimezone(UTC) - ends.astimezone(UTC) == timedelta(milliseconds=1)
 
 
 def test_a_request_with_an_unknown_zone_is_refused_naming_tz() -> None:
@@ -136,3 +162,23 @@ def test_rows_of_one_offset_name_it_and_an_empty_export_names_todays() -> None:
     assert clock_name(london, [SUMMER, SUMMER]) == "UTC+01:00"
     assert clock_name(reader_zone("Asia/Shanghai"), []) == "UTC+08:00"
     assert clock_name(reader_zone("-00:00"), [SUMMER]) == "UTC-00:00"  # as sent, as before
+
+
+class _StoreWithoutTheZone:
+    """An ``orders`` collection whose server's zone database lacks the zone (an older MongoDB)."""
+
+    def __getitem__(self, _: str) -> "_StoreWithoutTheZone":
+        return self
+
+    async def aggregate(self, pipeline: list[dict[str, Any]]) -> Any:
+        raise OperationFailure("$dateToString unrecognized time zone identifier", code=40485)
+
+
+async def test_a_zone_the_store_does_not_know_is_the_readers_to_change_not_a_500() -> None:
+    reports = Reports(cast(Any, _StoreWithoutTheZone()))
+
+    with pytest.raises(InvalidInput) as refused:
+        await reports.tags_over_time(OrderFilter(), "day", "America/Ciudad_Juarez")
+
+    assert refused.value.field == "tz"
+    assert "America/Ciudad_Juarez" in refused.value.problem

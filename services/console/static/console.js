@@ -253,6 +253,7 @@ const OT = {
     [/now matches (\d+) orders/, (m) => ({ text: t("problem.count_changed", { n: m[1] }) })],
     [/^rules give the tag '(.+?)'/, (m) => ({ text: t("problem.rule_tag", { tag: OT.tagLabel(m[1]) }) })],
     [/is (?:still|already) moving/, () => ({ text: t("problem.tag_moving") })],
+    [/^'(.*?)' is neither a time zone name|does not know the time zone '(.*?)'/, (m) => ({ field: "tz", text: t("problem.tz", { zone: m[1] ?? m[2] }) })],
     [/^no order '(.+?)'/, (m) => ({ text: t("order.missing", { order: m[1] }) })],
     [/cursor/, () => ({ field: "cursor", text: t("problem.stale_page") })],
   ];
