@@ -4,7 +4,7 @@ import asyncio
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
-from datetime import UTC
+from datetime import UTC, timedelta
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -287,6 +287,13 @@ async def test_reports_match_independent_counts(
 ) -> None:
     async with tag_api(tagger_settings) as client:
         docs = await tagged_dataset(tagger_settings, mongo_db, run_id, count=250)
+        # every third order a month earlier, before New York's clocks went back (1 November):
+        # its days at -04:00, the others' at -05:00, so one offset for all cannot pass
+        for doc in docs[::3]:
+            doc["created_at"] -= timedelta(days=30)
+            await mongo_db["orders"].update_one(
+                {"order_no": doc["order_no"]}, {"$set": {"created_at": doc["created_at"]}}
+            )
         by_day = (await client.get("/reports/tags-over-time", params={"period": "day"})).json()
         # a day where the reader is: each order at its own date's offset there
         new_york = {"period": "day", "tz": "America/New_York"}
@@ -309,6 +316,15 @@ async def test_reports_match_independent_counts(
         for t in d["tag_names"]
     )
     assert {(r["period"], r["tag"]): r["orders"] for r in by_ny_day} == dict(expected_ny_day)
+    fixed_offsets = [
+        Counter(
+            ((d["created_at"].replace(tzinfo=UTC) + offset).strftime("%Y-%m-%d"), t)
+            for d in docs
+            for t in d["tag_names"]
+        )
+        for offset in (timedelta(hours=-4), timedelta(hours=-5))
+    ]
+    assert all(dict(expected_ny_day) != dict(fixed) for fixed in fixed_offsets)
     assert no_zone.status_code == 422
     assert [e["field"] for e in no_zone.json()["errors"]] == ["tz"]
     tag_counts = Counter(t for d in docs for t in d["tag_names"])
