@@ -234,20 +234,22 @@ def _customer_tags(
     request: Request, session: Session, catalog: dict[str, CatalogTag], held: set[str]
 ) -> list[str]:
     """The tags the person may put on a customer by hand, as the Tag API decides a
-    ``POST /customers/{id}/tags``: the catalog's stored, active ones (a tag the rules name
-    from the data, ``prefers:beauty``, only they set: 422) whose permissions let the person's
-    role add them (else 403), that no order rule gives and the customer does not hold
-    already (``held``). An order rule's tag says something of one order (urgent,
-    return-order, risk:velocity), or of its customer as of that order (vip): on a customer it
-    would not mean what it means on the orders."""
+    ``POST /customers/{id}/tags``: the catalog's stored, active ones, not one the rules name
+    from the data (``prefers:beauty``, labelled or not: only they set it, 422), whose
+    permissions let the person's role add them (else 403), that no order rule gives and the
+    customer does not hold already (``held``). An order rule's tag says something of one
+    order (urgent, return-order, risk:velocity), or of its customer as of that order (vip):
+    on a customer it would not mean what it means on the orders."""
     rules = tagger_of(request).rules.current
-    families = tagger_of(request).commands.families
+    commands = tagger_of(request).commands
+    families = commands.families
     role = session.role.value
     return [
         name
         for name, tag in sorted(catalog.items())
         if tag.active
         and name not in held
+        and not commands.named_by_rules(name)
         and not given_to_orders(name, rules)
         and not refusals((name,), (), role, catalog, families)
     ]

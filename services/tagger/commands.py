@@ -10,10 +10,11 @@ from typing import Any, NoReturn, Protocol
 
 from services.tagger.errors import Conflict, Gone, Invalid, NotFound
 from services.tagger.governance import Refusal, check_change, forbidden, refusals
-from services.tagger.manual import ManualChange, TagChangeRefused
+from services.tagger.manual import ManualChange, TagChangeRefused, named_by_rules
 from services.tagger.outcomes import EditResult
 from services.tagger.queries import OrderFilter
 from services.tagger.rule_tags import (
+    fact_prefixes,
     given_by_rules,
     given_to_customers,
     listed_catalog,
@@ -161,6 +162,12 @@ class TagCommands:
         """Whether only customer rules give the tag (``rule_tags.given_to_customers``)."""
         return given_to_customers(name, self._rules.current)
 
+    def named_by_rules(self, name: str) -> bool:
+        """Whether the rules name the tag from the data (``status:pending``, ``prefers:数码``):
+        only they set it, stored in the catalog or not (``manual.check_tags`` refuses it by
+        hand with the same function)."""
+        return named_by_rules(name, fact_prefixes(self._rules.current)) is not None
+
     async def listed_catalog(self, in_use: set[str]) -> dict[str, CatalogTag]:
         """The stored catalog and every tag the rules can set that it lacks (the values of a
         fact-named family in ``in_use``: tags some order or customer carries)."""
@@ -168,7 +175,8 @@ class TagCommands:
 
     async def catalog_listing(self, in_use: set[str]) -> tuple[dict[str, CatalogTag], set[str]]:
         """``listed_catalog``, and the names of the tags the catalog stores: only those may be
-        added by hand (``manual.check_tags``); the others only the rules set."""
+        added by hand (``manual.check_tags``), and of those not one the rules name from the
+        data (``named_by_rules``)."""
         stored = await self._store.catalog()
         return listed_catalog(stored, self._rules.current, in_use), set(stored)
 

@@ -38,27 +38,34 @@ def check_tags(
     allow_free_tags: bool,
     rule_prefixes: Iterable[str] = (),
 ) -> None:
-    """Refuse unknown or inactive tags unless free tags are allowed. A free tag is a name of
-    the person's own: never one in a namespace the rules name from the data (``status:``,
-    ``prefers:``: ``rule_tags.fact_prefixes``), which filters, segments and alerts read as
-    what the order or customer data says (the catalog may store one; then it is a catalog tag).
+    """Refuse unknown or inactive tags unless free tags are allowed, and every name in a
+    namespace the rules name from the data (``status:``, ``prefers:``:
+    ``rule_tags.fact_prefixes``), which filters, segments and alerts read as what the order or
+    customer data says: stored or not (labelling one on the Tags page stores it), free tags or
+    not, only the rules set it.
     """
     prefixes = tuple(rule_prefixes)
     for name in names:
+        prefix = named_by_rules(name, prefixes)
+        if prefix is not None:
+            raise TagChangeRefused(
+                f"tag {name!r} is one the rules name from the data (prefix {prefix!r}): "
+                "only they set it; a tag added by hand needs a name outside that prefix"
+            )
         entry = catalog.get(name)
         if entry is None and not allow_free_tags:
             raise TagChangeRefused(
                 f"tag {name!r} is not in the catalog (free tags are not allowed)"
             )
-        if entry is None:
-            prefix = next((p for p in prefixes if name.startswith(p)), None)
-            if prefix is not None:
-                raise TagChangeRefused(
-                    f"tag {name!r} is one the rules name from the data (prefix {prefix!r}): "
-                    "only they set it; a free tag needs a name outside that prefix"
-                )
         if entry is not None and not entry.active:
             raise TagChangeRefused(f"tag {name!r} is deactivated in the catalog")
+
+
+def named_by_rules(name: str, rule_prefixes: Iterable[str]) -> str | None:
+    """The prefix under which the rules name the tag from the data (``status:`` of
+    ``status:pending``), None for a name people may add by hand: the one place for that rule
+    (``check_tags``; ``GET /tags``'s ``named_by_rules``)."""
+    return next((prefix for prefix in rule_prefixes if name.startswith(prefix)), None)
 
 
 def apply_manual(

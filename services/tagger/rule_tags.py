@@ -52,7 +52,7 @@ def named_from(rules: RuleSet) -> list[NamedFrom]:
 
 def fact_prefixes(rules: RuleSet) -> list[str]:
     """The name prefixes of the tags rules name from facts (``status:``, ``prefers:``), sorted:
-    a person may not add an unstored tag under one by hand (``manual.check_tags``)."""
+    a person may not add a tag under one by hand, stored or not (``manual.check_tags``)."""
     return sorted({rule.prefix for rule in named_from(rules)})
 
 

@@ -224,3 +224,63 @@ async def test_by_default_no_free_entry_is_offered(console: Console, tmp_path: P
             "标签 call-back 不在标签库中，请管理员先创建"
         )
         await browser.close()
+
+
+async def test_a_tag_the_rules_name_stays_theirs_once_labelled(console: Console) -> None:
+    """Labelling status:pending or prefers:数码 on the Tags page stores it in the catalog: it
+    stays the rules' (named_by_rules), refused by hand by the Tag API and offered by no picker."""
+    async with console(False) as url, async_playwright() as playwright:
+        async with httpx.AsyncClient(
+            base_url=url, headers={API_KEY_HEADER: LOCAL_DEV_KEY}
+        ) as admin:
+            for name, zh, en in (
+                ("status:pending", "等待处理", "Awaiting"),
+                ("prefers:数码", "数码控", "Gadget fan"),
+            ):
+                labelled = await admin.patch(
+                    f"/tags/{name}",
+                    json={"labels": {"zh-CN": zh, "en": en}, "confirm_duplicate": True},
+                )
+                assert labelled.status_code == 200, labelled.text
+                assert labelled.json()["named_by_rules"] is True
+            listed = {t["name"]: t for t in (await admin.get("/tags?usage=false")).json()}
+            assert [
+                (listed[n]["in_catalog"], listed[n]["named_by_rules"])
+                for n in ("status:pending", "prefers:数码", "status:shipped", "urgent")
+            ] == [(True, True), (True, True), (False, True), (True, False)]
+
+            orders = (await admin.get("/orders", params={"limit": 1})).json()["orders"]
+            order_no = orders[0]["order_no"]
+            refused = await admin.post(
+                f"/orders/{order_no}/tags", json={"add": ["status:pending"], "reason": "x"}
+            )
+            assert refused.status_code == 422, refused.text
+            assert [e["field"] for e in refused.json()["errors"]] == ["add"]
+            assert "one the rules name from the data (prefix 'status:')" in refused.text
+            customers = (await admin.get("/customers", params={"limit": 1})).json()["customers"]
+            customer = customers[0]["customer_id"]
+            refused = await admin.post(f"/customers/{customer}/tags", json={"tag": "prefers:数码"})
+            assert refused.status_code == 422, refused.text
+            assert [e["field"] for e in refused.json()["errors"]] == ["tag"]
+
+        # an admin, who may add any catalog tag, is offered neither
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = await signed_in(browser, url, "王小明")
+        await open_order(page, url, order_no)
+        offered = await page.locator("#m-tag option").evaluate_all("os => os.map(o => o.value)")
+        assert "urgent" in offered
+        assert "status:pending" not in offered
+        await page.goto(f"{url}/console/")
+        await expect(page.locator("#bulk-tag option").nth(1)).to_be_attached()
+        offered = await page.locator("#bulk-tag option").evaluate_all("os => os.map(o => o.value)")
+        assert "urgent" in offered
+        assert "status:pending" not in offered
+        await page.goto(f"{url}/console/customers/{customer}")
+        await expect(page.locator("#m-tag option").nth(1)).to_be_attached()
+        offered = await page.locator("#m-tag option").evaluate_all("os => os.map(o => o.value)")
+        assert "prefers:数码" not in offered
+        # the Tags page words the labelled one as the rules' own, not who may add it
+        await page.goto(f"{url}/console/tags")
+        pending = page.locator("#catalog tr[data-tag='status:pending'] .perm")
+        await expect(pending).to_have_text("仅由规则设置（取自订单数据）")
+        await browser.close()

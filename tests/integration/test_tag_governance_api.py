@@ -255,7 +255,8 @@ async def test_a_rule_given_tag_named_from_a_fact_cannot_be_removed_by_hand(
 ) -> None:
     """``region:*``, ``category:*`` and ``status:*`` are not stored in the catalog; their
     family's permissions hold. The catalog lists them as not stored (the Tags page says the
-    rules alone set them, and the pickers do not offer them): adding one by hand is refused."""
+    rules alone set them, and the pickers do not offer them): adding one by hand is refused as
+    the rules' (``named_by_rules``)."""
     client, keys = api
     plain = f"{run_id}-PLAIN"
     names = (await client.get(f"/orders/{plain}")).json()["tag_names"]
@@ -263,10 +264,11 @@ async def test_a_rule_given_tag_named_from_a_fact_cannot_be_removed_by_hand(
     assert derived
     listed = {t["name"]: t for t in (await client.get("/tags", params={"usage": "false"})).json()}
     assert [listed[name]["in_catalog"] for name in derived] == [False] * len(derived)
-    assert listed["urgent"]["in_catalog"] is True
+    assert [listed[name]["named_by_rules"] for name in derived] == [True] * len(derived)
+    assert (listed["urgent"]["in_catalog"], listed["urgent"]["named_by_rules"]) == (True, False)
     refused = await client.post(f"/orders/{plain}/tags", json={"add": [derived[0]]})
     assert refused.status_code == 422, refused.text
-    assert "not in the catalog" in refused.text
+    assert "is one the rules name from the data" in refused.text
 
     answers = [
         await client.post(

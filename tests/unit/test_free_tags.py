@@ -8,7 +8,7 @@ import pytest
 from services.tagger.commands import TagCommands
 from services.tagger.errors import Invalid
 from services.tagger.governance import ChangeForbidden
-from services.tagger.manual import TagChangeRefused, check_tags
+from services.tagger.manual import TagChangeRefused, check_tags, named_by_rules
 from services.tagger.rule_tags import fact_prefixes
 from services.tagger.rules.book import RuleBook
 from services.tagger.settings import DEFAULT_RULES_FILE
@@ -28,8 +28,8 @@ def test_without_free_tags_only_the_catalogs_active_tags_may_be_added() -> None:
     check_tags(("vip",), CATALOG, False, PREFIXES)
     with pytest.raises(TagChangeRefused, match="'call-back' is not in the catalog"):
         check_tags(("call-back",), CATALOG, False, PREFIXES)
-    # unchanged: a tag only the rules name is refused as before, as not in the catalog
-    with pytest.raises(TagChangeRefused, match="'status:pending' is not in the catalog"):
+    # a tag only the rules name is refused as theirs, the clearer reason
+    with pytest.raises(TagChangeRefused, match=r"'status:pending' is one the rules name"):
         check_tags(("status:pending",), CATALOG, False, PREFIXES)
     with pytest.raises(TagChangeRefused, match="'old' is deactivated"):
         check_tags(("old",), CATALOG, False, PREFIXES)
@@ -43,9 +43,19 @@ def test_a_free_tag_is_any_name_outside_the_prefixes_the_rules_name_tags_under()
         check_tags(("prefers:beauty",), CATALOG, True, PREFIXES)
     with pytest.raises(TagChangeRefused, match="'old' is deactivated"):
         check_tags(("old",), CATALOG, True, PREFIXES)
-    # one the catalog stores (an admin labelled it) is a catalog tag, prefix or not
+
+
+def test_a_tag_the_rules_name_stays_theirs_once_the_catalog_stores_it() -> None:
+    """Labelling status:pending on the Tags page stores it (``commands._add_rule_tag``): a
+    cosmetic act, which must not let people set it by hand, free tags or not."""
     stored = {**CATALOG, "status:pending": catalog_tag("status:pending")}
-    check_tags(("status:pending",), stored, True, PREFIXES)
+    for allow_free_tags in (False, True):
+        with pytest.raises(TagChangeRefused, match=r"'status:pending' is one the rules name"):
+            check_tags(("vip", "status:pending"), stored, allow_free_tags, PREFIXES)
+    assert named_by_rules("status:pending", PREFIXES) == "status:"
+    assert named_by_rules("prefers:数码", PREFIXES) == "prefers:"
+    assert named_by_rules("vip", PREFIXES) is None
+    assert named_by_rules("statuses", PREFIXES) is None  # the prefix ends at its colon
 
 
 class CheckingEditing(FakeEditing):
@@ -61,7 +71,13 @@ class CheckingEditing(FakeEditing):
 
 
 def commands(allow_free_tags: bool) -> TagCommands:
-    catalog = InMemoryCatalog([catalog_tag("vip", family="customer"), catalog_tag("生日关怀")])
+    catalog = InMemoryCatalog(
+        [
+            catalog_tag("vip", family="customer"),
+            catalog_tag("生日关怀"),
+            catalog_tag("prefers:数码", family="prefers"),  # labelled on the Tags page
+        ]
+    )
     orders = InMemoryOrders({})
     editing = CheckingEditing(catalog, allow_free_tags)
     return TagCommands(editing, catalog, orders, orders, RuleBook(DEFAULT_RULES_FILE))
@@ -71,10 +87,13 @@ async def test_a_customer_tag_the_rules_name_from_the_data_is_refused_naming_the
     strict, free = commands(False), commands(True)
     await strict.check_customer_tag("生日关怀", "agent")
     for use_cases in (strict, free):
-        with pytest.raises(Invalid) as refused:
-            await use_cases.check_customer_tag("prefers:beauty", "admin")
-        assert refused.value.field == "tag"
-        assert "prefers:beauty" in refused.value.detail
+        for name in ("prefers:beauty", "prefers:数码"):  # stored (labelled) or not
+            with pytest.raises(Invalid) as refused:
+                await use_cases.check_customer_tag(name, "admin")
+            assert refused.value.field == "tag"
+            assert name in refused.value.detail
+            assert use_cases.named_by_rules(name)
+    assert not strict.named_by_rules("生日关怀")
     with pytest.raises(Invalid, match="not in the catalog"):
         await strict.check_customer_tag("call-back", "agent")
     await free.check_customer_tag("call-back", "agent")

@@ -99,9 +99,9 @@ const OT = {
     // every picker is over orders: a tag only customer rules give sits on no order; in the
     // order of the words people read (紧急 among the 'j's in Chinese, not after the 'v' of vip)
     const listed = [...(OT.catalog || [])].sort((a, b) => OT.tagLabel(a.name).localeCompare(OT.tagLabel(b.name), BOOT.lang));
-    // the batch bar adds or removes: a tag only the rules name from a fact (in_catalog false)
-    // is on orders only as the rules gave it, a catalog tag possibly by hand (the API decides)
-    const changeable = (tag) => OT.mayAdd(tag) || OT.mayRemove(tag.name, tag.in_catalog === false ? "rule" : "manual");
+    // the batch bar adds or removes: a tag the rules name from a fact (named_by_rules, stored
+    // or not) is on orders as the rules gave it, a catalog tag possibly by hand (the API decides)
+    const changeable = (tag) => OT.mayAdd(tag) || OT.mayRemove(tag.name, tag.named_by_rules ? "rule" : "manual");
     const offered = listed.filter((tag) => !((forAdding && !OT.mayAdd(tag)) || (forChanging && !changeable(tag)) || tag.on_customers || held.has(tag.name)));
     const texts = OT.tagOptions(offered.map((tag) => tag.name));
     for (const tag of offered) {
@@ -112,10 +112,11 @@ const OT = {
     if ([...select.options].some((o) => o.value === chosen)) select.value = chosen;
   },
   // whether the reader may add the catalog tag by hand, as the Tag API decides it: an active
-  // tag the catalog stores (not one only the rules name from a fact: status:pending), whose
-  // roles hold the reader's (admins always may)
+  // tag the catalog stores, not one the rules name from a fact (status:pending, labelled or
+  // not: GET /tags's named_by_rules, manual.check_tags), whose roles hold the reader's (admins
+  // always may)
   mayAdd(tag) {
-    return BOOT.canTag && tag.active && tag.in_catalog !== false && (BOOT.role === "admin" || tag.permissions.add.includes(BOOT.role));
+    return BOOT.canTag && tag.active && tag.in_catalog !== false && !tag.named_by_rules && (BOOT.role === "admin" || tag.permissions.add.includes(BOOT.role));
   },
   // whether the reader may remove the tag by hand, as the Tag API decides it: the catalog's
   // roles (admins always may), and a tag a rule gave only where the catalog lets people
@@ -135,13 +136,13 @@ const OT = {
   // ORDERTAG_TAGGER_ALLOW_FREE_TAGS is on and the reader may tag), null where it would take it:
   // the tag-name rule; a prefix only the rules name tags under (status:, prefers:;
   // manual.check_tags); a family its name names whose tags the reader's role may not add
-  // (governance.refusal). A name the catalog stores is a catalog tag: the API judges it.
+  // (governance.refusal). Another name the catalog stores is a catalog tag: the API judges it.
   freeTagProblem(name) {
     const free = BOOT.freeTags;
-    if ((OT.catalog || []).some((tag) => tag.name === name && tag.in_catalog !== false)) return null;
-    if (!new RegExp(free.pattern).test(name)) return OT.t("problem.of_field", { field: OT.t("field.tag_name"), problem: OT.t("problem.tag_name") });
     const prefix = free.rulePrefixes.find((p) => name.startsWith(p));
     if (prefix) return OT.t("problem.rules_name_it", { tag: name, prefix });
+    if ((OT.catalog || []).some((tag) => tag.name === name && tag.in_catalog !== false)) return null;
+    if (!new RegExp(free.pattern).test(name)) return OT.t("problem.of_field", { field: OT.t("field.tag_name"), problem: OT.t("problem.tag_name") });
     const colon = name.indexOf(":"), family = name.slice(0, colon);
     const allowed = colon > 0 && colon < name.length - 1 && Object.hasOwn(free.closedFamilies, family) ? free.closedFamilies[family] : null;
     if (allowed) return OT.t("problem.may_not_add", { tag: name, roles: allowed.map((r) => OT.t(`role.${r}`)).join(" / ") });

@@ -37,13 +37,15 @@ def shown(
     stored: set[str] | None = None,
 ) -> dict[str, Any]:
     """A catalog tag as the API answers it: its permissions resolved (own, family's, default),
-    and whether the catalog stores it (``stored``: the names it does; None: this one)."""
+    whether the catalog stores it (``stored``: the names it does; None: this one) and whether
+    only the rules set it."""
     permissions = permissions_of(tag.name, {**catalog, tag.name: tag}, commands.families)
     return {
         **tag.model_dump(),
         "permissions": permissions.model_dump(),
         "on_customers": commands.on_customers(tag.name),
         "in_catalog": stored is None or tag.name in stored,
+        "named_by_rules": commands.named_by_rules(tag.name),
     }
 
 

@@ -184,9 +184,15 @@ class CatalogTagOut(BaseModel):
     )
     in_catalog: bool = Field(
         True,
-        description="the catalog stores it, so people may add it by hand (as its permissions "
-        "say); false: a tag the rules name from a fact (status:pending), listed so it can be "
-        "labelled, which only the rules set",
+        description="the catalog stores it (an admin made it, or labelled a tag the rules "
+        "name); false: a tag the rules name from a fact (status:pending), listed so it can be "
+        "labelled",
+    )
+    named_by_rules: bool = Field(
+        False,
+        description="the rules name it from the data (a prefix such as status: or prefers:): "
+        "only they set it, so adding it by hand is refused (422) whether the catalog stores it "
+        "or not; removing it by hand follows its permissions (remove, remove_rule_given)",
     )
 
 
