@@ -4,10 +4,13 @@ catalog, on orders and on customers."""
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from services.tagger.commands import TagCommands
 from services.tagger.errors import Invalid
 from services.tagger.governance import ChangeForbidden
+from services.tagger.http.customers import CustomerTagIn
+from services.tagger.http.models import TagChangeIn
 from services.tagger.manual import TagChangeRefused, check_tags, named_by_rules
 from services.tagger.rule_tags import fact_prefixes
 from services.tagger.rules.book import RuleBook
@@ -100,3 +103,10 @@ async def test_a_customer_tag_the_rules_name_from_the_data_is_refused_naming_the
     # the catalog's permissions hold as on orders: the customer family is the managers'
     with pytest.raises(ChangeForbidden, match="'vip'"):
         await strict.check_customer_tag("vip", "agent")
+
+
+def test_a_customer_tag_is_read_as_an_orders_nfkc_first() -> None:
+    assert CustomerTagIn(tag="回访-ｃａｌｌ").tag == "回访-call"
+    assert TagChangeIn(add=["回访-ｃａｌｌ"]).add == ["回访-call"]
+    with pytest.raises(ValidationError):
+        CustomerTagIn(tag="Not A Tag")

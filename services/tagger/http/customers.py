@@ -24,6 +24,7 @@ from services.tagger.errors import NotFound
 from services.tagger.governance import role_of
 from services.tagger.http.deps import DATE_TIME, Commands, Editor, Reader, tagger_of
 from services.tagger.http.errors import responses
+from services.tagger.http.models import TagNameIn
 from services.tagger.manual import ManualChange
 from services.tagger.queries import AMOUNT_PATTERN, TagName
 from services.tagger.rules.schema import TAG_NAME, Language
@@ -129,7 +130,7 @@ class SizePoint(BaseModel):
 class CustomerTagIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    tag: str = Field(min_length=1, max_length=64, pattern=TAG_NAME)
+    tag: TagNameIn  # NFKC first, as an order's tag (回访-ｃａｌｌ is 回访-call)
     reason: str = Field(default="", max_length=300)
 
 
