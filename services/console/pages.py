@@ -88,7 +88,9 @@ def _render(
             "can_admin": Scope.ADMIN in scopes,
             "console_base": "",
             "alerts_url": settings_of(request).alerts_url,
-            "free_tags": free_tags is not None,
+            # the Tags page tells every reader free tags are allowed; the pages' checks
+            # (BOOT.freeTags) go to those who may tag
+            "free_tags": tagger_of(request).settings.tagger_allow_free_tags,
             "boot": json.dumps(
                 {
                     "lang": lang.code,
@@ -112,13 +114,16 @@ def _free_tags(request: Request, session: Session | None) -> dict[str, Any] | No
     """What the pages need where people may add tags the catalog does not store, as the Tag API
     judges one (``manual.check_tags``, ``governance.refusal``): the tag-name pattern, the
     prefixes only the rules name tags under, and each family whose tags (``risk:…``) the
-    person's role may not add, with the roles that may (the pickers show to those who may
-    tag). None: free tags are not allowed (``ORDERTAG_TAGGER_ALLOW_FREE_TAGS``)."""
+    person's role may not add, with the roles that may. None where free tags are not allowed
+    (``ORDERTAG_TAGGER_ALLOW_FREE_TAGS``) or the reader may not tag (no ``Scope.TAG``: a
+    viewer, or no session), who is offered nothing to add."""
     tagger = tagger_of(request)
-    if not tagger.settings.tagger_allow_free_tags:
+    if not tagger.settings.tagger_allow_free_tags or session is None:
+        return None
+    if Scope.TAG not in session.role.scopes:
         return None
     families = tagger.commands.families
-    role = session.role.value if session else "viewer"
+    role = session.role.value
     closed = {
         name: list(found.allowed)
         for name in families
