@@ -3,6 +3,7 @@ they are allowed, an agent types a tag the catalog does not store on an order an
 bar; where they are not (the default), no free entry is offered. ORDERTAG_UPDATE_SCREENSHOT=1
 refreshes docs/console/."""
 
+import re
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
@@ -77,6 +78,8 @@ async def test_with_free_tags_an_agent_adds_a_tag_the_catalog_does_not_store(
         await open_order(page, url, order_no)
         free, error = page.locator("#m-new"), page.locator("#m-error")
         await expect(free).to_have_attribute("placeholder", "或输入新标签名")
+        # its tooltip joins the field and the rule in the reader's punctuation (：)
+        await expect(free).to_have_attribute("title", re.compile("^标签名：只能使用小写字母"))
         await page.fill("#m-reason", "客户要求回电")  # a reason is required
 
         # refused before it is sent, in the agent's words: the name rule, a prefix only the
@@ -148,6 +151,7 @@ async def test_with_free_tags_an_agent_adds_a_tag_the_catalog_does_not_store(
         await page.goto(f"{url}/console/lang/en?next=/console/orders/{order_no}")
         await expect(page.locator("#applied li[data-tag='回访-call']")).to_be_visible()
         await expect(free).to_have_attribute("placeholder", "or a new tag name")
+        await expect(free).to_have_attribute("title", re.compile("^Tag name: use lowercase"))
         await page.fill("#m-reason", "call back")
         await free.fill("status:on-hold")
         await page.click("#m-add")
