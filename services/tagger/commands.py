@@ -173,12 +173,24 @@ class TagCommands:
         fact-named family in ``in_use``: tags some order or customer carries)."""
         return (await self.catalog_listing(in_use))[0]
 
-    async def catalog_listing(self, in_use: set[str]) -> tuple[dict[str, CatalogTag], set[str]]:
+    async def catalog_listing(
+        self, in_use: set[str], *, free_tags: bool = False
+    ) -> tuple[dict[str, CatalogTag], set[str]]:
         """``listed_catalog``, and the names of the tags the catalog stores: only those may be
         added by hand (``manual.check_tags``), and of those not one the rules name from the
-        data (``named_by_rules``)."""
+        data (``named_by_rules``). With ``free_tags`` (allowed), also each tag in use the
+        catalog does not store nor the rules name: a free tag, listed so that filters and
+        removals can pick it (its permissions are its name's family's, else the defaults)."""
         stored = await self._store.catalog()
-        return listed_catalog(stored, self._rules.current, in_use), set(stored)
+        listing = listed_catalog(stored, self._rules.current, in_use)
+        if free_tags:
+            free = {
+                name: CatalogTag(name=name)
+                for name in in_use
+                if name not in listing and not self.named_by_rules(name)
+            }
+            listing = dict(sorted({**listing, **free}.items()))
+        return listing, set(stored)
 
     async def catalog_tag(self, name: str) -> CatalogTag:
         """The tag; 404, or 410 naming where a rename or merge took it."""

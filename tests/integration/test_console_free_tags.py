@@ -177,18 +177,37 @@ async def test_with_free_tags_an_agent_adds_a_tag_the_catalog_does_not_store(
         await page.click("#bulk-add")
         await page.click("#confirm-ok")
         await expect(page.locator("#job-result")).to_have_text("完成：2 个订单已更改（共 2 个）")
-        assert await tagged_with(mongo_db, f"团购-{run_id}".lower()) == set(picked)
+        group_buy = f"团购-{run_id}".lower()
+        assert await tagged_with(mongo_db, group_buy) == set(picked)
         async with httpx.AsyncClient(
             base_url=url, headers={API_KEY_HEADER: LOCAL_DEV_KEY}
         ) as admin:
             catalog = (await admin.get("/tags", params={"usage": "false"})).json()
-        assert f"团购-{run_id}".lower() not in {t["name"] for t in catalog}
+        # no catalog tag made for it: listed as a free tag in use, stored nowhere
+        listed = next(t for t in catalog if t["name"] == group_buy)
+        assert (listed["in_catalog"], listed["named_by_rules"]) == (False, False)
+
+        # now in use, the filter and the batch bar offer it: removed in bulk by picking it
+        for picker in ("#f-tag", "#bulk-tag"):
+            await expect(page.locator(f"{picker} option[value='{group_buy}']")).to_be_attached()
+        await page.reload()
+        await page.select_option("#f-tag", group_buy)
+        await expect(page.locator("#orders tbody tr")).to_have_count(2)
+        await page.check("#select-page")
+        await page.select_option("#bulk-tag", group_buy)
+        await page.click("#bulk-remove")
+        await page.click("#confirm-ok")
+        await expect(page.locator("#job-result")).to_have_text("完成：2 个订单已更改（共 2 个）")
+        assert await tagged_with(mongo_db, group_buy) == set()
 
         # the Tags page: the rules' own tags say a free tag cannot take their name
         await page.goto(f"{url}/console/tags")
         await expect(page.locator("#free-tags-hint")).to_contain_text("已允许自由标签")
         pending = page.locator("#catalog tr[data-tag='status:pending'] .perm")
         await expect(pending).to_have_text("仅由规则根据数据设置，自由标签不能使用此名称")
+        # a free tag in use (回访-call, on the first order) is the pickers', not the catalog's
+        await expect(page.locator("#catalog tr[data-tag='回访-call']")).to_have_count(0)
+        assert "回访-call" in await page.evaluate("() => OT.catalog.map((t) => t.name)")
         await shot(page, "free-tags-tags-zh", tmp_path, full_page=False)
         await page.goto(f"{url}/console/lang/en?next=/console/tags")
         await expect(pending).to_have_text(

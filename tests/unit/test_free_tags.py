@@ -110,3 +110,15 @@ def test_a_customer_tag_is_read_as_an_orders_nfkc_first() -> None:
     assert TagChangeIn(add=["回访-ｃａｌｌ"]).add == ["回访-call"]
     with pytest.raises(ValidationError):
         CustomerTagIn(tag="Not A Tag")
+
+
+async def test_with_free_tags_the_listing_holds_the_free_tags_in_use() -> None:
+    """So the orders list's filter and the batch bar's removal can pick one (GET /tags)."""
+    in_use = {"回访-call", "status:pending", "product:sku-1", "生日关怀"}
+    listing, stored = await commands(True).catalog_listing(in_use, free_tags=True)
+    assert "回访-call" in listing
+    assert "回访-call" not in stored
+    assert "product:sku-1" not in listing  # the rules name it; one per product is never listed
+    assert list(listing) == sorted(listing)
+    plain, _ = await commands(True).catalog_listing(in_use)
+    assert "回访-call" not in plain

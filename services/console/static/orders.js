@@ -126,7 +126,14 @@
     if (OT.catalog.some((x) => x.name === name)) return;
     if (!BOOT.canAdmin) throw new Error(t("bulk.unknown_tag", { tag: name }));
     await api("/tags", { method: "POST", body: { name, colour: "#1677ff", description: t("bulk.created_here") } });
-    OT.catalog = null; await OT.loadCatalog(); OT.fillTagSelect($("bulk-tag"), { empty: t("bulk.choose_tag"), forChanging: true });
+    await reloadTags();
+  }
+  // the pickers afresh: a tag just made, or a free tag now in use (GET /tags lists those where
+  // free tags are allowed), is offered by the filter and the batch bar
+  async function reloadTags() {
+    OT.catalog = null; await OT.loadCatalog();
+    OT.fillTagSelect($("f-tag"), { empty: t("filter.any") });
+    OT.fillTagSelect($("bulk-tag"), { empty: t("bulk.choose_tag"), forChanging: true });
   }
   function ask(text) {
     const dialog = $("confirm");
@@ -175,6 +182,7 @@
         report(t("bulk.done", { n: result.changed, total: orderNos.length }) + (refused.length ? " " + t("bulk.refused", { n: refused.length, why }) : ""), refused.length > 0);
       }
       $("bulk-new").value = "";
+      if (BOOT.freeTags && typed && action === "add") await reloadTags();
       await load(); loadViews();
     } catch (e) {
       // a job that failed reports in its dialog; anything before the question, beside the bar

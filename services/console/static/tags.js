@@ -39,7 +39,8 @@
     $("usage-at").dataset.countedAt = counted || "";
     $("usage-at").textContent = counted ? t("tags.counted_at", { when: OT.when(counted) }) : "";
     const body = document.querySelector("#catalog tbody"); body.replaceChildren();
-    for (const tag of catalog) {
+    // free tags in use (stored nowhere, named by no rule) are listed for the pickers, not here
+    for (const tag of catalog.filter((t) => t.in_catalog !== false || t.named_by_rules)) {
       const tr = el("tr", { "data-tag": tag.name, class: tag.active ? "" : "muted" });
       tr.append(el("td", {}, OT.badge(tag.name), el("div", { class: "muted", text: tag.name })));
       tr.append(el("td", { text: OT.family(tag.family) }));

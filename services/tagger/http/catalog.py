@@ -4,13 +4,20 @@ merge (as jobs)."""
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, status
+from fastapi import APIRouter, Depends, Query, Request, status
 
 from services.tagger.commands import TagCommands
 from services.tagger.customers.segments import Segments
 from services.tagger.governance import permissions_of
 from services.tagger.http.customers import segments_of
-from services.tagger.http.deps import Admin, Commands, Queries, Reader, TagUsageDep
+from services.tagger.http.deps import (
+    Admin,
+    Commands,
+    Queries,
+    Reader,
+    TagUsageDep,
+    tagger_of,
+)
 from services.tagger.http.errors import responses
 from services.tagger.http.models import (
     CatalogTagIn,
@@ -51,6 +58,7 @@ def shown(
 
 @router.get("/tags", response_model=list[CatalogUsageOut])
 async def list_tags(
+    request: Request,
     key: Reader,
     queries: Queries,
     commands: Commands,
@@ -70,14 +78,18 @@ async def list_tags(
 ) -> Any:
     """The catalog with how many orders and how many customers carry each tag; with it every
     tag the rules can set (``status:*``, ``region:*``, and the values in use of families named
-    from data: ``category:*``, ``prefers:*``), so each can be named."""
+    from data: ``category:*``, ``prefers:*``), so each can be named; with free tags allowed,
+    the free tags in use too (``in_catalog`` and ``named_by_rules`` false)."""
+    free_tags = tagger_of(request).settings.tagger_allow_free_tags
     if not usage:
         in_use = {*await queries.tags_in_use(), *await segments.tags_in_use()}
-        catalog, stored = await commands.catalog_listing(in_use)
+        catalog, stored = await commands.catalog_listing(in_use, free_tags=free_tags)
         return [shown(tag, commands, catalog, stored) for tag in catalog.values()]
     counted = await tag_usage.get(fresh=fresh)
     carried = counted.value
-    catalog, stored = await commands.catalog_listing({*carried.orders, *carried.customers})
+    catalog, stored = await commands.catalog_listing(
+        {*carried.orders, *carried.customers}, free_tags=free_tags
+    )
     return [
         {
             **shown(tag, commands, catalog, stored),

@@ -185,8 +185,9 @@ class CatalogTagOut(BaseModel):
     in_catalog: bool = Field(
         True,
         description="the catalog stores it (an admin made it, or labelled a tag the rules "
-        "name); false: a tag the rules name from a fact (status:pending), listed so it can be "
-        "labelled",
+        "name); false: a tag the rules name from a fact (status:pending, named_by_rules), "
+        "listed so it can be labelled, or, with free tags allowed, a free tag in use "
+        "(named_by_rules false), listed so filters and removals can pick it",
     )
     named_by_rules: bool = Field(
         False,
