@@ -89,7 +89,7 @@ def _render(
             "console_base": "",
             "alerts_url": settings_of(request).alerts_url,
             # the Tags page tells every reader free tags are allowed; the pages' checks
-            # (BOOT.freeTags) go to those who may tag
+            # (BOOT.freeTags, BOOT.rulePrefixes) go to those who may tag
             "free_tags": tagger_of(request).settings.tagger_allow_free_tags,
             "boot": json.dumps(
                 {
@@ -102,6 +102,7 @@ def _render(
                     "canTag": Scope.TAG in scopes,
                     "canAdmin": Scope.ADMIN in scopes,
                     "freeTags": free_tags,
+                    "rulePrefixes": _rule_prefixes(request, session),
                 },
                 ensure_ascii=False,
             ).replace("</", "<\\/"),
@@ -112,9 +113,9 @@ def _render(
 
 def _free_tags(request: Request, session: Session | None) -> dict[str, Any] | None:
     """What the pages need where people may add tags the catalog does not store, as the Tag API
-    judges one (``manual.check_tags``, ``governance.refusal``): the tag-name pattern, the
-    prefixes only the rules name tags under, and each family whose tags (``risk:…``) the
-    person's role may not add, with the roles that may. None where free tags are not allowed
+    judges one (``manual.check_tags``, ``governance.refusal``): the tag-name pattern and each
+    family whose tags (``risk:…``) the person's role may not add, with the roles that may (the
+    rules' prefixes: ``_rule_prefixes``, in either case). None where free tags are not allowed
     (``ORDERTAG_TAGGER_ALLOW_FREE_TAGS``) or the reader may not tag (no ``Scope.TAG``: a
     viewer, or no session), who is offered nothing to add."""
     tagger = tagger_of(request)
@@ -129,11 +130,17 @@ def _free_tags(request: Request, session: Session | None) -> dict[str, Any] | No
         for name in families
         if (found := refusal(f"{name}:x", "add", role, {}, families)) is not None
     }
-    return {
-        "pattern": TAG_NAME,
-        "rulePrefixes": fact_prefixes(tagger.rules.current),
-        "closedFamilies": closed,
-    }
+    return {"pattern": TAG_NAME, "closedFamilies": closed}
+
+
+def _rule_prefixes(request: Request, session: Session | None) -> list[str] | None:
+    """The prefixes only the rules name tags under (``status:``, ``category:``), which the Tag
+    API refuses by hand free tags or not (``manual.check_tags``): the pages check a typed name
+    against them before anything is sent, so the batch bar makes no catalog tag for a name it
+    may not add. None for a reader who may not tag (no ``Scope.TAG``)."""
+    if session is None or Scope.TAG not in session.role.scopes:
+        return None
+    return fact_prefixes(tagger_of(request).rules.current)
 
 
 @router.get("/")

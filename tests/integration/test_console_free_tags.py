@@ -246,6 +246,30 @@ async def test_by_default_no_free_entry_is_offered(console: Console, tmp_path: P
         await expect(page.locator("#bulk-error")).to_have_text(
             "标签 call-back 不在标签库中，请管理员先创建"
         )
+
+        # an admin's new name the rules name (category:xyz) is refused in the Tag API's words
+        # before it is made a catalog tag: the catalog is left as it was
+        async with httpx.AsyncClient(
+            base_url=url, headers={API_KEY_HEADER: LOCAL_DEV_KEY}
+        ) as admin_api:
+
+            async def catalog() -> list[str]:
+                listed = (await admin_api.get("/tags", params={"usage": "false"})).json()
+                return sorted(t["name"] for t in listed if t["in_catalog"])
+
+            before = await catalog()
+            page = await signed_in(browser, url, "王小明")
+            assert "category:" in await page.evaluate("() => OT.boot.rulePrefixes")
+            await page.locator("#orders tbody input[type=checkbox]").first.check()
+            await page.fill("#bulk-new", "category:xyz")
+            await page.click("#bulk-add")
+            await expect(page.locator("#bulk-error")).to_have_text(
+                "「category:xyz」是规则根据数据命名的标签（category:…），只能由规则设置；请换一个名称"
+            )
+            await expect(page.locator("#bulk-new")).to_have_attribute("aria-invalid", "true")
+            await expect(page.locator("#confirm")).not_to_be_visible()
+            assert await catalog() == before
+            assert "category:xyz" not in before
         await browser.close()
 
 

@@ -4,7 +4,7 @@ person may add a tag outside the catalog, and which names the Tag API would refu
 from types import SimpleNamespace
 from typing import Any
 
-from services.console.pages import _free_tags
+from services.console.pages import _free_tags, _rule_prefixes
 from services.console.sessions import Session
 from services.console.users import Role
 from services.tagger.rules.book import RuleBook
@@ -42,10 +42,16 @@ def test_the_console_learns_free_tags_where_they_are_allowed_and_what_the_role_m
     agent = _free_tags(console_request(True), session(Role.AGENT))
     manager = _free_tags(console_request(True), session(Role.MANAGER))
 
-    assert agent == {
-        "pattern": TAG_NAME,
-        "rulePrefixes": ["category:", "prefers:", "product:", "region:", "status:"],
-        "closedFamilies": {"customer": ["manager", "admin"]},
-    }
+    assert agent == {"pattern": TAG_NAME, "closedFamilies": {"customer": ["manager", "admin"]}}
     assert manager is not None
     assert manager["closedFamilies"] == {}
+
+
+def test_the_rules_prefixes_go_to_whoever_may_tag_free_tags_or_not() -> None:
+    """The batch bar checks a typed name against them before it makes a catalog tag."""
+    prefixes = ["category:", "prefers:", "product:", "region:", "status:"]
+    for allowed in (False, True):
+        for role in (Role.AGENT, Role.ADMIN):
+            assert _rule_prefixes(console_request(allowed), session(role)) == prefixes
+        assert _rule_prefixes(console_request(allowed), session(Role.VIEWER)) is None
+        assert _rule_prefixes(console_request(allowed), None) is None

@@ -132,15 +132,22 @@ const OT = {
   },
   // a typed tag name as the Tag API reads it: NFKC (full-width ｖｉｐ is vip), no spaces around
   tagName(text) { return (text || "").normalize("NFKC").trim(); },
+  // why the Tag API refuses a name by hand, free tags or not, in its words: a prefix only the
+  // rules name tags under (status:, category:; BOOT.rulePrefixes, set where the reader may
+  // tag; manual.check_tags), stored in the catalog or not. null where none applies
+  rulesNameIt(name) {
+    const prefix = (BOOT.rulePrefixes || []).find((p) => name.startsWith(p));
+    return prefix ? OT.t("problem.rules_name_it", { tag: name, prefix }) : null;
+  },
   // why the Tag API would refuse a typed name as a free tag (BOOT.freeTags: set only where
   // ORDERTAG_TAGGER_ALLOW_FREE_TAGS is on and the reader may tag), null where it would take it:
-  // the tag-name rule; a prefix only the rules name tags under (status:, prefers:;
-  // manual.check_tags); a family its name names whose tags the reader's role may not add
-  // (governance.refusal). Another name the catalog stores is a catalog tag: the API judges it.
+  // a prefix only the rules name tags under (OT.rulesNameIt); the tag-name rule; a family its
+  // name names whose tags the reader's role may not add (governance.refusal). Another name
+  // the catalog stores is a catalog tag: the API judges it.
   freeTagProblem(name) {
     const free = BOOT.freeTags;
-    const prefix = free.rulePrefixes.find((p) => name.startsWith(p));
-    if (prefix) return OT.t("problem.rules_name_it", { tag: name, prefix });
+    const ruled = OT.rulesNameIt(name);
+    if (ruled) return ruled;
     if ((OT.catalog || []).some((tag) => tag.name === name && tag.in_catalog !== false)) return null;
     if (!new RegExp(free.pattern).test(name)) return OT.t("problem.of_field", { field: OT.t("field.tag_name"), problem: OT.t("problem.tag_name") });
     const colon = name.indexOf(":"), family = name.slice(0, colon);

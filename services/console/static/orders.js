@@ -156,7 +156,9 @@
     OT.clearProblems($("bulk-error"), $("bulkbar"));
     // nothing is picked until someone picks: never a tag by default on thousands of orders
     if (!name) { OT.showProblems($("bulk-error"), new Error(t("bulk.pick_tag"))); $("bulk-tag").focus(); return; }
-    const problem = BOOT.freeTags && typed && action === "add" ? OT.freeTagProblem(typed) : null;
+    // a typed name the Tag API would refuse, before anything is sent: without free tags, one
+    // the rules name (category:xyz) is not first made a catalog tag the add is then refused
+    const problem = typed && action === "add" ? (BOOT.freeTags ? OT.freeTagProblem(typed) : OT.rulesNameIt(OT.tagName(typed))) : null;
     if (problem) { OT.showProblems($("bulk-error"), OT.nameProblem(problem), $("bulkbar")); $("bulk-new").focus(); return; }
     const change = action === "add" ? { add: [name], remove: [] } : { add: [], remove: [name] };
     try {
