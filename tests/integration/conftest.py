@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from pymongo.asynchronous.database import AsyncDatabase
 from redis.asyncio import Redis
 
+from services.console.users import Role, UserStore
 from services.ingest.app import create_app as create_ingest
 from services.ingest.settings import IngestSettings
 from services.tagger.app import create_app as create_tagger
@@ -23,8 +24,9 @@ from shared.events import OrderCreated, OrderUpdated, StatusChanged, order_event
 from shared.kafka import ensure_topics, make_broker
 from shared.settings import Settings
 from tests.conftest import eventually
-from tests.generated import Expected
-from tests.integration.servers import MongoServer
+from tests.generated import Expected, order_stream
+from tests.integration.console_browser import PASSWORD
+from tests.integration.servers import MongoServer, served_app
 
 
 @pytest.fixture
@@ -163,3 +165,22 @@ async def mongo_server(tmp_path: Path) -> AsyncIterator[MongoServer]:
         yield server
     finally:
         await server.stop()
+
+
+@pytest.fixture
+async def console_url(
+    tagger_settings: TaggerSettings, mongo_db: AsyncDatabase[dict[str, Any]], run_id: str
+) -> AsyncIterator[str]:
+    """The console (the tagger's HTTP process) over 120 orders of 15 customers, tagged; 王小明
+    (an admin) and viewer sign in with ``PASSWORD``. The customer pages' tests have their own."""
+    users = UserStore(mongo_db)
+    await users.ensure_indexes()
+    await users.create("王小明", Role.ADMIN, PASSWORD)
+    await users.create("viewer", Role.VIEWER, PASSWORD)
+    events, _ = order_stream(120, customers=15, seed=8, prefix=run_id)
+    await publish_events(tagger_settings, events)
+    app = create_tagger(tagger_settings)
+    async with served_app(app) as url:
+        created = sum(isinstance(e, OrderCreated) for e in events)
+        await wait_for_orders(mongo_db, created, len(events), within=90)
+        yield url

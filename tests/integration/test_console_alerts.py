@@ -1,8 +1,10 @@
-"""An order's alerts, on its console page and its customer's, give their causes as the support
-page does, in the reader's language, its routing rule's why included: "紧急 · 警告（VIP 或高价值
-客户的紧急订单（金额较小））：加急快递配送 → 紧急", not the English the alert stores for the
-channels. The notifier raises them on its default routing file from what the tagger tagged, on
-the real stack; Debian's Chromium reads the pages."""
+"""The console and the notifier's alerts, on the real stack with Debian's Chromium reading the
+pages. An order's alerts, on its console page and its customer's, give their causes as the
+support page does, in the reader's language, its routing rule's why included: "紧急 · 警告（VIP
+或高价值客户的紧急订单（金额较小））：加急快递配送 → 紧急", not the English the alert stores for
+the channels; the notifier raises them on its default routing file from what the tagger tagged.
+And the alerts page joins the console: one sign-in, links back to the console's order pages, a
+claim recorded under the signed-in name, and a viewer's session refused."""
 
 from pathlib import Path
 from typing import Any
@@ -17,11 +19,11 @@ from services.notifier.settings import DEFAULT_ROUTING_FILE, NotifierSettings
 from services.tagger.settings import TaggerSettings
 from shared.events import AlertKind, Severity
 from tests.conftest import eventually
+from tests.integration.console_browser import shot, signed_in, tagged_with
 from tests.integration.servers import served_app
-from tests.integration.test_console_browser import console_url, shot, signed_in
+from tests.integration.test_notifier import publish_tagged, routing_file, tagged_event
 from tests.integration.test_support_page import CHROMIUM, CHROMIUM_ARGS
 
-__all__ = ["console_url"]  # the console's fixture: 120 orders of 15 customers, tagged
 pytestmark = pytest.mark.integration
 LEVELS = {
     "zh-CN": {"info": "提示", "warning": "警告", "critical": "严重"},
@@ -89,4 +91,61 @@ async def test_an_orders_alerts_give_their_causes_in_the_readers_words_on_both_p
             await page.goto(f"{console_url}/console/customers/{alert['customer_id']}")
             why = page.locator(f"#alerts li[data-alert='{alert['alert_id']}'] .why")
             await expect(why).to_contain_text(cause_line(cause, reason, lang))
+        await browser.close()
+
+
+async def test_the_alerts_page_joins_the_console_with_its_sign_in_and_order_links(
+    console_url: str,
+    tagger_settings: TaggerSettings,
+    mongo_db: AsyncDatabase[dict[str, Any]],
+    run_id: str,
+    tmp_path: Path,
+) -> None:
+    notifier_settings = NotifierSettings(
+        **tagger_settings.model_dump(exclude={"tagger_port"}),
+        notifier_group_id=f"alerts-page-{run_id}",
+        notifier_routing_file=routing_file(tmp_path, [], []),
+        notifier_console_url=console_url,
+    )
+    order_no = sorted(await tagged_with(mongo_db, "urgent"))[0]
+    async with (
+        served_app(notifier_app(notifier_settings)) as alerts_url,
+        async_playwright() as playwright,
+    ):
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = await signed_in(browser, console_url, "王小明")  # one sign-in, at the console
+        await page.goto(f"{alerts_url}/")
+        await expect(page).to_have_url(f"{alerts_url}/")  # no second sign-in
+        await expect(page.locator("nav [aria-current=page]")).to_have_text("告警")
+        await expect(page.locator("nav a").first).to_have_attribute(
+            "href", f"{console_url}/console/"
+        )
+        await expect(page.locator("#status")).to_have_text("实时", timeout=10_000)
+
+        await publish_tagged(notifier_settings, [tagged_event(order_no, ["urgent", "vip"], "vip")])
+        row = page.locator(f"tr[data-id='{order_no}:support']")
+        await expect(row).to_be_visible(timeout=15_000)
+        await expect(row).to_contain_text("严重")
+        await expect(row.locator(".tag").first).to_have_text("紧急")  # the catalog's label
+        link = row.locator("a", has_text=order_no)
+        await expect(link).to_have_attribute("href", f"{console_url}/console/orders/{order_no}")
+
+        await row.locator("button", has_text="认领").click()
+        await expect(row).to_contain_text("王小明 已认领")  # the signed-in person, recorded
+        stored = await mongo_db["alerts"].find_one({"alert_id": f"{order_no}:support"})
+        assert stored is not None
+        assert stored["claimed_by"] == "王小明"
+        await row.click()
+        await expect(page.locator("#detail")).to_contain_text(order_no)
+        await page.evaluate("window.scrollTo(0, 0)")  # the picture opens on the page's top
+        assert await page.evaluate("window.scrollY") == 0
+        await shot(page, "alerts", tmp_path, full_page=False)
+
+        await link.click()  # the order number opens the console's order detail
+        await expect(page).to_have_url(f"{console_url}/console/orders/{order_no}")
+
+        # a viewer's console session does not open the alerts page
+        viewer = await signed_in(browser, console_url, "viewer")
+        await viewer.goto(f"{alerts_url}/")
+        await expect(viewer).to_have_url(f"{alerts_url}/login")
         await browser.close()

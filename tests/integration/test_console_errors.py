@@ -12,16 +12,9 @@ from playwright.async_api import Dialog, async_playwright, expect
 from pymongo.asynchronous.database import AsyncDatabase
 
 from services.console.users import Role, UserStore
-from tests.integration.test_console_browser import (
-    PASSWORD,
-    console_url,
-    shot,
-    signed_in,
-    tagged_with,
-)
+from tests.integration.console_browser import PASSWORD, shot, signed_in, tagged_with
 from tests.integration.test_support_page import CHROMIUM, CHROMIUM_ARGS
 
-__all__ = ["console_url"]  # the console's fixture: 120 orders of 15 customers, tagged
 pytestmark = pytest.mark.integration
 
 AMOUNT = "请输入金额，如 1200.50（不能为负数，最多两位小数）"
@@ -206,7 +199,7 @@ async def test_the_tags_page_and_an_order_say_what_is_refused_in_the_readers_wor
         await expect(agent.locator("#applied li[data-tag='vip'] button")).to_have_count(0)
         await expect(agent.locator("#applied li[data-tag='urgent'] button")).to_have_text("移除")
         # nor its add: the picker offers what the agent may add (a managers' tag typed into
-        # the batch bar is refused in words: test_console_browser)
+        # the batch bar is refused in words: test_console_tags_page)
         await expect(agent.locator("#m-tag option").nth(1)).to_be_attached()
         offered = await agent.locator("#m-tag option").evaluate_all("os => os.map(o => o.value)")
         assert not {"vip", "big-customer", "high-value"} & set(offered), offered

@@ -20,8 +20,8 @@ from services.console.settings import ConsoleSettings
 from services.tagger.app import create_app
 from services.tagger.settings import TaggerSettings
 from tests.integration.conftest import api_client
+from tests.integration.console_browser import shot
 from tests.integration.servers import served_app
-from tests.integration.test_console_browser import shot
 from tests.integration.test_support_page import CHROMIUM, CHROMIUM_ARGS
 
 pytestmark = [

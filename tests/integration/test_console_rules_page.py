@@ -19,8 +19,8 @@ from shared.events import OrderCreated
 from tests.conftest import eventually
 from tests.generated import order_stream
 from tests.integration.conftest import publish_events, wait_for_orders
+from tests.integration.console_browser import PASSWORD, shot, signed_in
 from tests.integration.servers import served_app
-from tests.integration.test_console_browser import PASSWORD, shot, signed_in
 from tests.integration.test_support_page import CHROMIUM, CHROMIUM_ARGS
 
 pytestmark = pytest.mark.integration

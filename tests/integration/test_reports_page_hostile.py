@@ -8,11 +8,10 @@ import pytest
 from playwright.async_api import Page, async_playwright, expect
 from pymongo.asynchronous.database import AsyncDatabase
 
-from tests.integration.test_console_browser import console_url, signed_in
+from tests.integration.console_browser import signed_in
 from tests.integration.test_support_page import CHROMIUM, CHROMIUM_ARGS
 
 pytestmark = pytest.mark.integration
-__all__ = ["console_url"]  # the fixture, shared with the console's other browser tests
 
 HOSTILE_NAME = "<img src=x onerror=window.__xss=1>欧阳"
 HOSTILE_LABEL = "<img src=y onerror=window.__xss=2>急"
