@@ -16,7 +16,7 @@ from services.tagger.settings import TaggerSettings
 from shared.exports import BOM
 from tests.integration.conftest import api_client
 from tests.integration.servers import MongoServer, RedisServer
-from tests.integration.test_tag_api import matches, tag_api, tagged_dataset
+from tests.integration.tagged_orders import matches, tag_api, tagged_dataset
 from tests.integration.test_tag_api_outage import api_settings, servers  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.integration
