@@ -68,7 +68,10 @@ class ReaderZone:
     def day_ends(self, day: date) -> datetime:
         """The last millisecond of ``day`` where the reader is: the next day's first instant
         less one, so an hour the clocks repeat before midnight (America/Santiago's 4 April)
-        belongs to the day, as MongoDB's ``$dateToString`` counts it."""
+        belongs to the day, as MongoDB's ``$dateToString`` counts it. The calendar's last day
+        has no next one: its clock's last millisecond."""
+        if day == date.max:
+            return datetime.combine(day, time(23, 59, 59, 999_000), self.zone)
         following = self.day_starts(day + timedelta(days=1)).astimezone(UTC)
         return (following - timedelta(milliseconds=1)).astimezone(self.zone)
 

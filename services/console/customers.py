@@ -107,7 +107,9 @@ async def customers_page(
     reader = _reader(tz)
     for key in ("last_order_from", "last_order_to"):
         if key in raw and len(raw[key]) == 10:
-            with contextlib.suppress(ValueError):  # else refused by the filter, as typed
+            # else refused by the filter, as typed (a day past what a time holds: 9999-12-31
+            # west of UTC is in year 10000 there)
+            with contextlib.suppress(ValueError, OverflowError):
                 day = date.fromisoformat(raw[key])
                 start = key.endswith("from")
                 edge = reader.day_starts(day) if start else reader.day_ends(day)

@@ -4,12 +4,13 @@ lists. Pure."""
 import base64
 import json
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     BeforeValidator,
@@ -54,9 +55,22 @@ Amount = Annotated[
     Field(ge=0, max_digits=16, decimal_places=2),
     WithJsonSchema({"type": "string", "pattern": AMOUNT_PATTERN, "examples": ["1200.50"]}),
 ]
+
+
+def _storable(value: datetime) -> datetime:
+    """A moment MongoDB can hold: in UTC within the years 1 to 9999 (9999-12-31T23:00-05:00 is
+    in year 10000 there, which no BSON date encodes: a 422 naming the field, not a 500)."""
+    try:
+        value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("give a valid date-time within the years 1 to 9999 in UTC") from None
+    return value
+
+
 Instant = Annotated[
     AwareDatetime,
     BeforeValidator(_instant_text),
+    AfterValidator(_storable),
     WithJsonSchema({"type": "string", "format": "date-time"}),
 ]
 

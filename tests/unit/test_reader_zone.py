@@ -9,6 +9,7 @@ from typing import Any, cast
 
 import pytest
 from openpyxl import load_workbook
+from pydantic import ValidationError
 from pymongo.errors import OperationFailure
 
 from services.console.export import clock_name, xlsx_bytes, xlsx_header, xlsx_row
@@ -105,6 +106,12 @@ def test_an_hour_the_clocks_repeat_before_midnight_belongs_to_its_day() -> None:
     assert starts.astimezone(UTC) - ends.astimezone(UTC) == timedelta(milliseconds=1)
 
 
+def test_the_calendars_last_day_ends_at_its_last_millisecond() -> None:
+    for given in ("Europe/London", "+08:00", "-05:00"):
+        ends = reader_zone(given).day_ends(date.max)
+        assert ends.replace(tzinfo=None) == datetime(9999, 12, 31, 23, 59, 59, 999_000)  # noqa: DTZ001
+
+
 def test_a_request_with_an_unknown_zone_is_refused_naming_tz() -> None:
     with pytest.raises(InvalidInput) as refused:
         reader_zone_param("Mars/Olympus")
@@ -182,3 +189,14 @@ async def test_a_zone_the_store_does_not_know_is_the_readers_to_change_not_a_500
 
     assert refused.value.field == "tz"
     assert "America/Ciudad_Juarez" in refused.value.problem
+
+
+@pytest.mark.parametrize("field", ["created_from", "created_to"])
+def test_a_moment_past_year_9999_in_utc_is_refused_naming_its_field(field: str) -> None:
+    with pytest.raises(ValidationError) as refused:
+        OrderFilter.model_validate({field: "9999-12-31T23:59:59-05:00"})
+
+    [error] = refused.value.errors()
+    assert error["loc"] == (field,)
+    assert "within the years 1 to 9999 in UTC" in error["msg"]
+    assert OrderFilter.model_validate({field: "9999-12-31T23:59:59+08:00"})  # still in 9999
