@@ -166,7 +166,12 @@ class TagCommands:
         """Whether the rules name the tag from the data (``status:pending``, ``prefers:数码``):
         only they set it, stored in the catalog or not (``manual.check_tags`` refuses it by
         hand with the same function)."""
-        return named_by_rules(name, fact_prefixes(self._rules.current)) is not None
+        return named_by_rules(name, self.fact_prefixes()) is not None
+
+    def fact_prefixes(self) -> tuple[str, ...]:
+        """The prefixes the rules name tags under (``rule_tags.fact_prefixes``): computed once
+        per request by callers that judge many names (``name.startswith(prefixes)``)."""
+        return tuple(fact_prefixes(self._rules.current))
 
     async def listed_catalog(self, in_use: set[str]) -> dict[str, CatalogTag]:
         """The stored catalog and every tag the rules can set that it lacks (the values of a
@@ -259,7 +264,8 @@ class TagCommands:
         self, name: str, new_name: str, who: str, *, confirm_duplicate: bool = False
     ) -> JobStarted:
         """The catalog entry gets the new name at once; a job rewrites every order carrying the
-        old one."""
+        old one. 422 naming ``new_name`` where the rules name it (``_refuse_rules_name``)."""
+        self._refuse_rules_name("new_name", new_name)
         entry = await self._movable(name)
         if await self._store.catalog_tag(new_name) is not None:
             raise Conflict(f"tag {new_name!r} exists: merge into it instead")
@@ -272,13 +278,27 @@ class TagCommands:
         return await self._move("rename", name, new_name, who)
 
     async def merge_tag(self, name: str, into: str, who: str) -> JobStarted:
-        """``name`` leaves the catalog at once; a job makes its orders carry ``into`` instead."""
+        """``name`` leaves the catalog at once; a job makes its orders carry ``into`` instead.
+        422 naming ``into`` where the rules name it (``_refuse_rules_name``)."""
+        self._refuse_rules_name("into", into)
         await self._movable(name)
         if into == name:
             raise Conflict(f"tag {name!r} cannot be merged into itself")
         if await self._store.catalog_tag(into) is None:
             raise Conflict(f"no tag {into!r} in the catalog to merge into: create it first")
         return await self._move("merge", name, into, who)
+
+    def _refuse_rules_name(self, field: str, name: str) -> None:
+        """A rename or merge would put ``name`` on orders by hand (the job's change): refused
+        where the rules name it from the data (``status:pending``), stored in the catalog
+        (labelled) or not, as ``manual.check_tags`` refuses it on an order."""
+        prefix = named_by_rules(name, self.fact_prefixes())
+        if prefix is not None:
+            raise Invalid(
+                field,
+                f"tag {name!r} is one the rules name from the data (prefix {prefix!r}): "
+                "only they set it; rename or merge into a name outside that prefix",
+            )
 
     async def _movable(self, name: str) -> CatalogTag:
         entry = await self._store.catalog_tag(name)

@@ -109,6 +109,26 @@ async def test_merge_and_rename_refusals(parts: Parts) -> None:
     assert set(catalog.tags) == {"vip", "gift", "urgent"}
 
 
+async def test_a_rename_or_merge_into_a_tag_the_rules_name_is_refused_naming_the_field(
+    parts: Parts,
+) -> None:
+    """The job would put the tag on orders by hand: refused as an order's change is, labelled
+    (stored) or not."""
+    commands, catalog, orders, _ = parts
+    await commands.update_tag("status:pending", {"labels": {"zh-CN": "待处理"}})
+    assert "status:pending" in catalog.tags
+
+    with pytest.raises(Invalid, match=r"'status:pending' is one the rules name") as merged:
+        await commands.merge_tag("gift", "status:pending", "ana")
+    with pytest.raises(Invalid, match=r"prefix 'category:'") as renamed:
+        await commands.rename_tag("gift", "category:x", "ana")
+
+    assert (merged.value.field, renamed.value.field) == ("into", "new_name")
+    assert orders.jobs == []
+    assert {"gift", "status:pending"} <= set(catalog.tags)
+    assert "category:x" not in catalog.tags
+
+
 async def test_catalog_edits(parts: Parts) -> None:
     commands, _, _, _ = parts
     with pytest.raises(Conflict, match="exists"):

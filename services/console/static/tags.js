@@ -30,7 +30,9 @@
   const roles = (list) => [...new Set([...list, "admin"])].map((r) => t(`role.${r}`)).join(" / ");
 
   const RULES = JSON.parse(document.getElementById("rule-tags").textContent);
-  const byRules = (name) => RULES.tags.includes(name) || RULES.prefixes.some((p) => p && name.startsWith(p));
+  // named by the rules from the data (status:pending): no person's change may put it on orders
+  const namedByRules = (name) => RULES.prefixes.some((p) => p && name.startsWith(p));
+  const byRules = (name) => RULES.tags.includes(name) || namedByRules(name);
 
   // fresh: count the orders and customers now (the Tag API keeps its counts for a while)
   async function draw(fresh = false) {
@@ -92,6 +94,7 @@
       const li = el("li", { "data-pair": `${a}|${b}` }, OT.badge(a), el("span", { text: " ≈ " }), OT.badge(b), el("div", { class: "muted", text: pair.why }));
       if (BOOT.canAdmin) for (const [from, into] of [[a, b], [b, a]]) {
         if (byRules(from)) continue;  // the rules give it: merging it away is refused
+        if (namedByRules(into)) continue;  // the rules alone set it: merging into it is refused
         li.append(el("button", { class: "btn small", type: "button", text: t("tags.merge_into", { from: OT.tagLabel(from), to: OT.tagLabel(into) }), onclick: () => act(async () => {
           if (!confirm(t("tags.merge_into", { from, to: into }) + "?")) return;
           await runJob(await api(`/tags/${encodeURIComponent(from)}/merge`, { method: "POST", body: { into } }), t("tags.merging", { from, to: into }));
