@@ -3,8 +3,9 @@
 
 import asyncio
 import contextlib
+import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, NoReturn, Protocol
 
@@ -21,7 +22,7 @@ from services.tagger.rule_tags import (
     settable_tags,
 )
 from services.tagger.rules.book import RuleBook
-from services.tagger.rules.schema import CatalogTag, Family
+from services.tagger.rules.schema import TAG_NAME, CatalogTag, Family, RuleSet
 from services.tagger.store import TagExists
 from services.tagger.tag_names import LikelyDuplicates, likely_duplicates, near_duplicates
 
@@ -179,21 +180,23 @@ class TagCommands:
         return (await self.catalog_listing(in_use))[0]
 
     async def catalog_listing(
-        self, in_use: set[str], *, free_tags: bool = False
+        self, in_use: set[str], *, free_from: Iterable[str] = ()
     ) -> tuple[dict[str, CatalogTag], set[str]]:
         """``listed_catalog``, and the names of the tags the catalog stores: only those may be
         added by hand (``manual.check_tags``), and of those not one the rules name from the
-        data (``named_by_rules``). With ``free_tags`` (allowed), also each tag in use the
-        catalog does not store nor the rules name: a free tag, listed so that filters and
-        removals can pick it (its permissions are its name's family's, else the defaults)."""
+        data (``named_by_rules``). With free tags allowed, ``free_from`` holds the tags orders
+        carry (every picker is over orders): each the catalog does not store nor the rules
+        give is listed as a free tag, so that filters and removals can pick it (its
+        permissions are its name's family's, else the defaults)."""
         stored = await self._store.catalog()
-        listing = listed_catalog(stored, self._rules.current, in_use)
-        if free_tags:
-            free = {
-                name: CatalogTag(name=name)
-                for name in in_use
-                if name not in listing and not self.named_by_rules(name)
-            }
+        rules = self._rules.current
+        listing = listed_catalog(stored, rules, in_use)
+        free = {
+            name: CatalogTag(name=name)
+            for name in free_from
+            if name not in listing and _is_free_tag(name, rules)
+        }
+        if free:
             listing = dict(sorted({**listing, **free}.items()))
         return listing, set(stored)
 
@@ -333,3 +336,11 @@ class TagCommands:
         # finishing would delete a tag of that name created meanwhile.
         await self._store.remove_catalog_tag(old)
         return JobStarted(job_id, count)
+
+
+def _is_free_tag(name: str, rules: RuleSet) -> bool:
+    """Whether a tag in use the catalog does not store is a person's: one no rule gives (a
+    rule version activated since the catalog was seeded gives tags it does not store yet),
+    with a name the catalog could hold (a rule names tags from data, ``category:café``, or
+    did under a prefix a newer version dropped)."""
+    return not given_by_rules(name, rules) and re.fullmatch(TAG_NAME, name) is not None

@@ -73,7 +73,7 @@ class CheckingEditing(FakeEditing):
         check_tags(change.add, self._tags.tags, self._allow, PREFIXES)
 
 
-def commands(allow_free_tags: bool) -> TagCommands:
+def commands(allow_free_tags: bool, rules: RuleBook | None = None) -> TagCommands:
     catalog = InMemoryCatalog(
         [
             catalog_tag("vip", family="customer"),
@@ -83,7 +83,7 @@ def commands(allow_free_tags: bool) -> TagCommands:
     )
     orders = InMemoryOrders({})
     editing = CheckingEditing(catalog, allow_free_tags)
-    return TagCommands(editing, catalog, orders, orders, RuleBook(DEFAULT_RULES_FILE))
+    return TagCommands(editing, catalog, orders, orders, rules or RuleBook(DEFAULT_RULES_FILE))
 
 
 async def test_a_customer_tag_the_rules_name_from_the_data_is_refused_naming_the_field() -> None:
@@ -112,13 +112,43 @@ def test_a_customer_tag_is_read_as_an_orders_nfkc_first() -> None:
         CustomerTagIn(tag="Not A Tag")
 
 
-async def test_with_free_tags_the_listing_holds_the_free_tags_in_use() -> None:
+async def test_with_free_tags_the_listing_holds_the_free_tags_orders_carry() -> None:
     """So the orders list's filter and the batch bar's removal can pick one (GET /tags)."""
-    in_use = {"回访-call", "status:pending", "product:sku-1", "生日关怀"}
-    listing, stored = await commands(True).catalog_listing(in_use, free_tags=True)
+    in_use = {"回访-call", "status:pending", "product:sku-1", "生日关怀", "vip-only-on-customers"}
+    on_orders = in_use - {"vip-only-on-customers"}
+    listing, stored = await commands(True).catalog_listing(in_use, free_from=on_orders)
     assert "回访-call" in listing
     assert "回访-call" not in stored
     assert "product:sku-1" not in listing  # the rules name it; one per product is never listed
+    # every picker is over orders: a free tag only customers carry would find or set nothing
+    assert "vip-only-on-customers" not in listing
     assert list(listing) == sorted(listing)
     plain, _ = await commands(True).catalog_listing(in_use)
     assert "回访-call" not in plain
+
+
+async def test_a_tag_the_rules_give_is_not_listed_as_free_before_the_catalog_stores_it() -> None:
+    """A rule version activated at runtime gives a fixed tag the catalog stores only once
+    seeded again: listed as a free tag, it would be offered for removal as a person's."""
+    on_orders = {"urgent", "early-adopter", "回访-call"}  # the default rules give the first two
+    listing, stored = await commands(True).catalog_listing(on_orders, free_from=on_orders)
+    assert not {"urgent", "early-adopter"} & (set(listing) | stored)
+    assert "回访-call" in listing
+
+
+async def test_a_name_in_use_the_catalog_could_not_hold_is_not_listed() -> None:
+    """A rule named it from the data (``category:café``) under a prefix no active rule uses:
+    a CatalogTag of it would fail validation and GET /tags answer 500 on every page."""
+    book = RuleBook(DEFAULT_RULES_FILE)
+    book.current = book.current.model_copy(
+        update={"rules": [r for r in book.current.rules if r.tag_prefix != "category:"]}
+    )
+    use_cases = commands(True, book)
+    assert "category:" not in use_cases.fact_prefixes()
+
+    listing, _ = await use_cases.catalog_listing(
+        {"category:café", "回访-call"}, free_from={"category:café", "回访-call"}
+    )
+
+    assert "category:café" not in listing
+    assert "回访-call" in listing

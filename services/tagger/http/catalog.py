@@ -79,16 +79,19 @@ async def list_tags(
     """The catalog with how many orders and how many customers carry each tag; with it every
     tag the rules can set (``status:*``, ``region:*``, and the values in use of families named
     from data: ``category:*``, ``prefers:*``), so each can be named; with free tags allowed,
-    the free tags in use too (``in_catalog`` and ``named_by_rules`` false)."""
+    the free tags orders carry too (``in_catalog`` and ``named_by_rules`` false)."""
     free_tags = tagger_of(request).settings.tagger_allow_free_tags
     if not usage:
-        in_use = {*await queries.tags_in_use(), *await segments.tags_in_use()}
-        catalog, stored = await commands.catalog_listing(in_use, free_tags=free_tags)
+        on_orders = await queries.tags_in_use()
+        in_use = {*on_orders, *await segments.tags_in_use()}
+        catalog, stored = await commands.catalog_listing(
+            in_use, free_from=on_orders if free_tags else ()
+        )
         return [shown(tag, commands, catalog, stored) for tag in catalog.values()]
     counted = await tag_usage.get(fresh=fresh)
     carried = counted.value
     catalog, stored = await commands.catalog_listing(
-        {*carried.orders, *carried.customers}, free_tags=free_tags
+        {*carried.orders, *carried.customers}, free_from=carried.orders if free_tags else ()
     )
     return [
         {
