@@ -42,17 +42,20 @@ def shown(
     commands: TagCommands,
     catalog: dict[str, CatalogTag],
     stored: set[str] | None = None,
+    prefixes: tuple[str, ...] | None = None,
 ) -> dict[str, Any]:
     """A catalog tag as the API answers it: its permissions resolved (own, family's, default),
     whether the catalog stores it (``stored``: the names it does; None: this one) and whether
-    only the rules set it."""
-    permissions = permissions_of(tag.name, {**catalog, tag.name: tag}, commands.families)
+    only the rules set it (``prefixes``: ``commands.fact_prefixes()``, once per listing)."""
+    with_tag = catalog if tag.name in catalog else {**catalog, tag.name: tag}
+    permissions = permissions_of(tag.name, with_tag, commands.families)
+    prefixes = commands.fact_prefixes() if prefixes is None else prefixes
     return {
         **tag.model_dump(),
         "permissions": permissions.model_dump(),
         "on_customers": commands.on_customers(tag.name),
         "in_catalog": stored is None or tag.name in stored,
-        "named_by_rules": commands.named_by_rules(tag.name),
+        "named_by_rules": tag.name.startswith(prefixes),
     }
 
 
@@ -81,13 +84,14 @@ async def list_tags(
     from data: ``category:*``, ``prefers:*``), so each can be named; with free tags allowed,
     the free tags orders carry too (``in_catalog`` and ``named_by_rules`` false)."""
     free_tags = tagger_of(request).settings.tagger_allow_free_tags
+    prefixes = commands.fact_prefixes()
     if not usage:
         on_orders = await queries.tags_in_use()
         in_use = {*on_orders, *await segments.tags_in_use()}
         catalog, stored = await commands.catalog_listing(
             in_use, free_from=on_orders if free_tags else ()
         )
-        return [shown(tag, commands, catalog, stored) for tag in catalog.values()]
+        return [shown(tag, commands, catalog, stored, prefixes) for tag in catalog.values()]
     counted = await tag_usage.get(fresh=fresh)
     carried = counted.value
     catalog, stored = await commands.catalog_listing(
@@ -95,7 +99,7 @@ async def list_tags(
     )
     return [
         {
-            **shown(tag, commands, catalog, stored),
+            **shown(tag, commands, catalog, stored, prefixes),
             "orders": carried.orders.get(name, 0),
             "customers": carried.customers.get(name, 0),
             "counted_at": counted.counted_at,
