@@ -75,6 +75,9 @@ def _render(
     lang = _lang(request)
     scopes = session.role.scopes if session else set()
     free_tags = _free_tags(request, session)
+    # the Tags page tells every reader free tags are allowed; the pages' checks
+    # (BOOT.freeTags, BOOT.rulePrefixes) go to those who may tag
+    free_tags_allowed = tagger_of(request).settings.tagger_allow_free_tags
     return templates.TemplateResponse(
         request,
         template,
@@ -88,9 +91,7 @@ def _render(
             "can_admin": Scope.ADMIN in scopes,
             "console_base": "",
             "alerts_url": settings_of(request).alerts_url,
-            # the Tags page tells every reader free tags are allowed; the pages' checks
-            # (BOOT.freeTags, BOOT.rulePrefixes) go to those who may tag
-            "free_tags": tagger_of(request).settings.tagger_allow_free_tags,
+            "free_tags": free_tags_allowed,
             "boot": json.dumps(
                 {
                     "lang": lang.code,
@@ -101,6 +102,7 @@ def _render(
                     "csrf": session.csrf if session else None,
                     "canTag": Scope.TAG in scopes,
                     "canAdmin": Scope.ADMIN in scopes,
+                    "freeTagsAllowed": free_tags_allowed,
                     "freeTags": free_tags,
                     "rulePrefixes": _rule_prefixes(request, session),
                 },

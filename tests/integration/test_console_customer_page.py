@@ -77,7 +77,7 @@ async def test_customer_tags_count_on_customers_and_amounts_read_alike_on_every_
         # a tag the catalog does not store is not added by hand
         shipped = page.locator("#catalog tr[data-tag='status:shipped'] .perm")
         await expect(shipped).to_have_text(
-            "仅由规则设置（取自订单数据）"
+            "仅由规则设置（取自订单或客户数据）"
         )  # not stored: not by hand
         await shot(page, "tags-usage", tmp_path)
 

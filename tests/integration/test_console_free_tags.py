@@ -28,6 +28,7 @@ from tests.integration.test_support_page import CHROMIUM, CHROMIUM_ARGS
 
 pytestmark = pytest.mark.integration
 AGENT = "客服小李"
+VIEWER = "访客小赵"
 Console = Callable[[bool], AbstractAsyncContextManager[str]]
 
 
@@ -43,6 +44,7 @@ def console(
         await users.ensure_indexes()
         await users.create("王小明", Role.ADMIN, PASSWORD)
         await users.create(AGENT, Role.AGENT, PASSWORD)
+        await users.create(VIEWER, Role.VIEWER, PASSWORD)
         events, _ = order_stream(30, customers=6, seed=3, prefix=run_id)
         await publish_events(tagger_settings, events)
         settings = tagger_settings.model_copy(update={"tagger_allow_free_tags": allow_free_tags})
@@ -190,7 +192,13 @@ async def test_with_free_tags_an_agent_adds_a_tag_the_catalog_does_not_store(
         # now in use, the filter and the batch bar offer it: removed in bulk by picking it
         for picker in ("#f-tag", "#bulk-tag"):
             await expect(page.locator(f"{picker} option[value='{group_buy}']")).to_be_attached()
-        await page.reload()
+        # and the order page's picker, as the Tag API takes it (an order without it yet)
+        other = await page.locator("#orders tbody tr").nth(3).get_attribute("data-order")
+        assert other is not None
+        assert other not in picked
+        await open_order(page, url, other)
+        await expect(page.locator(f"#m-tag option[value='{group_buy}']")).to_be_attached()
+        await page.goto(f"{url}/console/")
         await page.select_option("#f-tag", group_buy)
         await expect(page.locator("#orders tbody tr")).to_have_count(2)
         await page.check("#select-page")
@@ -205,6 +213,16 @@ async def test_with_free_tags_an_agent_adds_a_tag_the_catalog_does_not_store(
         await expect(page.locator("#free-tags-hint")).to_contain_text("已允许自由标签")
         pending = page.locator("#catalog tr[data-tag='status:pending'] .perm")
         await expect(pending).to_have_text("仅由规则根据数据设置，自由标签不能使用此名称")
+        # a viewer reads the same words: the setting, not the reader's role, words them
+        viewer = await signed_in(browser, url, VIEWER)
+        assert await viewer.evaluate("() => [OT.boot.freeTagsAllowed, OT.boot.freeTags]") == [
+            True,
+            None,
+        ]
+        await viewer.goto(f"{url}/console/tags")
+        await expect(viewer.locator("#catalog tr[data-tag='status:pending'] .perm")).to_have_text(
+            "仅由规则根据数据设置，自由标签不能使用此名称"
+        )
         # a free tag in use (回访-call, on the first order) is the pickers', not the catalog's
         await expect(page.locator("#catalog tr[data-tag='回访-call']")).to_have_count(0)
         assert "回访-call" in await page.evaluate("() => OT.catalog.map((t) => t.name)")
@@ -222,7 +240,10 @@ async def test_by_default_no_free_entry_is_offered(console: Console, tmp_path: P
         browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         for who in ("王小明", AGENT):
             page = await signed_in(browser, url, who)
-            assert await page.evaluate("() => OT.boot.freeTags") is None
+            assert await page.evaluate("() => [OT.boot.freeTagsAllowed, OT.boot.freeTags]") == [
+                False,
+                None,
+            ]
             order_no = await first_order(page)
             await open_order(page, url, order_no)
             await expect(page.locator("#m-new")).to_have_count(0)
@@ -230,7 +251,7 @@ async def test_by_default_no_free_entry_is_offered(console: Console, tmp_path: P
             await page.goto(f"{url}/console/tags")
             await expect(page.locator("#free-tags-hint")).to_have_count(0)
             pending = page.locator("#catalog tr[data-tag='status:pending'] .perm")
-            await expect(pending).to_have_text("仅由规则设置（取自订单数据）")
+            await expect(pending).to_have_text("仅由规则设置（取自订单或客户数据）")
         # as before: a new name typed into the batch bar is a catalog tag an admin must make
         await page.goto(f"{url}/console/")
         # the batch bar offers the agent what it may add or remove (OT.mayAdd, OT.mayRemove):
@@ -329,5 +350,5 @@ async def test_a_tag_the_rules_name_stays_theirs_once_labelled(console: Console)
         # the Tags page words the labelled one as the rules' own, not who may add it
         await page.goto(f"{url}/console/tags")
         pending = page.locator("#catalog tr[data-tag='status:pending'] .perm")
-        await expect(pending).to_have_text("仅由规则设置（取自订单数据）")
+        await expect(pending).to_have_text("仅由规则设置（取自订单或客户数据）")
         await browser.close()

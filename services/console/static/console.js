@@ -111,12 +111,13 @@ const OT = {
     }
     if ([...select.options].some((o) => o.value === chosen)) select.value = chosen;
   },
-  // whether the reader may add the catalog tag by hand, as the Tag API decides it: an active
-  // tag the catalog stores, not one the rules name from a fact (status:pending, labelled or
-  // not: GET /tags's named_by_rules, manual.check_tags), whose roles hold the reader's (admins
-  // always may)
+  // whether the reader may add the listed tag by hand, as the Tag API decides it: an active
+  // tag the catalog stores, or a free tag in use where free tags are allowed (a listed one
+  // the catalog does not store is either that or the rules'), not one the rules name from a
+  // fact (status:pending, labelled or not: GET /tags's named_by_rules, manual.check_tags),
+  // whose roles hold the reader's (admins always may)
   mayAdd(tag) {
-    return BOOT.canTag && tag.active && tag.in_catalog !== false && !tag.named_by_rules && (BOOT.role === "admin" || tag.permissions.add.includes(BOOT.role));
+    return BOOT.canTag && tag.active && (tag.in_catalog !== false || BOOT.freeTagsAllowed) && !tag.named_by_rules && (BOOT.role === "admin" || tag.permissions.add.includes(BOOT.role));
   },
   // whether the reader may remove the tag by hand, as the Tag API decides it: the catalog's
   // roles (admins always may), and a tag a rule gave only where the catalog lets people

@@ -50,7 +50,7 @@
       const p = tag.permissions;
       // a tag the rules name from a fact (status:pending) is set by them alone, labelled
       // (stored) or not (free tags allowed: none may take its name either, manual.check_tags)
-      const may = tag.named_by_rules ? t(BOOT.freeTags ? "tags.rules_only_free" : "tags.rules_only") : `${t("tags.may_add", { roles: roles(p.add) })} · ${t("tags.may_remove", { roles: roles(p.remove) })}` + (p.remove_rule_given ? "" : ` · ${t("tags.rule_given_kept")}`);
+      const may = tag.named_by_rules ? t(BOOT.freeTagsAllowed ? "tags.rules_only_free" : "tags.rules_only") : `${t("tags.may_add", { roles: roles(p.add) })} · ${t("tags.may_remove", { roles: roles(p.remove) })}` + (p.remove_rule_given ? "" : ` · ${t("tags.rule_given_kept")}`);
       tr.append(el("td", { class: "perm", text: may }));
       // orders and customers carrying it (customer rules' tags sit on customers, not orders)
       // (a tag only customer rules give counts no orders: "0 orders" would read as unused)
