@@ -30,6 +30,7 @@ from services.tagger.http.models import (
     RenameIn,
     UnusedOut,
 )
+from services.tagger.manual import named_by_rules
 from services.tagger.rules.schema import CatalogTag
 
 router = APIRouter(tags=["catalog"], responses=responses(401, 403, 422, 429, 503))
@@ -55,7 +56,7 @@ def shown(
         "permissions": permissions.model_dump(),
         "on_customers": commands.on_customers(tag.name),
         "in_catalog": stored is None or tag.name in stored,
-        "named_by_rules": tag.name.startswith(prefixes),
+        "named_by_rules": named_by_rules(tag.name, prefixes) is not None,
     }
 
 
